@@ -1,0 +1,104 @@
+import { ModelError } from './errors';
+
+/**
+ * Layers that are no-ops at inference time in Keras (augmentation and regularisation noise).
+ * tfjs has no classes for most of them, so they are rewritten as an identity Rescaling.
+ */
+export const INFERENCE_NOOP_LAYERS = new Set([
+  'RandomFlip', 'RandomRotation', 'RandomZoom', 'RandomTranslation', 'RandomContrast', 'RandomBrightness',
+  'RandomCrop', 'RandomHeight', 'RandomWidth', 'RandomGrayscale', 'RandomHue', 'RandomSaturation',
+  'RandomColorJitter', 'RandomShear', 'RandomPerspective', 'RandomErasing', 'RandomGaussianBlur',
+  'RandomSharpness', 'RandomPosterization', 'RandomInvert', 'AutoContrast',
+  'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'SpatialDropout1D', 'SpatialDropout2D', 'SpatialDropout3D', 'ActivityRegularization',
+]);
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type JsonObject = { [k: string]: Json };
+
+function isObject(x: unknown): x is JsonObject {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** Keras 3 writes dtypes as DTypePolicy objects; tfjs wants the plain dtype name. */
+function dtypeName(d: Json): Json {
+  if (isObject(d) && isObject(d.config) && typeof d.config.name === 'string') {
+    const name = d.config.name;
+    return name.startsWith('mixed_') ? 'float32' : name;
+  }
+  return d;
+}
+
+/** Keras 3 inbound node `{args: [keras_tensor...], kwargs}` → Keras 2 `[[layer, node, tensor, kwargs], ...]`. */
+function inboundNode(node: Json): Json {
+  if (!isObject(node) || !('args' in node)) return node;
+  const out: Json[] = [];
+  const visit = (a: Json): void => {
+    if (Array.isArray(a)) a.forEach(visit);
+    else if (isObject(a) && a.class_name === '__keras_tensor__' && isObject(a.config)) {
+      const h = a.config.keras_history as Json[];
+      out.push([h[0], h[1], h[2], {}]);
+    }
+  };
+  visit(node.args as Json);
+  return out;
+}
+
+/** Keras 3 writes `input_layers: ["in", 0, 0]` for a single input; tfjs wants a list of triples. */
+function tripleList(x: Json): Json {
+  if (Array.isArray(x) && x.length === 3 && typeof x[0] === 'string') return [x];
+  return x;
+}
+
+function normalizeLayer(layer: JsonObject, file: string): JsonObject {
+  const className = layer.class_name as string;
+  const config = isObject(layer.config) ? { ...layer.config } : layer.config;
+  const out: JsonObject = { ...layer, config };
+  delete out.module;
+  delete out.registered_name;
+  delete out.build_config;
+  delete out.compile_config;
+  if (Array.isArray(layer.inbound_nodes)) out.inbound_nodes = layer.inbound_nodes.map(inboundNode);
+  if (INFERENCE_NOOP_LAYERS.has(className) && isObject(config)) {
+    const keep: JsonObject = { name: config.name, scale: 1, offset: 0 };
+    for (const k of ['batch_input_shape', 'batch_shape', 'dtype', 'trainable']) if (k in config) keep[k] = config[k];
+    out.class_name = 'Rescaling';
+    out.config = normalizeConfig(keep, file);
+    return out;
+  }
+  if (isObject(config)) out.config = normalizeConfig(config, file);
+  else if (Array.isArray(config)) out.config = config.map((l) => (isObject(l) ? normalizeLayer(l, file) : l));
+  return out;
+}
+
+function normalizeConfig(config: JsonObject, file: string): JsonObject {
+  const c: JsonObject = { ...config };
+  if ('batch_shape' in c && !('batch_input_shape' in c)) c.batch_input_shape = c.batch_shape;
+  delete c.batch_shape;
+  if ('dtype' in c) c.dtype = dtypeName(c.dtype);
+  if (Array.isArray(c.layers)) c.layers = c.layers.map((l) => (isObject(l) ? normalizeLayer(l, file) : l));
+  if ('input_layers' in c) c.input_layers = tripleList(c.input_layers);
+  if ('output_layers' in c) c.output_layers = tripleList(c.output_layers);
+  for (const [k, v] of Object.entries(c)) {
+    // Keras 3 initializers/regularizers carry module/registered_name; tfjs reads class_name + config.
+    if (isObject(v) && 'class_name' in v && 'module' in v && k !== 'layers') {
+      const { module: _m, registered_name: _r, ...rest } = v;
+      c[k] = rest;
+    }
+  }
+  return c;
+}
+
+/**
+ * Rewrites a Keras/tfjs model topology so that tfjs 4 can build it:
+ * Keras 3's `batch_shape` and DTypePolicy objects, its inbound-node format, pre-1.0 tfjs files whose
+ * Sequential config is a plain list, and inference-time no-op layers (RandomFlip…) as identities.
+ * @param topology the `modelTopology` object of a model.json (with or without `model_config`).
+ */
+export function normalizeTopology(topology: unknown, file: string): JsonObject {
+  if (!isObject(topology)) throw new ModelError(file, 'modelTopology is not an object');
+  const root = isObject(topology.model_config) ? topology.model_config : topology;
+  if (typeof root.class_name !== 'string') throw new ModelError(file, 'modelTopology has no class_name: not a Keras/tfjs Layers model');
+  const normalized = normalizeLayer(root, file);
+  if (isObject(topology.model_config)) return { ...topology, model_config: normalized };
+  return normalized;
+}
