@@ -1,0 +1,172 @@
+/**
+ * Overlay rasters: one class of an averaged map painted through a colormap at any output size, and
+ * straight-alpha compositing over the photo. The renderer's canvas and the PNG export both draw these.
+ */
+
+import type { AveragedMap } from './average';
+import { colormapLut, type ColormapName } from './colormap';
+
+export interface OverlayOptions {
+  /** Output raster size in pixels, normally the original photo size; it is stretched over the whole photo. */
+  width: number;
+  height: number;
+  colormap: ColormapName;
+  /** 0–1; alpha of painted pixels is round(opacity · 255). */
+  opacity: number;
+  /** Scores below this are transparent. */
+  threshold: number;
+  /**
+   * true: bilinear between grid cell centres (over covered cells only, weights renormalised);
+   * false: each pixel takes its grid cell's score (blocky).
+   */
+  smooth: boolean;
+  /** Scores mapped to the colormap's ends [lo, hi], clamped outside; default [0, 1]. */
+  range?: [number, number];
+}
+
+const LUT_SIZE = 256;
+
+/** Per output pixel along one axis: nearest grid cell (or `n` when outside the grid) and the bilinear pair. */
+function axisTable(outSize: number, imageSize: number, cell: number, n: number) {
+  const nearest = new Int32Array(outSize);
+  const i0 = new Int32Array(outSize);
+  const i1 = new Int32Array(outSize);
+  const t = new Float64Array(outSize);
+  for (let p = 0; p < outSize; p++) {
+    const g = ((p + 0.5) * imageSize) / outSize / cell;
+    const r = Math.floor(g);
+    nearest[p] = r >= 0 && r < n ? r : n;
+    const v = Math.min(Math.max(g - 0.5, 0), n - 1);
+    const a = Math.min(Math.floor(v), n - 1);
+    i0[p] = a;
+    i1[p] = Math.min(a + 1, n - 1);
+    t[p] = v - a;
+  }
+  return { nearest, i0, i1, t };
+}
+
+/**
+ * Paint one class of an averaged map as an RGBA raster.
+ * Output pixel (py, px) is sampled at original point ((py + 0.5)·H / height, (px + 0.5)·W / width).
+ * It is painted when its grid cell (the cell containing that point) is covered and the score there is
+ * ≥ threshold: colour = LUT entry round((score − lo) / (hi − lo) · 255) of a 256-entry LUT (clamped),
+ * alpha = round(opacity · 255). Every other pixel is [0, 0, 0, 0]. With smooth, the score is the
+ * bilinear interpolation between the centres of the neighbouring covered cells (edges clamped).
+ * @returns straight (not premultiplied) RGBA, row-major, length width · height · 4.
+ */
+export function renderOverlay(avg: AveragedMap, classIndex: number, opts: OverlayOptions): Uint8ClampedArray {
+  const { width, height, threshold, smooth } = opts;
+  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
+    throw new Error(`overlay size must be positive whole numbers, got ${width}×${height}`);
+  }
+  if (!(Number.isInteger(classIndex) && classIndex >= 0 && classIndex < avg.classes)) {
+    throw new Error(`class ${classIndex} is not one of the map's ${avg.classes} classes`);
+  }
+  const [lo, hi] = opts.range ?? [0, 1];
+  if (!(hi > lo)) throw new Error(`overlay range must have hi > lo, got [${lo}, ${hi}]`);
+  const { rows, cols, classes } = avg;
+  const alpha = Math.round(Math.min(Math.max(opts.opacity, 0), 1) * 255);
+
+  const lut = colormapLut(opts.colormap, LUT_SIZE);
+  const palette = new Uint32Array(LUT_SIZE);
+  const palette8 = new Uint8Array(palette.buffer);
+  for (let i = 0; i < LUT_SIZE; i++) palette8.set([lut[i * 3], lut[i * 3 + 1], lut[i * 3 + 2], alpha], i * 4);
+  const scale = (LUT_SIZE - 1) / (hi - lo);
+  const colour = (s: number): number => {
+    if (!(s >= threshold) || alpha === 0) return 0;
+    const v = (s - lo) * scale + 0.5; // round half up, as Math.round
+    return palette[v <= 0 ? 0 : v >= LUT_SIZE - 1 ? LUT_SIZE - 1 : v | 0];
+  };
+
+  const score = new Float64Array(rows * cols);
+  const mask = new Uint8Array(rows * cols);
+  for (let cell = 0; cell < rows * cols; cell++) {
+    mask[cell] = avg.coverage[cell] > 0 ? 1 : 0;
+    score[cell] = mask[cell] ? avg.scores[cell * classes + classIndex] : 0;
+  }
+
+  const out = new Uint8ClampedArray(width * height * 4);
+  const out32 = new Uint32Array(out.buffer);
+  const ys = axisTable(height, avg.imageSize[0], avg.cellSize[0], rows);
+  const xs = axisTable(width, avg.imageSize[1], avg.cellSize[1], cols);
+
+  if (!smooth) {
+    const rowColours = new Uint32Array(cols + 1);
+    let prevRow = -1;
+    for (let py = 0; py < height; py++) {
+      const r = ys.nearest[py];
+      if (r === rows) continue;
+      const o = py * width;
+      if (r === prevRow) {
+        out32.copyWithin(o, o - width, o);
+        continue;
+      }
+      for (let c = 0; c < cols; c++) rowColours[c] = mask[r * cols + c] ? colour(score[r * cols + c]) : 0;
+      for (let px = 0; px < width; px++) out32[o + px] = rowColours[xs.nearest[px]];
+      prevRow = r;
+    }
+    return out;
+  }
+
+  if (alpha === 0) return out;
+  const num = new Float64Array(cols);
+  const den = new Float64Array(cols);
+  for (let py = 0; py < height; py++) {
+    const rn = ys.nearest[py];
+    if (rn === rows) continue;
+    const a = ys.i0[py] * cols;
+    const b = ys.i1[py] * cols;
+    const t = ys.t[py];
+    for (let c = 0; c < cols; c++) {
+      const wa = (1 - t) * mask[a + c];
+      const wb = t * mask[b + c];
+      num[c] = wa * score[a + c] + wb * score[b + c];
+      den[c] = wa + wb;
+    }
+    const o = py * width;
+    const m = rn * cols;
+    for (let px = 0; px < width; px++) {
+      const cn = xs.nearest[px];
+      if (cn === cols || mask[m + cn] === 0) continue;
+      const c0 = xs.i0[px];
+      const c1 = xs.i1[px];
+      const u = xs.t[px];
+      const s = ((1 - u) * num[c0] + u * num[c1]) / ((1 - u) * den[c0] + u * den[c1]);
+      if (!(s >= threshold)) continue;
+      const v = (s - lo) * scale + 0.5;
+      out32[o + px] = palette[v <= 0 ? 0 : v >= LUT_SIZE - 1 ? LUT_SIZE - 1 : v | 0];
+    }
+  }
+  return out;
+}
+
+/**
+ * Composite a straight-alpha RGBA overlay over an RGB photo of the same size ("over"):
+ * out = round(overlay · a + photo · (1 − a)) per channel, a = alpha / 255.
+ * @param photoRgb w · h · 3 bytes, row-major. @param overlayRgba w · h · 4 bytes.
+ * @returns a new w · h · 3 RGB array.
+ */
+export function blendOverRgb(photoRgb: Uint8Array, overlayRgba: Uint8Array | Uint8ClampedArray, w: number, h: number): Uint8Array {
+  const n = w * h;
+  if (photoRgb.length !== n * 3) throw new Error(`photo has ${photoRgb.length} bytes, expected ${w}×${h}×3`);
+  if (overlayRgba.length !== n * 4) throw new Error(`overlay has ${overlayRgba.length} bytes, expected ${w}×${h}×4`);
+  const out = new Uint8Array(n * 3);
+  // round(x / 255) for 0 ≤ x ≤ 255², exactly, in integers: y = x + 128; (y + (y >> 8)) >> 8.
+  for (let p = 0, q = 0, o = 0; p < n; p++, q += 3, o += 4) {
+    const a = overlayRgba[o + 3];
+    if (a === 0) {
+      out[q] = photoRgb[q];
+      out[q + 1] = photoRgb[q + 1];
+      out[q + 2] = photoRgb[q + 2];
+      continue;
+    }
+    const ia = 255 - a;
+    const r = overlayRgba[o] * a + photoRgb[q] * ia + 128;
+    const g = overlayRgba[o + 1] * a + photoRgb[q + 1] * ia + 128;
+    const b = overlayRgba[o + 2] * a + photoRgb[q + 2] * ia + 128;
+    out[q] = (r + (r >> 8)) >> 8;
+    out[q + 1] = (g + (g >> 8)) >> 8;
+    out[q + 2] = (b + (b >> 8)) >> 8;
+  }
+  return out;
+}

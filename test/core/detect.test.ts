@@ -1,0 +1,183 @@
+import { describe, expect, it } from 'vitest';
+import { averageScoreMaps } from '../../core/average';
+import { defaultClasses, detect, findPeaks, iou, matchDetections, nms } from '../../core/detect';
+import { cellBox, cellCount, type Box, type ScoreMap } from '../../core/scoremap';
+
+function makeMap(imageSize: [number, number], scaledSize: [number, number], window: number, stride: number, classes: number, fill: (i: number, j: number, k: number) => number): ScoreMap {
+  const rows = cellCount(scaledSize[0], window, stride);
+  const cols = cellCount(scaledSize[1], window, stride);
+  const scores = new Float32Array(rows * cols * classes);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) for (let k = 0; k < classes; k++) scores[(i * cols + j) * classes + k] = fill(i, j, k);
+  return { scale: scaledSize[0] / imageSize[0], imageSize, scaledSize, rows, cols, classes, scores, geometry: { window: [window, window], stride: [stride, stride], offset: [0, 0] } };
+}
+
+/**
+ * 256² photo at scale 1, window 48, stride 16 → 14 × 14 cells whose centres (24 + 16i) sit on the
+ * centres of default grid rows i + 1 (8 + 16r). Class 1 ('cat') has the given peaks on a 0.1 floor;
+ * class 0 ('background') is 1 − cat.
+ */
+function catMap(peaks: Record<string, number>): ScoreMap {
+  return makeMap([256, 256], [256, 256], 48, 16, 2, (i, j, k) => {
+    const cat = peaks[`${i},${j}`] ?? 0.1;
+    return k === 1 ? cat : 1 - cat;
+  });
+}
+const box = (i: number, j: number): Box => [16 * i, 16 * j, 16 * i + 48, 16 * j + 48];
+
+describe('detect: single scale', () => {
+  const twoCats = catMap({ '2,3': 0.9, '1,3': 0.5, '3,3': 0.5, '2,2': 0.5, '2,4': 0.5, '10,9': 0.7 });
+  const labels = ['background', 'cat'];
+
+  it('finds two separated peaks with their cells’ windows, skipping the background', () => {
+    const dets = detect([twoCats], { threshold: 0.5, labels });
+    expect(dets).toEqual([
+      { classIndex: 1, label: 'cat', score: Math.fround(0.9), box: box(2, 3), centre: [56, 72], mapIndex: 0 },
+      { classIndex: 1, label: 'cat', score: Math.fround(0.7), box: box(10, 9), centre: [184, 168], mapIndex: 0 },
+    ]);
+    expect(box(2, 3)).toEqual(cellBox(twoCats, 2, 3));
+  });
+
+  it.each([
+    { threshold: 0.05, scores: [0.9, 0.7] }, // the 0.1 floor is a plateau with higher neighbours: no peak
+    { threshold: 0.65, scores: [0.9, 0.7] },
+    { threshold: 0.75, scores: [0.9] },
+    { threshold: 0.95, scores: [] },
+  ])('threshold $threshold keeps $scores', ({ threshold, scores }) => {
+    expect(detect([twoCats], { threshold, labels }).map((d) => d.score)).toEqual(scores.map(Math.fround));
+  });
+
+  it('searches the background too when no labels say which class it is', () => {
+    // background = 0.9 on one connected plateau (everything but the cats) → one peak; perClass keeps it apart from the cats.
+    const dets = detect([twoCats], { threshold: 0.5, perClass: true });
+    expect(dets.map((d) => d.classIndex).sort()).toEqual([0, 1, 1]);
+    expect(dets.every((d) => d.label === undefined)).toBe(true);
+    expect(detect([twoCats], { threshold: 0.5, classes: [1] })).toHaveLength(2);
+  });
+
+  it.each([
+    { iouThreshold: 0.1, kept: [0.9] },
+    { iouThreshold: 0.3, kept: [0.9, 0.8] },
+  ])('NMS at $iouThreshold: neighbouring peaks whose boxes overlap by IoU 0.2', ({ iouThreshold, kept }) => {
+    // boxes [80,80,128,128] and [80,112,128,160]: intersection 48·16 = 768, union 2·48² − 768 = 3840 → 0.2.
+    const m = catMap({ '5,5': 0.9, '5,7': 0.8, '5,6': 0.3 });
+    expect(iou(box(5, 5), box(5, 7))).toBeCloseTo(0.2, 12);
+    const dets = detect([m], { threshold: 0.5, iou: iouThreshold, labels });
+    expect(dets.map((d) => d.score)).toEqual(kept.map(Math.fround));
+    expect(dets[0].box).toEqual(box(5, 5));
+  });
+
+  it('a plateau gives one peak at the cell nearest its centroid', () => {
+    const m = catMap({ '4,4': 0.6, '4,5': 0.6, '4,6': 0.6 });
+    const dets = detect([m], { threshold: 0.5, labels });
+    expect(dets).toHaveLength(1);
+    expect(dets[0].box).toEqual(box(4, 5));
+  });
+
+  it('rejects unknown classes', () => {
+    expect(() => detect([twoCats], { threshold: 0.5, classes: [2] })).toThrow(/class 2/);
+  });
+});
+
+describe('detect: several scales', () => {
+  // A: scale 1, window 48, stride 16. B: scale 0.5, same net → original window 96, stride 32, centres 48 + 32i.
+  // B's cell (1, 1) = 1 (others 0), centre (80, 80) lies between grid centres 72 and 88, where B samples to
+  // 0.75 · 0.75 = 0.5625 on all four cells: a plateau whose first cell (4, 4) is the peak at (72, 72).
+  const B = makeMap([256, 256], [128, 128], 48, 16, 1, (i, j) => (i === 1 && j === 1 ? 1 : 0));
+  const flat = makeMap([256, 256], [256, 256], 48, 16, 1, () => 0.1);
+  // A's cell (3, 3) is centred at (72, 72) itself.
+  const strongA = makeMap([256, 256], [256, 256], 48, 16, 1, (i, j) => (i === 3 && j === 3 ? 0.8 : 0.1));
+
+  it.each([
+    { name: 'B scores higher → B’s window', maps: [flat, B], mode: 'max' as const, score: 0.5625, box: [32, 32, 128, 128], mapIndex: 1 },
+    { name: 'mean mode, same box', maps: [flat, B], mode: 'mean' as const, score: (0.1 + 0.5625) / 2, box: [32, 32, 128, 128], mapIndex: 1 },
+    { name: 'A scores higher → A’s window', maps: [strongA, B], mode: 'max' as const, score: 0.8, box: [48, 48, 96, 96], mapIndex: 0 },
+  ])('$name', ({ maps, mode, score, box: expectedBox, mapIndex }) => {
+    const dets = detect(maps, { threshold: 0.3, mode });
+    expect(dets).toHaveLength(1);
+    expect(dets[0].score).toBeCloseTo(score, 6);
+    expect(dets[0].centre).toEqual([72, 72]);
+    expect(dets[0].box).toEqual(expectedBox);
+    expect(dets[0].mapIndex).toBe(mapIndex);
+  });
+
+  it('plateau representative: the four equal cells give exactly one peak', () => {
+    const avg = averageScoreMaps([flat, B], { mode: 'max' });
+    const v = (r: number, c: number) => avg.scores[r * avg.cols + c];
+    expect([v(4, 4), v(4, 5), v(5, 4), v(5, 5)]).toEqual([0.5625, 0.5625, 0.5625, 0.5625]);
+    expect(findPeaks(avg, 0, 0.3)).toEqual([[4, 4]]);
+  });
+});
+
+describe('defaultClasses', () => {
+  it.each([
+    { labels: undefined, classes: [0, 1, 2] },
+    { labels: ['background', 'a', 'b'], classes: [1, 2] },
+    { labels: ['a', ' Background ', 'b'], classes: [0, 2] },
+  ])('$labels → $classes', ({ labels, classes }) => {
+    expect(defaultClasses(3, labels)).toEqual(classes);
+  });
+});
+
+describe('iou', () => {
+  it.each([
+    { a: [0, 0, 10, 10], b: [5, 5, 15, 15], v: 25 / 175 },
+    { a: [0, 0, 10, 10], b: [0, 0, 10, 10], v: 1 },
+    { a: [0, 0, 10, 10], b: [0, 0, 5, 10], v: 0.5 },
+    { a: [0, 0, 10, 10], b: [10, 0, 20, 10], v: 0 },
+    { a: [0, 0, 10, 10], b: [30, 30, 40, 40], v: 0 },
+    { a: [0, 0, 0, 0], b: [0, 0, 0, 0], v: 0 },
+  ] as { a: Box; b: Box; v: number }[])('$a vs $b = $v', ({ a, b, v }) => {
+    expect(iou(a, b)).toBeCloseTo(v, 12);
+    expect(iou(b, a)).toBeCloseTo(v, 12);
+  });
+});
+
+describe('nms', () => {
+  // a–b overlap by IoU 81 / 119 ≈ 0.68; c is apart.
+  const a = { score: 0.9, box: [0, 0, 10, 10] as Box, classIndex: 0 };
+  const b = { score: 0.8, box: [1, 1, 11, 11] as Box, classIndex: 1 };
+  const c = { score: 0.7, box: [20, 20, 30, 30] as Box, classIndex: 0 };
+  it.each([
+    { thr: 0.5, perClass: false, kept: [a, c] },
+    { thr: 0.5, perClass: true, kept: [a, b, c] },
+    { thr: 0.7, perClass: false, kept: [a, b, c] },
+  ])('threshold $thr perClass $perClass', ({ thr, perClass, kept }) => {
+    const input = [c, b, a];
+    expect(nms(input, thr, perClass)).toEqual(kept);
+    expect(input).toEqual([c, b, a]);
+  });
+});
+
+describe('matchDetections', () => {
+  const truth = [
+    { box: [0, 0, 10, 10] as Box, classIndex: 1 },
+    { box: [20, 20, 30, 30] as Box, classIndex: 1 },
+  ];
+  it('greedy by score, each truth once, classes must agree', () => {
+    const dets = [
+      { score: 0.7, box: [20, 20, 30, 30] as Box, classIndex: 2 }, // right place, wrong class → fp
+      { score: 0.8, box: [0, 0, 10, 10] as Box, classIndex: 1 }, // t1 already taken by the 0.9 → fp
+      { score: 0.9, box: [0, 0, 10, 9] as Box, classIndex: 1 }, // IoU 0.9 with t1 → tp
+    ];
+    const r = matchDetections(dets, truth);
+    expect(r).toMatchObject({ tp: 1, fp: 2, fn: 1 });
+    expect(r.precision).toBeCloseTo(1 / 3, 12);
+    expect(r.recall).toBeCloseTo(1 / 2, 12);
+    expect(r.f1).toBeCloseTo((2 * (1 / 3) * (1 / 2)) / (1 / 3 + 1 / 2), 12); // 0.4
+  });
+  it.each([
+    { thr: 0.5, tp: 0 },
+    { thr: 0.4, tp: 1 },
+  ])('IoU threshold $thr on an overlap of 0.45', ({ thr, tp }) => {
+    const det = { score: 1, box: [0, 0, 10, 4.5] as Box, classIndex: 1 };
+    expect(iou(det.box, truth[0].box)).toBeCloseTo(0.45, 12);
+    expect(matchDetections([det], [truth[0]], thr).tp).toBe(tp);
+  });
+  it.each([
+    { name: 'nothing at all', dets: 0, truths: 0, p: 1, r: 1, f1: 1 },
+    { name: 'missed everything', dets: 0, truths: 2, p: 1, r: 0, f1: 0 },
+  ])('$name', ({ dets, truths, p, r, f1 }) => {
+    const res = matchDetections([{ score: 1, box: [50, 50, 60, 60] as Box, classIndex: 1 }].slice(0, dets), truth.slice(0, truths));
+    expect([res.precision, res.recall, res.f1, res.fn]).toEqual([p, r, f1, truths]);
+  });
+});
