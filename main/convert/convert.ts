@@ -82,6 +82,14 @@ class LayerFactory {
     return layer;
   }
 
+  /** Frees the weights of every layer made so far: the conversion failed and the model is not returned. */
+  discard(): void {
+    for (const { layer, owned } of this.pending) {
+      for (const w of layer.weights) w.dispose();
+      tf.dispose(owned);
+    }
+  }
+
   /** Layers are built by apply(); weights can only be set after that. */
   setWeights(): void {
     for (const { layer, weights, owned } of this.pending) {
@@ -108,14 +116,15 @@ function findHead(graph: FlatGraph, file: string): HeadPlan {
     chain.unshift(node);
     t = node.inputs[0];
   }
-  const collapseAt = chain.findIndex((n) => {
-    if (n.className !== 'Flatten') return COLLAPSE.has(n.className);
-    return graph.shapes[n.inputs[0]].length >= 3;
-  });
+  const collapses = (n: FlatNode): boolean =>
+    n.className === 'Flatten' ? graph.shapes[n.inputs[0]].length >= 3 : COLLAPSE.has(n.className);
+  const collapseAt = chain.findIndex(collapses);
   if (collapseAt < 0) {
     const last = graph.producer[graph.outputs[0]];
     const blocker = graph.producer[t];
-    if (blocker && !HEAD_KINDS.has(blocker.className) && chain.some((n) => n.className === 'Dense')) {
+    // The blocker is in the head when a Dense follows it or a Flatten/GlobalPooling precedes it.
+    const inHead = chain.some((n) => n.className === 'Dense') || nodesUpTo(graph, t).some(collapses);
+    if (blocker && !HEAD_KINDS.has(blocker.className) && inHead) {
       throw new ModelError(file, 'cannot be part of a convertible head (accepted after Flatten/GlobalPooling: Dense, Dropout, Activation, Softmax, BatchNormalization, Reshape, 1×1 Conv2D)', layerRef(blocker));
     }
     throw new ModelError(
@@ -141,6 +150,17 @@ type HeadState = { kind: 'flat'; hwc: [number, number, number] } | { kind: 'map'
  * @param file used in error messages
  */
 export function convertClassifier(model: tf.LayersModel, file: string): Conversion {
+  const factory = new LayerFactory();
+  try {
+    return buildConversion(model, file, factory);
+  } catch (e) {
+    // Trunk layers cloned before a refusal already own weights; nothing else would free them.
+    factory.discard();
+    throw e;
+  }
+}
+
+function buildConversion(model: tf.LayersModel, file: string, factory: LayerFactory): Conversion {
   const graph = flattenModel(model);
   if (graph.inputs.length !== 1 || graph.outputs.length !== 1) {
     throw new ModelError(file, `has ${graph.inputs.length} inputs and ${graph.outputs.length} outputs; Convmap converts single-input, single-output classifiers`);
@@ -156,7 +176,6 @@ export function convertClassifier(model: tf.LayersModel, file: string): Conversi
     throw new ModelError(file, 'input has no channel axis but layers before the head need one', layerRef(trunk[0]));
   }
 
-  const factory = new LayerFactory();
   const input = tf.input({ shape: [null, null, channels], name: factory.unique('image') });
   const env = new Map<number, tf.SymbolicTensor>([[graph.inputs[0], input]]);
   const stride = new Map<number, [number, number]>([[graph.inputs[0], [1, 1]]]);
@@ -188,8 +207,9 @@ export function convertClassifier(model: tf.LayersModel, file: string): Conversi
           ? [[h, eff[0], own[0]], [w, eff[1], own[1]]].some(([n, k, s]) => (Math.ceil(n / s) - 1) * s + k - n > 0)
           : big;
         if (pads) padded.push(`${node.layer.name} ('same' ${eff[0]}×${eff[1]})`);
-        if (big) sameKernels++;
-      } else if (big) {
+        if (pooling ? pads : big) sameKernels++;
+      } else if (big && !(pooling && kernel[0] === own[0] && kernel[1] === own[1])) {
+        // A non-overlapping pool neither pads nor trims a border: VGG's 2×2 pools do not make a same-padded net 'mixed'.
         validKernels++;
       }
     } else if (node.className === 'ZeroPadding2D') {

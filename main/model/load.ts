@@ -26,12 +26,32 @@ interface ModelJson {
   weightsManifest?: WeightsGroup[];
 }
 
+const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+const ZIP_SIGNATURE = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
+
 async function readText(file: string): Promise<string> {
+  let bytes: Buffer;
   try {
-    return await fs.readFile(file, 'utf8');
+    bytes = await fs.readFile(file);
   } catch (e) {
     throw new ModelError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+  // Keras native files would otherwise fail as "not valid JSON" with binary garbage in the message.
+  if (bytes.subarray(0, 8).equals(HDF5_SIGNATURE)) {
+    throw new ModelError(
+      file,
+      'is a Keras HDF5 file: Keras HDF5 files are not supported yet; convert with tensorflowjs_converter ' +
+        '--input_format=keras --output_format=tfjs_layers_model MODEL.h5 OUT_DIR and open OUT_DIR',
+    );
+  }
+  if (bytes.subarray(0, 4).equals(ZIP_SIGNATURE)) {
+    throw new ModelError(
+      file,
+      'is a zip archive (a Keras 3 .keras file?): Keras native files are not supported yet; convert with tensorflowjs_converter ' +
+        '--input_format=keras --output_format=tfjs_layers_model and open the folder it writes',
+    );
+  }
+  return bytes.toString('utf8');
 }
 
 /**

@@ -1,0 +1,89 @@
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { convertClassifier } from '../../main/convert/convert';
+import { checkEquivalence } from '../../main/convert/equivalence';
+import { ModelError } from '../../main/model/errors';
+import { loadClassifier } from '../../main/model/load';
+import { useWasm } from '../helpers/models';
+
+/**
+ * Regression corpus of real third-party models (../shared/corpus, see its SOURCES.md), each with the
+ * outcome it must keep: what the converter finds, or the refusal it gets.
+ */
+interface Converts {
+  window: [number, number];
+  stride: [number, number];
+  padding: 'valid' | 'same' | 'mixed';
+  channels: number;
+  classes: number;
+  /** Number of class names read from the folder, or null when it has none. */
+  labels: number | null;
+  teachableMachine: boolean;
+  boundary: number[];
+  exact: boolean;
+}
+interface Refused {
+  refusal: string;
+}
+interface Entry {
+  target: string;
+  what: string;
+  expect: Converts | Refused;
+}
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const corpus = path.resolve(repoRoot, '../shared/corpus/models');
+const entries = JSON.parse(readFileSync(path.join(repoRoot, 'test/corpus/models.json'), 'utf8')) as Entry[];
+const present = existsSync(corpus);
+if (!present) console.warn(`corpus tests skipped: ${corpus} is absent`);
+
+describe.skipIf(!present)('real model corpus (../shared/corpus/models)', () => {
+  beforeAll(useWasm);
+
+  it('lists every model in the corpus folder exactly once', async () => {
+    const onDisk = (await fs.readdir(corpus)).sort();
+    expect(entries.map((e) => e.target).sort()).toEqual(onDisk);
+  });
+
+  for (const entry of entries) {
+    const target = path.join(corpus, entry.target);
+    const want = entry.expect;
+    if ('refusal' in want) {
+      it(`${entry.target}: refused with "${want.refusal}"`, async () => {
+        const err = await loadClassifier(target).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(ModelError);
+        const message = (err as ModelError).message;
+        expect(message).toContain(want.refusal);
+        expect(message.startsWith(target)).toBe(true);
+        // One readable line: no binary bytes from the file leak into it.
+        expect(message).toMatch(/^[\x20-\x7e×→…]+$/);
+      });
+    } else {
+      it(`${entry.target}: loads and converts (${want.window.join('×')} window, stride ${want.stride.join('×')}, ${want.padding}, ${want.exact ? 'exact' : 'not exact'})`, async () => {
+        const loaded = await loadClassifier(target);
+        try {
+          expect(loaded.labels === null ? null : loaded.labels.length).toBe(want.labels);
+          expect(loaded.teachableMachine).toBe(want.teachableMachine);
+          const c = convertClassifier(loaded.model, loaded.file);
+          try {
+            expect({ window: c.window, stride: c.stride, padding: c.padding, channels: c.channels, classes: c.classes, boundary: c.boundary.shape })
+              .toEqual({ window: want.window, stride: want.stride, padding: want.padding, channels: want.channels, classes: want.classes, boundary: want.boundary });
+            const report = await checkEquivalence(loaded.model, c, loaded.file, { cellsPerAxis: 2 });
+            expect(report.exact).toBe(want.exact);
+            if (want.exact) expect(report.maxRelDiff).toBeLessThanOrEqual(1e-4);
+            else expect(report.note).toMatch(/pad with zeros/);
+          } finally {
+            c.fcn.dispose();
+          }
+        } finally {
+          loaded.model.dispose();
+        }
+      });
+    }
+  }
+});
