@@ -1,0 +1,243 @@
+/**
+ * The inference engine: runs a fully convolutional model over a photo at several scales and returns
+ * one {@link ScoreMap} per scale. Resizing runs in sharp's thread pool; this thread only cuts tiles
+ * out of the resized photo; preprocessing and the forward passes run on a pool of worker threads,
+ * tiles of one photo spread across them.
+ */
+import { randomUUID } from 'node:crypto';
+import type { io } from '@tensorflow/tfjs';
+import type { PreprocessMode } from '../../core/model-info';
+import { isPreprocessMode } from '../../core/model-info';
+import type { CellGeometry, ScoreMap } from '../../core/scoremap';
+import type { BackendName, BackendRequest } from './backend';
+import { resizeRgb, type RgbImage } from './decode';
+import { abortError, WorkerPool } from './pool';
+import { cropRgb } from './preprocess';
+import { DEFAULT_MAX_TILE_PIXELS, pasteTile, planTiles, type TilePlan } from './tiling';
+
+export interface EngineOptions {
+  /** tfjs backend for the workers (default 'auto'; the CONVMAP_BACKEND variable overrides it). */
+  backend?: BackendRequest;
+  /** Worker threads (default os.availableParallelism()). */
+  workers?: number;
+  /** Input-pixel budget of one tile (default {@link DEFAULT_MAX_TILE_PIXELS}); bounds peak memory per worker. */
+  maxTilePixels?: number;
+}
+
+/** What the engine needs to know about a converted model (a ConvertedModelInfo satisfies it). */
+export interface ModelGeometry extends CellGeometry {
+  /** Input channels the model takes: 1 (grey) or 3 (RGB). */
+  channels: number;
+  /** Default preprocessing of photo pixels for this model. */
+  preprocess: PreprocessMode;
+}
+
+/** A model loaded into the engine. */
+export interface ModelHandle {
+  readonly id: string;
+  readonly geometry: Readonly<ModelGeometry>;
+  /** Number of classes (last axis of the model output). */
+  readonly classes: number;
+}
+
+export interface ScoreOptions {
+  /** Cancels the call: queued tiles are dropped and the promise rejects with an AbortError. */
+  signal?: AbortSignal;
+  /** Called after each finished tile, with tiles done and tiles in total over all scales. */
+  onProgress?(done: number, total: number): void;
+}
+
+export interface Engine {
+  /** Backend the workers run ('node', 'wasm' or 'cpu'). */
+  readonly backend: BackendName;
+  /** Number of worker threads. */
+  readonly workers: number;
+  /**
+   * Register a fully convolutional model: input [batch, height, width, channels] with free height
+   * and width, output [batch, rows, cols, classes] with cells laid out by `geometry`.
+   * @throws when tfjs cannot build the model, the geometry is invalid, or the model's input channels
+   *   or output rank disagree with it.
+   */
+  loadModel(artifacts: io.ModelArtifacts, geometry: ModelGeometry): Promise<ModelHandle>;
+  /** Free a model in the workers; its handle must not be used afterwards. */
+  releaseModel(handle: ModelHandle): void;
+  /**
+   * Score maps of one photo, one per scale in the order given. Scale s resizes the photo to
+   * round(s·H) × round(s·W); a scale at which the photo is smaller than the window gives a map with
+   * 0 rows or columns.
+   * @param image the upright photo, [height, width, 3] uint8 RGB (see decodeImage).
+   * @param scales positive factors, original → scaled pixels.
+   * @param preprocess pixel preprocessing (default: the model's).
+   * @throws AbortError when cancelled; an error naming the problem when a tile fails.
+   */
+  scoreMaps(handle: ModelHandle, image: RgbImage, scales: readonly number[], preprocess?: PreprocessMode, opts?: ScoreOptions): Promise<ScoreMap[]>;
+  /** Live tfjs tensors in each worker (model weights included): a leak check. */
+  workerTensors(): Promise<number[]>;
+  /** Test only: queue a job that makes its worker exit; it rejects with the reason and the worker is replaced. */
+  crashWorkerForTest(): Promise<void>;
+  /** Terminate the workers; pending calls reject. */
+  close(): Promise<void>;
+}
+
+function positiveIntPair(name: string, v: unknown, allowZero: boolean): void {
+  const ok = Array.isArray(v) && v.length === 2 && v.every((x) => Number.isInteger(x) && (allowZero ? true : x > 0));
+  if (!ok) throw new Error(`model geometry: ${name} must be a pair of ${allowZero ? 'integers' : 'positive integers'} [y, x], got ${JSON.stringify(v)}`);
+}
+
+function checkGeometry(g: ModelGeometry): void {
+  positiveIntPair('window', g.window, false);
+  positiveIntPair('stride', g.stride, false);
+  positiveIntPair('offset', g.offset, true);
+  if (g.channels !== 1 && g.channels !== 3) throw new Error(`model geometry: channels must be 1 or 3, got ${String(g.channels)}`);
+  if (!isPreprocessMode(g.preprocess)) throw new Error(`model geometry: unknown preprocess mode ${String(g.preprocess)}`);
+}
+
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
+class PoolEngine implements Engine {
+  readonly backend: BackendName;
+  readonly workers: number;
+  private readonly handles = new Set<string>();
+
+  constructor(private readonly pool: WorkerPool, private readonly maxTilePixels: number) {
+    this.backend = pool.backend;
+    this.workers = pool.size;
+  }
+
+  async loadModel(artifacts: io.ModelArtifacts, geometry: ModelGeometry): Promise<ModelHandle> {
+    checkGeometry(geometry);
+    const id = randomUUID();
+    this.pool.addModel(id, artifacts);
+    try {
+      const { inputShape, outputShape } = await this.pool.inspectModel(id);
+      if (inputShape.length !== 4) throw new Error(`the model input has shape [${inputShape.join(', ')}], expected [batch, height, width, channels]`);
+      if (inputShape[3] !== geometry.channels) throw new Error(`the model takes ${String(inputShape[3])} channels, the geometry says ${geometry.channels}`);
+      const classes = outputShape[3];
+      if (outputShape.length !== 4 || typeof classes !== 'number') {
+        throw new Error(`the model output has shape [${outputShape.join(', ')}], expected [batch, rows, cols, classes]`);
+      }
+      this.handles.add(id);
+      const g: ModelGeometry = {
+        window: [...geometry.window], stride: [...geometry.stride], offset: [...geometry.offset],
+        channels: geometry.channels, preprocess: geometry.preprocess,
+      };
+      return { id, geometry: g, classes };
+    } catch (err) {
+      this.pool.removeModel(id);
+      throw err;
+    }
+  }
+
+  releaseModel(handle: ModelHandle): void {
+    this.handles.delete(handle.id);
+    this.pool.removeModel(handle.id);
+  }
+
+  async scoreMaps(handle: ModelHandle, image: RgbImage, scales: readonly number[], preprocess?: PreprocessMode, opts: ScoreOptions = {}): Promise<ScoreMap[]> {
+    if (!this.handles.has(handle.id)) throw new Error('scoreMaps: the model is not loaded in this engine (released, or from another engine)');
+    const mode = preprocess ?? handle.geometry.preprocess;
+    if (!isPreprocessMode(mode)) throw new Error(`scoreMaps: unknown preprocess mode ${String(mode)}`);
+    for (const s of scales) {
+      if (!(typeof s === 'number' && Number.isFinite(s) && s > 0)) throw new Error(`scoreMaps: scales must be positive numbers, got ${String(s)}`);
+    }
+    if (image.data.length !== image.width * image.height * 3) {
+      throw new Error(`scoreMaps: image data has ${image.data.length} bytes, ${image.height}×${image.width} RGB needs ${image.width * image.height * 3}`);
+    }
+    const { signal, onProgress } = opts;
+    if (signal?.aborted === true) throw abortError(signal);
+    const g = handle.geometry;
+    const channels = g.channels as 1 | 3;
+    const geometry: CellGeometry = { window: [...g.window], stride: [...g.stride], offset: [...g.offset] };
+
+    const plans = scales.map((scale) => {
+      const scaledSize: [number, number] = [Math.round(scale * image.height), Math.round(scale * image.width)];
+      const plan: TilePlan = planTiles(scaledSize[0], scaledSize[1], geometry, { maxTilePixels: this.maxTilePixels, minTiles: this.workers });
+      return { scale, scaledSize, plan };
+    });
+    const maps: ScoreMap[] = plans.map(({ scale, scaledSize, plan }) => ({
+      scale, imageSize: [image.height, image.width], scaledSize,
+      rows: plan.rows, cols: plan.cols, classes: handle.classes,
+      scores: new Float32Array(plan.rows * plan.cols * handle.classes),
+      geometry: { window: [...geometry.window], stride: [...geometry.stride], offset: [...geometry.offset] },
+    }));
+    const total = plans.reduce((n, p) => n + p.plan.tiles.length, 0);
+    if (total === 0) return maps;
+
+    // Failure of one tile cancels the rest of this call.
+    const stop = new AbortController();
+    const tileSignal = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]);
+    let failure: unknown;
+    const fail = (err: unknown): void => {
+      if (failure === undefined) failure = err;
+      stop.abort(err);
+    };
+    let done = 0;
+    // At most two tiles per worker are prepared at once, so memory stays bounded on huge photos.
+    const inFlight = new Set<Promise<void>>();
+    const maxInFlight = 2 * this.workers;
+
+    outer: for (let k = 0; k < plans.length; k++) {
+      const { scaledSize, plan } = plans[k];
+      const map = maps[k];
+      if (plan.tiles.length === 0) continue;
+      let scaled: RgbImage;
+      try {
+        scaled = await resizeRgb(image, scaledSize[0], scaledSize[1]);
+      } catch (err) {
+        fail(err);
+        break;
+      }
+      for (const tile of plan.tiles) {
+        while (inFlight.size >= maxInFlight && !tileSignal.aborted) await Promise.race(inFlight);
+        if (tileSignal.aborted) break outer;
+        const h = tile.y1 - tile.y0;
+        const w = tile.x1 - tile.x0;
+        // Only the tile's pixels travel; the worker preprocesses them off this thread.
+        const crop = cropRgb(scaled, tile);
+        const input = { kind: 'rgb', data: crop.image.data, height: crop.image.height, width: crop.image.width, region: crop.region, preprocess: mode, channels } as const;
+        const p: Promise<void> = this.pool.run(handle.id, input, tileSignal).then((res) => {
+          const [rows, cols, classes] = res.shape;
+          const wantRows = tile.r1 - tile.r0;
+          const wantCols = tile.c1 - tile.c0;
+          if (rows !== wantRows || cols !== wantCols || classes !== handle.classes) {
+            throw new Error(`the model gave ${rows}×${cols}×${classes} scores for a ${h}×${w} input where window ${g.window.join('×')}, `
+              + `stride ${g.stride.join('×')} and offset ${g.offset.join(',')} predict ${wantRows}×${wantCols}×${handle.classes}: the geometry does not match the model`);
+          }
+          pasteTile(map.scores, map.cols, classes, tile, res.output);
+          done++;
+          onProgress?.(done, total);
+        }).catch(fail).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+    }
+    await Promise.all(inFlight);
+    if (isAborted(signal)) throw abortError(signal);
+    if (failure !== undefined) throw failure;
+    return maps;
+  }
+
+  workerTensors(): Promise<number[]> {
+    return this.pool.memory();
+  }
+
+  crashWorkerForTest(): Promise<void> {
+    return this.pool.crashForTest();
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+/**
+ * Start an engine: a pool of worker threads, each with the selected tfjs backend.
+ * @throws when the requested backend cannot be loaded in the workers (the message says why).
+ */
+export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
+  const maxTilePixels = opts.maxTilePixels ?? DEFAULT_MAX_TILE_PIXELS;
+  if (!(Number.isFinite(maxTilePixels) && maxTilePixels > 0)) throw new RangeError(`maxTilePixels must be positive, got ${maxTilePixels}`);
+  const pool = await WorkerPool.create({ size: opts.workers, backend: opts.backend });
+  return new PoolEngine(pool, maxTilePixels);
+}

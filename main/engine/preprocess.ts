@@ -1,0 +1,119 @@
+/**
+ * Photo pixels → model input values, per {@link PreprocessMode}. Layout stays channels-last:
+ * [height, width, channels] (one image of a [batch, height, width, channels] input).
+ */
+import type { PreprocessMode } from '../../core/model-info';
+import type { RgbImage } from './decode';
+
+/** ImageNet per-channel mean of x / 255, [r, g, b]. */
+export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
+/** ImageNet per-channel standard deviation of x / 255, [r, g, b]. */
+export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
+/** Rec. 601 luma weights [r, g, b], used for 1-channel models. */
+export const LUMA: readonly [number, number, number] = [0.299, 0.587, 0.114];
+
+const lumaDot = (v: readonly [number, number, number]): number => LUMA[0] * v[0] + LUMA[1] * v[1] + LUMA[2] * v[2];
+
+/**
+ * Map one sample value v (0–255, an RGB channel or the luminance) to the model's input value.
+ * @param channel 0/1/2 for R/G/B; 'luma' for the grey input of 1-channel models, whose ImageNet
+ *   mean and std are the luma-weighted averages of the three channels' (≈0.460 and ≈0.226).
+ */
+export function preprocessValue(v: number, mode: PreprocessMode, channel: 0 | 1 | 2 | 'luma'): number {
+  switch (mode) {
+    case 'raw': return v;
+    case 'unit': return v / 255;
+    case 'signed': return v / 127.5 - 1;
+    case 'inverted': return 1 - v / 255;
+    case 'imagenet': {
+      const mean = channel === 'luma' ? lumaDot(IMAGENET_MEAN) : IMAGENET_MEAN[channel];
+      const std = channel === 'luma' ? lumaDot(IMAGENET_STD) : IMAGENET_STD[channel];
+      return (v / 255 - mean) / std;
+    }
+  }
+}
+
+/** A rectangle of pixels [y0, y1) × [x0, x1); it may reach outside the image (see {@link preprocessRegion}). */
+export interface PixelRegion {
+  y0: number;
+  x0: number;
+  y1: number;
+  x1: number;
+}
+
+/**
+ * Model input for a rectangle of an RGB image.
+ * @param img [height, width, 3] uint8 RGB.
+ * @param region the pixels to take, in img's pixels; positions outside the image get 0 (the value a
+ *   zero-padding layer would see), which only models with a negative offset ask for.
+ * @param channels 3 → R, G, B; 1 → luminance 0.299 R + 0.587 G + 0.114 B (not rounded).
+ * @returns Float32Array [y1 − y0, x1 − x0, channels], row-major.
+ */
+export function preprocessRegion(img: RgbImage, region: PixelRegion, mode: PreprocessMode, channels: 1 | 3): Float32Array {
+  const { y0, x0, y1, x1 } = region;
+  const h = y1 - y0;
+  const w = x1 - x0;
+  if (!(h >= 0 && w >= 0)) throw new RangeError(`preprocessRegion: empty or inverted region ${JSON.stringify(region)}`);
+  const out = new Float32Array(h * w * channels);
+  const src = img.data;
+  const yStart = Math.max(y0, 0);
+  const yEnd = Math.min(y1, img.height);
+  const xStart = Math.max(x0, 0);
+  const xEnd = Math.min(x1, img.width);
+  if (channels === 3) {
+    // 256-entry lookup per channel: exact for every mode and faster than arithmetic per sample.
+    const lut = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => preprocessValue(v, mode, c as 0 | 1 | 2)));
+    const [lr, lg, lb] = lut as [Float32Array, Float32Array, Float32Array];
+    for (let y = yStart; y < yEnd; y++) {
+      let s = (y * img.width + xStart) * 3;
+      let d = ((y - y0) * w + (xStart - x0)) * 3;
+      for (let x = xStart; x < xEnd; x++, s += 3, d += 3) {
+        out[d] = lr[src[s]];
+        out[d + 1] = lg[src[s + 1]];
+        out[d + 2] = lb[src[s + 2]];
+      }
+    }
+  } else if (channels === 1) {
+    for (let y = yStart; y < yEnd; y++) {
+      let s = (y * img.width + xStart) * 3;
+      let d = (y - y0) * w + (xStart - x0);
+      for (let x = xStart; x < xEnd; x++, s += 3, d++) {
+        const luma = LUMA[0] * src[s] + LUMA[1] * src[s + 1] + LUMA[2] * src[s + 2];
+        out[d] = preprocessValue(luma, mode, 'luma');
+      }
+    }
+  } else {
+    throw new RangeError(`preprocess: models take 1 or 3 channels, not ${String(channels)}`);
+  }
+  return out;
+}
+
+/**
+ * Model input for a whole RGB image.
+ * @returns Float32Array [height, width, channels], row-major.
+ */
+export function preprocess(img: RgbImage, mode: PreprocessMode, channels: 1 | 3): Float32Array {
+  return preprocessRegion(img, { y0: 0, x0: 0, y1: img.height, x1: img.width }, mode, channels);
+}
+
+/**
+ * Copy the part of a region that lies inside the image, for sending to a worker that preprocesses
+ * it: `preprocessRegion(crop.image, crop.region, …)` equals `preprocessRegion(img, region, …)`.
+ * @returns the in-bounds pixels as their own [h, w, 3] raster, and `region` relative to that raster.
+ */
+export function cropRgb(img: RgbImage, region: PixelRegion): { image: RgbImage; region: PixelRegion } {
+  const ys = Math.min(Math.max(region.y0, 0), img.height);
+  const ye = Math.max(Math.min(region.y1, img.height), ys);
+  const xs = Math.min(Math.max(region.x0, 0), img.width);
+  const xe = Math.max(Math.min(region.x1, img.width), xs);
+  const w = xe - xs;
+  const data = new Uint8Array((ye - ys) * w * 3);
+  for (let y = ys; y < ye; y++) {
+    const s = (y * img.width + xs) * 3;
+    data.set(img.data.subarray(s, s + w * 3), (y - ys) * w * 3);
+  }
+  return {
+    image: { data, width: w, height: ye - ys, channels: 3 },
+    region: { y0: region.y0 - ys, x0: region.x0 - xs, y1: region.y1 - ys, x1: region.x1 - xs },
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * Inference worker thread: selects the tfjs backend, keeps the models it was sent, and runs tiles
+ * through them. Messages are handled one at a time in arrival order (see ./protocol).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { LayersModel, Tensor } from '@tensorflow/tfjs';
+import { getTf, isBackendRequest, selectBackend, type Tf } from './backend';
+import { preprocessRegion } from './preprocess';
+import { CRASH_EXIT_CODE, type FromWorker, type TileInput, type ToWorker, type WorkerInit } from './protocol';
+
+if (parentPort === null) throw new Error('main/engine/worker must run as a worker thread');
+const port = parentPort;
+
+function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(msg, transfer);
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Loaded models, or why they failed to load (reported on use). */
+const models = new Map<string, Promise<LayersModel>>();
+
+/** The tile as model input [height, width, channels]. */
+function modelInput(tile: TileInput): { input: Float32Array; shape: [number, number, number] } {
+  if (tile.kind === 'float') return { input: tile.data, shape: tile.shape };
+  const { region } = tile;
+  const image = { data: tile.data, width: tile.width, height: tile.height, channels: 3 as const };
+  if (tile.data.length !== tile.width * tile.height * 3) throw new Error(`tile has ${tile.data.length} bytes, ${tile.height}×${tile.width} RGB needs ${tile.width * tile.height * 3}`);
+  return {
+    input: preprocessRegion(image, region, tile.preprocess, tile.channels),
+    shape: [region.y1 - region.y0, region.x1 - region.x0, tile.channels],
+  };
+}
+
+async function runTile(tf: Tf, model: LayersModel, tile: TileInput): Promise<FromWorker & { type: 'result' }> {
+  const { input, shape } = modelInput(tile);
+  const [h, w, c] = shape;
+  if (input.length !== h * w * c) throw new Error(`tile input has ${input.length} values, shape ${h}×${w}×${c} needs ${h * w * c}`);
+  const y = tf.tidy(() => {
+    const out = model.predict(tf.tensor4d(input, [1, h, w, c]));
+    if (Array.isArray(out)) throw new Error(`the model has ${out.length} outputs; Convmap needs one`);
+    return out as Tensor;
+  });
+  try {
+    if (y.rank !== 4) throw new Error(`the model output has shape [${y.shape.join(', ')}], expected [batch, rows, cols, classes]`);
+    const [, rows, cols, classes] = y.shape as [number, number, number, number];
+    // A fresh array the worker owns, so its buffer can be transferred (backend storage cannot).
+    const output = Float32Array.from(await y.data());
+    return { type: 'result', jobId: 0, output, shape: [rows, cols, classes] };
+  } finally {
+    y.dispose();
+  }
+}
+
+async function handle(tf: Tf, msg: ToWorker): Promise<void> {
+  switch (msg.type) {
+    case 'load': {
+      let loading = models.get(msg.modelId);
+      if (loading === undefined) {
+        loading = tf.loadLayersModel(tf.io.fromMemory(msg.artifacts));
+        loading.catch(() => undefined); // reported when used
+        models.set(msg.modelId, loading);
+      }
+      if (msg.jobId === undefined) return;
+      try {
+        const model = await loading;
+        post({ type: 'loaded', jobId: msg.jobId, inputShape: model.inputs[0]?.shape ?? [], outputShape: model.outputs[0]?.shape ?? [] });
+      } catch (err) {
+        post({ type: 'error', jobId: msg.jobId, message: `the model could not be loaded: ${message(err)}` });
+      }
+      return;
+    }
+    case 'unload': {
+      const loading = models.get(msg.modelId);
+      models.delete(msg.modelId);
+      if (loading !== undefined) {
+        try {
+          (await loading).dispose();
+        } catch {
+          // never loaded: nothing to free
+        }
+      }
+      return;
+    }
+    case 'run': {
+      try {
+        const loading = models.get(msg.modelId);
+        if (loading === undefined) throw new Error(`model ${msg.modelId} was not sent to this worker`);
+        let model: LayersModel;
+        try {
+          model = await loading;
+        } catch (err) {
+          throw new Error(`the model could not be loaded: ${message(err)}`);
+        }
+        const result = await runTile(tf, model, msg.input);
+        result.jobId = msg.jobId;
+        post(result, [result.output.buffer as ArrayBuffer]);
+      } catch (err) {
+        post({ type: 'error', jobId: msg.jobId, message: message(err) });
+      }
+      return;
+    }
+    case 'memory': {
+      const m = tf.memory();
+      post({ type: 'memory', jobId: msg.jobId, numTensors: m.numTensors, numBytes: m.numBytes });
+      return;
+    }
+    case 'crash':
+      process.exit(CRASH_EXIT_CODE);
+  }
+}
+
+const init = workerData as WorkerInit;
+const started: Promise<Tf | undefined> = (async () => {
+  try {
+    if (!isBackendRequest(init.backend)) throw new Error(`unknown backend ${String(init.backend)}`);
+    const backend = await selectBackend(init.backend);
+    post({ type: 'ready', backend });
+    return getTf();
+  } catch (err) {
+    post({ type: 'fatal', message: message(err) });
+    port.close();
+    return undefined;
+  }
+})();
+
+let chain: Promise<unknown> = started;
+port.on('message', (msg: ToWorker) => {
+  chain = chain.then(async () => {
+    const tf = await started;
+    if (tf !== undefined) await handle(tf, msg);
+  });
+});

@@ -1,0 +1,182 @@
+import * as tf from '@tensorflow/tfjs';
+import { createRequire } from 'node:module';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resizeRgb } from '../../main/engine/decode';
+import { createEngine, type Engine, type ModelHandle } from '../../main/engine/engine';
+import { isAbortError } from '../../main/engine/pool';
+import { preprocess } from '../../main/engine/preprocess';
+import { buildFcn, fixtureGeometry, maxAbsDiff, predictDirect, testPhoto, toArtifacts } from './fcn-fixture';
+
+const nodeInstalled = (() => {
+  try {
+    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+const photo = Object.freeze(testPhoto(90, 130));
+
+let rgbModel: tf.LayersModel;
+let greyModel: tf.LayersModel;
+let rgbArtifacts: tf.io.ModelArtifacts;
+let greyArtifacts: tf.io.ModelArtifacts;
+
+/** The reference: the FCN run in this process on the same resized, preprocessed photo. */
+async function direct(model: tf.LayersModel, scale: number, mode: 'unit' | 'signed' | 'imagenet', channels: 1 | 3) {
+  const scaled = await resizeRgb(photo, Math.round(scale * photo.height), Math.round(scale * photo.width));
+  return predictDirect(model, preprocess(scaled, mode, channels), scaled.height, scaled.width, channels);
+}
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  rgbModel = buildFcn(3, 3, 1);
+  greyModel = buildFcn(1, 2, 2);
+  rgbArtifacts = await toArtifacts(rgbModel);
+  greyArtifacts = await toArtifacts(greyModel);
+});
+
+afterAll(() => {
+  rgbModel.dispose();
+  greyModel.dispose();
+});
+
+describe('engine', () => {
+  let engine: Engine;
+  let rgb: ModelHandle;
+  beforeAll(async () => {
+    engine = await createEngine({ workers: 2 });
+    rgb = await engine.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
+  });
+  afterAll(async () => {
+    await engine.close();
+  });
+
+  it('reports the backend its workers run (native TensorFlow when installed, else wasm)', () => {
+    expect(engine.backend).toBe(nodeInstalled ? 'node' : 'wasm');
+    expect(engine.workers).toBe(2);
+    expect(rgb.classes).toBe(3);
+  });
+
+  it('gives, per scale, the scores of the FCN run directly on the resized, preprocessed photo', async () => {
+    const scales = [1, 0.6, 1.3];
+    const maps = await engine.scoreMaps(rgb, photo, scales, 'signed');
+    expect(maps.map((m) => m.scale)).toEqual(scales);
+    for (const [k, scale] of scales.entries()) {
+      const map = maps[k];
+      const ref = await direct(rgbModel, scale, 'signed', 3);
+      expect(map.imageSize).toEqual([90, 130]);
+      expect(map.scaledSize).toEqual([Math.round(scale * 90), Math.round(scale * 130)]);
+      expect([map.rows, map.cols, map.classes]).toEqual(ref.shape);
+      expect(map.geometry).toEqual({ window: [16, 16], stride: [2, 2], offset: [0, 0] });
+      expect(maxAbsDiff(map.scores, ref.scores), `scale ${scale}`).toBeLessThan(1e-5);
+    }
+  });
+
+  it('uses the model\'s own preprocessing when none is given', async () => {
+    const [map] = await engine.scoreMaps(rgb, photo, [1]);
+    expect(maxAbsDiff(map.scores, (await direct(rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+  });
+
+  it('feeds 1-channel models the luminance', async () => {
+    const grey = await engine.loadModel(greyArtifacts, fixtureGeometry(1, 'imagenet'));
+    const [map] = await engine.scoreMaps(grey, photo, [0.8]);
+    const ref = await direct(greyModel, 0.8, 'imagenet', 1);
+    expect([map.rows, map.cols, map.classes]).toEqual(ref.shape);
+    expect(maxAbsDiff(map.scores, ref.scores)).toBeLessThan(1e-5);
+    engine.releaseModel(grey);
+    await expect(engine.scoreMaps(grey, photo, [1])).rejects.toThrow(/not loaded in this engine/);
+  });
+
+  it('gives a map with 0 cells, without throwing, at a scale where the photo is smaller than the window', async () => {
+    const maps = await engine.scoreMaps(rgb, photo, [0.1, 0.001]);
+    expect(maps[0]).toMatchObject({ scaledSize: [9, 13], rows: 0, cols: 0, classes: 3 });
+    expect(maps[0].scores).toHaveLength(0);
+    expect(maps[1]).toMatchObject({ scaledSize: [0, 0], rows: 0, cols: 0 });
+  });
+
+  it('reports progress tile by tile up to the total over all scales', async () => {
+    const calls: [number, number][] = [];
+    await engine.scoreMaps(rgb, photo, [1, 0.1, 0.5], undefined, { onProgress: (done, total) => calls.push([done, total]) });
+    expect(calls.length).toBeGreaterThan(0);
+    const total = calls[0][1];
+    expect(calls.map((c) => c[0])).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(calls.every((c) => c[1] === total)).toBe(true);
+  });
+
+  it('does not leak tensors in the workers across runs', async () => {
+    await engine.scoreMaps(rgb, photo, [1, 0.7]);
+    const before = await engine.workerTensors();
+    for (let i = 0; i < 3; i++) await engine.scoreMaps(rgb, photo, [1, 0.7, 1.2]);
+    expect(await engine.workerTensors()).toEqual(before);
+  });
+
+  it('rejects a model whose channels disagree with the geometry, and bad geometry', async () => {
+    await expect(engine.loadModel(rgbArtifacts, fixtureGeometry(1))).rejects.toThrow('the model takes 3 channels, the geometry says 1');
+    await expect(engine.loadModel(rgbArtifacts, { ...fixtureGeometry(3), stride: [0, 2] })).rejects.toThrow(/stride must be a pair of positive integers/);
+  });
+
+  it('names a geometry that does not match the model instead of returning misplaced cells', async () => {
+    const wrong = await engine.loadModel(rgbArtifacts, { ...fixtureGeometry(3), stride: [4, 4] });
+    await expect(engine.scoreMaps(wrong, photo, [1])).rejects.toThrow(/the geometry does not match the model/);
+    engine.releaseModel(wrong);
+  });
+
+  it('cancels: an aborted call rejects with an AbortError and the engine keeps working', async () => {
+    const controller = new AbortController();
+    const big = testPhoto(400, 600);
+    const run = engine.scoreMaps(rgb, big, [1, 1.5, 2], undefined, {
+      signal: controller.signal,
+      onProgress: (done) => { if (done === 1) controller.abort(); },
+    });
+    const err: unknown = await run.catch((e: unknown) => e);
+    expect(isAbortError(err)).toBe(true);
+    const already = new AbortController();
+    already.abort();
+    await expect(engine.scoreMaps(rgb, photo, [1], undefined, { signal: already.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    const [map] = await engine.scoreMaps(rgb, photo, [1]);
+    expect(maxAbsDiff(map.scores, (await direct(rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+  });
+
+  it('replaces a worker that crashes: its job rejects with the reason, the next job succeeds', async () => {
+    await expect(engine.crashWorkerForTest()).rejects.toThrow(/inference worker \d stopped: worker was told to crash \(exit code 70\)/);
+    const [map] = await engine.scoreMaps(rgb, photo, [1]);
+    expect(maxAbsDiff(map.scores, (await direct(rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+    expect(await engine.workerTensors()).toHaveLength(2);
+  });
+});
+
+describe('engine with tiny tiles', () => {
+  it('gives the same scores when every photo is cut into many tiles', async () => {
+    const engine = await createEngine({ workers: 2, maxTilePixels: 600 });
+    try {
+      const handle = await engine.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
+      let tiles = 0;
+      const maps = await engine.scoreMaps(handle, photo, [1, 0.75], undefined, { onProgress: (_d, total) => { tiles = total; } });
+      expect(tiles).toBeGreaterThan(20);
+      for (const [k, scale] of [1, 0.75].entries()) {
+        expect(maxAbsDiff(maps[k].scores, (await direct(rgbModel, scale, 'unit', 3)).scores)).toBeLessThan(1e-5);
+      }
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe('engine lifecycle', () => {
+  it('close() stops every worker: pending and later calls reject, and nothing keeps the process alive', async () => {
+    const engine = await createEngine({ workers: 1, backend: 'cpu' });
+    expect(engine.backend).toBe('cpu');
+    const handle = await engine.loadModel(rgbArtifacts, fixtureGeometry(3));
+    const pending = engine.scoreMaps(handle, testPhoto(300, 300), [1, 2]).catch((e: unknown) => e);
+    await engine.close();
+    expect(await pending).toMatchObject({ message: expect.stringMatching(/closed/) });
+    await expect(engine.scoreMaps(handle, photo, [1])).rejects.toThrow(/closed/);
+    await engine.close();
+  });
+
+  it.skipIf(nodeInstalled)('fails to start with a clear message when the requested backend cannot load', async () => {
+    await expect(createEngine({ workers: 1, backend: 'node' })).rejects.toThrow(/inference worker failed to start: backend 'node' could not be loaded/);
+  });
+});
