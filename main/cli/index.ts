@@ -1,0 +1,83 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { PREPROCESS_MODES, isPreprocessMode, type PreprocessMode } from '../../core/model-info';
+import { COLORMAPS, isColormapName } from '../../core/colormap';
+import { BACKEND_REQUESTS, isBackendRequest, selectBackend, type BackendRequest } from '../engine/backend';
+import { saveConverted } from '../convert/save';
+import { prepareModel } from '../services/models';
+import { formatReport } from './report';
+import { runHeatmapCommand } from './heatmap';
+
+function preprocessOption(v: string): PreprocessMode {
+  if (!isPreprocessMode(v)) throw new InvalidArgumentError(`expected one of ${PREPROCESS_MODES.join(', ')}`);
+  return v;
+}
+
+function backendOption(v: string): BackendRequest {
+  if (!isBackendRequest(v)) throw new InvalidArgumentError(`expected one of ${BACKEND_REQUESTS.join(', ')}`);
+  return v;
+}
+
+/** Prints a refusal as one line and sets a non-zero exit code. */
+function fail(err: unknown): void {
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`convmap: ${msg.split('\n')[0]}\n`);
+  if (process.env.CONVMAP_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.exitCode = 1;
+}
+
+const program = new Command()
+  .name('convmap')
+  .description('Turn an image classifier into a dense detector: class heatmaps over whole photos at several scales.')
+  .showHelpAfterError();
+
+program
+  .command('convert')
+  .description('rewrite a classifier\'s fully-connected head as convolutions, verify it against crops, and report')
+  .argument('<model>', 'tfjs Layers model: a model.json or a folder holding one')
+  .option('-o, --out <dir>', 'save the fully convolutional model (model.json + weights.bin + convmap.json) here')
+  .option('--json', 'print one JSON object instead of the report')
+  .option('--preprocess <mode>', `input preprocessing to remember (${PREPROCESS_MODES.join(', ')})`, preprocessOption)
+  .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS as string[]).argParser(backendOption))
+  .action(async (model: string, opts: { out?: string; json?: boolean; preprocess?: PreprocessMode; backend?: BackendRequest }) => {
+    try {
+      const backend = await selectBackend(opts.backend ?? 'auto');
+      const prepared = await prepareModel(model, { preprocess: opts.preprocess });
+      if (opts.out) await saveConverted(opts.out, prepared.artifacts, prepared.info);
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ ...prepared.info, backend, ...(opts.out ? { saved: opts.out } : {}) }) + '\n');
+      } else {
+        process.stdout.write(formatReport(prepared.info, backend) + '\n');
+        if (opts.out) process.stdout.write(`saved       ${opts.out}\n`);
+      }
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+program
+  .command('heatmap')
+  .description('write <name>.heatmap.png and <name>.scores.json for each photo (no MODEL: the built-in digit model)')
+  .argument('<inputs...>', '[MODEL] IMAGE... — MODEL is a model.json, a model folder or a converted folder')
+  .option('--scales <list>', 'comma-separated scales, e.g. 1,1.5,2', '1')
+  .option('--class <label>', 'class to draw: a label, a class index, or "top" (strongest in the photo)', 'top')
+  .option('--preprocess <mode>', `input preprocessing (${PREPROCESS_MODES.join(', ')})`, preprocessOption)
+  .option('--colormap <name>', `colormap (${COLORMAPS.join(', ')})`, 'turbo')
+  .option('--opacity <x>', 'overlay opacity 0–1', '0.5')
+  .option('--threshold <x>', 'scores below this are transparent', '0')
+  .option('--mode <mean|max>', 'how scales are combined', 'mean')
+  .option('--out <dir>', 'output folder', '.')
+  .option('--json', 'print one JSON summary line per photo')
+  .option('--workers <n>', 'worker threads (default: all cores)')
+  .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS as string[]).argParser(backendOption))
+  .action(async (inputs: string[], opts: Record<string, string | boolean | undefined>) => {
+    try {
+      if (typeof opts.colormap === 'string' && !isColormapName(opts.colormap)) {
+        throw new Error(`unknown colormap "${opts.colormap}" (expected one of ${COLORMAPS.join(', ')})`);
+      }
+      await runHeatmapCommand(inputs, opts);
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,60 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { ConvertedModelInfo } from '../../core/model-info';
+import { ModelError } from '../model/errors';
+import { readModelArtifacts } from '../model/load';
+import { writeFileAtomic } from '../services/atomic';
+
+export const SIDECAR = 'convmap.json';
+
+/** Serialises a tfjs model to in-memory artifacts (topology + one weight buffer). */
+export async function modelToArtifacts(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let saved: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      saved = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  return saved as tf.io.ModelArtifacts;
+}
+
+/**
+ * Writes the fully convolutional model as model.json + weights.bin (loadable by tfjs at any input
+ * size) and the sidecar convmap.json, each written to a temporary name and renamed.
+ */
+export async function saveConverted(dir: string, artifacts: tf.io.ModelArtifacts, info: ConvertedModelInfo): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  const weightData = artifacts.weightData as ArrayBuffer;
+  const modelJson = {
+    format: 'layers-model',
+    generatedBy: 'Convmap',
+    convertedBy: 'Convmap FC→conv converter',
+    modelTopology: artifacts.modelTopology,
+    weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
+  };
+  await writeFileAtomic(path.join(dir, 'weights.bin'), new Uint8Array(weightData));
+  await writeFileAtomic(path.join(dir, 'model.json'), JSON.stringify(modelJson));
+  await writeFileAtomic(path.join(dir, SIDECAR), JSON.stringify(info, null, 2) + '\n');
+}
+
+/** True when `dir` (or the folder of a model.json) holds a converted model with its sidecar. */
+export async function isConvertedModel(target: string): Promise<boolean> {
+  const dir = target.endsWith('.json') ? path.dirname(target) : target;
+  return fs.stat(path.join(dir, SIDECAR)).then(() => true, () => false);
+}
+
+/** Reads a model written by saveConverted. */
+export async function loadConverted(target: string): Promise<{ artifacts: tf.io.ModelArtifacts; info: ConvertedModelInfo }> {
+  const dir = target.endsWith('.json') ? path.dirname(target) : target;
+  const sidecar = path.join(dir, SIDECAR);
+  let info: ConvertedModelInfo;
+  try {
+    info = JSON.parse(await fs.readFile(sidecar, 'utf8')) as ConvertedModelInfo;
+  } catch (e) {
+    throw new ModelError(sidecar, `cannot be read (${(e as Error).message})`);
+  }
+  if (info.format !== 'convmap-fcn') throw new ModelError(sidecar, 'is not a Convmap sidecar');
+  return { artifacts: await readModelArtifacts(path.join(dir, 'model.json')), info };
+}
