@@ -1,0 +1,117 @@
+import { execFile } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const repo = path.resolve(import.meta.dirname, '../..');
+const corpus = path.resolve(repo, '../shared/corpus');
+const hasCorpus = existsSync(corpus);
+if (!hasCorpus) console.log(`skipping corpus CLI tests: ${corpus} is absent`);
+
+interface RunResult { code: number; stdout: string; stderr: string }
+
+async function convmap(...args: string[]): Promise<RunResult> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [path.join(repo, 'bin/convmap.mjs'), ...args], {
+      cwd: repo, env: { ...process.env, CONVMAP_BACKEND: 'wasm' }, maxBuffer: 64 << 20,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-cli-'));
+});
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe.skipIf(!hasCorpus)('convmap convert', () => {
+  it('prints one JSON object with window, stride, labels, head, padding and a measured exact equivalence for a valid-padding model', async () => {
+    const r = await convmap('convert', path.join(corpus, 'models/detexify369_yuhuishishishi'), '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as Record<string, unknown> & { equivalence: Record<string, unknown>; labels: string[]; head: string[] };
+    expect(j.window).toEqual([32, 32]);
+    expect(j.stride).toEqual([4, 4]);
+    expect(j.labels).toHaveLength(369);
+    expect(j.padding).toBe('valid');
+    expect(j.head.join('\n')).toMatch(/Conv2D 4×4×128 → 128/);
+    expect(j.equivalence.exact).toBe(true);
+    expect(j.equivalence.maxRelDiff as number).toBeLessThanOrEqual(1e-4);
+    expect(j.equivalence.cellsChecked).toBe(9);
+    expect(j.backend).toBe('wasm');
+  });
+
+  it('reports a same-padding model as not exact, with the measured difference and the padded layers', async () => {
+    const r = await convmap('convert', path.join(corpus, 'models/quickdraw100_aniketdogra'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^padding\s+mixed$/m);
+    expect(r.stdout).toMatch(/equivalence not exact: 9 cells/);
+    expect(r.stdout).toMatch(/conv2d_2 \('same' 3×3\)/);
+  });
+
+  it('saves a converted model that heatmap can use directly, with the sidecar', async () => {
+    const out = path.join(tmp, 'fcn');
+    const r = await convmap('convert', path.join(corpus, 'models/oldformat_multigroup_mnist_shabab991'), '-o', out, '--preprocess', 'inverted');
+    expect(r.code).toBe(0);
+    const sidecar = JSON.parse(await fs.readFile(path.join(out, 'convmap.json'), 'utf8')) as { preprocess: string; window: number[] };
+    expect(sidecar.preprocess).toBe('inverted');
+    expect(sidecar.window).toEqual([28, 28]);
+    const left = (await fs.readdir(out)).filter((f) => f.endsWith('.tmp'));
+    expect(left).toEqual([]);
+  });
+
+  it('refuses a graph model in one line naming the file, with a non-zero exit', async () => {
+    const r = await convmap('convert', path.join(corpus, 'models/graph_model_subhadip_mnist'));
+    expect(r.code).not.toBe(0);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/graph_model_subhadip_mnist\/model\.json: is a TensorFlow\.js graph model/);
+  });
+});
+
+describe.skipIf(!hasCorpus)('convmap heatmap', () => {
+  it('writes an upright full-size overlay PNG and a scores JSON for an EXIF-rotated photo', async () => {
+    const out = path.join(tmp, 'hm');
+    const photo = path.join(corpus, 'images/exif_Landscape_6.jpg');
+    const r = await convmap('heatmap', path.join(corpus, 'models/detexify369_yuhuishishishi'), photo, '--scales', '0.1,0.05', '--out', out, '--json');
+    expect(r.code).toBe(0);
+    const png = path.join(out, 'exif_Landscape_6.heatmap.png');
+    const meta = await sharp(png).metadata();
+    expect([meta.width, meta.height]).toEqual([1800, 1200]);
+    const scores = JSON.parse(await fs.readFile(path.join(out, 'exif_Landscape_6.scores.json'), 'utf8')) as {
+      imageSize: { width: number; height: number }; scales: { scale: number; rows: number; cols: number }[];
+      averaged: { rows: number; cols: number; classes: number; scores: number[] }; perClass: unknown[];
+    };
+    expect(scores.imageSize).toEqual({ width: 1800, height: 1200 });
+    // 0.1 → 120×180 px: (120 − 32) / 4 + 1 = 23 rows, (180 − 32) / 4 + 1 = 38 columns.
+    expect(scores.scales[0]).toMatchObject({ scale: 0.1, rows: 23, cols: 38 });
+    expect(scores.averaged.scores).toHaveLength(scores.averaged.rows * scores.averaged.cols * scores.averaged.classes);
+    expect(scores.perClass).toHaveLength(369);
+  });
+
+  it('reports a scale at which the photo is smaller than the window as zero cells, not an error', async () => {
+    const out = path.join(tmp, 'small');
+    const r = await convmap('heatmap', path.join(corpus, 'models/detexify369_yuhuishishishi'), path.join(corpus, 'images/skimage_chelsea.png'), '--scales', '0.2,0.05', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/0\.05: 0×0 cells/);
+  });
+
+  it('goes on past an unreadable photo, names it, and exits non-zero', async () => {
+    const bad = path.join(tmp, 'not-an-image.png');
+    await fs.writeFile(bad, 'hello');
+    const out = path.join(tmp, 'mixed');
+    const r = await convmap('heatmap', path.join(corpus, 'models/detexify369_yuhuishishishi'), bad, path.join(corpus, 'images/skimage_chelsea.png'), '--scales', '0.3', '--out', out);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/not-an-image\.png: not a supported image/);
+    expect(existsSync(path.join(out, 'skimage_chelsea.heatmap.png'))).toBe(true);
+  });
+});
