@@ -260,3 +260,18 @@ export function classMaxima(avg: AveragedMap): ClassMaximum[] {
   }
   return out;
 }
+
+/**
+ * A one-class map holding, per grid cell, the highest score among `classes` — e.g. "any digit" as
+ * the maximum over every class but background. Grid, coverage and mode are those of `avg`.
+ */
+export function maxOverClasses(avg: AveragedMap, classes: readonly number[]): AveragedMap {
+  const cells = avg.rows * avg.cols;
+  const scores = new Float32Array(cells);
+  for (let cell = 0; cell < cells; cell++) {
+    let best = classes.length > 0 ? -Infinity : 0;
+    for (const k of classes) best = Math.max(best, avg.scores[cell * avg.classes + k]);
+    scores[cell] = best;
+  }
+  return { ...avg, classes: 1, scores };
+}

@@ -7,7 +7,7 @@ import { isPreprocessMode } from '../../core/model-info';
 import { isBackendRequest, selectBackend } from '../engine/backend';
 import { createEngine } from '../engine/engine';
 import { prepareModel } from '../services/models';
-import { computePhoto, writePhotoOutputs, type OverlayStyle } from '../services/heatmap';
+import { classLabel, computePhoto, writePhotoOutputs, type OverlayStyle } from '../services/heatmap';
 
 const MODEL_EXT = /\.(json|h5|hdf5|keras)$/i;
 
@@ -81,7 +81,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Record<string, s
       try {
         const result = await computePhoto(engine, handle, info, photo, scales, { mode: style.mode, classChoice: String(opts.class ?? 'top') });
         const out = await writePhotoOutputs(outDir, name, photo, info, result, style);
-        const label = info.labels[result.classIndex];
+        const label = classLabel(info.labels, result.classIndex);
         if (opts.json) {
           process.stdout.write(JSON.stringify({ photo, png: out.png, scores: out.json, class: label, backend: engine.backend, detections: out.detections.length }) + '\n');
         } else if (!bar) {

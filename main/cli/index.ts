@@ -6,6 +6,7 @@ import { saveConverted } from '../convert/save';
 import { prepareModel } from '../services/models';
 import { formatReport } from './report';
 import { runHeatmapCommand } from './heatmap';
+import { runDemo } from './demo';
 
 function preprocessOption(v: string): PreprocessMode {
   if (!isPreprocessMode(v)) throw new InvalidArgumentError(`expected one of ${PREPROCESS_MODES.join(', ')}`);
@@ -59,7 +60,7 @@ program
   .description('write <name>.heatmap.png and <name>.scores.json for each photo (no MODEL: the built-in digit model)')
   .argument('<inputs...>', '[MODEL] IMAGE... — MODEL is a model.json, a model folder or a converted folder')
   .option('--scales <list>', 'comma-separated scales, e.g. 1,1.5,2', '1')
-  .option('--class <label>', 'class to draw: a label, a class index, or "top" (strongest in the photo)', 'top')
+  .option('--class <label>', 'class to draw: a label, a class index, "top" (strongest in the photo) or "any" (strongest but background, per location)', 'top')
   .option('--preprocess <mode>', `input preprocessing (${PREPROCESS_MODES.join(', ')})`, preprocessOption)
   .option('--colormap <name>', `colormap (${COLORMAPS.join(', ')})`, 'turbo')
   .option('--opacity <x>', 'overlay opacity 0–1', '0.5')
@@ -75,6 +76,19 @@ program
         throw new Error(`unknown colormap "${opts.colormap}" (expected one of ${COLORMAPS.join(', ')})`);
       }
       await runHeatmapCommand(inputs, opts);
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+program
+  .command('demo')
+  .description('the built-in digit model on a generated scene of held-out digits: heatmap, detections, F1')
+  .option('--out <dir>', 'output folder', 'convmap-demo')
+  .option('--seed <n>', 'scene seed', '1')
+  .action(async (opts: { out: string; seed: string }) => {
+    try {
+      await runDemo({ out: opts.out, seed: Number(opts.seed) || 1 });
     } catch (e) {
       fail(e);
     }

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { io } from '@tensorflow/tfjs';
-import type { PreprocessMode } from '../../core/model-info';
+import type { PaddingKind, PreprocessMode } from '../../core/model-info';
 import { isPreprocessMode } from '../../core/model-info';
 import type { CellGeometry, ScoreMap } from '../../core/scoremap';
 import type { BackendName, BackendRequest } from './backend';
@@ -30,6 +30,12 @@ export interface ModelGeometry extends CellGeometry {
   channels: number;
   /** Default preprocessing of photo pixels for this model. */
   preprocess: PreprocessMode;
+  /**
+   * Padding kind of the trunk. Tile borders change the scores of 'same'/'mixed' models (each tile
+   * sees zeros at its border), so their photos are split only when over the pixel budget, never
+   * just to share work between workers.
+   */
+  padding?: PaddingKind;
 }
 
 /** A model loaded into the engine. */
@@ -121,7 +127,7 @@ class PoolEngine implements Engine {
       this.handles.add(id);
       const g: ModelGeometry = {
         window: [...geometry.window], stride: [...geometry.stride], offset: [...geometry.offset],
-        channels: geometry.channels, preprocess: geometry.preprocess,
+        channels: geometry.channels, preprocess: geometry.preprocess, ...(geometry.padding ? { padding: geometry.padding } : {}),
       };
       return { id, geometry: g, classes };
     } catch (err) {
@@ -153,7 +159,8 @@ class PoolEngine implements Engine {
 
     const plans = scales.map((scale) => {
       const scaledSize: [number, number] = [Math.round(scale * image.height), Math.round(scale * image.width)];
-      const plan: TilePlan = planTiles(scaledSize[0], scaledSize[1], geometry, { maxTilePixels: this.maxTilePixels, minTiles: this.workers });
+      const minTiles = (g.padding ?? 'valid') === 'valid' ? this.workers : 1;
+      const plan: TilePlan = planTiles(scaledSize[0], scaledSize[1], geometry, { maxTilePixels: this.maxTilePixels, minTiles });
       return { scale, scaledSize, plan };
     });
     const maps: ScoreMap[] = plans.map(({ scale, scaledSize, plan }) => ({

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import sharp from 'sharp';
-import { averageScoreMaps, classMaxima, type AveragedMap, type CombineMode } from '../../core/average';
+import { averageScoreMaps, classMaxima, maxOverClasses, type AveragedMap, type CombineMode } from '../../core/average';
 import type { ColormapName } from '../../core/colormap';
-import { detect, type Detection } from '../../core/detect';
+import { defaultClasses, detect, type Detection } from '../../core/detect';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { blendOverRgb, renderOverlay } from '../../core/overlay';
 import { scaleFactors, type ScoreMap } from '../../core/scoremap';
@@ -24,15 +24,24 @@ export interface PhotoResult {
   image: RgbImage;
   maps: ScoreMap[];
   averaged: AveragedMap;
-  /** The class drawn. */
+  /** The class drawn; {@link ANY_CLASS} for the maximum over all classes but background. */
   classIndex: number;
 }
 
+/** `--class any`: per location, the strongest class other than background. */
+export const ANY_CLASS = -1;
+
+export function classLabel(labels: readonly string[], classIndex: number): string {
+  return classIndex === ANY_CLASS ? 'any (not background)' : labels[classIndex];
+}
+
 /**
- * Resolves `--class`: a label, a class index, or 'top' — the class with the strongest averaged score
- * in this photo, ignoring a class labelled "background".
+ * Resolves `--class`: a label, a class index, 'any' (per location the strongest class but
+ * background) or 'top' — the class with the strongest averaged score in this photo, ignoring a
+ * class labelled "background".
  */
 export function chooseClass(choice: string, labels: readonly string[], averaged: AveragedMap): number {
+  if (choice === 'any') return ANY_CLASS;
   if (choice === 'top') {
     const maxima = classMaxima(averaged);
     let best = -1;
@@ -64,9 +73,11 @@ export async function computePhoto(
 }
 
 /** The photo at full size with the class's averaged map drawn over it, as RGB [h·w·3]. */
-export function overlayPhoto(result: PhotoResult, style: OverlayStyle): Uint8Array {
+export function overlayPhoto(result: PhotoResult, labels: readonly string[], style: OverlayStyle): Uint8Array {
   const { width, height, data } = result.image;
-  const rgba = renderOverlay(result.averaged, result.classIndex, {
+  const any = result.classIndex === ANY_CLASS;
+  const map = any ? maxOverClasses(result.averaged, defaultClasses(result.averaged.classes, labels)) : result.averaged;
+  const rgba = renderOverlay(map, any ? 0 : result.classIndex, {
     width, height, colormap: style.colormap, opacity: style.opacity, threshold: style.threshold, smooth: true,
   });
   return blendOverRgb(data, rgba, width, height);
@@ -86,7 +97,7 @@ export function scoresRecord(photo: string, info: ConvertedModelInfo, result: Ph
     model: info.source,
     preprocess: info.preprocess,
     labels: info.labels,
-    class: { index: result.classIndex, label: info.labels[result.classIndex] },
+    class: { index: result.classIndex, label: classLabel(info.labels, result.classIndex) },
     scales: result.maps.map((m) => {
       const [fy, fx] = scaleFactors(m);
       return {
@@ -126,7 +137,7 @@ export async function writePhotoOutputs(
   result: PhotoResult,
   style: OverlayStyle,
 ): Promise<{ png: string; json: string; detections: Detection[] }> {
-  const rgb = overlayPhoto(result, style);
+  const rgb = overlayPhoto(result, info.labels, style);
   const png = await sharp(rgb, { raw: { width: result.image.width, height: result.image.height, channels: 3 } }).png().toBuffer();
   const detections = detect(result.maps, { threshold: 0.5, labels: info.labels, mode: 'max' });
   const pngPath = path.join(outDir, `${name}.heatmap.png`);

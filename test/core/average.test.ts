@@ -192,3 +192,19 @@ describe('classMaxima', () => {
     expect(classMaxima(averageScoreMaps([C], { grid: { rows: 1, cols: 1, cellSize: [80, 80] } }))).toEqual([{ classIndex: 0, score: 0, y: NaN, x: NaN }]);
   });
 });
+
+describe('maxOverClasses', () => {
+  it('keeps, per cell, the highest score among the chosen classes and nothing else', async () => {
+    const { maxOverClasses } = await import('../../core/average');
+    const avg = {
+      rows: 1, cols: 2, classes: 3, imageSize: [10, 20] as [number, number], cellSize: [10, 10] as [number, number],
+      coverage: new Uint8Array([1, 1]), mode: 'mean' as const,
+      // cell 0: classes 0.1, 0.7, 0.9; cell 1: 0.6, 0.2, 0.95
+      scores: new Float32Array([0.1, 0.7, 0.9, 0.6, 0.2, 0.95]),
+    };
+    const any = maxOverClasses(avg, [0, 1]);
+    expect(any.classes).toBe(1);
+    expect(Array.from(any.scores)).toEqual([Math.fround(0.7), Math.fround(0.6)]);
+    expect(any.coverage).toBe(avg.coverage);
+  });
+});

@@ -164,6 +164,25 @@ describe('engine with tiny tiles', () => {
   });
 });
 
+describe('engine tiles and padding', () => {
+  it('splits a valid-padding photo between workers but keeps a same-padding one whole (tile borders would change its scores)', async () => {
+    const engine = await createEngine({ workers: 2 });
+    try {
+      const valid = await engine.loadModel(rgbArtifacts, { ...fixtureGeometry(3, 'unit'), padding: 'valid' });
+      const same = await engine.loadModel(rgbArtifacts, { ...fixtureGeometry(3, 'unit'), padding: 'same' });
+      const tilesOf = async (handle: ModelHandle): Promise<number> => {
+        let tiles = 0;
+        await engine.scoreMaps(handle, photo, [1], undefined, { onProgress: (_d, total) => { tiles = total; } });
+        return tiles;
+      };
+      expect(await tilesOf(valid)).toBe(2);
+      expect(await tilesOf(same)).toBe(1);
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
 describe('engine lifecycle', () => {
   it('close() stops every worker: pending and later calls reject, and nothing keeps the process alive', async () => {
     const engine = await createEngine({ workers: 1, backend: 'cpu' });
