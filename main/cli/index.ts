@@ -34,7 +34,7 @@ const program = new Command()
 program
   .command('convert')
   .description('rewrite a classifier\'s fully-connected head as convolutions, verify it against crops, and report')
-  .argument('<model>', 'tfjs Layers model: a model.json or a folder holding one')
+  .argument('<model>', 'a tfjs Layers model (model.json or its folder), a Keras .h5 (Keras 2 or 3 legacy) or a Keras 3 .keras file')
   .option('-o, --out <dir>', 'save the fully convolutional model (model.json + weights.bin + convmap.json) here')
   .option('--json', 'print one JSON object instead of the report')
   .option('--preprocess <mode>', `input preprocessing to remember (${PREPROCESS_MODES.join(', ')})`, preprocessOption)

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ModelError } from './errors';
+import { loadKerasModel, readKerasArtifacts, sniffKerasFile } from './keras';
 import { normalizeTopology } from './topology';
 
 /** A tfjs Layers classifier read from disk, with what the files say about its classes. */
@@ -26,37 +27,18 @@ interface ModelJson {
   weightsManifest?: WeightsGroup[];
 }
 
-const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
-const ZIP_SIGNATURE = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
-
 async function readText(file: string): Promise<string> {
-  let bytes: Buffer;
   try {
-    bytes = await fs.readFile(file);
+    return await fs.readFile(file, 'utf8');
   } catch (e) {
     throw new ModelError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  // Keras native files would otherwise fail as "not valid JSON" with binary garbage in the message.
-  if (bytes.subarray(0, 8).equals(HDF5_SIGNATURE)) {
-    throw new ModelError(
-      file,
-      'is a Keras HDF5 file: Keras HDF5 files are not supported yet; convert with tensorflowjs_converter ' +
-        '--input_format=keras --output_format=tfjs_layers_model MODEL.h5 OUT_DIR and open OUT_DIR',
-    );
-  }
-  if (bytes.subarray(0, 4).equals(ZIP_SIGNATURE)) {
-    throw new ModelError(
-      file,
-      'is a zip archive (a Keras 3 .keras file?): Keras native files are not supported yet; convert with tensorflowjs_converter ' +
-        '--input_format=keras --output_format=tfjs_layers_model and open the folder it writes',
-    );
-  }
-  return bytes.toString('utf8');
 }
 
 /**
- * Finds the model.json a user meant: the file itself, or in a folder `model.json`, else the one
- * `*.json` holding a `modelTopology` (browser-saved models are named e.g. `my-model.json`).
+ * Finds the model file a user meant: the file itself, or in a folder `model.json`, else the one
+ * `*.json` holding a `modelTopology` (browser-saved models are named e.g. `my-model.json`), else
+ * the folder's only Keras file (`*.keras`, `*.h5`, `*.hdf5`).
  */
 export async function resolveModelJson(target: string): Promise<string> {
   let stat;
@@ -73,11 +55,22 @@ export async function resolveModelJson(target: string): Promise<string> {
     const text = await fs.readFile(path.join(target, name), 'utf8').catch(() => '');
     if (text.includes('"modelTopology"')) return path.join(target, name);
   }
-  throw new ModelError(target, 'folder holds no model.json (a TensorFlow.js Layers model: model.json + weight shards)');
+  const keras = (await fs.readdir(target)).filter((f) => /\.(keras|h5|hdf5)$/i.test(f) && !/\.weights\.h5$/i.test(f)).sort();
+  if (keras.length === 1) return path.join(target, keras[0]);
+  throw new ModelError(
+    target,
+    keras.length > 1
+      ? `folder holds no model.json and several Keras files (${keras.join(', ')}): open one of them`
+      : 'folder holds no model.json (a TensorFlow.js Layers model: model.json + weight shards) nor a Keras .keras/.h5 file',
+  );
 }
 
-/** Reads a model.json and its weight shards into tfjs ModelArtifacts, topology normalised for tfjs. */
+/**
+ * Reads a model.json and its weight shards into tfjs ModelArtifacts, topology normalised for tfjs.
+ * A Keras native file (.h5, .keras) is read through main/model/keras.ts into the same form.
+ */
 export async function readModelArtifacts(file: string): Promise<tf.io.ModelArtifacts> {
+  if ((await sniffKerasFile(file)) !== null) return readKerasArtifacts(file);
   const text = await readText(file);
   let json: ModelJson;
   try {
@@ -159,10 +152,16 @@ async function readLabels(dir: string): Promise<{ labels: string[] | null; tm: b
 /**
  * Loads a tfjs Layers classifier from a model.json or a folder holding one, without tfjs-node:
  * current and pre-1.0 files, shards without `.bin`, several weight groups, Keras 3 topologies,
- * nested models. Refuses graph models with a message that says what is accepted.
+ * nested models; or a Keras native file (.h5 from Keras 2 or 3, Keras 3 .keras), read directly.
+ * Refuses graph models with a message that says what is accepted.
  */
 export async function loadClassifier(target: string): Promise<LoadedClassifier> {
   const file = await resolveModelJson(target);
+  if ((await sniffKerasFile(file)) !== null) {
+    const model = await loadKerasModel(file);
+    const { labels, tm } = await readLabels(path.dirname(file));
+    return { model, file, labels, teachableMachine: tm };
+  }
   const artifacts = await readModelArtifacts(file);
   let model: tf.LayersModel;
   try {
