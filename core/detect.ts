@@ -29,6 +29,12 @@ export interface DetectOptions {
   /** How scales are combined; default 'max'. */
   mode?: CombineMode;
   labels?: string[];
+  /**
+   * NMS also drops a box when the intersection with a higher-scoring kept box covers more than this
+   * fraction of the smaller of the two (a small-scale window inside a large-scale one); default 0.6,
+   * 1 turns it off.
+   */
+  contain?: number;
   /** Suppress only boxes of the same class; default false (class-agnostic). */
   perClass?: boolean;
   /** Output grid of the averaged map; default {@link defaultGrid}. */
@@ -49,16 +55,32 @@ export function iou(a: Box, b: Box): number {
 }
 
 /**
+ * Intersection over the smaller box's area: 1 when one box lies inside the other.
+ * @returns a number in [0, 1]; 0 when either box is empty.
+ */
+export function overlapOfSmaller(a: Box, b: Box): number {
+  const ih = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
+  const iw = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
+  const inter = ih > 0 && iw > 0 ? ih * iw : 0;
+  const area = (x: Box): number => Math.max(0, x[2] - x[0]) * Math.max(0, x[3] - x[1]);
+  const smaller = Math.min(area(a), area(b));
+  return smaller > 0 ? inter / smaller : 0;
+}
+
+/**
  * Greedy non-maximum suppression: visit by descending score (stable on ties), keep a detection
- * unless its IoU with an already kept one is above iouThreshold.
+ * unless its IoU with an already kept one is above iouThreshold, or (multi-scale windows) one of the
+ * two lies mostly inside the other: intersection over the smaller area above containThreshold.
  * @param perClass compare only detections of the same classIndex.
+ * @param containThreshold default 1 (off).
  * @returns the kept detections, by descending score. The input array is not modified.
  */
-export function nms<T extends { score: number; box: Box; classIndex: number }>(dets: readonly T[], iouThreshold: number, perClass = false): T[] {
+export function nms<T extends { score: number; box: Box; classIndex: number }>(dets: readonly T[], iouThreshold: number, perClass = false, containThreshold = 1): T[] {
   const order = dets.map((d, n) => ({ d, n })).sort((a, b) => b.d.score - a.d.score || a.n - b.n);
   const kept: T[] = [];
+  const clash = (k: T, d: T): boolean => iou(k.box, d.box) > iouThreshold || (containThreshold < 1 && overlapOfSmaller(k.box, d.box) > containThreshold);
   for (const { d } of order) {
-    if (kept.every((k) => (perClass && k.classIndex !== d.classIndex) || iou(k.box, d.box) <= iouThreshold)) kept.push(d);
+    if (kept.every((k) => (perClass && k.classIndex !== d.classIndex) || !clash(k, d))) kept.push(d);
   }
   return kept;
 }
@@ -176,7 +198,7 @@ export function detect(maps: readonly ScoreMap[], opts: DetectOptions): Detectio
       found.push(det);
     }
   }
-  return nms(found, opts.iou ?? 0.3, opts.perClass ?? false);
+  return nms(found, opts.iou ?? 0.3, opts.perClass ?? false, opts.contain ?? 0.6);
 }
 
 /** Counts and rates of a detection run against ground truth. */

@@ -181,3 +181,23 @@ describe('matchDetections', () => {
     expect([res.precision, res.recall, res.f1, res.fn]).toEqual([p, r, f1, truths]);
   });
 });
+
+describe('containment in NMS (multi-scale windows)', () => {
+  it('overlapOfSmaller is 1 for a box inside another and the plain ratio otherwise', async () => {
+    const { overlapOfSmaller } = await import('../../core/detect');
+    // 28-px box inside a 56-px box.
+    expect(overlapOfSmaller([10, 10, 38, 38], [0, 0, 56, 56])).toBe(1);
+    // 10×10 boxes sharing a 5×10 strip: 50 / 100.
+    expect(overlapOfSmaller([0, 0, 10, 10], [5, 0, 15, 10])).toBe(0.5);
+    expect(overlapOfSmaller([0, 0, 0, 10], [0, 0, 10, 10])).toBe(0);
+  });
+
+  it('drops a lower-scoring small window inside a kept large one, which IoU alone keeps (IoU 0.25)', async () => {
+    const { nms, iou } = await import('../../core/detect');
+    const big = { score: 0.9, box: [0, 0, 56, 56] as [number, number, number, number], classIndex: 3 };
+    const small = { score: 0.8, box: [14, 14, 42, 42] as [number, number, number, number], classIndex: 1 };
+    expect(iou(big.box, small.box)).toBeCloseTo(0.25, 10);
+    expect(nms([big, small], 0.3)).toHaveLength(2);
+    expect(nms([big, small], 0.3, false, 0.6)).toEqual([big]);
+  });
+});

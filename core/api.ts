@@ -1,0 +1,150 @@
+/**
+ * The one contract between the renderer and main. Every request, response and event is a type here;
+ * the preload exposes exactly {@link ConvmapApi} (one method per operation, never ipcRenderer
+ * itself); main validates every argument at run time (see main/electron/validate.ts) before use.
+ * The channel table is one `as const` list and the channel names derive from it (electron/fiddle).
+ */
+import type { ConvertedModelInfo, PreprocessMode } from './model-info';
+import type { ScoreMap } from './scoremap';
+
+/** Invoke channels: renderer → main, one per API method, each answered with a promise. */
+export const INVOKE_CHANNELS = [
+  'convmap:backend-info',
+  'convmap:open-model-dialog',
+  'convmap:load-model',
+  'convmap:set-preprocess',
+  'convmap:open-photos-dialog',
+  'convmap:add-photos',
+  'convmap:demo-scene',
+  'convmap:compute-scores',
+  'convmap:cancel',
+  'convmap:recent',
+] as const;
+export type InvokeChannel = (typeof INVOKE_CHANNELS)[number];
+
+/** Event channels: main → renderer. */
+export const EVENT_CHANNELS = ['convmap:progress', 'convmap:open-files'] as const;
+export type EventChannel = (typeof EVENT_CHANNELS)[number];
+
+/** The tfjs backend that runs inference, and the worker pool size. */
+export interface BackendInfo {
+  backend: 'node' | 'wasm' | 'cpu';
+  workers: number;
+}
+
+/** A model opened in this session: its conversion report, under an id main assigned. */
+export interface ModelSummary {
+  id: string;
+  /** The file or folder the user opened; null for the built-in digit model. */
+  path: string | null;
+  name: string;
+  info: ConvertedModelInfo;
+}
+
+/** A photo the user opened. The renderer shows it through `url` (a convmap-photo: URL), never a path. */
+export interface PhotoRef {
+  id: string;
+  name: string;
+  /** Absolute path, for display only. */
+  path: string;
+  /** Upright size (EXIF orientation applied), pixels. */
+  width: number;
+  height: number;
+  /** URL served by main's protocol: the upright photo as PNG/JPEG; only photos the user opened. */
+  url: string;
+}
+
+/** A photo that could not be opened, with the reason (the file is named in it). */
+export interface PhotoFailure {
+  path: string;
+  reason: string;
+}
+
+export interface AddPhotosResult {
+  photos: PhotoRef[];
+  failed: PhotoFailure[];
+}
+
+export interface LoadModelRequest {
+  /** Model file or folder; null for the built-in digit model. */
+  path: string | null;
+  preprocess?: PreprocessMode;
+}
+
+export interface SetPreprocessRequest {
+  modelId: string;
+  preprocess: PreprocessMode;
+}
+
+export interface ComputeScoresRequest {
+  /** Chosen by the renderer; pass it to cancel(). */
+  jobId: string;
+  modelId: string;
+  photoId: string;
+  /** Positive scale factors; each is computed once and returned separately. */
+  scales: number[];
+}
+
+/** Per-scale score maps of one photo; the renderer averages them itself (core/average). */
+export interface ScoresResult {
+  jobId: string;
+  photoId: string;
+  modelId: string;
+  maps: ScoreMap[];
+  /** Milliseconds of compute. */
+  elapsedMs: number;
+}
+
+export interface ProgressEvent {
+  jobId: string;
+  /** What is being done, for display: 'converting', 'verifying', 'scale 1.5', … */
+  stage: string;
+  done: number;
+  total: number;
+}
+
+export interface RecentItems {
+  models: string[];
+  photos: string[];
+}
+
+/** Window → main API, exposed by the preload as `window.convmap`. */
+export interface ConvmapApi {
+  backendInfo(): Promise<BackendInfo>;
+  /** Shows the open dialog for a model; null when cancelled. */
+  openModelDialog(): Promise<string | null>;
+  /** Loads (and converts, verifying against crops) a model in the background. */
+  loadModel(req: LoadModelRequest): Promise<ModelSummary>;
+  setPreprocess(req: SetPreprocessRequest): Promise<ModelSummary>;
+  /** Shows the open dialog for photos (multi-select) and opens them. */
+  openPhotosDialog(): Promise<AddPhotosResult>;
+  /** Opens photos by path (drag-and-drop, "Open with", second launch). */
+  addPhotos(paths: string[]): Promise<AddPhotosResult>;
+  /** A generated scene of held-out digits, opened like a photo (first launch). */
+  demoScene(): Promise<PhotoRef>;
+  computeScores(req: ComputeScoresRequest): Promise<ScoresResult>;
+  /** Cancels a running computeScores; it then rejects with an AbortError. */
+  cancel(jobId: string): Promise<void>;
+  recent(): Promise<RecentItems>;
+  /** Subscribes to progress; returns the unsubscribe function. */
+  onProgress(listener: (e: ProgressEvent) => void): () => void;
+  /** Files handed to the app by the OS (command line, "Open with", a second launch). */
+  onOpenFiles(listener: (paths: string[]) => void): () => void;
+}
+
+/** Request argument type of each invoke channel (what main validates). */
+export interface InvokeArgs {
+  'convmap:backend-info': [];
+  'convmap:open-model-dialog': [];
+  'convmap:load-model': [LoadModelRequest];
+  'convmap:set-preprocess': [SetPreprocessRequest];
+  'convmap:open-photos-dialog': [];
+  'convmap:add-photos': [string[]];
+  'convmap:demo-scene': [];
+  'convmap:compute-scores': [ComputeScoresRequest];
+  'convmap:cancel': [string];
+  'convmap:recent': [];
+}
+
+/** Scheme of the protocol that serves opened photos to the renderer. */
+export const PHOTO_SCHEME = 'convmap-photo';

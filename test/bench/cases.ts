@@ -1,0 +1,213 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { averageScoreMaps } from '../../core/average';
+import { detect, matchDetections } from '../../core/detect';
+import { selectBackend } from '../../main/engine/backend';
+import { createEngine } from '../../main/engine/engine';
+import { convertClassifier } from '../../main/convert/convert';
+import { modelToArtifacts } from '../../main/convert/save';
+import { prepareModel } from '../../main/services/models';
+import { makeDigitScene } from '../../main/digits/scene';
+import { vgg16 } from './vgg';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((p, q) => p - q);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function timeIt(runs: number, f: () => Promise<void> | void): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await f();
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+/** Multiply-accumulates of a plain conv/pool/dense Sequential on an input of h×w (valid or same). */
+function macs(model: tf.LayersModel, h: number, w: number, c: number): number {
+  let total = 0;
+  let flat = 0;
+  for (const layer of model.layers) {
+    const cfg = layer.getConfig() as Record<string, unknown>;
+    const cls = layer.getClassName();
+    if (cls === 'Conv2D') {
+      const [kh, kw] = cfg.kernelSize as number[];
+      const [sh, sw] = cfg.strides as number[];
+      const same = cfg.padding === 'same';
+      const oh = same ? Math.ceil(h / sh) : Math.floor((h - kh) / sh) + 1;
+      const ow = same ? Math.ceil(w / sw) : Math.floor((w - kw) / sw) + 1;
+      total += oh * ow * kh * kw * c * Number(cfg.filters);
+      [h, w, c] = [oh, ow, Number(cfg.filters)];
+    } else if (cls === 'MaxPooling2D' || cls === 'AveragePooling2D') {
+      const [ph, pw] = cfg.poolSize as number[];
+      const [sh, sw] = cfg.strides as number[];
+      [h, w] = [Math.floor((h - ph) / sh) + 1, Math.floor((w - pw) / sw) + 1];
+    } else if (cls === 'Flatten') {
+      flat = h * w * c;
+    } else if (cls === 'Dense') {
+      total += flat * Number(cfg.units);
+      flat = Number(cfg.units);
+    }
+  }
+  return total;
+}
+
+async function vggCrops(runs: number): Promise<Record<string, unknown>> {
+  const backend = await selectBackend('auto');
+  const classifier = vgg16();
+  const conv = convertClassifier(classifier, 'vgg16');
+  const n = 384;
+  const image = tf.randomUniform([1, n, n, 3], 0, 1, 'float32', 7);
+  const crops = tf.tidy(() => {
+    const list: tf.Tensor[] = [];
+    for (let i = 0; i < 6; i++) for (let j = 0; j < 6; j++) list.push(image.slice([0, i * 32, j * 32, 0], [1, 224, 224, 3]));
+    return tf.concat(list, 0);
+  });
+  const fcnPass = async (): Promise<void> => {
+    const y = conv.fcn.predict(image) as tf.Tensor;
+    await y.data();
+    y.dispose();
+  };
+  const cropPass = async (): Promise<void> => {
+    const y = classifier.predict(crops, { batchSize: 12 }) as tf.Tensor;
+    await y.data();
+    y.dispose();
+  };
+  await fcnPass();
+  await cropPass();
+  // Interleaved, so both sides see the same machine state (wasm heap growth, other load).
+  const fcnMs: number[] = [];
+  const cropMs: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    fcnMs.push(...(await timeIt(1, fcnPass)));
+    cropMs.push(...(await timeIt(1, cropPass)));
+  }
+  const fcnOut = conv.fcn.predict(image) as tf.Tensor;
+  const cropOut = classifier.predict(crops, { batchSize: 12 }) as tf.Tensor;
+  const maxAbsDiff = tf.tidy(() => tf.max(tf.abs(tf.sub(fcnOut.reshape([36, -1]), cropOut))).dataSync()[0]);
+  const flopRatio = (36 * macs(classifier, 224, 224, 3)) / macs(conv.fcn, n, n, 3);
+  return {
+    case: 'vgg16-384', backend, input: [n, n], cells: fcnOut.shape.slice(1, 3), runs,
+    fcnMedianMs: Math.round(median(fcnMs)), crops36MedianMs: Math.round(median(cropMs)),
+    ratio: +(median(cropMs) / median(fcnMs)).toFixed(2), flopRatio: +flopRatio.toFixed(2),
+    fcnGmac: +(macs(conv.fcn, n, n, 3) / 1e9).toFixed(1), maxAbsDiffVsCrops: maxAbsDiff,
+    note: 'VGG16 uses same padding, so cells differ slightly from crops near window borders',
+  };
+}
+
+async function vggBig(h: number, w: number, runs: number): Promise<Record<string, unknown>> {
+  const backend = await selectBackend('auto');
+  const classifier = vgg16();
+  const conv = convertClassifier(classifier, 'vgg16');
+  const artifacts = await modelToArtifacts(conv.fcn);
+  classifier.dispose();
+  conv.fcn.dispose();
+  const engine = await createEngine({ backend: 'auto', maxTilePixels: 600_000 });
+  try {
+    const handle = await engine.loadModel(artifacts, { window: conv.window, stride: conv.stride, offset: conv.offset, channels: 3, preprocess: 'unit' });
+    const data = new Uint8Array(h * w * 3);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+    const image = { data, width: w, height: h, channels: 3 as const };
+    let cells = 0;
+    const times = await timeIt(runs, async () => {
+      const [map] = await engine.scoreMaps(handle, image, [1], 'unit');
+      cells = map.rows * map.cols;
+    });
+    const ms = median(times);
+    return {
+      case: `vgg16-${w}x${h}`, backend, workers: engine.workers, input: [h, w], runs, cells,
+      medianMs: Math.round(ms), cellsPerSecond: +(cells / (ms / 1000)).toFixed(1),
+      megapixelsPerSecond: +((h * w) / 1e6 / (ms / 1000)).toFixed(3),
+    };
+  } finally {
+    await engine.close();
+  }
+}
+
+async function digitsScene(runs: number): Promise<Record<string, unknown>> {
+  const backend = await selectBackend('auto');
+  const prepared = await prepareModel(undefined);
+  const engine = await createEngine({ backend: 'auto' });
+  const scales = [1, 2 / 3, 1 / 2];
+  try {
+    const handle = await engine.loadModel(prepared.artifacts, prepared.info);
+    let tp = 0, fp = 0, fn = 0;
+    const times: number[] = [];
+    let pixels = 0;
+    for (let s = 0; s < 5; s++) {
+      const scene = makeDigitScene({ width: 640, height: 480, count: 14, sizes: [28, 42, 56], seed: 1000 + s });
+      const image = { data: scene.rgb, width: scene.width, height: scene.height, channels: 3 as const };
+      const t = await timeIt(runs, async () => {
+        await engine.scoreMaps(handle, image, scales, prepared.info.preprocess);
+      });
+      times.push(median(t));
+      pixels += scene.width * scene.height;
+      const maps = await engine.scoreMaps(handle, image, scales, prepared.info.preprocess);
+      averageScoreMaps(maps);
+      const dets = detect(maps, { threshold: 0.5, labels: prepared.info.labels, mode: 'max' });
+      const m = matchDetections(dets, scene.truth, 0.5);
+      tp += m.tp; fp += m.fp; fn += m.fn;
+    }
+    const precision = tp / Math.max(1, tp + fp);
+    const recall = tp / Math.max(1, tp + fn);
+    const totalMs = times.reduce((a, b) => a + b, 0);
+    return {
+      case: 'digits-scene', backend, workers: engine.workers, scenes: 5, scales, runs,
+      msPerMegapixel: Math.round(totalMs / (pixels / 1e6)),
+      precision: +precision.toFixed(3), recall: +recall.toFixed(3), f1: +((2 * precision * recall) / Math.max(1e-9, precision + recall)).toFixed(3),
+      iou: 0.5,
+    };
+  } finally {
+    await engine.close();
+  }
+}
+
+async function torchPeer(runs: number): Promise<Record<string, unknown>> {
+  const python = '/usr/bin/python3';
+  const probe = await promisify(execFile)(python, ['-c', 'import torch; print(torch.__version__)']).catch(() => null);
+  if (!existsSync(python) || !probe) {
+    return { case: 'torch-peer', skipped: 'Debian python3-torch is not installed (apt-get install -y python3-torch)' };
+  }
+  const backend = await selectBackend('auto');
+  const { stdout } = await promisify(execFile)(python, [path.join(here, 'torch_vgg.py'), String(runs), '1'], { maxBuffer: 1 << 20 });
+  const torch = JSON.parse(stdout.trim().split('\n').pop() as string) as { medianMs: number; threads: number; version: string };
+  const classifier = vgg16();
+  const conv = convertClassifier(classifier, 'vgg16');
+  classifier.dispose();
+  const image = tf.randomUniform([1, 384, 384, 3], 0, 1, 'float32', 7);
+  const pass = async (): Promise<void> => {
+    const y = conv.fcn.predict(image) as tf.Tensor;
+    await y.data();
+    y.dispose();
+  };
+  await pass();
+  const ms = median(await timeIt(runs, pass));
+  return {
+    case: 'torch-peer', input: [384, 384], threads: 1, runs, torchVersion: torch.version,
+    convmapBackend: backend, convmapMedianMs: Math.round(ms), torchMedianMs: Math.round(torch.medianMs),
+    ratioConvmapToTorch: +(ms / torch.medianMs).toFixed(2),
+    note: `one thread each (${os.availableParallelism()} cores here); the wasm backend is single-threaded`,
+  };
+}
+
+/** Runs one named benchmark case and returns its JSON record. */
+export async function runCase(name: string, runs: number): Promise<Record<string, unknown>> {
+  switch (name) {
+    case 'vgg16-384': return vggCrops(runs);
+    case 'vgg16-1000x800': return vggBig(800, 1000, runs);
+    case 'vgg16-4000x3000': return vggBig(3000, 4000, 1);
+    case 'digits-scene': return digitsScene(runs);
+    case 'torch-peer': return torchPeer(runs);
+    default: throw new Error(`unknown bench case ${name}`);
+  }
+}
