@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { loadLayersModelFromFile } from '../main/digits/load-model';
+import { loadClassifier } from '../main/model/load';
 import { DIGIT_PIXELS, loadDigits } from '../main/digits/mnist-data';
 import { DIGIT_MODEL_DIR, digitLabels, loadDigitModelFiles, makeDigitScene } from '../main/digits/scene';
 
@@ -85,7 +85,7 @@ async function verify(work: string): Promise<void> {
   const files = loadDigitModelFiles();
   const labels = readFileSync(files.labels, 'utf8').trim().split('\n');
   if (labels.join(',') !== digitLabels.join(',')) throw new Error(`${files.labels}: labels ${labels.join(',')} differ from digitLabels`);
-  const model = await loadLayersModelFromFile(files.modelJson);
+  const model = (await loadClassifier(files.modelJson)).model;
 
   // Same outputs as torch?
   const inputs = readF32(path.join(work, 'check_inputs.f32'));
