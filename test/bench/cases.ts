@@ -10,7 +10,9 @@ import { detect, matchDetections } from '../../core/detect';
 import { selectBackend } from '../../main/engine/backend';
 import { createEngine } from '../../main/engine/engine';
 import { convertClassifier } from '../../main/convert/convert';
-import { modelToArtifacts } from '../../main/convert/save';
+import { loadConverted, modelToArtifacts, saveConverted } from '../../main/convert/save';
+import { checkEquivalence } from '../../main/convert/equivalence';
+import type { ConvertedModelInfo } from '../../core/model-info';
 import { prepareModel } from '../../main/services/models';
 import { makeDigitScene } from '../../main/digits/scene';
 import { vgg16 } from './vgg';
@@ -105,16 +107,32 @@ async function vggCrops(runs: number): Promise<Record<string, unknown>> {
   };
 }
 
-async function vggBig(h: number, w: number, runs: number): Promise<Record<string, unknown>> {
-  const backend = await selectBackend('auto');
+const VGG_DIR = path.join(os.tmpdir(), 'convmap-bench-vgg16-fcn');
+
+/** Converts VGG16 once and saves it, so the measuring process never holds the classifier's weights. */
+async function prepareVgg(): Promise<Record<string, unknown>> {
+  await selectBackend('auto');
   const classifier = vgg16();
   const conv = convertClassifier(classifier, 'vgg16');
-  const artifacts = await modelToArtifacts(conv.fcn);
-  classifier.dispose();
-  conv.fcn.dispose();
-  const engine = await createEngine({ backend: 'auto', maxTilePixels: 600_000 });
+  const equivalence = await checkEquivalence(classifier, conv, 'vgg16', { cellsPerAxis: 2 });
+  const info: ConvertedModelInfo = {
+    format: 'convmap-fcn', version: 1, source: 'bench: VGG16 with random weights', window: conv.window, stride: conv.stride,
+    offset: conv.offset, channels: conv.channels, labels: Array.from({ length: conv.classes }, (_, i) => `class ${i}`),
+    head: conv.head, boundary: conv.boundary, padding: conv.padding, preprocess: 'unit', equivalence,
+  };
+  await saveConverted(VGG_DIR, await modelToArtifacts(conv.fcn), info);
+  return { case: 'prepare-vgg16', dir: VGG_DIR };
+}
+
+async function vggBig(h: number, w: number, runs: number): Promise<Record<string, unknown>> {
+  if (!existsSync(path.join(VGG_DIR, 'convmap.json'))) {
+    await promisify(execFile)(process.execPath, [path.join(here, '../../bin/run-ts.mjs'), path.join(here, 'bench.ts'), '--child', 'prepare-vgg16'], { maxBuffer: 1 << 20 });
+  }
+  const { artifacts, info } = await loadConverted(VGG_DIR);
+  const engine = await createEngine({ backend: 'auto', maxTilePixels: 400_000 });
+  const backend = engine.backend;
   try {
-    const handle = await engine.loadModel(artifacts, { window: conv.window, stride: conv.stride, offset: conv.offset, channels: 3, preprocess: 'unit' });
+    const handle = await engine.loadModel(artifacts, info);
     const data = new Uint8Array(h * w * 3);
     for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
     const image = { data, width: w, height: h, channels: 3 as const };
@@ -125,7 +143,7 @@ async function vggBig(h: number, w: number, runs: number): Promise<Record<string
     });
     const ms = median(times);
     return {
-      case: `vgg16-${w}x${h}`, backend, workers: engine.workers, input: [h, w], runs, cells,
+      case: `vgg16-${w}x${h}`, backend, workers: engine.workers, input: [h, w], runs, cells, maxTilePixels: 400_000,
       medianMs: Math.round(ms), cellsPerSecond: +(cells / (ms / 1000)).toFixed(1),
       megapixelsPerSecond: +((h * w) / 1e6 / (ms / 1000)).toFixed(3),
     };
@@ -208,6 +226,7 @@ export async function runCase(name: string, runs: number): Promise<Record<string
     case 'vgg16-4000x3000': return vggBig(3000, 4000, 1);
     case 'digits-scene': return digitsScene(runs);
     case 'torch-peer': return torchPeer(runs);
+    case 'prepare-vgg16': return prepareVgg();
     default: throw new Error(`unknown bench case ${name}`);
   }
 }
