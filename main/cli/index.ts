@@ -1,11 +1,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PREPROCESS_MODES, isPreprocessMode, type PreprocessMode } from '../../core/model-info';
-import { COLORMAPS, isColormapName } from '../../core/colormap';
 import { BACKEND_REQUESTS, isBackendRequest, selectBackend, type BackendRequest } from '../engine/backend';
 import { saveConverted } from '../convert/save';
 import { prepareModel } from '../services/models';
 import { formatReport } from './report';
-import { runHeatmapCommand } from './heatmap';
+import { registerHeatmapCommand } from './heatmap';
 import { runDemo } from './demo';
 
 function preprocessOption(v: string): PreprocessMode {
@@ -55,31 +54,7 @@ program
     }
   });
 
-program
-  .command('heatmap')
-  .description('write <name>.heatmap.png and <name>.scores.json for each photo (no MODEL: the built-in digit model)')
-  .argument('<inputs...>', '[MODEL] IMAGE... — MODEL is a model.json, a model folder or a converted folder')
-  .option('--scales <list>', 'comma-separated scales, e.g. 1,1.5,2', '1')
-  .option('--class <label>', 'class to draw: a label, a class index, "top" (strongest in the photo) or "any" (strongest but background, per location)', 'top')
-  .option('--preprocess <mode>', `input preprocessing (${PREPROCESS_MODES.join(', ')})`, preprocessOption)
-  .option('--colormap <name>', `colormap (${COLORMAPS.join(', ')})`, 'turbo')
-  .option('--opacity <x>', 'overlay opacity 0–1', '0.5')
-  .option('--threshold <x>', 'scores below this are transparent', '0')
-  .option('--mode <mean|max>', 'how scales are combined', 'mean')
-  .option('--out <dir>', 'output folder', '.')
-  .option('--json', 'print one JSON summary line per photo')
-  .option('--workers <n>', 'worker threads (default: all cores)')
-  .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS as string[]).argParser(backendOption))
-  .action(async (inputs: string[], opts: Record<string, string | boolean | undefined>) => {
-    try {
-      if (typeof opts.colormap === 'string' && !isColormapName(opts.colormap)) {
-        throw new Error(`unknown colormap "${opts.colormap}" (expected one of ${COLORMAPS.join(', ')})`);
-      }
-      await runHeatmapCommand(inputs, opts);
-    } catch (e) {
-      fail(e);
-    }
-  });
+registerHeatmapCommand(program, fail);
 
 program
   .command('demo')

@@ -17,7 +17,7 @@ interface RunResult { code: number; stdout: string; stderr: string }
 async function convmap(...args: string[]): Promise<RunResult> {
   try {
     const { stdout, stderr } = await run(process.execPath, [path.join(repo, 'bin/convmap.mjs'), ...args], {
-      cwd: repo, env: { ...process.env, CONVMAP_BACKEND: 'wasm' }, maxBuffer: 64 << 20,
+      cwd: repo, env: { ...process.env, CONVMAP_BACKEND: 'wasm', CONVMAP_CACHE_DIR: path.join(tmp, 'cache') }, maxBuffer: 64 << 20,
     });
     return { code: 0, stdout, stderr };
   } catch (e) {
@@ -113,5 +113,46 @@ describe.skipIf(!hasCorpus)('convmap heatmap', () => {
     expect(r.code).not.toBe(0);
     expect(r.stdout + r.stderr).toMatch(/not-an-image\.png: not a supported image/);
     expect(existsSync(path.join(out, 'skimage_chelsea.heatmap.png'))).toBe(true);
+  });
+});
+
+describe('convmap heatmap on folders (built-in model)', () => {
+  let folder: string;
+  beforeAll(async () => {
+    folder = path.join(tmp, 'photos');
+    await fs.mkdir(path.join(folder, 'sub'), { recursive: true });
+    const { writeScene } = await import('../batch/fixtures');
+    await writeScene(path.join(folder, 'one.jpg'), 1);
+    await writeScene(path.join(folder, 'sub', 'two.png'), 2);
+    await fs.writeFile(path.join(folder, 'readme.txt'), 'not an image');
+  });
+
+  it('processes a folder recursively with CSV and legend, prints a summary, exits 0; a second run is cached and adds suffixes', async () => {
+    const out = path.join(tmp, 'batch-out');
+    const r = await convmap('heatmap', folder, '--recursive', '--out', out, '--scales', '1,0.75', '--csv', '--legend', '--boxes', '--class', 'any');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^2 of 2 photos done in .* with wasm \(\d+ workers\)$/m);
+    expect(r.stdout).toMatch(/^skipped: 1 /m);
+    expect((await fs.readdir(out)).sort()).toEqual(['detections.csv', 'one.heatmap.png', 'one.scores.json', 'summary.csv', 'two.heatmap.png', 'two.scores.json']);
+    const again = await convmap('heatmap', folder, '--recursive', '--out', out, '--scales', '1,0.75', '--no-scores');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/2 from the cache/);
+    expect(existsSync(path.join(out, 'one-2.heatmap.png'))).toBe(true);
+  });
+
+  it('exits non-zero naming each failed photo, and refuses an unwritable output folder in one line', async () => {
+    const bad = path.join(tmp, 'bad-folder');
+    await fs.mkdir(bad);
+    await fs.copyFile(path.join(folder, 'one.jpg'), path.join(bad, 'ok.jpg'));
+    await fs.writeFile(path.join(bad, 'zero.png'), '');
+    const r = await convmap('heatmap', bad, '--out', path.join(tmp, 'bad-out'), '--no-cache');
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toMatch(/^1 of 2 photos done/m);
+    expect(r.stdout).toMatch(/zero\.png: empty file \(0 bytes\), not an image/);
+    const file = path.join(tmp, 'plain-file');
+    await fs.writeFile(file, 'x');
+    const ro = await convmap('heatmap', bad, '--out', path.join(file, 'out'), '--no-cache');
+    expect(ro.code).not.toBe(0);
+    expect(ro.stderr.trim().split('\n')).toEqual([`convmap: cannot write ${path.join(file, 'out')}: a path component is not a folder (ENOTDIR: not a directory, mkdir '${path.join(file, 'out')}')`]);
   });
 });

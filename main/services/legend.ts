@@ -1,0 +1,120 @@
+/**
+ * SVG overlays drawn onto exported PNGs with sharp's composite (librsvg renders them, text included):
+ * the legend (class name and the colormap's scale bar from 0 to 1) and detection boxes with labels.
+ */
+import { colormapCss, type ColormapName } from '../../core/colormap';
+import type { Box } from '../../core/scoremap';
+
+/** An SVG layer and where its top-left corner goes on the photo. */
+export interface SvgLayer {
+  svg: string;
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+export function escapeXml(s: string): string {
+  return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
+}
+
+function fmt(x: number): string {
+  return String(Math.round(x * 100) / 100);
+}
+
+export interface LegendOptions {
+  /** The class drawn (shown as the title). */
+  label: string;
+  colormap: ColormapName;
+  /** Score range of the colormap ends (default [0, 1]). */
+  range?: [number, number];
+  /** Scores below this are not painted; marked on the bar when > the range's low end. */
+  threshold?: number;
+}
+
+/**
+ * The legend, sized to the photo (about a quarter of its width, at least readable, never larger
+ * than the photo) and placed at its bottom-left corner.
+ * @returns undefined when the photo is too small to hold one (under 48×32 pixels).
+ */
+export function legendLayer(imageWidth: number, imageHeight: number, opts: LegendOptions): SvgLayer | undefined {
+  if (imageWidth < 48 || imageHeight < 32) return undefined;
+  const [lo, hi] = opts.range ?? [0, 1];
+  const margin = Math.max(2, Math.round(Math.min(imageWidth, imageHeight) / 60));
+  let font = Math.max(10, Math.round(Math.min(imageWidth, imageHeight) / 40));
+  let width = Math.max(font * 14, Math.round(imageWidth / 4));
+  // Shrink to fit: the legend is 3.6 font sizes tall and at most the photo minus margins wide.
+  const maxW = imageWidth - 2 * margin;
+  const maxH = imageHeight - 2 * margin;
+  if (width > maxW) {
+    font = Math.max(4, Math.floor((font * maxW) / width));
+    width = maxW;
+  }
+  if (font * 3.6 > maxH) font = Math.max(4, Math.floor(maxH / 3.6));
+  const height = Math.round(font * 3.6);
+  const pad = Math.round(font * 0.5);
+  const barX = pad;
+  const barW = width - 2 * pad;
+  const barY = Math.round(font * 1.5);
+  const barH = Math.round(font * 0.8);
+  const stops = Array.from({ length: 17 }, (_, i) => `<stop offset="${fmt(i / 16)}" stop-color="${colormapCss(opts.colormap, i / 16)}"/>`).join('');
+  const thr = opts.threshold ?? lo;
+  const thrMark = thr > lo && thr < hi
+    ? `<rect x="${barX}" y="${barY}" width="${fmt(((thr - lo) / (hi - lo)) * barW)}" height="${barH}" fill="#000" fill-opacity="0.55"/>`
+    : '';
+  const textY = barY + barH + Math.round(font * 0.95);
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">`
+    + `<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="0">${stops}</linearGradient></defs>`
+    + `<rect width="${width}" height="${height}" rx="${Math.round(font / 3)}" fill="#000" fill-opacity="0.6"/>`
+    + `<text x="${pad}" y="${Math.round(font * 1.15)}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="${font}" fill="#fff">${escapeXml(opts.label)}</text>`
+    + `<rect x="${barX}" y="${barY}" width="${barW}" height="${barH}" fill="url(#g)" stroke="#fff" stroke-width="1"/>${thrMark}`
+    + `<text x="${barX}" y="${textY}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="${Math.round(font * 0.85)}" fill="#fff">${fmt(lo)}</text>`
+    + `<text x="${barX + barW}" y="${textY}" text-anchor="end" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="${Math.round(font * 0.85)}" fill="#fff">${fmt(hi)}</text>`
+    + '</svg>';
+  return { svg, left: margin, top: imageHeight - margin - height, width, height };
+}
+
+export interface BoxToDraw {
+  box: Box;
+  label: string;
+  score: number;
+}
+
+/**
+ * One layer per box (so a few boxes on a 100-megapixel photo do not need a full-size layer),
+ * clipped to the photo: a white frame with a dark outline and a "label 0.93" tag in its top-left.
+ * Boxes entirely outside the photo are dropped.
+ */
+export function boxLayers(imageWidth: number, imageHeight: number, boxes: readonly BoxToDraw[]): SvgLayer[] {
+  const stroke = Math.max(2, Math.round(Math.min(imageWidth, imageHeight) / 300));
+  const font = Math.max(9, Math.round(Math.min(imageWidth, imageHeight) / 60));
+  const layers: SvgLayer[] = [];
+  for (const b of boxes) {
+    const [y0, x0, y1, x1] = b.box;
+    const left = Math.max(0, Math.floor(x0));
+    const top = Math.max(0, Math.floor(y0));
+    const text = `${b.label} ${b.score.toFixed(2)}`;
+    const textW = Math.round(text.length * font * 0.62 + font * 0.6);
+    // The layer spans the box, widened to the right for its tag when the box is narrower.
+    const right = Math.min(imageWidth, Math.max(Math.ceil(x1), left + textW));
+    const bottom = Math.min(imageHeight, Math.ceil(y1));
+    const width = right - left;
+    const height = bottom - top;
+    if (width < 1 || height < 1 || x1 <= 0 || y1 <= 0 || x0 >= imageWidth || y0 >= imageHeight) continue;
+    // Frame in the box's own coordinates; parts outside the photo fall outside the layer.
+    const fx = x0 - left;
+    const fy = y0 - top;
+    const fw = x1 - x0;
+    const fh = y1 - y0;
+    const tagW = Math.min(width, textW);
+    const tagH = Math.min(height, Math.round(font * 1.35));
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">`
+      + `<rect x="${fmt(fx + stroke / 2)}" y="${fmt(fy + stroke / 2)}" width="${fmt(Math.max(0, fw - stroke))}" height="${fmt(Math.max(0, fh - stroke))}" fill="none" stroke="#000" stroke-width="${stroke + 2}"/>`
+      + `<rect x="${fmt(fx + stroke / 2)}" y="${fmt(fy + stroke / 2)}" width="${fmt(Math.max(0, fw - stroke))}" height="${fmt(Math.max(0, fh - stroke))}" fill="none" stroke="#fff" stroke-width="${stroke}"/>`
+      + `<rect x="0" y="0" width="${tagW}" height="${tagH}" fill="#000" fill-opacity="0.7"/>`
+      + `<text x="${Math.round(font * 0.3)}" y="${Math.round(font * 1.05)}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="${font}" fill="#fff">${escapeXml(text)}</text>`
+      + '</svg>';
+    layers.push({ svg, left, top, width, height });
+  }
+  return layers;
+}

@@ -1,0 +1,140 @@
+/**
+ * Folder scanning: turns the folders and files a user gives into the sorted list of image files a
+ * batch processes. Files given by name are always kept (a bad one then fails with its own message);
+ * inside folders only image extensions are kept and everything else is counted as skipped.
+ */
+import { promises as fs, type Dirent } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+
+/**
+ * Extensions of image files picked up in folders (lower case, with the dot). BMP is listed although
+ * libvips does not read it: Convmap decodes uncompressed BMP itself (see ./bmp). AVIF and HEIC join
+ * when this sharp build reads them.
+ */
+export const IMAGE_EXTENSIONS: readonly string[] = (() => {
+  const exts = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.tif', '.tiff', '.gif', '.bmp', '.dib']);
+  const heif = (sharp.format as unknown as Record<string, { input?: { file?: boolean; fileSuffix?: string[] } } | undefined>).heif;
+  if (heif?.input?.file) for (const s of heif.input.fileSuffix ?? ['.avif']) exts.add(s.toLowerCase());
+  return [...exts];
+})();
+
+export function isImagePath(file: string): boolean {
+  return IMAGE_EXTENSIONS.includes(path.extname(file).toLowerCase());
+}
+
+export interface SkippedFile {
+  path: string;
+  reason: string;
+}
+
+export interface ScanOptions {
+  /** Descend into sub-folders (default false: only the folder's own files). */
+  recursive?: boolean;
+  /** Folders never entered (e.g. the output and cache folders), compared by real path. */
+  exclude?: readonly string[];
+  /** Include dot-files and dot-folders (default false; they are skipped and counted). */
+  hidden?: boolean;
+}
+
+export interface ScanResult {
+  /** Image files, absolute unless given relative by name, in natural sort order, each once. */
+  photos: string[];
+  /** Files and folders left out, with why (not an image, hidden, sub-folder without --recursive, loop…). */
+  skipped: SkippedFile[];
+}
+
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
+/** Natural order ("img2" before "img10"), folders and files alike, by full path. */
+export function comparePaths(a: string, b: string): number {
+  return collator.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+async function realpathOrSelf(p: string): Promise<string> {
+  return fs.realpath(p).catch(() => path.resolve(p));
+}
+
+/**
+ * Expand inputs (files and folders) into image files.
+ * - A file given by name is kept whatever its extension, so an unreadable one is reported by the
+ *   batch with its reason; a missing path is kept too (it fails with "cannot read file").
+ * - A folder contributes its image files (by extension); with `recursive`, those of its sub-folders
+ *   too. Symbolic links are followed; a folder reached twice (a link loop, or two inputs that
+ *   overlap) is entered once.
+ * - Photos are sorted naturally per input, inputs in the order given; duplicates are dropped.
+ */
+export async function scanInputs(inputs: readonly string[], opts: ScanOptions = {}): Promise<ScanResult> {
+  const photos: string[] = [];
+  const skipped: SkippedFile[] = [];
+  const seenFiles = new Set<string>();
+  const seenDirs = new Set<string>();
+  const exclude = new Set(await Promise.all((opts.exclude ?? []).map(realpathOrSelf)));
+
+  const addFile = async (file: string): Promise<void> => {
+    const real = await realpathOrSelf(file);
+    if (seenFiles.has(real)) return;
+    seenFiles.add(real);
+    photos.push(file);
+  };
+
+  const walk = async (dir: string, depth: number, found: string[]): Promise<void> => {
+    const real = await realpathOrSelf(dir);
+    if (exclude.has(real)) {
+      skipped.push({ path: dir, reason: 'output or cache folder' });
+      return;
+    }
+    if (seenDirs.has(real)) {
+      if (depth > 0) skipped.push({ path: dir, reason: 'folder already scanned (link loop or repeated input)' });
+      return;
+    }
+    seenDirs.add(real);
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      skipped.push({ path: dir, reason: `cannot read folder (${(err as Error).message})` });
+      return;
+    }
+    entries.sort((a, b) => comparePaths(a.name, b.name));
+    for (const e of entries) {
+      const full = path.join(dir, e.name);
+      if (!opts.hidden && e.name.startsWith('.')) {
+        skipped.push({ path: full, reason: 'hidden' });
+        continue;
+      }
+      let isDir = e.isDirectory();
+      let isFile = e.isFile();
+      if (e.isSymbolicLink()) {
+        const st = await fs.stat(full).catch(() => null);
+        if (st === null) {
+          skipped.push({ path: full, reason: 'broken symbolic link' });
+          continue;
+        }
+        isDir = st.isDirectory();
+        isFile = st.isFile();
+      }
+      if (isDir) {
+        if (opts.recursive) await walk(full, depth + 1, found);
+        else skipped.push({ path: full, reason: 'sub-folder (use --recursive)' });
+      } else if (isFile && isImagePath(e.name)) {
+        found.push(full);
+      } else {
+        skipped.push({ path: full, reason: isFile ? 'not an image file' : 'not a regular file' });
+      }
+    }
+  };
+
+  for (const input of inputs) {
+    const st = await fs.stat(input).catch(() => null);
+    if (st?.isDirectory()) {
+      const found: string[] = [];
+      await walk(input, 0, found);
+      found.sort(comparePaths);
+      for (const f of found) await addFile(f);
+    } else {
+      await addFile(input);
+    }
+  }
+  return { photos, skipped };
+}

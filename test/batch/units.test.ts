@@ -1,0 +1,130 @@
+/** Folder scanning, output names and no-clobber writes, the cache file format, BMP decoding. */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ScoreMap } from '../../core/scoremap';
+import { decodeBmp } from '../../main/services/bmp';
+import { cacheKey, createDiskCache, decodeScoreMap, encodeScoreMap } from '../../main/services/cache';
+import { checkNamePattern, outputNames, writeFileNoClobber } from '../../main/services/export';
+import { scanInputs } from '../../main/services/scan';
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-units-'));
+});
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe('scanInputs', () => {
+  it('keeps image files in natural order, skips and counts the rest, survives a link loop', async () => {
+    const root = path.join(tmp, 'scan');
+    await fs.mkdir(path.join(root, 'sub', 'deeper'), { recursive: true });
+    for (const f of ['img10.jpg', 'img2.JPEG', 'a.png', 'b.webp', 'c.tiff', 'd.gif', 'e.bmp', 'f.avif', 'notes.txt', '.hidden.png', 'sub/z.png', 'sub/deeper/y.jpg']) {
+      await fs.writeFile(path.join(root, f), 'x');
+    }
+    await fs.symlink('..', path.join(root, 'sub', 'loop'));
+    const flat = await scanInputs([root]);
+    expect(flat.photos.map((p) => path.relative(root, p))).toEqual(['a.png', 'b.webp', 'c.tiff', 'd.gif', 'e.bmp', 'f.avif', 'img2.JPEG', 'img10.jpg']);
+    expect(flat.skipped.map((s) => [path.basename(s.path), s.reason])).toEqual([
+      ['.hidden.png', 'hidden'], ['notes.txt', 'not an image file'], ['sub', 'sub-folder (use --recursive)'],
+    ]);
+    const deep = await scanInputs([root, path.join(root, 'a.png')], { recursive: true });
+    expect(deep.photos.map((p) => path.relative(root, p))).toEqual(['a.png', 'b.webp', 'c.tiff', 'd.gif', 'e.bmp', 'f.avif', 'img2.JPEG', 'img10.jpg', 'sub/deeper/y.jpg', 'sub/z.png']);
+    expect(deep.skipped.find((s) => s.path.endsWith('loop'))?.reason).toMatch(/already scanned/);
+    const excluded = await scanInputs([root], { recursive: true, exclude: [path.join(root, 'sub')] });
+    expect(excluded.photos.some((p) => p.includes('sub'))).toBe(false);
+  });
+
+  it('keeps a file given by name whatever it is, so the batch reports it', async () => {
+    const r = await scanInputs([path.join(tmp, 'missing.jpg')]);
+    expect(r.photos).toEqual([path.join(tmp, 'missing.jpg')]);
+  });
+});
+
+describe('output names', () => {
+  it('expands {name} and {class}, adds .png, refuses separators and unknown placeholders', () => {
+    expect(checkNamePattern('{name}-{class}')).toBe('{name}-{class}.png');
+    expect(() => checkNamePattern('a/{name}.png')).toThrow(/folder separators/);
+    expect(() => checkNamePattern('{nam}.png')).toThrow(/unknown placeholder \{nam\}/);
+    expect(outputNames('{name}.heatmap.png', 'IMG_1', 'cat', 1)).toEqual({ png: 'IMG_1.heatmap.png', json: 'IMG_1.scores.json' });
+    expect(outputNames('{name}.heatmap.png', 'IMG_1', 'cat', 2)).toEqual({ png: 'IMG_1-2.heatmap.png', json: 'IMG_1-2.scores.json' });
+    expect(outputNames('{class}.png', 'IMG_1', 'a/b', 3).png).toBe('a_b-3.png');
+  });
+
+  it('writeFileNoClobber never replaces an existing file and leaves no temporary file', async () => {
+    const dir = path.join(tmp, 'noclobber');
+    await fs.mkdir(dir);
+    const f = path.join(dir, 'x.png');
+    expect(await writeFileNoClobber(f, 'first')).toBe(true);
+    expect(await writeFileNoClobber(f, 'second')).toBe(false);
+    expect(await fs.readFile(f, 'utf8')).toBe('first');
+    expect(await fs.readdir(dir)).toEqual(['x.png']);
+  });
+});
+
+describe('score cache files', () => {
+  const map: ScoreMap = {
+    scale: 0.5, imageSize: [10, 12], scaledSize: [5, 6], rows: 2, cols: 3, classes: 2,
+    scores: Float32Array.from({ length: 12 }, (_, i) => i / 7), geometry: { window: [4, 4], stride: [1, 1], offset: [0, 0] },
+  };
+  const parts = { photo: 'p'.repeat(64), model: 'm'.repeat(64), scale: 0.5, preprocess: 'unit' as const };
+
+  it('round-trips a map exactly and rejects another key or a corrupt file', async () => {
+    const bytes = Buffer.from(encodeScoreMap(parts, map));
+    expect(decodeScoreMap(parts, bytes)).toEqual(map);
+    expect(decodeScoreMap({ ...parts, scale: 1 }, bytes)).toBeUndefined();
+    expect(decodeScoreMap(parts, bytes.subarray(0, bytes.length - 4))).toBeUndefined();
+    expect(cacheKey(parts)).not.toBe(cacheKey({ ...parts, preprocess: 'raw' }));
+    const cache = createDiskCache(path.join(tmp, 'cache'));
+    await cache.put(parts, map);
+    expect(await cache.get(parts)).toEqual(map);
+    expect(await cache.get({ ...parts, photo: 'q'.repeat(64) })).toBeUndefined();
+  });
+
+  it('a cache folder that cannot be written warns once and never throws', async () => {
+    const file = path.join(tmp, 'not-a-folder');
+    await fs.writeFile(file, 'x');
+    const warnings: string[] = [];
+    const cache = createDiskCache(path.join(file, 'cache'), { onWarning: (m) => warnings.push(m) });
+    await cache.put(parts, map);
+    await cache.put(parts, map);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/score cache .* is not writable/);
+  });
+});
+
+describe('BMP', () => {
+  function bmp24(w: number, h: number, pixel: (x: number, y: number) => [number, number, number]): Buffer {
+    const stride = Math.ceil((w * 3) / 4) * 4;
+    const buf = Buffer.alloc(54 + stride * h);
+    buf.write('BM', 0, 'latin1');
+    buf.writeUInt32LE(buf.length, 2);
+    buf.writeUInt32LE(54, 10);
+    buf.writeUInt32LE(40, 14);
+    buf.writeInt32LE(w, 18);
+    buf.writeInt32LE(h, 22);
+    buf.writeUInt16LE(1, 26);
+    buf.writeUInt16LE(24, 28);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const [r, g, b] = pixel(x, y);
+        const o = 54 + (h - 1 - y) * stride + x * 3; // bottom-up
+        buf[o] = b;
+        buf[o + 1] = g;
+        buf[o + 2] = r;
+      }
+    }
+    return buf;
+  }
+
+  it('decodes a bottom-up 24-bit BMP upright, and names a truncated one', () => {
+    const bytes = bmp24(3, 2, (x, y) => [x * 80, y * 200, 7]);
+    const img = decodeBmp(bytes, 'x.bmp', 1e8);
+    expect([img.width, img.height]).toEqual([3, 2]);
+    expect(Array.from(img.data)).toEqual([0, 0, 7, 80, 0, 7, 160, 0, 7, 0, 200, 7, 80, 200, 7, 160, 200, 7]);
+    expect(() => decodeBmp(bytes.subarray(0, 60), 'x.bmp', 1e8)).toThrow('x.bmp: not a supported image (BMP pixel data truncated)');
+    expect(() => decodeBmp(bytes, 'x.bmp', 5)).toThrow(/x\.bmp: image is 3×2 .* over the limit/);
+  });
+});
