@@ -25,7 +25,7 @@ function parseArgs(argv: string[]): BenchArgs & { child?: string } {
   return a;
 }
 
-const ALL_CASES = ['vgg16-384', 'vgg16-1000x800', 'vgg16-4000x3000', 'digits-scene', 'torch-peer'];
+const ALL_CASES = ['vgg16-384', 'vgg16-1000x800', 'vgg16-4000x3000', 'digits-scene', 'batch-1-worker', 'batch-all-cores', 'torch-peer'];
 
 async function runChild(name: string, args: BenchArgs): Promise<Record<string, unknown>> {
   const childArgs = [path.join(repo, 'bin/run-ts.mjs'), path.join(here, 'bench.ts'), '--child', name, '--runs', String(args.runs)];
@@ -49,10 +49,20 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const cases = args.cases.length > 0 ? args.cases : ALL_CASES.filter((c) => !(args.quick && c === 'vgg16-4000x3000'));
+  const results = new Map<string, Record<string, unknown>>();
+  const print = (result: Record<string, unknown>): void => {
+    process.stdout.write(args.json ? JSON.stringify(result) + '\n' : `${JSON.stringify(result, null, 2)}\n`);
+  };
   for (const name of cases) {
     if (!args.json) process.stderr.write(`bench: ${name}…\n`);
     const result = await runChild(name, args);
-    process.stdout.write(args.json ? JSON.stringify(result) + '\n' : `${JSON.stringify(result, null, 2)}\n`);
+    results.set(name, result);
+    print(result);
+  }
+  const one = results.get('batch-1-worker')?.photosPerMinute;
+  const all = results.get('batch-all-cores')?.photosPerMinute;
+  if (typeof one === 'number' && typeof all === 'number') {
+    print({ case: 'batch-scaling', workers: results.get('batch-all-cores')?.workers, ratioAllCoresToOneWorker: +(all / one).toFixed(2), target: 1.6 });
   }
 }
 

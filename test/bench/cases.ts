@@ -218,6 +218,64 @@ async function torchPeer(runs: number): Promise<Record<string, unknown>> {
   };
 }
 
+const BATCH_DIR = path.join(os.tmpdir(), 'convmap-bench-batch');
+
+/** 50 digit scenes of mixed sizes (320×240 … 1280×960), written once as PNG. */
+async function batchPhotos(): Promise<string[]> {
+  const sharp = (await import('sharp')).default;
+  const { promises: fs } = await import('node:fs');
+  await fs.mkdir(BATCH_DIR, { recursive: true });
+  const sizes: [number, number][] = [[320, 240], [640, 480], [800, 600], [1024, 768], [1280, 960]];
+  const photos: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const file = path.join(BATCH_DIR, `scene-${String(i).padStart(2, '0')}.png`);
+    if (!existsSync(file)) {
+      const [w, h] = sizes[i % sizes.length];
+      const scene = makeDigitScene({ width: w, height: h, count: Math.round((w * h) / 30000), sizes: [28, 42, 56], seed: 9000 + i });
+      await sharp(scene.rgb, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
+    }
+    photos.push(file);
+  }
+  return photos;
+}
+
+async function batch(workers: number | undefined, runs: number): Promise<Record<string, unknown>> {
+  const { runBatch } = await import('../../main/services/batch');
+  const { promises: fs } = await import('node:fs');
+  await selectBackend('auto');
+  const photos = await batchPhotos();
+  const prepared = await prepareModel(undefined);
+  const engine = await createEngine({ backend: 'auto', workers });
+  const rss: number[] = [];
+  try {
+    const handle = await engine.loadModel(prepared.artifacts, prepared.info);
+    const times = await timeIt(runs, async () => {
+      const out = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-bench-out-'));
+      try {
+        const summary = await runBatch({
+          engine, handle, info: prepared.info, photos, scales: [1, 2 / 3, 1 / 2], outDir: out,
+          options: { colormap: 'turbo', opacity: 0.5, threshold: 0, mode: 'mean', boxes: false, legend: false },
+          onEvent: (e) => {
+            if (e.type === 'progress') rss.push(process.memoryUsage().rss);
+          },
+        });
+        if (summary.done !== photos.length) throw new Error(`batch bench: ${summary.failed.length} photos failed`);
+      } finally {
+        await fs.rm(out, { recursive: true, force: true });
+      }
+    });
+    const ms = median(times);
+    const tenth = rss[Math.floor(rss.length / 5)] ?? 0;
+    return {
+      case: workers === 1 ? 'batch-1-worker' : 'batch-all-cores', backend: engine.backend, workers: engine.workers, photos: photos.length,
+      scales: 3, runs, medianMs: Math.round(ms), photosPerMinute: +((photos.length * 60000) / ms).toFixed(1),
+      rssMBAfterFifthOfPhotos: Math.round(tenth / 2 ** 20), rssMBAtEnd: Math.round((rss[rss.length - 1] ?? 0) / 2 ** 20),
+    };
+  } finally {
+    await engine.close();
+  }
+}
+
 /** Runs one named benchmark case and returns its JSON record. */
 export async function runCase(name: string, runs: number): Promise<Record<string, unknown>> {
   switch (name) {
@@ -227,6 +285,8 @@ export async function runCase(name: string, runs: number): Promise<Record<string
     case 'digits-scene': return digitsScene(runs);
     case 'torch-peer': return torchPeer(runs);
     case 'prepare-vgg16': return prepareVgg();
+    case 'batch-1-worker': return batch(1, runs);
+    case 'batch-all-cores': return batch(undefined, runs);
     default: throw new Error(`unknown bench case ${name}`);
   }
 }
