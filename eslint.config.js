@@ -1,6 +1,7 @@
 // Layering rules in the spirit of VS Code's code-layering lint: each top-level folder may import
 // only what its runtime has (see ../shared/DESIGN.md, "Layers of the code").
 import tseslint from 'typescript-eslint';
+import pluginVue from 'eslint-plugin-vue';
 
 const nodeBuiltins = ['node:*', 'fs', 'fs/*', 'path', 'os', 'url', 'worker_threads', 'child_process', 'crypto', 'stream', 'util', 'events', 'http', 'https', 'module', 'zlib'];
 const native = ['electron', 'sharp', '@tensorflow/*', 'vue', 'pinia'];
@@ -8,6 +9,8 @@ const native = ['electron', 'sharp', '@tensorflow/*', 'vue', 'pinia'];
 export default tseslint.config(
   { ignores: ['node_modules/**', 'out/**', 'dist/**', 'release/**'] },
   ...tseslint.configs.recommended,
+  ...pluginVue.configs['flat/essential'],
+  { files: ['**/*.vue'], languageOptions: { parserOptions: { parser: tseslint.parser } } },
   {
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',

@@ -103,6 +103,16 @@ export interface ProgressEvent {
   total: number;
 }
 
+/**
+ * A file dropped onto the window, as the renderer holds it (a DOM `File` fits this shape). Only the
+ * preload can turn it into a path (Electron's webUtils.getPathForFile); core has no DOM types.
+ */
+export interface DroppedFile {
+  readonly name: string;
+  readonly size: number;
+  readonly type: string;
+}
+
 export interface RecentItems {
   models: string[];
   photos: string[];
@@ -130,6 +140,12 @@ export interface ConvmapApi {
   onProgress(listener: (e: ProgressEvent) => void): () => void;
   /** Files handed to the app by the OS (command line, "Open with", a second launch). */
   onOpenFiles(listener: (paths: string[]) => void): () => void;
+  /**
+   * The absolute path of a file or folder dropped onto the window (the preload answers with
+   * webUtils.getPathForFile; synchronous, no IPC); '' when it has none (e.g. text dragged from a page).
+   * Dropped items then go to addPhotos / loadModel by path like any other.
+   */
+  pathForFile(file: DroppedFile): string;
 }
 
 /** Request argument type of each invoke channel (what main validates). */

@@ -26,12 +26,13 @@ export interface DigitSet {
   labels: Uint8Array;
 }
 
-const require = createRequire(import.meta.url);
+// Not named `require`: bundlers (electron-vite's ESM shim) declare a top-level `require` of their own.
+const requireHere = createRequire(import.meta.url);
 let rawCache: Float32Array[] | undefined;
 const setCache = new Map<DigitSplit, DigitSet>();
 
 function readRawClass(digit: number): Float32Array {
-  const file = require.resolve(`mnist/src/digits/${digit}.json`);
+  const file = requireHere.resolve(`mnist/src/digits/${digit}.json`);
   const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
   const data = (parsed as { data?: unknown }).data;
   if (!Array.isArray(data) || data.length % DIGIT_PIXELS !== 0) {

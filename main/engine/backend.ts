@@ -26,7 +26,8 @@ export function isBackendRequest(x: unknown): x is BackendRequest {
 /** Environment variable that overrides the requested backend (node | wasm | cpu | auto). */
 export const BACKEND_ENV = 'CONVMAP_BACKEND';
 
-const require = createRequire(import.meta.url);
+// Not named `require`: bundlers (electron-vite's ESM shim) declare a top-level `require` of their own.
+const requireHere = createRequire(import.meta.url);
 // Kept in a variable so TypeScript does not try to resolve an optional package that may be absent.
 const TFJS_NODE = '@tensorflow/tfjs-node';
 
@@ -54,7 +55,7 @@ async function loadNode(): Promise<Tf> {
 /** Folder holding the tfjs-backend-wasm `.wasm` binaries, resolved from node_modules (any cwd). */
 export function wasmDistDir(): string {
   // The package's `main` is dist/tf-backend-wasm.node.js, next to the .wasm files.
-  return path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + path.sep;
+  return path.dirname(requireHere.resolve('@tensorflow/tfjs-backend-wasm')) + path.sep;
 }
 
 async function loadPlain(): Promise<Tf> {

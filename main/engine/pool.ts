@@ -87,7 +87,7 @@ function startWorker(init: WorkerInit): Worker {
 }
 
 /** file: URL of tsx's ESM API, resolved from node_modules through the package's exports map. */
-function tsxApiUrl(): string {
+export function tsxApiUrl(): string {
   const require = createRequire(here);
   const pkgFile = require.resolve('tsx/package.json');
   const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports?: Record<string, { import?: { default?: string } }> };

@@ -31,10 +31,15 @@ function guessPreprocess(teachableMachine: boolean, conv: Conversion, builtin: b
  */
 export async function prepareModel(
   target: string | undefined,
-  opts: { preprocess?: PreprocessMode; onStage?: (stage: string) => void } = {},
+  opts: {
+    preprocess?: PreprocessMode;
+    onStage?: (stage: string) => void;
+    /** Folder of the built-in model when it is not next to this file (a packaged app's resources). */
+    builtinDir?: string;
+  } = {},
 ): Promise<PreparedModel & { conversion?: Omit<Conversion, 'fcn'> }> {
   const builtin = target === undefined;
-  const source = target ?? BUILTIN_MODEL_DIR;
+  const source = target ?? opts.builtinDir ?? BUILTIN_MODEL_DIR;
   if (!builtin && (await isConvertedModel(source))) {
     const { artifacts, info } = await loadConverted(source);
     return { artifacts, info: opts.preprocess ? { ...info, preprocess: opts.preprocess } : info };

@@ -1,0 +1,61 @@
+/**
+ * electron-vite builds three bundles into out/:
+ * - out/main: the Electron main process (main/electron/main.ts) plus the worker entries the services
+ *   start by file name next to their own module (main/engine/pool.ts → worker.js,
+ *   main/services/convert-thread.ts → convert-worker.js). Chunks are written flat into out/main, so
+ *   `new URL('./worker.js', import.meta.url)` from any chunk finds them.
+ * - out/preload: preload.cjs, CommonJS because sandboxed preloads cannot be ES modules.
+ * - out/renderer: the Vue app (root renderer/).
+ * Native and wasm packages stay external: they are loaded from node_modules (unpacked from the asar).
+ */
+import { resolve } from 'node:path';
+import vue from '@vitejs/plugin-vue';
+import { defineConfig } from 'electron-vite';
+
+const external = ['sharp', /^@img\//, /^@tensorflow\//, 'h5wasm', 'tsx', /^tsx\//];
+
+export default defineConfig({
+  main: {
+    build: {
+      outDir: 'out/main',
+      externalizeDeps: true,
+      rolldownOptions: {
+        input: {
+          main: resolve('main/electron/main.ts'),
+          worker: resolve('main/engine/worker.ts'),
+          'convert-worker': resolve('main/services/convert-worker.ts'),
+        },
+        external,
+        output: {
+          format: 'es',
+          entryFileNames: '[name].js',
+          chunkFileNames: '[name]-[hash].js',
+        },
+      },
+    },
+  },
+  preload: {
+    build: {
+      outDir: 'out/preload',
+      externalizeDeps: true,
+      rolldownOptions: {
+        input: { preload: resolve('main/electron/preload.ts') },
+        output: {
+          format: 'cjs',
+          entryFileNames: '[name].cjs',
+          codeSplitting: false,
+        },
+      },
+    },
+  },
+  renderer: {
+    root: 'renderer',
+    plugins: [vue()],
+    build: {
+      outDir: 'out/renderer',
+      rolldownOptions: {
+        input: { index: resolve('renderer/index.html') },
+      },
+    },
+  },
+});

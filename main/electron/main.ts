@@ -1,0 +1,162 @@
+/**
+ * The Electron main process: lifecycle, the window, menus, dialogs, and wiring of the Electron-free
+ * app service (main/services/app-service.ts) to IPC and the photo scheme. Thin on purpose: what can
+ * be tested without Electron lives in the service, validate.ts, security.ts, protocol.ts and
+ * open-files.ts.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { app, BrowserWindow, dialog, ipcMain, Menu, session, type WebContents } from 'electron';
+import type { EventChannel } from '../../core/api';
+import { createAppService, type AppService } from '../services/app-service';
+import { registerIpc, type Dialogs } from './ipc';
+import { menuTemplate } from './menu';
+import { filesFromArgv, OpenFilesQueue } from './open-files';
+import { APP_ORIGIN, handleSchemes, registerSchemePrivileges } from './protocol';
+import { contentSecurityPolicy, hardenContents, hardenSession, secureWebPreferences } from './security';
+import { senderRefusal, type AppOrigins } from './validate';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const devServerUrl = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined;
+const origins: AppOrigins = { appOrigin: APP_ORIGIN, devServerUrl };
+const csp = contentSecurityPolicy(devServerUrl);
+const log = (line: string): void => console.warn(line);
+
+export const MODEL_EXTENSIONS = ['json', 'h5', 'hdf5', 'keras'];
+export const PHOTO_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'avif', 'tif', 'tiff', 'heic', 'heif', 'bmp'];
+
+const windows = new Set<BrowserWindow>();
+const openFiles = new OpenFilesQueue();
+let service: AppService | undefined;
+
+function builtinModelDir(): string {
+  return app.isPackaged ? path.join(process.resourcesPath, 'digits-model') : path.join(app.getAppPath(), 'main', 'digits', 'model');
+}
+
+function send(channel: EventChannel, payload: unknown): void {
+  for (const w of windows) if (!w.isDestroyed()) w.webContents.send(channel, payload);
+}
+
+function windowOf(contents: WebContents): BrowserWindow | undefined {
+  const w = BrowserWindow.fromWebContents(contents);
+  return w && windows.has(w) ? w : undefined;
+}
+
+const dialogs: Dialogs = {
+  async openModel(sender) {
+    const win = windowOf(sender);
+    const opts: Electron.OpenDialogOptions = {
+      title: 'Open Model',
+      properties: ['openFile'],
+      filters: [{ name: 'Models (model.json, Keras .h5/.keras)', extensions: MODEL_EXTENSIONS }, { name: 'All files', extensions: ['*'] }],
+    };
+    const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
+    return r.canceled || r.filePaths.length === 0 ? null : r.filePaths[0];
+  },
+  async openPhotos(sender) {
+    const win = windowOf(sender);
+    const opts: Electron.OpenDialogOptions = {
+      title: 'Open Photos',
+      properties: ['openFile', 'multiSelections'],
+      filters: [{ name: 'Images', extensions: PHOTO_EXTENSIONS }, { name: 'All files', extensions: ['*'] }],
+    };
+    const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
+    return r.canceled ? [] : r.filePaths;
+  },
+};
+
+/** Menu items hand the chosen paths to the window like any other opened files; it sorts and opens them. */
+async function menuOpen(kind: 'model' | 'photos'): Promise<void> {
+  const win = BrowserWindow.getFocusedWindow() ?? [...windows][0];
+  if (!win) return;
+  const paths = kind === 'model'
+    ? [await dialogs.openModel(win.webContents)].filter((p): p is string => p !== null)
+    : await dialogs.openPhotos(win.webContents);
+  openFiles.push(paths);
+}
+
+function createWindow(): BrowserWindow {
+  const win = new BrowserWindow({
+    width: 1280,
+    height: 860,
+    minWidth: 720,
+    minHeight: 480,
+    title: 'Convmap',
+    show: false,
+    backgroundColor: '#1e1e1e',
+    webPreferences: secureWebPreferences(path.join(here, '../preload/preload.cjs')),
+  });
+  windows.add(win);
+  win.once('ready-to-show', () => win.show());
+  win.webContents.on('did-start-loading', () => openFiles.detach());
+  win.webContents.on('did-finish-load', () => openFiles.attach((paths) => win.webContents.send('convmap:open-files' satisfies EventChannel, paths)));
+  win.on('closed', () => {
+    windows.delete(win);
+    openFiles.detach();
+  });
+  void win.loadURL(devServerUrl ?? `${APP_ORIGIN}/index.html`);
+  return win;
+}
+
+function focusWindow(): void {
+  const win = [...windows][0];
+  if (!win) return;
+  if (win.isMinimized()) win.restore();
+  win.focus();
+}
+
+async function start(): Promise<void> {
+  service = await createAppService({ userDataDir: app.getPath('userData'), builtinModelDir: builtinModelDir() });
+  service.onProgress((e) => send('convmap:progress', e));
+  hardenSession(session.defaultSession, origins, csp, log);
+  handleSchemes(service, path.join(here, '../renderer'), csp);
+  registerIpc({
+    ipcMain,
+    service,
+    dialogs,
+    log,
+    senderRefusal: (event) => senderRefusal(event.senderFrame, windowOf(event.sender) !== undefined, origins),
+  });
+  Menu.setApplicationMenu(Menu.buildFromTemplate(menuTemplate({
+    openModel: () => void menuOpen('model'),
+    openPhotos: () => void menuOpen('photos'),
+  }, process.platform, !app.isPackaged)));
+  createWindow();
+}
+
+registerSchemePrivileges();
+
+if (!app.requestSingleInstanceLock()) {
+  // Another instance runs: it receives our argv through 'second-instance'.
+  app.quit();
+} else {
+  openFiles.push(filesFromArgv(process.argv, { cwd: process.cwd(), packaged: app.isPackaged }));
+  app.on('second-instance', (_event, argv, workingDirectory) => {
+    openFiles.push(filesFromArgv(argv, { cwd: workingDirectory, packaged: app.isPackaged }));
+    focusWindow();
+  });
+  // macOS "Open with" and dock drops; may fire before ready.
+  app.on('open-file', (event, file) => {
+    event.preventDefault();
+    openFiles.push([file]);
+  });
+  app.on('web-contents-created', (_event, contents) => hardenContents(contents, origins, log));
+  app.on('window-all-closed', () => {
+    if (process.platform !== 'darwin') app.quit();
+  });
+  app.on('activate', () => {
+    if (windows.size === 0 && service) createWindow();
+  });
+  let closing = false;
+  app.on('will-quit', (event) => {
+    if (closing || !service) return;
+    closing = true;
+    event.preventDefault();
+    const s = service;
+    void s.close().catch((err: unknown) => log(`[app] closing the service: ${String(err)}`)).finally(() => app.quit());
+  });
+  app.whenReady().then(start).catch((err: unknown) => {
+    dialog.showErrorBox('Convmap could not start', err instanceof Error ? err.message : String(err));
+    app.exit(1);
+  });
+}

@@ -1,0 +1,72 @@
+/**
+ * Model conversion off the calling thread: prepareModel (load, convert, verify against crops) runs in
+ * a worker thread of its own, so the Electron main process's event loop never stalls on tfjs work.
+ * One worker per conversion; it exits when done (conversions are rare, workers are cheap next to them).
+ */
+import { Worker } from 'node:worker_threads';
+import type { PreprocessMode } from '../../core/model-info';
+import { abortError, tsxApiUrl } from '../engine/pool';
+import type { PreparedModel } from './models';
+
+/** What the worker is asked to prepare (the arguments of prepareModel). */
+export interface ConvertRequest {
+  /** Model file or folder; undefined for the built-in digit model. */
+  target?: string;
+  preprocess?: PreprocessMode;
+  builtinDir?: string;
+}
+
+export type ConvertReply =
+  | { type: 'stage'; stage: string }
+  | { type: 'done'; prepared: PreparedModel }
+  | { type: 'error'; name: string; message: string };
+
+const here = import.meta.url;
+const fromSource = here.endsWith('.ts');
+const workerFile = new URL(fromSource ? './convert-worker.ts' : './convert-worker.js', here);
+
+function startWorker(req: ConvertRequest): Worker {
+  if (!fromSource) return new Worker(workerFile, { workerData: req });
+  const bootstrap = `import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(workerFile.href)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData: req });
+}
+
+/**
+ * prepareModel in a worker thread.
+ * @throws the worker's error (same name and message: ModelError names the file and the layer),
+ *   AbortError when `signal` fires, or an error saying the worker died.
+ */
+export function prepareModelInWorker(
+  req: ConvertRequest,
+  opts: { onStage?: (stage: string) => void; signal?: AbortSignal } = {},
+): Promise<PreparedModel> {
+  return new Promise<PreparedModel>((resolve, reject) => {
+    if (opts.signal?.aborted === true) {
+      reject(abortError(opts.signal));
+      return;
+    }
+    const worker = startWorker(req);
+    let settled = false;
+    const finish = (err: Error | undefined, prepared?: PreparedModel): void => {
+      if (settled) return;
+      settled = true;
+      opts.signal?.removeEventListener('abort', onAbort);
+      void worker.terminate();
+      if (err) reject(err);
+      else resolve(prepared as PreparedModel);
+    };
+    const onAbort = (): void => finish(abortError(opts.signal));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    worker.on('message', (reply: ConvertReply) => {
+      if (reply.type === 'stage') opts.onStage?.(reply.stage);
+      else if (reply.type === 'done') finish(undefined, reply.prepared);
+      else {
+        const err = new Error(reply.message);
+        err.name = reply.name;
+        finish(err);
+      }
+    });
+    worker.on('error', (err) => finish(err));
+    worker.on('exit', (code) => finish(new Error(`the model conversion worker exited (code ${code}) before it finished`)));
+  });
+}

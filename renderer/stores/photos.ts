@@ -1,0 +1,61 @@
+/** Photos opened in this session and the one on screen. */
+import { defineStore } from 'pinia';
+import { computed, ref, shallowRef } from 'vue';
+import type { AddPhotosResult, PhotoFailure, PhotoRef } from '../../core/api';
+import { errorMessage, useApi } from '../api';
+
+export const usePhotosStore = defineStore('photos', () => {
+  const api = useApi();
+
+  const photos = shallowRef<PhotoRef[]>([]);
+  const selectedId = ref<string | null>(null);
+  const failures = shallowRef<PhotoFailure[]>([]);
+  const busy = ref(false);
+  const error = ref<string | null>(null);
+
+  const selected = computed(() => photos.value.find((p) => p.id === selectedId.value) ?? null);
+
+  function take(result: AddPhotosResult): void {
+    if (result.photos.length > 0) {
+      photos.value = [...photos.value, ...result.photos];
+      selectedId.value = result.photos[0].id;
+    }
+    failures.value = result.failed;
+  }
+
+  async function run(fn: () => Promise<void>): Promise<void> {
+    busy.value = true;
+    error.value = null;
+    try {
+      await fn();
+    } catch (err) {
+      error.value = errorMessage(err);
+    } finally {
+      busy.value = false;
+    }
+  }
+
+  const add = (paths: string[]): Promise<void> => run(async () => {
+    if (paths.length > 0) take(await api.addPhotos(paths));
+  });
+  const openDialog = (): Promise<void> => run(async () => take(await api.openPhotosDialog()));
+  const loadDemo = (): Promise<void> => run(async () => take({ photos: [await api.demoScene()], failed: [] }));
+
+  function select(id: string): void {
+    if (photos.value.some((p) => p.id === id)) selectedId.value = id;
+  }
+
+  /** Selects the next (+1) or previous (−1) photo of the strip. */
+  function step(delta: number): void {
+    const n = photos.value.length;
+    if (n === 0) return;
+    const i = photos.value.findIndex((p) => p.id === selectedId.value);
+    selectedId.value = photos.value[(((i < 0 ? 0 : i + delta) % n) + n) % n].id;
+  }
+
+  function dismissFailures(): void {
+    failures.value = [];
+  }
+
+  return { photos, selectedId, selected, failures, busy, error, add, openDialog, loadDemo, select, step, dismissFailures };
+});

@@ -1,0 +1,40 @@
+/** What the window does as a whole: first launch, files dropped or handed over by the OS. */
+import { defineStore } from 'pinia';
+import { ref } from 'vue';
+import { useApi } from '../api';
+import { sortPaths, type OpenTarget } from '../files';
+import { useModelStore } from './model';
+import { usePhotosStore } from './photos';
+
+export const useSessionStore = defineStore('session', () => {
+  const api = useApi();
+  const model = useModelStore();
+  const photos = usePhotosStore();
+  const started = ref(false);
+
+  /** First launch: the built-in digit model and the demo scene; the scores store computes them. */
+  async function start(): Promise<void> {
+    if (started.value) return;
+    started.value = true;
+    await Promise.all([model.load(null), photos.loadDemo(), model.refreshRecent(), model.refreshBackend()]);
+  }
+
+  /** Models are loaded (the last one wins), photos added. */
+  async function open(targets: readonly OpenTarget[]): Promise<void> {
+    const sorted = sortPaths(targets);
+    const jobs: Promise<unknown>[] = [];
+    if (sorted.models.length > 0) jobs.push(model.load(sorted.models[sorted.models.length - 1]));
+    if (sorted.photos.length > 0) jobs.push(photos.add(sorted.photos));
+    await Promise.all(jobs);
+  }
+
+  /** A drop onto the window: the preload turns each File into its path. */
+  async function openDropped(items: readonly { file: File; isDirectory: boolean }[]): Promise<void> {
+    const targets = items.map((it) => ({ path: api.pathForFile(it.file), isDirectory: it.isDirectory })).filter((t) => t.path.length > 0);
+    await open(targets);
+  }
+
+  const unsubscribe = api.onOpenFiles((paths) => void open(paths.map((path) => ({ path, isDirectory: false }))));
+
+  return { started, start, open, openDropped, unsubscribe };
+});

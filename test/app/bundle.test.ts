@@ -1,0 +1,36 @@
+// The built main bundle, run for real under Node with a stand-in for the electron module: catches
+// what only bundling breaks (worker entries next to their chunks, ESM shims, externals).
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const stub = path.join(import.meta.dirname, 'electron-stub');
+
+describe('the electron-vite build', () => {
+  it('builds, and its main process converts the built-in model, computes the demo scene and serves it', async () => {
+    execFileSync(process.execPath, [path.join(root, 'node_modules/electron-vite/bin/electron-vite.js'), 'build'], { cwd: root, stdio: 'pipe' });
+    const userData = await mkdtemp(path.join(os.tmpdir(), 'convmap-bundle-'));
+    try {
+      const out = execFileSync(process.execPath, ['--import', path.join(stub, 'register.mjs'), path.join(stub, 'drive-main.mjs')], {
+        cwd: root,
+        env: { ...process.env, STUB_USERDATA: userData, CONVMAP_MAIN: path.join(root, 'out/main/main.js'), CONVMAP_BACKEND: 'wasm' },
+        encoding: 'utf8',
+        stdio: 'pipe',
+        timeout: 120_000,
+      });
+      expect(out).toMatch(/^window convmap-app:\/\/renderer\/index\.html .*"sandbox":true/m);
+      expect(out).toMatch(/^model Built-in digits \[ 28, 28 \] true$/m);
+      expect(out).toMatch(/^demo convmap-photo:\/\/photo\/[0-9a-f-]{36} 640 480$/m);
+      expect(out).toMatch(/^maps 114x154x11 54x74x11 progress events \d+$/m);
+      expect(out).toMatch(/^photo 200 image\/png$/m);
+      expect(out).toMatch(/^page 200 default-src 'none'; script-src 'self'/m);
+      expect(out).toMatch(/^refused: convmap:compute-scores refused: each scale must be a finite number/m);
+      expect(out).toMatch(/^quit true$/m);
+    } finally {
+      await rm(userData, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,25 @@
+// Drives the built main process (out/main/main.js) under plain Node with the electron stand-in:
+// the window, IPC, both schemes, a real conversion and inference, quit. Prints one line per step.
+await import(process.env.CONVMAP_MAIN);
+const s = globalThis.__electronStub;
+for (let i = 0; i < 100 && s.windows.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+const win = s.windows[0];
+console.log('window', win.url, JSON.stringify(win.options.webPreferences));
+const ev = { sender: win.webContents, senderFrame: { url: 'convmap-app://renderer/index.html', parent: null } };
+const call = (c, ...a) => s.ipc.get(c)(ev, ...a);
+console.log('backend', JSON.stringify(await call('convmap:backend-info')));
+const model = await call('convmap:load-model', { path: null });
+console.log('model', model.name, model.info.window, model.info.equivalence.exact);
+const demo = await call('convmap:demo-scene');
+console.log('demo', demo.url, demo.width, demo.height);
+const res = await call('convmap:compute-scores', { jobId: 'j1', modelId: model.id, photoId: demo.id, scales: [1, 0.5] });
+console.log('maps', res.maps.map((m) => `${m.rows}x${m.cols}x${m.classes}`).join(' '), 'progress events', win.webContents.sent.filter(([c]) => c === 'convmap:progress').length);
+const photo = await s.protocols.get('convmap-photo')(new Request(demo.url));
+console.log('photo', photo.status, photo.headers.get('content-type'));
+const page = await s.protocols.get('convmap-app')(new Request('convmap-app://renderer/index.html'));
+console.log('page', page.status, page.headers.get('content-security-policy').slice(0, 60));
+try { await call('convmap:compute-scores', { jobId: 'j2', modelId: model.id, photoId: demo.id, scales: [-1] }); } catch (e) { console.log('refused:', e.message); }
+const q = { preventDefault() {} };
+s.app.get('will-quit')(q);
+for (let i = 0; i < 100 && !s.quit; i++) await new Promise((r) => setTimeout(r, 50));
+console.log('quit', s.quit);

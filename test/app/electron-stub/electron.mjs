@@ -1,0 +1,19 @@
+// A stand-in for the electron module, enough to run out/main/main.js under plain Node.
+const s = globalThis.__electronStub = { app: new Map(), ipc: new Map(), protocols: new Map(), windows: [], menus: [] };
+class Contents { constructor() { this.h = new Map(); this.sent = []; this.mainFrame = { url: 'convmap-app://renderer/index.html', parent: null }; }
+  on(n, l) { this.h.set(n, l); return this; } send(c, p) { this.sent.push([c, p]); } }
+export class BrowserWindow {
+  constructor(o) { this.options = o; this.webContents = new Contents(); this.h = new Map(); s.windows.push(this); }
+  once(n, l) { this.h.set(n, l); } on(n, l) { this.h.set(n, l); } loadURL(u) { this.url = u; return Promise.resolve(); }
+  isDestroyed() { return false; } isMinimized() { return false; } focus() {} show() {}
+  static fromWebContents(wc) { return s.windows.find((w) => w.webContents === wc) ?? null; }
+  static getFocusedWindow() { return s.windows[0] ?? null; }
+}
+export const app = { isPackaged: false, getPath: () => process.env.STUB_USERDATA, getAppPath: () => process.cwd(),
+  requestSingleInstanceLock: () => true, on: (n, l) => s.app.set(n, l), whenReady: () => Promise.resolve(), quit: () => { s.quit = true; }, exit: (c) => process.exit(c) };
+export const ipcMain = { handle: (c, l) => s.ipc.set(c, l), removeHandler: (c) => s.ipc.delete(c) };
+export const protocol = { registerSchemesAsPrivileged: (x) => { s.schemes = x; }, handle: (n, l) => s.protocols.set(n, l) };
+export const session = { defaultSession: { setPermissionRequestHandler() {}, setPermissionCheckHandler() {}, webRequest: { onHeadersReceived() {}, onBeforeRequest() {} } } };
+export const Menu = { buildFromTemplate: (t) => t, setApplicationMenu: (m) => s.menus.push(m) };
+export const dialog = { showOpenDialog: async () => ({ canceled: true, filePaths: [] }), showErrorBox: (a, b) => console.error('ERRORBOX', a, b) };
+export default { app, BrowserWindow, ipcMain, protocol, session, Menu, dialog };

@@ -1,0 +1,187 @@
+// The Electron main process with Electron mocked: lifecycle, window options, files handed by the OS.
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { INVOKE_CHANNELS, PHOTO_SCHEME } from '../../core/api';
+
+type Listener = (...a: unknown[]) => unknown;
+
+const electron = vi.hoisted(() => {
+  const appHandlers = new Map<string, Listener>();
+  const windows: FakeWindow[] = [];
+  class FakeContents {
+    readonly handlers = new Map<string, Listener>();
+    readonly sent: [string, unknown][] = [];
+    on(name: string, l: Listener) {
+      this.handlers.set(name, l);
+      return this;
+    }
+    send(channel: string, payload: unknown) {
+      this.sent.push([channel, payload]);
+    }
+  }
+  class FakeWindow {
+    readonly webContents = new FakeContents();
+    readonly handlers = new Map<string, Listener>();
+    loaded = '';
+    constructor(readonly options: Record<string, unknown>) {
+      windows.push(this);
+    }
+    once(name: string, l: Listener) {
+      this.handlers.set(name, l);
+    }
+    on(name: string, l: Listener) {
+      this.handlers.set(name, l);
+    }
+    loadURL(url: string) {
+      this.loaded = url;
+      return Promise.resolve();
+    }
+    isDestroyed() {
+      return false;
+    }
+    isMinimized() {
+      return false;
+    }
+    restore() {}
+    focus = vi.fn();
+    show = vi.fn();
+    static fromWebContents(wc: unknown) {
+      return windows.find((w) => w.webContents === wc) ?? null;
+    }
+    static getFocusedWindow() {
+      return windows[0] ?? null;
+    }
+  }
+  return {
+    appHandlers, windows, FakeWindow,
+    userData: '',
+    ipcHandlers: new Map<string, Listener>(),
+    menus: [] as unknown[],
+    schemes: [] as unknown[],
+    protocolHandlers: new Map<string, Listener>(),
+    session: {
+      setPermissionRequestHandler: vi.fn(),
+      setPermissionCheckHandler: vi.fn(),
+      webRequest: { onHeadersReceived: vi.fn(), onBeforeRequest: vi.fn() },
+    },
+    quit: vi.fn(),
+    showOpenDialog: vi.fn(async () => ({ canceled: false, filePaths: ['/photos/a.jpg', '/photos/b.png'] })),
+  };
+});
+
+vi.mock('electron', () => ({
+  app: {
+    isPackaged: false,
+    getPath: () => electron.userData,
+    getAppPath: () => process.cwd(),
+    requestSingleInstanceLock: () => true,
+    on: (name: string, l: Listener) => void electron.appHandlers.set(name, l),
+    whenReady: () => Promise.resolve(),
+    quit: electron.quit,
+    exit: vi.fn(),
+  },
+  BrowserWindow: electron.FakeWindow,
+  dialog: { showOpenDialog: electron.showOpenDialog, showErrorBox: vi.fn() },
+  ipcMain: {
+    handle: (channel: string, l: Listener) => void electron.ipcHandlers.set(channel, l),
+    removeHandler: (channel: string) => void electron.ipcHandlers.delete(channel),
+  },
+  Menu: {
+    buildFromTemplate: (t: unknown) => t,
+    setApplicationMenu: (m: unknown) => void electron.menus.push(m),
+  },
+  session: { defaultSession: electron.session },
+  protocol: {
+    registerSchemesAsPrivileged: (s: unknown[]) => void electron.schemes.push(...s),
+    handle: (scheme: string, l: Listener) => void electron.protocolHandlers.set(scheme, l),
+  },
+}));
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
+}
+
+describe('the Electron main process (Electron mocked)', () => {
+  let dir: string;
+  let argvPhoto: string;
+  const argv = process.argv;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-main-'));
+    electron.userData = path.join(dir, 'user');
+    argvPhoto = path.join(dir, 'argv.png');
+    await fs.writeFile(argvPhoto, 'x');
+    process.argv = [process.execPath, '.', '--inspect', argvPhoto, path.join(dir, 'missing.png')];
+    await import('../../main/electron/main');
+    await until(() => electron.windows.length === 1);
+  });
+  afterAll(async () => {
+    process.argv = argv;
+    // will-quit closes the service, then quits.
+    const event = { preventDefault: vi.fn() };
+    electron.appHandlers.get('will-quit')?.(event);
+    expect(event.preventDefault).toHaveBeenCalled();
+    await until(() => electron.quit.mock.calls.length > 0);
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('registers both schemes before ready and serves them, and one IPC handler per channel', () => {
+    expect(electron.schemes.map((s) => (s as { scheme: string }).scheme).sort()).toEqual(['convmap-app', PHOTO_SCHEME].sort());
+    expect([...electron.protocolHandlers.keys()].sort()).toEqual(['convmap-app', PHOTO_SCHEME].sort());
+    expect([...electron.ipcHandlers.keys()].sort()).toEqual([...INVOKE_CHANNELS].sort());
+  });
+
+  it('opens one window with the security settings, loading the app scheme (never file://)', () => {
+    const win = electron.windows[0];
+    const prefs = win.options.webPreferences as Record<string, unknown>;
+    expect(prefs).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true, webviewTag: false });
+    expect(String(prefs.preload)).toMatch(/preload[/\\]preload\.cjs$/);
+    expect(win.loaded).toBe('convmap-app://renderer/index.html');
+  });
+
+  it('denies permissions and hardens every web contents the app creates', () => {
+    expect(electron.session.setPermissionRequestHandler).toHaveBeenCalled();
+    expect(electron.session.webRequest.onBeforeRequest).toHaveBeenCalled();
+    const contents = { on: vi.fn(), setWindowOpenHandler: vi.fn() };
+    electron.appHandlers.get('web-contents-created')?.({}, contents);
+    expect(contents.on.mock.calls.map((c) => c[0])).toEqual(expect.arrayContaining(['will-navigate', 'will-attach-webview']));
+    const deny = contents.setWindowOpenHandler.mock.calls[0][0] as (d: { url: string }) => unknown;
+    expect(deny({ url: 'https://example.com/' })).toEqual({ action: 'deny' });
+  });
+
+  it('hands command-line files to the window once its page has loaded, then second-launch and open-file files directly', () => {
+    const win = electron.windows[0];
+    const opened = () => win.webContents.sent.filter(([c]) => c === 'convmap:open-files').map(([, p]) => p);
+    expect(opened()).toEqual([]);
+    win.webContents.handlers.get('did-finish-load')?.();
+    expect(opened()).toEqual([[argvPhoto]]);
+    electron.appHandlers.get('second-instance')?.({}, ['/opt/Convmap/convmap', '.', '--flag', 'argv.png'], dir);
+    expect(opened()).toEqual([[argvPhoto], [argvPhoto]]);
+    expect(win.focus).toHaveBeenCalled();
+    const openFile = { preventDefault: vi.fn() };
+    electron.appHandlers.get('open-file')?.(openFile, '/Users/x/cat.jpg');
+    expect(openFile.preventDefault).toHaveBeenCalled();
+    expect(opened().at(-1)).toEqual(['/Users/x/cat.jpg']);
+  });
+
+  it('has File › Open Model…, Open Photos… and Quit; Open Photos shows the dialog and hands the chosen files to the window', async () => {
+    const menu = electron.menus[0] as { label?: string; submenu?: { label?: string; role?: string; click?: () => void }[] }[];
+    const file = menu.find((m) => m.label === 'File');
+    const items = file?.submenu ?? [];
+    expect(items.map((i) => i.label ?? i.role)).toEqual(expect.arrayContaining(['Open Model…', 'Open Photos…', 'Quit']));
+    const win = electron.windows[0];
+    items.find((i) => i.label === 'Open Photos…')?.click?.();
+    await until(() => win.webContents.sent.some(([c, p]) => c === 'convmap:open-files' && JSON.stringify(p) === JSON.stringify(['/photos/a.jpg', '/photos/b.png'])));
+    expect(electron.showOpenDialog).toHaveBeenCalledWith(win, expect.objectContaining({ properties: ['openFile', 'multiSelections'] }));
+  });
+
+  it('refuses IPC from a sender that is not its window', async () => {
+    const handler = electron.ipcHandlers.get('convmap:recent');
+    const foreign = { sender: {}, senderFrame: { url: 'convmap-app://renderer/index.html', parent: null } };
+    await expect(handler?.(foreign)).rejects.toThrow(/refused: the sender is not one of the app's windows/);
+    const ours = { sender: electron.windows[0].webContents, senderFrame: { url: 'convmap-app://renderer/index.html', parent: null } };
+    await expect(handler?.(ours)).resolves.toEqual({ models: [], photos: [] });
+  });
+});

@@ -1,0 +1,91 @@
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { EVENT_CHANNELS, INVOKE_CHANNELS, type ConvmapApi } from '../../core/api';
+import { CHANNEL_METHOD } from '../../main/electron/ipc';
+
+const electron = vi.hoisted(() => {
+  const listeners = new Map<string, Set<(...a: unknown[]) => void>>();
+  return {
+    listeners,
+    exposed: new Map<string, unknown>(),
+    ipcRenderer: {
+      invoke: vi.fn(async (channel: string, ...args: unknown[]): Promise<unknown> => ({ channel, args })),
+      on: vi.fn((channel: string, l: (...a: unknown[]) => void) => {
+        if (!listeners.has(channel)) listeners.set(channel, new Set());
+        listeners.get(channel)?.add(l);
+      }),
+      removeListener: vi.fn((channel: string, l: (...a: unknown[]) => void) => void listeners.get(channel)?.delete(l)),
+    },
+    webUtils: { getPathForFile: vi.fn((f: { name: string }) => `/dropped/${f.name}`) },
+  };
+});
+
+vi.mock('electron', () => ({
+  contextBridge: { exposeInMainWorld: (key: string, value: unknown) => void electron.exposed.set(key, value) },
+  ipcRenderer: electron.ipcRenderer,
+  webUtils: electron.webUtils,
+}));
+
+let api: ConvmapApi;
+beforeAll(async () => {
+  await import('../../main/electron/preload');
+  api = electron.exposed.get('convmap') as ConvmapApi;
+});
+
+describe('the preload', () => {
+  it('exposes only window.convmap, with exactly the ConvmapApi methods: one per invoke channel, one per event, and pathForFile', () => {
+    expect([...electron.exposed.keys()]).toEqual(['convmap']);
+    const methods = Object.keys(api).sort();
+    expect(methods).toHaveLength(INVOKE_CHANNELS.length + EVENT_CHANNELS.length + 1);
+    expect(methods).toEqual([...Object.values(CHANNEL_METHOD), 'onProgress', 'onOpenFiles', 'pathForFile'].sort());
+    for (const m of methods) expect(typeof (api as unknown as Record<string, unknown>)[m]).toBe('function');
+    expect(Object.values(api)).not.toContain(electron.ipcRenderer);
+  });
+
+  it('makes each invoke method call ipcRenderer.invoke on its own channel with its arguments', async () => {
+    const args: Record<string, unknown[]> = {
+      loadModel: [{ path: null }],
+      setPreprocess: [{ modelId: 'm', preprocess: 'unit' }],
+      addPhotos: [['/a.jpg']],
+      computeScores: [{ jobId: 'j', modelId: 'm', photoId: 'p', scales: [1] }],
+      cancel: ['j'],
+    };
+    for (const [channel, method] of Object.entries(CHANNEL_METHOD)) {
+      electron.ipcRenderer.invoke.mockClear();
+      const fn = (api as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method];
+      const a = args[method] ?? [];
+      await expect(fn(...a)).resolves.toEqual({ channel, args: a });
+      expect(electron.ipcRenderer.invoke).toHaveBeenCalledTimes(1);
+      expect(electron.ipcRenderer.invoke).toHaveBeenCalledWith(channel, ...a);
+    }
+  });
+
+  it("turns Electron's remote-method rejection into the error main threw, AbortError included", async () => {
+    electron.ipcRenderer.invoke.mockRejectedValueOnce(new Error("Error invoking remote method 'convmap:compute-scores': AbortError: the operation was cancelled"));
+    await expect(api.computeScores({ jobId: 'j', modelId: 'm', photoId: 'p', scales: [1] })).rejects.toMatchObject({ name: 'AbortError', message: 'the operation was cancelled' });
+    electron.ipcRenderer.invoke.mockRejectedValueOnce(new Error("Error invoking remote method 'convmap:add-photos': RefusedError: convmap:add-photos refused: paths[0] must be absolute"));
+    await expect(api.addPhotos(['x'])).rejects.toMatchObject({ name: 'RefusedError', message: 'convmap:add-photos refused: paths[0] must be absolute' });
+  });
+
+  it('delivers events without the IpcRendererEvent, and unsubscribes', () => {
+    const seen: unknown[][] = [];
+    const off = api.onProgress((...a: unknown[]) => void seen.push(a));
+    const offFiles = api.onOpenFiles((...a: unknown[]) => void seen.push(a));
+    const event = { sender: electron.ipcRenderer, senderId: 0 };
+    const progress = { jobId: 'j', stage: 'scale 1', done: 1, total: 2 };
+    for (const l of electron.listeners.get('convmap:progress') ?? []) l(event, progress);
+    for (const l of electron.listeners.get('convmap:open-files') ?? []) l(event, ['/a.jpg']);
+    expect(seen).toEqual([[progress], [['/a.jpg']]]);
+    off();
+    offFiles();
+    expect(electron.listeners.get('convmap:progress')?.size).toBe(0);
+    expect(electron.listeners.get('convmap:open-files')?.size).toBe(0);
+  });
+
+  it("answers pathForFile through webUtils, and '' when it throws", () => {
+    expect(api.pathForFile({ name: 'a.jpg', size: 1, type: 'image/jpeg' })).toBe('/dropped/a.jpg');
+    electron.webUtils.getPathForFile.mockImplementationOnce(() => {
+      throw new TypeError('not a File');
+    });
+    expect(api.pathForFile({ name: 'x', size: 0, type: '' })).toBe('');
+  });
+});

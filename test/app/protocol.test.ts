@@ -1,0 +1,90 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { PHOTO_SCHEME } from '../../core/api';
+import { createAppService, type AppService } from '../../main/services/app-service';
+
+const electron = vi.hoisted(() => ({
+  registered: [] as unknown[],
+  handlers: new Map<string, (req: Request) => Promise<Response>>(),
+}));
+vi.mock('electron', () => ({
+  protocol: {
+    registerSchemesAsPrivileged: (schemes: unknown[]) => void electron.registered.push(...schemes),
+    handle: (scheme: string, h: (req: Request) => Promise<Response>) => void electron.handlers.set(scheme, h),
+  },
+}));
+
+const { APP_SCHEME, appResponse, handleSchemes, photoResponse, registerSchemePrivileges } = await import('../../main/electron/protocol');
+
+describe('the app and photo schemes', () => {
+  let dir: string;
+  let service: AppService;
+  let photoUrl: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-proto-'));
+    // Engine never started: opening and serving photos needs no inference.
+    service = await createAppService({ userDataDir: path.join(dir, 'user') });
+    const file = path.join(dir, 'red.png');
+    await sharp({ create: { width: 6, height: 4, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toFile(file);
+    const { photos } = await service.addPhotos([file]);
+    photoUrl = photos[0].url;
+    await fs.mkdir(path.join(dir, 'renderer', 'assets'), { recursive: true });
+    await fs.writeFile(path.join(dir, 'renderer', 'index.html'), '<!doctype html><title>Convmap</title>');
+    await fs.writeFile(path.join(dir, 'renderer', 'assets', 'app.js'), 'console.log(1)');
+    await fs.writeFile(path.join(dir, 'secret.txt'), 'secret');
+  });
+  afterAll(async () => {
+    await service.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('registers both schemes as privileged: standard and secure, the photo scheme with fetch and streaming', () => {
+    registerSchemePrivileges();
+    expect(electron.registered).toEqual(expect.arrayContaining([
+      { scheme: PHOTO_SCHEME, privileges: expect.objectContaining({ standard: true, secure: true, supportFetchAPI: true, stream: true }) },
+      { scheme: APP_SCHEME, privileges: expect.objectContaining({ standard: true, secure: true }) },
+    ]));
+  });
+
+  it("serves an opened photo's bytes by its id", async () => {
+    handleSchemes(service, path.join(dir, 'renderer'), "default-src 'none'");
+    const handler = electron.handlers.get(PHOTO_SCHEME);
+    const res = await handler?.(new Request(photoUrl));
+    expect(res?.status).toBe(200);
+    expect(res?.headers.get('content-type')).toBe('image/png');
+    const meta = await sharp(Buffer.from(await (res as Response).arrayBuffer())).metadata();
+    expect([meta.width, meta.height]).toEqual([6, 4]);
+  });
+
+  it.each([
+    [`${PHOTO_SCHEME}://photo/00000000-0000-0000-0000-000000000000`],
+    [`${PHOTO_SCHEME}://photo/..%2F..%2Fetc%2Fpasswd`],
+    [`${PHOTO_SCHEME}://photo/${'/etc/passwd'}`],
+    [`${PHOTO_SCHEME}://other/00000000-0000-0000-0000-000000000000`],
+    ['file:///etc/passwd'],
+  ])('answers 404 for %s', async (url) => {
+    const res = await photoResponse(service, { url, method: 'GET' });
+    expect(res.status).toBe(404);
+  });
+
+  it('answers 405 to anything but GET and HEAD', async () => {
+    expect((await photoResponse(service, { url: photoUrl, method: 'POST' })).status).toBe(405);
+  });
+
+  it('serves the built renderer with the CSP header, and nothing outside its folder', async () => {
+    const root = path.join(dir, 'renderer');
+    const csp = "default-src 'none'; script-src 'self'";
+    const index = await appResponse(root, { url: 'convmap-app://renderer/', method: 'GET' }, csp);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-security-policy')).toBe(csp);
+    expect(index.headers.get('content-type')).toMatch(/text\/html/);
+    const js = await appResponse(root, { url: 'convmap-app://renderer/assets/app.js', method: 'GET' }, csp);
+    expect(js.headers.get('content-type')).toMatch(/javascript/);
+    for (const url of ['convmap-app://renderer/../secret.txt', 'convmap-app://renderer/%2e%2e/secret.txt', 'convmap-app://renderer/..%2Fsecret.txt', 'convmap-app://evil/index.html', 'convmap-app://renderer/missing.js']) {
+      expect((await appResponse(root, { url, method: 'GET' }, csp)).status, url).toBe(404);
+    }
+  });
+});

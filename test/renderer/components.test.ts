@@ -1,0 +1,89 @@
+// @vitest-environment happy-dom
+import { mount } from '@vue/test-utils';
+import { describe, expect, it } from 'vitest';
+import type { Component } from 'vue';
+import { API_KEY } from '../../renderer/api';
+import ConversionReport from '../../renderer/components/ConversionReport.vue';
+import HeatmapPanel from '../../renderer/components/HeatmapPanel.vue';
+import ScalesPanel from '../../renderer/components/ScalesPanel.vue';
+import StatusBar from '../../renderer/components/StatusBar.vue';
+import { useScoresStore } from '../../renderer/stores/scores';
+import { useSessionStore } from '../../renderer/stores/session';
+import { useViewStore } from '../../renderer/stores/view';
+import { fakeApi, modelInfo, piniaWith, settle } from './fake-api';
+
+/** Mounts a component whose stores get the fake API. */
+function mountWith(component: Component, api: ReturnType<typeof fakeApi>) {
+  const pinia = piniaWith(api);
+  return mount(component, { global: { plugins: [pinia], provide: { [API_KEY as symbol]: api } } });
+}
+
+describe('renderer components', () => {
+  it('the conversion report says "exact" with the measured difference for a valid-padding model', () => {
+    const w = mount(ConversionReport, { props: { info: modelInfo(), backend: { backend: 'wasm', workers: 2 } } });
+    const eq = w.get('[data-testid="equivalence"]').text();
+    expect(eq).toContain('exact');
+    expect(eq).toContain('2.4e-7');
+    expect(w.text()).toContain('8×8 px');
+    expect(w.text()).toContain('wasm · 2 workers');
+  });
+
+  it('the conversion report shows the difference and the note when the conversion is not exact', () => {
+    const info = modelInfo({
+      padding: 'same',
+      equivalence: { maxAbsDiff: 0.031, maxRelDiff: 0.042, cellsChecked: 16, inputSize: [64, 64], exact: false, note: "'same' padding: crops see zeros at their border" },
+    });
+    const w = mount(ConversionReport, { props: { info, backend: null } });
+    const eq = w.get('[data-testid="equivalence"]').text();
+    expect(eq).not.toContain('exact');
+    expect(eq).toContain('differs');
+    expect(eq).toContain('3.1e-2');
+    expect(eq).toContain('4.20%');
+    expect(eq).toContain("crops see zeros");
+  });
+
+  it('the class list is sorted by each class\'s strongest score, with the score, after "any"', async () => {
+    const api = fakeApi();
+    const w = mountWith(HeatmapPanel, api);
+    useScoresStore().setCustom('0.5');
+    await useSessionStore().start();
+    await settle();
+    const rows = w.findAll('[data-testid="classes"] [role="option"]');
+    expect(rows.map((r) => r.find('.label').text())).toEqual(['any (not background)', 'dog', 'background', 'cat']);
+    expect(rows.map((r) => r.find('.score').text())).toEqual(['0.700', '0.700', '0.200', '0.100']);
+    await rows[3].trigger('click');
+    expect(useViewStore().classChoice).toBe(0);
+    expect(rows[3].attributes('aria-selected')).toBe('true');
+  });
+
+  it('toggling a scale chip changes the average and does not compute again', async () => {
+    const api = fakeApi();
+    const w = mountWith(ScalesPanel, api);
+    const scores = useScoresStore();
+    scores.setCustom('0.5, 1');
+    await useSessionStore().start();
+    await settle();
+    const before = scores.averaged;
+    await w.get('[data-scale="0.5"]').trigger('click');
+    expect(w.get('[data-scale="0.5"]').attributes('aria-pressed')).toBe('false');
+    expect(scores.averaged).not.toBe(before);
+    expect(scores.keptMaps.map((m) => m.scale)).toEqual([1]);
+    await settle();
+    expect(api.computeScores).toHaveBeenCalledTimes(1);
+  });
+
+  it('the Cancel button of a running job calls api.cancel with its job id', async () => {
+    const api = fakeApi({ hold: new Promise<void>(() => undefined) });
+    const w = mountWith(StatusBar, api);
+    useScoresStore();
+    void useSessionStore().start();
+    await settle();
+    const jobId = api.computeScores.mock.calls[0][0].jobId;
+    const button = w.get(`[data-job="${jobId}"] button`);
+    expect(button.attributes('aria-label')).toMatch(/^Cancel /);
+    await button.trigger('click');
+    await settle();
+    expect(api.cancel).toHaveBeenCalledWith(jobId);
+    expect(w.text()).toContain('Ready');
+  });
+});

@@ -1,0 +1,147 @@
+// @vitest-environment happy-dom
+import { beforeEach, describe, expect, it } from 'vitest';
+import { averageScoreMaps } from '../../core/average';
+import { useJobsStore } from '../../renderer/stores/jobs';
+import { useModelStore } from '../../renderer/stores/model';
+import { usePhotosStore } from '../../renderer/stores/photos';
+import { useScoresStore } from '../../renderer/stores/scores';
+import { useSessionStore } from '../../renderer/stores/session';
+import { useViewStore } from '../../renderer/stores/view';
+import { SCALE_PRESETS } from '../../renderer/scales';
+import { fakeApi, fakeMap, piniaWith, settle, MODEL, PHOTO } from './fake-api';
+
+/** Score of class k at the first covered cell of the averaged map. */
+function avgScore(scores: ReturnType<typeof useScoresStore>, k: number): number {
+  const avg = scores.averaged;
+  if (!avg) throw new Error('no averaged map');
+  const cell = avg.coverage.findIndex((c) => c > 0);
+  return avg.scores[cell * avg.classes + k];
+}
+
+describe('renderer stores', () => {
+  let api: ReturnType<typeof fakeApi>;
+  beforeEach(() => {
+    api = fakeApi();
+    piniaWith(api);
+  });
+
+  it('first launch loads the built-in model and the demo scene and computes the default preset once', async () => {
+    const scores = useScoresStore();
+    await useSessionStore().start();
+    await settle();
+    expect(api.loadModel).toHaveBeenCalledWith({ path: null });
+    expect(api.demoScene).toHaveBeenCalledTimes(1);
+    expect(api.computeScores).toHaveBeenCalledTimes(1);
+    const req = api.computeScores.mock.calls[0][0];
+    expect(req).toMatchObject({ modelId: MODEL.id, photoId: PHOTO.id });
+    expect(req.scales).toEqual(SCALE_PRESETS.find((p) => p.id === scores.presetId)?.scales);
+    expect(scores.averaged).not.toBeNull();
+  });
+
+  it('re-averages locally when a scale is toggled, without calling computeScores again', async () => {
+    const scores = useScoresStore();
+    scores.setCustom('0.5, 1');
+    scores.setMode('mean');
+    await useSessionStore().start();
+    await settle();
+    expect(api.computeScores).toHaveBeenCalledTimes(1);
+    expect(avgScore(scores, 0)).toBeCloseTo((0.1 + 0.9) / 2, 5);
+
+    scores.toggleScale(0.5);
+    expect(scores.keptMaps.map((m) => m.scale)).toEqual([1]);
+    expect(avgScore(scores, 0)).toBeCloseTo(0.9, 5);
+    scores.setMode('max');
+    scores.toggleScale(0.5);
+    expect(avgScore(scores, 1)).toBeCloseTo(0.7, 5);
+    expect(scores.averaged).toEqual(averageScoreMaps([fakeMap(0.5), fakeMap(1)], { mode: 'max' }));
+    await settle();
+    expect(api.computeScores).toHaveBeenCalledTimes(1);
+  });
+
+  it('asks main only for the scales it has not computed yet', async () => {
+    const scores = useScoresStore();
+    scores.setCustom('1');
+    await useSessionStore().start();
+    await settle();
+    scores.setCustom('0.5 1 2');
+    await settle();
+    expect(api.computeScores).toHaveBeenCalledTimes(2);
+    expect(api.computeScores.mock.calls[1][0].scales).toEqual([0.5, 2]);
+    expect(scores.keptMaps.map((m) => m.scale)).toEqual([0.5, 1, 2]);
+    expect(scores.setCustom('0.5, x')).toMatch(/"x"/);
+  });
+
+  it('ranks classes by their strongest averaged score in the photo', async () => {
+    const scores = useScoresStore();
+    scores.setCustom('0.5');
+    await useSessionStore().start();
+    await settle();
+    expect(scores.ranking.map((r) => r.label)).toEqual(['dog', 'background', 'cat']);
+    // "any" leaves background out: the strongest of cat and dog.
+    expect(scores.anyClasses).toEqual([0, 1]);
+    expect(scores.anyScore).toBeCloseTo(0.7, 5);
+  });
+
+  it('cancel calls api.cancel with the running job id and reports a cancel, not an error', async () => {
+    let release: () => void = () => undefined;
+    api = fakeApi({ hold: new Promise<void>((r) => (release = r)) });
+    piniaWith(api);
+    const scores = useScoresStore();
+    const jobs = useJobsStore();
+    void useSessionStore().start();
+    await settle();
+    expect(api.computeScores).toHaveBeenCalledTimes(1);
+    const jobId = api.computeScores.mock.calls[0][0].jobId;
+    expect(jobs.active.map((j) => j.jobId)).toEqual([jobId]);
+    api.progress({ jobId, stage: 'scales 0.5, 0.6666666666666666', done: 1, total: 3 });
+    expect(jobs.active[0]).toMatchObject({ stage: 'scales 0.5, 0.667', done: 1, total: 3 });
+    await scores.cancel();
+    await settle();
+    expect(api.cancel).toHaveBeenCalledWith(jobId);
+    expect(scores.cancelled).toBe(true);
+    expect(scores.error).toBeNull();
+    expect(jobs.active).toEqual([]);
+    // A late progress event of the finished job does not bring it back.
+    api.progress({ jobId, stage: 'scales', done: 2, total: 3 });
+    expect(jobs.active).toEqual([]);
+    release();
+  });
+
+  it('dropped files are opened by path: folders and model files as models, the rest as photos', async () => {
+    const session = useSessionStore();
+    const photos = usePhotosStore();
+    const model = useModelStore();
+    const file = (name: string): File => new File(['x'], name);
+    await session.openDropped([
+      { file: file('pets'), isDirectory: true },
+      { file: file('a.jpg'), isDirectory: false },
+      { file: file('b.png'), isDirectory: false },
+    ]);
+    expect(api.pathForFile).toHaveBeenCalledTimes(3);
+    expect(api.loadModel).toHaveBeenCalledWith({ path: '/dropped/pets' });
+    expect(api.addPhotos).toHaveBeenCalledWith(['/dropped/a.jpg', '/dropped/b.png']);
+    expect(photos.photos.map((p) => p.name)).toEqual(['a.jpg', 'b.png']);
+    expect(model.model?.path).toBe('/dropped/pets');
+    api.openFiles(['/x/model.json']);
+    await settle();
+    expect(api.loadModel).toHaveBeenLastCalledWith({ path: '/x/model.json' });
+  });
+
+  it('hover gives the top classes at the point and the window of the best scale', async () => {
+    const scores = useScoresStore();
+    const view = useViewStore();
+    scores.setCustom('0.5, 1');
+    await useSessionStore().start();
+    await settle();
+    view.classChoice = 0;
+    view.setPointer(20, 20);
+    const hover = view.hover;
+    expect(hover?.top.map((t) => t.label)).toEqual(['cat', 'dog', 'background']);
+    // Scale 1 scores cat 0.9 (scale 0.5: 0.1): its 8-px window, in original pixels.
+    expect(hover?.scale).toBe('1');
+    const w = hover?.window;
+    expect(w && [w[2] - w[0], w[3] - w[1]]).toEqual([8, 8]);
+    view.setPointer(-5, 3);
+    expect(view.hover).toBeNull();
+  });
+});
