@@ -112,13 +112,26 @@ export async function readModelArtifacts(file: string): Promise<tf.io.ModelArtif
     weightSpecs.push(...group.weights);
     buffers.push(...parts);
   }
-  const all = Buffer.concat(buffers);
   return {
     modelTopology: normalizeTopology(topology, file) as tf.io.ModelArtifacts['modelTopology'],
     weightSpecs,
-    weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer,
+    weightData: joinBuffers(buffers),
     format: 'layers-model',
   };
+}
+
+/** Shards as one ArrayBuffer, copied once at most (VGG-sized weights are half a gigabyte). */
+function joinBuffers(parts: Buffer[]): ArrayBuffer {
+  if (parts.length === 1 && parts[0].byteOffset === 0 && parts[0].byteLength === parts[0].buffer.byteLength) {
+    return parts[0].buffer as ArrayBuffer;
+  }
+  const all = new Uint8Array(parts.reduce((n, b) => n + b.byteLength, 0));
+  let at = 0;
+  for (const b of parts) {
+    all.set(b, at);
+    at += b.byteLength;
+  }
+  return all.buffer;
 }
 
 function byteSize(w: tf.io.WeightsManifestEntry): number {
