@@ -8,17 +8,7 @@ import { writeFileAtomic } from '../services/atomic';
 
 export const SIDECAR = 'convmap.json';
 
-/** Serialises a tfjs model to in-memory artifacts (topology + one weight buffer). */
-export async function modelToArtifacts(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
-  let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      saved = artifacts;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  return saved as tf.io.ModelArtifacts;
-}
+export { modelToArtifacts } from '../model/artifacts';
 
 /**
  * Writes the fully convolutional model as model.json + weights.bin (loadable by tfjs at any input

@@ -4,6 +4,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync } from 'fflate';
 import type { Dataset as H5Dataset, Group as H5Group } from 'h5wasm';
+import { modelToArtifacts } from './artifacts';
 import { ModelError } from './errors';
 import { normalizeTopology } from './topology';
 
@@ -554,14 +555,7 @@ async function loadKerasModelUnguarded(file: string): Promise<tf.LayersModel> {
 export async function readKerasArtifacts(file: string): Promise<tf.io.ModelArtifacts> {
   const model = await loadKerasModel(file);
   try {
-    let saved: tf.io.ModelArtifacts | undefined;
-    await model.save(
-      tf.io.withSaveHandler(async (artifacts) => {
-        saved = artifacts;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
-    return saved as tf.io.ModelArtifacts;
+    return await modelToArtifacts(model);
   } finally {
     model.dispose();
   }
