@@ -12,14 +12,21 @@ export interface OpenTarget {
 export interface SortedPaths {
   models: string[];
   photos: string[];
+  /**
+   * Folders (and paths without an extension): main decides — a folder holding a model
+   * (model.json / convmap.json) is loaded as a model, any other is opened as a folder of photos.
+   */
+  folders: string[];
 }
 
-/** Folders and model files (.json, .h5, .keras) are models; everything else is offered as a photo. */
+/** Model files (.json, .h5, .keras) are models; folders and extension-less paths go to main to sort; the rest are photos. */
 export function sortPaths(targets: readonly OpenTarget[]): SortedPaths {
-  const out: SortedPaths = { models: [], photos: [] };
+  const out: SortedPaths = { models: [], photos: [], folders: [] };
   for (const t of targets) {
     if (!t.path) continue;
-    if (t.isDirectory || MODEL_EXT.test(t.path) || (!PHOTO_EXT.test(t.path) && !/\.[a-z0-9]{2,5}$/i.test(t.path))) out.models.push(t.path);
+    if (t.isDirectory) out.folders.push(t.path);
+    else if (MODEL_EXT.test(t.path)) out.models.push(t.path);
+    else if (!PHOTO_EXT.test(t.path) && !/\.[a-z0-9]{2,5}$/i.test(t.path)) out.folders.push(t.path);
     else out.photos.push(t.path);
   }
   return out;

@@ -4,7 +4,7 @@
  * logged with its reason and rejects the renderer's promise with that reason.
  */
 import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
-import { INVOKE_CHANNELS, type AddPhotosResult, type ConvmapApi, type InvokeArgs, type InvokeChannel } from '../../core/api';
+import { INVOKE_CHANNELS, type AddFoldersResult, type AddPhotosResult, type ConvmapApi, type InvokeArgs, type InvokeChannel } from '../../core/api';
 import type { AppService } from '../services/app-service';
 import { checkInvokeArgs, type ValidationContext } from './validate';
 
@@ -14,6 +14,10 @@ export interface Dialogs {
   openModel(sender: WebContents): Promise<string | null>;
   /** Photo files (multi-select); [] when cancelled. */
   openPhotos(sender: WebContents): Promise<string[]>;
+  /** Folders (multi-select); [] when cancelled. */
+  openFolders(sender: WebContents): Promise<string[]>;
+  /** One folder to export into (created if needed); null when cancelled. */
+  chooseExportFolder(sender: WebContents): Promise<string | null>;
 }
 
 export interface IpcDeps {
@@ -41,6 +45,12 @@ export const CHANNEL_METHOD = {
   'convmap:compute-scores': 'computeScores',
   'convmap:cancel': 'cancel',
   'convmap:recent': 'recent',
+  'convmap:open-folders-dialog': 'openFoldersDialog',
+  'convmap:add-folders': 'addFolders',
+  'convmap:choose-export-folder': 'chooseExportFolder',
+  'convmap:run-batch': 'runBatch',
+  'convmap:pause-batch': 'pauseBatch',
+  'convmap:resume-batch': 'resumeBatch',
 } as const satisfies Record<InvokeChannel, keyof ConvmapApi>;
 type MethodOf<C extends InvokeChannel> = (typeof CHANNEL_METHOD)[C];
 
@@ -56,6 +66,7 @@ export class RefusedError extends Error {
 
 function handlers(service: AppService, dialogs: Dialogs): Handlers {
   const noPhotos: AddPhotosResult = { photos: [], failed: [] };
+  const noFolders: AddFoldersResult = { photos: [], failed: [], skipped: 0, models: [] };
   return {
     'convmap:backend-info': () => service.backendInfo(),
     'convmap:open-model-dialog': (sender) => dialogs.openModel(sender),
@@ -70,6 +81,20 @@ function handlers(service: AppService, dialogs: Dialogs): Handlers {
     'convmap:compute-scores': (_s, req) => service.computeScores(req),
     'convmap:cancel': (_s, jobId) => service.cancel(jobId),
     'convmap:recent': () => service.recent(),
+    'convmap:open-folders-dialog': async (sender, recursive) => {
+      const paths = await dialogs.openFolders(sender);
+      return paths.length === 0 ? noFolders : service.addFolders({ paths, recursive });
+    },
+    'convmap:add-folders': (_s, req) => service.addFolders(req),
+    'convmap:choose-export-folder': async (sender) => {
+      const dir = await dialogs.chooseExportFolder(sender);
+      // Only folders the user picked here may be written to (validate.ts checks runBatch's outDir).
+      if (dir !== null) service.allowExportDir(dir);
+      return dir;
+    },
+    'convmap:run-batch': (_s, req) => service.runBatch(req),
+    'convmap:pause-batch': (_s, batchId) => service.pauseBatch(batchId),
+    'convmap:resume-batch': (_s, batchId) => service.resumeBatch(batchId),
   };
 }
 
@@ -83,6 +108,7 @@ export function registerIpc(deps: IpcDeps): () => void {
       const ref = deps.service.photoRef(id);
       return ref ? [ref.height, ref.width] : undefined;
     },
+    isExportDir: (dir) => deps.service.isExportDir(dir),
   };
   for (const channel of INVOKE_CHANNELS) {
     deps.ipcMain.handle(channel, async (event: IpcMainInvokeEvent, ...args: unknown[]) => {

@@ -63,6 +63,18 @@ const dialogs: Dialogs = {
     const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
     return r.canceled ? [] : r.filePaths;
   },
+  async openFolders(sender) {
+    const win = windowOf(sender);
+    const opts: Electron.OpenDialogOptions = { title: 'Open Folders of Photos', properties: ['openDirectory', 'multiSelections'] };
+    const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
+    return r.canceled ? [] : r.filePaths;
+  },
+  async chooseExportFolder(sender) {
+    const win = windowOf(sender);
+    const opts: Electron.OpenDialogOptions = { title: 'Export Overlays To', buttonLabel: 'Export Here', properties: ['openDirectory', 'createDirectory'] };
+    const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
+    return r.canceled || r.filePaths.length === 0 ? null : r.filePaths[0];
+  },
 };
 
 /** Menu items hand the chosen paths to the window like any other opened files; it sorts and opens them. */
@@ -108,6 +120,7 @@ function focusWindow(): void {
 async function start(): Promise<void> {
   service = await createAppService({ userDataDir: app.getPath('userData'), builtinModelDir: builtinModelDir() });
   service.onProgress((e) => send('convmap:progress', e));
+  service.onBatch((e) => send('convmap:batch', e));
   hardenSession(session.defaultSession, origins, csp, log);
   handleSchemes(service, path.join(here, '../renderer'), csp);
   registerIpc({

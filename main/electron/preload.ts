@@ -7,8 +7,8 @@
  */
 import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron';
 import type {
-  AddPhotosResult, BackendInfo, ConvmapApi, DroppedFile, EventChannel, InvokeArgs, InvokeChannel, ModelSummary, PhotoRef,
-  ProgressEvent, RecentItems, ScoresResult,
+  AddFoldersResult, AddPhotosResult, BackendInfo, BatchEvent, BatchResult, ConvmapApi, DroppedFile, EventChannel, InvokeArgs, InvokeChannel,
+  ModelSummary, PhotoRef, ProgressEvent, RecentItems, ScoresResult,
 } from '../../core/api';
 
 /**
@@ -48,6 +48,13 @@ const api: ConvmapApi = {
   computeScores: (req) => invoke<'convmap:compute-scores', ScoresResult>('convmap:compute-scores', req),
   cancel: (jobId) => invoke<'convmap:cancel', void>('convmap:cancel', jobId),
   recent: () => invoke<'convmap:recent', RecentItems>('convmap:recent'),
+  openFoldersDialog: (recursive) => invoke<'convmap:open-folders-dialog', AddFoldersResult>('convmap:open-folders-dialog', recursive),
+  addFolders: (req) => invoke<'convmap:add-folders', AddFoldersResult>('convmap:add-folders', req),
+  chooseExportFolder: () => invoke<'convmap:choose-export-folder', string | null>('convmap:choose-export-folder'),
+  runBatch: (req) => invoke<'convmap:run-batch', BatchResult>('convmap:run-batch', req),
+  pauseBatch: (batchId) => invoke<'convmap:pause-batch', void>('convmap:pause-batch', batchId),
+  resumeBatch: (batchId) => invoke<'convmap:resume-batch', void>('convmap:resume-batch', batchId),
+  onBatch: (listener) => subscribe<BatchEvent>('convmap:batch', listener),
   onProgress: (listener) => subscribe<ProgressEvent>('convmap:progress', listener),
   onOpenFiles: (listener) => subscribe<string[]>('convmap:open-files', listener),
   // webUtils needs the real DOM File; anything else has no path.

@@ -5,8 +5,10 @@
  */
 import path from 'node:path';
 import {
-  INVOKE_CHANNELS, type ComputeScoresRequest, type InvokeArgs, type InvokeChannel, type LoadModelRequest, type SetPreprocessRequest,
+  INVOKE_CHANNELS, type AddFoldersRequest, type ComputeScoresRequest, type ExportSettings, type InvokeArgs, type InvokeChannel,
+  type LoadModelRequest, type RunBatchRequest, type SetPreprocessRequest,
 } from '../../core/api';
+import { COLORMAPS, isColormapName } from '../../core/colormap';
 import { isPreprocessMode } from '../../core/model-info';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -16,6 +18,8 @@ export interface ValidationContext {
   hasModel(id: string): boolean;
   /** Upright [height, width] of an opened photo; undefined for ids never issued. */
   photoSize(id: string): [number, number] | undefined;
+  /** True for an export folder the user chose in the dialog this session (absent: none is). */
+  isExportDir?(path: string): boolean;
 }
 
 export const LIMITS = {
@@ -30,6 +34,10 @@ export const LIMITS = {
   maxScale: 16,
   /** Largest resized photo at one scale, in pixels: bounds the memory of one resize. */
   maxScaledPixels: 400_000_000,
+  /** Most photos in one batch. */
+  batchPhotos: 100_000,
+  /** Longest export name pattern. */
+  patternLength: 200,
 } as const;
 
 const ok = <T>(value: T): Checked<T> => ({ ok: true, value });
@@ -123,7 +131,13 @@ export function checkComputeScoresRequest(v: unknown, ctx: ValidationContext): C
   if (!photoId.ok) return photoId;
   const size = ctx.photoSize(photoId.value);
   if (!size) return no(`no opened photo has id "${photoId.value}"`);
-  const scales = v.scales;
+  const scales = checkScales(v.scales, size);
+  if (!scales.ok) return scales;
+  return ok({ jobId: jobId.value, modelId: modelId.value, photoId: photoId.value, scales: scales.value });
+}
+
+/** Scale factors: 1–32 finite numbers in (0, 16], none making a photo of `size` bigger than the resize limit. */
+export function checkScales(scales: unknown, size: [number, number]): Checked<number[]> {
   if (!Array.isArray(scales)) return no(`scales must be an array of numbers, got ${describe(scales)}`);
   if (scales.length === 0 || scales.length > LIMITS.scales) return no(`scales must hold 1–${LIMITS.scales} numbers, got ${scales.length}`);
   for (const s of scales) {
@@ -135,7 +149,90 @@ export function checkComputeScoresRequest(v: unknown, ctx: ValidationContext): C
       return no(`scale ${s} makes the ${size[1]}×${size[0]} photo ${(pixels / 1e6).toFixed(0)} MP, over the limit of ${LIMITS.maxScaledPixels / 1e6} MP`);
     }
   }
-  return ok({ jobId: jobId.value, modelId: modelId.value, photoId: photoId.value, scales: [...(scales as number[])] });
+  return ok([...(scales as number[])]);
+}
+
+export function checkAddFoldersRequest(v: unknown): Checked<AddFoldersRequest> {
+  if (!isPlainObject(v)) return no(`add-folders request must be an object, got ${describe(v)}`);
+  const keys = checkKeys(v, 'add-folders request', ['paths', 'recursive']);
+  if (keys) return no(keys);
+  const paths = checkPaths(v.paths);
+  if (!paths.ok) return paths;
+  if (typeof v.recursive !== 'boolean') return no(`recursive must be a boolean, got ${describe(v.recursive)}`);
+  return ok({ paths: paths.value, recursive: v.recursive });
+}
+
+export function checkBoolean(v: unknown, what: string): Checked<boolean> {
+  return typeof v === 'boolean' ? ok(v) : no(`${what} must be a boolean, got ${describe(v)}`);
+}
+
+function unitNumber(v: unknown, what: string): string | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1 ? undefined : `${what} must be a number in [0, 1], got ${typeof v === 'number' ? v : describe(v)}`;
+}
+
+const EXPORT_KEYS = ['outDir', 'classChoice', 'colormap', 'opacity', 'threshold', 'boxes', 'detectThreshold', 'legend', 'namePattern', 'scoresJson', 'csv'] as const;
+
+export function checkExportSettings(v: unknown, ctx: ValidationContext): Checked<ExportSettings> {
+  if (!isPlainObject(v)) return no(`export settings must be an object, got ${describe(v)}`);
+  const keys = checkKeys(v, 'export settings', EXPORT_KEYS);
+  if (keys) return no(keys);
+  const outDir = checkPath(v.outDir, 'outDir');
+  if (!outDir.ok) return outDir;
+  if (!(ctx.isExportDir?.(outDir.value) ?? false)) return no(`outDir "${outDir.value.slice(0, 200)}" was not chosen in the export dialog`);
+  if (typeof v.classChoice !== 'string' || v.classChoice.length === 0 || v.classChoice.length > 200) return no(`classChoice must be a label, 'top' or 'any', got ${describe(v.classChoice)}`);
+  if (!isColormapName(v.colormap)) return no(`colormap must be one of ${COLORMAPS.join(', ')}, got ${JSON.stringify(v.colormap)?.slice(0, 40)}`);
+  for (const k of ['opacity', 'threshold', 'detectThreshold'] as const) {
+    const r = unitNumber(v[k], k);
+    if (r) return no(r);
+  }
+  for (const k of ['boxes', 'legend', 'scoresJson', 'csv'] as const) {
+    if (typeof v[k] !== 'boolean') return no(`${k} must be a boolean, got ${describe(v[k])}`);
+  }
+  const pattern = v.namePattern;
+  if (typeof pattern !== 'string' || pattern.trim() === '' || pattern.length > LIMITS.patternLength) return no(`namePattern must be 1–${LIMITS.patternLength} characters, got ${describe(pattern)}`);
+  if (/[/\\\u0000]/.test(pattern)) return no(`namePattern "${pattern.slice(0, 60)}" must not contain folder separators`);
+  const unknown = pattern.match(/\{[^}]*\}/g)?.find((p) => p !== '{name}' && p !== '{class}');
+  if (unknown) return no(`namePattern: unknown placeholder ${unknown.slice(0, 40)} (use {name} and {class})`);
+  return ok({
+    outDir: outDir.value, classChoice: v.classChoice, colormap: v.colormap, opacity: v.opacity as number, threshold: v.threshold as number,
+    boxes: v.boxes as boolean, detectThreshold: v.detectThreshold as number, legend: v.legend as boolean, namePattern: pattern,
+    scoresJson: v.scoresJson as boolean, csv: v.csv as boolean,
+  });
+}
+
+export function checkRunBatchRequest(v: unknown, ctx: ValidationContext): Checked<RunBatchRequest> {
+  if (!isPlainObject(v)) return no(`run-batch request must be an object, got ${describe(v)}`);
+  const keys = checkKeys(v, 'run-batch request', ['batchId', 'modelId', 'photoIds', 'scales', 'mode'], ['export']);
+  if (keys) return no(keys);
+  const batchId = checkId(v.batchId, 'batchId');
+  if (!batchId.ok) return batchId;
+  const modelId = checkId(v.modelId, 'modelId');
+  if (!modelId.ok) return modelId;
+  if (!ctx.hasModel(modelId.value)) return no(`no loaded model has id "${modelId.value}"`);
+  const ids = v.photoIds;
+  if (!Array.isArray(ids)) return no(`photoIds must be an array of ids, got ${describe(ids)}`);
+  if (ids.length === 0 || ids.length > LIMITS.batchPhotos) return no(`photoIds must hold 1–${LIMITS.batchPhotos} ids, got ${ids.length}`);
+  const photoIds: string[] = [];
+  let largest: [number, number] = [0, 0];
+  for (let i = 0; i < ids.length; i++) {
+    const id = checkId(ids[i], `photoIds[${i}]`);
+    if (!id.ok) return id;
+    const size = ctx.photoSize(id.value);
+    if (!size) return no(`no opened photo has id "${id.value}"`);
+    if (size[0] * size[1] > largest[0] * largest[1]) largest = size;
+    photoIds.push(id.value);
+  }
+  // The scales are checked against the largest photo, as computeScores checks them against its one.
+  const scales = checkScales(v.scales, largest);
+  if (!scales.ok) return scales;
+  if (v.mode !== 'mean' && v.mode !== 'max') return no(`mode must be 'mean' or 'max', got ${JSON.stringify(v.mode)?.slice(0, 40)}`);
+  const out: RunBatchRequest = { batchId: batchId.value, modelId: modelId.value, photoIds, scales: scales.value, mode: v.mode };
+  if (v.export !== undefined) {
+    const e = checkExportSettings(v.export, ctx);
+    if (!e.ok) return e;
+    out.export = e.value;
+  }
+  return ok(out);
 }
 
 function none(channel: InvokeChannel, args: unknown[]): Checked<[]> {
@@ -157,7 +254,17 @@ export function checkInvokeArgs<C extends InvokeChannel>(channel: C, args: unkno
       case 'convmap:open-photos-dialog':
       case 'convmap:demo-scene':
       case 'convmap:recent':
+      case 'convmap:choose-export-folder':
         return none(channel, args);
+      case 'convmap:open-folders-dialog':
+        return one(channel, args, (v) => checkBoolean(v, 'recursive'));
+      case 'convmap:add-folders':
+        return one(channel, args, checkAddFoldersRequest);
+      case 'convmap:run-batch':
+        return one(channel, args, (v) => checkRunBatchRequest(v, ctx));
+      case 'convmap:pause-batch':
+      case 'convmap:resume-batch':
+        return one(channel, args, (v) => checkId(v, 'batchId'));
       case 'convmap:load-model':
         return one(channel, args, checkLoadModelRequest);
       case 'convmap:set-preprocess':

@@ -4,8 +4,14 @@
  * Conversion runs in a worker thread (convert-thread.ts), inference in the engine's worker pool,
  * decoding in sharp's thread pool: nothing heavy runs on the calling thread.
  *
+ * Batches (runBatch) reuse services/batch.ts: several photos in flight, pause/resume, cancel keeping
+ * what is done; their overlay PNGs are rendered in worker threads (export-thread.ts) and written by
+ * services/export.ts (atomic, never overwriting). Exports go only into folders the user chose in the
+ * export dialog (allowExportDir).
+ *
  * State in `userDataDir`: recent.json (recent models and photos), preprocess.json (the preprocessing
- * chosen per model path), demo/ (the generated demo scene). JSON files are written atomically.
+ * chosen per model path), demo/ (the generated demo scene), cache/ (score maps keyed by photo content,
+ * model, scale and preprocessing: services/cache.ts). JSON files are written atomically.
  */
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -13,17 +19,25 @@ import path from 'node:path';
 import sharp from 'sharp';
 import {
   PHOTO_SCHEME,
-  type AddPhotosResult, type BackendInfo, type ComputeScoresRequest, type LoadModelRequest, type ModelSummary,
-  type PhotoFailure, type PhotoRef, type ProgressEvent, type RecentItems, type ScoresResult, type SetPreprocessRequest,
+  type AddFoldersRequest, type AddFoldersResult, type AddPhotosResult, type BackendInfo, type BatchEvent as ApiBatchEvent, type BatchPhotoStatus,
+  type BatchResult,
+  type ComputeScoresRequest, type LoadModelRequest, type ModelSummary, type PhotoFailure, type PhotoRef, type ProgressEvent,
+  type RecentItems, type RunBatchRequest, type ScoresResult, type SetPreprocessRequest,
 } from '../../core/api';
+import type { ScoreMap } from '../../core/scoremap';
 import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { makeDigitScene } from '../digits/scene';
 import { decodeImage, DEFAULT_MAX_PIXELS, type RgbImage } from '../engine/decode';
 import { createEngine, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
 import { abortError } from '../engine/pool';
 import { writeFileAtomic } from './atomic';
+import { BatchController, runBatch as runBatchJob, type BatchEvent } from './batch';
+import { decodeBmp, isBmp } from './bmp';
+import { createDiskCache, modelHash, photoHash } from './cache';
 import { prepareModelInWorker } from './convert-thread';
+import { createExportRenderer, type ExportRenderer } from './export-thread';
 import { prepareModel, type PreparedModel } from './models';
+import { scanInputs } from './scan';
 
 export interface AppServiceOptions {
   /** Folder for recents, remembered preprocessing and the demo scene (created when missing). */
@@ -38,6 +52,10 @@ export interface AppServiceOptions {
   maxPhotoPixels?: number;
   /** Entries kept per recent list (default 12). */
   recentLimit?: number;
+  /** Render export overlays in worker threads (default true); false renders them on the calling thread. */
+  exportInWorker?: boolean;
+  /** Score cache folder (default `userDataDir`/cache); null: no cache. */
+  cacheDir?: string | null;
 }
 
 /** The upright photo as served to the renderer. */
@@ -63,6 +81,18 @@ export interface AppService {
   computeScores(req: ComputeScoresRequest): Promise<ScoresResult>;
   cancel(jobId: string): Promise<void>;
   recent(): Promise<RecentItems>;
+  /** Scans folders (recursively on request) and opens their image files by header; other files are counted. */
+  addFolders(req: AddFoldersRequest): Promise<AddFoldersResult>;
+  /** Runs a batch (see ConvmapApi.runBatch); events go to onBatch listeners. */
+  runBatch(req: RunBatchRequest): Promise<BatchResult>;
+  pauseBatch(batchId: string): Promise<void>;
+  resumeBatch(batchId: string): Promise<void>;
+  /** Allows exports into `dir` (the glue calls it with the folder the user chose in the dialog). */
+  allowExportDir(dir: string): void;
+  isExportDir(dir: string): boolean;
+  onBatch(listener: (e: ApiBatchEvent) => void): () => void;
+  /** The score cache folder, or null. */
+  readonly cacheDir: string | null;
   /** The file of a photo opened through this service; undefined for any other id. */
   photoFile(id: string): string | undefined;
   /** The photo upright (EXIF orientation applied), re-encoded; undefined for ids never issued. */
@@ -86,6 +116,51 @@ const PREPROCESS_FILE = 'preprocess.json';
 interface LoadedModel {
   summary: ModelSummary;
   handle: ModelHandle;
+  /** Score-cache key of the model (modelHash of its artifacts and geometry). */
+  modelKey: string;
+}
+
+/** Folders opened (header probe) at once by addFolders. */
+const PROBE_CONCURRENCY = 4;
+
+/** Upright size of an image file from its header only (BMP parsed here, the rest by sharp). */
+async function probeImage(file: string, maxPixels: number): Promise<{ width: number; height: number }> {
+  const name = path.basename(file);
+  const fh = await fs.open(file, 'r').catch((err: unknown) => {
+    throw new Error(`${name}: cannot read file (${message(err)})`);
+  });
+  let head: Buffer;
+  try {
+    const { size } = await fh.stat();
+    if (size === 0) throw new Error(`${name}: empty file (0 bytes), not an image`);
+    head = Buffer.alloc(Math.min(size, 64));
+    await fh.read(head, 0, head.length, 0);
+  } finally {
+    await fh.close();
+  }
+  let width: number | undefined;
+  let height: number | undefined;
+  if (isBmp(head)) {
+    const raw = decodeBmp(await fs.readFile(file), name, maxPixels);
+    return { width: raw.width, height: raw.height };
+  }
+  try {
+    const meta = await sharp(file, { limitInputPixels: false }).metadata();
+    const turned = (meta.orientation ?? 1) >= 5;
+    width = turned ? meta.height : meta.width;
+    height = turned ? meta.width : meta.height;
+  } catch (err) {
+    throw new Error(`${name}: not a supported image (${message(err).trim().replace(/\s+/g, ' ')})`);
+  }
+  if (!width || !height) throw new Error(`${name}: not a supported image (no pixel size in its header)`);
+  if (width * height > maxPixels) throw new Error(`${name}: image is ${width}×${height} (${(width * height / 1e6).toFixed(1)} MP), over the limit of ${(maxPixels / 1e6).toFixed(1)} MP`);
+  return { width, height };
+}
+
+/** True for a folder holding a model (model.json or convmap.json), as `convmap heatmap` decides. */
+async function holdsModel(dir: string): Promise<boolean> {
+  const entries = await fs.readdir(dir).catch(() => [] as string[]);
+  return entries.includes('model.json') || entries.includes('convmap.json');
 }
 
 interface OpenedPhoto {
@@ -119,6 +194,13 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
   const photos = new Map<string, OpenedPhoto>();
   const jobs = new Map<string, AbortController>();
   const listeners = new Set<(e: ProgressEvent) => void>();
+  const batchListeners = new Set<(e: ApiBatchEvent) => void>();
+  const batches = new Map<string, BatchController>();
+  const exportDirs = new Set<string>();
+  const cacheDir = opts.cacheDir === null ? null : path.resolve(opts.cacheDir ?? path.join(dataDir, 'cache'));
+  const cacheWarnings: string[] = [];
+  const cache = cacheDir === null ? null : createDiskCache(cacheDir, { onWarning: (m) => cacheWarnings.push(m) });
+  let renderer: ExportRenderer | undefined;
   // Decoded photos, most recent last: recomputing at other scales must not decode a big photo again.
   const decoded = new Map<string, RgbImage>();
   const DECODED_KEEP = 2;
@@ -197,6 +279,27 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
     return image;
   };
 
+  const emitBatch = (e: ApiBatchEvent): void => {
+    for (const l of batchListeners) {
+      try {
+        l(e);
+      } catch {
+        // A listener's failure must not break the batch.
+      }
+    }
+  };
+
+  /** Registers a photo known by its header only (folders): decoded when its scores are asked for. */
+  const listPhoto = async (file: string): Promise<OpenedPhoto> => {
+    const abs = path.resolve(file);
+    const { width, height } = await probeImage(abs, maxPixels);
+    const id = randomUUID();
+    const ref: PhotoRef = { id, name: path.basename(abs), path: abs, width, height, url: `${PHOTO_SCHEME}://photo/${id}` };
+    const photo = { ref, file: abs };
+    photos.set(id, photo);
+    return photo;
+  };
+
   const openPhoto = async (file: string): Promise<OpenedPhoto> => {
     const abs = path.resolve(file);
     const stat = await fs.stat(abs).catch((err: unknown) => {
@@ -232,6 +335,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
       jobs.set(jobId, controller);
       try {
         const prepared = await prepare(target, preprocess, jobId, controller.signal);
+        const modelKey = prepared.modelKey ?? modelHash(prepared.artifacts, prepared.info);
         emit({ jobId, stage: 'starting workers', done: 0, total: 1 });
         const e = await engine();
         const handle = await e.loadModel(prepared.artifacts, prepared.info);
@@ -248,7 +352,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
           name: target === undefined ? 'Built-in digits' : path.basename(target),
           info: prepared.info,
         };
-        models.set(summary.id, { summary, handle });
+        models.set(summary.id, { summary, handle, modelKey });
         emit({ jobId, stage: 'ready', done: 1, total: 1 });
         if (req.preprocess) await rememberPreprocess(key, req.preprocess);
         if (target !== undefined) await remember('models', [target]);
@@ -315,15 +419,33 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
       jobs.set(req.jobId, controller);
       const start = performance.now();
       try {
-        emit({ jobId: req.jobId, stage: 'decoding', done: 0, total: 1 });
-        const image = await decodePhoto(photo);
+        const preprocess = model.summary.info.preprocess;
+        const maps: (ScoreMap | undefined)[] = req.scales.map(() => undefined);
+        let keyPhoto = '';
+        if (cache) {
+          keyPhoto = photoHash(await fs.readFile(photo.file));
+          const got = await Promise.all(req.scales.map((scale) => cache.get({ photo: keyPhoto, model: model.modelKey, scale, preprocess })));
+          got.forEach((m, k) => {
+            if (m && m.classes === model.handle.classes && m.imageSize[0] === photo.ref.height && m.imageSize[1] === photo.ref.width) maps[k] = m;
+          });
+        }
+        // Cancelled while the cache was read: an AbortError, as when cancelled mid-inference.
         if (controller.signal.aborted) throw abortError(controller.signal);
-        const e = await engine();
-        const maps = await e.scoreMaps(model.handle, image, req.scales, model.summary.info.preprocess, {
-          signal: controller.signal,
-          onProgress: (done, total) => emit({ jobId: req.jobId, stage: `scales ${req.scales.join(', ')}`, done, total }),
-        });
-        return { jobId: req.jobId, photoId: req.photoId, modelId: req.modelId, maps, elapsedMs: performance.now() - start };
+        const missing = req.scales.filter((_, k) => maps[k] === undefined);
+        if (missing.length > 0) {
+          emit({ jobId: req.jobId, stage: 'decoding', done: 0, total: 1 });
+          const image = await decodePhoto(photo);
+          if (controller.signal.aborted) throw abortError(controller.signal);
+          const e = await engine();
+          const computed = await e.scoreMaps(model.handle, image, missing, preprocess, {
+            signal: controller.signal,
+            onProgress: (done, total) => emit({ jobId: req.jobId, stage: `scales ${missing.join(', ')}`, done, total }),
+          });
+          let j = 0;
+          for (let k = 0; k < maps.length; k++) if (maps[k] === undefined) maps[k] = computed[j++];
+          if (cache) await Promise.all(computed.map((m, q) => cache.put({ photo: keyPhoto, model: model.modelKey, scale: missing[q], preprocess }, m)));
+        }
+        return { jobId: req.jobId, photoId: req.photoId, modelId: req.modelId, maps: maps as ScoreMap[], elapsedMs: performance.now() - start };
       } catch (err) {
         if (controller.signal.aborted) throw abortError(controller.signal);
         throw new Error(`${photo.ref.name}: ${message(err)}`, { cause: err });
@@ -335,6 +457,138 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
     async cancel(jobId) {
       jobs.get(jobId)?.abort(new Error(`job ${jobId} cancelled`));
     },
+
+    async addFolders(req) {
+      const result: AddFoldersResult = { photos: [], failed: [], skipped: 0, models: [] };
+      const scanned: string[] = [];
+      for (const p of req.paths) {
+        const st = await fs.stat(p).catch(() => null);
+        if (st?.isDirectory() && (await holdsModel(p))) result.models.push(path.resolve(p));
+        else scanned.push(p);
+      }
+      const scan = await scanInputs(scanned, { recursive: req.recursive, exclude: cacheDir === null ? [] : [cacheDir] });
+      result.skipped = scan.skipped.length;
+      const settled: (OpenedPhoto | PhotoFailure)[] = new Array(scan.photos.length);
+      let next = 0;
+      const lane = async (): Promise<void> => {
+        while (next < scan.photos.length) {
+          const i = next++;
+          const file = scan.photos[i];
+          settled[i] = await listPhoto(file).catch((err: unknown) => {
+            const reason = message(err);
+            const name = path.basename(file);
+            return { path: path.resolve(file), reason: reason.includes(name) ? reason : `${name}: ${reason}` };
+          });
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, scan.photos.length) }, lane));
+      for (const s of settled) {
+        if ('ref' in s) result.photos.push(s.ref);
+        else result.failed.push(s);
+      }
+      // Folders are not remembered in recents: a recent photo is reopened with addPhotos, which takes files.
+      return result;
+    },
+
+    async runBatch(req) {
+      const model = models.get(req.modelId);
+      if (!model) throw new Error(`runBatch: no model with id ${req.modelId} is loaded`);
+      const list = req.photoIds.map((id) => {
+        const photo = photos.get(id);
+        if (!photo) throw new Error(`runBatch: no photo with id ${id} was opened`);
+        return photo;
+      });
+      if (jobs.has(req.batchId)) throw new Error(`runBatch: job ${req.batchId} is already running`);
+      const ex = req.export;
+      if (ex && !exportDirs.has(path.resolve(ex.outDir))) throw new Error(`runBatch: ${ex.outDir} was not chosen as an export folder`);
+      const controller = new AbortController();
+      const pause = new BatchController();
+      jobs.set(req.batchId, controller);
+      batches.set(req.batchId, pause);
+      const { batchId } = req;
+      const outputs: string[] = [];
+      const statuses = req.photoIds.map((): BatchPhotoStatus => 'queued');
+      const warned = cacheWarnings.length;
+      const onEvent = (e: BatchEvent): void => {
+        if (e.type === 'photo') {
+          const photoId = req.photoIds[e.index];
+          statuses[e.index] = e.status;
+          const out: ApiBatchEvent = { type: 'photo', batchId, photoId, status: e.status };
+          if (e.reason !== undefined) out.reason = e.reason;
+          if (e.outcome) {
+            out.cached = e.outcome.cachedScales === req.scales.length;
+            out.classLabel = e.outcome.classLabel;
+            if (e.outcome.png) {
+              out.output = e.outcome.png;
+              outputs.push(e.outcome.png);
+              if (e.outcome.json) outputs.push(e.outcome.json);
+            }
+          }
+          emitBatch(out);
+        } else if (e.type === 'progress') {
+          const { type: _t, ...rest } = e;
+          emitBatch({ type: 'progress', batchId, ...rest });
+        } else if (e.type === 'warning') {
+          emitBatch({ type: 'warning', batchId, message: e.message });
+        } else {
+          emitBatch({ type: e.type, batchId });
+        }
+      };
+      try {
+        const e = await engine();
+        const summary = await runBatchJob({
+          engine: e, handle: model.handle, info: model.summary.info, photos: list.map((p) => p.file), scales: req.scales,
+          outDir: ex?.outDir, signal: controller.signal, cache, modelKey: model.modelKey, controller: pause, onEvent,
+          render: ex && opts.exportInWorker !== false
+            ? (result, info, style, detections) => (renderer ??= createExportRenderer()).render(result, info.labels, style, detections)
+            : undefined,
+          options: {
+            mode: req.mode, maxPixels,
+            colormap: ex?.colormap ?? 'turbo', opacity: ex?.opacity ?? 0.5, threshold: ex?.threshold ?? 0,
+            boxes: ex?.boxes ?? false, legend: ex?.legend ?? false, detectThreshold: ex?.detectThreshold ?? 0.5,
+            classChoice: ex?.classChoice ?? 'top', namePattern: ex?.namePattern, scoresJson: ex?.scoresJson ?? false, csv: ex?.csv ?? false,
+          },
+        });
+        for (const w of cacheWarnings.slice(warned)) emitBatch({ type: 'warning', batchId, message: w });
+        const index = new Map(list.map((p, i) => [p.file, req.photoIds[i]]));
+        const result: BatchResult = {
+          batchId, total: summary.total, done: summary.done,
+          failed: summary.failed.map((f) => ({ photoId: index.get(f.photo) ?? f.photo, reason: f.reason })),
+          statuses, skipped: summary.skipped.length, cancelled: summary.cancelled, cacheHits: summary.cacheHits, elapsedMs: summary.elapsedMs, outputs,
+        };
+        if (summary.csv) {
+          result.csv = summary.csv;
+          outputs.push(summary.csv.summary, summary.csv.detections);
+        }
+        return result;
+      } finally {
+        jobs.delete(req.batchId);
+        batches.delete(req.batchId);
+      }
+    },
+
+    async pauseBatch(batchId) {
+      batches.get(batchId)?.pause();
+    },
+
+    async resumeBatch(batchId) {
+      batches.get(batchId)?.resume();
+    },
+
+    allowExportDir(dir) {
+      exportDirs.add(path.resolve(dir));
+    },
+
+    isExportDir(dir) {
+      return exportDirs.has(path.resolve(dir));
+    },
+
+    onBatch(listener) {
+      batchListeners.add(listener);
+      return () => batchListeners.delete(listener);
+    },
+
+    cacheDir,
 
     async recent() {
       await stateQueue;
@@ -382,7 +636,9 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
       closed = true;
       for (const c of jobs.values()) c.abort(new Error('the app is closing'));
       listeners.clear();
+      batchListeners.clear();
       await stateQueue;
+      await renderer?.close();
       if (enginePromise) {
         const e = await enginePromise.catch(() => undefined);
         await e?.close();

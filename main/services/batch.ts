@@ -38,7 +38,8 @@ export type PhotoStatus = 'queued' | 'running' | 'done' | 'failed' | 'skipped';
 
 /** What a finished photo produced. */
 export interface PhotoOutcome {
-  png: string;
+  /** The overlay PNG; absent when the batch has no output folder (scores only). */
+  png?: string;
   json?: string;
   /** The class drawn (label, or "any (not background)"). */
   classLabel: string;
@@ -140,7 +141,11 @@ export interface RunBatchArgs {
   photos: readonly string[];
   scales: readonly number[];
   options: BatchOptions;
-  outDir: string;
+  /**
+   * Output folder. Absent: score maps are computed (and cached) only, nothing is written, and a photo
+   * whose every scale is in the cache is not even decoded (the app's background queue).
+   */
+  outDir?: string;
   /** Photos in flight at once (default max(2, engine.workers); measured best on 2 cores). */
   jobs?: number;
   signal?: AbortSignal;
@@ -150,6 +155,11 @@ export interface RunBatchArgs {
   modelKey?: string;
   controller?: BatchController;
   onEvent?(event: BatchEvent): void;
+  /**
+   * Renders a photo's overlay PNG (default renderExportPng, on this thread). The app passes one that
+   * runs in a worker thread (export-thread.ts); it may take the photo's pixels (result.image.data).
+   */
+  render?(result: PhotoResult, info: Pick<ConvertedModelInfo, 'labels'>, style: ExportStyle, detections: readonly Detection[]): Promise<Uint8Array>;
 }
 
 export interface BatchSummary {
@@ -316,7 +326,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
     }
   };
 
-  await checkOutputFolder(outDir);
+  if (outDir !== undefined) await checkOutputFolder(outDir);
 
   const total = photos.length;
   const status: PhotoStatus[] = photos.map(() => 'queued');
@@ -350,7 +360,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
 
   let summaryCsv: OrderedCsv | undefined;
   let detectionsCsv: OrderedCsv | undefined;
-  if (opts.csv) {
+  if (opts.csv && outDir !== undefined) {
     try {
       summaryCsv = await OrderedCsv.open(path.join(outDir, 'summary.csv'), csvLine([...SUMMARY_FIXED, ...info.labels.map((l) => `max:${l}`)]));
       detectionsCsv = await OrderedCsv.open(path.join(outDir, 'detections.csv'), csvLine(['photo', 'label', 'score', 'y0', 'x0', 'y1', 'x1']));
@@ -374,16 +384,22 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
     emit({ type: 'photo', index, photo: photos[index], status: 'skipped', reason });
   };
 
-  const computeMaps = async (image: RgbImage, bytes: Buffer): Promise<{ maps: ScoreMap[]; cached: number }> => {
+  /** The scales in the cache (undefined where missing); keyed by content, so no decode is needed to trust them. */
+  const cachedMaps = async (bytes: Buffer): Promise<{ keyPhoto: string; maps: (ScoreMap | undefined)[] }> => {
     const maps: (ScoreMap | undefined)[] = scales.map(() => undefined);
-    let keyPhoto = '';
-    if (cache) {
-      keyPhoto = photoHash(bytes);
-      const got = await Promise.all(scales.map((scale) => cache.get({ photo: keyPhoto, model: args.modelKey as string, scale, preprocess: info.preprocess })));
-      got.forEach((m, k) => {
-        if (m && m.imageSize[0] === image.height && m.imageSize[1] === image.width && m.classes === handle.classes) maps[k] = m;
-      });
-    }
+    if (!cache) return { keyPhoto: '', maps };
+    const keyPhoto = photoHash(bytes);
+    const got = await Promise.all(scales.map((scale) => cache.get({ photo: keyPhoto, model: args.modelKey as string, scale, preprocess: info.preprocess })));
+    got.forEach((m, k) => {
+      if (m && m.classes === handle.classes) maps[k] = m;
+    });
+    return { keyPhoto, maps };
+  };
+
+  const computeMaps = async (image: RgbImage, keyPhoto: string, maps: (ScoreMap | undefined)[]): Promise<{ maps: ScoreMap[]; cached: number }> => {
+    maps.forEach((m, k) => {
+      if (m && (m.imageSize[0] !== image.height || m.imageSize[1] !== image.width)) maps[k] = undefined;
+    });
     const missing = scales.filter((_, k) => maps[k] === undefined);
     const cached = scales.length - missing.length;
     if (missing.length > 0) {
@@ -407,31 +423,55 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
     let held = 0;
     try {
       const bytes = await readPhoto(photo);
-      held = await budget.acquire(await pixelCount(bytes));
-      if (signal?.aborted) throw Object.assign(new Error(cancelledReason), { name: 'AbortError' });
-      const image = await decodePhoto(bytes, photo, maxPixels);
-      const { maps, cached } = await computeMaps(image, bytes);
+      const hits = await cachedMaps(bytes);
+      let image: RgbImage;
+      let maps: ScoreMap[];
+      let cached: number;
+      if (outDir === undefined && hits.maps.every((m) => m !== undefined)) {
+        // Scores only, all cached: no decode. The result's image stands for the size only.
+        maps = hits.maps as ScoreMap[];
+        cached = scales.length;
+        image = { data: new Uint8Array(0), width: maps[0]?.imageSize[1] ?? 0, height: maps[0]?.imageSize[0] ?? 0, channels: 3 } as RgbImage;
+      } else {
+        held = await budget.acquire(await pixelCount(bytes));
+        if (signal?.aborted) throw Object.assign(new Error(cancelledReason), { name: 'AbortError' });
+        image = await decodePhoto(bytes, photo, maxPixels);
+        ({ maps, cached } = await computeMaps(image, hits.keyPhoto, hits.maps));
+      }
       const averaged = averageScoreMaps(maps, { mode: opts.mode });
       const result: PhotoResult = { image, maps, averaged, classIndex: chooseClass(classChoice, info.labels, averaged) };
       const detections = photoDetections(result, info, opts.detectThreshold ?? 0.5);
-      const png = await renderExportPng(result, info, opts, detections);
-      if (signal?.aborted) throw Object.assign(new Error(cancelledReason), { name: 'AbortError' });
       const label = classLabel(info.labels, result.classIndex);
-      const name = path.basename(photo, path.extname(photo));
-      const json = opts.scoresJson === false ? undefined : JSON.stringify(scoresRecord(photo, info, result, detections)) + '\n';
-      const files = await exportPhotoFiles({ outDir, name, className: label, pattern, overwrite: opts.overwrite === true, png, json, reserved });
-      const outcome: PhotoOutcome = {
-        png: files.png, json: files.json, classLabel: label, imageSize: [image.height, image.width],
-        cells: maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols })), detections: detections.length,
-        cachedScales: cached, ms: Date.now() - t0,
-      };
-      if (cached === scales.length) summary.cacheHits++;
-      summary.done++;
-      status[index] = 'done';
-      const maxima = summaryCsv ? classMaxima(averaged).map((m) => m.score) : undefined;
-      csvRows(index, photo, 'done', '', outcome, maxima, detections);
-      running--;
-      emit({ type: 'photo', index, photo, status: 'done', outcome });
+      if (outDir === undefined) {
+        const outcome: PhotoOutcome = {
+          classLabel: label, imageSize: [image.height, image.width],
+          cells: maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols })), detections: detections.length,
+          cachedScales: cached, ms: Date.now() - t0,
+        };
+        if (cached === scales.length) summary.cacheHits++;
+        summary.done++;
+        status[index] = 'done';
+        running--;
+        emit({ type: 'photo', index, photo, status: 'done', outcome });
+      } else {
+        const png = await (args.render ?? renderExportPng)(result, info, opts, detections);
+        if (signal?.aborted) throw Object.assign(new Error(cancelledReason), { name: 'AbortError' });
+        const name = path.basename(photo, path.extname(photo));
+        const json = opts.scoresJson === false ? undefined : JSON.stringify(scoresRecord(photo, info, result, detections)) + '\n';
+        const files = await exportPhotoFiles({ outDir: outDir as string, name, className: label, pattern, overwrite: opts.overwrite === true, png, json, reserved });
+        const outcome: PhotoOutcome = {
+          png: files.png, json: files.json, classLabel: label, imageSize: [image.height, image.width],
+          cells: maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols })), detections: detections.length,
+          cachedScales: cached, ms: Date.now() - t0,
+        };
+        if (cached === scales.length) summary.cacheHits++;
+        summary.done++;
+        status[index] = 'done';
+        const maxima = summaryCsv ? classMaxima(averaged).map((m) => m.score) : undefined;
+        csvRows(index, photo, 'done', '', outcome, maxima, detections);
+        running--;
+        emit({ type: 'photo', index, photo, status: 'done', outcome });
+      }
     } catch (err) {
       running--;
       if (isAbortError(err) && signal?.aborted) {

@@ -1,6 +1,7 @@
 /** Worker thread entry of convert-thread.ts: runs prepareModel once and posts the result back. */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ConvertReply, ConvertRequest } from './convert-thread';
+import { modelHash } from './cache';
 import { prepareModel } from './models';
 
 const port = parentPort;
@@ -13,7 +14,8 @@ prepareModel(req.target, {
   builtinDir: req.builtinDir,
   onStage: (stage) => post({ type: 'stage', stage }),
 }).then(
-  ({ info, artifacts }) => post({ type: 'done', prepared: { info, artifacts } }),
+  // The cache key hashes every weight: done here, not on the main thread.
+  ({ info, artifacts }) => post({ type: 'done', prepared: { info, artifacts, modelKey: modelHash(artifacts, info) } }),
   (err: unknown) => post(err instanceof Error
     ? { type: 'error', name: err.name, message: err.message }
     : { type: 'error', name: 'Error', message: String(err) }),

@@ -15,6 +15,8 @@ export interface PreparedModel {
   info: ConvertedModelInfo;
   /** Topology + weights of the FCN, input [batch, null, null, channels]. */
   artifacts: tf.io.ModelArtifacts;
+  /** Score-cache key (cache.ts modelHash), when computed off the calling thread (the conversion worker). */
+  modelKey?: string;
 }
 
 function guessPreprocess(teachableMachine: boolean, conv: Conversion, builtin: boolean): PreprocessMode {

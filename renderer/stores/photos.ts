@@ -15,6 +15,7 @@ export const usePhotosStore = defineStore('photos', () => {
 
   const selected = computed(() => photos.value.find((p) => p.id === selectedId.value) ?? null);
 
+  /** Adds opened photos (and shows the first); `failed` replaces the failures shown. */
   function take(result: AddPhotosResult): void {
     if (result.photos.length > 0) {
       photos.value = [...photos.value, ...result.photos];
@@ -57,5 +58,5 @@ export const usePhotosStore = defineStore('photos', () => {
     failures.value = [];
   }
 
-  return { photos, selectedId, selected, failures, busy, error, add, openDialog, loadDemo, select, step, dismissFailures };
+  return { photos, selectedId, selected, failures, busy, error, add, openDialog, loadDemo, select, step, dismissFailures, take, run };
 });

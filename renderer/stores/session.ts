@@ -3,6 +3,7 @@ import { defineStore } from 'pinia';
 import { ref } from 'vue';
 import { useApi } from '../api';
 import { sortPaths, type OpenTarget } from '../files';
+import { useBatchStore } from './batch';
 import { useModelStore } from './model';
 import { usePhotosStore } from './photos';
 
@@ -10,6 +11,7 @@ export const useSessionStore = defineStore('session', () => {
   const api = useApi();
   const model = useModelStore();
   const photos = usePhotosStore();
+  const batch = useBatchStore();
   const started = ref(false);
 
   /** First launch: the built-in digit model and the demo scene; the scores store computes them. */
@@ -19,12 +21,13 @@ export const useSessionStore = defineStore('session', () => {
     await Promise.all([model.load(null), photos.loadDemo(), model.refreshRecent(), model.refreshBackend()]);
   }
 
-  /** Models are loaded (the last one wins), photos added. */
+  /** Models are loaded (the last one wins), photos added, folders opened (main loads a folder holding a model as the model). */
   async function open(targets: readonly OpenTarget[]): Promise<void> {
     const sorted = sortPaths(targets);
     const jobs: Promise<unknown>[] = [];
     if (sorted.models.length > 0) jobs.push(model.load(sorted.models[sorted.models.length - 1]));
     if (sorted.photos.length > 0) jobs.push(photos.add(sorted.photos));
+    if (sorted.folders.length > 0) jobs.push(batch.addFolders(sorted.folders));
     await Promise.all(jobs);
   }
 

@@ -8,6 +8,7 @@ type Handler = (event: unknown, ...args: unknown[]) => Promise<unknown>;
 const PHOTO: PhotoRef = Object.freeze({ id: 'p1', name: 'a.jpg', path: '/a.jpg', width: 400, height: 300, url: 'convmap-photo://photo/p1' });
 
 function fakeService(): AppService {
+  const exportDirs = new Set<string>();
   return {
     backendInfo: vi.fn(async () => ({ backend: 'wasm' as const, workers: 2 })),
     loadModel: vi.fn(async (req) => ({ id: 'm1', path: req.path, name: 'm', info: {} as never })),
@@ -17,6 +18,14 @@ function fakeService(): AppService {
     computeScores: vi.fn(async (req) => ({ jobId: req.jobId, photoId: req.photoId, modelId: req.modelId, maps: [], elapsedMs: 1 })),
     cancel: vi.fn(async () => undefined),
     recent: vi.fn(async () => ({ models: [], photos: [] })),
+    addFolders: vi.fn(async () => ({ photos: [PHOTO], failed: [], skipped: 2, models: [] })),
+    runBatch: vi.fn(async (req) => ({ batchId: req.batchId, total: req.photoIds.length, done: req.photoIds.length, failed: [], statuses: req.photoIds.map(() => 'done' as const), skipped: 0, cancelled: false, cacheHits: 0, elapsedMs: 1, outputs: [] })),
+    pauseBatch: vi.fn(async () => undefined),
+    resumeBatch: vi.fn(async () => undefined),
+    allowExportDir: vi.fn((dir: string) => void exportDirs.add(dir)),
+    isExportDir: (dir: string) => exportDirs.has(dir),
+    onBatch: vi.fn(() => () => undefined),
+    cacheDir: null,
     photoFile: vi.fn(() => undefined),
     photoBytes: vi.fn(async () => undefined),
     hasModel: (id: string) => id === 'm1',
@@ -34,7 +43,12 @@ function setup(refusal?: string) {
     removeHandler: vi.fn((channel: string) => void handlers.delete(channel)),
   };
   const service = fakeService();
-  const dialogs: Dialogs = { openModel: vi.fn(async () => '/m/model.json'), openPhotos: vi.fn(async () => ['/x.jpg']) };
+  const dialogs: Dialogs = {
+    openModel: vi.fn(async () => '/m/model.json'),
+    openPhotos: vi.fn(async () => ['/x.jpg']),
+    openFolders: vi.fn(async () => ['/photos']),
+    chooseExportFolder: vi.fn(async () => '/exports'),
+  };
   const log = vi.fn();
   const unregister = registerIpc({ ipcMain: ipcMain as never, service, dialogs, log, senderRefusal: () => refusal });
   const sender = { id: 1 };
@@ -95,6 +109,35 @@ describe('IPC handlers', () => {
     await expect(call('convmap:demo-scene')).resolves.toEqual(PHOTO);
     await call('convmap:set-preprocess', { modelId: 'm1', preprocess: 'raw' });
     expect(service.setPreprocess).toHaveBeenCalledWith({ modelId: 'm1', preprocess: 'raw' });
+  });
+
+  it('open folders through the dialog, allow exports only into the folder chosen in the export dialog, and control batches', async () => {
+    const { call, service, dialogs, sender } = setup();
+    await expect(call('convmap:open-folders-dialog', true)).resolves.toEqual({ photos: [PHOTO], failed: [], skipped: 2, models: [] });
+    expect(dialogs.openFolders).toHaveBeenCalledWith(sender);
+    expect(service.addFolders).toHaveBeenCalledWith({ paths: ['/photos'], recursive: true });
+    await expect(call('convmap:open-folders-dialog', 'yes')).rejects.toThrow(/recursive must be a boolean/);
+    await call('convmap:add-folders', { paths: ['/more'], recursive: false });
+    expect(service.addFolders).toHaveBeenLastCalledWith({ paths: ['/more'], recursive: false });
+
+    const exportTo = (outDir: string) => ({
+      batchId: 'b1', modelId: 'm1', photoIds: ['p1'], scales: [1], mode: 'max',
+      export: { outDir, classChoice: 'top', colormap: 'turbo', opacity: 0.5, threshold: 0.1, boxes: true, detectThreshold: 0.5, legend: true, namePattern: '{name}-{class}', scoresJson: true, csv: false },
+    });
+    await expect(call('convmap:run-batch', exportTo('/exports'))).rejects.toThrow(/convmap:run-batch refused: outDir "\/exports" was not chosen in the export dialog/);
+    await expect(call('convmap:choose-export-folder')).resolves.toBe('/exports');
+    expect(service.allowExportDir).toHaveBeenCalledWith('/exports');
+    await expect(call('convmap:run-batch', exportTo('/exports'))).resolves.toMatchObject({ batchId: 'b1', done: 1 });
+    await expect(call('convmap:run-batch', exportTo('/etc'))).rejects.toThrow(/was not chosen/);
+    expect(service.runBatch).toHaveBeenCalledTimes(1);
+    vi.mocked(dialogs.chooseExportFolder).mockResolvedValueOnce(null);
+    await expect(call('convmap:choose-export-folder')).resolves.toBeNull();
+    expect(service.allowExportDir).toHaveBeenCalledTimes(1);
+
+    await call('convmap:pause-batch', 'b1');
+    expect(service.pauseBatch).toHaveBeenCalledWith('b1');
+    await call('convmap:resume-batch', 'b1');
+    expect(service.resumeBatch).toHaveBeenCalledWith('b1');
   });
 
   it('show the dialogs over the asking window: the model dialog returns the path, the photos dialog opens what was chosen', async () => {

@@ -36,7 +36,7 @@ describe('the preload', () => {
     expect([...electron.exposed.keys()]).toEqual(['convmap']);
     const methods = Object.keys(api).sort();
     expect(methods).toHaveLength(INVOKE_CHANNELS.length + EVENT_CHANNELS.length + 1);
-    expect(methods).toEqual([...Object.values(CHANNEL_METHOD), 'onProgress', 'onOpenFiles', 'pathForFile'].sort());
+    expect(methods).toEqual([...Object.values(CHANNEL_METHOD), 'onProgress', 'onOpenFiles', 'onBatch', 'pathForFile'].sort());
     for (const m of methods) expect(typeof (api as unknown as Record<string, unknown>)[m]).toBe('function');
     expect(Object.values(api)).not.toContain(electron.ipcRenderer);
   });
@@ -48,6 +48,11 @@ describe('the preload', () => {
       addPhotos: [['/a.jpg']],
       computeScores: [{ jobId: 'j', modelId: 'm', photoId: 'p', scales: [1] }],
       cancel: ['j'],
+      openFoldersDialog: [true],
+      addFolders: [{ paths: ['/photos'], recursive: false }],
+      runBatch: [{ batchId: 'b', modelId: 'm', photoIds: ['p'], scales: [1], mode: 'max' }],
+      pauseBatch: ['b'],
+      resumeBatch: ['b'],
     };
     for (const [channel, method] of Object.entries(CHANNEL_METHOD)) {
       electron.ipcRenderer.invoke.mockClear();
@@ -70,13 +75,18 @@ describe('the preload', () => {
     const seen: unknown[][] = [];
     const off = api.onProgress((...a: unknown[]) => void seen.push(a));
     const offFiles = api.onOpenFiles((...a: unknown[]) => void seen.push(a));
+    const offBatch = api.onBatch((...a: unknown[]) => void seen.push(a));
     const event = { sender: electron.ipcRenderer, senderId: 0 };
     const progress = { jobId: 'j', stage: 'scale 1', done: 1, total: 2 };
     for (const l of electron.listeners.get('convmap:progress') ?? []) l(event, progress);
     for (const l of electron.listeners.get('convmap:open-files') ?? []) l(event, ['/a.jpg']);
-    expect(seen).toEqual([[progress], [['/a.jpg']]]);
+    const batch = { type: 'photo', batchId: 'b', photoId: 'p', status: 'done' };
+    for (const l of electron.listeners.get('convmap:batch') ?? []) l(event, batch);
+    expect(seen).toEqual([[progress], [['/a.jpg']], [batch]]);
     off();
     offFiles();
+    offBatch();
+    expect(electron.listeners.get('convmap:batch')?.size).toBe(0);
     expect(electron.listeners.get('convmap:progress')?.size).toBe(0);
     expect(electron.listeners.get('convmap:open-files')?.size).toBe(0);
   });

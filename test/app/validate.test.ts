@@ -1,15 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { INVOKE_CHANNELS } from '../../core/api';
 import {
-  checkComputeScoresRequest, checkInvokeArgs, checkLoadModelRequest, checkPaths, isAppUrl, LIMITS, senderRefusal, type ValidationContext,
+  checkAddFoldersRequest, checkComputeScoresRequest, checkInvokeArgs, checkLoadModelRequest, checkPaths, checkRunBatchRequest, isAppUrl, LIMITS,
+  senderRefusal, type ValidationContext,
 } from '../../main/electron/validate';
 
 const MODEL = 'model-1';
 const PHOTO = 'photo-1';
 const ctx: ValidationContext = Object.freeze({
   hasModel: (id: string) => id === MODEL,
-  photoSize: (id: string): [number, number] | undefined => (id === PHOTO ? [3000, 4000] : undefined),
+  photoSize: (id: string): [number, number] | undefined => (id === PHOTO ? [3000, 4000] : id === 'photo-2' ? [200, 300] : undefined),
+  isExportDir: (dir: string) => dir === '/exports',
 });
+const EXPORT = Object.freeze({
+  outDir: '/exports', classChoice: 'top', colormap: 'turbo', opacity: 0.5, threshold: 0.2, boxes: true, detectThreshold: 0.5,
+  legend: false, namePattern: '{name}.{class}.png', scoresJson: true, csv: true,
+});
+const BATCH = Object.freeze({ batchId: 'b1', modelId: MODEL, photoIds: [PHOTO, 'photo-2'], scales: [0.5, 1], mode: 'max' });
 const origins = Object.freeze({ appOrigin: 'convmap-app://renderer' });
 const devOrigins = Object.freeze({ appOrigin: 'convmap-app://renderer', devServerUrl: 'http://localhost:5173/' });
 
@@ -77,6 +84,61 @@ describe('argument validators', () => {
     expect(reason(checkPaths(Array(LIMITS.paths + 1).fill('/a.jpg')))).toMatch(/at most/);
   });
 
+  it('accept a well-formed add-folders request and refuse bad shapes with a reason', () => {
+    expect(checkAddFoldersRequest({ paths: ['/photos', 'C:\\day 1'], recursive: true })).toEqual({ ok: true, value: { paths: ['/photos', 'C:\\day 1'], recursive: true } });
+    expect(reason(checkAddFoldersRequest({ paths: ['photos'], recursive: false }))).toMatch(/paths\[0\] must be absolute/);
+    expect(reason(checkAddFoldersRequest({ paths: '/photos', recursive: false }))).toMatch(/array of strings/);
+    expect(reason(checkAddFoldersRequest({ paths: ['/photos'], recursive: 'yes' }))).toMatch(/recursive must be a boolean/);
+    expect(reason(checkAddFoldersRequest({ paths: ['/photos'] }))).toMatch(/missing field "recursive"/);
+    expect(reason(checkAddFoldersRequest({ paths: ['/photos'], recursive: true, out: '/x' }))).toMatch(/unexpected field "out"/);
+    expect(reason(checkAddFoldersRequest(['/photos']))).toMatch(/must be an object/);
+  });
+
+  it('accept a run-batch request with and without export settings, as a copy', () => {
+    const r = checkRunBatchRequest(BATCH, ctx);
+    expect(r).toEqual({ ok: true, value: BATCH });
+    if (r.ok) expect(r.value.photoIds).not.toBe(BATCH.photoIds);
+    expect(checkRunBatchRequest({ ...BATCH, export: EXPORT }, ctx)).toEqual({ ok: true, value: { ...BATCH, export: EXPORT } });
+  });
+
+  it.each([
+    [{ ...BATCH, photoIds: [] }, /1–100000 ids, got 0/],
+    [{ ...BATCH, photoIds: 'photo-1' }, /array of ids/],
+    [{ ...BATCH, photoIds: [PHOTO, 'nope'] }, /no opened photo has id "nope"/],
+    [{ ...BATCH, photoIds: [PHOTO, 5] }, /photoIds\[1\] must be a string/],
+    [{ ...BATCH, modelId: 'other' }, /no loaded model has id "other"/],
+    [{ ...BATCH, batchId: '' }, /batchId must be 1–128/],
+    [{ ...BATCH, scales: [] }, /1–32 numbers/],
+    [{ ...BATCH, scales: [Number.NaN] }, /finite number/],
+    // Checked against the largest photo of the batch (4000×3000).
+    [{ ...BATCH, scales: [8] }, /makes the 4000×3000 photo/],
+    [{ ...BATCH, mode: 'median' }, /mode must be 'mean' or 'max'/],
+    [{ ...BATCH, out: '/tmp' }, /unexpected field "out"/],
+    [{ batchId: 'b', modelId: MODEL, photoIds: [PHOTO], scales: [1] }, /missing field "mode"/],
+    [{ ...BATCH, export: { ...EXPORT, outDir: '/etc' } }, /outDir "\/etc" was not chosen in the export dialog/],
+    [{ ...BATCH, export: { ...EXPORT, outDir: 'exports' } }, /outDir must be absolute/],
+    [{ ...BATCH, export: { ...EXPORT, colormap: 'rainbow' } }, /colormap must be one of/],
+    [{ ...BATCH, export: { ...EXPORT, opacity: 2 } }, /opacity must be a number in \[0, 1\], got 2/],
+    [{ ...BATCH, export: { ...EXPORT, threshold: '0.2' } }, /threshold must be a number in \[0, 1\]/],
+    [{ ...BATCH, export: { ...EXPORT, detectThreshold: -1 } }, /detectThreshold must be a number/],
+    [{ ...BATCH, export: { ...EXPORT, boxes: 1 } }, /boxes must be a boolean/],
+    [{ ...BATCH, export: { ...EXPORT, csv: undefined } }, /csv must be a boolean/],
+    [{ ...BATCH, export: { ...EXPORT, namePattern: '../{name}' } }, /must not contain folder separators/],
+    [{ ...BATCH, export: { ...EXPORT, namePattern: '{name}-{date}' } }, /unknown placeholder \{date\}/],
+    [{ ...BATCH, export: { ...EXPORT, namePattern: ' ' } }, /namePattern must be 1–200 characters/],
+    [{ ...BATCH, export: { ...EXPORT, classChoice: 3 } }, /classChoice must be a label/],
+    [{ ...BATCH, export: { ...EXPORT, overwrite: true } }, /unexpected field "overwrite"/],
+    [{ ...BATCH, export: null }, /export settings must be an object/],
+    [null, /must be an object/],
+  ])('refuse run-batch request %j with a reason', (req, why) => {
+    expect(reason(checkRunBatchRequest(req, ctx))).toMatch(why);
+  });
+
+  it('refuse every export folder when the context knows none (no isExportDir)', () => {
+    const bare: ValidationContext = { hasModel: ctx.hasModel, photoSize: ctx.photoSize };
+    expect(reason(checkRunBatchRequest({ ...BATCH, export: EXPORT }, bare))).toMatch(/was not chosen/);
+  });
+
   it('check the argument count of every channel', () => {
     for (const channel of INVOKE_CHANNELS) {
       const r = checkInvokeArgs(channel, [1, 2], ctx);
@@ -84,6 +146,11 @@ describe('argument validators', () => {
     }
     expect(checkInvokeArgs('convmap:recent', [], ctx)).toEqual({ ok: true, value: [] });
     expect(checkInvokeArgs('convmap:cancel', ['job-1'], ctx)).toEqual({ ok: true, value: ['job-1'] });
+    expect(checkInvokeArgs('convmap:pause-batch', ['b1'], ctx)).toEqual({ ok: true, value: ['b1'] });
+    expect(reason(checkInvokeArgs('convmap:resume-batch', [{}], ctx))).toMatch(/batchId must be a string/);
+    expect(checkInvokeArgs('convmap:open-folders-dialog', [false], ctx)).toEqual({ ok: true, value: [false] });
+    expect(reason(checkInvokeArgs('convmap:open-folders-dialog', [], ctx))).toMatch(/takes one argument, got 0/);
+    expect(checkInvokeArgs('convmap:choose-export-folder', [], ctx)).toEqual({ ok: true, value: [] });
     expect(checkInvokeArgs('convmap:set-preprocess', [{ modelId: MODEL, preprocess: 'unit' }], ctx).ok).toBe(true);
     expect(reason(checkInvokeArgs('convmap:set-preprocess', [{ modelId: 'gone', preprocess: 'unit' }], ctx))).toMatch(/no loaded model/);
     expect(reason(checkInvokeArgs('convmap:evil' as 'convmap:recent', [], ctx))).toMatch(/unknown channel/);

@@ -200,7 +200,7 @@ describe('cancel and pause', () => {
       photos, outDir: out, jobs: 2, signal: abort.signal, options: { ...style, csv: true },
       onEvent: (e) => {
         if (e.type === 'photo' && e.status === 'done' && e.outcome) {
-          done.push(e.outcome.png);
+          if (e.outcome.png) done.push(e.outcome.png);
           if (done.length === 2) abort.abort();
         }
       },

@@ -3,7 +3,9 @@
  * fetch to bridge-server.ts, before the app's own script runs. Self-contained (type imports only):
  * the server transpiles this file and serves it as /bridge.js.
  */
-import type { AddPhotosResult, BackendInfo, ConvmapApi, ModelSummary, PhotoRef, ProgressEvent, RecentItems, ScoresResult } from '../../core/api';
+import type {
+  AddFoldersResult, AddPhotosResult, BackendInfo, BatchEvent, BatchResult, ConvmapApi, ModelSummary, PhotoRef, ProgressEvent, RecentItems, ScoresResult,
+} from '../../core/api';
 import type { ScoreMap } from '../../core/scoremap';
 
 /** A ScoreMap on the wire: the Float32Array as base64 of its little-endian bytes. */
@@ -38,10 +40,15 @@ type WireScoresResult = Omit<ScoresResult, 'maps'> & { maps: WireScoreMap[] };
 
   const progress = new Set<(e: ProgressEvent) => void>();
   const openFiles = new Set<(paths: string[]) => void>();
+  const batch = new Set<(e: BatchEvent) => void>();
   const events = new EventSource('/events');
   events.addEventListener('progress', (m) => {
     const e = JSON.parse((m as MessageEvent<string>).data) as ProgressEvent;
     for (const l of progress) l(e);
+  });
+  events.addEventListener('batch', (m) => {
+    const e = JSON.parse((m as MessageEvent<string>).data) as BatchEvent;
+    for (const l of batch) l(e);
   });
   events.addEventListener('open-files', (m) => {
     const paths = JSON.parse((m as MessageEvent<string>).data) as string[];
@@ -62,6 +69,16 @@ type WireScoresResult = Omit<ScoresResult, 'maps'> & { maps: WireScoreMap[] };
     },
     cancel: (jobId) => call<void>('cancel', jobId),
     recent: () => call<RecentItems>('recent'),
+    openFoldersDialog: (recursive) => call<AddFoldersResult>('openFoldersDialog', recursive),
+    addFolders: (req) => call<AddFoldersResult>('addFolders', req),
+    chooseExportFolder: () => call<string | null>('chooseExportFolder'),
+    runBatch: (req) => call<BatchResult>('runBatch', req),
+    pauseBatch: (batchId) => call<void>('pauseBatch', batchId),
+    resumeBatch: (batchId) => call<void>('resumeBatch', batchId),
+    onBatch(listener) {
+      batch.add(listener);
+      return () => batch.delete(listener);
+    },
     onProgress(listener) {
       progress.add(listener);
       return () => progress.delete(listener);

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transformWithOxc } from 'vite';
-import type { AddPhotosResult, PhotoRef, ProgressEvent, ScoresResult } from '../../core/api';
+import type { AddFoldersResult, AddPhotosResult, BatchEvent, PhotoRef, ProgressEvent, ScoresResult } from '../../core/api';
 import { makeDigitScene } from '../../main/digits/scene';
 import { DEMO_SCENE, type AppService } from '../../main/services/app-service';
 
@@ -22,8 +22,8 @@ export interface BridgeOptions {
   /** The built renderer (index.html and assets). */
   staticDir: string;
   service: AppService;
-  /** What the open dialogs answer: a model path (or null) and photo paths. */
-  dialogs?: { model?: string | null; photos?: string[] };
+  /** What the dialogs answer: a model path (or null), photo paths, folder paths, the export folder (or null). */
+  dialogs?: { model?: string | null; photos?: string[]; folders?: string[]; exportDir?: string | null };
 }
 
 export interface BridgeServer {
@@ -51,7 +51,7 @@ function photoUrl(p: PhotoRef): PhotoRef {
   return { ...p, url: `/photo/${encodeURIComponent(p.id)}` };
 }
 
-function photos(r: AddPhotosResult): AddPhotosResult {
+function photos<R extends AddPhotosResult | AddFoldersResult>(r: R): R {
   return { ...r, photos: r.photos.map(photoUrl) };
 }
 
@@ -85,6 +85,7 @@ export async function startBridgeServer(opts: BridgeOptions): Promise<BridgeServ
     for (const res of sse) res.write(line);
   };
   const unsubscribe = service.onProgress((e: ProgressEvent) => send('progress', e));
+  const unsubscribeBatch = service.onBatch((e: BatchEvent) => send('batch', e));
 
   const methods: Record<string, (...args: unknown[]) => Promise<unknown>> = {
     backendInfo: () => service.backendInfo(),
@@ -100,6 +101,26 @@ export async function startBridgeServer(opts: BridgeOptions): Promise<BridgeServ
       return null;
     },
     recent: () => service.recent(),
+    // The folder dialogs are stubbed like the photo dialog; the rest is the real service, as ipc.ts wires it.
+    openFoldersDialog: async (recursive) => {
+      const paths = opts.dialogs?.folders ?? [];
+      return photos(paths.length === 0 ? { photos: [], failed: [], skipped: 0, models: [] } : await service.addFolders({ paths, recursive: recursive as boolean }));
+    },
+    addFolders: async (req) => photos(await service.addFolders(req as Parameters<AppService['addFolders']>[0])),
+    chooseExportFolder: async () => {
+      const dir = opts.dialogs?.exportDir ?? null;
+      if (dir !== null) service.allowExportDir(dir);
+      return dir;
+    },
+    runBatch: (req) => service.runBatch(req as Parameters<AppService['runBatch']>[0]),
+    pauseBatch: async (batchId) => {
+      await service.pauseBatch(batchId as string);
+      return null;
+    },
+    resumeBatch: async (batchId) => {
+      await service.resumeBatch(batchId as string);
+      return null;
+    },
   };
 
   const server = http.createServer((req, res) => {
@@ -185,6 +206,7 @@ export async function startBridgeServer(opts: BridgeOptions): Promise<BridgeServ
     openFiles: (paths) => send('open-files', paths),
     async close() {
       unsubscribe();
+      unsubscribeBatch();
       for (const res of sse) res.end();
       sse.clear();
       server.closeAllConnections();

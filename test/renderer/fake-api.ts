@@ -6,7 +6,9 @@
 import { vi } from 'vitest';
 import { createApp } from 'vue';
 import { createPinia, setActivePinia, type Pinia } from 'pinia';
-import type { ComputeScoresRequest, ConvmapApi, ModelSummary, PhotoRef, ProgressEvent, ScoresResult } from '../../core/api';
+import type {
+  AddFoldersRequest, BatchEvent, BatchResult, ComputeScoresRequest, ConvmapApi, ModelSummary, PhotoRef, ProgressEvent, RunBatchRequest, ScoresResult,
+} from '../../core/api';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { cellCount, type ScoreMap } from '../../core/scoremap';
 import { API_KEY } from '../../renderer/api';
@@ -48,6 +50,10 @@ export interface FakeApi extends ConvmapApi {
   /** Sends a progress event to the subscribers. */
   progress(e: ProgressEvent): void;
   openFiles(paths: string[]): void;
+  /** Sends a batch event to the subscribers. */
+  batch(e: BatchEvent): void;
+  /** Settles the runBatch call of `batchId` (default: every photo done, or cancelled when cancel(batchId) was called). */
+  finishBatch(batchId: string, over?: Partial<BatchResult>): void;
 }
 
 export interface FakeOptions {
@@ -59,6 +65,8 @@ export function fakeApi(opts: FakeOptions = {}): FakeApi & { [K in keyof Convmap
   const progress = new Set<(e: ProgressEvent) => void>();
   const openFiles = new Set<(p: string[]) => void>();
   const pending = new Map<string, (err: Error) => void>();
+  const batchListeners = new Set<(e: BatchEvent) => void>();
+  const batches = new Map<string, { req: RunBatchRequest; resolve: (r: BatchResult) => void; cancelled: boolean }>();
   const api = {
     backendInfo: vi.fn(async () => ({ backend: 'wasm' as const, workers: 2 })),
     openModelDialog: vi.fn(async () => null),
@@ -75,6 +83,8 @@ export function fakeApi(opts: FakeOptions = {}): FakeApi & { [K in keyof Convmap
       });
     })),
     cancel: vi.fn(async (jobId: string) => {
+      const b = batches.get(jobId);
+      if (b) b.cancelled = true;
       const reject = pending.get(jobId);
       pending.delete(jobId);
       if (reject) {
@@ -93,6 +103,40 @@ export function fakeApi(opts: FakeOptions = {}): FakeApi & { [K in keyof Convmap
       return () => openFiles.delete(l);
     }),
     pathForFile: vi.fn((file: { name: string }) => `/dropped/${file.name}`),
+    openFoldersDialog: vi.fn(async () => ({ photos: [], failed: [], skipped: 0, models: [] })),
+    // Folders named like a model ("pets", "*-model") hold one; others list photos a.jpg, b.jpg and a text file.
+    addFolders: vi.fn(async (req: AddFoldersRequest) => {
+      const models = req.paths.filter((p) => /(pets|-model)$/.test(p));
+      const dirs = req.paths.filter((p) => !models.includes(p));
+      return {
+        photos: dirs.flatMap((d) => ['a.jpg', 'b.jpg'].map((n) => ({ ...PHOTO, id: `${d}/${n}`, path: `${d}/${n}`, name: n }))),
+        failed: dirs.map((d) => ({ path: `${d}/notes.png`, reason: 'notes.png: not a supported image' })),
+        skipped: dirs.length,
+        models,
+      };
+    }),
+    chooseExportFolder: vi.fn(async () => '/exports'),
+    runBatch: vi.fn((req: RunBatchRequest) => new Promise<BatchResult>((resolve) => {
+      batches.set(req.batchId, { req, resolve, cancelled: false });
+    })),
+    pauseBatch: vi.fn(async () => undefined),
+    resumeBatch: vi.fn(async () => undefined),
+    onBatch: vi.fn((l: (e: BatchEvent) => void) => {
+      batchListeners.add(l);
+      return () => batchListeners.delete(l);
+    }),
+    batch: (e: BatchEvent) => batchListeners.forEach((l) => l(e)),
+    finishBatch: (batchId: string, over: Partial<BatchResult> = {}) => {
+      const b = batches.get(batchId);
+      if (!b) throw new Error(`no batch ${batchId} is running`);
+      batches.delete(batchId);
+      const n = b.req.photoIds.length;
+      b.resolve({
+        batchId, total: n, done: b.cancelled ? 0 : n, failed: [], statuses: b.req.photoIds.map(() => (b.cancelled ? 'skipped' : 'done')), skipped: b.cancelled ? n : 0, cancelled: b.cancelled, cacheHits: 0, elapsedMs: 1000,
+        outputs: b.req.export ? b.req.photoIds.map((id) => `${b.req.export?.outDir}/${id.split('/').pop()}.heatmap.png`) : [],
+        ...over,
+      });
+    },
     progress: (e: ProgressEvent) => progress.forEach((l) => l(e)),
     openFiles: (p: string[]) => openFiles.forEach((l) => l(p)),
   };

@@ -107,7 +107,7 @@ describe('renderer stores', () => {
     release();
   });
 
-  it('dropped files are opened by path: folders and model files as models, the rest as photos', async () => {
+  it('dropped files are opened by path: model files and folders holding a model as models, other folders as photo folders, the rest as photos', async () => {
     const session = useSessionStore();
     const photos = usePhotosStore();
     const model = useModelStore();
@@ -118,6 +118,8 @@ describe('renderer stores', () => {
       { file: file('b.png'), isDirectory: false },
     ]);
     expect(api.pathForFile).toHaveBeenCalledTimes(3);
+    // main decides what a folder is: "pets" holds a model (fake-api), so it is loaded as one.
+    expect(api.addFolders).toHaveBeenCalledWith({ paths: ['/dropped/pets'], recursive: false });
     expect(api.loadModel).toHaveBeenCalledWith({ path: '/dropped/pets' });
     expect(api.addPhotos).toHaveBeenCalledWith(['/dropped/a.jpg', '/dropped/b.png']);
     expect(photos.photos.map((p) => p.name)).toEqual(['a.jpg', 'b.png']);

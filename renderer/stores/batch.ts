@@ -1,0 +1,300 @@
+/**
+ * The batch queue: folders of photos opened (dialog or drop), processed in main in the background
+ * (score cache, all cores) with a status per photo, overall progress, pause/resume and cancel; and
+ * exports of overlay PNGs for the photo on screen or the whole list. Everything runs through
+ * api.runBatch; its events ('convmap:batch') update the state here.
+ */
+import { defineStore } from 'pinia';
+import { computed, ref, shallowRef, watch } from 'vue';
+import type { AddFoldersResult, BatchEvent, BatchPhotoStatus, BatchResult, ExportSettings } from '../../core/api';
+import { errorMessage, useApi } from '../api';
+import { newJobId } from './jobs';
+import { useModelStore } from './model';
+import { usePhotosStore } from './photos';
+import { useScoresStore } from './scores';
+import { useViewStore } from './view';
+
+export interface PhotoBatchState {
+  status: BatchPhotoStatus;
+  /** Why it failed or was skipped. */
+  reason?: string;
+  /** Every scale came from the score cache. */
+  cached?: boolean;
+  /** Strongest class (label). */
+  classLabel?: string;
+}
+
+export interface BatchProgress {
+  total: number;
+  done: number;
+  failed: number;
+  skipped: number;
+  running: number;
+  etaMs: number | null;
+  photosPerMinute: number;
+}
+
+export interface RunState {
+  batchId: string;
+  photoIds: string[];
+  paused: boolean;
+  cancelling: boolean;
+  progress: BatchProgress;
+}
+
+export interface ExportState extends RunState {
+  outDir: string;
+  /** PNGs written so far. */
+  outputs: string[];
+  failed: { photoId: string; reason: string }[];
+}
+
+/** Which class an export draws: the one chosen in the heatmap panel, each photo's top class, or any. */
+export type ExportClassMode = 'view' | 'top' | 'any';
+
+const emptyProgress = (total: number): BatchProgress => ({ total, done: 0, failed: 0, skipped: 0, running: 0, etaMs: null, photosPerMinute: 0 });
+
+/** '1m05s', '42s', '1h02m'. */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export const useBatchStore = defineStore('batch', () => {
+  const api = useApi();
+  const photosStore = usePhotosStore();
+  const modelStore = useModelStore();
+  const scores = useScoresStore();
+  const view = useViewStore();
+
+  /** Open folders with their sub-folders. */
+  const recursive = ref(false);
+  /** photo id → status in the queue. Replaced, never mutated. */
+  const status = shallowRef<ReadonlyMap<string, PhotoBatchState>>(new Map());
+  /** Photos waiting for the next run (a run is going, or no model yet). */
+  const pending = ref<string[]>([]);
+  const run = ref<RunState | null>(null);
+  const lastRun = shallowRef<BatchResult | null>(null);
+  /** Entries of opened folders that are not images (counted, never opened). */
+  const skippedFiles = ref(0);
+  /** Images of opened folders that could not be read (header), with reasons. */
+  const unreadable = ref(0);
+  const error = ref<string | null>(null);
+  const warning = ref<string | null>(null);
+
+  // Export settings (colormap, opacity, threshold and boxes follow the heatmap panel).
+  const exportClass = ref<ExportClassMode>('view');
+  const legend = ref(true);
+  const namePattern = ref('{name}.heatmap.png');
+  const scoresJson = ref(false);
+  const csv = ref(false);
+  const exporting = ref<ExportState | null>(null);
+  const lastExport = shallowRef<BatchResult | null>(null);
+
+  const setStatus = (updates: Iterable<[string, PhotoBatchState]>): void => {
+    const next = new Map(status.value);
+    for (const [id, st] of updates) next.set(id, st);
+    status.value = next;
+  };
+  const statusOf = (photoId: string): PhotoBatchState | undefined => status.value.get(photoId);
+
+  const counts = computed(() => {
+    const c = { queued: 0, running: 0, done: 0, failed: 0, skipped: 0 };
+    for (const s of status.value.values()) c[s.status]++;
+    return c;
+  });
+  /** Overall fraction finished (done + failed) of the running queue, 0–1. */
+  const fraction = computed(() => {
+    const p = run.value?.progress;
+    if (!p || p.total === 0) return 0;
+    return (p.done + p.failed + p.skipped) / p.total;
+  });
+  const timeLeft = computed(() => {
+    const eta = run.value?.progress.etaMs;
+    return eta === null || eta === undefined ? null : formatDuration(eta);
+  });
+
+  function onEvent(e: BatchEvent): void {
+    const r = run.value?.batchId === e.batchId ? run.value : exporting.value?.batchId === e.batchId ? exporting.value : null;
+    if (!r) return;
+    const isQueue = r === run.value;
+    switch (e.type) {
+      case 'photo':
+        if (isQueue) {
+          const st: PhotoBatchState = { status: e.status };
+          if (e.reason !== undefined) st.reason = e.reason;
+          if (e.cached !== undefined) st.cached = e.cached;
+          if (e.classLabel !== undefined) st.classLabel = e.classLabel;
+          setStatus([[e.photoId, st]]);
+        } else if (exporting.value) {
+          if (e.status === 'done' && e.output) exporting.value.outputs.push(e.output);
+          if (e.status === 'failed') exporting.value.failed.push({ photoId: e.photoId, reason: e.reason ?? 'failed' });
+        }
+        break;
+      case 'progress': {
+        const { type: _t, batchId: _b, elapsedMs: _e, ...p } = e;
+        r.progress = p;
+        break;
+      }
+      case 'paused':
+        r.paused = true;
+        break;
+      case 'resumed':
+        r.paused = false;
+        break;
+      case 'warning':
+        warning.value = e.message;
+        break;
+    }
+  }
+
+  /** The result is authoritative: events that come after it (or never) do not leave a photo queued or running. */
+  function reconcile(photoIds: readonly string[], result: BatchResult): void {
+    const reasons = new Map(result.failed.map((f) => [f.photoId, f.reason]));
+    const updates: [string, PhotoBatchState][] = [];
+    photoIds.forEach((id, i) => {
+      const final = result.statuses[i];
+      const now = statusOf(id);
+      if (!final || now?.status === final) return;
+      const st: PhotoBatchState = { status: final };
+      if (final === 'failed') st.reason = reasons.get(id) ?? 'failed';
+      if (final === 'skipped') st.reason = 'cancelled';
+      updates.push([id, st]);
+    });
+    if (updates.length > 0) setStatus(updates);
+  }
+
+  /** Starts the next run of the queue when none is going and a model is loaded. */
+  async function pump(): Promise<void> {
+    const model = modelStore.model;
+    if (run.value || !model || pending.value.length === 0) return;
+    const photoIds = pending.value;
+    pending.value = [];
+    const batchId = newJobId('batch');
+    run.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length) };
+    error.value = null;
+    try {
+      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, scales: [...scores.requested], mode: scores.mode });
+      reconcile(photoIds, result);
+      lastRun.value = result;
+    } catch (err) {
+      error.value = errorMessage(err);
+      // Refused before it started: the photos are not queued any more.
+      setStatus(photoIds.filter((id) => statusOf(id)?.status === 'queued').map((id) => [id, { status: 'skipped', reason: error.value ?? 'not run' }]));
+    } finally {
+      run.value = null;
+    }
+    if (pending.value.length > 0) await pump();
+  }
+
+  /** Queues photos (already done ones too: they come from the cache at once). */
+  function enqueue(photoIds: readonly string[]): Promise<void> {
+    const fresh = photoIds.filter((id) => !pending.value.includes(id));
+    if (fresh.length === 0) return pump();
+    pending.value = [...pending.value, ...fresh];
+    setStatus(fresh.map((id) => [id, { status: 'queued' }]));
+    return pump();
+  }
+
+  /** Queues every listed photo not done yet with the current model and scales. */
+  function processAll(): Promise<void> {
+    return enqueue(photosStore.photos.filter((p) => statusOf(p.id)?.status !== 'done').map((p) => p.id));
+  }
+
+  async function take(result: AddFoldersResult): Promise<void> {
+    photosStore.take(result);
+    skippedFiles.value += result.skipped;
+    unreadable.value += result.failed.length;
+    const jobs: Promise<unknown>[] = [];
+    if (result.models.length > 0) jobs.push(modelStore.load(result.models[result.models.length - 1]));
+    if (result.photos.length > 0) jobs.push(enqueue(result.photos.map((p) => p.id)));
+    await Promise.all(jobs);
+  }
+
+  /** Folders by path (a drop): photos join the list and the queue; folders holding a model load as models. */
+  const addFolders = (paths: string[]): Promise<void> => photosStore.run(async () => {
+    if (paths.length > 0) await take(await api.addFolders({ paths, recursive: recursive.value }));
+  });
+  const openFoldersDialog = (): Promise<void> => photosStore.run(async () => take(await api.openFoldersDialog(recursive.value)));
+
+  async function pause(): Promise<void> {
+    if (run.value) await api.pauseBatch(run.value.batchId);
+  }
+
+  async function resume(): Promise<void> {
+    if (run.value) await api.resumeBatch(run.value.batchId);
+  }
+
+  /** Stops the queue: photos in flight stop, finished ones stay done, the rest are skipped. */
+  async function cancel(): Promise<void> {
+    const queued = pending.value;
+    pending.value = [];
+    setStatus(queued.map((id) => [id, { status: 'skipped', reason: 'cancelled' }]));
+    if (run.value) {
+      run.value.cancelling = true;
+      await api.cancel(run.value.batchId);
+    }
+  }
+
+  function exportSettings(outDir: string): ExportSettings {
+    let classChoice: string = exportClass.value;
+    if (exportClass.value === 'view') {
+      classChoice = view.classChoice === 'any' ? 'any' : (modelStore.labels[view.classChoice] ?? String(view.classChoice));
+    }
+    return {
+      outDir, classChoice, colormap: view.colormap, opacity: view.opacity, threshold: view.threshold, boxes: view.showDetections,
+      detectThreshold: view.detectThreshold, legend: legend.value, namePattern: namePattern.value, scoresJson: scoresJson.value, csv: csv.value,
+    };
+  }
+
+  /** Exports overlay PNGs of the photo on screen ('current') or of every listed photo not failed ('all'), into a folder chosen in the dialog. */
+  async function exportPhotos(scope: 'current' | 'all'): Promise<BatchResult | null> {
+    const model = modelStore.model;
+    const photoIds = scope === 'current'
+      ? (photosStore.selected ? [photosStore.selected.id] : [])
+      : photosStore.photos.filter((p) => statusOf(p.id)?.status !== 'failed').map((p) => p.id);
+    if (!model || photoIds.length === 0 || exporting.value) return null;
+    error.value = null;
+    try {
+      const outDir = await api.chooseExportFolder();
+      if (outDir === null) return null;
+      const batchId = newJobId('export');
+      exporting.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length), outDir, outputs: [], failed: [] };
+      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, scales: [...scores.requested], mode: scores.mode, export: exportSettings(outDir) });
+      lastExport.value = result;
+      return result;
+    } catch (err) {
+      error.value = errorMessage(err);
+      return null;
+    } finally {
+      exporting.value = null;
+    }
+  }
+
+  async function cancelExport(): Promise<void> {
+    if (exporting.value) {
+      exporting.value.cancelling = true;
+      await api.cancel(exporting.value.batchId);
+    }
+  }
+
+  // Statuses belong to the model, preprocessing and scales they were computed with.
+  watch(
+    () => [modelStore.model?.id, modelStore.model?.info.preprocess, scores.requested.join(',')],
+    () => {
+      if (!run.value && pending.value.length === 0) status.value = new Map();
+      else void pump();
+    },
+  );
+
+  const unsubscribe = api.onBatch(onEvent);
+
+  return {
+    recursive, status, pending, run, lastRun, skippedFiles, unreadable, error, warning,
+    exportClass, legend, namePattern, scoresJson, csv, exporting, lastExport,
+    counts, fraction, timeLeft, statusOf,
+    onEvent, enqueue, processAll, addFolders, openFoldersDialog, pause, resume, cancel, exportSettings, exportPhotos, cancelExport, unsubscribe,
+  };
+});

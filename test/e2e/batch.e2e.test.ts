@@ -1,0 +1,162 @@
+/**
+ * End-to-end batch: the built renderer in headless Chromium on the REAL app service (engine, score
+ * cache, export). The page opens a folder (the folder dialog is stubbed in the bridge, like the
+ * photo dialog), the queue runs in the background with statuses in the photo strip, and overlays
+ * are exported into a folder chosen in the (stubbed) export dialog.
+ */
+import { existsSync, mkdirSync, mkdtempSync, copyFileSync, rmSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeDigitScene } from '../../main/digits/scene';
+import { createAppService, type AppService } from '../../main/services/app-service';
+import { startBridgeServer, type BridgeServer } from './bridge-server';
+import { buildRenderer } from './build-renderer';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const haveChromium = existsSync(CHROMIUM);
+const GOOD = 6;
+
+describe.skipIf(!haveChromium)('the batch queue in a browser, on the real services', () => {
+  let dir: string;
+  let photosDir: string;
+  let outDir: string;
+  let service: AppService;
+  let server: BridgeServer;
+  let context: BrowserContext;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  async function waitFor(expression: string, timeoutMs = 120_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!(await page.evaluate(`!!(${expression})`))) {
+      if (Date.now() > end) {
+        const strip = await page.evaluate(`[...document.querySelectorAll('button.thumb')].map((b) => b.getAttribute('aria-label').split(',')[0] + '=' + b.dataset.status).join(' ')`);
+        throw new Error(`timed out waiting for ${expression} (strip: ${String(strip)})`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  const thumbsWith = (status: string): Promise<number> => page.locator(`button.thumb[data-status="${status}"]`).count();
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'convmap-e2e-batch-'));
+    photosDir = path.join(dir, 'day 1');
+    outDir = path.join(dir, 'exports');
+    mkdirSync(photosDir, { recursive: true });
+    for (let i = 1; i <= GOOD; i++) {
+      const s = makeDigitScene({ width: 480, height: 360, count: 5, sizes: [28, 42, 56], seed: 100 + i });
+      await sharp(s.rgb, { raw: { width: s.width, height: s.height, channels: 3 } }).png().toFile(path.join(photosDir, `scene-${i}.png`));
+    }
+    const jpeg = await sharp(path.join(photosDir, 'scene-1.png')).jpeg().toBuffer();
+    await fs.writeFile(path.join(photosDir, 'truncated.jpg'), jpeg.subarray(0, Math.floor(jpeg.length / 2)));
+    await fs.writeFile(path.join(photosDir, 'notes.png'), 'text, not a PNG');
+    await fs.writeFile(path.join(photosDir, 'readme.txt'), 'hello');
+
+    await buildRenderer(path.join(dir, 'web'));
+    service = await createAppService({ userDataDir: path.join(dir, 'user-data') });
+    server = await startBridgeServer({ staticDir: path.join(dir, 'web'), service, dialogs: { folders: [photosDir], exportDir: outDir } });
+    context = await chromium.launchPersistentContext(path.join(dir, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1400, height: 860 },
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      // The truncated JPEG's thumbnail cannot be shown: the browser logs that, it is expected.
+      if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) pageErrors.push(`console: ${m.text()}`);
+    });
+    await page.goto(server.url);
+    await waitFor(`document.querySelector('canvas[data-testid="overlay"]')?.dataset.ready === 'true'`);
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await server?.close();
+    await service?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('opens a folder through the dialog: the photos join the strip and the queue runs them in the background', async () => {
+    await page.click('[data-testid="batch"] button[aria-label="Open folders"]');
+    await page.waitForSelector('button.thumb[aria-label^="truncated.jpg"]');
+    expect(await page.locator('button.thumb').count()).toBe(1 + GOOD + 1);
+    expect(await page.locator('[data-testid="batch-counts"]').innerText()).toMatch(/1 unreadable · 1 other file skipped/);
+    expect(await page.locator('.status').innerText()).toContain('notes.png: not a supported image');
+
+    // Pause as soon as the queue shows, for a screenshot of it running.
+    let pausedShot = false;
+    if (await page.locator('[data-testid="batch-run"]').count() > 0) {
+      await page.click('button[aria-label="Pause batch"]').catch(() => undefined);
+      const paused = await page.waitForSelector('button[aria-label="Resume batch"]', { timeout: 5_000 }).then(() => true, () => false);
+      if (paused) {
+        await page.waitForTimeout(1500);
+        await page.screenshot({ path: path.join(dir, 'batch-paused.png') });
+        pausedShot = true;
+        expect(await page.locator('[data-testid="batch-eta"]').innerText()).toContain('paused');
+        expect(await page.locator('[data-testid="batch-progress"]').innerText()).toMatch(/^\d+\/7$/);
+        await page.click('button[aria-label="Resume batch"]');
+      }
+    }
+    await waitFor(`document.querySelectorAll('button.thumb[data-status="done"]').length === ${GOOD} && document.querySelectorAll('button.thumb[data-status="failed"]').length === 1`);
+    await waitFor(`!document.querySelector('[data-testid="batch-run"]')`);
+    expect(await thumbsWith('queued')).toBe(0);
+    expect(await thumbsWith('running')).toBe(0);
+    const failedTitle = await page.locator('button.thumb[data-status="failed"]').getAttribute('title');
+    expect(failedTitle).toContain('truncated.jpg');
+    expect(failedTitle).toMatch(/failed: not a supported image/);
+    expect(await page.locator('[data-testid="batch-last"]').innerText()).toMatch(/^6\/7 in /);
+
+    mkdirSync(path.join(ROOT, 'tmp'), { recursive: true });
+    const done = path.join(dir, 'batch-done.png');
+    await page.screenshot({ path: done });
+    copyFileSync(pausedShot ? path.join(dir, 'batch-paused.png') : done, path.join(ROOT, 'tmp', 'batch-ui.png'));
+    copyFileSync(done, path.join(ROOT, 'tmp', 'batch-ui-done.png'));
+    console.log(`[e2e batch] screenshot of the ${pausedShot ? 'paused' : 'finished'} queue saved as tmp/batch-ui.png`);
+  });
+
+  it('a done photo shows its heatmap from the cache; Process all runs the photos not done, from the cache where it can', async () => {
+    const before = server.calls.get('computeScores') ?? 0;
+    await page.click('button.thumb[aria-label^="scene-3.png"]');
+    await waitFor(`document.querySelector('img.photo')?.getAttribute('alt') === 'scene-3.png' && document.querySelector('canvas[data-testid="overlay"]')?.dataset.ready === 'true'`);
+    expect(server.calls.get('computeScores')).toBe(before + 1);
+    await page.click('button[aria-label="Process all photos"]');
+    await waitFor(`(document.querySelector('[data-testid="batch-last"]')?.textContent ?? '').includes('cached')`);
+    // Only photos not done run again: the demo scene (its maps cached when the viewer computed them) and the truncated JPEG (fails again).
+    expect(await page.locator('[data-testid="batch-last"]').innerText()).toMatch(/^1\/2 in .*, 1 cached$/);
+    expect(await thumbsWith('done')).toBe(GOOD + 1);
+    expect(await thumbsWith('failed')).toBe(1);
+  });
+
+  it('exports the current photo and then the whole batch as overlay PNGs of the right size, never overwriting', async () => {
+    await page.click('button[aria-label="Export current photo"]');
+    await waitFor(`(document.querySelector('[data-testid="export-last"]')?.textContent ?? '').includes('Exported 1 PNG')`);
+    const first = (await fs.readdir(outDir)).filter((f) => f.endsWith('.png'));
+    expect(first).toEqual(['scene-3.heatmap.png']);
+    const meta = await sharp(path.join(outDir, first[0])).metadata();
+    expect([meta.width, meta.height, meta.format]).toEqual([480, 360, 'png']);
+
+    await page.click('button[aria-label="Export all photos"]');
+    await waitFor(`(document.querySelector('[data-testid="export-last"]')?.textContent ?? '').includes('Exported ${GOOD + 1} PNGs')`);
+    const all = (await fs.readdir(outDir)).sort();
+    expect(all.filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    // The demo scene and the 6 scenes; scene-3 a second time under a new name.
+    expect(all.filter((f) => f.endsWith('.png'))).toHaveLength(GOOD + 2);
+    expect(all).toContain('scene-3-2.heatmap.png');
+    expect(all).toContain('digit-scene.heatmap.png');
+    for (const f of all.filter((x) => /^scene-\d\.heatmap\.png$/.test(x))) {
+      const m = await sharp(path.join(outDir, f)).metadata();
+      expect([m.width, m.height]).toEqual([480, 360]);
+    }
+    expect(server.serverErrors).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+});

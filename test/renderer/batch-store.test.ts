@@ -1,0 +1,167 @@
+// @vitest-environment happy-dom
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useBatchStore } from '../../renderer/stores/batch';
+import { useModelStore } from '../../renderer/stores/model';
+import { usePhotosStore } from '../../renderer/stores/photos';
+import { useScoresStore } from '../../renderer/stores/scores';
+import { useSessionStore } from '../../renderer/stores/session';
+import { useViewStore } from '../../renderer/stores/view';
+import { fakeApi, piniaWith, settle, MODEL } from './fake-api';
+
+describe('the batch store (fake API)', () => {
+  let api: ReturnType<typeof fakeApi>;
+  beforeEach(() => {
+    api = fakeApi();
+    piniaWith(api);
+  });
+
+  async function openFolder(): Promise<{ batch: ReturnType<typeof useBatchStore>; batchId: string; ids: string[] }> {
+    const batch = useBatchStore();
+    useScoresStore().setCustom('0.5, 1');
+    await useModelStore().load(null);
+    const file = new File(['x'], 'day1');
+    batch.recursive = true;
+    void useSessionStore().openDropped([{ file, isDirectory: true }]);
+    await settle();
+    expect(api.addFolders).toHaveBeenCalledWith({ paths: ['/dropped/day1'], recursive: true });
+    expect(api.runBatch).toHaveBeenCalledTimes(1);
+    const req = api.runBatch.mock.calls[0][0];
+    return { batch, batchId: req.batchId, ids: req.photoIds };
+  }
+
+  it('a dropped folder joins the photo list and the queue: one runBatch with the scales and mode in use, no export', async () => {
+    const { batch, ids } = await openFolder();
+    const photos = usePhotosStore();
+    expect(photos.photos.map((p) => p.name)).toEqual(['a.jpg', 'b.jpg']);
+    expect(photos.failures.map((f) => f.reason)).toEqual(['notes.png: not a supported image']);
+    expect(batch.skippedFiles).toBe(1);
+    expect(batch.unreadable).toBe(1);
+    expect(ids).toEqual(['/dropped/day1/a.jpg', '/dropped/day1/b.jpg']);
+    const req = api.runBatch.mock.calls[0][0];
+    expect(req).toMatchObject({ modelId: MODEL.id, scales: [0.5, 1], mode: 'max' });
+    expect(req.export).toBeUndefined();
+    expect(ids.map((id) => batch.statusOf(id)?.status)).toEqual(['queued', 'queued']);
+    expect(batch.run?.progress).toMatchObject({ total: 2, done: 0 });
+  });
+
+  it('batch events set per-photo statuses (with reasons) and the progress with time left', async () => {
+    const { batch, batchId, ids } = await openFolder();
+    api.batch({ type: 'photo', batchId, photoId: ids[0], status: 'running' });
+    expect(batch.statusOf(ids[0])?.status).toBe('running');
+    api.batch({ type: 'photo', batchId, photoId: ids[0], status: 'done', cached: true, classLabel: 'dog' });
+    api.batch({ type: 'photo', batchId, photoId: ids[1], status: 'failed', reason: 'not a supported image (VipsJpeg: premature end)' });
+    api.batch({ type: 'progress', batchId, total: 2, done: 1, failed: 1, skipped: 0, running: 0, elapsedMs: 4000, etaMs: 65_000, photosPerMinute: 30 });
+    // Events of other batches are ignored.
+    api.batch({ type: 'photo', batchId: 'other', photoId: ids[0], status: 'failed', reason: 'x' });
+    expect(batch.statusOf(ids[0])).toEqual({ status: 'done', cached: true, classLabel: 'dog' });
+    expect(batch.statusOf(ids[1])).toEqual({ status: 'failed', reason: 'not a supported image (VipsJpeg: premature end)' });
+    expect(batch.counts).toMatchObject({ done: 1, failed: 1, queued: 0 });
+    expect(batch.fraction).toBe(1);
+    expect(batch.timeLeft).toBe('1m05s');
+    api.finishBatch(batchId, { done: 1, failed: [{ photoId: ids[1], reason: 'bad' }], statuses: ['done', 'failed'] });
+    await settle();
+    expect(batch.run).toBeNull();
+    expect(batch.statusOf(ids[1])?.reason).toBe('not a supported image (VipsJpeg: premature end)');
+    expect(batch.lastRun).toMatchObject({ done: 1, total: 2 });
+  });
+
+  it('pause, resume and cancel call main with the batch id; cancel keeps done photos and skips the waiting ones', async () => {
+    const { batch, batchId, ids } = await openFolder();
+    await batch.pause();
+    expect(api.pauseBatch).toHaveBeenCalledWith(batchId);
+    api.batch({ type: 'paused', batchId });
+    expect(batch.run?.paused).toBe(true);
+    await batch.resume();
+    expect(api.resumeBatch).toHaveBeenCalledWith(batchId);
+    api.batch({ type: 'resumed', batchId });
+    expect(batch.run?.paused).toBe(false);
+
+    api.batch({ type: 'photo', batchId, photoId: ids[0], status: 'done' });
+    // More photos wait for the next run.
+    await batch.enqueue(['p-later']);
+    expect(batch.pending).toEqual(['p-later']);
+    expect(api.runBatch).toHaveBeenCalledTimes(1);
+    await batch.cancel();
+    expect(api.cancel).toHaveBeenCalledWith(batchId);
+    expect(batch.run?.cancelling).toBe(true);
+    expect(batch.pending).toEqual([]);
+    expect(batch.statusOf('p-later')).toEqual({ status: 'skipped', reason: 'cancelled' });
+    api.batch({ type: 'photo', batchId, photoId: ids[1], status: 'skipped', reason: 'cancelled' });
+    api.finishBatch(batchId, { done: 1, skipped: 1, statuses: ['done', 'skipped'] });
+    await settle();
+    expect(batch.run).toBeNull();
+    expect(batch.lastRun?.cancelled).toBe(true);
+    expect(batch.statusOf(ids[0])?.status).toBe('done');
+    expect(batch.statusOf(ids[1])?.status).toBe('skipped');
+    expect(api.runBatch).toHaveBeenCalledTimes(1);
+  });
+
+  it('the result settles photos whose last events never came (they may arrive after it, or not at all)', async () => {
+    const { batch, batchId, ids } = await openFolder();
+    api.batch({ type: 'photo', batchId, photoId: ids[0], status: 'running' });
+    api.finishBatch(batchId, { done: 1, failed: [{ photoId: ids[1], reason: 'truncated' }], statuses: ['done', 'failed'] });
+    await settle();
+    expect(batch.statusOf(ids[0])).toEqual({ status: 'done' });
+    expect(batch.statusOf(ids[1])).toEqual({ status: 'failed', reason: 'truncated' });
+    // A late event of the finished batch changes nothing.
+    api.batch({ type: 'photo', batchId, photoId: ids[0], status: 'running' });
+    expect(batch.statusOf(ids[0])?.status).toBe('done');
+  });
+
+  it('queued photos run next, after the running batch ends', async () => {
+    const { batch, batchId } = await openFolder();
+    await batch.enqueue(['p-later']);
+    api.finishBatch(batchId);
+    await settle();
+    expect(api.runBatch).toHaveBeenCalledTimes(2);
+    expect(api.runBatch.mock.calls[1][0].photoIds).toEqual(['p-later']);
+  });
+
+  it('exports the current photo with the heatmap panel\'s class, colormap, opacity, threshold and boxes into the chosen folder', async () => {
+    const { batch, batchId } = await openFolder();
+    api.finishBatch(batchId);
+    await settle();
+    const view = useViewStore();
+    view.classChoice = 1;
+    view.colormap = 'magma';
+    view.opacity = 0.4;
+    view.threshold = 0.3;
+    view.showDetections = true;
+    batch.legend = false;
+    batch.namePattern = '{class}-{name}';
+    batch.csv = true;
+    const done = batch.exportPhotos('current');
+    await settle();
+    expect(api.chooseExportFolder).toHaveBeenCalledTimes(1);
+    const req = api.runBatch.mock.calls[1][0];
+    expect(req.photoIds).toEqual([usePhotosStore().selected?.id]);
+    expect(req.export).toEqual({
+      outDir: '/exports', classChoice: 'dog', colormap: 'magma', opacity: 0.4, threshold: 0.3, boxes: true, detectThreshold: 0.5,
+      legend: false, namePattern: '{class}-{name}', scoresJson: false, csv: true,
+    });
+    expect(batch.exporting?.outDir).toBe('/exports');
+    api.batch({ type: 'photo', batchId: req.batchId, photoId: req.photoIds[0], status: 'done', output: '/exports/dog-a.png' });
+    expect(batch.exporting?.outputs).toEqual(['/exports/dog-a.png']);
+    api.finishBatch(req.batchId);
+    expect(await done).toMatchObject({ done: 1, cancelled: false });
+    expect(batch.exporting).toBeNull();
+    expect(batch.lastExport?.outputs).toHaveLength(1);
+
+    batch.exportClass = 'top';
+    void batch.exportPhotos('all');
+    await settle();
+    const all = api.runBatch.mock.calls[2][0];
+    expect(all.photoIds).toHaveLength(2);
+    expect(all.export?.classChoice).toBe('top');
+    await batch.cancelExport();
+    expect(api.cancel).toHaveBeenCalledWith(all.batchId);
+    api.finishBatch(all.batchId);
+    await settle();
+    expect(batch.lastExport?.cancelled).toBe(true);
+
+    // A cancelled dialog exports nothing.
+    api.chooseExportFolder.mockResolvedValueOnce(null);
+    expect(await batch.exportPhotos('all')).toBeNull();
+    expect(api.runBatch).toHaveBeenCalledTimes(3);
+  });
+});
