@@ -178,6 +178,20 @@ export interface RunBatchRequest {
 
 export type BatchPhotoStatus = 'queued' | 'running' | 'done' | 'failed' | 'skipped';
 
+/** Counts of a running batch; the CLI's progress bar and the window's both show these. */
+export interface BatchProgress {
+  total: number;
+  done: number;
+  failed: number;
+  skipped: number;
+  running: number;
+  /** Time spent not paused, ms. */
+  elapsedMs: number;
+  /** Estimated time left (ms) at the rate so far; null before the first photo finishes. */
+  etaMs: number | null;
+  photosPerMinute: number;
+}
+
 /** Events of a running batch, on the 'convmap:batch' channel. */
 export type BatchEvent =
   | {
@@ -194,20 +208,7 @@ export type BatchEvent =
     /** The class drawn / strongest class. */
     classLabel?: string;
   }
-  | {
-    type: 'progress';
-    batchId: string;
-    total: number;
-    done: number;
-    failed: number;
-    skipped: number;
-    running: number;
-    /** Time spent not paused, ms. */
-    elapsedMs: number;
-    /** Estimated time left, ms; null before the first photo is finished. */
-    etaMs: number | null;
-    photosPerMinute: number;
-  }
+  | ({ type: 'progress'; batchId: string } & BatchProgress)
   | { type: 'paused' | 'resumed'; batchId: string }
   | { type: 'warning'; batchId: string; message: string };
 

@@ -19,6 +19,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { averageScoreMaps, classMaxima } from '../../core/average';
+import type { BatchProgress } from '../../core/api';
 import type { Detection } from '../../core/detect';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
@@ -64,18 +65,8 @@ export interface PhotoEvent {
   outcome?: PhotoOutcome;
 }
 
-export interface ProgressEvent {
+export interface ProgressEvent extends BatchProgress {
   type: 'progress';
-  total: number;
-  done: number;
-  failed: number;
-  skipped: number;
-  running: number;
-  /** Time spent not paused, ms. */
-  elapsedMs: number;
-  /** Estimated time left (ms) at the rate so far; null before the first photo finishes. */
-  etaMs: number | null;
-  photosPerMinute: number;
 }
 
 export type BatchEvent = PhotoEvent | ProgressEvent | { type: 'paused' } | { type: 'resumed' } | { type: 'warning'; message: string };
