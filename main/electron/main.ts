@@ -78,12 +78,13 @@ const dialogs: Dialogs = {
 };
 
 /** Menu items hand the chosen paths to the window like any other opened files; it sorts and opens them. */
-async function menuOpen(kind: 'model' | 'photos'): Promise<void> {
+async function menuOpen(kind: 'model' | 'photos' | 'folders'): Promise<void> {
   const win = BrowserWindow.getFocusedWindow() ?? [...windows][0];
   if (!win) return;
-  const paths = kind === 'model'
-    ? [await dialogs.openModel(win.webContents)].filter((p): p is string => p !== null)
-    : await dialogs.openPhotos(win.webContents);
+  let paths: string[];
+  if (kind === 'model') paths = [await dialogs.openModel(win.webContents)].filter((p): p is string => p !== null);
+  else if (kind === 'photos') paths = await dialogs.openPhotos(win.webContents);
+  else paths = await dialogs.openFolders(win.webContents);
   openFiles.push(paths);
 }
 
@@ -133,6 +134,7 @@ async function start(): Promise<void> {
   Menu.setApplicationMenu(Menu.buildFromTemplate(menuTemplate({
     openModel: () => void menuOpen('model'),
     openPhotos: () => void menuOpen('photos'),
+    openFolders: () => void menuOpen('folders'),
   }, process.platform, !app.isPackaged)));
   createWindow();
 }

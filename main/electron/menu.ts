@@ -1,9 +1,10 @@
-/** The application menu: File (Open Model…, Open Photos…, Quit), Edit for text fields, View, Help. */
+/** The application menu: File (Open Model…, Open Photos…, Open Folder…, Quit), Edit for text fields, View, Help. */
 import type { MenuItemConstructorOptions } from 'electron';
 
 export interface MenuActions {
   openModel(): void;
   openPhotos(): void;
+  openFolders(): void;
 }
 
 export function menuTemplate(actions: MenuActions, platform: NodeJS.Platform = process.platform, dev = false): MenuItemConstructorOptions[] {
@@ -13,6 +14,7 @@ export function menuTemplate(actions: MenuActions, platform: NodeJS.Platform = p
     submenu: [
       { label: 'Open Model…', accelerator: 'CmdOrCtrl+Shift+O', click: () => actions.openModel() },
       { label: 'Open Photos…', accelerator: 'CmdOrCtrl+O', click: () => actions.openPhotos() },
+      { label: 'Open Folder…', accelerator: 'CmdOrCtrl+Alt+O', click: () => actions.openFolders() },
       { type: 'separator' },
       mac ? { role: 'close' } : { role: 'quit', label: 'Quit' },
     ],

@@ -32,16 +32,17 @@ describe('files handed by the OS', () => {
 });
 
 describe('the menu', () => {
-  it('has File with Open Model…, Open Photos… and Quit (Close on macOS, whose app menu has Quit)', () => {
+  it('has File with Open Model…, Open Photos…, Open Folder… and Quit (Close on macOS, whose app menu has Quit)', () => {
     const calls: string[] = [];
-    const linux = menuTemplate({ openModel: () => calls.push('model'), openPhotos: () => calls.push('photos') }, 'linux');
+    const linux = menuTemplate({ openModel: () => calls.push('model'), openPhotos: () => calls.push('photos'), openFolders: () => calls.push('folders') }, 'linux');
     const file = linux.find((m) => m.label === 'File');
     const items = (file?.submenu ?? []) as { label?: string; role?: string; click?: () => void }[];
-    expect(items.map((i) => i.label ?? i.role)).toEqual(['Open Model…', 'Open Photos…', undefined, 'Quit']);
+    expect(items.map((i) => i.label ?? i.role)).toEqual(['Open Model…', 'Open Photos…', 'Open Folder…', undefined, 'Quit']);
     items[0].click?.();
     items[1].click?.();
-    expect(calls).toEqual(['model', 'photos']);
-    const mac = menuTemplate({ openModel: () => undefined, openPhotos: () => undefined }, 'darwin');
+    items[2].click?.();
+    expect(calls).toEqual(['model', 'photos', 'folders']);
+    const mac = menuTemplate({ openModel: () => undefined, openPhotos: () => undefined, openFolders: () => undefined }, 'darwin');
     expect(mac[0]).toEqual({ role: 'appMenu' });
   });
 });
