@@ -33,7 +33,7 @@ import {
   checkNamePattern, checkOutputFolder, csvLine, DEFAULT_NAME_PATTERN, exportPhotoFiles, OutputError, photoDetections, renderExportPng,
   writeFileNoClobber, type ExportStyle,
 } from './export';
-import { chooseClass, classLabel, scoresRecord, type PhotoResult } from './heatmap';
+import { chooseClass, classLabel, namedClass, scoresRecord, type PhotoResult } from './heatmap';
 
 export type PhotoStatus = 'queued' | 'running' | 'done' | 'failed' | 'skipped';
 
@@ -304,7 +304,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   const classChoice = opts.classChoice ?? 'top';
   if (classChoice !== 'top' && classChoice !== 'any') {
     // Fail on an unknown label before any work.
-    chooseClass(classChoice, info.labels, { classes: info.labels.length } as Parameters<typeof chooseClass>[2]);
+    namedClass(classChoice, info.labels);
   }
   const jobs = Math.max(1, Math.floor(args.jobs ?? Math.max(2, engine.workers)));
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;

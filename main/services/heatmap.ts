@@ -51,6 +51,11 @@ export function chooseClass(choice: string, labels: readonly string[], averaged:
     }
     return Math.max(best, 0);
   }
+  return namedClass(choice, labels);
+}
+
+/** A class given by label or index; throws a message listing the labels when there is none such. */
+export function namedClass(choice: string, labels: readonly string[]): number {
   const byLabel = labels.indexOf(choice);
   if (byLabel >= 0) return byLabel;
   if (/^\d+$/.test(choice) && Number(choice) < labels.length) return Number(choice);
