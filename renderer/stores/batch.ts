@@ -6,7 +6,7 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
-import type { AddFoldersResult, BatchEvent, BatchPhotoStatus, BatchResult, ExportSettings } from '../../core/api';
+import type { AddFoldersResult, BatchEvent, BatchPhotoStatus, BatchProgress, BatchResult, ExportSettings } from '../../core/api';
 import { errorMessage, useApi } from '../api';
 import { newJobId } from './jobs';
 import { useModelStore } from './model';
@@ -24,15 +24,6 @@ export interface PhotoBatchState {
   classLabel?: string;
 }
 
-export interface BatchProgress {
-  total: number;
-  done: number;
-  failed: number;
-  skipped: number;
-  running: number;
-  etaMs: number | null;
-  photosPerMinute: number;
-}
 
 export interface RunState {
   batchId: string;
@@ -52,7 +43,7 @@ export interface ExportState extends RunState {
 /** Which class an export draws: the one chosen in the heatmap panel, each photo's top class, or any. */
 export type ExportClassMode = 'view' | 'top' | 'any';
 
-const emptyProgress = (total: number): BatchProgress => ({ total, done: 0, failed: 0, skipped: 0, running: 0, etaMs: null, photosPerMinute: 0 });
+const emptyProgress = (total: number): BatchProgress => ({ total, done: 0, failed: 0, skipped: 0, running: 0, elapsedMs: 0, etaMs: null, photosPerMinute: 0 });
 
 /** '1m05s', '42s', '1h02m'. */
 export function formatDuration(ms: number): string {
@@ -134,7 +125,7 @@ export const useBatchStore = defineStore('batch', () => {
         }
         break;
       case 'progress': {
-        const { type: _t, batchId: _b, elapsedMs: _e, ...p } = e;
+        const { type: _t, batchId: _b, ...p } = e;
         r.progress = p;
         break;
       }

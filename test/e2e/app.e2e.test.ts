@@ -4,12 +4,13 @@
  * opens with the built-in digit model and the demo scene; the test changes scales and class in the
  * UI and reads the overlay canvas: hot on the digits, cold far from them.
  */
-import { existsSync, mkdtempSync, mkdirSync, copyFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, copyFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, haveChromium, launchChromium } from './chromium';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Box } from '../../core/scoremap';
 import { makeDigitScene } from '../../main/digits/scene';
@@ -17,9 +18,7 @@ import { createAppService, type AppService } from '../../main/services/app-servi
 import { startBridgeServer, type BridgeServer } from './bridge-server';
 import { buildRenderer } from './build-renderer';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.log(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
 
 interface Truth { box: Box; classIndex: number; label: string }
@@ -112,17 +111,7 @@ describe.skipIf(!haveChromium)('the app in a browser, on the real services', () 
     truth = demo.truth;
     photoSize = [demo.height, demo.width];
 
-    context = await chromium.launchPersistentContext(path.join(dir, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1400, height: 860 },
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
-    });
+    ({ context, page } = await launchChromium(path.join(dir, 'profile'), pageErrors));
     await page.goto(server.url);
   });
 

@@ -4,22 +4,21 @@
  * photo dialog), the queue runs in the background with statuses in the photo strip, and overlays
  * are exported into a folder chosen in the (stubbed) export dialog.
  */
-import { existsSync, mkdirSync, mkdtempSync, copyFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, copyFileSync, rmSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { haveChromium, launchChromium } from './chromium';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDigitScene } from '../../main/digits/scene';
 import { createAppService, type AppService } from '../../main/services/app-service';
 import { startBridgeServer, type BridgeServer } from './bridge-server';
 import { buildRenderer } from './build-renderer';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const haveChromium = existsSync(CHROMIUM);
 const GOOD = 6;
 
 describe.skipIf(!haveChromium)('the batch queue in a browser, on the real services', () => {
@@ -62,18 +61,8 @@ describe.skipIf(!haveChromium)('the batch queue in a browser, on the real servic
     await buildRenderer(path.join(dir, 'web'));
     service = await createAppService({ userDataDir: path.join(dir, 'user-data') });
     server = await startBridgeServer({ staticDir: path.join(dir, 'web'), service, dialogs: { folders: [photosDir], exportDir: outDir } });
-    context = await chromium.launchPersistentContext(path.join(dir, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1400, height: 860 },
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      // The truncated JPEG's thumbnail cannot be shown: the browser logs that, it is expected.
-      if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) pageErrors.push(`console: ${m.text()}`);
-    });
+    // The truncated JPEG's thumbnail cannot be shown: the browser logs that, it is expected.
+    ({ context, page } = await launchChromium(path.join(dir, 'profile'), pageErrors, /Failed to load resource/));
     await page.goto(server.url);
     await waitFor(`document.querySelector('canvas[data-testid="overlay"]')?.dataset.ready === 'true'`);
   });
