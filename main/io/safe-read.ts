@@ -1,0 +1,204 @@
+import { constants, promises as fs, type Stats } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Reading files named by strangers (a model's weight paths, photos given by name) without being led
+ * outside the folder the user chose, hung by a FIFO, or flooded by `/dev/zero`:
+ * - `resolveInside` / `resolveRealInside` keep a path written in a file inside its folder;
+ * - `openRegularFile` opens without blocking and checks the opened descriptor (fstat) is a regular
+ *   file before a byte is read, so the check and the read are about the same file;
+ * - `readRegularFile` reads with a size cap that also holds when the file grows while being read.
+ * Every refusal is an `UnsafeFileError` whose message is one line naming the file.
+ */
+
+/** Why a file was refused: outside the folder, not a regular file, over a cap, the wrong size, or unreadable. */
+export type UnsafeFileReason = 'outside' | 'not-regular' | 'too-large' | 'wrong-size' | 'unreadable';
+
+/** A refused file: `message` is `<file>: <detail>`, one line. */
+export class UnsafeFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: UnsafeFileReason,
+    readonly detail: string,
+  ) {
+    super(`${file}: ${detail}`);
+    this.name = 'UnsafeFileError';
+  }
+}
+
+/** Opening never waits for a FIFO's writer; on a regular file O_NONBLOCK changes nothing. */
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
+
+/** What a non-regular file is, in words: "a folder", "a FIFO (named pipe)", "a character device"… */
+export function fileTypeName(stats: Stats): string {
+  if (stats.isFile()) return 'a regular file';
+  if (stats.isDirectory()) return 'a folder';
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSymbolicLink()) return 'a symbolic link';
+  return 'not a regular file';
+}
+
+/** A byte count for messages: "1 048 576 bytes (1.0 MiB)". */
+export function formatBytes(n: number): string {
+  const mib = n / 2 ** 20;
+  return mib >= 0.1 ? `${n} bytes (${mib.toFixed(1)} MiB)` : `${n} bytes`;
+}
+
+function isInside(root: string, target: string): boolean {
+  const rel = path.relative(root, target);
+  return !path.isAbsolute(rel) && rel !== '..' && !rel.startsWith(`..${path.sep}`);
+}
+
+/**
+ * Resolves `relative` (a path as written inside a file, already URL-decoded) against the folder
+ * `root`, lexically: `a/b.bin` → `<root>/a/b.bin`. Throws an UnsafeFileError (reason `outside`)
+ * naming the path when the result is not inside `root`: `..` segments that climb out, absolute
+ * paths, Windows drive or UNC paths, NUL bytes. `root` itself is not a valid result.
+ * @returns the absolute, normalised path inside `root`.
+ */
+export function resolveInside(root: string, relative: string): string {
+  const base = path.resolve(root);
+  if (relative.includes('\0')) throw new UnsafeFileError(relative, 'outside', `is not a valid path inside ${base} (it holds a NUL byte)`);
+  if (path.isAbsolute(relative) || path.win32.isAbsolute(relative) || /^[a-zA-Z]:/.test(relative)) {
+    throw new UnsafeFileError(relative, 'outside', `is an absolute path: only paths inside ${base} are allowed`);
+  }
+  const target = path.resolve(base, relative);
+  if (target === base || !isInside(base, target)) {
+    throw new UnsafeFileError(relative, 'outside', `points outside ${base}`);
+  }
+  return target;
+}
+
+/**
+ * `resolveInside`, then the same check after following symbolic links (of `root` and of the
+ * result), so a link planted in the folder cannot lead out of it. The target must exist.
+ * @returns the lexical path inside `root` (as `resolveInside` returns it), checked.
+ */
+export async function resolveRealInside(root: string, relative: string): Promise<string> {
+  const target = resolveInside(root, relative);
+  let realRoot: string;
+  let realTarget: string;
+  try {
+    realRoot = await fs.realpath(root);
+    realTarget = await fs.realpath(target);
+  } catch (e) {
+    throw new UnsafeFileError(target, 'unreadable', `cannot be read (${errCode(e)})`);
+  }
+  if (realTarget === realRoot || !isInside(realRoot, realTarget)) {
+    throw new UnsafeFileError(target, 'outside', `is a link to ${realTarget}, outside ${path.resolve(root)}`);
+  }
+  return target;
+}
+
+function errCode(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message.split('\n')[0] : String(e));
+}
+
+/**
+ * Checks that `file` is a regular file (following symbolic links), without opening it: refuses
+ * folders, FIFOs, sockets and devices. For libraries that open files by path themselves (h5wasm);
+ * when reading the bytes here, use `openRegularFile`/`readRegularFile`, which check the descriptor.
+ * @returns the file's stats (size in bytes).
+ */
+export async function assertRegularFile(file: string): Promise<Stats> {
+  let stats: Stats;
+  try {
+    stats = await fs.stat(file);
+  } catch (e) {
+    throw new UnsafeFileError(file, 'unreadable', `cannot be read (${errCode(e)})`);
+  }
+  if (!stats.isFile()) throw new UnsafeFileError(file, 'not-regular', `is ${fileTypeName(stats)}, not a regular file`);
+  return stats;
+}
+
+/**
+ * Opens `file` for reading without blocking (a FIFO never hangs the open) and checks with fstat
+ * that what was opened is a regular file. The caller closes the handle.
+ * @returns the open handle and its stats (size in bytes at open time).
+ */
+export async function openRegularFile(file: string): Promise<{ handle: fs.FileHandle; stats: Stats }> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, OPEN_FLAGS);
+  } catch (e) {
+    const code = errCode(e);
+    // Opening a Unix socket fails with ENXIO: say what it is rather than the errno.
+    const what = code === 'ENXIO' ? await fs.stat(file).then(fileTypeName, () => null) : null;
+    if (what) throw new UnsafeFileError(file, 'not-regular', `is ${what}, not a regular file`);
+    throw new UnsafeFileError(file, 'unreadable', `cannot be read (${code})`);
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new UnsafeFileError(file, 'not-regular', `is ${fileTypeName(stats)}, not a regular file`);
+    return { handle, stats };
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+}
+
+/** Limits for readRegularFile. */
+export interface ReadLimits {
+  /** Refuse files larger than this many bytes (checked before allocating, and again while reading). */
+  maxBytes: number;
+  /** When set, the file must hold exactly this many bytes (a weight shard of known length). */
+  exactBytes?: number;
+  /** How the cap is named in the refusal, e.g. "the model.json limit"; defaults to "the limit". */
+  capName?: string;
+}
+
+/**
+ * Reads a whole regular file (see `openRegularFile`) of at most `maxBytes` bytes. The size is
+ * checked from fstat before allocating; the read is bounded by that size, and a file that grew or
+ * shrank while being read is refused rather than returned in part.
+ * @returns the file's bytes.
+ */
+export async function readRegularFile(file: string, limits: ReadLimits): Promise<Buffer> {
+  const { handle, stats } = await openRegularFile(file);
+  try {
+    const size = stats.size;
+    const capName = limits.capName ?? 'the limit';
+    if (size > limits.maxBytes) {
+      throw new UnsafeFileError(file, 'too-large', `is ${formatBytes(size)}, over ${capName} of ${formatBytes(limits.maxBytes)}`);
+    }
+    if (limits.exactBytes !== undefined && size !== limits.exactBytes) {
+      throw new UnsafeFileError(file, 'wrong-size', `holds ${size} bytes, expected exactly ${limits.exactBytes}`);
+    }
+    const buf = Buffer.allocUnsafe(size);
+    let at = 0;
+    while (at < size) {
+      const { bytesRead } = await handle.read(buf, at, size - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    const probe = Buffer.alloc(1);
+    const { bytesRead: extra } = await handle.read(probe, 0, 1, size);
+    if (at !== size || extra !== 0) {
+      throw new UnsafeFileError(file, 'wrong-size', `changed size while being read (${size} bytes at open, ${at === size ? 'more' : at} after)`);
+    }
+    return buf;
+  } catch (e) {
+    if (e instanceof UnsafeFileError) throw e;
+    throw new UnsafeFileError(file, 'unreadable', `cannot be read (${errCode(e)})`);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The first `length` bytes of a regular file (fewer when it is shorter), for telling formats apart
+ * by their signature. Refuses what `openRegularFile` refuses.
+ */
+export async function readFileHead(file: string, length: number): Promise<Buffer> {
+  const { handle } = await openRegularFile(file);
+  try {
+    const head = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(head, 0, length, 0);
+    return head.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
