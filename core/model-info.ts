@@ -32,6 +32,51 @@ export interface EquivalenceReport {
   exact: boolean;
   /** Why the difference is not zero, when it is not exact. */
   note?: string;
+  /** Mean |cell − crop| over all cells and classes (absent in sidecars written before it existed). */
+  meanAbsDiff?: number;
+  /** meanAbsDiff divided by the largest |crop output|. */
+  meanRelDiff?: number;
+  /** Share of cells, in [0, 1], whose top class differs from the top class of their crop. */
+  topClassMismatch?: number;
+  /** One-word summary of the figures above, from gradeEquivalence. */
+  grade?: EquivalenceGrade;
+}
+
+/**
+ * How far the converted model is from its crops, in one word (the CLI and the window both show it):
+ * - exact: no zero padding crops see differently, and every cell equals its crop to float error
+ * - close: cells differ from crops (zero padding near window borders) but the top class agrees on
+ *   at least 95% of the cells and the mean difference is within 2% of the output's scale
+ * - approximate: anything further; heatmaps are indicative only
+ */
+export type EquivalenceGrade = 'exact' | 'close' | 'approximate';
+export const EQUIVALENCE_GRADES: readonly EquivalenceGrade[] = ['exact', 'close', 'approximate'];
+
+/** Largest share of cells whose top class may differ from the crop's for grade `close`. */
+export const CLOSE_MAX_TOP_CLASS_MISMATCH = 0.05;
+/** Largest meanRelDiff for grade `close`. */
+export const CLOSE_MAX_MEAN_REL_DIFF = 0.02;
+
+/**
+ * The grade of measured figures (pure; see EquivalenceGrade for the thresholds).
+ * @param m exact: the equivalence check's verdict (no padding, maxRelDiff ≤ 1e-4);
+ *   topClassMismatch: share in [0, 1]; meanRelDiff: mean |diff| / largest |crop output|
+ */
+export function gradeEquivalence(m: { exact: boolean; topClassMismatch: number; meanRelDiff: number }): EquivalenceGrade {
+  if (m.exact) return 'exact';
+  if (m.topClassMismatch <= CLOSE_MAX_TOP_CLASS_MISMATCH && m.meanRelDiff <= CLOSE_MAX_MEAN_REL_DIFF) return 'close';
+  return 'approximate';
+}
+
+/**
+ * The grade of a report: its own, else graded from its figures. A report from before the grade
+ * existed (no mismatch share or mean) that is not exact is `approximate`: nothing shows it is closer.
+ */
+export function equivalenceGrade(r: EquivalenceReport): EquivalenceGrade {
+  if (r.grade !== undefined) return r.grade;
+  if (r.exact) return 'exact';
+  if (r.topClassMismatch === undefined || r.meanRelDiff === undefined) return 'approximate';
+  return gradeEquivalence({ exact: false, topClassMismatch: r.topClassMismatch, meanRelDiff: r.meanRelDiff });
 }
 
 /** Sidecar saved next to a converted model (convmap.json). */

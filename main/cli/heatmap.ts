@@ -12,6 +12,7 @@ import { createDiskCache, defaultCacheDir, modelHash } from '../services/cache';
 import { checkNamePattern, DEFAULT_NAME_PATTERN } from '../services/export';
 import { prepareModel } from '../services/models';
 import { scanInputs } from '../services/scan';
+import { approximationWarning } from './report';
 
 const MODEL_EXT = /\.(json|h5|hdf5|keras)$/i;
 
@@ -97,6 +98,8 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   await selectBackend(backendRequest);
   const prepared = await prepareModel(modelPath, { preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : undefined });
   const { info } = prepared;
+  const approximate = approximationWarning(info.equivalence);
+  if (approximate) process.stderr.write(`convmap: ${approximate}\n`);
 
   const engine = await createEngine({ backend: backendRequest, workers });
   const tty = process.stderr.isTTY === true && !opts.json;

@@ -3,7 +3,7 @@ import { PREPROCESS_MODES, isPreprocessMode, type PreprocessMode } from '../../c
 import { BACKEND_REQUESTS, isBackendRequest, selectBackend, type BackendRequest } from '../engine/backend';
 import { saveConverted } from '../convert/save';
 import { prepareModel } from '../services/models';
-import { formatReport } from './report';
+import { approximationWarning, formatReport } from './report';
 import { registerHeatmapCommand } from './heatmap';
 import { runDemo } from './demo';
 
@@ -43,6 +43,8 @@ program
       const backend = await selectBackend(opts.backend ?? 'auto');
       const prepared = await prepareModel(model, { preprocess: opts.preprocess });
       if (opts.out) await saveConverted(opts.out, prepared.artifacts, prepared.info);
+      const warning = approximationWarning(prepared.info.equivalence);
+      if (warning) process.stderr.write(`convmap: ${warning}\n`);
       if (opts.json) {
         process.stdout.write(JSON.stringify({ ...prepared.info, backend, ...(opts.out ? { saved: opts.out } : {}) }) + '\n');
       } else {

@@ -1,7 +1,18 @@
-import type { ConvertedModelInfo } from '../../core/model-info';
+import { equivalenceGrade, type ConvertedModelInfo, type EquivalenceReport } from '../../core/model-info';
 
 function pairText(p: [number, number]): string {
   return `${p[0]}×${p[1]}`;
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(share > 0 && share < 0.01 ? 2 : 1)}%`;
+}
+
+/** A warning line for the CLI when the converted model is only an approximation of its crops, else null. */
+export function approximationWarning(eq: EquivalenceReport): string | null {
+  if (equivalenceGrade(eq) !== 'approximate') return null;
+  const why = eq.topClassMismatch !== undefined ? `the top class differs from the crop's in ${percent(eq.topClassMismatch)} of cells` : 'cells differ from crops';
+  return `warning: the converted model only approximates the classifier (${why}); read its heatmaps as indicative`;
 }
 
 /** The human-readable conversion report printed by `convmap convert`. */
@@ -17,7 +28,10 @@ export function formatReport(info: ConvertedModelInfo, backend: string): string 
     `labels      ${labels}`,
     `padding     ${info.padding}`,
     `preprocess  ${info.preprocess}`,
-    `equivalence ${eq.exact ? 'exact' : 'not exact'}: ${eq.cellsChecked} cells on a ${pairText(eq.inputSize)} input, max |diff| ${eq.maxAbsDiff.toExponential(2)}, relative ${eq.maxRelDiff.toExponential(2)}`,
+    `equivalence ${equivalenceGrade(eq)}: ${eq.cellsChecked} cells on a ${pairText(eq.inputSize)} input, max |diff| ${eq.maxAbsDiff.toExponential(2)}, relative ${eq.maxRelDiff.toExponential(2)}`,
+    ...(eq.meanAbsDiff !== undefined && eq.topClassMismatch !== undefined
+      ? [`            mean |diff| ${eq.meanAbsDiff.toExponential(2)}, top class differs from the crop's in ${percent(eq.topClassMismatch)} of cells`]
+      : []),
     ...(eq.note ? [`            ${eq.note}`] : []),
     `backend     ${backend}`,
   ];

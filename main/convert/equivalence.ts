@@ -1,11 +1,25 @@
 import * as tf from '@tensorflow/tfjs';
-import type { EquivalenceReport } from '../../core/model-info';
+import { gradeEquivalence, type EquivalenceReport } from '../../core/model-info';
 import { cellCount } from '../../core/scoremap';
 import { ModelError } from '../model/errors';
 import type { Conversion } from './convert';
 
 /** Relative tolerance below which a network without zero padding counts as exactly converted. */
 export const EXACT_TOLERANCE = 1e-4;
+
+/** Share of cells whose highest-scoring class differs; `a` and `b` are [cells, classes] row-major. */
+export function topClassMismatch(a: Float32Array, b: Float32Array, classes: number): number {
+  const cells = Math.floor(b.length / classes);
+  if (cells === 0) return 0;
+  const argmax = (v: Float32Array, at: number): number => {
+    let best = 0;
+    for (let k = 1; k < classes; k++) if (v[at + k] > v[at + best]) best = k;
+    return best;
+  };
+  let differ = 0;
+  for (let c = 0; c < cells; c++) if (argmax(a, c * classes) !== argmax(b, c * classes)) differ++;
+  return differ / cells;
+}
 
 /**
  * Runs the classifier on every crop of a random image and the converted model once on the whole
@@ -48,12 +62,18 @@ export async function checkEquivalence(
     const a = (await fcnOut.data()) as Float32Array;
     const b = (await cropOut.data()) as Float32Array;
     let maxAbs = 0;
+    let sumAbs = 0;
     let scale = 0;
     for (let i = 0; i < b.length; i++) {
-      maxAbs = Math.max(maxAbs, Math.abs(a[i] - b[i]));
+      const d = Math.abs(a[i] - b[i]);
+      maxAbs = Math.max(maxAbs, d);
+      sumAbs += d;
       scale = Math.max(scale, Math.abs(b[i]));
     }
     const maxRel = maxAbs / Math.max(scale, 1e-12);
+    const meanAbs = b.length > 0 ? sumAbs / b.length : 0;
+    const meanRel = meanAbs / Math.max(scale, 1e-12);
+    const mismatch = topClassMismatch(a, b, classes);
     const padded = conv.paddedLayers.length > 0;
     const exact = !padded && maxRel <= EXACT_TOLERANCE;
     let note: string | undefined;
@@ -63,7 +83,11 @@ export async function checkEquivalence(
     } else if (!exact) {
       note = `no zero padding, but the difference exceeds ${EXACT_TOLERANCE}: the conversion is wrong for this model`;
     }
-    return { maxAbsDiff: maxAbs, maxRelDiff: maxRel, cellsChecked: rows * cols, inputSize: [ny, nx], exact, ...(note ? { note } : {}) };
+    return {
+      maxAbsDiff: maxAbs, maxRelDiff: maxRel, cellsChecked: rows * cols, inputSize: [ny, nx], exact, ...(note ? { note } : {}),
+      meanAbsDiff: meanAbs, meanRelDiff: meanRel, topClassMismatch: mismatch,
+      grade: gradeEquivalence({ exact, topClassMismatch: mismatch, meanRelDiff: meanRel }),
+    };
   } finally {
     tf.dispose([fcnOut, cropOut]);
   }
