@@ -1,0 +1,175 @@
+import { promises as fs } from 'node:fs';
+import type { Dataset as H5Dataset, Group as H5Group } from 'h5wasm';
+import { ModelError } from './errors';
+
+/**
+ * HDF5 reading for Keras native files, through h5wasm (no Python): file sniffing, opening with one-line
+ * errors, attributes as Keras writes them, and datasets as float32 weights.
+ */
+
+/** A layer named in an error: its name and class. */
+export interface LayerRef {
+  name: string;
+  className: string;
+}
+
+export const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+export const ZIP_SIGNATURE = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
+
+/** 'hdf5' or 'zip' when the bytes start like a Keras native file, else null. */
+export function kerasFileKind(head: Uint8Array): 'hdf5' | 'zip' | null {
+  const b = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  if (b.subarray(0, 8).equals(HDF5_SIGNATURE)) return 'hdf5';
+  if (b.subarray(0, 4).equals(ZIP_SIGNATURE)) return 'zip';
+  return null;
+}
+
+/** Reads the first bytes of a file to tell whether it is a Keras native file. */
+export async function sniffKerasFile(file: string): Promise<'hdf5' | 'zip' | null> {
+  let handle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const head = Buffer.alloc(8);
+    const { bytesRead } = await handle.read(head, 0, 8, 0);
+    return kerasFileKind(head.subarray(0, bytesRead));
+  } finally {
+    await handle.close();
+  }
+}
+
+type H5Module = typeof import('h5wasm/node');
+let h5Promise: Promise<H5Module> | null = null;
+
+/** Loads h5wasm's Node build once; HDF5 errors become JS exceptions instead of stderr noise. */
+export async function h5wasm(): Promise<H5Module> {
+  h5Promise ??= (async () => {
+    const mod = await import('h5wasm/node');
+    const module = await mod.ready;
+    module.activate_throwing_error_handler();
+    return mod;
+  })();
+  return h5Promise;
+}
+
+/** The useful line of an HDF5 error stack: its innermost message ("truncated file: eof = …"). */
+export function hdf5Reason(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  const lines = [...text.matchAll(/#\d+: .*? in [\w_]+\(\): (.*)$/gm)].map((m) => m[1].trim());
+  const last = lines.length > 0 ? lines[lines.length - 1] : text.split('\n')[0];
+  return last.replace(/[^\x20-\x7e]/g, '?').slice(0, 300);
+}
+
+export interface H5File {
+  root: H5Group;
+  mod: H5Module;
+  close(): void;
+}
+
+export function openHdf5(mod: H5Module, diskPath: string, file: string, what: string): H5File {
+  let f;
+  try {
+    f = new mod.File(diskPath, 'r');
+  } catch (e) {
+    const reason = hdf5Reason(e);
+    const truncated = /truncated file/.test(reason);
+    throw new ModelError(file, `${what} cannot be read as HDF5${truncated ? ' (the file is truncated: an interrupted download or copy?)' : ''}: ${reason}`);
+  }
+  const handle = f;
+  return { root: handle, mod, close: () => void handle.close() };
+}
+
+export function isGroup(h5: H5File, x: unknown): x is H5Group {
+  return x instanceof h5.mod.Group;
+}
+
+export function isDataset(h5: H5File, x: unknown): x is H5Dataset {
+  return x instanceof h5.mod.Dataset;
+}
+
+export function getEntity(group: H5Group, name: string): unknown {
+  try {
+    return group.get(name);
+  } catch {
+    return null;
+  }
+}
+
+/** A string attribute (Keras writes JSON configs as one string, sometimes as bytes). */
+export function attrText(obj: H5Group, name: string): string | null {
+  const attr = obj.attrs[name];
+  if (!attr) return null;
+  const v = attr.value;
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
+  return null;
+}
+
+/**
+ * A list-of-strings attribute (`layer_names`, `weight_names`). Keras splits long ones into
+ * `name0`, `name1`, … and writes an empty float array for an empty list.
+ */
+export function attrStrings(obj: H5Group, name: string): string[] | null {
+  const one = (n: string): string[] | null => {
+    const attr = obj.attrs[n];
+    if (!attr) return null;
+    const v = attr.value;
+    if (typeof v === 'string') return [v];
+    if (Array.isArray(v)) return v.map((s) => (s instanceof Uint8Array ? Buffer.from(s).toString('utf8') : String(s)));
+    if (ArrayBuffer.isView(v) && (v as unknown as { length: number }).length === 0) return [];
+    return null;
+  };
+  const whole = one(name);
+  if (whole !== null) return whole;
+  const parts: string[] = [];
+  let found = false;
+  for (let i = 0; ; i++) {
+    const chunk = one(`${name}${i}`);
+    if (chunk === null) break;
+    found = true;
+    parts.push(...chunk);
+  }
+  return found ? parts : null;
+}
+
+export function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * 2 ** -14 * (f / 1024);
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+export interface Weight {
+  shape: number[];
+  values: Float32Array;
+}
+
+/** A dataset as float32, whatever float or integer type the file stores. */
+export function readWeight(h5: H5File, group: H5Group, name: string, file: string, layer: LayerRef, where: string): Weight {
+  const ds = getEntity(group, name);
+  if (!isDataset(h5, ds)) throw new ModelError(file, `weight "${where}" is missing from the file`, layer);
+  let raw;
+  try {
+    raw = ds.value;
+  } catch (e) {
+    throw new ModelError(file, `weight "${where}" cannot be read: ${hdf5Reason(e)}`, layer);
+  }
+  const shape = ds.shape ?? [];
+  const meta = ds.metadata;
+  let values: Float32Array;
+  if (raw instanceof Float32Array) values = raw;
+  else if (raw instanceof Float64Array || raw instanceof Int32Array || raw instanceof Int16Array || raw instanceof Int8Array || raw instanceof Uint8Array) {
+    values = Float32Array.from(raw);
+  } else if (raw instanceof Uint16Array && meta.type === 1 && meta.size === 2) values = Float32Array.from(raw, halfToFloat);
+  else if (raw instanceof Uint16Array) values = Float32Array.from(raw);
+  else if (typeof raw === 'number') values = Float32Array.of(raw);
+  else throw new ModelError(file, `weight "${where}" has a data type Convmap cannot read (${JSON.stringify(ds.dtype)})`, layer);
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (values.length !== n) throw new ModelError(file, `weight "${where}" holds ${values.length} values for shape [${shape.join(', ')}]`, layer);
+  return { shape, values };
+}

@@ -1,0 +1,127 @@
+import * as tf from '@tensorflow/tfjs';
+import { ModelError } from './errors';
+import { normalizeTopology } from './topology';
+
+/**
+ * Keras model configs rewritten so tfjs builds them: Keras 3 Sequential inputs folded onto the first
+ * layer, node indices of nested Sequentials shifted, unknown classes named before tfjs fails.
+ */
+export interface RawLayer {
+  class_name: string;
+  config: { name?: string; layers?: unknown } | unknown[];
+}
+
+export function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** The layer list of a Sequential/Functional config (old Keras Sequential configs are the list itself). */
+export function sublayers(layer: RawLayer): RawLayer[] | null {
+  const c = layer.config;
+  const list = Array.isArray(c) ? c : isRecord(c) && Array.isArray(c.layers) ? c.layers : null;
+  return list ? list.filter((l): l is RawLayer => isRecord(l) && typeof l.class_name === 'string') : null;
+}
+
+export function layerName(layer: RawLayer): string {
+  return isRecord(layer.config) && typeof layer.config.name === 'string' ? layer.config.name : '?';
+}
+
+
+
+/** Names the first layer whose class tfjs does not know, before tfjs fails with a generic error. */
+export function checkClasses(layer: Record<string, unknown>, file: string, known: Set<string>): void {
+  const className = layer.class_name;
+  if (typeof className !== 'string') return;
+  const cfg = layer.config;
+  const name = isRecord(cfg) && typeof cfg.name === 'string' ? cfg.name : typeof layer.name === 'string' ? layer.name : '?';
+  if (!known.has(className)) {
+    throw new ModelError(file, `unknown layer class "${className}": TensorFlow.js has no such layer, so Convmap cannot run this model`, { name, className });
+  }
+  const list = Array.isArray(cfg) ? cfg : isRecord(cfg) && Array.isArray(cfg.layers) ? cfg.layers : [];
+  for (const l of list) if (isRecord(l)) checkClasses(l, file, known);
+}
+
+/**
+ * Keras 3 writes a Sequential's input as a leading InputLayer entry. tfjs builds that at the top
+ * level but not inside a Functional model ("Graph disconnected"), so every Sequential gets the
+ * Keras 2 form: the InputLayer's shape and dtype moved onto its first layer.
+ */
+export function foldSequentialInputs(layer: unknown): unknown {
+  if (Array.isArray(layer)) return layer.map(foldSequentialInputs);
+  if (!isRecord(layer)) return layer;
+  const cfg = layer.config;
+  if (!isRecord(cfg) || !Array.isArray(cfg.layers)) return layer;
+  let layers = cfg.layers.map(foldSequentialInputs);
+  const [first, second] = layers;
+  if (
+    layer.class_name === 'Sequential' && layers.length > 1 && isRecord(first) && first.class_name === 'InputLayer' &&
+    isRecord(first.config) && isRecord(second) && isRecord(second.config) && !Array.isArray(second.config.layers)
+  ) {
+    const shape = first.config.batch_shape ?? first.config.batch_input_shape;
+    const moved: Record<string, unknown> = { ...second.config };
+    if (shape !== undefined && !('batch_input_shape' in moved) && !('batch_shape' in moved)) moved.batch_input_shape = shape;
+    if (typeof first.config.dtype === 'string' && !('dtype' in moved)) moved.dtype = first.config.dtype;
+    layers = [{ ...second, config: moved }, ...layers.slice(2)];
+  }
+  return { ...layer, config: { ...cfg, layers } };
+}
+
+/** A Sequential that tfjs builds with its own input node (node 0), so calls on it start at node 1. */
+function hasOwnInputNode(layer: Record<string, unknown>): boolean {
+  if (layer.class_name !== 'Sequential' || !isRecord(layer.config) || !Array.isArray(layer.config.layers)) return false;
+  const first: unknown = layer.config.layers[0];
+  return isRecord(first) && isRecord(first.config) && (Array.isArray(first.config.batch_input_shape) || first.class_name === 'InputLayer');
+}
+
+/**
+ * Keras 3 numbers the calls of a nested Sequential from 0 (it has no node of its own), while tfjs
+ * (like Keras 2) gives a Sequential built with an input shape a node 0 of its own: references to
+ * such a layer in a Keras 3 Functional config move up by one. Nested Functional models are
+ * numbered from 1 by Keras 3 already.
+ */
+export function shiftSequentialNodes(layer: Record<string, unknown>): void {
+  const cfg = layer.config;
+  if (!isRecord(cfg) || !Array.isArray(cfg.layers)) return;
+  const layers = cfg.layers.filter(isRecord);
+  layers.forEach(shiftSequentialNodes);
+  const shifted = new Set(layers.filter(hasOwnInputNode).map((l) => (isRecord(l.config) ? l.config.name : undefined)));
+  if (shifted.size === 0) return;
+  const bump = (ref: unknown): void => {
+    if (Array.isArray(ref) && typeof ref[0] === 'string' && typeof ref[1] === 'number' && shifted.has(ref[0])) ref[1] += 1;
+  };
+  for (const l of layers) {
+    if (!Array.isArray(l.inbound_nodes)) continue;
+    for (const node of l.inbound_nodes) if (Array.isArray(node)) node.forEach(bump);
+  }
+  if (Array.isArray(cfg.output_layers)) cfg.output_layers.forEach(bump);
+}
+
+export function kerasMajor(version: string | null): number {
+  const m = /^(\d+)\./.exec(version ?? '');
+  return m ? Number(m[1]) : 0;
+}
+
+export async function buildModel(config: Record<string, unknown>, file: string, kerasVersion: string | null): Promise<tf.LayersModel> {
+  const normalized = normalizeTopology(foldSequentialInputs(config), file);
+  if (kerasMajor(kerasVersion) >= 3) shiftSequentialNodes(normalized);
+  const known = new Set(Object.keys(tf.serialization.SerializationMap.getMap().classNameMap));
+  checkClasses(normalized, file, known);
+  try {
+    return await tf.models.modelFromJSON({ modelTopology: normalized as tf.io.ModelArtifacts['modelTopology'] } as tf.io.ModelJSON);
+  } catch (e) {
+    throw new ModelError(file, `TensorFlow.js could not build the model: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+export function parseConfig(text: string, file: string, where: string): Record<string, unknown> {
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch (e) {
+    throw new ModelError(file, `${where} is not valid JSON (${(e as Error).message})`);
+  }
+  if (!isRecord(config) || typeof config.class_name !== 'string') {
+    throw new ModelError(file, `${where} is not a Keras model config (no class_name)`);
+  }
+  return config;
+}
