@@ -5,3 +5,4 @@ export * from './average';
 export * from './detect';
 export * from './colormap';
 export * from './overlay';
+export * from './defaults';
