@@ -1,38 +1,15 @@
 /**
- * The one contract between the renderer and main. Every request, response and event is a type here;
- * the preload exposes exactly {@link ConvmapApi} (one method per operation, never ipcRenderer
- * itself); main validates every argument at run time (see main/electron/validate.ts) before use.
- * The channel table is one `as const` list and the channel names derive from it (electron/fiddle).
+ * The one contract between the renderer and main. Every request, response and event is a type here,
+ * and every operation is one entry of the channel table {@link INVOKES} (electron/fiddle's `as const`
+ * table): the preload's methods, main's IPC registration, the argument validators and the service
+ * interface derive from it. The preload exposes exactly {@link ConvmapApi} (one method per
+ * operation, never ipcRenderer itself); main validates every argument at run time
+ * (main/electron/validate.ts) before use.
  */
 import type { CombineMode } from './average';
 import type { ColormapName } from './colormap';
 import type { ConvertedModelInfo, PreprocessMode } from './model-info';
 import type { ScoreMap } from './scoremap';
-
-/** Invoke channels: renderer → main, one per API method, each answered with a promise. */
-export const INVOKE_CHANNELS = [
-  'convmap:backend-info',
-  'convmap:open-model-dialog',
-  'convmap:load-model',
-  'convmap:set-preprocess',
-  'convmap:open-photos-dialog',
-  'convmap:add-photos',
-  'convmap:demo-scene',
-  'convmap:compute-scores',
-  'convmap:cancel',
-  'convmap:recent',
-  'convmap:open-folders-dialog',
-  'convmap:add-folders',
-  'convmap:choose-export-folder',
-  'convmap:run-batch',
-  'convmap:pause-batch',
-  'convmap:resume-batch',
-] as const;
-export type InvokeChannel = (typeof INVOKE_CHANNELS)[number];
-
-/** Event channels: main → renderer. */
-export const EVENT_CHANNELS = ['convmap:progress', 'convmap:open-files', 'convmap:batch'] as const;
-export type EventChannel = (typeof EVENT_CHANNELS)[number];
 
 /** The tfjs backend that runs inference, and the worker pool size. */
 export interface BackendInfo {
@@ -239,71 +216,142 @@ export interface RecentItems {
   photos: string[];
 }
 
-/** Window → main API, exposed by the preload as `window.convmap`. */
-export interface ConvmapApi {
-  backendInfo(): Promise<BackendInfo>;
+/**
+ * A type the channel table carries without a run-time value: `{}` at run time, `T` to the compiler.
+ * It lets one `as const` table state each operation's channel, arguments and result together.
+ */
+export interface Carries<T> {
+  readonly carried?: () => T;
+}
+const carries = <T>(): Carries<T> => ({});
+
+/**
+ * The argument kinds an operation may take, and their shapes. Main checks each kind at run time
+ * (one checker per kind in main/electron/validate.ts), so a new operation over existing kinds needs
+ * no new validation code.
+ */
+export interface ArgKinds {
+  /** Absolute paths of files the user chose: main's dialogs, a drop, the command line, a recent item, the OS's open-file. */
+  chosenPaths: string[];
+  loadModelRequest: LoadModelRequest;
+  setPreprocessRequest: SetPreprocessRequest;
+  computeScoresRequest: ComputeScoresRequest;
+  /** The id of a running computeScores or runBatch job. */
+  jobId: string;
+  /** The id of a running runBatch. */
+  batchId: string;
+  /** Descend into sub-folders. */
+  recursive: boolean;
+  addFoldersRequest: AddFoldersRequest;
+  runBatchRequest: RunBatchRequest;
+}
+export type ArgKind = keyof ArgKinds;
+
+/** One renderer → main operation: its channel, its argument kinds, who answers it, its result type. */
+export interface InvokeEntry {
+  channel: `convmap:${string}`;
+  args: readonly ArgKind[];
+  /** 'service': main's app service (main/services) answers; 'dialog': the Electron glue shows a dialog first. */
+  by: 'service' | 'dialog';
+  result: Carries<unknown>;
+}
+
+/**
+ * The channel table: every renderer → main operation, keyed by its ConvmapApi method name. The
+ * preload's methods, main's IPC registration, its argument validation and the service interface
+ * are all derived from it: a new operation is one entry here plus its handler.
+ */
+export const INVOKES = {
+  /** The inference backend and the worker pool size. */
+  backendInfo: { channel: 'convmap:backend-info', args: [], by: 'service', result: carries<BackendInfo>() },
   /** Shows the open dialog for a model; null when cancelled. */
-  openModelDialog(): Promise<string | null>;
-  /** Loads (and converts, verifying against crops) a model in the background. */
-  loadModel(req: LoadModelRequest): Promise<ModelSummary>;
-  setPreprocess(req: SetPreprocessRequest): Promise<ModelSummary>;
+  openModelDialog: { channel: 'convmap:open-model-dialog', args: [], by: 'dialog', result: carries<string | null>() },
+  /** Loads (and converts, verifying against crops) a model in the background. Its path must be one the user chose. */
+  loadModel: { channel: 'convmap:load-model', args: ['loadModelRequest'], by: 'service', result: carries<ModelSummary>() },
+  setPreprocess: { channel: 'convmap:set-preprocess', args: ['setPreprocessRequest'], by: 'service', result: carries<ModelSummary>() },
   /** Shows the open dialog for photos (multi-select) and opens them. */
-  openPhotosDialog(): Promise<AddPhotosResult>;
-  /** Opens photos by path (drag-and-drop, "Open with", second launch). */
-  addPhotos(paths: string[]): Promise<AddPhotosResult>;
+  openPhotosDialog: { channel: 'convmap:open-photos-dialog', args: [], by: 'dialog', result: carries<AddPhotosResult>() },
+  /** Opens photos by path (drag-and-drop, "Open with", second launch, recents): only paths the user chose. */
+  addPhotos: { channel: 'convmap:add-photos', args: ['chosenPaths'], by: 'service', result: carries<AddPhotosResult>() },
   /** A generated scene of held-out digits, opened like a photo (first launch). */
-  demoScene(): Promise<PhotoRef>;
-  computeScores(req: ComputeScoresRequest): Promise<ScoresResult>;
+  demoScene: { channel: 'convmap:demo-scene', args: [], by: 'service', result: carries<PhotoRef>() },
+  computeScores: { channel: 'convmap:compute-scores', args: ['computeScoresRequest'], by: 'service', result: carries<ScoresResult>() },
   /** Cancels a running computeScores (it then rejects with an AbortError) or runBatch (it resolves, cancelled). */
-  cancel(jobId: string): Promise<void>;
-  recent(): Promise<RecentItems>;
+  cancel: { channel: 'convmap:cancel', args: ['jobId'], by: 'service', result: carries<void>() },
+  recent: { channel: 'convmap:recent', args: [], by: 'service', result: carries<RecentItems>() },
   /** Shows the open dialog for folders (multi-select) and opens their photos. */
-  openFoldersDialog(recursive: boolean): Promise<AddFoldersResult>;
-  /** Opens the photos of folders by path (drag-and-drop). */
-  addFolders(req: AddFoldersRequest): Promise<AddFoldersResult>;
+  openFoldersDialog: { channel: 'convmap:open-folders-dialog', args: ['recursive'], by: 'dialog', result: carries<AddFoldersResult>() },
+  /** Opens the photos of folders by path (drag-and-drop): only folders the user chose. */
+  addFolders: { channel: 'convmap:add-folders', args: ['addFoldersRequest'], by: 'service', result: carries<AddFoldersResult>() },
   /** Shows the folder dialog for exports; null when cancelled. Only folders chosen here can be exported to. */
-  chooseExportFolder(): Promise<string | null>;
+  chooseExportFolder: { channel: 'convmap:choose-export-folder', args: [], by: 'dialog', result: carries<string | null>() },
   /**
    * Processes photos in the background (score cache, all cores), exporting them when asked; progress
    * and per-photo status come as BatchEvents. Resolves when finished or cancelled (cancel(batchId)):
    * finished photos and exports are kept.
    */
-  runBatch(req: RunBatchRequest): Promise<BatchResult>;
+  runBatch: { channel: 'convmap:run-batch', args: ['runBatchRequest'], by: 'service', result: carries<BatchResult>() },
   /** No new photo of the batch starts until resumeBatch; photos in flight finish. */
-  pauseBatch(batchId: string): Promise<void>;
-  resumeBatch(batchId: string): Promise<void>;
-  /** Subscribes to batch events; returns the unsubscribe function. */
-  onBatch(listener: (e: BatchEvent) => void): () => void;
-  /** Subscribes to progress; returns the unsubscribe function. */
-  onProgress(listener: (e: ProgressEvent) => void): () => void;
-  /** Files handed to the app by the OS (command line, "Open with", a second launch). */
-  onOpenFiles(listener: (paths: string[]) => void): () => void;
-  /**
-   * The absolute path of a file or folder dropped onto the window (the preload answers with
-   * webUtils.getPathForFile; synchronous, no IPC); '' when it has none (e.g. text dragged from a page).
-   * Dropped items then go to addPhotos / loadModel by path like any other.
-   */
-  pathForFile(file: DroppedFile): string;
+  pauseBatch: { channel: 'convmap:pause-batch', args: ['batchId'], by: 'service', result: carries<void>() },
+  resumeBatch: { channel: 'convmap:resume-batch', args: ['batchId'], by: 'service', result: carries<void>() },
+} as const satisfies Record<string, InvokeEntry>;
+
+export type InvokeMethod = keyof typeof INVOKES;
+export type InvokeChannel = (typeof INVOKES)[InvokeMethod]['channel'];
+type KindsToArgs<A extends readonly ArgKind[]> = { -readonly [I in keyof A]: A[I] extends ArgKind ? ArgKinds[A[I]] : never };
+/** The arguments of an operation, in order. */
+export type InvokeArgs<M extends InvokeMethod> = KindsToArgs<(typeof INVOKES)[M]['args']>;
+/** What an operation's promise resolves with. */
+export type InvokeResult<M extends InvokeMethod> = (typeof INVOKES)[M]['result'] extends Carries<infer R> ? R : never;
+/** Every invoke operation as a method (docs come from the table). */
+export type InvokeApi = { [M in InvokeMethod]: (...args: InvokeArgs<M>) => Promise<InvokeResult<M>> };
+/** The operations main's app service answers: all but the dialogs, which the Electron glue shows. */
+export type ServiceMethod = { [M in InvokeMethod]: (typeof INVOKES)[M]['by'] extends 'service' ? M : never }[InvokeMethod];
+export type ServiceApi = Pick<InvokeApi, ServiceMethod>;
+
+/** One main → renderer event: its channel and payload type. */
+export interface EventEntry {
+  channel: `convmap:${string}`;
+  payload: Carries<unknown>;
 }
 
-/** Request argument type of each invoke channel (what main validates). */
-export interface InvokeArgs {
-  'convmap:backend-info': [];
-  'convmap:open-model-dialog': [];
-  'convmap:load-model': [LoadModelRequest];
-  'convmap:set-preprocess': [SetPreprocessRequest];
-  'convmap:open-photos-dialog': [];
-  'convmap:add-photos': [string[]];
-  'convmap:demo-scene': [];
-  'convmap:compute-scores': [ComputeScoresRequest];
-  'convmap:cancel': [string];
-  'convmap:recent': [];
-  'convmap:open-folders-dialog': [boolean];
-  'convmap:add-folders': [AddFoldersRequest];
-  'convmap:choose-export-folder': [];
-  'convmap:run-batch': [RunBatchRequest];
-  'convmap:pause-batch': [string];
-  'convmap:resume-batch': [string];
+/** Main → renderer events, keyed by the ConvmapApi method that subscribes to them. */
+export const EVENTS = {
+  /** Subscribes to progress of conversions and computeScores jobs; returns the unsubscribe function. */
+  onProgress: { channel: 'convmap:progress', payload: carries<ProgressEvent>() },
+  /** Files handed to the app by the OS (command line, "Open with", a second launch) or chosen from the menu. */
+  onOpenFiles: { channel: 'convmap:open-files', payload: carries<string[]>() },
+  /** Subscribes to batch events; returns the unsubscribe function. */
+  onBatch: { channel: 'convmap:batch', payload: carries<BatchEvent>() },
+} as const satisfies Record<string, EventEntry>;
+
+export type EventMethod = keyof typeof EVENTS;
+export type EventChannel = (typeof EVENTS)[EventMethod]['channel'];
+type PayloadOf<M extends EventMethod> = (typeof EVENTS)[M]['payload'] extends Carries<infer P> ? P : never;
+/** The payload sent on an event channel. */
+export type EventPayload<C extends EventChannel> = { [M in EventMethod]: (typeof EVENTS)[M]['channel'] extends C ? PayloadOf<M> : never }[EventMethod];
+export type EventApi = { [M in EventMethod]: (listener: (payload: PayloadOf<M>) => void) => () => void };
+
+/** All invoke channels, in table order. */
+export const INVOKE_CHANNELS: readonly InvokeChannel[] = Object.values(INVOKES).map((e) => e.channel);
+/** All event channels, in table order. */
+export const EVENT_CHANNELS: readonly EventChannel[] = Object.values(EVENTS).map((e) => e.channel);
+
+/**
+ * Sent by the preload alone (never exposed to the page) when it resolves a dropped file's path:
+ * main then accepts that path as chosen by the user. A page cannot make a File with a path of its
+ * own choosing, so this cannot widen what the page reaches.
+ */
+export const DROPPED_CHANNEL = 'convmap:dropped';
+
+/** Window → main API, exposed by the preload as `window.convmap`. */
+export interface ConvmapApi extends InvokeApi, EventApi {
+  /**
+   * The absolute path of a file or folder dropped onto the window (the preload answers with
+   * webUtils.getPathForFile; synchronous); '' when it has none (e.g. text dragged from a page).
+   * Main then accepts that path in addPhotos / addFolders / loadModel like any other chosen path.
+   */
+  pathForFile(file: DroppedFile): string;
 }
 
 /** Scheme of the protocol that serves opened photos to the renderer. */

@@ -1,12 +1,18 @@
 /**
- * One handler per invoke channel of core/api.ts. Every call is checked before use: the sender (our
- * window's main frame showing our page) and the shape of each argument (validate.ts). A refusal is
- * logged with its reason and rejects the renderer's promise with that reason.
+ * Main's IPC registration, derived from core/api.ts's channel table: one handler per entry. Every
+ * call is checked before use: the sender (our window's main frame showing our page) and each
+ * argument by its kind (validate.ts), paths included: only paths the user chose (chosen.ts) pass.
+ * A refusal is logged with its reason and rejects the renderer's promise with that reason.
+ * Operations answered by the service are forwarded to it as they are; the glue adds only the
+ * dialogs, the record of chosen paths, and the jobs of each window (ended when it reloads or closes).
  */
-import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
-import { INVOKE_CHANNELS, type AddFoldersResult, type AddPhotosResult, type ConvmapApi, type InvokeArgs, type InvokeChannel } from '../../core/api';
-import type { AppService } from '../services/app-service';
-import { checkInvokeArgs, type ValidationContext } from './validate';
+import type { IpcMain, IpcMainEvent, IpcMainInvokeEvent, WebContents } from 'electron';
+import {
+  DROPPED_CHANNEL, INVOKES, type AddFoldersResult, type AddPhotosResult, type InvokeArgs, type InvokeMethod, type InvokeResult, type ServiceApi,
+  type ServiceMethod,
+} from '../../core/api';
+import type { ChosenPaths } from './chosen';
+import { checkInvokeArgs, checkPath, type ValidationContext } from './validate';
 
 /** The dialogs, shown over the window that asked (the glue in main.ts implements them with Electron's dialog). */
 export interface Dialogs {
@@ -20,113 +26,177 @@ export interface Dialogs {
   chooseExportFolder(sender: WebContents): Promise<string | null>;
 }
 
+/** The service the operations are forwarded to, plus what validation asks of it. */
+export type IpcService = ServiceApi & {
+  hasModel(id: string): boolean;
+  photoRef(id: string): { width: number; height: number } | undefined;
+  allowExportDir(dir: string): void;
+  isExportDir(dir: string): boolean;
+};
+
 export interface IpcDeps {
-  ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>;
-  service: AppService;
+  ipcMain: Pick<IpcMain, 'handle' | 'removeHandler' | 'on' | 'removeListener'>;
+  service: IpcService;
   dialogs: Dialogs;
+  /** The paths the user chose; the dialogs' answers, drops and recent items are added to it here. */
+  chosen: ChosenPaths;
   /** Why the event's sender is refused, or undefined when it is one of our pages. */
-  senderRefusal(event: IpcMainInvokeEvent): string | undefined;
+  senderRefusal(event: IpcMainInvokeEvent | IpcMainEvent): string | undefined;
   log?(line: string): void;
 }
 
-type Result<C extends InvokeChannel> = {
-  [K in keyof ConvmapApi]: ConvmapApi[K] extends (...a: never[]) => Promise<infer R> ? R : never
-}[MethodOf<C>];
+export interface IpcRegistration {
+  /** Cancels the computeScores and runBatch jobs `sender` started and that still run (its page reloads or closes). */
+  endJobsOf(sender: WebContents): void;
+  /** Removes every handler. */
+  unregister(): void;
+}
 
-/** The ConvmapApi method that each channel carries (the preload uses the same table). */
-export const CHANNEL_METHOD = {
-  'convmap:backend-info': 'backendInfo',
-  'convmap:open-model-dialog': 'openModelDialog',
-  'convmap:load-model': 'loadModel',
-  'convmap:set-preprocess': 'setPreprocess',
-  'convmap:open-photos-dialog': 'openPhotosDialog',
-  'convmap:add-photos': 'addPhotos',
-  'convmap:demo-scene': 'demoScene',
-  'convmap:compute-scores': 'computeScores',
-  'convmap:cancel': 'cancel',
-  'convmap:recent': 'recent',
-  'convmap:open-folders-dialog': 'openFoldersDialog',
-  'convmap:add-folders': 'addFolders',
-  'convmap:choose-export-folder': 'chooseExportFolder',
-  'convmap:run-batch': 'runBatch',
-  'convmap:pause-batch': 'pauseBatch',
-  'convmap:resume-batch': 'resumeBatch',
-} as const satisfies Record<InvokeChannel, keyof ConvmapApi>;
-type MethodOf<C extends InvokeChannel> = (typeof CHANNEL_METHOD)[C];
-
-type Handlers = { [C in InvokeChannel]: (sender: WebContents, ...args: InvokeArgs[C]) => Promise<Result<C>> };
+type Handler<M extends InvokeMethod> = (sender: WebContents, ...args: InvokeArgs<M>) => Promise<InvokeResult<M>>;
+type DialogMethod = Exclude<InvokeMethod, ServiceMethod>;
 
 /** Error whose message names the channel and the reason; what the renderer's promise rejects with. */
 export class RefusedError extends Error {
-  constructor(channel: InvokeChannel, reason: string) {
+  constructor(channel: string, reason: string) {
     super(`${channel} refused: ${reason}`);
     this.name = 'RefusedError';
   }
 }
 
-function handlers(service: AppService, dialogs: Dialogs): Handlers {
+/**
+ * V8's JSON.parse errors quote the text they failed on (`Unexpected token 'r', "root:x:0:0"... is
+ * not valid JSON`): a file's content must never reach the renderer in an error.
+ */
+const QUOTED_JSON = /(?:Unexpected token '[\s\S]{1,2}', )?"[\s\S]*?"(?:\.\.\.)? is not valid JSON/g;
+
+/** The error the renderer gets for a failed operation: same name (AbortError stays one), no file content. */
+export function rendererError(err: unknown): Error {
+  const raw = err instanceof Error ? err.message : String(err);
+  const out = new Error(raw.replace(QUOTED_JSON, 'not valid JSON'));
+  if (err instanceof Error) out.name = err.name;
+  return out;
+}
+
+/** Registers every operation of the channel table, and the preload's drop message. */
+export function registerIpc(deps: IpcDeps): IpcRegistration {
+  const log = deps.log ?? ((line: string) => console.warn(line));
+  const { service, dialogs, chosen } = deps;
+  const jobs = new Map<WebContents, Set<string>>();
+  const track = async <R>(sender: WebContents, jobId: string, run: () => Promise<R>): Promise<R> => {
+    let own = jobs.get(sender);
+    if (!own) jobs.set(sender, (own = new Set()));
+    own.add(jobId);
+    try {
+      return await run();
+    } finally {
+      own.delete(jobId);
+    }
+  };
+  const foldersOpened = (r: AddFoldersResult): AddFoldersResult => {
+    // Folders main found holding a model are offered to the renderer to load: main chose them.
+    chosen.grant(r.models, 'chosen folder');
+    return r;
+  };
   const noPhotos: AddPhotosResult = { photos: [], failed: [] };
   const noFolders: AddFoldersResult = { photos: [], failed: [], skipped: 0, models: [] };
-  return {
-    'convmap:backend-info': () => service.backendInfo(),
-    'convmap:open-model-dialog': (sender) => dialogs.openModel(sender),
-    'convmap:load-model': (_s, req) => service.loadModel(req),
-    'convmap:set-preprocess': (_s, req) => service.setPreprocess(req),
-    'convmap:open-photos-dialog': async (sender) => {
+
+  const dialogHandlers: { [M in DialogMethod]: Handler<M> } = {
+    openModelDialog: async (sender) => {
+      const p = await dialogs.openModel(sender);
+      if (p !== null) chosen.grant([p], 'dialog');
+      return p;
+    },
+    openPhotosDialog: async (sender) => {
       const paths = await dialogs.openPhotos(sender);
+      chosen.grant(paths, 'dialog');
       return paths.length === 0 ? noPhotos : service.addPhotos(paths);
     },
-    'convmap:add-photos': (_s, paths) => service.addPhotos(paths),
-    'convmap:demo-scene': () => service.demoScene(),
-    'convmap:compute-scores': (_s, req) => service.computeScores(req),
-    'convmap:cancel': (_s, jobId) => service.cancel(jobId),
-    'convmap:recent': () => service.recent(),
-    'convmap:open-folders-dialog': async (sender, recursive) => {
+    openFoldersDialog: async (sender, recursive) => {
       const paths = await dialogs.openFolders(sender);
-      return paths.length === 0 ? noFolders : service.addFolders({ paths, recursive });
+      chosen.grant(paths, 'dialog');
+      return paths.length === 0 ? noFolders : foldersOpened(await service.addFolders({ paths, recursive }));
     },
-    'convmap:add-folders': (_s, req) => service.addFolders(req),
-    'convmap:choose-export-folder': async (sender) => {
+    chooseExportFolder: async (sender) => {
       const dir = await dialogs.chooseExportFolder(sender);
       // Only folders the user picked here may be written to (validate.ts checks runBatch's outDir).
       if (dir !== null) service.allowExportDir(dir);
       return dir;
     },
-    'convmap:run-batch': (_s, req) => service.runBatch(req),
-    'convmap:pause-batch': (_s, batchId) => service.pauseBatch(batchId),
-    'convmap:resume-batch': (_s, batchId) => service.resumeBatch(batchId),
   };
-}
+  // Service operations are forwarded as they are; these few also record what they hand out.
+  const serviceHandlers: Partial<{ [M in ServiceMethod]: Handler<M> }> = {
+    recent: async () => {
+      const r = await service.recent();
+      chosen.grant([...r.models, ...r.photos], 'recent');
+      return r;
+    },
+    addFolders: async (_s, req) => foldersOpened(await service.addFolders(req)),
+    computeScores: (sender, req) => track(sender, req.jobId, () => service.computeScores(req)),
+    runBatch: (sender, req) => track(sender, req.batchId, () => service.runBatch(req)),
+  };
+  const handlerOf = (method: InvokeMethod): ((sender: WebContents, ...a: unknown[]) => Promise<unknown>) => {
+    const own = (dialogHandlers as Record<string, unknown>)[method] ?? (serviceHandlers as Record<string, unknown>)[method];
+    if (own) return own as (sender: WebContents, ...a: unknown[]) => Promise<unknown>;
+    const forward = (service as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method];
+    return (_sender, ...a) => forward.apply(service, a);
+  };
 
-/** Registers every invoke channel; returns the function that removes them again. */
-export function registerIpc(deps: IpcDeps): () => void {
-  const log = deps.log ?? ((line: string) => console.warn(line));
-  const table = handlers(deps.service, deps.dialogs);
   const ctx: ValidationContext = {
-    hasModel: (id) => deps.service.hasModel(id),
+    hasModel: (id) => service.hasModel(id),
     photoSize: (id) => {
-      const ref = deps.service.photoRef(id);
+      const ref = service.photoRef(id);
       return ref ? [ref.height, ref.width] : undefined;
     },
-    isExportDir: (dir) => deps.service.isExportDir(dir),
+    isExportDir: (dir) => service.isExportDir(dir),
+    isChosen: (p) => chosen.has(p),
   };
-  for (const channel of INVOKE_CHANNELS) {
+  const methods = Object.keys(INVOKES) as InvokeMethod[];
+  for (const method of methods) {
+    const { channel } = INVOKES[method];
+    const handler = handlerOf(method);
     deps.ipcMain.handle(channel, async (event: IpcMainInvokeEvent, ...args: unknown[]) => {
       const refusal = deps.senderRefusal(event);
       if (refusal !== undefined) {
         log(`[ipc] ${channel} refused: ${refusal}`);
         throw new RefusedError(channel, refusal);
       }
-      const checked = checkInvokeArgs(channel, args, ctx);
+      const checked = checkInvokeArgs(method, args, ctx);
       if (!checked.ok) {
         log(`[ipc] ${channel} refused: ${checked.reason}`);
         throw new RefusedError(channel, checked.reason);
       }
-      const handler = table[channel] as (sender: WebContents, ...a: unknown[]) => Promise<unknown>;
-      return handler(event.sender, ...checked.value);
+      try {
+        return await handler(event.sender, ...checked.value);
+      } catch (err) {
+        throw rendererError(err);
+      }
     });
   }
-  return () => {
-    for (const channel of INVOKE_CHANNELS) deps.ipcMain.removeHandler(channel);
+
+  const onDropped = (event: IpcMainEvent, ...args: unknown[]): void => {
+    const refusal = deps.senderRefusal(event);
+    const p = refusal === undefined && args.length === 1 ? checkPath(args[0], 'dropped path') : undefined;
+    if (!p?.ok) {
+      log(`[ipc] ${DROPPED_CHANNEL} refused: ${refusal ?? (p ? p.reason : `takes one argument, got ${args.length}`)}`);
+      return;
+    }
+    chosen.grant([p.value], 'drop');
+  };
+  deps.ipcMain.on(DROPPED_CHANNEL, onDropped);
+
+  return {
+    endJobsOf(sender) {
+      const own = jobs.get(sender);
+      if (!own) return;
+      jobs.delete(sender);
+      for (const jobId of own) {
+        log(`[ipc] ending job ${jobId}: its window reloaded or closed`);
+        void service.cancel(jobId).catch(() => undefined);
+      }
+    },
+    unregister() {
+      for (const method of methods) deps.ipcMain.removeHandler(INVOKES[method].channel);
+      deps.ipcMain.removeListener(DROPPED_CHANNEL, onDropped);
+    },
   };
 }

@@ -7,9 +7,10 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, Menu, session, type WebContents } from 'electron';
-import type { EventChannel } from '../../core/api';
+import type { EventChannel, EventPayload } from '../../core/api';
 import { createAppService, type AppService } from '../services/app-service';
-import { registerIpc, type Dialogs } from './ipc';
+import { ChosenPaths, type ChosenBy } from './chosen';
+import { registerIpc, type Dialogs, type IpcRegistration } from './ipc';
 import { menuTemplate } from './menu';
 import { filesFromArgv, OpenFilesQueue } from './open-files';
 import { APP_ORIGIN, handleSchemes, registerSchemePrivileges } from './protocol';
@@ -27,13 +28,22 @@ export const PHOTO_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'avif', 't
 
 const windows = new Set<BrowserWindow>();
 const openFiles = new OpenFilesQueue();
+/** The paths the renderer may hand back: only what the user chose (issue 13). */
+const chosen = new ChosenPaths();
 let service: AppService | undefined;
+let ipc: IpcRegistration | undefined;
+
+/** Files the user chose outside the window's own dialogs go to the window, which opens them by path. */
+function handOver(paths: string[], by: ChosenBy): void {
+  chosen.grant(paths, by);
+  openFiles.push(paths);
+}
 
 function builtinModelDir(): string {
   return app.isPackaged ? path.join(process.resourcesPath, 'digits-model') : path.join(app.getAppPath(), 'main', 'digits', 'model');
 }
 
-function send(channel: EventChannel, payload: unknown): void {
+function send<C extends EventChannel>(channel: C, payload: EventPayload<C>): void {
   for (const w of windows) if (!w.isDestroyed()) w.webContents.send(channel, payload);
 }
 
@@ -85,7 +95,7 @@ async function menuOpen(kind: 'model' | 'photos' | 'folders'): Promise<void> {
   if (kind === 'model') paths = [await dialogs.openModel(win.webContents)].filter((p): p is string => p !== null);
   else if (kind === 'photos') paths = await dialogs.openPhotos(win.webContents);
   else paths = await dialogs.openFolders(win.webContents);
-  openFiles.push(paths);
+  handOver(paths, 'dialog');
 }
 
 function createWindow(): BrowserWindow {
@@ -101,11 +111,18 @@ function createWindow(): BrowserWindow {
   });
   windows.add(win);
   win.once('ready-to-show', () => win.show());
-  win.webContents.on('did-start-loading', () => openFiles.detach());
-  win.webContents.on('did-finish-load', () => openFiles.attach((paths) => win.webContents.send('convmap:open-files' satisfies EventChannel, paths)));
+  const contents = win.webContents;
+  // A reload or a crash ends the jobs the page started: nobody is left to show or cancel them.
+  contents.on('did-start-loading', () => {
+    openFiles.detach();
+    ipc?.endJobsOf(contents);
+  });
+  contents.on('render-process-gone', () => ipc?.endJobsOf(contents));
+  contents.on('did-finish-load', () => openFiles.attach((paths) => contents.send('convmap:open-files' satisfies EventChannel, paths)));
   win.on('closed', () => {
     windows.delete(win);
     openFiles.detach();
+    ipc?.endJobsOf(contents);
   });
   void win.loadURL(devServerUrl ?? `${APP_ORIGIN}/index.html`);
   return win;
@@ -124,10 +141,11 @@ async function start(): Promise<void> {
   service.onBatch((e) => send('convmap:batch', e));
   hardenSession(session.defaultSession, origins, csp, log);
   handleSchemes(service, path.join(here, '../renderer'), csp);
-  registerIpc({
+  ipc = registerIpc({
     ipcMain,
     service,
     dialogs,
+    chosen,
     log,
     senderRefusal: (event) => senderRefusal(event.senderFrame, windowOf(event.sender) !== undefined, origins),
   });
@@ -145,15 +163,15 @@ if (!app.requestSingleInstanceLock()) {
   // Another instance runs: it receives our argv through 'second-instance'.
   app.quit();
 } else {
-  openFiles.push(filesFromArgv(process.argv, { cwd: process.cwd(), packaged: app.isPackaged }));
+  handOver(filesFromArgv(process.argv, { cwd: process.cwd(), packaged: app.isPackaged }), 'command line');
   app.on('second-instance', (_event, argv, workingDirectory) => {
-    openFiles.push(filesFromArgv(argv, { cwd: workingDirectory, packaged: app.isPackaged }));
+    handOver(filesFromArgv(argv, { cwd: workingDirectory, packaged: app.isPackaged }), 'command line');
     focusWindow();
   });
   // macOS "Open with" and dock drops; may fire before ready.
   app.on('open-file', (event, file) => {
     event.preventDefault();
-    openFiles.push([file]);
+    handOver([file], 'open-file');
   });
   app.on('web-contents-created', (_event, contents) => hardenContents(contents, origins, log));
   app.on('window-all-closed', () => {

@@ -1,15 +1,13 @@
 /**
- * The preload: exposes exactly ConvmapApi as `window.convmap`, one method per operation, each an
- * ipcRenderer.invoke on its own channel. ipcRenderer itself is never exposed, and event listeners
- * never see the IpcRendererEvent (it carries `sender`, an ipcRenderer). Runs sandboxed: it may
- * import only 'electron' and what the bundler inlines (core/api), and exports nothing (a
- * sandboxed preload has no CommonJS `exports`).
+ * The preload: exposes exactly ConvmapApi as `window.convmap`, built from core/api.ts's channel
+ * table: one method per operation, each an ipcRenderer.invoke on its own channel, and one subscribe
+ * method per event. ipcRenderer itself is never exposed, and event listeners never see the
+ * IpcRendererEvent (it carries `sender`, an ipcRenderer). Runs sandboxed: it may import only
+ * 'electron' and what the bundler inlines (core/api), and exports nothing (a sandboxed preload has
+ * no CommonJS `exports`).
  */
 import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron';
-import type {
-  AddFoldersResult, AddPhotosResult, BackendInfo, BatchEvent, BatchResult, ConvmapApi, DroppedFile, EventChannel, InvokeArgs, InvokeChannel,
-  ModelSummary, PhotoRef, ProgressEvent, RecentItems, ScoresResult,
-} from '../../core/api';
+import { DROPPED_CHANNEL, EVENTS, INVOKES, type ConvmapApi, type DroppedFile } from '../../core/api';
 
 /**
  * Electron rejects a failed invoke with "Error invoking remote method 'channel': Name: message".
@@ -23,48 +21,32 @@ function remoteError(err: unknown): Error {
   return out;
 }
 
-function invoke<C extends InvokeChannel, R>(channel: C, ...args: InvokeArgs[C]): Promise<R> {
-  return (ipcRenderer.invoke(channel, ...args) as Promise<R>).catch((err: unknown) => {
+const api: Record<string, unknown> = {};
+for (const [method, { channel }] of Object.entries(INVOKES)) {
+  api[method] = (...args: unknown[]): Promise<unknown> => ipcRenderer.invoke(channel, ...args).catch((err: unknown) => {
     throw remoteError(err);
   });
 }
-
-function subscribe<T>(channel: EventChannel, listener: (payload: T) => void): () => void {
-  const wrapped = (_event: IpcRendererEvent, payload: T): void => listener(payload);
-  ipcRenderer.on(channel, wrapped);
-  return () => {
-    ipcRenderer.removeListener(channel, wrapped);
+for (const [method, { channel }] of Object.entries(EVENTS)) {
+  api[method] = (listener: (payload: unknown) => void): (() => void) => {
+    const wrapped = (_event: IpcRendererEvent, payload: unknown): void => listener(payload);
+    ipcRenderer.on(channel, wrapped);
+    return () => {
+      ipcRenderer.removeListener(channel, wrapped);
+    };
   };
 }
-
-const api: ConvmapApi = {
-  backendInfo: () => invoke<'convmap:backend-info', BackendInfo>('convmap:backend-info'),
-  openModelDialog: () => invoke<'convmap:open-model-dialog', string | null>('convmap:open-model-dialog'),
-  loadModel: (req) => invoke<'convmap:load-model', ModelSummary>('convmap:load-model', req),
-  setPreprocess: (req) => invoke<'convmap:set-preprocess', ModelSummary>('convmap:set-preprocess', req),
-  openPhotosDialog: () => invoke<'convmap:open-photos-dialog', AddPhotosResult>('convmap:open-photos-dialog'),
-  addPhotos: (paths) => invoke<'convmap:add-photos', AddPhotosResult>('convmap:add-photos', paths),
-  demoScene: () => invoke<'convmap:demo-scene', PhotoRef>('convmap:demo-scene'),
-  computeScores: (req) => invoke<'convmap:compute-scores', ScoresResult>('convmap:compute-scores', req),
-  cancel: (jobId) => invoke<'convmap:cancel', void>('convmap:cancel', jobId),
-  recent: () => invoke<'convmap:recent', RecentItems>('convmap:recent'),
-  openFoldersDialog: (recursive) => invoke<'convmap:open-folders-dialog', AddFoldersResult>('convmap:open-folders-dialog', recursive),
-  addFolders: (req) => invoke<'convmap:add-folders', AddFoldersResult>('convmap:add-folders', req),
-  chooseExportFolder: () => invoke<'convmap:choose-export-folder', string | null>('convmap:choose-export-folder'),
-  runBatch: (req) => invoke<'convmap:run-batch', BatchResult>('convmap:run-batch', req),
-  pauseBatch: (batchId) => invoke<'convmap:pause-batch', void>('convmap:pause-batch', batchId),
-  resumeBatch: (batchId) => invoke<'convmap:resume-batch', void>('convmap:resume-batch', batchId),
-  onBatch: (listener) => subscribe<BatchEvent>('convmap:batch', listener),
-  onProgress: (listener) => subscribe<ProgressEvent>('convmap:progress', listener),
-  onOpenFiles: (listener) => subscribe<string[]>('convmap:open-files', listener),
-  // webUtils needs the real DOM File; anything else has no path.
-  pathForFile: (file: DroppedFile) => {
-    try {
-      return webUtils.getPathForFile(file as unknown as File);
-    } catch {
-      return '';
-    }
-  },
+// webUtils needs the real DOM File; anything else has no path. A path found here is one the user
+// dropped (a page cannot make a File with a path): main is told, so it accepts that path.
+api.pathForFile = (file: DroppedFile): string => {
+  let p = '';
+  try {
+    p = webUtils.getPathForFile(file as unknown as File);
+  } catch {
+    return '';
+  }
+  if (p) ipcRenderer.send(DROPPED_CHANNEL, p);
+  return p;
 };
 
-contextBridge.exposeInMainWorld('convmap', api);
+contextBridge.exposeInMainWorld('convmap', api satisfies Record<keyof ConvmapApi, unknown> as unknown as ConvmapApi);

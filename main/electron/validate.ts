@@ -1,12 +1,13 @@
 /**
  * Run-time validation of everything that crosses from the renderer: the sender's URL and the shape
- * of each invoke's arguments. Pure functions (no Electron), so they are tested in Node. A renderer
- * is untrusted input: TypeScript types end at the process boundary.
+ * of each invoke's arguments, driven by core/api.ts's channel table (one checker per argument kind).
+ * Pure functions (no Electron), so they are tested in Node. A renderer is untrusted input:
+ * TypeScript types end at the process boundary, and paths are accepted only when the user chose them.
  */
 import path from 'node:path';
 import {
-  INVOKE_CHANNELS, type AddFoldersRequest, type ComputeScoresRequest, type ExportSettings, type InvokeArgs, type InvokeChannel,
-  type LoadModelRequest, type RunBatchRequest, type SetPreprocessRequest,
+  INVOKES, type AddFoldersRequest, type ArgKind, type ArgKinds, type ComputeScoresRequest, type ExportSettings, type InvokeArgs,
+  type InvokeMethod, type LoadModelRequest, type RunBatchRequest, type SetPreprocessRequest,
 } from '../../core/api';
 import { COLORMAPS, isColormapName } from '../../core/colormap';
 import { isPreprocessMode } from '../../core/model-info';
@@ -20,6 +21,11 @@ export interface ValidationContext {
   photoSize(id: string): [number, number] | undefined;
   /** True for an export folder the user chose in the dialog this session (absent: none is). */
   isExportDir?(path: string): boolean;
+  /**
+   * True for a file or folder the user chose: a dialog, a drop, the command line, a recent item or
+   * the OS's open-file (main/electron/chosen.ts keeps them). Absent: no path is.
+   */
+  isChosen?(path: string): boolean;
 }
 
 export const LIMITS = {
@@ -81,25 +87,34 @@ export function checkPath(v: unknown, what = 'path'): Checked<string> {
   return ok(v);
 }
 
-export function checkPaths(v: unknown): Checked<string[]> {
+/** An absolute path (checkPath) that the user chose. */
+export function checkChosenPath(v: unknown, ctx: ValidationContext, what = 'path'): Checked<string> {
+  const p = checkPath(v, what);
+  if (!p.ok) return p;
+  if (!(ctx.isChosen?.(p.value) ?? false)) return no(`${what} "${p.value.slice(0, 200)}" was not chosen by the user (open it from a dialog, a drop, the command line or the recent list)`);
+  return p;
+}
+
+/** 0–10 000 paths, each one the user chose. */
+export function checkPaths(v: unknown, ctx: ValidationContext): Checked<string[]> {
   if (!Array.isArray(v)) return no(`paths must be an array of strings, got ${describe(v)}`);
   if (v.length > LIMITS.paths) return no(`at most ${LIMITS.paths} paths at once, got ${v.length}`);
   const out: string[] = [];
   for (let i = 0; i < v.length; i++) {
-    const p = checkPath(v[i], `paths[${i}]`);
+    const p = checkChosenPath(v[i], ctx, `paths[${i}]`);
     if (!p.ok) return p;
     out.push(p.value);
   }
   return ok(out);
 }
 
-export function checkLoadModelRequest(v: unknown): Checked<LoadModelRequest> {
+export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Checked<LoadModelRequest> {
   if (!isPlainObject(v)) return no(`load-model request must be an object, got ${describe(v)}`);
   const keys = checkKeys(v, 'load-model request', ['path'], ['preprocess']);
   if (keys) return no(keys);
   let modelPath: string | null = null;
   if (v.path !== null) {
-    const p = checkPath(v.path, 'path');
+    const p = checkChosenPath(v.path, ctx, 'path');
     if (!p.ok) return p;
     modelPath = p.value;
   }
@@ -152,11 +167,11 @@ export function checkScales(scales: unknown, size: [number, number]): Checked<nu
   return ok([...(scales as number[])]);
 }
 
-export function checkAddFoldersRequest(v: unknown): Checked<AddFoldersRequest> {
+export function checkAddFoldersRequest(v: unknown, ctx: ValidationContext): Checked<AddFoldersRequest> {
   if (!isPlainObject(v)) return no(`add-folders request must be an object, got ${describe(v)}`);
   const keys = checkKeys(v, 'add-folders request', ['paths', 'recursive']);
   if (keys) return no(keys);
-  const paths = checkPaths(v.paths);
+  const paths = checkPaths(v.paths, ctx);
   if (!paths.ok) return paths;
   if (typeof v.recursive !== 'boolean') return no(`recursive must be a boolean, got ${describe(v.recursive)}`);
   return ok({ paths: paths.value, recursive: v.recursive });
@@ -235,55 +250,36 @@ export function checkRunBatchRequest(v: unknown, ctx: ValidationContext): Checke
   return ok(out);
 }
 
-function none(channel: InvokeChannel, args: unknown[]): Checked<[]> {
-  return args.length === 0 ? ok([]) : no(`${channel} takes no arguments, got ${args.length}`);
-}
+/** One checker per argument kind of core/api.ts (the compiler refuses a kind without one). */
+const ARG_CHECKS: { [K in ArgKind]: (v: unknown, ctx: ValidationContext) => Checked<ArgKinds[K]> } = {
+  chosenPaths: checkPaths,
+  loadModelRequest: checkLoadModelRequest,
+  setPreprocessRequest: checkSetPreprocessRequest,
+  computeScoresRequest: checkComputeScoresRequest,
+  jobId: (v) => checkId(v, 'jobId'),
+  batchId: (v) => checkId(v, 'batchId'),
+  recursive: (v) => checkBoolean(v, 'recursive'),
+  addFoldersRequest: checkAddFoldersRequest,
+  runBatchRequest: checkRunBatchRequest,
+};
 
-function one<T>(channel: InvokeChannel, args: unknown[], check: (v: unknown) => Checked<T>): Checked<[T]> {
-  if (args.length !== 1) return no(`${channel} takes one argument, got ${args.length}`);
-  const r = check(args[0]);
-  return r.ok ? ok([r.value]) : r;
-}
+const COUNTS = ['no arguments', 'one argument', 'two arguments'];
 
-/** Validates the arguments of one invoke; the value is a fresh copy holding only the checked fields. */
-export function checkInvokeArgs<C extends InvokeChannel>(channel: C, args: unknown[], ctx: ValidationContext): Checked<InvokeArgs[C]> {
-  const result = ((): Checked<InvokeArgs[InvokeChannel]> => {
-    switch (channel as InvokeChannel) {
-      case 'convmap:backend-info':
-      case 'convmap:open-model-dialog':
-      case 'convmap:open-photos-dialog':
-      case 'convmap:demo-scene':
-      case 'convmap:recent':
-      case 'convmap:choose-export-folder':
-        return none(channel, args);
-      case 'convmap:open-folders-dialog':
-        return one(channel, args, (v) => checkBoolean(v, 'recursive'));
-      case 'convmap:add-folders':
-        return one(channel, args, checkAddFoldersRequest);
-      case 'convmap:run-batch':
-        return one(channel, args, (v) => checkRunBatchRequest(v, ctx));
-      case 'convmap:pause-batch':
-      case 'convmap:resume-batch':
-        return one(channel, args, (v) => checkId(v, 'batchId'));
-      case 'convmap:load-model':
-        return one(channel, args, checkLoadModelRequest);
-      case 'convmap:set-preprocess':
-        return one(channel, args, (v) => checkSetPreprocessRequest(v, ctx));
-      case 'convmap:add-photos':
-        return one(channel, args, checkPaths);
-      case 'convmap:compute-scores':
-        return one(channel, args, (v) => checkComputeScoresRequest(v, ctx));
-      case 'convmap:cancel':
-        return one(channel, args, (v) => checkId(v, 'jobId'));
-      default:
-        return no(`unknown channel ${String(channel).slice(0, 60)}`);
-    }
-  })();
-  return result as Checked<InvokeArgs[C]>;
-}
-
-export function isInvokeChannel(v: unknown): v is InvokeChannel {
-  return typeof v === 'string' && (INVOKE_CHANNELS as readonly string[]).includes(v);
+/**
+ * Validates the arguments of one operation against its entry in the channel table; the value is a
+ * fresh copy holding only the checked fields.
+ */
+export function checkInvokeArgs<M extends InvokeMethod>(method: M, args: unknown[], ctx: ValidationContext): Checked<InvokeArgs<M>> {
+  if (!Object.hasOwn(INVOKES, method)) return no(`unknown operation ${String(method).slice(0, 60)}`);
+  const { channel, args: kinds } = INVOKES[method] as { channel: string; args: readonly ArgKind[] };
+  if (args.length !== kinds.length) return no(`${channel} takes ${COUNTS[kinds.length] ?? `${kinds.length} arguments`}, got ${args.length}`);
+  const out: unknown[] = [];
+  for (let i = 0; i < kinds.length; i++) {
+    const r = ARG_CHECKS[kinds[i]](args[i], ctx);
+    if (!r.ok) return r;
+    out.push(r.value);
+  }
+  return ok(out as InvokeArgs<M>);
 }
 
 /** Where the app's own pages come from. */

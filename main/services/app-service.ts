@@ -19,10 +19,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import {
   PHOTO_SCHEME,
-  type AddFoldersRequest, type AddFoldersResult, type AddPhotosResult, type BackendInfo, type BatchEvent as ApiBatchEvent, type BatchPhotoStatus,
-  type BatchResult,
-  type ComputeScoresRequest, type LoadModelRequest, type ModelSummary, type PhotoFailure, type PhotoRef, type ProgressEvent,
-  type RecentItems, type RunBatchRequest, type ScoresResult, type SetPreprocessRequest,
+  type AddFoldersResult, type AddPhotosResult, type BatchEvent as ApiBatchEvent, type BatchPhotoStatus, type BatchResult,
+  type ModelSummary, type PhotoFailure, type PhotoRef, type ProgressEvent, type RecentItems, type ServiceApi,
 } from '../../core/api';
 import type { ScoreMap } from '../../core/scoremap';
 import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
@@ -71,22 +69,8 @@ const AS_IS: Record<string, PhotoBytes['mimeType']> = {
 /** Photos opened (fully decoded, to refuse broken files early) at once by addPhotos: bounds memory. */
 const OPEN_CONCURRENCY = 2;
 
-/** One method per ConvmapApi invoke operation (dialogs excepted), plus what the Electron glue needs. */
-export interface AppService {
-  backendInfo(): Promise<BackendInfo>;
-  loadModel(req: LoadModelRequest): Promise<ModelSummary>;
-  setPreprocess(req: SetPreprocessRequest): Promise<ModelSummary>;
-  addPhotos(paths: string[]): Promise<AddPhotosResult>;
-  demoScene(): Promise<PhotoRef>;
-  computeScores(req: ComputeScoresRequest): Promise<ScoresResult>;
-  cancel(jobId: string): Promise<void>;
-  recent(): Promise<RecentItems>;
-  /** Scans folders (recursively on request) and opens their image files by header; other files are counted. */
-  addFolders(req: AddFoldersRequest): Promise<AddFoldersResult>;
-  /** Runs a batch (see ConvmapApi.runBatch); events go to onBatch listeners. */
-  runBatch(req: RunBatchRequest): Promise<BatchResult>;
-  pauseBatch(batchId: string): Promise<void>;
-  resumeBatch(batchId: string): Promise<void>;
+/** The service operations of core/api.ts's channel table (ServiceApi: every invoke but the dialogs), plus what the Electron glue needs. */
+export interface AppService extends ServiceApi {
   /** Allows exports into `dir` (the glue calls it with the folder the user chose in the dialog). */
   allowExportDir(dir: string): void;
   isExportDir(dir: string): boolean;

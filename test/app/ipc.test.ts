@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import { INVOKE_CHANNELS, type InvokeChannel, type PhotoRef } from '../../core/api';
-import { CHANNEL_METHOD, registerIpc, type Dialogs } from '../../main/electron/ipc';
+import { DROPPED_CHANNEL, INVOKE_CHANNELS, INVOKES, type InvokeChannel, type PhotoRef } from '../../core/api';
+import { ChosenPaths } from '../../main/electron/chosen';
+import { registerIpc, rendererError, type Dialogs } from '../../main/electron/ipc';
 import type { AppService } from '../../main/services/app-service';
 
 type Handler = (event: unknown, ...args: unknown[]) => Promise<unknown>;
@@ -38,9 +39,12 @@ function fakeService(): AppService {
 
 function setup(refusal?: string) {
   const handlers = new Map<string, Handler>();
+  const listeners = new Map<string, (event: unknown, ...args: unknown[]) => void>();
   const ipcMain = {
     handle: vi.fn((channel: string, h: Handler) => void handlers.set(channel, h)),
     removeHandler: vi.fn((channel: string) => void handlers.delete(channel)),
+    on: vi.fn((channel: string, l: (event: unknown, ...args: unknown[]) => void) => void listeners.set(channel, l)),
+    removeListener: vi.fn((channel: string) => void listeners.delete(channel)),
   };
   const service = fakeService();
   const dialogs: Dialogs = {
@@ -50,23 +54,29 @@ function setup(refusal?: string) {
     chooseExportFolder: vi.fn(async () => '/exports'),
   };
   const log = vi.fn();
-  const unregister = registerIpc({ ipcMain: ipcMain as never, service, dialogs, log, senderRefusal: () => refusal });
+  const chosen = new ChosenPaths();
+  chosen.grant(['/a.jpg', '/m.json', '/more'], 'dialog');
+  const { unregister, endJobsOf } = registerIpc({ ipcMain: ipcMain as never, service, dialogs, chosen, log, senderRefusal: () => refusal });
   const sender = { id: 1 };
-  const call = (channel: InvokeChannel, ...args: unknown[]) => {
+  const callFrom = (from: unknown, channel: InvokeChannel, ...args: unknown[]) => {
     const h = handlers.get(channel);
     if (!h) throw new Error(`no handler for ${channel}`);
-    return h({ sender }, ...args);
+    return h({ sender: from }, ...args);
   };
-  return { handlers, ipcMain, service, dialogs, log, unregister, call, sender };
+  const call = (channel: InvokeChannel, ...args: unknown[]) => callFrom(sender, channel, ...args);
+  const drop = (...args: unknown[]) => listeners.get(DROPPED_CHANNEL)?.({ sender }, ...args);
+  return { handlers, listeners, ipcMain, service, dialogs, log, unregister, endJobsOf, call, callFrom, drop, sender, chosen };
 }
 
 describe('IPC handlers', () => {
-  it('register exactly one handler per invoke channel, and remove them all again', () => {
-    const { handlers, unregister } = setup();
-    expect([...handlers.keys()].sort()).toEqual([...INVOKE_CHANNELS].sort());
-    expect(Object.keys(CHANNEL_METHOD).sort()).toEqual([...INVOKE_CHANNELS].sort());
+  it('register exactly one handler per entry of the channel table and the drop message, and remove them all again', () => {
+    const { handlers, listeners, unregister } = setup();
+    expect([...handlers.keys()].sort()).toEqual(Object.values(INVOKES).map((e) => e.channel).sort());
+    expect(new Set(INVOKE_CHANNELS).size).toBe(Object.keys(INVOKES).length);
+    expect([...listeners.keys()]).toEqual([DROPPED_CHANNEL]);
     unregister();
     expect(handlers.size).toBe(0);
+    expect(listeners.size).toBe(0);
   });
 
   it('refuse every channel for a foreign sender, with the reason logged and in the rejection', async () => {
@@ -85,12 +95,13 @@ describe('IPC handlers', () => {
     await expect(call('convmap:compute-scores', { jobId: 'j', modelId: 'm1', photoId: 'nope', scales: [1] })).rejects.toThrow(/no opened photo has id "nope"/);
     await expect(call('convmap:add-photos', ['relative.jpg'])).rejects.toThrow(/must be absolute/);
     await expect(call('convmap:load-model', { path: '/m.json', extra: 1 })).rejects.toThrow(/unexpected field "extra"/);
+    await expect(call('convmap:add-photos', ['/etc/passwd'])).rejects.toThrow('convmap:add-photos refused: paths[0] "/etc/passwd" was not chosen by the user');
     await expect(call('convmap:cancel')).rejects.toThrow(/takes one argument, got 0/);
     await expect(call('convmap:recent', 'x')).rejects.toThrow(/takes no arguments/);
     expect(service.computeScores).not.toHaveBeenCalled();
     expect(service.addPhotos).not.toHaveBeenCalled();
     expect(service.loadModel).not.toHaveBeenCalled();
-    expect(log.mock.calls.map((c) => String(c[0]))).toHaveLength(6);
+    expect(log.mock.calls.map((c) => String(c[0]))).toHaveLength(7);
   });
 
   it('pass valid arguments to the service and return its answer', async () => {
@@ -151,5 +162,105 @@ describe('IPC handlers', () => {
     vi.mocked(service.addPhotos).mockClear();
     await expect(call('convmap:open-photos-dialog')).resolves.toEqual({ photos: [], failed: [] });
     expect(service.addPhotos).not.toHaveBeenCalled();
+  });
+});
+
+describe('paths the renderer may hand back', () => {
+  const chosenError = (channel: string, what: string, p: string) => `${channel} refused: ${what} "${p}" was not chosen by the user`;
+
+  it('refuse, on every path-taking channel, a path the user never chose, and log why', async () => {
+    const { call, service, log } = setup();
+    await expect(call('convmap:add-photos', ['/a.jpg', '/usr/share/pixmaps/x.png'])).rejects.toThrow(chosenError('convmap:add-photos', 'paths[1]', '/usr/share/pixmaps/x.png'));
+    await expect(call('convmap:add-folders', { paths: ['/usr'], recursive: true })).rejects.toThrow(chosenError('convmap:add-folders', 'paths[0]', '/usr'));
+    await expect(call('convmap:load-model', { path: '/etc/passwd' })).rejects.toThrow(chosenError('convmap:load-model', 'path', '/etc/passwd'));
+    // A path that resolves outside what was chosen is the path it resolves to.
+    await expect(call('convmap:add-photos', ['/more/../etc/passwd'])).rejects.toThrow(/"\/more\/\.\.\/etc\/passwd" was not chosen/);
+    expect(service.addPhotos).not.toHaveBeenCalled();
+    expect(service.addFolders).not.toHaveBeenCalled();
+    expect(service.loadModel).not.toHaveBeenCalled();
+    expect(log.mock.calls.map((c) => String(c[0]))).toEqual([
+      expect.stringMatching(/^\[ipc\] convmap:add-photos refused: paths\[1\] "\/usr\/share\/pixmaps\/x\.png" was not chosen/),
+      expect.stringMatching(/^\[ipc\] convmap:add-folders refused/),
+      expect.stringMatching(/^\[ipc\] convmap:load-model refused/),
+      expect.stringMatching(/^\[ipc\] convmap:add-photos refused/),
+    ]);
+  });
+
+  it("accept what the model dialog answered, a dropped file's path, recent items, and folders main found holding a model", async () => {
+    const { call, service, drop } = setup();
+    await expect(call('convmap:load-model', { path: '/m/model.json' })).rejects.toThrow(/was not chosen/);
+    await call('convmap:open-model-dialog');
+    await call('convmap:load-model', { path: '/m/model.json' });
+    expect(service.loadModel).toHaveBeenCalledWith({ path: '/m/model.json' });
+
+    await expect(call('convmap:add-photos', ['/drop/cat.png'])).rejects.toThrow(/was not chosen/);
+    drop('/drop/cat.png');
+    await call('convmap:add-photos', ['/drop/cat.png']);
+    expect(service.addPhotos).toHaveBeenCalledWith(['/drop/cat.png']);
+
+    vi.mocked(service.recent).mockResolvedValueOnce({ models: ['/old/model.h5'], photos: ['/old/dog.jpg'] });
+    await expect(call('convmap:add-photos', ['/old/dog.jpg'])).rejects.toThrow(/was not chosen/);
+    await call('convmap:recent');
+    await call('convmap:add-photos', ['/old/dog.jpg']);
+    await call('convmap:load-model', { path: '/old/model.h5' });
+
+    vi.mocked(service.addFolders).mockResolvedValueOnce({ photos: [], failed: [], skipped: 0, models: ['/more/tm-model'] });
+    await call('convmap:add-folders', { paths: ['/more'], recursive: false });
+    await call('convmap:load-model', { path: '/more/tm-model' });
+    expect(service.loadModel).toHaveBeenLastCalledWith({ path: '/more/tm-model' });
+  });
+
+  it('ignore a drop message from a foreign sender or with a bad path', async () => {
+    const { call, listeners, log } = setup("the sender's page https://evil.example/ is not the app's");
+    listeners.get(DROPPED_CHANNEL)?.({ sender: {} }, '/etc/passwd');
+    expect(log).toHaveBeenLastCalledWith("[ipc] convmap:dropped refused: the sender's page https://evil.example/ is not the app's");
+    const ok = setup();
+    ok.drop('relative.png');
+    expect(ok.log).toHaveBeenLastCalledWith('[ipc] convmap:dropped refused: dropped path must be absolute, got "relative.png"');
+    ok.drop('/a.png', '/b.png');
+    expect(ok.log).toHaveBeenLastCalledWith('[ipc] convmap:dropped refused: takes one argument, got 2');
+    await expect(ok.call('convmap:add-photos', ['/b.png'])).rejects.toThrow(/was not chosen/);
+    await expect(call('convmap:add-photos', ['/etc/passwd'])).rejects.toThrow(/refused/);
+  });
+});
+
+describe('the jobs of a window', () => {
+  it("end when its page reloads or closes: only that window's running jobs are cancelled", async () => {
+    const { callFrom, service, endJobsOf, sender } = setup();
+    const other = { id: 2 };
+    const release: (() => void)[] = [];
+    vi.mocked(service.computeScores).mockImplementation((req) => new Promise((resolve) => release.push(() => resolve({ jobId: req.jobId, photoId: req.photoId, modelId: req.modelId, maps: [], elapsedMs: 1 }))));
+    const a = callFrom(sender, 'convmap:compute-scores', { jobId: 'a', modelId: 'm1', photoId: 'p1', scales: [1] });
+    const b = callFrom(other, 'convmap:compute-scores', { jobId: 'b', modelId: 'm1', photoId: 'p1', scales: [1] });
+    const done = callFrom(sender, 'convmap:compute-scores', { jobId: 'c', modelId: 'm1', photoId: 'p1', scales: [1] });
+    await vi.waitFor(() => expect(release).toHaveLength(3));
+    release[2]();
+    await done;
+    endJobsOf(sender as never);
+    expect(vi.mocked(service.cancel).mock.calls).toEqual([['a']]);
+    endJobsOf(sender as never);
+    expect(service.cancel).toHaveBeenCalledTimes(1);
+    release[0]();
+    release[1]();
+    await Promise.all([a, b]);
+  });
+});
+
+describe('errors sent to the renderer', () => {
+  it("never quote a file's content from a JSON parse error, and keep the error's name", () => {
+    let parseError: unknown;
+    try {
+      JSON.parse('root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1');
+    } catch (err) {
+      parseError = err;
+    }
+    const wrapped = new Error(`model.json: ${(parseError as Error).message}`);
+    expect(wrapped.message).toContain('root:x');
+    const out = rendererError(wrapped);
+    expect(out.message).toBe('model.json: not valid JSON');
+    expect(rendererError(new SyntaxError('"root:x:0:0:root:/root:/bin/bash" is not valid JSON')).message).toBe('not valid JSON');
+    const abort = new Error('job j cancelled');
+    abort.name = 'AbortError';
+    expect(rendererError(abort)).toMatchObject({ name: 'AbortError', message: 'job j cancelled' });
   });
 });

@@ -58,6 +58,7 @@ const electron = vi.hoisted(() => {
     appHandlers, windows, FakeWindow,
     userData: '',
     ipcHandlers: new Map<string, Listener>(),
+    ipcListeners: new Map<string, Listener>(),
     menus: [] as unknown[],
     schemes: [] as unknown[],
     protocolHandlers: new Map<string, Listener>(),
@@ -87,6 +88,8 @@ vi.mock('electron', () => ({
   ipcMain: {
     handle: (channel: string, l: Listener) => void electron.ipcHandlers.set(channel, l),
     removeHandler: (channel: string) => void electron.ipcHandlers.delete(channel),
+    on: (channel: string, l: Listener) => void electron.ipcListeners.set(channel, l),
+    removeListener: (channel: string) => void electron.ipcListeners.delete(channel),
   },
   Menu: {
     buildFromTemplate: (t: unknown) => t,

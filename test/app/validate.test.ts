@@ -1,16 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { INVOKE_CHANNELS } from '../../core/api';
+import { INVOKES, type InvokeMethod } from '../../core/api';
 import {
   checkAddFoldersRequest, checkComputeScoresRequest, checkInvokeArgs, checkLoadModelRequest, checkPaths, checkRunBatchRequest, isAppUrl, LIMITS,
   senderRefusal, type ValidationContext,
 } from '../../main/electron/validate';
 
 const MODEL = 'model-1';
+/** What the user chose in this context (dialogs, drops…). */
+const CHOSEN = Object.freeze(['/models/m/model.json', 'C:\\models\\m.h5', '/m.json', '/a.jpg', '/b c/d.png', '/photos', 'C:\\day 1']);
 const PHOTO = 'photo-1';
 const ctx: ValidationContext = Object.freeze({
   hasModel: (id: string) => id === MODEL,
   photoSize: (id: string): [number, number] | undefined => (id === PHOTO ? [3000, 4000] : id === 'photo-2' ? [200, 300] : undefined),
   isExportDir: (dir: string) => dir === '/exports',
+  isChosen: (p: string) => CHOSEN.includes(p),
 });
 const EXPORT = Object.freeze({
   outDir: '/exports', classChoice: 'top', colormap: 'turbo', opacity: 0.5, threshold: 0.2, boxes: true, detectThreshold: 0.5,
@@ -57,9 +60,9 @@ describe('argument validators', () => {
   });
 
   it('accept the built-in model (null path) and an absolute model path with a known preprocessing', () => {
-    expect(checkLoadModelRequest({ path: null })).toEqual({ ok: true, value: { path: null } });
-    expect(checkLoadModelRequest({ path: '/models/m/model.json', preprocess: 'signed' })).toEqual({ ok: true, value: { path: '/models/m/model.json', preprocess: 'signed' } });
-    expect(checkLoadModelRequest({ path: 'C:\\models\\m.h5' }).ok).toBe(true);
+    expect(checkLoadModelRequest({ path: null }, ctx)).toEqual({ ok: true, value: { path: null } });
+    expect(checkLoadModelRequest({ path: '/models/m/model.json', preprocess: 'signed' }, ctx)).toEqual({ ok: true, value: { path: '/models/m/model.json', preprocess: 'signed' } });
+    expect(checkLoadModelRequest({ path: 'C:\\models\\m.h5' }, ctx).ok).toBe(true);
   });
 
   it.each([
@@ -72,26 +75,34 @@ describe('argument validators', () => {
     [{ path: null, __proto__: { evil: true } }, /must be an object/],
     [undefined, /must be an object/],
   ])('refuse load-model request %j with a reason', (req, why) => {
-    expect(reason(checkLoadModelRequest(req))).toMatch(why);
+    expect(reason(checkLoadModelRequest(req, ctx))).toMatch(why);
+  });
+
+  it('refuse a path the user never chose, naming it, even when it is well-formed', () => {
+    expect(reason(checkLoadModelRequest({ path: '/etc/passwd' }, ctx))).toBe('path "/etc/passwd" was not chosen by the user (open it from a dialog, a drop, the command line or the recent list)');
+    expect(reason(checkPaths(['/a.jpg', '/usr/share/x.png'], ctx))).toMatch(/^paths\[1\] "\/usr\/share\/x\.png" was not chosen by the user/);
+    expect(reason(checkAddFoldersRequest({ paths: ['/usr'], recursive: true }, ctx))).toMatch(/^paths\[0\] "\/usr" was not chosen/);
+    const bare: ValidationContext = { hasModel: ctx.hasModel, photoSize: ctx.photoSize };
+    expect(reason(checkPaths(['/a.jpg'], bare))).toMatch(/was not chosen/);
   });
 
   it('accept arrays of absolute paths and refuse anything else', () => {
-    expect(checkPaths(['/a.jpg', '/b c/d.png'])).toEqual({ ok: true, value: ['/a.jpg', '/b c/d.png'] });
-    expect(checkPaths([])).toEqual({ ok: true, value: [] });
-    expect(reason(checkPaths('/a.jpg'))).toMatch(/array of strings/);
-    expect(reason(checkPaths(['/a.jpg', 3]))).toMatch(/paths\[1\] must be a string/);
-    expect(reason(checkPaths(['a.jpg']))).toMatch(/paths\[0\] must be absolute/);
-    expect(reason(checkPaths(Array(LIMITS.paths + 1).fill('/a.jpg')))).toMatch(/at most/);
+    expect(checkPaths(['/a.jpg', '/b c/d.png'], ctx)).toEqual({ ok: true, value: ['/a.jpg', '/b c/d.png'] });
+    expect(checkPaths([], ctx)).toEqual({ ok: true, value: [] });
+    expect(reason(checkPaths('/a.jpg', ctx))).toMatch(/array of strings/);
+    expect(reason(checkPaths(['/a.jpg', 3], ctx))).toMatch(/paths\[1\] must be a string/);
+    expect(reason(checkPaths(['a.jpg'], ctx))).toMatch(/paths\[0\] must be absolute/);
+    expect(reason(checkPaths(Array(LIMITS.paths + 1).fill('/a.jpg'), ctx))).toMatch(/at most/);
   });
 
   it('accept a well-formed add-folders request and refuse bad shapes with a reason', () => {
-    expect(checkAddFoldersRequest({ paths: ['/photos', 'C:\\day 1'], recursive: true })).toEqual({ ok: true, value: { paths: ['/photos', 'C:\\day 1'], recursive: true } });
-    expect(reason(checkAddFoldersRequest({ paths: ['photos'], recursive: false }))).toMatch(/paths\[0\] must be absolute/);
-    expect(reason(checkAddFoldersRequest({ paths: '/photos', recursive: false }))).toMatch(/array of strings/);
-    expect(reason(checkAddFoldersRequest({ paths: ['/photos'], recursive: 'yes' }))).toMatch(/recursive must be a boolean/);
-    expect(reason(checkAddFoldersRequest({ paths: ['/photos'] }))).toMatch(/missing field "recursive"/);
-    expect(reason(checkAddFoldersRequest({ paths: ['/photos'], recursive: true, out: '/x' }))).toMatch(/unexpected field "out"/);
-    expect(reason(checkAddFoldersRequest(['/photos']))).toMatch(/must be an object/);
+    expect(checkAddFoldersRequest({ paths: ['/photos', 'C:\\day 1'], recursive: true }, ctx)).toEqual({ ok: true, value: { paths: ['/photos', 'C:\\day 1'], recursive: true } });
+    expect(reason(checkAddFoldersRequest({ paths: ['photos'], recursive: false }, ctx))).toMatch(/paths\[0\] must be absolute/);
+    expect(reason(checkAddFoldersRequest({ paths: '/photos', recursive: false }, ctx))).toMatch(/array of strings/);
+    expect(reason(checkAddFoldersRequest({ paths: ['/photos'], recursive: 'yes' }, ctx))).toMatch(/recursive must be a boolean/);
+    expect(reason(checkAddFoldersRequest({ paths: ['/photos'] }, ctx))).toMatch(/missing field "recursive"/);
+    expect(reason(checkAddFoldersRequest({ paths: ['/photos'], recursive: true, out: '/x' }, ctx))).toMatch(/unexpected field "out"/);
+    expect(reason(checkAddFoldersRequest(['/photos'], ctx))).toMatch(/must be an object/);
   });
 
   it('accept a run-batch request with and without export settings, as a copy', () => {
@@ -139,21 +150,22 @@ describe('argument validators', () => {
     expect(reason(checkRunBatchRequest({ ...BATCH, export: EXPORT }, bare))).toMatch(/was not chosen/);
   });
 
-  it('check the argument count of every channel', () => {
-    for (const channel of INVOKE_CHANNELS) {
-      const r = checkInvokeArgs(channel, [1, 2], ctx);
-      expect(reason(r)).toMatch(/takes (no arguments|one argument)/);
+  it('check the argument count of every operation of the channel table', () => {
+    for (const method of Object.keys(INVOKES) as InvokeMethod[]) {
+      const r = checkInvokeArgs(method, [1, 2], ctx);
+      expect(reason(r)).toMatch(new RegExp(`^${INVOKES[method].channel} takes (no arguments|one argument), got 2$`));
     }
-    expect(checkInvokeArgs('convmap:recent', [], ctx)).toEqual({ ok: true, value: [] });
-    expect(checkInvokeArgs('convmap:cancel', ['job-1'], ctx)).toEqual({ ok: true, value: ['job-1'] });
-    expect(checkInvokeArgs('convmap:pause-batch', ['b1'], ctx)).toEqual({ ok: true, value: ['b1'] });
-    expect(reason(checkInvokeArgs('convmap:resume-batch', [{}], ctx))).toMatch(/batchId must be a string/);
-    expect(checkInvokeArgs('convmap:open-folders-dialog', [false], ctx)).toEqual({ ok: true, value: [false] });
-    expect(reason(checkInvokeArgs('convmap:open-folders-dialog', [], ctx))).toMatch(/takes one argument, got 0/);
-    expect(checkInvokeArgs('convmap:choose-export-folder', [], ctx)).toEqual({ ok: true, value: [] });
-    expect(checkInvokeArgs('convmap:set-preprocess', [{ modelId: MODEL, preprocess: 'unit' }], ctx).ok).toBe(true);
-    expect(reason(checkInvokeArgs('convmap:set-preprocess', [{ modelId: 'gone', preprocess: 'unit' }], ctx))).toMatch(/no loaded model/);
-    expect(reason(checkInvokeArgs('convmap:evil' as 'convmap:recent', [], ctx))).toMatch(/unknown channel/);
+    expect(checkInvokeArgs('recent', [], ctx)).toEqual({ ok: true, value: [] });
+    expect(checkInvokeArgs('cancel', ['job-1'], ctx)).toEqual({ ok: true, value: ['job-1'] });
+    expect(checkInvokeArgs('pauseBatch', ['b1'], ctx)).toEqual({ ok: true, value: ['b1'] });
+    expect(reason(checkInvokeArgs('resumeBatch', [{}], ctx))).toMatch(/batchId must be a string/);
+    expect(checkInvokeArgs('openFoldersDialog', [false], ctx)).toEqual({ ok: true, value: [false] });
+    expect(reason(checkInvokeArgs('openFoldersDialog', [], ctx))).toMatch(/takes one argument, got 0/);
+    expect(checkInvokeArgs('chooseExportFolder', [], ctx)).toEqual({ ok: true, value: [] });
+    expect(checkInvokeArgs('setPreprocess', [{ modelId: MODEL, preprocess: 'unit' }], ctx).ok).toBe(true);
+    expect(reason(checkInvokeArgs('setPreprocess', [{ modelId: 'gone', preprocess: 'unit' }], ctx))).toMatch(/no loaded model/);
+    expect(reason(checkInvokeArgs('toString' as 'recent', [], ctx))).toMatch(/unknown operation toString/);
+    expect(reason(checkInvokeArgs('addPhotos', [['/etc/shadow']], ctx))).toMatch(/"\/etc\/shadow" was not chosen/);
   });
 });
 

@@ -1,5 +1,5 @@
 // A stand-in for the electron module, enough to run out/main/main.js under plain Node.
-const s = globalThis.__electronStub = { app: new Map(), ipc: new Map(), protocols: new Map(), windows: [], menus: [] };
+const s = globalThis.__electronStub = { app: new Map(), ipc: new Map(), ipcOn: new Map(), protocols: new Map(), windows: [], menus: [] };
 class Contents { constructor() { this.h = new Map(); this.sent = []; this.mainFrame = { url: 'convmap-app://renderer/index.html', parent: null }; }
   on(n, l) { this.h.set(n, l); return this; } send(c, p) { this.sent.push([c, p]); } }
 export class BrowserWindow {
@@ -11,7 +11,8 @@ export class BrowserWindow {
 }
 export const app = { isPackaged: false, getPath: () => process.env.STUB_USERDATA, getAppPath: () => process.cwd(),
   requestSingleInstanceLock: () => true, on: (n, l) => s.app.set(n, l), whenReady: () => Promise.resolve(), quit: () => { s.quit = true; }, exit: (c) => process.exit(c) };
-export const ipcMain = { handle: (c, l) => s.ipc.set(c, l), removeHandler: (c) => s.ipc.delete(c) };
+export const ipcMain = { handle: (c, l) => s.ipc.set(c, l), removeHandler: (c) => s.ipc.delete(c),
+  on: (c, l) => s.ipcOn.set(c, l), removeListener: (c) => s.ipcOn.delete(c) };
 export const protocol = { registerSchemesAsPrivileged: (x) => { s.schemes = x; }, handle: (n, l) => s.protocols.set(n, l) };
 export const session = { defaultSession: { setPermissionRequestHandler() {}, setPermissionCheckHandler() {}, webRequest: { onHeadersReceived() {}, onBeforeRequest() {} } } };
 export const Menu = { buildFromTemplate: (t) => t, setApplicationMenu: (m) => s.menus.push(m) };
