@@ -1,0 +1,545 @@
+/**
+ * tfjs fully convolutional model → ONNX. The graph takes `image` [batch, height, width, channels]
+ * (NHWC, free height and width, like the tfjs FCN) and gives `scores` [batch, rows, cols, classes];
+ * inside, every tensor is NCHW, the layout ONNX Runtime's convolutions run in, so there is one
+ * Transpose after the input and one before the output and none in between.
+ *
+ * A logical [batch, C] vector (after a global pooling inside the trunk) is carried as [batch, C, 1, 1],
+ * which broadcasts against [batch, C, H, W] the way Keras broadcasts [batch, 1, 1, C].
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { ModelError } from '../model/errors';
+import { flattenModel, type FlatNode } from '../convert/graph';
+import { AttributeType, DataType, encodeModel, type AttributeProto, type Dim, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
+
+type Config = Record<string, unknown>;
+
+/** Name of the graph input (NHWC float32) and output (NHWC float32). */
+export const ONNX_INPUT = 'image';
+export const ONNX_OUTPUT = 'scores';
+/** Prefix of the per-layer outputs added by `layerOutputs` (NCHW, or [batch, C, 1, 1] for vectors). */
+export const LAYER_OUTPUT_PREFIX = 'layer/';
+
+/** Where one tfjs layer's output is in the ONNX graph. */
+export interface LayerOutput {
+  layer: string;
+  className: string;
+  /** ONNX tensor name (NCHW physical layout). */
+  tensor: string;
+  /** Rank of the tfjs tensor: 4 for [batch, h, w, c], 2 for [batch, c]. */
+  rank: 2 | 4;
+}
+
+export interface OnnxModel {
+  /** ONNX protobuf bytes (opset 17). */
+  bytes: Uint8Array;
+  /** Every mapped layer's output, in topological order. */
+  layers: LayerOutput[];
+  /** Channels of the input and classes of the output. */
+  channels: number;
+  classes: number;
+}
+
+export interface ExportOptions {
+  /** Also expose every layer's output as a graph output `layer/<name>` (to find where two runtimes part). */
+  layerOutputs?: boolean;
+  /** Stored as the model's metadata_props. */
+  metadata?: Record<string, string>;
+  /** producer_version written into the file. */
+  producerVersion?: string;
+}
+
+interface Val {
+  name: string;
+  rank: 2 | 4;
+}
+
+interface Weight {
+  data: Float32Array;
+  shape: number[];
+}
+
+function pair(x: unknown, fallback: number): [number, number] {
+  if (Array.isArray(x)) return [Number(x[0]), Number(x[1] ?? x[0])];
+  if (typeof x === 'number') return [x, x];
+  return [fallback, fallback];
+}
+
+function padPairs(x: unknown): [[number, number], [number, number]] {
+  if (typeof x === 'number') return [[x, x], [x, x]];
+  if (Array.isArray(x) && x.length === 2) {
+    const p = (v: unknown): [number, number] => (Array.isArray(v) ? [Number(v[0]), Number(v[1] ?? v[0])] : [Number(v), Number(v)]);
+    return [p(x[0]), p(x[1])];
+  }
+  return [[0, 0], [0, 0]];
+}
+
+const attr = {
+  int: (name: string, i: number): AttributeProto => ({ name, type: AttributeType.INT, i }),
+  ints: (name: string, ints: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints }),
+  float: (name: string, f: number): AttributeProto => ({ name, type: AttributeType.FLOAT, f }),
+  string: (name: string, s: string): AttributeProto => ({ name, type: AttributeType.STRING, s: new TextEncoder().encode(s) }),
+};
+
+/** Accumulates nodes and initializers with unique tensor names. */
+class GraphBuilder {
+  readonly nodes: NodeProto[] = [];
+  readonly initializers: TensorProto[] = [];
+  private readonly used = new Set<string>();
+
+  unique(base: string): string {
+    let n = base;
+    for (let k = 2; this.used.has(n); k++) n = `${base}_${k}`;
+    this.used.add(n);
+    return n;
+  }
+
+  floats(base: string, data: Float32Array, dims: number[]): string {
+    const name = this.unique(base);
+    const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    this.initializers.push({ name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(raw) });
+    return name;
+  }
+
+  int64s(base: string, values: (number | bigint)[]): string {
+    const name = this.unique(base);
+    const arr = BigInt64Array.from(values.map((v) => BigInt(v)));
+    this.initializers.push({ name, dims: [values.length], dataType: DataType.INT64, rawData: new Uint8Array(arr.buffer) });
+    return name;
+  }
+
+  scalar(base: string, value: number): string {
+    return this.floats(base, Float32Array.of(value), []);
+  }
+
+  /** Adds a node with one output and returns the output's name. */
+  op(opType: string, inputs: string[], base: string, attribute: AttributeProto[] = []): string {
+    const output = this.unique(`${base}/${opType}`);
+    this.nodes.push({ name: output, opType, input: inputs, output: [output], attribute });
+    return output;
+  }
+}
+
+/** Keras NHWC layout → ONNX NCHW: OIHW conv kernels, channel-first per-channel vectors. */
+function convKernel(k: Weight): Weight {
+  const [kh, kw, cin, cout] = k.shape;
+  const out = new Float32Array(k.data.length);
+  for (let y = 0; y < kh; y++) {
+    for (let x = 0; x < kw; x++) {
+      for (let i = 0; i < cin; i++) {
+        const src = ((y * kw + x) * cin + i) * cout;
+        for (let o = 0; o < cout; o++) out[((o * cin + i) * kh + y) * kw + x] = k.data[src + o];
+      }
+    }
+  }
+  return { data: out, shape: [cout, cin, kh, kw] };
+}
+
+/** Depthwise kernel [kh, kw, cin, m] → [cin·m, 1, kh, kw]: output channel c·m + j, as TensorFlow orders it. */
+function depthwiseKernel(k: Weight): Weight {
+  const [kh, kw, cin, m] = k.shape;
+  const out = new Float32Array(k.data.length);
+  for (let y = 0; y < kh; y++) {
+    for (let x = 0; x < kw; x++) {
+      for (let c = 0; c < cin; c++) {
+        for (let j = 0; j < m; j++) out[((c * m + j) * kh + y) * kw + x] = k.data[((y * kw + x) * cin + c) * m + j];
+      }
+    }
+  }
+  return { data: out, shape: [cin * m, 1, kh, kw] };
+}
+
+function denseKernel(k: Weight): Weight {
+  const [cin, units] = k.shape;
+  return convKernel({ data: k.data, shape: [1, 1, cin, units] });
+}
+
+/** The layer's weights by Keras name (kernel, bias, gamma, moving_mean, …). */
+function layerWeights(layer: tf.layers.Layer): Map<string, Weight> {
+  const out = new Map<string, Weight>();
+  const values = layer.getWeights();
+  layer.weights.forEach((w, i) => {
+    const short = (w.originalName ?? w.name).split('/').pop() ?? '';
+    const key = short.replace(/_\d+$/, '');
+    out.set(key, { data: values[i].dataSync() as Float32Array, shape: values[i].shape.slice() });
+  });
+  return out;
+}
+
+/** Maps one tfjs graph onto ONNX nodes. */
+class Exporter {
+  readonly g = new GraphBuilder();
+  readonly layers: LayerOutput[] = [];
+  private node!: FlatNode;
+
+  constructor(private readonly file: string) {}
+
+  fail(detail: string): never {
+    throw new ModelError(this.file, detail, { name: this.node.layer.name, className: this.node.className });
+  }
+
+  private get base(): string {
+    return this.node.layer.name;
+  }
+
+  private op(opType: string, inputs: string[], attribute: AttributeProto[] = []): string {
+    return this.g.op(opType, inputs, this.base, attribute);
+  }
+
+  private channelVector(data: Float32Array, tag: string): string {
+    return this.g.floats(`${this.base}/${tag}`, data, [data.length, 1, 1]);
+  }
+
+  /** A Keras activation by name (tfjs or Keras spelling), applied to NCHW `x`. */
+  activation(x: string, name: unknown): string {
+    const a = typeof name === 'string' ? name : 'linear';
+    switch (a) {
+      case 'linear':
+        return x;
+      case 'relu':
+        return this.op('Relu', [x]);
+      case 'relu6':
+        return this.op('Clip', [x, this.g.scalar(`${this.base}/zero`, 0), this.g.scalar(`${this.base}/six`, 6)]);
+      case 'elu':
+        return this.op('Elu', [x], [attr.float('alpha', 1)]);
+      case 'selu':
+        return this.op('Selu', [x]);
+      case 'sigmoid':
+        return this.op('Sigmoid', [x]);
+      case 'hardSigmoid':
+      case 'hard_sigmoid':
+        // tfjs computes clip(0.2·x + 0.5, 0, 1) for this name, whichever Keras wrote it.
+        return this.op('HardSigmoid', [x], [attr.float('alpha', 0.2), attr.float('beta', 0.5)]);
+      case 'tanh':
+        return this.op('Tanh', [x]);
+      case 'softplus':
+        return this.op('Softplus', [x]);
+      case 'softsign':
+        return this.op('Softsign', [x]);
+      case 'swish':
+      case 'silu':
+        return this.op('Mul', [x, this.op('Sigmoid', [x])]);
+      case 'mish':
+        return this.op('Mul', [x, this.op('Tanh', [this.op('Softplus', [x])])]);
+      case 'gelu': {
+        const erf = this.op('Erf', [this.op('Div', [x, this.g.scalar(`${this.base}/sqrt2`, Math.SQRT2)])]);
+        const cdf = this.op('Mul', [this.op('Add', [erf, this.g.scalar(`${this.base}/one`, 1)]), this.g.scalar(`${this.base}/half`, 0.5)]);
+        return this.op('Mul', [x, cdf]);
+      }
+      case 'gelu_new': {
+        const cube = this.op('Mul', [this.op('Mul', [x, x]), x]);
+        const inner = this.op('Add', [x, this.op('Mul', [cube, this.g.scalar(`${this.base}/c`, 0.044715)])]);
+        const t = this.op('Tanh', [this.op('Mul', [inner, this.g.scalar(`${this.base}/k`, Math.sqrt(2 / Math.PI))])]);
+        const half = this.op('Mul', [this.op('Add', [t, this.g.scalar(`${this.base}/one`, 1)]), this.g.scalar(`${this.base}/half`, 0.5)]);
+        return this.op('Mul', [x, half]);
+      }
+      case 'softmax':
+        return this.op('Softmax', [x], [attr.int('axis', 1)]);
+      case 'logSoftmax':
+      case 'log_softmax':
+        return this.op('LogSoftmax', [x], [attr.int('axis', 1)]);
+      default:
+        return this.fail(`activation '${a}' has no ONNX mapping`);
+    }
+  }
+
+  /** Pads of a `same` window op: explicit when they do not depend on the input size, else SAME_UPPER. */
+  private padding(cfg: Config, kernel: [number, number], strides: [number, number], dil: [number, number]): AttributeProto[] {
+    if (cfg.padding === 'valid' || cfg.padding === undefined) return [];
+    if (cfg.padding !== 'same') this.fail(`padding '${String(cfg.padding)}' has no ONNX mapping`);
+    const eff = [0, 1].map((i) => (kernel[i] - 1) * dil[i] + 1);
+    if ([0, 1].some((i) => strides[i] > 1 && eff[i] > 1)) {
+      // TensorFlow's total pad then depends on the input size mod stride; SAME_UPPER puts the odd pixel
+      // at the end exactly as TensorFlow does, for every size.
+      return [attr.string('auto_pad', 'SAME_UPPER')];
+    }
+    const begin = eff.map((e) => Math.floor((e - 1) / 2));
+    const end = eff.map((e, i) => e - 1 - begin[i]);
+    return [attr.ints('pads', [begin[0], begin[1], end[0], end[1]])];
+  }
+
+  private conv(x: string, kernel: Weight, bias: Weight | undefined, cfg: Config, group: number): string {
+    const k: [number, number] = [kernel.shape[2], kernel.shape[3]];
+    const strides = pair(cfg.strides, 1);
+    const dil = pair(cfg.dilationRate, 1);
+    const w = this.g.floats(`${this.base}/W`, kernel.data, kernel.shape);
+    const inputs = [x, w];
+    if (bias !== undefined) inputs.push(this.g.floats(`${this.base}/B`, bias.data, bias.shape));
+    return this.op('Conv', inputs, [
+      attr.ints('kernel_shape', k), attr.ints('strides', strides), attr.ints('dilations', dil), attr.int('group', group),
+      ...this.padding(cfg, k, strides, dil),
+    ]);
+  }
+
+  private checkChannelsLast(cfg: Config): void {
+    const f = cfg.dataFormat;
+    if (f !== undefined && f !== 'channelsLast' && f !== 'channels_last') this.fail(`data format '${String(f)}' has no ONNX mapping (channels-last only)`);
+  }
+
+  private channelAxis(v: Val, axis: unknown): void {
+    const a = Array.isArray(axis) ? (axis.length === 1 ? Number(axis[0]) : NaN) : Number(axis ?? -1);
+    if (!(a === -1 || a === v.rank - 1)) this.fail(`works over axis ${JSON.stringify(axis)}; only the channel axis has an ONNX mapping`);
+  }
+
+  /** NHWC axis (1 = height, 2 = width, 3 = channels, negative from the end) → NCHW axis. */
+  private physicalAxis(v: Val, axis: number): number {
+    const a = axis < 0 ? axis + v.rank : axis;
+    if (v.rank === 2) {
+      if (a !== 1) this.fail(`axis ${axis} of a [batch, channels] tensor has no ONNX mapping`);
+      return 1;
+    }
+    if (a < 1 || a > 3) this.fail(`axis ${axis} has no ONNX mapping`);
+    return [0, 2, 3, 1][a];
+  }
+
+  /** Maps one layer call; returns its output. */
+  layer(node: FlatNode, ins: Val[]): Val {
+    this.node = node;
+    const layer = node.layer;
+    const cfg = layer.getConfig() as Config;
+    const x = ins[0];
+    const keep = (name: string, rank: 2 | 4 = x.rank): Val => ({ name, rank });
+    const cls = node.className;
+    const needMap = (): void => {
+      if (x.rank !== 4) this.fail('needs a [batch, height, width, channels] input');
+    };
+    switch (cls) {
+      case 'Dropout': case 'SpatialDropout2D': case 'GaussianNoise': case 'GaussianDropout': case 'AlphaDropout':
+      case 'ActivityRegularization': case 'InputLayer':
+        return x;
+      case 'Conv2D': {
+        needMap();
+        this.checkChannelsLast(cfg);
+        const w = layerWeights(layer);
+        const kernel = w.get('kernel');
+        if (kernel === undefined) return this.fail('has no kernel');
+        const groups = Number(cfg.groups ?? 1);
+        return keep(this.activation(this.conv(x.name, convKernel(kernel), w.get('bias'), cfg, groups), cfg.activation));
+      }
+      case 'DepthwiseConv2D': {
+        needMap();
+        this.checkChannelsLast(cfg);
+        const w = layerWeights(layer);
+        const kernel = w.get('depthwise_kernel');
+        if (kernel === undefined) return this.fail('has no depthwise kernel');
+        // tfjs's DepthwiseConv2D layer ignores dilationRate (the converter's atrous rewrite uses
+        // SeparableConv2D where it needs one); the ONNX model computes what the tfjs model does.
+        const undilated = { ...cfg, dilationRate: 1 };
+        return keep(this.activation(this.conv(x.name, depthwiseKernel(kernel), w.get('bias'), undilated, kernel.shape[2]), cfg.activation));
+      }
+      case 'SeparableConv2D': {
+        needMap();
+        this.checkChannelsLast(cfg);
+        const w = layerWeights(layer);
+        const dk = w.get('depthwise_kernel');
+        const pk = w.get('pointwise_kernel');
+        if (dk === undefined || pk === undefined) return this.fail('has no depthwise or pointwise kernel');
+        const depthwise = this.conv(x.name, depthwiseKernel(dk), undefined, cfg, dk.shape[2]);
+        const pointwise = this.conv(depthwise, convKernel(pk), w.get('bias'), { padding: 'valid' }, 1);
+        return keep(this.activation(pointwise, cfg.activation));
+      }
+      case 'Dense': {
+        // On a map or a vector Dense acts on the channel axis: a 1×1 convolution.
+        const w = layerWeights(layer);
+        const kernel = w.get('kernel');
+        if (kernel === undefined) return this.fail('has no kernel');
+        return keep(this.activation(this.conv(x.name, denseKernel(kernel), w.get('bias'), { padding: 'valid' }, 1), cfg.activation));
+      }
+      case 'MaxPooling2D':
+      case 'AveragePooling2D': {
+        needMap();
+        this.checkChannelsLast(cfg);
+        const k = pair(cfg.poolSize, 2);
+        const strides = cfg.strides == null ? k : pair(cfg.strides, 1);
+        const attrs = [attr.ints('kernel_shape', k), attr.ints('strides', strides), ...this.padding(cfg, k, strides, [1, 1])];
+        // tfjs's 'same' average pooling divides by the pixels inside the image only.
+        if (cls === 'AveragePooling2D') attrs.push(attr.int('count_include_pad', 0));
+        return keep(this.op(cls === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [x.name], attrs));
+      }
+      case 'GlobalAveragePooling2D':
+      case 'GlobalMaxPooling2D': {
+        needMap();
+        this.checkChannelsLast(cfg);
+        const y = this.op(cls === 'GlobalAveragePooling2D' ? 'GlobalAveragePool' : 'GlobalMaxPool', [x.name]);
+        return keep(y, cfg.keepDims === true ? 4 : 2);
+      }
+      case 'BatchNormalization': {
+        this.channelAxis(x, cfg.axis);
+        const w = layerWeights(layer);
+        const mean = w.get('moving_mean');
+        const variance = w.get('moving_variance');
+        if (mean === undefined || variance === undefined) return this.fail('has no moving statistics');
+        const c = mean.data.length;
+        const gamma = w.get('gamma')?.data ?? new Float32Array(c).fill(1);
+        const beta = w.get('beta')?.data ?? new Float32Array(c);
+        const t = (tag: string, d: Float32Array): string => this.g.floats(`${this.base}/${tag}`, d, [c]);
+        return keep(this.op('BatchNormalization', [x.name, t('scale', gamma), t('B', beta), t('mean', mean.data), t('var', variance.data)], [
+          attr.float('epsilon', Number(cfg.epsilon ?? 1e-3)),
+        ]));
+      }
+      case 'LayerNormalization': {
+        this.channelAxis(x, cfg.axis);
+        const w = layerWeights(layer);
+        const axes = [attr.ints('axes', [1]), attr.int('keepdims', 1)];
+        const d = this.op('Sub', [x.name, this.op('ReduceMean', [x.name], axes)]);
+        const v = this.op('ReduceMean', [this.op('Mul', [d, d])], axes);
+        let y = this.op('Div', [d, this.op('Sqrt', [this.op('Add', [v, this.g.scalar(`${this.base}/eps`, Number(cfg.epsilon ?? 1e-3))])])]);
+        const gamma = w.get('gamma');
+        const beta = w.get('beta');
+        if (gamma !== undefined) y = this.op('Mul', [y, this.channelVector(gamma.data, 'gamma')]);
+        if (beta !== undefined) y = this.op('Add', [y, this.channelVector(beta.data, 'beta')]);
+        return keep(y);
+      }
+      case 'Activation':
+        return keep(this.activation(x.name, cfg.activation));
+      case 'ReLU': {
+        const max = cfg.maxValue;
+        if (max === undefined || max === null) return keep(this.op('Relu', [x.name]));
+        return keep(this.op('Clip', [x.name, this.g.scalar(`${this.base}/zero`, 0), this.g.scalar(`${this.base}/max`, Number(max))]));
+      }
+      case 'LeakyReLU':
+        return keep(this.op('LeakyRelu', [x.name], [attr.float('alpha', Number(cfg.alpha ?? 0.3))]));
+      case 'ELU':
+        return keep(this.op('Elu', [x.name], [attr.float('alpha', Number(cfg.alpha ?? 1))]));
+      case 'ThresholdedReLU':
+        return keep(this.op('ThresholdedRelu', [x.name], [attr.float('alpha', Number(cfg.theta ?? 1))]));
+      case 'PReLU': {
+        const alpha = layerWeights(layer).get('alpha');
+        if (alpha === undefined) return this.fail('has no alpha');
+        const c = alpha.shape[alpha.shape.length - 1];
+        if (alpha.data.length !== c) this.fail(`alpha of shape [${alpha.shape.join(', ')}] varies over locations; only a per-channel alpha has an ONNX mapping`);
+        return keep(this.op('PRelu', [x.name, this.channelVector(alpha.data, 'slope')]));
+      }
+      case 'Softmax': {
+        this.channelAxis(x, cfg.axis);
+        return keep(this.op('Softmax', [x.name], [attr.int('axis', 1)]));
+      }
+      case 'Rescaling': {
+        const vec = (v: unknown, tag: string): string => (Array.isArray(v)
+          ? this.channelVector(Float32Array.from(v.map(Number)), tag)
+          : this.g.scalar(`${this.base}/${tag}`, Number(v)));
+        let y = x.name;
+        const scale = cfg.scale ?? 1;
+        const offset = cfg.offset ?? 0;
+        if (!(scale === 1)) y = this.op('Mul', [y, vec(scale, 'scale')]);
+        if (!(offset === 0)) y = this.op('Add', [y, vec(offset, 'offset')]);
+        return keep(y);
+      }
+      case 'Add': case 'Multiply': case 'Average': case 'Maximum': case 'Minimum': {
+        const names = ins.map((v) => v.name);
+        const rank = ins.some((v) => v.rank === 4) ? 4 : 2;
+        if (cls === 'Multiply') return keep(names.slice(1).reduce((a, b) => this.op('Mul', [a, b]), names[0]), rank);
+        const onnxOp = { Add: names.length === 2 ? 'Add' : 'Sum', Average: 'Mean', Maximum: 'Max', Minimum: 'Min' }[cls];
+        return keep(this.op(onnxOp, names), rank);
+      }
+      case 'Concatenate': {
+        if (ins.some((v) => v.rank !== x.rank)) this.fail('concatenates tensors of different ranks');
+        return keep(this.op('Concat', ins.map((v) => v.name), [attr.int('axis', this.physicalAxis(x, Number(cfg.axis ?? -1)))]));
+      }
+      case 'ZeroPadding2D': {
+        needMap();
+        this.checkChannelsLast(cfg);
+        const [[t, b], [l, r]] = padPairs(cfg.padding);
+        return keep(this.op('Pad', [x.name, this.g.int64s(`${this.base}/pads`, [0, 0, t, l, 0, 0, b, r])], [attr.string('mode', 'constant')]));
+      }
+      case 'Cropping2D': {
+        needMap();
+        this.checkChannelsLast(cfg);
+        const [[t, b], [l, r]] = padPairs(cfg.cropping);
+        const big = 2n ** 62n;
+        const starts = this.g.int64s(`${this.base}/starts`, [t, l]);
+        const ends = this.g.int64s(`${this.base}/ends`, [b > 0 ? -b : big, r > 0 ? -r : big]);
+        return keep(this.op('Slice', [x.name, starts, ends, this.g.int64s(`${this.base}/axes`, [2, 3])]));
+      }
+      case 'Flatten':
+        if (x.rank !== 2) this.fail('flattens a map; only a flatten of a per-location vector has an ONNX mapping');
+        return x;
+      case 'Reshape': {
+        const target = Array.isArray(cfg.targetShape) ? cfg.targetShape.map(Number) : [];
+        const perLocation = target.length > 0 && target.slice(0, -1).every((d) => d === 1);
+        if (x.rank !== 2 || !perLocation || (target.length !== 1 && target.length !== 3)) {
+          this.fail(`Reshape to [${target.join(', ')}] has no ONNX mapping (only a [channels] vector to [1, 1, channels] or [channels])`);
+        }
+        return keep(x.name, target.length === 3 ? 4 : 2);
+      }
+      case 'Permute': {
+        needMap();
+        const dims = Array.isArray(cfg.dims) ? cfg.dims.map(Number) : [];
+        if (dims.length !== 3) this.fail(`Permute dims ${JSON.stringify(cfg.dims)} have no ONNX mapping`);
+        const logical = [0, ...dims];
+        const toNchw = [0, 3, 1, 2];
+        const toNhwc = [0, 2, 3, 1];
+        return keep(this.op('Transpose', [x.name], [attr.ints('perm', toNchw.map((i) => toNhwc[logical[i]]))]));
+      }
+      default:
+        return this.fail('has no ONNX mapping');
+    }
+  }
+}
+
+/**
+ * Writes a tfjs fully convolutional model (Convmap's converted FCN, or any single-input single-output
+ * Layers model built from the layers mapped here) as an ONNX model with free height and width.
+ * @param fcn input [batch, height, width, channels] (height and width may be null), output
+ *   [batch, rows, cols, classes]
+ * @param file named in error messages
+ * @throws ModelError naming the first layer (and its class) that has no ONNX mapping
+ */
+export function exportOnnx(fcn: tf.LayersModel, file: string, opts: ExportOptions = {}): OnnxModel {
+  const graph = flattenModel(fcn);
+  if (graph.inputs.length !== 1 || graph.outputs.length !== 1) {
+    throw new ModelError(file, `has ${graph.inputs.length} inputs and ${graph.outputs.length} outputs; the ONNX export takes one of each`);
+  }
+  const inShape = graph.shapes[graph.inputs[0]];
+  const outShape = graph.shapes[graph.outputs[0]];
+  if (inShape.length !== 4 || typeof inShape[3] !== 'number') throw new ModelError(file, `input shape [${inShape.join(', ')}] is not [batch, height, width, channels]`);
+  if (outShape.length !== 4 || typeof outShape[3] !== 'number') throw new ModelError(file, `output shape [${outShape.join(', ')}] is not [batch, rows, cols, classes]`);
+  const channels = inShape[3];
+  const classes = outShape[3];
+
+  const ex = new Exporter(file);
+  const g = ex.g;
+  g.unique(ONNX_INPUT);
+  g.unique(ONNX_OUTPUT);
+  const nchw = g.op('Transpose', [ONNX_INPUT], 'input', [attr.ints('perm', [0, 3, 1, 2])]);
+  const env = new Map<number, Val>([[graph.inputs[0], { name: nchw, rank: 4 }]]);
+  for (const node of graph.nodes) {
+    const ins = node.inputs.map((i) => env.get(i) as Val);
+    const out = ex.layer(node, ins);
+    if (node.outputs.length !== 1) ex.fail(`has ${node.outputs.length} outputs`);
+    env.set(node.outputs[0], out);
+    if (out.name !== nchw) ex.layers.push({ layer: node.layer.name, className: node.className, tensor: out.name, rank: out.rank });
+  }
+  const last = env.get(graph.outputs[0]) as Val;
+  if (last.rank !== 4) throw new ModelError(file, 'the model ends in a [batch, classes] vector, not a map of cells');
+  g.nodes.push({ name: 'output/Transpose', opType: 'Transpose', input: [last.name], output: [ONNX_OUTPUT], attribute: [attr.ints('perm', [0, 2, 3, 1])] });
+
+  const output: ValueInfoProto[] = [{ name: ONNX_OUTPUT, elemType: DataType.FLOAT, shape: ['batch', 'rows', 'cols', classes] }];
+  const layers: LayerOutput[] = [];
+  for (const l of ex.layers) {
+    if (!opts.layerOutputs) {
+      layers.push(l);
+      continue;
+    }
+    // An output must be produced by a node of its own name: expose each layer through an Identity.
+    const name = g.unique(`${LAYER_OUTPUT_PREFIX}${l.layer}`);
+    g.nodes.push({ name, opType: 'Identity', input: [l.tensor], output: [name], attribute: [] });
+    const shape: Dim[] = l.rank === 4 ? [null, null, null, null] : [null, null, 1, 1];
+    output.push({ name, elemType: DataType.FLOAT, shape });
+    layers.push({ ...l, tensor: name });
+  }
+  const bytes = encodeModel({
+    producerName: 'Convmap',
+    producerVersion: opts.producerVersion ?? '0.1.0',
+    docString: `${fcn.name}: fully convolutional model, NHWC in and out, free height and width`,
+    metadata: opts.metadata,
+    graph: {
+      name: fcn.name,
+      node: g.nodes,
+      initializer: g.initializers,
+      input: [{ name: ONNX_INPUT, elemType: DataType.FLOAT, shape: ['batch', 'height', 'width', channels] }],
+      output,
+    },
+  });
+  return { bytes, layers, channels, classes };
+}

@@ -1,0 +1,122 @@
+/**
+ * ONNX Runtime sessions: loading `onnxruntime-node`, choosing the execution provider (a GPU one where
+ * it loads, else the CPU) and running Convmap's NHWC model.
+ */
+import os from 'node:os';
+import type { InferenceSession as Session } from 'onnxruntime-node';
+import { ONNX_INPUT, ONNX_OUTPUT } from './export';
+
+type Ort = typeof import('onnxruntime-node');
+
+/** What a caller may ask for; `auto` tries the GPU providers of this platform, then the CPU. */
+export type DeviceRequest = 'auto' | 'cpu' | 'cuda' | 'dml' | 'coreml';
+/** An execution provider that ran. */
+export type DeviceName = 'cpu' | 'cuda' | 'dml' | 'coreml';
+
+export const DEVICE_REQUESTS: readonly DeviceRequest[] = ['auto', 'cpu', 'cuda', 'dml', 'coreml'];
+
+export function isDeviceRequest(x: unknown): x is DeviceRequest {
+  return typeof x === 'string' && (DEVICE_REQUESTS as readonly string[]).includes(x);
+}
+
+/** GPU providers `auto` tries, in order, on each platform (ONNX Runtime's Node package builds). */
+export function gpuProviders(platform: NodeJS.Platform = process.platform): DeviceName[] {
+  if (platform === 'win32') return ['cuda', 'dml'];
+  if (platform === 'darwin') return ['coreml'];
+  return ['cuda'];
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message.split('\n')[0] : String(err);
+}
+
+let ortModule: Promise<Ort> | undefined;
+
+/**
+ * The onnxruntime-node module.
+ * @throws when the package or its native binding cannot be loaded (the message says which).
+ */
+export function loadOrt(): Promise<Ort> {
+  ortModule ??= import('onnxruntime-node').then(
+    (m) => m as Ort,
+    (err: unknown) => {
+      ortModule = undefined;
+      throw new Error(`onnxruntime-node could not be loaded: ${message(err)}`);
+    },
+  );
+  return ortModule;
+}
+
+export interface SessionOptions {
+  device?: DeviceRequest;
+  /** Threads of one run (default: every core). */
+  threads?: number;
+  /** Test hook: providers to try instead of the platform's GPU providers when device is `auto`. */
+  gpuProviders?: readonly string[];
+}
+
+/** A session and how it was chosen. */
+export interface OnnxSession {
+  session: Session;
+  device: DeviceName;
+  threads: number;
+  /** Why each provider tried before the one that runs did not load. */
+  fallbacks: string[];
+}
+
+/**
+ * Creates one ONNX Runtime session for a model. With device `auto` each GPU provider of the platform
+ * is tried in turn and the CPU is the last resort; each failure is kept in `fallbacks`.
+ * @param model ONNX bytes
+ * @throws when the requested device (or, for `auto`, even the CPU) cannot run the model
+ */
+export async function createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<OnnxSession> {
+  const ort = await loadOrt();
+  const threads = opts.threads ?? os.availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
+  const device = opts.device ?? 'auto';
+  const base: Session.SessionOptions = {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+  };
+  const attempt = (provider: string): Promise<Session> =>
+    ort.InferenceSession.create(model, { ...base, executionProviders: provider === 'cpu' ? ['cpu'] : [provider] });
+  if (device !== 'auto') {
+    try {
+      return { session: await attempt(device), device, threads, fallbacks: [] };
+    } catch (err) {
+      throw new Error(`ONNX Runtime device '${device}' could not run the model: ${message(err)}`);
+    }
+  }
+  const fallbacks: string[] = [];
+  for (const provider of opts.gpuProviders ?? gpuProviders()) {
+    try {
+      return { session: await attempt(provider), device: provider as DeviceName, threads, fallbacks };
+    } catch (err) {
+      fallbacks.push(`${provider}: ${message(err)}`);
+    }
+  }
+  try {
+    return { session: await attempt('cpu'), device: 'cpu', threads, fallbacks };
+  } catch (err) {
+    throw new Error(`ONNX Runtime could not run the model on the CPU: ${message(err)}${fallbacks.length ? ` (also tried ${fallbacks.join('; ')})` : ''}`);
+  }
+}
+
+/**
+ * Runs Convmap's model once.
+ * @param input [height, width, channels] float32, row-major (one image)
+ * @returns scores [rows, cols, classes] row-major
+ */
+export async function runNhwc(session: Session, input: Float32Array, shape: [number, number, number]): Promise<{ output: Float32Array; shape: [number, number, number] }> {
+  const ort = await loadOrt();
+  const [h, w, c] = shape;
+  const feeds = { [ONNX_INPUT]: new ort.Tensor('float32', input, [1, h, w, c]) };
+  const result = await session.run(feeds, [ONNX_OUTPUT]);
+  const y = result[ONNX_OUTPUT];
+  const dims = y.dims;
+  if (dims.length !== 4) throw new Error(`the ONNX model gave scores of shape [${dims.join(', ')}], expected [1, rows, cols, classes]`);
+  return { output: y.data as Float32Array, shape: [dims[1], dims[2], dims[3]] };
+}

@@ -1,0 +1,42 @@
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import { randomImage } from '../helpers/models';
+
+/** Scores of `image` [1, h, w, c] through a bare ONNX Runtime session on the bytes (no Convmap code). */
+export async function ortRun(bytes: Uint8Array, image: tf.Tensor4D): Promise<{ data: Float32Array; dims: readonly number[] }> {
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+  try {
+    const input = new ort.Tensor('float32', Float32Array.from(image.dataSync()), image.shape);
+    const out = await session.run({ [session.inputNames[0]]: input });
+    const y = out[session.outputNames[0]];
+    return { data: y.data as Float32Array, dims: y.dims };
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * Largest |ONNX − tfjs| over the largest |tfjs| on a seeded random image of each size; also checks
+ * that both give the same output shape.
+ */
+export async function relativeDiffs(model: tf.LayersModel, bytes: Uint8Array, sizes: [number, number][], seed = 5): Promise<number[]> {
+  const c = model.inputs[0].shape[3] as number;
+  const out: number[] = [];
+  for (const [h, w] of sizes) {
+    const image = randomImage(h, w, c, seed + h * 7 + w);
+    const want = tf.tidy(() => model.predict(image) as tf.Tensor);
+    const got = await ortRun(bytes, image);
+    const expected = want.dataSync();
+    if (got.dims.join() !== want.shape.join()) throw new Error(`ONNX gives [${got.dims.join(', ')}], tfjs [${want.shape.join(', ')}] on ${h}×${w}`);
+    let maxAbs = 0;
+    let scale = 0;
+    for (let i = 0; i < expected.length; i++) {
+      const d = Math.abs(got.data[i] - expected[i]);
+      maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);
+      scale = Math.max(scale, Math.abs(expected[i]));
+    }
+    tf.dispose([image, want]);
+    out.push(maxAbs / Math.max(scale, 1e-12));
+  }
+  return out;
+}
