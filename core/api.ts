@@ -153,7 +153,8 @@ export interface RunBatchRequest {
   export?: ExportSettings;
 }
 
-export type BatchPhotoStatus = 'queued' | 'running' | 'done' | 'failed' | 'skipped';
+/** 'no cells': the photo is smaller than the model's window at every scale. */
+export type BatchPhotoStatus = 'queued' | 'running' | 'done' | 'no cells' | 'failed' | 'skipped';
 
 /** Counts of a running batch; the CLI's progress bar and the window's both show these. */
 export interface BatchProgress {

@@ -133,3 +133,19 @@ export function scalesWithoutCells(model: ModelGeometry, photo: readonly [number
     return r === 0 || c === 0;
   });
 }
+
+/** What the built-in digit model is called wherever a model is named (menus, recents, CLI summaries). */
+export const BUILTIN_MODEL_NAME = 'Built-in digits';
+
+/**
+ * The name a model is shown by: its folder's name for a tfjs `model.json` (every tfjs model is
+ * called model.json) or a converted folder, the file name for a Keras file, {@link BUILTIN_MODEL_NAME}
+ * for null (the built-in model). Works on '/' and '\' paths alike.
+ */
+export function modelDisplayName(modelPath: string | null): string {
+  if (modelPath === null) return BUILTIN_MODEL_NAME;
+  const parts = modelPath.split(/[\\/]+/).filter((p) => p.length > 0 && p !== '.');
+  const last = parts[parts.length - 1] ?? modelPath;
+  if (/\.json$/i.test(last) && parts.length > 1) return parts[parts.length - 2];
+  return last;
+}

@@ -5,7 +5,9 @@ import { matchDetections } from '../../core/detect';
 import { selectBackend } from '../engine/backend';
 import { createEngine } from '../engine/engine';
 import { makeDigitScene } from '../digits/scene';
-import { computePhoto, writePhotoOutputs } from '../services/heatmap';
+import { DRAW_DEFAULTS, defaultClassChoice } from '../../core/defaults';
+import { computePhoto, scoresRecord } from '../services/heatmap';
+import { photoDetections, renderExportPng } from '../services/export';
 import { prepareModel } from '../services/models';
 import { formatReport } from './report';
 import { writeFileAtomic } from '../services/atomic';
@@ -29,14 +31,19 @@ export async function runDemo(opts: { out: string; seed: number }): Promise<void
   const engine = await createEngine({});
   try {
     const handle = await engine.loadModel(prepared.artifacts, prepared.info);
-    const result = await computePhoto(engine, handle, prepared.info, scenePath, DEMO_SCALES, { mode: 'mean', classChoice: 'any' });
-    const out = await writePhotoOutputs(opts.out, 'digit-scene', scenePath, prepared.info, result,
-      { colormap: 'turbo', opacity: 0.6, threshold: 0.2, mode: 'mean' });
+    // The window's and the CLI's defaults, with boxes on: every digit should show with its box.
+    const style = { ...DRAW_DEFAULTS, boxes: true, legend: false };
+    const classChoice = defaultClassChoice(prepared.info.labels);
+    const result = await computePhoto(engine, handle, prepared.info, scenePath, DEMO_SCALES, { mode: style.mode, classChoice });
+    const detections = photoDetections(result, prepared.info, style.detectThreshold);
+    const out = { png: path.join(opts.out, 'digit-scene.heatmap.png'), json: path.join(opts.out, 'digit-scene.scores.json'), detections };
+    await writeFileAtomic(out.png, await renderExportPng(result, prepared.info, style, detections));
+    await writeFileAtomic(out.json, JSON.stringify(scoresRecord(scenePath, prepared.info, result, detections)) + '\n');
     const m = matchDetections(out.detections, scene.truth, 0.5);
     process.stdout.write([
       `scene       ${scenePath} (${scene.width}×${scene.height}, ${scene.truth.length} held-out digits at 28, 42 and 56 px)`,
       `scales      ${DEMO_SCALES.map((s) => s.toFixed(3)).join(', ')} → ${result.maps.map((mp) => `${mp.rows}×${mp.cols}`).join(', ')} cells`,
-      `heatmap     ${out.png} ("any digit": strongest class but background)`,
+      `heatmap     ${out.png} (${classChoice === 'any' ? '"any digit": strongest class but background' : 'the scene\'s top class'}, with detection boxes)`,
       `scores      ${out.json}`,
       `detections  ${out.detections.length} boxes; against the true boxes at IoU 0.5: precision ${m.precision.toFixed(3)}, recall ${m.recall.toFixed(3)}, F1 ${m.f1.toFixed(3)}`,
       `backend     ${engine.backend}, ${engine.workers} worker threads`,

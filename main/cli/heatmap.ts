@@ -1,9 +1,10 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { CombineMode } from '../../core/average';
 import { COLORMAPS, isColormapName, type ColormapName } from '../../core/colormap';
+import { DRAW_DEFAULTS, defaultClassChoice, defaultScales } from '../../core/defaults';
 import { isPreprocessMode, PREPROCESS_MODES, type PreprocessMode } from '../../core/model-info';
 import { BACKEND_REQUESTS, isBackendRequest, selectBackend } from '../engine/backend';
 import { createEngine } from '../engine/engine';
@@ -13,16 +14,21 @@ import { checkNamePattern, DEFAULT_NAME_PATTERN } from '../services/export';
 import { prepareModel } from '../services/models';
 import { scanInputs } from '../services/scan';
 import { approximationWarning } from './report';
+import { resolveHeatmapInputs } from './inputs';
 
-const MODEL_EXT = /\.(json|h5|hdf5|keras)$/i;
+/** Colormap names people try from other tools, and the colormap they get here. */
+const COLORMAP_ALIASES: Readonly<Record<string, ColormapName>> = { jet: 'turbo', gray: 'greys', grey: 'greys', rdylbu_r: 'rdylbu' };
 
-/** A first argument is a model when it is a .json/.h5/.keras file or a folder holding a model.json. */
-async function looksLikeModel(p: string): Promise<boolean> {
-  const stat = await fs.stat(p).catch(() => null);
-  if (!stat) return MODEL_EXT.test(p);
-  if (stat.isFile()) return MODEL_EXT.test(p);
-  const entries = await fs.readdir(p).catch(() => [] as string[]);
-  return entries.includes('model.json') || entries.includes('convmap.json');
+/** A --colormap value or alias, as a colormap name; undefined when it is neither. */
+export function colormapFromOption(v: string): ColormapName | undefined {
+  const name = v.trim().toLowerCase();
+  if (isColormapName(name)) return name;
+  return COLORMAP_ALIASES[name];
+}
+
+/** "class 8" for an unlabelled model's class, "class cat" for a labelled one; "any (not background)" as is. */
+function classPhrase(label: string): string {
+  return /^class /.test(label) || label.startsWith('any ') ? label : `class ${label}`;
 }
 
 function parseNumber(name: string, v: unknown, lo: number, hi: number): number {
@@ -60,35 +66,34 @@ type Opts = Record<string, string | boolean | undefined>;
  * was processed, 1 when any failed or the run was cancelled (Ctrl-C: finished exports are kept).
  */
 export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<void> {
-  const scales = parseScales(String(opts.scales ?? '1'));
+  const givenScales = opts.scales !== undefined ? parseScales(String(opts.scales)) : undefined;
   if (opts.mode !== undefined && opts.mode !== 'mean' && opts.mode !== 'max') throw new Error(`--mode must be mean or max, got "${String(opts.mode)}"`);
   if (opts.preprocess !== undefined && !isPreprocessMode(opts.preprocess)) throw new Error(`unknown preprocessing "${String(opts.preprocess)}"`);
-  if (opts.colormap !== undefined && !isColormapName(opts.colormap)) {
-    throw new Error(`unknown colormap "${String(opts.colormap)}" (expected one of ${COLORMAPS.join(', ')})`);
+  const colormap = opts.colormap === undefined ? DRAW_DEFAULTS.colormap : colormapFromOption(String(opts.colormap));
+  if (colormap === undefined) {
+    throw new Error(`unknown colormap "${String(opts.colormap)}" (expected one of ${COLORMAPS.join(', ')}, or jet)`);
   }
   const style = {
-    colormap: (isColormapName(opts.colormap) ? opts.colormap : 'turbo') as ColormapName,
-    opacity: parseNumber('opacity', opts.opacity ?? 0.5, 0, 1),
-    threshold: parseNumber('threshold', opts.threshold ?? 0, 0, Number.MAX_VALUE),
-    mode: (opts.mode === 'max' ? 'max' : 'mean') as CombineMode,
-    boxes: opts.boxes === true,
+    colormap,
+    opacity: parseNumber('opacity', opts.opacity ?? DRAW_DEFAULTS.opacity, 0, 1),
+    threshold: parseNumber('threshold', opts.threshold ?? DRAW_DEFAULTS.threshold, 0, Number.MAX_VALUE),
+    mode: (opts.mode === undefined ? DRAW_DEFAULTS.mode : opts.mode) as CombineMode,
+    boxes: opts.boxes === undefined ? DRAW_DEFAULTS.boxes : opts.boxes === true,
     legend: opts.legend === true,
-    detectThreshold: parseNumber('detect-threshold', opts.detectThreshold ?? 0.5, 0, 1),
+    detectThreshold: parseNumber('detect-threshold', opts.detectThreshold ?? DRAW_DEFAULTS.detectThreshold, 0, 1),
   };
+  const quiet = opts.quiet === true;
   const workers = opts.workers !== undefined ? parseInteger('workers', opts.workers, 1, 64) : undefined;
   const jobs = opts.jobs !== undefined ? parseInteger('jobs', opts.jobs, 1, 64) : undefined;
   const namePattern = checkNamePattern(String(opts.name ?? DEFAULT_NAME_PATTERN));
   const useCache = opts.cache !== false;
   const cacheDir = typeof opts.cacheDir === 'string' ? opts.cacheDir : defaultCacheDir();
 
-  let modelPath: string | undefined;
-  let targets = inputs;
-  if (inputs.length > 0 && (await looksLikeModel(inputs[0]))) {
-    modelPath = inputs[0];
-    targets = inputs.slice(1);
-  }
+  const { modelPath, modelName, targets } = await resolveHeatmapInputs(inputs, typeof opts.model === 'string' ? opts.model : undefined, opts.recursive === true);
   if (targets.length === 0) throw new Error('no photos given (usage: convmap heatmap [MODEL] FOLDER_OR_IMAGE... --out DIR)');
   const outDir = String(opts.out ?? '.');
+  const outStat = await fs.stat(outDir).catch(() => null);
+  if (outStat && !outStat.isDirectory()) throw new Error(`--out ${outDir}: is a file, not a folder`);
   const scan = await scanInputs(targets, { recursive: opts.recursive === true, exclude: [outDir, ...(useCache ? [cacheDir] : [])] });
   if (scan.photos.length === 0) {
     throw new Error(`no image files in ${targets.join(', ')}${scan.skipped.length ? ` (${scan.skipped.length} other entries skipped${opts.recursive ? '' : '; sub-folders need --recursive'})` : ''}`);
@@ -96,13 +101,19 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
 
   const backendRequest = isBackendRequest(opts.backend) ? opts.backend : 'auto';
   await selectBackend(backendRequest);
-  const prepared = await prepareModel(modelPath, { preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : undefined });
+  const prepared = await prepareModel(modelPath ?? undefined, { preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : undefined });
   const { info } = prepared;
+  const classChoice = opts.class === undefined ? defaultClassChoice(info.labels) : String(opts.class);
+  if (/^\d+$/.test(classChoice) && !info.labels.includes(classChoice) && Number(classChoice) >= info.labels.length) {
+    throw new Error(`--class ${classChoice}: class index out of range 0–${info.labels.length - 1} (${modelName} has ${info.labels.length} classes)`);
+  }
+  const scales = givenScales ?? ((size: [number, number]): number[] => defaultScales(info.window, size));
+  const scaleCount = (cells: readonly unknown[]): number => (givenScales ? givenScales.length : cells.length);
   const approximate = approximationWarning(info.equivalence);
   if (approximate) process.stderr.write(`convmap: ${approximate}\n`);
 
   const engine = await createEngine({ backend: backendRequest, workers });
-  const tty = process.stderr.isTTY === true && !opts.json;
+  const tty = process.stderr.isTTY === true && !opts.json && !quiet;
   const bar = tty
     ? new SingleBar({ format: 'heatmap {bar} {value}/{total} photos | {rate}/min | left {left} | {photo}', hideCursor: true, clearOnComplete: false }, Presets.shades_classic)
     : undefined;
@@ -127,11 +138,19 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
       if (e.status === 'running') bar?.update({ photo: path.basename(e.photo) });
       if (e.status === 'done' && e.outcome) {
         const o = e.outcome;
-        if (opts.json) {
-          process.stdout.write(JSON.stringify({ photo: e.photo, status: 'done', png: o.png, scores: o.json, class: o.classLabel, backend: engine.backend, detections: o.detections, cached: o.cachedScales === scales.length }) + '\n');
-        } else if (!bar) {
-          process.stdout.write(`${e.photo} → ${o.png} (class ${o.classLabel}, ${o.cells.map((c) => `${c.scale}: ${c.rows}×${c.cols}`).join(', ')} cells${o.cachedScales === scales.length ? ', cached' : ''})\n`);
+        const cached = o.cachedScales === scaleCount(o.cells);
+        const empty = o.cells.filter((c) => c.rows * c.cols === 0);
+        if (empty.length > 0) {
+          warn(`${e.photo}: no cells at scale ${empty.map((c) => Number(c.scale.toFixed(3))).join(', ')} (the photo is smaller than the model's ${info.window[1]}×${info.window[0]} window there)`);
         }
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ photo: e.photo, status: 'done', png: o.png, scores: o.json, class: o.classLabel, model: modelName, backend: engine.backend, detections: o.detections, cached }) + '\n');
+        } else if (!bar && !quiet) {
+          process.stdout.write(`${e.photo} → ${o.png} (${classPhrase(o.classLabel)}, ${o.cells.map((c) => `${Number(c.scale.toFixed(3))}: ${c.rows}×${c.cols}`).join(', ')} cells${cached ? ', cached' : ''})\n`);
+        }
+      } else if (e.status === 'no cells') {
+        if (opts.json) process.stdout.write(JSON.stringify({ photo: e.photo, status: 'no cells', reason: e.reason, model: modelName }) + '\n');
+        else warn(`${e.photo}: ${e.reason ?? 'no cells'}`);
       } else if (e.status === 'failed') {
         if (opts.json) process.stdout.write(JSON.stringify({ photo: e.photo, status: 'failed', reason: e.reason }) + '\n');
         else if (!bar) process.stderr.write(`convmap: ${e.photo}: ${e.reason}\n`);
@@ -148,7 +167,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
       cache, modelKey: cache ? modelHash(prepared.artifacts, info) : undefined,
       controller: new BatchController(), onEvent,
       options: {
-        ...style, classChoice: String(opts.class ?? 'top'), namePattern, overwrite: opts.overwrite === true,
+        ...style, classChoice, namePattern, overwrite: opts.overwrite === true,
         scoresJson: opts.scores !== false, csv: opts.csv === true,
       },
     });
@@ -161,9 +180,10 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const failed = summary.failed.length;
   if (!opts.json) {
     const lines = [
-      `${summary.done} of ${summary.total} photos done in ${seconds(summary.elapsedMs)} with ${engine.backend} (${engine.workers} workers)`
+      `${summary.done} of ${summary.total} photos done in ${seconds(summary.elapsedMs)} by model ${modelName} with ${engine.backend} (${engine.workers} workers)`
         + `${summary.cacheHits ? `, ${summary.cacheHits} from the cache` : ''}${summary.cancelled ? ' — cancelled' : ''}`,
     ];
+    if (summary.noCells.length) lines.push(`no cells: ${summary.noCells.length} photos smaller than the model's window at every scale`);
     const notImages = scan.skipped.length;
     if (notImages || summary.skipped.length) {
       lines.push(`skipped: ${notImages ? `${notImages} files that are not images${opts.recursive ? '' : ' or sub-folders'}` : ''}`
@@ -174,10 +194,10 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
       for (const f of summary.failed) lines.push(`  ${f.photo}: ${f.reason}`);
     }
     if (summary.csv) lines.push(`csv: ${summary.csv.summary}, ${summary.csv.detections}`);
-    process.stdout.write(lines.join('\n') + '\n');
+    if (!quiet || failed > 0) process.stdout.write((quiet ? lines.filter((l) => !l.startsWith('skipped')) : lines).join('\n') + '\n');
   } else {
     process.stdout.write(JSON.stringify({
-      summary: { total: summary.total, done: summary.done, failed: summary.failed, skipped: summary.skipped.length, filesSkipped: scan.skipped.length, cancelled: summary.cancelled, cacheHits: summary.cacheHits, csv: summary.csv },
+      summary: { model: modelName, modelPath, total: summary.total, done: summary.done, noCells: summary.noCells, failed: summary.failed, skipped: summary.skipped.length, filesSkipped: scan.skipped.length, cancelled: summary.cancelled, cacheHits: summary.cacheHits, csv: summary.csv },
     }) + '\n');
   }
   if (failed > 0 || summary.cancelled) process.exitCode = 1;
@@ -187,24 +207,25 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
 export function registerHeatmapCommand(program: Command, fail: (err: unknown) => void): void {
   program
     .command('heatmap')
-    .description('write an overlay PNG (and <name>.scores.json) for each photo of the folders and files given (no MODEL: the built-in digit model)')
-    .argument('<inputs...>', '[MODEL] FOLDER_OR_IMAGE... — MODEL is a model.json, a model folder or a converted folder')
+    .description('write an overlay PNG (and <name>.scores.json) for each photo of the folders and files given (no MODEL and only photos, or --model builtin: the built-in digit model)')
+    .argument('<inputs...>', '[MODEL] FOLDER_OR_IMAGE... — MODEL is a model.json, a model folder, a converted folder, a .h5 or a .keras file')
+    .option('--model <path>', 'the model (instead of the first argument); "builtin" for the built-in digit model')
     .option('--out <dir>', 'output folder', '.')
     .option('--recursive', 'scan sub-folders too')
-    .option('--scales <list>', 'comma-separated scales, e.g. 1,1.5,2', '1')
-    .option('--class <label>', 'class to draw: a label, a class index, "top" (each photo\'s strongest class) or "any" (strongest but background, per location)', 'top')
+    .option('--scales <list>', 'comma-separated scales, e.g. 1,1.5,2 (default per photo: from where it holds one window to where the window covers a quarter of it)')
+    .option('--class <label>', 'class to draw: a label, a class index, "top" (each photo\'s strongest class but background) or "any" (strongest but background, per location); default "any" for models with a background class, else "top"')
     .option('--preprocess <mode>', `input preprocessing (${PREPROCESS_MODES.join(', ')})`, (v: string): PreprocessMode => {
-      if (!isPreprocessMode(v)) throw new Error(`expected one of ${PREPROCESS_MODES.join(', ')}`);
+      if (!isPreprocessMode(v)) throw new InvalidArgumentError(`expected one of ${PREPROCESS_MODES.join(', ')}`);
       return v;
     })
-    .option('--colormap <name>', `colormap (${COLORMAPS.join(', ')})`, 'turbo')
-    .option('--opacity <x>', 'overlay opacity 0–1', '0.5')
-    .option('--threshold <x>', 'scores below this are transparent', '0')
-    .option('--mode <mean|max>', 'how scales are combined', 'mean')
+    .option('--colormap <name>', `colormap (${COLORMAPS.join(', ')}; jet is taken as turbo)`, DRAW_DEFAULTS.colormap)
+    .option('--opacity <x>', 'overlay opacity 0–1', String(DRAW_DEFAULTS.opacity))
+    .option('--threshold <x>', 'scores below this are transparent', String(DRAW_DEFAULTS.threshold))
+    .option('--mode <mean|max>', 'how scales are combined', DRAW_DEFAULTS.mode)
     .option('--name <pattern>', 'output file name with {name} and {class}', DEFAULT_NAME_PATTERN)
     .option('--overwrite', 'replace existing outputs (default: add a "-2", "-3"… suffix)')
     .option('--boxes', 'draw detection boxes with labels')
-    .option('--detect-threshold <x>', 'score a peak needs to become a detection', '0.5')
+    .option('--detect-threshold <x>', 'score a peak needs to become a detection', String(DRAW_DEFAULTS.detectThreshold))
     .option('--legend', 'draw a legend: class name and colormap scale')
     .option('--csv', 'write summary.csv (per-class maxima per photo) and detections.csv')
     .option('--no-scores', 'do not write <name>.scores.json')
@@ -213,6 +234,7 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown) =>
     .option('--jobs <n>', 'photos in flight at once (default: max(2, workers))')
     .option('--workers <n>', 'inference worker threads (default: all cores)')
     .option('--json', 'print one JSON line per photo and a JSON summary')
+    .option('-q, --quiet', 'print only warnings and errors (and the summary when something failed)')
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS as string[]))
     .action(async (inputs: string[], opts: Opts) => {
       try {

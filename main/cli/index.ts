@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PREPROCESS_MODES, isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { BACKEND_REQUESTS, isBackendRequest, selectBackend, type BackendRequest } from '../engine/backend';
@@ -6,6 +7,7 @@ import { prepareModel } from '../services/models';
 import { approximationWarning, formatReport } from './report';
 import { registerHeatmapCommand } from './heatmap';
 import { runDemo } from './demo';
+import { isImagePath } from '../services/scan';
 
 function preprocessOption(v: string): PreprocessMode {
   if (!isPreprocessMode(v)) throw new InvalidArgumentError(`expected one of ${PREPROCESS_MODES.join(', ')}`);
@@ -17,18 +19,39 @@ function backendOption(v: string): BackendRequest {
   return v;
 }
 
+/**
+ * A message as one printable line: control characters and undecodable bytes (a photo's bytes quoted
+ * by a JSON parser, say) become '?', runs of them one '?', and the line is cut at 300 characters.
+ */
+export function printableLine(msg: string): string {
+  const line = (msg.split('\n')[0] ?? '').replace(/[\u0000-\u001f\u007f-\u009f\ufffd]+/g, '?');
+  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
+}
+
 /** Prints a refusal as one line and sets a non-zero exit code. */
 function fail(err: unknown): void {
   const msg = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`convmap: ${msg.split('\n')[0]}\n`);
+  process.stderr.write(`convmap: ${printableLine(msg)}\n`);
   if (process.env.CONVMAP_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   process.exitCode = 1;
+}
+
+/** The package version, read once from package.json (two folders up from main/cli/ and from its compiled copy). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 const program = new Command()
   .name('convmap')
   .description('Turn an image classifier into a dense detector: class heatmaps over whole photos at several scales.')
-  .showHelpAfterError();
+  .version(packageVersion(), '-V, --version', 'print the version')
+  // A mistyped flag gets commander's "Did you mean …?" and this one line, not the whole help.
+  .showHelpAfterError('(add --help for usage)');
 
 program
   .command('convert')
@@ -40,6 +63,7 @@ program
   .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS as string[]).argParser(backendOption))
   .action(async (model: string, opts: { out?: string; json?: boolean; preprocess?: PreprocessMode; backend?: BackendRequest }) => {
     try {
+      if (isImagePath(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5 or a .keras file; photos go to convmap heatmap)`);
       const backend = await selectBackend(opts.backend ?? 'auto');
       const prepared = await prepareModel(model, { preprocess: opts.preprocess });
       if (opts.out) await saveConverted(opts.out, prepared.artifacts, prepared.info);

@@ -35,7 +35,8 @@ import {
 } from './export';
 import { chooseClass, classLabel, namedClass, scoresRecord, type PhotoResult } from './heatmap';
 
-export type PhotoStatus = 'queued' | 'running' | 'done' | 'failed' | 'skipped';
+/** 'no cells': processed, but the photo is smaller than the model's window at every scale (nothing to draw, nothing exported). */
+export type PhotoStatus = 'queued' | 'running' | 'done' | 'no cells' | 'failed' | 'skipped';
 
 /** What a finished photo produced. */
 export interface PhotoOutcome {
@@ -130,7 +131,8 @@ export interface RunBatchArgs {
   handle: ModelHandle;
   info: ConvertedModelInfo;
   photos: readonly string[];
-  scales: readonly number[];
+  /** The same scales for every photo, or per photo from its upright size [height, width] (core/defaults defaultScales). */
+  scales: readonly number[] | ((imageSize: [number, number]) => readonly number[]);
   options: BatchOptions;
   /**
    * Output folder. Absent: score maps are computed (and cached) only, nothing is written, and a photo
@@ -158,6 +160,8 @@ export interface BatchSummary {
   done: number;
   failed: { photo: string; reason: string }[];
   skipped: { photo: string; reason: string }[];
+  /** Photos with no cell at any scale (not counted in `done`). */
+  noCells: { photo: string; reason: string }[];
   cancelled: boolean;
   /** Photos whose every scale came from the cache. */
   cacheHits: number;
@@ -296,7 +300,9 @@ class OrderedCsv {
  *   an Error for invalid options (unknown class label, bad name pattern).
  */
 export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
-  const { engine, handle, info, photos, scales, outDir, signal, controller } = args;
+  const { engine, handle, info, photos, outDir, signal, controller } = args;
+  const scalesFor = typeof args.scales === 'function' ? args.scales : undefined;
+  const fixedScales = typeof args.scales === 'function' ? undefined : args.scales;
   const opts = args.options;
   const cache = args.cache ?? null;
   if (cache && !args.modelKey) throw new Error('runBatch: a cache needs modelKey (modelHash(artifacts, info))');
@@ -321,17 +327,17 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
 
   const total = photos.length;
   const status: PhotoStatus[] = photos.map(() => 'queued');
-  const summary: BatchSummary = { total, done: 0, failed: [], skipped: [], cancelled: false, cacheHits: 0, engineCalls: 0, elapsedMs: 0 };
+  const summary: BatchSummary = { total, done: 0, failed: [], skipped: [], noCells: [], cancelled: false, cacheHits: 0, engineCalls: 0, elapsedMs: 0 };
   let running = 0;
   let activeMs = 0;
   let activeSince: number | undefined = Date.now();
   const elapsed = (): number => activeMs + (activeSince !== undefined ? Date.now() - activeSince : 0);
   const progress = (): void => {
-    const finished = summary.done + summary.failed.length;
+    const finished = summary.done + summary.noCells.length + summary.failed.length;
     const ms = elapsed();
     const remaining = total - finished - summary.skipped.length;
     emit({
-      type: 'progress', total, done: summary.done, failed: summary.failed.length, skipped: summary.skipped.length, running,
+      type: 'progress', total, done: summary.done + summary.noCells.length, failed: summary.failed.length, skipped: summary.skipped.length, running,
       elapsedMs: ms, etaMs: finished > 0 ? Math.round((ms / finished) * remaining) : null,
       photosPerMinute: ms > 0 ? (finished * 60_000) / ms : 0,
     });
@@ -376,7 +382,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   };
 
   /** The scales in the cache (undefined where missing); keyed by content, so no decode is needed to trust them. */
-  const cachedMaps = async (bytes: Buffer): Promise<{ keyPhoto: string; maps: (ScoreMap | undefined)[] }> => {
+  const cachedMaps = async (bytes: Buffer, scales: readonly number[]): Promise<{ keyPhoto: string; maps: (ScoreMap | undefined)[] }> => {
     const maps: (ScoreMap | undefined)[] = scales.map(() => undefined);
     if (!cache) return { keyPhoto: '', maps };
     const keyPhoto = photoHash(bytes);
@@ -387,7 +393,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
     return { keyPhoto, maps };
   };
 
-  const computeMaps = async (image: RgbImage, keyPhoto: string, maps: (ScoreMap | undefined)[]): Promise<{ maps: ScoreMap[]; cached: number }> => {
+  const computeMaps = async (image: RgbImage, keyPhoto: string, maps: (ScoreMap | undefined)[], scales: readonly number[]): Promise<{ maps: ScoreMap[]; cached: number }> => {
     maps.forEach((m, k) => {
       if (m && (m.imageSize[0] !== image.height || m.imageSize[1] !== image.width)) maps[k] = undefined;
     });
@@ -414,11 +420,21 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
     let held = 0;
     try {
       const bytes = await readPhoto(photo);
-      const hits = await cachedMaps(bytes);
-      let image: RgbImage;
+      let image: RgbImage | undefined;
+      let scales = fixedScales ?? [];
+      if (scalesFor) {
+        // Per-photo scales need the upright size: decode first.
+        held = await budget.acquire(await pixelCount(bytes));
+        if (signal?.aborted) throw Object.assign(new Error(cancelledReason), { name: 'AbortError' });
+        image = await decodePhoto(bytes, photo, maxPixels);
+        scales = [...scalesFor([image.height, image.width])];
+      }
+      const hits = await cachedMaps(bytes, scales);
       let maps: ScoreMap[];
       let cached: number;
-      if (outDir === undefined && hits.maps.every((m) => m !== undefined)) {
+      if (image !== undefined) {
+        ({ maps, cached } = await computeMaps(image, hits.keyPhoto, hits.maps, scales));
+      } else if (outDir === undefined && hits.maps.every((m) => m !== undefined)) {
         // Scores only, all cached: no decode. The result's image stands for the size only.
         maps = hits.maps as ScoreMap[];
         cached = scales.length;
@@ -427,7 +443,21 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
         held = await budget.acquire(await pixelCount(bytes));
         if (signal?.aborted) throw Object.assign(new Error(cancelledReason), { name: 'AbortError' });
         image = await decodePhoto(bytes, photo, maxPixels);
-        ({ maps, cached } = await computeMaps(image, hits.keyPhoto, hits.maps));
+        ({ maps, cached } = await computeMaps(image, hits.keyPhoto, hits.maps, scales));
+      }
+      if (maps.every((m) => m.rows * m.cols === 0)) {
+        const reason = `no cells: the photo (${image.width}×${image.height}) is smaller than the model's ${info.window[1]}×${info.window[0]} window at every scale (${scales.map((sc) => Number(sc.toFixed(3))).join(', ')})`;
+        const outcome: PhotoOutcome = {
+          classLabel: '', imageSize: [image.height, image.width],
+          cells: maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols })), detections: 0, cachedScales: cached, ms: Date.now() - t0,
+        };
+        status[index] = 'no cells';
+        summary.noCells.push({ photo, reason });
+        csvRows(index, photo, 'no cells', reason, outcome);
+        running--;
+        emit({ type: 'photo', index, photo, status: 'no cells', reason, outcome });
+        progress();
+        return;
       }
       const averaged = averageScoreMaps(maps, { mode: opts.mode });
       const result: PhotoResult = { image, maps, averaged, classIndex: chooseClass(classChoice, info.labels, averaged) };

@@ -191,7 +191,7 @@ export const useBatchStore = defineStore('batch', () => {
 
   /** Queues every listed photo not done yet with the current model and scales. */
   function processAll(): Promise<void> {
-    return enqueue(photosStore.photos.filter((p) => statusOf(p.id)?.status !== 'done').map((p) => p.id));
+    return enqueue(photosStore.photos.filter((p) => statusOf(p.id)?.status !== 'done' && statusOf(p.id)?.status !== 'no cells').map((p) => p.id));
   }
 
   async function take(result: AddFoldersResult): Promise<void> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  backgroundIndex, cellsAtScale, defaultClassChoice, defaultScales, isBackgroundLabel, rankClasses, scalesWithoutCells,
+  BUILTIN_MODEL_NAME, backgroundIndex, cellsAtScale, modelDisplayName, defaultClassChoice, defaultScales, isBackgroundLabel, rankClasses, scalesWithoutCells,
 } from '../../core/defaults';
 
 describe('defaultScales', () => {
@@ -87,5 +87,16 @@ describe('the default class', () => {
     expect(ranked.map((r) => r.classIndex)).toEqual([2, 1, 0]);
     // Ties: lower index first.
     expect(rankClasses([{ classIndex: 2, score: 0.5 }, { classIndex: 1, score: 0.5 }], labels).map((r) => r.classIndex)).toEqual([1, 2]);
+  });
+});
+
+describe('modelDisplayName', () => {
+  it('names a tfjs model by its folder, a Keras file by its file, the built-in model by name', () => {
+    expect(modelDisplayName('/m/waste_classifier/model.json')).toBe('waste_classifier');
+    expect(modelDisplayName('C:\\models\\symbols\\model.json')).toBe('symbols');
+    expect(modelDisplayName('/m/waste_classifier/')).toBe('waste_classifier');
+    expect(modelDisplayName('/m/keras/net.h5')).toBe('net.h5');
+    expect(modelDisplayName('model.json')).toBe('model.json');
+    expect(modelDisplayName(null)).toBe(BUILTIN_MODEL_NAME);
   });
 });

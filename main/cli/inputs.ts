@@ -1,0 +1,75 @@
+/**
+ * Which model `convmap heatmap` runs and on which photos. The built-in digit model runs only when
+ * asked for (`--model builtin`) or when no model is named and every input is a photo or a folder of
+ * photos; a first argument that is neither a model nor such a photo is refused, naming it, so a
+ * misspelled model path never scores a folder as digits.
+ */
+import { promises as fs } from 'node:fs';
+import { modelDisplayName } from '../../core/defaults';
+import { isImagePath, scanInputs } from '../services/scan';
+
+const MODEL_EXT = /\.(json|h5|hdf5|keras)$/i;
+const MODEL_KINDS = 'a model.json, a model folder, a converted folder, a .h5 or a .keras file';
+
+/** The model and photo inputs of one heatmap run. */
+export interface HeatmapInputs {
+  /** Model file or folder; null for the built-in digit model. */
+  modelPath: string | null;
+  /** The model as summary lines name it. */
+  modelName: string;
+  /** Photo files and folders, as given. */
+  targets: string[];
+}
+
+/** True when the path is a model: a .json/.h5/.keras file, or a folder holding model.json or convmap.json. */
+async function isModel(p: string): Promise<boolean> {
+  const stat = await fs.stat(p).catch(() => null);
+  if (!stat) return false;
+  if (stat.isFile()) return MODEL_EXT.test(p);
+  if (!stat.isDirectory()) return false;
+  const entries = await fs.readdir(p).catch(() => [] as string[]);
+  return entries.includes('model.json') || entries.includes('convmap.json');
+}
+
+/** Why the first argument is neither a model nor photos, or null when it is an existing photo or folder of photos. */
+async function notPhotos(p: string, recursive: boolean): Promise<string | null> {
+  const stat = await fs.stat(p).catch(() => null);
+  if (!stat) {
+    return MODEL_EXT.test(p)
+      ? `${p}: no such model file`
+      : `${p}: no such model, photo or folder (a model is ${MODEL_KINDS})`;
+  }
+  if (stat.isFile()) return isImagePath(p) ? null : `${p}: neither a model (${MODEL_KINDS}) nor a photo`;
+  if (!stat.isDirectory()) return `${p}: neither a model nor a photo or folder`;
+  const entries = await fs.readdir(p).catch(() => null);
+  if (entries === null) return `${p}: cannot read this folder`;
+  if (entries.length === 0) return `${p}: an empty folder, neither a model nor a folder of photos`;
+  const scan = await scanInputs([p], { recursive });
+  if (scan.photos.length === 0) {
+    return `${p}: a folder with no model.json and no photos${recursive ? '' : ' (sub-folders need --recursive)'}`;
+  }
+  return null;
+}
+
+/**
+ * Resolves the heatmap command's positional arguments and `--model`.
+ * @param inputs `[MODEL] FOLDER_OR_IMAGE...` as given.
+ * @param model `--model` as given: a path, 'builtin', or undefined.
+ * @throws Error with one line naming the argument that is neither a model nor a photo or folder of photos.
+ */
+export async function resolveHeatmapInputs(inputs: readonly string[], model: string | undefined, recursive: boolean): Promise<HeatmapInputs> {
+  if (model !== undefined) {
+    const modelPath = model === 'builtin' ? null : model;
+    if (modelPath !== null && !(await isModel(modelPath))) {
+      const why = await notPhotos(modelPath, recursive);
+      throw new Error(why !== null && why.includes('no such') ? `--model ${why}` : `--model ${modelPath}: not a model (expected ${MODEL_KINDS}, or "builtin")`);
+    }
+    return { modelPath, modelName: modelDisplayName(modelPath), targets: [...inputs] };
+  }
+  if (inputs.length === 0) return { modelPath: null, modelName: modelDisplayName(null), targets: [] };
+  const [first, ...rest] = inputs;
+  if (await isModel(first)) return { modelPath: first, modelName: modelDisplayName(first), targets: rest };
+  const why = await notPhotos(first, recursive);
+  if (why !== null) throw new Error(why);
+  return { modelPath: null, modelName: modelDisplayName(null), targets: [...inputs] };
+}
