@@ -92,7 +92,7 @@ export const useBatchStore = defineStore('batch', () => {
   const statusOf = (photoId: string): PhotoBatchState | undefined => status.value.get(photoId);
 
   const counts = computed(() => {
-    const c = { queued: 0, running: 0, done: 0, failed: 0, skipped: 0 };
+    const c: Record<BatchPhotoStatus, number> = { queued: 0, running: 0, done: 0, 'no cells': 0, failed: 0, skipped: 0 };
     for (const s of status.value.values()) c[s.status]++;
     return c;
   });
