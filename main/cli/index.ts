@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { PREPROCESS_MODES, isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { BACKEND_REQUESTS, isBackendRequest, selectBackend, type BackendRequest } from '../engine/backend';
 import { saveConverted } from '../convert/save';
+import { exportConverted, saveOnnx } from '../onnx/convert';
 import { prepareModel } from '../services/models';
 import { approximationWarning, formatReport } from './report';
 import { registerHeatmapCommand } from './heatmap';
@@ -57,7 +58,7 @@ program
   .command('convert')
   .description('rewrite a classifier\'s fully-connected head as convolutions, verify it against crops, and report')
   .argument('<model>', 'a tfjs Layers model (model.json or its folder), a Keras .h5 (Keras 2 or 3 legacy) or a Keras 3 .keras file')
-  .option('-o, --out <dir>', 'save the fully convolutional model (model.json + weights.bin + convmap.json) here')
+  .option('-o, --out <dir>', 'save the fully convolutional model (model.json + weights.bin + model.onnx + convmap.json) here')
   .option('--json', 'print one JSON object instead of the report')
   .option('--preprocess <mode>', `input preprocessing to remember (${PREPROCESS_MODES.join(', ')})`, preprocessOption)
   .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS as string[]).argParser(backendOption))
@@ -66,13 +67,17 @@ program
       if (isImagePath(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5 or a .keras file; photos go to convmap heatmap)`);
       const backend = await selectBackend(opts.backend ?? 'auto');
       const prepared = await prepareModel(model, { preprocess: opts.preprocess });
-      if (opts.out) await saveConverted(opts.out, prepared.artifacts, prepared.info);
+      const onnx = await exportConverted(prepared.artifacts, prepared.info, model);
+      if (opts.out) {
+        await saveConverted(opts.out, prepared.artifacts, prepared.info);
+        await saveOnnx(opts.out, onnx.bytes);
+      }
       const warning = approximationWarning(prepared.info.equivalence);
       if (warning) process.stderr.write(`convmap: ${warning}\n`);
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ ...prepared.info, backend, ...(opts.out ? { saved: opts.out } : {}) }) + '\n');
+        process.stdout.write(JSON.stringify({ ...prepared.info, backend, onnx: onnx.check, ...(opts.out ? { saved: opts.out } : {}) }) + '\n');
       } else {
-        process.stdout.write(formatReport(prepared.info, backend) + '\n');
+        process.stdout.write(formatReport(prepared.info, backend, onnx.check) + '\n');
         if (opts.out) process.stdout.write(`saved       ${opts.out}\n`);
       }
     } catch (e) {

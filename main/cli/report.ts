@@ -1,4 +1,5 @@
 import { equivalenceGrade, type ConvertedModelInfo, type EquivalenceReport } from '../../core/model-info';
+import type { OnnxCheck } from '../onnx/verify';
 
 function pairText(p: [number, number]): string {
   return `${p[0]}×${p[1]}`;
@@ -15,8 +16,8 @@ export function approximationWarning(eq: EquivalenceReport): string | null {
   return `warning: the converted model only approximates the classifier (${why}); read its heatmaps as indicative`;
 }
 
-/** The human-readable conversion report printed by `convmap convert`. */
-export function formatReport(info: ConvertedModelInfo, backend: string): string {
+/** The human-readable conversion report printed by `convmap convert`; `onnx` is the ONNX Runtime check when it ran. */
+export function formatReport(info: ConvertedModelInfo, backend: string, onnx?: OnnxCheck): string {
   const eq = info.equivalence;
   const labels = info.labels.length > 8 ? `${info.labels.slice(0, 8).join(', ')}, … (${info.labels.length})` : info.labels.join(', ');
   const lines = [
@@ -33,6 +34,9 @@ export function formatReport(info: ConvertedModelInfo, backend: string): string 
       ? [`            mean |diff| ${eq.meanAbsDiff.toExponential(2)}, top class differs from the crop's in ${percent(eq.topClassMismatch)} of cells`]
       : []),
     ...(eq.note ? [`            ${eq.note}`] : []),
+    ...(onnx
+      ? [`onnx        ONNX Runtime vs tfjs on a ${pairText(onnx.inputSize)} input: max |diff| ${onnx.maxAbsDiff.toExponential(2)}, relative ${onnx.maxRelDiff.toExponential(2)}`]
+      : []),
     `backend     ${backend}`,
   ];
   return lines.join('\n');

@@ -10,15 +10,13 @@
 import type * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../model/errors';
 import { flattenModel, type FlatNode } from '../convert/graph';
-import { AttributeType, DataType, encodeModel, type AttributeProto, type Dim, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
+import { AttributeType, DataType, encodeModel, type AttributeProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
 
 type Config = Record<string, unknown>;
 
 /** Name of the graph input (NHWC float32) and output (NHWC float32). */
 export const ONNX_INPUT = 'image';
 export const ONNX_OUTPUT = 'scores';
-/** Prefix of the per-layer outputs added by `layerOutputs` (NCHW, or [batch, C, 1, 1] for vectors). */
-export const LAYER_OUTPUT_PREFIX = 'layer/';
 
 /** Where one tfjs layer's output is in the ONNX graph. */
 export interface LayerOutput {
@@ -41,8 +39,6 @@ export interface OnnxModel {
 }
 
 export interface ExportOptions {
-  /** Also expose every layer's output as a graph output `layer/<name>` (to find where two runtimes part). */
-  layerOutputs?: boolean;
   /** Stored as the model's metadata_props. */
   metadata?: Record<string, string>;
   /** producer_version written into the file. */
@@ -515,19 +511,6 @@ export function exportOnnx(fcn: tf.LayersModel, file: string, opts: ExportOption
   g.nodes.push({ name: 'output/Transpose', opType: 'Transpose', input: [last.name], output: [ONNX_OUTPUT], attribute: [attr.ints('perm', [0, 2, 3, 1])] });
 
   const output: ValueInfoProto[] = [{ name: ONNX_OUTPUT, elemType: DataType.FLOAT, shape: ['batch', 'rows', 'cols', classes] }];
-  const layers: LayerOutput[] = [];
-  for (const l of ex.layers) {
-    if (!opts.layerOutputs) {
-      layers.push(l);
-      continue;
-    }
-    // An output must be produced by a node of its own name: expose each layer through an Identity.
-    const name = g.unique(`${LAYER_OUTPUT_PREFIX}${l.layer}`);
-    g.nodes.push({ name, opType: 'Identity', input: [l.tensor], output: [name], attribute: [] });
-    const shape: Dim[] = l.rank === 4 ? [null, null, null, null] : [null, null, 1, 1];
-    output.push({ name, elemType: DataType.FLOAT, shape });
-    layers.push({ ...l, tensor: name });
-  }
   const bytes = encodeModel({
     producerName: 'Convmap',
     producerVersion: opts.producerVersion ?? '0.1.0',
@@ -541,5 +524,5 @@ export function exportOnnx(fcn: tf.LayersModel, file: string, opts: ExportOption
       output,
     },
   });
-  return { bytes, layers, channels, classes };
+  return { bytes, layers: ex.layers, channels, classes };
 }

@@ -184,30 +184,30 @@ export function encodeModel(model: ModelProto): Uint8Array {
  * schema knows; int64 values as numbers).
  */
 export function decodeModel(bytes: Uint8Array): ModelProto {
-  const obj = ModelType.toObject(ModelType.decode(bytes), { longs: Number, bytes: Uint8Array, defaults: true, arrays: true }) as {
+  const obj = ModelType.toObject(ModelType.decode(bytes), { longs: Number, bytes: Uint8Array, defaults: false, arrays: true }) as {
     producerName: string; producerVersion: string; docString: string;
     metadataProps: { key: string; value: string }[];
     graph: {
       name: string;
       node: NodeProto[];
       initializer: TensorProto[];
-      input: { name: string; type: { tensorType: { elemType: number; shape: { dim: { dimValue?: number; dimParam?: string }[] } } } }[];
-      output: { name: string; type: { tensorType: { elemType: number; shape: { dim: { dimValue?: number; dimParam?: string }[] } } } }[];
+      input: { name: string; type: { tensorType: { elemType: number; shape?: { dim: { dimValue?: number; dimParam?: string }[] } } } }[];
+      output: { name: string; type: { tensorType: { elemType: number; shape?: { dim: { dimValue?: number; dimParam?: string }[] } } } }[];
     };
   };
   const info = (v: (typeof obj.graph.input)[number]): ValueInfoProto => ({
     name: v.name,
     elemType: v.type.tensorType.elemType,
-    shape: v.type.tensorType.shape.dim.map((d) => (d.dimParam !== undefined && d.dimParam !== '' ? d.dimParam : d.dimValue !== undefined ? Number(d.dimValue) : null)),
+    shape: (v.type.tensorType.shape?.dim ?? []).map((d) => (d.dimParam !== undefined && d.dimParam !== '' ? d.dimParam : d.dimValue !== undefined ? Number(d.dimValue) : null)),
   });
   return {
-    producerName: obj.producerName,
-    producerVersion: obj.producerVersion,
-    docString: obj.docString,
+    producerName: obj.producerName ?? '',
+    producerVersion: obj.producerVersion ?? '',
+    docString: obj.docString ?? '',
     metadata: Object.fromEntries(obj.metadataProps.map((e) => [e.key, e.value])),
     graph: {
-      name: obj.graph.name,
-      node: obj.graph.node.map((n) => ({ name: n.name, opType: n.opType, input: n.input, output: n.output, attribute: n.attribute })),
+      name: obj.graph.name ?? '',
+      node: obj.graph.node.map((n) => ({ name: n.name ?? '', opType: n.opType, input: n.input, output: n.output, attribute: n.attribute })),
       initializer: obj.graph.initializer,
       input: obj.graph.input.map(info),
       output: obj.graph.output.map(info),

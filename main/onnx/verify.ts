@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../model/errors';
 import { exportOnnx, type LayerOutput } from './export';
+import { DataType, decodeModel, encodeModel } from './proto';
 import { createSession, loadOrt } from './runtime';
 
 /** Relative tolerance of the ONNX check: largest |ONNX − tfjs| over the largest |tfjs|. */
@@ -47,26 +48,30 @@ function toNhwc(data: Float32Array, dims: readonly number[]): Float32Array {
  * Runs every layer in both runtimes on `image` and returns the first (in topological order) whose
  * outputs differ by more than the tolerance.
  */
-async function firstDifferingLayer(fcn: tf.LayersModel, file: string, image: tf.Tensor4D): Promise<{ layer: LayerOutput; maxRel: number } | undefined> {
+async function firstDifferingLayer(fcn: tf.LayersModel, onnx: Uint8Array, file: string, image: tf.Tensor4D): Promise<{ layer: LayerOutput; maxRel: number } | undefined> {
   const ort = await loadOrt();
-  const traced = exportOnnx(fcn, file, { layerOutputs: true });
+  // The tensors each layer writes, by the exporter's (deterministic) naming, exposed as outputs of the model under test.
   const byName = new Map(fcn.layers.map((l) => [l.name, l]));
-  const checked = traced.layers.filter((l) => byName.get(l.layer)?.inboundNodes.length === 1);
-  const { session } = await createSession(traced.bytes, { device: 'cpu' });
+  const checked = exportOnnx(fcn, file).layers.filter((l) => byName.get(l.layer)?.inboundNodes.length === 1);
+  const proto = decodeModel(onnx);
+  const known = new Set(proto.graph.node.flatMap((n) => n.output));
+  const probed = checked.filter((l) => known.has(l.tensor));
+  for (const l of probed) proto.graph.output.push({ name: l.tensor, elemType: DataType.FLOAT, shape: l.rank === 4 ? [null, null, null, null] : [null, null, 1, 1] });
+  const { session } = await createSession(encodeModel(proto), { device: 'cpu' });
   try {
     const feeds = { image: new ort.Tensor('float32', image.dataSync() as Float32Array, image.shape) };
-    const result = await session.run(feeds, checked.map((l) => l.tensor));
-    const probe = tf.model({ inputs: fcn.inputs, outputs: checked.map((l) => byName.get(l.layer)?.output as tf.SymbolicTensor) });
+    const result = await session.run(feeds, probed.map((l) => l.tensor));
+    const probe = tf.model({ inputs: fcn.inputs, outputs: probed.map((l) => byName.get(l.layer)?.output as tf.SymbolicTensor) });
     const outs = tf.tidy(() => {
       const y = probe.predict(image);
       return Array.isArray(y) ? y : [y];
     });
     try {
-      for (let i = 0; i < checked.length; i++) {
-        const o = result[checked[i].tensor];
+      for (let i = 0; i < probed.length; i++) {
+        const o = result[probed[i].tensor];
         const dims = o.dims.length === 4 ? o.dims : [o.dims[0], o.dims[1], 1, 1];
         const { maxRel } = diff(toNhwc(o.data as Float32Array, dims), outs[i].dataSync() as Float32Array);
-        if (!(maxRel <= ONNX_TOLERANCE)) return { layer: checked[i], maxRel };
+        if (!(maxRel <= ONNX_TOLERANCE)) return { layer: probed[i], maxRel };
       }
       return undefined;
     } finally {
@@ -102,7 +107,7 @@ export async function checkOnnx(fcn: tf.LayersModel, onnx: Uint8Array, file: str
     }
     const { maxAbs, maxRel } = diff(actual, expected);
     if (!(maxRel <= ONNX_TOLERANCE)) {
-      const first = await firstDifferingLayer(fcn, file, image);
+      const first = await firstDifferingLayer(fcn, onnx, file, image);
       const where = first
         ? { name: first.layer.layer, className: first.layer.className }
         : undefined;

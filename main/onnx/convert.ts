@@ -1,0 +1,57 @@
+/**
+ * The converter's ONNX step: the saved FCN (tfjs artifacts) exported as ONNX, checked in ONNX
+ * Runtime against tfjs, and written as DIR/model.onnx beside the tfjs files and the sidecar.
+ */
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { ConvertedModelInfo } from '../../core/model-info';
+import { writeFileAtomic } from '../services/atomic';
+import { exportOnnx } from './export';
+import { checkOnnx, type OnnxCheck } from './verify';
+
+/** File name of the ONNX model in a converted folder. */
+export const ONNX_FILE = 'model.onnx';
+
+/**
+ * Size of the check image: per axis the smallest window + k·stride that is at least twice the
+ * window, so the check covers ≥ 2 cells per axis and every stride-aligned border of the network.
+ */
+export function onnxCheckSize(info: Pick<ConvertedModelInfo, 'window' | 'stride'>): [number, number] {
+  const axis = (w: number, s: number): number => w + Math.ceil(w / s) * s;
+  return [axis(info.window[0], info.stride[0]), axis(info.window[1], info.stride[1])];
+}
+
+/** Metadata stored in the ONNX file: what a tool needs to read its cells without the sidecar. */
+function metadata(info: ConvertedModelInfo): Record<string, string> {
+  return {
+    'convmap.window': info.window.join(','),
+    'convmap.stride': info.stride.join(','),
+    'convmap.offset': info.offset.join(','),
+    'convmap.preprocess': info.preprocess,
+    'convmap.labels': JSON.stringify(info.labels),
+    'convmap.layout': 'input image [batch, height, width, channels] float32; output scores [batch, rows, cols, classes]',
+  };
+}
+
+/**
+ * Exports a converted model to ONNX and checks it in ONNX Runtime against the tfjs FCN on a random
+ * image of {@link onnxCheckSize}, every cell and class.
+ * @param artifacts the FCN as saved by the converter (input [batch, null, null, channels])
+ * @param file named in error messages
+ * @throws ModelError naming the layer with no ONNX mapping, or the first layer whose outputs differ
+ */
+export async function exportConverted(artifacts: tf.io.ModelArtifacts, info: ConvertedModelInfo, file: string): Promise<{ bytes: Uint8Array; check: OnnxCheck }> {
+  const fcn = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  try {
+    const { bytes } = exportOnnx(fcn, file, { metadata: metadata(info) });
+    const check = await checkOnnx(fcn, bytes, file, onnxCheckSize(info));
+    return { bytes, check };
+  } finally {
+    fcn.dispose();
+  }
+}
+
+/** Writes DIR/model.onnx atomically. */
+export async function saveOnnx(dir: string, bytes: Uint8Array): Promise<void> {
+  await writeFileAtomic(path.join(dir, ONNX_FILE), bytes);
+}

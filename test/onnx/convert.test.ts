@@ -1,0 +1,93 @@
+import { execFile } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { convertClassifier } from '../../main/convert/convert';
+import { ModelError } from '../../main/model/errors';
+import { exportOnnx } from '../../main/onnx/export';
+import { decodeModel, encodeModel } from '../../main/onnx/proto';
+import { checkOnnx } from '../../main/onnx/verify';
+import { randomizeWeights, useWasm } from '../helpers/models';
+
+const run = promisify(execFile);
+const repo = path.resolve(import.meta.dirname, '../..');
+const corpus = path.resolve(repo, '../shared/corpus/models');
+const hasCorpus = existsSync(corpus);
+if (!hasCorpus) console.log(`skipping the corpus conversion cases: ${corpus} is absent`);
+
+let tmp: string;
+beforeAll(async () => {
+  await useWasm();
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-onnx-convert-'));
+});
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe.skipIf(!hasCorpus)('convmap convert -o DIR writes DIR/model.onnx', () => {
+  it('reports the ONNX Runtime check in --json, and the saved model.onnx gives, in a bare session, the grid the sidecar predicts', async () => {
+    const out = path.join(tmp, 'detexify');
+    const { stdout } = await run(process.execPath, [path.join(repo, 'bin/convmap.mjs'), 'convert', path.join(corpus, 'detexify369_yuhuishishishi'), '-o', out, '--json'], {
+      cwd: repo, env: { ...process.env, CONVMAP_BACKEND: 'wasm' }, maxBuffer: 64 << 20,
+    });
+    const report = JSON.parse(stdout) as { onnx: { maxAbsDiff: number; maxRelDiff: number; inputSize: number[] } };
+    expect(report.onnx.maxRelDiff).toBeLessThanOrEqual(1e-4);
+    expect(report.onnx.maxAbsDiff).toBeGreaterThanOrEqual(0);
+    // window 32, stride 4: at least twice the window, whole strides.
+    expect(report.onnx.inputSize).toEqual([64, 64]);
+
+    const sidecar = JSON.parse(await fs.readFile(path.join(out, 'convmap.json'), 'utf8')) as { window: number[]; stride: number[]; channels: number; labels: string[] };
+    const session = await ort.InferenceSession.create(path.join(out, 'model.onnx'));
+    try {
+      const [h, w] = [101, 77];
+      const input = new ort.Tensor('float32', new Float32Array(h * w * sidecar.channels).fill(0.5), [1, h, w, sidecar.channels]);
+      const result = await session.run({ [session.inputNames[0]]: input });
+      const rows = Math.floor((h - sidecar.window[0]) / sidecar.stride[0]) + 1;
+      const cols = Math.floor((w - sidecar.window[1]) / sidecar.stride[1]) + 1;
+      expect(result[session.outputNames[0]].dims).toEqual([1, rows, cols, sidecar.labels.length]);
+    } finally {
+      await session.release();
+    }
+  });
+});
+
+describe('checkOnnx', () => {
+  it('fails naming the first layer whose ONNX outputs differ from tfjs', async () => {
+    const m = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ filters: 4, kernelSize: 3, inputShape: [16, 16, 3], activation: 'relu', name: 'c1' }),
+        tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', name: 'c2' }),
+        tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', name: 'c3' }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' }),
+      ],
+    });
+    randomizeWeights(m, 3);
+    const c = convertClassifier(m, 'three.json');
+    try {
+      const good = exportOnnx(c.fcn, 'three.json').bytes;
+      const fine = await checkOnnx(c.fcn, good, 'three.json', [32, 32]);
+      expect(fine.maxRelDiff).toBeLessThanOrEqual(1e-4);
+
+      // The same file with layer c2's kernel changed by 1%: c1 still agrees, c2 is the first to differ.
+      const proto = decodeModel(good);
+      const kernel = proto.graph.initializer.find((t) => t.name === 'c2/W');
+      expect(kernel).toBeDefined();
+      const values = new Float32Array(Uint8Array.from(kernel?.rawData ?? []).buffer);
+      values.forEach((v, i) => (values[i] = v * 1.01));
+      if (kernel) kernel.rawData = new Uint8Array(values.buffer);
+      const bad = encodeModel(proto);
+      const err = await checkOnnx(c.fcn, bad, 'three.json', [32, 32]).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(ModelError);
+      expect((err as ModelError).layer).toEqual({ name: 'c2', className: 'Conv2D' });
+      expect((err as ModelError).message).toMatch(/^three\.json: layer "c2" \(Conv2D\): the ONNX model differs from the tfjs model by [0-9.e+-]+ relative \(> 0\.0001\) on a 32×32 image; this layer is the first whose outputs differ/);
+    } finally {
+      c.fcn.dispose();
+      m.dispose();
+    }
+  });
+});
