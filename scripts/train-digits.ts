@@ -82,7 +82,7 @@ async function pickBackend(): Promise<string> {
 
 async function verify(work: string): Promise<void> {
   const backend = await pickBackend();
-  const files = loadDigitModelFiles();
+  const files = await loadDigitModelFiles();
   const labels = readFileSync(files.labels, 'utf8').trim().split('\n');
   if (labels.join(',') !== digitLabels.join(',')) throw new Error(`${files.labels}: labels ${labels.join(',')} differ from digitLabels`);
   const model = (await loadClassifier(files.modelJson)).model;

@@ -5,7 +5,7 @@
  * A digit's truth box is its whole 28×28 MNIST frame scaled to its size (the digit's ink fills
  * about the middle 20×20 of that frame), i.e. exactly the window the classifier should fire on.
  */
-import { existsSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Box } from '../../core/scoremap';
 import { DIGIT_SIZE, digitImage, loadDigits, type DigitSplit } from './mnist-data';
@@ -28,8 +28,8 @@ export interface DigitModelFiles {
   labels: string;
 }
 
-/** Paths of the committed digit model; throws a clear error when they are missing. */
-export function loadDigitModelFiles(): DigitModelFiles {
+/** Paths of the committed digit model; rejects with a clear error when they are missing. */
+export async function loadDigitModelFiles(): Promise<DigitModelFiles> {
   const files: DigitModelFiles = {
     dir: DIGIT_MODEL_DIR,
     modelJson: fileURLToPath(new URL('./model/model.json', import.meta.url)),
@@ -37,7 +37,9 @@ export function loadDigitModelFiles(): DigitModelFiles {
     labels: fileURLToPath(new URL('./model/labels.txt', import.meta.url)),
   };
   for (const file of [files.modelJson, files.weights, files.labels]) {
-    if (!existsSync(file)) throw new Error(`built-in digit model file missing: ${file} (run npm run train:digits)`);
+    await fs.access(file).catch(() => {
+      throw new Error(`built-in digit model file missing: ${file} (run npm run train:digits)`);
+    });
   }
   return files;
 }

@@ -163,9 +163,9 @@ if (!app.requestSingleInstanceLock()) {
   // Another instance runs: it receives our argv through 'second-instance'.
   app.quit();
 } else {
-  handOver(filesFromArgv(process.argv, { cwd: process.cwd(), packaged: app.isPackaged }), 'command line');
+  void filesFromArgv(process.argv, { cwd: process.cwd(), packaged: app.isPackaged }).then((paths) => handOver(paths, 'command line'));
   app.on('second-instance', (_event, argv, workingDirectory) => {
-    handOver(filesFromArgv(argv, { cwd: workingDirectory, packaged: app.isPackaged }), 'command line');
+    void filesFromArgv(argv, { cwd: workingDirectory, packaged: app.isPackaged }).then((paths) => handOver(paths, 'command line'));
     focusWindow();
   });
   // macOS "Open with" and dock drops; may fire before ready.

@@ -2,7 +2,7 @@
  * Files handed to the app by the OS: on the command line of the first launch, in the argv of a
  * second launch (single-instance lock), or through macOS's open-file event.
  */
-import { statSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 export interface ArgvOptions {
@@ -13,21 +13,16 @@ export interface ArgvOptions {
    * [electron, appPath, ...args].
    */
   packaged: boolean;
-  /** Whether a path exists (default: fs.statSync). */
-  exists?(p: string): boolean;
+  /** Whether a path exists (default: fs.stat succeeds). */
+  exists?(p: string): boolean | Promise<boolean>;
 }
 
-function existsOnDisk(p: string): boolean {
-  try {
-    statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
+function existsOnDisk(p: string): Promise<boolean> {
+  return fs.stat(p).then(() => true, () => false);
 }
 
 /** The files and folders named on a command line: flags and the executable (and app path) skipped, only paths that exist. */
-export function filesFromArgv(argv: readonly string[], opts: ArgvOptions): string[] {
+export async function filesFromArgv(argv: readonly string[], opts: ArgvOptions): Promise<string[]> {
   const exists = opts.exists ?? existsOnDisk;
   const args = argv.slice(opts.packaged ? 1 : 2);
   const out: string[] = [];
@@ -40,7 +35,7 @@ export function filesFromArgv(argv: readonly string[], opts: ArgvOptions): strin
     if (!afterDashes && a.startsWith('-')) continue;
     if (a.length === 0 || a.includes('\u0000')) continue;
     const abs = path.resolve(opts.cwd, a);
-    if (!out.includes(abs) && exists(abs)) out.push(abs);
+    if (!out.includes(abs) && (await exists(abs))) out.push(abs);
   }
   return out;
 }

@@ -3,7 +3,6 @@
  * idle; each worker is sent a model the first time it runs a tile of it. A worker that dies is
  * replaced and the job it was running rejects with the reason.
  */
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -90,7 +89,7 @@ function startWorker(init: WorkerInit): Worker {
 export function tsxApiUrl(): string {
   const require = createRequire(here);
   const pkgFile = require.resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports?: Record<string, { import?: { default?: string } }> };
+  const pkg = require(pkgFile) as { exports?: Record<string, { import?: { default?: string } }> };
   const rel = pkg.exports?.['./esm/api']?.import?.default ?? './dist/esm/api/index.mjs';
   return pathToFileURL(path.join(path.dirname(pkgFile), rel)).href;
 }

@@ -24,6 +24,7 @@ import {
 } from '../../core/api';
 import type { ScoreMap } from '../../core/scoremap';
 import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
+import { preloadDigits } from '../digits/mnist-data';
 import { makeDigitScene } from '../digits/scene';
 import { decodeImage, DEFAULT_MAX_PIXELS, type RgbImage } from '../engine/decode';
 import { createEngine, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
@@ -383,6 +384,8 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
     },
 
     async demoScene() {
+      // The digits' 21 MB of JSON are parsed in a worker, not on the Electron main process.
+      await preloadDigits();
       const scene = makeDigitScene({ ...DEMO_SCENE, sizes: [...DEMO_SCENE.sizes] });
       const dir = path.join(dataDir, 'demo');
       await fs.mkdir(dir, { recursive: true });

@@ -154,13 +154,14 @@ describe('the Electron main process (Electron mocked)', () => {
     expect(deny({ url: 'https://example.com/' })).toEqual({ action: 'deny' });
   });
 
-  it('hands command-line files to the window once its page has loaded, then second-launch and open-file files directly', () => {
+  it('hands command-line files to the window once its page has loaded, then second-launch and open-file files directly', async () => {
     const win = electron.windows[0];
     const opened = () => win.webContents.sent.filter(([c]) => c === 'convmap:open-files').map(([, p]) => p);
     expect(opened()).toEqual([]);
     win.webContents.handlers.get('did-finish-load')?.();
     expect(opened()).toEqual([[argvPhoto]]);
     electron.appHandlers.get('second-instance')?.({}, ['/opt/Convmap/convmap', '.', '--flag', 'argv.png'], dir);
+    await until(() => opened().length === 2);
     expect(opened()).toEqual([[argvPhoto], [argvPhoto]]);
     expect(win.focus).toHaveBeenCalled();
     const openFile = { preventDefault: vi.fn() };

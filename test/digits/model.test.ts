@@ -47,8 +47,8 @@ function shrunk(img: Float32Array, size: number): Float32Array {
 }
 
 describe('built-in digit model', () => {
-  it('is a small valid-padding tfjs layers model: 28×28×1 in, 11 softmax classes out', () => {
-    const files = loadDigitModelFiles();
+  it('is a small valid-padding tfjs layers model: 28×28×1 in, 11 softmax classes out', async () => {
+    const files = await loadDigitModelFiles();
     const json = JSON.parse(readFileSync(files.modelJson, 'utf8')) as { format: string; modelTopology: { config: { layers: { class_name: string; config: { padding?: string } }[] } } };
     expect(json.format).toBe('layers-model');
     for (const layer of json.modelTopology.config.layers) {

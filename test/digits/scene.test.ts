@@ -111,8 +111,8 @@ describe('resizeBilinear', () => {
 });
 
 describe('digit model files', () => {
-  it('are committed next to the code, with the labels in output order', () => {
-    const files = loadDigitModelFiles();
+  it('are committed next to the code, with the labels in output order', async () => {
+    const files = await loadDigitModelFiles();
     expect(files.dir).toBe(DIGIT_MODEL_DIR);
     for (const f of [files.modelJson, files.weights, files.labels]) expect(existsSync(f)).toBe(true);
     expect(readFileSync(files.labels, 'utf8').trim().split('\n')).toEqual([...digitLabels]);
