@@ -87,8 +87,12 @@ export interface ConvertedModelInfo {
   source: string;
   /** Classifier input size [height, width]. */
   window: [number, number];
-  /** Total stride [sy, sx]. */
+  /** Distance between neighbouring cells [sy, sx] in input pixels: the network's total stride, or a divisor of it after the à trous rewrite. */
   stride: [number, number];
+  /** The network's own total stride [sy, sx] when `stride` is finer (main/convert/atrous.ts). */
+  networkStride?: [number, number];
+  /** What the stride rewrite changed, one line per layer. */
+  strideRewrite?: string[];
   /** Top-left of cell (0, 0) in input pixels [oy, ox]. */
   offset: [number, number];
   /** Input channels the model expects (1 or 3). */

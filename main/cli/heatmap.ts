@@ -84,6 +84,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   };
   const quiet = opts.quiet === true;
   const workers = opts.workers !== undefined ? parseInteger('workers', opts.workers, 1, 64) : undefined;
+  const stride = opts.stride !== undefined ? parseInteger('stride', opts.stride, 1, 4096) : undefined;
   const jobs = opts.jobs !== undefined ? parseInteger('jobs', opts.jobs, 1, 64) : undefined;
   const namePattern = checkNamePattern(String(opts.name ?? DEFAULT_NAME_PATTERN));
   const useCache = opts.cache !== false;
@@ -101,7 +102,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
 
   const backendRequest = isBackendRequest(opts.backend) ? opts.backend : 'auto';
   await selectBackend(backendRequest);
-  const prepared = await prepareModel(modelPath ?? undefined, { preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : undefined });
+  const prepared = await prepareModel(modelPath ?? undefined, { preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : undefined, stride });
   const { info } = prepared;
   const classChoice = opts.class === undefined ? defaultClassChoice(info.labels) : String(opts.class);
   if (/^\d+$/.test(classChoice) && !info.labels.includes(classChoice) && Number(classChoice) >= info.labels.length) {
@@ -218,6 +219,7 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown) =>
       if (!isPreprocessMode(v)) throw new InvalidArgumentError(`expected one of ${PREPROCESS_MODES.join(', ')}`);
       return v;
     })
+    .option('--stride <px>', 'cells this many pixels apart, a divisor of the network\'s stride (à trous rewrite)')
     .option('--colormap <name>', `colormap (${COLORMAPS.join(', ')}; jet is taken as turbo)`, DRAW_DEFAULTS.colormap)
     .option('--opacity <x>', 'overlay opacity 0–1', String(DRAW_DEFAULTS.opacity))
     .option('--threshold <x>', 'scores below this are transparent', String(DRAW_DEFAULTS.threshold))

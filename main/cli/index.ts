@@ -15,6 +15,12 @@ function preprocessOption(v: string): PreprocessMode {
   return v;
 }
 
+function strideOption(v: string): number {
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < 1) throw new InvalidArgumentError('expected a whole number of pixels ≥ 1 that divides the network\'s stride');
+  return x;
+}
+
 function backendOption(v: string): BackendRequest {
   if (!isBackendRequest(v)) throw new InvalidArgumentError(`expected one of ${BACKEND_REQUESTS.join(', ')}`);
   return v;
@@ -61,12 +67,13 @@ program
   .option('-o, --out <dir>', 'save the fully convolutional model (model.json + weights.bin + model.onnx + convmap.json) here')
   .option('--json', 'print one JSON object instead of the report')
   .option('--preprocess <mode>', `input preprocessing to remember (${PREPROCESS_MODES.join(', ')})`, preprocessOption)
+  .option('--stride <px>', 'cells this many pixels apart, a divisor of the network\'s stride (à trous rewrite; remembered with -o)', strideOption)
   .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS as string[]).argParser(backendOption))
-  .action(async (model: string, opts: { out?: string; json?: boolean; preprocess?: PreprocessMode; backend?: BackendRequest }) => {
+  .action(async (model: string, opts: { out?: string; json?: boolean; preprocess?: PreprocessMode; stride?: number; backend?: BackendRequest }) => {
     try {
       if (isImagePath(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5 or a .keras file; photos go to convmap heatmap)`);
       const backend = await selectBackend(opts.backend ?? 'auto');
-      const prepared = await prepareModel(model, { preprocess: opts.preprocess });
+      const prepared = await prepareModel(model, { preprocess: opts.preprocess, stride: opts.stride });
       const onnx = await exportConverted(prepared.artifacts, prepared.info, model);
       if (opts.out) {
         await saveConverted(opts.out, prepared.artifacts, prepared.info);

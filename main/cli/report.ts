@@ -23,7 +23,8 @@ export function formatReport(info: ConvertedModelInfo, backend: string, onnx?: O
   const lines = [
     `model       ${info.source}`,
     `window      ${pairText(info.window)} px, ${info.channels} channel${info.channels === 1 ? '' : 's'}`,
-    `stride      ${pairText(info.stride)} px`,
+    `stride      ${pairText(info.stride)} px${info.networkStride && pairText(info.networkStride) !== pairText(info.stride) ? ` (network ${pairText(info.networkStride)}, à trous rewrite)` : ''}`,
+    ...(info.strideRewrite ?? []).map((r) => `              ${r}`),
     `head found  after ${info.boundary.layer} (${info.boundary.shape.join('×')})`,
     ...info.head.map((h, i) => `${i === 0 ? 'head      ' : '          '}  ${h}`),
     `labels      ${labels}`,

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import type { ConvertedModelInfo, PreprocessMode } from '../../core/model-info';
+import { refineSaved, refineStride, strideInfo, type FineConversion } from '../convert/atrous';
 import { convertClassifier, type Conversion } from '../convert/convert';
 import { checkEquivalence } from '../convert/equivalence';
 import { isConvertedModel, loadConverted, modelToArtifacts } from '../convert/save';
@@ -35,6 +36,8 @@ export async function prepareModel(
   target: string | undefined,
   opts: {
     preprocess?: PreprocessMode;
+    /** Cells this many pixels apart (a divisor of the network's stride; default the network's own). */
+    stride?: number;
     onStage?: (stage: string) => void;
     /** Folder of the built-in model when it is not next to this file (a packaged app's resources). */
     builtinDir?: string;
@@ -43,15 +46,19 @@ export async function prepareModel(
   const builtin = target === undefined;
   const source = target ?? opts.builtinDir ?? BUILTIN_MODEL_DIR;
   if (!builtin && (await isConvertedModel(source))) {
-    const { artifacts, info } = await loadConverted(source);
+    const loaded = await loadConverted(source);
+    const { artifacts, info } = opts.stride === undefined ? loaded : await refineSaved(loaded.artifacts, loaded.info, opts.stride, source);
     return { artifacts, info: opts.preprocess ? { ...info, preprocess: opts.preprocess } : info };
   }
   opts.onStage?.('loading');
   const classifier = await loadClassifier(source);
   try {
     opts.onStage?.('converting');
-    const conv = convertClassifier(classifier.model, classifier.file);
+    const coarse = convertClassifier(classifier.model, classifier.file);
+    let fine: FineConversion | undefined;
     try {
+      if (opts.stride !== undefined) fine = refineStride(coarse, opts.stride, classifier.file);
+      const conv: Conversion = fine ?? coarse;
       opts.onStage?.('verifying');
       const equivalence = await checkEquivalence(classifier.model, conv, classifier.file);
       const labels = classifier.labels && classifier.labels.length === conv.classes
@@ -68,6 +75,7 @@ export async function prepareModel(
         labels,
         head: conv.head,
         boundary: conv.boundary,
+        ...(fine && fine.fcn !== coarse.fcn ? strideInfo(fine) : {}),
         padding: conv.padding,
         preprocess: opts.preprocess ?? guessPreprocess(classifier.teachableMachine, conv, builtin),
         equivalence,
@@ -76,7 +84,8 @@ export async function prepareModel(
       const { fcn: _fcn, ...conversion } = conv;
       return { artifacts, info, conversion };
     } finally {
-      conv.fcn.dispose();
+      if (fine && fine.fcn !== coarse.fcn) fine.fcn.dispose();
+      coarse.fcn.dispose();
     }
   } finally {
     classifier.model.dispose();

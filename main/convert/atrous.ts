@@ -1,0 +1,406 @@
+/**
+ * Finer score maps: the "à trous" rewrite of a fully convolutional model (OverFeat's offset pooling,
+ * DeepLab's atrous convolution, CS231n's shifted passes done in one pass).
+ *
+ * A network of total stride s gives one cell every s pixels. To get one every S = s/k pixels, the
+ * last strided layers (pooling or strided convolutions) lose the factor k from their strides, and
+ * every window after them (convolutions, pooling, the k×k convolution the Dense head became) is
+ * dilated by the factor removed before it. Cell (i, j) of the rewritten model is then the
+ * classifier on the crop at (i·S, j·S), exactly for valid-padding networks.
+ *
+ * In tensor terms: a tensor at cumulative stride P in the original model sits at stride
+ * P' = min(P, S) in the rewritten one, and is D = P / P' times denser. A layer keeps its stride
+ * while its input is at P < S, takes the stride that lands its output on S when it crosses S, and
+ * runs at stride 1 with its window dilated by D once its input is at S. No layer is both strided and
+ * dilated, which tfjs convolutions do not allow.
+ *
+ * tfjs has no dilated pooling layer and its DepthwiseConv2D layer ignores `dilationRate`, so windows
+ * that must be dilated are built from standard layers that tfjs, its serialisation and ONNX all
+ * know: pooling is separable, so a dilated p×q pool becomes, per axis, a Maximum (or Average) of the
+ * p shifted crops (Cropping2D) that are its taps — no arithmetic on the values for max pooling; a
+ * dilated DepthwiseConv2D becomes a SeparableConv2D (which honours `dilationRate`) with the same
+ * depthwise kernel and an identity pointwise kernel.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ConvertedModelInfo } from '../../core/model-info';
+import { cellCount } from '../../core/scoremap';
+import { modelToArtifacts } from '../model/artifacts';
+import { ModelError } from '../model/errors';
+import type { Conversion } from './convert';
+import { flattenModel, type FlatNode } from './graph';
+
+type Layer = tf.layers.Layer;
+type Config = Record<string, unknown>;
+type LayerClass = new (config: Config) => Layer;
+type Pair = [number, number];
+
+/** A conversion whose cells are `stride` apart while the network's own stride is `networkStride`. */
+export interface FineConversion extends Conversion {
+  /** Total stride of the network before the rewrite [sy, sx]; `stride` is the cells' spacing. */
+  networkStride: Pair;
+  /** One line per rewritten layer: what changed. Empty when the stride was the network's. */
+  rewrite: string[];
+}
+
+const CONVS = new Set(['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D']);
+const POOLS = new Set(['MaxPooling2D', 'AveragePooling2D']);
+/** Layers that see one location at a time or merge equal-sized maps: any density passes through. */
+const POINTWISE = new Set([
+  'Dropout', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'SpatialDropout2D', 'ActivityRegularization',
+  'Activation', 'ReLU', 'LeakyReLU', 'ELU', 'ThresholdedReLU', 'PReLU', 'Rescaling', 'Softmax', 'BatchNormalization',
+  'LayerNormalization', 'Dense', 'Add', 'Multiply', 'Concatenate', 'Average', 'Maximum', 'Minimum', 'Subtract', 'InputLayer',
+  // Global pooling reads the whole map whatever its density; a trunk holding one is not exact anyway.
+  'GlobalAveragePooling2D', 'GlobalMaxPooling2D',
+]);
+
+function pair(x: unknown, fallback: number): Pair {
+  if (Array.isArray(x)) return [Number(x[0]), Number(x[1] ?? x[0])];
+  if (typeof x === 'number') return [x, x];
+  return [fallback, fallback];
+}
+
+function layerRef(node: FlatNode): { name: string; className: string } {
+  return { name: node.layer.name, className: node.className };
+}
+
+/** Own stride [sy, sx] of a layer (pooling defaults to its pool size, like tfjs). */
+function ownStride(node: FlatNode): Pair {
+  const cfg = node.layer.getConfig() as Config;
+  if (POOLS.has(node.className)) return cfg.strides == null ? pair(cfg.poolSize, 1) : pair(cfg.strides, 1);
+  if (CONVS.has(node.className)) return pair(cfg.strides, 1);
+  return [1, 1];
+}
+
+function divisors(n: number): number[] {
+  const out: number[] = [];
+  for (let d = n; d >= 1; d--) if (n % d === 0) out.push(d);
+  return out;
+}
+
+/** Cumulative stride of every tensor of the model, per axis, by tensor id of flattenModel. */
+function cumulativeStrides(fcn: tf.LayersModel): { graph: ReturnType<typeof flattenModel>; strides: Map<number, Pair> } {
+  const graph = flattenModel(fcn);
+  const strides = new Map<number, Pair>(graph.inputs.map((i) => [i, [1, 1] as Pair]));
+  for (const node of graph.nodes) {
+    const p = node.inputs.map((i) => strides.get(i)).find((s) => s !== undefined) ?? [1, 1];
+    const t = ownStride(node);
+    node.outputs.forEach((o) => strides.set(o, [p[0] * t[0], p[1] * t[1]]));
+  }
+  return { graph, strides };
+}
+
+/** Whether cells `target` apart along one axis can be reached: see the module comment. */
+function reachable(graph: ReturnType<typeof flattenModel>, strides: Map<number, Pair>, axis: 0 | 1, target: number): boolean {
+  for (const node of graph.nodes) {
+    const pin = (strides.get(node.inputs[0]) ?? [1, 1])[axis];
+    const pout = (strides.get(node.outputs[0]) ?? [1, 1])[axis];
+    if (pin >= target && pin % target !== 0) return false;
+    if (pin < target && pout > target && (target % pin !== 0 || pout % target !== 0)) return false;
+  }
+  return true;
+}
+
+/**
+ * Cell spacings (pixels, same on both axes) the rewrite can give for this fully convolutional
+ * model, largest first: divisors S of the network stride such that a layer's stride can be split
+ * where the cumulative stride crosses S (a stride-3 pool cannot give half of its factor).
+ * @param fcn the converted model, input [batch, null, null, channels]
+ */
+export function possibleStrides(fcn: tf.LayersModel): number[] {
+  const { graph, strides } = cumulativeStrides(fcn);
+  const [sy, sx] = strides.get(graph.outputs[0]) ?? [1, 1];
+  return divisors(sy).filter((d) => sx % d === 0 && reachable(graph, strides, 0, d) && reachable(graph, strides, 1, d));
+}
+
+/** Collects new layers and the weights they take once the model is built (tfjs sets weights after apply()). */
+class Builder {
+  private readonly used: Set<string>;
+  private readonly pending: { layer: Layer; weights: tf.Tensor[]; owned: tf.Tensor[] }[] = [];
+
+  constructor(names: Iterable<string>) {
+    this.used = new Set(names);
+  }
+
+  unique(name: string): string {
+    let n = name;
+    for (let k = 2; this.used.has(n); k++) n = `${name}_${k}`;
+    this.used.add(n);
+    return n;
+  }
+
+  /** A copy of `node`'s layer with its name, config overrides and weights. */
+  clone(node: FlatNode, overrides: Config = {}): Layer {
+    const config = { ...(node.layer.getConfig() as Config), ...overrides };
+    for (const k of ['batchInputShape', 'inputShape', 'inputDim', 'batchSize']) delete config[k];
+    const layer = new (node.layer.constructor as LayerClass)(config);
+    this.pending.push({ layer, weights: node.layer.getWeights(), owned: [] });
+    return layer;
+  }
+
+  /** `owned` are temporaries made for `weights`, disposed once copied in. */
+  make(layer: Layer, weights: tf.Tensor[] = [], owned: tf.Tensor[] = []): Layer {
+    this.pending.push({ layer, weights, owned });
+    return layer;
+  }
+
+  setWeights(): void {
+    for (const { layer, weights, owned } of this.pending) {
+      if (weights.length > 0) layer.setWeights(weights);
+      tf.dispose(owned);
+    }
+  }
+
+  discard(): void {
+    for (const { layer, owned } of this.pending) {
+      for (const w of layer.weights) w.dispose();
+      tf.dispose(owned);
+    }
+  }
+}
+
+/**
+ * Rewrites a converted model so its cells are `target` pixels apart instead of the network's stride.
+ * The input conversion is left untouched (its model is not disposed); the result owns a new model.
+ * @param conv output of convertClassifier (or a saved FCN wrapped as a Conversion)
+ * @param target cell spacing in input pixels, on both axes; must be in {@link possibleStrides}
+ * @param file used in error messages
+ * @throws ModelError when `target` is not a possible stride (the message lists those that are)
+ */
+export function refineStride(conv: Conversion, target: number, file: string): FineConversion {
+  const { graph, strides } = cumulativeStrides(conv.fcn);
+  const network = strides.get(graph.outputs[0]) ?? [1, 1];
+  const possible = possibleStrides(conv.fcn);
+  if (!Number.isInteger(target) || !possible.includes(target)) {
+    const why = network[0] % target === 0 && network[1] % target === 0 && Number.isInteger(target)
+      ? `a layer's stride cannot be split there`
+      : `it does not divide the network's stride ${network[0] === network[1] ? network[0] : network.join('×')}`;
+    throw new ModelError(file, `stride ${target} is not possible (${why}); possible strides: ${possible.join(', ')}`);
+  }
+  if (network[0] !== conv.stride[0] || network[1] !== conv.stride[1]) {
+    throw new ModelError(file, `the model's layers give stride ${network.join('×')} but the conversion says ${conv.stride.join('×')}`);
+  }
+  if (target === network[0] && target === network[1]) return { ...conv, networkStride: [...network], rewrite: [] };
+
+  const builder = new Builder(conv.fcn.layers.map((l) => l.name));
+  try {
+    return build(conv, target, file, builder, graph, strides, network);
+  } catch (e) {
+    builder.discard();
+    throw e;
+  }
+}
+
+function build(
+  conv: Conversion, target: number, file: string, builder: Builder,
+  graph: ReturnType<typeof flattenModel>, strides: Map<number, Pair>, network: Pair,
+): FineConversion {
+  const fine = (p: Pair): Pair => [Math.min(p[0], target), Math.min(p[1], target)];
+  const input = tf.input({ shape: [null, null, conv.channels], name: builder.unique('image') });
+  const env = new Map<number, tf.SymbolicTensor>([[graph.inputs[0], input]]);
+  const rewrite: string[] = [];
+
+  for (const node of graph.nodes) {
+    const ins = node.inputs.map((i) => env.get(i) as tf.SymbolicTensor);
+    const pin = strides.get(node.inputs[0]) ?? [1, 1];
+    const pout = strides.get(node.outputs[0]) ?? [1, 1];
+    const din: Pair = [pin[0] / fine(pin)[0], pin[1] / fine(pin)[1]];
+    const newStride: Pair = [fine(pout)[0] / fine(pin)[0], fine(pout)[1] / fine(pin)[1]];
+    const dense = din[0] > 1 || din[1] > 1;
+    const restrided = newStride[0] !== ownStride(node)[0] || newStride[1] !== ownStride(node)[1];
+    const cfg = node.layer.getConfig() as Config;
+    const what = `${node.layer.name} (${node.className})`;
+    let out: tf.SymbolicTensor;
+
+    if (node.className === 'DepthwiseConv2D' && dense) {
+      out = dilatedDepthwise(node, ins[0], din, builder);
+      rewrite.push(`${what}: dilation 1×1 → ${din.join('×')} (as SeparableConv2D with an identity pointwise kernel)`);
+    } else if (CONVS.has(node.className)) {
+      // tfjs computes a DepthwiseConv2D without its dilation: keep what the classifier computed.
+      const dil = node.className === 'DepthwiseConv2D' ? [1, 1] : pair(cfg.dilationRate, 1);
+      const kernel = pair(cfg.kernelSize, 1);
+      // A 1×1 kernel has no window to dilate.
+      const dilation: Pair = [kernel[0] > 1 ? dil[0] * din[0] : dil[0], kernel[1] > 1 ? dil[1] * din[1] : dil[1]];
+      out = builder.clone(node, { strides: newStride, dilationRate: dilation }).apply(ins[0]) as tf.SymbolicTensor;
+      if (restrided) rewrite.push(`${what}: stride ${ownStride(node).join('×')} → ${newStride.join('×')}`);
+      if (dilation[0] !== dil[0] || dilation[1] !== dil[1]) rewrite.push(`${what}: dilation ${dil.join('×')} → ${dilation.join('×')}`);
+    } else if (POOLS.has(node.className)) {
+      const size = pair(cfg.poolSize, 1);
+      if (!dense) {
+        out = builder.clone(node, { strides: newStride, poolSize: size }).apply(ins[0]) as tf.SymbolicTensor;
+        if (restrided) rewrite.push(`${what}: stride ${ownStride(node).join('×')} → ${newStride.join('×')}`);
+      } else {
+        out = dilatedPool(node, ins[0], size, din, builder);
+        rewrite.push(`${what} ${size.join('×')}: stride ${ownStride(node).join('×')} → 1×1, window dilated ${din.join('×')} `
+          + `(${node.className === 'MaxPooling2D' ? 'Maximum' : 'Average'} of shifted crops, per axis)`);
+      }
+    } else if (node.className === 'ZeroPadding2D' || node.className === 'Cropping2D') {
+      const key = node.className === 'ZeroPadding2D' ? 'padding' : 'cropping';
+      const amounts = cfg[key] as [Pair, Pair];
+      const scaled = [[amounts[0][0] * din[0], amounts[0][1] * din[0]], [amounts[1][0] * din[1], amounts[1][1] * din[1]]];
+      out = builder.clone(node, { [key]: scaled }).apply(ins[0]) as tf.SymbolicTensor;
+      if (dense) rewrite.push(`${what}: ${key} ×${din.join('×')}`);
+    } else if (POINTWISE.has(node.className) || !dense) {
+      const o = builder.clone(node).apply(ins.length === 1 ? ins[0] : ins);
+      out = (Array.isArray(o) ? o[0] : o) as tf.SymbolicTensor;
+    } else {
+      throw new ModelError(file, `cannot run on a map ${din.join('×')} times denser than the network's (needed for stride ${target})`, layerRef(node));
+    }
+    if (node.outputs.length !== 1) throw new ModelError(file, 'has several outputs; the stride rewrite handles one per layer', layerRef(node));
+    env.set(node.outputs[0], out);
+  }
+
+  let output = env.get(graph.outputs[0]) as tf.SymbolicTensor;
+  const name = builder.unique(`${conv.fcn.name}_s${target}`);
+  // Where the original drops trailing pixels (a pool that floors), the dense map keeps positions whose
+  // used pixels fit but whose full crop would not. On the inputs the engine and the check feed,
+  // window + k·S pixels, that excess is the same for every k: trim it so there are exactly k + 1 cells.
+  const probe = tf.model({ inputs: input, outputs: output, name });
+  const [, ry, rx] = probe.computeOutputShape([1, conv.window[0], conv.window[1], conv.channels]) as number[];
+  if (!(ry >= 1 && rx >= 1)) throw new ModelError(file, `the rewrite for stride ${target} gives ${ry}×${rx} cells on one window: not understood`);
+  if (ry > 1 || rx > 1) {
+    const cropping = [[0, ry - 1], [0, rx - 1]] as [Pair, Pair];
+    output = builder.make(tf.layers.cropping2D({ cropping, name: builder.unique('trailing_cells') })).apply(output) as tf.SymbolicTensor;
+    rewrite.push(`output: the last ${ry - 1} row(s) and ${rx - 1} column(s) of cells trimmed (their crops would pass the input's edge)`);
+  }
+  const fcn = ry > 1 || rx > 1 ? tf.model({ inputs: input, outputs: output, name: builder.unique(name) }) : probe;
+  builder.setWeights();
+  return { ...conv, fcn, stride: [target, target], networkStride: [...network], rewrite };
+}
+
+/**
+ * A pooling window dilated by `d` at stride 1, from standard layers (see the module comment):
+ * per axis, the p taps of the dilated window are crops of the input, combined by Maximum or Average.
+ * 'same' pooling pads with zeros first: equal to tfjs's pooling only where the window stays inside
+ * the map (such models are reported as not exact anyway).
+ */
+function dilatedPool(node: FlatNode, x: tf.SymbolicTensor, size: Pair, d: Pair, builder: Builder): tf.SymbolicTensor {
+  const cfg = node.layer.getConfig() as Config;
+  const base = node.layer.name;
+  if (cfg.padding === 'same') {
+    const total = [(size[0] - 1) * d[0], (size[1] - 1) * d[1]];
+    const padding = [[Math.floor(total[0] / 2), total[0] - Math.floor(total[0] / 2)], [Math.floor(total[1] / 2), total[1] - Math.floor(total[1] / 2)]] as [Pair, Pair];
+    x = builder.make(tf.layers.zeroPadding2d({ padding, name: builder.unique(`${base}_pad`) })).apply(x) as tf.SymbolicTensor;
+  }
+  const max = node.className === 'MaxPooling2D';
+  for (const axis of [0, 1] as const) {
+    const p = size[axis];
+    if (p === 1) continue;
+    const name = axis === 0 ? 'y' : 'x';
+    const taps = Array.from({ length: p }, (_, t) => {
+      const span: Pair = [t * d[axis], (p - 1 - t) * d[axis]];
+      const cropping = (axis === 0 ? [span, [0, 0]] : [[0, 0], span]) as [Pair, Pair];
+      return builder.make(tf.layers.cropping2D({ cropping, name: builder.unique(`${base}_${name}${t}`) })).apply(x) as tf.SymbolicTensor;
+    });
+    const args = { name: builder.unique(`${base}_${max ? 'max' : 'avg'}${name}`) };
+    x = builder.make(max ? tf.layers.maximum(args) : tf.layers.average(args)).apply(taps) as tf.SymbolicTensor;
+  }
+  return x;
+}
+
+/** A DepthwiseConv2D at stride 1 with its window dilated by `d`: SeparableConv2D, pointwise identity. */
+function dilatedDepthwise(node: FlatNode, x: tf.SymbolicTensor, d: Pair, builder: Builder): tf.SymbolicTensor {
+  const cfg = node.layer.getConfig() as Config;
+  const [kernel, bias] = node.layer.getWeights();
+  const out = (kernel.shape[2] ?? 1) * (kernel.shape[3] ?? 1);
+  const layer = tf.layers.separableConv2d({
+    filters: out, kernelSize: pair(cfg.kernelSize, 1), depthMultiplier: Number(cfg.depthMultiplier ?? 1), strides: 1,
+    dilationRate: d, padding: cfg.padding as 'valid' | 'same', activation: cfg.activation as 'linear',
+    useBias: cfg.useBias !== false, name: builder.unique(node.layer.name),
+  });
+  const identity = tf.eye(out).reshape([1, 1, out, out]);
+  builder.make(layer, [kernel, identity, ...(bias ? [bias] : [])], [identity]);
+  return layer.apply(x) as tf.SymbolicTensor;
+}
+
+/**
+ * The other way to a finer map (CS231n): the network at its own stride run k² times on the image
+ * shifted by multiples of S, the outputs interleaved. Shares no work between passes.
+ * @param fcn model at the network's stride s, input [1, h, w, c] → [1, rows, cols, classes]
+ * @param image [1, height, width, channels]
+ * @param window classifier input size [wy, wx]
+ * @param networkStride s [sy, sx]; `target` S must divide both
+ * @returns scores row-major [rows, cols, classes] with rows = cellCount(height, wy, S), likewise cols
+ */
+export function shiftedPasses(
+  fcn: tf.LayersModel, image: tf.Tensor4D, window: Pair, networkStride: Pair, target: number,
+): { rows: number; cols: number; classes: number; scores: Float32Array } {
+  const [, h, w, c] = image.shape;
+  const ky = networkStride[0] / target;
+  const kx = networkStride[1] / target;
+  if (!Number.isInteger(ky) || !Number.isInteger(kx)) throw new RangeError(`shiftedPasses: ${target} does not divide the stride ${networkStride.join('×')}`);
+  const rows = cellCount(h, window[0], target);
+  const cols = cellCount(w, window[1], target);
+  let classes = 0;
+  let scores = new Float32Array(0);
+  for (let a = 0; a < ky && a * target < h; a++) {
+    for (let b = 0; b < kx && b * target < w; b++) {
+      const pr = cellCount(h - a * target, window[0], networkStride[0]);
+      const pc = cellCount(w - b * target, window[1], networkStride[1]);
+      if (pr === 0 || pc === 0) continue;
+      const out = tf.tidy(() => fcn.predict(image.slice([0, a * target, b * target, 0], [1, h - a * target, w - b * target, c])) as tf.Tensor4D);
+      const data = out.dataSync() as Float32Array;
+      const [, or, oc, k] = out.shape;
+      out.dispose();
+      if (classes === 0) {
+        classes = k;
+        scores = new Float32Array(rows * cols * classes);
+      }
+      for (let i = 0; i < Math.min(or, pr); i++) {
+        for (let j = 0; j < Math.min(oc, pc); j++) {
+          const r = i * ky + a;
+          const q = j * kx + b;
+          if (r < rows && q < cols) scores.set(data.subarray((i * oc + j) * k, (i * oc + j + 1) * k), (r * cols + q) * classes);
+        }
+      }
+    }
+  }
+  return { rows, cols, classes, scores };
+}
+
+/**
+ * Rewrites a saved fully convolutional model (model.json of saveConverted) to a finer stride.
+ * Only strides that divide the saved one are reachable: a coarser stride needs the classifier.
+ * @param artifacts topology + weights, input [batch, null, null, channels]
+ * @param info the sidecar; its `stride` is the saved model's cell spacing
+ * @returns new artifacts and the sidecar with `stride` = target, or the inputs when already there
+ */
+export async function refineSaved(
+  artifacts: tf.io.ModelArtifacts, info: ConvertedModelInfo, target: number, file: string,
+): Promise<{ artifacts: tf.io.ModelArtifacts; info: ConvertedModelInfo }> {
+  if (info.stride[0] === target && info.stride[1] === target) return { artifacts, info };
+  const fcn = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  try {
+    const conv: Conversion = {
+      fcn, window: info.window, stride: info.stride, offset: info.offset, channels: info.channels, classes: info.labels.length,
+      head: info.head, boundary: info.boundary, padding: info.padding, paddedLayers: [],
+    };
+    const saved = info.networkStride && (info.networkStride[0] !== info.stride[0] || info.networkStride[1] !== info.stride[1])
+      ? ` (saved at stride ${info.stride.join('×')} of a network of stride ${info.networkStride.join('×')}; convert the classifier again for a coarser one)` : '';
+    let fine: FineConversion;
+    try {
+      fine = refineStride(conv, target, file);
+    } catch (e) {
+      if (e instanceof ModelError && saved) throw new ModelError(e.file, `${e.detail}${saved}`, e.layer);
+      throw e;
+    }
+    try {
+      return { artifacts: await modelToArtifacts(fine.fcn), info: { ...info, ...strideInfo(fine, info) } };
+    } finally {
+      fine.fcn.dispose();
+    }
+  } finally {
+    fcn.dispose();
+  }
+}
+
+/**
+ * The sidecar fields a stride rewrite changes: `stride` becomes the cells' spacing, `networkStride`
+ * keeps the network's own, `strideRewrite` says what changed (kept from earlier rewrites of a saved model).
+ */
+export function strideInfo(fine: FineConversion, before?: Pick<ConvertedModelInfo, 'networkStride' | 'strideRewrite'>): Pick<ConvertedModelInfo, 'stride' | 'networkStride' | 'strideRewrite'> {
+  return {
+    stride: [...fine.stride],
+    networkStride: before?.networkStride ? [...before.networkStride] : [...fine.networkStride],
+    strideRewrite: [...(before?.strideRewrite ?? []), ...fine.rewrite],
+  };
+}
