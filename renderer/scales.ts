@@ -1,4 +1,5 @@
 /** Scale presets and parsing of custom scale lists. */
+import { SCALE_LIMITS } from '../core/defaults';
 
 export interface ScalePreset {
   id: string;
@@ -6,7 +7,11 @@ export interface ScalePreset {
   scales: number[];
 }
 
+/** The preset whose scales come from the model's window and the photo's size (core/defaults defaultScales). */
+export const AUTO_PRESET_ID = 'auto';
+
 export const SCALE_PRESETS: readonly ScalePreset[] = [
+  { id: AUTO_PRESET_ID, label: 'auto', scales: [] },
   { id: 'one', label: '1', scales: [1] },
   // The demo scene's digits are 28, 42 and 56 px for a 28 px window: scales 1, ⅔ and ½ fit them.
   { id: 'down', label: '½ · ⅔ · 1', scales: [0.5, 2 / 3, 1] },
@@ -14,10 +19,12 @@ export const SCALE_PRESETS: readonly ScalePreset[] = [
   { id: 'wide', label: '0.5 … 3', scales: [0.5, 0.75, 1, 1.5, 2, 3] },
 ];
 
-export const DEFAULT_PRESET_ID = 'down';
+export const DEFAULT_PRESET_ID = AUTO_PRESET_ID;
+/** The built-in demo scene's preset: its digits are 28, 42 and 56 px for a 28-px window. */
+export const DEMO_PRESET_ID = 'down';
 
-export const MIN_SCALE = 0.05;
-export const MAX_SCALE = 8;
+export const MIN_SCALE = SCALE_LIMITS.min;
+export const MAX_SCALE = SCALE_LIMITS.max;
 
 /** Short display of a scale factor: 1, 1.5, 0.667. */
 export function formatScale(s: number): string {

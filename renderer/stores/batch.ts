@@ -232,7 +232,8 @@ export const useBatchStore = defineStore('batch', () => {
   function exportSettings(outDir: string): ExportSettings {
     let classChoice: string = exportClass.value;
     if (exportClass.value === 'view') {
-      classChoice = view.classChoice === 'any' ? 'any' : (modelStore.labels[view.classChoice] ?? String(view.classChoice));
+      const c = view.classChoice;
+      classChoice = c === 'any' || c === 'top' ? c : (modelStore.labels[c] ?? String(c));
     }
     return {
       outDir, classChoice, colormap: view.colormap, opacity: view.opacity, threshold: view.threshold, boxes: view.showDetections,

@@ -7,10 +7,11 @@
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import { averageScoreMaps, classMaxima, maxOverClasses, type AveragedMap, type CombineMode } from '../../core/average';
+import { DRAW_DEFAULTS, defaultScales, rankClasses, scalesWithoutCells } from '../../core/defaults';
 import { defaultClasses } from '../../core/detect';
 import type { ScoreMap } from '../../core/scoremap';
 import { errorMessage, isAbortError, useApi } from '../api';
-import { DEFAULT_PRESET_ID, SCALE_PRESETS, parseScales } from '../scales';
+import { AUTO_PRESET_ID, DEFAULT_PRESET_ID, SCALE_PRESETS, parseScales } from '../scales';
 import { newJobId, useJobsStore } from './jobs';
 import { useModelStore } from './model';
 import { usePhotosStore } from './photos';
@@ -40,10 +41,26 @@ export const useScoresStore = defineStore('scores', () => {
   const photosStore = usePhotosStore();
 
   const presetId = ref<string | null>(DEFAULT_PRESET_ID);
-  const requested = ref<number[]>([...(SCALE_PRESETS.find((p) => p.id === DEFAULT_PRESET_ID)?.scales ?? [1])]);
+  const customScales = ref<number[]>([1]);
+  /** Scales derived from the model's window and the photo's size (core/defaults), for the 'auto' preset. */
+  const autoScales = computed<number[]>(() => {
+    const m = modelStore.model;
+    const p = photosStore.selected;
+    return m && p ? defaultScales(m.info.window, [p.height, p.width]) : [];
+  });
+  const requested = computed<number[]>(() => {
+    if (presetId.value === AUTO_PRESET_ID) return autoScales.value;
+    if (presetId.value === null) return customScales.value;
+    return [...(SCALE_PRESETS.find((p) => p.id === presetId.value)?.scales ?? [1])];
+  });
+  /** Requested scales at which the photo is smaller than the window: no cells there. */
+  const emptyScales = computed<number[]>(() => {
+    const m = modelStore.model;
+    const p = photosStore.selected;
+    return m && p ? scalesWithoutCells(m.info, [p.height, p.width], requested.value) : [];
+  });
   const disabled = ref<number[]>([]);
-  // Max: an object matches the window at one scale; a mean over scales that miss it dilutes it.
-  const mode = ref<CombineMode>('max');
+  const mode = ref<CombineMode>(DRAW_DEFAULTS.mode);
   /** key → (scale → map). Replaced, never mutated, so that shallowRef tracks it. */
   const cache = shallowRef<ReadonlyMap<string, ReadonlyMap<number, ScoreMap>>>(new Map());
   const running = shallowRef<{ jobId: string; key: string; scales: number[] } | null>(null);
@@ -74,16 +91,16 @@ export const useScoresStore = defineStore('scores', () => {
     }
     return out;
   });
-  const averaged = computed<AveragedMap | null>(() => (keptMaps.value.length > 0 ? averageScoreMaps(keptMaps.value, { mode: mode.value }) : null));
+  /** Every kept scale was computed and none has a cell: the photo is smaller than the window at all of them. */
+  const noCells = computed(() => keptMaps.value.length > 0 && keptMaps.value.every((m) => m.rows * m.cols === 0));
+  const averaged = computed<AveragedMap | null>(() => (keptMaps.value.length > 0 && !noCells.value ? averageScoreMaps(keptMaps.value, { mode: mode.value }) : null));
 
   const labelOf = (k: number): string => modelStore.labels[k] ?? `class ${k}`;
   /** Classes by their strongest averaged score in this photo, strongest first. */
   const ranking = computed<ClassRank[]>(() => {
     const avg = averaged.value;
     if (!avg) return [];
-    return classMaxima(avg)
-      .map((m) => ({ classIndex: m.classIndex, label: labelOf(m.classIndex), score: m.score }))
-      .sort((a, b) => b.score - a.score || a.classIndex - b.classIndex);
+    return rankClasses(classMaxima(avg).map((m) => ({ classIndex: m.classIndex, label: labelOf(m.classIndex), score: m.score })), modelStore.labels);
   });
   /** Classes "any" covers: all but one labelled background. */
   const anyClasses = computed(() => (averaged.value ? defaultClasses(averaged.value.classes, modelStore.labels) : []));
@@ -150,7 +167,6 @@ export const useScoresStore = defineStore('scores', () => {
     const preset = SCALE_PRESETS.find((p) => p.id === id);
     if (!preset) return;
     presetId.value = id;
-    requested.value = [...preset.scales];
     disabled.value = [];
   }
 
@@ -159,7 +175,7 @@ export const useScoresStore = defineStore('scores', () => {
     const parsed = parseScales(text);
     if ('error' in parsed) return parsed.error;
     presetId.value = null;
-    requested.value = parsed.scales;
+    customScales.value = parsed.scales;
     disabled.value = [];
     return null;
   }
@@ -172,11 +188,16 @@ export const useScoresStore = defineStore('scores', () => {
     mode.value = m;
   }
 
+  // Another model has another window: its scales come from it (the digit demo's ½ · ⅔ · 1 are the demo's).
+  watch(() => modelStore.model?.id, (id, previous) => {
+    if (previous !== undefined && id !== previous) setPreset(AUTO_PRESET_ID);
+  });
+
   watch([key, requested], () => void compute(), { immediate: true });
 
   return {
     presetId, requested, disabled, mode, cache, running, elapsedMs, error, cancelled,
-    key, scaleStates, missing, keptMaps, averaged, ranking, anyClasses, anyMap, anyScore,
+    key, scaleStates, missing, autoScales, emptyScales, noCells, keptMaps, averaged, ranking, anyClasses, anyMap, anyScore,
     compute, cancel, setPreset, setCustom, toggleScale, setMode,
   };
 });

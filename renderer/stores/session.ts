@@ -6,18 +6,23 @@ import { sortPaths, type OpenTarget } from '../files';
 import { useBatchStore } from './batch';
 import { useModelStore } from './model';
 import { usePhotosStore } from './photos';
+import { useScoresStore } from './scores';
+import { DEFAULT_PRESET_ID, DEMO_PRESET_ID } from '../scales';
 
 export const useSessionStore = defineStore('session', () => {
   const api = useApi();
   const model = useModelStore();
   const photos = usePhotosStore();
   const batch = useBatchStore();
+  const scores = useScoresStore();
   const started = ref(false);
 
   /** First launch: the built-in digit model and the demo scene; the scores store computes them. */
   async function start(): Promise<void> {
     if (started.value) return;
     started.value = true;
+    // The demo scene's digits are sized for the demo's scales; any other model gets its own ('auto').
+    if (scores.presetId === DEFAULT_PRESET_ID) scores.setPreset(DEMO_PRESET_ID);
     await Promise.all([model.load(null), photos.loadDemo(), model.refreshRecent(), model.refreshBackend()]);
   }
 

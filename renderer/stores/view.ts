@@ -7,14 +7,18 @@ import { computed, ref, shallowRef, watch } from 'vue';
 import type { AveragedMap } from '../../core/average';
 import { sampleScoreMap, nearestCell } from '../../core/average';
 import type { ColormapName } from '../../core/colormap';
+import { DRAW_DEFAULTS, backgroundIndex, defaultClassChoice, rankClasses } from '../../core/defaults';
 import { detect, type Detection } from '../../core/detect';
 import { cellBox, type Box } from '../../core/scoremap';
 import { formatScale } from '../scales';
 import { useModelStore } from './model';
 import { useScoresStore } from './scores';
 
-/** 'any': per location the strongest class but background; a number: that class. */
-export type ClassChoice = number | 'any';
+/**
+ * 'any': per location the strongest class but background; 'top': the photo's strongest class but
+ * background (followed as the photo or scales change); a number: that class.
+ */
+export type ClassChoice = number | 'any' | 'top';
 
 export interface HoverInfo {
   /** Point in original pixels. */
@@ -31,33 +35,49 @@ export const useViewStore = defineStore('view', () => {
   const scores = useScoresStore();
   const modelStore = useModelStore();
 
-  const classChoice = ref<ClassChoice>('any');
-  const colormap = ref<ColormapName>('turbo');
-  const opacity = ref(0.65);
-  const threshold = ref(0.2);
+  const classChoice = ref<ClassChoice>(defaultClassChoice(modelStore.labels));
+  const colormap = ref<ColormapName>(DRAW_DEFAULTS.colormap);
+  const opacity = ref(DRAW_DEFAULTS.opacity);
+  const threshold = ref(DRAW_DEFAULTS.threshold);
   const smooth = ref(true);
-  const showDetections = ref(false);
-  const detectThreshold = ref(0.5);
+  const showDetections = ref(DRAW_DEFAULTS.boxes);
+  const detectThreshold = ref(DRAW_DEFAULTS.detectThreshold);
   const pointer = shallowRef<{ y: number; x: number } | null>(null);
 
+  // A class index means nothing for another model: every model starts at the default class.
   watch(() => modelStore.model?.id, () => {
-    const classes = modelStore.labels.length;
-    if (typeof classChoice.value === 'number' && classChoice.value >= classes) classChoice.value = 'any';
+    classChoice.value = defaultClassChoice(modelStore.labels);
   });
+
+  /** Whether the model has a background class (then "any (not background)" is offered). */
+  const hasBackground = computed(() => backgroundIndex(modelStore.labels) >= 0);
+  /** The photo's strongest class but background, or null before scores are in. */
+  const topClass = computed<number | null>(() => scores.ranking[0]?.classIndex ?? null);
+  /** The class index drawn for a single-class choice ('top' resolved), null for 'any' or before scores. */
+  const shownClass = computed<number | null>(() => (classChoice.value === 'any' ? null : classChoice.value === 'top' ? topClass.value : classChoice.value));
 
   /** The one-class map and class index renderOverlay draws. */
   const overlaySource = computed<{ map: AveragedMap; classIndex: number } | null>(() => {
     if (classChoice.value === 'any') return scores.anyMap ? { map: scores.anyMap, classIndex: 0 } : null;
     const avg = scores.averaged;
-    return avg && classChoice.value < avg.classes ? { map: avg, classIndex: classChoice.value } : null;
+    const k = shownClass.value;
+    return avg && k !== null && k < avg.classes ? { map: avg, classIndex: k } : null;
   });
 
-  const classTitle = computed(() => (classChoice.value === 'any' ? 'any (not background)' : (modelStore.labels[classChoice.value] ?? `class ${classChoice.value}`)));
+  const labelOf = (k: number): string => modelStore.labels[k] ?? `class ${k}`;
+  const classTitle = computed(() => {
+    if (classChoice.value === 'any') return 'any (not background)';
+    const k = shownClass.value;
+    if (classChoice.value === 'top') return k === null ? 'top class' : `top class: ${labelOf(k)}`;
+    return k === null ? 'class' : labelOf(k);
+  });
 
   const detections = computed<Detection[]>(() => {
     const maps = scores.keptMaps;
     if (!showDetections.value || maps.length === 0) return [];
-    const classes = classChoice.value === 'any' ? scores.anyClasses : [classChoice.value];
+    const k = shownClass.value;
+    if (classChoice.value !== 'any' && k === null) return [];
+    const classes = classChoice.value === 'any' ? scores.anyClasses : [k as number];
     return detect(maps, { threshold: detectThreshold.value, labels: modelStore.labels, mode: scores.mode, classes });
   });
 
@@ -72,11 +92,11 @@ export const useViewStore = defineStore('view', () => {
     const cell = r * avg.cols + c;
     if (avg.coverage[cell] === 0) return { y: p.y, x: p.x, top: [], window: null, scale: null };
     const ranked: { classIndex: number; label: string; score: number }[] = [];
-    for (let k = 0; k < avg.classes; k++) ranked.push({ classIndex: k, label: modelStore.labels[k] ?? `class ${k}`, score: avg.scores[cell * avg.classes + k] });
-    ranked.sort((a, b) => b.score - a.score);
-    const top = ranked.slice(0, 5);
+    for (let k = 0; k < avg.classes; k++) ranked.push({ classIndex: k, label: labelOf(k), score: avg.scores[cell * avg.classes + k] });
+    // Background never leads the list: what matters at a point is which object it might be.
+    const top = rankClasses(ranked, modelStore.labels).slice(0, 5);
     // The window of the scale that sees the shown class best here.
-    const k = classChoice.value === 'any' ? (top.find((t) => scores.anyClasses.includes(t.classIndex))?.classIndex ?? top[0].classIndex) : classChoice.value;
+    const k = classChoice.value === 'any' ? top[0].classIndex : (shownClass.value ?? top[0].classIndex);
     let best = -1;
     let bestScore = -Infinity;
     scores.keptMaps.forEach((m, n) => {
@@ -109,6 +129,6 @@ export const useViewStore = defineStore('view', () => {
 
   return {
     classChoice, colormap, opacity, threshold, smooth, showDetections, detectThreshold, pointer,
-    overlaySource, classTitle, detections, hover, setPointer, clearPointer,
+    hasBackground, topClass, shownClass, overlaySource, classTitle, detections, hover, setPointer, clearPointer,
   };
 });

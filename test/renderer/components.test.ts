@@ -42,15 +42,16 @@ describe('renderer components', () => {
     expect(eq).toContain("crops see zeros");
   });
 
-  it('the class list is sorted by each class\'s strongest score, with the score, after "any"', async () => {
+  it('the class list is sorted by each class\'s strongest score, background last, after "any" and "top class"', async () => {
     const api = fakeApi();
     const w = mountWith(HeatmapPanel, api);
     useScoresStore().setCustom('0.5');
     await useSessionStore().start();
     await settle();
     const rows = w.findAll('[data-testid="classes"] [role="option"]');
-    expect(rows.map((r) => r.find('.label').text())).toEqual(['any (not background)', 'dog', 'background', 'cat']);
-    expect(rows.map((r) => r.find('.score').text())).toEqual(['0.700', '0.700', '0.200', '0.100']);
+    // Scale 0.5 scores dog 0.7, background 0.2, cat 0.1: background goes after cat all the same.
+    expect(rows.map((r) => r.find('.label').text())).toEqual(['any (not background)', 'top class: dog', 'dog', 'cat', 'background']);
+    expect(rows.map((r) => r.find('.score').text())).toEqual(['0.700', '0.700', '0.700', '0.100', '0.200']);
     await rows[3].trigger('click');
     expect(useViewStore().classChoice).toBe(0);
     expect(rows[3].attributes('aria-selected')).toBe('true');
