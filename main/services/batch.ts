@@ -97,12 +97,16 @@ export class BatchController {
     this.onChange?.(false);
   }
 
-  /** Resolves when not paused, or when the signal aborts. */
+  /** Resolves when not paused, or when the signal aborts (one abort listener per wait, removed after). */
   async waitWhilePaused(signal?: AbortSignal): Promise<void> {
     while (this.isPaused && signal?.aborted !== true) {
       await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        signal?.addEventListener('abort', () => resolve(), { once: true });
+        const done = (): void => {
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        this.waiters.push(done);
+        signal?.addEventListener('abort', done, { once: true });
       });
     }
   }
