@@ -11,7 +11,9 @@ import {
   DROPPED_CHANNEL, INVOKES, type AddFoldersResult, type AddPhotosResult, type InvokeArgs, type InvokeMethod, type InvokeResult, type ServiceApi,
   type ServiceMethod,
 } from '../../core/api';
+import path from 'node:path';
 import type { ChosenPaths } from './chosen';
+import { identityOf, type FileIdentity, type PhotoIdentities } from './photo-identity';
 import { checkInvokeArgs, checkPath, type ValidationContext } from './validate';
 
 /** The dialogs, shown over the window that asked (the glue in main.ts implements them with Electron's dialog). */
@@ -32,6 +34,8 @@ export type IpcService = ServiceApi & {
   photoRef(id: string): { width: number; height: number } | undefined;
   allowExportDir(dir: string): void;
   isExportDir(dir: string): boolean;
+  /** The file of an opened photo. */
+  photoFile(id: string): string | undefined;
 };
 
 export interface IpcDeps {
@@ -40,6 +44,8 @@ export interface IpcDeps {
   dialogs: Dialogs;
   /** The paths the user chose; the dialogs' answers, drops and recent items are added to it here. */
   chosen: ChosenPaths;
+  /** Identities of the opened photos, recorded here as photos are opened (the photo protocol checks them). */
+  identities: PhotoIdentities;
   /** Why the event's sender is refused, or undefined when it is one of our pages. */
   senderRefusal(event: IpcMainInvokeEvent | IpcMainEvent): string | undefined;
   log?(line: string): void;
@@ -80,7 +86,7 @@ export function rendererError(err: unknown): Error {
 /** Registers every operation of the channel table, and the preload's drop message. */
 export function registerIpc(deps: IpcDeps): IpcRegistration {
   const log = deps.log ?? ((line: string) => console.warn(line));
-  const { service, dialogs, chosen } = deps;
+  const { service, dialogs, chosen, identities } = deps;
   const jobs = new Map<WebContents, Set<string>>();
   const track = async <R>(sender: WebContents, jobId: string, run: () => Promise<R>): Promise<R> => {
     let own = jobs.get(sender);
@@ -92,10 +98,22 @@ export function registerIpc(deps: IpcDeps): IpcRegistration {
       own.delete(jobId);
     }
   };
-  const foldersOpened = (r: AddFoldersResult): AddFoldersResult => {
+  /** Records the identity of each photo opened; `before`: identities taken before the service read the files. */
+  const opened = async <R extends { photos: { id: string }[] }>(r: R, before?: Map<string, FileIdentity | string>): Promise<R> => {
+    await Promise.all(r.photos.map(async ({ id }) => {
+      const file = service.photoFile(id);
+      if (file !== undefined) await identities.record(id, file, before?.get(path.resolve(file)));
+    }));
+    return r;
+  };
+  const addPhotos = async (paths: string[]): Promise<AddPhotosResult> => {
+    const before = new Map(await Promise.all(paths.map(async (p) => [path.resolve(p), await identityOf(p)] as const)));
+    return opened(await service.addPhotos(paths), before);
+  };
+  const foldersOpened = async (r: AddFoldersResult): Promise<AddFoldersResult> => {
     // Folders main found holding a model are offered to the renderer to load: main chose them.
     chosen.grant(r.models, 'chosen folder');
-    return r;
+    return opened(r);
   };
   const noPhotos: AddPhotosResult = { photos: [], failed: [] };
   const noFolders: AddFoldersResult = { photos: [], failed: [], skipped: 0, models: [] };
@@ -109,7 +127,7 @@ export function registerIpc(deps: IpcDeps): IpcRegistration {
     openPhotosDialog: async (sender) => {
       const paths = await dialogs.openPhotos(sender);
       chosen.grant(paths, 'dialog');
-      return paths.length === 0 ? noPhotos : service.addPhotos(paths);
+      return paths.length === 0 ? noPhotos : addPhotos(paths);
     },
     openFoldersDialog: async (sender, recursive) => {
       const paths = await dialogs.openFolders(sender);
@@ -131,6 +149,12 @@ export function registerIpc(deps: IpcDeps): IpcRegistration {
       return r;
     },
     addFolders: async (_s, req) => foldersOpened(await service.addFolders(req)),
+    addPhotos: (_s, paths) => addPhotos(paths),
+    demoScene: async () => {
+      const ref = await service.demoScene();
+      await opened({ photos: [ref] });
+      return ref;
+    },
     computeScores: (sender, req) => track(sender, req.jobId, () => service.computeScores(req)),
     runBatch: (sender, req) => track(sender, req.batchId, () => service.runBatch(req)),
   };

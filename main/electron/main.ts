@@ -13,6 +13,7 @@ import { ChosenPaths, type ChosenBy } from './chosen';
 import { registerIpc, type Dialogs, type IpcRegistration } from './ipc';
 import { menuTemplate } from './menu';
 import { filesFromArgv, OpenFilesQueue } from './open-files';
+import { PhotoIdentities } from './photo-identity';
 import { APP_ORIGIN, handleSchemes, registerSchemePrivileges } from './protocol';
 import { contentSecurityPolicy, hardenContents, hardenSession, secureWebPreferences } from './security';
 import { senderRefusal, type AppOrigins } from './validate';
@@ -30,6 +31,8 @@ const windows = new Set<BrowserWindow>();
 const openFiles = new OpenFilesQueue();
 /** The paths the renderer may hand back: only what the user chose (issue 13). */
 const chosen = new ChosenPaths();
+/** Which file each photo id stands for (checked by the photo protocol). */
+const identities = new PhotoIdentities();
 let service: AppService | undefined;
 let ipc: IpcRegistration | undefined;
 
@@ -140,12 +143,13 @@ async function start(): Promise<void> {
   service.onProgress((e) => send('convmap:progress', e));
   service.onBatch((e) => send('convmap:batch', e));
   hardenSession(session.defaultSession, origins, csp, log);
-  handleSchemes(service, path.join(here, '../renderer'), csp);
+  handleSchemes(service, identities, path.join(here, '../renderer'), csp, log);
   ipc = registerIpc({
     ipcMain,
     service,
     dialogs,
     chosen,
+    identities,
     log,
     senderRefusal: (event) => senderRefusal(event.senderFrame, windowOf(event.sender) !== undefined, origins),
   });

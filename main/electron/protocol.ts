@@ -3,13 +3,15 @@
  * - convmap-app://renderer/… serves the built renderer (out/renderer) with the Content-Security-Policy
  *   header, so the app has a real origin for sender checks and the CSP lives in main.
  * - convmap-photo://photo/<id> serves a photo the user opened through the service, by the id the
- *   service issued, upright (EXIF orientation applied); anything else is a 404.
+ *   service issued, upright (EXIF orientation applied), and only while the file is the one opened
+ *   (photo-identity.ts: device, inode, size, mtime); anything else is a 404.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { protocol } from 'electron';
 import { PHOTO_SCHEME } from '../../core/api';
 import type { AppService } from '../services/app-service';
+import type { PhotoIdentities } from './photo-identity';
 
 export const APP_SCHEME = 'convmap-app';
 export const APP_HOST = 'renderer';
@@ -35,8 +37,13 @@ function notFound(): Response {
   return new Response('not found', { status: 404, headers: { 'content-type': 'text/plain' } });
 }
 
-/** The response for a convmap-photo: request: the opened photo's upright bytes, else 404. */
-export async function photoResponse(service: Pick<AppService, 'photoBytes'>, req: RequestLike): Promise<Response> {
+export type PhotoSource = Pick<AppService, 'photoBytes' | 'photoFile'>;
+
+/**
+ * The response for a convmap-photo: request: the opened photo's upright bytes, else 404; also 404,
+ * with the reason logged, when the file is no longer the one that was opened.
+ */
+export async function photoResponse(service: PhotoSource, identities: PhotoIdentities, req: RequestLike, log: (line: string) => void = console.warn): Promise<Response> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return new Response('method not allowed', { status: 405 });
   let url: URL;
   try {
@@ -46,6 +53,13 @@ export async function photoResponse(service: Pick<AppService, 'photoBytes'>, req
   }
   const m = /^\/([0-9a-f-]{36})$/.exec(url.pathname);
   if (url.protocol !== `${PHOTO_SCHEME}:` || url.host !== PHOTO_HOST || !m || url.search !== '') return notFound();
+  const file = service.photoFile(m[1]);
+  if (file === undefined) return notFound();
+  const refusal = await identities.refusal(m[1], file);
+  if (refusal !== undefined) {
+    log(`[photo] refused ${path.basename(file)}: ${refusal}`);
+    return notFound();
+  }
   const photo = await service.photoBytes(m[1]).catch(() => undefined);
   if (!photo) return notFound();
   return new Response(req.method === 'HEAD' ? null : new Uint8Array(photo.bytes), {
@@ -115,7 +129,7 @@ export async function appResponse(rootDir: string, req: RequestLike, csp: string
 }
 
 /** Serves both schemes on the default session (call when the app is ready). */
-export function handleSchemes(service: Pick<AppService, 'photoBytes'>, rendererDir: string, csp: string): void {
-  protocol.handle(PHOTO_SCHEME, (req) => photoResponse(service, req));
+export function handleSchemes(service: PhotoSource, identities: PhotoIdentities, rendererDir: string, csp: string, log?: (line: string) => void): void {
+  protocol.handle(PHOTO_SCHEME, (req) => photoResponse(service, identities, req, log));
   protocol.handle(APP_SCHEME, (req) => appResponse(rendererDir, req, csp));
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { DROPPED_CHANNEL, INVOKE_CHANNELS, INVOKES, type InvokeChannel, type PhotoRef } from '../../core/api';
 import { ChosenPaths } from '../../main/electron/chosen';
+import { PhotoIdentities } from '../../main/electron/photo-identity';
 import { registerIpc, rendererError, type Dialogs } from '../../main/electron/ipc';
 import type { AppService } from '../../main/services/app-service';
 
@@ -56,7 +57,7 @@ function setup(refusal?: string) {
   const log = vi.fn();
   const chosen = new ChosenPaths();
   chosen.grant(['/a.jpg', '/m.json', '/more'], 'dialog');
-  const { unregister, endJobsOf } = registerIpc({ ipcMain: ipcMain as never, service, dialogs, chosen, log, senderRefusal: () => refusal });
+  const { unregister, endJobsOf } = registerIpc({ ipcMain: ipcMain as never, service, dialogs, chosen, identities: new PhotoIdentities(), log, senderRefusal: () => refusal });
   const sender = { id: 1 };
   const callFrom = (from: unknown, channel: InvokeChannel, ...args: unknown[]) => {
     const h = handlers.get(channel);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PHOTO_SCHEME } from '../../core/api';
+import { PhotoIdentities } from '../../main/electron/photo-identity';
 import { createAppService, type AppService } from '../../main/services/app-service';
 
 const electron = vi.hoisted(() => ({
@@ -23,14 +24,22 @@ describe('the app and photo schemes', () => {
   let dir: string;
   let service: AppService;
   let photoUrl: string;
+  const identities = new PhotoIdentities();
+  const log = vi.fn();
+  /** Opens a w×h PNG of one colour as the window does, recording its identity. */
+  const openPng = async (name: string, width: number, height: number, r: number): Promise<{ file: string; url: string }> => {
+    const file = path.join(dir, name);
+    await sharp({ create: { width, height, channels: 3, background: { r, g: 0, b: 0 } } }).png().toFile(file);
+    const { photos } = await service.addPhotos([file]);
+    await identities.record(photos[0].id, file);
+    return { file, url: photos[0].url };
+  };
+  const serve = (url: string) => photoResponse(service, identities, { url, method: 'GET' }, log);
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-proto-'));
     // Engine never started: opening and serving photos needs no inference.
     service = await createAppService({ userDataDir: path.join(dir, 'user') });
-    const file = path.join(dir, 'red.png');
-    await sharp({ create: { width: 6, height: 4, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toFile(file);
-    const { photos } = await service.addPhotos([file]);
-    photoUrl = photos[0].url;
+    photoUrl = (await openPng('red.png', 6, 4, 255)).url;
     await fs.mkdir(path.join(dir, 'renderer', 'assets'), { recursive: true });
     await fs.writeFile(path.join(dir, 'renderer', 'index.html'), '<!doctype html><title>Convmap</title>');
     await fs.writeFile(path.join(dir, 'renderer', 'assets', 'app.js'), 'console.log(1)');
@@ -50,7 +59,7 @@ describe('the app and photo schemes', () => {
   });
 
   it("serves an opened photo's bytes by its id", async () => {
-    handleSchemes(service, path.join(dir, 'renderer'), "default-src 'none'");
+    handleSchemes(service, identities, path.join(dir, 'renderer'), "default-src 'none'", log);
     const handler = electron.handlers.get(PHOTO_SCHEME);
     const res = await handler?.(new Request(photoUrl));
     expect(res?.status).toBe(200);
@@ -66,12 +75,46 @@ describe('the app and photo schemes', () => {
     [`${PHOTO_SCHEME}://other/00000000-0000-0000-0000-000000000000`],
     ['file:///etc/passwd'],
   ])('answers 404 for %s', async (url) => {
-    const res = await photoResponse(service, { url, method: 'GET' });
+    const res = await serve(url);
     expect(res.status).toBe(404);
   });
 
+  it('refuses a photo whose file was replaced by a symlink to another file after it was opened, logging why', async () => {
+    const { file, url } = await openPng('swap.png', 5, 5, 10);
+    expect((await serve(url)).status).toBe(200);
+    const other = path.join(dir, 'other.png');
+    await fs.writeFile(other, await fs.readFile(file));
+    await fs.rm(file);
+    await fs.symlink(other, file);
+    // Same bytes, same size: only the identity (device + inode) tells them apart.
+    expect((await fs.readFile(file)).equals(await fs.readFile(other))).toBe(true);
+    const res = await serve(url);
+    expect(res.status).toBe(404);
+    expect(log).toHaveBeenLastCalledWith('[photo] refused swap.png: it is now another file');
+  });
+
+  it('refuses a photo whose file was rewritten or removed after it was opened', async () => {
+    const { file, url } = await openPng('edit.png', 5, 5, 20);
+    await sharp({ create: { width: 50, height: 50, channels: 3, background: { r: 0, g: 0, b: 255 } } }).png().toFile(`${file}.tmp`);
+    await fs.copyFile(`${file}.tmp`, file);
+    expect((await serve(url)).status).toBe(404);
+    expect(log.mock.lastCall?.[0]).toMatch(/^\[photo\] refused edit\.png: it changed size \(\d+ → \d+ bytes\)$/);
+    const gone = await openPng('gone.png', 3, 3, 30);
+    await fs.rm(gone.file);
+    expect((await serve(gone.url)).status).toBe(404);
+    expect(log).toHaveBeenLastCalledWith('[photo] refused gone.png: it cannot be read (ENOENT)');
+  });
+
+  it('serves no photo whose identity was never recorded', async () => {
+    const file = path.join(dir, 'unrecorded.png');
+    await sharp({ create: { width: 2, height: 2, channels: 3, background: { r: 1, g: 2, b: 3 } } }).png().toFile(file);
+    const { photos } = await service.addPhotos([file]);
+    expect((await serve(photos[0].url)).status).toBe(404);
+    expect(log).toHaveBeenLastCalledWith('[photo] refused unrecorded.png: no identity was recorded when it was opened');
+  });
+
   it('answers 405 to anything but GET and HEAD', async () => {
-    expect((await photoResponse(service, { url: photoUrl, method: 'POST' })).status).toBe(405);
+    expect((await photoResponse(service, identities, { url: photoUrl, method: 'POST' }, log)).status).toBe(405);
   });
 
   it('serves the built renderer with the CSP header, and nothing outside its folder', async () => {
