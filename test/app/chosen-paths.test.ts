@@ -1,0 +1,182 @@
+// Renderer side of issue 13: through the real main process (main/electron/main.ts with its real
+// IPC registration and app service; only electron is stood in for), every channel that takes a path
+// refuses one the user never chose, and accepts what came from a dialog, a drop, the command line,
+// the OS's open-file or the recent list. Errors never quote a file's content.
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DROPPED_CHANNEL, PHOTO_SCHEME } from '../../core/api';
+
+type Listener = (...a: unknown[]) => unknown;
+
+const electron = vi.hoisted(() => {
+  const windows: { webContents: { on(): unknown; send(): void } }[] = [];
+  class FakeWindow {
+    readonly webContents = { on: () => this.webContents, send: () => undefined };
+    constructor() {
+      windows.push(this);
+    }
+    once() {}
+    on() {}
+    loadURL() {
+      return Promise.resolve();
+    }
+    isDestroyed() {
+      return false;
+    }
+    static fromWebContents(wc: unknown) {
+      return windows.find((w) => w.webContents === wc) ?? null;
+    }
+    static getFocusedWindow() {
+      return windows[0] ?? null;
+    }
+  }
+  return {
+    windows, FakeWindow,
+    userData: '',
+    appHandlers: new Map<string, Listener>(),
+    ipcHandlers: new Map<string, Listener>(),
+    ipcListeners: new Map<string, Listener>(),
+    protocolHandlers: new Map<string, (req: Request) => Promise<Response>>(),
+    dialogAnswer: [] as string[],
+    quit: vi.fn(),
+  };
+});
+
+vi.mock('electron', () => ({
+  app: {
+    isPackaged: false,
+    getPath: () => electron.userData,
+    getAppPath: () => process.cwd(),
+    requestSingleInstanceLock: () => true,
+    on: (name: string, l: Listener) => void electron.appHandlers.set(name, l),
+    whenReady: () => Promise.resolve(),
+    quit: electron.quit,
+    exit: vi.fn(),
+  },
+  BrowserWindow: electron.FakeWindow,
+  dialog: { showOpenDialog: vi.fn(async () => ({ canceled: false, filePaths: electron.dialogAnswer })), showErrorBox: vi.fn() },
+  ipcMain: {
+    handle: (channel: string, l: Listener) => void electron.ipcHandlers.set(channel, l),
+    removeHandler: (channel: string) => void electron.ipcHandlers.delete(channel),
+    on: (channel: string, l: Listener) => void electron.ipcListeners.set(channel, l),
+    removeListener: (channel: string) => void electron.ipcListeners.delete(channel),
+  },
+  Menu: { buildFromTemplate: (t: unknown) => t, setApplicationMenu: () => undefined },
+  session: { defaultSession: { setPermissionRequestHandler() {}, setPermissionCheckHandler() {}, webRequest: { onHeadersReceived() {}, onBeforeRequest() {} } } },
+  protocol: {
+    registerSchemesAsPrivileged: () => undefined,
+    handle: (scheme: string, l: (req: Request) => Promise<Response>) => void electron.protocolHandlers.set(scheme, l),
+  },
+}));
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 300 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
+}
+
+describe('paths from the renderer, through the real main process', () => {
+  let dir: string;
+  let argvPhoto: string;
+  const argv = process.argv;
+  const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+  const page = () => ({ sender: electron.windows[0].webContents, senderFrame: { url: 'convmap-app://renderer/index.html', parent: null } });
+  const call = (channel: string, ...args: unknown[]) => {
+    const h = electron.ipcHandlers.get(channel);
+    if (!h) throw new Error(`no handler for ${channel}`);
+    return h(page(), ...args) as Promise<unknown>;
+  };
+  const png = async (name: string, r = 200): Promise<string> => {
+    const file = path.join(dir, name);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await sharp({ create: { width: 8, height: 6, channels: 3, background: { r, g: 10, b: 10 } } }).png().toFile(file);
+    return file;
+  };
+  const refused = (channel: string, what: string, p: string) => `${channel} refused: ${what} "${p}" was not chosen by the user (open it from a dialog, a drop, the command line or the recent list)`;
+
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-chosen-'));
+    electron.userData = path.join(dir, 'user');
+    argvPhoto = await png('argv.png');
+    process.argv = [process.execPath, '.', argvPhoto];
+    await import('../../main/electron/main');
+    await until(() => electron.windows.length === 1 && electron.ipcHandlers.size > 0);
+  });
+  afterAll(async () => {
+    process.argv = argv;
+    electron.appHandlers.get('will-quit')?.({ preventDefault() {} });
+    await until(() => electron.quit.mock.calls.length > 0);
+    warn.mockRestore();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuse on add-photos, add-folders and load-model a path never chosen, even of a real photo, and log why', async () => {
+    const stranger = await png('never-chosen/a.png');
+    await expect(call('convmap:add-photos', [stranger])).rejects.toThrow(refused('convmap:add-photos', 'paths[0]', stranger));
+    await expect(call('convmap:add-photos', ['/etc/passwd'])).rejects.toThrow(refused('convmap:add-photos', 'paths[0]', '/etc/passwd'));
+    await expect(call('convmap:add-folders', { paths: ['/usr'], recursive: true })).rejects.toThrow(refused('convmap:add-folders', 'paths[0]', '/usr'));
+    await expect(call('convmap:add-folders', { paths: [path.dirname(stranger)], recursive: false })).rejects.toThrow(refused('convmap:add-folders', 'paths[0]', path.dirname(stranger)));
+    await expect(call('convmap:load-model', { path: '/etc/passwd' })).rejects.toThrow(refused('convmap:load-model', 'path', '/etc/passwd'));
+    expect(warn.mock.calls.map((c) => String(c[0])).filter((l) => l.startsWith('[ipc]'))).toEqual([
+      `[ipc] ${refused('convmap:add-photos', 'paths[0]', stranger)}`,
+      `[ipc] ${refused('convmap:add-photos', 'paths[0]', '/etc/passwd')}`,
+      `[ipc] ${refused('convmap:add-folders', 'paths[0]', '/usr')}`,
+      `[ipc] ${refused('convmap:add-folders', 'paths[0]', path.dirname(stranger))}`,
+      `[ipc] ${refused('convmap:load-model', 'path', '/etc/passwd')}`,
+    ]);
+  });
+
+  it('accept a command-line photo, a dropped one, an open-file one and the recent ones', async () => {
+    const opened = (r: unknown) => (r as { photos: { name: string }[] }).photos.map((p) => p.name);
+    expect(opened(await call('convmap:add-photos', [argvPhoto]))).toEqual(['argv.png']);
+
+    const dropped = await png('dropped/cat.png');
+    await expect(call('convmap:add-photos', [dropped])).rejects.toThrow(/was not chosen/);
+    electron.ipcListeners.get(DROPPED_CHANNEL)?.(page(), dropped);
+    expect(opened(await call('convmap:add-photos', [dropped]))).toEqual(['cat.png']);
+
+    const viaOs = await png('os/dog.png');
+    electron.appHandlers.get('open-file')?.({ preventDefault() {} }, viaOs);
+    expect(opened(await call('convmap:add-photos', [viaOs]))).toEqual(['dog.png']);
+
+    // Recents are what was opened before; here those photos were remembered by this session.
+    const recent = (await call('convmap:recent')) as { photos: string[] };
+    expect(recent.photos).toEqual(expect.arrayContaining([argvPhoto, dropped, viaOs]));
+  });
+
+  it("accept what the open dialogs answered, and never quote a file's content in an error", async () => {
+    const secret = path.join(dir, 'chosen-model', 'model.json');
+    await fs.mkdir(path.dirname(secret), { recursive: true });
+    await fs.writeFile(secret, 'root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin\n');
+    await expect(call('convmap:load-model', { path: secret })).rejects.toThrow(/was not chosen/);
+    electron.dialogAnswer = [secret];
+    await expect(call('convmap:open-model-dialog')).resolves.toBe(secret);
+    const err = await call('convmap:load-model', { path: secret }).then(() => undefined, (e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(Error);
+    expect(err?.message).toContain('model.json');
+    expect(err?.message).not.toMatch(/root|daemon|bash|x:0/);
+
+    const folder = path.join(dir, 'chosen-folder');
+    await png('chosen-folder/one.png');
+    await expect(call('convmap:add-folders', { paths: [folder], recursive: false })).rejects.toThrow(/was not chosen/);
+    electron.dialogAnswer = [folder];
+    const viaDialog = (await call('convmap:open-folders-dialog', false)) as { photos: { name: string }[] };
+    expect(viaDialog.photos.map((p) => p.name)).toEqual(['one.png']);
+    await expect(call('convmap:add-folders', { paths: [folder], recursive: false })).resolves.toMatchObject({ photos: [{ name: 'one.png' }] });
+  });
+
+  it('serve a photo opened this way by identity: swapped for a symlink to another file, it is refused', async () => {
+    const file = await png('served/x.png', 90);
+    electron.ipcListeners.get(DROPPED_CHANNEL)?.(page(), file);
+    const { photos } = (await call('convmap:add-photos', [file])) as { photos: { url: string }[] };
+    const serve = electron.protocolHandlers.get(PHOTO_SCHEME);
+    expect((await serve?.(new Request(photos[0].url)))?.status).toBe(200);
+    const other = await png('served/other.png', 91);
+    await fs.rm(file);
+    await fs.symlink(other, file);
+    expect((await serve?.(new Request(photos[0].url)))?.status).toBe(404);
+    expect(warn).toHaveBeenLastCalledWith('[photo] refused x.png: it is now another file');
+  });
+});
