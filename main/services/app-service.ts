@@ -13,6 +13,7 @@
  * chosen per model path), demo/ (the generated demo scene), cache/ (score maps keyed by photo content,
  * model, scale and preprocessing: services/cache.ts). JSON files are written atomically.
  */
+import { modelDisplayName } from '../../core/defaults';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -334,7 +335,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
         const summary: ModelSummary = {
           id: handle.id,
           path: target ?? null,
-          name: target === undefined ? 'Built-in digits' : path.basename(target),
+          name: modelDisplayName(target ?? null),
           info: prepared.info,
         };
         models.set(summary.id, { summary, handle, modelKey });

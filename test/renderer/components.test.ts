@@ -28,7 +28,7 @@ describe('renderer components', () => {
     expect(w.text()).toContain('wasm · 2 workers');
   });
 
-  it('the conversion report shows the difference and the note when the conversion is not exact', () => {
+  it('the conversion report grades a not-exact conversion, with the difference, the note and one plain sentence', () => {
     const info = modelInfo({
       padding: 'same',
       equivalence: { maxAbsDiff: 0.031, maxRelDiff: 0.042, cellsChecked: 16, inputSize: [64, 64], exact: false, note: "'same' padding: crops see zeros at their border" },
@@ -36,10 +36,25 @@ describe('renderer components', () => {
     const w = mount(ConversionReport, { props: { info, backend: null } });
     const eq = w.get('[data-testid="equivalence"]').text();
     expect(eq).not.toContain('exact');
-    expect(eq).toContain('differs');
     expect(eq).toContain('3.1e-2');
     expect(eq).toContain('4.20%');
     expect(eq).toContain("crops see zeros");
+    // No mismatch share measured: nothing shows it is closer than approximate.
+    expect(w.get('[data-testid="grade"] .badge').attributes('data-grade')).toBe('approximate');
+  });
+
+  it('the grade tells 0.05 % from 57.7 % of cells with another top class, in colour and one sentence', () => {
+    const eqOf = (topClassMismatch: number, meanRelDiff: number) => ({
+      maxAbsDiff: 0.2, maxRelDiff: 0.3, cellsChecked: 2000, inputSize: [64, 64] as [number, number], exact: false, meanAbsDiff: 0.01, meanRelDiff, topClassMismatch,
+    });
+    const close = mount(ConversionReport, { props: { info: modelInfo({ padding: 'same', equivalence: eqOf(0.0005, 0.004) }), backend: null } });
+    const far = mount(ConversionReport, { props: { info: modelInfo({ padding: 'same', equivalence: eqOf(0.577, 0.12) }), backend: null } });
+    const exact = mount(ConversionReport, { props: { info: modelInfo(), backend: null } });
+    expect(close.get('[data-testid="grade"] .badge').classes()).toContain('close');
+    expect(close.get('[data-testid="grade"] .sentence').text()).toBe("The heatmap is close to the classifier on each window: the top class differs from a crop's on only 0.05% of cells.");
+    expect(far.get('[data-testid="grade"] .badge').classes()).toContain('approximate');
+    expect(far.get('[data-testid="grade"] .sentence').text()).toBe("The heatmap only approximates the classifier: the top class differs from a crop's on 57.7% of cells; read it as indicative.");
+    expect(exact.get('[data-testid="grade"] .badge').classes()).toContain('exact');
   });
 
   it('the class list is sorted by each class\'s strongest score, background last, after "any" and "top class"', async () => {

@@ -9,6 +9,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { DRAW_DEFAULTS } from '../../core/defaults';
 import { API_KEY } from '../../renderer/api';
 import HeatmapPanel from '../../renderer/components/HeatmapPanel.vue';
+import ModelPanel from '../../renderer/components/ModelPanel.vue';
 import ScalesPanel from '../../renderer/components/ScalesPanel.vue';
 import { useModelStore } from '../../renderer/stores/model';
 import { useScoresStore } from '../../renderer/stores/scores';
@@ -110,5 +111,20 @@ describe('window defaults', () => {
     await scalesPanel.vm.$nextTick();
     expect(heat.find('[data-testid="no-cells"]').exists()).toBe(true);
     expect(heat.findAll('[data-testid="classes"] [role="option"]').map((r) => r.attributes('data-class'))).toEqual(['any', 'top']);
+  });
+
+  it('names tfjs models by folder in the recents, and offers the built-in model back once another is open', async () => {
+    const pinia = piniaWith(api);
+    const panel = mount(ModelPanel, { global: { plugins: [pinia], provide: { [API_KEY as symbol]: api } } });
+    await useSessionStore().start();
+    await useModelStore().load(PLAIN.path);
+    await settle();
+    const items = panel.findAll('[data-testid="recent-models"] button');
+    // The fake recents hold /models/pets/model.json.
+    expect(items.map((b) => b.text())).toEqual(['Built-in digits', 'pets']);
+    await items[0].trigger('click');
+    await settle();
+    expect(api.loadModel).toHaveBeenLastCalledWith({ path: null });
+    expect(panel.findAll('[data-testid="recent-models"] button').map((b) => b.text())).toEqual(['pets']);
   });
 });
