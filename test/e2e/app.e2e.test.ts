@@ -126,8 +126,8 @@ describe.skipIf(!haveChromium)('the app in a browser, on the real services', () 
     const o = await waitForOverlay(`c.dataset.class === 'any'`);
     expect(o.width).toBe(photoSize[1]);
     expect(o.height).toBe(photoSize[0]);
-    expect(await page.locator('[data-testid="equivalence"]').innerText()).toContain('exact');
-    expect(await page.locator('[data-testid="report"]').innerText()).toContain('28×28 px');
+    expect(await page.locator('[data-testid="grade"] .badge').innerText()).toBe('exact');
+    expect(await page.locator('[data-testid="report-summary"]').innerText()).toContain('28×28 px window');
 
     const inside = truth.map((t) => painted(o, centre(t.box)));
     console.log(`[e2e] painted fraction at digit centres: ${inside.map((v) => v.toFixed(2)).join(' ')}; far from digits: ${paintedFar(o, 16).toFixed(4)}`);
