@@ -6,6 +6,7 @@ import type { CombineMode } from '../../core/average';
 import { COLORMAPS, isColormapName, type ColormapName } from '../../core/colormap';
 import { DRAW_DEFAULTS, defaultClassChoice, defaultScales } from '../../core/defaults';
 import { isPreprocessMode, PREPROCESS_MODES, type PreprocessMode } from '../../core/model-info';
+import { printable as p, printableJson } from '../../core/printable';
 import { BACKEND_REQUESTS, isBackendRequest, selectBackend } from '../engine/backend';
 import { createEngine } from '../engine/engine';
 import { BatchController, runBatch, type BatchEvent } from '../services/batch';
@@ -111,7 +112,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const scales = givenScales ?? ((size: [number, number]): number[] => defaultScales(info.window, size));
   const scaleCount = (cells: readonly unknown[]): number => (givenScales ? givenScales.length : cells.length);
   const approximate = approximationWarning(info.equivalence);
-  if (approximate) process.stderr.write(`convmap: ${approximate}\n`);
+  if (approximate) process.stderr.write(`convmap: ${p(approximate)}\n`);
 
   const engine = await createEngine({ backend: backendRequest, workers });
   const tty = process.stderr.isTTY === true && !opts.json && !quiet;
@@ -120,7 +121,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     : undefined;
   const warn = (m: string): void => {
     if (bar) bar.stop();
-    process.stderr.write(`convmap: ${m}\n`);
+    process.stderr.write(`convmap: ${p(m)}\n`);
   };
   const cache = useCache ? createDiskCache(cacheDir, { onWarning: warn }) : null;
   const abort = new AbortController();
@@ -136,7 +137,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     if (e.type === 'progress') {
       bar?.update(e.done + e.failed + e.skipped, { rate: e.photosPerMinute.toFixed(1), left: e.etaMs === null ? '…' : seconds(e.etaMs) });
     } else if (e.type === 'photo') {
-      if (e.status === 'running') bar?.update({ photo: path.basename(e.photo) });
+      if (e.status === 'running') bar?.update({ photo: p(path.basename(e.photo)) });
       if (e.status === 'done' && e.outcome) {
         const o = e.outcome;
         const cached = o.cachedScales === scaleCount(o.cells);
@@ -145,16 +146,16 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
           warn(`${e.photo}: no cells at scale ${empty.map((c) => Number(c.scale.toFixed(3))).join(', ')} (the photo is smaller than the model's ${info.window[1]}×${info.window[0]} window there)`);
         }
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ photo: e.photo, status: 'done', png: o.png, scores: o.json, class: o.classLabel, model: modelName, backend: engine.backend, detections: o.detections, cached }) + '\n');
+          process.stdout.write(printableJson({ photo: e.photo, status: 'done', png: o.png, scores: o.json, class: o.classLabel, model: modelName, backend: engine.backend, detections: o.detections, cached }) + '\n');
         } else if (!bar && !quiet) {
-          process.stdout.write(`${e.photo} → ${o.png} (${classPhrase(o.classLabel)}, ${o.cells.map((c) => `${Number(c.scale.toFixed(3))}: ${c.rows}×${c.cols}`).join(', ')} cells${cached ? ', cached' : ''})\n`);
+          process.stdout.write(`${p(e.photo)} → ${p(o.png)} (${p(classPhrase(o.classLabel))}, ${o.cells.map((c) => `${Number(c.scale.toFixed(3))}: ${c.rows}×${c.cols}`).join(', ')} cells${cached ? ', cached' : ''})\n`);
         }
       } else if (e.status === 'no cells') {
-        if (opts.json) process.stdout.write(JSON.stringify({ photo: e.photo, status: 'no cells', reason: e.reason, model: modelName }) + '\n');
+        if (opts.json) process.stdout.write(printableJson({ photo: e.photo, status: 'no cells', reason: e.reason, model: modelName }) + '\n');
         else warn(`${e.photo}: ${e.reason ?? 'no cells'}`);
       } else if (e.status === 'failed') {
-        if (opts.json) process.stdout.write(JSON.stringify({ photo: e.photo, status: 'failed', reason: e.reason }) + '\n');
-        else if (!bar) process.stderr.write(`convmap: ${e.photo}: ${e.reason}\n`);
+        if (opts.json) process.stdout.write(printableJson({ photo: e.photo, status: 'failed', reason: e.reason }) + '\n');
+        else if (!bar) process.stderr.write(`convmap: ${p(e.photo)}: ${p(e.reason)}\n`);
       }
     }
   };
@@ -181,7 +182,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const failed = summary.failed.length;
   if (!opts.json) {
     const lines = [
-      `${summary.done} of ${summary.total} photos done in ${seconds(summary.elapsedMs)} by model ${modelName} with ${engine.backend} (${engine.workers} workers)`
+      `${summary.done} of ${summary.total} photos done in ${seconds(summary.elapsedMs)} by model ${p(modelName)} with ${engine.backend} (${engine.workers} workers)`
         + `${summary.cacheHits ? `, ${summary.cacheHits} from the cache` : ''}${summary.cancelled ? ' — cancelled' : ''}`,
     ];
     if (summary.noCells.length) lines.push(`no cells: ${summary.noCells.length} photos smaller than the model's window at every scale`);
@@ -192,12 +193,12 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     }
     if (failed) {
       lines.push(`failed: ${failed}`);
-      for (const f of summary.failed) lines.push(`  ${f.photo}: ${f.reason}`);
+      for (const f of summary.failed) lines.push(`  ${p(f.photo)}: ${p(f.reason)}`);
     }
-    if (summary.csv) lines.push(`csv: ${summary.csv.summary}, ${summary.csv.detections}`);
+    if (summary.csv) lines.push(`csv: ${p(summary.csv.summary)}, ${p(summary.csv.detections)}`);
     if (!quiet || failed > 0) process.stdout.write((quiet ? lines.filter((l) => !l.startsWith('skipped')) : lines).join('\n') + '\n');
   } else {
-    process.stdout.write(JSON.stringify({
+    process.stdout.write(printableJson({
       summary: { model: modelName, modelPath, total: summary.total, done: summary.done, noCells: summary.noCells, failed: summary.failed, skipped: summary.skipped.length, filesSkipped: scan.skipped.length, cancelled: summary.cancelled, cacheHits: summary.cacheHits, csv: summary.csv },
     }) + '\n');
   }

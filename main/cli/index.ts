@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PREPROCESS_MODES, isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { BACKEND_REQUESTS, isBackendRequest, selectBackend, type BackendRequest } from '../engine/backend';
+import { printable, printableJson } from '../../core/printable';
 import { saveConverted } from '../convert/save';
 import { exportConverted, saveOnnx } from '../onnx/convert';
 import { prepareModel } from '../services/models';
@@ -27,11 +28,12 @@ function backendOption(v: string): BackendRequest {
 }
 
 /**
- * A message as one printable line: control characters and undecodable bytes (a photo's bytes quoted
- * by a JSON parser, say) become '?', runs of them one '?', and the line is cut at 300 characters.
+ * A message as one printable line: control characters become visible escapes (ESC → `\x1b`, see
+ * core/printable), undecodable bytes '?', runs of them one '?', and the line is cut at 300 characters.
  */
 export function printableLine(msg: string): string {
-  const line = (msg.split('\n')[0] ?? '').replace(/[\u0000-\u001f\u007f-\u009f\ufffd]+/g, '?');
+  // Names in messages come from strangers' files: control characters are shown escaped (core/printable).
+  const line = printable((msg.split('\n')[0] ?? '').replace(/\ufffd+/g, '?'));
   return line.length > 300 ? `${line.slice(0, 299)}…` : line;
 }
 
@@ -80,12 +82,12 @@ program
         await saveOnnx(opts.out, onnx.bytes);
       }
       const warning = approximationWarning(prepared.info.equivalence);
-      if (warning) process.stderr.write(`convmap: ${warning}\n`);
+      if (warning) process.stderr.write(`convmap: ${printable(warning)}\n`);
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ ...prepared.info, backend, onnx: onnx.check, ...(opts.out ? { saved: opts.out } : {}) }) + '\n');
+        process.stdout.write(printableJson({ ...prepared.info, backend, onnx: onnx.check, ...(opts.out ? { saved: opts.out } : {}) }) + '\n');
       } else {
         process.stdout.write(formatReport(prepared.info, backend, onnx.check) + '\n');
-        if (opts.out) process.stdout.write(`saved       ${opts.out}\n`);
+        if (opts.out) process.stdout.write(`saved       ${printable(opts.out)}\n`);
       }
     } catch (e) {
       fail(e);

@@ -1,4 +1,5 @@
 import { equivalenceGrade, type ConvertedModelInfo, type EquivalenceReport } from '../../core/model-info';
+import { printable } from '../../core/printable';
 import type { OnnxCheck } from '../onnx/verify';
 
 function pairText(p: [number, number]): string {
@@ -40,5 +41,6 @@ export function formatReport(info: ConvertedModelInfo, backend: string, onnx?: O
       : []),
     `backend     ${backend}`,
   ];
-  return lines.join('\n');
+  // Source path, labels and layer names come from the model's files: control characters escaped.
+  return lines.map(printable).join('\n');
 }

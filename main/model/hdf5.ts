@@ -1,6 +1,8 @@
-import { promises as fs } from 'node:fs';
 import type { Dataset as H5Dataset, Group as H5Group } from 'h5wasm';
+import { readFileHead } from '../io/safe-read';
 import { ModelError } from './errors';
+import { firstNonFinite, nonFiniteText } from './guards';
+import { assertNoExternalLink, confineH5, type H5Confinement } from './h5-guard';
 
 /**
  * HDF5 reading for Keras native files, through h5wasm (no Python): file sniffing, opening with one-line
@@ -26,19 +28,9 @@ export function kerasFileKind(head: Uint8Array): 'hdf5' | 'zip' | null {
 
 /** Reads the first bytes of a file to tell whether it is a Keras native file. */
 export async function sniffKerasFile(file: string): Promise<'hdf5' | 'zip' | null> {
-  let handle;
-  try {
-    handle = await fs.open(file, 'r');
-  } catch {
-    return null;
-  }
-  try {
-    const head = Buffer.alloc(8);
-    const { bytesRead } = await handle.read(head, 0, 8, 0);
-    return kerasFileKind(head.subarray(0, bytesRead));
-  } finally {
-    await handle.close();
-  }
+  // Never blocks on a FIFO: what is not a regular file is no Keras file (and is refused by the caller).
+  const head = await readFileHead(file, 8).catch(() => null);
+  return head === null ? null : kerasFileKind(head);
 }
 
 type H5Module = typeof import('h5wasm/node');
@@ -66,20 +58,33 @@ export function hdf5Reason(e: unknown): string {
 export interface H5File {
   root: H5Group;
   mod: H5Module;
+  /** h5wasm may open only this file while it is open (no external links, storage or virtual datasets). */
+  confinement: H5Confinement;
   close(): void;
 }
 
 export function openHdf5(mod: H5Module, diskPath: string, file: string, what: string): H5File {
   let f;
+  const confinement = confineH5(mod, diskPath);
   try {
     f = new mod.File(diskPath, 'r');
   } catch (e) {
+    confinement.release();
     const reason = hdf5Reason(e);
     const truncated = /truncated file/.test(reason);
     throw new ModelError(file, `${what} cannot be read as HDF5${truncated ? ' (the file is truncated: an interrupted download or copy?)' : ''}: ${reason}`);
   }
   const handle = f;
-  return { root: handle, mod, close: () => void handle.close() };
+  return {
+    root: handle, mod, confinement,
+    close: () => {
+      try {
+        handle.close();
+      } finally {
+        confinement.release();
+      }
+    },
+  };
 }
 
 export function isGroup(h5: H5File, x: unknown): x is H5Group {
@@ -91,6 +96,7 @@ export function isDataset(h5: H5File, x: unknown): x is H5Dataset {
 }
 
 export function getEntity(group: H5Group, name: string): unknown {
+  assertNoExternalLink(group, name);
   try {
     return group.get(name);
   } catch {
@@ -149,18 +155,59 @@ export interface Weight {
   values: Float32Array;
 }
 
+/**
+ * What a layer allows a dataset to be, checked from its metadata before any data is read: the
+ * shape the layer needs (when known by position), and a budget of values shared by all the
+ * layer's datasets (the layer's own number of weight values), so a file declaring a huge dataset
+ * is refused instead of allocated.
+ */
+export interface WeightLimits {
+  want?: readonly (number | null)[];
+  budget: { left: number };
+}
+
+function sameDims(a: readonly (number | null)[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, k) => d === b[k]);
+}
+
+function dimsText(s: readonly (number | null)[]): string {
+  return `[${s.join(', ')}]`;
+}
+
 /** A dataset as float32, whatever float or integer type the file stores. */
-export function readWeight(h5: H5File, group: H5Group, name: string, file: string, layer: LayerRef, where: string): Weight {
+export function readWeight(h5: H5File, group: H5Group, name: string, file: string, layer: LayerRef, where: string, limits?: WeightLimits): Weight {
   const ds = getEntity(group, name);
   if (!isDataset(h5, ds)) throw new ModelError(file, `weight "${where}" is missing from the file`, layer);
+  const shape = ds.shape ?? [];
+  const meta = ds.metadata;
+  const virtual = meta.virtual_sources ?? [];
+  if (virtual.length > 0) {
+    throw new ModelError(file, `weight "${where}" is a virtual dataset reading from ${virtual[0].file_name}: data from other files is refused`, layer);
+  }
+  // H5T_INTEGER (0) or H5T_FLOAT (1) of at most 8 bytes: anything else is refused before it is read.
+  if (meta.vlen || (meta.type !== 0 && meta.type !== 1) || !(meta.size >= 1 && meta.size <= 8)) {
+    throw new ModelError(file, `weight "${where}" has a data type Convmap cannot read (${JSON.stringify(ds.dtype)})`, layer);
+  }
+  if (limits?.want !== undefined && !sameDims(limits.want, shape)) {
+    throw new ModelError(file, `weight "${where}" has shape ${dimsText(shape)} in the file, the layer needs ${dimsText(limits.want)}`, layer);
+  }
+  const declared = shape.reduce((a, b) => a * b, 1);
+  if (limits !== undefined) {
+    if (declared > limits.budget.left) {
+      throw new ModelError(file, `weight "${where}" declares shape ${dimsText(shape)} (${declared} values), more than the layer's weights hold: refused before reading`, layer);
+    }
+    limits.budget.left -= declared;
+  }
   let raw;
   try {
     raw = ds.value;
   } catch (e) {
+    const outside = h5.confinement.refusedPaths();
+    if (outside.length > 0) {
+      throw new ModelError(file, `weight "${where}" stores its data in another file (${outside[0]}): external storage is refused`, layer);
+    }
     throw new ModelError(file, `weight "${where}" cannot be read: ${hdf5Reason(e)}`, layer);
   }
-  const shape = ds.shape ?? [];
-  const meta = ds.metadata;
   let values: Float32Array;
   if (raw instanceof Float32Array) values = raw;
   else if (raw instanceof Float64Array || raw instanceof Int32Array || raw instanceof Int16Array || raw instanceof Int8Array || raw instanceof Uint8Array) {
@@ -171,5 +218,7 @@ export function readWeight(h5: H5File, group: H5Group, name: string, file: strin
   else throw new ModelError(file, `weight "${where}" has a data type Convmap cannot read (${JSON.stringify(ds.dtype)})`, layer);
   const n = shape.reduce((a, b) => a * b, 1);
   if (values.length !== n) throw new ModelError(file, `weight "${where}" holds ${values.length} values for shape [${shape.join(', ')}]`, layer);
+  const bad = firstNonFinite(values);
+  if (bad >= 0) throw new ModelError(file, `weight "${where}" holds ${nonFiniteText(values, bad)}: the model's weights must be finite numbers`, layer);
   return { shape, values };
 }

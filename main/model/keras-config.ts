@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ModelError } from './errors';
+import { parseJsonText } from './guards';
 import { normalizeTopology } from './topology';
 
 /**
@@ -114,12 +115,7 @@ export async function buildModel(config: Record<string, unknown>, file: string, 
 }
 
 export function parseConfig(text: string, file: string, where: string): Record<string, unknown> {
-  let config: unknown;
-  try {
-    config = JSON.parse(text);
-  } catch (e) {
-    throw new ModelError(file, `${where} is not valid JSON (${(e as Error).message})`);
-  }
+  const config = parseJsonText(text, file, where);
   if (!isRecord(config) || typeof config.class_name !== 'string') {
     throw new ModelError(file, `${where} is not a Keras model config (no class_name)`);
   }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Group as H5Group } from 'h5wasm';
 import { ModelError } from './errors';
-import { attrStrings, getEntity, isGroup, readWeight, type H5File, type LayerRef, type Weight } from './hdf5';
+import { attrStrings, getEntity, isGroup, readWeight, type H5File, type LayerRef, type Weight, type WeightLimits } from './hdf5';
 import { layerName, sublayers, type RawLayer } from './keras-config';
 
 /**
@@ -51,6 +51,16 @@ function tfjsLayer(container: tf.LayersModel, name: string): tf.layers.Layer | n
   }
 }
 
+/** Limits for the i-th dataset read for `layer`: its shape by position (plain layers) and the layer's size. */
+function weightLimits(layer: tf.layers.Layer, budget: { left: number }, i: number): WeightLimits {
+  return layer instanceof tf.LayersModel ? { budget } : { want: layer.weights[i]?.shape, budget };
+}
+
+/** A layer's number of weight values (a nested model's: all its sublayers'), the most its datasets may declare. */
+function weightBudget(layer: tf.layers.Layer): { left: number } {
+  return { left: layer.weights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0) };
+}
+
 /** Keras 2 / legacy HDF5 layout: `model_weights/<top-level layer>/` + its `weight_names`. */
 export function assignLegacyWeights(h5: H5File, model: tf.LayersModel, weightsRoot: H5Group, file: string): void {
   for (const layer of model.layers) {
@@ -60,7 +70,8 @@ export function assignLegacyWeights(h5: H5File, model: tf.LayersModel, weightsRo
     if (!isGroup(h5, group)) throw new ModelError(file, `has no weights in the file (no group model_weights/${layer.name})`, ref);
     const names = attrStrings(group, 'weight_names');
     if (names === null) throw new ModelError(file, `group model_weights/${layer.name} has no weight_names attribute`, ref);
-    const weights = names.map((n) => readWeight(h5, group, n, file, ref, `model_weights/${layer.name}/${n}`));
+    const budget = weightBudget(layer);
+    const weights = names.map((n, i) => readWeight(h5, group, n, file, ref, `model_weights/${layer.name}/${n}`, weightLimits(layer, budget, i)));
     if (layer instanceof tf.LayersModel && assignNestedByName(layer, names, weights)) continue;
     setLayerWeights(layer, weights, file, ref, `model_weights/${layer.name}`);
   }
@@ -127,7 +138,8 @@ export function assignKeras3Weights(h5: H5File, container: tf.LayersModel, confi
     if (!isGroup(h5, vars)) throw new ModelError(file, `has no weights in model.weights.h5 (expected at ${at}/vars)`, ref);
     const group = vars;
     const keys = group.keys().filter((key) => /^\d+$/.test(key)).sort((a, b) => Number(a) - Number(b));
-    const weights = keys.map((key) => readWeight(h5, group, key, file, ref, `${at}/vars/${key}`));
+    const budget = weightBudget(layer);
+    const weights = keys.map((key, i) => readWeight(h5, group, key, file, ref, `${at}/vars/${key}`, weightLimits(layer, budget, i)));
     setLayerWeights(layer, weights, file, ref, `${at}/vars`);
   }
 }

@@ -2,9 +2,11 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { unzipSync } from 'fflate';
 import { modelToArtifacts } from './artifacts';
+import { assertRegularFile, readRegularFile, UnsafeFileError } from '../io/safe-read';
 import { ModelError } from './errors';
+import { H5ExternalLinkError } from './h5-guard';
+import { kerasEntryNames, MAX_ARCHIVE_UNPACKED_BYTES, unzipKerasEntries } from './keras-zip';
 import { attrStrings, attrText, getEntity, h5wasm, hdf5Reason, isGroup, openHdf5, sniffKerasFile } from './hdf5';
 import { buildModel, isRecord, parseConfig, type RawLayer } from './keras-config';
 import { assignKeras3Weights, assignLegacyWeights } from './keras-weights';
@@ -27,6 +29,7 @@ export { kerasSnakeCase } from './keras-weights';
 
 /** Builds the model from a Keras HDF5 full-model file (Keras 2, or Keras 3's legacy `.h5`). */
 async function loadHdf5(file: string): Promise<tf.LayersModel> {
+  await assertRegularFile(file);
   const mod = await h5wasm();
   const h5 = openHdf5(mod, path.resolve(file), file, 'the file');
   try {
@@ -75,20 +78,16 @@ function archiveKerasVersion(metadata: Uint8Array | undefined): string {
 
 /** Builds the model from a Keras 3 `.keras` archive (config.json + model.weights.h5). */
 async function loadKerasArchive(file: string, bytes: Uint8Array): Promise<tf.LayersModel> {
-  let entries: Record<string, Uint8Array>;
-  try {
-    entries = unzipSync(bytes);
-  } catch (e) {
-    throw new ModelError(file, `is not a readable zip archive (${(e as Error).message}): a truncated .keras file?`);
-  }
+  // Only the entries Convmap reads are unpacked, within caps (a zip bomb is refused, not inflated).
+  const entries = unzipKerasEntries(file, bytes, ['config.json', 'model.weights.h5', 'metadata.json']);
   const configBytes = entries['config.json'];
   if (!configBytes) {
-    throw new ModelError(file, `is a zip archive without config.json: not a Keras 3 .keras model (it holds ${Object.keys(entries).slice(0, 5).join(', ') || 'nothing'})`);
+    throw new ModelError(file, `is a zip archive without config.json: not a Keras 3 .keras model (it holds ${kerasEntryNames(file, bytes).slice(0, 5).join(', ') || 'nothing'})`);
   }
   const config = parseConfig(Buffer.from(configBytes).toString('utf8'), file, 'config.json');
   const weightsBytes = entries['model.weights.h5'];
   if (!weightsBytes) {
-    const npz = 'model.weights.npz' in entries;
+    const npz = kerasEntryNames(file, bytes).includes('model.weights.npz');
     throw new ModelError(file, npz ? 'stores its weights as model.weights.npz, which Convmap does not read (only model.weights.h5)' : 'has no model.weights.h5: the weights are missing');
   }
   const model = await buildModel(config, file, archiveKerasVersion(entries['metadata.json']));
@@ -122,6 +121,7 @@ export async function loadKerasModel(file: string): Promise<tf.LayersModel> {
     return await loadKerasModelUnguarded(file);
   } catch (e) {
     if (e instanceof ModelError) throw e;
+    if (e instanceof UnsafeFileError || e instanceof H5ExternalLinkError) throw new ModelError(file, e instanceof UnsafeFileError ? e.detail : e.message);
     // An HDF5 error deep in a damaged file: its innermost reason, on one line.
     throw new ModelError(file, `cannot be read as a Keras model: ${hdf5Reason(e)}`);
   }
@@ -131,12 +131,7 @@ async function loadKerasModelUnguarded(file: string): Promise<tf.LayersModel> {
   const kind = await sniffKerasFile(file);
   if (kind === 'hdf5') return loadHdf5(file);
   if (kind === 'zip') {
-    let bytes: Buffer;
-    try {
-      bytes = await fs.readFile(file);
-    } catch (e) {
-      throw new ModelError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
+    const bytes = await readRegularFile(file, { maxBytes: MAX_ARCHIVE_UNPACKED_BYTES, capName: 'the limit for a .keras file' });
     return loadKerasArchive(file, bytes);
   }
   throw new ModelError(file, 'is not a Keras file (neither HDF5 nor a .keras zip)');

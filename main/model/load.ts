@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ModelError } from './errors';
+import { assertFiniteArtifacts, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
 import { loadKerasModel, readKerasArtifacts, sniffKerasFile } from './keras';
 import { normalizeTopology } from './topology';
 
@@ -27,14 +28,6 @@ interface ModelJson {
   weightsManifest?: WeightsGroup[];
 }
 
-async function readText(file: string): Promise<string> {
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch (e) {
-    throw new ModelError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-}
-
 /**
  * Finds the model file a user meant: the file itself, or in a folder `model.json`, else the one
  * `*.json` holding a `modelTopology` (browser-saved models are named e.g. `my-model.json`), else
@@ -52,7 +45,7 @@ export async function resolveModelJson(target: string): Promise<string> {
   if (await fs.stat(direct).then(() => true, () => false)) return direct;
   const jsons = (await fs.readdir(target)).filter((f) => f.endsWith('.json')).sort();
   for (const name of jsons) {
-    const text = await fs.readFile(path.join(target, name), 'utf8').catch(() => '');
+    const text = (await readSideFile(path.join(target, name), MAX_MODEL_JSON_BYTES)) ?? '';
     if (text.includes('"modelTopology"')) return path.join(target, name);
   }
   const keras = (await fs.readdir(target)).filter((f) => /\.(keras|h5|hdf5)$/i.test(f) && !/\.weights\.h5$/i.test(f)).sort();
@@ -71,13 +64,9 @@ export async function resolveModelJson(target: string): Promise<string> {
  */
 export async function readModelArtifacts(file: string): Promise<tf.io.ModelArtifacts> {
   if ((await sniffKerasFile(file)) !== null) return readKerasArtifacts(file);
-  const text = await readText(file);
-  let json: ModelJson;
-  try {
-    json = JSON.parse(text) as ModelJson;
-  } catch (e) {
-    throw new ModelError(file, `is not valid JSON (${(e as Error).message})`);
-  }
+  const parsed = await readJsonFile(file);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ModelError(file, 'is JSON but not a model (not an object)');
+  const json = parsed as ModelJson;
   const topology = json.modelTopology as Record<string, unknown> | undefined;
   if (json.format === 'graph-model' || (topology && 'node' in topology)) {
     throw new ModelError(
@@ -90,34 +79,26 @@ export async function readModelArtifacts(file: string): Promise<tf.io.ModelArtif
     throw new ModelError(file, 'has no "modelTopology": not a TensorFlow.js Layers model');
   }
   const manifest = json.weightsManifest ?? [];
-  const dir = path.dirname(file);
+  if (!Array.isArray(manifest)) throw new ModelError(file, '"weightsManifest" must be a list of weight groups');
+  const budget = { left: MAX_WEIGHT_BYTES };
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Buffer[] = [];
   for (const group of manifest) {
-    const parts = await Promise.all(
-      group.paths.map(async (p) => {
-        const shard = path.join(dir, decodeURIComponent(p));
-        try {
-          return await fs.readFile(shard);
-        } catch {
-          throw new ModelError(file, `weight file "${p}" is missing (expected at ${shard})`);
-        }
-      }),
-    );
-    const groupBytes = parts.reduce((n, b) => n + b.byteLength, 0);
+    if (!Array.isArray(group.weights)) throw new ModelError(file, 'a weightsManifest group has no "weights" list');
+    // Paths stay inside the model's folder; shards must hold exactly the manifest's bytes.
     const expected = group.weights.reduce((n, w) => n + byteSize(w), 0);
-    if (groupBytes < expected) {
-      throw new ModelError(file, `weight files ${group.paths.join(', ')} hold ${groupBytes} bytes, the manifest needs ${expected} (truncated?)`);
-    }
+    const parts = await readWeightShards(file, group.paths, expected, budget);
     weightSpecs.push(...group.weights);
     buffers.push(...parts);
   }
-  return {
+  const artifacts: tf.io.ModelArtifacts = {
     modelTopology: normalizeTopology(topology, file) as tf.io.ModelArtifacts['modelTopology'],
     weightSpecs,
     weightData: joinBuffers(buffers),
     format: 'layers-model',
   };
+  assertFiniteArtifacts(file, artifacts);
+  return artifacts;
 }
 
 /** Shards as one ArrayBuffer, copied once at most (VGG-sized weights are half a gigabyte). */
@@ -135,13 +116,14 @@ function joinBuffers(parts: Buffer[]): ArrayBuffer {
 }
 
 function byteSize(w: tf.io.WeightsManifestEntry): number {
+  if (!Array.isArray(w?.shape) || !w.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return NaN;
   const n = w.shape.reduce((a, b) => a * b, 1);
   if (w.quantization) return n * (w.quantization.dtype === 'uint8' ? 1 : w.quantization.dtype === 'float16' ? 2 : 2);
   return n * (w.dtype === 'bool' ? 1 : 4);
 }
 
 async function readLabels(dir: string): Promise<{ labels: string[] | null; tm: boolean }> {
-  const meta = await fs.readFile(path.join(dir, 'metadata.json'), 'utf8').catch(() => null);
+  const meta = await readSideFile(path.join(dir, 'metadata.json'));
   if (meta) {
     try {
       const m = JSON.parse(meta) as { labels?: unknown; tmVersion?: unknown };
@@ -153,7 +135,7 @@ async function readLabels(dir: string): Promise<{ labels: string[] | null; tm: b
     }
   }
   for (const name of ['labels.txt', 'classes.txt']) {
-    const text = await fs.readFile(path.join(dir, name), 'utf8').catch(() => null);
+    const text = await readSideFile(path.join(dir, name));
     if (text !== null) {
       const labels = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
       if (labels.length > 0) return { labels, tm: false };
