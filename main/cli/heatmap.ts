@@ -103,7 +103,12 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
 
   const backendRequest = isBackendRequest(opts.backend) ? opts.backend : 'auto';
   await selectBackend(backendRequest);
-  const prepared = await prepareModel(modelPath ?? undefined, { preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : undefined, stride });
+  const prepared = await prepareModel(modelPath ?? undefined, {
+    preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : undefined,
+    stride,
+    output: typeof opts.output === 'string' ? opts.output : undefined,
+    labelsFile: typeof opts.labels === 'string' ? opts.labels : undefined,
+  });
   const { info } = prepared;
   const classChoice = opts.class === undefined ? defaultClassChoice(info.labels) : String(opts.class);
   if (/^\d+$/.test(classChoice) && !info.labels.includes(classChoice) && Number(classChoice) >= info.labels.length) {
@@ -221,6 +226,8 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown) =>
       return v;
     })
     .option('--stride <px>', 'cells this many pixels apart, a divisor of the network\'s stride (à trous rewrite)')
+    .option('--output <name>', 'output of a multi-output model to convert (default: the first giving class scores)')
+    .option('--labels <file>', 'class names, one a line or a JSON array')
     .option('--colormap <name>', `colormap (${COLORMAPS.join(', ')}; jet is taken as turbo)`, DRAW_DEFAULTS.colormap)
     .option('--opacity <x>', 'overlay opacity 0–1', String(DRAW_DEFAULTS.opacity))
     .option('--threshold <x>', 'scores below this are transparent', String(DRAW_DEFAULTS.threshold))

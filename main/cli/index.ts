@@ -70,12 +70,14 @@ program
   .option('--json', 'print one JSON object instead of the report')
   .option('--preprocess <mode>', `input preprocessing to remember (${PREPROCESS_MODES.join(', ')})`, preprocessOption)
   .option('--stride <px>', 'cells this many pixels apart, a divisor of the network\'s stride (à trous rewrite; remembered with -o)', strideOption)
+  .option('--output <name>', 'output of a multi-output model to convert (default: the first giving class scores)')
+  .option('--labels <file>', 'class names, one a line or a JSON array (remembered in convmap.json)')
   .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS as string[]).argParser(backendOption))
-  .action(async (model: string, opts: { out?: string; json?: boolean; preprocess?: PreprocessMode; stride?: number; backend?: BackendRequest }) => {
+  .action(async (model: string, opts: { out?: string; json?: boolean; preprocess?: PreprocessMode; stride?: number; backend?: BackendRequest; output?: string; labels?: string }) => {
     try {
       if (isImagePath(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5 or a .keras file; photos go to convmap heatmap)`);
       const backend = await selectBackend(opts.backend ?? 'auto');
-      const prepared = await prepareModel(model, { preprocess: opts.preprocess, stride: opts.stride });
+      const prepared = await prepareModel(model, { preprocess: opts.preprocess, stride: opts.stride, output: opts.output, labelsFile: opts.labels });
       const onnx = await exportConverted(prepared.artifacts, prepared.info, model);
       if (opts.out) {
         await saveConverted(opts.out, prepared.artifacts, prepared.info);

@@ -17,6 +17,16 @@ export function approximationWarning(eq: EquivalenceReport): string | null {
   return `warning: the converted model only approximates the classifier (${why}); read its heatmaps as indicative`;
 }
 
+/** The outputs of a multi-output model, the converted one marked; nothing for a single output. */
+function outputLines(info: ConvertedModelInfo): string[] {
+  const outputs = info.outputs ?? [];
+  if (outputs.length < 2) return [];
+  return outputs.map((o, i) => {
+    const mark = o.name === info.output ? 'converted' : 'not converted';
+    return `${i === 0 ? 'outputs     ' : '            '}${o.name} [${o.shape.slice(1).join(', ')}] ${o.kind}, ${mark}${o.note ? `: ${o.note}` : ''}`;
+  });
+}
+
 /** The human-readable conversion report printed by `convmap convert`; `onnx` is the ONNX Runtime check when it ran. */
 export function formatReport(info: ConvertedModelInfo, backend: string, onnx?: OnnxCheck): string {
   const eq = info.equivalence;
@@ -28,7 +38,11 @@ export function formatReport(info: ConvertedModelInfo, backend: string, onnx?: O
     ...(info.strideRewrite ?? []).map((r) => `              ${r}`),
     `head found  after ${info.boundary.layer} (${info.boundary.shape.join('×')})`,
     ...info.head.map((h, i) => `${i === 0 ? 'head      ' : '          '}  ${h}`),
-    `labels      ${labels}`,
+    `labels      ${labels}${info.labelsFile ? ` (from ${info.labelsFile})` : ''}`,
+    ...outputLines(info),
+    ...(info.quantization
+      ? [`weights     quantised (${info.quantization.dtypes.join(', ')}: ${info.quantization.weights} of ${info.quantization.total} weights), dequantised on load: scores carry the quantisation error`]
+      : []),
     `padding     ${info.padding}`,
     `preprocess  ${info.preprocess}`,
     `equivalence ${equivalenceGrade(eq)}: ${eq.cellsChecked} cells on a ${pairText(eq.inputSize)} input, max |diff| ${eq.maxAbsDiff.toExponential(2)}, relative ${eq.maxRelDiff.toExponential(2)}`,

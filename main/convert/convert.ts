@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import type { PaddingKind } from '../../core/model-info';
+import type { ModelOutput, PaddingKind } from '../../core/model-info';
 import { ModelError } from '../model/errors';
+import { unsupportedLayerReason } from '../model/unsupported';
 import { flattenModel, nodesUpTo, type FlatGraph, type FlatNode } from './graph';
 
 type Layer = tf.layers.Layer;
@@ -25,6 +26,17 @@ export interface Conversion {
   padding: PaddingKind;
   /** Layers whose zero padding (or global pooling) crops see differently from the whole image. */
   paddedLayers: string[];
+  /** Every output of the classifier, with what it gives per window. */
+  outputs: ModelOutput[];
+  /** The converted output: its name and its index in the classifier's outputs (its predict() order). */
+  output: string;
+  outputIndex: number;
+}
+
+/** Options of convertClassifier. */
+export interface ConvertOptions {
+  /** Name of the output to convert (a multi-output model's layer name); default: its first class-score output. */
+  output?: string;
 }
 
 const COLLAPSE = new Set(['Flatten', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D']);
@@ -52,6 +64,13 @@ function layerRef(node: FlatNode): { name: string; className: string } {
 function hwc(shape: (number | null)[]): [number, number, number] {
   const s = shape.slice(1) as number[];
   return s.length === 2 ? [s[0], s[1], 1] : [s[0], s[1], s[2]];
+}
+
+/** A Rescaling by 1 with offset 0 (what topology.ts makes of RandomFlip and other inference no-ops). */
+function isIdentity(node: FlatNode): boolean {
+  if (node.className !== 'Rescaling' || node.inputs.length !== 1 || node.outputs.length !== 1) return false;
+  const cfg = node.layer.getConfig() as Config;
+  return Number(cfg.scale) === 1 && Number(cfg.offset ?? 0) === 0;
 }
 
 /** Builds fresh layers with unique names, copying weights from the classifier's layers. */
@@ -106,10 +125,10 @@ interface HeadPlan {
   boundary: number;
 }
 
-/** Finds the spatial→vector collapse (Flatten/GlobalPooling) and the head after it. */
-function findHead(graph: FlatGraph, file: string): HeadPlan {
+/** Finds the spatial→vector collapse (Flatten/GlobalPooling) and the head after it, for output tensor `outputId`. */
+function findHead(graph: FlatGraph, file: string, outputId: number): HeadPlan {
   const chain: FlatNode[] = [];
-  let t = graph.outputs[0];
+  let t = outputId;
   for (;;) {
     const node = graph.producer[t];
     if (!node || node.inputs.length !== 1 || !HEAD_KINDS.has(node.className)) break;
@@ -120,7 +139,7 @@ function findHead(graph: FlatGraph, file: string): HeadPlan {
     n.className === 'Flatten' ? graph.shapes[n.inputs[0]].length >= 3 : COLLAPSE.has(n.className);
   const collapseAt = chain.findIndex(collapses);
   if (collapseAt < 0) {
-    const last = graph.producer[graph.outputs[0]];
+    const last = graph.producer[outputId];
     const blocker = graph.producer[t];
     // The blocker is in the head when a Dense follows it or a Flatten/GlobalPooling precedes it.
     const inHead = chain.some((n) => n.className === 'Dense') || nodesUpTo(graph, t).some(collapses);
@@ -146,13 +165,15 @@ type HeadState = { kind: 'flat'; hwc: [number, number, number] } | { kind: 'map'
  * - Flatten of an H×W×C map → Dense(U): Conv2D(U, H×W, valid), kernel [H·W·C, U] reshaped to [H, W, C, U]
  * - later Dense: 1×1 Conv2D; GlobalAverage/MaxPooling2D: Average/MaxPooling2D(H×W, stride 1)
  * - Dropout dropped; activations, softmax (per location, channel axis), BatchNormalization kept
+ * A model with several outputs has one converted (opts.output, else the first giving class scores);
+ * all are listed in `outputs`.
  * @param model the classifier, input [batch, H, W, C] or [batch, H, W]
  * @param file used in error messages
  */
-export function convertClassifier(model: tf.LayersModel, file: string): Conversion {
+export function convertClassifier(model: tf.LayersModel, file: string, opts: ConvertOptions = {}): Conversion {
   const factory = new LayerFactory();
   try {
-    return buildConversion(model, file, factory);
+    return buildConversion(model, file, factory, opts);
   } catch (e) {
     // Trunk layers cloned before a refusal already own weights; nothing else would free them.
     factory.discard();
@@ -160,17 +181,82 @@ export function convertClassifier(model: tf.LayersModel, file: string): Conversi
   }
 }
 
-function buildConversion(model: tf.LayersModel, file: string, factory: LayerFactory): Conversion {
+/** What each output of the model gives per window, and its head when it is convertible. */
+function describeOutputs(model: tf.LayersModel, graph: FlatGraph, file: string): { info: ModelOutput; plan: HeadPlan | Error }[] {
+  return graph.outputs.map((id, i) => {
+    const shape = graph.shapes[id];
+    const name = model.outputNames[i] ?? graph.producer[id]?.layer.name ?? `output ${i}`;
+    let plan: HeadPlan | Error;
+    try {
+      plan = findHead(graph, file, id);
+    } catch (e) {
+      plan = e as Error;
+    }
+    if (shape.length >= 4) {
+      const dims = shape.slice(1).join('×');
+      return { info: { name, shape, kind: 'spatial', note: `a ${dims} map (a mask or feature map), not scores over the whole window: not a classifier output` }, plan };
+    }
+    if (plan instanceof Error || shape.length !== 2) {
+      return { info: { name, shape, kind: 'other', note: 'not reached through Flatten/GlobalPooling → Dense: no per-window scores to convert' }, plan };
+    }
+    if (shape[1] === 1) {
+      return { info: { name, shape, kind: 'regression', note: 'one number per window (a regression), shown as a one-class heatmap' }, plan };
+    }
+    return { info: { name, shape, kind: 'classes' }, plan };
+  });
+}
+
+function outputList(outputs: ModelOutput[]): string {
+  return outputs.map((o) => `"${o.name}" [${o.shape.slice(1).join(', ')}] ${o.kind}`).join(', ');
+}
+
+/** The output to convert: the one named, else the first with class scores, else the first regression. */
+function chooseOutput(model: tf.LayersModel, graph: FlatGraph, file: string, wanted: string | undefined): { index: number; plan: HeadPlan; outputs: ModelOutput[] } {
+  const described = describeOutputs(model, graph, file);
+  const outputs = described.map((d) => d.info);
+  let index: number;
+  if (wanted !== undefined) {
+    index = outputs.findIndex((o) => o.name === wanted);
+    if (index < 0) index = graph.outputs.findIndex((id) => graph.producer[id]?.layer.name === wanted);
+    if (index < 0) throw new ModelError(file, `has no output named "${wanted}" (outputs: ${outputList(outputs)})`);
+    const { info, plan } = described[index];
+    if (info.kind === 'spatial') {
+      throw new ModelError(file, `output "${wanted}" is ${info.note}; choose a class-score output with --output (outputs: ${outputList(outputs)})`);
+    }
+    if (plan instanceof Error) throw plan;
+    return { index, plan, outputs };
+  }
+  if (graph.outputs.length === 1) {
+    const plan = described[0].plan;
+    if (plan instanceof Error) throw plan;
+    return { index: 0, plan, outputs };
+  }
+  index = outputs.findIndex((o) => o.kind === 'classes');
+  if (index < 0) index = outputs.findIndex((o) => o.kind === 'regression');
+  if (index < 0) {
+    throw new ModelError(file, `none of its ${outputs.length} outputs gives class scores over the whole window (outputs: ${outputList(outputs)}): Convmap converts classifiers`);
+  }
+  return { index, plan: described[index].plan as HeadPlan, outputs };
+}
+
+function buildConversion(model: tf.LayersModel, file: string, factory: LayerFactory, opts: ConvertOptions): Conversion {
   const graph = flattenModel(model);
-  if (graph.inputs.length !== 1 || graph.outputs.length !== 1) {
-    throw new ModelError(file, `has ${graph.inputs.length} inputs and ${graph.outputs.length} outputs; Convmap converts single-input, single-output classifiers`);
+  if (graph.inputs.length !== 1) {
+    const names = model.inputNames.map((n) => `"${n}"`).join(', ');
+    const second = model.inputLayers[1];
+    throw new ModelError(
+      file,
+      `has ${graph.inputs.length} inputs (${names}); Convmap converts classifiers of one image: export a model whose only input is the image`,
+      second ? { name: second.name, className: second.getClassName() } : undefined,
+    );
   }
   const inShape = graph.shapes[graph.inputs[0]];
   if (inShape.length < 3 || inShape.length > 4 || inShape.slice(1).some((d) => d === null)) {
     throw new ModelError(file, `input shape [${inShape.join(', ')}] is not an image [height, width(, channels)] of fixed size`);
   }
   const [wy, wx, channels] = hwc(inShape);
-  const plan = findHead(graph, file);
+  const chosen = chooseOutput(model, graph, file, opts.output);
+  const plan = chosen.plan;
   const trunk = nodesUpTo(graph, plan.boundary);
   if (inShape.length === 3 && trunk.length > 0) {
     throw new ModelError(file, 'input has no channel axis but layers before the head need one', layerRef(trunk[0]));
@@ -184,6 +270,12 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
   let sameKernels = 0;
 
   for (const node of trunk) {
+    if (isIdentity(node)) {
+      // Augmentation layers were read as identity Rescaling: no layer, so the first real one shows how inputs are scaled.
+      env.set(node.outputs[0], env.get(node.inputs[0]) as tf.SymbolicTensor);
+      stride.set(node.outputs[0], stride.get(node.inputs[0]) ?? [1, 1]);
+      continue;
+    }
     const ins = node.inputs.map((i) => env.get(i) as tf.SymbolicTensor);
     const layer = factory.clone(node);
     const out = layer.apply(ins.length === 1 ? ins[0] : ins) as tf.SymbolicTensor | tf.SymbolicTensor[];
@@ -218,7 +310,7 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
     } else if (node.className === 'GlobalAveragePooling2D' || node.className === 'GlobalMaxPooling2D') {
       padded.push(`${node.layer.name} (${node.className} inside the trunk: cells see the whole image)`);
     } else if (!SPATIAL_NEUTRAL.has(node.className)) {
-      throw new ModelError(file, 'is not supported in a trunk that must run at any input size', layerRef(node));
+      throw new ModelError(file, unsupportedLayerReason(node.className, true) ?? 'is not supported in a trunk that must run at any input size', layerRef(node));
     }
     node.outputs.forEach((o) => stride.set(o, [inStride[0] * own[0], inStride[1] * own[1]]));
   }
@@ -344,5 +436,8 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
     boundary: { layer: boundaryProducer ? boundaryProducer.layer.name : 'input', shape: [bh, bw, bc] },
     padding,
     paddedLayers: padded,
+    outputs: chosen.outputs,
+    output: chosen.outputs[chosen.index].name,
+    outputIndex: chosen.index,
   };
 }

@@ -52,7 +52,8 @@ export async function checkEquivalence(
     }
     let batch = tf.concat(crops, 0);
     if (inputShape.length === 3) batch = batch.reshape([rows * cols, wy, wx]);
-    return [whole, classifier.predict(batch) as tf.Tensor];
+    const predicted = classifier.predict(batch);
+    return [whole, Array.isArray(predicted) ? predicted[conv.outputIndex] : predicted];
   });
   try {
     const [, r, c, classes] = fcnOut.shape;

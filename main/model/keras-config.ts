@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ModelError } from './errors';
 import { parseJsonText } from './guards';
 import { normalizeTopology } from './topology';
+import { unsupportedLayerReason } from './unsupported';
 
 /**
  * Keras model configs rewritten so tfjs builds them: Keras 3 Sequential inputs folded onto the first
@@ -29,15 +30,17 @@ export function layerName(layer: RawLayer): string {
 
 
 
-/** Names the first layer whose class tfjs does not know, before tfjs fails with a generic error. */
+/**
+ * Names the first layer whose class tfjs does not know (a custom layer, Lambda) or that Convmap
+ * cannot convert (quantisation-aware, recurrent, TimeDistributed), before tfjs fails with a generic error.
+ */
 export function checkClasses(layer: Record<string, unknown>, file: string, known: Set<string>): void {
   const className = layer.class_name;
   if (typeof className !== 'string') return;
   const cfg = layer.config;
   const name = isRecord(cfg) && typeof cfg.name === 'string' ? cfg.name : typeof layer.name === 'string' ? layer.name : '?';
-  if (!known.has(className)) {
-    throw new ModelError(file, `unknown layer class "${className}": TensorFlow.js has no such layer, so Convmap cannot run this model`, { name, className });
-  }
+  const reason = unsupportedLayerReason(className, known.has(className));
+  if (reason !== null) throw new ModelError(file, reason, { name, className });
   const list = Array.isArray(cfg) ? cfg : isRecord(cfg) && Array.isArray(cfg.layers) ? cfg.layers : [];
   for (const l of list) if (isRecord(l)) checkClasses(l, file, known);
 }
@@ -97,6 +100,11 @@ export function shiftSequentialNodes(layer: Record<string, unknown>): void {
   if (Array.isArray(cfg.output_layers)) cfg.output_layers.forEach(bump);
 }
 
+/** Class names tfjs can build (its serialisation registry). */
+export function knownLayerClasses(): Set<string> {
+  return new Set(Object.keys(tf.serialization.SerializationMap.getMap().classNameMap));
+}
+
 export function kerasMajor(version: string | null): number {
   const m = /^(\d+)\./.exec(version ?? '');
   return m ? Number(m[1]) : 0;
@@ -105,8 +113,7 @@ export function kerasMajor(version: string | null): number {
 export async function buildModel(config: Record<string, unknown>, file: string, kerasVersion: string | null): Promise<tf.LayersModel> {
   const normalized = normalizeTopology(foldSequentialInputs(config), file);
   if (kerasMajor(kerasVersion) >= 3) shiftSequentialNodes(normalized);
-  const known = new Set(Object.keys(tf.serialization.SerializationMap.getMap().classNameMap));
-  checkClasses(normalized, file, known);
+  checkClasses(normalized, file, knownLayerClasses());
   try {
     return await tf.models.modelFromJSON({ modelTopology: normalized as tf.io.ModelArtifacts['modelTopology'] } as tf.io.ModelJSON);
   } catch (e) {

@@ -4,7 +4,9 @@ import * as tf from '@tensorflow/tfjs';
 import { ModelError } from './errors';
 import { assertFiniteArtifacts, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
 import { loadKerasModel, readKerasArtifacts, sniffKerasFile } from './keras';
+import { checkClasses, knownLayerClasses } from './keras-config';
 import { normalizeTopology } from './topology';
+import { assignWeightsByName, quantizationOf, type QuantizationInfo } from './weights';
 
 /** A tfjs Layers classifier read from disk, with what the files say about its classes. */
 export interface LoadedClassifier {
@@ -15,6 +17,8 @@ export interface LoadedClassifier {
   labels: string[] | null;
   /** Hints from the files: Teachable Machine exports expect inputs in [−1, 1]. */
   teachableMachine: boolean;
+  /** Weights stored quantised in the manifest (dequantised on load), or null. */
+  quantization: QuantizationInfo | null;
 }
 
 interface WeightsGroup {
@@ -155,15 +159,24 @@ export async function loadClassifier(target: string): Promise<LoadedClassifier> 
   if ((await sniffKerasFile(file)) !== null) {
     const model = await loadKerasModel(file);
     const { labels, tm } = await readLabels(path.dirname(file));
-    return { model, file, labels, teachableMachine: tm };
+    return { model, file, labels, teachableMachine: tm, quantization: null };
   }
   const artifacts = await readModelArtifacts(file);
+  const topology = artifacts.modelTopology as Record<string, unknown>;
+  checkClasses((topology.model_config ?? topology) as Record<string, unknown>, file, knownLayerClasses());
   let model: tf.LayersModel;
   try {
-    model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    model = await tf.models.modelFromJSON({ modelTopology: artifacts.modelTopology } as tf.io.ModelJSON);
   } catch (e) {
     throw new ModelError(file, `TensorFlow.js could not build the model: ${(e as Error).message.split('\n')[0]}`);
   }
+  const specs = artifacts.weightSpecs ?? [];
+  try {
+    assignWeightsByName(model, specs, artifacts.weightData as ArrayBuffer, file);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   const { labels, tm } = await readLabels(path.dirname(file));
-  return { model, file, labels, teachableMachine: tm };
+  return { model, file, labels, teachableMachine: tm, quantization: quantizationOf(specs) };
 }

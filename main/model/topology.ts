@@ -12,6 +12,9 @@ export const INFERENCE_NOOP_LAYERS = new Set([
   'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'SpatialDropout1D', 'SpatialDropout2D', 'SpatialDropout3D', 'ActivityRegularization',
 ]);
 
+/** Config keys of regularizers, constraints and initializers, snake_case as Keras and tfjs write them. */
+const TRAINING_ONLY_KEY = /(^|_)(regularizer|constraint|initializer)$/;
+
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type JsonObject = { [k: string]: Json };
 
@@ -79,7 +82,13 @@ function normalizeConfig(config: JsonObject, file: string): JsonObject {
   if ('input_layers' in c) c.input_layers = tripleList(c.input_layers);
   if ('output_layers' in c) c.output_layers = tripleList(c.output_layers);
   for (const [k, v] of Object.entries(c)) {
-    // Keras 3 initializers/regularizers carry module/registered_name; tfjs reads class_name + config.
+    // Only training reads these, and Keras 3 writes kinds tfjs lacks ("Unknown regularizer: L2"):
+    // every weight is overwritten from the file and checked to be there, so defaults are harmless.
+    if (TRAINING_ONLY_KEY.test(k)) {
+      delete c[k];
+      continue;
+    }
+    // Other Keras 3 serialised objects carry module/registered_name; tfjs reads class_name + config.
     if (isObject(v) && 'class_name' in v && 'module' in v && k !== 'layers') {
       const { module: _m, registered_name: _r, ...rest } = v;
       c[k] = rest;
@@ -90,7 +99,8 @@ function normalizeConfig(config: JsonObject, file: string): JsonObject {
 
 /**
  * Rewrites a Keras/tfjs model topology so that tfjs 4 can build it:
- * Keras 3's `batch_shape` and DTypePolicy objects, its inbound-node format, pre-1.0 tfjs files whose
+ * Keras 3's `batch_shape` and DTypePolicy objects, its inbound-node format, regularizers, constraints
+ * and initializers dropped (inference never uses them), pre-1.0 tfjs files whose
  * Sequential config is a plain list, and inference-time no-op layers (RandomFlip…) as identities.
  * @param topology the `modelTopology` object of a model.json (with or without `model_config`).
  */

@@ -14,6 +14,10 @@ export interface ConvertRequest {
   target?: string;
   preprocess?: PreprocessMode;
   builtinDir?: string;
+  /** Output of a multi-output classifier to convert; default: its first class-score output. */
+  output?: string;
+  /** Label file replacing the model's labels. */
+  labelsFile?: string;
 }
 
 export type ConvertReply =

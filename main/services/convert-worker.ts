@@ -12,6 +12,8 @@ const post = (reply: ConvertReply): void => port.postMessage(reply);
 prepareModel(req.target, {
   preprocess: req.preprocess,
   builtinDir: req.builtinDir,
+  output: req.output,
+  labelsFile: req.labelsFile,
   onStage: (stage) => post({ type: 'stage', stage }),
 }).then(
   // The cache key hashes every weight: done here, not on the main thread.

@@ -6,6 +6,8 @@ import { refineSaved, refineStride, strideInfo, type FineConversion } from '../c
 import { convertClassifier, type Conversion } from '../convert/convert';
 import { checkEquivalence } from '../convert/equivalence';
 import { isConvertedModel, loadConverted, modelToArtifacts } from '../convert/save';
+import { ModelError } from '../model/errors';
+import { readLabelsFile } from '../model/labels';
 import { loadClassifier } from '../model/load';
 
 /** The built-in digit classifier (MNIST digits + background), trained by `npm run train:digits`. */
@@ -41,29 +43,48 @@ export async function prepareModel(
     onStage?: (stage: string) => void;
     /** Folder of the built-in model when it is not next to this file (a packaged app's resources). */
     builtinDir?: string;
+    /** Output of a multi-output classifier to convert (its layer name); default: the first with class scores. */
+    output?: string;
+    /** A label file (one label a line, or a JSON array) replacing the model's labels; saved in the sidecar. */
+    labelsFile?: string;
   } = {},
 ): Promise<PreparedModel & { conversion?: Omit<Conversion, 'fcn'> }> {
   const builtin = target === undefined;
   const source = target ?? opts.builtinDir ?? BUILTIN_MODEL_DIR;
   if (!builtin && (await isConvertedModel(source))) {
     const loaded = await loadConverted(source);
+    if (opts.output !== undefined && loaded.info.output !== undefined && opts.output !== loaded.info.output) {
+      throw new ModelError(source, `was converted from output "${loaded.info.output}"; convert the classifier again with --output ${opts.output}`);
+    }
     const { artifacts, info } = opts.stride === undefined ? loaded : await refineSaved(loaded.artifacts, loaded.info, opts.stride, source);
-    return { artifacts, info: opts.preprocess ? { ...info, preprocess: opts.preprocess } : info };
+    const labels = opts.labelsFile ? await readLabelsFile(opts.labelsFile, info.labels.length) : null;
+    return {
+      artifacts,
+      info: {
+        ...info,
+        ...(opts.preprocess ? { preprocess: opts.preprocess } : {}),
+        ...(labels && opts.labelsFile ? { labels, labelsFile: path.resolve(opts.labelsFile) } : {}),
+      },
+    };
   }
   opts.onStage?.('loading');
   const classifier = await loadClassifier(source);
   try {
     opts.onStage?.('converting');
-    const coarse = convertClassifier(classifier.model, classifier.file);
+    const coarse = convertClassifier(classifier.model, classifier.file, { output: opts.output });
     let fine: FineConversion | undefined;
     try {
       if (opts.stride !== undefined) fine = refineStride(coarse, opts.stride, classifier.file);
       const conv: Conversion = fine ?? coarse;
+      const given = opts.labelsFile ? await readLabelsFile(opts.labelsFile, conv.classes) : null;
       opts.onStage?.('verifying');
       const equivalence = await checkEquivalence(classifier.model, conv, classifier.file);
-      const labels = classifier.labels && classifier.labels.length === conv.classes
+      const chosen = conv.outputs[conv.outputIndex];
+      const labels = given ?? (classifier.labels && classifier.labels.length === conv.classes
         ? classifier.labels
-        : Array.from({ length: conv.classes }, (_, i) => `class ${i}`);
+        : conv.classes === 1 && chosen.kind === 'regression'
+          ? [chosen.name]
+          : Array.from({ length: conv.classes }, (_, i) => `class ${i}`));
       const info: ConvertedModelInfo = {
         format: 'convmap-fcn',
         version: 1,
@@ -79,6 +100,10 @@ export async function prepareModel(
         padding: conv.padding,
         preprocess: opts.preprocess ?? guessPreprocess(classifier.teachableMachine, conv, builtin),
         equivalence,
+        outputs: conv.outputs,
+        output: conv.output,
+        ...(classifier.quantization ? { quantization: classifier.quantization } : {}),
+        ...(opts.labelsFile ? { labelsFile: path.resolve(opts.labelsFile) } : {}),
       };
       const artifacts = await modelToArtifacts(conv.fcn);
       const { fcn: _fcn, ...conversion } = conv;

@@ -12,9 +12,9 @@ describe('equivalence grade (core)', () => {
   it('grades hand-picked figures by the documented thresholds', () => {
     expect(gradeEquivalence({ exact: true, topClassMismatch: 0.5, meanRelDiff: 1 })).toBe('exact');
     expect(gradeEquivalence({ exact: false, topClassMismatch: 0, meanRelDiff: 0.001 })).toBe('close');
-    expect(gradeEquivalence({ exact: false, topClassMismatch: 0.05, meanRelDiff: 0.02 })).toBe('close');
+    expect(gradeEquivalence({ exact: false, topClassMismatch: 0.05, meanRelDiff: 0.1 })).toBe('close');
     expect(gradeEquivalence({ exact: false, topClassMismatch: 0.06, meanRelDiff: 0.001 })).toBe('approximate');
-    expect(gradeEquivalence({ exact: false, topClassMismatch: 0, meanRelDiff: 0.03 })).toBe('approximate');
+    expect(gradeEquivalence({ exact: false, topClassMismatch: 0, meanRelDiff: 0.11 })).toBe('approximate');
   });
 
   it('grades a sidecar written before the grade existed from what it holds', () => {

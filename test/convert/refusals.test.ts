@@ -111,14 +111,26 @@ describe('convertClassifier refuses what it cannot rewrite, naming file, layer a
     expect(err.layer?.name).toBe('per_pixel');
   });
 
-  it('refuses a multi-output model', () => {
-    const input = tf.input({ shape: [8, 8, 3] });
-    const x = tf.layers.flatten().apply(tf.layers.conv2d({ filters: 2, kernelSize: 3 }).apply(input)) as tf.SymbolicTensor;
-    const a = tf.layers.dense({ units: 3 }).apply(x) as tf.SymbolicTensor;
-    const b = tf.layers.dense({ units: 2 }).apply(x) as tf.SymbolicTensor;
-    const model = tf.model({ inputs: input, outputs: [a, b] });
+  it('refuses a multi-input model, naming its inputs and saying what to do', () => {
+    const a = tf.input({ shape: [8, 8, 3], name: 'photo' });
+    const b = tf.input({ shape: [8, 8, 3], name: 'mask' });
+    const x = tf.layers.concatenate().apply([a, b]) as tf.SymbolicTensor;
+    const y = tf.layers.dense({ units: 2 }).apply(tf.layers.flatten().apply(x)) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: [a, b], outputs: y });
     made.push(model);
-    expect(refusal(model).message).toContain('has 1 inputs and 2 outputs');
+    const err = refusal(model);
+    expect(err.message).toBe(`${FILE}: layer "mask" (InputLayer): has 2 inputs ("photo", "mask"); Convmap converts classifiers of one image: export a model whose only input is the image`);
+  });
+
+  it('refuses a multi-output model none of whose outputs gives class scores, listing them', () => {
+    const input = tf.input({ shape: [8, 8, 3] });
+    const m1 = tf.layers.conv2d({ filters: 2, kernelSize: 3, name: 'mask' }).apply(input) as tf.SymbolicTensor;
+    const m2 = tf.layers.conv2d({ filters: 1, kernelSize: 1, name: 'edges' }).apply(input) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: [m1, m2] });
+    made.push(model);
+    expect(refusal(model).message).toBe(
+      `${FILE}: none of its 2 outputs gives class scores over the whole window (outputs: "mask" [6, 6, 2] spatial, "edges" [8, 8, 1] spatial): Convmap converts classifiers`,
+    );
   });
 
   it('refuses a trunk layer that cannot run at any input size', () => {

@@ -23,12 +23,22 @@ interface Converts {
   teachableMachine: boolean;
   boundary: number[];
   exact: boolean;
+  /** The output converted (a multi-output model's default choice), when the entry pins it. */
+  output?: string;
+  /** Every output's name, in the model's order, for multi-output models. */
+  outputs?: string[];
+  /** The first class name exactly as the folder writes it (non-ASCII labels). */
+  firstLabel?: string;
 }
 interface Refused {
   refusal: string;
 }
 interface Entry {
   target: string;
+  /** Where the file comes from: owner/repo@commit:path. */
+  source: string;
+  /** The failure class this entry guards against (issue number and class, or the format quirk). */
+  guards: string;
   what: string;
   expect: Converts | Refused;
 }
@@ -45,6 +55,13 @@ describe.skipIf(!present)('real model corpus (../shared/corpus/models)', () => {
   it('lists every model in the corpus folder exactly once', async () => {
     const onDisk = (await fs.readdir(corpus)).sort();
     expect(entries.map((e) => e.target).sort()).toEqual(onDisk);
+  });
+
+  it('names every entry\'s source (repo@commit) and the failure class it guards', () => {
+    for (const e of entries) {
+      expect(e.source, e.target).toMatch(/^[\w.-]+\/[\w.-]+@[0-9a-f]{7,40}:\S+$/);
+      expect(e.guards.length, e.target).toBeGreaterThan(10);
+    }
   });
 
   for (const entry of entries) {
@@ -69,8 +86,11 @@ describe.skipIf(!present)('real model corpus (../shared/corpus/models)', () => {
         try {
           expect(loaded.labels === null ? null : loaded.labels.length).toBe(want.labels);
           expect(loaded.teachableMachine).toBe(want.teachableMachine);
+          if (want.firstLabel !== undefined) expect(loaded.labels?.[0]).toBe(want.firstLabel);
           const c = convertClassifier(loaded.model, loaded.file);
           try {
+            if (want.output !== undefined) expect(c.output).toBe(want.output);
+            if (want.outputs !== undefined) expect(c.outputs.map((o) => o.name)).toEqual(want.outputs);
             expect({ window: c.window, stride: c.stride, padding: c.padding, channels: c.channels, classes: c.classes, boundary: c.boundary.shape })
               .toEqual({ window: want.window, stride: want.stride, padding: want.padding, channels: want.channels, classes: want.classes, boundary: want.boundary });
             const report = await checkEquivalence(loaded.model, c, loaded.file, { cellsPerAxis: 2 });
