@@ -373,6 +373,7 @@ export async function refineSaved(
     const conv: Conversion = {
       fcn, window: info.window, stride: info.stride, offset: info.offset, channels: info.channels, classes: info.labels.length,
       head: info.head, boundary: info.boundary, padding: info.padding, paddedLayers: [],
+      outputs: info.outputs ?? [], output: info.output ?? '', outputIndex: 0,
     };
     const saved = info.networkStride && (info.networkStride[0] !== info.stride[0] || info.networkStride[1] !== info.stride[1])
       ? ` (saved at stride ${info.stride.join('×')} of a network of stride ${info.networkStride.join('×')}; convert the classifier again for a coarser one)` : '';
