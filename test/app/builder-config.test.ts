@@ -21,6 +21,7 @@ interface BuilderConfig {
   linux: { target: string[]; icon: string; category: string; desktop: { entry: Record<string, string> } };
   win: { target: string[]; icon: string };
   mac: { target: string[]; icon: string };
+  electronFuses?: Record<string, boolean>;
 }
 
 const config = yaml.load(readFileSync(path.join(root, 'electron-builder.yml'), 'utf8')) as BuilderConfig;
@@ -93,5 +94,26 @@ describe('electron-builder.yml', () => {
   it('associates model files and common photo types for "Open with"', () => {
     const exts = config.fileAssociations.flatMap((a) => a.ext);
     expect(exts).toEqual(expect.arrayContaining(['json', 'h5', 'keras', 'jpg', 'jpeg', 'png', 'webp', 'tiff']));
+  });
+
+  it('flips the Electron fuses the security checklist asks for, as electron-builder hands them to @electron/fuses', async () => {
+    // Required values (issue 13; electronjs.org/docs/latest/tutorial/fuses), by @electron/fuses' own names.
+    const required: Record<string, boolean> = {
+      RunAsNode: false,
+      EnableNodeOptionsEnvironmentVariable: false,
+      EnableNodeCliInspectArguments: false,
+      EnableEmbeddedAsarIntegrityValidation: true,
+      OnlyLoadAppFromAsar: true,
+      EnableCookieEncryption: true,
+      GrantFileProtocolExtraPrivileges: false,
+    };
+    const { PlatformPackager } = require('app-builder-lib') as { PlatformPackager: { prototype: { generateFuseConfig(f: unknown): Promise<Record<string | number, unknown>> } } };
+    const { FuseV1Options, FuseVersion } = require('@electron/fuses') as { FuseV1Options: Record<string, number>; FuseVersion: { V1: string } };
+    const wired = await PlatformPackager.prototype.generateFuseConfig.call({}, config.electronFuses);
+    expect(wired.version).toBe(FuseVersion.V1);
+    for (const [fuse, value] of Object.entries(required)) expect(wired[FuseV1Options[fuse]], fuse).toBe(value);
+    // Nothing else is flipped behind the checklist's back.
+    const flipped = Object.keys(wired).filter((k) => k !== 'version' && k !== 'resetAdHocDarwinSignature').map((k) => Object.keys(FuseV1Options).find((n) => String(FuseV1Options[n]) === k)).sort();
+    expect(flipped).toEqual(Object.keys(required).sort());
   });
 });
