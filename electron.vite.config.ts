@@ -7,10 +7,25 @@
  * - out/preload: preload.cjs, CommonJS because sandboxed preloads cannot be ES modules.
  * - out/renderer: the Vue app (root renderer/).
  * Native and wasm packages stay external: they are loaded from node_modules (unpacked from the asar).
+ * The page's <meta> CSP is main's header CSP (main/electron/csp.ts); under the dev server both are
+ * the dev variant, which lets Vite inject its <style> tags.
  */
 import { resolve } from 'node:path';
 import vue from '@vitejs/plugin-vue';
 import { defineConfig } from 'electron-vite';
+import type { Plugin } from 'vite';
+import { contentSecurityPolicy } from './main/electron/csp';
+
+const META_CSP = /(<meta\s+http-equiv="Content-Security-Policy"\s+content=")[^"]*(")/;
+
+/** Under `electron-vite dev`, gives index.html the dev server's CSP (the built page keeps its own, checked equal to main's). */
+export function devCspPlugin(): Plugin {
+  return {
+    name: 'convmap-dev-csp',
+    apply: 'serve',
+    transformIndexHtml: (html) => html.replace(META_CSP, (_m, open: string, close: string) => `${open}${contentSecurityPolicy(true)}${close}`),
+  };
+}
 
 const external = ['sharp', /^@img\//, /^@tensorflow\//, 'h5wasm', 'tsx', /^tsx\//];
 
@@ -51,7 +66,7 @@ export default defineConfig({
   },
   renderer: {
     root: 'renderer',
-    plugins: [vue()],
+    plugins: [vue(), devCspPlugin()],
     build: {
       outDir: 'out/renderer',
       rolldownOptions: {

@@ -21,7 +21,7 @@ import { senderRefusal, type AppOrigins } from './validate';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const devServerUrl = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined;
 const origins: AppOrigins = { appOrigin: APP_ORIGIN, devServerUrl };
-const csp = contentSecurityPolicy(devServerUrl);
+const csp = contentSecurityPolicy(devServerUrl !== undefined);
 const log = (line: string): void => console.warn(line);
 
 export const MODEL_EXTENSIONS = ['json', 'h5', 'hdf5', 'keras'];

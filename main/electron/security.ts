@@ -4,8 +4,9 @@
  * Pure of app state: each takes the Electron object it hardens, so tests pass fakes.
  */
 import type { Session, WebContents, WebPreferences } from 'electron';
-import { PHOTO_SCHEME } from '../../core/api';
 import { isAppUrl, type AppOrigins } from './validate';
+
+export { contentSecurityPolicy } from './csp';
 
 /** #2 no Node in the renderer, #3 context isolation, #4 sandbox, #5 web security, #8/#9 no insecure content or experimental features, #12 no webviews. */
 export function secureWebPreferences(preload: string): WebPreferences {
@@ -23,33 +24,6 @@ export function secureWebPreferences(preload: string): WebPreferences {
     navigateOnDragDrop: false,
     spellcheck: false,
   };
-}
-
-/**
- * #7 the Content-Security-Policy of the app's pages: scripts only from the app itself; photos from
- * the photo scheme; no remote anything. Styles allow 'unsafe-inline' (Vue's dev server injects style
- * tags); scripts never do. With a dev server, its origin and its HMR websocket are 'self'.
- */
-export function contentSecurityPolicy(devServerUrl?: string): string {
-  const connect = ["'self'", `${PHOTO_SCHEME}:`];
-  if (devServerUrl) {
-    const dev = new URL(devServerUrl);
-    connect.push(`${dev.protocol === 'https:' ? 'wss' : 'ws'}://${dev.host}`);
-  }
-  return [
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
-    `img-src 'self' ${PHOTO_SCHEME}: data: blob:`,
-    `connect-src ${connect.join(' ')}`,
-    "font-src 'self' data:",
-    "worker-src 'self' blob:",
-    "object-src 'none'",
-    "frame-src 'none'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-  ].join('; ');
 }
 
 /**
