@@ -28,6 +28,9 @@ describe('the electron-vite build', () => {
       expect(out).toMatch(/^photo 200 image\/png$/m);
       expect(out).toMatch(/^page 200 default-src 'none'; script-src 'self'/m);
       expect(out).toMatch(/^refused: convmap:compute-scores refused: each scale must be a finite number/m);
+      expect(out).toMatch(/^refused: convmap:add-photos refused: paths\[0\] "\/etc\/passwd" was not chosen by the user/m);
+      expect(out).toMatch(/^refused: convmap:load-model refused: path "\/etc\/passwd" was not chosen by the user/m);
+      expect(out).toMatch(/^reload AbortError: /m);
       expect(out).toMatch(/^quit true$/m);
     } finally {
       await rm(userData, { recursive: true, force: true });

@@ -19,6 +19,13 @@ console.log('photo', photo.status, photo.headers.get('content-type'));
 const page = await s.protocols.get('convmap-app')(new Request('convmap-app://renderer/index.html'));
 console.log('page', page.status, page.headers.get('content-security-policy').slice(0, 60));
 try { await call('convmap:compute-scores', { jobId: 'j2', modelId: model.id, photoId: demo.id, scales: [-1] }); } catch (e) { console.log('refused:', e.message); }
+try { await call('convmap:add-photos', ['/etc/passwd']); } catch (e) { console.log('refused:', e.message); }
+try { await call('convmap:load-model', { path: '/etc/passwd' }); } catch (e) { console.log('refused:', e.message); }
+// A reload of the window ends the jobs its page started.
+const running = call('convmap:compute-scores', { jobId: 'j3', modelId: model.id, photoId: demo.id, scales: [3, 2.5, 2] }).then(() => 'finished', (e) => `${e.name}: ${e.message}`);
+for (let i = 0; i < 400 && !win.webContents.sent.some(([c, p]) => c === 'convmap:progress' && p.jobId === 'j3'); i++) await new Promise((r) => setTimeout(r, 5));
+win.webContents.h.get('did-start-loading')();
+console.log('reload', await running);
 const q = { preventDefault() {} };
 s.app.get('will-quit')(q);
 for (let i = 0; i < 100 && !s.quit; i++) await new Promise((r) => setTimeout(r, 50));
