@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { INVOKE_CHANNELS } from '../../core/api';
+import { EVENTS, INVOKES } from '../../core/api';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const electronDist = path.join(root, 'node_modules/electron/dist');
@@ -39,7 +39,7 @@ describe.skipIf(reason !== undefined)('the packaged-style app, launched for real
         node: typeof (globalThis as { require?: unknown }).require,
         process: typeof (globalThis as { process?: unknown }).process,
       }));
-      expect(api.keys.length).toBe(INVOKE_CHANNELS.length + 3);
+      expect(api.keys).toEqual([...Object.keys(INVOKES), ...Object.keys(EVENTS), 'pathForFile'].sort());
       expect(api.node).toBe('undefined');
       expect(api.process).toBe('undefined');
       const info = await page.evaluate(() => (globalThis as unknown as { convmap: { backendInfo(): Promise<{ backend: string }> } }).convmap.backendInfo());
