@@ -158,6 +158,14 @@ describe('paths from the renderer, through the real main process', () => {
     expect(err?.message).toContain('model.json');
     expect(err?.message).not.toMatch(/root|daemon|bash|x:0/);
 
+    const fakePhoto = path.join(dir, 'chosen-model', 'passwd.png');
+    await fs.copyFile(secret, fakePhoto);
+    electron.ipcListeners.get(DROPPED_CHANNEL)?.(page(), fakePhoto);
+    const { failed } = (await call('convmap:add-photos', [fakePhoto])) as { failed: { reason: string }[] };
+    expect(failed).toHaveLength(1);
+    expect(failed[0].reason).toContain('passwd.png');
+    expect(failed[0].reason).not.toMatch(/root|daemon|bash|x:0/);
+
     const folder = path.join(dir, 'chosen-folder');
     await png('chosen-folder/one.png');
     await expect(call('convmap:add-folders', { paths: [folder], recursive: false })).rejects.toThrow(/was not chosen/);
