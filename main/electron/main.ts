@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, Menu, session, type WebContents } from 'electron';
 import type { EventChannel, EventPayload } from '../../core/api';
+import { printable } from '../../core/printable';
 import { createAppService, type AppService } from '../services/app-service';
 import { ChosenPaths, type ChosenBy } from './chosen';
 import { registerIpc, type Dialogs, type IpcRegistration } from './ipc';
@@ -22,7 +23,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const devServerUrl = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined;
 const origins: AppOrigins = { appOrigin: APP_ORIGIN, devServerUrl };
 const csp = contentSecurityPolicy(devServerUrl !== undefined);
-const log = (line: string): void => console.warn(line);
+// Log lines carry paths and URLs from the renderer and from disk: control characters are escaped.
+const log = (line: string): void => console.warn(printable(line));
 
 export const MODEL_EXTENSIONS = ['json', 'h5', 'hdf5', 'keras'];
 export const PHOTO_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'avif', 'tif', 'tiff', 'heic', 'heif', 'bmp'];

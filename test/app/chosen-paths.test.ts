@@ -128,6 +128,14 @@ describe('paths from the renderer, through the real main process', () => {
     ]);
   });
 
+  it('log a refused path with its control characters escaped, so it cannot drive the terminal', async () => {
+    const evil = '/tmp/\u001b]0;owned\u0007\u001b[2J.png';
+    await expect(call('convmap:add-photos', [evil])).rejects.toThrow(/was not chosen/);
+    const line = String(warn.mock.lastCall?.[0]);
+    expect(line).toBe(`[ipc] ${refused('convmap:add-photos', 'paths[0]', '/tmp/\\x1b]0;owned\\x07\\x1b[2J.png')}`);
+    expect(line).not.toMatch(/[\u0000-\u001f]/);
+  });
+
   it('accept a command-line photo, a dropped one, an open-file one and the recent ones', async () => {
     const opened = (r: unknown) => (r as { photos: { name: string }[] }).photos.map((p) => p.name);
     expect(opened(await call('convmap:add-photos', [argvPhoto]))).toEqual(['argv.png']);
