@@ -31,6 +31,8 @@ describe('the electron-vite build', () => {
       expect(out).toMatch(/^refused: convmap:add-photos refused: paths\[0\] "\/etc\/passwd" was not chosen by the user/m);
       expect(out).toMatch(/^refused: convmap:load-model refused: path "\/etc\/passwd" was not chosen by the user/m);
       expect(out).toMatch(/^reload AbortError: /m);
+      expect(out).toMatch(/^close AbortError: /m);
+      expect(out).toMatch(/^after close: convmap:backend-info refused: the sender is not one of the app's windows$/m);
       expect(out).toMatch(/^quit true$/m);
     } finally {
       await rm(userData, { recursive: true, force: true });

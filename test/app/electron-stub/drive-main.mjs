@@ -26,6 +26,12 @@ const running = call('convmap:compute-scores', { jobId: 'j3', modelId: model.id,
 for (let i = 0; i < 400 && !win.webContents.sent.some(([c, p]) => c === 'convmap:progress' && p.jobId === 'j3'); i++) await new Promise((r) => setTimeout(r, 5));
 win.webContents.h.get('did-start-loading')();
 console.log('reload', await running);
+// So does closing it; afterwards its page is no longer one of the app's windows.
+const closing = call('convmap:compute-scores', { jobId: 'j4', modelId: model.id, photoId: demo.id, scales: [3, 2.5, 2] }).then(() => 'finished', (e) => `${e.name}: ${e.message}`);
+for (let i = 0; i < 400 && !win.webContents.sent.some(([c, p]) => c === 'convmap:progress' && p.jobId === 'j4'); i++) await new Promise((r) => setTimeout(r, 5));
+win.h.get('closed')();
+console.log('close', await closing);
+try { await call('convmap:backend-info'); } catch (e) { console.log('after close:', e.message); }
 const q = { preventDefault() {} };
 s.app.get('will-quit')(q);
 for (let i = 0; i < 100 && !s.quit; i++) await new Promise((r) => setTimeout(r, 50));
