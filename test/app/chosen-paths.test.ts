@@ -88,10 +88,10 @@ describe('paths from the renderer, through the real main process', () => {
     if (!h) throw new Error(`no handler for ${channel}`);
     return h(page(), ...args) as Promise<unknown>;
   };
-  const png = async (name: string, r = 200): Promise<string> => {
+  const png = async (name: string, r = 200, size: [number, number] = [8, 6]): Promise<string> => {
     const file = path.join(dir, name);
     await fs.mkdir(path.dirname(file), { recursive: true });
-    await sharp({ create: { width: 8, height: 6, channels: 3, background: { r, g: 10, b: 10 } } }).png().toFile(file);
+    await sharp({ create: { width: size[0], height: size[1], channels: 3, background: { r, g: 10, b: 10 } } }).png().toFile(file);
     return file;
   };
   const refused = (channel: string, what: string, p: string) => `${channel} refused: ${what} "${p}" was not chosen by the user (open it from a dialog, a drop, the command line or the recent list)`;
@@ -181,6 +181,28 @@ describe('paths from the renderer, through the real main process', () => {
     const viaDialog = (await call('convmap:open-folders-dialog', false)) as { photos: { name: string }[] };
     expect(viaDialog.photos.map((p) => p.name)).toEqual(['one.png']);
     await expect(call('convmap:add-folders', { paths: [folder], recursive: false })).resolves.toMatchObject({ photos: [{ name: 'one.png' }] });
+  });
+
+  it('export a batch only into the folder chosen in the export dialog', async () => {
+    const model = (await call('convmap:load-model', { path: null })) as { id: string };
+    // Bigger than the digit model's 28-pixel window, so the batch has cells to draw.
+    const photo = await png('batch/p.png', 120, [64, 48]);
+    electron.ipcListeners.get(DROPPED_CHANNEL)?.(page(), photo);
+    const { photos } = (await call('convmap:add-photos', [photo])) as { photos: { id: string }[] };
+    const outDir = path.join(dir, 'exports');
+    await fs.mkdir(outDir);
+    const exportTo = (out: string) => ({
+      batchId: 'b1', modelId: model.id, photoIds: [photos[0].id], scales: [1], mode: 'max',
+      export: { outDir: out, classChoice: 'top', colormap: 'turbo', opacity: 0.5, threshold: 0.1, boxes: false, detectThreshold: 0.5, legend: false, namePattern: '{name}', scoresJson: false, csv: false },
+    });
+    await expect(call('convmap:run-batch', exportTo(outDir))).rejects.toThrow(`convmap:run-batch refused: outDir "${outDir}" was not chosen in the export dialog`);
+    // Chosen as a photo folder is not chosen as an export folder.
+    electron.dialogAnswer = [outDir];
+    await call('convmap:open-folders-dialog', false);
+    await expect(call('convmap:run-batch', exportTo(outDir))).rejects.toThrow(/was not chosen in the export dialog/);
+    await expect(call('convmap:choose-export-folder')).resolves.toBe(outDir);
+    await expect(call('convmap:run-batch', exportTo(outDir))).resolves.toMatchObject({ batchId: 'b1', total: 1, done: 1, cancelled: false });
+    expect((await fs.readdir(outDir)).filter((f) => f.endsWith('.png'))).toHaveLength(1);
   });
 
   it('serve a photo opened this way by identity: swapped for a symlink to another file, it is refused', async () => {
