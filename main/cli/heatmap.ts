@@ -8,14 +8,9 @@ import { DRAW_DEFAULTS, defaultClassChoice, defaultScales } from '../../core/def
 import { isPreprocessMode, PREPROCESS_MODES, type PreprocessMode } from '../../core/model-info';
 import { printable as p, printableJson } from '../../core/printable';
 import { BACKEND_REQUESTS, isBackendRequest, selectBackend } from '../engine/backend';
-import { createEngine } from '../engine/engine';
-import { BatchController, runBatch, type BatchEvent } from '../services/batch';
+import type { BatchEvent } from '../services/batch';
 import { createDiskCache, defaultCacheDir, modelHash } from '../services/cache';
-import { checkNamePattern, DEFAULT_NAME_PATTERN } from '../services/export';
-import { prepareModel } from '../services/models';
-import { scanInputs } from '../services/scan';
 import { approximationWarning } from './report';
-import { resolveHeatmapInputs } from './inputs';
 
 /** Colormap names people try from other tools, and the colormap they get here. */
 const COLORMAP_ALIASES: Readonly<Record<string, ColormapName>> = { jet: 'turbo', gray: 'greys', grey: 'greys', rdylbu_r: 'rdylbu' };
@@ -67,6 +62,10 @@ type Opts = Record<string, string | boolean | undefined>;
  * was processed, 1 when any failed or the run was cancelled (Ctrl-C: finished exports are kept).
  */
 export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<void> {
+  // Loaded here, not at start-up: `convmap --version` or `--help` need none of tfjs, sharp or the engine.
+  const [{ createEngine }, { BatchController, runBatch }, { checkNamePattern, DEFAULT_NAME_PATTERN }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }] = await Promise.all([
+    import('../engine/engine'), import('../services/batch'), import('../services/export'), import('../services/models'), import('../services/scan'), import('./inputs'),
+  ]);
   const givenScales = opts.scales !== undefined ? parseScales(String(opts.scales)) : undefined;
   if (opts.mode !== undefined && opts.mode !== 'mean' && opts.mode !== 'max') throw new Error(`--mode must be mean or max, got "${String(opts.mode)}"`);
   if (opts.preprocess !== undefined && !isPreprocessMode(opts.preprocess)) throw new Error(`unknown preprocessing "${String(opts.preprocess)}"`);
@@ -232,7 +231,7 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown) =>
     .option('--opacity <x>', 'overlay opacity 0–1', String(DRAW_DEFAULTS.opacity))
     .option('--threshold <x>', 'scores below this are transparent', String(DRAW_DEFAULTS.threshold))
     .option('--mode <mean|max>', 'how scales are combined', DRAW_DEFAULTS.mode)
-    .option('--name <pattern>', 'output file name with {name} and {class}', DEFAULT_NAME_PATTERN)
+    .option('--name <pattern>', 'output file name with {name} and {class} (default {name}.heatmap.png)')
     .option('--overwrite', 'replace existing outputs (default: add a "-2", "-3"… suffix)')
     .option('--boxes', 'draw detection boxes with labels')
     .option('--detect-threshold <x>', 'score a peak needs to become a detection', String(DRAW_DEFAULTS.detectThreshold))

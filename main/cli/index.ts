@@ -3,13 +3,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { PREPROCESS_MODES, isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { BACKEND_REQUESTS, isBackendRequest, selectBackend, type BackendRequest } from '../engine/backend';
 import { printable, printableJson } from '../../core/printable';
-import { saveConverted } from '../convert/save';
-import { exportConverted, saveOnnx } from '../onnx/convert';
-import { prepareModel } from '../services/models';
 import { approximationWarning, formatReport } from './report';
 import { registerHeatmapCommand } from './heatmap';
-import { runDemo } from './demo';
-import { isImagePath } from '../services/scan';
 
 function preprocessOption(v: string): PreprocessMode {
   if (!isPreprocessMode(v)) throw new InvalidArgumentError(`expected one of ${PREPROCESS_MODES.join(', ')}`);
@@ -45,14 +40,17 @@ function fail(err: unknown): void {
   process.exitCode = 1;
 }
 
-/** The package version, read once from package.json (two folders up from main/cli/ and from its compiled copy). */
+/** The package version, from the nearest package.json named convmap above this file (source or dist/). */
 function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
+  for (let up = '../../'; up.length <= 12; up += '../') {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(`${up}package.json`, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'convmap') return pkg.version ?? 'unknown';
+    } catch {
+      // not here; one folder up
+    }
   }
+  return 'unknown';
 }
 
 const program = new Command()
@@ -75,6 +73,10 @@ program
   .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS as string[]).argParser(backendOption))
   .action(async (model: string, opts: { out?: string; json?: boolean; preprocess?: PreprocessMode; stride?: number; backend?: BackendRequest; output?: string; labels?: string }) => {
     try {
+      // Loaded here, not at start-up: `convmap --version` or `--help` need none of tfjs, sharp or the engine.
+      const [{ isImagePath }, { prepareModel }, { exportConverted, saveOnnx }, { saveConverted }] = await Promise.all([
+        import('../services/scan'), import('../services/models'), import('../onnx/convert'), import('../convert/save'),
+      ]);
       if (isImagePath(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5 or a .keras file; photos go to convmap heatmap)`);
       const backend = await selectBackend(opts.backend ?? 'auto');
       const prepared = await prepareModel(model, { preprocess: opts.preprocess, stride: opts.stride, output: opts.output, labelsFile: opts.labels });
@@ -105,6 +107,7 @@ program
   .option('--seed <n>', 'scene seed', '1')
   .action(async (opts: { out: string; seed: string }) => {
     try {
+      const { runDemo } = await import('./demo');
       await runDemo({ out: opts.out, seed: Number(opts.seed) || 1 });
     } catch (e) {
       fail(e);
