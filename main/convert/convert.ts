@@ -66,6 +66,40 @@ function hwc(shape: (number | null)[]): [number, number, number] {
   return s.length === 2 ? [s[0], s[1], 1] : [s[0], s[1], s[2]];
 }
 
+/** Layers an SE branch may pass from its global pooling to the Multiply that applies it. */
+const SE_PATH = new Set(['Dense', 'Conv2D', 'Activation', 'ReLU', 'LeakyReLU', 'ELU', 'PReLU', 'Rescaling', 'BatchNormalization', 'Reshape', 'Softmax', 'Add']);
+
+/** True when a global pooling's result reaches a Multiply through SE_PATH layers only (a Squeeze-and-Excitation block). */
+function feedsMultiply(graph: FlatGraph, pool: FlatNode): boolean {
+  const stack = [...pool.outputs];
+  const seen = new Set<number>();
+  while (stack.length > 0) {
+    const t = stack.pop() as number;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    for (const n of graph.nodes) {
+      if (!n.inputs.includes(t)) continue;
+      if (n.className === 'Multiply') return true;
+      if (SE_PATH.has(n.className)) stack.push(...n.outputs);
+    }
+  }
+  return false;
+}
+
+/**
+ * An AveragePooling2D/MaxPooling2D (valid padding) right before a Flatten head whose output is 1×1 at
+ * the window (MobileNetV2 transfer heads `AvgPool(7) → Flatten`, CIFAR ResNets `AvgPool(8) → Flatten`):
+ * it acts as the global pool, so it runs at stride 1 and the map keeps the trunk's stride.
+ */
+function poolActingGlobally(graph: FlatGraph, plan: HeadPlan): FlatNode | undefined {
+  const node = graph.producer[plan.boundary];
+  if (!node || plan.collapse.className !== 'Flatten') return undefined;
+  if (node.className !== 'AveragePooling2D' && node.className !== 'MaxPooling2D') return undefined;
+  const cfg = node.layer.getConfig() as Config;
+  const [oh, ow] = hwc(graph.shapes[plan.boundary]);
+  return cfg.padding !== 'same' && oh === 1 && ow === 1 ? node : undefined;
+}
+
 /** A Rescaling by 1 with offset 0 (what topology.ts makes of RandomFlip and other inference no-ops). */
 function isIdentity(node: FlatNode): boolean {
   if (node.className !== 'Rescaling' || node.inputs.length !== 1 || node.outputs.length !== 1) return false;
@@ -262,6 +296,10 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
     throw new ModelError(file, 'input has no channel axis but layers before the head need one', layerRef(trunk[0]));
   }
 
+  const globalPool = poolActingGlobally(graph, plan);
+  let globalPoolLine: string | undefined;
+  /** Tensors carrying a Squeeze-and-Excitation scale, rewritten from a vector into a map. */
+  const seScales = new Set<number>();
   const input = tf.input({ shape: [null, null, channels], name: factory.unique('image') });
   const env = new Map<number, tf.SymbolicTensor>([[graph.inputs[0], input]]);
   const stride = new Map<number, [number, number]>([[graph.inputs[0], [1, 1]]]);
@@ -277,8 +315,50 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
       continue;
     }
     const ins = node.inputs.map((i) => env.get(i) as tf.SymbolicTensor);
-    const layer = factory.clone(node);
-    const out = layer.apply(ins.length === 1 ? ins[0] : ins) as tf.SymbolicTensor | tf.SymbolicTensor[];
+    if (seScales.has(node.inputs[0]) && node.className === 'Reshape') {
+      // The SE vector is now a map: its Reshape to [1, 1, C] is the identity on it.
+      env.set(node.outputs[0], ins[0]);
+      seScales.add(node.outputs[0]);
+      stride.set(node.outputs[0], stride.get(node.inputs[0]) ?? [1, 1]);
+      continue;
+    }
+    if (seScales.has(node.inputs[0]) && SE_PATH.has(node.className)) node.outputs.forEach((o) => seScales.add(o));
+    if (node.className === 'GlobalAveragePooling2D' || node.className === 'GlobalMaxPooling2D') {
+      const [h, w] = hwc(graph.shapes[node.inputs[0]]);
+      if (!feedsMultiply(graph, node)) {
+        throw new ModelError(
+          file,
+          `pools globally inside the trunk and its result is not a channel scale (Squeeze-and-Excitation → Multiply): every cell would see the whole photo, so the converted model cannot match its crops; ` +
+            'only a global pooling that starts the head (followed by Dense layers to the output) can be converted',
+          layerRef(node),
+        );
+      }
+      // A Squeeze-and-Excitation pool: averaging over the window around each location (not over the
+      // whole photo) keeps each cell close to its crop; the equivalence check measures how close.
+      const avg = node.className === 'GlobalAveragePooling2D';
+      const args = { poolSize: [h, w] as [number, number], strides: [1, 1] as [number, number], padding: 'same' as const, name: factory.unique(node.layer.name) };
+      const pool = factory.make(avg ? tf.layers.averagePooling2d(args) : tf.layers.maxPooling2d(args));
+      env.set(node.outputs[0], pool.apply(ins[0]) as tf.SymbolicTensor);
+      seScales.add(node.outputs[0]);
+      stride.set(node.outputs[0], stride.get(node.inputs[0]) ?? [1, 1]);
+      padded.push(`${node.layer.name} (Squeeze-and-Excitation ${node.className} → ${avg ? 'average' : 'max'} over the ${h}×${w} window around each location, stride 1: ` +
+        'the channel scales come from the window around a location, not from the crop)');
+      continue;
+    }
+    const globalLike = node === globalPool;
+    const layer = factory.clone(node, globalLike ? { strides: [1, 1] } : {});
+    let out = layer.apply(ins.length === 1 ? ins[0] : ins) as tf.SymbolicTensor | tf.SymbolicTensor[];
+    if (globalLike && globalPool) {
+      const [h, w] = hwc(graph.shapes[node.inputs[0]]);
+      const k = pair((node.layer.getConfig() as Config).poolSize, 1);
+      // A pool smaller than its input reads the window's top-left k×k: the last cells would have no full window.
+      if (h > k[0] || w > k[1]) {
+        const crop = factory.make(tf.layers.cropping2D({ cropping: [[0, h - k[0]], [0, w - k[1]]], name: factory.unique(`${node.layer.name}_crop`) }));
+        out = crop.apply(out) as tf.SymbolicTensor;
+      }
+      globalPoolLine = `${node.layer.name} (${node.className} ${k[0]}×${k[1]}) gives 1×1 at the window: it is the global pool → ${node.className} ${k[0]}×${k[1]}, stride 1` +
+        `${h > k[0] || w > k[1] ? `, last ${h - k[0]}×${w - k[1]} cropped` : ''}`;
+    }
     const outs = Array.isArray(out) ? out : [out];
     node.outputs.forEach((o, i) => env.set(o, outs[i]));
 
@@ -307,11 +387,10 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
     } else if (node.className === 'ZeroPadding2D') {
       padded.push(`${node.layer.name} (ZeroPadding2D)`);
       sameKernels++;
-    } else if (node.className === 'GlobalAveragePooling2D' || node.className === 'GlobalMaxPooling2D') {
-      padded.push(`${node.layer.name} (${node.className} inside the trunk: cells see the whole image)`);
     } else if (!SPATIAL_NEUTRAL.has(node.className)) {
       throw new ModelError(file, unsupportedLayerReason(node.className, true) ?? 'is not supported in a trunk that must run at any input size', layerRef(node));
     }
+    if (globalLike) own = [1, 1];
     node.outputs.forEach((o) => stride.set(o, [inStride[0] * own[0], inStride[1] * own[1]]));
   }
 
@@ -320,6 +399,7 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
   let x = env.get(plan.boundary) as tf.SymbolicTensor;
   const head: string[] = [];
   let state: HeadState = { kind: 'map', channels: bc };
+  if (globalPoolLine) head.push(globalPoolLine);
   const apply = (layer: Layer): void => {
     x = layer.apply(x) as tf.SymbolicTensor;
   };
