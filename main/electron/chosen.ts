@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 
-/** How a path came to be chosen (for the log). */
+/** How a path came to be chosen (kept with it, for whoever inspects the registry). */
 export type ChosenBy = 'dialog' | 'drop' | 'command line' | 'open-file' | 'recent' | 'chosen folder';
 
 export class ChosenPaths {
@@ -24,10 +24,5 @@ export class ChosenPaths {
   /** True for a path granted before (compared after path.resolve, so `/a/../b` is `/b`). */
   has(p: string): boolean {
     return this.paths.has(path.resolve(p));
-  }
-
-  /** How `p` was chosen; undefined when it was not. */
-  how(p: string): ChosenBy | undefined {
-    return this.paths.get(path.resolve(p));
   }
 }
