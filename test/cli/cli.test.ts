@@ -84,6 +84,56 @@ describe.skipIf(!hasCorpus)('convmap convert', () => {
   });
 });
 
+describe.skipIf(!hasCorpus)('convmap convert: outputs and labels (issue 9)', () => {
+  it('converts a two-output model\'s first class-score output by default, lists both outputs, and converts another with --output', async () => {
+    const model = path.join(corpus, 'models/multiout_agegender_mobilenet025_wiznetmaker.h5');
+    const r = await convmap('convert', model, '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as { output: string; outputs: { name: string; shape: (number | null)[]; kind: string }[]; labels: string[]; window: number[]; stride: number[]; equivalence: { grade: string } };
+    expect(j.output).toBe('gender');
+    expect(j.outputs).toEqual([{ name: 'gender', shape: [null, 2], kind: 'classes' }, { name: 'age', shape: [null, 7], kind: 'classes' }]);
+    expect(j.labels).toHaveLength(2);
+    expect([j.window, j.stride]).toEqual([[224, 224], [32, 32]]);
+    expect(['exact', 'close', 'approximate']).toContain(j.equivalence.grade);
+
+    const text = await convmap('convert', model, '--output', 'age');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^outputs {5}gender \[2\] classes, not converted$/m);
+    expect(text.stdout).toMatch(/^ {12}age \[7\] classes, converted$/m);
+    expect(text.stdout).toMatch(/^labels {6}class 0, class 1, class 2, class 3, class 4, class 5, class 6$/m);
+
+    const bad = await convmap('convert', model, '--output', 'height');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim()).toBe(`convmap: ${model}: has no output named "height" (outputs: "gender" [2] classes, "age" [7] classes)`);
+  });
+
+  it('--labels names the classes, is remembered in convmap.json, and heatmap takes its own --labels', async () => {
+    const labels = path.join(tmp, 'digits.txt');
+    await fs.writeFile(labels, ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'].join('\n'));
+    const out = path.join(tmp, 'fenix-fcn');
+    const r = await convmap('convert', path.join(corpus, 'models/keras3_prefix_mnist_fenix900'), '--labels', labels, '-o', out, '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as { labels: string[]; labelsFile: string; equivalence: { grade: string } };
+    expect(j.labels[9]).toBe('nine');
+    expect(j.labelsFile).toBe(labels);
+    expect(j.equivalence.grade).toBe('exact');
+    const sidecar = JSON.parse(await fs.readFile(path.join(out, 'convmap.json'), 'utf8')) as { labels: string[]; labelsFile: string };
+    expect(sidecar.labels).toEqual(j.labels);
+    expect(sidecar.labelsFile).toBe(labels);
+
+    const korean = path.join(tmp, 'ko.json');
+    await fs.writeFile(korean, JSON.stringify(['영', '일', '이', '삼', '사', '오', '육', '칠', '팔', '구']));
+    const hm = await convmap('heatmap', out, path.join(corpus, 'images/skimage_camera.png'), '--labels', korean, '--class', '삼', '--scales', '0.1', '--out', path.join(tmp, 'hm-ko'), '--json');
+    expect(hm.code).toBe(0);
+    const first = JSON.parse(hm.stdout.split('\n')[0]) as { class: string };
+    expect(first.class).toBe('삼');
+
+    const wrong = await convmap('convert', path.join(corpus, 'models/keras3_prefix_mnist_fenix900'), '--labels', korean.replace('ko.json', 'none.txt'));
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+  });
+});
+
 describe.skipIf(!hasCorpus)('convmap heatmap', () => {
   it('writes an upright full-size overlay PNG and a scores JSON for an EXIF-rotated photo', async () => {
     const out = path.join(tmp, 'hm');
