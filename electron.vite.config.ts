@@ -2,7 +2,7 @@
  * electron-vite builds three bundles into out/:
  * - out/main: the Electron main process (main/electron/main.ts) plus the worker entries the services
  *   start by file name next to their own module (main/engine/pool.ts → worker.js,
- *   main/services/convert-thread.ts → convert-worker.js, main/services/export-thread.ts → export-worker.js). Chunks are written flat into out/main, so
+ *   main/services/convert-thread.ts → convert-worker.js, main/services/picture-thread.ts → picture-worker.js). Chunks are written flat into out/main, so
  *   `new URL('./worker.js', import.meta.url)` from any chunk finds them.
  * - out/preload: preload.cjs, CommonJS because sandboxed preloads cannot be ES modules.
  * - out/renderer: the Vue app (root renderer/).
@@ -39,7 +39,7 @@ export default defineConfig({
           main: resolve('main/electron/main.ts'),
           worker: resolve('main/engine/worker.ts'),
           'convert-worker': resolve('main/services/convert-worker.ts'),
-          'export-worker': resolve('main/services/export-worker.ts'),
+          'picture-worker': resolve('main/services/picture-worker.ts'),
         },
         external,
         output: {

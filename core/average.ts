@@ -17,6 +17,9 @@
 
 import { scaleFactors, type ScoreMap } from './scoremap';
 
+/** Float64 accumulators held at once by averageScoreMaps (one band of grid rows): 8 MB. */
+const AVERAGE_BAND_VALUES = 1 << 20;
+
 /** How scales are combined at a grid cell: mean or max over the scales that cover it. */
 export type CombineMode = 'mean' | 'max';
 
@@ -33,6 +36,11 @@ export interface AverageOptions {
   mode?: CombineMode;
   /** Default: {@link defaultGrid} of the maps. */
   grid?: GridSpec;
+  /**
+   * Float64 accumulator values held at once (one band of grid rows; default 2^20, 8 MB): bounds the
+   * working memory beyond the float32 result, whatever the photo's size. The result does not depend on it.
+   */
+  bandValues?: number;
 }
 
 /** Scores of several scales combined on one grid in original-image pixels. */
@@ -180,46 +188,57 @@ export function averageScoreMaps(maps: readonly ScoreMap[], opts: AverageOptions
   }
   const { rows, cols, cellSize } = grid;
   const cells = rows * cols;
-  const acc = new Float64Array(cells * classes).fill(mode === 'max' ? -Infinity : 0);
-  const count = new Uint16Array(cells);
-
-  for (const map of maps) {
-    if (map.rows === 0 || map.cols === 0) continue;
+  const scores = new Float32Array(cells * classes);
+  const coverage = new Uint8Array(cells);
+  const used = maps.filter((m) => m.rows > 0 && m.cols > 0).map((map) => {
     const [fy, fx] = scaleFactors(map);
     const { window: [wy, wx], stride: [sy, sx], offset: [oy, ox] } = map.geometry;
     const ys: AxisPos[] = [];
     const xs: AxisPos[] = [];
     for (let r = 0; r < rows; r++) ys.push(axisPos((r + 0.5) * cellSize[0], fy, oy, sy, wy, map.rows));
     for (let c = 0; c < cols; c++) xs.push(axisPos((c + 0.5) * cellSize[1], fx, ox, sx, wx, map.cols));
-    for (let r = 0; r < rows; r++) {
-      const py = ys[r];
-      if (!py.covered) continue;
-      for (let c = 0; c < cols; c++) {
-        const px = xs[c];
-        if (!px.covered) continue;
-        const cell = r * cols + c;
-        count[cell]++;
-        const base = cell * classes;
-        for (let k = 0; k < classes; k++) {
-          const v = bilinear(map, py, px, k);
-          if (mode === 'max') {
-            if (v > acc[base + k]) acc[base + k] = v;
-          } else {
-            acc[base + k] += v;
+    return { map, ys, xs };
+  });
+
+  // Accumulated in float64 one band of grid rows at a time, so a 100 MP photo's grid never needs a
+  // second full-size float64 copy next to the float32 result.
+  const bandRows = Math.max(1, Math.min(rows, Math.floor((opts.bandValues ?? AVERAGE_BAND_VALUES) / Math.max(1, cols * classes))));
+  const acc = new Float64Array(bandRows * cols * classes);
+  const count = new Uint16Array(bandRows * cols);
+  for (let r0 = 0; r0 < rows; r0 += bandRows) {
+    const r1 = Math.min(rows, r0 + bandRows);
+    acc.fill(mode === 'max' ? -Infinity : 0);
+    count.fill(0);
+    for (const { map, ys, xs } of used) {
+      for (let r = r0; r < r1; r++) {
+        const py = ys[r];
+        if (!py.covered) continue;
+        for (let c = 0; c < cols; c++) {
+          const px = xs[c];
+          if (!px.covered) continue;
+          const cell = (r - r0) * cols + c;
+          count[cell]++;
+          const base = cell * classes;
+          for (let k = 0; k < classes; k++) {
+            const v = bilinear(map, py, px, k);
+            if (mode === 'max') {
+              if (v > acc[base + k]) acc[base + k] = v;
+            } else {
+              acc[base + k] += v;
+            }
           }
         }
       }
     }
-  }
-
-  const scores = new Float32Array(cells * classes);
-  const coverage = new Uint8Array(cells);
-  for (let cell = 0; cell < cells; cell++) {
-    const n = count[cell];
-    coverage[cell] = Math.min(n, 255);
-    if (n === 0) continue;
-    const base = cell * classes;
-    for (let k = 0; k < classes; k++) scores[base + k] = mode === 'max' ? acc[base + k] : acc[base + k] / n;
+    for (let cell = 0; cell < (r1 - r0) * cols; cell++) {
+      const n = count[cell];
+      const out = r0 * cols + cell;
+      coverage[out] = Math.min(n, 255);
+      if (n === 0) continue;
+      const base = cell * classes;
+      const o = out * classes;
+      for (let k = 0; k < classes; k++) scores[o + k] = mode === 'max' ? acc[base + k] : acc[base + k] / n;
+    }
   }
   return { rows, cols, classes, scores, imageSize: [h, w], cellSize, coverage, mode };
 }

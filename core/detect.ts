@@ -28,7 +28,7 @@ export interface DetectOptions {
   iou?: number;
   /** How scales are combined; default 'max'. */
   mode?: CombineMode;
-  labels?: string[];
+  labels?: readonly string[];
   /**
    * NMS also drops a box when the intersection with a higher-scoring kept box covers more than this
    * fraction of the smaller of the two (a small-scale window inside a large-scale one); default 0.6,
@@ -157,15 +157,25 @@ export function defaultClasses(classes: number, labels?: readonly string[]): num
 /**
  * Detect objects in one photo from its per-scale score maps.
  * 1. Average the maps on one grid (averageScoreMaps, mode default 'max').
- * 2. For each class, find peaks (findPeaks) at or above threshold.
- * 3. Box of a peak: among the scales covering the peak's centre, the one whose own sampled score
- *    there is highest (the earlier map on ties); its cell with the nearest centre; that cell's window (cellBox).
- * 4. Greedy NMS over all classes (or per class with perClass).
+ * 2.–4. {@link detectOnAveraged} on that averaged map.
  * @param maps per-scale maps of the same photo.
  * @returns detections by descending score; boxes in original pixels.
  */
 export function detect(maps: readonly ScoreMap[], opts: DetectOptions): Detection[] {
-  const avg = averageScoreMaps(maps, { mode: opts.mode ?? 'max', grid: opts.grid });
+  return detectOnAveraged(maps, averageScoreMaps(maps, { mode: opts.mode ?? 'max', grid: opts.grid }), opts);
+}
+
+/**
+ * Detections on an averaged map already computed from `maps` (the one the picture shows), so the
+ * maps are not averaged a second time.
+ * 1. For each class, find peaks (findPeaks) at or above threshold.
+ * 2. Box of a peak: among the scales covering the peak's centre, the one whose own sampled score
+ *    there is highest (the earlier map on ties); its cell with the nearest centre; that cell's window (cellBox).
+ * 3. Greedy NMS over all classes (or per class with perClass).
+ * @param avg averageScoreMaps(maps, …) in any mode and grid; `opts.mode` and `opts.grid` are not used.
+ * @returns detections by descending score; boxes in original pixels.
+ */
+export function detectOnAveraged(maps: readonly ScoreMap[], avg: AveragedMap, opts: Omit<DetectOptions, 'mode' | 'grid'>): Detection[] {
   const classes = opts.classes ?? defaultClasses(avg.classes, opts.labels);
   for (const k of classes) {
     if (!(Number.isInteger(k) && k >= 0 && k < avg.classes)) throw new Error(`class ${k} is not one of the model's ${avg.classes} classes`);

@@ -22,6 +22,11 @@ export interface OverlayOptions {
   smooth: boolean;
   /** Scores mapped to the colormap's ends [lo, hi], clamped outside; default [0, 1]. */
   range?: [number, number];
+  /**
+   * Only output rows [y0, y1) of the width × height raster (a band, to bound memory on big photos);
+   * default all rows. Band pixels are exactly those of the whole raster.
+   */
+  rows?: [number, number];
 }
 
 const LUT_SIZE = 256;
@@ -52,7 +57,8 @@ function axisTable(outSize: number, imageSize: number, cell: number, n: number) 
  * ≥ threshold: colour = LUT entry round((score − lo) / (hi − lo) · 255) of a 256-entry LUT (clamped),
  * alpha = round(opacity · 255). Every other pixel is [0, 0, 0, 0]. With smooth, the score is the
  * bilinear interpolation between the centres of the neighbouring covered cells (edges clamped).
- * @returns straight (not premultiplied) RGBA, row-major, length width · height · 4.
+ * @returns straight (not premultiplied) RGBA, row-major, length width · (y1 − y0) · 4 (the rows of
+ *   `opts.rows`, default all: width · height · 4).
  */
 export function renderOverlay(avg: AveragedMap, classIndex: number, opts: OverlayOptions): Uint8ClampedArray {
   const { width, height, threshold, smooth } = opts;
@@ -65,6 +71,10 @@ export function renderOverlay(avg: AveragedMap, classIndex: number, opts: Overla
   const [lo, hi] = opts.range ?? [0, 1];
   if (!(hi > lo)) throw new Error(`overlay range must have hi > lo, got [${lo}, ${hi}]`);
   const { rows, cols, classes } = avg;
+  const [y0, y1] = opts.rows ?? [0, height];
+  if (!(Number.isInteger(y0) && Number.isInteger(y1) && y0 >= 0 && y1 <= height && y0 < y1)) {
+    throw new Error(`overlay rows must be whole numbers with 0 ≤ y0 < y1 ≤ ${height}, got [${y0}, ${y1})`);
+  }
   const alpha = Math.round(Math.min(Math.max(opts.opacity, 0), 1) * 255);
 
   const lut = colormapLut(opts.colormap, LUT_SIZE);
@@ -85,7 +95,7 @@ export function renderOverlay(avg: AveragedMap, classIndex: number, opts: Overla
     score[cell] = mask[cell] ? avg.scores[cell * classes + classIndex] : 0;
   }
 
-  const out = new Uint8ClampedArray(width * height * 4);
+  const out = new Uint8ClampedArray(width * (y1 - y0) * 4);
   const out32 = new Uint32Array(out.buffer);
   const ys = axisTable(height, avg.imageSize[0], avg.cellSize[0], rows);
   const xs = axisTable(width, avg.imageSize[1], avg.cellSize[1], cols);
@@ -93,11 +103,11 @@ export function renderOverlay(avg: AveragedMap, classIndex: number, opts: Overla
   if (!smooth) {
     const rowColours = new Uint32Array(cols + 1);
     let prevRow = -1;
-    for (let py = 0; py < height; py++) {
+    for (let py = y0; py < y1; py++) {
       const r = ys.nearest[py];
       if (r === rows) continue;
-      const o = py * width;
-      if (r === prevRow) {
+      const o = (py - y0) * width;
+      if (r === prevRow && py > y0) {
         out32.copyWithin(o, o - width, o);
         continue;
       }
@@ -111,7 +121,7 @@ export function renderOverlay(avg: AveragedMap, classIndex: number, opts: Overla
   if (alpha === 0) return out;
   const num = new Float64Array(cols);
   const den = new Float64Array(cols);
-  for (let py = 0; py < height; py++) {
+  for (let py = y0; py < y1; py++) {
     const rn = ys.nearest[py];
     if (rn === rows) continue;
     const a = ys.i0[py] * cols;
@@ -123,7 +133,7 @@ export function renderOverlay(avg: AveragedMap, classIndex: number, opts: Overla
       num[c] = wa * score[a + c] + wb * score[b + c];
       den[c] = wa + wb;
     }
-    const o = py * width;
+    const o = (py - y0) * width;
     const m = rn * cols;
     for (let px = 0; px < width; px++) {
       const cn = xs.nearest[px];

@@ -1,7 +1,5 @@
-/** Sorting dropped or OS-handed paths into models and photos. */
-
-const PHOTO_EXT = /\.(jpe?g|png|webp|gif|avif|tiff?|heic|heif|bmp)$/i;
-const MODEL_EXT = /\.(json|h5|hdf5|keras)$/i;
+/** Sorting dropped or OS-handed paths into models and photos (by core/formats' lists). */
+import { hasModelExtension, hasPhotoExtension } from '../core/formats';
 
 export interface OpenTarget {
   path: string;
@@ -25,8 +23,8 @@ export function sortPaths(targets: readonly OpenTarget[]): SortedPaths {
   for (const t of targets) {
     if (!t.path) continue;
     if (t.isDirectory) out.folders.push(t.path);
-    else if (MODEL_EXT.test(t.path)) out.models.push(t.path);
-    else if (!PHOTO_EXT.test(t.path) && !/\.[a-z0-9]{2,5}$/i.test(t.path)) out.folders.push(t.path);
+    else if (hasModelExtension(t.path)) out.models.push(t.path);
+    else if (!hasPhotoExtension(t.path) && !/\.[a-z0-9]{2,5}$/i.test(t.path)) out.folders.push(t.path);
     else out.photos.push(t.path);
   }
   return out;

@@ -1,5 +1,5 @@
 /** Scale presets and parsing of custom scale lists. */
-import { SCALE_LIMITS } from '../core/defaults';
+import { parseScaleList } from '../core/scales';
 
 export interface ScalePreset {
   id: string;
@@ -23,8 +23,7 @@ export const DEFAULT_PRESET_ID = AUTO_PRESET_ID;
 /** The built-in demo scene's preset: its digits are 28, 42 and 56 px for a 28-px window. */
 export const DEMO_PRESET_ID = 'down';
 
-export const MIN_SCALE = SCALE_LIMITS.min;
-export const MAX_SCALE = SCALE_LIMITS.max;
+export { MIN_SCALE, MAX_SCALE } from '../core/scales';
 
 /** Short display of a scale factor: 1, 1.5, 0.667. */
 export function formatScale(s: number): string {
@@ -32,17 +31,10 @@ export function formatScale(s: number): string {
 }
 
 /**
- * Parses "0.5, 1 1.5" (commas or spaces) into sorted distinct scales.
+ * Parses "0.5, 1 1.5" (commas or spaces) into sorted distinct scales (core's one scale validator).
  * @returns the scales, or an error message naming the bad entry.
  */
 export function parseScales(text: string): { scales: number[] } | { error: string } {
-  const parts = text.split(/[\s,;]+/).filter((p) => p.length > 0);
-  if (parts.length === 0) return { error: 'enter at least one scale, e.g. 0.5, 1, 2' };
-  const out: number[] = [];
-  for (const p of parts) {
-    const v = Number(p);
-    if (!Number.isFinite(v) || v < MIN_SCALE || v > MAX_SCALE) return { error: `"${p}" is not a scale between ${MIN_SCALE} and ${MAX_SCALE}` };
-    if (!out.some((s) => Math.abs(s - v) < 1e-9)) out.push(v);
-  }
-  return { scales: out.sort((a, b) => a - b) };
+  const parsed = parseScaleList(text);
+  return 'error' in parsed ? parsed : { scales: [...parsed.scales].sort((a, b) => a - b) };
 }

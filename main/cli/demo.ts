@@ -2,21 +2,30 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { matchDetections } from '../../core/detect';
+import type { PictureSettings } from '../../core/pipeline';
+import type { Box } from '../../core/scoremap';
 import { selectBackend } from '../engine/backend';
 import { createEngine } from '../engine/engine';
 import { makeDigitScene } from '../digits/scene';
 import { DRAW_DEFAULTS, defaultClassChoice } from '../../core/defaults';
-import { computePhoto, scoresRecord } from '../services/heatmap';
-import { photoDetections, renderExportPng } from '../services/export';
+import { writeFileAtomic } from '../services/atomic';
+import { runBatch, type PhotoOutcome } from '../services/batch';
+import { modelHash } from '../services/cache';
 import { prepareModel } from '../services/models';
 import { formatReport } from './report';
-import { writeFileAtomic } from '../services/atomic';
 
 export const DEMO_SCALES = [1, 2 / 3, 1 / 2];
 
+/** The demo's picture: the window's and the CLI's shared defaults, with boxes on (every digit should show with its box). */
+export function demoSettings(labels: readonly string[]): PictureSettings {
+  return { ...DRAW_DEFAULTS, boxes: true, legend: false, classChoice: defaultClassChoice(labels) };
+}
+
 /**
  * `convmap demo`: a scene of held-out MNIST digits at three sizes, the built-in model converted and
- * verified, the "any digit" heatmap at three scales, detections scored against the true boxes.
+ * verified, the "any digit" picture at three scales through the same batch pipeline as `heatmap`
+ * (a rerun with the same seed finds its outputs complete instead of overwriting them), detections
+ * scored against the true boxes.
  */
 export async function runDemo(opts: { out: string; seed: number }): Promise<void> {
   const backend = await selectBackend('auto');
@@ -28,29 +37,35 @@ export async function runDemo(opts: { out: string; seed: number }): Promise<void
   const scenePath = path.join(opts.out, 'digit-scene.png');
   await writeFileAtomic(scenePath, await sharp(scene.rgb, { raw: { width: scene.width, height: scene.height, channels: 3 } }).png().toBuffer());
 
+  const settings = demoSettings(prepared.info.labels);
   const engine = await createEngine({});
+  let outcome: PhotoOutcome | undefined;
+  let failure: string | undefined;
   try {
     const handle = await engine.loadModel(prepared.artifacts, prepared.info);
-    // The window's and the CLI's defaults, with boxes on: every digit should show with its box.
-    const style = { ...DRAW_DEFAULTS, boxes: true, legend: false };
-    const classChoice = defaultClassChoice(prepared.info.labels);
-    const result = await computePhoto(engine, handle, prepared.info, scenePath, DEMO_SCALES, { mode: style.mode, classChoice });
-    const detections = photoDetections(result, prepared.info, style.detectThreshold);
-    const out = { png: path.join(opts.out, 'digit-scene.heatmap.png'), json: path.join(opts.out, 'digit-scene.scores.json'), detections };
-    await writeFileAtomic(out.png, await renderExportPng(result, prepared.info, style, detections));
-    await writeFileAtomic(out.json, JSON.stringify(scoresRecord(scenePath, prepared.info, result, detections)) + '\n');
-    const m = matchDetections(out.detections, scene.truth, 0.5);
-    process.stdout.write([
-      `scene       ${scenePath} (${scene.width}×${scene.height}, ${scene.truth.length} held-out digits at 28, 42 and 56 px)`,
-      `scales      ${DEMO_SCALES.map((s) => s.toFixed(3)).join(', ')} → ${result.maps.map((mp) => `${mp.rows}×${mp.cols}`).join(', ')} cells`,
-      `heatmap     ${out.png} (${classChoice === 'any' ? '"any digit": strongest class but background' : 'the scene\'s top class'}, with detection boxes)`,
-      `scores      ${out.json}`,
-      `detections  ${out.detections.length} boxes; against the true boxes at IoU 0.5: precision ${m.precision.toFixed(3)}, recall ${m.recall.toFixed(3)}, F1 ${m.f1.toFixed(3)}`,
-      `backend     ${engine.backend}, ${engine.workers} worker threads`,
-      '',
-      'Next: npx convmap convert MODEL (a tfjs model.json or folder) · npx convmap heatmap [MODEL] PHOTO... --scales 1,1.5,2',
-    ].join('\n') + '\n');
+    await runBatch({
+      engine, handle, info: prepared.info, photos: [scenePath], scales: DEMO_SCALES, outDir: opts.out,
+      modelKey: modelHash(prepared.artifacts, prepared.info), options: { ...settings, scores: 'summary' },
+      onEvent: (e) => {
+        if (e.type === 'photo' && e.status === 'done') outcome = e.outcome;
+        if (e.type === 'photo' && e.status === 'failed') failure = e.reason;
+      },
+    });
   } finally {
     await engine.close();
   }
+  if (!outcome?.png || !outcome.json) throw new Error(`${path.basename(scenePath)}: ${failure ?? 'the demo scene was not processed'}`);
+  const record = JSON.parse(await fs.readFile(outcome.json, 'utf8')) as { detections: { label: string; score: number; box: Box }[] };
+  const detections = record.detections.map((d) => ({ ...d, classIndex: prepared.info.labels.indexOf(d.label) }));
+  const m = matchDetections(detections, scene.truth, 0.5);
+  process.stdout.write([
+    `scene       ${scenePath} (${scene.width}×${scene.height}, ${scene.truth.length} held-out digits at 28, 42 and 56 px)`,
+    `scales      ${DEMO_SCALES.map((s) => s.toFixed(3)).join(', ')} → ${outcome.cells.map((c) => `${c.rows}×${c.cols}`).join(', ')} cells`,
+    `heatmap     ${outcome.png} (${settings.classChoice === 'any' ? '"any digit": strongest class but background' : 'the scene\'s top class'}, with detection boxes)${outcome.resumed ? ' — already there from an earlier run' : ''}`,
+    `scores      ${outcome.json}`,
+    `detections  ${detections.length} boxes; against the true boxes at IoU 0.5: precision ${m.precision.toFixed(3)}, recall ${m.recall.toFixed(3)}, F1 ${m.f1.toFixed(3)}`,
+    `backend     ${engine.backend}, ${engine.workers} worker threads`,
+    '',
+    'Next: npx convmap convert MODEL (a tfjs model.json or folder) · npx convmap heatmap [MODEL] PHOTO... --scales 1,1.5,2',
+  ].join('\n') + '\n');
 }

@@ -7,9 +7,11 @@ import { COLORMAPS, isColormapName, type ColormapName } from '../../core/colorma
 import { DRAW_DEFAULTS, defaultClassChoice, defaultScales } from '../../core/defaults';
 import { isPreprocessMode, PREPROCESS_MODES, type PreprocessMode } from '../../core/model-info';
 import { printable as p, printableJson } from '../../core/printable';
+import { parseScaleList } from '../../core/scales';
 import { BACKEND_REQUESTS, isBackendRequest, selectBackend } from '../engine/backend';
 import type { BatchEvent } from '../services/batch';
 import { createDiskCache, defaultCacheDir, modelHash } from '../services/cache';
+import { NPY_DTYPES, SCORES_OUTPUTS, type NpyDtype, type ScoresOutput } from '../services/scores-file';
 import { approximationWarning } from './report';
 
 /** Colormap names people try from other tools, and the colormap they get here. */
@@ -39,13 +41,11 @@ function parseInteger(name: string, v: unknown, lo: number, hi: number): number 
   return x;
 }
 
-/** Parses "1,1.5,2" into positive scales. */
+/** Parses "1,1.5,2" with core's one scale validator. @throws naming --scales and the bad entry. */
 export function parseScales(text: string): number[] {
-  const scales = text.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-  if (scales.length === 0 || scales.some((s) => !Number.isFinite(s) || s <= 0 || s > 16)) {
-    throw new Error(`--scales must be comma-separated numbers in (0, 16], got "${text}"`);
-  }
-  return scales;
+  const parsed = parseScaleList(text);
+  if ('error' in parsed) throw new Error(`--scales: ${parsed.error} (got "${text}")`);
+  return parsed.scales;
 }
 
 function seconds(ms: number): string {
@@ -63,7 +63,7 @@ type Opts = Record<string, string | boolean | undefined>;
  */
 export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<void> {
   // Loaded here, not at start-up: `convmap --version` or `--help` need none of tfjs, sharp or the engine.
-  const [{ createEngine }, { BatchController, runBatch }, { checkNamePattern, DEFAULT_NAME_PATTERN }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }] = await Promise.all([
+  const [{ createEngine }, { BatchController, runBatch }, { checkNamePattern, checkOutputFolder, DEFAULT_NAME_PATTERN }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }] = await Promise.all([
     import('../engine/engine'), import('../services/batch'), import('../services/export'), import('../services/models'), import('../services/scan'), import('./inputs'),
   ]);
   const givenScales = opts.scales !== undefined ? parseScales(String(opts.scales)) : undefined;
@@ -87,6 +87,10 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const stride = opts.stride !== undefined ? parseInteger('stride', opts.stride, 1, 4096) : undefined;
   const jobs = opts.jobs !== undefined ? parseInteger('jobs', opts.jobs, 1, 64) : undefined;
   const namePattern = checkNamePattern(String(opts.name ?? DEFAULT_NAME_PATTERN));
+  const scoresOutput = (opts.scores ?? 'summary') as ScoresOutput;
+  if (!SCORES_OUTPUTS.includes(scoresOutput)) throw new Error(`--scores must be one of ${SCORES_OUTPUTS.join(', ')}, got "${String(opts.scores)}"`);
+  const npyDtype = (opts.npyDtype ?? 'float32') as NpyDtype;
+  if (!NPY_DTYPES.includes(npyDtype)) throw new Error(`--npy-dtype must be one of ${NPY_DTYPES.join(', ')}, got "${String(opts.npyDtype)}"`);
   const useCache = opts.cache !== false;
   const cacheDir = typeof opts.cacheDir === 'string' ? opts.cacheDir : defaultCacheDir();
 
@@ -95,6 +99,8 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const outDir = String(opts.out ?? '.');
   const outStat = await fs.stat(outDir).catch(() => null);
   if (outStat && !outStat.isDirectory()) throw new Error(`--out ${outDir}: is a file, not a folder`);
+  // Before the model loads: an output folder that cannot be made fails in one line at once.
+  await checkOutputFolder(outDir);
   const scan = await scanInputs(targets, { recursive: opts.recursive === true, exclude: [outDir, ...(useCache ? [cacheDir] : [])] });
   if (scan.photos.length === 0) {
     throw new Error(`no image files in ${targets.join(', ')}${scan.skipped.length ? ` (${scan.skipped.length} other entries skipped${opts.recursive ? '' : '; sub-folders need --recursive'})` : ''}`);
@@ -130,12 +136,15 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const cache = useCache ? createDiskCache(cacheDir, { onWarning: warn }) : null;
   const abort = new AbortController();
   let interrupts = 0;
-  const onSigint = (): void => {
-    if (++interrupts > 1) process.exit(130);
-    process.stderr.write('\nconvmap: cancelling — finished exports are kept (Ctrl-C again to quit at once)\n');
+  // SIGTERM (kill, systemd, a CI timeout) and SIGHUP (the terminal closed) end the batch as Ctrl-C
+  // does: finished outputs stay complete, temporary files go, the CSV files are written.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++interrupts > 1) process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGHUP' ? 1 : 15));
+    process.stderr.write(`\nconvmap: ${signal === 'SIGINT' ? 'cancelling' : `${signal}, cancelling`} — finished exports are kept (Ctrl-C again to quit at once)\n`);
     abort.abort(new Error('interrupted'));
   };
-  process.on('SIGINT', onSigint);
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of signals) process.on(sig, onSignal);
 
   const onEvent = (e: BatchEvent): void => {
     if (e.type === 'progress') {
@@ -150,9 +159,9 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
           warn(`${e.photo}: no cells at scale ${empty.map((c) => Number(c.scale.toFixed(3))).join(', ')} (the photo is smaller than the model's ${info.window[1]}×${info.window[0]} window there)`);
         }
         if (opts.json) {
-          process.stdout.write(printableJson({ photo: e.photo, status: 'done', png: o.png, scores: o.json, class: o.classLabel, model: modelName, backend: engine.backend, detections: o.detections, cached }) + '\n');
+          process.stdout.write(printableJson({ photo: e.photo, status: 'done', png: o.png, scores: o.json, grid: o.npy, resumed: o.resumed === true, class: o.classLabel, model: modelName, backend: engine.backend, detections: o.detections, cached }) + '\n');
         } else if (!bar && !quiet) {
-          process.stdout.write(`${p(e.photo)} → ${p(o.png)} (${p(classPhrase(o.classLabel))}, ${o.cells.map((c) => `${Number(c.scale.toFixed(3))}: ${c.rows}×${c.cols}`).join(', ')} cells${cached ? ', cached' : ''})\n`);
+          process.stdout.write(`${p(e.photo)} → ${p(o.png)} (${p(classPhrase(o.classLabel))}, ${o.cells.map((c) => `${Number(c.scale.toFixed(3))}: ${c.rows}×${c.cols}`).join(', ')} cells${o.resumed ? ', done by an earlier run' : cached ? ', cached' : ''})\n`);
         }
       } else if (e.status === 'no cells') {
         if (opts.json) process.stdout.write(printableJson({ photo: e.photo, status: 'no cells', reason: e.reason, model: modelName }) + '\n');
@@ -170,16 +179,16 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     bar?.start(scan.photos.length, 0, { photo: '', rate: '0.0', left: '…' });
     summary = await runBatch({
       engine, handle, info, photos: scan.photos, scales, outDir, jobs, signal: abort.signal,
-      cache, modelKey: cache ? modelHash(prepared.artifacts, info) : undefined,
+      cache, modelKey: prepared.modelKey ?? modelHash(prepared.artifacts, info),
       controller: new BatchController(), onEvent,
       options: {
         ...style, classChoice, namePattern, overwrite: opts.overwrite === true,
-        scoresJson: opts.scores !== false, csv: opts.csv === true,
+        scores: scoresOutput, npyDtype, csv: opts.csv === true, resume: opts.resume !== false,
       },
     });
   } finally {
     bar?.stop();
-    process.off('SIGINT', onSigint);
+    for (const sig of signals) process.off(sig, onSignal);
     await engine.close();
   }
 
@@ -187,7 +196,8 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   if (!opts.json) {
     const lines = [
       `${summary.done} of ${summary.total} photos done in ${seconds(summary.elapsedMs)} by model ${p(modelName)} with ${engine.backend} (${engine.workers} workers)`
-        + `${summary.cacheHits ? `, ${summary.cacheHits} from the cache` : ''}${summary.cancelled ? ' — cancelled' : ''}`,
+        + `${summary.cacheHits ? `, ${summary.cacheHits} from the cache` : ''}${summary.resumed ? `, ${summary.resumed} done by an earlier run (--no-resume redoes them)` : ''}`
+        + `${summary.cancelled ? ' — cancelled' : ''}`,
     ];
     if (summary.noCells.length) lines.push(`no cells: ${summary.noCells.length} photos smaller than the model's window at every scale`);
     const notImages = scan.skipped.length;
@@ -237,7 +247,9 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown) =>
     .option('--detect-threshold <x>', 'score a peak needs to become a detection', String(DRAW_DEFAULTS.detectThreshold))
     .option('--legend', 'draw a legend: class name and colormap scale')
     .option('--csv', 'write summary.csv (per-class maxima per photo) and detections.csv')
-    .option('--no-scores', 'do not write <name>.scores.json')
+    .option('--scores <what>', 'score files per photo: summary (<name>.scores.json: per class max, where, top cells), full (also <name>.scores.npy, the whole grid for NumPy) or none', 'summary')
+    .option('--npy-dtype <type>', 'element type of the .npy grid: float32 or float16', 'float32')
+    .option('--no-resume', 'redo photos that an earlier run with the same settings completed in --out')
     .option('--no-cache', 'do not read or write the score cache')
     .option('--cache-dir <dir>', `score cache folder (default ${defaultCacheDir()})`)
     .option('--jobs <n>', 'photos in flight at once (default: max(2, workers))')

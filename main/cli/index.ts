@@ -74,10 +74,10 @@ program
   .action(async (model: string, opts: { out?: string; json?: boolean; preprocess?: PreprocessMode; stride?: number; backend?: BackendRequest; output?: string; labels?: string }) => {
     try {
       // Loaded here, not at start-up: `convmap --version` or `--help` need none of tfjs, sharp or the engine.
-      const [{ isImagePath }, { prepareModel }, { exportConverted, saveOnnx }, { saveConverted }] = await Promise.all([
+      const [{ isScannedPhoto }, { prepareModel }, { exportConverted, saveOnnx }, { saveConverted }] = await Promise.all([
         import('../services/scan'), import('../services/models'), import('../onnx/convert'), import('../convert/save'),
       ]);
-      if (isImagePath(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5 or a .keras file; photos go to convmap heatmap)`);
+      if (isScannedPhoto(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5 or a .keras file; photos go to convmap heatmap)`);
       const backend = await selectBackend(opts.backend ?? 'auto');
       const prepared = await prepareModel(model, { preprocess: opts.preprocess, stride: opts.stride, output: opts.output, labelsFile: opts.labels });
       const onnx = await exportConverted(prepared.artifacts, prepared.info, model);

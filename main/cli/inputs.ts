@@ -6,9 +6,9 @@
  */
 import { promises as fs } from 'node:fs';
 import { modelDisplayName } from '../../core/defaults';
-import { isImagePath, scanInputs } from '../services/scan';
-
-const MODEL_EXT = /\.(json|h5|hdf5|keras)$/i;
+import { hasModelExtension } from '../../core/formats';
+import { holdsModel } from '../services/models';
+import { isScannedPhoto, scanInputs } from '../services/scan';
 const MODEL_KINDS = 'a model.json, a model folder, a converted folder, a .h5 or a .keras file';
 
 /** The model and photo inputs of one heatmap run. */
@@ -21,25 +21,23 @@ export interface HeatmapInputs {
   targets: string[];
 }
 
-/** True when the path is a model: a .json/.h5/.keras file, or a folder holding model.json or convmap.json. */
+/** True when the path is a model: a model file by extension (core/formats), or a folder holding a model. */
 async function isModel(p: string): Promise<boolean> {
   const stat = await fs.stat(p).catch(() => null);
   if (!stat) return false;
-  if (stat.isFile()) return MODEL_EXT.test(p);
-  if (!stat.isDirectory()) return false;
-  const entries = await fs.readdir(p).catch(() => [] as string[]);
-  return entries.includes('model.json') || entries.includes('convmap.json');
+  if (stat.isFile()) return hasModelExtension(p);
+  return holdsModel(p);
 }
 
 /** Why the first argument is neither a model nor photos, or null when it is an existing photo or folder of photos. */
 async function notPhotos(p: string, recursive: boolean): Promise<string | null> {
   const stat = await fs.stat(p).catch(() => null);
   if (!stat) {
-    return MODEL_EXT.test(p)
+    return hasModelExtension(p)
       ? `${p}: no such model file`
       : `${p}: no such model, photo or folder (a model is ${MODEL_KINDS})`;
   }
-  if (stat.isFile()) return isImagePath(p) ? null : `${p}: neither a model (${MODEL_KINDS}) nor a photo`;
+  if (stat.isFile()) return isScannedPhoto(p) ? null : `${p}: neither a model (${MODEL_KINDS}) nor a photo`;
   if (!stat.isDirectory()) return `${p}: neither a model nor a photo or folder`;
   const entries = await fs.readdir(p).catch(() => null);
   if (entries === null) return `${p}: cannot read this folder`;

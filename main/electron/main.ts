@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, Menu, session, type WebContents } from 'electron';
 import type { EventChannel, EventPayload } from '../../core/api';
 import { printable } from '../../core/printable';
+import { MODEL_EXTENSIONS, PHOTO_EXTENSIONS } from '../../core/formats';
 import { createAppService, type AppService } from '../services/app-service';
 import { ChosenPaths, type ChosenBy } from './chosen';
 import { registerIpc, type Dialogs, type IpcRegistration } from './ipc';
@@ -26,8 +27,6 @@ const csp = contentSecurityPolicy(devServerUrl !== undefined);
 // Log lines carry paths and URLs from the renderer and from disk: control characters are escaped.
 const log = (line: string): void => console.warn(printable(line));
 
-export const MODEL_EXTENSIONS = ['json', 'h5', 'hdf5', 'keras'];
-export const PHOTO_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'avif', 'tif', 'tiff', 'heic', 'heif', 'bmp'];
 
 const windows = new Set<BrowserWindow>();
 const openFiles = new OpenFilesQueue();
@@ -63,7 +62,7 @@ const dialogs: Dialogs = {
     const opts: Electron.OpenDialogOptions = {
       title: 'Open Model',
       properties: ['openFile'],
-      filters: [{ name: 'Models (model.json, Keras .h5/.keras)', extensions: MODEL_EXTENSIONS }, { name: 'All files', extensions: ['*'] }],
+      filters: [{ name: 'Models (model.json, Keras .h5/.keras)', extensions: [...MODEL_EXTENSIONS] }, { name: 'All files', extensions: ['*'] }],
     };
     const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
     return r.canceled || r.filePaths.length === 0 ? null : r.filePaths[0];
@@ -73,7 +72,7 @@ const dialogs: Dialogs = {
     const opts: Electron.OpenDialogOptions = {
       title: 'Open Photos',
       properties: ['openFile', 'multiSelections'],
-      filters: [{ name: 'Images', extensions: PHOTO_EXTENSIONS }, { name: 'All files', extensions: ['*'] }],
+      filters: [{ name: 'Images', extensions: [...PHOTO_EXTENSIONS] }, { name: 'All files', extensions: ['*'] }],
     };
     const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
     return r.canceled ? [] : r.filePaths;

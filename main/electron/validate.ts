@@ -11,6 +11,7 @@ import {
 } from '../../core/api';
 import { COLORMAPS, isColormapName } from '../../core/colormap';
 import { isPreprocessMode } from '../../core/model-info';
+import { MAX_SCALE, MAX_SCALED_PIXELS, MAX_SCALES, scaleListProblem } from '../../core/scales';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -35,11 +36,11 @@ export const LIMITS = {
   paths: 10_000,
   /** Longest id (ours are UUIDs; job ids are the renderer's). */
   idLength: 128,
-  scales: 32,
+  scales: MAX_SCALES,
   /** Largest scale factor. */
-  maxScale: 16,
+  maxScale: MAX_SCALE,
   /** Largest resized photo at one scale, in pixels: bounds the memory of one resize. */
-  maxScaledPixels: 400_000_000,
+  maxScaledPixels: MAX_SCALED_PIXELS,
   /** Most photos in one batch. */
   batchPhotos: 100_000,
   /** Longest export name pattern. */
@@ -151,20 +152,11 @@ export function checkComputeScoresRequest(v: unknown, ctx: ValidationContext): C
   return ok({ jobId: jobId.value, modelId: modelId.value, photoId: photoId.value, scales: scales.value });
 }
 
-/** Scale factors: 1–32 finite numbers in (0, 16], none making a photo of `size` bigger than the resize limit. */
+/** Scale factors: core/scales' one validator, with no scale making a photo of `size` bigger than the resize limit. */
 export function checkScales(scales: unknown, size: [number, number]): Checked<number[]> {
   if (!Array.isArray(scales)) return no(`scales must be an array of numbers, got ${describe(scales)}`);
-  if (scales.length === 0 || scales.length > LIMITS.scales) return no(`scales must hold 1–${LIMITS.scales} numbers, got ${scales.length}`);
-  for (const s of scales) {
-    if (typeof s !== 'number' || !Number.isFinite(s) || s <= 0 || s > LIMITS.maxScale) {
-      return no(`each scale must be a finite number in (0, ${LIMITS.maxScale}], got ${typeof s === 'number' ? s : describe(s)}`);
-    }
-    const pixels = Math.round(s * size[0]) * Math.round(s * size[1]);
-    if (pixels > LIMITS.maxScaledPixels) {
-      return no(`scale ${s} makes the ${size[1]}×${size[0]} photo ${(pixels / 1e6).toFixed(0)} MP, over the limit of ${LIMITS.maxScaledPixels / 1e6} MP`);
-    }
-  }
-  return ok([...(scales as number[])]);
+  const problem = scaleListProblem(scales, size);
+  return problem ? no(problem) : ok([...(scales as number[])]);
 }
 
 export function checkAddFoldersRequest(v: unknown, ctx: ValidationContext): Checked<AddFoldersRequest> {

@@ -8,6 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { errorMessage } from '../../core/errors';
 
 /** The tfjs namespace (the same API whether it came from `@tensorflow/tfjs` or tfjs-node). */
 export type Tf = typeof import('@tensorflow/tfjs');
@@ -33,10 +34,6 @@ const TFJS_NODE = '@tensorflow/tfjs-node';
 
 let tfInstance: Tf | undefined;
 let selected: BackendName | undefined;
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 function isTf(m: unknown): m is Tf {
   return typeof m === 'object' && m !== null && typeof (m as { tensor?: unknown }).tensor === 'function'
@@ -113,7 +110,7 @@ export async function selectBackend(requested: BackendRequest = 'auto'): Promise
       tfInstance = await loaders[want]();
     } catch (err) {
       const hint = want === 'node' ? ` (is ${TFJS_NODE} installed with its native library?)` : '';
-      throw new Error(`backend '${want}' could not be loaded${hint}: ${message(err)}`);
+      throw new Error(`backend '${want}' could not be loaded${hint}: ${errorMessage(err)}`);
     }
     selected = want;
     return want;
@@ -125,7 +122,7 @@ export async function selectBackend(requested: BackendRequest = 'auto'): Promise
       selected = name;
       return name;
     } catch (err) {
-      failures.push(`${name}: ${message(err)}`);
+      failures.push(`${name}: ${errorMessage(err)}`);
     }
   }
   throw new Error(`no tfjs backend could be loaded (${failures.join('; ')})`);

@@ -1,10 +1,13 @@
 /**
- * Photo decoding and resizing with sharp (libvips): every photo becomes upright 8-bit sRGB,
- * interleaved RGB, whatever its format, orientation, colour space, bit depth or alpha.
+ * Photo reading, decoding and resizing: every photo becomes upright 8-bit sRGB, interleaved RGB,
+ * whatever its format (sharp/libvips, and BMP through ./bmp), orientation, colour space, bit depth
+ * or alpha. Every entry point (window, batch, CLI) reads and decodes photos through this module.
  */
-import { access } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
+import { bmpSize, decodeBmp, isBmp } from './bmp';
+import { ImageError, overLimit } from './image-error';
+import { readRegularFile, UnsafeFileError } from '../io/safe-read';
 
 /** An upright 8-bit RGB raster: row-major [height, width, 3] (index (y · width + x) · 3 + c). */
 export interface RgbImage {
@@ -17,8 +20,14 @@ export interface RgbImage {
   channels: 3;
 }
 
-/** Default largest photo accepted by {@link decodeImage}: 100 megapixels. */
+/** Default largest photo accepted by {@link decodePhoto}: 100 megapixels. */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+/**
+ * Default largest photo file read, in bytes (1 GiB): above any photo within the pixel limit
+ * (100 MP of 16-bit RGBA TIFF is 800 MB), far below what a device file such as /dev/zero would grow to.
+ */
+export const DEFAULT_MAX_PHOTO_BYTES = 1024 ** 3;
 
 export interface DecodeOptions {
   /**
@@ -32,65 +41,102 @@ export interface DecodeOptions {
    * dark-on-light.
    */
   background?: [number, number, number];
-  /** Name used in error messages when `input` is a Buffer (default "<buffer>"). */
+  /** Name used in error messages when `input` is bytes (default "<buffer>"). */
   name?: string;
+  /** Largest file read when `input` is a path (default {@link DEFAULT_MAX_PHOTO_BYTES}). */
+  maxBytes?: number;
 }
 
-/** Error about one input file; the message starts with the file's name. */
-export class ImageError extends Error {
-  constructor(readonly file: string, detail: string, options?: { cause?: unknown }) {
-    super(`${file}: ${detail}`, options);
-    this.name = 'ImageError';
-  }
-}
+export { ImageError };
 
 function reason(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).trim().replace(/\s+/g, ' ');
 }
 
-function pixels(n: number): string {
-  return n >= 1e6 ? `${(n / 1e6).toFixed(1)} MP` : `${n} pixels`;
+/**
+ * The one way a photo's bytes are read from disk: the path must name a regular file (a device,
+ * FIFO, socket or folder is refused before anything is read, so /dev/zero cannot grow memory and a
+ * FIFO cannot hang the read), no larger than `maxBytes`, and not empty.
+ * @returns the file's bytes.
+ * @throws ImageError naming the file ("file not found", "is a folder, not an image", "is a FIFO
+ *   (named pipe), not a regular file", "is N bytes, over the photo limit of M", "empty file (0 bytes), not an image").
+ */
+export async function readPhotoFile(file: string, opts: { maxBytes?: number } = {}): Promise<Buffer> {
+  const name = path.basename(file);
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_PHOTO_BYTES;
+  let bytes: Buffer;
+  try {
+    bytes = await readRegularFile(file, { maxBytes, capName: 'the photo limit' });
+  } catch (err) {
+    if (!(err instanceof UnsafeFileError)) throw new ImageError(name, `cannot read file (${reason(err)})`, { cause: err });
+    const detail = /\bENOENT\b/.test(err.detail) ? 'file not found'
+      : /\bEISDIR\b|is a folder/.test(err.detail) ? 'is a folder, not an image'
+        : /\bEACCES\b|\bEPERM\b/.test(err.detail) ? 'cannot read file (permission denied)'
+          : err.detail;
+    throw new ImageError(name, detail, { cause: err });
+  }
+  if (bytes.length === 0) throw new ImageError(name, 'empty file (0 bytes), not an image');
+  return bytes;
+}
+
+/** Upright size of an encoded photo from its header only (EXIF orientations 5–8 swap the axes). */
+export interface PhotoSize {
+  width: number;
+  height: number;
 }
 
 /**
- * Decode a photo file (JPEG, PNG, WebP, TIFF, GIF, AVIF… whatever sharp reads) to upright RGB.
- * EXIF orientation is applied; CMYK and greyscale become sRGB; alpha is flattened onto
- * `opts.background` (white by default); 16-bit samples are reduced to 8 bits. Multi-page files give
- * their first page.
- * @param input a file path or the encoded bytes.
- * @returns the photo as [height, width, 3] uint8, width and height after orientation.
- * @throws ImageError naming the file when it is missing, not an image, truncated/corrupt, or larger
- *   than `opts.maxPixels`.
+ * Reads a photo's size from its header without decoding pixels; refuses it when over `maxPixels`.
+ * @param bytes the encoded photo (any supported format, BMP included).
+ * @throws ImageError naming the photo when it is not a supported image or is over the limit.
  */
-export async function decodeImage(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<RgbImage> {
-  const name = typeof input === 'string' ? path.basename(input) : (opts.name ?? '<buffer>');
+export async function probePhoto(bytes: Uint8Array, opts: { name?: string; maxPixels?: number } = {}): Promise<PhotoSize> {
+  const name = opts.name ?? '<buffer>';
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const [r, g, b] = opts.background ?? [255, 255, 255];
-  if (typeof input === 'string') {
-    try {
-      await access(input);
-    } catch (err) {
-      throw new ImageError(name, `cannot read file (${reason(err)})`, { cause: err });
-    }
-  }
   let width: number | undefined;
   let height: number | undefined;
-  try {
-    // Header only: the size is known before any pixel is decoded.
-    const meta = await sharp(input, { limitInputPixels: false }).metadata();
-    width = meta.width;
-    height = meta.height;
-  } catch (err) {
-    throw new ImageError(name, `not a supported image (${reason(err)})`, { cause: err });
+  if (isBmp(bytes)) {
+    ({ width, height } = bmpSize(bytes) ?? { width: undefined, height: undefined });
+  } else {
+    try {
+      const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+      const turned = (meta.orientation ?? 1) >= 5;
+      width = turned ? meta.height : meta.width;
+      height = turned ? meta.width : meta.height;
+    } catch (err) {
+      throw new ImageError(name, `not a supported image (${reason(err)})`, { cause: err });
+    }
   }
-  if (width === undefined || height === undefined || width < 1 || height < 1) {
+  if (width === undefined || height === undefined || !(width >= 1) || !(height >= 1)) {
     throw new ImageError(name, 'not a supported image (no pixel size in its header)');
   }
-  if (width * height > maxPixels) {
-    throw new ImageError(name, `image is ${width}×${height} (${pixels(width * height)}), over the limit of ${pixels(maxPixels)}`);
+  if (width * height > maxPixels) throw overLimit(name, width, height, maxPixels);
+  return { width, height };
+}
+
+/**
+ * Decode a photo (JPEG, PNG, WebP, TIFF, GIF, AVIF… whatever sharp reads, and BMP through
+ * Convmap's own decoder) to upright RGB. EXIF orientation is applied; CMYK and greyscale become
+ * sRGB; alpha is flattened onto `opts.background` (white by default); 16-bit samples are reduced to
+ * 8 bits. Multi-page files give their first page. The pixel limit is checked on the header, before
+ * any pixel is decoded.
+ * @param input a file path (read once with {@link readPhotoFile}) or the encoded bytes.
+ * @returns the photo as [height, width, 3] uint8, width and height after orientation.
+ * @throws ImageError naming the file when it is missing, not a regular file, not an image,
+ *   truncated/corrupt, or larger than `opts.maxPixels`.
+ */
+export async function decodePhoto(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<RgbImage> {
+  const name = typeof input === 'string' ? path.basename(input) : (opts.name ?? '<buffer>');
+  const bytes = typeof input === 'string' ? await readPhotoFile(input, { maxBytes: opts.maxBytes }) : input;
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const [r, g, b] = opts.background ?? [255, 255, 255];
+  await probePhoto(bytes, { name, maxPixels });
+  if (isBmp(bytes)) {
+    const raw = decodeBmp(bytes, name, maxPixels);
+    return { data: raw.data, width: raw.width, height: raw.height, channels: 3 };
   }
   try {
-    const { data, info } = await sharp(input, { limitInputPixels: maxPixels })
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels })
       .rotate()
       .flatten({ background: { r, g, b } })
       .toColourspace('srgb')

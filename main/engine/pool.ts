@@ -3,14 +3,13 @@
  * idle; each worker is sent a model the first time it runs a tile of it. A worker that dies is
  * replaced and the job it was running rejects with the reason.
  */
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { io } from '@tensorflow/tfjs';
 import type { BackendName, BackendRequest } from './backend';
 import { CRASH_EXIT_CODE, type FromWorker, type TileInput, type ToWorker, type WorkerInit } from './protocol';
+import { errorMessage } from '../../core/errors';
+import { startWorker } from './start-worker';
 
 export type { TileInput } from './protocol';
 
@@ -70,32 +69,8 @@ interface Slot {
   lastError?: Error;
 }
 
-const here = import.meta.url;
-const fromSource = here.endsWith('.ts');
-const workerFile = new URL(fromSource ? './worker.ts' : './worker.js', here);
-
-/**
- * Start the worker thread. Compiled JavaScript runs as is; TypeScript sources (tests, the CLI) get
- * tsx's loader registered inside the worker first. (`execArgv: ['--import', 'tsx']` does not reach
- * a worker's entry module in Node 20, so a small bootstrap registers tsx and then imports it.)
- */
-function startWorker(init: WorkerInit): Worker {
-  if (!fromSource) return new Worker(workerFile, { workerData: init });
-  const bootstrap = `import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(workerFile.href)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: init });
-}
-
-/** file: URL of tsx's ESM API, resolved from node_modules through the package's exports map. */
-export function tsxApiUrl(): string {
-  const require = createRequire(here);
-  const pkgFile = require.resolve('tsx/package.json');
-  const pkg = require(pkgFile) as { exports?: Record<string, { import?: { default?: string } }> };
-  const rel = pkg.exports?.['./esm/api']?.import?.default ?? './dist/esm/api/index.mjs';
-  return pathToFileURL(path.join(path.dirname(pkgFile), rel)).href;
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+function startPoolWorker(init: WorkerInit): Worker {
+  return startWorker(import.meta.url, 'worker', { workerData: init });
 }
 
 export class WorkerPool {
@@ -140,7 +115,7 @@ export class WorkerPool {
 
   private spawn(index: number): Promise<BackendName> {
     const init: WorkerInit = { backend: this.requested };
-    const worker = startWorker(init);
+    const worker = startPoolWorker(init);
     const slot: Slot = { index, worker, ready: false, models: new Set(), direct: new Map() };
     this.slots[index] = slot;
     return new Promise<BackendName>((resolve, reject) => {
@@ -183,7 +158,7 @@ export class WorkerPool {
       return;
     }
     this.spawn(slot.index).catch((startErr: unknown) => {
-      this.broken = startErr instanceof Error ? startErr : new Error(message(startErr));
+      this.broken = startErr instanceof Error ? startErr : new Error(errorMessage(startErr));
     });
   }
 

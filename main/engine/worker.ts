@@ -12,16 +12,13 @@ type IOHandler = io.IOHandler;
 import { getTf, isBackendRequest, selectBackend, type Tf } from './backend';
 import { preprocessRegion } from './preprocess';
 import { CRASH_EXIT_CODE, type FromWorker, type TileInput, type ToWorker, type WorkerInit } from './protocol';
+import { errorMessage } from '../../core/errors';
 
 if (parentPort === null) throw new Error('main/engine/worker must run as a worker thread');
 const port = parentPort;
 
 function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Loaded models, or why they failed to load (reported on use). */
@@ -98,7 +95,7 @@ async function handle(tf: Tf, msg: ToWorker): Promise<void> {
         const model = await loading;
         post({ type: 'loaded', jobId: msg.jobId, inputShape: model.inputs[0]?.shape ?? [], outputShape: model.outputs[0]?.shape ?? [] });
       } catch (err) {
-        post({ type: 'error', jobId: msg.jobId, message: `the model could not be loaded: ${message(err)}` });
+        post({ type: 'error', jobId: msg.jobId, message: `the model could not be loaded: ${errorMessage(err)}` });
       }
       return;
     }
@@ -122,13 +119,13 @@ async function handle(tf: Tf, msg: ToWorker): Promise<void> {
         try {
           model = await loading;
         } catch (err) {
-          throw new Error(`the model could not be loaded: ${message(err)}`);
+          throw new Error(`the model could not be loaded: ${errorMessage(err)}`);
         }
         const result = await runTile(tf, model, msg.input);
         result.jobId = msg.jobId;
         post(result, [result.output.buffer as ArrayBuffer]);
       } catch (err) {
-        post({ type: 'error', jobId: msg.jobId, message: message(err) });
+        post({ type: 'error', jobId: msg.jobId, message: errorMessage(err) });
       }
       return;
     }
@@ -150,7 +147,7 @@ const started: Promise<Tf | undefined> = (async () => {
     post({ type: 'ready', backend });
     return getTf();
   } catch (err) {
-    post({ type: 'fatal', message: message(err) });
+    post({ type: 'fatal', message: errorMessage(err) });
     port.close();
     return undefined;
   }

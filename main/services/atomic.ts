@@ -3,17 +3,88 @@ import path from 'node:path';
 
 let counter = 0;
 
+/** What a file is written from: text, bytes, or a function giving its chunks in order (streamed, for big outputs). */
+export type FileData = string | Uint8Array | (() => Iterable<Uint8Array> | AsyncIterable<Uint8Array>);
+
+/** Temporary names are ".<name>.<pid>.<n>.tmp" next to the file; {@link removeStaleTemps} knows this shape. */
+export const TEMP_NAME = /^\..+\.(\d+)\.\d+\.tmp$/;
+
+/** A fresh temporary name in the folder of `file`, of the {@link TEMP_NAME} shape. */
+export function tempName(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${++counter}.tmp`);
+}
+
+/** Writes `data` to `file` (created or truncated), chunk by chunk when it is a function. */
+export async function writeData(file: string, data: FileData, flag = 'w'): Promise<void> {
+  await fs.writeFile(file, typeof data === 'function' ? data() : data, { flag });
+}
+
 /**
  * Writes a file to a temporary name in the same folder and renames it into place, so a crash or a
  * full disk never leaves a half-written file under the final name.
  */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${++counter}.tmp`);
+export async function writeFileAtomic(file: string, data: FileData): Promise<void> {
+  const tmp = tempName(file);
   try {
-    await fs.writeFile(tmp, data);
+    await writeData(tmp, data, 'wx');
     await fs.rename(tmp, file);
   } catch (e) {
     await fs.rm(tmp, { force: true });
     throw e;
+  }
+}
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temporary files ({@link TEMP_NAME}) left in `dir` by a process that no longer runs (a
+ * killed batch); those of live processes (another batch writing there now) are kept.
+ * @returns the names removed.
+ */
+export async function removeStaleTemps(dir: string): Promise<string[]> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || alive(Number(m[1]))) continue;
+    await fs.rm(path.join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/**
+ * mkdir -p that fails instead of looping: Node's recursive mkdir never returns on paths such as
+ * /proc/self/x. Walks up to the nearest existing folder, then creates each missing component once.
+ * @throws the first mkdir error (ENOENT, EACCES, ENOTDIR, EEXIST when a component is a file).
+ */
+export async function makeDirs(dir: string): Promise<void> {
+  const missing: string[] = [];
+  let at = path.resolve(dir);
+  for (;;) {
+    const st = await fs.stat(at).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(e)));
+    if (st) {
+      if (!st.isDirectory()) throw Object.assign(new Error(`ENOTDIR: ${at} is not a folder`), { code: 'ENOTDIR', path: at });
+      break;
+    }
+    missing.push(at);
+    const up = path.dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  for (const d of missing.reverse()) {
+    await fs.mkdir(d).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+    const st = await fs.stat(d);
+    if (!st.isDirectory()) throw Object.assign(new Error(`ENOTDIR: ${d} is not a folder`), { code: 'ENOTDIR', path: d });
   }
 }

@@ -1,9 +1,14 @@
 /**
- * Batch processing of many photos, Electron-free: the CLI runs it, and the app's queue will too.
+ * The batch queue, Electron-free: the CLI runs it, and so does the window's service. Each photo goes
+ * through the one pipeline (./pipeline: load once → cached or computed score maps → analysis →
+ * picture), and its files are written by ./export.
+ *
+ * A photo smaller than the model's window at every scale gets the status 'no cells' (nothing to
+ * draw, nothing exported), not 'done'.
  *
  * Several photos are in flight at once (`jobs`, default max(2, workers)) so the engine's workers stay
- * busy while other photos decode, blend and encode; a pixel budget bounds the memory of photos in
- * flight, so memory does not grow with the number or size of photos. Each photo is reported through
+ * busy while other photos decode, blend and encode; a memory budget (./pixel-budget) bounds what the
+ * photos in flight hold together, whatever their number and size. Each photo is reported through
  * `onEvent` (queued → running → done | failed | skipped) with overall progress (count, rate, ETA).
  * A bad photo (unreadable, truncated, over the pixel limit, a worker crash on it) fails with its
  * reason and the batch goes on. Pause/resume through a {@link BatchController}: no new photo starts
@@ -12,37 +17,42 @@
  *
  * Output folder policy: the folder is created and probed before the first photo; if it cannot be
  * written, runBatch rejects at once with one {@link OutputError} naming the folder and no photo is
- * processed. A write that fails later (disk full, permissions changed) fails that photo with a
- * message naming the file, and the batch goes on.
+ * processed. Temporary files left there by a killed run are removed first. With `resume` (the
+ * default), a photo whose outputs a previous run with the same settings completed in this folder
+ * (recorded in the folder's journal, every file still there) is not redone. A write that fails later
+ * (disk full, permissions changed) fails that photo with a message naming the file, and the batch
+ * goes on.
  */
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
-import { averageScoreMaps, classMaxima } from '../../core/average';
-import type { BatchProgress } from '../../core/api';
+import { classMaxima } from '../../core/average';
+import type { BatchPhotoStatus, BatchProgress } from '../../core/api';
 import type { Detection } from '../../core/detect';
+import { reasonFor } from '../../core/errors';
 import type { ConvertedModelInfo } from '../../core/model-info';
-import type { ScoreMap } from '../../core/scoremap';
-import { DEFAULT_MAX_PIXELS, decodeImage, ImageError, type RgbImage } from '../engine/decode';
+import { analyseMaps, classLabel, namedClass, type PictureSettings } from '../../core/pipeline';
+import { cellCount } from '../../core/scoremap';
+import { DEFAULT_MAX_PIXELS, type RgbImage } from '../engine/decode';
 import type { Engine, ModelHandle } from '../engine/engine';
-import { isAbortError } from '../engine/pool';
-import { decodeBmp, isBmp } from './bmp';
+import { abortError, isAbortError } from '../engine/pool';
+import { removeStaleTemps } from './atomic';
 import type { ScoreCache } from './cache';
-import { photoHash } from './cache';
-import {
-  checkNamePattern, checkOutputFolder, csvLine, DEFAULT_NAME_PATTERN, exportPhotoFiles, OutputError, photoDetections, renderExportPng,
-  writeFileNoClobber, type ExportStyle,
-} from './export';
-import { chooseClass, classLabel, namedClass, scoresRecord, type PhotoResult } from './heatmap';
-
-/** 'no cells': processed, but the photo is smaller than the model's window at every scale (nothing to draw, nothing exported). */
-export type PhotoStatus = 'queued' | 'running' | 'done' | 'no cells' | 'failed' | 'skipped';
+import { csvLine, OrderedCsv } from './csv';
+import { checkNamePattern, checkOutputFolder, DEFAULT_NAME_PATTERN, exportPhotoFiles, OutputError, type PhotoFiles } from './export';
+import { loadPhoto, PhotoDecoder, scoreMapsFor } from './pipeline';
+import { renderPicture, type PictureInput, type PictureStyle } from './picture';
+import { MemoryBudget, photoMemoryEstimate } from './pixel-budget';
+import { npyChunks, scoresSummaryJson, type NpyDtype, type ScoresOutput } from './scores-file';
 
 /** What a finished photo produced. */
 export interface PhotoOutcome {
-  /** The overlay PNG; absent when the batch has no output folder (scores only). */
+  /** The picture PNG; absent when the batch has no output folder (scores only). */
   png?: string;
+  /** The scores summary JSON. */
   json?: string;
+  /** The full averaged grid (.npy). */
+  npy?: string;
   /** The class drawn (label, or "any (not background)"). */
   classLabel: string;
   /** Upright size [height, width]. */
@@ -52,6 +62,8 @@ export interface PhotoOutcome {
   detections: number;
   /** Scales taken from the cache (all of them: no engine call for this photo). */
   cachedScales: number;
+  /** True when a previous run in this folder completed it (resume): nothing was computed or written. */
+  resumed?: boolean;
   ms: number;
 }
 
@@ -60,7 +72,7 @@ export interface PhotoEvent {
   /** Index into `photos`. */
   index: number;
   photo: string;
-  status: PhotoStatus;
+  status: BatchPhotoStatus;
   /** Why it failed or was skipped; the file name is not repeated in it. */
   reason?: string;
   outcome?: PhotoOutcome;
@@ -112,22 +124,27 @@ export class BatchController {
   }
 }
 
-export interface BatchOptions extends ExportStyle {
-  /** A label, a class index, 'top' (each photo's strongest class but background) or 'any'. Default 'top'. */
-  classChoice?: string;
+export interface BatchOptions extends PictureSettings {
   /** File name pattern with {name} and {class}; default '{name}.heatmap.png'. */
   namePattern?: string;
   /** Replace existing outputs instead of adding a "-n" suffix. */
   overwrite?: boolean;
-  /** Write <name>.scores.json per photo (default true). */
-  scoresJson?: boolean;
+  /** Score files per photo: 'summary' (default, <name>.scores.json), 'full' (also <name>.scores.npy) or 'none'. */
+  scores?: ScoresOutput;
+  /** Element type of the .npy grid (default float32). */
+  npyDtype?: NpyDtype;
   /** Write summary.csv (per photo: status, class, per-class maxima) and detections.csv (default false). */
   csv?: boolean;
+  /** Skip photos a previous run with the same settings completed in this output folder (default true; off with `overwrite`). */
+  resume?: boolean;
   /** Largest photo accepted, width · height (default the decoder's 100 MP). */
   maxPixels?: number;
-  /** Decoded pixels allowed in flight over all photos (default 150 MP; a bigger photo runs alone). */
-  maxPixelsInFlight?: number;
+  /** Bytes the photos in flight may hold together (default 2 GiB; a bigger photo runs alone). */
+  maxBytesInFlight?: number;
 }
+
+/** Renders a photo's picture PNG; the default is renderPicture on this thread. */
+export type RenderPicture = (input: PictureInput, labels: readonly string[], style: PictureStyle) => Promise<Uint8Array>;
 
 export interface RunBatchArgs {
   /** The engine (or any object with its scoreMaps and workers, e.g. a counting wrapper). */
@@ -148,15 +165,12 @@ export interface RunBatchArgs {
   signal?: AbortSignal;
   /** Score cache; null or absent: no cache. Needs `modelKey`. */
   cache?: ScoreCache | null;
-  /** Hash of the model (cache.modelHash(artifacts, info)); required with a cache. */
+  /** Hash of the model (cache.modelHash(artifacts, info)); required with a cache, and keys resume. */
   modelKey?: string;
   controller?: BatchController;
   onEvent?(event: BatchEvent): void;
-  /**
-   * Renders a photo's overlay PNG (default renderExportPng, on this thread). The app passes one that
-   * runs in a worker thread (export-thread.ts); it may take the photo's pixels (result.image.data).
-   */
-  render?(result: PhotoResult, info: Pick<ConvertedModelInfo, 'labels'>, style: ExportStyle, detections: readonly Detection[]): Promise<Uint8Array>;
+  /** Renders the picture (default renderPicture here); the app passes one running in worker threads. */
+  render?: RenderPicture;
 }
 
 export interface BatchSummary {
@@ -164,161 +178,90 @@ export interface BatchSummary {
   done: number;
   failed: { photo: string; reason: string }[];
   skipped: { photo: string; reason: string }[];
-  /** Photos with no cell at any scale (not counted in `done`). */
+  /** Photos with no cell at any scale (not counted in `done`; nothing exported). */
   noCells: { photo: string; reason: string }[];
   cancelled: boolean;
   /** Photos whose every scale came from the cache. */
   cacheHits: number;
+  /** Photos a previous run had completed (resume): counted in `done`. */
+  resumed: number;
   /** Calls to engine.scoreMaps. */
   engineCalls: number;
   elapsedMs: number;
+  /** Temporary files of a killed earlier run removed from the output folder. */
+  staleTempsRemoved: number;
   csv?: { summary: string; detections: string };
 }
 
-function errorMessage(err: unknown, photo: string): string {
-  let msg = (err instanceof Error ? err.message : String(err)).split('\n')[0];
-  const base = path.basename(photo);
-  if (msg.startsWith(`${base}: `)) msg = msg.slice(base.length + 2);
-  return msg;
-}
-
-/** A counting semaphore over pixels; a request larger than the whole budget waits for it all. */
-class PixelBudget {
-  private used = 0;
-  private waiters: { n: number; go: () => void }[] = [];
-  constructor(private readonly total: number) {}
-  /** @returns the amount held, to hand back to release(). */
-  async acquire(n: number): Promise<number> {
-    const want = Math.min(Math.max(n, 1), this.total);
-    if (this.waiters.length === 0 && this.used + want <= this.total) {
-      this.used += want;
-      return want;
-    }
-    // release() counts it as used before waking us.
-    await new Promise<void>((go) => this.waiters.push({ n: want, go }));
-    return want;
-  }
-  release(n: number): void {
-    this.used -= n;
-    while (this.waiters.length > 0 && this.used + this.waiters[0].n <= this.total) {
-      const w = this.waiters.shift() as { n: number; go: () => void };
-      this.used += w.n;
-      w.go();
-    }
-  }
-}
-
-/** Read a photo's bytes, with specific messages for missing and empty files. */
-async function readPhoto(photo: string): Promise<Buffer> {
-  const name = path.basename(photo);
-  let bytes: Buffer;
-  try {
-    bytes = await fs.readFile(photo);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new ImageError(name, e.code === 'ENOENT' ? 'file not found' : e.code === 'EISDIR' ? 'is a folder, not an image' : `cannot read file (${e.message})`, { cause: err });
-  }
-  if (bytes.length === 0) throw new ImageError(name, 'empty file (0 bytes), not an image');
-  return bytes;
-}
-
-async function pixelCount(bytes: Buffer): Promise<number> {
-  if (isBmp(bytes)) return bytes.readInt32LE(18) * Math.abs(bytes.readInt32LE(22));
-  try {
-    const m = await sharp(bytes, { limitInputPixels: false }).metadata();
-    return (m.width ?? 0) * (m.height ?? 0);
-  } catch {
-    return 0;
-  }
-}
-
-async function decodePhoto(bytes: Buffer, photo: string, maxPixels: number): Promise<RgbImage> {
-  const name = path.basename(photo);
-  if (isBmp(bytes)) {
-    const raw = decodeBmp(bytes, name, maxPixels);
-    return { data: raw.data, width: raw.width, height: raw.height, channels: 3 };
-  }
-  return decodeImage(bytes, { name, maxPixels });
-}
-
 const SUMMARY_FIXED = ['photo', 'status', 'reason', 'output', 'class', 'width', 'height', 'detections'];
+/** The output folder's record of completed photos, one JSON line each (see {@link JournalEntry}). */
+export const JOURNAL_FILE = '.convmap-batch.jsonl';
 
-/** A CSV file written in photo order (rows may arrive out of order) to a temporary file, renamed at the end. */
-class OrderedCsv {
-  private pending = new Map<number, string>();
-  private next = 0;
-  private chain: Promise<void> = Promise.resolve();
-  private constructor(readonly file: string, private readonly tmp: string, private readonly fh: fs.FileHandle) {}
-  static async open(file: string, header: string): Promise<OrderedCsv> {
-    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-    const fh = await fs.open(tmp, 'wx');
-    await fh.write(header);
-    return new OrderedCsv(file, tmp, fh);
-  }
-  /** Rows of photo `index` ('' for none); every index from 0 must be put exactly once (skipped ones too). */
-  put(index: number, rows: string): void {
-    this.pending.set(index, rows);
-    let text = '';
-    while (this.pending.has(this.next)) {
-      text += this.pending.get(this.next);
-      this.pending.delete(this.next++);
-    }
-    if (text) this.chain = this.chain.then(() => this.fh.write(text).then(() => undefined));
-  }
-  /** Flush, close and move into place (never over an existing file unless overwrite). @returns the path. */
-  async finish(overwrite: boolean): Promise<string> {
-    const rest = [...this.pending.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]).join('');
-    this.pending.clear();
-    this.chain = this.chain.then(() => (rest ? this.fh.write(rest).then(() => undefined) : undefined));
+/** One completed photo in the journal. */
+interface JournalEntry {
+  /** Settings key (settingsKey). */
+  key: string;
+  /** Content hash of the photo. */
+  photo: string;
+  /** The photo's absolute path. */
+  file: string;
+  files: PhotoFiles<string>;
+  outcome: PhotoOutcome;
+  summaryRow?: string;
+  detectionRows?: string;
+}
+
+/** What makes two runs' outputs of the same photo the same. */
+function settingsKey(args: RunBatchArgs, pattern: string): string {
+  const o = args.options;
+  return createHash('sha256').update(JSON.stringify({
+    model: args.modelKey ?? args.info.source, preprocess: args.info.preprocess, scales: typeof args.scales === 'function' ? 'per photo' : args.scales, mode: o.mode, classChoice: o.classChoice,
+    colormap: o.colormap, opacity: o.opacity, threshold: o.threshold, boxes: o.boxes, legend: o.legend, detectThreshold: o.detectThreshold,
+    pattern, scores: o.scores ?? 'summary', npyDtype: o.npyDtype ?? 'float32', csv: o.csv === true,
+  })).digest('hex');
+}
+
+async function readJournal(file: string, key: string): Promise<Map<string, JournalEntry>> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  const out = new Map<string, JournalEntry>();
+  for (const line of text.split('\n')) {
+    if (!line) continue;
     try {
-      await this.chain;
-      await this.fh.close();
-      const ext = path.extname(this.file);
-      const stem = this.file.slice(0, -ext.length);
-      for (let n = 1; n < 100_000; n++) {
-        const f = n === 1 ? this.file : `${stem}-${n}${ext}`;
-        if (overwrite) {
-          await fs.rename(this.tmp, f);
-          return f;
-        }
-        if (await writeFileNoClobber(f, await fs.readFile(this.tmp))) return f;
-      }
-      throw new Error(`no free name for ${this.file}`);
-    } catch (err) {
-      throw new OutputError(this.file, err);
-    } finally {
-      await fs.rm(this.tmp, { force: true });
+      const e = JSON.parse(line) as JournalEntry;
+      if (e.key === key && typeof e.photo === 'string' && typeof e.files?.png === 'string') out.set(`${e.photo}\n${e.file}`, e);
+    } catch {
+      // A line cut by a kill: that photo is redone.
     }
   }
-  async discard(): Promise<void> {
-    await this.fh.close().catch(() => undefined);
-    await fs.rm(this.tmp, { force: true });
-  }
+  return out;
+}
+
+async function allExist(files: PhotoFiles<string>): Promise<boolean> {
+  const list = [files.png, files.json, files.npy].filter((f): f is string => typeof f === 'string');
+  return (await Promise.all(list.map((f) => fs.stat(f).then((s) => s.isFile(), () => false)))).every(Boolean);
 }
 
 /**
  * Process photos: compute (or read from the cache) their score maps at every scale, export the
- * overlay PNG (and scores JSON, CSV rows) for each.
+ * picture PNG (and scores files, CSV rows) for each.
  * @returns the summary, also when cancelled (then `cancelled` is true; photos not finished are skipped).
  * @throws OutputError when the output folder cannot be created or written (before any photo), or
  *   an Error for invalid options (unknown class label, bad name pattern).
  */
 export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   const { engine, handle, info, photos, outDir, signal, controller } = args;
-  const scalesFor = typeof args.scales === 'function' ? args.scales : undefined;
-  const fixedScales = typeof args.scales === 'function' ? undefined : args.scales;
+  const scalesOf = (size: [number, number]): readonly number[] => (typeof args.scales === 'function' ? args.scales(size) : args.scales);
   const opts = args.options;
   const cache = args.cache ?? null;
   if (cache && !args.modelKey) throw new Error('runBatch: a cache needs modelKey (modelHash(artifacts, info))');
   const pattern = checkNamePattern(opts.namePattern ?? DEFAULT_NAME_PATTERN);
-  const classChoice = opts.classChoice ?? 'top';
-  if (classChoice !== 'top' && classChoice !== 'any') {
-    // Fail on an unknown label before any work.
-    namedClass(classChoice, info.labels);
-  }
+  if (opts.classChoice !== 'top' && opts.classChoice !== 'any') namedClass(opts.classChoice, info.labels);
   const jobs = Math.max(1, Math.floor(args.jobs ?? Math.max(2, engine.workers)));
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const budget = new PixelBudget(opts.maxPixelsInFlight ?? 150_000_000);
+  const budget = new MemoryBudget(opts.maxBytesInFlight ?? 2 * 1024 ** 3);
+  const decoder = new PhotoDecoder({ keep: 0, maxPixels });
+  const scoresOut = opts.scores ?? 'summary';
+  const render = args.render ?? renderPicture;
   const emit = (e: BatchEvent): void => {
     try {
       args.onEvent?.(e);
@@ -327,11 +270,20 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
     }
   };
 
-  if (outDir !== undefined) await checkOutputFolder(outDir);
+  const summary: BatchSummary = {
+    total: photos.length, done: 0, failed: [], skipped: [], noCells: [], cancelled: false, cacheHits: 0, resumed: 0, engineCalls: 0, elapsedMs: 0, staleTempsRemoved: 0,
+  };
+  const key = settingsKey(args, pattern);
+  const journalFile = outDir === undefined ? undefined : path.join(outDir, JOURNAL_FILE);
+  let journal = new Map<string, JournalEntry>();
+  if (outDir !== undefined) {
+    await checkOutputFolder(outDir);
+    summary.staleTempsRemoved = (await removeStaleTemps(outDir)).length;
+    if (opts.resume !== false && opts.overwrite !== true) journal = await readJournal(journalFile as string, key);
+  }
 
   const total = photos.length;
-  const status: PhotoStatus[] = photos.map(() => 'queued');
-  const summary: BatchSummary = { total, done: 0, failed: [], skipped: [], noCells: [], cancelled: false, cacheHits: 0, engineCalls: 0, elapsedMs: 0 };
+  const status: BatchPhotoStatus[] = photos.map(() => 'queued');
   let running = 0;
   let activeMs = 0;
   let activeSince: number | undefined = Date.now();
@@ -371,49 +323,32 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
     }
   }
   const reserved = new Set<string>();
+  let journalChain: Promise<unknown> = Promise.resolve();
 
-  const csvRows = (index: number, photo: string, st: PhotoStatus, reason: string, outcome?: PhotoOutcome, maxima?: number[], dets?: Detection[]): void => {
-    summaryCsv?.put(index, csvLine([photo, st, reason, outcome?.png, outcome?.classLabel, outcome?.imageSize[1], outcome?.imageSize[0], outcome?.detections, ...(maxima ?? [])]));
-    detectionsCsv?.put(index, (dets ?? []).map((d) => csvLine([photo, info.labels[d.classIndex], d.score, ...d.box])).join(''));
-  };
+  const summaryRow = (photo: string, st: BatchPhotoStatus, reason: string, outcome?: PhotoOutcome, maxima?: number[]): string =>
+    csvLine([photo, st, reason, outcome?.png, outcome?.classLabel, outcome?.imageSize[1], outcome?.imageSize[0], outcome?.detections, ...(maxima ?? [])]);
+  const detectionRows = (photo: string, dets: readonly Detection[]): string =>
+    dets.map((d) => csvLine([photo, info.labels[d.classIndex], d.score, ...d.box])).join('');
 
   const cancelledReason = 'cancelled';
   const skip = (index: number, reason: string): void => {
     status[index] = 'skipped';
     summary.skipped.push({ photo: photos[index], reason });
-    csvRows(index, photos[index], 'skipped', reason);
+    summaryCsv?.put(index, summaryRow(photos[index], 'skipped', reason));
+    detectionsCsv?.put(index, '');
     emit({ type: 'photo', index, photo: photos[index], status: 'skipped', reason });
   };
-
-  /** The scales in the cache (undefined where missing); keyed by content, so no decode is needed to trust them. */
-  const cachedMaps = async (bytes: Buffer, scales: readonly number[]): Promise<{ keyPhoto: string; maps: (ScoreMap | undefined)[] }> => {
-    const maps: (ScoreMap | undefined)[] = scales.map(() => undefined);
-    if (!cache) return { keyPhoto: '', maps };
-    const keyPhoto = photoHash(bytes);
-    const got = await Promise.all(scales.map((scale) => cache.get({ photo: keyPhoto, model: args.modelKey as string, scale, preprocess: info.preprocess })));
-    got.forEach((m, k) => {
-      if (m && m.classes === handle.classes) maps[k] = m;
-    });
-    return { keyPhoto, maps };
+  const finish = (index: number, outcome: PhotoOutcome, rows?: { summary: string; detections: string }): void => {
+    if (outcome.cachedScales === outcome.cells.length && !outcome.resumed) summary.cacheHits++;
+    if (outcome.resumed) summary.resumed++;
+    summary.done++;
+    status[index] = 'done';
+    summaryCsv?.put(index, rows?.summary ?? '');
+    detectionsCsv?.put(index, rows?.detections ?? '');
+    running--;
+    emit({ type: 'photo', index, photo: photos[index], status: 'done', outcome });
   };
-
-  const computeMaps = async (image: RgbImage, keyPhoto: string, maps: (ScoreMap | undefined)[], scales: readonly number[]): Promise<{ maps: ScoreMap[]; cached: number }> => {
-    maps.forEach((m, k) => {
-      if (m && (m.imageSize[0] !== image.height || m.imageSize[1] !== image.width)) maps[k] = undefined;
-    });
-    const missing = scales.filter((_, k) => maps[k] === undefined);
-    const cached = scales.length - missing.length;
-    if (missing.length > 0) {
-      summary.engineCalls++;
-      const computed = await engine.scoreMaps(handle, image, missing, info.preprocess, { signal });
-      let j = 0;
-      for (let k = 0; k < scales.length; k++) if (maps[k] === undefined) maps[k] = computed[j++];
-      if (cache) {
-        await Promise.all(computed.map((m, q) => cache.put({ photo: keyPhoto, model: args.modelKey as string, scale: missing[q], preprocess: info.preprocess }, m)));
-      }
-    }
-    return { maps: maps as ScoreMap[], cached };
-  };
+  const aborted = (): Error => abortError(signal);
 
   const processOne = async (index: number): Promise<void> => {
     const photo = photos[index];
@@ -423,95 +358,102 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
     emit({ type: 'photo', index, photo, status: 'running' });
     let held = 0;
     try {
-      const bytes = await readPhoto(photo);
-      let image: RgbImage | undefined;
-      let scales = fixedScales ?? [];
-      if (scalesFor) {
-        // Per-photo scales need the upright size: decode first.
-        held = await budget.acquire(await pixelCount(bytes));
-        if (signal?.aborted) throw Object.assign(new Error(cancelledReason), { name: 'AbortError' });
-        image = await decodePhoto(bytes, photo, maxPixels);
-        scales = [...scalesFor([image.height, image.width])];
+      const loaded = await loadPhoto(photo, { maxPixels });
+      const done = journal.get(`${loaded.hash}\n${loaded.file}`);
+      if (done && (await allExist(done.files))) {
+        finish(index, { ...done.outcome, resumed: true, ms: Date.now() - t0 }, { summary: done.summaryRow ?? '', detections: done.detectionRows ?? '' });
+        return;
       }
-      const hits = await cachedMaps(bytes, scales);
-      let maps: ScoreMap[];
-      let cached: number;
-      if (image !== undefined) {
-        ({ maps, cached } = await computeMaps(image, hits.keyPhoto, hits.maps, scales));
-      } else if (outDir === undefined && hits.maps.every((m) => m !== undefined)) {
-        // Scores only, all cached: no decode. The result's image stands for the size only.
-        maps = hits.maps as ScoreMap[];
-        cached = scales.length;
-        image = { data: new Uint8Array(0), width: maps[0]?.imageSize[1] ?? 0, height: maps[0]?.imageSize[0] ?? 0, channels: 3 } as RgbImage;
-      } else {
-        held = await budget.acquire(await pixelCount(bytes));
-        if (signal?.aborted) throw Object.assign(new Error(cancelledReason), { name: 'AbortError' });
-        image = await decodePhoto(bytes, photo, maxPixels);
-        ({ maps, cached } = await computeMaps(image, hits.keyPhoto, hits.maps, scales));
-      }
+      const { width, height } = loaded.size;
+      const scales = scalesOf([height, width]);
+      const cells = scales.map((s) => cellCount(Math.max(1, Math.round(height * s)), info.window[0], info.stride[0]) * cellCount(Math.max(1, Math.round(width * s)), info.window[1], info.stride[1]));
+      held = await budget.acquire(photoMemoryEstimate(width, height, loaded.bytes.length, handle.classes, cells));
+      if (signal?.aborted) throw aborted();
+      let decoded: Promise<RgbImage> | undefined;
+      const decode = (): Promise<RgbImage> => (decoded ??= decoder.decode(loaded));
+      const scored = await scoreMapsFor(loaded, decode, {
+        engine, handle, preprocess: info.preprocess, scales, cache, modelKey: args.modelKey, signal,
+      });
+      if (scored.computed) summary.engineCalls++;
+      const { maps, cachedScales } = scored;
       if (maps.every((m) => m.rows * m.cols === 0)) {
-        const reason = `no cells: the photo (${image.width}×${image.height}) is smaller than the model's ${info.window[1]}×${info.window[0]} window at every scale (${scales.map((sc) => Number(sc.toFixed(3))).join(', ')})`;
+        const reason = `no cells: the photo (${width}×${height}) is smaller than the model's ${info.window[1]}×${info.window[0]} window at every scale (${scales.map((sc) => Number(sc.toFixed(3))).join(', ')})`;
         const outcome: PhotoOutcome = {
-          classLabel: '', imageSize: [image.height, image.width],
-          cells: maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols })), detections: 0, cachedScales: cached, ms: Date.now() - t0,
+          classLabel: '', imageSize: [height, width], cells: maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols })), detections: 0, cachedScales, ms: Date.now() - t0,
         };
         status[index] = 'no cells';
         summary.noCells.push({ photo, reason });
-        csvRows(index, photo, 'no cells', reason, outcome);
+        summaryCsv?.put(index, summaryRow(photo, 'no cells', reason, outcome));
+        detectionsCsv?.put(index, '');
         running--;
         emit({ type: 'photo', index, photo, status: 'no cells', reason, outcome });
-        progress();
         return;
       }
-      const averaged = averageScoreMaps(maps, { mode: opts.mode });
-      const result: PhotoResult = { image, maps, averaged, classIndex: chooseClass(classChoice, info.labels, averaged) };
-      const detections = photoDetections(result, info, opts.detectThreshold ?? 0.5);
-      const label = classLabel(info.labels, result.classIndex);
+      const analysis = analyseMaps(maps, info.labels, opts);
+      const label = classLabel(info.labels, analysis.classIndex);
+      const outcome: PhotoOutcome = {
+        classLabel: label, imageSize: [height, width],
+        cells: maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols })), detections: analysis.detections.length,
+        cachedScales, ms: 0,
+      };
       if (outDir === undefined) {
-        const outcome: PhotoOutcome = {
-          classLabel: label, imageSize: [image.height, image.width],
-          cells: maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols })), detections: detections.length,
-          cachedScales: cached, ms: Date.now() - t0,
-        };
-        if (cached === scales.length) summary.cacheHits++;
-        summary.done++;
-        status[index] = 'done';
-        running--;
-        emit({ type: 'photo', index, photo, status: 'done', outcome });
-      } else {
-        const png = await (args.render ?? renderExportPng)(result, info, opts, detections);
-        if (signal?.aborted) throw Object.assign(new Error(cancelledReason), { name: 'AbortError' });
-        const name = path.basename(photo, path.extname(photo));
-        const json = opts.scoresJson === false ? undefined : JSON.stringify(scoresRecord(photo, info, result, detections)) + '\n';
-        const files = await exportPhotoFiles({ outDir: outDir as string, name, className: label, pattern, overwrite: opts.overwrite === true, png, json, reserved });
-        const outcome: PhotoOutcome = {
-          png: files.png, json: files.json, classLabel: label, imageSize: [image.height, image.width],
-          cells: maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols })), detections: detections.length,
-          cachedScales: cached, ms: Date.now() - t0,
-        };
-        if (cached === scales.length) summary.cacheHits++;
-        summary.done++;
-        status[index] = 'done';
-        const maxima = summaryCsv ? classMaxima(averaged).map((m) => m.score) : undefined;
-        csvRows(index, photo, 'done', '', outcome, maxima, detections);
-        running--;
-        emit({ type: 'photo', index, photo, status: 'done', outcome });
+        outcome.ms = Date.now() - t0;
+        finish(index, outcome);
+        return;
       }
+      const image = await decode();
+      const png = await render({ image, averaged: analysis.averaged, classIndex: analysis.classIndex, drawn: analysis.drawn }, info.labels, opts);
+      if (signal?.aborted) throw aborted();
+      const name = path.basename(photo, path.extname(photo));
+      const npyDtype = opts.npyDtype ?? 'float32';
+      const names = { npy: '' };
+      const files = await exportPhotoFiles({
+        outDir, name, className: label, pattern, overwrite: opts.overwrite === true, reserved,
+        data: {
+          png,
+          ...(scoresOut !== 'none' ? {
+            json: () => [Buffer.from(scoresSummaryJson({
+              photo, info, maps, averaged: analysis.averaged, classIndex: analysis.classIndex, detections: analysis.detections,
+              npy: scoresOut === 'full' ? { file: names.npy, dtype: npyDtype } : undefined,
+            }))],
+          } : {}),
+          ...(scoresOut === 'full' ? {
+            npy: () => npyChunks(analysis.averaged, npyDtype),
+          } : {}),
+        },
+        onNames: (n) => {
+          names.npy = n.npy ?? '';
+        },
+      });
+      outcome.png = files.png;
+      outcome.json = files.json;
+      outcome.npy = files.npy;
+      outcome.ms = Date.now() - t0;
+      const rows = {
+        summary: summaryRow(photo, 'done', '', outcome, summaryCsv ? classMaxima(analysis.averaged).map((m) => m.score) : undefined),
+        detections: detectionRows(photo, analysis.detections),
+      };
+      if (journalFile) {
+        const entry: JournalEntry = { key, photo: loaded.hash, file: loaded.file, files, outcome, summaryRow: rows.summary, detectionRows: rows.detections };
+        journalChain = journalChain.then(() => fs.appendFile(journalFile, `${JSON.stringify(entry)}\n`)).catch(() => undefined);
+      }
+      finish(index, outcome, rows);
     } catch (err) {
       running--;
       if (isAbortError(err) && signal?.aborted) {
         skip(index, cancelledReason);
       } else {
-        const reason = errorMessage(err, photo);
+        const reason = reasonFor(err, photo);
         status[index] = 'failed';
         summary.failed.push({ photo, reason });
-        csvRows(index, photo, 'failed', reason);
+        summaryCsv?.put(index, summaryRow(photo, 'failed', reason));
+        detectionsCsv?.put(index, '');
         emit({ type: 'photo', index, photo, status: 'failed', reason });
       }
     } finally {
       if (held > 0) budget.release(held);
+      progress();
     }
-    progress();
   };
 
   for (let i = 0; i < total; i++) emit({ type: 'photo', index: i, photo: photos[i], status: 'queued' });
@@ -535,8 +477,11 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   summary.cancelled = signal?.aborted === true;
   for (let i = 0; i < total; i++) if (status[i] === 'queued') skip(i, cancelledReason);
   summary.elapsedMs = elapsed();
+  await journalChain;
   if (summaryCsv && detectionsCsv) {
-    summary.csv = { summary: await summaryCsv.finish(opts.overwrite === true), detections: await detectionsCsv.finish(opts.overwrite === true) };
+    // A resumed batch's CSVs cover every photo: they replace those of the interrupted run.
+    const replace = opts.overwrite === true || summary.resumed > 0;
+    summary.csv = { summary: await summaryCsv.finish(replace), detections: await detectionsCsv.finish(replace) };
   }
   progress();
   return summary;

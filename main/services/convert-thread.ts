@@ -3,9 +3,9 @@
  * a worker thread of its own, so the Electron main process's event loop never stalls on tfjs work.
  * One worker per conversion; it exits when done (conversions are rare, workers are cheap next to them).
  */
-import { Worker } from 'node:worker_threads';
 import type { PreprocessMode } from '../../core/model-info';
-import { abortError, tsxApiUrl } from '../engine/pool';
+import { abortError } from '../engine/pool';
+import { startWorker } from '../engine/start-worker';
 import type { PreparedModel } from './models';
 
 /** What the worker is asked to prepare (the arguments of prepareModel). */
@@ -25,16 +25,6 @@ export type ConvertReply =
   | { type: 'done'; prepared: PreparedModel }
   | { type: 'error'; name: string; message: string };
 
-const here = import.meta.url;
-const fromSource = here.endsWith('.ts');
-const workerFile = new URL(fromSource ? './convert-worker.ts' : './convert-worker.js', here);
-
-function startWorker(req: ConvertRequest): Worker {
-  if (!fromSource) return new Worker(workerFile, { workerData: req });
-  const bootstrap = `import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(workerFile.href)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: req });
-}
-
 /**
  * prepareModel in a worker thread.
  * @throws the worker's error (same name and message: ModelError names the file and the layer),
@@ -49,7 +39,7 @@ export function prepareModelInWorker(
       reject(abortError(opts.signal));
       return;
     }
-    const worker = startWorker(req);
+    const worker = startWorker(import.meta.url, 'convert-worker', { workerData: req });
     let settled = false;
     const finish = (err: Error | undefined, prepared?: PreparedModel): void => {
       if (settled) return;

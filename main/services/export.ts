@@ -1,56 +1,14 @@
 /**
- * Export of one photo: the overlay PNG (photo upright at full size, heatmap of one class, optional
- * detection boxes and legend), its scores JSON, file names from a pattern, and writing without ever
- * overwriting silently. Every file is written to a temporary name in the output folder and then
- * renamed (or hard-linked, for no-clobber), so a crash or a full disk leaves no half-written file.
+ * Writing one photo's outputs into the output folder: the picture PNG, its scores summary JSON and
+ * .npy grid, file names from a pattern, never overwriting silently. Every file is written to a
+ * temporary name in the output folder and then renamed (or hard-linked, for no-clobber), so a crash
+ * or a full disk leaves no half-written file under a final name.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
-import { defaultClasses, detect, type Detection } from '../../core/detect';
-import type { ConvertedModelInfo } from '../../core/model-info';
-import { writeFileAtomic } from './atomic';
-import { ANY_CLASS, classLabel, overlayPhoto, type OverlayStyle, type PhotoResult } from './heatmap';
-import { boxLayers, legendLayer } from './legend';
+import { makeDirs, tempName, writeData, writeFileAtomic, type FileData } from './atomic';
 
 export const DEFAULT_NAME_PATTERN = '{name}.heatmap.png';
-
-export interface ExportStyle extends OverlayStyle {
-  /** Draw detection boxes (of the drawn class; of every class but background for 'any'). */
-  boxes: boolean;
-  /** Draw the legend: class name and the colormap's scale bar. */
-  legend: boolean;
-  /** Peaks at or above this score become detections (boxes, CSV, JSON). Default 0.5. */
-  detectThreshold?: number;
-}
-
-/** Detections of a photo (all classes but background), as the CLI and the scores JSON report them. */
-export function photoDetections(result: PhotoResult, info: Pick<ConvertedModelInfo, 'labels'>, threshold = 0.5): Detection[] {
-  if (result.maps.every((m) => m.rows === 0 || m.cols === 0)) return [];
-  return detect(result.maps, { threshold, labels: info.labels, mode: 'max' });
-}
-
-/** The overlay PNG of one photo, encoded. */
-export async function renderExportPng(result: PhotoResult, info: Pick<ConvertedModelInfo, 'labels'>, style: ExportStyle, detections: readonly Detection[]): Promise<Buffer> {
-  const { width, height } = result.image;
-  const rgb = overlayPhoto(result, info.labels, style);
-  const layers: { input: Buffer; left: number; top: number }[] = [];
-  if (style.boxes) {
-    const drawn = result.classIndex === ANY_CLASS ? new Set(defaultClasses(result.averaged.classes, info.labels)) : new Set([result.classIndex]);
-    const boxes = detections.filter((d) => drawn.has(d.classIndex)).slice(0, 200)
-      .map((d) => ({ box: d.box, label: info.labels[d.classIndex] ?? String(d.classIndex), score: d.score }));
-    for (const l of boxLayers(width, height, boxes)) layers.push({ input: Buffer.from(l.svg), left: l.left, top: l.top });
-  }
-  if (style.legend) {
-    const l = legendLayer(width, height, { label: classLabel(info.labels, result.classIndex), colormap: style.colormap, threshold: style.threshold });
-    if (l) layers.push({ input: Buffer.from(l.svg), left: l.left, top: l.top });
-  }
-  const img = sharp(rgb, { raw: { width, height, channels: 3 }, limitInputPixels: false });
-  if (layers.length === 0) return img.png().toBuffer();
-  // Composite makes the output RGBA; a second pass drops the (opaque) alpha so every export is RGB.
-  const { data, info: raw } = await img.composite(layers).raw().toBuffer({ resolveWithObject: true });
-  return sharp(data, { raw: { width: raw.width, height: raw.height, channels: raw.channels }, limitInputPixels: false }).removeAlpha().png().toBuffer();
-}
 
 const FORBIDDEN = /[/\\:*?"<>|\x00-\x1f]/g;
 
@@ -76,9 +34,9 @@ export function checkNamePattern(pattern: string): string {
 /**
  * The n-th candidate file names of a photo's outputs: n = 1 is the plain pattern, n ≥ 2 adds "-n"
  * to the name (after {name}, or before ".png" when the pattern has no {name}); the scores JSON
- * follows the same suffix: "<name>-n.scores.json".
+ * and grid follow the same suffix: "<name>-n.scores.json", "<name>-n.scores.npy".
  */
-export function outputNames(pattern: string, name: string, className: string, n: number): { png: string; json: string } {
+export function outputNames(pattern: string, name: string, className: string, n: number): { png: string; json: string; npy: string } {
   const suffix = n > 1 ? `-${n}` : '';
   const safeName = safeFilePart(name);
   const cls = safeFilePart(className);
@@ -86,13 +44,7 @@ export function outputNames(pattern: string, name: string, className: string, n:
     ? pattern.replaceAll('{name}', safeName + suffix).replaceAll('{class}', cls)
     : pattern.replaceAll('{class}', cls).replace(/\.png$/i, `${suffix}.png`);
   if (png.startsWith('.')) png = `_${png}`;
-  return { png, json: `${safeName}${suffix}.scores.json` };
-}
-
-let tmpCounter = 0;
-
-function tempName(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${++tmpCounter}.tmp`);
+  return { png, json: `${safeName}${suffix}.scores.json`, npy: `${safeName}${suffix}.scores.npy` };
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -106,10 +58,10 @@ async function exists(file: string): Promise<boolean> {
  * @returns false when the name was taken (nothing written), true when written.
  * @throws on write errors (permissions, full disk) — no temporary file is left behind.
  */
-export async function writeFileNoClobber(file: string, data: string | Uint8Array): Promise<boolean> {
+export async function writeFileNoClobber(file: string, data: FileData): Promise<boolean> {
   const tmp = tempName(file);
   try {
-    await fs.writeFile(tmp, data);
+    await writeData(tmp, data, 'wx');
     try {
       await fs.link(tmp, file);
       return true;
@@ -133,10 +85,18 @@ export class OutputError extends Error {
     const why = e?.code === 'EACCES' || e?.code === 'EPERM' || e?.code === 'EROFS' ? 'the output folder is not writable'
       : e?.code === 'ENOSPC' ? 'the disk is full'
         : e?.code === 'ENOTDIR' ? 'a path component is not a folder'
+          : e?.code === 'ENOENT' ? 'the folder cannot be created there'
           : 'write failed';
     super(`cannot write ${file}: ${why} (${e instanceof Error ? e.message : String(cause)})`, { cause });
     this.name = 'OutputError';
   }
+}
+
+/** A photo's files, by kind; absent kinds are not written. */
+export interface PhotoFiles<T> {
+  png: T;
+  json?: T;
+  npy?: T;
 }
 
 export interface ExportFilesOptions {
@@ -149,64 +109,52 @@ export interface ExportFilesOptions {
   pattern: string;
   /** Replace existing files instead of adding a "-n" suffix. */
   overwrite: boolean;
-  png: Uint8Array;
-  /** The scores JSON text, when wanted. */
-  json?: string;
+  /** What each file holds (a function for streamed data: it is called once per attempt). */
+  data: PhotoFiles<FileData>;
   /** Names handed out in this batch but maybe not written yet (shared by concurrent photos). */
   reserved: Set<string>;
+  /** Told the names of an attempt before its files are written (a JSON that names the .npy beside it). */
+  onNames?(files: PhotoFiles<string>): void;
 }
 
+const KINDS = ['png', 'json', 'npy'] as const;
+
 /**
- * Writes a photo's PNG (and JSON) under the first free pair of names (see outputNames); with
- * `overwrite`, under the plain names, replacing what is there. Both atomic.
+ * Writes a photo's files under the first n whose names are all free (see outputNames); with
+ * `overwrite`, under the plain names, replacing what is there. Each file is atomic; the PNG is
+ * written last, so a PNG under its final name means its photo's outputs are complete.
  * @returns the paths written. @throws OutputError.
  */
-export async function exportPhotoFiles(opts: ExportFilesOptions): Promise<{ png: string; json?: string }> {
+export async function exportPhotoFiles(opts: ExportFilesOptions): Promise<PhotoFiles<string>> {
   const { outDir, reserved } = opts;
+  const kinds = KINDS.filter((k) => opts.data[k] !== undefined);
+  const order = [...kinds.filter((k) => k !== 'png'), 'png' as const];
   for (let n = 1; n < 100_000; n++) {
     const names = outputNames(opts.pattern, opts.name, opts.className, n);
-    const png = path.join(outDir, names.png);
-    const json = opts.json !== undefined ? path.join(outDir, names.json) : undefined;
-    const mine = [png, ...(json ? [json] : [])];
+    const files = Object.fromEntries(kinds.map((k) => [k, path.join(outDir, names[k])])) as unknown as PhotoFiles<string>;
+    const mine = kinds.map((k) => files[k] as string);
     if (mine.some((f) => reserved.has(f))) continue;
     if (!opts.overwrite && (await Promise.all(mine.map(exists))).some(Boolean)) continue;
     if (mine.some((f) => reserved.has(f))) continue;
     for (const f of mine) reserved.add(f);
-    if (opts.overwrite) {
+    opts.onNames?.(files);
+    const written: string[] = [];
+    let taken = false;
+    for (const k of order) {
+      const file = files[k] as string;
       try {
-        await writeFileAtomic(png, opts.png);
+        if (opts.overwrite) await writeFileAtomic(file, opts.data[k] as FileData);
+        else if (!(await writeFileNoClobber(file, opts.data[k] as FileData))) taken = true;
       } catch (err) {
-        throw new OutputError(png, err);
+        await Promise.all(written.map((f) => fs.rm(f, { force: true })));
+        throw new OutputError(file, err);
       }
-      if (json) {
-        try {
-          await writeFileAtomic(json, opts.json as string);
-        } catch (err) {
-          throw new OutputError(json, err);
-        }
-      }
-      return { png, json };
+      if (taken) break;
+      written.push(file);
     }
-    let ok: boolean;
-    try {
-      ok = await writeFileNoClobber(png, opts.png);
-    } catch (err) {
-      throw new OutputError(png, err);
-    }
-    if (!ok) continue; // taken meanwhile by another program: next name
-    if (json) {
-      try {
-        // The JSON name was free a moment ago; if something took it since, fall back to a name of its own.
-        if (!(await writeFileNoClobber(json, opts.json as string))) {
-          const alt = path.join(outDir, `${path.basename(png, '.png')}.scores.json`);
-          if (!(await writeFileNoClobber(alt, opts.json as string))) throw Object.assign(new Error('name taken'), { code: 'EEXIST' });
-          return { png, json: alt };
-        }
-      } catch (err) {
-        throw new OutputError(json, err);
-      }
-    }
-    return { png, json };
+    if (!taken) return files;
+    // Taken meanwhile by another program: undo this attempt and try the next names.
+    await Promise.all(written.map((f) => fs.rm(f, { force: true })));
   }
   throw new Error(`no free output name for ${opts.name} in ${outDir}`);
 }
@@ -218,41 +166,11 @@ export async function exportPhotoFiles(opts: ExportFilesOptions): Promise<{ png:
  */
 export async function checkOutputFolder(outDir: string): Promise<void> {
   try {
-    await fs.mkdir(outDir, { recursive: true });
+    await makeDirs(outDir);
     const probe = tempName(path.join(outDir, 'convmap-write-check'));
     await fs.writeFile(probe, '');
     await fs.rm(probe, { force: true });
   } catch (err) {
     throw new OutputError(outDir, err);
   }
-}
-
-/** One CSV field (RFC 4180 quoting when needed). */
-export function csvField(v: string | number | undefined): string {
-  if (v === undefined) return '';
-  const s = typeof v === 'number' ? (Number.isFinite(v) ? String(Math.round(v * 1e6) / 1e6) : '') : v;
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-export function csvLine(values: (string | number | undefined)[]): string {
-  return values.map(csvField).join(',') + '\n';
-}
-
-/** Writes a whole file under `file` or, when taken and not `overwrite`, "<stem>-n<ext>". @returns the path written. */
-export async function writeNewFile(file: string, data: string | Uint8Array, overwrite: boolean): Promise<string> {
-  const ext = path.extname(file);
-  const stem = file.slice(0, file.length - ext.length);
-  for (let n = 1; n < 100_000; n++) {
-    const f = n === 1 ? file : `${stem}-${n}${ext}`;
-    try {
-      if (overwrite) {
-        await writeFileAtomic(f, data);
-        return f;
-      }
-      if (await writeFileNoClobber(f, data)) return f;
-    } catch (err) {
-      throw new OutputError(f, err);
-    }
-  }
-  throw new Error(`no free name for ${file}`);
 }

@@ -1,6 +1,8 @@
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { isModelFolderListing } from '../../core/formats';
 import type { ConvertedModelInfo, PreprocessMode } from '../../core/model-info';
 import { refineSaved, refineStride, strideInfo, type FineConversion } from '../convert/atrous';
 import { convertClassifier, type Conversion } from '../convert/convert';
@@ -20,6 +22,16 @@ export interface PreparedModel {
   artifacts: tf.io.ModelArtifacts;
   /** Score-cache key (cache.ts modelHash), when computed off the calling thread (the conversion worker). */
   modelKey?: string;
+}
+
+/**
+ * True for a folder holding a model (a model.json or Convmap's convmap.json): the window opens such
+ * a folder as a model, the CLI takes it as the MODEL argument. False for files and missing paths.
+ */
+export async function holdsModel(dir: string): Promise<boolean> {
+  const st = await fs.stat(dir).catch(() => null);
+  if (!st?.isDirectory()) return false;
+  return isModelFolderListing(await fs.readdir(dir).catch(() => [] as string[]));
 }
 
 function guessPreprocess(teachableMachine: boolean, conv: Conversion, builtin: boolean): PreprocessMode {

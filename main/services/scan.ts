@@ -6,21 +6,21 @@
 import { promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import { extensionOf, OPTIONAL_PHOTO_EXTENSIONS, PHOTO_EXTENSIONS } from '../../core/formats';
 
 /**
- * Extensions of image files picked up in folders (lower case, with the dot). BMP is listed although
- * libvips does not read it: Convmap decodes uncompressed BMP itself (see ./bmp). AVIF and HEIC join
- * when this sharp build reads them.
+ * Extensions of photo files picked up in folders (core/formats' list, lower case, without the dot):
+ * the HEIF family only when this sharp build reads it.
  */
-export const IMAGE_EXTENSIONS: readonly string[] = (() => {
-  const exts = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.tif', '.tiff', '.gif', '.bmp', '.dib']);
+export const SCANNED_PHOTO_EXTENSIONS: readonly string[] = (() => {
   const heif = (sharp.format as unknown as Record<string, { input?: { file?: boolean; fileSuffix?: string[] } } | undefined>).heif;
-  if (heif?.input?.file) for (const s of heif.input.fileSuffix ?? ['.avif']) exts.add(s.toLowerCase());
-  return [...exts];
+  const heifSuffixes = new Set((heif?.input?.file ? heif.input.fileSuffix ?? ['.avif'] : []).map((s) => s.replace(/^\./, '').toLowerCase()));
+  return PHOTO_EXTENSIONS.filter((e) => !OPTIONAL_PHOTO_EXTENSIONS.includes(e) || heifSuffixes.has(e));
 })();
 
-export function isImagePath(file: string): boolean {
-  return IMAGE_EXTENSIONS.includes(path.extname(file).toLowerCase());
+/** True when a folder entry is picked up as a photo (by its extension). */
+export function isScannedPhoto(file: string): boolean {
+  return SCANNED_PHOTO_EXTENSIONS.includes(extensionOf(file));
 }
 
 export interface SkippedFile {
@@ -117,7 +117,7 @@ export async function scanInputs(inputs: readonly string[], opts: ScanOptions = 
       if (isDir) {
         if (opts.recursive) await walk(full, depth + 1, found);
         else skipped.push({ path: full, reason: 'sub-folder (use --recursive)' });
-      } else if (isFile && isImagePath(e.name)) {
+      } else if (isFile && isScannedPhoto(e.name)) {
         found.push(full);
       } else {
         skipped.push({ path: full, reason: isFile ? 'not an image file' : 'not a regular file' });

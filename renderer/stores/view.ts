@@ -8,7 +8,8 @@ import type { AveragedMap } from '../../core/average';
 import { sampleScoreMap, nearestCell } from '../../core/average';
 import type { ColormapName } from '../../core/colormap';
 import { DRAW_DEFAULTS, backgroundIndex, defaultClassChoice, rankClasses } from '../../core/defaults';
-import { detect, type Detection } from '../../core/detect';
+import { detectOnAveraged, type Detection } from '../../core/detect';
+import { ANY_CLASS, drawnClasses } from '../../core/pipeline';
 import { cellBox, type Box } from '../../core/scoremap';
 import { formatScale } from '../scales';
 import { useModelStore } from './model';
@@ -72,13 +73,15 @@ export const useViewStore = defineStore('view', () => {
     return k === null ? 'class' : labelOf(k);
   });
 
+  /** The boxes drawn: core's detections on the averaged map the picture shows (not averaged again), of the drawn classes, as exports draw them. */
   const detections = computed<Detection[]>(() => {
     const maps = scores.keptMaps;
-    if (!showDetections.value || maps.length === 0) return [];
+    const avg = scores.averaged;
+    if (!showDetections.value || maps.length === 0 || !avg || maps.every((m) => m.rows === 0 || m.cols === 0)) return [];
     const k = shownClass.value;
     if (classChoice.value !== 'any' && k === null) return [];
-    const classes = classChoice.value === 'any' ? scores.anyClasses : [k as number];
-    return detect(maps, { threshold: detectThreshold.value, labels: modelStore.labels, mode: scores.mode, classes });
+    const classes = drawnClasses(classChoice.value === 'any' ? ANY_CLASS : (k as number), avg.classes, modelStore.labels);
+    return detectOnAveraged(maps, avg, { threshold: detectThreshold.value, labels: modelStore.labels, classes });
   });
 
   const hover = computed<HoverInfo | null>(() => {

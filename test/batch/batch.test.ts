@@ -8,7 +8,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { colormapLut } from '../../core/colormap';
-import { decodeImage } from '../../main/engine/decode';
+import { decodePhoto } from '../../main/engine/decode';
 import { createEngine, type Engine, type ModelHandle } from '../../main/engine/engine';
 import { BatchController, runBatch, type BatchEvent, type BatchOptions, type RunBatchArgs } from '../../main/services/batch';
 import { createDiskCache, modelHash, type ScoreCache } from '../../main/services/cache';
@@ -29,7 +29,7 @@ let mixed: string;
 /** Folder with 6 good scenes only. */
 let good: string;
 
-const style: BatchOptions = { colormap: 'turbo', opacity: 0.5, threshold: 0, mode: 'mean', boxes: false, legend: false };
+const style: BatchOptions = { colormap: 'turbo', opacity: 0.5, threshold: 0, mode: 'mean', boxes: false, legend: false, classChoice: 'top', detectThreshold: 0.5 };
 
 beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-batch-'));
@@ -293,10 +293,10 @@ describe('score cache', () => {
 
 describe('overlay PNG pixels', () => {
   let photo: string;
-  let upright: Awaited<ReturnType<typeof decodeImage>>;
+  let upright: Awaited<ReturnType<typeof decodePhoto>>;
   beforeAll(async () => {
     photo = path.join(good, 'scene2.jpg');
-    upright = await decodeImage(photo);
+    upright = await decodePhoto(photo);
   });
   async function exportOne(outDir: string, options: Partial<BatchOptions>) {
     const s = await runBatch(args({ photos: [photo], outDir, options: { ...style, ...options } }));
@@ -381,7 +381,7 @@ describe('names', () => {
     expect((await fs.readFile(first)).equals(before)).toBe(true);
     await runBatch(args({ photos, outDir: out, options: { ...style, namePattern: '{class}_{name}', classChoice: '3', opacity: 1, overwrite: true } }));
     expect((await fs.readFile(first)).equals(before)).toBe(false);
-    expect((await fs.readdir(out)).sort()).toEqual(['3_scene4-2.png', '3_scene4.png', 'scene4-2.scores.json', 'scene4.scores.json']);
+    expect((await fs.readdir(out)).filter((f) => !f.startsWith('.')).sort()).toEqual(['3_scene4-2.png', '3_scene4.png', 'scene4-2.scores.json', 'scene4.scores.json']);
   });
 
   it('two photos with the same name in one batch get distinct outputs', async () => {
@@ -391,7 +391,7 @@ describe('names', () => {
     const out = path.join(tmp, 'out-dupes');
     const s = await runBatch(args({ photos: [path.join(good, 'scene0.jpg'), path.join(other, 'scene0.jpg')], outDir: out }));
     expect(s.done).toBe(2);
-    expect((await fs.readdir(out)).sort()).toEqual(['scene0-2.heatmap.png', 'scene0-2.scores.json', 'scene0.heatmap.png', 'scene0.scores.json']);
+    expect((await fs.readdir(out)).filter((f) => !f.startsWith('.')).sort()).toEqual(['scene0-2.heatmap.png', 'scene0-2.scores.json', 'scene0.heatmap.png', 'scene0.scores.json']);
   });
 
   it('refuses an unknown class label before any work', async () => {

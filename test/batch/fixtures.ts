@@ -15,7 +15,8 @@ export async function writeScene(file: string, seed: number, width = 240, height
 
 /** Files left by interrupted writes: temporary names start with a dot and end with .tmp. */
 export async function tempFiles(dir: string): Promise<string[]> {
-  return (await fs.readdir(dir)).filter((f) => f.endsWith('.tmp') || f.startsWith('.'));
+  // Every hidden file but the batch journal (the record of completed photos that --resume reads).
+  return (await fs.readdir(dir)).filter((f) => (f.endsWith('.tmp') || f.startsWith('.')) && f !== '.convmap-batch.jsonl');
 }
 
 /** A real engine wrapped to count (and optionally intercept) scoreMaps calls. */

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScoreMap } from '../../core/scoremap';
-import { decodeBmp } from '../../main/services/bmp';
+import { decodeBmp } from '../../main/engine/bmp';
 import { cacheKey, createDiskCache, decodeScoreMap, encodeScoreMap } from '../../main/services/cache';
 import { checkNamePattern, outputNames, writeFileNoClobber } from '../../main/services/export';
 import { scanInputs } from '../../main/services/scan';
@@ -48,8 +48,8 @@ describe('output names', () => {
     expect(checkNamePattern('{name}-{class}')).toBe('{name}-{class}.png');
     expect(() => checkNamePattern('a/{name}.png')).toThrow(/folder separators/);
     expect(() => checkNamePattern('{nam}.png')).toThrow(/unknown placeholder \{nam\}/);
-    expect(outputNames('{name}.heatmap.png', 'IMG_1', 'cat', 1)).toEqual({ png: 'IMG_1.heatmap.png', json: 'IMG_1.scores.json' });
-    expect(outputNames('{name}.heatmap.png', 'IMG_1', 'cat', 2)).toEqual({ png: 'IMG_1-2.heatmap.png', json: 'IMG_1-2.scores.json' });
+    expect(outputNames('{name}.heatmap.png', 'IMG_1', 'cat', 1)).toEqual({ png: 'IMG_1.heatmap.png', json: 'IMG_1.scores.json', npy: 'IMG_1.scores.npy' });
+    expect(outputNames('{name}.heatmap.png', 'IMG_1', 'cat', 2)).toEqual({ png: 'IMG_1-2.heatmap.png', json: 'IMG_1-2.scores.json', npy: 'IMG_1-2.scores.npy' });
     expect(outputNames('{class}.png', 'IMG_1', 'a/b', 3).png).toBe('a_b-3.png');
   });
 

@@ -258,7 +258,7 @@ async function batch(workers: number | undefined, runs: number): Promise<Record<
       try {
         const summary = await runBatch({
           engine, handle, info: prepared.info, photos, scales: [1, 2 / 3, 1 / 2], outDir: out,
-          options: { colormap: 'turbo', opacity: 0.5, threshold: 0, mode: 'mean', boxes: false, legend: false },
+          options: { colormap: 'turbo', opacity: 0.5, threshold: 0, mode: 'mean', boxes: false, legend: false, classChoice: 'top', detectThreshold: 0.5 },
           onEvent: (e) => {
             if (e.type === 'progress') rss.push(process.memoryUsage().rss);
           },

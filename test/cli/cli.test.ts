@@ -145,13 +145,20 @@ describe.skipIf(!hasCorpus)('convmap heatmap', () => {
     expect([meta.width, meta.height]).toEqual([1800, 1200]);
     const scores = JSON.parse(await fs.readFile(path.join(out, 'exif_Landscape_6.scores.json'), 'utf8')) as {
       imageSize: { width: number; height: number }; scales: { scale: number; rows: number; cols: number }[];
-      averaged: { rows: number; cols: number; classes: number; scores: number[] }; perClass: unknown[];
+      averaged: { rows: number; cols: number; classes: number }; perClass: { maxScore: number; top: { score: number }[] }[];
     };
     expect(scores.imageSize).toEqual({ width: 1800, height: 1200 });
     // 0.1 → 120×180 px: (120 − 32) / 4 + 1 = 23 rows, (180 − 32) / 4 + 1 = 38 columns.
     expect(scores.scales[0]).toMatchObject({ scale: 0.1, rows: 23, cols: 38 });
-    expect(scores.averaged.scores).toHaveLength(scores.averaged.rows * scores.averaged.cols * scores.averaged.classes);
+    expect(scores.averaged.classes).toBe(369);
     expect(scores.perClass).toHaveLength(369);
+    // The summary lists each class's strongest cells, not the whole grid: its size does not grow with the photo.
+    for (const c of scores.perClass) {
+      expect(c.top).toHaveLength(5);
+      expect(c.top[0].score).toBe(c.maxScore);
+      for (let i = 1; i < 5; i++) expect(c.top[i].score).toBeLessThanOrEqual(c.top[i - 1].score);
+    }
+    expect(existsSync(path.join(out, 'exif_Landscape_6.scores.npy'))).toBe(false);
   });
 
   it('reports a scale at which the photo is smaller than the window as zero cells, not an error', async () => {
@@ -189,8 +196,9 @@ describe('convmap heatmap on folders (built-in model)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^2 of 2 photos done in .* with wasm \(\d+ workers\)$/m);
     expect(r.stdout).toMatch(/^skipped: 1 /m);
-    expect((await fs.readdir(out)).sort()).toEqual(['detections.csv', 'one.heatmap.png', 'one.scores.json', 'summary.csv', 'two.heatmap.png', 'two.scores.json']);
-    const again = await convmap('heatmap', folder, '--recursive', '--out', out, '--scales', '1,0.75', '--no-scores');
+    expect((await fs.readdir(out)).filter((f) => !f.startsWith('.')).sort()).toEqual(['detections.csv', 'one.heatmap.png', 'one.scores.json', 'summary.csv', 'two.heatmap.png', 'two.scores.json']);
+    // Other settings (no score files): not the same outputs, so not resumed; cached, under new names.
+    const again = await convmap('heatmap', folder, '--recursive', '--out', out, '--scales', '1,0.75', '--scores', 'none');
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/2 from the cache/);
     expect(existsSync(path.join(out, 'one-2.heatmap.png'))).toBe(true);
@@ -209,6 +217,6 @@ describe('convmap heatmap on folders (built-in model)', () => {
     await fs.writeFile(file, 'x');
     const ro = await convmap('heatmap', bad, '--out', path.join(file, 'out'), '--no-cache');
     expect(ro.code).not.toBe(0);
-    expect(ro.stderr.trim().split('\n')).toEqual([`convmap: cannot write ${path.join(file, 'out')}: a path component is not a folder (ENOTDIR: not a directory, mkdir '${path.join(file, 'out')}')`]);
+    expect(ro.stderr.trim().split('\n')).toEqual([`convmap: cannot write ${path.join(file, 'out')}: a path component is not a folder (ENOTDIR: not a directory, stat '${path.join(file, 'out')}')`]);
   });
 });

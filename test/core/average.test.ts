@@ -68,6 +68,14 @@ describe('averageScoreMaps: two scales', () => {
     expect(at(mean, r, c)).toBeCloseTo((0.2 + b) / 2, 6);
     expect(at(max, r, c)).toBeCloseTo(Math.max(0.2, b), 6);
   });
+  it.each(cases)('gives the same hand-computed values when accumulated one grid row at a time ($r, $c)', ({ r, c, b }) => {
+    // bandValues 4 = one grid row of 4 cells × 1 class: the bounded-memory path a 100 MP photo takes.
+    const banded = averageScoreMaps([A, B], { bandValues: 4 });
+    const bandedMax = averageScoreMaps([A, B], { mode: 'max', bandValues: 4 });
+    expect(at(banded, r, c)).toBeCloseTo((0.2 + b) / 2, 6);
+    expect(at(bandedMax, r, c)).toBeCloseTo(Math.max(0.2, b), 6);
+    expect(Array.from(banded.coverage)).toEqual(new Array(16).fill(2));
+  });
 });
 
 describe('averageScoreMaps: coverage', () => {

@@ -1,14 +1,14 @@
-/** Worker thread entry of export-thread.ts: renders overlay PNGs (renderExportPng) on request. */
+/** Worker thread entry of picture-thread.ts: renders picture PNGs (renderPicture) on request. */
 import { parentPort } from 'node:worker_threads';
-import { renderExportPng } from './export';
-import type { RenderReply, RenderRequest } from './export-thread';
+import { renderPicture } from './picture';
+import type { RenderReply, RenderRequest } from './picture-thread';
 
 const port = parentPort;
-if (!port) throw new Error('export-worker must run in a worker thread');
+if (!port) throw new Error('picture-worker must run in a worker thread');
 
 port.on('message', (req: RenderRequest) => {
-  renderExportPng(req.result, { labels: req.labels as string[] }, req.style, req.detections).then(
-    (png) => {
+  renderPicture(req.input, req.labels, req.style).then(
+    (png: Buffer) => {
       const bytes = new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
       port.postMessage({ id: req.id, png: bytes } satisfies RenderReply);
     },

@@ -4,8 +4,9 @@
  * uncompressed (BI_RGB) at 1, 4, 8, 24 and 32 bits, and BI_BITFIELDS at 16 and 32 bits, bottom-up and
  * top-down. RLE-compressed files are refused with a clear message.
  */
-import { ImageError } from '../engine/decode';
+import { ImageError, overLimit } from './image-error';
 
+/** True when the bytes start with a BMP signature ("BM"). */
 export function isBmp(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x42 && bytes[1] === 0x4d;
 }
@@ -15,6 +16,13 @@ function maskShift(mask: number): { shift: number; max: number } {
   let shift = 0;
   while (((mask >>> shift) & 1) === 0) shift++;
   return { shift, max: mask >>> shift };
+}
+
+/** Size of a BMP from its header, [width, height] (top-down files have a negative stored height); undefined when too short. */
+export function bmpSize(bytes: Uint8Array): { width: number; height: number } | undefined {
+  if (bytes.length < 26 || !isBmp(bytes)) return undefined;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: v.getInt32(18, true), height: Math.abs(v.getInt32(22, true)) };
 }
 
 /**
@@ -34,9 +42,7 @@ export function decodeBmp(bytes: Uint8Array, name: string, maxPixels: number): {
   const height = Math.abs(rawHeight);
   const topDown = rawHeight < 0;
   if (width < 1 || height < 1) throw new ImageError(name, `not a supported image (BMP size ${width}×${rawHeight})`);
-  if (width * height > maxPixels) {
-    throw new ImageError(name, `image is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} MP), over the limit of ${(maxPixels / 1e6).toFixed(1)} MP`);
-  }
+  if (width * height > maxPixels) throw overLimit(name, width, height, maxPixels);
   let masks: [number, number, number] | undefined;
   if (compression === 3 || compression === 6) {
     if (bpp !== 16 && bpp !== 32) throw new ImageError(name, `not a supported image (BMP bitfields at ${bpp} bits)`);

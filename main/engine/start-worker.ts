@@ -1,0 +1,33 @@
+/**
+ * The one way Convmap starts a worker thread (the engine's pool, model conversion, picture rendering).
+ * Compiled JavaScript runs as is; TypeScript sources (tests, the CLI) get tsx's loader registered
+ * inside the worker first. (`execArgv: ['--import', 'tsx']` does not reach a worker's entry module in
+ * Node 20, so a small bootstrap registers tsx and then imports it.)
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+
+/** file: URL of tsx's ESM API, resolved from node_modules through the package's exports map. */
+export function tsxApiUrl(): string {
+  const require = createRequire(import.meta.url);
+  const pkgFile = require.resolve('tsx/package.json');
+  const pkg = require(pkgFile) as { exports?: Record<string, { import?: { default?: string } }> };
+  const rel = pkg.exports?.['./esm/api']?.import?.default ?? './dist/esm/api/index.mjs';
+  return pathToFileURL(path.join(path.dirname(pkgFile), rel)).href;
+}
+
+/**
+ * Starts the worker entry `<entry>.ts` / `<entry>.js` that sits next to the calling module.
+ * @param callerUrl the caller's import.meta.url: a .ts caller starts the .ts entry through tsx, a
+ *   bundled .js caller the .js entry written next to it.
+ * @param entry the entry's file name without extension, e.g. 'picture-worker'.
+ */
+export function startWorker(callerUrl: string, entry: string, options: Omit<WorkerOptions, 'eval'> = {}): Worker {
+  const fromSource = callerUrl.endsWith('.ts');
+  const file = new URL(`./${entry}${fromSource ? '.ts' : '.js'}`, callerUrl);
+  if (!fromSource) return new Worker(file, options);
+  const bootstrap = `import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); });`;
+  return new Worker(bootstrap, { ...options, eval: true });
+}
