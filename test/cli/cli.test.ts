@@ -102,6 +102,14 @@ describe.skipIf(!hasCorpus)('convmap convert: outputs and labels (issue 9)', () 
     expect(text.stdout).toMatch(/^ {12}age \[7\] classes, converted$/m);
     expect(text.stdout).toMatch(/^labels {6}class 0, class 1, class 2, class 3, class 4, class 5, class 6$/m);
 
+    const out = path.join(tmp, 'hm-age');
+    const hm = await convmap('heatmap', model, path.join(corpus, 'images/skimage_astronaut.png'), '--output', 'age', '--scales', '0.5', '--out', out, '--json');
+    expect(hm.code).toBe(0);
+    const scores = JSON.parse(await fs.readFile(path.join(out, 'skimage_astronaut.scores.json'), 'utf8')) as { perClass: unknown[]; scales: { rows: number; cols: number }[] };
+    expect(scores.perClass).toHaveLength(7);
+    // 512 × 0.5 = 256 px: (256 − 224) / 32 + 1 = 2 cells per axis.
+    expect(scores.scales[0]).toMatchObject({ rows: 2, cols: 2 });
+
     const bad = await convmap('convert', model, '--output', 'height');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr.trim()).toBe(`convmap: ${model}: has no output named "height" (outputs: "gender" [2] classes, "age" [7] classes)`);
