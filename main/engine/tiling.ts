@@ -98,7 +98,29 @@ export function planTiles(height: number, width: number, geometry: CellGeometry,
 }
 
 /**
- * Copy one tile's scores into the whole map.
+ * Refuses a tile whose scores hold NaN or ±Infinity (a backend fault, or weights that overflow):
+ * the error names the first bad cell (row, column and class in the whole map) and the tile's
+ * cell block, so the caller can add the photo and fail it instead of drawing a map of nulls.
+ * @param tileScores the tile's scores, row-major [r1 − r0, c1 − c0, classes].
+ * @throws Error `the model gave NaN at cell (row 3, column 7), class 2 of tile rows 0–8, columns 0–12: …`.
+ */
+export function assertFiniteScores(tileScores: Float32Array, classes: number, tile: Tile): void {
+  for (let i = 0; i < tileScores.length; i++) {
+    const v = tileScores[i];
+    if (v - v === 0) continue;
+    const tw = tile.c1 - tile.c0;
+    const cell = Math.floor(i / classes);
+    const row = tile.r0 + Math.floor(cell / tw);
+    const col = tile.c0 + (cell % tw);
+    throw new Error(
+      `the model gave ${String(v)} at cell (row ${row}, column ${col}), class ${i % classes} of tile rows ${tile.r0}–${tile.r1 - 1}, ` +
+        `columns ${tile.c0}–${tile.c1 - 1}: non-finite scores are refused (a backend fault, or weights that overflow float32)`,
+    );
+  }
+}
+
+/**
+ * Copy one tile's scores into the whole map, after checking they are finite (assertFiniteScores).
  * @param scores the whole map, row-major [rows, cols, classes].
  * @param cols cell columns of the whole map.
  * @param tileScores the tile's scores, row-major [r1 − r0, c1 − c0, classes].
@@ -109,6 +131,7 @@ export function pasteTile(scores: Float32Array, cols: number, classes: number, t
   if (tileScores.length !== expected) {
     throw new RangeError(`pasteTile: tile has ${tileScores.length} scores, expected ${expected}`);
   }
+  assertFiniteScores(tileScores, classes, tile);
   for (let i = 0; i < tile.r1 - tile.r0; i++) {
     const src = tileScores.subarray(i * tw * classes, (i + 1) * tw * classes);
     scores.set(src, ((tile.r0 + i) * cols + tile.c0) * classes);

@@ -10,6 +10,7 @@ import type { LayersModel, Tensor, io } from '@tensorflow/tfjs';
 type ModelArtifacts = io.ModelArtifacts;
 type IOHandler = io.IOHandler;
 import { getTf, isBackendRequest, selectBackend, type Tf } from './backend';
+import { failOnBackendErrors, installBackendErrorCapture } from './backend-errors';
 import { preprocessRegion } from './preprocess';
 import { CRASH_EXIT_CODE, type FromWorker, type TileInput, type ToWorker, type WorkerInit } from './protocol';
 import { errorMessage } from '../../core/errors';
@@ -121,7 +122,7 @@ async function handle(tf: Tf, msg: ToWorker): Promise<void> {
         } catch (err) {
           throw new Error(`the model could not be loaded: ${errorMessage(err)}`);
         }
-        const result = await runTile(tf, model, msg.input);
+        const result = await failOnBackendErrors(() => runTile(tf, model, msg.input));
         result.jobId = msg.jobId;
         post(result, [result.output.buffer as ArrayBuffer]);
       } catch (err) {
@@ -140,6 +141,8 @@ async function handle(tf: Tf, msg: ToWorker): Promise<void> {
 }
 
 const init = workerData as WorkerInit;
+// Before the backend starts: Emscripten binds console.warn when the wasm module is created.
+installBackendErrorCapture();
 const started: Promise<Tf | undefined> = (async () => {
   try {
     if (!isBackendRequest(init.backend)) throw new Error(`unknown backend ${String(init.backend)}`);
