@@ -291,6 +291,10 @@ export async function runCase(name: string, runs: number): Promise<Record<string
     case 'prepare-vgg16': return prepareVgg();
     case 'batch-1-worker': return batch(1, runs);
     case 'batch-all-cores': return batch(undefined, runs);
+    case 'stride-vgg16-384-s16': return (await import('./stride')).strideVgg(16, runs);
+    case 'stride-vgg16-384-s8': return (await import('./stride')).strideVgg(8, runs);
+    case 'stride-digits-s4': return (await import('./stride')).strideDigits(undefined, runs);
+    case 'stride-digits-s2': return (await import('./stride')).strideDigits(2, runs);
     default: throw new Error(`unknown bench case ${name}`);
   }
 }
