@@ -3,6 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { ModelError } from '../model/errors';
+import { MAX_SIDE_FILE_BYTES, readJsonFile } from '../model/guards';
 import { readModelArtifacts } from '../model/load';
 import { writeFileAtomic } from '../services/atomic';
 
@@ -39,12 +40,8 @@ export async function isConvertedModel(target: string): Promise<boolean> {
 export async function loadConverted(target: string): Promise<{ artifacts: tf.io.ModelArtifacts; info: ConvertedModelInfo }> {
   const dir = target.endsWith('.json') ? path.dirname(target) : target;
   const sidecar = path.join(dir, SIDECAR);
-  let info: ConvertedModelInfo;
-  try {
-    info = JSON.parse(await fs.readFile(sidecar, 'utf8')) as ConvertedModelInfo;
-  } catch (e) {
-    throw new ModelError(sidecar, `cannot be read (${(e as Error).message})`);
-  }
-  if (info.format !== 'convmap-fcn') throw new ModelError(sidecar, 'is not a Convmap sidecar');
+  // A regular file under the side-file cap; a parse error never quotes the content.
+  const info = (await readJsonFile(sidecar, MAX_SIDE_FILE_BYTES)) as ConvertedModelInfo | null;
+  if (typeof info !== 'object' || info === null || info.format !== 'convmap-fcn') throw new ModelError(sidecar, 'is not a Convmap sidecar');
   return { artifacts: await readModelArtifacts(path.join(dir, 'model.json')), info };
 }

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConverted } from '../../main/convert/save';
 import { ModelError } from '../../main/model/errors';
 import { MAX_MODEL_JSON_BYTES } from '../../main/model/guards';
 import { loadClassifier } from '../../main/model/load';
@@ -183,4 +184,36 @@ describe('weights are finite numbers', () => {
       );
     });
   }
+});
+
+describe('a converted folder (convmap.json sidecar)', () => {
+  async function converted(name: string, sidecar: (file: string) => Promise<void>): Promise<string> {
+    const model = await writeTfjsModel(path.join(root, name), files);
+    await sidecar(path.join(path.dirname(model), 'convmap.json'));
+    return path.dirname(model);
+  }
+
+  async function convertedRefusal(dir: string): Promise<ModelError> {
+    const e = await loadConverted(dir).then(() => null, (err: unknown) => err);
+    expect(e).toBeInstanceOf(ModelError);
+    return e as ModelError;
+  }
+
+  it('refuses a FIFO sidecar without blocking', async () => {
+    const dir = await converted('conv-fifo', async (f) => mkfifo(f));
+    expect((await convertedRefusal(dir)).message).toBe(`${path.join(dir, 'convmap.json')}: is a FIFO (named pipe), not a regular file`);
+  });
+
+  it('refuses a sidecar that is not JSON without quoting it', async () => {
+    const dir = await converted('conv-passwd', (f) => fs.writeFile(f, SECRET));
+    expect((await convertedRefusal(dir)).message).toBe(`${path.join(dir, 'convmap.json')}: is not valid JSON`);
+  });
+
+  it('refuses weight paths leaving a converted folder too', async () => {
+    const json = structuredClone(files.json);
+    json.weightsManifest[0].paths = ['../secret.bin'];
+    const model = await writeTfjsModel(path.join(root, 'conv-traversal'), { ...files, json }, null);
+    await fs.writeFile(path.join(path.dirname(model), 'convmap.json'), JSON.stringify({ format: 'convmap-fcn' }));
+    expect((await convertedRefusal(path.dirname(model))).message).toContain('weight file "../secret.bin" is refused: ../secret.bin: points outside');
+  });
 });
