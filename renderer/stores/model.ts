@@ -3,7 +3,7 @@ import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import type { BackendInfo, ModelSummary, RecentItems } from '../../core/api';
 import type { PreprocessMode } from '../../core/model-info';
-import { errorMessage, useApi } from '../api';
+import { errorMessage, isAbortError, useApi } from '../api';
 import { useJobsStore } from './jobs';
 
 export const useModelStore = defineStore('model', () => {
@@ -45,7 +45,8 @@ export const useModelStore = defineStore('model', () => {
       void refreshRecent();
       return summary;
     } catch (err) {
-      error.value = errorMessage(err);
+      // A cancelled conversion keeps the model in use; nothing went wrong.
+      if (!isAbortError(err)) error.value = errorMessage(err);
       return null;
     } finally {
       loading.value = null;

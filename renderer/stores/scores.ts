@@ -34,6 +34,17 @@ const CACHE_KEEP = 6;
 
 const sameScale = (a: number, b: number): boolean => Math.abs(a - b) < 1e-9;
 
+const MODE_KEY = 'convmap.mode.v1';
+/** The mean/max choice remembered across restarts, if any. */
+function savedMode(): CombineMode | null {
+  try {
+    const m = typeof localStorage === 'undefined' ? null : localStorage.getItem(MODE_KEY);
+    return m === 'mean' || m === 'max' ? m : null;
+  } catch {
+    return null;
+  }
+}
+
 export const useScoresStore = defineStore('scores', () => {
   const api = useApi();
   const jobs = useJobsStore();
@@ -60,7 +71,7 @@ export const useScoresStore = defineStore('scores', () => {
     return m && p ? scalesWithoutCells(m.info, [p.height, p.width], requested.value) : [];
   });
   const disabled = ref<number[]>([]);
-  const mode = ref<CombineMode>(DRAW_DEFAULTS.mode);
+  const mode = ref<CombineMode>(savedMode() ?? DRAW_DEFAULTS.mode);
   /** key → (scale → map). Replaced, never mutated, so that shallowRef tracks it. */
   const cache = shallowRef<ReadonlyMap<string, ReadonlyMap<number, ScoreMap>>>(new Map());
   const running = shallowRef<{ jobId: string; key: string; scales: number[] } | null>(null);
@@ -186,6 +197,11 @@ export const useScoresStore = defineStore('scores', () => {
 
   function setMode(m: CombineMode): void {
     mode.value = m;
+    try {
+      if (typeof localStorage !== 'undefined') localStorage.setItem(MODE_KEY, m);
+    } catch {
+      // Storage disabled: the default comes back next time.
+    }
   }
 
   // Another model has another window: its scales come from it (the digit demo's ½ · ⅔ · 1 are the demo's).

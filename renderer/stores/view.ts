@@ -6,7 +6,7 @@ import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import type { AveragedMap } from '../../core/average';
 import { sampleScoreMap, nearestCell } from '../../core/average';
-import type { ColormapName } from '../../core/colormap';
+import { isColormapName, type ColormapName } from '../../core/colormap';
 import { DRAW_DEFAULTS, backgroundIndex, defaultClassChoice, rankClasses } from '../../core/defaults';
 import { detectOnAveraged, type Detection } from '../../core/detect';
 import { ANY_CLASS, drawnClasses } from '../../core/pipeline';
@@ -32,6 +32,40 @@ export interface HoverInfo {
   scale: string | null;
 }
 
+const SETTINGS_KEY = 'convmap.view.v1';
+
+interface SavedSettings { colormap: ColormapName; opacity: number; threshold: number }
+
+function storage(): Storage | null {
+  try {
+    return typeof localStorage === 'undefined' ? null : localStorage;
+  } catch {
+    return null;
+  }
+}
+
+/** Applies saved settings that are still valid; anything else keeps the default. */
+function restoreSettings(to: { colormap: { value: ColormapName }; opacity: { value: number }; threshold: { value: number } }): void {
+  let saved: Partial<Record<keyof SavedSettings, unknown>> = {};
+  try {
+    saved = JSON.parse(storage()?.getItem(SETTINGS_KEY) ?? '{}') as typeof saved;
+  } catch {
+    return;
+  }
+  if (isColormapName(saved.colormap)) to.colormap.value = saved.colormap;
+  const unit = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1;
+  if (unit(saved.opacity)) to.opacity.value = saved.opacity;
+  if (unit(saved.threshold)) to.threshold.value = saved.threshold;
+}
+
+function saveSettings(s: SavedSettings): void {
+  try {
+    storage()?.setItem(SETTINGS_KEY, JSON.stringify(s));
+  } catch {
+    // Storage full or disabled: the defaults come back next time.
+  }
+}
+
 export const useViewStore = defineStore('view', () => {
   const scores = useScoresStore();
   const modelStore = useModelStore();
@@ -44,6 +78,12 @@ export const useViewStore = defineStore('view', () => {
   const showDetections = ref(DRAW_DEFAULTS.boxes);
   const detectThreshold = ref(DRAW_DEFAULTS.detectThreshold);
   const pointer = shallowRef<{ y: number; x: number } | null>(null);
+  /** The overlay switched off for a moment, to compare with the photo (key H). */
+  const overlayHidden = ref(false);
+
+  // Colormap, opacity and threshold are remembered across restarts (the window's own storage).
+  restoreSettings({ colormap, opacity, threshold });
+  watch([colormap, opacity, threshold], () => saveSettings({ colormap: colormap.value, opacity: opacity.value, threshold: threshold.value }));
 
   // A class index means nothing for another model: every model starts at the default class.
   watch(() => modelStore.model?.id, () => {
@@ -131,7 +171,7 @@ export const useViewStore = defineStore('view', () => {
   }
 
   return {
-    classChoice, colormap, opacity, threshold, smooth, showDetections, detectThreshold, pointer,
+    classChoice, colormap, opacity, threshold, smooth, showDetections, detectThreshold, pointer, overlayHidden,
     hasBackground, topClass, shownClass, overlaySource, classTitle, detections, hover, setPointer, clearPointer,
   };
 });

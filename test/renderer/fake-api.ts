@@ -145,6 +145,8 @@ export function fakeApi(opts: FakeOptions = {}): FakeApi & { [K in keyof Convmap
 
 /** A Pinia whose stores get `api` (as main.ts gives them window.convmap), made active. */
 export function piniaWith(api: ConvmapApi): Pinia {
+  // Settings the window remembers must not leak from one test into the next.
+  if (typeof localStorage !== 'undefined') localStorage.clear();
   const app = createApp({});
   app.provide(API_KEY, api);
   const pinia = createPinia();

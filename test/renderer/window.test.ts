@@ -1,0 +1,178 @@
+// @vitest-environment happy-dom
+/**
+ * The window's UX items of issue 12: the class list says what it leaves out (14), keyboard
+ * shortcuts (15), zoom controls and pixelated view (10), the photo strip tells same-named files apart
+ * (16), remembered settings (18), a conversion shows its stage and Cancel with the old report dimmed (8).
+ */
+import { mount } from '@vue/test-utils';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { ComputeScoresRequest, ModelSummary } from '../../core/api';
+import type { ScoreMap } from '../../core/scoremap';
+import { API_KEY } from '../../renderer/api';
+import App from '../../renderer/App.vue';
+import HeatmapPanel from '../../renderer/components/HeatmapPanel.vue';
+import ModelPanel from '../../renderer/components/ModelPanel.vue';
+import PhotoStrip from '../../renderer/components/PhotoStrip.vue';
+import PhotoView from '../../renderer/components/PhotoView.vue';
+import { useModelStore } from '../../renderer/stores/model';
+import { usePhotosStore } from '../../renderer/stores/photos';
+import { useScoresStore } from '../../renderer/stores/scores';
+import { useSessionStore } from '../../renderer/stores/session';
+import { useViewStore } from '../../renderer/stores/view';
+import { fakeApi, fakeMap, modelInfo, piniaWith, settle, MODEL, PHOTO } from './fake-api';
+
+type Api = ReturnType<typeof fakeApi>;
+function mountWith(component: Parameters<typeof mount>[0], api: Api, attachTo?: HTMLElement) {
+  const pinia = piniaWith(api);
+  return mount(component, { attachTo, global: { plugins: [pinia], provide: { [API_KEY as symbol]: api } } });
+}
+
+/** A 250-class model: class k scores (k + 1) / 1000 everywhere, so the ranking is 249, 248, … */
+const MANY_LABELS = Array.from({ length: 250 }, (_, k) => `sym${k}`);
+const MANY: ModelSummary = { ...MODEL, id: 'many', path: '/m/symbols/model.json', name: 'symbols', info: modelInfo({ labels: MANY_LABELS }) };
+function manyMap(scale: number): ScoreMap {
+  const m = fakeMap(scale);
+  const scores = new Float32Array(m.rows * m.cols * 250);
+  for (let c = 0; c < m.rows * m.cols; c++) for (let k = 0; k < 250; k++) scores[c * 250 + k] = (k + 1) / 1000;
+  return { ...m, classes: 250, scores };
+}
+
+describe('the window', () => {
+  let api: Api;
+  beforeEach(() => {
+    api = fakeApi();
+  });
+
+  it('says how many classes the list leaves out, and when a filter matches none', async () => {
+    api.loadModel.mockImplementation(async () => MANY);
+    api.computeScores.mockImplementation(async (req: ComputeScoresRequest) => ({ jobId: req.jobId, photoId: req.photoId, modelId: req.modelId, elapsedMs: 1, maps: req.scales.map(manyMap) }));
+    const w = mountWith(HeatmapPanel, api);
+    await useSessionStore().start();
+    await settle();
+    // 250 classes, 200 listed: 50 more.
+    expect(w.findAll('[data-testid="classes"] [role="option"][data-class]').filter((r) => /^\d+$/.test(r.attributes('data-class') ?? ''))).toHaveLength(200);
+    expect(w.get('[data-testid="more-classes"]').text()).toBe('50 more — type to filter');
+    await w.get('input.filter').setValue('sym24');
+    // sym24 and sym240…sym249: 11, all listed.
+    expect(w.find('[data-testid="more-classes"]').exists()).toBe(false);
+    expect(w.findAll('[data-testid="classes"] [role="option"]').map((r) => r.find('.label').text()).slice(1)).toHaveLength(11);
+    await w.get('input.filter').setValue('zebra');
+    expect(w.get('[data-testid="no-match"]').text()).toBe('no match for “zebra”');
+  });
+
+  it('keys: ] and [ step through the classes, H hides the overlay while held, ? shows the shortcuts, Esc closes them', async () => {
+    const host = document.createElement('div');
+    document.body.appendChild(host);
+    const w = mountWith(App, api, host);
+    await settle();
+    const view = useViewStore();
+    const scores = useScoresStore();
+    expect(view.classChoice).toBe('any');
+    window.dispatchEvent(new KeyboardEvent('keydown', { key: ']' }));
+    expect(view.classChoice).toBe('top');
+    window.dispatchEvent(new KeyboardEvent('keydown', { key: ']' }));
+    expect(view.classChoice).toBe(scores.ranking[0].classIndex);
+    window.dispatchEvent(new KeyboardEvent('keydown', { key: '[' }));
+    expect(view.classChoice).toBe('top');
+    window.dispatchEvent(new KeyboardEvent('keydown', { key: 'h' }));
+    expect(view.overlayHidden).toBe(true);
+    window.dispatchEvent(new KeyboardEvent('keyup', { key: 'h' }));
+    expect(view.overlayHidden).toBe(false);
+    window.dispatchEvent(new KeyboardEvent('keydown', { key: '?' }));
+    await w.vm.$nextTick();
+    expect(w.get('[data-testid="shortcuts"]').text()).toContain('Keyboard shortcuts');
+    window.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape' }));
+    await w.vm.$nextTick();
+    expect(w.find('[data-testid="shortcuts"]').exists()).toBe(false);
+    w.unmount();
+  });
+
+  it('Esc cancels a running computation', async () => {
+    let release: () => void = () => undefined;
+    api = fakeApi({ hold: new Promise<void>((r) => (release = r)) });
+    const host = document.createElement('div');
+    document.body.appendChild(host);
+    const w = mountWith(App, api, host);
+    await settle();
+    const jobId = api.computeScores.mock.calls[0][0].jobId;
+    window.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape' }));
+    await settle();
+    expect(api.cancel).toHaveBeenCalledWith(jobId);
+    release();
+    w.unmount();
+  });
+
+  it('zoom controls: 100 % and + / −, with the photo drawn as pixels above 200 %', async () => {
+    const w = mountWith(PhotoView, api);
+    await useSessionStore().start();
+    await settle();
+    await w.get('[data-zoom="100"]').trigger('click');
+    expect(w.get('[data-testid="zoom-badge"]').text()).toMatch(/^100% · /);
+    expect(w.get('[data-testid="stage"]').classes()).not.toContain('pixelated');
+    for (let i = 0; i < 4; i++) await w.get('[data-zoom="in"]').trigger('click');
+    // 1.25⁴ = 2.44
+    expect(w.get('[data-testid="zoom-badge"]').text()).toMatch(/^244% · /);
+    expect(w.get('[data-testid="stage"]').classes()).toContain('pixelated');
+    await w.get('[data-zoom="out"]').trigger('click');
+    expect(w.get('[data-testid="zoom-badge"]').text()).toMatch(/^195% · /);
+  });
+
+  it('the strip names the folder of photos that share a file name', async () => {
+    const w = mountWith(PhotoStrip, api);
+    const photos = usePhotosStore();
+    photos.take({ photos: [{ ...PHOTO, id: 'a', path: '/trip/day1/IMG_1.jpg', name: 'IMG_1.jpg' }, { ...PHOTO, id: 'b', path: '/trip/day2/IMG_1.jpg', name: 'IMG_1.jpg' }, { ...PHOTO, id: 'c', path: '/trip/day2/IMG_2.jpg', name: 'IMG_2.jpg' }], failed: [] });
+    await settle();
+    expect(w.findAll('button.thumb .name').map((n) => n.text())).toEqual(['IMG_1.jpg · day1/', 'IMG_1.jpg · day2/', 'IMG_2.jpg']);
+  });
+
+  it('remembers colormap, opacity, threshold and mean/max across restarts', async () => {
+    piniaWith(api);
+    const view = useViewStore();
+    view.colormap = 'viridis';
+    view.opacity = 0.3;
+    view.threshold = 0.45;
+    useScoresStore().setMode('mean');
+    await settle();
+    // A new window: a new Pinia, the same storage (piniaWith clears it, so set up without it).
+    const { createPinia, setActivePinia } = await import('pinia');
+    const { createApp } = await import('vue');
+    const app = createApp({});
+    app.provide(API_KEY, api);
+    const pinia = createPinia();
+    app.use(pinia);
+    setActivePinia(pinia);
+    const again = useViewStore();
+    expect([again.colormap, again.opacity, again.threshold, useScoresStore().mode]).toEqual(['viridis', 0.3, 0.45, 'mean']);
+  });
+
+  it('a conversion shows its stage, progress and Cancel, and dims the previous model\'s report', async () => {
+    let finish: () => void = () => undefined;
+    const w = mountWith(ModelPanel, api);
+    await useSessionStore().start();
+    await settle();
+    api.loadModel.mockImplementation((req: { path: string | null }) => new Promise((resolve, reject) => {
+      finish = () => {
+        const err = new Error('the operation was cancelled');
+        err.name = 'AbortError';
+        reject(err);
+      };
+      void req;
+      void resolve;
+    }));
+    const loading = useModelStore().load('/m/big/model.json');
+    await settle();
+    api.progress({ jobId: 'load-model:7', stage: 'verifying', done: 3, total: 9 });
+    await settle();
+    expect(w.get('[data-testid="conversion"]').classes()).toContain('stale');
+    expect(w.get('[data-testid="model-loading"]').text()).toMatch(/Converting model\.json · verifying…/);
+    await w.get('[data-testid="model-loading"] button').trigger('click');
+    expect(api.cancel).toHaveBeenCalledWith('load-model:7');
+    finish();
+    await loading;
+    await settle();
+    // Cancelled: the old model stays, no error, the report is no longer dimmed.
+    expect(useModelStore().model?.id).toBe(MODEL.id);
+    expect(useModelStore().error).toBeNull();
+    expect(w.get('[data-testid="conversion"]').classes()).not.toContain('stale');
+  });
+});
