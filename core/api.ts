@@ -54,6 +54,8 @@ export interface LoadModelRequest {
   /** Model file or folder; null for the built-in digit model. */
   path: string | null;
   preprocess?: PreprocessMode;
+  /** Cells this many pixels apart: a divisor of the network's stride (à trous rewrite); default the network's own. */
+  stride?: number;
 }
 
 export interface SetPreprocessRequest {

@@ -111,7 +111,7 @@ export function checkPaths(v: unknown, ctx: ValidationContext): Checked<string[]
 
 export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Checked<LoadModelRequest> {
   if (!isPlainObject(v)) return no(`load-model request must be an object, got ${describe(v)}`);
-  const keys = checkKeys(v, 'load-model request', ['path'], ['preprocess']);
+  const keys = checkKeys(v, 'load-model request', ['path'], ['preprocess', 'stride']);
   if (keys) return no(keys);
   let modelPath: string | null = null;
   if (v.path !== null) {
@@ -120,7 +120,14 @@ export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Check
     modelPath = p.value;
   }
   if (v.preprocess !== undefined && !isPreprocessMode(v.preprocess)) return no(`preprocess must be a preprocessing mode, got ${JSON.stringify(v.preprocess)?.slice(0, 40)}`);
-  return ok(v.preprocess === undefined ? { path: modelPath } : { path: modelPath, preprocess: v.preprocess });
+  if (v.stride !== undefined && !(Number.isInteger(v.stride) && (v.stride as number) >= 1 && (v.stride as number) <= 4096)) {
+    return no(`stride must be a whole number of pixels in [1, 4096], got ${JSON.stringify(v.stride)?.slice(0, 40)}`);
+  }
+  return ok({
+    path: modelPath,
+    ...(v.preprocess === undefined ? {} : { preprocess: v.preprocess }),
+    ...(v.stride === undefined ? {} : { stride: v.stride as number }),
+  });
 }
 
 export function checkSetPreprocessRequest(v: unknown, ctx: ValidationContext): Checked<SetPreprocessRequest> {

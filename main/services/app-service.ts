@@ -165,12 +165,12 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
     renderer: () => (opts.exportInWorker === false ? undefined : (renderer ??= createPictureRenderer())),
   });
 
-  const prepare = (target: string | undefined, preprocess: PreprocessMode | undefined, jobId: string, signal: AbortSignal): Promise<PreparedModel> => {
+  const prepare = (target: string | undefined, preprocess: PreprocessMode | undefined, stride: number | undefined, jobId: string, signal: AbortSignal): Promise<PreparedModel> => {
     const onStage = (stage: string): void => emit({ jobId, stage, done: 0, total: 1 });
     if (opts.convertInWorker === false) {
-      return prepareModel(target, { preprocess, builtinDir: opts.builtinModelDir, onStage });
+      return prepareModel(target, { preprocess, stride, builtinDir: opts.builtinModelDir, onStage });
     }
-    return prepareModelInWorker({ target, preprocess, builtinDir: opts.builtinModelDir }, { onStage, signal });
+    return prepareModelInWorker({ target, preprocess, stride, builtinDir: opts.builtinModelDir }, { onStage, signal });
   };
 
   const modelOf = (what: string, id: string): LoadedModel => {
@@ -192,7 +192,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
       const jobId = `load-model:${++loadCounter}`;
       const controller = jobs.start(jobId, 'loadModel');
       try {
-        const prepared = await prepare(target, preprocess, jobId, controller.signal);
+        const prepared = await prepare(target, preprocess, req.stride, jobId, controller.signal);
         const modelKey = prepared.modelKey ?? modelHash(prepared.artifacts, prepared.info);
         emit({ jobId, stage: 'starting workers', done: 0, total: 1 });
         const e = await engine();

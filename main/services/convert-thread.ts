@@ -13,6 +13,8 @@ export interface ConvertRequest {
   /** Model file or folder; undefined for the built-in digit model. */
   target?: string;
   preprocess?: PreprocessMode;
+  /** Cells this many pixels apart (prepareModel's `stride`). */
+  stride?: number;
   builtinDir?: string;
   /** Output of a multi-output classifier to convert; default: its first class-score output. */
   output?: string;

@@ -11,6 +11,7 @@ const post = (reply: ConvertReply): void => port.postMessage(reply);
 
 prepareModel(req.target, {
   preprocess: req.preprocess,
+  stride: req.stride,
   builtinDir: req.builtinDir,
   output: req.output,
   labelsFile: req.labelsFile,

@@ -17,6 +17,8 @@ export const useModelStore = defineStore('model', () => {
   const error = ref<string | null>(null);
 
   const labels = computed(() => model.value?.info.labels ?? []);
+  /** The network's own stride [sy, sx] in input pixels (the model's cells may be finer: info.stride). */
+  const networkStride = computed(() => (model.value ? (model.value.info.networkStride ?? model.value.info.stride) : null));
 
   async function refreshRecent(): Promise<void> {
     try {
@@ -34,12 +36,15 @@ export const useModelStore = defineStore('model', () => {
     }
   }
 
-  /** Loads (converts and verifies) a model; null for the built-in digit model. */
-  async function load(path: string | null): Promise<ModelSummary | null> {
+  /**
+   * Loads (converts and verifies) a model; null for the built-in digit model.
+   * @param opts.stride cells this many pixels apart (a divisor of the network's stride)
+   */
+  async function load(path: string | null, opts: { stride?: number } = {}): Promise<ModelSummary | null> {
     loading.value = path ?? 'built-in digit model';
     error.value = null;
     try {
-      const summary = await api.loadModel({ path });
+      const summary = await api.loadModel(opts.stride === undefined ? { path } : { path, stride: opts.stride });
       model.value = summary;
       void refreshBackend();
       void refreshRecent();
@@ -63,6 +68,18 @@ export const useModelStore = defineStore('model', () => {
     }
   }
 
+  /**
+   * The window's "detail": reloads the model in use with cells every networkStride / divisor pixels
+   * (1: the network's own stride; 2, 4: the à trous rewrite). The new model replaces the old one.
+   */
+  async function setDetail(divisor: number): Promise<void> {
+    const current = model.value;
+    const s = networkStride.value;
+    if (!current || !s || s[0] % divisor !== 0 || s[1] % divisor !== 0) return;
+    if (current.info.stride[0] === s[0] / divisor && current.info.stride[1] === s[1] / divisor) return;
+    await load(current.path, { stride: s[0] / divisor });
+  }
+
   async function setPreprocess(preprocess: PreprocessMode): Promise<void> {
     const current = model.value;
     if (!current || current.info.preprocess === preprocess) return;
@@ -73,5 +90,5 @@ export const useModelStore = defineStore('model', () => {
     }
   }
 
-  return { model, backend, recent, loading, error, labels, load, openDialog, setPreprocess, refreshRecent, refreshBackend };
+  return { model, backend, recent, loading, error, labels, networkStride, setDetail, load, openDialog, setPreprocess, refreshRecent, refreshBackend };
 });

@@ -40,6 +40,23 @@ describe('the app service (real engine, built-in model)', () => {
     expect(await service.backendInfo()).toEqual({ backend: 'wasm', workers: 2 });
   });
 
+  it('loads a model at a finer stride (the window\'s detail): cells every 2 pixels of a stride-4 network, still exact', async () => {
+    const fine = await service.loadModel({ path: null, stride: 2 });
+    try {
+      expect(fine.info.stride).toEqual([2, 2]);
+      expect(fine.info.networkStride).toEqual([4, 4]);
+      expect(fine.info.equivalence.exact).toBe(true);
+      const photo = await service.demoScene();
+      const [map] = (await service.computeScores({ jobId: 'fine-1', modelId: fine.id, photoId: photo.id, scales: [0.5] })).maps;
+      expect(map.geometry.stride).toEqual([2, 2]);
+      // Cells every 2 px of the scaled photo: floor((n − 28) / 2) + 1 per axis.
+      expect([map.rows, map.cols]).toEqual(map.scaledSize.map((n) => Math.floor((n - 28) / 2) + 1));
+    } finally {
+      // The newest load of a path replaces the older one: give the other tests the network-stride model back.
+      model = await service.loadModel({ path: null });
+    }
+  });
+
   it('opens the demo scene as a photo served by id through the photo scheme', async () => {
     expect(demo).toMatchObject({ width: DEMO_SCENE.width, height: DEMO_SCENE.height, name: 'digit-scene.png' });
     expect(demo.url).toBe(`convmap-photo://photo/${demo.id}`);

@@ -78,6 +78,13 @@ describe('argument validators', () => {
     expect(reason(checkLoadModelRequest(req, ctx))).toMatch(why);
   });
 
+  it('accept a load-model stride that is a whole number of pixels and refuse others with a reason', () => {
+    expect(checkLoadModelRequest({ path: null, stride: 8 }, ctx)).toEqual({ ok: true, value: { path: null, stride: 8 } });
+    expect(reason(checkLoadModelRequest({ path: null, stride: 2.5 }, ctx))).toBe('stride must be a whole number of pixels in [1, 4096], got 2.5');
+    expect(reason(checkLoadModelRequest({ path: null, stride: '8' }, ctx))).toBe('stride must be a whole number of pixels in [1, 4096], got "8"');
+    expect(reason(checkLoadModelRequest({ path: null, stride: 0 }, ctx))).toMatch(/^stride must be/);
+  });
+
   it('refuse a path the user never chose, naming it, even when it is well-formed', () => {
     expect(reason(checkLoadModelRequest({ path: '/etc/passwd' }, ctx))).toBe('path "/etc/passwd" was not chosen by the user (open it from a dialog, a drop, the command line or the recent list)');
     expect(reason(checkPaths(['/a.jpg', '/usr/share/x.png'], ctx))).toMatch(/^paths\[1\] "\/usr\/share\/x\.png" was not chosen by the user/);
