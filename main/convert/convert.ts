@@ -87,7 +87,7 @@ function feedsMultiply(graph: FlatGraph, pool: FlatNode): boolean {
 }
 
 /**
- * An AveragePooling2D/MaxPooling2D (valid padding) right before a Flatten head whose output is 1×1 at
+ * An AveragePooling2D/MaxPooling2D (padding nothing) right before a Flatten head whose output is 1×1 at
  * the window (MobileNetV2 transfer heads `AvgPool(7) → Flatten`, CIFAR ResNets `AvgPool(8) → Flatten`):
  * it acts as the global pool, so it runs at stride 1 and the map keeps the trunk's stride.
  */
@@ -97,7 +97,11 @@ function poolActingGlobally(graph: FlatGraph, plan: HeadPlan): FlatNode | undefi
   if (node.className !== 'AveragePooling2D' && node.className !== 'MaxPooling2D') return undefined;
   const cfg = node.layer.getConfig() as Config;
   const [oh, ow] = hwc(graph.shapes[plan.boundary]);
-  return cfg.padding !== 'same' && oh === 1 && ow === 1 ? node : undefined;
+  const [h, w] = hwc(graph.shapes[node.inputs[0]]);
+  const k = pair(cfg.poolSize, 1);
+  // With one output cell, 'same' pads max(0, k − n) per axis: none when the pool fits its input, so it is 'valid'.
+  const pads = cfg.padding === 'same' && (k[0] > h || k[1] > w);
+  return !pads && oh === 1 && ow === 1 ? node : undefined;
 }
 
 /** A Rescaling by 1 with offset 0 (what topology.ts makes of RandomFlip and other inference no-ops). */
@@ -346,7 +350,7 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
       continue;
     }
     const globalLike = node === globalPool;
-    const layer = factory.clone(node, globalLike ? { strides: [1, 1] } : {});
+    const layer = factory.clone(node, globalLike ? { strides: [1, 1], padding: 'valid' } : {});
     let out = layer.apply(ins.length === 1 ? ins[0] : ins) as tf.SymbolicTensor | tf.SymbolicTensor[];
     if (globalLike && globalPool) {
       const [h, w] = hwc(graph.shapes[node.inputs[0]]);

@@ -113,6 +113,26 @@ describe('class 4: a pooling whose output is 1×1 at the window acts as the glob
     expect(cmp.maxAbs / cmp.scale).toBeLessThanOrEqual(1e-4);
   });
 
+  it("AvgPool(8, 'same') over an 8×8 map (CIFAR ResNet head; 'same' pads nothing there) is the global pool too", async () => {
+    const model = track(tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [16, 16, 3], filters: 4, kernelSize: 2, strides: 2, activation: 'relu' }), // 8
+        tf.layers.averagePooling2d({ poolSize: 8, padding: 'same' }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 3, activation: 'softmax' }),
+      ],
+    }));
+    randomizeWeights(model, 315);
+    const c = convertClassifier(model, FILE);
+    track(c.fcn);
+    expect(c.stride).toEqual([2, 2]);
+    expect(c.paddedLayers).toEqual([]);
+    const image = randomImage(20, 18, 3, 316);
+    const cmp = compareCells(model, c, image, allCells(3, 2), [3, 2]);
+    image.dispose();
+    expect(cmp.maxAbs / cmp.scale).toBeLessThanOrEqual(1e-4);
+  });
+
   it('MaxPool(3) over a 4×4 map (1×1 output reading the top-left 3×3): stride 1 and the last cells cropped', async () => {
     const model = track(tf.sequential({
       layers: [
