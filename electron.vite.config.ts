@@ -1,7 +1,7 @@
 /**
  * electron-vite builds three bundles into out/:
  * - out/main: the Electron main process (main/electron/main.ts) plus the worker entries the services
- *   start by file name next to their own module (main/engine/pool.ts → worker.js,
+ *   start by file name next to their own module (main/engine/pool.ts → worker.js, main/engine/onnx-engine.ts → onnx-worker.js,
  *   main/services/convert-thread.ts → convert-worker.js, main/services/picture-thread.ts → picture-worker.js). Chunks are written flat into out/main, so
  *   `new URL('./worker.js', import.meta.url)` from any chunk finds them.
  * - out/preload: preload.cjs, CommonJS because sandboxed preloads cannot be ES modules.
@@ -27,7 +27,7 @@ export function devCspPlugin(): Plugin {
   };
 }
 
-const external = ['sharp', /^@img\//, /^@tensorflow\//, 'h5wasm', 'tsx', /^tsx\//];
+const external = ['sharp', /^@img\//, /^@tensorflow\//, 'h5wasm', 'tsx', /^tsx\//, /^onnxruntime-/];
 
 export default defineConfig({
   main: {
@@ -38,6 +38,7 @@ export default defineConfig({
         input: {
           main: resolve('main/electron/main.ts'),
           worker: resolve('main/engine/worker.ts'),
+          'onnx-worker': resolve('main/engine/onnx-worker.ts'),
           'convert-worker': resolve('main/services/convert-worker.ts'),
           'picture-worker': resolve('main/services/picture-worker.ts'),
         },

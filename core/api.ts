@@ -11,10 +11,14 @@ import type { ColormapName } from './colormap';
 import type { ConvertedModelInfo, PreprocessMode } from './model-info';
 import type { ScoreMap } from './scoremap';
 
-/** The tfjs backend that runs inference, and the worker pool size. */
+/** What runs inference (ONNX Runtime or a tfjs backend), where, and the worker pool or thread count. */
 export interface BackendInfo {
-  backend: 'node' | 'wasm' | 'cpu';
+  backend: 'onnx' | 'node' | 'wasm' | 'cpu';
   workers: number;
+  /** ONNX Runtime's execution provider ('cpu', 'cuda', 'dml', 'coreml'); 'cpu' for tfjs. */
+  device?: string;
+  /** Why faster backends or devices did not load, one line each. */
+  notes?: string[];
 }
 
 /** A model opened in this session: its conversion report, under an id main assigned. */

@@ -64,7 +64,8 @@ export async function runDemo(opts: { out: string; seed: number }): Promise<void
     `heatmap     ${outcome.png} (${settings.classChoice === 'any' ? '"any digit": strongest class but background' : 'the scene\'s top class'}, with detection boxes)${outcome.resumed ? ' — already there from an earlier run' : ''}`,
     `scores      ${outcome.json}`,
     `detections  ${detections.length} boxes; against the true boxes at IoU 0.5: precision ${m.precision.toFixed(3)}, recall ${m.recall.toFixed(3)}, F1 ${m.f1.toFixed(3)}`,
-    `backend     ${engine.backend}, ${engine.workers} worker threads`,
+    `backend     ${engine.backend === 'onnx' ? `onnx (ONNX Runtime) on ${engine.device}, ${engine.workers} threads` : `${engine.backend}, ${engine.workers} worker threads`}`,
+    ...engine.notes.map((n) => `            not used: ${n}`),
     '',
     'Next: npx convmap convert MODEL (a tfjs model.json or folder) · npx convmap heatmap [MODEL] PHOTO... --scales 1,1.5,2',
   ].join('\n') + '\n');

@@ -8,7 +8,8 @@ import { DRAW_DEFAULTS, defaultClassChoice, defaultScales } from '../../core/def
 import { isPreprocessMode, PREPROCESS_MODES, type PreprocessMode } from '../../core/model-info';
 import { printable as p, printableJson } from '../../core/printable';
 import { parseScaleList } from '../../core/scales';
-import { BACKEND_REQUESTS, isBackendRequest, selectBackend } from '../engine/backend';
+import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest, selectBackend } from '../engine/backend';
+import { DEVICE_REQUESTS, isDeviceRequest } from '../onnx/devices';
 import type { BatchEvent } from '../services/batch';
 import { createDiskCache, defaultCacheDir, modelHash } from '../services/cache';
 import { NPY_DTYPES, SCORES_OUTPUTS, type NpyDtype, type ScoresOutput } from '../services/scores-file';
@@ -106,8 +107,9 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     throw new Error(`no image files in ${targets.join(', ')}${scan.skipped.length ? ` (${scan.skipped.length} other entries skipped${opts.recursive ? '' : '; sub-folders need --recursive'})` : ''}`);
   }
 
-  const backendRequest = isBackendRequest(opts.backend) ? opts.backend : 'auto';
-  await selectBackend(backendRequest);
+  const backendRequest = isEngineBackendRequest(opts.backend) ? opts.backend : 'auto';
+  // tfjs converts the model (and runs it only when the engine is not onnx).
+  await selectBackend(backendRequest === 'onnx' ? 'auto' : backendRequest);
   const prepared = await prepareModel(modelPath ?? undefined, {
     preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : undefined,
     stride,
@@ -124,7 +126,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const approximate = approximationWarning(info.equivalence);
   if (approximate) process.stderr.write(`convmap: ${p(approximate)}\n`);
 
-  const engine = await createEngine({ backend: backendRequest, workers });
+  const engine = await createEngine({ backend: backendRequest, device: isDeviceRequest(opts.device) ? opts.device : 'auto', workers });
   const tty = process.stderr.isTTY === true && !opts.json && !quiet;
   const bar = tty
     ? new SingleBar({ format: 'heatmap {bar} {value}/{total} photos | {rate}/min | left {left} | {photo}', hideCursor: true, clearOnComplete: false }, Presets.shades_classic)
@@ -195,10 +197,11 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const failed = summary.failed.length;
   if (!opts.json) {
     const lines = [
-      `${summary.done} of ${summary.total} photos done in ${seconds(summary.elapsedMs)} by model ${p(modelName)} with ${engine.backend} (${engine.workers} workers)`
+      `${summary.done} of ${summary.total} photos done in ${seconds(summary.elapsedMs)} by model ${p(modelName)} with ${engine.backend === 'onnx' ? `onnx on ${engine.device} (${engine.workers} threads)` : `${engine.backend} (${engine.workers} workers)`}`
         + `${summary.cacheHits ? `, ${summary.cacheHits} from the cache` : ''}${summary.resumed ? `, ${summary.resumed} done by an earlier run (--no-resume redoes them)` : ''}`
         + `${summary.cancelled ? ' — cancelled' : ''}`,
     ];
+    for (const note of engine.notes) lines.push(`not used: ${p(note)}`);
     if (summary.noCells.length) lines.push(`no cells: ${summary.noCells.length} photos smaller than the model's window at every scale`);
     const notImages = scan.skipped.length;
     if (notImages || summary.skipped.length) {
@@ -213,7 +216,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     if (!quiet || failed > 0) process.stdout.write((quiet ? lines.filter((l) => !l.startsWith('skipped')) : lines).join('\n') + '\n');
   } else {
     process.stdout.write(printableJson({
-      summary: { model: modelName, modelPath, total: summary.total, done: summary.done, noCells: summary.noCells, failed: summary.failed, skipped: summary.skipped.length, filesSkipped: scan.skipped.length, cancelled: summary.cancelled, cacheHits: summary.cacheHits, csv: summary.csv },
+      summary: { model: modelName, modelPath, backend: engine.backend, device: engine.device, backendNotes: engine.notes, total: summary.total, done: summary.done, noCells: summary.noCells, failed: summary.failed, skipped: summary.skipped.length, filesSkipped: scan.skipped.length, cancelled: summary.cancelled, cacheHits: summary.cacheHits, csv: summary.csv },
     }) + '\n');
   }
   if (failed > 0 || summary.cancelled) process.exitCode = 1;
@@ -253,10 +256,11 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown) =>
     .option('--no-cache', 'do not read or write the score cache')
     .option('--cache-dir <dir>', `score cache folder (default ${defaultCacheDir()})`)
     .option('--jobs <n>', 'photos in flight at once (default: max(2, workers))')
-    .option('--workers <n>', 'inference worker threads (default: all cores)')
+    .option('--workers <n>', 'inference threads: ONNX Runtime threads, or tfjs worker threads (default: all cores)')
     .option('--json', 'print one JSON line per photo and a JSON summary')
     .option('-q, --quiet', 'print only warnings and errors (and the summary when something failed)')
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS as string[]))
+    .addOption(new Option('--backend <name>', 'inference engine: onnx (ONNX Runtime), node, wasm or cpu (tfjs); auto tries them in that order').choices(ENGINE_BACKEND_REQUESTS as string[]))
+    .addOption(new Option('--device <name>', 'ONNX Runtime execution provider; auto uses a GPU provider where one loads, else the CPU').choices(DEVICE_REQUESTS as string[]))
     .action(async (inputs: string[], opts: Opts) => {
       try {
         await runHeatmapCommand(inputs, opts);

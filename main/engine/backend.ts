@@ -24,7 +24,17 @@ export function isBackendRequest(x: unknown): x is BackendRequest {
   return typeof x === 'string' && (BACKEND_REQUESTS as readonly string[]).includes(x);
 }
 
-/** Environment variable that overrides the requested backend (node | wasm | cpu | auto). */
+/** The engine that runs: ONNX Runtime, or a tfjs backend in worker threads. */
+export type EngineBackend = 'onnx' | BackendName;
+/** What a caller may ask for; `auto` tries onnx, then tfjs-node, wasm and cpu. */
+export type EngineBackendRequest = 'onnx' | BackendRequest;
+export const ENGINE_BACKEND_REQUESTS: readonly EngineBackendRequest[] = ['onnx', 'node', 'wasm', 'cpu', 'auto'];
+
+export function isEngineBackendRequest(x: unknown): x is EngineBackendRequest {
+  return typeof x === 'string' && (ENGINE_BACKEND_REQUESTS as readonly string[]).includes(x);
+}
+
+/** Environment variable that overrides the requested backend (onnx | node | wasm | cpu | auto). */
 export const BACKEND_ENV = 'CONVMAP_BACKEND';
 
 // Not named `require`: bundlers (electron-vite's ESM shim) declare a top-level `require` of their own.
@@ -34,6 +44,7 @@ const TFJS_NODE = '@tensorflow/tfjs-node';
 
 let tfInstance: Tf | undefined;
 let selected: BackendName | undefined;
+let autoFailures: string[] = [];
 
 function isTf(m: unknown): m is Tf {
   return typeof m === 'object' && m !== null && typeof (m as { tensor?: unknown }).tensor === 'function'
@@ -98,7 +109,8 @@ const loaders: Record<BackendName, () => Promise<Tf>> = { node: loadNode, wasm: 
 export async function selectBackend(requested: BackendRequest = 'auto'): Promise<BackendName> {
   const fromEnv = process.env[BACKEND_ENV];
   let want: BackendRequest = requested;
-  if (fromEnv !== undefined && fromEnv !== '') {
+  // CONVMAP_BACKEND=onnx picks the engine (see createEngine); tfjs itself then chooses as for auto.
+  if (fromEnv !== undefined && fromEnv !== '' && fromEnv !== 'onnx') {
     if (!isBackendRequest(fromEnv)) {
       throw new Error(`${BACKEND_ENV}=${fromEnv} is not a backend; use one of ${BACKEND_REQUESTS.join(', ')}`);
     }
@@ -120,6 +132,7 @@ export async function selectBackend(requested: BackendRequest = 'auto'): Promise
     try {
       tfInstance = await loaders[name]();
       selected = name;
+      autoFailures = failures;
       return name;
     } catch (err) {
       failures.push(`${name}: ${errorMessage(err)}`);
@@ -135,6 +148,11 @@ export async function selectBackend(requested: BackendRequest = 'auto'): Promise
 export function getTf(): Tf {
   if (tfInstance === undefined) throw new Error('selectBackend() must complete before getTf()');
   return tfInstance;
+}
+
+/** Why each backend tried before the selected one failed to load, when `auto` chose it ('node: …'). */
+export function backendFailures(): readonly string[] {
+  return autoFailures;
 }
 
 /** The backend selected in this thread, if any. */

@@ -9,17 +9,27 @@ import type { io } from '@tensorflow/tfjs';
 import type { PaddingKind, PreprocessMode } from '../../core/model-info';
 import { isPreprocessMode } from '../../core/model-info';
 import type { CellGeometry, ScoreMap } from '../../core/scoremap';
-import type { BackendName, BackendRequest } from './backend';
+import { BACKEND_ENV, ENGINE_BACKEND_REQUESTS, isEngineBackendRequest, type BackendName, type EngineBackend, type EngineBackendRequest } from './backend';
+import type { DeviceRequest } from '../onnx/runtime';
+import { createOnnxEngine } from './onnx-engine';
 import { resizeRgb, type RgbImage } from './decode';
-import { abortError, WorkerPool } from './pool';
+import { abortError, WorkerPool, type TileResult } from './pool';
 import { cropRgb } from './preprocess';
-import { DEFAULT_MAX_TILE_PIXELS, pasteTile, planTiles, type TilePlan } from './tiling';
+import { DEFAULT_MAX_TILE_PIXELS, pasteTile, planTiles, type Tile, type TilePlan } from './tiling';
+
+export { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest, type EngineBackend, type EngineBackendRequest } from './backend';
 
 export interface EngineOptions {
-  /** tfjs backend for the workers (default 'auto'; the CONVMAP_BACKEND variable overrides it). */
-  backend?: BackendRequest;
-  /** Worker threads (default os.availableParallelism()). */
+  /** Engine to run (default 'auto': onnx, then the tfjs backends; the CONVMAP_BACKEND variable overrides it). */
+  backend?: EngineBackendRequest;
+  /** ONNX Runtime execution provider (default 'auto': a GPU provider where one loads, else the CPU). */
+  device?: DeviceRequest;
+  /** tfjs: worker threads; onnx: threads of the session (default os.availableParallelism()). */
   workers?: number;
+  /** onnx: bytes of activations one tile may take (default: a quarter of the memory, at most 2 GiB). */
+  memoryBudget?: number;
+  /** Test hook: GPU providers the onnx engine tries with device 'auto', instead of the platform's. */
+  gpuProviders?: readonly string[];
   /** Input-pixel budget of one tile (default {@link DEFAULT_MAX_TILE_PIXELS}); bounds peak memory per worker. */
   maxTilePixels?: number;
 }
@@ -54,10 +64,16 @@ export interface ScoreOptions {
 }
 
 export interface Engine {
-  /** Backend the workers run ('node', 'wasm' or 'cpu'). */
-  readonly backend: BackendName;
-  /** Number of worker threads. */
+  /** What runs the model: 'onnx' (ONNX Runtime) or the workers' tfjs backend ('node', 'wasm', 'cpu'). */
+  readonly backend: EngineBackend;
+  /** Where: ONNX Runtime's execution provider ('cpu', 'cuda', 'dml', 'coreml'); 'cpu' for tfjs. */
+  readonly device: string;
+  /** Why faster backends or devices were passed over, one line each ('onnx: …', 'node: …'). */
+  readonly notes: readonly string[];
+  /** Number of worker threads (tfjs) or of ONNX Runtime's threads (onnx). */
   readonly workers: number;
+  /** Models loaded and not released (for onnx: live InferenceSessions). */
+  liveModels(): number;
   /**
    * Register a fully convolutional model: input [batch, height, width, channels] with free height
    * and width, output [batch, rows, cols, classes] with cells laid out by `geometry`.
@@ -77,7 +93,7 @@ export interface Engine {
    * @throws AbortError when cancelled; an error naming the problem when a tile fails.
    */
   scoreMaps(handle: ModelHandle, image: RgbImage, scales: readonly number[], preprocess?: PreprocessMode, opts?: ScoreOptions): Promise<ScoreMap[]>;
-  /** Live tfjs tensors in each worker (model weights included): a leak check. */
+  /** Live tfjs tensors in each worker (model weights included): a leak check; [] for onnx. */
   workerTensors(): Promise<number[]>;
   /** Test only: queue a job that makes its worker exit; it rejects with the reason and the worker is replaced. */
   crashWorkerForTest(): Promise<void>;
@@ -90,7 +106,8 @@ function positiveIntPair(name: string, v: unknown, allowZero: boolean): void {
   if (!ok) throw new Error(`model geometry: ${name} must be a pair of ${allowZero ? 'integers' : 'positive integers'} [y, x], got ${JSON.stringify(v)}`);
 }
 
-function checkGeometry(g: ModelGeometry): void {
+/** @throws when the geometry is not usable (window, stride, offset, channels, preprocess). */
+export function checkGeometry(g: ModelGeometry): void {
   positiveIntPair('window', g.window, false);
   positiveIntPair('stride', g.stride, false);
   positiveIntPair('offset', g.offset, true);
@@ -98,18 +115,125 @@ function checkGeometry(g: ModelGeometry): void {
   if (!isPreprocessMode(g.preprocess)) throw new Error(`model geometry: unknown preprocess mode ${String(g.preprocess)}`);
 }
 
+// A function, so TypeScript does not keep the narrowing of the early check: the signal may abort meanwhile.
 function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
 }
 
+/** What {@link scoreTiled} hands an engine for one tile. */
+export interface TileJob {
+  /** The photo resized to this scale. */
+  scaled: RgbImage;
+  mode: PreprocessMode;
+  channels: 1 | 3;
+}
+
+/** How an engine runs tiles: its tile budget and the forward pass of one tile. */
+export interface TileRunner {
+  maxTilePixels: number;
+  minTiles: number;
+  /** Tiles prepared or running at once. */
+  maxInFlight: number;
+  /** Scores [rows, cols, classes] of the tile's cells; rejects with an AbortError when `signal` aborts. */
+  run(tile: Tile, job: TileJob, signal: AbortSignal): Promise<TileResult>;
+}
+
+/**
+ * Score maps of one photo through an engine's tile runner: validates the call, plans stride-aligned
+ * tiles per scale, resizes once per scale, runs tiles (at most `maxInFlight` at once), checks each
+ * tile's grid against the geometry and pastes it. One failing tile cancels the rest of the call.
+ */
+export async function scoreTiled(
+  handle: ModelHandle, image: RgbImage, scales: readonly number[], preprocess: PreprocessMode | undefined, opts: ScoreOptions, runner: TileRunner,
+): Promise<ScoreMap[]> {
+  const mode = preprocess ?? handle.geometry.preprocess;
+  if (!isPreprocessMode(mode)) throw new Error(`scoreMaps: unknown preprocess mode ${String(mode)}`);
+  for (const s of scales) {
+    if (!(typeof s === 'number' && Number.isFinite(s) && s > 0)) throw new Error(`scoreMaps: scales must be positive numbers, got ${String(s)}`);
+  }
+  if (image.data.length !== image.width * image.height * 3) {
+    throw new Error(`scoreMaps: image data has ${image.data.length} bytes, ${image.height}×${image.width} RGB needs ${image.width * image.height * 3}`);
+  }
+  const { signal, onProgress } = opts;
+  if (signal?.aborted === true) throw abortError(signal);
+  const g = handle.geometry;
+  const channels = g.channels as 1 | 3;
+  const geometry: CellGeometry = { window: [...g.window], stride: [...g.stride], offset: [...g.offset] };
+
+  const plans = scales.map((scale) => {
+    const scaledSize: [number, number] = [Math.round(scale * image.height), Math.round(scale * image.width)];
+    const plan: TilePlan = planTiles(scaledSize[0], scaledSize[1], geometry, { maxTilePixels: runner.maxTilePixels, minTiles: runner.minTiles });
+    return { scale, scaledSize, plan };
+  });
+  const maps: ScoreMap[] = plans.map(({ scale, scaledSize, plan }) => ({
+    scale, imageSize: [image.height, image.width], scaledSize,
+    rows: plan.rows, cols: plan.cols, classes: handle.classes,
+    scores: new Float32Array(plan.rows * plan.cols * handle.classes),
+    geometry: { window: [...geometry.window], stride: [...geometry.stride], offset: [...geometry.offset] },
+  }));
+  const total = plans.reduce((n, p) => n + p.plan.tiles.length, 0);
+  if (total === 0) return maps;
+
+  const stop = new AbortController();
+  const tileSignal = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]);
+  let failure: unknown;
+  const fail = (err: unknown): void => {
+    if (failure === undefined) failure = err;
+    stop.abort(err);
+  };
+  let done = 0;
+  const inFlight = new Set<Promise<void>>();
+
+  outer: for (let k = 0; k < plans.length; k++) {
+    const { scaledSize, plan } = plans[k];
+    const map = maps[k];
+    if (plan.tiles.length === 0) continue;
+    let scaled: RgbImage;
+    try {
+      scaled = await resizeRgb(image, scaledSize[0], scaledSize[1]);
+    } catch (err) {
+      fail(err);
+      break;
+    }
+    for (const tile of plan.tiles) {
+      while (inFlight.size >= runner.maxInFlight && !tileSignal.aborted) await Promise.race(inFlight);
+      if (tileSignal.aborted) break outer;
+      const p: Promise<void> = runner.run(tile, { scaled, mode, channels }, tileSignal).then((res) => {
+        const [rows, cols, classes] = res.shape;
+        const wantRows = tile.r1 - tile.r0;
+        const wantCols = tile.c1 - tile.c0;
+        if (rows !== wantRows || cols !== wantCols || classes !== handle.classes) {
+          throw new Error(`the model gave ${rows}×${cols}×${classes} scores for a ${tile.y1 - tile.y0}×${tile.x1 - tile.x0} input where window ${g.window.join('×')}, `
+            + `stride ${g.stride.join('×')} and offset ${g.offset.join(',')} predict ${wantRows}×${wantCols}×${handle.classes}: the geometry does not match the model`);
+        }
+        pasteTile(map.scores, map.cols, classes, tile, res.output);
+        done++;
+        onProgress?.(done, total);
+      }).catch(fail).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+  }
+  await Promise.all(inFlight);
+  if (isAborted(signal)) throw abortError(signal);
+  if (failure !== undefined) throw failure;
+  return maps;
+}
+
 class PoolEngine implements Engine {
   readonly backend: BackendName;
+  readonly device = 'cpu';
+  readonly notes: readonly string[];
   readonly workers: number;
   private readonly handles = new Set<string>();
 
-  constructor(private readonly pool: WorkerPool, private readonly maxTilePixels: number) {
+  constructor(private readonly pool: WorkerPool, private readonly maxTilePixels: number, notes: readonly string[]) {
     this.backend = pool.backend;
     this.workers = pool.size;
+    this.notes = [...notes, ...pool.backendFailures];
+  }
+
+  liveModels(): number {
+    return this.handles.size;
   }
 
   async loadModel(artifacts: io.ModelArtifacts, geometry: ModelGeometry): Promise<ModelHandle> {
@@ -143,86 +267,19 @@ class PoolEngine implements Engine {
 
   async scoreMaps(handle: ModelHandle, image: RgbImage, scales: readonly number[], preprocess?: PreprocessMode, opts: ScoreOptions = {}): Promise<ScoreMap[]> {
     if (!this.handles.has(handle.id)) throw new Error('scoreMaps: the model is not loaded in this engine (released, or from another engine)');
-    const mode = preprocess ?? handle.geometry.preprocess;
-    if (!isPreprocessMode(mode)) throw new Error(`scoreMaps: unknown preprocess mode ${String(mode)}`);
-    for (const s of scales) {
-      if (!(typeof s === 'number' && Number.isFinite(s) && s > 0)) throw new Error(`scoreMaps: scales must be positive numbers, got ${String(s)}`);
-    }
-    if (image.data.length !== image.width * image.height * 3) {
-      throw new Error(`scoreMaps: image data has ${image.data.length} bytes, ${image.height}×${image.width} RGB needs ${image.width * image.height * 3}`);
-    }
-    const { signal, onProgress } = opts;
-    if (signal?.aborted === true) throw abortError(signal);
-    const g = handle.geometry;
-    const channels = g.channels as 1 | 3;
-    const geometry: CellGeometry = { window: [...g.window], stride: [...g.stride], offset: [...g.offset] };
-
-    const plans = scales.map((scale) => {
-      const scaledSize: [number, number] = [Math.round(scale * image.height), Math.round(scale * image.width)];
-      const minTiles = (g.padding ?? 'valid') === 'valid' ? this.workers : 1;
-      const plan: TilePlan = planTiles(scaledSize[0], scaledSize[1], geometry, { maxTilePixels: this.maxTilePixels, minTiles });
-      return { scale, scaledSize, plan };
-    });
-    const maps: ScoreMap[] = plans.map(({ scale, scaledSize, plan }) => ({
-      scale, imageSize: [image.height, image.width], scaledSize,
-      rows: plan.rows, cols: plan.cols, classes: handle.classes,
-      scores: new Float32Array(plan.rows * plan.cols * handle.classes),
-      geometry: { window: [...geometry.window], stride: [...geometry.stride], offset: [...geometry.offset] },
-    }));
-    const total = plans.reduce((n, p) => n + p.plan.tiles.length, 0);
-    if (total === 0) return maps;
-
-    // Failure of one tile cancels the rest of this call.
-    const stop = new AbortController();
-    const tileSignal = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]);
-    let failure: unknown;
-    const fail = (err: unknown): void => {
-      if (failure === undefined) failure = err;
-      stop.abort(err);
-    };
-    let done = 0;
-    // At most two tiles per worker are prepared at once, so memory stays bounded on huge photos.
-    const inFlight = new Set<Promise<void>>();
-    const maxInFlight = 2 * this.workers;
-
-    outer: for (let k = 0; k < plans.length; k++) {
-      const { scaledSize, plan } = plans[k];
-      const map = maps[k];
-      if (plan.tiles.length === 0) continue;
-      let scaled: RgbImage;
-      try {
-        scaled = await resizeRgb(image, scaledSize[0], scaledSize[1]);
-      } catch (err) {
-        fail(err);
-        break;
-      }
-      for (const tile of plan.tiles) {
-        while (inFlight.size >= maxInFlight && !tileSignal.aborted) await Promise.race(inFlight);
-        if (tileSignal.aborted) break outer;
-        const h = tile.y1 - tile.y0;
-        const w = tile.x1 - tile.x0;
+    const minTiles = (handle.geometry.padding ?? 'valid') === 'valid' ? this.workers : 1;
+    return scoreTiled(handle, image, scales, preprocess, opts, {
+      maxTilePixels: this.maxTilePixels,
+      minTiles,
+      // At most two tiles per worker are prepared at once, so memory stays bounded on huge photos.
+      maxInFlight: 2 * this.workers,
+      run: (tile, input, signal) => {
         // Only the tile's pixels travel; the worker preprocesses them off this thread.
-        const crop = cropRgb(scaled, tile);
-        const input = { kind: 'rgb', data: crop.image.data, height: crop.image.height, width: crop.image.width, region: crop.region, preprocess: mode, channels } as const;
-        const p: Promise<void> = this.pool.run(handle.id, input, tileSignal).then((res) => {
-          const [rows, cols, classes] = res.shape;
-          const wantRows = tile.r1 - tile.r0;
-          const wantCols = tile.c1 - tile.c0;
-          if (rows !== wantRows || cols !== wantCols || classes !== handle.classes) {
-            throw new Error(`the model gave ${rows}×${cols}×${classes} scores for a ${h}×${w} input where window ${g.window.join('×')}, `
-              + `stride ${g.stride.join('×')} and offset ${g.offset.join(',')} predict ${wantRows}×${wantCols}×${handle.classes}: the geometry does not match the model`);
-          }
-          pasteTile(map.scores, map.cols, classes, tile, res.output);
-          done++;
-          onProgress?.(done, total);
-        }).catch(fail).finally(() => inFlight.delete(p));
-        inFlight.add(p);
-      }
-    }
-    await Promise.all(inFlight);
-    if (isAborted(signal)) throw abortError(signal);
-    if (failure !== undefined) throw failure;
-    return maps;
+        const crop = cropRgb(input.scaled, tile);
+        const msg = { kind: 'rgb', data: crop.image.data, height: crop.image.height, width: crop.image.width, region: crop.region, preprocess: input.mode, channels: input.channels } as const;
+        return this.pool.run(handle.id, msg, signal);
+      },
+    });
   }
 
   workerTensors(): Promise<number[]> {
@@ -239,12 +296,33 @@ class PoolEngine implements Engine {
 }
 
 /**
- * Start an engine: a pool of worker threads, each with the selected tfjs backend.
- * @throws when the requested backend cannot be loaded in the workers (the message says why).
+ * Start an engine. `auto` (the default) starts ONNX Runtime and, where it does not load, a pool of
+ * worker threads with the best tfjs backend that loads (node, wasm, cpu); `notes` says why the
+ * faster ones were passed over. `onnx`, `node`, `wasm` and `cpu` start exactly that or fail.
+ * @throws when the requested backend cannot be loaded (the message says why), or CONVMAP_BACKEND
+ *   names no backend
  */
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const maxTilePixels = opts.maxTilePixels ?? DEFAULT_MAX_TILE_PIXELS;
   if (!(Number.isFinite(maxTilePixels) && maxTilePixels > 0)) throw new RangeError(`maxTilePixels must be positive, got ${maxTilePixels}`);
-  const pool = await WorkerPool.create({ size: opts.workers, backend: opts.backend });
-  return new PoolEngine(pool, maxTilePixels);
+  const fromEnv = process.env[BACKEND_ENV];
+  let want: EngineBackendRequest = opts.backend ?? 'auto';
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (!isEngineBackendRequest(fromEnv)) throw new Error(`${BACKEND_ENV}=${fromEnv} is not a backend; use one of ${ENGINE_BACKEND_REQUESTS.join(', ')}`);
+    want = fromEnv;
+  }
+  const notes: string[] = [];
+  if (want === 'onnx' || want === 'auto') {
+    try {
+      return await createOnnxEngine({
+        device: opts.device, threads: opts.workers, memoryBudget: opts.memoryBudget, gpuProviders: opts.gpuProviders,
+        ...(opts.maxTilePixels !== undefined ? { maxTilePixels: opts.maxTilePixels } : {}),
+      });
+    } catch (err) {
+      if (want === 'onnx') throw err;
+      notes.push(`onnx: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const pool = await WorkerPool.create({ size: opts.workers, backend: want === 'auto' ? 'auto' : want });
+  return new PoolEngine(pool, maxTilePixels, notes);
 }

@@ -77,6 +77,7 @@ export class WorkerPool {
   /** Number of worker threads. */
   readonly size: number;
   private backendName: BackendName = 'cpu';
+  private failures: string[] = [];
   private readonly requested: BackendRequest;
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
@@ -99,8 +100,9 @@ export class WorkerPool {
   static async create(opts: PoolOptions = {}): Promise<WorkerPool> {
     const pool = new WorkerPool(opts);
     try {
-      const names = await Promise.all(Array.from({ length: pool.size }, (_, i) => pool.spawn(i)));
-      pool.backendName = names[0] ?? 'cpu';
+      const started = await Promise.all(Array.from({ length: pool.size }, (_, i) => pool.spawn(i)));
+      pool.backendName = started[0]?.backend ?? 'cpu';
+      pool.failures = started[0]?.failures ?? [];
     } catch (err) {
       await pool.close();
       throw err;
@@ -113,16 +115,21 @@ export class WorkerPool {
     return this.backendName;
   }
 
-  private spawn(index: number): Promise<BackendName> {
+  /** Why the backends tried before it did not load in the workers ('node: …'). */
+  get backendFailures(): readonly string[] {
+    return this.failures;
+  }
+
+  private spawn(index: number): Promise<{ backend: BackendName; failures: string[] }> {
     const init: WorkerInit = { backend: this.requested };
     const worker = startPoolWorker(init);
     const slot: Slot = { index, worker, ready: false, models: new Set(), direct: new Map() };
     this.slots[index] = slot;
-    return new Promise<BackendName>((resolve, reject) => {
+    return new Promise<{ backend: BackendName; failures: string[] }>((resolve, reject) => {
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'ready') {
           slot.ready = true;
-          resolve(msg.backend);
+          resolve({ backend: msg.backend, failures: msg.failures });
           this.pump();
         } else if (msg.type === 'fatal') {
           slot.lastError = new Error(msg.message);

@@ -42,7 +42,8 @@ export const CRASH_EXIT_CODE = 70;
 
 /** Worker → main. */
 export type FromWorker =
-  | { type: 'ready'; backend: BackendName }
+  /** `failures`: why backends tried before it did not load (auto only). */
+  | { type: 'ready'; backend: BackendName; failures: string[] }
   /** The worker could not start (e.g. the requested backend does not load); it exits after this. */
   | { type: 'fatal'; message: string }
   /** Model shapes with null for free dimensions, e.g. input [null, null, null, 3]. */

@@ -9,7 +9,7 @@ import type { LayersModel, Tensor, io } from '@tensorflow/tfjs';
 
 type ModelArtifacts = io.ModelArtifacts;
 type IOHandler = io.IOHandler;
-import { getTf, isBackendRequest, selectBackend, type Tf } from './backend';
+import { backendFailures, getTf, isBackendRequest, selectBackend, type Tf } from './backend';
 import { failOnBackendErrors, installBackendErrorCapture } from './backend-errors';
 import { preprocessRegion } from './preprocess';
 import { CRASH_EXIT_CODE, type FromWorker, type TileInput, type ToWorker, type WorkerInit } from './protocol';
@@ -147,7 +147,7 @@ const started: Promise<Tf | undefined> = (async () => {
   try {
     if (!isBackendRequest(init.backend)) throw new Error(`unknown backend ${String(init.backend)}`);
     const backend = await selectBackend(init.backend);
-    post({ type: 'ready', backend });
+    post({ type: 'ready', backend, failures: [...backendFailures()] });
     return getTf();
   } catch (err) {
     post({ type: 'fatal', message: errorMessage(err) });

@@ -4,27 +4,12 @@
  */
 import os from 'node:os';
 import type { InferenceSession as Session } from 'onnxruntime-node';
+import { gpuProviders, type DeviceName, type DeviceRequest } from './devices';
 import { ONNX_INPUT, ONNX_OUTPUT } from './export';
 
+export { DEVICE_REQUESTS, gpuProviders, isDeviceRequest, type DeviceName, type DeviceRequest } from './devices';
+
 type Ort = typeof import('onnxruntime-node');
-
-/** What a caller may ask for; `auto` tries the GPU providers of this platform, then the CPU. */
-export type DeviceRequest = 'auto' | 'cpu' | 'cuda' | 'dml' | 'coreml';
-/** An execution provider that ran. */
-export type DeviceName = 'cpu' | 'cuda' | 'dml' | 'coreml';
-
-export const DEVICE_REQUESTS: readonly DeviceRequest[] = ['auto', 'cpu', 'cuda', 'dml', 'coreml'];
-
-export function isDeviceRequest(x: unknown): x is DeviceRequest {
-  return typeof x === 'string' && (DEVICE_REQUESTS as readonly string[]).includes(x);
-}
-
-/** GPU providers `auto` tries, in order, on each platform (ONNX Runtime's Node package builds). */
-export function gpuProviders(platform: NodeJS.Platform = process.platform): DeviceName[] {
-  if (platform === 'win32') return ['cuda', 'dml'];
-  if (platform === 'darwin') return ['coreml'];
-  return ['cuda'];
-}
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message.split('\n')[0] : String(err);
@@ -38,7 +23,11 @@ let ortModule: Promise<Ort> | undefined;
  */
 export function loadOrt(): Promise<Ort> {
   ortModule ??= import('onnxruntime-node').then(
-    (m) => m as Ort,
+    (m) => {
+      // Failures come back as exceptions (and into the report); ONNX Runtime's own stderr lines would only repeat them.
+      m.env.logLevel = 'fatal';
+      return m as Ort;
+    },
     (err: unknown) => {
       ortModule = undefined;
       throw new Error(`onnxruntime-node could not be loaded: ${message(err)}`);
@@ -81,8 +70,9 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
   };
+  // A provider that does not load is an expected outcome here (reported in `fallbacks`), not a log line.
   const attempt = (provider: string): Promise<Session> =>
-    ort.InferenceSession.create(model, { ...base, executionProviders: provider === 'cpu' ? ['cpu'] : [provider] });
+    ort.InferenceSession.create(model, { ...base, executionProviders: [provider], ...(provider === 'cpu' ? {} : { logSeverityLevel: 4 as const }) });
   if (device !== 'auto') {
     try {
       return { session: await attempt(device), device, threads, fallbacks: [] };

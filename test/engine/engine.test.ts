@@ -16,6 +16,9 @@ const nodeInstalled = (() => {
   }
 })();
 
+/** These cases test the tfjs worker pool (test/engine/onnx-engine.test.ts covers ONNX Runtime, the default). */
+const TFJS = nodeInstalled ? 'node' : 'wasm';
+
 const photo = Object.freeze(testPhoto(90, 130));
 
 let rgbModel: tf.LayersModel;
@@ -46,7 +49,7 @@ describe('engine', () => {
   let engine: Engine;
   let rgb: ModelHandle;
   beforeAll(async () => {
-    engine = await createEngine({ workers: 2 });
+    engine = await createEngine({ backend: TFJS, workers: 2 });
     rgb = await engine.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
   });
   afterAll(async () => {
@@ -149,7 +152,7 @@ describe('engine', () => {
 
 describe('engine with tiny tiles', () => {
   it('gives the same scores when every photo is cut into many tiles', async () => {
-    const engine = await createEngine({ workers: 2, maxTilePixels: 600 });
+    const engine = await createEngine({ backend: TFJS, workers: 2, maxTilePixels: 600 });
     try {
       const handle = await engine.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
       let tiles = 0;
@@ -166,7 +169,7 @@ describe('engine with tiny tiles', () => {
 
 describe('engine tiles and padding', () => {
   it('splits a valid-padding photo between workers but keeps a same-padding one whole (tile borders would change its scores)', async () => {
-    const engine = await createEngine({ workers: 2 });
+    const engine = await createEngine({ backend: TFJS, workers: 2 });
     try {
       const valid = await engine.loadModel(rgbArtifacts, { ...fixtureGeometry(3, 'unit'), padding: 'valid' });
       const same = await engine.loadModel(rgbArtifacts, { ...fixtureGeometry(3, 'unit'), padding: 'same' });

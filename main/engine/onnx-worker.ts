@@ -1,0 +1,108 @@
+/**
+ * The ONNX Runtime thread. onnxruntime-node's `run` computes on the thread that calls it (its
+ * promise only defers the call), so the sessions live here, one per model, and the caller's thread
+ * (Electron's main thread, the CLI) stays free. ONNX Runtime's own pool runs each pass on every core.
+ * Messages are handled one at a time, in order (see ./onnx-protocol).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { exportOnnx } from '../onnx/export';
+import { createSession, runNhwc, type OnnxSession } from '../onnx/runtime';
+import { activationBytesPerPixel } from './onnx-memory';
+import type { FromOnnxWorker, OnnxWorkerInit, ToOnnxWorker } from './onnx-protocol';
+import { preprocessRegion } from './preprocess';
+
+if (parentPort === null) throw new Error('main/engine/onnx-worker must run as a worker thread');
+const port = parentPort;
+const init = workerData as OnnxWorkerInit;
+const sessions = new Map<string, OnnxSession>();
+
+function post(msg: FromOnnxWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(msg, transfer);
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function load(msg: ToOnnxWorker & { type: 'load' }): Promise<FromOnnxWorker> {
+  let fcn: tf.LayersModel;
+  try {
+    fcn = await tf.loadLayersModel(tf.io.fromMemory(msg.artifacts));
+  } catch (err) {
+    throw new Error(`the model could not be loaded: ${message(err)}`);
+  }
+  let bytes: Uint8Array;
+  let perPixel: number;
+  const inputShape = fcn.inputs[0].shape;
+  const outputShape = fcn.outputs[0].shape;
+  try {
+    if (inputShape.length !== 4 || outputShape.length !== 4) return { type: 'loaded', jobId: msg.jobId, inputShape, outputShape, bytesPerPixel: 0 };
+    perPixel = activationBytesPerPixel(fcn, msg.window);
+    bytes = exportOnnx(fcn, 'the model').bytes;
+  } finally {
+    fcn.dispose();
+  }
+  sessions.set(msg.modelId, await createSession(bytes, { device: init.device, threads: init.threads }));
+  return { type: 'loaded', jobId: msg.jobId, inputShape, outputShape, bytesPerPixel: perPixel };
+}
+
+async function handle(msg: ToOnnxWorker): Promise<void> {
+  switch (msg.type) {
+    case 'load': {
+      try {
+        post(await load(msg));
+      } catch (err) {
+        post({ type: 'error', jobId: msg.jobId, message: message(err) });
+      }
+      return;
+    }
+    case 'release': {
+      const s = sessions.get(msg.modelId);
+      sessions.delete(msg.modelId);
+      await s?.session.release().catch(() => undefined);
+      return;
+    }
+    case 'run': {
+      try {
+        const s = sessions.get(msg.modelId);
+        if (s === undefined) throw new Error('the model was released');
+        const { region } = msg;
+        const image = { data: msg.data, width: msg.width, height: msg.height, channels: 3 as const };
+        const input = preprocessRegion(image, region, msg.preprocess, msg.channels);
+        const res = await runNhwc(s.session, input, [region.y1 - region.y0, region.x1 - region.x0, msg.channels]);
+        // A copy this thread owns, so its buffer can be transferred.
+        const output = Float32Array.from(res.output);
+        post({ type: 'result', jobId: msg.jobId, output, shape: res.shape }, [output.buffer as ArrayBuffer]);
+      } catch (err) {
+        post({ type: 'error', jobId: msg.jobId, message: message(err) });
+      }
+      return;
+    }
+    case 'sessions':
+      post({ type: 'sessions', jobId: msg.jobId, count: sessions.size });
+  }
+}
+
+const started = (async () => {
+  try {
+    const probe = await createSession(init.probe, { device: init.device, threads: 1, gpuProviders: init.gpuProviders });
+    await probe.session.release();
+    // Every model's session uses the provider that loaded for the probe.
+    init.device = probe.device;
+    post({ type: 'ready', device: probe.device, fallbacks: probe.fallbacks });
+    return true;
+  } catch (err) {
+    post({ type: 'fatal', message: message(err) });
+    port.close();
+    return false;
+  }
+})();
+
+let chain: Promise<unknown> = started;
+port.on('message', (msg: ToOnnxWorker) => {
+  chain = chain.then(async (ok) => {
+    if (ok !== false) await handle(msg);
+    return ok;
+  });
+});

@@ -1,0 +1,198 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resizeRgb } from '../../main/engine/decode';
+import { createEngine, type Engine, type ModelHandle } from '../../main/engine/engine';
+import type { OnnxRuntimeEngine } from '../../main/engine/onnx-engine';
+import { isAbortError } from '../../main/engine/pool';
+import { preprocess } from '../../main/engine/preprocess';
+import { buildFcn, fixtureGeometry, maxAbsDiff, predictDirect, testPhoto, toArtifacts } from './fcn-fixture';
+
+const photo = Object.freeze(testPhoto(90, 130));
+
+let rgbModel: tf.LayersModel;
+let greyModel: tf.LayersModel;
+let rgbArtifacts: tf.io.ModelArtifacts;
+let greyArtifacts: tf.io.ModelArtifacts;
+
+/** The reference: the tfjs FCN run in this process on the same resized, preprocessed photo. */
+async function direct(model: tf.LayersModel, scale: number, mode: 'unit' | 'signed' | 'imagenet', channels: 1 | 3, image = photo) {
+  const scaled = await resizeRgb(image, Math.round(scale * image.height), Math.round(scale * image.width));
+  return predictDirect(model, preprocess(scaled, mode, channels), scaled.height, scaled.width, channels);
+}
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  rgbModel = buildFcn(3, 3, 1);
+  greyModel = buildFcn(1, 2, 2);
+  rgbArtifacts = await toArtifacts(rgbModel);
+  greyArtifacts = await toArtifacts(greyModel);
+});
+
+afterAll(() => {
+  rgbModel.dispose();
+  greyModel.dispose();
+});
+
+describe('ONNX Runtime engine (the default)', () => {
+  let engine: Engine;
+  let rgb: ModelHandle;
+  beforeAll(async () => {
+    engine = await createEngine({ workers: 2 });
+    rgb = await engine.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
+  });
+  afterAll(async () => {
+    await engine.close();
+  });
+
+  it('is what createEngine starts by default: ONNX Runtime with 2 threads, on the CPU here, saying why no GPU provider ran', () => {
+    expect(engine.backend).toBe('onnx');
+    expect(engine.workers).toBe(2);
+    expect(engine.device).toBe('cpu');
+    if (process.platform === 'linux') expect(engine.notes[0]).toMatch(/^onnx device cuda: /);
+    expect(rgb.classes).toBe(3);
+  });
+
+  it('gives, per scale, the scores of the tfjs FCN run directly on the resized, preprocessed photo', async () => {
+    const scales = [1, 0.6, 1.3];
+    const maps = await engine.scoreMaps(rgb, photo, scales, 'signed');
+    for (const [k, scale] of scales.entries()) {
+      const ref = await direct(rgbModel, scale, 'signed', 3);
+      expect([maps[k].rows, maps[k].cols, maps[k].classes]).toEqual(ref.shape);
+      expect(maxAbsDiff(maps[k].scores, ref.scores), `scale ${scale}`).toBeLessThan(1e-5);
+    }
+  });
+
+  it('feeds 1-channel models the luminance, and refuses a released model', async () => {
+    const grey = await engine.loadModel(greyArtifacts, fixtureGeometry(1, 'imagenet'));
+    expect(engine.liveModels()).toBe(2);
+    const [map] = await engine.scoreMaps(grey, photo, [0.8]);
+    const ref = await direct(greyModel, 0.8, 'imagenet', 1);
+    expect(maxAbsDiff(map.scores, ref.scores)).toBeLessThan(1e-5);
+    engine.releaseModel(grey);
+    expect(engine.liveModels()).toBe(1);
+    await expect(engine.scoreMaps(grey, photo, [1])).rejects.toThrow(/not loaded in this engine/);
+  });
+
+  it('rejects a model whose channels disagree with the geometry, and names a geometry that does not match the model', async () => {
+    await expect(engine.loadModel(rgbArtifacts, fixtureGeometry(1))).rejects.toThrow('the model takes 3 channels, the geometry says 1');
+    const wrong = await engine.loadModel(rgbArtifacts, { ...fixtureGeometry(3), stride: [4, 4] });
+    await expect(engine.scoreMaps(wrong, photo, [1])).rejects.toThrow(/the geometry does not match the model/);
+    engine.releaseModel(wrong);
+  });
+
+  it('keeps one session per model and a flat RSS over 200 runs, several photos in flight at once sharing it', async () => {
+    const sessions = (): Promise<number> => (engine as OnnxRuntimeEngine).liveSessions();
+    expect(await sessions()).toBe(1);
+    const small = testPhoto(40, 52);
+    const ref = await direct(rgbModel, 1, 'unit', 3, small);
+    const rss: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const maps = await Promise.all([0, 1, 2, 3].map(() => engine.scoreMaps(rgb, small, [1])));
+      for (const [m] of maps) expect(maxAbsDiff(m.scores, ref.scores)).toBeLessThan(1e-5);
+      expect(engine.liveModels()).toBe(1);
+      rss.push(process.memoryUsage().rss);
+    }
+    expect(await sessions()).toBe(1);
+    // After the first runs warm the allocators, 150 more runs add no more than noise.
+    expect(rss[49] - rss[9]).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('cancels a running photo: it rejects with an AbortError, none of its later tiles run, and the next photo is scored', async () => {
+    const tiny = await createEngine({ workers: 2, maxTilePixels: 600 });
+    try {
+      const handle = await tiny.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
+      const controller = new AbortController();
+      let tilesDone = 0;
+      let total = 0;
+      const run = tiny.scoreMaps(handle, testPhoto(200, 300), [1, 1.5], undefined, {
+        signal: controller.signal,
+        onProgress: (done, all) => {
+          tilesDone = done;
+          total = all;
+          if (done === 2) controller.abort();
+        },
+      });
+      const err: unknown = await run.catch((e: unknown) => e);
+      expect(isAbortError(err)).toBe(true);
+      expect(total).toBeGreaterThan(100);
+      const afterAbort = tilesDone;
+      const [map] = await tiny.scoreMaps(handle, photo, [1]);
+      expect(maxAbsDiff(map.scores, (await direct(rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+      // At most the one tile that was running when the signal fired finished after it.
+      expect(afterAbort).toBeLessThanOrEqual(3);
+    } finally {
+      await tiny.close();
+    }
+  });
+
+  it('keeps this thread free while a big photo runs: a 10 ms timer never waits long', async () => {
+    const big = testPhoto(1200, 1600);
+    let last = performance.now();
+    let worst = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      worst = Math.max(worst, now - last);
+      last = now;
+    }, 10);
+    try {
+      await engine.scoreMaps(rgb, big, [1, 0.5]);
+    } finally {
+      clearInterval(timer);
+    }
+    // Inference runs on ONNX Runtime's threads; this thread only cuts and preprocesses tiles.
+    expect(worst).toBeLessThan(500);
+  });
+});
+
+describe('ONNX Runtime engine: tiles from a memory budget', () => {
+  it('cuts a photo into stride-aligned tiles when the activations exceed the budget, with the scores of one pass', async () => {
+    const engine = await createEngine({ backend: 'onnx', workers: 1, memoryBudget: 400_000 });
+    try {
+      const handle = await engine.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
+      let tiles = 0;
+      const maps = await engine.scoreMaps(handle, photo, [1, 1.5], undefined, { onProgress: (_d, total) => { tiles = total; } });
+      expect(tiles).toBeGreaterThan(2);
+      for (const [k, scale] of [1, 1.5].entries()) {
+        expect(maxAbsDiff(maps[k].scores, (await direct(rgbModel, scale, 'unit', 3)).scores)).toBeLessThan(1e-5);
+      }
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe('ONNX Runtime devices', () => {
+  it("falls back to the CPU with the reason when a GPU provider does not load ('auto')", async () => {
+    const engine = await createEngine({ backend: 'onnx', device: 'auto', gpuProviders: ['dml', 'cuda'], workers: 1 });
+    try {
+      expect(engine.device).toBe('cpu');
+      expect(engine.notes).toHaveLength(2);
+      expect(engine.notes[0]).toMatch(/^onnx device dml: .+/);
+      expect(engine.notes[1]).toMatch(/^onnx device cuda: .+/);
+      const handle = await engine.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
+      const [map] = await engine.scoreMaps(handle, photo, [1]);
+      expect(maxAbsDiff(map.scores, (await direct(rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it.skipIf(process.platform !== 'linux')('fails with the reason when a device that does not load is asked for by name', async () => {
+    await expect(createEngine({ backend: 'onnx', device: 'cuda' })).rejects.toThrow(/^ONNX Runtime device 'cuda' could not run the model: .+/);
+  });
+
+  it('CONVMAP_BACKEND overrides the request, and an unknown name is refused', async () => {
+    const saved = process.env.CONVMAP_BACKEND;
+    try {
+      process.env.CONVMAP_BACKEND = 'onnx';
+      const engine = await createEngine({ backend: 'wasm', workers: 1 });
+      expect(engine.backend).toBe('onnx');
+      await engine.close();
+      process.env.CONVMAP_BACKEND = 'gpu';
+      await expect(createEngine({})).rejects.toThrow('CONVMAP_BACKEND=gpu is not a backend; use one of onnx, node, wasm, cpu, auto');
+    } finally {
+      if (saved === undefined) delete process.env.CONVMAP_BACKEND;
+      else process.env.CONVMAP_BACKEND = saved;
+    }
+  });
+});
