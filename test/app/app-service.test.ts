@@ -37,7 +37,7 @@ describe('the app service (real engine, built-in model)', () => {
     expect(model.info.labels[DIGIT_BACKGROUND_CLASS]).toBe('background');
     expect(model.info.equivalence.exact).toBe(true);
     expect(progress.some((e) => e.jobId.startsWith('load-model:') && e.stage === 'converting')).toBe(true);
-    expect(await service.backendInfo()).toEqual({ backend: 'wasm', workers: 2 });
+    expect(await service.backendInfo()).toEqual({ backend: 'wasm', workers: 2, device: 'cpu', notes: [] });
   });
 
   it('loads a model at a finer stride (the window\'s detail): cells every 2 pixels of a stride-4 network, still exact', async () => {

@@ -54,9 +54,9 @@ describe('electron-builder.yml', () => {
     expect(pkg.main).toBe('out/main/main.js');
   });
 
-  it('unpacks sharp, the tfjs wasm binaries and h5wasm from the asar, each glob matching real files', () => {
+  it('unpacks sharp, the tfjs wasm binaries, h5wasm and ONNX Runtime from the asar, each glob matching real files', () => {
     expect(config.asar).toBe(true);
-    for (const glob of ['node_modules/sharp/**', 'node_modules/@img/**', 'node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm', 'node_modules/h5wasm/**']) {
+    for (const glob of ['node_modules/sharp/**', 'node_modules/@img/**', 'node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm', 'node_modules/h5wasm/**', 'node_modules/onnxruntime-node/bin/**']) {
       expect(config.asarUnpack).toContain(glob);
     }
     for (const glob of config.asarUnpack) {
@@ -67,6 +67,16 @@ describe('electron-builder.yml', () => {
     expect(matches('node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm')).toEqual(expect.arrayContaining(['tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm.wasm']));
     // sharp's native addon for this platform is among the unpacked packages.
     expect(matches('node_modules/@img/**').some((d) => d.startsWith(`sharp-${process.platform}`))).toBe(true);
+  });
+
+  it("unpacks ONNX Runtime's native binding and libraries for this platform from the asar", () => {
+    expect(config.asarUnpack).toContain('node_modules/onnxruntime-node/bin/**');
+    // The binding onnxruntime-node requires, by the path its dist/binding.js builds, lies under the unpacked glob.
+    const binding = readFileSync(path.join(root, 'node_modules/onnxruntime-node/dist/binding.js'), 'utf8');
+    expect(binding).toContain('../bin/napi-v6/${process.platform}/${process.arch}/onnxruntime_binding.node');
+    const dir = path.join(root, 'node_modules/onnxruntime-node/bin/napi-v6', process.platform, process.arch);
+    expect(readdirSync(dir)).toEqual(expect.arrayContaining(['onnxruntime_binding.node']));
+    expect(readdirSync(dir).some((f) => /^(lib)?onnxruntime\.(so\.1|dll|1\.dylib)$/.test(f))).toBe(true);
   });
 
   it('ships the built-in digit model as a resource where main.ts looks for it', () => {

@@ -180,13 +180,20 @@ describe('output folder that cannot be written', () => {
 describe('worker crash mid-photo', () => {
   it('marks that photo failed with the reason; the worker is replaced and the batch goes on', async () => {
     const photos = ['scene0', 'scene1', 'scene2', 'scene3'].map((n) => path.join(good, `${n}.jpg`));
-    // The second photo's engine call is routed into a real worker crash.
-    const counting = countingEngine(engine, (call) => (call === 2 ? engine.crashWorkerForTest().then(() => []) : undefined));
-    const out = path.join(tmp, 'out-crash');
-    const s = await runBatch(args({ engine: counting, photos, outDir: out, jobs: 1 }));
-    expect(s.failed).toEqual([{ photo: photos[1], reason: expect.stringMatching(/^inference worker \d stopped: worker was told to crash/) as string }]);
-    expect(s.done).toBe(3);
-    expect(existsSync(path.join(out, 'scene3.heatmap.png'))).toBe(true);
+    // Worker threads are the tfjs engine's (the default ONNX Runtime engine has none to crash).
+    const pool = await createEngine({ backend: 'wasm', workers: 2 });
+    try {
+      const poolHandle = await pool.loadModel(prepared.artifacts, prepared.info);
+      // The second photo's engine call is routed into a real worker crash.
+      const counting = countingEngine(pool, (call) => (call === 2 ? pool.crashWorkerForTest().then(() => []) : undefined));
+      const out = path.join(tmp, 'out-crash');
+      const s = await runBatch(args({ engine: counting, handle: poolHandle, photos, outDir: out, jobs: 1 }));
+      expect(s.failed).toEqual([{ photo: photos[1], reason: expect.stringMatching(/^inference worker \d stopped: worker was told to crash/) as string }]);
+      expect(s.done).toBe(3);
+      expect(existsSync(path.join(out, 'scene3.heatmap.png'))).toBe(true);
+    } finally {
+      await pool.close();
+    }
   });
 });
 
