@@ -385,12 +385,43 @@ export async function refineSaved(
       throw e;
     }
     try {
-      return { artifacts: await modelToArtifacts(fine.fcn), info: { ...info, ...strideInfo(fine, info) } };
+      const equivalence = againstShiftedPasses(conv, fine, info, file);
+      return { artifacts: await modelToArtifacts(fine.fcn), info: { ...info, ...strideInfo(fine, info), equivalence } };
     } finally {
       fine.fcn.dispose();
     }
   } finally {
     fcn.dispose();
+  }
+}
+
+/**
+ * A saved model has no classifier to crop for: its rewrite is checked against the k² shifted passes
+ * of the saved model (measured against crops when it was converted) on a random image of
+ * window + 2·S pixels. For a model that was exact this must agree to float error, or it is refused.
+ */
+function againstShiftedPasses(conv: Conversion, fine: FineConversion, info: ConvertedModelInfo, file: string): ConvertedModelInfo['equivalence'] {
+  const [wy, wx] = info.window;
+  const S = fine.stride[0];
+  const image = tf.randomUniform([1, wy + 2 * S, wx + 2 * S, info.channels], 0, 1, 'float32', 42) as tf.Tensor4D;
+  try {
+    const want = shiftedPasses(conv.fcn, image, info.window, info.stride, S);
+    const got = tf.tidy(() => (fine.fcn.predict(image) as tf.Tensor).dataSync());
+    if (got.length !== want.scores.length) throw new ModelError(file, `the stride-${S} rewrite gives ${got.length} scores where the shifted passes give ${want.scores.length}: not understood`);
+    let maxAbs = 0;
+    let scale = 0;
+    for (let i = 0; i < got.length; i++) {
+      maxAbs = Math.max(maxAbs, Math.abs(got[i] - want.scores[i]));
+      scale = Math.max(scale, Math.abs(want.scores[i]));
+    }
+    const rel = maxAbs / Math.max(scale, 1e-12);
+    const saved = info.equivalence;
+    if (saved.exact && rel > 1e-4) throw new ModelError(file, `the stride-${S} rewrite differs from shifted passes of the saved model by ${rel.toExponential(2)} (relative): not understood`);
+    const note = `measured against crops at stride ${info.stride.join('×')} when converted; the stride-${S} rewrite matches `
+      + `${want.rows * want.cols} cells of shifted passes of the saved model to ${rel.toExponential(2)} (relative)`;
+    return { ...saved, note: saved.note ? `${saved.note}; ${note}` : note };
+  } finally {
+    image.dispose();
   }
 }
 

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cellBox } from '../../core/scoremap';
-import { possibleStrides, refineStride, shiftedPasses, type FineConversion } from '../../main/convert/atrous';
+import type { ConvertedModelInfo } from '../../core/model-info';
+import { possibleStrides, refineSaved, refineStride, shiftedPasses, strideInfo, type FineConversion } from '../../main/convert/atrous';
 import { convertClassifier, type Conversion } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
 import { modelToArtifacts } from '../../main/model/artifacts';
@@ -197,6 +198,35 @@ describe('à trous rewrite: cells every S pixels equal the original classifier o
     const fine = refineStride(conversion, 1, FILE);
     fine.fcn.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('a saved model refined further (heatmap --stride on a converted folder)', () => {
+  it('goes from stride 2 to 1 checked against shifted passes, equals the crops there, and refuses a coarser stride', async () => {
+    const c = CASES[4];
+    const model = seq(c.build(c.window), 80);
+    const conversion = convert(model);
+    const fine = refine(conversion, 2);
+    const info = {
+      format: 'convmap-fcn', version: 1, source: FILE, window: fine.window, offset: [0, 0], channels: 3, labels: ['a', 'b', 'c', 'd', 'e'],
+      head: fine.head, boundary: fine.boundary, padding: fine.padding, preprocess: 'unit',
+      equivalence: await checkEquivalence(model, fine, FILE), ...strideInfo(fine),
+    } as ConvertedModelInfo;
+    expect(info.equivalence.exact).toBe(true);
+    const saved = await modelToArtifacts(fine.fcn);
+    const finer = await refineSaved(saved, info, 1, FILE);
+    expect(finer.info.stride).toEqual([1, 1]);
+    expect(finer.info.networkStride).toEqual([4, 4]);
+    expect(finer.info.equivalence.note).toMatch(/^measured against crops at stride 2×2 when converted; the stride-1 rewrite matches 9 cells of shifted passes of the saved model to /);
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(finer.artifacts));
+    made.push(loaded);
+    const image = randomImage(c.window + 3, c.window + 2, 3, 81);
+    const { rel } = againstCrops(model, loaded, image, c.window, 1);
+    image.dispose();
+    expect(rel).toBeLessThanOrEqual(1e-4);
+    await expect(refineSaved(saved, info, 4, FILE)).rejects.toThrow(
+      "atrous.json: stride 4 is not possible (it does not divide the network's stride 2); possible strides: 2, 1 (saved at stride 2×2 of a network of stride 4×4; convert the classifier again for a coarser one)",
+    );
   });
 });
 
