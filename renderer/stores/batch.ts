@@ -4,6 +4,7 @@
  * exports of overlay PNGs for the photo on screen or the whole list. Everything runs through
  * api.runBatch; its events ('convmap:batch') update the state here.
  */
+import { DRAW_DEFAULTS } from '../../core/defaults';
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import type { AddFoldersResult, BatchEvent, BatchPhotoStatus, BatchProgress, BatchResult, ExportSettings } from '../../core/api';
@@ -78,6 +79,8 @@ export const useBatchStore = defineStore('batch', () => {
   // Export settings (colormap, opacity, threshold and boxes follow the heatmap panel).
   const exportClass = ref<ExportClassMode>('view');
   const legend = ref(true);
+  /** Boxes on exported PNGs: the export's own choice, not the view's (the view may show boxes to inspect, the export not, and the other way). */
+  const exportBoxes = ref(DRAW_DEFAULTS.boxes);
   const namePattern = ref('{name}.heatmap.png');
   const scoresJson = ref(false);
   const csv = ref(false);
@@ -236,7 +239,7 @@ export const useBatchStore = defineStore('batch', () => {
       classChoice = c === 'any' || c === 'top' ? c : (modelStore.labels[c] ?? String(c));
     }
     return {
-      outDir, classChoice, colormap: view.colormap, opacity: view.opacity, threshold: view.threshold, boxes: view.showDetections,
+      outDir, classChoice, colormap: view.colormap, opacity: view.opacity, threshold: view.threshold, boxes: exportBoxes.value,
       detectThreshold: view.detectThreshold, legend: legend.value, namePattern: namePattern.value, scoresJson: scoresJson.value, csv: csv.value,
     };
   }
@@ -285,7 +288,7 @@ export const useBatchStore = defineStore('batch', () => {
 
   return {
     recursive, status, pending, run, lastRun, skippedFiles, unreadable, error, warning,
-    exportClass, legend, namePattern, scoresJson, csv, exporting, lastExport,
+    exportClass, legend, exportBoxes, namePattern, scoresJson, csv, exporting, lastExport,
     counts, fraction, timeLeft, statusOf,
     onEvent, enqueue, processAll, addFolders, openFoldersDialog, pause, resume, cancel, exportSettings, exportPhotos, cancelExport, unsubscribe,
   };

@@ -117,7 +117,7 @@ describe('the batch store (fake API)', () => {
     expect(api.runBatch.mock.calls[1][0].photoIds).toEqual(['p-later']);
   });
 
-  it('exports the current photo with the heatmap panel\'s class, colormap, opacity, threshold and boxes into the chosen folder', async () => {
+  it('exports the current photo with the heatmap panel\'s class, colormap, opacity and threshold, and the export\'s own boxes choice, into the chosen folder', async () => {
     const { batch, batchId } = await openFolder();
     api.finishBatch(batchId);
     await settle();
@@ -126,7 +126,9 @@ describe('the batch store (fake API)', () => {
     view.colormap = 'magma';
     view.opacity = 0.4;
     view.threshold = 0.3;
-    view.showDetections = true;
+    // The view's boxes are not the export's.
+    view.showDetections = false;
+    batch.exportBoxes = true;
     batch.legend = false;
     batch.namePattern = '{class}-{name}';
     batch.csv = true;
