@@ -176,3 +176,28 @@ describe('the window', () => {
     expect(w.get('[data-testid="conversion"]').classes()).not.toContain('stale');
   });
 });
+
+describe('messages and the pointer', () => {
+  it('turns Node error codes into plain words, keeping the path', async () => {
+    const { plainError } = await import('../../renderer/messages');
+    expect(plainError("ENOENT: no such file or directory, stat '/photos/a.png'")).toBe('/photos/a.png: not found');
+    expect(plainError("x.png: cannot read file (EACCES: permission denied, open 'x.png')")).toBe('x.png: cannot read file (permission denied)');
+    expect(plainError('model.json: not a layers model')).toBe('model.json: not a layers model');
+  });
+
+  it('shows the top-5 at the pointer as a tooltip beside it', async () => {
+    const api = fakeApi();
+    const w = mountWith(PhotoView, api);
+    useScoresStore().setCustom('1');
+    await useSessionStore().start();
+    await settle();
+    const view = useViewStore();
+    view.setPointer(20, 20);
+    await w.vm.$nextTick();
+    // Scale 1 scores cat 0.9, dog 0.3, background 0.1 everywhere.
+    expect(w.get('[data-testid="hover-tip"]').findAll('.tip-row').map((r) => r.text())).toEqual(['cat0.900', 'dog0.300', 'background0.100']);
+    view.clearPointer();
+    await w.vm.$nextTick();
+    expect(w.find('[data-testid="hover-tip"]').exists()).toBe(false);
+  });
+});

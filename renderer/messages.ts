@@ -1,0 +1,25 @@
+/** Refusals as a person reads them: Node's error codes ("ENOENT: no such file or directory, stat '…'") in plain words. */
+
+const CODES: Readonly<Record<string, string>> = {
+  ENOENT: 'not found',
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  EISDIR: 'is a folder, not a file',
+  ENOTDIR: 'a part of the path is not a folder',
+  EEXIST: 'already exists',
+  ENOSPC: 'the disk is full',
+  EROFS: 'the disk is read-only',
+  EMFILE: 'too many open files',
+  EBUSY: 'in use by another program',
+};
+
+/**
+ * "ENOENT: no such file or directory, stat '/a/b.png'" → "/a/b.png: not found"; a message that
+ * carries such a tail after its own words keeps its words: "x.png: cannot read (EACCES: …, open 'x.png')"
+ * → "x.png: cannot read (permission denied)". Anything else is returned as is.
+ */
+export function plainError(message: string): string {
+  const whole = /^(?:Error: )?(E[A-Z]+): [^,]*, \w+ '([^']*)'(?: -> '[^']*')?$/.exec(message.trim());
+  if (whole && CODES[whole[1]]) return `${whole[2]}: ${CODES[whole[1]]}`;
+  return message.replace(/\((E[A-Z]+): [^()]*\)/g, (all, code: string) => (CODES[code] ? `(${CODES[code]})` : all));
+}
