@@ -136,9 +136,12 @@ export async function decodePhoto(input: string | Uint8Array, opts: DecodeOption
     return { data: raw.data, width: raw.width, height: raw.height, channels: 3 };
   }
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels })
-      .rotate()
-      .flatten({ background: { r, g, b } })
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    let img = sharp(bytes, { limitInputPixels: maxPixels });
+    // Only when needed: rotating or flattening makes libvips hold a second full-size copy of a big photo.
+    if ((meta.orientation ?? 1) > 1) img = img.rotate();
+    if (meta.hasAlpha) img = img.flatten({ background: { r, g, b } });
+    const { data, info } = await img
       .toColourspace('srgb')
       .removeAlpha()
       .raw({ depth: 'uchar' })

@@ -9,7 +9,7 @@ import type { Detection } from '../../core/detect';
 import { blendOverRgb, renderOverlay } from '../../core/overlay';
 import { ANY_CLASS, classLabel, drawnClasses, type PictureSettings } from '../../core/pipeline';
 import type { RgbImage } from '../engine/decode';
-import { boxLayers, legendLayer } from './legend';
+import { boxLayers, legendLayer, type SvgLayer } from './legend';
 
 /** What the picture stage needs of a photo's analysis. */
 export interface PictureInput {
@@ -33,13 +33,15 @@ const MAX_BOXES = 200;
 /**
  * The photo with the class's map drawn over it (smooth), as RGB [h·w·3], blended band by band.
  * The map painted is the class's averaged map, or for ANY_CLASS per cell the strongest class but background.
+ * @param inPlace blend into input.image.data itself (returned) instead of a new raster: no second
+ *   full-size copy, for a photo nobody reads afterwards (the batch's, or one moved to a worker).
  */
-export function overlayRgb(input: Omit<PictureInput, 'drawn'>, labels: readonly string[], style: Pick<PictureStyle, 'colormap' | 'opacity' | 'threshold'>): Uint8Array {
+export function overlayRgb(input: Omit<PictureInput, 'drawn'>, labels: readonly string[], style: Pick<PictureStyle, 'colormap' | 'opacity' | 'threshold'>, inPlace = false): Uint8Array {
   const { width, height, data } = input.image;
   if (data.length !== width * height * 3) throw new Error(`photo has ${data.length} bytes, expected ${width}×${height}×3`);
   const any = input.classIndex === ANY_CLASS;
   const map = any ? maxOverClasses(input.averaged, drawnClasses(ANY_CLASS, input.averaged.classes, labels)) : input.averaged;
-  const out = new Uint8Array(width * height * 3);
+  const out = inPlace ? data : new Uint8Array(width * height * 3);
   const band = Math.max(1, Math.floor(BAND_PIXELS / width));
   for (let y0 = 0; y0 < height; y0 += band) {
     const y1 = Math.min(height, y0 + band);
@@ -53,23 +55,39 @@ export function overlayRgb(input: Omit<PictureInput, 'drawn'>, labels: readonly 
 
 /**
  * The picture as an RGB PNG (8-bit, no alpha): overlay, then boxes of `input.drawn` (the strongest
- * 200) with labels, then the legend, as PictureStyle asks.
+ * 200) with labels, then the legend, as PictureStyle asks. The overlay is blended into
+ * input.image.data itself (so a 100 MP photo is not held twice): the caller's pixels are used up.
  */
 export async function renderPicture(input: PictureInput, labels: readonly string[], style: PictureStyle): Promise<Buffer> {
   const { width, height } = input.image;
-  const rgb = overlayRgb(input, labels, style);
-  const layers: { input: Buffer; left: number; top: number }[] = [];
+  const rgb = overlayRgb(input, labels, style, true);
+  const layers: SvgLayer[] = [];
   if (style.boxes) {
     const boxes = input.drawn.slice(0, MAX_BOXES).map((d) => ({ box: d.box, label: labels[d.classIndex] ?? String(d.classIndex), score: d.score }));
-    for (const l of boxLayers(width, height, boxes)) layers.push({ input: Buffer.from(l.svg), left: l.left, top: l.top });
+    layers.push(...boxLayers(width, height, boxes));
   }
   if (style.legend) {
     const l = legendLayer(width, height, { label: classLabel(labels, input.classIndex), colormap: style.colormap, threshold: style.threshold });
-    if (l) layers.push({ input: Buffer.from(l.svg), left: l.left, top: l.top });
+    if (l) layers.push(l);
   }
-  const img = sharp(rgb, { raw: { width, height, channels: 3 }, limitInputPixels: false });
-  if (layers.length === 0) return img.png().toBuffer();
-  // Composite makes the output RGBA; a second pass drops the (opaque) alpha so every picture is RGB.
-  const { data, info: raw } = await img.composite(layers).raw().toBuffer({ resolveWithObject: true });
-  return sharp(data, { raw: { width: raw.width, height: raw.height, channels: raw.channels }, limitInputPixels: false }).removeAlpha().png().toBuffer();
+  // Each layer is rendered at its own size and blended into the picture where it goes: a full-size
+  // RGBA composite of a 100 MP photo is never made.
+  for (const l of layers) await blendLayer(rgb, width, height, l);
+  return sharp(rgb, { raw: { width, height, channels: 3 }, limitInputPixels: false }).png().toBuffer();
+}
+
+/** Renders an SVG layer (librsvg through sharp) and blends it "over" the RGB picture at its place, clipped to the picture. */
+async function blendLayer(rgb: Uint8Array, width: number, height: number, layer: SvgLayer): Promise<void> {
+  const { data, info } = await sharp(Buffer.from(layer.svg)).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  const w = Math.min(info.width, width - layer.left);
+  const h = Math.min(info.height, height - layer.top);
+  for (let y = 0; y < h; y++) {
+    const band = (y + layer.top) * width + layer.left;
+    const line = blendOverRgb(
+      rgb.subarray(band * 3, (band + w) * 3),
+      new Uint8Array(data.buffer, data.byteOffset + y * info.width * 4, w * 4),
+      w, 1,
+    );
+    rgb.set(line, band * 3);
+  }
 }
