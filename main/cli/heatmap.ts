@@ -11,7 +11,7 @@ import { parseScaleList } from '../../core/scales';
 import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest, selectBackend } from '../engine/backend';
 import { DEVICE_REQUESTS, isDeviceRequest } from '../onnx/devices';
 import type { BatchEvent } from '../services/batch';
-import { createDiskCache, defaultCacheDir, modelHash } from '../services/cache';
+import { createDiskCache, defaultCacheDir, modelHash, parseByteSize } from '../services/cache';
 import { NPY_DTYPES, SCORES_OUTPUTS, type NpyDtype, type ScoresOutput } from '../services/scores-file';
 import { approximationWarning } from './report';
 
@@ -93,6 +93,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const npyDtype = (opts.npyDtype ?? 'float32') as NpyDtype;
   if (!NPY_DTYPES.includes(npyDtype)) throw new Error(`--npy-dtype must be one of ${NPY_DTYPES.join(', ')}, got "${String(opts.npyDtype)}"`);
   const useCache = opts.cache !== false;
+  const cacheBytes = typeof opts.cacheSize === 'string' ? parseByteSize(opts.cacheSize) : undefined;
   const cacheDir = typeof opts.cacheDir === 'string' ? opts.cacheDir : defaultCacheDir();
 
   const { modelPath, modelName, targets } = await resolveHeatmapInputs(inputs, typeof opts.model === 'string' ? opts.model : undefined, opts.recursive === true);
@@ -135,7 +136,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     if (bar) bar.stop();
     process.stderr.write(`convmap: ${p(m)}\n`);
   };
-  const cache = useCache ? createDiskCache(cacheDir, { onWarning: warn }) : null;
+  const cache = useCache ? createDiskCache(cacheDir, { onWarning: warn, maxBytes: cacheBytes }) : null;
   const abort = new AbortController();
   let interrupts = 0;
   // SIGTERM (kill, systemd, a CI timeout) and SIGHUP (the terminal closed) end the batch as Ctrl-C
@@ -255,6 +256,7 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown) =>
     .option('--no-resume', 'redo photos that an earlier run with the same settings completed in --out')
     .option('--no-cache', 'do not read or write the score cache')
     .option('--cache-dir <dir>', `score cache folder (default ${defaultCacheDir()})`)
+    .option('--cache-size <size>', 'bound of the score cache folder, e.g. 500MB or 2GB; least recently used maps go first (default 1GB)')
     .option('--jobs <n>', 'photos in flight at once (default: max(2, workers))')
     .option('--workers <n>', 'inference threads: ONNX Runtime threads, or tfjs worker threads (default: all cores)')
     .option('--json', 'print one JSON line per photo and a JSON summary')

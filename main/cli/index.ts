@@ -101,6 +101,29 @@ program
 registerHeatmapCommand(program, fail);
 
 program
+  .command('cache')
+  .description('the score cache: "info" prints its folder, files and size; "clear" removes every cached score map')
+  .argument('<action>', 'info or clear')
+  .option('--cache-dir <dir>', 'score cache folder (default $CONVMAP_CACHE_DIR or ~/.cache/convmap)')
+  .action(async (action: string, opts: { cacheDir?: string }) => {
+    try {
+      const { cacheInfo, clearCache, defaultCacheDir, formatByteSize, DEFAULT_CACHE_BYTES } = await import('../services/cache');
+      const dir = opts.cacheDir ?? defaultCacheDir();
+      if (action === 'info') {
+        const info = await cacheInfo(dir);
+        process.stdout.write(`cache       ${printable(info.dir)}\nfiles       ${info.files} score maps, ${formatByteSize(info.bytes)} (bound ${formatByteSize(DEFAULT_CACHE_BYTES)} unless --cache-size)\n`);
+      } else if (action === 'clear') {
+        const info = await clearCache(dir);
+        process.stdout.write(`cleared     ${info.files} score maps, ${formatByteSize(info.bytes)} from ${printable(info.dir)}\n`);
+      } else {
+        throw new Error(`cache: unknown action "${action}" (use info or clear)`);
+      }
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+program
   .command('demo')
   .description('the built-in digit model on a generated scene of held-out digits: heatmap, detections, F1')
   .option('--out <dir>', 'output folder', 'convmap-demo')

@@ -7,6 +7,9 @@
  * JSON header ({@link CacheHeader}), zero padding to a multiple of 4, then rows·cols·classes float32
  * scores. Files are written to a temporary name and renamed, so a reader never sees half a file; a
  * file that does not parse or does not match its key is treated as a miss.
+ *
+ * The folder is bounded by bytes (default 1 GB): after each write, the least recently used files
+ * (a hit touches its file's mtime) are removed until the total is under the limit.
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -15,7 +18,7 @@ import path from 'node:path';
 import type { io } from '@tensorflow/tfjs';
 import type { ConvertedModelInfo, PreprocessMode } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
-import { writeFileAtomic } from './atomic';
+import { makeDirs, writeFileAtomic } from './atomic';
 
 const MAGIC = 'CMAPSC01';
 /**
@@ -117,9 +120,32 @@ export function decodeScoreMap(parts: CacheKeyParts, bytes: Buffer): ScoreMap | 
   };
 }
 
+/** Default bound of the cache folder: 1 GB. */
+export const DEFAULT_CACHE_BYTES = 1_000_000_000;
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/**
+ * A byte size as people write it: "1GB", "500 MB", "2.5g", "64MiB", "1000000".
+ * @throws naming the text when it is not a size.
+ */
+export function parseByteSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new Error(`"${text}" is not a size (e.g. 500MB, 2GB)`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** A byte count for people: "1.2 GB", "340 MB", "12 kB". */
+export function formatByteSize(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(0)} MB` : `${Math.ceil(n / 1e3)} kB`;
+}
+
 /** Where score maps are kept between runs. */
 export interface ScoreCache {
   readonly dir: string;
+  /** The byte bound of the folder. */
+  readonly maxBytes: number;
   /** The cached map, or undefined (missing, unreadable, corrupt or for another key). */
   get(parts: CacheKeyParts): Promise<ScoreMap | undefined>;
   /** Store a map atomically; errors (read-only or full disk) are reported once via onWarning, never thrown. */
@@ -129,6 +155,59 @@ export interface ScoreCache {
 export interface DiskCacheOptions {
   /** Called once, the first time a write fails (the cache then stops writing). */
   onWarning?(message: string): void;
+  /** Bytes the folder may hold (default {@link DEFAULT_CACHE_BYTES}); least recently used files go first. */
+  maxBytes?: number;
+}
+
+/** The cache's files (scores-v1/xx/*.cmap) with size and last use (mtime, ms). */
+async function cacheFiles(root: string): Promise<{ file: string; size: number; used: number }[]> {
+  const base = path.join(root, 'scores-v1');
+  const out: { file: string; size: number; used: number }[] = [];
+  for (const sub of await fs.readdir(base).catch(() => [] as string[])) {
+    const dir = path.join(base, sub);
+    for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+      if (!name.endsWith('.cmap')) continue;
+      const file = path.join(dir, name);
+      const st = await fs.stat(file).catch(() => null);
+      if (st?.isFile()) out.push({ file, size: st.size, used: st.mtimeMs });
+    }
+  }
+  return out;
+}
+
+/** What the cache folder holds. */
+export interface CacheInfo {
+  dir: string;
+  files: number;
+  bytes: number;
+}
+
+/** Files and bytes of the cache in `dir`. */
+export async function cacheInfo(dir: string = defaultCacheDir()): Promise<CacheInfo> {
+  const files = await cacheFiles(path.resolve(dir));
+  return { dir: path.resolve(dir), files: files.length, bytes: files.reduce((a, f) => a + f.size, 0) };
+}
+
+/** Removes every cached score map in `dir` (the folder itself stays). @returns what was removed. */
+export async function clearCache(dir: string = defaultCacheDir()): Promise<CacheInfo> {
+  const info = await cacheInfo(dir);
+  await fs.rm(path.join(path.resolve(dir), 'scores-v1'), { recursive: true, force: true });
+  return info;
+}
+
+/**
+ * Removes least recently used files until the folder holds at most `maxBytes`.
+ * @returns the bytes left.
+ */
+export async function trimCache(dir: string, maxBytes: number): Promise<number> {
+  const files = (await cacheFiles(path.resolve(dir))).sort((a, b) => a.used - b.used);
+  let total = files.reduce((a, f) => a + f.size, 0);
+  for (const f of files) {
+    if (total <= maxBytes) break;
+    await fs.rm(f.file, { force: true });
+    total -= f.size;
+  }
+  return total;
 }
 
 /** A score cache in `dir` (default {@link defaultCacheDir}); the folder is created on first write. */
@@ -139,11 +218,23 @@ export function createDiskCache(dir: string = defaultCacheDir(), opts: DiskCache
     return path.join(root, 'scores-v1', key.slice(0, 2), `${key}.cmap`);
   };
   let broken = false;
+  const maxBytes = opts.maxBytes ?? DEFAULT_CACHE_BYTES;
+  // Bytes in the folder as this process knows them: counted once, then kept up to date by its writes.
+  let total: Promise<number> | undefined;
+  let trimming: Promise<void> = Promise.resolve();
   return {
     dir: root,
+    maxBytes,
     async get(parts) {
       try {
-        return decodeScoreMap(parts, await fs.readFile(fileOf(parts)));
+        const file = fileOf(parts);
+        const map = decodeScoreMap(parts, await fs.readFile(file));
+        // A hit is a use: the least recently used files are the ones trimmed.
+        if (map) {
+          const now = new Date();
+          await fs.utimes(file, now, now).catch(() => undefined);
+        }
+        return map;
       } catch {
         return undefined;
       }
@@ -152,8 +243,18 @@ export function createDiskCache(dir: string = defaultCacheDir(), opts: DiskCache
       if (broken) return;
       const file = fileOf(parts);
       try {
-        await fs.mkdir(path.dirname(file), { recursive: true });
-        await writeFileAtomic(file, encodeScoreMap(parts, map));
+        await makeDirs(path.dirname(file));
+        const bytes = encodeScoreMap(parts, map);
+        await writeFileAtomic(file, bytes);
+        total ??= cacheInfo(root).then((i) => i.bytes - bytes.length);
+        const now = (await total) + bytes.length;
+        total = Promise.resolve(now);
+        if (now > maxBytes) {
+          trimming = trimming.then(async () => {
+            total = Promise.resolve(await trimCache(root, maxBytes));
+          });
+          await trimming;
+        }
       } catch (err) {
         broken = true;
         opts.onWarning?.(`score cache ${root} is not writable, results are not cached (${(err as Error).message})`);
