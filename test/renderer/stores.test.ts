@@ -1,6 +1,5 @@
 // @vitest-environment happy-dom
 import { beforeEach, describe, expect, it } from 'vitest';
-import { averageScoreMaps } from '../../core/average';
 import { useJobsStore } from '../../renderer/stores/jobs';
 import { useModelStore } from '../../renderer/stores/model';
 import { usePhotosStore } from '../../renderer/stores/photos';
@@ -8,7 +7,7 @@ import { useScoresStore } from '../../renderer/stores/scores';
 import { useSessionStore } from '../../renderer/stores/session';
 import { useViewStore } from '../../renderer/stores/view';
 import { SCALE_PRESETS } from '../../renderer/scales';
-import { fakeApi, fakeMap, piniaWith, settle, MODEL, PHOTO } from './fake-api';
+import { fakeApi, piniaWith, settle, MODEL, PHOTO } from './fake-api';
 
 /** Score of class k at the first covered cell of the averaged map. */
 function avgScore(scores: ReturnType<typeof useScoresStore>, k: number): number {
@@ -53,7 +52,16 @@ describe('renderer stores', () => {
     scores.setMode('max');
     scores.toggleScale(0.5);
     expect(avgScore(scores, 1)).toBeCloseTo(0.7, 5);
-    expect(scores.averaged).toEqual(averageScoreMaps([fakeMap(0.5), fakeMap(1)], { mode: 'max' }));
+    // By hand: on the 40×40 photo, scale 1 (9×9 cells of 8 px at stride 4) and scale 0.5 (4×4 cells,
+    // 16 px at stride 8 in original pixels) both span the whole photo, so the 10×10 grid (the finer
+    // stride, 4 px) is covered twice everywhere and max mode gives per class max(0.1, 0.9),
+    // max(0.7, 0.3), max(0.2, 0.1) in every cell.
+    const avg = scores.averaged;
+    expect([avg?.rows, avg?.cols, avg?.cellSize, avg?.mode]).toEqual([10, 10, [4, 4], 'max']);
+    expect(Array.from(avg?.coverage ?? [])).toEqual(new Array(100).fill(2));
+    for (let cell = 0; cell < 100; cell++) {
+      expect(Array.from(avg?.scores.subarray(cell * 3, cell * 3 + 3) ?? []).map((v) => Number(v.toFixed(6)))).toEqual([0.9, 0.7, 0.2]);
+    }
     await settle();
     expect(api.computeScores).toHaveBeenCalledTimes(1);
   });
