@@ -64,15 +64,9 @@ export interface CacheKeyParts {
   preprocess: PreprocessMode;
 }
 
-/** Header stored in each cache file. */
-export interface CacheHeader extends CacheKeyParts {
+/** Header stored in each cache file: the key, the pipeline version and the map's geometry (all of ScoreMap but its scores). */
+export interface CacheHeader extends CacheKeyParts, Pick<ScoreMap, 'imageSize' | 'scaledSize' | 'rows' | 'cols' | 'classes' | 'geometry'> {
   pipeline: string;
-  imageSize: [number, number];
-  scaledSize: [number, number];
-  rows: number;
-  cols: number;
-  classes: number;
-  geometry: ScoreMap['geometry'];
 }
 
 export function cacheKey(parts: CacheKeyParts): string {
