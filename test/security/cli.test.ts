@@ -32,8 +32,8 @@ afterAll(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-function cli(args: string[], timeoutS = 60): Promise<CliRun> {
-  return runCli(args, { timeoutS, timeFile: path.join(root, `time-${++runs}.txt`), env: { CONVMAP_CACHE_DIR: path.join(root, 'cache') } });
+function cli(args: string[], timeoutS = 60, env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(args, { timeoutS, timeFile: path.join(root, `time-${++runs}.txt`), env: { CONVMAP_CACHE_DIR: path.join(root, 'cache'), ...env } });
 }
 
 /** Lines convmap itself printed on stderr (tfjs' banner aside). */
@@ -196,16 +196,16 @@ describe('hostile model files, through the CLI', () => {
 });
 
 describe('non-finite scores from a run', () => {
-  it('fail the photo naming it and the tile, exit 1, nothing written for it', async () => {
+  it.each(['cpu', 'onnx'])('fail the photo naming it and the tile, exit 1, nothing written for it (%s engine)', async (engine) => {
     // Finite weights whose products overflow float32: every logit is +Infinity, softmax gives NaN.
     const bad = Buffer.from(files.weights);
     const head = weightRange(files, 'head/kernel');
     for (let i = 0; i < head.count; i++) bad.writeFloatLE(3e38, head.offset + 4 * i);
     const bias = weightRange(files, 'conv/bias');
     for (let i = 0; i < bias.count; i++) bad.writeFloatLE(1, bias.offset + 4 * i);
-    const model = await writeTfjsModel(path.join(root, 'overflow'), files, bad);
-    const out = path.join(root, 'overflow-out');
-    const r = await cli(['heatmap', path.dirname(model), photo, '--out', out, '--no-cache']);
+    const model = await writeTfjsModel(path.join(root, `overflow-${engine}`), files, bad);
+    const out = path.join(root, `overflow-out-${engine}`);
+    const r = await cli(['heatmap', path.dirname(model), photo, '--out', out, '--no-cache'], 60, { CONVMAP_BACKEND: engine });
     expect(r.timedOut).toBe(false);
     expect(r.code).toBe(1);
     const failures = ownLines(r.stderr).filter((l) => l.includes(photo));
