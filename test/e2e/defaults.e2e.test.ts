@@ -47,10 +47,13 @@ describe.skipIf(!ready)('defaults a new user sees, in a browser on the real serv
     dir = mkdtempSync(path.join(os.tmpdir(), 'convmap-e2e-defaults-'));
     outDir = path.join(dir, 'exports');
     mkdirSync(outDir);
+    const folder = path.join(dir, 'folder');
+    mkdirSync(folder);
+    for (const f of ['skimage_coffee.png', 'skimage_astronaut.png']) copyFileSync(path.join(CORPUS, 'images', f), path.join(folder, f));
     mkdirSync(shots, { recursive: true });
     await buildRenderer(path.join(dir, 'web'));
     service = await createAppService({ userDataDir: path.join(dir, 'user-data') });
-    server = await startBridgeServer({ staticDir: path.join(dir, 'web'), service, dialogs: { model: MODEL, photos: [PHOTO], exportDir: outDir } });
+    server = await startBridgeServer({ staticDir: path.join(dir, 'web'), service, dialogs: { model: MODEL, photos: [PHOTO], folders: [path.join(dir, 'folder')], exportDir: outDir } });
     ({ context, page } = await launchChromium(path.join(dir, 'profile'), pageErrors));
     await page.goto(server.url);
   });
@@ -99,6 +102,20 @@ describe.skipIf(!ready)('defaults a new user sees, in a browser on the real serv
     expect(Math.max(...boxes.map((b) => b[1]))).toBeLessThanOrEqual(720);
     await page.screenshot({ path: path.join(shots, 'e2e-720px.png') });
     await page.setViewportSize({ width: 1400, height: 860 });
+  });
+
+  it('a folder runs in the background and the grid lists each photo with its status and top class', async () => {
+    await page.click('button:has-text("Open folder…")');
+    await waitFor(`[...document.querySelectorAll('button.thumb')].filter((b) => b.dataset.status === 'done').length >= 2`, 180_000);
+    await page.click('[data-testid="grid-toggle"]');
+    await page.waitForSelector('[data-testid="batch-grid"] tbody tr');
+    await page.click('[data-testid="batch-grid"] [data-sort="status"]');
+    const rows = await page.locator('[data-testid="batch-grid"] tbody tr').allInnerTexts();
+    expect(rows.length).toBeGreaterThanOrEqual(4);
+    expect(rows.filter((r) => /\bdone\b/.test(r)).length).toBeGreaterThanOrEqual(2);
+    await page.screenshot({ path: path.join(shots, 'e2e-batch-grid.png') });
+    await page.click(`[data-testid="batch-grid"] tbody tr:has-text("skimage_chelsea.png")`);
+    await page.waitForSelector('[data-testid="viewport"]');
   });
 
   it('exports the photo with the class shown, at full size', async () => {

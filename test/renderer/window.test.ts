@@ -201,3 +201,31 @@ describe('messages and the pointer', () => {
     expect(w.find('[data-testid="hover-tip"]').exists()).toBe(false);
   });
 });
+
+describe('the batch grid', () => {
+  it('lists the photos with status and top class, sortable, and a click shows the photo', async () => {
+    const api = fakeApi();
+    const { default: BatchGrid } = await import('../../renderer/components/BatchGrid.vue');
+    const w = mountWith(BatchGrid, api);
+    const { useBatchStore } = await import('../../renderer/stores/batch');
+    await useModelStore().load(null);
+    void useSessionStore().openDropped([{ file: new File(['x'], 'day1'), isDirectory: true }]);
+    await settle();
+    const req = api.runBatch.mock.calls[0][0];
+    const [a, b] = req.photoIds as string[];
+    api.batch({ type: 'photo', batchId: req.batchId, photoId: a, status: 'done', classLabel: 'paper' });
+    api.batch({ type: 'photo', batchId: req.batchId, photoId: b, status: 'done', classLabel: 'clothes' });
+    await settle();
+    const order = (): string[] => w.findAll('tbody tr').map((r) => r.find('.name').text());
+    expect(order()).toEqual(['a.jpg', 'b.jpg']);
+    await w.get('[data-sort="class"]').trigger('click');
+    expect(order()).toEqual(['b.jpg', 'a.jpg']);
+    expect(w.findAll('tbody tr').map((r) => r.findAll('td')[3].text())).toEqual(['clothes', 'paper']);
+    await w.get('[data-sort="class"]').trigger('click');
+    expect(order()).toEqual(['a.jpg', 'b.jpg']);
+    await w.get(`tbody tr[data-photo="${b}"]`).trigger('click');
+    expect(usePhotosStore().selectedId).toBe(b);
+    expect(w.emitted('open')).toHaveLength(1);
+    expect(useBatchStore().statusOf(a)?.status).toBe('done');
+  });
+});
