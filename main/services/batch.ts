@@ -7,7 +7,7 @@
  * draw, nothing exported), not 'done'.
  *
  * Several photos are in flight at once (`jobs`, default max(2, workers)) so the engine's workers stay
- * busy while other photos decode, blend and encode; a memory budget (./pixel-budget) bounds what the
+ * busy while other photos decode, blend and encode; a memory budget (./memory-budget) bounds what the
  * photos in flight hold together, whatever their number and size. Each photo is reported through
  * `onEvent` (queued → running → done | failed | skipped) with overall progress (count, rate, ETA).
  * A bad photo (unreadable, truncated, over the pixel limit, a worker crash on it) fails with its
@@ -42,7 +42,7 @@ import { csvLine, OrderedCsv } from './csv';
 import { checkNamePattern, checkOutputFolder, DEFAULT_NAME_PATTERN, exportPhotoFiles, OutputError, type PhotoFiles } from './export';
 import { loadPhoto, PhotoDecoder, scoreMapsFor } from './pipeline';
 import { renderPicture, type PictureInput, type PictureStyle } from './picture';
-import { MemoryBudget, photoMemoryEstimate } from './pixel-budget';
+import { MemoryBudget, photoMemoryEstimate } from './memory-budget';
 import { npyChunks, scoresSummaryJson, type NpyDtype, type ScoresOutput } from './scores-file';
 
 /** What a finished photo produced. */

@@ -7,6 +7,7 @@ import type { ScoreMap } from '../../core/scoremap';
 import { decodeBmp } from '../../main/engine/bmp';
 import { cacheKey, createDiskCache, decodeScoreMap, encodeScoreMap } from '../../main/services/cache';
 import { checkNamePattern, outputNames, writeFileNoClobber } from '../../main/services/export';
+import { MemoryBudget, photoMemoryEstimate } from '../../main/services/memory-budget';
 import { scanInputs } from '../../main/services/scan';
 
 let tmp: string;
@@ -126,5 +127,35 @@ describe('BMP', () => {
     expect(Array.from(img.data)).toEqual([0, 0, 7, 80, 0, 7, 160, 0, 7, 0, 200, 7, 80, 200, 7, 160, 200, 7]);
     expect(() => decodeBmp(bytes.subarray(0, 60), 'x.bmp', 1e8)).toThrow('x.bmp: not a supported image (BMP pixel data truncated)');
     expect(() => decodeBmp(bytes, 'x.bmp', 5)).toThrow(/x\.bmp: image is 3×2 .* over the limit/);
+  });
+});
+
+describe('the memory budget of photos in flight', () => {
+  it('lets photos start while their estimates fit together, in arrival order, and runs one larger than the whole budget alone', async () => {
+    const budget = new MemoryBudget(100);
+    const started: string[] = [];
+    const a = await budget.acquire(60);
+    started.push('a');
+    const b = budget.acquire(50).then((n) => { started.push('b'); return n; }); // 60 + 50 > 100: waits
+    const c = budget.acquire(30).then((n) => { started.push('c'); return n; }); // would fit, but b came first
+    const big = budget.acquire(500).then((n) => { started.push('big'); return n; }); // over the whole budget
+    await new Promise((r) => setTimeout(r, 10));
+    expect(started).toEqual(['a']);
+    budget.release(a);
+    const nb = await b;
+    const nc = await c;
+    expect(started).toEqual(['a', 'b', 'c']);
+    budget.release(nb);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(started).toEqual(['a', 'b', 'c']); // big needs all 100, c still holds 30
+    budget.release(nc);
+    expect(await big).toBe(100);
+    expect(started).toEqual(['a', 'b', 'c', 'big']);
+  });
+
+  it('estimates a photo from its pixels, file and cells: 100 MP RGB twice plus float32 maps and grid', () => {
+    // 10000×10000: RGB 3e8 bytes twice; one scale of 119×119 cells × 11 classes × 4 bytes; grid adds a coverage byte per cell.
+    const cells = 119 * 119;
+    expect(photoMemoryEstimate(10_000, 10_000, 30_000, 11, [cells])).toBe(30_000 + 6e8 + cells * 11 * 4 + cells * (11 * 4 + 1));
   });
 });
