@@ -87,7 +87,7 @@ export interface Engine {
    * Score maps of one photo, one per scale in the order given. Scale s resizes the photo to
    * round(s·H) × round(s·W); a scale at which the photo is smaller than the window gives a map with
    * 0 rows or columns.
-   * @param image the upright photo, [height, width, 3] uint8 RGB (see decodeImage).
+   * @param image the upright photo, [height, width, 3] uint8 RGB (see decodePhoto).
    * @param scales positive factors, original → scaled pixels.
    * @param preprocess pixel preprocessing (default: the model's).
    * @throws AbortError when cancelled; an error naming the problem when a tile fails.
