@@ -4,10 +4,12 @@
  * served to the convmap-photo: protocol from the bytes already read.
  */
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import sharp from 'sharp';
 import { PHOTO_SCHEME, type PhotoRef } from '../../core/api';
 import { isBmp } from '../engine/bmp';
-import { DEFAULT_MAX_PIXELS, type RgbImage } from '../engine/decode';
+import { DEFAULT_MAX_PIXELS, probePhoto, type PhotoSize, type RgbImage } from '../engine/decode';
+import { readFileHead } from '../io/safe-read';
 import { loadPhoto, PhotoDecoder, type LoadedPhoto } from './pipeline';
 
 /** The upright photo as served to the renderer. */
@@ -32,7 +34,10 @@ export interface OpenedPhoto {
 export interface PhotoLibrary {
   /** Reads, hashes and fully decodes the photo (a corrupt one is refused now), and issues its id. */
   open(file: string): Promise<OpenedPhoto>;
-  /** Reads and hashes the photo and reads its size from the header (folders: decoded when scores are asked for). */
+  /**
+   * Reads the photo's header only (its size, checked against the pixel limit): a folder of thousands
+   * of photos is listed without reading them whole; each is read (once) when its scores are asked for.
+   */
   list(file: string): Promise<OpenedPhoto>;
   get(id: string): OpenedPhoto | undefined;
   /** The photo's bytes, hash and size: those read at open while still kept, else read again. */
@@ -42,6 +47,9 @@ export interface PhotoLibrary {
   /** The photo upright, as the renderer shows it; undefined for ids never issued. */
   bytes(id: string): Promise<PhotoBytes | undefined>;
 }
+
+/** Bytes read to find a folder photo's size (its header). */
+const HEADER_BYTES = 256 * 1024;
 
 /** Encoded bytes kept after opening, in total (the most recent photos): 256 MB. */
 const KEEP_BYTES = 256 * 1024 ** 2;
@@ -63,12 +71,12 @@ export function createPhotoLibrary(opts: { maxPixels?: number; decodedKeep?: num
       total -= l.bytes.length;
     }
   };
-  const register = (loaded: LoadedPhoto): OpenedPhoto => {
+  const register = (file: string, size: PhotoSize, loaded?: LoadedPhoto): OpenedPhoto => {
     const id = randomUUID();
-    const ref: PhotoRef = { id, name: loaded.name, path: loaded.file, width: loaded.size.width, height: loaded.size.height, url: `${PHOTO_SCHEME}://photo/${id}` };
-    const photo = { ref, file: loaded.file, hash: loaded.hash };
+    const ref: PhotoRef = { id, name: path.basename(file), path: file, width: size.width, height: size.height, url: `${PHOTO_SCHEME}://photo/${id}` };
+    const photo = { ref, file, hash: loaded?.hash ?? '' };
     photos.set(id, photo);
-    keep(id, loaded);
+    if (loaded) keep(id, loaded);
     return photo;
   };
   const loadedOf = async (id: string): Promise<LoadedPhoto> => {
@@ -89,10 +97,19 @@ export function createPhotoLibrary(opts: { maxPixels?: number; decodedKeep?: num
     async open(file) {
       const loaded = await loadPhoto(file, { maxPixels });
       await decoder.decode(loaded);
-      return register(loaded);
+      return register(loaded.file, loaded.size, loaded);
     },
     async list(file) {
-      return register(await loadPhoto(file, { maxPixels }));
+      const abs = path.resolve(file);
+      try {
+        const head = await readFileHead(abs, HEADER_BYTES);
+        return register(abs, await probePhoto(head, { name: path.basename(abs), maxPixels }));
+      } catch {
+        // A header beyond the first bytes (a JPEG with a large EXIF block), or a refusal: the whole
+        // file read through the one read function says which, in its own words.
+        const loaded = await loadPhoto(abs, { maxPixels });
+        return register(loaded.file, loaded.size, loaded);
+      }
     },
     get: (id) => photos.get(id),
     loaded: loadedOf,
