@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import sharp from 'sharp';
-import { bmpSize, decodeBmp, isBmp } from './bmp';
+import { bmpSize, isBmp } from './bmp';
+import { decodeBmpOffThread } from './bmp-thread';
 import { ImageError, overLimit } from './image-error';
 import { readRegularFile, UnsafeFileError } from '../io/safe-read';
 
@@ -130,9 +131,9 @@ export async function decodePhoto(input: string | Uint8Array, opts: DecodeOption
   const bytes = typeof input === 'string' ? await readPhotoFile(input, { maxBytes: opts.maxBytes }) : input;
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const [r, g, b] = opts.background ?? [255, 255, 255];
-  await probePhoto(bytes, { name, maxPixels });
+  const size = await probePhoto(bytes, { name, maxPixels });
   if (isBmp(bytes)) {
-    const raw = decodeBmp(bytes, name, maxPixels);
+    const raw = await decodeBmpOffThread(bytes, name, maxPixels, size.width * size.height);
     return { data: raw.data, width: raw.width, height: raw.height, channels: 3 };
   }
   try {

@@ -124,3 +124,34 @@ describe('resizeRgb', () => {
     for (let y = 2; y < 14; y++) for (let x = 2; x < 14; x++) expect(Math.abs(pixel(out, y, x)[0] - 128)).toBeLessThan(12);
   });
 });
+
+describe('BMP through decodePhoto', () => {
+  /** A bottom-up 24-bit BMP whose pixel (x, y) is [x % 256, y % 256, (x + y) % 256], written by hand. */
+  function bmp24(width: number, height: number): Buffer {
+    const stride = Math.floor((24 * width + 31) / 32) * 4;
+    const buf = Buffer.alloc(54 + stride * height);
+    buf.write('BM', 0, 'latin1');
+    buf.writeUInt32LE(buf.length, 2);
+    buf.writeUInt32LE(54, 10);
+    buf.writeUInt32LE(40, 14);
+    buf.writeInt32LE(width, 18);
+    buf.writeInt32LE(height, 22);
+    buf.writeUInt16LE(1, 26);
+    buf.writeUInt16LE(24, 28);
+    for (let y = 0; y < height; y++) {
+      const row = 54 + (height - 1 - y) * stride;
+      for (let x = 0; x < width; x++) buf.set([(x + y) % 256, y % 256, x % 256], row + x * 3);
+    }
+    return buf;
+  }
+
+  it('decodes a big BMP (over 4 MP, in a worker thread) upright with every pixel in place, and names a truncated one', async () => {
+    const [w, h] = [2100, 2000];
+    const bytes = bmp24(w, h);
+    const img = await decodePhoto(bytes, { name: 'big.bmp' });
+    expect([img.width, img.height]).toEqual([w, h]);
+    for (const [x, y] of [[0, 0], [w - 1, 0], [0, h - 1], [1234, 987], [w - 1, h - 1]]) expect(pixel(img, y, x)).toEqual([x % 256, y % 256, (x + y) % 256]);
+    await expect(decodePhoto(bytes.subarray(0, bytes.length - 10), { name: 'cut.bmp' })).rejects.toThrow('cut.bmp: not a supported image (BMP pixel data truncated)');
+    await expect(decodePhoto(bytes, { name: 'big.bmp', maxPixels: w * h - 1 })).rejects.toThrow(/^big\.bmp: image is 2100×2000 \(4\.2 MP\), over the limit of 4\.2 MP$/);
+  });
+});
