@@ -3,15 +3,16 @@ import os from 'node:os';
 import type * as tf from '@tensorflow/tfjs';
 import { flattenModel } from '../convert/graph';
 
-/** Default memory for one tile's activations: a quarter of the machine's memory, at most 2 GiB. */
+/** Default memory for one tile's activations: an eighth of the machine's memory, at most 1 GiB. */
 export function defaultMemoryBudget(): number {
-  return Math.min(os.totalmem() / 4, 2 * 1024 ** 3);
+  return Math.min(os.totalmem() / 8, 1024 ** 3);
 }
 
 /**
  * Bytes of activations per input pixel at the peak of one forward pass, estimated from the layer
- * shapes at a probe size: the largest (input + output + im2col buffer of a k×k convolution) over
- * the layers, 4 bytes a value. ONNX Runtime reuses buffers between layers, so the peak is one layer's.
+ * shapes at a probe size: the largest input + output of a layer, 4 bytes a value, with half again
+ * for ONNX Runtime's arena. Its planner reuses buffers between layers, and its convolutions expand
+ * im2col in bounded per-thread segments, so the peak is about one layer's tensors.
  */
 export function activationBytesPerPixel(fcn: tf.LayersModel, window: [number, number]): number {
   const graph = flattenModel(fcn);
@@ -31,11 +32,7 @@ export function activationBytesPerPixel(fcn: tf.LayersModel, window: [number, nu
       out = ins[0];
     }
     node.outputs.forEach((id) => shapes.set(id, out));
-    const cfg = node.layer.getConfig() as { kernelSize?: number | number[] };
-    const k = Array.isArray(cfg.kernelSize) ? cfg.kernelSize[0] * (cfg.kernelSize[1] ?? cfg.kernelSize[0]) : (cfg.kernelSize ?? 1);
-    const cin = ins[0][ins[0].length - 1] ?? 1;
-    const im2col = k > 1 && node.className === 'Conv2D' ? k * cin * size(out.slice(0, -1)) : 0;
-    peak = Math.max(peak, ins.reduce((n, s) => n + size(s), 0) + size(out) + im2col);
+    peak = Math.max(peak, ins.reduce((n, s) => n + size(s), 0) + size(out));
   }
-  return (peak * 4) / (probe[0] * probe[1]);
+  return (peak * 4 * 1.5) / (probe[0] * probe[1]);
 }

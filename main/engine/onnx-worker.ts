@@ -27,8 +27,11 @@ function message(err: unknown): string {
 
 async function load(msg: ToOnnxWorker & { type: 'load' }): Promise<FromOnnxWorker> {
   let fcn: tf.LayersModel;
+  const { artifacts } = msg;
+  // The message must not keep this thread's copy of the weights alive once tfjs has its own.
+  (msg as { artifacts?: unknown }).artifacts = undefined;
   try {
-    fcn = await tf.loadLayersModel(tf.io.fromMemory(msg.artifacts));
+    fcn = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (err) {
     throw new Error(`the model could not be loaded: ${message(err)}`);
   }

@@ -92,8 +92,8 @@ class GraphBuilder {
 
   floats(base: string, data: Float32Array, dims: number[]): string {
     const name = this.unique(base);
-    const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    this.initializers.push({ name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(raw) });
+    // A view, not a copy: encodeModel copies it into the file's bytes before the tfjs model is freed.
+    this.initializers.push({ name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
     return name;
   }
 

@@ -128,12 +128,21 @@ async function prepareVgg(): Promise<Record<string, unknown>> {
  * @param workers each worker holds its own copy of the weights, and the wasm backend keeps XNNPACK's
  *   packed copy of every convolution's filter beside it: about 3× the 528 MB of VGG16 per worker.
  */
+/** Converts and saves VGG16 in a child process (so this one never holds the classifier's weights). */
+async function prepareVggInChild(): Promise<void> {
+  await promisify(execFile)(process.execPath, [path.join(here, '../../bin/run-ts.mjs'), path.join(here, 'bench.ts'), '--child', 'prepare-vgg16'], { maxBuffer: 1 << 20 });
+}
+
 async function vggBig(h: number, w: number, runs: number, workers?: number): Promise<Record<string, unknown>> {
-  if (!existsSync(path.join(VGG_DIR, 'convmap.json'))) {
-    await promisify(execFile)(process.execPath, [path.join(here, '../../bin/run-ts.mjs'), path.join(here, 'bench.ts'), '--child', 'prepare-vgg16'], { maxBuffer: 1 << 20 });
-  }
+  if (!existsSync(path.join(VGG_DIR, 'convmap.json'))) await prepareVggInChild();
   const { artifacts, info } = await loadConverted(VGG_DIR);
-  const engine = await createEngine({ backend: 'auto', maxTilePixels: 400_000, workers });
+  // ONNX Runtime sizes its tiles from its memory budget; the tfjs workers get 0.4 MP tiles.
+  let engine = await createEngine({ backend: 'auto', workers });
+  if (engine.backend !== 'onnx') {
+    const tfjs = engine.backend;
+    await engine.close();
+    engine = await createEngine({ backend: tfjs, maxTilePixels: 400_000, workers });
+  }
   const backend = engine.backend;
   try {
     const handle = await engine.loadModel(artifacts, info);
@@ -147,7 +156,7 @@ async function vggBig(h: number, w: number, runs: number, workers?: number): Pro
     });
     const ms = median(times);
     return {
-      case: `vgg16-${w}x${h}`, backend, workers: engine.workers, input: [h, w], runs, cells, maxTilePixels: 400_000,
+      case: `vgg16-${w}x${h}`, backend, device: engine.device, workers: engine.workers, input: [h, w], runs, cells, tiles: backend === 'onnx' ? 'from the memory budget' : 'maxTilePixels 400000',
       medianMs: Math.round(ms), cellsPerSecond: +(cells / (ms / 1000)).toFixed(1),
       megapixelsPerSecond: +((h * w) / 1e6 / (ms / 1000)).toFixed(3),
     };
@@ -215,7 +224,7 @@ async function torchPeer(runs: number): Promise<Record<string, unknown>> {
   await pass();
   const ms = median(await timeIt(runs, pass));
   return {
-    case: 'torch-peer', input: [384, 384], threads: 1, runs, torchVersion: torch.version,
+    case: 'torch-peer-wasm-1-thread', input: [384, 384], threads: 1, runs, torchVersion: torch.version,
     convmapBackend: backend, convmapMedianMs: Math.round(ms), torchMedianMs: Math.round(torch.medianMs),
     ratioConvmapToTorch: +(ms / torch.medianMs).toFixed(2),
     note: `one thread each (${os.availableParallelism()} cores here); the wasm backend is single-threaded`,
@@ -287,7 +296,10 @@ export async function runCase(name: string, runs: number): Promise<Record<string
     case 'vgg16-1000x800': return vggBig(800, 1000, runs);
     case 'vgg16-4000x3000': return vggBig(3000, 4000, 1, 1);
     case 'digits-scene': return digitsScene(runs);
-    case 'torch-peer': return torchPeer(runs);
+    case 'torch-peer': return (await import('./onnx')).torchPeerAllCores(runs, VGG_DIR, prepareVggInChild);
+    case 'torch-peer-wasm-1-thread': return torchPeer(runs);
+    case 'onnx-peer': return (await import('./onnx')).onnxPeer(runs, VGG_DIR, prepareVggInChild);
+    case 'mobilenetv2-tm-2725x2225': return (await import('./onnx')).mobilenetPhoto(runs);
     case 'prepare-vgg16': return prepareVgg();
     case 'batch-1-worker': return batch(1, runs);
     case 'batch-all-cores': return batch(undefined, runs);
