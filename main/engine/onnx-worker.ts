@@ -4,9 +4,12 @@
  * (Electron's main thread, the CLI) stays free. ONNX Runtime's own pool runs each pass on every core.
  * Messages are handled one at a time, in order (see ./onnx-protocol).
  */
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { exportOnnx } from '../onnx/export';
+import { exportOnnxGraph } from '../onnx/export';
+import { encodeModel } from '../onnx/proto';
 import { createSession, runNhwc, type OnnxSession } from '../onnx/runtime';
 import { activationBytesPerPixel } from './onnx-memory';
 import type { FromOnnxWorker, OnnxWorkerInit, ToOnnxWorker } from './onnx-protocol';
@@ -16,6 +19,15 @@ if (parentPort === null) throw new Error('main/engine/onnx-worker must run as a 
 const port = parentPort;
 const init = workerData as OnnxWorkerInit;
 const sessions = new Map<string, OnnxSession>();
+
+function collectGarbage(): void {
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    (vm.runInNewContext('gc') as () => void)();
+  } catch {
+    // Only an optimisation: V8 collects it later anyway.
+  }
+}
 
 function post(msg: FromOnnxWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
@@ -27,26 +39,36 @@ function message(err: unknown): string {
 
 async function load(msg: ToOnnxWorker & { type: 'load' }): Promise<FromOnnxWorker> {
   let fcn: tf.LayersModel;
-  const { artifacts } = msg;
-  // The message must not keep this thread's copy of the weights alive once tfjs has its own.
+  // Neither the message nor this function may keep this thread's copy of the weights alive once tfjs has its own.
+  let artifacts: tf.io.ModelArtifacts | undefined = msg.artifacts;
   (msg as { artifacts?: unknown }).artifacts = undefined;
   try {
     fcn = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    artifacts = undefined;
   } catch (err) {
     throw new Error(`the model could not be loaded: ${message(err)}`);
   }
-  let bytes: Uint8Array;
+  let graph: ReturnType<typeof exportOnnxGraph> | undefined;
   let perPixel: number;
   const inputShape = fcn.inputs[0].shape;
   const outputShape = fcn.outputs[0].shape;
   try {
     if (inputShape.length !== 4 || outputShape.length !== 4) return { type: 'loaded', jobId: msg.jobId, inputShape, outputShape, bytesPerPixel: 0 };
     perPixel = activationBytesPerPixel(fcn, msg.window);
-    bytes = exportOnnx(fcn, 'the model').bytes;
+    graph = exportOnnxGraph(fcn, 'the model');
   } finally {
     fcn.dispose();
   }
-  sessions.set(msg.modelId, await createSession(bytes, { device: init.device, threads: init.threads }));
+  // For VGG-sized models each copy of the weights is half a gigabyte: free each one before the next
+  // is made (tfjs's, then the graph's once serialised, then the bytes once ONNX Runtime has its own).
+  collectGarbage();
+  let bytes: Uint8Array | undefined = encodeModel(graph.model);
+  graph = undefined;
+  collectGarbage();
+  const session = await createSession(bytes, { device: init.device, threads: init.threads });
+  bytes = undefined;
+  collectGarbage();
+  sessions.set(msg.modelId, session);
   return { type: 'loaded', jobId: msg.jobId, inputShape, outputShape, bytesPerPixel: perPixel };
 }
 

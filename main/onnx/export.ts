@@ -10,7 +10,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../model/errors';
 import { flattenModel, type FlatNode } from '../convert/graph';
-import { AttributeType, DataType, encodeModel, type AttributeProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
+import { AttributeType, DataType, encodeModel, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
 
 type Config = Record<string, unknown>;
 
@@ -92,7 +92,7 @@ class GraphBuilder {
 
   floats(base: string, data: Float32Array, dims: number[]): string {
     const name = this.unique(base);
-    // A view, not a copy: encodeModel copies it into the file's bytes before the tfjs model is freed.
+    // A view, not a copy: kernels are the exporter's own transposed arrays (see layerWeights for the rest).
     this.initializers.push({ name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
     return name;
   }
@@ -157,6 +157,7 @@ function layerWeights(layer: tf.layers.Layer): Map<string, Weight> {
   layer.weights.forEach((w, i) => {
     const short = (w.originalName ?? w.name).split('/').pop() ?? '';
     const key = short.replace(/_\d+$/, '');
+    // dataSync's array stays valid after the model is disposed (a GC-owned copy or the cpu backend's own array).
     out.set(key, { data: values[i].dataSync() as Float32Array, shape: values[i].shape.slice() });
   });
   return out;
@@ -482,6 +483,15 @@ class Exporter {
  * @throws ModelError naming the first layer (and its class) that has no ONNX mapping
  */
 export function exportOnnx(fcn: tf.LayersModel, file: string, opts: ExportOptions = {}): OnnxModel {
+  const { model, ...rest } = exportOnnxGraph(fcn, file, opts);
+  return { bytes: encodeModel(model), ...rest };
+}
+
+/**
+ * {@link exportOnnx} before serialisation: the graph holds its own copies of the weights, so the
+ * tfjs model can be freed before the bytes are written (one copy of a big model less at the peak).
+ */
+export function exportOnnxGraph(fcn: tf.LayersModel, file: string, opts: ExportOptions = {}): Omit<OnnxModel, 'bytes'> & { model: ModelProto } {
   const graph = flattenModel(fcn);
   if (graph.inputs.length !== 1 || graph.outputs.length !== 1) {
     throw new ModelError(file, `has ${graph.inputs.length} inputs and ${graph.outputs.length} outputs; the ONNX export takes one of each`);
@@ -511,7 +521,7 @@ export function exportOnnx(fcn: tf.LayersModel, file: string, opts: ExportOption
   g.nodes.push({ name: 'output/Transpose', opType: 'Transpose', input: [last.name], output: [ONNX_OUTPUT], attribute: [attr.ints('perm', [0, 2, 3, 1])] });
 
   const output: ValueInfoProto[] = [{ name: ONNX_OUTPUT, elemType: DataType.FLOAT, shape: ['batch', 'rows', 'cols', classes] }];
-  const bytes = encodeModel({
+  const model: ModelProto = {
     producerName: 'Convmap',
     producerVersion: opts.producerVersion ?? '0.1.0',
     docString: `${fcn.name}: fully convolutional model, NHWC in and out, free height and width`,
@@ -523,6 +533,6 @@ export function exportOnnx(fcn: tf.LayersModel, file: string, opts: ExportOption
       input: [{ name: ONNX_INPUT, elemType: DataType.FLOAT, shape: ['batch', 'height', 'width', channels] }],
       output,
     },
-  });
-  return { bytes, layers: ex.layers, channels, classes };
+  };
+  return { model, layers: ex.layers, channels, classes };
 }

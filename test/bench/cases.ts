@@ -137,7 +137,8 @@ async function vggBig(h: number, w: number, runs: number, workers?: number): Pro
   if (!existsSync(path.join(VGG_DIR, 'convmap.json'))) await prepareVggInChild();
   const { artifacts, info } = await loadConverted(VGG_DIR);
   // ONNX Runtime sizes its tiles from its memory budget; the tfjs workers get 0.4 MP tiles.
-  let engine = await createEngine({ backend: 'auto', workers });
+  // One ONNX Runtime session uses every core whatever the tfjs worker count would be.
+  let engine = await createEngine({ backend: 'auto' });
   if (engine.backend !== 'onnx') {
     const tfjs = engine.backend;
     await engine.close();
