@@ -28,6 +28,12 @@ describe('renderer components', () => {
     expect(w.text()).toContain('wasm · 2 workers');
   });
 
+  it('the conversion report names ONNX Runtime with its device and threads, and why faster devices were not used', () => {
+    const w = mount(ConversionReport, { props: { info: modelInfo(), backend: { backend: 'onnx', workers: 2, device: 'cpu', notes: ['onnx device cuda: not installed'] } } });
+    expect(w.text()).toContain('ONNX Runtime on cpu · 2 threads');
+    expect(w.find('[title="not used: onnx device cuda: not installed"]').exists()).toBe(true);
+  });
+
   it('the conversion report grades a not-exact conversion, with the difference, the note and one plain sentence', () => {
     const info = modelInfo({
       padding: 'same',
