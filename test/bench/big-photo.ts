@@ -1,0 +1,52 @@
+/**
+ * Bench case `picture-100mp`: a 10000×10000 one-bit PNG through the batch pipeline (built-in model,
+ * default scales, boxes and legend): time per photo and the process's peak RSS (this case runs in
+ * its own child process, so maxRSS is the case's alone).
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { DRAW_DEFAULTS, defaultScales } from '../../core/defaults';
+import { createEngine } from '../../main/engine/engine';
+import { runBatch } from '../../main/services/batch';
+import { prepareModel } from '../../main/services/models';
+
+export async function picture100mp(runs: number): Promise<Record<string, unknown>> {
+  const side = 10_000;
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-bench-100mp-'));
+  try {
+    const photo = path.join(dir, 'big.png');
+    const raw = Buffer.alloc(side * side, 255);
+    for (let k = 0; k < 20; k++) {
+      const y0 = (k * 1973) % (side - 300);
+      const x0 = (k * 3571) % (side - 300);
+      for (let y = y0; y < y0 + 200; y++) raw.fill(0, y * side + x0, y * side + x0 + 200);
+    }
+    await sharp(raw, { raw: { width: side, height: side, channels: 1 }, limitInputPixels: false }).png({ palette: true, colours: 2 }).toFile(photo);
+    const prepared = await prepareModel(undefined);
+    const engine = await createEngine({ workers: 1 });
+    const times: number[] = [];
+    try {
+      const handle = await engine.loadModel(prepared.artifacts, prepared.info);
+      for (let i = 0; i < runs; i++) {
+        const t0 = performance.now();
+        const s = await runBatch({
+          engine, handle, info: prepared.info, photos: [photo], outDir: path.join(dir, `out-${i}`),
+          scales: (size) => defaultScales(prepared.info.window, size),
+          options: { ...DRAW_DEFAULTS, boxes: true, legend: true, classChoice: 'any' },
+        });
+        if (s.done !== 1) throw new Error(`the 100 MP photo was not done: ${JSON.stringify(s.failed)}`);
+        times.push(performance.now() - t0);
+      }
+    } finally {
+      await engine.close();
+    }
+    return {
+      case: 'picture-100mp', photo: `${side}×${side} 1-bit PNG`, backend: engine.backend,
+      msPerPhoto: Math.round(times.reduce((a, b) => a + b, 0) / times.length), peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    };
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
