@@ -60,6 +60,10 @@ export interface LoadModelRequest {
   preprocess?: PreprocessMode;
   /** Cells this many pixels apart: a divisor of the network's stride (à trous rewrite); default the network's own. */
   stride?: number;
+  /** Output of a multi-output classifier to convert (a name from info.outputs); default: its first class-score output. */
+  output?: string;
+  /** A label file (one label a line, or a JSON array) the user chose, replacing the model's labels. */
+  labelsFile?: string;
 }
 
 export interface SetPreprocessRequest {
@@ -275,6 +279,8 @@ export const INVOKES = {
   openModelDialog: { channel: 'convmap:open-model-dialog', args: [], by: 'dialog', result: carries<string | null>() },
   /** Loads (and converts, verifying against crops) a model in the background. Its path must be one the user chose. */
   loadModel: { channel: 'convmap:load-model', args: ['loadModelRequest'], by: 'service', result: carries<ModelSummary>() },
+  /** Shows the open dialog for a label file (text, one label a line, or a JSON array); null when cancelled. */
+  openLabelsDialog: { channel: 'convmap:open-labels-dialog', args: [], by: 'dialog', result: carries<string | null>() },
   setPreprocess: { channel: 'convmap:set-preprocess', args: ['setPreprocessRequest'], by: 'service', result: carries<ModelSummary>() },
   /** Shows the open dialog for photos (multi-select) and opens them. */
   openPhotosDialog: { channel: 'convmap:open-photos-dialog', args: [], by: 'dialog', result: carries<AddPhotosResult>() },

@@ -20,6 +20,8 @@ import { checkInvokeArgs, checkPath, type ValidationContext } from './validate';
 export interface Dialogs {
   /** A model file or folder; null when cancelled. */
   openModel(sender: WebContents): Promise<string | null>;
+  /** A label file for the loaded model; null when cancelled. */
+  openLabels(sender: WebContents): Promise<string | null>;
   /** Photo files (multi-select); [] when cancelled. */
   openPhotos(sender: WebContents): Promise<string[]>;
   /** Folders (multi-select); [] when cancelled. */
@@ -121,6 +123,11 @@ export function registerIpc(deps: IpcDeps): IpcRegistration {
   const dialogHandlers: { [M in DialogMethod]: Handler<M> } = {
     openModelDialog: async (sender) => {
       const p = await dialogs.openModel(sender);
+      if (p !== null) chosen.grant([p], 'dialog');
+      return p;
+    },
+    openLabelsDialog: async (sender) => {
+      const p = await dialogs.openLabels(sender);
       if (p !== null) chosen.grant([p], 'dialog');
       return p;
     },

@@ -67,6 +67,16 @@ const dialogs: Dialogs = {
     const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
     return r.canceled || r.filePaths.length === 0 ? null : r.filePaths[0];
   },
+  async openLabels(sender) {
+    const win = windowOf(sender);
+    const opts: Electron.OpenDialogOptions = {
+      title: 'Labels for the Model',
+      properties: ['openFile'],
+      filters: [{ name: 'Labels (one a line, or a JSON array)', extensions: ['txt', 'json', 'csv'] }, { name: 'All files', extensions: ['*'] }],
+    };
+    const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
+    return r.canceled || r.filePaths.length === 0 ? null : r.filePaths[0];
+  },
   async openPhotos(sender) {
     const win = windowOf(sender);
     const opts: Electron.OpenDialogOptions = {

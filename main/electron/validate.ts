@@ -111,7 +111,7 @@ export function checkPaths(v: unknown, ctx: ValidationContext): Checked<string[]
 
 export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Checked<LoadModelRequest> {
   if (!isPlainObject(v)) return no(`load-model request must be an object, got ${describe(v)}`);
-  const keys = checkKeys(v, 'load-model request', ['path'], ['preprocess', 'stride']);
+  const keys = checkKeys(v, 'load-model request', ['path'], ['preprocess', 'stride', 'output', 'labelsFile']);
   if (keys) return no(keys);
   let modelPath: string | null = null;
   if (v.path !== null) {
@@ -123,10 +123,22 @@ export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Check
   if (v.stride !== undefined && !(Number.isInteger(v.stride) && (v.stride as number) >= 1 && (v.stride as number) <= 4096)) {
     return no(`stride must be a whole number of pixels in [1, 4096], got ${JSON.stringify(v.stride)?.slice(0, 40)}`);
   }
+  if (v.output !== undefined) {
+    const out = checkId(v.output, 'output');
+    if (!out.ok) return out;
+  }
+  let labelsFile: string | undefined;
+  if (v.labelsFile !== undefined) {
+    const p = checkChosenPath(v.labelsFile, ctx, 'labelsFile');
+    if (!p.ok) return p;
+    labelsFile = p.value;
+  }
   return ok({
     path: modelPath,
     ...(v.preprocess === undefined ? {} : { preprocess: v.preprocess }),
     ...(v.stride === undefined ? {} : { stride: v.stride as number }),
+    ...(v.output === undefined ? {} : { output: v.output as string }),
+    ...(labelsFile === undefined ? {} : { labelsFile }),
   });
 }
 

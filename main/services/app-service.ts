@@ -17,7 +17,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import type {
-  AddFoldersResult, AddPhotosResult, BatchEvent as ApiBatchEvent, ModelSummary, PhotoFailure, PhotoRef, ProgressEvent, ServiceApi,
+  AddFoldersResult, AddPhotosResult, BatchEvent as ApiBatchEvent, LoadModelRequest, ModelSummary, PhotoFailure, PhotoRef, ProgressEvent, ServiceApi,
 } from '../../core/api';
 import { modelDisplayName } from '../../core/defaults';
 import { errorMessage } from '../../core/errors';
@@ -165,12 +165,17 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
     renderer: () => (opts.exportInWorker === false ? undefined : (renderer ??= createPictureRenderer())),
   });
 
-  const prepare = (target: string | undefined, preprocess: PreprocessMode | undefined, stride: number | undefined, jobId: string, signal: AbortSignal): Promise<PreparedModel> => {
+  /** `choice`: the load request's stride, output and label file, as prepareModel takes them. */
+  const prepare = (
+    target: string | undefined, preprocess: PreprocessMode | undefined, choice: Pick<LoadModelRequest, 'stride' | 'output' | 'labelsFile'>,
+    jobId: string, signal: AbortSignal,
+  ): Promise<PreparedModel> => {
     const onStage = (stage: string): void => emit({ jobId, stage, done: 0, total: 1 });
+    const { stride, output, labelsFile } = choice;
     if (opts.convertInWorker === false) {
-      return prepareModel(target, { preprocess, stride, builtinDir: opts.builtinModelDir, onStage });
+      return prepareModel(target, { preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, onStage });
     }
-    return prepareModelInWorker({ target, preprocess, stride, builtinDir: opts.builtinModelDir }, { onStage, signal });
+    return prepareModelInWorker({ target, preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir }, { onStage, signal });
   };
 
   const modelOf = (what: string, id: string): LoadedModel => {
@@ -192,7 +197,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
       const jobId = `load-model:${++loadCounter}`;
       const controller = jobs.start(jobId, 'loadModel');
       try {
-        const prepared = await prepare(target, preprocess, req.stride, jobId, controller.signal);
+        const prepared = await prepare(target, preprocess, req, jobId, controller.signal);
         const modelKey = prepared.modelKey ?? modelHash(prepared.artifacts, prepared.info);
         emit({ jobId, stage: 'starting workers', done: 0, total: 1 });
         const e = await engine();

@@ -1,7 +1,7 @@
 /** The model in use: its conversion report, preprocessing, the backend, and recent files. */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { BackendInfo, ModelSummary, RecentItems } from '../../core/api';
+import type { BackendInfo, LoadModelRequest, ModelSummary, RecentItems } from '../../core/api';
 import type { PreprocessMode } from '../../core/model-info';
 import { errorMessage, isAbortError, useApi } from '../api';
 import { useJobsStore } from './jobs';
@@ -15,6 +15,8 @@ export const useModelStore = defineStore('model', () => {
   const recent = shallowRef<RecentItems>({ models: [], photos: [] });
   const loading = ref<string | null>(null);
   const error = ref<string | null>(null);
+  /** The output and label file the model in use was loaded with (kept when its detail changes). */
+  const choice = shallowRef<Pick<LoadModelRequest, 'output' | 'labelsFile'>>({});
 
   const labels = computed(() => model.value?.info.labels ?? []);
   /** The network's own stride [sy, sx] in input pixels (the model's cells may be finer: info.stride). */
@@ -39,13 +41,20 @@ export const useModelStore = defineStore('model', () => {
   /**
    * Loads (converts and verifies) a model; null for the built-in digit model.
    * @param opts.stride cells this many pixels apart (a divisor of the network's stride)
+   * @param opts.output the output of a multi-output classifier to convert (a name of info.outputs)
+   * @param opts.labelsFile a label file chosen in main's dialog, replacing the model's labels
    */
-  async function load(path: string | null, opts: { stride?: number } = {}): Promise<ModelSummary | null> {
+  async function load(path: string | null, opts: Omit<LoadModelRequest, 'path' | 'preprocess'> = {}): Promise<ModelSummary | null> {
     loading.value = path ?? 'built-in digit model';
     error.value = null;
     try {
-      const summary = await api.loadModel(opts.stride === undefined ? { path } : { path, stride: opts.stride });
+      const req: LoadModelRequest = { path };
+      if (opts.stride !== undefined) req.stride = opts.stride;
+      if (opts.output !== undefined) req.output = opts.output;
+      if (opts.labelsFile !== undefined) req.labelsFile = opts.labelsFile;
+      const summary = await api.loadModel(req);
       model.value = summary;
+      choice.value = { ...(opts.output === undefined ? {} : { output: opts.output }), ...(opts.labelsFile === undefined ? {} : { labelsFile: opts.labelsFile }) };
       void refreshBackend();
       void refreshRecent();
       return summary;
@@ -77,7 +86,32 @@ export const useModelStore = defineStore('model', () => {
     const s = networkStride.value;
     if (!current || !s || s[0] % divisor !== 0 || s[1] % divisor !== 0) return;
     if (current.info.stride[0] === s[0] / divisor && current.info.stride[1] === s[1] / divisor) return;
-    await load(current.path, { stride: s[0] / divisor });
+    await load(current.path, { ...choice.value, stride: s[0] / divisor });
+  }
+
+  /** The stride to keep when the model in use is reloaded: its finer one, if the detail was changed. */
+  const keptStride = (m: ModelSummary): { stride?: number } => (m.info.networkStride ? { stride: m.info.stride[0] } : {});
+
+  /**
+   * Reloads the model in use converted at another of its outputs (info.outputs), at the same detail.
+   * The label file is not kept: another output has its own classes.
+   */
+  async function setOutput(name: string): Promise<void> {
+    const current = model.value;
+    if (!current?.info.outputs?.some((o) => o.name === name) || current.info.output === name) return;
+    await load(current.path, { ...keptStride(current), output: name });
+  }
+
+  /** The window's "Labels…": a label file chosen in main's dialog, applied by reloading the model in use with it. */
+  async function chooseLabels(): Promise<void> {
+    const current = model.value;
+    if (!current) return;
+    try {
+      const file = await api.openLabelsDialog();
+      if (file !== null) await load(current.path, { ...keptStride(current), ...choice.value, labelsFile: file });
+    } catch (err) {
+      error.value = errorMessage(err);
+    }
   }
 
   async function setPreprocess(preprocess: PreprocessMode): Promise<void> {
@@ -90,5 +124,5 @@ export const useModelStore = defineStore('model', () => {
     }
   }
 
-  return { model, backend, recent, loading, error, labels, networkStride, setDetail, load, openDialog, setPreprocess, refreshRecent, refreshBackend };
+  return { model, backend, recent, loading, error, labels, networkStride, setDetail, setOutput, chooseLabels, load, openDialog, setPreprocess, refreshRecent, refreshBackend };
 });

@@ -50,6 +50,7 @@ function setup(refusal?: string) {
   const service = fakeService();
   const dialogs: Dialogs = {
     openModel: vi.fn(async () => '/m/model.json'),
+    openLabels: vi.fn(async () => '/m/labels.txt'),
     openPhotos: vi.fn(async () => ['/x.jpg']),
     openFolders: vi.fn(async () => ['/photos']),
     chooseExportFolder: vi.fn(async () => '/exports'),
@@ -209,6 +210,27 @@ describe('paths the renderer may hand back', () => {
     await call('convmap:add-folders', { paths: ['/more'], recursive: false });
     await call('convmap:load-model', { path: '/more/tm-model' });
     expect(service.loadModel).toHaveBeenLastCalledWith({ path: '/more/tm-model' });
+  });
+
+  it('take a label file only once the labels dialog answered it, and an output name only as a bounded string', async () => {
+    const { call, service, dialogs, sender, log } = setup();
+    // A path the renderer names itself is refused before the service reads it.
+    await expect(call('convmap:load-model', { path: null, labelsFile: '/etc/passwd' })).rejects.toThrow(chosenError('convmap:load-model', 'labelsFile', '/etc/passwd'));
+    await expect(call('convmap:load-model', { path: null, labelsFile: '/m/labels.txt' })).rejects.toThrow(chosenError('convmap:load-model', 'labelsFile', '/m/labels.txt'));
+    await expect(call('convmap:load-model', { path: null, labelsFile: 'labels.txt' })).rejects.toThrow('convmap:load-model refused: labelsFile must be absolute, got "labels.txt"');
+    await expect(call('convmap:load-model', { path: null, output: 7 })).rejects.toThrow('convmap:load-model refused: output must be a string, got number');
+    await expect(call('convmap:load-model', { path: null, output: 'x'.repeat(129) })).rejects.toThrow('convmap:load-model refused: output must be 1–128 characters, got 129');
+    expect(service.loadModel).not.toHaveBeenCalled();
+    expect(log).toHaveBeenCalledTimes(5);
+
+    vi.mocked(dialogs.openLabels).mockResolvedValueOnce(null);
+    await expect(call('convmap:open-labels-dialog')).resolves.toBeNull();
+    await expect(call('convmap:open-labels-dialog')).resolves.toBe('/m/labels.txt');
+    expect(dialogs.openLabels).toHaveBeenCalledWith(sender);
+    await call('convmap:load-model', { path: null, labelsFile: '/m/labels.txt', output: 'age' });
+    expect(service.loadModel).toHaveBeenCalledWith({ path: null, labelsFile: '/m/labels.txt', output: 'age' });
+    // Granted as a label file, it is not thereby something else's path: only what was chosen passes, whatever the field.
+    await expect(call('convmap:load-model', { path: null, labelsFile: '/m/other.txt' })).rejects.toThrow(/was not chosen/);
   });
 
   it('ignore a drop message from a foreign sender or with a bad path', async () => {

@@ -3,7 +3,7 @@ import { DROPPED_CHANNEL, type ConvmapApi } from '../../core/api';
 
 /** The operations and events the preload must expose, written out here (not read from the table it is built from). */
 const CHANNEL_OF: Record<string, string> = {
-  backendInfo: 'convmap:backend-info', openModelDialog: 'convmap:open-model-dialog', loadModel: 'convmap:load-model',
+  backendInfo: 'convmap:backend-info', openModelDialog: 'convmap:open-model-dialog', loadModel: 'convmap:load-model', openLabelsDialog: 'convmap:open-labels-dialog',
   setPreprocess: 'convmap:set-preprocess', openPhotosDialog: 'convmap:open-photos-dialog', addPhotos: 'convmap:add-photos',
   demoScene: 'convmap:demo-scene', computeScores: 'convmap:compute-scores', cancel: 'convmap:cancel', recent: 'convmap:recent',
   openFoldersDialog: 'convmap:open-folders-dialog', addFolders: 'convmap:add-folders', chooseExportFolder: 'convmap:choose-export-folder',

@@ -58,6 +58,7 @@ type WireScoresResult = Omit<ScoresResult, 'maps'> & { maps: WireScoreMap[] };
   const api: ConvmapApi = {
     backendInfo: () => call<BackendInfo>('backendInfo'),
     openModelDialog: () => call<string | null>('openModelDialog'),
+    openLabelsDialog: () => call<string | null>('openLabelsDialog'),
     loadModel: (req) => call<ModelSummary>('loadModel', req),
     setPreprocess: (req) => call<ModelSummary>('setPreprocess', req),
     openPhotosDialog: () => call<AddPhotosResult>('openPhotosDialog'),

@@ -23,7 +23,7 @@ export interface BridgeOptions {
   staticDir: string;
   service: AppService;
   /** What the dialogs answer: a model path (or null), photo paths, folder paths, the export folder (or null). */
-  dialogs?: { model?: string | null; photos?: string[]; folders?: string[]; exportDir?: string | null };
+  dialogs?: { model?: string | null; labels?: string | null; photos?: string[]; folders?: string[]; exportDir?: string | null };
 }
 
 export interface BridgeServer {
@@ -90,6 +90,7 @@ export async function startBridgeServer(opts: BridgeOptions): Promise<BridgeServ
   const methods: Record<string, (...args: unknown[]) => Promise<unknown>> = {
     backendInfo: () => service.backendInfo(),
     openModelDialog: async () => opts.dialogs?.model ?? null,
+    openLabelsDialog: async () => opts.dialogs?.labels ?? null,
     loadModel: (req) => service.loadModel(req as Parameters<AppService['loadModel']>[0]),
     setPreprocess: (req) => service.setPreprocess(req as Parameters<AppService['setPreprocess']>[0]),
     openPhotosDialog: async () => photos(await service.addPhotos(opts.dialogs?.photos ?? [])),

@@ -70,6 +70,7 @@ export function fakeApi(opts: FakeOptions = {}): FakeApi & { [K in keyof Convmap
   const api = {
     backendInfo: vi.fn(async () => ({ backend: 'wasm' as const, workers: 2 })),
     openModelDialog: vi.fn(async () => null),
+    openLabelsDialog: vi.fn(async (): Promise<string | null> => null),
     loadModel: vi.fn(async (req: { path: string | null }) => (req.path === null ? MODEL : { ...MODEL, id: 'm2', path: req.path, name: 'model.json' })),
     setPreprocess: vi.fn(async (req: { preprocess: ConvertedModelInfo['preprocess'] }) => ({ ...MODEL, info: modelInfo({ preprocess: req.preprocess }) })),
     openPhotosDialog: vi.fn(async () => ({ photos: [], failed: [] })),
