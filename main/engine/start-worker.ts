@@ -27,7 +27,24 @@ export function tsxApiUrl(): string {
 export function startWorker(callerUrl: string, entry: string, options: Omit<WorkerOptions, 'eval'> = {}): Worker {
   const fromSource = callerUrl.endsWith('.ts');
   const file = new URL(`./${entry}${fromSource ? '.ts' : '.js'}`, callerUrl);
-  if (!fromSource) return new Worker(file, options);
+  const opts: WorkerOptions = { execArgv: workerExecArgv(), ...options };
+  if (!fromSource) return new Worker(file, opts);
   const bootstrap = `import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); });`;
-  return new Worker(bootstrap, { ...options, eval: true });
+  return new Worker(bootstrap, { ...opts, eval: true });
+}
+
+/**
+ * The parent's Node flags less those that only make sense for the parent's own entry: a worker
+ * inherits process.execArgv, and `node --input-type=module -e …` (how scripts and tests embed the
+ * CLI) would make every worker that loads a file fail to start.
+ */
+export function workerExecArgv(parent: readonly string[] = process.execArgv): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < parent.length; i++) {
+    const a = parent[i];
+    if (a === '--input-type') { i++; continue; }
+    if (a.startsWith('--input-type=')) continue;
+    out.push(a);
+  }
+  return out;
 }
