@@ -157,7 +157,8 @@ export interface RunBatchRequest {
   modelId: string;
   /** Opened photos, processed in this order. */
   photoIds: string[];
-  scales: number[];
+  /** Scale factors for every photo, or 'auto': each photo its own default scales for the model's window and its size (core/defaults defaultScales). */
+  scales: number[] | 'auto';
   mode: CombineMode;
   /** Export each photo as it is done; absent: compute (and cache) the score maps only. */
   export?: ExportSettings;

@@ -248,8 +248,9 @@ export function checkRunBatchRequest(v: unknown, ctx: ValidationContext): Checke
     if (size[0] * size[1] > largest[0] * largest[1]) largest = size;
     photoIds.push(id.value);
   }
-  // The scales are checked against the largest photo, as computeScores checks them against its one.
-  const scales = checkScales(v.scales, largest);
+  // The scales are checked against the largest photo, as computeScores checks them against its one;
+  // 'auto' scales are core/defaults' own for each photo.
+  const scales: Checked<number[] | 'auto'> = v.scales === 'auto' ? ok('auto') : checkScales(v.scales, largest);
   if (!scales.ok) return scales;
   if (v.mode !== 'mean' && v.mode !== 'max') return no(`mode must be 'mean' or 'max', got ${JSON.stringify(v.mode)?.slice(0, 40)}`);
   const out: RunBatchRequest = { batchId: batchId.value, modelId: modelId.value, photoIds, scales: scales.value, mode: v.mode };

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import type { BatchEvent as ApiBatchEvent, BatchPhotoStatus, BatchResult, RunBatchRequest } from '../../core/api';
+import { defaultScales } from '../../core/defaults';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { BatchController, runBatch, type BatchEvent } from './batch';
@@ -64,7 +65,7 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
           const out: ApiBatchEvent = { type: 'photo', batchId, photoId: req.photoIds[e.index], status: e.status };
           if (e.reason !== undefined) out.reason = e.reason;
           if (e.outcome) {
-            out.cached = e.outcome.cachedScales === req.scales.length;
+            out.cached = e.outcome.cachedScales === e.outcome.cells.length;
             out.classLabel = e.outcome.classLabel;
             if (e.outcome.png) {
               out.output = e.outcome.png;
@@ -86,7 +87,8 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
         const engine = await deps.engine();
         const renderer = ex ? deps.renderer() : undefined;
         const summary = await runBatch({
-          engine, handle: model.handle, info: model.info, photos: list.map((p) => p.file), scales: req.scales,
+          engine, handle: model.handle, info: model.info, photos: list.map((p) => p.file),
+          scales: req.scales === 'auto' ? (size) => defaultScales(model.info.window, size) : req.scales,
           outDir: ex?.outDir, signal: controller.signal, cache: deps.cache, modelKey: model.modelKey, controller: pause, onEvent,
           render: renderer ? (input, labels, style) => renderer.render(input, labels, style) : undefined,
           options: {

@@ -7,8 +7,9 @@
 import { DRAW_DEFAULTS } from '../../core/defaults';
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
-import type { AddFoldersResult, BatchEvent, BatchPhotoStatus, BatchProgress, BatchResult, ExportSettings } from '../../core/api';
+import type { AddFoldersResult, BatchEvent, BatchPhotoStatus, BatchProgress, BatchResult, ExportSettings, RunBatchRequest } from '../../core/api';
 import { errorMessage, useApi } from '../api';
+import { AUTO_PRESET_ID } from '../scales';
 import { newJobId } from './jobs';
 import { useModelStore } from './model';
 import { usePhotosStore } from './photos';
@@ -160,6 +161,9 @@ export const useBatchStore = defineStore('batch', () => {
     if (updates.length > 0) setStatus(updates);
   }
 
+  /** The 'auto' preset gives each photo of a batch its own default scales (main applies core/defaults per photo), not the selected photo's. */
+  const batchScales = (): RunBatchRequest['scales'] => (scores.presetId === AUTO_PRESET_ID ? 'auto' : [...scores.requested]);
+
   /** Starts the next run of the queue when none is going and a model is loaded. */
   async function pump(): Promise<void> {
     const model = modelStore.model;
@@ -170,7 +174,7 @@ export const useBatchStore = defineStore('batch', () => {
     run.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length) };
     error.value = null;
     try {
-      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, scales: [...scores.requested], mode: scores.mode });
+      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, scales: batchScales(), mode: scores.mode });
       reconcile(photoIds, result);
       lastRun.value = result;
     } catch (err) {
@@ -257,7 +261,7 @@ export const useBatchStore = defineStore('batch', () => {
       if (outDir === null) return null;
       const batchId = newJobId('export');
       exporting.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length), outDir, outputs: [], failed: [] };
-      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, scales: [...scores.requested], mode: scores.mode, export: exportSettings(outDir) });
+      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, scales: batchScales(), mode: scores.mode, export: exportSettings(outDir) });
       lastExport.value = result;
       return result;
     } catch (err) {
@@ -277,7 +281,7 @@ export const useBatchStore = defineStore('batch', () => {
 
   // Statuses belong to the model, preprocessing and scales they were computed with.
   watch(
-    () => [modelStore.model?.id, modelStore.model?.info.preprocess, scores.requested.join(',')],
+    () => [modelStore.model?.id, modelStore.model?.info.preprocess, scores.presetId === AUTO_PRESET_ID ? AUTO_PRESET_ID : scores.requested.join(',')],
     () => {
       if (!run.value && pending.value.length === 0) status.value = new Map();
       else void pump();

@@ -160,6 +160,31 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
     expect(summary).toMatch(/truncated\.jpg,failed,/);
   });
 
+  it("'auto' scales give each photo its own default scales for the 28×28 window (hand-worked), not one list for all", async () => {
+    const out = path.join(dir, 'auto-exports');
+    service.allowExportDir(out);
+    for (const [name, n] of [['small', 56], ['large', 112]] as const) {
+      const grey = Buffer.from(Array.from({ length: n * n * 3 }, (_, i) => (i * 31) % 256));
+      await sharp(grey, { raw: { width: n, height: n, channels: 3 } }).png().toFile(path.join(dir, `${name}.png`));
+    }
+    const { photos } = await service.addPhotos([path.join(dir, 'small.png'), path.join(dir, 'large.png')]);
+    const settings: ExportSettings = {
+      outDir: out, classChoice: 'top', colormap: 'viridis', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
+      legend: false, namePattern: '{name}', scoresJson: true, csv: false,
+    };
+    const res = await service.runBatch({ batchId: 'auto-1', modelId: model.id, photoIds: photos.map((p) => p.id), scales: 'auto', mode: 'max', export: settings });
+    expect(res).toMatchObject({ done: 2, failed: [] });
+    const scalesOf = async (name: string): Promise<number[]> => {
+      const json = res.outputs.find((f) => path.basename(f) === `${name}.scores.json`);
+      if (!json) throw new Error(`no scores file for ${name} in ${res.outputs.join(', ')}`);
+      return (JSON.parse(await fs.readFile(json, 'utf8')) as { scales: { scale: number }[] }).scales.map((s) => s.scale);
+    };
+    // 56 px: from 28/56 = 0.5 (one window fits) to 2·√(28²/56²) = 1 (a quarter of the area), 4 steps of 2^(1/4).
+    expect(await scalesOf('small')).toEqual([0.5, 0.595, 0.707, 0.841, 1]);
+    // 112 px: from 0.25 to 0.5, the same steps.
+    expect(await scalesOf('large')).toEqual([0.25, 0.297, 0.354, 0.42, 0.5]);
+  });
+
   it('pause holds new photos back until resume; the batch then finishes', async () => {
     const ids = listed.filter((p) => p.name !== 'truncated.jpg').map((p) => p.id);
     let paused = false;

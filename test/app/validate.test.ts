@@ -117,6 +117,9 @@ describe('argument validators', () => {
     expect(r).toEqual({ ok: true, value: BATCH });
     if (r.ok) expect(r.value.photoIds).not.toBe(BATCH.photoIds);
     expect(checkRunBatchRequest({ ...BATCH, export: EXPORT }, ctx)).toEqual({ ok: true, value: { ...BATCH, export: EXPORT } });
+    // 'auto': each photo's default scales, chosen by main; no other word stands for a list.
+    expect(checkRunBatchRequest({ ...BATCH, scales: 'auto' }, ctx)).toEqual({ ok: true, value: { ...BATCH, scales: 'auto' } });
+    expect(reason(checkRunBatchRequest({ ...BATCH, scales: 'Auto' }, ctx))).toBe('scales must be an array of numbers, got a string of 4 characters');
   });
 
   it.each([

@@ -44,6 +44,24 @@ describe('the batch store (fake API)', () => {
     expect(batch.run?.progress).toMatchObject({ total: 2, done: 0 });
   });
 
+  it("with the 'auto' scales, the batch asks main for each photo's own default scales, not the selected photo's", async () => {
+    const batch = useBatchStore();
+    const scores = useScoresStore();
+    scores.setPreset('auto');
+    await useModelStore().load(null);
+    void useSessionStore().openDropped([{ file: new File(['x'], 'day2'), isDirectory: true }]);
+    await settle();
+    expect(api.runBatch).toHaveBeenCalledTimes(1);
+    const req = api.runBatch.mock.calls[0][0];
+    expect(req.scales).toBe('auto');
+    // A custom list goes to every photo as it is.
+    scores.setCustom('0.5, 1');
+    batch.enqueue(req.photoIds);
+    api.finishBatch(req.batchId);
+    await settle();
+    expect(api.runBatch.mock.calls.at(-1)?.[0].scales).toEqual([0.5, 1]);
+  });
+
   it('batch events set per-photo statuses (with reasons) and the progress with time left', async () => {
     const { batch, batchId, ids } = await openFolder();
     api.batch({ type: 'photo', batchId, photoId: ids[0], status: 'running' });
