@@ -30,16 +30,28 @@ function classPhrase(label: string): string {
   return /^class /.test(label) || label.startsWith('any ') ? label : `class ${label}`;
 }
 
-function parseNumber(name: string, v: unknown, lo: number, hi: number): number {
-  const x = Number(v);
-  if (!Number.isFinite(x) || x < lo || x > hi) throw new Error(`--${name} must be a number in [${lo}, ${hi}], got "${String(v)}"`);
+/** "≥ 0" for an open range, "from 0 to 1" for a closed one. */
+function rangeText(lo: number, hi: number): string {
+  return hi >= Number.MAX_VALUE ? `≥ ${lo}` : `from ${lo} to ${hi}`;
+}
+
+/** An option's number in [lo, hi] (hi Infinity: no upper bound). @throws naming the option and its range. */
+export function parseNumber(name: string, v: unknown, lo: number, hi = Infinity): number {
+  const x = typeof v === 'string' && v.trim() === '' ? NaN : Number(v);
+  if (!Number.isFinite(x) || x < lo || x > hi) throw new Error(`--${name} must be a number ${rangeText(lo, hi)}, got "${String(v)}"`);
   return x;
 }
 
-function parseInteger(name: string, v: unknown, lo: number, hi: number): number {
-  const x = parseNumber(name, v, lo, hi);
-  if (!Number.isInteger(x)) throw new Error(`--${name} must be a whole number, got "${String(v)}"`);
+/** An option's whole number in [lo, hi]. @throws naming the option and its range. */
+export function parseInteger(name: string, v: unknown, lo: number, hi = Infinity): number {
+  const x = typeof v === 'string' && v.trim() === '' ? NaN : Number(v);
+  if (!Number.isInteger(x) || x < lo || x > hi) throw new Error(`--${name} must be a whole number ${rangeText(lo, hi)}, got "${String(v)}"`);
   return x;
+}
+
+/** "1 file", "2 files". */
+function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 /** Parses "1,1.5,2" with core's one scale validator. @throws naming --scales and the bad entry. */
@@ -77,7 +89,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const style = {
     colormap,
     opacity: parseNumber('opacity', opts.opacity ?? DRAW_DEFAULTS.opacity, 0, 1),
-    threshold: parseNumber('threshold', opts.threshold ?? DRAW_DEFAULTS.threshold, 0, Number.MAX_VALUE),
+    threshold: parseNumber('threshold', opts.threshold ?? DRAW_DEFAULTS.threshold, 0),
     mode: (opts.mode === undefined ? DRAW_DEFAULTS.mode : opts.mode) as CombineMode,
     boxes: opts.boxes === undefined ? DRAW_DEFAULTS.boxes : opts.boxes === true,
     legend: opts.legend === true,
@@ -101,11 +113,9 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const outDir = String(opts.out ?? '.');
   const outStat = await fs.stat(outDir).catch(() => null);
   if (outStat && !outStat.isDirectory()) throw new Error(`--out ${outDir}: is a file, not a folder`);
-  // Before the model loads: an output folder that cannot be made fails in one line at once.
-  await checkOutputFolder(outDir);
   const scan = await scanInputs(targets, { recursive: opts.recursive === true, exclude: [outDir, ...(useCache ? [cacheDir] : [])] });
   if (scan.photos.length === 0) {
-    throw new Error(`no image files in ${targets.join(', ')}${scan.skipped.length ? ` (${scan.skipped.length} other entries skipped${opts.recursive ? '' : '; sub-folders need --recursive'})` : ''}`);
+    throw new Error(`no image files in ${targets.join(', ')}${scan.skipped.length ? ` (${count(scan.skipped.length, 'other entry', 'other entries')} skipped${opts.recursive ? '' : '; sub-folders need --recursive'})` : ''}`);
   }
 
   const backendRequest = isEngineBackendRequest(opts.backend) ? opts.backend : 'auto';
@@ -127,7 +137,13 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const approximate = approximationWarning(info.equivalence);
   if (approximate) process.stderr.write(`convmap: ${p(approximate)}\n`);
 
-  const engine = await createEngine({ backend: backendRequest, device: isDeviceRequest(opts.device) ? opts.device : 'auto', workers });
+  const deviceRequest = isDeviceRequest(opts.device) ? opts.device : 'auto';
+  const engine = await createEngine({ backend: backendRequest, device: deviceRequest, workers });
+  // Made only now that the run starts (a refused --class or device leaves no empty folder behind).
+  await checkOutputFolder(outDir).catch(async (err: unknown) => {
+    await engine.close();
+    throw err;
+  });
   const tty = process.stderr.isTTY === true && !opts.json && !quiet;
   const bar = tty
     ? new SingleBar({ format: 'heatmap {bar} {value}/{total} photos | {rate}/min | left {left} | {photo}', hideCursor: true, clearOnComplete: false }, Presets.shades_classic)
@@ -202,16 +218,19 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
         + `${summary.cacheHits ? `, ${summary.cacheHits} from the cache` : ''}${summary.resumed ? `, ${summary.resumed} done by an earlier run (--no-resume redoes them)` : ''}`
         + `${summary.cancelled ? ' — cancelled' : ''}`,
     ];
-    for (const note of engine.notes) lines.push(`not used: ${p(note)}`);
-    if (summary.noCells.length) lines.push(`no cells: ${summary.noCells.length} photos smaller than the model's window at every scale`);
+    // With --device auto, a GPU provider that is not installed is the normal case: its reason stays in --json's backendNotes.
+    const notes = engine.backend === 'onnx' && deviceRequest === 'auto' ? [] : engine.notes;
+    for (const note of notes) lines.push(`not used: ${p(note)}`);
+    if (summary.noCells.length) lines.push(`no cells: ${count(summary.noCells.length, 'photo')} smaller than the model's window at every scale`);
     const notImages = scan.skipped.length;
     if (notImages || summary.skipped.length) {
-      lines.push(`skipped: ${notImages ? `${notImages} files that are not images${opts.recursive ? '' : ' or sub-folders'}` : ''}`
-        + `${notImages && summary.skipped.length ? ', ' : ''}${summary.skipped.length ? `${summary.skipped.length} photos not processed (cancelled)` : ''}`);
+      lines.push(`skipped: ${notImages ? `${count(notImages, 'file')} that ${notImages === 1 ? 'is' : 'are'} not ${notImages === 1 ? 'an image' : 'images'}${opts.recursive ? '' : ` or ${notImages === 1 ? 'a sub-folder' : 'sub-folders'}`}` : ''}`
+        + `${notImages && summary.skipped.length ? ', ' : ''}${summary.skipped.length ? `${count(summary.skipped.length, 'photo')} not processed (cancelled)` : ''}`);
     }
     if (failed) {
-      lines.push(`failed: ${failed}`);
-      for (const f of summary.failed) lines.push(`  ${p(f.photo)}: ${p(f.reason)}`);
+      // Without the progress bar each failure was already printed on stderr as it happened.
+      lines.push(`failed: ${failed}${bar ? '' : ' (named above)'}`);
+      if (bar) for (const f of summary.failed) lines.push(`  ${p(f.photo)}: ${p(f.reason)}`);
     }
     if (summary.csv) lines.push(`csv: ${p(summary.csv.summary)}, ${p(summary.csv.detections)}`);
     if (!quiet || failed > 0) process.stdout.write((quiet ? lines.filter((l) => !l.startsWith('skipped')) : lines).join('\n') + '\n');
@@ -224,7 +243,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
 }
 
 /** Registers `convmap heatmap` on the program; `fail` prints a refusal in one line and sets the exit code. */
-export function registerHeatmapCommand(program: Command, fail: (err: unknown) => void): void {
+export function registerHeatmapCommand(program: Command, fail: (err: unknown, json?: { file: string }) => void): void {
   program
     .command('heatmap')
     .description('write an overlay PNG (and <name>.scores.json) for each photo of the folders and files given (no MODEL and only photos, or --model builtin: the built-in digit model)')
@@ -267,7 +286,7 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown) =>
       try {
         await runHeatmapCommand(inputs, opts);
       } catch (e) {
-        fail(e);
+        fail(e, opts.json === true ? { file: typeof opts.model === 'string' ? opts.model : inputs[0] ?? '' } : undefined);
       }
     });
 }

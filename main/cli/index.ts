@@ -24,18 +24,35 @@ function backendOption(v: string): BackendRequest {
 
 /**
  * A message as one printable line: control characters become visible escapes (ESC → `\x1b`, see
- * core/printable), undecodable bytes '?', runs of them one '?', and the line is cut at 300 characters.
+ * core/printable), undecodable bytes '?', runs of them one '?', and the line is cut at
+ * {@link MAX_LINE} characters.
  */
 export function printableLine(msg: string): string {
   // Names in messages come from strangers' files: control characters are shown escaped (core/printable).
   const line = printable((msg.split('\n')[0] ?? '').replace(/\ufffd+/g, '?'));
-  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
+  return line.length > MAX_LINE ? `${line.slice(0, MAX_LINE - 1)}…` : line;
 }
 
-/** Prints a refusal as one line and sets a non-zero exit code. */
-function fail(err: unknown): void {
+/**
+ * Longest refusal line: room for a long path and Convmap's whole advice (a graph model's is 290
+ * characters); the cut only bounds text a stranger's file made huge.
+ */
+export const MAX_LINE = 2000;
+
+/**
+ * Prints a refusal as one line on stderr and sets a non-zero exit code; with `json`, also one JSON
+ * object on stdout, `{ ok: false, file, error }` (file: the model or photo the refusal names, else
+ * the command's input), as the `--json` outputs say each outcome in one object.
+ */
+function fail(err: unknown, json?: { file: string }): void {
   const msg = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`convmap: ${printableLine(msg)}\n`);
+  const line = printableLine(msg);
+  process.stderr.write(`convmap: ${line}\n`);
+  if (json) {
+    const named = typeof err === 'object' && err !== null && 'file' in err && typeof err.file === 'string' ? err.file : undefined;
+    const file = named ?? json.file;
+    process.stdout.write(printableJson({ ok: false, file, error: line }) + '\n');
+  }
   if (process.env.CONVMAP_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   process.exitCode = 1;
 }
@@ -88,13 +105,13 @@ program
       const warning = approximationWarning(prepared.info.equivalence);
       if (warning) process.stderr.write(`convmap: ${printable(warning)}\n`);
       if (opts.json) {
-        process.stdout.write(printableJson({ ...prepared.info, backend, onnx: onnx.check, ...(opts.out ? { saved: opts.out } : {}) }) + '\n');
+        process.stdout.write(printableJson({ ok: true, ...prepared.info, backend, onnx: onnx.check, ...(opts.out ? { saved: opts.out } : {}) }) + '\n');
       } else {
         process.stdout.write(formatReport(prepared.info, backend, onnx.check) + '\n');
         if (opts.out) process.stdout.write(`saved       ${printable(opts.out)}\n`);
       }
     } catch (e) {
-      fail(e);
+      fail(e, opts.json ? { file: model } : undefined);
     }
   });
 

@@ -51,10 +51,20 @@ function isTf(m: unknown): m is Tf {
     && typeof (m as { setBackend?: unknown }).setBackend === 'function';
 }
 
+/**
+ * tfjs's production mode: its only effect is that tfjs's own console warnings are off (the cpu
+ * backend's "Hi, looks like you are running TensorFlow.js in Node.js…" banner on every run, on
+ * stderr); Convmap reports the backend it runs and why, itself.
+ */
+export function quiet(tf: Pick<Tf, 'enableProdMode'>): void {
+  tf.enableProdMode();
+}
+
 async function loadNode(): Promise<Tf> {
   const mod: unknown = await import(TFJS_NODE);
   const ns = isTf(mod) ? mod : (mod as { default?: unknown }).default;
   if (!isTf(ns)) throw new Error(`${TFJS_NODE} loaded but does not export the tfjs API`);
+  quiet(ns);
   await ns.setBackend('tensorflow');
   await ns.ready();
   return ns;
@@ -70,6 +80,7 @@ async function loadPlain(): Promise<Tf> {
   const mod: unknown = await import('@tensorflow/tfjs');
   const ns = isTf(mod) ? mod : (mod as { default?: unknown }).default;
   if (!isTf(ns)) throw new Error('@tensorflow/tfjs does not export the tfjs API');
+  quiet(ns);
   return ns;
 }
 

@@ -298,7 +298,8 @@ class PoolEngine implements Engine {
 /**
  * Start an engine. `auto` (the default) starts ONNX Runtime and, where it does not load, a pool of
  * worker threads with the best tfjs backend that loads (node, wasm, cpu); `notes` says why the
- * faster ones were passed over. `onnx`, `node`, `wasm` and `cpu` start exactly that or fail.
+ * faster ones were passed over. `onnx`, `node`, `wasm` and `cpu` start exactly that or fail; so
+ * does an explicit `device` (not `auto`): ONNX Runtime on that provider, or an error.
  * @throws when the requested backend cannot be loaded (the message says why), or CONVMAP_BACKEND
  *   names no backend
  */
@@ -320,6 +321,10 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
       });
     } catch (err) {
       if (want === 'onnx') throw err;
+      // An explicit --device names an ONNX Runtime provider: a tfjs backend is not what was asked for.
+      if (opts.device !== undefined && opts.device !== 'auto') {
+        throw new Error(`${err instanceof Error ? err.message : String(err)} (--device auto falls back to ONNX Runtime's CPU)`);
+      }
       notes.push(`onnx: ${err instanceof Error ? err.message : String(err)}`);
     }
   }

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { exportOnnxGraph } from '../onnx/export';
 import { encodeModel } from '../onnx/proto';
 import { createSession, runNhwc, type OnnxSession } from '../onnx/runtime';
+import { quiet } from './backend';
 import { activationBytesPerPixel } from './onnx-memory';
 import type { FromOnnxWorker, OnnxWorkerInit, ToOnnxWorker } from './onnx-protocol';
 import { preprocessRegion } from './preprocess';
@@ -18,6 +19,7 @@ import { preprocessRegion } from './preprocess';
 if (parentPort === null) throw new Error('main/engine/onnx-worker must run as a worker thread');
 const port = parentPort;
 const init = workerData as OnnxWorkerInit;
+quiet(tf);
 const sessions = new Map<string, OnnxSession>();
 
 function collectGarbage(): void {
