@@ -186,8 +186,8 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
         if (opts.json) process.stdout.write(printableJson({ photo: e.photo, status: 'no cells', reason: e.reason, model: modelName }) + '\n');
         else warn(`${e.photo}: ${e.reason ?? 'no cells'}`);
       } else if (e.status === 'failed') {
+        // Named once, in the summary (printed even with --quiet when something failed).
         if (opts.json) process.stdout.write(printableJson({ photo: e.photo, status: 'failed', reason: e.reason }) + '\n');
-        else if (!bar) process.stderr.write(`convmap: ${p(e.photo)}: ${p(e.reason)}\n`);
       }
     }
   };
@@ -228,9 +228,8 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
         + `${notImages && summary.skipped.length ? ', ' : ''}${summary.skipped.length ? `${count(summary.skipped.length, 'photo')} not processed (cancelled)` : ''}`);
     }
     if (failed) {
-      // Without the progress bar each failure was already printed on stderr as it happened.
-      lines.push(`failed: ${failed}${bar ? '' : ' (named above)'}`);
-      if (bar) for (const f of summary.failed) lines.push(`  ${p(f.photo)}: ${p(f.reason)}`);
+      lines.push(`failed: ${failed}`);
+      for (const f of summary.failed) lines.push(`  ${p(f.photo)}: ${p(f.reason)}`);
     }
     if (summary.csv) lines.push(`csv: ${p(summary.csv.summary)}, ${p(summary.csv.detections)}`);
     if (!quiet || failed > 0) process.stdout.write((quiet ? lines.filter((l) => !l.startsWith('skipped')) : lines).join('\n') + '\n');

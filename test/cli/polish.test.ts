@@ -1,0 +1,113 @@
+import { execFile } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// Rough edges a user met on the command line: device fallback, tfjs's banner, cut refusals, option messages.
+const run = promisify(execFile);
+const repo = path.resolve(import.meta.dirname, '../..');
+const corpus = path.resolve(repo, '../shared/corpus');
+const hasCorpus = existsSync(corpus);
+if (!hasCorpus) console.log(`skipping corpus CLI polish tests: ${corpus} is absent`);
+
+interface RunResult { code: number; stdout: string; stderr: string }
+
+async function convmap(...args: string[]): Promise<RunResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env, CONVMAP_CACHE_DIR: path.join(tmp, 'cache') };
+  delete env.CONVMAP_BACKEND;
+  try {
+    const { stdout, stderr } = await run(process.execPath, [path.join(repo, 'bin/convmap.mjs'), ...args], { cwd: repo, env, maxBuffer: 64 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+const lines = (text: string): string[] => text.split('\n').filter(Boolean);
+
+let tmp: string;
+let digit: string;
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-polish-'));
+  digit = path.join(tmp, 'photos', 'digit.png');
+  await fs.mkdir(path.dirname(digit));
+  await sharp({ create: { width: 40, height: 40, channels: 3, background: '#000' } }).png().toFile(digit);
+});
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe('convmap heatmap: devices and what is printed', () => {
+  it('an explicit --device that cannot run is refused in one line, not run on a tfjs backend, and leaves no --out folder', async () => {
+    const out = path.join(tmp, 'cuda-out');
+    const r = await convmap('heatmap', '--model', 'builtin', digit, '--device', 'cuda', '--out', out);
+    if (r.code === 0) {
+      // A machine where the CUDA provider loads runs there.
+      expect(r.stdout).toMatch(/with onnx on cuda/);
+    } else {
+      expect(r.code).toBe(1);
+      expect(lines(r.stderr)).toEqual([expect.stringMatching(/^convmap: ONNX Runtime device 'cuda' could not run the model: .+ \(--device auto falls back to ONNX Runtime's CPU\)$/)]);
+      expect(r.stdout).not.toMatch(/wasm|cpu \(\d+ workers\)/);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
+  it('with --device auto a missing GPU provider is not printed, but kept in --json; no tfjs banner even with --quiet', async () => {
+    const plain = await convmap('heatmap', '--model', 'builtin', digit, '--out', path.join(tmp, 'auto'), '--no-cache');
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/with onnx on (cpu|cuda)/);
+    expect(plain.stdout).not.toMatch(/not used/);
+    expect(plain.stderr).not.toMatch(/TensorFlow\.js in Node\.js|={10}/);
+    const quiet = await convmap('heatmap', '--model', 'builtin', digit, '--out', path.join(tmp, 'quiet'), '--quiet', '--no-cache');
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
+    const json = await convmap('heatmap', '--model', 'builtin', digit, '--out', path.join(tmp, 'json'), '--json', '--no-cache');
+    const summary = (JSON.parse(lines(json.stdout).at(-1) ?? '') as { summary: { device: string; backendNotes: string[] } }).summary;
+    if (summary.device === 'cpu' && process.platform === 'linux') expect(summary.backendNotes).toEqual([expect.stringMatching(/^onnx device cuda: .+/)]);
+  });
+
+  it('names a photo that is not an image once, counts one skipped file in the singular, and says numeric ranges in words', async () => {
+    const folder = path.join(tmp, 'mixed');
+    await fs.mkdir(folder);
+    await fs.copyFile(digit, path.join(folder, 'a.png'));
+    await fs.writeFile(path.join(folder, 'readme.txt'), 'not a photo\n');
+    const bad = path.join(tmp, 'notes.png');
+    await fs.writeFile(bad, 'these are my notes, not a picture\n');
+    const r = await convmap('heatmap', '--model', 'builtin', folder, bad, '--out', path.join(tmp, 'mixed-out'), '--no-cache');
+    expect(r.code).toBe(1);
+    expect(`${r.stdout}\n${r.stderr}`.split('not a supported image')).toHaveLength(2);
+    expect(r.stdout).toMatch(/^skipped: 1 file that is not an image or a sub-folder$/m);
+    expect(r.stdout).toMatch(/^failed: 1\n {2}.*notes\.png: not a supported image/m);
+
+    const threshold = await convmap('heatmap', '--model', 'builtin', digit, '--threshold', 'abc');
+    expect(lines(threshold.stderr)).toEqual(['convmap: --threshold must be a number ≥ 0, got "abc"']);
+    const opacity = await convmap('heatmap', '--model', 'builtin', digit, '--opacity', '');
+    expect(lines(opacity.stderr)).toEqual(['convmap: --opacity must be a number from 0 to 1, got ""']);
+    const workers = await convmap('heatmap', '--model', 'builtin', digit, '--workers', '0');
+    expect(lines(workers.stderr)).toEqual(['convmap: --workers must be a whole number from 1 to 64, got "0"']);
+  });
+
+  it('a refused --class leaves no empty --out folder', async () => {
+    const out = path.join(tmp, 'class-out');
+    const r = await convmap('heatmap', '--model', 'builtin', digit, '--class', '99', '--out', out);
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(/^convmap: --class 99: class index out of range 0–10 \(Built-in digits has 11 classes\)$/)]);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe.skipIf(!hasCorpus)('convmap convert: refusals', () => {
+  it('refuses a graph model with its whole advice in one line, and with --json also as {ok:false, file, error} on stdout', async () => {
+    const model = path.join(corpus, 'models/graph_model_subhadip_mnist');
+    const r = await convmap('convert', model, '--json');
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr.trim()).toMatch(/graph_model_subhadip_mnist\/model\.json: is a TensorFlow\.js graph model .* --output_format=tfjs_layers_model\)\.$/);
+    const j = JSON.parse(r.stdout) as { ok: boolean; file: string; error: string };
+    expect(j).toEqual({ ok: false, file: path.join(model, 'model.json'), error: r.stderr.trim().replace(/^convmap: /, '') });
+  });
+});
