@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm start`: builds and launches the desktop app. Electron fetches its binary on first use; where
+// `npm start`: builds and launches the desktop app (`--dev`: electron-vite dev, for `npm run start:app`). Electron fetches its binary on first use; where
 // that download is impossible (no network, blocked host), say so and run the command-line demo.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -29,13 +29,22 @@ function electronBinary() {
   }
 }
 
+// `npm run start:app` (--dev): electron-vite's dev server with hot reload, same Electron check.
+const dev = process.argv[2] === '--dev';
+const args = process.argv.slice(dev ? 3 : 2);
 const electron = electronBinary();
+if (electron === null && dev) {
+  console.error('convmap: the desktop app could not start in development mode because the Electron binary could not be downloaded (no network?); `npm run demo` runs the command-line demo.');
+  process.exit(1);
+}
 if (electron === null) {
   console.error('convmap: the desktop app could not start because the Electron binary could not be downloaded (no network?); here is the command-line demo instead.');
 }
+const electronVite = path.join(root, 'node_modules/electron-vite/bin/electron-vite.js');
+if (typeof electron === 'string' && dev) process.exit(run(process.execPath, [electronVite, 'dev', ...args]));
 if (typeof electron === 'string') {
-  const built = run(process.execPath, [path.join(root, 'node_modules/electron-vite/bin/electron-vite.js'), 'build']);
+  const built = run(process.execPath, [electronVite, 'build']);
   if (built !== 0) process.exit(built);
-  process.exit(run(electron, [root, ...process.argv.slice(2)]));
+  process.exit(run(electron, [root, ...args]));
 }
 process.exit(run(process.execPath, [path.join(root, 'bin/convmap.mjs'), 'demo']));

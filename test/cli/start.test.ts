@@ -24,4 +24,15 @@ describe.skipIf(installed)('npm start without the Electron binary', () => {
     expect(stderr).not.toMatch(/\n\s+at |install-electron|TypeError/);
     expect(stdout).toMatch(/detections {2}14 boxes/);
   });
+
+  it('npm run start:app (electron-vite dev) says so in one sentence too, with no stack trace, and exits 1', async () => {
+    const pkg = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const [cmd, ...args] = pkg.scripts['start:app'].split(' ');
+    expect(cmd).toBe('node');
+    const env = { ...process.env, ELECTRON_MIRROR: 'http://127.0.0.1:9/', ELECTRON_GET_USE_PROXY: '' };
+    const r = await run(process.execPath, args, { cwd: repo, env }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('convmap: the desktop app could not start in development mode because the Electron binary could not be downloaded (no network?)');
+    expect(r.stderr).not.toMatch(/\n\s+at |getElectronPath|Electron uninstall/);
+  });
 });
