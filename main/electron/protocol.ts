@@ -37,13 +37,8 @@ function notFound(): Response {
   return new Response('not found', { status: 404, headers: { 'content-type': 'text/plain' } });
 }
 
-export type PhotoSource = Pick<AppService, 'photoBytes' | 'photoFile'>;
-
-/**
- * The response for a convmap-photo: request: the opened photo's upright bytes, else 404; also 404,
- * with the reason logged, when the file is no longer the one that was opened.
- */
-export async function photoResponse(service: PhotoSource, identities: PhotoIdentities, req: RequestLike, log: (line: string) => void = console.warn): Promise<Response> {
+/** The URL of a GET or HEAD request for `scheme://host/…`; otherwise the refusal to answer with. */
+function requestUrl(req: RequestLike, scheme: string, host: string): URL | Response {
   if (req.method !== 'GET' && req.method !== 'HEAD') return new Response('method not allowed', { status: 405 });
   let url: URL;
   try {
@@ -51,8 +46,20 @@ export async function photoResponse(service: PhotoSource, identities: PhotoIdent
   } catch {
     return notFound();
   }
+  return url.protocol === `${scheme}:` && url.host === host ? url : notFound();
+}
+
+export type PhotoSource = Pick<AppService, 'photoBytes' | 'photoFile'>;
+
+/**
+ * The response for a convmap-photo: request: the opened photo's upright bytes, else 404; also 404,
+ * with the reason logged, when the file is no longer the one that was opened.
+ */
+export async function photoResponse(service: PhotoSource, identities: PhotoIdentities, req: RequestLike, log: (line: string) => void = console.warn): Promise<Response> {
+  const url = requestUrl(req, PHOTO_SCHEME, PHOTO_HOST);
+  if (url instanceof Response) return url;
   const m = /^\/([0-9a-f-]{36})$/.exec(url.pathname);
-  if (url.protocol !== `${PHOTO_SCHEME}:` || url.host !== PHOTO_HOST || !m || url.search !== '') return notFound();
+  if (!m || url.search !== '') return notFound();
   const file = service.photoFile(m[1]);
   if (file === undefined) return notFound();
   const refusal = await identities.refusal(m[1], file);
@@ -95,14 +102,8 @@ const CONTENT_TYPES: Record<string, string> = {
  * for "/"), with the CSP header; 404 for anything outside it.
  */
 export async function appResponse(rootDir: string, req: RequestLike, csp: string): Promise<Response> {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return new Response('method not allowed', { status: 405 });
-  let url: URL;
-  try {
-    url = new URL(req.url);
-  } catch {
-    return notFound();
-  }
-  if (url.protocol !== `${APP_SCHEME}:` || url.host !== APP_HOST) return notFound();
+  const url = requestUrl(req, APP_SCHEME, APP_HOST);
+  if (url instanceof Response) return url;
   let rel: string;
   try {
     rel = decodeURIComponent(url.pathname);
