@@ -133,6 +133,8 @@ export interface ConvertedModelInfo {
   boundary: { layer: string; shape: number[] };
   padding: PaddingKind;
   preprocess: PreprocessMode;
+  /** How `preprocess` was guessed when not given: why (a sentence), and whether it is only a guess worth a warning. */
+  preprocessGuess?: { why: string; uncertain: boolean };
   equivalence: EquivalenceReport;
   /** Every output of the classifier (absent in sidecars from before multi-output support). */
   outputs?: ModelOutput[];

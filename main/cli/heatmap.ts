@@ -13,7 +13,7 @@ import { DEVICE_REQUESTS, isDeviceRequest } from '../onnx/devices';
 import type { BatchEvent } from '../services/batch';
 import { createDiskCache, defaultCacheDir, modelHash, parseByteSize } from '../services/cache';
 import { NPY_DTYPES, SCORES_OUTPUTS, type NpyDtype, type ScoresOutput } from '../services/scores-file';
-import { approximationWarning } from './report';
+import { approximationWarning, preprocessWarning } from './report';
 
 /** Colormap names people try from other tools, and the colormap they get here. */
 const COLORMAP_ALIASES: Readonly<Record<string, ColormapName>> = { jet: 'turbo', gray: 'greys', grey: 'greys', rdylbu_r: 'rdylbu' };
@@ -136,6 +136,8 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const scaleCount = (cells: readonly unknown[]): number => (givenScales ? givenScales.length : cells.length);
   const approximate = approximationWarning(info.equivalence);
   if (approximate) process.stderr.write(`convmap: ${p(approximate)}\n`);
+  const guessed = preprocessWarning(info);
+  if (guessed) process.stderr.write(`convmap: ${p(guessed)}\n`);
 
   const deviceRequest = isDeviceRequest(opts.device) ? opts.device : 'auto';
   const engine = await createEngine({ backend: backendRequest, device: deviceRequest, workers });

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { PREPROCESS_MODES, isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { BACKEND_REQUESTS, isBackendRequest, selectBackend, type BackendRequest } from '../engine/backend';
 import { printable, printableJson } from '../../core/printable';
-import { approximationWarning, formatReport } from './report';
+import { approximationWarning, formatReport, preprocessWarning } from './report';
 import { registerHeatmapCommand } from './heatmap';
 
 function preprocessOption(v: string): PreprocessMode {
@@ -104,6 +104,8 @@ program
       }
       const warning = approximationWarning(prepared.info.equivalence);
       if (warning) process.stderr.write(`convmap: ${printable(warning)}\n`);
+      const guessed = preprocessWarning(prepared.info);
+      if (guessed) process.stderr.write(`convmap: ${printable(guessed)}\n`);
       if (opts.json) {
         process.stdout.write(printableJson({ ok: true, ...prepared.info, backend, onnx: onnx.check, ...(opts.out ? { saved: opts.out } : {}) }) + '\n');
       } else {

@@ -17,6 +17,13 @@ export function approximationWarning(eq: EquivalenceReport): string | null {
   return `warning: the converted model only approximates the classifier (${why}); read its heatmaps as indicative`;
 }
 
+/** A warning line when the preprocessing was guessed from a layer's name only (--preprocess settles it), else null. */
+export function preprocessWarning(info: ConvertedModelInfo): string | null {
+  const g = info.preprocessGuess;
+  if (!g?.uncertain) return null;
+  return `warning: preprocessing '${info.preprocess}' ${g.why}; pass --preprocess if the scores look wrong`;
+}
+
 /** The outputs of a multi-output model, the converted one marked; nothing for a single output. */
 function outputLines(info: ConvertedModelInfo): string[] {
   const outputs = info.outputs ?? [];
@@ -44,7 +51,7 @@ export function formatReport(info: ConvertedModelInfo, backend: string, onnx?: O
       ? [`weights     quantised (${info.quantization.dtypes.join(', ')}: ${info.quantization.weights} of ${info.quantization.total} weights), dequantised on load: scores carry the quantisation error`]
       : []),
     `padding     ${info.padding}`,
-    `preprocess  ${info.preprocess}`,
+    `preprocess  ${info.preprocess}${info.preprocessGuess ? ` (${info.preprocessGuess.why})` : ''}`,
     `equivalence ${equivalenceGrade(eq)}: ${eq.cellsChecked} cells on a ${pairText(eq.inputSize)} input, max |diff| ${eq.maxAbsDiff.toExponential(2)}, relative ${eq.maxRelDiff.toExponential(2)}`,
     ...(eq.meanAbsDiff !== undefined && eq.topClassMismatch !== undefined
       ? [`            mean |diff| ${eq.meanAbsDiff.toExponential(2)}, top class differs from the crop's in ${percent(eq.topClassMismatch)} of cells`]

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { isModelFolderListing } from '../../core/formats';
 import type { ConvertedModelInfo, PreprocessMode } from '../../core/model-info';
+import { guessFromTrunk, type PreprocessGuess } from '../../core/preprocess-guess';
 import { refineSaved, refineStride, strideInfo, type FineConversion } from '../convert/atrous';
 import { convertClassifier, type Conversion } from '../convert/convert';
 import { checkEquivalence } from '../convert/equivalence';
@@ -34,12 +35,29 @@ export async function holdsModel(dir: string): Promise<boolean> {
   return isModelFolderListing(await fs.readdir(dir).catch(() => [] as string[]));
 }
 
-function guessPreprocess(teachableMachine: boolean, conv: Conversion, builtin: boolean): PreprocessMode {
-  if (teachableMachine) return 'signed';
-  if (builtin) return 'unit';
+/** Names of the models nested in a Keras model, outermost first (keras.applications trunks among them). */
+function nestedModelNames(model: tf.LayersModel): string[] {
+  const names: string[] = [];
+  const visit = (m: tf.LayersModel): void => {
+    for (const layer of m.layers) {
+      if (layer instanceof tf.LayersModel) {
+        names.push(layer.name);
+        visit(layer);
+      }
+    }
+  };
+  visit(model);
+  return names;
+}
+
+function guessPreprocess(teachableMachine: boolean, conv: Conversion, builtin: boolean, model: tf.LayersModel): PreprocessGuess {
+  if (teachableMachine) return { mode: 'signed', why: 'guessed: a Teachable Machine model', uncertain: false };
+  if (builtin) return { mode: 'unit', why: 'the built-in model\'s', uncertain: false };
+  const trunk = guessFromTrunk(nestedModelNames(model));
+  if (trunk) return trunk;
   const first = conv.fcn.layers[1];
-  if (first && first.getClassName() === 'Rescaling') return 'raw';
-  return 'unit';
+  if (first && first.getClassName() === 'Rescaling') return { mode: 'raw', why: 'guessed: the model rescales its input itself', uncertain: false };
+  return { mode: 'unit', why: 'guessed: the default, nothing in the model says otherwise', uncertain: false };
 }
 
 /**
@@ -70,11 +88,12 @@ export async function prepareModel(
     }
     const { artifacts, info } = opts.stride === undefined ? loaded : await refineSaved(loaded.artifacts, loaded.info, opts.stride, source);
     const labels = opts.labelsFile ? await readLabelsFile(opts.labelsFile, info.labels.length) : null;
+    const { preprocessGuess, ...rest } = info;
     return {
       artifacts,
       info: {
-        ...info,
-        ...(opts.preprocess ? { preprocess: opts.preprocess } : {}),
+        ...rest,
+        ...(opts.preprocess ? { preprocess: opts.preprocess } : preprocessGuess ? { preprocessGuess } : {}),
         ...(labels && opts.labelsFile ? { labels, labelsFile: path.resolve(opts.labelsFile) } : {}),
       },
     };
@@ -92,6 +111,7 @@ export async function prepareModel(
       opts.onStage?.('verifying');
       const equivalence = await checkEquivalence(classifier.model, conv, classifier.file);
       const chosen = conv.outputs[conv.outputIndex];
+      const guess = guessPreprocess(classifier.teachableMachine, conv, builtin, classifier.model);
       const labels = given ?? (classifier.labels && classifier.labels.length === conv.classes
         ? classifier.labels
         : conv.classes === 1 && chosen.kind === 'regression'
@@ -110,7 +130,8 @@ export async function prepareModel(
         boundary: conv.boundary,
         ...(fine && fine.fcn !== coarse.fcn ? strideInfo(fine) : {}),
         padding: conv.padding,
-        preprocess: opts.preprocess ?? guessPreprocess(classifier.teachableMachine, conv, builtin),
+        preprocess: opts.preprocess ?? guess.mode,
+        ...(opts.preprocess ? {} : { preprocessGuess: { why: guess.why, uncertain: guess.uncertain } }),
         equivalence,
         outputs: conv.outputs,
         output: conv.output,

@@ -110,4 +110,17 @@ describe.skipIf(!hasCorpus)('convmap convert: refusals', () => {
     const j = JSON.parse(r.stdout) as { ok: boolean; file: string; error: string };
     expect(j).toEqual({ ok: false, file: path.join(model, 'model.json'), error: r.stderr.trim().replace(/^convmap: /, '') });
   });
+
+  it('guesses [-1, 1] for a nested keras.applications MobileNet trunk, says why in the report and warns that it is a guess', async () => {
+    const model = path.join(corpus, 'models/multiout_agegender_mobilenet025_wiznetmaker.h5');
+    const r = await convmap('convert', model, '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as { preprocess: string; preprocessGuess: { why: string } };
+    expect(j.preprocess).toBe('signed');
+    expect(j.preprocessGuess.why).toBe("guessed from the nested keras.applications trunk 'mobilenet_0.25_224'");
+    expect(r.stderr).toMatch(/^convmap: warning: preprocessing 'signed' guessed from the nested keras\.applications trunk 'mobilenet_0\.25_224'; pass --preprocess/m);
+    const given = await convmap('convert', model, '--preprocess', 'unit');
+    expect(given.stdout).toMatch(/^preprocess {2}unit$/m);
+    expect(given.stderr).not.toMatch(/preprocessing/);
+  });
 });

@@ -1,0 +1,47 @@
+import type { PreprocessMode } from './model-info';
+
+/** A guessed input preprocessing and the sentence saying why. */
+export interface PreprocessGuess {
+  mode: PreprocessMode;
+  /** Why, for the report: "guessed from the nested keras.applications trunk 'mobilenet_0.25_224'". */
+  why: string;
+  /** True when the guess rests on a layer's name only (a warning is due), or the trunk's own preprocessing is not one of the modes. */
+  uncertain: boolean;
+}
+
+/**
+ * keras.applications models by the name `keras.applications.X()` gives the nested model, and the
+ * preprocessing its `preprocess_input` does: 'tf' mode ([-1, 1]), 'torch' mode (ImageNet mean/std),
+ * none (the model holds its own Rescaling/Normalization: raw 0–255) or 'caffe' (BGR, mean subtracted).
+ */
+const APPLICATIONS: readonly { pattern: RegExp; mode: PreprocessMode | 'caffe' }[] = [
+  { pattern: /^mobilenetv3(large|small)/i, mode: 'raw' },
+  { pattern: /^mobilenet(v2)?_[\d.]+_\d+$/i, mode: 'signed' },
+  { pattern: /^efficientnet(v2-)?[a-z]?\d/i, mode: 'raw' },
+  { pattern: /^convnext_/i, mode: 'raw' },
+  { pattern: /^regnet[xy]\d/i, mode: 'raw' },
+  { pattern: /^resnet\d+v2$/i, mode: 'signed' },
+  { pattern: /^resnet\d+$/i, mode: 'caffe' },
+  { pattern: /^vgg1[69]$/i, mode: 'caffe' },
+  { pattern: /^(inception_v3|inception_resnet_v2|xception|nasnet(mobile|large)?)$/i, mode: 'signed' },
+  { pattern: /^densenet\d+$/i, mode: 'imagenet' },
+];
+
+/**
+ * The preprocessing a keras.applications trunk nested in a classifier expects, from the names of
+ * the classifier's nested models (outermost first); null when none is one of keras.applications'.
+ * Caffe-style models (ResNet v1, VGG) expect BGR with the mean subtracted, which no mode does:
+ * the guess is 'imagenet' (RGB mean and standard deviation), the closest, and says so.
+ */
+export function guessFromTrunk(nestedModelNames: readonly string[]): PreprocessGuess | null {
+  for (const name of nestedModelNames) {
+    const hit = APPLICATIONS.find((a) => a.pattern.test(name));
+    if (!hit) continue;
+    const from = `guessed from the nested keras.applications trunk '${name}'`;
+    if (hit.mode === 'caffe') {
+      return { mode: 'imagenet', why: `${from}, which expects caffe-style BGR mean subtraction: not supported, 'imagenet' (RGB mean/std) is the closest`, uncertain: true };
+    }
+    return { mode: hit.mode, why: from, uncertain: true };
+  }
+  return null;
+}

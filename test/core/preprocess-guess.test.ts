@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { guessFromTrunk } from '../../core/preprocess-guess';
+
+// Names are those keras.applications gives its models (Keras 2.15 / 3); modes are what each
+// application's preprocess_input does (keras docs): tf → [-1, 1], torch → ImageNet mean/std,
+// none → raw 0–255 (the model rescales itself), caffe → BGR mean subtraction (no mode does it).
+describe('preprocessing guessed from a nested keras.applications trunk', () => {
+  it.each([
+    ['mobilenet_0.25_224', 'signed'], ['mobilenet_1.00_128', 'signed'], ['mobilenetv2_1.00_224', 'signed'],
+    ['MobilenetV3large', 'raw'], ['MobilenetV3small', 'raw'], ['efficientnetb0', 'raw'], ['efficientnetv2-s', 'raw'],
+    ['resnet50v2', 'signed'], ['inception_v3', 'signed'], ['xception', 'signed'], ['inception_resnet_v2', 'signed'],
+    ['densenet121', 'imagenet'],
+  ])('%s → %s, saying which trunk', (name, mode) => {
+    const g = guessFromTrunk(['sequential_2', name]);
+    expect(g).toEqual({ mode, why: `guessed from the nested keras.applications trunk '${name}'`, uncertain: true });
+  });
+
+  it('says caffe-style trunks (ResNet v1, VGG) are not supported and names the closest mode', () => {
+    for (const name of ['resnet50', 'vgg16', 'vgg19']) {
+      const g = guessFromTrunk([name]);
+      expect(g?.mode).toBe('imagenet');
+      expect(g?.why).toBe(`guessed from the nested keras.applications trunk '${name}', which expects caffe-style BGR mean subtraction: not supported, 'imagenet' (RGB mean/std) is the closest`);
+    }
+  });
+
+  it('guesses nothing from other nested models', () => {
+    expect(guessFromTrunk(['sequential', 'model_1', 'my_mobilenet_head', 'functional_3'])).toBeNull();
+  });
+});
