@@ -89,6 +89,44 @@ function cumulativeStrides(fcn: tf.LayersModel): { graph: ReturnType<typeof flat
   return { graph, strides };
 }
 
+/**
+ * Spatial size [h, w] of every tensor when the model runs on one window (a crop), by tensor id:
+ * what a 'same'-padded layer's padding depends on (tfjs pads a strided layer by its input's parity).
+ */
+function windowSizes(graph: ReturnType<typeof flattenModel>, window: Pair, channels: number): Map<number, Pair> {
+  const shapes = new Map<number, tf.Shape>(graph.inputs.map((i) => [i, [1, window[0], window[1], channels]]));
+  const sizes = new Map<number, Pair>(graph.inputs.map((i) => [i, [...window] as Pair]));
+  for (const node of graph.nodes) {
+    const ins = node.inputs.map((i) => shapes.get(i) as tf.Shape);
+    const out = node.layer.computeOutputShape(ins.length === 1 ? ins[0] : ins) as tf.Shape | tf.Shape[];
+    const shape = (Array.isArray(out[0]) ? out[0] : out) as tf.Shape;
+    node.outputs.forEach((o) => {
+      shapes.set(o, shape);
+      if (shape.length === 4) sizes.set(o, [Number(shape[1]), Number(shape[2])]);
+    });
+  }
+  return sizes;
+}
+
+/**
+ * The zero padding [[top, bottom], [left, right]] that makes a layer run with `valid` padding at its
+ * new stride and dilation see what the original 'same' layer saw on a crop. tfjs pads a 'same' layer
+ * by total = max((ceil(n/s) − 1)·s + extent − n, 0), top = floor(total / 2): for k = 3, s = 2 that is
+ * (0, 1) on an even input and (1, 1) on an odd one, (1, 1) at stride 1. The crop's top/left pad
+ * (n = the layer's input size on one window; the engine feeds window + k·stride pixels, which keeps
+ * every strided layer's parity) is kept, times the input's density `din`; the bottom/right pad fills
+ * the new extent so the output is as long as 'same' would make it.
+ */
+function alignedPadding(n: Pair, size: Pair, dil: Pair, stride: Pair, din: Pair, newExtent: Pair): [Pair, Pair] {
+  const axis = (a: 0 | 1): Pair => {
+    const extent = (size[a] - 1) * dil[a] + 1;
+    const total = Math.max((Math.ceil(n[a] / stride[a]) - 1) * stride[a] + extent - n[a], 0);
+    const top = Math.floor(total / 2) * din[a];
+    return [top, Math.max(newExtent[a] - 1 - top, 0)];
+  };
+  return [axis(0), axis(1)];
+}
+
 /** Whether cells `target` apart along one axis can be reached: see the module comment. */
 function reachable(graph: ReturnType<typeof flattenModel>, strides: Map<number, Pair>, axis: 0 | 1, target: number): boolean {
   for (const node of graph.nodes) {
@@ -198,6 +236,14 @@ function build(
   const input = tf.input({ shape: [null, null, conv.channels], name: builder.unique('image') });
   const env = new Map<number, tf.SymbolicTensor>([[graph.inputs[0], input]]);
   const rewrite: string[] = [];
+  const crop = windowSizes(graph, conv.window, conv.channels);
+  /** A 'same' layer whose stride or dilation changes runs `valid` after the crop's own padding, made explicit. */
+  const aligned = (node: FlatNode, x: tf.SymbolicTensor, size: Pair, dil: Pair, din: Pair, newExtent: Pair): tf.SymbolicTensor => {
+    const n = crop.get(node.inputs[0]);
+    if (n === undefined) throw new ModelError(file, `its input size on one window is not known: cannot keep its 'same' padding at stride ${target}`, layerRef(node));
+    const padding = alignedPadding(n, size, dil, ownStride(node), din, newExtent);
+    return builder.make(tf.layers.zeroPadding2d({ padding, name: builder.unique(`${node.layer.name}_same`) })).apply(x) as tf.SymbolicTensor;
+  };
 
   for (const node of graph.nodes) {
     const ins = node.inputs.map((i) => env.get(i) as tf.SymbolicTensor);
@@ -211,8 +257,11 @@ function build(
     const what = `${node.layer.name} (${node.className})`;
     let out: tf.SymbolicTensor;
 
+    const same = cfg.padding === 'same' && (dense || restrided);
     if (node.className === 'DepthwiseConv2D' && dense) {
-      out = dilatedDepthwise(node, ins[0], din, builder);
+      const kernel = pair(cfg.kernelSize, 1);
+      const x = same ? aligned(node, ins[0], kernel, [1, 1], din, [(kernel[0] - 1) * din[0] + 1, (kernel[1] - 1) * din[1] + 1]) : ins[0];
+      out = dilatedDepthwise(node, x, din, builder, same ? 'valid' : undefined);
       rewrite.push(`${what}: dilation 1×1 → ${din.join('×')} (as SeparableConv2D with an identity pointwise kernel)`);
     } else if (CONVS.has(node.className)) {
       // tfjs computes a DepthwiseConv2D without its dilation: keep what the classifier computed.
@@ -220,16 +269,19 @@ function build(
       const kernel = pair(cfg.kernelSize, 1);
       // A 1×1 kernel has no window to dilate.
       const dilation: Pair = [kernel[0] > 1 ? dil[0] * din[0] : dil[0], kernel[1] > 1 ? dil[1] * din[1] : dil[1]];
-      out = builder.clone(node, { strides: newStride, dilationRate: dilation }).apply(ins[0]) as tf.SymbolicTensor;
+      const x = same ? aligned(node, ins[0], kernel, dil, din, [(kernel[0] - 1) * dilation[0] + 1, (kernel[1] - 1) * dilation[1] + 1]) : ins[0];
+      out = builder.clone(node, { strides: newStride, dilationRate: dilation, ...(same ? { padding: 'valid' } : {}) }).apply(x) as tf.SymbolicTensor;
       if (restrided) rewrite.push(`${what}: stride ${ownStride(node).join('×')} → ${newStride.join('×')}`);
       if (dilation[0] !== dil[0] || dilation[1] !== dil[1]) rewrite.push(`${what}: dilation ${dil.join('×')} → ${dilation.join('×')}`);
     } else if (POOLS.has(node.className)) {
       const size = pair(cfg.poolSize, 1);
       if (!dense) {
-        out = builder.clone(node, { strides: newStride, poolSize: size }).apply(ins[0]) as tf.SymbolicTensor;
+        const x = same ? aligned(node, ins[0], size, [1, 1], din, size) : ins[0];
+        out = builder.clone(node, { strides: newStride, poolSize: size, ...(same ? { padding: 'valid' } : {}) }).apply(x) as tf.SymbolicTensor;
         if (restrided) rewrite.push(`${what}: stride ${ownStride(node).join('×')} → ${newStride.join('×')}`);
       } else {
-        out = dilatedPool(node, ins[0], size, din, builder);
+        const x = same ? aligned(node, ins[0], size, [1, 1], din, [(size[0] - 1) * din[0] + 1, (size[1] - 1) * din[1] + 1]) : ins[0];
+        out = dilatedPool(node, x, size, din, builder);
         rewrite.push(`${what} ${size.join('×')}: stride ${ownStride(node).join('×')} → 1×1, window dilated ${din.join('×')} `
           + `(${node.className === 'MaxPooling2D' ? 'Maximum' : 'Average'} of shifted crops, per axis)`);
       }
@@ -270,17 +322,11 @@ function build(
 /**
  * A pooling window dilated by `d` at stride 1, from standard layers (see the module comment):
  * per axis, the p taps of the dilated window are crops of the input, combined by Maximum or Average.
- * 'same' pooling pads with zeros first: equal to tfjs's pooling only where the window stays inside
- * the map (such models are reported as not exact anyway).
+ * A 'same' pool's input arrives zero-padded (see alignedPadding): equal to tfjs's pooling only where
+ * the window stays inside the map (such models are reported as not exact anyway).
  */
 function dilatedPool(node: FlatNode, x: tf.SymbolicTensor, size: Pair, d: Pair, builder: Builder): tf.SymbolicTensor {
-  const cfg = node.layer.getConfig() as Config;
   const base = node.layer.name;
-  if (cfg.padding === 'same') {
-    const total = [(size[0] - 1) * d[0], (size[1] - 1) * d[1]];
-    const padding = [[Math.floor(total[0] / 2), total[0] - Math.floor(total[0] / 2)], [Math.floor(total[1] / 2), total[1] - Math.floor(total[1] / 2)]] as [Pair, Pair];
-    x = builder.make(tf.layers.zeroPadding2d({ padding, name: builder.unique(`${base}_pad`) })).apply(x) as tf.SymbolicTensor;
-  }
   const max = node.className === 'MaxPooling2D';
   for (const axis of [0, 1] as const) {
     const p = size[axis];
@@ -298,13 +344,13 @@ function dilatedPool(node: FlatNode, x: tf.SymbolicTensor, size: Pair, d: Pair, 
 }
 
 /** A DepthwiseConv2D at stride 1 with its window dilated by `d`: SeparableConv2D, pointwise identity. */
-function dilatedDepthwise(node: FlatNode, x: tf.SymbolicTensor, d: Pair, builder: Builder): tf.SymbolicTensor {
+function dilatedDepthwise(node: FlatNode, x: tf.SymbolicTensor, d: Pair, builder: Builder, padding?: 'valid'): tf.SymbolicTensor {
   const cfg = node.layer.getConfig() as Config;
   const [kernel, bias] = node.layer.getWeights();
   const out = (kernel.shape[2] ?? 1) * (kernel.shape[3] ?? 1);
   const layer = tf.layers.separableConv2d({
     filters: out, kernelSize: pair(cfg.kernelSize, 1), depthMultiplier: Number(cfg.depthMultiplier ?? 1), strides: 1,
-    dilationRate: d, padding: cfg.padding as 'valid' | 'same', activation: cfg.activation as 'linear',
+    dilationRate: d, padding: padding ?? (cfg.padding as 'valid' | 'same'), activation: cfg.activation as 'linear',
     useBias: cfg.useBias !== false, name: builder.unique(node.layer.name),
   });
   const identity = tf.eye(out).reshape([1, 1, out, out]);
