@@ -265,7 +265,7 @@ function build(
       rewrite.push(`${what}: dilation 1×1 → ${din.join('×')} (as SeparableConv2D with an identity pointwise kernel)`);
     } else if (CONVS.has(node.className)) {
       // tfjs computes a DepthwiseConv2D without its dilation: keep what the classifier computed.
-      const dil = node.className === 'DepthwiseConv2D' ? [1, 1] : pair(cfg.dilationRate, 1);
+      const dil: Pair = node.className === 'DepthwiseConv2D' ? [1, 1] : pair(cfg.dilationRate, 1);
       const kernel = pair(cfg.kernelSize, 1);
       // A 1×1 kernel has no window to dilate.
       const dilation: Pair = [kernel[0] > 1 ? dil[0] * din[0] : dil[0], kernel[1] > 1 ? dil[1] * din[1] : dil[1]];

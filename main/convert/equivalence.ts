@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { gradeEquivalence, type EquivalenceReport } from '../../core/model-info';
+import { gradeEquivalence, type EquivalenceReport, type PreprocessMode } from '../../core/model-info';
 import { cellCount } from '../../core/scoremap';
+import { preprocessValue } from '../engine/preprocess';
 import { ModelError } from '../model/errors';
 import type { Conversion } from './convert';
 
@@ -21,20 +22,93 @@ export function topClassMismatch(a: Float32Array, b: Float32Array, classes: numb
   return differ / cells;
 }
 
+/** Fewest cells per axis of the check; a model is checked on at least this many squared. */
+export const MIN_CELLS_PER_AXIS = 3;
+/** Most cells per axis: 6 × 6 = 36 cells for a model small enough to afford them. */
+export const MAX_CELLS_PER_AXIS = 6;
 /**
- * Runs the classifier on every crop of a random image and the converted model once on the whole
- * image, and compares each cell with its crop.
- * The image is window + k·stride pixels per axis, so there are (k + 1)² cells.
+ * Multiply-adds all crops of the check may cost together: 36 cells of a MobileNetV2 at 224 × 224
+ * (0.3 G each) fit, a VGG16 (15.5 G a crop) gets the minimum. Deterministic, unlike a timed budget.
+ */
+export const CHECK_MAC_BUDGET = 12e9;
+
+/**
+ * Multiply-adds of one classifier pass on one window, estimated from each layer's weights times
+ * its output's spatial size (exact for convolutions and Dense; a lower bound otherwise).
+ */
+export function macsPerWindow(classifier: tf.LayersModel): number {
+  let total = 0;
+  const visit = (layers: tf.layers.Layer[]): void => {
+    for (const layer of layers) {
+      const inner = (layer as Partial<tf.LayersModel>).layers;
+      if (Array.isArray(inner)) {
+        visit(inner);
+        continue;
+      }
+      const params = layer.countParams();
+      if (params === 0) continue;
+      const shape = layer.outputShape;
+      const out = (Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[];
+      const spatial = out.length === 4 ? Number(out[1] ?? 1) * Number(out[2] ?? 1) : 1;
+      total += params * spatial;
+    }
+  };
+  visit(classifier.layers);
+  return total;
+}
+
+/**
+ * Cells per axis of the check: as many as {@link CHECK_MAC_BUDGET} allows, between
+ * {@link MIN_CELLS_PER_AXIS} and {@link MAX_CELLS_PER_AXIS}.
+ */
+export function defaultCellsPerAxis(classifier: tf.LayersModel): number {
+  const macs = Math.max(macsPerWindow(classifier), 1);
+  const n = Math.floor(Math.sqrt(CHECK_MAC_BUDGET / macs));
+  return Math.min(MAX_CELLS_PER_AXIS, Math.max(MIN_CELLS_PER_AXIS, n));
+}
+
+/**
+ * A deterministic image that looks more like a photo than white noise does: per channel, smooth
+ * random fields at two scales (a few and a dozen bumps across the image, bilinearly interpolated),
+ * a gradient and a little fine noise, in [0, 1]. Classifiers respond to such structure; on white
+ * noise most give one flat answer everywhere and every cell "agrees".
+ * @param preprocess how the model's input values come from pixels (default 'unit': the [0, 1] image as is);
+ *   the pixels are the image × 255, mapped as the engine maps a photo's
+ * @returns [1, height, width, channels] model input values
+ */
+export function smoothRandomImage(height: number, width: number, channels: number, seed: number, preprocess: PreprocessMode = 'unit'): tf.Tensor4D {
+  return tf.tidy(() => {
+    const field = (cells: number, s: number): tf.Tensor4D => {
+      const coarse = tf.randomUniform([1, Math.max(2, Math.round(height / cells)), Math.max(2, Math.round(width / cells)), channels], 0, 1, 'float32', s) as tf.Tensor4D;
+      return tf.image.resizeBilinear(coarse, [height, width], true);
+    };
+    const ramp = tf.linspace(0, 1, height).reshape([1, height, 1, 1]).mul(tf.linspace(0, 1, width).reshape([1, 1, width, 1]))
+      .mul(tf.randomUniform([1, 1, 1, channels], -1, 1, 'float32', seed + 3));
+    const noise = tf.randomUniform([1, height, width, channels], -1, 1, 'float32', seed + 4);
+    const image = field(48, seed).mul(0.55).add(field(12, seed + 1).mul(0.3)).add(ramp.mul(0.1)).add(noise.mul(0.05)).add(0.05);
+    // Every mode is affine in the pixel value: per channel, value = a·pixel + b.
+    const ch = (c: number): 0 | 1 | 2 | 'luma' => (channels === 1 ? 'luma' : (Math.min(c, 2) as 0 | 1 | 2));
+    const b = Array.from({ length: channels }, (_, c) => preprocessValue(0, preprocess, ch(c)));
+    const a = Array.from({ length: channels }, (_, c) => preprocessValue(255, preprocess, ch(c)) - b[c]);
+    return image.clipByValue(0, 1).mul(tf.tensor1d(a)).add(tf.tensor1d(b)) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Runs the classifier on every crop of a smooth random image ({@link smoothRandomImage}) and the
+ * converted model once on the whole image, and compares each cell with its crop.
+ * The image is window + k·stride pixels per axis, so there are (k + 1)² cells (`cellsChecked`).
  * @param classifier original model, input [batch, wy, wx(, c)]
- * @param cellsPerAxis k + 1, default 3
+ * @param cellsPerAxis k + 1, default {@link defaultCellsPerAxis} (3 to 6, by the model's cost)
+ * @param preprocess the model's input mapping, so the image is in the range its photos are (default 'unit')
  */
 export async function checkEquivalence(
   classifier: tf.LayersModel,
   conv: Conversion,
   file: string,
-  opts: { cellsPerAxis?: number; seed?: number } = {},
+  opts: { cellsPerAxis?: number; seed?: number; preprocess?: PreprocessMode } = {},
 ): Promise<EquivalenceReport> {
-  const k = (opts.cellsPerAxis ?? 3) - 1;
+  const k = (opts.cellsPerAxis ?? defaultCellsPerAxis(classifier)) - 1;
   const [wy, wx] = conv.window;
   const [sy, sx] = conv.stride;
   const ny = wy + k * sy;
@@ -42,19 +116,23 @@ export async function checkEquivalence(
   const rows = cellCount(ny, wy, sy);
   const cols = cellCount(nx, wx, sx);
   const inputShape = classifier.inputs[0].shape;
+  const image = smoothRandomImage(ny, nx, conv.channels, opts.seed ?? 42, opts.preprocess);
 
   const [fcnOut, cropOut] = tf.tidy(() => {
-    const image = tf.randomUniform([1, ny, nx, conv.channels], 0, 1, 'float32', opts.seed ?? 42);
     const whole = conv.fcn.predict(image) as tf.Tensor;
-    const crops: tf.Tensor[] = [];
+    const outs: tf.Tensor[] = [];
+    // Crops in batches of one row of cells: 36 windows of a big model at once would need GBs.
     for (let i = 0; i < rows; i++) {
+      const crops: tf.Tensor[] = [];
       for (let j = 0; j < cols; j++) crops.push(image.slice([0, i * sy, j * sx, 0], [1, wy, wx, conv.channels]));
+      let batch = tf.concat(crops, 0);
+      if (inputShape.length === 3) batch = batch.reshape([cols, wy, wx]);
+      const predicted = classifier.predict(batch);
+      outs.push(Array.isArray(predicted) ? predicted[conv.outputIndex] : predicted);
     }
-    let batch = tf.concat(crops, 0);
-    if (inputShape.length === 3) batch = batch.reshape([rows * cols, wy, wx]);
-    const predicted = classifier.predict(batch);
-    return [whole, Array.isArray(predicted) ? predicted[conv.outputIndex] : predicted];
+    return [whole, tf.concat(outs, 0)];
   });
+  image.dispose();
   try {
     const [, r, c, classes] = fcnOut.shape;
     if (r !== rows || c !== cols || classes !== conv.classes) {

@@ -109,9 +109,10 @@ export async function prepareModel(
       const conv: Conversion = fine ?? coarse;
       const given = opts.labelsFile ? await readLabelsFile(opts.labelsFile, conv.classes) : null;
       opts.onStage?.('verifying');
-      const equivalence = await checkEquivalence(classifier.model, conv, classifier.file);
-      const chosen = conv.outputs[conv.outputIndex];
       const guess = guessPreprocess(classifier.teachableMachine, conv, builtin, classifier.model);
+      const preprocess = opts.preprocess ?? guess.mode;
+      const equivalence = await checkEquivalence(classifier.model, conv, classifier.file, { preprocess });
+      const chosen = conv.outputs[conv.outputIndex];
       const labels = given ?? (classifier.labels && classifier.labels.length === conv.classes
         ? classifier.labels
         : conv.classes === 1 && chosen.kind === 'regression'
@@ -130,7 +131,7 @@ export async function prepareModel(
         boundary: conv.boundary,
         ...(fine && fine.fcn !== coarse.fcn ? strideInfo(fine) : {}),
         padding: conv.padding,
-        preprocess: opts.preprocess ?? guess.mode,
+        preprocess,
         ...(opts.preprocess ? {} : { preprocessGuess: { why: guess.why, uncertain: guess.uncertain } }),
         equivalence,
         outputs: conv.outputs,

@@ -35,7 +35,9 @@ describe('conversion geometry: window, stride and padding come from the layers',
     expect(c.boundary.shape).toEqual([3, 3, 3]);
     const report = await checkEquivalence(model, c, FILE);
     expect(report.exact).toBe(true);
-    expect(report.inputSize).toEqual([32, 32]);
+    // Window + 5 strides: 6 × 6 cells for a model this small.
+    expect(report.inputSize).toEqual([50, 50]);
+    expect(report.cellsChecked).toBe(36);
   });
 
   it('keeps anisotropic strides [2, 4] and a non-square window apart per axis', async () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { equivalenceGrade, gradeEquivalence } from '../../core/model-info';
 import { approximationWarning, formatReport } from '../../main/cli/report';
 import { convertClassifier } from '../../main/convert/convert';
-import { checkEquivalence, topClassMismatch } from '../../main/convert/equivalence';
+import { checkEquivalence, defaultCellsPerAxis, macsPerWindow, smoothRandomImage, topClassMismatch } from '../../main/convert/equivalence';
 import { randomizeWeights, useWasm } from '../helpers/models';
 
 beforeAll(useWasm);
@@ -54,10 +54,10 @@ describe('checkEquivalence figures against an independent crop comparison', () =
     const seed = 9;
     const report = await checkEquivalence(model, c, 'same.json', { cellsPerAxis: 4, seed });
 
-    // The same random image checkEquivalence draws (tfjs's seeded uniform), compared crop by crop here.
+    // The same input image checkEquivalence draws, compared crop by crop here.
     const [ny, nx] = [16 + 3 * 4, 16 + 3 * 4];
     expect(report.inputSize).toEqual([ny, nx]);
-    const image = tf.randomUniform([1, ny, nx, 3], 0, 1, 'float32', seed);
+    const image = smoothRandomImage(ny, nx, 3, seed);
     const map = (c.fcn.predict(image) as tf.Tensor).arraySync() as number[][][][];
     let sum = 0;
     let n = 0;
@@ -97,5 +97,58 @@ describe('checkEquivalence figures against an independent crop comparison', () =
     expect(text).toContain("mean |diff| 1.00e-1, top class differs from the crop's in 22.2% of cells");
     expect(approximationWarning(eq)).toMatch(/^warning: the converted model only approximates the classifier \(the top class differs from the crop's in 22\.2% of cells\)/);
     expect(approximationWarning({ ...eq, grade: 'close' })).toBeNull();
+  });
+});
+
+describe('the check\'s input and size', () => {
+  const made: tf.LayersModel[] = [];
+  afterAll(() => made.forEach((m) => m.dispose()));
+
+  it('counts multiply-adds per window by hand and gives 6 cells per axis to a small model, 3 to a costly one', () => {
+    const small = tf.sequential({ layers: [
+      tf.layers.conv2d({ inputShape: [16, 16, 3], filters: 8, kernelSize: 3 }), tf.layers.flatten(), tf.layers.dense({ units: 5 }),
+    ] });
+    made.push(small);
+    // conv: (3·3·3·8 + 8) weights at 14×14 outputs; dense: 14·14·8·5 + 5 weights once.
+    expect(macsPerWindow(small)).toBe(224 * 14 * 14 + (1568 * 5 + 5));
+    expect(defaultCellsPerAxis(small)).toBe(6);
+    const costly = tf.sequential({ layers: [
+      tf.layers.conv2d({ inputShape: [224, 224, 3], filters: 64, kernelSize: 3 }), tf.layers.conv2d({ filters: 64, kernelSize: 3 }),
+      tf.layers.globalAveragePooling2d({}), tf.layers.dense({ units: 3 }),
+    ] });
+    made.push(costly);
+    // (3·3·64·64 + 64)·220² ≈ 1.8 G multiply-adds a window: 9 windows already pass the 12 G budget.
+    expect(defaultCellsPerAxis(costly)).toBe(3);
+  });
+
+  it('draws a smooth, seeded image in the model\'s input range, unlike white noise', () => {
+    const unit = smoothRandomImage(64, 80, 3, 7);
+    const again = smoothRandomImage(64, 80, 3, 7);
+    const signed = smoothRandomImage(64, 80, 3, 7, 'signed');
+    const u = unit.dataSync();
+    expect(Array.from(again.dataSync())).toEqual(Array.from(u));
+    const sv = signed.dataSync();
+    expect(Math.min(...u)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...u)).toBeLessThanOrEqual(1);
+    // signed = pixel / 127.5 − 1 with pixel = unit · 255.
+    for (let i = 0; i < u.length; i += 97) expect(sv[i]).toBeCloseTo(u[i] * 2 - 1, 5);
+    // Correlation of horizontally neighbouring values: high for photos and for this image (0.84 here), near 0 for white noise.
+    const corr = (v: Float32Array | Int32Array | Uint8Array): number => {
+      const a: number[] = [];
+      const b: number[] = [];
+      for (let y = 0; y < 64; y++) for (let x = 0; x < 79; x++) { a.push(v[(y * 80 + x) * 3]); b.push(v[(y * 80 + x + 1) * 3]); }
+      const mean = (z: number[]): number => z.reduce((p, q) => p + q, 0) / z.length;
+      const ma = mean(a);
+      const mb = mean(b);
+      let num = 0;
+      let da = 0;
+      let db = 0;
+      a.forEach((_, i) => { num += (a[i] - ma) * (b[i] - mb); da += (a[i] - ma) ** 2; db += (b[i] - mb) ** 2; });
+      return num / Math.sqrt(da * db);
+    };
+    const noise = tf.randomUniform([1, 64, 80, 3], 0, 1, 'float32', 7);
+    expect(corr(u)).toBeGreaterThan(0.7);
+    expect(Math.abs(corr(noise.dataSync()))).toBeLessThan(0.1);
+    tf.dispose([unit, again, signed, noise]);
   });
 });

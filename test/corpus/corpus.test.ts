@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { convertClassifier } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
+import type { EquivalenceGrade, PreprocessMode } from '../../core/model-info';
 import { ModelError } from '../../main/model/errors';
 import { loadClassifier } from '../../main/model/load';
 import { useWasm } from '../helpers/models';
@@ -23,6 +24,10 @@ interface Converts {
   teachableMachine: boolean;
   boundary: number[];
   exact: boolean;
+  /** The default equivalence check's grade (6 × 6 cells of a smooth random image for these models). */
+  grade: EquivalenceGrade;
+  /** The input mapping the check uses (the one convert guesses: signed for Teachable Machine); default unit. */
+  preprocess?: PreprocessMode;
   /** The output converted (a multi-output model's default choice), when the entry pins it. */
   output?: string;
   /** Every output's name, in the model's order, for multi-output models. */
@@ -40,6 +45,8 @@ interface Entry {
   /** The failure class this entry guards against (issue number and class, or the format quirk). */
   guards: string;
   what: string;
+  /** Why the grade is what it is, where the evidence is worth keeping. */
+  equivalence?: string;
   expect: Converts | Refused;
 }
 
@@ -93,8 +100,11 @@ describe.skipIf(!present)('real model corpus (../shared/corpus/models)', () => {
             if (want.outputs !== undefined) expect(c.outputs.map((o) => o.name)).toEqual(want.outputs);
             expect({ window: c.window, stride: c.stride, padding: c.padding, channels: c.channels, classes: c.classes, boundary: c.boundary.shape })
               .toEqual({ window: want.window, stride: want.stride, padding: want.padding, channels: want.channels, classes: want.classes, boundary: want.boundary });
-            const report = await checkEquivalence(loaded.model, c, loaded.file, { cellsPerAxis: 2 });
+            // The default check, as convert runs it: the grade recorded per entry (see models.json's notes).
+            const report = await checkEquivalence(loaded.model, c, loaded.file, { preprocess: want.preprocess ?? 'unit' });
             expect(report.exact).toBe(want.exact);
+            expect(report.cellsChecked).toBeGreaterThanOrEqual(36);
+            expect(report.grade).toBe(want.grade);
             if (want.exact) expect(report.maxRelDiff).toBeLessThanOrEqual(1e-4);
             else expect(report.note).toMatch(/pad with zeros/);
           } finally {
