@@ -28,10 +28,9 @@ import { modelToArtifacts } from '../model/artifacts';
 import { ModelError } from '../model/errors';
 import type { Conversion } from './convert';
 import { flattenModel, type FlatNode } from './graph';
+import { LayerFactory } from './layer-factory';
 
-type Layer = tf.layers.Layer;
 type Config = Record<string, unknown>;
-type LayerClass = new (config: Config) => Layer;
 type Pair = [number, number];
 
 /** A conversion whose cells are `stride` apart while the network's own stride is `networkStride`. */
@@ -150,51 +149,6 @@ export function possibleStrides(fcn: tf.LayersModel): number[] {
   return divisors(sy).filter((d) => sx % d === 0 && reachable(graph, strides, 0, d) && reachable(graph, strides, 1, d));
 }
 
-/** Collects new layers and the weights they take once the model is built (tfjs sets weights after apply()). */
-class Builder {
-  private readonly used: Set<string>;
-  private readonly pending: { layer: Layer; weights: tf.Tensor[]; owned: tf.Tensor[] }[] = [];
-
-  constructor(names: Iterable<string>) {
-    this.used = new Set(names);
-  }
-
-  unique(name: string): string {
-    let n = name;
-    for (let k = 2; this.used.has(n); k++) n = `${name}_${k}`;
-    this.used.add(n);
-    return n;
-  }
-
-  /** A copy of `node`'s layer with its name, config overrides and weights. */
-  clone(node: FlatNode, overrides: Config = {}): Layer {
-    const config = { ...(node.layer.getConfig() as Config), ...overrides };
-    for (const k of ['batchInputShape', 'inputShape', 'inputDim', 'batchSize']) delete config[k];
-    const layer = new (node.layer.constructor as LayerClass)(config);
-    this.pending.push({ layer, weights: node.layer.getWeights(), owned: [] });
-    return layer;
-  }
-
-  /** `owned` are temporaries made for `weights`, disposed once copied in. */
-  make(layer: Layer, weights: tf.Tensor[] = [], owned: tf.Tensor[] = []): Layer {
-    this.pending.push({ layer, weights, owned });
-    return layer;
-  }
-
-  setWeights(): void {
-    for (const { layer, weights, owned } of this.pending) {
-      if (weights.length > 0) layer.setWeights(weights);
-      tf.dispose(owned);
-    }
-  }
-
-  discard(): void {
-    for (const { layer, owned } of this.pending) {
-      for (const w of layer.weights) w.dispose();
-      tf.dispose(owned);
-    }
-  }
-}
 
 /**
  * Rewrites a converted model so its cells are `target` pixels apart instead of the network's stride.
@@ -219,7 +173,7 @@ export function refineStride(conv: Conversion, target: number, file: string): Fi
   }
   if (target === network[0] && target === network[1]) return { ...conv, networkStride: [...network], rewrite: [] };
 
-  const builder = new Builder(conv.fcn.layers.map((l) => l.name));
+  const builder = new LayerFactory(conv.fcn.layers.map((l) => l.name), false);
   try {
     return build(conv, target, file, builder, graph, strides, network);
   } catch (e) {
@@ -229,7 +183,7 @@ export function refineStride(conv: Conversion, target: number, file: string): Fi
 }
 
 function build(
-  conv: Conversion, target: number, file: string, builder: Builder,
+  conv: Conversion, target: number, file: string, builder: LayerFactory,
   graph: ReturnType<typeof flattenModel>, strides: Map<number, Pair>, network: Pair,
 ): FineConversion {
   const fine = (p: Pair): Pair => [Math.min(p[0], target), Math.min(p[1], target)];
@@ -325,7 +279,7 @@ function build(
  * A 'same' pool's input arrives zero-padded (see alignedPadding): equal to tfjs's pooling only where
  * the window stays inside the map (such models are reported as not exact anyway).
  */
-function dilatedPool(node: FlatNode, x: tf.SymbolicTensor, size: Pair, d: Pair, builder: Builder): tf.SymbolicTensor {
+function dilatedPool(node: FlatNode, x: tf.SymbolicTensor, size: Pair, d: Pair, builder: LayerFactory): tf.SymbolicTensor {
   const base = node.layer.name;
   const max = node.className === 'MaxPooling2D';
   for (const axis of [0, 1] as const) {
@@ -344,7 +298,7 @@ function dilatedPool(node: FlatNode, x: tf.SymbolicTensor, size: Pair, d: Pair, 
 }
 
 /** A DepthwiseConv2D at stride 1 with its window dilated by `d`: SeparableConv2D, pointwise identity. */
-function dilatedDepthwise(node: FlatNode, x: tf.SymbolicTensor, d: Pair, builder: Builder, padding?: 'valid'): tf.SymbolicTensor {
+function dilatedDepthwise(node: FlatNode, x: tf.SymbolicTensor, d: Pair, builder: LayerFactory, padding?: 'valid'): tf.SymbolicTensor {
   const cfg = node.layer.getConfig() as Config;
   const [kernel, bias] = node.layer.getWeights();
   const out = (kernel.shape[2] ?? 1) * (kernel.shape[3] ?? 1);

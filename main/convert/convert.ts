@@ -3,10 +3,10 @@ import type { ModelOutput, PaddingKind } from '../../core/model-info';
 import { ModelError } from '../model/errors';
 import { unsupportedLayerReason } from '../model/unsupported';
 import { flattenModel, nodesUpTo, type FlatGraph, type FlatNode } from './graph';
+import { LayerFactory } from './layer-factory';
 
 type Layer = tf.layers.Layer;
 type Config = Record<string, unknown>;
-type LayerClass = new (config: Config) => Layer;
 
 /** The classifier rewritten as a fully convolutional model, with the geometry of its cells. */
 export interface Conversion {
@@ -111,50 +111,6 @@ function isIdentity(node: FlatNode): boolean {
   return Number(cfg.scale) === 1 && Number(cfg.offset ?? 0) === 0;
 }
 
-/** Builds fresh layers with unique names, copying weights from the classifier's layers. */
-class LayerFactory {
-  private readonly used = new Set<string>();
-  private readonly pending: { layer: Layer; weights: tf.Tensor[]; owned: tf.Tensor[] }[] = [];
-
-  unique(name: string): string {
-    let n = name;
-    for (let k = 2; this.used.has(n); k++) n = `${name}_${k}`;
-    this.used.add(n);
-    return n;
-  }
-
-  clone(node: FlatNode, overrides: Config = {}): Layer {
-    const config = { ...(node.layer.getConfig() as Config), ...overrides };
-    for (const k of ['batchInputShape', 'inputShape', 'inputDim', 'batchSize']) delete config[k];
-    config.name = this.unique(node.layer.name);
-    const Cls = node.layer.constructor as LayerClass;
-    const layer = new Cls(config);
-    this.pending.push({ layer, weights: node.layer.getWeights(), owned: [] });
-    return layer;
-  }
-
-  /** `owned` are temporaries made for `weights` (reshaped kernels), disposed once copied in. */
-  make(layer: Layer, weights: tf.Tensor[] = [], owned: tf.Tensor[] = []): Layer {
-    this.pending.push({ layer, weights, owned });
-    return layer;
-  }
-
-  /** Frees the weights of every layer made so far: the conversion failed and the model is not returned. */
-  discard(): void {
-    for (const { layer, owned } of this.pending) {
-      for (const w of layer.weights) w.dispose();
-      tf.dispose(owned);
-    }
-  }
-
-  /** Layers are built by apply(); weights can only be set after that. */
-  setWeights(): void {
-    for (const { layer, weights, owned } of this.pending) {
-      if (weights.length > 0) layer.setWeights(weights);
-      tf.dispose(owned);
-    }
-  }
-}
 
 interface HeadPlan {
   /** Index in the backwards chain where the head starts (its collapse layer). */
