@@ -208,9 +208,11 @@ describe('non-finite scores from a run', () => {
     const r = await cli(['heatmap', path.dirname(model), photo, '--out', out, '--no-cache'], 60, { CONVMAP_BACKEND: engine });
     expect(r.timedOut).toBe(false);
     expect(r.code).toBe(1);
-    const failures = ownLines(r.stderr).filter((l) => l.includes(photo));
+    // A failed photo is named once, in the run's summary ("failed: 1" and one line per photo).
+    const failures = [...ownLines(r.stderr), ...r.stdout.split('\n')].filter((l) => l.includes(photo));
     expect(failures).toHaveLength(1);
-    expect(failures[0]).toMatch(new RegExp(`^convmap: ${photo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the model gave NaN at cell \\(row \\d+, column \\d+\\), class \\d+ of tile rows \\d+–\\d+, columns \\d+–\\d+: non-finite scores are refused`));
+    expect(r.stdout).toMatch(/^failed: 1$/m);
+    expect(failures[0]).toMatch(new RegExp(`^\\s*${photo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the model gave NaN at cell \\(row \\d+, column \\d+\\), class \\d+ of tile rows \\d+–\\d+, columns \\d+–\\d+: non-finite scores are refused`));
     expect(await fs.readdir(out).catch(() => [])).toEqual([]);
   });
 });
