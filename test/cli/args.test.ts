@@ -2,34 +2,22 @@
  * The heatmap command's model argument, defaults and messages: the built-in model never runs by
  * mistake, the CLI draws with the window's defaults, and every common mistake gets one plain line.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO, runConvmap, type CliResult } from '../helpers/cli';
 import { writeScene } from '../batch/fixtures';
 
-const run = promisify(execFile);
-const repo = path.resolve(import.meta.dirname, '../..');
+const repo = REPO;
 const corpus = path.resolve(repo, '../shared/corpus');
 const hasCorpus = existsSync(corpus);
 if (!hasCorpus) console.log(`skipping corpus CLI argument tests: ${corpus} is absent`);
 
-interface RunResult { code: number; stdout: string; stderr: string }
-
 let tmp: string;
-async function convmap(...args: string[]): Promise<RunResult> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [path.join(repo, 'bin/convmap.mjs'), ...args], {
-      cwd: repo, env: { ...process.env, CONVMAP_BACKEND: 'wasm', CONVMAP_CACHE_DIR: path.join(tmp, 'cache') }, maxBuffer: 64 << 20,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
+function convmap(...args: string[]): Promise<CliResult> {
+  return runConvmap(args, { CONVMAP_BACKEND: 'wasm', CONVMAP_CACHE_DIR: path.join(tmp, 'cache') });
 }
 
 let photos: string;

@@ -1,30 +1,18 @@
-import { execFile } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO, runConvmap, type CliResult } from '../helpers/cli';
 
 // Rough edges a user met on the command line: device fallback, tfjs's banner, cut refusals, option messages.
-const run = promisify(execFile);
-const repo = path.resolve(import.meta.dirname, '../..');
+const repo = REPO;
 const corpus = path.resolve(repo, '../shared/corpus');
 const hasCorpus = existsSync(corpus);
 if (!hasCorpus) console.log(`skipping corpus CLI polish tests: ${corpus} is absent`);
 
-interface RunResult { code: number; stdout: string; stderr: string }
-
-async function convmap(...args: string[]): Promise<RunResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env, CONVMAP_CACHE_DIR: path.join(tmp, 'cache') };
-  delete env.CONVMAP_BACKEND;
-  try {
-    const { stdout, stderr } = await run(process.execPath, [path.join(repo, 'bin/convmap.mjs'), ...args], { cwd: repo, env, maxBuffer: 64 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
+function convmap(...args: string[]): Promise<CliResult> {
+  return runConvmap(args, { CONVMAP_BACKEND: undefined, CONVMAP_CACHE_DIR: path.join(tmp, 'cache') });
 }
 
 const lines = (text: string): string[] => text.split('\n').filter(Boolean);

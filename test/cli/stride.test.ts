@@ -1,27 +1,17 @@
-import { execFile } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO, runConvmap, type CliResult } from '../helpers/cli';
 
-const run = promisify(execFile);
-const repo = path.resolve(import.meta.dirname, '../..');
+const repo = REPO;
 const corpus = path.resolve(repo, '../shared/corpus');
 const hasCorpus = existsSync(corpus);
 if (!hasCorpus) console.log(`skipping --stride CLI tests: ${corpus} is absent`);
 const detexify = path.join(corpus, 'models/detexify369_yuhuishishishi');
 
-async function convmap(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [path.join(repo, 'bin/convmap.mjs'), ...args], {
-      cwd: repo, env: { ...process.env, CONVMAP_BACKEND: 'wasm', CONVMAP_CACHE_DIR: path.join(tmp, 'cache') }, maxBuffer: 64 << 20,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
+function convmap(...args: string[]): Promise<CliResult> {
+  return runConvmap(args, { CONVMAP_BACKEND: 'wasm', CONVMAP_CACHE_DIR: path.join(tmp, 'cache') });
 }
 
 let tmp: string;
