@@ -196,6 +196,12 @@ export type BatchEvent =
     output?: string;
     /** The class drawn / strongest class. */
     classLabel?: string;
+    /**
+     * Per class (the model's label order), the highest score of the photo's averaged map (scales
+     * combined with the batch's mode) over its covered cells: one float32 value a class, what ranks
+     * a folder by a class. With 'done' photos only.
+     */
+    maxima?: number[];
   }
   | ({ type: 'progress'; batchId: string } & BatchProgress)
   | { type: 'paused' | 'resumed'; batchId: string }

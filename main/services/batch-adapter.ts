@@ -67,6 +67,7 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
           if (e.outcome) {
             out.cached = e.outcome.cachedScales === e.outcome.cells.length;
             out.classLabel = e.outcome.classLabel;
+            if (e.outcome.maxima) out.maxima = e.outcome.maxima;
             if (e.outcome.png) {
               out.output = e.outcome.png;
               outputs.push(e.outcome.png);

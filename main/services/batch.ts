@@ -60,6 +60,12 @@ export interface PhotoOutcome {
   /** Cells per scale. */
   cells: { scale: number; rows: number; cols: number }[];
   detections: number;
+  /**
+   * Per class (index order), the highest score of the averaged map over its covered cells, rounded
+   * to float32: what ranks a folder by a class. Absent for 'no cells' and for photos resumed from a
+   * journal (kept out of it: a 369-class model would add kilobytes a line).
+   */
+  maxima?: number[];
   /** Scales taken from the cache (all of them: no engine call for this photo). */
   cachedScales: number;
   /** True when a previous run in this folder completed it (resume): nothing was computed or written. */
@@ -391,10 +397,11 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
       }
       const analysis = analyseMaps(maps, info.labels, opts);
       const label = classLabel(info.labels, analysis.classIndex);
+      const maxima = classMaxima(analysis.averaged).map((m) => Math.fround(m.score));
       const outcome: PhotoOutcome = {
         classLabel: label, imageSize: [height, width],
         cells: maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols })), detections: analysis.detections.length,
-        cachedScales, ms: 0,
+        maxima, cachedScales, ms: 0,
       };
       if (outDir === undefined) {
         outcome.ms = Date.now() - t0;
@@ -430,11 +437,12 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
       outcome.npy = files.npy;
       outcome.ms = Date.now() - t0;
       const rows = {
-        summary: summaryRow(photo, 'done', '', outcome, summaryCsv ? classMaxima(analysis.averaged).map((m) => m.score) : undefined),
+        summary: summaryRow(photo, 'done', '', outcome, summaryCsv ? maxima : undefined),
         detections: detectionRows(photo, analysis.detections),
       };
       if (journalFile) {
-        const entry: JournalEntry = { key, photo: loaded.hash, file: loaded.file, files, outcome, summaryRow: rows.summary, detectionRows: rows.detections };
+        const { maxima: _m, ...kept } = outcome;
+        const entry: JournalEntry = { key, photo: loaded.hash, file: loaded.file, files, outcome: kept, summaryRow: rows.summary, detectionRows: rows.detections };
         journalChain = journalChain.then(() => fs.appendFile(journalFile, `${JSON.stringify(entry)}\n`)).catch(() => undefined);
       }
       finish(index, outcome, rows);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchEvent, ExportSettings, ModelSummary, PhotoRef } from '../../core/api';
+import { averageScoreMaps } from '../../core/average';
 import { makeDigitScene } from '../../main/digits/scene';
 import { createAppService, type AppService } from '../../main/services/app-service';
 
@@ -98,6 +99,27 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
     expect(progress.some((p) => p.etaMs !== null && p.etaMs > 0)).toBe(true);
     const cacheFiles = await listTree(path.join(dir, 'user', 'cache'));
     expect(cacheFiles.filter((f) => f.endsWith('.cmap'))).toHaveLength(4 * SCALES.length);
+  });
+
+  it("each done photo's event carries, per class, the highest score of its averaged map: a folder ranks by any class", async () => {
+    const good = listed.filter((p) => p.name !== 'truncated.jpg');
+    const res = await service.runBatch({ batchId: 'maxima', modelId: model.id, photoIds: good.map((p) => p.id), scales: SCALES, mode: 'mean' });
+    expect(res.done).toBe(good.length);
+    const done = events.filter((e): e is Extract<BatchEvent, { type: 'photo' }> => e.type === 'photo' && e.batchId === 'maxima' && e.status === 'done');
+    expect(done).toHaveLength(good.length);
+    for (const p of good) {
+      const got = done.find((e) => e.photoId === p.id)?.maxima;
+      // The same photo's per-scale maps from computeScores, averaged here, and the plain maximum over covered cells.
+      const { maps } = await service.computeScores({ jobId: `max-${p.id}`, modelId: model.id, photoId: p.id, scales: SCALES });
+      const avg = averageScoreMaps(maps, { mode: 'mean' });
+      const want = Array.from({ length: avg.classes }, (_, k) => {
+        let best = -Infinity;
+        for (let cell = 0; cell < avg.rows * avg.cols; cell++) if (avg.coverage[cell] > 0) best = Math.max(best, avg.scores[cell * avg.classes + k]);
+        return best;
+      });
+      expect(got).toHaveLength(model.info.labels.length);
+      expect(got).toEqual(want);
+    }
   });
 
   it('a second run is served from the disk cache; a changed photo is recomputed; computeScores reads the cache too', async () => {
