@@ -235,6 +235,16 @@ export interface RecentItems {
 }
 
 /**
+ * What an application-menu item asks the window to do, sent on 'convmap:menu' (main/electron/menu.ts):
+ * 'export-photo' and 'export-all' are the export buttons (the photo on screen, every photo into a
+ * folder), 'shortcuts' opens the keyboard-shortcut sheet, 'open-model' loads a model (File → Built-in
+ * digits model: path null; File → Open Recent: a recent model, which main has accepted as chosen).
+ */
+export type MenuCommand =
+  | { command: 'export-photo' | 'export-all' | 'shortcuts' }
+  | { command: 'open-model'; path: string | null };
+
+/**
  * A type the channel table carries without a run-time value: `{}` at run time, `T` to the compiler.
  * It lets one `as const` table state each operation's channel, arguments and result together.
  */
@@ -343,6 +353,8 @@ export const EVENTS = {
   onOpenFiles: { channel: 'convmap:open-files', payload: carries<string[]>() },
   /** Subscribes to batch events; returns the unsubscribe function. */
   onBatch: { channel: 'convmap:batch', payload: carries<BatchEvent>() },
+  /** Subscribes to what the application menu asks the window to do; returns the unsubscribe function. */
+  onMenu: { channel: 'convmap:menu', payload: carries<MenuCommand>() },
 } as const satisfies Record<string, EventEntry>;
 
 export type EventMethod = keyof typeof EVENTS;

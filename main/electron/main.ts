@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, Menu, session, type WebContents } from 'electron';
-import type { EventChannel, EventPayload } from '../../core/api';
+import type { EventChannel, EventPayload, MenuCommand, RecentItems } from '../../core/api';
 import { printable } from '../../core/printable';
 import { MODEL_EXTENSIONS, PHOTO_EXTENSIONS } from '../../core/formats';
 import { createAppService, type AppService } from '../services/app-service';
@@ -112,6 +112,30 @@ async function menuOpen(kind: 'model' | 'photos' | 'folders'): Promise<void> {
   handOver(paths, 'dialog');
 }
 
+/** A menu item the window carries out itself (export, the shortcut sheet, loading a model): sent to the focused window. */
+function sendMenu(command: MenuCommand): void {
+  const win = BrowserWindow.getFocusedWindow() ?? [...windows][0];
+  if (win && windows.has(win) && !win.isDestroyed()) win.webContents.send('convmap:menu' satisfies EventChannel, command satisfies EventPayload<'convmap:menu'>);
+}
+
+/** Sets the application menu, its Open Recent built from `recent`. */
+function setMenu(recent: RecentItems): void {
+  Menu.setApplicationMenu(Menu.buildFromTemplate(menuTemplate({
+    openModel: () => void menuOpen('model'),
+    openPhotos: () => void menuOpen('photos'),
+    openFolders: () => void menuOpen('folders'),
+    loadModel: (p) => {
+      // A recent model is one the user chose before: the window may load it by path.
+      if (p !== null) chosen.grant([p], 'recent');
+      sendMenu({ command: 'open-model', path: p });
+    },
+    openRecentPhoto: (p) => handOver([p], 'recent'),
+    exportPhoto: () => sendMenu({ command: 'export-photo' }),
+    exportAll: () => sendMenu({ command: 'export-all' }),
+    showShortcuts: () => sendMenu({ command: 'shortcuts' }),
+  }, process.platform, !app.isPackaged, recent)));
+}
+
 function createWindow(): BrowserWindow {
   const win = new BrowserWindow({
     width: 1280,
@@ -164,11 +188,10 @@ async function start(): Promise<void> {
     log,
     senderRefusal: (event) => senderRefusal(event.senderFrame, windowOf(event.sender) !== undefined, origins),
   });
-  Menu.setApplicationMenu(Menu.buildFromTemplate(menuTemplate({
-    openModel: () => void menuOpen('model'),
-    openPhotos: () => void menuOpen('photos'),
-    openFolders: () => void menuOpen('folders'),
-  }, process.platform, !app.isPackaged)));
+  setMenu({ models: [], photos: [] });
+  service.onRecent(setMenu);
+  const s = service;
+  void s.recent().then(setMenu, (err: unknown) => log(`[app] reading the recent list: ${String(err)}`));
   createWindow();
 }
 

@@ -17,7 +17,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import type {
-  AddFoldersResult, AddPhotosResult, BatchEvent as ApiBatchEvent, LoadModelRequest, ModelSummary, PhotoFailure, PhotoRef, ProgressEvent, ServiceApi,
+  AddFoldersResult, AddPhotosResult, BatchEvent as ApiBatchEvent, LoadModelRequest, ModelSummary, PhotoFailure, PhotoRef, ProgressEvent, RecentItems, ServiceApi,
 } from '../../core/api';
 import { modelDisplayName } from '../../core/defaults';
 import { errorMessage } from '../../core/errors';
@@ -80,6 +80,8 @@ export interface AppService extends ServiceApi {
   photoRef(id: string): PhotoRef | undefined;
   /** Subscribes to progress of conversions ('load-model:…' job ids) and computeScores jobs; returns unsubscribe. */
   onProgress(listener: (e: ProgressEvent) => void): () => void;
+  /** Subscribes to changes of the recent list (a model loaded, photos opened), with the new list; returns unsubscribe. */
+  onRecent(listener: (recent: RecentItems) => void): () => void;
   /** Cancels running jobs and stops the engine's workers. */
   close(): Promise<void>;
 }
@@ -133,7 +135,8 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
   const cacheDir = opts.cacheDir === null ? null : path.resolve(opts.cacheDir ?? path.join(dataDir, 'cache'));
   const cacheWarnings: string[] = [];
   const cache = cacheDir === null ? null : createDiskCache(cacheDir, { onWarning: (m) => cacheWarnings.push(m) });
-  const settings = createSettingsStore(dataDir, opts.recentLimit ?? 12);
+  const recentListeners = new Set<(r: RecentItems) => void>();
+  const settings = createSettingsStore(dataDir, opts.recentLimit ?? 12, (r) => emitTo(recentListeners)(r));
   const library = createPhotoLibrary({ maxPixels });
   let renderer: PictureRenderer | undefined;
   let closed = false;
@@ -313,6 +316,11 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
     cacheDir,
 
     recent: () => settings.recent(),
+
+    onRecent(listener) {
+      recentListeners.add(listener);
+      return () => recentListeners.delete(listener);
+    },
 
     photoFile(id) {
       return library.get(id)?.file;

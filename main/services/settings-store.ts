@@ -35,8 +35,11 @@ function stringList(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
 
-/** The store over `dataDir` (which must exist), keeping `recentLimit` entries per recent list. */
-export function createSettingsStore(dataDir: string, recentLimit = 12): SettingsStore {
+/**
+ * The store over `dataDir` (which must exist), keeping `recentLimit` entries per recent list.
+ * @param onRecent called with the new list after each write of it.
+ */
+export function createSettingsStore(dataDir: string, recentLimit = 12, onRecent?: (recent: RecentItems) => void): SettingsStore {
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const next = queue.then(fn, fn);
@@ -66,6 +69,7 @@ export function createSettingsStore(dataDir: string, recentLimit = 12): Settings
       const list = [...files.slice().reverse(), ...recent[kind].filter((f) => !files.includes(f))];
       recent[kind] = list.slice(0, recentLimit);
       await writeFileAtomic(path.join(dataDir, RECENT_FILE), `${JSON.stringify(recent, null, 2)}\n`);
+      onRecent?.(recent);
     }),
     preprocess: readPreprocess,
     rememberPreprocess: (key, mode) => serial(async () => {

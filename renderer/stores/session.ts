@@ -1,6 +1,7 @@
-/** What the window does as a whole: first launch, files dropped or handed over by the OS. */
+/** What the window does as a whole: first launch, files dropped or handed over by the OS, what the application menu asks. */
 import { defineStore } from 'pinia';
 import { ref } from 'vue';
+import type { MenuCommand } from '../../core/api';
 import { useApi } from '../api';
 import { sortPaths, type OpenTarget } from '../files';
 import { useBatchStore } from './batch';
@@ -16,6 +17,8 @@ export const useSessionStore = defineStore('session', () => {
   const batch = useBatchStore();
   const scores = useScoresStore();
   const started = ref(false);
+  /** The keyboard-shortcut sheet is open (the ? key, the toolbar's help button, Help › Keyboard Shortcuts). */
+  const helpOpen = ref(false);
 
   /** First launch: the built-in digit model and the demo scene; the scores store computes them. */
   async function start(): Promise<void> {
@@ -42,7 +45,20 @@ export const useSessionStore = defineStore('session', () => {
     await open(targets);
   }
 
-  const unsubscribe = api.onOpenFiles((paths) => void open(paths.map((path) => ({ path, isDirectory: false }))));
+  /** A menu item: the export buttons, the shortcut sheet, loading a recent or the built-in model. */
+  function onMenu(m: MenuCommand): void {
+    if (m.command === 'export-photo') void batch.exportPhotos('current');
+    else if (m.command === 'export-all') void batch.exportPhotos('all');
+    else if (m.command === 'shortcuts') helpOpen.value = true;
+    else if (m.command === 'open-model') void model.load(m.path);
+  }
 
-  return { started, start, open, openDropped, unsubscribe };
+  const offOpenFiles = api.onOpenFiles((paths) => void open(paths.map((path) => ({ path, isDirectory: false }))));
+  const offMenu = api.onMenu(onMenu);
+  function unsubscribe(): void {
+    offOpenFiles();
+    offMenu();
+  }
+
+  return { started, helpOpen, start, open, openDropped, unsubscribe };
 });

@@ -27,6 +27,7 @@ describe('the electron-vite build', () => {
       expect(out).toMatch(/^maps 114x154x11 54x74x11 progress events \d+$/m);
       expect(out).toMatch(/^photo 200 image\/png$/m);
       expect(out).toMatch(/^page 200 default-src 'none'; script-src 'self'/m);
+      expect(out).toMatch(/^menu \[\{"command":"export-photo"\},\{"command":"shortcuts"\}\]$/m);
       expect(out).toMatch(/^refused: convmap:compute-scores refused: each scale must be a finite number/m);
       expect(out).toMatch(/^refused: convmap:add-photos refused: paths\[0\] "\/etc\/passwd" was not chosen by the user/m);
       expect(out).toMatch(/^refused: convmap:load-model refused: path "\/etc\/passwd" was not chosen by the user/m);

@@ -27,6 +27,7 @@ function fakeService(): AppService {
     allowExportDir: vi.fn((dir: string) => void exportDirs.add(dir)),
     isExportDir: (dir: string) => exportDirs.has(dir),
     onBatch: vi.fn(() => () => undefined),
+    onRecent: vi.fn(() => () => undefined),
     cacheDir: null,
     photoFile: vi.fn(() => undefined),
     photoBytes: vi.fn(async () => undefined),

@@ -2,10 +2,18 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { INVOKE_CHANNELS, PHOTO_SCHEME } from '../../core/api';
 
 type Listener = (...a: unknown[]) => unknown;
+interface MenuItem {
+  label?: string;
+  role?: string;
+  type?: string;
+  click?: () => void;
+  submenu?: MenuItem[];
+}
 
 const electron = vi.hoisted(() => {
   const appHandlers = new Map<string, Listener>();
@@ -110,10 +118,18 @@ async function until(cond: () => boolean): Promise<void> {
 describe('the Electron main process (Electron mocked)', () => {
   let dir: string;
   let argvPhoto: string;
+  let recentModel: string;
+  let recentPhoto: string;
   const argv = process.argv;
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-main-'));
     electron.userData = path.join(dir, 'user');
+    // Recents of an earlier session: File › Open Recent lists them from the start.
+    await fs.mkdir(electron.userData, { recursive: true });
+    recentModel = path.join(dir, 'models', 'pets', 'model.json');
+    recentPhoto = path.join(dir, 'earlier.png');
+    await sharp({ create: { width: 6, height: 4, channels: 3, background: '#336699' } }).png().toFile(recentPhoto);
+    await fs.writeFile(path.join(electron.userData, 'recent.json'), JSON.stringify({ models: [recentModel], photos: [recentPhoto] }));
     argvPhoto = path.join(dir, 'argv.png');
     await fs.writeFile(argvPhoto, 'x');
     process.argv = [process.execPath, '.', '--inspect', argvPhoto, path.join(dir, 'missing.png')];
@@ -186,6 +202,56 @@ describe('the Electron main process (Electron mocked)', () => {
     const foreign = { sender: {}, senderFrame: { url: 'convmap-app://renderer/index.html', parent: null } };
     await expect(handler?.(foreign)).rejects.toThrow(/refused: the sender is not one of the app's windows/);
     const ours = { sender: electron.windows[0].webContents, senderFrame: { url: 'convmap-app://renderer/index.html', parent: null } };
-    await expect(handler?.(ours)).resolves.toEqual({ models: [], photos: [] });
+    await expect(handler?.(ours)).resolves.toEqual({ models: [recentModel], photos: [recentPhoto] });
+  });
+
+  const ours = () => ({ sender: electron.windows[0].webContents, senderFrame: { url: 'convmap-app://renderer/index.html', parent: null } });
+  /** The menu set last (main rebuilds it when the recent list changes). */
+  const fileMenu = () => ((electron.menus.at(-1) as MenuItem[]).find((m) => m.label === 'File')?.submenu ?? []);
+  const item = (items: MenuItem[], label: string): MenuItem => {
+    const found = items.find((i) => i.label === label);
+    if (!found) throw new Error(`no menu item "${label}" in ${items.map((i) => i.label ?? i.role).join(', ')}`);
+    return found;
+  };
+  const menuSent = () => electron.windows[0].webContents.sent.filter(([c]) => c === 'convmap:menu').map(([, p]) => p);
+
+  it.each([
+    ['File', 'Export Photo…', { command: 'export-photo' }],
+    ['File', 'Export All Photos…', { command: 'export-all' }],
+    ['File', 'Built-in digits model', { command: 'open-model', path: null }],
+    ['Help', 'Keyboard Shortcuts', { command: 'shortcuts' }],
+  ])('%s › %s sends %j to the window on convmap:menu', (menu, label, command) => {
+    const before = menuSent().length;
+    const items = (electron.menus.at(-1) as MenuItem[]).find((m) => m.label === menu)?.submenu ?? [];
+    item(items, label).click?.();
+    expect(menuSent().slice(before)).toEqual([command]);
+  });
+
+  it('Open Recent lists the recent list; a recent photo goes to the window as an opened file, a recent model as open-model, and main accepts both paths', async () => {
+    await until(() => (item(fileMenu(), 'Open Recent').submenu ?? []).length > 1);
+    const recent = item(fileMenu(), 'Open Recent').submenu ?? [];
+    expect(recent.map((i) => i.label ?? i.type)).toEqual(['Built-in digits model', 'pets', 'separator', 'earlier.png']);
+    const win = electron.windows[0];
+    const before = win.webContents.sent.length;
+    item(recent, 'earlier.png').click?.();
+    item(recent, 'pets').click?.();
+    expect(win.webContents.sent.slice(before)).toEqual([['convmap:open-files', [recentPhoto]], ['convmap:menu', { command: 'open-model', path: recentModel }]]);
+    // The registry of chosen paths now holds both: the photo opens, the model is not refused (it fails on the missing file instead).
+    const opened = await electron.ipcHandlers.get('convmap:add-photos')?.(ours(), [recentPhoto]) as { photos: { name: string }[] };
+    expect(opened.photos.map((p) => p.name)).toEqual(['earlier.png']);
+    const load = electron.ipcHandlers.get('convmap:load-model')?.(ours(), { path: recentModel }) as Promise<unknown>;
+    const err = await load.then(() => new Error('loaded a missing model'), (e: unknown) => e as Error);
+    expect(err.message).toMatch(/model\.json/);
+    expect(err.message).not.toMatch(/refused|not chosen/);
+    await expect(electron.ipcHandlers.get('convmap:load-model')?.(ours(), { path: path.join(dir, 'other', 'model.json') })).rejects.toThrow(/not chosen by the user/);
+  });
+
+  it('rebuilds Open Recent when the recent list changes (photos opened)', async () => {
+    const fresh = path.join(dir, 'fresh.png');
+    await sharp({ create: { width: 5, height: 5, channels: 3, background: '#aa2200' } }).png().toFile(fresh);
+    electron.appHandlers.get('open-file')?.({ preventDefault: vi.fn() }, fresh);
+    await electron.ipcHandlers.get('convmap:add-photos')?.(ours(), [fresh]);
+    await until(() => (item(fileMenu(), 'Open Recent').submenu ?? []).some((i) => i.label === 'fresh.png'));
+    expect((item(fileMenu(), 'Open Recent').submenu ?? []).map((i) => i.label ?? i.type)).toEqual(['Built-in digits model', 'pets', 'separator', 'fresh.png', 'earlier.png']);
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { filesFromArgv, OpenFilesQueue } from '../../main/electron/open-files';
-import { menuTemplate } from '../../main/electron/menu';
 
 const onDisk = new Set(['/home/u/a.jpg', '/home/u/models/m', '/tmp/b.png']);
 const exists = (p: string) => onDisk.has(p);
@@ -28,21 +27,5 @@ describe('files handed by the OS', () => {
     q.detach();
     q.push(['/d.jpg']);
     expect(got).toEqual([['/a.jpg', '/b.jpg'], ['/c.jpg']]);
-  });
-});
-
-describe('the menu', () => {
-  it('has File with Open Model…, Open Photos…, Open Folder… and Quit (Close on macOS, whose app menu has Quit)', () => {
-    const calls: string[] = [];
-    const linux = menuTemplate({ openModel: () => calls.push('model'), openPhotos: () => calls.push('photos'), openFolders: () => calls.push('folders') }, 'linux');
-    const file = linux.find((m) => m.label === 'File');
-    const items = (file?.submenu ?? []) as { label?: string; role?: string; click?: () => void }[];
-    expect(items.map((i) => i.label ?? i.role)).toEqual(['Open Model…', 'Open Photos…', 'Open Folder…', undefined, 'Quit']);
-    items[0].click?.();
-    items[1].click?.();
-    items[2].click?.();
-    expect(calls).toEqual(['model', 'photos', 'folders']);
-    const mac = menuTemplate({ openModel: () => undefined, openPhotos: () => undefined, openFolders: () => undefined }, 'darwin');
-    expect(mac[0]).toEqual({ role: 'appMenu' });
   });
 });

@@ -9,7 +9,7 @@ const CHANNEL_OF: Record<string, string> = {
   openFoldersDialog: 'convmap:open-folders-dialog', addFolders: 'convmap:add-folders', chooseExportFolder: 'convmap:choose-export-folder',
   runBatch: 'convmap:run-batch', pauseBatch: 'convmap:pause-batch', resumeBatch: 'convmap:resume-batch',
 };
-const EVENT_OF: Record<string, string> = { onProgress: 'convmap:progress', onOpenFiles: 'convmap:open-files', onBatch: 'convmap:batch' };
+const EVENT_OF: Record<string, string> = { onProgress: 'convmap:progress', onOpenFiles: 'convmap:open-files', onBatch: 'convmap:batch', onMenu: 'convmap:menu' };
 
 const electron = vi.hoisted(() => {
   const listeners = new Map<string, Set<(...a: unknown[]) => void>>();
@@ -85,6 +85,7 @@ describe('the preload', () => {
     const off = api.onProgress((...a: unknown[]) => void seen.push(a));
     const offFiles = api.onOpenFiles((...a: unknown[]) => void seen.push(a));
     const offBatch = api.onBatch((...a: unknown[]) => void seen.push(a));
+    const offMenu = api.onMenu((...a: unknown[]) => void seen.push(a));
     const event = { sender: electron.ipcRenderer, senderId: 0 };
     const progress = { jobId: 'j', stage: 'scale 1', done: 1, total: 2 };
     expect(Object.values(EVENT_OF).every((c) => electron.listeners.get(c)?.size === 1)).toBe(true);
@@ -92,10 +93,13 @@ describe('the preload', () => {
     for (const l of electron.listeners.get('convmap:open-files') ?? []) l(event, ['/a.jpg']);
     const batch = { type: 'photo', batchId: 'b', photoId: 'p', status: 'done' };
     for (const l of electron.listeners.get('convmap:batch') ?? []) l(event, batch);
-    expect(seen).toEqual([[progress], [['/a.jpg']], [batch]]);
+    for (const l of electron.listeners.get('convmap:menu') ?? []) l(event, { command: 'shortcuts' });
+    expect(seen).toEqual([[progress], [['/a.jpg']], [batch], [{ command: 'shortcuts' }]]);
     off();
     offFiles();
     offBatch();
+    offMenu();
+    expect(electron.listeners.get('convmap:menu')?.size).toBe(0);
     expect(electron.listeners.get('convmap:batch')?.size).toBe(0);
     expect(electron.listeners.get('convmap:progress')?.size).toBe(0);
     expect(electron.listeners.get('convmap:open-files')?.size).toBe(0);

@@ -7,7 +7,7 @@ import { vi } from 'vitest';
 import { createApp } from 'vue';
 import { createPinia, setActivePinia, type Pinia } from 'pinia';
 import type {
-  AddFoldersRequest, BatchEvent, BatchResult, ComputeScoresRequest, ConvmapApi, ModelSummary, PhotoRef, ProgressEvent, RunBatchRequest, ScoresResult,
+  AddFoldersRequest, BatchEvent, BatchResult, ComputeScoresRequest, ConvmapApi, MenuCommand, ModelSummary, PhotoRef, ProgressEvent, RunBatchRequest, ScoresResult,
 } from '../../core/api';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { cellCount, type ScoreMap } from '../../core/scoremap';
@@ -50,6 +50,8 @@ export interface FakeApi extends ConvmapApi {
   /** Sends a progress event to the subscribers. */
   progress(e: ProgressEvent): void;
   openFiles(paths: string[]): void;
+  /** Sends what a menu item asks (as main does on convmap:menu) to the subscribers. */
+  menu(m: MenuCommand): void;
   /** Sends a batch event to the subscribers. */
   batch(e: BatchEvent): void;
   /** Settles the runBatch call of `batchId` (default: every photo done, or cancelled when cancel(batchId) was called). */
@@ -64,6 +66,7 @@ export interface FakeOptions {
 export function fakeApi(opts: FakeOptions = {}): FakeApi & { [K in keyof ConvmapApi]: ReturnType<typeof vi.fn> & ConvmapApi[K] } {
   const progress = new Set<(e: ProgressEvent) => void>();
   const openFiles = new Set<(p: string[]) => void>();
+  const menus = new Set<(m: MenuCommand) => void>();
   const pending = new Map<string, (err: Error) => void>();
   const batchListeners = new Set<(e: BatchEvent) => void>();
   const batches = new Map<string, { req: RunBatchRequest; resolve: (r: BatchResult) => void; cancelled: boolean }>();
@@ -103,6 +106,10 @@ export function fakeApi(opts: FakeOptions = {}): FakeApi & { [K in keyof Convmap
       openFiles.add(l);
       return () => openFiles.delete(l);
     }),
+    onMenu: vi.fn((l: (m: MenuCommand) => void) => {
+      menus.add(l);
+      return () => menus.delete(l);
+    }),
     pathForFile: vi.fn((file: { name: string }) => `/dropped/${file.name}`),
     openFoldersDialog: vi.fn(async () => ({ photos: [], failed: [], skipped: 0, models: [] })),
     // Folders named like a model ("pets", "*-model") hold one; others list photos a.jpg, b.jpg and a text file.
@@ -140,6 +147,7 @@ export function fakeApi(opts: FakeOptions = {}): FakeApi & { [K in keyof Convmap
     },
     progress: (e: ProgressEvent) => progress.forEach((l) => l(e)),
     openFiles: (p: string[]) => openFiles.forEach((l) => l(p)),
+    menu: (m: MenuCommand) => menus.forEach((l) => l(m)),
   };
   return api as unknown as ReturnType<typeof fakeApi>;
 }

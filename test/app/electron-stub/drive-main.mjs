@@ -18,6 +18,11 @@ const photo = await s.protocols.get('convmap-photo')(new Request(demo.url));
 console.log('photo', photo.status, photo.headers.get('content-type'));
 const page = await s.protocols.get('convmap-app')(new Request('convmap-app://renderer/index.html'));
 console.log('page', page.status, page.headers.get('content-security-policy').slice(0, 60));
+// Menu items the window carries out are sent to it on convmap:menu.
+const menuItem = (top, label) => s.menus.at(-1).find((m) => m.label === top).submenu.find((i) => i.label === label);
+menuItem('File', 'Export Photo…').click();
+menuItem('Help', 'Keyboard Shortcuts').click();
+console.log('menu', JSON.stringify(win.webContents.sent.filter(([c]) => c === 'convmap:menu').map(([, p]) => p)));
 try { await call('convmap:compute-scores', { jobId: 'j2', modelId: model.id, photoId: demo.id, scales: [-1] }); } catch (e) { console.log('refused:', e.message); }
 try { await call('convmap:add-photos', ['/etc/passwd']); } catch (e) { console.log('refused:', e.message); }
 try { await call('convmap:load-model', { path: '/etc/passwd' }); } catch (e) { console.log('refused:', e.message); }

@@ -1,0 +1,107 @@
+// @vitest-environment happy-dom
+/** What the window does with the application menu's commands (main sends them on convmap:menu): issue 12, items 12 and 15. */
+import { mount } from '@vue/test-utils';
+import { describe, expect, it } from 'vitest';
+import type { RunBatchRequest } from '../../core/api';
+import { API_KEY } from '../../renderer/api';
+import App from '../../renderer/App.vue';
+import { SHORTCUTS } from '../../renderer/keys';
+import { useBatchStore } from '../../renderer/stores/batch';
+import { useModelStore } from '../../renderer/stores/model';
+import { fakeApi, piniaWith, settle, MODEL, PHOTO } from './fake-api';
+
+type Api = ReturnType<typeof fakeApi>;
+
+async function mountApp(api: Api) {
+  const host = document.createElement('div');
+  document.body.appendChild(host);
+  const pinia = piniaWith(api);
+  const w = mount(App, { attachTo: host, global: { plugins: [pinia], provide: { [API_KEY as symbol]: api } } });
+  await settle();
+  return w;
+}
+
+/** A runBatch request without its batch id (a new one per export). */
+const withoutId = (req: RunBatchRequest): Omit<RunBatchRequest, 'batchId'> => {
+  const { batchId: _id, ...rest } = req;
+  return rest;
+};
+
+describe('the application menu in the window', () => {
+  it('Help › Keyboard Shortcuts opens the shortcut sheet with every shortcut; Close closes it', async () => {
+    const api = fakeApi();
+    const w = await mountApp(api);
+    expect(w.find('[data-testid="shortcuts"]').exists()).toBe(false);
+    api.menu({ command: 'shortcuts' });
+    await w.vm.$nextTick();
+    const sheet = w.get('[data-testid="shortcuts"]');
+    expect(sheet.get('h2').text()).toBe('Keyboard shortcuts');
+    expect(sheet.findAll('tr').map((r) => r.findAll('td').map((d) => d.text()))).toEqual(SHORTCUTS.map((s) => [s.keys.trim(), s.what]));
+    await sheet.get('button').trigger('click');
+    expect(w.find('[data-testid="shortcuts"]').exists()).toBe(false);
+    w.unmount();
+  });
+
+  it('File › Export Photo… runs the same export as the "Export photo…" button: the folder dialog, then the photo on screen', async () => {
+    const api = fakeApi();
+    const w = await mountApp(api);
+    await w.get('button[aria-label="Export current photo"]').trigger('click');
+    await settle();
+    expect(api.runBatch).toHaveBeenCalledTimes(1);
+    const byButton = api.runBatch.mock.calls[0][0] as RunBatchRequest;
+    api.finishBatch(byButton.batchId);
+    await settle();
+
+    api.menu({ command: 'export-photo' });
+    await settle();
+    expect(api.chooseExportFolder).toHaveBeenCalledTimes(2);
+    expect(api.runBatch).toHaveBeenCalledTimes(2);
+    const byMenu = api.runBatch.mock.calls[1][0] as RunBatchRequest;
+    expect(withoutId(byMenu)).toEqual(withoutId(byButton));
+    expect(byMenu.photoIds).toEqual([PHOTO.id]);
+    expect(byMenu.export?.outDir).toBe('/exports');
+    expect(byMenu.batchId).not.toBe(byButton.batchId);
+    api.finishBatch(byMenu.batchId);
+    await settle();
+    expect(useBatchStore().lastExport?.outputs).toEqual([`/exports/${PHOTO.id}.heatmap.png`]);
+    w.unmount();
+  });
+
+  it('File › Export All Photos… exports every opened photo, as "Run batch → folder…" does', async () => {
+    const api = fakeApi();
+    const w = await mountApp(api);
+    api.openFiles(['/photos/b.jpg']);
+    await settle();
+    api.menu({ command: 'export-all' });
+    await settle();
+    expect(api.runBatch).toHaveBeenCalledTimes(1);
+    const req = api.runBatch.mock.calls[0][0] as RunBatchRequest;
+    expect(req.photoIds).toEqual([PHOTO.id, 'added-0']);
+    expect(req.export?.outDir).toBe('/exports');
+    w.unmount();
+  });
+
+  it('File › Built-in digits model and Open Recent › a model load that model in the window', async () => {
+    const api = fakeApi();
+    const w = await mountApp(api);
+    const model = useModelStore();
+    api.menu({ command: 'open-model', path: '/models/pets/model.json' });
+    await settle();
+    expect(api.loadModel).toHaveBeenLastCalledWith({ path: '/models/pets/model.json' });
+    expect(model.model?.path).toBe('/models/pets/model.json');
+    api.menu({ command: 'open-model', path: null });
+    await settle();
+    expect(api.loadModel).toHaveBeenLastCalledWith({ path: null });
+    expect(model.model).toEqual(MODEL);
+    w.unmount();
+  });
+
+  it('stops listening to the menu when the window unmounts', async () => {
+    const api = fakeApi();
+    const w = await mountApp(api);
+    w.unmount();
+    api.menu({ command: 'open-model', path: '/models/pets/model.json' });
+    await settle();
+    expect(api.loadModel.mock.calls.map((c) => (c[0] as { path: string | null }).path)).toEqual([null]);
+  });
+});
