@@ -55,6 +55,11 @@ export interface AddPhotosResult {
 }
 
 export interface LoadModelRequest {
+  /**
+   * Chosen by the caller; pass it to cancel(). Progress events of the conversion carry it. A window's
+   * conversions end when it reloads or closes. Absent: main chooses one (`load-model:N`).
+   */
+  jobId?: string;
   /** Model file or folder; null for the built-in digit model. */
   path: string | null;
   preprocess?: PreprocessMode;
@@ -264,7 +269,7 @@ export interface ArgKinds {
   loadModelRequest: LoadModelRequest;
   setPreprocessRequest: SetPreprocessRequest;
   computeScoresRequest: ComputeScoresRequest;
-  /** The id of a running computeScores or runBatch job. */
+  /** The id of a running loadModel, computeScores or runBatch job. */
   jobId: string;
   /** The id of a running runBatch. */
   batchId: string;
@@ -306,7 +311,10 @@ export const INVOKES = {
   /** A generated scene of held-out digits, opened like a photo (first launch). */
   demoScene: { channel: 'convmap:demo-scene', args: [], by: 'service', result: carries<PhotoRef>() },
   computeScores: { channel: 'convmap:compute-scores', args: ['computeScoresRequest'], by: 'service', result: carries<ScoresResult>() },
-  /** Cancels a running computeScores (it then rejects with an AbortError) or runBatch (it resolves, cancelled). */
+  /**
+   * Cancels a running loadModel or computeScores (it then rejects with an AbortError) or runBatch
+   * (it resolves, cancelled).
+   */
   cancel: { channel: 'convmap:cancel', args: ['jobId'], by: 'service', result: carries<void>() },
   recent: { channel: 'convmap:recent', args: [], by: 'service', result: carries<RecentItems>() },
   /** Shows the open dialog for folders (multi-select) and opens their photos. */

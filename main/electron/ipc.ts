@@ -54,7 +54,7 @@ export interface IpcDeps {
 }
 
 export interface IpcRegistration {
-  /** Cancels the computeScores and runBatch jobs `sender` started and that still run (its page reloads or closes). */
+  /** Cancels the loadModel, computeScores and runBatch jobs `sender` started and that still run (its page reloads or closes). */
   endJobsOf(sender: WebContents): void;
   /** Removes every handler. */
   unregister(): void;
@@ -90,6 +90,7 @@ export function registerIpc(deps: IpcDeps): IpcRegistration {
   const log = deps.log ?? ((line: string) => console.warn(line));
   const { service, dialogs, chosen, identities } = deps;
   const jobs = new Map<WebContents, Set<string>>();
+  let loads = 0;
   const track = async <R>(sender: WebContents, jobId: string, run: () => Promise<R>): Promise<R> => {
     let own = jobs.get(sender);
     if (!own) jobs.set(sender, (own = new Set()));
@@ -161,6 +162,11 @@ export function registerIpc(deps: IpcDeps): IpcRegistration {
       const ref = await service.demoScene();
       await opened({ photos: [ref] });
       return ref;
+    },
+    loadModel: (sender, req) => {
+      // A conversion is one of the window's jobs even when the page named none.
+      const jobId = req.jobId ?? `load-model:ipc-${++loads}`;
+      return track(sender, jobId, () => service.loadModel({ ...req, jobId }));
     },
     computeScores: (sender, req) => track(sender, req.jobId, () => service.computeScores(req)),
     runBatch: (sender, req) => track(sender, req.batchId, () => service.runBatch(req)),

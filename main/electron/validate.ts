@@ -111,8 +111,12 @@ export function checkPaths(v: unknown, ctx: ValidationContext): Checked<string[]
 
 export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Checked<LoadModelRequest> {
   if (!isPlainObject(v)) return no(`load-model request must be an object, got ${describe(v)}`);
-  const keys = checkKeys(v, 'load-model request', ['path'], ['preprocess', 'stride', 'output', 'labelsFile']);
+  const keys = checkKeys(v, 'load-model request', ['path'], ['jobId', 'preprocess', 'stride', 'output', 'labelsFile']);
   if (keys) return no(keys);
+  if (v.jobId !== undefined) {
+    const jobId = checkId(v.jobId, 'jobId');
+    if (!jobId.ok) return jobId;
+  }
   let modelPath: string | null = null;
   if (v.path !== null) {
     const p = checkChosenPath(v.path, ctx, 'path');
@@ -134,6 +138,7 @@ export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Check
     labelsFile = p.value;
   }
   return ok({
+    ...(v.jobId === undefined ? {} : { jobId: v.jobId as string }),
     path: modelPath,
     ...(v.preprocess === undefined ? {} : { preprocess: v.preprocess }),
     ...(v.stride === undefined ? {} : { stride: v.stride as number }),

@@ -26,6 +26,7 @@ import { preloadDigits } from '../digits/mnist-data';
 import { makeDigitScene } from '../digits/scene';
 import { DEFAULT_MAX_PIXELS } from '../engine/decode';
 import { createEngine, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
+import { abortError } from '../engine/pool';
 import { writeFileAtomic } from './atomic';
 import { createBatchAdapter } from './batch-adapter';
 import { createDiskCache, modelHash } from './cache';
@@ -173,7 +174,10 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
     target: string | undefined, preprocess: PreprocessMode | undefined, choice: Pick<LoadModelRequest, 'stride' | 'output' | 'labelsFile'>,
     jobId: string, signal: AbortSignal,
   ): Promise<PreparedModel> => {
-    const onStage = (stage: string): void => emit({ jobId, stage, done: 0, total: 1 });
+    // A cancelled conversion reports nothing more: its window may already show another page.
+    const onStage = (stage: string): void => {
+      if (!signal.aborted) emit({ jobId, stage, done: 0, total: 1 });
+    };
     const { stride, output, labelsFile } = choice;
     if (opts.convertInWorker === false) {
       return prepareModel(target, { preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, onStage });
@@ -197,14 +201,25 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
       const target = req.path === null ? undefined : path.resolve(req.path);
       const key = target ?? BUILTIN_KEY;
       const preprocess = req.preprocess ?? (await settings.preprocess())[key];
-      const jobId = `load-model:${++loadCounter}`;
+      const jobId = req.jobId ?? `load-model:${++loadCounter}`;
       const controller = jobs.start(jobId, 'loadModel');
+      const { signal } = controller;
+      const stopIfCancelled = (): void => {
+        if (signal.aborted) throw abortError(signal);
+      };
       try {
-        const prepared = await prepare(target, preprocess, req, jobId, controller.signal);
+        const prepared = await prepare(target, preprocess, req, jobId, signal);
+        stopIfCancelled();
         const modelKey = prepared.modelKey ?? modelHash(prepared.artifacts, prepared.info);
         emit({ jobId, stage: 'starting workers', done: 0, total: 1 });
         const e = await engine();
+        stopIfCancelled();
         const handle = await e.loadModel(prepared.artifacts, prepared.info);
+        // Cancelled while the engine opened it: the model in use stays, the new one leaves the engine.
+        if (signal.aborted) {
+          e.releaseModel(handle);
+          throw abortError(signal);
+        }
         // The newest load of a path replaces the previous one: its weights leave the workers.
         for (const [id, m] of models) {
           if (m.summary.path === (target ?? null)) {

@@ -54,6 +54,8 @@ export function prepareModelInWorker(
     const onAbort = (): void => finish(abortError(opts.signal));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (reply: ConvertReply) => {
+      // Messages queued before a cancel terminated the worker are not reported.
+      if (settled) return;
       if (reply.type === 'stage') opts.onStage?.(reply.stage);
       else if (reply.type === 'done') finish(undefined, reply.prepared);
       else {

@@ -21,7 +21,7 @@ function tidyStage(stage: string): string {
   return stage.replace(/\d+\.\d{4,}/g, (n) => String(Number(Number(n).toFixed(3))));
 }
 
-/** A fresh job id for a request the renderer starts (computeScores). */
+/** A fresh job id for a request the renderer starts (loadModel, computeScores). */
 export function newJobId(kind: string): string {
   jobCounter += 1;
   return `${kind}:${Date.now().toString(36)}:${jobCounter}`;
@@ -60,12 +60,6 @@ export const useJobsStore = defineStore('jobs', () => {
     jobs.value = jobs.value.filter((j) => j.jobId !== jobId);
   }
 
-  /** Forgets every job whose id starts with prefix (main's own jobs end with the call that began them). */
-  function finishMatching(prefix: string): void {
-    for (const j of jobs.value) if (j.jobId.startsWith(prefix)) ended.add(j.jobId);
-    jobs.value = jobs.value.filter((j) => !j.jobId.startsWith(prefix));
-  }
-
   async function cancel(jobId: string): Promise<void> {
     const job = find(jobId);
     if (job) job.cancelling = true;
@@ -81,5 +75,5 @@ export const useJobsStore = defineStore('jobs', () => {
     return sum / jobs.value.length;
   });
 
-  return { jobs, active, fraction, start, finish, finishMatching, cancel, onProgress, unsubscribe };
+  return { jobs, active, fraction, start, finish, cancel, onProgress, unsubscribe };
 });

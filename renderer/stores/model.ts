@@ -4,7 +4,7 @@ import { computed, ref, shallowRef } from 'vue';
 import type { BackendInfo, LoadModelRequest, ModelSummary, RecentItems } from '../../core/api';
 import type { PreprocessMode } from '../../core/model-info';
 import { errorMessage, isAbortError, useApi } from '../api';
-import { useJobsStore } from './jobs';
+import { newJobId, useJobsStore } from './jobs';
 
 export const useModelStore = defineStore('model', () => {
   const api = useApi();
@@ -47,8 +47,11 @@ export const useModelStore = defineStore('model', () => {
   async function load(path: string | null, opts: Omit<LoadModelRequest, 'path' | 'preprocess'> = {}): Promise<ModelSummary | null> {
     loading.value = path ?? 'built-in digit model';
     error.value = null;
+    // Named here so Cancel is offered at once, before main's first progress event.
+    const jobId = newJobId('load-model');
+    jobs.start(jobId, 'Loading model');
     try {
-      const req: LoadModelRequest = { path };
+      const req: LoadModelRequest = { jobId, path };
       if (opts.stride !== undefined) req.stride = opts.stride;
       if (opts.output !== undefined) req.output = opts.output;
       if (opts.labelsFile !== undefined) req.labelsFile = opts.labelsFile;
@@ -64,7 +67,7 @@ export const useModelStore = defineStore('model', () => {
       return null;
     } finally {
       loading.value = null;
-      jobs.finishMatching('load-model:');
+      jobs.finish(jobId);
     }
   }
 

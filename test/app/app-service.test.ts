@@ -57,6 +57,23 @@ describe('the app service (real engine, built-in model)', () => {
     }
   });
 
+  it('a conversion cancelled while the engine opens it ends in an AbortError, says nothing more and leaves the model in use', async () => {
+    const stop = service.onProgress((e) => {
+      if (e.jobId === 'late-cancel' && e.stage === 'starting workers') void service.cancel('late-cancel');
+    });
+    try {
+      await expect(service.loadModel({ jobId: 'late-cancel', path: null, stride: 2 })).rejects.toMatchObject({ name: 'AbortError' });
+    } finally {
+      stop();
+    }
+    const stages = progress.filter((e) => e.jobId === 'late-cancel').map((e) => e.stage);
+    expect(stages).toContain('starting workers');
+    expect(stages).not.toContain('ready');
+    // The built-in model loaded before is still the one in use (same path: a finished load would have replaced it).
+    const [map] = (await service.computeScores({ jobId: 'after-cancel', modelId: model.id, photoId: demo.id, scales: [0.5] })).maps;
+    expect(map.geometry.stride).toEqual([4, 4]);
+  });
+
   it('opens the demo scene as a photo served by id through the photo scheme', async () => {
     expect(demo).toMatchObject({ width: DEMO_SCENE.width, height: DEMO_SCENE.height, name: 'digit-scene.png' });
     expect(demo.url).toBe(`convmap-photo://photo/${demo.id}`);

@@ -112,8 +112,11 @@ describe('IPC handlers', () => {
     const req = { jobId: 'j', modelId: 'm1', photoId: 'p1', scales: [1, 2] };
     await expect(call('convmap:compute-scores', req)).resolves.toMatchObject({ jobId: 'j', photoId: 'p1' });
     expect(service.computeScores).toHaveBeenCalledWith(req);
-    await call('convmap:load-model', { path: null, preprocess: 'unit' });
-    expect(service.loadModel).toHaveBeenCalledWith({ path: null, preprocess: 'unit' });
+    await call('convmap:load-model', { jobId: 'load-1', path: null, preprocess: 'unit' });
+    expect(service.loadModel).toHaveBeenCalledWith({ jobId: 'load-1', path: null, preprocess: 'unit' });
+    // Without a job id from the page, main names the conversion, so that it is one of the window's jobs.
+    await call('convmap:load-model', { path: null });
+    expect(service.loadModel).toHaveBeenLastCalledWith({ jobId: 'load-model:ipc-1', path: null });
     await call('convmap:add-photos', ['/a.jpg']);
     expect(service.addPhotos).toHaveBeenCalledWith(['/a.jpg']);
     await call('convmap:cancel', 'j');
@@ -194,7 +197,7 @@ describe('paths the renderer may hand back', () => {
     await expect(call('convmap:load-model', { path: '/m/model.json' })).rejects.toThrow(/was not chosen/);
     await call('convmap:open-model-dialog');
     await call('convmap:load-model', { path: '/m/model.json' });
-    expect(service.loadModel).toHaveBeenCalledWith({ path: '/m/model.json' });
+    expect(service.loadModel).toHaveBeenCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: '/m/model.json' });
 
     await expect(call('convmap:add-photos', ['/drop/cat.png'])).rejects.toThrow(/was not chosen/);
     drop('/drop/cat.png');
@@ -210,7 +213,7 @@ describe('paths the renderer may hand back', () => {
     vi.mocked(service.addFolders).mockResolvedValueOnce({ photos: [], failed: [], skipped: 0, models: ['/more/tm-model'] });
     await call('convmap:add-folders', { paths: ['/more'], recursive: false });
     await call('convmap:load-model', { path: '/more/tm-model' });
-    expect(service.loadModel).toHaveBeenLastCalledWith({ path: '/more/tm-model' });
+    expect(service.loadModel).toHaveBeenLastCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: '/more/tm-model' });
   });
 
   it('take a label file only once the labels dialog answered it, and an output name only as a bounded string', async () => {
@@ -229,7 +232,7 @@ describe('paths the renderer may hand back', () => {
     await expect(call('convmap:open-labels-dialog')).resolves.toBe('/m/labels.txt');
     expect(dialogs.openLabels).toHaveBeenCalledWith(sender);
     await call('convmap:load-model', { path: null, labelsFile: '/m/labels.txt', output: 'age' });
-    expect(service.loadModel).toHaveBeenCalledWith({ path: null, labelsFile: '/m/labels.txt', output: 'age' });
+    expect(service.loadModel).toHaveBeenCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: null, labelsFile: '/m/labels.txt', output: 'age' });
     // Granted as a label file, it is not thereby something else's path: only what was chosen passes, whatever the field.
     await expect(call('convmap:load-model', { path: null, labelsFile: '/m/other.txt' })).rejects.toThrow(/was not chosen/);
   });
@@ -258,15 +261,19 @@ describe('the jobs of a window', () => {
     const b = callFrom(other, 'convmap:compute-scores', { jobId: 'b', modelId: 'm1', photoId: 'p1', scales: [1] });
     const done = callFrom(sender, 'convmap:compute-scores', { jobId: 'c', modelId: 'm1', photoId: 'p1', scales: [1] });
     await vi.waitFor(() => expect(release).toHaveLength(3));
+    // Conversions are the window's jobs too, named by the page or else by main.
+    vi.mocked(service.loadModel).mockImplementation((req) => new Promise((resolve) => release.push(() => resolve({ id: req.jobId ?? '', path: null, name: 'm', info: {} as never }))));
+    const named = callFrom(sender, 'convmap:load-model', { jobId: 'load-a', path: null });
+    const unnamed = callFrom(sender, 'convmap:load-model', { path: null });
+    await vi.waitFor(() => expect(release).toHaveLength(5));
     release[2]();
     await done;
     endJobsOf(sender as never);
-    expect(vi.mocked(service.cancel).mock.calls).toEqual([['a']]);
+    expect(vi.mocked(service.cancel).mock.calls).toEqual([['a'], ['load-a'], ['load-model:ipc-1']]);
     endJobsOf(sender as never);
-    expect(service.cancel).toHaveBeenCalledTimes(1);
-    release[0]();
-    release[1]();
-    await Promise.all([a, b]);
+    expect(service.cancel).toHaveBeenCalledTimes(3);
+    for (const r of [release[0], release[1], release[3], release[4]]) r();
+    await Promise.all([a, b, named, unnamed]);
   });
 });
 

@@ -1,10 +1,12 @@
 // The Electron main process with Electron mocked: lifecycle, window options, files handed by the OS.
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { INVOKE_CHANNELS, PHOTO_SCHEME } from '../../core/api';
+import { randomizeWeights, saveToMemory, useWasm } from '../helpers/models';
 
 type Listener = (...a: unknown[]) => unknown;
 interface MenuItem {
@@ -110,9 +112,44 @@ vi.mock('electron', () => ({
   },
 }));
 
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+async function until(cond: () => boolean, tries = 200): Promise<void> {
+  for (let i = 0; i < tries && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(cond()).toBe(true);
+}
+
+/** OS threads of this process (Linux): each worker thread is one. */
+function threads(): number {
+  const m = /^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  if (!m) throw new Error('no Threads line in /proc/self/status');
+  return Number(m[1]);
+}
+
+/**
+ * A classifier whose conversion takes a while: a 3×3 convolution, then a Dense layer of 256 units
+ * over the flattened 22×22×16 map (2 M weights, 8 MB), then 3 classes. Written as model.json + weights.bin.
+ */
+async function writeSlowModel(dir: string): Promise<string> {
+  await useWasm();
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [24, 24, 3], filters: 16, kernelSize: 3, activation: 'relu' }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 256, activation: 'relu' }),
+      tf.layers.dense({ units: 3, activation: 'softmax' }),
+    ],
+  });
+  randomizeWeights(model, 1111);
+  const artifacts = await saveToMemory(model);
+  model.dispose();
+  const data = artifacts.weightData;
+  const parts = data === undefined ? [] : Array.isArray(data) ? data : [data];
+  await fs.mkdir(dir);
+  const file = path.join(dir, 'model.json');
+  await fs.writeFile(file, JSON.stringify({
+    format: 'layers-model', modelTopology: artifacts.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
+  }));
+  await fs.writeFile(path.join(dir, 'weights.bin'), Buffer.concat(parts.map((b) => Buffer.from(b))));
+  return file;
 }
 
 describe('the Electron main process (Electron mocked)', () => {
@@ -254,4 +291,43 @@ describe('the Electron main process (Electron mocked)', () => {
     await until(() => (item(fileMenu(), 'Open Recent').submenu ?? []).some((i) => i.label === 'fresh.png'));
     expect((item(fileMenu(), 'Open Recent').submenu ?? []).map((i) => i.label ?? i.type)).toEqual(['Built-in digits model', 'pets', 'separator', 'fresh.png', 'earlier.png']);
   });
+  it.skipIf(process.platform !== 'linux')('a reload or Cancel during a conversion ends its worker; nothing of it reaches the new page, and the next conversion works', async () => {
+    const win = electron.windows[0];
+    const ours = { sender: win.webContents, senderFrame: { url: 'convmap-app://renderer/index.html', parent: null } };
+    const invoke = (channel: string, ...args: unknown[]) => electron.ipcHandlers.get(channel)?.(ours, ...args) as Promise<unknown>;
+    const progressOf = (jobId: string, from = 0) => win.webContents.sent.slice(from)
+      .filter(([c, p]) => c === 'convmap:progress' && (p as { jobId: string }).jobId === jobId)
+      .map(([, p]) => (p as { stage: string }).stage);
+    // The engine and the built-in model first, so that what stays running between conversions is running.
+    await invoke('convmap:load-model', { jobId: 'builtin', path: null });
+    const baseline = threads();
+    const modelFile = await writeSlowModel(path.join(dir, 'slow'));
+    electron.showOpenDialog.mockResolvedValueOnce({ canceled: false, filePaths: [modelFile] });
+    expect(await invoke('convmap:open-model-dialog')).toBe(modelFile);
+    const outcome = (p: Promise<unknown>) => p.then(() => 'loaded', (e: Error) => e.name);
+
+    // Reload while the conversion worker runs.
+    const reloaded = outcome(invoke('convmap:load-model', { jobId: 'slow-1', path: modelFile }));
+    await until(() => progressOf('slow-1').length > 0, 1000);
+    expect(threads()).toBeGreaterThan(baseline);
+    win.webContents.handlers.get('did-start-loading')?.();
+    const afterReload = win.webContents.sent.length;
+    expect(await reloaded).toBe('AbortError');
+    await until(() => threads() <= baseline, 1000);
+
+    // The user's Cancel on the next page: the same job mechanism.
+    const cancelled = outcome(invoke('convmap:load-model', { jobId: 'slow-2', path: modelFile }));
+    await until(() => progressOf('slow-2').length > 0, 1000);
+    await invoke('convmap:cancel', 'slow-2');
+    expect(await cancelled).toBe('AbortError');
+    await until(() => threads() <= baseline, 1000);
+
+    // A conversion left alone runs to 'ready'; by then any late event of the cancelled ones would have come.
+    const done = await invoke('convmap:load-model', { jobId: 'slow-3', path: modelFile }) as { info: { labels: string[] } };
+    expect(done.info.labels).toHaveLength(3);
+    expect(progressOf('slow-3')).toContain('ready');
+    expect(progressOf('slow-1', afterReload)).toEqual([]);
+    expect(progressOf('slow-1')).not.toContain('ready');
+    expect(progressOf('slow-2')).not.toContain('ready');
+  }, 120_000);
 });

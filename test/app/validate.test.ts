@@ -63,6 +63,7 @@ describe('argument validators', () => {
     expect(checkLoadModelRequest({ path: null }, ctx)).toEqual({ ok: true, value: { path: null } });
     expect(checkLoadModelRequest({ path: '/models/m/model.json', preprocess: 'signed' }, ctx)).toEqual({ ok: true, value: { path: '/models/m/model.json', preprocess: 'signed' } });
     expect(checkLoadModelRequest({ path: 'C:\\models\\m.h5' }, ctx).ok).toBe(true);
+    expect(checkLoadModelRequest({ jobId: 'load-model:x:1', path: null }, ctx)).toEqual({ ok: true, value: { jobId: 'load-model:x:1', path: null } });
   });
 
   it.each([
@@ -71,6 +72,8 @@ describe('argument validators', () => {
     [{ path: '/m\u0000.json' }, /NUL/],
     [{ path: 42 }, /must be a string/],
     [{ path: '/m.json', preprocess: 'sepia' }, /preprocessing mode/],
+    [{ jobId: 7, path: null }, /^jobId must be a string, got number$/],
+    [{ jobId: '', path: null }, /^jobId must be 1–\d+ characters, got 0$/],
     [{}, /missing field "path"/],
     [{ path: null, __proto__: { evil: true } }, /must be an object/],
     [undefined, /must be an object/],
