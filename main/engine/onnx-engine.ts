@@ -75,6 +75,9 @@ class RunQueue {
         f();
       };
       // Cancelled: the caller goes on at once; a tile already sent finishes on the thread, unused.
+      // Nothing can stop it earlier: onnxruntime-node 1.30 runs it synchronously on that thread and
+      // ignores RunOptions.terminate (its binding reads only logSeverityLevel and tag), and stopping the
+      // thread mid-run aborts the process (see close).
       const onAbort = (): void => settle(() => reject(abortError(signal)));
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
@@ -175,7 +178,7 @@ class OnnxEngine implements Engine {
       minTiles: 1,
       maxInFlight: 2,
       run: (tile, job, signal): Promise<TileResult> => this.queue.run(signal, async () => {
-        if (!this.models.has(handle.id)) throw new Error('the model was released');
+        if (!this.models.has(handle.id)) throw new Error(this.closed ? 'the ONNX Runtime engine was closed' : 'the model was released');
         const crop = cropRgb(job.scaled, tile);
         const reply = await this.request({
           type: 'run', jobId: this.nextJob++, modelId: handle.id,
@@ -208,8 +211,13 @@ class OnnxEngine implements Engine {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Stopping the thread while ONNX Runtime runs a tile aborts the whole process (onnxruntime-node's
+    // synchronous run throws a C++ exception once it returns into a terminating thread), and cannot
+    // interrupt the tile anyway: the thread answers messages in order, so this reply means it is idle.
+    const idle = this.broken === undefined ? this.request({ type: 'sessions', jobId: this.nextJob++ }).catch(() => undefined) : undefined;
     this.closed = true;
     this.models.clear();
+    await idle;
     await this.worker.terminate();
   }
 }

@@ -144,6 +144,33 @@ describe('ONNX Runtime engine (the default)', () => {
   });
 });
 
+describe('ONNX Runtime engine: closing', () => {
+  it('closes while a tile runs on ONNX Runtime\'s thread: waits for that tile instead of stopping the thread mid-run (which aborts the process)', async () => {
+    // Heavy enough that a tile of 200×200 pixels takes a good while on two threads.
+    const heavy = tf.sequential();
+    heavy.add(tf.layers.conv2d({ inputShape: [null, null, 3] as unknown as number[], filters: 64, kernelSize: 3, activation: 'relu' }));
+    heavy.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }));
+    heavy.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }));
+    heavy.add(tf.layers.conv2d({ filters: 3, kernelSize: 10, activation: 'softmax' }));
+    const artifacts = await toArtifacts(heavy);
+    heavy.dispose();
+    const engine = await createEngine({ backend: 'onnx', workers: 2, maxTilePixels: 200 * 200 });
+    const handle = await engine.loadModel(artifacts, { window: [16, 16], stride: [1, 1], offset: [0, 0], channels: 3, preprocess: 'unit' });
+    let closing: Promise<void> | undefined;
+    const run = engine.scoreMaps(handle, testPhoto(380, 380), [1], undefined, {
+      // The first tile's reply came back: the second is sent to the thread now and runs there.
+      onProgress: (done) => {
+        if (done === 1) setTimeout(() => (closing ??= engine.close()), 20);
+      },
+    });
+    const err: unknown = await run.catch((e: unknown) => e);
+    expect(String(err)).toBe('Error: the ONNX Runtime engine was closed');
+    expect(closing).toBeDefined();
+    await closing;
+    await expect(engine.scoreMaps(handle, photo, [1])).rejects.toThrow('the ONNX Runtime engine is closed');
+  });
+});
+
 describe('ONNX Runtime engine: tiles from a memory budget', () => {
   it('cuts a photo into stride-aligned tiles when the activations exceed the budget, with the scores of one pass', async () => {
     const engine = await createEngine({ backend: 'onnx', workers: 1, memoryBudget: 400_000 });
