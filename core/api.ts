@@ -277,6 +277,11 @@ export interface ArgKinds {
   recursive: boolean;
   addFoldersRequest: AddFoldersRequest;
   runBatchRequest: RunBatchRequest;
+  /**
+   * An absolute path main may show in the file manager: one the user chose (chosenPaths), an export
+   * folder chosen in its dialog, or a file an export of this window wrote. Never any other path.
+   */
+  shownPath: string;
 }
 export type ArgKind = keyof ArgKinds;
 
@@ -284,8 +289,11 @@ export type ArgKind = keyof ArgKinds;
 export interface InvokeEntry {
   channel: `convmap:${string}`;
   args: readonly ArgKind[];
-  /** 'service': main's app service (main/services) answers; 'dialog': the Electron glue shows a dialog first. */
-  by: 'service' | 'dialog';
+  /**
+   * 'service': main's app service (main/services) answers; 'dialog': the Electron glue shows a dialog
+   * first; 'shell': the Electron glue asks the desktop (Electron's shell).
+   */
+  by: 'service' | 'dialog' | 'shell';
   result: Carries<unknown>;
 }
 
@@ -332,6 +340,11 @@ export const INVOKES = {
   /** No new photo of the batch starts until resumeBatch; photos in flight finish. */
   pauseBatch: { channel: 'convmap:pause-batch', args: ['batchId'], by: 'service', result: carries<void>() },
   resumeBatch: { channel: 'convmap:resume-batch', args: ['batchId'], by: 'service', result: carries<void>() },
+  /**
+   * Opens the desktop's file manager on a file (selected) or folder: an export's output, its
+   * folder, or a path the user chose. Any other path is refused.
+   */
+  showInFolder: { channel: 'convmap:show-in-folder', args: ['shownPath'], by: 'shell', result: carries<void>() },
 } as const satisfies Record<string, InvokeEntry>;
 
 export type InvokeMethod = keyof typeof INVOKES;
@@ -343,7 +356,7 @@ export type InvokeArgs<M extends InvokeMethod> = KindsToArgs<(typeof INVOKES)[M]
 export type InvokeResult<M extends InvokeMethod> = (typeof INVOKES)[M]['result'] extends Carries<infer R> ? R : never;
 /** Every invoke operation as a method (docs come from the table). */
 export type InvokeApi = { [M in InvokeMethod]: (...args: InvokeArgs<M>) => Promise<InvokeResult<M>> };
-/** The operations main's app service answers: all but the dialogs, which the Electron glue shows. */
+/** The operations main's app service answers: all but the dialogs and the shell's, which the Electron glue answers. */
 export type ServiceMethod = { [M in InvokeMethod]: (typeof INVOKES)[M]['by'] extends 'service' ? M : never }[InvokeMethod];
 export type ServiceApi = Pick<InvokeApi, ServiceMethod>;
 

@@ -4,7 +4,8 @@
  * argument by its kind (validate.ts), paths included: only paths the user chose (chosen.ts) pass.
  * A refusal is logged with its reason and rejects the renderer's promise with that reason.
  * Operations answered by the service are forwarded to it as they are; the glue adds only the
- * dialogs, the record of chosen paths, and the jobs of each window (ended when it reloads or closes).
+ * dialogs, Show in folder (on chosen paths and the files exports wrote), the record of chosen paths,
+ * and the jobs of each window (ended when it reloads or closes).
  */
 import type { IpcMain, IpcMainEvent, IpcMainInvokeEvent, WebContents } from 'electron';
 import {
@@ -30,6 +31,12 @@ export interface Dialogs {
   chooseExportFolder(sender: WebContents): Promise<string | null>;
 }
 
+/** The desktop's side of Show in folder (Electron's shell in main.ts). */
+export interface DesktopShell {
+  /** Opens the file manager on `fullPath`, selecting it when it is a file. */
+  showItemInFolder(fullPath: string): void;
+}
+
 /** The service the operations are forwarded to, plus what validation asks of it. */
 export type IpcService = ServiceApi & {
   hasModel(id: string): boolean;
@@ -44,6 +51,7 @@ export interface IpcDeps {
   ipcMain: Pick<IpcMain, 'handle' | 'removeHandler' | 'on' | 'removeListener'>;
   service: IpcService;
   dialogs: Dialogs;
+  shell: DesktopShell;
   /** The paths the user chose; the dialogs' answers, drops and recent items are added to it here. */
   chosen: ChosenPaths;
   /** Identities of the opened photos, recorded here as photos are opened (the photo protocol checks them). */
@@ -61,7 +69,8 @@ export interface IpcRegistration {
 }
 
 type Handler<M extends InvokeMethod> = (sender: WebContents, ...args: InvokeArgs<M>) => Promise<InvokeResult<M>>;
-type DialogMethod = Exclude<InvokeMethod, ServiceMethod>;
+/** The operations the glue answers itself: the dialogs and the shell's. */
+type GlueMethod = Exclude<InvokeMethod, ServiceMethod>;
 
 /** Error whose message names the channel and the reason; what the renderer's promise rejects with. */
 export class RefusedError extends Error {
@@ -89,6 +98,8 @@ export function rendererError(err: unknown): Error {
 export function registerIpc(deps: IpcDeps): IpcRegistration {
   const log = deps.log ?? ((line: string) => console.warn(line));
   const { service, dialogs, chosen, identities } = deps;
+  /** Files the window's exports wrote (resolved): Show in folder may open them, nothing else may use them. */
+  const written = new Set<string>();
   const jobs = new Map<WebContents, Set<string>>();
   let loads = 0;
   const track = async <R>(sender: WebContents, jobId: string, run: () => Promise<R>): Promise<R> => {
@@ -121,7 +132,7 @@ export function registerIpc(deps: IpcDeps): IpcRegistration {
   const noPhotos: AddPhotosResult = { photos: [], failed: [] };
   const noFolders: AddFoldersResult = { photos: [], failed: [], skipped: 0, models: [] };
 
-  const dialogHandlers: { [M in DialogMethod]: Handler<M> } = {
+  const glueHandlers: { [M in GlueMethod]: Handler<M> } = {
     openModelDialog: async (sender) => {
       const p = await dialogs.openModel(sender);
       if (p !== null) chosen.grant([p], 'dialog');
@@ -148,6 +159,9 @@ export function registerIpc(deps: IpcDeps): IpcRegistration {
       if (dir !== null) service.allowExportDir(dir);
       return dir;
     },
+    showInFolder: async (_sender, p) => {
+      deps.shell.showItemInFolder(path.resolve(p));
+    },
   };
   // Service operations are forwarded as they are; these few also record what they hand out.
   const serviceHandlers: Partial<{ [M in ServiceMethod]: Handler<M> }> = {
@@ -169,10 +183,14 @@ export function registerIpc(deps: IpcDeps): IpcRegistration {
       return track(sender, jobId, () => service.loadModel({ ...req, jobId }));
     },
     computeScores: (sender, req) => track(sender, req.jobId, () => service.computeScores(req)),
-    runBatch: (sender, req) => track(sender, req.batchId, () => service.runBatch(req)),
+    runBatch: (sender, req) => track(sender, req.batchId, async () => {
+      const result = await service.runBatch(req);
+      for (const f of result.outputs) written.add(path.resolve(f));
+      return result;
+    }),
   };
   const handlerOf = (method: InvokeMethod): ((sender: WebContents, ...a: unknown[]) => Promise<unknown>) => {
-    const own = (dialogHandlers as Record<string, unknown>)[method] ?? (serviceHandlers as Record<string, unknown>)[method];
+    const own = (glueHandlers as Record<string, unknown>)[method] ?? (serviceHandlers as Record<string, unknown>)[method];
     if (own) return own as (sender: WebContents, ...a: unknown[]) => Promise<unknown>;
     const forward = (service as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method];
     return (_sender, ...a) => forward.apply(service, a);
@@ -186,6 +204,7 @@ export function registerIpc(deps: IpcDeps): IpcRegistration {
     },
     isExportDir: (dir) => service.isExportDir(dir),
     isChosen: (p) => chosen.has(p),
+    isShowable: (p) => chosen.has(p) || service.isExportDir(p) || written.has(path.resolve(p)),
   };
   const methods = Object.keys(INVOKES) as InvokeMethod[];
   for (const method of methods) {

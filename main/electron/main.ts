@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { app, BrowserWindow, dialog, ipcMain, Menu, session, type WebContents } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, session, shell, type WebContents } from 'electron';
 import type { EventChannel, EventPayload, MenuCommand, RecentItems } from '../../core/api';
 import { printable } from '../../core/printable';
 import { MODEL_EXTENSIONS, PHOTO_EXTENSIONS } from '../../core/formats';
@@ -183,6 +183,7 @@ async function start(): Promise<void> {
     ipcMain,
     service,
     dialogs,
+    shell,
     chosen,
     identities,
     log,

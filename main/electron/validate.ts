@@ -27,6 +27,11 @@ export interface ValidationContext {
    * the OS's open-file (main/electron/chosen.ts keeps them). Absent: no path is.
    */
   isChosen?(path: string): boolean;
+  /**
+   * True for a path the file manager may be opened on: a chosen one, an export folder chosen in the
+   * dialog, or a file an export wrote this session (absent: none is).
+   */
+  isShowable?(path: string): boolean;
 }
 
 export const LIMITS = {
@@ -193,6 +198,14 @@ export function checkAddFoldersRequest(v: unknown, ctx: ValidationContext): Chec
   return ok({ paths: paths.value, recursive: v.recursive });
 }
 
+/** An absolute path (checkPath) that the user chose or an export wrote: what Show in folder may open. */
+export function checkShownPath(v: unknown, ctx: ValidationContext): Checked<string> {
+  const p = checkPath(v, 'path');
+  if (!p.ok) return p;
+  if (!(ctx.isShowable?.(p.value) ?? false)) return no(`path "${p.value.slice(0, 200)}" is neither one the user chose nor an export written in this session`);
+  return p;
+}
+
 export function checkBoolean(v: unknown, what: string): Checked<boolean> {
   return typeof v === 'boolean' ? ok(v) : no(`${what} must be a boolean, got ${describe(v)}`);
 }
@@ -278,6 +291,7 @@ const ARG_CHECKS: { [K in ArgKind]: (v: unknown, ctx: ValidationContext) => Chec
   recursive: (v) => checkBoolean(v, 'recursive'),
   addFoldersRequest: checkAddFoldersRequest,
   runBatchRequest: checkRunBatchRequest,
+  shownPath: checkShownPath,
 };
 
 const COUNTS = ['no arguments', 'one argument', 'two arguments'];

@@ -24,6 +24,8 @@ export interface PhotoBatchState {
   cached?: boolean;
   /** Strongest class (label). */
   classLabel?: string;
+  /** Per class (label order), the highest score of the photo's averaged map; 'done' photos only. */
+  maxima?: readonly number[];
 }
 
 
@@ -87,6 +89,8 @@ export const useBatchStore = defineStore('batch', () => {
   const csv = ref(false);
   const exporting = ref<ExportState | null>(null);
   const lastExport = shallowRef<BatchResult | null>(null);
+  /** The folder the last export wrote into. */
+  const lastExportDir = ref<string | null>(null);
 
   const setStatus = (updates: Iterable<[string, PhotoBatchState]>): void => {
     const next = new Map(status.value);
@@ -122,9 +126,12 @@ export const useBatchStore = defineStore('batch', () => {
           if (e.reason !== undefined) st.reason = e.reason;
           if (e.cached !== undefined) st.cached = e.cached;
           if (e.classLabel !== undefined) st.classLabel = e.classLabel;
+          if (e.maxima !== undefined) st.maxima = e.maxima;
           setStatus([[e.photoId, st]]);
         } else if (exporting.value) {
           if (e.status === 'done' && e.output) exporting.value.outputs.push(e.output);
+          // An export computes with the queue's model and scales: its maxima rank the grid too (the class it drew may not be the top one, so the top class is left as it was).
+          if (e.status === 'done' && e.maxima !== undefined) setStatus([[e.photoId, { ...statusOf(e.photoId), status: 'done', maxima: e.maxima }]]);
           if (e.status === 'failed') exporting.value.failed.push({ photoId: e.photoId, reason: e.reason ?? 'failed' });
         }
         break;
@@ -260,6 +267,7 @@ export const useBatchStore = defineStore('batch', () => {
       const outDir = await api.chooseExportFolder();
       if (outDir === null) return null;
       const batchId = newJobId('export');
+      lastExportDir.value = outDir;
       exporting.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length), outDir, outputs: [], failed: [] };
       const result = await api.runBatch({ batchId, modelId: model.id, photoIds, scales: batchScales(), mode: scores.mode, export: exportSettings(outDir) });
       lastExport.value = result;
@@ -269,6 +277,20 @@ export const useBatchStore = defineStore('batch', () => {
       return null;
     } finally {
       exporting.value = null;
+    }
+  }
+
+  /**
+   * Opens the file manager on the last export: its first PNG selected, or its folder when it wrote
+   * none. Main shows only what an export wrote or the user chose.
+   */
+  async function showInFolder(): Promise<void> {
+    const target = lastExport.value?.outputs.find((f) => f.endsWith('.png')) ?? lastExportDir.value;
+    if (target === null) return;
+    try {
+      await api.showInFolder(target);
+    } catch (err) {
+      error.value = errorMessage(err);
     }
   }
 
@@ -292,8 +314,8 @@ export const useBatchStore = defineStore('batch', () => {
 
   return {
     recursive, status, pending, run, lastRun, skippedFiles, unreadable, error, warning,
-    exportClass, legend, exportBoxes, namePattern, scoresJson, csv, exporting, lastExport,
+    exportClass, legend, exportBoxes, namePattern, scoresJson, csv, exporting, lastExport, lastExportDir,
     counts, fraction, timeLeft, statusOf,
-    onEvent, enqueue, processAll, addFolders, openFoldersDialog, pause, resume, cancel, exportSettings, exportPhotos, cancelExport, unsubscribe,
+    onEvent, enqueue, processAll, addFolders, openFoldersDialog, pause, resume, cancel, exportSettings, exportPhotos, cancelExport, showInFolder, unsubscribe,
   };
 });

@@ -59,7 +59,8 @@ function setup(refusal?: string) {
   const log = vi.fn();
   const chosen = new ChosenPaths();
   chosen.grant(['/a.jpg', '/m.json', '/more'], 'dialog');
-  const { unregister, endJobsOf } = registerIpc({ ipcMain: ipcMain as never, service, dialogs, chosen, identities: new PhotoIdentities(), log, senderRefusal: () => refusal });
+  const shell = { showItemInFolder: vi.fn() };
+  const { unregister, endJobsOf } = registerIpc({ ipcMain: ipcMain as never, service, dialogs, shell, chosen, identities: new PhotoIdentities(), log, senderRefusal: () => refusal });
   const sender = { id: 1 };
   const callFrom = (from: unknown, channel: InvokeChannel, ...args: unknown[]) => {
     const h = handlers.get(channel);
@@ -68,7 +69,7 @@ function setup(refusal?: string) {
   };
   const call = (channel: InvokeChannel, ...args: unknown[]) => callFrom(sender, channel, ...args);
   const drop = (...args: unknown[]) => listeners.get(DROPPED_CHANNEL)?.({ sender }, ...args);
-  return { handlers, listeners, ipcMain, service, dialogs, log, unregister, endJobsOf, call, callFrom, drop, sender, chosen };
+  return { handlers, listeners, ipcMain, service, dialogs, shell, log, unregister, endJobsOf, call, callFrom, drop, sender, chosen };
 }
 
 describe('IPC handlers', () => {
@@ -248,6 +249,37 @@ describe('paths the renderer may hand back', () => {
     expect(ok.log).toHaveBeenLastCalledWith('[ipc] convmap:dropped refused: takes one argument, got 2');
     await expect(ok.call('convmap:add-photos', ['/b.png'])).rejects.toThrow(/was not chosen/);
     await expect(call('convmap:add-photos', ['/etc/passwd'])).rejects.toThrow(/refused/);
+  });
+});
+
+describe('Show in folder', () => {
+  it('opens the file manager on a file an export wrote, or its chosen folder, and refuses any other path without calling the shell', async () => {
+    const { call, service, shell, log } = setup();
+    const req = {
+      batchId: 'b1', modelId: 'm1', photoIds: ['p1'], scales: [1], mode: 'max',
+      export: { outDir: '/exports', classChoice: 'top', colormap: 'turbo', opacity: 0.5, threshold: 0.1, boxes: false, detectThreshold: 0.5, legend: true, namePattern: '{name}', scoresJson: false, csv: false },
+    };
+    vi.mocked(service.runBatch).mockResolvedValueOnce({
+      batchId: 'b1', total: 1, done: 1, failed: [], statuses: ['done'], skipped: 0, cancelled: false, cacheHits: 0, elapsedMs: 1, outputs: ['/exports/a.heatmap.png'],
+    });
+    // Before the export wrote it, the file is just a path the renderer names.
+    await expect(call('convmap:show-in-folder', '/exports/a.heatmap.png')).rejects.toThrow('convmap:show-in-folder refused: path "/exports/a.heatmap.png" is neither one the user chose nor an export written in this session');
+    await call('convmap:choose-export-folder');
+    await call('convmap:run-batch', req);
+    await call('convmap:show-in-folder', '/exports/a.heatmap.png');
+    expect(shell.showItemInFolder).toHaveBeenLastCalledWith('/exports/a.heatmap.png');
+    await call('convmap:show-in-folder', '/exports');
+    expect(shell.showItemInFolder).toHaveBeenLastCalledWith('/exports');
+    // A photo the user chose may be shown; anything else is refused, also through '..'.
+    await call('convmap:show-in-folder', '/a.jpg');
+    expect(shell.showItemInFolder).toHaveBeenCalledTimes(3);
+    for (const p of ['/etc/passwd', '/exports/../etc/passwd', '/exports/b.heatmap.png']) {
+      await expect(call('convmap:show-in-folder', p)).rejects.toThrow(`convmap:show-in-folder refused: path "${p}" is neither one the user chose nor an export written in this session`);
+    }
+    await expect(call('convmap:show-in-folder', 'exports')).rejects.toThrow('convmap:show-in-folder refused: path must be absolute, got "exports"');
+    await expect(call('convmap:show-in-folder', ['/exports'])).rejects.toThrow('convmap:show-in-folder refused: path must be a string, got an array of 1');
+    expect(shell.showItemInFolder).toHaveBeenCalledTimes(3);
+    expect(log).toHaveBeenLastCalledWith(expect.stringMatching(/^\[ipc\] convmap:show-in-folder refused: path must be a string/));
   });
 });
 

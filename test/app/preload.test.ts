@@ -7,7 +7,7 @@ const CHANNEL_OF: Record<string, string> = {
   setPreprocess: 'convmap:set-preprocess', openPhotosDialog: 'convmap:open-photos-dialog', addPhotos: 'convmap:add-photos',
   demoScene: 'convmap:demo-scene', computeScores: 'convmap:compute-scores', cancel: 'convmap:cancel', recent: 'convmap:recent',
   openFoldersDialog: 'convmap:open-folders-dialog', addFolders: 'convmap:add-folders', chooseExportFolder: 'convmap:choose-export-folder',
-  runBatch: 'convmap:run-batch', pauseBatch: 'convmap:pause-batch', resumeBatch: 'convmap:resume-batch',
+  runBatch: 'convmap:run-batch', pauseBatch: 'convmap:pause-batch', resumeBatch: 'convmap:resume-batch', showInFolder: 'convmap:show-in-folder',
 };
 const EVENT_OF: Record<string, string> = { onProgress: 'convmap:progress', onOpenFiles: 'convmap:open-files', onBatch: 'convmap:batch', onMenu: 'convmap:menu' };
 

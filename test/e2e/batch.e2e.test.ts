@@ -75,6 +75,7 @@ describe.skipIf(!haveChromium)('the batch queue in a browser, on the real servic
   });
 
   it('opens a folder through the dialog: the photos join the strip and the queue runs them in the background', async () => {
+    await page.click('[role="tab"][data-tab="batch"]');
     await page.click('[data-testid="batch"] button[aria-label="Open folders"]');
     await page.waitForSelector('button.thumb[aria-label^="truncated.jpg"]');
     expect(await page.locator('button.thumb').count()).toBe(1 + GOOD + 1);

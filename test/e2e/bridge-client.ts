@@ -77,6 +77,7 @@ type WireScoresResult = Omit<ScoresResult, 'maps'> & { maps: WireScoreMap[] };
     runBatch: (req) => call<BatchResult>('runBatch', req),
     pauseBatch: (batchId) => call<void>('pauseBatch', batchId),
     resumeBatch: (batchId) => call<void>('resumeBatch', batchId),
+    showInFolder: (p) => call<void>('showInFolder', p),
     onBatch(listener) {
       batch.add(listener);
       return () => batch.delete(listener);

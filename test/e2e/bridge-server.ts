@@ -32,6 +32,8 @@ export interface BridgeServer {
   calls: Map<string, number>;
   /** Requests that failed with a server error (not rejections the API defines), for the test to assert on. */
   serverErrors: string[];
+  /** What Show in folder was asked to open, in order (main's shell.showItemInFolder). */
+  shown: string[];
   /** Sends paths as an "open-files" event (as the OS would through main). */
   openFiles(paths: string[]): void;
   close(): Promise<void>;
@@ -76,6 +78,9 @@ export async function startBridgeServer(opts: BridgeOptions): Promise<BridgeServ
   const calls = new Map<string, number>();
   const serverErrors: string[] = [];
   const sse = new Set<http.ServerResponse>();
+  const shown: string[] = [];
+  /** Files exports wrote: as in main/electron/ipc.ts, only these and the export folder may be shown. */
+  const written = new Set<string>();
   const clientTs = await fs.readFile(path.join(HERE, 'bridge-client.ts'), 'utf8');
   // A classic script: drop the `export {}` left behind by the type-only imports.
   const bridgeJs = (await transformWithOxc(clientTs, 'bridge-client.ts', { lang: 'ts' })).code.replace(/^export\s*\{\s*\};?\s*$/m, '');
@@ -113,7 +118,18 @@ export async function startBridgeServer(opts: BridgeOptions): Promise<BridgeServ
       if (dir !== null) service.allowExportDir(dir);
       return dir;
     },
-    runBatch: (req) => service.runBatch(req as Parameters<AppService['runBatch']>[0]),
+    runBatch: async (req) => {
+      const result = await service.runBatch(req as Parameters<AppService['runBatch']>[0]);
+      for (const f of result.outputs) written.add(path.resolve(f));
+      return result;
+    },
+    showInFolder: async (p) => {
+      if (typeof p !== 'string' || !path.isAbsolute(p) || !(written.has(path.resolve(p)) || service.isExportDir(p))) {
+        throw new Error(`convmap:show-in-folder refused: path "${String(p)}" is neither one the user chose nor an export written in this session`);
+      }
+      shown.push(path.resolve(p));
+      return null;
+    },
     pauseBatch: async (batchId) => {
       await service.pauseBatch(batchId as string);
       return null;
@@ -204,6 +220,7 @@ export async function startBridgeServer(opts: BridgeOptions): Promise<BridgeServ
     url: `http://127.0.0.1:${port}/`,
     calls,
     serverErrors,
+    shown,
     openFiles: (paths) => send('open-files', paths),
     async close() {
       unsubscribe();

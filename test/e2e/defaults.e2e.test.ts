@@ -71,8 +71,10 @@ describe.skipIf(!ready)('defaults a new user sees, in a browser on the real serv
     await waitFor(overlayReady('any'));
     await waitFor(`document.querySelector('.status')?.textContent?.includes('Ready')`);
     expect(await text('[data-testid="grade"] .badge')).toBe('exact');
+    await page.click('[role="tab"][data-tab="batch"]');
     const exportButton = await page.locator('button[aria-label="Export current photo"]').boundingBox();
     expect(exportButton && exportButton.y + exportButton.height).toBeLessThanOrEqual(860);
+    await page.click('[role="tab"][data-tab="model"]');
     await page.screenshot({ path: path.join(shots, 'e2e-first-launch.png') });
   });
 

@@ -129,6 +129,7 @@ export function fakeApi(opts: FakeOptions = {}): FakeApi & { [K in keyof Convmap
     })),
     pauseBatch: vi.fn(async () => undefined),
     resumeBatch: vi.fn(async () => undefined),
+    showInFolder: vi.fn(async () => undefined),
     onBatch: vi.fn((l: (e: BatchEvent) => void) => {
       batchListeners.add(l);
       return () => batchListeners.delete(l);

@@ -232,4 +232,98 @@ describe('the batch grid', () => {
     expect(w.emitted('open')).toHaveLength(1);
     expect(useBatchStore().statusOf(a)?.status).toBe('done');
   });
+
+  it('ranks a folder by a chosen class: the max column holds each photo\'s highest score of that class, strongest first, photos without scores last', async () => {
+    const api = fakeApi();
+    const { default: BatchGrid } = await import('../../renderer/components/BatchGrid.vue');
+    const w = mountWith(BatchGrid, api);
+    await useModelStore().load(null);
+    void useSessionStore().openDropped([{ file: new File(['x'], 'day1'), isDirectory: true }, { file: new File(['x'], 'day2'), isDirectory: true }]);
+    await settle();
+    const req = api.runBatch.mock.calls[0][0];
+    expect(req.photoIds).toEqual(['/dropped/day1/a.jpg', '/dropped/day1/b.jpg', '/dropped/day2/a.jpg', '/dropped/day2/b.jpg']);
+    // Labels cat, dog, background: maxima per photo in that order; day2/b failed (no scores).
+    const maxima: Record<string, number[]> = {
+      '/dropped/day1/a.jpg': [0.1, 0.7, 0.95],
+      '/dropped/day1/b.jpg': [0.8, 0.2, 0.05],
+      '/dropped/day2/a.jpg': [0.4, 0.55, 0.1],
+    };
+    for (const [photoId, m] of Object.entries(maxima)) api.batch({ type: 'photo', batchId: req.batchId, photoId, status: 'done', classLabel: 'x', maxima: m });
+    api.batch({ type: 'photo', batchId: req.batchId, photoId: '/dropped/day2/b.jpg', status: 'failed', reason: 'not a supported image' });
+    await settle();
+    const order = (): string[] => w.findAll('tbody tr').map((r) => r.attributes('data-photo') ?? '');
+    const shown = (): string[] => w.findAll('tbody td[data-col="max"]').map((td) => td.text());
+    const rank = async (v: string): Promise<void> => {
+      await w.get('[data-testid="rank-class"]').setValue(v);
+      await settle();
+    };
+    await rank('0'); // cat
+    expect(order()).toEqual(['/dropped/day1/b.jpg', '/dropped/day2/a.jpg', '/dropped/day1/a.jpg', '/dropped/day2/b.jpg']);
+    expect(shown()).toEqual(['0.800', '0.400', '0.100', '—']);
+    expect(w.get('[data-sort="max"]').text()).toMatch(/^max cat ▼$/);
+    await rank('1'); // dog
+    expect(order()).toEqual(['/dropped/day1/a.jpg', '/dropped/day2/a.jpg', '/dropped/day1/b.jpg', '/dropped/day2/b.jpg']);
+    // The top class never counts background: day1/a ranks by its dog score 0.7, not its background 0.95.
+    await rank('top');
+    expect(order()).toEqual(['/dropped/day1/b.jpg', '/dropped/day1/a.jpg', '/dropped/day2/a.jpg', '/dropped/day2/b.jpg']);
+    expect(shown()).toEqual(['0.800', '0.700', '0.550', '—']);
+    await rank('2'); // background itself can still be ranked when asked for
+    expect(shown()).toEqual(['0.950', '0.100', '0.050', '—']);
+    // The header turns the order around; the photo without scores stays last.
+    await rank('0');
+    await w.get('[data-sort="max"]').trigger('click');
+    expect(order()).toEqual(['/dropped/day1/a.jpg', '/dropped/day2/a.jpg', '/dropped/day1/b.jpg', '/dropped/day2/b.jpg']);
+    // Same-named photos are told apart by their folder in the row's tooltip.
+    expect(w.get('tbody tr[data-photo="/dropped/day2/a.jpg"]').attributes('title')).toBe('/dropped/day2/a.jpg');
+  });
+});
+
+describe('Run batch → folder (issue 12, items 9 and 17)', () => {
+  it('batch and export have their own tab; one click computes and exports every photo with the export\'s own boxes, then Show in folder opens what it wrote', async () => {
+    const api = fakeApi();
+    const w = mountWith(App, api, document.body.appendChild(document.createElement('div')));
+    await settle();
+    const tab = (name: string) => w.get(`[role="tab"][data-tab="${name}"]`);
+    const panel = (id: string) => w.get(`#${id}`).element as HTMLElement;
+    expect(tab('model').attributes('aria-selected')).toBe('true');
+    expect(panel('panel-batch').style.display).toBe('none');
+    await tab('batch').trigger('click');
+    expect(panel('panel-batch').style.display).toBe('');
+    expect(panel('panel-model').style.display).toBe('none');
+
+    // The demo is open; a folder adds a.jpg and b.jpg and queues them.
+    void useSessionStore().openDropped([{ file: new File(['x'], 'day1'), isDirectory: true }]);
+    await settle();
+    const queue = api.runBatch.mock.calls[0][0];
+    api.finishBatch(queue.batchId);
+    await settle();
+
+    // The view shows boxes; the export is asked for none.
+    useViewStore().showDetections = true;
+    await w.get('[data-testid="export-boxes"]').setValue(false);
+    await tab('model').trigger('click');
+    const run = w.get('button[aria-label="Export all photos"]');
+    expect(run.text()).toBe('Run batch → folder…');
+    await run.trigger('click');
+    await settle();
+    // The export brings its tab forward, with its progress on the tab.
+    expect(tab('batch').attributes('aria-selected')).toBe('true');
+    expect(api.chooseExportFolder).toHaveBeenCalledTimes(1);
+    expect(api.runBatch).toHaveBeenCalledTimes(2);
+    const req = api.runBatch.mock.calls[1][0];
+    expect(req.photoIds).toEqual(usePhotosStore().photos.map((p) => p.id));
+    expect(req.export).toMatchObject({ outDir: '/exports', boxes: false });
+    api.batch({ type: 'progress', batchId: req.batchId, total: 3, done: 1, failed: 0, skipped: 0, running: 1, elapsedMs: 10, etaMs: 20, photosPerMinute: 6 });
+    await settle();
+    expect(w.get('[data-testid="batch-tab-progress"]').text()).toBe('1/3');
+    api.finishBatch(req.batchId);
+    await settle();
+    expect(w.find('[data-testid="batch-tab-progress"]').exists()).toBe(false);
+    expect(w.get('[data-testid="export-last"]').text()).toBe('Exported 3 PNGs to exports');
+    await w.get('[data-testid="show-in-folder"]').trigger('click');
+    await settle();
+    // The first PNG the export wrote (the fake names outputs after the photo ids).
+    expect(api.showInFolder).toHaveBeenCalledWith(`/exports/${req.photoIds[0].split('/').pop()}.heatmap.png`);
+    w.unmount();
+  });
 });

@@ -26,6 +26,15 @@ console.log('menu', JSON.stringify(win.webContents.sent.filter(([c]) => c === 'c
 try { await call('convmap:compute-scores', { jobId: 'j2', modelId: model.id, photoId: demo.id, scales: [-1] }); } catch (e) { console.log('refused:', e.message); }
 try { await call('convmap:add-photos', ['/etc/passwd']); } catch (e) { console.log('refused:', e.message); }
 try { await call('convmap:load-model', { path: '/etc/passwd' }); } catch (e) { console.log('refused:', e.message); }
+// Export the demo into the folder the export dialog chose, then Show in folder on what was written.
+const outDir = await call('convmap:choose-export-folder');
+const exported = await call('convmap:run-batch', { batchId: 'b1', modelId: model.id, photoIds: [demo.id], scales: [1], mode: 'max', export: {
+  outDir, classChoice: 'top', colormap: 'turbo', opacity: 0.5, threshold: 0.2, boxes: false, detectThreshold: 0.5, legend: false, namePattern: '{name}.heatmap.png', scoresJson: false, csv: false } });
+try { await call('convmap:show-in-folder', exported.outputs[0] + '.other'); } catch (e) { console.log('refused:', e.message); }
+await call('convmap:show-in-folder', exported.outputs[0]);
+console.log('exported', JSON.stringify(exported.outputs), 'shown', JSON.stringify(s.shown));
+try { await call('convmap:show-in-folder', '/etc/passwd'); } catch (e) { console.log('refused:', e.message); }
+console.log('shown after refusals', s.shown.length);
 // A reload of the window ends the jobs its page started.
 const running = call('convmap:compute-scores', { jobId: 'j3', modelId: model.id, photoId: demo.id, scales: [3, 2.5, 2] }).then(() => 'finished', (e) => `${e.name}: ${e.message}`);
 for (let i = 0; i < 400 && !win.webContents.sent.some(([c, p]) => c === 'convmap:progress' && p.jobId === 'j3'); i++) await new Promise((r) => setTimeout(r, 5));

@@ -1,5 +1,5 @@
 // A stand-in for the electron module, enough to run out/main/main.js under plain Node.
-const s = globalThis.__electronStub = { app: new Map(), ipc: new Map(), ipcOn: new Map(), protocols: new Map(), windows: [], menus: [] };
+const s = globalThis.__electronStub = { app: new Map(), ipc: new Map(), ipcOn: new Map(), protocols: new Map(), windows: [], menus: [], shown: [] };
 class Contents { constructor() { this.h = new Map(); this.sent = []; this.mainFrame = { url: 'convmap-app://renderer/index.html', parent: null }; }
   on(n, l) { this.h.set(n, l); return this; } send(c, p) { this.sent.push([c, p]); } }
 export class BrowserWindow {
@@ -16,5 +16,8 @@ export const ipcMain = { handle: (c, l) => s.ipc.set(c, l), removeHandler: (c) =
 export const protocol = { registerSchemesAsPrivileged: (x) => { s.schemes = x; }, handle: (n, l) => s.protocols.set(n, l) };
 export const session = { defaultSession: { setPermissionRequestHandler() {}, setPermissionCheckHandler() {}, webRequest: { onHeadersReceived() {}, onBeforeRequest() {} } } };
 export const Menu = { buildFromTemplate: (t) => t, setApplicationMenu: (m) => s.menus.push(m) };
-export const dialog = { showOpenDialog: async () => ({ canceled: true, filePaths: [] }), showErrorBox: (a, b) => console.error('ERRORBOX', a, b) };
-export default { app, BrowserWindow, ipcMain, protocol, session, Menu, dialog };
+// The export dialog answers STUB_EXPORT_DIR when set; every other dialog is cancelled.
+export const dialog = { showOpenDialog: async (...a) => (a.at(-1)?.title === 'Export Overlays To' && process.env.STUB_EXPORT_DIR ? { canceled: false, filePaths: [process.env.STUB_EXPORT_DIR] } : { canceled: true, filePaths: [] }),
+  showErrorBox: (a, b) => console.error('ERRORBOX', a, b) };
+export const shell = { showItemInFolder: (p) => s.shown.push(p) };
+export default { app, BrowserWindow, ipcMain, protocol, session, Menu, dialog, shell };
