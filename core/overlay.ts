@@ -16,8 +16,9 @@ export interface OverlayOptions {
   /** Scores below this are transparent. */
   threshold: number;
   /**
-   * true: bilinear between grid cell centres (over covered cells only, weights renormalised);
-   * false: each pixel takes its grid cell's score (blocky).
+   * true: bilinear between grid cell centres (over covered cells only, weights renormalised), and
+   * fading to transparent over half a grid cell (half the finest stride) beyond the covered cells;
+   * false: each pixel takes its grid cell's score (blocky), hard edges.
    */
   smooth: boolean;
   /** Scores mapped to the colormap's ends [lo, hi], clamped outside; default [0, 1]. */
@@ -31,23 +32,54 @@ export interface OverlayOptions {
 
 const LUT_SIZE = 256;
 
-/** Per output pixel along one axis: nearest grid cell (or `n` when outside the grid) and the bilinear pair. */
+/**
+ * Per output pixel along one axis: nearest grid cell (or `n` when outside the grid), the bilinear
+ * pair, and the distances from the sample point to its cell's lower and upper edges in half cells.
+ */
 function axisTable(outSize: number, imageSize: number, cell: number, n: number) {
   const nearest = new Int32Array(outSize);
   const i0 = new Int32Array(outSize);
   const i1 = new Int32Array(outSize);
   const t = new Float64Array(outSize);
+  const lo = new Float64Array(outSize);
+  const hi = new Float64Array(outSize);
   for (let p = 0; p < outSize; p++) {
     const g = ((p + 0.5) * imageSize) / outSize / cell;
     const r = Math.floor(g);
     nearest[p] = r >= 0 && r < n ? r : n;
+    lo[p] = 2 * (g - r);
+    hi[p] = 2 * (r + 1 - g);
     const v = Math.min(Math.max(g - 0.5, 0), n - 1);
     const a = Math.min(Math.floor(v), n - 1);
     i0[p] = a;
     i1[p] = Math.min(a + 1, n - 1);
     t[p] = v - a;
   }
-  return { nearest, i0, i1, t };
+  return { nearest, i0, i1, t, lo, hi };
+}
+
+type AxisTable = ReturnType<typeof axisTable>;
+
+/**
+ * How opaque the smooth view is at a sample point of uncovered cell (r, c): 1 − d, d the distance
+ * from the point to the nearest covered cell in half cells (Euclidean over the two axes, each in its
+ * own half cell); 0 from half a cell away. Only the 8 neighbours can be that close.
+ */
+function edgeWeight(mask: Uint8Array, rows: number, cols: number, r: number, c: number, ys: AxisTable, py: number, xs: AxisTable, px: number): number {
+  let best = 0;
+  for (let dr = -1; dr <= 1; dr++) {
+    const r2 = r + dr;
+    const ny = dr < 0 ? ys.lo[py] : dr > 0 ? ys.hi[py] : 0;
+    if (r2 < 0 || r2 >= rows || ny >= 1) continue;
+    for (let dc = -1; dc <= 1; dc++) {
+      const c2 = c + dc;
+      const nx = dc < 0 ? xs.lo[px] : dc > 0 ? xs.hi[px] : 0;
+      if (c2 < 0 || c2 >= cols || nx >= 1 || mask[r2 * cols + c2] === 0) continue;
+      const w = 1 - Math.sqrt(ny * ny + nx * nx);
+      if (w > best) best = w;
+    }
+  }
+  return best;
 }
 
 /**
@@ -56,7 +88,11 @@ function axisTable(outSize: number, imageSize: number, cell: number, n: number) 
  * It is painted when its grid cell (the cell containing that point) is covered and the score there is
  * ≥ threshold: colour = LUT entry round((score − lo) / (hi − lo) · 255) of a 256-entry LUT (clamped),
  * alpha = round(opacity · 255). Every other pixel is [0, 0, 0, 0]. With smooth, the score is the
- * bilinear interpolation between the centres of the neighbouring covered cells (edges clamped).
+ * bilinear interpolation between the centres of the neighbouring covered cells (edges clamped), and
+ * coverage does not end in a hard edge: a point of an uncovered cell at distance d (in half grid
+ * cells, see edgeWeight) from the nearest covered cell is painted with that interpolated score and
+ * alpha round(round(opacity · 255) · (1 − d)), transparent from d ≥ 1 (half a cell, half the finest
+ * stride, beyond the covered area).
  * @returns straight (not premultiplied) RGBA, row-major, length width · (y1 − y0) · 4 (the rows of
  *   `opts.rows`, default all: width · height · 4).
  */
@@ -137,14 +173,21 @@ export function renderOverlay(avg: AveragedMap, classIndex: number, opts: Overla
     const m = rn * cols;
     for (let px = 0; px < width; px++) {
       const cn = xs.nearest[px];
-      if (cn === cols || mask[m + cn] === 0) continue;
+      if (cn === cols) continue;
+      let fade = 1;
+      if (mask[m + cn] === 0) {
+        fade = edgeWeight(mask, rows, cols, rn, cn, ys, py, xs, px);
+        if (fade <= 0) continue;
+      }
       const c0 = xs.i0[px];
       const c1 = xs.i1[px];
       const u = xs.t[px];
+      // Within half a cell of a covered cell, that cell is one of the bilinear pair with a positive weight: den > 0.
       const s = ((1 - u) * num[c0] + u * num[c1]) / ((1 - u) * den[c0] + u * den[c1]);
       if (!(s >= threshold)) continue;
       const v = (s - lo) * scale + 0.5;
       out32[o + px] = palette[v <= 0 ? 0 : v >= LUT_SIZE - 1 ? LUT_SIZE - 1 : v | 0];
+      if (fade < 1) out[(o + px) * 4 + 3] = Math.round(alpha * fade);
     }
   }
   return out;

@@ -95,8 +95,47 @@ describe('renderOverlay: smooth', () => {
 
   it('uncovered cells neither show nor pull covered neighbours toward 0', () => {
     const img = renderOverlay(avgMap([1, 4], 1, 2, [0.8, 0], [1, 0]), 0, { width: 4, height: 1, colormap: 'greys', opacity: 1, threshold: 0.5, smooth: true });
-    const painted = [...lutAt(greys, Math.round(Math.fround(0.8) * 255)), 255];
-    expect([0, 1, 2, 3].map((x) => pixel(img, 4, 0, x))).toEqual([painted, painted, [0, 0, 0, 0], [0, 0, 0, 0]]);
+    const grey = lutAt(greys, Math.round(Math.fround(0.8) * 255));
+    // Pixel 2 (x = 2.5) lies 0.5 px past the covered cell's edge at x = 2, half of the 1-px half cell: alpha 255 · 0.5.
+    expect([0, 1, 2, 3].map((x) => pixel(img, 4, 0, x))).toEqual([[...grey, 255], [...grey, 255], [...grey, 128], [0, 0, 0, 0]]);
+  });
+
+  it('fades to transparent over half a cell beyond the covered area (hand-worked, 1-D)', () => {
+    // 10×20 photo, two 10-px cells, only the left one covered (score 0.5); opacity 0.8: alpha 204.
+    // Pixel px samples x = px + 0.5; past the edge at x = 10 by d = px − 9.5 px, half a cell is 5 px:
+    // alpha = round(204 · (1 − d / 5)): 10 → 183.6, 11 → 142.8, 12 → 102, 13 → 61.2, 14 → 20.4, 15 on → 0.
+    const img = renderOverlay(avgMap([10, 20], 1, 2, [0.5, 0], [1, 0]), 0, { width: 20, height: 10, colormap: 'greys', opacity: 0.8, threshold: 0, smooth: true });
+    const grey = lutAt(greys, Math.round(0.5 * 255));
+    for (const y of [0, 4, 9]) {
+      expect(Array.from({ length: 20 }, (_, px) => pixel(img, 20, y, px)[3])).toEqual([204, 204, 204, 204, 204, 204, 204, 204, 204, 204, 184, 143, 102, 61, 20, 0, 0, 0, 0, 0]);
+      // The faded pixels keep the edge's colour.
+      for (let px = 0; px < 15; px++) expect(pixel(img, 20, y, px).slice(0, 3)).toEqual(grey);
+    }
+  });
+
+  it('fades by the distance to the nearest covered cell, diagonally too (hand-worked, 2-D)', () => {
+    // 20×20 photo, 2×2 cells of 10 px, only the top-left covered (score 1); opacity 0.8: alpha 204; half a cell = 5 px.
+    const img = renderOverlay(avgMap([20, 20], 2, 2, [1, 0, 0, 0], [1, 0, 0, 0]), 0, { width: 20, height: 20, colormap: 'greys', opacity: 0.8, threshold: 0, smooth: true });
+    const a = (y: number, x: number): number => pixel(img, 20, y, x)[3];
+    // (12.5, 12.5): √(2.5² + 2.5²) = 3.536 px from the corner (10, 10): 204 · (1 − 0.7071) = 59.75.
+    expect(a(12, 12)).toBe(60);
+    // (10.5, 14.5): √(0.5² + 4.5²) = 4.528 px: 204 · 0.0945 = 19.27.
+    expect(a(10, 14)).toBe(19);
+    // (13.5, 13.5): 4.950 px: 204 · 0.0101 = 2.06.
+    expect(a(13, 13)).toBe(2);
+    // (14.5, 14.5): 6.36 px, past half a cell; and straight down 12.5 − 10 = 2.5 px: 204 · 0.5.
+    expect(a(14, 14)).toBe(0);
+    expect(a(12, 3)).toBe(102);
+    expect(a(9, 9)).toBe(204);
+    expect(a(19, 19)).toBe(0);
+  });
+
+  it('gives a band of rows exactly the rows of the whole raster, fade included', () => {
+    const avg = avgMap([20, 20], 2, 2, [1, 0, 0.6, 0], [1, 0, 1, 0]);
+    const opts = { width: 37, height: 23, colormap: 'greys' as const, opacity: 0.7, threshold: 0, smooth: true };
+    const whole = renderOverlay(avg, 0, opts);
+    const band = renderOverlay(avg, 0, { ...opts, rows: [9, 16] });
+    expect(Array.from(band)).toEqual(Array.from(whole.subarray(9 * 37 * 4, 16 * 37 * 4)));
   });
 
   it('threshold applies to the interpolated score', () => {
