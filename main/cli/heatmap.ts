@@ -199,7 +199,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     const handle = await engine.loadModel(prepared.artifacts, info);
     bar?.start(scan.photos.length, 0, { photo: '', rate: '0.0', left: '…' });
     summary = await runBatch({
-      engine, handle, info, photos: scan.photos, scales, outDir, jobs, signal: abort.signal,
+      engine, handle, info, photos: scan.photos, subfolders: scan.subfolders, scales, outDir, jobs, signal: abort.signal,
       cache, modelKey: prepared.modelKey ?? modelHash(prepared.artifacts, info),
       controller: new BatchController(), onEvent,
       options: {

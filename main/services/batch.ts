@@ -36,10 +36,10 @@ import { cellCount } from '../../core/scoremap';
 import { DEFAULT_MAX_PIXELS, type RgbImage } from '../engine/decode';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { abortError, isAbortError } from '../engine/pool';
-import { removeStaleTemps } from './atomic';
+import { makeDirs, removeStaleTemps } from './atomic';
 import type { ScoreCache } from './cache';
 import { csvLine, OrderedCsv } from './csv';
-import { checkNamePattern, checkOutputFolder, DEFAULT_NAME_PATTERN, exportPhotoFiles, OutputError, type PhotoFiles } from './export';
+import { checkNamePattern, checkOutputFolder, DEFAULT_NAME_PATTERN, exportPhotoFiles, OutputError, subfolderIn, type PhotoFiles } from './export';
 import { loadPhoto, PhotoDecoder, scoreMapsFor } from './pipeline';
 import { renderPicture, type PictureInput, type PictureStyle } from './picture';
 import { MemoryBudget, photoMemoryEstimate } from './memory-budget';
@@ -166,6 +166,12 @@ export interface RunBatchArgs {
    * whose every scale is in the cache is not even decoded (the app's background queue).
    */
   outDir?: string;
+  /**
+   * Per photo, its sub-folder under `outDir` ('/'-separated, as scanInputs gives it: a folder's
+   * layout is mirrored, so same-named photos of different sub-folders keep their names). Absent or
+   * '': the output folder itself.
+   */
+  subfolders?: readonly string[];
   /** Photos in flight at once (default max(2, engine.workers); measured best on 2 cores). */
   jobs?: number;
   signal?: AbortSignal;
@@ -217,6 +223,21 @@ interface JournalEntry {
   detectionRows?: string;
 }
 
+/**
+ * The CSV files a run wrote, in the journal (names inside the output folder): a rerun with the same
+ * settings replaces them instead of adding "summary-2.csv", even when no photo of the first run
+ * had finished.
+ */
+interface JournalCsvEntry {
+  key: string;
+  csv: { summary: string; detections: string };
+}
+
+/** A journal's CSV file name: a plain .csv name in the output folder, or undefined. */
+function csvName(v: unknown): string | undefined {
+  return typeof v === 'string' && v === path.basename(v) && /^[^.].*\.csv$/.test(v) ? v : undefined;
+}
+
 /** What makes two runs' outputs of the same photo the same. */
 function settingsKey(args: RunBatchArgs, pattern: string): string {
   const o = args.options;
@@ -227,19 +248,24 @@ function settingsKey(args: RunBatchArgs, pattern: string): string {
   })).digest('hex');
 }
 
-async function readJournal(file: string, key: string): Promise<Map<string, JournalEntry>> {
+async function readJournal(file: string, key: string): Promise<{ photos: Map<string, JournalEntry>; csv?: JournalCsvEntry['csv'] }> {
   const text = await fs.readFile(file, 'utf8').catch(() => '');
-  const out = new Map<string, JournalEntry>();
+  const photos = new Map<string, JournalEntry>();
+  let csv: JournalCsvEntry['csv'] | undefined;
   for (const line of text.split('\n')) {
     if (!line) continue;
     try {
-      const e = JSON.parse(line) as JournalEntry;
-      if (e.key === key && typeof e.photo === 'string' && typeof e.files?.png === 'string') out.set(`${e.photo}\n${e.file}`, e);
+      const e = JSON.parse(line) as Partial<JournalEntry & JournalCsvEntry>;
+      if (e.key !== key) continue;
+      if (typeof e.photo === 'string' && typeof e.files?.png === 'string') photos.set(`${e.photo}\n${e.file}`, e as JournalEntry);
+      const summary = csvName(e.csv?.summary);
+      const detections = csvName(e.csv?.detections);
+      if (summary !== undefined && detections !== undefined) csv = { summary, detections };
     } catch {
       // A line cut by a kill: that photo is redone.
     }
   }
-  return out;
+  return { photos, csv };
 }
 
 async function allExist(files: PhotoFiles<string>): Promise<boolean> {
@@ -282,10 +308,14 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   const key = settingsKey(args, pattern);
   const journalFile = outDir === undefined ? undefined : path.join(outDir, JOURNAL_FILE);
   let journal = new Map<string, JournalEntry>();
+  let journalCsv: JournalCsvEntry['csv'] | undefined;
+  const subfolders = args.subfolders ?? [];
+  const outDirOf = (index: number): string => subfolderIn(outDir as string, subfolders[index] ?? '');
   if (outDir !== undefined) {
     await checkOutputFolder(outDir);
-    summary.staleTempsRemoved = (await removeStaleTemps(outDir)).length;
-    if (opts.resume !== false && opts.overwrite !== true) journal = await readJournal(journalFile as string, key);
+    const dirs = new Set([outDir, ...photos.map((_p, i) => outDirOf(i))]);
+    for (const dir of dirs) summary.staleTempsRemoved += (await removeStaleTemps(dir)).length;
+    if (opts.resume !== false && opts.overwrite !== true) ({ photos: journal, csv: journalCsv } = await readJournal(journalFile as string, key));
   }
 
   const total = photos.length;
@@ -414,8 +444,10 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
       const name = path.basename(photo, path.extname(photo));
       const npyDtype = opts.npyDtype ?? 'float32';
       const names = { npy: '' };
+      const dir = outDirOf(index);
+      if (dir !== outDir) await makeDirs(dir).catch((err: unknown) => Promise.reject(new OutputError(dir, err)));
       const files = await exportPhotoFiles({
-        outDir, name, className: label, pattern, overwrite: opts.overwrite === true, reserved,
+        outDir: dir, name, className: label, pattern, overwrite: opts.overwrite === true, reserved,
         data: {
           png,
           ...(scoresOut !== 'none' ? {
@@ -486,10 +518,19 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   for (let i = 0; i < total; i++) if (status[i] === 'queued') skip(i, cancelledReason);
   summary.elapsedMs = elapsed();
   await journalChain;
-  if (summaryCsv && detectionsCsv) {
-    // A resumed batch's CSVs cover every photo: they replace those of the interrupted run.
-    const replace = opts.overwrite === true || summary.resumed > 0;
-    summary.csv = { summary: await summaryCsv.finish(replace), detections: await detectionsCsv.finish(replace) };
+  if (summaryCsv && detectionsCsv && outDir !== undefined) {
+    // A rerun's CSVs cover every photo: they replace those an earlier run with these settings wrote
+    // (recorded in the journal, even when it was stopped before its first photo finished).
+    const into = (name: string | undefined): string | undefined => (name === undefined ? undefined : path.join(outDir, name));
+    const replace = opts.overwrite === true || summary.resumed > 0 || journalCsv !== undefined;
+    summary.csv = {
+      summary: await summaryCsv.finish(replace, into(journalCsv?.summary)),
+      detections: await detectionsCsv.finish(replace, into(journalCsv?.detections)),
+    };
+    if (journalFile) {
+      const entry: JournalCsvEntry = { key, csv: { summary: path.basename(summary.csv.summary), detections: path.basename(summary.csv.detections) } };
+      await fs.appendFile(journalFile, `${JSON.stringify(entry)}\n`).catch(() => undefined);
+    }
   }
   progress();
   return summary;

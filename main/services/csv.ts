@@ -46,11 +46,12 @@ export class OrderedCsv {
   }
 
   /**
-   * Flushes, closes and moves the file into place: with `overwrite` under its own name (replacing),
-   * else under the first free name of "<stem>.csv", "<stem>-2.csv"…
+   * Flushes, closes and moves the file into place: with `overwrite` under its own name or `into`
+   * (replacing), else under the first free name of "<stem>.csv", "<stem>-2.csv"…
+   * @param into with `overwrite`, the file to replace (an earlier run's "<stem>-2.csv"); default the file's own name.
    * @returns the path written. @throws OutputError.
    */
-  async finish(overwrite: boolean): Promise<string> {
+  async finish(overwrite: boolean, into = this.file): Promise<string> {
     const rest = [...this.pending.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]).join('');
     this.pending.clear();
     this.chain = this.chain.then(() => (rest ? this.fh.write(rest).then(() => undefined) : undefined));
@@ -58,8 +59,8 @@ export class OrderedCsv {
       await this.chain;
       await this.fh.close();
       if (overwrite) {
-        await fs.rename(this.tmp, this.file);
-        return this.file;
+        await fs.rename(this.tmp, into);
+        return into;
       }
       const ext = path.extname(this.file);
       const stem = this.file.slice(0, -ext.length);

@@ -19,6 +19,23 @@ export function safeFilePart(s: string): string {
 }
 
 /**
+ * The folder under `outDir` for a photo found in sub-folder `subfolder` of its input ('/'-separated,
+ * as scanInputs gives it): each part made safe as a file name part, never leaving `outDir`.
+ * @throws for a part that is empty, '.', '..' or absolute (never produced by a scan).
+ */
+export function subfolderIn(outDir: string, subfolder: string): string {
+  if (subfolder === '') return outDir;
+  const parts = subfolder.split(/[/\\]/);
+  if (path.isAbsolute(subfolder) || parts.some((part) => part === '' || part === '.' || part === '..')) {
+    throw new Error(`sub-folder "${subfolder}" is not a relative path inside the output folder`);
+  }
+  const dir = path.join(outDir, ...parts.map(safeFilePart));
+  const rel = path.relative(outDir, dir);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`sub-folder "${subfolder}" leaves the output folder`);
+  return dir;
+}
+
+/**
  * Checks a name pattern: placeholders {name} (the photo's file name without extension) and {class}
  * (the drawn class); no folder separators; ".png" is appended when missing.
  * @returns the pattern to use. @throws with a message naming the problem.

@@ -40,6 +40,12 @@ export interface ScanOptions {
 export interface ScanResult {
   /** Image files, absolute unless given relative by name, in natural sort order, each once. */
   photos: string[];
+  /**
+   * Per photo, the folders between the input folder it was found in and the photo, '/'-separated
+   * ('a/b' for DIR/a/b/x.png; '' for a folder's own files and for files given by name): where a
+   * batch mirrors it under its output folder.
+   */
+  subfolders: string[];
   /** Files and folders left out, with why (not an image, hidden, sub-folder without --recursive, loop…). */
   skipped: SkippedFile[];
 }
@@ -66,26 +72,32 @@ async function realpathOrSelf(p: string): Promise<string> {
  */
 export async function scanInputs(inputs: readonly string[], opts: ScanOptions = {}): Promise<ScanResult> {
   const photos: string[] = [];
+  const subfolders: string[] = [];
   const skipped: SkippedFile[] = [];
   const seenFiles = new Set<string>();
   const seenDirs = new Set<string>();
   const exclude = new Set(await Promise.all((opts.exclude ?? []).map(realpathOrSelf)));
 
-  const addFile = async (file: string): Promise<void> => {
+  const addFile = async (file: string, subfolder: string): Promise<void> => {
     const real = await realpathOrSelf(file);
     if (seenFiles.has(real)) return;
     seenFiles.add(real);
     photos.push(file);
+    subfolders.push(subfolder);
   };
 
-  const walk = async (dir: string, depth: number, found: string[]): Promise<void> => {
+  interface Found {
+    file: string;
+    subfolder: string;
+  }
+  const walk = async (dir: string, subfolder: string, found: Found[]): Promise<void> => {
     const real = await realpathOrSelf(dir);
     if (exclude.has(real)) {
       skipped.push({ path: dir, reason: 'output or cache folder' });
       return;
     }
     if (seenDirs.has(real)) {
-      if (depth > 0) skipped.push({ path: dir, reason: 'folder already scanned (link loop or repeated input)' });
+      if (subfolder !== '') skipped.push({ path: dir, reason: 'folder already scanned (link loop or repeated input)' });
       return;
     }
     seenDirs.add(real);
@@ -115,10 +127,10 @@ export async function scanInputs(inputs: readonly string[], opts: ScanOptions = 
         isFile = st.isFile();
       }
       if (isDir) {
-        if (opts.recursive) await walk(full, depth + 1, found);
+        if (opts.recursive) await walk(full, subfolder === '' ? e.name : `${subfolder}/${e.name}`, found);
         else skipped.push({ path: full, reason: 'sub-folder (use --recursive)' });
       } else if (isFile && isScannedPhoto(e.name)) {
-        found.push(full);
+        found.push({ file: full, subfolder });
       } else {
         skipped.push({ path: full, reason: isFile ? 'not an image file' : 'not a regular file' });
       }
@@ -128,13 +140,13 @@ export async function scanInputs(inputs: readonly string[], opts: ScanOptions = 
   for (const input of inputs) {
     const st = await fs.stat(input).catch(() => null);
     if (st?.isDirectory()) {
-      const found: string[] = [];
-      await walk(input, 0, found);
-      found.sort(comparePaths);
-      for (const f of found) await addFile(f);
+      const found: Found[] = [];
+      await walk(input, '', found);
+      found.sort((a, b) => comparePaths(a.file, b.file));
+      for (const f of found) await addFile(f.file, f.subfolder);
     } else {
-      await addFile(input);
+      await addFile(input, '');
     }
   }
-  return { photos, skipped };
+  return { photos, subfolders, skipped };
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScoreMap } from '../../core/scoremap';
 import { decodeBmp } from '../../main/engine/bmp';
 import { cacheKey, createDiskCache, decodeScoreMap, encodeScoreMap } from '../../main/services/cache';
-import { checkNamePattern, outputNames, writeFileNoClobber } from '../../main/services/export';
+import { checkNamePattern, outputNames, subfolderIn, writeFileNoClobber } from '../../main/services/export';
 import { MemoryBudget, photoMemoryEstimate } from '../../main/services/memory-budget';
 import { scanInputs } from '../../main/services/scan';
 
@@ -16,6 +16,18 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe('subfolderIn', () => {
+  it('puts a photo\'s sub-folder under the output folder and refuses one that would leave it', () => {
+    const out = path.join(tmp, 'out');
+    expect(subfolderIn(out, '')).toBe(out);
+    expect(subfolderIn(out, 'a/b')).toBe(path.join(out, 'a', 'b'));
+    expect(subfolderIn(out, 'a:b')).toBe(path.join(out, 'a_b'));
+    for (const bad of ['..', 'a/../..', '../x', '/etc', 'a//b', './a']) {
+      expect(() => subfolderIn(out, bad)).toThrow(`sub-folder "${bad}" is not a relative path inside the output folder`);
+    }
+  });
 });
 
 describe('scanInputs', () => {
@@ -34,6 +46,11 @@ describe('scanInputs', () => {
     const deep = await scanInputs([root, path.join(root, 'a.png')], { recursive: true });
     expect(deep.photos.map((p) => path.relative(root, p))).toEqual(['a.png', 'b.webp', 'c.tiff', 'd.gif', 'e.bmp', 'f.avif', 'img2.JPEG', 'img10.jpg', 'sub/deeper/y.jpg', 'sub/z.png']);
     expect(deep.skipped.find((s) => s.path.endsWith('loop'))?.reason).toMatch(/already scanned/);
+    // Each photo's folders below the input it was found in (a/b for ROOT/a/b/x.png); '' for a file given by name.
+    expect(deep.subfolders).toEqual(['', '', '', '', '', '', '', '', 'sub/deeper', 'sub']);
+    const sub = await scanInputs([path.join(root, 'sub', 'z.png'), path.join(root, 'sub')], { recursive: true, exclude: [root] });
+    expect(sub.photos.map((p) => path.relative(root, p))).toEqual(['sub/z.png', 'sub/deeper/y.jpg']);
+    expect(sub.subfolders).toEqual(['', 'deeper']);
     const excluded = await scanInputs([root], { recursive: true, exclude: [path.join(root, 'sub')] });
     expect(excluded.photos.some((p) => p.includes('sub'))).toBe(false);
   });

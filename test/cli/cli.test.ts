@@ -193,7 +193,8 @@ describe('convmap heatmap on folders (built-in model)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^2 of 2 photos done in .* with wasm \(\d+ workers\)$/m);
     expect(r.stdout).toMatch(/^skipped: 1 /m);
-    expect((await fs.readdir(out)).filter((f) => !f.startsWith('.')).sort()).toEqual(['detections.csv', 'one.heatmap.png', 'one.scores.json', 'summary.csv', 'two.heatmap.png', 'two.scores.json']);
+    expect((await fs.readdir(out)).filter((f) => !f.startsWith('.')).sort()).toEqual(['detections.csv', 'one.heatmap.png', 'one.scores.json', 'sub', 'summary.csv']);
+    expect((await fs.readdir(path.join(out, 'sub'))).sort()).toEqual(['two.heatmap.png', 'two.scores.json']);
     // Other settings (no score files): not the same outputs, so not resumed; cached, under new names.
     const again = await convmap('heatmap', folder, '--recursive', '--out', out, '--scales', '1,0.75', '--scores', 'none');
     expect(again.code).toBe(0);

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -8,16 +8,39 @@ export const REPO = path.resolve(import.meta.dirname, '../..');
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 
-/**
- * Runs `bin/convmap.mjs ARGS` as a user would, in a child process from the repository root.
- * @param env variables set on top of this process's; a value of undefined removes the variable.
- */
-export async function runConvmap(args: readonly string[], env: Record<string, string | undefined>): Promise<CliResult> {
+function envWith(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) delete childEnv[k];
     else childEnv[k] = v;
   }
+  return childEnv;
+}
+
+/**
+ * Starts `bin/convmap.mjs ARGS` like {@link runConvmap}, handing back the child process (to signal
+ * it) and its result once it exits (`code`: the exit status, or 128 + the signal's number when a
+ * signal ended it).
+ */
+export function startConvmap(args: readonly string[], env: Record<string, string | undefined>): { child: ChildProcess; result: Promise<CliResult> } {
+  const child = spawn(process.execPath, [path.join(REPO, 'bin/convmap.mjs'), ...args], { cwd: REPO, env: envWith(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const result = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : 0), stdout, stderr }));
+  });
+  return { child, result };
+}
+
+/**
+ * Runs `bin/convmap.mjs ARGS` as a user would, in a child process from the repository root.
+ * @param env variables set on top of this process's; a value of undefined removes the variable.
+ */
+export async function runConvmap(args: readonly string[], env: Record<string, string | undefined>): Promise<CliResult> {
+  const childEnv = envWith(env);
   try {
     const { stdout, stderr } = await run(process.execPath, [path.join(REPO, 'bin/convmap.mjs'), ...args], { cwd: REPO, env: childEnv, maxBuffer: 64 << 20 });
     return { code: 0, stdout, stderr };
