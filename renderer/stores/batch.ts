@@ -115,9 +115,35 @@ export const useBatchStore = defineStore('batch', () => {
     return eta === null || eta === undefined ? null : formatDuration(eta);
   });
 
+  /**
+   * Batches whose result came already, with what they were: a photo's last event may come after
+   * the result (the bridge of the browser tests sends them on another connection), and its class
+   * and maxima are still wanted. A few are kept, the oldest dropped.
+   */
+  const finished = new Map<string, 'queue' | 'export'>();
+  const markFinished = (batchId: string, kind: 'queue' | 'export'): void => {
+    finished.set(batchId, kind);
+    for (const id of finished.keys()) if (finished.size > 8) finished.delete(id);
+  };
+  /** A late 'done' event adds what it carries to a photo the result already marked done. */
+  function lateEvent(e: BatchEvent): void {
+    const kind = finished.get(e.batchId);
+    if (!kind || e.type !== 'photo' || e.status !== 'done') return;
+    const now = statusOf(e.photoId);
+    if (now?.status !== 'done') return;
+    const st: PhotoBatchState = { ...now };
+    if (e.maxima !== undefined) st.maxima = e.maxima;
+    if (kind === 'queue' && e.classLabel !== undefined) st.classLabel = e.classLabel;
+    if (kind === 'queue' && e.cached !== undefined) st.cached = e.cached;
+    setStatus([[e.photoId, st]]);
+  }
+
   function onEvent(e: BatchEvent): void {
     const r = run.value?.batchId === e.batchId ? run.value : exporting.value?.batchId === e.batchId ? exporting.value : null;
-    if (!r) return;
+    if (!r) {
+      lateEvent(e);
+      return;
+    }
     const isQueue = r === run.value;
     switch (e.type) {
       case 'photo':
@@ -183,6 +209,7 @@ export const useBatchStore = defineStore('batch', () => {
     try {
       const result = await api.runBatch({ batchId, modelId: model.id, photoIds, scales: batchScales(), mode: scores.mode });
       reconcile(photoIds, result);
+      markFinished(batchId, 'queue');
       lastRun.value = result;
     } catch (err) {
       error.value = errorMessage(err);
@@ -270,6 +297,7 @@ export const useBatchStore = defineStore('batch', () => {
       lastExportDir.value = outDir;
       exporting.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length), outDir, outputs: [], failed: [] };
       const result = await api.runBatch({ batchId, modelId: model.id, photoIds, scales: batchScales(), mode: scores.mode, export: exportSettings(outDir) });
+      markFinished(batchId, 'export');
       lastExport.value = result;
       return result;
     } catch (err) {

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transformWithOxc } from 'vite';
-import type { AddFoldersResult, AddPhotosResult, BatchEvent, PhotoRef, ProgressEvent, ScoresResult } from '../../core/api';
+import type { AddFoldersResult, AddPhotosResult, BatchEvent, ModelSummary, PhotoRef, ProgressEvent, ScoresResult } from '../../core/api';
 import { makeDigitScene } from '../../main/digits/scene';
 import { DEMO_SCENE, type AppService } from '../../main/services/app-service';
 
@@ -32,6 +32,8 @@ export interface BridgeServer {
   calls: Map<string, number>;
   /** Requests that failed with a server error (not rejections the API defines), for the test to assert on. */
   serverErrors: string[];
+  /** The models the page loaded, in order. */
+  models: ModelSummary[];
   /** What Show in folder was asked to open, in order (main's shell.showItemInFolder). */
   shown: string[];
   /** Sends paths as an "open-files" event (as the OS would through main). */
@@ -79,6 +81,7 @@ export async function startBridgeServer(opts: BridgeOptions): Promise<BridgeServ
   const serverErrors: string[] = [];
   const sse = new Set<http.ServerResponse>();
   const shown: string[] = [];
+  const models: ModelSummary[] = [];
   /** Files exports wrote: as in main/electron/ipc.ts, only these and the export folder may be shown. */
   const written = new Set<string>();
   const clientTs = await fs.readFile(path.join(HERE, 'bridge-client.ts'), 'utf8');
@@ -96,7 +99,11 @@ export async function startBridgeServer(opts: BridgeOptions): Promise<BridgeServ
     backendInfo: () => service.backendInfo(),
     openModelDialog: async () => opts.dialogs?.model ?? null,
     openLabelsDialog: async () => opts.dialogs?.labels ?? null,
-    loadModel: (req) => service.loadModel(req as Parameters<AppService['loadModel']>[0]),
+    loadModel: async (req) => {
+      const model = await service.loadModel(req as Parameters<AppService['loadModel']>[0]);
+      models.push(model);
+      return model;
+    },
     setPreprocess: (req) => service.setPreprocess(req as Parameters<AppService['setPreprocess']>[0]),
     openPhotosDialog: async () => photos(await service.addPhotos(opts.dialogs?.photos ?? [])),
     addPhotos: async (paths) => photos(await service.addPhotos(paths as string[])),
@@ -221,6 +228,7 @@ export async function startBridgeServer(opts: BridgeOptions): Promise<BridgeServ
     calls,
     serverErrors,
     shown,
+    models,
     openFiles: (paths) => send('open-files', paths),
     async close() {
       unsubscribe();

@@ -14,7 +14,10 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { averageScoreMaps } from '../../core/average';
+import { DRAW_DEFAULTS } from '../../core/defaults';
 import { makeDigitScene } from '../../main/digits/scene';
+import { DEMO_PRESET_ID, SCALE_PRESETS } from '../../renderer/scales';
 import { createAppService, type AppService } from '../../main/services/app-service';
 import { startBridgeServer, type BridgeServer } from './bridge-server';
 import { buildRenderer } from './build-renderer';
@@ -133,6 +136,31 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
     expect(server.shown).toEqual([written[0]]);
     expect(path.dirname(server.shown[0])).toBe(outDir);
     expect(existsSync(server.shown[0])).toBe(true);
+  });
+
+  it('the grid ranks the folder by a chosen digit: each photo\'s highest score of it, as the averaged maps of computeScores give it', async () => {
+    await page.click('[data-testid="grid-toggle"]');
+    await page.waitForSelector('[data-testid="batch-grid"] tbody tr');
+    const k = 7;
+    await page.selectOption('[data-testid="rank-class"]', String(k));
+    const rows = await page.locator('[data-testid="batch-grid"] tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.getAttribute('data-photo') ?? '', tr.querySelector('[data-col="max"]')?.textContent?.trim() ?? '']));
+    expect(rows).toHaveLength(3);
+    // Independently: the same photos' per-scale maps (the demo preset, the default mode), averaged here, maximum of class 7 over covered cells.
+    const model = server.models.at(-1);
+    if (!model) throw new Error('the page loaded no model');
+    const scales = SCALE_PRESETS.find((p) => p.id === DEMO_PRESET_ID)?.scales ?? [];
+    const want = await Promise.all(rows.map(async ([photoId]) => {
+      const { maps } = await service.computeScores({ jobId: `rank-${photoId}`, modelId: model.id, photoId, scales });
+      const avg = averageScoreMaps(maps, { mode: DRAW_DEFAULTS.mode });
+      let best = -Infinity;
+      for (let cell = 0; cell < avg.rows * avg.cols; cell++) if (avg.coverage[cell] > 0) best = Math.max(best, avg.scores[cell * avg.classes + k]);
+      return best;
+    }));
+    expect(rows.map(([, shown]) => shown)).toEqual(want.map((v) => v.toFixed(3)));
+    expect([...want].sort((a, b) => b - a)).toEqual(want);
+    expect(await page.locator('[data-testid="batch-grid"] [data-sort="max"]').innerText()).toBe('max 7 ▼');
+    await page.screenshot({ path: path.join(SHOTS, 'e2e-grid-ranked.png') });
+    await page.click('[data-testid="grid-toggle"]');
   });
 
   it('1400×860: the same controls and result lines are on screen', async () => {

@@ -121,9 +121,14 @@ describe('the batch store (fake API)', () => {
     await settle();
     expect(batch.statusOf(ids[0])).toEqual({ status: 'done' });
     expect(batch.statusOf(ids[1])).toEqual({ status: 'failed', reason: 'truncated' });
-    // A late event of the finished batch changes nothing.
+    // A late event of the finished batch changes no status…
     api.batch({ type: 'photo', batchId, photoId: ids[0], status: 'running' });
     expect(batch.statusOf(ids[0])?.status).toBe('done');
+    api.batch({ type: 'photo', batchId, photoId: ids[1], status: 'done', classLabel: 'dog', maxima: [0.1, 0.9, 0] });
+    expect(batch.statusOf(ids[1])).toEqual({ status: 'failed', reason: 'truncated' });
+    // …but the last 'done' event still brings its top class and per-class maxima.
+    api.batch({ type: 'photo', batchId, photoId: ids[0], status: 'done', classLabel: 'cat', maxima: [0.8, 0.1, 0.1] });
+    expect(batch.statusOf(ids[0])).toEqual({ status: 'done', classLabel: 'cat', maxima: [0.8, 0.1, 0.1] });
   });
 
   it('queued photos run next, after the running batch ends', async () => {

@@ -125,6 +125,31 @@ describe('the window', () => {
     expect(w.findAll('button.thumb .name').map((n) => n.text())).toEqual(['IMG_1.jpg · day1/', 'IMG_1.jpg · day2/', 'IMG_2.jpg']);
   });
 
+  it('the strip scrolls new photos and the selected one into view, and its tooltips give the full path', async () => {
+    const scrolled: string[] = [];
+    const original = HTMLElement.prototype.scrollIntoView;
+    HTMLElement.prototype.scrollIntoView = function (this: HTMLElement) {
+      scrolled.push(this.getAttribute('aria-label') ?? '');
+    };
+    try {
+      const w = mountWith(PhotoStrip, api);
+      const photos = usePhotosStore();
+      photos.take({ photos: [{ ...PHOTO, id: 'a', path: '/trip/day1/IMG_1.jpg', name: 'IMG_1.jpg' }], failed: [] });
+      await settle();
+      photos.take({ photos: [{ ...PHOTO, id: 'b', path: '/trip/day2/IMG_1.jpg', name: 'IMG_1.jpg' }, { ...PHOTO, id: 'c', path: '/trip/day2/IMG_2.jpg', name: 'IMG_2.jpg' }], failed: [] });
+      await settle();
+      // The first of the newly opened photos is shown and scrolled to.
+      expect(scrolled.at(-1)).toBe('IMG_1.jpg, 40×40');
+      expect(w.get('button.thumb[aria-current="true"]').attributes('title')).toBe('/trip/day2/IMG_1.jpg');
+      photos.select('c');
+      await settle();
+      expect(scrolled.at(-1)).toBe('IMG_2.jpg, 40×40');
+      expect(scrolled).toHaveLength(3);
+    } finally {
+      HTMLElement.prototype.scrollIntoView = original;
+    }
+  });
+
   it('remembers colormap, opacity, threshold and mean/max across restarts', async () => {
     piniaWith(api);
     const view = useViewStore();
@@ -248,7 +273,8 @@ describe('the batch grid', () => {
       '/dropped/day1/b.jpg': [0.8, 0.2, 0.05],
       '/dropped/day2/a.jpg': [0.4, 0.55, 0.1],
     };
-    for (const [photoId, m] of Object.entries(maxima)) api.batch({ type: 'photo', batchId: req.batchId, photoId, status: 'done', classLabel: 'x', maxima: m });
+    // day2/a comes without a class label (as a photo only exported does): its top class is read from its maxima.
+    for (const [photoId, m] of Object.entries(maxima)) api.batch({ type: 'photo', batchId: req.batchId, photoId, status: 'done', maxima: m, ...(photoId.endsWith('day2/a.jpg') ? {} : { classLabel: 'x' }) });
     api.batch({ type: 'photo', batchId: req.batchId, photoId: '/dropped/day2/b.jpg', status: 'failed', reason: 'not a supported image' });
     await settle();
     const order = (): string[] => w.findAll('tbody tr').map((r) => r.attributes('data-photo') ?? '');
@@ -273,6 +299,7 @@ describe('the batch grid', () => {
     await rank('0');
     await w.get('[data-sort="max"]').trigger('click');
     expect(order()).toEqual(['/dropped/day1/a.jpg', '/dropped/day2/a.jpg', '/dropped/day1/b.jpg', '/dropped/day2/b.jpg']);
+    expect(w.get('tbody tr[data-photo="/dropped/day2/a.jpg"]').findAll('td')[3].text()).toBe('dog');
     // Same-named photos are told apart by their folder in the row's tooltip.
     expect(w.get('tbody tr[data-photo="/dropped/day2/a.jpg"]').attributes('title')).toBe('/dropped/day2/a.jpg');
   });
