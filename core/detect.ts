@@ -1,33 +1,43 @@
 /**
- * Detections from multi-scale score maps: peaks of the averaged map, one window-sized box per peak,
- * greedy non-maximum suppression, and matching against ground truth.
+ * Detections from multi-scale score maps, OverFeat-style (Sermanet et al. 2014, sec. 4.3 and 6):
+ * accumulate, then merge and suppress.
+ * 1. Accumulate: every scale's own map gives boxes, in original pixels: its peaks per class, each
+ *    the window of its cell at that scale (a large window from a small scale, a small one from a
+ *    large scale). Nothing is averaged away: an object found at one scale only keeps its box.
+ * 2. Merge: boxes of one class whose centres lie inside each other (the same object seen at several
+ *    scales, or at neighbouring positions) become one, in descending score order.
+ * 3. Suppress: greedy NMS on the merged boxes (across classes unless perClass), then matching
+ *    against ground truth for the tests and the demo.
  */
 
-import { averageScoreMaps, gridCellCentre, nearestCell, sampleScoreMap, type AveragedMap, type CombineMode, type GridSpec } from './average';
+import { type AveragedMap } from './average';
 import { cellBox, type Box, type ScoreMap } from './scoremap';
 
 export interface Detection {
   classIndex: number;
   label?: string;
-  /** Averaged score at the peak. */
+  /** The strongest merged box's score: its cell's score at its own scale, 0–1. */
   score: number;
-  /** Window of the best scale's nearest cell, [y0, x0, y1, x1) in original pixels. */
+  /**
+   * [y0, x0, y1, x1) in original pixels: the strongest merged box's window (its scale's window
+   * size), centred on the score-weighted mean of the merged boxes' centres.
+   */
   box: Box;
-  /** The peak (grid cell centre) [y, x] in original pixels. */
+  /** Centre of `box`, [y, x] in original pixels. */
   centre: [number, number];
-  /** Index into the maps array of the scale the box was taken from. */
+  /** Index into the maps array of the scale of the strongest merged box. */
   mapIndex: number;
+  /** How many per-scale peaks were merged into this detection (1: one cell at one scale). */
+  support: number;
 }
 
 export interface DetectOptions {
   /** Classes to look for; default all, except classes labelled 'background' when labels are given. */
   classes?: number[];
-  /** Peaks with an averaged score below this are dropped. */
+  /** Peaks whose score at their own scale is below this are dropped, 0–1. */
   threshold: number;
   /** NMS: a box overlapping a higher-scoring kept box with IoU above this is dropped. Default 0.3. */
   iou?: number;
-  /** How scales are combined; default 'max'. */
-  mode?: CombineMode;
   labels?: readonly string[];
   /**
    * NMS also drops a box when the intersection with a higher-scoring kept box covers more than this
@@ -35,10 +45,8 @@ export interface DetectOptions {
    * 1 turns it off.
    */
   contain?: number;
-  /** Suppress only boxes of the same class; default false (class-agnostic). */
+  /** Suppress only boxes of the same class; default false (class-agnostic). Boxes of different classes are never merged. */
   perClass?: boolean;
-  /** Output grid of the averaged map; default {@link defaultGrid}. */
-  grid?: GridSpec;
 }
 
 /**
@@ -86,14 +94,11 @@ export function nms<T extends { score: number; box: Box; classIndex: number }>(d
 }
 
 /**
- * Peaks of one class on an averaged map: plateaus of equal score (8-connected, covered cells only)
- * at or above threshold with no strictly higher covered neighbour. A plateau yields one peak, its
- * cell nearest to the plateau's centroid (first in row-major order on ties).
- * @returns grid cells [r, c].
+ * Peaks on a rows × cols grid: plateaus of equal value (8-connected) at or above threshold with no
+ * strictly higher neighbour; cells valued -Infinity are outside. A plateau yields one peak, its cell
+ * nearest to the plateau's centroid (first in row-major order on ties).
  */
-export function findPeaks(avg: AveragedMap, classIndex: number, threshold: number): [number, number][] {
-  const { rows, cols, classes, scores, coverage } = avg;
-  const value = (cell: number): number => (coverage[cell] > 0 ? scores[cell * classes + classIndex] : -Infinity);
+function gridPeaks(rows: number, cols: number, value: (cell: number) => number, threshold: number): [number, number][] {
   const seen = new Uint8Array(rows * cols);
   const peaks: [number, number][] = [];
   for (let start = 0; start < rows * cols; start++) {
@@ -144,6 +149,24 @@ export function findPeaks(avg: AveragedMap, classIndex: number, threshold: numbe
   return peaks;
 }
 
+/**
+ * Peaks of one class on an averaged map (covered cells only), as {@link gridPeaks} finds them.
+ * @returns grid cells [r, c].
+ */
+export function findPeaks(avg: AveragedMap, classIndex: number, threshold: number): [number, number][] {
+  const { rows, cols, classes, scores, coverage } = avg;
+  return gridPeaks(rows, cols, (cell) => (coverage[cell] > 0 ? scores[cell * classes + classIndex] : -Infinity), threshold);
+}
+
+/**
+ * Peaks of one class on one scale's own map, as {@link gridPeaks} finds them.
+ * @returns the map's cells [i, j].
+ */
+export function findMapPeaks(map: ScoreMap, classIndex: number, threshold: number): [number, number][] {
+  const { rows, cols, classes, scores } = map;
+  return gridPeaks(rows, cols, (cell) => scores[cell * classes + classIndex], threshold);
+}
+
 /** The classes searched by default: all, minus those labelled 'background' (case-insensitive). */
 export function defaultClasses(classes: number, labels?: readonly string[]): number[] {
   const out: number[] = [];
@@ -154,61 +177,91 @@ export function defaultClasses(classes: number, labels?: readonly string[]): num
   return out;
 }
 
+const centreOf = (b: Box): [number, number] => [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2];
+const holds = (b: Box, p: readonly [number, number]): boolean => p[0] >= b[0] && p[0] < b[2] && p[1] >= b[1] && p[1] < b[3];
+
+/** One box from one scale's peak, before merging. */
+export interface ScaleBox {
+  classIndex: number;
+  /** The cell's score at its scale. */
+  score: number;
+  /** The cell's window, [y0, x0, y1, x1) in original pixels. */
+  box: Box;
+  mapIndex: number;
+}
+
 /**
- * Detect objects in one photo from its per-scale score maps.
- * 1. Average the maps on one grid (averageScoreMaps, mode default 'max').
- * 2.–4. {@link detectOnAveraged} on that averaged map.
+ * Step 1, accumulate: the peaks of every class at every scale, each as its cell's window in original
+ * pixels (cellBox), with its own score. Maps without cells give none.
+ */
+export function scaleBoxes(maps: readonly ScoreMap[], classes: readonly number[], threshold: number): ScaleBox[] {
+  const out: ScaleBox[] = [];
+  maps.forEach((m, mapIndex) => {
+    if (m.rows === 0 || m.cols === 0) return;
+    for (const k of classes) {
+      for (const [i, j] of findMapPeaks(m, k, threshold)) out.push({ classIndex: k, score: m.scores[(i * m.cols + j) * m.classes + k], box: cellBox(m, i, j), mapIndex });
+    }
+  });
+  return out;
+}
+
+/**
+ * Step 2, merge: visit the boxes by descending score (stable on ties); a box joins the first group
+ * of its class whose strongest box holds its centre and whose centre it holds (the same object: the
+ * windows need not be of one size, as the scales' windows are not), else it starts a group. A group
+ * becomes one detection: the strongest box's window size and score, centred on the score-weighted
+ * mean of its boxes' centres. Windows are not regressed boxes: a window's size is a guess at the
+ * object's size and the strongest scale's is the best one, so sizes are not averaged; positions are.
+ * Boxes of different classes are never merged.
+ * @returns one detection per group, by descending score.
+ */
+export function mergeScaleBoxes(boxes: readonly ScaleBox[], labels?: readonly string[]): Detection[] {
+  const order = boxes.map((b, n) => ({ b, n })).sort((a, c) => c.b.score - a.b.score || a.n - c.n).map((x) => x.b);
+  const groups: { top: ScaleBox; topCentre: [number, number]; members: ScaleBox[] }[] = [];
+  for (const b of order) {
+    const c = centreOf(b.box);
+    const g = groups.find((q) => q.top.classIndex === b.classIndex && holds(q.top.box, c) && holds(b.box, q.topCentre));
+    if (g) g.members.push(b);
+    else groups.push({ top: b, topCentre: c, members: [b] });
+  }
+  return groups.map(({ top, members }) => {
+    let w = 0;
+    let cy = 0;
+    let cx = 0;
+    for (const m of members) {
+      const [y, x] = centreOf(m.box);
+      // A zero score still counts, so a group of zero-score boxes has a centre.
+      const wm = Math.max(m.score, 1e-12);
+      w += wm;
+      cy += wm * y;
+      cx += wm * x;
+    }
+    cy /= w;
+    cx /= w;
+    const hh = (top.box[2] - top.box[0]) / 2;
+    const hw = (top.box[3] - top.box[1]) / 2;
+    const det: Detection = { classIndex: top.classIndex, score: top.score, box: [cy - hh, cx - hw, cy + hh, cx + hw], centre: [cy, cx], mapIndex: top.mapIndex, support: members.length };
+    if (labels?.[top.classIndex] !== undefined) det.label = labels[top.classIndex];
+    return det;
+  });
+}
+
+/**
+ * Detect objects in one photo from its per-scale score maps: accumulate every scale's peaks as
+ * boxes ({@link scaleBoxes}), merge those of one object ({@link mergeScaleBoxes}), then greedy NMS
+ * across classes (per class with perClass). How the picture combines the scales (mean or max) does
+ * not change the boxes: an object seen well at one scale is not averaged away by the others.
  * @param maps per-scale maps of the same photo.
  * @returns detections by descending score; boxes in original pixels.
  */
 export function detect(maps: readonly ScoreMap[], opts: DetectOptions): Detection[] {
-  return detectOnAveraged(maps, averageScoreMaps(maps, { mode: opts.mode ?? 'max', grid: opts.grid }), opts);
-}
-
-/**
- * Detections on an averaged map already computed from `maps` (the one the picture shows), so the
- * maps are not averaged a second time.
- * 1. For each class, find peaks (findPeaks) at or above threshold.
- * 2. Box of a peak: among the scales covering the peak's centre, the one whose own sampled score
- *    there is highest (the earlier map on ties); its cell with the nearest centre; that cell's window (cellBox).
- * 3. Greedy NMS over all classes (or per class with perClass).
- * @param avg averageScoreMaps(maps, …) in any mode and grid; `opts.mode` and `opts.grid` are not used.
- * @returns detections by descending score; boxes in original pixels.
- */
-export function detectOnAveraged(maps: readonly ScoreMap[], avg: AveragedMap, opts: Omit<DetectOptions, 'mode' | 'grid'>): Detection[] {
-  const classes = opts.classes ?? defaultClasses(avg.classes, opts.labels);
+  const nClasses = maps[0]?.classes ?? 0;
+  const classes = opts.classes ?? defaultClasses(nClasses, opts.labels);
   for (const k of classes) {
-    if (!(Number.isInteger(k) && k >= 0 && k < avg.classes)) throw new Error(`class ${k} is not one of the model's ${avg.classes} classes`);
+    if (!(Number.isInteger(k) && k >= 0 && k < nClasses)) throw new Error(`class ${k} is not one of the model's ${nClasses} classes`);
   }
-  const found: Detection[] = [];
-  for (const k of classes) {
-    for (const [r, c] of findPeaks(avg, k, opts.threshold)) {
-      const [y, x] = gridCellCentre(avg, r, c);
-      let bestMap = -1;
-      let bestScore = -Infinity;
-      maps.forEach((m, n) => {
-        if (m.rows === 0 || m.cols === 0) return;
-        const s = sampleScoreMap(m, y, x, k);
-        if (s !== undefined && s > bestScore) {
-          bestScore = s;
-          bestMap = n;
-        }
-      });
-      if (bestMap < 0) continue;
-      const cell = nearestCell(maps[bestMap], y, x);
-      if (!cell) continue;
-      const det: Detection = {
-        classIndex: k,
-        score: avg.scores[(r * avg.cols + c) * avg.classes + k],
-        box: cellBox(maps[bestMap], cell[0], cell[1]),
-        centre: [y, x],
-        mapIndex: bestMap,
-      };
-      if (opts.labels?.[k] !== undefined) det.label = opts.labels[k];
-      found.push(det);
-    }
-  }
-  return nms(found, opts.iou ?? 0.3, opts.perClass ?? false, opts.contain ?? 0.6);
+  const merged = mergeScaleBoxes(scaleBoxes(maps, classes, opts.threshold), opts.labels);
+  return nms(merged, opts.iou ?? 0.3, opts.perClass ?? false, opts.contain ?? 0.6);
 }
 
 /** Counts and rates of a detection run against ground truth. */

@@ -6,7 +6,7 @@
 
 import { averageScoreMaps, classMaxima, type AveragedMap, type CombineMode } from './average';
 import type { ColormapName } from './colormap';
-import { defaultClasses, detectOnAveraged, type Detection } from './detect';
+import { defaultClasses, detect, type Detection } from './detect';
 import type { ScoreMap } from './scoremap';
 
 /** The class index that stands for "any": per location, the strongest class other than background. */
@@ -27,7 +27,7 @@ export interface PictureSettings {
   boxes: boolean;
   /** Draw the legend (class name, colormap scale). */
   legend: boolean;
-  /** Peaks at or above this averaged score become detections, 0–1. */
+  /** Peaks whose score at their own scale is at or above this become detections (core/detect), 0–1. */
   detectThreshold: number;
 }
 
@@ -70,6 +70,22 @@ export function drawnClasses(classIndex: number, classes: number, labels: readon
   return classIndex === ANY_CLASS ? defaultClasses(classes, labels) : [classIndex];
 }
 
+/** Boxes drawn per class at most (window and exported PNGs alike), so that a class's detections do not bury the photo. */
+export const MAX_DRAWN_PER_CLASS = 8;
+
+/**
+ * The detections drawn: the strongest {@link MAX_DRAWN_PER_CLASS} of each class, in the given order.
+ * @param dets by descending score (as detect returns them).
+ */
+export function drawnBoxes<T extends { classIndex: number }>(dets: readonly T[], perClass = MAX_DRAWN_PER_CLASS): T[] {
+  const seen = new Map<number, number>();
+  return dets.filter((d) => {
+    const n = seen.get(d.classIndex) ?? 0;
+    seen.set(d.classIndex, n + 1);
+    return n < perClass;
+  });
+}
+
 /** One photo after the pure stages. */
 export interface PhotoAnalysis {
   averaged: AveragedMap;
@@ -77,13 +93,14 @@ export interface PhotoAnalysis {
   classIndex: number;
   /** Detections of every class but background (CSV, JSON, counts), by descending score; boxes in original pixels. */
   detections: Detection[];
-  /** Detections of the drawn classes only (the boxes drawn on the picture), by descending score. */
+  /** Detections of the drawn classes only, at most {@link MAX_DRAWN_PER_CLASS} a class (the boxes drawn on the picture), by descending score. */
   drawn: Detection[];
 }
 
 /**
- * Averages the maps (settings.mode), chooses the class and finds the detections on that same
- * averaged map. Maps without cells give an analysis without detections.
+ * Averages the maps (settings.mode) and chooses the class on that averaged map; the detections come
+ * from every scale's own map, merged (core/detect: the same whatever the mode). Maps without cells
+ * give an analysis without detections.
  * @param maps per-scale maps of one photo (same imageSize and classes).
  */
 export function analyseMaps(maps: readonly ScoreMap[], labels: readonly string[], settings: Pick<PictureSettings, 'mode' | 'classChoice' | 'detectThreshold'>): PhotoAnalysis {
@@ -91,7 +108,7 @@ export function analyseMaps(maps: readonly ScoreMap[], labels: readonly string[]
   const classIndex = chooseClass(settings.classChoice, labels, averaged);
   const empty = maps.every((m) => m.rows === 0 || m.cols === 0);
   const opts = { threshold: settings.detectThreshold, labels };
-  const detections = empty ? [] : detectOnAveraged(maps, averaged, opts);
-  const drawn = empty ? [] : detectOnAveraged(maps, averaged, { ...opts, classes: drawnClasses(classIndex, averaged.classes, labels) });
+  const detections = empty ? [] : detect(maps, opts);
+  const drawn = empty ? [] : drawnBoxes(detect(maps, { ...opts, classes: drawnClasses(classIndex, averaged.classes, labels) }));
   return { averaged, classIndex, detections, drawn };
 }

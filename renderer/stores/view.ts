@@ -8,8 +8,8 @@ import type { AveragedMap } from '../../core/average';
 import { sampleScoreMap, nearestCell } from '../../core/average';
 import { isColormapName, type ColormapName } from '../../core/colormap';
 import { DRAW_DEFAULTS, backgroundIndex, defaultClassChoice, rankClasses } from '../../core/defaults';
-import { detectOnAveraged, type Detection } from '../../core/detect';
-import { ANY_CLASS, drawnClasses } from '../../core/pipeline';
+import { detect, type Detection } from '../../core/detect';
+import { ANY_CLASS, drawnBoxes, drawnClasses } from '../../core/pipeline';
 import { cellBox, type Box } from '../../core/scoremap';
 import { formatScale } from '../scales';
 import { useModelStore } from './model';
@@ -113,7 +113,7 @@ export const useViewStore = defineStore('view', () => {
     return k === null ? 'class' : labelOf(k);
   });
 
-  /** The boxes drawn: core's detections on the averaged map the picture shows (not averaged again), of the drawn classes, as exports draw them. */
+  /** The boxes drawn: core's detections from the scales the picture shows, of the drawn classes, as exports draw them. */
   const detections = computed<Detection[]>(() => {
     const maps = scores.keptMaps;
     const avg = scores.averaged;
@@ -121,7 +121,7 @@ export const useViewStore = defineStore('view', () => {
     const k = shownClass.value;
     if (classChoice.value !== 'any' && k === null) return [];
     const classes = drawnClasses(classChoice.value === 'any' ? ANY_CLASS : (k as number), avg.classes, modelStore.labels);
-    return detectOnAveraged(maps, avg, { threshold: detectThreshold.value, labels: modelStore.labels, classes });
+    return drawnBoxes(detect(maps, { threshold: detectThreshold.value, labels: modelStore.labels, classes }));
   });
 
   const hover = computed<HoverInfo | null>(() => {

@@ -92,7 +92,7 @@ describe('the app service (real engine, built-in model)', () => {
     expect(progress.filter((e) => e.jobId === 'demo-1').at(-1)).toMatchObject({ done: expect.any(Number) });
 
     const truth = makeDigitScene({ ...DEMO_SCENE, sizes: [...DEMO_SCENE.sizes] }).truth;
-    const dets = detect(res.maps, { threshold: 0.5, labels: model.info.labels, mode: 'max' });
+    const dets = detect(res.maps, { threshold: 0.5, labels: model.info.labels });
     const match = matchDetections(dets, truth, 0.5);
     expect(match.recall).toBeGreaterThanOrEqual(0.8);
 

@@ -186,7 +186,7 @@ async function digitsScene(runs: number): Promise<Record<string, unknown>> {
       pixels += scene.width * scene.height;
       const maps = await engine.scoreMaps(handle, image, scales, prepared.info.preprocess);
       averageScoreMaps(maps);
-      const dets = detect(maps, { threshold: 0.5, labels: prepared.info.labels, mode: 'max' });
+      const dets = detect(maps, { threshold: 0.5, labels: prepared.info.labels });
       const m = matchDetections(dets, scene.truth, 0.5);
       tp += m.tp; fp += m.fp; fn += m.fn;
     }

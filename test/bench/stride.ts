@@ -156,7 +156,7 @@ export async function strideDigits(stride: number | undefined, runs: number): Pr
         maps = await engine.scoreMaps(handle, image, scales, prepared.info.preprocess);
       });
       averageScoreMaps(maps);
-      const m = matchDetections(detect(maps, { threshold: 0.5, labels: prepared.info.labels, mode: 'max' }), scene.truth, 0.5);
+      const m = matchDetections(detect(maps, { threshold: 0.5, labels: prepared.info.labels }), scene.truth, 0.5);
       tp += m.tp;
       fp += m.fp;
       fn += m.fn;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { averageScoreMaps } from '../../core/average';
-import { defaultClasses, detect, findPeaks, iou, matchDetections, nms } from '../../core/detect';
+import { defaultClasses, detect, findPeaks, iou, matchDetections, mergeScaleBoxes, nms, scaleBoxes } from '../../core/detect';
 import { cellBox, cellCount, type Box, type ScoreMap } from '../../core/scoremap';
 
 function makeMap(imageSize: [number, number], scaledSize: [number, number], window: number, stride: number, classes: number, fill: (i: number, j: number, k: number) => number): ScoreMap {
@@ -31,8 +31,8 @@ describe('detect: single scale', () => {
   it('finds two separated peaks with their cells’ windows, skipping the background', () => {
     const dets = detect([twoCats], { threshold: 0.5, labels });
     expect(dets).toEqual([
-      { classIndex: 1, label: 'cat', score: Math.fround(0.9), box: box(2, 3), centre: [56, 72], mapIndex: 0 },
-      { classIndex: 1, label: 'cat', score: Math.fround(0.7), box: box(10, 9), centre: [184, 168], mapIndex: 0 },
+      { classIndex: 1, label: 'cat', score: Math.fround(0.9), box: box(2, 3), centre: [56, 72], mapIndex: 0, support: 1 },
+      { classIndex: 1, label: 'cat', score: Math.fround(0.7), box: box(10, 9), centre: [184, 168], mapIndex: 0, support: 1 },
     ]);
     expect(box(2, 3)).toEqual(cellBox(twoCats, 2, 3));
   });
@@ -78,30 +78,85 @@ describe('detect: single scale', () => {
   });
 });
 
-describe('detect: several scales', () => {
-  // A: scale 1, window 48, stride 16. B: scale 0.5, same net → original window 96, stride 32, centres 48 + 32i.
-  // B's cell (1, 1) = 1 (others 0), centre (80, 80) lies between grid centres 72 and 88, where B samples to
-  // 0.75 · 0.75 = 0.5625 on all four cells: a plateau whose first cell (4, 4) is the peak at (72, 72).
-  const B = makeMap([256, 256], [128, 128], 48, 16, 1, (i, j) => (i === 1 && j === 1 ? 1 : 0));
-  const flat = makeMap([256, 256], [256, 256], 48, 16, 1, () => 0.1);
-  // A's cell (3, 3) is centred at (72, 72) itself.
-  const strongA = makeMap([256, 256], [256, 256], 48, 16, 1, (i, j) => (i === 3 && j === 3 ? 0.8 : 0.1));
+describe('detect: several scales (accumulate every scale\'s boxes, merge one object\'s, suppress)', () => {
+  // A: scale 1, window 48, stride 16: cell (i, j) is [16i, 16j, 16i + 48, 16j + 48), centre 24 + 16i.
+  // B: scale 0.5 of the same net: in original pixels window 96, stride 32: [32i, 32j, 32i + 96, 32j + 96), centre 48 + 32i.
+  const A = (cells: Record<string, number>, classes = 1, k = 0) => makeMap([256, 256], [256, 256], 48, 16, classes, (i, j, c) => (c === k ? (cells[`${i},${j}`] ?? 0.1) : 0.1));
+  const B = (cells: Record<string, number>, classes = 1, k = 0) => makeMap([256, 256], [128, 128], 48, 16, classes, (i, j, c) => (c === k ? (cells[`${i},${j}`] ?? 0.1) : 0.1));
+  const f = Math.fround;
+  /** A box of side `side` centred on (cy, cx). */
+  const around = (cy: number, cx: number, side: number): Box => [cy - side / 2, cx - side / 2, cy + side / 2, cx + side / 2];
+  const expectBox = (got: Box, want: Box) => got.forEach((v, q) => expect(v).toBeCloseTo(want[q], 9));
 
-  it.each([
-    { name: 'B scores higher → B’s window', maps: [flat, B], mode: 'max' as const, score: 0.5625, box: [32, 32, 128, 128], mapIndex: 1 },
-    { name: 'mean mode, same box', maps: [flat, B], mode: 'mean' as const, score: (0.1 + 0.5625) / 2, box: [32, 32, 128, 128], mapIndex: 1 },
-    { name: 'A scores higher → A’s window', maps: [strongA, B], mode: 'max' as const, score: 0.8, box: [48, 48, 96, 96], mapIndex: 0 },
-  ])('$name', ({ maps, mode, score, box: expectedBox, mapIndex }) => {
-    const dets = detect(maps, { threshold: 0.3, mode });
-    expect(dets).toHaveLength(1);
-    expect(dets[0].score).toBeCloseTo(score, 6);
-    expect(dets[0].centre).toEqual([72, 72]);
-    expect(dets[0].box).toEqual(expectedBox);
-    expect(dets[0].mapIndex).toBe(mapIndex);
+  it('accumulates each scale\'s peaks as that scale\'s windows in original pixels', () => {
+    const a = A({ '3,3': 0.8 });
+    const b = B({ '1,1': 0.6 });
+    expect(cellBox(b, 1, 1)).toEqual([32, 32, 128, 128]);
+    expect(scaleBoxes([a, b], [0], 0.3)).toEqual([
+      { classIndex: 0, score: f(0.8), box: [48, 48, 96, 96], mapIndex: 0 },
+      { classIndex: 0, score: f(0.6), box: [32, 32, 128, 128], mapIndex: 1 },
+    ]);
   });
 
-  it('plateau representative: the four equal cells give exactly one peak', () => {
-    const avg = averageScoreMaps([flat, B], { mode: 'max' });
+  it('one object at two scales (each centre inside the other\'s window) → one box: the stronger window\'s size, at the score-weighted centre', () => {
+    // Centres (72, 72) and (80, 80): (0.8 · 72 + 0.6 · 80) / 1.4 = 75.43.
+    const dets = detect([A({ '3,3': 0.8 }), B({ '1,1': 0.6 })], { threshold: 0.3 });
+    expect(dets).toHaveLength(1);
+    const c = (f(0.8) * 72 + f(0.6) * 80) / (f(0.8) + f(0.6));
+    expect(c).toBeCloseTo(75.428571, 5);
+    expectBox(dets[0].box, around(c, c, 48));
+    expect(dets[0]).toMatchObject({ classIndex: 0, score: f(0.8), mapIndex: 0, support: 2 });
+    expect(dets[0].centre[0]).toBeCloseTo(c, 9);
+  });
+
+  it('the stronger scale decides the size: B at 0.9 gives a 96-px box, pulled towards A\'s centre', () => {
+    const dets = detect([A({ '3,3': 0.8 }), B({ '1,1': 0.9 })], { threshold: 0.3 });
+    expect(dets).toHaveLength(1);
+    const c = (f(0.9) * 80 + f(0.8) * 72) / (f(0.9) + f(0.8)); // 76.24
+    expectBox(dets[0].box, around(c, c, 96));
+    expect(dets[0]).toMatchObject({ score: f(0.9), mapIndex: 1, support: 2 });
+  });
+
+  it('two objects apart → two boxes; an object seen at one scale only keeps its own window and score', () => {
+    const dets = detect([A({ '3,3': 0.8, '10,10': 0.7 }), B({ '1,1': 0.6 })], { threshold: 0.3 });
+    expect(dets.map((d) => [d.score, d.support])).toEqual([[f(0.8), 2], [f(0.7), 1]]);
+    expect(dets[1].box).toEqual([160, 160, 208, 208]);
+    // Only the small scale sees it: the large one's 0.1 does not pull it down.
+    const one = detect([A({}), B({ '1,1': 0.9 })], { threshold: 0.5 });
+    expect(one).toEqual([{ classIndex: 0, score: f(0.9), box: [32, 32, 128, 128], centre: [80, 80], mapIndex: 1, support: 1 }]);
+  });
+
+  it('neighbouring windows of one scale whose centres lie outside each other stay two (IoU 0.2 < NMS 0.3)', () => {
+    const dets = detect([A({ '3,3': 0.8, '3,5': 0.7, '3,4': 0.3 })], { threshold: 0.5 });
+    expect(dets.map((d) => d.box)).toEqual([[48, 48, 96, 96], [48, 80, 96, 128]]);
+  });
+
+  it('never merges different classes: per class each keeps its own window; across classes NMS keeps the stronger, unmoved', () => {
+    const maps = [A({ '3,3': 0.8 }, 2, 0), B({ '1,1': 0.6 }, 2, 1)];
+    const perClass = detect(maps, { threshold: 0.3, perClass: true });
+    expect(perClass.map((d) => [d.classIndex, d.box, d.support])).toEqual([[0, [48, 48, 96, 96], 1], [1, [32, 32, 128, 128], 1]]);
+    // A's window lies inside B's (intersection over the smaller 1 > 0.6): the weaker class goes, the stronger is not shifted.
+    const agnostic = detect(maps, { threshold: 0.3 });
+    expect(agnostic.map((d) => [d.classIndex, d.box, d.support])).toEqual([[0, [48, 48, 96, 96], 1]]);
+  });
+
+  it('mergeScaleBoxes visits by score, so the strongest box of a group is its anchor whatever the input order', () => {
+    const weak = { classIndex: 0, score: 0.5, box: [0, 0, 40, 40] as Box, mapIndex: 1 };
+    const strong = { classIndex: 0, score: 1, box: [10, 10, 30, 30] as Box, mapIndex: 0 };
+    for (const input of [[weak, strong], [strong, weak]]) {
+      const [d, ...rest] = mergeScaleBoxes(input, ['blob']);
+      expect(rest).toEqual([]);
+      // Centres 20 and 20: the mean is 20; the strong box's 20-px size.
+      expect(d).toEqual({ classIndex: 0, label: 'blob', score: 1, box: [10, 10, 30, 30], centre: [20, 20], mapIndex: 0, support: 2 });
+    }
+  });
+
+  it('plateau representative: four equal cells of an averaged map give exactly one peak', () => {
+    // B's cell (1, 1) = 1 (others 0), centre (80, 80), lies between grid centres 72 and 88, where B samples to
+    // 0.75 · 0.75 = 0.5625 on all four cells: a plateau whose first cell (4, 4) is the peak.
+    const b = makeMap([256, 256], [128, 128], 48, 16, 1, (i, j) => (i === 1 && j === 1 ? 1 : 0));
+    const flat = makeMap([256, 256], [256, 256], 48, 16, 1, () => 0.1);
+    const avg = averageScoreMaps([flat, b], { mode: 'max' });
     const v = (r: number, c: number) => avg.scores[r * avg.cols + c];
     expect([v(4, 4), v(4, 5), v(5, 4), v(5, 5)]).toEqual([0.5625, 0.5625, 0.5625, 0.5625]);
     expect(findPeaks(avg, 0, 0.3)).toEqual([[4, 4]]);
@@ -199,5 +254,17 @@ describe('containment in NMS (multi-scale windows)', () => {
     expect(iou(big.box, small.box)).toBeCloseTo(0.25, 10);
     expect(nms([big, small], 0.3)).toHaveLength(2);
     expect(nms([big, small], 0.3, false, 0.6)).toEqual([big]);
+  });
+});
+
+describe('drawnBoxes (the per-class cap shared by the window and exports)', () => {
+  it('keeps the first MAX_DRAWN_PER_CLASS of each class in order, whatever the other classes hold', async () => {
+    const { drawnBoxes, MAX_DRAWN_PER_CLASS } = await import('../../core/pipeline');
+    expect(MAX_DRAWN_PER_CLASS).toBe(8);
+    // Ten of class 0 and three of class 1, interleaved by descending score.
+    const dets = Array.from({ length: 13 }, (_, n) => ({ classIndex: n % 4 === 3 ? 1 : 0, score: 1 - n / 20, id: n }));
+    expect(dets.filter((d) => d.classIndex === 1).map((d) => d.id)).toEqual([3, 7, 11]);
+    expect(drawnBoxes(dets).map((d) => d.id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11]);
+    expect(drawnBoxes(dets, 2).map((d) => d.id)).toEqual([0, 1, 3, 7]);
   });
 });
