@@ -87,11 +87,11 @@ describe('the application menu in the window', () => {
     const model = useModelStore();
     api.menu({ command: 'open-model', path: '/models/pets/model.json' });
     await settle();
-    expect(api.loadModel).toHaveBeenLastCalledWith({ path: '/models/pets/model.json' });
+    expect(api.loadModel.mock.calls.at(-1)?.[0]).toMatchObject({ path: '/models/pets/model.json' });
     expect(model.model?.path).toBe('/models/pets/model.json');
     api.menu({ command: 'open-model', path: null });
     await settle();
-    expect(api.loadModel).toHaveBeenLastCalledWith({ path: null });
+    expect(api.loadModel.mock.calls.at(-1)?.[0]).toMatchObject({ path: null });
     expect(model.model).toEqual(MODEL);
     w.unmount();
   });
