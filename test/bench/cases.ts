@@ -309,6 +309,7 @@ export async function runCase(name: string, runs: number): Promise<Record<string
     case 'stride-digits-s4': return (await import('./stride')).strideDigits(undefined, runs);
     case 'stride-digits-s2': return (await import('./stride')).strideDigits(2, runs);
     case 'picture-100mp': return (await import('./big-photo')).picture100mp(runs);
+    case 'cancel-onnx': return (await import('./cancel')).cancelOnnx(runs);
     default: throw new Error(`unknown bench case ${name}`);
   }
 }

@@ -86,11 +86,13 @@ describe('convmap heatmap stopped before its first photo finished, then run agai
   it('the rerun writes the one summary.csv and detections.csv (no summary-2.csv)', async () => {
     const dir = path.join(tmp, 'slow');
     await fs.mkdir(dir);
-    // A photo that keeps the built-in model busy for a while at scale 1: 2000×1500 px, 494×368 cells.
+    // A photo that keeps the built-in model busy for a while at scale 1: 2000×1500 px, 494×369 cells.
     await writeScene(path.join(dir, 'big.png'), 7, 2000, 1500);
     const out = path.join(tmp, 'slow-out');
     const args = ['heatmap', '--model', 'builtin', dir, '--out', out, '--scales', '1', '--csv', '--no-cache', '--workers', '1'];
-    const first = startConvmap(args, env());
+    // The default engine, ONNX Runtime: the signal comes while its thread runs the photo's tile.
+    const onnx = { ...env(), CONVMAP_BACKEND: 'onnx' };
+    const first = startConvmap(args, onnx);
     // The batch has begun (its summary.csv is being written under a temporary name): stop it.
     for (let i = 0; i < 3000; i++) {
       const names = await fs.readdir(out).catch(() => [] as string[]);
@@ -104,7 +106,7 @@ describe('convmap heatmap stopped before its first photo finished, then run agai
     expect((await fs.readdir(out)).filter((f) => !f.startsWith('.')).sort()).toEqual(['detections.csv', 'summary.csv']);
     expect((await csvRows(path.join(out, 'summary.csv'))).map((c) => c.slice(0, 2))).toEqual([[path.join(dir, 'big.png'), 'skipped']]);
 
-    const again = await convmap(...args);
+    const again = await runConvmap(args, onnx);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/^1 of 1 photos done/m);
     expect((await fs.readdir(out)).filter((f) => !f.startsWith('.')).sort()).toEqual(['big.heatmap.png', 'big.scores.json', 'detections.csv', 'summary.csv']);
