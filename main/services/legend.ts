@@ -82,8 +82,9 @@ export interface BoxToDraw {
 
 /**
  * One layer per box (so a few boxes on a 100-megapixel photo do not need a full-size layer),
- * clipped to the photo: a white frame with a dark outline and a "label 0.93" tag in its top-left.
- * Boxes entirely outside the photo are dropped.
+ * clipped to the photo: a white frame with a dark outline and a "label 0.93" tag in its top-left,
+ * moved left as far as it takes to stay whole inside the photo (a box at the right edge). Boxes
+ * entirely outside the photo are dropped.
  */
 export function boxLayers(imageWidth: number, imageHeight: number, boxes: readonly BoxToDraw[]): SvgLayer[] {
   const stroke = Math.max(2, Math.round(Math.min(imageWidth, imageHeight) / 300));
@@ -91,11 +92,12 @@ export function boxLayers(imageWidth: number, imageHeight: number, boxes: readon
   const layers: SvgLayer[] = [];
   for (const b of boxes) {
     const [y0, x0, y1, x1] = b.box;
-    const left = Math.max(0, Math.floor(x0));
     const top = Math.max(0, Math.floor(y0));
     const text = `${b.label} ${b.score.toFixed(2)}`;
     const textW = Math.round(text.length * font * 0.62 + font * 0.6);
-    // The layer spans the box, widened to the right for its tag when the box is narrower.
+    // The layer spans the box, widened for its tag when the box is narrower: to the right, or to the
+    // left where the photo ends first; the tag sits at the layer's left.
+    const left = Math.max(0, Math.min(Math.floor(x0), imageWidth - textW));
     const right = Math.min(imageWidth, Math.max(Math.ceil(x1), left + textW));
     const bottom = Math.min(imageHeight, Math.ceil(y1));
     const width = right - left;
