@@ -4,7 +4,7 @@
  * the server transpiles this file and serves it as /bridge.js.
  */
 import type {
-  AddFoldersResult, AddPhotosResult, BackendInfo, BatchEvent, BatchResult, ConvmapApi, MenuCommand, ModelSummary, PhotoRef, ProgressEvent, RecentItems, ScoresResult,
+  AddFoldersResult, AddPhotosResult, BackendInfo, BatchEvent, BatchResult, ConvmapApi, ModelSummary, PhotoRef, ProgressEvent, RecentItems, ScoresResult,
 } from '../../core/api';
 import type { ScoreMap } from '../../core/scoremap';
 
@@ -41,7 +41,6 @@ type WireScoresResult = Omit<ScoresResult, 'maps'> & { maps: WireScoreMap[] };
   const progress = new Set<(e: ProgressEvent) => void>();
   const openFiles = new Set<(paths: string[]) => void>();
   const batch = new Set<(e: BatchEvent) => void>();
-  const menus = new Set<(m: MenuCommand) => void>();
   const events = new EventSource('/events');
   events.addEventListener('progress', (m) => {
     const e = JSON.parse((m as MessageEvent<string>).data) as ProgressEvent;
@@ -90,10 +89,8 @@ type WireScoresResult = Omit<ScoresResult, 'maps'> & { maps: WireScoreMap[] };
       openFiles.add(listener);
       return () => openFiles.delete(listener);
     },
-    onMenu(listener) {
-      menus.add(listener);
-      return () => menus.delete(listener);
-    },
+    // No Electron menu here: nothing is ever sent (the menu's commands are tested in test/renderer/menu.test.ts).
+    onMenu: () => () => undefined,
     // A browser gives no paths for dropped files; tests register name → path first.
     pathForFile: (file) => dropPaths.get(file.name) ?? '',
   };
@@ -104,10 +101,6 @@ type WireScoresResult = Omit<ScoresResult, 'maps'> & { maps: WireScoreMap[] };
   const hooks = {
     setDropPath(name: string, path: string): void {
       dropPaths.set(name, path);
-    },
-    /** What main sends on convmap:menu when a menu item is clicked (there is no Electron menu here). */
-    menu(m: MenuCommand): void {
-      for (const l of menus) l(m);
     },
     /** The overlay canvas's pixels and what they show. */
     readOverlay(): { width: number; height: number; ready: string; cls: string; scales: string; rgba: string } | null {
