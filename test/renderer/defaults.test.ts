@@ -124,7 +124,7 @@ describe('window defaults', () => {
     expect(items.map((b) => b.text())).toEqual(['Built-in digits', 'pets']);
     await items[0].trigger('click');
     await settle();
-    expect(api.loadModel).toHaveBeenLastCalledWith({ path: null });
+    expect(api.loadModel).toHaveBeenLastCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: null });
     expect(panel.findAll('[data-testid="recent-models"] button').map((b) => b.text())).toEqual(['pets']);
   });
 });

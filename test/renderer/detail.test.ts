@@ -27,7 +27,7 @@ describe('the scale panel\'s detail choice (cells at the network stride, ½, ¼)
 
     await w.get('[data-detail="2"]').trigger('click');
     await settle();
-    expect(api.loadModel).toHaveBeenLastCalledWith({ path: null, stride: 2 });
+    expect(api.loadModel).toHaveBeenLastCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: null, stride: 2 });
     expect(useModelStore().model?.info.stride).toEqual([2, 2]);
     expect(w.get('[data-detail="2"]').attributes('aria-pressed')).toBe('true');
     expect(w.get('[data-detail="1"]').attributes('aria-pressed')).toBe('false');
@@ -37,7 +37,7 @@ describe('the scale panel\'s detail choice (cells at the network stride, ½, ¼)
     // Back to the network's stride: asked for explicitly (a saved finer model cannot go coarser and says so).
     await w.get('[data-detail="1"]').trigger('click');
     await settle();
-    expect(api.loadModel).toHaveBeenLastCalledWith({ path: null, stride: 4 });
+    expect(api.loadModel).toHaveBeenLastCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: null, stride: 4 });
     expect(w.get('[data-detail="1"]').attributes('aria-pressed')).toBe('true');
   });
 

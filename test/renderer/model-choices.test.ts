@@ -58,17 +58,17 @@ describe('the model panel\'s output choice and "Labels…" (issue 9)', () => {
     // A finer detail first: choosing another output keeps it.
     await scales.get('[data-detail="2"]').trigger('click');
     await settle();
-    expect(api.loadModel).toHaveBeenLastCalledWith({ path: null, stride: 2 });
+    expect(api.loadModel).toHaveBeenLastCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: null, stride: 2 });
     await select.setValue('age');
     await settle();
-    expect(api.loadModel).toHaveBeenLastCalledWith({ path: null, stride: 2, output: 'age' });
+    expect(api.loadModel).toHaveBeenLastCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: null, stride: 2, output: 'age' });
     const m = useModelStore();
     expect([m.model?.id, m.labels]).toEqual(['m-age-s2', ['age 0', 'age 1', 'age 2']]);
     expect(api.computeScores.mock.calls.at(-1)?.[0].modelId).toBe('m-age-s2');
     // And the detail keeps the output chosen.
     await scales.get('[data-detail="1"]').trigger('click');
     await settle();
-    expect(api.loadModel).toHaveBeenLastCalledWith({ path: null, stride: 4, output: 'age' });
+    expect(api.loadModel).toHaveBeenLastCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: null, stride: 4, output: 'age' });
   });
 
   it('shows no output choice for a model with one output', async () => {
@@ -98,14 +98,14 @@ describe('the model panel\'s output choice and "Labels…" (issue 9)', () => {
     api.openLabelsDialog.mockResolvedValueOnce('/labels/ages.txt');
     await button.trigger('click');
     await settle();
-    expect(api.loadModel).toHaveBeenLastCalledWith({ path: null, output: 'age', labelsFile: '/labels/ages.txt' });
+    expect(api.loadModel).toHaveBeenLastCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: null, output: 'age', labelsFile: '/labels/ages.txt' });
     expect(useModelStore().labels).toEqual(['from file 0', 'from file 1', 'from file 2']);
     expect(panel.text()).toContain('ages.txt');
 
     // Another output has other classes: the label file is not carried over.
     await panel.get('[data-testid="outputs"] select').setValue('gender');
     await settle();
-    expect(api.loadModel).toHaveBeenLastCalledWith({ path: null, output: 'gender' });
+    expect(api.loadModel).toHaveBeenLastCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: null, output: 'gender' });
   });
 
   it('shows main\'s refusal of a label file as the model error, keeping the model in use', async () => {

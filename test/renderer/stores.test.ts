@@ -28,7 +28,7 @@ describe('renderer stores', () => {
     const scores = useScoresStore();
     await useSessionStore().start();
     await settle();
-    expect(api.loadModel).toHaveBeenCalledWith({ path: null });
+    expect(api.loadModel).toHaveBeenCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: null });
     expect(api.demoScene).toHaveBeenCalledTimes(1);
     expect(api.computeScores).toHaveBeenCalledTimes(1);
     const req = api.computeScores.mock.calls[0][0];
@@ -129,13 +129,13 @@ describe('renderer stores', () => {
     expect(api.pathForFile).toHaveBeenCalledTimes(3);
     // main decides what a folder is: "pets" holds a model (fake-api), so it is loaded as one.
     expect(api.addFolders).toHaveBeenCalledWith({ paths: ['/dropped/pets'], recursive: false });
-    expect(api.loadModel).toHaveBeenCalledWith({ path: '/dropped/pets' });
+    expect(api.loadModel).toHaveBeenCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: '/dropped/pets' });
     expect(api.addPhotos).toHaveBeenCalledWith(['/dropped/a.jpg', '/dropped/b.png']);
     expect(photos.photos.map((p) => p.name)).toEqual(['a.jpg', 'b.png']);
     expect(model.model?.path).toBe('/dropped/pets');
     api.openFiles(['/x/model.json']);
     await settle();
-    expect(api.loadModel).toHaveBeenLastCalledWith({ path: '/x/model.json' });
+    expect(api.loadModel).toHaveBeenLastCalledWith({ jobId: expect.stringMatching(/^load-model:/), path: '/x/model.json' });
   });
 
   it('hover gives the top classes at the point and the window of the best scale', async () => {
