@@ -4,6 +4,7 @@
  * (Keyboard Shortcuts). Built from the recent list, so main rebuilds it when that list changes.
  */
 import type { MenuItemConstructorOptions } from 'electron';
+import { ACCELERATORS } from '../../core/accelerators';
 import type { RecentItems } from '../../core/api';
 import { BUILTIN_MODEL_NAME, modelDisplayName } from '../../core/defaults';
 
@@ -63,14 +64,14 @@ export function menuTemplate(actions: MenuActions, platform: NodeJS.Platform = p
   const file: MenuItemConstructorOptions = {
     label: 'File',
     submenu: [
-      { label: 'Open Model…', accelerator: 'CmdOrCtrl+Shift+O', click: () => actions.openModel() },
-      { label: 'Open Photos…', accelerator: 'CmdOrCtrl+O', click: () => actions.openPhotos() },
-      { label: 'Open Folder…', accelerator: 'CmdOrCtrl+Alt+O', click: () => actions.openFolders() },
+      { label: 'Open Model…', accelerator: ACCELERATORS.openModel, click: () => actions.openModel() },
+      { label: 'Open Photos…', accelerator: ACCELERATORS.openPhotos, click: () => actions.openPhotos() },
+      { label: 'Open Folder…', accelerator: ACCELERATORS.openFolders, click: () => actions.openFolders() },
       { label: BUILTIN_MENU_LABEL, click: () => actions.loadModel(null) },
       { label: 'Open Recent', submenu: recentSubmenu(actions, recent) },
       { type: 'separator' },
-      { label: 'Export Photo…', accelerator: 'CmdOrCtrl+E', click: () => actions.exportPhoto() },
-      { label: 'Export All Photos…', accelerator: 'CmdOrCtrl+Shift+E', click: () => actions.exportAll() },
+      { label: 'Export Photo…', accelerator: ACCELERATORS.exportPhoto, click: () => actions.exportPhoto() },
+      { label: 'Export All Photos…', accelerator: ACCELERATORS.exportAll, click: () => actions.exportAll() },
       { type: 'separator' },
       mac ? { role: 'close' } : { role: 'quit', label: 'Quit' },
     ],
@@ -85,7 +86,7 @@ export function menuTemplate(actions: MenuActions, platform: NodeJS.Platform = p
   const help: MenuItemConstructorOptions = {
     role: 'help',
     label: 'Help',
-    submenu: [{ label: 'Keyboard Shortcuts', accelerator: 'CmdOrCtrl+/', click: () => actions.showShortcuts() }],
+    submenu: [{ label: 'Keyboard Shortcuts', accelerator: ACCELERATORS.shortcuts, click: () => actions.showShortcuts() }],
   };
   return [
     ...(mac ? [{ role: 'appMenu' } as const] : []),

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { RunBatchRequest } from '../../core/api';
 import { API_KEY } from '../../renderer/api';
 import App from '../../renderer/App.vue';
-import { SHORTCUTS } from '../../renderer/keys';
+import { MENU_SHORTCUTS, SHORTCUTS } from '../../renderer/keys';
 import { useBatchStore } from '../../renderer/stores/batch';
 import { useModelStore } from '../../renderer/stores/model';
 import { fakeApi, piniaWith, settle, MODEL, PHOTO } from './fake-api';
@@ -28,7 +28,7 @@ const withoutId = (req: RunBatchRequest): Omit<RunBatchRequest, 'batchId'> => {
 };
 
 describe('the application menu in the window', () => {
-  it('Help › Keyboard Shortcuts opens the shortcut sheet with every shortcut; Close closes it', async () => {
+  it('Help › Keyboard Shortcuts opens the shortcut sheet with every shortcut, the menu\'s accelerators included; Close closes it', async () => {
     const api = fakeApi();
     const w = await mountApp(api);
     expect(w.find('[data-testid="shortcuts"]').exists()).toBe(false);
@@ -36,7 +36,10 @@ describe('the application menu in the window', () => {
     await w.vm.$nextTick();
     const sheet = w.get('[data-testid="shortcuts"]');
     expect(sheet.get('h2').text()).toBe('Keyboard shortcuts');
-    expect(sheet.findAll('tr').map((r) => r.findAll('td').map((d) => d.text()))).toEqual(SHORTCUTS.map((s) => [s.keys.trim(), s.what]));
+    const rows = sheet.findAll('tr').map((r) => r.findAll('td').map((d) => d.text()));
+    expect(rows).toEqual([...SHORTCUTS, ...MENU_SHORTCUTS].map((s) => [s.keys.trim(), s.what]));
+    // The menu's accelerators as main binds them (CmdOrCtrl+E, CmdOrCtrl+Shift+E, CmdOrCtrl+/), in words for Linux and Windows.
+    expect(rows.map((r) => r[0])).toEqual(expect.arrayContaining(['Ctrl+E', 'Ctrl+Shift+E', 'Ctrl+/', 'Ctrl+Shift+O']));
     await sheet.get('button').trigger('click');
     expect(w.find('[data-testid="shortcuts"]').exists()).toBe(false);
     w.unmount();
