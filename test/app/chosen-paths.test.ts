@@ -58,6 +58,7 @@ vi.mock('electron', () => ({
   },
   BrowserWindow: electron.FakeWindow,
   dialog: { showOpenDialog: vi.fn(async () => ({ canceled: false, filePaths: electron.dialogAnswer })), showErrorBox: vi.fn() },
+  shell: { showItemInFolder: vi.fn() },
   ipcMain: {
     handle: (channel: string, l: Listener) => void electron.ipcHandlers.set(channel, l),
     removeHandler: (channel: string) => void electron.ipcHandlers.delete(channel),
