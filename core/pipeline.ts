@@ -74,12 +74,17 @@ export function drawnClasses(classIndex: number, classes: number, labels: readon
 export const MAX_DRAWN_PER_CLASS = 8;
 
 /**
- * The detections drawn: the strongest {@link MAX_DRAWN_PER_CLASS} of each class, in the given order.
+ * The detections drawn: those of `dets` whose class is one of `classes`, the strongest
+ * {@link MAX_DRAWN_PER_CLASS} a class, in the given order. `dets` are every class's detections after
+ * NMS across classes, so where another class is stronger no box of a drawn class is left: that
+ * object was detected as the other class (the heatmap still shows the drawn class's scores there).
  * @param dets by descending score (as detect returns them).
  */
-export function drawnBoxes<T extends { classIndex: number }>(dets: readonly T[], perClass = MAX_DRAWN_PER_CLASS): T[] {
+export function drawnBoxes<T extends { classIndex: number }>(dets: readonly T[], classes: readonly number[], perClass = MAX_DRAWN_PER_CLASS): T[] {
+  const drawn = new Set(classes);
   const seen = new Map<number, number>();
   return dets.filter((d) => {
+    if (!drawn.has(d.classIndex)) return false;
     const n = seen.get(d.classIndex) ?? 0;
     seen.set(d.classIndex, n + 1);
     return n < perClass;
@@ -93,7 +98,7 @@ export interface PhotoAnalysis {
   classIndex: number;
   /** Detections of every class but background (CSV, JSON, counts), by descending score; boxes in original pixels. */
   detections: Detection[];
-  /** Detections of the drawn classes only, at most {@link MAX_DRAWN_PER_CLASS} a class (the boxes drawn on the picture), by descending score. */
+  /** The boxes drawn on the picture: {@link drawnBoxes} of `detections` for the drawn classes, by descending score. */
   drawn: Detection[];
 }
 
@@ -109,6 +114,6 @@ export function analyseMaps(maps: readonly ScoreMap[], labels: readonly string[]
   const empty = maps.every((m) => m.rows === 0 || m.cols === 0);
   const opts = { threshold: settings.detectThreshold, labels };
   const detections = empty ? [] : detect(maps, opts);
-  const drawn = empty ? [] : drawnBoxes(detect(maps, { ...opts, classes: drawnClasses(classIndex, averaged.classes, labels) }));
+  const drawn = drawnBoxes(detections, drawnClasses(classIndex, averaged.classes, labels));
   return { averaged, classIndex, detections, drawn };
 }

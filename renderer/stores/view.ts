@@ -113,7 +113,7 @@ export const useViewStore = defineStore('view', () => {
     return k === null ? 'class' : labelOf(k);
   });
 
-  /** The boxes drawn: core's detections from the scales the picture shows, of the drawn classes, as exports draw them. */
+  /** The boxes drawn: core's detections (every class but background) from the scales the picture shows, those of the drawn classes, as exports draw them. */
   const detections = computed<Detection[]>(() => {
     const maps = scores.keptMaps;
     const avg = scores.averaged;
@@ -121,7 +121,7 @@ export const useViewStore = defineStore('view', () => {
     const k = shownClass.value;
     if (classChoice.value !== 'any' && k === null) return [];
     const classes = drawnClasses(classChoice.value === 'any' ? ANY_CLASS : (k as number), avg.classes, modelStore.labels);
-    return drawnBoxes(detect(maps, { threshold: detectThreshold.value, labels: modelStore.labels, classes }));
+    return drawnBoxes(detect(maps, { threshold: detectThreshold.value, labels: modelStore.labels }), classes);
   });
 
   const hover = computed<HoverInfo | null>(() => {

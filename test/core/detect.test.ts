@@ -257,14 +257,29 @@ describe('containment in NMS (multi-scale windows)', () => {
   });
 });
 
-describe('drawnBoxes (the per-class cap shared by the window and exports)', () => {
-  it('keeps the first MAX_DRAWN_PER_CLASS of each class in order, whatever the other classes hold', async () => {
+describe('drawnBoxes (the boxes drawn for the drawn classes, window and exports alike)', () => {
+  it('keeps the drawn classes\' first MAX_DRAWN_PER_CLASS each, in order', async () => {
     const { drawnBoxes, MAX_DRAWN_PER_CLASS } = await import('../../core/pipeline');
     expect(MAX_DRAWN_PER_CLASS).toBe(8);
-    // Ten of class 0 and three of class 1, interleaved by descending score.
-    const dets = Array.from({ length: 13 }, (_, n) => ({ classIndex: n % 4 === 3 ? 1 : 0, score: 1 - n / 20, id: n }));
+    // Ten of class 0, three of class 1 and one of class 2, interleaved by descending score.
+    const dets = Array.from({ length: 14 }, (_, n) => ({ classIndex: n === 13 ? 2 : n % 4 === 3 ? 1 : 0, score: 1 - n / 20, id: n }));
     expect(dets.filter((d) => d.classIndex === 1).map((d) => d.id)).toEqual([3, 7, 11]);
-    expect(drawnBoxes(dets).map((d) => d.id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11]);
-    expect(drawnBoxes(dets, 2).map((d) => d.id)).toEqual([0, 1, 3, 7]);
+    expect(drawnBoxes(dets, [0, 1]).map((d) => d.id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11]);
+    expect(drawnBoxes(dets, [0, 1], 2).map((d) => d.id)).toEqual([0, 1, 3, 7]);
+    expect(drawnBoxes(dets, [2]).map((d) => d.id)).toEqual([13]);
+  });
+
+  it('draws no box of the chosen class where another class is stronger (analyseMaps: the object is the other class)', async () => {
+    const { analyseMaps } = await import('../../core/pipeline');
+    // Class 'b' peaks at 0.7 on cell (3, 3) under class 'a' at 0.9 on the same cell; alone at (10, 10) at 0.8.
+    const m = makeMap([256, 256], [256, 256], 48, 16, 2, (i, j, k) => {
+      if (i === 3 && j === 3) return k === 0 ? 0.9 : 0.7;
+      if (i === 10 && j === 10) return k === 1 ? 0.8 : 0.1;
+      return 0.1;
+    });
+    const a = analyseMaps([m], ['a', 'b'], { mode: 'max', classChoice: 'b', detectThreshold: 0.5 });
+    expect(a.classIndex).toBe(1);
+    expect(a.detections.map((d) => [d.label, d.box])).toEqual([['a', box(3, 3)], ['b', box(10, 10)]]);
+    expect(a.drawn.map((d) => [d.label, d.box])).toEqual([['b', box(10, 10)]]);
   });
 });
