@@ -42,10 +42,11 @@ export async function runDemo(opts: { out: string; seed: number }): Promise<void
   let outcome: PhotoOutcome | undefined;
   let failure: string | undefined;
   try {
-    const handle = await engine.loadModel(prepared.artifacts, prepared.info);
+    const modelKey = modelHash(prepared.artifacts, prepared.info);
+    const handle = await engine.loadModel(prepared.artifacts, prepared.info, { transfer: true });
     await runBatch({
       engine, handle, info: prepared.info, photos: [scenePath], scales: DEMO_SCALES, outDir: opts.out,
-      modelKey: modelHash(prepared.artifacts, prepared.info), options: { ...settings, scores: 'summary' },
+      modelKey, options: { ...settings, scores: 'summary' },
       onEvent: (e) => {
         if (e.type === 'photo' && e.status === 'done') outcome = e.outcome;
         if (e.type === 'photo' && e.status === 'failed') failure = e.reason;

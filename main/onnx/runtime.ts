@@ -56,10 +56,11 @@ export interface OnnxSession {
 /**
  * Creates one ONNX Runtime session for a model. With device `auto` each GPU provider of the platform
  * is tried in turn and the CPU is the last resort; each failure is kept in `fallbacks`.
- * @param model ONNX bytes
+ * @param model ONNX bytes, or the path of an ONNX file (ONNX Runtime then reads it itself, without the
+ *   copy of the bytes it makes from a buffer)
  * @throws when the requested device (or, for `auto`, even the CPU) cannot run the model
  */
-export async function createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<OnnxSession> {
+export async function createSession(model: Uint8Array | string, opts: SessionOptions = {}): Promise<OnnxSession> {
   const ort = await loadOrt();
   const threads = opts.threads ?? os.availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
@@ -69,10 +70,17 @@ export async function createSession(model: Uint8Array, opts: SessionOptions = {}
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    // The arena grows by doubling and never gives memory back: on VGG16 at 1.4 MP it held 1.6 GB
+    // for a pass that needs 0.7 GB. Without it each pass allocates its planned buffers and frees
+    // them, at the same CPU time (10.9 s against 11.3 s, measured side by side).
+    enableCpuMemArena: false,
   };
   // A provider that does not load is an expected outcome here (reported in `fallbacks`), not a log line.
+  const options = (provider: string): Session.SessionOptions =>
+    ({ ...base, executionProviders: [provider], ...(provider === 'cpu' ? {} : { logSeverityLevel: 4 as const }) });
+  // Two calls, not one: the overloads for a path and for bytes do not merge into one signature.
   const attempt = (provider: string): Promise<Session> =>
-    ort.InferenceSession.create(model, { ...base, executionProviders: [provider], ...(provider === 'cpu' ? {} : { logSeverityLevel: 4 as const }) });
+    (typeof model === 'string' ? ort.InferenceSession.create(model, options(provider)) : ort.InferenceSession.create(model, options(provider)));
   if (device !== 'auto') {
     try {
       return { session: await attempt(device), device, threads, fallbacks: [] };

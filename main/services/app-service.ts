@@ -214,7 +214,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
         emit({ jobId, stage: 'starting workers', done: 0, total: 1 });
         const e = await engine();
         stopIfCancelled();
-        const handle = await e.loadModel(prepared.artifacts, prepared.info);
+        const handle = await e.loadModel(prepared.artifacts, prepared.info, { transfer: true });
         // Cancelled while the engine opened it: the model in use stays, the new one leaves the engine.
         if (signal.aborted) {
           e.releaseModel(handle);

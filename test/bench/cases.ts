@@ -146,7 +146,7 @@ async function vggBig(h: number, w: number, runs: number, workers?: number): Pro
   }
   const backend = engine.backend;
   try {
-    const handle = await engine.loadModel(artifacts, info);
+    const handle = await engine.loadModel(artifacts, info, { transfer: true });
     const data = new Uint8Array(h * w * 3);
     for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
     const image = { data, width: w, height: h, channels: 3 as const };

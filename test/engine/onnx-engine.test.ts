@@ -62,6 +62,19 @@ describe('ONNX Runtime engine (the default)', () => {
     }
   });
 
+  it('with transfer: true takes the weight buffer instead of copying it (the caller\'s is detached) and scores the same', async () => {
+    const own = await toArtifacts(rgbModel);
+    const size = (own.weightData as ArrayBuffer).byteLength;
+    expect(size).toBeGreaterThan(0);
+    const moved = await engine.loadModel(own, fixtureGeometry(3, 'unit'), { transfer: true });
+    expect((own.weightData as ArrayBuffer).byteLength).toBe(0);
+    expect((rgbArtifacts.weightData as ArrayBuffer).byteLength).toBe(size);
+    const [map] = await engine.scoreMaps(moved, photo, [1], 'signed');
+    const ref = await direct(rgbModel, 1, 'signed', 3);
+    expect(maxAbsDiff(map.scores, ref.scores)).toBeLessThan(1e-5);
+    engine.releaseModel(moved);
+  });
+
   it('feeds 1-channel models the luminance, and refuses a released model', async () => {
     const grey = await engine.loadModel(greyArtifacts, fixtureGeometry(1, 'imagenet'));
     expect(engine.liveModels()).toBe(2);
