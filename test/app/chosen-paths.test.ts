@@ -66,7 +66,6 @@ vi.mock('electron', () => ({
     removeListener: (channel: string) => void electron.ipcListeners.delete(channel),
   },
   Menu: { buildFromTemplate: (t: unknown) => t, setApplicationMenu: () => undefined },
-  shell: { showItemInFolder: vi.fn() },
   session: { defaultSession: { setPermissionRequestHandler() {}, setPermissionCheckHandler() {}, webRequest: { onHeadersReceived() {}, onBeforeRequest() {} } } },
   protocol: {
     registerSchemesAsPrivileged: () => undefined,
