@@ -113,15 +113,20 @@ export const useViewStore = defineStore('view', () => {
     return k === null ? 'class' : labelOf(k);
   });
 
-  /** The boxes drawn: core's detections (every class but background) from the scales the picture shows, those of the drawn classes, as exports draw them. */
-  const detections = computed<Detection[]>(() => {
+  /** Core's detections of every class but background from the scales the picture shows (a class change does not recompute them). */
+  const allDetections = computed<Detection[]>(() => {
     const maps = scores.keptMaps;
+    if (!showDetections.value || maps.length === 0 || maps.every((m) => m.rows === 0 || m.cols === 0)) return [];
+    return detect(maps, { threshold: detectThreshold.value, labels: modelStore.labels });
+  });
+
+  /** The boxes drawn: those of the drawn classes among allDetections, as exports draw them. */
+  const detections = computed<Detection[]>(() => {
     const avg = scores.averaged;
-    if (!showDetections.value || maps.length === 0 || !avg || maps.every((m) => m.rows === 0 || m.cols === 0)) return [];
     const k = shownClass.value;
-    if (classChoice.value !== 'any' && k === null) return [];
+    if (!avg || (classChoice.value !== 'any' && k === null)) return [];
     const classes = drawnClasses(classChoice.value === 'any' ? ANY_CLASS : (k as number), avg.classes, modelStore.labels);
-    return drawnBoxes(detect(maps, { threshold: detectThreshold.value, labels: modelStore.labels }), classes);
+    return drawnBoxes(allDetections.value, classes);
   });
 
   const hover = computed<HoverInfo | null>(() => {
