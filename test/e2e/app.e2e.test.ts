@@ -4,19 +4,18 @@
  * opens with the built-in digit model and the demo scene; the test changes scales and class in the
  * UI and reads the overlay canvas: hot on the digits, cold far from them.
  */
-import { mkdtempSync, mkdirSync, copyFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import type { BrowserContext, Page } from 'playwright-core';
-import { CHROMIUM, haveChromium, launchChromium } from './chromium';
+import type { Page } from 'playwright-core';
+import { CHROMIUM, haveChromium } from './chromium';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Box } from '../../core/scoremap';
 import { makeDigitScene } from '../../main/digits/scene';
-import { createAppService, type AppService } from '../../main/services/app-service';
-import { startBridgeServer, type BridgeServer } from './bridge-server';
-import { buildRenderer } from './build-renderer';
+import type { BridgeServer } from './bridge-server';
+import { openE2eWindow, type E2eWindow } from './harness';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 if (!haveChromium) console.log(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
@@ -26,13 +25,11 @@ interface Overlay { width: number; height: number; ready: string; cls: string; s
 
 describe.skipIf(!haveChromium)('the app in a browser, on the real services', () => {
   let dir: string;
-  let service: AppService;
+  let win: E2eWindow;
   let server: BridgeServer;
-  let context: BrowserContext;
   let page: Page;
   let truth: Truth[];
   let photoSize: [number, number];
-  const pageErrors: string[] = [];
 
   async function readOverlay(): Promise<Overlay> {
     const raw = await page.evaluate('window.__convmapTest.readOverlay()') as { width: number; height: number; ready: string; cls: string; scales: string; rgba: string } | null;
@@ -81,17 +78,7 @@ describe.skipIf(!haveChromium)('the app in a browser, on the real services', () 
     return hot / n;
   }
 
-  /**
-   * Polls an expression from Node. (page.waitForFunction polls with eval inside the page, which the
-   * app's Content-Security-Policy rightly forbids; page.evaluate goes through the debugger protocol.)
-   */
-  async function waitFor(expression: string, timeoutMs = 90_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!(await page.evaluate(`!!(${expression})`))) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${expression}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const waitFor = (expression: string, timeoutMs = 90_000): Promise<void> => win.waitFor(expression, timeoutMs);
 
   async function waitForOverlay(pred: string): Promise<Overlay> {
     await waitFor(`(() => { const c = document.querySelector('canvas[data-testid="overlay"]'); return !!c && c.dataset.ready === 'true' && (${pred}); })()`);
@@ -103,23 +90,15 @@ describe.skipIf(!haveChromium)('the app in a browser, on the real services', () 
     const extra = makeDigitScene({ width: 320, height: 240, count: 4, sizes: [28, 42], seed: 99 });
     const extraPath = path.join(dir, 'second-scene.png');
     await sharp(extra.rgb, { raw: { width: extra.width, height: extra.height, channels: 3 } }).png().toFile(extraPath);
-
-    await buildRenderer(path.join(dir, 'web'));
-    service = await createAppService({ userDataDir: path.join(dir, 'user-data') });
-    server = await startBridgeServer({ staticDir: path.join(dir, 'web'), service, dialogs: { photos: [extraPath] } });
+    win = await openE2eWindow(dir, { dialogs: { photos: [extraPath] } });
+    ({ page, server } = win);
     const demo = (await (await fetch(new URL('test/demo-truth', server.url))).json()) as { width: number; height: number; truth: Truth[] };
     truth = demo.truth;
     photoSize = [demo.height, demo.width];
-
-    ({ context, page } = await launchChromium(path.join(dir, 'profile'), pageErrors));
-    await page.goto(server.url);
   });
 
   afterAll(async () => {
-    await context?.close();
-    await server?.close();
-    await service?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await win?.close();
   });
 
   it('opens with the built-in model and the demo scene computed: hot on the digits, cold far from them', async () => {
@@ -237,6 +216,6 @@ describe.skipIf(!haveChromium)('the app in a browser, on the real services', () 
     expect(server.calls.get('computeScores')).toBe(4);
     expect(await page.evaluate(`document.querySelector('img.photo').naturalWidth`)).toBe(320);
     expect(server.serverErrors).toEqual([]);
-    expect(pageErrors).toEqual([]);
+    expect(win.pageErrors).toEqual([]);
   });
 });

@@ -4,19 +4,18 @@
  * photo dialog), the queue runs in the background with statuses in the photo strip, and overlays
  * are exported into a folder chosen in the (stubbed) export dialog.
  */
-import { mkdirSync, mkdtempSync, copyFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, copyFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import type { BrowserContext, Page } from 'playwright-core';
-import { haveChromium, launchChromium } from './chromium';
+import type { Page } from 'playwright-core';
+import { haveChromium } from './chromium';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDigitScene } from '../../main/digits/scene';
-import { createAppService, type AppService } from '../../main/services/app-service';
-import { startBridgeServer, type BridgeServer } from './bridge-server';
-import { buildRenderer } from './build-renderer';
+import type { BridgeServer } from './bridge-server';
+import { openE2eWindow, type E2eWindow } from './harness';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const GOOD = 6;
@@ -25,22 +24,11 @@ describe.skipIf(!haveChromium)('the batch queue in a browser, on the real servic
   let dir: string;
   let photosDir: string;
   let outDir: string;
-  let service: AppService;
+  let win: E2eWindow;
   let server: BridgeServer;
-  let context: BrowserContext;
   let page: Page;
-  const pageErrors: string[] = [];
-
-  async function waitFor(expression: string, timeoutMs = 120_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!(await page.evaluate(`!!(${expression})`))) {
-      if (Date.now() > end) {
-        const strip = await page.evaluate(`[...document.querySelectorAll('button.thumb')].map((b) => b.getAttribute('aria-label').split(',')[0] + '=' + b.dataset.status).join(' ')`);
-        throw new Error(`timed out waiting for ${expression} (strip: ${String(strip)})`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const strip = async (): Promise<string> => `strip: ${String(await page.evaluate(`[...document.querySelectorAll('button.thumb')].map((b) => b.getAttribute('aria-label').split(',')[0] + '=' + b.dataset.status).join(' ')`))}`;
+  const waitFor = (expression: string, timeoutMs?: number): Promise<void> => win.waitFor(expression, timeoutMs, strip);
 
   const thumbsWith = (status: string): Promise<number> => page.locator(`button.thumb[data-status="${status}"]`).count();
 
@@ -58,20 +46,14 @@ describe.skipIf(!haveChromium)('the batch queue in a browser, on the real servic
     await fs.writeFile(path.join(photosDir, 'notes.png'), 'text, not a PNG');
     await fs.writeFile(path.join(photosDir, 'readme.txt'), 'hello');
 
-    await buildRenderer(path.join(dir, 'web'));
-    service = await createAppService({ userDataDir: path.join(dir, 'user-data') });
-    server = await startBridgeServer({ staticDir: path.join(dir, 'web'), service, dialogs: { folders: [photosDir], exportDir: outDir } });
     // The truncated JPEG's thumbnail cannot be shown: the browser logs that, it is expected.
-    ({ context, page } = await launchChromium(path.join(dir, 'profile'), pageErrors, /Failed to load resource/));
-    await page.goto(server.url);
+    win = await openE2eWindow(dir, { dialogs: { folders: [photosDir], exportDir: outDir }, ignoreConsole: /Failed to load resource/ });
+    ({ server, page } = win);
     await waitFor(`document.querySelector('canvas[data-testid="overlay"]')?.dataset.ready === 'true'`);
   });
 
   afterAll(async () => {
-    await context?.close();
-    await server?.close();
-    await service?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await win?.close();
   });
 
   it('opens a folder through the dialog: the photos join the strip and the queue runs them in the background', async () => {
@@ -147,6 +129,6 @@ describe.skipIf(!haveChromium)('the batch queue in a browser, on the real servic
       expect([m.width, m.height]).toEqual([480, 360]);
     }
     expect(server.serverErrors).toEqual([]);
-    expect(pageErrors).toEqual([]);
+    expect(win.pageErrors).toEqual([]);
   });
 });

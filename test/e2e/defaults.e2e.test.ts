@@ -4,18 +4,17 @@
  * class) on a 451×300 photo: its own scales (all with cells), its top class, no stale class index;
  * the toolbar at the 720-px minimum width; the export. Screenshots go to tmp/ for a person to look at.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAppService, type AppService } from '../../main/services/app-service';
-import { startBridgeServer, type BridgeServer } from './bridge-server';
-import { buildRenderer } from './build-renderer';
-import { haveChromium, launchChromium } from './chromium';
+import type { BridgeServer } from './bridge-server';
+import { haveChromium } from './chromium';
+import { openE2eWindow, type E2eWindow } from './harness';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CORPUS = path.resolve(ROOT, '../shared/corpus');
@@ -27,20 +26,11 @@ if (!ready) console.log('[e2e defaults] skipped: needs /usr/bin/chromium and ../
 describe.skipIf(!ready)('defaults a new user sees, in a browser on the real services', () => {
   let dir: string;
   let outDir: string;
-  let service: AppService;
+  let win: E2eWindow;
   let server: BridgeServer;
-  let context: BrowserContext;
   let page: Page;
-  const pageErrors: string[] = [];
   const shots = path.join(ROOT, 'tmp');
-
-  async function waitFor(expression: string, timeoutMs = 120_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!(await page.evaluate(`!!(${expression})`))) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${expression}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const waitFor = (expression: string, timeoutMs?: number): Promise<void> => win.waitFor(expression, timeoutMs);
   const text = async (sel: string): Promise<string> => (await page.locator(sel).innerText()).trim();
 
   beforeAll(async () => {
@@ -51,18 +41,12 @@ describe.skipIf(!ready)('defaults a new user sees, in a browser on the real serv
     mkdirSync(folder);
     for (const f of ['skimage_coffee.png', 'skimage_astronaut.png']) copyFileSync(path.join(CORPUS, 'images', f), path.join(folder, f));
     mkdirSync(shots, { recursive: true });
-    await buildRenderer(path.join(dir, 'web'));
-    service = await createAppService({ userDataDir: path.join(dir, 'user-data') });
-    server = await startBridgeServer({ staticDir: path.join(dir, 'web'), service, dialogs: { model: MODEL, photos: [PHOTO], folders: [path.join(dir, 'folder')], exportDir: outDir } });
-    ({ context, page } = await launchChromium(path.join(dir, 'profile'), pageErrors));
-    await page.goto(server.url);
+    win = await openE2eWindow(dir, { dialogs: { model: MODEL, photos: [PHOTO], folders: [path.join(dir, 'folder')], exportDir: outDir } });
+    ({ server, page } = win);
   });
 
   afterAll(async () => {
-    await context?.close();
-    await server?.close();
-    await service?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await win?.close();
   });
 
   const overlayReady = (cls: string): string => `(() => { const c = document.querySelector('canvas[data-testid="overlay"]'); return !!c && c.dataset.ready === 'true' && c.dataset.class === '${cls}'; })()`;
@@ -130,6 +114,6 @@ describe.skipIf(!ready)('defaults a new user sees, in a browser on the real serv
     copyFileSync(path.join(outDir, files[0]), path.join(shots, 'e2e-export.png'));
     await page.screenshot({ path: path.join(shots, 'e2e-after-export.png') });
     expect(server.serverErrors).toEqual([]);
-    expect(pageErrors).toEqual([]);
+    expect(win.pageErrors).toEqual([]);
   });
 });

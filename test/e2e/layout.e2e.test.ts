@@ -6,22 +6,22 @@
  * width the toolbar is one row. "Run batch → folder" computes and exports a folder in one click,
  * and "Show in folder" asks main to show the PNG it wrote. Screenshots go to tmp/.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { averageScoreMaps } from '../../core/average';
 import { DRAW_DEFAULTS } from '../../core/defaults';
 import { makeDigitScene } from '../../main/digits/scene';
 import { DEMO_PRESET_ID, SCALE_PRESETS } from '../../renderer/scales';
-import { createAppService, type AppService } from '../../main/services/app-service';
-import { startBridgeServer, type BridgeServer } from './bridge-server';
-import { buildRenderer } from './build-renderer';
-import { haveChromium, launchChromium } from './chromium';
+import type { AppService } from '../../main/services/app-service';
+import type { BridgeServer } from './bridge-server';
+import { haveChromium } from './chromium';
+import { openE2eWindow, type E2eWindow } from './harness';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SHOTS = path.join(ROOT, 'tmp');
@@ -29,19 +29,11 @@ const SHOTS = path.join(ROOT, 'tmp');
 describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wide, in a browser on the real services', () => {
   let dir: string;
   let outDir: string;
+  let win: E2eWindow;
+  let page: Page;
   let service: AppService;
   let server: BridgeServer;
-  let context: BrowserContext;
-  let page: Page;
-  const pageErrors: string[] = [];
-
-  async function waitFor(expression: string, timeoutMs = 120_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!(await page.evaluate(`!!(${expression})`))) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${expression}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const waitFor = (expression: string, timeoutMs?: number): Promise<void> => win.waitFor(expression, timeoutMs);
 
   /** The element's box, which must be visible and lie wholly inside the width × height window. */
   async function inside(selector: string, width: number, height: number): Promise<void> {
@@ -75,21 +67,14 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
       const s = makeDigitScene({ width: 320, height: 240, count: 3, sizes: [28, 42], seed: 500 + i });
       await sharp(s.rgb, { raw: { width: s.width, height: s.height, channels: 3 } }).png().toFile(path.join(photosDir, `scene-${i}.png`));
     }
-    await buildRenderer(path.join(dir, 'web'));
-    service = await createAppService({ userDataDir: path.join(dir, 'user-data') });
-    server = await startBridgeServer({ staticDir: path.join(dir, 'web'), service, dialogs: { folders: [photosDir], exportDir: outDir } });
-    ({ context, page } = await launchChromium(path.join(dir, 'profile'), pageErrors));
-    await page.setViewportSize({ width: 1280, height: 720 });
-    await page.goto(server.url);
+    win = await openE2eWindow(dir, { dialogs: { folders: [photosDir], exportDir: outDir }, viewport: { width: 1280, height: 720 } });
+    ({ page, service, server } = win);
     await waitFor(`document.querySelector('canvas[data-testid="overlay"]')?.dataset.ready === 'true'`);
     await waitFor(`document.querySelector('.status')?.textContent?.includes('Ready')`);
   });
 
   afterAll(async () => {
-    await context?.close();
-    await server?.close();
-    await service?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await win?.close();
   });
 
   it('1280×720: the conversion report is a summary line with its details folded; the top-5 follows the pointer inside the window', async () => {
@@ -197,6 +182,6 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
     expect(heights).toEqual(heights.map(() => oneLine));
     await page.screenshot({ path: path.join(SHOTS, 'e2e-720px-batch.png') });
     expect(server.serverErrors).toEqual([]);
-    expect(pageErrors).toEqual([]);
+    expect(win.pageErrors).toEqual([]);
   });
 });
