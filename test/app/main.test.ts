@@ -125,6 +125,18 @@ function threads(): number {
   return Number(m[1]);
 }
 
+/** The thread count once it has stayed the same for half a second (a finished worker may still be exiting). */
+async function settledThreads(): Promise<number> {
+  let last = threads();
+  for (let same = 0, i = 0; same < 5 && i < 300; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = threads();
+    same = now === last ? same + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
 /**
  * A classifier whose conversion takes a while: a 3×3 convolution, then a Dense layer of 256 units
  * over the flattened 22×22×16 map (2 M weights, 8 MB), then 3 classes. Written as model.json + weights.bin.
@@ -299,10 +311,10 @@ describe('the Electron main process (Electron mocked)', () => {
     const progressOf = (jobId: string, from = 0) => win.webContents.sent.slice(from)
       .filter(([c, p]) => c === 'convmap:progress' && (p as { jobId: string }).jobId === jobId)
       .map(([, p]) => (p as { stage: string }).stage);
+    const modelFile = await writeSlowModel(path.join(dir, 'slow'));
     // The engine and the built-in model first, so that what stays running between conversions is running.
     await invoke('convmap:load-model', { jobId: 'builtin', path: null });
-    const baseline = threads();
-    const modelFile = await writeSlowModel(path.join(dir, 'slow'));
+    const baseline = await settledThreads();
     electron.showOpenDialog.mockResolvedValueOnce({ canceled: false, filePaths: [modelFile] });
     expect(await invoke('convmap:open-model-dialog')).toBe(modelFile);
     const outcome = (p: Promise<unknown>) => p.then(() => 'loaded', (e: Error) => e.name);
