@@ -1,3 +1,5 @@
+import type { BackendInfo } from '../core/api';
+
 /** Refusals as a person reads them: Node's error codes ("ENOENT: no such file or directory, stat '…'") in plain words. */
 
 const CODES: Readonly<Record<string, string>> = {
@@ -22,4 +24,16 @@ export function plainError(message: string): string {
   const whole = /^(?:Error: )?(E[A-Z]+): [^,]*, \w+ '([^']*)'(?: -> '[^']*')?$/.exec(message.trim());
   if (whole && CODES[whole[1]]) return `${whole[2]}: ${CODES[whole[1]]}`;
   return message.replace(/\((E[A-Z]+): [^()]*\)/g, (all, code: string) => (CODES[code] ? `(${CODES[code]})` : all));
+}
+
+/** What runs the model, in a few words: "ONNX Runtime on cpu · 2 threads", "wasm · 2 workers", "…" before it is known. */
+export function backendPhrase(backend: BackendInfo | null): string {
+  if (!backend) return '…';
+  if (backend.backend === 'onnx') return `ONNX Runtime on ${backend.device ?? 'cpu'} · ${backend.workers} thread${backend.workers === 1 ? '' : 's'}`;
+  return `${backend.backend} · ${backend.workers} worker${backend.workers === 1 ? '' : 's'}`;
+}
+
+/** Why faster backends or devices were passed over, as a tooltip; undefined when nothing was. */
+export function backendNotes(backend: BackendInfo | null): string | undefined {
+  return backend?.notes?.length ? `not used: ${backend.notes.join('; ')}` : undefined;
 }

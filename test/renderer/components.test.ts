@@ -94,6 +94,17 @@ describe('renderer components', () => {
     expect(api.computeScores).toHaveBeenCalledTimes(1);
   });
 
+  it('the status bar names what runs the model (ONNX Runtime, its device and threads) with the passed-over devices as its tooltip', async () => {
+    const api = fakeApi();
+    api.backendInfo.mockImplementation(async () => ({ backend: 'onnx' as const, workers: 16, device: 'cuda', notes: ['onnx device dml: not on linux'] }) as never);
+    const w = mountWith(StatusBar, api);
+    void useSessionStore().start();
+    await settle();
+    const el = w.get('[data-testid="backend"]');
+    expect(el.text()).toBe('ONNX Runtime on cuda · 16 threads');
+    expect(el.attributes('title')).toBe('not used: onnx device dml: not on linux');
+  });
+
   it('the Cancel button of a running job calls api.cancel with its job id', async () => {
     const api = fakeApi({ hold: new Promise<void>(() => undefined) });
     const w = mountWith(StatusBar, api);
