@@ -39,6 +39,8 @@ describe('the electron-vite build', () => {
       expect(out).toContain(`refused: convmap:show-in-folder refused: path "${png}.other" is neither one the user chose nor an export written in this session`);
       expect(out).toMatch(/^refused: convmap:show-in-folder refused: path "\/etc\/passwd" is neither one the user chose nor an export written in this session$/m);
       expect(out).toMatch(/^shown after refusals 1$/m);
+      expect(out).toMatch(/^reload during load AbortError: /m);
+      expect(out).toMatch(/^load stages after reload 0$/m);
       expect(out).toMatch(/^reload AbortError: /m);
       expect(out).toMatch(/^close AbortError: /m);
       expect(out).toMatch(/^after close: convmap:backend-info refused: the sender is not one of the app's windows$/m);

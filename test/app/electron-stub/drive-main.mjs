@@ -35,6 +35,15 @@ await call('convmap:show-in-folder', exported.outputs[0]);
 console.log('exported', JSON.stringify(exported.outputs), 'shown', JSON.stringify(s.shown));
 try { await call('convmap:show-in-folder', '/etc/passwd'); } catch (e) { console.log('refused:', e.message); }
 console.log('shown after refusals', s.shown.length);
+// A reload during a conversion ends it: its worker stops and the new page hears nothing more of it.
+const loading = call('convmap:load-model', { jobId: 'load-1', path: null, stride: 2 }).then(() => 'loaded', (e) => `${e.name}: ${e.message}`);
+const stagesOf = (id) => win.webContents.sent.filter(([c, p]) => c === 'convmap:progress' && p.jobId === id).map(([, p]) => p.stage);
+for (let i = 0; i < 1000 && stagesOf('load-1').length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+win.webContents.h.get('did-start-loading')();
+const heard = stagesOf('load-1').length;
+console.log('reload during load', await loading);
+await new Promise((r) => setTimeout(r, 1500));
+console.log('load stages after reload', stagesOf('load-1').length - heard);
 // A reload of the window ends the jobs its page started.
 const running = call('convmap:compute-scores', { jobId: 'j3', modelId: model.id, photoId: demo.id, scales: [3, 2.5, 2] }).then(() => 'finished', (e) => `${e.name}: ${e.message}`);
 for (let i = 0; i < 400 && !win.webContents.sent.some(([c, p]) => c === 'convmap:progress' && p.jobId === 'j3'); i++) await new Promise((r) => setTimeout(r, 5));
