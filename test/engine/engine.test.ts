@@ -1,11 +1,9 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resizeRgb } from '../../main/engine/decode';
 import { createEngine, type Engine, type ModelHandle } from '../../main/engine/engine';
 import { isAbortError } from '../../main/engine/pool';
-import { preprocess } from '../../main/engine/preprocess';
-import { buildFcn, fixtureGeometry, maxAbsDiff, predictDirect, testPhoto, toArtifacts } from './fcn-fixture';
+import { fixtureGeometry, maxAbsDiff, predictScaled, testPhoto, useFixtureModels } from './fcn-fixture';
 
 const nodeInstalled = (() => {
   try {
@@ -21,36 +19,18 @@ const TFJS = nodeInstalled ? 'node' : 'wasm';
 
 const photo = Object.freeze(testPhoto(90, 130));
 
-let rgbModel: tf.LayersModel;
-let greyModel: tf.LayersModel;
-let rgbArtifacts: tf.io.ModelArtifacts;
-let greyArtifacts: tf.io.ModelArtifacts;
+const fx = useFixtureModels();
 
 /** The reference: the FCN run in this process on the same resized, preprocessed photo. */
-async function direct(model: tf.LayersModel, scale: number, mode: 'unit' | 'signed' | 'imagenet', channels: 1 | 3) {
-  const scaled = await resizeRgb(photo, Math.round(scale * photo.height), Math.round(scale * photo.width));
-  return predictDirect(model, preprocess(scaled, mode, channels), scaled.height, scaled.width, channels);
-}
-
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-  rgbModel = buildFcn(3, 3, 1);
-  greyModel = buildFcn(1, 2, 2);
-  rgbArtifacts = await toArtifacts(rgbModel);
-  greyArtifacts = await toArtifacts(greyModel);
-});
-
-afterAll(() => {
-  rgbModel.dispose();
-  greyModel.dispose();
-});
+const direct = (model: tf.LayersModel, scale: number, mode: 'unit' | 'signed' | 'imagenet', channels: 1 | 3, image = photo) =>
+  predictScaled(model, image, scale, mode, channels);
 
 describe('engine', () => {
   let engine: Engine;
   let rgb: ModelHandle;
   beforeAll(async () => {
     engine = await createEngine({ backend: TFJS, workers: 2 });
-    rgb = await engine.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
+    rgb = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
   });
   afterAll(async () => {
     await engine.close();
@@ -68,7 +48,7 @@ describe('engine', () => {
     expect(maps.map((m) => m.scale)).toEqual(scales);
     for (const [k, scale] of scales.entries()) {
       const map = maps[k];
-      const ref = await direct(rgbModel, scale, 'signed', 3);
+      const ref = await direct(fx.rgbModel, scale, 'signed', 3);
       expect(map.imageSize).toEqual([90, 130]);
       expect(map.scaledSize).toEqual([Math.round(scale * 90), Math.round(scale * 130)]);
       expect([map.rows, map.cols, map.classes]).toEqual(ref.shape);
@@ -79,13 +59,13 @@ describe('engine', () => {
 
   it('uses the model\'s own preprocessing when none is given', async () => {
     const [map] = await engine.scoreMaps(rgb, photo, [1]);
-    expect(maxAbsDiff(map.scores, (await direct(rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(map.scores, (await direct(fx.rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
   });
 
   it('feeds 1-channel models the luminance', async () => {
-    const grey = await engine.loadModel(greyArtifacts, fixtureGeometry(1, 'imagenet'));
+    const grey = await engine.loadModel(fx.greyArtifacts, fixtureGeometry(1, 'imagenet'));
     const [map] = await engine.scoreMaps(grey, photo, [0.8]);
-    const ref = await direct(greyModel, 0.8, 'imagenet', 1);
+    const ref = await direct(fx.greyModel, 0.8, 'imagenet', 1);
     expect([map.rows, map.cols, map.classes]).toEqual(ref.shape);
     expect(maxAbsDiff(map.scores, ref.scores)).toBeLessThan(1e-5);
     engine.releaseModel(grey);
@@ -116,12 +96,12 @@ describe('engine', () => {
   });
 
   it('rejects a model whose channels disagree with the geometry, and bad geometry', async () => {
-    await expect(engine.loadModel(rgbArtifacts, fixtureGeometry(1))).rejects.toThrow('the model takes 3 channels, the geometry says 1');
-    await expect(engine.loadModel(rgbArtifacts, { ...fixtureGeometry(3), stride: [0, 2] })).rejects.toThrow(/stride must be a pair of positive integers/);
+    await expect(engine.loadModel(fx.rgbArtifacts, fixtureGeometry(1))).rejects.toThrow('the model takes 3 channels, the geometry says 1');
+    await expect(engine.loadModel(fx.rgbArtifacts, { ...fixtureGeometry(3), stride: [0, 2] })).rejects.toThrow(/stride must be a pair of positive integers/);
   });
 
   it('names a geometry that does not match the model instead of returning misplaced cells', async () => {
-    const wrong = await engine.loadModel(rgbArtifacts, { ...fixtureGeometry(3), stride: [4, 4] });
+    const wrong = await engine.loadModel(fx.rgbArtifacts, { ...fixtureGeometry(3), stride: [4, 4] });
     await expect(engine.scoreMaps(wrong, photo, [1])).rejects.toThrow(/the geometry does not match the model/);
     engine.releaseModel(wrong);
   });
@@ -139,13 +119,13 @@ describe('engine', () => {
     already.abort();
     await expect(engine.scoreMaps(rgb, photo, [1], undefined, { signal: already.signal })).rejects.toMatchObject({ name: 'AbortError' });
     const [map] = await engine.scoreMaps(rgb, photo, [1]);
-    expect(maxAbsDiff(map.scores, (await direct(rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(map.scores, (await direct(fx.rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
   });
 
   it('replaces a worker that crashes: its job rejects with the reason, the next job succeeds', async () => {
     await expect(engine.crashWorkerForTest()).rejects.toThrow(/inference worker \d stopped: worker was told to crash \(exit code 70\)/);
     const [map] = await engine.scoreMaps(rgb, photo, [1]);
-    expect(maxAbsDiff(map.scores, (await direct(rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(map.scores, (await direct(fx.rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
     expect(await engine.workerTensors()).toHaveLength(2);
   });
 });
@@ -154,12 +134,12 @@ describe('engine with tiny tiles', () => {
   it('gives the same scores when every photo is cut into many tiles', async () => {
     const engine = await createEngine({ backend: TFJS, workers: 2, maxTilePixels: 600 });
     try {
-      const handle = await engine.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
+      const handle = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
       let tiles = 0;
       const maps = await engine.scoreMaps(handle, photo, [1, 0.75], undefined, { onProgress: (_d, total) => { tiles = total; } });
       expect(tiles).toBeGreaterThan(20);
       for (const [k, scale] of [1, 0.75].entries()) {
-        expect(maxAbsDiff(maps[k].scores, (await direct(rgbModel, scale, 'unit', 3)).scores)).toBeLessThan(1e-5);
+        expect(maxAbsDiff(maps[k].scores, (await direct(fx.rgbModel, scale, 'unit', 3)).scores)).toBeLessThan(1e-5);
       }
     } finally {
       await engine.close();
@@ -171,8 +151,8 @@ describe('engine tiles and padding', () => {
   it('splits a valid-padding photo between workers but keeps a same-padding one whole (tile borders would change its scores)', async () => {
     const engine = await createEngine({ backend: TFJS, workers: 2 });
     try {
-      const valid = await engine.loadModel(rgbArtifacts, { ...fixtureGeometry(3, 'unit'), padding: 'valid' });
-      const same = await engine.loadModel(rgbArtifacts, { ...fixtureGeometry(3, 'unit'), padding: 'same' });
+      const valid = await engine.loadModel(fx.rgbArtifacts, { ...fixtureGeometry(3, 'unit'), padding: 'valid' });
+      const same = await engine.loadModel(fx.rgbArtifacts, { ...fixtureGeometry(3, 'unit'), padding: 'same' });
       const tilesOf = async (handle: ModelHandle): Promise<number> => {
         let tiles = 0;
         await engine.scoreMaps(handle, photo, [1], undefined, { onProgress: (_d, total) => { tiles = total; } });
@@ -190,7 +170,7 @@ describe('engine lifecycle', () => {
   it('close() stops every worker: pending and later calls reject, and nothing keeps the process alive', async () => {
     const engine = await createEngine({ workers: 1, backend: 'cpu' });
     expect(engine.backend).toBe('cpu');
-    const handle = await engine.loadModel(rgbArtifacts, fixtureGeometry(3));
+    const handle = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3));
     const pending = engine.scoreMaps(handle, testPhoto(300, 300), [1, 2]).catch((e: unknown) => e);
     await engine.close();
     expect(await pending).toMatchObject({ message: expect.stringMatching(/closed/) });

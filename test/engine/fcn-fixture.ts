@@ -5,7 +5,10 @@
  * Window 16×16, stride 2×2, offset 0.
  */
 import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll } from 'vitest';
+import { resizeRgb, type RgbImage } from '../../main/engine/decode';
 import type { ModelGeometry } from '../../main/engine/engine';
+import { preprocess } from '../../main/engine/preprocess';
 
 export const FIXTURE_GEOMETRY = { window: [16, 16] as [number, number], stride: [2, 2] as [number, number], offset: [0, 0] as [number, number] };
 
@@ -46,6 +49,44 @@ export function predictDirect(model: tf.LayersModel, input: Float32Array, h: num
     const y = model.predict(tf.tensor4d(input, [1, h, w, c])) as tf.Tensor;
     return { scores: y.dataSync() as Float32Array, shape: y.shape.slice(1) };
   });
+}
+
+/** The RGB fixture (3 classes, seed 1) and the grey one (2 classes, seed 2), each with its artifacts. */
+export interface FixtureModels {
+  rgbModel: tf.LayersModel;
+  greyModel: tf.LayersModel;
+  rgbArtifacts: tf.io.ModelArtifacts;
+  greyArtifacts: tf.io.ModelArtifacts;
+}
+
+/**
+ * Register the suite hooks that build the two fixture models on tfjs's cpu backend and dispose them
+ * afterwards. Call at the top level of a test file; the fields are set once its beforeAll has run.
+ */
+export function useFixtureModels(): FixtureModels {
+  const models = {} as FixtureModels;
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    models.rgbModel = buildFcn(3, 3, 1);
+    models.greyModel = buildFcn(1, 2, 2);
+    models.rgbArtifacts = await toArtifacts(models.rgbModel);
+    models.greyArtifacts = await toArtifacts(models.greyModel);
+  });
+  afterAll(() => {
+    models.rgbModel.dispose();
+    models.greyModel.dispose();
+  });
+  return models;
+}
+
+/**
+ * The engines' reference: the model run in this process on the photo resized to `scale` (each side
+ * rounded to whole pixels) and preprocessed.
+ * @returns scores [rows, cols, classes] and the shape.
+ */
+export async function predictScaled(model: tf.LayersModel, image: RgbImage, scale: number, mode: ModelGeometry['preprocess'], channels: 1 | 3): Promise<{ scores: Float32Array; shape: number[] }> {
+  const scaled = await resizeRgb(image, Math.round(scale * image.height), Math.round(scale * image.width));
+  return predictDirect(model, preprocess(scaled, mode, channels), scaled.height, scaled.width, channels);
 }
 
 /** A deterministic test photo: smooth gradients plus a few bright squares, [height, width, 3] uint8. */

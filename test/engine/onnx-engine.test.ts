@@ -1,44 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resizeRgb } from '../../main/engine/decode';
 import { createEngine, type Engine, type ModelHandle } from '../../main/engine/engine';
 import type { OnnxRuntimeEngine } from '../../main/engine/onnx-engine';
 import { isAbortError } from '../../main/engine/pool';
-import { preprocess } from '../../main/engine/preprocess';
-import { buildFcn, fixtureGeometry, maxAbsDiff, predictDirect, testPhoto, toArtifacts } from './fcn-fixture';
+import { fixtureGeometry, maxAbsDiff, predictScaled, testPhoto, toArtifacts, useFixtureModels } from './fcn-fixture';
 
 const photo = Object.freeze(testPhoto(90, 130));
 
-let rgbModel: tf.LayersModel;
-let greyModel: tf.LayersModel;
-let rgbArtifacts: tf.io.ModelArtifacts;
-let greyArtifacts: tf.io.ModelArtifacts;
+const fx = useFixtureModels();
 
-/** The reference: the tfjs FCN run in this process on the same resized, preprocessed photo. */
-async function direct(model: tf.LayersModel, scale: number, mode: 'unit' | 'signed' | 'imagenet', channels: 1 | 3, image = photo) {
-  const scaled = await resizeRgb(image, Math.round(scale * image.height), Math.round(scale * image.width));
-  return predictDirect(model, preprocess(scaled, mode, channels), scaled.height, scaled.width, channels);
-}
-
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-  rgbModel = buildFcn(3, 3, 1);
-  greyModel = buildFcn(1, 2, 2);
-  rgbArtifacts = await toArtifacts(rgbModel);
-  greyArtifacts = await toArtifacts(greyModel);
-});
-
-afterAll(() => {
-  rgbModel.dispose();
-  greyModel.dispose();
-});
+/** The reference: the FCN run in this process on the same resized, preprocessed photo. */
+const direct = (model: tf.LayersModel, scale: number, mode: 'unit' | 'signed' | 'imagenet', channels: 1 | 3, image = photo) =>
+  predictScaled(model, image, scale, mode, channels);
 
 describe('ONNX Runtime engine (the default)', () => {
   let engine: Engine;
   let rgb: ModelHandle;
   beforeAll(async () => {
     engine = await createEngine({ workers: 2 });
-    rgb = await engine.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
+    rgb = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
   });
   afterAll(async () => {
     await engine.close();
@@ -56,30 +36,30 @@ describe('ONNX Runtime engine (the default)', () => {
     const scales = [1, 0.6, 1.3];
     const maps = await engine.scoreMaps(rgb, photo, scales, 'signed');
     for (const [k, scale] of scales.entries()) {
-      const ref = await direct(rgbModel, scale, 'signed', 3);
+      const ref = await direct(fx.rgbModel, scale, 'signed', 3);
       expect([maps[k].rows, maps[k].cols, maps[k].classes]).toEqual(ref.shape);
       expect(maxAbsDiff(maps[k].scores, ref.scores), `scale ${scale}`).toBeLessThan(1e-5);
     }
   });
 
   it('with transfer: true takes the weight buffer instead of copying it (the caller\'s is detached) and scores the same', async () => {
-    const own = await toArtifacts(rgbModel);
+    const own = await toArtifacts(fx.rgbModel);
     const size = (own.weightData as ArrayBuffer).byteLength;
     expect(size).toBeGreaterThan(0);
     const moved = await engine.loadModel(own, fixtureGeometry(3, 'unit'), { transfer: true });
     expect((own.weightData as ArrayBuffer).byteLength).toBe(0);
-    expect((rgbArtifacts.weightData as ArrayBuffer).byteLength).toBe(size);
+    expect((fx.rgbArtifacts.weightData as ArrayBuffer).byteLength).toBe(size);
     const [map] = await engine.scoreMaps(moved, photo, [1], 'signed');
-    const ref = await direct(rgbModel, 1, 'signed', 3);
+    const ref = await direct(fx.rgbModel, 1, 'signed', 3);
     expect(maxAbsDiff(map.scores, ref.scores)).toBeLessThan(1e-5);
     engine.releaseModel(moved);
   });
 
   it('feeds 1-channel models the luminance, and refuses a released model', async () => {
-    const grey = await engine.loadModel(greyArtifacts, fixtureGeometry(1, 'imagenet'));
+    const grey = await engine.loadModel(fx.greyArtifacts, fixtureGeometry(1, 'imagenet'));
     expect(engine.liveModels()).toBe(2);
     const [map] = await engine.scoreMaps(grey, photo, [0.8]);
-    const ref = await direct(greyModel, 0.8, 'imagenet', 1);
+    const ref = await direct(fx.greyModel, 0.8, 'imagenet', 1);
     expect(maxAbsDiff(map.scores, ref.scores)).toBeLessThan(1e-5);
     engine.releaseModel(grey);
     expect(engine.liveModels()).toBe(1);
@@ -87,8 +67,8 @@ describe('ONNX Runtime engine (the default)', () => {
   });
 
   it('rejects a model whose channels disagree with the geometry, and names a geometry that does not match the model', async () => {
-    await expect(engine.loadModel(rgbArtifacts, fixtureGeometry(1))).rejects.toThrow('the model takes 3 channels, the geometry says 1');
-    const wrong = await engine.loadModel(rgbArtifacts, { ...fixtureGeometry(3), stride: [4, 4] });
+    await expect(engine.loadModel(fx.rgbArtifacts, fixtureGeometry(1))).rejects.toThrow('the model takes 3 channels, the geometry says 1');
+    const wrong = await engine.loadModel(fx.rgbArtifacts, { ...fixtureGeometry(3), stride: [4, 4] });
     await expect(engine.scoreMaps(wrong, photo, [1])).rejects.toThrow(/the geometry does not match the model/);
     engine.releaseModel(wrong);
   });
@@ -97,7 +77,7 @@ describe('ONNX Runtime engine (the default)', () => {
     const sessions = (): Promise<number> => (engine as OnnxRuntimeEngine).liveSessions();
     expect(await sessions()).toBe(1);
     const small = testPhoto(40, 52);
-    const ref = await direct(rgbModel, 1, 'unit', 3, small);
+    const ref = await direct(fx.rgbModel, 1, 'unit', 3, small);
     const rss: number[] = [];
     for (let i = 0; i < 50; i++) {
       const maps = await Promise.all([0, 1, 2, 3].map(() => engine.scoreMaps(rgb, small, [1])));
@@ -113,7 +93,7 @@ describe('ONNX Runtime engine (the default)', () => {
   it('cancels a running photo: it rejects with an AbortError, none of its later tiles run, and the next photo is scored', async () => {
     const tiny = await createEngine({ workers: 2, maxTilePixels: 600 });
     try {
-      const handle = await tiny.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
+      const handle = await tiny.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
       const controller = new AbortController();
       let tilesDone = 0;
       let total = 0;
@@ -130,7 +110,7 @@ describe('ONNX Runtime engine (the default)', () => {
       expect(total).toBeGreaterThan(100);
       const afterAbort = tilesDone;
       const [map] = await tiny.scoreMaps(handle, photo, [1]);
-      expect(maxAbsDiff(map.scores, (await direct(rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(map.scores, (await direct(fx.rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
       // At most the one tile that was running when the signal fired finished after it.
       expect(afterAbort).toBeLessThanOrEqual(3);
     } finally {
@@ -188,12 +168,12 @@ describe('ONNX Runtime engine: tiles from a memory budget', () => {
   it('cuts a photo into stride-aligned tiles when the activations exceed the budget, with the scores of one pass', async () => {
     const engine = await createEngine({ backend: 'onnx', workers: 1, memoryBudget: 400_000 });
     try {
-      const handle = await engine.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
+      const handle = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
       let tiles = 0;
       const maps = await engine.scoreMaps(handle, photo, [1, 1.5], undefined, { onProgress: (_d, total) => { tiles = total; } });
       expect(tiles).toBeGreaterThan(2);
       for (const [k, scale] of [1, 1.5].entries()) {
-        expect(maxAbsDiff(maps[k].scores, (await direct(rgbModel, scale, 'unit', 3)).scores)).toBeLessThan(1e-5);
+        expect(maxAbsDiff(maps[k].scores, (await direct(fx.rgbModel, scale, 'unit', 3)).scores)).toBeLessThan(1e-5);
       }
     } finally {
       await engine.close();
@@ -209,9 +189,9 @@ describe('ONNX Runtime devices', () => {
       expect(engine.notes).toHaveLength(2);
       expect(engine.notes[0]).toMatch(/^onnx device dml: .+/);
       expect(engine.notes[1]).toMatch(/^onnx device cuda: .+/);
-      const handle = await engine.loadModel(rgbArtifacts, fixtureGeometry(3, 'unit'));
+      const handle = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
       const [map] = await engine.scoreMaps(handle, photo, [1]);
-      expect(maxAbsDiff(map.scores, (await direct(rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(map.scores, (await direct(fx.rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
     } finally {
       await engine.close();
     }
