@@ -1,17 +1,8 @@
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BACKEND_ENV, getTf, selectBackend, wasmDistDir } from '../../main/engine/backend';
-
-const nodeInstalled = (() => {
-  try {
-    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { tfjsNodeInstalled } from '../helpers/installed';
 
 afterEach(() => {
   delete process.env[BACKEND_ENV];
@@ -22,7 +13,7 @@ describe('selectBackend', () => {
     expect(existsSync(path.join(wasmDistDir(), 'tfjs-backend-wasm-simd.wasm'))).toBe(true);
   });
 
-  it.skipIf(nodeInstalled)('says clearly that a requested node backend cannot load when tfjs-node is absent', async () => {
+  it.skipIf(tfjsNodeInstalled)('says clearly that a requested node backend cannot load when tfjs-node is absent', async () => {
     await expect(selectBackend('node')).rejects.toThrow(/backend 'node' could not be loaded \(is @tensorflow\/tfjs-node installed/);
   });
 

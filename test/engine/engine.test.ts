@@ -1,21 +1,12 @@
 import type * as tf from '@tensorflow/tfjs';
-import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type ModelHandle } from '../../main/engine/engine';
 import { isAbortError } from '../../main/engine/pool';
+import { tfjsNodeInstalled } from '../helpers/installed';
 import { fixtureGeometry, maxAbsDiff, predictScaled, testPhoto, useFixtureModels } from './fcn-fixture';
 
-const nodeInstalled = (() => {
-  try {
-    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
 /** These cases test the tfjs worker pool (test/engine/onnx-engine.test.ts covers ONNX Runtime, the default). */
-const TFJS = nodeInstalled ? 'node' : 'wasm';
+const TFJS = tfjsNodeInstalled ? 'node' : 'wasm';
 
 const photo = Object.freeze(testPhoto(90, 130));
 
@@ -37,7 +28,7 @@ describe('engine', () => {
   });
 
   it('reports the backend its workers run (native TensorFlow when installed, else wasm)', () => {
-    expect(engine.backend).toBe(nodeInstalled ? 'node' : 'wasm');
+    expect(engine.backend).toBe(tfjsNodeInstalled ? 'node' : 'wasm');
     expect(engine.workers).toBe(2);
     expect(rgb.classes).toBe(3);
   });
@@ -178,7 +169,7 @@ describe('engine lifecycle', () => {
     await engine.close();
   });
 
-  it.skipIf(nodeInstalled)('fails to start with a clear message when the requested backend cannot load', async () => {
+  it.skipIf(tfjsNodeInstalled)('fails to start with a clear message when the requested backend cannot load', async () => {
     await expect(createEngine({ workers: 1, backend: 'node' })).rejects.toThrow(/inference worker failed to start: backend 'node' could not be loaded/);
   });
 });
