@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { buildUntrusted } from './build';
 import { ModelError } from './errors';
 import { parseJsonText } from './guards';
 import { normalizeTopology } from './topology';
@@ -115,7 +116,7 @@ export async function buildModel(config: Record<string, unknown>, file: string, 
   if (kerasMajor(kerasVersion) >= 3) shiftSequentialNodes(normalized);
   checkClasses(normalized, file, knownLayerClasses());
   try {
-    return await tf.models.modelFromJSON({ modelTopology: normalized as tf.io.ModelArtifacts['modelTopology'] } as tf.io.ModelJSON);
+    return await buildUntrusted(normalized);
   } catch (e) {
     throw new ModelError(file, `TensorFlow.js could not build the model: ${(e as Error).message.split('\n')[0]}`);
   }

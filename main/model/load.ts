@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { buildUntrusted } from './build';
 import { ModelError } from './errors';
 import { assertFiniteArtifacts, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
 import { loadKerasModel, readKerasArtifacts, sniffKerasFile } from './keras';
@@ -166,7 +167,7 @@ export async function loadClassifier(target: string): Promise<LoadedClassifier> 
   checkClasses((topology.model_config ?? topology) as Record<string, unknown>, file, knownLayerClasses());
   let model: tf.LayersModel;
   try {
-    model = await tf.models.modelFromJSON({ modelTopology: artifacts.modelTopology } as tf.io.ModelJSON);
+    model = await buildUntrusted(artifacts.modelTopology);
   } catch (e) {
     throw new ModelError(file, `TensorFlow.js could not build the model: ${(e as Error).message.split('\n')[0]}`);
   }
