@@ -9,69 +9,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DROPPED_CHANNEL, PHOTO_SCHEME } from '../../core/api';
 
-type Listener = (...a: unknown[]) => unknown;
-
-const electron = vi.hoisted(() => {
-  const windows: { webContents: { on(): unknown; send(): void } }[] = [];
-  class FakeWindow {
-    readonly webContents = { on: () => this.webContents, send: () => undefined };
-    constructor() {
-      windows.push(this);
-    }
-    once() {}
-    on() {}
-    loadURL() {
-      return Promise.resolve();
-    }
-    isDestroyed() {
-      return false;
-    }
-    static fromWebContents(wc: unknown) {
-      return windows.find((w) => w.webContents === wc) ?? null;
-    }
-    static getFocusedWindow() {
-      return windows[0] ?? null;
-    }
-  }
-  return {
-    windows, FakeWindow,
-    userData: '',
-    appHandlers: new Map<string, Listener>(),
-    ipcHandlers: new Map<string, Listener>(),
-    ipcListeners: new Map<string, Listener>(),
-    protocolHandlers: new Map<string, (req: Request) => Promise<Response>>(),
-    dialogAnswer: [] as string[],
-    quit: vi.fn(),
-  };
-});
-
-vi.mock('electron', () => ({
-  app: {
-    isPackaged: false,
-    getPath: () => electron.userData,
-    getAppPath: () => process.cwd(),
-    requestSingleInstanceLock: () => true,
-    on: (name: string, l: Listener) => void electron.appHandlers.set(name, l),
-    whenReady: () => Promise.resolve(),
-    quit: electron.quit,
-    exit: vi.fn(),
-  },
-  BrowserWindow: electron.FakeWindow,
-  dialog: { showOpenDialog: vi.fn(async () => ({ canceled: false, filePaths: electron.dialogAnswer })), showErrorBox: vi.fn() },
-  shell: { showItemInFolder: vi.fn() },
-  ipcMain: {
-    handle: (channel: string, l: Listener) => void electron.ipcHandlers.set(channel, l),
-    removeHandler: (channel: string) => void electron.ipcHandlers.delete(channel),
-    on: (channel: string, l: Listener) => void electron.ipcListeners.set(channel, l),
-    removeListener: (channel: string) => void electron.ipcListeners.delete(channel),
-  },
-  Menu: { buildFromTemplate: (t: unknown) => t, setApplicationMenu: () => undefined },
-  session: { defaultSession: { setPermissionRequestHandler() {}, setPermissionCheckHandler() {}, webRequest: { onHeadersReceived() {}, onBeforeRequest() {} } } },
-  protocol: {
-    registerSchemesAsPrivileged: () => undefined,
-    handle: (scheme: string, l: (req: Request) => Promise<Response>) => void electron.protocolHandlers.set(scheme, l),
-  },
-}));
+const electron = await vi.hoisted(async () => (await import('./electron-fake')).createElectronFake());
+vi.mock('electron', async () => (await import('./electron-fake')).electronModule(electron));
 
 async function until(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 300 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));

@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { INVOKE_CHANNELS, PHOTO_SCHEME } from '../../core/api';
 import { randomizeWeights, saveToMemory, useWasm } from '../helpers/models';
 
-type Listener = (...a: unknown[]) => unknown;
 interface MenuItem {
   label?: string;
   role?: string;
@@ -17,101 +16,8 @@ interface MenuItem {
   submenu?: MenuItem[];
 }
 
-const electron = vi.hoisted(() => {
-  const appHandlers = new Map<string, Listener>();
-  const windows: FakeWindow[] = [];
-  class FakeContents {
-    readonly handlers = new Map<string, Listener>();
-    readonly sent: [string, unknown][] = [];
-    on(name: string, l: Listener) {
-      this.handlers.set(name, l);
-      return this;
-    }
-    send(channel: string, payload: unknown) {
-      this.sent.push([channel, payload]);
-    }
-  }
-  class FakeWindow {
-    readonly webContents = new FakeContents();
-    readonly handlers = new Map<string, Listener>();
-    loaded = '';
-    constructor(readonly options: Record<string, unknown>) {
-      windows.push(this);
-    }
-    once(name: string, l: Listener) {
-      this.handlers.set(name, l);
-    }
-    on(name: string, l: Listener) {
-      this.handlers.set(name, l);
-    }
-    loadURL(url: string) {
-      this.loaded = url;
-      return Promise.resolve();
-    }
-    isDestroyed() {
-      return false;
-    }
-    isMinimized() {
-      return false;
-    }
-    restore() {}
-    focus = vi.fn();
-    show = vi.fn();
-    static fromWebContents(wc: unknown) {
-      return windows.find((w) => w.webContents === wc) ?? null;
-    }
-    static getFocusedWindow() {
-      return windows[0] ?? null;
-    }
-  }
-  return {
-    appHandlers, windows, FakeWindow,
-    userData: '',
-    ipcHandlers: new Map<string, Listener>(),
-    ipcListeners: new Map<string, Listener>(),
-    menus: [] as unknown[],
-    schemes: [] as unknown[],
-    protocolHandlers: new Map<string, Listener>(),
-    session: {
-      setPermissionRequestHandler: vi.fn(),
-      setPermissionCheckHandler: vi.fn(),
-      webRequest: { onHeadersReceived: vi.fn(), onBeforeRequest: vi.fn() },
-    },
-    quit: vi.fn(),
-    showOpenDialog: vi.fn(async () => ({ canceled: false, filePaths: ['/photos/a.jpg', '/photos/b.png'] })),
-  };
-});
-
-vi.mock('electron', () => ({
-  app: {
-    isPackaged: false,
-    getPath: () => electron.userData,
-    getAppPath: () => process.cwd(),
-    requestSingleInstanceLock: () => true,
-    on: (name: string, l: Listener) => void electron.appHandlers.set(name, l),
-    whenReady: () => Promise.resolve(),
-    quit: electron.quit,
-    exit: vi.fn(),
-  },
-  BrowserWindow: electron.FakeWindow,
-  dialog: { showOpenDialog: electron.showOpenDialog, showErrorBox: vi.fn() },
-  shell: { showItemInFolder: vi.fn() },
-  ipcMain: {
-    handle: (channel: string, l: Listener) => void electron.ipcHandlers.set(channel, l),
-    removeHandler: (channel: string) => void electron.ipcHandlers.delete(channel),
-    on: (channel: string, l: Listener) => void electron.ipcListeners.set(channel, l),
-    removeListener: (channel: string) => void electron.ipcListeners.delete(channel),
-  },
-  Menu: {
-    buildFromTemplate: (t: unknown) => t,
-    setApplicationMenu: (m: unknown) => void electron.menus.push(m),
-  },
-  session: { defaultSession: electron.session },
-  protocol: {
-    registerSchemesAsPrivileged: (s: unknown[]) => void electron.schemes.push(...s),
-    handle: (scheme: string, l: Listener) => void electron.protocolHandlers.set(scheme, l),
-  },
-}));
+const electron = await vi.hoisted(async () => (await import('./electron-fake')).createElectronFake());
+vi.mock('electron', async () => (await import('./electron-fake')).electronModule(electron));
 
 async function until(cond: () => boolean, tries = 200): Promise<void> {
   for (let i = 0; i < tries && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -174,6 +80,7 @@ describe('the Electron main process (Electron mocked)', () => {
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-main-'));
     electron.userData = path.join(dir, 'user');
+    electron.dialogAnswer = ['/photos/a.jpg', '/photos/b.png'];
     // Recents of an earlier session: File › Open Recent lists them from the start.
     await fs.mkdir(electron.userData, { recursive: true });
     recentModel = path.join(dir, 'models', 'pets', 'model.json');
