@@ -2,20 +2,12 @@
 Prints one JSON line: median milliseconds of one pass on a 384×384 input."""
 import json, sys, time
 import torch
-import torch.nn as nn
+from torch_vgg_net import vgg16_fcn
 
 runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 threads = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 torch.set_num_threads(threads)
-torch.manual_seed(0)
-layers, c = [], 3
-for filters, n in [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]:
-    for _ in range(n):
-        layers += [nn.Conv2d(c, filters, 3, padding=1), nn.ReLU(inplace=True)]
-        c = filters
-    layers.append(nn.MaxPool2d(2, 2))
-layers += [nn.Conv2d(512, 4096, 7), nn.ReLU(inplace=True), nn.Conv2d(4096, 4096, 1), nn.ReLU(inplace=True), nn.Conv2d(4096, 1000, 1), nn.Softmax(dim=1)]
-net = nn.Sequential(*layers).eval()
+net = vgg16_fcn()
 x = torch.rand(1, 3, 384, 384)
 with torch.no_grad():
     net(x)
