@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertClassifier } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
-import { allCells, compareCells, randomImage, randomizeWeights, saveToMemory, useWasm } from '../helpers/models';
+import { allCells, compareCells, randomImage, randomizeWeights, saveToMemory, useWasm, vgg16Shaped } from '../helpers/models';
 
 const FILE = 'test.json';
 
@@ -14,26 +14,6 @@ function conv(filters: number, kernelSize: number | [number, number], extra: Par
   return tf.layers.conv2d({ filters, kernelSize, padding: 'valid', activation: 'relu', ...extra });
 }
 
-/** VGG16's layout (blocks of 2, 2, 3, 3, 3 convs 3×3, each followed by a 2×2 pool), few filters. */
-function vgg16(inputSize: number, padding: 'valid' | 'same'): tf.Sequential {
-  const model = tf.sequential({ name: `vgg16_${padding}` });
-  const blocks: [number, number][] = [[2, 4], [2, 6], [3, 8], [3, 8], [3, 8]];
-  let first = true;
-  for (const [n, filters] of blocks) {
-    for (let k = 0; k < n; k++) {
-      model.add(conv(filters, 3, { padding, ...(first ? { inputShape: [inputSize, inputSize, 3] } : {}) }));
-      first = false;
-    }
-    model.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-  }
-  model.add(tf.layers.flatten());
-  model.add(tf.layers.dense({ units: 16, activation: 'relu' }));
-  model.add(tf.layers.dropout({ rate: 0.5 }));
-  model.add(tf.layers.dense({ units: 16, activation: 'relu' }));
-  model.add(tf.layers.dense({ units: 5, activation: 'softmax' }));
-  return model;
-}
-
 describe('convertClassifier on classic architectures (random weights)', () => {
   const made: tf.LayersModel[] = [];
   const track = <T extends tf.LayersModel>(m: T): T => {
@@ -43,7 +23,7 @@ describe('convertClassifier on classic architectures (random weights)', () => {
   afterAll(() => made.forEach((m) => m.dispose()));
 
   it('rewrites a valid-padded VGG16 (5 blocks, 244 window) exactly: stride 32, 2×2×8 Flatten → 2×2 conv', async () => {
-    const model = track(vgg16(244, 'valid'));
+    const model = track(vgg16Shaped(244, 'valid', 1));
     randomizeWeights(model, 1);
     const c = convertClassifier(model, FILE);
     track(c.fcn);
@@ -68,7 +48,7 @@ describe('convertClassifier on classic architectures (random weights)', () => {
   });
 
   it('reports a same-padded VGG16 (64 window) as not exact, naming the padded layers in the note', async () => {
-    const model = track(vgg16(64, 'same'));
+    const model = track(vgg16Shaped(64, 'same', 1));
     randomizeWeights(model, 2);
     const c = convertClassifier(model, FILE);
     track(c.fcn);

@@ -9,6 +9,31 @@ export async function useWasm(): Promise<void> {
 }
 
 /**
+ * VGG16's layout with few filters: blocks of 2, 2, 3, 3, 3 ReLU convs 3×3 (4, 6, 8, 8, 8 filters), each
+ * block followed by a 2×2 max-pool; then Flatten → Dense 16 ReLU → Dropout 0.5 → `extraDense` more
+ * Dense 16 ReLU → Dense 5 softmax. Input [inputSize, inputSize, 3]; tfjs's default initial weights
+ * (randomizeWeights for seeded ones). The caller disposes it.
+ */
+export function vgg16Shaped(inputSize: number, padding: 'valid' | 'same', extraDense = 0): tf.Sequential {
+  const model = tf.sequential({ name: `vgg16_${padding}` });
+  const blocks: [number, number][] = [[2, 4], [2, 6], [3, 8], [3, 8], [3, 8]];
+  let first = true;
+  for (const [n, filters] of blocks) {
+    for (let k = 0; k < n; k++) {
+      model.add(tf.layers.conv2d({ filters, kernelSize: 3, padding, activation: 'relu', ...(first ? { inputShape: [inputSize, inputSize, 3] } : {}) }));
+      first = false;
+    }
+    model.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+  }
+  model.add(tf.layers.flatten());
+  model.add(tf.layers.dense({ units: 16, activation: 'relu' }));
+  model.add(tf.layers.dropout({ rate: 0.5 }));
+  for (let k = 0; k < extraDense; k++) model.add(tf.layers.dense({ units: 16, activation: 'relu' }));
+  model.add(tf.layers.dense({ units: 5, activation: 'softmax' }));
+  return model;
+}
+
+/**
  * Replaces every weight of `model` (nested models included) with seeded random values:
  * He-normal kernels, small random biases/betas/moving means, gammas and moving variances in [0.5, 1.5].
  */

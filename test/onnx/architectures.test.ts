@@ -7,7 +7,7 @@ import { convertClassifier, type Conversion } from '../../main/convert/convert';
 import { loadClassifier } from '../../main/model/load';
 import { exportOnnx } from '../../main/onnx/export';
 import { k3BatchNorm, k3Conv, k3Dense, k3Layer, k3MaxPool, k3Sequential, layerArrays, writeKerasArchive } from '../helpers/keras';
-import { randomImage, randomizeWeights, useWasm } from '../helpers/models';
+import { randomImage, randomizeWeights, useWasm, vgg16Shaped } from '../helpers/models';
 import { ortRun, relativeDiffs } from './helpers';
 
 beforeAll(useWasm);
@@ -41,27 +41,10 @@ async function expectOnnxEqualsFcn(c: Conversion): Promise<void> {
   for (const d of diffs) expect(d).toBeLessThanOrEqual(1e-4);
 }
 
-function vgg(size: number, padding: 'valid' | 'same'): tf.Sequential {
-  const m = tf.sequential();
-  let first = true;
-  for (const [n, filters] of [[2, 4], [2, 6], [3, 8], [3, 8], [3, 8]]) {
-    for (let k = 0; k < n; k++) {
-      m.add(tf.layers.conv2d({ filters, kernelSize: 3, padding, activation: 'relu', ...(first ? { inputShape: [size, size, 3] } : {}) }));
-      first = false;
-    }
-    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-  }
-  m.add(tf.layers.flatten());
-  m.add(tf.layers.dense({ units: 16, activation: 'relu' }));
-  m.add(tf.layers.dropout({ rate: 0.5 }));
-  m.add(tf.layers.dense({ units: 5, activation: 'softmax' }));
-  return m;
-}
-
 describe('exportOnnx on converted architectures: ONNX Runtime equals the tfjs FCN at two sizes', () => {
   it('VGG16-shaped, valid and same padding', async () => {
-    await expectOnnxEqualsFcn(convert(track(vgg(244, 'valid'), 1)));
-    await expectOnnxEqualsFcn(convert(track(vgg(64, 'same'), 2)));
+    await expectOnnxEqualsFcn(convert(track(vgg16Shaped(244, 'valid'), 1)));
+    await expectOnnxEqualsFcn(convert(track(vgg16Shaped(64, 'same'), 2)));
   });
 
   it('AlexNet-shaped (11×11 stride-4 conv, 3×3/2 pools)', async () => {
