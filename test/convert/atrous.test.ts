@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { cellBox } from '../../core/scoremap';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { possibleStrides, refineSaved, refineStride, shiftedPasses, strideInfo, type FineConversion } from '../../main/convert/atrous';
@@ -8,22 +8,15 @@ import { checkEquivalence } from '../../main/convert/equivalence';
 import { modelToArtifacts } from '../../main/model/artifacts';
 import { resizeRgb } from '../../main/engine/decode';
 import { createEngine } from '../../main/engine/engine';
-import { randomImage, randomizeWeights, useWasm } from '../helpers/models';
+import { randomImage, useWasm } from '../helpers/models';
+import { trackModels } from '../helpers/tracked';
 import { testPhoto } from '../engine/fcn-fixture';
 
 const FILE = 'atrous.json';
 
 beforeAll(useWasm);
 
-const made: tf.LayersModel[] = [];
-afterAll(() => made.forEach((m) => m.dispose()));
-
-function seq(layers: tf.layers.Layer[], seed: number): tf.Sequential {
-  const m = tf.sequential({ layers });
-  randomizeWeights(m, seed);
-  made.push(m);
-  return m;
-}
+const { track, seq } = trackModels();
 
 function conv(filters: number, kernelSize: number, extra: Record<string, unknown> = {}): tf.layers.Layer {
   return tf.layers.conv2d({ filters, kernelSize, activation: 'relu', ...extra });
@@ -31,13 +24,13 @@ function conv(filters: number, kernelSize: number, extra: Record<string, unknown
 
 function convert(model: tf.LayersModel): Conversion {
   const c = convertClassifier(model, FILE);
-  made.push(c.fcn);
+  track(c.fcn);
   return c;
 }
 
 function refine(c: Conversion, stride: number): FineConversion {
   const f = refineStride(c, stride, FILE);
-  if (f.fcn !== c.fcn) made.push(f.fcn);
+  if (f.fcn !== c.fcn) track(f.fcn);
   return f;
 }
 
@@ -219,7 +212,7 @@ describe('a saved model refined further (heatmap --stride on a converted folder)
     expect(finer.info.networkStride).toEqual([4, 4]);
     expect(finer.info.equivalence.note).toMatch(/^measured against crops at stride 2×2 when converted; the stride-1 rewrite matches 9 cells of shifted passes of the saved model to /);
     const loaded = await tf.loadLayersModel(tf.io.fromMemory(finer.artifacts));
-    made.push(loaded);
+    track(loaded);
     const image = randomImage(c.window + 3, c.window + 2, 3, 81);
     const { rel } = againstCrops(model, loaded, image, c.window, 1);
     image.dispose();

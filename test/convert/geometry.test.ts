@@ -1,22 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { convertClassifier } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
-import { allCells, compareCells, randomImage, randomizeWeights, useWasm } from '../helpers/models';
+import { allCells, compareCells, randomImage, useWasm } from '../helpers/models';
+import { trackModels } from '../helpers/tracked';
 
 const FILE = 'geometry.json';
 
 beforeAll(useWasm);
 
-const made: tf.LayersModel[] = [];
-afterAll(() => made.forEach((m) => m.dispose()));
-
-function seq(layers: tf.layers.Layer[], seed: number): tf.Sequential {
-  const m = tf.sequential({ layers });
-  randomizeWeights(m, seed);
-  made.push(m);
-  return m;
-}
+const { track, seq } = trackModels();
 
 describe('conversion geometry: window, stride and padding come from the layers', () => {
   it('multiplies strides along the trunk: conv stride 2 then pool 3 → stride 6', async () => {
@@ -27,7 +20,7 @@ describe('conversion geometry: window, stride and padding come from the layers',
       tf.layers.dense({ units: 4, activation: 'softmax' }),
     ], 1);
     const c = convertClassifier(model, FILE);
-    made.push(c.fcn);
+    track(c.fcn);
     expect(c.window).toEqual([20, 20]);
     expect(c.stride).toEqual([6, 6]);
     expect(c.offset).toEqual([0, 0]);
@@ -48,7 +41,7 @@ describe('conversion geometry: window, stride and padding come from the layers',
       tf.layers.dense({ units: 5, activation: 'softmax' }),
     ], 2);
     const c = convertClassifier(model, FILE);
-    made.push(c.fcn);
+    track(c.fcn);
     expect(c.window).toEqual([12, 24]);
     expect(c.stride).toEqual([2, 4]);
     expect(c.boundary.shape).toEqual([4, 4, 3]);
@@ -69,7 +62,7 @@ describe('conversion geometry: window, stride and padding come from the layers',
       tf.layers.dense({ units: 2 }),
     ], 4);
     const c = convertClassifier(model, FILE);
-    made.push(c.fcn);
+    track(c.fcn);
     expect(c.stride).toEqual([3, 3]);
     expect(c.boundary.shape).toEqual([3, 3, 2]);
     expect((await checkEquivalence(model, c, FILE)).exact).toBe(true);
@@ -85,7 +78,7 @@ describe('conversion geometry: window, stride and padding come from the layers',
       tf.layers.dense({ units: 2 }),
     ], 5);
     const c = convertClassifier(model, FILE);
-    made.push(c.fcn);
+    track(c.fcn);
     expect(c.padding).toBe('same');
     expect(c.paddedLayers).toEqual(["c1 ('same' 3×3)", "c2 ('same' 5×5)"]);
   });
@@ -98,7 +91,7 @@ describe('conversion geometry: window, stride and padding come from the layers',
       tf.layers.dense({ units: 2 }),
     ], 6);
     const c1 = convertClassifier(mixed, FILE);
-    made.push(c1.fcn);
+    track(c1.fcn);
     expect(c1.padding).toBe('mixed');
     expect(c1.paddedLayers).toEqual(["padded ('same' 3×3)"]);
 
@@ -109,7 +102,7 @@ describe('conversion geometry: window, stride and padding come from the layers',
       tf.layers.dense({ units: 2 }),
     ], 7);
     const c2 = convertClassifier(zp, FILE);
-    made.push(c2.fcn);
+    track(c2.fcn);
     expect(c2.paddedLayers).toEqual(['zp (ZeroPadding2D)']);
     expect(c2.padding).toBe('mixed');
     expect(c2.stride).toEqual([2, 2]);
@@ -124,7 +117,7 @@ describe('conversion geometry: window, stride and padding come from the layers',
       tf.layers.dense({ units: 2 }),
     ], 8);
     const c = convertClassifier(model, FILE);
-    made.push(c.fcn);
+    track(c.fcn);
     expect(c.paddedLayers).toEqual(["pads ('same' 3×3)"]);
     expect(c.padding).toBe('mixed');
   });
