@@ -50,7 +50,8 @@ export const useSessionStore = defineStore('session', () => {
     if (m.command === 'export-photo') void batch.exportPhotos('current');
     else if (m.command === 'export-all') void batch.exportPhotos('all');
     else if (m.command === 'shortcuts') helpOpen.value = true;
-    else if (m.command === 'open-model') void model.load(m.path);
+    // The built-in model in use already, and no other on its way: nothing to convert again.
+    else if (m.command === 'open-model' && !(m.path === null && model.model?.path === null && model.loading === null)) void model.load(m.path);
   }
 
   const offOpenFiles = api.onOpenFiles((paths) => void open(paths.map((path) => ({ path, isDirectory: false }))));

@@ -84,7 +84,7 @@ describe('the application menu in the window', () => {
     w.unmount();
   });
 
-  it('File › Built-in digits model and Open Recent › a model load that model in the window', async () => {
+  it('File › Built-in digits model and Open Recent › a model load that model in the window (the built-in one only when another is in use)', async () => {
     const api = fakeApi();
     const w = await mountApp(api);
     const model = useModelStore();
@@ -96,6 +96,11 @@ describe('the application menu in the window', () => {
     await settle();
     expect(api.loadModel.mock.calls.at(-1)?.[0]).toMatchObject({ path: null });
     expect(model.model).toEqual(MODEL);
+    // The built-in model is in use: asking for it again converts nothing.
+    const calls = api.loadModel.mock.calls.length;
+    api.menu({ command: 'open-model', path: null });
+    await settle();
+    expect(api.loadModel).toHaveBeenCalledTimes(calls);
     w.unmount();
   });
 
