@@ -2,6 +2,9 @@ import { execFile, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { expect } from 'vitest';
+import { ModelError } from '../../main/model/errors';
+import { loadClassifier } from '../../main/model/load';
 import { saveToMemory } from '../helpers/models';
 
 /**
@@ -10,6 +13,24 @@ import { saveToMemory } from '../helpers/models';
  */
 
 export const repo = path.resolve(import.meta.dirname, '../..');
+
+/**
+ * Load `target` as a classifier and expect it refused with a ModelError of one line (a model that
+ * loads after all is disposed and the test fails). Returns the error for the caller's checks.
+ */
+export async function expectRefusal(target: string): Promise<ModelError> {
+  const e = await loadClassifier(target).then(
+    (loaded) => {
+      loaded.model.dispose();
+      return null;
+    },
+    (err: unknown) => err,
+  );
+  expect(e, `${target} should have been refused`).toBeInstanceOf(ModelError);
+  const err = e as ModelError;
+  expect(err.message.includes('\n')).toBe(false);
+  return err;
+}
 
 export interface TfjsModelFiles {
   /** model.json as an object, to be altered and written. */

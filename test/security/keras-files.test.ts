@@ -8,7 +8,7 @@ import { ModelError } from '../../main/model/errors';
 import { loadClassifier } from '../../main/model/load';
 import { referenceUnavailable } from '../helpers/keras';
 import { useWasm } from '../helpers/models';
-import { mkfifo, smallTfjsModel, type TfjsModelFiles } from './bad-inputs';
+import { expectRefusal, mkfifo, smallTfjsModel, type TfjsModelFiles } from './bad-inputs';
 
 /**
  * Keras files from strangers: .keras zip bombs (honest and lying directories), .h5 datasets whose
@@ -32,17 +32,9 @@ afterAll(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
+/** Here every refusal names the file that was opened. */
 async function refusal(target: string): Promise<ModelError> {
-  const e = await loadClassifier(target).then(
-    (loaded) => {
-      loaded.model.dispose();
-      return null;
-    },
-    (err: unknown) => err,
-  );
-  expect(e, `${target} should have been refused`).toBeInstanceOf(ModelError);
-  const err = e as ModelError;
-  expect(err.message.includes('\n')).toBe(false);
+  const err = await expectRefusal(target);
   expect(err.file).toBe(target);
   return err;
 }

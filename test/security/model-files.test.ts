@@ -7,7 +7,7 @@ import { ModelError } from '../../main/model/errors';
 import { MAX_MODEL_JSON_BYTES } from '../../main/model/guards';
 import { loadClassifier } from '../../main/model/load';
 import { useWasm } from '../helpers/models';
-import { mkfifo, mknodZero, smallTfjsModel, weightRange, writeTfjsModel, type TfjsModelFiles } from './bad-inputs';
+import { expectRefusal, mkfifo, mknodZero, smallTfjsModel, weightRange, writeTfjsModel, type TfjsModelFiles } from './bad-inputs';
 
 /**
  * tfjs model folders from strangers: weight paths that leave the folder, shards that are not
@@ -39,20 +39,6 @@ async function modelWithPaths(paths: string[], weights: Buffer | null = files.we
   return writeTfjsModel(dir, { ...files, json }, weights);
 }
 
-async function refusal(target: string): Promise<ModelError> {
-  const e = await loadClassifier(target).then(
-    (loaded) => {
-      loaded.model.dispose();
-      return null;
-    },
-    (err: unknown) => err,
-  );
-  expect(e, `${target} should have been refused`).toBeInstanceOf(ModelError);
-  const err = e as ModelError;
-  expect(err.message.includes('\n')).toBe(false);
-  return err;
-}
-
 describe('weight paths stay inside the model folder', () => {
   const depth = '../'.repeat(12);
   const cases: [string, () => string][] = [
@@ -66,7 +52,7 @@ describe('weight paths stay inside the model folder', () => {
   for (const [name, shard] of cases) {
     it(`refuses ${name}, naming the model file and the path`, async () => {
       const model = await modelWithPaths([shard()], null);
-      const err = await refusal(path.dirname(model));
+      const err = await expectRefusal(path.dirname(model));
       expect(err.file).toBe(model);
       expect(err.message).toContain(`weight file "${shard()}" is refused`);
       expect(err.message).toMatch(/points outside|absolute path/);
@@ -76,7 +62,7 @@ describe('weight paths stay inside the model folder', () => {
   it('refuses a link inside the folder that leads out of it', async () => {
     const model = await modelWithPaths(['weights.bin'], null);
     await fs.symlink(path.join(root, 'secret.bin'), path.join(path.dirname(model), 'weights.bin'));
-    const err = await refusal(model);
+    const err = await expectRefusal(model);
     expect(err.message).toContain(`is a link to ${path.join(root, 'secret.bin')}, outside`);
   });
 
@@ -99,7 +85,7 @@ describe('shards are regular files', () => {
     const model = await modelWithPaths(['weights.bin'], null);
     mkfifo(path.join(path.dirname(model), 'weights.bin'));
     const t0 = Date.now();
-    const err = await refusal(model);
+    const err = await expectRefusal(model);
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect(err.message).toBe(`${model}: weight file "weights.bin": ${path.join(path.dirname(model), 'weights.bin')}: is a FIFO (named pipe), not a regular file`);
   });
@@ -111,35 +97,35 @@ describe('shards are regular files', () => {
       console.log(`skipped: ${why}`);
       return ctx.skip();
     }
-    const err = await refusal(model);
+    const err = await expectRefusal(model);
     expect(err.message).toContain('is a character device, not a regular file');
   });
 
   it('refuses a folder as shard', async () => {
     const model = await modelWithPaths(['weights.bin'], null);
     await fs.mkdir(path.join(path.dirname(model), 'weights.bin'));
-    expect((await refusal(model)).message).toContain('is a folder, not a regular file');
+    expect((await expectRefusal(model)).message).toContain('is a folder, not a regular file');
   });
 
   it('refuses /dev/zero and a FIFO given as the model itself', async () => {
     const fifo = path.join(root, 'fifo-model.json');
     mkfifo(fifo);
-    expect((await refusal(fifo)).message).toBe(`${fifo}: is a FIFO (named pipe), not a regular file`);
-    expect((await refusal('/dev/zero')).message).toBe('/dev/zero: is a character device, not a regular file');
+    expect((await expectRefusal(fifo)).message).toBe(`${fifo}: is a FIFO (named pipe), not a regular file`);
+    expect((await expectRefusal('/dev/zero')).message).toBe('/dev/zero: is a character device, not a regular file');
   });
 });
 
 describe('shards hold exactly the manifest\'s bytes', () => {
   it('refuses a shard one byte too long', async () => {
     const model = await modelWithPaths(['weights.bin'], Buffer.concat([files.weights, Buffer.from([0])]));
-    expect((await refusal(model)).message).toBe(
+    expect((await expectRefusal(model)).message).toBe(
       `${model}: weight files weights.bin hold ${files.weights.length + 1} bytes, the manifest needs ${files.weights.length}: longer than its weights (another model's shards?)`,
     );
   });
 
   it('refuses a shard one byte too short', async () => {
     const model = await modelWithPaths(['weights.bin'], files.weights.subarray(0, files.weights.length - 1));
-    expect((await refusal(model)).message).toBe(`${model}: weight files weights.bin hold ${files.weights.length - 1} bytes, the manifest needs ${files.weights.length} (truncated?)`);
+    expect((await expectRefusal(model)).message).toBe(`${model}: weight files weights.bin hold ${files.weights.length - 1} bytes, the manifest needs ${files.weights.length} (truncated?)`);
   });
 
   it('refuses a manifest whose weights would exceed the weight cap, before reading', async () => {
@@ -147,7 +133,7 @@ describe('shards hold exactly the manifest\'s bytes', () => {
     const json = structuredClone(files.json);
     json.weightsManifest[0].weights[0].shape = [65536, 65536, 1];
     const model = await writeTfjsModel(dir, { ...files, json });
-    expect((await refusal(model)).message).toMatch(/the weights need 17179\d+ bytes .*over the limit of 2147483648 bytes/);
+    expect((await expectRefusal(model)).message).toMatch(/the weights need 17179\d+ bytes .*over the limit of 2147483648 bytes/);
   });
 });
 
@@ -158,7 +144,7 @@ describe('model.json', () => {
     const model = path.join(dir, 'model.json');
     await fs.writeFile(model, '{"modelTopology":');
     await fs.truncate(model, MAX_MODEL_JSON_BYTES + 1);
-    expect((await refusal(model)).message).toBe(`${model}: is ${MAX_MODEL_JSON_BYTES + 1} bytes (64.0 MiB), over the limit for a JSON file of ${MAX_MODEL_JSON_BYTES} bytes (64.0 MiB)`);
+    expect((await expectRefusal(model)).message).toBe(`${model}: is ${MAX_MODEL_JSON_BYTES + 1} bytes (64.0 MiB), over the limit for a JSON file of ${MAX_MODEL_JSON_BYTES} bytes (64.0 MiB)`);
   });
 
   it('that is not JSON is refused without quoting its content', async () => {
@@ -166,7 +152,7 @@ describe('model.json', () => {
     await fs.mkdir(dir);
     const model = path.join(dir, 'model.json');
     await fs.writeFile(model, SECRET);
-    expect((await refusal(model)).message).toBe(`${model}: is not valid JSON`);
+    expect((await expectRefusal(model)).message).toBe(`${model}: is not valid JSON`);
   });
 });
 
@@ -179,7 +165,7 @@ describe('weights are finite numbers', () => {
       const bad = Buffer.from(files.weights);
       bad.writeFloatLE(value, offset + 4 * 5);
       const model = await writeTfjsModel(path.join(root, `nan-${label}`), files, bad);
-      expect((await refusal(model)).message).toBe(
+      expect((await expectRefusal(model)).message).toBe(
         `${model}: layer "head" (Dense): weight "${head?.name}" holds ${label} at value 5 of ${count}: the model's weights must be finite numbers`,
       );
     });
