@@ -76,7 +76,7 @@ type Opts = Record<string, string | boolean | undefined>;
  */
 export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<void> {
   // Loaded here, not at start-up: `convmap --version` or `--help` need none of tfjs, sharp or the engine.
-  const [{ createEngine }, { BatchController, runBatch }, { checkNamePattern, checkOutputFolder, DEFAULT_NAME_PATTERN }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }] = await Promise.all([
+  const [{ createEngine, loadModelOf }, { BatchController, runBatch }, { checkNamePattern, checkOutputFolder, DEFAULT_NAME_PATTERN }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }] = await Promise.all([
     import('../engine/engine'), import('../services/batch'), import('../services/export'), import('../services/models'), import('../services/scan'), import('./inputs'),
   ]);
   const givenScales = opts.scales !== undefined ? parseScales(String(opts.scales)) : undefined;
@@ -197,7 +197,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   let summary;
   try {
     const modelKey = prepared.modelKey ?? modelHash(prepared.artifacts, info);
-    const handle = await engine.loadModel(prepared.artifacts, info, { transfer: true });
+    const handle = await loadModelOf(engine, modelPath ?? 'the built-in model', prepared.artifacts, info, { transfer: true });
     bar?.start(scan.photos.length, 0, { photo: '', rate: '0.0', left: '…' });
     summary = await runBatch({
       engine, handle, info, photos: scan.photos, subfolders: scan.subfolders, scales, outDir, jobs, signal: abort.signal,

@@ -56,6 +56,18 @@ export interface ModelHandle {
   readonly classes: number;
 }
 
+/**
+ * {@link Engine.loadModel} with a failure named after the model's file (the engine's own message
+ * says what, not which model): `file: the model could not be loaded: …`.
+ */
+export async function loadModelOf(engine: Engine, file: string, artifacts: io.ModelArtifacts, geometry: ModelGeometry, opts?: LoadOptions): Promise<ModelHandle> {
+  try {
+    return await engine.loadModel(artifacts, geometry, opts);
+  } catch (err) {
+    throw new Error(`${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
 /** How {@link Engine.loadModel} may treat the artifacts it is given. */
 export interface LoadOptions {
   /**

@@ -45,7 +45,8 @@ export function withZeroInitializers(topology: unknown): unknown {
  * drawn from Glorot they are real memory (a declared 1.27 GB head took the CLI to 2.6 GB on wasm,
  * 1.4 GB on cpu). So the layers are built with zeros on the cpu backend, where a zero tensor is a
  * fresh typed array whose pages the OS hands out only when written: the declared size costs
- * address space until the weights are checked (and refused, or written into them). The caller
+ * address space until the weights are checked (and refused, or written into them). (tfjs's own
+ * `loadLayersModel` does the same when it is given the weights, so saved FCN folders need nothing.) The caller
  * must then overwrite every weight (the loaders refuse a missing one); its backend is restored,
  * and tfjs moves each weight to it when first used.
  * @throws what tfjs throws for a topology it cannot build

@@ -25,7 +25,7 @@ import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { preloadDigits } from '../digits/mnist-data';
 import { makeDigitScene } from '../digits/scene';
 import { DEFAULT_MAX_PIXELS } from '../engine/decode';
-import { createEngine, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
+import { createEngine, loadModelOf, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
 import { abortError } from '../engine/pool';
 import { writeFileAtomic } from './atomic';
 import { createBatchAdapter } from './batch-adapter';
@@ -214,7 +214,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
         emit({ jobId, stage: 'starting workers', done: 0, total: 1 });
         const e = await engine();
         stopIfCancelled();
-        const handle = await e.loadModel(prepared.artifacts, prepared.info, { transfer: true });
+        const handle = await loadModelOf(e, target ?? 'the built-in model', prepared.artifacts, prepared.info, { transfer: true });
         // Cancelled while the engine opened it: the model in use stays, the new one leaves the engine.
         if (signal.aborted) {
           e.releaseModel(handle);

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useWasm } from '../helpers/models';
 import { runCli, smallTfjsModel, writeTfjsModel, type TfjsModelFiles } from './bad-inputs';
@@ -56,4 +57,28 @@ describe('declared layer sizes cost no memory before the weights are compared', 
       expect(r.maxRssKiB).toBeLessThan(RSS_BOUND_KIB);
     }, 150_000);
   }
+
+  it('heatmap with a converted folder whose FCN declares a 1.2 GB head: refused in one line, peak RSS near the CLI\'s own', async () => {
+    const model = await writeTfjsModel(path.join(root, 'classifier'), files);
+    const out = path.join(root, 'converted');
+    const conv = await runCli(['convert', model, '-o', out], { timeoutS: 120, timeFile: path.join(root, 'time-convert.txt') });
+    expect(conv.code).toBe(0);
+    const file = path.join(out, 'model.json');
+    const json = JSON.parse(await fs.readFile(file, 'utf8')) as { modelTopology: { config: { layers: Layer[] } } };
+    const head = json.modelTopology.config.layers.filter((l) => l.class_name === 'Conv2D').pop() as Layer;
+    // 50·50·2·60000 floats = 1.2 GB declared; the file still holds the 6·6·2·3 kernel.
+    Object.assign(head.config, { kernel_size: [50, 50], filters: 60000 });
+    await fs.writeFile(file, JSON.stringify(json));
+    const photo = path.join(root, 'photo.png');
+    await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 100, b: 50 } } }).png().toFile(photo);
+    const r = await runCli(['heatmap', photo, '--model', out, '--out', path.join(root, 'maps')], { timeoutS: 120, timeFile: path.join(root, 'time-heatmap.txt'), env: { CONVMAP_BACKEND: 'auto' } });
+    expect(r.timedOut).toBe(false);
+    expect(r.code).toBe(1);
+    const own = r.stderr.split('\n').filter((l) => l.startsWith('convmap:'));
+    expect(own).toHaveLength(1);
+    expect(own[0]).toContain(out);
+    if (r.maxRssKiB === null) return console.log('peak RSS not measured: /usr/bin/time is absent');
+    console.log(`heatmap: peak RSS ${Math.round(r.maxRssKiB / 1024)} MiB; ${own[0]}`);
+    expect(r.maxRssKiB).toBeLessThan(RSS_BOUND_KIB);
+  }, 250_000);
 });
