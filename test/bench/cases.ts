@@ -15,25 +15,10 @@ import { checkEquivalence } from '../../main/convert/equivalence';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { prepareModel } from '../../main/services/models';
 import { makeDigitScene } from '../../main/digits/scene';
+import { median, timeRuns } from './timing';
 import { vgg16 } from './vgg';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((p, q) => p - q);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-async function timeIt(runs: number, f: () => Promise<void> | void): Promise<number[]> {
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await f();
-    times.push(performance.now() - t0);
-  }
-  return times;
-}
 
 /** Multiply-accumulates of a plain conv/pool/dense Sequential on an input of h×w (valid or same). */
 function macs(model: tf.LayersModel, h: number, w: number, c: number): number {
@@ -91,8 +76,8 @@ async function vggCrops(runs: number): Promise<Record<string, unknown>> {
   const fcnMs: number[] = [];
   const cropMs: number[] = [];
   for (let r = 0; r < runs; r++) {
-    fcnMs.push(...(await timeIt(1, fcnPass)));
-    cropMs.push(...(await timeIt(1, cropPass)));
+    fcnMs.push(...(await timeRuns(1, fcnPass)));
+    cropMs.push(...(await timeRuns(1, cropPass)));
   }
   const fcnOut = conv.fcn.predict(image) as tf.Tensor;
   const cropOut = classifier.predict(crops, { batchSize: 12 }) as tf.Tensor;
@@ -151,7 +136,7 @@ async function vggBig(h: number, w: number, runs: number, workers?: number): Pro
     for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
     const image = { data, width: w, height: h, channels: 3 as const };
     let cells = 0;
-    const times = await timeIt(runs, async () => {
+    const times = await timeRuns(runs, async () => {
       const [map] = await engine.scoreMaps(handle, image, [1], 'unit');
       cells = map.rows * map.cols;
     });
@@ -179,7 +164,7 @@ async function digitsScene(runs: number): Promise<Record<string, unknown>> {
     for (let s = 0; s < 5; s++) {
       const scene = makeDigitScene({ width: 640, height: 480, count: 14, sizes: [28, 42, 56], seed: 1000 + s });
       const image = { data: scene.rgb, width: scene.width, height: scene.height, channels: 3 as const };
-      const t = await timeIt(runs, async () => {
+      const t = await timeRuns(runs, async () => {
         await engine.scoreMaps(handle, image, scales, prepared.info.preprocess);
       });
       times.push(median(t));
@@ -223,7 +208,7 @@ async function torchPeer(runs: number): Promise<Record<string, unknown>> {
     y.dispose();
   };
   await pass();
-  const ms = median(await timeIt(runs, pass));
+  const ms = median(await timeRuns(runs, pass));
   return {
     case: 'torch-peer-wasm-1-thread', input: [384, 384], threads: 1, runs, torchVersion: torch.version,
     convmapBackend: backend, convmapMedianMs: Math.round(ms), torchMedianMs: Math.round(torch.medianMs),
@@ -263,7 +248,7 @@ async function batch(workers: number | undefined, runs: number): Promise<Record<
   const rss: number[] = [];
   try {
     const handle = await engine.loadModel(prepared.artifacts, prepared.info);
-    const times = await timeIt(runs, async () => {
+    const times = await timeRuns(runs, async () => {
       const out = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-bench-out-'));
       try {
         const summary = await runBatch({

@@ -20,27 +20,11 @@ import { selectBackend } from '../../main/engine/backend';
 import { decodePhoto } from '../../main/engine/decode';
 import { createEngine } from '../../main/engine/engine';
 import { renderPicture } from '../../main/services/picture';
+import { median, timeRuns } from './timing';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PYTHON = '/usr/bin/python3';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-async function times(runs: number, f: () => Promise<unknown>): Promise<number[]> {
-  await f();
-  const out: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await f();
-    out.push(performance.now() - t0);
-  }
-  return out;
-}
 
 async function torchAvailable(): Promise<boolean> {
   return existsSync(PYTHON) && (await run(PYTHON, ['-c', 'import torch']).then(() => true, () => false));
@@ -70,7 +54,7 @@ export async function onnxPeer(runs: number, vggDir: string, prepare: () => Prom
   const ort = await import('onnxruntime-node');
   const bare = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential' });
   const x = new ort.Tensor('float32', Float32Array.from({ length: 3 * 384 * 384 }, (_, i) => ((i * 2654435761) >>> 24) / 255), [1, 3, 384, 384]);
-  const bareMs = median(await times(runs, () => bare.run({ x })));
+  const bareMs = median(await timeRuns(runs, () => bare.run({ x }), 1));
   await bare.release();
 
   const { artifacts, info } = await vggFcn(vggDir, prepare);
@@ -78,7 +62,7 @@ export async function onnxPeer(runs: number, vggDir: string, prepare: () => Prom
   try {
     const handle = await engine.loadModel(artifacts, info);
     const photo = randomPhoto(384, 384);
-    const convmapMs = median(await times(runs, () => engine.scoreMaps(handle, photo, [1], 'unit')));
+    const convmapMs = median(await timeRuns(runs, () => engine.scoreMaps(handle, photo, [1], 'unit'), 1));
     return {
       case: 'onnx-peer', input: [384, 384], threads, runs, device: engine.device,
       convmapMedianMs: Math.round(convmapMs), bareOrtMedianMs: Math.round(bareMs), ratioConvmapToBare: +(convmapMs / bareMs).toFixed(2), target: 1.15,
@@ -100,7 +84,7 @@ export async function torchPeerAllCores(runs: number, vggDir: string, prepare: (
   try {
     const handle = await engine.loadModel(artifacts, info);
     const photo = randomPhoto(384, 384);
-    const ms = median(await times(runs, () => engine.scoreMaps(handle, photo, [1], 'unit')));
+    const ms = median(await timeRuns(runs, () => engine.scoreMaps(handle, photo, [1], 'unit'), 1));
     return {
       case: 'torch-peer', input: [384, 384], threads, runs, torchVersion: torch.version,
       convmapBackend: engine.backend, convmapDevice: engine.device, convmapMedianMs: Math.round(ms), torchMedianMs: Math.round(torch.medianMs),

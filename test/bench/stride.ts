@@ -15,24 +15,13 @@ import { makeDigitScene } from '../../main/digits/scene';
 import { exportOnnx } from '../../main/onnx/export';
 import { createSession, runNhwc } from '../../main/onnx/runtime';
 import { prepareModel } from '../../main/services/models';
+import { median, timeRuns } from './timing';
 import { vgg16 } from './vgg';
 
 const N = 384;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((p, q) => p - q);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 async function timed(runs: number, f: () => Promise<void>): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await f();
-    times.push(performance.now() - t0);
-  }
-  return Math.round(median(times));
+  return Math.round(median(await timeRuns(runs, f)));
 }
 
 /** Bytes of tensors allocated beyond what existed before `f` (weights excluded), at the peak. */
