@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertClassifier } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
-import { allCells, compareCells, randomImage, randomizeWeights, saveToMemory, useWasm, vgg16Shaped } from '../helpers/models';
+import { allCells, batchNormHead, compareCells, randomImage, randomizeWeights, saveToMemory, useWasm, vgg16Shaped } from '../helpers/models';
 
 const FILE = 'test.json';
 
@@ -240,13 +240,7 @@ describe('convertClassifier on classic architectures (random weights)', () => {
       layers: [
         conv(4, 3, { inputShape: [12, 12, 2] }),
         tf.layers.maxPooling2d({ poolSize: 2 }),
-        tf.layers.flatten(),
-        tf.layers.dense({ units: 8, useBias: false }),
-        tf.layers.batchNormalization({}),
-        tf.layers.activation({ activation: 'relu' }),
-        tf.layers.dense({ units: 3 }),
-        tf.layers.batchNormalization({ axis: 1, center: false }),
-        tf.layers.softmax(),
+        ...batchNormHead(),
       ],
     }));
     randomizeWeights(model, 50);

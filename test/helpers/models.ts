@@ -34,6 +34,22 @@ export function vgg16Shaped(inputSize: number, padding: 'valid' | 'same', extraD
 }
 
 /**
+ * A head that keeps BatchNormalization, for a trunk ending in a 2-D map: Flatten → Dense 8 (no bias) →
+ * BatchNorm → ReLU → Dense 3 → BatchNorm (axis 1, no centre) → Softmax. Fresh layers on each call.
+ */
+export function batchNormHead(): tf.layers.Layer[] {
+  return [
+    tf.layers.flatten(),
+    tf.layers.dense({ units: 8, useBias: false }),
+    tf.layers.batchNormalization({}),
+    tf.layers.activation({ activation: 'relu' }),
+    tf.layers.dense({ units: 3 }),
+    tf.layers.batchNormalization({ axis: 1, center: false }),
+    tf.layers.softmax(),
+  ];
+}
+
+/**
  * Replaces every weight of `model` (nested models included) with seeded random values:
  * He-normal kernels, small random biases/betas/moving means, gammas and moving variances in [0.5, 1.5].
  */

@@ -7,7 +7,7 @@ import { convertClassifier, type Conversion } from '../../main/convert/convert';
 import { loadClassifier } from '../../main/model/load';
 import { exportOnnx } from '../../main/onnx/export';
 import { k3BatchNorm, k3Conv, k3Dense, k3Layer, k3MaxPool, k3Sequential, layerArrays, writeKerasArchive } from '../helpers/keras';
-import { randomImage, randomizeWeights, useWasm, vgg16Shaped } from '../helpers/models';
+import { batchNormHead, randomImage, randomizeWeights, useWasm, vgg16Shaped } from '../helpers/models';
 import { ortRun, relativeDiffs } from './helpers';
 
 beforeAll(useWasm);
@@ -116,13 +116,7 @@ describe('exportOnnx on converted architectures: ONNX Runtime equals the tfjs FC
       layers: [
         tf.layers.conv2d({ filters: 6, kernelSize: 3, inputShape: [16, 16, 3] }),
         tf.layers.maxPooling2d({ poolSize: 2 }),
-        tf.layers.flatten(),
-        tf.layers.dense({ units: 8, useBias: false }),
-        tf.layers.batchNormalization({}),
-        tf.layers.activation({ activation: 'relu' }),
-        tf.layers.dense({ units: 3 }),
-        tf.layers.batchNormalization({ axis: 1, center: false }),
-        tf.layers.softmax(),
+        ...batchNormHead(),
       ],
     }), 7);
     await expectOnnxEqualsFcn(convert(m));
