@@ -9,6 +9,7 @@ import { cacheKey, createDiskCache, decodeScoreMap, encodeScoreMap } from '../..
 import { checkNamePattern, outputNames, subfolderIn, writeFileNoClobber } from '../../main/services/export';
 import { MemoryBudget, photoMemoryEstimate } from '../../main/services/memory-budget';
 import { scanInputs } from '../../main/services/scan';
+import { bmpFile } from '../helpers/bmp';
 
 let tmp: string;
 beforeAll(async () => {
@@ -114,31 +115,8 @@ describe('score cache files', () => {
 });
 
 describe('BMP', () => {
-  function bmp24(w: number, h: number, pixel: (x: number, y: number) => [number, number, number]): Buffer {
-    const stride = Math.ceil((w * 3) / 4) * 4;
-    const buf = Buffer.alloc(54 + stride * h);
-    buf.write('BM', 0, 'latin1');
-    buf.writeUInt32LE(buf.length, 2);
-    buf.writeUInt32LE(54, 10);
-    buf.writeUInt32LE(40, 14);
-    buf.writeInt32LE(w, 18);
-    buf.writeInt32LE(h, 22);
-    buf.writeUInt16LE(1, 26);
-    buf.writeUInt16LE(24, 28);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const [r, g, b] = pixel(x, y);
-        const o = 54 + (h - 1 - y) * stride + x * 3; // bottom-up
-        buf[o] = b;
-        buf[o + 1] = g;
-        buf[o + 2] = r;
-      }
-    }
-    return buf;
-  }
-
   it('decodes a bottom-up 24-bit BMP upright, and names a truncated one', () => {
-    const bytes = bmp24(3, 2, (x, y) => [x * 80, y * 200, 7]);
+    const bytes = bmpFile(3, 2, (x, y) => [x * 80, y * 200, 7]);
     const img = decodeBmp(bytes, 'x.bmp', 1e8);
     expect([img.width, img.height]).toEqual([3, 2]);
     expect(Array.from(img.data)).toEqual([0, 0, 7, 80, 0, 7, 160, 0, 7, 0, 200, 7, 80, 200, 7, 160, 200, 7]);

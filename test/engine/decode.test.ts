@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePhoto, resizeRgb, type RgbImage } from '../../main/engine/decode';
+import { bmpFile } from '../helpers/bmp';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const exifPhoto = path.resolve(repo, '../shared/corpus/images/exif_Landscape_6.jpg');
@@ -126,28 +127,9 @@ describe('resizeRgb', () => {
 });
 
 describe('BMP through decodePhoto', () => {
-  /** A bottom-up 24-bit BMP whose pixel (x, y) is [x % 256, y % 256, (x + y) % 256], written by hand. */
-  function bmp24(width: number, height: number): Buffer {
-    const stride = Math.floor((24 * width + 31) / 32) * 4;
-    const buf = Buffer.alloc(54 + stride * height);
-    buf.write('BM', 0, 'latin1');
-    buf.writeUInt32LE(buf.length, 2);
-    buf.writeUInt32LE(54, 10);
-    buf.writeUInt32LE(40, 14);
-    buf.writeInt32LE(width, 18);
-    buf.writeInt32LE(height, 22);
-    buf.writeUInt16LE(1, 26);
-    buf.writeUInt16LE(24, 28);
-    for (let y = 0; y < height; y++) {
-      const row = 54 + (height - 1 - y) * stride;
-      for (let x = 0; x < width; x++) buf.set([(x + y) % 256, y % 256, x % 256], row + x * 3);
-    }
-    return buf;
-  }
-
   it('decodes a big BMP (over 4 MP, in a worker thread) upright with every pixel in place, and names a truncated one', async () => {
     const [w, h] = [2100, 2000];
-    const bytes = bmp24(w, h);
+    const bytes = bmpFile(w, h, (x, y) => [x % 256, y % 256, (x + y) % 256]);
     const img = await decodePhoto(bytes, { name: 'big.bmp' });
     expect([img.width, img.height]).toEqual([w, h]);
     for (const [x, y] of [[0, 0], [w - 1, 0], [0, h - 1], [1234, 987], [w - 1, h - 1]]) expect(pixel(img, y, x)).toEqual([x % 256, y % 256, (x + y) % 256]);

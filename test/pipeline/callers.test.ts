@@ -17,6 +17,7 @@ import { createEngine, type Engine } from '../../main/engine/engine';
 import { createAppService, type AppService } from '../../main/services/app-service';
 import { runBatch } from '../../main/services/batch';
 import { prepareModel } from '../../main/services/models';
+import { bmpFile } from '../helpers/bmp';
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -24,35 +25,6 @@ const W = 160;
 const H = 120;
 const SCALES = [1, 0.75];
 
-/** A little-endian BMP (BITMAPINFOHEADER, bottom-up, uncompressed) of a grey-level RGB raster, written by hand. */
-function bmp(rgb: Uint8Array, width: number, height: number, bpp: 8 | 24 | 32): Buffer {
-  const stride = Math.floor((bpp * width + 31) / 32) * 4;
-  const paletteBytes = bpp === 8 ? 256 * 4 : 0;
-  const offset = 54 + paletteBytes;
-  const buf = Buffer.alloc(offset + stride * height);
-  buf.write('BM', 0, 'latin1');
-  buf.writeUInt32LE(buf.length, 2);
-  buf.writeUInt32LE(offset, 10);
-  buf.writeUInt32LE(40, 14);
-  buf.writeInt32LE(width, 18);
-  buf.writeInt32LE(height, 22);
-  buf.writeUInt16LE(1, 26);
-  buf.writeUInt16LE(bpp, 28);
-  buf.writeUInt32LE(stride * height, 34);
-  if (bpp === 8) {
-    buf.writeUInt32LE(256, 46);
-    for (let i = 0; i < 256; i++) buf.set([i, i, i, 0], 54 + i * 4);
-  }
-  for (let y = 0; y < height; y++) {
-    const row = offset + (height - 1 - y) * stride;
-    for (let x = 0; x < width; x++) {
-      const [r, g, b] = rgb.subarray((y * width + x) * 3, (y * width + x) * 3 + 3);
-      if (bpp === 8) buf[row + x] = r;
-      else buf.set([b, g, r], row + x * (bpp / 8));
-    }
-  }
-  return buf;
-}
 
 let tmp: string;
 let scene: ReturnType<typeof makeDigitScene>;
@@ -73,9 +45,10 @@ beforeAll(async () => {
     await fs.writeFile(files[name], await data);
   };
   await write('png', 's-png.png', img().png().toBuffer());
-  await write('bmp8', 's-bmp8.bmp', bmp(scene.rgb, W, H, 8));
-  await write('bmp24', 's-bmp24.bmp', bmp(scene.rgb, W, H, 24));
-  await write('bmp32', 's-bmp32.bmp', bmp(scene.rgb, W, H, 32));
+  const sceneAt = (x: number, y: number): Uint8Array => scene.rgb.subarray((y * W + x) * 3, (y * W + x) * 3 + 3);
+  await write('bmp8', 's-bmp8.bmp', bmpFile(W, H, sceneAt, 8));
+  await write('bmp24', 's-bmp24.bmp', bmpFile(W, H, sceneAt, 24));
+  await write('bmp32', 's-bmp32.bmp', bmpFile(W, H, sceneAt, 32));
   await write('tiff', 's-tiff.tif', img().tiff({ compression: 'lzw' }).toBuffer());
   await write('webp', 's-webp.webp', img().webp({ lossless: true }).toBuffer());
   await write('jpeg', 's-jpeg.jpg', img().jpeg({ quality: 90 }).toBuffer());
