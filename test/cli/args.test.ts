@@ -3,11 +3,10 @@
  * mistake, the CLI draws with the window's defaults, and every common mistake gets one plain line.
  */
 import { existsSync, promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, runConvmap, type CliResult } from '../helpers/cli';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox, REPO } from '../helpers/cli';
 import { writeScene } from '../batch/fixtures';
 
 const repo = REPO;
@@ -15,55 +14,49 @@ const corpus = path.resolve(repo, '../shared/corpus');
 const hasCorpus = existsSync(corpus);
 if (!hasCorpus) console.log(`skipping corpus CLI argument tests: ${corpus} is absent`);
 
-let tmp: string;
-function convmap(...args: string[]): Promise<CliResult> {
-  return runConvmap(args, { CONVMAP_BACKEND: 'wasm', CONVMAP_CACHE_DIR: path.join(tmp, 'cache') });
-}
+const cli = cliSandbox('convmap-args-');
+const { convmap } = cli;
 
 let photos: string;
 let scene: string;
 beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-args-'));
-  photos = path.join(tmp, 'photos');
+  photos = path.join(cli.dir, 'photos');
   await fs.mkdir(photos);
   scene = path.join(photos, 'scene.png');
   await writeScene(scene, 3);
 });
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
 
 describe('the model argument', () => {
   it('refuses a first argument that is neither a model nor a photo or folder of photos, naming it, and writes nothing', async () => {
-    const out = path.join(tmp, 'typo-out');
-    const typo = await convmap('heatmap', path.join(tmp, 'waste_modle'), photos, '--out', out);
+    const out = path.join(cli.dir, 'typo-out');
+    const typo = await convmap('heatmap', path.join(cli.dir, 'waste_modle'), photos, '--out', out);
     expect(typo.code).toBe(1);
-    expect(typo.stderr.trim().split('\n')).toEqual([`convmap: ${path.join(tmp, 'waste_modle')}: no such model, photo or folder (a model is a model.json, a model folder, a converted folder, a .h5 or a .keras file)`]);
+    expect(typo.stderr.trim().split('\n')).toEqual([`convmap: ${path.join(cli.dir, 'waste_modle')}: no such model, photo or folder (a model is a model.json, a model folder, a converted folder, a .h5 or a .keras file)`]);
     expect(existsSync(out)).toBe(false);
 
-    const empty = path.join(tmp, 'empty');
+    const empty = path.join(cli.dir, 'empty');
     await fs.mkdir(empty);
     const e = await convmap('heatmap', empty, photos, '--out', out);
     expect(e.code).toBe(1);
     expect(e.stderr.trim()).toBe(`convmap: ${empty}: an empty folder, neither a model nor a folder of photos`);
 
-    const text = path.join(tmp, 'notes.txt');
+    const text = path.join(cli.dir, 'notes.txt');
     await fs.writeFile(text, 'hello');
     const t = await convmap('heatmap', text, photos, '--out', out);
     expect(t.code).toBe(1);
     expect(t.stderr).toMatch(/notes\.txt: neither a model .* nor a photo/);
 
-    const missing = await convmap('heatmap', '--model', path.join(tmp, 'nope'), photos, '--out', out);
+    const missing = await convmap('heatmap', '--model', path.join(cli.dir, 'nope'), photos, '--out', out);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/--model .*nope: no such model, photo or folder/);
     expect(existsSync(out)).toBe(false);
   });
 
   it('runs the built-in model on photos only, or when asked with --model builtin, and names it in the summary', async () => {
-    const implicit = await convmap('heatmap', photos, '--out', path.join(tmp, 'implicit'), '--scales', '1');
+    const implicit = await convmap('heatmap', photos, '--out', path.join(cli.dir, 'implicit'), '--scales', '1');
     expect(implicit.code).toBe(0);
     expect(implicit.stdout).toMatch(/^1 of 1 photos done in .* by model Built-in digits with wasm \(\d+ workers\)$/m);
-    const explicit = await convmap('heatmap', '--model', 'builtin', scene, '--out', path.join(tmp, 'explicit'), '--scales', '1', '--json');
+    const explicit = await convmap('heatmap', '--model', 'builtin', scene, '--out', path.join(cli.dir, 'explicit'), '--scales', '1', '--json');
     expect(explicit.code).toBe(0);
     const lines = explicit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { model?: string; summary?: { model: string; modelPath: string | null } });
     expect(lines[0].model).toBe('Built-in digits');
@@ -75,9 +68,9 @@ describe('defaults shared with the window', () => {
   it('leaves a photo untouched where the model sees nothing (threshold 0.2), and draws "any digit" for a model with a background class', async () => {
     // A black photo with one white MNIST-like stroke would be model-dependent; an all-black photo is
     // background everywhere for the built-in model, so with the shared threshold nothing is drawn.
-    const black = path.join(tmp, 'black.png');
+    const black = path.join(cli.dir, 'black.png');
     await sharp({ create: { width: 120, height: 90, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toFile(black);
-    const out = path.join(tmp, 'defaults');
+    const out = path.join(cli.dir, 'defaults');
     const r = await convmap('heatmap', black, scene, '--out', out, '--scales', '1');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/black\.png → .*\(any \(not background\), 1: 16×24 cells\)/);
@@ -98,7 +91,7 @@ describe('defaults shared with the window', () => {
   });
 
   it('the demo draws every digit of its scene with a box', async () => {
-    const out = path.join(tmp, 'demo');
+    const out = path.join(cli.dir, 'demo');
     const r = await convmap('demo', '--out', out);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/detections {2}14 boxes; against the true boxes at IoU 0\.5: precision 1\.000, recall 1\.000/);
@@ -122,7 +115,7 @@ describe('photos with no cells', () => {
   it('warns per photo for a scale without cells, and gives a photo without any the status "no cells" in JSON and CSV', async () => {
     const tiny = path.join(photos, 'tiny.png');
     await sharp({ create: { width: 20, height: 20, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toFile(tiny);
-    const out = path.join(tmp, 'nocells');
+    const out = path.join(cli.dir, 'nocells');
     // 20 px < 28 px window at scale 1; at 2 the photo is 40 px: (40 − 28) / 4 + 1 = 4 cells a side.
     const warn = await convmap('heatmap', '--model', 'builtin', tiny, '--scales', '1,2', '--out', out);
     expect(warn.code).toBe(0);
@@ -143,7 +136,7 @@ describe('photos with no cells', () => {
 
 describe.skipIf(!hasCorpus)('default scales and class of a real model', () => {
   it('a 224-window model on a 451×300 photo gets scales that all give cells, and its top class (no background label)', async () => {
-    const out = path.join(tmp, 'waste');
+    const out = path.join(cli.dir, 'waste');
     const r = await convmap('heatmap', path.join(corpus, 'models/teachablemachine_waste12_valber'), path.join(corpus, 'images/skimage_chelsea.png'), '--out', out, '--json', '--no-cache');
     expect(r.code).toBe(0);
     const scores = JSON.parse(await fs.readFile(path.join(out, 'skimage_chelsea.scores.json'), 'utf8')) as { scales: { scale: number; rows: number; cols: number }[] };
@@ -158,11 +151,11 @@ describe.skipIf(!hasCorpus)('default scales and class of a real model', () => {
 
   it('names an unlabelled class "class 8" once, and refuses an index out of range with the range', async () => {
     const model = path.join(corpus, 'models/fashion_mnist_mlp_4tsu');
-    const ok = await convmap('heatmap', model, scene, '--class', '8', '--scales', '0.5', '--out', path.join(tmp, 'unlabelled'));
+    const ok = await convmap('heatmap', model, scene, '--class', '8', '--scales', '0.5', '--out', path.join(cli.dir, 'unlabelled'));
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/\(class 8, 0\.5: /);
     expect(ok.stdout).not.toMatch(/class class/);
-    const bad = await convmap('heatmap', model, scene, '--class', '999', '--out', path.join(tmp, 'unlabelled'));
+    const bad = await convmap('heatmap', model, scene, '--class', '999', '--out', path.join(cli.dir, 'unlabelled'));
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim()).toBe('convmap: --class 999: class index out of range 0–9 (fashion_mnist_mlp_4tsu has 10 classes)');
   });
@@ -193,15 +186,15 @@ describe('messages', () => {
     expect(typo.stderr).toMatch(/Did you mean --colormap\?/);
     expect(typo.stderr.trim().split('\n').length).toBeLessThanOrEqual(3);
 
-    const file = path.join(tmp, 'afile.txt');
+    const file = path.join(cli.dir, 'afile.txt');
     await fs.writeFile(file, 'x');
     const onFile = await convmap('heatmap', scene, '--out', file);
     expect(onFile.code).toBe(1);
     expect(onFile.stderr.trim()).toBe(`convmap: --out ${file}: is a file, not a folder`);
 
-    const quiet = await convmap('heatmap', scene, '--colormap', 'jet', '--scales', '1', '--out', path.join(tmp, 'quiet'), '--quiet');
+    const quiet = await convmap('heatmap', scene, '--colormap', 'jet', '--scales', '1', '--out', path.join(cli.dir, 'quiet'), '--quiet');
     expect(quiet.code).toBe(0);
     expect(quiet.stdout).toBe('');
-    expect(existsSync(path.join(tmp, 'quiet', 'scene.heatmap.png'))).toBe(true);
+    expect(existsSync(path.join(cli.dir, 'quiet', 'scene.heatmap.png'))).toBe(true);
   });
 });

@@ -1,22 +1,13 @@
 // `convmap heatmap` on nested folders and after a stopped run: where the outputs and the CSV files go.
 import { existsSync, promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runConvmap, startConvmap, type CliResult } from '../helpers/cli';
+import { describe, expect, it } from 'vitest';
+import { cliSandbox, runConvmap, startConvmap } from '../helpers/cli';
 import { writeScene } from '../batch/fixtures';
 
-let tmp: string;
-const env = (): Record<string, string> => ({ CONVMAP_BACKEND: 'wasm', CONVMAP_CACHE_DIR: path.join(tmp, 'cache') });
-const convmap = (...args: string[]): Promise<CliResult> => runConvmap(args, env());
-
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-layout-'));
-});
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const cli = cliSandbox('convmap-layout-');
+const { convmap, env } = cli;
 
 /** A PNG of width × height with a seeded pattern (any content will do: the model's cells just need pixels). */
 async function writePhoto(file: string, width: number, height: number, seed: number): Promise<void> {
@@ -32,7 +23,7 @@ async function csvRows(file: string): Promise<string[][]> {
 
 describe('convmap heatmap --recursive: the output folder mirrors the input\'s sub-folders', () => {
   it('writes DIR/a/x.png and DIR/b/x.png to OUT/a/x.heatmap.png and OUT/b/x.heatmap.png, each from its own photo, and names both in the CSV', async () => {
-    const dir = path.join(tmp, 'nested');
+    const dir = path.join(cli.dir, 'nested');
     await fs.mkdir(path.join(dir, 'a'), { recursive: true });
     await fs.mkdir(path.join(dir, 'b', 'deeper'), { recursive: true });
     // Different sizes, so each output PNG shows which photo it came from.
@@ -40,7 +31,7 @@ describe('convmap heatmap --recursive: the output folder mirrors the input\'s su
     await writePhoto(path.join(dir, 'b', 'x.png'), 90, 120, 2);
     await writePhoto(path.join(dir, 'b', 'deeper', 'x.png'), 100, 100, 3);
     await writePhoto(path.join(dir, 'top.png'), 64, 64, 4);
-    const out = path.join(tmp, 'nested-out');
+    const out = path.join(cli.dir, 'nested-out');
     const r = await convmap('heatmap', '--model', 'builtin', dir, '--recursive', '--out', out, '--scales', '1', '--csv', '--no-cache');
     expect(r.code).toBe(0);
     const listing = (await fs.readdir(out, { recursive: true })).filter((f) => !path.basename(f).startsWith('.')).map((f) => f.split(path.sep).join('/')).sort();
@@ -71,11 +62,11 @@ describe('convmap heatmap --recursive: the output folder mirrors the input\'s su
   });
 
   it('without --recursive, a folder\'s own photos go into OUT itself', async () => {
-    const dir = path.join(tmp, 'flat');
+    const dir = path.join(cli.dir, 'flat');
     await fs.mkdir(path.join(dir, 'sub'), { recursive: true });
     await writePhoto(path.join(dir, 'y.png'), 64, 64, 5);
     await writePhoto(path.join(dir, 'sub', 'z.png'), 64, 64, 6);
-    const out = path.join(tmp, 'flat-out');
+    const out = path.join(cli.dir, 'flat-out');
     const r = await convmap('heatmap', '--model', 'builtin', dir, '--out', out, '--scales', '1', '--scores', 'none', '--no-cache');
     expect(r.code).toBe(0);
     expect((await fs.readdir(out)).filter((f) => !f.startsWith('.'))).toEqual(['y.heatmap.png']);
@@ -84,11 +75,11 @@ describe('convmap heatmap --recursive: the output folder mirrors the input\'s su
 
 describe('convmap heatmap stopped before its first photo finished, then run again', () => {
   it('the rerun writes the one summary.csv and detections.csv (no summary-2.csv)', async () => {
-    const dir = path.join(tmp, 'slow');
+    const dir = path.join(cli.dir, 'slow');
     await fs.mkdir(dir);
     // A photo that keeps the built-in model busy for a while at scale 1: 2000×1500 px, 494×369 cells.
     await writeScene(path.join(dir, 'big.png'), 7, 2000, 1500);
-    const out = path.join(tmp, 'slow-out');
+    const out = path.join(cli.dir, 'slow-out');
     const args = ['heatmap', '--model', 'builtin', dir, '--out', out, '--scales', '1', '--csv', '--no-cache', '--workers', '1'];
     // The default engine, ONNX Runtime: the signal comes while its thread runs the photo's tile.
     const onnx = { ...env(), CONVMAP_BACKEND: 'onnx' };

@@ -1,26 +1,16 @@
 import { existsSync, promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, runConvmap, type CliResult } from '../helpers/cli';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox, REPO } from '../helpers/cli';
 
 const repo = REPO;
 const corpus = path.resolve(repo, '../shared/corpus');
 const hasCorpus = existsSync(corpus);
 if (!hasCorpus) console.log(`skipping corpus CLI tests: ${corpus} is absent`);
 
-function convmap(...args: string[]): Promise<CliResult> {
-  return runConvmap(args, { CONVMAP_BACKEND: 'wasm', CONVMAP_CACHE_DIR: path.join(tmp, 'cache') });
-}
-
-let tmp: string;
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-cli-'));
-});
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const cli = cliSandbox('convmap-cli-');
+const { convmap } = cli;
 
 describe.skipIf(!hasCorpus)('convmap convert', () => {
   it('prints one JSON object with window, stride, labels, head, padding and a measured exact equivalence for a valid-padding model', async () => {
@@ -54,7 +44,7 @@ describe.skipIf(!hasCorpus)('convmap convert', () => {
   });
 
   it('saves a converted model that heatmap can use directly, with the sidecar', async () => {
-    const out = path.join(tmp, 'fcn');
+    const out = path.join(cli.dir, 'fcn');
     const r = await convmap('convert', path.join(corpus, 'models/oldformat_multigroup_mnist_shabab991'), '-o', out, '--preprocess', 'inverted');
     expect(r.code).toBe(0);
     const sidecar = JSON.parse(await fs.readFile(path.join(out, 'convmap.json'), 'utf8')) as { preprocess: string; window: number[] };
@@ -91,7 +81,7 @@ describe.skipIf(!hasCorpus)('convmap convert: outputs and labels (issue 9)', () 
     expect(text.stdout).toMatch(/^ {12}age \[7\] classes, converted$/m);
     expect(text.stdout).toMatch(/^labels {6}class 0, class 1, class 2, class 3, class 4, class 5, class 6$/m);
 
-    const out = path.join(tmp, 'hm-age');
+    const out = path.join(cli.dir, 'hm-age');
     const hm = await convmap('heatmap', model, path.join(corpus, 'images/skimage_astronaut.png'), '--output', 'age', '--scales', '0.5', '--out', out, '--json');
     expect(hm.code).toBe(0);
     const scores = JSON.parse(await fs.readFile(path.join(out, 'skimage_astronaut.scores.json'), 'utf8')) as { perClass: unknown[]; scales: { rows: number; cols: number }[] };
@@ -105,9 +95,9 @@ describe.skipIf(!hasCorpus)('convmap convert: outputs and labels (issue 9)', () 
   });
 
   it('--labels names the classes, is remembered in convmap.json, and heatmap takes its own --labels', async () => {
-    const labels = path.join(tmp, 'digits.txt');
+    const labels = path.join(cli.dir, 'digits.txt');
     await fs.writeFile(labels, ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'].join('\n'));
-    const out = path.join(tmp, 'fenix-fcn');
+    const out = path.join(cli.dir, 'fenix-fcn');
     const r = await convmap('convert', path.join(corpus, 'models/keras3_prefix_mnist_fenix900'), '--labels', labels, '-o', out, '--json');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout) as { labels: string[]; labelsFile: string; equivalence: { grade: string } };
@@ -118,9 +108,9 @@ describe.skipIf(!hasCorpus)('convmap convert: outputs and labels (issue 9)', () 
     expect(sidecar.labels).toEqual(j.labels);
     expect(sidecar.labelsFile).toBe(labels);
 
-    const korean = path.join(tmp, 'ko.json');
+    const korean = path.join(cli.dir, 'ko.json');
     await fs.writeFile(korean, JSON.stringify(['영', '일', '이', '삼', '사', '오', '육', '칠', '팔', '구']));
-    const hm = await convmap('heatmap', out, path.join(corpus, 'images/skimage_camera.png'), '--labels', korean, '--class', '삼', '--scales', '0.1', '--out', path.join(tmp, 'hm-ko'), '--json');
+    const hm = await convmap('heatmap', out, path.join(corpus, 'images/skimage_camera.png'), '--labels', korean, '--class', '삼', '--scales', '0.1', '--out', path.join(cli.dir, 'hm-ko'), '--json');
     expect(hm.code).toBe(0);
     const first = JSON.parse(hm.stdout.split('\n')[0]) as { class: string };
     expect(first.class).toBe('삼');
@@ -133,7 +123,7 @@ describe.skipIf(!hasCorpus)('convmap convert: outputs and labels (issue 9)', () 
 
 describe.skipIf(!hasCorpus)('convmap heatmap', () => {
   it('writes an upright full-size overlay PNG and a scores JSON for an EXIF-rotated photo', async () => {
-    const out = path.join(tmp, 'hm');
+    const out = path.join(cli.dir, 'hm');
     const photo = path.join(corpus, 'images/exif_Landscape_6.jpg');
     const r = await convmap('heatmap', path.join(corpus, 'models/detexify369_yuhuishishishi'), photo, '--scales', '0.1,0.05', '--out', out, '--json');
     expect(r.code).toBe(0);
@@ -159,16 +149,16 @@ describe.skipIf(!hasCorpus)('convmap heatmap', () => {
   });
 
   it('reports a scale at which the photo is smaller than the window as zero cells, not an error', async () => {
-    const out = path.join(tmp, 'small');
+    const out = path.join(cli.dir, 'small');
     const r = await convmap('heatmap', path.join(corpus, 'models/detexify369_yuhuishishishi'), path.join(corpus, 'images/skimage_chelsea.png'), '--scales', '0.2,0.05', '--out', out);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/0\.05: 0×0 cells/);
   });
 
   it('goes on past an unreadable photo, names it, and exits non-zero', async () => {
-    const bad = path.join(tmp, 'not-an-image.png');
+    const bad = path.join(cli.dir, 'not-an-image.png');
     await fs.writeFile(bad, 'hello');
-    const out = path.join(tmp, 'mixed');
+    const out = path.join(cli.dir, 'mixed');
     const r = await convmap('heatmap', path.join(corpus, 'models/detexify369_yuhuishishishi'), bad, path.join(corpus, 'images/skimage_chelsea.png'), '--scales', '0.3', '--out', out);
     expect(r.code).not.toBe(0);
     expect(r.stdout + r.stderr).toMatch(/not-an-image\.png: not a supported image/);
@@ -179,7 +169,7 @@ describe.skipIf(!hasCorpus)('convmap heatmap', () => {
 describe('convmap heatmap on folders (built-in model)', () => {
   let folder: string;
   beforeAll(async () => {
-    folder = path.join(tmp, 'photos');
+    folder = path.join(cli.dir, 'photos');
     await fs.mkdir(path.join(folder, 'sub'), { recursive: true });
     const { writeScene } = await import('../batch/fixtures');
     await writeScene(path.join(folder, 'one.jpg'), 1);
@@ -188,7 +178,7 @@ describe('convmap heatmap on folders (built-in model)', () => {
   });
 
   it('processes a folder recursively with CSV and legend, prints a summary, exits 0; a second run is cached and adds suffixes', async () => {
-    const out = path.join(tmp, 'batch-out');
+    const out = path.join(cli.dir, 'batch-out');
     const r = await convmap('heatmap', folder, '--recursive', '--out', out, '--scales', '1,0.75', '--csv', '--legend', '--boxes', '--class', 'any');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^2 of 2 photos done in .* with wasm \(\d+ workers\)$/m);
@@ -203,15 +193,15 @@ describe('convmap heatmap on folders (built-in model)', () => {
   });
 
   it('exits non-zero naming each failed photo, and refuses an unwritable output folder in one line', async () => {
-    const bad = path.join(tmp, 'bad-folder');
+    const bad = path.join(cli.dir, 'bad-folder');
     await fs.mkdir(bad);
     await fs.copyFile(path.join(folder, 'one.jpg'), path.join(bad, 'ok.jpg'));
     await fs.writeFile(path.join(bad, 'zero.png'), '');
-    const r = await convmap('heatmap', bad, '--out', path.join(tmp, 'bad-out'), '--no-cache');
+    const r = await convmap('heatmap', bad, '--out', path.join(cli.dir, 'bad-out'), '--no-cache');
     expect(r.code).not.toBe(0);
     expect(r.stdout).toMatch(/^1 of 2 photos done/m);
     expect(r.stdout).toMatch(/zero\.png: empty file \(0 bytes\), not an image/);
-    const file = path.join(tmp, 'plain-file');
+    const file = path.join(cli.dir, 'plain-file');
     await fs.writeFile(file, 'x');
     const ro = await convmap('heatmap', bad, '--out', path.join(file, 'out'), '--no-cache');
     expect(ro.code).not.toBe(0);

@@ -1,9 +1,8 @@
 import { existsSync, promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, runConvmap, type CliResult } from '../helpers/cli';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox, REPO } from '../helpers/cli';
 
 // Rough edges a user met on the command line: device fallback, tfjs's banner, cut refusals, option messages.
 const repo = REPO;
@@ -11,27 +10,21 @@ const corpus = path.resolve(repo, '../shared/corpus');
 const hasCorpus = existsSync(corpus);
 if (!hasCorpus) console.log(`skipping corpus CLI polish tests: ${corpus} is absent`);
 
-function convmap(...args: string[]): Promise<CliResult> {
-  return runConvmap(args, { CONVMAP_BACKEND: undefined, CONVMAP_CACHE_DIR: path.join(tmp, 'cache') });
-}
+const cli = cliSandbox('convmap-polish-', { CONVMAP_BACKEND: undefined });
+const { convmap } = cli;
 
 const lines = (text: string): string[] => text.split('\n').filter(Boolean);
 
-let tmp: string;
 let digit: string;
 beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-polish-'));
-  digit = path.join(tmp, 'photos', 'digit.png');
+  digit = path.join(cli.dir, 'photos', 'digit.png');
   await fs.mkdir(path.dirname(digit));
   await sharp({ create: { width: 40, height: 40, channels: 3, background: '#000' } }).png().toFile(digit);
-});
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
 });
 
 describe('convmap heatmap: devices and what is printed', () => {
   it('an explicit --device that cannot run is refused in one line, not run on a tfjs backend, and leaves no --out folder', async () => {
-    const out = path.join(tmp, 'cuda-out');
+    const out = path.join(cli.dir, 'cuda-out');
     const r = await convmap('heatmap', '--model', 'builtin', digit, '--device', 'cuda', '--out', out);
     if (r.code === 0) {
       // A machine where the CUDA provider loads runs there.
@@ -45,27 +38,27 @@ describe('convmap heatmap: devices and what is printed', () => {
   });
 
   it('with --device auto a missing GPU provider is not printed, but kept in --json; no tfjs banner even with --quiet', async () => {
-    const plain = await convmap('heatmap', '--model', 'builtin', digit, '--out', path.join(tmp, 'auto'), '--no-cache');
+    const plain = await convmap('heatmap', '--model', 'builtin', digit, '--out', path.join(cli.dir, 'auto'), '--no-cache');
     expect(plain.code).toBe(0);
     expect(plain.stdout).toMatch(/with onnx on (cpu|cuda)/);
     expect(plain.stdout).not.toMatch(/not used/);
     expect(plain.stderr).not.toMatch(/TensorFlow\.js in Node\.js|={10}/);
-    const quiet = await convmap('heatmap', '--model', 'builtin', digit, '--out', path.join(tmp, 'quiet'), '--quiet', '--no-cache');
+    const quiet = await convmap('heatmap', '--model', 'builtin', digit, '--out', path.join(cli.dir, 'quiet'), '--quiet', '--no-cache');
     expect(quiet.code).toBe(0);
     expect(quiet.stderr).toBe('');
-    const json = await convmap('heatmap', '--model', 'builtin', digit, '--out', path.join(tmp, 'json'), '--json', '--no-cache');
+    const json = await convmap('heatmap', '--model', 'builtin', digit, '--out', path.join(cli.dir, 'json'), '--json', '--no-cache');
     const summary = (JSON.parse(lines(json.stdout).at(-1) ?? '') as { summary: { device: string; backendNotes: string[] } }).summary;
     if (summary.device === 'cpu' && process.platform === 'linux') expect(summary.backendNotes).toEqual([expect.stringMatching(/^onnx device cuda: .+/)]);
   });
 
   it('names a photo that is not an image once, counts one skipped file in the singular, and says numeric ranges in words', async () => {
-    const folder = path.join(tmp, 'mixed');
+    const folder = path.join(cli.dir, 'mixed');
     await fs.mkdir(folder);
     await fs.copyFile(digit, path.join(folder, 'a.png'));
     await fs.writeFile(path.join(folder, 'readme.txt'), 'not a photo\n');
-    const bad = path.join(tmp, 'notes.png');
+    const bad = path.join(cli.dir, 'notes.png');
     await fs.writeFile(bad, 'these are my notes, not a picture\n');
-    const r = await convmap('heatmap', '--model', 'builtin', folder, bad, '--out', path.join(tmp, 'mixed-out'), '--no-cache');
+    const r = await convmap('heatmap', '--model', 'builtin', folder, bad, '--out', path.join(cli.dir, 'mixed-out'), '--no-cache');
     expect(r.code).toBe(1);
     expect(`${r.stdout}\n${r.stderr}`.split('not a supported image')).toHaveLength(2);
     expect(r.stdout).toMatch(/^skipped: 1 file that is not an image or a sub-folder$/m);
@@ -80,7 +73,7 @@ describe('convmap heatmap: devices and what is printed', () => {
   });
 
   it('a refused --class leaves no empty --out folder', async () => {
-    const out = path.join(tmp, 'class-out');
+    const out = path.join(cli.dir, 'class-out');
     const r = await convmap('heatmap', '--model', 'builtin', digit, '--class', '99', '--out', out);
     expect(r.code).toBe(1);
     expect(lines(r.stderr)).toEqual([expect.stringMatching(/^convmap: --class 99: class index out of range 0–10 \(Built-in digits has 11 classes\)$/)]);

@@ -1,8 +1,7 @@
 import { existsSync, promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, runConvmap, type CliResult } from '../helpers/cli';
+import { describe, expect, it } from 'vitest';
+import { cliSandbox, REPO } from '../helpers/cli';
 
 const repo = REPO;
 const corpus = path.resolve(repo, '../shared/corpus');
@@ -10,17 +9,8 @@ const hasCorpus = existsSync(corpus);
 if (!hasCorpus) console.log(`skipping --stride CLI tests: ${corpus} is absent`);
 const detexify = path.join(corpus, 'models/detexify369_yuhuishishishi');
 
-function convmap(...args: string[]): Promise<CliResult> {
-  return runConvmap(args, { CONVMAP_BACKEND: 'wasm', CONVMAP_CACHE_DIR: path.join(tmp, 'cache') });
-}
-
-let tmp: string;
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-stride-'));
-});
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const cli = cliSandbox('convmap-stride-');
+const { convmap } = cli;
 
 describe.skipIf(!hasCorpus)('--stride (detexify: valid padding, window 32, network stride 4)', () => {
   it('convert --stride 2 reports stride 2 of a stride-4 network, exact against crops every 2 pixels', async () => {
@@ -45,14 +35,14 @@ describe.skipIf(!hasCorpus)('--stride (detexify: valid padding, window 32, netwo
   });
 
   it('remembers the stride in the saved sidecar; heatmap refines a saved model further and refuses a coarser one', async () => {
-    const out = path.join(tmp, 'fcn2');
+    const out = path.join(cli.dir, 'fcn2');
     expect((await convmap('convert', detexify, '--stride', '2', '-o', out)).code).toBe(0);
     const sidecar = JSON.parse(await fs.readFile(path.join(out, 'convmap.json'), 'utf8')) as { stride: number[]; networkStride: number[] };
     expect(sidecar.stride).toEqual([2, 2]);
     expect(sidecar.networkStride).toEqual([4, 4]);
 
     const photo = path.join(corpus, 'images/skimage_chelsea.png');
-    const hm = path.join(tmp, 'hm');
+    const hm = path.join(cli.dir, 'hm');
     const saved = await convmap('heatmap', out, photo, '--scales', '0.2', '--out', hm, '--no-cache');
     expect(saved.code).toBe(0);
     // skimage's chelsea is 300×451: at 0.2, 60×90 px: (60 − 32) / 2 + 1 = 15 rows, (90 − 32) / 2 + 1 = 30 columns.

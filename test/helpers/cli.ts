@@ -1,6 +1,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { afterAll, beforeAll } from 'vitest';
 
 const run = promisify(execFile);
 /** The repository root (where bin/convmap.mjs lives). */
@@ -48,4 +51,36 @@ export async function runConvmap(args: readonly string[], env: Record<string, st
     const err = e as { code: number; stdout: string; stderr: string };
     return { code: err.code, stdout: err.stdout, stderr: err.stderr };
   }
+}
+
+/** A CLI suite's temporary folder and its way of running convmap in it. */
+export interface CliSandbox {
+  /** The folder (made by the suite's first beforeAll, removed after its tests). */
+  readonly dir: string;
+  /** What each run gets on top of this process's environment: the suite's variables and a score cache of its own in `dir`. */
+  env(): Record<string, string | undefined>;
+  /** Runs `bin/convmap.mjs ARGS` with env(). */
+  convmap(...args: string[]): Promise<CliResult>;
+}
+
+/**
+ * Call at the top level of a CLI test file: registers the hooks that make a temporary folder named
+ * from `prefix` and remove it. `vars` go into every run's environment (undefined unsets one).
+ */
+export function cliSandbox(prefix: string, vars: Record<string, string | undefined> = { CONVMAP_BACKEND: 'wasm' }): CliSandbox {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  const env = (): Record<string, string | undefined> => ({ ...vars, CONVMAP_CACHE_DIR: path.join(dir, 'cache') });
+  return {
+    get dir() {
+      return dir;
+    },
+    env,
+    convmap: (...args) => runConvmap(args, env()),
+  };
 }
