@@ -1,9 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll } from 'vitest';
+import { tempDir } from './temp-dir';
 
 const run = promisify(execFile);
 /** The repository root (where bin/convmap.mjs lives). */
@@ -68,17 +66,11 @@ export interface CliSandbox {
  * from `prefix` and remove it. `vars` go into every run's environment (undefined unsets one).
  */
 export function cliSandbox(prefix: string, vars: Record<string, string | undefined> = { CONVMAP_BACKEND: 'wasm' }): CliSandbox {
-  let dir = '';
-  beforeAll(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
-  });
-  afterAll(async () => {
-    await fs.rm(dir, { recursive: true, force: true });
-  });
-  const env = (): Record<string, string | undefined> => ({ ...vars, CONVMAP_CACHE_DIR: path.join(dir, 'cache') });
+  const dir = tempDir(prefix);
+  const env = (): Record<string, string | undefined> => ({ ...vars, CONVMAP_CACHE_DIR: path.join(dir.path, 'cache') });
   return {
     get dir() {
-      return dir;
+      return dir.path;
     },
     env,
     convmap: (...args) => runConvmap(args, env()),

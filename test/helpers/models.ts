@@ -49,6 +49,11 @@ export function batchNormHead(): tf.layers.Layer[] {
   ];
 }
 
+/** Max |a − b| of two models' predictions on the same input. */
+export function maxPredictionDiff(a: tf.LayersModel, b: tf.LayersModel, input: tf.Tensor): number {
+  return tf.tidy(() => tf.abs(tf.sub(a.predict(input) as tf.Tensor, b.predict(input) as tf.Tensor)).max().dataSync()[0]);
+}
+
 /**
  * Replaces every weight of `model` (nested models included) with seeded random values:
  * He-normal kernels, small random biases/betas/moving means, gammas and moving variances in [0.5, 1.5].

@@ -1,31 +1,25 @@
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { formatReport } from '../../main/cli/report';
 import { ModelError } from '../../main/model/errors';
 import { readLabelsFile } from '../../main/model/labels';
 import { loadClassifier } from '../../main/model/load';
 import { prepareModel } from '../../main/services/models';
 import { k3Conv, k3Dense, k3Layer, k3Sequential, type Json, writeLegacyH5 } from '../helpers/keras';
-import { randomImage, randomizeWeights, saveToMemory, useWasm } from '../helpers/models';
+import { maxPredictionDiff, randomImage, randomizeWeights, saveToMemory, useWasm } from '../helpers/models';
+import { tempDir } from '../helpers/temp-dir';
+import { trackModels } from '../helpers/tracked';
 
 /** Issue 9's loading classes: Keras 3 prefixed weight names (1), Keras 3 config objects (2), quantised weights (5), refusals (7), --labels. */
 
-let root = '';
-beforeAll(async () => {
-  await useWasm();
-  root = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-formats-'));
-});
-afterAll(async () => {
-  await fs.rm(root, { recursive: true, force: true });
-});
-const made: tf.LayersModel[] = [];
-afterAll(() => made.forEach((m) => m.dispose()));
+beforeAll(useWasm);
+const root = tempDir('convmap-formats-');
+const { track } = trackModels();
 
 async function folder(name: string, files: Record<string, string | Uint8Array>): Promise<string> {
-  const dir = path.join(root, name);
+  const dir = path.join(root.path, name);
   await fs.mkdir(dir, { recursive: true });
   for (const [file, content] of Object.entries(files)) await fs.writeFile(path.join(dir, file), content);
   return dir;
@@ -33,15 +27,11 @@ async function folder(name: string, files: Record<string, string | Uint8Array>):
 
 async function refusal(target: string): Promise<ModelError> {
   const e = await loadClassifier(target).then((l) => {
-    made.push(l.model);
+    track(l.model);
     return null;
   }, (err: unknown) => err);
   expect(e).toBeInstanceOf(ModelError);
   return e as ModelError;
-}
-
-function maxDiff(a: tf.LayersModel, b: tf.LayersModel, x: tf.Tensor): number {
-  return tf.tidy(() => tf.abs(tf.sub(a.predict(x) as tf.Tensor, b.predict(x) as tf.Tensor)).max().dataSync()[0]);
 }
 
 /** A tfjs twin with a nested model, as Keras 3 nests a trunk: weights named `<layer>/<weight>` by tfjs. */
@@ -58,7 +48,7 @@ function nestedTwin(seed: number): tf.LayersModel {
     layers: [inner, tf.layers.flatten({ name: 'flatten' }), tf.layers.dense({ units: 4, activation: 'softmax', name: 'dense_35' })],
   });
   randomizeWeights(model, seed);
-  made.push(model);
+  track(model);
   return model;
 }
 
@@ -93,9 +83,9 @@ describe('class 1: Keras 3 exports whose weight names carry model-name prefixes'
     expect(specs.every((sp) => sp.name.startsWith('sequential_11/'))).toBe(true);
     const dir = await folder('prefixed', { 'model.json': modelJson(topology, specs), 'group1-shard1of1.bin': data });
     const loaded = await loadClassifier(dir);
-    made.push(loaded.model);
+    track(loaded.model);
     const x = randomImage(8, 8, 1, 401);
-    expect(maxDiff(loaded.model, twin, x)).toBeLessThan(1e-6);
+    expect(maxPredictionDiff(loaded.model, twin, x)).toBeLessThan(1e-6);
     x.dispose();
   });
 
@@ -138,7 +128,7 @@ describe('class 2: regularizers, constraints and initializers are dropped while 
       ],
     });
     randomizeWeights(m, seed);
-    made.push(m);
+    track(m);
     return m;
   }
   const config = (): Json => k3Sequential('seq', [null, 6, 6, 1], [
@@ -155,25 +145,25 @@ describe('class 2: regularizers, constraints and initializers are dropped while 
       'group1-shard1of1.bin': new Uint8Array(artifacts.weightData as ArrayBuffer),
     });
     const loaded = await loadClassifier(dir);
-    made.push(loaded.model);
+    track(loaded.model);
     const x = randomImage(6, 6, 1, 421);
-    expect(maxDiff(loaded.model, t, x)).toBeLessThan(1e-6);
+    expect(maxPredictionDiff(loaded.model, t, x)).toBeLessThan(1e-6);
     x.dispose();
     expect(JSON.stringify(loaded.model.layers[0].getConfig())).not.toMatch(/L2|UnitNorm|Orthogonal/);
   });
 
   it('in a Keras .h5 file', async () => {
     const t = twin(430);
-    const file = path.join(root, 'regularized.h5');
+    const file = path.join(root.path, 'regularized.h5');
     const w = (l: tf.layers.Layer, names: string[]): { name: string; weights: { name: string; shape: number[]; values: Float32Array }[] } => ({
       name: l.name,
       weights: l.getWeights().map((v, i) => ({ name: `${l.name}/${names[i]}:0`, shape: v.shape, values: v.dataSync() as Float32Array })),
     });
     await writeLegacyH5(file, config(), [w(t.layers[0], ['kernel', 'bias']), { name: 'f', weights: [] }, w(t.layers[2], ['kernel', 'bias'])], { kerasVersion: '3.8.0' });
     const loaded = await loadClassifier(file);
-    made.push(loaded.model);
+    track(loaded.model);
     const x = randomImage(6, 6, 1, 431);
-    expect(maxDiff(loaded.model, t, x)).toBeLessThan(1e-6);
+    expect(maxPredictionDiff(loaded.model, t, x)).toBeLessThan(1e-6);
     x.dispose();
   });
 });
@@ -209,7 +199,7 @@ describe('class 5: quantised tfjs weights (tensorflowjs_converter --quantize_uin
     });
     const t = build();
     randomizeWeights(t, 440);
-    made.push(t);
+    track(t);
     const kinds: Record<string, 'uint8' | 'uint16' | 'float16'> = { 'conv/kernel': 'uint8', 'conv/bias': 'float16', 'dense/kernel': 'uint16', 'dense/bias': 'uint8' };
     const chunks: Uint8Array[] = [];
     const specs: tf.io.WeightsManifestEntry[] = [];
@@ -238,15 +228,15 @@ describe('class 5: quantised tfjs weights (tensorflowjs_converter --quantize_uin
     const dir = await folder('quantised', { 'model.json': modelJson(artifacts.modelTopology as Json, specs), 'group1-shard1of1.bin': bytes });
 
     const loaded = await loadClassifier(dir);
-    made.push(loaded.model);
+    track(loaded.model);
     expect(loaded.quantization).toEqual({ dtypes: ['float16', 'uint16', 'uint8'], weights: 4, total: 4 });
     // The oracle: the same network with the dequantised values computed above.
     const expected = build();
-    made.push(expected);
+    track(expected);
     expected.setWeights(dequantised);
     const x = randomImage(7, 7, 1, 441);
-    expect(maxDiff(loaded.model, expected, x)).toBeLessThan(1e-6);
-    expect(maxDiff(loaded.model, t, x)).toBeGreaterThan(0);
+    expect(maxPredictionDiff(loaded.model, expected, x)).toBeLessThan(1e-6);
+    expect(maxPredictionDiff(loaded.model, t, x)).toBeGreaterThan(0);
     x.dispose();
     tf.dispose(dequantised);
 
@@ -289,21 +279,21 @@ describe('class 7: one-line refusals naming the file, the layer, its class and w
 
 describe('--labels FILE', () => {
   it('reads one label a line (blank lines, spaces, CRLF and a BOM ignored) or a JSON array, non-ASCII kept', async () => {
-    const text = path.join(root, 'labels.txt');
+    const text = path.join(root.path, 'labels.txt');
     await fs.writeFile(text, '\uFEFFcat\r\n  dog \n\n노마스크\n');
     expect(await readLabelsFile(text, 3)).toEqual(['cat', 'dog', '노마스크']);
-    const json = path.join(root, 'labels.json');
+    const json = path.join(root.path, 'labels.json');
     await fs.writeFile(json, JSON.stringify(['a b', 'c']));
     expect(await readLabelsFile(json, 2)).toEqual(['a b', 'c']);
   });
 
   it('refuses a count that is not the model\'s class count, a JSON value that is not a list of strings, and a missing file', async () => {
-    const text = path.join(root, 'two.txt');
+    const text = path.join(root.path, 'two.txt');
     await fs.writeFile(text, 'a\nb\n');
     await expect(readLabelsFile(text, 3)).rejects.toThrow(`${text}: holds 2 label(s), but the model's output has 3 class(es): one label per class, in class order`);
-    const json = path.join(root, 'bad.json');
+    const json = path.join(root.path, 'bad.json');
     await fs.writeFile(json, '[1, 2]');
     await expect(readLabelsFile(json, 2)).rejects.toThrow(`${json}: is a JSON value but not an array of strings`);
-    await expect(readLabelsFile(path.join(root, 'none.txt'), 2)).rejects.toBeInstanceOf(ModelError);
+    await expect(readLabelsFile(path.join(root.path, 'none.txt'), 2)).rejects.toBeInstanceOf(ModelError);
   });
 });

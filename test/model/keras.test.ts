@@ -1,9 +1,8 @@
 import { existsSync, promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { convertClassifier } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
 import { ModelError } from '../../main/model/errors';
@@ -29,26 +28,16 @@ import {
   writeKerasArchive,
   writeLegacyH5,
 } from '../helpers/keras';
-import { randomImage, randomizeWeights, useWasm } from '../helpers/models';
+import { maxPredictionDiff, randomImage, randomizeWeights, useWasm } from '../helpers/models';
+import { tempDir } from '../helpers/temp-dir';
+import { trackModels } from '../helpers/tracked';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const corpusH5 = path.resolve(repoRoot, '../shared/corpus/models/quickdraw100_aniketdogra.h5');
 
-let root = '';
-beforeAll(async () => {
-  await useWasm();
-  root = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-keras-test-'));
-});
-afterAll(async () => {
-  await fs.rm(root, { recursive: true, force: true });
-});
-
-const made: tf.LayersModel[] = [];
-afterAll(() => made.forEach((m) => m.dispose()));
-
-function maxDiff(a: tf.LayersModel, b: tf.LayersModel, input: tf.Tensor): number {
-  return tf.tidy(() => tf.abs(tf.sub(a.predict(input) as tf.Tensor, b.predict(input) as tf.Tensor)).max().dataSync()[0]);
-}
+beforeAll(useWasm);
+const root = tempDir('convmap-keras-test-');
+const { track } = trackModels();
 
 async function refusal(target: string): Promise<ModelError> {
   try {
@@ -90,7 +79,7 @@ if (!existsSync(corpusH5)) console.warn(`Keras HDF5 corpus test skipped: ${corpu
 describe.skipIf(!existsSync(corpusH5))('a real Keras 2.2.5 HDF5 file (quickdraw100_aniketdogra.h5)', () => {
   it.skipIf(whyNoReference !== null)('loads, predicts like a numpy forward pass read with h5py, and its fully convolutional form matches on 28×28 inputs', async () => {
     const loaded = await loadClassifier(corpusH5);
-    made.push(loaded.model);
+    track(loaded.model);
     expect(loaded.file).toBe(corpusH5);
     expect(loaded.model.inputs[0].shape).toEqual([null, 28, 28, 1]);
     const x = quickdrawInputs();
@@ -109,7 +98,7 @@ describe.skipIf(!existsSync(corpusH5))('a real Keras 2.2.5 HDF5 file (quickdraw1
     expect(new Set([0, 1, 2, 3, 4, 5].map((r) => argmax(r, reference.data))).size).toBeGreaterThan(1);
 
     const c = convertClassifier(loaded.model, loaded.file);
-    made.push(c.fcn);
+    track(c.fcn);
     expect({ window: c.window, stride: c.stride, padding: c.padding, classes: c.classes }).toEqual({ window: [28, 28], stride: [8, 8], padding: 'mixed', classes: 100 });
     // On a window-sized input the one cell is the whole crop: 'same' padding sees the same zeros.
     const cells = tf.tidy(() => (c.fcn.predict(x) as tf.Tensor).dataSync() as Float32Array);
@@ -124,12 +113,12 @@ describe.skipIf(!existsSync(corpusH5))('a real Keras 2.2.5 HDF5 file (quickdraw1
 
   it('reads into tfjs ModelArtifacts that tfjs loads back to the same model', async () => {
     const loaded = await loadClassifier(corpusH5);
-    made.push(loaded.model);
+    track(loaded.model);
     const artifacts = await readModelArtifacts(corpusH5);
     const again = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
-    made.push(again);
+    track(again);
     const x = quickdrawInputs();
-    expect(maxDiff(loaded.model, again, x)).toBe(0);
+    expect(maxPredictionDiff(loaded.model, again, x)).toBe(0);
     x.dispose();
   });
 });
@@ -160,7 +149,7 @@ function functionalTwin(seed: number): tf.LayersModel {
   const out = tf.layers.dense({ units: 5, activation: 'softmax', name: 'logits' }).apply(hidden) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: out, name: 'functional' });
   randomizeWeights(model, seed);
-  made.push(model);
+  track(model);
   return model;
 }
 
@@ -256,15 +245,15 @@ function functionalLegacyWeights(twin: tf.LayersModel): { name: string; weights:
 /** Checks a loaded Keras file against its tfjs twin and that it converts with exact equivalence. */
 async function expectTwinAndExact(file: string, twin: tf.LayersModel, inputShape: [number, number, number], expected: { window: number[]; stride: number[] }): Promise<void> {
   const loaded = await loadClassifier(file);
-  made.push(loaded.model);
+  track(loaded.model);
   expect(loaded.file).toBe(file);
   const x = tf.mul(randomImage(...inputShape, 301), 255) as tf.Tensor4D;
   const scale = tf.tidy(() => tf.abs(twin.predict(x) as tf.Tensor).max().dataSync()[0]);
   expect(scale).toBeGreaterThan(0);
-  expect(maxDiff(loaded.model, twin, x)).toBeLessThan(1e-6);
+  expect(maxPredictionDiff(loaded.model, twin, x)).toBeLessThan(1e-6);
   x.dispose();
   const c = convertClassifier(loaded.model, loaded.file);
-  made.push(c.fcn);
+  track(c.fcn);
   expect({ window: c.window, stride: c.stride, padding: c.padding }).toEqual({ ...expected, padding: 'valid' });
   const report = await checkEquivalence(loaded.model, c, loaded.file);
   expect(report.exact).toBe(true);
@@ -279,19 +268,19 @@ describe('Keras 3 files built from the documented layouts', () => {
 
   it('.keras (Functional, nested Sequential, BatchNormalization with and without beta, Rescaling, RandomFlip, GAP head) loads, predicts like its twin and converts exactly', async () => {
     const twin = functionalTwin(200);
-    const file = path.join(root, 'functional.keras');
+    const file = path.join(root.path, 'functional.keras');
     await writeKerasArchive(file, functionalConfig(), functionalVars(twin));
     await expectTwinAndExact(file, twin, [20, 20, 3], { window: [20, 20], stride: [2, 2] });
   });
 
   it('Keras-3-legacy .h5 of the same network (model_config with batch_shape and DTypePolicy, model_weights groups) loads and converts exactly', async () => {
     const twin = functionalTwin(210);
-    const file = path.join(root, 'functional_legacy.h5');
+    const file = path.join(root.path, 'functional_legacy.h5');
     await writeLegacyH5(file, functionalConfig(), functionalLegacyWeights(twin));
     await expectTwinAndExact(file, twin, [20, 20, 3], { window: [20, 20], stride: [2, 2] });
 
     // Nested weights whose names do not say their sublayer are taken in Keras' flat order.
-    const plain = path.join(root, 'functional_legacy_plain.h5');
+    const plain = path.join(root.path, 'functional_legacy_plain.h5');
     const layers = functionalLegacyWeights(twin).map((l) => (l.name === 'trunk' ? { ...l, weights: l.weights.map((w, i) => ({ ...w, name: `w${i}` })) } : l));
     await writeLegacyH5(plain, functionalConfig(), layers);
     await expectTwinAndExact(plain, twin, [20, 20, 3], { window: [20, 20], stride: [2, 2] });
@@ -310,7 +299,7 @@ describe('Keras 3 files built from the documented layouts', () => {
       ],
     });
     randomizeWeights(twin, 220);
-    made.push(twin);
+    track(twin);
     const config = k3Sequential('seq', [null, 10, 10, 1], [
       k3Layer('Conv2D', 'conv', k3Conv(4, 3, 'relu')),
       k3Layer('BatchNormalization', 'bn', k3BatchNorm()),
@@ -319,7 +308,7 @@ describe('Keras 3 files built from the documented layouts', () => {
       k3Layer('Dropout', 'drop', { rate: 0.5, seed: null, noise_shape: null }),
       k3Layer('Dense', 'out', k3Dense(3, 'softmax')),
     ]);
-    const file = path.join(root, 'sequential.keras');
+    const file = path.join(root.path, 'sequential.keras');
     await writeKerasArchive(file, config, {
       'layers/conv2d': layerArrays(twin.getLayer('conv')),
       'layers/batch_normalization': layerArrays(twin.getLayer('bn')),
@@ -329,7 +318,7 @@ describe('Keras 3 files built from the documented layouts', () => {
     await expectTwinAndExact(file, twin, [10, 10, 1], { window: [10, 10], stride: [1, 1] });
 
     // A folder holding just this file opens too.
-    const dir = path.join(root, 'only_keras');
+    const dir = path.join(root.path, 'only_keras');
     await fs.mkdir(dir);
     await fs.copyFile(file, path.join(dir, 'model.keras'));
     expect(await resolveModelJson(dir)).toBe(path.join(dir, 'model.keras'));
@@ -341,36 +330,36 @@ describe('Keras 3 files built from the documented layouts', () => {
 describe('Keras files that cannot be opened', () => {
   it('a truncated .h5', async () => {
     const twin = functionalTwin(300);
-    const whole = path.join(root, 'whole.h5');
+    const whole = path.join(root.path, 'whole.h5');
     await writeLegacyH5(whole, functionalConfig(), functionalLegacyWeights(twin));
     const bytes = await fs.readFile(whole);
-    const file = path.join(root, 'truncated.h5');
+    const file = path.join(root.path, 'truncated.h5');
     await fs.writeFile(file, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
     const err = await refusal(file);
     expect(err.message).toContain('truncated');
   });
 
   it('a .keras zip without config.json, and a .keras that is not a zip at all', async () => {
-    const file = path.join(root, 'noconfig.keras');
+    const file = path.join(root.path, 'noconfig.keras');
     await fs.writeFile(file, kerasZip({ 'metadata.json': { keras_version: '3.5.0' }, 'model.weights.h5': new Uint8Array(16) }));
     expect((await refusal(file)).message).toContain('without config.json');
-    const broken = path.join(root, 'broken.keras');
+    const broken = path.join(root.path, 'broken.keras');
     await fs.writeFile(broken, Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(40, 0xfe)]));
     expect((await refusal(broken)).message).toContain('not a readable zip archive');
   });
 
   it('a weights-only .h5 (Keras 2 save_weights and Keras 3 .weights.h5)', async () => {
     const twin = functionalTwin(310);
-    const k2 = path.join(root, 'weights_only.h5');
+    const k2 = path.join(root.path, 'weights_only.h5');
     await writeLegacyH5(k2, null, functionalLegacyWeights(twin), { weightsOnly: true, kerasVersion: '2.15.0' });
     expect((await refusal(k2)).message).toContain('holds weights only');
-    const k3 = path.join(root, 'model.weights.h5');
+    const k3 = path.join(root.path, 'model.weights.h5');
     await writeKeras3Weights(k3, functionalVars(twin));
     expect((await refusal(k3)).message).toContain('holds weights only');
   });
 
   it('an unknown layer class, named with its layer', async () => {
-    const file = path.join(root, 'unknown.keras');
+    const file = path.join(root.path, 'unknown.keras');
     const config = k3Sequential('seq', [null, 8, 8, 1], [
       k3Layer('Conv2D', 'conv', k3Conv(2, 3, 'relu')),
       { module: 'my_project.layers', class_name: 'FancyAttention', config: { name: 'attention', heads: 4, dtype: DTYPE }, registered_name: 'MyProject>FancyAttention' },
@@ -386,13 +375,13 @@ describe('Keras files that cannot be opened', () => {
   it('weights whose shapes do not fit the architecture, or that are missing', async () => {
     const twin = functionalTwin(320);
     const vars = functionalVars(twin);
-    const file = path.join(root, 'badshape.keras');
+    const file = path.join(root.path, 'badshape.keras');
     await writeKerasArchive(file, functionalConfig(), { ...vars, 'layers/dense_1': [{ shape: [8, 4], values: new Float32Array(32) }, { shape: [4], values: new Float32Array(4) }] });
     const err = await refusal(file);
     expect(err.message).toContain('layer "logits" (Dense)');
     expect(err.message).toContain('shape [8, 4] in the file, the layer needs [8, 5]');
 
-    const missing = path.join(root, 'missing.keras');
+    const missing = path.join(root.path, 'missing.keras');
     const { 'layers/sequential/layers/conv2d_1': _dropped, ...rest } = vars;
     await writeKerasArchive(missing, functionalConfig(), rest);
     const err2 = await refusal(missing);

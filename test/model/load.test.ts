@@ -1,25 +1,18 @@
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { convertClassifier } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
 import { ModelError } from '../../main/model/errors';
 import { loadClassifier, resolveModelJson } from '../../main/model/load';
-import { randomImage, randomizeWeights, saveToMemory, useWasm } from '../helpers/models';
+import { maxPredictionDiff, randomImage, randomizeWeights, saveToMemory, useWasm } from '../helpers/models';
+import { tempDir } from '../helpers/temp-dir';
+import { trackModels } from '../helpers/tracked';
 
-let root = '';
-beforeAll(async () => {
-  await useWasm();
-  root = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-load-'));
-});
-afterAll(async () => {
-  await fs.rm(root, { recursive: true, force: true });
-});
-
-const made: tf.LayersModel[] = [];
-afterAll(() => made.forEach((m) => m.dispose()));
+beforeAll(useWasm);
+const root = tempDir('convmap-load-');
+const { track } = trackModels();
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -31,7 +24,7 @@ function weightBytes(artifacts: tf.io.ModelArtifacts): Buffer {
 }
 
 async function folder(name: string, files: Record<string, string | Buffer>): Promise<string> {
-  const dir = path.join(root, name);
+  const dir = path.join(root.path, name);
   await fs.mkdir(dir, { recursive: true });
   for (const [file, content] of Object.entries(files)) await fs.writeFile(path.join(dir, file), content);
   return dir;
@@ -47,11 +40,6 @@ async function refusal(target: string): Promise<ModelError> {
   throw new Error(`${target} loaded but should have been refused`);
 }
 
-/** Max |a − b| of two models' predictions on the same input. */
-function maxDiff(a: tf.LayersModel, b: tf.LayersModel, input: tf.Tensor): number {
-  return tf.tidy(() => tf.abs(tf.sub(a.predict(input) as tf.Tensor, b.predict(input) as tf.Tensor)).max().dataSync()[0]);
-}
-
 /** A small tfjs model and its artifacts, to be written to disk in various layouts. */
 async function smallModel(seed: number): Promise<{ model: tf.LayersModel; artifacts: tf.io.ModelArtifacts; bytes: Buffer }> {
   const model = tf.sequential({
@@ -63,7 +51,7 @@ async function smallModel(seed: number): Promise<{ model: tf.LayersModel; artifa
     ],
   });
   randomizeWeights(model, seed);
-  made.push(model);
+  track(model);
   const artifacts = await saveToMemory(model);
   return { model, artifacts, bytes: weightBytes(artifacts) };
 }
@@ -147,7 +135,7 @@ function tfjsTwin(): tf.LayersModel {
 describe('loadClassifier: Keras 3 topologies', () => {
   it('loads a Keras 3 Functional model (batch_shape, DTypePolicy, __keras_tensor__ nodes, RandomFlip) and predicts like its tfjs twin', async () => {
     const twin = tfjsTwin();
-    made.push(twin);
+    track(twin);
     randomizeWeights(twin, 100);
     const artifacts = await saveToMemory(twin);
     const dir = await folder('keras3_functional', {
@@ -161,16 +149,16 @@ describe('loadClassifier: Keras 3 topologies', () => {
       'group1-shard1of1.bin': weightBytes(artifacts),
     });
     const loaded = await loadClassifier(dir);
-    made.push(loaded.model);
+    track(loaded.model);
     expect(loaded.file).toBe(path.join(dir, 'model.json'));
     expect(loaded.labels).toBeNull();
     expect(loaded.model.layers.map((l) => l.getClassName())).toContain('Rescaling');
     const x = tf.mul(randomImage(16, 16, 3, 101), 255);
-    expect(maxDiff(loaded.model, twin, x)).toBeLessThan(1e-6);
+    expect(maxPredictionDiff(loaded.model, twin, x)).toBeLessThan(1e-6);
     x.dispose();
 
     const c = convertClassifier(loaded.model, loaded.file);
-    made.push(c.fcn);
+    track(c.fcn);
     expect(c.stride).toEqual([1, 1]);
     expect(c.padding).toBe('valid');
     expect((await checkEquivalence(loaded.model, c, loaded.file)).exact).toBe(true);
@@ -184,7 +172,7 @@ describe('loadClassifier: Keras 3 topologies', () => {
         tf.layers.dense({ units: 3, name: 'd' }),
       ],
     });
-    made.push(twin);
+    track(twin);
     randomizeWeights(twin, 110);
     const artifacts = await saveToMemory(twin);
     const layer = (cls: string, name: string, config: Record<string, Json>): Json => ({
@@ -212,9 +200,9 @@ describe('loadClassifier: Keras 3 topologies', () => {
       'w.bin': weightBytes(artifacts),
     });
     const loaded = await loadClassifier(dir);
-    made.push(loaded.model);
+    track(loaded.model);
     const x = randomImage(6, 6, 1, 111);
-    expect(maxDiff(loaded.model, twin, x)).toBeLessThan(1e-6);
+    expect(maxPredictionDiff(loaded.model, twin, x)).toBeLessThan(1e-6);
     x.dispose();
   });
 });
@@ -229,9 +217,9 @@ describe('loadClassifier: files on disk', () => {
     });
     expect(await resolveModelJson(dir)).toBe(path.join(dir, 'my-model.json'));
     const loaded = await loadClassifier(dir);
-    made.push(loaded.model);
+    track(loaded.model);
     const x = randomImage(8, 8, 1, 121);
-    expect(maxDiff(loaded.model, model, x)).toBe(0);
+    expect(maxPredictionDiff(loaded.model, model, x)).toBe(0);
     x.dispose();
   });
 
@@ -254,11 +242,11 @@ describe('loadClassifier: files on disk', () => {
       'labels.txt': 'cat\r\ndog\n\n',
     });
     const loaded = await loadClassifier(path.join(dir, 'model.json'));
-    made.push(loaded.model);
+    track(loaded.model);
     expect(loaded.labels).toEqual(['cat', 'dog']);
     expect(loaded.teachableMachine).toBe(false);
     const x = randomImage(8, 8, 1, 131);
-    expect(maxDiff(loaded.model, model, x)).toBe(0);
+    expect(maxPredictionDiff(loaded.model, model, x)).toBe(0);
     x.dispose();
   });
 
@@ -270,7 +258,7 @@ describe('loadClassifier: files on disk', () => {
       'metadata.json': JSON.stringify({ tfjsVersion: '1.3.1', tmVersion: '2.4.4', labels: ['paper', 'glass'] }),
     });
     const loaded = await loadClassifier(dir);
-    made.push(loaded.model);
+    track(loaded.model);
     expect(loaded.labels).toEqual(['paper', 'glass']);
     expect(loaded.teachableMachine).toBe(true);
   });
@@ -286,9 +274,9 @@ describe('loadClassifier: files on disk', () => {
       'group1-shard1of1': bytes,
     });
     const loaded = await loadClassifier(dir);
-    made.push(loaded.model);
+    track(loaded.model);
     const x = randomImage(8, 8, 1, 151);
-    expect(maxDiff(loaded.model, model, x)).toBe(0);
+    expect(maxPredictionDiff(loaded.model, model, x)).toBe(0);
     x.dispose();
   });
 
@@ -337,7 +325,7 @@ describe('loadClassifier: files on disk', () => {
   });
 
   it('refuses a missing path, a folder without a model and a broken JSON, naming them', async () => {
-    const nowhere = path.join(root, 'nowhere');
+    const nowhere = path.join(root.path, 'nowhere');
     expect((await refusal(nowhere)).message).toBe(`${nowhere}: no such file or folder`);
     const empty = await folder('empty', { 'notes.json': '{"a": 1}' });
     expect((await refusal(empty)).message).toContain(`${empty}: folder holds no model.json`);
