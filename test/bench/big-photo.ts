@@ -6,24 +6,18 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
 import { DRAW_DEFAULTS, defaultScales } from '../../core/defaults';
 import { createEngine } from '../../main/engine/engine';
 import { runBatch } from '../../main/services/batch';
 import { prepareModel } from '../../main/services/models';
+import { writeBigBitonalPng } from '../helpers/big-photo';
 
 export async function picture100mp(runs: number): Promise<Record<string, unknown>> {
   const side = 10_000;
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-bench-100mp-'));
   try {
     const photo = path.join(dir, 'big.png');
-    const raw = Buffer.alloc(side * side, 255);
-    for (let k = 0; k < 20; k++) {
-      const y0 = (k * 1973) % (side - 300);
-      const x0 = (k * 3571) % (side - 300);
-      for (let y = y0; y < y0 + 200; y++) raw.fill(0, y * side + x0, y * side + x0 + 200);
-    }
-    await sharp(raw, { raw: { width: side, height: side, channels: 1 }, limitInputPixels: false }).png({ palette: true, colours: 2 }).toFile(photo);
+    await writeBigBitonalPng(photo, side);
     const prepared = await prepareModel(undefined);
     const engine = await createEngine({ workers: 1 });
     const times: number[] = [];

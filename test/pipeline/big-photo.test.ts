@@ -10,6 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeBigBitonalPng } from '../helpers/big-photo';
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -33,13 +34,7 @@ afterAll(async () => {
 describe('a 100 MP photo', () => {
   it(`finishes with the built-in model under ${MAX_RSS_MB} MB of RSS, its picture at full size`, async () => {
     const photo = path.join(tmp, 'big.png');
-    const raw = Buffer.alloc(SIDE * SIDE, 255);
-    for (let k = 0; k < 20; k++) {
-      const y0 = (k * 1973) % (SIDE - 300);
-      const x0 = (k * 3571) % (SIDE - 300);
-      for (let y = y0; y < y0 + 200; y++) raw.fill(0, y * SIDE + x0, y * SIDE + x0 + 200);
-    }
-    await sharp(raw, { raw: { width: SIDE, height: SIDE, channels: 1 }, limitInputPixels: false }).png({ palette: true, colours: 2 }).toFile(photo);
+    await writeBigBitonalPng(photo, SIDE);
     expect((await sharp(photo, { limitInputPixels: false }).metadata()).bitsPerSample).toBe(1);
     const out = path.join(tmp, 'out');
     const child = [
