@@ -1,8 +1,7 @@
 /** Folder scanning, output names and no-clobber writes, the cache file format, BMP decoding. */
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ScoreMap } from '../../core/scoremap';
 import { decodeBmp } from '../../main/engine/bmp';
 import { cacheKey, createDiskCache, decodeScoreMap, encodeScoreMap } from '../../main/services/cache';
@@ -10,18 +9,13 @@ import { checkNamePattern, outputNames, subfolderIn, writeFileNoClobber } from '
 import { MemoryBudget, photoMemoryEstimate } from '../../main/services/memory-budget';
 import { scanInputs } from '../../main/services/scan';
 import { bmpFile } from '../helpers/bmp';
+import { tempDir } from '../helpers/temp-dir';
 
-let tmp: string;
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-units-'));
-});
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const tmp = tempDir('convmap-units-');
 
 describe('subfolderIn', () => {
   it('puts a photo\'s sub-folder under the output folder and refuses one that would leave it', () => {
-    const out = path.join(tmp, 'out');
+    const out = path.join(tmp.path, 'out');
     expect(subfolderIn(out, '')).toBe(out);
     expect(subfolderIn(out, 'a/b')).toBe(path.join(out, 'a', 'b'));
     expect(subfolderIn(out, 'a:b')).toBe(path.join(out, 'a_b'));
@@ -33,7 +27,7 @@ describe('subfolderIn', () => {
 
 describe('scanInputs', () => {
   it('keeps image files in natural order, skips and counts the rest, survives a link loop', async () => {
-    const root = path.join(tmp, 'scan');
+    const root = path.join(tmp.path, 'scan');
     await fs.mkdir(path.join(root, 'sub', 'deeper'), { recursive: true });
     for (const f of ['img10.jpg', 'img2.JPEG', 'a.png', 'b.webp', 'c.tiff', 'd.gif', 'e.bmp', 'f.avif', 'notes.txt', '.hidden.png', 'sub/z.png', 'sub/deeper/y.jpg']) {
       await fs.writeFile(path.join(root, f), 'x');
@@ -57,8 +51,8 @@ describe('scanInputs', () => {
   });
 
   it('keeps a file given by name whatever it is, so the batch reports it', async () => {
-    const r = await scanInputs([path.join(tmp, 'missing.jpg')]);
-    expect(r.photos).toEqual([path.join(tmp, 'missing.jpg')]);
+    const r = await scanInputs([path.join(tmp.path, 'missing.jpg')]);
+    expect(r.photos).toEqual([path.join(tmp.path, 'missing.jpg')]);
   });
 });
 
@@ -73,7 +67,7 @@ describe('output names', () => {
   });
 
   it('writeFileNoClobber never replaces an existing file and leaves no temporary file', async () => {
-    const dir = path.join(tmp, 'noclobber');
+    const dir = path.join(tmp.path, 'noclobber');
     await fs.mkdir(dir);
     const f = path.join(dir, 'x.png');
     expect(await writeFileNoClobber(f, 'first')).toBe(true);
@@ -96,14 +90,14 @@ describe('score cache files', () => {
     expect(decodeScoreMap({ ...parts, scale: 1 }, bytes)).toBeUndefined();
     expect(decodeScoreMap(parts, bytes.subarray(0, bytes.length - 4))).toBeUndefined();
     expect(cacheKey(parts)).not.toBe(cacheKey({ ...parts, preprocess: 'raw' }));
-    const cache = createDiskCache(path.join(tmp, 'cache'));
+    const cache = createDiskCache(path.join(tmp.path, 'cache'));
     await cache.put(parts, map);
     expect(await cache.get(parts)).toEqual(map);
     expect(await cache.get({ ...parts, photo: 'q'.repeat(64) })).toBeUndefined();
   });
 
   it('a cache folder that cannot be written warns once and never throws', async () => {
-    const file = path.join(tmp, 'not-a-folder');
+    const file = path.join(tmp.path, 'not-a-folder');
     await fs.writeFile(file, 'x');
     const warnings: string[] = [];
     const cache = createDiskCache(path.join(file, 'cache'), { onWarning: (m) => warnings.push(m) });

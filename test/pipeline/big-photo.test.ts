@@ -4,13 +4,12 @@
  * the child process itself (process.resourceUsage().maxRSS at exit, worker threads included).
  */
 import { execFile } from 'node:child_process';
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeBigBitonalPng } from '../helpers/big-photo';
+import { tempDir } from '../helpers/temp-dir';
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -23,20 +22,14 @@ const SIDE = 10_000;
  */
 const MAX_RSS_MB = 950;
 
-let tmp: string;
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-big-'));
-});
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const tmp = tempDir('convmap-big-');
 
 describe('a 100 MP photo', () => {
   it(`finishes with the built-in model under ${MAX_RSS_MB} MB of RSS, its picture at full size`, async () => {
-    const photo = path.join(tmp, 'big.png');
+    const photo = path.join(tmp.path, 'big.png');
     await writeBigBitonalPng(photo, SIDE);
     expect((await sharp(photo, { limitInputPixels: false }).metadata()).bitsPerSample).toBe(1);
-    const out = path.join(tmp, 'out');
+    const out = path.join(tmp.path, 'out');
     const child = [
       "process.on('exit', () => process.stderr.write(`maxrss-kb ${process.resourceUsage().maxRSS}\\n`));",
       `process.argv = [process.argv[0], 'convmap', 'heatmap', '--model', 'builtin', ${JSON.stringify(photo)}, '--out', ${JSON.stringify(out)}, '--no-cache', '--workers', '1', '--boxes', '--legend'];`,
