@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type ModelHandle } from '../../main/engine/engine';
 import { isAbortError } from '../../main/engine/pool';
 import { tfjsNodeInstalled } from '../helpers/installed';
-import { fixtureGeometry, maxAbsDiff, predictScaled, testPhoto, useFixtureModels } from './fcn-fixture';
+import { fixtureGeometry, maxAbsDiff, predictScaled, scoreCountingTiles, testPhoto, useFixtureModels } from './fcn-fixture';
 
 /** These cases test the tfjs worker pool (test/engine/onnx-engine.test.ts covers ONNX Runtime, the default). */
 const TFJS = tfjsNodeInstalled ? 'node' : 'wasm';
@@ -126,8 +126,7 @@ describe('engine with tiny tiles', () => {
     const engine = await createEngine({ backend: TFJS, workers: 2, maxTilePixels: 600 });
     try {
       const handle = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
-      let tiles = 0;
-      const maps = await engine.scoreMaps(handle, photo, [1, 0.75], undefined, { onProgress: (_d, total) => { tiles = total; } });
+      const { maps, tiles } = await scoreCountingTiles(engine, handle, photo, [1, 0.75]);
       expect(tiles).toBeGreaterThan(20);
       for (const [k, scale] of [1, 0.75].entries()) {
         expect(maxAbsDiff(maps[k].scores, (await direct(fx.rgbModel, scale, 'unit', 3)).scores)).toBeLessThan(1e-5);
@@ -144,11 +143,7 @@ describe('engine tiles and padding', () => {
     try {
       const valid = await engine.loadModel(fx.rgbArtifacts, { ...fixtureGeometry(3, 'unit'), padding: 'valid' });
       const same = await engine.loadModel(fx.rgbArtifacts, { ...fixtureGeometry(3, 'unit'), padding: 'same' });
-      const tilesOf = async (handle: ModelHandle): Promise<number> => {
-        let tiles = 0;
-        await engine.scoreMaps(handle, photo, [1], undefined, { onProgress: (_d, total) => { tiles = total; } });
-        return tiles;
-      };
+      const tilesOf = async (handle: ModelHandle): Promise<number> => (await scoreCountingTiles(engine, handle, photo, [1])).tiles;
       expect(await tilesOf(valid)).toBe(2);
       expect(await tilesOf(same)).toBe(1);
     } finally {

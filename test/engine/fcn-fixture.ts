@@ -6,8 +6,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll } from 'vitest';
+import type { ScoreMap } from '../../core/scoremap';
 import { resizeRgb, type RgbImage } from '../../main/engine/decode';
-import type { ModelGeometry } from '../../main/engine/engine';
+import type { Engine, ModelGeometry, ModelHandle } from '../../main/engine/engine';
 import { preprocess } from '../../main/engine/preprocess';
 
 export const FIXTURE_GEOMETRY = { window: [16, 16] as [number, number], stride: [2, 2] as [number, number], offset: [0, 0] as [number, number] };
@@ -87,6 +88,13 @@ export function useFixtureModels(): FixtureModels {
 export async function predictScaled(model: tf.LayersModel, image: RgbImage, scale: number, mode: ModelGeometry['preprocess'], channels: 1 | 3): Promise<{ scores: Float32Array; shape: number[] }> {
   const scaled = await resizeRgb(image, Math.round(scale * image.height), Math.round(scale * image.width));
   return predictDirect(model, preprocess(scaled, mode, channels), scaled.height, scaled.width, channels);
+}
+
+/** Score maps of `image` at `scales` (the model's own preprocessing), and the tile count the engine reported. */
+export async function scoreCountingTiles(engine: Engine, handle: ModelHandle, image: RgbImage, scales: readonly number[]): Promise<{ maps: ScoreMap[]; tiles: number }> {
+  let tiles = 0;
+  const maps = await engine.scoreMaps(handle, image, scales, undefined, { onProgress: (_d, total) => { tiles = total; } });
+  return { maps, tiles };
 }
 
 /** A deterministic test photo: smooth gradients plus a few bright squares, [height, width, 3] uint8. */

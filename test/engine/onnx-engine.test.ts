@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type ModelHandle } from '../../main/engine/engine';
 import type { OnnxRuntimeEngine } from '../../main/engine/onnx-engine';
 import { isAbortError } from '../../main/engine/pool';
-import { fixtureGeometry, maxAbsDiff, predictScaled, testPhoto, toArtifacts, useFixtureModels } from './fcn-fixture';
+import { fixtureGeometry, maxAbsDiff, predictScaled, scoreCountingTiles, testPhoto, toArtifacts, useFixtureModels } from './fcn-fixture';
 
 const photo = Object.freeze(testPhoto(90, 130));
 
@@ -169,8 +169,7 @@ describe('ONNX Runtime engine: tiles from a memory budget', () => {
     const engine = await createEngine({ backend: 'onnx', workers: 1, memoryBudget: 400_000 });
     try {
       const handle = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
-      let tiles = 0;
-      const maps = await engine.scoreMaps(handle, photo, [1, 1.5], undefined, { onProgress: (_d, total) => { tiles = total; } });
+      const { maps, tiles } = await scoreCountingTiles(engine, handle, photo, [1, 1.5]);
       expect(tiles).toBeGreaterThan(2);
       for (const [k, scale] of [1, 1.5].entries()) {
         expect(maxAbsDiff(maps[k].scores, (await direct(fx.rgbModel, scale, 'unit', 3)).scores)).toBeLessThan(1e-5);
