@@ -18,13 +18,6 @@ beforeAll(useWasm);
 const root = tempDir('convmap-formats-');
 const { track } = trackModels();
 
-async function folder(name: string, files: Record<string, string | Uint8Array>): Promise<string> {
-  const dir = path.join(root.path, name);
-  await fs.mkdir(dir, { recursive: true });
-  for (const [file, content] of Object.entries(files)) await fs.writeFile(path.join(dir, file), content);
-  return dir;
-}
-
 async function refusal(target: string): Promise<ModelError> {
   const e = await loadClassifier(target).then((l) => {
     track(l.model);
@@ -81,7 +74,7 @@ describe('class 1: Keras 3 exports whose weight names carry model-name prefixes'
     );
     expect(specs[0].name).not.toBe(`sequential_11/trunk_model/${twin.weights[0].originalName}`);
     expect(specs.every((sp) => sp.name.startsWith('sequential_11/'))).toBe(true);
-    const dir = await folder('prefixed', { 'model.json': modelJson(topology, specs), 'group1-shard1of1.bin': data });
+    const dir = await root.folder('prefixed', { 'model.json': modelJson(topology, specs), 'group1-shard1of1.bin': data });
     const loaded = await loadClassifier(dir);
     track(loaded.model);
     const x = randomImage(8, 8, 1, 401);
@@ -92,20 +85,20 @@ describe('class 1: Keras 3 exports whose weight names carry model-name prefixes'
   it('refuses naming the first weight that matches nothing, a weight of the wrong shape, and a weight left unfilled', async () => {
     const twin = nestedTwin(410);
     const extra = await renamedWeights(twin, (n) => (n === 'dense_35/bias' ? 'sequential_11/ghost/bias' : `sequential_11/${n}`), 'same');
-    const d1 = await folder('unmatched', { 'model.json': modelJson(extra.topology, extra.specs), 'group1-shard1of1.bin': extra.data });
+    const d1 = await root.folder('unmatched', { 'model.json': modelJson(extra.topology, extra.specs), 'group1-shard1of1.bin': extra.data });
     expect((await refusal(d1)).message).toBe(
       `${path.join(d1, 'model.json')}: weight "sequential_11/ghost/bias" in the weight files matches no weight of the model (model weights are named like "conv2d_33/kernel")`,
     );
 
     // Two same-shaped BN vectors swapped would pass; a kernel under a bias's name must not.
     const swapped = await renamedWeights(twin, (n) => (n === 'dense_35/bias' ? 'x/conv2d_33/bias_old' : n === 'conv2d_33/bias' ? 'sequential_11/dense_35/bias' : n), 'same');
-    const d2 = await folder('wrong_shape', { 'model.json': modelJson(swapped.topology, swapped.specs), 'group1-shard1of1.bin': swapped.data });
+    const d2 = await root.folder('wrong_shape', { 'model.json': modelJson(swapped.topology, swapped.specs), 'group1-shard1of1.bin': swapped.data });
     expect((await refusal(d2)).message).toBe(
       `${path.join(d2, 'model.json')}: layer "dense_35" (Dense): weight "sequential_11/dense_35/bias" in the weight files has shape [3], but the model's weight "dense_35/bias" has shape [4]`,
     );
 
     const missing = await renamedWeights(twin, (n) => (n === 'batch_normalization_44/moving_variance' ? null : n), 'same');
-    const d3 = await folder('missing', { 'model.json': modelJson(missing.topology, missing.specs), 'group1-shard1of1.bin': missing.data });
+    const d3 = await root.folder('missing', { 'model.json': modelJson(missing.topology, missing.specs), 'group1-shard1of1.bin': missing.data });
     expect((await refusal(d3)).message).toBe(
       `${path.join(d3, 'model.json')}: layer "batch_normalization_44" (BatchNormalization): weight "batch_normalization_44/moving_variance" [3] is not in the weight files`,
     );
@@ -140,7 +133,7 @@ describe('class 2: regularizers, constraints and initializers are dropped while 
   it('in a tfjs model.json (stock tfjs: "Unknown regularizer: L2")', async () => {
     const t = twin(420);
     const artifacts = await saveToMemory(t);
-    const dir = await folder('k3_regularized', {
+    const dir = await root.folder('k3_regularized', {
       'model.json': modelJson({ class_name: 'Sequential', config: (config() as { config: Json }).config, keras_version: '3.8.0' }, artifacts.weightSpecs ?? []),
       'group1-shard1of1.bin': new Uint8Array(artifacts.weightData as ArrayBuffer),
     });
@@ -225,7 +218,7 @@ describe('class 5: quantised tfjs weights (tensorflowjs_converter --quantize_uin
     const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
     chunks.reduce((at, c) => (bytes.set(c, at), at + c.length), 0);
     const artifacts = await saveToMemory(t);
-    const dir = await folder('quantised', { 'model.json': modelJson(artifacts.modelTopology as Json, specs), 'group1-shard1of1.bin': bytes });
+    const dir = await root.folder('quantised', { 'model.json': modelJson(artifacts.modelTopology as Json, specs), 'group1-shard1of1.bin': bytes });
 
     const loaded = await loadClassifier(dir);
     track(loaded.model);
@@ -260,7 +253,7 @@ describe('class 7: one-line refusals naming the file, the layer, its class and w
         ],
       },
     };
-    const dir = await folder(name, { 'model.json': JSON.stringify({ format: 'layers-model', modelTopology: topology, weightsManifest: [] }) });
+    const dir = await root.folder(name, { 'model.json': JSON.stringify({ format: 'layers-model', modelTopology: topology, weightsManifest: [] }) });
     const err = await refusal(dir);
     expect(err.message.startsWith(`${path.join(dir, 'model.json')}: layer "odd" (${className}): `)).toBe(true);
     expect(err.message).not.toContain('\n');

@@ -1,4 +1,3 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -21,13 +20,6 @@ function weightBytes(artifacts: tf.io.ModelArtifacts): Buffer {
   if (data === undefined) return Buffer.alloc(0);
   const parts = Array.isArray(data) ? data : [data];
   return Buffer.concat(parts.map((b) => Buffer.from(b)));
-}
-
-async function folder(name: string, files: Record<string, string | Buffer>): Promise<string> {
-  const dir = path.join(root.path, name);
-  await fs.mkdir(dir, { recursive: true });
-  for (const [file, content] of Object.entries(files)) await fs.writeFile(path.join(dir, file), content);
-  return dir;
 }
 
 async function refusal(target: string): Promise<ModelError> {
@@ -138,7 +130,7 @@ describe('loadClassifier: Keras 3 topologies', () => {
     track(twin);
     randomizeWeights(twin, 100);
     const artifacts = await saveToMemory(twin);
-    const dir = await folder('keras3_functional', {
+    const dir = await root.folder('keras3_functional', {
       'model.json': JSON.stringify({
         format: 'layers-model',
         generatedBy: 'keras v3.5.0',
@@ -195,7 +187,7 @@ describe('loadClassifier: Keras 3 topologies', () => {
       },
       training_config: { loss: 'categorical_crossentropy' },
     };
-    const dir = await folder('keras3_sequential', {
+    const dir = await root.folder('keras3_sequential', {
       'model.json': JSON.stringify({ format: 'layers-model', modelTopology: topology, weightsManifest: [{ paths: ['w.bin'], weights: artifacts.weightSpecs as unknown as Json }] }),
       'w.bin': weightBytes(artifacts),
     });
@@ -210,7 +202,7 @@ describe('loadClassifier: Keras 3 topologies', () => {
 describe('loadClassifier: files on disk', () => {
   it('finds a browser-saved my-model.json in a folder, skipping other JSON files', async () => {
     const { model, artifacts, bytes } = await smallModel(120);
-    const dir = await folder('browser', {
+    const dir = await root.folder('browser', {
       'a-settings.json': JSON.stringify({ theme: 'dark' }),
       'my-model.json': modelJson(artifacts, [{ paths: ['./my-model.weights.bin'], weights: artifacts.weightSpecs as unknown as Json }]),
       'my-model.weights.bin': bytes,
@@ -231,7 +223,7 @@ describe('loadClassifier: files on disk', () => {
     const g1 = bytes.subarray(0, firstBytes);
     const g2 = bytes.subarray(firstBytes);
     const cut = Math.floor(g2.length / 3) + 1; // not on a 4-byte boundary
-    const dir = await folder('multigroup', {
+    const dir = await root.folder('multigroup', {
       'model.json': modelJson(artifacts, [
         { paths: ['group1-shard1of1'], weights: specs.slice(0, 2) as unknown as Json },
         { paths: ['group2-shard1of2', 'group2-shard2of2'], weights: specs.slice(2) as unknown as Json },
@@ -252,7 +244,7 @@ describe('loadClassifier: files on disk', () => {
 
   it('reads Teachable Machine labels from metadata.json', async () => {
     const { artifacts, bytes } = await smallModel(140);
-    const dir = await folder('tm', {
+    const dir = await root.folder('tm', {
       'model.json': modelJson(artifacts, [{ paths: ['weights.bin'], weights: artifacts.weightSpecs as unknown as Json }]),
       'weights.bin': bytes,
       'metadata.json': JSON.stringify({ tfjsVersion: '1.3.1', tmVersion: '2.4.4', labels: ['paper', 'glass'] }),
@@ -266,7 +258,7 @@ describe('loadClassifier: files on disk', () => {
   it('loads a pre-1.0 tfjs file: no format key, Sequential config as a plain list', async () => {
     const { model, artifacts, bytes } = await smallModel(150);
     const topo = artifacts.modelTopology as { class_name: string; config: { layers: Json[] } };
-    const dir = await folder('old', {
+    const dir = await root.folder('old', {
       'model.json': JSON.stringify({
         modelTopology: { keras_version: '2.1.4', backend: 'tensorflow', model_config: { class_name: 'Sequential', config: topo.config.layers } },
         weightsManifest: [{ paths: ['group1-shard1of1'], weights: artifacts.weightSpecs as unknown as Json }],
@@ -282,7 +274,7 @@ describe('loadClassifier: files on disk', () => {
 
   it('names the missing shard and the model.json when a weight file is absent', async () => {
     const { artifacts } = await smallModel(160);
-    const dir = await folder('missing', {
+    const dir = await root.folder('missing', {
       'model.json': modelJson(artifacts, [{ paths: ['group1-shard1of1.bin'], weights: artifacts.weightSpecs as unknown as Json }]),
     });
     const err = await refusal(dir);
@@ -293,7 +285,7 @@ describe('loadClassifier: files on disk', () => {
 
   it('names the shard when it is truncated', async () => {
     const { artifacts, bytes } = await smallModel(170);
-    const dir = await folder('truncated', {
+    const dir = await root.folder('truncated', {
       'model.json': modelJson(artifacts, [{ paths: ['weights.bin'], weights: artifacts.weightSpecs as unknown as Json }]),
       'weights.bin': bytes.subarray(0, bytes.length - 10),
     });
@@ -304,7 +296,7 @@ describe('loadClassifier: files on disk', () => {
   });
 
   it('refuses a graph model, saying what is accepted', async () => {
-    const dir = await folder('graph', {
+    const dir = await root.folder('graph', {
       'model.json': JSON.stringify({ format: 'graph-model', modelTopology: { node: [{ name: 'x', op: 'Placeholder' }], versions: {} }, weightsManifest: [] }),
     });
     const err = await refusal(dir);
@@ -313,7 +305,7 @@ describe('loadClassifier: files on disk', () => {
   });
 
   it('refuses damaged Keras HDF5 and .keras files with a clear message, not binary garbage (good ones: keras.test.ts)', async () => {
-    const dir = await folder('keras_native', {
+    const dir = await root.folder('keras_native', {
       'model.h5': Buffer.concat([Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64, 0xff)]),
       'model.keras': Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(32, 0xfe)]),
     });
@@ -327,11 +319,11 @@ describe('loadClassifier: files on disk', () => {
   it('refuses a missing path, a folder without a model and a broken JSON, naming them', async () => {
     const nowhere = path.join(root.path, 'nowhere');
     expect((await refusal(nowhere)).message).toBe(`${nowhere}: no such file or folder`);
-    const empty = await folder('empty', { 'notes.json': '{"a": 1}' });
+    const empty = await root.folder('empty', { 'notes.json': '{"a": 1}' });
     expect((await refusal(empty)).message).toContain(`${empty}: folder holds no model.json`);
-    const broken = await folder('broken', { 'model.json': '{"modelTopology": ' });
+    const broken = await root.folder('broken', { 'model.json': '{"modelTopology": ' });
     expect((await refusal(broken)).message).toContain(`${path.join(broken, 'model.json')}: is not valid JSON`);
-    const notLayers = await folder('not_layers', { 'model.json': '{"weightsManifest": []}' });
+    const notLayers = await root.folder('not_layers', { 'model.json': '{"weightsManifest": []}' });
     expect((await refusal(notLayers)).message).toContain('has no "modelTopology"');
   });
 });
