@@ -10,7 +10,7 @@ import StatusBar from '../../renderer/components/StatusBar.vue';
 import { useScoresStore } from '../../renderer/stores/scores';
 import { useSessionStore } from '../../renderer/stores/session';
 import { useViewStore } from '../../renderer/stores/view';
-import { fakeApi, modelInfo, piniaWith, settle } from './fake-api';
+import { fakeApi, modelInfo, piniaWith, settle, startAtScales } from './fake-api';
 
 /** Mounts a component whose stores get the fake API. */
 function mountWith(component: Component, api: ReturnType<typeof fakeApi>) {
@@ -66,9 +66,7 @@ describe('renderer components', () => {
   it('the class list is sorted by each class\'s strongest score, background last, after "any" and "top class"', async () => {
     const api = fakeApi();
     const w = mountWith(HeatmapPanel, api);
-    useScoresStore().setCustom('0.5');
-    await useSessionStore().start();
-    await settle();
+    await startAtScales('0.5');
     const rows = w.findAll('[data-testid="classes"] [role="option"]');
     // Scale 0.5 scores dog 0.7, background 0.2, cat 0.1: background goes after cat all the same.
     expect(rows.map((r) => r.find('.label').text())).toEqual(['any (not background)', 'top class: dog', 'dog', 'cat', 'background']);
@@ -82,9 +80,7 @@ describe('renderer components', () => {
     const api = fakeApi();
     const w = mountWith(ScalesPanel, api);
     const scores = useScoresStore();
-    scores.setCustom('0.5, 1');
-    await useSessionStore().start();
-    await settle();
+    await startAtScales('0.5, 1');
     const before = scores.averaged;
     await w.get('[data-scale="0.5"]').trigger('click');
     expect(w.get('[data-scale="0.5"]').attributes('aria-pressed')).toBe('false');

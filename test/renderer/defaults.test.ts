@@ -17,7 +17,7 @@ import { useSessionStore } from '../../renderer/stores/session';
 import { useViewStore } from '../../renderer/stores/view';
 import type { ComputeScoresRequest } from '../../core/api';
 import { cellCount } from '../../core/scoremap';
-import { fakeApi, fakeMap, modelInfo, piniaWith, settle, MODEL } from './fake-api';
+import { fakeApi, fakeMap, modelInfo, piniaWith, settle, MODEL, startAtScales } from './fake-api';
 
 /** A model without a background label, window 16×16 (the fake maps are 3 classes). */
 const PLAIN = { ...MODEL, id: 'plain', path: '/models/abc/model.json', name: 'abc', info: modelInfo({ labels: ['A', 'B', 'C'], window: [16, 16] }) };
@@ -62,9 +62,7 @@ describe('window defaults', () => {
     const scores = useScoresStore();
     const view = useViewStore();
     // Scale 3 scores cat 0.2, dog 0.2, background 0.6.
-    scores.setCustom('3');
-    await useSessionStore().start();
-    await settle();
+    await startAtScales('3');
     expect(scores.ranking.map((r) => r.label)).toEqual(['cat', 'dog', 'background']);
     view.setPointer(20, 20);
     expect(view.hover?.top.map((t) => t.label)).toEqual(['cat', 'dog', 'background']);

@@ -12,6 +12,8 @@ import type {
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { cellCount, type ScoreMap } from '../../core/scoremap';
 import { API_KEY } from '../../renderer/api';
+import { useScoresStore } from '../../renderer/stores/scores';
+import { useSessionStore } from '../../renderer/stores/session';
 
 export const LABELS = ['cat', 'dog', 'background'];
 
@@ -168,4 +170,12 @@ export function piniaWith(api: ConvmapApi): Pinia {
 /** Lets pending promises and watchers run. */
 export async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 0));
+}
+
+/** Sets the custom scales (`scales` as a user types them), starts the session and lets it settle. */
+export async function startAtScales(scales: string): Promise<void> {
+  const refused = useScoresStore().setCustom(scales);
+  if (refused) throw new Error(refused);
+  await useSessionStore().start();
+  await settle();
 }

@@ -7,7 +7,7 @@ import { useScoresStore } from '../../renderer/stores/scores';
 import { useSessionStore } from '../../renderer/stores/session';
 import { useViewStore } from '../../renderer/stores/view';
 import { SCALE_PRESETS } from '../../renderer/scales';
-import { fakeApi, piniaWith, settle, MODEL, PHOTO } from './fake-api';
+import { fakeApi, piniaWith, settle, MODEL, PHOTO, startAtScales } from './fake-api';
 
 /** Score of class k at the first covered cell of the averaged map. */
 function avgScore(scores: ReturnType<typeof useScoresStore>, k: number): number {
@@ -68,9 +68,7 @@ describe('renderer stores', () => {
 
   it('asks main only for the scales it has not computed yet', async () => {
     const scores = useScoresStore();
-    scores.setCustom('1');
-    await useSessionStore().start();
-    await settle();
+    await startAtScales('1');
     scores.setCustom('0.5 1 2');
     await settle();
     expect(api.computeScores).toHaveBeenCalledTimes(2);
@@ -81,9 +79,7 @@ describe('renderer stores', () => {
 
   it('ranks classes by their strongest averaged score in the photo', async () => {
     const scores = useScoresStore();
-    scores.setCustom('0.5');
-    await useSessionStore().start();
-    await settle();
+    await startAtScales('0.5');
     // dog 0.7, background 0.2, cat 0.1: background never leads, it goes last.
     expect(scores.ranking.map((r) => r.label)).toEqual(['dog', 'cat', 'background']);
     // "any" leaves background out: the strongest of cat and dog.
@@ -139,11 +135,8 @@ describe('renderer stores', () => {
   });
 
   it('hover gives the top classes at the point and the window of the best scale', async () => {
-    const scores = useScoresStore();
     const view = useViewStore();
-    scores.setCustom('0.5, 1');
-    await useSessionStore().start();
-    await settle();
+    await startAtScales('0.5, 1');
     view.classChoice = 0;
     view.setPointer(20, 20);
     const hover = view.hover;

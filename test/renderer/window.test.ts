@@ -19,7 +19,7 @@ import { usePhotosStore } from '../../renderer/stores/photos';
 import { useScoresStore } from '../../renderer/stores/scores';
 import { useSessionStore } from '../../renderer/stores/session';
 import { useViewStore } from '../../renderer/stores/view';
-import { fakeApi, fakeMap, modelInfo, piniaWith, settle, MODEL, PHOTO } from './fake-api';
+import { fakeApi, fakeMap, modelInfo, piniaWith, settle, MODEL, PHOTO, startAtScales } from './fake-api';
 
 type Api = ReturnType<typeof fakeApi>;
 function mountWith(component: Parameters<typeof mount>[0], api: Api, attachTo?: HTMLElement) {
@@ -217,9 +217,7 @@ describe('messages and the pointer', () => {
   it('shows the top-5 at the pointer as a tooltip beside it', async () => {
     const api = fakeApi();
     const w = mountWith(PhotoView, api);
-    useScoresStore().setCustom('1');
-    await useSessionStore().start();
-    await settle();
+    await startAtScales('1');
     const view = useViewStore();
     view.setPointer(20, 20);
     await w.vm.$nextTick();
