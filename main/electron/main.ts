@@ -56,48 +56,42 @@ function windowOf(contents: WebContents): BrowserWindow | undefined {
   return w && windows.has(w) ? w : undefined;
 }
 
+/** The paths picked in an open dialog (attached to the sender's window when it has one); [] when cancelled. */
+async function chosenPaths(sender: WebContents, opts: Electron.OpenDialogOptions): Promise<string[]> {
+  const win = windowOf(sender);
+  const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
+  return r.canceled ? [] : r.filePaths;
+}
+
+const first = (paths: string[]): string | null => paths[0] ?? null;
+
 const dialogs: Dialogs = {
   async openModel(sender) {
-    const win = windowOf(sender);
-    const opts: Electron.OpenDialogOptions = {
+    return first(await chosenPaths(sender, {
       title: 'Open Model',
       properties: ['openFile'],
       filters: [{ name: 'Models (model.json, Keras .h5/.keras)', extensions: [...MODEL_EXTENSIONS] }, { name: 'All files', extensions: ['*'] }],
-    };
-    const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
-    return r.canceled || r.filePaths.length === 0 ? null : r.filePaths[0];
+    }));
   },
   async openLabels(sender) {
-    const win = windowOf(sender);
-    const opts: Electron.OpenDialogOptions = {
+    return first(await chosenPaths(sender, {
       title: 'Labels for the Model',
       properties: ['openFile'],
       filters: [{ name: 'Labels (one a line, or a JSON array)', extensions: ['txt', 'json', 'csv'] }, { name: 'All files', extensions: ['*'] }],
-    };
-    const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
-    return r.canceled || r.filePaths.length === 0 ? null : r.filePaths[0];
+    }));
   },
   async openPhotos(sender) {
-    const win = windowOf(sender);
-    const opts: Electron.OpenDialogOptions = {
+    return chosenPaths(sender, {
       title: 'Open Photos',
       properties: ['openFile', 'multiSelections'],
       filters: [{ name: 'Images', extensions: [...PHOTO_EXTENSIONS] }, { name: 'All files', extensions: ['*'] }],
-    };
-    const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
-    return r.canceled ? [] : r.filePaths;
+    });
   },
   async openFolders(sender) {
-    const win = windowOf(sender);
-    const opts: Electron.OpenDialogOptions = { title: 'Open Folders of Photos', properties: ['openDirectory', 'multiSelections'] };
-    const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
-    return r.canceled ? [] : r.filePaths;
+    return chosenPaths(sender, { title: 'Open Folders of Photos', properties: ['openDirectory', 'multiSelections'] });
   },
   async chooseExportFolder(sender) {
-    const win = windowOf(sender);
-    const opts: Electron.OpenDialogOptions = { title: 'Export Overlays To', buttonLabel: 'Export Here', properties: ['openDirectory', 'createDirectory'] };
-    const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
-    return r.canceled || r.filePaths.length === 0 ? null : r.filePaths[0];
+    return first(await chosenPaths(sender, { title: 'Export Overlays To', buttonLabel: 'Export Here', properties: ['openDirectory', 'createDirectory'] }));
   },
 };
 
