@@ -7,8 +7,6 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { exportOnnxGraph } from '../onnx/export';
@@ -18,21 +16,13 @@ import { quiet } from './backend';
 import { activationBytesPerPixel } from './onnx-memory';
 import type { FromOnnxWorker, OnnxWorkerInit, ToOnnxWorker } from './onnx-protocol';
 import { preprocessRegion } from './preprocess';
+import { collectGarbage, serveInOrder } from './worker-loop';
 
 if (parentPort === null) throw new Error('main/engine/onnx-worker must run as a worker thread');
 const port = parentPort;
 const init = workerData as OnnxWorkerInit;
 quiet(tf);
 const sessions = new Map<string, OnnxSession>();
-
-function collectGarbage(): void {
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    (vm.runInNewContext('gc') as () => void)();
-  } catch {
-    // Only an optimisation: V8 collects it later anyway.
-  }
-}
 
 function post(msg: FromOnnxWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
@@ -141,25 +131,19 @@ async function handle(msg: ToOnnxWorker): Promise<void> {
   }
 }
 
-const started = (async () => {
+const started: Promise<true | undefined> = (async () => {
   try {
     const probe = await createSession(init.probe, { device: init.device, threads: 1, gpuProviders: init.gpuProviders });
     await probe.session.release();
     // Every model's session uses the provider that loaded for the probe.
     init.device = probe.device;
     post({ type: 'ready', device: probe.device, fallbacks: probe.fallbacks });
-    return true;
+    return true as const;
   } catch (err) {
     post({ type: 'fatal', message: message(err) });
     port.close();
-    return false;
+    return undefined;
   }
 })();
 
-let chain: Promise<unknown> = started;
-port.on('message', (msg: ToOnnxWorker) => {
-  chain = chain.then(async (ok) => {
-    if (ok !== false) await handle(msg);
-    return ok;
-  });
-});
+serveInOrder<true, ToOnnxWorker>(port, started, (_ready, msg) => handle(msg));

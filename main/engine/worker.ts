@@ -3,8 +3,6 @@
  * through them. Messages are handled one at a time in arrival order (see ./protocol).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import type { LayersModel, Tensor, io } from '@tensorflow/tfjs';
 
 type ModelArtifacts = io.ModelArtifacts;
@@ -12,6 +10,7 @@ type IOHandler = io.IOHandler;
 import { backendFailures, getTf, isBackendRequest, selectBackend, type Tf } from './backend';
 import { failOnBackendErrors, installBackendErrorCapture } from './backend-errors';
 import { preprocessRegion } from './preprocess';
+import { collectGarbage, serveInOrder } from './worker-loop';
 import { CRASH_EXIT_CODE, type FromWorker, type TileInput, type ToWorker, type WorkerInit } from './protocol';
 import { errorMessage } from '../../core/errors';
 
@@ -62,15 +61,6 @@ async function runTile(tf: Tf, model: LayersModel, tile: TileInput): Promise<Fro
  * into the backend; for VGG-sized models that is a gigabyte of garbage, collected here right after
  * the load instead of whenever V8 gets to it, so it never adds to the activations of the first tiles.
  */
-function collectGarbage(): void {
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    (vm.runInNewContext('gc') as () => void)();
-  } catch {
-    // Only an optimisation: V8 collects it later anyway.
-  }
-}
-
 /** Builds a model from its artifacts, then lets go of them: the message must not keep a copy alive. */
 async function loadModel(tf: Tf, msg: { artifacts?: ModelArtifacts }): Promise<LayersModel> {
   let handler: IOHandler | undefined = tf.io.fromMemory(msg.artifacts as ModelArtifacts);
@@ -156,10 +146,4 @@ const started: Promise<Tf | undefined> = (async () => {
   }
 })();
 
-let chain: Promise<unknown> = started;
-port.on('message', (msg: ToWorker) => {
-  chain = chain.then(async () => {
-    const tf = await started;
-    if (tf !== undefined) await handle(tf, msg);
-  });
-});
+serveInOrder<Tf, ToWorker>(port, started, handle);
