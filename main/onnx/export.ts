@@ -127,33 +127,33 @@ class GraphBuilder {
   }
 }
 
-/** Keras NHWC layout → ONNX NCHW: OIHW conv kernels, channel-first per-channel vectors. */
-function convKernel(k: Weight): Weight {
-  const [kh, kw, cin, cout] = k.shape;
-  const out = new Float32Array(k.data.length);
-  for (let y = 0; y < kh; y++) {
-    for (let x = 0; x < kw; x++) {
-      for (let i = 0; i < cin; i++) {
-        const src = ((y * kw + x) * cin + i) * cout;
-        for (let o = 0; o < cout; o++) out[((o * cin + i) * kh + y) * kw + x] = k.data[src + o];
+/** A 4-D row-major array with its axes reordered: out axis a is in axis perm[a]. */
+function permute4(data: Float32Array, shape: number[], perm: [number, number, number, number]): Float32Array {
+  const strides = [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1];
+  const [n0, n1, n2, n3] = perm.map((p) => shape[p]);
+  const [t0, t1, t2, t3] = perm.map((p) => strides[p]);
+  const out = new Float32Array(data.length);
+  let at = 0;
+  for (let a = 0; a < n0; a++) {
+    for (let b = 0; b < n1; b++) {
+      for (let c = 0; c < n2; c++) {
+        for (let d = 0; d < n3; d++) out[at++] = data[a * t0 + b * t1 + c * t2 + d * t3];
       }
     }
   }
-  return { data: out, shape: [cout, cin, kh, kw] };
+  return out;
+}
+
+/** Keras NHWC layout → ONNX NCHW: conv kernels [kh, kw, cin, cout] → OIHW [cout, cin, kh, kw]. */
+function convKernel(k: Weight): Weight {
+  const [kh, kw, cin, cout] = k.shape;
+  return { data: permute4(k.data, k.shape, [3, 2, 0, 1]), shape: [cout, cin, kh, kw] };
 }
 
 /** Depthwise kernel [kh, kw, cin, m] → [cin·m, 1, kh, kw]: output channel c·m + j, as TensorFlow orders it. */
 function depthwiseKernel(k: Weight): Weight {
   const [kh, kw, cin, m] = k.shape;
-  const out = new Float32Array(k.data.length);
-  for (let y = 0; y < kh; y++) {
-    for (let x = 0; x < kw; x++) {
-      for (let c = 0; c < cin; c++) {
-        for (let j = 0; j < m; j++) out[((c * m + j) * kh + y) * kw + x] = k.data[((y * kw + x) * cin + c) * m + j];
-      }
-    }
-  }
-  return { data: out, shape: [cin * m, 1, kh, kw] };
+  return { data: permute4(k.data, k.shape, [2, 3, 0, 1]), shape: [cin * m, 1, kh, kw] };
 }
 
 function denseKernel(k: Weight): Weight {
