@@ -15,7 +15,7 @@ import type { ScoreMap } from './scoremap';
 export interface BackendInfo {
   backend: 'onnx' | 'node' | 'wasm' | 'cpu';
   workers: number;
-  /** ONNX Runtime's execution provider ('cpu', 'cuda', 'dml', 'coreml'); 'cpu' for tfjs. */
+  /** ONNX Runtime's execution provider ('cpu', 'cuda', 'dml', 'coreml', 'webgpu'); 'cpu' for tfjs. */
   device?: string;
   /** Why faster backends or devices did not load, one line each. */
   notes?: string[];

@@ -88,7 +88,7 @@ export interface ScoreOptions {
 export interface Engine {
   /** What runs the model: 'onnx' (ONNX Runtime) or the workers' tfjs backend ('node', 'wasm', 'cpu'). */
   readonly backend: EngineBackend;
-  /** Where: ONNX Runtime's execution provider ('cpu', 'cuda', 'dml', 'coreml'); 'cpu' for tfjs. */
+  /** Where: ONNX Runtime's execution provider ('cpu', 'cuda', 'dml', 'coreml', 'webgpu'); 'cpu' for tfjs. */
   readonly device: string;
   /** Why faster backends or devices were passed over, one line each ('onnx: …', 'node: …'). */
   readonly notes: readonly string[];

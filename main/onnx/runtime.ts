@@ -11,8 +11,15 @@ export { DEVICE_REQUESTS, gpuProviders, isDeviceRequest, type DeviceName, type D
 
 type Ort = typeof import('onnxruntime-node');
 
+/**
+ * The first line of an error, without ONNX Runtime's source location and failed assertion in front
+ * of its own words ("/onnxruntime_src/…/webgpu_context.cc:136 …::Initialize(…) x == y was false.
+ * Failed to get a WebGPU adapter: …" → "Failed to get a WebGPU adapter: …").
+ */
 function message(err: unknown): string {
-  return err instanceof Error ? err.message.split('\n')[0] : String(err);
+  const line = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  const m = /^\S*onnxruntime\S*\.(?:cc|cpp|h):\d+ .*? was false\. (.+)$/.exec(line);
+  return m ? m[1] : line;
 }
 
 let ortModule: Promise<Ort> | undefined;

@@ -200,6 +200,25 @@ describe('ONNX Runtime devices', () => {
     await expect(createEngine({ backend: 'onnx', device: 'cuda' })).rejects.toThrow(/^ONNX Runtime device 'cuda' could not run the model: .+/);
   });
 
+  it('webgpu, asked for by name: refused with the adapter\'s reason where there is no WebGPU adapter, else the same scores as the CPU', async () => {
+    let engine: Engine;
+    try {
+      engine = await createEngine({ backend: 'onnx', device: 'webgpu', workers: 1 });
+    } catch (err) {
+      // This machine: Dawn finds no Vulkan adapter it supports (lavapipe lacks a feature it needs).
+      expect(String(err)).toMatch(/ONNX Runtime device 'webgpu' could not run the model: .*adapter/i);
+      return;
+    }
+    try {
+      expect(engine.device).toBe('webgpu');
+      const handle = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
+      const [map] = await engine.scoreMaps(handle, photo, [1]);
+      expect(maxAbsDiff(map.scores, (await direct(fx.rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-4);
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('CONVMAP_BACKEND overrides the request, and an unknown name is refused', async () => {
     const saved = process.env.CONVMAP_BACKEND;
     try {
