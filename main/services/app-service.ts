@@ -133,6 +133,8 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
   const listeners = new Set<(e: ProgressEvent) => void>();
   const batchListeners = new Set<(e: ApiBatchEvent) => void>();
   const exportDirs = new Set<string>();
+  /** Folder photos by id: the folders between the opened folder and the photo (an export mirrors them). */
+  const subfolders = new Map<string, string>();
   const cacheDir = opts.cacheDir === null ? null : path.resolve(opts.cacheDir ?? path.join(dataDir, 'cache'));
   const cacheWarnings: string[] = [];
   const cache = cacheDir === null ? null : createDiskCache(cacheDir, { onWarning: (m) => cacheWarnings.push(m) });
@@ -166,6 +168,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
   const batches = createBatchAdapter({
     library, engine, cache, cacheWarnings, jobs, maxPixels, emit: emitBatch,
     isExportDir: (dir) => exportDirs.has(path.resolve(dir)),
+    subfolderOf: (id) => subfolders.get(id) ?? '',
     renderer: () => (opts.exportInWorker === false ? undefined : (renderer ??= createPictureRenderer())),
   });
 
@@ -295,7 +298,10 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
       result.skipped = scan.skipped.length;
       const settled = await inLanes(scan.photos, PROBE_CONCURRENCY, (f) => library.list(f));
       settled.forEach((s, i) => {
-        if (s.status === 'fulfilled') result.photos.push(s.value.ref);
+        if (s.status === 'fulfilled') {
+          result.photos.push(s.value.ref);
+          if (scan.subfolders[i]) subfolders.set(s.value.ref.id, scan.subfolders[i]);
+        }
         else result.failed.push(failure(scan.photos[i], s.reason));
       });
       // Folders are not remembered in recents: a recent photo is reopened with addPhotos, which takes files.

@@ -33,6 +33,11 @@ export interface BatchAdapterDeps {
   renderer(): PictureRenderer | undefined;
   maxPixels: number;
   emit(e: ApiBatchEvent): void;
+  /**
+   * The folders between an opened folder and the photo ('' for a photo opened by itself), so that
+   * an export mirrors them as `heatmap --recursive` does.
+   */
+  subfolderOf(photoId: string): string;
 }
 
 export interface BatchAdapter {
@@ -88,7 +93,7 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
         const engine = await deps.engine();
         const renderer = ex ? deps.renderer() : undefined;
         const summary = await runBatch({
-          engine, handle: model.handle, info: model.info, photos: list.map((p) => p.file),
+          engine, handle: model.handle, info: model.info, photos: list.map((p) => p.file), subfolders: req.photoIds.map((id) => deps.subfolderOf(id)),
           scales: req.scales === 'auto' ? (size) => defaultScales(model.info.window, size) : req.scales,
           outDir: ex?.outDir, signal: controller.signal, cache: deps.cache, modelKey: model.modelKey, controller: pause, onEvent,
           render: renderer ? (input, labels, style) => renderer.render(input, labels, style) : undefined,

@@ -207,6 +207,35 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
     expect(await scalesOf('large')).toEqual([0.25, 0.297, 0.354, 0.42, 0.5]);
   });
 
+  it('an export of a folder opened with its sub-folders mirrors them: same-named photos keep their names, each in its folder', async () => {
+    const root = path.join(dir, 'nested');
+    await fs.mkdir(path.join(root, 'a'), { recursive: true });
+    await fs.mkdir(path.join(root, 'b', 'deeper'), { recursive: true });
+    await scenePng(path.join(root, 'a', 'x.png'), 7, 120, 90);
+    await scenePng(path.join(root, 'b', 'x.png'), 8, 160, 100);
+    await scenePng(path.join(root, 'b', 'deeper', 'x.png'), 9, 140, 80);
+    await scenePng(path.join(root, 'top.png'), 10, 100, 100);
+    const { photos } = await service.addFolders({ paths: [root], recursive: true });
+    expect(photos).toHaveLength(4);
+    const out = path.join(dir, 'nested-out');
+    service.allowExportDir(out);
+    const settings: ExportSettings = {
+      outDir: out, classChoice: 'top', colormap: 'turbo', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
+      legend: false, namePattern: '{name}.heatmap', scoresJson: false, csv: false,
+    };
+    const res = await service.runBatch({ batchId: 'nested-1', modelId: model.id, photoIds: photos.map((p) => p.id), scales: [1], mode: 'max', export: settings });
+    expect(res).toMatchObject({ done: 4, failed: [] });
+    expect((await listTree(out)).filter((f) => !f.startsWith('.'))).toEqual(['a/x.heatmap.png', 'b/deeper/x.heatmap.png', 'b/x.heatmap.png', 'top.heatmap.png']);
+    // Each overlay has its own photo's size, so none was written over another's place.
+    const size = async (f: string): Promise<number[]> => {
+      const m = await sharp(path.join(out, f)).metadata();
+      return [m.width ?? 0, m.height ?? 0];
+    };
+    expect(await size('a/x.heatmap.png')).toEqual([120, 90]);
+    expect(await size('b/x.heatmap.png')).toEqual([160, 100]);
+    expect(await size('b/deeper/x.heatmap.png')).toEqual([140, 80]);
+  });
+
   it('pause holds new photos back until resume; the batch then finishes', async () => {
     const ids = listed.filter((p) => p.name !== 'truncated.jpg').map((p) => p.id);
     let paused = false;
