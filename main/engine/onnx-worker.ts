@@ -32,6 +32,23 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+const TEMP_PREFIX = 'convmap-onnx-';
+/** A model file is needed for the seconds a session takes to build; older ones were left by a killed process. */
+const STALE_MS = 10 * 60 * 1000;
+
+/** Removes model files that killed processes left in the temporary folder (ours only, older than {@link STALE_MS}). */
+async function removeStaleModelFiles(): Promise<void> {
+  const tmp = os.tmpdir();
+  const names = await fs.readdir(tmp).catch(() => [] as string[]);
+  const uid = process.getuid?.();
+  await Promise.all(names.filter((n) => n.startsWith(TEMP_PREFIX)).map(async (n) => {
+    const dir = path.join(tmp, n);
+    const st = await fs.lstat(dir).catch(() => null);
+    if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid) || Date.now() - st.mtimeMs < STALE_MS) return;
+    await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }));
+}
+
 /**
  * ONNX Runtime builds a session from a buffer by first copying the buffer, and its layout pass then
  * holds more copies while it runs: from a file it reads the model itself and one copy less is alive
@@ -40,7 +57,8 @@ function message(err: unknown): string {
  * written (no space), the buffer is used.
  */
 async function sessionFromFile(take: () => Uint8Array): Promise<OnnxSession> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-onnx-'));
+  await removeStaleModelFiles();
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), TEMP_PREFIX));
   try {
     const file = path.join(dir, 'model.onnx');
     let bytes: Uint8Array | undefined = take();

@@ -1,3 +1,6 @@
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type ModelHandle } from '../../main/engine/engine';
@@ -53,6 +56,23 @@ describe('ONNX Runtime engine (the default)', () => {
     const ref = await direct(fx.rgbModel, 1, 'signed', 3);
     expect(maxAbsDiff(map.scores, ref.scores)).toBeLessThan(1e-5);
     engine.releaseModel(moved);
+  });
+
+  it('removes the private model files a killed process left behind (stale ones only, not one another process is building from)', async () => {
+    const stale = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-onnx-'));
+    const fresh = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-onnx-'));
+    await fs.writeFile(path.join(stale, 'model.onnx'), 'left by a killed process');
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await fs.utimes(stale, hourAgo, hourAgo);
+    try {
+      const h = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
+      engine.releaseModel(h);
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(fresh)).toBe(true);
+    } finally {
+      await fs.rm(stale, { recursive: true, force: true });
+      await fs.rm(fresh, { recursive: true, force: true });
+    }
   });
 
   it('feeds 1-channel models the luminance, and refuses a released model', async () => {
