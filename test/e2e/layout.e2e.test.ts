@@ -180,6 +180,10 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
     const heights = (await rows('[data-testid="batch"] button')).map((b) => Math.round(b[1] - b[0]));
     expect(heights.length).toBeGreaterThanOrEqual(5);
     expect(heights).toEqual(heights.map(() => oneLine));
+    // So do the scale panel's button groups (Combine, Detail): a label on two lines reads as two options.
+    const groups = (await rows('section[aria-labelledby="scales-h"] :is(.seg, .wrap)[role="group"] button')).map((b) => Math.round(b[1] - b[0]));
+    expect(groups.length).toBeGreaterThanOrEqual(5);
+    expect(groups).toEqual(groups.map(() => oneLine));
     await page.screenshot({ path: path.join(SHOTS, 'e2e-720px-batch.png') });
     expect(server.serverErrors).toEqual([]);
     expect(win.pageErrors).toEqual([]);
