@@ -174,6 +174,11 @@ function layerWeights(layer: tf.layers.Layer): Map<string, Weight> {
   return out;
 }
 
+/** Keras activations that are one ONNX op of `x` alone, by name. */
+const UNARY_ACTIVATIONS: ReadonlyMap<string, string> = new Map([
+  ['relu', 'Relu'], ['selu', 'Selu'], ['sigmoid', 'Sigmoid'], ['tanh', 'Tanh'], ['softplus', 'Softplus'], ['softsign', 'Softsign'],
+]);
+
 /** Maps one tfjs graph onto ONNX nodes. */
 class Exporter {
   readonly g = new GraphBuilder();
@@ -201,29 +206,19 @@ class Exporter {
   /** A Keras activation by name (tfjs or Keras spelling), applied to NCHW `x`. */
   activation(x: string, name: unknown): string {
     const a = typeof name === 'string' ? name : 'linear';
+    const unary = UNARY_ACTIVATIONS.get(a);
+    if (unary !== undefined) return this.op(unary, [x]);
     switch (a) {
       case 'linear':
         return x;
-      case 'relu':
-        return this.op('Relu', [x]);
       case 'relu6':
         return this.op('Clip', [x, this.g.scalar(`${this.base}/zero`, 0), this.g.scalar(`${this.base}/six`, 6)]);
       case 'elu':
         return this.op('Elu', [x], [attr.float('alpha', 1)]);
-      case 'selu':
-        return this.op('Selu', [x]);
-      case 'sigmoid':
-        return this.op('Sigmoid', [x]);
       case 'hardSigmoid':
       case 'hard_sigmoid':
         // tfjs computes clip(0.2·x + 0.5, 0, 1) for this name, whichever Keras wrote it.
         return this.op('HardSigmoid', [x], [attr.float('alpha', 0.2), attr.float('beta', 0.5)]);
-      case 'tanh':
-        return this.op('Tanh', [x]);
-      case 'softplus':
-        return this.op('Softplus', [x]);
-      case 'softsign':
-        return this.op('Softsign', [x]);
       case 'swish':
       case 'silu':
         return this.op('Mul', [x, this.op('Sigmoid', [x])]);
