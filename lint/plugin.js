@@ -49,108 +49,98 @@ function matches(pattern, value) {
   return value === pattern;
 }
 
-/** @type {import('eslint').Rule.RuleModule} */
-const layering = {
-  meta: {
-    type: 'problem',
-    docs: { description: 'A layer imports only what its allow-list names: files of listed folders (relative imports) and listed packages.' },
-    schema: [{
-      type: 'object',
-      properties: {
-        layer: { type: 'string' },
-        files: { type: 'array', items: { type: 'string' } },
-        packages: { type: 'array', items: { type: 'string' } },
-      },
-      required: ['layer'],
-      additionalProperties: false,
-    }],
-    messages: {
-      file: '{{layer}} may import only from {{allowed}}; "{{specifier}}" is {{target}}.',
-      package: '{{layer}} may import only the packages {{allowed}}; "{{specifier}}" is not one of them.',
-      computed: '{{layer}}: an import or require of a computed specifier cannot be checked against the layer\'s allow-list.',
-    },
-  },
-  create(context) {
-    const { layer, files = [], packages = [] } = context.options[0];
-    return forEachSpecifier(context, (node, specifier) => {
-      if (specifier === undefined) {
-        // A layer that may import any package (main/) may also pick one at run time (optional dependencies).
-        if (!packages.includes('*')) context.report({ node, messageId: 'computed', data: { layer } });
-        return;
-      }
-      const target = targetOf(context.filename, specifier);
-      if (target !== undefined) {
-        if (!files.some((f) => matches(f, target))) {
-          context.report({ node, messageId: 'file', data: { layer, specifier, target, allowed: files.join(', ') || 'nothing' } });
-        }
-      } else if (!packages.some((p) => matches(p, specifier))) {
-        context.report({ node, messageId: 'package', data: { layer, specifier, allowed: packages.join(', ') || 'none' } });
-      }
-    });
-  },
-};
+/**
+ * A rule that reports problems (ESLint's meta.type 'problem'), from its one-line description, its
+ * messages by id, its options' JSON schema (none by default) and its visitor factory.
+ * @returns {import('eslint').Rule.RuleModule}
+ */
+function problemRule({ description, messages, schema = [] }, create) {
+  return { meta: { type: 'problem', docs: { description }, schema, messages }, create };
+}
 
-/** @type {import('eslint').Rule.RuleModule} */
-const electronOnlyInGlue = {
-  meta: {
-    type: 'problem',
-    docs: { description: 'Only main/electron/ imports electron (any entry point, also through import() or require()).' },
-    schema: [],
-    messages: { electron: '"{{specifier}}": only the Electron glue in main/electron/ imports electron; services stay Electron-free.' },
+const layering = problemRule({
+  description: 'A layer imports only what its allow-list names: files of listed folders (relative imports) and listed packages.',
+  schema: [{
+    type: 'object',
+    properties: {
+      layer: { type: 'string' },
+      files: { type: 'array', items: { type: 'string' } },
+      packages: { type: 'array', items: { type: 'string' } },
+    },
+    required: ['layer'],
+    additionalProperties: false,
+  }],
+  messages: {
+    file: '{{layer}} may import only from {{allowed}}; "{{specifier}}" is {{target}}.',
+    package: '{{layer}} may import only the packages {{allowed}}; "{{specifier}}" is not one of them.',
+    computed: '{{layer}}: an import or require of a computed specifier cannot be checked against the layer\'s allow-list.',
   },
-  create(context) {
-    return forEachSpecifier(context, (node, specifier) => {
-      if (specifier !== undefined && ELECTRON.test(specifier)) context.report({ node, messageId: 'electron', data: { specifier } });
-    });
-  },
-};
+}, (context) => {
+  const { layer, files = [], packages = [] } = context.options[0];
+  return forEachSpecifier(context, (node, specifier) => {
+    if (specifier === undefined) {
+      // A layer that may import any package (main/) may also pick one at run time (optional dependencies).
+      if (!packages.includes('*')) context.report({ node, messageId: 'computed', data: { layer } });
+      return;
+    }
+    const target = targetOf(context.filename, specifier);
+    if (target !== undefined) {
+      if (!files.some((f) => matches(f, target))) {
+        context.report({ node, messageId: 'file', data: { layer, specifier, target, allowed: files.join(', ') || 'nothing' } });
+      }
+    } else if (!packages.some((p) => matches(p, specifier))) {
+      context.report({ node, messageId: 'package', data: { layer, specifier, allowed: packages.join(', ') || 'none' } });
+    }
+  });
+});
+
+const electronOnlyInGlue = problemRule({
+  description: 'Only main/electron/ imports electron (any entry point, also through import() or require()).',
+  messages: { electron: '"{{specifier}}": only the Electron glue in main/electron/ imports electron; services stay Electron-free.' },
+}, (context) => forEachSpecifier(context, (node, specifier) => {
+  if (specifier !== undefined && ELECTRON.test(specifier)) context.report({ node, messageId: 'electron', data: { specifier } });
+}));
 
 const FS_MODULES = new Set(['fs', 'node:fs']);
 
-/** @type {import('eslint').Rule.RuleModule} */
-const noSyncFs = {
-  meta: {
-    type: 'problem',
-    docs: { description: 'No synchronous file-system call (fs.*Sync): it blocks the Electron main process or a worker\'s event loop.' },
-    schema: [],
-    messages: { sync: '{{name}} blocks the thread: use node:fs/promises (main/ outside the CLI never waits on the disk synchronously).' },
-  },
-  create(context) {
-    /** Local names bound to the fs module itself (default, namespace or require). */
-    const fsNames = new Set();
-    const isSync = (name) => typeof name === 'string' && /Sync$/.test(name);
-    return {
-      ImportDeclaration(node) {
-        if (!FS_MODULES.has(node.source.value)) return;
-        for (const s of node.specifiers) {
-          if (s.type === 'ImportSpecifier') {
-            const imported = s.imported.type === 'Identifier' ? s.imported.name : s.imported.value;
-            if (isSync(imported)) context.report({ node: s, messageId: 'sync', data: { name: imported } });
-          } else {
-            fsNames.add(s.local.name);
-          }
+const noSyncFs = problemRule({
+  description: 'No synchronous file-system call (fs.*Sync): it blocks the Electron main process or a worker\'s event loop.',
+  messages: { sync: '{{name}} blocks the thread: use node:fs/promises (main/ outside the CLI never waits on the disk synchronously).' },
+}, (context) => {
+  /** Local names bound to the fs module itself (default, namespace or require). */
+  const fsNames = new Set();
+  const isSync = (name) => typeof name === 'string' && /Sync$/.test(name);
+  return {
+    ImportDeclaration(node) {
+      if (!FS_MODULES.has(node.source.value)) return;
+      for (const s of node.specifiers) {
+        if (s.type === 'ImportSpecifier') {
+          const imported = s.imported.type === 'Identifier' ? s.imported.name : s.imported.value;
+          if (isSync(imported)) context.report({ node: s, messageId: 'sync', data: { name: imported } });
+        } else {
+          fsNames.add(s.local.name);
         }
-      },
-      VariableDeclarator(node) {
-        const init = node.init?.type === 'AwaitExpression' ? node.init.argument : node.init;
-        const fromFs = init && ((init.type === 'CallExpression' && init.callee.type === 'Identifier' && init.callee.name === 'require')
-          || init.type === 'ImportExpression') && FS_MODULES.has((init.arguments?.[0] ?? init.source)?.value);
-        if (!fromFs) return;
-        if (node.id.type === 'Identifier') fsNames.add(node.id.name);
-        else if (node.id.type === 'ObjectPattern') {
-          for (const p of node.id.properties) {
-            if (p.type === 'Property' && p.key.type === 'Identifier' && isSync(p.key.name)) context.report({ node: p, messageId: 'sync', data: { name: p.key.name } });
-          }
+      }
+    },
+    VariableDeclarator(node) {
+      const init = node.init?.type === 'AwaitExpression' ? node.init.argument : node.init;
+      const fromFs = init && ((init.type === 'CallExpression' && init.callee.type === 'Identifier' && init.callee.name === 'require')
+        || init.type === 'ImportExpression') && FS_MODULES.has((init.arguments?.[0] ?? init.source)?.value);
+      if (!fromFs) return;
+      if (node.id.type === 'Identifier') fsNames.add(node.id.name);
+      else if (node.id.type === 'ObjectPattern') {
+        for (const p of node.id.properties) {
+          if (p.type === 'Property' && p.key.type === 'Identifier' && isSync(p.key.name)) context.report({ node: p, messageId: 'sync', data: { name: p.key.name } });
         }
-      },
-      MemberExpression(node) {
-        if (node.object.type !== 'Identifier' || !fsNames.has(node.object.name)) return;
-        const name = node.property.type === 'Identifier' && !node.computed ? node.property.name : node.property.value;
-        if (isSync(name)) context.report({ node, messageId: 'sync', data: { name: `${node.object.name}.${name}` } });
-      },
-    };
-  },
-};
+      }
+    },
+    MemberExpression(node) {
+      if (node.object.type !== 'Identifier' || !fsNames.has(node.object.name)) return;
+      const name = node.property.type === 'Identifier' && !node.computed ? node.property.name : node.property.value;
+      if (isSync(name)) context.report({ node, messageId: 'sync', data: { name: `${node.object.name}.${name}` } });
+    },
+  };
+});
 
 export default {
   meta: { name: 'convmap-local' },
