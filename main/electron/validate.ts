@@ -84,6 +84,21 @@ export function checkId(v: unknown, what: string): Checked<string> {
   return ok(v);
 }
 
+/** The id (checkId) of a model main has loaded. */
+function checkModelId(v: unknown, ctx: ValidationContext): Checked<string> {
+  const id = checkId(v, 'modelId');
+  if (!id.ok) return id;
+  return ctx.hasModel(id.value) ? id : no(`no loaded model has id "${id.value}"`);
+}
+
+/** The id (checkId) of an opened photo, with the photo's upright [height, width]. */
+function checkPhotoId(v: unknown, what: string, ctx: ValidationContext): Checked<{ id: string; size: [number, number] }> {
+  const id = checkId(v, what);
+  if (!id.ok) return id;
+  const size = ctx.photoSize(id.value);
+  return size ? ok({ id: id.value, size }) : no(`no opened photo has id "${id.value}"`);
+}
+
 /** An absolute path of a file or folder, as the OS gave it (no NUL, bounded length). */
 export function checkPath(v: unknown, what = 'path'): Checked<string> {
   if (typeof v !== 'string') return no(`${what} must be a string, got ${describe(v)}`);
@@ -156,9 +171,8 @@ export function checkSetPreprocessRequest(v: unknown, ctx: ValidationContext): C
   if (!isPlainObject(v)) return no(`set-preprocess request must be an object, got ${describe(v)}`);
   const keys = checkKeys(v, 'set-preprocess request', ['modelId', 'preprocess']);
   if (keys) return no(keys);
-  const id = checkId(v.modelId, 'modelId');
+  const id = checkModelId(v.modelId, ctx);
   if (!id.ok) return id;
-  if (!ctx.hasModel(id.value)) return no(`no loaded model has id "${id.value}"`);
   if (!isPreprocessMode(v.preprocess)) return no(`preprocess must be a preprocessing mode, got ${JSON.stringify(v.preprocess)?.slice(0, 40)}`);
   return ok({ modelId: id.value, preprocess: v.preprocess });
 }
@@ -169,16 +183,13 @@ export function checkComputeScoresRequest(v: unknown, ctx: ValidationContext): C
   if (keys) return no(keys);
   const jobId = checkId(v.jobId, 'jobId');
   if (!jobId.ok) return jobId;
-  const modelId = checkId(v.modelId, 'modelId');
+  const modelId = checkModelId(v.modelId, ctx);
   if (!modelId.ok) return modelId;
-  if (!ctx.hasModel(modelId.value)) return no(`no loaded model has id "${modelId.value}"`);
-  const photoId = checkId(v.photoId, 'photoId');
-  if (!photoId.ok) return photoId;
-  const size = ctx.photoSize(photoId.value);
-  if (!size) return no(`no opened photo has id "${photoId.value}"`);
-  const scales = checkScales(v.scales, size);
+  const photo = checkPhotoId(v.photoId, 'photoId', ctx);
+  if (!photo.ok) return photo;
+  const scales = checkScales(v.scales, photo.value.size);
   if (!scales.ok) return scales;
-  return ok({ jobId: jobId.value, modelId: modelId.value, photoId: photoId.value, scales: scales.value });
+  return ok({ jobId: jobId.value, modelId: modelId.value, photoId: photo.value.id, scales: scales.value });
 }
 
 /** Scale factors: core/scales' one validator, with no scale making a photo of `size` bigger than the resize limit. */
@@ -250,21 +261,19 @@ export function checkRunBatchRequest(v: unknown, ctx: ValidationContext): Checke
   if (keys) return no(keys);
   const batchId = checkId(v.batchId, 'batchId');
   if (!batchId.ok) return batchId;
-  const modelId = checkId(v.modelId, 'modelId');
+  const modelId = checkModelId(v.modelId, ctx);
   if (!modelId.ok) return modelId;
-  if (!ctx.hasModel(modelId.value)) return no(`no loaded model has id "${modelId.value}"`);
   const ids = v.photoIds;
   if (!Array.isArray(ids)) return no(`photoIds must be an array of ids, got ${describe(ids)}`);
   if (ids.length === 0 || ids.length > LIMITS.batchPhotos) return no(`photoIds must hold 1–${LIMITS.batchPhotos} ids, got ${ids.length}`);
   const photoIds: string[] = [];
   let largest: [number, number] = [0, 0];
   for (let i = 0; i < ids.length; i++) {
-    const id = checkId(ids[i], `photoIds[${i}]`);
-    if (!id.ok) return id;
-    const size = ctx.photoSize(id.value);
-    if (!size) return no(`no opened photo has id "${id.value}"`);
+    const photo = checkPhotoId(ids[i], `photoIds[${i}]`, ctx);
+    if (!photo.ok) return photo;
+    const { id, size } = photo.value;
     if (size[0] * size[1] > largest[0] * largest[1]) largest = size;
-    photoIds.push(id.value);
+    photoIds.push(id);
   }
   // The scales are checked against the largest photo, as computeScores checks them against its one;
   // 'auto' scales are core/defaults' own for each photo.
