@@ -3,13 +3,11 @@ import * as tf from '@tensorflow/tfjs';
 
 const ZEROS = { class_name: 'Zeros', config: {} };
 
+const KERNEL_BIAS = ['kernel_initializer', 'bias_initializer'];
+
 /** Initializers of tfjs's weighted layers, which a topology may leave to their random defaults. */
 const INITIALIZERS: Readonly<Record<string, readonly string[]>> = {
-  Dense: ['kernel_initializer', 'bias_initializer'],
-  Conv1D: ['kernel_initializer', 'bias_initializer'],
-  Conv2D: ['kernel_initializer', 'bias_initializer'],
-  Conv2DTranspose: ['kernel_initializer', 'bias_initializer'],
-  Conv3D: ['kernel_initializer', 'bias_initializer'],
+  Dense: KERNEL_BIAS, Conv1D: KERNEL_BIAS, Conv2D: KERNEL_BIAS, Conv2DTranspose: KERNEL_BIAS, Conv3D: KERNEL_BIAS,
   DepthwiseConv2D: ['depthwise_initializer', 'bias_initializer'],
   SeparableConv2D: ['depthwise_initializer', 'pointwise_initializer', 'bias_initializer'],
   BatchNormalization: ['gamma_initializer', 'beta_initializer', 'moving_mean_initializer', 'moving_variance_initializer'],
@@ -27,7 +25,8 @@ function zeroed(value: unknown, className?: string): unknown {
   for (const [k, v] of Object.entries(obj)) {
     out[k] = k.endsWith('_initializer') && v !== null ? ZEROS : zeroed(v, k === 'config' ? inner : undefined);
   }
-  for (const k of className === undefined ? [] : (INITIALIZERS[className] ?? [])) out[k] = ZEROS;
+  // Own keys only: a layer named after an Object.prototype key ('constructor') is tfjs's to refuse.
+  for (const k of className !== undefined && Object.hasOwn(INITIALIZERS, className) ? INITIALIZERS[className] : []) out[k] = ZEROS;
   return out;
 }
 
