@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { INVOKE_CHANNELS, PHOTO_SCHEME } from '../../core/api';
-import { randomizeWeights, saveToMemory, useWasm } from '../helpers/models';
+import { modelToArtifacts } from '../../main/model/artifacts';
+import { randomizeWeights, useWasm } from '../helpers/models';
 
 interface MenuItem {
   label?: string;
@@ -58,7 +59,7 @@ async function writeSlowModel(dir: string): Promise<string> {
     ],
   });
   randomizeWeights(model, 1111);
-  const artifacts = await saveToMemory(model);
+  const artifacts = await modelToArtifacts(model);
   model.dispose();
   const data = artifacts.weightData;
   const parts = data === undefined ? [] : Array.isArray(data) ? data : [data];

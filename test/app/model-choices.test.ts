@@ -6,7 +6,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PhotoRef } from '../../core/api';
 import { createAppService, type AppService } from '../../main/services/app-service';
-import { randomizeWeights, saveToMemory, useWasm } from '../helpers/models';
+import { modelToArtifacts } from '../../main/model/artifacts';
+import { randomizeWeights, useWasm } from '../helpers/models';
 
 /**
  * The window's choices of output and label file (issue 9), through the app service with the real
@@ -41,7 +42,7 @@ describe('the window\'s output and label choices (app service, two-output model)
     await useWasm();
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-choices-'));
     classifier = twoHeads();
-    const artifacts = await saveToMemory(classifier);
+    const artifacts = await modelToArtifacts(classifier);
     const data = artifacts.weightData;
     const parts = data === undefined ? [] : Array.isArray(data) ? data : [data];
     await fs.mkdir(path.join(dir, 'model'));

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertClassifier } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
-import { allCells, batchNormHead, compareCells, randomImage, randomizeWeights, saveToMemory, useWasm, vgg16Shaped } from '../helpers/models';
+import { modelToArtifacts } from '../../main/model/artifacts';
+import { allCells, batchNormHead, compareCells, randomImage, randomizeWeights, useWasm, vgg16Shaped } from '../helpers/models';
 
 const FILE = 'test.json';
 
@@ -215,7 +216,7 @@ describe('convertClassifier on classic architectures (random weights)', () => {
     const model = track(tf.sequential({ layers: [features, head] }));
     randomizeWeights(model, 40);
 
-    const artifacts = await saveToMemory(model);
+    const artifacts = await modelToArtifacts(model);
     const reloaded = track(await tf.loadLayersModel(tf.io.fromMemory(artifacts)));
 
     for (const m of [model, reloaded]) {

@@ -118,19 +118,6 @@ export function allCells(rows: number, cols: number): [number, number][] {
   return cells;
 }
 
-/** Serialises a model to in-memory artifacts with tfjs's own save(), as a browser or Node would. */
-export async function saveToMemory(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
-  let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      saved = artifacts;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  if (!saved) throw new Error('save handler was not called');
-  return saved;
-}
-
 /** Disposes a model's weights (nested models included). */
 export function disposeModel(model: tf.LayersModel): void {
   model.dispose();

@@ -8,7 +8,8 @@ import { readLabelsFile } from '../../main/model/labels';
 import { loadClassifier } from '../../main/model/load';
 import { prepareModel } from '../../main/services/models';
 import { k3Conv, k3Dense, k3Layer, k3Sequential, type Json, writeLegacyH5 } from '../helpers/keras';
-import { maxPredictionDiff, randomImage, randomizeWeights, saveToMemory, useWasm } from '../helpers/models';
+import { modelToArtifacts } from '../../main/model/artifacts';
+import { maxPredictionDiff, randomImage, randomizeWeights, useWasm } from '../helpers/models';
 import { tempDir } from '../helpers/temp-dir';
 import { trackModels } from '../helpers/tracked';
 
@@ -47,7 +48,7 @@ function nestedTwin(seed: number): tf.LayersModel {
 
 /** The twin's weights under new names (in a new order), as one shard and its manifest entries. */
 async function renamedWeights(model: tf.LayersModel, rename: (name: string) => string | null, order: 'same' | 'reversed'): Promise<{ data: Uint8Array; specs: tf.io.WeightsManifestEntry[]; topology: Json }> {
-  const artifacts = await saveToMemory(model);
+  const artifacts = await modelToArtifacts(model);
   const decoded = tf.io.decodeWeights(artifacts.weightData as ArrayBuffer, artifacts.weightSpecs ?? []);
   let entries = Object.entries(decoded);
   if (order === 'reversed') entries = entries.reverse();
@@ -132,7 +133,7 @@ describe('class 2: regularizers, constraints and initializers are dropped while 
 
   it('in a tfjs model.json (stock tfjs: "Unknown regularizer: L2")', async () => {
     const t = twin(420);
-    const artifacts = await saveToMemory(t);
+    const artifacts = await modelToArtifacts(t);
     const dir = await root.folder('k3_regularized', {
       'model.json': modelJson({ class_name: 'Sequential', config: (config() as { config: Json }).config, keras_version: '3.8.0' }, artifacts.weightSpecs ?? []),
       'group1-shard1of1.bin': new Uint8Array(artifacts.weightData as ArrayBuffer),
@@ -217,7 +218,7 @@ describe('class 5: quantised tfjs weights (tensorflowjs_converter --quantize_uin
     }
     const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
     chunks.reduce((at, c) => (bytes.set(c, at), at + c.length), 0);
-    const artifacts = await saveToMemory(t);
+    const artifacts = await modelToArtifacts(t);
     const dir = await root.folder('quantised', { 'model.json': modelJson(artifacts.modelTopology as Json, specs), 'group1-shard1of1.bin': bytes });
 
     const loaded = await loadClassifier(dir);

@@ -5,7 +5,8 @@ import { convertClassifier } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
 import { ModelError } from '../../main/model/errors';
 import { loadClassifier, resolveModelJson } from '../../main/model/load';
-import { maxPredictionDiff, randomImage, randomizeWeights, saveToMemory, useWasm } from '../helpers/models';
+import { modelToArtifacts } from '../../main/model/artifacts';
+import { maxPredictionDiff, randomImage, randomizeWeights, useWasm } from '../helpers/models';
 import { tempDir } from '../helpers/temp-dir';
 import { trackModels } from '../helpers/tracked';
 
@@ -44,7 +45,7 @@ async function smallModel(seed: number): Promise<{ model: tf.LayersModel; artifa
   });
   randomizeWeights(model, seed);
   track(model);
-  const artifacts = await saveToMemory(model);
+  const artifacts = await modelToArtifacts(model);
   return { model, artifacts, bytes: weightBytes(artifacts) };
 }
 
@@ -129,7 +130,7 @@ describe('loadClassifier: Keras 3 topologies', () => {
     const twin = tfjsTwin();
     track(twin);
     randomizeWeights(twin, 100);
-    const artifacts = await saveToMemory(twin);
+    const artifacts = await modelToArtifacts(twin);
     const dir = await root.folder('keras3_functional', {
       'model.json': JSON.stringify({
         format: 'layers-model',
@@ -166,7 +167,7 @@ describe('loadClassifier: Keras 3 topologies', () => {
     });
     track(twin);
     randomizeWeights(twin, 110);
-    const artifacts = await saveToMemory(twin);
+    const artifacts = await modelToArtifacts(twin);
     const layer = (cls: string, name: string, config: Record<string, Json>): Json => ({
       module: 'keras.layers', class_name: cls, registered_name: null, build_config: { input_shape: null },
       config: { name, trainable: true, dtype: DTYPE, ...config },

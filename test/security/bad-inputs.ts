@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
 import { ModelError } from '../../main/model/errors';
 import { loadClassifier } from '../../main/model/load';
-import { saveToMemory } from '../helpers/models';
+import { modelToArtifacts } from '../../main/model/artifacts';
 
 /**
  * Builders of the bad-input corpus (made by the tests, nothing committed) and a CLI runner that
@@ -52,7 +52,7 @@ export async function smallTfjsModel(opts: { layerName?: string; seed?: number }
     ],
   });
   try {
-    const artifacts = await saveToMemory(model);
+    const artifacts = await modelToArtifacts(model);
     const data = artifacts.weightData;
     const parts = data === undefined ? [] : Array.isArray(data) ? data : [data];
     return {
