@@ -10,7 +10,7 @@ import {
   type InvokeMethod, type LoadModelRequest, type RunBatchRequest, type SetPreprocessRequest,
 } from '../../core/api';
 import { COLORMAPS, isColormapName } from '../../core/colormap';
-import { isPreprocessMode } from '../../core/model-info';
+import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { MAX_SCALE, MAX_SCALED_PIXELS, MAX_SCALES, scaleListProblem } from '../../core/scales';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -77,6 +77,27 @@ function checkKeys(v: Record<string, unknown>, what: string, required: readonly 
   return undefined;
 }
 
+/** A checker per field of a request: what `checkFields` runs on each field's value. */
+type FieldChecks = Record<string, (v: unknown, ctx: ValidationContext) => Checked<unknown>>;
+type CheckedFields<F extends FieldChecks> = { [K in keyof F]: F[K] extends (v: unknown, ctx: ValidationContext) => Checked<infer T> ? T : never };
+
+/**
+ * A plain object holding exactly the fields of `fields`, each passing its checker (in the table's
+ * order); the value is a fresh object of the checked values.
+ */
+function checkFields<F extends FieldChecks>(v: unknown, what: string, fields: F, ctx: ValidationContext): Checked<CheckedFields<F>> {
+  if (!isPlainObject(v)) return no(`${what} must be an object, got ${describe(v)}`);
+  const keys = checkKeys(v, what, Object.keys(fields));
+  if (keys) return no(keys);
+  const out: Record<string, unknown> = {};
+  for (const [k, check] of Object.entries(fields)) {
+    const r = check(v[k], ctx);
+    if (!r.ok) return r;
+    out[k] = r.value;
+  }
+  return ok(out as CheckedFields<F>);
+}
+
 export function checkId(v: unknown, what: string): Checked<string> {
   if (typeof v !== 'string') return no(`${what} must be a string, got ${describe(v)}`);
   if (v.length === 0 || v.length > LIMITS.idLength) return no(`${what} must be 1–${LIMITS.idLength} characters, got ${v.length}`);
@@ -97,6 +118,10 @@ function checkPhotoId(v: unknown, what: string, ctx: ValidationContext): Checked
   if (!id.ok) return id;
   const size = ctx.photoSize(id.value);
   return size ? ok({ id: id.value, size }) : no(`no opened photo has id "${id.value}"`);
+}
+
+function checkPreprocess(v: unknown): Checked<PreprocessMode> {
+  return isPreprocessMode(v) ? ok(v) : no(`preprocess must be a preprocessing mode, got ${JSON.stringify(v)?.slice(0, 40)}`);
 }
 
 /** An absolute path of a file or folder, as the OS gave it (no NUL, bounded length). */
@@ -143,7 +168,8 @@ export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Check
     if (!p.ok) return p;
     modelPath = p.value;
   }
-  if (v.preprocess !== undefined && !isPreprocessMode(v.preprocess)) return no(`preprocess must be a preprocessing mode, got ${JSON.stringify(v.preprocess)?.slice(0, 40)}`);
+  const preprocess = v.preprocess === undefined ? ok(undefined) : checkPreprocess(v.preprocess);
+  if (!preprocess.ok) return preprocess;
   if (v.stride !== undefined && !(Number.isInteger(v.stride) && (v.stride as number) >= 1 && (v.stride as number) <= 4096)) {
     return no(`stride must be a whole number of pixels in [1, 4096], got ${JSON.stringify(v.stride)?.slice(0, 40)}`);
   }
@@ -160,7 +186,7 @@ export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Check
   return ok({
     ...(v.jobId === undefined ? {} : { jobId: v.jobId as string }),
     path: modelPath,
-    ...(v.preprocess === undefined ? {} : { preprocess: v.preprocess }),
+    ...(preprocess.value === undefined ? {} : { preprocess: preprocess.value }),
     ...(v.stride === undefined ? {} : { stride: v.stride as number }),
     ...(v.output === undefined ? {} : { output: v.output as string }),
     ...(labelsFile === undefined ? {} : { labelsFile }),
@@ -168,13 +194,7 @@ export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Check
 }
 
 export function checkSetPreprocessRequest(v: unknown, ctx: ValidationContext): Checked<SetPreprocessRequest> {
-  if (!isPlainObject(v)) return no(`set-preprocess request must be an object, got ${describe(v)}`);
-  const keys = checkKeys(v, 'set-preprocess request', ['modelId', 'preprocess']);
-  if (keys) return no(keys);
-  const id = checkModelId(v.modelId, ctx);
-  if (!id.ok) return id;
-  if (!isPreprocessMode(v.preprocess)) return no(`preprocess must be a preprocessing mode, got ${JSON.stringify(v.preprocess)?.slice(0, 40)}`);
-  return ok({ modelId: id.value, preprocess: v.preprocess });
+  return checkFields(v, 'set-preprocess request', { modelId: checkModelId, preprocess: checkPreprocess }, ctx);
 }
 
 export function checkComputeScoresRequest(v: unknown, ctx: ValidationContext): Checked<ComputeScoresRequest> {
@@ -200,13 +220,7 @@ export function checkScales(scales: unknown, size: [number, number]): Checked<nu
 }
 
 export function checkAddFoldersRequest(v: unknown, ctx: ValidationContext): Checked<AddFoldersRequest> {
-  if (!isPlainObject(v)) return no(`add-folders request must be an object, got ${describe(v)}`);
-  const keys = checkKeys(v, 'add-folders request', ['paths', 'recursive']);
-  if (keys) return no(keys);
-  const paths = checkPaths(v.paths, ctx);
-  if (!paths.ok) return paths;
-  if (typeof v.recursive !== 'boolean') return no(`recursive must be a boolean, got ${describe(v.recursive)}`);
-  return ok({ paths: paths.value, recursive: v.recursive });
+  return checkFields(v, 'add-folders request', { paths: checkPaths, recursive: (r) => checkBoolean(r, 'recursive') }, ctx);
 }
 
 /** An absolute path (checkPath) that the user chose or an export wrote: what Show in folder may open. */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { INVOKES, type InvokeMethod } from '../../core/api';
 import {
-  checkAddFoldersRequest, checkComputeScoresRequest, checkInvokeArgs, checkLoadModelRequest, checkPaths, checkRunBatchRequest, isAppUrl, LIMITS,
-  senderRefusal, type ValidationContext,
+  checkAddFoldersRequest, checkComputeScoresRequest, checkInvokeArgs, checkLoadModelRequest, checkPaths, checkRunBatchRequest,
+  checkSetPreprocessRequest, isAppUrl, LIMITS, senderRefusal, type ValidationContext,
 } from '../../main/electron/validate';
 
 const MODEL = 'model-1';
@@ -113,6 +113,19 @@ describe('argument validators', () => {
     expect(reason(checkAddFoldersRequest({ paths: ['/photos'] }, ctx))).toMatch(/missing field "recursive"/);
     expect(reason(checkAddFoldersRequest({ paths: ['/photos'], recursive: true, out: '/x' }, ctx))).toMatch(/unexpected field "out"/);
     expect(reason(checkAddFoldersRequest(['/photos'], ctx))).toMatch(/must be an object/);
+  });
+
+  it('accept a set-preprocess request for a loaded model, as a copy, and refuse bad shapes with a reason', () => {
+    const request = { modelId: MODEL, preprocess: 'imagenet' };
+    const r = checkSetPreprocessRequest(request, ctx);
+    expect(r).toEqual({ ok: true, value: { modelId: MODEL, preprocess: 'imagenet' } });
+    expect(r.ok && r.value).not.toBe(request);
+    expect(reason(checkSetPreprocessRequest({ modelId: MODEL, preprocess: 'sepia' }, ctx))).toBe('preprocess must be a preprocessing mode, got "sepia"');
+    expect(reason(checkSetPreprocessRequest({ modelId: 'other', preprocess: 'unit' }, ctx))).toBe('no loaded model has id "other"');
+    expect(reason(checkSetPreprocessRequest({ modelId: 7, preprocess: 'unit' }, ctx))).toBe('modelId must be a string, got number');
+    expect(reason(checkSetPreprocessRequest({ modelId: MODEL }, ctx))).toBe('set-preprocess request: missing field "preprocess"');
+    expect(reason(checkSetPreprocessRequest({ modelId: MODEL, preprocess: 'unit', stride: 4 }, ctx))).toBe('set-preprocess request: unexpected field "stride"');
+    expect(reason(checkSetPreprocessRequest(null, ctx))).toBe('set-preprocess request must be an object, got null');
   });
 
   it('accept a run-batch request with and without export settings, as a copy', () => {
