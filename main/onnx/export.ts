@@ -317,6 +317,7 @@ class Exporter {
     const cls = node.className;
     const needMap = (): void => {
       if (x.rank !== 4) this.fail('needs a [batch, height, width, channels] input');
+      this.checkChannelsLast(cfg);
     };
     switch (cls) {
       case 'Dropout': case 'SpatialDropout2D': case 'GaussianNoise': case 'GaussianDropout': case 'AlphaDropout':
@@ -324,19 +325,15 @@ class Exporter {
         return x;
       case 'Conv2D': {
         needMap();
-        this.checkChannelsLast(cfg);
         const w = layerWeights(layer);
-        const kernel = w.get('kernel');
-        if (kernel === undefined) return this.fail('has no kernel');
+        const kernel = w.get('kernel') ?? this.fail('has no kernel');
         const groups = Number(cfg.groups ?? 1);
         return keep(this.activation(this.conv(x.name, convKernel(kernel), w.get('bias'), cfg, groups), cfg.activation));
       }
       case 'DepthwiseConv2D': {
         needMap();
-        this.checkChannelsLast(cfg);
         const w = layerWeights(layer);
-        const kernel = w.get('depthwise_kernel');
-        if (kernel === undefined) return this.fail('has no depthwise kernel');
+        const kernel = w.get('depthwise_kernel') ?? this.fail('has no depthwise kernel');
         // tfjs's DepthwiseConv2D layer ignores dilationRate (the converter's atrous rewrite uses
         // SeparableConv2D where it needs one); the ONNX model computes what the tfjs model does.
         const undilated = { ...cfg, dilationRate: 1 };
@@ -344,11 +341,9 @@ class Exporter {
       }
       case 'SeparableConv2D': {
         needMap();
-        this.checkChannelsLast(cfg);
         const w = layerWeights(layer);
-        const dk = w.get('depthwise_kernel');
-        const pk = w.get('pointwise_kernel');
-        if (dk === undefined || pk === undefined) return this.fail('has no depthwise or pointwise kernel');
+        const dk = w.get('depthwise_kernel') ?? this.fail('has no depthwise kernel');
+        const pk = w.get('pointwise_kernel') ?? this.fail('has no pointwise kernel');
         const depthwise = this.conv(x.name, depthwiseKernel(dk), undefined, cfg, dk.shape[2]);
         const pointwise = this.conv(depthwise, convKernel(pk), w.get('bias'), { padding: 'valid' }, 1);
         return keep(this.activation(pointwise, cfg.activation));
@@ -356,14 +351,12 @@ class Exporter {
       case 'Dense': {
         // On a map or a vector Dense acts on the channel axis: a 1×1 convolution.
         const w = layerWeights(layer);
-        const kernel = w.get('kernel');
-        if (kernel === undefined) return this.fail('has no kernel');
+        const kernel = w.get('kernel') ?? this.fail('has no kernel');
         return keep(this.activation(this.conv(x.name, denseKernel(kernel), w.get('bias'), { padding: 'valid' }, 1), cfg.activation));
       }
       case 'MaxPooling2D':
       case 'AveragePooling2D': {
         needMap();
-        this.checkChannelsLast(cfg);
         const k = pair(cfg.poolSize, 2);
         const strides = cfg.strides == null ? k : pair(cfg.strides, 1);
         const attrs = [attr.ints('kernel_shape', k), attr.ints('strides', strides), ...this.padding(cfg, k, strides, [1, 1])];
@@ -374,16 +367,14 @@ class Exporter {
       case 'GlobalAveragePooling2D':
       case 'GlobalMaxPooling2D': {
         needMap();
-        this.checkChannelsLast(cfg);
         const y = this.op(cls === 'GlobalAveragePooling2D' ? 'GlobalAveragePool' : 'GlobalMaxPool', [x.name]);
         return keep(y, cfg.keepDims === true ? 4 : 2);
       }
       case 'BatchNormalization': {
         this.channelAxis(x, cfg.axis);
         const w = layerWeights(layer);
-        const mean = w.get('moving_mean');
-        const variance = w.get('moving_variance');
-        if (mean === undefined || variance === undefined) return this.fail('has no moving statistics');
+        const mean = w.get('moving_mean') ?? this.fail('has no moving mean');
+        const variance = w.get('moving_variance') ?? this.fail('has no moving variance');
         const c = mean.data.length;
         const gamma = w.get('gamma')?.data ?? new Float32Array(c).fill(1);
         const beta = w.get('beta')?.data ?? new Float32Array(c);
@@ -419,8 +410,7 @@ class Exporter {
       case 'ThresholdedReLU':
         return keep(this.op('ThresholdedRelu', [x.name], [attr.float('alpha', Number(cfg.theta ?? 1))]));
       case 'PReLU': {
-        const alpha = layerWeights(layer).get('alpha');
-        if (alpha === undefined) return this.fail('has no alpha');
+        const alpha = layerWeights(layer).get('alpha') ?? this.fail('has no alpha');
         const c = alpha.shape[alpha.shape.length - 1];
         if (alpha.data.length !== c) this.fail(`alpha of shape [${alpha.shape.join(', ')}] varies over locations; only a per-channel alpha has an ONNX mapping`);
         return keep(this.op('PRelu', [x.name, this.channelVector(alpha.data, 'slope')]));
@@ -453,13 +443,11 @@ class Exporter {
       }
       case 'ZeroPadding2D': {
         needMap();
-        this.checkChannelsLast(cfg);
         const [[t, b], [l, r]] = padPairs(cfg.padding);
         return keep(this.op('Pad', [x.name, this.g.int64s(`${this.base}/pads`, [0, 0, t, l, 0, 0, b, r])], [attr.string('mode', 'constant')]));
       }
       case 'Cropping2D': {
         needMap();
-        this.checkChannelsLast(cfg);
         const [[t, b], [l, r]] = padPairs(cfg.cropping);
         const big = 2n ** 62n;
         const starts = this.g.int64s(`${this.base}/starts`, [t, l]);
