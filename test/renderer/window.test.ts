@@ -125,6 +125,35 @@ describe('the window', () => {
     expect(w.findAll('button.thumb .name').map((n) => n.text())).toEqual(['IMG_1.jpg · day1/', 'IMG_1.jpg · day2/', 'IMG_2.jpg']);
   });
 
+  it('the strip marks each photo\'s queue status with a glyph, its name in words and a tooltip line, and only the selected photo as current', async () => {
+    const w = mountWith(PhotoStrip, api);
+    await useModelStore().load(null);
+    void useSessionStore().openDropped([{ file: new File(['x'], 'day1'), isDirectory: true }, { file: new File(['x'], 'day2'), isDirectory: true }, { file: new File(['x'], 'day3'), isDirectory: true }]);
+    await settle();
+    const req = api.runBatch.mock.calls[0][0];
+    const ids = req.photoIds as string[];
+    expect(ids).toHaveLength(6);
+    const events = [
+      { status: 'done', classLabel: 'paper', cached: true },
+      { status: 'failed', reason: 'truncated JPEG' },
+      { status: 'running' },
+      { status: 'no cells' },
+      { status: 'skipped', reason: 'cancelled' },
+    ] as const;
+    events.forEach((e, i) => api.batch({ type: 'photo', batchId: req.batchId, photoId: ids[i], ...e }));
+    await settle();
+    const thumbs = w.findAll('button.thumb');
+    expect(thumbs.map((t) => t.get('.badge').text())).toEqual(['✓', '!', '…', '∅', '–', '·']);
+    expect(thumbs.map((t) => t.get('.badge').attributes('aria-label'))).toEqual(['done', 'failed', 'running', 'no cells', 'not processed', 'queued']);
+    expect(thumbs.map((t) => t.attributes('title'))).toEqual([
+      `${ids[0]}\ndone · top class paper · from the cache`, `${ids[1]}\nfailed: truncated JPEG`, `${ids[2]}\nrunning`,
+      `${ids[3]}\nno cells`, `${ids[4]}\nnot processed: cancelled`, `${ids[5]}\nqueued`,
+    ]);
+    usePhotosStore().select(ids[3]);
+    await settle();
+    expect(thumbs.map((t) => t.attributes('aria-current'))).toEqual(['false', 'false', 'false', 'true', 'false', 'false']);
+  });
+
   it('the strip scrolls new photos and the selected one into view, and its tooltips give the full path', async () => {
     const scrolled: string[] = [];
     const original = HTMLElement.prototype.scrollIntoView;
