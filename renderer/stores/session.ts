@@ -3,8 +3,10 @@ import { defineStore } from 'pinia';
 import { ref } from 'vue';
 import type { MenuCommand } from '../../core/api';
 import { useApi } from '../api';
+import type { DroppedItem } from '../drop';
 import { sortPaths, type OpenTarget } from '../files';
 import { useBatchStore } from './batch';
+import { useJobsStore } from './jobs';
 import { useModelStore } from './model';
 import { usePhotosStore } from './photos';
 import { useScoresStore } from './scores';
@@ -16,6 +18,7 @@ export const useSessionStore = defineStore('session', () => {
   const photos = usePhotosStore();
   const batch = useBatchStore();
   const scores = useScoresStore();
+  const jobs = useJobsStore();
   const started = ref(false);
   /** The keyboard-shortcut sheet is open (the ? key, the toolbar's help button, Help › Keyboard Shortcuts). */
   const helpOpen = ref(false);
@@ -40,7 +43,7 @@ export const useSessionStore = defineStore('session', () => {
   }
 
   /** A drop onto the window: the preload turns each File into its path. */
-  async function openDropped(items: readonly { file: File; isDirectory: boolean }[]): Promise<void> {
+  async function openDropped(items: readonly DroppedItem[]): Promise<void> {
     const targets = items.map((it) => ({ path: api.pathForFile(it.file), isDirectory: it.isDirectory })).filter((t) => t.path.length > 0);
     await open(targets);
   }
@@ -56,9 +59,12 @@ export const useSessionStore = defineStore('session', () => {
 
   const offOpenFiles = api.onOpenFiles((paths) => void open(paths.map((path) => ({ path, isDirectory: false }))));
   const offMenu = api.onMenu(onMenu);
+  /** The window goes: main's events (menu, open-files, job progress, batch events) stop reaching its stores. */
   function unsubscribe(): void {
     offOpenFiles();
     offMenu();
+    jobs.unsubscribe();
+    batch.unsubscribe();
   }
 
   return { started, helpOpen, start, open, openDropped, unsubscribe };

@@ -58,6 +58,8 @@ export interface FakeApi extends ConvmapApi {
   batch(e: BatchEvent): void;
   /** Settles the runBatch call of `batchId` (default: every photo done, or cancelled when cancel(batchId) was called). */
   finishBatch(batchId: string, over?: Partial<BatchResult>): void;
+  /** How many listeners each of main's event channels has now. */
+  listeners(): { progress: number; openFiles: number; menu: number; batch: number };
 }
 
 export interface FakeOptions {
@@ -151,6 +153,7 @@ export function fakeApi(opts: FakeOptions = {}): FakeApi & { [K in keyof Convmap
     progress: (e: ProgressEvent) => progress.forEach((l) => l(e)),
     openFiles: (p: string[]) => openFiles.forEach((l) => l(p)),
     menu: (m: MenuCommand) => menus.forEach((l) => l(m)),
+    listeners: () => ({ progress: progress.size, openFiles: openFiles.size, menu: menus.size, batch: batchListeners.size }),
   };
   return api as unknown as ReturnType<typeof fakeApi>;
 }

@@ -104,10 +104,26 @@ describe('the application menu in the window', () => {
     w.unmount();
   });
 
-  it('stops listening to the menu when the window unmounts', async () => {
+  it('a drag of files over the window shows the drop hint, and their drop opens them', async () => {
     const api = fakeApi();
     const w = await mountApp(api);
+    const file = new File(['x'], 'day1');
+    const dataTransfer = { types: ['Files'], items: [{ kind: 'file', getAsFile: () => file, webkitGetAsEntry: () => ({ isDirectory: true }) }], files: [] };
+    await w.get('.app').trigger('dragenter', { dataTransfer });
+    expect(w.find('.drop-hint').exists()).toBe(true);
+    await w.get('.app').trigger('drop', { dataTransfer });
+    expect(w.find('.drop-hint').exists()).toBe(false);
+    await settle();
+    expect(api.addFolders).toHaveBeenCalledWith({ paths: ['/dropped/day1'], recursive: false });
     w.unmount();
+  });
+
+  it('stops listening to the menu, and to every other event main sends, when the window unmounts', async () => {
+    const api = fakeApi();
+    const w = await mountApp(api);
+    expect(api.listeners()).toEqual({ progress: 1, openFiles: 1, menu: 1, batch: 1 });
+    w.unmount();
+    expect(api.listeners()).toEqual({ progress: 0, openFiles: 0, menu: 0, batch: 0 });
     api.menu({ command: 'open-model', path: '/models/pets/model.json' });
     await settle();
     expect(api.loadModel.mock.calls.map((c) => (c[0] as { path: string | null }).path)).toEqual([null]);
