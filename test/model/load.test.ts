@@ -49,6 +49,13 @@ async function smallModel(seed: number): Promise<{ model: tf.LayersModel; artifa
   return { model, artifacts, bytes: weightBytes(artifacts) };
 }
 
+/** The loaded copy of smallModel computes exactly what the original does, on an 8×8 image drawn from `seed`. */
+function expectSamePredictions(loaded: tf.LayersModel, model: tf.LayersModel, seed: number): void {
+  const x = randomImage(8, 8, 1, seed);
+  expect(maxPredictionDiff(loaded, model, x)).toBe(0);
+  x.dispose();
+}
+
 function modelJson(artifacts: tf.io.ModelArtifacts, weightsManifest: Json): string {
   return JSON.stringify({ format: 'layers-model', modelTopology: artifacts.modelTopology as Json, weightsManifest });
 }
@@ -211,9 +218,7 @@ describe('loadClassifier: files on disk', () => {
     expect(await resolveModelJson(dir)).toBe(path.join(dir, 'my-model.json'));
     const loaded = await loadClassifier(dir);
     track(loaded.model);
-    const x = randomImage(8, 8, 1, 121);
-    expect(maxPredictionDiff(loaded.model, model, x)).toBe(0);
-    x.dispose();
+    expectSamePredictions(loaded.model, model, 121);
   });
 
   it('reads several weight groups whose shards have no .bin and split weights mid-tensor', async () => {
@@ -238,9 +243,7 @@ describe('loadClassifier: files on disk', () => {
     track(loaded.model);
     expect(loaded.labels).toEqual(['cat', 'dog']);
     expect(loaded.teachableMachine).toBe(false);
-    const x = randomImage(8, 8, 1, 131);
-    expect(maxPredictionDiff(loaded.model, model, x)).toBe(0);
-    x.dispose();
+    expectSamePredictions(loaded.model, model, 131);
   });
 
   it('reads Teachable Machine labels from metadata.json', async () => {
@@ -268,9 +271,7 @@ describe('loadClassifier: files on disk', () => {
     });
     const loaded = await loadClassifier(dir);
     track(loaded.model);
-    const x = randomImage(8, 8, 1, 151);
-    expect(maxPredictionDiff(loaded.model, model, x)).toBe(0);
-    x.dispose();
+    expectSamePredictions(loaded.model, model, 151);
   });
 
   it('names the missing shard and the model.json when a weight file is absent', async () => {
