@@ -1,7 +1,7 @@
 /**
  * electron-vite builds three bundles into out/:
  * - out/main: the Electron main process (main/electron/main.ts) plus the worker entries the services
- *   start by file name next to their own module (main/engine/pool.ts → worker.js, main/engine/onnx-engine.ts → onnx-worker.js,
+ *   start by file name next to their own module (main/engine/pool.ts → worker.js, main/engine/onnx-engine.ts → onnx-process.js (a child process),
  *   main/services/convert-thread.ts → convert-worker.js, main/services/picture-thread.ts → picture-worker.js, main/engine/bmp-thread.ts → bmp-worker.js). Chunks are written flat into out/main, so
  *   `new URL('./worker.js', import.meta.url)` from any chunk finds them.
  * - out/preload: preload.cjs, CommonJS because sandboxed preloads cannot be ES modules.
@@ -38,7 +38,7 @@ export default defineConfig({
         input: {
           main: resolve('main/electron/main.ts'),
           worker: resolve('main/engine/worker.ts'),
-          'onnx-worker': resolve('main/engine/onnx-worker.ts'),
+          'onnx-process': resolve('main/engine/onnx-process.ts'),
           'convert-worker': resolve('main/services/convert-worker.ts'),
           'picture-worker': resolve('main/services/picture-worker.ts'),
           'bmp-worker': resolve('main/engine/bmp-worker.ts'),

@@ -11,6 +11,7 @@ import type { EventChannel, EventPayload, MenuCommand, RecentItems } from '../..
 import { printable } from '../../core/printable';
 import { MODEL_EXTENSIONS, PHOTO_EXTENSIONS } from '../../core/formats';
 import { createAppService, type AppService } from '../services/app-service';
+import { utilityOnnxHost } from './onnx-utility';
 import { ChosenPaths, type ChosenBy } from './chosen';
 import { registerIpc, type Dialogs, type IpcRegistration } from './ipc';
 import { menuTemplate } from './menu';
@@ -168,7 +169,7 @@ function focusWindow(): void {
 }
 
 async function start(): Promise<void> {
-  service = await createAppService({ userDataDir: app.getPath('userData'), builtinModelDir: builtinModelDir() });
+  service = await createAppService({ userDataDir: app.getPath('userData'), builtinModelDir: builtinModelDir(), engine: { spawnOnnxHost: utilityOnnxHost } });
   service.onProgress((e) => send('convmap:progress', e));
   service.onBatch((e) => send('convmap:batch', e));
   hardenSession(session.defaultSession, origins, csp, log);

@@ -12,6 +12,7 @@ import type { CellGeometry, ScoreMap } from '../../core/scoremap';
 import { BACKEND_ENV, ENGINE_BACKEND_REQUESTS, isEngineBackendRequest, type BackendName, type EngineBackend, type EngineBackendRequest } from './backend';
 import type { DeviceRequest } from '../onnx/runtime';
 import { createOnnxEngine } from './onnx-engine';
+import type { SpawnOnnxHost } from './onnx-host';
 import { resizeRgb, type RgbImage } from './decode';
 import { abortError, WorkerPool, type TileResult } from './pool';
 import { cropRgb } from './preprocess';
@@ -32,6 +33,8 @@ export interface EngineOptions {
   gpuProviders?: readonly string[];
   /** Input-pixel budget of one tile (default {@link DEFAULT_MAX_TILE_PIXELS}); bounds peak memory per worker. */
   maxTilePixels?: number;
+  /** onnx: how its process is started (default child_process.fork; Electron's main passes utilityProcess). */
+  spawnOnnxHost?: SpawnOnnxHost;
 }
 
 /** What the engine needs to know about a converted model (a ConvertedModelInfo satisfies it). */
@@ -71,9 +74,10 @@ export async function loadModelOf(engine: Engine, file: string, artifacts: io.Mo
 /** How {@link Engine.loadModel} may treat the artifacts it is given. */
 export interface LoadOptions {
   /**
-   * Hand the weight buffers to the engine instead of copying them: the caller's
+   * Hand the weight buffers to the engine instead of keeping them: the caller's
    * `artifacts.weightData` is detached (zero bytes) afterwards. A VGG16-sized model is half a
-   * gigabyte per copy; the onnx engine moves the buffers to its thread, the tfjs pool ignores this.
+   * gigabyte per copy; the onnx engine frees them once they are in the model's file, the tfjs pool
+   * ignores this.
    */
   transfer?: boolean;
 }
@@ -338,7 +342,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   if (want === 'onnx' || want === 'auto') {
     try {
       return await createOnnxEngine({
-        device: opts.device, threads: opts.workers, memoryBudget: opts.memoryBudget, gpuProviders: opts.gpuProviders,
+        device: opts.device, threads: opts.workers, memoryBudget: opts.memoryBudget, gpuProviders: opts.gpuProviders, spawnHost: opts.spawnOnnxHost,
         ...(opts.maxTilePixels !== undefined ? { maxTilePixels: opts.maxTilePixels } : {}),
       });
     } catch (err) {

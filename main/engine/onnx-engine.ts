@@ -1,13 +1,16 @@
 /**
  * The ONNX Runtime engine: each loaded model is exported to ONNX once and held in one
- * InferenceSession on one ONNX Runtime thread (./onnx-worker), shared by all photos in flight, so
+ * InferenceSession in one ONNX Runtime process (./onnx-process), shared by all photos in flight, so
  * the weights exist once in memory; ONNX Runtime runs each pass on every core (or a GPU provider).
  * One tile runs at a time while the next is cut; tiles stay stride-aligned and are sized from a
- * memory budget and the model's activations per input pixel.
+ * memory budget and the model's activations per input pixel. Cancelling a photo whose tile is
+ * running kills that process when the tile's rest would take longer than a restart, starts another
+ * and reopens every model from its file (see ./onnx-host).
  */
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Worker } from 'node:worker_threads';
 import type * as tf from '@tensorflow/tfjs';
 import type { PreprocessMode } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
@@ -15,10 +18,11 @@ import { DataType, encodeModel } from '../onnx/proto';
 import type { DeviceName, DeviceRequest } from '../onnx/runtime';
 import type { RgbImage } from './decode';
 import { checkGeometry, scoreTiled, type Engine, type LoadOptions, type ModelGeometry, type ModelHandle, type ScoreOptions } from './engine';
+import { forkOnnxHost, type OnnxHost, type OnnxHostEvents, type SpawnOnnxHost } from './onnx-host';
 import { defaultMemoryBudget } from './onnx-memory';
-import type { FromOnnxWorker, OnnxWorkerInit, ToOnnxWorker } from './onnx-protocol';
+import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
 import { abortError, type TileResult } from './pool';
-import { startWorker } from './start-worker';
+import { processEntry } from './start-worker';
 import { cropRgb } from './preprocess';
 
 /** The ArrayBuffers behind a model's weights (tfjs keeps one buffer or a list of shards' buffers). */
@@ -42,6 +46,8 @@ export interface OnnxEngineOptions {
   gpuProviders?: readonly string[];
   /** Why other backends were passed over, kept in {@link Engine.notes}. */
   notes?: readonly string[];
+  /** How the ONNX Runtime process is started (default child_process.fork; Electron passes utilityProcess). */
+  spawnHost?: SpawnOnnxHost;
 }
 
 /** A one-node model (Relu over [1]) that tells whether a provider loads at all. */
@@ -57,23 +63,40 @@ function probeModel(): Uint8Array {
   });
 }
 
-type Reply = FromOnnxWorker & { jobId: number };
+type Reply = FromOnnxHost & { jobId: number };
 
 interface Pending {
+  msg: ToOnnxHost & { jobId: number };
+  /** The caller's signal: a request whose caller gave up is not sent again after a restart. */
+  signal?: AbortSignal;
   resolve(reply: Reply): void;
   reject(err: Error): void;
+}
+
+/**
+ * Whether Cancel should kill the process to stop the tile it runs: when the tile's expected rest
+ * is longer than starting a process and reopening every model. A tile of a model never timed has no
+ * expectation and is stopped.
+ * @param expectedMs the tile's expected duration (pixels × the model's last ms per pixel), or undefined.
+ * @param elapsedMs how long it has run.
+ * @param restartMs what the last start of the process and its sessions took.
+ */
+export function shouldStopRunningTile(expectedMs: number | undefined, elapsedMs: number, restartMs: number): boolean {
+  return expectedMs === undefined || expectedMs - elapsedMs > restartMs;
 }
 
 /** Runs at most one tile at a time; a tile whose caller gave up no longer holds its turn. */
 class RunQueue {
   private tail: Promise<void> = Promise.resolve();
 
-  run<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  /** @param onAbortRunning called when the signal fires while `fn` runs. */
+  run<T>(signal: AbortSignal, fn: () => Promise<T>, onAbortRunning: () => void): Promise<T> {
     const turn = this.tail;
     let release!: () => void;
     this.tail = new Promise<void>((r) => (release = r));
     return new Promise<T>((resolve, reject) => {
       let settled = false;
+      let running = false;
       const settle = (f: () => void): void => {
         if (settled) return;
         settled = true;
@@ -81,15 +104,16 @@ class RunQueue {
         release();
         f();
       };
-      // Cancelled: the caller goes on at once; a tile already sent finishes on the thread, unused.
-      // Nothing can stop it earlier: onnxruntime-node 1.30 runs it synchronously on that thread and
-      // ignores RunOptions.terminate (its binding reads only logSeverityLevel and tag), and stopping the
-      // thread mid-run aborts the process (see close).
-      const onAbort = (): void => settle(() => reject(abortError(signal)));
+      // Cancelled: the caller goes on at once; the engine decides whether the tile already sent is stopped.
+      const onAbort = (): void => {
+        if (running && !settled) onAbortRunning();
+        settle(() => reject(abortError(signal)));
+      };
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
       void turn.then(async () => {
         if (settled) return;
+        running = true;
         try {
           const value = await fn();
           settle(() => resolve(value));
@@ -101,79 +125,260 @@ class RunQueue {
   }
 }
 
+/** A started process, once it has said which provider loaded. */
+interface StartedHost {
+  host: OnnxHost;
+  device: DeviceName;
+  fallbacks: string[];
+  /** Resolves when the process has ended. */
+  exited: Promise<void>;
+}
+
+/**
+ * Starts the ONNX Runtime process and waits until its probe session tells which provider loads.
+ * After that, its messages and its exit go to `events`.
+ * @throws when it cannot start or the device does not load (the process's own reason).
+ */
+function startHost(spawn: SpawnOnnxHost, init: OnnxHostInit, events: OnnxHostEvents): Promise<StartedHost> {
+  const { file, execArgv } = processEntry(import.meta.url, 'onnx-process');
+  let up = false;
+  let why: string | undefined;
+  let endedNow!: () => void;
+  const exited = new Promise<void>((r) => (endedNow = r));
+  return new Promise<StartedHost>((resolve, reject) => {
+    const host = spawn(file, execArgv, {
+      message: (msg) => {
+        if (up) return events.message(msg);
+        if (msg.type === 'ready') {
+          up = true;
+          resolve({ host, device: msg.device, fallbacks: msg.fallbacks, exited });
+        } else if (msg.type === 'fatal') {
+          why = msg.message;
+          host.kill();
+        }
+      },
+      exit: (code, signal) => {
+        endedNow();
+        if (up) return events.exit(code, signal);
+        reject(new Error(why ?? `the ONNX Runtime process failed to start (exit code ${String(code)})`));
+      },
+    });
+    host.post({ type: 'init', ...init });
+  });
+}
+
+interface LiveModel {
+  handle: ModelHandle;
+  maxTilePixels: number;
+  /** The model's private folder (its ONNX file). */
+  dir: string;
+  /** Milliseconds the session took to open, the model's share of a restart. */
+  openMs: number;
+  /** The last tile's milliseconds per input pixel. */
+  msPerPixel?: number;
+  /** Why a restarted process could not reopen the model. */
+  lost?: string;
+}
+
+/** The weight buffers as one file, in order (tfjs reads a list of buffers as their concatenation). */
+async function writeWeights(file: string, buffers: readonly ArrayBuffer[]): Promise<void> {
+  const fh = await fs.open(file, 'wx', 0o600);
+  try {
+    for (const b of buffers) await fh.writeFile(new Uint8Array(b));
+  } finally {
+    await fh.close();
+  }
+}
+
+const FOLDER_PREFIX = 'convmap-onnx-';
+
+/**
+ * Removes model folders that killed processes left in the temporary folder: ours only, named after
+ * an engine process that is gone (`convmap-onnx-<pid>-…`); a folder another running engine uses stays.
+ */
+async function removeStaleModelFolders(): Promise<void> {
+  const tmp = os.tmpdir();
+  const names = await fs.readdir(tmp).catch(() => [] as string[]);
+  const uid = process.getuid?.();
+  await Promise.all(names.map(async (n) => {
+    const pid = new RegExp(`^${FOLDER_PREFIX}(\\d+)-`).exec(n)?.[1];
+    if (pid === undefined || isRunning(Number(pid))) return;
+    const dir = path.join(tmp, n);
+    const st = await fs.lstat(dir).catch(() => null);
+    if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid)) return;
+    await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }));
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Why the process ended, for a user: SIGKILL from outside is most often the system out of memory. */
+function stoppedMessage(code: number | null, signal?: NodeJS.Signals | null): string {
+  if (signal === 'SIGKILL') return 'the ONNX Runtime process was killed (SIGKILL: the system may have run out of memory)';
+  if (signal) return `the ONNX Runtime process was stopped by ${signal}`;
+  return `the ONNX Runtime process stopped (exit code ${String(code)})`;
+}
+
 class OnnxEngine implements Engine {
   readonly backend = 'onnx' as const;
   readonly workers: number;
-  private readonly models = new Map<string, { handle: ModelHandle; maxTilePixels: number }>();
+  private readonly models = new Map<string, LiveModel>();
   private readonly queue = new RunQueue();
   private readonly pending = new Map<number, Pending>();
   private nextJob = 1;
   private closed = false;
   private broken: Error | undefined;
+  /** Bumped on every restart: events of a process that was replaced are ignored. */
+  private generation = 0;
+  /** Settles once a restart has reopened the models (requests wait for it). */
+  private up: Promise<void> = Promise.resolve();
+  private host: StartedHost;
+  private restartMs: number;
 
   constructor(
-    private readonly worker: Worker,
-    readonly device: DeviceName,
+    first: StartedHost,
+    startMs: number,
+    private readonly init: OnnxHostInit,
+    private readonly root: string,
     readonly notes: readonly string[],
-    private readonly opts: OnnxEngineOptions & { threads: number },
+    private readonly opts: OnnxEngineOptions & { threads: number; spawnHost: SpawnOnnxHost },
   ) {
     this.workers = opts.threads;
-    worker.on('message', (msg: FromOnnxWorker) => {
-      if (!('jobId' in msg)) return;
-      const p = this.pending.get(msg.jobId);
-      this.pending.delete(msg.jobId);
-      if (msg.type === 'error') p?.reject(new Error(msg.message));
-      else p?.resolve(msg);
-    });
-    worker.on('error', (err) => {
-      this.broken = err;
-    });
-    worker.on('exit', (code) => {
-      const err = this.closed ? new Error('the ONNX Runtime engine was closed') : (this.broken ?? new Error(`the ONNX Runtime thread stopped (exit code ${code})`));
-      this.broken = err;
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
+    this.host = first;
+    this.restartMs = startMs;
+  }
+
+  get device(): DeviceName {
+    return this.host.device;
+  }
+
+  /** The events of the process of this generation. */
+  events(): OnnxHostEvents {
+    const gen = this.generation;
+    return {
+      message: (msg) => {
+        if (gen !== this.generation || !('jobId' in msg)) return;
+        const p = this.pending.get(msg.jobId);
+        this.pending.delete(msg.jobId);
+        if (msg.type === 'error') p?.reject(new Error(msg.message));
+        else p?.resolve(msg);
+      },
+      exit: (code, signal) => {
+        if (gen !== this.generation || this.closed) return;
+        // A crash: what was asked fails, later work gets a new process.
+        this.restart(new Error(stoppedMessage(code, signal)));
+      },
+    };
+  }
+
+  /** Posts to the current process without waiting for a restart (the restart itself uses this). */
+  private send(msg: ToOnnxHost & { jobId: number }, signal?: AbortSignal): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
+      this.pending.set(msg.jobId, { msg, signal, resolve, reject });
+      this.host.host.post(msg);
     });
   }
 
-  private request(msg: ToOnnxWorker & { jobId: number }, transfer: ArrayBuffer[] = []): Promise<Reply> {
-    if (this.closed) return Promise.reject(new Error('the ONNX Runtime engine is closed'));
-    if (this.broken !== undefined) return Promise.reject(this.broken);
-    return new Promise<Reply>((resolve, reject) => {
-      this.pending.set(msg.jobId, { resolve, reject });
-      this.worker.postMessage(msg, transfer);
+  private async request(msg: ToOnnxHost & { jobId: number }, signal?: AbortSignal): Promise<Reply> {
+    await this.up;
+    if (this.closed) throw new Error('the ONNX Runtime engine is closed');
+    if (this.broken !== undefined) throw this.broken;
+    return this.send(msg, signal);
+  }
+
+  /**
+   * Kills the process and starts another that reopens every model. After a cancel (`crash`
+   * undefined) every request whose caller still waits is sent again; after a crash they fail with it.
+   */
+  private restart(crash?: Error): void {
+    const old = this.host;
+    this.generation++;
+    old.host.kill();
+    const again: Pending[] = [];
+    for (const p of this.pending.values()) {
+      if (crash === undefined && p.signal?.aborted !== true) again.push(p);
+      else p.reject(crash ?? abortError(p.signal));
+    }
+    this.pending.clear();
+    const previous = this.up;
+    this.up = (async () => {
+      await previous;
+      const t0 = performance.now();
+      await old.exited;
+      this.host = await startHost(this.opts.spawnHost, this.init, this.events());
+      for (const m of this.models.values()) {
+        try {
+          const reply = await this.send({ type: 'open', jobId: this.nextJob++, modelId: m.handle.id, dir: m.dir });
+          if (reply.type === 'opened') m.openMs = reply.openMs;
+        } catch (err) {
+          m.lost = `the model could not be reopened after a restart: ${err instanceof Error ? err.message : String(err)}`;
+        }
+      }
+      this.restartMs = performance.now() - t0;
+      for (const p of again) {
+        this.pending.set(p.msg.jobId, p);
+        this.host.host.post(p.msg);
+      }
+    })().catch((err: unknown) => {
+      this.broken = err instanceof Error ? err : new Error(String(err));
+      for (const p of [...again, ...this.pending.values()]) p.reject(this.broken);
+      this.pending.clear();
     });
   }
 
   async loadModel(artifacts: tf.io.ModelArtifacts, geometry: ModelGeometry, opts: LoadOptions = {}): Promise<ModelHandle> {
     checkGeometry(geometry);
+    if (this.closed) throw new Error('the ONNX Runtime engine is closed');
     const id = randomUUID();
-    const moved = opts.transfer ? weightBuffers(artifacts) : [];
-    const reply = await this.request({ type: 'load', jobId: this.nextJob++, modelId: id, artifacts, window: [...geometry.window] }, moved);
-    if (reply.type !== 'loaded') throw new Error(`unexpected reply ${reply.type}`);
-    const { inputShape, outputShape } = reply;
-    const classes = outputShape[3];
-    const refuse = (why: string): never => {
-      this.worker.postMessage({ type: 'release', modelId: id } satisfies ToOnnxWorker);
-      throw new Error(why);
-    };
-    if (inputShape.length !== 4) refuse(`the model input has shape [${inputShape.join(', ')}], expected [batch, height, width, channels]`);
-    if (inputShape[3] !== geometry.channels) refuse(`the model takes ${String(inputShape[3])} channels, the geometry says ${geometry.channels}`);
-    if (outputShape.length !== 4 || typeof classes !== 'number') refuse(`the model output has shape [${outputShape.join(', ')}], expected [batch, rows, cols, classes]`);
-    const g: ModelGeometry = {
-      window: [...geometry.window], stride: [...geometry.stride], offset: [...geometry.offset],
-      channels: geometry.channels, preprocess: geometry.preprocess, ...(geometry.padding ? { padding: geometry.padding } : {}),
-    };
-    const budget = this.opts.memoryBudget ?? defaultMemoryBudget();
-    const maxTilePixels = this.opts.maxTilePixels ?? Math.max(1, Math.floor(budget / Math.max(reply.bytesPerPixel, 1)));
-    const handle: ModelHandle = { id, geometry: g, classes: classes as number };
-    this.models.set(id, { handle, maxTilePixels });
-    return handle;
+    const dir = path.join(this.root, id);
+    await fs.mkdir(dir, { mode: 0o700 });
+    try {
+      const buffers = weightBuffers(artifacts);
+      await writeWeights(path.join(dir, MODEL_FILES.weights), buffers);
+      // The caller gave them up: detached now, they are freed without waiting for the caller to drop them.
+      if (opts.transfer) for (const b of buffers) structuredClone(b, { transfer: [b] });
+      const { weightData: _weights, ...topology } = artifacts;
+      const reply = await this.request({ type: 'load', jobId: this.nextJob++, modelId: id, dir, artifacts: topology, window: [...geometry.window] });
+      if (reply.type !== 'loaded') throw new Error(`unexpected reply ${reply.type}`);
+      const { inputShape, outputShape } = reply;
+      const classes = outputShape[3];
+      if (inputShape.length !== 4) throw new Error(`the model input has shape [${inputShape.join(', ')}], expected [batch, height, width, channels]`);
+      if (inputShape[3] !== geometry.channels) throw new Error(`the model takes ${String(inputShape[3])} channels, the geometry says ${geometry.channels}`);
+      if (outputShape.length !== 4 || typeof classes !== 'number') throw new Error(`the model output has shape [${outputShape.join(', ')}], expected [batch, rows, cols, classes]`);
+      const g: ModelGeometry = {
+        window: [...geometry.window], stride: [...geometry.stride], offset: [...geometry.offset],
+        channels: geometry.channels, preprocess: geometry.preprocess, ...(geometry.padding ? { padding: geometry.padding } : {}),
+      };
+      const budget = this.opts.memoryBudget ?? defaultMemoryBudget();
+      const maxTilePixels = this.opts.maxTilePixels ?? Math.max(1, Math.floor(budget / Math.max(reply.bytesPerPixel, 1)));
+      const handle: ModelHandle = { id, geometry: g, classes };
+      this.models.set(id, { handle, maxTilePixels, dir, openMs: reply.openMs });
+      this.restartMs += reply.openMs;
+      await fs.rm(path.join(dir, MODEL_FILES.weights), { force: true });
+      return handle;
+    } catch (err) {
+      if (!this.closed) this.host.host.post({ type: 'release', modelId: id });
+      await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
   }
 
   releaseModel(handle: ModelHandle): void {
-    if (!this.models.delete(handle.id) || this.closed) return;
-    this.worker.postMessage({ type: 'release', modelId: handle.id } satisfies ToOnnxWorker);
+    const m = this.models.get(handle.id);
+    if (m === undefined || !this.models.delete(handle.id) || this.closed) return;
+    this.restartMs = Math.max(0, this.restartMs - m.openMs);
+    void this.up.then(() => {
+      if (!this.closed) this.host.host.post({ type: 'release', modelId: handle.id });
+      return fs.rm(m.dir, { recursive: true, force: true });
+    }).catch(() => undefined);
   }
 
   async scoreMaps(handle: ModelHandle, image: RgbImage, scales: readonly number[], preprocess?: PreprocessMode, opts: ScoreOptions = {}): Promise<ScoreMap[]> {
@@ -185,16 +390,27 @@ class OnnxEngine implements Engine {
       // One session uses every core on one tile: photos are split only to bound memory.
       minTiles: 1,
       maxInFlight: 2,
-      run: (tile, job, signal): Promise<TileResult> => this.queue.run(signal, async () => {
-        if (!this.models.has(handle.id)) throw new Error(this.closed ? 'the ONNX Runtime engine was closed' : 'the model was released');
-        const crop = cropRgb(job.scaled, tile);
-        const reply = await this.request({
-          type: 'run', jobId: this.nextJob++, modelId: handle.id,
-          data: crop.image.data, height: crop.image.height, width: crop.image.width, region: crop.region, preprocess: job.mode, channels: job.channels,
-        }, [crop.image.data.buffer as ArrayBuffer]);
-        if (reply.type !== 'result') throw new Error(`unexpected reply ${reply.type}`);
-        return { output: reply.output, shape: reply.shape };
-      }),
+      run: (tile, job, signal): Promise<TileResult> => {
+        let startedAt = 0;
+        let pixels = 0;
+        return this.queue.run(signal, async () => {
+          if (!this.models.has(handle.id)) throw new Error(this.closed ? 'the ONNX Runtime engine was closed' : 'the model was released');
+          if (m.lost !== undefined) throw new Error(m.lost);
+          const crop = cropRgb(job.scaled, tile);
+          pixels = crop.image.width * crop.image.height;
+          startedAt = performance.now();
+          const reply = await this.request({
+            type: 'run', jobId: this.nextJob++, modelId: handle.id,
+            data: crop.image.data, height: crop.image.height, width: crop.image.width, region: crop.region, preprocess: job.mode, channels: job.channels,
+          }, signal);
+          if (reply.type !== 'result') throw new Error(`unexpected reply ${reply.type}`);
+          m.msPerPixel = (performance.now() - startedAt) / pixels;
+          return { output: reply.output, shape: reply.shape };
+        }, () => {
+          const expected = m.msPerPixel === undefined ? undefined : m.msPerPixel * pixels;
+          if (shouldStopRunningTile(expected, performance.now() - startedAt, this.restartMs)) this.restart();
+        });
+      },
     });
   }
 
@@ -202,11 +418,11 @@ class OnnxEngine implements Engine {
     return this.models.size;
   }
 
-  /** Sessions open on the ONNX Runtime thread (a leak check: one per loaded model). */
-  async liveSessions(): Promise<number> {
-    const reply = await this.request({ type: 'sessions', jobId: this.nextJob++ });
-    if (reply.type !== 'sessions') throw new Error(`unexpected reply ${reply.type}`);
-    return reply.count;
+  /** The ONNX Runtime process: its id, its open sessions (a leak check: one per loaded model) and its peak resident bytes. */
+  async hostState(): Promise<{ pid: number; sessions: number; peakRssBytes: number }> {
+    const reply = await this.request({ type: 'state', jobId: this.nextJob++ });
+    if (reply.type !== 'state') throw new Error(`unexpected reply ${reply.type}`);
+    return { pid: reply.pid, sessions: reply.sessions, peakRssBytes: reply.peakRssBytes };
   }
 
   async workerTensors(): Promise<number[]> {
@@ -219,51 +435,53 @@ class OnnxEngine implements Engine {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    // Stopping the thread while ONNX Runtime runs a tile aborts the whole process (onnxruntime-node's
-    // synchronous run throws a C++ exception once it returns into a terminating thread), and cannot
-    // interrupt the tile anyway: the thread answers messages in order, so this reply means it is idle.
-    const idle = this.broken === undefined ? this.request({ type: 'sessions', jobId: this.nextJob++ }).catch(() => undefined) : undefined;
+    // Killing the process is safe mid-run (unlike stopping a thread) and frees its cores at once.
     this.closed = true;
+    this.generation++;
     this.models.clear();
-    await idle;
-    await this.worker.terminate();
+    const closedErr = new Error('the ONNX Runtime engine was closed');
+    for (const p of this.pending.values()) p.reject(closedErr);
+    this.pending.clear();
+    await this.up;
+    this.host.host.kill();
+    await this.host.exited;
+    await fs.rm(this.root, { recursive: true, force: true });
   }
 }
 
 /** The ONNX Runtime engine's extras beyond {@link Engine}. */
 export interface OnnxRuntimeEngine extends Engine {
   readonly backend: 'onnx';
-  liveSessions(): Promise<number>;
+  hostState(): Promise<{ pid: number; sessions: number; peakRssBytes: number }>;
 }
 
 /**
- * Starts the ONNX Runtime engine: its thread loads onnxruntime-node and picks the execution
+ * Starts the ONNX Runtime engine: its process loads onnxruntime-node and picks the execution
  * provider with a probe session (device `auto`: the platform's GPU providers, then the CPU).
+ * Models live in a private folder under the system's temporary folder while they are loaded.
  * @throws when onnxruntime-node does not load, or the requested device does not
  */
 export async function createOnnxEngine(opts: OnnxEngineOptions = {}): Promise<OnnxRuntimeEngine> {
   const threads = opts.threads ?? os.availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`thread count must be a positive integer, got ${threads}`);
-  const init: OnnxWorkerInit = { device: opts.device ?? 'auto', threads, probe: probeModel(), ...(opts.gpuProviders ? { gpuProviders: [...opts.gpuProviders] } : {}) };
-  const worker = startWorker(import.meta.url, 'onnx-worker', { workerData: init });
-  const ready = await new Promise<{ device: DeviceName; fallbacks: string[] }>((resolve, reject) => {
-    let why: string | undefined;
-    const onMessage = (msg: FromOnnxWorker): void => {
-      if (msg.type === 'ready') {
-        worker.off('message', onMessage);
-        worker.off('exit', onExit);
-        resolve(msg);
-      } else if (msg.type === 'fatal') {
-        why = msg.message;
-      }
-    };
-    const onExit = (code: number): void => reject(new Error(why ?? `the ONNX Runtime thread failed to start (exit code ${code})`));
-    worker.on('message', onMessage);
-    worker.on('exit', onExit);
-    worker.on('error', (err) => {
-      why ??= err.message;
-    });
-  });
-  const notes = [...(opts.notes ?? []), ...ready.fallbacks.map((f) => `onnx device ${f}`)];
-  return new OnnxEngine(worker, ready.device, notes, { ...opts, threads });
+  const spawnHost = opts.spawnHost ?? forkOnnxHost;
+  const init: OnnxHostInit = { device: opts.device ?? 'auto', threads, probe: probeModel(), ...(opts.gpuProviders ? { gpuProviders: [...opts.gpuProviders] } : {}) };
+  await removeStaleModelFolders();
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), `${FOLDER_PREFIX}${process.pid}-`));
+  const t0 = performance.now();
+  // The first process's events go to the engine once it exists (none matter before).
+  const relay: { to?: OnnxHostEvents } = {};
+  let first: StartedHost;
+  try {
+    first = await startHost(spawnHost, init, { message: (msg) => relay.to?.message(msg), exit: (code, signal) => relay.to?.exit(code, signal) });
+  } catch (err) {
+    await fs.rm(root, { recursive: true, force: true });
+    throw err;
+  }
+  const notes = [...(opts.notes ?? []), ...first.fallbacks.map((f) => `onnx device ${f}`)];
+  // Restarts use the provider that loaded, without trying the others again.
+  const { gpuProviders: _tried, ...chosen } = init;
+  const engine = new OnnxEngine(first, performance.now() - t0, { ...chosen, device: first.device }, root, notes, { ...opts, threads, spawnHost });
+  relay.to = engine.events();
+  return engine;
 }

@@ -1,10 +1,13 @@
-/** Messages between the ONNX Runtime engine and its thread (./onnx-worker). Buffers are transferred. */
+/**
+ * Messages between the ONNX Runtime engine and its process (./onnx-process). They are copied
+ * (structured clone); the weights never travel: they go through the model's folder on disk.
+ */
 import type { io } from '@tensorflow/tfjs';
 import type { PreprocessMode } from '../../core/model-info';
 import type { DeviceName, DeviceRequest } from '../onnx/runtime';
 import type { PixelRegion } from './preprocess';
 
-export interface OnnxWorkerInit {
+export interface OnnxHostInit {
   device: DeviceRequest | DeviceName;
   threads: number;
   /** A tiny model whose session tells which execution provider loads. */
@@ -12,23 +15,42 @@ export interface OnnxWorkerInit {
   gpuProviders?: readonly string[];
 }
 
-/** Engine → thread. Every message with a jobId gets exactly one reply carrying it. */
-export type ToOnnxWorker =
-  /** Export the tfjs FCN to ONNX and open its session. */
-  | { type: 'load'; jobId: number; modelId: string; artifacts: io.ModelArtifacts; window: [number, number] }
+/** The files of one model in its private folder (see OnnxEngine). */
+export const MODEL_FILES = {
+  /** tfjs weight data, every buffer of `artifacts.weightData` in order; removed once the model is loaded. */
+  weights: 'weights.bin',
+  /** The exported ONNX model, kept while the model is loaded so a restarted process can reopen it. */
+  onnx: 'model.onnx',
+} as const;
+
+/** Engine → process. The first message is `init`; every message with a jobId gets exactly one reply carrying it. */
+export type ToOnnxHost =
+  | ({ type: 'init' } & OnnxHostInit)
+  /**
+   * Export the tfjs FCN in `dir` (topology here, weights in {@link MODEL_FILES}.weights) to
+   * `dir/model.onnx` and open its session.
+   */
+  | { type: 'load'; jobId: number; modelId: string; dir: string; artifacts: Omit<io.ModelArtifacts, 'weightData'>; window: [number, number] }
+  /** Open the session of a model exported before, from `dir/model.onnx` (after a restart). */
+  | { type: 'open'; jobId: number; modelId: string; dir: string }
   | { type: 'release'; modelId: string }
   /** One tile: RGB pixels [height, width, 3] and the region of them to feed the model (see preprocessRegion). */
   | { type: 'run'; jobId: number; modelId: string; data: Uint8Array; height: number; width: number; region: PixelRegion; preprocess: PreprocessMode; channels: 1 | 3 }
-  /** Live sessions; replies `sessions`. */
-  | { type: 'sessions'; jobId: number };
+  /** The process's state; replies `state`. */
+  | { type: 'state'; jobId: number };
 
-/** Thread → engine. */
-export type FromOnnxWorker =
+/** Process → engine. */
+export type FromOnnxHost =
   | { type: 'ready'; device: DeviceName; fallbacks: string[] }
   | { type: 'fatal'; message: string }
-  /** tfjs shapes with null for free dimensions; bytesPerPixel: activations per input pixel at the peak. */
-  | { type: 'loaded'; jobId: number; inputShape: (number | null)[]; outputShape: (number | null)[]; bytesPerPixel: number }
+  /**
+   * tfjs shapes with null for free dimensions; bytesPerPixel: activations per input pixel at the
+   * peak; openMs: milliseconds the session took to open from the file (what a restart costs again).
+   */
+  | { type: 'loaded'; jobId: number; inputShape: (number | null)[]; outputShape: (number | null)[]; bytesPerPixel: number; openMs: number }
+  | { type: 'opened'; jobId: number; openMs: number }
   /** Scores [rows, cols, classes] row-major. */
   | { type: 'result'; jobId: number; output: Float32Array; shape: [number, number, number] }
-  | { type: 'sessions'; jobId: number; count: number }
+  /** Open sessions, the process id, and its peak resident memory in bytes. */
+  | { type: 'state'; jobId: number; sessions: number; pid: number; peakRssBytes: number }
   | { type: 'error'; jobId: number; message: string };

@@ -1,5 +1,6 @@
 /**
- * The one way Convmap starts a worker thread (the engine's pool, model conversion, picture rendering).
+ * The one way Convmap starts a worker thread (the engine's pool, model conversion, picture rendering)
+ * and finds a child process's entry (ONNX Runtime's process).
  * Compiled JavaScript runs as is; TypeScript sources (tests, the CLI) get tsx's loader registered
  * inside the worker first. (`execArgv: ['--import', 'tsx']` does not reach a worker's entry module in
  * Node 20, so a small bootstrap registers tsx and then imports it.)
@@ -9,13 +10,31 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
-/** file: URL of tsx's ESM API, resolved from node_modules through the package's exports map. */
-export function tsxApiUrl(): string {
+type ExportTarget = string | { import?: string | { default?: string } };
+
+/**
+ * file: URL of one of tsx's entry points, resolved from node_modules through the package's exports
+ * map: './esm/api' (register inside a worker) or '.' (the loader for a child process's `--import`).
+ */
+export function tsxApiUrl(subpath: './esm/api' | '.' = './esm/api'): string {
   const require = createRequire(import.meta.url);
   const pkgFile = require.resolve('tsx/package.json');
-  const pkg = require(pkgFile) as { exports?: Record<string, { import?: { default?: string } }> };
-  const rel = pkg.exports?.['./esm/api']?.import?.default ?? './dist/esm/api/index.mjs';
+  const pkg = require(pkgFile) as { exports?: Record<string, ExportTarget> };
+  const target = pkg.exports?.[subpath];
+  const imp = typeof target === 'string' ? target : target?.import;
+  const rel = (typeof imp === 'string' ? imp : imp?.default) ?? (subpath === '.' ? './dist/loader.mjs' : './dist/esm/api/index.mjs');
   return pathToFileURL(path.join(path.dirname(pkgFile), rel)).href;
+}
+
+/**
+ * The entry `<entry>.ts` / `<entry>.js` next to the calling module, and the Node flags a child
+ * process needs to run it: tsx's loader for TypeScript sources (tests, the CLI from source).
+ * @param callerUrl the caller's import.meta.url (see {@link startWorker}).
+ */
+export function processEntry(callerUrl: string, entry: string): { file: URL; execArgv: string[] } {
+  const fromSource = callerUrl.endsWith('.ts');
+  const file = new URL(`./${entry}${fromSource ? '.ts' : '.js'}`, callerUrl);
+  return { file, execArgv: fromSource ? [...workerExecArgv(), '--import', tsxApiUrl('.')] : workerExecArgv() };
 }
 
 /**

@@ -1,7 +1,6 @@
-/** What the engine's two worker threads (tfjs and ONNX Runtime) share on their side of the port. */
+/** What the engine's tfjs worker threads and its ONNX Runtime process share on their side of the channel. */
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import type { MessagePort } from 'node:worker_threads';
 
 /**
  * A full garbage collection now, where V8 allows it: big models leave half-gigabyte buffers that
@@ -17,13 +16,13 @@ export function collectGarbage(): void {
 }
 
 /**
- * Handles the port's messages one at a time, in arrival order, once `started` has resolved; when it
- * resolved to undefined (the thread could not start: it has said so and closed the port) messages
- * are dropped.
+ * Handles the channel's messages one at a time, in arrival order, once `started` has resolved; when
+ * it resolved to undefined (the thread or process could not start and has said so) messages are dropped.
+ * @param subscribe registers the one listener for incoming messages.
  */
-export function serveInOrder<S, M>(port: MessagePort, started: Promise<S | undefined>, handle: (state: S, msg: M) => Promise<void>): void {
+export function serveInOrder<S, M>(subscribe: (listener: (msg: M) => void) => void, started: Promise<S | undefined>, handle: (state: S, msg: M) => Promise<void>): void {
   let chain: Promise<unknown> = started;
-  port.on('message', (msg: M) => {
+  subscribe((msg: M) => {
     chain = chain.then(async () => {
       const state = await started;
       if (state !== undefined) await handle(state, msg);

@@ -146,4 +146,4 @@ const started: Promise<Tf | undefined> = (async () => {
   }
 })();
 
-serveInOrder<Tf, ToWorker>(port, started, handle);
+serveInOrder<Tf, ToWorker>((listener) => port.on('message', listener), started, handle);

@@ -18,12 +18,15 @@ describe('the electron-vite build', () => {
     try {
       const out = execFileSync(process.execPath, ['--import', path.join(stub, 'register.mjs'), path.join(stub, 'drive-main.mjs')], {
         cwd: root,
-        env: { ...process.env, STUB_USERDATA: userData, STUB_EXPORT_DIR: exportDir, CONVMAP_MAIN: path.join(root, 'out/main/main.js'), CONVMAP_BACKEND: 'wasm' },
+        env: { ...process.env, STUB_USERDATA: userData, STUB_EXPORT_DIR: exportDir, CONVMAP_MAIN: path.join(root, 'out/main/main.js') },
         encoding: 'utf8',
         stdio: 'pipe',
         timeout: 120_000,
       });
       expect(out).toMatch(/^window convmap-app:\/\/renderer\/index\.html .*"sandbox":true/m);
+      // ONNX Runtime runs in a utility process (child_process.fork would need ELECTRON_RUN_AS_NODE).
+      expect(out).toMatch(/^backend \{"backend":"onnx","workers":\d+,"device":"cpu"/m);
+      expect(out).toMatch(/^utility \["onnx-process\.js","Convmap ONNX Runtime"\]$/m);
       expect(out).toMatch(/^model Built-in digits \[ 28, 28 \] true$/m);
       expect(out).toMatch(/^demo convmap-photo:\/\/photo\/[0-9a-f-]{36} 640 480$/m);
       expect(out).toMatch(/^maps 114x154x11 54x74x11 progress events \d+$/m);

@@ -4,6 +4,8 @@
 //   const electron = await vi.hoisted(async () => (await import('./electron-fake')).createElectronFake());
 //   vi.mock('electron', async () => (await import('./electron-fake')).electronModule(electron));
 import { vi } from 'vitest';
+// @ts-expect-error: a plain .mjs stand-in, without types
+import { utilityProcessStandIn } from './electron-stub/utility-process.mjs';
 
 type Listener = (...a: unknown[]) => unknown;
 
@@ -74,6 +76,8 @@ export function createElectronFake() {
     /** The paths every open dialog returns (not cancelled). */
     dialogAnswer: [] as string[],
     showOpenDialog: vi.fn(async (): Promise<{ canceled: boolean; filePaths: string[] }> => ({ canceled: false, filePaths: fake.dialogAnswer })),
+    /** Every utilityProcess.fork: the module and its options. */
+    forks: [] as { modulePath: string; options: Record<string, unknown> }[],
   };
   return fake;
 }
@@ -107,6 +111,7 @@ export function electronModule(fake: ElectronFake) {
       setApplicationMenu: (m: unknown) => void fake.menus.push(m),
     },
     session: { defaultSession: fake.session },
+    utilityProcess: utilityProcessStandIn(fake.forks) as { fork(modulePath: string, args?: string[], options?: Record<string, unknown>): unknown },
     protocol: {
       registerSchemesAsPrivileged: (s: unknown[]) => void fake.schemes.push(...s),
       handle: (scheme: string, l: (req: Request) => Promise<Response>) => void fake.protocolHandlers.set(scheme, l),

@@ -66,7 +66,7 @@ export async function onnxPeer(runs: number, vggDir: string, prepare: () => Prom
     return {
       case: 'onnx-peer', input: [384, 384], threads, runs, device: engine.device,
       convmapMedianMs: Math.round(convmapMs), bareOrtMedianMs: Math.round(bareMs), ratioConvmapToBare: +(convmapMs / bareMs).toFixed(2), target: 1.15,
-      note: "Convmap's time is the whole scoreMaps call (resize, preprocessing, transfer to its ONNX Runtime thread); the bare session runs on a ready tensor",
+      note: "Convmap's time is the whole scoreMaps call (resize, preprocessing, copy to its ONNX Runtime process); the bare session runs on a ready tensor",
     };
   } finally {
     await engine.close();

@@ -1,10 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type Engine, type ModelHandle } from '../../main/engine/engine';
-import type { OnnxRuntimeEngine } from '../../main/engine/onnx-engine';
+import { createEngine, type Engine, type ModelGeometry, type ModelHandle } from '../../main/engine/engine';
+import { shouldStopRunningTile, type OnnxRuntimeEngine } from '../../main/engine/onnx-engine';
 import { isAbortError } from '../../main/engine/pool';
 import { fixtureGeometry, maxAbsDiff, predictScaled, scoreCountingTiles, testPhoto, toArtifacts, useFixtureModels } from './fcn-fixture';
 
@@ -58,20 +59,31 @@ describe('ONNX Runtime engine (the default)', () => {
     engine.releaseModel(moved);
   });
 
-  it('removes the private model files a killed process left behind (stale ones only, not one another process is building from)', async () => {
-    const stale = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-onnx-'));
-    const fresh = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-onnx-'));
+  it('keeps a loaded model as model.onnx in a private folder (mode 0700) named after this process, without the weights file, and removes it on release', async () => {
+    const h = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
+    const mine = (await fs.readdir(os.tmpdir())).filter((n) => n.startsWith(`convmap-onnx-${process.pid}-`));
+    const folders = await Promise.all(mine.map(async (n) => path.join(os.tmpdir(), n, h.id)));
+    const dir = folders.find((d) => existsSync(d));
+    expect(dir).toBeDefined();
+    expect((await fs.stat(path.dirname(dir as string))).mode & 0o777).toBe(0o700);
+    expect((await fs.readdir(dir as string)).sort()).toEqual(['model.onnx']);
+    engine.releaseModel(h);
+    await expect.poll(() => existsSync(dir as string)).toBe(false);
+  });
+
+  it("removes the model folders of engine processes that are gone, and keeps a running one's", async () => {
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+    const stale = await fs.mkdtemp(path.join(os.tmpdir(), `convmap-onnx-${gone}-`));
+    const live = await fs.mkdtemp(path.join(os.tmpdir(), `convmap-onnx-${process.pid}-`));
     await fs.writeFile(path.join(stale, 'model.onnx'), 'left by a killed process');
-    const hourAgo = new Date(Date.now() - 3600_000);
-    await fs.utimes(stale, hourAgo, hourAgo);
+    const other = await createEngine({ backend: 'onnx', workers: 1 });
     try {
-      const h = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
-      engine.releaseModel(h);
       expect(existsSync(stale)).toBe(false);
-      expect(existsSync(fresh)).toBe(true);
+      expect(existsSync(live)).toBe(true);
     } finally {
+      await other.close();
       await fs.rm(stale, { recursive: true, force: true });
-      await fs.rm(fresh, { recursive: true, force: true });
+      await fs.rm(live, { recursive: true, force: true });
     }
   });
 
@@ -94,20 +106,23 @@ describe('ONNX Runtime engine (the default)', () => {
   });
 
   it('keeps one session per model and a flat RSS over 200 runs, several photos in flight at once sharing it', async () => {
-    const sessions = (): Promise<number> => (engine as OnnxRuntimeEngine).liveSessions();
+    const sessions = async (): Promise<number> => (await (engine as OnnxRuntimeEngine).hostState()).sessions;
     expect(await sessions()).toBe(1);
     const small = testPhoto(40, 52);
     const ref = await direct(fx.rgbModel, 1, 'unit', 3, small);
     const rss: number[] = [];
+    const hostPeak: number[] = [];
     for (let i = 0; i < 50; i++) {
       const maps = await Promise.all([0, 1, 2, 3].map(() => engine.scoreMaps(rgb, small, [1])));
       for (const [m] of maps) expect(maxAbsDiff(m.scores, ref.scores)).toBeLessThan(1e-5);
       expect(engine.liveModels()).toBe(1);
       rss.push(process.memoryUsage().rss);
+      hostPeak.push((await (engine as OnnxRuntimeEngine).hostState()).peakRssBytes);
     }
     expect(await sessions()).toBe(1);
-    // After the first runs warm the allocators, 150 more runs add no more than noise.
+    // After the first runs warm the allocators, 150 more runs add no more than noise, here and in ONNX Runtime's process.
     expect(rss[49] - rss[9]).toBeLessThan(64 * 1024 * 1024);
+    expect(hostPeak[49] - hostPeak[9]).toBeLessThan(64 * 1024 * 1024);
   });
 
   it('cancels a running photo: it rejects with an AbortError, none of its later tiles run, and the next photo is scored', async () => {
@@ -157,30 +172,96 @@ describe('ONNX Runtime engine (the default)', () => {
   });
 });
 
-describe('ONNX Runtime engine: closing', () => {
-  it('closes while a tile runs on ONNX Runtime\'s thread: waits for that tile instead of stopping the thread mid-run (which aborts the process)', async () => {
-    // Heavy enough that a tile of 200×200 pixels takes a good while on two threads.
-    const heavy = tf.sequential();
-    heavy.add(tf.layers.conv2d({ inputShape: [null, null, 3] as unknown as number[], filters: 64, kernelSize: 3, activation: 'relu' }));
-    heavy.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }));
-    heavy.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }));
-    heavy.add(tf.layers.conv2d({ filters: 3, kernelSize: 10, activation: 'softmax' }));
-    const artifacts = await toArtifacts(heavy);
-    heavy.dispose();
-    const engine = await createEngine({ backend: 'onnx', workers: 2, maxTilePixels: 200 * 200 });
-    const handle = await engine.loadModel(artifacts, { window: [16, 16], stride: [1, 1], offset: [0, 0], channels: 3, preprocess: 'unit' });
-    let closing: Promise<void> | undefined;
-    const run = engine.scoreMaps(handle, testPhoto(380, 380), [1], undefined, {
-      // The first tile's reply came back: the second is sent to the thread now and runs there.
-      onProgress: (done) => {
-        if (done === 1) setTimeout(() => (closing ??= engine.close()), 20);
-      },
-    });
-    const err: unknown = await run.catch((e: unknown) => e);
-    expect(String(err)).toBe('Error: the ONNX Runtime engine was closed');
-    expect(closing).toBeDefined();
-    await closing;
+describe('ONNX Runtime engine: stopping the running tile', () => {
+  const heavyGeometry: ModelGeometry = { window: [16, 16], stride: [1, 1], offset: [0, 0], channels: 3, preprocess: 'unit' };
+  let heavy: tf.io.ModelArtifacts;
+  beforeAll(async () => {
+    // Heavy enough that one 600×600 tile takes a second or more on two threads.
+    const m = tf.sequential();
+    m.add(tf.layers.conv2d({ inputShape: [null, null, 3] as unknown as number[], filters: 64, kernelSize: 3, activation: 'relu' }));
+    m.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }));
+    m.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }));
+    m.add(tf.layers.conv2d({ filters: 3, kernelSize: 10, activation: 'softmax' }));
+    heavy = await toArtifacts(m);
+    m.dispose();
+  });
+  const gone = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  const host = (e: Engine): Promise<{ pid: number; sessions: number }> => (e as OnnxRuntimeEngine).hostState();
+
+  it('cancel kills the process inside the tile, and a new one reopens every model: a load that waited behind the tile and the next photo are right', async () => {
+    const engine = await createEngine({ backend: 'onnx', workers: 2, maxTilePixels: 1e6 });
+    try {
+      const handle = await engine.loadModel(heavy, heavyGeometry);
+      const before = await host(engine);
+      const controller = new AbortController();
+      const run = engine.scoreMaps(handle, testPhoto(600, 600), [1], undefined, { signal: controller.signal });
+      await new Promise((r) => setTimeout(r, 300));
+      // Posted now, it waits in the process behind the running tile; the restart sends it again.
+      const loading = engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
+      controller.abort();
+      expect(isAbortError(await run.catch((e: unknown) => e))).toBe(true);
+      await expect.poll(() => gone(before.pid)).toBe(true);
+      const rgb = await loading;
+      const [map] = await engine.scoreMaps(rgb, photo, [1]);
+      expect(maxAbsDiff(map.scores, (await direct(fx.rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+      const after = await host(engine);
+      expect(after.pid).not.toBe(before.pid);
+      expect(after.sessions).toBe(2);
+      const small = testPhoto(40, 40);
+      const [again] = await engine.scoreMaps(handle, small, [1]);
+      const model = await tf.loadLayersModel(tf.io.fromMemory(heavy));
+      expect(maxAbsDiff(again.scores, (await predictScaled(model, small, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+      model.dispose();
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('a process that dies (killed from outside) fails the photo it was running with the reason, and the next photo gets a new one', async () => {
+    const engine = await createEngine({ backend: 'onnx', workers: 2, maxTilePixels: 1e6 });
+    try {
+      const handle = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
+      const { pid } = await host(engine);
+      const run = engine.scoreMaps(handle, testPhoto(600, 800), [1, 2]);
+      process.kill(pid, 'SIGKILL');
+      await expect(run).rejects.toThrow('the ONNX Runtime process was killed (SIGKILL: the system may have run out of memory)');
+      const [map] = await engine.scoreMaps(handle, photo, [1]);
+      expect(maxAbsDiff(map.scores, (await direct(fx.rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+      expect((await host(engine)).pid).not.toBe(pid);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('close during a tile ends the process at once and removes the model folder; later calls are refused', async () => {
+    const engine = await createEngine({ backend: 'onnx', workers: 2, maxTilePixels: 1e6 });
+    const handle = await engine.loadModel(heavy, heavyGeometry);
+    const { pid } = await host(engine);
+    const mine = async (): Promise<string[]> => (await fs.readdir(os.tmpdir())).filter((n) => n.startsWith(`convmap-onnx-${process.pid}-`) && existsSync(path.join(os.tmpdir(), n, handle.id)));
+    const [folder] = await mine();
+    expect(folder).toBeDefined();
+    const run = engine.scoreMaps(handle, testPhoto(600, 600), [1]).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 300));
+    await engine.close();
+    expect(String(await run)).toBe('Error: the ONNX Runtime engine was closed');
+    expect(gone(pid)).toBe(true);
+    expect(existsSync(path.join(os.tmpdir(), folder))).toBe(false);
     await expect(engine.scoreMaps(handle, photo, [1])).rejects.toThrow('the ONNX Runtime engine is closed');
+  });
+
+  it('stops a tile only when its expected rest is longer than a restart (a tile never timed is stopped)', () => {
+    // A 4 s tile 1 s in, 2.5 s to restart: 3 s left → stop. 3.5 s in: 0.5 s left → let it finish.
+    expect(shouldStopRunningTile(4000, 1000, 2500)).toBe(true);
+    expect(shouldStopRunningTile(4000, 3500, 2500)).toBe(false);
+    expect(shouldStopRunningTile(4000, 1500, 2500)).toBe(false);
+    expect(shouldStopRunningTile(undefined, 0, 2500)).toBe(true);
   });
 });
 

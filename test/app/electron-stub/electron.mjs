@@ -1,5 +1,6 @@
 // A stand-in for the electron module, enough to run out/main/main.js under plain Node.
-const s = globalThis.__electronStub = { app: new Map(), ipc: new Map(), ipcOn: new Map(), protocols: new Map(), windows: [], menus: [], shown: [] };
+import { utilityProcessStandIn } from './utility-process.mjs';
+const s = globalThis.__electronStub = { app: new Map(), ipc: new Map(), ipcOn: new Map(), protocols: new Map(), windows: [], menus: [], shown: [], forks: [] };
 class Contents { constructor() { this.h = new Map(); this.sent = []; this.mainFrame = { url: 'convmap-app://renderer/index.html', parent: null }; }
   on(n, l) { this.h.set(n, l); return this; } send(c, p) { this.sent.push([c, p]); } }
 export class BrowserWindow {
@@ -20,4 +21,5 @@ export const Menu = { buildFromTemplate: (t) => t, setApplicationMenu: (m) => s.
 export const dialog = { showOpenDialog: async (...a) => (a.at(-1)?.title === 'Export Overlays To' && process.env.STUB_EXPORT_DIR ? { canceled: false, filePaths: [process.env.STUB_EXPORT_DIR] } : { canceled: true, filePaths: [] }),
   showErrorBox: (a, b) => console.error('ERRORBOX', a, b) };
 export const shell = { showItemInFolder: (p) => s.shown.push(p) };
-export default { app, BrowserWindow, ipcMain, protocol, session, Menu, dialog, shell };
+export const utilityProcess = utilityProcessStandIn(s.forks);
+export default { app, BrowserWindow, ipcMain, protocol, session, Menu, dialog, shell, utilityProcess };

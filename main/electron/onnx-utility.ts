@@ -1,0 +1,32 @@
+/**
+ * ONNX Runtime's process in Electron: a utility process (Chromium's service launcher), because
+ * child_process.fork would need ELECTRON_RUN_AS_NODE, which the packaged app's fuses turn off.
+ */
+import { fileURLToPath } from 'node:url';
+import { utilityProcess } from 'electron';
+import type { FromOnnxHost } from '../engine/onnx-protocol';
+import type { SpawnOnnxHost } from '../engine/onnx-host';
+
+/** Starts the engine's ONNX Runtime process with utilityProcess.fork (see main/engine/onnx-host). */
+export const utilityOnnxHost: SpawnOnnxHost = (file, execArgv, events) => {
+  const child = utilityProcess.fork(fileURLToPath(file), [], { serviceName: 'Convmap ONNX Runtime', execArgv, stdio: 'inherit' });
+  let ended = false;
+  const end = (code: number | null): void => {
+    if (ended) return;
+    ended = true;
+    events.exit(code);
+  };
+  child.on('message', (msg: FromOnnxHost) => events.message(msg));
+  child.on('exit', (code: number) => end(code));
+  return {
+    post: (msg) => {
+      if (!ended) child.postMessage(msg);
+    },
+    // child.kill() sends SIGTERM, which a process inside a run may not see until the run ends.
+    kill: () => {
+      const pid = child.pid;
+      if (pid === undefined) child.kill();
+      else process.kill(pid, 'SIGKILL');
+    },
+  };
+};

@@ -1,0 +1,55 @@
+/**
+ * The process ONNX Runtime runs in. onnxruntime-node 1.30 cannot interrupt a run (its binding
+ * ignores RunOptions.terminate, and stopping a worker thread mid-run aborts the whole process), so
+ * the sessions live in a child process that Cancel can kill mid-tile; the engine then starts another
+ * and reopens its models from their files. Node starts it with child_process.fork; Electron, whose
+ * fuses turn off ELECTRON_RUN_AS_NODE, with utilityProcess (main/electron/onnx-utility.ts).
+ */
+import { fork } from 'node:child_process';
+import type { FromOnnxHost, ToOnnxHost } from './onnx-protocol';
+
+/** What the engine hears from its process. */
+export interface OnnxHostEvents {
+  message(msg: FromOnnxHost): void;
+  /** The process ended (killed, crashed, or failed to start); called once. */
+  exit(code: number | null, signal?: NodeJS.Signals | null): void;
+}
+
+/** One started process. Messages are structured clones, handled in order. */
+export interface OnnxHost {
+  post(msg: ToOnnxHost): void;
+  /** Ends the process at once (SIGKILL), even inside a run. */
+  kill(): void;
+}
+
+/**
+ * Starts the process entry (main/engine/onnx-process, .ts or .js) with the given Node flags.
+ * @param file the entry module.
+ * @param execArgv Node flags for the child (tsx's loader when the entry is TypeScript).
+ */
+export type SpawnOnnxHost = (file: URL, execArgv: string[], events: OnnxHostEvents) => OnnxHost;
+
+/** A Node child process through child_process.fork (the CLI, tests, the bench). */
+export const forkOnnxHost: SpawnOnnxHost = (file, execArgv, events) => {
+  const child = fork(file, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let ended = false;
+  const end = (code: number | null, signal?: NodeJS.Signals | null): void => {
+    if (ended) return;
+    ended = true;
+    events.exit(code, signal);
+  };
+  child.on('message', (msg) => events.message(msg as FromOnnxHost));
+  child.on('exit', (code, signal) => end(code, signal));
+  // Also emitted for a failed send, which the exit that follows reports; only a spawn failure ends it here.
+  child.on('error', () => {
+    if (child.pid === undefined) end(null);
+  });
+  return {
+    post: (msg) => {
+      if (child.connected) child.send(msg, () => undefined);
+    },
+    kill: () => {
+      child.kill('SIGKILL');
+    },
+  };
+};

@@ -1,0 +1,165 @@
+/**
+ * The ONNX Runtime process. onnxruntime-node's `run` computes on the thread that calls it (its
+ * promise only defers the call), so the sessions live here, one per model, and the engine's process
+ * (Electron's main process, the CLI) stays free; a run can be stopped only by ending this process
+ * (see ./onnx-host). ONNX Runtime's own pool runs each pass on every core. Messages are handled one
+ * at a time, in order (see ./onnx-protocol). It runs under child_process.fork (process.send) or
+ * Electron's utilityProcess (process.parentPort) and ends when its parent goes away.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { exportOnnxGraph } from '../onnx/export';
+import { encodeModel } from '../onnx/proto';
+import { createSession, runNhwc, type OnnxSession } from '../onnx/runtime';
+import { quiet } from './backend';
+import { activationBytesPerPixel } from './onnx-memory';
+import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
+import { preprocessRegion } from './preprocess';
+import { collectGarbage, serveInOrder } from './worker-loop';
+
+/** Electron's process.parentPort in a utility process. */
+interface ParentPort {
+  postMessage(msg: unknown): void;
+  on(event: 'message', fn: (e: { data: unknown }) => void): void;
+}
+
+/** The link to the engine: Electron's parentPort, or Node's IPC channel. */
+function parentLink(): { post(msg: FromOnnxHost): void; subscribe(fn: (msg: ToOnnxHost) => void): void } {
+  const port = (process as { parentPort?: ParentPort }).parentPort;
+  if (port !== undefined) {
+    return { post: (msg) => port.postMessage(msg), subscribe: (fn) => port.on('message', (e) => fn(e.data as ToOnnxHost)) };
+  }
+  const send = process.send?.bind(process);
+  if (send === undefined) throw new Error('main/engine/onnx-process must run as a child process (child_process.fork or Electron\'s utilityProcess)');
+  // Orphaned (the engine's process was killed): nothing would ever be asked of this process again.
+  process.on('disconnect', () => process.exit(0));
+  return { post: (msg) => void send(msg, undefined, undefined, () => undefined), subscribe: (fn) => process.on('message', (m) => fn(m as ToOnnxHost)) };
+}
+
+const link = parentLink();
+const post = link.post;
+quiet(tf);
+const sessions = new Map<string, OnnxSession>();
+let init: OnnxHostInit | undefined;
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Opens a model's session from its file, in milliseconds. */
+async function open(modelId: string, dir: string): Promise<number> {
+  if (init === undefined) throw new Error('the ONNX Runtime process was not initialised');
+  const t0 = performance.now();
+  const session = await createSession(path.join(dir, MODEL_FILES.onnx), { device: init.device, threads: init.threads });
+  sessions.set(modelId, session);
+  return performance.now() - t0;
+}
+
+/**
+ * Writes the exported model next to its weights, atomically (a process killed while writing leaves
+ * no half file that a restart would open). ONNX Runtime opening a file instead of a buffer also
+ * holds one copy less at its peak (measured on VGG16: 2.3 GB instead of 3.3 GB).
+ */
+async function writeModel(dir: string, bytes: Uint8Array): Promise<void> {
+  const part = path.join(dir, `${MODEL_FILES.onnx}.part`);
+  await fs.writeFile(part, bytes, { mode: 0o600 });
+  await fs.rename(part, path.join(dir, MODEL_FILES.onnx));
+}
+
+/** The weights file as one ArrayBuffer (without a copy where Node read it into a buffer of its own). */
+async function readWeights(dir: string): Promise<ArrayBuffer> {
+  const b = await fs.readFile(path.join(dir, MODEL_FILES.weights));
+  if (b.byteOffset === 0 && b.buffer.byteLength === b.byteLength) return b.buffer as ArrayBuffer;
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+}
+
+async function load(msg: ToOnnxHost & { type: 'load' }): Promise<FromOnnxHost> {
+  let fcn: tf.LayersModel;
+  try {
+    // This process's copy of the weights must not outlive tfjs's own.
+    fcn = await tf.loadLayersModel(tf.io.fromMemory({ ...msg.artifacts, weightData: await readWeights(msg.dir) }));
+  } catch (err) {
+    throw new Error(`the model could not be loaded: ${message(err)}`);
+  }
+  let graph: ReturnType<typeof exportOnnxGraph> | undefined;
+  let perPixel: number;
+  const inputShape = fcn.inputs[0].shape;
+  const outputShape = fcn.outputs[0].shape;
+  try {
+    if (inputShape.length !== 4 || outputShape.length !== 4) return { type: 'loaded', jobId: msg.jobId, inputShape, outputShape, bytesPerPixel: 0, openMs: 0 };
+    perPixel = activationBytesPerPixel(fcn, msg.window);
+    graph = exportOnnxGraph(fcn, 'the model');
+  } finally {
+    fcn.dispose();
+  }
+  // For VGG-sized models each copy of the weights is half a gigabyte: free each one before the next
+  // is made (tfjs's, then the graph's as it is serialised, then the bytes once on disk).
+  collectGarbage();
+  let bytes: Uint8Array | undefined = encodeModel(graph.model, { release: true });
+  graph = undefined;
+  await writeModel(msg.dir, bytes);
+  bytes = undefined;
+  collectGarbage();
+  const openMs = await open(msg.modelId, msg.dir);
+  collectGarbage();
+  return { type: 'loaded', jobId: msg.jobId, inputShape, outputShape, bytesPerPixel: perPixel, openMs };
+}
+
+async function handle(msg: ToOnnxHost): Promise<void> {
+  switch (msg.type) {
+    case 'init':
+      return;
+    case 'load':
+    case 'open': {
+      try {
+        post(msg.type === 'load' ? await load(msg) : { type: 'opened', jobId: msg.jobId, openMs: await open(msg.modelId, msg.dir) });
+      } catch (err) {
+        post({ type: 'error', jobId: msg.jobId, message: message(err) });
+      }
+      return;
+    }
+    case 'release': {
+      const s = sessions.get(msg.modelId);
+      sessions.delete(msg.modelId);
+      await s?.session.release().catch(() => undefined);
+      return;
+    }
+    case 'run': {
+      try {
+        const s = sessions.get(msg.modelId);
+        if (s === undefined) throw new Error('the model was released');
+        const { region } = msg;
+        const image = { data: msg.data, width: msg.width, height: msg.height, channels: 3 as const };
+        const input = preprocessRegion(image, region, msg.preprocess, msg.channels);
+        const res = await runNhwc(s.session, input, [region.y1 - region.y0, region.x1 - region.x0, msg.channels]);
+        post({ type: 'result', jobId: msg.jobId, output: res.output, shape: res.shape });
+      } catch (err) {
+        post({ type: 'error', jobId: msg.jobId, message: message(err) });
+      }
+      return;
+    }
+    case 'state':
+      post({ type: 'state', jobId: msg.jobId, sessions: sessions.size, pid: process.pid, peakRssBytes: process.resourceUsage().maxRSS * 1024 });
+  }
+}
+
+let received!: (init: OnnxHostInit) => void;
+const initMessage = new Promise<OnnxHostInit>((resolve) => (received = resolve));
+
+// On failure the engine hears why and ends this process.
+const started: Promise<true | undefined> = initMessage.then(async (given) => {
+  try {
+    const probe = await createSession(given.probe, { device: given.device, threads: 1, gpuProviders: given.gpuProviders });
+    await probe.session.release();
+    // Every model's session uses the provider that loaded for the probe.
+    init = { ...given, device: probe.device };
+    post({ type: 'ready', device: probe.device, fallbacks: probe.fallbacks });
+    return true as const;
+  } catch (err) {
+    post({ type: 'fatal', message: message(err) });
+    return undefined;
+  }
+});
+
+serveInOrder<true, ToOnnxHost>((fn) => link.subscribe((msg) => (msg.type === 'init' ? received(msg) : fn(msg))), started, (_ready, msg) => handle(msg));
