@@ -121,8 +121,6 @@ export interface Engine {
   scoreMaps(handle: ModelHandle, image: RgbImage, scales: readonly number[], preprocess?: PreprocessMode, opts?: ScoreOptions): Promise<ScoreMap[]>;
   /** Live tfjs tensors in each worker (model weights included): a leak check; [] for onnx. */
   workerTensors(): Promise<number[]>;
-  /** Test only: queue a job that makes its worker exit; it rejects with the reason and the worker is replaced. */
-  crashWorkerForTest(): Promise<void>;
   /** Terminate the workers; pending calls reject. */
   close(): Promise<void>;
 }
@@ -310,10 +308,6 @@ class PoolEngine implements Engine {
 
   workerTensors(): Promise<number[]> {
     return this.pool.memory();
-  }
-
-  crashWorkerForTest(): Promise<void> {
-    return this.pool.crashForTest();
   }
 
   close(): Promise<void> {

@@ -75,14 +75,15 @@ interface Pending {
 
 /**
  * Whether Cancel should kill the process to stop the tile it runs: when the tile's expected rest
- * is longer than starting a process and reopening every model. A tile of a model never timed has no
- * expectation and is stopped.
+ * is longer than starting a process and reopening every model. Where either is not known yet (a
+ * model never timed, or never reopened: its first opening, which also optimises it, says little
+ * about reopening) the tile is stopped.
  * @param expectedMs the tile's expected duration (pixels × the model's last ms per pixel), or undefined.
  * @param elapsedMs how long it has run.
- * @param restartMs what the last start of the process and its sessions took.
+ * @param restartMs what a start of the process and the reopening of its models take, or undefined.
  */
-export function shouldStopRunningTile(expectedMs: number | undefined, elapsedMs: number, restartMs: number): boolean {
-  return expectedMs === undefined || expectedMs - elapsedMs > restartMs;
+export function shouldStopRunningTile(expectedMs: number | undefined, elapsedMs: number, restartMs: number | undefined): boolean {
+  return expectedMs === undefined || restartMs === undefined || expectedMs - elapsedMs > restartMs;
 }
 
 /** Runs at most one tile at a time; a tile whose caller gave up no longer holds its turn. */
@@ -172,8 +173,8 @@ interface LiveModel {
   maxTilePixels: number;
   /** The model's private folder (its ONNX file). */
   dir: string;
-  /** Milliseconds the session took to open, the model's share of a restart. */
-  openMs: number;
+  /** Milliseconds its session took to reopen after the last restart, the model's share of the next. */
+  reopenMs?: number;
   /** The last tile's milliseconds per input pixel. */
   msPerPixel?: number;
   /** Why a restarted process could not reopen the model. */
@@ -240,8 +241,10 @@ class OnnxEngine implements Engine {
   private generation = 0;
   /** Settles once a restart has reopened the models (requests wait for it). */
   private up: Promise<void> = Promise.resolve();
+  private restarting = false;
   private host: StartedHost;
-  private restartMs: number;
+  /** Milliseconds the last start of a process took, to its probe session. */
+  private spawnMs: number;
 
   constructor(
     first: StartedHost,
@@ -253,7 +256,7 @@ class OnnxEngine implements Engine {
   ) {
     this.workers = opts.threads;
     this.host = first;
-    this.restartMs = startMs;
+    this.spawnMs = startMs;
   }
 
   get device(): DeviceName {
@@ -279,26 +282,45 @@ class OnnxEngine implements Engine {
     };
   }
 
-  /** Posts to the current process without waiting for a restart (the restart itself uses this). */
-  private send(msg: ToOnnxHost & { jobId: number }, signal?: AbortSignal): Promise<Reply> {
+  /**
+   * Posts to the current process without waiting for a restart (the restart itself uses this).
+   * @param sent told which process the message went to.
+   */
+  private send(msg: ToOnnxHost & { jobId: number }, signal?: AbortSignal, sent?: (to: StartedHost) => void): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
       this.pending.set(msg.jobId, { msg, signal, resolve, reject });
       this.host.host.post(msg);
+      sent?.(this.host);
     });
   }
 
-  private async request(msg: ToOnnxHost & { jobId: number }, signal?: AbortSignal): Promise<Reply> {
+  private async request(msg: ToOnnxHost & { jobId: number }, signal?: AbortSignal, sent?: (to: StartedHost) => void): Promise<Reply> {
     await this.up;
     if (this.closed) throw new Error('the ONNX Runtime engine is closed');
     if (this.broken !== undefined) throw this.broken;
-    return this.send(msg, signal);
+    if (signal?.aborted) throw abortError(signal);
+    return this.send(msg, signal, sent);
+  }
+
+  /** Ends the engine's work with `err`: every waiting request and every later one fails with it. */
+  private fail(err: Error): void {
+    this.broken ??= err;
+    for (const p of this.pending.values()) p.reject(this.broken);
+    this.pending.clear();
   }
 
   /**
    * Kills the process and starts another that reopens every model. After a cancel (`crash`
    * undefined) every request whose caller still waits is sent again; after a crash they fail with it.
+   * One restart at a time: the process it starts is the only one whose end is heard meanwhile, and
+   * if that one dies too the engine fails.
    */
   private restart(crash?: Error): void {
+    if (this.restarting) {
+      if (crash !== undefined) this.fail(crash);
+      return;
+    }
+    this.restarting = true;
     const old = this.host;
     this.generation++;
     old.host.kill();
@@ -308,29 +330,29 @@ class OnnxEngine implements Engine {
       else p.reject(crash ?? abortError(p.signal));
     }
     this.pending.clear();
-    const previous = this.up;
     this.up = (async () => {
-      await previous;
-      const t0 = performance.now();
       await old.exited;
+      const t0 = performance.now();
       this.host = await startHost(this.opts.spawnHost, this.init, this.events());
+      this.spawnMs = performance.now() - t0;
       for (const m of this.models.values()) {
         try {
           const reply = await this.send({ type: 'open', jobId: this.nextJob++, modelId: m.handle.id, dir: m.dir });
-          if (reply.type === 'opened') m.openMs = reply.openMs;
+          if (reply.type === 'opened') m.reopenMs = reply.openMs;
         } catch (err) {
           m.lost = `the model could not be reopened after a restart: ${err instanceof Error ? err.message : String(err)}`;
         }
       }
-      this.restartMs = performance.now() - t0;
-      for (const p of again) {
+      if (this.broken !== undefined) throw this.broken;
+      for (const p of again.splice(0)) {
         this.pending.set(p.msg.jobId, p);
         this.host.host.post(p.msg);
       }
     })().catch((err: unknown) => {
-      this.broken = err instanceof Error ? err : new Error(String(err));
-      for (const p of [...again, ...this.pending.values()]) p.reject(this.broken);
-      this.pending.clear();
+      for (const p of again) p.reject(err instanceof Error ? err : new Error(String(err)));
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+    }).finally(() => {
+      this.restarting = false;
     });
   }
 
@@ -360,8 +382,7 @@ class OnnxEngine implements Engine {
       const budget = this.opts.memoryBudget ?? defaultMemoryBudget();
       const maxTilePixels = this.opts.maxTilePixels ?? Math.max(1, Math.floor(budget / Math.max(reply.bytesPerPixel, 1)));
       const handle: ModelHandle = { id, geometry: g, classes };
-      this.models.set(id, { handle, maxTilePixels, dir, openMs: reply.openMs });
-      this.restartMs += reply.openMs;
+      this.models.set(id, { handle, maxTilePixels, dir });
       await fs.rm(path.join(dir, MODEL_FILES.weights), { force: true });
       return handle;
     } catch (err) {
@@ -374,7 +395,6 @@ class OnnxEngine implements Engine {
   releaseModel(handle: ModelHandle): void {
     const m = this.models.get(handle.id);
     if (m === undefined || !this.models.delete(handle.id) || this.closed) return;
-    this.restartMs = Math.max(0, this.restartMs - m.openMs);
     void this.up.then(() => {
       if (!this.closed) this.host.host.post({ type: 'release', modelId: handle.id });
       return fs.rm(m.dir, { recursive: true, force: true });
@@ -393,25 +413,40 @@ class OnnxEngine implements Engine {
       run: (tile, job, signal): Promise<TileResult> => {
         let startedAt = 0;
         let pixels = 0;
+        // The process the tile was sent to: only a tile inside the current process is worth a kill.
+        let inside: StartedHost | undefined;
         return this.queue.run(signal, async () => {
           if (!this.models.has(handle.id)) throw new Error(this.closed ? 'the ONNX Runtime engine was closed' : 'the model was released');
           if (m.lost !== undefined) throw new Error(m.lost);
           const crop = cropRgb(job.scaled, tile);
           pixels = crop.image.width * crop.image.height;
-          startedAt = performance.now();
           const reply = await this.request({
             type: 'run', jobId: this.nextJob++, modelId: handle.id,
             data: crop.image.data, height: crop.image.height, width: crop.image.width, region: crop.region, preprocess: job.mode, channels: job.channels,
-          }, signal);
+          }, signal, (to) => {
+            inside = to;
+            startedAt = performance.now();
+          });
           if (reply.type !== 'result') throw new Error(`unexpected reply ${reply.type}`);
           m.msPerPixel = (performance.now() - startedAt) / pixels;
           return { output: reply.output, shape: reply.shape };
         }, () => {
+          if (inside === undefined || inside !== this.host || this.restarting) return;
           const expected = m.msPerPixel === undefined ? undefined : m.msPerPixel * pixels;
-          if (shouldStopRunningTile(expected, performance.now() - startedAt, this.restartMs)) this.restart();
+          if (shouldStopRunningTile(expected, performance.now() - startedAt, this.restartEstimate())) this.restart();
         });
       },
     });
+  }
+
+  /** What a restart would take: a start of the process plus every model's last reopening; undefined until each was reopened once. */
+  private restartEstimate(): number | undefined {
+    let ms = this.spawnMs;
+    for (const m of this.models.values()) {
+      if (m.reopenMs === undefined) return undefined;
+      ms += m.reopenMs;
+    }
+    return ms;
   }
 
   liveModels(): number {
@@ -429,20 +464,21 @@ class OnnxEngine implements Engine {
     return [];
   }
 
-  crashWorkerForTest(): Promise<void> {
-    return Promise.reject(new Error('the ONNX Runtime engine has no worker pool'));
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     // Killing the process is safe mid-run (unlike stopping a thread) and frees its cores at once.
     this.closed = true;
-    this.generation++;
     this.models.clear();
     const closedErr = new Error('the ONNX Runtime engine was closed');
-    for (const p of this.pending.values()) p.reject(closedErr);
-    this.pending.clear();
+    const rejectPending = (): void => {
+      for (const p of this.pending.values()) p.reject(closedErr);
+      this.pending.clear();
+    };
+    rejectPending();
+    // A restart under way ends first (it may send requests again); then its process is the one to kill.
     await this.up;
+    this.generation++;
+    rejectPending();
     this.host.host.kill();
     await this.host.exited;
     await fs.rm(this.root, { recursive: true, force: true });

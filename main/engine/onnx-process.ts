@@ -8,12 +8,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { exportOnnxGraph } from '../onnx/export';
-import { encodeModel } from '../onnx/proto';
 import { createSession, runNhwc, type OnnxSession } from '../onnx/runtime';
-import { quiet } from './backend';
-import { activationBytesPerPixel } from './onnx-memory';
 import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
 import { preprocessRegion } from './preprocess';
 import { collectGarbage, serveInOrder } from './worker-loop';
@@ -39,7 +34,6 @@ function parentLink(): { post(msg: FromOnnxHost): void; subscribe(fn: (msg: ToOn
 
 const link = parentLink();
 const post = link.post;
-quiet(tf);
 const sessions = new Map<string, OnnxSession>();
 let init: OnnxHostInit | undefined;
 
@@ -47,63 +41,45 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Opens a model's session from its file, in milliseconds. */
+/**
+ * Opens a model's session from its folder, in milliseconds. On the CPU the first open also saves
+ * ONNX Runtime's optimised model, which then replaces model.onnx (atomically, so a kill at any point
+ * leaves one whole file to reopen), and later opens use it.
+ */
 async function open(modelId: string, dir: string): Promise<number> {
   if (init === undefined) throw new Error('the ONNX Runtime process was not initialised');
+  const base = { device: init.device, threads: init.threads };
+  const optimized = path.join(dir, MODEL_FILES.optimized);
+  const plain = path.join(dir, MODEL_FILES.onnx);
   const t0 = performance.now();
-  const session = await createSession(path.join(dir, MODEL_FILES.onnx), { device: init.device, threads: init.threads });
+  let session: OnnxSession;
+  if (await exists(optimized)) {
+    session = await createSession(optimized, { ...base, optimized: true });
+  } else if (init.device === 'cpu') {
+    const part = `${optimized}.part`;
+    session = await createSession(plain, { ...base, saveOptimizedTo: part });
+    await fs.rename(part, optimized);
+    await fs.rm(plain, { force: true });
+  } else {
+    session = await createSession(plain, base);
+  }
   sessions.set(modelId, session);
   return performance.now() - t0;
 }
 
-/**
- * Writes the exported model next to its weights, atomically (a process killed while writing leaves
- * no half file that a restart would open). ONNX Runtime opening a file instead of a buffer also
- * holds one copy less at its peak (measured on VGG16: 2.3 GB instead of 3.3 GB).
- */
-async function writeModel(dir: string, bytes: Uint8Array): Promise<void> {
-  const part = path.join(dir, `${MODEL_FILES.onnx}.part`);
-  await fs.writeFile(part, bytes, { mode: 0o600 });
-  await fs.rename(part, path.join(dir, MODEL_FILES.onnx));
-}
-
-/** The weights file as one ArrayBuffer (without a copy where Node read it into a buffer of its own). */
-async function readWeights(dir: string): Promise<ArrayBuffer> {
-  const b = await fs.readFile(path.join(dir, MODEL_FILES.weights));
-  if (b.byteOffset === 0 && b.buffer.byteLength === b.byteLength) return b.buffer as ArrayBuffer;
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(() => true, () => false);
 }
 
 async function load(msg: ToOnnxHost & { type: 'load' }): Promise<FromOnnxHost> {
-  let fcn: tf.LayersModel;
-  try {
-    // This process's copy of the weights must not outlive tfjs's own.
-    fcn = await tf.loadLayersModel(tf.io.fromMemory({ ...msg.artifacts, weightData: await readWeights(msg.dir) }));
-  } catch (err) {
-    throw new Error(`the model could not be loaded: ${message(err)}`);
+  // tfjs and the exporter load only here: a restarted process reopens files without them.
+  const { exportModelFile } = await import('./onnx-export-file');
+  const shapes = await exportModelFile(msg);
+  if (shapes.inputShape.length === 4 && shapes.outputShape.length === 4) {
+    await open(msg.modelId, msg.dir);
+    collectGarbage();
   }
-  let graph: ReturnType<typeof exportOnnxGraph> | undefined;
-  let perPixel: number;
-  const inputShape = fcn.inputs[0].shape;
-  const outputShape = fcn.outputs[0].shape;
-  try {
-    if (inputShape.length !== 4 || outputShape.length !== 4) return { type: 'loaded', jobId: msg.jobId, inputShape, outputShape, bytesPerPixel: 0, openMs: 0 };
-    perPixel = activationBytesPerPixel(fcn, msg.window);
-    graph = exportOnnxGraph(fcn, 'the model');
-  } finally {
-    fcn.dispose();
-  }
-  // For VGG-sized models each copy of the weights is half a gigabyte: free each one before the next
-  // is made (tfjs's, then the graph's as it is serialised, then the bytes once on disk).
-  collectGarbage();
-  let bytes: Uint8Array | undefined = encodeModel(graph.model, { release: true });
-  graph = undefined;
-  await writeModel(msg.dir, bytes);
-  bytes = undefined;
-  collectGarbage();
-  const openMs = await open(msg.modelId, msg.dir);
-  collectGarbage();
-  return { type: 'loaded', jobId: msg.jobId, inputShape, outputShape, bytesPerPixel: perPixel, openMs };
+  return { type: 'loaded', jobId: msg.jobId, ...shapes };
 }
 
 async function handle(msg: ToOnnxHost): Promise<void> {

@@ -10,13 +10,12 @@
 import type * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../model/errors';
 import { flattenModel, type FlatNode } from '../convert/graph';
+import { ONNX_INPUT, ONNX_OUTPUT } from './names';
 import { AttributeType, DataType, encodeModel, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
 
 type Config = Record<string, unknown>;
 
-/** Name of the graph input (NHWC float32) and output (NHWC float32). */
-export const ONNX_INPUT = 'image';
-export const ONNX_OUTPUT = 'scores';
+export { ONNX_INPUT, ONNX_OUTPUT } from './names';
 
 /** Where one tfjs layer's output is in the ONNX graph. */
 export interface LayerOutput {

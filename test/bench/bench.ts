@@ -27,7 +27,7 @@ function parseArgs(argv: string[]): BenchArgs & { child?: string } {
 
 const ALL_CASES = ['vgg16-384', 'vgg16-1000x800', 'vgg16-4000x3000', 'digits-scene', 'batch-1-worker', 'batch-all-cores', 'torch-peer',
   'torch-peer-wasm-1-thread', 'onnx-peer', 'mobilenetv2-tm-2725x2225',
-  'stride-vgg16-384-s16', 'stride-vgg16-384-s8', 'stride-digits-s4', 'stride-digits-s2', 'picture-100mp', 'cancel-onnx'];
+  'stride-vgg16-384-s16', 'stride-vgg16-384-s8', 'stride-digits-s4', 'stride-digits-s2', 'picture-100mp', 'cancel-onnx', 'cancel-vgg16'];
 
 async function runChild(name: string, args: BenchArgs): Promise<Record<string, unknown>> {
   const childArgs = [path.join(repo, 'bin/run-ts.mjs'), path.join(here, 'bench.ts'), '--child', name, '--runs', String(args.runs)];
@@ -47,7 +47,10 @@ async function main(): Promise<void> {
   if (args.child) {
     const { runCase } = await import('./cases');
     const result = await runCase(args.child, args.runs);
-    process.stdout.write(JSON.stringify({ ...result, peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024) }) + '\n');
+    const peakRssMB = Math.round(process.resourceUsage().maxRSS / 1024);
+    const hostPeak = result.onnxProcessPeakRssMB;
+    // Two processes' peaks: their sum bounds what both held at once.
+    process.stdout.write(JSON.stringify({ ...result, peakRssMB, ...(typeof hostPeak === 'number' ? { peakRssBothMB: peakRssMB + hostPeak } : {}) }) + '\n');
     process.exit(0);
   }
   const cases = args.cases.length > 0 ? args.cases : ALL_CASES.filter((c) => !(args.quick && c === 'vgg16-4000x3000'));

@@ -35,6 +35,15 @@ describe('WorkerPool', () => {
     expect(ok.shape).toEqual([1, 1, 3]);
   });
 
+  it('replaces a worker that crashes: its job rejects with the reason, the next job runs on the new worker', async () => {
+    await expect(pool.crashForTest()).rejects.toThrow(/inference worker \d stopped: worker was told to crash \(exit code 70\)/);
+    const input = preprocess(testPhoto(20, 24), 'unit', 3);
+    const ref = predictDirect(model, input.slice(), 20, 24, 3);
+    const result = await pool.run('m', { kind: 'float', data: input, shape: [20, 24, 3] });
+    expect(maxAbsDiff(result.output, ref.scores)).toBeLessThan(1e-5);
+    expect(await pool.memory()).toHaveLength(1);
+  });
+
   it('refuses work once closed', async () => {
     const other = await WorkerPool.create({ size: 1, backend: 'wasm' });
     await other.close();
