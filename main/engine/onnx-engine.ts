@@ -23,6 +23,7 @@ import { defaultMemoryBudget } from './onnx-memory';
 import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
 import { abortError, type TileResult } from './pool';
 import { processEntry } from './start-worker';
+import { collectGarbage } from './worker-loop';
 import { cropRgb } from './preprocess';
 
 /** The ArrayBuffers behind a model's weights (tfjs keeps one buffer or a list of shards' buffers). */
@@ -365,8 +366,11 @@ class OnnxEngine implements Engine {
     try {
       const buffers = weightBuffers(artifacts);
       await writeWeights(path.join(dir, MODEL_FILES.weights), buffers);
-      // The caller gave them up: detached now, they are freed without waiting for the caller to drop them.
-      if (opts.transfer) for (const b of buffers) structuredClone(b, { transfer: [b] });
+      // The caller gave them up: detached and collected now, before ONNX Runtime's process makes its copies.
+      if (opts.transfer) {
+        for (const b of buffers) structuredClone(b, { transfer: [b] });
+        collectGarbage();
+      }
       const { weightData: _weights, ...topology } = artifacts;
       const reply = await this.request({ type: 'load', jobId: this.nextJob++, modelId: id, dir, artifacts: topology, window: [...geometry.window] });
       if (reply.type !== 'loaded') throw new Error(`unexpected reply ${reply.type}`);
