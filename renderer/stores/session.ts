@@ -18,7 +18,6 @@ export const useSessionStore = defineStore('session', () => {
   const photos = usePhotosStore();
   const batch = useBatchStore();
   const scores = useScoresStore();
-  const jobs = useJobsStore();
   const started = ref(false);
   /** The keyboard-shortcut sheet is open (the ? key, the toolbar's help button, Help › Keyboard Shortcuts). */
   const helpOpen = ref(false);
@@ -35,11 +34,11 @@ export const useSessionStore = defineStore('session', () => {
   /** Models are loaded (the last one wins), photos added, folders opened (main loads a folder holding a model as the model). */
   async function open(targets: readonly OpenTarget[]): Promise<void> {
     const sorted = sortPaths(targets);
-    const jobs: Promise<unknown>[] = [];
-    if (sorted.models.length > 0) jobs.push(model.load(sorted.models[sorted.models.length - 1]));
-    if (sorted.photos.length > 0) jobs.push(photos.add(sorted.photos));
-    if (sorted.folders.length > 0) jobs.push(batch.addFolders(sorted.folders));
-    await Promise.all(jobs);
+    const opening: Promise<unknown>[] = [];
+    if (sorted.models.length > 0) opening.push(model.load(sorted.models[sorted.models.length - 1]));
+    if (sorted.photos.length > 0) opening.push(photos.add(sorted.photos));
+    if (sorted.folders.length > 0) opening.push(batch.addFolders(sorted.folders));
+    await Promise.all(opening);
   }
 
   /** A drop onto the window: the preload turns each File into its path. */
@@ -63,7 +62,7 @@ export const useSessionStore = defineStore('session', () => {
   function unsubscribe(): void {
     offOpenFiles();
     offMenu();
-    jobs.unsubscribe();
+    useJobsStore().unsubscribe();
     batch.unsubscribe();
   }
 
