@@ -337,6 +337,11 @@ class OnnxEngine implements Engine {
       const t0 = performance.now();
       this.host = await startHost(this.opts.spawnHost, this.init, this.events());
       this.spawnMs = performance.now() - t0;
+      // Closed meanwhile (a cancelled batch that ends the engine): close kills this process, nothing to reopen.
+      if (this.closed) {
+        for (const p of again.splice(0)) p.reject(new Error('the ONNX Runtime engine was closed'));
+        return;
+      }
       for (const m of this.models.values()) {
         try {
           const reply = await this.send({ type: 'open', jobId: this.nextJob++, modelId: m.handle.id, dir: m.dir });

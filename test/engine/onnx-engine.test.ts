@@ -260,6 +260,22 @@ describe('ONNX Runtime engine: stopping the running tile', () => {
     await expect(engine.scoreMaps(handle, photo, [1])).rejects.toThrow('the ONNX Runtime engine is closed');
   });
 
+  it('close right after a cancel that restarts the process: the photo queued behind is refused, not left waiting, and the model folder goes', async () => {
+    const engine = await createEngine({ backend: 'onnx', workers: 2, maxTilePixels: 1e6 });
+    const handle = await engine.loadModel(heavy, heavyGeometry);
+    const mine = async (): Promise<string[]> => (await fs.readdir(os.tmpdir())).filter((n) => n.startsWith(`convmap-onnx-${process.pid}-`) && existsSync(path.join(os.tmpdir(), n, handle.id)));
+    const [folder] = await mine();
+    const controller = new AbortController();
+    const first = engine.scoreMaps(handle, testPhoto(600, 600), [1], undefined, { signal: controller.signal }).catch((e: unknown) => e);
+    const queued = engine.scoreMaps(handle, testPhoto(600, 600), [1]).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 300));
+    controller.abort();
+    await engine.close();
+    expect(isAbortError(await first)).toBe(true);
+    expect(String(await queued)).toMatch(/^Error: the ONNX Runtime engine (is|was) closed$/);
+    expect(existsSync(path.join(os.tmpdir(), folder))).toBe(false);
+  });
+
   it('stops a tile only when its expected rest is longer than a restart (stopped where either is not known yet)', () => {
     // A 4 s tile 1 s in, 2.5 s to restart: 3 s left → stop. 3.5 s in: 0.5 s left → let it finish.
     expect(shouldStopRunningTile(4000, 1000, 2500)).toBe(true);
