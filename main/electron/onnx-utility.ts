@@ -11,13 +11,14 @@ import type { SpawnOnnxHost } from '../engine/onnx-host';
 export const utilityOnnxHost: SpawnOnnxHost = (file, execArgv, events) => {
   const child = utilityProcess.fork(fileURLToPath(file), [], { serviceName: 'Convmap ONNX Runtime', execArgv, stdio: 'inherit' });
   let ended = false;
-  const end = (code: number | null): void => {
-    if (ended) return;
+  child.on('message', (msg: FromOnnxHost) => events.message(msg));
+  // A fatal V8 error in the child is followed by its exit, which reports it; unheard, the 'error' event would throw in main.
+  child.on('error', () => undefined);
+  // Emitted once, when the process has ended.
+  child.on('exit', (code: number) => {
     ended = true;
     events.exit(code);
-  };
-  child.on('message', (msg: FromOnnxHost) => events.message(msg));
-  child.on('exit', (code: number) => end(code));
+  });
   return {
     post: (msg) => {
       if (!ended) child.postMessage(msg);
