@@ -11,6 +11,7 @@ import type { BatchEvent, ExportSettings, ModelSummary, PhotoRef } from '../../c
 import { averageScoreMaps } from '../../core/average';
 import { makeDigitScene } from '../../main/digits/scene';
 import { createAppService, type AppService } from '../../main/services/app-service';
+import { writeNestedPhotos } from '../helpers/nested';
 
 const SCALES = [1, 0.5];
 
@@ -209,12 +210,7 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
 
   it('an export of a folder opened with its sub-folders mirrors them: same-named photos keep their names, each in its folder', async () => {
     const root = path.join(dir, 'nested');
-    await fs.mkdir(path.join(root, 'a'), { recursive: true });
-    await fs.mkdir(path.join(root, 'b', 'deeper'), { recursive: true });
-    await scenePng(path.join(root, 'a', 'x.png'), 7, 120, 90);
-    await scenePng(path.join(root, 'b', 'x.png'), 8, 160, 100);
-    await scenePng(path.join(root, 'b', 'deeper', 'x.png'), 9, 140, 80);
-    await scenePng(path.join(root, 'top.png'), 10, 100, 100);
+    await writeNestedPhotos(root, (file, width, height, seed) => scenePng(file, 6 + seed, width, height));
     const { photos } = await service.addFolders({ paths: [root], recursive: true });
     expect(photos).toHaveLength(4);
     const out = path.join(dir, 'nested-out');
@@ -232,8 +228,8 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
       return [m.width ?? 0, m.height ?? 0];
     };
     expect(await size('a/x.heatmap.png')).toEqual([120, 90]);
-    expect(await size('b/x.heatmap.png')).toEqual([160, 100]);
-    expect(await size('b/deeper/x.heatmap.png')).toEqual([140, 80]);
+    expect(await size('b/x.heatmap.png')).toEqual([90, 120]);
+    expect(await size('b/deeper/x.heatmap.png')).toEqual([100, 100]);
   });
 
   it('pause holds new photos back until resume; the batch then finishes', async () => {

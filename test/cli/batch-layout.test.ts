@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { cliSandbox, runConvmap, startConvmap } from '../helpers/cli';
 import { writeScene } from '../batch/fixtures';
+import { writeNestedPhotos } from '../helpers/nested';
 
 const cli = cliSandbox('convmap-layout-');
 const { convmap, env } = cli;
@@ -24,13 +25,7 @@ async function csvRows(file: string): Promise<string[][]> {
 describe('convmap heatmap --recursive: the output folder mirrors the input\'s sub-folders', () => {
   it('writes DIR/a/x.png and DIR/b/x.png to OUT/a/x.heatmap.png and OUT/b/x.heatmap.png, each from its own photo, and names both in the CSV', async () => {
     const dir = path.join(cli.dir, 'nested');
-    await fs.mkdir(path.join(dir, 'a'), { recursive: true });
-    await fs.mkdir(path.join(dir, 'b', 'deeper'), { recursive: true });
-    // Different sizes, so each output PNG shows which photo it came from.
-    await writePhoto(path.join(dir, 'a', 'x.png'), 120, 90, 1);
-    await writePhoto(path.join(dir, 'b', 'x.png'), 90, 120, 2);
-    await writePhoto(path.join(dir, 'b', 'deeper', 'x.png'), 100, 100, 3);
-    await writePhoto(path.join(dir, 'top.png'), 64, 64, 4);
+    await writeNestedPhotos(dir, writePhoto);
     const out = path.join(cli.dir, 'nested-out');
     const r = await convmap('heatmap', '--model', 'builtin', dir, '--recursive', '--out', out, '--scales', '1', '--csv', '--no-cache');
     expect(r.code).toBe(0);
