@@ -13,7 +13,6 @@
  * State in `userDataDir`: recent.json, preprocess.json, demo/ (the generated demo scene), cache/
  * (score maps keyed by photo content, model, scale and preprocessing: services/cache.ts).
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import type {
@@ -25,9 +24,10 @@ import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { preloadDigits } from '../digits/mnist-data';
 import { makeDigitScene } from '../digits/scene';
 import { DEFAULT_MAX_PIXELS } from '../engine/decode';
+import { selectBackend } from '../engine/backend';
 import { createEngine, loadModelOf, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
 import { abortError } from '../engine/pool';
-import { writeFileAtomic } from './atomic';
+import { makeDirs, writeFileAtomic } from './atomic';
 import { createBatchAdapter } from './batch-adapter';
 import { createDiskCache, modelHash } from './cache';
 import { prepareModelInWorker } from './convert-thread';
@@ -125,7 +125,7 @@ function failure(file: string, err: unknown): PhotoFailure {
 
 export async function createAppService(opts: AppServiceOptions): Promise<AppService> {
   const dataDir = path.resolve(opts.userDataDir);
-  await fs.mkdir(dataDir, { recursive: true });
+  await makeDirs(dataDir);
   const maxPixels = opts.maxPhotoPixels ?? DEFAULT_MAX_PIXELS;
 
   const models = new Map<string, LoadedModel>();
@@ -182,10 +182,14 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
       if (!signal.aborted) emit({ jobId, stage, done: 0, total: 1 });
     };
     const { stride, output, labelsFile } = choice;
+    // The engine's tfjs backend where one is named; with onnx or auto, tfjs converts on the fastest that loads.
+    const wanted = opts.engine?.backend;
+    const backend = wanted === undefined || wanted === 'onnx' ? 'auto' : wanted;
     if (opts.convertInWorker === false) {
-      return prepareModel(target, { preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, onStage });
+      return selectBackend(backend).then((chosen) => prepareModel(target, { preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, onStage })
+        .then((prepared) => ({ ...prepared, backend: chosen })));
     }
-    return prepareModelInWorker({ target, preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir }, { onStage, signal });
+    return prepareModelInWorker({ target, preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, backend }, { onStage, signal });
   };
 
   const modelOf = (what: string, id: string): LoadedModel => {
@@ -270,7 +274,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
       await preloadDigits();
       const scene = makeDigitScene({ ...DEMO_SCENE, sizes: [...DEMO_SCENE.sizes] });
       const dir = path.join(dataDir, 'demo');
-      await fs.mkdir(dir, { recursive: true });
+      await makeDirs(dir);
       const file = path.join(dir, 'digit-scene.png');
       const png = await sharp(scene.rgb, { raw: { width: scene.width, height: scene.height, channels: 3 } }).png().toBuffer();
       await writeFileAtomic(file, png);

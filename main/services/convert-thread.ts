@@ -4,6 +4,7 @@
  * One worker per conversion; it exits when done (conversions are rare, workers are cheap next to them).
  */
 import type { PreprocessMode } from '../../core/model-info';
+import type { BackendRequest } from '../engine/backend';
 import { abortError } from '../engine/pool';
 import { startWorker } from '../engine/start-worker';
 import type { PreparedModel } from './models';
@@ -20,6 +21,12 @@ export interface ConvertRequest {
   output?: string;
   /** Label file replacing the model's labels. */
   labelsFile?: string;
+  /**
+   * tfjs backend of the conversion and its crop check (default 'auto': the fastest that loads, as the
+   * CLI chooses; CONVMAP_BACKEND overrides it). A worker thread starts on tfjs's plain-JS backend
+   * otherwise, 9× slower than WebAssembly on a Teachable Machine model's check.
+   */
+  backend?: BackendRequest;
 }
 
 export type ConvertReply =

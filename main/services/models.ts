@@ -9,6 +9,7 @@ import { refineSaved, refineStride, strideInfo, type FineConversion } from '../c
 import { convertClassifier, type Conversion } from '../convert/convert';
 import { checkEquivalence } from '../convert/equivalence';
 import { isConvertedModel, loadConverted, modelToArtifacts } from '../convert/save';
+import type { BackendName } from '../engine/backend';
 import { ModelError } from '../model/errors';
 import { readLabelsFile } from '../model/labels';
 import { loadClassifier } from '../model/load';
@@ -23,6 +24,8 @@ export interface PreparedModel {
   artifacts: tf.io.ModelArtifacts;
   /** Score-cache key (cache.ts modelHash), when computed off the calling thread (the conversion worker). */
   modelKey?: string;
+  /** The tfjs backend the conversion ran on, where the caller chose it (the conversion worker). */
+  backend?: BackendName;
 }
 
 /**
