@@ -6,7 +6,8 @@
  * File format (little-endian): 8 bytes magic "CMAPSC01", uint32 header length n, n bytes of UTF-8
  * JSON header ({@link CacheHeader}), zero padding to a multiple of 4, then rows·cols·classes float32
  * scores. Files are written to a temporary name and renamed, so a reader never sees half a file; a
- * file that does not parse or does not match its key is treated as a miss.
+ * file that does not parse, does not match its key or holds a non-finite score is a miss, and is
+ * removed.
  *
  * The folder is bounded by bytes (default 1 GB): after each write, the least recently used files
  * (a hit touches its file's mtime) are removed until the total is under the limit.
@@ -17,7 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { io } from '@tensorflow/tfjs';
 import type { ConvertedModelInfo, PreprocessMode } from '../../core/model-info';
-import type { ScoreMap } from '../../core/scoremap';
+import type { CellGeometry, ScoreMap } from '../../core/scoremap';
+import { readRegularFile } from '../io/safe-read';
 import { makeDirs, writeFileAtomic } from './atomic';
 
 const MAGIC = 'CMAPSC01';
@@ -90,7 +92,27 @@ export function encodeScoreMap(parts: CacheKeyParts, map: ScoreMap): Uint8Array 
   return out;
 }
 
-/** @returns the map, or undefined when the bytes are not a valid cache file for `parts`. */
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isPair(v: unknown, ok: (x: unknown) => boolean): boolean {
+  return Array.isArray(v) && v.length === 2 && v.every(ok);
+}
+
+/** The header's sizes are what an engine writes: whole pixel and cell counts, a positive scale. */
+function validGeometry(h: CacheHeader): boolean {
+  const positive = (x: unknown): boolean => isCount(x) && x > 0;
+  const g = h.geometry as Partial<CellGeometry> | undefined;
+  return typeof h.scale === 'number' && Number.isFinite(h.scale) && h.scale > 0 && isCount(h.rows) && isCount(h.cols) && positive(h.classes)
+    && isPair(h.imageSize, positive) && isPair(h.scaledSize, positive)
+    && typeof g === 'object' && g !== null && isPair(g.window, positive) && isPair(g.stride, positive) && isPair(g.offset, isCount);
+}
+
+/**
+ * @returns the map, or undefined when the bytes are not a valid cache file for `parts`: another
+ *   key, a damaged header, sizes that are not whole counts, or a score that is not finite (NaN, ±∞).
+ */
 export function decodeScoreMap(parts: CacheKeyParts, bytes: Buffer): ScoreMap | undefined {
   if (bytes.length < 12 || bytes.toString('latin1', 0, 8) !== MAGIC) return undefined;
   const n = bytes.readUInt32LE(8);
@@ -105,9 +127,12 @@ export function decodeScoreMap(parts: CacheKeyParts, bytes: Buffer): ScoreMap | 
   const start = Math.ceil((12 + n) / 4) * 4;
   const count = h.rows * h.cols * h.classes;
   if (!(Number.isInteger(count) && count >= 0) || bytes.length !== start + count * 4) return undefined;
+  if (!validGeometry(h)) return undefined;
   const scores = new Float32Array(count);
   if (os.endianness() === 'LE') new Uint8Array(scores.buffer).set(bytes.subarray(start));
   else for (let i = 0; i < count; i++) scores[i] = bytes.readFloatLE(start + 4 * i);
+  // The engine refuses non-finite scores; one in a file means the file was damaged or written by another hand.
+  for (let i = 0; i < count; i++) if (!Number.isFinite(scores[i])) return undefined;
   return {
     scale: h.scale, imageSize: h.imageSize, scaledSize: h.scaledSize, rows: h.rows, cols: h.cols, classes: h.classes,
     scores, geometry: h.geometry,
@@ -220,18 +245,24 @@ export function createDiskCache(dir: string = defaultCacheDir(), opts: DiskCache
     dir: root,
     maxBytes,
     async get(parts) {
+      const file = fileOf(parts);
+      let bytes: Buffer;
       try {
-        const file = fileOf(parts);
-        const map = decodeScoreMap(parts, await fs.readFile(file));
-        // A hit is a use: the least recently used files are the ones trimmed.
-        if (map) {
-          const now = new Date();
-          await fs.utimes(file, now, now).catch(() => undefined);
-        }
-        return map;
+        // A regular file within the folder's bound: a FIFO or device planted there is a miss, not a hang.
+        bytes = await readRegularFile(file, { maxBytes, capName: 'the cache bound' });
       } catch {
         return undefined;
       }
+      const map = decodeScoreMap(parts, bytes);
+      if (map === undefined) {
+        // A file under this key's name that is not a valid map for it: removed, so the map computed now replaces it.
+        await fs.rm(file, { force: true }).catch(() => undefined);
+        return undefined;
+      }
+      // A hit is a use: the least recently used files are the ones trimmed.
+      const now = new Date();
+      await fs.utimes(file, now, now).catch(() => undefined);
+      return map;
     },
     async put(parts, map) {
       if (broken) return;
