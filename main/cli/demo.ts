@@ -10,6 +10,7 @@ import { makeDigitScene } from '../digits/scene';
 import { DRAW_DEFAULTS, defaultClassChoice } from '../../core/defaults';
 import { writeFileAtomic } from '../services/atomic';
 import { runBatch, type PhotoOutcome } from '../services/batch';
+import { checkOutputFolder } from '../services/export';
 import { modelHash } from '../services/cache';
 import { prepareModel } from '../services/models';
 import { formatReport } from './report';
@@ -32,7 +33,7 @@ export async function runDemo(opts: { out: string; seed: number }): Promise<void
   const prepared = await prepareModel(undefined);
   process.stdout.write(`${formatReport(prepared.info, backend)}\n\n`);
 
-  await fs.mkdir(opts.out, { recursive: true });
+  await checkOutputFolder(opts.out);
   const scene = makeDigitScene({ width: 640, height: 480, count: 14, sizes: [28, 42, 56], seed: opts.seed });
   const scenePath = path.join(opts.out, 'digit-scene.png');
   await writeFileAtomic(scenePath, await sharp(scene.rgb, { raw: { width: scene.width, height: scene.height, channels: 3 } }).png().toBuffer());

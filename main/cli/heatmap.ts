@@ -191,6 +191,8 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
         // Named once, in the summary (printed even with --quiet when something failed).
         if (opts.json) process.stdout.write(printableJson({ photo: e.photo, status: 'failed', reason: e.reason }) + '\n');
       }
+    } else if (e.type === 'warning') {
+      warn(e.message);
     }
   };
 
@@ -234,14 +236,14 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
       lines.push(`failed: ${failed}`);
       for (const f of summary.failed) lines.push(`  ${p(f.photo)}: ${p(f.reason)}`);
     }
-    if (summary.csv) lines.push(`csv: ${p(summary.csv.summary)}, ${p(summary.csv.detections)}`);
+    if (summary.csv) lines.push(`csv: ${p(summary.csv.summary)}, ${p(summary.csv.detections)}${summary.csv.incomplete ? ' (incomplete, see above)' : ''}`);
     if (!quiet || failed > 0) process.stdout.write((quiet ? lines.filter((l) => !l.startsWith('skipped')) : lines).join('\n') + '\n');
   } else {
     process.stdout.write(printableJson({
       summary: { model: modelName, modelPath, backend: engine.backend, device: engine.device, backendNotes: engine.notes, total: summary.total, done: summary.done, noCells: summary.noCells, failed: summary.failed, skipped: summary.skipped.length, filesSkipped: scan.skipped.length, cancelled: summary.cancelled, cacheHits: summary.cacheHits, csv: summary.csv },
     }) + '\n');
   }
-  if (failed > 0 || summary.cancelled) process.exitCode = 1;
+  if (failed > 0 || summary.cancelled || summary.csv?.incomplete) process.exitCode = 1;
 }
 
 /** Registers `convmap heatmap` on the program; `fail` prints a refusal in one line and sets the exit code. */

@@ -6,6 +6,7 @@ import { ModelError } from '../model/errors';
 import { MAX_SIDE_FILE_BYTES, readJsonFile } from '../model/guards';
 import { readModelArtifacts } from '../model/load';
 import { writeFileAtomic } from '../services/atomic';
+import { checkOutputFolder } from '../services/export';
 
 export const SIDECAR = 'convmap.json';
 
@@ -14,9 +15,10 @@ export { modelToArtifacts } from '../model/artifacts';
 /**
  * Writes the fully convolutional model as model.json + weights.bin (loadable by tfjs at any input
  * size) and the sidecar convmap.json, each written to a temporary name and renamed.
+ * @throws OutputError naming the folder when it cannot be made or written (checkOutputFolder).
  */
 export async function saveConverted(dir: string, artifacts: tf.io.ModelArtifacts, info: ConvertedModelInfo): Promise<void> {
-  await fs.mkdir(dir, { recursive: true });
+  await checkOutputFolder(dir);
   const weightData = artifacts.weightData as ArrayBuffer;
   const modelJson = {
     format: 'layers-model',

@@ -9,9 +9,30 @@ export type FileData = string | Uint8Array | (() => Iterable<Uint8Array> | Async
 /** Temporary names are ".<name>.<pid>.<n>.tmp" next to the file; {@link removeStaleTemps} knows this shape. */
 export const TEMP_NAME = /^\..+\.(\d+)\.\d+\.tmp$/;
 
-/** A fresh temporary name in the folder of `file`, of the {@link TEMP_NAME} shape. */
+/** Longest file name, in bytes, on the file systems Convmap writes to (NAME_MAX of ext4, APFS, NTFS in UTF-8, tmpfs). */
+export const NAME_MAX_BYTES = 255;
+
+/** The longest start of `s` (whole characters) that is at most `bytes` bytes in UTF-8. */
+function utf8Prefix(s: string, bytes: number): string {
+  let used = 0;
+  let out = '';
+  for (const ch of s) {
+    used += Buffer.byteLength(ch, 'utf8');
+    if (used > bytes) break;
+    out += ch;
+  }
+  return out;
+}
+
+/**
+ * A fresh temporary name in the folder of `file`, of the {@link TEMP_NAME} shape, never longer than
+ * {@link NAME_MAX_BYTES}: the final name is cut inside the temporary one when it would not fit, so
+ * any name that can exist can be written through a temporary file.
+ */
 export function tempName(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${++counter}.tmp`);
+  const tail = `.${process.pid}.${++counter}.tmp`;
+  const room = NAME_MAX_BYTES - 1 - Buffer.byteLength(tail, 'utf8');
+  return path.join(path.dirname(file), `.${utf8Prefix(path.basename(file), room)}${tail}`);
 }
 
 /** Writes `data` to `file` (created or truncated), chunk by chunk when it is a function. */

@@ -202,7 +202,15 @@ export interface BatchSummary {
   elapsedMs: number;
   /** Temporary files of a killed earlier run removed from the output folder. */
   staleTempsRemoved: number;
-  csv?: { summary: string; detections: string };
+  csv?: {
+    summary: string;
+    detections: string;
+    /**
+     * One line per CSV file that lacks rows (a write failed: full disk, size limit), naming it and
+     * why; the file holds its header and the rows before the failure, each whole.
+     */
+    incomplete?: string[];
+  };
 }
 
 const SUMMARY_FIXED = ['photo', 'status', 'reason', 'output', 'class', 'width', 'height', 'detections'];
@@ -527,6 +535,13 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
       summary: await summaryCsv.finish(replace, into(journalCsv?.summary)),
       detections: await detectionsCsv.finish(replace, into(journalCsv?.detections)),
     };
+    const incomplete = [[summary.csv.summary, summaryCsv.incomplete], [summary.csv.detections, detectionsCsv.incomplete]] as const;
+    for (const [file, why] of incomplete) {
+      if (why === undefined) continue;
+      const message = `${file} is incomplete: ${why}`;
+      (summary.csv.incomplete ??= []).push(message);
+      emit({ type: 'warning', message });
+    }
     if (journalFile) {
       const entry: JournalCsvEntry = { key, csv: { summary: path.basename(summary.csv.summary), detections: path.basename(summary.csv.detections) } };
       await fs.appendFile(journalFile, `${JSON.stringify(entry)}\n`).catch(() => undefined);

@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { makeDirs, tempName, writeData, writeFileAtomic, type FileData } from './atomic';
+import { makeDirs, NAME_MAX_BYTES, tempName, writeData, writeFileAtomic, type FileData } from './atomic';
 
 export const DEFAULT_NAME_PATTERN = '{name}.heatmap.png';
 
@@ -100,7 +100,9 @@ export class OutputError extends Error {
   constructor(readonly file: string, cause: unknown) {
     const e = cause as NodeJS.ErrnoException;
     const why = e?.code === 'EACCES' || e?.code === 'EPERM' || e?.code === 'EROFS' ? 'the output folder is not writable'
-      : e?.code === 'ENOSPC' ? 'the disk is full'
+      : e?.code === 'ENOSPC' || e?.code === 'EDQUOT' ? 'the disk is full'
+        : e?.code === 'EFBIG' ? 'the file is over the size limit of this process or file system'
+          : e?.code === 'ENAMETOOLONG' ? 'the file name is too long for the file system'
         : e?.code === 'ENOTDIR' ? 'a path component is not a folder'
           : e?.code === 'ENOENT' ? 'the folder cannot be created there'
           : 'write failed';
@@ -153,6 +155,11 @@ export async function exportPhotoFiles(opts: ExportFilesOptions): Promise<PhotoF
     if (mine.some((f) => reserved.has(f))) continue;
     if (!opts.overwrite && (await Promise.all(mine.map(exists))).some(Boolean)) continue;
     if (mine.some((f) => reserved.has(f))) continue;
+    const tooLong = mine.find((f) => Buffer.byteLength(path.basename(f), 'utf8') > NAME_MAX_BYTES);
+    if (tooLong !== undefined) {
+      const bytes = Buffer.byteLength(path.basename(tooLong), 'utf8');
+      throw new OutputError(tooLong, Object.assign(new Error(`${bytes} bytes, over the ${NAME_MAX_BYTES} a file name may have; rename the photo or shorten --name`), { code: 'ENAMETOOLONG' }));
+    }
     for (const f of mine) reserved.add(f);
     opts.onNames?.(files);
     const written: string[] = [];

@@ -112,10 +112,13 @@ const GNU_TIME = '/usr/bin/time';
  * left running), itself under GNU time when present, whose report (peak RSS of the CLI process)
  * goes to `timeFile` so that the CLI's own stderr is what the test reads.
  */
-export async function runCli(args: string[], opts: { timeoutS?: number; env?: Record<string, string>; cwd?: string; timeFile: string }): Promise<CliRun> {
+export async function runCli(args: string[], opts: { timeoutS?: number; env?: Record<string, string>; cwd?: string; timeFile: string; fileSizeKiB?: number }): Promise<CliRun> {
   const hasTime = await fs.access(GNU_TIME).then(() => true, () => false);
   const limit = opts.timeoutS ?? 60;
-  const guarded = ['timeout', '--kill-after=2', String(limit), process.execPath, path.join(repo, 'bin/convmap.mjs'), ...args];
+  // A full disk, reproduced without mounting one: RLIMIT_FSIZE cuts each file's writes short at the
+  // limit, then fails them with EFBIG (SIGXFSZ ignored, as the shell's trap passes on through exec).
+  const sized = opts.fileSizeKiB === undefined ? [] : ['bash', '-c', `trap '' XFSZ; ulimit -f ${opts.fileSizeKiB}; exec "$@"`, 'bash'];
+  const guarded = [...sized, 'timeout', '--kill-after=2', String(limit), process.execPath, path.join(repo, 'bin/convmap.mjs'), ...args];
   const [cmd, ...argv] = hasTime ? [GNU_TIME, '-v', '-o', opts.timeFile, ...guarded] : guarded;
   return new Promise((resolve) => {
     const child = execFile(cmd, argv, {
