@@ -67,7 +67,8 @@ export async function runDemo(opts: { out: string; seed: number }): Promise<void
     `scores      ${outcome.json}`,
     `detections  ${detections.length} boxes; against the true boxes at IoU 0.5: precision ${m.precision.toFixed(3)}, recall ${m.recall.toFixed(3)}, F1 ${m.f1.toFixed(3)}`,
     `backend     ${engine.backend === 'onnx' ? `onnx (ONNX Runtime) on ${engine.device}, ${engine.workers} threads` : `${engine.backend}, ${engine.workers} worker threads`}`,
-    ...engine.notes.map((n) => `            not used: ${n}`),
+    // The demo asks for --device auto, where a GPU provider that is not installed is the normal case (as in heatmap).
+    ...(engine.backend === 'onnx' ? [] : engine.notes).map((n) => `            not used: ${n}`),
     '',
     'Next: npx convmap convert MODEL (a tfjs model.json or folder) · npx convmap heatmap [MODEL] PHOTO... --scales 1,1.5,2',
   ].join('\n') + '\n');

@@ -51,6 +51,13 @@ describe('convmap heatmap: devices and what is printed', () => {
     if (summary.device === 'cpu' && process.platform === 'linux') expect(summary.backendNotes).toEqual([expect.stringMatching(/^onnx device cuda: .+/)]);
   });
 
+  it('the demo (what npm start runs without Electron) does not print a missing GPU provider either', async () => {
+    const r = await convmap('demo', '--out', path.join(cli.dir, 'demo'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/backend {5}onnx \(ONNX Runtime\) on (cpu|cuda)/);
+    expect(r.stdout).not.toMatch(/not used/);
+  });
+
   it('names a photo that is not an image once, counts one skipped file in the singular, and says numeric ranges in words', async () => {
     const folder = path.join(cli.dir, 'mixed');
     await fs.mkdir(folder);
