@@ -3,6 +3,7 @@ import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import type { AddPhotosResult, PhotoFailure, PhotoRef } from '../../core/api';
 import { errorMessage, useApi } from '../api';
+import { useModelStore } from './model';
 
 export const usePhotosStore = defineStore('photos', () => {
   const api = useApi();
@@ -36,10 +37,16 @@ export const usePhotosStore = defineStore('photos', () => {
     }
   }
 
+  /** Takes photos the user opened, then the recent list main has just added them to. */
+  async function takeOpened(result: AddPhotosResult): Promise<void> {
+    take(result);
+    if (result.photos.length > 0) await useModelStore().refreshRecent();
+  }
+
   const add = (paths: string[]): Promise<void> => run(async () => {
-    if (paths.length > 0) take(await api.addPhotos(paths));
+    if (paths.length > 0) await takeOpened(await api.addPhotos(paths));
   });
-  const openDialog = (): Promise<void> => run(async () => take(await api.openPhotosDialog()));
+  const openDialog = (): Promise<void> => run(async () => takeOpened(await api.openPhotosDialog()));
   const loadDemo = (): Promise<void> => run(async () => take({ photos: [await api.demoScene()], failed: [] }));
 
   function select(id: string): void {
