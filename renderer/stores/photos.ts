@@ -15,6 +15,13 @@ export const usePhotosStore = defineStore('photos', () => {
   const error = ref<string | null>(null);
 
   const selected = computed(() => photos.value.find((p) => p.id === selectedId.value) ?? null);
+  /** The built-in demo scene, shown at start; not one of the user's photos. */
+  const demoId = ref<string | null>(null);
+  /** The photos a batch over "all" covers: those the user opened, or the demo scene while it is the only one. */
+  const batchPhotos = computed(() => {
+    const opened = photos.value.filter((p) => p.id !== demoId.value);
+    return opened.length > 0 ? opened : photos.value;
+  });
 
   /** Adds opened photos (and shows the first); `failed` replaces the failures shown. */
   function take(result: AddPhotosResult): void {
@@ -47,7 +54,11 @@ export const usePhotosStore = defineStore('photos', () => {
     if (paths.length > 0) await takeOpened(await api.addPhotos(paths));
   });
   const openDialog = (): Promise<void> => run(async () => takeOpened(await api.openPhotosDialog()));
-  const loadDemo = (): Promise<void> => run(async () => take({ photos: [await api.demoScene()], failed: [] }));
+  const loadDemo = (): Promise<void> => run(async () => {
+    const demo = await api.demoScene();
+    demoId.value = demo.id;
+    take({ photos: [demo], failed: [] });
+  });
 
   function select(id: string): void {
     if (photos.value.some((p) => p.id === id)) selectedId.value = id;
@@ -65,5 +76,5 @@ export const usePhotosStore = defineStore('photos', () => {
     failures.value = [];
   }
 
-  return { photos, selectedId, selected, failures, busy, error, add, openDialog, loadDemo, select, step, dismissFailures, take, run };
+  return { photos, selectedId, selected, demoId, batchPhotos, failures, busy, error, add, openDialog, loadDemo, select, step, dismissFailures, take, run };
 });

@@ -2,13 +2,15 @@
 /**
  * What a newcomer tripped over in the window (issue 25 items 4 and 5): a refused custom scale is
  * about what was typed and goes once the text, the photo or the model changes; photos just opened
- * are in the recent list at once, as main's recents (the fake's) say.
+ * are in the recent list at once, as main's recents (the fake's) say. Item 1: "Run batch → folder…"
+ * exports the photos the user opened, not the built-in demo scene shown at start.
  */
 import { mount } from '@vue/test-utils';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { API_KEY } from '../../renderer/api';
 import ModelPanel from '../../renderer/components/ModelPanel.vue';
 import ScalesPanel from '../../renderer/components/ScalesPanel.vue';
+import { useBatchStore } from '../../renderer/stores/batch';
 import { useModelStore } from '../../renderer/stores/model';
 import { usePhotosStore } from '../../renderer/stores/photos';
 import { useSessionStore } from '../../renderer/stores/session';
@@ -73,5 +75,32 @@ describe('the window after a newcomer\'s first steps', () => {
     await settle();
     const recentPhotos = panel.findAll('[data-testid="recent-photos"] button').map((b) => b.text());
     expect(recentPhotos).toEqual(['dog.jpg', 'cat.jpg']);
+  });
+
+  it('"Run batch → folder…" exports the photos the user opened, not the demo scene shown at start', async () => {
+    piniaWith(api);
+    await useSessionStore().start();
+    await settle();
+    const batch = useBatchStore();
+    const photos = usePhotosStore();
+    const demo = photos.photos.map((p) => p.id);
+    expect(demo).toHaveLength(1);
+    // Alone, the demo scene is what "all" means.
+    void batch.exportPhotos('all');
+    await settle();
+    const alone = api.runBatch.mock.calls.at(-1)?.[0] as { batchId: string; photoIds: string[] };
+    expect(alone.photoIds).toEqual(demo);
+    api.finishBatch(alone.batchId);
+    await settle();
+    await photos.add(['/photos/cat.jpg', '/photos/dog.jpg']);
+    await settle();
+    const opened = photos.photos.filter((p) => !demo.includes(p.id)).map((p) => p.id);
+    expect(opened).toHaveLength(2);
+    void batch.exportPhotos('all');
+    await settle();
+    const req = api.runBatch.mock.calls.at(-1)?.[0] as { batchId: string; photoIds: string[] };
+    expect(req.photoIds).toEqual(opened);
+    api.finishBatch(req.batchId);
+    await settle();
   });
 });
