@@ -9,6 +9,7 @@ import { defaultScales } from '../../core/defaults';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { BatchController, runBatch, type BatchEvent } from './batch';
+import { distinctSubfolders } from './export';
 import type { ScoreCache } from './cache';
 import type { JobRegistry } from './jobs';
 import type { PhotoLibrary } from './photo-library';
@@ -93,7 +94,8 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
         const engine = await deps.engine();
         const renderer = ex ? deps.renderer() : undefined;
         const summary = await runBatch({
-          engine, handle: model.handle, info: model.info, photos: list.map((p) => p.file), subfolders: req.photoIds.map((id) => deps.subfolderOf(id)),
+          engine, handle: model.handle, info: model.info, photos: list.map((p) => p.file),
+          subfolders: distinctSubfolders(list.map((p) => p.file), req.photoIds.map((id) => deps.subfolderOf(id))),
           scales: req.scales === 'auto' ? (size) => defaultScales(model.info.window, size) : req.scales,
           outDir: ex?.outDir, signal: controller.signal, cache: deps.cache, modelKey: model.modelKey, controller: pause, onEvent,
           render: renderer ? (input, labels, style) => renderer.render(input, labels, style) : undefined,

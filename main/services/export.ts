@@ -36,6 +36,36 @@ export function subfolderIn(outDir: string, subfolder: string): string {
 }
 
 /**
+ * Sub-folders that keep apart same-named photos from different folders (a window export of photos
+ * opened one by one): photos whose sub-folder and file name coincide but whose folders differ get,
+ * under that sub-folder, the fewest trailing folders of their own path that tell them apart
+ * (`/trip/a/cat.jpg`, `/work/a/cat.jpg` → `trip/a`, `work/a`), so no name needs a "-2".
+ * @param paths the photos' absolute paths.
+ * @param subfolders '/'-separated sub-folders, one per path ('' for none), as scans give them.
+ * @returns one sub-folder per path, for subfolderIn.
+ */
+export function distinctSubfolders(paths: readonly string[], subfolders: readonly string[]): string[] {
+  const out = paths.map((_, i) => subfolders[i] ?? '');
+  const groups = new Map<string, number[]>();
+  paths.forEach((p, i) => {
+    const key = `${out[i]}\0${path.basename(p)}`;
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  });
+  for (const members of groups.values()) {
+    const dirs = members.map((i) => path.dirname(paths[i]).split(/[/\\]/).filter((part) => part !== '' && part !== '.' && part !== '..'));
+    if (new Set(dirs.map((d) => d.join('/'))).size < 2) continue;
+    const deepest = Math.max(...dirs.map((d) => d.length));
+    for (let k = 1; k <= deepest; k++) {
+      const tails = dirs.map((d) => d.slice(-k).join('/'));
+      if (new Set(tails).size < new Set(dirs.map((d) => d.join('/'))).size) continue;
+      members.forEach((i, j) => { out[i] = [out[i], tails[j]].filter(Boolean).join('/'); });
+      break;
+    }
+  }
+  return out;
+}
+
+/**
  * Checks a name pattern: placeholders {name} (the photo's file name without extension) and {class}
  * (the drawn class); no folder separators; ".png" is appended when missing.
  * @returns the pattern to use. @throws with a message naming the problem.

@@ -232,6 +232,29 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
     expect(await size('b/deeper/x.heatmap.png')).toEqual([100, 100]);
   });
 
+  it('an export of same-named photos opened one by one from different folders names their folders instead of adding "-2"', async () => {
+    const root = path.join(dir, 'one-by-one');
+    const files = [path.join(root, 'trip', 'a', 'cat.png'), path.join(root, 'work', 'a', 'cat.png'), path.join(root, 'work', 'dog.png')];
+    for (const [i, f] of files.entries()) {
+      await fs.mkdir(path.dirname(f), { recursive: true });
+      await scenePng(f, 60 + i, 160 + 10 * i, 120);
+    }
+    const { photos } = await service.addPhotos(files);
+    expect(photos).toHaveLength(3);
+    const out = path.join(dir, 'one-by-one-out');
+    service.allowExportDir(out);
+    const settings: ExportSettings = {
+      outDir: out, classChoice: 'top', colormap: 'turbo', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
+      legend: false, namePattern: '{name}.heatmap', scoresJson: false, csv: false,
+    };
+    const res = await service.runBatch({ batchId: 'one-by-one-1', modelId: model.id, photoIds: photos.map((p) => p.id), scales: [1], mode: 'max', export: settings });
+    expect(res).toMatchObject({ done: 3, failed: [] });
+    // Both cats live in a folder "a": the folder above it tells them apart; the dog's name is its own.
+    expect((await listTree(out)).filter((f) => !f.startsWith('.'))).toEqual(['dog.heatmap.png', 'trip/a/cat.heatmap.png', 'work/a/cat.heatmap.png']);
+    const width = async (f: string): Promise<number | undefined> => (await sharp(path.join(out, f)).metadata()).width;
+    expect([await width('trip/a/cat.heatmap.png'), await width('work/a/cat.heatmap.png')]).toEqual([160, 170]);
+  });
+
   it('pause holds new photos back until resume; the batch then finishes', async () => {
     const ids = listed.filter((p) => p.name !== 'truncated.jpg').map((p) => p.id);
     let paused = false;
