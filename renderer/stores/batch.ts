@@ -230,9 +230,9 @@ export const useBatchStore = defineStore('batch', () => {
     return pump();
   }
 
-  /** Queues every photo the user opened (photos.batchPhotos) not done yet with the current model and scales. */
+  /** Queues every listed photo not done yet with the current model and scales. */
   function processAll(): Promise<void> {
-    return enqueue(photosStore.batchPhotos.filter((p) => statusOf(p.id)?.status !== 'done' && statusOf(p.id)?.status !== 'no cells').map((p) => p.id));
+    return enqueue(photosStore.photos.filter((p) => statusOf(p.id)?.status !== 'done' && statusOf(p.id)?.status !== 'no cells').map((p) => p.id));
   }
 
   async function take(result: AddFoldersResult): Promise<void> {
@@ -282,12 +282,12 @@ export const useBatchStore = defineStore('batch', () => {
     };
   }
 
-  /** Exports overlay PNGs of the photo on screen ('current') or of every photo the user opened not failed ('all'; photos.batchPhotos), into a folder chosen in the dialog. */
+  /** Exports overlay PNGs of the photo on screen ('current') or of every photo the user opened not failed ('all'; photos.exportPhotos), into a folder chosen in the dialog. */
   async function exportPhotos(scope: 'current' | 'all'): Promise<BatchResult | null> {
     const model = modelStore.model;
     const photoIds = scope === 'current'
       ? (photosStore.selected ? [photosStore.selected.id] : [])
-      : photosStore.batchPhotos.filter((p) => statusOf(p.id)?.status !== 'failed').map((p) => p.id);
+      : photosStore.exportPhotos.filter((p) => statusOf(p.id)?.status !== 'failed').map((p) => p.id);
     if (!model || photoIds.length === 0 || exporting.value) return null;
     error.value = null;
     try {

@@ -17,8 +17,8 @@ export const usePhotosStore = defineStore('photos', () => {
   const selected = computed(() => photos.value.find((p) => p.id === selectedId.value) ?? null);
   /** The built-in demo scene, shown at start; not one of the user's photos. */
   const demoId = ref<string | null>(null);
-  /** The photos a batch over "all" covers: those the user opened, or the demo scene while it is the only one. */
-  const batchPhotos = computed(() => {
+  /** The photos an export of "all" covers: those the user opened, or the demo scene while it is the only one. */
+  const exportPhotos = computed(() => {
     const opened = photos.value.filter((p) => p.id !== demoId.value);
     return opened.length > 0 ? opened : photos.value;
   });
@@ -76,5 +76,5 @@ export const usePhotosStore = defineStore('photos', () => {
     failures.value = [];
   }
 
-  return { photos, selectedId, selected, demoId, batchPhotos, failures, busy, error, add, openDialog, loadDemo, select, step, dismissFailures, take, run };
+  return { photos, selectedId, selected, demoId, exportPhotos, failures, busy, error, add, openDialog, loadDemo, select, step, dismissFailures, take, run };
 });

@@ -365,15 +365,16 @@ describe('Run batch → folder (issue 12, items 9 and 17)', () => {
     expect(api.chooseExportFolder).toHaveBeenCalledTimes(1);
     expect(api.runBatch).toHaveBeenCalledTimes(2);
     const req = api.runBatch.mock.calls[1][0];
-    expect(req.photoIds).toEqual(usePhotosStore().photos.map((p) => p.id));
+    // The folder's two photos, not the demo scene the user never opened.
+    expect(req.photoIds).toEqual(['/dropped/day1/a.jpg', '/dropped/day1/b.jpg']);
     expect(req.export).toMatchObject({ outDir: '/exports', boxes: false });
-    api.batch({ type: 'progress', batchId: req.batchId, total: 3, done: 1, failed: 0, skipped: 0, running: 1, elapsedMs: 10, etaMs: 20, photosPerMinute: 6 });
+    api.batch({ type: 'progress', batchId: req.batchId, total: 2, done: 1, failed: 0, skipped: 0, running: 1, elapsedMs: 10, etaMs: 20, photosPerMinute: 6 });
     await settle();
-    expect(w.get('[data-testid="batch-tab-progress"]').text()).toBe('1/3');
+    expect(w.get('[data-testid="batch-tab-progress"]').text()).toBe('1/2');
     api.finishBatch(req.batchId);
     await settle();
     expect(w.find('[data-testid="batch-tab-progress"]').exists()).toBe(false);
-    expect(w.get('[data-testid="export-last"]').text()).toBe('Exported 3 PNGs to exports');
+    expect(w.get('[data-testid="export-last"]').text()).toBe('Exported 2 PNGs to exports');
     await w.get('[data-testid="show-in-folder"]').trigger('click');
     await settle();
     // The first PNG the export wrote (the fake names outputs after the photo ids).
