@@ -47,7 +47,7 @@ const HEAD_KINDS = new Set([...COLLAPSE, ...DROPPED, ...ELEMENTWISE, 'Dense', 'S
 const STRIDED = new Set(['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'MaxPooling2D', 'AveragePooling2D']);
 const SPATIAL_NEUTRAL = new Set([
   ...DROPPED, ...ELEMENTWISE, 'Softmax', 'BatchNormalization', 'LayerNormalization', 'Dense', 'Add', 'Multiply', 'Concatenate',
-  'Average', 'Maximum', 'Minimum', 'Subtract', 'ZeroPadding2D', 'Cropping2D', 'InputLayer', 'Permute',
+  'Average', 'Maximum', 'Minimum', 'Subtract', 'ZeroPadding2D', 'Cropping2D', 'InputLayer', 'Permute', 'Normalization',
 ]);
 
 function pair(x: unknown, fallback: number): [number, number] {
@@ -104,9 +104,25 @@ function poolActingGlobally(graph: FlatGraph, plan: HeadPlan): FlatNode | undefi
   return !pads && oh === 1 && ow === 1 ? node : undefined;
 }
 
-/** A Rescaling by 1 with offset 0 (what topology.ts makes of RandomFlip and other inference no-ops). */
-function isIdentity(node: FlatNode): boolean {
-  if (node.className !== 'Rescaling' || node.inputs.length !== 1 || node.outputs.length !== 1) return false;
+/**
+ * A Rescaling by 1 with offset 0 (what topology.ts makes of RandomFlip and other inference no-ops),
+ * or a Resizing/CenterCrop whose output is its input's size at the window (a preprocessing step the
+ * sliding window already does by cutting window-sized cells).
+ */
+function isIdentity(node: FlatNode, graph: FlatGraph, file: string): boolean {
+  if (node.inputs.length !== 1 || node.outputs.length !== 1) return false;
+  if (node.className === 'Resizing' || node.className === 'CenterCrop') {
+    const [h, w] = hwc(graph.shapes[node.inputs[0]]);
+    const [oh, ow] = hwc(graph.shapes[node.outputs[0]]);
+    if (h === oh && w === ow) return true;
+    throw new ModelError(
+      file,
+      `${node.className === 'Resizing' ? 'resizes' : 'crops'} its ${h}×${w} input to ${oh}×${ow}: the classifier does not look at a window of the photo pixel for pixel, ` +
+        `so its map would not match its crops; export the model with an input of ${oh}×${ow} (the ${node.className} removed) and open that`,
+      layerRef(node),
+    );
+  }
+  if (node.className !== 'Rescaling') return false;
   const cfg = node.layer.getConfig() as Config;
   return Number(cfg.scale) === 1 && Number(cfg.offset ?? 0) === 0;
 }
@@ -268,7 +284,7 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
   let sameKernels = 0;
 
   for (const node of trunk) {
-    if (isIdentity(node)) {
+    if (isIdentity(node, graph, file)) {
       // Augmentation layers were read as identity Rescaling: no layer, so the first real one shows how inputs are scaled.
       env.set(node.outputs[0], env.get(node.inputs[0]) as tf.SymbolicTensor);
       stride.set(node.outputs[0], stride.get(node.inputs[0]) ?? [1, 1]);
@@ -419,7 +435,8 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
         break;
       }
       case 'Reshape': {
-        const target = (cfg.targetShape as number[]) ?? [];
+        // The output's shape at the window, where a -1 in the target is resolved.
+        const target = graph.shapes[node.outputs[0]].slice(1) as number[];
         const channels = state.kind === 'map' ? state.channels : -1;
         const ok = target.length > 0 && target[target.length - 1] === channels && target.slice(0, -1).every((d) => d === 1);
         if (!ok) throw new ModelError(file, `Reshape to [${target.join(', ')}] mixes locations and cannot run per location`, layerRef(node));

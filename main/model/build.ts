@@ -1,5 +1,7 @@
 /** Building a stranger's topology in tfjs without paying for the sizes it declares. */
 import * as tf from '@tensorflow/tfjs';
+import './activations';
+import './keras-layers';
 
 const ZEROS = { class_name: 'Zeros', config: {} };
 

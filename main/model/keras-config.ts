@@ -112,7 +112,7 @@ export function kerasMajor(version: string | null): number {
 }
 
 export async function buildModel(config: Record<string, unknown>, file: string, kerasVersion: string | null): Promise<tf.LayersModel> {
-  const normalized = normalizeTopology(foldSequentialInputs(config), file);
+  const normalized = normalizeTopology(foldSequentialInputs(config), file, kerasVersion);
   if (kerasMajor(kerasVersion) >= 3) shiftSequentialNodes(normalized);
   checkClasses(normalized, file, knownLayerClasses());
   try {

@@ -1,3 +1,4 @@
+import { KERAS3_HARD_SIGMOID } from './activations';
 import { ModelError } from './errors';
 
 /**
@@ -22,13 +23,44 @@ function isObject(x: unknown): x is JsonObject {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-/** Keras 3 writes dtypes as DTypePolicy objects; tfjs wants the plain dtype name. */
+/**
+ * Keras 3 writes dtypes as DTypePolicy objects (Keras 2: Policy), tfjs wants a plain dtype name, and
+ * computes in float32 only: mixed-precision policies and float16/bfloat16/float64 layers run in
+ * float32 (their weights are read as float32 whatever the file stores).
+ */
 function dtypeName(d: Json): Json {
-  if (isObject(d) && isObject(d.config) && typeof d.config.name === 'string') {
-    const name = d.config.name;
-    return name.startsWith('mixed_') ? 'float32' : name;
+  const name = isObject(d) && isObject(d.config) && typeof d.config.name === 'string' ? d.config.name : d;
+  if (typeof name !== 'string') return d;
+  return /^(mixed_)?b?float(16|64)$/.test(name) ? 'float32' : name;
+}
+
+/**
+ * Keras 3 layer options tfjs spells differently or lacks: LeakyReLU's `negative_slope` is tfjs's
+ * `alpha`; a ReLU with a negative slope (and no cap or threshold) is a LeakyReLU; Keras 3's
+ * `hard_sigmoid` is relu6(x + 3) / 6, not Keras 2's (and tfjs's) clip(0.2·x + 0.5).
+ */
+function keras3Options(out: JsonObject, config: JsonObject, keras3: boolean, file: string): void {
+  if (out.class_name === 'LeakyReLU' && 'negative_slope' in config) {
+    config.alpha = config.negative_slope;
+    delete config.negative_slope;
   }
-  return d;
+  if (out.class_name === 'ReLU') {
+    const slope = Number(config.negative_slope ?? 0);
+    const threshold = Number(config.threshold ?? 0);
+    if (threshold === 0 && slope !== 0 && (config.max_value === null || config.max_value === undefined)) {
+      out.class_name = 'LeakyReLU';
+      config.alpha = slope;
+    }
+    // Anything else tfjs's ReLU cannot compute is refused rather than ignored.
+    if (threshold !== 0 || (slope !== 0 && out.class_name === 'ReLU')) {
+      throw new ModelError(file, `ReLU with threshold ${threshold} and negative_slope ${slope} together with max_value is not supported (tfjs's ReLU has only max_value)`, {
+        name: String(config.name), className: 'ReLU',
+      });
+    }
+    delete config.negative_slope;
+    delete config.threshold;
+  }
+  if (keras3 && config.activation === 'hard_sigmoid') config.activation = KERAS3_HARD_SIGMOID;
 }
 
 /** Keras 3 inbound node `{args: [keras_tensor...], kwargs}` → Keras 2 `[[layer, node, tensor, kwargs], ...]`. */
@@ -52,7 +84,7 @@ function tripleList(x: Json): Json {
   return x;
 }
 
-function normalizeLayer(layer: JsonObject, file: string): JsonObject {
+function normalizeLayer(layer: JsonObject, file: string, keras3: boolean): JsonObject {
   const className = layer.class_name as string;
   const config = isObject(layer.config) ? { ...layer.config } : layer.config;
   const out: JsonObject = { ...layer, config };
@@ -65,20 +97,23 @@ function normalizeLayer(layer: JsonObject, file: string): JsonObject {
     const keep: JsonObject = { name: config.name, scale: 1, offset: 0 };
     for (const k of ['batch_input_shape', 'batch_shape', 'dtype', 'trainable']) if (k in config) keep[k] = config[k];
     out.class_name = 'Rescaling';
-    out.config = normalizeConfig(keep, file);
+    out.config = normalizeConfig(keep, file, keras3);
     return out;
   }
-  if (isObject(config)) out.config = normalizeConfig(config, file);
-  else if (Array.isArray(config)) out.config = config.map((l) => (isObject(l) ? normalizeLayer(l, file) : l));
+  if (isObject(config)) {
+    const c = normalizeConfig(config, file, keras3);
+    out.config = c;
+    keras3Options(out, c, keras3, file);
+  } else if (Array.isArray(config)) out.config = config.map((l) => (isObject(l) ? normalizeLayer(l, file, keras3) : l));
   return out;
 }
 
-function normalizeConfig(config: JsonObject, file: string): JsonObject {
+function normalizeConfig(config: JsonObject, file: string, keras3: boolean): JsonObject {
   const c: JsonObject = { ...config };
   if ('batch_shape' in c && !('batch_input_shape' in c)) c.batch_input_shape = c.batch_shape;
   delete c.batch_shape;
   if ('dtype' in c) c.dtype = dtypeName(c.dtype);
-  if (Array.isArray(c.layers)) c.layers = c.layers.map((l) => (isObject(l) ? normalizeLayer(l, file) : l));
+  if (Array.isArray(c.layers)) c.layers = c.layers.map((l) => (isObject(l) ? normalizeLayer(l, file, keras3) : l));
   if ('input_layers' in c) c.input_layers = tripleList(c.input_layers);
   if ('output_layers' in c) c.output_layers = tripleList(c.output_layers);
   for (const [k, v] of Object.entries(c)) {
@@ -103,12 +138,15 @@ function normalizeConfig(config: JsonObject, file: string): JsonObject {
  * and initializers dropped (inference never uses them), pre-1.0 tfjs files whose
  * Sequential config is a plain list, and inference-time no-op layers (RandomFlip…) as identities.
  * @param topology the `modelTopology` object of a model.json (with or without `model_config`).
+ * @param kerasVersion the Keras version that wrote it (default: the topology's `keras_version`);
+ *   Keras 3 changed what some names compute.
  */
-export function normalizeTopology(topology: unknown, file: string): JsonObject {
+export function normalizeTopology(topology: unknown, file: string, kerasVersion?: string | null): JsonObject {
   if (!isObject(topology)) throw new ModelError(file, 'modelTopology is not an object');
   const root = isObject(topology.model_config) ? topology.model_config : topology;
   if (typeof root.class_name !== 'string') throw new ModelError(file, 'modelTopology has no class_name: not a Keras/tfjs Layers model');
-  const normalized = normalizeLayer(root, file);
+  const version = kerasVersion ?? (typeof topology.keras_version === 'string' ? topology.keras_version : '');
+  const normalized = normalizeLayer(root, file, /^3\./.test(version));
   if (isObject(topology.model_config)) return { ...topology, model_config: normalized };
   return normalized;
 }

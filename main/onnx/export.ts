@@ -9,6 +9,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../model/errors';
+import { KerasNormalization } from '../model/keras-layers';
 import { flattenModel, type FlatNode } from '../convert/graph';
 import { ONNX_INPUT, ONNX_OUTPUT } from './names';
 import { AttributeType, DataType, encodeModel, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
@@ -216,8 +217,24 @@ class Exporter {
         return this.op('Elu', [x], [attr.float('alpha', 1)]);
       case 'hardSigmoid':
       case 'hard_sigmoid':
-        // tfjs computes clip(0.2·x + 0.5, 0, 1) for this name, whichever Keras wrote it.
+        // Keras 2's (and tfjs's) clip(0.2·x + 0.5, 0, 1); topology.ts renames Keras 3's to keras3HardSigmoid.
         return this.op('HardSigmoid', [x], [attr.float('alpha', 0.2), attr.float('beta', 0.5)]);
+      case 'keras3HardSigmoid':
+        // Keras 3: relu6(x + 3) / 6 = clip(x / 6 + 0.5, 0, 1).
+        return this.op('HardSigmoid', [x], [attr.float('alpha', 1 / 6), attr.float('beta', 0.5)]);
+      case 'hardSilu':
+      case 'hardSwish':
+        return this.op('HardSwish', [x]);
+      case 'leakyRelu':
+        return this.op('LeakyRelu', [x], [attr.float('alpha', 0.2)]);
+      case 'exponential':
+        return this.op('Exp', [x]);
+      case 'hardTanh':
+        return this.op('Clip', [x, this.g.scalar(`${this.base}/minus_one`, -1), this.g.scalar(`${this.base}/one`, 1)]);
+      case 'logSigmoid':
+        return this.op('Neg', [this.op('Softplus', [this.op('Neg', [x])])]);
+      case 'celu':
+        return this.op('Celu', [x], [attr.float('alpha', 1)]);
       case 'swish':
       case 'silu':
         return this.op('Mul', [x, this.op('Sigmoid', [x])]);
@@ -428,6 +445,12 @@ class Exporter {
         if (!(scale === 1)) y = this.op('Mul', [y, vec(scale, 'scale')]);
         if (!(offset === 0)) y = this.op('Add', [y, vec(offset, 'offset')]);
         return keep(y);
+      }
+      case 'Normalization': {
+        if (!(layer instanceof KerasNormalization)) return this.fail('is not the Normalization layer Convmap reads');
+        const shape = layer.outputShape as (number | null)[];
+        const { scale, offset } = layer.affine(Number(shape[shape.length - 1]));
+        return keep(this.op('Add', [this.op('Mul', [x.name, this.channelVector(scale, 'scale')]), this.channelVector(offset, 'offset')]));
       }
       case 'Add': case 'Multiply': case 'Average': case 'Maximum': case 'Minimum': {
         const names = ins.map((v) => v.name);

@@ -1,0 +1,287 @@
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { convertClassifier } from '../../main/convert/convert';
+import { ModelError } from '../../main/model/errors';
+import { loadClassifier } from '../../main/model/load';
+import { exportOnnx } from '../../main/onnx/export';
+import { type Json, k3Conv, k3Dense, k3Layer, k3Sequential, writeKerasArchive, writeLegacyH5 } from '../helpers/keras';
+import { useWasm } from '../helpers/models';
+import { tempDir } from '../helpers/temp-dir';
+import { ortRun } from '../onnx/helpers';
+
+/**
+ * docs/models.md's catalog, tested through the path a file takes: each layer or activation is
+ * written into a Keras 3 `.keras` file (InputLayer [4, 4, 2] → the layer → Flatten → Dense 3),
+ * opened with loadClassifier, converted and exported to ONNX; the classifier's scores and the ONNX
+ * model's one cell are compared with Keras's documented formula computed here in float64.
+ */
+
+beforeAll(useWasm);
+const root = tempDir('convmap-catalog-');
+
+const H = 4;
+const W = 4;
+const C = 2;
+const CLASSES = 3;
+
+/** A seeded generator (mulberry32), so inputs and weights are the same on every run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function values(n: number, seed: number, lo: number, hi: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
+}
+
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+const softplus = (x: number): number => Math.log1p(Math.exp(-Math.abs(x))) + Math.max(x, 0);
+const relu6 = (x: number): number => Math.min(Math.max(x, 0), 6);
+/** erf: its Maclaurin series below 2 (float64-exact there), Abramowitz–Stegun 7.1.26 above (error < 1.5e-7). */
+function erf(x: number): number {
+  const s = Math.sign(x);
+  const a = Math.abs(x);
+  const t = 1 / (1 + 0.3275911 * a);
+  let y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
+  if (a < 2) {
+    let sum = 0;
+    let term = a;
+    for (let n = 0; n < 60; n++) {
+      sum += term / (2 * n + 1);
+      term *= (-a * a) / (n + 1);
+    }
+    y = (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  return s * y;
+}
+
+/** Keras 3's formula for each activation name (keras/src/activations/activations.py). */
+const FORMULAS: Record<string, (x: number) => number> = {
+  linear: (x) => x,
+  relu: (x) => Math.max(x, 0),
+  relu6,
+  elu: (x) => (x > 0 ? x : Math.exp(x) - 1),
+  selu: (x) => 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * (Math.exp(x) - 1)),
+  sigmoid,
+  hard_sigmoid: (x) => relu6(x + 3) / 6,
+  tanh: Math.tanh,
+  softplus,
+  softsign: (x) => x / (1 + Math.abs(x)),
+  silu: (x) => x * sigmoid(x),
+  swish: (x) => x * sigmoid(x),
+  hard_silu: (x) => (x * relu6(x + 3)) / 6,
+  hard_swish: (x) => (x * relu6(x + 3)) / 6,
+  gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
+  mish: (x) => x * Math.tanh(softplus(x)),
+  leaky_relu: (x) => (x > 0 ? x : 0.2 * x),
+  exponential: Math.exp,
+  hard_tanh: (x) => Math.min(Math.max(x, -1), 1),
+  log_sigmoid: (x) => -softplus(-x),
+  celu: (x) => (x > 0 ? x : Math.exp(x) - 1),
+};
+
+/** x [H, W, C] (HWC, float64) through a per-location function of the channel vector. */
+type PerLocation = (v: number[]) => number[];
+
+const elementwise = (f: (x: number) => number): PerLocation => (v) => v.map(f);
+
+function softmaxVec(v: number[]): number[] {
+  const m = Math.max(...v);
+  const e = v.map((x) => Math.exp(x - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / s);
+}
+
+/** The reference scores: f per location, then Flatten (HWC order) → Dense. */
+function reference(x: Float32Array, f: PerLocation, kernel: Float32Array, bias: Float32Array): number[] {
+  const flat: number[] = [];
+  for (let p = 0; p < H * W; p++) flat.push(...f(Array.from(x.subarray(p * C, p * C + C))));
+  return Array.from({ length: CLASSES }, (_, j) => flat.reduce((s, v, i) => s + v * kernel[i * CLASSES + j], bias[j]));
+}
+
+interface Case {
+  /** What the catalog calls it. */
+  name: string;
+  /** Keras 3 entries between the input and the Flatten (conv layers must keep H×W×C). */
+  layers: Json[];
+  vars?: Record<string, { shape: number[]; values: Float32Array }[]>;
+  f: PerLocation;
+  /** Input range, default [−4, 4]. */
+  range?: [number, number];
+}
+
+const dense = { kernel: values(H * W * C * CLASSES, 11, -0.5, 0.5), bias: values(CLASSES, 12, -0.1, 0.1) };
+
+async function runCase(c: Case, seed: number): Promise<void> {
+  const file = path.join(root.path, `${c.name.replace(/\W+/g, '_')}.keras`);
+  const config = k3Sequential('catalog', [null, H, W, C], [
+    ...c.layers,
+    k3Layer('Flatten', 'flat', { data_format: 'channels_last' }),
+    k3Layer('Dense', 'out', k3Dense(CLASSES, 'linear')),
+  ]);
+  const slot = (c.layers as { class_name: string }[]).some((l) => l.class_name === 'Dense') ? 'layers/dense_1' : 'layers/dense';
+  await writeKerasArchive(file, config, {
+    ...(c.vars ?? {}),
+    [slot]: [{ shape: [H * W * C, CLASSES], values: dense.kernel }, { shape: [CLASSES], values: dense.bias }],
+  });
+  const [lo, hi] = c.range ?? [-4, 4];
+  const x = values(H * W * C, seed, lo, hi);
+  const want = reference(x, c.f, dense.kernel, dense.bias);
+  const scale = Math.max(1, ...want.map(Math.abs));
+  const loaded = await loadClassifier(file);
+  try {
+    const image = tf.tensor4d(x, [1, H, W, C]);
+    const got = tf.tidy(() => (loaded.model.predict(image) as tf.Tensor).dataSync());
+    const conv = convertClassifier(loaded.model, loaded.file);
+    try {
+      const onnx = exportOnnx(conv.fcn, loaded.file);
+      const cell = await ortRun(onnx.bytes, image);
+      expect(cell.dims).toEqual([1, 1, 1, CLASSES]);
+      for (let j = 0; j < CLASSES; j++) {
+        expect({ name: c.name, j, tfjs: Math.abs(got[j] - want[j]) / scale <= 2e-5 }).toEqual({ name: c.name, j, tfjs: true });
+        expect({ name: c.name, j, onnx: Math.abs(cell.data[j] - want[j]) / scale <= 2e-5 }).toEqual({ name: c.name, j, onnx: true });
+      }
+    } finally {
+      conv.fcn.dispose();
+      image.dispose();
+    }
+  } finally {
+    loaded.model.dispose();
+  }
+}
+
+const act = (name: string): Json => k3Layer('Activation', `act_${name}`, { activation: name });
+
+describe('catalog: Keras 3 activations (as Activation layers) equal Keras\'s formulas through load, convert and ONNX', () => {
+  const names = Object.keys(FORMULAS);
+  it(`${names.join(', ')}`, async () => {
+    let seed = 100;
+    for (const name of names) await runCase({ name, layers: [act(name)], f: elementwise(FORMULAS[name]) }, seed++);
+  });
+
+  it('softmax over the channels of every location', async () => {
+    await runCase({ name: 'softmax', layers: [act('softmax')], f: softmaxVec }, 200);
+  });
+
+  it('an activation field of Conv2D and Dense (hard_swish, silu, gelu, leaky_relu, mish): the layer, then the formula', async () => {
+    const k = values(C * C, 31, -1, 1);
+    const b = values(C, 32, -0.2, 0.2);
+    /** 1×1 convolution (or Dense on the channel axis) with kernel [C, C]. */
+    const lin = (v: number[]): number[] => Array.from({ length: C }, (_, o) => v.reduce((s, xi, i) => s + xi * k[i * C + o], b[o]));
+    let seed = 300;
+    for (const name of ['hard_swish', 'silu', 'gelu', 'leaky_relu', 'mish']) {
+      const f = FORMULAS[name];
+      await runCase({
+        name: `conv_${name}`, layers: [k3Layer('Conv2D', 'c', k3Conv(C, 1, name))],
+        vars: { 'layers/conv2d': [{ shape: [1, 1, C, C], values: k }, { shape: [C], values: b }] }, f: (v) => lin(v).map(f),
+      }, seed++);
+      await runCase({
+        name: `dense_${name}`, layers: [k3Layer('Dense', 'd', k3Dense(C, name))],
+        vars: { 'layers/dense': [{ shape: [C, C], values: k }, { shape: [C], values: b }] }, f: (v) => lin(v).map(f),
+      }, seed++);
+    }
+  });
+});
+
+describe('catalog: activation layers and preprocessing layers equal Keras\'s formulas through load, convert and ONNX', () => {
+  const mean = Float32Array.of(0.5, -1);
+  const variance = Float32Array.of(4, 0.25);
+  const cases: Case[] = [
+    { name: 'LeakyReLU negative_slope 0.3 (Keras 3 name)', layers: [k3Layer('LeakyReLU', 'lr', { negative_slope: 0.3 })], f: elementwise((x) => (x > 0 ? x : 0.3 * x)) },
+    { name: 'ReLU negative_slope 0.1', layers: [k3Layer('ReLU', 'r', { max_value: null, negative_slope: 0.1, threshold: 0 })], f: elementwise((x) => (x > 0 ? x : 0.1 * x)) },
+    { name: 'ReLU max_value 2', layers: [k3Layer('ReLU', 'r', { max_value: 2, negative_slope: 0, threshold: 0 })], f: elementwise((x) => Math.min(Math.max(x, 0), 2)) },
+    { name: 'ELU alpha 0.5', layers: [k3Layer('ELU', 'e', { alpha: 0.5 })], f: elementwise((x) => (x > 0 ? x : 0.5 * (Math.exp(x) - 1))) },
+    { name: 'Softmax axis -1', layers: [k3Layer('Softmax', 's', { axis: -1 })], f: softmaxVec },
+    { name: 'Rescaling 1/127.5 - 1', layers: [k3Layer('Rescaling', 'rs', { scale: 1 / 127.5, offset: -1 })], f: elementwise((x) => x / 127.5 - 1), range: [0, 255] },
+    {
+      name: 'Normalization (adapted: mean and variance weights)', layers: [k3Layer('Normalization', 'n', { axis: -1, mean: null, variance: null, invert: false })],
+      vars: { 'layers/normalization': [{ shape: [C], values: mean }, { shape: [C], values: variance }] },
+      f: (v) => v.map((x, i) => (x - mean[i]) / Math.max(Math.sqrt(variance[i]), 1e-7)),
+    },
+    {
+      name: 'Normalization (mean and variance in the config)', layers: [k3Layer('Normalization', 'n', { axis: -1, mean: [0.485, 0.456], variance: [0.052, 0.05], invert: false })],
+      f: (v) => v.map((x, i) => (x - [0.485, 0.456][i]) / Math.sqrt([0.052, 0.05][i])), range: [0, 1],
+    },
+    { name: 'Resizing to the input size (identity)', layers: [k3Layer('Resizing', 'rz', { height: H, width: W, interpolation: 'bilinear', crop_to_aspect_ratio: false })], f: (v) => v },
+    { name: 'CenterCrop to the input size (identity)', layers: [k3Layer('CenterCrop', 'cc', { height: H, width: W })], f: (v) => v },
+    {
+      name: 'every Random* augmentation layer and noise layer (identity at inference)',
+      layers: [
+        'RandomFlip', 'RandomRotation', 'RandomZoom', 'RandomTranslation', 'RandomContrast', 'RandomBrightness', 'RandomCrop', 'RandomHeight',
+        'RandomWidth', 'RandomGrayscale', 'RandomHue', 'RandomSaturation', 'RandomColorJitter', 'RandomShear', 'RandomPerspective', 'RandomErasing',
+        'RandomGaussianBlur', 'RandomSharpness', 'RandomPosterization', 'RandomInvert', 'AutoContrast',
+        'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'SpatialDropout2D', 'Dropout', 'ActivityRegularization',
+      ].map((cls, i) => k3Layer(cls, `aug_${i}`, { seed: null, rate: 0.5, stddev: 0.1, factor: 0.2 })),
+      f: (v) => v,
+    },
+  ];
+  for (const [i, c] of cases.entries()) it(c.name, async () => runCase(c, 400 + i));
+
+  it('Keras 2 hard_sigmoid is clip(0.2·x + 0.5, 0, 1) (a .h5 written by Keras 2.15), Keras 3\'s relu6(x + 3) / 6 (above)', async () => {
+    const file = path.join(root.path, 'hard_sigmoid_keras2.h5');
+    const config: Json = {
+      class_name: 'Sequential',
+      config: {
+        name: 'k2', layers: [
+          { class_name: 'InputLayer', config: { batch_input_shape: [null, H, W, C], dtype: 'float32', name: 'in' } },
+          { class_name: 'Activation', config: { name: 'hs', activation: 'hard_sigmoid', dtype: 'float32' } },
+          { class_name: 'Flatten', config: { name: 'flat', dtype: 'float32' } },
+          { class_name: 'Dense', config: { name: 'out', units: CLASSES, activation: 'linear', use_bias: true, dtype: 'float32' } },
+        ],
+      },
+    };
+    await writeLegacyH5(file, config, [
+      { name: 'out', weights: [{ name: 'out/kernel:0', shape: [H * W * C, CLASSES], values: dense.kernel }, { name: 'out/bias:0', shape: [CLASSES], values: dense.bias }] },
+    ], { kerasVersion: '2.15.0' });
+    const x = values(H * W * C, 500, -4, 4);
+    const want = reference(x, elementwise((v) => Math.min(Math.max(0.2 * v + 0.5, 0), 1)), dense.kernel, dense.bias);
+    const loaded = await loadClassifier(file);
+    try {
+      const got = tf.tidy(() => (loaded.model.predict(tf.tensor4d(x, [1, H, W, C])) as tf.Tensor).dataSync());
+      for (let j = 0; j < CLASSES; j++) expect(Math.abs(got[j] - want[j])).toBeLessThanOrEqual(2e-5);
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+});
+
+describe('catalog: refusals name the file and the layer in one line', () => {
+  /** A model whose `layers` turn its 8×8 input into 4×4. */
+  async function refused(name: string, layers: Json[], message: string): Promise<void> {
+    const file = path.join(root.path, `${name}.keras`);
+    await writeKerasArchive(file, k3Sequential('refused', [null, 8, 8, C], [
+      ...layers,
+      k3Layer('Flatten', 'flat', { data_format: 'channels_last' }),
+      k3Layer('Dense', 'out', k3Dense(CLASSES, 'linear')),
+    ]), { 'layers/dense': [{ shape: [16 * C, CLASSES], values: values(16 * C * CLASSES, 1, -1, 1) }, { shape: [CLASSES], values: new Float32Array(CLASSES) }] });
+    let err: unknown = null;
+    try {
+      const loaded = await loadClassifier(file);
+      try {
+        convertClassifier(loaded.model, loaded.file).fcn.dispose();
+      } finally {
+        loaded.model.dispose();
+      }
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ModelError);
+    const text = (err as ModelError).message;
+    expect(text.startsWith(`${file}: layer "`)).toBe(true);
+    expect(text).toContain(message);
+    expect(text).not.toContain('\n');
+  }
+
+  it('a Resizing or CenterCrop that changes the window\'s size', async () => {
+    await refused('resize_down', [k3Layer('Resizing', 'rz', { height: 4, width: 4, interpolation: 'bilinear', crop_to_aspect_ratio: false })], 'layer "rz" (Resizing): resizes its 8×8 input to 4×4');
+    await refused('crop_down', [k3Layer('CenterCrop', 'cc', { height: 4, width: 4 })], 'layer "cc" (CenterCrop): crops its 8×8 input to 4×4');
+  });
+});
