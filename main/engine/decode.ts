@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { bmpSize, isBmp } from './bmp';
 import { decodeBmpOffThread } from './bmp-thread';
 import { ImageError, overLimit } from './image-error';
+import { abortError } from './pool';
 import { readRegularFile, UnsafeFileError } from '../io/safe-read';
 
 /** An upright 8-bit RGB raster: row-major [height, width, 3] (index (y · width + x) · 3 + c). */
@@ -46,9 +47,40 @@ export interface DecodeOptions {
   name?: string;
   /** Largest file read when `input` is a path (default {@link DEFAULT_MAX_PHOTO_BYTES}). */
   maxBytes?: number;
+  /** Longest the decode may run, seconds (default {@link DECODE_SECONDS}). */
+  maxSeconds?: number;
+  /** Cancels the wait: the promise rejects with an AbortError at once (the decode's result is dropped). */
+  signal?: AbortSignal;
 }
 
 export { ImageError };
+
+/*
+ * Vector images are refused (issue 19): a 2 KB SVG can ask librsvg for minutes of rendering that no
+ * pixel limit bounds and that nothing can interrupt (libvips' timeout is not checked inside librsvg,
+ * and a process waits for its running decodes before it exits). Photos are checked by their bytes
+ * before sharp sees them and by the format sharp's header parse finds (an SVG sharp recognises that
+ * the sniff missed), never by their name. libvips' SVG loader itself stays: Convmap draws its own
+ * box labels and legends through it.
+ */
+
+/** True when the bytes look like an SVG drawing: an XML, comment or doctype start and an <svg> element in the first 4 KB. */
+export function looksLikeSvg(bytes: Uint8Array): boolean {
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, 4096)).toString('utf8').replace(/^\ufeff/, '');
+  return /^\s*(<\?xml|<!--|<!DOCTYPE\s+svg|<svg[\s>])/i.test(head) && /<svg[\s>]/i.test(head);
+}
+
+/** The refusal of a vector image. */
+function vectorRefusal(name: string): ImageError {
+  return new ImageError(name, 'an SVG drawing, not a photo: vector images are refused (export it as PNG or JPEG first)');
+}
+
+/**
+ * Longest a photo's decode may run, in seconds (libvips stops it between tiles): far above what a
+ * photo within the pixel limit takes (a 100 MP PNG decodes in a few seconds), so only a file built
+ * to be slow meets it.
+ */
+export const DECODE_SECONDS = 120;
 
 function reason(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).trim().replace(/\s+/g, ' ');
@@ -99,12 +131,15 @@ export async function probePhoto(bytes: Uint8Array, opts: { name?: string; maxPi
   if (isBmp(bytes)) {
     ({ width, height } = bmpSize(bytes) ?? { width: undefined, height: undefined });
   } else {
+    if (looksLikeSvg(bytes)) throw vectorRefusal(name);
     try {
       const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+      if (meta.format === 'svg') throw vectorRefusal(name);
       const turned = (meta.orientation ?? 1) >= 5;
       width = turned ? meta.height : meta.width;
       height = turned ? meta.width : meta.height;
     } catch (err) {
+      if (err instanceof ImageError) throw err;
       throw new ImageError(name, `not a supported image (${reason(err)})`, { cause: err });
     }
   }
@@ -127,6 +162,32 @@ export async function probePhoto(bytes: Uint8Array, opts: { name?: string; maxPi
  *   truncated/corrupt, or larger than `opts.maxPixels`.
  */
 export async function decodePhoto(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<RgbImage> {
+  if (opts.signal?.aborted) throw abortError(opts.signal);
+  return untilAborted(decodeUncancelled(input, opts), opts.signal);
+}
+
+/**
+ * `work`, or an AbortError as soon as `signal` fires. A decode runs in libvips' threads and cannot
+ * be stopped: a cancelled caller stops waiting for it (a batch ends and writes its files at once);
+ * the decode itself ends within its time budget, its result dropped.
+ */
+export async function untilAborted<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal === undefined) return work;
+  work.catch(() => undefined);
+  if (signal.aborted) throw abortError(signal);
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort as () => void);
+  }
+}
+
+async function decodeUncancelled(input: string | Uint8Array, opts: DecodeOptions): Promise<RgbImage> {
   const name = typeof input === 'string' ? path.basename(input) : (opts.name ?? '<buffer>');
   const bytes = typeof input === 'string' ? await readPhotoFile(input, { maxBytes: opts.maxBytes }) : input;
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
@@ -138,7 +199,8 @@ export async function decodePhoto(input: string | Uint8Array, opts: DecodeOption
   }
   try {
     const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
-    let img = sharp(bytes, { limitInputPixels: maxPixels });
+    if (meta.format === 'svg') throw vectorRefusal(name);
+    let img = sharp(bytes, { limitInputPixels: maxPixels }).timeout({ seconds: opts.maxSeconds ?? DECODE_SECONDS });
     // Only when needed: rotating or flattening makes libvips hold a second full-size copy of a big photo.
     if ((meta.orientation ?? 1) > 1) img = img.rotate();
     if (meta.hasAlpha) img = img.flatten({ background: { r, g, b } });
@@ -150,6 +212,8 @@ export async function decodePhoto(input: string | Uint8Array, opts: DecodeOption
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
   } catch (err) {
+    if (err instanceof ImageError) throw err;
+    if (/^timeout: /.test(reason(err))) throw new ImageError(name, `decoding took longer than ${opts.maxSeconds ?? DECODE_SECONDS} s, the limit for one photo: refused`, { cause: err });
     throw new ImageError(name, `not a supported image (${reason(err)})`, { cause: err });
   }
 }

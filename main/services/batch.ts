@@ -414,7 +414,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
       held = await budget.acquire(photoMemoryEstimate(width, height, loaded.bytes.length, handle.classes, cells));
       if (signal?.aborted) throw aborted();
       let decoded: Promise<RgbImage> | undefined;
-      const decode = (): Promise<RgbImage> => (decoded ??= decoder.decode(loaded));
+      const decode = (): Promise<RgbImage> => (decoded ??= decoder.decode(loaded, signal));
       const scored = await scoreMapsFor(loaded, decode, {
         engine, handle, preprocess: info.preprocess, scales, cache, modelKey: args.modelKey, signal,
       });

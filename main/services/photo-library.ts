@@ -42,8 +42,8 @@ export interface PhotoLibrary {
   get(id: string): OpenedPhoto | undefined;
   /** The photo's bytes, hash and size: those read at open while still kept, else read again. */
   loaded(id: string): Promise<LoadedPhoto>;
-  /** The photo upright as RGB (decoded once per content while among the recent ones). */
-  decode(photo: LoadedPhoto): Promise<RgbImage>;
+  /** The photo upright as RGB (decoded once per content while among the recent ones); `signal` ends the wait. */
+  decode(photo: LoadedPhoto, signal?: AbortSignal): Promise<RgbImage>;
   /** The photo upright, as the renderer shows it; undefined for ids never issued. */
   bytes(id: string): Promise<PhotoBytes | undefined>;
 }
@@ -113,7 +113,7 @@ export function createPhotoLibrary(opts: { maxPixels?: number; decodedKeep?: num
     },
     get: (id) => photos.get(id),
     loaded: loadedOf,
-    decode: (photo) => decoder.decode(photo),
+    decode: (photo, signal) => decoder.decode(photo, signal),
     async bytes(id) {
       if (!photos.has(id)) return undefined;
       const loaded = await loadedOf(id);

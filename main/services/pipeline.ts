@@ -13,7 +13,7 @@
 import path from 'node:path';
 import type { PreprocessMode } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
-import { DEFAULT_MAX_PIXELS, decodePhoto, probePhoto, readPhotoFile, type PhotoSize, type RgbImage } from '../engine/decode';
+import { DEFAULT_MAX_PIXELS, decodePhoto, probePhoto, readPhotoFile, untilAborted, type PhotoSize, type RgbImage } from '../engine/decode';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { abortError } from '../engine/pool';
 import { photoHash, type ScoreCache } from './cache';
@@ -57,8 +57,15 @@ export class PhotoDecoder {
   private readonly recent = new Map<string, Promise<RgbImage>>();
   constructor(private readonly opts: { keep?: number; maxPixels?: number } = {}) {}
 
-  /** The photo upright as RGB (see decodePhoto); a rejected decode is not kept. */
-  decode(photo: Pick<LoadedPhoto, 'bytes' | 'hash' | 'name'>): Promise<RgbImage> {
+  /**
+   * The photo upright as RGB (see decodePhoto); a rejected decode is not kept. With `signal`, the
+   * wait ends with an AbortError when it fires (the decode, shared with other callers, goes on).
+   */
+  decode(photo: Pick<LoadedPhoto, 'bytes' | 'hash' | 'name'>, signal?: AbortSignal): Promise<RgbImage> {
+    return untilAborted(this.shared(photo), signal);
+  }
+
+  private shared(photo: Pick<LoadedPhoto, 'bytes' | 'hash' | 'name'>): Promise<RgbImage> {
     const hit = this.recent.get(photo.hash);
     if (hit) {
       this.recent.delete(photo.hash);

@@ -41,7 +41,7 @@ export function createScoresService(deps: ScoresServiceDeps): { computeScores(re
         const engine = await deps.engine();
         const { maps } = await scoreMapsFor(loaded, () => {
           deps.emit({ jobId: req.jobId, stage: 'decoding', done: 0, total: 1 });
-          return deps.library.decode(loaded);
+          return deps.library.decode(loaded, controller.signal);
         }, {
           engine, handle: model.handle, preprocess: model.preprocess, scales: req.scales, cache: deps.cache, modelKey: model.modelKey,
           signal: controller.signal,

@@ -143,3 +143,14 @@ export async function runCli(args: string[], opts: { timeoutS?: number; env?: Re
 
 /** Control characters a terminal acts on: C0 (but not the newline ending a line), DEL and C1. */
 export const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+/**
+ * A vector drawing that takes librsvg minutes to render (issue 19, item 4): 9000×9000 with large
+ * blurred shapes, about 2 KB. `prolog` starts it with an XML declaration and a comment, as editors write.
+ */
+export function slowSvg(opts: { prolog?: boolean; bom?: boolean } = {}): Buffer {
+  const shapes = Array.from({ length: 20 }, (_, i) => `<circle cx="${(i * 997) % 9000}" cy="${(i * 1493) % 9000}" r="2500" fill="#${((i * 123457) % 0xffffff).toString(16).padStart(6, '0')}" filter="url(#b)"/>`).join('');
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="9000" height="9000"><defs><filter id="b"><feGaussianBlur stdDeviation="400"/></filter></defs><rect width="9000" height="9000" fill="#fff"/>${shapes}</svg>`;
+  const text = `${opts.bom ? '\ufeff' : ''}${opts.prolog ? '<?xml version="1.0" encoding="UTF-8"?>\n<!-- drawn by hand -->\n' : ''}${svg}`;
+  return Buffer.from(text, 'utf8');
+}

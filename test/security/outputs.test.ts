@@ -5,7 +5,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeScene } from '../batch/fixtures';
-import { runCli, type CliRun } from './bad-inputs';
+import { runCli, slowSvg, type CliRun } from './bad-inputs';
 
 /**
  * The batch's outputs on hostile names and disks (issue 19, items 6, 7, 10, 11), through the CLI
@@ -61,7 +61,7 @@ describe('output folders that cannot be made (item 7)', () => {
   });
 });
 
-describe('names from strangers in the CSV files and the output names (items 10, 11)', () => {
+describe('hostile photos and names: an SVG named .png, formula labels, long names (items 4, 10, 11)', () => {
   const labels = ['=HYPERLINK("http://x/")', '+cmd|/c calc', '-2+3', '@SUM(A1)', ' =1+1', '\tTAB', '５', '7', '8', '9', 'background'];
   /** 240 characters: its outputs (".heatmap.png", ".scores.json") fit in 255 bytes, the temporary names must be cut. */
   const long = `${'a'.repeat(236)}.png`;
@@ -75,6 +75,7 @@ describe('names from strangers in the CSV files and the output names (items 10, 
     photos = path.join(root, 'names');
     await fs.mkdir(photos);
     for (const [i, name] of [long, tooLong, formulaPhoto, 'plain.png'].entries()) await writeScene(path.join(photos, name), 40 + i, 160, 120);
+    await fs.writeFile(path.join(photos, 'drawing.png'), slowSvg());
     const labelsFile = path.join(root, 'labels.txt');
     await fs.writeFile(labelsFile, `${labels.join('\n')}\n`);
     out = path.join(root, 'names-out');
@@ -88,10 +89,17 @@ describe('names from strangers in the CSV files and the output names (items 10, 
     expect(written).toContain(`${long.slice(0, -4)}.scores.json`);
   });
 
+  it('an SVG drawing named .png is refused in one line naming it, at once; the batch goes on', async () => {
+    expect(r.timedOut, 'the CLI hung').toBe(false);
+    const named = [...r.stdout.split('\n'), ...ownLines(r.stderr)].filter((l) => l.includes('drawing.png'));
+    expect(named).toEqual([`  ${path.join(photos, 'drawing.png')}: an SVG drawing, not a photo: vector images are refused (export it as PNG or JPEG first)`]);
+    expect((await fs.readdir(out)).filter((n) => n.startsWith('drawing'))).toEqual([]);
+  });
+
   it('an output name longer than a file name may be fails that photo in one line naming it; the others are done', async () => {
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^3 of 4 photos done/m);
-    expect(r.stdout).toMatch(/^failed: 1$/m);
+    expect(r.stdout).toMatch(/^3 of 5 photos done/m);
+    expect(r.stdout).toMatch(/^failed: 2$/m);
     const named = r.stdout.split('\n').filter((l) => l.includes(tooLong));
     expect(named).toEqual([`  ${path.join(photos, tooLong)}: cannot write ${path.join(out, `${tooLong.slice(0, -4)}.heatmap.png`)}: the file name is too long for the file system (258 bytes, over the 255 a file name may have; rename the photo or shorten --name)`]);
     expect((await fs.readdir(out)).filter((n) => n.startsWith('b'))).toEqual([]);
@@ -101,7 +109,7 @@ describe('names from strangers in the CSV files and the output names (items 10, 
   it('no text cell of summary.csv or detections.csv starts a formula; both parse, no row wider than the header', async () => {
     const summary = parseCsv(path.join(out, 'summary.csv'));
     const detections = parseCsv(path.join(out, 'detections.csv'));
-    expect(summary).toHaveLength(5);
+    expect(summary).toHaveLength(6);
     expect(detections.length).toBeGreaterThan(1);
     for (const rows of [summary, detections]) {
       // A failed photo's row stops before the class columns.
