@@ -144,4 +144,10 @@ export interface ConvertedModelInfo {
   quantization?: WeightQuantization;
   /** Where the labels came from: a label file given by the user (--labels), else the model's folder. */
   labelsFile?: string;
+  /**
+   * Bytes of activations per input pixel at the peak of one forward pass (the engine sizes tiles
+   * from it); with it, a converted folder's model.onnx is opened as is, without tfjs. Absent in
+   * sidecars written before it was recorded.
+   */
+  activationBytesPerPixel?: number;
 }

@@ -119,6 +119,13 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   }
 
   const backendRequest = isEngineBackendRequest(opts.backend) ? opts.backend : 'auto';
+  const deviceRequest = isDeviceRequest(opts.device) ? opts.device : 'auto';
+  // The model cache (converted models, ONNX Runtime's optimised files) lives with the score cache.
+  const modelCache = useCache ? { dir: cacheDir } : undefined;
+  // ONNX Runtime's process starts while the model is read; a refusal before the run ends it.
+  const engineStart = typeof opts.queue === 'string' ? undefined : createEngine({ backend: backendRequest, device: deviceRequest, workers, modelCache });
+  engineStart?.catch(() => undefined);
+  const dropEngine = (): void => void engineStart?.then((e) => e.close(), () => undefined);
   // tfjs converts the model (and runs it only when the engine is not onnx).
   await selectBackend(backendRequest === 'onnx' ? 'auto' : backendRequest);
   const prepared = await prepareModel(modelPath ?? undefined, {
@@ -126,10 +133,15 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     stride,
     output: typeof opts.output === 'string' ? opts.output : undefined,
     labelsFile: typeof opts.labels === 'string' ? opts.labels : undefined,
+    cache: modelCache,
+  }).catch((err: unknown) => {
+    dropEngine();
+    throw err;
   });
   const { info } = prepared;
   const classChoice = opts.class === undefined ? defaultClassChoice(info.labels) : String(opts.class);
   if (/^\d+$/.test(classChoice) && !info.labels.includes(classChoice) && Number(classChoice) >= info.labels.length) {
+    dropEngine();
     throw new Error(`--class ${classChoice}: class index out of range 0–${info.labels.length - 1} (${modelName} has ${info.labels.length} classes)`);
   }
   const scales = givenScales ?? ((size: [number, number]): number[] => defaultScales(info.window, size));
@@ -139,8 +151,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const guessed = preprocessWarning(info);
   if (guessed) process.stderr.write(`convmap: ${p(guessed)}\n`);
 
-  const deviceRequest = isDeviceRequest(opts.device) ? opts.device : 'auto';
-  const engine = await createEngine({ backend: backendRequest, device: deviceRequest, workers });
+  const engine = await (engineStart ?? createEngine({ backend: backendRequest, device: deviceRequest, workers, modelCache }));
   // Made only now that the run starts (a refused --class or device leaves no empty folder behind).
   await checkOutputFolder(outDir).catch(async (err: unknown) => {
     await engine.close();
@@ -197,9 +208,11 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   };
 
   let summary;
+  let modelLoad: Record<string, unknown> = {};
   try {
     const modelKey = prepared.modelKey ?? modelHash(prepared.artifacts, info);
-    const handle = await loadModelOf(engine, modelPath ?? 'the built-in model', prepared.artifacts, info, { transfer: true });
+    const handle = await loadModelOf(engine, modelPath ?? 'the built-in model', prepared.artifacts, info, { transfer: true, onnx: prepared.onnx });
+    modelLoad = { fromCache: prepared.fromCache === true, ...(handle.loaded ?? {}) };
     bar?.start(scan.photos.length, 0, { photo: '', rate: '0.0', left: '…' });
     summary = await runBatch({
       engine, handle, info, photos: scan.photos, subfolders: scan.subfolders, scales, outDir, jobs, signal: abort.signal,
@@ -240,7 +253,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     if (!quiet || failed > 0) process.stdout.write((quiet ? lines.filter((l) => !l.startsWith('skipped')) : lines).join('\n') + '\n');
   } else {
     process.stdout.write(printableJson({
-      summary: { model: modelName, modelPath, backend: engine.backend, device: engine.device, backendNotes: engine.notes, total: summary.total, done: summary.done, noCells: summary.noCells, failed: summary.failed, skipped: summary.skipped.length, filesSkipped: scan.skipped.length, cancelled: summary.cancelled, cacheHits: summary.cacheHits, csv: summary.csv },
+      summary: { model: modelName, modelPath, backend: engine.backend, device: engine.device, backendNotes: engine.notes, total: summary.total, done: summary.done, noCells: summary.noCells, failed: summary.failed, skipped: summary.skipped.length, filesSkipped: scan.skipped.length, cancelled: summary.cancelled, cacheHits: summary.cacheHits, csv: summary.csv, modelLoad },
     }) + '\n');
   }
   if (failed > 0 || summary.cancelled || summary.csv?.incomplete) process.exitCode = 1;
@@ -277,7 +290,7 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown, js
     .option('--scores <what>', 'score files per photo: summary (<name>.scores.json: per class max, where, top cells), full (also <name>.scores.npy, the whole grid for NumPy) or none', 'summary')
     .option('--npy-dtype <type>', 'element type of the .npy grid: float32 or float16', 'float32')
     .option('--no-resume', 'redo photos that an earlier run with the same settings completed in --out')
-    .option('--no-cache', 'do not read or write the score cache')
+    .option('--no-cache', 'do not read or write the caches (score maps, converted models, ONNX Runtime\'s optimised models)')
     .option('--cache-dir <dir>', `score cache folder (default ${defaultCacheDir()})`)
     .option('--cache-size <size>', 'bound of the score cache folder, e.g. 500MB or 2GB; least recently used maps go first (default 1GB)')
     .option('--jobs <n>', 'photos in flight at once (default: max(2, workers))')

@@ -121,19 +121,27 @@ registerHeatmapCommand(program, fail);
 
 program
   .command('cache')
-  .description('the score cache: "info" prints its folder, files and size; "clear" removes every cached score map')
+  .description('the caches: "info" prints the folder, its score maps and models and their size; "clear" removes every cached score map and model')
   .argument('<action>', 'info or clear')
   .option('--cache-dir <dir>', 'score cache folder (default $CONVMAP_CACHE_DIR or ~/.cache/convmap)')
   .action(async (action: string, opts: { cacheDir?: string }) => {
     try {
-      const { cacheInfo, clearCache, defaultCacheDir, formatByteSize, DEFAULT_CACHE_BYTES } = await import('../services/cache');
+      const [{ cacheInfo, clearCache, defaultCacheDir, formatByteSize, DEFAULT_CACHE_BYTES }, { clearModelCache, modelCacheInfo, DEFAULT_MODEL_CACHE_BYTES }] = await Promise.all([
+        import('../services/cache'), import('../services/model-cache'),
+      ]);
       const dir = opts.cacheDir ?? defaultCacheDir();
+      const modelsText = (m: { conversions: number; optimized: number; bytes: number }): string =>
+        `${m.conversions} converted models, ${m.optimized} optimised for ONNX Runtime, ${formatByteSize(m.bytes)}`;
       if (action === 'info') {
         const info = await cacheInfo(dir);
-        process.stdout.write(`cache       ${printable(info.dir)}\nfiles       ${info.files} score maps, ${formatByteSize(info.bytes)} (bound ${formatByteSize(DEFAULT_CACHE_BYTES)} unless --cache-size)\n`);
+        const models = await modelCacheInfo(dir);
+        process.stdout.write(`cache       ${printable(info.dir)}\nfiles       ${info.files} score maps, ${formatByteSize(info.bytes)} (bound ${formatByteSize(DEFAULT_CACHE_BYTES)} unless --cache-size)\n`
+          + `models      ${modelsText(models)} (bound ${formatByteSize(DEFAULT_MODEL_CACHE_BYTES)})\n`);
       } else if (action === 'clear') {
         const info = await clearCache(dir);
-        process.stdout.write(`cleared     ${info.files} score maps, ${formatByteSize(info.bytes)} from ${printable(info.dir)}\n`);
+        const models = await clearModelCache(dir);
+        process.stdout.write(`cleared     ${info.files} score maps, ${formatByteSize(info.bytes)} from ${printable(info.dir)}\n`
+          + `cleared     ${modelsText(models)}\n`);
       } else {
         throw new Error(`cache: unknown action "${action}" (use info or clear)`);
       }

@@ -35,6 +35,8 @@ export interface EngineOptions {
   maxTilePixels?: number;
   /** onnx: how its process is started (default child_process.fork; Electron's main passes utilityProcess). */
   spawnOnnxHost?: SpawnOnnxHost;
+  /** onnx: model cache folder where ONNX Runtime's optimised models are kept by content (main/services/model-cache); none by default. */
+  modelCache?: { dir: string; maxBytes?: number };
 }
 
 /** What the engine needs to know about a converted model (a ConvertedModelInfo satisfies it). */
@@ -57,6 +59,8 @@ export interface ModelHandle {
   readonly geometry: Readonly<ModelGeometry>;
   /** Number of classes (last axis of the model output). */
   readonly classes: number;
+  /** How it was loaded. */
+  readonly loaded?: LoadReport;
 }
 
 /**
@@ -80,6 +84,26 @@ export interface LoadOptions {
    * ignores this.
    */
   transfer?: boolean;
+  /**
+   * onnx: the model's ONNX export (a converted folder's model.onnx) with its activations' bytes per
+   * input pixel, opened as is instead of exporting the artifacts again; the tfjs pool ignores it.
+   */
+  onnx?: OnnxModelFile;
+}
+
+/** A model's ONNX file as Convmap exports it (input [batch, height, width, channels], output [batch, rows, cols, classes]). */
+export interface OnnxModelFile {
+  file: string;
+  /** Bytes of activations per input pixel at the peak of a pass (sizes the tiles). */
+  bytesPerPixel: number;
+}
+
+/** How a model came into the engine, for reports and tests. */
+export interface LoadReport {
+  /** 'onnx-file': opened from its ONNX file; 'export': exported from its tfjs artifacts; 'tfjs': run by tfjs. */
+  from: 'onnx-file' | 'export' | 'tfjs';
+  /** ONNX Runtime's optimised form came from the model cache. */
+  optimizedFromCache: boolean;
 }
 
 export interface ScoreOptions {
@@ -277,7 +301,7 @@ class PoolEngine implements Engine {
         window: [...geometry.window], stride: [...geometry.stride], offset: [...geometry.offset],
         channels: geometry.channels, preprocess: geometry.preprocess, ...(geometry.padding ? { padding: geometry.padding } : {}),
       };
-      return { id, geometry: g, classes };
+      return { id, geometry: g, classes, loaded: { from: 'tfjs', optimizedFromCache: false } };
     } catch (err) {
       this.pool.removeModel(id);
       throw err;
@@ -336,7 +360,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   if (want === 'onnx' || want === 'auto') {
     try {
       return await createOnnxEngine({
-        device: opts.device, threads: opts.workers, memoryBudget: opts.memoryBudget, gpuProviders: opts.gpuProviders, spawnHost: opts.spawnOnnxHost,
+        device: opts.device, threads: opts.workers, memoryBudget: opts.memoryBudget, gpuProviders: opts.gpuProviders, spawnHost: opts.spawnOnnxHost, modelCache: opts.modelCache,
         ...(opts.maxTilePixels !== undefined ? { maxTilePixels: opts.maxTilePixels } : {}),
       });
     } catch (err) {

@@ -17,7 +17,7 @@ import type { ScoreMap } from '../../core/scoremap';
 import { DataType, encodeModel } from '../onnx/proto';
 import type { DeviceName, DeviceRequest } from '../onnx/runtime';
 import type { RgbImage } from './decode';
-import { checkGeometry, scoreTiled, type Engine, type LoadOptions, type ModelGeometry, type ModelHandle, type ScoreOptions } from './engine';
+import { checkGeometry, scoreTiled, type Engine, type LoadOptions, type LoadReport, type ModelGeometry, type ModelHandle, type ScoreOptions } from './engine';
 import { forkOnnxHost, type OnnxHost, type OnnxHostEvents, type SpawnOnnxHost } from './onnx-host';
 import { defaultMemoryBudget } from './onnx-memory';
 import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
@@ -49,6 +49,8 @@ export interface OnnxEngineOptions {
   notes?: readonly string[];
   /** How the ONNX Runtime process is started (default child_process.fork; Electron passes utilityProcess). */
   spawnHost?: SpawnOnnxHost;
+  /** Model cache (main/services/model-cache) where ONNX Runtime's optimised models are kept by content; none by default. */
+  modelCache?: { dir: string; maxBytes?: number };
 }
 
 /** A one-node model (Relu over [1]) that tells whether a provider loads at all. */
@@ -371,16 +373,33 @@ class OnnxEngine implements Engine {
     await fs.mkdir(dir, { mode: 0o700 });
     try {
       const buffers = weightBuffers(artifacts);
-      await writeWeights(path.join(dir, MODEL_FILES.weights), buffers);
+      if (opts.onnx === undefined) await writeWeights(path.join(dir, MODEL_FILES.weights), buffers);
       // The caller gave them up: detached and collected now, before ONNX Runtime's process makes its copies.
       if (opts.transfer) {
         for (const b of buffers) structuredClone(b, { transfer: [b] });
         collectGarbage();
       }
-      const { weightData: _weights, ...topology } = artifacts;
-      const reply = await this.request({ type: 'load', jobId: this.nextJob++, modelId: id, dir, artifacts: topology, window: [...geometry.window] });
-      if (reply.type !== 'loaded') throw new Error(`unexpected reply ${reply.type}`);
-      const { inputShape, outputShape } = reply;
+      let shapes: { inputShape: (number | null)[]; outputShape: (number | null)[] };
+      let bytesPerPixel: number;
+      let loaded: LoadReport;
+      if (opts.onnx !== undefined) {
+        // The converted model's own export: no tfjs, no second export (a hard link where the file system allows).
+        const own = path.join(dir, MODEL_FILES.onnx);
+        await fs.link(opts.onnx.file, own).catch(() => fs.copyFile(opts.onnx!.file, own));
+        const reply = await this.request({ type: 'open', jobId: this.nextJob++, modelId: id, dir });
+        if (reply.type !== 'opened') throw new Error(`unexpected reply ${reply.type}`);
+        shapes = reply;
+        bytesPerPixel = opts.onnx.bytesPerPixel;
+        loaded = { from: 'onnx-file', optimizedFromCache: reply.optimizedFromCache };
+      } else {
+        const { weightData: _weights, ...topology } = artifacts;
+        const reply = await this.request({ type: 'load', jobId: this.nextJob++, modelId: id, dir, artifacts: topology, window: [...geometry.window] });
+        if (reply.type !== 'loaded') throw new Error(`unexpected reply ${reply.type}`);
+        shapes = reply;
+        bytesPerPixel = reply.bytesPerPixel;
+        loaded = { from: 'export', optimizedFromCache: reply.optimizedFromCache };
+      }
+      const { inputShape, outputShape } = shapes;
       const classes = outputShape[3];
       if (inputShape.length !== 4) throw new Error(`the model input has shape [${inputShape.join(', ')}], expected [batch, height, width, channels]`);
       if (inputShape[3] !== geometry.channels) throw new Error(`the model takes ${String(inputShape[3])} channels, the geometry says ${geometry.channels}`);
@@ -390,8 +409,8 @@ class OnnxEngine implements Engine {
         channels: geometry.channels, preprocess: geometry.preprocess, ...(geometry.padding ? { padding: geometry.padding } : {}),
       };
       const budget = this.opts.memoryBudget ?? defaultMemoryBudget();
-      const maxTilePixels = this.opts.maxTilePixels ?? Math.max(1, Math.floor(budget / Math.max(reply.bytesPerPixel, 1)));
-      const handle: ModelHandle = { id, geometry: g, classes };
+      const maxTilePixels = this.opts.maxTilePixels ?? Math.max(1, Math.floor(budget / Math.max(bytesPerPixel, 1)));
+      const handle: ModelHandle = { id, geometry: g, classes, loaded };
       this.models.set(id, { handle, maxTilePixels, dir });
       await fs.rm(path.join(dir, MODEL_FILES.weights), { force: true });
       return handle;
@@ -511,7 +530,8 @@ export async function createOnnxEngine(opts: OnnxEngineOptions = {}): Promise<On
   const threads = opts.threads ?? os.availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`thread count must be a positive integer, got ${threads}`);
   const spawnHost = opts.spawnHost ?? forkOnnxHost;
-  const init: OnnxHostInit = { device: opts.device ?? 'auto', threads, probe: probeModel(), ...(opts.gpuProviders ? { gpuProviders: [...opts.gpuProviders] } : {}) };
+  const init: OnnxHostInit = { device: opts.device ?? 'auto', threads, probe: probeModel(),
+    ...(opts.gpuProviders ? { gpuProviders: [...opts.gpuProviders] } : {}), ...(opts.modelCache ? { modelCache: { ...opts.modelCache } } : {}) };
   await removeStaleModelFolders();
   const root = await fs.mkdtemp(path.join(os.tmpdir(), `${FOLDER_PREFIX}${process.pid}-`));
   const t0 = performance.now();

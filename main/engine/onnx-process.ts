@@ -8,7 +8,9 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { createSession, runNhwc, type OnnxSession } from '../onnx/runtime';
+import type { InferenceSession } from 'onnxruntime-node';
+import { createSession, loadOrt, runNhwc, type OnnxSession } from '../onnx/runtime';
+import { fileDigest, linkOrCopy, optimizedFile, optimizedKey, trimModelCache } from '../services/model-cache';
 import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
 import { preprocessRegion } from './preprocess';
 import { collectGarbage, serveInOrder } from './worker-loop';
@@ -41,30 +43,76 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** What opening a model's session tells the engine. */
+interface Opened {
+  openMs: number;
+  inputShape: (number | null)[];
+  outputShape: (number | null)[];
+  optimizedFromCache: boolean;
+}
+
+/** A tensor's shape as ONNX Runtime reads it from the model, null for free (symbolic) dimensions. */
+function shapeOf(meta: InferenceSession.ValueMetadata | undefined): (number | null)[] {
+  if (meta === undefined || !meta.isTensor) return [];
+  return meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : null));
+}
+
+/** The model cache's file for ONNX Runtime's optimised form of `plain` on the CPU, when there is a cache. */
+async function cachedOptimized(plain: string): Promise<string | undefined> {
+  const cache = init?.modelCache;
+  if (cache === undefined) return undefined;
+  const ort = await loadOrt();
+  return optimizedFile(cache.dir, optimizedKey(await fileDigest(plain), ort.env.versions.node ?? ort.env.versions.common, 'cpu'));
+}
+
 /**
- * Opens a model's session from its folder, in milliseconds. On the CPU the first open also saves
- * ONNX Runtime's optimised model, which then replaces model.onnx (atomically, so a kill at any point
- * leaves one whole file to reopen), and later opens use it.
+ * Opens a model's session from its folder. On the CPU the first open also saves ONNX Runtime's
+ * optimised model, which then replaces model.onnx (atomically, so a kill at any point leaves one
+ * whole file to reopen), and later opens use it. With a model cache, the optimised form is taken
+ * from it when the same model was optimised before (by content), and put there when it was not.
  */
-async function open(modelId: string, dir: string): Promise<number> {
+async function open(modelId: string, dir: string): Promise<Opened> {
   if (init === undefined) throw new Error('the ONNX Runtime process was not initialised');
   const base = { device: init.device, threads: init.threads };
   const optimized = path.join(dir, MODEL_FILES.optimized);
   const plain = path.join(dir, MODEL_FILES.onnx);
   const t0 = performance.now();
-  let session: OnnxSession;
+  let session: OnnxSession | undefined;
+  let optimizedFromCache = false;
   if (await exists(optimized)) {
     session = await createSession(optimized, { ...base, optimized: true });
   } else if (init.device === 'cpu') {
-    const part = `${optimized}.part`;
-    session = await createSession(plain, { ...base, saveOptimizedTo: part });
-    await fs.rename(part, optimized);
+    const cached = await cachedOptimized(plain).catch(() => undefined);
+    if (cached !== undefined && (await exists(cached))) {
+      try {
+        await linkOrCopy(cached, optimized);
+        session = await createSession(optimized, { ...base, optimized: true });
+        optimizedFromCache = true;
+        const now = new Date();
+        await fs.utimes(cached, now, now).catch(() => undefined);
+      } catch {
+        // A damaged cache file: optimised again from the model, and replaced.
+        await fs.rm(optimized, { force: true });
+        await fs.rm(cached, { force: true });
+      }
+    }
+    if (session === undefined) {
+      const part = `${optimized}.part`;
+      session = await createSession(plain, { ...base, saveOptimizedTo: part });
+      await fs.rename(part, optimized);
+      if (cached !== undefined && init.modelCache !== undefined) {
+        const { dir: cacheDir, maxBytes } = init.modelCache;
+        // A cache that cannot be written only costs the next open its optimisation.
+        await linkOrCopy(optimized, cached).then(() => trimModelCache(cacheDir, maxBytes, cached)).catch(() => undefined);
+      }
+    }
     await fs.rm(plain, { force: true });
   } else {
     session = await createSession(plain, base);
   }
   sessions.set(modelId, session);
-  return performance.now() - t0;
+  const { inputMetadata, outputMetadata } = session.session;
+  return { openMs: performance.now() - t0, inputShape: shapeOf(inputMetadata[0]), outputShape: shapeOf(outputMetadata[0]), optimizedFromCache };
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -75,11 +123,12 @@ async function load(msg: ToOnnxHost & { type: 'load' }): Promise<FromOnnxHost> {
   // tfjs and the exporter load only here: a restarted process reopens files without them.
   const { exportModelFile } = await import('./onnx-export-file');
   const shapes = await exportModelFile(msg);
+  let optimizedFromCache = false;
   if (shapes.inputShape.length === 4 && shapes.outputShape.length === 4) {
-    await open(msg.modelId, msg.dir);
+    optimizedFromCache = (await open(msg.modelId, msg.dir)).optimizedFromCache;
     collectGarbage();
   }
-  return { type: 'loaded', jobId: msg.jobId, ...shapes };
+  return { type: 'loaded', jobId: msg.jobId, ...shapes, optimizedFromCache };
 }
 
 async function handle(msg: ToOnnxHost): Promise<void> {
@@ -89,7 +138,7 @@ async function handle(msg: ToOnnxHost): Promise<void> {
     case 'load':
     case 'open': {
       try {
-        post(msg.type === 'load' ? await load(msg) : { type: 'opened', jobId: msg.jobId, openMs: await open(msg.modelId, msg.dir) });
+        post(msg.type === 'load' ? await load(msg) : { type: 'opened', jobId: msg.jobId, ...(await open(msg.modelId, msg.dir)) });
       } catch (err) {
         post({ type: 'error', jobId: msg.jobId, message: message(err) });
       }

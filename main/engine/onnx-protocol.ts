@@ -13,6 +13,8 @@ export interface OnnxHostInit {
   /** A tiny model whose session tells which execution provider loads. */
   probe: Uint8Array;
   gpuProviders?: readonly string[];
+  /** Model cache folder (main/services/model-cache): ONNX Runtime's optimised models are kept there by content. */
+  modelCache?: { dir: string; maxBytes?: number };
 }
 
 /** The files of one model in its private folder (see OnnxEngine). */
@@ -36,7 +38,7 @@ export type ToOnnxHost =
    * `dir/model.onnx` and open its session.
    */
   | { type: 'load'; jobId: number; modelId: string; dir: string; artifacts: Omit<io.ModelArtifacts, 'weightData'>; window: [number, number] }
-  /** Open the session of a model exported before, from `dir/model.onnx` (after a restart). */
+  /** Open the session of a model exported before, from `dir/model.onnx` (a converted model's file, or after a restart). */
   | { type: 'open'; jobId: number; modelId: string; dir: string }
   | { type: 'release'; modelId: string }
   /** One tile: RGB pixels [height, width, 3] and the region of them to feed the model (see preprocessRegion). */
@@ -49,9 +51,13 @@ export type FromOnnxHost =
   | { type: 'ready'; device: DeviceName; fallbacks: string[] }
   | { type: 'fatal'; message: string }
   /** tfjs shapes with null for free dimensions; bytesPerPixel: activations per input pixel at the peak. */
-  | { type: 'loaded'; jobId: number; inputShape: (number | null)[]; outputShape: (number | null)[]; bytesPerPixel: number }
-  /** openMs: milliseconds the session took to open again (a restart's share for this model). */
-  | { type: 'opened'; jobId: number; openMs: number }
+  | { type: 'loaded'; jobId: number; inputShape: (number | null)[]; outputShape: (number | null)[]; bytesPerPixel: number; optimizedFromCache: boolean }
+  /**
+   * openMs: milliseconds the session took to open (a restart's share for this model); the model's
+   * input and output shapes as ONNX Runtime reads them (null for free dimensions); optimizedFromCache:
+   * ONNX Runtime's optimised form came from the model cache instead of being made.
+   */
+  | { type: 'opened'; jobId: number; openMs: number; inputShape: (number | null)[]; outputShape: (number | null)[]; optimizedFromCache: boolean }
   /** Scores [rows, cols, classes] row-major. */
   | { type: 'result'; jobId: number; output: Float32Array; shape: [number, number, number] }
   /** Open sessions, the process id, and its peak resident memory in bytes. */

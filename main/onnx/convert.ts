@@ -43,12 +43,21 @@ function metadata(info: ConvertedModelInfo): Record<string, string> {
 export async function exportConverted(artifacts: tf.io.ModelArtifacts, info: ConvertedModelInfo, file: string): Promise<{ bytes: Uint8Array; check: OnnxCheck }> {
   const fcn = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   try {
-    const { bytes } = exportOnnx(fcn, file, { metadata: metadata(info) });
+    const bytes = exportFcn(fcn, info, file);
     const check = await checkOnnx(fcn, bytes, file, onnxCheckSize(info));
     return { bytes, check };
   } finally {
     fcn.dispose();
   }
+}
+
+/**
+ * The ONNX file of a converted model, with Convmap's metadata (what `convert -o` saves as model.onnx).
+ * @param fcn the FCN, input [batch, null, null, channels]
+ * @throws ModelError naming the layer with no ONNX mapping
+ */
+export function exportFcn(fcn: tf.LayersModel, info: ConvertedModelInfo, file: string): Uint8Array {
+  return exportOnnx(fcn, file, { metadata: metadata(info) }).bytes;
 }
 
 /** Writes DIR/model.onnx atomically. */

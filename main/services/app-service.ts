@@ -148,7 +148,8 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
   let enginePromise: Promise<Engine> | undefined;
   const engine = (): Promise<Engine> => {
     if (closed) return Promise.reject(new Error('the app service is closed'));
-    enginePromise ??= createEngine(opts.engine ?? {});
+    // ONNX Runtime's optimised models are kept by content with the score maps (main/services/model-cache).
+    enginePromise ??= createEngine({ ...(cacheDir === null ? {} : { modelCache: { dir: cacheDir } }), ...opts.engine });
     return enginePromise;
   };
 
@@ -185,11 +186,13 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
     // The engine's tfjs backend where one is named; with onnx or auto, tfjs converts on the fastest that loads.
     const wanted = opts.engine?.backend;
     const backend = wanted === undefined || wanted === 'onnx' ? 'auto' : wanted;
+    // Conversions are kept by content with the score maps: a model opened before opens without converting.
+    const cache = cacheDir === null ? undefined : { dir: cacheDir };
     if (opts.convertInWorker === false) {
-      return selectBackend(backend).then((chosen) => prepareModel(target, { preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, onStage })
+      return selectBackend(backend).then((chosen) => prepareModel(target, { preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, onStage, cache })
         .then((prepared) => ({ ...prepared, backend: chosen })));
     }
-    return prepareModelInWorker({ target, preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, backend }, { onStage, signal });
+    return prepareModelInWorker({ target, preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, backend, cache }, { onStage, signal });
   };
 
   const modelOf = (what: string, id: string): LoadedModel => {
@@ -215,13 +218,15 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
         if (signal.aborted) throw abortError(signal);
       };
       try {
+        // ONNX Runtime's process starts while the model is read (its failure is reported where the engine is awaited).
+        engine().catch(() => undefined);
         const prepared = await prepare(target, preprocess, req, jobId, signal);
         stopIfCancelled();
         const modelKey = prepared.modelKey ?? modelHash(prepared.artifacts, prepared.info);
         emit({ jobId, stage: 'starting workers', done: 0, total: 1 });
         const e = await engine();
         stopIfCancelled();
-        const handle = await loadModelOf(e, target ?? 'the built-in model', prepared.artifacts, prepared.info, { transfer: true });
+        const handle = await loadModelOf(e, target ?? 'the built-in model', prepared.artifacts, prepared.info, { transfer: true, onnx: prepared.onnx });
         // Cancelled while the engine opened it: the model in use stays, the new one leaves the engine.
         if (signal.aborted) {
           e.releaseModel(handle);

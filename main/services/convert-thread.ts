@@ -7,7 +7,7 @@ import type { PreprocessMode } from '../../core/model-info';
 import type { BackendRequest } from '../engine/backend';
 import { abortError } from '../engine/pool';
 import { startWorker } from '../engine/start-worker';
-import type { PreparedModel } from './models';
+import type { ModelCacheOptions, PreparedModel } from './models';
 
 /** What the worker is asked to prepare (the arguments of prepareModel). */
 export interface ConvertRequest {
@@ -27,6 +27,8 @@ export interface ConvertRequest {
    * otherwise, 9× slower than WebAssembly on a Teachable Machine model's check.
    */
   backend?: BackendRequest;
+  /** Model cache where conversions are kept by content (prepareModel's `cache`). */
+  cache?: ModelCacheOptions;
 }
 
 export type ConvertReply =

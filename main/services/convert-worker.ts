@@ -13,16 +13,17 @@ const post = (reply: ConvertReply): void => port.postMessage(reply);
 async function prepare(): Promise<PreparedModel> {
   // The CLI's rule: the fastest tfjs backend that loads (a thread starts on tfjs's plain-JS one).
   const backend = await selectBackend(req.backend ?? 'auto');
-  const { info, artifacts } = await prepareModel(req.target, {
+  const { conversion: _conversion, ...prepared } = await prepareModel(req.target, {
     preprocess: req.preprocess,
     stride: req.stride,
     builtinDir: req.builtinDir,
     output: req.output,
     labelsFile: req.labelsFile,
+    cache: req.cache,
     onStage: (stage) => post({ type: 'stage', stage }),
   });
   // The cache key hashes every weight: done here, not on the main thread.
-  return { info, artifacts, modelKey: modelHash(artifacts, info), backend };
+  return { ...prepared, modelKey: modelHash(prepared.artifacts, prepared.info), backend };
 }
 
 prepare().then(
