@@ -61,6 +61,20 @@ function weightBudget(layer: tf.layers.Layer): { left: number } {
   return { left: layer.weights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0) };
 }
 
+/** Whether `layer` is, or (a nested model) holds, a Keras Normalization layer. */
+function holdsNormalization(layer: tf.layers.Layer): boolean {
+  if (layer.getClassName() === 'Normalization') return true;
+  return layer instanceof tf.LayersModel && layer.layers.some(holdsNormalization);
+}
+
+/**
+ * Keras 2's Normalization stores mean, variance and an int64 `count` that inference does not use
+ * (tfjs's layer has no such weight): the count is left unread.
+ */
+function withoutNormalizationCounts(layer: tf.layers.Layer, names: string[]): string[] {
+  return holdsNormalization(layer) ? names.filter((n) => !/(^|\/)count(:\d+)?$/.test(n)) : names;
+}
+
 /** Keras 2 / legacy HDF5 layout: `model_weights/<top-level layer>/` + its `weight_names`. */
 export function assignLegacyWeights(h5: H5File, model: tf.LayersModel, weightsRoot: H5Group, file: string): void {
   for (const layer of model.layers) {
@@ -68,8 +82,9 @@ export function assignLegacyWeights(h5: H5File, model: tf.LayersModel, weightsRo
     const ref = { name: layer.name, className: layer.getClassName() };
     const group = getEntity(weightsRoot, layer.name);
     if (!isGroup(h5, group)) throw new ModelError(file, `has no weights in the file (no group model_weights/${layer.name})`, ref);
-    const names = attrStrings(group, 'weight_names');
-    if (names === null) throw new ModelError(file, `group model_weights/${layer.name} has no weight_names attribute`, ref);
+    const listed = attrStrings(group, 'weight_names');
+    if (listed === null) throw new ModelError(file, `group model_weights/${layer.name} has no weight_names attribute`, ref);
+    const names = withoutNormalizationCounts(layer, listed);
     const budget = weightBudget(layer);
     const weights = names.map((n, i) => readWeight(h5, group, n, file, ref, `model_weights/${layer.name}/${n}`, weightLimits(layer, budget, i)));
     if (layer instanceof tf.LayersModel && assignNestedByName(layer, names, weights)) continue;
@@ -137,7 +152,9 @@ export function assignKeras3Weights(h5: H5File, container: tf.LayersModel, confi
     if (!isGroup(h5, vars)) vars = getEntity(h5.root, `${at.replace(/(^|\/)layers\//g, '$1_layer_checkpoint_dependencies/')}/vars`);
     if (!isGroup(h5, vars)) throw new ModelError(file, `has no weights in model.weights.h5 (expected at ${at}/vars)`, ref);
     const group = vars;
-    const keys = group.keys().filter((key) => /^\d+$/.test(key)).sort((a, b) => Number(a) - Number(b));
+    let keys = group.keys().filter((key) => /^\d+$/.test(key)).sort((a, b) => Number(a) - Number(b));
+    // Keras 2's Normalization stores mean, variance and an int64 count (vars/2) that inference does not use.
+    if (layer.getClassName() === 'Normalization') keys = keys.slice(0, layer.weights.length);
     const budget = weightBudget(layer);
     const weights = keys.map((key, i) => readWeight(h5, group, key, file, ref, `${at}/vars/${key}`, weightLimits(layer, budget, i)));
     setLayerWeights(layer, weights, file, ref, `${at}/vars`);

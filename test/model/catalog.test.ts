@@ -253,6 +253,38 @@ describe('catalog: activation layers and preprocessing layers equal Keras\'s for
   });
 });
 
+describe('catalog: Keras 2 files', () => {
+  it('Normalization with its count weight (Keras 2 stores mean, variance, count) in a .h5: (x − mean) / √variance', async () => {
+    const file = path.join(root.path, 'normalization_keras2.h5');
+    const mean = Float32Array.of(0.25, -0.5);
+    const variance = Float32Array.of(2, 0.5);
+    const config: Json = {
+      class_name: 'Sequential',
+      config: {
+        name: 'k2n', layers: [
+          { class_name: 'InputLayer', config: { batch_input_shape: [null, H, W, C], dtype: 'float32', name: 'in' } },
+          { class_name: 'Normalization', config: { name: 'norm', axis: -1, mean: null, variance: null, dtype: 'float32' } },
+          { class_name: 'Flatten', config: { name: 'flat', dtype: 'float32' } },
+          { class_name: 'Dense', config: { name: 'out', units: CLASSES, activation: 'linear', use_bias: true, dtype: 'float32' } },
+        ],
+      },
+    };
+    await writeLegacyH5(file, config, [
+      { name: 'norm', weights: [{ name: 'norm/mean:0', shape: [C], values: mean }, { name: 'norm/variance:0', shape: [C], values: variance }, { name: 'norm/count:0', shape: [], values: Float32Array.of(1000) }] },
+      { name: 'out', weights: [{ name: 'out/kernel:0', shape: [H * W * C, CLASSES], values: dense.kernel }, { name: 'out/bias:0', shape: [CLASSES], values: dense.bias }] },
+    ], { kerasVersion: '2.15.0' });
+    const x = values(H * W * C, 510, -4, 4);
+    const want = reference(x, (v) => v.map((e, i) => (e - mean[i]) / Math.sqrt(variance[i])), dense.kernel, dense.bias);
+    const loaded = await loadClassifier(file);
+    try {
+      const got = tf.tidy(() => (loaded.model.predict(tf.tensor4d(x, [1, H, W, C])) as tf.Tensor).dataSync());
+      for (let j = 0; j < CLASSES; j++) expect(Math.abs(got[j] - want[j])).toBeLessThanOrEqual(2e-5);
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+});
+
 describe('catalog: refusals name the file and the layer in one line', () => {
   /** A model whose `layers` turn its 8×8 input into 4×4. */
   async function refused(name: string, layers: Json[], message: string): Promise<void> {
