@@ -12,6 +12,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { createSession, loadOrt, runNhwc, type OnnxSession } from '../onnx/runtime';
 import { fileDigest, linkOrCopy, optimizedFile, optimizedKey, trimModelCache } from '../services/model-cache';
 import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
+import { dieWithParent } from './parent-watch';
 import { preprocessRegion } from './preprocess';
 import { collectGarbage, serveInOrder } from './worker-loop';
 
@@ -35,6 +36,8 @@ function parentLink(): { post(msg: FromOnnxHost): void; subscribe(fn: (msg: ToOn
 }
 
 const link = parentLink();
+// A run blocks this thread for as long as a tile takes: a worker thread ends the process when the engine's process dies.
+dieWithParent();
 const post = link.post;
 const sessions = new Map<string, OnnxSession>();
 let init: OnnxHostInit | undefined;
