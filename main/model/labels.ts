@@ -39,3 +39,17 @@ export async function readLabelsFile(file: string, classes: number): Promise<str
   }
   return labels;
 }
+
+/**
+ * Label lines as Teachable Machine's Keras export writes them (`0 5 Galoon`, `1 500ML`: each line
+ * starts with its class index and a space): the names without the index when every line has its own
+ * index in order; otherwise the lines unchanged.
+ * @returns the class names and whether the lines carried index prefixes
+ */
+export function stripIndexPrefixes(lines: string[]): { labels: string[]; indexed: boolean } {
+  const indexed = lines.length > 0 && lines.every((l, i) => l.startsWith(`${i} `) && l.length > `${i} `.length);
+  return { labels: indexed ? lines.map((l, i) => l.slice(`${i} `.length).trim()) : lines, indexed };
+}
+
+/** The file name Teachable Machine gives its Keras export (beside an index-prefixed labels.txt). */
+export const TEACHABLE_MACHINE_KERAS_FILE = 'keras_model.h5';

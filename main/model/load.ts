@@ -6,6 +6,7 @@ import { ModelError } from './errors';
 import { assertFiniteArtifacts, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
 import { loadKerasModel, readKerasArtifacts, sniffKerasFile } from './keras';
 import { checkClasses, knownLayerClasses } from './keras-config';
+import { stripIndexPrefixes, TEACHABLE_MACHINE_KERAS_FILE } from './labels';
 import { normalizeTopology } from './topology';
 import { assignWeightsByName, quantizationOf, type QuantizationInfo } from './weights';
 
@@ -142,8 +143,10 @@ async function readLabels(dir: string): Promise<{ labels: string[] | null; tm: b
   for (const name of ['labels.txt', 'classes.txt']) {
     const text = await readSideFile(path.join(dir, name));
     if (text !== null) {
-      const labels = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
-      if (labels.length > 0) return { labels, tm: false };
+      const { labels, indexed } = stripIndexPrefixes(text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0));
+      // Teachable Machine's Keras export: keras_model.h5 and "0 name" lines; its inputs are in [-1, 1].
+      const tm = indexed && (await fs.stat(path.join(dir, TEACHABLE_MACHINE_KERAS_FILE)).then(() => true, () => false));
+      if (labels.length > 0) return { labels, tm };
     }
   }
   return { labels: null, tm: false };
