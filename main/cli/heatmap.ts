@@ -150,6 +150,25 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   if (approximate) process.stderr.write(`convmap: ${p(approximate)}\n`);
   const guessed = preprocessWarning(info);
   if (guessed) process.stderr.write(`convmap: ${p(guessed)}\n`);
+  if (typeof opts.queue === 'string') {
+    // The workers run the photos (main/queue); this process submits them and follows.
+    const { runQueuedHeatmap } = await import('./queue');
+    const labelsFile = typeof opts.labels === 'string' ? path.resolve(opts.labels) : undefined;
+    await runQueuedHeatmap({
+      queue: opts.queue, detach: opts.detach === true, json: opts.json === true, quiet, modelName, labels: info.labels,
+      model: {
+        path: modelPath ? path.resolve(modelPath) : null, key: prepared.modelKey ?? modelHash(prepared.artifacts, info), preprocess: info.preprocess,
+        ...(stride !== undefined ? { stride } : {}), ...(typeof opts.output === 'string' ? { output: opts.output } : {}), ...(labelsFile ? { labels: labelsFile } : {}),
+      },
+      photos: scan.photos.map((f) => path.resolve(f)), subfolders: scan.subfolders, filesSkipped: scan.skipped.length, recursive: opts.recursive === true,
+      outDir: path.resolve(outDir), scales: givenScales ?? null,
+      options: {
+        ...style, classChoice, namePattern, overwrite: opts.overwrite === true,
+        scores: scoresOutput, npyDtype, csv: opts.csv === true, resume: opts.resume !== false,
+      },
+    });
+    return;
+  }
 
   const engine = await (engineStart ?? createEngine({ backend: backendRequest, device: deviceRequest, workers, modelCache }));
   // Made only now that the run starts (a refused --class or device leaves no empty folder behind).
@@ -299,6 +318,8 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown, js
     .option('-q, --quiet', 'print only warnings and errors (and the summary when something failed)')
     .addOption(new Option('--backend <name>', 'inference engine: onnx (ONNX Runtime), node, wasm or cpu (tfjs); auto tries them in that order').choices(ENGINE_BACKEND_REQUESTS as string[]))
     .addOption(new Option('--device <name>', 'ONNX Runtime execution provider; auto uses a GPU provider where one loads, else the CPU').choices(DEVICE_REQUESTS as string[]))
+    .option('--queue <url>', 'run on queue workers instead of here: redis://[user:password@]host[:port][/db] (see docs/cluster.md; paths must be on a mount the workers see)')
+    .option('--detach', 'with --queue: submit and return (convmap queue status|wait follows; the same command again writes the CSV files)')
     .action(async (inputs: string[], opts: Opts) => {
       try {
         await runHeatmapCommand(inputs, opts);

@@ -5,6 +5,7 @@ import { BACKEND_REQUESTS, isBackendRequest, selectBackend, type BackendRequest 
 import { printable, printableJson } from '../../core/printable';
 import { approximationWarning, formatReport, preprocessWarning } from './report';
 import { registerHeatmapCommand } from './heatmap';
+import { registerQueueCommands } from './queue';
 
 function preprocessOption(v: string): PreprocessMode {
   if (!isPreprocessMode(v)) throw new InvalidArgumentError(`expected one of ${PREPROCESS_MODES.join(', ')}`);
@@ -118,6 +119,7 @@ program
   });
 
 registerHeatmapCommand(program, fail);
+registerQueueCommands(program, fail);
 
 program
   .command('cache')

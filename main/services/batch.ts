@@ -183,6 +183,17 @@ export interface RunBatchArgs {
   onEvent?(event: BatchEvent): void;
   /** Renders the picture (default renderPicture here); the app passes one running in worker threads. */
   render?: RenderPicture;
+  /**
+   * With `options.csv`: receives each photo's rows as summary.csv and detections.csv would hold them
+   * (with the per-class maxima), and runBatch writes no CSV file itself — a queue worker hands the
+   * rows to its submitter, which writes the files for the whole batch (main/queue).
+   */
+  csvRows?(index: number, rows: { summary: string; detections: string }): void;
+  /**
+   * Remove temporary files of dead processes from the output folders first (default true). False on
+   * a queue worker: other machines' live temporary files look dead from here (their pids are not ours).
+   */
+  removeStaleTemps?: boolean;
 }
 
 export interface BatchSummary {
@@ -214,6 +225,19 @@ export interface BatchSummary {
 }
 
 const SUMMARY_FIXED = ['photo', 'status', 'reason', 'output', 'class', 'width', 'height', 'detections'];
+
+/** summary.csv's header line: the fixed columns, then "max:<label>" per class in index order. */
+export function summaryCsvHeader(labels: readonly string[]): string {
+  return csvLine([...SUMMARY_FIXED, ...labels.map((l) => `max:${l}`)]);
+}
+
+/** detections.csv's header line. */
+export const DETECTIONS_CSV_HEADER = csvLine(['photo', 'label', 'score', 'y0', 'x0', 'y1', 'x1']);
+
+/** One photo's summary.csv row (with its newline); `maxima` per class, for a finished photo. */
+export function summaryCsvRow(photo: string, st: BatchPhotoStatus, reason: string, outcome?: PhotoOutcome, maxima?: readonly number[]): string {
+  return csvLine([photo, st, reason, outcome?.png, outcome?.classLabel, outcome?.imageSize[1], outcome?.imageSize[0], outcome?.detections, ...(maxima ?? [])]);
+}
 /** The output folder's record of completed photos, one JSON line each (see {@link JournalEntry}). */
 export const JOURNAL_FILE = '.convmap-batch.jsonl';
 
@@ -322,7 +346,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   if (outDir !== undefined) {
     await checkOutputFolder(outDir);
     const dirs = new Set([outDir, ...photos.map((_p, i) => outDirOf(i))]);
-    for (const dir of dirs) summary.staleTempsRemoved += (await removeStaleTemps(dir)).length;
+    if (args.removeStaleTemps !== false) for (const dir of dirs) summary.staleTempsRemoved += (await removeStaleTemps(dir)).length;
     if (opts.resume !== false && opts.overwrite !== true) ({ photos: journal, csv: journalCsv } = await readJournal(journalFile as string, key));
   }
 
@@ -357,10 +381,10 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
 
   let summaryCsv: OrderedCsv | undefined;
   let detectionsCsv: OrderedCsv | undefined;
-  if (opts.csv && outDir !== undefined) {
+  if (opts.csv && outDir !== undefined && !args.csvRows) {
     try {
-      summaryCsv = await OrderedCsv.open(path.join(outDir, 'summary.csv'), csvLine([...SUMMARY_FIXED, ...info.labels.map((l) => `max:${l}`)]));
-      detectionsCsv = await OrderedCsv.open(path.join(outDir, 'detections.csv'), csvLine(['photo', 'label', 'score', 'y0', 'x0', 'y1', 'x1']));
+      summaryCsv = await OrderedCsv.open(path.join(outDir, 'summary.csv'), summaryCsvHeader(info.labels));
+      detectionsCsv = await OrderedCsv.open(path.join(outDir, 'detections.csv'), DETECTIONS_CSV_HEADER);
     } catch (err) {
       await summaryCsv?.discard();
       throw new OutputError(outDir, err);
@@ -369,8 +393,13 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   const reserved = new Set<string>();
   let journalChain: Promise<unknown> = Promise.resolve();
 
-  const summaryRow = (photo: string, st: BatchPhotoStatus, reason: string, outcome?: PhotoOutcome, maxima?: number[]): string =>
-    csvLine([photo, st, reason, outcome?.png, outcome?.classLabel, outcome?.imageSize[1], outcome?.imageSize[0], outcome?.detections, ...(maxima ?? [])]);
+  const summaryRow = summaryCsvRow;
+  const rowsTo = opts.csv === true ? args.csvRows : undefined;
+  const putRows = (index: number, summaryLine: string, detectionLines: string): void => {
+    summaryCsv?.put(index, summaryLine);
+    detectionsCsv?.put(index, detectionLines);
+    rowsTo?.(index, { summary: summaryLine, detections: detectionLines });
+  };
   const detectionRows = (photo: string, dets: readonly Detection[]): string =>
     dets.map((d) => csvLine([photo, info.labels[d.classIndex], d.score, ...d.box])).join('');
 
@@ -378,8 +407,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   const skip = (index: number, reason: string): void => {
     status[index] = 'skipped';
     summary.skipped.push({ photo: photos[index], reason });
-    summaryCsv?.put(index, summaryRow(photos[index], 'skipped', reason));
-    detectionsCsv?.put(index, '');
+    putRows(index, summaryRow(photos[index], 'skipped', reason), '');
     emit({ type: 'photo', index, photo: photos[index], status: 'skipped', reason });
   };
   const finish = (index: number, outcome: PhotoOutcome, rows?: { summary: string; detections: string }): void => {
@@ -387,8 +415,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
     if (outcome.resumed) summary.resumed++;
     summary.done++;
     status[index] = 'done';
-    summaryCsv?.put(index, rows?.summary ?? '');
-    detectionsCsv?.put(index, rows?.detections ?? '');
+    putRows(index, rows?.summary ?? '', rows?.detections ?? '');
     running--;
     emit({ type: 'photo', index, photo: photos[index], status: 'done', outcome });
   };
@@ -427,8 +454,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
         };
         status[index] = 'no cells';
         summary.noCells.push({ photo, reason });
-        summaryCsv?.put(index, summaryRow(photo, 'no cells', reason, outcome));
-        detectionsCsv?.put(index, '');
+        putRows(index, summaryRow(photo, 'no cells', reason, outcome), '');
         running--;
         emit({ type: 'photo', index, photo, status: 'no cells', reason, outcome });
         return;
@@ -477,7 +503,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
       outcome.npy = files.npy;
       outcome.ms = Date.now() - t0;
       const rows = {
-        summary: summaryRow(photo, 'done', '', outcome, summaryCsv ? maxima : undefined),
+        summary: summaryRow(photo, 'done', '', outcome, summaryCsv || rowsTo ? maxima : undefined),
         detections: detectionRows(photo, analysis.detections),
       };
       if (journalFile) {
@@ -494,8 +520,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
         const reason = reasonFor(err, photo);
         status[index] = 'failed';
         summary.failed.push({ photo, reason });
-        summaryCsv?.put(index, summaryRow(photo, 'failed', reason));
-        detectionsCsv?.put(index, '');
+        putRows(index, summaryRow(photo, 'failed', reason), '');
         emit({ type: 'photo', index, photo, status: 'failed', reason });
       }
     } finally {

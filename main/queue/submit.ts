@@ -1,0 +1,273 @@
+/**
+ * Submitting a batch to the queue and following it: one job per photo under an id derived from the
+ * photo's content, path, output folder, recipe and model hash (job.ts heatmapJobId), so submitting
+ * the same batch again adds nothing and follows the jobs already there. Progress comes as the
+ * local batch's events (services/batch BatchEvent), so the command line shows the same bar; when
+ * every job has finished, summary.csv and detections.csv are written here from the rows the
+ * workers handed back, in photo order: the bytes a local run writes.
+ *
+ * Storage: photos, model and output folder are paths that every worker sees (a shared mount). A
+ * probe job asks a worker whether it can read them (and write the output folder) before anything
+ * is queued; a path it cannot see refuses the batch.
+ *
+ * Redis going away is waited for (the connection retries); a job that Redis lost (restarted
+ * without persistence) is added again under its id.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Job, Queue } from 'bullmq';
+import type { BatchEvent, BatchSummary } from '../services/batch';
+import { DETECTIONS_CSV_HEADER, summaryCsvHeader, summaryCsvRow } from '../services/batch';
+import { photoHash } from '../services/cache';
+import { OrderedCsv } from '../services/csv';
+import { checkOutputFolder } from '../services/export';
+import { QUEUE_NAME, redisErrorLine, type QueueTarget } from './connection';
+import {
+  HEATMAP_JOB, heatmapJobId, JOB_VERSION, PROBE_JOB,
+  type HeatmapJob, type HeatmapJobModel, type HeatmapJobOptions, type HeatmapJobResult, type ProbeJob, type ProbeResult,
+} from './job';
+
+export interface QueueBatchArgs {
+  target: QueueTarget;
+  /** Absolute paths, in the batch's order. */
+  photos: readonly string[];
+  /** Per photo, its sub-folder under outDir (scanInputs). */
+  subfolders: readonly string[];
+  /** Absolute output folder. */
+  outDir: string;
+  model: HeatmapJobModel;
+  /** The model's class labels (summary.csv's columns). */
+  labels: readonly string[];
+  scales: number[] | null;
+  options: HeatmapJobOptions;
+  /** Tries per photo before it fails (default 3). */
+  attempts?: number;
+  /** How long to wait for a worker to answer the path probe, ms (0: no probe). Unanswered: a note, and the batch is queued. */
+  probeTimeoutMs: number;
+  /** Submit and return without following. */
+  detach: boolean;
+  /** Stops following (the jobs go on). */
+  signal?: AbortSignal;
+  /** Poll period while following, ms (default 300). */
+  pollMs?: number;
+  onEvent?(event: BatchEvent): void;
+  /** Lines worth telling (a lost connection, an unanswered probe). */
+  onNote?(line: string): void;
+}
+
+export interface QueueBatchResult {
+  /** The batch's summary; `cancelled` when following stopped before every job finished. */
+  summary: BatchSummary;
+  /** Jobs submitted (those already on the queue under the same ids are not added again). */
+  submitted: number;
+  /** True when nothing was followed (--detach) or following stopped. */
+  detached: boolean;
+  /** The workers that finished this batch's photos (host:pid). */
+  workers: string[];
+}
+
+const DEFAULT_ATTEMPTS = 3;
+const POLL_CHUNK = 2000;
+
+/** The job id of each photo: its content's hash, or its path's when it cannot be read (a worker reports why). */
+async function photoKeys(photos: readonly string[]): Promise<string[]> {
+  const keys = new Array<string>(photos.length);
+  let next = 0;
+  const one = async (): Promise<void> => {
+    for (let i = next++; i < photos.length; i = next++) {
+      keys[i] = await fs.readFile(photos[i]).then((b) => photoHash(b), () => createHash('sha256').update(`unreadable:${photos[i]}`).digest('hex'));
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, one));
+  return keys;
+}
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> => new Promise((resolve) => {
+  const t = setTimeout(done, ms);
+  function done(): void {
+    clearTimeout(t);
+    signal?.removeEventListener('abort', done);
+    resolve();
+  }
+  signal?.addEventListener('abort', done, { once: true });
+});
+
+/**
+ * Asks a worker whether it sees the batch's paths.
+ * @returns the answer, or undefined when no worker answered within `timeoutMs`.
+ */
+async function probePaths(queue: Queue, paths: ProbeJob['paths'], timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult | undefined> {
+  const data: ProbeJob = { v: JOB_VERSION, paths };
+  const job = await queue.add(PROBE_JOB, data, { jobId: `probe-${randomUUID()}`, lifo: true, attempts: 1, removeOnComplete: { age: 3600 }, removeOnFail: { age: 3600 } });
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until && !signal?.aborted) {
+    const j = job.id === undefined ? undefined : await Job.fromId<ProbeJob, ProbeResult>(queue, job.id);
+    if (j?.finishedOn !== undefined) {
+      await j.remove().catch(() => undefined);
+      if (j.returnvalue && Array.isArray(j.returnvalue.problems)) return j.returnvalue;
+      throw new Error(`the path probe failed on a worker: ${j.failedReason}`);
+    }
+    await sleep(200, signal);
+  }
+  await job.remove().catch(() => undefined);
+  return undefined;
+}
+
+/**
+ * Submits one job per photo and, unless `detach`, follows them to the end and writes the CSV files.
+ * @throws when the output folder cannot be written here, or a worker cannot see a path the batch names.
+ */
+export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchResult> {
+  const { photos, outDir, signal } = args;
+  const note = (line: string): void => args.onNote?.(line);
+  const emit = (e: BatchEvent): void => {
+    try {
+      args.onEvent?.(e);
+    } catch {
+      // A listener's error must not stop the batch.
+    }
+  };
+  const queue = new Queue(QUEUE_NAME, { connection: args.target.connection });
+  let lastError = '';
+  queue.on('error', (err) => {
+    const line = redisErrorLine(err);
+    if (line !== lastError) note(`queue ${args.target.display}: ${line} (waiting for it)`);
+    lastError = line;
+  });
+  try {
+    await checkOutputFolder(outDir);
+    if (args.probeTimeoutMs > 0) {
+      const dirs = [...new Set(photos.map((p) => path.dirname(p)))].slice(0, 1000);
+      const paths: ProbeJob['paths'] = [
+        { path: outDir, write: true },
+        ...(args.model.path !== null ? [{ path: args.model.path, write: false }] : []),
+        ...(args.model.labels !== undefined ? [{ path: args.model.labels, write: false }] : []),
+        ...dirs.map((d) => ({ path: d, write: false })),
+      ];
+      const answer = await probePaths(queue, paths, args.probeTimeoutMs, signal);
+      if (!answer) {
+        note(`no worker answered on ${args.target.display} within ${Math.round(args.probeTimeoutMs / 1000)} s: the paths were not checked; the jobs wait for workers`);
+      } else if (answer.problems.length > 0) {
+        const more = answer.problems.length > 1 ? ` (and ${answer.problems.length - 1} more)` : '';
+        throw new Error(`a worker (${answer.worker}) cannot use this batch's paths: ${answer.problems[0]}${more}; photos, model and --out must be on a mount every worker sees, inside its --roots`);
+      }
+    }
+
+    const keys = await photoKeys(photos);
+    const jobs: HeatmapJob[] = photos.map((photo, i) => ({
+      v: JOB_VERSION, photo, subfolder: args.subfolders[i] ?? '', outDir, model: args.model, scales: args.scales, options: args.options,
+    }));
+    const ids = jobs.map((job, i) => heatmapJobId(job, keys[i]));
+    const attempts = args.attempts ?? DEFAULT_ATTEMPTS;
+    const jobOpts = (i: number): { jobId: string; attempts: number; backoff: { type: 'exponential'; delay: number }; removeOnComplete: false; removeOnFail: false } => ({
+      jobId: ids[i], attempts, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: false, removeOnFail: false,
+    });
+    const submittedAt = Date.now();
+    for (let i = 0; i < jobs.length; i += 1000) {
+      await queue.addBulk(jobs.slice(i, i + 1000).map((data, k) => ({ name: HEATMAP_JOB, data, opts: jobOpts(i + k) })));
+    }
+
+    const summary: BatchSummary = {
+      total: photos.length, done: 0, failed: [], skipped: [], noCells: [], cancelled: false, cacheHits: 0, resumed: 0, engineCalls: 0, elapsedMs: 0, staleTempsRemoved: 0,
+    };
+    if (args.detach) return { summary, submitted: jobs.length, detached: true, workers: [] };
+
+    const t0 = Date.now();
+    // Jobs an earlier submission of this batch had added: their CSV rows replace that one's files.
+    let earlier = 0;
+    const results = new Array<HeatmapJobResult | { failed: string } | undefined>(photos.length);
+    const started = new Set<number>();
+    const workers = new Set<string>();
+    for (let i = 0; i < photos.length; i++) emit({ type: 'photo', index: i, photo: photos[i], status: 'queued' });
+    let remaining = photos.map((_p, i) => i);
+    let cursor = 0;
+    let lostNoted = false;
+    const progress = (): void => {
+      const finished = summary.done + summary.noCells.length + summary.failed.length;
+      const ms = Date.now() - t0;
+      emit({
+        type: 'progress', total: photos.length, done: summary.done + summary.noCells.length, failed: summary.failed.length, skipped: 0,
+        running: [...started].filter((i) => results[i] === undefined).length, elapsedMs: ms,
+        etaMs: finished > 0 ? Math.round((ms / finished) * (photos.length - finished)) : null,
+        photosPerMinute: ms > 0 ? (finished * 60_000) / ms : 0,
+      });
+    };
+    progress();
+    while (remaining.length > 0 && !signal?.aborted) {
+      const chunk = remaining.length <= POLL_CHUNK ? remaining : [...remaining, ...remaining].slice(cursor % remaining.length, (cursor % remaining.length) + POLL_CHUNK);
+      cursor += chunk.length;
+      const found = await Promise.all(chunk.map((i) => Job.fromId<HeatmapJob, HeatmapJobResult>(queue, ids[i])));
+      let changed = false;
+      for (let k = 0; k < chunk.length; k++) {
+        const i = chunk[k];
+        const job = found[k];
+        if (!job) {
+          // Lost by Redis (restarted without persistence, or flushed): queued again under its id.
+          if (!lostNoted) note(`jobs missing from ${args.target.display} (Redis restarted without persistence?): queued again`);
+          lostNoted = true;
+          await queue.add(HEATMAP_JOB, jobs[i], jobOpts(i));
+          continue;
+        }
+        if (job.processedOn !== undefined && !started.has(i)) {
+          started.add(i);
+          emit({ type: 'photo', index: i, photo: photos[i], status: 'running' });
+          changed = true;
+        }
+        if (job.finishedOn === undefined) continue;
+        const value = job.returnvalue as HeatmapJobResult | null;
+        if (value && typeof value === 'object' && (value.status === 'done' || value.status === 'no cells')) {
+          results[i] = value;
+          workers.add(value.worker);
+          if (job.timestamp < submittedAt) earlier++;
+          if (value.status === 'done') {
+            summary.done++;
+            if (value.outcome.resumed) summary.resumed++;
+            else if (value.outcome.cachedScales === value.outcome.cells.length) summary.cacheHits++;
+            emit({ type: 'photo', index: i, photo: photos[i], status: 'done', outcome: value.outcome });
+          } else {
+            summary.noCells.push({ photo: photos[i], reason: value.reason ?? 'no cells' });
+            emit({ type: 'photo', index: i, photo: photos[i], status: 'no cells', reason: value.reason, outcome: value.outcome });
+          }
+        } else {
+          const reason = job.failedReason || 'failed on a worker';
+          results[i] = { failed: reason };
+          summary.failed.push({ photo: photos[i], reason });
+          emit({ type: 'photo', index: i, photo: photos[i], status: 'failed', reason });
+        }
+        changed = true;
+      }
+      remaining = remaining.filter((i) => results[i] === undefined);
+      if (changed) progress();
+      if (remaining.length > 0) await sleep(args.pollMs ?? 300, signal);
+    }
+    summary.elapsedMs = Date.now() - t0;
+    summary.failed.sort((a, b) => photos.indexOf(a.photo) - photos.indexOf(b.photo));
+    if (remaining.length > 0) {
+      summary.cancelled = true;
+      return { summary, submitted: jobs.length, detached: true, workers: [...workers] };
+    }
+    if (args.options.csv) {
+      const summaryCsv = await OrderedCsv.open(path.join(outDir, 'summary.csv'), summaryCsvHeader(args.labels));
+      const detectionsCsv = await OrderedCsv.open(path.join(outDir, 'detections.csv'), DETECTIONS_CSV_HEADER).catch(async (err: unknown) => {
+        await summaryCsv.discard();
+        throw err;
+      });
+      results.forEach((r, i) => {
+        if (r && 'failed' in r) {
+          summaryCsv.put(i, summaryCsvRow(photos[i], 'failed', r.failed));
+          detectionsCsv.put(i, '');
+        } else {
+          summaryCsv.put(i, r?.rows?.summary ?? '');
+          detectionsCsv.put(i, r?.rows?.detections ?? '');
+        }
+      });
+      const replace = args.options.overwrite || summary.resumed > 0 || earlier > 0;
+      summary.csv = { summary: await summaryCsv.finish(replace), detections: await detectionsCsv.finish(replace) };
+    }
+    progress();
+    return { summary, submitted: jobs.length, detached: false, workers: [...workers] };
+  } finally {
+    await queue.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,230 @@
+// `convmap worker` and `convmap heatmap --queue` on a real redis-server (started here on a free
+// loopback port), real BullMQ and real worker processes: the files equal a local run's, and kills
+// of a worker or of Redis lose nothing and write nothing twice.
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { Job, Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliSandbox, startConvmap, type CliResult } from '../helpers/cli';
+import { writeBadFiles, writeScene } from '../batch/fixtures';
+import { QUEUE_NAME } from '../../main/queue/connection';
+import { HEATMAP_JOB, JOB_VERSION, type HeatmapJob } from '../../main/queue/job';
+import { freePort, RedisServer, redisServerPath } from './redis';
+
+const redisBin = redisServerPath();
+if (!redisBin) console.log('skipping the queue tests: no redis-server (Debian: apt-get install redis-server)');
+
+// The engine each run picks by default (ONNX Runtime); no score cache, so every run computes its own maps.
+const cli = cliSandbox('convmap-queue-', {});
+const PHOTOS = 16;
+
+interface RunningWorker {
+  child: ChildProcess;
+  log(): string;
+  result: Promise<CliResult>;
+}
+
+describe.skipIf(!redisBin)('convmap heatmap --queue with convmap worker processes', () => {
+  let redis: RedisServer;
+  let photos = '';
+  const workers: RunningWorker[] = [];
+  const env = (): Record<string, string | undefined> => cli.env();
+
+  /** Starts `convmap worker` on the test's Redis; resolves once it says it listens. */
+  async function startWorker(): Promise<RunningWorker> {
+    const { child, result } = startConvmap(['worker', '--queue', redis.url, '--roots', cli.dir, '--lock-ms', '5000', '--no-cache'], env());
+    let out = '';
+    child.stdout?.on('data', (d: Buffer | string) => (out += String(d)));
+    const w = { child, log: () => out, result };
+    workers.push(w);
+    const until = Date.now() + 120_000;
+    while (!/ worker \S+ on redis:/.test(out)) {
+      if (Date.now() > until || child.exitCode !== null) throw new Error(`worker did not start: ${out}\n${(await Promise.race([result, Promise.resolve(undefined)]))?.stderr ?? ''}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return w;
+  }
+
+  const heatmap = (folder: string, out: string, ...extra: string[]): string[] =>
+    ['heatmap', '--model', 'builtin', folder, '--out', out, '--csv', '--no-cache', ...extra];
+  const run = async (args: string[]): Promise<CliResult> => startConvmap(args, env()).result;
+
+  /** Files of a folder (hidden ones — the journal, a killed writer's temporary files — left out), sorted. */
+  async function listing(dir: string): Promise<string[]> {
+    return (await fs.readdir(dir)).filter((f) => !f.startsWith('.')).sort();
+  }
+
+  /** Every file of `got` equals the local run's in `want` byte for byte (CSV files name their own folder: that path is swapped). */
+  async function expectSameFiles(want: string, got: string): Promise<void> {
+    expect(await listing(got)).toEqual(await listing(want));
+    for (const f of await listing(want)) {
+      const a = await fs.readFile(path.join(want, f));
+      const b = await fs.readFile(path.join(got, f));
+      if (f.endsWith('.csv')) expect(b.toString('utf8').replaceAll(got, want), f).toBe(a.toString('utf8'));
+      else expect(b.equals(a), f).toBe(true);
+    }
+  }
+
+  async function jobCounts(): Promise<Record<string, number>> {
+    const q = new Queue(QUEUE_NAME, { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      return await q.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized');
+    } finally {
+      await q.close();
+    }
+  }
+
+  beforeAll(async () => {
+    const dataDir = path.join(cli.dir, 'redis');
+    await fs.mkdir(dataDir);
+    redis = new RedisServer(redisBin as string, await freePort(), dataDir);
+    await redis.start();
+    photos = path.join(cli.dir, 'photos');
+    await fs.mkdir(photos);
+    for (let i = 0; i < PHOTOS; i++) await writeScene(path.join(photos, `p${String(i).padStart(2, '0')}.${i % 2 ? 'png' : 'jpg'}`), i + 1, 160, 120);
+    const local = await run(heatmap(photos, path.join(cli.dir, 'local')));
+    expect(local.code, local.stderr).toBe(0);
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+    await Promise.all(workers.map((w) => w.result.catch(() => undefined)));
+    await redis?.kill();
+  }, 60_000);
+
+  it('a worker SIGKILLed mid-photo: another takes its job after the stalled-job check, and the batch equals a local run (submitted with --detach, then followed)', async () => {
+    const victim = await startWorker();
+    const out = path.join(cli.dir, 'q-kill');
+    const submitted = await run(heatmap(photos, out, '--queue', redis.url, '--detach'));
+    expect(submitted.code, submitted.stderr).toBe(0);
+    expect(submitted.stdout).toMatch(new RegExp(`^submitted ${PHOTOS} photos to redis://127\\.0\\.0\\.1:${redis.port}/0`));
+    // Its first job: the model is still being read, so the photo is certainly unfinished when it dies.
+    const until = Date.now() + 60_000;
+    while (!/ start +\S+ \(job (\S+),/.test(victim.log()) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    victim.child.kill('SIGKILL');
+    const jobId = / start +\S+ \(job (\S+),/.exec(victim.log())?.[1];
+    expect(jobId).toBeDefined();
+    expect(victim.log()).not.toMatch(/ done /);
+    await victim.result;
+    await Promise.all([startWorker(), startWorker(), startWorker()]);
+    const followed = await run(heatmap(photos, out, '--queue', redis.url));
+    expect(followed.code, followed.stderr).toBe(0);
+    expect(followed.stdout).toMatch(new RegExp(`^${PHOTOS} of ${PHOTOS} photos done`, 'm'));
+    // The killed worker's job was started again by a surviving worker, once.
+    const restarts = workers.slice(1).map((w) => w.log().split('\n').filter((l) => l.includes(`(job ${jobId},`)).length);
+    expect(restarts.reduce((a, b) => a + b, 0)).toBe(1);
+    await expectSameFiles(path.join(cli.dir, 'local'), out);
+  }, 240_000);
+
+  it('a batch on three workers writes the bytes a local run writes; submitting it again adds no job and no file', async () => {
+    const out = path.join(cli.dir, 'q-three');
+    const r = await run(heatmap(photos, out, '--queue', redis.url));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^${PHOTOS} of ${PHOTOS} photos done .* queue workers? on redis://127\\.0\\.0\\.1:${redis.port}/0`, 'm'));
+    await expectSameFiles(path.join(cli.dir, 'local'), out);
+    const before = await jobCounts();
+    const again = await run(heatmap(photos, out, '--queue', redis.url));
+    expect(again.code, again.stderr).toBe(0);
+    const after = await jobCounts();
+    expect(after.completed).toBe(before.completed);
+    expect(after.waiting + after.active + after.delayed + after.prioritized).toBe(0);
+    // Same files: no "-2" outputs, the CSV files replaced rather than doubled.
+    await expectSameFiles(path.join(cli.dir, 'local'), out);
+  }, 240_000);
+
+  it('Redis killed and restarted mid-batch: workers and the submitter reconnect and the batch completes, equal to a local run', async () => {
+    const out = path.join(cli.dir, 'q-redis');
+    const follower = startConvmap(heatmap(photos, out, '--queue', redis.url), env());
+    const until = Date.now() + 120_000;
+    while (Date.now() < until && !(existsSync(out) && (await fs.readdir(out)).some((f) => f.endsWith('.heatmap.png')))) await new Promise((r) => setTimeout(r, 20));
+    await redis.kill();
+    await new Promise((r) => setTimeout(r, 1500));
+    await redis.start();
+    const r = await follower.result;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^${PHOTOS} of ${PHOTOS} photos done`, 'm'));
+    await expectSameFiles(path.join(cli.dir, 'local'), out);
+  }, 240_000);
+
+  it('a photo that cannot be decoded fails after its attempts with the local run\'s reason, and the batch goes on', async () => {
+    const dir = path.join(cli.dir, 'poison');
+    await fs.mkdir(dir);
+    await fs.copyFile(path.join(photos, 'p00.jpg'), path.join(dir, 'a.jpg'));
+    await fs.copyFile(path.join(photos, 'p01.png'), path.join(dir, 'b.png'));
+    const bad = await writeBadFiles(dir, path.join(photos, 'p02.jpg'));
+    await fs.rm(bad.empty);
+    await fs.rm(bad.text);
+    const local = await run(heatmap(dir, path.join(cli.dir, 'poison-local')));
+    expect(local.code).toBe(1);
+    const q = await run(heatmap(dir, path.join(cli.dir, 'poison-q'), '--queue', redis.url));
+    expect(q.code).toBe(1);
+    expect(q.stdout).toMatch(/^2 of 3 photos done/m);
+    const reason = (text: string): string | undefined => new RegExp(`^ {2}${bad.truncated.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (.+)$`, 'm').exec(text)?.[1];
+    expect(reason(q.stdout)).toBeDefined();
+    expect(reason(q.stdout)).toBe(reason(local.stdout));
+    await expectSameFiles(path.join(cli.dir, 'poison-local'), path.join(cli.dir, 'poison-q'));
+  }, 240_000);
+
+  it('refuses paths outside the workers\' --roots: at submit time, and a job naming one on the queue', async () => {
+    const outside = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-queue-outside-'));
+    try {
+      await fs.copyFile(path.join(photos, 'p00.jpg'), path.join(outside, 'x.jpg'));
+      const r = await run(heatmap(outside, path.join(cli.dir, 'q-outside'), '--queue', redis.url));
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^convmap: a worker \\(\\S+\\) cannot use this batch's paths: path ${outside} is outside the folders this worker serves`, 'm'));
+
+      const job: HeatmapJob = {
+        v: JOB_VERSION, photo: path.join(outside, 'x.jpg'), subfolder: '', outDir: path.join(cli.dir, 'q-outside-job'),
+        model: { path: null, key: '0'.repeat(64), preprocess: 'unit' }, scales: [1],
+        options: {
+          classChoice: 'any', colormap: 'turbo', opacity: 0.6, threshold: 0, mode: 'mean', boxes: false, legend: false, detectThreshold: 0.5,
+          namePattern: '{name}.heatmap.png', overwrite: false, scores: 'summary', npyDtype: 'float32', csv: false, resume: true,
+        },
+      };
+      const queue = new Queue(QUEUE_NAME, { connection: { host: '127.0.0.1', port: redis.port } });
+      try {
+        const failed = async (data: unknown, id: string): Promise<Job | undefined> => {
+          await queue.add(HEATMAP_JOB, data, { jobId: id, attempts: 3, backoff: { type: 'fixed', delay: 100 } });
+          const until = Date.now() + 60_000;
+          for (;;) {
+            const j = await Job.fromId(queue, id);
+            if (j?.finishedOn !== undefined || Date.now() > until) return j;
+            await new Promise((res) => setTimeout(res, 100));
+          }
+        };
+        const refused = await failed(job, 'test-outside');
+        expect(refused?.failedReason).toMatch(new RegExp(`^refused: photo ${path.join(outside, 'x.jpg')} is outside the folders this worker serves`));
+        expect(refused?.attemptsMade).toBe(1);
+        // Inside the roots but with a model hash that differs from the built-in model's: refused on each attempt.
+        const mismatch = await failed({ ...job, photo: path.join(photos, 'p00.jpg') }, 'test-mismatch');
+        expect(mismatch?.failedReason).toMatch(/^refused: model builtin has hash [0-9a-f]{16}… here, the job names 0{16}…/);
+        expect(mismatch?.returnvalue ?? null).toBeNull();
+        // A field the worker does not know: refused, not run.
+        const extra = await failed({ ...job, photo: path.join(photos, 'p00.jpg'), script: 'rm -rf /' }, 'test-extra');
+        expect(extra?.failedReason).toBe('refused: job: unexpected field "script"');
+      } finally {
+        await queue.close();
+      }
+    } finally {
+      await fs.rm(outside, { recursive: true, force: true });
+    }
+  }, 240_000);
+
+  it('never prints a queue URL\'s password', async () => {
+    const r = await run(['queue', 'status', '--queue', `redis://someone:sekrit-pass@127.0.0.1:${redis.port}/0`]);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).not.toContain('sekrit-pass');
+    expect(r.stderr).toContain(`redis://someone:***@127.0.0.1:${redis.port}/0`);
+  }, 60_000);
+
+  it('SIGTERM stops a worker gracefully', async () => {
+    const w = workers[workers.length - 1];
+    w.child.kill('SIGTERM');
+    const r = await w.result;
+    expect(r.code).toBe(0);
+    expect(w.log()).toMatch(/SIGTERM: finishing the photos in progress/);
+    expect(w.log()).toMatch(/ stopped\n$/);
+  }, 60_000);
+});
