@@ -69,41 +69,119 @@ export function rankClasses<T extends { classIndex: number; score: number }>(ite
 }
 
 /** Bounds every default scale stays within (the window's scale fields accept the same range). */
-export const SCALE_LIMITS: Readonly<{ min: number; max: number }> = Object.freeze({ min: 0.05, max: 8 });
+export const SCALE_LIMITS: Readonly<{ min: number; max: number }> = Object.freeze({ min: 0.01, max: 8 });
 
-/** At most this many default scales; consecutive ones differ by a factor of at most 2^(1/4) ≈ 1.19. */
-export const MAX_DEFAULT_SCALES = 5;
+/**
+ * What a default scale plan may cost (the time budget, since the work of a pass grows with its pixels):
+ * - `pixels`: the scaled photos of all scales together, pixels;
+ * - `scales`: most scales in one plan.
+ * A plan keeps its first scale even over `pixels` (every photo that can hold a window gets one),
+ * never one over {@link MAX_PLAN_SCALED_PIXELS}.
+ */
+export interface ScaleBudget {
+  pixels: number;
+  scales: number;
+}
+
+/** The default budget: 16 MP of scaled photo over all scales, at most 16 scales. */
+export const DEFAULT_SCALE_BUDGET: Readonly<ScaleBudget> = Object.freeze({ pixels: 16_000_000, scales: 16 });
+
+/**
+ * Largest resized photo at one scale, pixels (core/scales MAX_SCALED_PIXELS is the same number; it
+ * is here so that core/scales may import the limits from this file without a cycle).
+ */
+export const MAX_PLAN_SCALED_PIXELS = 400_000_000;
+
+/**
+ * Smallest object the default plan looks for, as a fraction of the photo's shorter side, unless the
+ * model's window at scale 1 is larger (objects smaller than the window are never searched by default:
+ * that would enlarge the photo).
+ */
+export const SMALLEST_OBJECT_FRACTION = 1 / 20;
+
+/** Ratio between consecutive default scales at most: 2^(1/3) ≈ 1.26, within OverFeat's 1.2–1.4. */
+export const SCALE_STEP = Math.cbrt(2);
+
+/** A default scale plan and why it is what it is. */
+export interface ScalePlan {
+  /** Ascending scale factors, rounded to 3 decimals; empty when no scale fits the pixel limit. */
+  scales: number[];
+  /**
+   * Object sizes searched, [largest, smallest], pixels of the photo: the window's longer side divided
+   * by the first and the last scale. [0, 0] when `scales` is empty.
+   */
+  objects: [number, number];
+  /** Ratio between consecutive scales (1 for a single scale). */
+  step: number;
+  /** Why the plan stops short of the smallest objects it aims at, or why it is empty; absent otherwise. */
+  limit?: string;
+  /** One line saying what was chosen, for logs, the CLI and the window's tooltip. */
+  summary: string;
+}
 
 const round3Up = (x: number): number => Math.ceil(x * 1000 - 1e-6) / 1000;
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+const scaledPixels = (photo: readonly [number, number], s: number): number => Math.round(s * photo[0]) * Math.round(s * photo[1]);
 
 /**
- * Default scales for a model window on a photo, ascending, rounded to 3 decimals:
- * - from the smallest scale at which the scaled photo holds one whole window
- *   (max(windowH / photoH, windowW / photoW), rounded up so the window fits),
- * - to the scale at which the window covers about a quarter of the scaled photo's area
- *   (2·√(windowH·windowW / (photoH·photoW))),
- * - with geometric steps between them no larger than 2^(1/4), at most {@link MAX_DEFAULT_SCALES} scales.
- * A long thin photo whose quarter-area scale is below its first fitting scale gets that one scale.
- * Scales are clamped to {@link SCALE_LIMITS}.
+ * The default scales for a model's window on a photo (CLI "auto", the window's auto preset, batch
+ * "auto"): object sizes from the photo's shorter side down to the larger of the window at scale 1 and
+ * {@link SMALLEST_OBJECT_FRACTION} of the shorter side, in geometric steps of at most
+ * {@link SCALE_STEP}, within the budget.
+ * - First scale: the smallest at which the scaled photo holds one whole window,
+ *   max(windowH / photoH, windowW / photoW), rounded up to 3 decimals (an object the size of the photo).
+ * - Last scale: min(1, first / fraction), and never below the first (a photo smaller than the window
+ *   gets the one scale that fits it).
+ * - Scales are clamped to {@link SCALE_LIMITS}; scales whose scaled photo would pass the pixel budget
+ *   (all scales together) or the count budget are dropped from the large end (the smallest objects),
+ *   and the plan says so; a first scale over {@link MAX_PLAN_SCALED_PIXELS} leaves the plan empty.
  * @param window classifier input [height, width], pixels.
  * @param photo upright photo [height, width], pixels.
  */
-export function defaultScales(window: readonly [number, number], photo: readonly [number, number]): number[] {
+export function scalePlan(window: readonly [number, number], photo: readonly [number, number], budget: Readonly<ScaleBudget> = DEFAULT_SCALE_BUDGET): ScalePlan {
   const [wh, ww] = window;
   const [ph, pw] = photo;
-  if (!(wh > 0 && ww > 0 && ph > 0 && pw > 0)) throw new Error(`defaultScales: sizes must be positive, got window ${wh}×${ww}, photo ${ph}×${pw}`);
+  if (!(wh > 0 && ww > 0 && ph > 0 && pw > 0)) throw new Error(`scalePlan: sizes must be positive, got window ${wh}×${ww}, photo ${ph}×${pw}`);
   const clamp = (s: number): number => Math.min(SCALE_LIMITS.max, Math.max(SCALE_LIMITS.min, s));
-  const lo = clamp(round3Up(Math.max(wh / ph, ww / pw)));
-  const hi = clamp(round3(2 * Math.sqrt((wh * ww) / (ph * pw))));
-  if (hi <= lo * 1.05) return [lo];
-  const steps = Math.min(MAX_DEFAULT_SCALES - 1, Math.ceil(Math.log(hi / lo) / (Math.LN2 / 4) - 1e-9));
-  const out: number[] = [];
-  for (let i = 0; i <= steps; i++) {
-    const s = i === 0 ? lo : i === steps ? hi : round3(lo * Math.pow(hi / lo, i / steps));
-    if (!out.includes(s)) out.push(s);
+  const first = clamp(round3Up(Math.max(wh / ph, ww / pw)));
+  const side = Math.max(wh, ww);
+  const objectAt = (s: number): number => Math.round(side / s);
+  if (scaledPixels(photo, first) > MAX_PLAN_SCALED_PIXELS) {
+    const mp = (scaledPixels(photo, first) / 1e6).toFixed(0);
+    const limit = `the ${pw}×${ph} photo holds the model's ${ww}×${wh} window only at scale ${first}, where it would be ${mp} MP, over the limit of ${MAX_PLAN_SCALED_PIXELS / 1e6} MP`;
+    return { scales: [], objects: [0, 0], step: 1, limit, summary: `no scale: ${limit}` };
   }
-  return out;
+  const last = clamp(Math.max(first, Math.min(1, first / SMALLEST_OBJECT_FRACTION)));
+  const steps = last <= first * 1.001 ? 0 : Math.ceil(Math.log(last / first) / Math.log(SCALE_STEP) - 1e-9);
+  const wanted: number[] = [];
+  for (let i = 0; i <= steps; i++) {
+    const s = i === 0 ? first : i === steps ? round3(last) : round3(first * Math.pow(last / first, i / steps));
+    if (!wanted.includes(s)) wanted.push(s);
+  }
+  const scales: number[] = [];
+  let pixels = 0;
+  let limit: string | undefined;
+  for (const s of wanted) {
+    const px = scaledPixels(photo, s);
+    if (scales.length > 0 && (pixels + px > budget.pixels || scales.length >= budget.scales)) {
+      limit = scales.length >= budget.scales
+        ? `objects smaller than ${objectAt(scales[scales.length - 1])} px are not searched: at most ${budget.scales} scales`
+        : `objects smaller than ${objectAt(scales[scales.length - 1])} px are not searched: the scaled photos would pass ${budget.pixels / 1e6} MP together`;
+      break;
+    }
+    scales.push(s);
+    pixels += px;
+  }
+  const objects: [number, number] = [objectAt(scales[0]), objectAt(scales[scales.length - 1])];
+  const step = scales.length > 1 ? Math.pow(scales[scales.length - 1] / scales[0], 1 / (scales.length - 1)) : 1;
+  const range = scales.length > 1 ? `${scales[0]}–${scales[scales.length - 1]} (×${step.toFixed(2)})` : `${scales[0]}`;
+  const summary = `${scales.length} ${scales.length === 1 ? 'scale' : 'scales'} ${range} for objects of ${objects[0]}–${objects[1]} px${limit ? `; ${limit}` : ''}`;
+  return { scales, objects, step, ...(limit ? { limit } : {}), summary };
+}
+
+/** The scales of {@link scalePlan} with the default budget (ascending; empty when none fits the pixel limit). */
+export function defaultScales(window: readonly [number, number], photo: readonly [number, number]): number[] {
+  return scalePlan(window, photo).scales;
 }
 
 /** The cell geometry default-scale checks need: window, stride and offset [y, x], input pixels. */

@@ -3,7 +3,7 @@
  * field and main's check of every IPC request.
  */
 
-import { SCALE_LIMITS } from './defaults';
+import { MAX_PLAN_SCALED_PIXELS, SCALE_LIMITS } from './defaults';
 
 /** Smallest and largest scale factor accepted anywhere (core/defaults' SCALE_LIMITS, which default scales are clamped to too). */
 export const MIN_SCALE = SCALE_LIMITS.min;
@@ -11,7 +11,7 @@ export const MAX_SCALE = SCALE_LIMITS.max;
 /** Most scales in one list. */
 export const MAX_SCALES = 32;
 /** Largest resized photo at one scale, in pixels: bounds the memory of one resize. */
-export const MAX_SCALED_PIXELS = 400_000_000;
+export const MAX_SCALED_PIXELS = MAX_PLAN_SCALED_PIXELS;
 
 /** Why `s` is not a valid scale, or undefined when it is. */
 export function scaleProblem(s: unknown): string | undefined {

@@ -4,7 +4,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { CombineMode } from '../../core/average';
 import { COLORMAPS, isColormapName, type ColormapName } from '../../core/colormap';
-import { DRAW_DEFAULTS, defaultClassChoice, defaultScales } from '../../core/defaults';
+import { DRAW_DEFAULTS, defaultClassChoice, scalePlan, type ScalePlan } from '../../core/defaults';
 import { isPreprocessMode, PREPROCESS_MODES, type PreprocessMode } from '../../core/model-info';
 import { printable as p, printableJson } from '../../core/printable';
 import { parseScaleList } from '../../core/scales';
@@ -144,7 +144,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     dropEngine();
     throw new Error(`--class ${classChoice}: class index out of range 0–${info.labels.length - 1} (${modelName} has ${info.labels.length} classes)`);
   }
-  const scales = givenScales ?? ((size: [number, number]): number[] => defaultScales(info.window, size));
+  const scales = givenScales ?? ((size: [number, number]): ScalePlan => scalePlan(info.window, size));
   const scaleCount = (cells: readonly unknown[]): number => (givenScales ? givenScales.length : cells.length);
   const approximate = approximationWarning(info.equivalence);
   if (approximate) process.stderr.write(`convmap: ${p(approximate)}\n`);
@@ -210,9 +210,10 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
           warn(`${e.photo}: no cells at scale ${empty.map((c) => Number(c.scale.toFixed(3))).join(', ')} (the photo is smaller than the model's ${info.window[1]}×${info.window[0]} window there)`);
         }
         if (opts.json) {
-          process.stdout.write(printableJson({ photo: e.photo, status: 'done', png: o.png, scores: o.json, grid: o.npy, resumed: o.resumed === true, class: o.classLabel, model: modelName, backend: engine.backend, detections: o.detections, cached }) + '\n');
+          process.stdout.write(printableJson({ photo: e.photo, status: 'done', png: o.png, scores: o.json, grid: o.npy, resumed: o.resumed === true, class: o.classLabel, model: modelName, backend: engine.backend, detections: o.detections, cached, ...(o.scalePlan ? { scalePlan: o.scalePlan, scales: o.cells.map((c) => c.scale) } : {}) }) + '\n');
         } else if (!bar && !quiet) {
-          process.stdout.write(`${p(e.photo)} → ${p(o.png)} (${p(classPhrase(o.classLabel))}, ${o.cells.map((c) => `${Number(c.scale.toFixed(3))}: ${c.rows}×${c.cols}`).join(', ')} cells${o.resumed ? ', done by an earlier run' : cached ? ', cached' : ''})\n`);
+          const cellsText = o.scalePlan ?? `${o.cells.map((c) => `${Number(c.scale.toFixed(3))}: ${c.rows}×${c.cols}`).join(', ')} cells`;
+          process.stdout.write(`${p(e.photo)} → ${p(o.png)} (${p(classPhrase(o.classLabel))}, ${p(cellsText)}${o.resumed ? ', done by an earlier run' : cached ? ', cached' : ''})\n`);
         }
       } else if (e.status === 'no cells') {
         if (opts.json) process.stdout.write(printableJson({ photo: e.photo, status: 'no cells', reason: e.reason, model: modelName }) + '\n');
@@ -282,12 +283,12 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
 export function registerHeatmapCommand(program: Command, fail: (err: unknown, json?: { file: string }) => void): void {
   program
     .command('heatmap')
-    .description('write an overlay PNG (and <name>.scores.json) for each photo of the folders and files given (no MODEL and only photos, or --model builtin: the built-in digit model)')
+    .description('write an overlay PNG (and <name>.scores.json) for each photo of the folders and files given (MODEL first, or --model PATH; --model builtin: the built-in digit model)')
     .argument('<inputs...>', '[MODEL] FOLDER_OR_IMAGE... — MODEL is a model.json, a model folder, a converted folder, a .h5 or a .keras file')
     .option('--model <path>', 'the model (instead of the first argument); "builtin" for the built-in digit model')
     .option('--out <dir>', 'output folder', '.')
     .option('--recursive', 'scan sub-folders too')
-    .option('--scales <list>', 'comma-separated scales, e.g. 1,1.5,2 (default per photo: from where it holds one window to where the window covers a quarter of it)')
+    .option('--scales <list>', 'comma-separated scales, e.g. 1,1.5,2 (default per photo: objects from the photo\'s shorter side down to the model\'s window or 1/20 of that side, in steps of ×1.26, within 16 MP)')
     .option('--class <label>', 'class to draw: a label, a class index, "top" (each photo\'s strongest class but background) or "any" (strongest but background, per location); default "any" for models with a background class, else "top"')
     .option('--preprocess <mode>', `input preprocessing (${PREPROCESS_MODES.join(', ')})`, (v: string): PreprocessMode => {
       if (!isPreprocessMode(v)) throw new InvalidArgumentError(`expected one of ${PREPROCESS_MODES.join(', ')}`);

@@ -1,8 +1,8 @@
 /**
  * Which model `convmap heatmap` runs and on which photos. The built-in digit model runs only when
- * asked for (`--model builtin`) or when no model is named and every input is a photo or a folder of
- * photos; a first argument that is neither a model nor such a photo is refused, naming it, so a
- * misspelled model path never scores a folder as digits.
+ * asked for (`--model builtin`): photos without a model are refused in one line saying how to name
+ * one, so a forgotten model never scores a cat as digits; a first argument that is neither a model
+ * nor a photo or folder of photos is refused, naming it, so a misspelled model path is told apart.
  */
 import { promises as fs } from 'node:fs';
 import { modelDisplayName } from '../../core/defaults';
@@ -10,6 +10,9 @@ import { hasModelExtension } from '../../core/formats';
 import { holdsModel } from '../services/models';
 import { isScannedPhoto, scanInputs } from '../services/scan';
 const MODEL_KINDS = 'a model.json, a model folder, a converted folder, a .h5 or a .keras file';
+
+/** The refusal of photos given without a model. */
+export const NO_MODEL_MESSAGE = `no model given: name one first (convmap heatmap MODEL PHOTO... --out DIR, where MODEL is ${MODEL_KINDS}), or pass --model PATH, or --model builtin for the built-in digit model`;
 
 /** The model and photo inputs of one heatmap run. */
 export interface HeatmapInputs {
@@ -53,7 +56,8 @@ async function notPhotos(p: string, recursive: boolean): Promise<string | null> 
  * Resolves the heatmap command's positional arguments and `--model`.
  * @param inputs `[MODEL] FOLDER_OR_IMAGE...` as given.
  * @param model `--model` as given: a path, 'builtin', or undefined.
- * @throws Error with one line naming the argument that is neither a model nor a photo or folder of photos.
+ * @throws Error with one line naming the argument that is neither a model nor a photo or folder of
+ *   photos, or {@link NO_MODEL_MESSAGE} when only photos are given.
  */
 export async function resolveHeatmapInputs(inputs: readonly string[], model: string | undefined, recursive: boolean): Promise<HeatmapInputs> {
   if (model !== undefined) {
@@ -64,10 +68,10 @@ export async function resolveHeatmapInputs(inputs: readonly string[], model: str
     }
     return { modelPath, modelName: modelDisplayName(modelPath), targets: [...inputs] };
   }
-  if (inputs.length === 0) return { modelPath: null, modelName: modelDisplayName(null), targets: [] };
+  if (inputs.length === 0) throw new Error(NO_MODEL_MESSAGE);
   const [first, ...rest] = inputs;
   if (await isModel(first)) return { modelPath: first, modelName: modelDisplayName(first), targets: rest };
   const why = await notPhotos(first, recursive);
   if (why !== null) throw new Error(why);
-  return { modelPath: null, modelName: modelDisplayName(null), targets: [...inputs] };
+  throw new Error(NO_MODEL_MESSAGE);
 }

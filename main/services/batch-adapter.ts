@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { BatchEvent as ApiBatchEvent, BatchPhotoStatus, BatchResult, RunBatchRequest } from '../../core/api';
-import { defaultScales } from '../../core/defaults';
+import { scalePlan } from '../../core/defaults';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { BatchController, runBatch, type BatchEvent } from './batch';
@@ -96,7 +96,7 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
         const summary = await runBatch({
           engine, handle: model.handle, info: model.info, photos: list.map((p) => p.file),
           subfolders: distinctSubfolders(list.map((p) => p.file), req.photoIds.map((id) => deps.subfolderOf(id))),
-          scales: req.scales === 'auto' ? (size) => defaultScales(model.info.window, size) : req.scales,
+          scales: req.scales === 'auto' ? (size) => scalePlan(model.info.window, size) : req.scales,
           outDir: ex?.outDir, signal: controller.signal, cache: deps.cache, modelKey: model.modelKey, controller: pause, onEvent,
           render: renderer ? (input, labels, style) => renderer.render(input, labels, style) : undefined,
           options: {

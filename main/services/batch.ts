@@ -32,6 +32,8 @@ import type { Detection } from '../../core/detect';
 import { reasonFor } from '../../core/errors';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { analyseMaps, classLabel, namedClass, type PictureSettings } from '../../core/pipeline';
+import type { ScalePlan } from '../../core/defaults';
+import { scaleListProblem } from '../../core/scales';
 import { cellCount } from '../../core/scoremap';
 import { DEFAULT_MAX_PIXELS, type RgbImage } from '../engine/decode';
 import type { Engine, ModelHandle } from '../engine/engine';
@@ -59,6 +61,8 @@ export interface PhotoOutcome {
   imageSize: [number, number];
   /** Cells per scale. */
   cells: { scale: number; rows: number; cols: number }[];
+  /** What the default scale plan chose for this photo and why (core/defaults ScalePlan.summary); absent for given scales. */
+  scalePlan?: string;
   detections: number;
   /**
    * Per class (index order), the highest score of the averaged map over its covered cells, rounded
@@ -158,8 +162,11 @@ export interface RunBatchArgs {
   handle: ModelHandle;
   info: ConvertedModelInfo;
   photos: readonly string[];
-  /** The same scales for every photo, or per photo from its upright size [height, width] (core/defaults defaultScales). */
-  scales: readonly number[] | ((imageSize: [number, number]) => readonly number[]);
+  /**
+   * The same scales for every photo, or per photo from its upright size [height, width] (core/defaults
+   * scalePlan: its summary reaches the photo's outcome, an empty plan fails the photo with its reason).
+   */
+  scales: readonly number[] | ((imageSize: [number, number]) => readonly number[] | ScalePlan);
   options: BatchOptions;
   /**
    * Output folder. Absent: score maps are computed (and cached) only, nothing is written, and a photo
@@ -314,7 +321,11 @@ async function allExist(files: PhotoFiles<string>): Promise<boolean> {
  */
 export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   const { engine, handle, info, photos, outDir, signal, controller } = args;
-  const scalesOf = (size: [number, number]): readonly number[] => (typeof args.scales === 'function' ? args.scales(size) : args.scales);
+  const scalesOf = (size: [number, number]): { scales: readonly number[]; plan?: ScalePlan } => {
+    if (typeof args.scales !== 'function') return { scales: args.scales };
+    const got = args.scales(size);
+    return 'summary' in got ? { scales: got.scales, plan: got } : { scales: got };
+  };
   const opts = args.options;
   const cache = args.cache ?? null;
   if (cache && !args.modelKey) throw new Error('runBatch: a cache needs modelKey (modelHash(artifacts, info))');
@@ -436,7 +447,10 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
         return;
       }
       const { width, height } = loaded.size;
-      const scales = scalesOf([height, width]);
+      const { scales, plan } = scalesOf([height, width]);
+      // Every scaled image stays under the pixel limit, the given scales as the planned ones.
+      const tooLarge = scales.length === 0 ? (plan?.summary ?? 'no scales') : scaleListProblem(scales, [height, width]);
+      if (tooLarge) throw new Error(tooLarge);
       const cells = scales.map((s) => cellCount(Math.max(1, Math.round(height * s)), info.window[0], info.stride[0]) * cellCount(Math.max(1, Math.round(width * s)), info.window[1], info.stride[1]));
       held = await budget.acquire(photoMemoryEstimate(width, height, loaded.bytes.length, handle.classes, cells));
       if (signal?.aborted) throw aborted();
@@ -465,7 +479,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
       const outcome: PhotoOutcome = {
         classLabel: label, imageSize: [height, width],
         cells: maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols })), detections: analysis.detections.length,
-        maxima, cachedScales, ms: 0,
+        maxima, cachedScales, ms: 0, ...(plan ? { scalePlan: plan.summary } : {}),
       };
       if (outDir === undefined) {
         outcome.ms = Date.now() - t0;

@@ -202,10 +202,11 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
       if (!json) throw new Error(`no scores file for ${name} in ${res.outputs.join(', ')}`);
       return (JSON.parse(await fs.readFile(json, 'utf8')) as { scales: { scale: number }[] }).scales.map((s) => s.scale);
     };
-    // 56 px: from 28/56 = 0.5 (one window fits) to 2·√(28²/56²) = 1 (a quarter of the area), 4 steps of 2^(1/4).
-    expect(await scalesOf('small')).toEqual([0.5, 0.595, 0.707, 0.841, 1]);
-    // 112 px: from 0.25 to 0.5, the same steps.
-    expect(await scalesOf('large')).toEqual([0.25, 0.297, 0.354, 0.42, 0.5]);
+    // 56 px: from 28/56 = 0.5 (a 56-px object: one window fits) to 1 (a 28-px object: the window at scale 1),
+    // ln 2 / ln 2^(1/3) = 3 steps of 2^(1/3) = 1.2599: 0.62996, 0.7937.
+    expect(await scalesOf('small')).toEqual([0.5, 0.63, 0.794, 1]);
+    // 112 px: from 0.25 to 1, 6 steps of 4^(1/6) = 2^(1/3): 0.31498, 0.39685, 0.5, 0.62996, 0.7937.
+    expect(await scalesOf('large')).toEqual([0.25, 0.315, 0.397, 0.5, 0.63, 0.794, 1]);
   });
 
   it('an export of a folder opened with its sub-folders mirrors them: same-named photos keep their names, each in its folder', async () => {

@@ -52,10 +52,22 @@ describe('the model argument', () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it('runs the built-in model on photos only, or when asked with --model builtin, and names it in the summary', async () => {
-    const implicit = await convmap('heatmap', photos, '--out', path.join(cli.dir, 'implicit'), '--scales', '1');
-    expect(implicit.code).toBe(0);
-    expect(implicit.stdout).toMatch(/^1 of 1 photos done in .* by model Built-in digits with wasm \(\d+ workers\)$/m);
+  it('refuses photos without a model in one line saying how to name one, and writes nothing', async () => {
+    const out = path.join(cli.dir, 'implicit');
+    for (const given of [[photos], [scene], [scene, photos]]) {
+      const r = await convmap('heatmap', ...given, '--out', out, '--scales', '1');
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^convmap: no model given: name one first .*--model PATH, or --model builtin for the built-in digit model$/m);
+      expect(r.stdout).toBe('');
+    }
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('runs the built-in model when asked with --model builtin, and names it in the summary', async () => {
+    const named = await convmap('heatmap', '--model', 'builtin', photos, '--out', path.join(cli.dir, 'named'), '--scales', '1');
+    expect(named.code).toBe(0);
+    expect(named.stdout).toMatch(/^1 of 1 photos done in .* by model Built-in digits with wasm \(\d+ workers\)$/m);
     const explicit = await convmap('heatmap', '--model', 'builtin', scene, '--out', path.join(cli.dir, 'explicit'), '--scales', '1', '--json');
     expect(explicit.code).toBe(0);
     const lines = explicit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { model?: string; summary?: { model: string; modelPath: string | null } });
@@ -71,7 +83,7 @@ describe('defaults shared with the window', () => {
     const black = path.join(cli.dir, 'black.png');
     await sharp({ create: { width: 120, height: 90, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toFile(black);
     const out = path.join(cli.dir, 'defaults');
-    const r = await convmap('heatmap', black, scene, '--out', out, '--scales', '1');
+    const r = await convmap('heatmap', '--model', 'builtin', black, scene, '--out', out, '--scales', '1');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/black\.png → .*\(any \(not background\), 1: 16×24 cells\)/);
     const raw = await sharp(path.join(out, 'black.heatmap.png')).raw().toBuffer();
@@ -140,8 +152,8 @@ describe.skipIf(!hasCorpus)('default scales and class of a real model', () => {
     const r = await convmap('heatmap', path.join(corpus, 'models/teachablemachine_waste12_valber'), path.join(corpus, 'images/skimage_chelsea.png'), '--out', out, '--json', '--no-cache');
     expect(r.code).toBe(0);
     const scores = JSON.parse(await fs.readFile(path.join(out, 'skimage_chelsea.scores.json'), 'utf8')) as { scales: { scale: number; rows: number; cols: number }[] };
-    // Hand-worked in test/core/defaults.test.ts: 0.747, 0.879, 1.035, 1.218.
-    expect(scores.scales.map((s) => s.scale)).toEqual([0.747, 0.879, 1.035, 1.218]);
+    // Hand-worked in test/core/defaults.test.ts: objects from the 300-px side (0.747) to the 224 window at scale 1.
+    expect(scores.scales.map((s) => s.scale)).toEqual([0.747, 0.864, 1]);
     // 0.747 → 224×337 px: one row, (337 − 224) / 32 + 1 = 4 columns.
     expect(scores.scales[0]).toMatchObject({ rows: 1, cols: 4 });
     expect(scores.scales.every((s) => s.rows > 0 && s.cols > 0)).toBe(true);
@@ -188,11 +200,11 @@ describe('messages', () => {
 
     const file = path.join(cli.dir, 'afile.txt');
     await fs.writeFile(file, 'x');
-    const onFile = await convmap('heatmap', scene, '--out', file);
+    const onFile = await convmap('heatmap', '--model', 'builtin', scene, '--out', file);
     expect(onFile.code).toBe(1);
     expect(onFile.stderr.trim()).toBe(`convmap: --out ${file}: is a file, not a folder`);
 
-    const quiet = await convmap('heatmap', scene, '--colormap', 'jet', '--scales', '1', '--out', path.join(cli.dir, 'quiet'), '--quiet');
+    const quiet = await convmap('heatmap', '--model', 'builtin', scene, '--colormap', 'jet', '--scales', '1', '--out', path.join(cli.dir, 'quiet'), '--quiet');
     expect(quiet.code).toBe(0);
     expect(quiet.stdout).toBe('');
     expect(existsSync(path.join(cli.dir, 'quiet', 'scene.heatmap.png'))).toBe(true);

@@ -179,14 +179,14 @@ describe('convmap heatmap on folders (built-in model)', () => {
 
   it('processes a folder recursively with CSV and legend, prints a summary, exits 0; a second run is cached and adds suffixes', async () => {
     const out = path.join(cli.dir, 'batch-out');
-    const r = await convmap('heatmap', folder, '--recursive', '--out', out, '--scales', '1,0.75', '--csv', '--legend', '--boxes', '--class', 'any');
+    const r = await convmap('heatmap', '--model', 'builtin', folder, '--recursive', '--out', out, '--scales', '1,0.75', '--csv', '--legend', '--boxes', '--class', 'any');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^2 of 2 photos done in .* with wasm \(\d+ workers\)$/m);
     expect(r.stdout).toMatch(/^skipped: 1 /m);
     expect((await fs.readdir(out)).filter((f) => !f.startsWith('.')).sort()).toEqual(['detections.csv', 'one.heatmap.png', 'one.scores.json', 'sub', 'summary.csv']);
     expect((await fs.readdir(path.join(out, 'sub'))).sort()).toEqual(['two.heatmap.png', 'two.scores.json']);
     // Other settings (no score files): not the same outputs, so not resumed; cached, under new names.
-    const again = await convmap('heatmap', folder, '--recursive', '--out', out, '--scales', '1,0.75', '--scores', 'none');
+    const again = await convmap('heatmap', '--model', 'builtin', folder, '--recursive', '--out', out, '--scales', '1,0.75', '--scores', 'none');
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/2 from the cache/);
     expect(existsSync(path.join(out, 'one-2.heatmap.png'))).toBe(true);
@@ -197,13 +197,13 @@ describe('convmap heatmap on folders (built-in model)', () => {
     await fs.mkdir(bad);
     await fs.copyFile(path.join(folder, 'one.jpg'), path.join(bad, 'ok.jpg'));
     await fs.writeFile(path.join(bad, 'zero.png'), '');
-    const r = await convmap('heatmap', bad, '--out', path.join(cli.dir, 'bad-out'), '--no-cache');
+    const r = await convmap('heatmap', '--model', 'builtin', bad, '--out', path.join(cli.dir, 'bad-out'), '--no-cache');
     expect(r.code).not.toBe(0);
     expect(r.stdout).toMatch(/^1 of 2 photos done/m);
     expect(r.stdout).toMatch(/zero\.png: empty file \(0 bytes\), not an image/);
     const file = path.join(cli.dir, 'plain-file');
     await fs.writeFile(file, 'x');
-    const ro = await convmap('heatmap', bad, '--out', path.join(file, 'out'), '--no-cache');
+    const ro = await convmap('heatmap', '--model', 'builtin', bad, '--out', path.join(file, 'out'), '--no-cache');
     expect(ro.code).not.toBe(0);
     expect(ro.stderr.trim().split('\n')).toEqual([`convmap: cannot write ${path.join(file, 'out')}: a path component is not a folder (ENOTDIR: not a directory, stat '${path.join(file, 'out')}')`]);
   });

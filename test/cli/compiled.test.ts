@@ -51,11 +51,11 @@ describe('the compiled command line', () => {
     expect(v.stdout.trim()).toBe(pkg.version);
     const demo = await run(process.execPath, [path.join(out, 'main/cli/index.js'), 'demo', '--out', path.join(out, 'demo')], { cwd: repo, env });
     expect(demo.stdout).toMatch(/detections {2}14 boxes/);
-    const h = await run(process.execPath, [path.join(out, 'main/cli/index.js'), 'heatmap', path.join(out, 'demo', 'digit-scene.png'), '--scales', '1', '--out', path.join(out, 'hm')], { cwd: repo, env });
+    const h = await run(process.execPath, [path.join(out, 'main/cli/index.js'), 'heatmap', '--model', 'builtin', path.join(out, 'demo', 'digit-scene.png'), '--scales', '1', '--out', path.join(out, 'hm')], { cwd: repo, env });
     expect(h.stdout).toMatch(/^1 of 1 photos done in .* by model Built-in digits with wasm/m);
     // The default engine: ONNX Runtime in a child process started from the compiled onnx-process.js.
     const { CONVMAP_BACKEND: _wasm, ...defaultEnv } = env;
-    const o = await run(process.execPath, [path.join(out, 'main/cli/index.js'), 'heatmap', path.join(out, 'demo', 'digit-scene.png'), '--scales', '1', '--out', path.join(out, 'hm-onnx')], { cwd: repo, env: defaultEnv });
+    const o = await run(process.execPath, [path.join(out, 'main/cli/index.js'), 'heatmap', '--model', 'builtin', path.join(out, 'demo', 'digit-scene.png'), '--scales', '1', '--out', path.join(out, 'hm-onnx')], { cwd: repo, env: defaultEnv });
     expect(o.stdout).toMatch(/^1 of 1 photos done in .* by model Built-in digits with onnx on cpu/m);
   });
 });

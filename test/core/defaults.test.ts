@@ -1,51 +1,99 @@
 import { describe, expect, it } from 'vitest';
 import {
-  BUILTIN_MODEL_NAME, backgroundIndex, cellsAtScale, modelDisplayName, defaultClassChoice, defaultScales, isBackgroundLabel, rankClasses, scalesWithoutCells,
+  BUILTIN_MODEL_NAME, backgroundIndex, cellsAtScale, modelDisplayName, defaultClassChoice, defaultScales, isBackgroundLabel, rankClasses, scalePlan, scalesWithoutCells,
 } from '../../core/defaults';
+import { scaleListProblem } from '../../core/scales';
 
-describe('defaultScales', () => {
-  it('spans "one window fills the square photo" to "the window covers a quarter of it" in steps of 2^(1/4)', () => {
-    // 28-px window on a 28×28 photo: the photo holds one window at scale 1; at scale 2 the photo is
-    // 56×56 and the window covers 784 / 3136 = ¼. Between: 2^(1/4), 2^(1/2), 2^(3/4).
-    expect(defaultScales([28, 28], [28, 28])).toEqual([1, 1.189, 1.414, 1.682, 2]);
+describe('scalePlan: objects from the photo\'s shorter side down to the window at scale 1 (or 1/20 of that side)', () => {
+  const ratios = (s: readonly number[]): number[] => s.slice(1).map((v, i) => v / s[i]);
+
+  it('covers a 640×480 digit scene from one window per photo down to 28-px digits in steps of at most 2^(1/3)', () => {
+    // First: ⌈max(28/480, 28/640)⌉₃ = ⌈0.05833⌉₃ = 0.059 (480·0.059 = 28.3 ≥ 28): a 475-px object.
+    // Last: min(1, 0.059·20 = 1.18) = 1, the window at scale 1 (28 px) being larger than 480/20 = 24 px.
+    // Steps: ⌈ln(1/0.059) / ln 2^(1/3)⌉ = ⌈2.8302 / 0.23105⌉ = ⌈12.25⌉ = 13, ratio 16.949^(1/13) = 1.2432.
+    const plan = scalePlan([28, 28], [480, 640]);
+    expect(plan.scales).toHaveLength(14);
+    expect(plan.scales[0]).toBe(0.059);
+    expect(plan.scales[1]).toBe(0.073); // 0.059·1.2432 = 0.07335
+    expect(plan.scales[13]).toBe(1);
+    for (const r of ratios(plan.scales)) {
+      expect(r).toBeGreaterThan(1.2);
+      expect(r).toBeLessThan(1.27);
+    }
+    expect(plan.objects).toEqual([475, 28]);
+    expect(plan.limit).toBeUndefined();
+    expect(plan.summary).toBe('14 scales 0.059–1 (×1.24) for objects of 475–28 px');
+    // The scene's smallest digits (28 px) fill the window at scale 1, its largest (84 px) at 28/84 = 0.333:
+    // the plan has scales within ×1.13 of both.
+    for (const want of [1, 28 / 84, 28 / 56]) expect(Math.min(...plan.scales.map((s) => Math.max(s / want, want / s)))).toBeLessThan(1.13);
+    expect(defaultScales([28, 28], [480, 640])).toEqual(plan.scales);
   });
 
-  it('starts where the shorter side holds the window, rounded up so the window fits', () => {
-    // 224 window on a 300×451 photo: max(224/300, 224/451) = 0.74667 → 0.747 (300·0.747 = 224.1 ≥ 224).
-    // Quarter area: 2·√(224² / (300·451)) = 2·√0.370851 = 1.21795 → 1.218. Ratio 1.6305 needs
-    // ⌈log(1.6305) / log(2^(1/4))⌉ = ⌈2.82⌉ = 3 steps of 1.6305^(1/3) = 1.1771: 0.8793, 1.0350.
-    const s = defaultScales([224, 224], [300, 451]);
-    expect(s).toEqual([0.747, 0.879, 1.035, 1.218]);
-    // Every one of them gives at least one cell (stride 32), unlike the digit demo's ½, ⅔.
-    expect(scalesWithoutCells({ window: [224, 224], stride: [32, 32] }, [300, 451], s)).toEqual([]);
-    expect(scalesWithoutCells({ window: [224, 224], stride: [32, 32] }, [300, 451], [0.5, 2 / 3, 1])).toEqual([0.5, 2 / 3]);
+  it('starts where the shorter side holds the window, rounded up so the window fits, and ends at scale 1', () => {
+    // 224 window on 300×451: ⌈224/300⌉₃ = 0.747 (300·0.747 = 224.1). ln(1/0.747) / ln 2^(1/3) = 1.26 → 2
+    // steps of √1.33869 = 1.15702: 0.8643 → 0.864.
+    const plan = scalePlan([224, 224], [300, 451]);
+    expect(plan.scales).toEqual([0.747, 0.864, 1]);
+    expect(plan.objects).toEqual([300, 224]);
+    expect(scalesWithoutCells({ window: [224, 224], stride: [32, 32] }, [300, 451], plan.scales)).toEqual([]);
   });
 
-  it('upsizes a photo smaller than the window', () => {
-    // 224 window, 100×150 photo: 2.24 (100·2.24 = 224) … 2·√(50176/15000) = 3.658.
-    const s = defaultScales([224, 224], [100, 150]);
-    expect(s[0]).toBe(2.24);
-    expect(s[s.length - 1]).toBe(3.658);
-    expect(s.length).toBe(4);
+  it('stops at 1/20 of the shorter side when the window at scale 1 is smaller', () => {
+    // 28 window on 3000×4000: first ⌈28/3000⌉₃ = ⌈0.009333⌉₃ = 0.01 (a 2800-px object); last min(1, 0.01·20) = 0.2,
+    // a 140-px object (3000/20 = 150 px, the first scale's rounding up making it 140). ln 20 / ln 2^(1/3) = 12.97 → 13 steps.
+    const plan = scalePlan([28, 28], [3000, 4000]);
+    expect(plan.scales[0]).toBe(0.01);
+    expect(plan.scales[plan.scales.length - 1]).toBe(0.2);
+    expect(plan.scales).toHaveLength(14);
+    expect(plan.objects).toEqual([2800, 140]);
+    // Pixels: 12 MP·Σ s² ≈ 12e6·0.04/(1 − 1/1.2591²) ≈ 1.3 MP, well within the budget.
+    expect(plan.limit).toBeUndefined();
   });
 
-  it('gives a long thin photo the one scale at which it holds a window', () => {
-    // 28 window on 100×1000: fits at 0.28; a quarter of the area would be 2·√(784/100000) = 0.177 < 0.28.
-    expect(defaultScales([28, 28], [100, 1000])).toEqual([0.28]);
+  it('drops the smallest objects first when the scaled photos would pass the pixel budget, and says so', () => {
+    // 224 window on 3000×4000: 0.075 (⌈0.074667⌉₃) … 1 in 12 steps of 13.333^(1/12) = 1.2409. Scaled pixels,
+    // round(3000s)·round(4000s): 0.075 → 67 500, 0.093 → 103 788, 0.115 → 158 700, 0.143 → 245 388,
+    // 0.178 → 380 208, 0.221 → 586 092, 0.274 → 900 912, 0.34 → 1 387 200, 0.422 → 2 137 008,
+    // 0.523 → 3 282 348, 0.649 → 5 054 412: 14.30 MP together; 0.806 (2418·3224 = 7.80 MP) would make 22.1 MP > 16 MP.
+    const plan = scalePlan([224, 224], [3000, 4000]);
+    expect(plan.scales).toEqual([0.075, 0.093, 0.115, 0.143, 0.178, 0.221, 0.274, 0.34, 0.422, 0.523, 0.649]);
+    expect(plan.objects).toEqual([2987, 345]);
+    expect(plan.limit).toBe('objects smaller than 345 px are not searched: the scaled photos would pass 16 MP together');
+    expect(plan.summary).toMatch(/^11 scales 0\.075–0\.649 \(×1\.24\) for objects of 2987–345 px; objects smaller than 345 px/);
+    // A larger budget reaches scale 1; a count budget of 4 keeps the four largest objects' scales.
+    expect(scalePlan([224, 224], [3000, 4000], { pixels: 100e6, scales: 16 }).scales.at(-1)).toBe(1);
+    expect(scalePlan([224, 224], [3000, 4000], { pixels: 100e6, scales: 4 }).scales).toEqual([0.075, 0.093, 0.115, 0.143]);
   });
 
-  it('uses a non-square window per axis', () => {
-    // 96×128 window on 480×640: both axes fit at 0.2; quarter area 2·√(12288/307200) = 0.4.
-    expect(defaultScales([96, 128], [480, 640])).toEqual([0.2, 0.238, 0.283, 0.336, 0.4]);
+  it('gives a photo smaller than the window the one scale that fits it', () => {
+    // 224 window, 100×150 photo: 2.24 (100·2.24 = 224), and no smaller object than the whole photo.
+    expect(scalePlan([224, 224], [100, 150])).toMatchObject({ scales: [2.24], objects: [100, 100], step: 1 });
+    expect(defaultScales([28, 28], [28, 28])).toEqual([1]);
   });
 
-  it('stays within the scale limits', () => {
-    // 32 window on 3000×4000: 0.0107 and 0.0185 are both under 0.05.
-    expect(defaultScales([32, 32], [3000, 4000])).toEqual([0.05]);
+  it('never plans a scaled photo over the pixel limit: a 10 × 10 000 000 strip gets no scale and the reason', () => {
+    // The strip holds a 28 window only at 28/10 = 2.8, where it would be 28 × 28 000 000 = 784 MP > 400 MP.
+    const plan = scalePlan([28, 28], [10, 10_000_000]);
+    expect(plan.scales).toEqual([]);
+    expect(plan.summary).toBe('no scale: the 10000000×10 photo holds the model\'s 28×28 window only at scale 2.8, where it would be 784 MP, over the limit of 400 MP');
+    expect(scaleListProblem([2.8], [10, 10_000_000])).toMatch(/784 MP, over the limit of 400 MP/);
+    // Every scale of every plan stays under the limit, and the plans' first scale always fits a window.
+    for (const [h, w] of [[10, 100_000], [30, 5_000_000], [20_000, 20_000], [7, 9]] as const) {
+      const p = scalePlan([28, 28], [h, w]);
+      expect(scaleListProblem(p.scales, [h, w])).toBeUndefined();
+      expect(cellsAtScale({ window: [28, 28], stride: [4, 4] }, [h, w], p.scales[0]).every((n) => n >= 1)).toBe(true);
+    }
+  });
+
+  it('uses a non-square window per axis, objects measured by its longer side', () => {
+    // 96×128 window on 480×640: both axes fit at 0.2; last min(1, 4) = 1; ln 5 / ln 2^(1/3) = 6.97 → 7 steps of 1.2585.
+    const plan = scalePlan([96, 128], [480, 640]);
+    expect(plan.scales).toEqual([0.2, 0.252, 0.317, 0.399, 0.502, 0.631, 0.795, 1]);
+    expect(plan.objects).toEqual([640, 128]);
   });
 
   it('refuses sizes that are not positive', () => {
-    expect(() => defaultScales([0, 28], [10, 10])).toThrow(/positive/);
+    expect(() => scalePlan([0, 28], [10, 10])).toThrow(/positive/);
   });
 });
 

@@ -72,10 +72,11 @@ describe.skipIf(!ready)('defaults a new user sees, in a browser on the real serv
     // No background label: no "any" row; the photo's top class is shown (hand-worked scales in test/core/defaults.test.ts).
     expect(await page.locator('[data-testid="classes"] [data-class="any"]').count()).toBe(0);
     expect(await page.locator('[data-testid="classes"] [data-class="top"]').getAttribute('aria-selected')).toBe('true');
-    expect(await page.locator('.chips .chip').allInnerTexts()).toEqual(['×0.747', '×0.879', '×1.035', '×1.218']);
+    expect(await page.locator('.chips .chip').allInnerTexts()).toEqual(['×0.747', '×0.864', '×1']);
     expect(await page.locator('[data-testid="empty-scales"]').count()).toBe(0);
-    // 0.747 → 224×337: 1×4 cells; 0.879 → 264×396: 2×6; 1.035 → 310×467: 3×8; 1.218 → 365×549: 5×11.
-    expect(await text('section[aria-labelledby="scales-h"] .info')).toMatch(/^1×4 · 2×6 · 3×8 · 5×11 cells/);
+    // Objects from the photo's 300-px side down to the 224 window at scale 1: 0.747 → 224×337: 1×4 cells;
+    // 0.864 → 259×390: 2×6; 1 → 300×451: 3×8.
+    expect(await text('section[aria-labelledby="scales-h"] .info')).toMatch(/^1×4 · 2×6 · 3×8 cells/);
     expect(await text('[data-testid="grade"] .badge')).toMatch(/^(exact|close|approximate)$/);
     await page.screenshot({ path: path.join(shots, 'e2e-224-window-small-photo.png') });
   });
