@@ -13,8 +13,8 @@ export const PHOTO_EXTENSIONS = ['jpg', 'jpeg', 'jpe', 'jfif', 'png', 'webp', 't
 /** Photo extensions that need the HEIF support some sharp builds lack. */
 export const OPTIONAL_PHOTO_EXTENSIONS: readonly string[] = ['avif', 'heic', 'heif'];
 
-/** Model file extensions (a tfjs model.json, Keras 2/3 .h5 and .hdf5, Keras 3 .keras), lower case, without the dot. */
-export const MODEL_EXTENSIONS = ['json', 'h5', 'hdf5', 'keras'] as const;
+/** Model file extensions (a tfjs model.json, Keras 2/3 .h5 and .hdf5, Keras 3 .keras, ONNX), lower case, without the dot. */
+export const MODEL_EXTENSIONS = ['json', 'h5', 'hdf5', 'keras', 'onnx'] as const;
 
 /** A folder holding one of these files is a model folder (a tfjs export, or a Convmap-converted model). */
 export const MODEL_FOLDER_FILES = ['model.json', 'convmap.json'] as const;
@@ -36,7 +36,7 @@ export function hasModelExtension(file: string): boolean {
   return (MODEL_EXTENSIONS as readonly string[]).includes(extensionOf(file));
 }
 
-/** True when a folder's entry names include a model file ({@link MODEL_FOLDER_FILES}). */
+/** True when a folder's entry names include a model file ({@link MODEL_FOLDER_FILES}) or an ONNX file. */
 export function isModelFolderListing(entries: readonly string[]): boolean {
-  return MODEL_FOLDER_FILES.some((f) => entries.includes(f));
+  return MODEL_FOLDER_FILES.some((f) => entries.includes(f)) || entries.some((e) => extensionOf(e) === 'onnx');
 }

@@ -17,7 +17,7 @@ export interface SortedPaths {
   folders: string[];
 }
 
-/** Model files (.json, .h5, .keras) are models; folders and extension-less paths go to main to sort; the rest are photos. */
+/** Model files (.json, .h5, .keras, .onnx) are models; folders and extension-less paths go to main to sort; the rest are photos. */
 export function sortPaths(targets: readonly OpenTarget[]): SortedPaths {
   const out: SortedPaths = { models: [], photos: [], folders: [] };
   for (const t of targets) {

@@ -71,7 +71,7 @@ const dialogs: Dialogs = {
     return first(await chosenPaths(sender, {
       title: 'Open Model',
       properties: ['openFile'],
-      filters: [{ name: 'Models (model.json, Keras .h5/.keras)', extensions: [...MODEL_EXTENSIONS] }, { name: 'All files', extensions: ['*'] }],
+      filters: [{ name: 'Models (model.json, Keras .h5/.keras, ONNX)', extensions: [...MODEL_EXTENSIONS] }, { name: 'All files', extensions: ['*'] }],
     }));
   },
   async openLabels(sender) {

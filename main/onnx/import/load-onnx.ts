@@ -1,0 +1,247 @@
+/**
+ * Opening an ONNX classifier: read the file (and its external data), rebuild it as a tfjs Layers
+ * model (./to-layers), and check that rebuild against ONNX Runtime running the original file on the
+ * same random images, before the converter ever sees it.
+ */
+import path from 'node:path';
+import * as protobuf from 'protobufjs/light.js';
+import * as tf from '@tensorflow/tfjs';
+import type { PreprocessMode } from '../../../core/model-info';
+import { ModelError } from '../../model/errors';
+import { readRegularFile, resolveRealInside } from '../../io/safe-read';
+import { createSession, loadOrt } from '../runtime';
+import { IMAGENET_CLASSES } from './imagenet-classes';
+import { OnnxType, readOnnxFile, type OnnxModelFile } from './read';
+import { importOnnx, type ImportedClassifier } from './to-layers';
+
+/** Largest relative difference between the rebuilt model and ONNX Runtime's run of the file. */
+export const IMPORT_TOLERANCE = 1e-4;
+
+/** Largest label file read beside an ONNX model. */
+const MAX_LABELS_BYTES = 16 * 2 ** 20;
+
+/** True for a path that names an ONNX file by its extension. */
+export function isOnnxFile(file: string): boolean {
+  return /\.onnx$/i.test(file);
+}
+
+/** How the rebuilt model agrees with ONNX Runtime running the original file. */
+export interface ImportCheck {
+  maxAbsDiff: number;
+  maxRelDiff: number;
+  /** Images compared, each at the window size. */
+  images: number;
+}
+
+export interface LoadedOnnx {
+  imported: ImportedClassifier;
+  file: string;
+  labels: string[] | null;
+  /** Where the labels came from, said in the report. */
+  labelsFrom: string | null;
+  preprocess: { mode: PreprocessMode; why: string; uncertain: boolean };
+  check: ImportCheck;
+}
+
+/** A seeded generator (mulberry32): the check is the same on every run. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** ONNX bytes with one more graph output: protobuf merges a message appended to another, field by field. */
+function withOutput(bytes: Uint8Array, name: string): Uint8Array {
+  const root = protobuf.Root.fromJSON({
+    nested: {
+      M: { fields: { graph: { type: 'G', id: 7 } } },
+      G: { fields: { output: { rule: 'repeated', type: 'V', id: 12 } } },
+      V: { fields: { name: { type: 'string', id: 1 }, type: { type: 'T', id: 2 } } },
+      T: { fields: { tensorType: { type: 'E', id: 1 } } },
+      E: { fields: { elemType: { type: 'int32', id: 1 } } },
+    },
+  });
+  const M = root.lookupType('M');
+  const extra = M.encode(M.fromObject({ graph: { output: [{ name, type: { tensorType: { elemType: OnnxType.FLOAT } } }] } })).finish();
+  const out = new Uint8Array(bytes.byteLength + extra.byteLength);
+  out.set(bytes, 0);
+  out.set(extra, bytes.byteLength);
+  return out;
+}
+
+/** Image values in the ONNX input's layout, and the same values channels-last for tfjs. */
+function checkImages(imp: ImportedClassifier, batch: number, seed: number): { onnx: Float32Array; nhwc: Float32Array; dims: number[] } {
+  const [h, w] = imp.window;
+  const c = imp.channels;
+  const rand = random(seed);
+  const per = h * w * c;
+  const nhwc = new Float32Array(batch * per);
+  const integer = imp.input.elemType === OnnxType.UINT8;
+  for (let i = 0; i < nhwc.length; i++) nhwc[i] = integer ? Math.floor(rand() * 256) : rand();
+  const onnx = new Float32Array(nhwc.length);
+  if (imp.input.layout === 'nchw') {
+    for (let b = 0; b < batch; b++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) onnx[b * per + (k * h + y) * w + x] = nhwc[b * per + (y * w + x) * c + k];
+  } else {
+    onnx.set(nhwc);
+  }
+  return { onnx, nhwc, dims: [batch, ...imp.input.dims.slice(1)] };
+}
+
+/**
+ * Runs the original file in ONNX Runtime and the rebuilt model in tfjs on the same seeded random
+ * images at the window size, and compares the scores.
+ * @throws ModelError when they differ by more than {@link IMPORT_TOLERANCE} relative
+ */
+export async function checkImport(m: OnnxModelFile, bytes: Uint8Array, imp: ImportedClassifier, batchDim: number | string | null): Promise<ImportCheck> {
+  const ort = await loadOrt();
+  const batch = typeof batchDim === 'number' && batchDim > 0 ? batchDim : 2;
+  const { onnx, nhwc, dims } = checkImages(imp, batch, 7);
+  const extraOutput = imp.scores !== imp.output;
+  if (extraOutput && m.externalData) throw new ModelError(m.file, 'cannot check a model with external data whose output is a class index');
+  const model = m.externalData ? m.file : extraOutput ? withOutput(bytes, imp.scores) : bytes;
+  let session;
+  try {
+    ({ session } = await createSession(model, { device: 'cpu', threads: 1 }));
+  } catch (e) {
+    throw new ModelError(m.file, `ONNX Runtime cannot run the original file: ${(e as Error).message.split('\n')[0]}`);
+  }
+  let expected: Float32Array;
+  try {
+    const type = imp.input.elemType === OnnxType.UINT8 ? 'uint8' : imp.input.elemType === OnnxType.DOUBLE ? 'float64' : 'float32';
+    const data = type === 'uint8' ? Uint8Array.from(onnx) : type === 'float64' ? Float64Array.from(onnx) : onnx;
+    const out = await session.run({ [imp.input.name]: new ort.Tensor(type, data, dims) }, [imp.scores]);
+    expected = Float32Array.from(out[imp.scores].data as ArrayLike<number>);
+  } catch (e) {
+    throw new ModelError(m.file, `ONNX Runtime cannot run the original file: ${(e as Error).message.split('\n')[0]}`);
+  } finally {
+    await session.release();
+  }
+  if (imp.logSoftmax) expected = expected.map(Math.exp);
+  const [h, w] = imp.window;
+  const actual = tf.tidy(() => (imp.model.predict(tf.tensor4d(nhwc, [batch, h, w, imp.channels])) as tf.Tensor).dataSync() as Float32Array);
+  if (actual.length !== expected.length) {
+    throw new ModelError(m.file, `the rebuilt model gives ${actual.length} scores for ${batch} images, ONNX Runtime ${expected.length}`);
+  }
+  let maxAbs = 0;
+  let scale = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  const maxRel = maxAbs / Math.max(scale, 1e-12);
+  if (!(maxRel <= IMPORT_TOLERANCE)) {
+    throw new ModelError(m.file, `the rewrite of the ONNX graph differs from ONNX Runtime's run of the file by ${maxRel.toExponential(2)} relative (> ${IMPORT_TOLERANCE}) at the window size: not converted`);
+  }
+  return { maxAbsDiff: maxAbs, maxRelDiff: maxRel, images: batch };
+}
+
+/** Class names in the model's metadata_props (a JSON list or {index: name}, a Python dict, or comma-separated). */
+function metadataLabels(meta: Record<string, string>): { labels: string[]; key: string } | null {
+  for (const key of ['labels', 'classes', 'class_names', 'names', 'classLabels']) {
+    const text = meta[key];
+    if (text === undefined) continue;
+    try {
+      const v = JSON.parse(text) as unknown;
+      if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return { labels: v as string[], key };
+      if (v && typeof v === 'object') {
+        const entries = Object.entries(v as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string');
+        if (entries.length > 0 && entries.every(([k]) => /^\d+$/.test(k))) return { labels: entries.sort((a, b) => Number(a[0]) - Number(b[0])).map((e) => e[1]), key };
+      }
+    } catch {
+      const dict = [...text.matchAll(/(\d+)\s*:\s*(['"])(.*?)\2/g)];
+      if (dict.length > 0) return { labels: dict.sort((a, b) => Number(a[1]) - Number(b[1])).map((d) => d[3]), key };
+      const list = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      if (list.length > 1) return { labels: list, key };
+    }
+  }
+  return null;
+}
+
+async function folderLabels(dir: string): Promise<{ labels: string[]; name: string } | null> {
+  for (const name of ['labels.txt', 'classes.txt', 'synset.txt']) {
+    // A label file is optional: one that is absent, leaves the folder, or is not a small regular file is not the model's.
+    const text = await resolveRealInside(dir, name)
+      .then((f) => readRegularFile(f, { maxBytes: MAX_LABELS_BYTES }))
+      .then((b) => b.toString('utf8'), () => null);
+    if (text === null) continue;
+    const labels = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+    if (labels.length > 0) return { labels, name };
+  }
+  return null;
+}
+
+/** The preprocessing an ONNX file implies (it states none), and why. */
+function guessPreprocess(m: OnnxModelFile, imp: ImportedClassifier): LoadedOnnx['preprocess'] {
+  if (imp.input.elemType === OnnxType.UINT8) return { mode: 'raw', why: 'the input holds uint8 pixel values', uncertain: false };
+  const stated = m.metadata['convmap.preprocess'];
+  if (stated === 'raw' || stated === 'unit' || stated === 'signed' || stated === 'inverted' || stated === 'imagenet') {
+    return { mode: stated, why: 'stated in the model\'s metadata', uncertain: false };
+  }
+  const producer = m.producer.toLowerCase();
+  if (producer.startsWith('pytorch') && imp.channels === 3) {
+    return { mode: 'imagenet', why: 'guessed: a PyTorch model with colour input, torchvision\'s ImageNet mean/std (ONNX files state no preprocessing; --preprocess settles it)', uncertain: true };
+  }
+  return { mode: 'unit', why: `guessed: [0, 1], the default for a ${m.producer || 'ONNX'} model (ONNX files state no preprocessing; --preprocess settles it)`, uncertain: true };
+}
+
+/**
+ * Reads, rebuilds and checks an ONNX classifier.
+ * @throws ModelError for files that are not ONNX image classifiers, naming the node and why
+ */
+export async function loadOnnx(file: string, opts: { output?: string } = {}): Promise<LoadedOnnx> {
+  const { model: m, bytes } = await readOnnxFile(file);
+  const imported = importOnnx(m, opts);
+  try {
+    const batchDim = m.inputs.find((i) => i.name === imported.input.name)?.dims?.[0] ?? null;
+    const check = await checkImport(m, bytes, imported, batchDim);
+    const fromMeta = metadataLabels(m.metadata);
+    const fromFolder = await folderLabels(path.dirname(file));
+    let labels: string[] | null = null;
+    let labelsFrom: string | null = null;
+    if (fromFolder && fromFolder.labels.length === imported.classes) {
+      labels = fromFolder.labels;
+      labelsFrom = fromFolder.name;
+    } else if (fromMeta && fromMeta.labels.length === imported.classes) {
+      labels = fromMeta.labels;
+      labelsFrom = `the model's metadata "${fromMeta.key}"`;
+    } else if (imported.classes === 1000) {
+      labels = [...IMAGENET_CLASSES];
+      labelsFrom = 'ImageNet\'s 1000 class names (the model has 1000 classes and no labels of its own)';
+    }
+    return { imported, file, labels, labelsFrom, preprocess: guessPreprocess(m, imported), check };
+  } catch (e) {
+    imported.model.dispose();
+    throw e;
+  }
+}
+
+/** What loadClassifier keeps of an ONNX import for the converter's report. */
+export interface OnnxImportSummary {
+  /** Lines for the report's head section: what was read, how it was checked, what was decided. */
+  notes: string[];
+  preprocess: LoadedOnnx['preprocess'];
+}
+
+/**
+ * An ONNX classifier as main/model/load's LoadedClassifier: the rebuilt tfjs model, its labels, and
+ * what the report should say about the import.
+ */
+export async function loadOnnxClassifier(file: string, opts: { output?: string } = {}): Promise<{
+  model: tf.LayersModel; file: string; labels: string[] | null; teachableMachine: false; quantization: null; onnx: OnnxImportSummary;
+}> {
+  const l = await loadOnnx(file, opts);
+  const { imported: imp, check } = l;
+  const layout = imp.input.layout === 'flat' ? 'flat' : imp.input.layout.toUpperCase();
+  const notes = [
+    `ONNX input "${imp.input.name}" ${layout} [${imp.input.dims.join(', ')}]; scores from "${imp.scores}": rebuilt and checked against ONNX Runtime running the file on ${check.images} random image(s) at ${imp.window[0]}×${imp.window[1]}, largest relative difference ${check.maxRelDiff.toExponential(1)}`,
+    ...(l.labelsFrom ? [`labels from ${l.labelsFrom}`] : []),
+    ...imp.notes,
+  ];
+  return { model: imp.model, file, labels: l.labels, teachableMachine: false, quantization: null, onnx: { notes, preprocess: l.preprocess } };
+}

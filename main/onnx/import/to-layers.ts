@@ -1,0 +1,1072 @@
+/**
+ * An ONNX classifier (PyTorch, tf2onnx, keras2onnx, CNTK exports) rebuilt as a tfjs Layers model at
+ * its window size, so it goes through the one head rewrite, stride rewrite, equivalence check and
+ * ONNX export that Keras and tfjs models go through (main/convert, main/onnx/export.ts).
+ *
+ * Every ONNX tensor is tracked in its logical ONNX layout while the tfjs tensor is channels-last:
+ * a feature map read as NCHW (PyTorch) or NHWC (tf2onnx, after its Transposes), or a vector whose
+ * elements tfjs holds in another order than ONNX (a Flatten of an NCHW map flattens C·H·W in ONNX
+ * and H·W·C in tfjs): the Dense that reads it gets its kernel rows in the order tfjs holds.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ModelError } from '../../model/errors';
+import { OnnxType, typeName, type OnnxAttribute, type OnnxModelFile, type OnnxNode, type OnnxTensor } from './read';
+
+type Layout = 'nchw' | 'nhwc';
+
+/** A constant (initializer, Constant node, or a shape computation folded at the window size). */
+interface ConstVal {
+  kind: 'const';
+  dims: number[];
+  values: Float32Array | number[];
+}
+
+/** A feature map [batch, h, w, c] in tfjs; `layout` is how the ONNX graph orders it. */
+interface MapVal {
+  kind: 'map';
+  t: tf.SymbolicTensor;
+  layout: Layout;
+  /** Every value is ≥ 0 (after a Relu): zero padding then equals −∞ padding for a max pool. */
+  nonNeg: boolean;
+}
+
+/**
+ * A vector [batch, n] in tfjs. `rank` 4 is ONNX's [batch, n, 1, 1] (after a global pooling);
+ * `order[j]` is the ONNX element that tfjs holds at j (null: the same order).
+ */
+interface VecVal {
+  kind: 'vec';
+  t: tf.SymbolicTensor;
+  rank: 2 | 4;
+  order: Int32Array | null;
+  nonNeg: boolean;
+}
+
+type Val = ConstVal | MapVal | VecVal;
+
+/** What the import gives the converter. */
+export interface ImportedClassifier {
+  /** Input [batch, h, w, c] at the window size; output [batch, classes]. */
+  model: tf.LayersModel;
+  window: [number, number];
+  channels: number;
+  classes: number;
+  /** The ONNX graph input and its element type and layout. */
+  input: { name: string; elemType: number; dims: number[]; layout: Layout | 'flat' };
+  /** The ONNX tensor whose values the tfjs output reproduces (a trailing ArgMax/Cast stripped). */
+  scores: string;
+  /** The graph output chosen (may differ from `scores` when an ArgMax was stripped). */
+  output: string;
+  /** The tfjs output is softmax of the ONNX scores' LogSoftmax (compare exp of ONNX's). */
+  logSoftmax: boolean;
+  /** One line per thing the import decided that a user should know. */
+  notes: string[];
+}
+
+export interface ImportOptions {
+  /** Name of the graph output to convert (default: the first that gives class scores). */
+  output?: string;
+  /** Window [h, w] for an input whose height and width are free (default 224×224, said in the notes). */
+  window?: [number, number];
+}
+
+/** Operators that mean the model is not an image classifier that can slide. */
+const SEQUENCE_OPS = new Set(['LSTM', 'GRU', 'RNN', 'Scan', 'Loop', 'If']);
+const UPSAMPLING_OPS = new Set(['ConvTranspose', 'Resize', 'Upsample', 'DepthToSpace']);
+const PASS_OPS = new Set(['Identity', 'Dropout']);
+const STRIPPED_TAIL = new Set(['ArgMax', 'Cast', 'Identity', 'TopK']);
+
+/** A grouped convolution's block-diagonal kernel is written out in full up to this many bytes. */
+export const MAX_GROUPED_KERNEL_BYTES = 64 * 2 ** 20;
+
+function attr(node: OnnxNode, name: string): OnnxAttribute | undefined {
+  return node.attribute.get(name);
+}
+
+function ints(node: OnnxNode, name: string, fallback: number[]): number[] {
+  return attr(node, name)?.ints ?? fallback;
+}
+
+function int(node: OnnxNode, name: string, fallback: number): number {
+  return attr(node, name)?.i ?? fallback;
+}
+
+function float(node: OnnxNode, name: string, fallback: number): number {
+  return attr(node, name)?.f ?? fallback;
+}
+
+function str(node: OnnxNode, name: string, fallback: string): string {
+  return attr(node, name)?.s ?? fallback;
+}
+
+function count(dims: number[]): number {
+  return dims.reduce((a, b) => a * b, 1);
+}
+
+function floats(v: ConstVal): Float32Array {
+  return v.values instanceof Float32Array ? v.values : Float32Array.from(v.values);
+}
+
+/** TensorFlow's 'same' padding [before, after] of one axis of size n. */
+function samePads(n: number, k: number, s: number): [number, number] {
+  const out = Math.ceil(n / s);
+  const total = Math.max((out - 1) * s + k - n, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+/** Builds the tfjs model node by node. */
+class Importer {
+  private readonly vals = new Map<string, Val>();
+  private readonly producer = new Map<string, OnnxNode>();
+  private readonly consumers = new Map<string, OnnxNode[]>();
+  private readonly names = new Set<string>();
+  /** Nodes already accounted for by a neighbour (a bias Add folded into its MatMul). */
+  private readonly done = new Set<OnnxNode>();
+  readonly notes: string[] = [];
+  logSoftmax = false;
+
+  constructor(private readonly m: OnnxModelFile) {
+    for (const n of m.nodes) {
+      for (const o of n.output) this.producer.set(o, n);
+      for (const i of n.input) {
+        if (!this.consumers.has(i)) this.consumers.set(i, []);
+        this.consumers.get(i)?.push(n);
+      }
+    }
+    for (const [name, t] of m.initializers) this.vals.set(name, { kind: 'const', dims: t.dims, values: t.values });
+  }
+
+  fail(node: OnnxNode | undefined, detail: string): never {
+    throw new ModelError(this.m.file, node ? `node "${node.name}" (${node.opType}): ${detail}` : detail);
+  }
+
+  private layerName(node: OnnxNode, suffix = ''): string {
+    let base = `${node.name}${suffix}`.replace(/[^-A-Za-z0-9._/]/g, '_').replace(/^[^A-Za-z0-9]+/, '');
+    if (base === '') base = node.opType.toLowerCase();
+    let name = base;
+    for (let k = 2; this.names.has(name); k++) name = `${base}_${k}`;
+    this.names.add(name);
+    return name;
+  }
+
+  /** Applies a layer to `x` and sets its weights (the layer is built by the call). */
+  private apply(layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[], weights?: { data: Float32Array; shape: number[] }[]): tf.SymbolicTensor {
+    const y = layer.apply(x) as tf.SymbolicTensor;
+    if (weights) {
+      const ts = weights.map((w) => tf.tensor(w.data, w.shape, 'float32'));
+      try {
+        layer.setWeights(ts);
+      } finally {
+        tf.dispose(ts);
+      }
+    }
+    return y;
+  }
+
+  private get(node: OnnxNode, i: number): Val {
+    const name = node.input[i];
+    const v = name ? this.vals.get(name) : undefined;
+    if (!v) this.fail(node, `input ${i + 1} ("${name ?? ''}") is not available: the graph does not compute it before this node`);
+    return v;
+  }
+
+  private optConst(node: OnnxNode, i: number): ConstVal | undefined {
+    if (!node.input[i]) return undefined;
+    const v = this.get(node, i);
+    if (v.kind !== 'const') this.fail(node, `input ${i + 1} must be a constant, here it is computed from the image`);
+    return v;
+  }
+
+  private map(node: OnnxNode, i = 0): MapVal {
+    const v = this.get(node, i);
+    if (v.kind !== 'map') this.fail(node, `expects a feature map, gets a ${v.kind === 'vec' ? 'vector' : 'constant'}`);
+    return v;
+  }
+
+  private set(node: OnnxNode, v: Val, out = 0): void {
+    this.vals.set(node.output[out], v);
+  }
+
+  private shapeOf(v: MapVal | VecVal): { h: number; w: number; c: number } {
+    const s = v.t.shape;
+    return v.kind === 'map' ? { h: s[1] as number, w: s[2] as number, c: s[3] as number } : { h: 1, w: 1, c: s[1] as number };
+  }
+
+  /** ONNX dims of a value at the window size (batch 1). */
+  private dimsOf(v: Val): number[] {
+    if (v.kind === 'const') return v.dims;
+    const { h, w, c } = this.shapeOf(v);
+    if (v.kind === 'vec') return v.rank === 4 ? [1, c, 1, 1] : [1, c];
+    return v.layout === 'nchw' ? [1, c, h, w] : [1, h, w, c];
+  }
+
+  /** The graph's image input as a tfjs input, and its value. */
+  input(opts: ImportOptions): ImportedClassifier['input'] & { tensor: tf.SymbolicTensor; window: [number, number]; channels: number } {
+    const inputs = this.m.inputs.filter((i) => !this.m.initializers.has(i.name));
+    if (inputs.length !== 1) {
+      this.fail(undefined, inputs.length === 0 ? 'the graph has no input' : `the graph has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}): an image classifier has one`);
+    }
+    const inp = inputs[0];
+    if (![OnnxType.FLOAT, OnnxType.DOUBLE, OnnxType.UINT8, OnnxType.FLOAT16].includes(inp.elemType as 1)) {
+      this.fail(undefined, `input "${inp.name}" holds ${typeName(inp.elemType)} values, not an image (float or uint8)`);
+    }
+    const dims = inp.dims;
+    if (!dims) this.fail(undefined, `input "${inp.name}" has no shape in the file`);
+    const fixed = (d: number | string | null): number | null => (typeof d === 'number' && d > 0 ? d : null);
+    const first = this.consumers.get(inp.name) ?? [];
+    const free = (): [number, number] => {
+      const w = opts.window ?? [224, 224];
+      this.notes.push(`input "${inp.name}" has a free height and width: the window is taken as ${w[0]}×${w[1]}`);
+      return w;
+    };
+    let layout: Layout | 'flat';
+    let hwc: [number, number, number];
+    if (dims.length === 4) {
+      const transposed = first.length > 0 && first.every((n) => n.opType === 'Transpose' && ints(n, 'perm', []).join() === '0,3,1,2');
+      const chanFirst = [1, 3, 4].includes(fixed(dims[1]) ?? 0);
+      const chanLast = [1, 3, 4].includes(fixed(dims[3]) ?? 0);
+      layout = transposed || (chanLast && !chanFirst) || (chanLast && first.some((n) => n.opType === 'Flatten' || n.opType === 'Reshape')) ? 'nhwc' : 'nchw';
+      const [c, h, w] = layout === 'nchw' ? [dims[1], dims[2], dims[3]] : [dims[3], dims[1], dims[2]];
+      const ch = fixed(c);
+      if (ch === null) this.fail(undefined, `input "${inp.name}" [${dims.join(', ')}] has no fixed number of channels`);
+      const hw = fixed(h) !== null && fixed(w) !== null ? [fixed(h) as number, fixed(w) as number] : free();
+      hwc = [hw[0], hw[1], ch];
+    } else if (dims.length === 3) {
+      layout = 'nhwc';
+      const hw = fixed(dims[1]) !== null && fixed(dims[2]) !== null ? [fixed(dims[1]) as number, fixed(dims[2]) as number] : free();
+      hwc = [hw[0], hw[1], 1];
+      this.notes.push(`input "${inp.name}" [${dims.join(', ')}] has no channel axis: read as a one-channel image`);
+    } else if (dims.length === 2 && fixed(dims[1]) !== null) {
+      const k = fixed(dims[1]) as number;
+      // Past a Cast (a float64 or uint8 input made float inside) to the Reshape that makes the image.
+      const passed: OnnxNode[] = [];
+      let next = first;
+      while (next.length === 1 && (next[0].opType === 'Cast' || next[0].opType === 'Identity')) {
+        passed.push(next[0]);
+        next = this.consumers.get(next[0].output[0]) ?? [];
+      }
+      const reshape = next.length === 1 && next[0].opType === 'Reshape' ? next[0] : undefined;
+      const shape = reshape ? this.optConstOrUndefined(reshape.input[1]) : undefined;
+      if (reshape && shape && shape.values.length === 4) {
+        const s = Array.from(shape.values, Number);
+        const nhwc = [1, 3, 4].includes(s[3]) && ![1, 3, 4].includes(s[1]);
+        layout = nhwc ? 'nhwc' : 'nchw';
+        const [c, h, w] = nhwc ? [s[3], s[1], s[2]] : [s[1], s[2], s[3]];
+        if (c * h * w !== k) this.fail(reshape, `reshapes the ${k} input values to [${s.join(', ')}]`);
+        hwc = [h, w, c];
+        this.notes.push(`input "${inp.name}" holds ${k} values that the graph reshapes to a ${h}×${w}×${c} image`);
+        const tensor = tf.input({ shape: hwc, name: 'image' });
+        this.vals.set(reshape.output[0], { kind: 'map', t: tensor, layout, nonNeg: false });
+        for (const n of [...passed, reshape]) this.done.add(n);
+        return { name: inp.name, elemType: inp.elemType, dims: [1, k], layout: 'flat', tensor, window: [h, w], channels: c };
+      }
+      const side = Math.round(Math.sqrt(k));
+      if (side * side !== k) this.fail(undefined, `input "${inp.name}" is a vector of ${k} values, not an image`);
+      layout = 'flat';
+      hwc = [side, side, 1];
+      this.notes.push(`input "${inp.name}" holds ${k} values: read as a ${side}×${side} one-channel image, row by row`);
+    } else {
+      this.fail(undefined, `input "${inp.name}" [${dims.join(', ')}] is not an image`);
+    }
+    const tensor = tf.input({ shape: hwc, name: 'image' });
+    this.vals.set(inp.name, layout === 'flat'
+      ? { kind: 'vec', t: this.apply(tf.layers.flatten({ name: 'image_flat' }), tensor), rank: 2, order: null, nonNeg: false }
+      : { kind: 'map', t: tensor, layout, nonNeg: false });
+    const d = layout === 'nchw' ? [1, hwc[2], hwc[0], hwc[1]] : layout === 'flat' ? [1, hwc[0] * hwc[1]] : [1, ...hwc];
+    return { name: inp.name, elemType: inp.elemType, dims: d, layout, tensor, window: [hwc[0], hwc[1]], channels: hwc[2] };
+  }
+
+  private optConstOrUndefined(name: string | undefined): ConstVal | undefined {
+    if (!name) return undefined;
+    const v = this.vals.get(name);
+    if (v?.kind === 'const') return v;
+    const p = this.producer.get(name);
+    if (p?.opType === 'Constant') {
+      const t = attr(p, 'value')?.t;
+      if (t) return { kind: 'const', dims: t.dims, values: t.values };
+    }
+    return undefined;
+  }
+
+  /** The nodes the output depends on, in an order where each comes after its inputs' producers. */
+  order(output: string): OnnxNode[] {
+    const out: OnnxNode[] = [];
+    const state = new Map<OnnxNode, 1 | 2>();
+    const stack: { node: OnnxNode; next: number }[] = [];
+    const visit = (name: string): void => {
+      const start = this.producer.get(name);
+      if (!start || state.has(start)) return;
+      state.set(start, 1);
+      stack.push({ node: start, next: 0 });
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1];
+        if (top.next < top.node.input.length) {
+          const p = this.producer.get(top.node.input[top.next++]);
+          if (p && !state.has(p)) {
+            state.set(p, 1);
+            stack.push({ node: p, next: 0 });
+          } else if (p && state.get(p) === 1) {
+            this.fail(p, 'the graph has a cycle through this node');
+          }
+        } else {
+          state.set(top.node, 2);
+          out.push(top.node);
+          stack.pop();
+        }
+      }
+    };
+    visit(output);
+    return out;
+  }
+
+  run(nodes: OnnxNode[]): void {
+    for (const node of nodes) {
+      if (SEQUENCE_OPS.has(node.opType)) {
+        this.fail(node, `${node.opType} is a recurrent or control-flow operator: a sequence model, not an image classifier that can slide`);
+      }
+      if (UPSAMPLING_OPS.has(node.opType)) {
+        this.fail(node, `${node.opType} scales a feature map up: a segmenter or generator, not an image classifier`);
+      }
+      if (node.domain !== '' && node.domain !== 'ai.onnx') this.fail(node, `operator of domain "${node.domain}" is not standard ONNX`);
+      if (this.done.has(node)) continue;
+      if (node.input.every((i) => i === '' || this.vals.get(i)?.kind === 'const' || (!this.vals.has(i) && this.optConstOrUndefined(i)))) {
+        if (this.fold(node)) continue;
+      }
+      this.node(node);
+    }
+  }
+
+  /** Evaluates a node whose inputs are all constant. Returns false when it is not one this folds. */
+  private fold(node: OnnxNode): boolean {
+    const c = (i: number): ConstVal => {
+      const v = this.vals.get(node.input[i]) ?? this.optConstOrUndefined(node.input[i]);
+      if (!v || v.kind !== 'const') this.fail(node, `input ${i + 1} is missing`);
+      return v;
+    };
+    const num = (v: ConstVal): number[] => Array.from(v.values, Number);
+    const out = (dims: number[], values: Float32Array | number[]): true => {
+      this.set(node, { kind: 'const', dims, values });
+      return true;
+    };
+    switch (node.opType) {
+      case 'Constant': {
+        const a = attr(node, 'value');
+        if (a?.t) return out(a.t.dims, a.t.values);
+        const vf = attr(node, 'value_float') ?? attr(node, 'value_int');
+        if (vf?.f !== undefined) return out([], [vf.f]);
+        if (vf?.i !== undefined) return out([], [vf.i]);
+        const vs = attr(node, 'value_floats') ?? attr(node, 'value_ints');
+        if (vs?.floats) return out([vs.floats.length], Float32Array.from(vs.floats));
+        if (vs?.ints) return out([vs.ints.length], vs.ints);
+        return this.fail(node, 'holds no value this reader knows');
+      }
+      case 'Identity': case 'Cast': case 'Dropout':
+        return out(c(0).dims, c(0).values);
+      case 'Reshape': {
+        const x = c(0);
+        return out(this.reshapeDims(node, x.dims, num(c(1))), x.values);
+      }
+      case 'Flatten': {
+        const x = c(0);
+        const axis = int(node, 'axis', 1);
+        return out([count(x.dims.slice(0, axis)), count(x.dims.slice(axis))], x.values);
+      }
+      case 'Unsqueeze': {
+        const x = c(0);
+        const axes = node.input[1] ? num(c(1)) : ints(node, 'axes', []);
+        const dims = [...x.dims];
+        const rank = dims.length + axes.length;
+        for (const a of axes.map((a) => (a < 0 ? a + rank : a)).sort((p, q) => p - q)) dims.splice(a, 0, 1);
+        return out(dims, x.values);
+      }
+      case 'Squeeze': {
+        const x = c(0);
+        const axes = (node.input[1] ? num(c(1)) : ints(node, 'axes', [])).map((a) => (a < 0 ? a + x.dims.length : a));
+        return out(x.dims.filter((d, i) => (axes.length ? !axes.includes(i) : d !== 1)), x.values);
+      }
+      case 'Gather': {
+        const x = c(0);
+        const idx = c(1);
+        if (x.dims.length !== 1 || int(node, 'axis', 0) !== 0) return false;
+        const at = num(idx).map((i) => (i < 0 ? i + x.dims[0] : i));
+        return out(idx.dims, at.map((i) => Number(x.values[i])));
+      }
+      case 'Concat': {
+        const parts = node.input.map((_, i) => c(i));
+        if (parts.some((p) => p.dims.length > 1)) return false;
+        return out([parts.reduce((n, p) => n + count(p.dims), 0)], parts.flatMap(num));
+      }
+      case 'Slice': {
+        const x = c(0);
+        if (x.dims.length !== 1) return false;
+        const starts = node.input[1] ? num(c(1)) : ints(node, 'starts', []);
+        const ends = node.input[2] ? num(c(2)) : ints(node, 'ends', []);
+        const step = node.input[4] ? num(c(4))[0] : 1;
+        if (step !== 1) return false;
+        const n = x.dims[0];
+        const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + n : v, 0), n);
+        const vals = num(x).slice(clamp(starts[0]), clamp(ends[0]));
+        return out([vals.length], vals);
+      }
+      case 'Add': case 'Sub': case 'Mul': case 'Div': {
+        const a = c(0);
+        const b = c(1);
+        if (count(b.dims) !== 1 && count(a.dims) !== count(b.dims)) return false;
+        const f = { Add: (p: number, q: number) => p + q, Sub: (p: number, q: number) => p - q, Mul: (p: number, q: number) => p * q, Div: (p: number, q: number) => p / q }[node.opType as 'Add'];
+        const intDiv = node.opType === 'Div' && !(a.values instanceof Float32Array);
+        const bv = num(b);
+        const vals = num(a).map((p, i) => f(p, bv[count(b.dims) === 1 ? 0 : i]));
+        return out(a.dims, intDiv ? vals.map(Math.trunc) : a.values instanceof Float32Array ? Float32Array.from(vals) : vals);
+      }
+      case 'Transpose': {
+        const x = c(0);
+        const perm = ints(node, 'perm', x.dims.map((_, i) => x.dims.length - 1 - i));
+        if (x.dims.length !== 2 || perm.join() !== '1,0') return false;
+        const [r, k] = x.dims;
+        const v = floats(x);
+        const t = new Float32Array(v.length);
+        for (let i = 0; i < r; i++) for (let j = 0; j < k; j++) t[j * r + i] = v[i * k + j];
+        return out([k, r], t);
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** Target dims of a Reshape: 0 copies the input's dim (unless allowzero), −1 takes the rest. */
+  private reshapeDims(node: OnnxNode, from: number[], to: number[]): number[] {
+    const dims = to.map((d, i) => (d === 0 && int(node, 'allowzero', 0) === 0 ? from[i] : d));
+    const known = dims.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+    const free = dims.indexOf(-1);
+    if (free >= 0) dims[free] = known === 0 ? 0 : count(from) / known;
+    if (count(dims) !== count(from) || !dims.every(Number.isInteger)) this.fail(node, `cannot reshape [${from.join(', ')}] to [${to.join(', ')}]`);
+    return dims;
+  }
+
+  /** Applies a per-channel (or scalar) y = x·scale + offset as a BatchNormalization with mean 0, variance 1, ε 0. */
+  private affine(node: OnnxNode, x: MapVal | VecVal, scale: Float32Array, offset: Float32Array, suffix = ''): tf.SymbolicTensor {
+    const n = this.shapeOf(x).c;
+    const at = (a: Float32Array, i: number): number => (a.length === 1 ? a[0] : a[x.kind === 'vec' && x.order ? x.order[i] : i]);
+    const gamma = Float32Array.from({ length: n }, (_, i) => at(scale, i));
+    const beta = Float32Array.from({ length: n }, (_, i) => at(offset, i));
+    const layer = tf.layers.batchNormalization({ name: this.layerName(node, suffix), epsilon: 0, axis: -1 });
+    return this.apply(layer, x.t, [{ data: gamma, shape: [n] }, { data: beta, shape: [n] }, { data: new Float32Array(n), shape: [n] }, { data: new Float32Array(n).fill(1), shape: [n] }]);
+  }
+
+  /** A constant broadcast against x as a per-channel vector (or a scalar), else undefined. */
+  private channelConst(x: MapVal | VecVal, k: ConstVal): Float32Array | undefined {
+    const v = floats(k);
+    if (v.length === 1) return v;
+    const n = this.shapeOf(x).c;
+    if (v.length !== n) return undefined;
+    const d = k.dims.filter((_, i, a) => i >= a.length - 4);
+    const axis = x.kind === 'vec' ? (x.rank === 4 ? 1 : 1) : x.layout === 'nchw' ? 1 : 3;
+    const rank = x.kind === 'vec' ? x.rank : 4;
+    // Broadcast aligns trailing axes: the channel axis of a rank-r tensor is axis − r from the end.
+    const fromEnd = rank - axis;
+    const ok = d.every((s, i) => (d.length - i === fromEnd ? s === n : s === 1));
+    return ok && d.length >= fromEnd ? v : undefined;
+  }
+
+  private elementwise(node: OnnxNode): void {
+    const a = this.get(node, 0);
+    const b = this.get(node, 1);
+    const op = node.opType;
+    if (a.kind !== 'const' && b.kind !== 'const') {
+      if (op !== 'Add' && op !== 'Mul') this.fail(node, `${op} of two computed tensors has no TensorFlow.js layer here`);
+      const [p, q] = [a, b];
+      const spread = (v: MapVal | VecVal, other: MapVal | VecVal): tf.SymbolicTensor => {
+        if (v.kind === 'vec' && other.kind === 'map') {
+          if (v.order) this.fail(node, 'broadcasts a reordered vector over a feature map');
+          return this.apply(tf.layers.reshape({ targetShape: [1, 1, this.shapeOf(v).c], name: this.layerName(node, '_reshape') }), v.t);
+        }
+        return v.t;
+      };
+      if (p.kind === 'vec' && q.kind === 'vec' && (p.order !== null || q.order !== null)) this.fail(node, 'combines vectors held in different orders');
+      if (p.kind === 'map' && q.kind === 'map' && p.layout !== q.layout) this.fail(node, 'combines feature maps of different layouts');
+      const layer = op === 'Add' ? tf.layers.add({ name: this.layerName(node) }) : tf.layers.multiply({ name: this.layerName(node) });
+      const t = this.apply(layer, [spread(p, q), spread(q, p)]);
+      const nonNeg = p.nonNeg && q.nonNeg;
+      const like = p.kind === 'map' ? p : q.kind === 'map' ? q : p;
+      this.set(node, like.kind === 'map' ? { ...like, t, nonNeg } : { ...like, t, nonNeg });
+      return;
+    }
+    const [x, k, constFirst] = a.kind === 'const' ? [b as MapVal | VecVal, a, true] : [a, b as ConstVal, false];
+    const c = this.channelConst(x, k);
+    if (!c) this.fail(node, `${op} with a constant of shape [${k.dims.join(', ')}] that is not one value per channel`);
+    const one = new Float32Array([1]);
+    const zero = new Float32Array([0]);
+    let scale: Float32Array;
+    let offset: Float32Array;
+    switch (op) {
+      case 'Add': scale = one; offset = c; break;
+      case 'Sub': scale = constFirst ? new Float32Array([-1]) : one; offset = constFirst ? c : c.map((v) => -v); break;
+      case 'Mul': scale = c; offset = zero; break;
+      default:
+        if (constFirst) this.fail(node, 'divides a constant by the image\'s features');
+        scale = c.map((v) => 1 / v); offset = zero;
+    }
+    const t = this.affine(node, x, scale, offset);
+    const nonNeg = x.nonNeg && scale.every((s) => s >= 0) && offset.every((o) => o >= 0);
+    this.set(node, { ...x, t, nonNeg });
+  }
+
+  /** A Dense from a vector: kernel [k, units] as ONNX reads it (rows in ONNX's element order). */
+  private dense(node: OnnxNode, x: VecVal, kernel: Float32Array, k: number, units: number, bias: Float32Array | null): VecVal {
+    if (this.shapeOf(x).c !== k) this.fail(node, `reads ${k} values from a vector of ${this.shapeOf(x).c}`);
+    let w = kernel;
+    if (x.order) {
+      const order = x.order;
+      w = new Float32Array(kernel.length);
+      for (let j = 0; j < k; j++) w.set(kernel.subarray(order[j] * units, (order[j] + 1) * units), j * units);
+      this.notes.push(`node "${node.name}" reads a map flattened channels-first (C·H·W): its kernel rows are reordered for the channels-last map`);
+    }
+    const layer = tf.layers.dense({ units, useBias: bias !== null, name: this.layerName(node) });
+    const weights = [{ data: w, shape: [k, units] }, ...(bias ? [{ data: bias, shape: [units] }] : [])];
+    return { kind: 'vec', t: this.apply(layer, x.t, weights), rank: 2, order: null, nonNeg: false };
+  }
+
+  /** The bias of a MatMul/Conv when its one consumer is an Add of a constant that broadcasts per unit. */
+  private foldedBias(node: OnnxNode, units: number): { bias: Float32Array; add: OnnxNode } | undefined {
+    const next = this.consumers.get(node.output[0]) ?? [];
+    if (next.length !== 1 || next[0].opType !== 'Add') return undefined;
+    const add = next[0];
+    const other = add.input[0] === node.output[0] ? add.input[1] : add.input[0];
+    const k = this.optConstOrUndefined(other);
+    if (!k || count(k.dims) !== units || k.dims.filter((d) => d !== 1).length > 1) return undefined;
+    return { bias: floats(k), add };
+  }
+
+  private vecOf(node: OnnxNode, i = 0): VecVal {
+    const v = this.get(node, i);
+    if (v.kind === 'vec') return v;
+    if (v.kind === 'map') this.fail(node, 'reads a feature map that the graph did not flatten');
+    return this.fail(node, `input ${i + 1} is a constant`);
+  }
+
+  private flatten(node: OnnxNode, x: MapVal): VecVal {
+    const { h, w, c } = this.shapeOf(x);
+    const t = this.apply(tf.layers.flatten({ name: this.layerName(node) }), x.t);
+    let order: Int32Array | null = null;
+    if (x.layout === 'nchw' && (h > 1 || w > 1) && c > 1) {
+      order = new Int32Array(h * w * c);
+      for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let k = 0; k < c; k++) order[(y * w + xx) * c + k] = (k * h + y) * w + xx;
+    }
+    return { kind: 'vec', t, rank: 2, order, nonNeg: x.nonNeg };
+  }
+
+  private conv(node: OnnxNode): void {
+    const x = this.get(node, 0);
+    const wv = this.optConst(node, 1);
+    if (!wv || wv.dims.length !== 4) this.fail(node, 'is not a 2-D convolution with a constant kernel');
+    const [o, ig, kh, kw] = wv.dims;
+    let bias = this.optConst(node, 2) ? floats(this.optConst(node, 2) as ConstVal) : null;
+    const group = int(node, 'group', 1);
+    const strides = ints(node, 'strides', [1, 1]);
+    const dil = ints(node, 'dilations', [1, 1]);
+    const W = floats(wv);
+    const fused = bias === null ? this.foldedBias(node, o) : undefined;
+    if (fused) {
+      bias = fused.bias;
+      this.done.add(fused.add);
+    }
+    const outName = fused ? fused.add.output[0] : node.output[0];
+    if (x.kind === 'vec') {
+      if (kh !== 1 || kw !== 1 || group !== 1) this.fail(node, 'convolves a 1×1 vector with a kernel bigger than 1×1');
+      const kernel = new Float32Array(ig * o);
+      for (let oo = 0; oo < o; oo++) for (let i = 0; i < ig; i++) kernel[i * o + oo] = W[oo * ig + i];
+      const v = this.dense(node, x, kernel, ig, o, bias);
+      this.vals.set(outName, { ...v, rank: x.rank });
+      return;
+    }
+    if (x.kind !== 'map') this.fail(node, 'convolves a constant');
+    if (x.layout !== 'nchw') this.fail(node, 'convolves a channels-last map (an NHWC graph without its Transpose)');
+    const cin = this.shapeOf(x).c;
+    if (cin !== ig * group) this.fail(node, `kernel expects ${ig * group} input channels, the map has ${cin}`);
+    const { input, padding } = this.padded(node, x, [kh, kw], strides, dil);
+    let layer: tf.layers.Layer;
+    let weights: { data: Float32Array; shape: number[] }[];
+    const name = this.layerName(node);
+    const base = { kernelSize: [kh, kw] as [number, number], strides: strides as [number, number], padding, dilationRate: dil as [number, number], useBias: bias !== null, name };
+    if (group === 1) {
+      const k = new Float32Array(W.length);
+      for (let oo = 0; oo < o; oo++) for (let i = 0; i < ig; i++) for (let y = 0; y < kh; y++) for (let xx = 0; xx < kw; xx++) k[((y * kw + xx) * ig + i) * o + oo] = W[((oo * ig + i) * kh + y) * kw + xx];
+      layer = tf.layers.conv2d({ ...base, filters: o });
+      weights = [{ data: k, shape: [kh, kw, ig, o] }];
+    } else if (ig === 1 && group === cin) {
+      const mult = o / cin;
+      const k = new Float32Array(W.length);
+      for (let ch = 0; ch < cin; ch++) for (let j = 0; j < mult; j++) for (let y = 0; y < kh; y++) for (let xx = 0; xx < kw; xx++) k[((y * kw + xx) * cin + ch) * mult + j] = W[((ch * mult + j) * kh + y) * kw + xx];
+      layer = tf.layers.depthwiseConv2d({ ...base, depthMultiplier: mult });
+      weights = [{ data: k, shape: [kh, kw, cin, mult] }];
+    } else {
+      const bytes = kh * kw * cin * o * 4;
+      if (bytes > MAX_GROUPED_KERNEL_BYTES) this.fail(node, `a convolution in ${group} groups whose full kernel would take ${Math.round(bytes / 2 ** 20)} MiB`);
+      const og = o / group;
+      const k = new Float32Array(kh * kw * cin * o);
+      for (let oo = 0; oo < o; oo++) {
+        const g = Math.floor(oo / og);
+        for (let i = 0; i < ig; i++) for (let y = 0; y < kh; y++) for (let xx = 0; xx < kw; xx++) k[((y * kw + xx) * cin + g * ig + i) * o + oo] = W[((oo * ig + i) * kh + y) * kw + xx];
+      }
+      layer = tf.layers.conv2d({ ...base, filters: o });
+      weights = [{ data: k, shape: [kh, kw, cin, o] }];
+      this.notes.push(`node "${node.name}": a convolution in ${group} groups runs as one convolution with a block-diagonal kernel (${group}× its arithmetic)`);
+    }
+    if (bias) weights.push({ data: bias, shape: [o] });
+    const t = this.apply(layer, input, weights);
+    this.vals.set(outName, { kind: 'map', t, layout: 'nchw', nonNeg: false });
+  }
+
+  /**
+   * The explicit pads of a convolution or pooling as tfjs padding: 'same' when they are TensorFlow's
+   * at every input size (stride 1), else a ZeroPadding2D before a 'valid' layer.
+   * @param extraEnd padding added after the last row/column (ceil_mode pools)
+   */
+  private padded(node: OnnxNode, x: MapVal, k: number[], strides: number[], dil: number[], extraEnd: [number, number] = [0, 0], allowSame = true): { input: tf.SymbolicTensor; padding: 'same' | 'valid'; pads: number[] } {
+    const { h, w } = this.shapeOf(x);
+    const keff = [(k[0] - 1) * dil[0] + 1, (k[1] - 1) * dil[1] + 1];
+    const auto = str(node, 'auto_pad', 'NOTSET');
+    let pads: number[];
+    if (auto === 'SAME_UPPER' || auto === 'SAME_LOWER') {
+      const [py, px] = [samePads(h, keff[0], strides[0]), samePads(w, keff[1], strides[1])];
+      pads = auto === 'SAME_UPPER' ? [py[0], px[0], py[1], px[1]] : [py[1], px[1], py[0], px[0]];
+      if (allowSame && auto === 'SAME_UPPER' && extraEnd[0] === 0 && extraEnd[1] === 0) return { input: x.t, padding: 'same', pads };
+    } else if (auto === 'VALID') {
+      pads = [0, 0, 0, 0];
+    } else {
+      pads = ints(node, 'pads', [0, 0, 0, 0]);
+    }
+    pads = [pads[0], pads[1], pads[2] + extraEnd[0], pads[3] + extraEnd[1]];
+    if (pads.every((p) => p === 0)) return { input: x.t, padding: 'valid', pads };
+    const same = [samePads(h, keff[0], 1), samePads(w, keff[1], 1)];
+    if (allowSame && strides[0] === 1 && strides[1] === 1 && pads[0] === same[0][0] && pads[2] === same[0][1] && pads[1] === same[1][0] && pads[3] === same[1][1]) {
+      return { input: x.t, padding: 'same', pads };
+    }
+    const zp = tf.layers.zeroPadding2d({ padding: [[pads[0], pads[2]], [pads[1], pads[3]]], name: this.layerName(node, '_pad') });
+    return { input: this.apply(zp, x.t), padding: 'valid', pads };
+  }
+
+  private pool(node: OnnxNode): void {
+    const x = this.map(node);
+    if (x.layout !== 'nchw') this.fail(node, 'pools a channels-last map');
+    const k = ints(node, 'kernel_shape', []);
+    const strides = ints(node, 'strides', [1, 1]);
+    const dil = ints(node, 'dilations', [1, 1]);
+    if (k.length !== 2) this.fail(node, 'is not a 2-D pooling');
+    if (dil.some((d) => d !== 1)) this.fail(node, 'a dilated pooling has no TensorFlow.js layer');
+    const { h, w } = this.shapeOf(x);
+    const max = node.opType === 'MaxPool';
+    if (k[0] === 1 && k[1] === 1 && strides[0] === 1 && strides[1] === 1) {
+      this.notes.push(`node "${node.name}": a 1×1 pooling at stride 1 (an adaptive pooling at the training size) is the identity and is dropped`);
+      this.set(node, x);
+      return;
+    }
+    const pads0 = ints(node, 'pads', [0, 0, 0, 0]);
+    let extra: [number, number] = [0, 0];
+    if (int(node, 'ceil_mode', 0) === 1) {
+      const ext = (n: number, kk: number, s: number, p: number): number => {
+        const floorOut = Math.floor((n + p - kk) / s) + 1;
+        const ceilOut = Math.ceil((n + p - kk) / s) + 1;
+        return ceilOut > floorOut ? (ceilOut - 1) * s + kk - (n + p) : 0;
+      };
+      extra = [ext(h, k[0], strides[0], pads0[0] + pads0[2]), ext(w, k[1], strides[1], pads0[1] + pads0[3])];
+    }
+    const anyPad = pads0.some((p) => p !== 0) || extra.some((p) => p !== 0) || str(node, 'auto_pad', 'NOTSET').startsWith('SAME');
+    const includePad = int(node, 'count_include_pad', 0) === 1;
+    if (anyPad && !max && !includePad) {
+      const { padding, pads } = this.padded(node, x, k, strides, dil, extra);
+      if (padding !== 'same') this.fail(node, `an average pooling padded by [${pads.join(', ')}] that leaves the padding out of its count`);
+      const t = this.apply(tf.layers.averagePooling2d({ poolSize: k as [number, number], strides: strides as [number, number], padding: 'same', name: this.layerName(node) }), x.t);
+      this.set(node, { ...x, t });
+      return;
+    }
+    if (!max && extra.some((p) => p !== 0)) this.fail(node, 'an average pooling in ceil mode whose last window hangs over the map');
+    // An average that counts the padding is a zero padding, then a 'valid' pooling (TensorFlow's 'same' would not count it).
+    const { input, padding } = this.padded(node, x, k, strides, dil, extra, max);
+    // TensorFlow's 'same' max pooling leaves the padding out; explicit zero padding equals it only on a map without negative values.
+    if (max && padding === 'valid' && anyPad && !x.nonNeg) this.fail(node, 'pads a map that may hold negative values: zero padding would change its maxima');
+    const args = { poolSize: k as [number, number], strides: strides as [number, number], padding, name: this.layerName(node) };
+    const t = this.apply(max ? tf.layers.maxPooling2d(args) : tf.layers.averagePooling2d(args), input);
+    this.set(node, { ...x, t });
+  }
+
+  private globalPool(node: OnnxNode, keep: boolean, max: boolean): void {
+    const x = this.map(node);
+    const layer = max ? tf.layers.globalMaxPooling2d({ name: this.layerName(node) }) : tf.layers.globalAveragePooling2d({ name: this.layerName(node) });
+    this.set(node, { kind: 'vec', t: this.apply(layer, x.t), rank: keep ? 4 : 2, order: null, nonNeg: x.nonNeg });
+  }
+
+  private reshape(node: OnnxNode): void {
+    const x = this.get(node, 0);
+    if (x.kind === 'const') this.fail(node, 'reshapes a constant it cannot fold');
+    let target: number[];
+    if (node.opType === 'Reshape') {
+      const s = this.optConst(node, 1);
+      if (!s) this.fail(node, 'has no target shape');
+      target = this.reshapeDims(node, this.dimsOf(x), Array.from(s.values, Number));
+    } else if (node.opType === 'Flatten') {
+      const axis = int(node, 'axis', 1);
+      if (axis !== 1 && !(axis === -3 && x.kind === 'map')) this.fail(node, `flattens from axis ${axis}, not after the batch`);
+      target = [1, count(this.dimsOf(x).slice(1))];
+    } else {
+      const d = this.dimsOf(x);
+      const axesIn = node.input[1] ? this.optConst(node, 1) : undefined;
+      const axes = (axesIn ? Array.from(axesIn.values, Number) : ints(node, 'axes', [])).map((a) => (a < 0 ? a + (node.opType === 'Squeeze' ? d.length : d.length + 1) : a));
+      if (node.opType === 'Squeeze') target = d.filter((s, i) => (axes.length ? !axes.includes(i) : s !== 1));
+      else {
+        target = [...d];
+        for (const a of [...axes].sort((p, q) => p - q)) target.splice(a, 0, 1);
+      }
+    }
+    const spatial = target.length >= 2 ? count(target.slice(1)) : 0;
+    const n = count(this.dimsOf(x).slice(1));
+    const vecLike = target.length === 2 || (target.length === 4 && target[2] === 1 && target[3] === 1);
+    if (x.kind === 'vec') {
+      if (vecLike && target[1] === n) {
+        this.set(node, { ...x, rank: target.length === 4 ? 4 : 2 });
+        return;
+      }
+      if (target.length === 4 && target[1] === 1 && target[2] === 1 && target[3] === n) {
+        this.set(node, { ...x, rank: 4 });
+        return;
+      }
+      this.fail(node, `reshapes a vector of ${n} to [${target.join(', ')}]`);
+    }
+    const { h, w } = this.shapeOf(x);
+    if (target.length === 2 && target[1] === spatial && spatial === n) {
+      this.set(node, this.flatten(node, x));
+      return;
+    }
+    if (h === 1 && w === 1 && vecLike && target[1] === n) {
+      const v = this.flatten(node, x);
+      this.set(node, { ...v, rank: target.length === 4 ? 4 : 2 });
+      return;
+    }
+    const dims = this.dimsOf(x);
+    if (target.length === 4 && target.every((d, i) => d === dims[i])) {
+      this.set(node, x);
+      return;
+    }
+    this.fail(node, `reshapes the ${dims.slice(1).join('×')} feature map to [${target.slice(1).join(', ')}]: a shape fixed for the training size (a channel shuffle or a non-classifier reshape) that cannot follow the image's size`);
+  }
+
+  private activation(node: OnnxNode, x: MapVal | VecVal): void {
+    const name = this.layerName(node);
+    const act = (a: 'relu' | 'sigmoid' | 'tanh' | 'selu' | 'softplus' | 'softsign' | 'elu' | 'hardSigmoid' | 'swish'): tf.SymbolicTensor =>
+      this.apply(tf.layers.activation({ activation: a, name }), x.t);
+    let t: tf.SymbolicTensor;
+    let nonNeg = false;
+    switch (node.opType) {
+      case 'Relu': t = act('relu'); nonNeg = true; break;
+      case 'Sigmoid': t = act('sigmoid'); nonNeg = true; break;
+      case 'Tanh': t = act('tanh'); break;
+      case 'Softplus': t = act('softplus'); nonNeg = true; break;
+      case 'Softsign': t = act('softsign'); break;
+      case 'Selu': {
+        if (Math.abs(float(node, 'alpha', 1.67326) - 1.6732632) > 1e-5 || Math.abs(float(node, 'gamma', 1.0507) - 1.0507009) > 1e-5) this.fail(node, 'a SELU with other than its standard constants');
+        t = act('selu');
+        break;
+      }
+      case 'Elu': t = this.apply(tf.layers.elu({ alpha: float(node, 'alpha', 1), name }), x.t); break;
+      case 'LeakyRelu': t = this.apply(tf.layers.leakyReLU({ alpha: float(node, 'alpha', 0.01), name }), x.t); break;
+      case 'Clip': {
+        const lo = node.input[1] ? Number(this.optConst(node, 1)?.values[0] ?? -Infinity) : float(node, 'min', -3.4e38);
+        const hi = node.input[2] ? Number(this.optConst(node, 2)?.values[0] ?? Infinity) : float(node, 'max', 3.4e38);
+        if (lo !== 0) this.fail(node, `a Clip to [${lo}, ${hi}]: only clips from 0 (ReLU, ReLU6) have a TensorFlow.js layer`);
+        t = this.apply(tf.layers.reLU({ ...(hi < 3e38 ? { maxValue: hi } : {}), name }), x.t);
+        nonNeg = true;
+        break;
+      }
+      case 'HardSigmoid': case 'HardSwish': {
+        const a = node.opType === 'HardSwish' ? 1 / 6 : float(node, 'alpha', 0.2);
+        const b = node.opType === 'HardSwish' ? 0.5 : float(node, 'beta', 0.5);
+        const lin = this.affine(node, x, new Float32Array([a]), new Float32Array([b]), '_affine');
+        const hs = this.apply(tf.layers.reLU({ maxValue: 1, name: node.opType === 'HardSwish' ? this.layerName(node, '_gate') : name }), lin);
+        t = node.opType === 'HardSwish' ? this.apply(tf.layers.multiply({ name }), [x.t, hs]) : hs;
+        nonNeg = node.opType === 'HardSigmoid';
+        break;
+      }
+      case 'PRelu': {
+        const slope = this.optConst(node, 1);
+        const s = slope ? this.channelConst(x, slope) : undefined;
+        if (!s) this.fail(node, 'a PReLU whose slope is not one value per channel');
+        const n = this.shapeOf(x).c;
+        const alpha = Float32Array.from({ length: n }, (_, i) => (s.length === 1 ? s[0] : s[x.kind === 'vec' && x.order ? x.order[i] : i]));
+        const layer = tf.layers.prelu({ sharedAxes: x.kind === 'map' ? [1, 2] : undefined, name });
+        t = this.apply(layer, x.t, [{ data: alpha, shape: x.kind === 'map' ? [1, 1, n] : [n] }]);
+        break;
+      }
+      default:
+        return this.fail(node, `${node.opType} has no TensorFlow.js layer here`);
+    }
+    this.set(node, { ...x, t, nonNeg });
+  }
+
+  private softmax(node: OnnxNode): void {
+    const x = this.get(node, 0);
+    if (x.kind === 'const') this.fail(node, 'a softmax of a constant');
+    const rank = x.kind === 'vec' ? x.rank : 4;
+    const def = this.m.opset >= 13 ? -1 : 1;
+    let axis = int(node, 'axis', def);
+    if (axis < 0) axis += rank;
+    const channel = x.kind === 'vec' ? 1 : x.layout === 'nchw' ? 1 : 3;
+    if (axis !== channel) this.fail(node, `a softmax over axis ${axis}, not over the classes`);
+    if (x.kind === 'vec' && x.order) this.fail(node, 'a softmax over a vector held in another order');
+    if (node.opType === 'LogSoftmax') {
+      this.logSoftmax = true;
+      this.notes.push(`node "${node.name}": LogSoftmax is shown as Softmax (its exponential: the same ranking, scores in [0, 1])`);
+    }
+    const t = this.apply(tf.layers.softmax({ axis: -1, name: this.layerName(node) }), x.t);
+    this.set(node, { ...x, t, nonNeg: true });
+  }
+
+  private node(node: OnnxNode): void {
+    const op = node.opType;
+    if (PASS_OPS.has(op) || (op === 'Cast' && this.vals.get(node.input[0])?.kind !== 'const')) {
+      this.set(node, this.get(node, 0));
+      return;
+    }
+    switch (op) {
+      case 'Conv':
+        return this.conv(node);
+      case 'BatchNormalization': {
+        const x = this.get(node, 0);
+        if (x.kind === 'const') this.fail(node, 'normalises a constant');
+        const [g, b, mean, v] = [1, 2, 3, 4].map((i) => this.optConst(node, i));
+        if (!g || !b || !mean || !v) this.fail(node, 'lacks a constant scale, bias, mean or variance');
+        const eps = float(node, 'epsilon', 1e-5);
+        const gv = floats(g); const bv = floats(b); const mv = floats(mean); const vv = floats(v);
+        const scale = gv.map((s, i) => s / Math.sqrt(vv[i] + eps));
+        const offset = bv.map((s, i) => s - mv[i] * scale[i]);
+        if (x.kind === 'map' && x.layout !== 'nchw') this.fail(node, 'normalises a channels-last map');
+        const t = this.affine(node, x, scale, offset);
+        this.set(node, { ...x, t, nonNeg: false });
+        return;
+      }
+      case 'Relu': case 'Sigmoid': case 'Tanh': case 'Softplus': case 'Softsign': case 'Selu': case 'Elu': case 'LeakyRelu':
+      case 'Clip': case 'HardSigmoid': case 'HardSwish': case 'PRelu': {
+        const x = this.get(node, 0);
+        if (x.kind === 'const') this.fail(node, 'an activation of a constant');
+        return this.activation(node, x);
+      }
+      case 'Add': case 'Sub': case 'Mul': case 'Div':
+        return this.elementwise(node);
+      case 'Gemm': {
+        const x = this.vecOf(node);
+        const B = this.optConst(node, 1);
+        if (!B || B.dims.length !== 2) this.fail(node, 'multiplies by a computed matrix (attention), not by constant weights');
+        if (int(node, 'transA', 0) !== 0) this.fail(node, 'transposes its input');
+        const alpha = float(node, 'alpha', 1);
+        const beta = float(node, 'beta', 1);
+        const transB = int(node, 'transB', 0) === 1;
+        const [k, units] = transB ? [B.dims[1], B.dims[0]] : B.dims;
+        const bv = floats(B);
+        const kernel = new Float32Array(k * units);
+        for (let i = 0; i < k; i++) for (let j = 0; j < units; j++) kernel[i * units + j] = alpha * (transB ? bv[j * k + i] : bv[i * units + j]);
+        const C = this.optConst(node, 2);
+        let bias: Float32Array | null = null;
+        if (C) {
+          const cv = floats(C);
+          if (cv.length !== 1 && cv.length !== units) this.fail(node, `a bias of shape [${C.dims.join(', ')}] for ${units} units`);
+          bias = Float32Array.from({ length: units }, (_, j) => beta * (cv.length === 1 ? cv[0] : cv[j]));
+        }
+        this.set(node, this.dense(node, x, kernel, k, units, bias));
+        return;
+      }
+      case 'MatMul': {
+        const x = this.vecOf(node);
+        const B = this.optConst(node, 1);
+        if (!B || B.dims.length !== 2) this.fail(node, 'multiplies by a computed matrix (attention), not by constant weights');
+        const [k, units] = B.dims;
+        const fused = this.foldedBias(node, units);
+        const v = this.dense(node, x, floats(B), k, units, fused?.bias ?? null);
+        if (fused) {
+          this.done.add(fused.add);
+          this.vals.set(fused.add.output[0], v);
+        } else {
+          this.set(node, v);
+        }
+        return;
+      }
+      case 'MaxPool': case 'AveragePool':
+        return this.pool(node);
+      case 'GlobalAveragePool':
+        return this.globalPool(node, true, false);
+      case 'GlobalMaxPool':
+        return this.globalPool(node, true, true);
+      case 'ReduceMean': case 'ReduceMax': {
+        const x = this.map(node);
+        const axesIn = node.input[1] ? this.optConst(node, 1) : undefined;
+        const axes = (axesIn ? Array.from(axesIn.values, Number) : ints(node, 'axes', [])).map((a) => (a < 0 ? a + 4 : a)).sort().join();
+        const spatial = x.layout === 'nchw' ? '2,3' : '1,2';
+        if (axes !== spatial) this.fail(node, `reduces axes [${axes}], not the map's height and width`);
+        return this.globalPool(node, int(node, 'keepdims', 1) === 1, op === 'ReduceMax');
+      }
+      case 'Flatten': case 'Reshape': case 'Squeeze': case 'Unsqueeze':
+        return this.reshape(node);
+      case 'Transpose': {
+        const x = this.get(node, 0);
+        const perm = ints(node, 'perm', []).join();
+        if (x.kind === 'map' && ((perm === '0,3,1,2' && x.layout === 'nhwc') || (perm === '0,2,3,1' && x.layout === 'nchw'))) {
+          this.set(node, { ...x, layout: x.layout === 'nhwc' ? 'nchw' : 'nhwc' });
+          return;
+        }
+        if (x.kind === 'vec' && x.rank === 4 && (perm === '0,2,3,1' || perm === '0,3,1,2')) {
+          this.set(node, { ...x, rank: 4 });
+          return;
+        }
+        return this.fail(node, `transposes a ${x.kind === 'map' ? `${x.layout.toUpperCase()} map` : x.kind} by [${perm}]`);
+      }
+      case 'Concat': {
+        const parts = node.input.map((_, i) => this.get(node, i));
+        const rank = parts[0].kind === 'vec' ? parts[0].rank : 4;
+        let axis = int(node, 'axis', 1);
+        if (axis < 0) axis += rank;
+        if (parts.every((p): p is MapVal => p.kind === 'map' && p.layout === (parts[0] as MapVal).layout)) {
+          const channel = parts[0].layout === 'nchw' ? 1 : 3;
+          if (axis !== channel) this.fail(node, `joins maps along axis ${axis}, not their channels`);
+          const t = this.apply(tf.layers.concatenate({ axis: -1, name: this.layerName(node) }), parts.map((p) => p.t));
+          this.set(node, { kind: 'map', t, layout: parts[0].layout, nonNeg: parts.every((p) => p.nonNeg) });
+          return;
+        }
+        if (parts.every((p): p is VecVal => p.kind === 'vec' && p.order === null) && axis === 1) {
+          const t = this.apply(tf.layers.concatenate({ axis: -1, name: this.layerName(node) }), parts.map((p) => p.t));
+          this.set(node, { kind: 'vec', t, rank: parts[0].rank, order: null, nonNeg: parts.every((p) => p.nonNeg) });
+          return;
+        }
+        return this.fail(node, 'joins tensors of different kinds');
+      }
+      case 'Softmax': case 'LogSoftmax':
+        return this.softmax(node);
+      case 'Pad': {
+        const x = this.map(node);
+        const mode = str(node, 'mode', 'constant');
+        const padsC = node.input[1] ? this.optConst(node, 1) : undefined;
+        const pads = padsC ? Array.from(padsC.values, Number) : ints(node, 'pads', []);
+        const value = node.input[2] ? Number(this.optConst(node, 2)?.values[0] ?? 0) : float(node, 'value', 0);
+        if (mode !== 'constant' || value !== 0) this.fail(node, `pads with mode ${mode} value ${value}: only zero padding has a TensorFlow.js layer`);
+        const [hy, hx] = x.layout === 'nchw' ? [2, 3] : [1, 2];
+        if (pads.length !== 8 || pads.some((p, i) => p !== 0 && i % 4 !== hy && i % 4 !== hx) || pads.some((p) => p < 0)) this.fail(node, `pads [${pads.join(', ')}] beyond height and width`);
+        const t = this.apply(tf.layers.zeroPadding2d({ padding: [[pads[hy], pads[hy + 4]], [pads[hx], pads[hx + 4]]], name: this.layerName(node) }), x.t);
+        this.set(node, { ...x, t });
+        return;
+      }
+      case 'LRN':
+        return this.fail(node, 'local response normalisation has no TensorFlow.js layer here');
+      case 'Shape':
+        return this.fail(node, 'a shape computation that does not fold to constants at the window size');
+      default:
+        return this.fail(node, `${op} is not an operator Convmap can rewrite`);
+    }
+  }
+
+  value(name: string): Val | undefined {
+    return this.vals.get(name);
+  }
+
+  shapeNode(node: OnnxNode): void {
+    const x = this.vals.get(node.input[0]);
+    if (!x) this.fail(node, 'reads a tensor the graph has not computed');
+    let dims = this.dimsOf(x);
+    const start = attr(node, 'start')?.i;
+    const end = attr(node, 'end')?.i;
+    if (start !== undefined || end !== undefined) {
+      const n = dims.length;
+      const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + n : v, 0), n);
+      dims = dims.slice(clamp(start ?? 0), clamp(end ?? n));
+    }
+    this.set(node, { kind: 'const', dims: [dims.length], values: dims });
+  }
+
+  /** Runs the nodes, folding Shape nodes of computed tensors to their dims at the window size. */
+  runAll(nodes: OnnxNode[]): void {
+    for (const node of nodes) {
+      if (node.opType === 'Shape' && !this.done.has(node)) {
+        this.shapeNode(node);
+        continue;
+      }
+      this.run([node]);
+    }
+  }
+
+  producerOf(name: string): OnnxNode | undefined {
+    return this.producer.get(name);
+  }
+}
+
+/** The tensor a graph output reads its scores from: past a trailing ArgMax/Cast/Identity/TopK. */
+function scoresTensor(imp: Importer, output: string, notes: string[]): string {
+  let name = output;
+  for (;;) {
+    const p = imp.producerOf(name);
+    if (!p || !STRIPPED_TAIL.has(p.opType)) return name;
+    if (p.opType === 'ArgMax' || p.opType === 'TopK') notes.push(`output "${output}" is the class index (${p.opType} "${p.name}"): the scores it reads are used instead`);
+    name = p.input[0];
+  }
+}
+
+/**
+ * Rebuilds an ONNX classifier as a tfjs Layers model at its window size.
+ * @throws ModelError naming the node (and why) for what is not an image classifier Convmap can rewrite
+ */
+export function importOnnx(m: OnnxModelFile, opts: ImportOptions = {}): ImportedClassifier {
+  const imp: Importer = new Importer(m);
+  const all = m.outputs.filter((o) => !m.initializers.has(o.name));
+  if (all.length === 0) imp.fail(undefined, 'the graph has no output');
+  const shapeText = (o: (typeof all)[number]): string => `"${o.name}" [${(o.dims ?? []).map((d) => d ?? '?').join(', ')}]`;
+  let chosen = all[0];
+  if (opts.output !== undefined) {
+    const found = all.find((o) => o.name === opts.output);
+    if (!found) imp.fail(undefined, `has no output "${opts.output}" (outputs: ${all.map((o) => o.name).join(', ')})`);
+    chosen = found;
+  } else {
+    const scoreLike = (o: (typeof all)[number]): boolean => {
+      const d = o.dims;
+      return d === null || d.length <= 2 || (d.length === 4 && d[2] === 1 && d[3] === 1);
+    };
+    const candidates = all.filter(scoreLike);
+    if (candidates.length === 0) {
+      const what = all.length > 1 && all.some((o) => (o.dims ?? []).at(-1) === 4)
+        ? 'a detector (outputs per anchor, one of them boxes), not a classifier'
+        : 'per-position outputs (a detector or a segmenter), not class scores';
+      const up = m.nodes.find((n) => UPSAMPLING_OPS.has(n.opType));
+      if (up && !what.startsWith('a detector')) imp.fail(up, `scales a feature map up to per-pixel outputs ${all.map(shapeText).join(', ')}: a segmenter, not an image classifier`);
+      imp.fail(undefined, `outputs ${all.map(shapeText).join(', ')}: ${what}`);
+    }
+    chosen = candidates[0];
+  }
+  const notes: string[] = [];
+  const order = imp.order(scoresTensor(imp, chosen.name, []));
+  // What kind of model this is matters more than the first operator that cannot be rewritten.
+  const sequence = order.find((n) => SEQUENCE_OPS.has(n.opType));
+  if (sequence) imp.fail(sequence, `${sequence.opType} is a recurrent or control-flow operator: a sequence model, not an image classifier that can slide`);
+  if (all.length > 1) notes.push(`the graph has ${all.length} outputs (${all.map((o) => o.name).join(', ')}): "${chosen.name}" is converted`);
+  const scores = scoresTensor(imp, chosen.name, notes);
+  const input = imp.input(opts);
+  imp.runAll(order);
+  const out = imp.value(scores);
+  if (!out || out.kind === 'const') imp.fail(imp.producerOf(scores), `output "${chosen.name}" does not depend on the image`);
+  if (out.kind === 'map') {
+    imp.fail(imp.producerOf(scores), `output "${chosen.name}" is a feature map (${out.t.shape.slice(1).join('×')}): a segmenter or detector, not class scores`);
+  }
+  if (out.order) imp.fail(imp.producerOf(scores), `output "${chosen.name}" is a flattened feature map, not class scores`);
+  let model: tf.LayersModel;
+  try {
+    model = tf.model({ inputs: input.tensor, outputs: out.t, name: 'onnx_import' });
+  } catch (e) {
+    throw new ModelError(m.file, `TensorFlow.js could not build the imported graph: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return {
+    model,
+    window: input.window,
+    channels: input.channels,
+    classes: out.t.shape[1] as number,
+    input: { name: input.name, elemType: input.elemType, dims: input.dims, layout: input.layout },
+    scores,
+    output: chosen.name,
+    logSoftmax: imp.logSoftmax,
+    notes: [...notes, ...imp.notes],
+  };
+}
+
+export type { OnnxTensor };

@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""ONNX classifiers exported by PyTorch (Debian's python3-torch 1.13, python3-torchvision 0.14),
+for the ONNX import tests and the bench.
+
+  onnx_fixtures.py small OUTDIR             small CNNs, each with PyTorch's own output, and small
+                                            models that must be refused (test/onnx/fixtures)
+  onnx_fixtures.py torchvision OUTDIR NAME  a torchvision architecture with seeded random weights
+
+Each model is written as OUTDIR/NAME.onnx; `small` also writes OUTDIR/NAME.json holding the input
+it ran ([batch, channels, height, width] as the graph takes it, flattened) and PyTorch's output, the
+oracle the tests compare Convmap's rewrite with.
+"""
+import json
+import sys
+
+import torch
+import torch.nn as nn
+
+
+class FlatHead(nn.Module):
+    """NCHW valid convs, Flatten(C·H·W) → Linear → BatchNorm1d → LeakyReLU → Dropout → Linear → LogSoftmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 8, 3, stride=2), nn.SELU())
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 3 * 3, 16), nn.BatchNorm1d(16), nn.LeakyReLU(0.1), nn.Dropout(0.5), nn.Linear(16, 5))
+
+    def forward(self, x):
+        return torch.log_softmax(self.head(self.features(x)), dim=1)
+
+
+class GapArgmax(nn.Module):
+    """uint8 input cast inside, padded convs, stride-2 max pool with padding, GAP → Linear, outputs the class index."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1),
+                                  nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.Hardswish())
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        y = self.body(x.float() / 255.0)
+        return torch.argmax(self.fc(torch.mean(y, dim=(2, 3))), dim=1)
+
+
+class FlatInput(nn.Module):
+    """A flat float64 [N, 784] input, cast to float32 and reshaped inside to 1×28×28."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 5, stride=2)
+        self.fc = nn.Linear(4 * 12 * 12, 10)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x.float().view(-1, 1, 28, 28)))
+        return torch.softmax(self.fc(y.reshape(y.shape[0], -1)), dim=1)
+
+
+class SqueezeExcite(nn.Module):
+    """Depthwise conv, a squeeze-and-excitation branch (GAP → 1×1 convs → Sigmoid → Mul), SiLU, AdaptiveAvgPool(1) → Flatten → Linear → Sigmoid."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2)
+        self.dw = nn.Conv2d(8, 8, 3, groups=8)
+        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(8, 4, 1), nn.ReLU(), nn.Conv2d(4, 8, 1), nn.Sigmoid())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        y = nn.functional.silu(self.dw(self.stem(x)))
+        y = y * self.se(y)
+        return torch.sigmoid(self.fc(torch.flatten(self.pool(y), 1)))
+
+
+class RowLstm(nn.Module):
+    """Reads a 1×16×16 image row by row with an LSTM: a sequence model (refused)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(16, 8, batch_first=True)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        y, _ = self.lstm(x[:, 0])
+        return self.fc(y[:, -1])
+
+
+class Segmenter(nn.Module):
+    """Conv → ConvTranspose back to the input's size, per-pixel classes (refused)."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.up = nn.ConvTranspose2d(4, 2, 2, stride=2)
+
+    def forward(self, x):
+        return self.up(torch.relu(self.down(x)))
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle: a Reshape to [N, groups, C/groups, H, W] fixed for the training size (refused)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        y = self.conv(x)
+        y = y.view(1, 2, 2, 14, 14).transpose(1, 2).reshape(1, 4, 14, 14)
+        return self.fc(y.mean((2, 3)))
+
+
+class Tokens(nn.Module):
+    """Token ids → Embedding → Linear: not an image (refused)."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, 4)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.emb(x).mean(1))
+
+
+REFUSED = {
+    'refuse_lstm': (RowLstm, (1, 1, 16, 16), torch.float32),
+    'refuse_segmenter': (Segmenter, (1, 3, 16, 16), torch.float32),
+    'refuse_channel_shuffle': (ChannelShuffle, (1, 3, 16, 16), torch.float32),
+    'refuse_tokens': (Tokens, (1, 6), torch.int64),
+}
+
+SMALL = {
+    # name: (module, input shape, dtype, opset, dynamic batch)
+    'flat_head_logsoftmax': (FlatHead, (2, 3, 16, 16), torch.float32, 11, False),
+    'gap_argmax_uint8': (GapArgmax, (1, 3, 20, 20), torch.uint8, 13, True),
+    'flat_input_float64': (FlatInput, (1, 784), torch.float64, 17, True),
+    'squeeze_excite_sigmoid': (SqueezeExcite, (1, 3, 24, 24), torch.float32, 17, False),
+}
+
+
+def export(model, x, path, opset, dynamic_batch=False, dynamic_hw=False):
+    axes = {}
+    if dynamic_batch or dynamic_hw:
+        axes = {'input': {0: 'N'} if not dynamic_hw else {0: 'N', 2: 'H', 3: 'W'}, 'output': {0: 'N'}}
+    torch.onnx.export(model, x, path, opset_version=opset, input_names=['input'], output_names=['output'], dynamic_axes=axes or None)
+
+
+def small(out):
+    for name, (cls, shape, dtype, opset, dyn) in SMALL.items():
+        torch.manual_seed(1)
+        model = cls().eval()
+        # Non-trivial batch-norm statistics, so the rewrite of BatchNormalization is tested.
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+        g = torch.Generator().manual_seed(2)
+        x = (torch.rand(shape, generator=g) * 255).to(torch.uint8) if dtype == torch.uint8 else torch.rand(shape, generator=g, dtype=dtype)
+        with torch.no_grad():
+            # The class-index model's oracle is the scores the ArgMax reads.
+            y = model.fc(torch.mean(model.body(x.float() / 255.0), dim=(2, 3))) if name == 'gap_argmax_uint8' else model(x)
+        export(model, x, f'{out}/{name}.onnx', opset, dyn)
+        with open(f'{out}/{name}.json', 'w') as f:
+            json.dump({'inputShape': list(shape), 'input': x.flatten().tolist(), 'outputShape': list(y.shape), 'output': y.double().flatten().tolist()}, f)
+
+
+def refused(out):
+    for name, (cls, shape, dtype) in REFUSED.items():
+        torch.manual_seed(1)
+        x = torch.randint(0, 20, shape) if dtype == torch.int64 else torch.rand(shape)
+        export(cls().eval(), x, f'{out}/{name}.onnx', 13)
+
+
+def torchvision_model(out, name, size=224, opset=13, dynamic_hw=False):
+    import torchvision
+    torch.manual_seed(0)
+    kwargs = {'aux_logits': False, 'init_weights': True} if name in ('googlenet', 'inception_v3') else {}
+    model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
+    x = torch.rand(1, 3, size, size)
+    export(model, x, f'{out}/{name}.onnx', opset, dynamic_hw=dynamic_hw, dynamic_batch=dynamic_hw)
+
+
+if __name__ == '__main__':
+    if sys.argv[1] == 'small':
+        small(sys.argv[2])
+        refused(sys.argv[2])
+    else:
+        args = sys.argv[4:]
+        torchvision_model(sys.argv[2], sys.argv[3], size=int(args[0]) if args else 224, opset=int(args[1]) if len(args) > 1 else 13,
+                          dynamic_hw=len(args) > 2 and args[2] == 'dynamic')

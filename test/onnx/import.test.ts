@@ -1,0 +1,217 @@
+/**
+ * ONNX classifiers from other exporters: opened, rewritten as sliding models and exported as ONNX.
+ * The oracle is ONNX Runtime running the ORIGINAL file on crops (and, for the fixtures, PyTorch's
+ * own output saved next to them by scripts/onnx_fixtures.py), never the code under test.
+ */
+import { promises as fs, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportConverted } from '../../main/onnx/convert';
+import { prepareModel } from '../../main/services/models';
+import { useWasm } from '../helpers/models';
+import { ortRun } from './helpers';
+
+beforeAll(useWasm);
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const fixtures = path.join(here, 'fixtures');
+const corpus = path.resolve(here, '../../../shared/corpus/models');
+const noCorpus = existsSync(corpus) ? null : `${corpus} is absent`;
+if (noCorpus) console.log(`skipped: the corpus ONNX tests (${noCorpus})`);
+
+type Layout = 'nchw' | 'nhwc' | 'flat';
+
+/** Scores of the original file for each NHWC crop, fed in the file's own layout and element type. */
+async function originalScores(file: string, crops: Float32Array[], hwc: [number, number, number], layout: Layout, type: 'float32' | 'float64' | 'uint8' = 'float32', output?: string): Promise<Float32Array[]> {
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
+  try {
+    const [h, w, c] = hwc;
+    const out: Float32Array[] = [];
+    for (const crop of crops) {
+      let data = crop;
+      if (layout === 'nchw') {
+        data = new Float32Array(crop.length);
+        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) data[(k * h + y) * w + x] = crop[(y * w + x) * c + k];
+      }
+      const dims = layout === 'nchw' ? [1, c, h, w] : layout === 'flat' ? [1, h * w * c] : [1, h, w, c];
+      const values = type === 'uint8' ? Uint8Array.from(data) : type === 'float64' ? Float64Array.from(data) : data;
+      const name = output ?? session.outputNames[0];
+      const y = await session.run({ [session.inputNames[0]]: new ort.Tensor(type, values, dims) }, [name]);
+      out.push(Float32Array.from(y[name].data as ArrayLike<number>));
+    }
+    return out;
+  } finally {
+    await session.release();
+  }
+}
+
+function crop(image: Float32Array, width: number, c: number, top: number, left: number, h: number, w: number): Float32Array {
+  const out = new Float32Array(h * w * c);
+  for (let y = 0; y < h; y++) out.set(image.subarray(((top + y) * width + left) * c, ((top + y) * width + left + w) * c), y * w * c);
+  return out;
+}
+
+function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let maxAbs = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return maxAbs / Math.max(scale, 1e-12);
+}
+
+/** Converts `target` (file or folder) and returns the converted ONNX bytes with the geometry. */
+async function convert(target: string, opts: { preprocess?: 'unit' | 'raw' } = {}) {
+  const prepared = await prepareModel(target, { preprocess: opts.preprocess ?? 'unit' });
+  const { bytes } = await exportConverted(prepared.artifacts, prepared.info, target);
+  return { bytes, info: prepared.info };
+}
+
+/**
+ * Every cell of the converted model (a bare ONNX Runtime session on its bytes) on a random image of
+ * `cells` per axis, against the original file on the crop of that cell.
+ */
+async function cellsAgainstCrops(target: string, file: string, layout: Layout, cells: number, type?: 'float32' | 'float64' | 'uint8') {
+  const { bytes, info } = await convert(target, { preprocess: type === 'uint8' ? 'raw' : 'unit' });
+  const [wh, ww] = info.window;
+  const [sy, sx] = info.stride;
+  const c = info.channels;
+  const [H, W] = [wh + (cells - 1) * sy, ww + (cells - 1) * sx];
+  const image = tf.tidy(() => (type === 'uint8' ? tf.randomUniform([1, H, W, c], 0, 256, 'int32', 3).toFloat() : tf.randomUniform([1, H, W, c], 0, 1, 'float32', 3)) as tf.Tensor4D);
+  const pixels = image.dataSync() as Float32Array;
+  const got = await ortRun(bytes, image);
+  image.dispose();
+  expect(got.dims.slice(1, 3)).toEqual([cells, cells]);
+  const classes = got.dims[3];
+  const crops: Float32Array[] = [];
+  for (let r = 0; r < cells; r++) for (let q = 0; q < cells; q++) crops.push(crop(pixels, W, c, r * sy, q * sx, wh, ww));
+  const want = await originalScores(file, crops, [wh, ww, c], layout, type);
+  const cellScores = crops.map((_, i) => got.data.subarray(i * classes, (i + 1) * classes));
+  return { info, diffs: want.map((w, i) => relDiff(cellScores[i], w)) };
+}
+
+describe('ONNX files from the corpus (PyTorch, tf2onnx, keras2onnx, CNTK)', () => {
+  const valid = [
+    { dir: 'onnx_pytorch_selu_cifar100_colvertyety', file: 'model.onnx', layout: 'nchw' as const, what: 'PyTorch 1.13 SELU net, Reshape → Gemm over a C·H·W flatten' },
+    { dir: 'onnx_pytorch_external_data_mnist_zuramai', file: 'mnist.onnx', layout: 'nchw' as const, what: 'PyTorch 2.9 dynamo export with external data and a run-time shape' },
+    { dir: 'onnx_keras2onnx_mlp_mnist_frenz86', file: 'mnist.onnx', layout: 'nhwc' as const, what: 'keras2onnx NHWC MLP: Flatten → MatMul + Add' },
+  ];
+  for (const m of valid) {
+    it.skipIf(noCorpus !== null)(`${m.what}: opened from its folder, every cell of the rewritten model equals the original file run on its crop`, async () => {
+      const dir = path.join(corpus, m.dir);
+      const { info, diffs } = await cellsAgainstCrops(dir, path.join(dir, m.file), m.layout, 3);
+      expect(Math.max(...diffs)).toBeLessThan(1e-4);
+      expect(info.equivalence.grade).toBe('exact');
+      expect(info.padding).toBe('valid');
+    }, 60_000);
+  }
+
+  const padded = [
+    { dir: 'onnx_mnist8_cntk_emclab', file: 'mnist-8.onnx', layout: 'nchw' as const, what: 'ONNX-zoo mnist-8 (CNTK, SAME_UPPER convs, a MatMul over a reshaped constant)' },
+    { dir: 'onnx_tf2onnx_squeezenet_nhwc_cifar10_emclab', file: 'squeezenet_cifar10.onnx', layout: 'nhwc' as const, what: 'tf2onnx NHWC SqueezeNet (Transpose, 1×1 conv head, GAP → Squeeze → Softmax)' },
+    { dir: 'onnx_pytorch_gap_sigmoid_gray64_penble1109', file: 'model.onnx', layout: 'nchw' as const, what: 'PyTorch GAP → Flatten → Gemm → Sigmoid, grey' },
+  ];
+  for (const m of padded) {
+    it.skipIf(noCorpus !== null)(`${m.what}: on a window-sized image the rewritten model equals the original file; zero padding is reported, not called exact`, async () => {
+      const dir = path.join(corpus, m.dir);
+      const { info, diffs } = await cellsAgainstCrops(dir, path.join(dir, m.file), m.layout, 1);
+      expect(diffs[0]).toBeLessThan(1e-4);
+      expect(info.equivalence.grade).not.toBe('exact');
+      expect(info.equivalence.note).toMatch(/pad with zeros/);
+    }, 60_000);
+  }
+
+  it.skipIf(noCorpus !== null)('refuses the UltraFace detector in one line naming its box outputs', async () => {
+    const err = await prepareModel(path.join(corpus, 'onnx_detector_ultraface_potipot')).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/version-RFB-320\.onnx: outputs "scores" \[1, 4420, 2\], "boxes" \[1, 4420, 4\]: a detector/);
+    expect((err as Error).message).not.toContain('\n');
+  });
+});
+
+interface Saved {
+  inputShape: number[];
+  input: number[];
+  outputShape: number[];
+  output: number[];
+}
+
+describe('PyTorch exports made by scripts/onnx_fixtures.py, against PyTorch\'s own output', () => {
+  const cases = [
+    { name: 'flat_head_logsoftmax', layout: 'nchw' as const, exp: true, what: 'fixed batch 2, opset 11, Flatten(C·H·W) → Gemm → BatchNorm1d → LeakyReLU → Dropout → Gemm → LogSoftmax' },
+    { name: 'gap_argmax_uint8', layout: 'nchw' as const, exp: false, what: 'uint8 input, grouped conv, padded max pool, HardSwish, ReduceMean → Gemm → ArgMax (stripped)' },
+    { name: 'flat_input_float64', layout: 'flat' as const, exp: false, what: 'a flat float64 [N, 784] input cast and reshaped inside, a Gemm over a run-time reshape' },
+    { name: 'squeeze_excite_sigmoid', layout: 'nchw' as const, exp: false, what: 'depthwise conv, SiLU, a squeeze-and-excitation branch, GAP → Gemm → Sigmoid' },
+  ];
+  for (const f of cases) {
+    it(`${f.what}: the rewritten model on the window gives PyTorch's scores`, async () => {
+      const saved = JSON.parse(await fs.readFile(path.join(fixtures, `${f.name}.json`), 'utf8')) as Saved;
+      const file = path.join(fixtures, `${f.name}.onnx`);
+      const uint8 = f.name.includes('uint8');
+      const { bytes, info } = await convert(file, { preprocess: uint8 ? 'raw' : 'unit' });
+      const [h, w] = info.window;
+      const c = info.channels;
+      // The first image of the saved batch, channels-last.
+      const src = saved.input.slice(0, h * w * c);
+      const nhwc = new Float32Array(h * w * c);
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) nhwc[(y * w + x) * c + k] = f.layout === 'nchw' ? src[(k * h + y) * w + x] : src[(y * w + x) * c + k];
+      const image = tf.tensor4d(nhwc, [1, h, w, c]);
+      const got = await ortRun(bytes, image);
+      image.dispose();
+      const classes = saved.outputShape[1];
+      expect(got.dims).toEqual([1, 1, 1, classes]);
+      const want = saved.output.slice(0, classes).map((v) => (f.exp ? Math.exp(v) : v));
+      expect(relDiff(got.data, want)).toBeLessThan(1e-4);
+      if (f.exp) expect(info.head.join('\n')).toMatch(/LogSoftmax is shown as Softmax/);
+      if (uint8) expect(info.head.join('\n')).toMatch(/is the class index \(ArgMax/);
+    }, 60_000);
+  }
+
+  const refusals = [
+    { name: 'refuse_lstm', message: /node "\/lstm\/LSTM" \(LSTM\): LSTM is a recurrent or control-flow operator: a sequence model/ },
+    { name: 'refuse_segmenter', message: /node "\/up\/ConvTranspose" \(ConvTranspose\): scales a feature map up .*: a segmenter/ },
+    { name: 'refuse_channel_shuffle', message: /node "\/Reshape" \(Reshape\): reshapes the 4×14×14 feature map to \[2, 2, 14, 14\]: a shape fixed for the training size/ },
+    { name: 'refuse_tokens', message: /input "input" holds int64 values, not an image/ },
+  ];
+  for (const r of refusals) {
+    it(`refuses ${r.name.replace('refuse_', '')} in one line naming the node and why`, async () => {
+      const err = await prepareModel(path.join(fixtures, `${r.name}.onnx`)).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(r.message);
+      expect((err as Error).message.startsWith(path.join(fixtures, `${r.name}.onnx`))).toBe(true);
+      expect((err as Error).message).not.toContain('\n');
+    });
+  }
+});
+
+describe('external data', () => {
+  const tmp: string[] = [];
+  afterAll(async () => Promise.all(tmp.map((d) => fs.rm(d, { recursive: true, force: true }))));
+
+  it.skipIf(noCorpus !== null)('is not read through a link that leaves the model\'s folder', async () => {
+    const src = path.join(corpus, 'onnx_pytorch_external_data_mnist_zuramai');
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-onnx-ext-'));
+    tmp.push(root);
+    await fs.mkdir(path.join(root, 'model'));
+    await fs.copyFile(path.join(src, 'mnist.onnx'), path.join(root, 'model', 'mnist.onnx'));
+    await fs.copyFile(path.join(src, 'mnist.onnx.data'), path.join(root, 'outside.data'));
+    await fs.symlink(path.join(root, 'outside.data'), path.join(root, 'model', 'mnist.onnx.data'));
+    const err = await prepareModel(path.join(root, 'model', 'mnist.onnx')).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/mnist\.onnx: external data "mnist\.onnx\.data" is a link to .*outside\.data, outside /);
+  });
+
+  it.skipIf(noCorpus !== null)('that is missing is named in one line', async () => {
+    const src = path.join(corpus, 'onnx_pytorch_external_data_mnist_zuramai');
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-onnx-ext-'));
+    tmp.push(root);
+    await fs.copyFile(path.join(src, 'mnist.onnx'), path.join(root, 'mnist.onnx'));
+    const err = await prepareModel(path.join(root, 'mnist.onnx')).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/mnist\.onnx: external data "mnist\.onnx\.data" cannot be read \(ENOENT\)/);
+  });
+});
