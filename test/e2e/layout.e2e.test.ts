@@ -44,6 +44,18 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
     expect([box.x >= 0, box.y >= 0, box.x + box.width <= width, box.y + box.height <= height], `${selector} at ${JSON.stringify(box)} in ${width}×${height}`).toEqual([true, true, true, true]);
   }
 
+  /** The element is drawn whole where it lies: what the page shows just inside its left and right edges is the element itself (not clipped by a scrolling parent). */
+  async function unclipped(selector: string): Promise<void> {
+    const hits = await page.locator(selector).first().evaluate((el) => {
+      const r = el.getBoundingClientRect();
+      const y = r.top + r.height / 2;
+      return [r.left + 2, r.right - 2].map((x) => el.contains(document.elementFromPoint(x, y)));
+    });
+    expect(hits, `${selector} is cut`).toEqual([true, true]);
+  }
+
+  const STRIP_BUTTONS = ['button[aria-label="Open photos"]', '[data-testid="grid-toggle"]', 'button[aria-label="Open a folder"]'];
+
   const BATCH_AND_EXPORT = [
     '[data-testid="batch"] button[aria-label="Open folders"]',
     'button[aria-label="Process all photos"]',
@@ -63,7 +75,8 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
     outDir = path.join(dir, 'exports');
     mkdirSync(photosDir, { recursive: true });
     mkdirSync(SHOTS, { recursive: true });
-    for (let i = 1; i <= 2; i++) {
+    // Four photos and the demo scene: five in the strip, as a newcomer had when its buttons were cut.
+    for (let i = 1; i <= 4; i++) {
       const s = makeDigitScene({ width: 320, height: 240, count: 3, sizes: [28, 42], seed: 500 + i });
       await sharp(s.rgb, { raw: { width: s.width, height: s.height, channels: 3 } }).png().toFile(path.join(photosDir, `scene-${i}.png`));
     }
@@ -95,6 +108,18 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
     expect(tip.x + tip.width).toBeLessThanOrEqual(viewport.x + viewport.width);
     expect(tip.y + tip.height).toBeLessThanOrEqual(viewport.y + viewport.height);
     await page.screenshot({ path: path.join(SHOTS, 'e2e-1280x720-model.png') });
+    // The chosen class keeps its own colour under the pointer; another row hovered looks different from it.
+    const bg = async (sel: string, hover: boolean): Promise<string> => {
+      if (hover) await page.locator(sel).first().hover();
+      else await page.mouse.move(5, 400);
+      return page.locator(sel).first().evaluate((el) => getComputedStyle(el).backgroundColor);
+    };
+    const chosen = '[data-testid="classes"] [role="option"][aria-selected="true"]';
+    const other = '[data-testid="classes"] [role="option"][aria-selected="false"]';
+    const [chosenStill, chosenHovered, otherHovered] = [await bg(chosen, false), await bg(chosen, true), await bg(other, true)];
+    expect(chosenHovered).not.toBe(otherHovered);
+    const blue = (css: string): boolean => { const [r, g, b] = (css.match(/\d+/g) ?? []).map(Number); return b > r + 60 && b > g; };
+    expect([blue(chosenStill), blue(chosenHovered), blue(otherHovered)]).toEqual([true, true, false]);
     await page.mouse.move(5, 400);
   });
 
@@ -102,15 +127,20 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
     await page.click('header.toolbar button:has-text("Open folder…")');
     // The queue brings the batch tab forward.
     await waitFor(`document.querySelector('[role="tab"][data-tab="batch"]')?.getAttribute('aria-selected') === 'true'`);
-    await waitFor(`[...document.querySelectorAll('button.thumb')].filter((b) => b.dataset.status === 'done').length === 2`, 180_000);
+    await waitFor(`[...document.querySelectorAll('button.thumb')].filter((b) => b.dataset.status === 'done').length === 4`, 180_000);
     await waitFor(`!!document.querySelector('[data-testid="batch-last"]')`);
     await page.click('button[aria-label="Export all photos"]');
-    await waitFor(`(document.querySelector('[data-testid="export-last"]')?.textContent ?? '').includes('Exported 2 PNGs to exports')`, 180_000);
+    await waitFor(`(document.querySelector('[data-testid="export-last"]')?.textContent ?? '').includes('Exported 4 PNGs to exports')`, 180_000);
     const pngs = (await fs.readdir(outDir)).filter((f) => f.endsWith('.png')).sort();
     // The folder's photos; the demo scene shown at start is not the user's.
-    expect(pngs).toEqual(['scene-1.heatmap.png', 'scene-2.heatmap.png']);
+    expect(pngs).toEqual([1, 2, 3, 4].map((i) => `scene-${i}.heatmap.png`));
     expect(await sharp(path.join(outDir, 'scene-1.heatmap.png')).metadata()).toMatchObject({ width: 320, height: 240 });
     for (const sel of BATCH_AND_EXPORT) await inside(sel, 1280, 720);
+    // Five photos in the strip: its buttons stay whole at its right edge (a newcomer saw "+ Folde").
+    for (const sel of STRIP_BUTTONS) {
+      await inside(sel, 1280, 720);
+      await unclipped(sel);
+    }
     await page.screenshot({ path: path.join(SHOTS, 'e2e-1280x720.png') });
 
     // The result line's tooltip lists what the export wrote, in the order photos finished.
@@ -130,7 +160,10 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
     const k = 7;
     await page.selectOption('[data-testid="rank-class"]', String(k));
     const rows = await page.locator('[data-testid="batch-grid"] tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.getAttribute('data-photo') ?? '', tr.querySelector('[data-col="max"]')?.textContent?.trim() ?? '']));
-    expect(rows).toHaveLength(3);
+    expect(rows).toHaveLength(5);
+    // The demo scene, which neither the folder's queue nor its export computed, has no score and ranks last.
+    const demoRow = rows.pop();
+    expect(demoRow?.[1]).toBe('—');
     // Independently: the same photos' per-scale maps (the demo preset, the default mode), averaged here, maximum of class 7 over covered cells.
     const model = server.models.at(-1);
     if (!model) throw new Error('the page loaded no model');
