@@ -57,6 +57,12 @@ export function comparePaths(a: string, b: string): number {
   return collator.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
+/** True when `target` is `root` or inside it (both real paths). */
+function isInside(root: string, target: string): boolean {
+  const rel = path.relative(root, target);
+  return rel === '' || (!path.isAbsolute(rel) && rel !== '..' && !rel.startsWith(`..${path.sep}`));
+}
+
 async function realpathOrSelf(p: string): Promise<string> {
   return fs.realpath(p).catch(() => path.resolve(p));
 }
@@ -66,8 +72,10 @@ async function realpathOrSelf(p: string): Promise<string> {
  * - A file given by name is kept whatever its extension, so an unreadable one is reported by the
  *   batch with its reason; a missing path is kept too (it fails with "cannot read file").
  * - A folder contributes its image files (by extension); with `recursive`, those of its sub-folders
- *   too. Symbolic links are followed; a folder reached twice (a link loop, or two inputs that
- *   overlap) is entered once.
+ *   too. Symbolic links are followed while they stay inside the folder given (by real path); a link
+ *   to a file or folder elsewhere is skipped with its target named, so a folder cannot hand over
+ *   files the user did not choose (the CLI and the window scan alike). A folder reached twice (a
+ *   link loop, or two inputs that overlap) is entered once.
  * - Photos are sorted naturally per input, inputs in the order given; duplicates are dropped.
  */
 export async function scanInputs(inputs: readonly string[], opts: ScanOptions = {}): Promise<ScanResult> {
@@ -90,6 +98,8 @@ export async function scanInputs(inputs: readonly string[], opts: ScanOptions = 
     file: string;
     subfolder: string;
   }
+  /** Real path of the folder the user chose that is being walked: links may not lead out of it. */
+  let chosenReal = '';
   const walk = async (dir: string, subfolder: string, found: Found[]): Promise<void> => {
     const real = await realpathOrSelf(dir);
     if (exclude.has(real)) {
@@ -123,6 +133,12 @@ export async function scanInputs(inputs: readonly string[], opts: ScanOptions = 
           skipped.push({ path: full, reason: 'broken symbolic link' });
           continue;
         }
+        // The user chose the folder, not what its links point to elsewhere (issue 19).
+        const target = await fs.realpath(full).catch(() => null);
+        if (target === null || !isInside(chosenReal, target)) {
+          skipped.push({ path: full, reason: `symbolic link to ${target ?? 'an unreadable target'}, outside the chosen folder` });
+          continue;
+        }
         isDir = st.isDirectory();
         isFile = st.isFile();
       }
@@ -141,6 +157,7 @@ export async function scanInputs(inputs: readonly string[], opts: ScanOptions = 
     const st = await fs.stat(input).catch(() => null);
     if (st?.isDirectory()) {
       const found: Found[] = [];
+      chosenReal = await realpathOrSelf(input);
       await walk(input, '', found);
       found.sort((a, b) => comparePaths(a.file, b.file));
       for (const f of found) await addFile(f.file, f.subfolder);
