@@ -5,15 +5,10 @@
  * after it was opened makes the protocol refuse it instead of serving the new target.
  */
 import { promises as fs } from 'node:fs';
+import type { FileIdentity } from '../io/safe-read';
 
 /** Identity of a regular file (stat follows symlinks: a symlink's identity is its target's). */
-export interface FileIdentity {
-  dev: bigint;
-  ino: bigint;
-  size: bigint;
-  /** Modification time, nanoseconds since the epoch. */
-  mtimeNs: bigint;
-}
+export type { FileIdentity };
 
 /** The identity of `file`, or a reason it has none (missing, unreadable, not a regular file). */
 export async function identityOf(file: string): Promise<FileIdentity | string> {
@@ -54,6 +49,20 @@ export class PhotoIdentities {
     } else {
       this.byId.set(id, typeof now === 'string' ? `it ${now} when it was opened` : now);
     }
+  }
+
+  /**
+   * Why bytes read through a descriptor of identity `read` must not be served as the photo `id`, as
+   * a clause; undefined when they were read from the file that was opened. The check on the bytes
+   * themselves: a file swapped between {@link refusal}'s stat and the read is caught here.
+   */
+  refusalOfRead(id: string, read: FileIdentity | undefined): string | undefined {
+    const was = this.byId.get(id);
+    if (was === undefined) return 'no identity was recorded when it was opened';
+    if (typeof was === 'string') return was;
+    if (read === undefined) return 'the file it was read from is not known';
+    if (sameIdentity(was, read)) return undefined;
+    return was.dev !== read.dev || was.ino !== read.ino ? 'its bytes were read from another file' : `it ${difference(was, read)}`;
   }
 
   /** Why the photo `id` (the file `file`) must not be served now, as a clause; undefined when it is the file that was opened. */

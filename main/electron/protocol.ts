@@ -4,7 +4,8 @@
  *   header, so the app has a real origin for sender checks and the CSP lives in main.
  * - convmap-photo://photo/<id> serves a photo the user opened through the service, by the id the
  *   service issued, upright (EXIF orientation applied), and only while the file is the one opened
- *   (photo-identity.ts: device, inode, size, mtime); anything else is a 404.
+ *   (photo-identity.ts: device, inode, size, mtime), checked on the path and on the descriptor the
+ *   served bytes were read through; anything else is a 404.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -69,6 +70,13 @@ export async function photoResponse(service: PhotoSource, identities: PhotoIdent
   }
   const photo = await service.photoBytes(m[1]).catch(() => undefined);
   if (!photo) return notFound();
+  // The path was checked above; the bytes may have been read from it since (once they left the kept
+  // set): the descriptor they were read through must be the opened file too.
+  const readRefusal = identities.refusalOfRead(m[1], photo.identity);
+  if (readRefusal !== undefined) {
+    log(`[photo] refused ${path.basename(file)}: ${readRefusal}`);
+    return notFound();
+  }
   return new Response(req.method === 'HEAD' ? null : new Uint8Array(photo.bytes), {
     status: 200,
     headers: {

@@ -9,7 +9,7 @@ import { bmpSize, isBmp } from './bmp';
 import { decodeBmpOffThread } from './bmp-thread';
 import { ImageError, overLimit } from './image-error';
 import { abortError } from './pool';
-import { readRegularFile, UnsafeFileError } from '../io/safe-read';
+import { readRegularFile, UnsafeFileError, type FileIdentity } from '../io/safe-read';
 
 /** An upright 8-bit RGB raster: row-major [height, width, 3] (index (y · width + x) · 3 + c). */
 export interface RgbImage {
@@ -90,16 +90,17 @@ function reason(err: unknown): string {
  * The one way a photo's bytes are read from disk: the path must name a regular file (a device,
  * FIFO, socket or folder is refused before anything is read, so /dev/zero cannot grow memory and a
  * FIFO cannot hang the read), no larger than `maxBytes`, and not empty.
+ * `opts.onIdentity` is told the identity of the descriptor read (io/safe-read FileIdentity).
  * @returns the file's bytes.
  * @throws ImageError naming the file ("file not found", "is a folder, not an image", "is a FIFO
  *   (named pipe), not a regular file", "is N bytes, over the photo limit of M", "empty file (0 bytes), not an image").
  */
-export async function readPhotoFile(file: string, opts: { maxBytes?: number } = {}): Promise<Buffer> {
+export async function readPhotoFile(file: string, opts: { maxBytes?: number; onIdentity?: (identity: FileIdentity) => void } = {}): Promise<Buffer> {
   const name = path.basename(file);
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_PHOTO_BYTES;
   let bytes: Buffer;
   try {
-    bytes = await readRegularFile(file, { maxBytes, capName: 'the photo limit' });
+    bytes = await readRegularFile(file, { maxBytes, capName: 'the photo limit', onIdentity: opts.onIdentity });
   } catch (err) {
     if (!(err instanceof UnsafeFileError)) throw new ImageError(name, `cannot read file (${reason(err)})`, { cause: err });
     const detail = /\bENOENT\b/.test(err.detail) ? 'file not found'

@@ -140,8 +140,24 @@ export async function openRegularFile(file: string): Promise<{ handle: fs.FileHa
   }
 }
 
+/**
+ * Which file a descriptor was open on, as fstat gives it: device, inode, size and modification time
+ * (nanoseconds since the epoch). Two reads with the same identity read the same file's same version.
+ */
+export interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+}
+
 /** Limits for readRegularFile. */
 export interface ReadLimits {
+  /**
+   * Told the identity of the descriptor the bytes were read from (fstat after the read), so that a
+   * caller checks the file it read, not whatever the path names by then.
+   */
+  onIdentity?(identity: FileIdentity): void;
   /** Refuse files larger than this many bytes (checked before allocating, and again while reading). */
   maxBytes: number;
   /** When set, the file must hold exactly this many bytes (a weight shard of known length). */
@@ -178,6 +194,10 @@ export async function readRegularFile(file: string, limits: ReadLimits): Promise
     const { bytesRead: extra } = await handle.read(probe, 0, 1, size);
     if (at !== size || extra !== 0) {
       throw new UnsafeFileError(file, 'wrong-size', `changed size while being read (${size} bytes at open, ${at === size ? 'more' : at} after)`);
+    }
+    if (limits.onIdentity) {
+      const st = await handle.stat({ bigint: true });
+      limits.onIdentity({ dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs });
     }
     return buf;
   } catch (e) {

@@ -9,13 +9,15 @@ import sharp from 'sharp';
 import { PHOTO_SCHEME, type PhotoRef } from '../../core/api';
 import { isBmp } from '../engine/bmp';
 import { DEFAULT_MAX_PIXELS, probePhoto, type PhotoSize, type RgbImage } from '../engine/decode';
-import { readFileHead } from '../io/safe-read';
+import { readFileHead, type FileIdentity } from '../io/safe-read';
 import { loadPhoto, PhotoDecoder, type LoadedPhoto } from './pipeline';
 
 /** The upright photo as served to the renderer. */
 export interface PhotoBytes {
   bytes: Uint8Array;
   mimeType: 'image/png' | 'image/jpeg' | 'image/webp' | 'image/gif' | 'image/avif';
+  /** The file these bytes come from, by the descriptor they were read through (absent: not known). */
+  identity?: FileIdentity;
 }
 
 /** Formats a browser shows as they are: served byte for byte when no EXIF rotation is needed. */
@@ -117,20 +119,25 @@ export function createPhotoLibrary(opts: { maxPixels?: number; decodedKeep?: num
     async bytes(id) {
       if (!photos.has(id)) return undefined;
       const loaded = await loadedOf(id);
-      if (!isBmp(loaded.bytes)) {
-        const meta = await sharp(loaded.bytes, { limitInputPixels: maxPixels }).metadata();
-        const asIs = meta.format ? AS_IS[meta.format] : undefined;
-        // Upright already and a format the renderer shows: the file itself, no re-encoding of a big photo.
-        if (asIs && (meta.orientation ?? 1) === 1 && (meta.pages ?? 1) === 1) return { bytes: loaded.bytes, mimeType: asIs };
-        // JPEG stays JPEG (smaller, and photos have no alpha).
-        if (meta.format === 'jpeg') {
-          return { bytes: new Uint8Array(await sharp(loaded.bytes, { limitInputPixels: maxPixels }).rotate().jpeg({ quality: 92 }).toBuffer()), mimeType: 'image/jpeg' };
-        }
-      }
-      // Everything else (BMP, TIFF, rotated PNG/WebP, multi-page) becomes PNG of the decoded photo.
-      const img = await decoder.decode(loaded);
-      const png = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 }, limitInputPixels: false }).png().toBuffer();
-      return { bytes: new Uint8Array(png), mimeType: 'image/png' };
+      return { ...(await servedBytes(loaded)), identity: loaded.identity };
     },
   };
+
+  /** The photo upright, in a format the renderer shows. */
+  async function servedBytes(loaded: LoadedPhoto): Promise<PhotoBytes> {
+    if (!isBmp(loaded.bytes)) {
+      const meta = await sharp(loaded.bytes, { limitInputPixels: maxPixels }).metadata();
+      const asIs = meta.format ? AS_IS[meta.format] : undefined;
+      // Upright already and a format the renderer shows: the file itself, no re-encoding of a big photo.
+      if (asIs && (meta.orientation ?? 1) === 1 && (meta.pages ?? 1) === 1) return { bytes: loaded.bytes, mimeType: asIs };
+      // JPEG stays JPEG (smaller, and photos have no alpha).
+      if (meta.format === 'jpeg') {
+        return { bytes: new Uint8Array(await sharp(loaded.bytes, { limitInputPixels: maxPixels }).rotate().jpeg({ quality: 92 }).toBuffer()), mimeType: 'image/jpeg' };
+      }
+    }
+    // Everything else (BMP, TIFF, rotated PNG/WebP, multi-page) becomes PNG of the decoded photo.
+    const img = await decoder.decode(loaded);
+    const png = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 }, limitInputPixels: false }).png().toBuffer();
+    return { bytes: new Uint8Array(png), mimeType: 'image/png' };
+  }
 }

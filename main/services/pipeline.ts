@@ -16,6 +16,7 @@ import type { ScoreMap } from '../../core/scoremap';
 import { DEFAULT_MAX_PIXELS, decodePhoto, probePhoto, readPhotoFile, untilAborted, type PhotoSize, type RgbImage } from '../engine/decode';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { abortError } from '../engine/pool';
+import type { FileIdentity } from '../io/safe-read';
 import { photoHash, type ScoreCache } from './cache';
 
 /** A photo read from disk: its bytes, content hash and upright size. */
@@ -30,6 +31,8 @@ export interface LoadedPhoto {
   hash: string;
   /** Upright size from the header, checked against the pixel limit. */
   size: PhotoSize;
+  /** The file the bytes were read from, by its open descriptor: what the photo scheme checks before serving them. */
+  identity?: FileIdentity;
 }
 
 export interface LoadOptions {
@@ -47,9 +50,10 @@ export interface LoadOptions {
 export async function loadPhoto(file: string, opts: LoadOptions = {}): Promise<LoadedPhoto> {
   const abs = path.resolve(file);
   const name = path.basename(abs);
-  const bytes = await readPhotoFile(abs, { maxBytes: opts.maxBytes });
+  let identity: FileIdentity | undefined;
+  const bytes = await readPhotoFile(abs, { maxBytes: opts.maxBytes, onIdentity: (id) => (identity = id) });
   const size = await probePhoto(bytes, { name, maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS });
-  return { file: abs, name, bytes, hash: photoHash(bytes), size };
+  return { file: abs, name, bytes, hash: photoHash(bytes), size, identity };
 }
 
 /** Decodes photos by content: the same bytes are decoded once while they stay among the `keep` most recent. */

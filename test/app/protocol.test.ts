@@ -19,6 +19,7 @@ vi.mock('electron', () => ({
 }));
 
 const { APP_SCHEME, appResponse, handleSchemes, photoResponse, registerSchemePrivileges } = await import('../../main/electron/protocol');
+type PhotoSource = import('../../main/electron/protocol').PhotoSource;
 
 describe('the app and photo schemes', () => {
   let dir: string;
@@ -103,6 +104,38 @@ describe('the app and photo schemes', () => {
     await fs.rm(gone.file);
     expect((await serve(gone.url)).status).toBe(404);
     expect(log).toHaveBeenLastCalledWith('[photo] refused gone.png: it cannot be read (ENOENT)');
+  });
+
+  it('refuses bytes read from a file swapped in after the path was checked (identity checked on the descriptor read)', async () => {
+    // Listed from a folder: only its header is read, so serving it reads the file by path.
+    const folder = path.join(dir, 'race');
+    await fs.mkdir(folder);
+    const file = path.join(folder, 'race.png');
+    await sharp({ create: { width: 7, height: 7, channels: 3, background: { r: 40, g: 0, b: 0 } } }).png().toFile(file);
+    const { photos } = await service.addFolders({ paths: [folder], recursive: false });
+    const id = photos[0].id;
+    await identities.record(id, file);
+    // Another photo of the same size moved over the path between the check and the read.
+    const other = path.join(dir, 'race-other.png');
+    await sharp({ create: { width: 7, height: 7, channels: 3, background: { r: 41, g: 0, b: 0 } } }).png().toFile(other);
+    expect((await fs.stat(other)).size).toBe((await fs.stat(file)).size);
+    const swapping: PhotoSource = {
+      photoFile: (i) => service.photoFile(i),
+      photoBytes: async (i) => {
+        await fs.rename(other, file);
+        return service.photoBytes(i);
+      },
+    };
+    const res = await photoResponse(swapping, identities, { url: photos[0].url, method: 'GET' }, log);
+    expect(res.status).toBe(404);
+    expect(log).toHaveBeenLastCalledWith('[photo] refused race.png: its bytes were read from another file');
+    // Listed the same way and left alone, a photo is served: the check refuses only the swap.
+    const calm = path.join(dir, 'calm');
+    await fs.mkdir(calm);
+    await sharp({ create: { width: 7, height: 7, channels: 3, background: { r: 42, g: 0, b: 0 } } }).png().toFile(path.join(calm, 'calm.png'));
+    const listed = await service.addFolders({ paths: [calm], recursive: false });
+    await identities.record(listed.photos[0].id, path.join(calm, 'calm.png'));
+    expect((await serve(listed.photos[0].url)).status).toBe(200);
   });
 
   it('serves no photo whose identity was never recorded', async () => {
