@@ -75,14 +75,15 @@ export function resolveInside(root: string, relative: string): string {
 /**
  * `resolveInside`, then the same check after following symbolic links (of `root` and of the
  * result), so a link planted in the folder cannot lead out of it. The target must exist.
+ * @param rootReal `root`'s real path when the caller resolved it already (one realpath for many files).
  * @returns the lexical path inside `root` (as `resolveInside` returns it), checked.
  */
-export async function resolveRealInside(root: string, relative: string): Promise<string> {
+export async function resolveRealInside(root: string, relative: string, rootReal?: string): Promise<string> {
   const target = resolveInside(root, relative);
   let realRoot: string;
   let realTarget: string;
   try {
-    realRoot = await fs.realpath(root);
+    realRoot = rootReal ?? (await fs.realpath(root));
     realTarget = await fs.realpath(target);
   } catch (e) {
     throw new UnsafeFileError(target, 'unreadable', `cannot be read (${errCode(e)})`);

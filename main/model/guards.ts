@@ -1,3 +1,4 @@
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { formatBytes, openRegularFile, readRegularFile, resolveRealInside, UnsafeFileError } from '../io/safe-read';
@@ -13,8 +14,21 @@ import { ModelError } from './errors';
 export const MAX_MODEL_JSON_BYTES = 64 * 2 ** 20;
 /** Largest total of a model's weights, in bytes (VGG-19 in float32 is 0.55 GB). */
 export const MAX_WEIGHT_BYTES = 2 * 2 ** 30;
+/**
+ * Largest ratio of unpacked to packed bytes allowed for big compressed data (a .keras zip entry,
+ * a filtered HDF5 dataset): real weights barely compress, a bomb of zeros packs a thousand to one.
+ */
+export const MAX_COMPRESSION_RATIO = 200;
 /** Largest small side file of a model (labels.txt, metadata.json, convmap.json), in bytes. */
 export const MAX_SIDE_FILE_BYTES = 16 * 2 ** 20;
+/** Most weight files (shard paths) a model.json may list: tfjs writes 4 MB shards, so 2 GB of weights is 512. */
+export const MAX_WEIGHT_FILES = 4096;
+/**
+ * Deepest nesting of objects and arrays in a model's JSON. A Keras layer sits about 10 levels deep and
+ * each nested model adds 4: real files stay far below; a deeper one would overflow the stack of the
+ * code (ours and tfjs's) that walks it.
+ */
+export const MAX_JSON_DEPTH = 400;
 
 /** An UnsafeFileError as the ModelError of the model file, or `e` unchanged. */
 function asModelError(e: unknown, file: string, what?: string): unknown {
@@ -38,19 +52,92 @@ export async function readJsonFile(file: string, maxBytes = MAX_MODEL_JSON_BYTES
 
 /** Parses JSON text from `file`; the refusal names `where` and never quotes the text. */
 export function parseJsonText(text: string, file: string, where: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch {
     throw new ModelError(file, where === 'the file' ? 'is not valid JSON' : `${where} is not valid JSON`);
   }
+  if (jsonDepthOver(value, MAX_JSON_DEPTH)) {
+    throw new ModelError(file, `${where === 'the file' ? 'its JSON' : where} nests deeper than ${MAX_JSON_DEPTH} levels (models within models?): refused before reading it`);
+  }
+  return value;
 }
 
-/** A small side file's text (labels.txt, metadata.json), or null when it is absent or refused. */
-export async function readSideFile(file: string, maxBytes = MAX_SIDE_FILE_BYTES): Promise<string | null> {
+/** Whether `value` nests objects/arrays deeper than `limit`, measured without recursion. */
+function jsonDepthOver(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/**
+ * Refuses a layer named like a member of every JavaScript object (`constructor`, `hasOwnProperty`,
+ * `__proto__`…): tfjs keeps layers and nodes in plain objects keyed by name, and such a name fails
+ * deep inside it ("unprocessedNodes[layer.name].push is not a function"). Walks the topology
+ * without recursion (nested models included); call after `parseJsonText` bounded its depth.
+ */
+export function assertLayerNames(topology: unknown, file: string): void {
+  const stack: unknown[] = [topology];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (Array.isArray(v)) {
+      stack.push(...v);
+      continue;
+    }
+    if (!isRecord(v)) continue;
+    const cfg = v.config;
+    if (typeof v.class_name === 'string') {
+      const names = [isRecord(cfg) ? cfg.name : undefined, v.name].filter((n): n is string => typeof n === 'string');
+      const bad = names.find((n) => n in Object.prototype || n === '__proto__');
+      if (bad !== undefined) {
+        throw new ModelError(file, `the layer name "${bad}" is a built-in JavaScript property name, which TensorFlow.js cannot load: rename the layer`, { name: bad, className: v.class_name });
+      }
+    }
+    for (const key of ['model_config', 'config', 'layers']) if (key in v) stack.push(v[key]);
+  }
+}
+
+/**
+ * A small side file of a model (labels.txt, classes.txt, metadata.json) by its name in the model's
+ * folder, read as text only when it resolves inside that folder (a link may point within it, not
+ * out), is a regular file and is at most `maxBytes`; otherwise, or when absent, null: a side file
+ * is optional, and one that leaves the folder is not the model's.
+ */
+export async function readSideFile(dir: string, name: string, maxBytes = MAX_SIDE_FILE_BYTES): Promise<string | null> {
   try {
+    const file = await resolveRealInside(dir, name);
     return (await readRegularFile(file, { maxBytes })).toString('utf8');
   } catch {
     return null;
+  }
+}
+
+/**
+ * Refuses a weights manifest listing more than MAX_WEIGHT_FILES shard paths, or one path twice
+ * (tfjs never does; listed 200 000 times, one small shard made the reader open and stat it that
+ * often). Counted before any file is touched; linear in the number of paths.
+ */
+export function checkWeightPaths(modelFile: string, manifest: readonly { paths?: unknown }[]): void {
+  let count = 0;
+  const seen = new Set<string>();
+  for (const group of manifest) {
+    if (!Array.isArray(group?.paths)) continue;
+    count += group.paths.length;
+    if (count > MAX_WEIGHT_FILES) {
+      const all = manifest.reduce((n, g) => n + (Array.isArray(g?.paths) ? g.paths.length : 0), 0);
+      throw new ModelError(modelFile, `weightsManifest lists ${all} weight files, over the limit of ${MAX_WEIGHT_FILES}`);
+    }
+    for (const p of group.paths) {
+      if (typeof p !== 'string') continue;
+      if (seen.has(p)) throw new ModelError(modelFile, `weightsManifest lists the weight file "${p}" more than once`);
+      seen.add(p);
+    }
   }
 }
 
@@ -74,6 +161,7 @@ export async function readWeightShards(modelFile: string, paths: unknown, expect
     throw new ModelError(modelFile, `the weights need ${formatBytes(MAX_WEIGHT_BYTES - budget.left + expectedBytes)}, over the limit of ${formatBytes(MAX_WEIGHT_BYTES)}`);
   }
   const dir = path.dirname(modelFile);
+  const realDir = await realpath(dir).catch(() => dir);
   const shards: { name: string; file: string; size: number }[] = [];
   for (const p of paths) {
     let decoded: string;
@@ -84,7 +172,7 @@ export async function readWeightShards(modelFile: string, paths: unknown, expect
     }
     let file: string;
     try {
-      file = await resolveRealInside(dir, decoded);
+      file = await resolveRealInside(dir, decoded, realDir);
     } catch (e) {
       if (e instanceof UnsafeFileError && e.reason === 'unreadable') {
         throw new ModelError(modelFile, `weight file "${p}" is missing (expected at ${path.join(dir, decoded)})`);
@@ -122,6 +210,40 @@ export async function readWeightShards(modelFile: string, paths: unknown, expect
     }
   }
   return parts;
+}
+
+/** Layers that hold weights themselves (nested models opened up), in order. */
+function leafLayers(model: tf.LayersModel): tf.layers.Layer[] {
+  const out: tf.layers.Layer[] = [];
+  const stack: tf.layers.Layer[] = [...model.layers].reverse();
+  while (stack.length > 0) {
+    const layer = stack.pop() as tf.layers.Layer;
+    const inner = (layer as Partial<tf.LayersModel>).layers;
+    if (Array.isArray(inner)) stack.push(...[...inner].reverse());
+    else out.push(layer);
+  }
+  return out;
+}
+
+/**
+ * Refuses a model whose weights, as float32, add up past MAX_WEIGHT_BYTES, naming its largest
+ * layer, before any weight is read: a file's config may declare any layer size, and the reader
+ * would allocate what it declares. (Built by `buildUntrusted`, they cost address space only so far.)
+ */
+export function assertWeightBudget(file: string, model: tf.LayersModel): void {
+  let total = 0;
+  let largest: { layer: tf.layers.Layer; bytes: number } | null = null;
+  for (const layer of leafLayers(model)) {
+    const bytes = layer.weights.reduce((n, w) => n + 4 * w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+    total += bytes;
+    if (largest === null || bytes > largest.bytes) largest = { layer, bytes };
+  }
+  if (total <= MAX_WEIGHT_BYTES || largest === null) return;
+  throw new ModelError(
+    file,
+    `the model's weights take ${formatBytes(total)} as float32 (this layer ${formatBytes(largest.bytes)}), over the limit of ${formatBytes(MAX_WEIGHT_BYTES)} for a model: refused before reading them`,
+    { name: largest.layer.name, className: largest.layer.getClassName() },
+  );
 }
 
 /** Index of the first NaN or ±Infinity in `values`, or −1. */

@@ -1,7 +1,7 @@
 import type { Dataset as H5Dataset, Group as H5Group } from 'h5wasm';
-import { readFileHead } from '../io/safe-read';
+import { formatBytes, readFileHead } from '../io/safe-read';
 import { ModelError } from './errors';
-import { firstNonFinite, nonFiniteText } from './guards';
+import { firstNonFinite, MAX_COMPRESSION_RATIO, nonFiniteText } from './guards';
 import { assertNoExternalLink, confineH5, type H5Confinement } from './h5-guard';
 
 /**
@@ -60,10 +60,19 @@ export interface H5File {
   mod: H5Module;
   /** h5wasm may open only this file while it is open (no external links, storage or virtual datasets). */
   confinement: H5Confinement;
+  /**
+   * Bytes the file holds, and how many of them the datasets read so far need at least (a dataset
+   * without filters needs its full size, a compressed one 1/MAX_COMPRESSION_RATIO of it).
+   */
+  storage: { fileBytes: number; needed: number };
   close(): void;
 }
 
-export function openHdf5(mod: H5Module, diskPath: string, file: string, what: string): H5File {
+/**
+ * Opens `diskPath` read-only, h5wasm confined to it.
+ * @param fileBytes the file's size in bytes (from the caller's fstat or its own bytes), the most its datasets can store.
+ */
+export function openHdf5(mod: H5Module, diskPath: string, file: string, what: string, fileBytes: number): H5File {
   let f;
   const confinement = confineH5(mod, diskPath);
   try {
@@ -76,7 +85,7 @@ export function openHdf5(mod: H5Module, diskPath: string, file: string, what: st
   }
   const handle = f;
   return {
-    root: handle, mod, confinement,
+    root: handle, mod, confinement, storage: { fileBytes, needed: 0 },
     close: () => {
       try {
         handle.close();
@@ -174,6 +183,35 @@ function dimsText(s: readonly (number | null)[]): string {
   return `[${s.join(', ')}]`;
 }
 
+/**
+ * Refuses a dataset whose declared bytes the file cannot be storing: HDF5 hands out a fill value
+ * (zeros) for chunks never written, so a few KB may declare gigabytes that reading would allocate.
+ * h5wasm does not expose a dataset's storage size, so the check is on the whole file: the datasets
+ * read so far need their full size when stored plain, and 1/MAX_COMPRESSION_RATIO of it when
+ * filtered (compressed), and together they must fit in the file's bytes.
+ */
+function checkStoredBytes(h5: H5File, ds: H5Dataset, bytes: number, file: string, layer: LayerRef, where: string, shape: readonly number[]): void {
+  let filtered = false;
+  try {
+    filtered = ds.filters.length > 0;
+  } catch {
+    // unreadable filter list: counted as stored plain, the stricter of the two
+  }
+  const need = filtered ? Math.ceil(bytes / MAX_COMPRESSION_RATIO) : bytes;
+  const { storage } = h5;
+  if (storage.needed + need > storage.fileBytes) {
+    const how = filtered ? `, compressed: at least ${formatBytes(need)} at ${MAX_COMPRESSION_RATIO}:1` : '';
+    throw new ModelError(
+      file,
+      `weight "${where}" declares shape ${dimsText(shape)}, ${formatBytes(bytes)}${how}, more than the file stores: it holds ` +
+        `${formatBytes(storage.fileBytes)} in all, ${storage.needed} of them needed by the weights before it ` +
+        `(chunks never written, or packed over ${MAX_COMPRESSION_RATIO}:1): refused before reading`,
+      layer,
+    );
+  }
+  storage.needed += need;
+}
+
 /** A dataset as float32, whatever float or integer type the file stores. */
 export function readWeight(h5: H5File, group: H5Group, name: string, file: string, layer: LayerRef, where: string, limits?: WeightLimits): Weight {
   const ds = getEntity(group, name);
@@ -198,6 +236,7 @@ export function readWeight(h5: H5File, group: H5Group, name: string, file: strin
     }
     limits.budget.left -= declared;
   }
+  checkStoredBytes(h5, ds, declared * meta.size, file, layer, where, shape);
   let raw;
   try {
     raw = ds.value;

@@ -1,21 +1,23 @@
 import { Unzip, UnzipInflate, unzipSync } from 'fflate';
 import { formatBytes } from '../io/safe-read';
 import { ModelError } from './errors';
-import { MAX_WEIGHT_BYTES } from './guards';
+import { MAX_COMPRESSION_RATIO, MAX_WEIGHT_BYTES } from './guards';
 
 /**
- * The entries of a `.keras` archive, unpacked with bounds: a zip bomb (a few MB that inflate to
- * gigabytes) is refused from its directory's declared sizes before anything is inflated, and an
- * entry that inflates past its declared size is stopped there, so memory stays within the caps
- * whatever the archive claims.
+ * The entries of a `.keras` archive, unpacked with bounds. The zip directory is used for names and
+ * for early refusals only (declared sizes over the caps, packed sizes larger than the archive); what
+ * bounds memory is counted while streaming: each entry is inflated 16 KB of the archive at a time
+ * into at most its declared size, its unpacked bytes may not exceed MAX_COMPRESSION_RATIO times the
+ * archive bytes it was read from, and all entries together may not unpack past
+ * MAX_ARCHIVE_UNPACKED_BYTES. A directory that lies about sizes gains nothing.
  */
 
-/** Largest total of the declared uncompressed sizes of all entries, in bytes. */
+/** Largest total of the unpacked sizes of all entries, in bytes (declared, and counted while inflating). */
 export const MAX_ARCHIVE_UNPACKED_BYTES = MAX_WEIGHT_BYTES + 64 * 2 ** 20;
-/** Largest inflation ratio (uncompressed / compressed) of an entry over 1 MiB; real weights barely compress. */
-export const MAX_ENTRY_RATIO = 200;
+/** Largest inflation ratio (unpacked / packed) of an entry over 1 MiB; real weights barely compress. */
+export const MAX_ENTRY_RATIO = MAX_COMPRESSION_RATIO;
 const RATIO_FLOOR_BYTES = 2 ** 20;
-/** Compressed bytes handed to the inflater at once: bounds one step's output to ~1032× this. */
+/** Archive bytes handed to the inflater at once: bounds one step's output to ~1032× this. */
 const CHUNK = 16 * 1024;
 
 interface DirectoryEntry {
@@ -40,53 +42,71 @@ function listEntries(file: string, bytes: Uint8Array): DirectoryEntry[] {
   return entries;
 }
 
-/** Refuses archives whose declared sizes exceed the caps, before anything is inflated. */
-function checkDeclaredSizes(file: string, entries: DirectoryEntry[]): void {
-  let total = 0;
-  for (const e of entries) {
-    total += e.originalSize;
-    if (e.originalSize > RATIO_FLOOR_BYTES && e.originalSize > MAX_ENTRY_RATIO * Math.max(1, e.size)) {
-      throw new ModelError(
-        file,
-        `zip entry "${e.name}" unpacks ${formatBytes(e.size)} to ${formatBytes(e.originalSize)} (ratio ${Math.round(e.originalSize / Math.max(1, e.size))}, over ${MAX_ENTRY_RATIO}): refused as a zip bomb`,
-      );
-    }
-  }
+function ratioText(unpacked: number, packed: number): string {
+  return `ratio ${Math.round(unpacked / Math.max(1, packed))}, over ${MAX_ENTRY_RATIO}`;
+}
+
+/** Refuses archives whose directory declares sizes over the caps or packed sizes it cannot hold, before anything is inflated. */
+function checkDeclaredSizes(file: string, entries: DirectoryEntry[], archiveBytes: number): void {
+  const total = entries.reduce((n, e) => n + e.originalSize, 0);
   if (total > MAX_ARCHIVE_UNPACKED_BYTES) {
     throw new ModelError(file, `zip entries unpack to ${formatBytes(total)}, over the limit of ${formatBytes(MAX_ARCHIVE_UNPACKED_BYTES)}`);
+  }
+  for (const e of entries) {
+    if (e.size > archiveBytes) {
+      throw new ModelError(file, `zip entry "${e.name}" claims ${formatBytes(e.size)} packed in a ${formatBytes(archiveBytes)} archive: its zip directory lies, refused`);
+    }
+    if (e.originalSize > RATIO_FLOOR_BYTES && e.originalSize > MAX_ENTRY_RATIO * Math.max(1, e.size)) {
+      throw new ModelError(file, `zip entry "${e.name}" unpacks ${formatBytes(e.size)} to ${formatBytes(e.originalSize)} (${ratioText(e.originalSize, e.size)}): refused as a zip bomb`);
+    }
   }
 }
 
 /**
  * Unpacks the entries named in `wanted` (others are never inflated) of a `.keras` zip.
  * @returns entry name → bytes, for the wanted entries the archive holds.
- * @throws ModelError naming the file when the archive is unreadable, over a cap, or an entry
- *   inflates to a size other than its declared one.
+ * @throws ModelError naming the file when the archive is unreadable, over a cap (declared or
+ *   counted), inflates past the ratio, or an entry inflates to a size other than its declared one.
  */
 export function unzipKerasEntries(file: string, bytes: Uint8Array, wanted: readonly string[]): Record<string, Uint8Array> {
   const entries = listEntries(file, bytes);
-  checkDeclaredSizes(file, entries);
+  checkDeclaredSizes(file, entries, bytes.length);
   const declared = new Map(entries.map((e) => [e.name, e.originalSize]));
   const out: Record<string, Uint8Array> = {};
-  const state: { failure: ModelError | null } = { failure: null };
+  const started = new Set<string>();
+  // `chunkStart`: where the chunk being pushed begins; an entry announced during that push has its
+  // data there or later, so `pushed - from` bounds the archive bytes its output came from.
+  const state: { failure: ModelError | null; chunkStart: number; pushed: number; unpacked: number } = { failure: null, chunkStart: 0, pushed: 0, unpacked: 0 };
   const unzip = new Unzip((entry) => {
     const size = declared.get(entry.name);
-    if (!wanted.includes(entry.name) || size === undefined || entry.name in out) return;
+    if (!wanted.includes(entry.name) || size === undefined || started.has(entry.name)) return;
+    started.add(entry.name);
+    const from = state.chunkStart;
+    // At most min(cap, 200 × archive) by checkDeclaredSizes; untouched pages cost nothing.
     const buf = new Uint8Array(size);
     let at = 0;
+    const stop = (failure: ModelError): void => {
+      state.failure = failure;
+      entry.terminate();
+    };
     entry.ondata = (err, chunk, final) => {
       if (state.failure !== null) return;
       if (err) {
         state.failure = new ModelError(file, `zip entry "${entry.name}" cannot be unpacked (${err.message})`);
         return;
       }
-      if (at + chunk.length > size) {
-        state.failure = new ModelError(file, `zip entry "${entry.name}" unpacks to more than the ${formatBytes(size)} its zip directory declares: refused`);
-        entry.terminate();
-        return;
+      const unpacked = at + chunk.length;
+      const packed = state.pushed - from;
+      if (unpacked > size) return stop(new ModelError(file, `zip entry "${entry.name}" unpacks to more than the ${formatBytes(size)} its zip directory declares: refused`));
+      if (unpacked > RATIO_FLOOR_BYTES && unpacked > MAX_ENTRY_RATIO * packed) {
+        return stop(new ModelError(file, `zip entry "${entry.name}" unpacked ${formatBytes(unpacked)} from at most ${formatBytes(packed)} of the archive (${ratioText(unpacked, packed)}): refused as a zip bomb`));
+      }
+      state.unpacked += chunk.length;
+      if (state.unpacked > MAX_ARCHIVE_UNPACKED_BYTES) {
+        return stop(new ModelError(file, `zip entries unpack to more than the limit of ${formatBytes(MAX_ARCHIVE_UNPACKED_BYTES)}: refused`));
       }
       buf.set(chunk, at);
-      at += chunk.length;
+      at = unpacked;
       if (final) {
         if (at !== size) state.failure = new ModelError(file, `zip entry "${entry.name}" unpacks to ${at} bytes, its zip directory declares ${size} (a damaged .keras file?)`);
         else out[entry.name] = buf;
@@ -97,7 +117,9 @@ export function unzipKerasEntries(file: string, bytes: Uint8Array, wanted: reado
   unzip.register(UnzipInflate);
   try {
     for (let i = 0; i < bytes.length && state.failure === null; i += CHUNK) {
-      unzip.push(bytes.subarray(i, Math.min(bytes.length, i + CHUNK)), i + CHUNK >= bytes.length);
+      state.chunkStart = i;
+      state.pushed = Math.min(bytes.length, i + CHUNK);
+      unzip.push(bytes.subarray(i, state.pushed), state.pushed >= bytes.length);
     }
   } catch (e) {
     throw new ModelError(file, `is not a readable zip archive (${(e as Error).message}): a truncated .keras file?`);

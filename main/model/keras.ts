@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { modelToArtifacts } from './artifacts';
 import { assertRegularFile, readRegularFile, UnsafeFileError } from '../io/safe-read';
 import { ModelError } from './errors';
+import { assertLayerNames, assertWeightBudget } from './guards';
 import { H5ExternalLinkError } from './h5-guard';
 import { kerasEntryNames, MAX_ARCHIVE_UNPACKED_BYTES, unzipKerasEntries } from './keras-zip';
 import { attrStrings, attrText, getEntity, h5wasm, hdf5Reason, isGroup, openHdf5, sniffKerasFile } from './hdf5';
@@ -29,9 +30,9 @@ export { kerasSnakeCase } from './keras-weights';
 
 /** Builds the model from a Keras HDF5 full-model file (Keras 2, or Keras 3's legacy `.h5`). */
 async function loadHdf5(file: string): Promise<tf.LayersModel> {
-  await assertRegularFile(file);
+  const { size } = await assertRegularFile(file);
   const mod = await h5wasm();
-  const h5 = openHdf5(mod, path.resolve(file), file, 'the file');
+  const h5 = openHdf5(mod, path.resolve(file), file, 'the file', size);
   try {
     const text = attrText(h5.root, 'model_config');
     if (text === null) {
@@ -48,8 +49,10 @@ async function loadHdf5(file: string): Promise<tf.LayersModel> {
       throw new ModelError(file, 'is an HDF5 file but not a Keras model (no model_config attribute)');
     }
     const config = parseConfig(text, file, 'the model_config attribute');
+    assertLayerNames(config, file);
     const model = await buildModel(config, file, attrText(h5.root, 'keras_version'));
     try {
+      assertWeightBudget(file, model);
       const root = getEntity(h5.root, 'model_weights');
       if (!isGroup(h5, root)) throw new ModelError(file, 'has a model_config but no model_weights group: the weights are missing');
       assignLegacyWeights(h5, model, root, file);
@@ -85,19 +88,26 @@ async function loadKerasArchive(file: string, bytes: Uint8Array): Promise<tf.Lay
     throw new ModelError(file, `is a zip archive without config.json: not a Keras 3 .keras model (it holds ${kerasEntryNames(file, bytes).slice(0, 5).join(', ') || 'nothing'})`);
   }
   const config = parseConfig(Buffer.from(configBytes).toString('utf8'), file, 'config.json');
+  assertLayerNames(config, file);
   const weightsBytes = entries['model.weights.h5'];
   if (!weightsBytes) {
     const npz = kerasEntryNames(file, bytes).includes('model.weights.npz');
     throw new ModelError(file, npz ? 'stores its weights as model.weights.npz, which Convmap does not read (only model.weights.h5)' : 'has no model.weights.h5: the weights are missing');
   }
   const model = await buildModel(config, file, archiveKerasVersion(entries['metadata.json']));
+  try {
+    assertWeightBudget(file, model);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   const mod = await h5wasm();
   // h5wasm's Node build reads from the host file system: the inner HDF5 file goes to a temp folder.
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-keras-'));
   try {
     const inner = path.join(dir, 'model.weights.h5');
     await fs.writeFile(inner, weightsBytes);
-    const h5 = openHdf5(mod, inner, file, 'its model.weights.h5');
+    const h5 = openHdf5(mod, inner, file, 'its model.weights.h5', weightsBytes.length);
     try {
       assignKeras3Weights(h5, model, config as unknown as RawLayer, '', file);
     } finally {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { buildUntrusted } from './build';
 import { ModelError } from './errors';
-import { assertFiniteArtifacts, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
+import { assertFiniteArtifacts, assertLayerNames, checkWeightPaths, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
 import { loadKerasModel, readKerasArtifacts, sniffKerasFile } from './keras';
 import { checkClasses, knownLayerClasses } from './keras-config';
 import { stripIndexPrefixes, TEACHABLE_MACHINE_KERAS_FILE } from './labels';
@@ -51,7 +51,7 @@ export async function resolveModelJson(target: string): Promise<string> {
   if (await fs.stat(direct).then(() => true, () => false)) return direct;
   const jsons = (await fs.readdir(target)).filter((f) => f.endsWith('.json')).sort();
   for (const name of jsons) {
-    const text = (await readSideFile(path.join(target, name), MAX_MODEL_JSON_BYTES)) ?? '';
+    const text = (await readSideFile(target, name, MAX_MODEL_JSON_BYTES)) ?? '';
     if (text.includes('"modelTopology"')) return path.join(target, name);
   }
   const keras = (await fs.readdir(target)).filter((f) => /\.(keras|h5|hdf5)$/i.test(f) && !/\.weights\.h5$/i.test(f)).sort();
@@ -86,6 +86,8 @@ export async function readModelArtifacts(file: string): Promise<tf.io.ModelArtif
   }
   const manifest = json.weightsManifest ?? [];
   if (!Array.isArray(manifest)) throw new ModelError(file, '"weightsManifest" must be a list of weight groups');
+  checkWeightPaths(file, manifest);
+  assertLayerNames(topology, file);
   const budget = { left: MAX_WEIGHT_BYTES };
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Buffer[] = [];
@@ -129,7 +131,7 @@ function byteSize(w: tf.io.WeightsManifestEntry): number {
 }
 
 async function readLabels(dir: string): Promise<{ labels: string[] | null; tm: boolean }> {
-  const meta = await readSideFile(path.join(dir, 'metadata.json'));
+  const meta = await readSideFile(dir, 'metadata.json');
   if (meta) {
     try {
       const m = JSON.parse(meta) as { labels?: unknown; tmVersion?: unknown };
@@ -141,7 +143,7 @@ async function readLabels(dir: string): Promise<{ labels: string[] | null; tm: b
     }
   }
   for (const name of ['labels.txt', 'classes.txt']) {
-    const text = await readSideFile(path.join(dir, name));
+    const text = await readSideFile(dir, name);
     if (text !== null) {
       const { labels, indexed } = stripIndexPrefixes(text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0));
       // Teachable Machine's Keras export: keras_model.h5 and "0 name" lines; its inputs are in [-1, 1].

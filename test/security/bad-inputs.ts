@@ -1,11 +1,15 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { createDeflateRaw, crc32 } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
+import type { Group as H5Group } from 'h5wasm';
 import { expect } from 'vitest';
 import { ModelError } from '../../main/model/errors';
 import { loadClassifier } from '../../main/model/load';
 import { modelToArtifacts } from '../../main/model/artifacts';
+import { kerasZip, writeH5, type Json } from '../helpers/keras';
 
 /**
  * Builders of the bad-input corpus (made by the tests, nothing committed) and a CLI runner that
@@ -143,6 +147,149 @@ export async function runCli(args: string[], opts: { timeoutS?: number; env?: Re
 
 /** Control characters a terminal acts on: C0 (but not the newline ending a line), DEL and C1. */
 export const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+// ---- Keras size bombs ------------------------------------------------------------------------------------
+
+/**
+ * The small model's Keras files whose head (Dense) declares `units` outputs: its kernel [72, units]
+ * and bias [units] are chunked datasets of which only the first chunk is written, then extended to
+ * that size (HDF5 reads never-written chunks as zeros), so a file of a few KB declares gigabytes.
+ * `legacy`: a Keras 2 full-model .h5 (model_config + model_weights/); `keras3`: a .keras zip of
+ * config.json and a model.weights.h5 in Keras 3's layout (layers/<class>/vars/<i>).
+ */
+export async function writeSparseKerasModel(file: string, files: TfjsModelFiles, layout: 'legacy' | 'keras3', units: number): Promise<void> {
+  const topology = structuredClone(files.json.modelTopology) as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } };
+  for (const l of topology.config.layers) if (l.class_name === 'Dense') l.config.units = units;
+  const sparse = (g: H5Group, name: string, shape: number[]): void => {
+    const first = [...shape.slice(0, -1), 16];
+    const ds = g.create_dataset({
+      name, data: new Float32Array(first.reduce((a, b) => a * b, 1)).fill(0.5), shape: first, dtype: '<f',
+      maxshape: [...shape.slice(0, -1), null], chunks: first,
+    });
+    ds.resize(shape);
+  };
+  const dense = (g: H5Group, data: Float32Array, name: string, shape: number[]): void => {
+    g.create_dataset({ name, data, shape, dtype: '<f' });
+  };
+  const conv = files.json.weightsManifest[0].weights.filter((w) => w.name.startsWith('conv/'));
+  const convValues = conv.map((w) => new Float32Array(w.shape.reduce((a, b) => a * b, 1)).fill(0.25));
+  const flat = 72;
+  if (layout === 'legacy') {
+    await writeH5(file, (root) => {
+      root.create_attribute('model_config', JSON.stringify(topology));
+      root.create_attribute('keras_version', '2.15.0');
+      root.create_attribute('backend', 'tensorflow');
+      const mw = root.create_group('model_weights');
+      mw.create_attribute('layer_names', ['conv', 'flat', 'head'], [3], 'S4');
+      const c = mw.create_group('conv');
+      c.create_attribute('weight_names', ['conv/kernel:0', 'conv/bias:0'], [2], 'S13');
+      const cg = c.create_group('conv');
+      conv.forEach((w, i) => dense(cg, convValues[i], `${w.name.split('/')[1]}:0`, w.shape));
+      mw.create_group('flat').create_attribute('weight_names', new Float64Array(0), [0], '<d');
+      const h = mw.create_group('head');
+      h.create_attribute('weight_names', ['head/kernel:0', 'head/bias:0'], [2], 'S13');
+      const hg = h.create_group('head');
+      sparse(hg, 'kernel:0', [flat, units]);
+      sparse(hg, 'bias:0', [units]);
+    });
+    return;
+  }
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-sparse-'));
+  try {
+    const inner = path.join(dir, 'model.weights.h5');
+    await writeH5(inner, (root) => {
+      const cg = root.create_group('layers').create_group('conv2d').create_group('vars');
+      conv.forEach((w, i) => dense(cg, convValues[i], String(i), w.shape));
+      const hg = (root.get('layers') as H5Group).create_group('dense').create_group('vars');
+      sparse(hg, '0', [flat, units]);
+      sparse(hg, '1', [units]);
+    });
+    const zip = kerasZip({
+      'metadata.json': { keras_version: '3.5.0' },
+      'config.json': topology as unknown as Json,
+      'model.weights.h5': new Uint8Array(await fs.readFile(inner)),
+    });
+    await fs.writeFile(file, zip);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- Zip bombs --------------------------------------------------------------------------------------------
+
+const deflatedZeros = new Map<number, Promise<Buffer>>();
+
+/** `zeros` bytes of zeros as raw deflate, streamed through zlib so the test never holds them (made once per size). */
+export function deflateZeros(zeros: number): Promise<Buffer> {
+  const made = deflatedZeros.get(zeros) ?? new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    // Level 2: as compact as level 1 on zeros (ratio ~229) and the fastest to make.
+    const z = createDeflateRaw({ level: 2 });
+    z.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+    const block = Buffer.alloc(16 * 2 ** 20);
+    let left = zeros;
+    const pump = (): void => {
+      while (left > 0) {
+        const n = Math.min(left, block.length);
+        left -= n;
+        if (!z.write(block.subarray(0, n))) return void z.once('drain', pump);
+      }
+      z.end();
+    };
+    pump();
+  });
+  deflatedZeros.set(zeros, made);
+  return made;
+}
+
+/**
+ * A zip with one deflated entry whose data is `zeros` bytes of zeros, streamed through zlib so the
+ * test never holds them, after `extra` stored entries. `declared` is the unpacked size written in
+ * its headers; `directoryPacked`, when given, is the packed size its central directory claims
+ * (the local header keeps the true one), a directory that lies.
+ */
+export async function zeroBombZip(entry: string, zeros: number, declared: number, extra: Record<string, Buffer>, directoryPacked?: number): Promise<Buffer> {
+  const deflated = await deflateZeros(zeros);
+  const members = [
+    ...Object.entries(extra).map(([name, data]) => ({ name, method: 0, data, usize: data.length, crc: crc32(data) })),
+    { name: entry, method: 8, data: deflated, usize: declared, crc: 0 },
+  ];
+  const locals: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const m of members) {
+    const name = Buffer.from(m.name);
+    const lh = Buffer.alloc(30);
+    lh.writeUInt32LE(0x04034b50, 0);
+    lh.writeUInt16LE(20, 4);
+    lh.writeUInt16LE(m.method, 8);
+    lh.writeUInt32LE(m.crc, 14);
+    lh.writeUInt32LE(m.data.length, 18);
+    lh.writeUInt32LE(m.usize, 22);
+    lh.writeUInt16LE(name.length, 26);
+    const cd = Buffer.alloc(46);
+    cd.writeUInt32LE(0x02014b50, 0);
+    cd.writeUInt16LE(20, 4);
+    cd.writeUInt16LE(20, 6);
+    cd.writeUInt16LE(m.method, 10);
+    cd.writeUInt32LE(m.crc, 16);
+    cd.writeUInt32LE(m.name === entry && directoryPacked !== undefined ? directoryPacked : m.data.length, 20);
+    cd.writeUInt32LE(m.usize, 24);
+    cd.writeUInt16LE(name.length, 28);
+    cd.writeUInt32LE(offset, 42);
+    locals.push(lh, name, m.data);
+    central.push(cd, name);
+    offset += 30 + name.length + m.data.length;
+  }
+  const cdBytes = Buffer.concat(central);
+  const eocd = Buffer.alloc(22);
+  eocd.writeUInt32LE(0x06054b50, 0);
+  eocd.writeUInt16LE(members.length, 8);
+  eocd.writeUInt16LE(members.length, 10);
+  eocd.writeUInt32LE(cdBytes.length, 12);
+  eocd.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cdBytes, eocd]);
+}
 
 /**
  * A vector drawing that takes librsvg minutes to render (issue 19, item 4): 9000×9000 with large

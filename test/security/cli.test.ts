@@ -1,11 +1,10 @@
-import { createDeflateRaw, crc32 } from 'node:zlib';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useWasm } from '../helpers/models';
-import { mkfifo, mknodZero, RAW_CONTROL, runCli, smallTfjsModel, weightRange, writeTfjsModel, type CliRun, type TfjsModelFiles } from './bad-inputs';
+import { mkfifo, mknodZero, RAW_CONTROL, runCli, smallTfjsModel, weightRange, writeTfjsModel, zeroBombZip, type CliRun, type TfjsModelFiles } from './bad-inputs';
 
 /**
  * The CLI on hostile inputs, as a child process with a time limit and its peak RSS measured by
@@ -57,77 +56,6 @@ async function modelDir(name: string, paths: string[], weights: Buffer | null = 
   const json = structuredClone(files.json);
   json.weightsManifest[0].paths = paths;
   return writeTfjsModel(path.join(root, name), { ...files, json }, weights);
-}
-
-let deflatedZeros: Promise<Buffer> | undefined;
-
-/** `zeros` bytes of zeros as raw deflate, streamed through zlib so the test never holds them. */
-function deflateZeros(zeros: number): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    // Level 2: as compact as level 1 on zeros (ratio ~229) and the fastest to make.
-    const z = createDeflateRaw({ level: 2 });
-    z.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
-    const block = Buffer.alloc(16 * 2 ** 20);
-    let left = zeros;
-    const pump = (): void => {
-      while (left > 0) {
-        const n = Math.min(left, block.length);
-        left -= n;
-        if (!z.write(block.subarray(0, n))) return void z.once('drain', pump);
-      }
-      z.end();
-    };
-    pump();
-  });
-}
-
-/**
- * A zip with one deflated entry whose data is `zeros` bytes of zeros, streamed through zlib so the
- * test never holds them; `declared` is the uncompressed size written in its headers.
- */
-async function zeroBombZip(entry: string, zeros: number, declared: number, extra: Record<string, Buffer>): Promise<Buffer> {
-  deflatedZeros ??= deflateZeros(zeros);
-  const deflated = await deflatedZeros;
-  const members = [
-    ...Object.entries(extra).map(([name, data]) => ({ name, method: 0, data, usize: data.length, crc: crc32(data) })),
-    { name: entry, method: 8, data: deflated, usize: declared, crc: 0 },
-  ];
-  const locals: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const m of members) {
-    const name = Buffer.from(m.name);
-    const lh = Buffer.alloc(30);
-    lh.writeUInt32LE(0x04034b50, 0);
-    lh.writeUInt16LE(20, 4);
-    lh.writeUInt16LE(m.method, 8);
-    lh.writeUInt32LE(m.crc, 14);
-    lh.writeUInt32LE(m.data.length, 18);
-    lh.writeUInt32LE(m.usize, 22);
-    lh.writeUInt16LE(name.length, 26);
-    const cd = Buffer.alloc(46);
-    cd.writeUInt32LE(0x02014b50, 0);
-    cd.writeUInt16LE(20, 4);
-    cd.writeUInt16LE(20, 6);
-    cd.writeUInt16LE(m.method, 10);
-    cd.writeUInt32LE(m.crc, 16);
-    cd.writeUInt32LE(m.data.length, 20);
-    cd.writeUInt32LE(m.usize, 24);
-    cd.writeUInt16LE(name.length, 28);
-    cd.writeUInt32LE(offset, 42);
-    locals.push(lh, name, m.data);
-    central.push(cd, name);
-    offset += 30 + name.length + m.data.length;
-  }
-  const cdBytes = Buffer.concat(central);
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(members.length, 8);
-  eocd.writeUInt16LE(members.length, 10);
-  eocd.writeUInt32LE(cdBytes.length, 12);
-  eocd.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cdBytes, eocd]);
 }
 
 describe('hostile model files, through the CLI', () => {
