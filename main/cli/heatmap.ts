@@ -238,6 +238,8 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
       engine, handle, info, photos: scan.photos, subfolders: scan.subfolders, scales, outDir, jobs, signal: abort.signal,
       cache, modelKey,
       controller: new BatchController(), onEvent,
+      // A photo of many tiles (a big photo, large scales) shows how far it is, not only which one runs.
+      onTiles: bar ? (_i, photo, done, total) => { if (total > 1) bar.update({ photo: `${p(path.basename(photo))} (${done}/${total} tiles)` }); } : undefined,
       options: {
         ...style, classChoice, namePattern, overwrite: opts.overwrite === true,
         scores: scoresOutput, npyDtype, csv: opts.csv === true, resume: opts.resume !== false,

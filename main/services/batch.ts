@@ -188,6 +188,8 @@ export interface RunBatchArgs {
   modelKey?: string;
   controller?: BatchController;
   onEvent?(event: BatchEvent): void;
+  /** Tiles the engine has finished of a photo's `total` (every scale's, in order): a long photo's progress. */
+  onTiles?(index: number, photo: string, done: number, total: number): void;
   /** Renders the picture (default renderPicture here); the app passes one running in worker threads. */
   render?: RenderPicture;
   /**
@@ -458,6 +460,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
       const decode = (): Promise<RgbImage> => (decoded ??= decoder.decode(loaded, signal));
       const scored = await scoreMapsFor(loaded, decode, {
         engine, handle, preprocess: info.preprocess, scales, cache, modelKey: args.modelKey, signal,
+        onProgress: args.onTiles ? (tilesDone, tilesTotal) => args.onTiles?.(index, photo, tilesDone, tilesTotal) : undefined,
       });
       if (scored.computed) summary.engineCalls++;
       const { maps, cachedScales } = scored;

@@ -58,6 +58,25 @@ describe('convmap heatmap: devices and what is printed', () => {
     expect(r.stdout).not.toMatch(/not used/);
   });
 
+  it.skipIf(!existsSync('/usr/bin/script'))('in a terminal, a photo of several tiles shows its tiles done on the progress bar, not only its name', async () => {
+    // util-linux's script(1) gives the CLI a pseudo-terminal, as a user's shell does.
+    const { execFile } = await import('node:child_process');
+    const photo = path.join(cli.dir, 'photos', 'wide.png');
+    await sharp({ create: { width: 300, height: 200, channels: 3, background: '#000' } }).png().toFile(photo);
+    const cmd = [process.execPath, path.join(repo, 'bin/convmap.mjs'), 'heatmap', '--model', 'builtin', photo, '--scales', '1,0.5', '--out', path.join(cli.dir, 'tty'), '--no-cache']
+      .map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile('/usr/bin/script', ['-qefc', cmd, '/dev/null'], { cwd: repo, env: { ...process.env, ...cli.env(), TERM: 'xterm' }, maxBuffer: 16 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    });
+    // eslint-disable-next-line no-control-regex
+    const shown = [...out.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').matchAll(/wide\.png \((\d+)\/(\d+) tiles\)/g)];
+    expect(shown.length).toBeGreaterThan(0);
+    const [, done, total] = shown.at(-1) ?? [];
+    // Two scales: at least one tile each; the last state drawn is the whole photo done.
+    expect(Number(total)).toBeGreaterThanOrEqual(2);
+    expect(done).toBe(total);
+  });
+
   it('names a photo that is not an image once, counts one skipped file in the singular, and says numeric ranges in words', async () => {
     const folder = path.join(cli.dir, 'mixed');
     await fs.mkdir(folder);
