@@ -7,9 +7,10 @@
  * - signed: x / 127.5 − 1, in [−1, 1] (Teachable Machine, MobileNet)
  * - inverted: 1 − x / 255 (white-on-black digit models applied to dark-on-light photos)
  * - imagenet: (x / 255 − mean) / std with ImageNet's per-channel mean and std
+ * - caffe: channels in B, G, R order, 0–255 minus ImageNet's per-channel mean (Caffe, Keras applications' VGG/ResNet50)
  */
-export type PreprocessMode = 'raw' | 'unit' | 'signed' | 'inverted' | 'imagenet';
-export const PREPROCESS_MODES: readonly PreprocessMode[] = ['raw', 'unit', 'signed', 'inverted', 'imagenet'];
+export type PreprocessMode = 'raw' | 'unit' | 'signed' | 'inverted' | 'imagenet' | 'caffe';
+export const PREPROCESS_MODES: readonly PreprocessMode[] = ['raw', 'unit', 'signed', 'inverted', 'imagenet', 'caffe'];
 
 export function isPreprocessMode(x: unknown): x is PreprocessMode {
   return typeof x === 'string' && (PREPROCESS_MODES as readonly string[]).includes(x);

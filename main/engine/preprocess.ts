@@ -9,6 +9,8 @@ import type { RgbImage } from './decode';
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
 /** ImageNet per-channel standard deviation of x / 255, [r, g, b]. */
 export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
+/** Caffe's ImageNet mean of x (0–255) in the model's channel order [b, g, r]. */
+export const CAFFE_BGR_MEAN: readonly [number, number, number] = [103.939, 116.779, 123.68];
 /** Rec. 601 luma weights [r, g, b], used for 1-channel models. */
 export const LUMA: readonly [number, number, number] = [0.299, 0.587, 0.114];
 
@@ -16,7 +18,8 @@ const lumaDot = (v: readonly [number, number, number]): number => LUMA[0] * v[0]
 
 /**
  * Map one sample value v (0–255, an RGB channel or the luminance) to the model's input value.
- * @param channel 0/1/2 for R/G/B; 'luma' for the grey input of 1-channel models, whose ImageNet
+ * @param channel 0/1/2 for the model's input channel (R/G/B; B/G/R for 'caffe', whose v is that
+ *   channel's pixel value); 'luma' for the grey input of 1-channel models, whose ImageNet
  *   mean and std are the luma-weighted averages of the three channels' (≈0.460 and ≈0.226).
  */
 export function preprocessValue(v: number, mode: PreprocessMode, channel: 0 | 1 | 2 | 'luma'): number {
@@ -30,6 +33,8 @@ export function preprocessValue(v: number, mode: PreprocessMode, channel: 0 | 1 
       const std = channel === 'luma' ? lumaDot(IMAGENET_STD) : IMAGENET_STD[channel];
       return (v / 255 - mean) / std;
     }
+    case 'caffe':
+      return v - (channel === 'luma' ? lumaDot([CAFFE_BGR_MEAN[2], CAFFE_BGR_MEAN[1], CAFFE_BGR_MEAN[0]]) : CAFFE_BGR_MEAN[channel]);
   }
 }
 
@@ -46,7 +51,7 @@ export interface PixelRegion {
  * @param img [height, width, 3] uint8 RGB.
  * @param region the pixels to take, in img's pixels; positions outside the image get 0 (the value a
  *   zero-padding layer would see), which only models with a negative offset ask for.
- * @param channels 3 → R, G, B; 1 → luminance 0.299 R + 0.587 G + 0.114 B (not rounded).
+ * @param channels 3 → R, G, B (B, G, R for 'caffe'); 1 → luminance 0.299 R + 0.587 G + 0.114 B (not rounded).
  * @returns Float32Array [y1 − y0, x1 − x0, channels], row-major.
  */
 export function preprocessRegion(img: RgbImage, region: PixelRegion, mode: PreprocessMode, channels: 1 | 3): Float32Array {
@@ -63,14 +68,16 @@ export function preprocessRegion(img: RgbImage, region: PixelRegion, mode: Prepr
   if (channels === 3) {
     // 256-entry lookup per channel: exact for every mode and faster than arithmetic per sample.
     const lut = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => preprocessValue(v, mode, c as 0 | 1 | 2)));
-    const [lr, lg, lb] = lut as [Float32Array, Float32Array, Float32Array];
+    const [l0, l1, l2] = lut as [Float32Array, Float32Array, Float32Array];
+    // The source sample of each model channel: R, G, B, or B, G, R for Caffe's channel order.
+    const [s0, s2] = mode === 'caffe' ? [2, 0] : [0, 2];
     for (let y = yStart; y < yEnd; y++) {
       let s = (y * img.width + xStart) * 3;
       let d = ((y - y0) * w + (xStart - x0)) * 3;
       for (let x = xStart; x < xEnd; x++, s += 3, d += 3) {
-        out[d] = lr[src[s]];
-        out[d + 1] = lg[src[s + 1]];
-        out[d + 2] = lb[src[s + 2]];
+        out[d] = l0[src[s + s0]];
+        out[d + 1] = l1[src[s + 1]];
+        out[d + 2] = l2[src[s + s2]];
       }
     }
   } else if (channels === 1) {
