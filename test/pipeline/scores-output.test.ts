@@ -149,7 +149,11 @@ describe('the score cache bounded by bytes', () => {
   });
 
   it('convmap cache info counts the maps, clear removes them', async () => {
-    const dir = path.join(tmp, 'cache');
+    // A cache of its own (not what another test left): two maps of 40 000 bytes of scores and a small header each.
+    const dir = path.join(tmp, 'cache-cli');
+    const cache = createDiskCache(dir, { maxBytes: 1e9 });
+    await cache.put(key('x'), map(100));
+    await cache.put(key('y'), map(100));
     const cli = (...args: string[]) => run(process.execPath, [path.join(repo, 'bin/convmap.mjs'), 'cache', ...args, '--cache-dir', dir], { cwd: repo });
     expect((await cli('info')).stdout).toMatch(/^files {7}2 score maps, 81 kB/m);
     expect((await cli('clear')).stdout).toMatch(/^cleared {5}2 score maps/m);
