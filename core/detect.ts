@@ -11,6 +11,7 @@
  */
 
 import { type AveragedMap } from './average';
+import { isBackgroundLabel } from './defaults';
 import { cellBox, type Box, type ScoreMap } from './scoremap';
 
 export interface Detection {
@@ -32,7 +33,7 @@ export interface Detection {
 }
 
 export interface DetectOptions {
-  /** Classes to look for; default all, except classes labelled 'background' when labels are given. */
+  /** Classes to look for; default all, except background classes (isBackgroundLabel) when labels are given. */
   classes?: number[];
   /** Peaks whose score at their own scale is below this are dropped, 0–1. */
   threshold: number;
@@ -167,11 +168,11 @@ export function findMapPeaks(map: ScoreMap, classIndex: number, threshold: numbe
   return gridPeaks(rows, cols, (cell) => scores[cell * classes + classIndex], threshold);
 }
 
-/** The classes searched by default: all, minus those labelled 'background' (case-insensitive). */
+/** The classes searched by default: all, minus those with a background label (core/defaults isBackgroundLabel: '__background__' too). */
 export function defaultClasses(classes: number, labels?: readonly string[]): number[] {
   const out: number[] = [];
   for (let k = 0; k < classes; k++) {
-    if (labels && labels[k] !== undefined && labels[k].trim().toLowerCase() === 'background') continue;
+    if (isBackgroundLabel(labels?.[k])) continue;
     out.push(k);
   }
   return out;
