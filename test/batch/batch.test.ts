@@ -236,6 +236,8 @@ describe('cancel and pause', () => {
     const controller = new BatchController();
     const events: BatchEvent[] = [];
     let pausedAt = -1;
+    let onPaused = (): void => undefined;
+    const paused = new Promise<void>((resolve) => { onPaused = resolve; });
     const p = runBatch(args({
       photos, outDir: path.join(tmp, 'out-pause'), jobs: 1, controller,
       onEvent: (e) => {
@@ -243,10 +245,14 @@ describe('cancel and pause', () => {
         if (e.type === 'photo' && e.status === 'done' && pausedAt < 0) {
           controller.pause();
           pausedAt = events.length;
+          onPaused();
         }
       },
     }));
-    await new Promise((r) => setTimeout(r, 400));
+    // However slow the machine, the first photo finishes before anything is asserted; then a while
+    // paused, in which no photo may start (a loaded machine only makes the check weaker, never false).
+    await paused;
+    await new Promise((r) => setTimeout(r, 300));
     const running = events.filter((e) => e.type === 'photo' && e.status === 'running').length;
     expect(running).toBe(1);
     expect(events.some((e) => e.type === 'paused')).toBe(true);
@@ -345,7 +351,7 @@ describe('overlay PNG pixels', () => {
   it('draws the legend in the bottom-left corner when asked', async () => {
     const without = await exportOne(path.join(tmp, 'out-nolegend'), { opacity: 0 });
     const withLegend = await exportOne(path.join(tmp, 'out-legend'), { opacity: 0, legend: true });
-    const l = legendLayer(240, 180, { label: 'x', colormap: 'turbo' });
+    const l = legendLayer(240, 180, { kind: 'scale', title: 'x', colormap: 'turbo', range: [0, 1], threshold: 0 });
     expect(l).toBeDefined();
     const { left, top, width, height } = l as NonNullable<typeof l>;
     // The scale bar (font·1.5 to font·2.3 below the legend's top, pad = font/2 from its sides) is painted over the photo.
