@@ -79,7 +79,7 @@ describe.skipIf(!ready)('defaults a new user sees, in a browser on the real serv
     expect(await text('section[aria-labelledby="scales-h"] .info')).toMatch(/^1×4 · 2×6 · 3×8 cells/);
     expect(await text('[data-testid="grade"] .badge')).toMatch(/^(exact|close|approximate)$/);
     await page.screenshot({ path: path.join(shots, 'e2e-224-window-small-photo.png') });
-  });
+  }, 400_000);
 
   it('the toolbar neither wraps nor clips at the 720-px minimum width', async () => {
     await page.setViewportSize({ width: 720, height: 600 });
@@ -103,7 +103,7 @@ describe.skipIf(!ready)('defaults a new user sees, in a browser on the real serv
     await page.screenshot({ path: path.join(shots, 'e2e-batch-grid.png') });
     await page.click(`[data-testid="batch-grid"] tbody tr:has-text("skimage_chelsea.png")`);
     await page.waitForSelector('[data-testid="viewport"]');
-  });
+  }, 400_000);
 
   it('exports the photo with the class shown, at full size', async () => {
     await page.click('button[aria-label="Export current photo"]');
