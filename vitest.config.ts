@@ -10,5 +10,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     reporters: ['default'],
+    // tfjs's cpu backend greets every test process that uses it without prod mode (the app turns it
+    // off: main/engine/backend.ts quiet()); its advice to install tfjs-node is noise in test output.
+    onConsoleLog: (log) => !log.includes('Hi, looks like you are running TensorFlow.js in Node.js'),
   },
 });
