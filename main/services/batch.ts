@@ -35,7 +35,7 @@ import { analyseMaps, classLabel, namedClass, type PictureSettings } from '../..
 import type { ScalePlan } from '../../core/defaults';
 import { scaleListProblem } from '../../core/scales';
 import { cellCount } from '../../core/scoremap';
-import { DEFAULT_MAX_PIXELS, type RgbImage } from '../engine/decode';
+import { DEFAULT_MAX_PIXELS, untilAborted, type RgbImage } from '../engine/decode';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { abortError, isAbortError } from '../engine/pool';
 import { makeDirs, removeStaleTemps } from './atomic';
@@ -490,7 +490,8 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
         return;
       }
       const image = await decode();
-      const png = await render({ image, averaged: analysis.averaged, classIndex: analysis.classIndex, drawn: analysis.drawn }, info.labels, opts);
+      // Like a decode, a render runs in libvips' threads: a cancel stops the wait, not the render.
+      const png = await untilAborted(render({ image, averaged: analysis.averaged, classIndex: analysis.classIndex, drawn: analysis.drawn }, info.labels, opts), signal);
       if (signal?.aborted) throw aborted();
       const name = path.basename(photo, path.extname(photo));
       const npyDtype = opts.npyDtype ?? 'float32';
