@@ -387,8 +387,6 @@ export type EventApi = { [M in EventMethod]: (listener: (payload: PayloadOf<M>) 
 
 /** All invoke channels, in table order. */
 export const INVOKE_CHANNELS: readonly InvokeChannel[] = Object.values(INVOKES).map((e) => e.channel);
-/** All event channels, in table order. */
-export const EVENT_CHANNELS: readonly EventChannel[] = Object.values(EVENTS).map((e) => e.channel);
 
 /**
  * Sent by the preload alone (never exposed to the page) when it resolves a dropped file's path:

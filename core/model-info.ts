@@ -23,7 +23,7 @@ export type PaddingKind = 'valid' | 'same' | 'mixed';
 export interface EquivalenceReport {
   /** Largest |cell − crop| over all cells and classes. */
   maxAbsDiff: number;
-  /** maxAbsDiff divided by the largest |crop output| (relative to the output's scale). */
+  /** maxAbsDiff divided by the output's scale: the largest |crop output|, at least 1 for bounded outputs (sigmoid, softmax, tanh). */
   maxRelDiff: number;
   /** Number of cells (crops) compared. */
   cellsChecked: number;
@@ -39,33 +39,45 @@ export interface EquivalenceReport {
   meanRelDiff?: number;
   /** Share of cells, in [0, 1], whose top class differs from the top class of their crop. */
   topClassMismatch?: number;
+  /** Why the map is `not representative` (one sentence), when it is not. */
+  notRepresentative?: string;
   /** One-word summary of the figures above, from gradeEquivalence. */
   grade?: EquivalenceGrade;
 }
 
 /**
- * How far the converted model is from its crops, in one word (the CLI and the window both show it):
- * - exact: no zero padding crops see differently, and every cell equals its crop to float error
+ * How far the converted model is from its crops, in one word (the CLI and the window both show it).
+ * Which measure decides each (on the check's 9–36 cells of a smooth random image):
+ * - exact: no layer pads with zeros that crops would see, and every score of every cell equals its
+ *   crop's within 1e-4 of the output's range (largest |crop score|, at least 1 for sigmoid/softmax/tanh outputs)
  * - close: cells differ from crops (zero padding near window borders) but the top class agrees on
- *   at least 95% of the cells and the mean difference is within 10% of the output's scale
- * - approximate: anything further; heatmaps are indicative only
+ *   at least 95% of the cells and the mean |cell − crop| is within 10% of the output's scale
+ * - approximate: the top class agrees on at least half of the cells; heatmaps are indicative only
+ * - not representative: the network's stride exceeds its window (some pixels lie in no cell), or the
+ *   top class differs from the crop's on more than half of the cells: the map does not show what
+ *   the classifier sees; the conversion still succeeds, and says so
  */
-export type EquivalenceGrade = 'exact' | 'close' | 'approximate';
-export const EQUIVALENCE_GRADES: readonly EquivalenceGrade[] = ['exact', 'close', 'approximate'];
+export type EquivalenceGrade = 'exact' | 'close' | 'approximate' | 'not representative';
+export const EQUIVALENCE_GRADES: readonly EquivalenceGrade[] = ['exact', 'close', 'approximate', 'not representative'];
 
 /** Largest share of cells whose top class may differ from the crop's for grade `close`. */
 export const CLOSE_MAX_TOP_CLASS_MISMATCH = 0.05;
 /** Largest meanRelDiff for grade `close`. */
 export const CLOSE_MAX_MEAN_REL_DIFF = 0.1;
+/** Largest share of cells whose top class may differ from the crop's before the map is `not representative`. */
+export const REPRESENTATIVE_MAX_TOP_CLASS_MISMATCH = 0.5;
 
 /**
  * The grade of measured figures (pure; see EquivalenceGrade for the thresholds).
- * @param m exact: the equivalence check's verdict (no padding, maxRelDiff ≤ 1e-4);
- *   topClassMismatch: share in [0, 1]; meanRelDiff: mean |diff| / largest |crop output|
+ * @param m exact: the equivalence check's verdict (no padding, max |diff| ≤ 1e-4 of the output's range);
+ *   topClassMismatch: share in [0, 1]; meanRelDiff: mean |diff| / the output's scale;
+ *   strideExceedsWindow: the network's stride is larger than its window on some axis
  */
-export function gradeEquivalence(m: { exact: boolean; topClassMismatch: number; meanRelDiff: number }): EquivalenceGrade {
+export function gradeEquivalence(m: { exact: boolean; topClassMismatch: number; meanRelDiff: number; strideExceedsWindow?: boolean }): EquivalenceGrade {
+  if (m.strideExceedsWindow) return 'not representative';
   if (m.exact) return 'exact';
   if (m.topClassMismatch <= CLOSE_MAX_TOP_CLASS_MISMATCH && m.meanRelDiff <= CLOSE_MAX_MEAN_REL_DIFF) return 'close';
+  if (m.topClassMismatch > REPRESENTATIVE_MAX_TOP_CLASS_MISMATCH) return 'not representative';
   return 'approximate';
 }
 

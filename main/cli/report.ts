@@ -12,6 +12,9 @@ function percent(share: number): string {
 
 /** A warning line for the CLI when the converted model is only an approximation of its crops, else null. */
 export function approximationWarning(eq: EquivalenceReport): string | null {
+  if (equivalenceGrade(eq) === 'not representative') {
+    return `warning: the converted map is NOT REPRESENTATIVE of the classifier: ${eq.notRepresentative ?? 'the top class differs from the crop\'s in most cells'}; do not read its heatmaps as what the classifier sees`;
+  }
   if (equivalenceGrade(eq) !== 'approximate') return null;
   const why = eq.topClassMismatch !== undefined ? `the top class differs from the crop's in ${percent(eq.topClassMismatch)} of cells` : 'cells differ from crops';
   return `warning: the converted model only approximates the classifier (${why}); read its heatmaps as indicative`;

@@ -5,8 +5,35 @@ import { preprocessValue } from '../engine/preprocess';
 import { ModelError } from '../model/errors';
 import type { Conversion } from './convert';
 
-/** Relative tolerance below which a network without zero padding counts as exactly converted. */
+/** Tolerance, as a share of the output's scale ({@link outputScale}), below which a network without zero padding counts as exactly converted. */
 export const EXACT_TOLERANCE = 1e-4;
+
+/** Activations whose outputs lie in a range of width about 1 or 2 whatever the input. */
+const BOUNDED = new Set(['sigmoid', 'softmax', 'hardSigmoid', 'keras3HardSigmoid', 'tanh', 'softsign', 'hardTanh']);
+
+/** Whether the model's (first) output comes out of a bounded activation: sigmoid, softmax, tanh… */
+export function boundedOutput(model: tf.LayersModel): boolean {
+  let layer: tf.layers.Layer | undefined = (model.outputs[0] as tf.SymbolicTensor | undefined)?.sourceLayer as tf.layers.Layer | undefined;
+  // A trailing Reshape/Flatten/Dropout keeps the range of what it reshapes.
+  while (layer && ['Reshape', 'Flatten', 'Dropout'].includes(layer.getClassName())) {
+    const inbound: { inputTensors: tf.SymbolicTensor[] } | undefined = (layer as unknown as { inboundNodes: { inputTensors: tf.SymbolicTensor[] }[] }).inboundNodes[0];
+    layer = inbound?.inputTensors[0]?.sourceLayer as tf.layers.Layer | undefined;
+  }
+  if (!layer) return false;
+  if (layer instanceof tf.LayersModel) return boundedOutput(layer);
+  if (layer.getClassName() === 'Softmax') return true;
+  const activation = (layer.getConfig() as { activation?: unknown }).activation;
+  return typeof activation === 'string' && BOUNDED.has(activation);
+}
+
+/**
+ * The scale differences are measured against: the largest |output| seen, and at least 1 for an
+ * output of a bounded activation (a sigmoid's probabilities near 0 must not make float error look
+ * big: 1.7e-6 absolute on outputs of at most 0.01 is not a 1.7e-4 error).
+ */
+export function outputScale(model: tf.LayersModel, largestSeen: number): number {
+  return Math.max(largestSeen, boundedOutput(model) ? 1 : 1e-12);
+}
 
 /** Share of cells whose highest-scoring class differs; `a` and `b` are [cells, classes] row-major. */
 export function topClassMismatch(a: Float32Array, b: Float32Array, classes: number): number {
@@ -149,9 +176,10 @@ export async function checkEquivalence(
       sumAbs += d;
       scale = Math.max(scale, Math.abs(b[i]));
     }
-    const maxRel = maxAbs / Math.max(scale, 1e-12);
+    const range = outputScale(conv.fcn, scale);
+    const maxRel = maxAbs / range;
     const meanAbs = b.length > 0 ? sumAbs / b.length : 0;
-    const meanRel = meanAbs / Math.max(scale, 1e-12);
+    const meanRel = meanAbs / range;
     const mismatch = topClassMismatch(a, b, classes);
     const padded = conv.paddedLayers.length > 0;
     const exact = !padded && maxRel <= EXACT_TOLERANCE;
@@ -162,10 +190,18 @@ export async function checkEquivalence(
     } else if (!exact) {
       note = `no zero padding, but the difference exceeds ${EXACT_TOLERANCE}: the conversion is wrong for this model`;
     }
+    const strideExceedsWindow = sy > wy || sx > wx;
+    const grade = gradeEquivalence({ exact, topClassMismatch: mismatch, meanRelDiff: meanRel, strideExceedsWindow });
+    let notRepresentative: string | undefined;
+    if (strideExceedsWindow) {
+      notRepresentative = `the network's stride (${sy}×${sx} px) exceeds its window (${wy}×${wx} px): cells do not overlap and some pixels lie in no cell`;
+    } else if (grade === 'not representative') {
+      notRepresentative = `the top class differs from the crop's in ${(mismatch * 100).toFixed(1)}% of the cells checked (more than half)`;
+    }
     return {
       maxAbsDiff: maxAbs, maxRelDiff: maxRel, cellsChecked: rows * cols, inputSize: [ny, nx], exact, ...(note ? { note } : {}),
-      meanAbsDiff: meanAbs, meanRelDiff: meanRel, topClassMismatch: mismatch,
-      grade: gradeEquivalence({ exact, topClassMismatch: mismatch, meanRelDiff: meanRel }),
+      meanAbsDiff: meanAbs, meanRelDiff: meanRel, topClassMismatch: mismatch, ...(notRepresentative ? { notRepresentative } : {}),
+      grade,
     };
   } finally {
     tf.dispose([fcnOut, cropOut]);

@@ -14,9 +14,6 @@ import { DIGIT_SIZE, digitImage, loadDigits, type DigitSplit } from './mnist-dat
 export const digitLabels: readonly string[] = Object.freeze(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'background']);
 /** Index of the "background" class. */
 export const DIGIT_BACKGROUND_CLASS = 10;
-/** The classifier's window (input size) in pixels and its total stride. */
-export const DIGIT_WINDOW = DIGIT_SIZE;
-export const DIGIT_STRIDE = 4;
 
 /** Folder of the committed model (model.json, weights.bin, labels.txt). */
 export const DIGIT_MODEL_DIR: string = fileURLToPath(new URL('./model/', import.meta.url));

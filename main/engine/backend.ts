@@ -165,8 +165,3 @@ export function getTf(): Tf {
 export function backendFailures(): readonly string[] {
   return autoFailures;
 }
-
-/** The backend selected in this thread, if any. */
-export function selectedBackend(): BackendName | undefined {
-  return selected;
-}

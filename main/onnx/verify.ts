@@ -2,12 +2,16 @@
  * Runtime check of an exported model: ONNX Runtime against the tfjs FCN on the same random image.
  */
 import * as tf from '@tensorflow/tfjs';
+import { boundedOutput } from '../convert/equivalence';
 import { ModelError } from '../model/errors';
 import { exportOnnx, type LayerOutput } from './export';
 import { DataType, decodeModel, encodeModel } from './proto';
 import { createSession, loadOrt } from './runtime';
 
-/** Relative tolerance of the ONNX check: largest |ONNX − tfjs| over the largest |tfjs|. */
+/**
+ * Tolerance of the ONNX check: largest |ONNX − tfjs| over the output's scale (the largest |tfjs|,
+ * at least 1 for sigmoid/softmax/tanh outputs: see outputScale).
+ */
 export const ONNX_TOLERANCE = 1e-4;
 
 /** Measured agreement of the ONNX model with the tfjs FCN. */
@@ -18,7 +22,7 @@ export interface OnnxCheck {
   inputSize: [number, number];
 }
 
-function diff(a: Float32Array, b: Float32Array): { maxAbs: number; maxRel: number } {
+function diff(a: Float32Array, b: Float32Array, bounded = false): { maxAbs: number; maxRel: number } {
   let maxAbs = 0;
   let scale = 0;
   for (let i = 0; i < b.length; i++) {
@@ -27,7 +31,7 @@ function diff(a: Float32Array, b: Float32Array): { maxAbs: number; maxRel: numbe
     maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);
     scale = Math.max(scale, Math.abs(b[i]));
   }
-  return { maxAbs, maxRel: maxAbs / Math.max(scale, 1e-12) };
+  return { maxAbs, maxRel: maxAbs / Math.max(scale, bounded ? 1 : 1e-12) };
 }
 
 /** NCHW (or [N, C, 1, 1]) data of an ONNX tensor as tfjs's NHWC order. */
@@ -105,7 +109,7 @@ export async function checkOnnx(fcn: tf.LayersModel, onnx: Uint8Array, file: str
     if (actual.length !== expected.length) {
       throw new ModelError(file, `the ONNX model gives ${actual.length} scores on a ${size[0]}×${size[1]} image, the tfjs model ${expected.length}`);
     }
-    const { maxAbs, maxRel } = diff(actual, expected);
+    const { maxAbs, maxRel } = diff(actual, expected, boundedOutput(fcn));
     if (!(maxRel <= ONNX_TOLERANCE)) {
       const first = await firstDifferingLayer(fcn, onnx, file, image);
       const where = first
@@ -113,7 +117,7 @@ export async function checkOnnx(fcn: tf.LayersModel, onnx: Uint8Array, file: str
         : undefined;
       throw new ModelError(
         file,
-        `the ONNX model differs from the tfjs model by ${maxRel.toExponential(2)} relative (> ${ONNX_TOLERANCE}) on a ${size[0]}×${size[1]} image`
+        `the ONNX model differs from the tfjs model by ${maxRel.toExponential(2)} of the output's scale (> ${ONNX_TOLERANCE}) on a ${size[0]}×${size[1]} image`
           + (first ? `; this layer is the first whose outputs differ (${first.maxRel.toExponential(2)})` : ''),
         where,
       );

@@ -3,10 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { equivalenceGrade, gradeEquivalence } from '../../core/model-info';
 import { approximationWarning, formatReport } from '../../main/cli/report';
 import { convertClassifier } from '../../main/convert/convert';
-import { checkEquivalence, defaultCellsPerAxis, macsPerWindow, smoothRandomImage, topClassMismatch } from '../../main/convert/equivalence';
+import { checkEquivalence, defaultCellsPerAxis, macsPerWindow, outputScale, smoothRandomImage, topClassMismatch } from '../../main/convert/equivalence';
 import { randomizeWeights, useWasm } from '../helpers/models';
 
 beforeAll(useWasm);
+
+const made: tf.LayersModel[] = [];
+afterAll(() => made.forEach((m) => m.dispose()));
 
 describe('equivalence grade (core)', () => {
   it('grades hand-picked figures by the documented thresholds', () => {
@@ -15,6 +18,22 @@ describe('equivalence grade (core)', () => {
     expect(gradeEquivalence({ exact: false, topClassMismatch: 0.05, meanRelDiff: 0.1 })).toBe('close');
     expect(gradeEquivalence({ exact: false, topClassMismatch: 0.06, meanRelDiff: 0.001 })).toBe('approximate');
     expect(gradeEquivalence({ exact: false, topClassMismatch: 0, meanRelDiff: 0.11 })).toBe('approximate');
+    expect(gradeEquivalence({ exact: false, topClassMismatch: 0.5, meanRelDiff: 0.3 })).toBe('approximate');
+    // More than half the cells name another class than their crop: the map does not represent the classifier.
+    expect(gradeEquivalence({ exact: false, topClassMismatch: 0.51, meanRelDiff: 0.3 })).toBe('not representative');
+    // A stride beyond the window leaves pixels in no cell, however well the cells match their crops.
+    expect(gradeEquivalence({ exact: true, topClassMismatch: 0, meanRelDiff: 0, strideExceedsWindow: true })).toBe('not representative');
+  });
+
+  it('measures differences against 1 for a sigmoid output whose probabilities are all small, and against the largest output otherwise', () => {
+    const head = (activation: 'sigmoid' | 'linear'): tf.LayersModel => {
+      const m = tf.sequential({ layers: [tf.layers.dense({ inputShape: [2], units: 1, activation })] });
+      made.push(m);
+      return m;
+    };
+    expect(outputScale(head('sigmoid'), 0.01)).toBe(1);
+    expect(outputScale(head('linear'), 0.01)).toBe(0.01);
+    expect(outputScale(head('sigmoid'), 3)).toBe(3);
   });
 
   it('grades a sidecar written before the grade existed from what it holds', () => {
@@ -33,9 +52,6 @@ describe('equivalence grade (core)', () => {
 });
 
 describe('checkEquivalence figures against an independent crop comparison', () => {
-  const made: tf.LayersModel[] = [];
-  afterAll(() => made.forEach((m) => m.dispose()));
-
   it('reports the mean |diff| and the top-class mismatch share of a same-padded net as the crops give them', async () => {
     const model = tf.sequential({
       layers: [
@@ -85,6 +101,25 @@ describe('checkEquivalence figures against an independent crop comparison', () =
     expect(report.grade).toBe(gradeEquivalence({ exact: false, topClassMismatch: differ / 16, meanRelDiff: sum / n / scale }));
   });
 
+  it('grades a net whose stride (16) exceeds its window (8) not representative, and says why, though its cells equal their crops', async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 3, kernelSize: 1, strides: 16, activation: 'relu' }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 2, activation: 'softmax' }),
+      ],
+    });
+    made.push(model);
+    randomizeWeights(model, 41);
+    const c = convertClassifier(model, 'gappy.json');
+    made.push(c.fcn);
+    expect({ window: c.window, stride: c.stride }).toEqual({ window: [8, 8], stride: [16, 16] });
+    const report = await checkEquivalence(model, c, 'gappy.json', { cellsPerAxis: 3 });
+    expect(report.exact).toBe(true);
+    expect(report.grade).toBe('not representative');
+    expect(report.notRepresentative).toBe("the network's stride (16×16 px) exceeds its window (8×8 px): cells do not overlap and some pixels lie in no cell");
+  });
+
   it('prints the grade, the mean and the mismatch share in the report, and warns only when approximate', () => {
     const eq = { maxAbsDiff: 0.5, maxRelDiff: 0.5, cellsChecked: 9, inputSize: [20, 20] as [number, number], exact: false, meanAbsDiff: 0.1, meanRelDiff: 0.1, topClassMismatch: 2 / 9, grade: 'approximate' as const };
     const info = {
@@ -97,6 +132,8 @@ describe('checkEquivalence figures against an independent crop comparison', () =
     expect(text).toContain("mean |diff| 1.00e-1, top class differs from the crop's in 22.2% of cells");
     expect(approximationWarning(eq)).toMatch(/^warning: the converted model only approximates the classifier \(the top class differs from the crop's in 22\.2% of cells\)/);
     expect(approximationWarning({ ...eq, grade: 'close' })).toBeNull();
+    expect(approximationWarning({ ...eq, grade: 'not representative', notRepresentative: 'the network\'s stride (432×432 px) exceeds its window (160×160 px)' }))
+      .toBe('warning: the converted map is NOT REPRESENTATIVE of the classifier: the network\'s stride (432×432 px) exceeds its window (160×160 px); do not read its heatmaps as what the classifier sees');
   });
 });
 

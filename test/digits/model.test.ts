@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDigitModel } from '../../main/digits/load-model';
+import { loadClassifier } from '../../main/model/load';
 import { DIGIT_PIXELS, loadDigits } from '../../main/digits/mnist-data';
 import { DIGIT_BACKGROUND_CLASS, digitLabels, loadDigitModelFiles, resizeBilinear } from '../../main/digits/scene';
 
@@ -9,7 +9,7 @@ let model: tf.LayersModel;
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  model = await loadDigitModel();
+  model = (await loadClassifier((await loadDigitModelFiles()).modelJson)).model;
 });
 
 afterAll(() => {
