@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportConverted } from '../../main/onnx/convert';
+import { prepareModelInWorker } from '../../main/services/convert-thread';
 import { prepareModel } from '../../main/services/models';
 import { useWasm } from '../helpers/models';
 import { ortRun } from './helpers';
@@ -188,6 +189,14 @@ describe('PyTorch exports made by scripts/onnx_fixtures.py, against PyTorch\'s o
       expect((err as Error).message).not.toContain('\n');
     });
   }
+});
+
+describe('the window\'s conversion worker', () => {
+  it('opens an ONNX file in its worker thread (ONNX Runtime checks the rebuild there) and says so in the head lines', async () => {
+    const prepared = await prepareModelInWorker({ target: path.join(fixtures, 'squeeze_excite_sigmoid.onnx'), preprocess: 'unit' });
+    expect(prepared.info.head[0]).toMatch(/^ONNX input "input" NCHW \[1, 3, 24, 24\]; scores from "output": rebuilt and checked against ONNX Runtime/);
+    expect(prepared.info.window).toEqual([24, 24]);
+  }, 60_000);
 });
 
 describe('external data', () => {

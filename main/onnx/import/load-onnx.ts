@@ -6,7 +6,7 @@
 import path from 'node:path';
 import * as protobuf from 'protobufjs/light.js';
 import * as tf from '@tensorflow/tfjs';
-import type { PreprocessMode } from '../../../core/model-info';
+import { isPreprocessMode, type PreprocessMode } from '../../../core/model-info';
 import { ModelError } from '../../model/errors';
 import { readRegularFile, resolveRealInside } from '../../io/safe-read';
 import { createSession, loadOrt } from '../runtime';
@@ -180,7 +180,7 @@ async function folderLabels(dir: string): Promise<{ labels: string[]; name: stri
 function guessPreprocess(m: OnnxModelFile, imp: ImportedClassifier): LoadedOnnx['preprocess'] {
   if (imp.input.elemType === OnnxType.UINT8) return { mode: 'raw', why: 'the input holds uint8 pixel values', uncertain: false };
   const stated = m.metadata['convmap.preprocess'];
-  if (stated === 'raw' || stated === 'unit' || stated === 'signed' || stated === 'inverted' || stated === 'imagenet') {
+  if (isPreprocessMode(stated)) {
     return { mode: stated, why: 'stated in the model\'s metadata', uncertain: false };
   }
   const producer = m.producer.toLowerCase();

@@ -9,6 +9,8 @@
  * and H·W·C in tfjs): the Dense that reads it gets its kernel rows in the order tfjs holds.
  */
 import * as tf from '@tensorflow/tfjs';
+// Registers the activations tfjs lacks (hardSwish, Keras 3's hard sigmoid) under the names used below.
+import '../../model/activations';
 import { ModelError } from '../../model/errors';
 import { OnnxType, typeName, type OnnxAttribute, type OnnxModelFile, type OnnxNode, type OnnxTensor } from './read';
 
@@ -780,6 +782,13 @@ class Importer {
       case 'HardSigmoid': case 'HardSwish': {
         const a = node.opType === 'HardSwish' ? 1 / 6 : float(node, 'alpha', 0.2);
         const b = node.opType === 'HardSwish' ? 0.5 : float(node, 'beta', 0.5);
+        // One Activation layer where tfjs (or main/model/activations) has the formula: a head may hold it, not a Multiply.
+        const named = b !== 0.5 ? undefined : Math.abs(a - 1 / 6) < 1e-7 ? (node.opType === 'HardSwish' ? 'hardSwish' : 'keras3HardSigmoid') : a === 0.2 && node.opType === 'HardSigmoid' ? 'hardSigmoid' : undefined;
+        if (named) {
+          t = this.apply(tf.layers.activation({ activation: named as Parameters<typeof tf.layers.activation>[0]['activation'], name }), x.t);
+          nonNeg = node.opType === 'HardSigmoid';
+          break;
+        }
         const lin = this.affine(node, x, new Float32Array([a]), new Float32Array([b]), '_affine');
         const hs = this.apply(tf.layers.reLU({ maxValue: 1, name: node.opType === 'HardSwish' ? this.layerName(node, '_gate') : name }), lin);
         t = node.opType === 'HardSwish' ? this.apply(tf.layers.multiply({ name }), [x.t, hs]) : hs;
