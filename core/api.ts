@@ -9,6 +9,7 @@
 import type { CombineMode } from './average';
 import type { ColormapName } from './colormap';
 import type { ConvertedModelInfo, PreprocessMode } from './model-info';
+import type { MapView } from './pipeline';
 import type { ScoreMap } from './scoremap';
 
 /** What runs inference (ONNX Runtime or a tfjs backend), where, and the worker pool or thread count. */
@@ -135,8 +136,10 @@ export interface AddFoldersResult extends AddPhotosResult {
 export interface ExportSettings {
   /** An output folder chosen through chooseExportFolder in this session (others are refused). */
   outDir: string;
-  /** A class label, 'top' (each photo's strongest class but background) or 'any' (per location). */
+  /** A class label, 'top' (each photo's strongest class but background) or 'any' (per location; models with a background class). */
   classChoice: string;
+  /** What the overlay shows: the class's scores (absolute, or relative to each photo) or the class map. */
+  view: MapView;
   colormap: ColormapName;
   /** 0–1. */
   opacity: number;
@@ -146,7 +149,7 @@ export interface ExportSettings {
   boxes: boolean;
   /** Peaks at or above this score become detections, 0–1. */
   detectThreshold: number;
-  /** Draw the legend (class name, colormap scale). */
+  /** Draw the legend (what is drawn: its colour scale or its classes). */
   legend: boolean;
   /** File name with {name} and {class}; '.png' is added when missing. Existing files are never replaced: a "-2" suffix is added. */
   namePattern: string;

@@ -9,6 +9,8 @@ import {
   interpolateRdYlBu,
   interpolateTurbo,
   interpolateViridis,
+  schemeDark2,
+  schemeTableau10,
 } from 'd3-scale-chromatic';
 
 export type ColormapName = 'viridis' | 'inferno' | 'magma' | 'plasma' | 'turbo' | 'cividis' | 'greys' | 'rdylbu';
@@ -72,4 +74,20 @@ export function colormapLut(name: ColormapName, n = 256): Uint8ClampedArray {
     cache.set(key, lut);
   }
   return lut.slice();
+}
+
+/**
+ * The class map's categorical palette: Tableau 10, then Dark2 (18 distinct colours). Class k gets
+ * entry k mod 18, so a class has the same colour on every photo of a model.
+ */
+const CLASS_PALETTE: readonly string[] = [...schemeTableau10, ...schemeDark2];
+
+/** The class map's colour of class k as '#rrggbb' (see CLASS_PALETTE). */
+export function classColourCss(k: number): string {
+  return CLASS_PALETTE[((k % CLASS_PALETTE.length) + CLASS_PALETTE.length) % CLASS_PALETTE.length];
+}
+
+/** The class map's colour of class k as [r, g, b], each 0–255. */
+export function classColour(k: number): [number, number, number] {
+  return parseCssColour(classColourCss(k));
 }

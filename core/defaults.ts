@@ -15,9 +15,12 @@ export interface DrawDefaults {
   opacity: number;
   /** How the scales are combined: 'max', because an object matches the window at one scale and a mean over the others dilutes it. */
   mode: CombineMode;
+  /** Perceptually uniform (viridis): equal steps of score look like equal steps of colour, no false bands as turbo/jet paint. */
   colormap: ColormapName;
   /** Draw detection boxes on the view and on exported PNGs. */
   boxes: boolean;
+  /** Draw the legend (what is drawn, and its colour scale or classes) on the view and on exported PNGs. */
+  legend: boolean;
   /** Peaks at or above this score become detections, 0–1. */
   detectThreshold: number;
 }
@@ -27,8 +30,9 @@ export const DRAW_DEFAULTS: Readonly<DrawDefaults> = Object.freeze({
   threshold: 0.2,
   opacity: 0.65,
   mode: 'max',
-  colormap: 'turbo',
+  colormap: 'viridis',
   boxes: false,
+  legend: true,
   detectThreshold: 0.5,
 });
 

@@ -4,7 +4,7 @@
  */
 
 import type { AveragedMap } from './average';
-import { colormapLut, type ColormapName } from './colormap';
+import { classColour, colormapLut, type ColormapName } from './colormap';
 
 export interface OverlayOptions {
   /** Output raster size in pixels, normally the original photo size; it is stretched over the whole photo. */
@@ -16,8 +16,9 @@ export interface OverlayOptions {
   /** Scores below this are transparent. */
   threshold: number;
   /**
-   * true: bilinear between grid cell centres (over covered cells only, weights renormalised), and
-   * fading to transparent over half a grid cell (half the finest stride) beyond the covered cells;
+   * true: bilinear between grid cell centres (over painted cells only: covered and ≥ threshold,
+   * weights renormalised), and alpha fading to transparent over half a grid cell (half the finest
+   * stride) beyond the painted cells;
    * false: each pixel takes its grid cell's score (blocky), hard edges.
    */
   smooth: boolean;
@@ -61,8 +62,8 @@ function axisTable(outSize: number, imageSize: number, cell: number, n: number) 
 type AxisTable = ReturnType<typeof axisTable>;
 
 /**
- * How opaque the smooth view is at a sample point of uncovered cell (r, c): 1 − d, d the distance
- * from the point to the nearest covered cell in half cells (Euclidean over the two axes, each in its
+ * How opaque the smooth view is at a sample point of unpainted cell (r, c): 1 − d, d the distance
+ * from the point to the nearest painted cell (mask 1) in half cells (Euclidean over the two axes, each in its
  * own half cell); 0 from half a cell away. Only the 8 neighbours can be that close.
  */
 function edgeWeight(mask: Uint8Array, rows: number, cols: number, r: number, c: number, ys: AxisTable, py: number, xs: AxisTable, px: number): number {
@@ -85,14 +86,15 @@ function edgeWeight(mask: Uint8Array, rows: number, cols: number, r: number, c: 
 /**
  * Paint one class of an averaged map as an RGBA raster.
  * Output pixel (py, px) is sampled at original point ((py + 0.5)·H / height, (px + 0.5)·W / width).
- * It is painted when its grid cell (the cell containing that point) is covered and the score there is
- * ≥ threshold: colour = LUT entry round((score − lo) / (hi − lo) · 255) of a 256-entry LUT (clamped),
- * alpha = round(opacity · 255). Every other pixel is [0, 0, 0, 0]. With smooth, the score is the
- * bilinear interpolation between the centres of the neighbouring covered cells (edges clamped), and
- * coverage does not end in a hard edge: a point of an uncovered cell at distance d (in half grid
- * cells, see edgeWeight) from the nearest covered cell is painted with that interpolated score and
- * alpha round(round(opacity · 255) · (1 − d)), transparent from d ≥ 1 (half a cell, half the finest
- * stride, beyond the covered area).
+ * A grid cell is painted when it is covered and its score is ≥ threshold. Without smooth, a pixel
+ * whose grid cell (the cell containing its point) is painted gets colour = LUT entry
+ * round((score − lo) / (hi − lo) · 255) of a 256-entry LUT (clamped), alpha = round(opacity · 255);
+ * every other pixel is [0, 0, 0, 0]. With smooth, the score is the bilinear interpolation between
+ * the centres of the neighbouring painted cells only (edges clamped, weights renormalised), so the
+ * colour never runs through the colormap towards the unpainted scores below the threshold; instead
+ * the painted area ends in a fade of alpha: a point of an unpainted cell at distance d (in half grid
+ * cells, see edgeWeight) from the nearest painted cell takes that interpolated colour with alpha
+ * round(round(opacity · 255) · (1 − d)), transparent from d ≥ 1 (half a cell beyond).
  * @returns straight (not premultiplied) RGBA, row-major, length width · (y1 − y0) · 4 (the rows of
  *   `opts.rows`, default all: width · height · 4).
  */
@@ -127,8 +129,9 @@ export function renderOverlay(avg: AveragedMap, classIndex: number, opts: Overla
   const score = new Float64Array(rows * cols);
   const mask = new Uint8Array(rows * cols);
   for (let cell = 0; cell < rows * cols; cell++) {
-    mask[cell] = avg.coverage[cell] > 0 ? 1 : 0;
-    score[cell] = mask[cell] ? avg.scores[cell * classes + classIndex] : 0;
+    const v = avg.coverage[cell] > 0 ? avg.scores[cell * classes + classIndex] : NaN;
+    mask[cell] = v >= threshold ? 1 : 0;
+    score[cell] = mask[cell] ? v : 0;
   }
 
   const out = new Uint8ClampedArray(width * (y1 - y0) * 4);
@@ -182,9 +185,9 @@ export function renderOverlay(avg: AveragedMap, classIndex: number, opts: Overla
       const c0 = xs.i0[px];
       const c1 = xs.i1[px];
       const u = xs.t[px];
-      // Within half a cell of a covered cell, that cell is one of the bilinear pair with a positive weight: den > 0.
+      // Within half a cell of a painted cell, that cell is one of the bilinear pair with a positive weight: den > 0;
+      // s is a weighted mean of painted scores, all ≥ threshold.
       const s = ((1 - u) * num[c0] + u * num[c1]) / ((1 - u) * den[c0] + u * den[c1]);
-      if (!(s >= threshold)) continue;
       const v = (s - lo) * scale + 0.5;
       out32[o + px] = palette[v <= 0 ? 0 : v >= LUT_SIZE - 1 ? LUT_SIZE - 1 : v | 0];
       if (fade < 1) out[(o + px) * 4 + 3] = Math.round(alpha * fade);
@@ -220,6 +223,104 @@ export function blendOverRgb(photoRgb: Uint8Array, overlayRgba: Uint8Array | Uin
     out[q] = (r + (r >> 8)) >> 8;
     out[q + 1] = (g + (g >> 8)) >> 8;
     out[q + 2] = (b + (b >> 8)) >> 8;
+  }
+  return out;
+}
+
+/** What {@link renderClassMap} paints. */
+export interface ClassMapOptions {
+  /** Output raster size in pixels, stretched over the whole photo (as {@link OverlayOptions}). */
+  width: number;
+  height: number;
+  /** 0–1; alpha of painted pixels is round(opacity · 255). */
+  opacity: number;
+  /** A cell whose winning score is below this is clear. */
+  threshold: number;
+  /** Per class, 1 when its cells are clear (background classes); length avg.classes. */
+  clear: Uint8Array;
+  /** Per grid cell, 1 when the cell is rejected (drawn clear whatever wins); default none. */
+  rejected?: Uint8Array;
+  /** Only output rows [y0, y1) (a band); default all. */
+  rows?: [number, number];
+}
+
+/**
+ * Each grid cell's winning class: the argmax over all classes of its averaged scores (the lower
+ * index on ties), as FCN's per-pixel argmax; -1 for a cell that is uncovered, rejected, won by a
+ * class marked clear (background), or whose winning score is below the threshold.
+ * @returns Int32Array of rows · cols, index r · cols + c.
+ */
+export function classMapWinners(avg: AveragedMap, opts: Pick<ClassMapOptions, 'threshold' | 'clear' | 'rejected'>): Int32Array {
+  const { rows, cols, classes, scores, coverage } = avg;
+  if (opts.clear.length !== classes) throw new Error(`class map: clear flags for ${opts.clear.length} classes, the map has ${classes}`);
+  const out = new Int32Array(rows * cols).fill(-1);
+  for (let cell = 0; cell < rows * cols; cell++) {
+    if (coverage[cell] === 0 || opts.rejected?.[cell]) continue;
+    let best = 0;
+    let bestScore = scores[cell * classes];
+    for (let k = 1; k < classes; k++) {
+      const v = scores[cell * classes + k];
+      if (v > bestScore) {
+        bestScore = v;
+        best = k;
+      }
+    }
+    if (!opts.clear[best] && bestScore >= opts.threshold) out[cell] = best;
+  }
+  return out;
+}
+
+/**
+ * Paints the class map: each output pixel takes the colour of its grid cell's winning class
+ * ({@link classMapWinners}; colours from core/colormap classColour) with alpha round(opacity · 255),
+ * or [0, 0, 0, 0] where the cell has none. Classes are categories: nothing is interpolated, each
+ * pixel shows the cell its sample point ((py + 0.5)·H / height, (px + 0.5)·W / width) falls in.
+ * @returns straight RGBA, row-major, width · (y1 − y0) · 4 bytes.
+ */
+export function renderClassMap(avg: AveragedMap, opts: ClassMapOptions, winners: Int32Array = classMapWinners(avg, opts)): Uint8ClampedArray {
+  const { width, height } = opts;
+  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
+    throw new Error(`overlay size must be positive whole numbers, got ${width}×${height}`);
+  }
+  const [y0, y1] = opts.rows ?? [0, height];
+  if (!(Number.isInteger(y0) && Number.isInteger(y1) && y0 >= 0 && y1 <= height && y0 < y1)) {
+    throw new Error(`overlay rows must be whole numbers with 0 ≤ y0 < y1 ≤ ${height}, got [${y0}, ${y1})`);
+  }
+  const alpha = Math.round(Math.min(Math.max(opts.opacity, 0), 1) * 255);
+  const out = new Uint8ClampedArray(width * (y1 - y0) * 4);
+  if (alpha === 0) return out;
+  const out32 = new Uint32Array(out.buffer);
+  const { rows, cols } = avg;
+  const colours = new Map<number, number>();
+  const pack = new Uint8Array(4);
+  const pack32 = new Uint32Array(pack.buffer);
+  const colourOf = (k: number): number => {
+    let c = colours.get(k);
+    if (c === undefined) {
+      pack.set([...classColour(k), alpha]);
+      c = pack32[0];
+      colours.set(k, c);
+    }
+    return c;
+  };
+  const ys = axisTable(height, avg.imageSize[0], avg.cellSize[0], rows);
+  const xs = axisTable(width, avg.imageSize[1], avg.cellSize[1], cols);
+  const rowColours = new Uint32Array(cols + 1);
+  let prevRow = -1;
+  for (let py = y0; py < y1; py++) {
+    const r = ys.nearest[py];
+    if (r === rows) continue;
+    const o = (py - y0) * width;
+    if (r === prevRow && py > y0) {
+      out32.copyWithin(o, o - width, o);
+      continue;
+    }
+    for (let c = 0; c < cols; c++) {
+      const k = winners[r * cols + c];
+      rowColours[c] = k < 0 ? 0 : colourOf(k);
+    }
+    for (let px = 0; px < width; px++) out32[o + px] = rowColours[xs.nearest[px]];
+    prevRow = r;
   }
   return out;
 }

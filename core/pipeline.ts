@@ -4,18 +4,51 @@
  * the same maps give the same picture and the same boxes everywhere.
  */
 
-import { averageScoreMaps, classMaxima, type AveragedMap, type CombineMode } from './average';
-import type { ColormapName } from './colormap';
-import { defaultClasses, detect, type Detection } from './detect';
+import { averageScoreMaps, classMaxima, maxOverClasses, type AveragedMap, type CombineMode } from './average';
+import { classColourCss, type ColormapName } from './colormap';
+import { backgroundIndex, isBackgroundLabel } from './defaults';
+import { defaultClasses, detect, seenMaps, type Detection } from './detect';
+import { classMapWinners, renderClassMap, renderOverlay } from './overlay';
 import type { ScoreMap } from './scoremap';
 
 /** The class index that stands for "any": per location, the strongest class other than background. */
 export const ANY_CLASS = -1;
 
+/**
+ * What the overlay shows:
+ * - 'absolute': the drawn class's scores on a fixed 0–1 colour scale (comparable across photos);
+ * - 'relative': the same scores min–max normalised over this photo's covered cells, as
+ *   pytorch-grad-cam normalises a CAM per image (where the class is stronger than elsewhere here);
+ * - 'classes': the class map, each cell in the colour of its winning class (FCN-style argmax),
+ *   background, rejected and below-threshold cells clear.
+ */
+export type MapView = 'absolute' | 'relative' | 'classes';
+export const MAP_VIEWS: readonly MapView[] = ['absolute', 'relative', 'classes'];
+
+export function isMapView(x: unknown): x is MapView {
+  return typeof x === 'string' && (MAP_VIEWS as readonly string[]).includes(x);
+}
+
+/**
+ * The view shown by default: a model with a background class gets the 'absolute' map of its default
+ * class ("any": where is any object); a closed-set classifier names some class everywhere, so one
+ * class's map is a wash and the class map (which class wins where) is shown instead.
+ */
+export function defaultView(labels: readonly string[]): MapView {
+  return backgroundIndex(labels) >= 0 ? 'absolute' : 'classes';
+}
+
+/** The view a setting means for a model: itself, or {@link defaultView} when absent. */
+export function viewFor(view: MapView | undefined, labels: readonly string[]): MapView {
+  return view ?? defaultView(labels);
+}
+
 /** Everything that decides a photo's picture and boxes, once the maps are computed. */
 export interface PictureSettings {
   /** How scales are combined. */
   mode: CombineMode;
+  /** What the overlay shows (see MapView); absent: {@link defaultView} of the model's labels. */
+  view?: MapView;
   /** A label, a class index (as text), 'top' (the photo's strongest class but background) or 'any'. */
   classChoice: string;
   colormap: ColormapName;
@@ -34,6 +67,28 @@ export interface PictureSettings {
 /** The display name of a class index ({@link ANY_CLASS} included). */
 export function classLabel(labels: readonly string[], classIndex: number): string {
   return classIndex === ANY_CLASS ? 'any (not background)' : (labels[classIndex] ?? `class ${classIndex}`);
+}
+
+/**
+ * Whether "any" (per location the strongest class but background) means something for a model: only
+ * when there is a background class for it to be "not"; on a closed-set classifier every location
+ * has a strongest class, and "any" would tint the whole photo.
+ */
+export function anyAllowed(labels: readonly string[]): boolean {
+  return backgroundIndex(labels) >= 0;
+}
+
+/**
+ * Checks a class choice for a model before a run: 'top', a label or an index, or 'any' where
+ * {@link anyAllowed}. @throws one line saying what to use instead.
+ */
+export function checkClassChoice(choice: string, labels: readonly string[]): void {
+  if (choice === 'top') return;
+  if (choice === 'any') {
+    if (!anyAllowed(labels)) throw new Error('"any" means any class but background, and this model has no background class: the class map (view classes) shows which class wins where, "top" the strongest class');
+    return;
+  }
+  namedClass(choice, labels);
 }
 
 /** A class given by label or index; throws a message listing the labels when there is none such. */
@@ -65,9 +120,12 @@ export function chooseClass(choice: string, labels: readonly string[], averaged:
   return Math.max(best, 0);
 }
 
-/** The classes whose boxes are drawn for a class index: the class itself, or every class but background for {@link ANY_CLASS}. */
-export function drawnClasses(classIndex: number, classes: number, labels: readonly string[]): number[] {
-  return classIndex === ANY_CLASS ? defaultClasses(classes, labels) : [classIndex];
+/**
+ * The classes whose boxes are drawn for a class index: the class itself, or every class but
+ * background for {@link ANY_CLASS} and for the class map (view 'classes', which shows every class).
+ */
+export function drawnClasses(classIndex: number, classes: number, labels: readonly string[], view?: MapView): number[] {
+  return classIndex === ANY_CLASS || view === 'classes' ? defaultClasses(classes, labels) : [classIndex];
 }
 
 /** Boxes drawn per class at most (window and exported PNGs alike), so that a class's detections do not bury the photo. */
@@ -103,17 +161,126 @@ export interface PhotoAnalysis {
 }
 
 /**
- * Averages the maps (settings.mode) and chooses the class on that averaged map; the detections come
+ * Averages the maps (settings.mode; for a model without a background class, after core/detect
+ * seenMaps) and chooses the class on that averaged map; the detections come
  * from every scale's own map, merged (core/detect: the same whatever the mode). Maps without cells
  * give an analysis without detections.
  * @param maps per-scale maps of one photo (same imageSize and classes).
  */
-export function analyseMaps(maps: readonly ScoreMap[], labels: readonly string[], settings: Pick<PictureSettings, 'mode' | 'classChoice' | 'detectThreshold'>): PhotoAnalysis {
-  const averaged = averageScoreMaps(maps, { mode: settings.mode });
+export function analyseMaps(maps: readonly ScoreMap[], labels: readonly string[], settings: Pick<PictureSettings, 'mode' | 'classChoice' | 'detectThreshold'> & { view?: MapView }): PhotoAnalysis {
+  // A model without a background class: cells where no class stands out are drawn as nothing (core/detect SEEN_RULE).
+  const averaged = averageScoreMaps(seenMaps(maps, labels), { mode: settings.mode });
   const classIndex = chooseClass(settings.classChoice, labels, averaged);
   const empty = maps.every((m) => m.rows === 0 || m.cols === 0);
   const opts = { threshold: settings.detectThreshold, labels };
   const detections = empty ? [] : detect(maps, opts);
-  const drawn = drawnBoxes(detections, drawnClasses(classIndex, averaged.classes, labels));
+  const drawn = drawnBoxes(detections, drawnClasses(classIndex, averaged.classes, labels, viewFor(settings.view, labels)));
   return { averaged, classIndex, detections, drawn };
+}
+
+/** How the overlay of one photo is painted: a one-class map on a colour scale, or the class map. */
+export type ViewSource =
+  | {
+    kind: 'scale';
+    /** A one-class map (the "any" map for ANY_CLASS) and its class index. */
+    map: AveragedMap;
+    classIndex: number;
+    /** Scores at the colormap's ends: [0, 1], or this photo's [min, max] for 'relative'. */
+    range: [number, number];
+    /** Scores below this are clear (for 'relative': min + threshold · (max − min)). */
+    threshold: number;
+  }
+  | {
+    kind: 'classes';
+    map: AveragedMap;
+    /** Per grid cell the winning class drawn, -1 for clear (core/overlay classMapWinners). */
+    winners: Int32Array;
+    clear: Uint8Array;
+    threshold: number;
+  };
+
+/** The drawing settings a view source needs. */
+export type ViewStyle = Pick<PictureSettings, 'view' | 'threshold'>;
+
+/**
+ * Where the overlay's colours come from for a photo's averaged map, the drawn class and the view:
+ * computed once a photo (the window's canvas and the exported picture both paint from it).
+ * 'relative' maps the class's lowest and highest score over covered cells to the colormap's ends
+ * (a flat map, max = min, paints nothing above a positive threshold) and applies the threshold to the
+ * normalised score, as pytorch-grad-cam's per-image normalisation would.
+ * @param rejected per grid cell, 1 where the cell is rejected (drawn clear in the class map).
+ */
+export function viewSource(averaged: AveragedMap, classIndex: number, labels: readonly string[], style: ViewStyle, rejected?: Uint8Array): ViewSource {
+  const view = viewFor(style.view, labels);
+  if (view === 'classes') {
+    const clear = new Uint8Array(averaged.classes);
+    for (let k = 0; k < averaged.classes; k++) clear[k] = isBackgroundLabel(labels[k]) ? 1 : 0;
+    const winners = classMapWinners(averaged, { threshold: style.threshold, clear, rejected });
+    return { kind: 'classes', map: averaged, winners, clear, threshold: style.threshold };
+  }
+  const any = classIndex === ANY_CLASS;
+  const map = any ? maxOverClasses(averaged, drawnClasses(ANY_CLASS, averaged.classes, labels)) : averaged;
+  const k = any ? 0 : classIndex;
+  if (view === 'absolute') return { kind: 'scale', map, classIndex: k, range: [0, 1], threshold: style.threshold };
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let cell = 0; cell < map.rows * map.cols; cell++) {
+    if (map.coverage[cell] === 0) continue;
+    const v = map.scores[cell * map.classes + k];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (!(hi >= lo)) [lo, hi] = [0, 1];
+  // A flat map: every cell is the photo's minimum, normalised 0 (as (x − min) / (max − min + ε)).
+  const span = hi > lo ? hi - lo : 1e-6;
+  return { kind: 'scale', map, classIndex: k, range: [lo, lo + span], threshold: lo + style.threshold * span };
+}
+
+/**
+ * Paints a view source as straight RGBA (core/overlay renderOverlay or renderClassMap).
+ * @param opts output size, the band of rows, opacity, colormap and smooth (ignored by the class map).
+ */
+export function paintView(source: ViewSource, opts: { width: number; height: number; rows?: [number, number]; opacity: number; colormap: ColormapName; smooth: boolean }): Uint8ClampedArray {
+  if (source.kind === 'classes') {
+    return renderClassMap(source.map, { width: opts.width, height: opts.height, rows: opts.rows, opacity: opts.opacity, threshold: source.threshold, clear: source.clear }, source.winners);
+  }
+  return renderOverlay(source.map, source.classIndex, { ...opts, threshold: source.threshold, range: source.range });
+}
+
+/** A class map legend row. */
+export interface LegendEntry {
+  classIndex: number;
+  label: string;
+  /** '#rrggbb'. */
+  colour: string;
+  /** Grid cells it wins. */
+  cells: number;
+}
+
+/** What a legend shows, for the window and exported pictures alike. */
+export type LegendSpec =
+  | { kind: 'scale'; title: string; colormap: ColormapName; range: [number, number]; threshold: number; note?: string }
+  | { kind: 'classes'; title: string; entries: LegendEntry[]; more: number };
+
+/** Class-map legend rows at most; the rest are counted in `more`. */
+export const LEGEND_MAX_ENTRIES = 8;
+
+/**
+ * The legend of a view source: for a colour scale, the title says the class (and "relative to this
+ * photo" with this photo's score range for 'relative'); for the class map, the classes that win a
+ * cell, by cells won (most first), with their colours.
+ */
+export function legendSpec(source: ViewSource, labels: readonly string[], classIndex: number, style: Pick<PictureSettings, 'view' | 'colormap' | 'threshold'>): LegendSpec {
+  if (source.kind === 'classes') {
+    const counts = new Map<number, number>();
+    for (const k of source.winners) if (k >= 0) counts.set(k, (counts.get(k) ?? 0) + 1);
+    const all = [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+    const entries = all.slice(0, LEGEND_MAX_ENTRIES).map(([k, cells]) => ({ classIndex: k, label: labels[k] ?? `class ${k}`, colour: classColourCss(k), cells }));
+    return { kind: 'classes', title: 'class map: winning class per cell', entries, more: all.length - entries.length };
+  }
+  const name = classLabel(labels, classIndex);
+  if (viewFor(style.view, labels) === 'relative') {
+    return { kind: 'scale', title: `${name} — relative to this photo`, colormap: style.colormap, range: source.range, threshold: source.threshold, note: 'min–max of this photo' };
+  }
+  return { kind: 'scale', title: name, colormap: style.colormap, range: source.range, threshold: style.threshold };
 }

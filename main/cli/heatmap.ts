@@ -6,6 +6,7 @@ import type { CombineMode } from '../../core/average';
 import { COLORMAPS, isColormapName, type ColormapName } from '../../core/colormap';
 import { DRAW_DEFAULTS, defaultClassChoice, scalePlan, type ScalePlan } from '../../core/defaults';
 import { isPreprocessMode, PREPROCESS_MODES, type PreprocessMode } from '../../core/model-info';
+import { checkClassChoice, isMapView, MAP_VIEWS, type MapView } from '../../core/pipeline';
 import { printable as p, printableJson } from '../../core/printable';
 import { parseScaleList } from '../../core/scales';
 import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest, selectBackend } from '../engine/backend';
@@ -23,6 +24,13 @@ export function colormapFromOption(v: string): ColormapName | undefined {
   const name = v.trim().toLowerCase();
   if (isColormapName(name)) return name;
   return COLORMAP_ALIASES[name];
+}
+
+/** A --view value as a MapView. @throws naming --view and the choices. */
+export function mapViewFromOption(v: string): MapView {
+  const name = v.trim().toLowerCase();
+  if (!isMapView(name)) throw new Error(`--view must be one of ${MAP_VIEWS.join(', ')}, got "${v}"`);
+  return name;
 }
 
 /** "class 8" for an unlabelled model's class, "class cat" for a labelled one; "any (not background)" as is. */
@@ -92,7 +100,8 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     threshold: parseNumber('threshold', opts.threshold ?? DRAW_DEFAULTS.threshold, 0),
     mode: (opts.mode === undefined ? DRAW_DEFAULTS.mode : opts.mode) as CombineMode,
     boxes: opts.boxes === undefined ? DRAW_DEFAULTS.boxes : opts.boxes === true,
-    legend: opts.legend === true,
+    legend: opts.legend !== false,
+    view: opts.view === undefined ? undefined : mapViewFromOption(String(opts.view)),
     detectThreshold: parseNumber('detect-threshold', opts.detectThreshold ?? DRAW_DEFAULTS.detectThreshold, 0, 1),
   };
   const quiet = opts.quiet === true;
@@ -143,6 +152,12 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   if (/^\d+$/.test(classChoice) && !info.labels.includes(classChoice) && Number(classChoice) >= info.labels.length) {
     dropEngine();
     throw new Error(`--class ${classChoice}: class index out of range 0–${info.labels.length - 1} (${modelName} has ${info.labels.length} classes)`);
+  }
+  try {
+    checkClassChoice(classChoice, info.labels);
+  } catch (err) {
+    dropEngine();
+    throw new Error(`--class ${classChoice}: ${(err as Error).message}`);
   }
   const scales = givenScales ?? ((size: [number, number]): ScalePlan => scalePlan(info.window, size));
   const scaleCount = (cells: readonly unknown[]): number => (givenScales ? givenScales.length : cells.length);
@@ -291,7 +306,7 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown, js
     .option('--out <dir>', 'output folder', '.')
     .option('--recursive', 'scan sub-folders too')
     .option('--scales <list>', 'comma-separated scales, e.g. 1,1.5,2 (default per photo: objects from the photo\'s shorter side down to the model\'s window or 1/20 of that side, in steps of ×1.26, within 16 MP)')
-    .option('--class <label>', 'class to draw: a label, a class index, "top" (each photo\'s strongest class but background) or "any" (strongest but background, per location); default "any" for models with a background class, else "top"')
+    .option('--class <label>', 'class to draw: a label, a class index, "top" (each photo\'s strongest class but background) or, for models with a background class, "any" (strongest but background, per location; the default there); else the default is "top"')
     .option('--preprocess <mode>', `input preprocessing (${PREPROCESS_MODES.join(', ')})`, (v: string): PreprocessMode => {
       if (!isPreprocessMode(v)) throw new InvalidArgumentError(`expected one of ${PREPROCESS_MODES.join(', ')}`);
       return v;
@@ -299,6 +314,7 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown, js
     .option('--stride <px>', 'cells this many pixels apart, a divisor of the network\'s stride (à trous rewrite)')
     .option('--output <name>', 'output of a multi-output model to convert (default: the first giving class scores)')
     .option('--labels <file>', 'class names, one a line or a JSON array')
+    .option('--view <view>', 'what the overlay shows: absolute (the class\'s scores, 0–1), relative (the class\'s scores min–max normalised over each photo) or classes (the class map: each cell in its winning class\'s colour); default absolute for models with a background class, else classes')
     .option('--colormap <name>', `colormap (${COLORMAPS.join(', ')}; jet is taken as turbo)`, DRAW_DEFAULTS.colormap)
     .option('--opacity <x>', 'overlay opacity 0–1', String(DRAW_DEFAULTS.opacity))
     .option('--threshold <x>', 'scores below this are transparent', String(DRAW_DEFAULTS.threshold))
@@ -307,7 +323,8 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown, js
     .option('--overwrite', 'replace existing outputs (default: add a "-2", "-3"… suffix)')
     .option('--boxes', 'draw detection boxes with labels')
     .option('--detect-threshold <x>', 'score a peak needs to become a detection', String(DRAW_DEFAULTS.detectThreshold))
-    .option('--legend', 'draw a legend: class name and colormap scale')
+    .option('--legend', 'draw the legend: what is drawn, its colour scale or its classes (the default, as in the window)')
+    .option('--no-legend', 'leave out the legend')
     .option('--csv', 'write summary.csv (per-class maxima per photo) and detections.csv')
     .option('--scores <what>', 'score files per photo: summary (<name>.scores.json: per class max, where, top cells), full (also <name>.scores.npy, the whole grid for NumPy) or none', 'summary')
     .option('--npy-dtype <type>', 'element type of the .npy grid: float32 or float16', 'float32')

@@ -11,6 +11,7 @@ import {
 } from '../../core/api';
 import { COLORMAPS, isColormapName } from '../../core/colormap';
 import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
+import { isMapView, MAP_VIEWS } from '../../core/pipeline';
 import { MAX_SCALE, MAX_SCALED_PIXELS, MAX_SCALES, scaleListProblem } from '../../core/scales';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -239,7 +240,7 @@ function unitNumber(v: unknown, what: string): string | undefined {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1 ? undefined : `${what} must be a number in [0, 1], got ${typeof v === 'number' ? v : describe(v)}`;
 }
 
-const EXPORT_KEYS = ['outDir', 'classChoice', 'colormap', 'opacity', 'threshold', 'boxes', 'detectThreshold', 'legend', 'namePattern', 'scoresJson', 'csv'] as const;
+const EXPORT_KEYS = ['outDir', 'classChoice', 'view', 'colormap', 'opacity', 'threshold', 'boxes', 'detectThreshold', 'legend', 'namePattern', 'scoresJson', 'csv'] as const;
 
 export function checkExportSettings(v: unknown, ctx: ValidationContext): Checked<ExportSettings> {
   if (!isPlainObject(v)) return no(`export settings must be an object, got ${describe(v)}`);
@@ -249,6 +250,7 @@ export function checkExportSettings(v: unknown, ctx: ValidationContext): Checked
   if (!outDir.ok) return outDir;
   if (!(ctx.isExportDir?.(outDir.value) ?? false)) return no(`outDir "${outDir.value.slice(0, 200)}" was not chosen in the export dialog`);
   if (typeof v.classChoice !== 'string' || v.classChoice.length === 0 || v.classChoice.length > 200) return no(`classChoice must be a label, 'top' or 'any', got ${describe(v.classChoice)}`);
+  if (!isMapView(v.view)) return no(`view must be one of ${MAP_VIEWS.join(', ')}, got ${JSON.stringify(v.view)?.slice(0, 40)}`);
   if (!isColormapName(v.colormap)) return no(`colormap must be one of ${COLORMAPS.join(', ')}, got ${JSON.stringify(v.colormap)?.slice(0, 40)}`);
   for (const k of ['opacity', 'threshold', 'detectThreshold'] as const) {
     const r = unitNumber(v[k], k);
@@ -263,7 +265,7 @@ export function checkExportSettings(v: unknown, ctx: ValidationContext): Checked
   const unknown = pattern.match(/\{[^}]*\}/g)?.find((p) => p !== '{name}' && p !== '{class}');
   if (unknown) return no(`namePattern: unknown placeholder ${unknown.slice(0, 40)} (use {name} and {class})`);
   return ok({
-    outDir: outDir.value, classChoice: v.classChoice, colormap: v.colormap, opacity: v.opacity as number, threshold: v.threshold as number,
+    outDir: outDir.value, classChoice: v.classChoice, view: v.view, colormap: v.colormap, opacity: v.opacity as number, threshold: v.threshold as number,
     boxes: v.boxes as boolean, detectThreshold: v.detectThreshold as number, legend: v.legend as boolean, namePattern: pattern,
     scoresJson: v.scoresJson as boolean, csv: v.csv as boolean,
   });

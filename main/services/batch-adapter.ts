@@ -101,7 +101,7 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
           render: renderer ? (input, labels, style) => renderer.render(input, labels, style) : undefined,
           options: {
             mode: req.mode, maxPixels: deps.maxPixels,
-            colormap: ex?.colormap ?? 'turbo', opacity: ex?.opacity ?? 0.5, threshold: ex?.threshold ?? 0,
+            view: ex?.view, colormap: ex?.colormap ?? 'turbo', opacity: ex?.opacity ?? 0.5, threshold: ex?.threshold ?? 0,
             boxes: ex?.boxes ?? false, legend: ex?.legend ?? false, detectThreshold: ex?.detectThreshold ?? 0.5,
             classChoice: ex?.classChoice ?? 'top', namePattern: ex?.namePattern, scores: ex?.scoresJson === false ? 'none' : 'summary', csv: ex?.csv ?? false,
             // An export the user asks for in the window is written (under a new name when taken), not resumed.

@@ -31,7 +31,7 @@ import type { BatchPhotoStatus, BatchProgress } from '../../core/api';
 import type { Detection } from '../../core/detect';
 import { reasonFor } from '../../core/errors';
 import type { ConvertedModelInfo } from '../../core/model-info';
-import { analyseMaps, classLabel, namedClass, type PictureSettings } from '../../core/pipeline';
+import { analyseMaps, checkClassChoice, classLabel, viewFor, type PictureSettings } from '../../core/pipeline';
 import type { ScalePlan } from '../../core/defaults';
 import { scaleListProblem } from '../../core/scales';
 import { cellCount } from '../../core/scoremap';
@@ -283,7 +283,7 @@ function csvName(v: unknown): string | undefined {
 function settingsKey(args: RunBatchArgs, pattern: string): string {
   const o = args.options;
   return createHash('sha256').update(JSON.stringify({
-    model: args.modelKey ?? args.info.source, preprocess: args.info.preprocess, scales: typeof args.scales === 'function' ? 'per photo' : args.scales, mode: o.mode, classChoice: o.classChoice,
+    model: args.modelKey ?? args.info.source, preprocess: args.info.preprocess, scales: typeof args.scales === 'function' ? 'per photo' : args.scales, mode: o.mode, classChoice: o.classChoice, view: viewFor(o.view, args.info.labels),
     colormap: o.colormap, opacity: o.opacity, threshold: o.threshold, boxes: o.boxes, legend: o.legend, detectThreshold: o.detectThreshold,
     pattern, scores: o.scores ?? 'summary', npyDtype: o.npyDtype ?? 'float32', csv: o.csv === true,
   })).digest('hex');
@@ -332,7 +332,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   const cache = args.cache ?? null;
   if (cache && !args.modelKey) throw new Error('runBatch: a cache needs modelKey (modelHash(artifacts, info))');
   const pattern = checkNamePattern(opts.namePattern ?? DEFAULT_NAME_PATTERN);
-  if (opts.classChoice !== 'top' && opts.classChoice !== 'any') namedClass(opts.classChoice, info.labels);
+  checkClassChoice(opts.classChoice, info.labels);
   const jobs = Math.max(1, Math.floor(args.jobs ?? Math.max(2, engine.workers)));
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const budget = new MemoryBudget(opts.maxBytesInFlight ?? 2 * 1024 ** 3);

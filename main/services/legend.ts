@@ -2,7 +2,8 @@
  * SVG overlays drawn onto exported PNGs with sharp's composite (librsvg renders them, text included):
  * the legend (class name and the colormap's scale bar from 0 to 1) and detection boxes with labels.
  */
-import { colormapCss, type ColormapName } from '../../core/colormap';
+import { colormapCss } from '../../core/colormap';
+import type { LegendSpec } from '../../core/pipeline';
 import type { Box } from '../../core/scoremap';
 
 /** An SVG layer and where its top-left corner goes on the photo. */
@@ -22,56 +23,79 @@ function fmt(x: number): string {
   return String(Math.round(x * 100) / 100);
 }
 
-export interface LegendOptions {
-  /** The class drawn (shown as the title). */
-  label: string;
-  colormap: ColormapName;
-  /** Score range of the colormap ends (default [0, 1]). */
-  range?: [number, number];
-  /** Scores below this are not painted; marked on the bar when > the range's low end. */
-  threshold?: number;
+/**
+ * One line of white text at (x, y) (y the baseline), in the layer's pixels.
+ * @param opts anchor: which end of the text x is; maxWidth: longer text is squeezed to it.
+ */
+function svgText(text: string, x: number, y: number, size: number, opts: { anchor?: 'start' | 'middle' | 'end'; maxWidth?: number } = {}): string {
+  const anchor = opts.anchor && opts.anchor !== 'start' ? ` text-anchor="${opts.anchor}"` : '';
+  return `<text x="${fmt(x)}" y="${fmt(y)}"${anchor} font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="${size}" fill="#fff">${escapeXml(text)}</text>`;
 }
 
 /**
  * The legend, sized to the photo (about a quarter of its width, at least readable, never larger
- * than the photo) and placed at its bottom-left corner.
+ * than the photo) and placed at its bottom-left corner: for a colour scale (core/pipeline LegendSpec
+ * 'scale') the title, the colormap's bar with the range's ends and the threshold shaded; for the class
+ * map a swatch and label per class drawn, then "+N more".
  * @returns undefined when the photo is too small to hold one (under 48×32 pixels).
  */
-export function legendLayer(imageWidth: number, imageHeight: number, opts: LegendOptions): SvgLayer | undefined {
+export function legendLayer(imageWidth: number, imageHeight: number, spec: LegendSpec): SvgLayer | undefined {
   if (imageWidth < 48 || imageHeight < 32) return undefined;
-  const [lo, hi] = opts.range ?? [0, 1];
   const margin = Math.max(2, Math.round(Math.min(imageWidth, imageHeight) / 60));
   let font = Math.max(10, Math.round(Math.min(imageWidth, imageHeight) / 40));
   let width = Math.max(font * 14, Math.round(imageWidth / 4));
-  // Shrink to fit: the legend is 3.6 font sizes tall and at most the photo minus margins wide.
+  const lines = spec.kind === 'scale' ? 3.6 : 1.6 + 1.25 * (spec.entries.length + (spec.more > 0 ? 1 : 0)) + 0.3;
+  // Shrink to fit: the legend is `lines` font sizes tall and at most the photo minus margins wide.
   const maxW = imageWidth - 2 * margin;
   const maxH = imageHeight - 2 * margin;
   if (width > maxW) {
     font = Math.max(4, Math.floor((font * maxW) / width));
     width = maxW;
   }
-  if (font * 3.6 > maxH) font = Math.max(4, Math.floor(maxH / 3.6));
-  const height = Math.round(font * 3.6);
+  if (font * lines > maxH) font = Math.max(4, Math.floor(maxH / lines));
+  const height = Math.round(font * lines);
   const pad = Math.round(font * 0.5);
-  const barX = pad;
-  const barW = width - 2 * pad;
-  const barY = Math.round(font * 1.5);
-  const barH = Math.round(font * 0.8);
-  const stops = Array.from({ length: 17 }, (_, i) => `<stop offset="${fmt(i / 16)}" stop-color="${colormapCss(opts.colormap, i / 16)}"/>`).join('');
-  const thr = opts.threshold ?? lo;
-  const thrMark = thr > lo && thr < hi
-    ? `<rect x="${barX}" y="${barY}" width="${fmt(((thr - lo) / (hi - lo)) * barW)}" height="${barH}" fill="#000" fill-opacity="0.55"/>`
-    : '';
-  const textY = barY + barH + Math.round(font * 0.95);
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">`
-    + `<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="0">${stops}</linearGradient></defs>`
-    + `<rect width="${width}" height="${height}" rx="${Math.round(font / 3)}" fill="#000" fill-opacity="0.6"/>`
-    + `<text x="${pad}" y="${Math.round(font * 1.15)}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="${font}" fill="#fff">${escapeXml(opts.label)}</text>`
-    + `<rect x="${barX}" y="${barY}" width="${barW}" height="${barH}" fill="url(#g)" stroke="#fff" stroke-width="1"/>${thrMark}`
-    + `<text x="${barX}" y="${textY}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="${Math.round(font * 0.85)}" fill="#fff">${fmt(lo)}</text>`
-    + `<text x="${barX + barW}" y="${textY}" text-anchor="end" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="${Math.round(font * 0.85)}" fill="#fff">${fmt(hi)}</text>`
-    + '</svg>';
-  return { svg, left: margin, top: imageHeight - margin - height, width, height };
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">`,
+    `<rect width="${width}" height="${height}" rx="${Math.round(font / 3)}" fill="#000" fill-opacity="0.6"/>`,
+    svgText(spec.title, pad, Math.round(font * 1.15), font, { maxWidth: width - 2 * pad }),
+  ];
+  if (spec.kind === 'scale') {
+    const [lo, hi] = spec.range;
+    const barX = pad;
+    const barW = width - 2 * pad;
+    const barY = Math.round(font * 1.5);
+    const barH = Math.round(font * 0.8);
+    const stops = Array.from({ length: 17 }, (_, i) => `<stop offset="${fmt(i / 16)}" stop-color="${colormapCss(spec.colormap, i / 16)}"/>`).join('');
+    const thr = spec.threshold;
+    const thrMark = thr > lo && thr < hi
+      ? `<rect x="${barX}" y="${barY}" width="${fmt(((thr - lo) / (hi - lo)) * barW)}" height="${barH}" fill="#000" fill-opacity="0.55"/>`
+      : '';
+    const textY = barY + barH + Math.round(font * 0.95);
+    const small = Math.round(font * 0.85);
+    // A relative range can be narrow (0.991–1): three decimals then.
+    const tick = (x: number): string => (hi - lo < 0.1 ? String(Math.round(x * 1000) / 1000) : fmt(x));
+    parts.push(
+      `<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="0">${stops}</linearGradient></defs>`,
+      `<rect x="${barX}" y="${barY}" width="${barW}" height="${barH}" fill="url(#g)" stroke="#fff" stroke-width="1"/>${thrMark}`,
+      svgText(tick(lo), barX, textY, small),
+      svgText(tick(hi), barX + barW, textY, small, { anchor: 'end' }),
+    );
+    if (spec.note) parts.push(svgText(spec.note, barX + barW / 2, textY, small, { anchor: 'middle' }));
+  } else {
+    const row = font * 1.25;
+    const sw = Math.round(font * 0.8);
+    spec.entries.forEach((e, i) => {
+      const y = font * 1.6 + row * i;
+      parts.push(
+        `<rect x="${pad}" y="${fmt(y)}" width="${sw}" height="${sw}" fill="${e.colour}" stroke="#fff" stroke-width="1"/>`,
+        svgText(e.label, pad + sw + Math.round(font * 0.4), y + sw * 0.95, font, { maxWidth: width - 2 * pad - sw - font * 0.4 }),
+      );
+    });
+    if (spec.more > 0) parts.push(svgText(`+${spec.more} more`, pad, font * 1.6 + row * spec.entries.length + sw * 0.95, Math.round(font * 0.85)));
+  }
+  parts.push('</svg>');
+  return { svg: parts.join(''), left: margin, top: imageHeight - margin - height, width, height };
 }
 
 export interface BoxToDraw {
@@ -114,7 +138,7 @@ export function boxLayers(imageWidth: number, imageHeight: number, boxes: readon
       + `<rect x="${fmt(fx + stroke / 2)}" y="${fmt(fy + stroke / 2)}" width="${fmt(Math.max(0, fw - stroke))}" height="${fmt(Math.max(0, fh - stroke))}" fill="none" stroke="#000" stroke-width="${stroke + 2}"/>`
       + `<rect x="${fmt(fx + stroke / 2)}" y="${fmt(fy + stroke / 2)}" width="${fmt(Math.max(0, fw - stroke))}" height="${fmt(Math.max(0, fh - stroke))}" fill="none" stroke="#fff" stroke-width="${stroke}"/>`
       + `<rect x="0" y="0" width="${tagW}" height="${tagH}" fill="#000" fill-opacity="0.7"/>`
-      + `<text x="${Math.round(font * 0.3)}" y="${Math.round(font * 1.05)}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="${font}" fill="#fff">${escapeXml(text)}</text>`
+      + svgText(text, Math.round(font * 0.3), Math.round(font * 1.05), font)
       + '</svg>';
     layers.push({ svg, left, top, width, height });
   }

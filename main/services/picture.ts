@@ -4,10 +4,10 @@
  * one band of rows at a time, so beyond the photo and the result only a band's RGBA is held.
  */
 import sharp from 'sharp';
-import { maxOverClasses, type AveragedMap } from '../../core/average';
+import type { AveragedMap } from '../../core/average';
 import type { Detection } from '../../core/detect';
-import { blendOverRgb, renderOverlay } from '../../core/overlay';
-import { ANY_CLASS, classLabel, drawnClasses, type PictureSettings } from '../../core/pipeline';
+import { blendOverRgb } from '../../core/overlay';
+import { legendSpec, paintView, viewSource, type PictureSettings, type ViewSource } from '../../core/pipeline';
 import type { RgbImage } from '../engine/decode';
 import { boxLayers, legendLayer, type SvgLayer } from './legend';
 
@@ -23,7 +23,7 @@ export interface PictureInput {
 }
 
 /** Style of the picture: the PictureSettings that are not about the maps. */
-export type PictureStyle = Pick<PictureSettings, 'colormap' | 'opacity' | 'threshold' | 'boxes' | 'legend'>;
+export type PictureStyle = Pick<PictureSettings, 'view' | 'colormap' | 'opacity' | 'threshold' | 'boxes' | 'legend'>;
 
 /** Output pixels painted per band (4 bytes of RGBA each): 4 MP, 16 MB of overlay at once. */
 const BAND_PIXELS = 1 << 22;
@@ -31,23 +31,21 @@ const BAND_PIXELS = 1 << 22;
 const MAX_BOXES = 200;
 
 /**
- * The photo with the class's map drawn over it (smooth), as RGB [h·w·3], blended band by band.
- * The map painted is the class's averaged map, or for ANY_CLASS per cell the strongest class but background.
+ * The photo with the view drawn over it (smooth; core/pipeline viewSource and paintView), as RGB
+ * [h·w·3], blended band by band. The map painted is the class's averaged map, for ANY_CLASS per cell
+ * the strongest class but background, or the class map for view 'classes'.
+ * @param source the view source when the caller has it already.
  * @param inPlace blend into input.image.data itself (returned) instead of a new raster: no second
  *   full-size copy, for a photo nobody reads afterwards (the batch's, or one moved to a worker).
  */
-export function overlayRgb(input: Omit<PictureInput, 'drawn'>, labels: readonly string[], style: Pick<PictureStyle, 'colormap' | 'opacity' | 'threshold'>, inPlace = false): Uint8Array {
+export function overlayRgb(input: Omit<PictureInput, 'drawn'>, labels: readonly string[], style: Pick<PictureStyle, 'view' | 'colormap' | 'opacity' | 'threshold'>, inPlace = false, source: ViewSource = viewSource(input.averaged, input.classIndex, labels, style)): Uint8Array {
   const { width, height, data } = input.image;
   if (data.length !== width * height * 3) throw new Error(`photo has ${data.length} bytes, expected ${width}×${height}×3`);
-  const any = input.classIndex === ANY_CLASS;
-  const map = any ? maxOverClasses(input.averaged, drawnClasses(ANY_CLASS, input.averaged.classes, labels)) : input.averaged;
   const out = inPlace ? data : new Uint8Array(width * height * 3);
   const band = Math.max(1, Math.floor(BAND_PIXELS / width));
   for (let y0 = 0; y0 < height; y0 += band) {
     const y1 = Math.min(height, y0 + band);
-    const rgba = renderOverlay(map, any ? 0 : input.classIndex, {
-      width, height, colormap: style.colormap, opacity: style.opacity, threshold: style.threshold, smooth: true, rows: [y0, y1],
-    });
+    const rgba = paintView(source, { width, height, colormap: style.colormap, opacity: style.opacity, smooth: true, rows: [y0, y1] });
     out.set(blendOverRgb(data.subarray(y0 * width * 3, y1 * width * 3), rgba, width, y1 - y0), y0 * width * 3);
   }
   return out;
@@ -60,14 +58,15 @@ export function overlayRgb(input: Omit<PictureInput, 'drawn'>, labels: readonly 
  */
 export async function renderPicture(input: PictureInput, labels: readonly string[], style: PictureStyle): Promise<Buffer> {
   const { width, height } = input.image;
-  const rgb = overlayRgb(input, labels, style, true);
+  const source = viewSource(input.averaged, input.classIndex, labels, style);
+  const rgb = overlayRgb(input, labels, style, true, source);
   const layers: SvgLayer[] = [];
   if (style.boxes) {
     const boxes = input.drawn.slice(0, MAX_BOXES).map((d) => ({ box: d.box, label: labels[d.classIndex] ?? String(d.classIndex), score: d.score }));
     layers.push(...boxLayers(width, height, boxes));
   }
   if (style.legend) {
-    const l = legendLayer(width, height, { label: classLabel(labels, input.classIndex), colormap: style.colormap, threshold: style.threshold });
+    const l = legendLayer(width, height, legendSpec(source, labels, input.classIndex, style));
     if (l) layers.push(l);
   }
   // Each layer is rendered at its own size and blended into the picture where it goes: a full-size

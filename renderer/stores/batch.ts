@@ -81,7 +81,7 @@ export const useBatchStore = defineStore('batch', () => {
 
   // Export settings (colormap, opacity, threshold and boxes follow the heatmap panel).
   const exportClass = ref<ExportClassMode>('view');
-  const legend = ref(true);
+  const legend = ref(DRAW_DEFAULTS.legend);
   /** Boxes on exported PNGs: the export's own choice, not the view's (the view may show boxes to inspect, the export not, and the other way). */
   const exportBoxes = ref(DRAW_DEFAULTS.boxes);
   const namePattern = ref('{name}.heatmap.png');
@@ -196,6 +196,16 @@ export const useBatchStore = defineStore('batch', () => {
 
   /** The 'auto' preset gives each photo of a batch its own default scales (main applies core/defaults per photo), not the selected photo's. */
   const batchScales = (): RunBatchRequest['scales'] => (scores.presetId === AUTO_PRESET_ID ? 'auto' : [...scores.requested]);
+  /**
+   * The scales an export computes: what the picture on screen averages. The photo on screen gets
+   * exactly the scales switched on. Every photo gets 'auto' under the auto preset (each its own plan:
+   * the auto scales switched off are the selected photo's, which other photos do not have), else the
+   * preset's scales switched on.
+   */
+  const exportScales = (scope: 'current' | 'all'): RunBatchRequest['scales'] => {
+    if (scope === 'current') return [...scores.enabledScales];
+    return scores.presetId === AUTO_PRESET_ID ? 'auto' : [...scores.enabledScales];
+  };
 
   /** Starts the next run of the queue when none is going and a model is loaded. */
   async function pump(): Promise<void> {
@@ -277,7 +287,7 @@ export const useBatchStore = defineStore('batch', () => {
       classChoice = c === 'any' || c === 'top' ? c : (modelStore.labels[c] ?? String(c));
     }
     return {
-      outDir, classChoice, colormap: view.colormap, opacity: view.opacity, threshold: view.threshold, boxes: exportBoxes.value,
+      outDir, classChoice, view: view.view, colormap: view.colormap, opacity: view.opacity, threshold: view.threshold, boxes: exportBoxes.value,
       detectThreshold: view.detectThreshold, legend: legend.value, namePattern: namePattern.value, scoresJson: scoresJson.value, csv: csv.value,
     };
   }
@@ -296,7 +306,7 @@ export const useBatchStore = defineStore('batch', () => {
       const batchId = newJobId('export');
       lastExportDir.value = outDir;
       exporting.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length), outDir, outputs: [], failed: [] };
-      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, scales: batchScales(), mode: scores.mode, export: exportSettings(outDir) });
+      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, scales: exportScales(scope), mode: scores.mode, export: exportSettings(outDir) });
       markFinished(batchId, 'export');
       lastExport.value = result;
       return result;

@@ -8,7 +8,7 @@ import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import { averageScoreMaps, classMaxima, maxOverClasses, type AveragedMap, type CombineMode } from '../../core/average';
 import { DRAW_DEFAULTS, defaultScales, rankClasses, scalesWithoutCells } from '../../core/defaults';
-import { defaultClasses } from '../../core/detect';
+import { defaultClasses, seenMaps } from '../../core/detect';
 import type { ScoreMap } from '../../core/scoremap';
 import { errorMessage, isAbortError, useApi } from '../api';
 import { AUTO_PRESET_ID, DEFAULT_PRESET_ID, SCALE_PRESETS, parseScales } from '../scales';
@@ -93,6 +93,8 @@ export const useScoresStore = defineStore('scores', () => {
 
   const scaleStates = computed<ScaleState[]>(() => requested.value.map((scale) => ({ scale, enabled: isEnabled(scale), computed: lookup(scale) !== undefined })));
   const missing = computed(() => requested.value.filter((s) => lookup(s) === undefined));
+  /** The requested scales switched on: what the picture on screen averages once they are computed. */
+  const enabledScales = computed<number[]>(() => requested.value.filter(isEnabled));
   /** The maps averaged: requested, switched on and computed, by ascending scale. */
   const keptMaps = computed<ScoreMap[]>(() => {
     const out: ScoreMap[] = [];
@@ -104,7 +106,7 @@ export const useScoresStore = defineStore('scores', () => {
   });
   /** Every kept scale was computed and none has a cell: the photo is smaller than the window at all of them. */
   const noCells = computed(() => keptMaps.value.length > 0 && keptMaps.value.every((m) => m.rows * m.cols === 0));
-  const averaged = computed<AveragedMap | null>(() => (keptMaps.value.length > 0 && !noCells.value ? averageScoreMaps(keptMaps.value, { mode: mode.value }) : null));
+  const averaged = computed<AveragedMap | null>(() => (keptMaps.value.length > 0 && !noCells.value ? averageScoreMaps(seenMaps(keptMaps.value, modelStore.labels), { mode: mode.value }) : null));
 
   const labelOf = (k: number): string => modelStore.labels[k] ?? `class ${k}`;
   /** Classes by their strongest averaged score in this photo, strongest first. */
@@ -213,7 +215,7 @@ export const useScoresStore = defineStore('scores', () => {
 
   return {
     presetId, requested, disabled, mode, cache, running, elapsedMs, error, cancelled,
-    key, scaleStates, missing, autoScales, emptyScales, noCells, keptMaps, averaged, ranking, anyClasses, anyMap, anyScore,
+    key, scaleStates, missing, autoScales, enabledScales, emptyScales, noCells, keptMaps, averaged, ranking, anyClasses, anyMap, anyScore,
     compute, cancel, setPreset, setCustom, toggleScale, setMode,
   };
 });

@@ -4,12 +4,11 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
-import type { AveragedMap } from '../../core/average';
 import { sampleScoreMap, nearestCell } from '../../core/average';
 import { isColormapName, type ColormapName } from '../../core/colormap';
 import { DRAW_DEFAULTS, backgroundIndex, defaultClassChoice, rankClasses } from '../../core/defaults';
 import { detect, type Detection } from '../../core/detect';
-import { ANY_CLASS, drawnBoxes, drawnClasses } from '../../core/pipeline';
+import { ANY_CLASS, defaultView, drawnBoxes, drawnClasses, legendSpec, viewSource, type LegendSpec, type MapView, type ViewSource } from '../../core/pipeline';
 import { cellBox, type Box } from '../../core/scoremap';
 import { formatScale } from '../scales';
 import { useModelStore } from './model';
@@ -75,6 +74,10 @@ export const useViewStore = defineStore('view', () => {
   const opacity = ref(DRAW_DEFAULTS.opacity);
   const threshold = ref(DRAW_DEFAULTS.threshold);
   const smooth = ref(true);
+  /** What the overlay shows: the class's scores (absolute or relative to the photo) or the class map. */
+  const view = ref<MapView>(defaultView(modelStore.labels));
+  /** The legend over the photo, as exported pictures draw it. */
+  const legend = ref(DRAW_DEFAULTS.legend);
   const showDetections = ref(DRAW_DEFAULTS.boxes);
   const detectThreshold = ref(DRAW_DEFAULTS.detectThreshold);
   const pointer = shallowRef<{ y: number; x: number } | null>(null);
@@ -88,6 +91,7 @@ export const useViewStore = defineStore('view', () => {
   // A class index means nothing for another model: every model starts at the default class.
   watch(() => modelStore.model?.id, () => {
     classChoice.value = defaultClassChoice(modelStore.labels);
+    view.value = defaultView(modelStore.labels);
   });
 
   /** Whether the model has a background class (then "any (not background)" is offered). */
@@ -97,16 +101,33 @@ export const useViewStore = defineStore('view', () => {
   /** The class index drawn for a single-class choice ('top' resolved), null for 'any' or before scores. */
   const shownClass = computed<number | null>(() => (classChoice.value === 'any' ? null : classChoice.value === 'top' ? topClass.value : classChoice.value));
 
-  /** The one-class map and class index renderOverlay draws. */
-  const overlaySource = computed<{ map: AveragedMap; classIndex: number } | null>(() => {
-    if (classChoice.value === 'any') return scores.anyMap ? { map: scores.anyMap, classIndex: 0 } : null;
+  /** The class index drawn (ANY_CLASS for 'any'), or null before scores are in. */
+  const drawnClass = computed<number | null>(() => {
     const avg = scores.averaged;
+    if (!avg) return null;
+    if (classChoice.value === 'any') return ANY_CLASS;
     const k = shownClass.value;
-    return avg && k !== null && k < avg.classes ? { map: avg, classIndex: k } : null;
+    return k !== null && k < avg.classes ? k : null;
+  });
+
+  /** What the overlay paints (core/pipeline viewSource, as exported pictures): a one-class map on a colour scale, or the class map. */
+  const overlaySource = computed<ViewSource | null>(() => {
+    const avg = scores.averaged;
+    const k = drawnClass.value;
+    if (!avg || k === null) return null;
+    return viewSource(avg, k, modelStore.labels, { view: view.value, threshold: threshold.value });
+  });
+
+  /** The legend of what is drawn (core/pipeline legendSpec, as exported pictures draw it). */
+  const legendOf = computed<LegendSpec | null>(() => {
+    const src = overlaySource.value;
+    const k = drawnClass.value;
+    return src && k !== null ? legendSpec(src, modelStore.labels, k, { view: view.value, colormap: colormap.value, threshold: threshold.value }) : null;
   });
 
   const labelOf = (k: number): string => modelStore.labels[k] ?? `class ${k}`;
   const classTitle = computed(() => {
+    if (view.value === 'classes') return 'class map';
     if (classChoice.value === 'any') return 'any (not background)';
     const k = shownClass.value;
     if (classChoice.value === 'top') return k === null ? 'top class' : `top class: ${labelOf(k)}`;
@@ -125,7 +146,7 @@ export const useViewStore = defineStore('view', () => {
     const avg = scores.averaged;
     const k = shownClass.value;
     if (!avg || (classChoice.value !== 'any' && k === null)) return [];
-    const classes = drawnClasses(classChoice.value === 'any' ? ANY_CLASS : (k as number), avg.classes, modelStore.labels);
+    const classes = drawnClasses(classChoice.value === 'any' ? ANY_CLASS : (k as number), avg.classes, modelStore.labels, view.value);
     return drawnBoxes(allDetections.value, classes);
   });
 
@@ -176,7 +197,7 @@ export const useViewStore = defineStore('view', () => {
   }
 
   return {
-    classChoice, colormap, opacity, threshold, smooth, showDetections, detectThreshold, pointer, overlayHidden,
-    hasBackground, topClass, shownClass, overlaySource, classTitle, detections, hover, setPointer, clearPointer,
+    classChoice, colormap, opacity, threshold, smooth, view, legend, showDetections, detectThreshold, pointer, overlayHidden,
+    hasBackground, topClass, shownClass, drawnClass, overlaySource, legendOf, classTitle, detections, hover, setPointer, clearPointer,
   };
 });

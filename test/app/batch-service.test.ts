@@ -142,7 +142,7 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
   it('exports overlay PNGs only into a folder chosen in the dialog; cancel keeps the finished exports, with no partial files', async () => {
     const out = path.join(dir, 'exports');
     const settings: ExportSettings = {
-      outDir: out, classChoice: 'top', colormap: 'viridis', opacity: 0.6, threshold: 0.1, boxes: true, detectThreshold: 0.5,
+      outDir: out, classChoice: 'top', view: 'absolute', colormap: 'viridis', opacity: 0.6, threshold: 0.1, boxes: true, detectThreshold: 0.5,
       legend: true, namePattern: '{name}-{class}', scoresJson: true, csv: true,
     };
     const ids = listed.map((p) => p.id);
@@ -192,7 +192,7 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
     }
     const { photos } = await service.addPhotos([path.join(dir, 'small.png'), path.join(dir, 'large.png')]);
     const settings: ExportSettings = {
-      outDir: out, classChoice: 'top', colormap: 'viridis', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
+      outDir: out, classChoice: 'top', view: 'absolute', colormap: 'viridis', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
       legend: false, namePattern: '{name}', scoresJson: true, csv: false,
     };
     const res = await service.runBatch({ batchId: 'auto-1', modelId: model.id, photoIds: photos.map((p) => p.id), scales: 'auto', mode: 'max', export: settings });
@@ -217,7 +217,7 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
     const out = path.join(dir, 'nested-out');
     service.allowExportDir(out);
     const settings: ExportSettings = {
-      outDir: out, classChoice: 'top', colormap: 'turbo', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
+      outDir: out, classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
       legend: false, namePattern: '{name}.heatmap', scoresJson: false, csv: false,
     };
     const res = await service.runBatch({ batchId: 'nested-1', modelId: model.id, photoIds: photos.map((p) => p.id), scales: [1], mode: 'max', export: settings });
@@ -245,7 +245,7 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
     const out = path.join(dir, 'one-by-one-out');
     service.allowExportDir(out);
     const settings: ExportSettings = {
-      outDir: out, classChoice: 'top', colormap: 'turbo', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
+      outDir: out, classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
       legend: false, namePattern: '{name}.heatmap', scoresJson: false, csv: false,
     };
     const res = await service.runBatch({ batchId: 'one-by-one-1', modelId: model.id, photoIds: photos.map((p) => p.id), scales: [1], mode: 'max', export: settings });

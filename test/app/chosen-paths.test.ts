@@ -133,7 +133,7 @@ describe('paths from the renderer, through the real main process', () => {
     await fs.mkdir(outDir);
     const exportTo = (out: string) => ({
       batchId: 'b1', modelId: model.id, photoIds: [photos[0].id], scales: [1], mode: 'max',
-      export: { outDir: out, classChoice: 'top', colormap: 'turbo', opacity: 0.5, threshold: 0.1, boxes: false, detectThreshold: 0.5, legend: false, namePattern: '{name}', scoresJson: false, csv: false },
+      export: { outDir: out, classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.1, boxes: false, detectThreshold: 0.5, legend: false, namePattern: '{name}', scoresJson: false, csv: false },
     });
     await expect(call('convmap:run-batch', exportTo(outDir))).rejects.toThrow(`convmap:run-batch refused: outDir "${outDir}" was not chosen in the export dialog`);
     // Chosen as a photo folder is not chosen as an export folder.

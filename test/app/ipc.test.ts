@@ -140,7 +140,7 @@ describe('IPC handlers', () => {
 
     const exportTo = (outDir: string) => ({
       batchId: 'b1', modelId: 'm1', photoIds: ['p1'], scales: [1], mode: 'max',
-      export: { outDir, classChoice: 'top', colormap: 'turbo', opacity: 0.5, threshold: 0.1, boxes: true, detectThreshold: 0.5, legend: true, namePattern: '{name}-{class}', scoresJson: true, csv: false },
+      export: { outDir, classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.1, boxes: true, detectThreshold: 0.5, legend: true, namePattern: '{name}-{class}', scoresJson: true, csv: false },
     });
     await expect(call('convmap:run-batch', exportTo('/exports'))).rejects.toThrow(/convmap:run-batch refused: outDir "\/exports" was not chosen in the export dialog/);
     await expect(call('convmap:choose-export-folder')).resolves.toBe('/exports');
@@ -257,7 +257,7 @@ describe('Show in folder', () => {
     const { call, service, shell, log } = setup();
     const req = {
       batchId: 'b1', modelId: 'm1', photoIds: ['p1'], scales: [1], mode: 'max',
-      export: { outDir: '/exports', classChoice: 'top', colormap: 'turbo', opacity: 0.5, threshold: 0.1, boxes: false, detectThreshold: 0.5, legend: true, namePattern: '{name}', scoresJson: false, csv: false },
+      export: { outDir: '/exports', classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.1, boxes: false, detectThreshold: 0.5, legend: true, namePattern: '{name}', scoresJson: false, csv: false },
     };
     vi.mocked(service.runBatch).mockResolvedValueOnce({
       batchId: 'b1', total: 1, done: 1, failed: [], statuses: ['done'], skipped: 0, cancelled: false, cacheHits: 0, elapsedMs: 1, outputs: ['/exports/a.heatmap.png'],

@@ -16,7 +16,7 @@ const ctx: ValidationContext = Object.freeze({
   isChosen: (p: string) => CHOSEN.includes(p),
 });
 const EXPORT = Object.freeze({
-  outDir: '/exports', classChoice: 'top', colormap: 'turbo', opacity: 0.5, threshold: 0.2, boxes: true, detectThreshold: 0.5,
+  outDir: '/exports', classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.2, boxes: true, detectThreshold: 0.5,
   legend: false, namePattern: '{name}.{class}.png', scoresJson: true, csv: true,
 });
 const BATCH = Object.freeze({ batchId: 'b1', modelId: MODEL, photoIds: [PHOTO, 'photo-2'], scales: [0.5, 1], mode: 'max' });
@@ -155,6 +155,7 @@ describe('argument validators', () => {
     [{ ...BATCH, export: { ...EXPORT, outDir: '/etc' } }, /outDir "\/etc" was not chosen in the export dialog/],
     [{ ...BATCH, export: { ...EXPORT, outDir: 'exports' } }, /outDir must be absolute/],
     [{ ...BATCH, export: { ...EXPORT, colormap: 'rainbow' } }, /colormap must be one of/],
+    [{ ...BATCH, export: { ...EXPORT, view: 'heat' } }, /view must be one of absolute, relative, classes, got "heat"/],
     [{ ...BATCH, export: { ...EXPORT, opacity: 2 } }, /opacity must be a number in \[0, 1\], got 2/],
     [{ ...BATCH, export: { ...EXPORT, threshold: '0.2' } }, /threshold must be a number in \[0, 1\]/],
     [{ ...BATCH, export: { ...EXPORT, detectThreshold: -1 } }, /detectThreshold must be a number/],

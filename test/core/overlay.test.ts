@@ -138,10 +138,15 @@ describe('renderOverlay: smooth', () => {
     expect(Array.from(band)).toEqual(Array.from(whole.subarray(9 * 37 * 4, 16 * 37 * 4)));
   });
 
-  it('threshold applies to the interpolated score', () => {
-    // 8 px over 4: pixel centres x = 0.25, 0.75, …, 3.75 → scores clamp((x − 1) / 2) = 0, 0, .125, .375, .625, .875, 1, 1.
+  it('threshold decides the painted cells; colour interpolates among them only and the edge fades in alpha', () => {
+    // 4 px over 2 cells [0, 1], threshold 0.5: only the right cell is painted. 8 output pixels sample
+    // x = 0.25, 0.75, …, 3.75. In the right cell (x ≥ 2) the only painted neighbour gives score 1 at
+    // full alpha; the left cell's pixels lie d = (2 − x) px past the painted edge, half a cell = 1 px:
+    // alpha round(255 · (1 − d)): x = 1.75 → 191, 1.25 → 64, 0.75 and 0.25 → 0. No pixel takes a colour
+    // between the two scores (the old bilinear ramp ran the colormap down to the threshold).
     const img = renderOverlay(avgMap([1, 4], 1, 2, [0, 1], [1, 1]), 0, { width: 8, height: 1, colormap: 'greys', opacity: 1, threshold: 0.5, smooth: true });
-    expect(Array.from({ length: 8 }, (_, px) => pixel(img, 8, 0, px)[3])).toEqual([0, 0, 0, 0, 255, 255, 255, 255]);
+    expect(Array.from({ length: 8 }, (_, px) => pixel(img, 8, 0, px)[3])).toEqual([0, 0, 64, 191, 255, 255, 255, 255]);
+    for (let px = 2; px < 8; px++) expect(pixel(img, 8, 0, px).slice(0, 3)).toEqual(lutAt(greys, 255));
   });
 });
 

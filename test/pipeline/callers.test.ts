@@ -59,7 +59,7 @@ afterAll(async () => {
 });
 
 const settings: Omit<ExportSettings, 'outDir'> = {
-  classChoice: 'any', colormap: 'turbo', opacity: 0.65, threshold: 0.2, boxes: true, detectThreshold: 0.5, legend: true,
+  classChoice: 'any', view: 'absolute', colormap: 'turbo', opacity: 0.65, threshold: 0.2, boxes: true, detectThreshold: 0.5, legend: true,
   namePattern: '{name}.heatmap.png', scoresJson: true, csv: false,
 };
 

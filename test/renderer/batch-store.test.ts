@@ -161,7 +161,7 @@ describe('the batch store (fake API)', () => {
     const req = api.runBatch.mock.calls[1][0];
     expect(req.photoIds).toEqual([usePhotosStore().selected?.id]);
     expect(req.export).toEqual({
-      outDir: '/exports', classChoice: 'dog', colormap: 'magma', opacity: 0.4, threshold: 0.3, boxes: true, detectThreshold: 0.5,
+      outDir: '/exports', classChoice: 'dog', view: 'absolute', colormap: 'magma', opacity: 0.4, threshold: 0.3, boxes: true, detectThreshold: 0.5,
       legend: false, namePattern: '{class}-{name}', scoresJson: false, csv: true,
     });
     expect(batch.exporting?.outDir).toBe('/exports');

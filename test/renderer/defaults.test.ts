@@ -49,8 +49,12 @@ describe('window defaults', () => {
     await model.load(PLAIN.path);
     await settle();
     expect(view.classChoice).toBe('top');
+    // Without a background class the default view is the class map (every cell names some class).
+    expect(view.view).toBe('classes');
+    expect(view.classTitle).toBe('class map');
+    view.view = 'absolute';
     // The fake maps at scales other than 0.5, 1, 2 score [0.2, 0.2, 0.6]: C is the top class.
-    expect(view.overlaySource?.classIndex).toBe(2);
+    expect(view.drawnClass).toBe(2);
     expect(view.classTitle).toBe('top class: C');
     view.classChoice = 0;
     await model.load(null);
