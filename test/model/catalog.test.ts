@@ -285,6 +285,34 @@ describe('catalog: Keras 2 files', () => {
   });
 });
 
+describe('catalog: dtype policies compute in float32', () => {
+  it('a mixed_float16 model (DTypePolicy on every layer, a float16 InputLayer, Keras 2\'s Policy object and a bare string) loads and gives the float32 formula', async () => {
+    const policy = (name: string, cls = 'DTypePolicy'): Json => ({ module: 'keras', class_name: cls, config: { name }, registered_name: null });
+    const withDtype = (entry: Json, dtype: Json): Json => {
+      const e = entry as { config: Record<string, Json> };
+      return { ...e, config: { ...e.config, dtype } };
+    };
+    const config = k3Sequential('mixed', [null, H, W, C], [
+      withDtype(act('silu'), policy('mixed_float16')),
+      withDtype(k3Layer('Flatten', 'flat', { data_format: 'channels_last' }), policy('mixed_bfloat16', 'Policy')),
+      withDtype(k3Layer('Dense', 'out', k3Dense(CLASSES, 'linear')), 'float16'),
+    ]) as { config: { layers: { config: Record<string, Json> }[] } };
+    config.config.layers[0].config.dtype = 'float16';
+    const file = path.join(root.path, 'mixed_float16.keras');
+    await writeKerasArchive(file, config as unknown as Json, { 'layers/dense': [{ shape: [H * W * C, CLASSES], values: dense.kernel }, { shape: [CLASSES], values: dense.bias }] });
+    const x = values(H * W * C, 600, -4, 4);
+    const want = reference(x, elementwise(FORMULAS.silu), dense.kernel, dense.bias);
+    const loaded = await loadClassifier(file);
+    try {
+      expect(loaded.model.inputs[0].dtype).toBe('float32');
+      const got = tf.tidy(() => (loaded.model.predict(tf.tensor4d(x, [1, H, W, C])) as tf.Tensor).dataSync());
+      for (let j = 0; j < CLASSES; j++) expect(Math.abs(got[j] - want[j])).toBeLessThanOrEqual(2e-5);
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+});
+
 describe('catalog: refusals name the file and the layer in one line', () => {
   /** A model whose `layers` turn its 8×8 input into 4×4. */
   async function refused(name: string, layers: Json[], message: string): Promise<void> {
