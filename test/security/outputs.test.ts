@@ -46,6 +46,15 @@ async function temporaries(dir: string): Promise<string[]> {
   return names.filter((n) => path.basename(n).startsWith('.') && n.endsWith('.tmp'));
 }
 
+/** Peak RSS allowed for a heatmap run of a few small photos, in KiB: the CLI's footprint with tfjs and the built-in model, plus headroom. */
+const RSS_BOUND_KIB = 700 * 1024;
+
+function expectSmallRss(r: CliRun): void {
+  if (r.maxRssKiB === null) return console.log('peak RSS not measured: /usr/bin/time is absent');
+  console.log(`peak RSS ${Math.round(r.maxRssKiB / 1024)} MiB`);
+  expect(r.maxRssKiB).toBeLessThan(RSS_BOUND_KIB);
+}
+
 /** Spreadsheet formula starts (OWASP CSV injection), also after spaces. */
 const FORMULA = /^[ ]*[=+\-@\t\r＝＋－＠]/;
 
@@ -94,6 +103,8 @@ describe('hostile photos and names: an SVG named .png, formula labels, long name
     const named = [...r.stdout.split('\n'), ...ownLines(r.stderr)].filter((l) => l.includes('drawing.png'));
     expect(named).toEqual([`  ${path.join(photos, 'drawing.png')}: an SVG drawing, not a photo: vector images are refused (export it as PNG or JPEG first)`]);
     expect((await fs.readdir(out)).filter((n) => n.startsWith('drawing'))).toEqual([]);
+    // librsvg rendering the 9000×9000 drawing would have taken gigabytes.
+    expectSmallRss(r);
   });
 
   it('an output name longer than a file name may be fails that photo in one line naming it; the others are done', async () => {
