@@ -119,18 +119,22 @@ export async function readSideFile(dir: string, name: string, maxBytes = MAX_SID
 }
 
 /**
- * Refuses a weights manifest listing more than MAX_WEIGHT_FILES shard paths, or one path twice
- * (tfjs never does; listed 200 000 times, one small shard made the reader open and stat it that
- * often). Counted before any file is touched; linear in the number of paths.
+ * Checks a weights manifest's form before any file is touched: groups are objects, weights have a
+ * name, and at most MAX_WEIGHT_FILES shard paths are listed, none twice (tfjs never does; listed
+ * 200 000 times, one small shard made the reader open and stat it that often). Linear in its size.
  */
-export function checkWeightPaths(modelFile: string, manifest: readonly { paths?: unknown }[]): void {
+export function checkManifest(modelFile: string, manifest: readonly unknown[]): void {
   let count = 0;
   const seen = new Set<string>();
   for (const group of manifest) {
-    if (!Array.isArray(group?.paths)) continue;
+    if (!isRecord(group)) throw new ModelError(modelFile, 'a weightsManifest group is not an object');
+    if (Array.isArray(group.weights) && !group.weights.every((w) => isRecord(w) && typeof w.name === 'string')) {
+      throw new ModelError(modelFile, 'weightsManifest has a weight without a name');
+    }
+    if (!Array.isArray(group.paths)) continue;
     count += group.paths.length;
     if (count > MAX_WEIGHT_FILES) {
-      const all = manifest.reduce((n, g) => n + (Array.isArray(g?.paths) ? g.paths.length : 0), 0);
+      const all = manifest.reduce((n: number, g) => n + (isRecord(g) && Array.isArray(g.paths) ? g.paths.length : 0), 0);
       throw new ModelError(modelFile, `weightsManifest lists ${all} weight files, over the limit of ${MAX_WEIGHT_FILES}`);
     }
     for (const p of group.paths) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { buildUntrusted } from './build';
 import { ModelError } from './errors';
-import { assertFiniteArtifacts, assertLayerNames, checkWeightPaths, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
+import { assertFiniteArtifacts, assertLayerNames, checkManifest, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
 import { loadKerasModel, readKerasArtifacts, sniffKerasFile } from './keras';
 import { checkClasses, knownLayerClasses } from './keras-config';
 import { stripIndexPrefixes, TEACHABLE_MACHINE_KERAS_FILE } from './labels';
@@ -67,8 +67,18 @@ export async function resolveModelJson(target: string): Promise<string> {
 /**
  * Reads a model.json and its weight shards into tfjs ModelArtifacts, topology normalised for tfjs.
  * A Keras native file (.h5, .keras) is read through main/model/keras.ts into the same form.
+ * @throws ModelError naming the file, whatever failed (an unforeseen failure too, on one line).
  */
 export async function readModelArtifacts(file: string): Promise<tf.io.ModelArtifacts> {
+  try {
+    return await readModelArtifactsUnguarded(file);
+  } catch (e) {
+    if (e instanceof ModelError) throw e;
+    throw new ModelError(file, `cannot be read as a model: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+  }
+}
+
+async function readModelArtifactsUnguarded(file: string): Promise<tf.io.ModelArtifacts> {
   if ((await sniffKerasFile(file)) !== null) return readKerasArtifacts(file);
   const parsed = await readJsonFile(file);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ModelError(file, 'is JSON but not a model (not an object)');
@@ -86,7 +96,7 @@ export async function readModelArtifacts(file: string): Promise<tf.io.ModelArtif
   }
   const manifest = json.weightsManifest ?? [];
   if (!Array.isArray(manifest)) throw new ModelError(file, '"weightsManifest" must be a list of weight groups');
-  checkWeightPaths(file, manifest);
+  checkManifest(file, manifest);
   assertLayerNames(topology, file);
   const budget = { left: MAX_WEIGHT_BYTES };
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];

@@ -204,6 +204,19 @@ describe('weight path lists', () => {
     expect(err.message).toBe(`${model}: weightsManifest lists 200000 weight files, over the limit of ${MAX_WEIGHT_FILES}`);
   }, 30_000);
 
+  const malformed: [string, (j: TfjsModelFiles['json']) => void, string][] = [
+    ['a null weight group', (j) => Object.assign(j, { weightsManifest: [null] }), 'a weightsManifest group is not an object'],
+    ['a weight named by a number', (j) => Object.assign(j.weightsManifest[0].weights[0], { name: 5 }), 'weightsManifest has a weight without a name'],
+  ];
+  for (const [what, mutate, message] of malformed) {
+    it(`refuses ${what} in one line naming the file`, async () => {
+      const json = structuredClone(files.json);
+      mutate(json);
+      const model = await writeTfjsModel(path.join(root, `malformed-${what.replaceAll(' ', '-')}`), { ...files, json });
+      expect((await expectRefusal(model)).message).toBe(`${model}: ${message}`);
+    });
+  }
+
   it('refuses a manifest listing a shard twice, even under the cap', async () => {
     const json = structuredClone(files.json);
     json.weightsManifest[0].paths = ['weights.bin', 'weights.bin'];
