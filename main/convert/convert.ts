@@ -268,7 +268,14 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
   const chosen = chooseOutput(model, graph, file, opts.output);
   const plan = chosen.plan;
   const trunk = nodesUpTo(graph, plan.boundary);
-  if (inShape.length === 3 && trunk.length > 0) {
+  // An input without a channel axis whose first layer only adds it (Reshape((h, w, 1))) is a one-channel image.
+  const addsChannel = (n: FlatNode | undefined): boolean => {
+    if (!n || n.className !== 'Reshape' || n.inputs[0] !== graph.inputs[0]) return false;
+    const out = graph.shapes[n.outputs[0]];
+    return out.length === 4 && out[1] === inShape[1] && out[2] === inShape[2] && out[3] === 1;
+  };
+  const channelReshape = inShape.length === 3 && addsChannel(trunk[0]) ? trunk[0] : undefined;
+  if (inShape.length === 3 && trunk.length > 0 && !channelReshape) {
     throw new ModelError(file, 'input has no channel axis but layers before the head need one', layerRef(trunk[0]));
   }
 
@@ -284,7 +291,7 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
   let sameKernels = 0;
 
   for (const node of trunk) {
-    if (isIdentity(node, graph, file)) {
+    if (node === channelReshape || isIdentity(node, graph, file)) {
       // Augmentation layers were read as identity Rescaling: no layer, so the first real one shows how inputs are scaled.
       env.set(node.outputs[0], env.get(node.inputs[0]) as tf.SymbolicTensor);
       stride.set(node.outputs[0], stride.get(node.inputs[0]) ?? [1, 1]);

@@ -2,6 +2,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { convertClassifier } from '../../main/convert/convert';
+import { checkEquivalence } from '../../main/convert/equivalence';
 import { ModelError } from '../../main/model/errors';
 import { loadClassifier } from '../../main/model/load';
 import { exportOnnx } from '../../main/onnx/export';
@@ -307,6 +308,35 @@ describe('catalog: dtype policies compute in float32', () => {
       expect(loaded.model.inputs[0].dtype).toBe('float32');
       const got = tf.tidy(() => (loaded.model.predict(tf.tensor4d(x, [1, H, W, C])) as tf.Tensor).dataSync());
       for (let j = 0; j < CLASSES; j++) expect(Math.abs(got[j] - want[j])).toBeLessThanOrEqual(2e-5);
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+});
+
+describe('catalog: an input Reshape that only adds the channel axis', () => {
+  it('[8, 8] input → Reshape((8, 8, 1)) → Conv2D → Flatten → Dense converts as a one-channel image, every cell equal to its crop', async () => {
+    const file = path.join(root.path, 'reshape_channel.keras');
+    const config = k3Sequential('gray', [null, 8, 8], [
+      k3Layer('Reshape', 'add_channel', { target_shape: [8, 8, 1] }),
+      k3Layer('Conv2D', 'c', k3Conv(2, 3, 'relu')),
+      k3Layer('Flatten', 'flat', { data_format: 'channels_last' }),
+      k3Layer('Dense', 'out', k3Dense(CLASSES, 'softmax')),
+    ]);
+    await writeKerasArchive(file, config, {
+      'layers/conv2d': [{ shape: [3, 3, 1, 2], values: values(18, 700, -1, 1) }, { shape: [2], values: values(2, 701, -0.1, 0.1) }],
+      'layers/dense': [{ shape: [6 * 6 * 2, CLASSES], values: values(72 * CLASSES, 702, -0.5, 0.5) }, { shape: [CLASSES], values: values(CLASSES, 703, -0.1, 0.1) }],
+    });
+    const loaded = await loadClassifier(file);
+    try {
+      const conv = convertClassifier(loaded.model, loaded.file);
+      try {
+        expect({ window: conv.window, channels: conv.channels, stride: conv.stride }).toEqual({ window: [8, 8], channels: 1, stride: [1, 1] });
+        const report = await checkEquivalence(loaded.model, conv, loaded.file, { cellsPerAxis: 3 });
+        expect(report.exact).toBe(true);
+      } finally {
+        conv.fcn.dispose();
+      }
     } finally {
       loaded.model.dispose();
     }
