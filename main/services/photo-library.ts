@@ -8,7 +8,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { PHOTO_SCHEME, type PhotoRef } from '../../core/api';
 import { isBmp } from '../engine/bmp';
-import { DEFAULT_MAX_PIXELS, probePhoto, type PhotoSize, type RgbImage } from '../engine/decode';
+import { DECODE_SECONDS, DEFAULT_MAX_PIXELS, probePhoto, type PhotoSize, type RgbImage } from '../engine/decode';
 import { readFileHead, type FileIdentity } from '../io/safe-read';
 import { loadPhoto, PhotoDecoder, type LoadedPhoto } from './pipeline';
 
@@ -132,7 +132,7 @@ export function createPhotoLibrary(opts: { maxPixels?: number; decodedKeep?: num
       if (asIs && (meta.orientation ?? 1) === 1 && (meta.pages ?? 1) === 1) return { bytes: loaded.bytes, mimeType: asIs };
       // JPEG stays JPEG (smaller, and photos have no alpha).
       if (meta.format === 'jpeg') {
-        return { bytes: new Uint8Array(await sharp(loaded.bytes, { limitInputPixels: maxPixels }).rotate().jpeg({ quality: 92 }).toBuffer()), mimeType: 'image/jpeg' };
+        return { bytes: new Uint8Array(await sharp(loaded.bytes, { limitInputPixels: maxPixels }).timeout({ seconds: DECODE_SECONDS }).rotate().jpeg({ quality: 92 }).toBuffer()), mimeType: 'image/jpeg' };
       }
     }
     // Everything else (BMP, TIFF, rotated PNG/WebP, multi-page) becomes PNG of the decoded photo.
