@@ -58,6 +58,17 @@ function fail(err: unknown, json?: { file: string }): void {
   process.exitCode = 1;
 }
 
+/**
+ * A failure nobody foresaw names the model too: running out of memory or stack inside tfjs, ONNX
+ * Runtime or h5wasm ("memory access out of bounds", "Invalid typed array length", "Maximum call
+ * stack size exceeded") would otherwise print without the file it was converting.
+ */
+function namingModel(e: unknown, model: string): unknown {
+  // WebAssembly.RuntimeError is told by its name (no WebAssembly value in the TypeScript libs here).
+  if (!(e instanceof RangeError || (e instanceof Error && e.name === 'RuntimeError')) || e.message.includes(model)) return e;
+  return new Error(`${model}: could not be converted: ${e.message.split('\n')[0]}`);
+}
+
 /** The package version, from the nearest package.json named convmap above this file (source or dist/). */
 function packageVersion(): string {
   for (let up = '../../'; up.length <= 12; up += '../') {
@@ -114,7 +125,7 @@ program
         if (opts.out) process.stdout.write(`saved       ${printable(opts.out)}\n`);
       }
     } catch (e) {
-      fail(e, opts.json ? { file: model } : undefined);
+      fail(namingModel(e, model), opts.json ? { file: model } : undefined);
     }
   });
 

@@ -229,12 +229,23 @@ function leafLayers(model: tf.LayersModel): tf.layers.Layer[] {
   return out;
 }
 
+/** Most pixels (height × width) of a classifier's fixed input: conversion runs it on whole crops of that size. */
+export const MAX_INPUT_PIXELS = 4096 * 4096;
+
 /**
  * Refuses a model whose weights, as float32, add up past MAX_WEIGHT_BYTES, naming its largest
- * layer, before any weight is read: a file's config may declare any layer size, and the reader
- * would allocate what it declares. (Built by `buildUntrusted`, they cost address space only so far.)
+ * layer, or whose fixed input is over MAX_INPUT_PIXELS, before any weight is read: a file's config
+ * may declare any layer or input size (a 2 KB model.json declaring a 70000×70000 input took the
+ * CLI to 2.5 GB), and the reader and converter would allocate what it declares. (Built by
+ * `buildUntrusted`, the weights cost address space only so far.)
  */
-export function assertWeightBudget(file: string, model: tf.LayersModel): void {
+export function assertModelBudget(file: string, model: tf.LayersModel): void {
+  for (const input of model.inputs) {
+    const [, h, w] = input.shape;
+    if (typeof h === 'number' && typeof w === 'number' && h * w > MAX_INPUT_PIXELS) {
+      throw new ModelError(file, `the model's input is ${input.shape.slice(1).join('×')}, over the limit of ${MAX_INPUT_PIXELS} pixels (4096×4096) that Convmap runs a classifier on`);
+    }
+  }
   let total = 0;
   let largest: { layer: tf.layers.Layer; bytes: number } | null = null;
   for (const layer of leafLayers(model)) {

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { modelToArtifacts } from './artifacts';
 import { assertRegularFile, readRegularFile, UnsafeFileError } from '../io/safe-read';
 import { ModelError } from './errors';
-import { assertLayerNames, assertWeightBudget } from './guards';
+import { assertLayerNames, assertModelBudget } from './guards';
 import { H5ExternalLinkError } from './h5-guard';
 import { kerasEntryNames, MAX_ARCHIVE_UNPACKED_BYTES, unzipKerasEntries } from './keras-zip';
 import { attrStrings, attrText, getEntity, h5wasm, hdf5Reason, isGroup, openHdf5, sniffKerasFile } from './hdf5';
@@ -52,7 +52,7 @@ async function loadHdf5(file: string): Promise<tf.LayersModel> {
     assertLayerNames(config, file);
     const model = await buildModel(config, file, attrText(h5.root, 'keras_version'));
     try {
-      assertWeightBudget(file, model);
+      assertModelBudget(file, model);
       const root = getEntity(h5.root, 'model_weights');
       if (!isGroup(h5, root)) throw new ModelError(file, 'has a model_config but no model_weights group: the weights are missing');
       assignLegacyWeights(h5, model, root, file);
@@ -96,7 +96,7 @@ async function loadKerasArchive(file: string, bytes: Uint8Array): Promise<tf.Lay
   }
   const model = await buildModel(config, file, archiveKerasVersion(entries['metadata.json']));
   try {
-    assertWeightBudget(file, model);
+    assertModelBudget(file, model);
   } catch (e) {
     model.dispose();
     throw e;

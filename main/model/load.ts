@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { buildUntrusted } from './build';
 import { ModelError } from './errors';
-import { assertFiniteArtifacts, assertLayerNames, checkManifest, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
+import { assertFiniteArtifacts, assertLayerNames, assertModelBudget, checkManifest, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
 import { loadKerasModel, readKerasArtifacts, sniffKerasFile } from './keras';
 import { checkClasses, knownLayerClasses } from './keras-config';
 import { stripIndexPrefixes, TEACHABLE_MACHINE_KERAS_FILE } from './labels';
@@ -188,6 +188,7 @@ export async function loadClassifier(target: string): Promise<LoadedClassifier> 
   }
   const specs = artifacts.weightSpecs ?? [];
   try {
+    assertModelBudget(file, model);
     assignWeightsByName(model, specs, artifacts.weightData as ArrayBuffer, file);
   } catch (e) {
     model.dispose();

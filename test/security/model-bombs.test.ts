@@ -127,6 +127,27 @@ describe('Keras datasets declaring more than the file stores', () => {
   }
 });
 
+describe('declared input sizes', () => {
+  it('a 2 KB model.json declaring a 70000×70000 input is refused at load, naming the file (it took convert to 2.5 GB)', async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ name: 'conv', filters: 2, kernelSize: 3, inputShape: [8, 8, 1] }),
+        tf.layers.globalAveragePooling2d({ name: 'gap' }),
+        tf.layers.dense({ name: 'head', units: 3, activation: 'softmax' }),
+      ],
+    });
+    const a = await modelToArtifacts(model);
+    model.dispose();
+    const text = JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] });
+    expect(text).toContain('[null,8,8,1]');
+    const file = await writeTfjsModel(path.join(root, 'huge-input'), {
+      json: JSON.parse(text.replace('[null,8,8,1]', '[null,70000,70000,1]')) as TfjsModelFiles['json'],
+      weights: Buffer.from(a.weightData as ArrayBuffer),
+    });
+    expect((await expectRefusal(file)).message).toBe(`${file}: the model's input is 70000×70000×1, over the limit of 16777216 pixels (4096×4096) that Convmap runs a classifier on`);
+  });
+});
+
 describe('.keras zip bombs whose directory lies', () => {
   const config = (): Buffer => Buffer.from(JSON.stringify(files.json.modelTopology));
 
