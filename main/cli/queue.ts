@@ -89,7 +89,8 @@ export async function runQueuedHeatmap(a: QueuedHeatmapArgs): Promise<void> {
         if (a.json) {
           process.stdout.write(printableJson({ photo: e.photo, status: 'done', png: o.png, scores: o.json, grid: o.npy, resumed: o.resumed === true, class: o.classLabel, model: a.modelName, backend: 'queue', detections: o.detections }) + '\n');
         } else if (!bar && !a.quiet) {
-          process.stdout.write(`${p(e.photo)} → ${p(o.png ?? '')} (${p(o.classLabel)}, ${o.cells.map((c) => `${Number(c.scale.toFixed(3))}: ${c.rows}×${c.cols}`).join(', ')} cells${o.resumed ? ', done by an earlier run' : ''})\n`);
+          const cellsText = o.scalePlan ?? `${o.cells.map((c) => `${Number(c.scale.toFixed(3))}: ${c.rows}×${c.cols}`).join(', ')} cells`;
+          process.stdout.write(`${p(e.photo)} → ${p(o.png ?? '')} (${p(o.classLabel)}, ${p(cellsText)}${o.resumed ? ', done by an earlier run' : ''})\n`);
         }
       } else if (e.status === 'no cells') {
         if (a.json) process.stdout.write(printableJson({ photo: e.photo, status: 'no cells', reason: e.reason, model: a.modelName }) + '\n');
@@ -145,7 +146,7 @@ async function runWorkerCommand(opts: Record<string, string | boolean | undefine
   ]);
   const target = parseQueueUrl(String(opts.queue));
   const roots = await realRoots(String(opts.roots ?? '').split(',').filter((r) => r !== ''));
-  const concurrency = parseInteger('concurrency', opts.concurrency ?? 1, 1, 64);
+  const concurrency = parseInteger('concurrency', opts.concurrency ?? 2, 1, 64);
   const threads = opts.threads !== undefined ? parseInteger('threads', opts.threads, 1, 256) : undefined;
   const lockMs = parseInteger('lock-ms', opts.lockMs ?? 30_000, 1000, 3_600_000);
   const log = (line: string): void => {
@@ -181,7 +182,7 @@ async function runWorkerCommand(opts: Record<string, string | boolean | undefine
 
 /** `convmap queue status|wait|cancel --queue URL`. */
 async function runQueueCommand(action: string, opts: { queue: string; json?: boolean }): Promise<void> {
-  if (!['status', 'wait', 'cancel'].includes(action)) throw new Error(`queue: unknown action "${action}" (use status, wait or cancel)`);
+  if (!['status', 'wait', 'cancel', 'clean'].includes(action)) throw new Error(`queue: unknown action "${action}" (use status, wait, cancel or clean)`);
   const { Queue } = await import('bullmq');
   const target = parseQueueUrl(opts.queue);
   const queue = new Queue(QUEUE_NAME, { connection: target.connection });
@@ -220,6 +221,13 @@ async function runQueueCommand(action: string, opts: { queue: string; json?: boo
       process.stdout.write(opts.json ? printableJson({ queue: target.display, removed, running: after.active ?? 0 }) + '\n' : `cancelled   ${count(Math.max(0, removed), 'waiting job')}; ${after.active ?? 0} running finish\n`);
       return;
     }
+    if (action === 'clean') {
+      // Finished jobs are what make a resubmission add nothing; cleaned, a resubmitted photo is queued
+      // again (and counted done at once where the output folder's journal has it).
+      const removed = (await queue.clean(0, 0, 'completed')).length + (await queue.clean(0, 0, 'failed')).length;
+      process.stdout.write(opts.json ? printableJson({ queue: target.display, removed }) + '\n' : `cleaned     ${count(removed, 'finished job')}\n`);
+      return;
+    }
     if (action === 'wait') {
       for (;;) {
         const c = await counts();
@@ -242,7 +250,7 @@ export function registerQueueCommands(program: Command, fail: Fail): void {
     .description('serve heatmap jobs from a queue (Redis, see docs/cluster.md) until stopped: SIGTERM or Ctrl-C finishes the photos in progress first')
     .requiredOption('--queue <url>', 'the queue: redis://[user:password@]host[:port][/db] (rediss:// for TLS)')
     .requiredOption('--roots <dirs>', 'comma-separated folders jobs may read photos and models from and write outputs to (the shared mount); any other path is refused')
-    .option('--concurrency <n>', 'photos in progress at once', '1')
+    .option('--concurrency <n>', 'photos in progress at once (a local batch\'s default --jobs: decoding and encoding overlap inference)', '2')
     .option('--threads <n>', 'inference threads (default: all cores)')
     .option('--lock-ms <ms>', 'job lock: a killed worker\'s photo goes to another worker about this long after (default 30000)')
     .option('--no-cache', 'do not read or write the score cache')
@@ -260,8 +268,8 @@ export function registerQueueCommands(program: Command, fail: Fail): void {
 
   program
     .command('queue')
-    .description('the queue\'s jobs: "status" counts them, "wait" waits until none is waiting or running, "cancel" removes the waiting ones')
-    .argument('<action>', 'status, wait or cancel')
+    .description('the queue\'s jobs: "status" counts them, "wait" waits until none is waiting or running, "cancel" removes the waiting ones, "clean" the finished ones')
+    .argument('<action>', 'status, wait, cancel or clean')
     .requiredOption('--queue <url>', 'the queue: redis://[user:password@]host[:port][/db]')
     .option('--json', 'print one JSON object')
     .action(async (action: string, opts: { queue: string; json?: boolean }) => {

@@ -14,14 +14,16 @@
  */
 import os from 'node:os';
 import { promises as fs, constants as fsConstants } from 'node:fs';
+import path from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { defaultScales } from '../../core/defaults';
+import { scalePlan, type ScalePlan } from '../../core/defaults';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { selectBackend, type EngineBackendRequest } from '../engine/backend';
 import type { DeviceRequest } from '../onnx/devices';
 import type { Engine, ModelHandle } from '../engine/engine';
-import type { BatchEvent } from '../services/batch';
-import type { ScoreCache } from '../services/cache';
+import { JOURNAL_FILE, settingsKey, type BatchEvent, type PhotoOutcome } from '../services/batch';
+import { photoHash, type ScoreCache } from '../services/cache';
+import { checkNamePattern } from '../services/export';
 import { QUEUE_NAME, redisErrorLine, type QueueTarget } from './connection';
 import { checkHeatmapJob, HEATMAP_JOB, JOB_VERSION, PROBE_JOB, rootsProblem, type HeatmapJob, type HeatmapJobModel, type HeatmapJobResult, type ProbeResult } from './job';
 
@@ -63,8 +65,69 @@ interface LoadedModel {
 }
 
 /** The default scales of a local `convmap heatmap` (main/cli/heatmap.ts), per photo. */
-function defaultScalesOf(info: ConvertedModelInfo): (size: [number, number]) => number[] {
-  return (size) => defaultScales(info.window, size);
+function defaultScalesOf(info: ConvertedModelInfo): (size: [number, number]) => ScalePlan {
+  return (size) => scalePlan(info.window, size);
+}
+
+/** A journal line of services/batch (the fields read here). */
+interface JournalLine {
+  key?: string;
+  photo?: string;
+  file?: string;
+  files?: { png?: unknown; json?: unknown; npy?: unknown };
+  outcome?: PhotoOutcome;
+  summaryRow?: string;
+  detectionRows?: string;
+}
+
+/**
+ * The output folders' journals (services/batch JOURNAL_FILE), read incrementally: each job reads
+ * only what was appended since the last one, instead of the whole file (which grows by a line per
+ * photo: read whole per job, a batch would cost the square of its size).
+ */
+class JournalReader {
+  private readonly folders = new Map<string, { offset: number; rest: string; byFile: Map<string, JournalLine[]> }>();
+
+  /** Entries recorded for `file` in `outDir`'s journal so far. */
+  async entries(outDir: string, file: string): Promise<JournalLine[]> {
+    let f = this.folders.get(outDir);
+    if (!f) {
+      f = { offset: 0, rest: '', byFile: new Map() };
+      this.folders.set(outDir, f);
+    }
+    const fh = await fs.open(path.join(outDir, JOURNAL_FILE), 'r').catch(() => null);
+    if (fh) {
+      try {
+        const { size } = await fh.stat();
+        if (size < f.offset) Object.assign(f, { offset: 0, rest: '', byFile: new Map() });
+        if (size > f.offset) {
+          const buf = Buffer.alloc(size - f.offset);
+          const { bytesRead } = await fh.read(buf, 0, buf.length, f.offset);
+          f.offset += bytesRead;
+          const lines = (f.rest + buf.subarray(0, bytesRead).toString('utf8')).split('\n');
+          f.rest = lines.pop() ?? '';
+          for (const line of lines) {
+            try {
+              const e = JSON.parse(line) as JournalLine;
+              if (typeof e.file === 'string') f.byFile.set(e.file, [...(f.byFile.get(e.file) ?? []), e]);
+            } catch {
+              // A line cut by a kill: that photo is redone.
+            }
+          }
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+    return f.byFile.get(file) ?? [];
+  }
+}
+
+/** True when every file an entry names is there. */
+async function filesExist(files: JournalLine['files']): Promise<boolean> {
+  const list = [files?.png, files?.json, files?.npy].filter((x): x is string => typeof x === 'string');
+  if (typeof files?.png !== 'string') return false;
+  return (await Promise.all(list.map((f) => fs.stat(f).then((st) => st.isFile(), () => false)))).every(Boolean);
 }
 
 /** Answers a probe: one line per path outside the roots, missing, or not readable (writable). */
@@ -109,6 +172,7 @@ export async function startQueueWorker(opts: WorkerOptions): Promise<QueueWorker
   await selectBackend(opts.backend === 'onnx' ? 'auto' : opts.backend);
   const engine = await createEngine({ backend: opts.backend, device: opts.device, workers: opts.threads });
   const models = new Map<string, Promise<LoadedModel>>();
+  const journals = new JournalReader();
 
   const modelFor = (m: HeatmapJobModel): Promise<LoadedModel> => {
     const cacheKey = JSON.stringify(m);
@@ -132,12 +196,28 @@ export async function startQueueWorker(opts: WorkerOptions): Promise<QueueWorker
 
   const runJob = async (job: HeatmapJob): Promise<HeatmapJobResult> => {
     const { info, handle } = await modelFor(job.model);
+    const t0 = Date.now();
+    const scales = job.scales ?? defaultScalesOf(info);
+    // Resume, as a local batch does, from the output folder's journal — read here incrementally, so
+    // runBatch is told not to read it whole for each photo.
+    if (job.options.resume && !job.options.overwrite) {
+      const key = settingsKey({ modelKey: job.model.key, info, scales, options: job.options }, checkNamePattern(job.options.namePattern));
+      const recorded = (await journals.entries(job.outDir, job.photo)).filter((e) => e.key === key && e.outcome);
+      if (recorded.length > 0) {
+        const hash = await fs.readFile(job.photo).then((b) => photoHash(b), () => '');
+        for (const e of recorded.reverse()) {
+          if (e.photo === hash && e.outcome && (await filesExist(e.files))) {
+            return { status: 'done', outcome: { ...e.outcome, resumed: true, ms: Date.now() - t0 }, rows: { summary: e.summaryRow ?? '', detections: e.detectionRows ?? '' }, worker: id };
+          }
+        }
+      }
+    }
     let last: BatchEvent | undefined;
     let rows: { summary: string; detections: string } | undefined;
     await runBatch({
       engine, handle, info, photos: [job.photo], subfolders: [job.subfolder], outDir: job.outDir,
-      scales: job.scales ?? defaultScalesOf(info), jobs: 1, cache: opts.cache, modelKey: job.model.key,
-      options: { ...job.options },
+      scales, jobs: 1, cache: opts.cache, modelKey: job.model.key,
+      options: { ...job.options, resume: false },
       onEvent: (e) => {
         if (e.type === 'photo' && e.status !== 'queued' && e.status !== 'running') last = e;
       },

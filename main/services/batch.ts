@@ -279,8 +279,12 @@ function csvName(v: unknown): string | undefined {
   return typeof v === 'string' && v === path.basename(v) && /^[^.].*\.csv$/.test(v) ? v : undefined;
 }
 
-/** What makes two runs' outputs of the same photo the same. */
-function settingsKey(args: RunBatchArgs, pattern: string): string {
+/**
+ * What makes two runs' outputs of the same photo the same: the key of the output folder's journal
+ * entries ({@link JOURNAL_FILE}; a queue worker reads them to find photos already written).
+ * @param pattern the checked name pattern (export checkNamePattern).
+ */
+export function settingsKey(args: Pick<RunBatchArgs, 'modelKey' | 'info' | 'scales' | 'options'>, pattern: string): string {
   const o = args.options;
   return createHash('sha256').update(JSON.stringify({
     model: args.modelKey ?? args.info.source, preprocess: args.info.preprocess, scales: typeof args.scales === 'function' ? 'per photo' : args.scales, mode: o.mode, classChoice: o.classChoice, view: viewFor(o.view, args.info.labels),

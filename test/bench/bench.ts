@@ -27,7 +27,7 @@ function parseArgs(argv: string[]): BenchArgs & { child?: string } {
 
 const ALL_CASES = ['vgg16-384', 'vgg16-1000x800', 'vgg16-4000x3000', 'digits-scene', 'batch-1-worker', 'batch-all-cores', 'torch-peer',
   'torch-peer-wasm-1-thread', 'onnx-peer', 'mobilenetv2-tm-2725x2225',
-  'stride-vgg16-384-s16', 'stride-vgg16-384-s8', 'stride-digits-s4', 'stride-digits-s2', 'picture-100mp', 'cancel-onnx', 'cancel-vgg16'];
+  'stride-vgg16-384-s16', 'stride-vgg16-384-s8', 'stride-digits-s4', 'stride-digits-s2', 'picture-100mp', 'cancel-onnx', 'cancel-vgg16', 'queue'];
 
 async function runChild(name: string, args: BenchArgs): Promise<Record<string, unknown>> {
   const childArgs = [path.join(repo, 'bin/run-ts.mjs'), path.join(here, 'bench.ts'), '--child', name, '--runs', String(args.runs)];
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ ...result, peakRssMB, ...(typeof hostPeak === 'number' ? { peakRssBothMB: peakRssMB + hostPeak } : {}) }) + '\n');
     process.exit(0);
   }
-  const cases = args.cases.length > 0 ? args.cases : ALL_CASES.filter((c) => !(args.quick && c === 'vgg16-4000x3000'));
+  const cases = args.cases.length > 0 ? args.cases : ALL_CASES.filter((c) => !(args.quick && c === 'vgg16-4000x3000')).map((c) => (args.quick && c === 'queue' ? 'queue-quick' : c));
   const results = new Map<string, Record<string, unknown>>();
   const print = (result: Record<string, unknown>): void => {
     process.stdout.write(args.json ? JSON.stringify(result) + '\n' : `${JSON.stringify(result, null, 2)}\n`);

@@ -132,6 +132,14 @@ describe.skipIf(!redisBin)('convmap heatmap --queue with convmap worker processe
     expect(after.waiting + after.active + after.delayed + after.prioritized).toBe(0);
     // Same files: no "-2" outputs, the CSV files replaced rather than doubled.
     await expectSameFiles(path.join(cli.dir, 'local'), out);
+    // Finished jobs forgotten: submitted again, each photo is found in the output folder's journal, not redone.
+    const cleaned = await run(['queue', 'clean', '--queue', redis.url]);
+    expect(cleaned.stdout).toMatch(/^cleaned +\d+ finished jobs$/m);
+    expect((await jobCounts()).completed).toBe(0);
+    const requeued = await run(heatmap(photos, out, '--queue', redis.url));
+    expect(requeued.code, requeued.stderr).toBe(0);
+    expect(requeued.stdout).toMatch(new RegExp(`^${PHOTOS} of ${PHOTOS} photos done .*, ${PHOTOS} done by an earlier run`, 'm'));
+    await expectSameFiles(path.join(cli.dir, 'local'), out);
   }, 240_000);
 
   it('Redis killed and restarted mid-batch: workers and the submitter reconnect and the batch completes, equal to a local run', async () => {

@@ -74,3 +74,29 @@ export class RedisServer {
     await exited;
   }
 }
+
+/** `INFO memory`'s used_memory (bytes) of the server on `port`. */
+export async function usedMemory(port: number): Promise<number> {
+  const text = await new Promise<string>((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let got = '';
+    sock.setTimeout(5000, () => {
+      sock.destroy();
+      reject(new Error('INFO timed out'));
+    });
+    sock.once('error', reject);
+    sock.on('data', (d) => {
+      got += d.toString();
+      // A bulk reply: "$<length>\r\n<body>\r\n".
+      const m = /^\$(\d+)\r\n/.exec(got);
+      if (m && Buffer.byteLength(got) >= m[0].length + Number(m[1]) + 2) {
+        sock.destroy();
+        resolve(got);
+      }
+    });
+    sock.once('connect', () => sock.write('INFO memory\r\n'));
+  });
+  const m = /^used_memory:(\d+)/m.exec(text);
+  if (!m) throw new Error('no used_memory in INFO');
+  return Number(m[1]);
+}
