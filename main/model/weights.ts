@@ -38,12 +38,20 @@ function owner(model: tf.LayersModel, v: tf.LayerVariable): { name: string; clas
 }
 
 /**
+ * tfjs names of a Keras 3 weight name: Keras 3's DepthwiseConv2D calls its kernel `kernel`, tfjs
+ * (like Keras 2) `depthwise_kernel`.
+ */
+function keras3Aliases(name: string): string[] {
+  return name.endsWith('/kernel') ? [`${name.slice(0, -'kernel'.length)}depthwise_kernel`] : [];
+}
+
+/**
  * Decodes a manifest's weights (quantised uint8/uint16 entries become `q · scale + min`, float16
  * entries float32, per the manifest) and sets them on `model`, matching each entry to a model weight
  * by name. Keras 3 exports prefix names with the model's name and nested models' names
  * (`sequential_11/batch_normalization_44/gamma` for the weight `batch_normalization_44/gamma`):
  * an entry matches the model weight named by the longest tail of its path (at least layer/weight)
- * whose shape agrees. Refuses, naming it, the first entry that matches nothing, and the first model
+ * whose shape agrees (Keras 3's DepthwiseConv2D `kernel` is tfjs's `depthwise_kernel`). Refuses, naming it, the first entry that matches nothing, and the first model
  * weight that no entry fills.
  * @param weightData the shards joined, in manifest order
  */
@@ -69,7 +77,8 @@ export function assignWeightsByName(
       let target: tf.LayerVariable | undefined;
       let mismatch: tf.LayerVariable | undefined;
       for (let k = 0; k <= Math.max(0, parts.length - 2) && target === undefined; k++) {
-        const candidates = byName.get(parts.slice(k).join('/')) ?? [];
+        const tail = parts.slice(k).join('/');
+        const candidates = [tail, ...keras3Aliases(tail)].flatMap((n) => byName.get(n) ?? []);
         target = candidates.find((v) => !filled.has(v) && sameShape(v.shape, value.shape));
         mismatch ??= candidates.find((v) => !filled.has(v));
       }
