@@ -320,6 +320,10 @@ export async function runCase(name: string, runs: number): Promise<Record<string
     case 'picture-100mp': return (await import('./big-photo')).picture100mp(runs);
     case 'queue': return (await import('./queue')).queueBench(false);
     case 'queue-quick': return (await import('./queue')).queueBench(true);
+    case 'onnx-import-vgg11-384': return (await import('./onnx-import')).onnxImportCrops('vgg11', runs);
+    case 'onnx-import-alexnet-384': return (await import('./onnx-import')).onnxImportCrops('alexnet', runs);
+    case 'onnx-import-resnet18-384': return (await import('./onnx-import')).onnxImportCrops('resnet18', runs);
+    case 'onnx-import-resnet18-peer-384': return (await import('./onnx-import')).onnxImportPeer(runs);
     case 'cancel-onnx': return (await import('./cancel')).cancelOnnx(runs);
     case 'cancel-vgg16': {
       if (!existsSync(path.join(VGG_DIR, 'convmap.json'))) await prepareVggInChild();
