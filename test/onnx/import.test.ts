@@ -68,8 +68,8 @@ function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Converts `target` (file or folder) and returns the converted ONNX bytes with the geometry. */
-async function convert(target: string, opts: { preprocess?: 'unit' | 'raw' } = {}) {
-  const prepared = await prepareModel(target, { preprocess: opts.preprocess ?? 'unit' });
+async function convert(target: string, opts: { preprocess?: 'unit' | 'raw'; stride?: number } = {}) {
+  const prepared = await prepareModel(target, { preprocess: opts.preprocess ?? 'unit', ...(opts.stride ? { stride: opts.stride } : {}) });
   const { bytes } = await exportConverted(prepared.artifacts, prepared.info, target);
   return { bytes, info: prepared.info };
 }
@@ -78,8 +78,8 @@ async function convert(target: string, opts: { preprocess?: 'unit' | 'raw' } = {
  * Every cell of the converted model (a bare ONNX Runtime session on its bytes) on a random image of
  * `cells` per axis, against the original file on the crop of that cell.
  */
-async function cellsAgainstCrops(target: string, file: string, layout: Layout, cells: number, type?: 'float32' | 'float64' | 'uint8') {
-  const { bytes, info } = await convert(target, { preprocess: type === 'uint8' ? 'raw' : 'unit' });
+async function cellsAgainstCrops(target: string, file: string, layout: Layout, cells: number, type?: 'float32' | 'float64' | 'uint8', stride?: number) {
+  const { bytes, info } = await convert(target, { preprocess: type === 'uint8' ? 'raw' : 'unit', stride });
   const [wh, ww] = info.window;
   const [sy, sx] = info.stride;
   const c = info.channels;
@@ -112,6 +112,14 @@ describe('ONNX files from the corpus (PyTorch, tf2onnx, keras2onnx, CNTK)', () =
       expect(info.padding).toBe('valid');
     }, 60_000);
   }
+
+  it.skipIf(noCorpus !== null)('--stride 1 on a stride-2 PyTorch net: every cell, one pixel apart, equals the original file on its crop', async () => {
+    const dir = path.join(corpus, 'onnx_pytorch_selu_cifar100_colvertyety');
+    const { info, diffs } = await cellsAgainstCrops(dir, path.join(dir, 'model.onnx'), 'nchw', 4, undefined, 1);
+    expect(info.stride).toEqual([1, 1]);
+    expect(info.networkStride).toEqual([2, 2]);
+    expect(Math.max(...diffs)).toBeLessThan(1e-4);
+  }, 60_000);
 
   const padded = [
     { dir: 'onnx_mnist8_cntk_emclab', file: 'mnist-8.onnx', layout: 'nchw' as const, what: 'ONNX-zoo mnist-8 (CNTK, SAME_UPPER convs, a MatMul over a reshaped constant)' },

@@ -334,7 +334,12 @@ class Importer {
       if (node.input.every((i) => i === '' || this.vals.get(i)?.kind === 'const' || (!this.vals.has(i) && this.optConstOrUndefined(i)))) {
         if (this.fold(node)) continue;
       }
-      this.node(node);
+      try {
+        this.node(node);
+      } catch (e) {
+        if (e instanceof ModelError) throw e;
+        this.fail(node, `TensorFlow.js could not rebuild it: ${(e as Error).message.split('\n')[0]}`);
+      }
     }
   }
 
@@ -475,6 +480,14 @@ class Importer {
     const b = this.get(node, 1);
     const op = node.opType;
     if (a.kind !== 'const' && b.kind !== 'const') {
+      // x · sigmoid(x) (PyTorch's SiLU) is one activation: a head or a Squeeze-and-Excitation branch may hold it, not a Multiply.
+      const gate = [0, 1].map((i) => this.producer.get(node.input[i])).findIndex((p, i) => p?.opType === 'Sigmoid' && p.input[0] === node.input[1 - i]);
+      if (op === 'Mul' && gate >= 0) {
+        const x = gate === 0 ? b : a;
+        const t = this.apply(tf.layers.activation({ activation: 'swish', name: this.layerName(node) }), x.t);
+        this.set(node, { ...x, t, nonNeg: false });
+        return;
+      }
       if (op !== 'Add' && op !== 'Mul') this.fail(node, `${op} of two computed tensors has no TensorFlow.js layer here`);
       const [p, q] = [a, b];
       const spread = (v: MapVal | VecVal, other: MapVal | VecVal): tf.SymbolicTensor => {
@@ -928,6 +941,10 @@ class Importer {
       }
       case 'Concat': {
         const parts = node.input.map((_, i) => this.get(node, i));
+        if (parts.length === 1) {
+          this.set(node, parts[0]);
+          return;
+        }
         const rank = parts[0].kind === 'vec' ? parts[0].rank : 4;
         let axis = int(node, 'axis', 1);
         if (axis < 0) axis += rank;
