@@ -481,10 +481,15 @@ class Importer {
     const op = node.opType;
     if (a.kind !== 'const' && b.kind !== 'const') {
       // x · sigmoid(x) (PyTorch's SiLU) is one activation: a head or a Squeeze-and-Excitation branch may hold it, not a Multiply.
-      const gate = [0, 1].map((i) => this.producer.get(node.input[i])).findIndex((p, i) => p?.opType === 'Sigmoid' && p.input[0] === node.input[1 - i]);
+      // x · hardsigmoid(x) with PyTorch's constants (1/6, 0.5) is its Hardswish as exported before opset 14.
+      const gateOf = (p: OnnxNode | undefined): 'swish' | 'hardSwish' | undefined =>
+        p?.opType === 'Sigmoid' ? 'swish'
+          : p?.opType === 'HardSigmoid' && Math.abs(float(p, 'alpha', 0.2) - 1 / 6) < 1e-7 && float(p, 'beta', 0.5) === 0.5 ? 'hardSwish' : undefined;
+      const gate = [0, 1].map((i) => this.producer.get(node.input[i])).findIndex((p, i) => gateOf(p) !== undefined && p?.input[0] === node.input[1 - i]);
       if (op === 'Mul' && gate >= 0) {
         const x = gate === 0 ? b : a;
-        const t = this.apply(tf.layers.activation({ activation: 'swish', name: this.layerName(node) }), x.t);
+        const activation = gateOf(this.producer.get(node.input[gate])) as string;
+        const t = this.apply(tf.layers.activation({ activation: activation as Parameters<typeof tf.layers.activation>[0]['activation'], name: this.layerName(node) }), x.t);
         this.set(node, { ...x, t, nonNeg: false });
         return;
       }
