@@ -42,6 +42,10 @@ export function checkClasses(layer: Record<string, unknown>, file: string, known
   const name = isRecord(cfg) && typeof cfg.name === 'string' ? cfg.name : typeof layer.name === 'string' ? layer.name : '?';
   const reason = unsupportedLayerReason(className, known.has(className));
   if (reason !== null) throw new ModelError(file, reason, { name, className });
+  if (isRecord(cfg) && 'activation' in cfg) {
+    const why = activationProblem(cfg.activation, known);
+    if (why !== null) throw new ModelError(file, why, { name, className });
+  }
   const list = Array.isArray(cfg) ? cfg : isRecord(cfg) && Array.isArray(cfg.layers) ? cfg.layers : [];
   for (const l of list) if (isRecord(l)) checkClasses(l, file, known);
 }
@@ -101,6 +105,36 @@ export function shiftSequentialNodes(layer: Record<string, unknown>): void {
   if (Array.isArray(cfg.output_layers)) cfg.output_layers.forEach(bump);
 }
 
+/** tfjs's spelling of a config string (it camel-cases them: `hard_silu` → `hardSilu`). */
+function tfjsName(name: string): string {
+  return name.includes('_') ? name.replace(/_+(\w|$)/g, (_m, c: string) => c.toUpperCase()) : name;
+}
+
+/**
+ * Why a layer's `activation` cannot be computed, or null when it can: a name neither tfjs nor
+ * main/model/activations.ts has, or a custom activation function (an object naming Python code).
+ */
+function activationProblem(activation: unknown, known: Set<string>): string | null {
+  if (activation === null || activation === undefined) return null;
+  if (typeof activation === 'string') {
+    if (known.has(activation) || known.has(tfjsName(activation))) return null;
+    return `activation "${activation}" is not one Convmap can compute (see docs/models.md for the activations it converts): ` +
+      'a custom activation from the training code; export the model with a built-in Keras activation';
+  }
+  const named = isRecord(activation) ? (activation.registered_name ?? activation.config ?? activation.class_name) : undefined;
+  return `activation ${typeof named === 'string' ? `"${named}" ` : ''}is a custom function from the training code, which only Python can run: ` +
+    'export the model with a built-in Keras activation';
+}
+
+/**
+ * One line from a tfjs build error: its first line, without tfjs's boilerplate ("This may be due to
+ * one of the following reasons: …").
+ */
+export function tfjsBuildReason(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  return text.split('\n')[0].replace(/\s*This may be due to one of the following reasons:.*$/, '').trim();
+}
+
 /** Class names tfjs can build (its serialisation registry). */
 export function knownLayerClasses(): Set<string> {
   return new Set(Object.keys(tf.serialization.SerializationMap.getMap().classNameMap));
@@ -118,7 +152,7 @@ export async function buildModel(config: Record<string, unknown>, file: string, 
   try {
     return await buildUntrusted(normalized);
   } catch (e) {
-    throw new ModelError(file, `TensorFlow.js could not build the model: ${(e as Error).message.split('\n')[0]}`);
+    throw new ModelError(file, `TensorFlow.js could not build the model: ${tfjsBuildReason(e)}`);
   }
 }
 

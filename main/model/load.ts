@@ -5,7 +5,7 @@ import { buildUntrusted } from './build';
 import { ModelError } from './errors';
 import { assertFiniteArtifacts, assertLayerNames, assertModelBudget, checkManifest, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
 import { loadKerasModel, readKerasArtifacts, sniffKerasFile } from './keras';
-import { checkClasses, knownLayerClasses } from './keras-config';
+import { checkClasses, knownLayerClasses, tfjsBuildReason } from './keras-config';
 import { stripIndexPrefixes, TEACHABLE_MACHINE_KERAS_FILE } from './labels';
 import { normalizeTopology } from './topology';
 import { assignWeightsByName, quantizationOf, type QuantizationInfo } from './weights';
@@ -184,7 +184,7 @@ export async function loadClassifier(target: string): Promise<LoadedClassifier> 
   try {
     model = await buildUntrusted(artifacts.modelTopology);
   } catch (e) {
-    throw new ModelError(file, `TensorFlow.js could not build the model: ${(e as Error).message.split('\n')[0]}`);
+    throw new ModelError(file, `TensorFlow.js could not build the model: ${tfjsBuildReason(e)}`);
   }
   const specs = artifacts.weightSpecs ?? [];
   try {

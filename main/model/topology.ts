@@ -60,6 +60,9 @@ function keras3Options(out: JsonObject, config: JsonObject, keras3: boolean, fil
     delete config.negative_slope;
     delete config.threshold;
   }
+  // A built-in activation written as a serialised function object: its name.
+  const a = config.activation;
+  if (isObject(a) && a.class_name === 'function' && typeof a.config === 'string') config.activation = a.config;
   if (keras3 && config.activation === 'hard_sigmoid') config.activation = KERAS3_HARD_SIGMOID;
 }
 

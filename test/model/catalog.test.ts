@@ -370,6 +370,14 @@ describe('catalog: refusals name the file and the layer in one line', () => {
     expect(text).not.toContain('\n');
   }
 
+  it('an activation Convmap cannot compute: a name from the training code, or a custom function object', async () => {
+    await refused('custom_act', [k3Layer('Activation', 'act_custom', { activation: 'my_swish' })],
+      'layer "act_custom" (Activation): activation "my_swish" is not one Convmap can compute');
+    const fn: Json = { module: 'builtins', class_name: 'function', config: 'scaled_tanh', registered_name: 'function' };
+    await refused('custom_fn', [k3Layer('Conv2D', 'conv_custom', { ...k3Conv(C, 1, 'linear'), activation: fn })],
+      'layer "conv_custom" (Conv2D): activation "scaled_tanh" is not one Convmap can compute');
+  });
+
   it('a Resizing or CenterCrop that changes the window\'s size', async () => {
     await refused('resize_down', [k3Layer('Resizing', 'rz', { height: 4, width: 4, interpolation: 'bilinear', crop_to_aspect_ratio: false })], 'layer "rz" (Resizing): resizes its 8×8 input to 4×4');
     await refused('crop_down', [k3Layer('CenterCrop', 'cc', { height: 4, width: 4 })], 'layer "cc" (CenterCrop): crops its 8×8 input to 4×4');
