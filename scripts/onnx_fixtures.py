@@ -131,20 +131,35 @@ REFUSED = {
     'refuse_tokens': (Tokens, (1, 6), torch.int64),
 }
 
+class TwoHeads(nn.Module):
+    """One trunk, two heads: outputs "output" (4-way softmax) and "age" (one sigmoid), as a multi-output classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, stride=2)
+        self.fc = nn.Linear(6 * 7 * 7, 4)
+        self.age = nn.Linear(6 * 7 * 7, 1)
+
+    def forward(self, x):
+        y = torch.flatten(torch.relu(self.conv(x)), 1)
+        return torch.softmax(self.fc(y), dim=1), torch.sigmoid(self.age(y))
+
+
 SMALL = {
     # name: (module, input shape, dtype, opset, dynamic batch)
     'flat_head_logsoftmax': (FlatHead, (2, 3, 16, 16), torch.float32, 11, False),
     'gap_argmax_uint8': (GapArgmax, (1, 3, 20, 20), torch.uint8, 13, True),
     'flat_input_float64': (FlatInput, (1, 784), torch.float64, 17, True),
     'squeeze_excite_sigmoid': (SqueezeExcite, (1, 3, 24, 24), torch.float32, 17, False),
+    'two_heads': (TwoHeads, (1, 3, 16, 16), torch.float32, 13, False),
 }
 
 
-def export(model, x, path, opset, dynamic_batch=False, dynamic_hw=False):
+def export(model, x, path, opset, dynamic_batch=False, dynamic_hw=False, outputs=('output',)):
     axes = {}
     if dynamic_batch or dynamic_hw:
         axes = {'input': {0: 'N'} if not dynamic_hw else {0: 'N', 2: 'H', 3: 'W'}, 'output': {0: 'N'}}
-    torch.onnx.export(model, x, path, opset_version=opset, input_names=['input'], output_names=['output'], dynamic_axes=axes or None)
+    torch.onnx.export(model, x, path, opset_version=opset, input_names=['input'], output_names=list(outputs), dynamic_axes=axes or None)
 
 
 def small(out):
@@ -161,9 +176,14 @@ def small(out):
         with torch.no_grad():
             # The class-index model's oracle is the scores the ArgMax reads.
             y = model.fc(torch.mean(model.body(x.float() / 255.0), dim=(2, 3))) if name == 'gap_argmax_uint8' else model(x)
-        export(model, x, f'{out}/{name}.onnx', opset, dyn)
+        second = {}
+        if isinstance(y, tuple):
+            # A multi-output model: the oracle of its second output ("age") is saved beside the first's.
+            second = {'ageShape': list(y[1].shape), 'age': y[1].double().flatten().tolist()}
+            y = y[0]
+        export(model, x, f'{out}/{name}.onnx', opset, dyn, outputs=('output', 'age') if second else ('output',))
         with open(f'{out}/{name}.json', 'w') as f:
-            json.dump({'inputShape': list(shape), 'input': x.flatten().tolist(), 'outputShape': list(y.shape), 'output': y.double().flatten().tolist()}, f)
+            json.dump({'inputShape': list(shape), 'input': x.flatten().tolist(), 'outputShape': list(y.shape), 'output': y.double().flatten().tolist(), **second}, f)
 
 
 def refused(out):

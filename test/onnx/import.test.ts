@@ -182,6 +182,22 @@ describe('PyTorch exports made by scripts/onnx_fixtures.py, against PyTorch\'s o
     }, 60_000);
   }
 
+  it('a two-output model converts its first class-score output, and --output age the other, each equal to PyTorch\'s', async () => {
+    const saved = JSON.parse(await fs.readFile(path.join(fixtures, 'two_heads.json'), 'utf8')) as Saved & { age: number[] };
+    const file = path.join(fixtures, 'two_heads.onnx');
+    const image = tf.tidy(() => tf.tensor4d(saved.input, [1, 3, 16, 16]).transpose([0, 2, 3, 1]) as tf.Tensor4D);
+    for (const [output, want] of [[undefined, saved.output], ['age', saved.age]] as const) {
+      const prepared = await prepareModel(file, { preprocess: 'unit', ...(output ? { output } : {}) });
+      const { bytes } = await exportConverted(prepared.artifacts, prepared.info, file);
+      const got = await ortRun(bytes, image);
+      expect(got.dims).toEqual([1, 1, 1, want.length]);
+      expect(relDiff(got.data, want)).toBeLessThan(1e-4);
+      expect(prepared.info.head.join('\n')).toMatch(/the graph has 2 outputs \(output, age\)/);
+    }
+    image.dispose();
+    await expect(prepareModel(file, { output: 'boxes' })).rejects.toThrow(/two_heads\.onnx: has no output "boxes" \(outputs: output, age\)/);
+  }, 60_000);
+
   const refusals = [
     { name: 'refuse_lstm', message: /node "\/lstm\/LSTM" \(LSTM\): LSTM is a recurrent or control-flow operator: a sequence model/ },
     { name: 'refuse_segmenter', message: /node "\/up\/ConvTranspose" \(ConvTranspose\): scales a feature map up .*: a segmenter/ },
