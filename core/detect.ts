@@ -1,6 +1,9 @@
 /**
  * Detections from multi-scale score maps, OverFeat-style (Sermanet et al. 2014, sec. 4.3 and 6):
- * accumulate, then merge and suppress.
+ * reject, accumulate, then merge and suppress.
+ * 0. Reject, for a classifier without a background class (which names some class on every window):
+ *    a cell counts for its winning class only where that class stands out from this photo's typical
+ *    window; see {@link SEEN_RULE}. A model with a background class says itself where nothing is.
  * 1. Accumulate: every scale's own map gives boxes, in original pixels: its peaks per class, each
  *    the window of its cell at that scale (a large window from a small scale, a small one from a
  *    large scale). Nothing is averaged away: an object found at one scale only keeps its box.
@@ -30,6 +33,11 @@ export interface Detection {
   mapIndex: number;
   /** How many per-scale peaks were merged into this detection (1: one cell at one scale). */
   support: number;
+  /**
+   * How far the strongest box's class stands out from the photo's typical window, nats of log-odds
+   * ({@link cellEvidence}); absent when detect ran with `reject: false`. Boxes are ranked by it.
+   */
+  evidence?: number;
 }
 
 export interface DetectOptions {
@@ -37,17 +45,157 @@ export interface DetectOptions {
   classes?: number[];
   /** Peaks whose score at their own scale is below this are dropped, 0–1. */
   threshold: number;
-  /** NMS: a box overlapping a higher-scoring kept box with IoU above this is dropped. Default 0.3. */
+  /** NMS: a box overlapping a higher-ranked kept box with IoU above this is dropped. Default 0.3 (0.1 with `reject`). */
   iou?: number;
   labels?: readonly string[];
   /**
    * NMS also drops a box when the intersection with a higher-scoring kept box covers more than this
-   * fraction of the smaller of the two (a small-scale window inside a large-scale one); default 0.6,
-   * 1 turns it off.
+   * fraction of the smaller of the two (a small-scale window inside a large-scale one); default 0.6
+   * (0.2 with `reject`), 1 turns it off.
    */
   contain?: number;
   /** Suppress only boxes of the same class; default false (class-agnostic). Boxes of different classes are never merged. */
   perClass?: boolean;
+  /**
+   * Apply {@link SEEN_RULE}: only cells whose winning class stands out from the photo's typical window
+   * by {@link SEEN_MARGIN} give boxes, ranked by that evidence, and NMS defaults to iou 0.1, contain
+   * 0.2 (such a model also names a class on parts of an object: overlapping windows are one object).
+   * False: every class's peaks of probability at or above threshold, ranked by probability. Default:
+   * true exactly when `labels` are given and none is a background label ({@link closedSet}).
+   */
+  reject?: boolean;
+}
+
+/** True for a classifier without a background class (no label isBackgroundLabel): {@link SEEN_RULE} applies to it. */
+export function closedSet(labels: readonly string[]): boolean {
+  return !labels.some((l) => isBackgroundLabel(l));
+}
+
+/**
+ * The rule that tells "the model sees one of its classes here" from "it was forced to choose", in the
+ * one sentence the window and the docs show.
+ */
+export const SEEN_RULE = 'For a model without a background class, a cell shows a class only where that class wins and its log-odds over the runner-up exceed, by at least ln 20, what 9 in 10 of this photo\'s windows (all scales) give that class, so a class the model names all over the photo, as it does on empty background, is drawn nowhere.';
+
+/** The evidence a cell's winning class needs, nats of log-odds above the photo's baseline: ln 20 ≈ 3.0. */
+export const SEEN_MARGIN = Math.log(20);
+
+/** Probabilities are floored here before logs (float32 softmax underflows to 0 near e^-87). */
+const P_FLOOR = 1e-38;
+
+/** At most this many cells, evenly spread over all scales, make a photo's baselines. */
+const BASELINE_SAMPLES = 4096;
+
+/**
+ * A class's baseline is this quantile of its log-odds over the photo's windows: a class the model
+ * names on more than a tenth of the windows (a flood, also a two-class one on texture, where a median
+ * would fall between the two) stands out nowhere, while an object's class, on a few windows, stands
+ * out against the rest.
+ */
+export const BASELINE_QUANTILE = 0.9;
+
+/** The strongest and the second strongest class of cell i, and their probabilities. */
+function topTwo(scores: Float32Array, i: number, classes: number): { k: number; p1: number; p2: number } {
+  let k = 0;
+  let p1 = -Infinity;
+  let p2 = -Infinity;
+  for (let j = 0; j < classes; j++) {
+    const v = scores[i * classes + j];
+    if (v > p1) {
+      p2 = p1;
+      p1 = v;
+      k = j;
+    } else if (v > p2) {
+      p2 = v;
+    }
+  }
+  return { k, p1, p2: classes > 1 ? p2 : 0 };
+}
+
+/**
+ * Per class k, the photo's baseline log-odds of k against the strongest other class,
+ * ln p_k − ln max_{j≠k} p_j (a difference of logits, which a softmax keeps and which does not
+ * saturate at 1 as probabilities do): their {@link BASELINE_QUANTILE} quantile (linear between
+ * order statistics) over the cells of every map (at most BASELINE_SAMPLES, spread evenly over the
+ * cells of all scales).
+ * @returns one baseline a class, nats.
+ */
+export function classBaselines(maps: readonly ScoreMap[]): Float64Array {
+  const classes = maps[0]?.classes ?? 0;
+  const total = maps.reduce((n, m) => n + m.rows * m.cols, 0);
+  const out = new Float64Array(classes);
+  if (total === 0 || classes === 0) return out;
+  const step = Math.max(1, total / BASELINE_SAMPLES);
+  const picks: { map: ScoreMap; cell: number }[] = [];
+  let next = 0;
+  let seen = 0;
+  for (const map of maps) {
+    const n = map.rows * map.cols;
+    while (next < seen + n) {
+      picks.push({ map, cell: Math.floor(next) - seen });
+      next += step;
+    }
+    seen += n;
+  }
+  const values = new Float64Array(classes * picks.length);
+  picks.forEach(({ map, cell }, s) => {
+    const { k, p1, p2 } = topTwo(map.scores, cell, classes);
+    const l1 = Math.log(Math.max(p1, P_FLOOR));
+    const l2 = Math.log(Math.max(p2, P_FLOOR));
+    for (let j = 0; j < classes; j++) {
+      values[j * picks.length + s] = j === k ? l1 - l2 : Math.log(Math.max(map.scores[cell * classes + j], P_FLOOR)) - l1;
+    }
+  });
+  for (let j = 0; j < classes; j++) {
+    const column = values.subarray(j * picks.length, (j + 1) * picks.length).sort();
+    const q = BASELINE_QUANTILE * (column.length - 1);
+    const lo = Math.floor(q);
+    out[j] = column[lo] + (column[Math.min(lo + 1, column.length - 1)] - column[lo]) * (q - lo);
+  }
+  return out;
+}
+
+/** Each cell's winning class and how far it stands out from the photo's baseline for that class. */
+export interface CellEvidence {
+  /** Per cell (row-major), the class with the highest probability (the lower index on ties). */
+  winner: Int32Array;
+  /** Per cell, ln p_win − ln p_runner-up − baselines[win], nats. */
+  evidence: Float32Array;
+}
+
+/**
+ * The evidence of each cell of one map for its winning class, against `baselines` ({@link classBaselines}
+ * of the photo's maps).
+ */
+export function cellEvidence(map: ScoreMap, baselines: Float64Array): CellEvidence {
+  const n = map.rows * map.cols;
+  const winner = new Int32Array(n);
+  const evidence = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const { k, p1, p2 } = topTwo(map.scores, i, map.classes);
+    winner[i] = k;
+    evidence[i] = Math.log(Math.max(p1, P_FLOOR)) - Math.log(Math.max(p2, P_FLOOR)) - baselines[k];
+  }
+  return { winner, evidence };
+}
+
+/**
+ * The maps as the picture shows them under {@link SEEN_RULE}: for a model without a background class
+ * ({@link closedSet} of `labels`), a cell whose winning class does not stand out by {@link SEEN_MARGIN}
+ * has every class's score set to 0 (drawn as nothing); other cells keep all their scores. Maps of a
+ * model with a background class, and maps without cells, are returned as they are.
+ * @returns new maps (the same array's maps where nothing changes); the input is not changed.
+ */
+export function seenMaps(maps: readonly ScoreMap[], labels: readonly string[]): ScoreMap[] {
+  if (!closedSet(labels)) return [...maps];
+  const baselines = classBaselines(maps);
+  return maps.map((m) => {
+    if (m.rows * m.cols === 0) return m;
+    const { evidence } = cellEvidence(m, baselines);
+    const scores = new Float32Array(m.scores);
+    for (let i = 0; i < evidence.length; i++) if (!(evidence[i] >= SEEN_MARGIN)) scores.fill(0, i * m.classes, (i + 1) * m.classes);
+    return { ...m, scores };
+  });
 }
 
 /**
@@ -76,16 +224,19 @@ export function overlapOfSmaller(a: Box, b: Box): number {
   return smaller > 0 ? inter / smaller : 0;
 }
 
+/** What boxes are ordered by: their evidence where they have one, else their score. */
+const rankOf = (d: { score: number; evidence?: number }): number => d.evidence ?? d.score;
+
 /**
- * Greedy non-maximum suppression: visit by descending score (stable on ties), keep a detection
+ * Greedy non-maximum suppression: visit by descending evidence, else score (stable on ties), keep a detection
  * unless its IoU with an already kept one is above iouThreshold, or (multi-scale windows) one of the
  * two lies mostly inside the other: intersection over the smaller area above containThreshold.
  * @param perClass compare only detections of the same classIndex.
  * @param containThreshold default 1 (off).
  * @returns the kept detections, by descending score. The input array is not modified.
  */
-export function nms<T extends { score: number; box: Box; classIndex: number }>(dets: readonly T[], iouThreshold: number, perClass = false, containThreshold = 1): T[] {
-  const order = dets.map((d, n) => ({ d, n })).sort((a, b) => b.d.score - a.d.score || a.n - b.n);
+export function nms<T extends { score: number; box: Box; classIndex: number; evidence?: number }>(dets: readonly T[], iouThreshold: number, perClass = false, containThreshold = 1): T[] {
+  const order = dets.map((d, n) => ({ d, n })).sort((a, b) => rankOf(b.d) - rankOf(a.d) || a.n - b.n);
   const kept: T[] = [];
   const clash = (k: T, d: T): boolean => iou(k.box, d.box) > iouThreshold || (containThreshold < 1 && overlapOfSmaller(k.box, d.box) > containThreshold);
   for (const { d } of order) {
@@ -189,18 +340,30 @@ export interface ScaleBox {
   /** The cell's window, [y0, x0, y1, x1) in original pixels. */
   box: Box;
   mapIndex: number;
+  /** The cell's evidence ({@link cellEvidence}) when the rule applies; boxes are ranked by it. */
+  evidence?: number;
 }
 
 /**
  * Step 1, accumulate: the peaks of every class at every scale, each as its cell's window in original
  * pixels (cellBox), with its own score. Maps without cells give none.
  */
-export function scaleBoxes(maps: readonly ScoreMap[], classes: readonly number[], threshold: number): ScaleBox[] {
+export function scaleBoxes(maps: readonly ScoreMap[], classes: readonly number[], threshold: number, reject = false): ScaleBox[] {
   const out: ScaleBox[] = [];
+  const baselines = reject ? classBaselines(maps) : undefined;
   maps.forEach((m, mapIndex) => {
     if (m.rows === 0 || m.cols === 0) return;
+    const seen = baselines ? cellEvidence(m, baselines) : undefined;
     for (const k of classes) {
-      for (const [i, j] of findMapPeaks(m, k, threshold)) out.push({ classIndex: k, score: m.scores[(i * m.cols + j) * m.classes + k], box: cellBox(m, i, j), mapIndex });
+      const peaks = seen
+        ? gridPeaks(m.rows, m.cols, (cell) => (seen.winner[cell] === k && m.scores[cell * m.classes + k] >= threshold ? seen.evidence[cell] : -Infinity), SEEN_MARGIN)
+        : findMapPeaks(m, k, threshold);
+      for (const [i, j] of peaks) {
+        const cell = i * m.cols + j;
+        const box: ScaleBox = { classIndex: k, score: m.scores[cell * m.classes + k], box: cellBox(m, i, j), mapIndex };
+        if (seen) box.evidence = seen.evidence[cell];
+        out.push(box);
+      }
     }
   });
   return out;
@@ -217,7 +380,7 @@ export function scaleBoxes(maps: readonly ScoreMap[], classes: readonly number[]
  * @returns one detection per group, by descending score.
  */
 export function mergeScaleBoxes(boxes: readonly ScaleBox[], labels?: readonly string[]): Detection[] {
-  const order = boxes.map((b, n) => ({ b, n })).sort((a, c) => c.b.score - a.b.score || a.n - c.n).map((x) => x.b);
+  const order = boxes.map((b, n) => ({ b, n })).sort((a, c) => rankOf(c.b) - rankOf(a.b) || a.n - c.n).map((x) => x.b);
   const groups: { top: ScaleBox; topCentre: [number, number]; members: ScaleBox[] }[] = [];
   for (const b of order) {
     const c = centreOf(b.box);
@@ -242,6 +405,7 @@ export function mergeScaleBoxes(boxes: readonly ScaleBox[], labels?: readonly st
     const hh = (top.box[2] - top.box[0]) / 2;
     const hw = (top.box[3] - top.box[1]) / 2;
     const det: Detection = { classIndex: top.classIndex, score: top.score, box: [cy - hh, cx - hw, cy + hh, cx + hw], centre: [cy, cx], mapIndex: top.mapIndex, support: members.length };
+    if (top.evidence !== undefined) det.evidence = top.evidence;
     if (labels?.[top.classIndex] !== undefined) det.label = labels[top.classIndex];
     return det;
   });
@@ -253,7 +417,7 @@ export function mergeScaleBoxes(boxes: readonly ScaleBox[], labels?: readonly st
  * across classes (per class with perClass). How the picture combines the scales (mean or max) does
  * not change the boxes: an object seen well at one scale is not averaged away by the others.
  * @param maps per-scale maps of the same photo.
- * @returns detections by descending score; boxes in original pixels.
+ * @returns detections by descending evidence (with `reject`) or score; boxes in original pixels.
  */
 export function detect(maps: readonly ScoreMap[], opts: DetectOptions): Detection[] {
   const nClasses = maps[0]?.classes ?? 0;
@@ -261,8 +425,9 @@ export function detect(maps: readonly ScoreMap[], opts: DetectOptions): Detectio
   for (const k of classes) {
     if (!(Number.isInteger(k) && k >= 0 && k < nClasses)) throw new Error(`class ${k} is not one of the model's ${nClasses} classes`);
   }
-  const merged = mergeScaleBoxes(scaleBoxes(maps, classes, opts.threshold), opts.labels);
-  return nms(merged, opts.iou ?? 0.3, opts.perClass ?? false, opts.contain ?? 0.6);
+  const reject = opts.reject ?? (opts.labels !== undefined && closedSet(opts.labels));
+  const merged = mergeScaleBoxes(scaleBoxes(maps, classes, opts.threshold, reject), opts.labels);
+  return nms(merged, opts.iou ?? (reject ? 0.1 : 0.3), opts.perClass ?? false, opts.contain ?? (reject ? 0.2 : 0.6));
 }
 
 /** Counts and rates of a detection run against ground truth. */

@@ -272,12 +272,13 @@ describe('drawnBoxes (the boxes drawn for the drawn classes, window and exports 
   it('draws no box of the chosen class where another class is stronger (analyseMaps: the object is the other class)', async () => {
     const { analyseMaps } = await import('../../core/pipeline');
     // Class 'b' peaks at 0.7 on cell (3, 3) under class 'a' at 0.9 on the same cell; alone at (10, 10) at 0.8.
-    const m = makeMap([256, 256], [256, 256], 48, 16, 2, (i, j, k) => {
-      if (i === 3 && j === 3) return k === 0 ? 0.9 : 0.7;
-      if (i === 10 && j === 10) return k === 1 ? 0.8 : 0.1;
-      return 0.1;
+    // A background class (0.8 elsewhere) says where nothing is, so SEEN_RULE does not apply.
+    const m = makeMap([256, 256], [256, 256], 48, 16, 3, (i, j, k) => {
+      if (i === 3 && j === 3) return [0.9, 0.7, 0.05][k];
+      if (i === 10 && j === 10) return [0.1, 0.8, 0.1][k];
+      return [0.1, 0.1, 0.8][k];
     });
-    const a = analyseMaps([m], ['a', 'b'], { mode: 'max', classChoice: 'b', detectThreshold: 0.5 });
+    const a = analyseMaps([m], ['a', 'b', 'background'], { mode: 'max', classChoice: 'b', detectThreshold: 0.5, view: 'absolute' });
     expect(a.classIndex).toBe(1);
     expect(a.detections.map((d) => [d.label, d.box])).toEqual([['a', box(3, 3)], ['b', box(10, 10)]]);
     expect(a.drawn.map((d) => [d.label, d.box])).toEqual([['b', box(10, 10)]]);

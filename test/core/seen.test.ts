@@ -1,0 +1,113 @@
+/**
+ * SEEN_RULE (core/detect): for a classifier without a background class, a cell shows its winning class
+ * only where that class's log-odds over the runner-up exceed the photo's baseline (the 0.9 quantile
+ * over its windows) by ln 20. Synthetic maps built from logits, with answers worked by hand.
+ */
+import { describe, expect, it } from 'vitest';
+import { BASELINE_QUANTILE, classBaselines, closedSet, detect, SEEN_MARGIN, SEEN_RULE, seenMaps } from '../../core/detect';
+import { cellBox, cellCount, type ScoreMap } from '../../core/scoremap';
+
+/** Softmax of logits, as the engine's maps hold it. */
+function softmax(z: readonly number[]): number[] {
+  const m = Math.max(...z);
+  const e = z.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+/** A 256² photo at scale 1, window 48, stride 16: 14 × 14 cells; `logits(i, j)` gives each cell's logits. */
+function logitMap(classes: number, logits: (i: number, j: number) => number[]): ScoreMap {
+  const rows = cellCount(256, 48, 16);
+  const cols = rows;
+  const scores = new Float32Array(rows * cols * classes);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) scores.set(softmax(logits(i, j)), (i * cols + j) * classes);
+  return { scale: 1, imageSize: [256, 256], scaledSize: [256, 256], rows, cols, classes, scores, geometry: { window: [48, 48], stride: [16, 16], offset: [0, 0] } };
+}
+
+const LABELS = ['zero', 'one', 'two', 'three'];
+
+/**
+ * The flood: every cell says class 0 by 8 nats (p ≈ 0.999), as a closed-set classifier does on empty
+ * background. Objects: (3, 3) class 2 by 10 nats; (9, 9) class 0 by 14 nats (the flood's class, much
+ * stronger); (5, 11) class 1 by 1 nat over class 0 (a weak one of a class named nowhere else); and
+ * (12, 2) class 0 by 9 nats (the flood's class, hardly stronger).
+ */
+const OBJECTS: Record<string, number[]> = { '3,3': [0, 0, 10, 0], '9,9': [14, 0, 0, 0], '5,11': [8, 9, 0, 0], '12,2': [9, 0, 0, 0] };
+const flood = (): ScoreMap => logitMap(4, (i, j) => OBJECTS[`${i},${j}`] ?? [8, 0, 0, 0]);
+
+describe('SEEN_RULE on a flooded map', () => {
+  it('has baselines worked by hand: the 0.9 quantile of each class\'s log-odds over the 196 cells', () => {
+    // Class 0: 192 flood cells give 8, (9, 9) 14, (12, 2) 9, (3, 3) 0 − 10 = −10, (5, 11) 8 − 9 = −1.
+    // Sorted, the 0.9 quantile sits at index 0.9 · 195 = 175.5, among the 8s. Classes 1–3: ln p − ln p_top
+    // is −8 on the 192 flood cells, and only one cell each is higher ((5, 11) +1 for class 1, (3, 3) +10
+    // for class 2): the 0.9 quantile is −8.
+    expect(BASELINE_QUANTILE).toBe(0.9);
+    const b = classBaselines([flood()]);
+    expect(b[0]).toBeCloseTo(8, 4);
+    expect(b[1]).toBeCloseTo(-8, 4);
+    expect(b[2]).toBeCloseTo(-8, 4);
+    expect(b[3]).toBeCloseTo(-8, 4);
+  });
+
+  it('detects the three objects that stand out and nothing of the flood', () => {
+    // Evidence: (3, 3) 10 − (−8) = 18; (9, 9) 14 − 8 = 6; (5, 11) (9 − 8) − (−8) = 9; all ≥ ln 20 ≈ 3.0.
+    // (12, 2): 9 − 8 = 1 < 3.0, and every flood cell 8 − 8 = 0: not seen.
+    const m = flood();
+    const dets = detect([m], { threshold: 0.5, labels: LABELS });
+    expect(dets.map((d) => [d.label, d.box, Number(d.evidence?.toFixed(3))])).toEqual([
+      ['two', cellBox(m, 3, 3), 18],
+      ['one', cellBox(m, 5, 11), 9],
+      ['zero', cellBox(m, 9, 9), 6],
+    ]);
+    // Without the rule, probability peaks: (12, 2), which hardly differs from the flood (p 0.9996 against
+    // 0.9990), is a box of the flood's class too.
+    const flooded = detect([m], { threshold: 0.5, labels: LABELS, reject: false });
+    expect(flooded.filter((d) => d.classIndex === 0).map((d) => d.box)).toContainEqual(cellBox(m, 12, 2));
+  });
+
+  it('draws nothing on the cells that do not stand out, and keeps the seen cells\' scores', () => {
+    const m = flood();
+    const [seen] = seenMaps([m], LABELS);
+    const drawn: string[] = [];
+    for (let i = 0; i < m.rows; i++) {
+      for (let j = 0; j < m.cols; j++) {
+        const cell = seen.scores.subarray((i * m.cols + j) * 4, (i * m.cols + j + 1) * 4);
+        if (cell.some((v) => v > 0)) {
+          drawn.push(`${i},${j}`);
+          expect([...cell]).toEqual([...m.scores.subarray((i * m.cols + j) * 4, (i * m.cols + j + 1) * 4)]);
+        }
+      }
+    }
+    expect(drawn.sort()).toEqual(['3,3', '5,11', '9,9']);
+    expect(m.scores.every((v) => v > 0)).toBe(true); // the input is untouched
+  });
+});
+
+describe('SEEN_RULE is about the photo, not about black or digits', () => {
+  it('rejects a two-class texture flood (a checkerboard of classes 0 and 1, 6 nats each) and finds an object on it', () => {
+    // Per class the log-odds are +6 on its half of the cells and −6 on the other: a median (0) would let
+    // every flood cell through by 6 nats; the 0.9 quantile is +6, so only the object (class 3 by 12
+    // nats: evidence 12 − (−6) = 18) stands out.
+    const m = logitMap(4, (i, j) => (i === 7 && j === 7 ? [0, 0, 0, 12] : (i + j) % 2 ? [6, 0, 0, 0] : [0, 6, 0, 0]));
+    const b = classBaselines([m]);
+    expect(b[0]).toBeCloseTo(6, 4);
+    expect(b[1]).toBeCloseTo(6, 4);
+    const dets = detect([m], { threshold: 0.5, labels: LABELS });
+    expect(dets.map((d) => [d.label, d.box])).toEqual([['three', cellBox(m, 7, 7)]]);
+  });
+
+  it('leaves a model with a background class alone: it says itself where nothing is', () => {
+    const labels = ['zero', 'one', 'two', 'background'];
+    expect(closedSet(labels)).toBe(false);
+    expect(closedSet(LABELS)).toBe(true);
+    const m = flood();
+    expect(seenMaps([m], labels)[0].scores).toEqual(m.scores);
+    expect(detect([m], { threshold: 0.5, labels })).toEqual(detect([m], { threshold: 0.5, labels, reject: false }));
+  });
+
+  it('is said in one sentence, with its margin', () => {
+    expect(SEEN_MARGIN).toBeCloseTo(Math.log(20), 12);
+    expect(SEEN_RULE.split('. ').length).toBe(1);
+    expect(SEEN_RULE).toMatch(/ln 20/);
+  });
+});
