@@ -98,13 +98,19 @@ export async function checkOnnx(fcn: tf.LayersModel, onnx: Uint8Array, file: str
   const image = tf.randomUniform([1, size[0], size[1], channels], 0, 1, 'float32', seed) as tf.Tensor4D;
   try {
     const expected = tf.tidy(() => (fcn.predict(image) as tf.Tensor).dataSync() as Float32Array);
-    const { session } = await createSession(onnx, { device: 'cpu' });
     let actual: Float32Array;
     try {
-      const out = await session.run({ image: new ort.Tensor('float32', image.dataSync() as Float32Array, image.shape) });
-      actual = out.scores.data as Float32Array;
-    } finally {
-      await session.release();
+      const { session } = await createSession(onnx, { device: 'cpu' });
+      try {
+        const out = await session.run({ image: new ort.Tensor('float32', image.dataSync() as Float32Array, image.shape) });
+        actual = out.scores.data as Float32Array;
+      } finally {
+        await session.release();
+      }
+    } catch (e) {
+      if (e instanceof ModelError) throw e;
+      // ONNX Runtime's own text can span lines and names no file: its first line, after ours.
+      throw new ModelError(file, `ONNX Runtime could not run the exported model: ${String((e as Error).message ?? e).split('\n')[0]}`);
     }
     if (actual.length !== expected.length) {
       throw new ModelError(file, `the ONNX model gives ${actual.length} scores on a ${size[0]}×${size[1]} image, the tfjs model ${expected.length}`);
