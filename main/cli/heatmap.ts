@@ -9,7 +9,7 @@ import { isPreprocessMode, PREPROCESS_MODES, type PreprocessMode } from '../../c
 import { checkClassChoice, isMapView, MAP_VIEWS, type MapView } from '../../core/pipeline';
 import { printable as p, printableJson } from '../../core/printable';
 import { parseScaleList } from '../../core/scales';
-import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest, selectBackend } from '../engine/backend';
+import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest } from '../engine/backend';
 import { DEVICE_REQUESTS, isDeviceRequest } from '../onnx/devices';
 import type { BatchEvent } from '../services/batch';
 import { createDiskCache, defaultCacheDir, modelHash, parseByteSize } from '../services/cache';
@@ -135,9 +135,9 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const engineStart = typeof opts.queue === 'string' ? undefined : createEngine({ backend: backendRequest, device: deviceRequest, workers, modelCache });
   engineStart?.catch(() => undefined);
   const dropEngine = (): void => void engineStart?.then((e) => e.close(), () => undefined);
-  // tfjs converts the model (and runs it only when the engine is not onnx).
-  await selectBackend(backendRequest === 'onnx' ? 'auto' : backendRequest);
   const prepared = await prepareModel(modelPath ?? undefined, {
+    // tfjs converts a model that needs it (and runs it only when the engine is not onnx).
+    backend: backendRequest === 'onnx' ? 'auto' : backendRequest,
     preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : undefined,
     stride,
     output: typeof opts.output === 'string' ? opts.output : undefined,

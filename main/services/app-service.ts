@@ -24,7 +24,6 @@ import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { preloadDigits } from '../digits/mnist-data';
 import { makeDigitScene } from '../digits/scene';
 import { DEFAULT_MAX_PIXELS } from '../engine/decode';
-import { selectBackend } from '../engine/backend';
 import { createEngine, loadModelOf, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
 import { abortError } from '../engine/pool';
 import { makeDirs, writeFileAtomic } from './atomic';
@@ -189,8 +188,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
     // Conversions are kept by content with the score maps: a model opened before opens without converting.
     const cache = cacheDir === null ? undefined : { dir: cacheDir };
     if (opts.convertInWorker === false) {
-      return selectBackend(backend).then((chosen) => prepareModel(target, { preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, onStage, cache })
-        .then((prepared) => ({ ...prepared, backend: chosen })));
+      return prepareModel(target, { preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, onStage, cache, backend });
     }
     return prepareModelInWorker({ target, preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, backend, cache }, { onStage, signal });
   };

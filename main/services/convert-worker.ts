@@ -1,7 +1,6 @@
 /** Worker thread entry of convert-thread.ts: runs prepareModel once and posts the result back. */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ConvertReply, ConvertRequest } from './convert-thread';
-import { selectBackend } from '../engine/backend';
 import { modelHash } from './cache';
 import { prepareModel, type PreparedModel } from './models';
 
@@ -11,8 +10,6 @@ const req = workerData as ConvertRequest;
 const post = (reply: ConvertReply): void => port.postMessage(reply);
 
 async function prepare(): Promise<PreparedModel> {
-  // The CLI's rule: the fastest tfjs backend that loads (a thread starts on tfjs's plain-JS one).
-  const backend = await selectBackend(req.backend ?? 'auto');
   const { conversion: _conversion, ...prepared } = await prepareModel(req.target, {
     preprocess: req.preprocess,
     stride: req.stride,
@@ -20,10 +17,12 @@ async function prepare(): Promise<PreparedModel> {
     output: req.output,
     labelsFile: req.labelsFile,
     cache: req.cache,
+    // The CLI's rule: the fastest tfjs backend that loads (a thread starts on tfjs's plain-JS one).
+    backend: req.backend ?? 'auto',
     onStage: (stage) => post({ type: 'stage', stage }),
   });
   // The cache key hashes every weight: done here, not on the main thread.
-  return { ...prepared, modelKey: modelHash(prepared.artifacts, prepared.info), backend };
+  return { ...prepared, modelKey: modelHash(prepared.artifacts, prepared.info) };
 }
 
 prepare().then(

@@ -1,24 +1,18 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { isModelFolderListing } from '../../core/formats';
 import type { ConvertedModelInfo, PreprocessMode } from '../../core/model-info';
-import { guessFromTrunk, type PreprocessGuess } from '../../core/preprocess-guess';
-import { refineSaved, refineStride, strideInfo, type FineConversion } from '../convert/atrous';
-import { convertClassifier, type Conversion } from '../convert/convert';
-import { checkEquivalence } from '../convert/equivalence';
-import { isConvertedModel, loadConverted, modelToArtifacts, saveConverted } from '../convert/save';
-import type { BackendName } from '../engine/backend';
+import type { Conversion } from '../convert/convert';
+import { selectBackend, type BackendName, type BackendRequest } from '../engine/backend';
 import type { OnnxModelFile } from '../engine/engine';
-import { activationBytesPerPixel } from '../engine/onnx-memory';
 import { ModelError } from '../model/errors';
 import { readJsonFile } from '../model/guards';
 import { sniffKerasFile } from '../model/hdf5';
 import { readLabelsFile } from '../model/labels';
-import { loadClassifier, resolveModelJson } from '../model/load';
-import { exportFcn, ONNX_FILE, saveOnnx } from '../onnx/convert';
-import { conversionKey, findConversion, storeConversion } from './model-cache';
+import { convertedDir, isConvertedFolder, onnxOf, ONNX_MODEL_FILE, readConvertedFolder, SIDECAR_FILE } from './converted-folder';
+import { conversionKey, findConversion } from './model-cache';
 
 /** The built-in digit classifier (MNIST digits + background), trained by `npm run train:digits`. */
 export const BUILTIN_MODEL_DIR = fileURLToPath(new URL('../digits/model/', import.meta.url));
@@ -51,16 +45,7 @@ export interface ModelCacheOptions {
 }
 
 /** The files of a converted folder that a cache entry must hold. */
-const CONVERTED_FILES = ['model.json', 'weights.bin', 'convmap.json', ONNX_FILE];
-
-/** A converted folder's model.onnx and its activations' size, when its sidecar records that size. */
-async function onnxOf(dir: string, info: ConvertedModelInfo): Promise<OnnxModelFile | undefined> {
-  const bytesPerPixel = info.activationBytesPerPixel;
-  if (typeof bytesPerPixel !== 'number' || !Number.isFinite(bytesPerPixel) || bytesPerPixel <= 0) return undefined;
-  const file = path.join(dir, ONNX_FILE);
-  const st = await fs.stat(file).catch(() => null);
-  return st?.isFile() ? { file, bytesPerPixel } : undefined;
-}
+const CONVERTED_FILES = ['model.json', 'weights.bin', SIDECAR_FILE, ONNX_MODEL_FILE];
 
 /**
  * The files a model is read from: a Keras file, or a model.json and the weight shards its manifest
@@ -87,7 +72,6 @@ async function modelFiles(file: string): Promise<string[] | undefined> {
   return files;
 }
 
-
 /**
  * True for a folder holding a model (a model.json or Convmap's convmap.json): the window opens such
  * a folder as a model, the CLI takes it as the MODEL argument. False for files and missing paths.
@@ -98,143 +82,105 @@ export async function holdsModel(dir: string): Promise<boolean> {
   return isModelFolderListing(await fs.readdir(dir).catch(() => [] as string[]));
 }
 
-/** Names of the models nested in a Keras model, outermost first (keras.applications trunks among them). */
-function nestedModelNames(model: tf.LayersModel): string[] {
-  const names: string[] = [];
-  const visit = (m: tf.LayersModel): void => {
-    for (const layer of m.layers) {
-      if (layer instanceof tf.LayersModel) {
-        names.push(layer.name);
-        visit(layer);
-      }
-    }
-  };
-  visit(model);
-  return names;
-}
-
-function guessPreprocess(teachableMachine: boolean, conv: Conversion, builtin: boolean, model: tf.LayersModel): PreprocessGuess {
-  if (teachableMachine) return { mode: 'signed', why: 'guessed: a Teachable Machine model', uncertain: false };
-  if (builtin) return { mode: 'unit', why: 'the built-in model\'s', uncertain: false };
-  const trunk = guessFromTrunk(nestedModelNames(model));
-  if (trunk) return trunk;
-  const first = conv.fcn.layers[1];
-  if (first && first.getClassName() === 'Rescaling') return { mode: 'raw', why: 'guessed: the model rescales its input itself', uncertain: false };
-  return { mode: 'unit', why: 'guessed: the default, nothing in the model says otherwise', uncertain: false };
+/** What prepareModel is asked for. */
+export interface PrepareOptions {
+  preprocess?: PreprocessMode;
+  /** Cells this many pixels apart (a divisor of the network's stride; default the network's own). */
+  stride?: number;
+  onStage?: (stage: string) => void;
+  /** Folder of the built-in model when it is not next to this file (a packaged app's resources). */
+  builtinDir?: string;
+  /** Output of a multi-output classifier to convert (its layer name); default: the first with class scores. */
+  output?: string;
+  /** A label file (one label a line, or a JSON array) replacing the model's labels; saved in the sidecar. */
+  labelsFile?: string;
+  /**
+   * Model cache: a classifier's conversion (crop check included) is taken from it when the same
+   * files were converted with the same options before, and put there when not; none by default.
+   */
+  cache?: ModelCacheOptions;
+  /**
+   * tfjs backend selected before tfjs first runs (a conversion, a stride rewrite); none selected by
+   * default (the caller's). A converted folder or a cached conversion needs no tfjs at all.
+   */
+  backend?: BackendRequest;
 }
 
 /**
  * Opens a model for heatmaps: a Convmap-converted folder is read as is; a classifier (model.json or
- * folder) is converted and verified against crops. `target` undefined means the built-in model.
+ * folder) is converted and verified against crops, or its conversion taken from the model cache.
+ * `target` undefined means the built-in model. tfjs loads only when a conversion runs.
  */
 export async function prepareModel(
   target: string | undefined,
-  opts: {
-    preprocess?: PreprocessMode;
-    /** Cells this many pixels apart (a divisor of the network's stride; default the network's own). */
-    stride?: number;
-    onStage?: (stage: string) => void;
-    /** Folder of the built-in model when it is not next to this file (a packaged app's resources). */
-    builtinDir?: string;
-    /** Output of a multi-output classifier to convert (its layer name); default: the first with class scores. */
-    output?: string;
-    /** A label file (one label a line, or a JSON array) replacing the model's labels; saved in the sidecar. */
-    labelsFile?: string;
-    /**
-     * Model cache: a classifier's conversion (crop check included) is taken from it when the same
-     * files were converted with the same options before, and put there when not; none by default.
-     */
-    cache?: ModelCacheOptions;
-  } = {},
+  opts: PrepareOptions = {},
 ): Promise<PreparedModel & { conversion?: Omit<Conversion, 'fcn'> }> {
   const builtin = target === undefined;
   const source = target ?? opts.builtinDir ?? BUILTIN_MODEL_DIR;
-  if (!builtin && (await isConvertedModel(source))) {
-    const loaded = await loadConverted(source);
-    if (opts.output !== undefined && loaded.info.output !== undefined && opts.output !== loaded.info.output) {
-      throw new ModelError(source, `was converted from output "${loaded.info.output}"; convert the classifier again with --output ${opts.output}`);
+  let backend: BackendName | undefined;
+  const selectTfjs = async (): Promise<void> => {
+    if (opts.backend !== undefined) backend = await selectBackend(opts.backend);
+  };
+  if (!builtin && (await isConvertedFolder(source))) {
+    let read = opts.stride === undefined ? await readConvertedFolder(source).catch(() => undefined) : undefined;
+    let refined = false;
+    if (read === undefined) {
+      // A stride rewrite, or a folder laid out otherwise (or damaged: tfjs's reading names the file).
+      await selectTfjs();
+      const { readConvertedWithTfjs } = await import('./convert-model');
+      const viaTfjs = await readConvertedWithTfjs(source, opts.output, opts.stride);
+      refined = viaTfjs.refined;
+      read = viaTfjs;
+    } else if (opts.output !== undefined && read.info.output !== undefined && opts.output !== read.info.output) {
+      throw new ModelError(source, `was converted from output "${read.info.output}"; convert the classifier again with --output ${opts.output}`);
     }
-    const refined = opts.stride === undefined ? undefined : await refineSaved(loaded.artifacts, loaded.info, opts.stride, source);
-    const { artifacts, info } = refined ?? loaded;
+    const { artifacts, info } = read;
     const labels = opts.labelsFile ? await readLabelsFile(opts.labelsFile, info.labels.length) : null;
     // A stride rewrite makes another network: the folder's ONNX file and its activations' size are not its.
     const { preprocessGuess, activationBytesPerPixel: bytesPerPixel, ...rest } = info;
-    const onnx = refined === undefined ? await onnxOf(source.endsWith('.json') ? path.dirname(source) : source, info) : undefined;
+    const onnx = refined ? undefined : await onnxOf(convertedDir(source), info);
     return {
       ...(onnx ? { onnx } : {}),
+      ...(backend ? { backend } : {}),
       artifacts,
       info: {
         ...rest,
-        ...(refined === undefined && bytesPerPixel !== undefined ? { activationBytesPerPixel: bytesPerPixel } : {}),
+        ...(!refined && bytesPerPixel !== undefined ? { activationBytesPerPixel: bytesPerPixel } : {}),
         ...(opts.preprocess ? { preprocess: opts.preprocess } : preprocessGuess ? { preprocessGuess } : {}),
         ...(labels && opts.labelsFile ? { labels, labelsFile: path.resolve(opts.labelsFile) } : {}),
       },
     };
   }
-  let key: string | undefined;
+  let store: { dir: string; maxBytes?: number; key: string; file: string } | undefined;
   if (opts.cache !== undefined) {
-    const files = await modelFiles(await resolveModelJson(source));
+    const file = await modelFileOf(source);
+    const files = file === undefined ? undefined : await modelFiles(file);
     if (files !== undefined) {
       const options = { preprocess: opts.preprocess ?? null, stride: opts.stride ?? null, output: opts.output ?? null, builtin };
-      key = await conversionKey(files, options, opts.labelsFile);
+      const key = await conversionKey(files, options, opts.labelsFile);
       const hit = await cachedConversion(opts.cache.dir, key, builtin ? 'built-in digits' : path.resolve(files[0]), opts.labelsFile);
       if (hit !== undefined) return hit;
+      store = { ...opts.cache, key, file: files[0] };
     }
   }
-  opts.onStage?.('loading');
-  const classifier = await loadClassifier(source, { output: opts.output });
-  try {
-    opts.onStage?.('converting');
-    // An ONNX import keeps only the chosen output (it took opts.output itself).
-    const coarse = convertClassifier(classifier.model, classifier.file, { output: classifier.onnx ? undefined : opts.output });
-    let fine: FineConversion | undefined;
-    try {
-      if (opts.stride !== undefined) fine = refineStride(coarse, opts.stride, classifier.file);
-      const conv: Conversion = fine ?? coarse;
-      const given = opts.labelsFile ? await readLabelsFile(opts.labelsFile, conv.classes) : null;
-      opts.onStage?.('verifying');
-      const guess = classifier.onnx?.preprocess ?? guessPreprocess(classifier.teachableMachine, conv, builtin, classifier.model);
-      const preprocess = opts.preprocess ?? guess.mode;
-      const equivalence = await checkEquivalence(classifier.model, conv, classifier.file, { preprocess });
-      const chosen = conv.outputs[conv.outputIndex];
-      const labels = given ?? (classifier.labels && classifier.labels.length === conv.classes
-        ? classifier.labels
-        : conv.classes === 1 && chosen.kind === 'regression'
-          ? [chosen.name]
-          : Array.from({ length: conv.classes }, (_, i) => `class ${i}`));
-      const info: ConvertedModelInfo = {
-        format: 'convmap-fcn',
-        version: 1,
-        source: builtin ? 'built-in digits' : path.resolve(classifier.file),
-        window: conv.window,
-        stride: conv.stride,
-        offset: conv.offset,
-        channels: conv.channels,
-        labels,
-        head: [...(classifier.onnx?.notes ?? []), ...conv.head],
-        boundary: conv.boundary,
-        ...(fine && fine.fcn !== coarse.fcn ? strideInfo(fine) : {}),
-        padding: conv.padding,
-        preprocess,
-        ...(opts.preprocess ? {} : { preprocessGuess: { why: guess.why, uncertain: guess.uncertain } }),
-        equivalence,
-        outputs: conv.outputs,
-        output: conv.output,
-        ...(classifier.quantization ? { quantization: classifier.quantization } : {}),
-        ...(opts.labelsFile ? { labelsFile: path.resolve(opts.labelsFile) } : {}),
-        activationBytesPerPixel: activationBytesPerPixel(conv.fcn, conv.window),
-      };
-      const artifacts = await modelToArtifacts(conv.fcn);
-      const { fcn: _fcn, ...conversion } = conv;
-      const onnx = opts.cache !== undefined && key !== undefined ? await toCache(opts.cache, key, conv.fcn, artifacts, info, classifier.file) : undefined;
-      return { artifacts, info, conversion, ...(onnx ? { onnx } : {}) };
-    } finally {
-      if (fine && fine.fcn !== coarse.fcn) fine.fcn.dispose();
-      coarse.fcn.dispose();
-    }
-  } finally {
-    classifier.model.dispose();
-  }
+  await selectTfjs();
+  const { convertModel } = await import('./convert-model');
+  return { ...(await convertModel(source, builtin, opts, store)), ...(backend ? { backend } : {}) };
+}
+
+/**
+ * The model file of `target` where it is plain: the file itself, a folder's model.json, or a folder's
+ * only Keras file when it holds no JSON. Undefined otherwise (a browser-saved name): such a folder is
+ * converted each time. A conversion is cached only when it read this file (see convertModel).
+ */
+async function modelFileOf(target: string): Promise<string | undefined> {
+  const st = await fs.stat(target).catch(() => null);
+  if (st === null) return undefined;
+  if (!st.isDirectory()) return target;
+  const names = await fs.readdir(target).catch(() => [] as string[]);
+  if (names.includes('model.json')) return path.join(target, 'model.json');
+  const keras = names.filter((f) => /\.(keras|h5|hdf5)$/i.test(f) && !/\.weights\.h5$/i.test(f));
+  return keras.length === 1 && !names.some((f) => f.endsWith('.json')) ? path.join(target, keras[0]) : undefined;
 }
 
 /** A cached conversion of the model now at `source`, or undefined (none, or a damaged entry: converted again). */
@@ -242,9 +188,10 @@ async function cachedConversion(cacheDir: string, key: string, source: string, l
   const dir = await findConversion(cacheDir, key, CONVERTED_FILES);
   if (dir === undefined) return undefined;
   try {
-    const { artifacts, info } = await loadConverted(dir);
-    const onnx = await onnxOf(dir, info);
-    if (onnx === undefined) return undefined;
+    const read = await readConvertedFolder(dir);
+    const onnx = read === undefined ? undefined : await onnxOf(dir, read.info);
+    if (read === undefined || onnx === undefined) return undefined;
+    const { artifacts, info } = read;
     // Where these bytes are now, not where they were when converted.
     return { artifacts, info: { ...info, source, ...(labelsFile ? { labelsFile: path.resolve(labelsFile) } : {}) }, onnx, fromCache: true };
   } catch {
@@ -252,20 +199,3 @@ async function cachedConversion(cacheDir: string, key: string, source: string, l
   }
 }
 
-/**
- * Stores a conversion in the model cache, as `convert -o` saves it. A cache that cannot be written
- * (read-only, full) only costs the next open a conversion.
- * @returns the entry's ONNX file, or undefined when it was not stored
- */
-async function toCache(cache: ModelCacheOptions, key: string, fcn: tf.LayersModel, artifacts: tf.io.ModelArtifacts, info: ConvertedModelInfo, file: string): Promise<OnnxModelFile | undefined> {
-  try {
-    const bytes = exportFcn(fcn, info, file);
-    const dir = await storeConversion(cache.dir, key, async (tmp) => {
-      await saveConverted(tmp, artifacts, info);
-      await saveOnnx(tmp, bytes);
-    }, cache.maxBytes);
-    return onnxOf(dir, info);
-  } catch {
-    return undefined;
-  }
-}

@@ -324,6 +324,9 @@ export async function runCase(name: string, runs: number): Promise<Record<string
     case 'onnx-import-alexnet-384': return (await import('./onnx-import')).onnxImportCrops('alexnet', runs);
     case 'onnx-import-resnet18-384': return (await import('./onnx-import')).onnxImportCrops('resnet18', runs);
     case 'onnx-import-resnet18-peer-384': return (await import('./onnx-import')).onnxImportPeer(runs);
+    case 'open-tm-service': return (await import('./open')).openTmService(runs);
+    case 'heatmap-1mp': return (await import('./open')).heatmapOnePhoto(runs);
+    case 'batch-100-1mp': return (await import('./open')).batchHundred(runs);
     case 'cancel-onnx': return (await import('./cancel')).cancelOnnx(runs);
     case 'cancel-vgg16': {
       if (!existsSync(path.join(VGG_DIR, 'convmap.json'))) await prepareVggInChild();

@@ -8,6 +8,7 @@ import { saveConverted } from '../../main/convert/save';
 import { selectBackend } from '../../main/engine/backend';
 import { createEngine, type Engine, type OnnxModelFile } from '../../main/engine/engine';
 import { exportConverted, saveOnnx } from '../../main/onnx/convert';
+import { modelHash } from '../../main/services/cache';
 import { CONVERSIONS_DIR, clearModelCache, modelCacheInfo, OPTIMIZED_DIR, storeConversion, trimModelCache } from '../../main/services/model-cache';
 import { BUILTIN_MODEL_DIR, prepareModel } from '../../main/services/models';
 import { maxAbsDiff, testPhoto } from '../engine/fcn-fixture';
@@ -53,6 +54,8 @@ describe('the model cache', () => {
     expect(stages).toEqual([]);
     expect(second.info).toEqual(first.info);
     expect(second.onnx).toEqual(first.onnx);
+    // The score cache's key: maps computed on the first open are found on the second.
+    expect(modelHash(second.artifacts, second.info)).toBe(modelHash(first.artifacts, first.info));
     expect(new Uint8Array(second.artifacts.weightData as ArrayBuffer)).toEqual(new Uint8Array(first.artifacts.weightData as ArrayBuffer));
     // Other options are another conversion.
     const signed = await prepareModel(model, { cache, preprocess: 'signed' });

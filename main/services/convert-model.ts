@@ -1,0 +1,154 @@
+/**
+ * The tfjs side of opening a model (prepareModel in ./models loads it only when it must run): a
+ * classifier's conversion and crop check, and a converted folder re-read by tfjs for a stride rewrite.
+ */
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { ConvertedModelInfo } from '../../core/model-info';
+import { guessFromTrunk, type PreprocessGuess } from '../../core/preprocess-guess';
+import { refineSaved, refineStride, strideInfo, type FineConversion } from '../convert/atrous';
+import { convertClassifier, type Conversion } from '../convert/convert';
+import { checkEquivalence } from '../convert/equivalence';
+import { loadConverted, modelToArtifacts, saveConverted } from '../convert/save';
+import type { OnnxModelFile } from '../engine/engine';
+import { activationBytesPerPixel } from '../engine/onnx-memory';
+import { ModelError } from '../model/errors';
+import { readLabelsFile } from '../model/labels';
+import { loadClassifier } from '../model/load';
+import { exportFcn, saveOnnx } from '../onnx/convert';
+import { onnxOf, readConvertedFolder } from './converted-folder';
+import { storeConversion } from './model-cache';
+import type { PrepareOptions, PreparedModel } from './models';
+
+/** Where a conversion goes in the model cache: its key, and the model file the key was computed from. */
+export interface CacheStore {
+  dir: string;
+  maxBytes?: number;
+  key: string;
+  /** The model file whose bytes the key covers: a conversion of another file is not stored under it. */
+  file: string;
+}
+
+/** Names of the models nested in a Keras model, outermost first (keras.applications trunks among them). */
+function nestedModelNames(model: tf.LayersModel): string[] {
+  const names: string[] = [];
+  const visit = (m: tf.LayersModel): void => {
+    for (const layer of m.layers) {
+      if (layer instanceof tf.LayersModel) {
+        names.push(layer.name);
+        visit(layer);
+      }
+    }
+  };
+  visit(model);
+  return names;
+}
+
+function guessPreprocess(teachableMachine: boolean, conv: Conversion, builtin: boolean, model: tf.LayersModel): PreprocessGuess {
+  if (teachableMachine) return { mode: 'signed', why: 'guessed: a Teachable Machine model', uncertain: false };
+  if (builtin) return { mode: 'unit', why: 'the built-in model\'s', uncertain: false };
+  const trunk = guessFromTrunk(nestedModelNames(model));
+  if (trunk) return trunk;
+  const first = conv.fcn.layers[1];
+  if (first && first.getClassName() === 'Rescaling') return { mode: 'raw', why: 'guessed: the model rescales its input itself', uncertain: false };
+  return { mode: 'unit', why: 'guessed: the default, nothing in the model says otherwise', uncertain: false };
+}
+
+/**
+ * A converted folder read by tfjs (loadConverted), with `stride` a finer stride rewritten (refineSaved).
+ * @throws ModelError naming the folder when it was converted from another output than `output`
+ */
+export async function readConvertedWithTfjs(source: string, output: string | undefined, stride: number | undefined): Promise<{ artifacts: tf.io.ModelArtifacts; info: ConvertedModelInfo; refined: boolean }> {
+    const loaded = await loadConverted(source);
+    if (output !== undefined && loaded.info.output !== undefined && output !== loaded.info.output) {
+      throw new ModelError(source, `was converted from output "${loaded.info.output}"; convert the classifier again with --output ${output}`);
+    }
+    const refined = stride === undefined ? undefined : await refineSaved(loaded.artifacts, loaded.info, stride, source);
+    return { ...(refined ?? loaded), refined: refined !== undefined };
+}
+
+/**
+ * Converts a classifier and checks the conversion against crops (prepareModel's work on anything that
+ * is not a converted folder); with `store`, the conversion is also put into the model cache.
+ */
+export async function convertModel(
+  source: string, builtin: boolean, opts: PrepareOptions, store: CacheStore | undefined,
+): Promise<PreparedModel & { conversion?: Omit<Conversion, 'fcn'> }> {
+  opts.onStage?.('loading');
+  const classifier = await loadClassifier(source, { output: opts.output });
+  try {
+    opts.onStage?.('converting');
+    // An ONNX import keeps only the chosen output (it took opts.output itself).
+    const coarse = convertClassifier(classifier.model, classifier.file, { output: classifier.onnx ? undefined : opts.output });
+    let fine: FineConversion | undefined;
+    try {
+      if (opts.stride !== undefined) fine = refineStride(coarse, opts.stride, classifier.file);
+      const conv: Conversion = fine ?? coarse;
+      const given = opts.labelsFile ? await readLabelsFile(opts.labelsFile, conv.classes) : null;
+      opts.onStage?.('verifying');
+      const guess = classifier.onnx?.preprocess ?? guessPreprocess(classifier.teachableMachine, conv, builtin, classifier.model);
+      const preprocess = opts.preprocess ?? guess.mode;
+      const equivalence = await checkEquivalence(classifier.model, conv, classifier.file, { preprocess });
+      const chosen = conv.outputs[conv.outputIndex];
+      const labels = given ?? (classifier.labels && classifier.labels.length === conv.classes
+        ? classifier.labels
+        : conv.classes === 1 && chosen.kind === 'regression'
+          ? [chosen.name]
+          : Array.from({ length: conv.classes }, (_, i) => `class ${i}`));
+      const info: ConvertedModelInfo = {
+        format: 'convmap-fcn',
+        version: 1,
+        source: builtin ? 'built-in digits' : path.resolve(classifier.file),
+        window: conv.window,
+        stride: conv.stride,
+        offset: conv.offset,
+        channels: conv.channels,
+        labels,
+        head: [...(classifier.onnx?.notes ?? []), ...conv.head],
+        boundary: conv.boundary,
+        ...(fine && fine.fcn !== coarse.fcn ? strideInfo(fine) : {}),
+        padding: conv.padding,
+        preprocess,
+        ...(opts.preprocess ? {} : { preprocessGuess: { why: guess.why, uncertain: guess.uncertain } }),
+        equivalence,
+        outputs: conv.outputs,
+        output: conv.output,
+        ...(classifier.quantization ? { quantization: classifier.quantization } : {}),
+        ...(opts.labelsFile ? { labelsFile: path.resolve(opts.labelsFile) } : {}),
+        activationBytesPerPixel: activationBytesPerPixel(conv.fcn, conv.window),
+      };
+      const artifacts = await modelToArtifacts(conv.fcn);
+      const { fcn: _fcn, ...conversion } = conv;
+      const cached = store !== undefined && path.resolve(store.file) === path.resolve(classifier.file) ? await toCache(store, conv.fcn, artifacts, info, classifier.file) : undefined;
+      return { artifacts: cached?.artifacts ?? artifacts, info, conversion, ...(cached ? { onnx: cached.onnx } : {}) };
+    } finally {
+      if (fine && fine.fcn !== coarse.fcn) fine.fcn.dispose();
+      coarse.fcn.dispose();
+    }
+  } finally {
+    classifier.model.dispose();
+  }
+}
+
+/**
+ * Stores a conversion in the model cache, as `convert -o` saves it. A cache that cannot be written
+ * (read-only, full) only costs the next open a conversion.
+ * @returns the entry's ONNX file and the artifacts as read back from it (so the score-cache key,
+ *   modelHash, is the one every later open of the entry computes), or undefined when not stored
+ */
+async function toCache(
+  store: CacheStore, fcn: tf.LayersModel, artifacts: tf.io.ModelArtifacts, info: ConvertedModelInfo, file: string,
+): Promise<{ onnx: OnnxModelFile; artifacts: tf.io.ModelArtifacts } | undefined> {
+  try {
+    const bytes = exportFcn(fcn, info, file);
+    const dir = await storeConversion(store.dir, store.key, async (tmp) => {
+      await saveConverted(tmp, artifacts, info);
+      await saveOnnx(tmp, bytes);
+    }, store.maxBytes);
+    const onnx = await onnxOf(dir, info);
+    const read = await readConvertedFolder(dir);
+    return onnx === undefined || read === undefined ? undefined : { onnx, artifacts: read.artifacts };
+  } catch {
+    return undefined;
+  }
+}

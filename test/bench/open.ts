@@ -1,0 +1,152 @@
+/**
+ * Bench cases of issue 21, from double-click to picture: opening a Teachable Machine model through
+ * the app service (the window's call), and whole `convmap heatmap` processes on one 1 MP photo from a
+ * Teachable Machine folder and from a converted folder, and on 100 such photos. Each case runs its
+ * sides interleaved (A B A B …) and reports min and median: other work on the machine hits both.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { median } from './timing';
+
+const run = promisify(execFile);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const CLI = path.join(repo, 'bin/convmap.mjs');
+const TM_MODEL = path.resolve(repo, '../shared/corpus/models/teachablemachine_korean5_00sky0213');
+const PHOTO_SOURCE = path.resolve(repo, '../shared/corpus/images/skimage_chelsea.png');
+const WORK = path.join(os.tmpdir(), 'convmap-bench-open');
+
+function stats(ms: number[]): { minMs: number; medianMs: number; runsMs: number[] } {
+  return { minMs: Math.round(Math.min(...ms)), medianMs: Math.round(median(ms)), runsMs: ms.map(Math.round) };
+}
+
+/** Runs `sides` interleaved, `runs` rounds: each side's wall-clock milliseconds. */
+async function interleaved(runs: number, sides: Record<string, () => Promise<unknown>>): Promise<Record<string, ReturnType<typeof stats>>> {
+  const ms: Record<string, number[]> = Object.fromEntries(Object.keys(sides).map((k) => [k, []]));
+  for (let r = 0; r < runs; r++) {
+    for (const [name, f] of Object.entries(sides)) {
+      const t0 = performance.now();
+      await f();
+      ms[name].push(performance.now() - t0);
+    }
+  }
+  return Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, stats(v)]));
+}
+
+function missing(name: string): Record<string, unknown> | undefined {
+  if (!existsSync(TM_MODEL) || !existsSync(PHOTO_SOURCE)) return { case: name, skipped: 'the shared corpus (../shared/corpus) is not here' };
+  return undefined;
+}
+
+/** `count` 1 MP photos (1155×866, JPEG) cut from the corpus's cat at shifted offsets. */
+async function photos(count: number): Promise<string[]> {
+  const dir = path.join(WORK, `photos-${count}`);
+  await fs.mkdir(dir, { recursive: true });
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const file = path.join(dir, `photo-${String(i).padStart(3, '0')}.jpg`);
+    if (!existsSync(file)) {
+      await sharp(PHOTO_SOURCE).resize(1155 + (i % 7) * 3, 866 + (i % 5) * 2, { fit: 'cover' }).extract({ left: i % 3, top: i % 2, width: 1155, height: 866 }).jpeg({ quality: 90 }).toFile(file);
+    }
+    out.push(file);
+  }
+  return out;
+}
+
+/** The Teachable Machine model converted with `convmap convert -o` (once). */
+async function convertedFolder(): Promise<string> {
+  const dir = path.join(WORK, 'tm-converted');
+  if (!existsSync(path.join(dir, 'model.onnx'))) await run(process.execPath, [CLI, 'convert', TM_MODEL, '-o', dir], { cwd: repo, maxBuffer: 1 << 24 });
+  return dir;
+}
+
+/** One whole `convmap heatmap` process; the score cache is emptied first, so the photo is computed. */
+async function heatmapProcess(model: string, inputs: string[], cacheDir: string | undefined): Promise<void> {
+  const out = await fs.mkdtemp(path.join(WORK, 'out-'));
+  try {
+    if (cacheDir !== undefined) await fs.rm(path.join(cacheDir, 'scores-v1'), { recursive: true, force: true });
+    const cache = cacheDir === undefined ? ['--no-cache'] : ['--cache-dir', cacheDir];
+    await run(process.execPath, [CLI, 'heatmap', model, ...inputs, '--out', out, '--quiet', ...cache], { cwd: repo, maxBuffer: 1 << 24 });
+  } finally {
+    await fs.rm(out, { recursive: true, force: true });
+  }
+}
+
+/**
+ * open-tm-service: the app service's loadModel of a Teachable Machine model (the window's open),
+ * first open (empty caches: conversion and crop check in the conversion worker) and second open (a
+ * fresh service, the same cache folder), interleaved.
+ */
+export async function openTmService(runs: number): Promise<Record<string, unknown>> {
+  const skip = missing('open-tm-service');
+  if (skip) return skip;
+  const { createAppService } = await import('../../main/services/app-service');
+  const base = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-bench-service-'));
+  let n = 0;
+  const open = async (cacheDir: string): Promise<void> => {
+    const service = await createAppService({ userDataDir: path.join(base, `user-${++n}`), cacheDir });
+    try {
+      await service.loadModel({ path: TM_MODEL });
+    } finally {
+      await service.close();
+    }
+  };
+  const warm = path.join(base, 'warm-cache');
+  try {
+    await open(warm);
+    const result = await interleaved(runs, {
+      first: () => open(path.join(base, `cold-${n}`)),
+      second: () => open(warm),
+    });
+    return { case: 'open-tm-service', model: path.basename(TM_MODEL), runs, firstOpen: result.first, secondOpen: result.second, target: { firstOpenMs: 3000 } };
+  } finally {
+    await fs.rm(base, { recursive: true, force: true });
+  }
+}
+
+/**
+ * heatmap-1mp: whole CLI processes on one 1 MP photo, interleaved: from the Teachable Machine folder
+ * (model cache warm: the second run of that folder; and --no-cache: every run converts) and from its
+ * converted folder (model cache warm).
+ */
+export async function heatmapOnePhoto(runs: number): Promise<Record<string, unknown>> {
+  const skip = missing('heatmap-1mp');
+  if (skip) return skip;
+  const [photo] = await photos(1);
+  const converted = await convertedFolder();
+  const cache = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-bench-cache-'));
+  try {
+    await heatmapProcess(TM_MODEL, [photo], cache);
+    await heatmapProcess(converted, [photo], cache);
+    const result = await interleaved(runs, {
+      tmSecondRun: () => heatmapProcess(TM_MODEL, [photo], cache),
+      convertedFolder: () => heatmapProcess(converted, [photo], cache),
+      tmNoCache: () => heatmapProcess(TM_MODEL, [photo], undefined),
+      convertedNoCache: () => heatmapProcess(converted, [photo], undefined),
+    });
+    return { case: 'heatmap-1mp', photo: '1155×866 JPEG', runs, ...result, target: { tmSecondRunMs: 1000, convertedFolderMs: 600 } };
+  } finally {
+    await fs.rm(cache, { recursive: true, force: true });
+  }
+}
+
+/** batch-100-1mp: one `convmap heatmap` process over 100 photos of 1 MP from the converted folder, wall clock. */
+export async function batchHundred(runs: number): Promise<Record<string, unknown>> {
+  const skip = missing('batch-100-1mp');
+  if (skip) return skip;
+  const list = await photos(100);
+  const converted = await convertedFolder();
+  const cache = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-bench-cache-'));
+  try {
+    await heatmapProcess(converted, list.slice(0, 1), cache);
+    const result = await interleaved(runs, { batch: () => heatmapProcess(converted, [path.dirname(list[0])], cache) });
+    return { case: 'batch-100-1mp', photos: list.length, runs, ...result.batch, target: { medianMs: 12000 } };
+  } finally {
+    await fs.rm(cache, { recursive: true, force: true });
+  }
+}
