@@ -64,13 +64,21 @@ function checkDeclaredSizes(file: string, entries: DirectoryEntry[], archiveByte
 
 /**
  * Unpacks the entries named in `wanted` (others are never inflated) of a `.keras` zip.
+ * @param wanted entry name → the most bytes it may unpack to (config.json is a few KB, the weights
+ *   up to MAX_WEIGHT_BYTES); an entry declaring more is refused before inflating.
  * @returns entry name → bytes, for the wanted entries the archive holds.
  * @throws ModelError naming the file when the archive is unreadable, over a cap (declared or
  *   counted), inflates past the ratio, or an entry inflates to a size other than its declared one.
  */
-export function unzipKerasEntries(file: string, bytes: Uint8Array, wanted: readonly string[]): Record<string, Uint8Array> {
+export function unzipKerasEntries(file: string, bytes: Uint8Array, wanted: Readonly<Record<string, number>>): Record<string, Uint8Array> {
   const entries = listEntries(file, bytes);
   checkDeclaredSizes(file, entries, bytes.length);
+  for (const e of entries) {
+    const cap = Object.hasOwn(wanted, e.name) ? wanted[e.name] : undefined;
+    if (cap !== undefined && e.originalSize > cap) {
+      throw new ModelError(file, `zip entry "${e.name}" declares ${formatBytes(e.originalSize)}, over the limit of ${formatBytes(cap)} for it`);
+    }
+  }
   const declared = new Map(entries.map((e) => [e.name, e.originalSize]));
   const out: Record<string, Uint8Array> = {};
   const started = new Set<string>();
@@ -79,7 +87,7 @@ export function unzipKerasEntries(file: string, bytes: Uint8Array, wanted: reado
   const state: { failure: ModelError | null; chunkStart: number; pushed: number; unpacked: number } = { failure: null, chunkStart: 0, pushed: 0, unpacked: 0 };
   const unzip = new Unzip((entry) => {
     const size = declared.get(entry.name);
-    if (!wanted.includes(entry.name) || size === undefined || started.has(entry.name)) return;
+    if (!Object.hasOwn(wanted, entry.name) || size === undefined || started.has(entry.name)) return;
     started.add(entry.name);
     const from = state.chunkStart;
     // At most min(cap, 200 × archive) by checkDeclaredSizes; untouched pages cost nothing.

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { modelToArtifacts } from './artifacts';
 import { assertRegularFile, readRegularFile, UnsafeFileError } from '../io/safe-read';
 import { ModelError } from './errors';
-import { assertLayerNames, assertModelBudget } from './guards';
+import { assertLayerNames, assertModelBudget, MAX_MODEL_JSON_BYTES, MAX_SIDE_FILE_BYTES } from './guards';
 import { H5ExternalLinkError } from './h5-guard';
 import { kerasEntryNames, MAX_ARCHIVE_UNPACKED_BYTES, unzipKerasEntries } from './keras-zip';
 import { attrStrings, attrText, getEntity, h5wasm, hdf5Reason, isGroup, openHdf5, sniffKerasFile } from './hdf5';
@@ -82,7 +82,11 @@ function archiveKerasVersion(metadata: Uint8Array | undefined): string {
 /** Builds the model from a Keras 3 `.keras` archive (config.json + model.weights.h5). */
 async function loadKerasArchive(file: string, bytes: Uint8Array): Promise<tf.LayersModel> {
   // Only the entries Convmap reads are unpacked, within caps (a zip bomb is refused, not inflated).
-  const entries = unzipKerasEntries(file, bytes, ['config.json', 'model.weights.h5', 'metadata.json']);
+  const entries = unzipKerasEntries(file, bytes, {
+    'config.json': MAX_MODEL_JSON_BYTES,
+    'model.weights.h5': MAX_ARCHIVE_UNPACKED_BYTES,
+    'metadata.json': MAX_SIDE_FILE_BYTES,
+  });
   const configBytes = entries['config.json'];
   if (!configBytes) {
     throw new ModelError(file, `is a zip archive without config.json: not a Keras 3 .keras model (it holds ${kerasEntryNames(file, bytes).slice(0, 5).join(', ') || 'nothing'})`);

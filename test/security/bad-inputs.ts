@@ -217,6 +217,29 @@ export async function writeSparseKerasModel(file: string, files: TfjsModelFiles,
 
 // ---- Zip bombs --------------------------------------------------------------------------------------------
 
+/** Rewrites the sizes of entry `name` in a zip's central directory (and, for usize, its local header). */
+export function patchZip(zip: Uint8Array, name: string, sizes: { csize?: number; usize?: number }, local = true): Uint8Array {
+  const b = Buffer.from(zip);
+  const eocd = b.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  const count = b.readUInt16LE(eocd + 10);
+  let at = b.readUInt32LE(eocd + 16);
+  for (let i = 0; i < count; i++) {
+    const nameLen = b.readUInt16LE(at + 28);
+    const entry = b.toString('utf8', at + 46, at + 46 + nameLen);
+    const next = at + 46 + nameLen + b.readUInt16LE(at + 30) + b.readUInt16LE(at + 32);
+    if (entry === name) {
+      const lh = b.readUInt32LE(at + 42);
+      if (sizes.csize !== undefined) b.writeUInt32LE(sizes.csize, at + 20);
+      if (sizes.usize !== undefined) {
+        b.writeUInt32LE(sizes.usize, at + 24);
+        if (local) b.writeUInt32LE(sizes.usize, lh + 22);
+      }
+    }
+    at = next;
+  }
+  return b;
+}
+
 const deflatedZeros = new Map<number, Promise<Buffer>>();
 
 /** `zeros` bytes of zeros as raw deflate, streamed through zlib so the test never holds them (made once per size). */

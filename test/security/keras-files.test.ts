@@ -8,7 +8,7 @@ import { ModelError } from '../../main/model/errors';
 import { loadClassifier } from '../../main/model/load';
 import { referenceUnavailable } from '../helpers/keras';
 import { useWasm } from '../helpers/models';
-import { expectRefusal, mkfifo, smallTfjsModel, type TfjsModelFiles } from './bad-inputs';
+import { expectRefusal, mkfifo, patchZip, smallTfjsModel, type TfjsModelFiles } from './bad-inputs';
 
 /**
  * Keras files from strangers: .keras zip bombs (honest and lying directories), .h5 datasets whose
@@ -40,29 +40,6 @@ async function refusal(target: string): Promise<ModelError> {
 }
 
 // ---- .keras zip bombs ----------------------------------------------------------------------------------
-
-/** Rewrites the sizes of entry `name` in a zip's central directory (and, for usize, its local header). */
-function patchZip(zip: Uint8Array, name: string, sizes: { csize?: number; usize?: number }, local = true): Uint8Array {
-  const b = Buffer.from(zip);
-  const eocd = b.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  const count = b.readUInt16LE(eocd + 10);
-  let at = b.readUInt32LE(eocd + 16);
-  for (let i = 0; i < count; i++) {
-    const nameLen = b.readUInt16LE(at + 28);
-    const entry = b.toString('utf8', at + 46, at + 46 + nameLen);
-    const next = at + 46 + nameLen + b.readUInt16LE(at + 30) + b.readUInt16LE(at + 32);
-    if (entry === name) {
-      const lh = b.readUInt32LE(at + 42);
-      if (sizes.csize !== undefined) b.writeUInt32LE(sizes.csize, at + 20);
-      if (sizes.usize !== undefined) {
-        b.writeUInt32LE(sizes.usize, at + 24);
-        if (local) b.writeUInt32LE(sizes.usize, lh + 22);
-      }
-    }
-    at = next;
-  }
-  return b;
-}
 
 /** A .keras whose config.json is a real model and whose model.weights.h5 is `weights`. */
 function kerasWith(weights: Uint8Array, extra: Record<string, Uint8Array> = {}): Uint8Array {

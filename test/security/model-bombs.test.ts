@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_JSON_DEPTH, MAX_WEIGHT_FILES } from '../../main/model/guards';
 import { loadClassifier } from '../../main/model/load';
@@ -9,7 +10,7 @@ import { modelToArtifacts } from '../../main/model/artifacts';
 import { writeH5 } from '../helpers/keras';
 import { useWasm } from '../helpers/models';
 import {
-  expectRefusal, mkfifo, runCli, smallTfjsModel, writeSparseKerasModel, writeTfjsModel, zeroBombZip, type CliRun, type TfjsModelFiles,
+  expectRefusal, mkfifo, patchZip, runCli, smallTfjsModel, writeSparseKerasModel, writeTfjsModel, zeroBombZip, type CliRun, type TfjsModelFiles,
 } from './bad-inputs';
 
 /**
@@ -177,6 +178,21 @@ describe('.keras zip bombs whose directory lies', () => {
     expect(unpacked).toBeLessThan(64 * 2 ** 20);
     expectRss(run, ZIP_RSS_BOUND_KIB, 'streamed ratio');
   }, 150_000);
+});
+
+describe('.keras entries over their own limit', () => {
+  it('a config.json declaring 100 MiB (over the 64 MiB model JSON limit, ratio and archive checks passed) is refused before inflating', async () => {
+    // A 1 MiB stored entry of random bytes makes the archive big enough for the claimed 600 000 packed bytes.
+    const pad = new Uint8Array(2 ** 20).map((_, i) => (i * 2654435761) >>> 24);
+    const zip = zipSync({
+      'config.json': Buffer.from(JSON.stringify(files.json.modelTopology)),
+      'model.weights.h5': new Uint8Array(8),
+      'pad.bin': [pad, { level: 0 }],
+    });
+    const file = path.join(root, 'big-config.keras');
+    await fs.writeFile(file, patchZip(zip, 'config.json', { csize: 600_000, usize: 100 * 2 ** 20 }, false));
+    expect((await expectRefusal(file)).message).toBe(`${file}: zip entry "config.json" declares 104857600 bytes (100.0 MiB), over the limit of 67108864 bytes (64.0 MiB) for it`);
+  });
 });
 
 describe('side files stay inside the model folder', () => {
