@@ -77,10 +77,10 @@ export function colormapLut(name: ColormapName, n = 256): Uint8ClampedArray {
 }
 
 /**
- * The class map's categorical palette: Tableau 10, then Dark2 (18 distinct colours). Class k gets
- * entry k mod 18, so a class has the same colour on every photo of a model.
+ * The class map's categorical palette: Tableau 10, then Dark2 with the colours least like Tableau's
+ * first (18 colours). Class k gets entry k mod 18, so a class has the same colour on every photo of a model.
  */
-const CLASS_PALETTE: readonly string[] = [...schemeTableau10, ...schemeDark2];
+const CLASS_PALETTE: readonly string[] = [...schemeTableau10, ...[2, 3, 0, 4, 1, 5, 6, 7].map((i) => schemeDark2[i])];
 
 /** The class map's colour of class k as '#rrggbb' (see CLASS_PALETTE). */
 export function classColourCss(k: number): string {

@@ -1,8 +1,10 @@
 /**
- * SVG overlays drawn onto exported PNGs with sharp's composite (librsvg renders them, text included):
+ * SVG overlays drawn onto exported PNGs with sharp's composite (librsvg renders them; text is paths of
+ * the fonts the app ships, ./glyphs, never the machine's fonts):
  * the legend (class name and the colormap's scale bar from 0 to 1) and detection boxes with labels.
  */
 import { colormapCss } from '../../core/colormap';
+import { svgTextPath, textWidth } from './glyphs';
 import type { LegendSpec } from '../../core/pipeline';
 import type { Box } from '../../core/scoremap';
 
@@ -15,22 +17,15 @@ export interface SvgLayer {
   height: number;
 }
 
-export function escapeXml(s: string): string {
-  return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
-}
-
 function fmt(x: number): string {
   return String(Math.round(x * 100) / 100);
 }
 
 /**
- * One line of white text at (x, y) (y the baseline), in the layer's pixels.
- * @param opts anchor: which end of the text x is; maxWidth: longer text is squeezed to it.
+ * One line of white text at (x, y) (y the baseline), in the layer's pixels, as paths of the fonts the
+ * app ships (./glyphs): the same glyphs on every machine, every script of a label.
  */
-function svgText(text: string, x: number, y: number, size: number, opts: { anchor?: 'start' | 'middle' | 'end'; maxWidth?: number } = {}): string {
-  const anchor = opts.anchor && opts.anchor !== 'start' ? ` text-anchor="${opts.anchor}"` : '';
-  return `<text x="${fmt(x)}" y="${fmt(y)}"${anchor} font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="${size}" fill="#fff">${escapeXml(text)}</text>`;
-}
+const svgText = svgTextPath;
 
 /**
  * The legend, sized to the photo (about a quarter of its width, at least readable, never larger
@@ -43,8 +38,10 @@ export function legendLayer(imageWidth: number, imageHeight: number, spec: Legen
   if (imageWidth < 48 || imageHeight < 32) return undefined;
   const margin = Math.max(2, Math.round(Math.min(imageWidth, imageHeight) / 60));
   let font = Math.max(10, Math.round(Math.min(imageWidth, imageHeight) / 40));
-  let width = Math.max(font * 14, Math.round(imageWidth / 4));
-  const lines = spec.kind === 'scale' ? 3.6 : 1.6 + 1.25 * (spec.entries.length + (spec.more > 0 ? 1 : 0)) + 0.3;
+  // Wide enough for the title and the class names where the photo allows (they are squeezed beyond).
+  const widest = Math.max(textWidth(spec.title, font), ...(spec.kind === 'classes' ? spec.entries.map((e) => textWidth(e.label, font) + font * 1.2) : []));
+  let width = Math.max(font * 14, Math.round(imageWidth / 4), Math.ceil(widest + font));
+  const lines = spec.kind === 'scale' ? 3.6 : 1.6 + 1.25 * Math.max(1, spec.entries.length + (spec.more > 0 ? 1 : 0)) + 0.3;
   // Shrink to fit: the legend is `lines` font sizes tall and at most the photo minus margins wide.
   const maxW = imageWidth - 2 * margin;
   const maxH = imageHeight - 2 * margin;
@@ -93,6 +90,7 @@ export function legendLayer(imageWidth: number, imageHeight: number, spec: Legen
       );
     });
     if (spec.more > 0) parts.push(svgText(`+${spec.more} more`, pad, font * 1.6 + row * spec.entries.length + sw * 0.95, Math.round(font * 0.85)));
+    if (spec.entries.length === 0) parts.push(svgText('no cell above the threshold', pad, font * 1.6 + sw * 0.95, Math.round(font * 0.85)));
   }
   parts.push('</svg>');
   return { svg: parts.join(''), left: margin, top: imageHeight - margin - height, width, height };
@@ -118,7 +116,7 @@ export function boxLayers(imageWidth: number, imageHeight: number, boxes: readon
     const [y0, x0, y1, x1] = b.box;
     const top = Math.max(0, Math.floor(y0));
     const text = `${b.label} ${b.score.toFixed(2)}`;
-    const textW = Math.round(text.length * font * 0.62 + font * 0.6);
+    const textW = Math.round(textWidth(text, font) + font * 0.6);
     // The layer spans the box, widened for its tag when the box is narrower: to the right, or to the
     // left where the photo ends first; the tag sits at the layer's left.
     const left = Math.max(0, Math.min(Math.floor(x0), imageWidth - textW));

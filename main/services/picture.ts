@@ -9,6 +9,7 @@ import type { Detection } from '../../core/detect';
 import { blendOverRgb } from '../../core/overlay';
 import { legendSpec, paintView, viewSource, type PictureSettings, type ViewSource } from '../../core/pipeline';
 import type { RgbImage } from '../engine/decode';
+import { loadGlyphs } from './glyphs';
 import { boxLayers, legendLayer, type SvgLayer } from './legend';
 
 /** What the picture stage needs of a photo's analysis. */
@@ -61,6 +62,8 @@ export async function renderPicture(input: PictureInput, labels: readonly string
   const source = viewSource(input.averaged, input.classIndex, labels, style);
   const rgb = overlayRgb(input, labels, style, true, source);
   const layers: SvgLayer[] = [];
+  // The fonts of the labels' scripts (Latin, digits and punctuation are always there).
+  if (style.boxes || style.legend) await loadGlyphs(labels);
   if (style.boxes) {
     const boxes = input.drawn.slice(0, MAX_BOXES).map((d) => ({ box: d.box, label: labels[d.classIndex] ?? String(d.classIndex), score: d.score }));
     layers.push(...boxLayers(width, height, boxes));

@@ -1,6 +1,7 @@
 // Exported PNGs' box tags stay whole inside the photo (issue 12, item 11: labels were cut at the right edge).
 import sharp from 'sharp';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadGlyphs, svgTextPath } from '../../main/services/glyphs';
 import { boxLayers } from '../../main/services/legend';
 
 const W = 200;
@@ -14,15 +15,17 @@ async function rowAfter(layers: ReturnType<typeof boxLayers>, y: number): Promis
   return Array.from({ length: W }, (_, x) => data[(y * info.width + x) * info.channels]);
 }
 
-/** Width in pixels of the ink of `text` drawn alone at `font` px (sharp trims the white around it). */
+/** Width in pixels of the ink of `text` drawn alone at `font` px in the app's shipped font (sharp trims the white around it). */
 async function inkWidth(text: string, font: number): Promise<number> {
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="400" height="40"><rect width="400" height="40" fill="#fff"/>`
-    + `<text x="10" y="25" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="${font}" fill="#000">${text}</text></svg>`;
+    + `${svgTextPath(text, 10, 25, font, { fill: '#000' })}</svg>`;
   const { info } = await sharp(Buffer.from(svg)).trim().toBuffer({ resolveWithObject: true });
   return info.width;
 }
 
 describe('box tags on exported pictures', () => {
+  beforeAll(() => loadGlyphs([]));
+
   it('a narrow box at the right edge gets its whole tag, moved left inside the photo', async () => {
     const label = 'a-long-label';
     const layers = boxLayers(W, H, [{ box: [10, 170, 60, 200], label, score: 0.93 }]);

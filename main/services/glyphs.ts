@@ -1,0 +1,195 @@
+/**
+ * Text of exported pictures (legends, box tags) as SVG paths drawn from fonts the app ships, so a
+ * label reads the same on every machine whatever fonts it has installed: Latin, Greek and Cyrillic
+ * from Noto Sans, Arabic from Noto Sans Arabic, Hangul, kana and the common CJK ideographs from
+ * Noto Sans KR (all @fontsource packages, regular weight, WOFF). fontkit shapes each run of one font
+ * (Arabic joining, marks); runs follow each other left to right (no bidirectional reordering of
+ * mixed-direction labels). Fonts are read from disk by {@link loadGlyphs} (asynchronously, each
+ * file once), before the synchronous shaping.
+ */
+import { promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as fontkit from 'fontkit';
+
+/** One @fontsource package: its files' name prefix and the subsets wanted, in the order they are tried. */
+interface FontPackage {
+  name: string;
+  /** Subsets (keys of the package's unicode.json) to use; all when absent. */
+  subsets?: readonly string[];
+}
+
+/** The packages, by preference: a character is drawn by the first subset that holds it. */
+const PACKAGES: readonly FontPackage[] = [
+  { name: 'noto-sans', subsets: ['latin', 'latin-ext', 'cyrillic', 'cyrillic-ext', 'greek', 'greek-ext', 'vietnamese'] },
+  { name: 'noto-sans-arabic', subsets: ['arabic'] },
+  { name: 'noto-sans-kr' },
+];
+
+interface Face {
+  file: string;
+  ranges: [number, number][];
+  font?: fontkit.Font;
+}
+
+let faces: Promise<Face[]> | undefined;
+/** The faces once read (set when {@link loadGlyphs} has read the tables). */
+let known: Face[] | undefined;
+
+function parseRanges(text: string): [number, number][] {
+  return text.split(',').map((part) => {
+    const [a, b] = part.trim().replace(/^U\+/i, '').split('-');
+    return [parseInt(a, 16), parseInt(b ?? a, 16)];
+  });
+}
+
+/** Every shipped subset with its Unicode ranges (from each package's unicode.json). */
+function allFaces(): Promise<Face[]> {
+  faces ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const list: Face[] = [];
+    for (const pkg of PACKAGES) {
+      const unicodeFile = require.resolve(`@fontsource/${pkg.name}/unicode.json`);
+      const table = JSON.parse(await fs.readFile(unicodeFile, 'utf8')) as Record<string, string>;
+      for (const key of pkg.subsets ?? Object.keys(table)) {
+        if (table[key] === undefined) continue;
+        const subset = key.replace(/^\[(\d+)\]$/, '$1');
+        list.push({ file: path.join(path.dirname(unicodeFile), 'files', `${pkg.name}-${subset}-400-normal.woff`), ranges: parseRanges(table[key]) });
+      }
+    }
+    known = list;
+    return list;
+  })();
+  faces.catch(() => {
+    faces = undefined;
+  });
+  return faces;
+}
+
+/** The face that draws code point cp: the first whose ranges hold it, else the first (its .notdef box). */
+function faceIn(list: readonly Face[], cp: number): Face {
+  return list.find((f) => f.ranges.some(([a, b]) => cp >= a && cp <= b)) ?? list[0];
+}
+
+const reading = new Map<Face, Promise<void>>();
+
+/**
+ * Reads the fonts that `texts` need (each file once per process). Call it before {@link shapeText}
+ * and the SVG helpers, which are synchronous.
+ * @throws naming the font file when it cannot be read or parsed.
+ */
+export async function loadGlyphs(texts: Iterable<string>): Promise<void> {
+  const list = await allFaces();
+  const need = new Set<Face>([list[0]]);
+  for (const text of texts) for (const ch of text) need.add(faceIn(list, ch.codePointAt(0) as number));
+  await Promise.all([...need].map((face) => {
+    let p = reading.get(face);
+    if (!p) {
+      p = fs.readFile(face.file).then((bytes) => {
+        const font = fontkit.create(bytes);
+        if (!('layout' in font)) throw new Error(`${face.file}: a font collection, not one font`);
+        face.font = font;
+      }).catch((err: unknown) => {
+        reading.delete(face);
+        throw new Error(`cannot read the font ${face.file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      });
+      reading.set(face, p);
+    }
+    return p;
+  }));
+}
+
+function faceOf(cp: number): Face {
+  if (!known) throw new Error('glyphs: loadGlyphs must run before text is shaped');
+  return faceIn(known, cp);
+}
+
+function fontOf(face: Face): fontkit.Font {
+  if (!face.font) throw new Error(`glyphs: ${path.basename(face.file)} is not loaded (loadGlyphs the text first)`);
+  return face.font;
+}
+
+/** Runs of consecutive characters drawn by one face; joiners and marks stay with the run before them. */
+function runs(text: string): { face: Face; text: string }[] {
+  const out: { face: Face; text: string }[] = [];
+  for (const ch of text) {
+    const cp = ch.codePointAt(0) as number;
+    const last = out[out.length - 1];
+    // Spaces, joiners and combining marks keep the current run's font (Arabic words stay one run).
+    const neutral = /^[\s\u200c\u200d\u0300-\u036f]$/u.test(ch);
+    const face = neutral && last ? last.face : faceOf(cp);
+    if (last && last.face === face) last.text += ch;
+    else out.push({ face, text: ch });
+  }
+  // A space between two fonts goes with the run after it: at the end of a right-to-left run it would
+  // be drawn on its left, and the next run would touch the last letter.
+  for (let i = 0; i + 1 < out.length; i++) {
+    const trail = /\s+$/u.exec(out[i].text)?.[0] ?? '';
+    if (trail && trail.length < out[i].text.length) {
+      out[i].text = out[i].text.slice(0, -trail.length);
+      out[i + 1].text = trail + out[i + 1].text;
+    }
+  }
+  return out;
+}
+
+/** A shaped line: its SVG path data in pixels (baseline at y = 0, starting at x = 0) and its advance width. */
+export interface ShapedText {
+  d: string;
+  width: number;
+}
+
+const shaped = new Map<string, ShapedText>();
+
+/**
+ * Shapes one line of text at `size` px (the em size): the outlines of its glyphs as one SVG path,
+ * y down, baseline at 0, pen starting at 0. Cached per (text, size).
+ */
+export function shapeText(text: string, size: number): ShapedText {
+  const key = `${size}\u0000${text}`;
+  const hit = shaped.get(key);
+  if (hit) return hit;
+  const parts: string[] = [];
+  let pen = 0;
+  for (const run of runs(text)) {
+    const font = fontOf(run.face);
+    const s = size / font.unitsPerEm;
+    const laid = font.layout(run.text);
+    let x = 0;
+    laid.glyphs.forEach((g, i) => {
+      const pos = laid.positions[i];
+      const d = g.path.scale(s, -s).translate(pen + (x + pos.xOffset) * s, -pos.yOffset * s).toSVG();
+      if (d) parts.push(d);
+      x += pos.xAdvance;
+    });
+    pen += x * s;
+  }
+  const out = { d: parts.join(''), width: pen };
+  if (shaped.size > 2000) shaped.clear();
+  shaped.set(key, out);
+  return out;
+}
+
+/** The advance width of one line of text at `size` px, pixels. */
+export function textWidth(text: string, size: number): number {
+  return shapeText(text, size).width;
+}
+
+function fmt(x: number): string {
+  return String(Math.round(x * 100) / 100);
+}
+
+/**
+ * One line of text as an SVG <path> with its baseline at (x, y), in the layer's pixels.
+ * @param opts anchor: which end of the text x is (default start); maxWidth: a longer line is squeezed
+ *   horizontally to fit; fill: CSS colour (default white).
+ */
+export function svgTextPath(text: string, x: number, y: number, size: number, opts: { anchor?: 'start' | 'middle' | 'end'; maxWidth?: number; fill?: string } = {}): string {
+  const { d, width } = shapeText(text, size);
+  if (!d) return '';
+  const squeeze = opts.maxWidth !== undefined && width > opts.maxWidth && width > 0 ? Math.max(0.01, opts.maxWidth) / width : 1;
+  const w = width * squeeze;
+  const left = opts.anchor === 'end' ? x - w : opts.anchor === 'middle' ? x - w / 2 : x;
+  const transform = squeeze < 1 ? `translate(${fmt(left)} ${fmt(y)}) scale(${squeeze.toFixed(4)} 1)` : `translate(${fmt(left)} ${fmt(y)})`;
+  return `<path transform="${transform}" d="${d}" fill="${opts.fill ?? '#fff'}"/>`;
+}
