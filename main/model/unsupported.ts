@@ -8,6 +8,9 @@ const RECURRENT = new Set([
   'ConvLSTM1D', 'ConvLSTM2D', 'ConvLSTM3D', 'Bidirectional', 'TimeDistributed', 'CuDNNLSTM', 'CuDNNGRU',
 ]);
 
+/** Keras 3 preprocessing layers that act at inference from whole-image statistics (not augmentation). */
+const PER_IMAGE = new Set(['AutoContrast', 'Equalization']);
+
 /** A quantisation-aware layer of TensorFlow Model Optimization (QuantizeWrapper…) or Larq (QuantConv2D…). */
 function isQuantAware(className: string): boolean {
   return /^Quantize(Wrapper(V2)?|Layer|Annotate)$/.test(className) || /^Quant[A-Z]/.test(className);
@@ -21,6 +24,10 @@ function isQuantAware(className: string): boolean {
 export function unsupportedLayerReason(className: string, known: boolean): string | null {
   if (className === 'Lambda') {
     return 'a Lambda layer holds Python code that only Keras in Python can run: rebuild the model with built-in layers in place of the Lambda, export it again and open that';
+  }
+  if (PER_IMAGE.has(className)) {
+    return `${className} changes each image from statistics of the whole image, so a window of a photo would be changed differently from the same crop: ` +
+      'export the model without it (and apply it to photos before opening them, if it matters)';
   }
   if (isQuantAware(className)) {
     return 'a quantisation-aware training layer (TensorFlow Model Optimization or Larq): export the model\'s float version ' +

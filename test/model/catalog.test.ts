@@ -218,7 +218,7 @@ describe('catalog: activation layers and preprocessing layers equal Keras\'s for
       layers: [
         'RandomFlip', 'RandomRotation', 'RandomZoom', 'RandomTranslation', 'RandomContrast', 'RandomBrightness', 'RandomCrop', 'RandomHeight',
         'RandomWidth', 'RandomGrayscale', 'RandomHue', 'RandomSaturation', 'RandomColorJitter', 'RandomShear', 'RandomPerspective', 'RandomErasing',
-        'RandomGaussianBlur', 'RandomSharpness', 'RandomPosterization', 'RandomInvert', 'AutoContrast',
+        'RandomGaussianBlur', 'RandomSharpness', 'RandomPosterization', 'RandomInvert', 'RandomElasticTransform', 'MixUp', 'CutMix', 'RandAugment', 'AugMix',
         'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'SpatialDropout2D', 'Dropout', 'ActivityRegularization',
       ].map((cls, i) => k3Layer(cls, `aug_${i}`, { seed: null, rate: 0.5, stddev: 0.1, factor: 0.2 })),
       f: (v) => v,
@@ -376,6 +376,11 @@ describe('catalog: refusals name the file and the layer in one line', () => {
     const fn: Json = { module: 'builtins', class_name: 'function', config: 'scaled_tanh', registered_name: 'function' };
     await refused('custom_fn', [k3Layer('Conv2D', 'conv_custom', { ...k3Conv(C, 1, 'linear'), activation: fn })],
       'layer "conv_custom" (Conv2D): activation "scaled_tanh" is not one Convmap can compute');
+  });
+
+  it('AutoContrast and Equalization (they act at inference from whole-image statistics)', async () => {
+    await refused('autocontrast', [k3Layer('AutoContrast', 'ac', { value_range: [0, 255] })], 'layer "ac" (AutoContrast): AutoContrast changes each image from statistics of the whole image');
+    await refused('equalization', [k3Layer('Equalization', 'eq', { value_range: [0, 255], bins: 256 })], 'layer "eq" (Equalization): Equalization changes each image');
   });
 
   it('a Resizing or CenterCrop that changes the window\'s size', async () => {
