@@ -926,6 +926,8 @@ class Importer {
         const axesIn = node.input[1] ? this.optConst(node, 1) : undefined;
         const axes = (axesIn ? Array.from(axesIn.values, Number) : ints(node, 'axes', [])).map((a) => (a < 0 ? a + 4 : a)).sort().join();
         const spatial = x.layout === 'nchw' ? '2,3' : '1,2';
+        const channel = x.layout === 'nchw' ? '1' : '3';
+        if (axes === channel) this.fail(node, 'averages over the channels (a layer normalisation, as in ConvNeXt or a transformer): not rewritten by Convmap');
         if (axes !== spatial) this.fail(node, `reduces axes [${axes}], not the map's height and width`);
         return this.globalPool(node, int(node, 'keepdims', 1) === 1, op === 'ReduceMax');
       }
@@ -982,6 +984,8 @@ class Importer {
         this.set(node, { ...x, t });
         return;
       }
+      case 'LayerNormalization':
+        return this.fail(node, 'a layer normalisation (ConvNeXt, transformers): not rewritten by Convmap');
       case 'LRN':
         return this.fail(node, 'local response normalisation has no TensorFlow.js layer here');
       case 'Shape':
