@@ -124,6 +124,31 @@ class Tokens(nn.Module):
         return self.fc(self.emb(x).mean(1))
 
 
+class Tiny(nn.Module):
+    """Conv → global average pool → Linear(8, classes): labels tests."""
+
+    def __init__(self, classes):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.fc = nn.Linear(8, classes)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+def labelled(out):
+    """thousand_classes.onnx (1000 classes, no labels); metadata_labels.onnx (3 classes named in metadata_props)."""
+    import onnx
+    torch.manual_seed(1)
+    x = torch.rand(1, 3, 12, 12)
+    export(Tiny(1000).eval(), x, f'{out}/thousand_classes.onnx', 13)
+    export(Tiny(3).eval(), x, f'{out}/metadata_labels.onnx', 13)
+    m = onnx.load(f'{out}/metadata_labels.onnx')
+    entry = m.metadata_props.add()
+    entry.key, entry.value = 'labels', json.dumps(['cat', 'dog', 'bird'])
+    onnx.save(m, f'{out}/metadata_labels.onnx')
+
+
 REFUSED = {
     'refuse_lstm': (RowLstm, (1, 1, 16, 16), torch.float32),
     'refuse_segmenter': (Segmenter, (1, 3, 16, 16), torch.float32),
@@ -206,6 +231,7 @@ if __name__ == '__main__':
     if sys.argv[1] == 'small':
         small(sys.argv[2])
         refused(sys.argv[2])
+        labelled(sys.argv[2])
     else:
         args = sys.argv[4:]
         torchvision_model(sys.argv[2], sys.argv[3], size=int(args[0]) if args else 224, opset=int(args[1]) if len(args) > 1 else 13,

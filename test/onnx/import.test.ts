@@ -223,6 +223,30 @@ describe('the window\'s conversion worker', () => {
   }, 60_000);
 });
 
+describe('labels', () => {
+  const tmp: string[] = [];
+  afterAll(async () => Promise.all(tmp.map((d) => fs.rm(d, { recursive: true, force: true }))));
+
+  it('a 1000-class model without labels gets ImageNet\'s class names, and says where they came from', async () => {
+    const prepared = await prepareModel(path.join(fixtures, 'thousand_classes.onnx'), { preprocess: 'unit' });
+    expect(prepared.info.labels).toHaveLength(1000);
+    expect([prepared.info.labels[0], prepared.info.labels[1], prepared.info.labels[999]]).toEqual(['tench', 'goldfish', 'toilet tissue']);
+    expect(prepared.info.head.join('\n')).toMatch(/labels from ImageNet's 1000 class names/);
+  }, 60_000);
+
+  it('labels in metadata_props name the classes; a labels.txt beside the file wins over them', async () => {
+    const file = path.join(fixtures, 'metadata_labels.onnx');
+    expect((await prepareModel(file, { preprocess: 'unit' })).info.labels).toEqual(['cat', 'dog', 'bird']);
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-onnx-labels-'));
+    tmp.push(dir);
+    await fs.copyFile(file, path.join(dir, 'model.onnx'));
+    await fs.writeFile(path.join(dir, 'labels.txt'), 'one\ntwo\nthree\n');
+    const prepared = await prepareModel(dir, { preprocess: 'unit' });
+    expect(prepared.info.labels).toEqual(['one', 'two', 'three']);
+    expect(prepared.info.head.join('\n')).toMatch(/labels from labels\.txt/);
+  }, 60_000);
+});
+
 describe('external data', () => {
   const tmp: string[] = [];
   afterAll(async () => Promise.all(tmp.map((d) => fs.rm(d, { recursive: true, force: true }))));
