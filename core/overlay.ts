@@ -246,8 +246,9 @@ export interface ClassMapOptions {
 
 /**
  * Each grid cell's winning class: the argmax over all classes of its averaged scores (the lower
- * index on ties), as FCN's per-pixel argmax; -1 for a cell that is uncovered, rejected, won by a
- * class marked clear (background), or whose winning score is below the threshold.
+ * index on ties), as FCN's per-pixel argmax; -1 for a cell that is uncovered, rejected (flagged in
+ * `rejected`, or every score 0 as core/detect seenMaps leaves a rejected window), won by a class
+ * marked clear (background), or whose winning score is below the threshold.
  * @returns Int32Array of rows · cols, index r · cols + c.
  */
 export function classMapWinners(avg: AveragedMap, opts: Pick<ClassMapOptions, 'threshold' | 'clear' | 'rejected'>): Int32Array {
@@ -265,7 +266,7 @@ export function classMapWinners(avg: AveragedMap, opts: Pick<ClassMapOptions, 't
         best = k;
       }
     }
-    if (!opts.clear[best] && bestScore >= opts.threshold) out[cell] = best;
+    if (!opts.clear[best] && bestScore >= opts.threshold && bestScore > 0) out[cell] = best;
   }
   return out;
 }

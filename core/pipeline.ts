@@ -64,30 +64,27 @@ export interface PictureSettings {
   detectThreshold: number;
 }
 
-/** The display name of a class index ({@link ANY_CLASS} included). */
-export function classLabel(labels: readonly string[], classIndex: number): string {
-  return classIndex === ANY_CLASS ? 'any (not background)' : (labels[classIndex] ?? `class ${classIndex}`);
-}
-
 /**
- * Whether "any" (per location the strongest class but background) means something for a model: only
- * when there is a background class for it to be "not"; on a closed-set classifier every location
- * has a strongest class, and "any" would tint the whole photo.
+ * What "any" is "not", said where it is drawn: a model with a background class shows any class but
+ * background; a closed-set classifier has no background, and its cells count only where a class
+ * stands out (core/detect SEEN_RULE), so "any" is any class there.
  */
-export function anyAllowed(labels: readonly string[]): boolean {
-  return backgroundIndex(labels) >= 0;
+export function anyLabel(labels: readonly string[]): string {
+  return backgroundIndex(labels) >= 0 ? 'any (not background)' : 'any (where a class stands out)';
+}
+
+/** The display name of a class index ({@link ANY_CLASS} included, see {@link anyLabel}). */
+export function classLabel(labels: readonly string[], classIndex: number): string {
+  return classIndex === ANY_CLASS ? anyLabel(labels) : (labels[classIndex] ?? `class ${classIndex}`);
 }
 
 /**
- * Checks a class choice for a model before a run: 'top', a label or an index, or 'any' where
- * {@link anyAllowed}. @throws one line saying what to use instead.
+ * Checks a class choice for a model before a run: 'top', 'any' (something to be "not" exists for
+ * every model: its background class, or the cells SEEN_RULE rejects), or a label or index.
+ * @throws naming the labels when the class is unknown.
  */
 export function checkClassChoice(choice: string, labels: readonly string[]): void {
-  if (choice === 'top') return;
-  if (choice === 'any') {
-    if (!anyAllowed(labels)) throw new Error('"any" means any class but background, and this model has no background class: the class map (view classes) shows which class wins where, "top" the strongest class');
-    return;
-  }
+  if (choice === 'top' || choice === 'any') return;
   namedClass(choice, labels);
 }
 

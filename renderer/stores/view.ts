@@ -8,7 +8,7 @@ import { sampleScoreMap, nearestCell } from '../../core/average';
 import { isColormapName, type ColormapName } from '../../core/colormap';
 import { DRAW_DEFAULTS, backgroundIndex, defaultClassChoice, rankClasses } from '../../core/defaults';
 import { detect, type Detection } from '../../core/detect';
-import { ANY_CLASS, defaultView, drawnBoxes, drawnClasses, legendSpec, viewSource, type LegendSpec, type MapView, type ViewSource } from '../../core/pipeline';
+import { ANY_CLASS, anyLabel, defaultView, drawnBoxes, drawnClasses, legendSpec, viewSource, type LegendSpec, type MapView, type ViewSource } from '../../core/pipeline';
 import { cellBox, type Box } from '../../core/scoremap';
 import { formatScale } from '../scales';
 import { useModelStore } from './model';
@@ -128,7 +128,7 @@ export const useViewStore = defineStore('view', () => {
   const labelOf = (k: number): string => modelStore.labels[k] ?? `class ${k}`;
   const classTitle = computed(() => {
     if (view.value === 'classes') return 'class map';
-    if (classChoice.value === 'any') return 'any (not background)';
+    if (classChoice.value === 'any') return anyLabel(modelStore.labels);
     const k = shownClass.value;
     if (classChoice.value === 'top') return k === null ? 'top class' : `top class: ${labelOf(k)}`;
     return k === null ? 'class' : labelOf(k);

@@ -7,7 +7,7 @@ import type { AveragedMap } from '../../core/average';
 import { classColour, colormapLut } from '../../core/colormap';
 import { DRAW_DEFAULTS } from '../../core/defaults';
 import { renderClassMap } from '../../core/overlay';
-import { ANY_CLASS, anyAllowed, checkClassChoice, defaultView, legendSpec, paintView, viewSource } from '../../core/pipeline';
+import { ANY_CLASS, anyLabel, checkClassChoice, classLabel, defaultView, legendSpec, paintView, viewSource } from '../../core/pipeline';
 
 /** A rows × cols grid of 4×4-px cells with the given per-cell scores and coverage. */
 function grid(rows: number, cols: number, classes: number, scores: number[], coverage = Array<number>(rows * cols).fill(1)): AveragedMap {
@@ -59,11 +59,12 @@ describe('class map', () => {
     expect(clear).toBeGreaterThan(5);
   });
 
-  it('rejected cells are clear whatever wins there', () => {
-    const avg = grid(1, 2, 2, [0.1, 0.9, 0.2, 0.8]);
-    const img = renderClassMap(avg, { width: 8, height: 4, opacity: 1, threshold: 0, clear: Uint8Array.from([0, 0]), rejected: Uint8Array.from([0, 1]) });
-    expect(px(img, 8, 1, 1)).toEqual([...classColour(1), 255]);
-    expect(px(img, 8, 1, 5)).toEqual([0, 0, 0, 0]);
+  it('rejected cells are clear whatever wins there, flagged or zeroed as seenMaps leaves them', () => {
+    const avg = grid(1, 3, 2, [0.1, 0.9, 0.2, 0.8, 0, 0]);
+    const img = renderClassMap(avg, { width: 12, height: 4, opacity: 1, threshold: 0, clear: Uint8Array.from([0, 0]), rejected: Uint8Array.from([0, 1, 0]) });
+    expect(px(img, 12, 1, 1)).toEqual([...classColour(1), 255]);
+    expect(px(img, 12, 1, 5)).toEqual([0, 0, 0, 0]);
+    expect(px(img, 12, 1, 9)).toEqual([0, 0, 0, 0]);
   });
 
   it('its legend lists the winning classes by cells won, with their colours', () => {
@@ -115,10 +116,11 @@ describe('defaults and "any" (issue 20 items 3, 4)', () => {
     expect(defaultView(['background', 'cat'])).toBe('absolute');
   });
 
-  it('"any" is refused where there is no background to be "not", in one line', () => {
-    expect(anyAllowed(['cat', 'dog'])).toBe(false);
-    expect(() => checkClassChoice('any', ['cat', 'dog'])).toThrow(/^"any" means any class but background, and this model has no background class: the class map \(view classes\) shows which class wins where, "top" the strongest class$/);
-    expect(() => checkClassChoice('any', ['background', 'cat'])).not.toThrow();
+  it('"any" says what it is "not": background, or the cells where no class stands out', () => {
+    expect(anyLabel(['background', 'cat'])).toBe('any (not background)');
+    expect(anyLabel(['cat', 'dog'])).toBe('any (where a class stands out)');
+    expect(classLabel(['cat', 'dog'], ANY_CLASS)).toBe('any (where a class stands out)');
+    expect(() => checkClassChoice('any', ['cat', 'dog'])).not.toThrow();
     expect(() => checkClassChoice('top', ['cat'])).not.toThrow();
     expect(() => checkClassChoice('cow', ['cat'])).toThrow(/unknown class "cow"/);
   });

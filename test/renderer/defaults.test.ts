@@ -53,9 +53,10 @@ describe('window defaults', () => {
     expect(view.view).toBe('classes');
     expect(view.classTitle).toBe('class map');
     view.view = 'absolute';
-    // The fake maps at scales other than 0.5, 1, 2 score [0.2, 0.2, 0.6]: C is the top class.
-    expect(view.drawnClass).toBe(2);
-    expect(view.classTitle).toBe('top class: C');
+    // 'top' is the ranking's first class, named as such.
+    const top = useScoresStore().ranking[0];
+    expect(view.drawnClass).toBe(top.classIndex);
+    expect(view.classTitle).toBe(`top class: ${top.label}`);
     view.classChoice = 0;
     await model.load(null);
     await settle();
