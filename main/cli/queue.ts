@@ -10,7 +10,7 @@ import { printable as p, printableJson } from '../../core/printable';
 import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest } from '../engine/backend';
 import { DEVICE_REQUESTS, isDeviceRequest } from '../onnx/devices';
 import type { BatchEvent } from '../services/batch';
-import { parseQueueUrl, QUEUE_NAME, redisErrorLine } from '../queue/connection';
+import { CANCELLED_AT_KEY, parseQueueUrl, QUEUE_NAME, redisErrorLine } from '../queue/connection';
 import type { HeatmapJobModel, HeatmapJobOptions } from '../queue/job';
 import { parseInteger } from './heatmap';
 
@@ -125,9 +125,10 @@ export async function runQueuedHeatmap(a: QueuedHeatmapArgs): Promise<void> {
     const lines = [
       `${summary.done} of ${summary.total} photos done in ${seconds(summary.elapsedMs)} by model ${p(a.modelName)} with ${count(result.workers.length, 'queue worker')} on ${p(target.display)}`
         + `${summary.cacheHits ? `, ${summary.cacheHits} from the cache` : ''}${summary.resumed ? `, ${summary.resumed} done by an earlier run (--no-resume redoes them)` : ''}`
-        + `${summary.cancelled ? ' — no longer followed (the jobs go on)' : ''}`,
+        + `${result.detached ? ' — no longer followed (the jobs go on)' : summary.cancelled ? ' — cancelled' : ''}`,
     ];
     if (summary.noCells.length) lines.push(`no cells: ${count(summary.noCells.length, 'photo')} smaller than the model's window at every scale`);
+    if (summary.skipped.length) lines.push(`skipped: ${count(summary.skipped.length, 'photo')} not processed (cancelled)`);
     if (a.filesSkipped) lines.push(`skipped: ${count(a.filesSkipped, 'file')} that ${a.filesSkipped === 1 ? 'is' : 'are'} not ${a.filesSkipped === 1 ? 'an image' : 'images'}${a.recursive ? '' : ` or ${a.filesSkipped === 1 ? 'a sub-folder' : 'sub-folders'}`}`);
     if (failed) {
       lines.push(`failed: ${failed}`);
@@ -214,6 +215,8 @@ async function runQueueCommand(action: string, opts: { queue: string; json?: boo
   try {
     if (action === 'cancel') {
       const before = await counts();
+      // Submitters following their batches take the jobs gone from now on as cancelled, not lost.
+      await (await queue.client).set(CANCELLED_AT_KEY, String(Date.now()));
       // Waiting and delayed jobs go; jobs in progress finish (their outputs stay complete).
       await queue.drain(true);
       const after = await counts();

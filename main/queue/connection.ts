@@ -8,6 +8,12 @@ import type { ConnectionOptions } from 'bullmq';
 /** The BullMQ queue that heatmap jobs go through. */
 export const QUEUE_NAME = 'convmap-heatmap';
 
+/**
+ * When `convmap queue cancel` last ran (ms since the epoch): a submitter that finds its jobs gone
+ * takes them as cancelled when this is later than its submission, as lost by Redis otherwise.
+ */
+export const CANCELLED_AT_KEY = `convmap:${QUEUE_NAME}:cancelled-at`;
+
 /** A parsed queue URL. */
 export interface QueueTarget {
   /** ioredis options for BullMQ (reconnecting forever, so a restarted Redis is waited for). */

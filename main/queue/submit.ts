@@ -22,7 +22,7 @@ import { DETECTIONS_CSV_HEADER, summaryCsvHeader, summaryCsvRow } from '../servi
 import { photoHash } from '../services/cache';
 import { OrderedCsv } from '../services/csv';
 import { checkOutputFolder } from '../services/export';
-import { QUEUE_NAME, redisErrorLine, type QueueTarget } from './connection';
+import { CANCELLED_AT_KEY, QUEUE_NAME, redisErrorLine, type QueueTarget } from './connection';
 import {
   HEATMAP_JOB, heatmapJobId, JOB_VERSION, PROBE_JOB,
   type HeatmapJob, type HeatmapJobModel, type HeatmapJobOptions, type HeatmapJobResult, type ProbeJob, type ProbeResult,
@@ -68,6 +68,8 @@ export interface QueueBatchResult {
 }
 
 const DEFAULT_ATTEMPTS = 3;
+/** Events kept in BullMQ's event stream. */
+const EVENTS_KEPT = 1000;
 const POLL_CHUNK = 2000;
 
 /** The job id of each photo: its content's hash, or its path's when it cannot be read (a worker reports why). */
@@ -128,7 +130,9 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
       // A listener's error must not stop the batch.
     }
   };
-  const queue = new Queue(QUEUE_NAME, { connection: args.target.connection });
+  // BullMQ's event stream keeps 10 000 events by default, each finished one with its result; Convmap
+  // follows job states instead, so a short stream (for monitoring tools) saves Redis memory.
+  const queue = new Queue(QUEUE_NAME, { connection: args.target.connection, streams: { events: { maxLen: EVENTS_KEPT } } });
   let lastError = '';
   queue.on('error', (err) => {
     const line = redisErrorLine(err);
@@ -176,7 +180,7 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
     const t0 = Date.now();
     // Jobs an earlier submission of this batch had added: their CSV rows replace that one's files.
     let earlier = 0;
-    const results = new Array<HeatmapJobResult | { failed: string } | undefined>(photos.length);
+    const results = new Array<HeatmapJobResult | { failed: string } | { skipped: string } | undefined>(photos.length);
     const started = new Set<number>();
     const workers = new Set<string>();
     for (let i = 0; i < photos.length; i++) emit({ type: 'photo', index: i, photo: photos[i], status: 'queued' });
@@ -187,9 +191,9 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
       const finished = summary.done + summary.noCells.length + summary.failed.length;
       const ms = Date.now() - t0;
       emit({
-        type: 'progress', total: photos.length, done: summary.done + summary.noCells.length, failed: summary.failed.length, skipped: 0,
+        type: 'progress', total: photos.length, done: summary.done + summary.noCells.length, failed: summary.failed.length, skipped: summary.skipped.length,
         running: [...started].filter((i) => results[i] === undefined).length, elapsedMs: ms,
-        etaMs: finished > 0 ? Math.round((ms / finished) * (photos.length - finished)) : null,
+        etaMs: finished > 0 ? Math.round((ms / finished) * (photos.length - finished - summary.skipped.length)) : null,
         photosPerMinute: ms > 0 ? (finished * 60_000) / ms : 0,
       });
     };
@@ -203,6 +207,14 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
         const i = chunk[k];
         const job = found[k];
         if (!job) {
+          if (Number((await (await queue.client).get(CANCELLED_AT_KEY)) ?? 0) >= submittedAt) {
+            // Removed by `convmap queue cancel`.
+            results[i] = { skipped: 'cancelled' };
+            summary.skipped.push({ photo: photos[i], reason: 'cancelled' });
+            emit({ type: 'photo', index: i, photo: photos[i], status: 'skipped', reason: 'cancelled' });
+            changed = true;
+            continue;
+          }
           // Lost by Redis (restarted without persistence, or flushed): queued again under its id.
           if (!lostNoted) note(`jobs missing from ${args.target.display} (Redis restarted without persistence?): queued again`);
           lostNoted = true;
@@ -242,6 +254,7 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
       if (remaining.length > 0) await sleep(args.pollMs ?? 300, signal);
     }
     summary.elapsedMs = Date.now() - t0;
+    summary.cancelled = summary.skipped.length > 0;
     summary.failed.sort((a, b) => photos.indexOf(a.photo) - photos.indexOf(b.photo));
     if (remaining.length > 0) {
       summary.cancelled = true;
@@ -256,6 +269,9 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
       results.forEach((r, i) => {
         if (r && 'failed' in r) {
           summaryCsv.put(i, summaryCsvRow(photos[i], 'failed', r.failed));
+          detectionsCsv.put(i, '');
+        } else if (r && 'skipped' in r) {
+          summaryCsv.put(i, summaryCsvRow(photos[i], 'skipped', r.skipped));
           detectionsCsv.put(i, '');
         } else {
           summaryCsv.put(i, r?.rows?.summary ?? '');
