@@ -6,6 +6,9 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DRAW_DEFAULTS } from '../../core/defaults';
+import { loadGlyphs } from '../../main/services/glyphs';
+import { legendLayer } from '../../main/services/legend';
 import { cliSandbox, REPO } from '../helpers/cli';
 import { writeScene } from '../batch/fixtures';
 
@@ -83,13 +86,27 @@ describe('defaults shared with the window', () => {
     const black = path.join(cli.dir, 'black.png');
     await sharp({ create: { width: 120, height: 90, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toFile(black);
     const out = path.join(cli.dir, 'defaults');
-    // The legend (drawn by default, as in the window) is left out here: the overlay alone is looked at.
-    const r = await convmap('heatmap', '--model', 'builtin', black, scene, '--out', out, '--scales', '1', '--no-legend');
+    const r = await convmap('heatmap', '--model', 'builtin', black, scene, '--out', out, '--scales', '1');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/black\.png → .*\(any \(not background\), 1: 16×24 cells\)/);
     const raw = await sharp(path.join(out, 'black.heatmap.png')).raw().toBuffer();
-    // The old defaults (threshold 0, opacity 0.5) tinted every pixel blue.
-    expect(raw.every((v) => v === 0)).toBe(true);
+    // The legend is drawn by default, as in the window (DRAW_DEFAULTS.legend), in its place at the
+    // bottom-left; every other pixel is untouched: the old defaults (threshold 0, opacity 0.5) tinted
+    // every pixel blue.
+    await loadGlyphs([]);
+    const spec = { kind: 'scale' as const, title: 'any (not background)', colormap: DRAW_DEFAULTS.colormap, range: [0, 1] as [number, number], threshold: DRAW_DEFAULTS.threshold };
+    const l = legendLayer(120, 90, spec) as NonNullable<ReturnType<typeof legendLayer>>;
+    expect(DRAW_DEFAULTS.legend).toBe(true);
+    let inLegend = 0;
+    for (let p = 0; p < 120 * 90; p++) {
+      const y = Math.floor(p / 120);
+      const x = p % 120;
+      const inside = y >= l.top && y < l.top + l.height && x >= l.left && x < l.left + l.width;
+      const lit = raw[p * 3] + raw[p * 3 + 1] + raw[p * 3 + 2] > 0;
+      if (inside && lit) inLegend++;
+      if (!inside) expect(lit, `(${y}, ${x})`).toBe(false);
+    }
+    expect(inLegend).toBeGreaterThan(100);
     // The scene has digits: some pixels are tinted, and most of the black background stays black.
     const s = await sharp(path.join(out, 'scene.heatmap.png')).raw().toBuffer({ resolveWithObject: true });
     const photo = await sharp(scene).raw().toBuffer();

@@ -11,6 +11,7 @@ import { API_KEY } from '../../renderer/api';
 import HeatmapPanel from '../../renderer/components/HeatmapPanel.vue';
 import ModelPanel from '../../renderer/components/ModelPanel.vue';
 import ScalesPanel from '../../renderer/components/ScalesPanel.vue';
+import { useBatchStore } from '../../renderer/stores/batch';
 import { useModelStore } from '../../renderer/stores/model';
 import { useScoresStore } from '../../renderer/stores/scores';
 import { useSessionStore } from '../../renderer/stores/session';
@@ -37,6 +38,8 @@ describe('window defaults', () => {
     const scores = useScoresStore();
     expect([view.threshold, view.opacity, view.colormap, view.showDetections, view.detectThreshold, scores.mode])
       .toEqual([DRAW_DEFAULTS.threshold, DRAW_DEFAULTS.opacity, DRAW_DEFAULTS.colormap, DRAW_DEFAULTS.boxes, DRAW_DEFAULTS.detectThreshold, DRAW_DEFAULTS.mode]);
+    // The legend is on in the window and its exports, as in the CLI (test/cli/args.test.ts).
+    expect([view.legend, useBatchStore().legend]).toEqual([true, true]);
   });
 
   it('resets the class on a model change: "any" with a background label, else the photo\'s top class', async () => {
