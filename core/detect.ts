@@ -94,7 +94,18 @@ const BASELINE_SAMPLES = 4096;
  */
 export const BASELINE_QUANTILE = 0.9;
 
-/** The strongest and the second strongest class of cell i, and their probabilities. */
+/**
+ * How a map's scores become log-scores whose differences are log-odds: ln p for probabilities (every
+ * score in [0, 1], as a softmax or sigmoid gives), the scores themselves otherwise (a graph without a
+ * final softmax gives logits, whose differences are the log-odds already).
+ */
+function logScale(map: ScoreMap): (v: number) => number {
+  const { scores } = map;
+  for (let i = 0; i < scores.length; i++) if (!(scores[i] >= 0 && scores[i] <= 1)) return (v) => v;
+  return (v) => Math.log(Math.max(v, P_FLOOR));
+}
+
+/** The strongest and the second strongest class of cell i, and their scores. */
 function topTwo(scores: Float32Array, i: number, classes: number): { k: number; p1: number; p2: number } {
   let k = 0;
   let p1 = -Infinity;
@@ -138,12 +149,14 @@ export function classBaselines(maps: readonly ScoreMap[]): Float64Array {
     seen += n;
   }
   const values = new Float64Array(classes * picks.length);
+  const logs = new Map(maps.map((m) => [m, logScale(m)]));
   picks.forEach(({ map, cell }, s) => {
+    const log = logs.get(map) ?? Math.log;
     const { k, p1, p2 } = topTwo(map.scores, cell, classes);
-    const l1 = Math.log(Math.max(p1, P_FLOOR));
-    const l2 = Math.log(Math.max(p2, P_FLOOR));
+    const l1 = log(p1);
+    const l2 = log(p2);
     for (let j = 0; j < classes; j++) {
-      values[j * picks.length + s] = j === k ? l1 - l2 : Math.log(Math.max(map.scores[cell * classes + j], P_FLOOR)) - l1;
+      values[j * picks.length + s] = j === k ? l1 - l2 : log(map.scores[cell * classes + j]) - l1;
     }
   });
   for (let j = 0; j < classes; j++) {
@@ -159,7 +172,7 @@ export function classBaselines(maps: readonly ScoreMap[]): Float64Array {
 export interface CellEvidence {
   /** Per cell (row-major), the class with the highest probability (the lower index on ties). */
   winner: Int32Array;
-  /** Per cell, ln p_win − ln p_runner-up − baselines[win], nats. */
+  /** Per cell, ln p_win − ln p_runner-up − baselines[win], nats (logits, not probabilities: z_win − z_runner-up − baseline). */
   evidence: Float32Array;
 }
 
@@ -171,10 +184,11 @@ export function cellEvidence(map: ScoreMap, baselines: Float64Array): CellEviden
   const n = map.rows * map.cols;
   const winner = new Int32Array(n);
   const evidence = new Float32Array(n);
+  const log = logScale(map);
   for (let i = 0; i < n; i++) {
     const { k, p1, p2 } = topTwo(map.scores, i, map.classes);
     winner[i] = k;
-    evidence[i] = Math.log(Math.max(p1, P_FLOOR)) - Math.log(Math.max(p2, P_FLOOR)) - baselines[k];
+    evidence[i] = log(p1) - log(p2) - baselines[k];
   }
   return { winner, evidence };
 }

@@ -83,6 +83,22 @@ describe('SEEN_RULE on a flooded map', () => {
   });
 });
 
+describe('SEEN_RULE on logits', () => {
+  it('reads a graph without a final softmax (scores outside [0, 1]) as logits: the same cells as its softmax', () => {
+    // Log-odds are logit differences, which the softmax keeps: the raw logits and their softmax give the
+    // same baselines, evidence and detections.
+    const raw = flood();
+    const logits = { ...raw, scores: new Float32Array(raw.rows * raw.cols * 4) };
+    for (let i = 0; i < raw.rows; i++) for (let j = 0; j < raw.cols; j++) logits.scores.set(OBJECTS[`${i},${j}`] ?? [8, 0, 0, 0], (i * raw.cols + j) * 4);
+    const b = classBaselines([logits]);
+    expect([...b]).toEqual([8, -8, -8, -8]);
+    const fromLogits = detect([logits], { threshold: 0.5, labels: LABELS });
+    const fromSoftmax = detect([raw], { threshold: 0.5, labels: LABELS });
+    expect(fromLogits.map((d) => [d.label, d.box, Number(d.evidence?.toFixed(3))])).toEqual(fromSoftmax.map((d) => [d.label, d.box, Number(d.evidence?.toFixed(3))]));
+    expect(fromLogits).toHaveLength(3);
+  });
+});
+
 describe('SEEN_RULE is about the photo, not about black or digits', () => {
   it('rejects a two-class texture flood (a checkerboard of classes 0 and 1, 6 nats each) and finds an object on it', () => {
     // Per class the log-odds are +6 on its half of the cells and −6 on the other: a median (0) would let
