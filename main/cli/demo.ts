@@ -70,6 +70,6 @@ export async function runDemo(opts: { out: string; seed: number }): Promise<void
     // The demo asks for --device auto, where a GPU provider that is not installed is the normal case (as in heatmap).
     ...(engine.backend === 'onnx' ? [] : engine.notes).map((n) => `            not used: ${n}`),
     '',
-    'Next: npx convmap convert MODEL (a tfjs model.json or folder) · npx convmap heatmap [MODEL] PHOTO... --scales 1,1.5,2',
+    'Next: node bin/convmap.mjs convert MODEL (model.json or its folder, .h5, .keras, .onnx) · node bin/convmap.mjs heatmap MODEL PHOTO_OR_FOLDER... (see docs/cli.md)',
   ].join('\n') + '\n');
 }

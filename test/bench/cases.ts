@@ -318,6 +318,8 @@ export async function runCase(name: string, runs: number): Promise<Record<string
     case 'stride-digits-s4': return (await import('./stride')).strideDigits(undefined, runs);
     case 'stride-digits-s2': return (await import('./stride')).strideDigits(2, runs);
     case 'picture-100mp': return (await import('./big-photo')).picture100mp(runs);
+    case 'localise': return (await import('./localise')).localise(false);
+    case 'localise-full': return (await import('./localise')).localise(true);
     case 'queue': return (await import('./queue')).queueBench(false);
     case 'queue-quick': return (await import('./queue')).queueBench(true);
     case 'onnx-import-vgg11-384': return (await import('./onnx-import')).onnxImportCrops('vgg11', runs);
