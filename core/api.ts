@@ -70,6 +70,8 @@ export interface LoadModelRequest {
   output?: string;
   /** A label file (one label a line, or a JSON array) the user chose, replacing the model's labels. */
   labelsFile?: string;
+  /** Size in pixels (square) a classifier saved without a fixed input size was trained at. */
+  window?: number;
 }
 
 export interface SetPreprocessRequest {

@@ -18,6 +18,12 @@ function strideOption(v: string): number {
   return x;
 }
 
+function windowOption(v: string): number {
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < 8 || x > 4096) throw new InvalidArgumentError('expected the size in pixels the model was trained at, a whole number in [8, 4096]');
+  return x;
+}
+
 function backendOption(v: string): BackendRequest {
   if (!isBackendRequest(v)) throw new InvalidArgumentError(`expected one of ${BACKEND_REQUESTS.join(', ')}`);
   return v;
@@ -99,8 +105,9 @@ program
   .option('--stride <px>', 'cells this many pixels apart, a divisor of the network\'s stride (à trous rewrite; remembered with -o)', strideOption)
   .option('--output <name>', 'output of a multi-output model to convert (default: the first giving class scores)')
   .option('--labels <file>', 'class names, one a line or a JSON array (remembered in convmap.json)')
+  .option('--window <px>', 'input size the model was trained at, for a model saved without a fixed input size ([null, null, 3])', windowOption)
   .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS as string[]).argParser(backendOption))
-  .action(async (model: string, opts: { out?: string; json?: boolean; preprocess?: PreprocessMode; stride?: number; backend?: BackendRequest; output?: string; labels?: string }) => {
+  .action(async (model: string, opts: { out?: string; json?: boolean; preprocess?: PreprocessMode; stride?: number; backend?: BackendRequest; output?: string; labels?: string; window?: number }) => {
     try {
       // Loaded here, not at start-up: `convmap --version` or `--help` need none of tfjs, sharp or the engine.
       const [{ isScannedPhoto }, { prepareModel }, { exportConverted, saveOnnx }, { saveConverted }] = await Promise.all([
@@ -108,7 +115,7 @@ program
       ]);
       if (isScannedPhoto(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5 or a .keras file; photos go to convmap heatmap)`);
       const backend = await selectBackend(opts.backend ?? 'auto');
-      const prepared = await prepareModel(model, { preprocess: opts.preprocess, stride: opts.stride, output: opts.output, labelsFile: opts.labels });
+      const prepared = await prepareModel(model, { preprocess: opts.preprocess, stride: opts.stride, output: opts.output, labelsFile: opts.labels, window: opts.window });
       const onnx = await exportConverted(prepared.artifacts, prepared.info, model);
       if (opts.out) {
         await saveConverted(opts.out, prepared.artifacts, prepared.info);

@@ -262,7 +262,7 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
   }
   const inShape = graph.shapes[graph.inputs[0]];
   if (inShape.length < 3 || inShape.length > 4 || inShape.slice(1).some((d) => d === null)) {
-    throw new ModelError(file, `input shape [${inShape.join(', ')}] is not an image [height, width(, channels)] of fixed size`);
+    throw new ModelError(file, `input shape [${inShape.join(', ')}] is not an image [height, width(, channels)] of fixed size: give the size it was trained at (--window N)`);
   }
   const [wy, wx, channels] = hwc(inShape);
   const chosen = chooseOutput(model, graph, file, opts.output);

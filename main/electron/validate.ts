@@ -157,7 +157,7 @@ export function checkPaths(v: unknown, ctx: ValidationContext): Checked<string[]
 
 export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Checked<LoadModelRequest> {
   if (!isPlainObject(v)) return no(`load-model request must be an object, got ${describe(v)}`);
-  const keys = checkKeys(v, 'load-model request', ['path'], ['jobId', 'preprocess', 'stride', 'output', 'labelsFile']);
+  const keys = checkKeys(v, 'load-model request', ['path'], ['jobId', 'preprocess', 'stride', 'output', 'labelsFile', 'window']);
   if (keys) return no(keys);
   if (v.jobId !== undefined) {
     const jobId = checkId(v.jobId, 'jobId');
@@ -173,6 +173,9 @@ export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Check
   if (!preprocess.ok) return preprocess;
   if (v.stride !== undefined && !(Number.isInteger(v.stride) && (v.stride as number) >= 1 && (v.stride as number) <= 4096)) {
     return no(`stride must be a whole number of pixels in [1, 4096], got ${JSON.stringify(v.stride)?.slice(0, 40)}`);
+  }
+  if (v.window !== undefined && !(Number.isInteger(v.window) && (v.window as number) >= 8 && (v.window as number) <= 4096)) {
+    return no(`window must be a whole number of pixels in [8, 4096], got ${JSON.stringify(v.window)?.slice(0, 40)}`);
   }
   if (v.output !== undefined) {
     const out = checkId(v.output, 'output');
@@ -191,6 +194,7 @@ export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Check
     ...(v.stride === undefined ? {} : { stride: v.stride as number }),
     ...(v.output === undefined ? {} : { output: v.output as string }),
     ...(labelsFile === undefined ? {} : { labelsFile }),
+    ...(v.window === undefined ? {} : { window: v.window as number }),
   });
 }
 

@@ -174,23 +174,23 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
 
   /** `choice`: the load request's stride, output and label file, as prepareModel takes them. */
   const prepare = (
-    target: string | undefined, preprocess: PreprocessMode | undefined, choice: Pick<LoadModelRequest, 'stride' | 'output' | 'labelsFile'>,
+    target: string | undefined, preprocess: PreprocessMode | undefined, choice: Pick<LoadModelRequest, 'stride' | 'output' | 'labelsFile' | 'window'>,
     jobId: string, signal: AbortSignal,
   ): Promise<PreparedModel> => {
     // A cancelled conversion reports nothing more: its window may already show another page.
     const onStage = (stage: string): void => {
       if (!signal.aborted) emit({ jobId, stage, done: 0, total: 1 });
     };
-    const { stride, output, labelsFile } = choice;
+    const { stride, output, labelsFile, window } = choice;
     // The engine's tfjs backend where one is named; with onnx or auto, tfjs converts on the fastest that loads.
     const wanted = opts.engine?.backend;
     const backend = wanted === undefined || wanted === 'onnx' ? 'auto' : wanted;
     // Conversions are kept by content with the score maps: a model opened before opens without converting.
     const cache = cacheDir === null ? undefined : { dir: cacheDir };
     if (opts.convertInWorker === false) {
-      return prepareModel(target, { preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, onStage, cache, backend });
+      return prepareModel(target, { preprocess, stride, output, labelsFile, window, builtinDir: opts.builtinModelDir, onStage, cache, backend });
     }
-    return prepareModelInWorker({ target, preprocess, stride, output, labelsFile, builtinDir: opts.builtinModelDir, backend, cache }, { onStage, signal });
+    return prepareModelInWorker({ target, preprocess, stride, output, labelsFile, window, builtinDir: opts.builtinModelDir, backend, cache }, { onStage, signal });
   };
 
   const modelOf = (what: string, id: string): LoadedModel => {

@@ -14,6 +14,7 @@ import type { OnnxModelFile } from '../engine/engine';
 import { activationBytesPerPixel } from '../engine/onnx-memory';
 import { ModelError } from '../model/errors';
 import { readLabelsFile } from '../model/labels';
+import { withFixedInputSize } from '../model/input-size';
 import { loadClassifier } from '../model/load';
 import { exportFcn, saveOnnx } from '../onnx/convert';
 import { onnxOf, readConvertedFolder } from './converted-folder';
@@ -76,6 +77,12 @@ export async function convertModel(
 ): Promise<PreparedModel & { conversion?: Omit<Conversion, 'fcn'> }> {
   opts.onStage?.('loading');
   const classifier = await loadClassifier(source, { output: opts.output });
+  try {
+    classifier.model = await withFixedInputSize(classifier.model, classifier.file, opts.window);
+  } catch (e) {
+    classifier.model.dispose();
+    throw e;
+  }
   try {
     opts.onStage?.('converting');
     // An ONNX import keeps only the chosen output (it took opts.output itself).

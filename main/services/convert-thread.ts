@@ -21,6 +21,8 @@ export interface ConvertRequest {
   output?: string;
   /** Label file replacing the model's labels. */
   labelsFile?: string;
+  /** Input size of a classifier saved without one (prepareModel's `window`). */
+  window?: number;
   /**
    * tfjs backend of the conversion and its crop check (default 'auto': the fastest that loads, as the
    * CLI chooses; CONVMAP_BACKEND overrides it). A worker thread starts on tfjs's plain-JS backend

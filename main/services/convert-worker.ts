@@ -16,6 +16,7 @@ async function prepare(): Promise<PreparedModel> {
     builtinDir: req.builtinDir,
     output: req.output,
     labelsFile: req.labelsFile,
+    window: req.window,
     cache: req.cache,
     // The CLI's rule: the fastest tfjs backend that loads (a thread starts on tfjs's plain-JS one).
     backend: req.backend ?? 'auto',

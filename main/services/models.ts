@@ -95,6 +95,11 @@ export interface PrepareOptions {
   /** A label file (one label a line, or a JSON array) replacing the model's labels; saved in the sidecar. */
   labelsFile?: string;
   /**
+   * The size (pixels, square) a classifier without a fixed input size (`[null, null, 3]`) was
+   * trained at; refused for a model whose input size is fixed and differs.
+   */
+  window?: number;
+  /**
    * Model cache: a classifier's conversion (crop check included) is taken from it when the same
    * files were converted with the same options before, and put there when not; none by default.
    */
@@ -156,7 +161,7 @@ export async function prepareModel(
     const file = await modelFileOf(source);
     const files = file === undefined ? undefined : await modelFiles(file);
     if (files !== undefined) {
-      const options = { preprocess: opts.preprocess ?? null, stride: opts.stride ?? null, output: opts.output ?? null, builtin };
+      const options = { preprocess: opts.preprocess ?? null, stride: opts.stride ?? null, output: opts.output ?? null, builtin, ...(opts.window !== undefined ? { window: opts.window } : {}) };
       const key = await conversionKey(files, options, opts.labelsFile);
       const hit = await cachedConversion(opts.cache.dir, key, builtin ? 'built-in digits' : path.resolve(files[0]), opts.labelsFile);
       if (hit !== undefined) return hit;

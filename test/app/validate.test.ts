@@ -88,6 +88,12 @@ describe('argument validators', () => {
     expect(reason(checkLoadModelRequest({ path: null, stride: 0 }, ctx))).toMatch(/^stride must be/);
   });
 
+  it('accept a load-model window (the size a free-size model was trained at) in [8, 4096] and refuse others with a reason', () => {
+    expect(checkLoadModelRequest({ path: null, window: 224 }, ctx)).toEqual({ ok: true, value: { path: null, window: 224 } });
+    expect(reason(checkLoadModelRequest({ path: null, window: 4 }, ctx))).toBe('window must be a whole number of pixels in [8, 4096], got 4');
+    expect(reason(checkLoadModelRequest({ path: null, window: '224' }, ctx))).toBe('window must be a whole number of pixels in [8, 4096], got "224"');
+  });
+
   it('refuse a path the user never chose, naming it, even when it is well-formed', () => {
     expect(reason(checkLoadModelRequest({ path: '/etc/passwd' }, ctx))).toBe('path "/etc/passwd" was not chosen by the user (open it from a dialog, a drop, the command line or the recent list)');
     expect(reason(checkPaths(['/a.jpg', '/usr/share/x.png'], ctx))).toMatch(/^paths\[1\] "\/usr\/share\/x\.png" was not chosen by the user/);

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { convertClassifier } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
 import { ModelError } from '../../main/model/errors';
+import { withFixedInputSize } from '../../main/model/input-size';
 import { loadClassifier } from '../../main/model/load';
 import { exportOnnx } from '../../main/onnx/export';
 import { type Json, k3Conv, k3Dense, k3Layer, k3Sequential, writeKerasArchive, writeLegacyH5 } from '../helpers/keras';
@@ -339,6 +340,56 @@ describe('catalog: an input Reshape that only adds the channel axis', () => {
       }
     } finally {
       loaded.model.dispose();
+    }
+  });
+});
+
+describe('catalog: inputs without a fixed size ([null, null, 3])', () => {
+  /** Conv2D 3×3 → GlobalAveragePooling2D → Dense 3 on a free-size input, optionally behind Resizing(12, 12). */
+  async function freeSize(name: string, resizing: boolean): Promise<string> {
+    const file = path.join(root.path, `${name}.keras`);
+    await writeKerasArchive(file, k3Sequential('free', [null, null, null, 3], [
+      ...(resizing ? [k3Layer('Resizing', 'rz', { height: 12, width: 12, interpolation: 'bilinear', crop_to_aspect_ratio: false })] : []),
+      k3Layer('Conv2D', 'c', k3Conv(4, 3, 'relu')),
+      k3Layer('GlobalAveragePooling2D', 'gap', { data_format: 'channels_last', keepdims: false }),
+      k3Layer('Dense', 'out', k3Dense(CLASSES, 'softmax')),
+    ]), {
+      'layers/conv2d': [{ shape: [3, 3, 3, 4], values: values(108, 800, -1, 1) }, { shape: [4], values: values(4, 801, -0.1, 0.1) }],
+      'layers/dense': [{ shape: [4, CLASSES], values: values(4 * CLASSES, 802, -1, 1) }, { shape: [CLASSES], values: values(CLASSES, 803, -0.1, 0.1) }],
+    });
+    return file;
+  }
+
+  it('is given the size the user names (--window 16): converted at a 16×16 window, every cell equal to its crop', async () => {
+    const loaded = await loadClassifier(await freeSize('free', false));
+    const model = await withFixedInputSize(loaded.model, loaded.file, 16);
+    try {
+      expect(model.inputs[0].shape).toEqual([null, 16, 16, 3]);
+      const conv = convertClassifier(model, loaded.file);
+      try {
+        expect(conv.window).toEqual([16, 16]);
+        const report = await checkEquivalence(model, conv, loaded.file, { cellsPerAxis: 3 });
+        expect(report.exact).toBe(true);
+      } finally {
+        conv.fcn.dispose();
+      }
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('takes the size of a Resizing right after the input when none is named; refuses in one line, saying what to give, when there is neither', async () => {
+    const resized = await loadClassifier(await freeSize('free_resizing', true));
+    const model = await withFixedInputSize(resized.model, resized.file);
+    expect(model.inputs[0].shape).toEqual([null, 12, 12, 3]);
+    model.dispose();
+    const bare = await loadClassifier(await freeSize('free_bare', false));
+    try {
+      await expect(withFixedInputSize(bare.model, bare.file)).rejects.toThrow(
+        `${bare.file}: input size is not fixed ([null, null, null, 3]): give the size it was trained at (--window N)`,
+      );
+    } finally {
+      bare.model.dispose();
     }
   });
 });
