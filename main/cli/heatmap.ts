@@ -246,7 +246,11 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   let modelLoad: Record<string, unknown> = {};
   try {
     const modelKey = prepared.modelKey ?? modelHash(prepared.artifacts, info);
-    const handle = await loadModelOf(engine, modelPath ?? 'the built-in model', prepared.artifacts, info, { transfer: true, onnx: prepared.onnx });
+    const handle = await loadModelOf(engine, modelPath ?? 'the built-in model', prepared.artifacts, info, {
+      transfer: true, onnx: prepared.onnx,
+      // Several photos keep requests in flight: ONNX Runtime's idle threads sleep instead of spinning.
+      spinning: scan.photos.length <= 1,
+    });
     modelLoad = { fromCache: prepared.fromCache === true, ...(handle.loaded ?? {}) };
     bar?.start(scan.photos.length, 0, { photo: '', rate: '0.0', left: '…' });
     summary = await runBatch({

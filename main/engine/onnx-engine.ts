@@ -182,6 +182,8 @@ interface LiveModel {
   msPerPixel?: number;
   /** Why a restarted process could not reopen the model. */
   lost?: string;
+  /** LoadOptions.spinning, kept for reopening. */
+  spinning?: boolean;
 }
 
 /** The weight buffers as one file, in order (tfjs reads a list of buffers as their concatenation). */
@@ -346,7 +348,7 @@ class OnnxEngine implements Engine {
       }
       for (const m of this.models.values()) {
         try {
-          const reply = await this.send({ type: 'open', jobId: this.nextJob++, modelId: m.handle.id, dir: m.dir });
+          const reply = await this.send({ type: 'open', jobId: this.nextJob++, modelId: m.handle.id, dir: m.dir, spinning: m.spinning });
           if (reply.type === 'opened') m.reopenMs = reply.openMs;
         } catch (err) {
           m.lost = `the model could not be reopened after a restart: ${err instanceof Error ? err.message : String(err)}`;
@@ -386,14 +388,14 @@ class OnnxEngine implements Engine {
         // The converted model's own export: no tfjs, no second export (a hard link where the file system allows).
         const own = path.join(dir, MODEL_FILES.onnx);
         await fs.link(opts.onnx.file, own).catch(() => fs.copyFile(opts.onnx!.file, own));
-        const reply = await this.request({ type: 'open', jobId: this.nextJob++, modelId: id, dir });
+        const reply = await this.request({ type: 'open', jobId: this.nextJob++, modelId: id, dir, spinning: opts.spinning });
         if (reply.type !== 'opened') throw new Error(`unexpected reply ${reply.type}`);
         shapes = reply;
         bytesPerPixel = opts.onnx.bytesPerPixel;
         loaded = { from: 'onnx-file', optimizedFromCache: reply.optimizedFromCache };
       } else {
         const { weightData: _weights, ...topology } = artifacts;
-        const reply = await this.request({ type: 'load', jobId: this.nextJob++, modelId: id, dir, artifacts: topology, window: [...geometry.window] });
+        const reply = await this.request({ type: 'load', jobId: this.nextJob++, modelId: id, dir, artifacts: topology, window: [...geometry.window], spinning: opts.spinning });
         if (reply.type !== 'loaded') throw new Error(`unexpected reply ${reply.type}`);
         shapes = reply;
         bytesPerPixel = reply.bytesPerPixel;
@@ -411,7 +413,7 @@ class OnnxEngine implements Engine {
       const budget = this.opts.memoryBudget ?? defaultMemoryBudget();
       const maxTilePixels = this.opts.maxTilePixels ?? Math.max(1, Math.floor(budget / Math.max(bytesPerPixel, 1)));
       const handle: ModelHandle = { id, geometry: g, classes, loaded };
-      this.models.set(id, { handle, maxTilePixels, dir });
+      this.models.set(id, { handle, maxTilePixels, dir, spinning: opts.spinning });
       await fs.rm(path.join(dir, MODEL_FILES.weights), { force: true });
       return handle;
     } catch (err) {

@@ -74,9 +74,9 @@ async function cachedOptimized(plain: string): Promise<string | undefined> {
  * whole file to reopen), and later opens use it. With a model cache, the optimised form is taken
  * from it when the same model was optimised before (by content), and put there when it was not.
  */
-async function open(modelId: string, dir: string): Promise<Opened> {
+async function open(modelId: string, dir: string, spinning?: boolean): Promise<Opened> {
   if (init === undefined) throw new Error('the ONNX Runtime process was not initialised');
-  const base = { device: init.device, threads: init.threads };
+  const base = { device: init.device, threads: init.threads, spinning };
   const optimized = path.join(dir, MODEL_FILES.optimized);
   const plain = path.join(dir, MODEL_FILES.onnx);
   const t0 = performance.now();
@@ -128,7 +128,7 @@ async function load(msg: ToOnnxHost & { type: 'load' }): Promise<FromOnnxHost> {
   const shapes = await exportModelFile(msg);
   let optimizedFromCache = false;
   if (shapes.inputShape.length === 4 && shapes.outputShape.length === 4) {
-    optimizedFromCache = (await open(msg.modelId, msg.dir)).optimizedFromCache;
+    optimizedFromCache = (await open(msg.modelId, msg.dir, msg.spinning)).optimizedFromCache;
     collectGarbage();
   }
   return { type: 'loaded', jobId: msg.jobId, ...shapes, optimizedFromCache };
@@ -141,7 +141,7 @@ async function handle(msg: ToOnnxHost): Promise<void> {
     case 'load':
     case 'open': {
       try {
-        post(msg.type === 'load' ? await load(msg) : { type: 'opened', jobId: msg.jobId, ...(await open(msg.modelId, msg.dir)) });
+        post(msg.type === 'load' ? await load(msg) : { type: 'opened', jobId: msg.jobId, ...(await open(msg.modelId, msg.dir, msg.spinning)) });
       } catch (err) {
         post({ type: 'error', jobId: msg.jobId, message: message(err) });
       }

@@ -37,9 +37,9 @@ export type ToOnnxHost =
    * Export the tfjs FCN in `dir` (topology here, weights in {@link MODEL_FILES}.weights) to
    * `dir/model.onnx` and open its session.
    */
-  | { type: 'load'; jobId: number; modelId: string; dir: string; artifacts: Omit<io.ModelArtifacts, 'weightData'>; window: [number, number] }
+  | { type: 'load'; jobId: number; modelId: string; dir: string; artifacts: Omit<io.ModelArtifacts, 'weightData'>; window: [number, number]; spinning?: boolean }
   /** Open the session of a model exported before, from `dir/model.onnx` (a converted model's file, or after a restart). */
-  | { type: 'open'; jobId: number; modelId: string; dir: string }
+  | { type: 'open'; jobId: number; modelId: string; dir: string; spinning?: boolean }
   | { type: 'release'; modelId: string }
   /** One tile: RGB pixels [height, width, 3] and the region of them to feed the model (see preprocessRegion). */
   | { type: 'run'; jobId: number; modelId: string; data: Uint8Array; height: number; width: number; region: PixelRegion; preprocess: PreprocessMode; channels: 1 | 3 }
