@@ -202,7 +202,8 @@ export type ViewStyle = Pick<PictureSettings, 'view' | 'threshold'>;
 /**
  * Where the overlay's colours come from for a photo's averaged map, the drawn class and the view:
  * computed once a photo (the window's canvas and the exported picture both paint from it).
- * 'relative' maps the class's lowest and highest score over covered cells to the colormap's ends
+ * 'relative' maps the class's lowest and highest score over the covered cells not rejected (some
+ * class above 0) to the colormap's ends
  * (a flat map, max = min, paints nothing above a positive threshold) and applies the threshold to the
  * normalised score, as pytorch-grad-cam's per-image normalisation would.
  * @param rejected per grid cell, 1 where the cell is rejected (drawn clear in the class map).
@@ -222,7 +223,7 @@ export function viewSource(averaged: AveragedMap, classIndex: number, labels: re
   let lo = Infinity;
   let hi = -Infinity;
   for (let cell = 0; cell < map.rows * map.cols; cell++) {
-    if (map.coverage[cell] === 0) continue;
+    if (map.coverage[cell] === 0 || !shown(averaged, cell)) continue;
     const v = map.scores[cell * map.classes + k];
     if (v < lo) lo = v;
     if (v > hi) hi = v;
@@ -231,6 +232,12 @@ export function viewSource(averaged: AveragedMap, classIndex: number, labels: re
   // A flat map: every cell is the photo's minimum, normalised 0 (as (x − min) / (max − min + ε)).
   const span = hi > lo ? hi - lo : 1e-6;
   return { kind: 'scale', map, classIndex: k, range: [lo, lo + span], threshold: lo + style.threshold * span };
+}
+
+/** Whether a covered cell shows anything: some class scores above 0 (core/detect seenMaps zeroes every class of a rejected cell). */
+function shown(averaged: AveragedMap, cell: number): boolean {
+  for (let k = 0; k < averaged.classes; k++) if (averaged.scores[cell * averaged.classes + k] > 0) return true;
+  return false;
 }
 
 /**

@@ -90,7 +90,7 @@ export function legendLayer(imageWidth: number, imageHeight: number, spec: Legen
       );
     });
     if (spec.more > 0) parts.push(svgText(`+${spec.more} more`, pad, font * 1.6 + row * spec.entries.length + sw * 0.95, Math.round(font * 0.85)));
-    if (spec.entries.length === 0) parts.push(svgText('no cell above the threshold', pad, font * 1.6 + sw * 0.95, Math.round(font * 0.85)));
+    if (spec.entries.length === 0) parts.push(svgText('no cell shows a class', pad, font * 1.6 + sw * 0.95, Math.round(font * 0.85)));
   }
   parts.push('</svg>');
   return { svg: parts.join(''), left: margin, top: imageHeight - margin - height, width, height };

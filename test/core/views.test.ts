@@ -100,6 +100,15 @@ describe('relative map (per-photo min–max, as pytorch-grad-cam normalises a CA
     expect(legend.kind === 'scale' && legend.range).toEqual([lo, hi]);
   });
 
+  it('leaves rejected cells (every class 0, as seenMaps leaves them) out of the photo\'s range, and clear', () => {
+    const avg = grid(1, 3, 2, [0.5, 0.5, 0.9, 0.1, 0, 0]);
+    const source = viewSource(avg, 0, ['a', 'b'], { view: 'relative', threshold: 0.1 });
+    expect(source.kind === 'scale' && source.range).toEqual([0.5, Math.fround(0.9)]);
+    const img = paintView(source, { width: 12, height: 4, opacity: 1, colormap: 'viridis', smooth: false });
+    expect(px(img, 12, 1, 9)).toEqual([0, 0, 0, 0]);
+    expect(px(img, 12, 1, 5)[3]).toBe(255);
+  });
+
   it('a flat map paints nothing above a positive threshold', () => {
     const img = paintView(viewSource(grid(1, 2, 1, [1, 1]), 0, ['x'], { view: 'relative', threshold: 0.2 }), { width: 8, height: 4, opacity: 1, colormap: 'viridis', smooth: true });
     expect(img.every((v) => v === 0)).toBe(true);
