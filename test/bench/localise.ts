@@ -1,0 +1,188 @@
+/**
+ * `npm run bench -- --case localise`: does Convmap answer "where is each digit?" with its DEFAULT
+ * settings? Digit scenes of several sizes and densities (held-out MNIST digits, makeDigitScene), on
+ * black and on backgrounds made here (a gradient, noise, crops of the corpus photos), run through the
+ * CLI's stages with the CLI's defaults: the default scale plan (core/defaults scalePlan), the engine,
+ * then core/pipeline analyseMaps with DRAW_DEFAULTS and the default class choice. Precision, recall
+ * and F1 at IoU 0.5 (the same digit), per model and scene kind, for the built-in model and every
+ * third-party digit classifier of ../shared/corpus/models (a model that does not open is reported
+ * with its reason), and the median F1 over the third-party models that open.
+ * Set LOCALISE_DUMP=DIR to also write each scene's maps for offline study.
+ */
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { DRAW_DEFAULTS, defaultClassChoice, scalePlan } from '../../core/defaults';
+import { matchDetections } from '../../core/detect';
+import { analyseMaps } from '../../core/pipeline';
+import type { ScoreMap } from '../../core/scoremap';
+import { selectBackend } from '../../main/engine/backend';
+import { createEngine } from '../../main/engine/engine';
+import { makeDigitScene, seededRandom, type DigitScene, type DigitTruth } from '../../main/digits/scene';
+import { prepareModel } from '../../main/services/models';
+import { REPO } from '../helpers/cli';
+
+const corpus = path.resolve(REPO, '../shared/corpus');
+
+/**
+ * Third-party MNIST digit classifiers of the corpus (../shared/corpus/SOURCES.md): ten classes 0–9
+ * in label order. Keep this list to digit models: fashion_mnist is not one.
+ */
+export const THIRD_PARTY_DIGIT_MODELS = [
+  'models/keras3_prefix_mnist_fenix900',
+  'models/oldformat_multigroup_mnist_shabab991',
+  'models/onnx_mnist8_cntk_emclab/mnist-8.onnx',
+  'models/onnx_keras2onnx_mlp_mnist_frenz86/mnist.onnx',
+  'models/onnx_pytorch_external_data_mnist_zuramai/mnist.onnx',
+];
+
+/** Photos whose crops serve as backgrounds. */
+const PHOTO_BACKGROUNDS = ['images/skimage_camera.png', 'images/skimage_coffee.png', 'images/skimage_astronaut.png', 'images/skimage_chelsea.png'];
+
+type Background = 'black' | 'gradient' | 'noise' | 'photo';
+
+interface SceneSpec {
+  kind: Background;
+  width: number;
+  height: number;
+  count: number;
+  sizes: number[];
+  seed: number;
+}
+
+/** Sizes × densities on black, and each made background at the middle size; `full` draws each twice (other seeds). */
+export function sceneSpecs(full: boolean): SceneSpec[] {
+  const specs: SceneSpec[] = [];
+  const per = full ? 2 : 1;
+  for (let i = 0; i < per; i++) {
+    specs.push({ kind: 'black', width: 640, height: 480, count: 12, sizes: [28, 42, 56, 84], seed: 100 + i });
+    specs.push({ kind: 'black', width: 320, height: 240, count: 4, sizes: [28, 40, 56], seed: 200 + i });
+    specs.push({ kind: 'black', width: 800, height: 600, count: 30, sizes: [28, 36, 48], seed: 300 + i });
+    specs.push({ kind: 'black', width: 1024, height: 768, count: 6, sizes: [48, 96, 160], seed: 400 + i });
+    for (const kind of ['gradient', 'noise', 'photo'] as const) specs.push({ kind, width: 640, height: 480, count: 12, sizes: [28, 42, 56, 84], seed: 500 + 10 * i + kind.length });
+  }
+  return specs;
+}
+
+/**
+ * The background's grey level per pixel, 0–255: a diagonal gradient 0 → 160; uniform noise 0–110;
+ * or a grey crop of a corpus photo at 60 % brightness.
+ */
+async function background(spec: SceneSpec): Promise<Uint8Array> {
+  const { width, height, seed } = spec;
+  const out = new Uint8Array(width * height);
+  if (spec.kind === 'gradient') {
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) out[y * width + x] = Math.round((160 * (x / width + y / height)) / 2);
+  } else if (spec.kind === 'noise') {
+    const rand = seededRandom(seed);
+    for (let i = 0; i < out.length; i++) out[i] = Math.floor(rand() * 111);
+  } else if (spec.kind === 'photo') {
+    const file = path.join(corpus, PHOTO_BACKGROUNDS[seed % PHOTO_BACKGROUNDS.length]);
+    const grey = await sharp(file).greyscale().resize(width, height, { fit: 'cover' }).raw().toBuffer();
+    for (let i = 0; i < out.length; i++) out[i] = Math.round(grey[i] * 0.6);
+  }
+  return out;
+}
+
+/** A scene on its background: each pixel max(background, digit ink), so the white strokes stay white. */
+async function makeScene(spec: SceneSpec): Promise<DigitScene> {
+  const scene = makeDigitScene({ width: spec.width, height: spec.height, count: spec.count, sizes: spec.sizes, seed: spec.seed });
+  if (spec.kind === 'black') return scene;
+  const bg = await background(spec);
+  const rgb = new Uint8Array(scene.rgb.length);
+  for (let i = 0; i < bg.length; i++) rgb.fill(Math.max(bg[i], scene.rgb[i * 3]), i * 3, i * 3 + 3);
+  return { ...scene, rgb };
+}
+
+interface Counts { tp: number; fp: number; fn: number }
+const rates = (c: Counts): { precision: number; recall: number; f1: number } => {
+  const precision = c.tp + c.fp === 0 ? 1 : c.tp / (c.tp + c.fp);
+  const recall = c.tp + c.fn === 0 ? 1 : c.tp / (c.tp + c.fn);
+  const f1 = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
+  return { precision: +precision.toFixed(3), recall: +recall.toFixed(3), f1: +f1.toFixed(3) };
+};
+
+async function dumpMaps(dir: string, name: string, maps: readonly ScoreMap[], truth: readonly DigitTruth[], labels: readonly string[]): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  const meta = { labels, truth, maps: maps.map((m) => ({ scale: m.scale, imageSize: m.imageSize, scaledSize: m.scaledSize, rows: m.rows, cols: m.cols, classes: m.classes, geometry: m.geometry, length: m.scores.length })) };
+  await fs.writeFile(path.join(dir, `${name}.json`), JSON.stringify(meta));
+  await fs.writeFile(path.join(dir, `${name}.bin`), Buffer.concat(maps.map((m) => Buffer.from(m.scores.buffer, m.scores.byteOffset, m.scores.byteLength))));
+}
+
+/** One model on every scene: counts per scene kind and overall, or the reason it did not open. */
+async function measureModel(target: string | undefined, specs: readonly SceneSpec[], scenes: readonly DigitScene[]): Promise<Record<string, unknown>> {
+  const name = target === undefined ? 'builtin' : path.basename(target.replace(/\/[^/]*\.onnx$/, ''));
+  let prepared;
+  try {
+    prepared = await prepareModel(target);
+  } catch (e) {
+    return { model: name, opened: false, reason: (e as Error).message.split('\n')[0] };
+  }
+  const { info } = prepared;
+  const engine = await createEngine({ backend: 'auto' });
+  const dump = process.env.LOCALISE_DUMP;
+  try {
+    const handle = await engine.loadModel(prepared.artifacts, info);
+    const settings = { mode: DRAW_DEFAULTS.mode, classChoice: defaultClassChoice(info.labels), detectThreshold: DRAW_DEFAULTS.detectThreshold };
+    const byKind = new Map<string, Counts>();
+    const all: Counts = { tp: 0, fp: 0, fn: 0 };
+    let boxes = 0;
+    let truths = 0;
+    const t0 = Date.now();
+    for (let s = 0; s < scenes.length; s++) {
+      process.stderr.write(`localise: ${name} scene ${s + 1}/${scenes.length}\n`);
+      const scene = scenes[s];
+      const image = { data: scene.rgb, width: scene.width, height: scene.height, channels: 3 as const };
+      const scales = scalePlan(info.window, [scene.height, scene.width]).scales;
+      const maps = await engine.scoreMaps(handle, image, scales, info.preprocess);
+      if (dump) await dumpMaps(path.join(dump, name), `scene-${s}-${specs[s].kind}`, maps, scene.truth, info.labels);
+      const { detections } = analyseMaps(maps, info.labels, settings);
+      // Truth classes are digits 0–9; a model's class k is the digit of its label.
+      const dets = detections.map((d) => ({ ...d, classIndex: /^\d$/.test(info.labels[d.classIndex] ?? '') ? Number(info.labels[d.classIndex]) : d.classIndex }));
+      const m = matchDetections(dets, scene.truth, 0.5);
+      const c = byKind.get(specs[s].kind) ?? { tp: 0, fp: 0, fn: 0 };
+      for (const k of ['tp', 'fp', 'fn'] as const) {
+        c[k] += m[k];
+        all[k] += m[k];
+      }
+      byKind.set(specs[s].kind, c);
+      boxes += detections.length;
+      truths += scene.truth.length;
+    }
+    return {
+      model: name, opened: true, backend: engine.backend, labels: info.labels.length, window: info.window, preprocess: info.preprocess,
+      ...rates(all), ...all, boxes, digits: truths, seconds: +((Date.now() - t0) / 1000).toFixed(1),
+      byKind: Object.fromEntries([...byKind].map(([k, c]) => [k, { ...rates(c), ...c }])),
+    };
+  } finally {
+    await engine.close();
+  }
+}
+
+/** The localise case: every digit model on every scene, with defaults. */
+export async function localise(full = false): Promise<Record<string, unknown>> {
+  await selectBackend('auto');
+  const specs = sceneSpecs(full);
+  const scenes: DigitScene[] = [];
+  for (const spec of specs) scenes.push(await makeScene(spec));
+  const results: Record<string, unknown>[] = [await measureModel(undefined, specs, scenes)];
+  const missing: string[] = [];
+  for (const rel of THIRD_PARTY_DIGIT_MODELS) {
+    const target = path.join(corpus, rel);
+    if (!existsSync(target)) {
+      missing.push(rel);
+      continue;
+    }
+    results.push(await measureModel(target, specs, scenes));
+  }
+  const thirdF1 = results.slice(1).filter((r) => r.opened === true).map((r) => r.f1 as number).sort((a, b) => a - b);
+  const median = thirdF1.length === 0 ? null : thirdF1.length % 2 ? thirdF1[(thirdF1.length - 1) / 2] : (thirdF1[thirdF1.length / 2 - 1] + thirdF1[thirdF1.length / 2]) / 2;
+  return {
+    case: 'localise', iou: 0.5, scenes: specs.map((s) => `${s.kind} ${s.width}×${s.height} ${s.count}×[${s.sizes.join(',')}]`),
+    settings: 'CLI defaults: scalePlan scales, DRAW_DEFAULTS (mode, detectThreshold), default class choice',
+    builtinF1: results[0].f1 ?? null, medianThirdPartyF1: median === null ? null : +median.toFixed(3), thirdPartyOpened: thirdF1.length,
+    targets: { builtinF1: 0.95, medianThirdPartyF1: 0.8 },
+    ...(missing.length ? { missing } : {}),
+    models: results,
+  };
+}
