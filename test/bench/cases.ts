@@ -329,6 +329,9 @@ export async function runCase(name: string, runs: number): Promise<Record<string
     case 'open-tm-service': return (await import('./open')).openTmService(runs);
     case 'heatmap-1mp': return (await import('./open')).heatmapOnePhoto(runs);
     case 'batch-100-1mp': return (await import('./open')).batchHundred(runs);
+    case 'convert-vgg19-topology': return (await import('./backbones')).convertVgg19Topology();
+    case 'convert-o-vgg16': return (await import('./backbones')).convertOVgg16();
+    case 'save-vgg16-folder': return (await import('./backbones')).saveVgg16Folder();
     case 'cancel-onnx': return (await import('./cancel')).cancelOnnx(runs);
     case 'cancel-vgg16': {
       if (!existsSync(path.join(VGG_DIR, 'convmap.json'))) await prepareVggInChild();
