@@ -42,6 +42,8 @@ interface VecVal {
   rank: 2 | 4;
   order: Int32Array | null;
   nonNeg: boolean;
+  /** A rank-4 vector transposed to [batch, 1, 1, n] (channels-last), else [batch, n, 1, 1]. */
+  channelsLast?: boolean;
 }
 
 type Val = ConstVal | MapVal | VecVal;
@@ -198,7 +200,7 @@ class Importer {
   private dimsOf(v: Val): number[] {
     if (v.kind === 'const') return v.dims;
     const { h, w, c } = this.shapeOf(v);
-    if (v.kind === 'vec') return v.rank === 4 ? [1, c, 1, 1] : [1, c];
+    if (v.kind === 'vec') return v.rank === 4 ? (v.channelsLast ? [1, 1, 1, c] : [1, c, 1, 1]) : [1, c];
     return v.layout === 'nchw' ? [1, c, h, w] : [1, h, w, c];
   }
 
@@ -467,7 +469,7 @@ class Importer {
     const n = this.shapeOf(x).c;
     if (v.length !== n) return undefined;
     const d = k.dims.filter((_, i, a) => i >= a.length - 4);
-    const axis = x.kind === 'vec' ? (x.rank === 4 ? 1 : 1) : x.layout === 'nchw' ? 1 : 3;
+    const axis = x.kind === 'vec' ? (x.rank === 4 && x.channelsLast ? 3 : 1) : x.layout === 'nchw' ? 1 : 3;
     const rank = x.kind === 'vec' ? x.rank : 4;
     // Broadcast aligns trailing axes: the channel axis of a rank-r tensor is axis − r from the end.
     const fromEnd = rank - axis;
@@ -498,6 +500,8 @@ class Importer {
       const spread = (v: MapVal | VecVal, other: MapVal | VecVal): tf.SymbolicTensor => {
         if (v.kind === 'vec' && other.kind === 'map') {
           if (v.order) this.fail(node, 'broadcasts a reordered vector over a feature map');
+          // ONNX aligns trailing axes: only [N, C, 1, 1] (or [N, 1, 1, C] against NHWC) scales channels.
+          if (v.rank !== 4 || (v.channelsLast === true) !== (other.layout === 'nhwc')) this.fail(node, 'broadcasts a vector over a feature map\'s other axes, not its channels');
           return this.apply(tf.layers.reshape({ targetShape: [1, 1, this.shapeOf(v).c], name: this.layerName(node, '_reshape') }), v.t);
         }
         return v.t;
@@ -592,7 +596,7 @@ class Importer {
     }
     const outName = fused ? fused.add.output[0] : node.output[0];
     if (x.kind === 'vec') {
-      if (kh !== 1 || kw !== 1 || group !== 1) this.fail(node, 'convolves a 1×1 vector with a kernel bigger than 1×1');
+      if (kh !== 1 || kw !== 1 || group !== 1 || x.channelsLast) this.fail(node, 'convolves a 1×1 vector with a kernel bigger than 1×1, or channels-last');
       const kernel = new Float32Array(ig * o);
       for (let oo = 0; oo < o; oo++) for (let i = 0; i < ig; i++) kernel[i * o + oo] = W[oo * ig + i];
       const v = this.dense(node, x, kernel, ig, o, bias);
@@ -743,11 +747,11 @@ class Importer {
     const vecLike = target.length === 2 || (target.length === 4 && target[2] === 1 && target[3] === 1);
     if (x.kind === 'vec') {
       if (vecLike && target[1] === n) {
-        this.set(node, { ...x, rank: target.length === 4 ? 4 : 2 });
+        this.set(node, { ...x, rank: target.length === 4 ? 4 : 2, channelsLast: false });
         return;
       }
       if (target.length === 4 && target[1] === 1 && target[2] === 1 && target[3] === n) {
-        this.set(node, { ...x, rank: 4 });
+        this.set(node, { ...x, rank: 4, channelsLast: true });
         return;
       }
       this.fail(node, `reshapes a vector of ${n} to [${target.join(', ')}]`);
@@ -759,7 +763,7 @@ class Importer {
     }
     if (h === 1 && w === 1 && vecLike && target[1] === n) {
       const v = this.flatten(node, x);
-      this.set(node, { ...v, rank: target.length === 4 ? 4 : 2 });
+      this.set(node, { ...v, rank: target.length === 4 ? 4 : 2, channelsLast: false });
       return;
     }
     const dims = this.dimsOf(x);
@@ -836,7 +840,7 @@ class Importer {
     const def = this.m.opset >= 13 ? -1 : 1;
     let axis = int(node, 'axis', def);
     if (axis < 0) axis += rank;
-    const channel = x.kind === 'vec' ? 1 : x.layout === 'nchw' ? 1 : 3;
+    const channel = x.kind === 'vec' ? (x.rank === 4 && x.channelsLast ? 3 : 1) : x.layout === 'nchw' ? 1 : 3;
     if (axis !== channel) this.fail(node, `a softmax over axis ${axis}, not over the classes`);
     if (x.kind === 'vec' && x.order) this.fail(node, 'a softmax over a vector held in another order');
     if (node.opType === 'LogSoftmax') {
@@ -917,10 +921,9 @@ class Importer {
       }
       case 'MaxPool': case 'AveragePool':
         return this.pool(node);
-      case 'GlobalAveragePool':
-        return this.globalPool(node, true, false);
-      case 'GlobalMaxPool':
-        return this.globalPool(node, true, true);
+      case 'GlobalAveragePool': case 'GlobalMaxPool':
+        if (this.map(node).layout !== 'nchw') this.fail(node, 'pools a channels-last map over its last two axes');
+        return this.globalPool(node, true, op === 'GlobalMaxPool');
       case 'ReduceMean': case 'ReduceMax': {
         const x = this.map(node);
         const axesIn = node.input[1] ? this.optConst(node, 1) : undefined;
@@ -941,7 +944,7 @@ class Importer {
           return;
         }
         if (x.kind === 'vec' && x.rank === 4 && (perm === '0,2,3,1' || perm === '0,3,1,2')) {
-          this.set(node, { ...x, rank: 4 });
+          this.set(node, { ...x, rank: 4, channelsLast: perm === '0,2,3,1' });
           return;
         }
         return this.fail(node, `transposes a ${x.kind === 'map' ? `${x.layout.toUpperCase()} map` : x.kind} by [${perm}]`);
