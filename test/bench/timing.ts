@@ -16,3 +16,21 @@ export async function timeRuns(runs: number, f: () => unknown, warmUp = 0): Prom
   }
   return times;
 }
+
+/**
+ * Milliseconds of `a` and `b` run in turn (A B A B …, `runs` rounds after one untimed round), so
+ * other work on the machine hits both sides alike; `pauseMs` between calls.
+ */
+export async function interleavedRuns(runs: number, a: () => unknown, b: () => unknown, pauseMs = 0): Promise<{ a: number[]; b: number[] }> {
+  const out = { a: [] as number[], b: [] as number[] };
+  const pause = (): Promise<void> => new Promise((r) => setTimeout(r, pauseMs));
+  for (let r = -1; r < runs; r++) {
+    for (const [side, f] of [['a', a], ['b', b]] as const) {
+      await pause();
+      const t0 = performance.now();
+      await f();
+      if (r >= 0) out[side].push(performance.now() - t0);
+    }
+  }
+  return out;
+}
