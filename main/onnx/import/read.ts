@@ -190,6 +190,8 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 /** Decodes little-endian raw bytes of a tensor. */
 function fromRaw(raw: Uint8Array, dataType: number, count: number, where: () => string): Float32Array | number[] {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
@@ -199,6 +201,8 @@ function fromRaw(raw: Uint8Array, dataType: number, count: number, where: () => 
   if (raw.byteLength !== count * bytes) throw new Error(`${where()} holds ${raw.byteLength} bytes for ${count} ${typeName(dataType)} values`);
   switch (dataType) {
     case OnnxType.FLOAT: {
+      // One copy of the bytes (ONNX stores little-endian, as every platform Convmap runs on does), not a read per element.
+      if (LITTLE_ENDIAN) return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
       const out = new Float32Array(count);
       for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
       return out;
