@@ -84,9 +84,10 @@ describe('window defaults', () => {
     await useModelStore().load(PLAIN.path);
     await settle();
     expect(scores.presetId).toBe('auto');
-    // 16 window on 40×40: 16/40 = 0.4 … 2·√(256/1600) = 0.8, steps of 2^(1/4).
-    expect(scores.requested).toEqual([0.4, 0.476, 0.566, 0.673, 0.8]);
-    expect(api.computeScores.mock.calls.at(-1)?.[0]).toMatchObject({ modelId: 'plain', scales: [0.4, 0.476, 0.566, 0.673, 0.8] });
+    // 16 window on 40×40: objects from the 40-px photo (16/40 = 0.4) down to the window at scale 1 (16 px > 40/20);
+    // ln 2.5 / ln 2^(1/3) = 3.97 → 4 steps of 2.5^(1/4) = 1.25743: 0.50297, 0.63246, 0.79527.
+    expect(scores.requested).toEqual([0.4, 0.503, 0.632, 0.795, 1]);
+    expect(api.computeScores.mock.calls.at(-1)?.[0]).toMatchObject({ modelId: 'plain', scales: [0.4, 0.503, 0.632, 0.795, 1] });
   });
 
   it('says which scales give no cells, and that the photo has none at all', async () => {
