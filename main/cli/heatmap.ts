@@ -101,7 +101,8 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     mode: (opts.mode === undefined ? DRAW_DEFAULTS.mode : opts.mode) as CombineMode,
     boxes: opts.boxes === undefined ? DRAW_DEFAULTS.boxes : opts.boxes === true,
     legend: opts.legend !== false,
-    view: opts.view === undefined ? undefined : mapViewFromOption(String(opts.view)),
+    // A class named without a view asks for that class's map; neither: the model's default view.
+    view: opts.view !== undefined ? mapViewFromOption(String(opts.view)) : opts.class !== undefined ? 'absolute' as const : undefined,
     detectThreshold: parseNumber('detect-threshold', opts.detectThreshold ?? DRAW_DEFAULTS.detectThreshold, 0, 1),
   };
   const quiet = opts.quiet === true;
@@ -318,7 +319,7 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown, js
     .option('--stride <px>', 'cells this many pixels apart, a divisor of the network\'s stride (à trous rewrite)')
     .option('--output <name>', 'output of a multi-output model to convert (default: the first giving class scores)')
     .option('--labels <file>', 'class names, one a line or a JSON array')
-    .option('--view <view>', 'what the overlay shows: absolute (the class\'s scores, 0–1), relative (the class\'s scores min–max normalised over each photo) or classes (the class map: each cell in its winning class\'s colour); default absolute for models with a background class, else classes')
+    .option('--view <view>', 'what the overlay shows: absolute (the class\'s scores, 0–1), relative (the class\'s scores min–max normalised over each photo) or classes (the class map: each cell in its winning class\'s colour); default absolute for models with a background class or with --class, else classes')
     .option('--colormap <name>', `colormap (${COLORMAPS.join(', ')}; jet is taken as turbo)`, DRAW_DEFAULTS.colormap)
     .option('--opacity <x>', 'overlay opacity 0–1', String(DRAW_DEFAULTS.opacity))
     .option('--threshold <x>', 'scores below this are transparent', String(DRAW_DEFAULTS.threshold))

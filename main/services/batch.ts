@@ -55,7 +55,7 @@ export interface PhotoOutcome {
   json?: string;
   /** The full averaged grid (.npy). */
   npy?: string;
-  /** The class drawn (label, or "any (not background)"). */
+  /** What is drawn: the class's label, "any (…)" (core/pipeline anyLabel) or "class map". */
   classLabel: string;
   /** Upright size [height, width]. */
   imageSize: [number, number];
@@ -481,7 +481,8 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
         return;
       }
       const analysis = analyseMaps(maps, info.labels, opts);
-      const label = classLabel(info.labels, analysis.classIndex);
+      // What the picture shows: the class map names no one class.
+      const label = viewFor(opts.view, info.labels) === 'classes' ? 'class map' : classLabel(info.labels, analysis.classIndex);
       const maxima = classMaxima(analysis.averaged).map((m) => Math.fround(m.score));
       const outcome: PhotoOutcome = {
         classLabel: label, imageSize: [height, width],
