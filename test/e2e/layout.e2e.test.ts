@@ -49,7 +49,7 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
     const hits = await page.locator(selector).first().evaluate((el) => {
       const r = el.getBoundingClientRect();
       const y = r.top + r.height / 2;
-      return [r.left + 2, r.right - 2].map((x) => el.contains(document.elementFromPoint(x, y)));
+      return [r.left + 2, r.right - 2].map((x) => el.contains(el.ownerDocument.elementFromPoint(x, y)));
     });
     expect(hits, `${selector} is cut`).toEqual([true, true]);
   }
@@ -112,7 +112,7 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
     const bg = async (sel: string, hover: boolean): Promise<string> => {
       if (hover) await page.locator(sel).first().hover();
       else await page.mouse.move(5, 400);
-      return page.locator(sel).first().evaluate((el) => getComputedStyle(el).backgroundColor);
+      return page.locator(sel).first().evaluate((el) => el.ownerDocument.defaultView?.getComputedStyle(el).backgroundColor ?? '');
     };
     const chosen = '[data-testid="classes"] [role="option"][aria-selected="true"]';
     const other = '[data-testid="classes"] [role="option"][aria-selected="false"]';
