@@ -100,9 +100,14 @@ export const BASELINE_QUANTILE = 0.9;
  * final softmax gives logits, whose differences are the log-odds already).
  */
 function logScale(map: ScoreMap): (v: number) => number {
+  return isProbability(map) ? (v) => Math.log(Math.max(v, P_FLOOR)) : (v) => v;
+}
+
+/** True when every score of the map is in [0, 1] (probabilities); false for logits. */
+function isProbability(map: ScoreMap): boolean {
   const { scores } = map;
-  for (let i = 0; i < scores.length; i++) if (!(scores[i] >= 0 && scores[i] <= 1)) return (v) => v;
-  return (v) => Math.log(Math.max(v, P_FLOOR));
+  for (let i = 0; i < scores.length; i++) if (!(scores[i] >= 0 && scores[i] <= 1)) return false;
+  return true;
 }
 
 /** The strongest and the second strongest class of cell i, and their scores. */
@@ -174,6 +179,8 @@ export interface CellEvidence {
   winner: Int32Array;
   /** Per cell, ln p_win − ln p_runner-up − baselines[win], nats (logits, not probabilities: z_win − z_runner-up − baseline). */
   evidence: Float32Array;
+  /** Per cell, the winning class's probability: its score, or for logits its softmax over the cell's classes. */
+  probability: Float32Array;
 }
 
 /**
@@ -182,15 +189,25 @@ export interface CellEvidence {
  */
 export function cellEvidence(map: ScoreMap, baselines: Float64Array): CellEvidence {
   const n = map.rows * map.cols;
+  const K = map.classes;
   const winner = new Int32Array(n);
   const evidence = new Float32Array(n);
+  const probability = new Float32Array(n);
+  const probabilities = isProbability(map);
   const log = logScale(map);
   for (let i = 0; i < n; i++) {
-    const { k, p1, p2 } = topTwo(map.scores, i, map.classes);
+    const { k, p1, p2 } = topTwo(map.scores, i, K);
     winner[i] = k;
     evidence[i] = log(p1) - log(p2) - baselines[k];
+    if (probabilities) {
+      probability[i] = p1;
+    } else {
+      let sum = 0;
+      for (let j = 0; j < K; j++) sum += Math.exp(map.scores[i * K + j] - p1);
+      probability[i] = 1 / sum;
+    }
   }
-  return { winner, evidence };
+  return { winner, evidence, probability };
 }
 
 /**
@@ -370,11 +387,11 @@ export function scaleBoxes(maps: readonly ScoreMap[], classes: readonly number[]
     const seen = baselines ? cellEvidence(m, baselines) : undefined;
     for (const k of classes) {
       const peaks = seen
-        ? gridPeaks(m.rows, m.cols, (cell) => (seen.winner[cell] === k && m.scores[cell * m.classes + k] >= threshold ? seen.evidence[cell] : -Infinity), SEEN_MARGIN)
+        ? gridPeaks(m.rows, m.cols, (cell) => (seen.winner[cell] === k && seen.probability[cell] >= threshold ? seen.evidence[cell] : -Infinity), SEEN_MARGIN)
         : findMapPeaks(m, k, threshold);
       for (const [i, j] of peaks) {
         const cell = i * m.cols + j;
-        const box: ScaleBox = { classIndex: k, score: m.scores[cell * m.classes + k], box: cellBox(m, i, j), mapIndex };
+        const box: ScaleBox = { classIndex: k, score: seen ? seen.probability[cell] : m.scores[cell * m.classes + k], box: cellBox(m, i, j), mapIndex };
         if (seen) box.evidence = seen.evidence[cell];
         out.push(box);
       }

@@ -84,7 +84,7 @@ describe('SEEN_RULE on a flooded map', () => {
 });
 
 describe('SEEN_RULE on logits', () => {
-  it('reads a graph without a final softmax (scores outside [0, 1]) as logits: the same cells as its softmax', () => {
+  it('reads a graph without a final softmax (scores outside [0, 1]) as logits: the same cells and scores as its softmax', () => {
     // Log-odds are logit differences, which the softmax keeps: the raw logits and their softmax give the
     // same baselines, evidence and detections.
     const raw = flood();
@@ -94,8 +94,12 @@ describe('SEEN_RULE on logits', () => {
     expect([...b]).toEqual([8, -8, -8, -8]);
     const fromLogits = detect([logits], { threshold: 0.5, labels: LABELS });
     const fromSoftmax = detect([raw], { threshold: 0.5, labels: LABELS });
-    expect(fromLogits.map((d) => [d.label, d.box, Number(d.evidence?.toFixed(3))])).toEqual(fromSoftmax.map((d) => [d.label, d.box, Number(d.evidence?.toFixed(3))]));
+    // The score of a box is its class's probability either way (for logits, their softmax over the cell):
+    // the detection threshold is a probability, not a logit.
+    const seen = (d: { label?: string; box: number[]; evidence?: number; score: number }): unknown[] => [d.label, d.box, Number(d.evidence?.toFixed(3)), Number(d.score.toFixed(5))];
+    expect(fromLogits.map(seen)).toEqual(fromSoftmax.map(seen));
     expect(fromLogits).toHaveLength(3);
+    expect(fromLogits[0].score).toBeCloseTo(Math.exp(10) / (Math.exp(10) + 3), 5);
   });
 });
 
