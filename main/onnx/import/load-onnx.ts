@@ -106,7 +106,7 @@ export async function checkImport(m: OnnxModelFile, bytes: Uint8Array, imp: Impo
   const model = m.externalData ? m.file : extraOutput ? withOutput(bytes, imp.scores) : bytes;
   let session;
   try {
-    ({ session } = await createSession(model, { device: 'cpu', threads: 1 }));
+    ({ session } = await createSession(model, { device: 'cpu' }));
   } catch (e) {
     throw new ModelError(m.file, `ONNX Runtime cannot run the original file: ${(e as Error).message.split('\n')[0]}`);
   }

@@ -118,6 +118,26 @@ function samePads(n: number, k: number, s: number): [number, number] {
   return [Math.floor(total / 2), total - Math.floor(total / 2)];
 }
 
+/**
+ * A row-major [rows, cols] matrix transposed to [cols, rows], in tiles: a VGG head's 4096 × 25088
+ * matrix read column by column would miss the cache on nearly every element.
+ */
+function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(m.length);
+  const T = 64;
+  for (let r0 = 0; r0 < rows; r0 += T) {
+    for (let c0 = 0; c0 < cols; c0 += T) {
+      const r1 = Math.min(r0 + T, rows);
+      const c1 = Math.min(c0 + T, cols);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = m[r * cols + c];
+    }
+  }
+  return out;
+}
+
+/** Initial weights of layers whose weights are set right after: tfjs's random ones would cost seconds on VGG. */
+const ZEROS = { kernelInitializer: 'zeros', biasInitializer: 'zeros' } as const;
+
 /** Builds the tfjs model node by node. */
 class Importer {
   private readonly vals = new Map<string, Val>();
@@ -545,7 +565,7 @@ class Importer {
       for (let j = 0; j < k; j++) w.set(kernel.subarray(order[j] * units, (order[j] + 1) * units), j * units);
       this.notes.push(`node "${node.name}" reads a map flattened channels-first (C·H·W): its kernel rows are reordered for the channels-last map`);
     }
-    const layer = tf.layers.dense({ units, useBias: bias !== null, name: this.layerName(node) });
+    const layer = tf.layers.dense({ units, useBias: bias !== null, name: this.layerName(node), ...ZEROS });
     const weights = [{ data: w, shape: [k, units] }, ...(bias ? [{ data: bias, shape: [units] }] : [])];
     return { kind: 'vec', t: this.apply(layer, x.t, weights), rank: 2, order: null, nonNeg: false };
   }
@@ -611,7 +631,7 @@ class Importer {
     let layer: tf.layers.Layer;
     let weights: { data: Float32Array; shape: number[] }[];
     const name = this.layerName(node);
-    const base = { kernelSize: [kh, kw] as [number, number], strides: strides as [number, number], padding, dilationRate: dil as [number, number], useBias: bias !== null, name };
+    const base = { kernelSize: [kh, kw] as [number, number], strides: strides as [number, number], padding, dilationRate: dil as [number, number], useBias: bias !== null, name, ...ZEROS };
     if (group === 1) {
       const k = new Float32Array(W.length);
       for (let oo = 0; oo < o; oo++) for (let i = 0; i < ig; i++) for (let y = 0; y < kh; y++) for (let xx = 0; xx < kw; xx++) k[((y * kw + xx) * ig + i) * o + oo] = W[((oo * ig + i) * kh + y) * kw + xx];
@@ -621,7 +641,7 @@ class Importer {
       const mult = o / cin;
       const k = new Float32Array(W.length);
       for (let ch = 0; ch < cin; ch++) for (let j = 0; j < mult; j++) for (let y = 0; y < kh; y++) for (let xx = 0; xx < kw; xx++) k[((y * kw + xx) * cin + ch) * mult + j] = W[((ch * mult + j) * kh + y) * kw + xx];
-      layer = tf.layers.depthwiseConv2d({ ...base, depthMultiplier: mult });
+      layer = tf.layers.depthwiseConv2d({ ...base, depthMultiplier: mult, depthwiseInitializer: 'zeros' });
       weights = [{ data: k, shape: [kh, kw, cin, mult] }];
     } else {
       const bytes = kh * kw * cin * o * 4;
@@ -892,8 +912,8 @@ class Importer {
         const transB = int(node, 'transB', 0) === 1;
         const [k, units] = transB ? [B.dims[1], B.dims[0]] : B.dims;
         const bv = floats(B);
-        const kernel = new Float32Array(k * units);
-        for (let i = 0; i < k; i++) for (let j = 0; j < units; j++) kernel[i * units + j] = alpha * (transB ? bv[j * k + i] : bv[i * units + j]);
+        const kernel = transB ? transpose(bv, units, k) : bv.slice();
+        if (alpha !== 1) for (let i = 0; i < kernel.length; i++) kernel[i] *= alpha;
         const C = this.optConst(node, 2);
         let bias: Float32Array | null = null;
         if (C) {
