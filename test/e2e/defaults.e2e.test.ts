@@ -62,16 +62,19 @@ describe.skipIf(!ready)('defaults a new user sees, in a browser on the real serv
     await page.screenshot({ path: path.join(shots, 'e2e-first-launch.png') });
   });
 
-  it('a 224-window model on a 451×300 photo: its own scales, all with cells, and its top class', async () => {
+  it('a 224-window model on a 451×300 photo: its own scales, all with cells, and its class map', async () => {
     await page.click('button:has-text("Open photos…")');
     await page.waitForSelector('button.thumb[aria-label^="skimage_chelsea.png"]');
     await page.click('button[aria-label="Open model"]');
     await waitFor(`document.querySelector('.name strong')?.textContent === 'teachablemachine_waste12_valber'`, 180_000);
     await waitFor(overlayReady('top'), 180_000);
     await waitFor(`document.querySelector('.status')?.textContent?.includes('Ready')`);
-    // No background label: no "any" row; the photo's top class is shown (hand-worked scales in test/core/defaults.test.ts).
-    expect(await page.locator('[data-testid="classes"] [data-class="any"]').count()).toBe(0);
-    expect(await page.locator('[data-testid="classes"] [data-class="top"]').getAttribute('aria-selected')).toBe('true');
+    // No background label: the class map is shown (which class wins where), "any" says what it is not,
+    // and a class chosen in the list is drawn alone (hand-worked scales in test/core/defaults.test.ts).
+    expect(await page.locator('canvas[data-testid="overlay"]').getAttribute('data-view')).toBe('classes');
+    expect(await page.locator('[data-testid="map-view"] button[aria-pressed="true"]').innerText()).toBe('classes');
+    expect(await text('[data-testid="classes"] [data-class="any"] .label')).toBe('any (where a class stands out)');
+    expect(await text('[data-testid="legend"] .legend-title')).toBe('class map: winning class per cell');
     expect(await page.locator('.chips .chip').allInnerTexts()).toEqual(['×0.747', '×0.864', '×1']);
     expect(await page.locator('[data-testid="empty-scales"]').count()).toBe(0);
     // Objects from the photo's 300-px side down to the 224 window at scale 1: 0.747 → 224×337: 1×4 cells;
