@@ -133,7 +133,14 @@ export async function checkEquivalence(
   classifier: tf.LayersModel,
   conv: Conversion,
   file: string,
-  opts: { cellsPerAxis?: number; seed?: number; preprocess?: PreprocessMode } = {},
+  opts: {
+    cellsPerAxis?: number; seed?: number; preprocess?: PreprocessMode;
+    /**
+     * Runs the classifier on a batch of crops [n, wy, wx, c] in place of tfjs (ONNX Runtime, see
+     * main/onnx/crops.ts), giving the converted output's scores [n, classes].
+     */
+    predictCrops?: (batch: tf.Tensor4D) => Promise<tf.Tensor>;
+  } = {},
 ): Promise<EquivalenceReport> {
   const k = (opts.cellsPerAxis ?? defaultCellsPerAxis(classifier)) - 1;
   const [wy, wx] = conv.window;
@@ -145,21 +152,27 @@ export async function checkEquivalence(
   const inputShape = classifier.inputs[0].shape;
   const image = smoothRandomImage(ny, nx, conv.channels, opts.seed ?? 42, opts.preprocess);
 
-  const [fcnOut, cropOut] = tf.tidy(() => {
-    const whole = conv.fcn.predict(image) as tf.Tensor;
-    const outs: tf.Tensor[] = [];
+  const fcnOut = tf.tidy(() => conv.fcn.predict(image) as tf.Tensor);
+  const outs: tf.Tensor[] = [];
+  try {
     // Crops in batches of one row of cells: 36 windows of a big model at once would need GBs.
     for (let i = 0; i < rows; i++) {
-      const crops: tf.Tensor[] = [];
-      for (let j = 0; j < cols; j++) crops.push(image.slice([0, i * sy, j * sx, 0], [1, wy, wx, conv.channels]));
-      let batch = tf.concat(crops, 0);
-      if (inputShape.length === 3) batch = batch.reshape([cols, wy, wx]);
-      const predicted = classifier.predict(batch);
-      outs.push(Array.isArray(predicted) ? predicted[conv.outputIndex] : predicted);
+      const batch = tf.tidy(() => tf.concat(Array.from({ length: cols }, (_, j) => image.slice([0, i * sy, j * sx, 0], [1, wy, wx, conv.channels])), 0) as tf.Tensor4D);
+      try {
+        outs.push(opts.predictCrops ? await opts.predictCrops(batch) : tf.tidy(() => {
+          const predicted = classifier.predict(inputShape.length === 3 ? batch.reshape([cols, wy, wx]) : batch);
+          return Array.isArray(predicted) ? predicted[conv.outputIndex] : predicted;
+        }));
+      } finally {
+        batch.dispose();
+      }
     }
-    return [whole, tf.concat(outs, 0)];
-  });
-  image.dispose();
+  } catch (err) {
+    tf.dispose([fcnOut, image, ...outs]);
+    throw err;
+  }
+  const cropOut = tf.concat(outs, 0);
+  tf.dispose([image, ...outs]);
   try {
     const [, r, c, classes] = fcnOut.shape;
     if (r !== rows || c !== cols || classes !== conv.classes) {

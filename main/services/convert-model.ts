@@ -8,7 +8,7 @@ import type { ConvertedModelInfo } from '../../core/model-info';
 import { guessFromTrunk, type PreprocessGuess } from '../../core/preprocess-guess';
 import { refineSaved, refineStride, strideInfo, type FineConversion } from '../convert/atrous';
 import { convertClassifier, type Conversion } from '../convert/convert';
-import { checkEquivalence } from '../convert/equivalence';
+import { checkEquivalence, smoothRandomImage } from '../convert/equivalence';
 import { loadConverted, modelToArtifacts, saveConverted } from '../convert/save';
 import type { OnnxModelFile } from '../engine/engine';
 import { activationBytesPerPixel } from '../engine/onnx-memory';
@@ -17,6 +17,7 @@ import { readLabelsFile } from '../model/labels';
 import { withFixedInputSize } from '../model/input-size';
 import { loadClassifier } from '../model/load';
 import { exportFcn, saveOnnx } from '../onnx/convert';
+import { onnxCropRunner } from '../onnx/crops';
 import { onnxOf, readConvertedFolder } from './converted-folder';
 import { storeConversion } from './model-cache';
 import type { PrepareOptions, PreparedModel } from './models';
@@ -95,7 +96,15 @@ export async function convertModel(
       opts.onStage?.('verifying');
       const guess = classifier.onnx?.preprocess ?? guessPreprocess(classifier.teachableMachine, conv, builtin, classifier.model);
       const preprocess = opts.preprocess ?? guess.mode;
-      const equivalence = await checkEquivalence(classifier.model, conv, classifier.file, { preprocess });
+      // The crops run in ONNX Runtime where the classifier exports and agrees with tfjs on one crop.
+      const probe = smoothRandomImage(conv.window[0], conv.window[1], conv.channels, 7, preprocess);
+      const runner = await onnxCropRunner(classifier.model, classifier.file, probe).finally(() => probe.dispose());
+      let equivalence;
+      try {
+        equivalence = await checkEquivalence(classifier.model, conv, classifier.file, { preprocess, ...(runner ? { predictCrops: runner.predict } : {}) });
+      } finally {
+        await runner?.release();
+      }
       const chosen = conv.outputs[conv.outputIndex];
       const labels = given ?? (classifier.labels && classifier.labels.length === conv.classes
         ? classifier.labels

@@ -1,0 +1,64 @@
+/**
+ * The crop check's classifier in ONNX Runtime: the crops of checkEquivalence are most of a
+ * conversion's time, and tfjs in Node runs them on one thread (WebAssembly): a Teachable Machine
+ * model's 36 crops took 6.5× longer there than in ONNX Runtime, to within 4e-7 of each other.
+ */
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import type { InferenceSession } from 'onnxruntime-node';
+import { exportOnnx } from './export';
+import { ONNX_INPUT, ONNX_OUTPUT } from './names';
+import { createSession, loadOrt } from './runtime';
+
+/** Largest |ONNX Runtime − tfjs| over the largest |tfjs| on the probe crop for ONNX Runtime to run the check. */
+export const CROP_RUNNER_TOLERANCE = 1e-4;
+
+/** A classifier in ONNX Runtime: scores [n, classes] of crops [n, height, width, channels]. */
+export interface CropRunner {
+  predict(batch: tf.Tensor4D): Promise<tf.Tensor2D>;
+  release(): Promise<void>;
+}
+
+async function run(ort: typeof import('onnxruntime-node'), session: InferenceSession, batch: tf.Tensor4D): Promise<tf.Tensor2D> {
+  const [n, h, w, c] = batch.shape;
+  const result = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', (await batch.data()) as Float32Array, [n, h, w, c]) }, [ONNX_OUTPUT]);
+  const y = result[ONNX_OUTPUT];
+  return tf.tensor2d(y.data as Float32Array, [n, y.data.length / n]);
+}
+
+/**
+ * The classifier exported to ONNX (its one output, [batch, classes], reshaped to the exporter's
+ * [batch, 1, 1, classes]) and opened in ONNX Runtime on the CPU, when it exports and agrees with
+ * tfjs on `probe` (one crop, [1, height, width, channels]) within {@link CROP_RUNNER_TOLERANCE}.
+ * @returns undefined where it does not: the check then runs in tfjs, as the classifier is
+ */
+export async function onnxCropRunner(classifier: tf.LayersModel, file: string, probe: tf.Tensor4D): Promise<CropRunner | undefined> {
+  const input = classifier.inputs[0]?.shape;
+  const output = classifier.outputs[0]?.shape;
+  if (classifier.inputs.length !== 1 || classifier.outputs.length !== 1 || input?.length !== 4 || output?.length !== 2 || typeof output[1] !== 'number') return undefined;
+  let session: InferenceSession | undefined;
+  try {
+    const head = tf.layers.reshape({ targetShape: [1, 1, output[1]] }).apply(classifier.outputs[0]) as tf.SymbolicTensor;
+    const wrapped = tf.model({ inputs: classifier.inputs, outputs: head });
+    const { bytes } = exportOnnx(wrapped, file);
+    session = (await createSession(bytes, { device: 'cpu', threads: os.availableParallelism() })).session;
+    const ort = await loadOrt();
+    const got = await run(ort, session, probe);
+    const want = classifier.predict(probe) as tf.Tensor;
+    const [a, b] = [(await got.data()) as Float32Array, (await want.data()) as Float32Array];
+    tf.dispose([got, want]);
+    let maxAbs = a.length === b.length ? 0 : Infinity;
+    let scale = 0;
+    for (let i = 0; i < b.length; i++) {
+      const d = Math.abs(a[i] - b[i]);
+      maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);
+      scale = Math.max(scale, Math.abs(b[i]));
+    }
+    if (!(maxAbs <= CROP_RUNNER_TOLERANCE * Math.max(scale, 1e-6))) throw new Error('ONNX Runtime disagrees with tfjs on the probe crop');
+    const ready = session;
+    return { predict: (batch) => run(ort, ready, batch), release: () => ready.release() };
+  } catch {
+    await session?.release().catch(() => undefined);
+    return undefined;
+  }
+}
