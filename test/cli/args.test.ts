@@ -208,7 +208,7 @@ describe('messages', () => {
 
     const bgr = await convmap('heatmap', scene, '--preprocess', 'bgr');
     expect(bgr.code).not.toBe(0);
-    expect(bgr.stderr).toMatch(/^error: option '--preprocess <mode>' argument 'bgr' is invalid\. expected one of raw, unit, signed, inverted, imagenet$/m);
+    expect(bgr.stderr).toMatch(/^error: option '--preprocess <mode>' argument 'bgr' is invalid\. expected one of raw, unit, signed, inverted, imagenet, caffe$/m);
     expect(bgr.stderr).not.toMatch(/\n\s+at /);
 
     const typo = await convmap('heatmap', scene, '--colourmap', 'jet');
