@@ -87,9 +87,16 @@ interface JournalLine {
  */
 class JournalReader {
   private readonly folders = new Map<string, { offset: number; rest: string; byFile: Map<string, JournalLine[]> }>();
+  private chain: Promise<unknown> = Promise.resolve();
 
-  /** Entries recorded for `file` in `outDir`'s journal so far. */
-  async entries(outDir: string, file: string): Promise<JournalLine[]> {
+  /** Entries recorded for `file` in `outDir`'s journal so far (one read at a time: they share offsets). */
+  entries(outDir: string, file: string): Promise<JournalLine[]> {
+    const next = this.chain.then(() => this.read(outDir, file));
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async read(outDir: string, file: string): Promise<JournalLine[]> {
     let f = this.folders.get(outDir);
     if (!f) {
       f = { offset: 0, rest: '', byFile: new Map() };

@@ -146,8 +146,13 @@ describe.skipIf(!redisBin)('convmap heatmap --queue with convmap worker processe
     const out = path.join(cli.dir, 'q-redis');
     const follower = startConvmap(heatmap(photos, out, '--queue', redis.url), env());
     const until = Date.now() + 120_000;
-    while (Date.now() < until && !(existsSync(out) && (await fs.readdir(out)).some((f) => f.endsWith('.heatmap.png')))) await new Promise((r) => setTimeout(r, 20));
+    const pngs = async (): Promise<number> => (existsSync(out) ? (await fs.readdir(out)).filter((f) => f.endsWith('.heatmap.png')).length : 0);
+    while (Date.now() < until && (await pngs()) === 0) await new Promise((r) => setTimeout(r, 20));
     await redis.kill();
+    // Killed mid-batch: some photos written, not all.
+    const atKill = await pngs();
+    expect(atKill).toBeGreaterThan(0);
+    expect(atKill).toBeLessThan(PHOTOS);
     await new Promise((r) => setTimeout(r, 1500));
     await redis.start();
     const r = await follower.result;
