@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { isOnnxFile, loadOnnxClassifier, type OnnxImportSummary } from '../onnx/import/load-onnx';
 import { buildUntrusted } from './build';
 import { ModelError } from './errors';
 import { assertFiniteArtifacts, assertLayerNames, assertModelBudget, checkManifest, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
@@ -21,6 +22,8 @@ export interface LoadedClassifier {
   teachableMachine: boolean;
   /** Weights stored quantised in the manifest (dequantised on load), or null. */
   quantization: QuantizationInfo | null;
+  /** Set for an ONNX file: what its import decided and how it was checked (main/onnx/import). */
+  onnx?: OnnxImportSummary;
 }
 
 interface WeightsGroup {
@@ -37,7 +40,7 @@ interface ModelJson {
 /**
  * Finds the model file a user meant: the file itself, or in a folder `model.json`, else the one
  * `*.json` holding a `modelTopology` (browser-saved models are named e.g. `my-model.json`), else
- * the folder's only Keras file (`*.keras`, `*.h5`, `*.hdf5`).
+ * the folder's only Keras or ONNX file (`*.keras`, `*.h5`, `*.hdf5`, `*.onnx`).
  */
 export async function resolveModelJson(target: string): Promise<string> {
   let stat;
@@ -54,13 +57,13 @@ export async function resolveModelJson(target: string): Promise<string> {
     const text = (await readSideFile(target, name, MAX_MODEL_JSON_BYTES)) ?? '';
     if (text.includes('"modelTopology"')) return path.join(target, name);
   }
-  const keras = (await fs.readdir(target)).filter((f) => /\.(keras|h5|hdf5)$/i.test(f) && !/\.weights\.h5$/i.test(f)).sort();
+  const keras = (await fs.readdir(target)).filter((f) => /\.(keras|h5|hdf5|onnx)$/i.test(f) && !/\.weights\.h5$/i.test(f)).sort();
   if (keras.length === 1) return path.join(target, keras[0]);
   throw new ModelError(
     target,
     keras.length > 1
-      ? `folder holds no model.json and several Keras files (${keras.join(', ')}): open one of them`
-      : 'folder holds no model.json (a TensorFlow.js Layers model: model.json + weight shards) nor a Keras .keras/.h5 file',
+      ? `folder holds no model.json and several model files (${keras.join(', ')}): open one of them`
+      : 'folder holds no model.json (a TensorFlow.js Layers model: model.json + weight shards) nor a Keras .keras/.h5 file nor an .onnx file',
   );
 }
 
@@ -167,11 +170,13 @@ async function readLabels(dir: string): Promise<{ labels: string[] | null; tm: b
 /**
  * Loads a tfjs Layers classifier from a model.json or a folder holding one, without tfjs-node:
  * current and pre-1.0 files, shards without `.bin`, several weight groups, Keras 3 topologies,
- * nested models; or a Keras native file (.h5 from Keras 2 or 3, Keras 3 .keras), read directly.
+ * nested models; or a Keras native file (.h5 from Keras 2 or 3, Keras 3 .keras), read directly; or an
+ * ONNX classifier, rebuilt as tfjs layers and checked against ONNX Runtime (main/onnx/import).
  * Refuses graph models with a message that says what is accepted.
  */
-export async function loadClassifier(target: string): Promise<LoadedClassifier> {
+export async function loadClassifier(target: string, opts: { output?: string; window?: number } = {}): Promise<LoadedClassifier> {
   const file = await resolveModelJson(target);
+  if (isOnnxFile(file)) return loadOnnxClassifier(file, opts);
   if ((await sniffKerasFile(file)) !== null) {
     const model = await loadKerasModel(file);
     const { labels, tm } = await readLabels(path.dirname(file));

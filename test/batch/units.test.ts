@@ -2,6 +2,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { ConvertedModelInfo } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
 import { decodeBmp } from '../../main/engine/bmp';
 import { cacheKey, createDiskCache, decodeScoreMap, encodeScoreMap } from '../../main/services/cache';
@@ -146,5 +147,19 @@ describe('the memory budget of photos in flight', () => {
     // 10000×10000: RGB 3e8 bytes twice; one scale of 119×119 cells × 11 classes × 4 bytes; grid adds a coverage byte per cell.
     const cells = 119 * 119;
     expect(photoMemoryEstimate(10_000, 10_000, 30_000, 11, [cells])).toBe(30_000 + 6e8 + cells * 11 * 4 + cells * (11 * 4 + 1));
+  });
+});
+
+describe('settingsKey: what the view shows joins the key (issue 20 item 3)', () => {
+  it('differs between views, and an absent view is the model\'s default view', async () => {
+    const { settingsKey } = await import('../../main/services/batch');
+    const { digitLabels } = await import('../../main/digits/scene');
+    // The key reads the model's source, preprocessing and labels only.
+    const info = { source: 'digits', preprocess: 'unit', labels: [...digitLabels] } as unknown as ConvertedModelInfo;
+    const base = { modelKey: 'm', info, scales: [1], options: { mode: 'max' as const, classChoice: 'top', colormap: 'viridis' as const, opacity: 0.5, threshold: 0.2, boxes: false, legend: true, detectThreshold: 0.5 } };
+    const key = (view?: 'absolute' | 'relative' | 'classes'): string => settingsKey({ ...base, options: { ...base.options, view } }, '{name}.png');
+    expect(new Set([key('absolute'), key('relative'), key('classes')]).size).toBe(3);
+    // The built-in digit model has a background class: its default view is 'absolute'.
+    expect(key(undefined)).toBe(key('absolute'));
   });
 });
