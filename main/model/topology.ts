@@ -88,6 +88,41 @@ function tripleList(x: Json): Json {
   return x;
 }
 
+/** TensorFlow functions Keras 2's functional API records as TFOpLambda that are one activation of their input. */
+const TF_UNARY: Readonly<Record<string, string>> = {
+  'nn.relu': 'relu', 'nn.relu6': 'relu6', 'math.sigmoid': 'sigmoid', 'nn.sigmoid': 'sigmoid', 'math.tanh': 'tanh', 'nn.tanh': 'tanh',
+  'nn.silu': 'silu', 'nn.swish': 'silu', 'nn.gelu': 'gelu', 'nn.elu': 'elu', 'nn.selu': 'selu', 'math.softplus': 'softplus', 'nn.softplus': 'softplus',
+};
+
+/**
+ * A Keras 2 TFOpLambda (`x + 3.0`, `x * (1 / 6)` in keras.applications' MobileNetV3, `tf.nn.relu6(x)`)
+ * as the built-in layer that computes the same: arithmetic with a number → Rescaling, a unary
+ * activation → Activation. Null for anything else (refused by name, see unsupported.ts).
+ */
+function tfOpLayer(config: JsonObject, inbound: Json | undefined): { className: string; config: JsonObject } | null {
+  const fn = typeof config.function === 'string' ? config.function : '';
+  if (fn in TF_UNARY) return { className: 'Activation', config: { activation: TF_UNARY[fn] } };
+  // One call on one tensor, the other operand a number in the call's kwargs: [[["layer", 0, 0, {"y": 3.0, "name": null}]]].
+  if (!Array.isArray(inbound) || inbound.length !== 1 || !Array.isArray(inbound[0]) || inbound[0].length !== 1) return null;
+  const ref = inbound[0][0];
+  const kwargs = Array.isArray(ref) && isObject(ref[3]) ? ref[3] : null;
+  const y = kwargs?.y;
+  if (typeof y !== 'number' || !Number.isFinite(y)) return null;
+  switch (fn) {
+    case '__operators__.add': case 'math.add': return { className: 'Rescaling', config: { scale: 1, offset: y } };
+    case 'math.subtract': case '__operators__.sub': return { className: 'Rescaling', config: { scale: 1, offset: -y } };
+    case 'math.multiply': case '__operators__.mul': return { className: 'Rescaling', config: { scale: y, offset: 0 } };
+    case 'math.truediv': case 'math.divide': case '__operators__.truediv': return y === 0 ? null : { className: 'Rescaling', config: { scale: 1 / y, offset: 0 } };
+    default: return null;
+  }
+}
+
+/** An inbound node entry `[layer, node, tensor, kwargs]` with its call kwargs emptied. */
+function withoutCallArguments(node: Json): Json {
+  if (!Array.isArray(node)) return node;
+  return node.map((ref) => (Array.isArray(ref) && ref.length === 4 ? [ref[0], ref[1], ref[2], {}] : ref));
+}
+
 function normalizeLayer(layer: JsonObject, file: string, keras3: boolean): JsonObject {
   const className = layer.class_name as string;
   const config = isObject(layer.config) ? { ...layer.config } : layer.config;
@@ -97,6 +132,18 @@ function normalizeLayer(layer: JsonObject, file: string, keras3: boolean): JsonO
   delete out.build_config;
   delete out.compile_config;
   if (Array.isArray(layer.inbound_nodes)) out.inbound_nodes = layer.inbound_nodes.map(inboundNode);
+  if (className === 'TFOpLambda' && isObject(config)) {
+    const op = tfOpLayer(config, out.inbound_nodes);
+    if (op !== null) {
+      const keep: JsonObject = { name: config.name, ...op.config };
+      for (const k of ['dtype', 'trainable']) if (k in config) keep[k] = config[k];
+      out.class_name = op.className;
+      out.config = normalizeConfig(keep, file, keras3);
+      // The constant operand was a call argument; the layer now holds it.
+      if (Array.isArray(out.inbound_nodes)) out.inbound_nodes = out.inbound_nodes.map(withoutCallArguments);
+      return out;
+    }
+  }
   if (INFERENCE_NOOP_LAYERS.has(className) && isObject(config)) {
     const keep: JsonObject = { name: config.name, scale: 1, offset: 0 };
     for (const k of ['batch_input_shape', 'batch_shape', 'dtype', 'trainable']) if (k in config) keep[k] = config[k];

@@ -25,6 +25,10 @@ export function unsupportedLayerReason(className: string, known: boolean): strin
   if (className === 'Lambda') {
     return 'a Lambda layer holds Python code that only Keras in Python can run: rebuild the model with built-in layers in place of the Lambda, export it again and open that';
   }
+  if (className === 'TFOpLambda' || className === 'SlicingOpLambda') {
+    return 'a TensorFlow operation recorded by Keras 2\'s functional API that Convmap cannot convert ' +
+      '(it converts tf.math/tf.__operators__ add, subtract, multiply and divide by a number, and tf.nn activations): rebuild the model with Keras layers in its place';
+  }
   if (PER_IMAGE.has(className)) {
     return `${className} changes each image from statistics of the whole image, so a window of a photo would be changed differently from the same crop: ` +
       'export the model without it (and apply it to photos before opening them, if it matters)';

@@ -287,6 +287,70 @@ describe('catalog: Keras 2 files', () => {
   });
 });
 
+describe('catalog: Keras 2 TFOpLambda (keras.applications MobileNetV3\'s hard-swish as Keras 2 writes it)', () => {
+  /** A Keras 2 Functional: conv 1×1 → x·relu6(x + 3)·(1/6) from TFOpLambda add/multiply, ReLU(6) and Multiply → Flatten → Dense. */
+  function config(addFn: string): Json {
+    const layer = (cls: string, name: string, cfg: Record<string, Json>, inbound: Json[]): Json =>
+      ({ class_name: cls, config: { name, dtype: 'float32', trainable: true, ...cfg }, name, inbound_nodes: inbound.length ? [inbound] : [] });
+    return {
+      class_name: 'Functional',
+      config: {
+        name: 'mnv3ish',
+        layers: [
+          layer('InputLayer', 'in', { batch_input_shape: [null, H, W, C] }, []),
+          layer('Conv2D', 'conv', { filters: C, kernel_size: [1, 1], strides: [1, 1], padding: 'valid', activation: 'linear', use_bias: true }, [['in', 0, 0, {}]]),
+          layer('TFOpLambda', 'tf.__operators__.add', { function: addFn }, [['conv', 0, 0, { y: 3.0, name: null }]]),
+          layer('ReLU', 're_lu', { max_value: 6.0, negative_slope: 0.0, threshold: 0.0 }, [['tf.__operators__.add', 0, 0, {}]]),
+          layer('TFOpLambda', 'tf.math.multiply', { function: 'math.multiply' }, [['re_lu', 0, 0, { y: 1 / 6, name: null }]]),
+          layer('Multiply', 'hard_swish', {}, [['conv', 0, 0, {}], ['tf.math.multiply', 0, 0, {}]]),
+          layer('Flatten', 'flat', {}, [['hard_swish', 0, 0, {}]]),
+          layer('Dense', 'out', { units: CLASSES, activation: 'linear', use_bias: true }, [['flat', 0, 0, {}]]),
+        ],
+        input_layers: [['in', 0, 0]],
+        output_layers: [['out', 0, 0]],
+      },
+    };
+  }
+  const k = values(C * C, 900, -1, 1);
+  const b = values(C, 901, -0.2, 0.2);
+  const weights = [
+    { name: 'conv', weights: [{ name: 'conv/kernel:0', shape: [1, 1, C, C], values: k }, { name: 'conv/bias:0', shape: [C], values: b }] },
+    { name: 'out', weights: [{ name: 'out/kernel:0', shape: [H * W * C, CLASSES], values: dense.kernel }, { name: 'out/bias:0', shape: [CLASSES], values: dense.bias }] },
+  ];
+
+  it('x + 3 and x · (1/6) become Rescaling: the model equals x·relu6(x + 3)/6 of the convolution, through ONNX too', async () => {
+    const file = path.join(root.path, 'tfoplambda.h5');
+    await writeLegacyH5(file, config('__operators__.add'), weights, { kerasVersion: '2.15.0' });
+    const x = values(H * W * C, 902, -4, 4);
+    const lin = (v: number[]): number[] => Array.from({ length: C }, (_, o) => v.reduce((acc, xi, i) => acc + xi * k[i * C + o], b[o]));
+    const want = reference(x, (v) => lin(v).map(FORMULAS.hard_swish), dense.kernel, dense.bias);
+    const loaded = await loadClassifier(file);
+    try {
+      const image = tf.tensor4d(x, [1, H, W, C]);
+      const got = tf.tidy(() => (loaded.model.predict(image) as tf.Tensor).dataSync());
+      const conv = convertClassifier(loaded.model, loaded.file);
+      try {
+        const cell = await ortRun(exportOnnx(conv.fcn, loaded.file).bytes, image);
+        for (let j = 0; j < CLASSES; j++) {
+          expect(Math.abs(got[j] - want[j])).toBeLessThanOrEqual(2e-5);
+          expect(Math.abs(cell.data[j] - want[j])).toBeLessThanOrEqual(2e-5);
+        }
+      } finally {
+        conv.fcn.dispose();
+        image.dispose();
+      }
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+
+  it('a TensorFlow operation it cannot convert is refused in one line naming the layer', async () => {
+    const file = path.join(root.path, 'tfoplambda_resize.h5');
+    await writeLegacyH5(file, config('image.resize'), weights, { kerasVersion: '2.15.0' });
+    await expect(loadClassifier(file)).rejects.toThrow(`${file}: layer "tf.__operators__.add" (TFOpLambda): a TensorFlow operation recorded by Keras 2's functional API that Convmap cannot convert`);
+  });
+});
+
 describe('catalog: dtype policies compute in float32', () => {
   it('a mixed_float16 model (DTypePolicy on every layer, a float16 InputLayer, Keras 2\'s Policy object and a bare string) loads and gives the float32 formula', async () => {
     const policy = (name: string, cls = 'DTypePolicy'): Json => ({ module: 'keras', class_name: cls, config: { name }, registered_name: null });
