@@ -41,7 +41,8 @@ export async function onnxCropRunner(classifier: tf.LayersModel, file: string, p
     const head = tf.layers.reshape({ targetShape: [1, 1, output[1]] }).apply(classifier.outputs[0]) as tf.SymbolicTensor;
     const wrapped = tf.model({ inputs: classifier.inputs, outputs: head });
     const { bytes } = exportOnnx(wrapped, file);
-    session = (await createSession(bytes, { device: 'cpu', threads: os.availableParallelism() })).session;
+    // Its threads sleep between crop batches: spinning, they took the CPU the tfjs side of the check needs.
+    session = (await createSession(bytes, { device: 'cpu', threads: os.availableParallelism(), spinning: false })).session;
     const ort = await loadOrt();
     const got = await run(ort, session, probe);
     const want = classifier.predict(probe) as tf.Tensor;
