@@ -137,12 +137,14 @@ class Tiny(nn.Module):
 
 
 def labelled(out):
-    """thousand_classes.onnx (1000 classes, no labels); metadata_labels.onnx (3 classes named in metadata_props)."""
+    """thousand_classes.onnx (1000 classes, no labels); metadata_labels.onnx (3 classes named in metadata_props);
+    free_size.onnx (free batch, height and width)."""
     import onnx
     torch.manual_seed(1)
     x = torch.rand(1, 3, 12, 12)
     export(Tiny(1000).eval(), x, f'{out}/thousand_classes.onnx', 13)
     export(Tiny(3).eval(), x, f'{out}/metadata_labels.onnx', 13)
+    export(Tiny(3).eval(), x, f'{out}/free_size.onnx', 17, dynamic_hw=True)
     m = onnx.load(f'{out}/metadata_labels.onnx')
     entry = m.metadata_props.add()
     entry.key, entry.value = 'labels', json.dumps(['cat', 'dog', 'bird'])

@@ -77,7 +77,7 @@ export async function convertModel(
   source: string, builtin: boolean, opts: PrepareOptions, store: CacheStore | undefined,
 ): Promise<PreparedModel & { conversion?: Omit<Conversion, 'fcn'> }> {
   opts.onStage?.('loading');
-  const classifier = await loadClassifier(source, { output: opts.output });
+  const classifier = await loadClassifier(source, { output: opts.output, window: opts.window });
   try {
     classifier.model = await withFixedInputSize(classifier.model, classifier.file, opts.window);
   } catch (e) {

@@ -223,6 +223,20 @@ describe('the window\'s conversion worker', () => {
   }, 60_000);
 });
 
+describe('the window of an ONNX file', () => {
+  it('is taken as 224 for a free height and width, saying so; --window gives it; a fixed size refuses another window', async () => {
+    const free = path.join(fixtures, 'free_size.onnx');
+    const byDefault = await prepareModel(free, { preprocess: 'unit' });
+    expect(byDefault.info.window).toEqual([224, 224]);
+    expect(byDefault.info.head.join('\n')).toMatch(/free height and width: the window is taken as 224×224 \(give the size it was trained at with --window\)/);
+    const given = await prepareModel(free, { preprocess: 'unit', window: 40 });
+    expect(given.info.window).toEqual([40, 40]);
+    expect(given.info.head.join('\n')).toMatch(/the window is 40×40, as given/);
+    await expect(prepareModel(path.join(fixtures, 'squeeze_excite_sigmoid.onnx'), { window: 32 }))
+      .rejects.toThrow(/squeeze_excite_sigmoid\.onnx: input "input" has a fixed 24×24 size, so a window of 32 px cannot be given to it/);
+  }, 60_000);
+});
+
 describe('labels', () => {
   const tmp: string[] = [];
   afterAll(async () => Promise.all(tmp.map((d) => fs.rm(d, { recursive: true, force: true }))));

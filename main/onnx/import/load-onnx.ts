@@ -194,9 +194,9 @@ function guessPreprocess(m: OnnxModelFile, imp: ImportedClassifier): LoadedOnnx[
  * Reads, rebuilds and checks an ONNX classifier.
  * @throws ModelError for files that are not ONNX image classifiers, naming the node and why
  */
-export async function loadOnnx(file: string, opts: { output?: string } = {}): Promise<LoadedOnnx> {
+export async function loadOnnx(file: string, opts: { output?: string; window?: number } = {}): Promise<LoadedOnnx> {
   const { model: m, bytes } = await readOnnxFile(file);
-  const imported = importOnnx(m, opts);
+  const imported = importOnnx(m, { output: opts.output, ...(opts.window !== undefined ? { window: [opts.window, opts.window] as [number, number] } : {}) });
   try {
     const batchDim = m.inputs.find((i) => i.name === imported.input.name)?.dims?.[0] ?? null;
     const check = await checkImport(m, bytes, imported, batchDim);
@@ -232,7 +232,7 @@ export interface OnnxImportSummary {
  * An ONNX classifier as main/model/load's LoadedClassifier: the rebuilt tfjs model, its labels, and
  * what the report should say about the import.
  */
-export async function loadOnnxClassifier(file: string, opts: { output?: string } = {}): Promise<{
+export async function loadOnnxClassifier(file: string, opts: { output?: string; window?: number } = {}): Promise<{
   model: tf.LayersModel; file: string; labels: string[] | null; teachableMachine: false; quantization: null; onnx: OnnxImportSummary;
 }> {
   const l = await loadOnnx(file, opts);

@@ -70,7 +70,7 @@ export interface ImportedClassifier {
 export interface ImportOptions {
   /** Name of the graph output to convert (default: the first that gives class scores). */
   output?: string;
-  /** Window [h, w] for an input whose height and width are free (default 224×224, said in the notes). */
+  /** Window [h, w] for an input whose height and width are free (default 224×224, said in the notes); refused for a fixed one that differs. */
   window?: [number, number];
 }
 
@@ -240,8 +240,16 @@ class Importer {
     const first = this.consumers.get(inp.name) ?? [];
     const free = (): [number, number] => {
       const w = opts.window ?? [224, 224];
-      this.notes.push(`input "${inp.name}" has a free height and width: the window is taken as ${w[0]}×${w[1]}`);
+      this.notes.push(opts.window
+        ? `input "${inp.name}" has a free height and width: the window is ${w[0]}×${w[1]}, as given`
+        : `input "${inp.name}" has a free height and width: the window is taken as ${w[0]}×${w[1]} (give the size it was trained at with --window)`);
       return w;
+    };
+    const given = (hw: number[]): number[] => {
+      if (opts.window && (opts.window[0] !== hw[0] || opts.window[1] !== hw[1])) {
+        this.fail(undefined, `input "${inp.name}" has a fixed ${hw[0]}×${hw[1]} size, so a window of ${opts.window[0]} px cannot be given to it (leave the window size out)`);
+      }
+      return hw;
     };
     let layout: Layout | 'flat';
     let hwc: [number, number, number];
@@ -253,7 +261,7 @@ class Importer {
       const [c, h, w] = layout === 'nchw' ? [dims[1], dims[2], dims[3]] : [dims[3], dims[1], dims[2]];
       const ch = fixed(c);
       if (ch === null) this.fail(undefined, `input "${inp.name}" [${dims.join(', ')}] has no fixed number of channels`);
-      const hw = fixed(h) !== null && fixed(w) !== null ? [fixed(h) as number, fixed(w) as number] : free();
+      const hw = fixed(h) !== null && fixed(w) !== null ? given([fixed(h) as number, fixed(w) as number]) : free();
       hwc = [hw[0], hw[1], ch];
     } else if (dims.length === 3) {
       layout = 'nhwc';
