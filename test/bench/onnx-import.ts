@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
+import { selectBackend } from '../../main/engine/backend';
 import { exportFcn } from '../../main/onnx/convert';
 import { prepareModel } from '../../main/services/models';
 import { median } from './timing';
@@ -75,6 +76,8 @@ function random(n: number, seed: number): Float32Array {
  */
 export async function onnxImportCrops(name: 'vgg11' | 'alexnet' | 'resnet18', runs: number): Promise<Record<string, unknown>> {
   const file = await exported(name);
+  // The conversion's crop check on the backend the CLI would pick (tfjs's plain-JS one takes minutes on these).
+  await selectBackend('auto');
   const t0 = performance.now();
   const prepared = await prepareModel(file, { preprocess: 'imagenet' });
   const convertMs = Math.round(performance.now() - t0);
@@ -126,6 +129,7 @@ export async function onnxImportCrops(name: 'vgg11' | 'alexnet' | 'resnet18', ru
 export async function onnxImportPeer(runs: number): Promise<Record<string, unknown>> {
   const fixed = await exported('resnet18');
   const dynamic = await exported('resnet18', true);
+  await selectBackend('auto');
   const prepared = await prepareModel(fixed, { preprocess: 'imagenet' });
   const fcn = await tf.loadLayersModel(tf.io.fromMemory(prepared.artifacts));
   const bytes = exportFcn(fcn, prepared.info, fixed);
