@@ -37,9 +37,9 @@ describe.skipIf(!hasCorpus)('convmap convert', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^padding\s+mixed$/m);
     // Three 'same' convolutions inside a 28-pixel window: most cells' top class differs from the crop's.
-    expect(r.stdout).toMatch(/equivalence approximate: 36 cells on a 68×68 input/);
+    expect(r.stdout).toMatch(/equivalence not representative: 36 cells on a 68×68 input/);
     expect(r.stdout).toMatch(/mean \|diff\| \d\.\d\de-\d, top class differs from the crop's in \d+\.\d% of cells/);
-    expect(r.stderr).toMatch(/^convmap: warning: the converted model only approximates the classifier/m);
+    expect(r.stderr).toMatch(/^convmap: warning: the converted map is NOT REPRESENTATIVE of the classifier: the top class differs from the crop's in \d+\.\d% of the cells checked \(more than half\)/m);
     expect(r.stdout).toMatch(/conv2d_2 \('same' 3×3\)/);
   });
 
@@ -73,7 +73,7 @@ describe.skipIf(!hasCorpus)('convmap convert: outputs and labels (issue 9)', () 
     expect(j.outputs).toEqual([{ name: 'gender', shape: [null, 2], kind: 'classes' }, { name: 'age', shape: [null, 7], kind: 'classes' }]);
     expect(j.labels).toHaveLength(2);
     expect([j.window, j.stride]).toEqual([[224, 224], [32, 32]]);
-    expect(['exact', 'close', 'approximate']).toContain(j.equivalence.grade);
+    expect(['exact', 'close', 'approximate', 'not representative']).toContain(j.equivalence.grade);
 
     const text = await convmap('convert', model, '--output', 'age');
     expect(text.code).toBe(0);

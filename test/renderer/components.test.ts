@@ -49,17 +49,21 @@ describe('renderer components', () => {
     expect(w.get('[data-testid="grade"] .badge').attributes('data-grade')).toBe('approximate');
   });
 
-  it('the grade tells 0.05 % from 57.7 % of cells with another top class, in colour and one sentence', () => {
+  it('the grade tells 0.05 % from 30 % and 57.7 % of cells with another top class, in colour and one sentence', () => {
     const eqOf = (topClassMismatch: number, meanRelDiff: number) => ({
       maxAbsDiff: 0.2, maxRelDiff: 0.3, cellsChecked: 2000, inputSize: [64, 64] as [number, number], exact: false, meanAbsDiff: 0.01, meanRelDiff, topClassMismatch,
     });
     const close = mount(ConversionReport, { props: { info: modelInfo({ padding: 'same', equivalence: eqOf(0.0005, 0.004) }), backend: null } });
-    const far = mount(ConversionReport, { props: { info: modelInfo({ padding: 'same', equivalence: eqOf(0.577, 0.12) }), backend: null } });
+    const far = mount(ConversionReport, { props: { info: modelInfo({ padding: 'same', equivalence: eqOf(0.3, 0.12) }), backend: null } });
+    const unlike = mount(ConversionReport, { props: { info: modelInfo({ padding: 'same', equivalence: eqOf(0.577, 0.12) }), backend: null } });
     const exact = mount(ConversionReport, { props: { info: modelInfo(), backend: null } });
     expect(close.get('[data-testid="grade"] .badge').classes()).toContain('close');
     expect(close.get('[data-testid="grade"] .sentence').text()).toBe("The heatmap is close to the classifier on each window: the top class differs from a crop's on only 0.05% of cells.");
     expect(far.get('[data-testid="grade"] .badge').classes()).toContain('approximate');
-    expect(far.get('[data-testid="grade"] .sentence').text()).toBe("The heatmap only approximates the classifier: the top class differs from a crop's on 57.7% of cells; read it as indicative.");
+    expect(far.get('[data-testid="grade"] .sentence').text()).toBe("The heatmap only approximates the classifier: the top class differs from a crop's on 30.0% of cells; read it as indicative.");
+    // More than half the cells: the map does not represent the classifier, and says so plainly.
+    expect(unlike.get('[data-testid="grade"] .badge').classes()).toContain('not-representative');
+    expect(unlike.get('[data-testid="grade"] .sentence').text()).toBe("NOT REPRESENTATIVE: the top class differs from a crop's on 57.7% of cells. The heatmap does not show what the classifier sees.");
     expect(exact.get('[data-testid="grade"] .badge').classes()).toContain('exact');
   });
 
