@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { CombineMode } from '../../core/average';
 import { isColormapName, type ColormapName } from '../../core/colormap';
 import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
+import { isMapView, MAP_VIEWS, type MapView } from '../../core/pipeline';
 import { scaleListProblem } from '../../core/scales';
 import type { PhotoOutcome } from '../services/batch';
 import { checkNamePattern, subfolderIn } from '../services/export';
@@ -45,6 +46,8 @@ export interface HeatmapJobOptions {
   opacity: number;
   threshold: number;
   mode: CombineMode;
+  /** What the overlay shows; absent: the model's default view. */
+  view?: MapView;
   boxes: boolean;
   legend: boolean;
   detectThreshold: number;
@@ -179,7 +182,7 @@ function unit(v: unknown, what: string): string | undefined {
 
 function checkOptions(v: unknown): Checked<HeatmapJobOptions> {
   if (!isPlainObject(v)) return no(`options must be an object, got ${describe(v)}`);
-  const keys = keysProblem(v, 'options', ['classChoice', 'colormap', 'opacity', 'threshold', 'mode', 'boxes', 'legend', 'detectThreshold', 'namePattern', 'overwrite', 'scores', 'npyDtype', 'csv', 'resume']);
+  const keys = keysProblem(v, 'options', ['classChoice', 'colormap', 'opacity', 'threshold', 'mode', 'boxes', 'legend', 'detectThreshold', 'namePattern', 'overwrite', 'scores', 'npyDtype', 'csv', 'resume'], ['view']);
   if (keys) return no(keys);
   if (typeof v.classChoice !== 'string' || v.classChoice.length === 0 || v.classChoice.length > MAX_TEXT) return no(`classChoice must be a label, 'top' or 'any', got ${describe(v.classChoice)}`);
   if (!isColormapName(v.colormap)) return no(`colormap must be a colormap name, got ${JSON.stringify(v.colormap)?.slice(0, 40)}`);
@@ -189,6 +192,7 @@ function checkOptions(v: unknown): Checked<HeatmapJobOptions> {
   }
   if (typeof v.threshold !== 'number' || !Number.isFinite(v.threshold) || v.threshold < 0) return no(`threshold must be a number ≥ 0, got ${describe(v.threshold)}`);
   if (v.mode !== 'mean' && v.mode !== 'max') return no(`mode must be 'mean' or 'max', got ${JSON.stringify(v.mode)?.slice(0, 40)}`);
+  if (v.view !== undefined && !isMapView(v.view)) return no(`view must be one of ${MAP_VIEWS.join(', ')}, got ${JSON.stringify(v.view)?.slice(0, 40)}`);
   for (const k of ['boxes', 'legend', 'overwrite', 'csv', 'resume'] as const) {
     if (typeof v[k] !== 'boolean') return no(`${k} must be a boolean, got ${describe(v[k])}`);
   }
@@ -202,6 +206,7 @@ function checkOptions(v: unknown): Checked<HeatmapJobOptions> {
   if (!NPY_DTYPES.includes(v.npyDtype as NpyDtype)) return no(`npyDtype must be one of ${NPY_DTYPES.join(', ')}`);
   return ok({
     classChoice: v.classChoice, colormap: v.colormap, opacity: v.opacity as number, threshold: v.threshold, mode: v.mode,
+    ...(v.view !== undefined ? { view: v.view } : {}),
     boxes: v.boxes as boolean, legend: v.legend as boolean, detectThreshold: v.detectThreshold as number, namePattern: v.namePattern,
     overwrite: v.overwrite as boolean, scores: v.scores as ScoresOutput, npyDtype: v.npyDtype as NpyDtype, csv: v.csv as boolean, resume: v.resume as boolean,
   });

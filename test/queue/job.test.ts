@@ -60,6 +60,8 @@ describe('checkHeatmapJob', () => {
     expect(await refusal({ ...job, v: 2 })).toMatch(/^job layout 2 is not this worker's \(1\)/);
     expect(await refusal({ ...job, options: { ...job.options, opacity: 2 } })).toBe('opacity must be a number in [0, 1], got 2');
     expect(await refusal({ ...job, options: { ...job.options, colormap: 'rainbow' } })).toBe('colormap must be a colormap name, got "rainbow"');
+    expect(await refusal({ ...job, options: { ...job.options, view: 'xray' } })).toBe('view must be one of absolute, relative, classes, got "xray"');
+    expect(await refusal({ ...job, options: { ...job.options, view: 'relative' } })).toBeUndefined();
     expect(await refusal({ ...job, options: { ...job.options, namePattern: '../{name}' } })).toMatch(/must not contain folder separators/);
     expect(await refusal({ ...job, options: { ...job.options, boxes: 'yes' } })).toBe('boxes must be a boolean, got a string of 3 characters');
     expect(await refusal({ ...job, model: { ...job.model, key: 'abc' } })).toBe('model.key must be 64 hex digits');

@@ -169,9 +169,10 @@ describe.skipIf(!redisBin)('convmap heatmap --queue with convmap worker processe
     const bad = await writeBadFiles(dir, path.join(photos, 'p02.jpg'));
     await fs.rm(bad.empty);
     await fs.rm(bad.text);
-    const local = await run(heatmap(dir, path.join(cli.dir, 'poison-local')));
+    // Another view than the default's: the recipe travels whole.
+    const local = await run(heatmap(dir, path.join(cli.dir, 'poison-local'), '--view', 'relative'));
     expect(local.code).toBe(1);
-    const q = await run(heatmap(dir, path.join(cli.dir, 'poison-q'), '--queue', redis.url));
+    const q = await run(heatmap(dir, path.join(cli.dir, 'poison-q'), '--view', 'relative', '--queue', redis.url));
     expect(q.code).toBe(1);
     expect(q.stdout).toMatch(/^2 of 3 photos done/m);
     const reason = (text: string): string | undefined => new RegExp(`^ {2}${bad.truncated.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (.+)$`, 'm').exec(text)?.[1];
