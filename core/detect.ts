@@ -75,7 +75,7 @@ export function closedSet(labels: readonly string[]): boolean {
  * The rule that tells "the model sees one of its classes here" from "it was forced to choose", in the
  * one sentence the window and the docs show.
  */
-export const SEEN_RULE = 'For a model without a background class, a cell shows a class only where that class wins and its log-odds over the runner-up exceed, by at least ln 20, what 9 in 10 of this photo\'s windows (all scales) give that class, so a class the model names all over the photo, as it does on empty background, is drawn nowhere.';
+export const SEEN_RULE = 'For a model without a background class, a cell shows a class only where that class wins and its evidence (its logit where the model gives logits, else its log-odds over the runner-up) exceeds, by at least ln 20, what 9 in 10 of this photo\'s windows (all scales) give that class, so a class the model names all over the photo, as it does on empty background, is drawn nowhere.';
 
 /** The evidence a cell's winning class needs, nats of log-odds above the photo's baseline: ln 20 ≈ 3.0. */
 export const SEEN_MARGIN = Math.log(20);
@@ -95,15 +95,9 @@ const BASELINE_SAMPLES = 4096;
 export const BASELINE_QUANTILE = 0.9;
 
 /**
- * How a map's scores become log-scores whose differences are log-odds: ln p for probabilities (every
- * score in [0, 1], as a softmax or sigmoid gives), the scores themselves otherwise (a graph without a
- * final softmax gives logits, whose differences are the log-odds already).
+ * True when every score of the map is in [0, 1] (probabilities, as a softmax or sigmoid gives); false
+ * for logits (a graph without a final softmax).
  */
-function logScale(map: ScoreMap): (v: number) => number {
-  return isProbability(map) ? (v) => Math.log(Math.max(v, P_FLOOR)) : (v) => v;
-}
-
-/** True when every score of the map is in [0, 1] (probabilities); false for logits. */
 function isProbability(map: ScoreMap): boolean {
   const { scores } = map;
   for (let i = 0; i < scores.length; i++) if (!(scores[i] >= 0 && scores[i] <= 1)) return false;
@@ -129,11 +123,12 @@ function topTwo(scores: Float32Array, i: number, classes: number): { k: number; 
 }
 
 /**
- * Per class k, the photo's baseline log-odds of k against the strongest other class,
- * ln p_k − ln max_{j≠k} p_j (a difference of logits, which a softmax keeps and which does not
- * saturate at 1 as probabilities do): their {@link BASELINE_QUANTILE} quantile (linear between
- * order statistics) over the cells of every map (at most BASELINE_SAMPLES, spread evenly over the
- * cells of all scales).
+ * Per class k, the photo's baseline of k's evidence: for probabilities, the log-odds of k against
+ * the strongest other class, ln p_k − ln max_{j≠k} p_j (a difference of logits, which a softmax
+ * keeps and which does not saturate at 1 as probabilities do); for logits (a graph without a final
+ * softmax), k's logit itself (the maximum logit, a better sign of "one of my classes" than any
+ * ratio). The baseline is their {@link BASELINE_QUANTILE} quantile (linear between order statistics)
+ * over the cells of every map (at most BASELINE_SAMPLES, spread evenly over the cells of all scales).
  * @returns one baseline a class, nats.
  */
 export function classBaselines(maps: readonly ScoreMap[]): Float64Array {
@@ -154,14 +149,17 @@ export function classBaselines(maps: readonly ScoreMap[]): Float64Array {
     seen += n;
   }
   const values = new Float64Array(classes * picks.length);
-  const logs = new Map(maps.map((m) => [m, logScale(m)]));
+  const probabilities = new Map(maps.map((m) => [m, isProbability(m)]));
   picks.forEach(({ map, cell }, s) => {
-    const log = logs.get(map) ?? Math.log;
+    if (!probabilities.get(map)) {
+      for (let j = 0; j < classes; j++) values[j * picks.length + s] = map.scores[cell * classes + j];
+      return;
+    }
     const { k, p1, p2 } = topTwo(map.scores, cell, classes);
-    const l1 = log(p1);
-    const l2 = log(p2);
+    const l1 = Math.log(Math.max(p1, P_FLOOR));
+    const l2 = Math.log(Math.max(p2, P_FLOOR));
     for (let j = 0; j < classes; j++) {
-      values[j * picks.length + s] = j === k ? l1 - l2 : log(map.scores[cell * classes + j]) - l1;
+      values[j * picks.length + s] = j === k ? l1 - l2 : Math.log(Math.max(map.scores[cell * classes + j], P_FLOOR)) - l1;
     }
   });
   for (let j = 0; j < classes; j++) {
@@ -177,7 +175,7 @@ export function classBaselines(maps: readonly ScoreMap[]): Float64Array {
 export interface CellEvidence {
   /** Per cell (row-major), the class with the highest probability (the lower index on ties). */
   winner: Int32Array;
-  /** Per cell, ln p_win − ln p_runner-up − baselines[win], nats (logits, not probabilities: z_win − z_runner-up − baseline). */
+  /** Per cell, ln p_win − ln p_runner-up − baselines[win], nats; for logits, z_win − baselines[win]. */
   evidence: Float32Array;
   /** Per cell, the winning class's probability: its score, or for logits its softmax over the cell's classes. */
   probability: Float32Array;
@@ -194,14 +192,14 @@ export function cellEvidence(map: ScoreMap, baselines: Float64Array): CellEviden
   const evidence = new Float32Array(n);
   const probability = new Float32Array(n);
   const probabilities = isProbability(map);
-  const log = logScale(map);
   for (let i = 0; i < n; i++) {
     const { k, p1, p2 } = topTwo(map.scores, i, K);
     winner[i] = k;
-    evidence[i] = log(p1) - log(p2) - baselines[k];
     if (probabilities) {
+      evidence[i] = Math.log(Math.max(p1, P_FLOOR)) - Math.log(Math.max(p2, P_FLOOR)) - baselines[k];
       probability[i] = p1;
     } else {
+      evidence[i] = p1 - baselines[k];
       let sum = 0;
       for (let j = 0; j < K; j++) sum += Math.exp(map.scores[i * K + j] - p1);
       probability[i] = 1 / sum;

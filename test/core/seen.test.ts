@@ -84,22 +84,36 @@ describe('SEEN_RULE on a flooded map', () => {
 });
 
 describe('SEEN_RULE on logits', () => {
-  it('reads a graph without a final softmax (scores outside [0, 1]) as logits: the same cells and scores as its softmax', () => {
-    // Log-odds are logit differences, which the softmax keeps: the raw logits and their softmax give the
-    // same baselines, evidence and detections.
+  it('reads a graph without a final softmax (scores outside [0, 1]) by its logits: the maximum logit against the photo\'s, scores as probabilities', () => {
     const raw = flood();
     const logits = { ...raw, scores: new Float32Array(raw.rows * raw.cols * 4) };
     for (let i = 0; i < raw.rows; i++) for (let j = 0; j < raw.cols; j++) logits.scores.set(OBJECTS[`${i},${j}`] ?? [8, 0, 0, 0], (i * raw.cols + j) * 4);
-    const b = classBaselines([logits]);
-    expect([...b]).toEqual([8, -8, -8, -8]);
+    // Baselines, 0.9 quantile of each class's logit: class 0 is 8 on 193 cells ((5, 11) included), 0, 9
+    // and 14 on the others → 8; classes 1–3 are 0 on all but one cell each → 0.
+    expect([...classBaselines([logits])]).toEqual([8, 0, 0, 0]);
+    // Evidence z_win − baseline: (3, 3) 10 − 0, (5, 11) 9 − 0, (9, 9) 14 − 8 = 6; (12, 2) 9 − 8 = 1 and the
+    // flood 0 are under ln 20. The boxes are those of the softmax of the same logits, with the same
+    // scores: the probability of the class (the detection threshold is a probability, not a logit).
     const fromLogits = detect([logits], { threshold: 0.5, labels: LABELS });
+    expect(fromLogits.map((d) => [d.label, d.box, Number(d.evidence?.toFixed(3))])).toEqual([
+      ['two', cellBox(raw, 3, 3), 10],
+      ['one', cellBox(raw, 5, 11), 9],
+      ['zero', cellBox(raw, 9, 9), 6],
+    ]);
     const fromSoftmax = detect([raw], { threshold: 0.5, labels: LABELS });
-    // The score of a box is its class's probability either way (for logits, their softmax over the cell):
-    // the detection threshold is a probability, not a logit.
-    const seen = (d: { label?: string; box: number[]; evidence?: number; score: number }): unknown[] => [d.label, d.box, Number(d.evidence?.toFixed(3)), Number(d.score.toFixed(5))];
-    expect(fromLogits.map(seen)).toEqual(fromSoftmax.map(seen));
-    expect(fromLogits).toHaveLength(3);
+    const where = (d: { label?: string; box: number[]; score: number }): unknown[] => [d.label, d.box, Number(d.score.toFixed(5))];
+    expect(fromLogits.map(where)).toEqual(fromSoftmax.map(where));
     expect(fromLogits[0].score).toBeCloseTo(Math.exp(10) / (Math.exp(10) + 3), 5);
+  });
+
+  it('tells a weak window by its logit where the ratio alone would pass it', () => {
+    // On a background of logits 0, one cell wins by 4 nats but with logit 1 (the others −3): its log-odds
+    // would stand out, its logit 1 − 0 does not; another wins with logit 6: it does.
+    const m = logitMap(4, () => [0, 0, 0, 0]);
+    const logits = { ...m, scores: new Float32Array(m.rows * m.cols * 4) };
+    logits.scores.set([1, -3, -3, -3], (2 * m.cols + 2) * 4);
+    logits.scores.set([0, 0, 6, 0], (8 * m.cols + 8) * 4);
+    expect(detect([logits], { threshold: 0.5, labels: LABELS }).map((d) => [d.label, d.box])).toEqual([['two', cellBox(m, 8, 8)]]);
   });
 });
 
