@@ -86,7 +86,8 @@ interface JournalLine {
  * photo: read whole per job, a batch would cost the square of its size).
  */
 class JournalReader {
-  private readonly folders = new Map<string, { offset: number; rest: string; byFile: Map<string, JournalLine[]> }>();
+  /** Per output folder: bytes indexed so far (whole lines), and per photo file where its lines are ([offset, length] pairs). */
+  private readonly folders = new Map<string, { scanned: number; byFile: Map<string, number[]> }>();
   private chain: Promise<unknown> = Promise.resolve();
 
   /** Entries recorded for `file` in `outDir`'s journal so far (one read at a time: they share offsets). */
@@ -99,34 +100,46 @@ class JournalReader {
   private async read(outDir: string, file: string): Promise<JournalLine[]> {
     let f = this.folders.get(outDir);
     if (!f) {
-      f = { offset: 0, rest: '', byFile: new Map() };
+      f = { scanned: 0, byFile: new Map() };
       this.folders.set(outDir, f);
     }
     const fh = await fs.open(path.join(outDir, JOURNAL_FILE), 'r').catch(() => null);
-    if (fh) {
-      try {
-        const { size } = await fh.stat();
-        if (size < f.offset) Object.assign(f, { offset: 0, rest: '', byFile: new Map() });
-        if (size > f.offset) {
-          const buf = Buffer.alloc(size - f.offset);
-          const { bytesRead } = await fh.read(buf, 0, buf.length, f.offset);
-          f.offset += bytesRead;
-          const lines = (f.rest + buf.subarray(0, bytesRead).toString('utf8')).split('\n');
-          f.rest = lines.pop() ?? '';
-          for (const line of lines) {
-            try {
-              const e = JSON.parse(line) as JournalLine;
-              if (typeof e.file === 'string') f.byFile.set(e.file, [...(f.byFile.get(e.file) ?? []), e]);
-            } catch {
-              // A line cut by a kill: that photo is redone.
-            }
+    if (!fh) return [];
+    try {
+      const { size } = await fh.stat();
+      if (size < f.scanned) Object.assign(f, { scanned: 0, byFile: new Map() });
+      if (size > f.scanned) {
+        const buf = Buffer.alloc(size - f.scanned);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, f.scanned);
+        let at = 0;
+        // Only whole lines are indexed; a line still being written is read again next time.
+        for (let nl = buf.indexOf(10, at); nl >= 0 && nl < bytesRead; nl = buf.indexOf(10, at)) {
+          try {
+            const e = JSON.parse(buf.subarray(at, nl).toString('utf8')) as JournalLine;
+            if (typeof e.file === 'string') f.byFile.set(e.file, [...(f.byFile.get(e.file) ?? []), f.scanned + at, nl - at]);
+          } catch {
+            // A line cut by a kill: that photo is redone.
           }
+          at = nl + 1;
         }
-      } finally {
-        await fh.close();
+        f.scanned += at;
       }
+      // Only the offsets are kept (a journal line is a kilobyte or more): this photo's lines are read again.
+      const where = f.byFile.get(file) ?? [];
+      const lines: JournalLine[] = [];
+      for (let i = 0; i < where.length; i += 2) {
+        const line = Buffer.alloc(where[i + 1]);
+        await fh.read(line, 0, line.length, where[i]);
+        try {
+          lines.push(JSON.parse(line.toString('utf8')) as JournalLine);
+        } catch {
+          // Changed under us: not a resume.
+        }
+      }
+      return lines;
+    } finally {
+      await fh.close();
     }
-    return f.byFile.get(file) ?? [];
   }
 }
 
