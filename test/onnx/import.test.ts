@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportConverted } from '../../main/onnx/convert';
+import { DataType, encodeModel } from '../../main/onnx/proto';
 import { prepareModelInWorker } from '../../main/services/convert-thread';
 import { prepareModel } from '../../main/services/models';
 import { useWasm } from '../helpers/models';
@@ -259,6 +260,34 @@ describe('labels', () => {
     expect(prepared.info.labels).toEqual(['one', 'two', 'three']);
     expect(prepared.info.head.join('\n')).toMatch(/labels from labels\.txt/);
   }, 60_000);
+});
+
+describe('untrusted sizes', () => {
+  it('an input declared far bigger than Convmap runs (a 70000² image behind a global pool) is refused before anything is allocated for it', async () => {
+    const weights = new Float32Array([1, 2, 3, 4, 5, 6]);
+    const bytes = encodeModel({
+      producerName: 'test', producerVersion: '0',
+      graph: {
+        name: 'huge',
+        node: [
+          { name: 'gap', opType: 'GlobalAveragePool', input: ['input'], output: ['g'], attribute: [] },
+          { name: 'flat', opType: 'Flatten', input: ['g'], output: ['f'], attribute: [] },
+          { name: 'fc', opType: 'MatMul', input: ['f', 'w'], output: ['output'], attribute: [] },
+        ],
+        initializer: [{ name: 'w', dims: [3, 2], dataType: DataType.FLOAT, rawData: new Uint8Array(weights.buffer) }],
+        input: [{ name: 'input', elemType: DataType.FLOAT, shape: [1, 3, 70000, 70000] }],
+        output: [{ name: 'output', elemType: DataType.FLOAT, shape: [1, 2] }],
+      },
+    });
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-onnx-huge-'));
+    try {
+      await fs.writeFile(path.join(dir, 'huge.onnx'), bytes);
+      await expect(prepareModel(path.join(dir, 'huge.onnx'))).rejects.toThrow(/huge\.onnx: input "input" is 70000×70000×3, over the limit of 16777216 pixels/);
+      await expect(prepareModel(path.join(fixtures, 'free_size.onnx'), { window: 5000 })).rejects.toThrow(/free_size\.onnx: input "input" is 5000×5000×3, over the limit/);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('external data', () => {

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 // Registers the activations tfjs lacks (hardSwish, Keras 3's hard sigmoid) under the names used below.
 import '../../model/activations';
 import { ModelError } from '../../model/errors';
+import { MAX_INPUT_PIXELS } from '../../model/guards';
 import { OnnxType, typeName, type OnnxAttribute, type OnnxModelFile, type OnnxNode, type OnnxTensor } from './read';
 
 type Layout = 'nchw' | 'nhwc';
@@ -287,6 +288,7 @@ class Importer {
         if (c * h * w !== k) this.fail(reshape, `reshapes the ${k} input values to [${s.join(', ')}]`);
         hwc = [h, w, c];
         this.notes.push(`input "${inp.name}" holds ${k} values that the graph reshapes to a ${h}×${w}×${c} image`);
+        this.checkSize(inp.name, hwc);
         const tensor = tf.input({ shape: hwc, name: 'image' });
         this.vals.set(reshape.output[0], { kind: 'map', t: tensor, layout, nonNeg: false });
         for (const n of [...passed, reshape]) this.done.add(n);
@@ -300,12 +302,20 @@ class Importer {
     } else {
       this.fail(undefined, `input "${inp.name}" [${dims.join(', ')}] is not an image`);
     }
+    this.checkSize(inp.name, hwc);
     const tensor = tf.input({ shape: hwc, name: 'image' });
     this.vals.set(inp.name, layout === 'flat'
       ? { kind: 'vec', t: this.apply(tf.layers.flatten({ name: 'image_flat' }), tensor), rank: 2, order: null, nonNeg: false }
       : { kind: 'map', t: tensor, layout, nonNeg: false });
     const d = layout === 'nchw' ? [1, hwc[2], hwc[0], hwc[1]] : layout === 'flat' ? [1, hwc[0] * hwc[1]] : [1, ...hwc];
     return { name: inp.name, elemType: inp.elemType, dims: d, layout, tensor, window: [hwc[0], hwc[1]], channels: hwc[2] };
+  }
+
+  /** Refuses an input too big to run (a small file may declare a huge one): before anything is allocated for it. */
+  private checkSize(name: string, hwc: [number, number, number]): void {
+    if (hwc[0] * hwc[1] > MAX_INPUT_PIXELS || hwc[2] > 4) {
+      this.fail(undefined, `input "${name}" is ${hwc.join('×')}, over the limit of ${MAX_INPUT_PIXELS} pixels (4096×4096) and 4 channels that Convmap runs a classifier on`);
+    }
   }
 
   private optConstOrUndefined(name: string | undefined): ConstVal | undefined {
