@@ -108,6 +108,10 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const quiet = opts.quiet === true;
   const workers = opts.workers !== undefined ? parseInteger('workers', opts.workers, 1, 64) : undefined;
   const stride = opts.stride !== undefined ? parseInteger('stride', opts.stride, 1, 4096) : undefined;
+  const window = opts.window !== undefined ? parseInteger('window', opts.window, 8, 4096) : undefined;
+  if (window !== undefined && typeof opts.queue === 'string') {
+    throw new Error('--window with --queue: convert the model at that size first (convmap convert MODEL --window N -o DIR) and queue DIR');
+  }
   const jobs = opts.jobs !== undefined ? parseInteger('jobs', opts.jobs, 1, 64) : undefined;
   const namePattern = checkNamePattern(String(opts.name ?? DEFAULT_NAME_PATTERN));
   const scoresOutput = (opts.scores ?? 'summary') as ScoresOutput;
@@ -141,6 +145,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     backend: backendRequest === 'onnx' ? 'auto' : backendRequest,
     preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : undefined,
     stride,
+    window,
     output: typeof opts.output === 'string' ? opts.output : undefined,
     labelsFile: typeof opts.labels === 'string' ? opts.labels : undefined,
     cache: modelCache,
@@ -319,6 +324,7 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown, js
     .option('--stride <px>', 'cells this many pixels apart, a divisor of the network\'s stride (à trous rewrite)')
     .option('--output <name>', 'output of a multi-output model to convert (default: the first giving class scores)')
     .option('--labels <file>', 'class names, one a line or a JSON array')
+    .option('--window <px>', 'input size the model was trained at, for a model saved without a fixed input size ([null, null, 3])')
     .option('--view <view>', 'what the overlay shows: absolute (the class\'s scores, 0–1), relative (the class\'s scores min–max normalised over each photo) or classes (the class map: each cell in its winning class\'s colour); default absolute for models with a background class or with --class, else classes')
     .option('--colormap <name>', `colormap (${COLORMAPS.join(', ')}; jet is taken as turbo)`, DRAW_DEFAULTS.colormap)
     .option('--opacity <x>', 'overlay opacity 0–1', String(DRAW_DEFAULTS.opacity))

@@ -21,6 +21,7 @@
  * dilated DepthwiseConv2D becomes a SeparableConv2D (which honours `dilationRate`) with the same
  * depthwise kernel and an identity pointwise kernel.
  */
+import '../model/keras-layers';
 import * as tf from '@tensorflow/tfjs';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { cellCount } from '../../core/scoremap';

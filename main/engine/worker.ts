@@ -3,6 +3,8 @@
  * through them. Messages are handled one at a time in arrival order (see ./protocol).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+// Converted models may hold Keras activations and layers tfjs lacks (silu, Normalization…): registered before any model is built.
+import '../model/keras-layers';
 import type { LayersModel, Tensor, io } from '@tensorflow/tfjs';
 
 type ModelArtifacts = io.ModelArtifacts;

@@ -15,6 +15,8 @@
  *   known dimensions.
  */
 import * as tf from '@tensorflow/tfjs';
+// Every place that builds a model from a topology needs the activations too: one import registers both.
+import './activations';
 
 type Kwargs = Record<string, unknown>;
 type Shape = (number | null)[];

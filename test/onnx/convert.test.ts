@@ -84,7 +84,7 @@ describe('checkOnnx', () => {
       const err = await checkOnnx(c.fcn, bad, 'three.json', [32, 32]).then(() => null, (e: unknown) => e);
       expect(err).toBeInstanceOf(ModelError);
       expect((err as ModelError).layer).toEqual({ name: 'c2', className: 'Conv2D' });
-      expect((err as ModelError).message).toMatch(/^three\.json: layer "c2" \(Conv2D\): the ONNX model differs from the tfjs model by [0-9.e+-]+ relative \(> 0\.0001\) on a 32×32 image; this layer is the first whose outputs differ/);
+      expect((err as ModelError).message).toMatch(/^three\.json: layer "c2" \(Conv2D\): the ONNX model differs from the tfjs model by [0-9.e+-]+ of the output's scale \(> 0\.0001\) on a 32×32 image; this layer is the first whose outputs differ/);
     } finally {
       c.fcn.dispose();
       m.dispose();
