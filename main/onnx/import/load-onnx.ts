@@ -123,9 +123,12 @@ export async function checkImport(m: OnnxModelFile, bytes: Uint8Array, imp: Impo
   }
   if (imp.logSoftmax) expected = expected.map(Math.exp);
   const [h, w] = imp.window;
-  const actual = tf.tidy(() => (imp.model.predict(tf.tensor4d(nhwc, [batch, h, w, imp.channels])) as tf.Tensor).dataSync() as Float32Array);
-  if (actual.length !== expected.length) {
-    throw new ModelError(m.file, `the rebuilt model gives ${actual.length} scores for ${batch} images, ONNX Runtime ${expected.length}`);
+  // A file with a fixed batch of 32 is fed 32 images; the rebuilt model need only match the first two.
+  const compared = Math.min(batch, 2);
+  const per = h * w * imp.channels;
+  const actual = tf.tidy(() => (imp.model.predict(tf.tensor4d(nhwc.subarray(0, compared * per), [compared, h, w, imp.channels])) as tf.Tensor).dataSync() as Float32Array);
+  if (actual.length * batch !== expected.length * compared) {
+    throw new ModelError(m.file, `the rebuilt model gives ${actual.length / compared} scores per image, ONNX Runtime ${expected.length / batch}`);
   }
   let maxAbs = 0;
   let scale = 0;
@@ -138,7 +141,7 @@ export async function checkImport(m: OnnxModelFile, bytes: Uint8Array, imp: Impo
   if (!(maxRel <= IMPORT_TOLERANCE)) {
     throw new ModelError(m.file, `the rewrite of the ONNX graph differs from ONNX Runtime's run of the file by ${maxRel.toExponential(2)} relative (> ${IMPORT_TOLERANCE}) at the window size: not converted`);
   }
-  return { maxAbsDiff: maxAbs, maxRelDiff: maxRel, images: batch };
+  return { maxAbsDiff: maxAbs, maxRelDiff: maxRel, images: compared };
 }
 
 /** Class names in the model's metadata_props (a JSON list or {index: name}, a Python dict, or comma-separated). */
