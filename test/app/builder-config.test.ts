@@ -103,7 +103,7 @@ describe('electron-builder.yml', () => {
 
   it('associates model files and common photo types for "Open with"', () => {
     const exts = config.fileAssociations.flatMap((a) => a.ext);
-    expect(exts).toEqual(expect.arrayContaining(['json', 'h5', 'keras', 'jpg', 'jpeg', 'png', 'webp', 'tiff']));
+    expect(exts).toEqual(expect.arrayContaining(['json', 'h5', 'keras', 'onnx', 'jpg', 'jpeg', 'png', 'webp', 'tiff']));
   });
 
   it('flips the Electron fuses the security checklist asks for, as electron-builder hands them to @electron/fuses', async () => {
