@@ -204,6 +204,10 @@ describe('catalog: activation layers and preprocessing layers equal Keras\'s for
     { name: 'Softmax axis -1', layers: [k3Layer('Softmax', 's', { axis: -1 })], f: softmaxVec },
     { name: 'Rescaling 1/127.5 - 1', layers: [k3Layer('Rescaling', 'rs', { scale: 1 / 127.5, offset: -1 })], f: elementwise((x) => x / 127.5 - 1), range: [0, 255] },
     {
+      name: 'Rescaling per channel (EfficientNet: 1/√stddev per channel)', layers: [k3Layer('Rescaling', 'rs', { scale: [1 / Math.sqrt(0.052), 1 / Math.sqrt(0.05)], offset: 0 })],
+      f: (v) => v.map((x, i) => x * [1 / Math.sqrt(0.052), 1 / Math.sqrt(0.05)][i]), range: [0, 1],
+    },
+    {
       name: 'Normalization (adapted: mean and variance weights)', layers: [k3Layer('Normalization', 'n', { axis: -1, mean: null, variance: null, invert: false })],
       vars: { 'layers/normalization': [{ shape: [C], values: mean }, { shape: [C], values: variance }] },
       f: (v) => v.map((x, i) => (x - mean[i]) / Math.max(Math.sqrt(variance[i]), 1e-7)),
