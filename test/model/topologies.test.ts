@@ -2,12 +2,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { convertClassifier } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
 import { loadClassifier } from '../../main/model/load';
+import { exportOnnx } from '../../main/onnx/export';
+import { type Json, k3BatchNorm, k3Conv, k3Dense, k3Input, k3Layer, kt, writeKerasArchive } from '../helpers/keras';
 import { useWasm } from '../helpers/models';
 import { tempDir } from '../helpers/temp-dir';
+import { ortRun } from '../onnx/helpers';
 
 /**
  * Real topologies from public repositories (../shared/corpus/topologies) whose weight files are
@@ -59,3 +63,104 @@ describe.skipIf(skip !== null)('real topologies with synthetic weights (../share
     }
   });
 });
+
+/**
+ * An EfficientNet MBConv stem and block as keras.applications writes them in Keras 3 (efficientnet.py):
+ * Rescaling(1/255) → Normalization → Rescaling(1/√stddev per channel) → stem Conv2D stride 2 → BN →
+ * swish → DepthwiseConv2D → BN → swish → squeeze-excite (GAP → Reshape(1, 1, C) → Conv2D swish →
+ * Conv2D sigmoid → Multiply) → project Conv2D → BN → top Conv2D → GAP → Dropout → Dense softmax.
+ */
+function efficientNetBlock(): Json {
+  const S = 32;
+  const t = (name: string, shape: (number | null)[]): Json => kt(name, shape);
+  const conv = (filters: number, k: number, act: string, strides = 1): Record<string, Json> => ({ ...k3Conv(filters, k, act, 'same'), strides: [strides, strides], use_bias: false });
+  return {
+    module: 'keras', class_name: 'Functional', registered_name: 'Functional',
+    config: {
+      name: 'efficientnetb0_like', trainable: true,
+      layers: [
+        k3Input('input_layer', [null, S, S, 3]),
+        k3Layer('Rescaling', 'rescaling', { scale: 1 / 255, offset: 0 }, [t('input_layer', [null, S, S, 3])]),
+        k3Layer('Normalization', 'normalization', { axis: -1, mean: null, variance: null, invert: false }, [t('rescaling', [null, S, S, 3])]),
+        k3Layer('Rescaling', 'rescaling_1', { scale: [1 / Math.sqrt(0.229 ** 2), 1 / Math.sqrt(0.224 ** 2), 1 / Math.sqrt(0.225 ** 2)], offset: 0 }, [t('normalization', [null, S, S, 3])]),
+        k3Layer('Conv2D', 'stem_conv', conv(8, 3, 'linear', 2), [t('rescaling_1', [null, S, S, 3])]),
+        k3Layer('BatchNormalization', 'stem_bn', k3BatchNorm(), [t('stem_conv', [null, 16, 16, 8])]),
+        k3Layer('Activation', 'stem_activation', { activation: 'swish' }, [t('stem_bn', [null, 16, 16, 8])]),
+        k3Layer('DepthwiseConv2D', 'block1a_dwconv', { kernel_size: [3, 3], strides: [1, 1], padding: 'same', depth_multiplier: 1, data_format: 'channels_last', dilation_rate: [1, 1], activation: 'linear', use_bias: false }, [t('stem_activation', [null, 16, 16, 8])]),
+        k3Layer('BatchNormalization', 'block1a_bn', k3BatchNorm(), [t('block1a_dwconv', [null, 16, 16, 8])]),
+        k3Layer('Activation', 'block1a_activation', { activation: 'swish' }, [t('block1a_bn', [null, 16, 16, 8])]),
+        k3Layer('GlobalAveragePooling2D', 'block1a_se_squeeze', { data_format: 'channels_last', keepdims: false }, [t('block1a_activation', [null, 16, 16, 8])]),
+        k3Layer('Reshape', 'block1a_se_reshape', { target_shape: [1, 1, 8] }, [t('block1a_se_squeeze', [null, 8])]),
+        k3Layer('Conv2D', 'block1a_se_reduce', { ...k3Conv(2, 1, 'swish', 'same') }, [t('block1a_se_reshape', [null, 1, 1, 8])]),
+        k3Layer('Conv2D', 'block1a_se_expand', { ...k3Conv(8, 1, 'sigmoid', 'same') }, [t('block1a_se_reduce', [null, 1, 1, 2])]),
+        k3Layer('Multiply', 'block1a_se_excite', {}, [t('block1a_activation', [null, 16, 16, 8]), t('block1a_se_expand', [null, 1, 1, 8])]),
+        k3Layer('Conv2D', 'block1a_project_conv', conv(4, 1, 'linear'), [t('block1a_se_excite', [null, 16, 16, 8])]),
+        k3Layer('BatchNormalization', 'block1a_project_bn', k3BatchNorm(), [t('block1a_project_conv', [null, 16, 16, 4])]),
+        k3Layer('Conv2D', 'top_conv', conv(16, 1, 'linear'), [t('block1a_project_bn', [null, 16, 16, 4])]),
+        k3Layer('BatchNormalization', 'top_bn', k3BatchNorm(), [t('top_conv', [null, 16, 16, 16])]),
+        k3Layer('Activation', 'top_activation', { activation: 'swish' }, [t('top_bn', [null, 16, 16, 16])]),
+        k3Layer('GlobalAveragePooling2D', 'avg_pool', { data_format: 'channels_last', keepdims: false }, [t('top_activation', [null, 16, 16, 16])]),
+        k3Layer('Dropout', 'top_dropout', { rate: 0.2, seed: null, noise_shape: null }, [t('avg_pool', [null, 16])]),
+        k3Layer('Dense', 'predictions', k3Dense(5, 'softmax'), [t('top_dropout', [null, 16])]),
+      ],
+      input_layers: ['input_layer', 0, 0],
+      output_layers: ['predictions', 0, 0],
+    },
+  };
+}
+
+/** Seeded values in [lo, hi) (a sine hash: deterministic, no dependency). */
+function seeded(n: number, seed: number, lo: number, hi: number): Float32Array {
+  return Float32Array.from({ length: n }, (_, i) => lo + (hi - lo) * (0.5 + 0.5 * Math.sin(seed * 7919 + i * 104729.123)));
+}
+
+function bn(c: number, seed: number): { shape: number[]; values: Float32Array }[] {
+  return [seeded(c, seed, 0.8, 1.2), seeded(c, seed + 1, -0.05, 0.05), seeded(c, seed + 2, -0.05, 0.05), seeded(c, seed + 3, 0.5, 1.5)].map((values) => ({ shape: [c], values }));
+}
+
+describe('keras.applications building blocks in the form Keras 3 writes them', () => {
+  it('an EfficientNet stem and MBConv block (Normalization, per-channel Rescaling, swish, DepthwiseConv2D, squeeze-excite Multiply) converts; its cells are graded against crops and ONNX equals tfjs', async () => {
+    const file = path.join(root.path, 'efficientnet_block.keras');
+    const w = (shape: number[], seed: number, scale = 0.5): { shape: number[]; values: Float32Array } => ({ shape, values: seeded(shape.reduce((a, b) => a * b, 1), seed, -scale, scale) });
+    await writeKerasArchive(file, efficientNetBlock(), {
+      'layers/normalization': [{ shape: [3], values: Float32Array.of(0.485, 0.456, 0.406) }, { shape: [3], values: Float32Array.of(0.229 ** 2, 0.224 ** 2, 0.225 ** 2) }],
+      'layers/conv2d': [w([3, 3, 3, 8], 1)],
+      'layers/batch_normalization': bn(8, 10),
+      'layers/depthwise_conv2d': [w([3, 3, 8, 1], 2)],
+      'layers/batch_normalization_1': bn(8, 20),
+      'layers/conv2d_1': [w([1, 1, 8, 2], 3), w([2], 4, 0.1)],
+      'layers/conv2d_2': [w([1, 1, 2, 8], 5), w([8], 6, 0.1)],
+      'layers/conv2d_3': [w([1, 1, 8, 4], 7)],
+      'layers/batch_normalization_2': bn(4, 30),
+      'layers/conv2d_4': [w([1, 1, 4, 16], 8)],
+      'layers/batch_normalization_3': bn(16, 40),
+      'layers/dense': [w([16, 5], 9), w([5], 10, 0.1)],
+    });
+    const loaded = await loadClassifier(file);
+    try {
+      const c = convertClassifier(loaded.model, loaded.file);
+      try {
+        expect({ window: c.window, stride: c.stride, classes: c.classes }).toEqual({ window: [32, 32], stride: [2, 2], classes: 5 });
+        // The SE pool is named in the report: it averages the window around each location.
+        expect(c.paddedLayers.some((l) => l.startsWith('block1a_se_squeeze (Squeeze-and-Excitation'))).toBe(true);
+        const report = await checkEquivalence(loaded.model, c, loaded.file, { cellsPerAxis: 3, preprocess: 'raw' });
+        expect(report.exact).toBe(false);
+        expect(['close', 'approximate']).toContain(report.grade);
+        const image = tf.randomUniform([1, 40, 44, 3], 0, 255, 'float32', 3) as tf.Tensor4D;
+        try {
+          const want = tf.tidy(() => (c.fcn.predict(image) as tf.Tensor).dataSync());
+          const got = await ortRun(exportOnnx(c.fcn, loaded.file).bytes, image);
+          expect(got.data.length).toBe(want.length);
+          for (let i = 0; i < want.length; i++) expect(Math.abs(got.data[i] - want[i])).toBeLessThanOrEqual(1e-4);
+        } finally {
+          image.dispose();
+        }
+      } finally {
+        c.fcn.dispose();
+      }
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+});
+
