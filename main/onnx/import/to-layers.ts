@@ -31,6 +31,11 @@ interface MapVal {
   layout: Layout;
   /** Every value is ≥ 0 (after a Relu): zero padding then equals −∞ padding for a max pool. */
   nonNeg: boolean;
+  /**
+   * ONNX holds this NCHW map as [batch, g, C/g, h, w] (a channel shuffle's first Reshape), or as
+   * [batch, C/g, g, h, w] once transposed; only the shuffle's Transpose and Reshape may read it.
+   */
+  groups?: { g: number; transposed: boolean };
 }
 
 /**
@@ -222,6 +227,7 @@ class Importer {
     if (v.kind === 'const') return v.dims;
     const { h, w, c } = this.shapeOf(v);
     if (v.kind === 'vec') return v.rank === 4 ? (v.channelsLast ? [1, 1, 1, c] : [1, c, 1, 1]) : [1, c];
+    if (v.groups) return v.groups.transposed ? [1, c / v.groups.g, v.groups.g, h, w] : [1, v.groups.g, c / v.groups.g, h, w];
     return v.layout === 'nchw' ? [1, c, h, w] : [1, h, w, c];
   }
 
@@ -780,6 +786,7 @@ class Importer {
         for (const a of [...axes].sort((p, q) => p - q)) target.splice(a, 0, 1);
       }
     }
+    if (x.kind === 'map' && this.shuffle(node, x, target)) return;
     const spatial = target.length >= 2 ? count(target.slice(1)) : 0;
     const n = count(this.dimsOf(x).slice(1));
     const vecLike = target.length === 2 || (target.length === 4 && target[2] === 1 && target[3] === 1);
@@ -810,6 +817,41 @@ class Importer {
       return;
     }
     this.fail(node, `reshapes the ${dims.slice(1).join('×')} feature map to [${target.slice(1).join(', ')}]: a shape fixed for the training size (a channel shuffle or a non-classifier reshape) that cannot follow the image's size`);
+  }
+
+  /**
+   * A channel shuffle (ShuffleNet): Reshape [N, C, h, w] → [N, g, C/g, h, w], Transpose [0, 2, 1, 3, 4],
+   * Reshape back. The channels' new order does not depend on h and w, so it becomes a 1×1
+   * convolution by a permutation matrix (exact: each output is one input times 1).
+   * @returns true when `node` was one of the shuffle's reshapes
+   */
+  private shuffle(node: OnnxNode, x: MapVal, target: number[]): boolean {
+    const { h, w, c } = this.shapeOf(x);
+    if (!x.groups && x.layout === 'nchw' && target.length === 5 && target[1] * target[2] === c && target[3] === h && target[4] === w && target[1] > 1) {
+      this.set(node, { ...x, groups: { g: target[1], transposed: false } });
+      return true;
+    }
+    if (!x.groups || target.length !== 4 || target[1] !== c || target[2] !== h || target[3] !== w) return false;
+    if (!x.groups.transposed) {
+      this.set(node, { ...x, groups: undefined });
+      return true;
+    }
+    const g = x.groups.g;
+    const per = c / g;
+    // Output channel j = k·g + i reads input channel i·per + k.
+    const order = Int32Array.from({ length: c }, (_, j) => (j % g) * per + Math.floor(j / g));
+    this.set(node, { ...x, groups: undefined, t: this.select(node, x, order) });
+    this.notes.push(`node "${node.name}": a channel shuffle in ${g} groups runs as a 1×1 convolution by a permutation`);
+    return true;
+  }
+
+  /** A 1×1 convolution whose output channel j is input channel `from[j]` (a shuffle, or a Slice of channels). */
+  private select(node: OnnxNode, x: MapVal, from: Int32Array): tf.SymbolicTensor {
+    const c = this.shapeOf(x).c;
+    const k = new Float32Array(c * from.length);
+    from.forEach((i, j) => (k[i * from.length + j] = 1));
+    const layer = tf.layers.conv2d({ filters: from.length, kernelSize: 1, useBias: false, name: this.layerName(node), ...ZEROS });
+    return this.apply(layer, x.t, [{ data: k, shape: [1, 1, c, from.length] }]);
   }
 
   private activation(node: OnnxNode, x: MapVal | VecVal): void {
@@ -891,6 +933,9 @@ class Importer {
 
   private node(node: OnnxNode): void {
     const op = node.opType;
+    if (op !== 'Transpose' && op !== 'Reshape' && node.input.some((i) => { const v = this.vals.get(i); return v?.kind === 'map' && v.groups !== undefined; })) {
+      this.fail(node, 'reads a feature map reshaped into channel groups other than through a channel shuffle');
+    }
     if (PASS_OPS.has(op) || (op === 'Cast' && this.vals.get(node.input[0])?.kind !== 'const')) {
       this.set(node, this.get(node, 0));
       return;
@@ -985,6 +1030,10 @@ class Importer {
           this.set(node, { ...x, rank: 4, channelsLast: perm === '0,2,3,1' });
           return;
         }
+        if (x.kind === 'map' && x.groups && perm === '0,2,1,3,4') {
+          this.set(node, { ...x, groups: { ...x.groups, transposed: !x.groups.transposed } });
+          return;
+        }
         return this.fail(node, `transposes a ${x.kind === 'map' ? `${x.layout.toUpperCase()} map` : x.kind} by [${perm}]`);
       }
       case 'Concat': {
@@ -1023,6 +1072,26 @@ class Importer {
         if (pads.length !== 8 || pads.some((p, i) => p !== 0 && i % 4 !== hy && i % 4 !== hx) || pads.some((p) => p < 0)) this.fail(node, `pads [${pads.join(', ')}] beyond height and width`);
         const t = this.apply(tf.layers.zeroPadding2d({ padding: [[pads[hy], pads[hy + 4]], [pads[hx], pads[hx + 4]]], name: this.layerName(node) }), x.t);
         this.set(node, { ...x, t });
+        return;
+      }
+      case 'Slice': {
+        const x = this.map(node);
+        const c = this.shapeOf(x).c;
+        const num = (i: number, attrName: string): number[] | undefined => (node.input[i] ? Array.from(this.optConst(node, i)?.values ?? [], Number) : attr(node, attrName)?.ints);
+        const starts = num(1, 'starts') ?? [];
+        const ends = num(2, 'ends') ?? [];
+        const axes = (num(3, 'axes') ?? starts.map((_, i) => i)).map((a) => (a < 0 ? a + 4 : a));
+        const steps = num(4, 'steps') ?? starts.map(() => 1);
+        const channel = x.layout === 'nchw' ? 1 : 3;
+        if (axes.length !== 1 || axes[0] !== channel || steps[0] !== 1) this.fail(node, 'slices a feature map other than along its channels');
+        const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + c : v, 0), c);
+        const [from, to] = [clamp(starts[0]), clamp(ends[0])];
+        if (to <= from) this.fail(node, `slices channels ${from}–${to} of ${c}: nothing`);
+        if (from === 0 && to === c) {
+          this.set(node, x);
+          return;
+        }
+        this.set(node, { ...x, t: this.select(node, x, Int32Array.from({ length: to - from }, (_, j) => from + j)) });
         return;
       }
       case 'LayerNormalization':
