@@ -291,6 +291,14 @@ describe('untrusted sizes', () => {
       await fs.writeFile(path.join(dir, 'huge.onnx'), bytes);
       await expect(prepareModel(path.join(dir, 'huge.onnx'))).rejects.toThrow(/huge\.onnx: input "input" is 70000×70000×3, over the limit of 16777216 pixels/);
       await expect(prepareModel(path.join(fixtures, 'free_size.onnx'), { window: 5000 })).rejects.toThrow(/free_size\.onnx: input "input" is 5000×5000×3, over the limit/);
+      // Not ONNX at all: a JPEG's first bytes and a text file, each refused in one line naming the file.
+      await fs.writeFile(path.join(dir, 'photo.onnx'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01]));
+      await fs.writeFile(path.join(dir, 'notes.onnx'), 'not a model\n');
+      for (const name of ['photo.onnx', 'notes.onnx']) {
+        const err = await prepareModel(path.join(dir, name)).catch((e: Error) => e);
+        expect((err as Error).message).toMatch(new RegExp(`${name.replace('.', '\\.')}: is not an ONNX model`));
+        expect((err as Error).message).not.toContain('\n');
+      }
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
