@@ -43,11 +43,11 @@ const COLLAPSE = new Set(['Flatten', 'GlobalAveragePooling2D', 'GlobalMaxPooling
 const DROPPED = new Set(['Dropout', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'SpatialDropout2D', 'ActivityRegularization']);
 const ELEMENTWISE = new Set(['Activation', 'ReLU', 'LeakyReLU', 'ELU', 'ThresholdedReLU', 'PReLU', 'Rescaling']);
 /** Layers a head may hold besides Dense; a backwards walk from the output passes them. */
-const HEAD_KINDS = new Set([...COLLAPSE, ...DROPPED, ...ELEMENTWISE, 'Dense', 'Softmax', 'BatchNormalization', 'Reshape', 'Conv2D']);
+const HEAD_KINDS = new Set([...COLLAPSE, ...DROPPED, ...ELEMENTWISE, 'Dense', 'Softmax', 'BatchNormalization', 'LayerNormalization', 'Reshape', 'Conv2D']);
 const STRIDED = new Set(['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'MaxPooling2D', 'AveragePooling2D']);
 const SPATIAL_NEUTRAL = new Set([
   ...DROPPED, ...ELEMENTWISE, 'Softmax', 'BatchNormalization', 'LayerNormalization', 'Dense', 'Add', 'Multiply', 'Concatenate',
-  'Average', 'Maximum', 'Minimum', 'Subtract', 'ZeroPadding2D', 'Cropping2D', 'InputLayer', 'Permute', 'Normalization',
+  'Average', 'Maximum', 'Minimum', 'Subtract', 'ZeroPadding2D', 'Cropping2D', 'InputLayer', 'Permute', 'Normalization', 'LayerScale',
 ]);
 
 function pair(x: unknown, fallback: number): [number, number] {
@@ -154,7 +154,7 @@ function findHead(graph: FlatGraph, file: string, outputId: number): HeadPlan {
     // The blocker is in the head when a Dense follows it or a Flatten/GlobalPooling precedes it.
     const inHead = chain.some((n) => n.className === 'Dense') || nodesUpTo(graph, t).some(collapses);
     if (blocker && !HEAD_KINDS.has(blocker.className) && inHead) {
-      throw new ModelError(file, 'cannot be part of a convertible head (accepted after Flatten/GlobalPooling: Dense, Dropout, Activation, Softmax, BatchNormalization, Reshape, 1×1 Conv2D)', layerRef(blocker));
+      throw new ModelError(file, 'cannot be part of a convertible head (accepted after Flatten/GlobalPooling: Dense, Dropout, Activation, Softmax, BatchNormalization, LayerNormalization, Reshape, 1×1 Conv2D)', layerRef(blocker));
     }
     throw new ModelError(
       file,
@@ -451,6 +451,7 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
         break;
       }
       case 'BatchNormalization':
+      case 'LayerNormalization':
       case 'Softmax': {
         const axis = Array.isArray(cfg.axis) ? cfg.axis : [cfg.axis ?? -1];
         const lastAxis = inShape.length - 1;

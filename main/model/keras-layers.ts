@@ -9,6 +9,7 @@
  * - `CenterCrop`: tfjs's writes its output size into its input's shape array (the model's input
  *   then claims the cropped size); this one copies it first.
  * - `ELU`: tfjs's refuses an alpha other than 1; this one computes x > 0 ? x : alpha·(eˣ − 1).
+ * - `LayerScale` (keras.applications ConvNeXt's own layer, Keras 2.10+ and 3): x · gamma per channel.
  * - `Reshape`: tfjs's leaves a `-1` dimension unknown whenever the batch size is unknown (always, in
  *   a model), so `Reshape((1, 1, -1))` after a global pooling fed the next Conv2D an unknown channel
  *   count ("The channel dimension of the input should be defined"); this one resolves it from the
@@ -208,3 +209,36 @@ export class KerasELU extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(KerasELU);
+
+/** keras.applications ConvNeXt's `LayerScale(init_values, projection_dim)`: x · gamma, gamma [projection_dim]. */
+export class KerasLayerScale extends tf.layers.Layer {
+  static className = 'LayerScale';
+  readonly projectionDim: number;
+  readonly initValues: number;
+  private gamma: tf.LayerVariable | null = null;
+
+  constructor(args: Kwargs) {
+    super(args);
+    this.projectionDim = Number(args.projectionDim);
+    this.initValues = Number(args.initValues ?? 1e-6);
+  }
+
+  override build(): void {
+    this.gamma = this.addWeight('gamma', [this.projectionDim], 'float32', tf.initializers.constant({ value: this.initValues }));
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => tf.mul(oneTensor(inputs), (this.gamma as tf.LayerVariable).read()));
+  }
+
+  /** gamma as a plain array (what the ONNX exporter multiplies by). */
+  scale(): Float32Array {
+    return tf.tidy(() => (this.gamma as tf.LayerVariable).read().dataSync() as Float32Array).slice();
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), projectionDim: this.projectionDim, initValues: this.initValues };
+  }
+}
+tf.serialization.registerClass(KerasLayerScale);

@@ -9,7 +9,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../model/errors';
-import { KerasNormalization } from '../model/keras-layers';
+import { KerasLayerScale, KerasNormalization } from '../model/keras-layers';
 import { flattenModel, type FlatNode } from '../convert/graph';
 import { ONNX_INPUT, ONNX_OUTPUT } from './names';
 import { AttributeType, DataType, encodeModel, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
@@ -445,6 +445,10 @@ class Exporter {
         if (!(scale === 1)) y = this.op('Mul', [y, vec(scale, 'scale')]);
         if (!(offset === 0)) y = this.op('Add', [y, vec(offset, 'offset')]);
         return keep(y);
+      }
+      case 'LayerScale': {
+        if (!(layer instanceof KerasLayerScale)) return this.fail('is not the LayerScale layer Convmap reads');
+        return keep(this.op('Mul', [x.name, this.channelVector(layer.scale(), 'gamma')]));
       }
       case 'Normalization': {
         if (!(layer instanceof KerasNormalization)) return this.fail('is not the Normalization layer Convmap reads');

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertClassifier } from '../../main/convert/convert';
+import { checkEquivalence } from '../../main/convert/equivalence';
 import { ModelError } from '../../main/model/errors';
-import { useWasm } from '../helpers/models';
+import { randomizeWeights, useWasm } from '../helpers/models';
 
 const FILE = '/models/bad/model.json';
 
@@ -33,7 +34,19 @@ function refusal(model: tf.LayersModel): ModelError {
 }
 
 describe('convertClassifier refuses what it cannot rewrite, naming file, layer and class', () => {
-  it('refuses a LayerNormalization between Dense layers of the head', () => {
+  it('refuses a LayerNormalization of the flattened map (between Flatten and Dense): it mixes locations', () => {
+    const model = seq([
+      tf.layers.conv2d({ filters: 2, kernelSize: 3, inputShape: [8, 8, 1] }),
+      tf.layers.flatten(),
+      tf.layers.layerNormalization({ name: 'head_norm' }),
+      tf.layers.dense({ units: 3, activation: 'softmax' }),
+    ]);
+    const err = refusal(model);
+    expect(err.layer).toEqual({ name: 'head_norm', className: 'LayerNormalization' });
+    expect(err.message).toContain('layer "head_norm" (LayerNormalization): normalises a flattened map; it cannot be applied per location');
+  });
+
+  it('converts a LayerNormalization between Dense layers of the head (it normalises each location\'s vector): every cell equals its crop', async () => {
     const model = seq([
       tf.layers.conv2d({ filters: 2, kernelSize: 3, inputShape: [8, 8, 1] }),
       tf.layers.flatten(),
@@ -41,10 +54,11 @@ describe('convertClassifier refuses what it cannot rewrite, naming file, layer a
       tf.layers.layerNormalization({ name: 'head_norm' }),
       tf.layers.dense({ units: 3, activation: 'softmax' }),
     ]);
-    const err = refusal(model);
-    expect(err.layer).toEqual({ name: 'head_norm', className: 'LayerNormalization' });
-    expect(err.message).toContain('layer "head_norm" (LayerNormalization)');
-    expect(err.message).toContain('cannot be part of a convertible head');
+    randomizeWeights(model, 5);
+    const c = convertClassifier(model, FILE);
+    made.push(c.fcn);
+    const report = await checkEquivalence(model, c, FILE, { cellsPerAxis: 3 });
+    expect(report.exact).toBe(true);
   });
 
   it('refuses a head that ends in an unsupported layer, saying so rather than "no Flatten"', () => {
@@ -52,10 +66,10 @@ describe('convertClassifier refuses what it cannot rewrite, naming file, layer a
       tf.layers.conv2d({ filters: 2, kernelSize: 3, inputShape: [8, 8, 1] }),
       tf.layers.flatten(),
       tf.layers.dense({ units: 4 }),
-      tf.layers.layerNormalization({ name: 'final_norm' }),
+      tf.layers.repeatVector({ n: 2, name: 'final_repeat' }),
     ]);
     const err = refusal(model);
-    expect(err.message).toContain('layer "final_norm" (LayerNormalization)');
+    expect(err.message).toContain('layer "final_repeat" (RepeatVector)');
     expect(err.message).toContain('cannot be part of a convertible head');
   });
 

@@ -164,3 +164,78 @@ describe('keras.applications building blocks in the form Keras 3 writes them', (
   });
 });
 
+/**
+ * A ConvNeXt stem and block as keras.applications writes them (convnext.py): patchify Conv2D 4×4
+ * stride 4 → LayerNormalization → DepthwiseConv2D 7×7 → LayerNormalization → Dense 4C gelu → Dense C →
+ * LayerScale → Activation('linear') (StochasticDepth at rate 0) → Add; head GAP → LayerNormalization → Dense.
+ */
+function convNeXtBlock(): Json {
+  const t = (name: string, shape: (number | null)[]): Json => kt(name, shape);
+  const ln = { axis: -1, epsilon: 1e-6, center: true, scale: true, rms_scaling: false };
+  return {
+    module: 'keras', class_name: 'Functional', registered_name: 'Functional',
+    config: {
+      name: 'convnext_like', trainable: true,
+      layers: [
+        k3Input('input_layer', [null, 32, 32, 3]),
+        k3Layer('Conv2D', 'stem_conv', { ...k3Conv(8, 4, 'linear'), strides: [4, 4] }, [t('input_layer', [null, 32, 32, 3])]),
+        k3Layer('LayerNormalization', 'stem_ln', ln, [t('stem_conv', [null, 8, 8, 8])]),
+        k3Layer('DepthwiseConv2D', 'b0_depthwise', { kernel_size: [7, 7], strides: [1, 1], padding: 'same', depth_multiplier: 1, data_format: 'channels_last', dilation_rate: [1, 1], activation: 'linear', use_bias: true }, [t('stem_ln', [null, 8, 8, 8])]),
+        k3Layer('LayerNormalization', 'b0_ln', ln, [t('b0_depthwise', [null, 8, 8, 8])]),
+        k3Layer('Dense', 'b0_pw1', k3Dense(32, 'gelu'), [t('b0_ln', [null, 8, 8, 8])]),
+        k3Layer('Dense', 'b0_pw2', k3Dense(8, 'linear'), [t('b0_pw1', [null, 8, 8, 32])]),
+        { ...(k3Layer('LayerScale', 'b0_layer_scale', { init_values: 1e-6, projection_dim: 8 }, [t('b0_pw2', [null, 8, 8, 8])]) as Record<string, Json>), module: 'keras.src.applications.convnext', registered_name: 'LayerScale' },
+        k3Layer('Activation', 'b0_identity', { activation: 'linear' }, [t('b0_layer_scale', [null, 8, 8, 8])]),
+        k3Layer('Add', 'b0_add', {}, [t('stem_ln', [null, 8, 8, 8]), t('b0_identity', [null, 8, 8, 8])]),
+        k3Layer('GlobalAveragePooling2D', 'head_gap', { data_format: 'channels_last', keepdims: false }, [t('b0_add', [null, 8, 8, 8])]),
+        k3Layer('LayerNormalization', 'head_layernorm', ln, [t('head_gap', [null, 8])]),
+        k3Layer('Dense', 'head_dense', k3Dense(5, 'softmax'), [t('head_layernorm', [null, 8])]),
+      ],
+      input_layers: ['input_layer', 0, 0],
+      output_layers: ['head_dense', 0, 0],
+    },
+  };
+}
+
+describe('keras.applications building blocks: ConvNeXt', () => {
+  it('a ConvNeXt stem and block (LayerNormalization, 7×7 DepthwiseConv2D, Dense gelu on the channel axis, LayerScale, Add; GAP → LayerNormalization head) converts; graded against crops, ONNX equals tfjs', async () => {
+    const file = path.join(root.path, 'convnext_block.keras');
+    const w = (shape: number[], seed: number, scale = 0.5): { shape: number[]; values: Float32Array } => ({ shape, values: seeded(shape.reduce((a, b) => a * b, 1), seed, -scale, scale) });
+    const lnw = (c: number, seed: number): { shape: number[]; values: Float32Array }[] => [{ shape: [c], values: seeded(c, seed, 0.8, 1.2) }, w([c], seed + 1, 0.05)];
+    await writeKerasArchive(file, convNeXtBlock(), {
+      'layers/conv2d': [w([4, 4, 3, 8], 1), w([8], 2, 0.1)],
+      'layers/layer_normalization': lnw(8, 10),
+      'layers/depthwise_conv2d': [w([7, 7, 8, 1], 3), w([8], 4, 0.1)],
+      'layers/layer_normalization_1': lnw(8, 20),
+      'layers/dense': [w([8, 32], 5), w([32], 6, 0.1)],
+      'layers/dense_1': [w([32, 8], 7), w([8], 8, 0.1)],
+      'layers/layer_scale': [{ shape: [8], values: seeded(8, 9, 0.1, 0.5) }],
+      'layers/layer_normalization_2': lnw(8, 30),
+      'layers/dense_2': [w([8, 5], 11), w([5], 12, 0.1)],
+    });
+    const loaded = await loadClassifier(file);
+    try {
+      const c = convertClassifier(loaded.model, loaded.file);
+      try {
+        expect({ window: c.window, stride: c.stride, classes: c.classes }).toEqual({ window: [32, 32], stride: [4, 4], classes: 5 });
+        const report = await checkEquivalence(loaded.model, c, loaded.file, { cellsPerAxis: 3, preprocess: 'raw' });
+        expect(report.exact).toBe(false);
+        expect(report.note).toMatch(/b0_depthwise \('same' 7×7\)/);
+        const image = tf.randomUniform([1, 44, 40, 3], 0, 255, 'float32', 4) as tf.Tensor4D;
+        try {
+          const want = tf.tidy(() => (c.fcn.predict(image) as tf.Tensor).dataSync());
+          const got = await ortRun(exportOnnx(c.fcn, loaded.file).bytes, image);
+          expect(got.data.length).toBe(want.length);
+          for (let i = 0; i < want.length; i++) expect(Math.abs(got.data[i] - want[i])).toBeLessThanOrEqual(1e-4);
+        } finally {
+          image.dispose();
+        }
+      } finally {
+        c.fcn.dispose();
+      }
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+});
+
