@@ -4,6 +4,7 @@ import { computed, ref, shallowRef } from 'vue';
 import type { BackendInfo, LoadModelRequest, ModelSummary, RecentItems } from '../../core/api';
 import type { PreprocessMode } from '../../core/model-info';
 import { errorMessage, isAbortError, useApi } from '../api';
+import { loadShippedFontsFor } from '../fonts';
 import { newJobId, useJobsStore } from './jobs';
 
 export const useModelStore = defineStore('model', () => {
@@ -56,6 +57,7 @@ export const useModelStore = defineStore('model', () => {
       if (opts.output !== undefined) req.output = opts.output;
       if (opts.labelsFile !== undefined) req.labelsFile = opts.labelsFile;
       const summary = await api.loadModel(req);
+      await loadShippedFontsFor(summary.info.labels);
       model.value = summary;
       choice.value = { ...(opts.output === undefined ? {} : { output: opts.output }), ...(opts.labelsFile === undefined ? {} : { labelsFile: opts.labelsFile }) };
       void refreshBackend();
