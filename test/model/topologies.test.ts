@@ -6,6 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { convertClassifier } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
+import { kerasSnakeCase } from '../../main/model/keras';
+import { buildModel } from '../../main/model/keras-config';
 import { loadClassifier } from '../../main/model/load';
 import { exportOnnx } from '../../main/onnx/export';
 import { type Json, k3BatchNorm, k3Conv, k3Dense, k3Input, k3Layer, kt, writeKerasArchive } from '../helpers/keras';
@@ -236,6 +238,154 @@ describe('keras.applications building blocks: ConvNeXt', () => {
     } finally {
       loaded.model.dispose();
     }
+  });
+});
+
+/** One layer of a Keras 3 Functional config: class, name, config, the names of the layers it reads. */
+type Spec = [string, string, Record<string, Json>, string[]];
+
+/** A Keras 3 Functional config from specs (the first spec is the InputLayer's name; shapes in refs are informational). */
+function functional(name: string, batchShape: (number | null)[], specs: Spec[], output: string): Json {
+  return {
+    module: 'keras', class_name: 'Functional', registered_name: 'Functional',
+    config: {
+      name, trainable: true,
+      layers: [k3Input('input_layer', batchShape), ...specs.map(([cls, n, cfg, ins]) => k3Layer(cls, n, cfg, ins.map((i) => kt(i, [null]))))],
+      input_layers: ['input_layer', 0, 0],
+      output_layers: [output, 0, 0],
+    },
+  };
+}
+
+/**
+ * Writes `config` as a .keras file with seeded weights at the paths Keras 3 gives them
+ * (layers/<snake_case class>[_k]/vars); the shapes are read from the model tfjs builds from the
+ * config (setup only: the test's oracle is the crops through the loaded model).
+ */
+async function writeSeededKeras(file: string, config: Json): Promise<void> {
+  const model = await buildModel(config as Record<string, unknown>, file, '3.5.0');
+  const vars: Record<string, { shape: number[]; values: Float32Array }[]> = {};
+  const seen = new Map<string, number>();
+  let seed = 1;
+  for (const raw of (config as { config: { layers: { class_name: string; config: { name: string } }[] } }).config.layers) {
+    const snake = kerasSnakeCase(raw.class_name);
+    const k = seen.get(snake);
+    seen.set(snake, k === undefined ? 0 : k + 1);
+    const layer = model.getLayer(raw.config.name);
+    if (layer.weights.length === 0) continue;
+    vars[`layers/${k === undefined ? snake : `${snake}_${k + 1}`}`] = layer.weights.map((v) => {
+      const shape = v.shape as number[];
+      const n = shape.reduce((a, b) => a * b, 1);
+      const fanIn = shape.length > 1 ? shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
+      const variance = /moving_variance|gamma/.test(v.originalName);
+      const values = variance ? seeded(n, seed++, 0.8, 1.2) : seeded(n, seed++, -Math.sqrt(3 / fanIn), Math.sqrt(3 / fanIn));
+      return { shape, values };
+    });
+  }
+  model.dispose();
+  await writeKerasArchive(file, config, vars);
+}
+
+async function convertsAgainstCrops(file: string, want: { window: number[]; stride: number[] }): Promise<void> {
+  const loaded = await loadClassifier(file);
+  try {
+    const c = convertClassifier(loaded.model, loaded.file);
+    try {
+      expect({ window: c.window, stride: c.stride }).toEqual(want);
+      const report = await checkEquivalence(loaded.model, c, loaded.file, { cellsPerAxis: 3, preprocess: 'raw' });
+      expect(report.cellsChecked).toBe(9);
+      expect(report.note).toMatch(/pad with zeros/);
+      const image = tf.randomUniform([1, want.window[0] + 9, want.window[1] + 5, 3], 0, 255, 'float32', 5) as tf.Tensor4D;
+      try {
+        const expected = tf.tidy(() => (c.fcn.predict(image) as tf.Tensor).dataSync());
+        const got = await ortRun(exportOnnx(c.fcn, loaded.file).bytes, image);
+        for (let i = 0; i < expected.length; i++) expect(Math.abs(got.data[i] - expected[i])).toBeLessThanOrEqual(1e-4);
+      } finally {
+        image.dispose();
+      }
+    } finally {
+      c.fcn.dispose();
+    }
+  } finally {
+    loaded.model.dispose();
+  }
+}
+
+const bnSpec = k3BatchNorm();
+const convSpec = (f: number, k: [number, number], strides: number, padding: string, act = 'linear'): Record<string, Json> =>
+  ({ ...k3Conv(f, 1, act, padding), kernel_size: k, strides: [strides, strides] });
+
+describe('keras.applications building blocks: ResNet50, InceptionV3, Xception', () => {
+  it('ResNet50\'s stem and a conv block (ZeroPadding2D, 7×7/2 conv, 3×3/2 max pool, 1×1 projection shortcut, Add) converts; graded against crops, ONNX equals tfjs', async () => {
+    const file = path.join(root.path, 'resnet_block.keras');
+    await writeSeededKeras(file, functional('resnet50_like', [null, 64, 64, 3], [
+      ['ZeroPadding2D', 'conv1_pad', { padding: [[3, 3], [3, 3]], data_format: 'channels_last' }, ['input_layer']],
+      ['Conv2D', 'conv1_conv', convSpec(8, [7, 7], 2, 'valid'), ['conv1_pad']],
+      ['BatchNormalization', 'conv1_bn', bnSpec, ['conv1_conv']],
+      ['Activation', 'conv1_relu', { activation: 'relu' }, ['conv1_bn']],
+      ['ZeroPadding2D', 'pool1_pad', { padding: [[1, 1], [1, 1]], data_format: 'channels_last' }, ['conv1_relu']],
+      ['MaxPooling2D', 'pool1_pool', { pool_size: [3, 3], strides: [2, 2], padding: 'valid', data_format: 'channels_last' }, ['pool1_pad']],
+      ['Conv2D', 'conv2_block1_0_conv', convSpec(16, [1, 1], 1, 'valid'), ['pool1_pool']],
+      ['BatchNormalization', 'conv2_block1_0_bn', bnSpec, ['conv2_block1_0_conv']],
+      ['Conv2D', 'conv2_block1_1_conv', convSpec(4, [1, 1], 1, 'valid'), ['pool1_pool']],
+      ['BatchNormalization', 'conv2_block1_1_bn', bnSpec, ['conv2_block1_1_conv']],
+      ['Activation', 'conv2_block1_1_relu', { activation: 'relu' }, ['conv2_block1_1_bn']],
+      ['Conv2D', 'conv2_block1_2_conv', convSpec(4, [3, 3], 1, 'same'), ['conv2_block1_1_relu']],
+      ['BatchNormalization', 'conv2_block1_2_bn', bnSpec, ['conv2_block1_2_conv']],
+      ['Activation', 'conv2_block1_2_relu', { activation: 'relu' }, ['conv2_block1_2_bn']],
+      ['Conv2D', 'conv2_block1_3_conv', convSpec(16, [1, 1], 1, 'valid'), ['conv2_block1_2_relu']],
+      ['BatchNormalization', 'conv2_block1_3_bn', bnSpec, ['conv2_block1_3_conv']],
+      ['Add', 'conv2_block1_add', {}, ['conv2_block1_0_bn', 'conv2_block1_3_bn']],
+      ['Activation', 'conv2_block1_out', { activation: 'relu' }, ['conv2_block1_add']],
+      ['GlobalAveragePooling2D', 'avg_pool', { data_format: 'channels_last', keepdims: false }, ['conv2_block1_out']],
+      ['Dense', 'predictions', k3Dense(4, 'softmax'), ['avg_pool']],
+    ], 'predictions'));
+    await convertsAgainstCrops(file, { window: [64, 64], stride: [4, 4] });
+  });
+
+  it('an InceptionV3 block (1×7 and 7×1 kernels, a 3×3/1 average pool branch, Concatenate) converts; graded against crops, ONNX equals tfjs', async () => {
+    const file = path.join(root.path, 'inception_block.keras');
+    const cbr = (n: string, f: number, k: [number, number], input: string, strides = 1, padding = 'same'): Spec[] => [
+      ['Conv2D', `${n}_conv`, { ...convSpec(f, k, strides, padding), use_bias: false }, [input]],
+      ['BatchNormalization', `${n}_bn`, { ...bnSpec, scale: false }, [`${n}_conv`]],
+      ['Activation', n, { activation: 'relu' }, [`${n}_bn`]],
+    ];
+    await writeSeededKeras(file, functional('inception_like', [null, 35, 35, 3], [
+      ...cbr('stem', 8, [3, 3], 'input_layer', 2, 'valid'),
+      ...cbr('b1x1', 4, [1, 1], 'stem'),
+      ...cbr('b7_1', 4, [1, 1], 'stem'), ...cbr('b7_2', 4, [1, 7], 'b7_1'), ...cbr('b7_3', 4, [7, 1], 'b7_2'),
+      ['AveragePooling2D', 'bpool_avg', { pool_size: [3, 3], strides: [1, 1], padding: 'same', data_format: 'channels_last' }, ['stem']],
+      ...cbr('bpool', 4, [1, 1], 'bpool_avg'),
+      ['Concatenate', 'mixed', { axis: -1 }, ['b1x1', 'b7_3', 'bpool']],
+      ['GlobalAveragePooling2D', 'avg_pool', { data_format: 'channels_last', keepdims: false }, ['mixed']],
+      ['Dense', 'predictions', k3Dense(4, 'softmax'), ['avg_pool']],
+    ], 'predictions'));
+    await convertsAgainstCrops(file, { window: [35, 35], stride: [2, 2] });
+  });
+
+  it('an Xception entry block (SeparableConv2D, 3×3/2 same max pool, strided 1×1 shortcut, Add) converts; graded against crops, ONNX equals tfjs', async () => {
+    const file = path.join(root.path, 'xception_block.keras');
+    const sep = (f: number): Record<string, Json> => ({
+      filters: f, kernel_size: [3, 3], strides: [1, 1], padding: 'same', data_format: 'channels_last', dilation_rate: [1, 1], depth_multiplier: 1,
+      activation: 'linear', use_bias: false,
+    });
+    await writeSeededKeras(file, functional('xception_like', [null, 40, 40, 3], [
+      ['Conv2D', 'block1_conv1', { ...convSpec(8, [3, 3], 2, 'valid'), use_bias: false }, ['input_layer']],
+      ['BatchNormalization', 'block1_conv1_bn', bnSpec, ['block1_conv1']],
+      ['Activation', 'block1_conv1_act', { activation: 'relu' }, ['block1_conv1_bn']],
+      ['Conv2D', 'shortcut', { ...convSpec(16, [1, 1], 2, 'same'), use_bias: false }, ['block1_conv1_act']],
+      ['BatchNormalization', 'shortcut_bn', bnSpec, ['shortcut']],
+      ['SeparableConv2D', 'block2_sepconv1', sep(16), ['block1_conv1_act']],
+      ['BatchNormalization', 'block2_sepconv1_bn', bnSpec, ['block2_sepconv1']],
+      ['Activation', 'block2_sepconv2_act', { activation: 'relu' }, ['block2_sepconv1_bn']],
+      ['SeparableConv2D', 'block2_sepconv2', sep(16), ['block2_sepconv2_act']],
+      ['BatchNormalization', 'block2_sepconv2_bn', bnSpec, ['block2_sepconv2']],
+      ['MaxPooling2D', 'block2_pool', { pool_size: [3, 3], strides: [2, 2], padding: 'same', data_format: 'channels_last' }, ['block2_sepconv2_bn']],
+      ['Add', 'add', {}, ['block2_pool', 'shortcut_bn']],
+      ['GlobalAveragePooling2D', 'avg_pool', { data_format: 'channels_last', keepdims: false }, ['add']],
+      ['Dense', 'predictions', k3Dense(4, 'softmax'), ['avg_pool']],
+    ], 'predictions'));
+    await convertsAgainstCrops(file, { window: [40, 40], stride: [4, 4] });
   });
 });
 
