@@ -1,6 +1,7 @@
 // Convmap's own lint rules (after VS Code's .eslint-plugin-local/code-layering.ts): each layer lists
-// what it may import, and main/ outside the CLI never blocks on the file system. Tested by
-// test/lint/rules.test.ts, which lints snippets that break each rule.
+// what it may import, main/'s folders stand on floors that import only down, and main/ outside the
+// CLI never blocks on the file system. Tested by test/lint/rules.test.ts, which lints snippets that
+// break each rule.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -94,6 +95,48 @@ const layering = problemRule({
   });
 });
 
+/** The floor index of a repository-relative file under `base` ('main/'), by its first folder; -1 when on none. */
+function floorIndex(floors, base, file) {
+  if (!file.startsWith(base)) return undefined;
+  const folder = file.slice(base.length).split('/')[0];
+  return floors.findIndex((f) => f.includes(folder));
+}
+
+const floors = problemRule({
+  description: 'Floors inside a layer: a file imports files of its own floor and the floors below, never one above (options: the layer\'s folder and its floors, bottom first, each a list of sub-folders).',
+  schema: [{
+    type: 'object',
+    properties: {
+      base: { type: 'string' },
+      floors: { type: 'array', items: { type: 'array', items: { type: 'string' }, minItems: 1 } },
+    },
+    required: ['base', 'floors'],
+    additionalProperties: false,
+  }],
+  messages: {
+    up: '{{file}} is on the floor {{from}}, "{{specifier}}" on the floor {{to}} above it: {{base}} floors import only down ({{order}}).',
+    unplaced: '{{folder}} is on no floor of {{base}}: give it one in eslint.config.js (MAIN_FLOORS).',
+  },
+}, (context) => {
+  const { base, floors: table } = context.options[0];
+  const file = path.relative(root, context.filename).split(path.sep).join('/');
+  const own = floorIndex(table, base, file);
+  const name = (i) => table[i].join('+');
+  const order = table.map((_, i) => name(i)).join(' < ');
+  const folderOf = (f) => base + f.slice(base.length).split('/')[0];
+  return forEachSpecifier(context, (node, specifier) => {
+    if (specifier === undefined || own === undefined) return;
+    const target = targetOf(context.filename, specifier);
+    const to = target === undefined ? undefined : floorIndex(table, base, target);
+    if (to === undefined) return;
+    if (own < 0 || to < 0) {
+      context.report({ node, messageId: 'unplaced', data: { folder: folderOf(own < 0 ? file : target), base } });
+    } else if (to > own) {
+      context.report({ node, messageId: 'up', data: { file, specifier, from: name(own), to: name(to), base, order } });
+    }
+  });
+});
+
 const electronOnlyInGlue = problemRule({
   description: 'Only main/electron/ imports electron (any entry point, also through import() or require()).',
   messages: { electron: '"{{specifier}}": only the Electron glue in main/electron/ imports electron; services stay Electron-free.' },
@@ -144,5 +187,5 @@ const noSyncFs = problemRule({
 
 export default {
   meta: { name: 'convmap-local' },
-  rules: { layering, 'electron-only-in-glue': electronOnlyInGlue, 'no-sync-fs': noSyncFs },
+  rules: { layering, floors, 'electron-only-in-glue': electronOnlyInGlue, 'no-sync-fs': noSyncFs },
 };

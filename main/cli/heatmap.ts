@@ -10,11 +10,12 @@ import { checkClassChoice, isMapView, MAP_VIEWS, type MapView } from '../../core
 import { printable as p, printableJson } from '../../core/printable';
 import { parseScaleList } from '../../core/scales';
 import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest } from '../engine/backend';
-import { DEVICE_REQUESTS, isDeviceRequest } from '../onnx/devices';
+import { DEVICE_REQUESTS, isDeviceRequest } from '../ort/devices';
 import type { BatchEvent } from '../services/batch';
 import { createDiskCache, defaultCacheDir, modelHash, parseByteSize } from '../services/cache';
 import { NPY_DTYPES, SCORES_OUTPUTS, type NpyDtype, type ScoresOutput } from '../services/scores-file';
 import { approximationWarning, preprocessWarning } from './report';
+import { parseInteger, parseNumber } from './options';
 
 /** Colormap names people try from other tools, and the colormap they get here. */
 const COLORMAP_ALIASES: Readonly<Record<string, ColormapName>> = { jet: 'turbo', gray: 'greys', grey: 'greys', rdylbu_r: 'rdylbu' };
@@ -36,25 +37,6 @@ export function mapViewFromOption(v: string): MapView {
 /** "class 8" for an unlabelled model's class, "class cat" for a labelled one; "any (not background)" as is. */
 function classPhrase(label: string): string {
   return /^class /.test(label) || label.startsWith('any ') ? label : `class ${label}`;
-}
-
-/** "≥ 0" for an open range, "from 0 to 1" for a closed one. */
-function rangeText(lo: number, hi: number): string {
-  return hi >= Number.MAX_VALUE ? `≥ ${lo}` : `from ${lo} to ${hi}`;
-}
-
-/** An option's number in [lo, hi] (hi Infinity: no upper bound). @throws naming the option and its range. */
-export function parseNumber(name: string, v: unknown, lo: number, hi = Infinity): number {
-  const x = typeof v === 'string' && v.trim() === '' ? NaN : Number(v);
-  if (!Number.isFinite(x) || x < lo || x > hi) throw new Error(`--${name} must be a number ${rangeText(lo, hi)}, got "${String(v)}"`);
-  return x;
-}
-
-/** An option's whole number in [lo, hi]. @throws naming the option and its range. */
-export function parseInteger(name: string, v: unknown, lo: number, hi = Infinity): number {
-  const x = typeof v === 'string' && v.trim() === '' ? NaN : Number(v);
-  if (!Number.isInteger(x) || x < lo || x > hi) throw new Error(`--${name} must be a whole number ${rangeText(lo, hi)}, got "${String(v)}"`);
-  return x;
 }
 
 /** "1 file", "2 files". */
@@ -84,8 +66,8 @@ type Opts = Record<string, string | boolean | undefined>;
  */
 export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<void> {
   // Loaded here, not at start-up: `convmap --version` or `--help` need none of tfjs, sharp or the engine.
-  const [{ createEngine, loadModelOf }, { BatchController, runBatch }, { checkNamePattern, checkOutputFolder, DEFAULT_NAME_PATTERN }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }] = await Promise.all([
-    import('../engine/engine'), import('../services/batch'), import('../services/export'), import('../services/models'), import('../services/scan'), import('./inputs'),
+  const [{ createEngine, loadModelOf }, { BatchController, runBatch }, { checkNamePattern, DEFAULT_NAME_PATTERN }, { checkOutputFolder }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }] = await Promise.all([
+    import('../engine/engine'), import('../services/batch'), import('../services/export'), import('../io/atomic'), import('../services/models'), import('../services/scan'), import('./inputs'),
   ]);
   const givenScales = opts.scales !== undefined ? parseScales(String(opts.scales)) : undefined;
   if (opts.mode !== undefined && opts.mode !== 'mean' && opts.mode !== 'max') throw new Error(`--mode must be mean or max, got "${String(opts.mode)}"`);

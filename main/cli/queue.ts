@@ -8,11 +8,11 @@ import { SingleBar, Presets } from 'cli-progress';
 import { Option, type Command } from 'commander';
 import { printable as p, printableJson } from '../../core/printable';
 import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest } from '../engine/backend';
-import { DEVICE_REQUESTS, isDeviceRequest } from '../onnx/devices';
+import { DEVICE_REQUESTS, isDeviceRequest } from '../ort/devices';
 import type { BatchEvent } from '../services/batch';
 import { CANCELLED_AT_KEY, parseQueueUrl, QUEUE_NAME, redisErrorLine } from '../queue/connection';
 import type { HeatmapJobModel, HeatmapJobOptions } from '../queue/job';
-import { parseInteger } from './heatmap';
+import { parseInteger } from './options';
 
 type Fail = (err: unknown, json?: { file: string }) => void;
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { gradeEquivalence, type EquivalenceReport, type PreprocessMode } from '../../core/model-info';
 import { cellCount } from '../../core/scoremap';
-import { preprocessValue } from '../engine/preprocess';
+import { preprocessValue } from '../../core/preprocess';
 import { ModelError } from '../model/errors';
 import type { Conversion } from './convert';
 

@@ -5,8 +5,7 @@ import type { ConvertedModelInfo } from '../../core/model-info';
 import { ModelError } from '../model/errors';
 import { MAX_SIDE_FILE_BYTES, readJsonFile } from '../model/guards';
 import { readModelArtifacts } from '../model/load';
-import { writeFileAtomic } from '../services/atomic';
-import { checkOutputFolder } from '../services/export';
+import { checkOutputFolder, writeFileAtomic } from '../io/atomic';
 
 export const SIDECAR = 'convmap.json';
 

@@ -15,13 +15,14 @@ import type * as tf from '@tensorflow/tfjs';
 import type { PreprocessMode } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
 import { DataType, encodeModel } from '../onnx/proto';
-import type { DeviceName, DeviceRequest } from '../onnx/runtime';
+import type { DeviceName, DeviceRequest } from '../ort/runtime';
 import type { RgbImage } from './decode';
-import { checkGeometry, scoreTiled, type Engine, type LoadOptions, type LoadReport, type ModelGeometry, type ModelHandle, type ScoreOptions } from './engine';
+import { checkGeometry, scoreTiled, type Engine, type LoadOptions, type LoadReport, type ModelGeometry, type ModelHandle, type ScoreOptions } from './engine-api';
 import { forkOnnxHost, type OnnxHost, type OnnxHostEvents, type SpawnOnnxHost } from './onnx-host';
 import { defaultMemoryBudget } from './onnx-memory';
 import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
-import { abortError, type TileResult } from './pool';
+import type { TileResult } from './pool';
+import { abortError } from '../io/abort';
 import { processEntry } from './start-worker';
 import { collectGarbage } from './worker-loop';
 import { cropRgb } from './preprocess';
@@ -49,7 +50,7 @@ export interface OnnxEngineOptions {
   notes?: readonly string[];
   /** How the ONNX Runtime process is started (default child_process.fork; Electron passes utilityProcess). */
   spawnHost?: SpawnOnnxHost;
-  /** Model cache (main/services/model-cache) where ONNX Runtime's optimised models are kept by content; none by default. */
+  /** Model cache (main/io/model-cache) where ONNX Runtime's optimised models are kept by content; none by default. */
   modelCache?: { dir: string; maxBytes?: number };
 }
 

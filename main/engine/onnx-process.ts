@@ -9,8 +9,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
-import { createSession, loadOrt, runNhwc, type OnnxSession } from '../onnx/runtime';
-import { fileDigest, linkOrCopy, optimizedFile, optimizedKey, trimModelCache } from '../services/model-cache';
+import { createSession, loadOrt, runNhwc, type OnnxSession } from '../ort/runtime';
+import { fileDigest, linkOrCopy, optimizedFile, optimizedKey, trimModelCache } from '../io/model-cache';
 import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
 import { dieWithParent } from './parent-watch';
 import { preprocessRegion } from './preprocess';

@@ -4,7 +4,7 @@
  */
 import type { io } from '@tensorflow/tfjs';
 import type { PreprocessMode } from '../../core/model-info';
-import type { DeviceName, DeviceRequest } from '../onnx/runtime';
+import type { DeviceName, DeviceRequest } from '../ort/runtime';
 import type { PixelRegion } from './preprocess';
 
 export interface OnnxHostInit {
@@ -13,7 +13,7 @@ export interface OnnxHostInit {
   /** A tiny model whose session tells which execution provider loads. */
   probe: Uint8Array;
   gpuProviders?: readonly string[];
-  /** Model cache folder (main/services/model-cache): ONNX Runtime's optimised models are kept there by content. */
+  /** Model cache folder (main/io/model-cache): ONNX Runtime's optimised models are kept there by content. */
   modelCache?: { dir: string; maxBytes?: number };
 }
 

@@ -10,19 +10,9 @@ import type { BackendName, BackendRequest } from './backend';
 import { CRASH_EXIT_CODE, type FromWorker, type TileInput, type ToWorker, type WorkerInit } from './protocol';
 import { errorMessage } from '../../core/errors';
 import { startWorker } from './start-worker';
+import { abortError } from '../io/abort';
 
 export type { TileInput } from './protocol';
-
-/** The error a cancelled job rejects with: `name` is 'AbortError', `cause` the signal's reason. */
-export function abortError(signal?: AbortSignal): Error {
-  const err = new Error('the operation was cancelled', { cause: signal?.reason });
-  err.name = 'AbortError';
-  return err;
-}
-
-export function isAbortError(err: unknown): boolean {
-  return err instanceof Error && err.name === 'AbortError';
-}
 
 export interface PoolOptions {
   /** Number of worker threads (default os.availableParallelism()). */

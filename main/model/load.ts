@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { isOnnxFile, loadOnnxClassifier, type OnnxImportSummary } from '../onnx/import/load-onnx';
+import { isOnnxFile, loadOnnxClassifier, type OnnxImportSummary } from './onnx/load-onnx';
 import { buildUntrusted } from './build';
 import { ModelError } from './errors';
 import { assertFiniteArtifacts, assertLayerNames, assertModelBudget, checkManifest, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
@@ -22,7 +22,7 @@ export interface LoadedClassifier {
   teachableMachine: boolean;
   /** Weights stored quantised in the manifest (dequantised on load), or null. */
   quantization: QuantizationInfo | null;
-  /** Set for an ONNX file: what its import decided and how it was checked (main/onnx/import). */
+  /** Set for an ONNX file: what its import decided and how it was checked (main/model/onnx). */
   onnx?: OnnxImportSummary;
 }
 
@@ -171,7 +171,7 @@ async function readLabels(dir: string): Promise<{ labels: string[] | null; tm: b
  * Loads a tfjs Layers classifier from a model.json or a folder holding one, without tfjs-node:
  * current and pre-1.0 files, shards without `.bin`, several weight groups, Keras 3 topologies,
  * nested models; or a Keras native file (.h5 from Keras 2 or 3, Keras 3 .keras), read directly; or an
- * ONNX classifier, rebuilt as tfjs layers and checked against ONNX Runtime (main/onnx/import).
+ * ONNX classifier, rebuilt as tfjs layers and checked against ONNX Runtime (main/model/onnx).
  * Refuses graph models with a message that says what is accepted.
  */
 export async function loadClassifier(target: string, opts: { output?: string; window?: number } = {}): Promise<LoadedClassifier> {

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ConvertedModelInfo } from '../../core/model-info';
-import { writeFileAtomic } from '../services/atomic';
+import { writeFileAtomic } from '../io/atomic';
 import { exportOnnx } from './export';
 import { checkOnnx, type OnnxCheck } from './verify';
 

@@ -7,8 +7,8 @@ import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { InferenceSession } from 'onnxruntime-node';
 import { exportOnnx } from './export';
-import { ONNX_INPUT, ONNX_OUTPUT } from './names';
-import { createSession, loadOrt } from './runtime';
+import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
+import { createSession, loadOrt } from '../ort/runtime';
 
 /** Largest |ONNX Runtime − tfjs| over the largest |tfjs| on the probe crop for ONNX Runtime to run the check. */
 export const CROP_RUNNER_TOLERANCE = 1e-4;

@@ -11,12 +11,12 @@ import type * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../model/errors';
 import { KerasLayerScale, KerasNormalization } from '../model/keras-layers';
 import { flattenModel, type FlatNode } from '../convert/graph';
-import { ONNX_INPUT, ONNX_OUTPUT } from './names';
+import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
 import { AttributeType, DataType, encodeModel, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
 
 type Config = Record<string, unknown>;
 
-export { ONNX_INPUT, ONNX_OUTPUT } from './names';
+export { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
 
 /** Where one tfjs layer's output is in the ONNX graph. */
 export interface LayerOutput {

@@ -6,7 +6,7 @@ import { boundedOutput } from '../convert/equivalence';
 import { ModelError } from '../model/errors';
 import { exportOnnx, type LayerOutput } from './export';
 import { DataType, decodeModel, encodeModel } from './proto';
-import { createSession, loadOrt } from './runtime';
+import { createSession, loadOrt } from '../ort/runtime';
 
 /**
  * Tolerance of the ONNX check: largest |ONNX − tfjs| over the output's scale (the largest |tfjs|,

@@ -21,7 +21,7 @@ import type { BatchEvent, BatchSummary } from '../services/batch';
 import { DETECTIONS_CSV_HEADER, summaryCsvHeader, summaryCsvRow } from '../services/batch';
 import { photoHash } from '../services/cache';
 import { OrderedCsv } from '../services/csv';
-import { checkOutputFolder } from '../services/export';
+import { checkOutputFolder } from '../io/atomic';
 import { CANCELLED_AT_KEY, QUEUE_NAME, redisErrorLine, type QueueTarget } from './connection';
 import {
   HEATMAP_JOB, heatmapJobId, JOB_VERSION, PROBE_JOB,

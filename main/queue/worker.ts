@@ -19,7 +19,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { scalePlan, type ScalePlan } from '../../core/defaults';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { selectBackend, type EngineBackendRequest } from '../engine/backend';
-import type { DeviceRequest } from '../onnx/devices';
+import type { DeviceRequest } from '../ort/devices';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { JOURNAL_FILE, settingsKey, type BatchEvent, type PhotoOutcome } from '../services/batch';
 import { photoHash, type ScoreCache } from '../services/cache';

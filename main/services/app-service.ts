@@ -25,8 +25,8 @@ import { preloadDigits } from '../digits/mnist-data';
 import { makeDigitScene } from '../digits/scene';
 import { DEFAULT_MAX_PIXELS } from '../engine/decode';
 import { createEngine, loadModelOf, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
-import { abortError } from '../engine/pool';
-import { makeDirs, writeFileAtomic } from './atomic';
+import { abortError } from '../io/abort';
+import { makeDirs, writeFileAtomic } from '../io/atomic';
 import { createBatchAdapter } from './batch-adapter';
 import { createDiskCache, modelHash } from './cache';
 import { prepareModelInWorker } from './convert-thread';
@@ -147,7 +147,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
   let enginePromise: Promise<Engine> | undefined;
   const engine = (): Promise<Engine> => {
     if (closed) return Promise.reject(new Error('the app service is closed'));
-    // ONNX Runtime's optimised models are kept by content with the score maps (main/services/model-cache).
+    // ONNX Runtime's optimised models are kept by content with the score maps (main/io/model-cache).
     enginePromise ??= createEngine({ ...(cacheDir === null ? {} : { modelCache: { dir: cacheDir } }), ...opts.engine });
     return enginePromise;
   };

@@ -20,7 +20,7 @@ import type { io } from '@tensorflow/tfjs';
 import type { ConvertedModelInfo, PreprocessMode } from '../../core/model-info';
 import type { CellGeometry, ScoreMap } from '../../core/scoremap';
 import { readRegularFile } from '../io/safe-read';
-import { makeDirs, writeFileAtomic } from './atomic';
+import { makeDirs, writeFileAtomic } from '../io/atomic';
 
 const MAGIC = 'CMAPSC01';
 /**

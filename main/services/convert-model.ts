@@ -19,8 +19,8 @@ import { loadClassifier } from '../model/load';
 import { exportFcn, saveOnnx } from '../onnx/convert';
 import { onnxCropRunner } from '../onnx/crops';
 import { onnxOf, readConvertedFolder } from './converted-folder';
-import { storeConversion } from './model-cache';
-import type { PrepareOptions, PreparedModel } from './models';
+import { storeConversion } from '../io/model-cache';
+import type { PrepareOptions, PreparedModel } from './prepared-model';
 
 /** Where a conversion goes in the model cache: its key, and the model file the key was computed from. */
 export interface CacheStore {

@@ -5,7 +5,7 @@
  */
 import type { PreprocessMode } from '../../core/model-info';
 import type { BackendRequest } from '../engine/backend';
-import { abortError } from '../engine/pool';
+import { abortError } from '../io/abort';
 import { startWorker } from '../engine/start-worker';
 import type { ModelCacheOptions, PreparedModel } from './models';
 

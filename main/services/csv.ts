@@ -4,8 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { tempName } from './atomic';
-import { OutputError } from './export';
+import { OutputError, tempName } from '../io/atomic';
 
 /**
  * Text cells a spreadsheet would run as a formula (OWASP "CSV injection"): those starting with

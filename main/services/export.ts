@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { makeDirs, NAME_MAX_BYTES, tempName, writeData, writeFileAtomic, type FileData } from './atomic';
+import { NAME_MAX_BYTES, OutputError, tempName, writeData, writeFileAtomic, type FileData } from '../io/atomic';
 
 export const DEFAULT_NAME_PATTERN = '{name}.heatmap.png';
 
@@ -125,22 +125,6 @@ export async function writeFileNoClobber(file: string, data: FileData): Promise<
   }
 }
 
-/** Error writing into the output folder; the message names the file and the reason. */
-export class OutputError extends Error {
-  constructor(readonly file: string, cause: unknown) {
-    const e = cause as NodeJS.ErrnoException;
-    const why = e?.code === 'EACCES' || e?.code === 'EPERM' || e?.code === 'EROFS' ? 'the output folder is not writable'
-      : e?.code === 'ENOSPC' || e?.code === 'EDQUOT' ? 'the disk is full'
-        : e?.code === 'EFBIG' ? 'the file is over the size limit of this process or file system'
-          : e?.code === 'ENAMETOOLONG' ? 'the file name is too long for the file system'
-        : e?.code === 'ENOTDIR' ? 'a path component is not a folder'
-          : e?.code === 'ENOENT' ? 'the folder cannot be created there'
-          : 'write failed';
-    super(`cannot write ${file}: ${why} (${e instanceof Error ? e.message : String(cause)})`, { cause });
-    this.name = 'OutputError';
-  }
-}
-
 /** A photo's files, by kind; absent kinds are not written. */
 export interface PhotoFiles<T> {
   png: T;
@@ -211,20 +195,4 @@ export async function exportPhotoFiles(opts: ExportFilesOptions): Promise<PhotoF
     await Promise.all(written.map((f) => fs.rm(f, { force: true })));
   }
   throw new Error(`no free output name for ${opts.name} in ${outDir}`);
-}
-
-/**
- * Checks that files can be created in the output folder (creating it if needed) by writing and
- * removing a probe file.
- * @throws OutputError naming the folder: "cannot write <dir>: the output folder is not writable (…)".
- */
-export async function checkOutputFolder(outDir: string): Promise<void> {
-  try {
-    await makeDirs(outDir);
-    const probe = tempName(path.join(outDir, 'convmap-write-check'));
-    await fs.writeFile(probe, '');
-    await fs.rm(probe, { force: true });
-  } catch (err) {
-    throw new OutputError(outDir, err);
-  }
 }

@@ -15,7 +15,7 @@ import type { PreprocessMode } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
 import { DEFAULT_MAX_PIXELS, decodePhoto, probePhoto, readPhotoFile, untilAborted, type PhotoSize, type RgbImage } from '../engine/decode';
 import type { Engine, ModelHandle } from '../engine/engine';
-import { abortError } from '../engine/pool';
+import { abortError } from '../io/abort';
 import type { FileIdentity } from '../io/safe-read';
 import { photoHash, type ScoreCache } from './cache';
 

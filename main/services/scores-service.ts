@@ -5,7 +5,7 @@
 import type { ComputeScoresRequest, ProgressEvent, ScoresResult } from '../../core/api';
 import { errorMessage } from '../../core/errors';
 import type { Engine, ModelHandle } from '../engine/engine';
-import { abortError } from '../engine/pool';
+import { abortError } from '../io/abort';
 import type { PreprocessMode } from '../../core/model-info';
 import type { ScoreCache } from './cache';
 import type { JobRegistry } from './jobs';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../../main/engine/backend';
 import { prepareModelInWorker } from '../../main/services/convert-thread';
-import { CONVERSIONS_DIR } from '../../main/services/model-cache';
+import { CONVERSIONS_DIR } from '../../main/io/model-cache';
 import { tempDir } from '../helpers/temp-dir';
 
 const tmp = tempDir('convmap-convert-thread-');

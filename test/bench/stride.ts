@@ -13,7 +13,7 @@ import { selectBackend } from '../../main/engine/backend';
 import { createEngine } from '../../main/engine/engine';
 import { makeDigitScene } from '../../main/digits/scene';
 import { exportOnnx } from '../../main/onnx/export';
-import { createSession, runNhwc } from '../../main/onnx/runtime';
+import { createSession, runNhwc } from '../../main/ort/runtime';
 import { prepareModel } from '../../main/services/models';
 import { median, timeRuns } from './timing';
 import { vgg16 } from './vgg';

@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type ModelHandle } from '../../main/engine/engine';
-import { isAbortError } from '../../main/engine/pool';
+import { isAbortError } from '../../main/io/abort';
 import { tfjsNodeInstalled } from '../helpers/installed';
 import { fixtureGeometry, maxAbsDiff, predictScaled, scoreCountingTiles, testPhoto, useFixtureModels } from './fcn-fixture';
 

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type ModelGeometry, type ModelHandle } from '../../main/engine/engine';
 import { shouldStopRunningTile, type OnnxRuntimeEngine } from '../../main/engine/onnx-engine';
-import { isAbortError } from '../../main/engine/pool';
+import { isAbortError } from '../../main/io/abort';
 import { fixtureGeometry, maxAbsDiff, predictScaled, scoreCountingTiles, testPhoto, toArtifacts, useFixtureModels } from './fcn-fixture';
 
 const photo = Object.freeze(testPhoto(90, 130));

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PREPROCESS_MODES } from '../../core/model-info';
 import type { RgbImage } from '../../main/engine/decode';
-import { cropRgb, preprocess, preprocessRegion, preprocessValue } from '../../main/engine/preprocess';
+import { preprocessValue } from '../../core/preprocess';
+import { cropRgb, preprocess, preprocessRegion } from '../../main/engine/preprocess';
 import { testPhoto } from './fcn-fixture';
 
 /** 1×2 image: pixel (0,0) = (0, 128, 255), pixel (0,1) = (10, 20, 30). */

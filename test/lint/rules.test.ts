@@ -112,3 +112,36 @@ describe('no synchronous file system in main/ outside the CLI', () => {
     expect(await problems('main/cli/snippet.ts', "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n")).toEqual([]);
   });
 });
+
+describe('floors of main/: a folder imports its own floor and those below, never one above', () => {
+  const order = 'io+ort < model < convert+onnx < engine+digits < services < queue < cli+electron';
+  const up = (file: string, specifier: string, from: string, to: string) =>
+    `local/floors: ${file} is on the floor ${from}, "${specifier}" on the floor ${to} above it: main/ floors import only down (${order}).`;
+
+  it.each([
+    ['main/convert/snippet.ts', "import { makeThing } from '../services/export';\nexport const x = makeThing;\n", '../services/export', 'convert+onnx', 'services'],
+    ['main/io/snippet.ts', "import type { ModelError } from '../model/errors';\nexport type E = ModelError;\n", '../model/errors', 'io+ort', 'model'],
+    ['main/model/snippet.ts', "export async function f() { return import('../onnx/export'); }\n", '../onnx/export', 'model', 'convert+onnx'],
+    ['main/engine/snippet.ts', "export type J = import('../queue/job').Job;\n", '../queue/job', 'engine+digits', 'queue'],
+    ['main/services/snippet.ts', "export { runCli } from '../cli/index';\n", '../cli/index', 'services', 'cli+electron'],
+  ])('refuses %s importing a floor above', async (file, code, specifier, from, to) => {
+    expect(await problems(file, code)).toEqual([up(file, specifier, from, to)]);
+  });
+
+  it('resolves the path: a detour through a lower folder still lands on the floor above', async () => {
+    expect(await problems('main/io/snippet.ts', "import { x } from '../io/../engine/pool';\nexport const y = x;\n"))
+      .toEqual([up('main/io/snippet.ts', '../io/../engine/pool', 'io+ort', 'engine+digits')]);
+  });
+
+  it('accepts its own floor, the floors below and core/', async () => {
+    expect(await problems('main/convert/snippet.ts', "import { exportOnnx } from '../onnx/export';\nimport { ModelError } from '../model/errors';\nimport { makeDirs } from '../io/atomic';\nimport { createSession } from '../ort/runtime';\nimport { cellCount } from '../../core/scoremap';\nexport const x = [exportOnnx, ModelError, makeDirs, createSession, cellCount];\n")).toEqual([]);
+    expect(await problems('main/electron/snippet.ts', "import { runCli } from '../cli/index';\nimport { prepareModel } from '../services/models';\nexport const x = [runCli, prepareModel];\n")).toEqual([]);
+  });
+
+  it('refuses a folder of main/ that is on no floor, and imports of one', async () => {
+    expect(await problems('main/plugins/snippet.ts', "import { makeDirs } from '../io/atomic';\nexport const x = makeDirs;\n"))
+      .toEqual(['local/floors: main/plugins is on no floor of main/: give it one in eslint.config.js (MAIN_FLOORS).']);
+    expect(await problems('main/services/snippet.ts', "import { x } from '../plugins/x';\nexport const y = x;\n"))
+      .toEqual(['local/floors: main/plugins is on no floor of main/: give it one in eslint.config.js (MAIN_FLOORS).']);
+  });
+});

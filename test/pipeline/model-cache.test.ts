@@ -9,7 +9,7 @@ import { selectBackend } from '../../main/engine/backend';
 import { createEngine, type Engine, type OnnxModelFile } from '../../main/engine/engine';
 import { exportConverted, saveOnnx } from '../../main/onnx/convert';
 import { modelHash } from '../../main/services/cache';
-import { CONVERSIONS_DIR, clearModelCache, modelCacheInfo, OPTIMIZED_DIR, storeConversion, trimModelCache } from '../../main/services/model-cache';
+import { CONVERSIONS_DIR, clearModelCache, modelCacheInfo, OPTIMIZED_DIR, storeConversion, trimModelCache } from '../../main/io/model-cache';
 import { BUILTIN_MODEL_DIR, prepareModel } from '../../main/services/models';
 import { maxAbsDiff, testPhoto } from '../engine/fcn-fixture';
 import { tempDir } from '../helpers/temp-dir';

@@ -109,3 +109,35 @@ export async function makeDirs(dir: string): Promise<void> {
     if (!st.isDirectory()) throw Object.assign(new Error(`ENOTDIR: ${d} is not a folder`), { code: 'ENOTDIR', path: d });
   }
 }
+
+/** Error writing into the output folder; the message names the file and the reason. */
+export class OutputError extends Error {
+  constructor(readonly file: string, cause: unknown) {
+    const e = cause as NodeJS.ErrnoException;
+    const why = e?.code === 'EACCES' || e?.code === 'EPERM' || e?.code === 'EROFS' ? 'the output folder is not writable'
+      : e?.code === 'ENOSPC' || e?.code === 'EDQUOT' ? 'the disk is full'
+        : e?.code === 'EFBIG' ? 'the file is over the size limit of this process or file system'
+          : e?.code === 'ENAMETOOLONG' ? 'the file name is too long for the file system'
+        : e?.code === 'ENOTDIR' ? 'a path component is not a folder'
+          : e?.code === 'ENOENT' ? 'the folder cannot be created there'
+          : 'write failed';
+    super(`cannot write ${file}: ${why} (${e instanceof Error ? e.message : String(cause)})`, { cause });
+    this.name = 'OutputError';
+  }
+}
+
+/**
+ * Checks that files can be created in the output folder (creating it if needed) by writing and
+ * removing a probe file.
+ * @throws OutputError naming the folder: "cannot write <dir>: the output folder is not writable (…)".
+ */
+export async function checkOutputFolder(outDir: string): Promise<void> {
+  try {
+    await makeDirs(outDir);
+    const probe = tempName(path.join(outDir, 'convmap-write-check'));
+    await fs.writeFile(probe, '');
+    await fs.rm(probe, { force: true });
+  } catch (err) {
+    throw new OutputError(outDir, err);
+  }
+}

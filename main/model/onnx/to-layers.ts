@@ -10,9 +10,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 // Registers the activations tfjs lacks (hardSwish, Keras 3's hard sigmoid) under the names used below.
-import '../../model/activations';
-import { ModelError } from '../../model/errors';
-import { MAX_INPUT_PIXELS } from '../../model/guards';
+import '../activations';
+import { ModelError } from '../errors';
+import { MAX_INPUT_PIXELS } from '../guards';
 import { OnnxType, typeName, type OnnxAttribute, type OnnxModelFile, type OnnxNode, type OnnxTensor } from './read';
 
 type Layout = 'nchw' | 'nhwc';

@@ -5,8 +5,8 @@
 import path from 'node:path';
 import * as protobuf from 'protobufjs/light.js';
 import { readRegularFile, resolveRealInside, UnsafeFileError } from '../../io/safe-read';
-import { MAX_WEIGHT_BYTES } from '../../model/guards';
-import { ModelError } from '../../model/errors';
+import { MAX_WEIGHT_BYTES } from '../guards';
+import { ModelError } from '../errors';
 
 /** ONNX TensorProto.DataType values read here. */
 export const OnnxType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11 } as const;

@@ -1,0 +1,61 @@
+/** What prepareModel (./models) is asked for and what it gives the engine; shared with the conversion (./convert-model). */
+import type * as tf from '@tensorflow/tfjs';
+import type { ConvertedModelInfo, PreprocessMode } from '../../core/model-info';
+import type { BackendName, BackendRequest } from '../engine/backend';
+import type { OnnxModelFile } from '../engine/engine';
+
+/** A fully convolutional model ready for the engine: serialised weights plus what we know of it. */
+export interface PreparedModel {
+  info: ConvertedModelInfo;
+  /** Topology + weights of the FCN, input [batch, null, null, channels]. */
+  artifacts: tf.io.ModelArtifacts;
+  /** Score-cache key (cache.ts modelHash), when computed off the calling thread (the conversion worker). */
+  modelKey?: string;
+  /** The tfjs backend the conversion ran on, where the caller chose it (the conversion worker). */
+  backend?: BackendName;
+  /**
+   * The model's ONNX file (a converted folder's model.onnx, or the model cache's), for the ONNX
+   * Runtime engine to open as is; absent where there is none to trust (an older sidecar, a stride
+   * rewrite of a converted folder, no model cache).
+   */
+  onnx?: OnnxModelFile;
+  /** The conversion came from the model cache: nothing was converted or checked again. */
+  fromCache?: boolean;
+}
+
+/** The model cache of prepareModel (main/io/model-cache). */
+export interface ModelCacheOptions {
+  /** The cache folder (the score cache's). */
+  dir: string;
+  /** Bound of the model cache in bytes (default DEFAULT_MODEL_CACHE_BYTES). */
+  maxBytes?: number;
+}
+
+/** What prepareModel is asked for. */
+export interface PrepareOptions {
+  preprocess?: PreprocessMode;
+  /** Cells this many pixels apart (a divisor of the network's stride; default the network's own). */
+  stride?: number;
+  onStage?: (stage: string) => void;
+  /** Folder of the built-in model when it is not next to this file (a packaged app's resources). */
+  builtinDir?: string;
+  /** Output of a multi-output classifier to convert (its layer name); default: the first with class scores. */
+  output?: string;
+  /** A label file (one label a line, or a JSON array) replacing the model's labels; saved in the sidecar. */
+  labelsFile?: string;
+  /**
+   * The size (pixels, square) a classifier without a fixed input size (`[null, null, 3]`) was
+   * trained at; refused for a model whose input size is fixed and differs.
+   */
+  window?: number;
+  /**
+   * Model cache: a classifier's conversion (crop check included) is taken from it when the same
+   * files were converted with the same options before, and put there when not; none by default.
+   */
+  cache?: ModelCacheOptions;
+  /**
+   * tfjs backend selected before tfjs first runs (a conversion, a stride rewrite); none selected by
+   * default (the caller's). A converted folder or a cached conversion needs no tfjs at all.
+   */
+  backend?: BackendRequest;
+}
