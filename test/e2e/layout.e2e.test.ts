@@ -2,7 +2,8 @@
  * End-to-end, issue 12 items 9 and 17: what fits on screen, in headless Chromium on the real
  * services with the built-in model. At 1280×720 and 1400×860 the batch controls, the export buttons
  * and the result lines lie inside the window (bounding boxes), the conversion report is one summary
- * line with its details folded, the hover top-5 is a tooltip by the pointer; at the 720-px minimum
+ * line with its details folded, the hover top-5 is a tooltip by the pointer, the heatmap panel's
+ * controls down to Boxes are on screen without scrolling (issue 25 item 3); at the 720-px minimum
  * width the toolbar is one row. "Run batch → folder" computes and exports a folder in one click,
  * and "Show in folder" asks main to show the PNG it wrote. Screenshots go to tmp/.
  */
@@ -68,6 +69,21 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
     '[data-testid="export-last"]',
     '[data-testid="show-in-folder"]',
   ];
+
+  /** The heatmap panel's controls, top to bottom (a newcomer had to scroll the panel to reach Boxes at 1280×720). */
+  const HEATMAP_CONTROLS = ['[data-testid="classes"]', '[data-testid="map-view"]', '#colormap', '[data-testid="ramp"]', '#opacity', '#threshold', '#legend', '#detections', '#det-threshold'];
+
+  /** Every heatmap control lies whole inside the window, the right-hand panel unscrolled, and the class list keeps about four rows. */
+  async function heatmapControlsOnScreen(width: number, height: number): Promise<void> {
+    expect(await page.locator('aside.right').evaluate((el) => el.scrollTop)).toBe(0);
+    for (const sel of HEATMAP_CONTROLS) {
+      await inside(sel, width, height);
+      await unclipped(sel);
+    }
+    const list = await page.locator('[data-testid="classes"]').boundingBox();
+    const row = await page.locator('[data-testid="classes"] [role="option"]').first().boundingBox();
+    expect(list && row && list.height >= 4 * row.height - 1, `class list ${JSON.stringify(list)}, row ${JSON.stringify(row)}`).toBe(true);
+  }
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'convmap-e2e-layout-'));
@@ -141,6 +157,11 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
       await inside(sel, 1280, 720);
       await unclipped(sel);
     }
+    // And the heatmap panel, Boxes row included, without scrolling it; so with boxes on (their count line below).
+    await heatmapControlsOnScreen(1280, 720);
+    await page.check('#detections');
+    await heatmapControlsOnScreen(1280, 720);
+    await page.uncheck('#detections');
     await page.screenshot({ path: path.join(SHOTS, 'e2e-1280x720.png') });
 
     // The result line's tooltip lists what the export wrote, in the order photos finished.
@@ -186,6 +207,7 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
     await page.setViewportSize({ width: 1400, height: 860 });
     await page.waitForTimeout(200);
     for (const sel of BATCH_AND_EXPORT) await inside(sel, 1400, 860);
+    await heatmapControlsOnScreen(1400, 860);
     await page.screenshot({ path: path.join(SHOTS, 'e2e-1400x860.png') });
     await page.click('[role="tab"][data-tab="model"]');
     await inside('[data-testid="report-summary"]', 1400, 860);
