@@ -22,8 +22,8 @@ export const LAYERS = {
  * main/ is refused until it is given a floor here. See docs/architecture.md, "Floors of main/".
  */
 export const MAIN_FLOORS = [
-  // The disk (bounded reads, atomic writes, the output folder, the model cache), cancellation, and
-  // ONNX Runtime's binding: nothing about models or heatmaps.
+  // The disk (bounded reads, atomic writes, the output folder, the model cache), photo decoding,
+  // starting worker threads, cancellation, and ONNX Runtime's binding: nothing about models or heatmaps.
   ['io', 'ort'],
   // Reading a classifier: Keras (.h5, .keras), tfjs, and ONNX files rebuilt as tfjs layers.
   ['model'],

@@ -8,7 +8,7 @@ import type { PaddingKind, PreprocessMode } from '../../core/model-info';
 import { isPreprocessMode } from '../../core/model-info';
 import type { CellGeometry, ScoreMap } from '../../core/scoremap';
 import type { EngineBackend } from './backend';
-import { resizeRgb, type RgbImage } from './decode';
+import { resizeRgb, type RgbImage } from '../io/decode';
 import type { TileResult } from './pool';
 import { abortError } from '../io/abort';
 import { pasteTile, planTiles, type Tile, type TilePlan } from './tiling';

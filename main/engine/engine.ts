@@ -12,7 +12,7 @@ import { BACKEND_ENV, ENGINE_BACKEND_REQUESTS, isEngineBackendRequest, type Back
 import type { DeviceRequest } from '../ort/runtime';
 import { createOnnxEngine } from './onnx-engine';
 import type { SpawnOnnxHost } from './onnx-host';
-import type { RgbImage } from './decode';
+import type { RgbImage } from '../io/decode';
 import { WorkerPool } from './pool';
 import { cropRgb } from './preprocess';
 import { checkGeometry, scoreTiled, type Engine, type LoadOptions, type ModelGeometry, type ModelHandle, type ScoreOptions } from './engine-api';

@@ -16,14 +16,14 @@ import type { PreprocessMode } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
 import { DataType, encodeModel } from '../onnx/proto';
 import type { DeviceName, DeviceRequest } from '../ort/runtime';
-import type { RgbImage } from './decode';
+import type { RgbImage } from '../io/decode';
 import { checkGeometry, scoreTiled, type Engine, type LoadOptions, type LoadReport, type ModelGeometry, type ModelHandle, type ScoreOptions } from './engine-api';
 import { forkOnnxHost, type OnnxHost, type OnnxHostEvents, type SpawnOnnxHost } from './onnx-host';
 import { defaultMemoryBudget } from './onnx-memory';
 import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
 import type { TileResult } from './pool';
 import { abortError } from '../io/abort';
-import { processEntry } from './start-worker';
+import { processEntry } from '../io/start-worker';
 import { collectGarbage } from './worker-loop';
 import { cropRgb } from './preprocess';
 

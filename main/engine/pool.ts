@@ -9,7 +9,7 @@ import type { io } from '@tensorflow/tfjs';
 import type { BackendName, BackendRequest } from './backend';
 import { CRASH_EXIT_CODE, type FromWorker, type TileInput, type ToWorker, type WorkerInit } from './protocol';
 import { errorMessage } from '../../core/errors';
-import { startWorker } from './start-worker';
+import { startWorker } from '../io/start-worker';
 import { abortError } from '../io/abort';
 
 export type { TileInput } from './protocol';

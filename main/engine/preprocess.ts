@@ -4,7 +4,7 @@
  */
 import type { PreprocessMode } from '../../core/model-info';
 import { LUMA, preprocessValue } from '../../core/preprocess';
-import type { RgbImage } from './decode';
+import type { RgbImage } from '../io/decode';
 
 /** A rectangle of pixels [y0, y1) × [x0, x1); it may reach outside the image (see {@link preprocessRegion}). */
 export interface PixelRegion {

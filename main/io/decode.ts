@@ -8,8 +8,8 @@ import sharp from 'sharp';
 import { bmpSize, isBmp } from './bmp';
 import { decodeBmpOffThread } from './bmp-thread';
 import { ImageError, overLimit } from './image-error';
-import { abortError } from '../io/abort';
-import { readRegularFile, UnsafeFileError, type FileIdentity } from '../io/safe-read';
+import { abortError } from './abort';
+import { readRegularFile, UnsafeFileError, type FileIdentity } from './safe-read';
 
 /** An upright 8-bit RGB raster: row-major [height, width, 3] (index (y · width + x) · 3 + c). */
 export interface RgbImage {

@@ -23,7 +23,7 @@ import { errorMessage } from '../../core/errors';
 import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { preloadDigits } from '../digits/mnist-data';
 import { makeDigitScene } from '../digits/scene';
-import { DEFAULT_MAX_PIXELS } from '../engine/decode';
+import { DEFAULT_MAX_PIXELS } from '../io/decode';
 import { createEngine, loadModelOf, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
 import { abortError } from '../io/abort';
 import { makeDirs, writeFileAtomic } from '../io/atomic';

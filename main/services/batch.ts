@@ -35,7 +35,7 @@ import { analyseMaps, checkClassChoice, classLabel, viewFor, type PictureSetting
 import type { ScalePlan } from '../../core/defaults';
 import { scaleListProblem } from '../../core/scales';
 import { cellCount } from '../../core/scoremap';
-import { DEFAULT_MAX_PIXELS, untilAborted, type RgbImage } from '../engine/decode';
+import { DEFAULT_MAX_PIXELS, untilAborted, type RgbImage } from '../io/decode';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { abortError, isAbortError } from '../io/abort';
 import { checkOutputFolder, makeDirs, OutputError, removeStaleTemps } from '../io/atomic';

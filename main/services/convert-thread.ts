@@ -6,7 +6,7 @@
 import type { PreprocessMode } from '../../core/model-info';
 import type { BackendRequest } from '../engine/backend';
 import { abortError } from '../io/abort';
-import { startWorker } from '../engine/start-worker';
+import { startWorker } from '../io/start-worker';
 import type { ModelCacheOptions, PreparedModel } from './models';
 
 /** What the worker is asked to prepare (the arguments of prepareModel). */

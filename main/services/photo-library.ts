@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import sharp from 'sharp';
 import { PHOTO_SCHEME, type PhotoRef } from '../../core/api';
-import { isBmp } from '../engine/bmp';
-import { DECODE_SECONDS, DEFAULT_MAX_PIXELS, probePhoto, type PhotoSize, type RgbImage } from '../engine/decode';
+import { isBmp } from '../io/bmp';
+import { DECODE_SECONDS, DEFAULT_MAX_PIXELS, probePhoto, type PhotoSize, type RgbImage } from '../io/decode';
 import { readFileHead, type FileIdentity } from '../io/safe-read';
 import { loadPhoto, PhotoDecoder, type LoadedPhoto } from './pipeline';
 

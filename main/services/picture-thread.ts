@@ -7,7 +7,7 @@
  */
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { startWorker } from '../engine/start-worker';
+import { startWorker } from '../io/start-worker';
 import type { PictureInput, PictureStyle } from './picture';
 
 export interface RenderRequest {

@@ -8,7 +8,7 @@ import type { AveragedMap } from '../../core/average';
 import type { Detection } from '../../core/detect';
 import { blendOverRgb } from '../../core/overlay';
 import { legendSpec, paintView, viewSource, type PictureSettings, type ViewSource } from '../../core/pipeline';
-import type { RgbImage } from '../engine/decode';
+import type { RgbImage } from '../io/decode';
 import { loadGlyphs } from './glyphs';
 import { boxLayers, legendLayer, type SvgLayer } from './legend';
 

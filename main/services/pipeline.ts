@@ -13,7 +13,7 @@
 import path from 'node:path';
 import type { PreprocessMode } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
-import { DEFAULT_MAX_PIXELS, decodePhoto, probePhoto, readPhotoFile, untilAborted, type PhotoSize, type RgbImage } from '../engine/decode';
+import { DEFAULT_MAX_PIXELS, decodePhoto, probePhoto, readPhotoFile, untilAborted, type PhotoSize, type RgbImage } from '../io/decode';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { abortError } from '../io/abort';
 import type { FileIdentity } from '../io/safe-read';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { colormapLut } from '../../core/colormap';
-import { decodePhoto } from '../../main/engine/decode';
+import { decodePhoto } from '../../main/io/decode';
 import { createEngine, type Engine, type ModelHandle } from '../../main/engine/engine';
 import type { OnnxRuntimeEngine } from '../../main/engine/onnx-engine';
 import { BatchController, runBatch, type BatchEvent, type BatchOptions, type RunBatchArgs } from '../../main/services/batch';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
-import { decodeBmp } from '../../main/engine/bmp';
+import { decodeBmp } from '../../main/io/bmp';
 import { cacheKey, createDiskCache, decodeScoreMap, encodeScoreMap } from '../../main/services/cache';
 import { checkNamePattern, outputNames, subfolderIn, writeFileNoClobber } from '../../main/services/export';
 import { MemoryBudget, photoMemoryEstimate } from '../../main/services/memory-budget';

@@ -7,7 +7,7 @@
  * kill the small job would wait for the tile's other three quarters (`waitWithoutKillMs`).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { RgbImage } from '../../main/engine/decode';
+import type { RgbImage } from '../../main/io/decode';
 import { createEngine, type ModelGeometry } from '../../main/engine/engine';
 import type { OnnxRuntimeEngine } from '../../main/engine/onnx-engine';
 import { median } from './timing';

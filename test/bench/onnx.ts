@@ -17,7 +17,7 @@ import { convertClassifier } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
 import { loadConverted, modelToArtifacts } from '../../main/convert/save';
 import { selectBackend } from '../../main/engine/backend';
-import { decodePhoto } from '../../main/engine/decode';
+import { decodePhoto } from '../../main/io/decode';
 import { createEngine } from '../../main/engine/engine';
 import { renderPicture } from '../../main/services/picture';
 import { interleavedRuns, median, timeRuns } from './timing';

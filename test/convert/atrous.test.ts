@@ -6,7 +6,7 @@ import { possibleStrides, refineSaved, refineStride, shiftedPasses, strideInfo, 
 import { convertClassifier, type Conversion } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
 import { modelToArtifacts } from '../../main/model/artifacts';
-import { resizeRgb } from '../../main/engine/decode';
+import { resizeRgb } from '../../main/io/decode';
 import { createEngine } from '../../main/engine/engine';
 import { randomImage, useWasm } from '../helpers/models';
 import { trackModels } from '../helpers/tracked';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodePhoto, resizeRgb, type RgbImage } from '../../main/engine/decode';
+import { decodePhoto, resizeRgb, type RgbImage } from '../../main/io/decode';
 import { bmpFile } from '../helpers/bmp';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll } from 'vitest';
 import type { ScoreMap } from '../../core/scoremap';
-import { resizeRgb, type RgbImage } from '../../main/engine/decode';
+import { resizeRgb, type RgbImage } from '../../main/io/decode';
 import type { Engine, ModelGeometry, ModelHandle } from '../../main/engine/engine';
 import { preprocess } from '../../main/engine/preprocess';
 

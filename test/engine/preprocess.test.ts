@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PREPROCESS_MODES } from '../../core/model-info';
-import type { RgbImage } from '../../main/engine/decode';
+import type { RgbImage } from '../../main/io/decode';
 import { preprocessValue } from '../../core/preprocess';
 import { cropRgb, preprocess, preprocessRegion } from '../../main/engine/preprocess';
 import { testPhoto } from './fcn-fixture';

@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { workerExecArgv } from '../../main/engine/start-worker';
+import { workerExecArgv } from '../../main/io/start-worker';
 
-const START_WORKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../main/engine/start-worker.ts');
+const START_WORKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../main/io/start-worker.ts');
 
 describe('startWorker', () => {
   let dir: string;

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodePhoto } from '../../main/engine/decode';
+import { decodePhoto } from '../../main/io/decode';
 import { createEngine, type Engine } from '../../main/engine/engine';
 import { prepareModel } from '../../main/services/models';
 import { useWasm } from '../helpers/models';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createEngine, type Engine } from '../../main/engine/engine';
-import { decodePhoto, readPhotoFile } from '../../main/engine/decode';
+import { decodePhoto, readPhotoFile } from '../../main/io/decode';
 import { createAppService, type AppService } from '../../main/services/app-service';
 import { runBatch } from '../../main/services/batch';
 import { prepareModel } from '../../main/services/models';

@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { decodePhoto, probePhoto } from '../../main/engine/decode';
+import { decodePhoto, probePhoto } from '../../main/io/decode';
 import { PhotoDecoder } from '../../main/services/pipeline';
 import { slowSvg } from './bad-inputs';
 
