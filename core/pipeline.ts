@@ -251,6 +251,45 @@ export function paintView(source: ViewSource, opts: { width: number; height: num
   return renderOverlay(source.map, source.classIndex, { ...opts, threshold: source.threshold, range: source.range });
 }
 
+/** A corner of the photo the legend is drawn in. */
+export type LegendCorner = 'bottom-left' | 'bottom-right' | 'top-left' | 'top-right';
+
+/** In this order of preference where the overlay under them is equal (bottom-left first, as before). */
+export const LEGEND_CORNERS: readonly LegendCorner[] = ['bottom-left', 'bottom-right', 'top-left', 'top-right'];
+
+/** The region a corner's legend is judged by, as fractions of the photo's width and height (about a legend's size). */
+export const LEGEND_PROBE: { width: number; height: number } = { width: 0.35, height: 0.3 };
+
+/**
+ * The corner where the legend covers least of the overlay: the view painted at most 64 pixels on its
+ * long side (opacity 1, smooth, as exports paint it), its alpha summed over a LEGEND_PROBE region in
+ * each corner; the least wins, ties in LEGEND_CORNERS order. The window and exported pictures call it
+ * with the same source and photo size, so they put the legend in the same corner.
+ * @param width the photo's width in pixels
+ * @param height the photo's height in pixels
+ */
+export function legendCorner(source: ViewSource, width: number, height: number): LegendCorner {
+  const f = Math.min(1, 64 / Math.max(1, width, height));
+  const w = Math.max(1, Math.round(width * f));
+  const h = Math.max(1, Math.round(height * f));
+  const rgba = paintView(source, { width: w, height: h, opacity: 1, colormap: 'viridis', smooth: true });
+  const pw = Math.max(1, Math.round(w * LEGEND_PROBE.width));
+  const ph = Math.max(1, Math.round(h * LEGEND_PROBE.height));
+  let best: LegendCorner = LEGEND_CORNERS[0];
+  let least = Infinity;
+  for (const corner of LEGEND_CORNERS) {
+    const x0 = corner.endsWith('left') ? 0 : w - pw;
+    const y0 = corner.startsWith('top') ? 0 : h - ph;
+    let sum = 0;
+    for (let y = y0; y < y0 + ph; y++) for (let x = x0; x < x0 + pw; x++) sum += rgba[(y * w + x) * 4 + 3];
+    if (sum < least) {
+      least = sum;
+      best = corner;
+    }
+  }
+  return best;
+}
+
 /** A class map legend row. */
 export interface LegendEntry {
   classIndex: number;

@@ -5,7 +5,7 @@
  */
 import { colormapCss } from '../../core/colormap';
 import { svgTextPath, textWidth } from './glyphs';
-import type { LegendSpec } from '../../core/pipeline';
+import type { LegendCorner, LegendSpec } from '../../core/pipeline';
 import type { Box } from '../../core/scoremap';
 
 /** An SVG layer and where its top-left corner goes on the photo. */
@@ -29,12 +29,13 @@ const svgText = svgTextPath;
 
 /**
  * The legend, sized to the photo (about a quarter of its width, at least readable, never larger
- * than the photo) and placed at its bottom-left corner: for a colour scale (core/pipeline LegendSpec
+ * than the photo) and placed in `corner` (core/pipeline legendCorner: where it covers least of the
+ * overlay), `margin` pixels in from the edges: for a colour scale (core/pipeline LegendSpec
  * 'scale') the title, the colormap's bar with the range's ends and the threshold shaded; for the class
  * map a swatch and label per class drawn, then "+N more".
  * @returns undefined when the photo is too small to hold one (under 48×32 pixels).
  */
-export function legendLayer(imageWidth: number, imageHeight: number, spec: LegendSpec): SvgLayer | undefined {
+export function legendLayer(imageWidth: number, imageHeight: number, spec: LegendSpec, corner: LegendCorner = 'bottom-left'): SvgLayer | undefined {
   if (imageWidth < 48 || imageHeight < 32) return undefined;
   const margin = Math.max(2, Math.round(Math.min(imageWidth, imageHeight) / 60));
   let font = Math.max(10, Math.round(Math.min(imageWidth, imageHeight) / 40));
@@ -93,7 +94,9 @@ export function legendLayer(imageWidth: number, imageHeight: number, spec: Legen
     if (spec.entries.length === 0) parts.push(svgText('no cell shows a class', pad, font * 1.6 + sw * 0.95, Math.round(font * 0.85)));
   }
   parts.push('</svg>');
-  return { svg: parts.join(''), left: margin, top: imageHeight - margin - height, width, height };
+  const left = corner.endsWith('left') ? margin : imageWidth - margin - width;
+  const top = corner.startsWith('top') ? margin : imageHeight - margin - height;
+  return { svg: parts.join(''), left, top, width, height };
 }
 
 export interface BoxToDraw {

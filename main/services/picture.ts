@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import type { AveragedMap } from '../../core/average';
 import type { Detection } from '../../core/detect';
 import { blendOverRgb } from '../../core/overlay';
-import { legendSpec, paintView, viewSource, type PictureSettings, type ViewSource } from '../../core/pipeline';
+import { legendCorner, legendSpec, paintView, viewSource, type PictureSettings, type ViewSource } from '../../core/pipeline';
 import type { RgbImage } from '../io/decode';
 import { loadGlyphs } from './glyphs';
 import { boxLayers, legendLayer, type SvgLayer } from './legend';
@@ -54,7 +54,7 @@ export function overlayRgb(input: Omit<PictureInput, 'drawn'>, labels: readonly 
 
 /**
  * The picture as an RGB PNG (8-bit, no alpha): overlay, then boxes of `input.drawn` (the strongest
- * 200) with labels, then the legend, as PictureStyle asks. The overlay is blended into
+ * 200) with labels, then the legend (in the corner where it covers least of the overlay), as PictureStyle asks. The overlay is blended into
  * input.image.data itself (so a 100 MP photo is not held twice): the caller's pixels are used up.
  */
 export async function renderPicture(input: PictureInput, labels: readonly string[], style: PictureStyle): Promise<Buffer> {
@@ -69,7 +69,7 @@ export async function renderPicture(input: PictureInput, labels: readonly string
     layers.push(...boxLayers(width, height, boxes));
   }
   if (style.legend) {
-    const l = legendLayer(width, height, legendSpec(source, labels, input.classIndex, style));
+    const l = legendLayer(width, height, legendSpec(source, labels, input.classIndex, style), legendCorner(source, width, height));
     if (l) layers.push(l);
   }
   // Each layer is rendered at its own size and blended into the picture where it goes: a full-size
