@@ -111,4 +111,35 @@ describe.skipIf(!ready)('Hangul class names in the window, in a browser on the r
     }
     expect(win.pageErrors).toEqual([]);
   }, 400_000);
+
+  it('the legend sits in the viewport corner matching the least painted corner of the overlay (issue 25 item 7)', async () => {
+    // The overlay canvas's own alpha, summed over a third of each side in each corner: the least painted corner.
+    const sums = await page.locator('canvas[data-testid="overlay"]').evaluate((c) => {
+      const canvas = c as HTMLCanvasElement;
+      const { width: w, height: h } = canvas;
+      const data = canvas.getContext('2d')?.getImageData(0, 0, w, h).data;
+      const out: Record<string, number> = {};
+      for (const corner of ['bottom-left', 'bottom-right', 'top-left', 'top-right']) {
+        const x0 = corner.endsWith('left') ? 0 : w - Math.round(w / 3);
+        const y0 = corner.startsWith('top') ? 0 : h - Math.round(h / 3);
+        let sum = 0;
+        for (let y = y0; y < y0 + Math.round(h / 3); y++) for (let x = x0; x < x0 + Math.round(w / 3); x++) sum += data?.[(y * w + x) * 4 + 3] ?? 0;
+        out[corner] = sum / (Math.round(w / 3) * Math.round(h / 3) * 255);
+      }
+      return out;
+    });
+    const least = Object.entries(sums).sort((a, b) => a[1] - b[1])[0];
+    const corner = await page.locator('[data-testid="legend"]').getAttribute('data-corner');
+    // Only a clear winner says where it must go (corners painted alike may go either way).
+    const second = Object.values(sums).sort((a, b) => a - b)[1];
+    if (second - least[1] > 0.2) expect(corner, JSON.stringify(sums)).toBe(least[0]);
+    expect(sums[corner ?? ''], JSON.stringify(sums)).toBeLessThanOrEqual(least[1] + 0.2);
+    const legend = await page.locator('[data-testid="legend"]').boundingBox();
+    const viewport = await page.locator('[data-testid="viewport"]').boundingBox();
+    if (!legend || !viewport) throw new Error('no legend or viewport');
+    const right = legend.x + legend.width / 2 > viewport.x + viewport.width / 2;
+    const bottom = legend.y + legend.height / 2 > viewport.y + viewport.height / 2;
+    expect(`${bottom ? 'bottom' : 'top'}-${right ? 'right' : 'left'}`).toBe(corner);
+    await page.screenshot({ path: path.join(ROOT, 'tmp/e2e-korean-legend-corner.png') });
+  });
 });
