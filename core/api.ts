@@ -172,6 +172,13 @@ export interface RunBatchRequest {
   mode: CombineMode;
   /** Export each photo as it is done; absent: compute (and cache) the score maps only. */
   export?: ExportSettings;
+  /**
+   * A Convmap queue, `redis://[user:password@]host[:port][/db]` or `rediss://…`: the export is run
+   * by the `convmap worker` processes serving it instead of here (the same events, statuses and
+   * files; photos, model and export folder must be on a mount every worker sees). Exports only;
+   * absent: the batch runs here. Main never puts its password in a message.
+   */
+  queue?: string;
 }
 
 /** 'no cells': the photo is smaller than the model's window at every scale. */

@@ -169,7 +169,11 @@ function focusWindow(): void {
 }
 
 async function start(): Promise<void> {
-  service = await createAppService({ userDataDir: app.getPath('userData'), builtinModelDir: builtinModelDir(), engine: { spawnOnnxHost: utilityOnnxHost } });
+  service = await createAppService({
+    userDataDir: app.getPath('userData'), builtinModelDir: builtinModelDir(), engine: { spawnOnnxHost: utilityOnnxHost },
+    // BullMQ is loaded when an export first names a queue.
+    queueExport: async (req) => (await import('../queue/submit')).runQueueExport(req),
+  });
   service.onProgress((e) => send('convmap:progress', e));
   service.onBatch((e) => send('convmap:batch', e));
   hardenSession(session.defaultSession, origins, csp, log);

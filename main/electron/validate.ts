@@ -277,7 +277,7 @@ export function checkExportSettings(v: unknown, ctx: ValidationContext): Checked
 
 export function checkRunBatchRequest(v: unknown, ctx: ValidationContext): Checked<RunBatchRequest> {
   if (!isPlainObject(v)) return no(`run-batch request must be an object, got ${describe(v)}`);
-  const keys = checkKeys(v, 'run-batch request', ['batchId', 'modelId', 'photoIds', 'scales', 'mode'], ['export']);
+  const keys = checkKeys(v, 'run-batch request', ['batchId', 'modelId', 'photoIds', 'scales', 'mode'], ['export', 'queue']);
   if (keys) return no(keys);
   const batchId = checkId(v.batchId, 'batchId');
   if (!batchId.ok) return batchId;
@@ -306,7 +306,34 @@ export function checkRunBatchRequest(v: unknown, ctx: ValidationContext): Checke
     if (!e.ok) return e;
     out.export = e.value;
   }
+  if (v.queue !== undefined) {
+    const q = checkQueueUrl(v.queue);
+    if (!q.ok) return q;
+    if (!out.export) return no('queue: a queue batch is an export (the workers write the files): it needs export settings');
+    out.queue = q.value;
+  }
   return ok(out);
+}
+
+/**
+ * A queue URL, `redis://[user:password@]host[:port][/db]` or `rediss://…` (main/queue/connection
+ * parses it). Refusals never repeat the URL: it may hold a password.
+ */
+export function checkQueueUrl(v: unknown): Checked<string> {
+  if (typeof v !== 'string') return no(`queue must be a redis:// URL, got ${describe(v)}`);
+  if (v.length === 0 || v.length > 2048) return no(`queue must be a redis:// URL of 1–2048 characters, got ${v.length}`);
+  if (/[\u0000-\u0020\u007f]/.test(v)) return no('queue: the URL must not contain spaces or control characters');
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    return no('queue must be a URL such as redis://127.0.0.1:6379/0');
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') return no(`queue: expected redis:// or rediss://, got ${u.protocol.slice(0, 20)}//`);
+  if (!u.hostname) return no('queue: the URL names no host');
+  if (!/^\/?\d{0,7}$/.test(u.pathname)) return no('queue: the database (after the host) must be a number');
+  if (u.search || u.hash) return no('queue: the URL must not have a query or fragment');
+  return ok(v);
 }
 
 /** One checker per argument kind of core/api.ts (the compiler refuses a kind without one). */

@@ -22,7 +22,8 @@ import { DETECTIONS_CSV_HEADER, summaryCsvHeader, summaryCsvRow } from '../servi
 import { photoHash } from '../services/cache';
 import { OrderedCsv } from '../services/csv';
 import { checkOutputFolder } from '../io/atomic';
-import { CANCELLED_AT_KEY, QUEUE_NAME, redisErrorLine, type QueueTarget } from './connection';
+import type { QueueExportRunner } from '../services/batch-adapter';
+import { CANCELLED_AT_KEY, parseQueueUrl, QUEUE_NAME, redisErrorLine, type QueueTarget } from './connection';
 import {
   HEATMAP_JOB, heatmapJobId, JOB_VERSION, PROBE_JOB,
   type HeatmapJob, type HeatmapJobModel, type HeatmapJobOptions, type HeatmapJobResult, type ProbeJob, type ProbeResult,
@@ -47,8 +48,13 @@ export interface QueueBatchArgs {
   probeTimeoutMs: number;
   /** Submit and return without following. */
   detach: boolean;
-  /** Stops following (the jobs go on). */
+  /** Stops following (the jobs go on, unless `cancelOnAbort`). */
   signal?: AbortSignal;
+  /**
+   * On abort, also remove this batch's jobs that no worker has started (reported skipped,
+   * 'cancelled'); those in progress finish on their workers.
+   */
+  cancelOnAbort?: boolean;
   /** Poll period while following, ms (default 300). */
   pollMs?: number;
   onEvent?(event: BatchEvent): void;
@@ -253,6 +259,24 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
       if (changed) progress();
       if (remaining.length > 0) await sleep(args.pollMs ?? 300, signal);
     }
+    if (signal?.aborted && args.cancelOnAbort && remaining.length > 0) {
+      let removed = 0;
+      for (const i of remaining) {
+        const job = await Job.fromId<HeatmapJob, HeatmapJobResult>(queue, ids[i]);
+        const state = job ? await job.getState() : 'unknown';
+        if (!job || !['waiting', 'delayed', 'prioritized', 'paused'].includes(state)) continue;
+        // A worker may take it meanwhile: then it is locked, cannot be removed, and finishes there.
+        const gone = await job.remove().then(() => true, () => false);
+        if (!gone) continue;
+        removed++;
+        results[i] = { skipped: 'cancelled' };
+        summary.skipped.push({ photo: photos[i], reason: 'cancelled' });
+        emit({ type: 'photo', index: i, photo: photos[i], status: 'skipped', reason: 'cancelled' });
+      }
+      remaining = remaining.filter((i) => results[i] === undefined);
+      note(`cancelled: ${removed} waiting job${removed === 1 ? '' : 's'} removed from ${args.target.display}${remaining.length ? `; ${remaining.length} in progress finish on the workers (not followed)` : ''}`);
+      progress();
+    }
     summary.elapsedMs = Date.now() - t0;
     summary.cancelled = summary.skipped.length > 0;
     summary.failed.sort((a, b) => photos.indexOf(a.photo) - photos.indexOf(b.photo));
@@ -287,3 +311,13 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
     await queue.close().catch(() => undefined);
   }
 }
+
+/**
+ * The window's export on a queue (services/batch-adapter's QueueExportRunner): submits and follows
+ * to the end; Cancel removes the jobs no worker has started.
+ */
+export const runQueueExport: QueueExportRunner = async (req) => {
+  const { url, ...rest } = req;
+  const result = await runQueueBatch({ ...rest, target: parseQueueUrl(url), detach: false, cancelOnAbort: true });
+  return result.summary;
+};

@@ -27,7 +27,7 @@ import { DEFAULT_MAX_PIXELS } from '../io/decode';
 import { createEngine, loadModelOf, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
 import { abortError } from '../io/abort';
 import { makeDirs, writeFileAtomic } from '../io/atomic';
-import { createBatchAdapter } from './batch-adapter';
+import { createBatchAdapter, type QueueExportRunner } from './batch-adapter';
 import { createDiskCache, modelHash } from './cache';
 import { prepareModelInWorker } from './convert-thread';
 import { JobRegistry } from './jobs';
@@ -57,6 +57,10 @@ export interface AppServiceOptions {
   exportInWorker?: boolean;
   /** Score cache folder (default `userDataDir`/cache); null: no cache. */
   cacheDir?: string | null;
+  /** How long a queue batch waits for a worker to answer its path probe, ms (default 20 000; unanswered, the jobs wait for workers). */
+  queueProbeTimeoutMs?: number;
+  /** Runs exports that name a queue (main/queue/submit runQueueExport); absent: they are refused. */
+  queueExport?: QueueExportRunner;
 }
 
 /** Photos opened (fully decoded, to refuse broken files early) at once by addPhotos: bounds memory. */
@@ -94,6 +98,8 @@ interface LoadedModel {
   handle: ModelHandle;
   /** Score-cache key of the model (modelHash of its artifacts and geometry). */
   modelKey: string;
+  /** How it was converted (what a queue worker converts it with again). */
+  recipe: Pick<LoadModelRequest, 'stride' | 'output' | 'labelsFile' | 'window'>;
 }
 
 /** Folder photos read (header probe and hash) at once by addFolders. */
@@ -166,7 +172,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
 
   const scores = createScoresService({ library, engine, cache, jobs, emit });
   const batches = createBatchAdapter({
-    library, engine, cache, cacheWarnings, jobs, maxPixels, emit: emitBatch,
+    library, engine, cache, cacheWarnings, jobs, maxPixels, emit: emitBatch, queueProbeTimeoutMs: opts.queueProbeTimeoutMs, queueExport: opts.queueExport,
     isExportDir: (dir) => exportDirs.has(path.resolve(dir)),
     subfolderOf: (id) => subfolders.get(id) ?? '',
     renderer: () => (opts.exportInWorker === false ? undefined : (renderer ??= createPictureRenderer())),
@@ -243,7 +249,11 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
           name: modelDisplayName(target ?? null),
           info: prepared.info,
         };
-        models.set(summary.id, { summary, handle, modelKey });
+        const recipe = {
+          ...(req.stride !== undefined ? { stride: req.stride } : {}), ...(req.output !== undefined ? { output: req.output } : {}),
+          ...(req.labelsFile !== undefined ? { labelsFile: path.resolve(req.labelsFile) } : {}), ...(req.window !== undefined ? { window: req.window } : {}),
+        };
+        models.set(summary.id, { summary, handle, modelKey, recipe });
         emit({ jobId, stage: 'ready', done: 1, total: 1 });
         if (req.preprocess) await settings.rememberPreprocess(key, req.preprocess);
         if (target !== undefined) await settings.remember('models', [target]);
@@ -317,7 +327,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
 
     async runBatch(req) {
       const model = modelOf('runBatch', req.modelId);
-      return batches.run(req, { handle: model.handle, info: model.summary.info, modelKey: model.modelKey });
+      return batches.run(req, { handle: model.handle, info: model.summary.info, modelKey: model.modelKey, path: model.summary.path, recipe: model.recipe });
     },
 
     async pauseBatch(batchId) {

@@ -4,21 +4,78 @@
  * pictures rendered in worker threads, and exports only into folders the user chose.
  */
 import path from 'node:path';
-import type { BatchEvent as ApiBatchEvent, BatchPhotoStatus, BatchResult, RunBatchRequest } from '../../core/api';
+import type { BatchEvent as ApiBatchEvent, BatchPhotoStatus, BatchResult, LoadModelRequest, RunBatchRequest } from '../../core/api';
+import type { CombineMode } from '../../core/average';
+import type { ColormapName } from '../../core/colormap';
+import { errorMessage } from '../../core/errors';
+import type { MapView } from '../../core/pipeline';
 import { scalePlan } from '../../core/defaults';
-import type { ConvertedModelInfo } from '../../core/model-info';
+import type { ConvertedModelInfo, PreprocessMode } from '../../core/model-info';
 import type { Engine, ModelHandle } from '../engine/engine';
-import { BatchController, runBatch, type BatchEvent } from './batch';
+import { BatchController, runBatch, type BatchEvent, type BatchSummary } from './batch';
 import { distinctSubfolders } from './export';
 import type { ScoreCache } from './cache';
 import type { JobRegistry } from './jobs';
 import type { PhotoLibrary } from './photo-library';
 import type { PictureRenderer } from './picture-thread';
+import type { NpyDtype, ScoresOutput } from './scores-file';
 
 export interface BatchModel {
   handle: ModelHandle;
   info: ConvertedModelInfo;
   modelKey: string;
+  /** The model's file or folder (null: the built-in model) and how it was converted: what queue workers open. */
+  path?: string | null;
+  recipe?: Pick<LoadModelRequest, 'stride' | 'output' | 'labelsFile' | 'window'>;
+}
+
+/** An export run on a queue's workers instead of here (main/queue's runQueueExport; services sit below the queue). */
+export interface QueueExportRequest {
+  /** redis:// or rediss:// URL (may hold a password: never put it in a message). */
+  url: string;
+  /** Absolute paths, in the batch's order, and each one's sub-folder under outDir. */
+  photos: string[];
+  subfolders: string[];
+  outDir: string;
+  /** The model as every worker opens it again; `key` is its modelHash, which a worker checks. */
+  model: { path: string | null; key: string; preprocess: PreprocessMode; stride?: number; output?: string; labels?: string };
+  labels: readonly string[];
+  /** Scales for every photo; null: each photo's default scales. */
+  scales: number[] | null;
+  options: {
+    classChoice: string; colormap: ColormapName; opacity: number; threshold: number; mode: CombineMode; view?: MapView; boxes: boolean; legend: boolean;
+    detectThreshold: number; namePattern: string; overwrite: boolean; scores: ScoresOutput; npyDtype: NpyDtype; csv: boolean; resume: boolean;
+  };
+  probeTimeoutMs: number;
+  /** Aborted: the jobs no worker started are removed (skipped, 'cancelled'), following stops. */
+  signal: AbortSignal;
+  onEvent(e: BatchEvent): void;
+  onNote(line: string): void;
+}
+
+/** Runs a QueueExportRequest to its end (or its cancellation) and returns the batch's summary. */
+export type QueueExportRunner = (req: QueueExportRequest) => Promise<BatchSummary>;
+
+/** How long a queue batch waits for a worker to answer its path probe, ms (as `convmap heatmap --queue`). */
+const PROBE_TIMEOUT_MS = 20_000;
+
+/** `message` with the queue URL's password (as given and URL-encoded) replaced by "***". */
+function withoutPassword(message: string, url: string): string {
+  let pw = '';
+  try {
+    pw = new URL(url).password;
+  } catch {
+    return message;
+  }
+  if (!pw) return message;
+  let decoded = pw;
+  try {
+    decoded = decodeURIComponent(pw);
+  } catch {
+    // Not valid percent-encoding: ioredis gets it as written.
+  }
+  const secrets = [...new Set([pw, decoded])].filter((x) => x.length > 0);
+  return secrets.reduce((m, x) => m.split(x).join('***'), message);
 }
 
 export interface BatchAdapterDeps {
@@ -39,6 +96,10 @@ export interface BatchAdapterDeps {
    * an export mirrors them as `heatmap --recursive` does.
    */
   subfolderOf(photoId: string): string;
+  /** How long a queue batch waits for a worker to answer its path probe, ms (default 20 000). */
+  queueProbeTimeoutMs?: number;
+  /** Runs exports that name a queue; absent: they are refused. */
+  queueExport?: QueueExportRunner;
 }
 
 export interface BatchAdapter {
@@ -90,12 +151,47 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
           deps.emit({ type: e.type, batchId });
         }
       };
+      const subfolders = distinctSubfolders(list.map((p) => p.file), req.photoIds.map((id) => deps.subfolderOf(id)));
+      const queued = async (url: string): Promise<BatchSummary> => {
+        if (!ex) throw new Error('runBatch: a queue batch needs an export folder (the workers write the files)');
+        if (model.recipe?.window !== undefined) throw new Error('runBatch: a model opened at a chosen window size cannot go to a queue: convert it at that size first (convmap convert MODEL --window N -o DIR) and open DIR');
+        if (!deps.queueExport) throw new Error('runBatch: this app was started without queue support');
+        const { recipe } = model;
+        const summary = await deps.queueExport({
+          url, photos: list.map((p) => p.file), subfolders, outDir: path.resolve(ex.outDir),
+          model: {
+            path: model.path ?? null, key: model.modelKey, preprocess: model.info.preprocess,
+            ...(recipe?.stride !== undefined ? { stride: recipe.stride } : {}), ...(recipe?.output !== undefined ? { output: recipe.output } : {}),
+            ...(recipe?.labelsFile !== undefined ? { labels: recipe.labelsFile } : {}),
+          },
+          labels: model.info.labels, scales: req.scales === 'auto' ? null : req.scales,
+          options: {
+            mode: req.mode, view: ex.view, colormap: ex.colormap, opacity: ex.opacity, threshold: ex.threshold, boxes: ex.boxes, legend: ex.legend,
+            detectThreshold: ex.detectThreshold, classChoice: ex.classChoice, namePattern: ex.namePattern, overwrite: false,
+            scores: ex.scoresJson ? 'summary' : 'none', npyDtype: 'float32', csv: ex.csv, resume: false,
+          },
+          probeTimeoutMs: deps.queueProbeTimeoutMs ?? PROBE_TIMEOUT_MS, signal: controller.signal, onEvent,
+          onNote: (line) => deps.emit({ type: 'warning', batchId, message: withoutPassword(line, url) }),
+        });
+        // Photos still on the workers when following stopped: this batch no longer reports them.
+        statuses.forEach((s, i) => {
+          if (s === 'queued' || s === 'running') statuses[i] = 'skipped';
+        });
+        return summary;
+      };
       try {
+        if (req.queue !== undefined) {
+          const url = req.queue;
+          const summary = await queued(url).catch((err: unknown) => {
+            throw new Error(withoutPassword(errorMessage(err), url));
+          });
+          return resultOf(summary);
+        }
         const engine = await deps.engine();
         const renderer = ex ? deps.renderer() : undefined;
         const summary = await runBatch({
           engine, handle: model.handle, info: model.info, photos: list.map((p) => p.file),
-          subfolders: distinctSubfolders(list.map((p) => p.file), req.photoIds.map((id) => deps.subfolderOf(id))),
+          subfolders,
           scales: req.scales === 'auto' ? (size) => scalePlan(model.info.window, size) : req.scales,
           outDir: ex?.outDir, signal: controller.signal, cache: deps.cache, modelKey: model.modelKey, controller: pause, onEvent,
           render: renderer ? (input, labels, style) => renderer.render(input, labels, style) : undefined,
@@ -109,6 +205,12 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
           },
         });
         for (const w of deps.cacheWarnings.slice(warned)) deps.emit({ type: 'warning', batchId, message: w });
+        return resultOf(summary);
+      } finally {
+        deps.jobs.end(req.batchId);
+        controllers.delete(req.batchId);
+      }
+      function resultOf(summary: BatchSummary): BatchResult {
         const index = new Map(list.map((p, i) => [p.file, req.photoIds[i]]));
         const result: BatchResult = {
           batchId, total: summary.total, done: summary.done,
@@ -120,9 +222,6 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
           outputs.push(summary.csv.summary, summary.csv.detections);
         }
         return result;
-      } finally {
-        deps.jobs.end(req.batchId);
-        controllers.delete(req.batchId);
       }
     },
     pause(batchId) {

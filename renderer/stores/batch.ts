@@ -87,6 +87,8 @@ export const useBatchStore = defineStore('batch', () => {
   const namePattern = ref('{name}.heatmap.png');
   const scoresJson = ref(false);
   const csv = ref(false);
+  /** A Convmap queue (redis:// URL) that exports go to, run by its workers; empty: exports run here. */
+  const queueUrl = ref('');
   const exporting = ref<ExportState | null>(null);
   const lastExport = shallowRef<BatchResult | null>(null);
   /** The folder the last export wrote into. */
@@ -306,7 +308,10 @@ export const useBatchStore = defineStore('batch', () => {
       const batchId = newJobId('export');
       lastExportDir.value = outDir;
       exporting.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length), outDir, outputs: [], failed: [] };
-      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, scales: exportScales(scope), mode: scores.mode, export: exportSettings(outDir) });
+      const queue = queueUrl.value.trim();
+      const result = await api.runBatch({
+        batchId, modelId: model.id, photoIds, scales: exportScales(scope), mode: scores.mode, export: exportSettings(outDir), ...(queue ? { queue } : {}),
+      });
       markFinished(batchId, 'export');
       lastExport.value = result;
       return result;
@@ -352,7 +357,7 @@ export const useBatchStore = defineStore('batch', () => {
 
   return {
     recursive, status, pending, run, lastRun, skippedFiles, unreadable, error, warning,
-    exportClass, legend, exportBoxes, namePattern, scoresJson, csv, exporting, lastExport, lastExportDir,
+    exportClass, legend, exportBoxes, namePattern, scoresJson, csv, queueUrl, exporting, lastExport, lastExportDir,
     counts, fraction, timeLeft, statusOf,
     onEvent, enqueue, processAll, addFolders, openFoldersDialog, pause, resume, cancel, exportSettings, exportPhotos, cancelExport, showInFolder, unsubscribe,
   };

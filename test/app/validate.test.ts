@@ -178,6 +178,31 @@ describe('argument validators', () => {
     expect(reason(checkRunBatchRequest(req, ctx))).toMatch(why);
   });
 
+  it('accept a queue URL (redis://, rediss://) with an export, as given', () => {
+    for (const queue of ['redis://127.0.0.1:6379/0', 'rediss://user:s3cret@cache.example:6380/2', 'redis://[::1]:6379', 'redis://q']) {
+      expect(checkRunBatchRequest({ ...BATCH, export: EXPORT, queue }, ctx)).toEqual({ ok: true, value: { ...BATCH, export: EXPORT, queue } });
+    }
+  });
+
+  it.each([
+    ['http://user:hunter2@host:6379/0', /^queue: expected redis:\/\/ or rediss:\/\/, got http:\/\/$/],
+    ['redis://user:hunter2@host:6379/zero', /^queue: the database \(after the host\) must be a number$/],
+    ['redis://:hunter2@host:6379/0?password=x', /^queue: the URL must not have a query or fragment$/],
+    ['redis://:hunter2@host:6379/0 --roots /', /^queue: the URL must not contain spaces or control characters$/],
+    ['redis://:hunter2@', /^queue must be a URL such as redis:\/\/127\.0\.0\.1:6379\/0$|^queue: the URL names no host$/],
+    ['hunter2', /^queue must be a URL such as redis:\/\/127\.0\.0\.1:6379\/0$/],
+    ['', /^queue must be a redis:\/\/ URL of 1–2048 characters, got 0$/],
+  ])('refuse the queue URL %s without repeating it (its password)', (queue, why) => {
+    const why2 = reason(checkRunBatchRequest({ ...BATCH, export: EXPORT, queue }, ctx));
+    expect(why2).toMatch(why);
+    expect(why2).not.toContain('hunter2');
+  });
+
+  it('refuse a queue that is not a string, and a queue batch without an export (workers write the files)', () => {
+    expect(reason(checkRunBatchRequest({ ...BATCH, export: EXPORT, queue: 6379 }, ctx))).toBe('queue must be a redis:// URL, got number');
+    expect(reason(checkRunBatchRequest({ ...BATCH, queue: 'redis://127.0.0.1:6379/0' }, ctx))).toMatch(/^queue: a queue batch is an export .* needs export settings$/);
+  });
+
   it('refuse every export folder when the context knows none (no isExportDir)', () => {
     const bare: ValidationContext = { hasModel: ctx.hasModel, photoSize: ctx.photoSize };
     expect(reason(checkRunBatchRequest({ ...BATCH, export: EXPORT }, bare))).toMatch(/was not chosen/);

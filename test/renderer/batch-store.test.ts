@@ -1,5 +1,8 @@
 // @vitest-environment happy-dom
+import { mount } from '@vue/test-utils';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { API_KEY } from '../../renderer/api';
+import BatchPanel from '../../renderer/components/BatchPanel.vue';
 import { useBatchStore } from '../../renderer/stores/batch';
 import { useModelStore } from '../../renderer/stores/model';
 import { usePhotosStore } from '../../renderer/stores/photos';
@@ -12,8 +15,9 @@ describe('the batch store (fake API)', () => {
   let api: ReturnType<typeof fakeApi>;
   beforeEach(() => {
     api = fakeApi();
-    piniaWith(api);
+    pinia = piniaWith(api);
   });
+  let pinia: ReturnType<typeof piniaWith>;
 
   async function openFolder(): Promise<{ batch: ReturnType<typeof useBatchStore>; batchId: string; ids: string[] }> {
     const batch = useBatchStore();
@@ -188,5 +192,28 @@ describe('the batch store (fake API)', () => {
     api.chooseExportFolder.mockResolvedValueOnce(null);
     expect(await batch.exportPhotos('all')).toBeNull();
     expect(api.runBatch).toHaveBeenCalledTimes(3);
+  });
+
+  it('the Batch tab\'s Queue setting goes with the export\'s runBatch (trimmed); emptied, the export runs here', async () => {
+    const { batchId } = await openFolder();
+    api.finishBatch(batchId);
+    await settle();
+    const w = mount(BatchPanel, { global: { plugins: [pinia], provide: { [API_KEY as symbol]: api } } });
+    await w.get('[data-testid="queue-url"]').setValue('  redis://:pw@10.0.0.5:6379/1 ');
+    await w.get('button[aria-label="Export all photos"]').trigger('click');
+    await settle();
+    const queued = api.runBatch.mock.calls[1][0];
+    expect(queued.queue).toBe('redis://:pw@10.0.0.5:6379/1');
+    expect(queued.export?.outDir).toBe('/exports');
+    api.finishBatch(queued.batchId);
+    await settle();
+    await w.get('[data-testid="queue-url"]').setValue('');
+    await w.get('button[aria-label="Export all photos"]').trigger('click');
+    await settle();
+    const local = api.runBatch.mock.calls[2][0];
+    expect(local.export?.outDir).toBe('/exports');
+    expect('queue' in local).toBe(false);
+    api.finishBatch(local.batchId);
+    w.unmount();
   });
 });
