@@ -140,12 +140,37 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
   // follows job states instead, so a short stream (for monitoring tools) saves Redis memory.
   const queue = new Queue(QUEUE_NAME, { connection: args.target.connection, streams: { events: { maxLen: EVENTS_KEPT } } });
   let lastError = '';
+  /** Redis not answering now: a command sent waits until it does. */
+  let away = false;
   queue.on('error', (err) => {
     const line = redisErrorLine(err);
     if (line !== lastError) note(`queue ${args.target.display}: ${line} (waiting for it)`);
     lastError = line;
+    away = true;
   });
-  try {
+  void queue.client.then((c) => c.on('ready', () => {
+    away = false;
+    lastError = '';
+  }), () => undefined);
+  // Stopped while Redis is away: the batch stops now and the connection is dropped, or the stop would wait for Redis.
+  let gaveUp = false;
+  let giveUpNow: (err: Error) => void = () => undefined;
+  const giveUp = new Promise<never>((_resolve, reject) => {
+    giveUpNow = reject;
+  });
+  giveUp.catch(() => undefined);
+  const onAbort = (): void => {
+    if (!away) return;
+    gaveUp = true;
+    giveUpNow(new Error('stopped while the queue does not answer'));
+    void queue.disconnect().catch(() => undefined);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const summary: BatchSummary = {
+    total: photos.length, done: 0, failed: [], skipped: [], noCells: [], cancelled: false, cacheHits: 0, resumed: 0, engineCalls: 0, elapsedMs: 0, staleTempsRemoved: 0,
+  };
+  const results = new Array<HeatmapJobResult | { failed: string } | { skipped: string } | undefined>(photos.length);
+  const body = async (): Promise<QueueBatchResult> => {
     await checkOutputFolder(outDir);
     if (args.probeTimeoutMs > 0) {
       const dirs = [...new Set(photos.map((p) => path.dirname(p)))].slice(0, 1000);
@@ -178,15 +203,11 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
       await queue.addBulk(jobs.slice(i, i + 1000).map((data, k) => ({ name: HEATMAP_JOB, data, opts: jobOpts(i + k) })));
     }
 
-    const summary: BatchSummary = {
-      total: photos.length, done: 0, failed: [], skipped: [], noCells: [], cancelled: false, cacheHits: 0, resumed: 0, engineCalls: 0, elapsedMs: 0, staleTempsRemoved: 0,
-    };
     if (args.detach) return { summary, submitted: jobs.length, detached: true, workers: [] };
 
     const t0 = Date.now();
     // Jobs an earlier submission of this batch had added: their CSV rows replace that one's files.
     let earlier = 0;
-    const results = new Array<HeatmapJobResult | { failed: string } | { skipped: string } | undefined>(photos.length);
     const started = new Set<number>();
     const workers = new Set<string>();
     for (let i = 0; i < photos.length; i++) emit({ type: 'photo', index: i, photo: photos[i], status: 'queued' });
@@ -307,8 +328,27 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
     }
     progress();
     return { summary, submitted: jobs.length, detached: false, workers: [...workers] };
+  };
+  try {
+    const running = body();
+    // Given up on: what it still waits for is dropped with the connection.
+    running.catch(() => undefined);
+    return await Promise.race([running, giveUp]);
+  } catch (err) {
+    if (!gaveUp) throw err;
+    note(`stopped: the queue ${args.target.display} does not answer${lastError ? ` (${lastError})` : ''}; jobs it already holds stay there`);
+    photos.forEach((photo, index) => {
+      if (results[index] !== undefined) return;
+      summary.skipped.push({ photo, reason: 'cancelled' });
+      emit({ type: 'photo', index, photo, status: 'skipped', reason: 'cancelled' });
+    });
+    summary.cancelled = true;
+    return { summary, submitted: 0, detached: true, workers: [] };
   } finally {
-    await queue.close().catch(() => undefined);
+    signal?.removeEventListener('abort', onAbort);
+    // Given up on, Redis is away: closing would wait for it.
+    if (gaveUp) void queue.close().catch(() => undefined);
+    else await queue.close().catch(() => undefined);
   }
 }
 

@@ -145,4 +145,25 @@ describe.skipIf(!redisBin)('the window\'s export on a queue (app service, redis-
     expect(rows).toHaveLength(4);
     for (const r of rows) expect(r).toMatch(/,skipped,cancelled/);
   }, 120_000);
+
+  it('a queue that does not answer: its warnings show the URL without the password, and Cancel stops the batch and says so', async () => {
+    // Nothing listens on a port just found free.
+    const port = await freePort();
+    const url = `redis://convmap:hunter2@127.0.0.1:${port}/0`;
+    const out = path.join(cli.dir, 'unreachable');
+    await fs.mkdir(out);
+    service.allowExportDir(out);
+    const running = service.runBatch({ batchId: 'u', modelId: model.id, photoIds: photos.map((p) => p.id), scales: 'auto', mode: 'max', export: settings(out), queue: url });
+    const warnings = (): string[] => events.filter((e): e is Extract<BatchEvent, { type: 'warning' }> => e.batchId === 'u' && e.type === 'warning').map((e) => e.message);
+    const until = Date.now() + 30_000;
+    while (warnings().length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(warnings()[0]).toMatch(new RegExp(`^queue redis://convmap:\\*\\*\\*@127\\.0\\.0\\.1:${port}/0: .*ECONNREFUSED`));
+    await service.cancel('u');
+    const res = await running;
+    expect(res).toMatchObject({ done: 0, skipped: 4, cancelled: true, outputs: [] });
+    expect(res.statuses).toEqual(['skipped', 'skipped', 'skipped', 'skipped']);
+    expect(warnings().at(-1)).toMatch(/^stopped: the queue redis:\/\/convmap:\*\*\*@127\.0\.0\.1:\d+\/0 does not answer/);
+    for (const w of warnings()) expect(w).not.toContain('hunter2');
+    expect(await listing(out)).toEqual([]);
+  }, 60_000);
 });
