@@ -115,7 +115,8 @@ describe.skipIf(!ready)('Hangul class names in the window, in a browser on the r
   it('the legend sits in the viewport corner matching the least painted corner of the overlay (issue 25 item 7)', async () => {
     // The overlay canvas's own alpha, summed over a third of each side in each corner: the least painted corner.
     const sums = await page.locator('canvas[data-testid="overlay"]').evaluate((c) => {
-      const canvas = c as HTMLCanvasElement;
+      // The tests' TypeScript has no DOM library: the canvas's shape, as far as this reads it.
+      const canvas = c as unknown as { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null };
       const { width: w, height: h } = canvas;
       const data = canvas.getContext('2d')?.getImageData(0, 0, w, h).data;
       const out: Record<string, number> = {};
