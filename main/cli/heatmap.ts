@@ -1,6 +1,5 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { SingleBar, Presets } from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { CombineMode } from '../../core/average';
 import { COLORMAPS, isColormapName, type ColormapName } from '../../core/colormap';
@@ -16,6 +15,7 @@ import { createDiskCache, defaultCacheDir, modelHash, parseByteSize } from '../s
 import { NPY_DTYPES, SCORES_OUTPUTS, type NpyDtype, type ScoresOutput } from '../services/scores-file';
 import { approximationWarning, preprocessWarning } from './report';
 import { parseInteger, parseNumber } from './options';
+import { batchOutput } from './progress';
 
 /** Colormap names people try from other tools, and the colormap they get here. */
 const COLORMAP_ALIASES: Readonly<Record<string, ColormapName>> = { jet: 'turbo', gray: 'greys', grey: 'greys', rdylbu_r: 'rdylbu' };
@@ -180,13 +180,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     throw err;
   });
   const tty = process.stderr.isTTY === true && !opts.json && !quiet;
-  const bar = tty
-    ? new SingleBar({ format: 'heatmap {bar} {value}/{total} photos | {rate}/min | left {left} | {photo}', hideCursor: true, clearOnComplete: false }, Presets.shades_classic)
-    : undefined;
-  const warn = (m: string): void => {
-    if (bar) bar.stop();
-    process.stderr.write(`convmap: ${p(m)}\n`);
-  };
+  const { bar, warn } = batchOutput(tty);
   const cache = useCache ? createDiskCache(cacheDir, { onWarning: warn, maxBytes: cacheBytes }) : null;
   const abort = new AbortController();
   let interrupts = 0;

@@ -4,7 +4,6 @@
  * follow it with the local batch's progress bar and summary). See docs/cluster.md.
  */
 import path from 'node:path';
-import { SingleBar, Presets } from 'cli-progress';
 import { Option, type Command } from 'commander';
 import { printable as p, printableJson } from '../../core/printable';
 import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest } from '../engine/backend';
@@ -13,6 +12,7 @@ import type { BatchEvent } from '../services/batch';
 import { CANCELLED_AT_KEY, parseQueueUrl, QUEUE_NAME, redisErrorLine } from '../queue/connection';
 import type { HeatmapJobModel, HeatmapJobOptions } from '../queue/job';
 import { parseInteger } from './options';
+import { batchOutput } from './progress';
 
 type Fail = (err: unknown, json?: { file: string }) => void;
 
@@ -60,13 +60,7 @@ export async function runQueuedHeatmap(a: QueuedHeatmapArgs): Promise<void> {
   const { runQueueBatch } = await import('../queue/submit');
   const target = parseQueueUrl(a.queue);
   const tty = process.stderr.isTTY === true && !a.json && !a.quiet && !a.detach;
-  const bar = tty
-    ? new SingleBar({ format: 'heatmap {bar} {value}/{total} photos | {rate}/min | left {left} | {photo}', hideCursor: true, clearOnComplete: false }, Presets.shades_classic)
-    : undefined;
-  const warn = (m: string): void => {
-    if (bar) bar.stop();
-    process.stderr.write(`convmap: ${p(m)}\n`);
-  };
+  const { bar, warn } = batchOutput(tty);
   const abort = new AbortController();
   const onSignal = (): void => {
     process.stderr.write('\nconvmap: no longer following — the jobs go on; run the same command again to follow them and write the CSV files\n');
