@@ -61,6 +61,40 @@ function axisTable(outSize: number, imageSize: number, cell: number, n: number) 
 
 type AxisTable = ReturnType<typeof axisTable>;
 
+/** Rows [y0, y1) of a width × height raster (default all of it), checked. */
+function rasterBand(width: number, height: number, band: readonly [number, number] | undefined): [number, number] {
+  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
+    throw new Error(`overlay size must be positive whole numbers, got ${width}×${height}`);
+  }
+  const [y0, y1] = band ?? [0, height];
+  if (!(Number.isInteger(y0) && Number.isInteger(y1) && y0 >= 0 && y1 <= height && y0 < y1)) {
+    throw new Error(`overlay rows must be whole numbers with 0 ≤ y0 < y1 ≤ ${height}, got [${y0}, ${y1})`);
+  }
+  return [y0, y1];
+}
+
+/**
+ * Paints rows [y0, y1) of a `width`-wide raster (out32: packed RGBA, row 0 = y0) with each pixel's
+ * nearest cell's colour, `cellColour(r · cols + c)` (0: nothing); a row of the same grid row as the
+ * one above is copied.
+ */
+function paintNearest(out32: Uint32Array, width: number, [y0, y1]: [number, number], ys: AxisTable, xs: AxisTable, rows: number, cols: number, cellColour: (cell: number) => number): void {
+  const rowColours = new Uint32Array(cols + 1);
+  let prevRow = -1;
+  for (let py = y0; py < y1; py++) {
+    const r = ys.nearest[py];
+    if (r === rows) continue;
+    const o = (py - y0) * width;
+    if (r === prevRow && py > y0) {
+      out32.copyWithin(o, o - width, o);
+      continue;
+    }
+    for (let c = 0; c < cols; c++) rowColours[c] = cellColour(r * cols + c);
+    for (let px = 0; px < width; px++) out32[o + px] = rowColours[xs.nearest[px]];
+    prevRow = r;
+  }
+}
+
 /**
  * How opaque the smooth view is at a sample point of unpainted cell (r, c): 1 − d, d the distance
  * from the point to the nearest painted cell (mask 1) in half cells (Euclidean over the two axes, each in its
@@ -100,19 +134,14 @@ function edgeWeight(mask: Uint8Array, rows: number, cols: number, r: number, c: 
  */
 export function renderOverlay(avg: AveragedMap, classIndex: number, opts: OverlayOptions): Uint8ClampedArray {
   const { width, height, threshold, smooth } = opts;
-  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
-    throw new Error(`overlay size must be positive whole numbers, got ${width}×${height}`);
-  }
+  const band = rasterBand(width, height, opts.rows);
   if (!(Number.isInteger(classIndex) && classIndex >= 0 && classIndex < avg.classes)) {
     throw new Error(`class ${classIndex} is not one of the map's ${avg.classes} classes`);
   }
   const [lo, hi] = opts.range ?? [0, 1];
   if (!(hi > lo)) throw new Error(`overlay range must have hi > lo, got [${lo}, ${hi}]`);
   const { rows, cols, classes } = avg;
-  const [y0, y1] = opts.rows ?? [0, height];
-  if (!(Number.isInteger(y0) && Number.isInteger(y1) && y0 >= 0 && y1 <= height && y0 < y1)) {
-    throw new Error(`overlay rows must be whole numbers with 0 ≤ y0 < y1 ≤ ${height}, got [${y0}, ${y1})`);
-  }
+  const [y0, y1] = band;
   const alpha = Math.round(Math.min(Math.max(opts.opacity, 0), 1) * 255);
 
   const lut = colormapLut(opts.colormap, LUT_SIZE);
@@ -140,20 +169,7 @@ export function renderOverlay(avg: AveragedMap, classIndex: number, opts: Overla
   const xs = axisTable(width, avg.imageSize[1], avg.cellSize[1], cols);
 
   if (!smooth) {
-    const rowColours = new Uint32Array(cols + 1);
-    let prevRow = -1;
-    for (let py = y0; py < y1; py++) {
-      const r = ys.nearest[py];
-      if (r === rows) continue;
-      const o = (py - y0) * width;
-      if (r === prevRow && py > y0) {
-        out32.copyWithin(o, o - width, o);
-        continue;
-      }
-      for (let c = 0; c < cols; c++) rowColours[c] = mask[r * cols + c] ? colour(score[r * cols + c]) : 0;
-      for (let px = 0; px < width; px++) out32[o + px] = rowColours[xs.nearest[px]];
-      prevRow = r;
-    }
+    paintNearest(out32, width, band, ys, xs, rows, cols, (cell) => (mask[cell] ? colour(score[cell]) : 0));
     return out;
   }
 
@@ -280,13 +296,8 @@ export function classMapWinners(avg: AveragedMap, opts: Pick<ClassMapOptions, 't
  */
 export function renderClassMap(avg: AveragedMap, opts: ClassMapOptions, winners: Int32Array = classMapWinners(avg, opts)): Uint8ClampedArray {
   const { width, height } = opts;
-  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
-    throw new Error(`overlay size must be positive whole numbers, got ${width}×${height}`);
-  }
-  const [y0, y1] = opts.rows ?? [0, height];
-  if (!(Number.isInteger(y0) && Number.isInteger(y1) && y0 >= 0 && y1 <= height && y0 < y1)) {
-    throw new Error(`overlay rows must be whole numbers with 0 ≤ y0 < y1 ≤ ${height}, got [${y0}, ${y1})`);
-  }
+  const band = rasterBand(width, height, opts.rows);
+  const [y0, y1] = band;
   const alpha = Math.round(Math.min(Math.max(opts.opacity, 0), 1) * 255);
   const out = new Uint8ClampedArray(width * (y1 - y0) * 4);
   if (alpha === 0) return out;
@@ -306,22 +317,6 @@ export function renderClassMap(avg: AveragedMap, opts: ClassMapOptions, winners:
   };
   const ys = axisTable(height, avg.imageSize[0], avg.cellSize[0], rows);
   const xs = axisTable(width, avg.imageSize[1], avg.cellSize[1], cols);
-  const rowColours = new Uint32Array(cols + 1);
-  let prevRow = -1;
-  for (let py = y0; py < y1; py++) {
-    const r = ys.nearest[py];
-    if (r === rows) continue;
-    const o = (py - y0) * width;
-    if (r === prevRow && py > y0) {
-      out32.copyWithin(o, o - width, o);
-      continue;
-    }
-    for (let c = 0; c < cols; c++) {
-      const k = winners[r * cols + c];
-      rowColours[c] = k < 0 ? 0 : colourOf(k);
-    }
-    for (let px = 0; px < width; px++) out32[o + px] = rowColours[xs.nearest[px]];
-    prevRow = r;
-  }
+  paintNearest(out32, width, band, ys, xs, rows, cols, (cell) => (winners[cell] < 0 ? 0 : colourOf(winners[cell])));
   return out;
 }
