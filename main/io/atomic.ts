@@ -141,3 +141,22 @@ export async function checkOutputFolder(outDir: string): Promise<void> {
     throw new OutputError(outDir, err);
   }
 }
+
+/**
+ * Gives the file `tmp` the name `file` unless that name is taken: a hard link (atomic), or on file
+ * systems without hard links a check and a rename.
+ * @returns false when the name is taken.
+ */
+export async function linkNoClobber(tmp: string, file: string): Promise<boolean> {
+  try {
+    await fs.link(tmp, file);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS' && code !== 'EXDEV') throw err;
+    if (await fs.lstat(file).then(() => true, () => false)) return false;
+    await fs.rename(tmp, file);
+    return true;
+  }
+}

@@ -4,7 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { OutputError, tempName } from '../io/atomic';
+import { linkNoClobber, OutputError, tempName } from '../io/atomic';
 
 /**
  * Text cells a spreadsheet would run as a formula (OWASP "CSV injection"): those starting with
@@ -157,21 +157,3 @@ async function writeAll(fh: fs.FileHandle, bytes: Uint8Array, position: number):
   }
 }
 
-/**
- * Gives the file `tmp` the name `file` unless that name is taken: a hard link (atomic), or on file
- * systems without hard links a check and a rename.
- * @returns false when the name is taken.
- */
-async function linkNoClobber(tmp: string, file: string): Promise<boolean> {
-  try {
-    await fs.link(tmp, file);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return false;
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS' && code !== 'EXDEV') throw err;
-    if (await fs.lstat(file).then(() => true, () => false)) return false;
-    await fs.rename(tmp, file);
-    return true;
-  }
-}

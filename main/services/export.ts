@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { NAME_MAX_BYTES, OutputError, tempName, writeData, writeFileAtomic, type FileData } from '../io/atomic';
+import { linkNoClobber, NAME_MAX_BYTES, OutputError, tempName, writeData, writeFileAtomic, type FileData } from '../io/atomic';
 
 export const DEFAULT_NAME_PATTERN = '{name}.heatmap.png';
 
@@ -109,17 +109,7 @@ export async function writeFileNoClobber(file: string, data: FileData): Promise<
   const tmp = tempName(file);
   try {
     await writeData(tmp, data, 'wx');
-    try {
-      await fs.link(tmp, file);
-      return true;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return false;
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS' && code !== 'EXDEV') throw err;
-      if (await exists(file)) return false;
-      await fs.rename(tmp, file);
-      return true;
-    }
+    return await linkNoClobber(tmp, file);
   } finally {
     await fs.rm(tmp, { force: true });
   }
