@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Box } from '../../core/scoremap';
 import { DIGIT_SIZE, digitImage, loadDigits, type DigitSplit } from './mnist-data';
+import { seededRandom } from '../../core/random';
 
 /** Class labels of the built-in digit model, in output order (same as model/labels.txt). */
 export const digitLabels: readonly string[] = Object.freeze(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'background']);
@@ -70,17 +71,6 @@ export interface DigitScene {
   truth: DigitTruth[];
 }
 
-/** mulberry32: a tiny deterministic PRNG returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Bilinear resize of a square single-channel image (half-pixel centres, edge clamped).

@@ -18,7 +18,8 @@ import { analyseMaps } from '../../core/pipeline';
 import type { ScoreMap } from '../../core/scoremap';
 import { selectBackend } from '../../main/engine/backend';
 import { createEngine } from '../../main/engine/engine';
-import { makeDigitScene, seededRandom, type DigitScene, type DigitTruth } from '../../main/digits/scene';
+import { seededRandom } from '../../core/random';
+import { makeDigitScene, type DigitScene, type DigitTruth } from '../../main/digits/scene';
 import { prepareModel } from '../../main/services/models';
 import { REPO } from '../helpers/cli';
 

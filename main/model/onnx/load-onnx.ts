@@ -13,6 +13,7 @@ import { createSession, loadOrt } from '../../ort/runtime';
 import { IMAGENET_CLASSES } from './imagenet-classes';
 import { OnnxType, readOnnxFile, type OnnxModelFile } from './read';
 import { importOnnx, type ImportedClassifier } from './to-layers';
+import { seededRandom } from '../../../core/random';
 
 /** Largest relative difference between the rebuilt model and ONNX Runtime's run of the file. */
 export const IMPORT_TOLERANCE = 1e-4;
@@ -43,17 +44,6 @@ export interface LoadedOnnx {
   check: ImportCheck;
 }
 
-/** A seeded generator (mulberry32): the check is the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** ONNX bytes with one more graph output: protobuf merges a message appended to another, field by field. */
 function withOutput(bytes: Uint8Array, name: string): Uint8Array {
@@ -78,7 +68,7 @@ function withOutput(bytes: Uint8Array, name: string): Uint8Array {
 function checkImages(imp: ImportedClassifier, batch: number, seed: number): { onnx: Float32Array; nhwc: Float32Array; dims: number[] } {
   const [h, w] = imp.window;
   const c = imp.channels;
-  const rand = random(seed);
+  const rand = seededRandom(seed);
   const per = h * w * c;
   const nhwc = new Float32Array(batch * per);
   const integer = imp.input.elemType === OnnxType.UINT8;
