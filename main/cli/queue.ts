@@ -92,6 +92,8 @@ export async function runQueuedHeatmap(a: QueuedHeatmapArgs): Promise<void> {
       } else if (e.status === 'failed' && a.json) {
         process.stdout.write(printableJson({ photo: e.photo, status: 'failed', reason: e.reason }) + '\n');
       }
+    } else if (e.type === 'warning') {
+      warn(e.message);
     }
   };
   let result;
@@ -128,10 +130,10 @@ export async function runQueuedHeatmap(a: QueuedHeatmapArgs): Promise<void> {
       lines.push(`failed: ${failed}`);
       for (const f of summary.failed) lines.push(`  ${p(f.photo)}: ${p(f.reason)}`);
     }
-    if (summary.csv) lines.push(`csv: ${p(summary.csv.summary)}, ${p(summary.csv.detections)}`);
+    if (summary.csv) lines.push(`csv: ${p(summary.csv.summary)}, ${p(summary.csv.detections)}${summary.csv.incomplete ? ' (incomplete, see above)' : ''}`);
     if (!a.quiet || failed > 0) process.stdout.write((a.quiet ? lines.filter((l) => !l.startsWith('skipped')) : lines).join('\n') + '\n');
   }
-  if (failed > 0 || summary.cancelled) process.exitCode = 1;
+  if (failed > 0 || summary.cancelled || summary.csv?.incomplete) process.exitCode = 1;
 }
 
 /** `convmap worker --queue URL --roots DIR[,DIR]`: serves heatmap jobs until SIGTERM or Ctrl-C. */

@@ -325,6 +325,13 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
       });
       const replace = args.options.overwrite || summary.resumed > 0 || earlier > 0;
       summary.csv = { summary: await summaryCsv.finish(replace), detections: await detectionsCsv.finish(replace) };
+      // A write that fell short (a full disk) leaves a parseable prefix: say so rather than print it as complete.
+      for (const [file, why] of [[summary.csv.summary, summaryCsv.incomplete], [summary.csv.detections, detectionsCsv.incomplete]] as const) {
+        if (why === undefined) continue;
+        const message = `${file} is incomplete: ${why}`;
+        (summary.csv.incomplete ??= []).push(message);
+        emit({ type: 'warning', message });
+      }
     }
     progress();
     return { summary, submitted: jobs.length, detached: false, workers: [...workers] };
