@@ -27,6 +27,7 @@ import type { ConvertedModelInfo } from '../../core/model-info';
 import { cellCount } from '../../core/scoremap';
 import { modelToArtifacts } from '../model/artifacts';
 import { ModelError } from '../model/errors';
+import { pair } from '../model/layer-config';
 import type { Conversion } from './convert';
 import { flattenModel, type FlatNode } from './graph';
 import { LayerFactory } from './layer-factory';
@@ -52,12 +53,6 @@ const POINTWISE = new Set([
   // Global pooling reads the whole map whatever its density; a trunk holding one is not exact anyway.
   'GlobalAveragePooling2D', 'GlobalMaxPooling2D',
 ]);
-
-function pair(x: unknown, fallback: number): Pair {
-  if (Array.isArray(x)) return [Number(x[0]), Number(x[1] ?? x[0])];
-  if (typeof x === 'number') return [x, x];
-  return [fallback, fallback];
-}
 
 function layerRef(node: FlatNode): { name: string; className: string } {
   return { name: node.layer.name, className: node.className };

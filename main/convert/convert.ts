@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelOutput, PaddingKind } from '../../core/model-info';
 import { ModelError } from '../model/errors';
+import { pair } from '../model/layer-config';
 import { unsupportedLayerReason } from '../model/unsupported';
 import { flattenModel, nodesUpTo, type FlatGraph, type FlatNode } from './graph';
 import { LayerFactory } from './layer-factory';
@@ -49,12 +50,6 @@ const SPATIAL_NEUTRAL = new Set([
   ...DROPPED, ...ELEMENTWISE, 'Softmax', 'BatchNormalization', 'LayerNormalization', 'Dense', 'Add', 'Multiply', 'Concatenate',
   'Average', 'Maximum', 'Minimum', 'Subtract', 'ZeroPadding2D', 'Cropping2D', 'InputLayer', 'Permute', 'Normalization', 'LayerScale',
 ]);
-
-function pair(x: unknown, fallback: number): [number, number] {
-  if (Array.isArray(x)) return [Number(x[0]), Number(x[1] ?? x[0])];
-  if (typeof x === 'number') return [x, x];
-  return [fallback, fallback];
-}
 
 function layerRef(node: FlatNode): { name: string; className: string } {
   return { name: node.layer.name, className: node.className };

@@ -10,6 +10,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../model/errors';
 import { KerasLayerScale, KerasNormalization } from '../model/keras-layers';
+import { pair } from '../model/layer-config';
 import { flattenModel, type FlatNode } from '../convert/graph';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
 import { AttributeType, DataType, encodeModel, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
@@ -64,12 +65,6 @@ interface Val {
 interface Weight {
   data: Float32Array;
   shape: number[];
-}
-
-function pair(x: unknown, fallback: number): [number, number] {
-  if (Array.isArray(x)) return [Number(x[0]), Number(x[1] ?? x[0])];
-  if (typeof x === 'number') return [x, x];
-  return [fallback, fallback];
 }
 
 function padPairs(x: unknown): [[number, number], [number, number]] {
