@@ -7,7 +7,9 @@
  *   ndim=3" in the next layer); this one keeps it. The converter treats a Resizing that keeps the
  *   window's size as the identity (main/convert/convert.ts).
  * - `CenterCrop`: tfjs's writes its output size into its input's shape array (the model's input
- *   then claims the cropped size); this one copies it first.
+ *   then claims the cropped size), and samples its box with cropAndResize; this one copies the shape
+ *   first and cuts the centre exactly as Keras does.
+ * - `Subtract` (tfjs has none) and `UpSampling2D` (tfjs's bilinear is TensorFlow 1's alignment, not Keras's).
  * - `ELU`: tfjs's refuses an alpha other than 1; this one computes x > 0 ? x : alpha·(eˣ − 1).
  * - `LayerScale` (keras.applications ConvNeXt's own layer, Keras 2.10+ and 3): x · gamma per channel.
  * - `Reshape`: tfjs's leaves a `-1` dimension unknown whenever the batch size is unknown (always, in
@@ -184,6 +186,16 @@ export class KerasCenterCrop extends TfjsCenterCrop {
     s[s.length - 2] = Number(cfg.width);
     return s;
   }
+
+  /** Keras's crop, rows from floor((H − height) / 2): tfjs's samples a box with cropAndResize, off by a fraction of a pixel. */
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    const x = oneTensor(inputs);
+    const cfg = this.getConfig();
+    const [h, w] = [Number(cfg.height), Number(cfg.width)];
+    const [ih, iw] = [Number(x.shape[1]), Number(x.shape[2])];
+    if (x.rank !== 4 || ih < h || iw < w) return super.call(inputs, kwargs);
+    return tf.slice(x, [0, Math.floor((ih - h) / 2), Math.floor((iw - w) / 2), 0], [-1, h, w, -1]);
+  }
 }
 tf.serialization.registerClass(KerasCenterCrop as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
 
@@ -242,3 +254,70 @@ export class KerasLayerScale extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(KerasLayerScale);
+
+type MergeClass = new (args: Kwargs) => tf.layers.Layer & { mergeFunction(inputs: tf.Tensor[]): tf.Tensor };
+const TfjsMerge = Object.getPrototypeOf(Object.getPrototypeOf(tf.layers.add({})).constructor) as MergeClass;
+
+/** Keras `Subtract()`: its first input minus its second (tfjs has no Subtract layer). */
+export class KerasSubtract extends TfjsMerge {
+  static className = 'Subtract';
+
+  override build(inputShape: Shape | Shape[]): void {
+    if (!Array.isArray(inputShape[0]) || inputShape.length !== 2) throw new Error('a Subtract layer takes exactly 2 inputs');
+    super.build(inputShape);
+  }
+
+  override mergeFunction(inputs: tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => tf.sub(inputs[0], inputs[1]));
+  }
+}
+tf.serialization.registerClass(KerasSubtract as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
+
+/** Interpolations of Keras's UpSampling2D that Convmap computes. */
+export const UPSAMPLING_INTERPOLATIONS: readonly string[] = ['nearest', 'bilinear'];
+
+/**
+ * Keras `UpSampling2D(size, interpolation)` as Keras 2 (TensorFlow 2) and Keras 3 compute it:
+ * `nearest` repeats each value size times; `bilinear` is tf.image.resize with half-pixel centres
+ * (output pixel i reads input (i + 0.5) / size − 0.5, clamped to the edge). tfjs's own bilinear
+ * reads i / size (TensorFlow 1's alignment), which shifts the map by a quarter of an input pixel.
+ */
+export class KerasUpSampling2D extends tf.layers.Layer {
+  static className = 'UpSampling2D';
+  readonly size: [number, number];
+  readonly interpolation: string;
+  readonly dataFormat: string;
+
+  constructor(args: Kwargs) {
+    super(args);
+    const s = args.size ?? 2;
+    this.size = Array.isArray(s) ? [Number(s[0]), Number(s[1] ?? s[0])] : [Number(s), Number(s)];
+    this.interpolation = typeof args.interpolation === 'string' ? args.interpolation : 'nearest';
+    this.dataFormat = typeof args.dataFormat === 'string' ? args.dataFormat : 'channelsLast';
+    if (!UPSAMPLING_INTERPOLATIONS.includes(this.interpolation)) {
+      throw new Error(`UpSampling2D interpolation "${this.interpolation}" is not supported (only nearest and bilinear)`);
+    }
+    if (this.dataFormat !== 'channelsLast' && this.dataFormat !== 'channels_last') throw new Error('UpSampling2D is supported channels-last only');
+    if (!this.size.every((f) => Number.isInteger(f) && f >= 1)) throw new Error(`UpSampling2D size ${JSON.stringify(s)} is not a pair of whole numbers`);
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    const s = oneShape(inputShape).slice();
+    s[1] = s[1] === null ? null : s[1] * this.size[0];
+    s[2] = s[2] === null ? null : s[2] * this.size[1];
+    return s;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = oneTensor(inputs) as tf.Tensor4D;
+      const size: [number, number] = [x.shape[1] * this.size[0], x.shape[2] * this.size[1]];
+      return this.interpolation === 'nearest' ? tf.image.resizeNearestNeighbor(x, size, false, false) : tf.image.resizeBilinear(x, size, false, true);
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), size: this.size, interpolation: this.interpolation, dataFormat: this.dataFormat };
+  }
+}
+tf.serialization.registerClass(KerasUpSampling2D);

@@ -9,7 +9,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../model/errors';
-import { KerasLayerScale, KerasNormalization } from '../model/keras-layers';
+import { KerasLayerScale, KerasNormalization, KerasUpSampling2D } from '../model/keras-layers';
 import { pair } from '../model/layer-config';
 import { flattenModel, type FlatNode } from '../convert/graph';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
@@ -457,6 +457,25 @@ class Exporter {
         if (cls === 'Multiply') return keep(names.slice(1).reduce((a, b) => this.op('Mul', [a, b]), names[0]), rank);
         const onnxOp = { Add: names.length === 2 ? 'Add' : 'Sum', Average: 'Mean', Maximum: 'Max', Minimum: 'Min' }[cls];
         return keep(this.op(onnxOp, names), rank);
+      }
+      case 'Subtract': {
+        if (ins.length !== 2) this.fail(`subtracts ${ins.length} inputs; Keras's Subtract takes 2`);
+        return keep(this.op('Sub', [ins[0].name, ins[1].name]), ins.some((v) => v.rank === 4) ? 4 : 2);
+      }
+      case 'UpSampling2D': {
+        needMap();
+        const [fy, fx] = pair(cfg.size, 2);
+        const scales = this.g.floats(`${this.base}/scales`, Float32Array.of(1, 1, fy, fx), [4]);
+        // Nearest repeats each value (floor(i / f)); bilinear is Keras's (TensorFlow 2's) half-pixel resize.
+        const attrs = cfg.interpolation === 'bilinear'
+          ? [attr.string('mode', 'linear'), attr.string('coordinate_transformation_mode', 'half_pixel')]
+          : [attr.string('mode', 'nearest'), attr.string('coordinate_transformation_mode', 'asymmetric'), attr.string('nearest_mode', 'floor')];
+        if (cfg.interpolation !== 'bilinear' && cfg.interpolation !== 'nearest' && cfg.interpolation !== undefined) {
+          this.fail(`interpolation '${String(cfg.interpolation)}' has no ONNX mapping`);
+        }
+        // tfjs's own class (not the one Convmap registers) computes bilinear with TensorFlow 1's alignment.
+        if (cfg.interpolation === 'bilinear' && !(layer instanceof KerasUpSampling2D)) this.fail('is TensorFlow.js\'s own bilinear UpSampling2D (TensorFlow 1\'s alignment): no ONNX mapping');
+        return keep(this.op('Resize', [x.name, '', scales], attrs));
       }
       case 'Concatenate': {
         if (ins.some((v) => v.rank !== x.rank)) this.fail('concatenates tensors of different ranks');

@@ -150,10 +150,10 @@ describe('convertClassifier refuses what it cannot rewrite, naming file, layer a
   it('refuses a trunk layer that cannot run at any input size', () => {
     const model = seq([
       tf.layers.conv2d({ filters: 2, kernelSize: 3, inputShape: [8, 8, 1] }),
-      tf.layers.upSampling2d({ size: [2, 2], name: 'grow' }),
+      tf.layers.conv2dTranspose({ filters: 2, kernelSize: 2, strides: 2, name: 'grow' }),
       tf.layers.flatten(),
       tf.layers.dense({ units: 3 }),
     ]);
-    expect(refusal(model).message).toContain('layer "grow" (UpSampling2D): is not supported in a trunk');
+    expect(refusal(model).message).toContain('layer "grow" (Conv2DTranspose): is not supported in a trunk');
   });
 });
