@@ -174,11 +174,51 @@ export function renderOverlay(avg: AveragedMap, classIndex: number, opts: Overla
   }
 
   if (alpha === 0) return out;
+  paintSmooth(out, width, band, ys, xs, rows, cols, mask, score, palette, lo, scale, alpha);
+  return out;
+}
+
+/**
+ * The smooth view's rows [y0, y1) (renderOverlay documents the rule). Walks each row cell by cell:
+ * a run of pixels in an unpainted cell with no painted neighbour is skipped whole, so the per-pixel
+ * work is only the bilinear score, its colour and, near painted cells, the fade.
+ */
+function paintSmooth(out: Uint8ClampedArray, width: number, [y0, y1]: [number, number], ys: AxisTable, xs: AxisTable, rows: number, cols: number, mask: Uint8Array, score: Float64Array, palette: Uint32Array, lo: number, scale: number, alpha: number): void {
+  const out32 = new Uint32Array(out.buffer, out.byteOffset, out.length >> 2);
+  const top = LUT_SIZE - 1;
+  // Painted cells and unpainted cells with a painted 8-neighbour (only those can fade in).
+  const near = new Uint8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      if (!mask[r * cols + c]) continue;
+      for (let r2 = Math.max(0, r - 1); r2 <= Math.min(rows - 1, r + 1); r2++) {
+        for (let c2 = Math.max(0, c - 1); c2 <= Math.min(cols - 1, c + 1); c2++) near[r2 * cols + c2] = 1;
+      }
+    }
+  }
+  // Each grid column's run of output columns [runStart[c], runStart[c + 1]) (nearest grows with px).
+  const runStart = new Int32Array(cols + 1).fill(-1);
+  let firstIn = -1;
+  let lastIn = -1;
+  for (let px = 0; px < width; px++) {
+    const cn = xs.nearest[px];
+    if (cn === cols) continue;
+    if (firstIn < 0) firstIn = px;
+    lastIn = px;
+    if (runStart[cn] < 0) runStart[cn] = px;
+  }
+  if (firstIn < 0) return;
+  runStart[cols] = lastIn + 1;
+  for (let c = cols - 1; c >= 0; c--) if (runStart[c] < 0) runStart[c] = runStart[c + 1];
+  const { i0: xc0, i1: xc1, t: xu } = xs;
+  const xw = new Float64Array(width);
+  for (let px = 0; px < width; px++) xw[px] = 1 - xu[px];
   const num = new Float64Array(cols);
   const den = new Float64Array(cols);
   for (let py = y0; py < y1; py++) {
     const rn = ys.nearest[py];
     if (rn === rows) continue;
+    const m = rn * cols;
     const a = ys.i0[py] * cols;
     const b = ys.i1[py] * cols;
     const t = ys.t[py];
@@ -189,27 +229,28 @@ export function renderOverlay(avg: AveragedMap, classIndex: number, opts: Overla
       den[c] = wa + wb;
     }
     const o = (py - y0) * width;
-    const m = rn * cols;
-    for (let px = 0; px < width; px++) {
-      const cn = xs.nearest[px];
-      if (cn === cols) continue;
-      let fade = 1;
-      if (mask[m + cn] === 0) {
-        fade = edgeWeight(mask, rows, cols, rn, cn, ys, py, xs, px);
-        if (fade <= 0) continue;
+    for (let cn = 0; cn < cols; cn++) {
+      const painted = mask[m + cn] === 1;
+      if (!painted && near[m + cn] === 0) continue;
+      for (let px = runStart[cn], end = runStart[cn + 1]; px < end; px++) {
+        let fade = 1;
+        if (!painted) {
+          fade = edgeWeight(mask, rows, cols, rn, cn, ys, py, xs, px);
+          if (fade <= 0) continue;
+        }
+        const c0 = xc0[px];
+        const c1 = xc1[px];
+        const u = xu[px];
+        const w = xw[px];
+        // Within half a cell of a painted cell, that cell is one of the bilinear pair with a positive weight: den > 0;
+        // s is a weighted mean of painted scores, all ≥ threshold.
+        const s = (w * num[c0] + u * num[c1]) / (w * den[c0] + u * den[c1]);
+        const v = (s - lo) * scale + 0.5;
+        out32[o + px] = palette[v <= 0 ? 0 : v >= top ? top : v | 0];
+        if (fade < 1) out[(o + px) * 4 + 3] = Math.round(alpha * fade);
       }
-      const c0 = xs.i0[px];
-      const c1 = xs.i1[px];
-      const u = xs.t[px];
-      // Within half a cell of a painted cell, that cell is one of the bilinear pair with a positive weight: den > 0;
-      // s is a weighted mean of painted scores, all ≥ threshold.
-      const s = ((1 - u) * num[c0] + u * num[c1]) / ((1 - u) * den[c0] + u * den[c1]);
-      const v = (s - lo) * scale + 0.5;
-      out32[o + px] = palette[v <= 0 ? 0 : v >= LUT_SIZE - 1 ? LUT_SIZE - 1 : v | 0];
-      if (fade < 1) out[(o + px) * 4 + 3] = Math.round(alpha * fade);
     }
   }
-  return out;
 }
 
 /**
