@@ -4,7 +4,8 @@
  *
  * - `conversions-v1/<key>/`: a classifier's conversion as `convmap convert -o` writes it (model.json,
  *   weights.bin, convmap.json with the crop check's report, model.onnx), keyed by the bytes of the
- *   model's files (model file, weight shards, label and metadata files) and the conversion's options.
+ *   model's files (model file, weight shards, an ONNX file's external data, label and metadata files)
+ *   and the conversion's options.
  *   A changed file gives another key.
  * - `onnx-v1/<key>.onnx`: ONNX Runtime's optimised form of a model.onnx, keyed by its bytes, the ONNX
  *   Runtime version, the device and the CPU (the optimised layout is specific to them).
@@ -18,6 +19,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeDirs } from './atomic';
+import { resolveRealInside } from './safe-read';
 
 /** Conversions, one folder each. */
 export const CONVERSIONS_DIR = 'conversions-v1';
@@ -59,16 +61,100 @@ export async function fileDigest(file: string): Promise<string> {
 /** Files next to a model that change what its conversion says (labels, Teachable Machine's metadata). */
 const SIDE_FILES = ['metadata.json', 'labels.txt', 'classes.txt'];
 
+/** Which length-delimited fields of an ONNX message hold messages that can lead to a tensor (onnx.proto numbers). */
+const ONNX_TENSOR_PATHS: Record<string, Record<number, string>> = {
+  model: { 7: 'graph' },
+  graph: { 1: 'node', 5: 'tensor', 15: 'sparse' },
+  node: { 5: 'attribute' },
+  attribute: { 5: 'tensor', 6: 'graph', 10: 'tensor', 11: 'graph', 22: 'sparse', 23: 'sparse' },
+  sparse: { 1: 'tensor', 2: 'tensor' },
+  tensor: { 13: 'entry' },
+};
+
+/**
+ * The external data files an ONNX model's tensors name (each TensorProto's external_data
+ * "location"), in order, each once. Walks only the messages that can hold tensors (graphs, nodes,
+ * attributes, subgraphs) and skips every other field by its length, weights included, reading the
+ * file in small pieces: a half-gigabyte model with its weights inside costs a few reads. A file that
+ * is not a protobuf gives what was found before the damage (its loading refuses it).
+ */
+export async function onnxExternalLocations(file: string): Promise<string[]> {
+  const fh = await fs.open(file, 'r');
+  const found = new Set<string>();
+  try {
+    const size = (await fh.stat()).size;
+    const CHUNK = 1 << 16;
+    let chunk = Buffer.alloc(0);
+    let chunkAt = 0;
+    /** Makes bytes [pos, pos + n) (clipped to the file) readable from `chunk`. */
+    const ensure = async (pos: number, n: number): Promise<void> => {
+      if (pos >= chunkAt && Math.min(pos + n, size) <= chunkAt + chunk.length) return;
+      const buf = Buffer.alloc(Math.max(0, Math.min(CHUNK, size - pos)));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      chunk = buf.subarray(0, bytesRead);
+      chunkAt = pos;
+    };
+    const varint = async (pos: number, end: number): Promise<[number, number]> => {
+      await ensure(pos, 10);
+      let value = 0;
+      for (let shift = 1; pos < end && pos < chunkAt + chunk.length && shift < 2 ** 63; shift *= 128) {
+        const b = chunk[pos++ - chunkAt];
+        value += (b & 0x7f) * shift;
+        if (b < 0x80) return [value, pos];
+      }
+      throw new Error('bad varint');
+    };
+    const text = async (start: number, end: number): Promise<string> => {
+      const buf = Buffer.alloc(end - start);
+      await fh.read(buf, 0, buf.length, start);
+      return buf.toString('utf8');
+    };
+    const walk = async (type: string, start: number, end: number, depth: number): Promise<void> => {
+      const entry: Record<number, string> = {};
+      for (let pos = start; pos < end;) {
+        const [key, p] = await varint(pos, end);
+        const field = Math.floor(key / 8);
+        const wire = key % 8;
+        if (wire === 0) [, pos] = await varint(p, end);
+        else if (wire === 1) pos = p + 8;
+        else if (wire === 5) pos = p + 4;
+        else if (wire === 2) {
+          const [length, q] = await varint(p, end);
+          pos = q + length;
+          if (pos > end) throw new Error('field beyond its message');
+          const sub = ONNX_TENSOR_PATHS[type]?.[field];
+          if (type === 'entry' && (field === 1 || field === 2) && length <= 4096) entry[field] = await text(q, pos);
+          else if (sub !== undefined && depth < 64) await walk(sub, q, pos, depth + 1);
+        } else throw new Error(`wire type ${wire}`);
+      }
+      if (type === 'entry' && entry[1] === 'location' && entry[2] !== undefined) found.add(entry[2]);
+    };
+    await walk('model', 0, size, 0).catch(() => undefined);
+  } finally {
+    await fh.close();
+  }
+  return [...found];
+}
+
 /**
  * Key of a classifier's conversion: the bytes of `files` (the model file and its weight shards),
- * of the side files in the model's folder that exist, of a label file given, and the options.
+ * of the external data files an ONNX file names (those inside the model's folder; one outside is
+ * refused by loading, and its key part is null), of the side files in the model's folder that
+ * exist, of a label file given, and the options.
  * @param files the model's own files; each must exist
  */
 export async function conversionKey(files: readonly string[], options: Record<string, unknown>, labelsFile?: string): Promise<string> {
   const dir = path.dirname(files[0]);
   const sides = SIDE_FILES.map((n) => path.join(dir, n)).filter((f) => !files.includes(f));
   const digests: Record<string, string | null> = {};
-  for (const f of files) digests[path.relative(dir, f)] = await fileDigest(f);
+  for (const f of files) {
+    digests[path.relative(dir, f)] = await fileDigest(f);
+    if (!/\.onnx$/i.test(f)) continue;
+    for (const location of await onnxExternalLocations(f)) {
+      const target = await resolveRealInside(path.dirname(f), location).catch(() => null);
+      digests[`${path.relative(dir, f)} external ${location}`] = target === null ? null : await fileDigest(target).catch(() => null);
+    }
+  }
   for (const f of sides) digests[path.basename(f)] = await fileDigest(f).catch(() => null);
   const labels = labelsFile === undefined ? null : await fileDigest(labelsFile);
   return createHash('sha256').update(JSON.stringify({ v: CONVERSION_FORMAT, convmap: await packageVersion(), digests, labels, options })).digest('hex');

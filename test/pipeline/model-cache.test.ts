@@ -127,6 +127,29 @@ describe('the model cache', () => {
     expect((await prepareModel(dir)).onnx).toBeUndefined();
   });
 
+  const externalModel = path.resolve(import.meta.dirname, '../../../shared/corpus/models/onnx_pytorch_external_data_mnist_zuramai');
+  it.skipIf(!existsSync(externalModel))('an ONNX file\'s external data is part of the key: a changed .data file is converted again, with its weights', async () => {
+    const dir = path.join(tmp.path, 'external');
+    await fs.cp(externalModel, dir, { recursive: true });
+    await fs.chmod(path.join(dir, 'mnist.onnx.data'), 0o644);
+    const file = path.join(dir, 'mnist.onnx');
+    const own = { dir: path.join(tmp.path, 'cache-external') };
+    const before = await prepareModel(file, { cache: own });
+    expect(before.fromCache).toBeUndefined();
+    expect((await prepareModel(file, { cache: own })).fromCache).toBe(true);
+    // The first weight of the data file (PyTorch writes float32 tensors one after another) moves by 0.5.
+    const data = path.join(dir, 'mnist.onnx.data');
+    const bytes = await fs.readFile(data);
+    bytes.writeFloatLE(bytes.readFloatLE(0) + 0.5, 0);
+    await fs.writeFile(data, bytes);
+    const after = await prepareModel(file, { cache: own });
+    expect(after.fromCache).toBeUndefined();
+    expect(await listing(path.join(own.dir, CONVERSIONS_DIR))).toHaveLength(2);
+    const weights = (p: typeof after): Float32Array => new Float32Array(p.artifacts.weightData as ArrayBuffer);
+    expect(maxAbsDiff(weights(after), weights(before))).toBeCloseTo(0.5, 5);
+    expect((await prepareModel(file, { cache: own })).fromCache).toBe(true);
+  }, 60_000);
+
   it('is bounded (least recently used first) and cleared', async () => {
     const own = path.join(tmp.path, 'cache-bound');
     const store = (key: string): Promise<string> => storeConversion(own, key, (d) => fs.writeFile(path.join(d, 'f'), new Uint8Array(1000)), 2500);
