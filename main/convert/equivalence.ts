@@ -140,6 +140,8 @@ export async function checkEquivalence(
      * main/onnx/crops.ts), giving the converted output's scores [n, classes].
      */
     predictCrops?: (batch: tf.Tensor4D) => Promise<tf.Tensor>;
+    /** The model reads whole pixel values (a uint8 input): the image is rounded, as photos' pixels are. */
+    integerInput?: boolean;
   } = {},
 ): Promise<EquivalenceReport> {
   const k = (opts.cellsPerAxis ?? defaultCellsPerAxis(classifier)) - 1;
@@ -150,7 +152,9 @@ export async function checkEquivalence(
   const rows = cellCount(ny, wy, sy);
   const cols = cellCount(nx, wx, sx);
   const inputShape = classifier.inputs[0].shape;
-  const image = smoothRandomImage(ny, nx, conv.channels, opts.seed ?? 42, opts.preprocess);
+  const smooth = smoothRandomImage(ny, nx, conv.channels, opts.seed ?? 42, opts.preprocess);
+  const image = opts.integerInput ? tf.tidy(() => smooth.round() as tf.Tensor4D) : smooth;
+  if (image !== smooth) smooth.dispose();
 
   const fcnOut = tf.tidy(() => conv.fcn.predict(image) as tf.Tensor);
   const outs: tf.Tensor[] = [];

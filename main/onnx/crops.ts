@@ -9,15 +9,13 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { exportOnnx } from './export';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
 import { createSession, loadOrt } from '../ort/runtime';
+import type { CropRunner } from '../model/onnx/original';
+
+export type { CropRunner };
 
 /** Largest |ONNX Runtime − tfjs| over the largest |tfjs| on the probe crop for ONNX Runtime to run the check. */
 export const CROP_RUNNER_TOLERANCE = 1e-4;
 
-/** A classifier in ONNX Runtime: scores [n, classes] of crops [n, height, width, channels]. */
-export interface CropRunner {
-  predict(batch: tf.Tensor4D): Promise<tf.Tensor2D>;
-  release(): Promise<void>;
-}
 
 async function run(ort: typeof import('onnxruntime-node'), session: InferenceSession, batch: tf.Tensor4D): Promise<tf.Tensor2D> {
   const [n, h, w, c] = batch.shape;

@@ -18,6 +18,8 @@ import { withFixedInputSize } from '../model/input-size';
 import { loadClassifier } from '../model/load';
 import { exportFcn, saveOnnx } from '../onnx/convert';
 import { onnxCropRunner } from '../onnx/crops';
+import { originalCropRunner, type CropRunner } from '../model/onnx/original';
+import { OnnxType } from '../model/onnx/read';
 import { onnxOf, readConvertedFolder } from './converted-folder';
 import { storeConversion } from '../io/model-cache';
 import type { PrepareOptions, PreparedModel } from './prepared-model';
@@ -96,16 +98,26 @@ export async function convertModel(
       opts.onStage?.('verifying');
       const guess = classifier.onnx?.preprocess ?? guessPreprocess(classifier.teachableMachine, conv, builtin, classifier.model);
       const preprocess = opts.preprocess ?? guess.mode;
-      // The crops run in ONNX Runtime where the classifier exports and agrees with tfjs on one crop.
-      const probe = smoothRandomImage(conv.window[0], conv.window[1], conv.channels, 7, preprocess);
-      const runner = await onnxCropRunner(classifier.model, classifier.file, probe).finally(() => probe.dispose());
+      // An ONNX file's crops run through the original file in ONNX Runtime, the oracle; another
+      // classifier's run in ONNX Runtime where it exports and agrees with tfjs on one crop.
+      let runner: CropRunner | undefined;
+      if (classifier.onnx) {
+        runner = await originalCropRunner(classifier.onnx.original);
+      } else {
+        const probe = smoothRandomImage(conv.window[0], conv.window[1], conv.channels, 7, preprocess);
+        runner = await onnxCropRunner(classifier.model, classifier.file, probe).finally(() => probe.dispose());
+      }
+      const integerInput = classifier.onnx?.original.input.elemType === OnnxType.UINT8;
       let equivalence;
       try {
-        equivalence = await checkEquivalence(classifier.model, conv, classifier.file, { preprocess, ...(runner ? { predictCrops: runner.predict } : {}) });
+        equivalence = await checkEquivalence(classifier.model, conv, classifier.file, { preprocess, integerInput, ...(runner ? { predictCrops: runner.predict } : {}) });
       } finally {
         await runner?.release();
       }
-      const chosen = conv.outputs[conv.outputIndex];
+      // An ONNX file's output goes by its graph name (the one `--output` takes), not the rebuild's layer name.
+      const onnxOutput = classifier.onnx?.output;
+      const outputs = onnxOutput === undefined ? conv.outputs : conv.outputs.map((o, i) => (i === conv.outputIndex ? { ...o, name: onnxOutput } : o));
+      const chosen = outputs[conv.outputIndex];
       const labels = given ?? (classifier.labels && classifier.labels.length === conv.classes
         ? classifier.labels
         : conv.classes === 1 && chosen.kind === 'regression'
@@ -127,8 +139,8 @@ export async function convertModel(
         preprocess,
         ...(opts.preprocess ? {} : { preprocessGuess: { why: guess.why, uncertain: guess.uncertain } }),
         equivalence,
-        outputs: conv.outputs,
-        output: conv.output,
+        outputs,
+        output: chosen.name,
         ...(classifier.quantization ? { quantization: classifier.quantization } : {}),
         ...(opts.labelsFile ? { labelsFile: path.resolve(opts.labelsFile) } : {}),
         activationBytesPerPixel: activationBytesPerPixel(conv.fcn, conv.window),

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SIDECAR, saveConverted } from '../../main/convert/save';
 import { exportConverted } from '../../main/onnx/convert';
 import { DataType, encodeModel } from '../../main/onnx/proto';
 import { prepareModelInWorker } from '../../main/services/convert-thread';
@@ -194,6 +195,22 @@ describe('PyTorch exports made by scripts/onnx_fixtures.py, against PyTorch\'s o
       expect(got.dims).toEqual([1, 1, 1, want.length]);
       expect(relDiff(got.data, want)).toBeLessThan(1e-4);
       expect(prepared.info.head.join('\n')).toMatch(/the graph has 2 outputs \(output, age\)/);
+      // The sidecar names the ONNX graph's output, the name --output takes, not a layer of the rebuild.
+      expect(prepared.info.output).toBe(output ?? 'output');
+      expect(prepared.info.outputs?.map((o) => o.name)).toEqual([output ?? 'output']);
+      if (output === 'age') {
+        expect(prepared.info.labels).toEqual(['age']);
+        // Saved and opened again: the folder answers to the ONNX name and refuses the other output.
+        const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-two-heads-'));
+        try {
+          await saveConverted(dir, prepared.artifacts, prepared.info);
+          expect((JSON.parse(await fs.readFile(path.join(dir, SIDECAR), 'utf8')) as { output: string }).output).toBe('age');
+          expect((await prepareModel(dir, { output: 'age' })).info.output).toBe('age');
+          await expect(prepareModel(dir, { output: 'output' })).rejects.toThrow(/was converted from output "age"; convert the classifier again with --output output/);
+        } finally {
+          await fs.rm(dir, { recursive: true, force: true });
+        }
+      }
     }
     image.dispose();
     await expect(prepareModel(file, { output: 'boxes' })).rejects.toThrow(/two_heads\.onnx: has no output "boxes" \(outputs: output, age\)/);

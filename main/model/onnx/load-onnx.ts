@@ -9,10 +9,10 @@ import * as tf from '@tensorflow/tfjs';
 import { isPreprocessMode, type PreprocessMode } from '../../../core/model-info';
 import { ModelError } from '../errors';
 import { readRegularFile, resolveRealInside } from '../../io/safe-read';
-import { createSession, loadOrt } from '../../ort/runtime';
 import { IMAGENET_CLASSES } from './imagenet-classes';
 import { OnnxType, readOnnxFile, type OnnxModelFile } from './read';
 import { importOnnx, type ImportedClassifier } from './to-layers';
+import { openOriginal, runOriginal, type OriginalOnnx } from './original';
 import { seededRandom } from '../../../core/random';
 
 /** Largest relative difference between the rebuilt model and ONNX Runtime's run of the file. */
@@ -42,6 +42,8 @@ export interface LoadedOnnx {
   labelsFrom: string | null;
   preprocess: { mode: PreprocessMode; why: string; uncertain: boolean };
   check: ImportCheck;
+  /** The original file as ONNX Runtime runs it: the crop check's oracle. */
+  original: OriginalOnnx;
 }
 
 
@@ -64,22 +66,33 @@ function withOutput(bytes: Uint8Array, name: string): Uint8Array {
   return out;
 }
 
-/** Image values in the ONNX input's layout, and the same values channels-last for tfjs. */
-function checkImages(imp: ImportedClassifier, batch: number, seed: number): { onnx: Float32Array; nhwc: Float32Array; dims: number[] } {
+/** Seeded random channels-last images at the window size: pixel values 0–255 for a uint8 input, else [0, 1). */
+function checkImages(imp: ImportedClassifier, batch: number, seed: number): Float32Array {
   const [h, w] = imp.window;
-  const c = imp.channels;
   const rand = seededRandom(seed);
-  const per = h * w * c;
-  const nhwc = new Float32Array(batch * per);
+  const nhwc = new Float32Array(batch * h * w * imp.channels);
   const integer = imp.input.elemType === OnnxType.UINT8;
   for (let i = 0; i < nhwc.length; i++) nhwc[i] = integer ? Math.floor(rand() * 256) : rand();
-  const onnx = new Float32Array(nhwc.length);
-  if (imp.input.layout === 'nchw') {
-    for (let b = 0; b < batch; b++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) onnx[b * per + (k * h + y) * w + x] = nhwc[b * per + (y * w + x) * c + k];
-  } else {
-    onnx.set(nhwc);
-  }
-  return { onnx, nhwc, dims: [batch, ...imp.input.dims.slice(1)] };
+  return nhwc;
+}
+
+/**
+ * How ONNX Runtime runs the original file for `imp`: its bytes, with the scores tensor made a graph
+ * output where an ArgMax was stripped, or its path where it has external data.
+ * @throws ModelError for a file with external data whose output is a class index
+ */
+export function originalOf(m: OnnxModelFile, bytes: Uint8Array, imp: ImportedClassifier): OriginalOnnx {
+  const extraOutput = imp.scores !== imp.output;
+  if (extraOutput && m.externalData) throw new ModelError(m.file, 'cannot check a model with external data whose output is a class index');
+  const batchDim = m.inputs.find((i) => i.name === imp.input.name)?.dims?.[0] ?? null;
+  return {
+    file: m.file,
+    model: m.externalData ? m.file : extraOutput ? withOutput(bytes, imp.scores) : bytes,
+    input: imp.input,
+    batch: typeof batchDim === 'number' && batchDim > 0 ? batchDim : null,
+    scores: imp.scores,
+    logSoftmax: imp.logSoftmax,
+  };
 }
 
 /**
@@ -87,38 +100,21 @@ function checkImages(imp: ImportedClassifier, batch: number, seed: number): { on
  * images at the window size, and compares the scores.
  * @throws ModelError when they differ by more than {@link IMPORT_TOLERANCE} relative
  */
-export async function checkImport(m: OnnxModelFile, bytes: Uint8Array, imp: ImportedClassifier, batchDim: number | string | null): Promise<ImportCheck> {
-  const ort = await loadOrt();
-  const batch = typeof batchDim === 'number' && batchDim > 0 ? batchDim : 2;
-  const { onnx, nhwc, dims } = checkImages(imp, batch, 7);
-  const extraOutput = imp.scores !== imp.output;
-  if (extraOutput && m.externalData) throw new ModelError(m.file, 'cannot check a model with external data whose output is a class index');
-  const model = m.externalData ? m.file : extraOutput ? withOutput(bytes, imp.scores) : bytes;
-  let session;
-  try {
-    ({ session } = await createSession(model, { device: 'cpu' }));
-  } catch (e) {
-    throw new ModelError(m.file, `ONNX Runtime cannot run the original file: ${(e as Error).message.split('\n')[0]}`);
-  }
+export async function checkImport(original: OriginalOnnx, imp: ImportedClassifier): Promise<ImportCheck> {
+  const [h, w] = imp.window;
+  // A file with a fixed batch of 32 is fed 32 images; the rebuilt model need only match the first two.
+  const compared = Math.min(original.batch ?? 2, 2);
+  const nhwc = checkImages(imp, compared, 7);
+  const session = await openOriginal(original);
   let expected: Float32Array;
   try {
-    const type = imp.input.elemType === OnnxType.UINT8 ? 'uint8' : imp.input.elemType === OnnxType.DOUBLE ? 'float64' : 'float32';
-    const data = type === 'uint8' ? Uint8Array.from(onnx) : type === 'float64' ? Float64Array.from(onnx) : onnx;
-    const out = await session.run({ [imp.input.name]: new ort.Tensor(type, data, dims) }, [imp.scores]);
-    expected = Float32Array.from(out[imp.scores].data as ArrayLike<number>);
-  } catch (e) {
-    throw new ModelError(m.file, `ONNX Runtime cannot run the original file: ${(e as Error).message.split('\n')[0]}`);
+    expected = await runOriginal(original, session, nhwc, [compared, h, w, imp.channels]);
   } finally {
     await session.release();
   }
-  if (imp.logSoftmax) expected = expected.map(Math.exp);
-  const [h, w] = imp.window;
-  // A file with a fixed batch of 32 is fed 32 images; the rebuilt model need only match the first two.
-  const compared = Math.min(batch, 2);
-  const per = h * w * imp.channels;
-  const actual = tf.tidy(() => (imp.model.predict(tf.tensor4d(nhwc.subarray(0, compared * per), [compared, h, w, imp.channels])) as tf.Tensor).dataSync() as Float32Array);
-  if (actual.length * batch !== expected.length * compared) {
-    throw new ModelError(m.file, `the rebuilt model gives ${actual.length / compared} scores per image, ONNX Runtime ${expected.length / batch}`);
+  const actual = tf.tidy(() => (imp.model.predict(tf.tensor4d(nhwc, [compared, h, w, imp.channels])) as tf.Tensor).dataSync() as Float32Array);
+  if (actual.length !== expected.length) {
+    throw new ModelError(original.file, `the rebuilt model gives ${actual.length / compared} scores per image, ONNX Runtime ${expected.length / compared}`);
   }
   let maxAbs = 0;
   let scale = 0;
@@ -129,7 +125,7 @@ export async function checkImport(m: OnnxModelFile, bytes: Uint8Array, imp: Impo
   }
   const maxRel = maxAbs / Math.max(scale, 1e-12);
   if (!(maxRel <= IMPORT_TOLERANCE)) {
-    throw new ModelError(m.file, `the rewrite of the ONNX graph differs from ONNX Runtime's run of the file by ${maxRel.toExponential(2)} relative (> ${IMPORT_TOLERANCE}) at the window size: not converted`);
+    throw new ModelError(original.file, `the rewrite of the ONNX graph differs from ONNX Runtime's run of the file by ${maxRel.toExponential(2)} relative (> ${IMPORT_TOLERANCE}) at the window size: not converted`);
   }
   return { maxAbsDiff: maxAbs, maxRelDiff: maxRel, images: compared };
 }
@@ -191,8 +187,8 @@ export async function loadOnnx(file: string, opts: { output?: string; window?: n
   const { model: m, bytes } = await readOnnxFile(file);
   const imported = importOnnx(m, { output: opts.output, ...(opts.window !== undefined ? { window: [opts.window, opts.window] as [number, number] } : {}) });
   try {
-    const batchDim = m.inputs.find((i) => i.name === imported.input.name)?.dims?.[0] ?? null;
-    const check = await checkImport(m, bytes, imported, batchDim);
+    const original = originalOf(m, bytes, imported);
+    const check = await checkImport(original, imported);
     const fromMeta = metadataLabels(m.metadata);
     const fromFolder = await folderLabels(path.dirname(file));
     let labels: string[] | null = null;
@@ -207,7 +203,7 @@ export async function loadOnnx(file: string, opts: { output?: string; window?: n
       labels = [...IMAGENET_CLASSES];
       labelsFrom = 'ImageNet\'s 1000 class names (the model has 1000 classes and no labels of its own)';
     }
-    return { imported, file, labels, labelsFrom, preprocess: guessPreprocess(m, imported), check };
+    return { imported, file, labels, labelsFrom, preprocess: guessPreprocess(m, imported), check, original };
   } catch (e) {
     imported.model.dispose();
     throw e;
@@ -219,6 +215,10 @@ export interface OnnxImportSummary {
   /** Lines for the report's head section: what was read, how it was checked, what was decided. */
   notes: string[];
   preprocess: LoadedOnnx['preprocess'];
+  /** The graph output converted (its ONNX name: what `--output` takes and the sidecar records). */
+  output: string;
+  /** The original file as ONNX Runtime runs it, for the crop check (main/model/onnx/original). */
+  original: OriginalOnnx;
 }
 
 /**
@@ -236,5 +236,5 @@ export async function loadOnnxClassifier(file: string, opts: { output?: string; 
     ...(l.labelsFrom ? [`labels from ${l.labelsFrom}`] : []),
     ...imp.notes,
   ];
-  return { model: imp.model, file, labels: l.labels, teachableMachine: false, quantization: null, onnx: { notes, preprocess: l.preprocess } };
+  return { model: imp.model, file, labels: l.labels, teachableMachine: false, quantization: null, onnx: { notes, preprocess: l.preprocess, output: imp.output, original: l.original } };
 }
