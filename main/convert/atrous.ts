@@ -31,6 +31,7 @@ import { pair } from '../model/layer-config';
 import type { Conversion } from './convert';
 import { flattenModel, type FlatNode } from './graph';
 import { LayerFactory } from './layer-factory';
+import { CONVS, cumulativeStrides, ownStride, POOLS } from './strides';
 
 type Config = Record<string, unknown>;
 type Pair = [number, number];
@@ -43,8 +44,6 @@ export interface FineConversion extends Conversion {
   rewrite: string[];
 }
 
-const CONVS = new Set(['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D']);
-const POOLS = new Set(['MaxPooling2D', 'AveragePooling2D']);
 /** Layers that see one location at a time or merge equal-sized maps: any density passes through. */
 const POINTWISE = new Set([
   'Dropout', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'SpatialDropout2D', 'ActivityRegularization',
@@ -58,30 +57,16 @@ function layerRef(node: FlatNode): { name: string; className: string } {
   return { name: node.layer.name, className: node.className };
 }
 
-/** Own stride [sy, sx] of a layer (pooling defaults to its pool size, like tfjs). */
-function ownStride(node: FlatNode): Pair {
-  const cfg = node.layer.getConfig() as Config;
-  if (POOLS.has(node.className)) return cfg.strides == null ? pair(cfg.poolSize, 1) : pair(cfg.strides, 1);
-  if (CONVS.has(node.className)) return pair(cfg.strides, 1);
-  return [1, 1];
-}
-
 function divisors(n: number): number[] {
   const out: number[] = [];
   for (let d = n; d >= 1; d--) if (n % d === 0) out.push(d);
   return out;
 }
 
-/** Cumulative stride of every tensor of the model, per axis, by tensor id of flattenModel. */
-function cumulativeStrides(fcn: tf.LayersModel): { graph: ReturnType<typeof flattenModel>; strides: Map<number, Pair> } {
+/** The model's flattened graph and the cumulative stride of its every tensor (strides.ts). */
+function graphStrides(fcn: tf.LayersModel): { graph: ReturnType<typeof flattenModel>; strides: Map<number, Pair> } {
   const graph = flattenModel(fcn);
-  const strides = new Map<number, Pair>(graph.inputs.map((i) => [i, [1, 1] as Pair]));
-  for (const node of graph.nodes) {
-    const p = node.inputs.map((i) => strides.get(i)).find((s) => s !== undefined) ?? [1, 1];
-    const t = ownStride(node);
-    node.outputs.forEach((o) => strides.set(o, [p[0] * t[0], p[1] * t[1]]));
-  }
-  return { graph, strides };
+  return { graph, strides: cumulativeStrides(graph) };
 }
 
 /**
@@ -140,7 +125,7 @@ function reachable(graph: ReturnType<typeof flattenModel>, strides: Map<number, 
  * @param fcn the converted model, input [batch, null, null, channels]
  */
 export function possibleStrides(fcn: tf.LayersModel): number[] {
-  const { graph, strides } = cumulativeStrides(fcn);
+  const { graph, strides } = graphStrides(fcn);
   const [sy, sx] = strides.get(graph.outputs[0]) ?? [1, 1];
   return divisors(sy).filter((d) => sx % d === 0 && reachable(graph, strides, 0, d) && reachable(graph, strides, 1, d));
 }
@@ -155,7 +140,7 @@ export function possibleStrides(fcn: tf.LayersModel): number[] {
  * @throws ModelError when `target` is not a possible stride (the message lists those that are)
  */
 export function refineStride(conv: Conversion, target: number, file: string): FineConversion {
-  const { graph, strides } = cumulativeStrides(conv.fcn);
+  const { graph, strides } = graphStrides(conv.fcn);
   const network = strides.get(graph.outputs[0]) ?? [1, 1];
   const possible = possibleStrides(conv.fcn);
   if (!Number.isInteger(target) || !possible.includes(target)) {

@@ -5,6 +5,7 @@ import { pair } from '../model/layer-config';
 import { unsupportedLayerReason } from '../model/unsupported';
 import { flattenModel, nodesUpTo, type FlatGraph, type FlatNode } from './graph';
 import { LayerFactory } from './layer-factory';
+import { CONVS, cumulativeStrides, ownStride, POOLS } from './strides';
 
 type Layer = tf.layers.Layer;
 type Config = Record<string, unknown>;
@@ -45,7 +46,6 @@ const DROPPED = new Set(['Dropout', 'GaussianNoise', 'GaussianDropout', 'AlphaDr
 const ELEMENTWISE = new Set(['Activation', 'ReLU', 'LeakyReLU', 'ELU', 'ThresholdedReLU', 'PReLU', 'Rescaling']);
 /** Layers a head may hold besides Dense; a backwards walk from the output passes them. */
 const HEAD_KINDS = new Set([...COLLAPSE, ...DROPPED, ...ELEMENTWISE, 'Dense', 'Softmax', 'BatchNormalization', 'LayerNormalization', 'Reshape', 'Conv2D']);
-const STRIDED = new Set(['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'MaxPooling2D', 'AveragePooling2D']);
 const SPATIAL_NEUTRAL = new Set([
   ...DROPPED, ...ELEMENTWISE, 'Softmax', 'BatchNormalization', 'LayerNormalization', 'Dense', 'Add', 'Multiply', 'Concatenate',
   'Average', 'Maximum', 'Minimum', 'Subtract', 'ZeroPadding2D', 'Cropping2D', 'InputLayer', 'Permute', 'Normalization', 'LayerScale',
@@ -246,6 +246,42 @@ function chooseOutput(model: tf.LayersModel, graph: FlatGraph, file: string, wan
 
 function buildConversion(model: tf.LayersModel, file: string, factory: LayerFactory, opts: ConvertOptions): Conversion {
   const graph = flattenModel(model);
+  const { inShape, window, channels } = windowOf(model, graph, file);
+  const chosen = chooseOutput(model, graph, file, opts.output);
+  const plan = chosen.plan;
+  const trunk = nodesUpTo(graph, plan.boundary);
+  const channelReshape = channelReshapeOf(graph, trunk, inShape, file);
+  const globalPool = poolActingGlobally(graph, plan);
+
+  const input = tf.input({ shape: [null, null, channels], name: factory.unique('image') });
+  const copied = copyTrunk(graph, trunk, input, factory, file, { channelReshape, globalPool });
+  const [bh, bw, bc] = hwc(graph.shapes[plan.boundary]);
+  const head = convertHead(graph, plan, copied.env.get(plan.boundary) as tf.SymbolicTensor, [bh, bw, bc], factory, file);
+
+  const fcn = tf.model({ inputs: input, outputs: head.output, name: factory.unique(`${model.name}_fcn`) });
+  factory.setWeights();
+  // A pool acting as the global pool runs at stride 1 in the converted model: the map keeps the trunk's stride.
+  const strides = cumulativeStrides(graph, (n) => (n === globalPool ? [1, 1] : ownStride(n)));
+  const boundaryProducer = graph.producer[plan.boundary];
+  return {
+    fcn,
+    window,
+    stride: strides.get(plan.boundary) ?? [1, 1],
+    offset: [0, 0],
+    channels,
+    classes: head.classes,
+    head: [...(copied.globalPoolLine ? [copied.globalPoolLine] : []), ...head.lines],
+    boundary: { layer: boundaryProducer ? boundaryProducer.layer.name : 'input', shape: [bh, bw, bc] },
+    padding: copied.sameKernels === 0 ? 'valid' : copied.validKernels > 0 ? 'mixed' : 'same',
+    paddedLayers: copied.padded,
+    outputs: chosen.outputs,
+    output: chosen.outputs[chosen.index].name,
+    outputIndex: chosen.index,
+  };
+}
+
+/** The classifier's one image input, of fixed size: its shape, the window [height, width] and its channels. */
+function windowOf(model: tf.LayersModel, graph: FlatGraph, file: string): { inShape: (number | null)[]; window: [number, number]; channels: number } {
   if (graph.inputs.length !== 1) {
     const names = model.inputNames.map((n) => `"${n}"`).join(', ');
     const second = model.inputLayers[1];
@@ -260,124 +296,166 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
     throw new ModelError(file, `input shape [${inShape.join(', ')}] is not an image [height, width(, channels)] of fixed size: give the size it was trained at (--window N)`);
   }
   const [wy, wx, channels] = hwc(inShape);
-  const chosen = chooseOutput(model, graph, file, opts.output);
-  const plan = chosen.plan;
-  const trunk = nodesUpTo(graph, plan.boundary);
-  // An input without a channel axis whose first layer only adds it (Reshape((h, w, 1))) is a one-channel image.
-  const addsChannel = (n: FlatNode | undefined): boolean => {
-    if (!n || n.className !== 'Reshape' || n.inputs[0] !== graph.inputs[0]) return false;
-    const out = graph.shapes[n.outputs[0]];
-    return out.length === 4 && out[1] === inShape[1] && out[2] === inShape[2] && out[3] === 1;
-  };
-  const channelReshape = inShape.length === 3 && addsChannel(trunk[0]) ? trunk[0] : undefined;
-  if (inShape.length === 3 && trunk.length > 0 && !channelReshape) {
-    throw new ModelError(file, 'input has no channel axis but layers before the head need one', layerRef(trunk[0]));
-  }
+  return { inShape, window: [wy, wx], channels };
+}
 
-  const globalPool = poolActingGlobally(graph, plan);
-  let globalPoolLine: string | undefined;
+/**
+ * For an input without a channel axis, the first layer when it only adds one (Reshape((h, w, 1))):
+ * the input is then a one-channel image and that layer is skipped.
+ * @throws ModelError when the input has no channel axis and the trunk needs one
+ */
+function channelReshapeOf(graph: FlatGraph, trunk: FlatNode[], inShape: (number | null)[], file: string): FlatNode | undefined {
+  if (inShape.length !== 3 || trunk.length === 0) return undefined;
+  const first = trunk[0];
+  const out = graph.shapes[first.outputs[0]];
+  const addsChannel = first.className === 'Reshape' && first.inputs[0] === graph.inputs[0]
+    && out.length === 4 && out[1] === inShape[1] && out[2] === inShape[2] && out[3] === 1;
+  if (!addsChannel) throw new ModelError(file, 'input has no channel axis but layers before the head need one', layerRef(first));
+  return first;
+}
+
+/** The trunk rewritten: each original tensor's counterpart, and how its layers pad (for the report and the padding kind). */
+interface TrunkCopy {
+  env: Map<number, tf.SymbolicTensor>;
+  /** Layers whose zero padding (or global pooling) crops see differently from the whole image. */
+  padded: string[];
+  sameKernels: number;
+  validKernels: number;
+  /** The head's first line when a pool acts as the global pool. */
+  globalPoolLine?: string;
+}
+
+/**
+ * Copies the trunk (everything before the head) onto `input` layer by layer: identity layers and the
+ * channel Reshape skipped, a Squeeze-and-Excitation global pool made local, a pool acting as the
+ * global pool run at stride 1; every other layer cloned with its weights.
+ * @throws ModelError for a layer that cannot run at any input size
+ */
+function copyTrunk(
+  graph: FlatGraph, trunk: FlatNode[], input: tf.SymbolicTensor, factory: LayerFactory, file: string,
+  skip: { channelReshape: FlatNode | undefined; globalPool: FlatNode | undefined },
+): TrunkCopy {
+  const copy: TrunkCopy = { env: new Map([[graph.inputs[0], input]]), padded: [], sameKernels: 0, validKernels: 0 };
+  const env = copy.env;
   /** Tensors carrying a Squeeze-and-Excitation scale, rewritten from a vector into a map. */
   const seScales = new Set<number>();
-  const input = tf.input({ shape: [null, null, channels], name: factory.unique('image') });
-  const env = new Map<number, tf.SymbolicTensor>([[graph.inputs[0], input]]);
-  const stride = new Map<number, [number, number]>([[graph.inputs[0], [1, 1]]]);
-  const padded: string[] = [];
-  let validKernels = 0;
-  let sameKernels = 0;
-
   for (const node of trunk) {
-    if (node === channelReshape || isIdentity(node, graph, file)) {
+    const ins = node.inputs.map((i) => env.get(i) as tf.SymbolicTensor);
+    if (node === skip.channelReshape || isIdentity(node, graph, file)) {
       // Augmentation layers were read as identity Rescaling: no layer, so the first real one shows how inputs are scaled.
-      env.set(node.outputs[0], env.get(node.inputs[0]) as tf.SymbolicTensor);
-      stride.set(node.outputs[0], stride.get(node.inputs[0]) ?? [1, 1]);
+      env.set(node.outputs[0], ins[0]);
       continue;
     }
-    const ins = node.inputs.map((i) => env.get(i) as tf.SymbolicTensor);
     if (seScales.has(node.inputs[0]) && node.className === 'Reshape') {
       // The SE vector is now a map: its Reshape to [1, 1, C] is the identity on it.
       env.set(node.outputs[0], ins[0]);
       seScales.add(node.outputs[0]);
-      stride.set(node.outputs[0], stride.get(node.inputs[0]) ?? [1, 1]);
       continue;
     }
     if (seScales.has(node.inputs[0]) && SE_PATH.has(node.className)) node.outputs.forEach((o) => seScales.add(o));
     if (node.className === 'GlobalAveragePooling2D' || node.className === 'GlobalMaxPooling2D') {
-      const [h, w] = hwc(graph.shapes[node.inputs[0]]);
-      if (!feedsMultiply(graph, node)) {
-        throw new ModelError(
-          file,
-          `pools globally inside the trunk and its result is not a channel scale (Squeeze-and-Excitation → Multiply): every cell would see the whole photo, so the converted model cannot match its crops; ` +
-            'only a global pooling that starts the head (followed by Dense layers to the output) can be converted',
-          layerRef(node),
-        );
-      }
-      // A Squeeze-and-Excitation pool: averaging over the window around each location (not over the
-      // whole photo) keeps each cell close to its crop; the equivalence check measures how close.
-      const avg = node.className === 'GlobalAveragePooling2D';
-      const args = { poolSize: [h, w] as [number, number], strides: [1, 1] as [number, number], padding: 'same' as const, name: factory.unique(node.layer.name) };
-      const pool = factory.make(avg ? tf.layers.averagePooling2d(args) : tf.layers.maxPooling2d(args));
-      env.set(node.outputs[0], pool.apply(ins[0]) as tf.SymbolicTensor);
+      const se = squeezeExcitationPool(graph, node, ins[0], factory, file);
+      env.set(node.outputs[0], se.output);
       seScales.add(node.outputs[0]);
-      stride.set(node.outputs[0], stride.get(node.inputs[0]) ?? [1, 1]);
-      padded.push(`${node.layer.name} (Squeeze-and-Excitation ${node.className} → ${avg ? 'average' : 'max'} over the ${h}×${w} window around each location, stride 1: ` +
-        'the channel scales come from the window around a location, not from the crop)');
+      copy.padded.push(se.line);
       continue;
     }
-    const globalLike = node === globalPool;
-    const layer = factory.clone(node, globalLike ? { strides: [1, 1], padding: 'valid' } : {});
-    let out = layer.apply(ins.length === 1 ? ins[0] : ins) as tf.SymbolicTensor | tf.SymbolicTensor[];
-    if (globalLike && globalPool) {
-      const [h, w] = hwc(graph.shapes[node.inputs[0]]);
-      const k = pair((node.layer.getConfig() as Config).poolSize, 1);
-      // A pool smaller than its input reads the window's top-left k×k: the last cells would have no full window.
-      if (h > k[0] || w > k[1]) {
-        const crop = factory.make(tf.layers.cropping2D({ cropping: [[0, h - k[0]], [0, w - k[1]]], name: factory.unique(`${node.layer.name}_crop`) }));
-        out = crop.apply(out) as tf.SymbolicTensor;
-      }
-      globalPoolLine = `${node.layer.name} (${node.className} ${k[0]}×${k[1]}) gives 1×1 at the window: it is the global pool → ${node.className} ${k[0]}×${k[1]}, stride 1` +
-        `${h > k[0] || w > k[1] ? `, last ${h - k[0]}×${w - k[1]} cropped` : ''}`;
+    if (node === skip.globalPool) {
+      const pool = poolAtStride1(graph, node, ins[0], factory);
+      env.set(node.outputs[0], pool.output);
+      copy.globalPoolLine = pool.line;
+    } else {
+      const out = factory.clone(node).apply(ins.length === 1 ? ins[0] : ins) as tf.SymbolicTensor | tf.SymbolicTensor[];
+      const outs = Array.isArray(out) ? out : [out];
+      node.outputs.forEach((o, i) => env.set(o, outs[i]));
     }
-    const outs = Array.isArray(out) ? out : [out];
-    node.outputs.forEach((o, i) => env.set(o, outs[i]));
-
-    const inStride = node.inputs.map((i) => stride.get(i)).find((s) => s !== undefined) ?? [1, 1];
-    const cfg = node.layer.getConfig() as Config;
-    let own: [number, number] = [1, 1];
-    if (STRIDED.has(node.className)) {
-      const pooling = node.className.endsWith('Pooling2D');
-      const kernel = pair(pooling ? cfg.poolSize : cfg.kernelSize, 1);
-      own = pair(cfg.strides, 1);
-      if (pooling && cfg.strides == null) own = kernel;
-      const dil = pair(cfg.dilationRate, 1);
-      const eff = [(kernel[0] - 1) * dil[0] + 1, (kernel[1] - 1) * dil[1] + 1];
-      const big = eff[0] > 1 || eff[1] > 1;
-      if (cfg.padding === 'same') {
-        const [h, w] = hwc(graph.shapes[node.inputs[0]]);
-        const pads = pooling
-          ? [[h, eff[0], own[0]], [w, eff[1], own[1]]].some(([n, k, s]) => (Math.ceil(n / s) - 1) * s + k - n > 0)
-          : big;
-        if (pads) padded.push(`${node.layer.name} ('same' ${eff[0]}×${eff[1]})`);
-        if (pooling ? pads : big) sameKernels++;
-      } else if (big && !(pooling && kernel[0] === own[0] && kernel[1] === own[1])) {
-        // A non-overlapping pool neither pads nor trims a border: VGG's 2×2 pools do not make a same-padded net 'mixed'.
-        validKernels++;
-      }
-    } else if (node.className === 'ZeroPadding2D') {
-      padded.push(`${node.layer.name} (ZeroPadding2D)`);
-      sameKernels++;
-    } else if (!SPATIAL_NEUTRAL.has(node.className)) {
-      throw new ModelError(file, unsupportedLayerReason(node.className, true) ?? 'is not supported in a trunk that must run at any input size', layerRef(node));
-    }
-    if (globalLike) own = [1, 1];
-    node.outputs.forEach((o) => stride.set(o, [inStride[0] * own[0], inStride[1] * own[1]]));
+    const pads = paddingOf(graph, node, file);
+    if (pads.line) copy.padded.push(pads.line);
+    if (pads.kind === 'same') copy.sameKernels++;
+    if (pads.kind === 'valid') copy.validKernels++;
   }
+  return copy;
+}
 
-  const boundaryShape = graph.shapes[plan.boundary];
-  const [bh, bw, bc] = hwc(boundaryShape);
-  let x = env.get(plan.boundary) as tf.SymbolicTensor;
-  const head: string[] = [];
+/**
+ * A Squeeze-and-Excitation global pool inside the trunk: averaging over the window around each
+ * location (not over the whole photo) keeps each cell close to its crop; the equivalence check measures how close.
+ * @throws ModelError when the pool's result is not a channel scale (every cell would see the whole photo)
+ */
+function squeezeExcitationPool(graph: FlatGraph, node: FlatNode, x: tf.SymbolicTensor, factory: LayerFactory, file: string): { output: tf.SymbolicTensor; line: string } {
+  const [h, w] = hwc(graph.shapes[node.inputs[0]]);
+  if (!feedsMultiply(graph, node)) {
+    throw new ModelError(
+      file,
+      `pools globally inside the trunk and its result is not a channel scale (Squeeze-and-Excitation → Multiply): every cell would see the whole photo, so the converted model cannot match its crops; ` +
+        'only a global pooling that starts the head (followed by Dense layers to the output) can be converted',
+      layerRef(node),
+    );
+  }
+  const avg = node.className === 'GlobalAveragePooling2D';
+  const args = { poolSize: [h, w] as [number, number], strides: [1, 1] as [number, number], padding: 'same' as const, name: factory.unique(node.layer.name) };
+  const pool = factory.make(avg ? tf.layers.averagePooling2d(args) : tf.layers.maxPooling2d(args));
+  return {
+    output: pool.apply(x) as tf.SymbolicTensor,
+    line: `${node.layer.name} (Squeeze-and-Excitation ${node.className} → ${avg ? 'average' : 'max'} over the ${h}×${w} window around each location, stride 1: ` +
+      'the channel scales come from the window around a location, not from the crop)',
+  };
+}
+
+/** A pool acting as the global pool (poolActingGlobally) at stride 1, cropped so every cell has its full window. */
+function poolAtStride1(graph: FlatGraph, node: FlatNode, x: tf.SymbolicTensor, factory: LayerFactory): { output: tf.SymbolicTensor; line: string } {
+  let output = factory.clone(node, { strides: [1, 1], padding: 'valid' }).apply(x) as tf.SymbolicTensor;
+  const [h, w] = hwc(graph.shapes[node.inputs[0]]);
+  const k = pair((node.layer.getConfig() as Config).poolSize, 1);
+  // A pool smaller than its input reads the window's top-left k×k: the last cells would have no full window.
+  if (h > k[0] || w > k[1]) {
+    const crop = factory.make(tf.layers.cropping2D({ cropping: [[0, h - k[0]], [0, w - k[1]]], name: factory.unique(`${node.layer.name}_crop`) }));
+    output = crop.apply(output) as tf.SymbolicTensor;
+  }
+  const line = `${node.layer.name} (${node.className} ${k[0]}×${k[1]}) gives 1×1 at the window: it is the global pool → ${node.className} ${k[0]}×${k[1]}, stride 1` +
+    `${h > k[0] || w > k[1] ? `, last ${h - k[0]}×${w - k[1]} cropped` : ''}`;
+  return { output, line };
+}
+
+/**
+ * How a trunk layer pads, as the classifier saw it: `line` names a layer whose zero padding crops see
+ * differently from the whole image; `kind` counts it as a 'same' or a 'valid' kernel for the model's padding kind.
+ * @throws ModelError for a layer that cannot run at any input size
+ */
+function paddingOf(graph: FlatGraph, node: FlatNode, file: string): { line?: string; kind?: 'same' | 'valid' } {
+  if (CONVS.has(node.className) || POOLS.has(node.className)) {
+    const cfg = node.layer.getConfig() as Config;
+    const pooling = POOLS.has(node.className);
+    const kernel = pair(pooling ? cfg.poolSize : cfg.kernelSize, 1);
+    const own = ownStride(node);
+    const dil = pair(cfg.dilationRate, 1);
+    const eff = [(kernel[0] - 1) * dil[0] + 1, (kernel[1] - 1) * dil[1] + 1];
+    const big = eff[0] > 1 || eff[1] > 1;
+    if (cfg.padding === 'same') {
+      const [h, w] = hwc(graph.shapes[node.inputs[0]]);
+      const pads = pooling
+        ? [[h, eff[0], own[0]], [w, eff[1], own[1]]].some(([n, k, s]) => (Math.ceil(n / s) - 1) * s + k - n > 0)
+        : big;
+      return { line: pads ? `${node.layer.name} ('same' ${eff[0]}×${eff[1]})` : undefined, kind: (pooling ? pads : big) ? 'same' : undefined };
+    }
+    // A non-overlapping pool neither pads nor trims a border: VGG's 2×2 pools do not make a same-padded net 'mixed'.
+    return { kind: big && !(pooling && kernel[0] === own[0] && kernel[1] === own[1]) ? 'valid' : undefined };
+  }
+  if (node.className === 'ZeroPadding2D') return { line: `${node.layer.name} (ZeroPadding2D)`, kind: 'same' };
+  if (SPATIAL_NEUTRAL.has(node.className)) return {};
+  throw new ModelError(file, unsupportedLayerReason(node.className, true) ?? 'is not supported in a trunk that must run at any input size', layerRef(node));
+}
+
+/**
+ * The head as convolutions, layer by layer from the boundary map [bh, bw, bc] (see convertClassifier).
+ * @returns its output tensor, the number of classes (its channels) and one line per head layer
+ */
+function convertHead(
+  graph: FlatGraph, plan: HeadPlan, boundary: tf.SymbolicTensor, [bh, bw, bc]: [number, number, number], factory: LayerFactory, file: string,
+): { output: tf.SymbolicTensor; classes: number; lines: string[] } {
+  let x = boundary;
+  const lines: string[] = [];
   let state: HeadState = { kind: 'map', channels: bc };
-  if (globalPoolLine) head.push(globalPoolLine);
   const apply = (layer: Layer): void => {
     x = layer.apply(x) as tf.SymbolicTensor;
   };
@@ -389,12 +467,12 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
     switch (node.className) {
       case 'Flatten': {
         if (node !== plan.collapse) {
-          head.push(`${what}: identity on a per-location vector`);
+          lines.push(`${what}: identity on a per-location vector`);
         } else if (bh === 1 && bw === 1) {
-          head.push(`${what} of ${bh}×${bw}×${bc}: identity (the map is already one cell)`);
+          lines.push(`${what} of ${bh}×${bw}×${bc}: identity (the map is already one cell)`);
         } else {
           state = { kind: 'flat', hwc: [bh, bw, bc] };
-          head.push(`${what} of ${bh}×${bw}×${bc}: folded into the next Dense`);
+          lines.push(`${what} of ${bh}×${bw}×${bc}: folded into the next Dense`);
         }
         break;
       }
@@ -403,25 +481,13 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
         const avg = node.className === 'GlobalAveragePooling2D';
         const args = { poolSize: [bh, bw] as [number, number], strides: [1, 1] as [number, number], padding: 'valid' as const, name: factory.unique(node.layer.name) };
         apply(factory.make(avg ? tf.layers.averagePooling2d(args) : tf.layers.maxPooling2d(args)));
-        head.push(`${what} over ${bh}×${bw}×${bc} → ${avg ? 'AveragePooling2D' : 'MaxPooling2D'} ${bh}×${bw}, stride 1`);
+        lines.push(`${what} over ${bh}×${bw}×${bc} → ${avg ? 'AveragePooling2D' : 'MaxPooling2D'} ${bh}×${bw}, stride 1`);
         break;
       }
       case 'Dense': {
         const units = Number(cfg.units);
-        const [kernel, bias] = node.layer.getWeights();
-        const kh = state.kind === 'flat' ? state.hwc[0] : 1;
-        const kw = state.kind === 'flat' ? state.hwc[1] : 1;
-        const cin = state.kind === 'flat' ? state.hwc[2] : state.channels;
-        if (kernel.shape[0] !== kh * kw * cin) {
-          throw new ModelError(file, `kernel has ${kernel.shape[0]} rows, expected ${kh}×${kw}×${cin}`, layerRef(node));
-        }
-        const conv = tf.layers.conv2d({
-          filters: units, kernelSize: [kh, kw], strides: 1, padding: 'valid',
-          activation: cfg.activation as 'linear', useBias: cfg.useBias !== false, name: factory.unique(node.layer.name),
-        });
-        const reshaped = kernel.reshape([kh, kw, cin, units]);
-        apply(factory.make(conv, [reshaped, ...(bias ? [bias] : [])], [reshaped]));
-        head.push(`${what} ${units} units, ${String(cfg.activation)} → Conv2D ${kh}×${kw}×${cin} → ${units}, valid, ${String(cfg.activation)}`);
+        apply(denseAsConv(node, state, factory, file));
+        lines.push(`${what} ${units} units, ${String(cfg.activation)} → Conv2D ${denseKernel(state).join('×')} → ${units}, valid, ${String(cfg.activation)}`);
         state = { kind: 'map', channels: units };
         break;
       }
@@ -432,7 +498,7 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
           throw new ModelError(file, 'only 1×1, stride-1 convolutions can follow the global pooling of a head', layerRef(node));
         }
         apply(factory.clone(node));
-        head.push(`${what} 1×1 → kept`);
+        lines.push(`${what} 1×1 → kept`);
         state = { kind: 'map', channels: Number(cfg.filters) };
         break;
       }
@@ -442,7 +508,7 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
         const channels = state.kind === 'map' ? state.channels : -1;
         const ok = target.length > 0 && target[target.length - 1] === channels && target.slice(0, -1).every((d) => d === 1);
         if (!ok) throw new ModelError(file, `Reshape to [${target.join(', ')}] mixes locations and cannot run per location`, layerRef(node));
-        head.push(`${what} to [${target.join(', ')}]: identity on a per-location vector`);
+        lines.push(`${what} to [${target.join(', ')}]: identity on a per-location vector`);
         break;
       }
       case 'BatchNormalization':
@@ -457,18 +523,18 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
           throw new ModelError(file, 'normalises a flattened map; it cannot be applied per location', layerRef(node));
         }
         apply(factory.clone(node, { axis: -1 }));
-        head.push(`${what} → kept, over the channel axis of every cell`);
+        lines.push(`${what} → kept, over the channel axis of every cell`);
         break;
       }
       default: {
         if (DROPPED.has(node.className)) {
-          head.push(`${what} → dropped (no-op at inference)`);
+          lines.push(`${what} → dropped (no-op at inference)`);
         } else if (ELEMENTWISE.has(node.className)) {
           if (node.className === 'Activation' && cfg.activation === 'softmax' && state.kind === 'flat') {
             throw new ModelError(file, 'applies softmax to a flattened map; it cannot be applied per location', layerRef(node));
           }
           apply(factory.clone(node));
-          head.push(`${what}${cfg.activation ? ` ${String(cfg.activation)}` : ''} → kept, per location`);
+          lines.push(`${what}${cfg.activation ? ` ${String(cfg.activation)}` : ''} → kept, per location`);
         } else {
           throw new ModelError(file, 'cannot be part of a convertible head', layerRef(node));
         }
@@ -478,26 +544,27 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
   if (state.kind === 'flat') {
     throw new ModelError(file, 'the head ends without a Dense layer after Flatten', layerRef(plan.nodes[plan.nodes.length - 1]));
   }
+  return { output: x, classes: state.channels, lines };
+}
 
-  const fcn = tf.model({ inputs: input, outputs: x, name: factory.unique(`${model.name}_fcn`) });
-  factory.setWeights();
-  const s = stride.get(plan.boundary) ?? [1, 1];
-  let padding: PaddingKind = 'valid';
-  if (sameKernels > 0) padding = validKernels > 0 ? 'mixed' : 'same';
-  const boundaryProducer = graph.producer[plan.boundary];
-  return {
-    fcn,
-    window: [wy, wx],
-    stride: s,
-    offset: [0, 0],
-    channels,
-    classes: state.channels,
-    head,
-    boundary: { layer: boundaryProducer ? boundaryProducer.layer.name : 'input', shape: [bh, bw, bc] },
-    padding,
-    paddedLayers: padded,
-    outputs: chosen.outputs,
-    output: chosen.outputs[chosen.index].name,
-    outputIndex: chosen.index,
-  };
+/** The kernel [kh, kw, cin] a Dense becomes: the flattened map's size after a Flatten, else 1×1 over the channels. */
+function denseKernel(state: HeadState): [number, number, number] {
+  return state.kind === 'flat' ? state.hwc : [1, 1, state.channels];
+}
+
+/** A Dense as a valid Conv2D whose kernel [kh·kw·cin, units] is reshaped to [kh, kw, cin, units]. */
+function denseAsConv(node: FlatNode, state: HeadState, factory: LayerFactory, file: string): Layer {
+  const cfg = node.layer.getConfig() as Config;
+  const units = Number(cfg.units);
+  const [kernel, bias] = node.layer.getWeights();
+  const [kh, kw, cin] = denseKernel(state);
+  if (kernel.shape[0] !== kh * kw * cin) {
+    throw new ModelError(file, `kernel has ${kernel.shape[0]} rows, expected ${kh}×${kw}×${cin}`, layerRef(node));
+  }
+  const conv = tf.layers.conv2d({
+    filters: units, kernelSize: [kh, kw], strides: 1, padding: 'valid',
+    activation: cfg.activation as 'linear', useBias: cfg.useBias !== false, name: factory.unique(node.layer.name),
+  });
+  const reshaped = kernel.reshape([kh, kw, cin, units]);
+  return factory.make(conv, [reshaped, ...(bias ? [bias] : [])], [reshaped]);
 }
