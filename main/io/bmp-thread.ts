@@ -3,6 +3,7 @@
  * the Electron main process would stall it (sharp decodes every other format in its own threads).
  * One short-lived worker per big BMP; small ones are decoded in place.
  */
+import { withoutName } from '../../core/errors';
 import { decodeBmp } from './bmp';
 import { ImageError } from './image-error';
 import { startWorker } from './start-worker';
@@ -26,7 +27,7 @@ export async function decodeBmpOffThread(bytes: Uint8Array, name: string, maxPix
     });
     if (reply.ok) return { data: reply.data, width: reply.width, height: reply.height };
     // decodeBmp's messages already start with the name.
-    throw new ImageError(name, reply.message.startsWith(`${name}: `) ? reply.message.slice(name.length + 2) : reply.message);
+    throw new ImageError(name, withoutName(reply.message, name));
   } finally {
     void worker.terminate();
   }

@@ -19,7 +19,7 @@ import type {
   AddFoldersResult, AddPhotosResult, BatchEvent as ApiBatchEvent, LoadModelRequest, ModelSummary, PhotoFailure, PhotoRef, ProgressEvent, RecentItems, ServiceApi,
 } from '../../core/api';
 import { modelDisplayName } from '../../core/defaults';
-import { errorMessage } from '../../core/errors';
+import { namedMessage } from '../../core/errors';
 import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { preloadDigits } from '../digits/mnist-data';
 import { makeDigitScene } from '../digits/scene';
@@ -123,9 +123,7 @@ async function inLanes<T, R>(items: readonly T[], lanes: number, fn: (item: T) =
 }
 
 function failure(file: string, err: unknown): PhotoFailure {
-  const reason = errorMessage(err);
-  const name = path.basename(file);
-  return { path: path.resolve(file), reason: reason.startsWith(`${name}: `) ? reason : `${name}: ${reason}` };
+  return { path: path.resolve(file), reason: namedMessage(path.basename(file), err) };
 }
 
 export async function createAppService(opts: AppServiceOptions): Promise<AppService> {

@@ -3,7 +3,7 @@
  * (scoreMapsFor) on a photo of the library, as a cancellable job with progress events.
  */
 import type { ComputeScoresRequest, ProgressEvent, ScoresResult } from '../../core/api';
-import { errorMessage } from '../../core/errors';
+import { namedMessage } from '../../core/errors';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { abortError } from '../io/abort';
 import type { PreprocessMode } from '../../core/model-info';
@@ -50,8 +50,7 @@ export function createScoresService(deps: ScoresServiceDeps): { computeScores(re
         return { jobId: req.jobId, photoId: req.photoId, modelId: req.modelId, maps, elapsedMs: performance.now() - start };
       } catch (err) {
         if (controller.signal.aborted) throw abortError(controller.signal);
-        const text = errorMessage(err);
-        throw new Error(text.startsWith(`${photo.ref.name}: `) ? text : `${photo.ref.name}: ${text}`, { cause: err });
+        throw new Error(namedMessage(photo.ref.name, err), { cause: err });
       } finally {
         deps.jobs.end(req.jobId);
       }
