@@ -11,7 +11,8 @@ import type { EventChannel, EventPayload, MenuCommand, RecentItems } from '../..
 import { printable } from '../../core/printable';
 import { MODEL_EXTENSIONS, PHOTO_EXTENSIONS } from '../../core/formats';
 import { createAppService, type AppService } from '../services/app-service';
-import { utilityOnnxHost } from './onnx-utility';
+import { setDecodeSpawner } from '../io/decode-host';
+import { utilityDecodeChild, utilityOnnxHost } from './onnx-utility';
 import { ChosenPaths, type ChosenBy } from './chosen';
 import { registerIpc, type Dialogs, type IpcRegistration } from './ipc';
 import { menuTemplate } from './menu';
@@ -169,6 +170,8 @@ function focusWindow(): void {
 }
 
 async function start(): Promise<void> {
+  // Photos decode in utility processes, which Cancel can kill (fork would need ELECTRON_RUN_AS_NODE).
+  setDecodeSpawner(utilityDecodeChild);
   service = await createAppService({
     userDataDir: app.getPath('userData'), builtinModelDir: builtinModelDir(), engine: { spawnOnnxHost: utilityOnnxHost },
     // BullMQ is loaded when an export first names a queue.

@@ -12,7 +12,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { createSession, loadOrt, runNhwc, type OnnxSession } from '../ort/runtime';
 import { fileDigest, linkOrCopy, optimizedFile, optimizedKey, trimModelCache } from '../io/model-cache';
 import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
-import { dieWithParent } from './parent-watch';
+import { dieWithParent } from '../io/parent-watch';
 import { preprocessRegion } from './preprocess';
 import { collectGarbage, serveInOrder } from './worker-loop';
 

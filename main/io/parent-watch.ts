@@ -1,6 +1,7 @@
 /**
- * A child process that dies with its parent, even while its own main thread is blocked: ONNX
- * Runtime's run is synchronous in the ONNX Runtime process (./onnx-process), so an IPC 'disconnect'
+ * A child process that dies with its parent, even while its own main thread is blocked (the ONNX
+ * Runtime process, main/engine/onnx-process, and the photo decoding process, ./decode-process):
+ * ONNX Runtime's run is synchronous in the ONNX Runtime process, so an IPC 'disconnect'
  * listener there is heard only after the tile ends, and a SIGKILLed CLI's child went on computing
  * until then (issue 19). Linux's PR_SET_PDEATHSIG is not reachable from Node; a worker thread that
  * polls the parent's pid is, on every platform: the kernel gives an orphan a new parent.

@@ -13,7 +13,8 @@
 import path from 'node:path';
 import type { PreprocessMode } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
-import { DEFAULT_MAX_PIXELS, decodePhoto, probePhoto, readPhotoFile, untilAborted, type PhotoSize, type RgbImage } from '../io/decode';
+import { DEFAULT_MAX_PIXELS, probePhoto, readPhotoFile, untilAborted, type PhotoSize, type RgbImage } from '../io/decode';
+import { decodeProcesses, type DecodeProcesses } from '../io/decode-host';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { abortError } from '../io/abort';
 import type { FileIdentity } from '../io/safe-read';
@@ -56,37 +57,74 @@ export async function loadPhoto(file: string, opts: LoadOptions = {}): Promise<L
   return { file: abs, name, bytes, hash: photoHash(bytes), size, identity };
 }
 
-/** Decodes photos by content: the same bytes are decoded once while they stay among the `keep` most recent. */
+/** A decode shared by every caller that asked for the same content while it ran. */
+interface SharedDecode {
+  image: Promise<RgbImage>;
+  /** Callers still waiting for it; the last one to give up stops it. */
+  waiters: number;
+  settled: boolean;
+  stop: AbortController;
+}
+
+/**
+ * Decodes photos by content: the same bytes are decoded once while they stay among the `keep` most
+ * recent. Each decode runs in a decoding process (io/decode-host) that is killed when every caller
+ * waiting for it has given up, so a cancelled batch or window never waits for libvips.
+ */
 export class PhotoDecoder {
-  private readonly recent = new Map<string, Promise<RgbImage>>();
-  constructor(private readonly opts: { keep?: number; maxPixels?: number } = {}) {}
+  private readonly recent = new Map<string, SharedDecode>();
+  constructor(private readonly opts: { keep?: number; maxPixels?: number; processes?: DecodeProcesses } = {}) {
+    // The first photo need not wait for the decoding process to start.
+    this.processes.warm();
+  }
+
+  private get processes(): DecodeProcesses {
+    return this.opts.processes ?? decodeProcesses();
+  }
 
   /**
    * The photo upright as RGB (see decodePhoto); a rejected decode is not kept. With `signal`, the
-   * wait ends with an AbortError when it fires (the decode, shared with other callers, goes on).
+   * wait ends with an AbortError when it fires; the decode itself is stopped (its process killed)
+   * unless another caller still waits for it.
    */
   decode(photo: Pick<LoadedPhoto, 'bytes' | 'hash' | 'name'>, signal?: AbortSignal): Promise<RgbImage> {
-    return untilAborted(this.shared(photo), signal);
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const entry = this.shared(photo);
+    entry.waiters++;
+    return untilAborted(entry.image, signal).finally(() => {
+      if (--entry.waiters > 0 || entry.settled) return;
+      entry.stop.abort();
+      if (this.recent.get(photo.hash) === entry) this.recent.delete(photo.hash);
+    });
   }
 
-  private shared(photo: Pick<LoadedPhoto, 'bytes' | 'hash' | 'name'>): Promise<RgbImage> {
+  private shared(photo: Pick<LoadedPhoto, 'bytes' | 'hash' | 'name'>): SharedDecode {
     const hit = this.recent.get(photo.hash);
     if (hit) {
       this.recent.delete(photo.hash);
       this.recent.set(photo.hash, hit);
       return hit;
     }
-    const p = decodePhoto(photo.bytes, { name: photo.name, maxPixels: this.opts.maxPixels ?? DEFAULT_MAX_PIXELS });
-    this.recent.set(photo.hash, p);
-    p.catch(() => this.recent.delete(photo.hash));
-    while (this.recent.size > (this.opts.keep ?? 2)) this.recent.delete(this.recent.keys().next().value as string);
-    return p;
+    const stop = new AbortController();
+    const image = this.processes.decode(photo.bytes, { name: photo.name, maxPixels: this.opts.maxPixels ?? DEFAULT_MAX_PIXELS, signal: stop.signal });
+    const entry: SharedDecode = { image, waiters: 0, settled: false, stop };
+    image.then(() => (entry.settled = true), () => {
+      entry.settled = true;
+      if (this.recent.get(photo.hash) === entry) this.recent.delete(photo.hash);
+    });
+    this.recent.set(photo.hash, entry);
+    this.trim();
+    return entry;
   }
 
   /** Keeps an image already decoded (e.g. when a photo is opened) under its hash. */
   remember(hash: string, image: RgbImage): void {
     this.recent.delete(hash);
-    this.recent.set(hash, Promise.resolve(image));
+    this.recent.set(hash, { image: Promise.resolve(image), waiters: 0, settled: true, stop: new AbortController() });
+    this.trim();
+  }
+
+  private trim(): void {
     while (this.recent.size > (this.opts.keep ?? 2)) this.recent.delete(this.recent.keys().next().value as string);
   }
 

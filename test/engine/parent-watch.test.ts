@@ -53,7 +53,7 @@ describe.runIf(process.platform === 'linux')('dieWithParent', () => {
     // The grandchild blocks its main thread for good, as onnxruntime-node's synchronous run does.
     const grandchild = path.join(tmp.path, 'blocked.ts');
     await fs.writeFile(grandchild, [
-      `import { dieWithParent } from ${JSON.stringify(path.join(repo, 'main/engine/parent-watch.ts'))};`,
+      `import { dieWithParent } from ${JSON.stringify(path.join(repo, 'main/io/parent-watch.ts'))};`,
       'dieWithParent();',
       'process.stdout.write(`blocked ${process.pid}\\n`);',
       'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);',
