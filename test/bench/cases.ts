@@ -333,6 +333,7 @@ export async function runCase(name: string, runs: number): Promise<Record<string
     case 'convert-o-vgg16': return (await import('./backbones')).convertOVgg16();
     case 'save-vgg16-folder': return (await import('./backbones')).saveVgg16Folder();
     case 'cancel-onnx': return (await import('./cancel')).cancelOnnx(runs);
+    case 'decode-process': return (await import('./decode')).decodeProcess(runs);
     case 'cancel-vgg16': {
       if (!existsSync(path.join(VGG_DIR, 'convmap.json'))) await prepareVggInChild();
       const { artifacts, info } = await loadConverted(VGG_DIR);
