@@ -114,6 +114,12 @@ export interface Engine {
   /** Free a model in the workers; its handle must not be used afterwards. */
   releaseModel(handle: ModelHandle): void;
   /**
+   * onnx: whether ONNX Runtime's idle threads spin between passes (LoadOptions.spinning) from now on,
+   * for a model already loaded: its session is reopened from its optimised file (a file open) and
+   * the old one released, after the passes already asked for. Absent for tfjs (nothing spins).
+   */
+  setSpinning?(handle: ModelHandle, spinning: boolean): Promise<void>;
+  /**
    * Score maps of one photo, one per scale in the order given. Scale s resizes the photo to
    * round(s·H) × round(s·W); a scale at which the photo is smaller than the window gives a map with
    * 0 rows or columns.

@@ -234,6 +234,15 @@ function stoppedMessage(code: number | null, signal?: NodeJS.Signals | null): st
   return `the ONNX Runtime process stopped (exit code ${String(code)})`;
 }
 
+/** What OnnxRuntimeEngine.hostState reports. */
+export interface HostState {
+  pid: number;
+  sessions: number;
+  /** Per loaded model's id: whether its session's idle threads spin. */
+  spinning: Record<string, boolean>;
+  peakRssBytes: number;
+}
+
 class OnnxEngine implements Engine {
   readonly backend = 'onnx' as const;
   readonly workers: number;
@@ -424,6 +433,16 @@ class OnnxEngine implements Engine {
     }
   }
 
+  async setSpinning(handle: ModelHandle, spinning: boolean): Promise<void> {
+    const m = this.models.get(handle.id);
+    if (m === undefined) throw new Error('setSpinning: the model is not loaded in this engine (released, or from another engine)');
+    // ONNX Runtime spins unless told otherwise.
+    if ((m.spinning ?? true) === spinning) return;
+    m.spinning = spinning;
+    const reply = await this.request({ type: 'open', jobId: this.nextJob++, modelId: handle.id, dir: m.dir, spinning });
+    if (reply.type !== 'opened') throw new Error(`unexpected reply ${reply.type}`);
+  }
+
   releaseModel(handle: ModelHandle): void {
     const m = this.models.get(handle.id);
     if (m === undefined || !this.models.delete(handle.id) || this.closed) return;
@@ -485,11 +504,14 @@ class OnnxEngine implements Engine {
     return this.models.size;
   }
 
-  /** The ONNX Runtime process: its id, its open sessions (a leak check: one per loaded model) and its peak resident bytes. */
-  async hostState(): Promise<{ pid: number; sessions: number; peakRssBytes: number }> {
+  /**
+   * The ONNX Runtime process: its id, its open sessions (a leak check: one per loaded model), whether
+   * each model's session was opened spinning (by model id) and its peak resident bytes.
+   */
+  async hostState(): Promise<HostState> {
     const reply = await this.request({ type: 'state', jobId: this.nextJob++ });
     if (reply.type !== 'state') throw new Error(`unexpected reply ${reply.type}`);
-    return { pid: reply.pid, sessions: reply.sessions, peakRssBytes: reply.peakRssBytes };
+    return { pid: reply.pid, sessions: reply.sessions, spinning: reply.spinning, peakRssBytes: reply.peakRssBytes };
   }
 
   async workerTensors(): Promise<number[]> {
@@ -520,7 +542,7 @@ class OnnxEngine implements Engine {
 /** The ONNX Runtime engine's extras beyond {@link Engine}. */
 export interface OnnxRuntimeEngine extends Engine {
   readonly backend: 'onnx';
-  hostState(): Promise<{ pid: number; sessions: number; peakRssBytes: number }>;
+  hostState(): Promise<HostState>;
 }
 
 /**

@@ -40,6 +40,8 @@ const link = parentLink();
 dieWithParent();
 const post = link.post;
 const sessions = new Map<string, OnnxSession>();
+/** Per model: whether its session was opened with spinning threads (ONNX Runtime's default). */
+const spinningOf = new Map<string, boolean>();
 let init: OnnxHostInit | undefined;
 
 function message(err: unknown): string {
@@ -113,7 +115,11 @@ async function open(modelId: string, dir: string, spinning?: boolean): Promise<O
   } else {
     session = await createSession(plain, base);
   }
+  // Reopened (another spinning setting): the session it replaces is released.
+  const replaced = sessions.get(modelId);
   sessions.set(modelId, session);
+  spinningOf.set(modelId, spinning ?? true);
+  await replaced?.session.release().catch(() => undefined);
   const { inputMetadata, outputMetadata } = session.session;
   return { openMs: performance.now() - t0, inputShape: shapeOf(inputMetadata[0]), outputShape: shapeOf(outputMetadata[0]), optimizedFromCache };
 }
@@ -150,6 +156,7 @@ async function handle(msg: ToOnnxHost): Promise<void> {
     case 'release': {
       const s = sessions.get(msg.modelId);
       sessions.delete(msg.modelId);
+      spinningOf.delete(msg.modelId);
       await s?.session.release().catch(() => undefined);
       return;
     }
@@ -168,7 +175,7 @@ async function handle(msg: ToOnnxHost): Promise<void> {
       return;
     }
     case 'state':
-      post({ type: 'state', jobId: msg.jobId, sessions: sessions.size, pid: process.pid, peakRssBytes: process.resourceUsage().maxRSS * 1024 });
+      post({ type: 'state', jobId: msg.jobId, sessions: sessions.size, spinning: Object.fromEntries(spinningOf), pid: process.pid, peakRssBytes: process.resourceUsage().maxRSS * 1024 });
   }
 }
 

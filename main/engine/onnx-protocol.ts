@@ -61,5 +61,5 @@ export type FromOnnxHost =
   /** Scores [rows, cols, classes] row-major. */
   | { type: 'result'; jobId: number; output: Float32Array; shape: [number, number, number] }
   /** Open sessions, the process id, and its peak resident memory in bytes. */
-  | { type: 'state'; jobId: number; sessions: number; pid: number; peakRssBytes: number }
+  | { type: 'state'; jobId: number; sessions: number; spinning: Record<string, boolean>; pid: number; peakRssBytes: number }
   | { type: 'error'; jobId: number; message: string };

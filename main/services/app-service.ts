@@ -203,6 +203,17 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
     return model;
   };
 
+  /** Local batches running per model: while any runs, its ONNX Runtime threads do not spin. */
+  const batchesOf = new Map<string, number>();
+  const batchSpinning = async (handle: ModelHandle, delta: 1 | -1): Promise<void> => {
+    const n = (batchesOf.get(handle.id) ?? 0) + delta;
+    if (n > 0) batchesOf.set(handle.id, n);
+    else batchesOf.delete(handle.id);
+    const e = await engine();
+    // A lone pass is faster spinning; a failure here only costs speed, never the batch.
+    if ((delta > 0 && n === 1) || n === 0) await e.setSpinning?.(handle, n === 0).catch(() => undefined);
+  };
+
   const service: AppService = {
     async backendInfo() {
       const e = await engine();
@@ -325,7 +336,14 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
 
     async runBatch(req) {
       const model = modelOf('runBatch', req.modelId);
-      return batches.run(req, { handle: model.handle, info: model.summary.info, modelKey: model.modelKey, path: model.summary.path, recipe: model.recipe });
+      // Several photos here keep requests in flight: ONNX Runtime's idle threads sleep meanwhile (as the CLI's batches).
+      const local = req.photoIds.length > 1 && !req.queue;
+      if (local) await batchSpinning(model.handle, +1);
+      try {
+        return await batches.run(req, { handle: model.handle, info: model.summary.info, modelKey: model.modelKey, path: model.summary.path, recipe: model.recipe });
+      } finally {
+        if (local) await batchSpinning(model.handle, -1);
+      }
     },
 
     async pauseBatch(batchId) {

@@ -87,6 +87,24 @@ describe('ONNX Runtime engine (the default)', () => {
     }
   });
 
+  it('setSpinning reopens a loaded model with its threads sleeping or spinning: one session, the same scores', async () => {
+    const onnx = engine as OnnxRuntimeEngine;
+    const own = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
+    const before = await onnx.hostState();
+    expect(before.spinning[own.id]).toBe(true);
+    const [spun] = await engine.scoreMaps(own, photo, [1], 'signed');
+    await engine.setSpinning?.(own, false);
+    const asleep = await onnx.hostState();
+    expect(asleep.spinning[own.id]).toBe(false);
+    expect(asleep.sessions).toBe(before.sessions);
+    const [slept] = await engine.scoreMaps(own, photo, [1], 'signed');
+    expect(slept.scores).toEqual(spun.scores);
+    await engine.setSpinning?.(own, true);
+    expect((await onnx.hostState()).spinning[own.id]).toBe(true);
+    engine.releaseModel(own);
+    await expect(engine.setSpinning?.(own, false)).rejects.toThrow(/not loaded/);
+  });
+
   it('feeds 1-channel models the luminance, and refuses a released model', async () => {
     const grey = await engine.loadModel(fx.greyArtifacts, fixtureGeometry(1, 'imagenet'));
     expect(engine.liveModels()).toBe(2);
