@@ -4,14 +4,14 @@
  * same random images, before the converter ever sees it.
  */
 import path from 'node:path';
-import * as protobuf from 'protobufjs/light.js';
 import * as tf from '@tensorflow/tfjs';
 import { isPreprocessMode, type PreprocessMode } from '../../../core/model-info';
 import { ModelError } from '../errors';
-import { readRegularFile, resolveRealInside } from '../../io/safe-read';
+import { readInside } from '../../io/safe-read';
 import { IMAGENET_CLASSES } from './imagenet-classes';
 import { OnnxType, readOnnxFile, type OnnxModelFile } from './read';
 import { importOnnx, type ImportedClassifier } from './to-layers';
+import { ModelType } from './schema';
 import { openOriginal, runOriginal, type OriginalOnnx } from './original';
 import { seededRandom } from '../../../core/random';
 
@@ -49,17 +49,7 @@ export interface LoadedOnnx {
 
 /** ONNX bytes with one more graph output: protobuf merges a message appended to another, field by field. */
 function withOutput(bytes: Uint8Array, name: string): Uint8Array {
-  const root = protobuf.Root.fromJSON({
-    nested: {
-      M: { fields: { graph: { type: 'G', id: 7 } } },
-      G: { fields: { output: { rule: 'repeated', type: 'V', id: 12 } } },
-      V: { fields: { name: { type: 'string', id: 1 }, type: { type: 'T', id: 2 } } },
-      T: { fields: { tensorType: { type: 'E', id: 1 } } },
-      E: { fields: { elemType: { type: 'int32', id: 1 } } },
-    },
-  });
-  const M = root.lookupType('M');
-  const extra = M.encode(M.fromObject({ graph: { output: [{ name, type: { tensorType: { elemType: OnnxType.FLOAT } } }] } })).finish();
+  const extra = ModelType.encode(ModelType.fromObject({ graph: { output: [{ name, type: { tensorType: { elemType: OnnxType.FLOAT } } }] } })).finish();
   const out = new Uint8Array(bytes.byteLength + extra.byteLength);
   out.set(bytes, 0);
   out.set(extra, bytes.byteLength);
@@ -155,9 +145,7 @@ function metadataLabels(meta: Record<string, string>): { labels: string[]; key: 
 async function folderLabels(dir: string): Promise<{ labels: string[]; name: string } | null> {
   for (const name of ['labels.txt', 'classes.txt', 'synset.txt']) {
     // A label file is optional: one that is absent, leaves the folder, or is not a small regular file is not the model's.
-    const text = await resolveRealInside(dir, name)
-      .then((f) => readRegularFile(f, { maxBytes: MAX_LABELS_BYTES }))
-      .then((b) => b.toString('utf8'), () => null);
+    const text = await readInside(dir, name, { maxBytes: MAX_LABELS_BYTES }).then((r) => r.bytes.toString('utf8'), () => null);
     if (text === null) continue;
     const labels = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
     if (labels.length > 0) return { labels, name };

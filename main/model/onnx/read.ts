@@ -3,10 +3,10 @@
  * protobuf, initializers decoded to numbers, external data read from inside the model's folder.
  */
 import path from 'node:path';
-import * as protobuf from 'protobufjs/light.js';
-import { readRegularFile, resolveRealInside, UnsafeFileError } from '../../io/safe-read';
+import { readInside, readRegularFile, UnsafeFileError } from '../../io/safe-read';
 import { MAX_WEIGHT_BYTES } from '../guards';
 import { ModelError } from '../errors';
+import { ModelType } from './schema';
 
 /** ONNX TensorProto.DataType values read here. */
 export const OnnxType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11 } as const;
@@ -71,84 +71,6 @@ export interface OnnxModelFile {
   externalData: boolean;
 }
 
-const tensorFields = {
-  dims: { rule: 'repeated', type: 'int64', id: 1 },
-  dataType: { type: 'int32', id: 2 },
-  floatData: { rule: 'repeated', type: 'float', id: 4 },
-  int32Data: { rule: 'repeated', type: 'int32', id: 5 },
-  int64Data: { rule: 'repeated', type: 'int64', id: 7 },
-  name: { type: 'string', id: 8 },
-  rawData: { type: 'bytes', id: 9 },
-  doubleData: { rule: 'repeated', type: 'double', id: 10 },
-  externalData: { rule: 'repeated', type: 'StringStringEntryProto', id: 13 },
-  dataLocation: { type: 'int32', id: 14 },
-};
-
-const schema = {
-  nested: {
-    onnx: {
-      nested: {
-        StringStringEntryProto: { fields: { key: { type: 'string', id: 1 }, value: { type: 'string', id: 2 } } },
-        TensorProto: { fields: tensorFields },
-        AttributeProto: {
-          fields: {
-            name: { type: 'string', id: 1 },
-            f: { type: 'float', id: 2 },
-            i: { type: 'int64', id: 3 },
-            s: { type: 'bytes', id: 4 },
-            t: { type: 'TensorProto', id: 5 },
-            g: { type: 'GraphProto', id: 6 },
-            floats: { rule: 'repeated', type: 'float', id: 7 },
-            ints: { rule: 'repeated', type: 'int64', id: 8 },
-            graphs: { rule: 'repeated', type: 'GraphProto', id: 11 },
-            type: { type: 'int32', id: 20 },
-          },
-        },
-        NodeProto: {
-          fields: {
-            input: { rule: 'repeated', type: 'string', id: 1 },
-            output: { rule: 'repeated', type: 'string', id: 2 },
-            name: { type: 'string', id: 3 },
-            opType: { type: 'string', id: 4 },
-            attribute: { rule: 'repeated', type: 'AttributeProto', id: 5 },
-            domain: { type: 'string', id: 7 },
-          },
-        },
-        TensorShapeProto: {
-          fields: { dim: { rule: 'repeated', type: 'Dimension', id: 1 } },
-          nested: { Dimension: { fields: { dimValue: { type: 'int64', id: 1 }, dimParam: { type: 'string', id: 2 } } } },
-        },
-        TypeProto: {
-          fields: { tensorType: { type: 'Tensor', id: 1 } },
-          nested: { Tensor: { fields: { elemType: { type: 'int32', id: 1 }, shape: { type: 'TensorShapeProto', id: 2 } } } },
-        },
-        ValueInfoProto: { fields: { name: { type: 'string', id: 1 }, type: { type: 'TypeProto', id: 2 } } },
-        GraphProto: {
-          fields: {
-            node: { rule: 'repeated', type: 'NodeProto', id: 1 },
-            name: { type: 'string', id: 2 },
-            initializer: { rule: 'repeated', type: 'TensorProto', id: 5 },
-            input: { rule: 'repeated', type: 'ValueInfoProto', id: 11 },
-            output: { rule: 'repeated', type: 'ValueInfoProto', id: 12 },
-          },
-        },
-        OperatorSetIdProto: { fields: { domain: { type: 'string', id: 1 }, version: { type: 'int64', id: 2 } } },
-        ModelProto: {
-          fields: {
-            irVersion: { type: 'int64', id: 1 },
-            producerName: { type: 'string', id: 2 },
-            producerVersion: { type: 'string', id: 3 },
-            graph: { type: 'GraphProto', id: 7 },
-            opsetImport: { rule: 'repeated', type: 'OperatorSetIdProto', id: 8 },
-            metadataProps: { rule: 'repeated', type: 'StringStringEntryProto', id: 14 },
-          },
-        },
-      },
-    },
-  },
-};
-
-const ModelType = protobuf.Root.fromJSON(schema).lookupType('onnx.ModelProto');
 
 interface RawTensor {
   name?: string;
@@ -243,14 +165,9 @@ class ExternalData {
     const dir = path.dirname(this.file);
     let bytes = this.files.get(location);
     if (bytes === undefined) {
-      let target: string;
       try {
-        target = await resolveRealInside(dir, location);
-      } catch (e) {
-        throw new ModelError(this.file, `external data "${location}" ${e instanceof UnsafeFileError ? e.detail : String(e)}`);
-      }
-      try {
-        bytes = await readRegularFile(target, { maxBytes: this.left, capName: 'the weight limit' });
+        // Opened first, then checked on its descriptor: inside the model's folder, regular, capped.
+        bytes = (await readInside(dir, location, { maxBytes: this.left, capName: 'the weight limit' })).bytes;
       } catch (e) {
         throw new ModelError(this.file, `external data "${location}" ${e instanceof UnsafeFileError ? e.detail : String(e)}`);
       }
