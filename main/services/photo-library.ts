@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import sharp from 'sharp';
 import { PHOTO_SCHEME, type PhotoRef } from '../../core/api';
+import { LruMap } from '../../core/lru';
 import { isBmp } from '../io/bmp';
 import { DECODE_SECONDS, DEFAULT_MAX_PIXELS, probePhoto, type PhotoSize, type RgbImage } from '../io/decode';
 import { readFileHead, type FileIdentity } from '../io/safe-read';
@@ -59,39 +60,24 @@ const KEEP_BYTES = 256 * 1024 ** 2;
 export function createPhotoLibrary(opts: { maxPixels?: number; decodedKeep?: number } = {}): PhotoLibrary {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const photos = new Map<string, OpenedPhoto>();
-  const kept = new Map<string, LoadedPhoto>();
+  const kept = new LruMap<string, LoadedPhoto>({ maxWeight: KEEP_BYTES, weight: (l) => l.bytes.length });
   const decoder = new PhotoDecoder({ keep: opts.decodedKeep ?? 2, maxPixels });
-
-  const keep = (id: string, loaded: LoadedPhoto): void => {
-    kept.delete(id);
-    kept.set(id, loaded);
-    let total = 0;
-    for (const l of kept.values()) total += l.bytes.length;
-    for (const [k, l] of kept) {
-      if (total <= KEEP_BYTES || kept.size <= 1) break;
-      kept.delete(k);
-      total -= l.bytes.length;
-    }
-  };
   const register = (file: string, size: PhotoSize, loaded?: LoadedPhoto): OpenedPhoto => {
     const id = randomUUID();
     const ref: PhotoRef = { id, name: path.basename(file), path: file, width: size.width, height: size.height, url: `${PHOTO_SCHEME}://photo/${id}` };
     const photo = { ref, file, hash: loaded?.hash ?? '' };
     photos.set(id, photo);
-    if (loaded) keep(id, loaded);
+    if (loaded) kept.set(id, loaded);
     return photo;
   };
   const loadedOf = async (id: string): Promise<LoadedPhoto> => {
     const hit = kept.get(id);
-    if (hit) {
-      keep(id, hit);
-      return hit;
-    }
+    if (hit) return hit;
     const photo = photos.get(id);
     if (!photo) throw new Error(`no photo with id ${id} was opened`);
     const loaded = await loadPhoto(photo.file, { maxPixels });
     photo.hash = loaded.hash;
-    keep(id, loaded);
+    kept.set(id, loaded);
     return loaded;
   };
 

@@ -9,6 +9,7 @@ import { computed, ref, shallowRef, watch } from 'vue';
 import { averageScoreMaps, classMaxima, maxOverClasses, type AveragedMap, type CombineMode } from '../../core/average';
 import { DRAW_DEFAULTS, defaultScales, rankClasses, scalesWithoutCells } from '../../core/defaults';
 import { defaultClasses, seenMaps } from '../../core/detect';
+import { LruMap } from '../../core/lru';
 import type { ScoreMap } from '../../core/scoremap';
 import { errorMessage, isAbortError, useApi } from '../api';
 import { AUTO_PRESET_ID, DEFAULT_PRESET_ID, SCALE_PRESETS, parseScales } from '../scales';
@@ -72,8 +73,8 @@ export const useScoresStore = defineStore('scores', () => {
   });
   const disabled = ref<number[]>([]);
   const mode = ref<CombineMode>(savedMode() ?? DRAW_DEFAULTS.mode);
-  /** key → (scale → map). Replaced, never mutated, so that shallowRef tracks it. */
-  const cache = shallowRef<ReadonlyMap<string, ReadonlyMap<number, ScoreMap>>>(new Map());
+  /** key → (scale → map), the CACHE_KEEP most recent. Replaced, never mutated, so that shallowRef tracks it. */
+  const cache = shallowRef(new LruMap<string, ReadonlyMap<number, ScoreMap>>({ maxEntries: CACHE_KEEP }));
   const running = shallowRef<{ jobId: string; key: string; scales: number[] } | null>(null);
   const elapsedMs = ref<number | null>(null);
   const error = ref<string | null>(null);
@@ -84,7 +85,7 @@ export const useScoresStore = defineStore('scores', () => {
     const p = photosStore.selected;
     return m && p ? `${m.id}|${m.info.preprocess}|${p.id}` : null;
   });
-  const available = computed(() => (key.value ? cache.value.get(key.value) : undefined));
+  const available = computed(() => (key.value ? cache.value.peek(key.value) : undefined));
   const lookup = (s: number): ScoreMap | undefined => {
     for (const [scale, map] of available.value ?? []) if (sameScale(scale, s)) return map;
     return undefined;
@@ -122,16 +123,12 @@ export const useScoresStore = defineStore('scores', () => {
   const anyScore = computed(() => (anyMap.value ? (classMaxima(anyMap.value)[0]?.score ?? 0) : 0));
 
   function store(k: string, scales: number[], maps: ScoreMap[]): void {
-    const entry = new Map(cache.value.get(k) ?? []);
+    const entry = new Map(cache.value.peek(k) ?? []);
     maps.forEach((map, i) => {
       const asked = scales.find((s) => sameScale(s, map.scale)) ?? scales[i];
       if (asked !== undefined) entry.set(asked, map);
     });
-    const next = new Map(cache.value);
-    next.delete(k);
-    next.set(k, entry);
-    while (next.size > CACHE_KEEP) next.delete(next.keys().next().value as string);
-    cache.value = next;
+    cache.value = cache.value.copy().set(k, entry);
   }
 
   /** Computes the requested scales this photo lacks, in one computeScores call. */
