@@ -141,6 +141,10 @@ export function possibleStrides(fcn: tf.LayersModel): number[] {
  */
 export function refineStride(conv: Conversion, target: number, file: string): FineConversion {
   const { graph, strides } = graphStrides(conv.fcn);
+  const up = graph.nodes.find((n) => n.className === 'UpSampling2D');
+  if (up && !(target === conv.stride[0] && target === conv.stride[1])) {
+    throw new ModelError(file, `stride ${target} is not possible: the map is upsampled inside the network, and only its own cell spacing ${conv.stride.join('×')} matches crops`, layerRef(up));
+  }
   const network = strides.get(graph.outputs[0]) ?? [1, 1];
   const possible = possibleStrides(conv.fcn);
   if (!Number.isInteger(target) || !possible.includes(target)) {

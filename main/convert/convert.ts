@@ -5,7 +5,7 @@ import { pair } from '../model/layer-config';
 import { unsupportedLayerReason } from '../model/unsupported';
 import { flattenModel, nodesUpTo, type FlatGraph, type FlatNode } from './graph';
 import { LayerFactory } from './layer-factory';
-import { CONVS, cumulativeStrides, ownStride, POOLS } from './strides';
+import { cellSpacing, CONVS, cumulativeStrides, ownStride, POOLS } from './strides';
 
 type Layer = tf.layers.Layer;
 type Config = Record<string, unknown>;
@@ -102,7 +102,9 @@ function poolActingGlobally(graph: FlatGraph, plan: HeadPlan): FlatNode | undefi
 /**
  * A Rescaling by 1 with offset 0 (what topology.ts makes of RandomFlip and other inference no-ops),
  * or a Resizing/CenterCrop whose output is its input's size at the window (a preprocessing step the
- * sliding window already does by cutting window-sized cells).
+ * sliding window already does by cutting window-sized cells). A CenterCrop to a smaller size is not
+ * the identity (copyTrunk crops the map); a Resizing that changes the size, or a CenterCrop that
+ * would enlarge (Keras resizes then), is refused.
  */
 function isIdentity(node: FlatNode, graph: FlatGraph, file: string): boolean {
   if (node.inputs.length !== 1 || node.outputs.length !== 1) return false;
@@ -110,6 +112,7 @@ function isIdentity(node: FlatNode, graph: FlatGraph, file: string): boolean {
     const [h, w] = hwc(graph.shapes[node.inputs[0]]);
     const [oh, ow] = hwc(graph.shapes[node.outputs[0]]);
     if (h === oh && w === ow) return true;
+    if (node.className === 'CenterCrop' && oh <= h && ow <= w) return false;
     throw new ModelError(
       file,
       `${node.className === 'Resizing' ? 'resizes' : 'crops'} its ${h}×${w} input to ${oh}×${ow}: the classifier does not look at a window of the photo pixel for pixel, ` +
@@ -258,25 +261,51 @@ function buildConversion(model: tf.LayersModel, file: string, factory: LayerFact
   const [bh, bw, bc] = hwc(graph.shapes[plan.boundary]);
   const head = convertHead(graph, plan, copied.env.get(plan.boundary) as tf.SymbolicTensor, [bh, bw, bc], factory, file);
 
-  const fcn = tf.model({ inputs: input, outputs: head.output, name: factory.unique(`${model.name}_fcn`) });
-  factory.setWeights();
   // A pool acting as the global pool runs at stride 1 in the converted model: the map keeps the trunk's stride.
   const strides = cumulativeStrides(graph, (n) => (n === globalPool ? [1, 1] : ownStride(n)));
+  const cells = cellsOfUpsampledMap(graph, strides, plan.boundary, head.output, factory, file);
+  const fcn = tf.model({ inputs: input, outputs: cells.output, name: factory.unique(`${model.name}_fcn`) });
+  factory.setWeights();
   const boundaryProducer = graph.producer[plan.boundary];
   return {
     fcn,
     window,
-    stride: strides.get(plan.boundary) ?? [1, 1],
+    stride: cells.stride,
     offset: [0, 0],
     channels,
     classes: head.classes,
-    head: [...(copied.globalPoolLine ? [copied.globalPoolLine] : []), ...head.lines],
+    head: [...(copied.globalPoolLine ? [copied.globalPoolLine] : []), ...head.lines, ...(cells.line ? [cells.line] : [])],
     boundary: { layer: boundaryProducer ? boundaryProducer.layer.name : 'input', shape: [bh, bw, bc] },
     padding: copied.sameKernels === 0 ? 'valid' : copied.validKernels > 0 ? 'mixed' : 'same',
     paddedLayers: copied.padded,
     outputs: chosen.outputs,
     output: chosen.outputs[chosen.index].name,
     outputIndex: chosen.index,
+  };
+}
+
+/**
+ * The cells of the converted map and their spacing in input pixels. Normally every position of the
+ * head's output is a cell, `strides` apart. After an UpSampling2D positions can be finer than the
+ * input moves them (stride-2 conv → ×2 upsampling: 1 px apart, but only every second position is
+ * a crop's: the others mix two crops' features), so only every (spacing / stride)-th position is
+ * kept, by a 1×1 pool at that stride (a selection, no arithmetic).
+ */
+function cellsOfUpsampledMap(
+  graph: FlatGraph, strides: Map<number, [number, number]>, boundary: number, output: tf.SymbolicTensor, factory: LayerFactory, file: string,
+): { output: tf.SymbolicTensor; stride: [number, number]; line?: string } {
+  const stride = strides.get(boundary) ?? [1, 1];
+  const spacing = cellSpacing(graph, strides, boundary);
+  if (!spacing.every(Number.isFinite)) {
+    throw new ModelError(file, `its upsampling and strides give positions ${stride.map((s) => s.toFixed(3)).join('×')} px apart that no whole-pixel shift of the input matches`);
+  }
+  const every: [number, number] = [Math.round(spacing[0] / stride[0]), Math.round(spacing[1] / stride[1])];
+  if (every[0] === 1 && every[1] === 1) return { output, stride: spacing };
+  const pick = tf.layers.maxPooling2d({ poolSize: 1, strides: every, padding: 'valid', name: factory.unique('crop_positions') });
+  return {
+    output: factory.make(pick).apply(output) as tf.SymbolicTensor,
+    stride: spacing,
+    line: `upsampled map: positions ${stride.map((s) => +s.toFixed(4)).join('×')} px apart, every ${every.join('×')}th is a crop's → cells ${spacing.join('×')} px apart (1×1 pool, stride ${every.join('×')})`,
   };
 }
 
@@ -353,6 +382,10 @@ function copyTrunk(
       continue;
     }
     if (seScales.has(node.inputs[0]) && SE_PATH.has(node.className)) node.outputs.forEach((o) => seScales.add(o));
+    if (node.className === 'CenterCrop') {
+      env.set(node.outputs[0], centreCrop(graph, node, ins[0], factory));
+      continue;
+    }
     if (node.className === 'GlobalAveragePooling2D' || node.className === 'GlobalMaxPooling2D') {
       const se = squeezeExcitationPool(graph, node, ins[0], factory, file);
       env.set(node.outputs[0], se.output);
@@ -402,6 +435,20 @@ function squeezeExcitationPool(graph: FlatGraph, node: FlatNode, x: tf.SymbolicT
   };
 }
 
+/**
+ * A CenterCrop smaller than its input as the same crop of the whole map: at the window it keeps rows
+ * from floor((h − oh) / 2) as Keras does, so on a photo each window's cut is its own centre and
+ * every cell still equals its crop (window, stride and offset unchanged).
+ */
+function centreCrop(graph: FlatGraph, node: FlatNode, x: tf.SymbolicTensor, factory: LayerFactory): tf.SymbolicTensor {
+  const [h, w] = hwc(graph.shapes[node.inputs[0]]);
+  const [oh, ow] = hwc(graph.shapes[node.outputs[0]]);
+  const top = Math.floor((h - oh) / 2);
+  const left = Math.floor((w - ow) / 2);
+  const crop = tf.layers.cropping2D({ cropping: [[top, h - oh - top], [left, w - ow - left]], name: factory.unique(node.layer.name) });
+  return factory.make(crop).apply(x) as tf.SymbolicTensor;
+}
+
 /** A pool acting as the global pool (poolActingGlobally) at stride 1, cropped so every cell has its full window. */
 function poolAtStride1(graph: FlatGraph, node: FlatNode, x: tf.SymbolicTensor, factory: LayerFactory): { output: tf.SymbolicTensor; line: string } {
   let output = factory.clone(node, { strides: [1, 1], padding: 'valid' }).apply(x) as tf.SymbolicTensor;
@@ -442,6 +489,11 @@ function paddingOf(graph: FlatGraph, node: FlatNode, file: string): { line?: str
     return { kind: big && !(pooling && kernel[0] === own[0] && kernel[1] === own[1]) ? 'valid' : undefined };
   }
   if (node.className === 'ZeroPadding2D') return { line: `${node.layer.name} (ZeroPadding2D)`, kind: 'same' };
+  if (node.className === 'UpSampling2D') {
+    // Bilinear: a crop's edge positions interpolate toward its own border, the whole map's toward their neighbours.
+    const bilinear = (node.layer.getConfig() as Config).interpolation === 'bilinear';
+    return bilinear ? { line: `${node.layer.name} (UpSampling2D bilinear: a crop's border is interpolated toward its own edge)` } : {};
+  }
   if (SPATIAL_NEUTRAL.has(node.className)) return {};
   throw new ModelError(file, unsupportedLayerReason(node.className, true) ?? 'is not supported in a trunk that must run at any input size', layerRef(node));
 }
