@@ -175,6 +175,11 @@ export interface ReadLimits {
  */
 export async function readRegularFile(file: string, limits: ReadLimits): Promise<Buffer> {
   const { handle, stats } = await openRegularFile(file);
+  return readOpened(file, handle, stats, limits);
+}
+
+/** Reads and closes an opened regular file (see readRegularFile). */
+async function readOpened(file: string, handle: fs.FileHandle, stats: Stats, limits: ReadLimits): Promise<Buffer> {
   try {
     const size = stats.size;
     const capName = limits.capName ?? 'the limit';
@@ -207,6 +212,43 @@ export async function readRegularFile(file: string, limits: ReadLimits): Promise
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * A file named inside a folder (a model's side file or weight shard), opened first and checked on
+ * the descriptor that is read: the path is resolved inside `root` (lexically), opened without
+ * blocking, fstat says it is a regular file within `limits`, and the file the path leads to after
+ * following links (realpath) must be inside `root` and be the very file opened (same device and
+ * inode). A link out of the folder, or one swapped between the check and the open, is refused.
+ * @param rootReal `root`'s real path when the caller resolved it already (one realpath for many files).
+ * @returns the file's bytes and its path inside `root`.
+ * @throws UnsafeFileError naming the file: `outside`, `not-regular`, `too-large`, `wrong-size`, `unreadable`.
+ */
+export async function readInside(root: string, relative: string, limits: ReadLimits & { rootReal?: string }): Promise<{ file: string; bytes: Buffer }> {
+  const file = resolveInside(root, relative);
+  const { handle, stats } = await openRegularFile(file);
+  try {
+    let realRoot: string;
+    let realFile: string;
+    let named: Stats;
+    try {
+      realRoot = limits.rootReal ?? (await fs.realpath(root));
+      realFile = await fs.realpath(file);
+      named = await fs.stat(realFile);
+    } catch (e) {
+      throw new UnsafeFileError(file, 'unreadable', `cannot be read (${errCode(e)})`);
+    }
+    if (realFile === realRoot || !isInside(realRoot, realFile)) {
+      throw new UnsafeFileError(file, 'outside', `is a link to ${realFile}, outside ${path.resolve(root)}`);
+    }
+    if (named.dev !== stats.dev || named.ino !== stats.ino) {
+      throw new UnsafeFileError(file, 'outside', 'was replaced while being opened (it is not the file its path now leads to)');
+    }
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+  return { file, bytes: await readOpened(file, handle, stats, limits) };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import { formatBytes, openRegularFile, readRegularFile, resolveRealInside, UnsafeFileError } from '../io/safe-read';
+import { formatBytes, openRegularFile, readInside, readRegularFile, resolveRealInside, UnsafeFileError } from '../io/safe-read';
 import { ModelError } from './errors';
 
 /**
@@ -111,8 +111,7 @@ export function assertLayerNames(topology: unknown, file: string): void {
  */
 export async function readSideFile(dir: string, name: string, maxBytes = MAX_SIDE_FILE_BYTES): Promise<string | null> {
   try {
-    const file = await resolveRealInside(dir, name);
-    return (await readRegularFile(file, { maxBytes })).toString('utf8');
+    return (await readInside(dir, name, { maxBytes })).bytes.toString('utf8');
   } catch {
     return null;
   }
@@ -208,7 +207,8 @@ export async function readWeightShards(modelFile: string, paths: unknown, expect
   const parts: Buffer[] = [];
   for (const s of shards) {
     try {
-      parts.push(await readRegularFile(s.file, { maxBytes: s.size, exactBytes: s.size }));
+      // Opened again and checked on its descriptor: the file read is the one inside the folder, of the size counted.
+      parts.push((await readInside(dir, path.relative(dir, s.file), { maxBytes: s.size, exactBytes: s.size, rootReal: realDir })).bytes);
     } catch (e) {
       throw asModelError(e, modelFile, `weight file "${s.name}"`);
     }

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assertRegularFile,
   readFileHead,
+  readInside,
   readRegularFile,
   resolveInside,
   resolveRealInside,
@@ -142,4 +143,55 @@ describe('readRegularFile', () => {
     const file = path.join(model, 'missing.bin');
     expect((await refusal(readRegularFile(file, { maxBytes: 1 }))).message).toBe(`${file}: cannot be read (ENOENT)`);
   });
+});
+
+describe('readInside: side files and shards opened first, checked on the descriptor', () => {
+  it('reads a file inside, or through a link that stays inside, byte for byte', async () => {
+    for (const name of ['w.bin', 'in-link.bin']) {
+      const r = await readInside(model, name, { maxBytes: 5 });
+      expect(r.file).toBe(path.join(model, name));
+      expect([...r.bytes]).toEqual([1, 2, 3, 4, 5]);
+    }
+  });
+
+  it('refuses a FIFO, a link out of the folder, a file over the cap and a path climbing out, each in one line naming the file', async () => {
+    const cases: [string, string, string][] = [
+      ['fifo.bin', 'not-regular', `${fifo}: is a FIFO (named pipe), not a regular file`],
+      ['out-link.bin', 'outside', `${path.join(model, 'out-link.bin')}: is a link to ${path.join(await fs.realpath(root), 'secret.txt')}, outside ${model}`],
+      ['w.bin', 'too-large', `${path.join(model, 'w.bin')}: is 5 bytes, over the label limit of 4 bytes`],
+      ['../secret.txt', 'outside', `../secret.txt: points outside ${model}`],
+    ];
+    for (const [name, reason, message] of cases) {
+      const e = await refusal(readInside(model, name, { maxBytes: 4, capName: 'the label limit' }));
+      expect(e.reason, name).toBe(reason);
+      expect(e.message).toBe(message);
+      expect(e.message).not.toContain('\n');
+    }
+  });
+
+  it.runIf(process.platform === 'linux')('never returns the bytes of a file outside while a link is swapped between inside and outside under it', async () => {
+    const dir = path.join(root, 'swap');
+    await fs.mkdir(dir);
+    await fs.writeFile(path.join(dir, 'inside.txt'), 'inside');
+    await fs.writeFile(path.join(root, 'outside.txt'), 'OUTSIDE');
+    await fs.symlink('inside.txt', path.join(dir, 'to-in'));
+    await fs.symlink(path.join(root, 'outside.txt'), path.join(dir, 'to-out'));
+    await fs.symlink('inside.txt', path.join(dir, 'labels.txt'));
+    // Another process puts the two links in place of labels.txt in turn, as fast as it can (rename is atomic).
+    const swap = `const fs = require('node:fs'); const d = ${JSON.stringify(dir)}; for (;;) { fs.symlinkSync('inside.txt', d + '/t1'); fs.renameSync(d + '/t1', d + '/labels.txt'); fs.symlinkSync(${JSON.stringify(path.join(root, 'outside.txt'))}, d + '/t2'); fs.renameSync(d + '/t2', d + '/labels.txt'); }`;
+    const swapper = execFile(process.execPath, ['-e', swap]);
+    try {
+      // Started swapping: labels.txt has led outside at least once.
+      for (let i = 0; i < 3000 && (await fs.readlink(path.join(dir, 'labels.txt')).catch(() => '')) === 'inside.txt'; i++) await new Promise((r) => setTimeout(r, 10));
+      const seen = new Set<string>();
+      for (let i = 0; i < 3000; i++) {
+        const got = await readInside(dir, 'labels.txt', { maxBytes: 100 }).then((r) => r.bytes.toString(), (e: UnsafeFileError) => e.reason);
+        seen.add(got);
+      }
+      expect(seen.has('OUTSIDE')).toBe(false);
+      expect(seen.has('inside')).toBe(true);
+    } finally {
+      swapper.kill('SIGKILL');
+    }
+  }, 60_000);
 });
