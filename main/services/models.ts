@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isModelFolderListing } from '../../core/formats';
+import { RECIPE_CHECKS } from '../../core/recipe';
 import type { Conversion } from '../convert/convert';
 import { selectBackend, type BackendName } from '../engine/backend';
 import { ModelError } from '../model/errors';
@@ -66,6 +67,9 @@ export async function prepareModel(
 ): Promise<PreparedModel & { conversion?: Omit<Conversion, 'fcn'> }> {
   const builtin = target === undefined;
   const source = target ?? opts.builtinDir ?? BUILTIN_MODEL_DIR;
+  // The recipe's one bound (core/recipe STRIDE_LIMITS), for callers that did not parse a recipe; refineStride then says which strides the network allows.
+  const strideProblem = opts.stride === undefined ? undefined : RECIPE_CHECKS.stride(opts.stride);
+  if (strideProblem) throw new ModelError(source, strideProblem);
   let backend: BackendName | undefined;
   const selectTfjs = async (): Promise<void> => {
     if (opts.backend !== undefined) backend = await selectBackend(opts.backend);
