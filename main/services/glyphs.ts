@@ -10,6 +10,7 @@
 import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { inflateSync } from 'node:zlib';
 import * as fontkit from 'fontkit';
 
 /** One @fontsource package: its files' name prefix and the subsets wanted, in the order they are tried. */
@@ -74,6 +75,49 @@ function faceIn(list: readonly Face[], cp: number): Face {
 const reading = new Map<Face, Promise<void>>();
 
 /**
+ * A WOFF 1.0 font as the SFNT (TrueType/OpenType) file it wraps: each table inflated with Node's
+ * zlib, once, instead of by fontkit's JavaScript inflater table by table as glyphs are drawn.
+ * Bytes that are not WOFF are returned as they are (fontkit reads or refuses them).
+ * @throws when a table's data lies outside the file or inflates to another length.
+ */
+export function sfntOfWoff(woff: Buffer): Buffer {
+  if (woff.length < 44 || woff.toString('latin1', 0, 4) !== 'wOFF') return woff;
+  const numTables = woff.readUInt16BE(12);
+  if (44 + numTables * 20 > woff.length) throw new Error('the WOFF table directory is cut short');
+  const tables = Array.from({ length: numTables }, (_, i) => {
+    const at = 44 + i * 20;
+    const offset = woff.readUInt32BE(at + 4);
+    const compLength = woff.readUInt32BE(at + 8);
+    const origLength = woff.readUInt32BE(at + 12);
+    if (offset + compLength > woff.length) throw new Error(`WOFF table ${woff.toString('latin1', at, at + 4)} lies outside the file`);
+    const packed = woff.subarray(offset, offset + compLength);
+    const data = compLength < origLength ? inflateSync(packed, { maxOutputLength: origLength }) : packed;
+    if (data.length !== origLength) throw new Error(`WOFF table ${woff.toString('latin1', at, at + 4)} inflates to ${data.length} bytes, not ${origLength}`);
+    return { tag: woff.subarray(at, at + 4), checksum: woff.readUInt32BE(at + 16), data };
+  });
+  let size = 12 + numTables * 16;
+  for (const t of tables) size += (t.data.length + 3) & ~3;
+  const out = Buffer.alloc(size);
+  woff.copy(out, 0, 4, 8);
+  out.writeUInt16BE(numTables, 4);
+  const entrySelector = Math.floor(Math.log2(Math.max(1, numTables)));
+  out.writeUInt16BE(16 * 2 ** entrySelector, 6);
+  out.writeUInt16BE(entrySelector, 8);
+  out.writeUInt16BE(numTables * 16 - 16 * 2 ** entrySelector, 10);
+  let offset = 12 + numTables * 16;
+  tables.forEach((t, i) => {
+    const rec = 12 + i * 16;
+    t.tag.copy(out, rec);
+    out.writeUInt32BE(t.checksum, rec + 4);
+    out.writeUInt32BE(offset, rec + 8);
+    out.writeUInt32BE(t.data.length, rec + 12);
+    t.data.copy(out, offset);
+    offset += (t.data.length + 3) & ~3;
+  });
+  return out;
+}
+
+/**
  * Reads the fonts that `texts` need (each file once per process). Call it before {@link shapeText}
  * and the SVG helpers, which are synchronous.
  * @throws naming the font file when it cannot be read or parsed.
@@ -86,7 +130,7 @@ export async function loadGlyphs(texts: Iterable<string>): Promise<void> {
     let p = reading.get(face);
     if (!p) {
       p = fs.readFile(face.file).then((bytes) => {
-        const font = fontkit.create(bytes);
+        const font = fontkit.create(sfntOfWoff(bytes));
         if (!('layout' in font)) throw new Error(`${face.file}: a font collection, not one font`);
         face.font = font;
       }).catch((err: unknown) => {
