@@ -14,7 +14,6 @@ import { randomUUID } from 'node:crypto';
 import type * as tf from '@tensorflow/tfjs';
 import type { PreprocessMode } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
-import { DataType, encodeModel } from '../onnx/proto';
 import type { DeviceName, DeviceRequest } from '../ort/runtime';
 import type { RgbImage } from '../io/decode';
 import { checkGeometry, scoreTiled, type Engine, type LoadOptions, type LoadReport, type ModelGeometry, type ModelHandle, type ScoreOptions } from './engine-api';
@@ -54,18 +53,12 @@ export interface OnnxEngineOptions {
   modelCache?: { dir: string; maxBytes?: number };
 }
 
-/** A one-node model (Relu over [1]) that tells whether a provider loads at all. */
-function probeModel(): Uint8Array {
-  return encodeModel({
-    producerName: 'Convmap', producerVersion: '0', graph: {
-      name: 'probe',
-      node: [{ name: 'relu', opType: 'Relu', input: ['x'], output: ['y'], attribute: [] }],
-      initializer: [],
-      input: [{ name: 'x', elemType: DataType.FLOAT, shape: [1] }],
-      output: [{ name: 'y', elemType: DataType.FLOAT, shape: [1] }],
-    },
-  });
-}
+/**
+ * A one-node model (Relu over float [1] → [1], graph "probe", producer Convmap 0) that tells whether
+ * a provider loads at all, as main/onnx/proto encodeModel writes it: kept as bytes so that starting
+ * the engine does not load the protobuf library.
+ */
+const PROBE_MODEL = 'CAgSB0NvbnZtYXAaATBCAhAROj0KEgoBeBIBeRoEcmVsdSIEUmVsdRIFcHJvYmVaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggB';
 
 type Reply = FromOnnxHost & { jobId: number };
 
@@ -555,7 +548,7 @@ export async function createOnnxEngine(opts: OnnxEngineOptions = {}): Promise<On
   const threads = opts.threads ?? os.availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`thread count must be a positive integer, got ${threads}`);
   const spawnHost = opts.spawnHost ?? forkOnnxHost;
-  const init: OnnxHostInit = { device: opts.device ?? 'auto', threads, probe: probeModel(),
+  const init: OnnxHostInit = { device: opts.device ?? 'auto', threads, probe: new Uint8Array(Buffer.from(PROBE_MODEL, 'base64')),
     ...(opts.gpuProviders ? { gpuProviders: [...opts.gpuProviders] } : {}), ...(opts.modelCache ? { modelCache: { ...opts.modelCache } } : {}) };
   await removeStaleModelFolders();
   const root = await fs.mkdtemp(path.join(os.tmpdir(), `${FOLDER_PREFIX}${process.pid}-`));
