@@ -1,14 +1,13 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
 import { matchDetections } from '../../core/detect';
 import type { PictureSettings } from '../../core/pipeline';
 import type { Box } from '../../core/scoremap';
 import { selectBackend } from '../engine/backend';
 import { createEngine } from '../engine/engine';
-import { makeDigitScene } from '../digits/scene';
+import { writeDemoScene } from '../digits/demo-scene';
 import { DRAW_DEFAULTS, defaultClassChoice } from '../../core/defaults';
-import { checkOutputFolder, writeFileAtomic } from '../io/atomic';
+import { checkOutputFolder } from '../io/atomic';
 import { runBatch, type PhotoOutcome } from '../services/batch';
 import { modelHash } from '../services/cache';
 import { prepareModel } from '../services/models';
@@ -33,9 +32,8 @@ export async function runDemo(opts: { out: string; seed: number }): Promise<void
   process.stdout.write(`${formatReport(prepared.info, backend)}\n\n`);
 
   await checkOutputFolder(opts.out);
-  const scene = makeDigitScene({ width: 640, height: 480, count: 14, sizes: [28, 42, 56], seed: opts.seed });
   const scenePath = path.join(opts.out, 'digit-scene.png');
-  await writeFileAtomic(scenePath, await sharp(scene.rgb, { raw: { width: scene.width, height: scene.height, channels: 3 } }).png().toBuffer());
+  const scene = await writeDemoScene(scenePath, opts.seed);
 
   const settings = demoSettings(prepared.info.labels);
   const engine = await createEngine({});

@@ -14,7 +14,6 @@
  * (score maps keyed by photo content, model, scale and preprocessing: services/cache.ts).
  */
 import path from 'node:path';
-import sharp from 'sharp';
 import type {
   AddFoldersResult, AddPhotosResult, BatchEvent as ApiBatchEvent, LoadModelRequest, ModelSummary, PhotoFailure, PhotoRef, ProgressEvent, RecentItems, ServiceApi,
 } from '../../core/api';
@@ -22,11 +21,11 @@ import { modelDisplayName } from '../../core/defaults';
 import { namedMessage } from '../../core/errors';
 import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { preloadDigits } from '../digits/mnist-data';
-import { makeDigitScene } from '../digits/scene';
+import { writeDemoScene } from '../digits/demo-scene';
 import { DEFAULT_MAX_PIXELS } from '../io/decode';
 import { createEngine, loadModelOf, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
 import { abortError } from '../io/abort';
-import { makeDirs, writeFileAtomic } from '../io/atomic';
+import { makeDirs } from '../io/atomic';
 import { createBatchAdapter, type QueueExportRunner } from './batch-adapter';
 import { createDiskCache, modelHash } from './cache';
 import { prepareModelInWorker } from './convert-thread';
@@ -90,8 +89,6 @@ export interface AppService extends ServiceApi {
   close(): Promise<void>;
 }
 
-/** The scene shown on first launch: held-out digits at three sizes, as in `convmap demo`. */
-export const DEMO_SCENE = { width: 640, height: 480, count: 14, sizes: [28, 42, 56], seed: 7 } as const;
 const BUILTIN_KEY = '<built-in>';
 interface LoadedModel {
   summary: ModelSummary;
@@ -294,12 +291,10 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
     async demoScene() {
       // The digits' 21 MB of JSON are parsed in a worker, not on the Electron main process.
       await preloadDigits();
-      const scene = makeDigitScene({ ...DEMO_SCENE, sizes: [...DEMO_SCENE.sizes] });
       const dir = path.join(dataDir, 'demo');
       await makeDirs(dir);
       const file = path.join(dir, 'digit-scene.png');
-      const png = await sharp(scene.rgb, { raw: { width: scene.width, height: scene.height, channels: 3 } }).png().toBuffer();
-      await writeFileAtomic(file, png);
+      await writeDemoScene(file);
       // Not remembered in recents: it is regenerated on demand.
       return (await library.open(file)).ref;
     },

@@ -7,7 +7,8 @@ import type { ModelSummary, PhotoRef, ProgressEvent } from '../../core/api';
 import { detect, matchDetections } from '../../core/detect';
 import { cellBox } from '../../core/scoremap';
 import { DIGIT_BACKGROUND_CLASS, makeDigitScene } from '../../main/digits/scene';
-import { createAppService, DEMO_SCENE, type AppService } from '../../main/services/app-service';
+import { DEMO_SCENE } from '../../main/digits/demo-scene';
+import { createAppService, type AppService } from '../../main/services/app-service';
 
 function overlaps(a: number[], b: number[]): boolean {
   return a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];

@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { transformWithOxc } from 'vite';
 import type { AddFoldersResult, AddPhotosResult, BatchEvent, ModelSummary, PhotoRef, ProgressEvent, ScoresResult } from '../../core/api';
 import { makeDigitScene } from '../../main/digits/scene';
-import { DEMO_SCENE, type AppService } from '../../main/services/app-service';
+import { DEMO_SCENE } from '../../main/digits/demo-scene';
+import type { AppService } from '../../main/services/app-service';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
