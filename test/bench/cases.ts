@@ -318,6 +318,7 @@ export async function runCase(name: string, runs: number): Promise<Record<string
     case 'stride-digits-s4': return (await import('./stride')).strideDigits(undefined, runs);
     case 'stride-digits-s2': return (await import('./stride')).strideDigits(2, runs);
     case 'picture-100mp': return (await import('./big-photo')).picture100mp(runs);
+    case 'picture-1mp': return (await import('./picture')).picture1mp(runs);
     case 'localise': return (await import('./localise')).localise(false);
     case 'localise-full': return (await import('./localise')).localise(true);
     case 'queue': return (await import('./queue')).queueBench(false);
