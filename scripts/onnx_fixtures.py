@@ -4,7 +4,9 @@ for the ONNX import tests and the bench.
 
   onnx_fixtures.py small OUTDIR             small CNNs, each with PyTorch's own output, and small
                                             models that must be refused (test/onnx/fixtures)
-  onnx_fixtures.py torchvision OUTDIR NAME  a torchvision architecture with seeded random weights
+  onnx_fixtures.py convnext OUTDIR          a small ConvNeXt (LayerNorm over channels, GELU) at opset 17 and 11
+  onnx_fixtures.py torchvision OUTDIR NAME [SIZE [OPSET [dynamic]]]
+                                            a torchvision architecture with seeded random weights
 
 Each model is written as OUTDIR/NAME.onnx; `small` also writes OUTDIR/NAME.json holding the input
 it ran ([batch, channels, height, width] as the graph takes it, flattened) and PyTorch's output, the
@@ -234,6 +236,55 @@ def refused(out):
         export(cls().eval(), x, f'{out}/{name}.onnx', 13)
 
 
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision ConvNeXt's LayerNorm2d: a LayerNorm over the channels of each cell, through two permutes."""
+
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class TinyConvNeXt(nn.Module):
+    """ConvNeXt in small: a 4×4/4 stem and LayerNorm2d, one block (depthwise 7×7 with zero padding, permute, LayerNorm,
+    Linear → exact GELU → Linear on the channels-last map, layer scale, permute back, residual), a LayerNorm2d → 2×2/2
+    downsampling conv, and the head AdaptiveAvgPool → LayerNorm2d → Flatten → Linear."""
+
+    def __init__(self, c=8, classes=5):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, c, 4, stride=4), LayerNorm2d(c, eps=1e-6))
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(c, 4 * c), nn.GELU(), nn.Linear(4 * c, c))
+        self.scale = nn.Parameter(torch.rand(c, 1, 1) + 0.5)
+        self.down = nn.Sequential(LayerNorm2d(c, eps=1e-6), nn.Conv2d(c, 2 * c, 2, stride=2))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Sequential(LayerNorm2d(2 * c, eps=1e-6), nn.Flatten(1), nn.Linear(2 * c, classes))
+        for m in self.modules():
+            if isinstance(m, nn.LayerNorm):
+                # Non-trivial scale and bias, so both are carried through.
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.5, 0.5)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.mlp(self.norm(self.dw(x).permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+        x = x + self.scale * y
+        return self.head(self.pool(self.down(x)))
+
+
+def convnext(out):
+    """convnext_o17.onnx (LayerNormalization nodes) and convnext_o11.onnx (the same net, its layer norms as ReduceMean,
+    Sub, Pow, Sqrt, Div), each with PyTorch's output."""
+    for name, opset in (('convnext_o17', 17), ('convnext_o11', 11)):
+        torch.manual_seed(1)
+        model = TinyConvNeXt().eval()
+        x = torch.rand((1, 3, 32, 32), generator=torch.Generator().manual_seed(2))
+        with torch.no_grad():
+            y = model(x)
+        export(model, x, f'{out}/{name}.onnx', opset)
+        with open(f'{out}/{name}.json', 'w') as f:
+            json.dump({'inputShape': list(x.shape), 'input': x.flatten().tolist(), 'outputShape': list(y.shape), 'output': y.double().flatten().tolist()}, f)
+
+
 def torchvision_model(out, name, size=224, opset=13, dynamic_hw=False):
     import torchvision
     torch.manual_seed(0)
@@ -244,7 +295,9 @@ def torchvision_model(out, name, size=224, opset=13, dynamic_hw=False):
 
 
 if __name__ == '__main__':
-    if sys.argv[1] == 'small':
+    if sys.argv[1] == 'convnext':
+        convnext(sys.argv[2])
+    elif sys.argv[1] == 'small':
         small(sys.argv[2])
         refused(sys.argv[2])
         labelled(sys.argv[2])

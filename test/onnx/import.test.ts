@@ -159,6 +159,8 @@ describe('PyTorch exports made by scripts/onnx_fixtures.py, against PyTorch\'s o
     { name: 'gap_argmax_uint8', layout: 'nchw' as const, exp: false, what: 'uint8 input, grouped conv, padded max pool, HardSwish, ReduceMean → Gemm → ArgMax (stripped)' },
     { name: 'flat_input_float64', layout: 'flat' as const, exp: false, what: 'a flat float64 [N, 784] input cast and reshaped inside, a Gemm over a run-time reshape' },
     { name: 'squeeze_excite_sigmoid', layout: 'nchw' as const, exp: false, what: 'depthwise conv, SiLU, a squeeze-and-excitation branch, GAP → Gemm → Sigmoid' },
+    { name: 'convnext_o17', layout: 'nchw' as const, exp: false, what: 'a small ConvNeXt at opset 17: LayerNormalization over channels-last maps and a pooled vector, MatMul on a permuted map, exact GELU (Erf), layer scale' },
+    { name: 'convnext_o11', layout: 'nchw' as const, exp: false, what: 'the same ConvNeXt at opset 11: its layer norms as ReduceMean → Sub → Pow → ReduceMean → Add → Sqrt → Div' },
   ];
   for (const f of cases) {
     it(`${f.what}: the rewritten model on the window gives PyTorch's scores`, async () => {
@@ -181,6 +183,7 @@ describe('PyTorch exports made by scripts/onnx_fixtures.py, against PyTorch\'s o
       expect(relDiff(got.data, want)).toBeLessThan(1e-4);
       if (f.exp) expect(info.head.join('\n')).toMatch(/LogSoftmax is shown as Softmax/);
       if (uint8) expect(info.head.join('\n')).toMatch(/is the class index \(ArgMax/);
+      if (f.name.startsWith('convnext')) expect(info.head.join('\n')).toMatch(/\(LayerNormalization\) → kept, over the channel axis of every cell/);
     }, 60_000);
   }
 

@@ -931,6 +931,129 @@ class Importer {
     this.set(node, { ...x, t, nonNeg: true });
   }
 
+  /** The axis holding the channels of a map or vector, in ONNX's dims, and the rank of those dims. */
+  private channelAxis(x: MapVal | VecVal): { axis: number; rank: number } {
+    if (x.kind === 'map') return { axis: x.layout === 'nchw' ? 1 : 3, rank: 4 };
+    return { axis: x.rank === 4 && x.channelsLast ? 3 : 1, rank: x.rank };
+  }
+
+  /** A constant's single value, or undefined when `name` is not a one-value constant. */
+  private scalar(name: string | undefined): number | undefined {
+    const k = this.optConstOrUndefined(name);
+    return k && count(k.dims) === 1 ? Number(k.values[0]) : undefined;
+  }
+
+  /** A layer normalisation over the channels of each cell (tfjs LayerNormalization on the last axis), written for `out`. */
+  private normaliseChannels(node: OnnxNode, out: OnnxNode, x: MapVal | VecVal, epsilon: number, gamma?: Float32Array, beta?: Float32Array): void {
+    if (x.kind === 'vec' && x.order) this.fail(node, 'normalises a flattened feature map: its values mix cells');
+    const c = this.shapeOf(x).c;
+    for (const [name, v] of [['scale', gamma], ['bias', beta]] as const) {
+      if (v && v.length !== c) this.fail(node, `a layer normalisation ${name} of ${v.length} values for ${c} channels`);
+    }
+    const layer = tf.layers.layerNormalization({ axis: -1, epsilon, name: this.layerName(node) });
+    const t = this.apply(layer, x.t, [{ data: gamma ?? new Float32Array(c).fill(1), shape: [c] }, { data: beta ?? new Float32Array(c), shape: [c] }]);
+    this.set(out, { ...x, t, nonNeg: false });
+  }
+
+  /**
+   * LayerNormalization (opset 17): per cell only when it normalises the last axis and that axis holds
+   * the channels (a channels-last map, as ConvNeXt's blocks permute to, or a vector).
+   */
+  private layerNormalization(node: OnnxNode): void {
+    const x = this.get(node, 0);
+    if (x.kind === 'const') this.fail(node, 'normalises a constant');
+    const { axis: channel, rank } = this.channelAxis(x);
+    let axis = int(node, 'axis', -1);
+    if (axis < 0) axis += rank;
+    if (axis !== rank - 1 || channel !== rank - 1) {
+      this.fail(node, `normalises axes ${axis}–${rank - 1} of a ${x.kind === 'map' ? `${x.layout.toUpperCase()} map` : 'vector'}, not its channels alone: a cell's value would depend on the whole window, which cannot slide`);
+    }
+    const scale = this.optConst(node, 1);
+    const bias = node.input[2] ? this.optConst(node, 2) : undefined;
+    this.normaliseChannels(node, node, x, float(node, 'epsilon', 1e-5), scale ? floats(scale) : undefined, bias ? floats(bias) : undefined);
+  }
+
+  /**
+   * A layer normalisation over the channels as exporters write it below opset 17 (PyTorch's
+   * F.layer_norm at opset 11, ConvNeXt's channels-first LayerNorm): mean = ReduceMean(x);
+   * d = x − mean; (d / √(ReduceMean(d²) + ε)), the mean reading `node`. The scale and bias that
+   * follow are ordinary per-channel Mul and Add. Returns false where the nodes do not match.
+   */
+  private decomposedLayerNorm(node: OnnxNode, x: MapVal | VecVal): boolean {
+    const { axis: channel, rank } = this.channelAxis(x);
+    const axesOf = (n: OnnxNode): string => {
+      const k = n.input[1] ? this.optConstOrUndefined(n.input[1]) : undefined;
+      return (k ? Array.from(k.values, Number) : ints(n, 'axes', [])).map((a) => (a < 0 ? a + rank : a)).sort().join();
+    };
+    const only = (name: string): OnnxNode | undefined => {
+      const c = this.consumers.get(name) ?? [];
+      return c.length === 1 ? c[0] : undefined;
+    };
+    if (axesOf(node) !== String(channel) || int(node, 'keepdims', 1) !== 1) return false;
+    const sub = only(node.output[0]);
+    if (sub?.opType !== 'Sub' || sub.input[0] !== node.input[0] || sub.input[1] !== node.output[0]) return false;
+    const users = this.consumers.get(sub.output[0]) ?? [];
+    const square = users.find((u) => (u.opType === 'Pow' && this.scalar(u.input[1]) === 2) || (u.opType === 'Mul' && u.input[0] === u.input[1]));
+    const div = users.find((u) => u.opType === 'Div' && u.input[0] === sub.output[0]);
+    if (users.length !== 2 || !square || !div) return false;
+    const variance = only(square.output[0]);
+    if (variance?.opType !== 'ReduceMean' || axesOf(variance) !== String(channel) || int(variance, 'keepdims', 1) !== 1) return false;
+    const add = only(variance.output[0]);
+    const epsilon = add?.opType === 'Add' ? this.scalar(add.input[0] === variance.output[0] ? add.input[1] : add.input[0]) : undefined;
+    const sqrt = add ? only(add.output[0]) : undefined;
+    if (!add || epsilon === undefined || sqrt?.opType !== 'Sqrt' || div.input[1] !== sqrt.output[0]) return false;
+    for (const n of [sub, square, variance, add, sqrt, div]) this.done.add(n);
+    this.normaliseChannels(node, div, x, epsilon);
+    return true;
+  }
+
+  /**
+   * Erf inside PyTorch's exact GELU, x · 0.5 · (1 + erf(x / √2)) (Div → Erf → Add 1 → Mul x → Mul 0.5),
+   * written as one gelu activation; Erf anywhere else is refused.
+   */
+  private gelu(node: OnnxNode): void {
+    const only = (name: string): OnnxNode | undefined => {
+      const c = this.consumers.get(name) ?? [];
+      return c.length === 1 ? c[0] : undefined;
+    };
+    const pre = this.producer.get(node.input[0]);
+    const k = pre ? this.scalar(pre.input[1]) : undefined;
+    const scaled = pre !== undefined && k !== undefined && ((pre.opType === 'Div' && Math.abs(k - Math.SQRT2) < 1e-6) || (pre.opType === 'Mul' && Math.abs(k - Math.SQRT1_2) < 1e-6));
+    const source = pre?.input[0] ?? '';
+    const plus = only(node.output[0]);
+    const one = plus?.opType === 'Add' ? this.scalar(plus.input[0] === node.output[0] ? plus.input[1] : plus.input[0]) : undefined;
+    const times = plus ? only(plus.output[0]) : undefined;
+    const half = times ? only(times.output[0]) : undefined;
+    const halfValue = half?.opType === 'Mul' ? this.scalar(half.input[0] === times?.output[0] ? half.input[1] : half.input[0]) : undefined;
+    const x = this.vals.get(source);
+    if (!scaled || one !== 1 || times?.opType !== 'Mul' || !times.input.includes(source) || halfValue !== 0.5 || !half || !x || x.kind === 'const') {
+      this.fail(node, 'Erf outside the exact GELU x · 0.5 · (1 + erf(x / √2)) has no TensorFlow.js layer here');
+    }
+    for (const n of [plus, times, half]) if (n) this.done.add(n);
+    const t = this.apply(tf.layers.activation({ activation: 'gelu' as Parameters<typeof tf.layers.activation>[0]['activation'], name: this.layerName(node) }), x.t);
+    this.set(half, { ...x, t, nonNeg: false });
+  }
+
+  /** MatMul of a channels-last map by constant weights [C, units] (a Linear on permuted maps, ConvNeXt): a 1×1 convolution. */
+  private pointwise(node: OnnxNode): void {
+    const x = this.map(node);
+    const B = this.optConst(node, 1);
+    if (!B || B.dims.length !== 2) this.fail(node, 'multiplies a feature map by a computed matrix (attention), not by constant weights');
+    if (x.layout !== 'nhwc') this.fail(node, 'multiplies an NCHW feature map along its width, not its channels');
+    const [k, units] = B.dims;
+    if (this.shapeOf(x).c !== k) this.fail(node, `reads ${k} values per cell from a map of ${this.shapeOf(x).c} channels`);
+    const fused = this.foldedBias(node, units);
+    const layer = tf.layers.conv2d({ filters: units, kernelSize: 1, useBias: fused !== undefined, name: this.layerName(node), ...ZEROS });
+    const t = this.apply(layer, x.t, [{ data: floats(B), shape: [1, 1, k, units] }, ...(fused ? [{ data: fused.bias, shape: [units] }] : [])]);
+    const v: MapVal = { ...x, t, nonNeg: false };
+    if (fused) {
+      this.done.add(fused.add);
+      this.vals.set(fused.add.output[0], v);
+    } else {
+      this.set(node, v);
+    }
+  }
+
   private node(node: OnnxNode): void {
     const op = node.opType;
     if (op !== 'Transpose' && op !== 'Reshape' && node.input.some((i) => { const v = this.vals.get(i); return v?.kind === 'map' && v.groups !== undefined; })) {
@@ -988,6 +1111,7 @@ class Importer {
         return;
       }
       case 'MatMul': {
+        if (this.get(node, 0).kind === 'map') return this.pointwise(node);
         const x = this.vecOf(node);
         const B = this.optConst(node, 1);
         if (!B || B.dims.length !== 2) this.fail(node, 'multiplies by a computed matrix (attention), not by constant weights');
@@ -1008,12 +1132,18 @@ class Importer {
         if (this.map(node).layout !== 'nchw') this.fail(node, 'pools a channels-last map over its last two axes');
         return this.globalPool(node, true, op === 'GlobalMaxPool');
       case 'ReduceMean': case 'ReduceMax': {
+        const v = this.get(node, 0);
+        // A layer normalisation of a pooled vector (ConvNeXt's head), decomposed as at opset 11.
+        if (v.kind === 'vec' && op === 'ReduceMean' && this.decomposedLayerNorm(node, v)) return;
         const x = this.map(node);
         const axesIn = node.input[1] ? this.optConst(node, 1) : undefined;
         const axes = (axesIn ? Array.from(axesIn.values, Number) : ints(node, 'axes', [])).map((a) => (a < 0 ? a + 4 : a)).sort().join();
         const spatial = x.layout === 'nchw' ? '2,3' : '1,2';
         const channel = x.layout === 'nchw' ? '1' : '3';
-        if (axes === channel) this.fail(node, 'averages over the channels (a layer normalisation, as in ConvNeXt or a transformer): not rewritten by Convmap');
+        if (axes === channel) {
+          if (op === 'ReduceMean' && this.decomposedLayerNorm(node, x)) return;
+          this.fail(node, 'averages over the channels, and not as the first step of a layer normalisation ((x − mean) / √(var + ε)): not rewritten by Convmap');
+        }
         if (axes !== spatial) this.fail(node, `reduces axes [${axes}], not the map's height and width`);
         return this.globalPool(node, int(node, 'keepdims', 1) === 1, op === 'ReduceMax');
       }
@@ -1095,7 +1225,9 @@ class Importer {
         return;
       }
       case 'LayerNormalization':
-        return this.fail(node, 'a layer normalisation (ConvNeXt, transformers): not rewritten by Convmap');
+        return this.layerNormalization(node);
+      case 'Erf':
+        return this.gelu(node);
       case 'LRN':
         return this.fail(node, 'local response normalisation has no TensorFlow.js layer here');
       case 'Shape':
