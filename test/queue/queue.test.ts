@@ -4,10 +4,10 @@
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliSandbox, startConvmap, type CliResult } from '../helpers/cli';
+import { cliSandbox, REPO, startConvmap, type CliResult } from '../helpers/cli';
 import { writeBadFiles, writeScene } from '../batch/fixtures';
 import { QUEUE_NAME } from '../../main/queue/connection';
 import { HEATMAP_JOB, JOB_VERSION, type HeatmapJob } from '../../main/queue/job';
@@ -224,6 +224,33 @@ describe.skipIf(!redisBin)('convmap heatmap --queue with convmap worker processe
     } finally {
       await fs.rm(outside, { recursive: true, force: true });
     }
+  }, 240_000);
+
+  it('a CSV the submitter cannot finish (a full disk) is said to be incomplete in one line, and the run exits 1', async () => {
+    if (!workers.some((w) => w.child.exitCode === null && w.child.signalCode === null)) await startWorker();
+    const dir = path.join(cli.dir, 'long-names');
+    await fs.mkdir(dir);
+    // Long names make fat rows: summary.csv outgrows the submitter's file size limit (the workers write the pictures).
+    for (let i = 0; i < 18; i++) await writeScene(path.join(dir, `${String(i).padStart(2, '0')}-${'x'.repeat(180)}.png`), i + 1, 160, 120);
+    const out = path.join(cli.dir, 'q-full');
+    // A full disk, reproduced without mounting one: RLIMIT_FSIZE cuts the submitter's writes short (SIGXFSZ ignored).
+    const r = await new Promise<CliResult>((resolve) => {
+      execFile('bash', ['-c', `trap '' XFSZ; ulimit -f 8; exec "$@"`, 'bash', process.execPath, path.join(REPO, 'bin/convmap.mjs'), ...heatmap(dir, out, '--queue', redis.url)],
+        { cwd: REPO, env: { ...process.env, ...Object.fromEntries(Object.entries(env()).filter((e): e is [string, string] => e[1] !== undefined)) } },
+        (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }));
+    });
+    expect(r.code, r.stderr).toBe(1);
+    const summaryFile = path.join(out, 'summary.csv');
+    const incomplete = r.stderr.split('\n').filter((l) => l.includes('incomplete'));
+    // One line per CSV cut short: summary.csv certainly, detections.csv too when its rows outgrew the limit.
+    const line = (file: string): RegExp => new RegExp(`^convmap: ${path.join(out, file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is incomplete: rows of \\d+ photos are missing: cannot write `);
+    expect(incomplete.length).toBeGreaterThan(0);
+    expect(incomplete[0]).toMatch(line('summary.csv'));
+    for (const l of incomplete.slice(1)) expect(l).toMatch(line('detections.csv'));
+    expect(r.stdout).toMatch(/^csv: .*summary\.csv, .*detections\.csv \(incomplete, see above\)$/m);
+    const lines = (await fs.readFile(summaryFile, 'utf8')).split('\n').filter((l) => l !== '');
+    expect(lines.length).toBeGreaterThan(1);
+    expect(lines.length).toBeLessThan(19);
   }, 240_000);
 
   it('never prints a queue URL\'s password', async () => {
