@@ -6,10 +6,8 @@
  * operation, never ipcRenderer itself); main validates every argument at run time
  * (main/electron/validate.ts) before use.
  */
-import type { CombineMode } from './average';
-import type { ColormapName } from './colormap';
 import type { ConvertedModelInfo, PreprocessMode } from './model-info';
-import type { MapView } from './pipeline';
+import type { Recipe } from './recipe';
 import type { ScoreMap } from './scoremap';
 
 /** What runs inference (ONNX Runtime or a tfjs backend), where, and the worker pool or thread count. */
@@ -98,6 +96,7 @@ export interface ScoresResult {
   elapsedMs: number;
 }
 
+/** Progress of a conversion or computeScores job, on the 'convmap:progress' channel (a batch's is a BatchEvent). */
 export interface ProgressEvent {
   jobId: string;
   /** What is being done, for display: 'converting', 'verifying', 'scale 1.5', … */
@@ -134,31 +133,10 @@ export interface AddFoldersResult extends AddPhotosResult {
   models: string[];
 }
 
-/** How overlay PNGs are exported (main/services/export.ts does the writing). */
+/** Where an export batch writes (what it draws and writes is the batch's recipe). */
 export interface ExportSettings {
-  /** An output folder chosen through chooseExportFolder in this session (others are refused). */
+  /** An output folder chosen through chooseExportFolder in this session (others are refused). Existing files are never replaced: a "-2" suffix is added. */
   outDir: string;
-  /** A class label, 'top' (each photo's strongest class but background) or 'any' (per location; models with a background class). */
-  classChoice: string;
-  /** What the overlay shows: the class's scores (absolute, or relative to each photo) or the class map. */
-  view: MapView;
-  colormap: ColormapName;
-  /** 0–1. */
-  opacity: number;
-  /** Scores below this are transparent, 0–1. */
-  threshold: number;
-  /** Draw detection boxes. */
-  boxes: boolean;
-  /** Peaks at or above this score become detections, 0–1. */
-  detectThreshold: number;
-  /** Draw the legend (what is drawn: its colour scale or its classes). */
-  legend: boolean;
-  /** File name with {name} and {class}; '.png' is added when missing. Existing files are never replaced: a "-2" suffix is added. */
-  namePattern: string;
-  /** Write <name>.scores.json next to each PNG. */
-  scoresJson: boolean;
-  /** Write summary.csv (per-class maxima) and detections.csv. */
-  csv: boolean;
 }
 
 export interface RunBatchRequest {
@@ -167,9 +145,12 @@ export interface RunBatchRequest {
   modelId: string;
   /** Opened photos, processed in this order. */
   photoIds: string[];
-  /** Scale factors for every photo, or 'auto': each photo its own default scales for the model's window and its size (core/defaults defaultScales). */
-  scales: number[] | 'auto';
-  mode: CombineMode;
+  /**
+   * Every setting of the run (core/recipe; main checks it with checkRecipe): its scales are those
+   * switched on, or 'auto' (each photo its own core/defaults scalePlan); `model` and `preprocess`
+   * are the opened model's whatever is sent.
+   */
+  recipe: Recipe;
   /** Export each photo as it is done; absent: compute (and cache) the score maps only. */
   export?: ExportSettings;
   /**
@@ -198,7 +179,7 @@ export interface BatchProgress {
   photosPerMinute: number;
 }
 
-/** Events of a running batch, on the 'convmap:batch' channel. */
+/** Events of a running batch, on the 'convmap:batch' channel (main/services/batch's RunEvent with photo ids). */
 export type BatchEvent =
   | {
     type: 'photo';

@@ -1,40 +1,10 @@
 /**
- * The one set of defaults the CLI, the batch service and the window share: how the heatmap is drawn,
- * which class is shown, and which scales are computed for a model and a photo. Everything here is
- * pure so that each entry point derives the same picture from the same model and photo.
+ * The defaults the CLI, the batch service and the window derive from a model and a photo: which
+ * class is shown and which scales are computed (the settings' own defaults are core/recipe
+ * DEFAULT_RECIPE). Everything here is pure so that each entry point derives the same picture from
+ * the same model and photo.
  */
-import type { CombineMode } from './average';
-import type { ColormapName } from './colormap';
 import { cellCount } from './scoremap';
-
-/** How the heatmap is drawn unless the user says otherwise (CLI flags, window controls). */
-export interface DrawDefaults {
-  /** Scores below this are transparent, 0–1. */
-  threshold: number;
-  /** Overlay opacity, 0–1. */
-  opacity: number;
-  /** How the scales are combined: 'max', because an object matches the window at one scale and a mean over the others dilutes it. */
-  mode: CombineMode;
-  /** Perceptually uniform (viridis): equal steps of score look like equal steps of colour, no false bands as turbo/jet paint. */
-  colormap: ColormapName;
-  /** Draw detection boxes on the view and on exported PNGs. */
-  boxes: boolean;
-  /** Draw the legend (what is drawn, and its colour scale or classes) on the view and on exported PNGs. */
-  legend: boolean;
-  /** Peaks at or above this score become detections, 0–1. */
-  detectThreshold: number;
-}
-
-/** The shared drawing defaults; frozen so that no caller edits them for everybody. */
-export const DRAW_DEFAULTS: Readonly<DrawDefaults> = Object.freeze({
-  threshold: 0.2,
-  opacity: 0.65,
-  mode: 'max',
-  colormap: 'viridis',
-  boxes: false,
-  legend: true,
-  detectThreshold: 0.5,
-});
 
 /**
  * The class shown by default:

@@ -4,30 +4,17 @@
  * the same maps give the same picture and the same boxes everywhere.
  */
 
-import { averageScoreMaps, classMaxima, maxOverClasses, type AveragedMap, type CombineMode } from './average';
+import { averageScoreMaps, classMaxima, maxOverClasses, type AveragedMap } from './average';
 import { classColourCss, type ColormapName } from './colormap';
-import { backgroundIndex, isBackgroundLabel } from './defaults';
+import { backgroundIndex, defaultClassChoice, isBackgroundLabel } from './defaults';
 import { defaultClasses, detect, seenMaps, type Detection } from './detect';
+import type { PreprocessMode } from './model-info';
 import { classMapWinners, renderClassMap, renderOverlay } from './overlay';
+import type { MapView, Recipe } from './recipe';
 import type { ScoreMap } from './scoremap';
 
 /** The class index that stands for "any": per location, the strongest class other than background. */
 export const ANY_CLASS = -1;
-
-/**
- * What the overlay shows:
- * - 'absolute': the drawn class's scores on a fixed 0–1 colour scale (comparable across photos);
- * - 'relative': the same scores min–max normalised over this photo's covered cells, as
- *   pytorch-grad-cam normalises a CAM per image (where the class is stronger than elsewhere here);
- * - 'classes': the class map, each cell in the colour of its winning class (FCN-style argmax),
- *   background, rejected and below-threshold cells clear.
- */
-export type MapView = 'absolute' | 'relative' | 'classes';
-export const MAP_VIEWS: readonly MapView[] = ['absolute', 'relative', 'classes'];
-
-export function isMapView(x: unknown): x is MapView {
-  return typeof x === 'string' && (MAP_VIEWS as readonly string[]).includes(x);
-}
 
 /**
  * The view shown by default: a model with a background class gets the 'absolute' map of its default
@@ -38,30 +25,39 @@ export function defaultView(labels: readonly string[]): MapView {
   return backgroundIndex(labels) >= 0 ? 'absolute' : 'classes';
 }
 
-/** The view a setting means for a model: itself, or {@link defaultView} when absent. */
-export function viewFor(view: MapView | undefined, labels: readonly string[]): MapView {
+/** The view a setting means for a model: itself, or {@link defaultView} when null or absent. */
+export function viewFor(view: MapView | null | undefined, labels: readonly string[]): MapView {
   return view ?? defaultView(labels);
 }
 
-/** Everything that decides a photo's picture and boxes, once the maps are computed. */
-export interface PictureSettings {
-  /** How scales are combined. */
-  mode: CombineMode;
-  /** What the overlay shows (see MapView); absent: {@link defaultView} of the model's labels. */
-  view?: MapView;
-  /** A label, a class index (as text), 'top' (the photo's strongest class but background) or 'any'. */
-  classChoice: string;
-  colormap: ColormapName;
-  /** Overlay opacity, 0–1. */
-  opacity: number;
-  /** Scores below this are transparent. */
-  threshold: number;
-  /** Draw detection boxes (of the drawn class; of every class but background for 'any'). */
-  boxes: boolean;
-  /** Draw the legend (class name, colormap scale). */
-  legend: boolean;
-  /** Peaks whose score at their own scale is at or above this become detections (core/detect), 0–1. */
-  detectThreshold: number;
+/** The class choice a setting means for a model: itself, or core/defaults defaultClassChoice when null. */
+export function classChoiceFor(choice: string | null, labels: readonly string[]): string {
+  return choice ?? defaultClassChoice(labels);
+}
+
+/**
+ * Everything that decides a photo's picture and boxes once the maps are computed: the recipe's
+ * picture fields (core/recipe; a null view or class choice is the model's default).
+ */
+export type PictureSettings = Pick<Recipe, 'mode' | 'view' | 'classChoice' | 'colormap' | 'opacity' | 'threshold' | 'smooth' | 'boxes' | 'legend' | 'detectThreshold'>;
+
+/** A recipe bound to a model ({@link bindRecipe}): nothing left to the model's defaults. */
+export type BoundRecipe = Recipe & { model: string; preprocess: PreprocessMode; classChoice: string; view: MapView };
+
+/**
+ * A recipe bound to a model: its identity (content hash) and effective preprocessing filled in, and
+ * the class choice and view the model's defaults make of null. Two runs whose bound recipes have the
+ * same core/recipe recipeKey write the same files: the resume journal and the queue key by it.
+ */
+export function bindRecipe(recipe: Readonly<Recipe>, model: { hash: string; preprocess: PreprocessMode; labels: readonly string[] }): BoundRecipe {
+  return {
+    ...recipe,
+    scales: Array.isArray(recipe.scales) ? [...recipe.scales] : recipe.scales,
+    model: model.hash,
+    preprocess: model.preprocess,
+    classChoice: classChoiceFor(recipe.classChoice, model.labels),
+    view: viewFor(recipe.view, model.labels),
+  };
 }
 
 /**
@@ -83,8 +79,8 @@ export function classLabel(labels: readonly string[], classIndex: number): strin
  * every model: its background class, or the cells SEEN_RULE rejects), or a label or index.
  * @throws naming the labels when the class is unknown.
  */
-export function checkClassChoice(choice: string, labels: readonly string[]): void {
-  if (choice === 'top' || choice === 'any') return;
+export function checkClassChoice(choice: string | null, labels: readonly string[]): void {
+  if (choice === null || choice === 'top' || choice === 'any') return;
   namedClass(choice, labels);
 }
 
@@ -99,9 +95,11 @@ export function namedClass(choice: string, labels: readonly string[]): number {
 /**
  * Resolves a class choice on one photo's averaged map: 'any' → {@link ANY_CLASS}; 'top' → the class
  * with the highest averaged score among the classes not labelled background (the lower index on
- * ties; class 0 when every class is background); otherwise {@link namedClass}.
+ * ties; class 0 when every class is background); otherwise {@link namedClass}; null: the model's
+ * default (core/defaults defaultClassChoice).
  */
-export function chooseClass(choice: string, labels: readonly string[], averaged: AveragedMap): number {
+export function chooseClass(given: string | null, labels: readonly string[], averaged: AveragedMap): number {
+  const choice = classChoiceFor(given, labels);
   if (choice === 'any') return ANY_CLASS;
   if (choice !== 'top') return namedClass(choice, labels);
   const candidates = new Set(defaultClasses(averaged.classes, labels));
@@ -121,7 +119,7 @@ export function chooseClass(choice: string, labels: readonly string[], averaged:
  * The classes whose boxes are drawn for a class index: the class itself, or every class but
  * background for {@link ANY_CLASS} and for the class map (view 'classes', which shows every class).
  */
-export function drawnClasses(classIndex: number, classes: number, labels: readonly string[], view?: MapView): number[] {
+export function drawnClasses(classIndex: number, classes: number, labels: readonly string[], view?: MapView | null): number[] {
   return classIndex === ANY_CLASS || view === 'classes' ? defaultClasses(classes, labels) : [classIndex];
 }
 
@@ -164,7 +162,7 @@ export interface PhotoAnalysis {
  * give an analysis without detections.
  * @param maps per-scale maps of one photo (same imageSize and classes).
  */
-export function analyseMaps(maps: readonly ScoreMap[], labels: readonly string[], settings: Pick<PictureSettings, 'mode' | 'classChoice' | 'detectThreshold'> & { view?: MapView }): PhotoAnalysis {
+export function analyseMaps(maps: readonly ScoreMap[], labels: readonly string[], settings: Pick<PictureSettings, 'mode' | 'classChoice' | 'detectThreshold'> & { view?: MapView | null }): PhotoAnalysis {
   // A model without a background class: cells where no class stands out are drawn as nothing (core/detect SEEN_RULE).
   const averaged = averageScoreMaps(seenMaps(maps, labels), { mode: settings.mode });
   const classIndex = chooseClass(settings.classChoice, labels, averaged);
@@ -196,8 +194,8 @@ export type ViewSource =
     threshold: number;
   };
 
-/** The drawing settings a view source needs. */
-export type ViewStyle = Pick<PictureSettings, 'view' | 'threshold'>;
+/** The drawing settings a view source needs (a view absent or null: the model's default). */
+export type ViewStyle = Partial<Pick<PictureSettings, 'view'>> & Pick<PictureSettings, 'threshold'>;
 
 /**
  * Where the overlay's colours come from for a photo's averaged map, the drawn class and the view:
@@ -313,7 +311,7 @@ export const LEGEND_MAX_ENTRIES = 8;
  * photo" with this photo's score range for 'relative'); for the class map, the classes that win a
  * cell, by cells won (most first), with their colours.
  */
-export function legendSpec(source: ViewSource, labels: readonly string[], classIndex: number, style: Pick<PictureSettings, 'view' | 'colormap' | 'threshold'>): LegendSpec {
+export function legendSpec(source: ViewSource, labels: readonly string[], classIndex: number, style: ViewStyle & Pick<PictureSettings, 'colormap'>): LegendSpec {
   if (source.kind === 'classes') {
     const counts = new Map<number, number>();
     for (const k of source.winners) if (k >= 0) counts.set(k, (counts.get(k) ?? 0) + 1);

@@ -9,8 +9,22 @@
 import type { CombineMode } from './average';
 import { COLORMAPS, isColormapName, type ColormapName } from './colormap';
 import { isPreprocessMode, PREPROCESS_MODES, type PreprocessMode } from './model-info';
-import { MAP_VIEWS, isMapView, type MapView } from './pipeline';
 import { scaleListProblem } from './scales';
+
+/**
+ * What the overlay shows:
+ * - 'absolute': the drawn class's scores on a fixed 0–1 colour scale (comparable across photos);
+ * - 'relative': the same scores min–max normalised over this photo's covered cells, as
+ *   pytorch-grad-cam normalises a CAM per image (where the class is stronger than elsewhere here);
+ * - 'classes': the class map, each cell in the colour of its winning class (FCN-style argmax),
+ *   background, rejected and below-threshold cells clear.
+ */
+export type MapView = 'absolute' | 'relative' | 'classes';
+export const MAP_VIEWS: readonly MapView[] = ['absolute', 'relative', 'classes'];
+
+export function isMapView(x: unknown): x is MapView {
+  return typeof x === 'string' && (MAP_VIEWS as readonly string[]).includes(x);
+}
 
 /** Score files per photo: 'summary' (<name>.scores.json), 'full' (also <name>.scores.npy) or 'none'. */
 export type ScoresOutput = 'none' | 'summary' | 'full';
@@ -96,6 +110,14 @@ const oneOf = <T extends string>(name: string, values: readonly T[]) => (v: unkn
 const text = (name: string, nullable: boolean) => (v: unknown): string | undefined =>
   (nullable && v === null) || (typeof v === 'string' && v.length > 0 && v.length <= MAX_TEXT) ? undefined : `${name} must be ${nullable ? 'null or ' : ''}a text of 1–${MAX_TEXT} characters, got ${show(v)}`;
 
+/** Why a file name pattern is not usable (folder separators, placeholders other than {name} and {class}), or undefined. */
+export function namePatternProblem(pattern: string): string | undefined {
+  if (pattern.trim() === '') return 'namePattern is empty';
+  if (/[/\\\u0000]/.test(pattern)) return `namePattern ${show(pattern)} must not contain folder separators`;
+  const unknown = pattern.match(/\{[^}]*\}/g)?.find((p) => p !== '{name}' && p !== '{class}');
+  return unknown === undefined ? undefined : `namePattern: unknown placeholder ${unknown.slice(0, 40)} (use {name} and {class})`;
+}
+
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
   if (Array.isArray(v)) return `an array of ${v.length}`;
@@ -119,7 +141,7 @@ export const RECIPE_CHECKS: { readonly [K in keyof Recipe]-?: (v: unknown) => st
   boxes: bool('boxes'),
   detectThreshold: unit('detectThreshold'),
   legend: bool('legend'),
-  namePattern: text('namePattern', false),
+  namePattern: (v: unknown) => text('namePattern', false)(v) ?? namePatternProblem(v as string),
   scores: oneOf('scores', SCORES_OUTPUTS),
   npyDtype: oneOf('npyDtype', NPY_DTYPES),
   csv: bool('csv'),

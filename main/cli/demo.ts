@@ -1,23 +1,23 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { matchDetections } from '../../core/detect';
-import type { PictureSettings } from '../../core/pipeline';
 import type { Box } from '../../core/scoremap';
 import { selectBackend } from '../engine/backend';
 import { createEngine } from '../engine/engine';
 import { writeDemoScene } from '../digits/demo-scene';
-import { DRAW_DEFAULTS, defaultClassChoice } from '../../core/defaults';
+import { defaultClassChoice } from '../../core/defaults';
+import { makeRecipe, type Recipe } from '../../core/recipe';
 import { checkOutputFolder } from '../io/atomic';
 import { runBatch, type PhotoOutcome } from '../services/batch';
-import { modelHash } from '../services/cache';
 import { prepareModel } from '../services/models';
+import { openSession } from '../services/session';
 import { formatReport } from './report';
 
 export const DEMO_SCALES = [1, 2 / 3, 1 / 2];
 
-/** The demo's picture: the window's and the CLI's shared defaults, with boxes on (every digit should show with its box). */
-export function demoSettings(labels: readonly string[]): PictureSettings {
-  return { ...DRAW_DEFAULTS, boxes: true, legend: false, classChoice: defaultClassChoice(labels) };
+/** The demo's recipe: the window's and the CLI's shared defaults at the demo's scales, with boxes on (every digit should show with its box). */
+export function demoSettings(labels: readonly string[]): Recipe {
+  return makeRecipe({ scales: DEMO_SCALES, boxes: true, legend: false, classChoice: defaultClassChoice(labels) });
 }
 
 /**
@@ -40,11 +40,10 @@ export async function runDemo(opts: { out: string; seed: number }): Promise<void
   let outcome: PhotoOutcome | undefined;
   let failure: string | undefined;
   try {
-    const modelKey = modelHash(prepared.artifacts, prepared.info);
-    const handle = await engine.loadModel(prepared.artifacts, prepared.info, { transfer: true });
+    const { handle, modelKey } = await openSession(engine, undefined, prepared);
     await runBatch({
-      engine, handle, info: prepared.info, photos: [scenePath], scales: DEMO_SCALES, outDir: opts.out,
-      modelKey, options: { ...settings, scores: 'summary' },
+      engine, handle, info: prepared.info, photos: [scenePath], outDir: opts.out,
+      modelKey, options: { recipe: settings },
       onEvent: (e) => {
         if (e.type === 'photo' && e.status === 'done') outcome = e.outcome;
         if (e.type === 'photo' && e.status === 'failed') failure = e.reason;

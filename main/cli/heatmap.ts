@@ -1,18 +1,18 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { CombineMode } from '../../core/average';
 import { COLORMAPS, isColormapName, type ColormapName } from '../../core/colormap';
-import { DRAW_DEFAULTS, defaultClassChoice, scalePlan, type ScalePlan } from '../../core/defaults';
 import { isPreprocessMode, PREPROCESS_MODES, type PreprocessMode } from '../../core/model-info';
-import { checkClassChoice, isMapView, MAP_VIEWS, type MapView } from '../../core/pipeline';
+import { checkClassChoice } from '../../core/pipeline';
 import { printable as p, printableJson } from '../../core/printable';
+import {
+  checkRecipe, COMBINE_MODES, DEFAULT_RECIPE, isMapView, MAP_VIEWS, NPY_DTYPES, SCORES_OUTPUTS, STRIDE_LIMITS, type MapView, type Recipe,
+} from '../../core/recipe';
 import { parseScaleList } from '../../core/scales';
 import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest } from '../engine/backend';
 import { DEVICE_REQUESTS, isDeviceRequest } from '../ort/devices';
-import type { BatchEvent } from '../services/batch';
+import type { RunEvent } from '../services/batch';
 import { createDiskCache, defaultCacheDir, modelHash, parseByteSize } from '../services/cache';
-import { NPY_DTYPES, SCORES_OUTPUTS, type NpyDtype, type ScoresOutput } from '../services/scores-file';
 import { approximationWarning, preprocessWarning } from './report';
 import { parseInteger, parseNumber } from './options';
 import { batchOutput } from './progress';
@@ -59,6 +59,51 @@ function seconds(ms: number): string {
 
 type Opts = Record<string, string | boolean | undefined>;
 
+/** One of `values`, or a refusal naming the flag and the choices. */
+function oneOf<T extends string>(flag: string, v: unknown, values: readonly T[]): T {
+  if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as T;
+  throw new Error(`--${flag} must be one of ${values.join(', ')}, got "${String(v)}"`);
+}
+
+/**
+ * The command line's flags as the one core/recipe Recipe (`heatmap`'s and `heatmap --queue`'s; a
+ * flag not given keeps DEFAULT_RECIPE's value). Each flag is refused in one line naming it; the
+ * whole recipe then passes core/recipe checkRecipe. Not bound to a model yet: `model` is null and a
+ * class choice or view not given is null (the model's default, core/pipeline bindRecipe).
+ * @throws naming the flag.
+ */
+export function recipeFromFlags(opts: Opts): Recipe {
+  const d = DEFAULT_RECIPE;
+  const given = (k: string): boolean => opts[k] !== undefined;
+  if (given('preprocess') && !isPreprocessMode(opts.preprocess)) throw new Error(`unknown preprocessing "${String(opts.preprocess)}"`);
+  const colormap = given('colormap') ? colormapFromOption(String(opts.colormap)) : d.colormap;
+  if (colormap === undefined) throw new Error(`unknown colormap "${String(opts.colormap)}" (expected one of ${COLORMAPS.join(', ')}, or jet)`);
+  const recipe: Recipe = {
+    model: null,
+    preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : null,
+    stride: given('stride') ? parseInteger('stride', opts.stride, STRIDE_LIMITS.min, STRIDE_LIMITS.max) : null,
+    scales: given('scales') ? parseScales(String(opts.scales)) : 'auto',
+    mode: given('mode') ? oneOf('mode', opts.mode, COMBINE_MODES) : d.mode,
+    classChoice: given('class') ? String(opts.class) : null,
+    // A class named without a view asks for that class's map; neither: the model's default view.
+    view: given('view') ? mapViewFromOption(String(opts.view)) : given('class') ? 'absolute' : null,
+    colormap,
+    opacity: given('opacity') ? parseNumber('opacity', opts.opacity, 0, 1) : d.opacity,
+    threshold: given('threshold') ? parseNumber('threshold', opts.threshold, 0, 1) : d.threshold,
+    smooth: d.smooth,
+    boxes: given('boxes') ? opts.boxes === true : d.boxes,
+    detectThreshold: given('detectThreshold') ? parseNumber('detect-threshold', opts.detectThreshold, 0, 1) : d.detectThreshold,
+    legend: given('legend') ? opts.legend !== false : d.legend,
+    namePattern: given('name') ? String(opts.name) : d.namePattern,
+    scores: given('scores') ? oneOf('scores', opts.scores, SCORES_OUTPUTS) : d.scores,
+    npyDtype: given('npyDtype') ? oneOf('npy-dtype', opts.npyDtype, NPY_DTYPES) : d.npyDtype,
+    csv: opts.csv === true,
+  };
+  const checked = checkRecipe(recipe);
+  if (!checked.ok) throw new Error(checked.reason);
+  return checked.recipe;
+}
+
 /**
  * `convmap heatmap [MODEL] FOLDER_OR_IMAGE...`: one overlay PNG (and scores JSON, CSV rows) per
  * photo; folders are scanned for images (recursively with --recursive). Exit code 0 when every image
@@ -66,40 +111,19 @@ type Opts = Record<string, string | boolean | undefined>;
  */
 export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<void> {
   // Loaded here, not at start-up: `convmap --version` or `--help` need none of tfjs, sharp or the engine.
-  const [{ createEngine, loadModelOf }, { BatchController, runBatch }, { checkNamePattern, DEFAULT_NAME_PATTERN }, { checkOutputFolder }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }] = await Promise.all([
-    import('../engine/engine'), import('../services/batch'), import('../services/export'), import('../io/atomic'), import('../services/models'), import('../services/scan'), import('./inputs'),
+  const [{ createEngine, loadModelOf }, { BatchController, journalRecipe, runBatch }, { checkOutputFolder }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }] = await Promise.all([
+    import('../engine/engine'), import('../services/batch'), import('../io/atomic'), import('../services/models'), import('../services/scan'), import('./inputs'),
   ]);
-  const givenScales = opts.scales !== undefined ? parseScales(String(opts.scales)) : undefined;
-  if (opts.mode !== undefined && opts.mode !== 'mean' && opts.mode !== 'max') throw new Error(`--mode must be mean or max, got "${String(opts.mode)}"`);
-  if (opts.preprocess !== undefined && !isPreprocessMode(opts.preprocess)) throw new Error(`unknown preprocessing "${String(opts.preprocess)}"`);
-  const colormap = opts.colormap === undefined ? DRAW_DEFAULTS.colormap : colormapFromOption(String(opts.colormap));
-  if (colormap === undefined) {
-    throw new Error(`unknown colormap "${String(opts.colormap)}" (expected one of ${COLORMAPS.join(', ')}, or jet)`);
-  }
-  const style = {
-    colormap,
-    opacity: parseNumber('opacity', opts.opacity ?? DRAW_DEFAULTS.opacity, 0, 1),
-    threshold: parseNumber('threshold', opts.threshold ?? DRAW_DEFAULTS.threshold, 0),
-    mode: (opts.mode === undefined ? DRAW_DEFAULTS.mode : opts.mode) as CombineMode,
-    boxes: opts.boxes === undefined ? DRAW_DEFAULTS.boxes : opts.boxes === true,
-    legend: opts.legend !== false,
-    // A class named without a view asks for that class's map; neither: the model's default view.
-    view: opts.view !== undefined ? mapViewFromOption(String(opts.view)) : opts.class !== undefined ? 'absolute' as const : undefined,
-    detectThreshold: parseNumber('detect-threshold', opts.detectThreshold ?? DRAW_DEFAULTS.detectThreshold, 0, 1),
-  };
+  const recipe = recipeFromFlags(opts);
+  const run = { overwrite: opts.overwrite === true, resume: opts.resume !== false };
   const quiet = opts.quiet === true;
   const workers = opts.workers !== undefined ? parseInteger('workers', opts.workers, 1, 64) : undefined;
-  const stride = opts.stride !== undefined ? parseInteger('stride', opts.stride, 1, 4096) : undefined;
+  const stride = recipe.stride ?? undefined;
   const window = opts.window !== undefined ? parseInteger('window', opts.window, 8, 4096) : undefined;
   if (window !== undefined && typeof opts.queue === 'string') {
     throw new Error('--window with --queue: convert the model at that size first (convmap convert MODEL --window N -o DIR) and queue DIR');
   }
   const jobs = opts.jobs !== undefined ? parseInteger('jobs', opts.jobs, 1, 64) : undefined;
-  const namePattern = checkNamePattern(String(opts.name ?? DEFAULT_NAME_PATTERN));
-  const scoresOutput = (opts.scores ?? 'summary') as ScoresOutput;
-  if (!SCORES_OUTPUTS.includes(scoresOutput)) throw new Error(`--scores must be one of ${SCORES_OUTPUTS.join(', ')}, got "${String(opts.scores)}"`);
-  const npyDtype = (opts.npyDtype ?? 'float32') as NpyDtype;
-  if (!NPY_DTYPES.includes(npyDtype)) throw new Error(`--npy-dtype must be one of ${NPY_DTYPES.join(', ')}, got "${String(opts.npyDtype)}"`);
   const useCache = opts.cache !== false;
   const cacheBytes = typeof opts.cacheSize === 'string' ? parseByteSize(opts.cacheSize) : undefined;
   const cacheDir = typeof opts.cacheDir === 'string' ? opts.cacheDir : defaultCacheDir();
@@ -125,7 +149,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const prepared = await prepareModel(modelPath ?? undefined, {
     // tfjs converts a model that needs it (and runs it only when the engine is not onnx).
     backend: backendRequest === 'onnx' ? 'auto' : backendRequest,
-    preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : undefined,
+    preprocess: recipe.preprocess ?? undefined,
     stride,
     window,
     output: typeof opts.output === 'string' ? opts.output : undefined,
@@ -136,7 +160,9 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     throw err;
   });
   const { info } = prepared;
-  const classChoice = opts.class === undefined ? defaultClassChoice(info.labels) : String(opts.class);
+  const modelKey = prepared.modelKey ?? modelHash(prepared.artifacts, info);
+  const bound = journalRecipe({ modelKey, info, options: { recipe } });
+  const { classChoice } = bound;
   if (/^\d+$/.test(classChoice) && !info.labels.includes(classChoice) && Number(classChoice) >= info.labels.length) {
     dropEngine();
     throw new Error(`--class ${classChoice}: class index out of range 0–${info.labels.length - 1} (${modelName} has ${info.labels.length} classes)`);
@@ -147,8 +173,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     dropEngine();
     throw new Error(`--class ${classChoice}: ${(err as Error).message}`);
   }
-  const scales = givenScales ?? ((size: [number, number]): ScalePlan => scalePlan(info.window, size));
-  const scaleCount = (cells: readonly unknown[]): number => (givenScales ? givenScales.length : cells.length);
+  const scaleCount = (cells: readonly unknown[]): number => (bound.scales === 'auto' ? cells.length : bound.scales.length);
   const approximate = approximationWarning(info.equivalence);
   if (approximate) process.stderr.write(`convmap: ${p(approximate)}\n`);
   const guessed = preprocessWarning(info);
@@ -160,15 +185,11 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     await runQueuedHeatmap({
       queue: opts.queue, detach: opts.detach === true, json: opts.json === true, quiet, modelName, labels: info.labels,
       model: {
-        path: modelPath ? path.resolve(modelPath) : null, key: prepared.modelKey ?? modelHash(prepared.artifacts, info), preprocess: info.preprocess,
-        ...(stride !== undefined ? { stride } : {}), ...(typeof opts.output === 'string' ? { output: opts.output } : {}), ...(labelsFile ? { labels: labelsFile } : {}),
+        path: modelPath ? path.resolve(modelPath) : null,
+        ...(typeof opts.output === 'string' ? { output: opts.output } : {}), ...(labelsFile ? { labels: labelsFile } : {}),
       },
       photos: scan.photos.map((f) => path.resolve(f)), subfolders: scan.subfolders, filesSkipped: scan.skipped.length, recursive: opts.recursive === true,
-      outDir: path.resolve(outDir), scales: givenScales ?? null,
-      options: {
-        ...style, classChoice, namePattern, overwrite: opts.overwrite === true,
-        scores: scoresOutput, npyDtype, csv: opts.csv === true, resume: opts.resume !== false,
-      },
+      outDir: path.resolve(outDir), recipe: bound, run,
     });
     return;
   }
@@ -194,7 +215,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const sig of signals) process.on(sig, onSignal);
 
-  const onEvent = (e: BatchEvent): void => {
+  const onEvent = (e: RunEvent): void => {
     if (e.type === 'progress') {
       bar?.update(e.done + e.failed + e.skipped, { rate: e.photosPerMinute.toFixed(1), left: e.etaMs === null ? '…' : seconds(e.etaMs) });
     } else if (e.type === 'photo') {
@@ -227,7 +248,6 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   let summary;
   let modelLoad: Record<string, unknown> = {};
   try {
-    const modelKey = prepared.modelKey ?? modelHash(prepared.artifacts, info);
     const handle = await loadModelOf(engine, modelPath ?? 'the built-in model', prepared.artifacts, info, {
       transfer: true, onnx: prepared.onnx,
       // Several photos keep requests in flight: ONNX Runtime's idle threads sleep instead of spinning.
@@ -236,15 +256,12 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     modelLoad = { fromCache: prepared.fromCache === true, ...(handle.loaded ?? {}) };
     bar?.start(scan.photos.length, 0, { photo: '', rate: '0.0', left: '…' });
     summary = await runBatch({
-      engine, handle, info, photos: scan.photos, subfolders: scan.subfolders, scales, outDir, jobs, signal: abort.signal,
+      engine, handle, info, photos: scan.photos, subfolders: scan.subfolders, outDir, jobs, signal: abort.signal,
       cache, modelKey,
       controller: new BatchController(), onEvent,
       // A photo of many tiles (a big photo, large scales) shows how far it is, not only which one runs.
       onTiles: bar ? (_i, photo, done, total) => { if (total > 1) bar.update({ photo: `${p(path.basename(photo))} (${done}/${total} tiles)` }); } : undefined,
-      options: {
-        ...style, classChoice, namePattern, overwrite: opts.overwrite === true,
-        scores: scoresOutput, npyDtype, csv: opts.csv === true, resume: opts.resume !== false,
-      },
+      options: { recipe, ...run },
     });
   } finally {
     bar?.stop();
@@ -302,19 +319,19 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown, js
     .option('--labels <file>', 'class names, one a line or a JSON array')
     .option('--window <px>', 'input size the model was trained at, for a model saved without a fixed input size ([null, null, 3])')
     .option('--view <view>', 'what the overlay shows: absolute (the class\'s scores, 0–1), relative (the class\'s scores min–max normalised over each photo) or classes (the class map: each cell in its winning class\'s colour); default absolute for models with a background class or with --class, else classes')
-    .option('--colormap <name>', `colormap (${COLORMAPS.join(', ')}; jet is taken as turbo)`, DRAW_DEFAULTS.colormap)
-    .option('--opacity <x>', 'overlay opacity 0–1', String(DRAW_DEFAULTS.opacity))
-    .option('--threshold <x>', 'scores below this are transparent', String(DRAW_DEFAULTS.threshold))
-    .option('--mode <mean|max>', 'how scales are combined', DRAW_DEFAULTS.mode)
+    .option('--colormap <name>', `colormap (${COLORMAPS.join(', ')}; jet is taken as turbo)`, DEFAULT_RECIPE.colormap)
+    .option('--opacity <x>', 'overlay opacity 0–1', String(DEFAULT_RECIPE.opacity))
+    .option('--threshold <x>', 'scores below this are transparent', String(DEFAULT_RECIPE.threshold))
+    .option('--mode <mean|max>', 'how scales are combined', DEFAULT_RECIPE.mode)
     .option('--name <pattern>', 'output file name with {name} and {class} (default {name}.heatmap.png)')
     .option('--overwrite', 'replace existing outputs (default: add a "-2", "-3"… suffix)')
     .option('--boxes', 'draw detection boxes with labels')
-    .option('--detect-threshold <x>', 'score a peak needs to become a detection', String(DRAW_DEFAULTS.detectThreshold))
+    .option('--detect-threshold <x>', 'score a peak needs to become a detection', String(DEFAULT_RECIPE.detectThreshold))
     .option('--legend', 'draw the legend: what is drawn, its colour scale or its classes (the default, as in the window)')
     .option('--no-legend', 'leave out the legend')
     .option('--csv', 'write summary.csv (per-class maxima per photo) and detections.csv')
-    .option('--scores <what>', 'score files per photo: summary (<name>.scores.json: per class max, where, top cells), full (also <name>.scores.npy, the whole grid for NumPy) or none', 'summary')
-    .option('--npy-dtype <type>', 'element type of the .npy grid: float32 or float16', 'float32')
+    .option('--scores <what>', 'score files per photo: summary (<name>.scores.json: per class max, where, top cells), full (also <name>.scores.npy, the whole grid for NumPy) or none', DEFAULT_RECIPE.scores)
+    .option('--npy-dtype <type>', 'element type of the .npy grid: float32 or float16', DEFAULT_RECIPE.npyDtype)
     .option('--no-resume', 'redo photos that an earlier run with the same settings completed in --out')
     .option('--no-cache', 'do not read or write the caches (score maps, converted models, ONNX Runtime\'s optimised models)')
     .option('--cache-dir <dir>', `score cache folder (default ${defaultCacheDir()})`)

@@ -8,9 +8,9 @@ import { Option, type Command } from 'commander';
 import { printable as p, printableJson } from '../../core/printable';
 import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest } from '../engine/backend';
 import { DEVICE_REQUESTS, isDeviceRequest } from '../ort/devices';
-import type { BatchEvent } from '../services/batch';
+import type { RunEvent } from '../services/batch';
 import { CANCELLED_AT_KEY, parseQueueUrl, QUEUE_NAME, redisErrorLine } from '../queue/connection';
-import type { HeatmapJobModel, HeatmapJobOptions } from '../queue/job';
+import type { HeatmapJobModel, JobRecipe, JobRunOptions } from '../queue/job';
 import { parseInteger } from './options';
 import { batchOutput } from './progress';
 
@@ -47,8 +47,8 @@ export interface QueuedHeatmapArgs {
   filesSkipped: number;
   recursive: boolean;
   outDir: string;
-  scales: number[] | null;
-  options: HeatmapJobOptions;
+  recipe: JobRecipe;
+  run: JobRunOptions;
 }
 
 /**
@@ -69,7 +69,7 @@ export async function runQueuedHeatmap(a: QueuedHeatmapArgs): Promise<void> {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const sig of signals) process.on(sig, onSignal);
   let barStarted = false;
-  const onEvent = (e: BatchEvent): void => {
+  const onEvent = (e: RunEvent): void => {
     if (e.type === 'progress') {
       if (bar && !barStarted) {
         bar.start(e.total, 0, { photo: '', rate: '0.0', left: '…' });
@@ -99,7 +99,7 @@ export async function runQueuedHeatmap(a: QueuedHeatmapArgs): Promise<void> {
   let result;
   try {
     result = await runQueueBatch({
-      target, photos: a.photos, subfolders: a.subfolders, outDir: a.outDir, model: a.model, labels: a.labels, scales: a.scales, options: a.options,
+      target, photos: a.photos, subfolders: a.subfolders, outDir: a.outDir, model: a.model, labels: a.labels, recipe: a.recipe, run: a.run,
       probeTimeoutMs: PROBE_TIMEOUT_MS, detach: a.detach, signal: abort.signal, onEvent, onNote: warn,
     });
   } finally {

@@ -9,9 +9,8 @@ import {
   INVOKES, type AddFoldersRequest, type ArgKind, type ArgKinds, type ComputeScoresRequest, type ExportSettings, type InvokeArgs,
   type InvokeMethod, type LoadModelRequest, type RunBatchRequest, type SetPreprocessRequest,
 } from '../../core/api';
-import { COLORMAPS, isColormapName } from '../../core/colormap';
 import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
-import { isMapView, MAP_VIEWS } from '../../core/pipeline';
+import { checkRecipe } from '../../core/recipe';
 import { MAX_SCALE, MAX_SCALED_PIXELS, MAX_SCALES, scaleListProblem } from '../../core/scales';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -49,8 +48,6 @@ export const LIMITS = {
   maxScaledPixels: MAX_SCALED_PIXELS,
   /** Most photos in one batch. */
   batchPhotos: 100_000,
-  /** Longest export name pattern. */
-  patternLength: 200,
 } as const;
 
 const ok = <T>(value: T): Checked<T> => ({ ok: true, value });
@@ -240,44 +237,19 @@ export function checkBoolean(v: unknown, what: string): Checked<boolean> {
   return typeof v === 'boolean' ? ok(v) : no(`${what} must be a boolean, got ${describe(v)}`);
 }
 
-function unitNumber(v: unknown, what: string): string | undefined {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1 ? undefined : `${what} must be a number in [0, 1], got ${typeof v === 'number' ? v : describe(v)}`;
-}
-
-const EXPORT_KEYS = ['outDir', 'classChoice', 'view', 'colormap', 'opacity', 'threshold', 'boxes', 'detectThreshold', 'legend', 'namePattern', 'scoresJson', 'csv'] as const;
-
 export function checkExportSettings(v: unknown, ctx: ValidationContext): Checked<ExportSettings> {
   if (!isPlainObject(v)) return no(`export settings must be an object, got ${describe(v)}`);
-  const keys = checkKeys(v, 'export settings', EXPORT_KEYS);
+  const keys = checkKeys(v, 'export settings', ['outDir']);
   if (keys) return no(keys);
   const outDir = checkPath(v.outDir, 'outDir');
   if (!outDir.ok) return outDir;
   if (!(ctx.isExportDir?.(outDir.value) ?? false)) return no(`outDir "${outDir.value.slice(0, 200)}" was not chosen in the export dialog`);
-  if (typeof v.classChoice !== 'string' || v.classChoice.length === 0 || v.classChoice.length > 200) return no(`classChoice must be a label, 'top' or 'any', got ${describe(v.classChoice)}`);
-  if (!isMapView(v.view)) return no(`view must be one of ${MAP_VIEWS.join(', ')}, got ${JSON.stringify(v.view)?.slice(0, 40)}`);
-  if (!isColormapName(v.colormap)) return no(`colormap must be one of ${COLORMAPS.join(', ')}, got ${JSON.stringify(v.colormap)?.slice(0, 40)}`);
-  for (const k of ['opacity', 'threshold', 'detectThreshold'] as const) {
-    const r = unitNumber(v[k], k);
-    if (r) return no(r);
-  }
-  for (const k of ['boxes', 'legend', 'scoresJson', 'csv'] as const) {
-    if (typeof v[k] !== 'boolean') return no(`${k} must be a boolean, got ${describe(v[k])}`);
-  }
-  const pattern = v.namePattern;
-  if (typeof pattern !== 'string' || pattern.trim() === '' || pattern.length > LIMITS.patternLength) return no(`namePattern must be 1–${LIMITS.patternLength} characters, got ${describe(pattern)}`);
-  if (/[/\\\u0000]/.test(pattern)) return no(`namePattern "${pattern.slice(0, 60)}" must not contain folder separators`);
-  const unknown = pattern.match(/\{[^}]*\}/g)?.find((p) => p !== '{name}' && p !== '{class}');
-  if (unknown) return no(`namePattern: unknown placeholder ${unknown.slice(0, 40)} (use {name} and {class})`);
-  return ok({
-    outDir: outDir.value, classChoice: v.classChoice, view: v.view, colormap: v.colormap, opacity: v.opacity as number, threshold: v.threshold as number,
-    boxes: v.boxes as boolean, detectThreshold: v.detectThreshold as number, legend: v.legend as boolean, namePattern: pattern,
-    scoresJson: v.scoresJson as boolean, csv: v.csv as boolean,
-  });
+  return ok({ outDir: outDir.value });
 }
 
 export function checkRunBatchRequest(v: unknown, ctx: ValidationContext): Checked<RunBatchRequest> {
   if (!isPlainObject(v)) return no(`run-batch request must be an object, got ${describe(v)}`);
-  const keys = checkKeys(v, 'run-batch request', ['batchId', 'modelId', 'photoIds', 'scales', 'mode'], ['export', 'queue']);
+  const keys = checkKeys(v, 'run-batch request', ['batchId', 'modelId', 'photoIds', 'recipe'], ['export', 'queue']);
   if (keys) return no(keys);
   const batchId = checkId(v.batchId, 'batchId');
   if (!batchId.ok) return batchId;
@@ -295,12 +267,16 @@ export function checkRunBatchRequest(v: unknown, ctx: ValidationContext): Checke
     if (size[0] * size[1] > largest[0] * largest[1]) largest = size;
     photoIds.push(id);
   }
-  // The scales are checked against the largest photo, as computeScores checks them against its one;
-  // 'auto' scales are core/defaults' own for each photo.
-  const scales: Checked<number[] | 'auto'> = v.scales === 'auto' ? ok('auto') : checkScales(v.scales, largest);
-  if (!scales.ok) return scales;
-  if (v.mode !== 'mean' && v.mode !== 'max') return no(`mode must be 'mean' or 'max', got ${JSON.stringify(v.mode)?.slice(0, 40)}`);
-  const out: RunBatchRequest = { batchId: batchId.value, modelId: modelId.value, photoIds, scales: scales.value, mode: v.mode };
+  // core/recipe's one validator; then the scales against the largest photo, as computeScores checks
+  // them against its one ('auto' scales are core/defaults' own for each photo).
+  const recipe = checkRecipe(v.recipe);
+  if (!recipe.ok) return no(`recipe: ${recipe.reason}`);
+  const { scales } = recipe.recipe;
+  if (scales !== 'auto') {
+    const sized = checkScales(scales, largest);
+    if (!sized.ok) return no(`recipe: ${sized.reason}`);
+  }
+  const out: RunBatchRequest = { batchId: batchId.value, modelId: modelId.value, photoIds, recipe: recipe.recipe };
   if (v.export !== undefined) {
     const e = checkExportSettings(v.export, ctx);
     if (!e.ok) return e;

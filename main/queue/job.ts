@@ -9,53 +9,36 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { CombineMode } from '../../core/average';
-import { isColormapName, type ColormapName } from '../../core/colormap';
-import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
-import { isMapView, MAP_VIEWS, type MapView } from '../../core/pipeline';
-import { scaleListProblem } from '../../core/scales';
+import type { BoundRecipe } from '../../core/pipeline';
+import { checkRecipe } from '../../core/recipe';
 import type { PhotoOutcome } from '../services/batch';
-import { checkNamePattern, subfolderIn } from '../services/export';
-import { NPY_DTYPES, SCORES_OUTPUTS, type NpyDtype, type ScoresOutput } from '../services/scores-file';
+import { subfolderIn } from '../services/export';
 
 /** Job names on the queue. */
 export const HEATMAP_JOB = 'heatmap';
 export const PROBE_JOB = 'probe';
-/** Version of the job layout; a worker refuses others. */
-export const JOB_VERSION = 1;
+/** Version of the job layout; a worker refuses others (2: the settings are one core/recipe Recipe). */
+export const JOB_VERSION = 2;
 
-/** The model a job is run with: where every worker reads it, and the hash it must have. */
+/**
+ * Where every worker reads the job's model. What it must be (its hash), its preprocessing and its
+ * stride are the recipe's `model`, `preprocess` and `stride`.
+ */
 export interface HeatmapJobModel {
   /** Absolute path of the model file or folder; null: the built-in digit model. */
   path: string | null;
-  /** services/cache modelHash of the prepared model (64 hex digits): a worker whose copy differs refuses the job. */
-  key: string;
-  preprocess: PreprocessMode;
-  /** --stride (à trous rewrite), when given. */
-  stride?: number;
   /** --output of a multi-output classifier, when given. */
   output?: string;
   /** Absolute path of a --labels file, when given. */
   labels?: string;
 }
 
-/** The recipe: runBatch's options as the command line sets them (services/batch BatchOptions). */
-export interface HeatmapJobOptions {
-  classChoice: string;
-  colormap: ColormapName;
-  opacity: number;
-  threshold: number;
-  mode: CombineMode;
-  /** What the overlay shows; absent: the model's default view. */
-  view?: MapView;
-  boxes: boolean;
-  legend: boolean;
-  detectThreshold: number;
-  namePattern: string;
+/** A job's recipe bound to its model (services/batch journalRecipe): `model` is the hash a worker's copy must have. */
+export type JobRecipe = BoundRecipe;
+
+/** How the job runs beside its recipe (services/batch RunOptions). */
+export interface JobRunOptions {
   overwrite: boolean;
-  scores: ScoresOutput;
-  npyDtype: NpyDtype;
-  csv: boolean;
   resume: boolean;
 }
 
@@ -69,9 +52,9 @@ export interface HeatmapJob {
   /** Absolute path of the output folder. */
   outDir: string;
   model: HeatmapJobModel;
-  /** Scales for every photo; null: each photo's default scales. */
-  scales: number[] | null;
-  options: HeatmapJobOptions;
+  /** Everything the photo's files are made with (its scales 'auto': each photo its own plan). */
+  recipe: JobRecipe;
+  run: JobRunOptions;
 }
 
 /** What a worker hands back for a finished job (a failed one carries its reason as BullMQ's failedReason). */
@@ -176,61 +159,43 @@ export async function realRoots(roots: readonly string[]): Promise<string[]> {
   }));
 }
 
-function unit(v: unknown, what: string): string | undefined {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1 ? undefined : `${what} must be a number in [0, 1], got ${typeof v === 'number' ? v : describe(v)}`;
+/** A job's recipe: core/recipe checkRecipe, bound to a model (its hash and preprocessing given). */
+export function checkJobRecipe(v: unknown): Checked<JobRecipe> {
+  const r = checkRecipe(v);
+  if (!r.ok) return no(`recipe: ${r.reason}`);
+  const { recipe } = r;
+  if (recipe.model === null) return no('recipe: model must be the model\'s hash (64 hex digits), got null');
+  const { model, preprocess, classChoice, view } = recipe;
+  if (preprocess === null) return no('recipe: preprocess must be the model\'s preprocessing, got null');
+  if (classChoice === null || view === null) return no('recipe: classChoice and view must be given (the submitter binds the recipe to the model)');
+  return ok({ ...recipe, model, preprocess, classChoice, view });
 }
 
-function checkOptions(v: unknown): Checked<HeatmapJobOptions> {
-  if (!isPlainObject(v)) return no(`options must be an object, got ${describe(v)}`);
-  const keys = keysProblem(v, 'options', ['classChoice', 'colormap', 'opacity', 'threshold', 'mode', 'boxes', 'legend', 'detectThreshold', 'namePattern', 'overwrite', 'scores', 'npyDtype', 'csv', 'resume'], ['view']);
+function checkRun(v: unknown): Checked<JobRunOptions> {
+  if (!isPlainObject(v)) return no(`run must be an object, got ${describe(v)}`);
+  const keys = keysProblem(v, 'run', ['overwrite', 'resume']);
   if (keys) return no(keys);
-  if (typeof v.classChoice !== 'string' || v.classChoice.length === 0 || v.classChoice.length > MAX_TEXT) return no(`classChoice must be a label, 'top' or 'any', got ${describe(v.classChoice)}`);
-  if (!isColormapName(v.colormap)) return no(`colormap must be a colormap name, got ${JSON.stringify(v.colormap)?.slice(0, 40)}`);
-  for (const k of ['opacity', 'detectThreshold'] as const) {
-    const r = unit(v[k], k);
-    if (r) return no(r);
+  for (const k of ['overwrite', 'resume'] as const) {
+    if (typeof v[k] !== 'boolean') return no(`run.${k} must be a boolean, got ${describe(v[k])}`);
   }
-  if (typeof v.threshold !== 'number' || !Number.isFinite(v.threshold) || v.threshold < 0) return no(`threshold must be a number ≥ 0, got ${describe(v.threshold)}`);
-  if (v.mode !== 'mean' && v.mode !== 'max') return no(`mode must be 'mean' or 'max', got ${JSON.stringify(v.mode)?.slice(0, 40)}`);
-  if (v.view !== undefined && !isMapView(v.view)) return no(`view must be one of ${MAP_VIEWS.join(', ')}, got ${JSON.stringify(v.view)?.slice(0, 40)}`);
-  for (const k of ['boxes', 'legend', 'overwrite', 'csv', 'resume'] as const) {
-    if (typeof v[k] !== 'boolean') return no(`${k} must be a boolean, got ${describe(v[k])}`);
-  }
-  if (typeof v.namePattern !== 'string' || v.namePattern.length > MAX_TEXT) return no(`namePattern must be a string of at most ${MAX_TEXT} characters, got ${describe(v.namePattern)}`);
-  try {
-    checkNamePattern(v.namePattern);
-  } catch (e) {
-    return no((e as Error).message);
-  }
-  if (!SCORES_OUTPUTS.includes(v.scores as ScoresOutput)) return no(`scores must be one of ${SCORES_OUTPUTS.join(', ')}`);
-  if (!NPY_DTYPES.includes(v.npyDtype as NpyDtype)) return no(`npyDtype must be one of ${NPY_DTYPES.join(', ')}`);
-  return ok({
-    classChoice: v.classChoice, colormap: v.colormap, opacity: v.opacity as number, threshold: v.threshold, mode: v.mode,
-    ...(v.view !== undefined ? { view: v.view } : {}),
-    boxes: v.boxes as boolean, legend: v.legend as boolean, detectThreshold: v.detectThreshold as number, namePattern: v.namePattern,
-    overwrite: v.overwrite as boolean, scores: v.scores as ScoresOutput, npyDtype: v.npyDtype as NpyDtype, csv: v.csv as boolean, resume: v.resume as boolean,
-  });
+  return ok({ overwrite: v.overwrite as boolean, resume: v.resume as boolean });
 }
 
 function checkModel(v: unknown): Checked<HeatmapJobModel> {
   if (!isPlainObject(v)) return no(`model must be an object, got ${describe(v)}`);
-  const keys = keysProblem(v, 'model', ['path', 'key', 'preprocess'], ['stride', 'output', 'labels']);
+  const keys = keysProblem(v, 'model', ['path'], ['output', 'labels']);
   if (keys) return no(keys);
   if (v.path !== null) {
     const p = pathProblem(v.path, 'model.path');
     if (p) return no(p);
   }
-  if (typeof v.key !== 'string' || !/^[0-9a-f]{64}$/.test(v.key)) return no('model.key must be 64 hex digits');
-  if (!isPreprocessMode(v.preprocess)) return no(`model.preprocess must be a preprocessing mode, got ${JSON.stringify(v.preprocess)?.slice(0, 40)}`);
-  if (v.stride !== undefined && (!Number.isInteger(v.stride) || (v.stride as number) < 1 || (v.stride as number) > 4096)) return no('model.stride must be a whole number from 1 to 4096');
   if (v.output !== undefined && (typeof v.output !== 'string' || v.output.length === 0 || v.output.length > MAX_TEXT)) return no(`model.output must be a layer name of at most ${MAX_TEXT} characters`);
   if (v.labels !== undefined) {
     const p = pathProblem(v.labels, 'model.labels');
     if (p) return no(p);
   }
   return ok({
-    path: v.path as string | null, key: v.key, preprocess: v.preprocess,
-    ...(v.stride !== undefined ? { stride: v.stride as number } : {}),
+    path: v.path as string | null,
     ...(v.output !== undefined ? { output: v.output as string } : {}),
     ...(v.labels !== undefined ? { labels: v.labels as string } : {}),
   });
@@ -243,7 +208,7 @@ function checkModel(v: unknown): Checked<HeatmapJobModel> {
  */
 export async function checkHeatmapJob(v: unknown, roots: readonly string[]): Promise<Checked<HeatmapJob>> {
   if (!isPlainObject(v)) return no(`a job must be an object, got ${describe(v)}`);
-  const keys = keysProblem(v, 'job', ['v', 'photo', 'subfolder', 'outDir', 'model', 'scales', 'options']);
+  const keys = keysProblem(v, 'job', ['v', 'photo', 'subfolder', 'outDir', 'model', 'recipe', 'run']);
   if (keys) return no(keys);
   if (v.v !== JOB_VERSION) return no(`job layout ${JSON.stringify(v.v)?.slice(0, 20)} is not this worker's (${JOB_VERSION}): run the same Convmap version on workers and submitters`);
   for (const k of ['photo', 'outDir'] as const) {
@@ -260,15 +225,10 @@ export async function checkHeatmapJob(v: unknown, roots: readonly string[]): Pro
   }
   const model = checkModel(v.model);
   if (!model.ok) return model;
-  let scales: number[] | null = null;
-  if (v.scales !== null) {
-    if (!Array.isArray(v.scales)) return no(`scales must be a list of numbers or null, got ${describe(v.scales)}`);
-    const problem = scaleListProblem(v.scales);
-    if (problem) return no(`scales: ${problem}`);
-    scales = (v.scales as number[]).slice();
-  }
-  const options = checkOptions(v.options);
-  if (!options.ok) return options;
+  const recipe = checkJobRecipe(v.recipe);
+  if (!recipe.ok) return recipe;
+  const run = checkRun(v.run);
+  if (!run.ok) return run;
   const inRoots = [
     [photo, 'photo'], [outDir, 'output folder'],
     ...(model.value.path !== null ? [[model.value.path, 'model']] : []),
@@ -278,7 +238,7 @@ export async function checkHeatmapJob(v: unknown, roots: readonly string[]): Pro
     const problem = await rootsProblem(p, roots, what);
     if (problem) return no(problem);
   }
-  return ok({ v: JOB_VERSION, photo, subfolder: v.subfolder, outDir, model: model.value, scales, options: options.value });
+  return ok({ v: JOB_VERSION, photo, subfolder: v.subfolder, outDir, model: model.value, recipe: recipe.value, run: run.value });
 }
 
 /**

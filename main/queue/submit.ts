@@ -2,7 +2,7 @@
  * Submitting a batch to the queue and following it: one job per photo under an id derived from the
  * photo's content, path, output folder, recipe and model hash (job.ts heatmapJobId), so submitting
  * the same batch again adds nothing and follows the jobs already there. Progress comes as the
- * local batch's events (services/batch BatchEvent), so the command line shows the same bar; when
+ * local batch's events (services/batch RunEvent), so the command line shows the same bar; when
  * every job has finished, summary.csv and detections.csv are written here from the rows the
  * workers handed back, in photo order: the bytes a local run writes.
  *
@@ -17,7 +17,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Job, Queue } from 'bullmq';
-import type { BatchEvent, BatchSummary } from '../services/batch';
+import type { BatchSummary, RunEvent } from '../services/batch';
 import { DETECTIONS_CSV_HEADER, summaryCsvHeader, summaryCsvRow } from '../services/batch';
 import { photoHash } from '../services/cache';
 import { OrderedCsv } from '../services/csv';
@@ -26,7 +26,7 @@ import type { QueueExportRunner } from '../services/batch-adapter';
 import { CANCELLED_AT_KEY, parseQueueUrl, QUEUE_NAME, redisErrorLine, type QueueTarget } from './connection';
 import {
   HEATMAP_JOB, heatmapJobId, JOB_VERSION, PROBE_JOB,
-  type HeatmapJob, type HeatmapJobModel, type HeatmapJobOptions, type HeatmapJobResult, type ProbeJob, type ProbeResult,
+  type HeatmapJob, type HeatmapJobModel, type HeatmapJobResult, type JobRecipe, type JobRunOptions, type ProbeJob, type ProbeResult,
 } from './job';
 
 export interface QueueBatchArgs {
@@ -40,8 +40,9 @@ export interface QueueBatchArgs {
   model: HeatmapJobModel;
   /** The model's class labels (summary.csv's columns). */
   labels: readonly string[];
-  scales: number[] | null;
-  options: HeatmapJobOptions;
+  /** Every photo's recipe, bound to the model (services/batch journalRecipe). */
+  recipe: JobRecipe;
+  run: JobRunOptions;
   /** Tries per photo before it fails (default 3). */
   attempts?: number;
   /** How long to wait for a worker to answer the path probe, ms (0: no probe). Unanswered: a note, and the batch is queued. */
@@ -57,7 +58,7 @@ export interface QueueBatchArgs {
   cancelOnAbort?: boolean;
   /** Poll period while following, ms (default 300). */
   pollMs?: number;
-  onEvent?(event: BatchEvent): void;
+  onEvent?(event: RunEvent): void;
   /** Lines worth telling (a lost connection, an unanswered probe). */
   onNote?(line: string): void;
 }
@@ -129,7 +130,7 @@ async function probePaths(queue: Queue, paths: ProbeJob['paths'], timeoutMs: num
 export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchResult> {
   const { photos, outDir, signal } = args;
   const note = (line: string): void => args.onNote?.(line);
-  const emit = (e: BatchEvent): void => {
+  const emit = (e: RunEvent): void => {
     try {
       args.onEvent?.(e);
     } catch {
@@ -191,7 +192,7 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
 
     const keys = await photoKeys(photos);
     const jobs: HeatmapJob[] = photos.map((photo, i) => ({
-      v: JOB_VERSION, photo, subfolder: args.subfolders[i] ?? '', outDir, model: args.model, scales: args.scales, options: args.options,
+      v: JOB_VERSION, photo, subfolder: args.subfolders[i] ?? '', outDir, model: args.model, recipe: args.recipe, run: args.run,
     }));
     const ids = jobs.map((job, i) => heatmapJobId(job, keys[i]));
     const attempts = args.attempts ?? DEFAULT_ATTEMPTS;
@@ -305,7 +306,7 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
       summary.cancelled = true;
       return { summary, submitted: jobs.length, detached: true, workers: [...workers] };
     }
-    if (args.options.csv) {
+    if (args.recipe.csv) {
       const summaryCsv = await OrderedCsv.open(path.join(outDir, 'summary.csv'), summaryCsvHeader(args.labels));
       const detectionsCsv = await OrderedCsv.open(path.join(outDir, 'detections.csv'), DETECTIONS_CSV_HEADER).catch(async (err: unknown) => {
         await summaryCsv.discard();
@@ -323,7 +324,7 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
           detectionsCsv.put(i, r?.rows?.detections ?? '');
         }
       });
-      const replace = args.options.overwrite || summary.resumed > 0 || earlier > 0;
+      const replace = args.run.overwrite || summary.resumed > 0 || earlier > 0;
       summary.csv = { summary: await summaryCsv.finish(replace), detections: await detectionsCsv.finish(replace) };
       // A write that fell short (a full disk) leaves a parseable prefix: say so rather than print it as complete.
       for (const [file, why] of [[summary.csv.summary, summaryCsv.incomplete], [summary.csv.detections, detectionsCsv.incomplete]] as const) {

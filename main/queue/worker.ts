@@ -16,16 +16,14 @@ import os from 'node:os';
 import { promises as fs, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { scalePlan, type ScalePlan } from '../../core/defaults';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { selectBackend, type EngineBackendRequest } from '../engine/backend';
 import type { DeviceRequest } from '../ort/devices';
 import type { Engine, ModelHandle } from '../engine/engine';
-import { JOURNAL_FILE, settingsKey, type BatchEvent, type PhotoOutcome } from '../services/batch';
+import { JOURNAL_FILE, journalKey, journalRecipe, type RunEvent, type PhotoOutcome } from '../services/batch';
 import { photoHash, type ScoreCache } from '../services/cache';
-import { checkNamePattern } from '../services/export';
 import { QUEUE_NAME, redisErrorLine, type QueueTarget } from './connection';
-import { checkHeatmapJob, HEATMAP_JOB, JOB_VERSION, PROBE_JOB, rootsProblem, type HeatmapJob, type HeatmapJobModel, type HeatmapJobResult, type ProbeResult } from './job';
+import { checkHeatmapJob, HEATMAP_JOB, JOB_VERSION, PROBE_JOB, rootsProblem, type HeatmapJob, type HeatmapJobResult, type ProbeResult } from './job';
 
 export interface WorkerOptions {
   target: QueueTarget;
@@ -62,11 +60,6 @@ const CLOSE_TIMEOUT_MS = 30_000;
 interface LoadedModel {
   info: ConvertedModelInfo;
   handle: ModelHandle;
-}
-
-/** The default scales of a local `convmap heatmap` (main/cli/heatmap.ts), per photo. */
-function defaultScalesOf(info: ConvertedModelInfo): (size: [number, number]) => ScalePlan {
-  return (size) => scalePlan(info.window, size);
 }
 
 /** A journal line of services/batch (the fields read here). */
@@ -194,15 +187,17 @@ export async function startQueueWorker(opts: WorkerOptions): Promise<QueueWorker
   const models = new Map<string, Promise<LoadedModel>>();
   const journals = new JournalReader();
 
-  const modelFor = (m: HeatmapJobModel): Promise<LoadedModel> => {
-    const cacheKey = JSON.stringify(m);
+  const modelFor = (job: HeatmapJob): Promise<LoadedModel> => {
+    const m = job.model;
+    const { model: wanted, preprocess, stride } = job.recipe;
+    const cacheKey = JSON.stringify({ m, wanted, preprocess, stride });
     let got = models.get(cacheKey);
     if (!got) {
       got = (async () => {
-        const prepared = await prepareModel(m.path ?? undefined, { preprocess: m.preprocess, stride: m.stride, output: m.output, labelsFile: m.labels });
+        const prepared = await prepareModel(m.path ?? undefined, { preprocess, stride: stride ?? undefined, output: m.output, labelsFile: m.labels });
         const key = prepared.modelKey ?? modelHash(prepared.artifacts, prepared.info);
-        if (key !== m.key) {
-          throw new Error(`refused: model ${m.path ?? 'builtin'} has hash ${key.slice(0, 16)}… here, the job names ${m.key.slice(0, 16)}… (the file changed after submitting, or this worker sees another copy)`);
+        if (key !== wanted) {
+          throw new Error(`refused: model ${m.path ?? 'builtin'} has hash ${key.slice(0, 16)}… here, the job names ${wanted.slice(0, 16)}… (the file changed after submitting, or this worker sees another copy)`);
         }
         const handle = await loadModelOf(engine, m.path ?? 'the built-in model', prepared.artifacts, prepared.info, { transfer: true });
         return { info: prepared.info, handle };
@@ -215,13 +210,13 @@ export async function startQueueWorker(opts: WorkerOptions): Promise<QueueWorker
   };
 
   const runJob = async (job: HeatmapJob): Promise<HeatmapJobResult> => {
-    const { info, handle } = await modelFor(job.model);
+    const { info, handle } = await modelFor(job);
     const t0 = Date.now();
-    const scales = job.scales ?? defaultScalesOf(info);
+    const options = { recipe: job.recipe, overwrite: job.run.overwrite };
     // Resume, as a local batch does, from the output folder's journal — read here incrementally, so
     // runBatch is told not to read it whole for each photo.
-    if (job.options.resume && !job.options.overwrite) {
-      const key = settingsKey({ modelKey: job.model.key, info, scales, options: job.options }, checkNamePattern(job.options.namePattern));
+    if (job.run.resume && !job.run.overwrite) {
+      const key = journalKey(journalRecipe({ modelKey: job.recipe.model, info, options }));
       const recorded = (await journals.entries(job.outDir, job.photo)).filter((e) => e.key === key && e.outcome);
       if (recorded.length > 0) {
         const hash = await fs.readFile(job.photo).then((b) => photoHash(b), () => '');
@@ -232,12 +227,12 @@ export async function startQueueWorker(opts: WorkerOptions): Promise<QueueWorker
         }
       }
     }
-    let last: BatchEvent | undefined;
+    let last: RunEvent | undefined;
     let rows: { summary: string; detections: string } | undefined;
     await runBatch({
       engine, handle, info, photos: [job.photo], subfolders: [job.subfolder], outDir: job.outDir,
-      scales, jobs: 1, cache: opts.cache, modelKey: job.model.key,
-      options: { ...job.options, resume: false },
+      jobs: 1, cache: opts.cache, modelKey: job.recipe.model,
+      options: { ...options, resume: false },
       onEvent: (e) => {
         if (e.type === 'photo' && e.status !== 'queued' && e.status !== 'running') last = e;
       },

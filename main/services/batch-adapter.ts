@@ -5,20 +5,17 @@
  */
 import path from 'node:path';
 import type { BatchEvent as ApiBatchEvent, BatchPhotoStatus, BatchResult, LoadModelRequest, RunBatchRequest } from '../../core/api';
-import type { CombineMode } from '../../core/average';
-import type { ColormapName } from '../../core/colormap';
 import { errorMessage } from '../../core/errors';
-import type { MapView } from '../../core/pipeline';
-import { scalePlan } from '../../core/defaults';
-import type { ConvertedModelInfo, PreprocessMode } from '../../core/model-info';
+import type { ConvertedModelInfo } from '../../core/model-info';
+import type { BoundRecipe } from '../../core/pipeline';
+import type { Recipe } from '../../core/recipe';
 import type { Engine, ModelHandle } from '../engine/engine';
-import { BatchController, runBatch, type BatchEvent, type BatchSummary } from './batch';
+import { BatchController, journalRecipe, runBatch, type BatchSummary, type RunEvent, type RunOptions } from './batch';
 import { distinctSubfolders } from './export';
 import type { ScoreCache } from './cache';
 import type { JobRegistry } from './jobs';
 import type { PhotoLibrary } from './photo-library';
 import type { PictureRenderer } from './picture-thread';
-import type { NpyDtype, ScoresOutput } from './scores-file';
 
 export interface BatchModel {
   handle: ModelHandle;
@@ -37,19 +34,16 @@ export interface QueueExportRequest {
   photos: string[];
   subfolders: string[];
   outDir: string;
-  /** The model as every worker opens it again; `key` is its modelHash, which a worker checks. */
-  model: { path: string | null; key: string; preprocess: PreprocessMode; stride?: number; output?: string; labels?: string };
+  /** Where every worker opens the model again (its hash, preprocessing and stride are the recipe's). */
+  model: { path: string | null; output?: string; labels?: string };
   labels: readonly string[];
-  /** Scales for every photo; null: each photo's default scales. */
-  scales: number[] | null;
-  options: {
-    classChoice: string; colormap: ColormapName; opacity: number; threshold: number; mode: CombineMode; view?: MapView; boxes: boolean; legend: boolean;
-    detectThreshold: number; namePattern: string; overwrite: boolean; scores: ScoresOutput; npyDtype: NpyDtype; csv: boolean; resume: boolean;
-  };
+  /** The batch's recipe bound to the model (./batch journalRecipe): `model` is its modelHash, which a worker checks. */
+  recipe: BoundRecipe;
+  run: Required<Pick<RunOptions, 'overwrite' | 'resume'>>;
   probeTimeoutMs: number;
   /** Aborted: the jobs no worker started are removed (skipped, 'cancelled'), following stops. */
   signal: AbortSignal;
-  onEvent(e: BatchEvent): void;
+  onEvent(e: RunEvent): void;
   onNote(line: string): void;
 }
 
@@ -118,6 +112,8 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
         return photo;
       });
       const ex = req.export;
+      // The model's stride is the one it was opened with (a recipe's stride is applied when a model is opened).
+      const recipe: Recipe = { ...req.recipe, stride: model.recipe?.stride ?? null };
       if (ex && !deps.isExportDir(ex.outDir)) throw new Error(`runBatch: ${ex.outDir} was not chosen as an export folder`);
       const controller = deps.jobs.start(req.batchId, 'runBatch');
       const pause = new BatchController();
@@ -126,7 +122,7 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
       const outputs: string[] = [];
       const statuses = req.photoIds.map((): BatchPhotoStatus => 'queued');
       const warned = deps.cacheWarnings.length;
-      const onEvent = (e: BatchEvent): void => {
+      const onEvent = (e: RunEvent): void => {
         if (e.type === 'photo') {
           statuses[e.index] = e.status;
           const out: ApiBatchEvent = { type: 'photo', batchId, photoId: req.photoIds[e.index], status: e.status };
@@ -156,20 +152,17 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
         if (!ex) throw new Error('runBatch: a queue batch needs an export folder (the workers write the files)');
         if (model.recipe?.window !== undefined) throw new Error('runBatch: a model opened at a chosen window size cannot go to a queue: convert it at that size first (convmap convert MODEL --window N -o DIR) and open DIR');
         if (!deps.queueExport) throw new Error('runBatch: this app was started without queue support');
-        const { recipe } = model;
+        const opened = model.recipe;
         const summary = await deps.queueExport({
           url, photos: list.map((p) => p.file), subfolders, outDir: path.resolve(ex.outDir),
           model: {
-            path: model.path ?? null, key: model.modelKey, preprocess: model.info.preprocess,
-            ...(recipe?.stride !== undefined ? { stride: recipe.stride } : {}), ...(recipe?.output !== undefined ? { output: recipe.output } : {}),
-            ...(recipe?.labelsFile !== undefined ? { labels: recipe.labelsFile } : {}),
+            path: model.path ?? null,
+            ...(opened?.output !== undefined ? { output: opened.output } : {}),
+            ...(opened?.labelsFile !== undefined ? { labels: opened.labelsFile } : {}),
           },
-          labels: model.info.labels, scales: req.scales === 'auto' ? null : req.scales,
-          options: {
-            mode: req.mode, view: ex.view, colormap: ex.colormap, opacity: ex.opacity, threshold: ex.threshold, boxes: ex.boxes, legend: ex.legend,
-            detectThreshold: ex.detectThreshold, classChoice: ex.classChoice, namePattern: ex.namePattern, overwrite: false,
-            scores: ex.scoresJson ? 'summary' : 'none', npyDtype: 'float32', csv: ex.csv, resume: false,
-          },
+          labels: model.info.labels,
+          recipe: journalRecipe({ modelKey: model.modelKey, info: model.info, options: { recipe } }),
+          run: { overwrite: false, resume: false },
           probeTimeoutMs: deps.queueProbeTimeoutMs ?? PROBE_TIMEOUT_MS, signal: controller.signal, onEvent,
           onNote: (line) => deps.emit({ type: 'warning', batchId, message: withoutPassword(line, url) }),
         });
@@ -192,14 +185,10 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
         const summary = await runBatch({
           engine, handle: model.handle, info: model.info, photos: list.map((p) => p.file),
           subfolders,
-          scales: req.scales === 'auto' ? (size) => scalePlan(model.info.window, size) : req.scales,
           outDir: ex?.outDir, signal: controller.signal, cache: deps.cache, modelKey: model.modelKey, controller: pause, onEvent,
           render: renderer ? (input, labels, style) => renderer.render(input, labels, style) : undefined,
           options: {
-            mode: req.mode, maxPixels: deps.maxPixels,
-            view: ex?.view, colormap: ex?.colormap ?? 'turbo', opacity: ex?.opacity ?? 0.5, threshold: ex?.threshold ?? 0,
-            boxes: ex?.boxes ?? false, legend: ex?.legend ?? false, detectThreshold: ex?.detectThreshold ?? 0.5,
-            classChoice: ex?.classChoice ?? 'top', namePattern: ex?.namePattern, scores: ex?.scoresJson === false ? 'none' : 'summary', csv: ex?.csv ?? false,
+            recipe, maxPixels: deps.maxPixels,
             // An export the user asks for in the window is written (under a new name when taken), not resumed.
             resume: false,
           },

@@ -31,8 +31,9 @@ import type { BatchPhotoStatus, BatchProgress } from '../../core/api';
 import type { Detection } from '../../core/detect';
 import { reasonFor } from '../../core/errors';
 import type { ConvertedModelInfo } from '../../core/model-info';
-import { analyseMaps, checkClassChoice, classLabel, viewFor, type PictureSettings } from '../../core/pipeline';
-import type { ScalePlan } from '../../core/defaults';
+import { analyseMaps, bindRecipe, checkClassChoice, classLabel, type BoundRecipe } from '../../core/pipeline';
+import { recipeKey, type Recipe } from '../../core/recipe';
+import { scalePlan, type ScalePlan } from '../../core/defaults';
 import { scaleListProblem } from '../../core/scales';
 import { cellCount } from '../../core/scoremap';
 import { DEFAULT_MAX_PIXELS, untilAborted, type RgbImage } from '../io/decode';
@@ -41,11 +42,11 @@ import { abortError, isAbortError } from '../io/abort';
 import { checkOutputFolder, makeDirs, OutputError, removeStaleTemps } from '../io/atomic';
 import type { ScoreCache } from './cache';
 import { csvLine, OrderedCsv } from './csv';
-import { checkNamePattern, DEFAULT_NAME_PATTERN, exportPhotoFiles, subfolderIn, type PhotoFiles } from './export';
+import { checkNamePattern, exportPhotoFiles, subfolderIn, type PhotoFiles } from './export';
 import { loadPhoto, PhotoDecoder, scoreMapsFor } from './pipeline';
 import { renderPicture, type PictureInput, type PictureStyle } from './picture';
 import { MemoryBudget, photoMemoryEstimate } from './memory-budget';
-import { npyChunks, scoresSummaryJson, type NpyDtype, type ScoresOutput } from './scores-file';
+import { npyChunks, scoresSummaryJson } from './scores-file';
 
 /** What a finished photo produced. */
 export interface PhotoOutcome {
@@ -77,6 +78,7 @@ export interface PhotoOutcome {
   ms: number;
 }
 
+/** A photo's status changed (runBatch's events carry indexes into `photos`; the window's core/api BatchEvent carries photo ids). */
 export interface PhotoEvent {
   type: 'photo';
   /** Index into `photos`. */
@@ -88,11 +90,13 @@ export interface PhotoEvent {
   outcome?: PhotoOutcome;
 }
 
-export interface ProgressEvent extends BatchProgress {
+/** The run's counts, after every photo event (core/api's ProgressEvent is a conversion's or a computeScores job's). */
+export interface RunProgressEvent extends BatchProgress {
   type: 'progress';
 }
 
-export type BatchEvent = PhotoEvent | ProgressEvent | { type: 'paused' } | { type: 'resumed' } | { type: 'warning'; message: string };
+/** What runBatch reports through `onEvent` (main/services/batch-adapter turns it into core/api's BatchEvent for the window). */
+export type RunEvent = PhotoEvent | RunProgressEvent | { type: 'paused' } | { type: 'resumed' } | { type: 'warning'; message: string };
 
 /** Pause/resume for a running batch (one controller per batch). */
 export class BatchController {
@@ -134,23 +138,25 @@ export class BatchController {
   }
 }
 
-export interface BatchOptions extends PictureSettings {
-  /** File name pattern with {name} and {class}; default '{name}.heatmap.png'. */
-  namePattern?: string;
+/** How a batch runs, beside what it makes (its recipe): none of these changes a file's bytes. */
+export interface RunOptions {
   /** Replace existing outputs instead of adding a "-n" suffix. */
   overwrite?: boolean;
-  /** Score files per photo: 'summary' (default, <name>.scores.json), 'full' (also <name>.scores.npy) or 'none'. */
-  scores?: ScoresOutput;
-  /** Element type of the .npy grid (default float32). */
-  npyDtype?: NpyDtype;
-  /** Write summary.csv (per photo: status, class, per-class maxima) and detections.csv (default false). */
-  csv?: boolean;
   /** Skip photos a previous run with the same settings completed in this output folder (default true; off with `overwrite`). */
   resume?: boolean;
   /** Largest photo accepted, width · height (default the decoder's 100 MP). */
   maxPixels?: number;
   /** Bytes the photos in flight may hold together (default 2 GiB; a bigger photo runs alone). */
   maxBytesInFlight?: number;
+}
+
+export interface BatchOptions extends RunOptions {
+  /**
+   * What every photo gets (core/recipe): scales ('auto': each photo its core/defaults scalePlan),
+   * the picture, the score files and CSVs. Its `model` and `preprocess` are the run's model's
+   * whatever is given (see {@link journalRecipe}).
+   */
+  recipe: Recipe;
 }
 
 /** Renders a photo's picture PNG; the default is renderPicture on this thread. */
@@ -162,11 +168,6 @@ export interface RunBatchArgs {
   handle: ModelHandle;
   info: ConvertedModelInfo;
   photos: readonly string[];
-  /**
-   * The same scales for every photo, or per photo from its upright size [height, width] (core/defaults
-   * scalePlan: its summary reaches the photo's outcome, an empty plan fails the photo with its reason).
-   */
-  scales: readonly number[] | ((imageSize: [number, number]) => readonly number[] | ScalePlan);
   options: BatchOptions;
   /**
    * Output folder. Absent: score maps are computed (and cached) only, nothing is written, and a photo
@@ -184,10 +185,10 @@ export interface RunBatchArgs {
   signal?: AbortSignal;
   /** Score cache; null or absent: no cache. Needs `modelKey`. */
   cache?: ScoreCache | null;
-  /** Hash of the model (cache.modelHash(artifacts, info)); required with a cache, and keys resume. */
+  /** Hash of the model (cache.modelHash(artifacts, info)); required with a cache, and keys resume (the recipe's `model`). */
   modelKey?: string;
   controller?: BatchController;
-  onEvent?(event: BatchEvent): void;
+  onEvent?(event: RunEvent): void;
   /** Tiles the engine has finished of a photo's `total` (every scale's, in order): a long photo's progress. */
   onTiles?(index: number, photo: string, done: number, total: number): void;
   /** Renders the picture (default renderPicture here); the app passes one running in worker threads. */
@@ -252,7 +253,7 @@ export const JOURNAL_FILE = '.convmap-batch.jsonl';
 
 /** One completed photo in the journal. */
 interface JournalEntry {
-  /** Settings key (settingsKey). */
+  /** Recipe key (journalKey). */
   key: string;
   /** Content hash of the photo. */
   photo: string;
@@ -280,17 +281,24 @@ function csvName(v: unknown): string | undefined {
 }
 
 /**
- * What makes two runs' outputs of the same photo the same: the key of the output folder's journal
- * entries ({@link JOURNAL_FILE}; a queue worker reads them to find photos already written).
- * @param pattern the checked name pattern (export checkNamePattern).
+ * The recipe a run really follows: the options' recipe bound to the run's model (core/pipeline
+ * bindRecipe: its hash, or its source without one; its preprocessing; the default class and view
+ * filled in) with the name pattern as written (export checkNamePattern).
+ * @throws for a bad name pattern.
  */
-export function settingsKey(args: Pick<RunBatchArgs, 'modelKey' | 'info' | 'scales' | 'options'>, pattern: string): string {
-  const o = args.options;
-  return createHash('sha256').update(JSON.stringify({
-    model: args.modelKey ?? args.info.source, preprocess: args.info.preprocess, scales: typeof args.scales === 'function' ? 'per photo' : args.scales, mode: o.mode, classChoice: o.classChoice, view: viewFor(o.view, args.info.labels),
-    colormap: o.colormap, opacity: o.opacity, threshold: o.threshold, boxes: o.boxes, legend: o.legend, detectThreshold: o.detectThreshold,
-    pattern, scores: o.scores ?? 'summary', npyDtype: o.npyDtype ?? 'float32', csv: o.csv === true,
-  })).digest('hex');
+export function journalRecipe(args: Pick<RunBatchArgs, 'modelKey' | 'info' | 'options'>): BoundRecipe {
+  const { info } = args;
+  const bound = bindRecipe(args.options.recipe, { hash: args.modelKey ?? info.source, preprocess: info.preprocess, labels: info.labels });
+  return { ...bound, namePattern: checkNamePattern(bound.namePattern) };
+}
+
+/**
+ * What makes two runs' outputs of the same photo the same: the key of the output folder's journal
+ * entries ({@link JOURNAL_FILE}; a queue worker reads them to find photos already written), the
+ * sha256 of core/recipe recipeKey of the {@link journalRecipe}: every recipe field joins it.
+ */
+export function journalKey(recipe: Readonly<Recipe>): string {
+  return createHash('sha256').update(recipeKey(recipe)).digest('hex');
 }
 
 async function readJournal(file: string, key: string): Promise<{ photos: Map<string, JournalEntry>; csv?: JournalCsvEntry['csv'] }> {
@@ -327,23 +335,24 @@ async function allExist(files: PhotoFiles<string>): Promise<boolean> {
  */
 export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   const { engine, handle, info, photos, outDir, signal, controller } = args;
+  const run = args.options;
+  const opts = journalRecipe(args);
   const scalesOf = (size: [number, number]): { scales: readonly number[]; plan?: ScalePlan } => {
-    if (typeof args.scales !== 'function') return { scales: args.scales };
-    const got = args.scales(size);
-    return 'summary' in got ? { scales: got.scales, plan: got } : { scales: got };
+    if (opts.scales !== 'auto') return { scales: opts.scales };
+    const plan = scalePlan(info.window, size);
+    return { scales: plan.scales, plan };
   };
-  const opts = args.options;
   const cache = args.cache ?? null;
   if (cache && !args.modelKey) throw new Error('runBatch: a cache needs modelKey (modelHash(artifacts, info))');
-  const pattern = checkNamePattern(opts.namePattern ?? DEFAULT_NAME_PATTERN);
+  const pattern = opts.namePattern;
   checkClassChoice(opts.classChoice, info.labels);
   const jobs = Math.max(1, Math.floor(args.jobs ?? Math.max(2, engine.workers)));
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const budget = new MemoryBudget(opts.maxBytesInFlight ?? 2 * 1024 ** 3);
+  const maxPixels = run.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const budget = new MemoryBudget(run.maxBytesInFlight ?? 2 * 1024 ** 3);
   const decoder = new PhotoDecoder({ keep: 0, maxPixels });
-  const scoresOut = opts.scores ?? 'summary';
+  const scoresOut = opts.scores;
   const render = args.render ?? renderPicture;
-  const emit = (e: BatchEvent): void => {
+  const emit = (e: RunEvent): void => {
     try {
       args.onEvent?.(e);
     } catch {
@@ -354,7 +363,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   const summary: BatchSummary = {
     total: photos.length, done: 0, failed: [], skipped: [], noCells: [], cancelled: false, cacheHits: 0, resumed: 0, engineCalls: 0, elapsedMs: 0, staleTempsRemoved: 0,
   };
-  const key = settingsKey(args, pattern);
+  const key = journalKey(opts);
   const journalFile = outDir === undefined ? undefined : path.join(outDir, JOURNAL_FILE);
   let journal = new Map<string, JournalEntry>();
   let journalCsv: JournalCsvEntry['csv'] | undefined;
@@ -364,7 +373,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
     await checkOutputFolder(outDir);
     const dirs = new Set([outDir, ...photos.map((_p, i) => outDirOf(i))]);
     if (args.removeStaleTemps !== false) for (const dir of dirs) summary.staleTempsRemoved += (await removeStaleTemps(dir)).length;
-    if (opts.resume !== false && opts.overwrite !== true) ({ photos: journal, csv: journalCsv } = await readJournal(journalFile as string, key));
+    if (run.resume !== false && run.overwrite !== true) ({ photos: journal, csv: journalCsv } = await readJournal(journalFile as string, key));
   }
 
   const total = photos.length;
@@ -482,7 +491,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
       }
       const analysis = analyseMaps(maps, info.labels, opts);
       // What the picture shows: the class map names no one class.
-      const label = viewFor(opts.view, info.labels) === 'classes' ? 'class map' : classLabel(info.labels, analysis.classIndex);
+      const label = opts.view === 'classes' ? 'class map' : classLabel(info.labels, analysis.classIndex);
       const maxima = classMaxima(analysis.averaged).map((m) => Math.fround(m.score));
       const outcome: PhotoOutcome = {
         classLabel: label, imageSize: [height, width],
@@ -499,12 +508,12 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
       const png = await untilAborted(render({ image, averaged: analysis.averaged, classIndex: analysis.classIndex, drawn: analysis.drawn }, info.labels, opts), signal);
       if (signal?.aborted) throw aborted();
       const name = path.basename(photo, path.extname(photo));
-      const npyDtype = opts.npyDtype ?? 'float32';
+      const npyDtype = opts.npyDtype;
       const names = { npy: '' };
       const dir = outDirOf(index);
       if (dir !== outDir) await makeDirs(dir).catch((err: unknown) => Promise.reject(new OutputError(dir, err)));
       const files = await exportPhotoFiles({
-        outDir: dir, name, className: label, pattern, overwrite: opts.overwrite === true, reserved,
+        outDir: dir, name, className: label, pattern, overwrite: run.overwrite === true, reserved,
         data: {
           png,
           ...(scoresOut !== 'none' ? {
@@ -578,7 +587,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
     // A rerun's CSVs cover every photo: they replace those an earlier run with these settings wrote
     // (recorded in the journal, even when it was stopped before its first photo finished).
     const into = (name: string | undefined): string | undefined => (name === undefined ? undefined : path.join(outDir, name));
-    const replace = opts.overwrite === true || summary.resumed > 0 || journalCsv !== undefined;
+    const replace = run.overwrite === true || summary.resumed > 0 || journalCsv !== undefined;
     summary.csv = {
       summary: await summaryCsv.finish(replace, into(journalCsv?.summary)),
       detections: await detectionsCsv.finish(replace, into(journalCsv?.detections)),

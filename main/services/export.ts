@@ -6,9 +6,9 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { namePatternProblem } from '../../core/recipe';
 import { linkNoClobber, NAME_MAX_BYTES, OutputError, tempName, writeData, writeFileAtomic, type FileData } from '../io/atomic';
 
-export const DEFAULT_NAME_PATTERN = '{name}.heatmap.png';
 
 const FORBIDDEN = /[/\\:*?"<>|\x00-\x1f]/g;
 
@@ -71,10 +71,8 @@ export function distinctSubfolders(paths: readonly string[], subfolders: readonl
  * @returns the pattern to use. @throws with a message naming the problem.
  */
 export function checkNamePattern(pattern: string): string {
-  if (pattern.trim() === '') throw new Error('--name pattern is empty');
-  if (/[/\\]/.test(pattern)) throw new Error(`--name pattern "${pattern}" must not contain folder separators (outputs go into --out)`);
-  const unknown = pattern.match(/\{[^}]*\}/g)?.filter((p) => p !== '{name}' && p !== '{class}');
-  if (unknown && unknown.length > 0) throw new Error(`--name pattern "${pattern}": unknown placeholder ${unknown[0]} (use {name} and {class})`);
+  const problem = namePatternProblem(pattern);
+  if (problem !== undefined) throw new Error(problem);
   return /\.png$/i.test(pattern) ? pattern : `${pattern}.png`;
 }
 

@@ -23,8 +23,8 @@ export interface PictureInput {
   drawn: readonly Detection[];
 }
 
-/** Style of the picture: the PictureSettings that are not about the maps. */
-export type PictureStyle = Pick<PictureSettings, 'view' | 'colormap' | 'opacity' | 'threshold' | 'boxes' | 'legend'>;
+/** Style of the picture: the PictureSettings that are not about the maps (a view absent or null: the model's default). */
+export type PictureStyle = Partial<Pick<PictureSettings, 'view'>> & Pick<PictureSettings, 'colormap' | 'opacity' | 'threshold' | 'smooth' | 'boxes' | 'legend'>;
 
 /** Output pixels painted per band (4 bytes of RGBA each): 4 MP, 16 MB of overlay at once. */
 const BAND_PIXELS = 1 << 22;
@@ -38,21 +38,21 @@ const PNG_OPTIONS = { compressionLevel: 1, adaptiveFiltering: false } as const;
 const MAX_BOXES = 200;
 
 /**
- * The photo with the view drawn over it (smooth; core/pipeline viewSource and paintView), as RGB
+ * The photo with the view drawn over it (core/pipeline viewSource and paintView; smooth or flat cells), as RGB
  * [h·w·3], blended band by band. The map painted is the class's averaged map, for ANY_CLASS per cell
  * the strongest class but background, or the class map for view 'classes'.
  * @param source the view source when the caller has it already.
  * @param inPlace blend into input.image.data itself (returned) instead of a new raster: no second
  *   full-size copy, for a photo nobody reads afterwards (the batch's, or one moved to a worker).
  */
-export function overlayRgb(input: Omit<PictureInput, 'drawn'>, labels: readonly string[], style: Pick<PictureStyle, 'view' | 'colormap' | 'opacity' | 'threshold'>, inPlace = false, source: ViewSource = viewSource(input.averaged, input.classIndex, labels, style)): Uint8Array {
+export function overlayRgb(input: Omit<PictureInput, 'drawn'>, labels: readonly string[], style: Pick<PictureStyle, 'view' | 'colormap' | 'opacity' | 'threshold' | 'smooth'>, inPlace = false, source: ViewSource = viewSource(input.averaged, input.classIndex, labels, style)): Uint8Array {
   const { width, height, data } = input.image;
   if (data.length !== width * height * 3) throw new Error(`photo has ${data.length} bytes, expected ${width}×${height}×3`);
   const out = inPlace ? data : new Uint8Array(width * height * 3);
   const band = Math.max(1, Math.floor(BAND_PIXELS / width));
   for (let y0 = 0; y0 < height; y0 += band) {
     const y1 = Math.min(height, y0 + band);
-    const rgba = paintView(source, { width, height, colormap: style.colormap, opacity: style.opacity, smooth: true, rows: [y0, y1] });
+    const rgba = paintView(source, { width, height, colormap: style.colormap, opacity: style.opacity, smooth: style.smooth, rows: [y0, y1] });
     out.set(blendOverRgb(data.subarray(y0 * width * 3, y1 * width * 3), rgba, width, y1 - y0), y0 * width * 3);
   }
   return out;

@@ -10,14 +10,8 @@ import { classMaxima, gridCellCentre } from '../../core/average';
 import type { Detection } from '../../core/detect';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { classLabel } from '../../core/pipeline';
+import type { NpyDtype } from '../../core/recipe';
 import { scaleFactors, type ScoreMap } from '../../core/scoremap';
-
-/** Which score files a photo gets: none; the summary JSON; the summary JSON and the full grid as .npy. */
-export type ScoresOutput = 'none' | 'summary' | 'full';
-export const SCORES_OUTPUTS: readonly ScoresOutput[] = ['none', 'summary', 'full'];
-/** Element type of the .npy grid. */
-export type NpyDtype = 'float16' | 'float32';
-export const NPY_DTYPES: readonly NpyDtype[] = ['float16', 'float32'];
 
 /** Cells listed per class in the summary (the strongest). */
 export const SUMMARY_TOP_K = 5;

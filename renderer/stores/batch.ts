@@ -4,10 +4,10 @@
  * exports of overlay PNGs for the photo on screen or the whole list. Everything runs through
  * api.runBatch; its events ('convmap:batch') update the state here.
  */
-import { DRAW_DEFAULTS } from '../../core/defaults';
+import { DEFAULT_RECIPE as DRAW_DEFAULTS, makeRecipe, type Recipe } from '../../core/recipe';
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
-import type { AddFoldersResult, BatchEvent, BatchPhotoStatus, BatchProgress, BatchResult, ExportSettings, RunBatchRequest } from '../../core/api';
+import type { AddFoldersResult, BatchEvent, BatchPhotoStatus, BatchProgress, BatchResult } from '../../core/api';
 import { errorMessage, useApi } from '../api';
 import { AUTO_PRESET_ID } from '../scales';
 import { newJobId } from './jobs';
@@ -197,14 +197,14 @@ export const useBatchStore = defineStore('batch', () => {
   }
 
   /** The 'auto' preset gives each photo of a batch its own default scales (main applies core/defaults per photo), not the selected photo's. */
-  const batchScales = (): RunBatchRequest['scales'] => (scores.presetId === AUTO_PRESET_ID ? 'auto' : [...scores.requested]);
+  const batchScales = (): Recipe['scales'] => (scores.presetId === AUTO_PRESET_ID ? 'auto' : [...scores.requested]);
   /**
    * The scales an export computes: what the picture on screen averages. The photo on screen gets
    * exactly the scales switched on. Every photo gets 'auto' under the auto preset (each its own plan:
    * the auto scales switched off are the selected photo's, which other photos do not have), else the
    * preset's scales switched on.
    */
-  const exportScales = (scope: 'current' | 'all'): RunBatchRequest['scales'] => {
+  const exportScales = (scope: 'current' | 'all'): Recipe['scales'] => {
     if (scope === 'current') return [...scores.enabledScales];
     return scores.presetId === AUTO_PRESET_ID ? 'auto' : [...scores.enabledScales];
   };
@@ -219,7 +219,7 @@ export const useBatchStore = defineStore('batch', () => {
     run.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length) };
     error.value = null;
     try {
-      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, scales: batchScales(), mode: scores.mode });
+      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, recipe: makeRecipe({ scales: batchScales(), mode: scores.mode }) });
       reconcile(photoIds, result);
       markFinished(batchId, 'queue');
       lastRun.value = result;
@@ -282,16 +282,16 @@ export const useBatchStore = defineStore('batch', () => {
     }
   }
 
-  function exportSettings(outDir: string): ExportSettings {
+  function exportSettings(scales: Recipe['scales']): Recipe {
     let classChoice: string = exportClass.value;
     if (exportClass.value === 'view') {
       const c = view.classChoice;
       classChoice = c === 'any' || c === 'top' ? c : (modelStore.labels[c] ?? String(c));
     }
-    return {
-      outDir, classChoice, view: view.view, colormap: view.colormap, opacity: view.opacity, threshold: view.threshold, boxes: exportBoxes.value,
-      detectThreshold: view.detectThreshold, legend: legend.value, namePattern: namePattern.value, scoresJson: scoresJson.value, csv: csv.value,
-    };
+    return makeRecipe({
+      scales, mode: scores.mode, classChoice, view: view.view, colormap: view.colormap, opacity: view.opacity, threshold: view.threshold, smooth: view.smooth, boxes: exportBoxes.value,
+      detectThreshold: view.detectThreshold, legend: legend.value, namePattern: namePattern.value, scores: scoresJson.value ? 'summary' : 'none', csv: csv.value,
+    });
   }
 
   /** Exports overlay PNGs of the photo on screen ('current') or of every photo the user opened not failed ('all'; photos.exportPhotos), into a folder chosen in the dialog. */
@@ -310,7 +310,7 @@ export const useBatchStore = defineStore('batch', () => {
       exporting.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length), outDir, outputs: [], failed: [] };
       const queue = queueUrl.value.trim();
       const result = await api.runBatch({
-        batchId, modelId: model.id, photoIds, scales: exportScales(scope), mode: scores.mode, export: exportSettings(outDir), ...(queue ? { queue } : {}),
+        batchId, modelId: model.id, photoIds, recipe: exportSettings(exportScales(scope)), export: { outDir }, ...(queue ? { queue } : {}),
       });
       markFinished(batchId, 'export');
       lastExport.value = result;

@@ -7,7 +7,8 @@
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import { averageScoreMaps, classMaxima, maxOverClasses, type AveragedMap, type CombineMode } from '../../core/average';
-import { DRAW_DEFAULTS, defaultScales, rankClasses, scalesWithoutCells } from '../../core/defaults';
+import { defaultScales, rankClasses, scalesWithoutCells } from '../../core/defaults';
+import { DEFAULT_RECIPE as DRAW_DEFAULTS } from '../../core/recipe';
 import { defaultClasses, seenMaps } from '../../core/detect';
 import { LruMap } from '../../core/lru';
 import type { ScoreMap } from '../../core/scoremap';

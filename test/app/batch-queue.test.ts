@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BatchEvent, ExportSettings, ModelSummary, PhotoRef } from '../../core/api';
+import type { BatchEvent, ModelSummary, PhotoRef } from '../../core/api';
+import { makeRecipe } from '../../core/recipe';
 import { QUEUE_NAME } from '../../main/queue/connection';
 import { runQueueExport } from '../../main/queue/submit';
 import { createAppService, type AppService } from '../../main/services/app-service';
@@ -34,9 +35,9 @@ describe.skipIf(!redisBin)('the window\'s export on a queue (app service, redis-
   let worker: { child: ChildProcess; result: Promise<CliResult>; log(): string } | undefined;
   const events: BatchEvent[] = [];
 
-  const settings = (outDir: string): ExportSettings => ({
-    outDir, classChoice: 'top', view: 'absolute', colormap: 'viridis', opacity: 0.6, threshold: 0.1, boxes: true, detectThreshold: 0.5,
-    legend: true, namePattern: '{name}.{class}.png', scoresJson: true, csv: true,
+  const recipe = makeRecipe({
+    scales: 'auto', mode: 'max', classChoice: 'top', view: 'absolute', colormap: 'viridis', opacity: 0.6, threshold: 0.1, boxes: true, detectThreshold: 0.5,
+    legend: true, namePattern: '{name}.{class}.png', scores: 'summary', csv: true,
   });
 
   beforeAll(async () => {
@@ -80,10 +81,10 @@ describe.skipIf(!redisBin)('the window\'s export on a queue (app service, redis-
     await fs.mkdir(queued);
     service.allowExportDir(local);
     service.allowExportDir(queued);
-    const here = await service.runBatch({ batchId: 'here', modelId: model.id, photoIds: ids, scales: 'auto', mode: 'max', export: settings(local) });
+    const here = await service.runBatch({ batchId: 'here', modelId: model.id, photoIds: ids, recipe, export: { outDir: local } });
     expect(here).toMatchObject({ done: 4, failed: [], cancelled: false });
 
-    const res = await service.runBatch({ batchId: 'q', modelId: model.id, photoIds: ids, scales: 'auto', mode: 'max', export: settings(queued), queue: redis.url });
+    const res = await service.runBatch({ batchId: 'q', modelId: model.id, photoIds: ids, recipe, export: { outDir: queued }, queue: redis.url });
     expect(res).toMatchObject({ batchId: 'q', total: 4, done: 4, failed: [], skipped: 0, cancelled: false });
     expect(res.statuses).toEqual(['done', 'done', 'done', 'done']);
     // The outputs a worker wrote are reported as an export here reports its own.
@@ -120,7 +121,7 @@ describe.skipIf(!redisBin)('the window\'s export on a queue (app service, redis-
     // Stopped, the worker takes no job: all four wait on the queue.
     child.kill('SIGSTOP');
     try {
-      const running = service.runBatch({ batchId: 'c', modelId: model.id, photoIds: ids, scales: 'auto', mode: 'max', export: settings(out), queue: redis.url });
+      const running = service.runBatch({ batchId: 'c', modelId: model.id, photoIds: ids, recipe, export: { outDir: out }, queue: redis.url });
       const until = Date.now() + 60_000;
       while (events.filter((e) => e.batchId === 'c' && e.type === 'progress').length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
       await service.cancel('c');
@@ -153,7 +154,7 @@ describe.skipIf(!redisBin)('the window\'s export on a queue (app service, redis-
     const out = path.join(cli.dir, 'unreachable');
     await fs.mkdir(out);
     service.allowExportDir(out);
-    const running = service.runBatch({ batchId: 'u', modelId: model.id, photoIds: photos.map((p) => p.id), scales: 'auto', mode: 'max', export: settings(out), queue: url });
+    const running = service.runBatch({ batchId: 'u', modelId: model.id, photoIds: photos.map((p) => p.id), recipe, export: { outDir: out }, queue: url });
     const warnings = (): string[] => events.filter((e): e is Extract<BatchEvent, { type: 'warning' }> => e.batchId === 'u' && e.type === 'warning').map((e) => e.message);
     const until = Date.now() + 30_000;
     while (warnings().length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));

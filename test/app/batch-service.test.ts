@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BatchEvent, ExportSettings, ModelSummary, PhotoRef } from '../../core/api';
+import type { BatchEvent, ModelSummary, PhotoRef } from '../../core/api';
+import { makeRecipe } from '../../core/recipe';
 import { averageScoreMaps } from '../../core/average';
 import { makeDigitScene } from '../../main/digits/scene';
 import { createAppService, type AppService } from '../../main/services/app-service';
@@ -86,7 +87,7 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
 
   it('runs the queue: per-photo statuses, the truncated JPEG failed with its reason, progress with count and time left', async () => {
     const ids = listed.map((p) => p.id);
-    const res = await service.runBatch({ batchId: 'q1', modelId: model.id, photoIds: ids, scales: SCALES, mode: 'max' });
+    const res = await service.runBatch({ batchId: 'q1', modelId: model.id, photoIds: ids, recipe: makeRecipe({ scales: SCALES, mode: 'max' }) });
     expect(res).toMatchObject({ batchId: 'q1', total: 5, done: 4, skipped: 0, cancelled: false, cacheHits: 0, outputs: [] });
     expect(res.failed).toEqual([{ photoId: byName('truncated.jpg').id, reason: expect.stringMatching(/not a supported image/) }]);
     expect(res.statuses).toEqual(['done', 'done', 'done', 'done', 'failed']);
@@ -104,7 +105,7 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
 
   it("each done photo's event carries, per class, the highest score of its averaged map: a folder ranks by any class", async () => {
     const good = listed.filter((p) => p.name !== 'truncated.jpg');
-    const res = await service.runBatch({ batchId: 'maxima', modelId: model.id, photoIds: good.map((p) => p.id), scales: SCALES, mode: 'mean' });
+    const res = await service.runBatch({ batchId: 'maxima', modelId: model.id, photoIds: good.map((p) => p.id), recipe: makeRecipe({ scales: SCALES, mode: 'mean' }) });
     expect(res.done).toBe(good.length);
     const done = events.filter((e): e is Extract<BatchEvent, { type: 'photo' }> => e.type === 'photo' && e.batchId === 'maxima' && e.status === 'done');
     expect(done).toHaveLength(good.length);
@@ -126,7 +127,7 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
   it('a second run is served from the disk cache; a changed photo is recomputed; computeScores reads the cache too', async () => {
     await scenePng(path.join(photosDir, 'scene-2.png'), 77);
     const ids = listed.filter((p) => p.name !== 'truncated.jpg').map((p) => p.id);
-    const res = await service.runBatch({ batchId: 'q2', modelId: model.id, photoIds: ids, scales: SCALES, mode: 'max' });
+    const res = await service.runBatch({ batchId: 'q2', modelId: model.id, photoIds: ids, recipe: makeRecipe({ scales: SCALES, mode: 'max' }) });
     expect(res).toMatchObject({ done: 4, cacheHits: 3, failed: [] });
     const done = events.filter((e): e is Extract<BatchEvent, { type: 'photo' }> => e.type === 'photo' && e.batchId === 'q2' && e.status === 'done');
     expect(Object.fromEntries(done.map((e) => [listed.find((p) => p.id === e.photoId)?.name, e.cached]))).toEqual({
@@ -141,19 +142,19 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
 
   it('exports overlay PNGs only into a folder chosen in the dialog; cancel keeps the finished exports, with no partial files', async () => {
     const out = path.join(dir, 'exports');
-    const settings: ExportSettings = {
-      outDir: out, classChoice: 'top', view: 'absolute', colormap: 'viridis', opacity: 0.6, threshold: 0.1, boxes: true, detectThreshold: 0.5,
-      legend: true, namePattern: '{name}-{class}', scoresJson: true, csv: true,
-    };
+    const settings = makeRecipe({
+      classChoice: 'top', view: 'absolute', colormap: 'viridis', opacity: 0.6, threshold: 0.1, boxes: true, detectThreshold: 0.5,
+      legend: true, namePattern: '{name}-{class}', scores: 'summary', csv: true,
+    });
     const ids = listed.map((p) => p.id);
-    await expect(service.runBatch({ batchId: 'x0', modelId: model.id, photoIds: ids, scales: SCALES, mode: 'max', export: settings })).rejects.toThrow(/not chosen as an export folder/);
+    await expect(service.runBatch({ batchId: 'x0', modelId: model.id, photoIds: ids, recipe: { ...settings, scales: SCALES }, export: { outDir: out } })).rejects.toThrow(/not chosen as an export folder/);
     service.allowExportDir(out);
 
     const off = service.onBatch((e) => {
       if (e.batchId === 'x1' && e.type === 'photo' && e.status === 'done') void service.cancel('x1');
     });
     const many = [...ids, ...ids, ...ids];
-    const res = await service.runBatch({ batchId: 'x1', modelId: model.id, photoIds: many, scales: SCALES, mode: 'max', export: { ...settings, csv: false } });
+    const res = await service.runBatch({ batchId: 'x1', modelId: model.id, photoIds: many, recipe: { ...settings, scales: SCALES, csv: false }, export: { outDir: out } });
     off();
     expect(res.cancelled).toBe(true);
     expect(res.done).toBeGreaterThanOrEqual(1);
@@ -172,7 +173,7 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
     expect((await listTree(out)).filter((f) => f.includes('.tmp'))).toEqual([]);
 
     // A full export next to it: never overwrites (suffix), CSVs written.
-    const full = await service.runBatch({ batchId: 'x2', modelId: model.id, photoIds: ids, scales: SCALES, mode: 'max', export: settings });
+    const full = await service.runBatch({ batchId: 'x2', modelId: model.id, photoIds: ids, recipe: { ...settings, scales: SCALES }, export: { outDir: out } });
     expect(full).toMatchObject({ done: 4, cancelled: false, cacheHits: 4 });
     expect(full.csv?.summary).toBe(path.join(out, 'summary.csv'));
     for (const f of pngs) expect((await fs.stat(f)).isFile()).toBe(true);
@@ -191,11 +192,11 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
       await sharp(grey, { raw: { width: n, height: n, channels: 3 } }).png().toFile(path.join(dir, `${name}.png`));
     }
     const { photos } = await service.addPhotos([path.join(dir, 'small.png'), path.join(dir, 'large.png')]);
-    const settings: ExportSettings = {
-      outDir: out, classChoice: 'top', view: 'absolute', colormap: 'viridis', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
-      legend: false, namePattern: '{name}', scoresJson: true, csv: false,
-    };
-    const res = await service.runBatch({ batchId: 'auto-1', modelId: model.id, photoIds: photos.map((p) => p.id), scales: 'auto', mode: 'max', export: settings });
+    const settings = makeRecipe({
+      classChoice: 'top', view: 'absolute', colormap: 'viridis', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
+      legend: false, namePattern: '{name}', scores: 'summary', csv: false,
+    });
+    const res = await service.runBatch({ batchId: 'auto-1', modelId: model.id, photoIds: photos.map((p) => p.id), recipe: { ...settings, scales: 'auto' }, export: { outDir: out } });
     expect(res).toMatchObject({ done: 2, failed: [] });
     const scalesOf = async (name: string): Promise<number[]> => {
       const json = res.outputs.find((f) => path.basename(f) === `${name}.scores.json`);
@@ -216,11 +217,11 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
     expect(photos).toHaveLength(4);
     const out = path.join(dir, 'nested-out');
     service.allowExportDir(out);
-    const settings: ExportSettings = {
-      outDir: out, classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
-      legend: false, namePattern: '{name}.heatmap', scoresJson: false, csv: false,
-    };
-    const res = await service.runBatch({ batchId: 'nested-1', modelId: model.id, photoIds: photos.map((p) => p.id), scales: [1], mode: 'max', export: settings });
+    const settings = makeRecipe({
+      classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
+      legend: false, namePattern: '{name}.heatmap', scores: 'none', csv: false,
+    });
+    const res = await service.runBatch({ batchId: 'nested-1', modelId: model.id, photoIds: photos.map((p) => p.id), recipe: { ...settings, scales: [1] }, export: { outDir: out } });
     expect(res).toMatchObject({ done: 4, failed: [] });
     expect((await listTree(out)).filter((f) => !f.startsWith('.'))).toEqual(['a/x.heatmap.png', 'b/deeper/x.heatmap.png', 'b/x.heatmap.png', 'top.heatmap.png']);
     // Each overlay has its own photo's size, so none was written over another's place.
@@ -244,11 +245,11 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
     expect(photos).toHaveLength(3);
     const out = path.join(dir, 'one-by-one-out');
     service.allowExportDir(out);
-    const settings: ExportSettings = {
-      outDir: out, classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
-      legend: false, namePattern: '{name}.heatmap', scoresJson: false, csv: false,
-    };
-    const res = await service.runBatch({ batchId: 'one-by-one-1', modelId: model.id, photoIds: photos.map((p) => p.id), scales: [1], mode: 'max', export: settings });
+    const settings = makeRecipe({
+      classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.6, threshold: 0.1, boxes: false, detectThreshold: 0.5,
+      legend: false, namePattern: '{name}.heatmap', scores: 'none', csv: false,
+    });
+    const res = await service.runBatch({ batchId: 'one-by-one-1', modelId: model.id, photoIds: photos.map((p) => p.id), recipe: { ...settings, scales: [1] }, export: { outDir: out } });
     expect(res).toMatchObject({ done: 3, failed: [] });
     // Both cats live in a folder "a": the folder above it tells them apart; the dog's name is its own.
     expect((await listTree(out)).filter((f) => !f.startsWith('.'))).toEqual(['dog.heatmap.png', 'trip/a/cat.heatmap.png', 'work/a/cat.heatmap.png']);
@@ -265,7 +266,7 @@ describe('the app service batch (real engine, built-in model, disk cache)', () =
         void service.pauseBatch('p1');
       }
     });
-    const run = service.runBatch({ batchId: 'p1', modelId: model.id, photoIds: [...ids, ...ids], scales: [0.75], mode: 'max' });
+    const run = service.runBatch({ batchId: 'p1', modelId: model.id, photoIds: [...ids, ...ids], recipe: makeRecipe({ scales: [0.75], mode: 'max' }) });
     await new Promise((r) => setTimeout(r, 1500));
     const startedWhilePaused = events.filter((e) => e.batchId === 'p1' && e.type === 'photo' && e.status === 'running').length;
     expect(events.some((e) => e.batchId === 'p1' && e.type === 'paused')).toBe(true);

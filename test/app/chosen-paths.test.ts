@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { makeRecipe } from '../../core/recipe';
 import { DROPPED_CHANNEL, PHOTO_SCHEME } from '../../core/api';
 
 const electron = await vi.hoisted(async () => (await import('./electron-fake')).createElectronFake());
@@ -132,8 +133,9 @@ describe('paths from the renderer, through the real main process', () => {
     const outDir = path.join(dir, 'exports');
     await fs.mkdir(outDir);
     const exportTo = (out: string) => ({
-      batchId: 'b1', modelId: model.id, photoIds: [photos[0].id], scales: [1], mode: 'max',
-      export: { outDir: out, classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.1, boxes: false, detectThreshold: 0.5, legend: false, namePattern: '{name}', scoresJson: false, csv: false },
+      batchId: 'b1', modelId: model.id, photoIds: [photos[0].id],
+      recipe: makeRecipe({ scales: [1], classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.1, legend: false, namePattern: '{name}', scores: 'none' }),
+      export: { outDir: out },
     });
     await expect(call('convmap:run-batch', exportTo(outDir))).rejects.toThrow(`convmap:run-batch refused: outDir "${outDir}" was not chosen in the export dialog`);
     // Chosen as a photo folder is not chosen as an export folder.

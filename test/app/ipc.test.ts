@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { makeRecipe } from '../../core/recipe';
 import { DROPPED_CHANNEL, INVOKE_CHANNELS, INVOKES, type InvokeChannel, type PhotoRef } from '../../core/api';
 import { ChosenPaths } from '../../main/electron/chosen';
 import { PhotoIdentities } from '../../main/electron/photo-identity';
@@ -139,8 +140,9 @@ describe('IPC handlers', () => {
     expect(service.addFolders).toHaveBeenLastCalledWith({ paths: ['/more'], recursive: false });
 
     const exportTo = (outDir: string) => ({
-      batchId: 'b1', modelId: 'm1', photoIds: ['p1'], scales: [1], mode: 'max',
-      export: { outDir, classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.1, boxes: true, detectThreshold: 0.5, legend: true, namePattern: '{name}-{class}', scoresJson: true, csv: false },
+      batchId: 'b1', modelId: 'm1', photoIds: ['p1'],
+      recipe: makeRecipe({ scales: [1], classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.1, boxes: true, namePattern: '{name}-{class}' }),
+      export: { outDir },
     });
     await expect(call('convmap:run-batch', exportTo('/exports'))).rejects.toThrow(/convmap:run-batch refused: outDir "\/exports" was not chosen in the export dialog/);
     await expect(call('convmap:choose-export-folder')).resolves.toBe('/exports');
@@ -256,8 +258,9 @@ describe('Show in folder', () => {
   it('opens the file manager on a file an export wrote, or its chosen folder, and refuses any other path without calling the shell', async () => {
     const { call, service, shell, log } = setup();
     const req = {
-      batchId: 'b1', modelId: 'm1', photoIds: ['p1'], scales: [1], mode: 'max',
-      export: { outDir: '/exports', classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.1, boxes: false, detectThreshold: 0.5, legend: true, namePattern: '{name}', scoresJson: false, csv: false },
+      batchId: 'b1', modelId: 'm1', photoIds: ['p1'],
+      recipe: makeRecipe({ scales: [1], classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.1, namePattern: '{name}', scores: 'none' }),
+      export: { outDir: '/exports' },
     };
     vi.mocked(service.runBatch).mockResolvedValueOnce({
       batchId: 'b1', total: 1, done: 1, failed: [], statuses: ['done'], skipped: 0, cancelled: false, cacheHits: 0, elapsedMs: 1, outputs: ['/exports/a.heatmap.png'],

@@ -6,7 +6,7 @@ import { renderPicture, type PictureInput, type PictureStyle } from '../../main/
 import { createPictureRenderer } from '../../main/services/picture-thread';
 
 const LABELS = ['cat', 'dog', 'background'];
-const STYLE: PictureStyle = { colormap: 'viridis', opacity: 0.6, threshold: 0.1, boxes: true, legend: true };
+const STYLE: PictureStyle = { colormap: 'viridis', opacity: 0.6, threshold: 0.1, smooth: true, boxes: true, legend: true };
 
 function photoResult(): PictureInput {
   const width = 96;

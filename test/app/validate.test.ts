@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { makeRecipe } from '../../core/recipe';
 import { INVOKES, type InvokeMethod } from '../../core/api';
 import {
   checkAddFoldersRequest, checkComputeScoresRequest, checkInvokeArgs, checkLoadModelRequest, checkPaths, checkRunBatchRequest,
@@ -15,11 +16,14 @@ const ctx: ValidationContext = Object.freeze({
   isExportDir: (dir: string) => dir === '/exports',
   isChosen: (p: string) => CHOSEN.includes(p),
 });
-const EXPORT = Object.freeze({
-  outDir: '/exports', classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.2, boxes: true, detectThreshold: 0.5,
-  legend: false, namePattern: '{name}.{class}.png', scoresJson: true, csv: true,
-});
-const BATCH = Object.freeze({ batchId: 'b1', modelId: MODEL, photoIds: [PHOTO, 'photo-2'], scales: [0.5, 1], mode: 'max' });
+const EXPORT = Object.freeze({ outDir: '/exports' });
+const RECIPE = Object.freeze(makeRecipe({
+  scales: [0.5, 1], mode: 'max', classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.2, boxes: true, detectThreshold: 0.5,
+  legend: false, namePattern: '{name}.{class}.png', scores: 'summary', csv: true,
+}));
+const BATCH = Object.freeze({ batchId: 'b1', modelId: MODEL, photoIds: [PHOTO, 'photo-2'], recipe: RECIPE });
+/** BATCH with recipe fields changed. */
+const withRecipe = (changes: Record<string, unknown>): Record<string, unknown> => ({ ...BATCH, recipe: { ...RECIPE, ...changes } });
 const origins = Object.freeze({ appOrigin: 'convmap-app://renderer' });
 const devOrigins = Object.freeze({ appOrigin: 'convmap-app://renderer', devServerUrl: 'http://localhost:5173/' });
 
@@ -138,10 +142,11 @@ describe('argument validators', () => {
     const r = checkRunBatchRequest(BATCH, ctx);
     expect(r).toEqual({ ok: true, value: BATCH });
     if (r.ok) expect(r.value.photoIds).not.toBe(BATCH.photoIds);
+    if (r.ok) expect(r.value.recipe).not.toBe(BATCH.recipe);
     expect(checkRunBatchRequest({ ...BATCH, export: EXPORT }, ctx)).toEqual({ ok: true, value: { ...BATCH, export: EXPORT } });
     // 'auto': each photo's default scales, chosen by main; no other word stands for a list.
-    expect(checkRunBatchRequest({ ...BATCH, scales: 'auto' }, ctx)).toEqual({ ok: true, value: { ...BATCH, scales: 'auto' } });
-    expect(reason(checkRunBatchRequest({ ...BATCH, scales: 'Auto' }, ctx))).toBe('scales must be an array of numbers, got a string of 4 characters');
+    expect(checkRunBatchRequest(withRecipe({ scales: 'auto' }), ctx)).toEqual({ ok: true, value: withRecipe({ scales: 'auto' }) });
+    expect(reason(checkRunBatchRequest(withRecipe({ scales: 'Auto' }), ctx))).toBe('recipe: scales must be "auto" or a list of numbers, got "Auto"');
   });
 
   it.each([
@@ -151,27 +156,29 @@ describe('argument validators', () => {
     [{ ...BATCH, photoIds: [PHOTO, 5] }, /photoIds\[1\] must be a string/],
     [{ ...BATCH, modelId: 'other' }, /no loaded model has id "other"/],
     [{ ...BATCH, batchId: '' }, /batchId must be 1–128/],
-    [{ ...BATCH, scales: [] }, /1–32 numbers/],
-    [{ ...BATCH, scales: [Number.NaN] }, /finite number/],
+    [withRecipe({ scales: [] }), /^recipe: scales must hold 1–32 numbers/],
+    [withRecipe({ scales: [Number.NaN] }), /finite number/],
     // Checked against the largest photo of the batch (4000×3000).
-    [{ ...BATCH, scales: [8] }, /makes the 4000×3000 photo/],
-    [{ ...BATCH, mode: 'median' }, /mode must be 'mean' or 'max'/],
+    [withRecipe({ scales: [8] }), /makes the 4000×3000 photo/],
+    [withRecipe({ mode: 'median' }), /^recipe: mode must be one of max, mean, got "median"$/],
     [{ ...BATCH, out: '/tmp' }, /unexpected field "out"/],
-    [{ batchId: 'b', modelId: MODEL, photoIds: [PHOTO], scales: [1] }, /missing field "mode"/],
-    [{ ...BATCH, export: { ...EXPORT, outDir: '/etc' } }, /outDir "\/etc" was not chosen in the export dialog/],
-    [{ ...BATCH, export: { ...EXPORT, outDir: 'exports' } }, /outDir must be absolute/],
-    [{ ...BATCH, export: { ...EXPORT, colormap: 'rainbow' } }, /colormap must be one of/],
-    [{ ...BATCH, export: { ...EXPORT, view: 'heat' } }, /view must be one of absolute, relative, classes, got "heat"/],
-    [{ ...BATCH, export: { ...EXPORT, opacity: 2 } }, /opacity must be a number in \[0, 1\], got 2/],
-    [{ ...BATCH, export: { ...EXPORT, threshold: '0.2' } }, /threshold must be a number in \[0, 1\]/],
-    [{ ...BATCH, export: { ...EXPORT, detectThreshold: -1 } }, /detectThreshold must be a number/],
-    [{ ...BATCH, export: { ...EXPORT, boxes: 1 } }, /boxes must be a boolean/],
-    [{ ...BATCH, export: { ...EXPORT, csv: undefined } }, /csv must be a boolean/],
-    [{ ...BATCH, export: { ...EXPORT, namePattern: '../{name}' } }, /must not contain folder separators/],
-    [{ ...BATCH, export: { ...EXPORT, namePattern: '{name}-{date}' } }, /unknown placeholder \{date\}/],
-    [{ ...BATCH, export: { ...EXPORT, namePattern: ' ' } }, /namePattern must be 1–200 characters/],
-    [{ ...BATCH, export: { ...EXPORT, classChoice: 3 } }, /classChoice must be a label/],
-    [{ ...BATCH, export: { ...EXPORT, overwrite: true } }, /unexpected field "overwrite"/],
+    [{ batchId: 'b', modelId: MODEL, photoIds: [PHOTO] }, /missing field "recipe"/],
+    [{ ...BATCH, export: { outDir: '/etc' } }, /outDir "\/etc" was not chosen in the export dialog/],
+    [{ ...BATCH, export: { outDir: 'exports' } }, /outDir must be absolute/],
+    [{ ...BATCH, export: { ...EXPORT, colormap: 'turbo' } }, /export settings: unexpected field "colormap"/],
+    [withRecipe({ colormap: 'rainbow' }), /^recipe: colormap must be one of/],
+    [withRecipe({ view: 'heat' }), /^recipe: view must be null or one of absolute, relative, classes, got "heat"$/],
+    [withRecipe({ opacity: 2 }), /^recipe: opacity must be a number from 0 to 1, got 2$/],
+    [withRecipe({ threshold: '0.2' }), /^recipe: threshold must be a number from 0 to 1, got "0.2"$/],
+    [withRecipe({ detectThreshold: -1 }), /^recipe: detectThreshold must be a number/],
+    [withRecipe({ boxes: 1 }), /^recipe: boxes must be true or false, got 1$/],
+    [withRecipe({ csv: undefined }), /^recipe: csv must be true or false/],
+    [withRecipe({ namePattern: '../{name}' }), /must not contain folder separators/],
+    [withRecipe({ namePattern: '{name}-{date}' }), /unknown placeholder \{date\}/],
+    [withRecipe({ namePattern: ' ' }), /^recipe: namePattern is empty$/],
+    [withRecipe({ classChoice: 3 }), /^recipe: classChoice must be null or a text/],
+    [withRecipe({ overwrite: true }), /^recipe: unknown recipe field "overwrite"$/],
+    [{ ...BATCH, recipe: { ...RECIPE, stride: undefined } }, /^recipe: stride must be null or a whole number/],
     [{ ...BATCH, export: null }, /export settings must be an object/],
     [null, /must be an object/],
   ])('refuse run-batch request %j with a reason', (req, why) => {

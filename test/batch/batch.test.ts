@@ -11,7 +11,8 @@ import { colormapLut } from '../../core/colormap';
 import { decodePhoto } from '../../main/io/decode';
 import { createEngine, type Engine, type ModelHandle } from '../../main/engine/engine';
 import type { OnnxRuntimeEngine } from '../../main/engine/onnx-engine';
-import { BatchController, runBatch, type BatchEvent, type BatchOptions, type RunBatchArgs } from '../../main/services/batch';
+import { makeRecipe, type Recipe } from '../../core/recipe';
+import { BatchController, runBatch, type BatchOptions, type RunBatchArgs, type RunEvent, type RunOptions } from '../../main/services/batch';
 import { createDiskCache, modelHash, type ScoreCache } from '../../main/services/cache';
 import { legendLayer } from '../../main/services/legend';
 import { prepareModel, type PreparedModel } from '../../main/services/models';
@@ -30,7 +31,9 @@ let mixed: string;
 /** Folder with 6 good scenes only. */
 let good: string;
 
-const style: BatchOptions = { colormap: 'turbo', opacity: 0.5, threshold: 0, mode: 'mean', boxes: false, legend: false, classChoice: 'top', detectThreshold: 0.5 };
+const style: Recipe = makeRecipe({ scales: [1, 0.75], colormap: 'turbo', opacity: 0.5, threshold: 0, mode: 'mean', boxes: false, legend: false, classChoice: 'top', detectThreshold: 0.5 });
+/** The batch's options: `style` with `changes`, and run options. */
+const opt = (changes: Partial<Recipe>, run: RunOptions = {}): BatchOptions => ({ recipe: { ...style, ...changes }, ...run });
 
 beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-batch-'));
@@ -64,12 +67,12 @@ afterAll(async () => {
 });
 
 function args(over: Partial<RunBatchArgs> & Pick<RunBatchArgs, 'photos' | 'outDir'>): RunBatchArgs {
-  return { engine, handle, info: prepared.info, scales: [1, 0.75], options: style, ...over };
+  return { engine, handle, info: prepared.info, options: { recipe: style }, ...over };
 }
 
 describe('runBatch on a folder with bad files', () => {
   let summary: Awaited<ReturnType<typeof runBatch>>;
-  let events: BatchEvent[];
+  let events: RunEvent[];
   let out: string;
   let photos: string[];
   beforeAll(async () => {
@@ -78,7 +81,7 @@ describe('runBatch on a folder with bad files', () => {
     expect(scan.skipped.map((s) => path.basename(s.path))).toEqual(['notes.txt']);
     out = path.join(tmp, 'out-mixed');
     events = [];
-    summary = await runBatch(args({ photos, outDir: out, options: { ...style, csv: true }, onEvent: (e) => events.push(e) }));
+    summary = await runBatch(args({ photos, outDir: out, options: opt({ csv: true }), onEvent: (e) => events.push(e) }));
   });
 
   it('gives each bad file its specific message and completes the rest', () => {
@@ -106,7 +109,7 @@ describe('runBatch on a folder with bad files', () => {
       expect(['done', 'failed']).toContain(s[2]);
     });
     const progress = events.filter((e) => e.type === 'progress');
-    const last = progress[progress.length - 1] as Extract<BatchEvent, { type: 'progress' }>;
+    const last = progress[progress.length - 1] as Extract<RunEvent, { type: 'progress' }>;
     expect(last).toMatchObject({ total: 8, done: 4, failed: 4, skipped: 0, running: 0, etaMs: 0 });
     expect(progress.some((p) => p.type === 'progress' && p.etaMs !== null && p.etaMs > 0)).toBe(true);
   });
@@ -138,7 +141,7 @@ describe('runBatch on a folder with bad files', () => {
 describe('runBatch with the corpus EXIF photo', () => {
   it.skipIf(!existsSync(corpusExif))('exports exif_Landscape_6.jpg upright at 1800×1200', async () => {
     const out = path.join(tmp, 'out-corpus');
-    const s = await runBatch(args({ photos: [corpusExif], outDir: out, scales: [0.1] }));
+    const s = await runBatch(args({ photos: [corpusExif], outDir: out, options: opt({ scales: [0.1] }) }));
     expect(s.done).toBe(1);
     const meta = await sharp(path.join(out, 'exif_Landscape_6.heatmap.png')).metadata();
     expect([meta.width, meta.height]).toEqual([1800, 1200]);
@@ -152,7 +155,7 @@ describe('output folder that cannot be written', () => {
     await fs.writeFile(file, 'x');
     const outDir = path.join(file, 'sub');
     const counting = countingEngine(engine);
-    const events: BatchEvent[] = [];
+    const events: RunEvent[] = [];
     await expect(runBatch(args({ engine: counting, photos: [path.join(good, 'scene0.jpg')], outDir, onEvent: (e) => events.push(e) })))
       .rejects.toThrow(`cannot write ${outDir}: a path component is not a folder`);
     expect(counting.calls).toHaveLength(0);
@@ -210,7 +213,7 @@ describe('cancel and pause', () => {
     const abort = new AbortController();
     const done: string[] = [];
     const s = await runBatch(args({
-      photos, outDir: out, jobs: 2, signal: abort.signal, options: { ...style, csv: true },
+      photos, outDir: out, jobs: 2, signal: abort.signal, options: opt({ csv: true }),
       onEvent: (e) => {
         if (e.type === 'photo' && e.status === 'done' && e.outcome) {
           if (e.outcome.png) done.push(e.outcome.png);
@@ -234,7 +237,7 @@ describe('cancel and pause', () => {
   it('pause stops new photos from starting until resume', async () => {
     const photos = (await scanInputs([good])).photos;
     const controller = new BatchController();
-    const events: BatchEvent[] = [];
+    const events: RunEvent[] = [];
     let pausedAt = -1;
     let onPaused = (): void => undefined;
     const paused = new Promise<void>((resolve) => { onPaused = resolve; });
@@ -295,7 +298,7 @@ describe('score cache', () => {
     await runBatch(args({ engine: third, photos, outDir: path.join(tmp, 'out-c3'), cache, modelKey }));
     expect(third.calls).toEqual([{ width: 240, height: 180, scales: [1, 0.75] }]);
     const fourth = countingEngine(engine);
-    await runBatch(args({ engine: fourth, photos: [photos[0]], scales: [1, 0.5], outDir: path.join(tmp, 'out-c4'), cache, modelKey }));
+    await runBatch(args({ engine: fourth, photos: [photos[0]], options: opt({ scales: [1, 0.5] }), outDir: path.join(tmp, 'out-c4'), cache, modelKey }));
     expect(fourth.calls).toEqual([{ width: 240, height: 180, scales: [0.5] }]);
   });
 
@@ -317,8 +320,8 @@ describe('overlay PNG pixels', () => {
     photo = path.join(good, 'scene2.jpg');
     upright = await decodePhoto(photo);
   });
-  async function exportOne(outDir: string, options: Partial<BatchOptions>) {
-    const s = await runBatch(args({ photos: [photo], outDir, options: { ...style, ...options } }));
+  async function exportOne(outDir: string, options: Partial<Recipe>) {
+    const s = await runBatch(args({ photos: [photo], outDir, options: opt(options) }));
     expect(s.done).toBe(1);
     const png = path.join(outDir, 'scene2.heatmap.png');
     const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
@@ -388,17 +391,17 @@ describe('names', () => {
   it('follows the name pattern and never overwrites: a second run adds -2, --overwrite replaces', async () => {
     const photos = [path.join(good, 'scene4.jpg')];
     const out = path.join(tmp, 'out-names');
-    const s1 = await runBatch(args({ photos, outDir: out, options: { ...style, namePattern: '{class}_{name}', classChoice: '3' } }));
+    const s1 = await runBatch(args({ photos, outDir: out, options: opt({ namePattern: '{class}_{name}', classChoice: '3' }) }));
     expect(s1.done).toBe(1);
     const first = path.join(out, '3_scene4.png');
     const before = await fs.readFile(first);
-    const events: BatchEvent[] = [];
-    await runBatch(args({ photos, outDir: out, options: { ...style, namePattern: '{class}_{name}', classChoice: '3', opacity: 1 }, onEvent: (e) => events.push(e) }));
-    const done = events.find((e) => e.type === 'photo' && e.status === 'done') as Extract<BatchEvent, { type: 'photo' }>;
+    const events: RunEvent[] = [];
+    await runBatch(args({ photos, outDir: out, options: opt({ namePattern: '{class}_{name}', classChoice: '3', opacity: 1 }), onEvent: (e) => events.push(e) }));
+    const done = events.find((e) => e.type === 'photo' && e.status === 'done') as Extract<RunEvent, { type: 'photo' }>;
     expect(done.outcome?.png).toBe(path.join(out, '3_scene4-2.png'));
     expect(done.outcome?.json).toBe(path.join(out, 'scene4-2.scores.json'));
     expect((await fs.readFile(first)).equals(before)).toBe(true);
-    await runBatch(args({ photos, outDir: out, options: { ...style, namePattern: '{class}_{name}', classChoice: '3', opacity: 1, overwrite: true } }));
+    await runBatch(args({ photos, outDir: out, options: opt({ namePattern: '{class}_{name}', classChoice: '3', opacity: 1 }, { overwrite: true }) }));
     expect((await fs.readFile(first)).equals(before)).toBe(false);
     expect((await fs.readdir(out)).filter((f) => !f.startsWith('.')).sort()).toEqual(['3_scene4-2.png', '3_scene4.png', 'scene4-2.scores.json', 'scene4.scores.json']);
   });
@@ -414,7 +417,7 @@ describe('names', () => {
   });
 
   it('refuses an unknown class label before any work', async () => {
-    await expect(runBatch(args({ photos: [path.join(good, 'scene0.jpg')], outDir: path.join(tmp, 'out-badclass'), options: { ...style, classChoice: 'cat' } })))
+    await expect(runBatch(args({ photos: [path.join(good, 'scene0.jpg')], outDir: path.join(tmp, 'out-badclass'), options: opt({ classChoice: 'cat' }) })))
       .rejects.toThrow(/unknown class "cat"/);
   });
 });

@@ -150,16 +150,17 @@ describe('the memory budget of photos in flight', () => {
   });
 });
 
-describe('settingsKey: what the view shows joins the key (issue 20 item 3)', () => {
-  it('differs between views, and an absent view is the model\'s default view', async () => {
-    const { settingsKey } = await import('../../main/services/batch');
+describe('journalKey: what the view shows joins the key (issue 20 item 3)', () => {
+  it('differs between views, and a view left to the model is the model\'s default view', async () => {
+    const { journalKey, journalRecipe } = await import('../../main/services/batch');
+    const { makeRecipe } = await import('../../core/recipe');
     const { digitLabels } = await import('../../main/digits/scene');
     // The key reads the model's source, preprocessing and labels only.
     const info = { source: 'digits', preprocess: 'unit', labels: [...digitLabels] } as unknown as ConvertedModelInfo;
-    const base = { modelKey: 'm', info, scales: [1], options: { mode: 'max' as const, classChoice: 'top', colormap: 'viridis' as const, opacity: 0.5, threshold: 0.2, boxes: false, legend: true, detectThreshold: 0.5 } };
-    const key = (view?: 'absolute' | 'relative' | 'classes'): string => settingsKey({ ...base, options: { ...base.options, view } }, '{name}.png');
+    const key = (view: 'absolute' | 'relative' | 'classes' | null): string =>
+      journalKey(journalRecipe({ modelKey: 'm', info, options: { recipe: makeRecipe({ scales: [1], classChoice: 'top', view }) } }));
     expect(new Set([key('absolute'), key('relative'), key('classes')]).size).toBe(3);
     // The built-in digit model has a background class: its default view is 'absolute'.
-    expect(key(undefined)).toBe(key('absolute'));
+    expect(key(null)).toBe(key('absolute'));
   });
 });

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DRAW_DEFAULTS, defaultScales } from '../../core/defaults';
+import { makeRecipe } from '../../core/recipe';
 import { createEngine } from '../../main/engine/engine';
 import { runBatch } from '../../main/services/batch';
 import { prepareModel } from '../../main/services/models';
@@ -27,8 +27,7 @@ export async function picture100mp(runs: number): Promise<Record<string, unknown
         const t0 = performance.now();
         const s = await runBatch({
           engine, handle, info: prepared.info, photos: [photo], outDir: path.join(dir, `out-${i}`),
-          scales: (size) => defaultScales(prepared.info.window, size),
-          options: { ...DRAW_DEFAULTS, boxes: true, legend: true, classChoice: 'any' },
+          options: { recipe: makeRecipe({ scales: 'auto', boxes: true, legend: true, classChoice: 'any' }) },
         });
         if (s.done !== 1) throw new Error(`the 100 MP photo was not done: ${JSON.stringify(s.failed)}`);
         times.push(performance.now() - t0);

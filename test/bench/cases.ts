@@ -14,6 +14,7 @@ import { convertClassifier } from '../../main/convert/convert';
 import { loadConverted, modelToArtifacts, saveConverted } from '../../main/convert/save';
 import { checkEquivalence } from '../../main/convert/equivalence';
 import type { ConvertedModelInfo } from '../../core/model-info';
+import { makeRecipe } from '../../core/recipe';
 import { prepareModel } from '../../main/services/models';
 import { makeDigitScene } from '../../main/digits/scene';
 import { median, timeRuns } from './timing';
@@ -276,8 +277,8 @@ async function batch(workers: number | undefined, runs: number): Promise<Record<
       const out = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-bench-out-'));
       try {
         const summary = await runBatch({
-          engine, handle, info: prepared.info, photos, scales: [1, 2 / 3, 1 / 2], outDir: out,
-          options: { colormap: 'turbo', opacity: 0.5, threshold: 0, mode: 'mean', boxes: false, legend: false, classChoice: 'top', detectThreshold: 0.5 },
+          engine, handle, info: prepared.info, photos, outDir: out,
+          options: { recipe: makeRecipe({ scales: [1, 2 / 3, 1 / 2], colormap: 'turbo', opacity: 0.5, threshold: 0, mode: 'mean', boxes: false, legend: false, classChoice: 'top', detectThreshold: 0.5 }) },
           onEvent: (e) => {
             if (e.type === 'progress') rss.push(process.memoryUsage().rss);
           },

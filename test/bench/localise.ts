@@ -3,7 +3,7 @@
  * settings? Digit scenes of several sizes and densities (held-out MNIST digits, makeDigitScene), on
  * black and on backgrounds made here (a gradient, noise, crops of the corpus photos), run through the
  * CLI's stages with the CLI's defaults: the default scale plan (core/defaults scalePlan), the engine,
- * then core/pipeline analyseMaps with DRAW_DEFAULTS and the default class choice. Precision, recall
+ * then core/pipeline analyseMaps with DEFAULT_RECIPE and the default class choice. Precision, recall
  * and F1 at IoU 0.5 (the same digit), per model and scene kind, for the built-in model and every
  * third-party digit classifier of ../shared/corpus/models (a model that does not open is reported
  * with its reason), and the median F1 over the third-party models that open.
@@ -12,7 +12,8 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { DRAW_DEFAULTS, defaultClassChoice, scalePlan } from '../../core/defaults';
+import { defaultClassChoice, scalePlan } from '../../core/defaults';
+import { DEFAULT_RECIPE } from '../../core/recipe';
 import { matchDetections } from '../../core/detect';
 import { analyseMaps } from '../../core/pipeline';
 import type { ScoreMap } from '../../core/scoremap';
@@ -124,7 +125,7 @@ async function measureModel(target: string | undefined, specs: readonly SceneSpe
   const dump = process.env.LOCALISE_DUMP;
   try {
     const handle = await engine.loadModel(prepared.artifacts, info);
-    const settings = { mode: DRAW_DEFAULTS.mode, classChoice: defaultClassChoice(info.labels), detectThreshold: DRAW_DEFAULTS.detectThreshold };
+    const settings = { mode: DEFAULT_RECIPE.mode, classChoice: defaultClassChoice(info.labels), detectThreshold: DEFAULT_RECIPE.detectThreshold };
     const byKind = new Map<string, Counts>();
     const all: Counts = { tp: 0, fp: 0, fn: 0 };
     let boxes = 0;
@@ -180,7 +181,7 @@ export async function localise(full = false): Promise<Record<string, unknown>> {
   const median = thirdF1.length === 0 ? null : thirdF1.length % 2 ? thirdF1[(thirdF1.length - 1) / 2] : (thirdF1[thirdF1.length / 2 - 1] + thirdF1[thirdF1.length / 2]) / 2;
   return {
     case: 'localise', iou: 0.5, scenes: specs.map((s) => `${s.kind} ${s.width}×${s.height} ${s.count}×[${s.sizes.join(',')}]`),
-    settings: 'CLI defaults: scalePlan scales, DRAW_DEFAULTS (mode, detectThreshold), default class choice',
+    settings: 'CLI defaults: scalePlan scales, DEFAULT_RECIPE (mode, detectThreshold), default class choice',
     builtinF1: results[0].f1 ?? null, medianThirdPartyF1: median === null ? null : +median.toFixed(3), thirdPartyOpened: thirdF1.length,
     targets: { builtinF1: 0.95, medianThirdPartyF1: 0.8 },
     ...(missing.length ? { missing } : {}),

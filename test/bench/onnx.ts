@@ -167,7 +167,7 @@ export async function mobilenetPhoto(runs: number): Promise<Record<string, unkno
       const t2 = performance.now();
       const averaged = averageScoreMaps(maps, { mode: 'mean' });
       const t3 = performance.now();
-      const png = await renderPicture({ image, averaged, classIndex: 0, drawn: [] }, info.labels, { colormap: 'turbo', opacity: 0.5, threshold: 0, boxes: false, legend: false });
+      const png = await renderPicture({ image, averaged, classIndex: 0, drawn: [] }, info.labels, { colormap: 'turbo', opacity: 0.5, threshold: 0, smooth: true, boxes: false, legend: false });
       const t4 = performance.now();
       if (png.length === 0) throw new Error('empty PNG');
       if (r === 0) continue;

@@ -6,7 +6,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DRAW_DEFAULTS } from '../../core/defaults';
+import { DEFAULT_RECIPE } from '../../core/recipe';
 import { loadGlyphs } from '../../main/services/glyphs';
 import { legendLayer } from '../../main/services/legend';
 import { cliSandbox, REPO } from '../helpers/cli';
@@ -90,13 +90,13 @@ describe('defaults shared with the window', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/black\.png → .*\(any \(not background\), 1: 16×24 cells\)/);
     const raw = await sharp(path.join(out, 'black.heatmap.png')).raw().toBuffer();
-    // The legend is drawn by default, as in the window (DRAW_DEFAULTS.legend), in its place at the
+    // The legend is drawn by default, as in the window (DEFAULT_RECIPE.legend), in its place at the
     // bottom-left; every other pixel is untouched: the old defaults (threshold 0, opacity 0.5) tinted
     // every pixel blue.
     await loadGlyphs([]);
-    const spec = { kind: 'scale' as const, title: 'any (not background)', colormap: DRAW_DEFAULTS.colormap, range: [0, 1] as [number, number], threshold: DRAW_DEFAULTS.threshold };
+    const spec = { kind: 'scale' as const, title: 'any (not background)', colormap: DEFAULT_RECIPE.colormap, range: [0, 1] as [number, number], threshold: DEFAULT_RECIPE.threshold };
     const l = legendLayer(120, 90, spec) as NonNullable<ReturnType<typeof legendLayer>>;
-    expect(DRAW_DEFAULTS.legend).toBe(true);
+    expect(DEFAULT_RECIPE.legend).toBe(true);
     let inLegend = 0;
     for (let p = 0; p < 120 * 90; p++) {
       const y = Math.floor(p / 120);

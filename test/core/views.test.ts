@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AveragedMap } from '../../core/average';
 import { classColour, colormapLut } from '../../core/colormap';
-import { DRAW_DEFAULTS } from '../../core/defaults';
+import { DEFAULT_RECIPE } from '../../core/recipe';
 import { renderClassMap } from '../../core/overlay';
 import { ANY_CLASS, anyLabel, checkClassChoice, classLabel, defaultView, legendSpec, paintView, viewSource } from '../../core/pipeline';
 
@@ -117,7 +117,7 @@ describe('relative map (per-photo min–max, as pytorch-grad-cam normalises a CA
 
 describe('defaults and "any" (issue 20 items 3, 4)', () => {
   it('the default colormap is perceptually uniform', () => {
-    expect(['viridis', 'inferno', 'cividis', 'magma', 'plasma']).toContain(DRAW_DEFAULTS.colormap);
+    expect(['viridis', 'inferno', 'cividis', 'magma', 'plasma']).toContain(DEFAULT_RECIPE.colormap);
   });
 
   it('the class map is the default for a closed-set classifier, the absolute map where there is a background class', () => {

@@ -16,7 +16,7 @@ import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { averageScoreMaps } from '../../core/average';
-import { DRAW_DEFAULTS } from '../../core/defaults';
+import { DEFAULT_RECIPE } from '../../core/recipe';
 import { makeDigitScene } from '../../main/digits/scene';
 import { DEMO_PRESET_ID, SCALE_PRESETS } from '../../renderer/scales';
 import type { AppService } from '../../main/services/app-service';
@@ -191,7 +191,7 @@ describe.skipIf(!haveChromium)('the window at 1280×720, 1400×860 and 720 px wi
     const scales = SCALE_PRESETS.find((p) => p.id === DEMO_PRESET_ID)?.scales ?? [];
     const want = await Promise.all(rows.map(async ([photoId]) => {
       const { maps } = await service.computeScores({ jobId: `rank-${photoId}`, modelId: model.id, photoId, scales });
-      const avg = averageScoreMaps(maps, { mode: DRAW_DEFAULTS.mode });
+      const avg = averageScoreMaps(maps, { mode: DEFAULT_RECIPE.mode });
       let best = -Infinity;
       for (let cell = 0; cell < avg.rows * avg.cols; cell++) if (avg.coverage[cell] > 0) best = Math.max(best, avg.scores[cell * avg.classes + k]);
       return best;

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExportSettings } from '../../core/api';
+import { makeRecipe } from '../../core/recipe';
 import { makeDigitScene } from '../../main/digits/scene';
 import { createEngine, type Engine } from '../../main/engine/engine';
 import { createAppService, type AppService } from '../../main/services/app-service';
@@ -58,10 +58,10 @@ afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
-const settings: Omit<ExportSettings, 'outDir'> = {
-  classChoice: 'any', view: 'absolute', colormap: 'turbo', opacity: 0.65, threshold: 0.2, boxes: true, detectThreshold: 0.5, legend: true,
-  namePattern: '{name}.heatmap.png', scoresJson: true, csv: false,
-};
+const settings = makeRecipe({
+  scales: SCALES, mode: 'max', classChoice: 'any', view: 'absolute', colormap: 'turbo', opacity: 0.65, threshold: 0.2, boxes: true, detectThreshold: 0.5, legend: true,
+  namePattern: '{name}.heatmap.png', scores: 'summary', csv: false,
+});
 
 interface Outputs {
   png: Buffer;
@@ -93,7 +93,7 @@ describe('the window, the batch and the CLI through one pipeline', () => {
     await fs.mkdir(outs.window);
     service.allowExportDir(outs.window);
     const res = await service.runBatch({
-      batchId: 'b', modelId: model.id, photoIds: added.photos.map((p) => p.id), scales: SCALES, mode: 'max', export: { ...settings, outDir: outs.window },
+      batchId: 'b', modelId: model.id, photoIds: added.photos.map((p) => p.id), recipe: settings, export: { outDir: outs.window },
     });
     expect(res.failed).toEqual([]);
     expect(res.done).toBe(all.length);
@@ -103,8 +103,8 @@ describe('the window, the batch and the CLI through one pipeline', () => {
     engine = await createEngine({ backend: 'wasm', workers: 2 });
     const handle = await engine.loadModel(prepared.artifacts, prepared.info);
     const s = await runBatch({
-      engine, handle, info: prepared.info, photos: all, scales: SCALES, outDir: outs.batch,
-      options: { ...settings, mode: 'max', scores: 'summary' },
+      engine, handle, info: prepared.info, photos: all, outDir: outs.batch,
+      options: { recipe: settings },
     });
     expect(s.failed).toEqual([]);
 

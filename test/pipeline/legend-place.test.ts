@@ -26,7 +26,7 @@ function hotCorner(top: boolean, left: boolean): AveragedMap {
 
 async function picture(averaged: AveragedMap, legend: boolean): Promise<Buffer> {
   const image = { width: W, height: H, channels: 3 as const, data: new Uint8Array(W * H * 3).fill(128) };
-  const png = await renderPicture({ image, averaged, classIndex: 0, drawn: [] }, ['thing', 'other'], { view: 'absolute', colormap: 'viridis', opacity: 0.6, threshold: 0.2, boxes: false, legend });
+  const png = await renderPicture({ image, averaged, classIndex: 0, drawn: [] }, ['thing', 'other'], { view: 'absolute', colormap: 'viridis', opacity: 0.6, threshold: 0.2, smooth: true, boxes: false, legend });
   return sharp(png).raw().toBuffer();
 }
 

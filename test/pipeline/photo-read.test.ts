@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { makeRecipe } from '../../core/recipe';
 import { createEngine, type Engine } from '../../main/engine/engine';
 import { decodePhoto, readPhotoFile } from '../../main/io/decode';
 import { createAppService, type AppService } from '../../main/services/app-service';
@@ -91,8 +92,8 @@ describe('the batch and the decoder', () => {
     const reads = countReads(photo);
     try {
       const s = await runBatch({
-        engine, handle, info: prepared.info, photos: [photo, '/dev/zero', fifo], scales: [1], outDir: path.join(tmp, 'out'),
-        options: { mode: 'max', classChoice: 'any', colormap: 'turbo', opacity: 0.65, threshold: 0.2, boxes: false, legend: false, detectThreshold: 0.5 },
+        engine, handle, info: prepared.info, photos: [photo, '/dev/zero', fifo], outDir: path.join(tmp, 'out'),
+        options: { recipe: makeRecipe({ scales: [1], mode: 'max', classChoice: 'any', colormap: 'turbo', opacity: 0.65, threshold: 0.2, boxes: false, legend: false, detectThreshold: 0.5 }) },
       });
       expect(s.done).toBe(1);
       expect(s.failed).toEqual([

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeRecipe } from '../../core/recipe';
 import type { ScoreMap } from '../../core/scoremap';
 import { createEngine, type Engine } from '../../main/engine/engine';
 import { runBatch } from '../../main/services/batch';
@@ -54,8 +55,8 @@ describe('the summary JSON and the .npy grid', () => {
     const handle = await engine.loadModel(prepared.artifacts, prepared.info);
     for (const dtype of ['float32', 'float16'] as const) {
       await runBatch({
-        engine, handle, info: prepared.info, photos: [photo()], scales: [1, 0.75], outDir: path.join(tmp, dtype),
-        options: { mode: 'max', classChoice: 'any', colormap: 'turbo', opacity: 0.65, threshold: 0.2, boxes: false, legend: false, detectThreshold: 0.5, scores: 'full', npyDtype: dtype },
+        engine, handle, info: prepared.info, photos: [photo()], outDir: path.join(tmp, dtype),
+        options: { recipe: makeRecipe({ scales: [1, 0.75], mode: 'max', classChoice: 'any', colormap: 'turbo', opacity: 0.65, threshold: 0.2, boxes: false, legend: false, detectThreshold: 0.5, scores: 'full', npyDtype: dtype }) },
       });
     }
   }, 60_000);
@@ -106,9 +107,9 @@ describe('the summary JSON and the .npy grid', () => {
   it('--scores none writes no score file, summary (the default) no grid', async () => {
     const prepared = await prepareModel(undefined);
     const handle = await engine.loadModel(prepared.artifacts, prepared.info);
-    const options = { mode: 'max' as const, classChoice: 'any', colormap: 'turbo' as const, opacity: 0.65, threshold: 0.2, boxes: false, legend: false, detectThreshold: 0.5 };
-    await runBatch({ engine, handle, info: prepared.info, photos: [photo()], scales: [1], outDir: path.join(tmp, 'none'), options: { ...options, scores: 'none' } });
-    await runBatch({ engine, handle, info: prepared.info, photos: [photo()], scales: [1], outDir: path.join(tmp, 'summary'), options });
+    const recipe = makeRecipe({ scales: [1], mode: 'max', classChoice: 'any', colormap: 'turbo', opacity: 0.65, threshold: 0.2, boxes: false, legend: false, detectThreshold: 0.5 });
+    await runBatch({ engine, handle, info: prepared.info, photos: [photo()], outDir: path.join(tmp, 'none'), options: { recipe: { ...recipe, scores: 'none' } } });
+    await runBatch({ engine, handle, info: prepared.info, photos: [photo()], outDir: path.join(tmp, 'summary'), options: { recipe } });
     expect((await fs.readdir(path.join(tmp, 'none'))).filter((f) => !f.startsWith('.'))).toEqual(['scene.heatmap.png']);
     expect((await fs.readdir(path.join(tmp, 'summary'))).filter((f) => !f.startsWith('.')).sort()).toEqual(['scene.heatmap.png', 'scene.scores.json']);
   });

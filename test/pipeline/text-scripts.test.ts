@@ -27,7 +27,7 @@ async function pictureWith(label: string, w = W, h = H): Promise<Buffer> {
   const image = { width: w, height: h, channels: 3 as const, data: new Uint8Array(w * h * 3).fill(128) };
   const boxes = w === W;
   const png = await renderPicture({ image, averaged: oneClass(w, h), classIndex: 0, drawn: [{ classIndex: 0, score: 0.9, box: [20, 180, 90, 300], centre: [55, 240], mapIndex: 0, support: 1 }] },
-    [label, 'other'], { view: 'classes', colormap: 'viridis', opacity: 0, threshold: 0.2, boxes, legend: true });
+    [label, 'other'], { view: 'classes', colormap: 'viridis', opacity: 0, threshold: 0.2, smooth: true, boxes, legend: true });
   return sharp(png).raw().toBuffer();
 }
 

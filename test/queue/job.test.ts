@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseQueueUrl, redactUrl } from '../../main/queue/connection';
+import { makeRecipe } from '../../core/recipe';
 import { checkHeatmapJob, heatmapJobId, JOB_VERSION, realRoots, type HeatmapJob } from '../../main/queue/job';
 import { tempDir } from '../helpers/temp-dir';
 
@@ -18,11 +19,15 @@ beforeAll(async () => {
   await fs.symlink(path.join(outside, 'b.png'), path.join(root, 'link.png'));
   job = {
     v: JOB_VERSION, photo: path.join(root, 'a.png'), subfolder: 'sub/deeper', outDir: path.join(root, 'out', 'new'),
-    model: { path: null, key: 'a'.repeat(64), preprocess: 'unit' }, scales: [1, 0.5],
-    options: {
-      classChoice: 'top', colormap: 'viridis', opacity: 0.5, threshold: 0.2, mode: 'max', boxes: true, legend: false, detectThreshold: 0.5,
-      namePattern: '{name}-{class}', overwrite: false, scores: 'full', npyDtype: 'float16', csv: true, resume: true,
+    model: { path: null },
+    recipe: {
+      ...makeRecipe({
+        scales: [1, 0.5], classChoice: 'top', colormap: 'viridis', opacity: 0.5, threshold: 0.2, mode: 'max', boxes: true, legend: false, detectThreshold: 0.5,
+        namePattern: '{name}-{class}', scores: 'full', npyDtype: 'float16', csv: true,
+      }),
+      model: 'a'.repeat(64), preprocess: 'unit', classChoice: 'top', view: 'absolute',
     },
+    run: { overwrite: false, resume: true },
   };
 });
 
@@ -36,7 +41,7 @@ describe('checkHeatmapJob', () => {
   it('accepts a well-formed job whose paths are inside the roots (an output folder not made yet included), as a fresh copy', async () => {
     const r = await checkHeatmapJob(job, await roots());
     expect(r).toEqual({ ok: true, value: job });
-    expect(r.ok && r.value !== job && r.value.options !== job.options).toBe(true);
+    expect(r.ok && r.value !== job && r.value.recipe !== job.recipe && r.value.recipe.scales !== job.recipe.scales).toBe(true);
   });
 
   it('refuses paths outside the roots, also through a symbolic link inside them', async () => {
@@ -55,17 +60,20 @@ describe('checkHeatmapJob', () => {
 
   it('refuses unknown or missing fields, other layouts and values out of range, naming the field', async () => {
     expect(await refusal({ ...job, code: 'x' })).toBe('job: unexpected field "code"');
-    const { scales: _s, ...noScales } = job;
-    expect(await refusal(noScales)).toBe('job: missing field "scales"');
-    expect(await refusal({ ...job, v: 2 })).toMatch(/^job layout 2 is not this worker's \(1\)/);
-    expect(await refusal({ ...job, options: { ...job.options, opacity: 2 } })).toBe('opacity must be a number in [0, 1], got 2');
-    expect(await refusal({ ...job, options: { ...job.options, colormap: 'rainbow' } })).toBe('colormap must be a colormap name, got "rainbow"');
-    expect(await refusal({ ...job, options: { ...job.options, view: 'xray' } })).toBe('view must be one of absolute, relative, classes, got "xray"');
-    expect(await refusal({ ...job, options: { ...job.options, view: 'relative' } })).toBeUndefined();
-    expect(await refusal({ ...job, options: { ...job.options, namePattern: '../{name}' } })).toMatch(/must not contain folder separators/);
-    expect(await refusal({ ...job, options: { ...job.options, boxes: 'yes' } })).toBe('boxes must be a boolean, got a string of 3 characters');
-    expect(await refusal({ ...job, model: { ...job.model, key: 'abc' } })).toBe('model.key must be 64 hex digits');
-    expect(await refusal({ ...job, scales: [0] })).toMatch(/^scales: /);
+    const { run: _r, ...noRun } = job;
+    expect(await refusal(noRun)).toBe('job: missing field "run"');
+    expect(await refusal({ ...job, v: 1 })).toMatch(/^job layout 1 is not this worker's \(2\)/);
+    // The recipe is checked by core/recipe checkRecipe (its messages are tested in test/core/recipe.test.ts), bound to a model.
+    expect(await refusal({ ...job, recipe: { ...job.recipe, opacity: 2 } })).toBe('recipe: opacity must be a number from 0 to 1, got 2');
+    expect(await refusal({ ...job, recipe: { ...job.recipe, colormap: 'rainbow' } })).toMatch(/^recipe: colormap must be one of .*, got "rainbow"$/);
+    expect(await refusal({ ...job, recipe: { ...job.recipe, view: 'xray' } })).toBe('recipe: view must be null or one of absolute, relative, classes, got "xray"');
+    expect(await refusal({ ...job, recipe: { ...job.recipe, view: 'relative' } })).toBeUndefined();
+    expect(await refusal({ ...job, recipe: { ...job.recipe, namePattern: '../{name}' } })).toMatch(/must not contain folder separators/);
+    expect(await refusal({ ...job, recipe: { ...job.recipe, boxes: 'yes' } })).toBe('recipe: boxes must be true or false, got "yes"');
+    expect(await refusal({ ...job, recipe: { ...job.recipe, model: 'abc' } })).toBe('recipe: model must be null or 64 hex digits, got "abc"');
+    expect(await refusal({ ...job, recipe: { ...job.recipe, model: null } })).toMatch(/^recipe: model must be the model's hash/);
+    expect(await refusal({ ...job, recipe: { ...job.recipe, scales: [0] } })).toMatch(/^recipe: /);
+    expect(await refusal({ ...job, run: { ...job.run, resume: 'yes' } })).toBe('run.resume must be a boolean, got a string of 3 characters');
     expect(await refusal([job])).toBe('a job must be an object, got an array of 1');
   });
 });
@@ -76,8 +84,8 @@ describe('heatmapJobId', () => {
     expect(id).toMatch(/^hm-[0-9a-f]{64}$/);
     expect(heatmapJobId(structuredClone(job), 'f'.repeat(64))).toBe(id);
     expect(heatmapJobId(job, 'e'.repeat(64))).not.toBe(id);
-    expect(heatmapJobId({ ...job, options: { ...job.options, opacity: 0.6 } }, 'f'.repeat(64))).not.toBe(id);
-    expect(heatmapJobId({ ...job, model: { ...job.model, key: 'b'.repeat(64) } }, 'f'.repeat(64))).not.toBe(id);
+    expect(heatmapJobId({ ...job, recipe: { ...job.recipe, opacity: 0.6 } }, 'f'.repeat(64))).not.toBe(id);
+    expect(heatmapJobId({ ...job, recipe: { ...job.recipe, model: 'b'.repeat(64) } }, 'f'.repeat(64))).not.toBe(id);
   });
 });
 

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeRecipe } from '../../core/recipe';
 import { cliSandbox, REPO, startConvmap, type CliResult } from '../helpers/cli';
 import { writeBadFiles, writeScene } from '../batch/fixtures';
 import { QUEUE_NAME } from '../../main/queue/connection';
@@ -191,11 +192,12 @@ describe.skipIf(!redisBin)('convmap heatmap --queue with convmap worker processe
 
       const job: HeatmapJob = {
         v: JOB_VERSION, photo: path.join(outside, 'x.jpg'), subfolder: '', outDir: path.join(cli.dir, 'q-outside-job'),
-        model: { path: null, key: '0'.repeat(64), preprocess: 'unit' }, scales: [1],
-        options: {
-          classChoice: 'any', colormap: 'turbo', opacity: 0.6, threshold: 0, mode: 'mean', boxes: false, legend: false, detectThreshold: 0.5,
-          namePattern: '{name}.heatmap.png', overwrite: false, scores: 'summary', npyDtype: 'float32', csv: false, resume: true,
+        model: { path: null },
+        recipe: {
+          ...makeRecipe({ scales: [1], colormap: 'turbo', opacity: 0.6, threshold: 0, mode: 'mean', boxes: false, legend: false, detectThreshold: 0.5 }),
+          model: '0'.repeat(64), preprocess: 'unit', classChoice: 'any', view: 'absolute',
         },
+        run: { overwrite: false, resume: true },
       };
       const queue = new Queue(QUEUE_NAME, { connection: { host: '127.0.0.1', port: redis.port } });
       try {

@@ -6,7 +6,7 @@
  */
 import { mount } from '@vue/test-utils';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { DRAW_DEFAULTS } from '../../core/defaults';
+import { DEFAULT_RECIPE } from '../../core/recipe';
 import { API_KEY } from '../../renderer/api';
 import HeatmapPanel from '../../renderer/components/HeatmapPanel.vue';
 import ModelPanel from '../../renderer/components/ModelPanel.vue';
@@ -37,7 +37,7 @@ describe('window defaults', () => {
     const view = useViewStore();
     const scores = useScoresStore();
     expect([view.threshold, view.opacity, view.colormap, view.showDetections, view.detectThreshold, scores.mode])
-      .toEqual([DRAW_DEFAULTS.threshold, DRAW_DEFAULTS.opacity, DRAW_DEFAULTS.colormap, DRAW_DEFAULTS.boxes, DRAW_DEFAULTS.detectThreshold, DRAW_DEFAULTS.mode]);
+      .toEqual([DEFAULT_RECIPE.threshold, DEFAULT_RECIPE.opacity, DEFAULT_RECIPE.colormap, DEFAULT_RECIPE.boxes, DEFAULT_RECIPE.detectThreshold, DEFAULT_RECIPE.mode]);
     // The legend is on in the window and its exports, as in the CLI (test/cli/args.test.ts).
     expect([view.legend, useBatchStore().legend]).toEqual([true, true]);
   });

@@ -29,8 +29,10 @@ try { await call('convmap:add-photos', ['/etc/passwd']); } catch (e) { console.l
 try { await call('convmap:load-model', { path: '/etc/passwd' }); } catch (e) { console.log('refused:', e.message); }
 // Export the demo into the folder the export dialog chose, then Show in folder on what was written.
 const outDir = await call('convmap:choose-export-folder');
-const exported = await call('convmap:run-batch', { batchId: 'b1', modelId: model.id, photoIds: [demo.id], scales: [1], mode: 'max', export: {
-  outDir, classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.2, boxes: false, detectThreshold: 0.5, legend: false, namePattern: '{name}.heatmap.png', scoresJson: false, csv: false } });
+// A whole core/recipe Recipe, as the window sends it.
+const exported = await call('convmap:run-batch', { batchId: 'b1', modelId: model.id, photoIds: [demo.id], export: { outDir }, recipe: {
+  model: null, preprocess: null, stride: null, scales: [1], mode: 'max', classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.2, smooth: true,
+  boxes: false, detectThreshold: 0.5, legend: false, namePattern: '{name}.heatmap.png', scores: 'none', npyDtype: 'float32', csv: false } });
 try { await call('convmap:show-in-folder', exported.outputs[0] + '.other'); } catch (e) { console.log('refused:', e.message); }
 await call('convmap:show-in-folder', exported.outputs[0]);
 console.log('exported', JSON.stringify(exported.outputs), 'shown', JSON.stringify(s.shown));
