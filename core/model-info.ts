@@ -164,3 +164,9 @@ export interface ConvertedModelInfo {
    */
   activationBytesPerPixel?: number;
 }
+
+/**
+ * The words of the refusal of a classifier saved without a fixed input size ([null, null, 3]) when no
+ * size is given (main/model/input-size.ts); the window offers its "Trained at" size field on it.
+ */
+export const FREE_INPUT_SIZE = 'input size is not fixed';

@@ -1,9 +1,10 @@
 /**
  * Classifiers saved without a fixed input size (`[null, null, 3]`: a ResNet50 transfer model built
  * with `input_shape=(None, None, 3)`) are given the size they were trained at: the window the user
- * names (`--window N`, or `window` in the window's load request), else the size of a Resizing right after the input.
+ * names (`--window N`, or `window` in the load request: the window's "Trained at" field), else the size of a Resizing right after the input.
  */
 import * as tf from '@tensorflow/tfjs';
+import { FREE_INPUT_SIZE } from '../../core/model-info';
 import { buildUntrusted } from './build';
 import { ModelError } from './errors';
 
@@ -59,7 +60,7 @@ export async function withFixedInputSize(model: tf.LayersModel, file: string, wi
   if (size === null) {
     throw new ModelError(
       file,
-      `input size is not fixed ([${model.inputs[0].shape.map((d) => d ?? 'null').join(', ')}]): give the size it was trained at (--window N)`,
+      `${FREE_INPUT_SIZE} ([${model.inputs[0].shape.map((d) => d ?? 'null').join(', ')}]): give the size it was trained at (--window N)`,
     );
   }
   // The topology only (toJSON without weights), with the size written into every unknown input shape.

@@ -2,7 +2,7 @@
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import type { BackendInfo, LoadModelRequest, ModelSummary, RecentItems } from '../../core/api';
-import type { PreprocessMode } from '../../core/model-info';
+import { FREE_INPUT_SIZE, type PreprocessMode } from '../../core/model-info';
 import { errorMessage, isAbortError, useApi } from '../api';
 import { loadShippedFontsFor } from '../fonts';
 import { newJobId, useJobsStore } from './jobs';
@@ -16,8 +16,13 @@ export const useModelStore = defineStore('model', () => {
   const recent = shallowRef<RecentItems>({ models: [], photos: [] });
   const loading = ref<string | null>(null);
   const error = ref<string | null>(null);
-  /** The output and label file the model in use was loaded with (kept when its detail changes). */
-  const choice = shallowRef<Pick<LoadModelRequest, 'output' | 'labelsFile'>>({});
+  /** The output, label file and training size the model in use was loaded with (kept when its detail changes). */
+  const choice = shallowRef<Pick<LoadModelRequest, 'output' | 'labelsFile' | 'window'>>({});
+  /**
+   * A model refused because it has no fixed input size ([null, null, 3]) and none was given: its path,
+   * until it opens at the size the user gives (the panel's "Trained at" field, as the CLI's --window).
+   */
+  const sizeNeeded = ref<string | null>(null);
 
   const labels = computed(() => model.value?.info.labels ?? []);
   /** The network's own stride [sy, sx] in input pixels (the model's cells may be finer: info.stride). */
@@ -44,6 +49,7 @@ export const useModelStore = defineStore('model', () => {
    * @param opts.stride cells this many pixels apart (a divisor of the network's stride)
    * @param opts.output the output of a multi-output classifier to convert (a name of info.outputs)
    * @param opts.labelsFile a label file chosen in main's dialog, replacing the model's labels
+   * @param opts.window the size in pixels (square) a model without a fixed input size was trained at
    */
   async function load(path: string | null, opts: Omit<LoadModelRequest, 'path' | 'preprocess'> = {}): Promise<ModelSummary | null> {
     loading.value = path ?? 'built-in digit model';
@@ -56,16 +62,24 @@ export const useModelStore = defineStore('model', () => {
       if (opts.stride !== undefined) req.stride = opts.stride;
       if (opts.output !== undefined) req.output = opts.output;
       if (opts.labelsFile !== undefined) req.labelsFile = opts.labelsFile;
+      if (opts.window !== undefined) req.window = opts.window;
       const summary = await api.loadModel(req);
       await loadShippedFontsFor(summary.info.labels);
       model.value = summary;
-      choice.value = { ...(opts.output === undefined ? {} : { output: opts.output }), ...(opts.labelsFile === undefined ? {} : { labelsFile: opts.labelsFile }) };
+      sizeNeeded.value = null;
+      choice.value = {
+        ...(opts.output === undefined ? {} : { output: opts.output }), ...(opts.labelsFile === undefined ? {} : { labelsFile: opts.labelsFile }),
+        ...(opts.window === undefined ? {} : { window: opts.window }),
+      };
       void refreshBackend();
       void refreshRecent();
       return summary;
     } catch (err) {
       // A cancelled conversion keeps the model in use; nothing went wrong.
-      if (!isAbortError(err)) error.value = errorMessage(err);
+      if (!isAbortError(err)) {
+        error.value = errorMessage(err);
+        sizeNeeded.value = path !== null && error.value.includes(FREE_INPUT_SIZE) ? path : null;
+      }
       return null;
     } finally {
       loading.value = null;
@@ -104,7 +118,18 @@ export const useModelStore = defineStore('model', () => {
   async function setOutput(name: string): Promise<void> {
     const current = model.value;
     if (!current?.info.outputs?.some((o) => o.name === name) || current.info.output === name) return;
-    await load(current.path, { ...keptStride(current), output: name });
+    await load(current.path, { ...keptStride(current), ...(choice.value.window === undefined ? {} : { window: choice.value.window }), output: name });
+  }
+
+  /**
+   * Opens the model waiting for its size (sizeNeeded), or reopens the model in use, at the size it
+   * was trained at, in pixels (square); main validates it (a whole number in [8, 4096]).
+   */
+  async function openAtSize(size: number): Promise<void> {
+    const path = sizeNeeded.value ?? model.value?.path ?? null;
+    if (path === null) return;
+    const kept = sizeNeeded.value === null ? choice.value : {};
+    await load(path, { ...kept, window: size });
   }
 
   /** The window's "Labels…": a label file chosen in main's dialog, applied by reloading the model in use with it. */
@@ -129,5 +154,8 @@ export const useModelStore = defineStore('model', () => {
     }
   }
 
-  return { model, backend, recent, loading, error, labels, networkStride, setDetail, setOutput, chooseLabels, load, openDialog, setPreprocess, refreshRecent, refreshBackend };
+  return {
+    model, backend, recent, loading, error, labels, networkStride, choice, sizeNeeded,
+    setDetail, setOutput, chooseLabels, load, openAtSize, openDialog, setPreprocess, refreshRecent, refreshBackend,
+  };
 });
