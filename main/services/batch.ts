@@ -44,6 +44,7 @@ import type { ScoreCache } from './cache';
 import { csvLine, OrderedCsv } from './csv';
 import { checkNamePattern, exportPhotoFiles, subfolderIn, type PhotoFiles } from './export';
 import { loadPhoto, PhotoDecoder, scoreMapsFor } from './pipeline';
+import { prepareGlyphs } from './glyphs';
 import { renderPicture, type PictureInput, type PictureStyle } from './picture';
 import { MemoryBudget, photoMemoryEstimate } from './memory-budget';
 import { npyChunks, scoresSummaryJson } from './scores-file';
@@ -352,6 +353,8 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   const decoder = new PhotoDecoder({ keep: 0, maxPixels });
   const scoresOut = opts.scores;
   const render = args.render ?? renderPicture;
+  // The fonts of legends and box tags load while the first photo is scored.
+  if (outDir !== undefined && args.render === undefined && (opts.legend || opts.boxes)) prepareGlyphs(info.labels);
   const emit = (e: RunEvent): void => {
     try {
       args.onEvent?.(e);

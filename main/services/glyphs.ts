@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { inflateSync } from 'node:zlib';
-import * as fontkit from 'fontkit';
+import type * as Fontkit from 'fontkit';
 
 /** One @fontsource package: its files' name prefix and the subsets wanted, in the order they are tried. */
 interface FontPackage {
@@ -30,7 +30,7 @@ const PACKAGES: readonly FontPackage[] = [
 interface Face {
   file: string;
   ranges: [number, number][];
-  font?: fontkit.Font;
+  font?: Fontkit.Font;
 }
 
 let faces: Promise<Face[]> | undefined;
@@ -73,6 +73,16 @@ function faceIn(list: readonly Face[], cp: number): Face {
 }
 
 const reading = new Map<Face, Promise<void>>();
+let fontkitModule: Promise<typeof Fontkit> | undefined;
+
+/**
+ * Starts reading the fonts `texts` need, without waiting ({@link loadGlyphs} later finds them read
+ * or being read): a batch calls it as it starts, so the fonts load while its first photo is scored.
+ * A failure is left for loadGlyphs to report.
+ */
+export function prepareGlyphs(texts: Iterable<string>): void {
+  loadGlyphs(texts).catch(() => undefined);
+}
 
 /**
  * A WOFF 1.0 font as the SFNT (TrueType/OpenType) file it wraps: each table inflated with Node's
@@ -123,6 +133,8 @@ export function sfntOfWoff(woff: Buffer): Buffer {
  * @throws naming the font file when it cannot be read or parsed.
  */
 export async function loadGlyphs(texts: Iterable<string>): Promise<void> {
+  // fontkit (and the Unicode tables it inflates as it loads) only where text is drawn.
+  const fontkit = await (fontkitModule ??= import('fontkit'));
   const list = await allFaces();
   const need = new Set<Face>([list[0]]);
   for (const text of texts) for (const ch of text) need.add(faceIn(list, ch.codePointAt(0) as number));
@@ -148,7 +160,7 @@ function faceOf(cp: number): Face {
   return faceIn(known, cp);
 }
 
-function fontOf(face: Face): fontkit.Font {
+function fontOf(face: Face): Fontkit.Font {
   if (!face.font) throw new Error(`glyphs: ${path.basename(face.file)} is not loaded (loadGlyphs the text first)`);
   return face.font;
 }
