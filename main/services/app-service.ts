@@ -23,11 +23,11 @@ import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
 import { preloadDigits } from '../digits/mnist-data';
 import { writeDemoScene } from '../digits/demo-scene';
 import { DEFAULT_MAX_PIXELS } from '../io/decode';
-import { createEngine, loadModelOf, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
+import { createEngine, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
 import { abortError } from '../io/abort';
 import { makeDirs } from '../io/atomic';
 import { createBatchAdapter, type QueueExportRunner } from './batch-adapter';
-import { createDiskCache, modelHash } from './cache';
+import { createDiskCache } from './cache';
 import { prepareModelInWorker } from './convert-thread';
 import { JobRegistry } from './jobs';
 import { holdsModel, prepareModel, type PreparedModel } from './models';
@@ -35,6 +35,7 @@ import { createPhotoLibrary, type PhotoBytes } from './photo-library';
 import { createPictureRenderer, type PictureRenderer } from './picture-thread';
 import { scanInputs } from './scan';
 import { createScoresService } from './scores-service';
+import { openSession } from './session';
 import { createSettingsStore } from './settings-store';
 
 export type { PhotoBytes } from './photo-library';
@@ -232,11 +233,10 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
         engine().catch(() => undefined);
         const prepared = await prepare(target, preprocess, req, jobId, signal);
         stopIfCancelled();
-        const modelKey = prepared.modelKey ?? modelHash(prepared.artifacts, prepared.info);
         emit({ jobId, stage: 'starting workers', done: 0, total: 1 });
         const e = await engine();
         stopIfCancelled();
-        const handle = await loadModelOf(e, target ?? 'the built-in model', prepared.artifacts, prepared.info, { transfer: true, onnx: prepared.onnx });
+        const { handle, modelKey } = await openSession(e, target, prepared);
         // Cancelled while the engine opened it: the model in use stays, the new one leaves the engine.
         if (signal.aborted) {
           e.releaseModel(handle);
