@@ -19,7 +19,7 @@ export async function coverage(file: string): Promise<Record<string, unknown>> {
     const prepared = await prepareModel(file, { preprocess: 'imagenet' });
     const e = prepared.info.equivalence;
     return {
-      file, grade: e.grade, maxRelDiff: +e.maxRelDiff.toExponential(2), meanRelDiff: +e.meanRelDiff.toExponential(2),
+      file, grade: e.grade, maxRelDiff: +e.maxRelDiff.toExponential(2), meanRelDiff: e.meanRelDiff === undefined ? null : +e.meanRelDiff.toExponential(2),
       topClassMismatch: e.topClassMismatch, cells: e.cellsChecked, window: prepared.info.window, stride: prepared.info.stride,
       padding: prepared.info.padding, ms: Math.round(performance.now() - t0),
     };
