@@ -12,7 +12,7 @@ import { parseScaleList } from '../../core/scales';
 import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest } from '../engine/backend';
 import { DEVICE_REQUESTS, isDeviceRequest } from '../ort/devices';
 import type { RunEvent } from '../services/batch';
-import { createDiskCache, defaultCacheDir, modelHash, parseByteSize } from '../services/cache';
+import { createDiskCache, defaultCacheDir, parseByteSize } from '../services/cache';
 import { approximationWarning, preprocessWarning } from './report';
 import { parseInteger, parseNumber } from './options';
 import { batchOutput } from './progress';
@@ -111,8 +111,9 @@ export function recipeFromFlags(opts: Opts): Recipe {
  */
 export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<void> {
   // Loaded here, not at start-up: `convmap --version` or `--help` need none of tfjs, sharp or the engine.
-  const [{ createEngine, loadModelOf }, { BatchController, journalRecipe, runBatch }, { checkOutputFolder }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }] = await Promise.all([
+  const [{ createEngine }, { BatchController, journalRecipe, runBatch }, { checkOutputFolder }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }, { modelKeyOf, openSession }] = await Promise.all([
     import('../engine/engine'), import('../services/batch'), import('../io/atomic'), import('../services/models'), import('../services/scan'), import('./inputs'),
+    import('../services/session'),
   ]);
   const recipe = recipeFromFlags(opts);
   const run = { overwrite: opts.overwrite === true, resume: opts.resume !== false };
@@ -160,7 +161,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     throw err;
   });
   const { info } = prepared;
-  const modelKey = prepared.modelKey ?? modelHash(prepared.artifacts, info);
+  const modelKey = modelKeyOf(prepared);
   const bound = journalRecipe({ modelKey, info, options: { recipe } });
   const { classChoice } = bound;
   if (/^\d+$/.test(classChoice) && !info.labels.includes(classChoice) && Number(classChoice) >= info.labels.length) {
@@ -248,11 +249,8 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   let summary;
   let modelLoad: Record<string, unknown> = {};
   try {
-    const handle = await loadModelOf(engine, modelPath ?? 'the built-in model', prepared.artifacts, info, {
-      transfer: true, onnx: prepared.onnx,
-      // Several photos keep requests in flight: ONNX Runtime's idle threads sleep instead of spinning.
-      spinning: scan.photos.length <= 1,
-    });
+    // Several photos keep requests in flight: ONNX Runtime's idle threads sleep instead of spinning.
+    const { handle } = await openSession(engine, modelPath ?? undefined, prepared, { spinning: scan.photos.length <= 1 });
     modelLoad = { fromCache: prepared.fromCache === true, ...(handle.loaded ?? {}) };
     bar?.start(scan.photos.length, 0, { photo: '', rate: '0.0', left: '…' });
     summary = await runBatch({
