@@ -1,19 +1,6 @@
 /** What the engine's tfjs worker threads and its ONNX Runtime process share on their side of the channel. */
-import v8 from 'node:v8';
-import vm from 'node:vm';
 
-/**
- * A full garbage collection now, where V8 allows it: big models leave half-gigabyte buffers that
- * should be gone before the next copy is made.
- */
-export function collectGarbage(): void {
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    (vm.runInNewContext('gc') as () => void)();
-  } catch {
-    // Only an optimisation: V8 collects it later anyway.
-  }
-}
+export { collectGarbage } from '../io/collect-garbage';
 
 /**
  * Handles the channel's messages one at a time, in arrival order, once `started` has resolved; when

@@ -7,6 +7,8 @@
  * messages; and it ends when its parent goes away.
  */
 import net from 'node:net';
+import sharp from 'sharp';
+import { collectGarbage } from './collect-garbage';
 import { decodePhoto } from './decode';
 import { DECODE_DATA_FD, type DecodeReply, type DecodeRequest } from './decode-protocol';
 import { dieWithParent } from './parent-watch';
@@ -19,13 +21,17 @@ interface ParentPort {
 
 /** The parent's link: messages, and for fork a byte stream beside them. */
 interface Link {
-  post(msg: DecodeReply, data?: Uint8Array): void;
+  /** Sends a reply; `sent` runs once the pixels have left (their buffer may go). */
+  post(msg: DecodeReply, data?: Uint8Array, sent?: () => void): void;
   subscribe(fn: (req: DecodeRequest, data: Uint8Array) => void): void;
 }
 
 function electronLink(port: ParentPort): Link {
   return {
-    post: (msg, data) => port.postMessage(data === undefined ? msg : { ...msg, data }),
+    post: (msg, data, sent) => {
+      port.postMessage(data === undefined ? msg : { ...msg, data });
+      sent?.();
+    },
     subscribe: (fn) => port.on('message', (e) => {
       const req = e.data as DecodeRequest & { data: Uint8Array };
       fn(req, req.data);
@@ -65,9 +71,10 @@ function forkLink(): Link {
   });
   socket.on('error', () => process.kill(process.pid, 'SIGKILL'));
   return {
-    post: (msg, data) => {
+    post: (msg, data, sent) => {
       send(msg, undefined, undefined, () => undefined);
-      if (data !== undefined && data.length > 0) socket.write(data);
+      if (data !== undefined && data.length > 0) socket.write(data, () => sent?.());
+      else sent?.();
     },
     subscribe: (fn) => {
       handler = fn;
@@ -79,6 +86,9 @@ function forkLink(): Link {
     },
   };
 }
+
+// Each photo is decoded once here (the parent keeps decoded photos): libvips' operation cache would only hold memory.
+sharp.cache(false);
 
 const port = (process as { parentPort?: ParentPort }).parentPort;
 const link = port !== undefined ? electronLink(port) : forkLink();
@@ -96,11 +106,13 @@ link.subscribe((req, data) => {
     if (stallName !== undefined && req.name === stallName) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600_000);
     try {
       const img = await decodePhoto(data, { name: req.name, maxPixels: req.maxPixels, background: req.background, maxSeconds: req.maxSeconds });
-      link.post({ id: req.id, ok: true, width: img.width, height: img.height, length: img.data.length }, img.data);
+      // Between photos this process holds nothing: the pixels (hundreds of MB for a big photo) go once sent.
+      await new Promise<void>((resolve) => link.post({ id: req.id, ok: true, width: img.width, height: img.height, length: img.data.length }, img.data, resolve));
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       const file = (e as { file?: unknown }).file;
       link.post({ id: req.id, ok: false, error: { name: e.name, message: e.message, file: typeof file === 'string' ? file : undefined } });
     }
+    collectGarbage();
   });
 });

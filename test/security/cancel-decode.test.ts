@@ -112,7 +112,8 @@ describe.runIf(process.platform === 'linux')('a decode stuck in the decoding pro
       for (;;) {
         const names = await fs.readdir(out).catch(() => [] as string[]);
         if (names.includes('a.heatmap.png') && names.includes('b.heatmap.png')) break;
-        if (Date.now() > until || run.child.exitCode !== null) throw new Error(`the batch did not reach the stuck photo: ${names.join(', ')}`);
+        if (run.child.exitCode !== null) throw new Error(`convmap ended before the stuck photo: ${(await run.result).stderr}`);
+        if (Date.now() > until) throw new Error(`the batch did not reach the stuck photo: ${names.join(', ')}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       await new Promise((r) => setTimeout(r, 1000));
