@@ -152,8 +152,12 @@ export function checkManifest(modelFile: string, manifest: readonly unknown[]): 
  * @param paths the group's `paths` as written in the manifest.
  * @param expectedBytes bytes the group's weight entries need.
  * @param budget bytes of weights still allowed for this model; reduced by this group.
+ * @param sink given, takes each shard's bytes as soon as it is read (so a caller filling one buffer
+ *   never holds every shard besides it) and nothing is returned
  */
-export async function readWeightShards(modelFile: string, paths: unknown, expectedBytes: number, budget: { left: number }): Promise<Buffer[]> {
+export async function readWeightShards(
+  modelFile: string, paths: unknown, expectedBytes: number, budget: { left: number }, sink?: (bytes: Buffer) => void,
+): Promise<Buffer[]> {
   if (!Array.isArray(paths) || !paths.every((p): p is string => typeof p === 'string')) {
     throw new ModelError(modelFile, 'weightsManifest "paths" must be a list of file names');
   }
@@ -208,7 +212,9 @@ export async function readWeightShards(modelFile: string, paths: unknown, expect
   for (const s of shards) {
     try {
       // Opened again and checked on its descriptor: the file read is the one inside the folder, of the size counted.
-      parts.push((await readInside(dir, path.relative(dir, s.file), { maxBytes: s.size, exactBytes: s.size, rootReal: realDir })).bytes);
+      const { bytes } = await readInside(dir, path.relative(dir, s.file), { maxBytes: s.size, exactBytes: s.size, rootReal: realDir });
+      if (sink) sink(bytes);
+      else parts.push(bytes);
     } catch (e) {
       throw asModelError(e, modelFile, `weight file "${s.name}"`);
     }

@@ -103,37 +103,33 @@ async function readModelArtifactsUnguarded(file: string): Promise<tf.io.ModelArt
   assertLayerNames(topology, file);
   const budget = { left: MAX_WEIGHT_BYTES };
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
-  const buffers: Buffer[] = [];
-  for (const group of manifest) {
+  const groupBytes = manifest.map((group) => (Array.isArray(group.weights) ? group.weights.reduce((n, w) => n + byteSize(w), 0) : 0));
+  // Every shard is copied into one buffer as it is read, so the shards are never all held beside it
+  // (VGG-sized weights are half a gigabyte); allocated once the first group has passed the size checks.
+  // A total that is no size, or over the limit, is refused by readWeightShards at its group.
+  const total = groupBytes.reduce((a, b) => a + b, 0);
+  const fits = Number.isSafeInteger(total) && total <= MAX_WEIGHT_BYTES;
+  let all: Uint8Array | undefined;
+  let at = 0;
+  const sink = (bytes: Buffer): void => {
+    all ??= new Uint8Array(total);
+    all.set(bytes, at);
+    at += bytes.byteLength;
+  };
+  for (const [g, group] of manifest.entries()) {
     if (!Array.isArray(group.weights)) throw new ModelError(file, 'a weightsManifest group has no "weights" list');
     // Paths stay inside the model's folder; shards must hold exactly the manifest's bytes.
-    const expected = group.weights.reduce((n, w) => n + byteSize(w), 0);
-    const parts = await readWeightShards(file, group.paths, expected, budget);
+    await readWeightShards(file, group.paths, groupBytes[g], budget, fits ? sink : undefined);
     weightSpecs.push(...group.weights);
-    buffers.push(...parts);
   }
   const artifacts: tf.io.ModelArtifacts = {
     modelTopology: normalizeTopology(topology, file) as tf.io.ModelArtifacts['modelTopology'],
     weightSpecs,
-    weightData: joinBuffers(buffers),
+    weightData: (all ?? new Uint8Array(0)).buffer as ArrayBuffer,
     format: 'layers-model',
   };
   assertFiniteArtifacts(file, artifacts);
   return artifacts;
-}
-
-/** Shards as one ArrayBuffer, copied once at most (VGG-sized weights are half a gigabyte). */
-function joinBuffers(parts: Buffer[]): ArrayBuffer {
-  if (parts.length === 1 && parts[0].byteOffset === 0 && parts[0].byteLength === parts[0].buffer.byteLength) {
-    return parts[0].buffer as ArrayBuffer;
-  }
-  const all = new Uint8Array(parts.reduce((n, b) => n + b.byteLength, 0));
-  let at = 0;
-  for (const b of parts) {
-    all.set(b, at);
-    at += b.byteLength;
-  }
-  return all.buffer;
 }
 
 function byteSize(w: tf.io.WeightsManifestEntry): number {

@@ -54,12 +54,25 @@ describe('the crop check in ONNX Runtime', () => {
     }
   });
 
-  it('leaves to tfjs a classifier that flattens a map (the built-in digit model) or has two outputs', async () => {
+  it('runs a classifier that flattens a map (the built-in digit model: Flatten of 3×3×64 → Dense) in ONNX Runtime, giving tfjs\'s scores', async () => {
     const { model: digits, file } = await loadClassifier(BUILTIN_MODEL_DIR);
     const probe28 = smoothRandomImage(28, 28, 1, 7);
-    expect(await onnxCropRunner(digits, file, probe28)).toBeUndefined();
-    tf.dispose([probe28]);
-    digits.dispose();
+    const runner = await onnxCropRunner(digits, file, probe28);
+    probe28.dispose();
+    try {
+      expect(runner).toBeDefined();
+      const batch = tf.randomUniform([4, 28, 28, 1], 0, 1, 'float32', 5) as tf.Tensor4D;
+      const [got, want] = [await runner!.predict(batch), digits.predict(batch) as tf.Tensor];
+      expect(got.shape).toEqual(want.shape);
+      expect(tf.max(tf.abs(tf.sub(got, want))).dataSync()[0]).toBeLessThan(1e-5);
+      tf.dispose([batch, got, want]);
+    } finally {
+      await runner?.release();
+      digits.dispose();
+    }
+  });
+
+  it('leaves to tfjs a classifier with two outputs', async () => {
     const input = tf.input({ shape: [8, 8, 1] });
     const flat = tf.layers.globalAveragePooling2d({}).apply(input) as tf.SymbolicTensor;
     const a = tf.layers.dense({ units: 2 }).apply(flat) as tf.SymbolicTensor;
