@@ -32,7 +32,7 @@ async function listJs(dir: string): Promise<string[]> {
 
 describe('the compiled command line', () => {
   it('has one .js per source file, the worker entries and the built-in model, and imports no .ts file', async () => {
-    for (const f of ['main/cli/index.js', 'main/engine/worker.js', 'main/engine/onnx-process.js', 'main/engine/onnx-export-file.js', 'main/services/convert-worker.js', 'main/services/picture-worker.js', 'core/defaults.js', 'main/digits/model/weights.bin']) {
+    for (const f of ['main/cli/index.js', 'main/engine/worker.js', 'main/engine/onnx-process.js', 'main/engine/onnx-export-file.js', 'main/services/convert-worker.js', 'main/services/picture-worker.js', 'main/io/decode-process.js', 'core/defaults.js', 'main/digits/model/weights.bin']) {
       expect(existsSync(path.join(out, f)), f).toBe(true);
     }
     expect(existsSync(path.join(out, '.stamp'))).toBe(true);
@@ -53,7 +53,8 @@ describe('the compiled command line', () => {
     expect(demo.stdout).toMatch(/detections {2}14 boxes/);
     const h = await run(process.execPath, [path.join(out, 'main/cli/index.js'), 'heatmap', '--model', 'builtin', path.join(out, 'demo', 'digit-scene.png'), '--scales', '1', '--out', path.join(out, 'hm')], { cwd: repo, env });
     expect(h.stdout).toMatch(/^1 of 1 photos done in .* by model Built-in digits with wasm/m);
-    // The default engine: ONNX Runtime in a child process started from the compiled onnx-process.js.
+    // The photo was decoded in a child process started from the compiled decode-process.js; the default
+    // engine, ONNX Runtime, runs in one started from the compiled onnx-process.js.
     const { CONVMAP_BACKEND: _wasm, ...defaultEnv } = env;
     const o = await run(process.execPath, [path.join(out, 'main/cli/index.js'), 'heatmap', '--model', 'builtin', path.join(out, 'demo', 'digit-scene.png'), '--scales', '1', '--out', path.join(out, 'hm-onnx')], { cwd: repo, env: defaultEnv });
     expect(o.stdout).toMatch(/^1 of 1 photos done in .* by model Built-in digits with onnx on cpu/m);
