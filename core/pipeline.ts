@@ -156,19 +156,33 @@ export interface PhotoAnalysis {
 }
 
 /**
- * Averages the maps (settings.mode; for a model without a background class, after core/detect
- * seenMaps) and chooses the class on that averaged map; the detections come
- * from every scale's own map, merged (core/detect: the same whatever the mode). Maps without cells
- * give an analysis without detections.
+ * The first stage: the maps averaged over the scales (`mode`); for a model without a background
+ * class after core/detect seenMaps, so that cells where no class stands out are drawn as nothing
+ * (core/detect SEEN_RULE).
+ * @param maps per-scale maps of one photo (same imageSize and classes).
+ */
+export function averageMaps(maps: readonly ScoreMap[], labels: readonly string[], mode: PictureSettings['mode']): AveragedMap {
+  return averageScoreMaps(seenMaps(maps, labels), { mode });
+}
+
+/**
+ * Detections of every class but background from every scale's own map, merged (core/detect: the
+ * same whatever the mode), by descending score; none for maps without cells.
+ */
+export function findDetections(maps: readonly ScoreMap[], labels: readonly string[], threshold: number): Detection[] {
+  return maps.every((m) => m.rows === 0 || m.cols === 0) ? [] : detect(maps, { threshold, labels });
+}
+
+/**
+ * Averages the maps ({@link averageMaps}), chooses the class on that averaged map
+ * ({@link chooseClass}), finds the detections ({@link findDetections}) and the boxes drawn
+ * ({@link drawnBoxes}): the window's stores call the same stages one by one.
  * @param maps per-scale maps of one photo (same imageSize and classes).
  */
 export function analyseMaps(maps: readonly ScoreMap[], labels: readonly string[], settings: Pick<PictureSettings, 'mode' | 'classChoice' | 'detectThreshold'> & { view?: MapView | null }): PhotoAnalysis {
-  // A model without a background class: cells where no class stands out are drawn as nothing (core/detect SEEN_RULE).
-  const averaged = averageScoreMaps(seenMaps(maps, labels), { mode: settings.mode });
+  const averaged = averageMaps(maps, labels, settings.mode);
   const classIndex = chooseClass(settings.classChoice, labels, averaged);
-  const empty = maps.every((m) => m.rows === 0 || m.cols === 0);
-  const opts = { threshold: settings.detectThreshold, labels };
-  const detections = empty ? [] : detect(maps, opts);
+  const detections = findDetections(maps, labels, settings.detectThreshold);
   const drawn = drawnBoxes(detections, drawnClasses(classIndex, averaged.classes, labels, viewFor(settings.view, labels)));
   return { averaged, classIndex, detections, drawn };
 }

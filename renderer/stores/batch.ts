@@ -4,7 +4,7 @@
  * exports of overlay PNGs for the photo on screen or the whole list. Everything runs through
  * api.runBatch; its events ('convmap:batch') update the state here.
  */
-import { DEFAULT_RECIPE as DRAW_DEFAULTS, makeRecipe, type Recipe } from '../../core/recipe';
+import { DEFAULT_RECIPE, type Recipe } from '../../core/recipe';
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import type { AddFoldersResult, BatchEvent, BatchPhotoStatus, BatchProgress, BatchResult } from '../../core/api';
@@ -79,14 +79,31 @@ export const useBatchStore = defineStore('batch', () => {
   const error = ref<string | null>(null);
   const warning = ref<string | null>(null);
 
-  // Export settings (colormap, opacity, threshold and boxes follow the heatmap panel).
+  // An export sends the view's recipe (what is on screen), with the scales switched on and these three choices of the Batch tab.
   const exportClass = ref<ExportClassMode>('view');
-  const legend = ref(DRAW_DEFAULTS.legend);
+  const legend = ref(DEFAULT_RECIPE.legend);
   /** Boxes on exported PNGs: the export's own choice, not the view's (the view may show boxes to inspect, the export not, and the other way). */
-  const exportBoxes = ref(DRAW_DEFAULTS.boxes);
-  const namePattern = ref('{name}.heatmap.png');
-  const scoresJson = ref(false);
-  const csv = ref(false);
+  const exportBoxes = ref(DEFAULT_RECIPE.boxes);
+  // The files an export writes are recipe fields too: they live in the view's recipe.
+  const namePattern = computed<string>({
+    get: () => view.recipe.namePattern,
+    set: (v) => {
+      view.recipe.namePattern = v;
+    },
+  });
+  /** Write <name>.scores.json next to each PNG (the recipe's scores 'summary', else 'none'). */
+  const scoresJson = computed<boolean>({
+    get: () => view.recipe.scores !== 'none',
+    set: (v) => {
+      view.recipe.scores = v ? 'summary' : 'none';
+    },
+  });
+  const csv = computed<boolean>({
+    get: () => view.recipe.csv,
+    set: (v) => {
+      view.recipe.csv = v;
+    },
+  });
   /** A Convmap queue (redis:// URL) that exports go to, run by its workers; empty: exports run here. */
   const queueUrl = ref('');
   const exporting = ref<ExportState | null>(null);
@@ -219,7 +236,7 @@ export const useBatchStore = defineStore('batch', () => {
     run.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length) };
     error.value = null;
     try {
-      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, recipe: makeRecipe({ scales: batchScales(), mode: scores.mode }) });
+      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, recipe: { ...view.recipe, scales: batchScales() } });
       reconcile(photoIds, result);
       markFinished(batchId, 'queue');
       lastRun.value = result;
@@ -282,16 +299,10 @@ export const useBatchStore = defineStore('batch', () => {
     }
   }
 
-  function exportSettings(scales: Recipe['scales']): Recipe {
-    let classChoice: string = exportClass.value;
-    if (exportClass.value === 'view') {
-      const c = view.classChoice;
-      classChoice = c === 'any' || c === 'top' ? c : (modelStore.labels[c] ?? String(c));
-    }
-    return makeRecipe({
-      scales, mode: scores.mode, classChoice, view: view.view, colormap: view.colormap, opacity: view.opacity, threshold: view.threshold, smooth: view.smooth, boxes: exportBoxes.value,
-      detectThreshold: view.detectThreshold, legend: legend.value, namePattern: namePattern.value, scores: scoresJson.value ? 'summary' : 'none', csv: csv.value,
-    });
+  /** What an export sends: the view's recipe, the export's scales, and the Batch tab's class, legend and boxes. */
+  function exportRecipe(scope: 'current' | 'all'): Recipe {
+    const classChoice = exportClass.value === 'view' ? view.recipe.classChoice : exportClass.value;
+    return { ...view.recipe, scales: exportScales(scope), classChoice, legend: legend.value, boxes: exportBoxes.value };
   }
 
   /** Exports overlay PNGs of the photo on screen ('current') or of every photo the user opened not failed ('all'; photos.exportPhotos), into a folder chosen in the dialog. */
@@ -310,7 +321,7 @@ export const useBatchStore = defineStore('batch', () => {
       exporting.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length), outDir, outputs: [], failed: [] };
       const queue = queueUrl.value.trim();
       const result = await api.runBatch({
-        batchId, modelId: model.id, photoIds, recipe: exportSettings(exportScales(scope)), export: { outDir }, ...(queue ? { queue } : {}),
+        batchId, modelId: model.id, photoIds, recipe: exportRecipe(scope), export: { outDir }, ...(queue ? { queue } : {}),
       });
       markFinished(batchId, 'export');
       lastExport.value = result;
@@ -359,6 +370,6 @@ export const useBatchStore = defineStore('batch', () => {
     recursive, status, pending, run, lastRun, skippedFiles, unreadable, error, warning,
     exportClass, legend, exportBoxes, namePattern, scoresJson, csv, queueUrl, exporting, lastExport, lastExportDir,
     counts, fraction, timeLeft, statusOf,
-    onEvent, enqueue, processAll, addFolders, openFoldersDialog, pause, resume, cancel, exportSettings, exportPhotos, cancelExport, showInFolder, unsubscribe,
+    onEvent, enqueue, processAll, addFolders, openFoldersDialog, pause, resume, cancel, exportRecipe, exportPhotos, cancelExport, showInFolder, unsubscribe,
   };
 });

@@ -5,11 +5,12 @@
  * Toggling a scale or the mean/max mode re-averages here and never calls main again.
  */
 import { defineStore } from 'pinia';
-import { computed, ref, shallowRef, watch } from 'vue';
-import { averageScoreMaps, classMaxima, maxOverClasses, type AveragedMap, type CombineMode } from '../../core/average';
+import { computed, ref, shallowRef, watch, type WritableComputedRef } from 'vue';
+import { classMaxima, maxOverClasses, type AveragedMap, type CombineMode } from '../../core/average';
 import { defaultScales, rankClasses, scalesWithoutCells } from '../../core/defaults';
-import { DEFAULT_RECIPE as DRAW_DEFAULTS } from '../../core/recipe';
-import { defaultClasses, seenMaps } from '../../core/detect';
+import { defaultClasses } from '../../core/detect';
+import { averageMaps } from '../../core/pipeline';
+import type { Recipe } from '../../core/recipe';
 import { LruMap } from '../../core/lru';
 import type { ScoreMap } from '../../core/scoremap';
 import { errorMessage, isAbortError, useApi } from '../api';
@@ -17,6 +18,7 @@ import { AUTO_PRESET_ID, DEFAULT_PRESET_ID, SCALE_PRESETS, parseScales } from '.
 import { newJobId, useJobsStore } from './jobs';
 import { useModelStore } from './model';
 import { usePhotosStore } from './photos';
+import { useViewStore } from './view';
 
 /** One class's strongest averaged score in this photo. */
 export interface ClassRank {
@@ -36,16 +38,8 @@ const CACHE_KEEP = 6;
 
 const sameScale = (a: number, b: number): boolean => Math.abs(a - b) < 1e-9;
 
-const MODE_KEY = 'convmap.mode.v1';
-/** The mean/max choice remembered across restarts, if any. */
-function savedMode(): CombineMode | null {
-  try {
-    const m = typeof localStorage === 'undefined' ? null : localStorage.getItem(MODE_KEY);
-    return m === 'mean' || m === 'max' ? m : null;
-  } catch {
-    return null;
-  }
-}
+/** The view store's recipe, looked up when used (the view store uses this one, so not at set-up). */
+const recipeOf = (): Recipe => (useViewStore() as { recipe: Recipe }).recipe;
 
 export const useScoresStore = defineStore('scores', () => {
   const api = useApi();
@@ -73,7 +67,13 @@ export const useScoresStore = defineStore('scores', () => {
     return m && p ? scalesWithoutCells(m.info, [p.height, p.width], requested.value) : [];
   });
   const disabled = ref<number[]>([]);
-  const mode = ref<CombineMode>(savedMode() ?? DRAW_DEFAULTS.mode);
+  /** How the scales are combined: the view's recipe's mode (read when used: the view store uses this one). */
+  const mode: WritableComputedRef<CombineMode> = computed({
+    get: (): CombineMode => recipeOf().mode,
+    set: (m: CombineMode) => {
+      recipeOf().mode = m;
+    },
+  });
   /** key → (scale → map), the CACHE_KEEP most recent. Replaced, never mutated, so that shallowRef tracks it. */
   const cache = shallowRef(new LruMap<string, ReadonlyMap<number, ScoreMap>>({ maxEntries: CACHE_KEEP }));
   const running = shallowRef<{ jobId: string; key: string; scales: number[] } | null>(null);
@@ -108,7 +108,8 @@ export const useScoresStore = defineStore('scores', () => {
   });
   /** Every kept scale was computed and none has a cell: the photo is smaller than the window at all of them. */
   const noCells = computed(() => keptMaps.value.length > 0 && keptMaps.value.every((m) => m.rows * m.cols === 0));
-  const averaged = computed<AveragedMap | null>(() => (keptMaps.value.length > 0 && !noCells.value ? averageScoreMaps(seenMaps(keptMaps.value, modelStore.labels), { mode: mode.value }) : null));
+  /** core/pipeline's first stage, as exports average. */
+  const averaged = computed<AveragedMap | null>(() => (keptMaps.value.length > 0 && !noCells.value ? averageMaps(keptMaps.value, modelStore.labels, mode.value) : null));
 
   const labelOf = (k: number): string => modelStore.labels[k] ?? `class ${k}`;
   /** Classes by their strongest averaged score in this photo, strongest first. */
@@ -195,13 +196,9 @@ export const useScoresStore = defineStore('scores', () => {
     disabled.value = isEnabled(scale) ? [...disabled.value, scale] : disabled.value.filter((d) => !sameScale(d, scale));
   }
 
+  /** Remembered across restarts (the view store keeps it with its recipe). */
   function setMode(m: CombineMode): void {
     mode.value = m;
-    try {
-      if (typeof localStorage !== 'undefined') localStorage.setItem(MODE_KEY, m);
-    } catch {
-      // Storage disabled: the default comes back next time.
-    }
   }
 
   // Another model has another window: its scales come from it (the digit demo's ½ · ⅔ · 1 are the demo's).

@@ -1,15 +1,18 @@
 /**
- * How the heatmap is drawn: the class, colormap, opacity, threshold, smooth or cell view, detections,
- * and what the pointer is over. Everything here is derived locally from the scores store.
+ * How the heatmap is drawn, as one core/recipe Recipe (the class, view, colormap, opacity,
+ * threshold, smooth or cell view, detections, legend, mean/max; exports and batches send it), and
+ * what the pointer is over. Everything drawn is derived locally from the scores store through
+ * core/pipeline's stages (chooseClass, findDetections, drawnBoxes, viewSource), as exports are.
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import { sampleScoreMap, nearestCell } from '../../core/average';
-import { isColormapName, type ColormapName } from '../../core/colormap';
 import { backgroundIndex, defaultClassChoice, rankClasses } from '../../core/defaults';
-import { detect, type Detection } from '../../core/detect';
-import { ANY_CLASS, anyLabel, defaultView, drawnBoxes, drawnClasses, legendSpec, viewSource, type LegendSpec, type ViewSource } from '../../core/pipeline';
-import { DEFAULT_RECIPE as DRAW_DEFAULTS, type MapView } from '../../core/recipe';
+import type { Detection } from '../../core/detect';
+import {
+  ANY_CLASS, anyLabel, chooseClass, drawnBoxes, drawnClasses, findDetections, legendSpec, namedClass, viewFor, viewSource, type LegendSpec, type ViewSource,
+} from '../../core/pipeline';
+import { makeRecipe, RECIPE_CHECKS, type MapView, type Recipe } from '../../core/recipe';
 import { cellBox, type Box } from '../../core/scoremap';
 import { formatScale } from '../scales';
 import { useModelStore } from './model';
@@ -32,9 +35,11 @@ export interface HoverInfo {
   scale: string | null;
 }
 
+/** Where the window remembers its settings across restarts (its own storage). */
 const SETTINGS_KEY = 'convmap.view.v1';
-
-interface SavedSettings { colormap: ColormapName; opacity: number; threshold: number }
+const MODE_KEY = 'convmap.mode.v1';
+/** The recipe fields remembered across restarts. */
+const REMEMBERED = ['colormap', 'opacity', 'threshold'] as const;
 
 function storage(): Storage | null {
   try {
@@ -44,71 +49,124 @@ function storage(): Storage | null {
   }
 }
 
-/** Applies saved settings that are still valid; anything else keeps the default. */
-function restoreSettings(to: { colormap: { value: ColormapName }; opacity: { value: number }; threshold: { value: number } }): void {
-  let saved: Partial<Record<keyof SavedSettings, unknown>> = {};
+/**
+ * Applies remembered settings that pass core/recipe's own checks (RECIPE_CHECKS); anything else
+ * keeps the default.
+ */
+function restoreSettings(to: Recipe): void {
+  let saved: Record<string, unknown> = {};
   try {
-    saved = JSON.parse(storage()?.getItem(SETTINGS_KEY) ?? '{}') as typeof saved;
+    saved = { ...JSON.parse(storage()?.getItem(SETTINGS_KEY) ?? '{}') as Record<string, unknown>, mode: storage()?.getItem(MODE_KEY) ?? undefined };
   } catch {
     return;
   }
-  if (isColormapName(saved.colormap)) to.colormap.value = saved.colormap;
-  const unit = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1;
-  if (unit(saved.opacity)) to.opacity.value = saved.opacity;
-  if (unit(saved.threshold)) to.threshold.value = saved.threshold;
+  const fields = [...REMEMBERED, 'mode'] as const;
+  for (const k of fields) {
+    if (saved[k] !== undefined && RECIPE_CHECKS[k](saved[k]) === undefined) Object.assign(to, { [k]: saved[k] });
+  }
 }
 
-function saveSettings(s: SavedSettings): void {
+function save(key: string, value: string): void {
   try {
-    storage()?.setItem(SETTINGS_KEY, JSON.stringify(s));
+    storage()?.setItem(key, value);
   } catch {
     // Storage full or disabled: the defaults come back next time.
   }
+}
+
+/**
+ * The class a recipe's class choice means for the window's controls: 'any', 'top' or a class
+ * index (a label or index as text, core/pipeline namedClass); null, or a class this model lacks:
+ * the model's default.
+ */
+function choiceOf(choice: string | null, labels: readonly string[]): ClassChoice {
+  const c = choice ?? defaultClassChoice(labels);
+  if (c === 'any' || c === 'top') return c;
+  try {
+    return namedClass(c, labels);
+  } catch {
+    return defaultClassChoice(labels);
+  }
+}
+
+/** The recipe's text for a class index: its label when that names it (core/pipeline namedClass looks labels up first), else the index. */
+function choiceText(k: number, labels: readonly string[]): string {
+  const label = labels[k];
+  return label !== undefined && labels.indexOf(label) === k ? label : String(k);
 }
 
 export const useViewStore = defineStore('view', () => {
   const scores = useScoresStore();
   const modelStore = useModelStore();
 
-  const classChoice = ref<ClassChoice>(defaultClassChoice(modelStore.labels));
-  const colormap = ref<ColormapName>(DRAW_DEFAULTS.colormap);
-  const opacity = ref(DRAW_DEFAULTS.opacity);
-  const threshold = ref(DRAW_DEFAULTS.threshold);
-  const smooth = ref(true);
-  /** What the overlay shows: the class's scores (absolute or relative to the photo) or the class map. */
-  const view = ref<MapView>(defaultView(modelStore.labels));
+  /**
+   * The window's one recipe (core/recipe): what the view draws, and what exports and batches send
+   * (renderer/stores/batch; its scales are filled in there with the scales switched on). A null
+   * class choice or view is the model's default. The window writes no score file unless asked.
+   */
+  const recipe = ref<Recipe>(makeRecipe({ scores: 'none' }));
+  // Colormap, opacity, threshold and the mean/max mode are remembered across restarts.
+  restoreSettings(recipe.value);
+  watch(() => REMEMBERED.map((k) => recipe.value[k]), () => save(SETTINGS_KEY, JSON.stringify(Object.fromEntries(REMEMBERED.map((k) => [k, recipe.value[k]])))));
+  watch(() => recipe.value.mode, (m) => save(MODE_KEY, m));
+
+  /** A recipe field as a read-write computed, for v-model bindings. */
+  const field = <K extends keyof Recipe>(k: K) => computed<Recipe[K]>({
+    get: () => recipe.value[k],
+    set: (v) => {
+      recipe.value[k] = v;
+    },
+  });
+  const colormap = field('colormap');
+  const opacity = field('opacity');
+  const threshold = field('threshold');
+  const smooth = field('smooth');
   /** The legend over the photo, as exported pictures draw it. */
-  const legend = ref(DRAW_DEFAULTS.legend);
-  const showDetections = ref(DRAW_DEFAULTS.boxes);
-  const detectThreshold = ref(DRAW_DEFAULTS.detectThreshold);
+  const legend = field('legend');
+  const showDetections = field('boxes');
+  const detectThreshold = field('detectThreshold');
+  /** 'any', 'top' or a class index (the recipe holds its label). */
+  const classChoice = computed<ClassChoice>({
+    get: () => choiceOf(recipe.value.classChoice, modelStore.labels),
+    set: (c) => {
+      recipe.value.classChoice = typeof c === 'number' ? choiceText(c, modelStore.labels) : c;
+    },
+  });
+  /** What the overlay shows: the class's scores (absolute or relative to the photo) or the class map. */
+  const view = computed<MapView>({
+    get: () => viewFor(recipe.value.view, modelStore.labels),
+    set: (v) => {
+      recipe.value.view = v;
+    },
+  });
   const pointer = shallowRef<{ y: number; x: number } | null>(null);
   /** The overlay switched off for a moment, to compare with the photo (key H). */
   const overlayHidden = ref(false);
 
-  // Colormap, opacity and threshold are remembered across restarts (the window's own storage).
-  restoreSettings({ colormap, opacity, threshold });
-  watch([colormap, opacity, threshold], () => saveSettings({ colormap: colormap.value, opacity: opacity.value, threshold: threshold.value }));
-
-  // A class index means nothing for another model: every model starts at the default class.
+  // A class index means nothing for another model: every model starts at the default class and view.
   watch(() => modelStore.model?.id, () => {
-    classChoice.value = defaultClassChoice(modelStore.labels);
-    view.value = defaultView(modelStore.labels);
+    recipe.value.classChoice = null;
+    recipe.value.view = null;
   });
 
   /** Whether the model has a background class (then "any (not background)" is offered). */
   const hasBackground = computed(() => backgroundIndex(modelStore.labels) >= 0);
-  /** The photo's strongest class but background, or null before scores are in. */
-  const topClass = computed<number | null>(() => scores.ranking[0]?.classIndex ?? null);
+  /** The photo's strongest class but background (core/pipeline chooseClass 'top'), or null before scores are in. */
+  const topClass = computed<number | null>(() => (scores.averaged ? chooseClass('top', modelStore.labels, scores.averaged) : null));
   /** The class index drawn for a single-class choice ('top' resolved), null for 'any' or before scores. */
   const shownClass = computed<number | null>(() => (classChoice.value === 'any' ? null : classChoice.value === 'top' ? topClass.value : classChoice.value));
 
-  /** The class index drawn (ANY_CLASS for 'any'), or null before scores are in. */
+  /** The class index drawn (ANY_CLASS for 'any'; core/pipeline chooseClass, as exports choose it), or null before scores are in. */
   const drawnClass = computed<number | null>(() => {
     const avg = scores.averaged;
     if (!avg) return null;
-    if (classChoice.value === 'any') return ANY_CLASS;
-    const k = shownClass.value;
-    return k !== null && k < avg.classes ? k : null;
+    try {
+      const k = chooseClass(recipe.value.classChoice, modelStore.labels, avg);
+      return k === ANY_CLASS || k < avg.classes ? k : null;
+    } catch {
+      // A class of the model before (the choice is reset right after a model change).
+      return null;
+    }
   });
 
   /** What the overlay paints (core/pipeline viewSource, as exported pictures): a one-class map on a colour scale, or the class map. */
@@ -136,19 +194,14 @@ export const useViewStore = defineStore('view', () => {
   });
 
   /** Core's detections of every class but background from the scales the picture shows (a class change does not recompute them). */
-  const allDetections = computed<Detection[]>(() => {
-    const maps = scores.keptMaps;
-    if (!showDetections.value || maps.length === 0 || maps.every((m) => m.rows === 0 || m.cols === 0)) return [];
-    return detect(maps, { threshold: detectThreshold.value, labels: modelStore.labels });
-  });
+  const allDetections = computed<Detection[]>(() => (showDetections.value ? findDetections(scores.keptMaps, modelStore.labels, detectThreshold.value) : []));
 
   /** The boxes drawn: those of the drawn classes among allDetections, as exports draw them. */
   const detections = computed<Detection[]>(() => {
     const avg = scores.averaged;
-    const k = shownClass.value;
-    if (!avg || (classChoice.value !== 'any' && k === null)) return [];
-    const classes = drawnClasses(classChoice.value === 'any' ? ANY_CLASS : (k as number), avg.classes, modelStore.labels, view.value);
-    return drawnBoxes(allDetections.value, classes);
+    const k = drawnClass.value;
+    if (!avg || k === null) return [];
+    return drawnBoxes(allDetections.value, drawnClasses(k, avg.classes, modelStore.labels, view.value));
   });
 
   const hover = computed<HoverInfo | null>(() => {
@@ -198,7 +251,7 @@ export const useViewStore = defineStore('view', () => {
   }
 
   return {
-    classChoice, colormap, opacity, threshold, smooth, view, legend, showDetections, detectThreshold, pointer, overlayHidden,
+    recipe, classChoice, colormap, opacity, threshold, smooth, view, legend, showDetections, detectThreshold, pointer, overlayHidden,
     hasBackground, topClass, shownClass, drawnClass, overlaySource, legendOf, classTitle, detections, hover, setPointer, clearPointer,
   };
 });

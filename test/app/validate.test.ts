@@ -185,6 +185,21 @@ describe('argument validators', () => {
     expect(reason(checkRunBatchRequest(req, ctx))).toMatch(why);
   });
 
+  it('refuse a bad recipe with core/recipe\'s one validator, in one line naming the field', () => {
+    const bad: [Record<string, unknown>, string][] = [
+      [withRecipe({ opacity: 2 }), 'recipe: opacity must be a number from 0 to 1, got 2'],
+      [withRecipe({ smooth: 'yes' }), 'recipe: smooth must be true or false, got "yes"'],
+      [withRecipe({ model: '../../etc' }), 'recipe: model must be null or 64 hex digits, got "../../etc"'],
+      [{ ...BATCH, recipe: [] }, 'recipe: a recipe must be an object, got an array of 0'],
+      [{ ...BATCH, recipe: { ...RECIPE, csv: undefined } }, 'recipe: csv must be true or false, got undefined'],
+    ];
+    for (const [req, why] of bad) {
+      const r = reason(checkRunBatchRequest(req, ctx));
+      expect(r).toBe(why);
+      expect(r).not.toMatch(/\n/);
+    }
+  });
+
   it('accept a queue URL (redis://, rediss://) with an export, as given', () => {
     for (const queue of ['redis://127.0.0.1:6379/0', 'rediss://user:s3cret@cache.example:6380/2', 'redis://[::1]:6379', 'redis://q']) {
       expect(checkRunBatchRequest({ ...BATCH, export: EXPORT, queue }, ctx)).toEqual({ ok: true, value: { ...BATCH, export: EXPORT, queue } });

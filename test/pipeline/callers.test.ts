@@ -15,7 +15,8 @@ import { makeRecipe } from '../../core/recipe';
 import { makeDigitScene } from '../../main/digits/scene';
 import { createEngine, type Engine } from '../../main/engine/engine';
 import { createAppService, type AppService } from '../../main/services/app-service';
-import { runBatch } from '../../main/services/batch';
+import { JOURNAL_FILE, runBatch } from '../../main/services/batch';
+import { modelHash } from '../../main/services/cache';
 import { prepareModel } from '../../main/services/models';
 import { bmpFile } from '../helpers/bmp';
 
@@ -103,7 +104,7 @@ describe('the window, the batch and the CLI through one pipeline', () => {
     engine = await createEngine({ backend: 'wasm', workers: 2 });
     const handle = await engine.loadModel(prepared.artifacts, prepared.info);
     const s = await runBatch({
-      engine, handle, info: prepared.info, photos: all, outDir: outs.batch,
+      engine, handle, info: prepared.info, photos: all, outDir: outs.batch, modelKey: modelHash(prepared.artifacts, prepared.info),
       options: { recipe: settings },
     });
     expect(s.failed).toEqual([]);
@@ -131,6 +132,16 @@ describe('the window, the batch and the CLI through one pipeline', () => {
     expect(c.detections).toEqual(b.detections);
     const meta = await sharp(b.png).metadata();
     expect([meta.width, meta.height, meta.channels]).toEqual([W, H, 3]);
+  });
+
+  it('keys their journals alike: one recipe (core/recipe) from the window\'s request, runBatch\'s options and the CLI\'s flags', async () => {
+    const keys = async (dir: string): Promise<string[]> => [...new Set((await fs.readFile(path.join(dir, JOURNAL_FILE), 'utf8')).trim().split('\n')
+      .map((l) => (JSON.parse(l) as { key: string }).key))];
+    const batch = await keys(outs.batch);
+    expect(batch).toHaveLength(1);
+    expect(batch[0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(await keys(outs.window)).toEqual(batch);
+    expect(await keys(outs.cli)).toEqual(batch);
   });
 
   it('decodes every lossless format to the same pixels: their pictures equal the PNG\'s, byte for byte', async () => {

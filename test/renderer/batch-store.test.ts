@@ -1,6 +1,7 @@
 // @vitest-environment happy-dom
 import { mount } from '@vue/test-utils';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { checkRecipe } from '../../core/recipe';
 import { API_KEY } from '../../renderer/api';
 import BatchPanel from '../../renderer/components/BatchPanel.vue';
 import { useBatchStore } from '../../renderer/stores/batch';
@@ -42,7 +43,7 @@ describe('the batch store (fake API)', () => {
     expect(batch.unreadable).toBe(1);
     expect(ids).toEqual(['/dropped/day1/a.jpg', '/dropped/day1/b.jpg']);
     const req = api.runBatch.mock.calls[0][0];
-    expect(req).toMatchObject({ modelId: MODEL.id, scales: [0.5, 1], mode: 'max' });
+    expect(req).toMatchObject({ modelId: MODEL.id, recipe: { scales: [0.5, 1], mode: 'max' } });
     expect(req.export).toBeUndefined();
     expect(ids.map((id) => batch.statusOf(id)?.status)).toEqual(['queued', 'queued']);
     expect(batch.run?.progress).toMatchObject({ total: 2, done: 0 });
@@ -57,13 +58,13 @@ describe('the batch store (fake API)', () => {
     await settle();
     expect(api.runBatch).toHaveBeenCalledTimes(1);
     const req = api.runBatch.mock.calls[0][0];
-    expect(req.scales).toBe('auto');
+    expect(req.recipe.scales).toBe('auto');
     // A custom list goes to every photo as it is.
     scores.setCustom('0.5, 1');
     batch.enqueue(req.photoIds);
     api.finishBatch(req.batchId);
     await settle();
-    expect(api.runBatch.mock.calls.at(-1)?.[0].scales).toEqual([0.5, 1]);
+    expect(api.runBatch.mock.calls.at(-1)?.[0].recipe.scales).toEqual([0.5, 1]);
   });
 
   it('batch events set per-photo statuses (with reasons) and the progress with time left', async () => {
@@ -164,9 +165,14 @@ describe('the batch store (fake API)', () => {
     expect(api.chooseExportFolder).toHaveBeenCalledTimes(1);
     const req = api.runBatch.mock.calls[1][0];
     expect(req.photoIds).toEqual([usePhotosStore().selected?.id]);
-    expect(req.export).toEqual({
-      outDir: '/exports', classChoice: 'dog', view: 'absolute', colormap: 'magma', opacity: 0.4, threshold: 0.3, boxes: true, detectThreshold: 0.5,
-      legend: false, namePattern: '{class}-{name}', scoresJson: false, csv: true,
+    expect(req.export).toEqual({ outDir: '/exports' });
+    // The view's recipe, as core/recipe's validator accepts it, with the Batch tab's boxes and legend.
+    expect(checkRecipe(req.recipe)).toEqual({ ok: true, recipe: req.recipe });
+    // The view left to the model's default (main binds it with core/pipeline bindRecipe, as the window shows it: 'absolute' here).
+    expect(view.view).toBe('absolute');
+    expect(req.recipe).toMatchObject({
+      classChoice: 'dog', view: null, colormap: 'magma', opacity: 0.4, threshold: 0.3, boxes: true, detectThreshold: 0.5,
+      legend: false, namePattern: '{class}-{name}', scores: 'none', csv: true,
     });
     expect(batch.exporting?.outDir).toBe('/exports');
     api.batch({ type: 'photo', batchId: req.batchId, photoId: req.photoIds[0], status: 'done', output: '/exports/dog-a.png' });
@@ -181,7 +187,7 @@ describe('the batch store (fake API)', () => {
     await settle();
     const all = api.runBatch.mock.calls[2][0];
     expect(all.photoIds).toHaveLength(2);
-    expect(all.export?.classChoice).toBe('top');
+    expect(all.recipe.classChoice).toBe('top');
     await batch.cancelExport();
     expect(api.cancel).toHaveBeenCalledWith(all.batchId);
     api.finishBatch(all.batchId);

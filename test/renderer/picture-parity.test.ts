@@ -3,7 +3,7 @@
  * service (no fake), draw through core's stages; "Export photo…" of the same state writes a PNG whose
  * pixels are the window's overlay blended over the photo, byte for byte, with the same class. The
  * state is the one that split them apart: torchvision-style labels ('__background__') with the 'top'
- * class, and a scale switched off in the window.
+ * class, and a scale switched off in the window; with smooth cells and flat ones.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -109,24 +109,29 @@ describe('the window\'s picture and "Export photo…"', () => {
     await settle();
     expect(scores.keptMaps.map((m) => m.scale)).toEqual([1]);
 
-    // The window: its overlay raster (PhotoView paints view.overlaySource at the photo's size) at the
-    // view's opacity over the photo.
-    const src = view.overlaySource;
-    expect(src).not.toBeNull();
-    const overlay = paintView(src as NonNullable<typeof src>, { width: W, height: H, opacity: view.opacity, colormap: view.colormap, smooth: view.smooth });
     const photo = await sharp(photoFile).removeAlpha().raw().toBuffer();
-    const windowPicture = blendOverRgb(photo, overlay, W, H);
-    const windowClass = model.labels[view.drawnClass as number];
-    expect(windowClass).not.toBe('__background__');
+    // Smooth (the default) and flat cells: the export draws what the window's toggle shows.
+    for (const smooth of [true, false]) {
+      view.smooth = smooth;
+      await settle();
+      // The window: its overlay raster (PhotoView paints view.overlaySource at the photo's size) at the
+      // view's opacity over the photo.
+      const src = view.overlaySource;
+      expect(src).not.toBeNull();
+      const overlay = paintView(src as NonNullable<typeof src>, { width: W, height: H, opacity: view.opacity, colormap: view.colormap, smooth: view.smooth });
+      const windowPicture = blendOverRgb(photo, overlay, W, H);
+      const windowClass = model.labels[view.drawnClass as number];
+      expect(windowClass).not.toBe('__background__');
 
-    const result = await batch.exportPhotos('current');
-    expect(result?.failed).toEqual([]);
-    const png = result?.outputs.find((f) => f.endsWith('.png')) as string;
-    const exported = await sharp(png).raw().toBuffer();
-    expect(exported.length).toBe(windowPicture.length);
-    expect(Buffer.compare(exported, Buffer.from(windowPicture))).toBe(0);
-    // The class the export drew, from its scores file.
-    const json = JSON.parse(await fs.readFile(png.replace(/\.heatmap\.png$/, '.scores.json'), 'utf8')) as { class: { label: string } };
-    expect(json.class.label).toBe(windowClass);
+      const result = await batch.exportPhotos('current');
+      expect(result?.failed).toEqual([]);
+      const png = result?.outputs.find((f) => f.endsWith('.png')) as string;
+      const exported = await sharp(png).raw().toBuffer();
+      expect(exported.length).toBe(windowPicture.length);
+      expect({ smooth, same: Buffer.compare(exported, Buffer.from(windowPicture)) === 0 }).toEqual({ smooth, same: true });
+      // The class the export drew, from its scores file.
+      const json = JSON.parse(await fs.readFile(result?.outputs.find((f) => f.endsWith('.scores.json')) as string, 'utf8')) as { class: { label: string } };
+      expect(json.class.label).toBe(windowClass);
+    }
   }, 240_000);
 });

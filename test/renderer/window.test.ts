@@ -367,7 +367,7 @@ describe('Run batch → folder (issue 12, items 9 and 17)', () => {
     const req = api.runBatch.mock.calls[1][0];
     // The folder's two photos, not the demo scene the user never opened.
     expect(req.photoIds).toEqual(['/dropped/day1/a.jpg', '/dropped/day1/b.jpg']);
-    expect(req.export).toMatchObject({ outDir: '/exports', boxes: false });
+    expect(req).toMatchObject({ export: { outDir: '/exports' }, recipe: { boxes: false } });
     api.batch({ type: 'progress', batchId: req.batchId, total: 2, done: 1, failed: 0, skipped: 0, running: 1, elapsedMs: 10, etaMs: 20, photosPerMinute: 6 });
     await settle();
     expect(w.get('[data-testid="batch-tab-progress"]').text()).toBe('1/2');
