@@ -13,6 +13,7 @@ import { KerasLayerScale, KerasNormalization, KerasUpSampling2D } from '../model
 import { pair } from '../model/layer-config';
 import { flattenModel, type FlatNode } from '../convert/graph';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
+import { foldPads } from './fold-pads';
 import { AttributeType, DataType, encodeModel, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
 
 type Config = Record<string, unknown>;
@@ -610,6 +611,7 @@ export function exportOnnxGraph(fcn: tf.LayersModel, file: string, opts: ExportO
   const last = env.get(graph.outputs[0]) as Val;
   if (last.rank !== 4) throw new ModelError(file, 'the model ends in a [batch, classes] vector, not a map of cells');
   g.nodes.push({ name: 'output/Transpose', opType: 'Transpose', input: [last.name], output: [ONNX_OUTPUT], attribute: [attr.ints('perm', [0, 2, 3, 1])] });
+  foldPads(g.nodes, g.initializers);
 
   const output: ValueInfoProto[] = [{ name: ONNX_OUTPUT, elemType: DataType.FLOAT, shape: ['batch', 'rows', 'cols', classes] }];
   const model: ModelProto = {
