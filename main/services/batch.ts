@@ -290,7 +290,7 @@ function csvName(v: unknown): string | undefined {
 export function journalRecipe(args: Pick<RunBatchArgs, 'modelKey' | 'info' | 'options'>): BoundRecipe {
   const { info } = args;
   const bound = bindRecipe(args.options.recipe, { hash: args.modelKey ?? info.source, preprocess: info.preprocess, labels: info.labels });
-  return { ...bound, namePattern: checkNamePattern(bound.namePattern) };
+  return { ...bound, namePattern: checkNamePattern(bound.namePattern, bound.format) };
 }
 
 /**
@@ -475,7 +475,8 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
       let decoded: Promise<RgbImage> | undefined;
       const decode = (): Promise<RgbImage> => (decoded ??= decoder.decode(loaded, signal));
       const scored = await scoreMapsFor(loaded, decode, {
-        engine, handle, preprocess: info.preprocess, scales, cache, modelKey: args.modelKey, signal,
+        // The cache key's model and preprocessing are the recipe's (its other fields do not change a map: caches stay valid).
+        engine, handle, preprocess: opts.preprocess, scales, cache, modelKey: args.modelKey, signal,
         onProgress: args.onTiles ? (tilesDone, tilesTotal) => args.onTiles?.(index, photo, tilesDone, tilesTotal) : undefined,
       });
       if (scored.computed) summary.engineCalls++;

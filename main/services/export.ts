@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { namePatternProblem } from '../../core/recipe';
+import { namePatternProblem, PICTURE_EXTENSIONS, type PictureFormat } from '../../core/recipe';
 import { linkNoClobber, NAME_MAX_BYTES, OutputError, tempName, writeData, writeFileAtomic, type FileData } from '../io/atomic';
 
 
@@ -65,20 +65,24 @@ export function distinctSubfolders(paths: readonly string[], subfolders: readonl
   return out;
 }
 
+/** A picture extension a name pattern may end with (replaced by the format's). */
+const PICTURE_EXTENSION = /\.(png|jpe?g|webp)$/i;
+
 /**
  * Checks a name pattern: placeholders {name} (the photo's file name without extension) and {class}
- * (the drawn class); no folder separators; ".png" is appended when missing.
+ * (the drawn class); no folder separators. The picture's extension follows `format`: a pattern
+ * ending in .png, .jpg, .jpeg or .webp has it replaced, any other gets it appended.
  * @returns the pattern to use. @throws with a message naming the problem.
  */
-export function checkNamePattern(pattern: string): string {
+export function checkNamePattern(pattern: string, format: PictureFormat = 'png'): string {
   const problem = namePatternProblem(pattern);
   if (problem !== undefined) throw new Error(problem);
-  return /\.png$/i.test(pattern) ? pattern : `${pattern}.png`;
+  return `${pattern.replace(PICTURE_EXTENSION, '')}${PICTURE_EXTENSIONS[format]}`;
 }
 
 /**
  * The n-th candidate file names of a photo's outputs: n = 1 is the plain pattern, n ≥ 2 adds "-n"
- * to the name (after {name}, or before ".png" when the pattern has no {name}); the scores JSON
+ * to the name (after {name}, or before the extension when the pattern has no {name}); the scores JSON
  * and grid follow the same suffix: "<name>-n.scores.json", "<name>-n.scores.npy".
  */
 export function outputNames(pattern: string, name: string, className: string, n: number): { png: string; json: string; npy: string } {
@@ -87,7 +91,7 @@ export function outputNames(pattern: string, name: string, className: string, n:
   const cls = safeFilePart(className);
   let png = pattern.includes('{name}')
     ? pattern.replaceAll('{name}', safeName + suffix).replaceAll('{class}', cls)
-    : pattern.replaceAll('{class}', cls).replace(/\.png$/i, `${suffix}.png`);
+    : pattern.replaceAll('{class}', cls).replace(PICTURE_EXTENSION, `${suffix}$&`);
   if (png.startsWith('.')) png = `_${png}`;
   return { png, json: `${safeName}${suffix}.scores.json`, npy: `${safeName}${suffix}.scores.npy` };
 }

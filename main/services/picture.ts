@@ -6,6 +6,7 @@
 import sharp from 'sharp';
 import type { AveragedMap } from '../../core/average';
 import type { Detection } from '../../core/detect';
+import type { PictureFormat } from '../../core/recipe';
 import { blendOverRgb } from '../../core/overlay';
 import { legendCorner, legendSpec, paintView, viewSource, type PictureSettings, type ViewSource } from '../../core/pipeline';
 import type { RgbImage } from '../io/decode';
@@ -23,8 +24,11 @@ export interface PictureInput {
   drawn: readonly Detection[];
 }
 
-/** Style of the picture: the PictureSettings that are not about the maps (a view absent or null: the model's default). */
-export type PictureStyle = Partial<Pick<PictureSettings, 'view'>> & Pick<PictureSettings, 'colormap' | 'opacity' | 'threshold' | 'smooth' | 'boxes' | 'legend'>;
+/**
+ * Style of the picture: the PictureSettings that are not about the maps (a view absent or null: the
+ * model's default), and the format it is encoded in (absent: PNG).
+ */
+export type PictureStyle = Partial<Pick<PictureSettings, 'view'>> & Pick<PictureSettings, 'colormap' | 'opacity' | 'threshold' | 'smooth' | 'boxes' | 'legend'> & { format?: PictureFormat };
 
 /** Output pixels painted per band (4 bytes of RGBA each): 4 MP, 16 MB of overlay at once. */
 const BAND_PIXELS = 1 << 22;
@@ -34,6 +38,12 @@ const BAND_PIXELS = 1 << 22;
  * time, and is 15× slower on flat pictures); `npm run bench -- --case picture-1mp` measures them.
  */
 const PNG_OPTIONS = { compressionLevel: 1, adaptiveFiltering: false } as const;
+/** JPEG: quality 90, colour at full resolution (4:4:4) so class colours and legend text keep their edges. */
+const JPEG_OPTIONS = { quality: 90, chromaSubsampling: '4:4:4' } as const;
+/** WebP: quality 90 at effort 2, as small as effort 4 (sharp's default) on photo overlays, in half the time. */
+const WEBP_OPTIONS = { quality: 90, effort: 2 } as const;
+/** WebP's largest side in pixels. */
+const WEBP_MAX_SIDE = 16383;
 /** At most this many boxes are drawn (the strongest). */
 const MAX_BOXES = 200;
 
@@ -59,7 +69,7 @@ export function overlayRgb(input: Omit<PictureInput, 'drawn'>, labels: readonly 
 }
 
 /**
- * The picture as an RGB PNG (8-bit, no alpha): overlay, then boxes of `input.drawn` (the strongest
+ * The picture encoded as `style.format` asks (default PNG; 8-bit RGB, no alpha): overlay, then boxes of `input.drawn` (the strongest
  * 200) with labels, then the legend (in the corner where it covers least of the overlay), as PictureStyle asks. The overlay is blended into
  * input.image.data itself (so a 100 MP photo is not held twice): the caller's pixels are used up.
  */
@@ -81,7 +91,19 @@ export async function renderPicture(input: PictureInput, labels: readonly string
   // Each layer is rendered at its own size and blended into the picture where it goes: a full-size
   // RGBA composite of a 100 MP photo is never made.
   for (const l of layers) await blendLayer(rgb, width, height, l);
-  return sharp(rgb, { raw: { width, height, channels: 3 }, limitInputPixels: false }).png(PNG_OPTIONS).toBuffer();
+  return encodePicture(rgb, width, height, style.format ?? 'png');
+}
+
+/**
+ * RGB pixels [h·w·3] as a file of `format`.
+ * @throws for WebP over 16383 pixels a side (the format's limit), naming the size.
+ */
+export function encodePicture(rgb: Uint8Array, width: number, height: number, format: PictureFormat): Promise<Buffer> {
+  if (format === 'webp' && Math.max(width, height) > WEBP_MAX_SIDE) {
+    return Promise.reject(new Error(`a WebP picture is at most ${WEBP_MAX_SIDE} pixels a side, this one is ${width}×${height}: use png or jpeg`));
+  }
+  const img = sharp(rgb, { raw: { width, height, channels: 3 }, limitInputPixels: false });
+  return (format === 'jpeg' ? img.jpeg(JPEG_OPTIONS) : format === 'webp' ? img.webp(WEBP_OPTIONS) : img.png(PNG_OPTIONS)).toBuffer();
 }
 
 /** Renders an SVG layer (librsvg through sharp) and blends it "over" the RGB picture at its place, clipped to the picture. */

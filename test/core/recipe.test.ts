@@ -22,6 +22,7 @@ const OTHER: { [K in keyof Recipe]-?: Recipe[K] } = {
   detectThreshold: 0.9,
   legend: false,
   namePattern: '{class}-{name}.png',
+  format: 'webp',
   scores: 'full',
   npyDtype: 'float16',
   csv: true,
@@ -69,6 +70,7 @@ describe('recipe', () => {
       [{ classChoice: '' }, /^classChoice must be/],
       [{ namePattern: 'x'.repeat(500) }, /^namePattern must be a text of 1–200/],
       [{ csv: 'yes' }, /^csv must be true or false/],
+      [{ format: 'gif' }, /^format must be one of png, jpeg, webp, got "gif"$/],
     ];
     for (const [change, re] of cases) {
       const r = checkRecipe({ ...DEFAULT_RECIPE, ...change });
