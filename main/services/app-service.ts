@@ -96,8 +96,8 @@ interface LoadedModel {
   handle: ModelHandle;
   /** Score-cache key of the model (modelHash of its artifacts and geometry). */
   modelKey: string;
-  /** How it was converted (what a queue worker converts it with again). */
-  recipe: Pick<LoadModelRequest, 'stride' | 'output' | 'labelsFile' | 'window'>;
+  /** How it was opened (what a queue worker converts it with again; its stride joins the batches' recipes). */
+  opened: Pick<LoadModelRequest, 'stride' | 'output' | 'labelsFile' | 'window'>;
 }
 
 /** Folder photos read (header probe and hash) at once by addFolders. */
@@ -255,11 +255,11 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
           name: modelDisplayName(target ?? null),
           info: prepared.info,
         };
-        const recipe = {
+        const opened = {
           ...(req.stride !== undefined ? { stride: req.stride } : {}), ...(req.output !== undefined ? { output: req.output } : {}),
           ...(req.labelsFile !== undefined ? { labelsFile: path.resolve(req.labelsFile) } : {}), ...(req.window !== undefined ? { window: req.window } : {}),
         };
-        models.set(summary.id, { summary, handle, modelKey, recipe });
+        models.set(summary.id, { summary, handle, modelKey, opened });
         emit({ jobId, stage: 'ready', done: 1, total: 1 });
         if (req.preprocess) await settings.rememberPreprocess(key, req.preprocess);
         if (target !== undefined) await settings.remember('models', [target]);
@@ -335,7 +335,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
       const local = req.photoIds.length > 1 && !req.queue;
       if (local) await batchSpinning(model.handle, +1);
       try {
-        return await batches.run(req, { handle: model.handle, info: model.summary.info, modelKey: model.modelKey, path: model.summary.path, recipe: model.recipe });
+        return await batches.run(req, { handle: model.handle, info: model.summary.info, modelKey: model.modelKey, path: model.summary.path, opened: model.opened });
       } finally {
         if (local) await batchSpinning(model.handle, -1);
       }

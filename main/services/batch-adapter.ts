@@ -23,7 +23,8 @@ export interface BatchModel {
   modelKey: string;
   /** The model's file or folder (null: the built-in model) and how it was converted: what queue workers open. */
   path?: string | null;
-  recipe?: Pick<LoadModelRequest, 'stride' | 'output' | 'labelsFile' | 'window'>;
+  /** How it was opened: its stride joins the batch's recipe; output, labels and window are what a queue worker needs. */
+  opened?: Pick<LoadModelRequest, 'stride' | 'output' | 'labelsFile' | 'window'>;
 }
 
 /** An export run on a queue's workers instead of here (main/queue's runQueueExport; services sit below the queue). */
@@ -113,7 +114,7 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
       });
       const ex = req.export;
       // The model's stride is the one it was opened with (a recipe's stride is applied when a model is opened).
-      const recipe: Recipe = { ...req.recipe, stride: model.recipe?.stride ?? null };
+      const recipe: Recipe = { ...req.recipe, stride: model.opened?.stride ?? null };
       if (ex && !deps.isExportDir(ex.outDir)) throw new Error(`runBatch: ${ex.outDir} was not chosen as an export folder`);
       const controller = deps.jobs.start(req.batchId, 'runBatch');
       const pause = new BatchController();
@@ -150,9 +151,9 @@ export function createBatchAdapter(deps: BatchAdapterDeps): BatchAdapter {
       const subfolders = distinctSubfolders(list.map((p) => p.file), req.photoIds.map((id) => deps.subfolderOf(id)));
       const queued = async (url: string): Promise<BatchSummary> => {
         if (!ex) throw new Error('runBatch: a queue batch needs an export folder (the workers write the files)');
-        if (model.recipe?.window !== undefined) throw new Error('runBatch: a model opened at a chosen window size cannot go to a queue: convert it at that size first (convmap convert MODEL --window N -o DIR) and open DIR');
+        if (model.opened?.window !== undefined) throw new Error('runBatch: a model opened at a chosen window size cannot go to a queue: convert it at that size first (convmap convert MODEL --window N -o DIR) and open DIR');
         if (!deps.queueExport) throw new Error('runBatch: this app was started without queue support');
-        const opened = model.recipe;
+        const { opened } = model;
         const summary = await deps.queueExport({
           url, photos: list.map((p) => p.file), subfolders, outDir: path.resolve(ex.outDir),
           model: {
