@@ -91,7 +91,7 @@ describe('convmap heatmap: devices and what is printed', () => {
     expect(r.stdout).toMatch(/^failed: 1\n {2}.*notes\.png: not a supported image/m);
 
     const threshold = await convmap('heatmap', '--model', 'builtin', digit, '--threshold', 'abc');
-    expect(lines(threshold.stderr)).toEqual(['convmap: --threshold must be a number ≥ 0, got "abc"']);
+    expect(lines(threshold.stderr)).toEqual(['convmap: --threshold must be a number from 0 to 1, got "abc"']);
     const opacity = await convmap('heatmap', '--model', 'builtin', digit, '--opacity', '');
     expect(lines(opacity.stderr)).toEqual(['convmap: --opacity must be a number from 0 to 1, got ""']);
     const workers = await convmap('heatmap', '--model', 'builtin', digit, '--workers', '0');
