@@ -158,8 +158,11 @@ export function defaultScales(window: readonly [number, number], photo: readonly
   return scalePlan(window, photo).scales;
 }
 
-/** The cell geometry default-scale checks need: window, stride and offset [y, x], input pixels. */
-export interface ModelGeometry {
+/**
+ * The cell geometry default-scale checks need: window, stride and offset [y, x], input pixels (a
+ * core/scoremap CellGeometry or a ConvertedModelInfo satisfies it; the engine's ModelGeometry adds channels and preprocessing).
+ */
+export interface GridGeometry {
   window: readonly [number, number];
   stride: readonly [number, number];
   offset?: readonly [number, number];
@@ -171,7 +174,7 @@ export interface ModelGeometry {
  * scaled photo is smaller than the window along that axis: no cells, nothing to draw.
  * @param photo upright photo [height, width], pixels.
  */
-export function cellsAtScale(model: ModelGeometry, photo: readonly [number, number], scale: number): [number, number] {
+export function cellsAtScale(model: GridGeometry, photo: readonly [number, number], scale: number): [number, number] {
   const [oy, ox] = model.offset ?? [0, 0];
   const h = Math.round(scale * photo[0]);
   const w = Math.round(scale * photo[1]);
@@ -179,7 +182,7 @@ export function cellsAtScale(model: ModelGeometry, photo: readonly [number, numb
 }
 
 /** The scales of `scales` at which the photo yields no cell (a warning per photo names them). */
-export function scalesWithoutCells(model: ModelGeometry, photo: readonly [number, number], scales: readonly number[]): number[] {
+export function scalesWithoutCells(model: GridGeometry, photo: readonly [number, number], scales: readonly number[]): number[] {
   return scales.filter((s) => {
     const [r, c] = cellsAtScale(model, photo, s);
     return r === 0 || c === 0;

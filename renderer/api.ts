@@ -4,6 +4,7 @@
  */
 import { inject, type App, type InjectionKey } from 'vue';
 import type { ConvmapApi } from '../core/api';
+import { errorMessage } from '../core/errors';
 
 export const API_KEY: InjectionKey<ConvmapApi> = Symbol('convmap-api');
 
@@ -32,14 +33,17 @@ export function useApi(): ConvmapApi {
   return api;
 }
 
-/** True for the rejection of a cancelled job (main rejects with an AbortError). */
-export function isAbortError(err: unknown): boolean {
+/**
+ * True for the rejection of a cancelled call to main: main rejects with an AbortError (main/io/abort),
+ * whose name Electron's invoke does not carry across, so its message is read too.
+ */
+export function isRemoteAbort(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   return err.name === 'AbortError' || /\bcancel(l)?ed\b|\baborted\b/i.test(err.message);
 }
 
-export function errorMessage(err: unknown): string {
-  const raw = err instanceof Error ? err.message : String(err);
+/** The message of a rejected call to main (core's errorMessage) without the prefix Electron's invoke adds. */
+export function remoteErrorMessage(err: unknown): string {
   // Electron prefixes rejected invokes with "Error invoking remote method 'channel': Error: ".
-  return raw.replace(/^Error invoking remote method '[^']*': (?:\w*Error: )?/, '');
+  return errorMessage(err).replace(/^Error invoking remote method '[^']*': (?:\w*Error: )?/, '');
 }

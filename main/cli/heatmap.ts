@@ -44,8 +44,8 @@ function count(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-/** Parses "1,1.5,2" with core's one scale validator. @throws naming --scales and the bad entry. */
-export function parseScales(text: string): number[] {
+/** The --scales flag: "1,1.5,2" checked by core's one scale validator, in the order given. @throws naming --scales and the bad entry. */
+function scalesFlag(text: string): number[] {
   const parsed = parseScaleList(text);
   if ('error' in parsed) throw new Error(`--scales: ${parsed.error} (got "${text}")`);
   return parsed.scales;
@@ -82,7 +82,7 @@ export function recipeFromFlags(opts: Opts): Recipe {
     model: null,
     preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : null,
     stride: given('stride') ? parseInteger('stride', opts.stride, STRIDE_LIMITS.min, STRIDE_LIMITS.max) : null,
-    scales: given('scales') ? parseScales(String(opts.scales)) : 'auto',
+    scales: given('scales') ? scalesFlag(String(opts.scales)) : 'auto',
     mode: given('mode') ? oneOf('mode', opts.mode, COMBINE_MODES) : d.mode,
     classChoice: given('class') ? String(opts.class) : null,
     // A class named without a view asks for that class's map; neither: the model's default view.

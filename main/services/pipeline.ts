@@ -36,7 +36,8 @@ export interface LoadedPhoto {
   identity?: FileIdentity;
 }
 
-export interface LoadOptions {
+/** Limits of {@link loadPhoto} (the engine's LoadOptions are how a model is loaded). */
+export interface PhotoLoadOptions {
   /** Largest width · height accepted (default 100 MP). */
   maxPixels?: number;
   /** Largest file read, bytes (default the decoder's 1 GiB). */
@@ -48,7 +49,7 @@ export interface LoadOptions {
  * the header (refusing it over the pixel limit) — no pixel is decoded.
  * @throws ImageError naming the file.
  */
-export async function loadPhoto(file: string, opts: LoadOptions = {}): Promise<LoadedPhoto> {
+export async function loadPhoto(file: string, opts: PhotoLoadOptions = {}): Promise<LoadedPhoto> {
   const abs = path.resolve(file);
   const name = path.basename(abs);
   let identity: FileIdentity | undefined;

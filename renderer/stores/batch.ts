@@ -8,7 +8,7 @@ import { DEFAULT_RECIPE, type Recipe } from '../../core/recipe';
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import type { AddFoldersResult, BatchEvent, BatchPhotoStatus, BatchProgress, BatchResult } from '../../core/api';
-import { errorMessage, useApi } from '../api';
+import { remoteErrorMessage, useApi } from '../api';
 import { AUTO_PRESET_ID } from '../scales';
 import { newJobId } from './jobs';
 import { useModelStore } from './model';
@@ -241,7 +241,7 @@ export const useBatchStore = defineStore('batch', () => {
       markFinished(batchId, 'queue');
       lastRun.value = result;
     } catch (err) {
-      error.value = errorMessage(err);
+      error.value = remoteErrorMessage(err);
       // Refused before it started: the photos are not queued any more.
       setStatus(photoIds.filter((id) => statusOf(id)?.status === 'queued').map((id) => [id, { status: 'skipped', reason: error.value ?? 'not run' }]));
     } finally {
@@ -327,7 +327,7 @@ export const useBatchStore = defineStore('batch', () => {
       lastExport.value = result;
       return result;
     } catch (err) {
-      error.value = errorMessage(err);
+      error.value = remoteErrorMessage(err);
       return null;
     } finally {
       exporting.value = null;
@@ -344,7 +344,7 @@ export const useBatchStore = defineStore('batch', () => {
     try {
       await api.showInFolder(target);
     } catch (err) {
-      error.value = errorMessage(err);
+      error.value = remoteErrorMessage(err);
     }
   }
 

@@ -3,7 +3,7 @@ import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import type { BackendInfo, LoadModelRequest, ModelSummary, RecentItems } from '../../core/api';
 import { FREE_INPUT_SIZE, type PreprocessMode } from '../../core/model-info';
-import { errorMessage, isAbortError, useApi } from '../api';
+import { remoteErrorMessage, isRemoteAbort, useApi } from '../api';
 import { loadShippedFontsFor } from '../fonts';
 import { newJobId, useJobsStore } from './jobs';
 
@@ -32,7 +32,7 @@ export const useModelStore = defineStore('model', () => {
     try {
       recent.value = await api.recent();
     } catch (err) {
-      error.value = errorMessage(err);
+      error.value = remoteErrorMessage(err);
     }
   }
 
@@ -40,7 +40,7 @@ export const useModelStore = defineStore('model', () => {
     try {
       backend.value = await api.backendInfo();
     } catch (err) {
-      error.value = errorMessage(err);
+      error.value = remoteErrorMessage(err);
     }
   }
 
@@ -76,8 +76,8 @@ export const useModelStore = defineStore('model', () => {
       return summary;
     } catch (err) {
       // A cancelled conversion keeps the model in use; nothing went wrong.
-      if (!isAbortError(err)) {
-        error.value = errorMessage(err);
+      if (!isRemoteAbort(err)) {
+        error.value = remoteErrorMessage(err);
         sizeNeeded.value = path !== null && error.value.includes(FREE_INPUT_SIZE) ? path : null;
       }
       return null;
@@ -92,7 +92,7 @@ export const useModelStore = defineStore('model', () => {
       const path = await api.openModelDialog();
       if (path !== null) await load(path);
     } catch (err) {
-      error.value = errorMessage(err);
+      error.value = remoteErrorMessage(err);
     }
   }
 
@@ -140,7 +140,7 @@ export const useModelStore = defineStore('model', () => {
       const file = await api.openLabelsDialog();
       if (file !== null) await load(current.path, { ...keptStride(current), ...choice.value, labelsFile: file });
     } catch (err) {
-      error.value = errorMessage(err);
+      error.value = remoteErrorMessage(err);
     }
   }
 
@@ -150,7 +150,7 @@ export const useModelStore = defineStore('model', () => {
     try {
       model.value = await api.setPreprocess({ modelId: current.id, preprocess });
     } catch (err) {
-      error.value = errorMessage(err);
+      error.value = remoteErrorMessage(err);
     }
   }
 

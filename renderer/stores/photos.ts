@@ -2,7 +2,7 @@
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import type { AddPhotosResult, PhotoFailure, PhotoRef } from '../../core/api';
-import { errorMessage, useApi } from '../api';
+import { remoteErrorMessage, useApi } from '../api';
 import { useModelStore } from './model';
 
 export const usePhotosStore = defineStore('photos', () => {
@@ -38,7 +38,7 @@ export const usePhotosStore = defineStore('photos', () => {
     try {
       await fn();
     } catch (err) {
-      error.value = errorMessage(err);
+      error.value = remoteErrorMessage(err);
     } finally {
       busy.value = false;
     }

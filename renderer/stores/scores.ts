@@ -13,7 +13,7 @@ import { averageMaps } from '../../core/pipeline';
 import type { Recipe } from '../../core/recipe';
 import { LruMap } from '../../core/lru';
 import type { ScoreMap } from '../../core/scoremap';
-import { errorMessage, isAbortError, useApi } from '../api';
+import { remoteErrorMessage, isRemoteAbort, useApi } from '../api';
 import { AUTO_PRESET_ID, DEFAULT_PRESET_ID, SCALE_PRESETS, parseScales } from '../scales';
 import { newJobId, useJobsStore } from './jobs';
 import { useModelStore } from './model';
@@ -158,10 +158,10 @@ export const useScoresStore = defineStore('scores', () => {
       elapsedMs.value = result.elapsedMs;
       ok = true;
     } catch (err) {
-      if (isAbortError(err)) {
+      if (isRemoteAbort(err)) {
         if (running.value?.jobId === jobId) cancelled.value = true;
       } else {
-        error.value = errorMessage(err);
+        error.value = remoteErrorMessage(err);
       }
     } finally {
       jobs.finish(jobId);
