@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIDECAR, saveConverted } from '../../main/convert/save';
 import { exportConverted } from '../../main/onnx/convert';
-import { DataType, encodeModel } from '../../main/onnx/proto';
+import { AttributeType, DataType, encodeModel, type AttributeProto } from '../../main/onnx/proto';
 import { prepareModelInWorker } from '../../main/services/convert-thread';
 import { prepareModel } from '../../main/services/models';
 import { useWasm } from '../helpers/models';
@@ -317,6 +317,51 @@ describe('untrusted sizes', () => {
       for (const name of ['photo.onnx', 'notes.onnx']) {
         const err = await prepareModel(path.join(dir, name)).catch((e: Error) => e);
         expect((err as Error).message).toMatch(new RegExp(`${name.replace('.', '\\.')}: is not an ONNX model`));
+        expect((err as Error).message).not.toContain('\n');
+      }
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('layer norms and Erf that cannot slide', () => {
+  /** input [1, 2, 8, 8] → 1×1 Conv → `middle` → GlobalAveragePool → Flatten → MatMul [2, 3]. */
+  function net(middle: { opType: string; input: string[]; attribute: AttributeProto[] }): Uint8Array {
+    const f = (v: number[]): Uint8Array => new Uint8Array(new Float32Array(v).buffer);
+    return encodeModel({
+      producerName: 'test', producerVersion: '0',
+      graph: {
+        name: 'norm',
+        node: [
+          { name: 'conv', opType: 'Conv', input: ['input', 'k'], output: ['c'], attribute: [] },
+          { name: 'mid', opType: middle.opType, input: middle.input, output: ['m'], attribute: middle.attribute },
+          { name: 'gap', opType: 'GlobalAveragePool', input: ['m'], output: ['g'], attribute: [] },
+          { name: 'flat', opType: 'Flatten', input: ['g'], output: ['v'], attribute: [] },
+          { name: 'fc', opType: 'MatMul', input: ['v', 'w'], output: ['output'], attribute: [] },
+        ],
+        initializer: [
+          { name: 'k', dims: [2, 2, 1, 1], dataType: DataType.FLOAT, rawData: f([1, 0.5, -0.5, 1]) },
+          { name: 'gamma', dims: [2, 8, 8], dataType: DataType.FLOAT, rawData: f(Array.from({ length: 128 }, () => 1)) },
+          { name: 'w', dims: [2, 3], dataType: DataType.FLOAT, rawData: f([1, 2, 3, 4, 5, 6]) },
+        ],
+        input: [{ name: 'input', elemType: DataType.FLOAT, shape: [1, 2, 8, 8] }],
+        output: [{ name: 'output', elemType: DataType.FLOAT, shape: [1, 3] }],
+      },
+    });
+  }
+
+  it('refuses a LayerNormalization over C, H and W of an NCHW map and an Erf outside GELU, naming the node', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-onnx-norm-'));
+    try {
+      const cases = [
+        { name: 'whole.onnx', middle: { opType: 'LayerNormalization', input: ['c', 'gamma'], attribute: [{ name: 'axis', type: AttributeType.INT, i: 1 }] }, message: /whole\.onnx: node "mid" \(LayerNormalization\): normalises axes 1–3 of a NCHW map, not its channels alone/ },
+        { name: 'erf.onnx', middle: { opType: 'Erf', input: ['c'], attribute: [] }, message: /erf\.onnx: node "mid" \(Erf\): Erf outside the exact GELU/ },
+      ];
+      for (const c of cases) {
+        await fs.writeFile(path.join(dir, c.name), net(c.middle));
+        const err = await prepareModel(path.join(dir, c.name)).catch((e: Error) => e);
+        expect((err as Error).message).toMatch(c.message);
         expect((err as Error).message).not.toContain('\n');
       }
     } finally {
