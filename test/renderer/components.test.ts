@@ -94,6 +94,19 @@ describe('renderer components', () => {
     expect(api.computeScores).toHaveBeenCalledTimes(1);
   });
 
+  it('the auto preset says what it chose for this photo where the scales are listed; other presets do not', async () => {
+    const api = fakeApi();
+    const w = mountWith(ScalesPanel, api);
+    const scores = useScoresStore();
+    await startAtScales('0.5, 1');
+    expect(w.find('[data-testid="scale-plan"]').exists()).toBe(false);
+    scores.setPreset('auto');
+    await settle();
+    // A 40×40 photo and an 8×8 window: from 8/40 = 0.2 (one window fills the photo) up to 1 (objects of
+    // the window's 8 px, over 1/20 of the side), ⌈ln 5 / ln 2^⅓⌉ = 7 steps of 5^(1/7) ≈ 1.26: 8 scales.
+    expect(w.get('[data-testid="scale-plan"]').text()).toBe('auto: 8 scales 0.2–1 (×1.26) for objects of 40–8 px');
+  });
+
   it('the status bar names what runs the model (ONNX Runtime, its device and threads) with the passed-over devices as its tooltip', async () => {
     const api = fakeApi();
     api.backendInfo.mockImplementation(async () => ({ backend: 'onnx' as const, workers: 16, device: 'cuda', notes: ['onnx device dml: not on linux'] }) as never);
