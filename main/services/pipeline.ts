@@ -11,6 +11,7 @@
  * The same PictureSettings give the same picture and boxes whichever caller runs them.
  */
 import path from 'node:path';
+import { LruMap } from '../../core/lru';
 import type { PreprocessMode } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
 import { DEFAULT_MAX_PIXELS, probePhoto, readPhotoFile, untilAborted, type PhotoSize, type RgbImage } from '../io/decode';
@@ -73,8 +74,9 @@ interface SharedDecode {
  * waiting for it has given up, so a cancelled batch or window never waits for libvips.
  */
 export class PhotoDecoder {
-  private readonly recent = new Map<string, SharedDecode>();
+  private readonly recent: LruMap<string, SharedDecode>;
   constructor(private readonly opts: { keep?: number; maxPixels?: number; processes?: DecodeProcesses } = {}) {
+    this.recent = new LruMap({ maxEntries: opts.keep ?? 2 });
     // The first photo need not wait for the decoding process to start.
     this.processes.warm();
   }
@@ -95,38 +97,27 @@ export class PhotoDecoder {
     return untilAborted(entry.image, signal).finally(() => {
       if (--entry.waiters > 0 || entry.settled) return;
       entry.stop.abort();
-      if (this.recent.get(photo.hash) === entry) this.recent.delete(photo.hash);
+      if (this.recent.peek(photo.hash) === entry) this.recent.delete(photo.hash);
     });
   }
 
   private shared(photo: Pick<LoadedPhoto, 'bytes' | 'hash' | 'name'>): SharedDecode {
     const hit = this.recent.get(photo.hash);
-    if (hit) {
-      this.recent.delete(photo.hash);
-      this.recent.set(photo.hash, hit);
-      return hit;
-    }
+    if (hit) return hit;
     const stop = new AbortController();
     const image = this.processes.decode(photo.bytes, { name: photo.name, maxPixels: this.opts.maxPixels ?? DEFAULT_MAX_PIXELS, signal: stop.signal });
     const entry: SharedDecode = { image, waiters: 0, settled: false, stop };
     image.then(() => (entry.settled = true), () => {
       entry.settled = true;
-      if (this.recent.get(photo.hash) === entry) this.recent.delete(photo.hash);
+      if (this.recent.peek(photo.hash) === entry) this.recent.delete(photo.hash);
     });
     this.recent.set(photo.hash, entry);
-    this.trim();
     return entry;
   }
 
   /** Keeps an image already decoded (e.g. when a photo is opened) under its hash. */
   remember(hash: string, image: RgbImage): void {
-    this.recent.delete(hash);
     this.recent.set(hash, { image: Promise.resolve(image), waiters: 0, settled: true, stop: new AbortController() });
-    this.trim();
-  }
-
-  private trim(): void {
-    while (this.recent.size > (this.opts.keep ?? 2)) this.recent.delete(this.recent.keys().next().value as string);
   }
 
   /** Forgets every decoded image (memory back). */
