@@ -45,6 +45,36 @@ function keras3Aliases(name: string): string[] {
   return name.endsWith('/kernel') ? [`${name.slice(0, -'kernel'.length)}depthwise_kernel`] : [];
 }
 
+const PLAIN_BYTES: Partial<Record<string, number>> = { float32: 4, int32: 4, bool: 1 };
+const QUANTIZED_BYTES: Partial<Record<string, number>> = { uint8: 1, uint16: 2, float16: 2 };
+
+/**
+ * tfjs's decodeWeights, one entry at a time: a float32 entry becomes a tensor straight from a view of
+ * the shards' buffer (tfjs copies each entry out of it first: the weights twice over, half a
+ * gigabyte more for a VGG); other entries are decoded by tfjs from their own bytes.
+ */
+function decodeEach(weightData: ArrayBuffer, specs: readonly tf.io.WeightsManifestEntry[]): tf.NamedTensorMap {
+  const width = (s: tf.io.WeightsManifestEntry): number | undefined => (s.quantization ? QUANTIZED_BYTES[s.quantization.dtype] : PLAIN_BYTES[s.dtype ?? 'float32']);
+  if (specs.some((s) => width(s) === undefined)) return tf.io.decodeWeights(weightData, specs as tf.io.WeightsManifestEntry[]);
+  const out: tf.NamedTensorMap = {};
+  let offset = 0;
+  try {
+    for (const spec of specs) {
+      const n = spec.shape.reduce((a, b) => a * b, 1);
+      const bytes = n * (width(spec) as number);
+      if (offset + bytes > weightData.byteLength) throw new RangeError(`weight "${spec.name}" needs bytes ${offset}–${offset + bytes}, the weights hold ${weightData.byteLength}`);
+      out[spec.name] = !spec.quantization && (spec.dtype ?? 'float32') === 'float32' && offset % 4 === 0
+        ? tf.tensor(new Float32Array(weightData, offset, n), spec.shape, 'float32')
+        : tf.io.decodeWeights(weightData.slice(offset, offset + bytes), [spec])[spec.name];
+      offset += bytes;
+    }
+  } catch (e) {
+    tf.dispose(Object.values(out));
+    throw e;
+  }
+  return out;
+}
+
 /**
  * Decodes a manifest's weights (quantised uint8/uint16 entries become `q · scale + min`, float16
  * entries float32, per the manifest) and sets them on `model`, matching each entry to a model weight
@@ -63,7 +93,7 @@ export function assignWeightsByName(
 ): void {
   let decoded: tf.NamedTensorMap;
   try {
-    decoded = tf.io.decodeWeights(weightData, specs as tf.io.WeightsManifestEntry[]);
+    decoded = decodeEach(weightData, specs);
   } catch (e) {
     throw new ModelError(file, `weights cannot be decoded: ${(e as Error).message.split('\n')[0]}`);
   }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { writeFileAtomic } from '../io/atomic';
+import { modelFromArtifacts } from '../model/artifacts';
 import { exportOnnx } from './export';
 import { checkOnnx, type OnnxCheck } from './verify';
 
@@ -41,7 +42,7 @@ function metadata(info: ConvertedModelInfo): Record<string, string> {
  * @throws ModelError naming the layer with no ONNX mapping, or the first layer whose outputs differ
  */
 export async function exportConverted(artifacts: tf.io.ModelArtifacts, info: ConvertedModelInfo, file: string): Promise<{ bytes: Uint8Array; check: OnnxCheck }> {
-  const fcn = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  const fcn = await modelFromArtifacts(artifacts, file);
   try {
     const bytes = exportFcn(fcn, info, file);
     const check = await checkOnnx(fcn, bytes, file, onnxCheckSize(info));
