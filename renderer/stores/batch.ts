@@ -4,10 +4,10 @@
  * exports of overlay PNGs for the photo on screen or the whole list. Everything runs through
  * api.runBatch; its events ('convmap:batch') update the state here.
  */
-import { DEFAULT_RECIPE, type Recipe } from '../../core/recipe';
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import type { AddFoldersResult, BatchEvent, BatchPhotoStatus, BatchProgress, BatchResult } from '../../core/api';
+import { DEFAULT_RECIPE, PICTURE_EXTENSIONS, type Recipe } from '../../core/recipe';
 import { remoteErrorMessage, useApi } from '../api';
 import { AUTO_PRESET_ID } from '../scales';
 import { newJobId } from './jobs';
@@ -49,6 +49,9 @@ export type ExportClassMode = 'view' | 'top' | 'any';
 
 const emptyProgress = (total: number): BatchProgress => ({ total, done: 0, failed: 0, skipped: 0, running: 0, elapsedMs: 0, etaMs: null, photosPerMinute: 0 });
 
+/** Whether a file an export wrote is its picture (of any format), not a scores or CSV file. */
+const isPicture = (file: string): boolean => Object.values(PICTURE_EXTENSIONS).some((ext) => file.toLowerCase().endsWith(ext));
+
 /** '1m05s', '42s', '1h02m'. */
 export function formatDuration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -57,41 +60,81 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-export const useBatchStore = defineStore('batch', () => {
-  const api = useApi();
-  const photosStore = usePhotosStore();
-  const modelStore = useModelStore();
-  const scores = useScoresStore();
-  const view = useViewStore();
+type PhotoEvent = Extract<BatchEvent, { type: 'photo' }>;
+type Statuses = ReadonlyMap<string, PhotoBatchState>;
 
-  /** Open folders with their sub-folders. */
-  const recursive = ref(false);
-  /** photo id → status in the queue. Replaced, never mutated. */
-  const status = shallowRef<ReadonlyMap<string, PhotoBatchState>>(new Map());
-  /** Photos waiting for the next run (a run is going, or no model yet). */
-  const pending = ref<string[]>([]);
-  const run = ref<RunState | null>(null);
-  const lastRun = shallowRef<BatchResult | null>(null);
-  /** Entries of opened folders that are not images (counted, never opened). */
-  const skippedFiles = ref(0);
-  /** Images of opened folders that could not be read (header), with reasons. */
-  const unreadable = ref(0);
-  const error = ref<string | null>(null);
-  const warning = ref<string | null>(null);
+/** A queue photo's state from its event. */
+function photoStateOf(e: PhotoEvent): PhotoBatchState {
+  const st: PhotoBatchState = { status: e.status };
+  if (e.reason !== undefined) st.reason = e.reason;
+  if (e.cached !== undefined) st.cached = e.cached;
+  if (e.classLabel !== undefined) st.classLabel = e.classLabel;
+  if (e.maxima !== undefined) st.maxima = e.maxima;
+  return st;
+}
 
-  // An export sends the view's recipe (what is on screen), with the scales switched on and these three choices of the Batch tab.
+/**
+ * What a 'done' event that came after its batch's result adds to a photo the result already marked
+ * done (its maxima; for a queue run its class and cache flag too); undefined: nothing to add.
+ */
+function lateState(now: PhotoBatchState | undefined, e: BatchEvent, kind: 'queue' | 'export' | undefined): PhotoBatchState | undefined {
+  if (!kind || e.type !== 'photo' || e.status !== 'done' || now?.status !== 'done') return undefined;
+  const st: PhotoBatchState = { ...now };
+  if (e.maxima !== undefined) st.maxima = e.maxima;
+  if (kind === 'queue' && e.classLabel !== undefined) st.classLabel = e.classLabel;
+  if (kind === 'queue' && e.cached !== undefined) st.cached = e.cached;
+  return st;
+}
+
+/** The result is authoritative: the photos whose state it changes (events may come after it, or never). */
+function reconciled(photoIds: readonly string[], result: BatchResult, now: Statuses): [string, PhotoBatchState][] {
+  const reasons = new Map(result.failed.map((f) => [f.photoId, f.reason]));
+  const updates: [string, PhotoBatchState][] = [];
+  photoIds.forEach((id, i) => {
+    const final = result.statuses[i];
+    if (!final || now.get(id)?.status === final) return;
+    const st: PhotoBatchState = { status: final };
+    if (final === 'failed') st.reason = reasons.get(id) ?? 'failed';
+    if (final === 'skipped') st.reason = 'cancelled';
+    updates.push([id, st]);
+  });
+  return updates;
+}
+
+/** Per photo id its state, replaced (never mutated) on every change, and the counts per status. */
+function statusTable() {
+  const status = shallowRef<Statuses>(new Map());
+  const setStatus = (updates: Iterable<[string, PhotoBatchState]>): void => {
+    const next = new Map(status.value);
+    for (const [id, st] of updates) next.set(id, st);
+    status.value = next;
+  };
+  const statusOf = (photoId: string): PhotoBatchState | undefined => status.value.get(photoId);
+  const counts = computed(() => {
+    const c: Record<BatchPhotoStatus, number> = { queued: 0, running: 0, done: 0, 'no cells': 0, failed: 0, skipped: 0 };
+    for (const s of status.value.values()) c[s.status]++;
+    return c;
+  });
+  return { status, setStatus, statusOf, counts };
+}
+
+/**
+ * The Batch tab's export choices. An export sends the view's recipe (what is on screen) with the
+ * scales switched on and three choices of its own: the class, the legend and the boxes. The files
+ * it writes (name, JSON, CSV) are recipe fields: they live in the view's recipe.
+ */
+function exportChoices(view: ReturnType<typeof useViewStore>) {
   const exportClass = ref<ExportClassMode>('view');
   const legend = ref(DEFAULT_RECIPE.legend);
-  /** Boxes on exported PNGs: the export's own choice, not the view's (the view may show boxes to inspect, the export not, and the other way). */
+  /** Boxes on exported pictures: the export's own choice, not the view's (the view may show boxes to inspect, the export not, and the other way). */
   const exportBoxes = ref(DEFAULT_RECIPE.boxes);
-  // The files an export writes are recipe fields too: they live in the view's recipe.
   const namePattern = computed<string>({
     get: () => view.recipe.namePattern,
     set: (v) => {
       view.recipe.namePattern = v;
     },
   });
-  /** Write <name>.scores.json next to each PNG (the recipe's scores 'summary', else 'none'). */
+  /** Write <name>.scores.json next to each picture (the recipe's scores 'summary', else 'none'). */
   const scoresJson = computed<boolean>({
     get: () => view.recipe.scores !== 'none',
     set: (v) => {
@@ -106,23 +149,57 @@ export const useBatchStore = defineStore('batch', () => {
   });
   /** A Convmap queue (redis:// URL) that exports go to, run by its workers; empty: exports run here. */
   const queueUrl = ref('');
+  /** What an export sends: the view's recipe with `scales`, and the Batch tab's class, legend and boxes. */
+  const exportRecipe = (scales: Recipe['scales']): Recipe => {
+    const classChoice = exportClass.value === 'view' ? view.recipe.classChoice : exportClass.value;
+    return { ...view.recipe, scales, classChoice, legend: legend.value, boxes: exportBoxes.value };
+  };
+  return { exportClass, legend, exportBoxes, namePattern, scoresJson, csv, queueUrl, exportRecipe };
+}
+
+/** Batches whose result came already, with what they were: a few are kept (the oldest dropped) for their late events. */
+function finishedBatches() {
+  const finished = new Map<string, 'queue' | 'export'>();
+  return {
+    kindOf: (batchId: string) => finished.get(batchId),
+    mark(batchId: string, kind: 'queue' | 'export'): void {
+      finished.set(batchId, kind);
+      for (const id of finished.keys()) if (finished.size > 8) finished.delete(id);
+    },
+  };
+}
+
+export const useBatchStore = defineStore('batch', () => {
+  const api = useApi();
+  const photosStore = usePhotosStore();
+  const modelStore = useModelStore();
+  const scores = useScoresStore();
+  const view = useViewStore();
+
+  /** Open folders with their sub-folders. */
+  const recursive = ref(false);
+  const { status, setStatus, statusOf, counts } = statusTable();
+  /** Photos waiting for the next run (a run is going, or no model yet). */
+  const pending = ref<string[]>([]);
+  const run = ref<RunState | null>(null);
+  const lastRun = shallowRef<BatchResult | null>(null);
+  /** Entries of opened folders that are not images (counted, never opened). */
+  const skippedFiles = ref(0);
+  /** Images of opened folders that could not be read (header), with reasons. */
+  const unreadable = ref(0);
+  const error = ref<string | null>(null);
+  const warning = ref<string | null>(null);
+  const choices = exportChoices(view);
   const exporting = ref<ExportState | null>(null);
   const lastExport = shallowRef<BatchResult | null>(null);
   /** The folder the last export wrote into. */
   const lastExportDir = ref<string | null>(null);
+  /**
+   * A photo's last event may come after its batch's result (the bridge of the browser tests sends
+   * them on another connection), and its class and maxima are still wanted.
+   */
+  const finished = finishedBatches();
 
-  const setStatus = (updates: Iterable<[string, PhotoBatchState]>): void => {
-    const next = new Map(status.value);
-    for (const [id, st] of updates) next.set(id, st);
-    status.value = next;
-  };
-  const statusOf = (photoId: string): PhotoBatchState | undefined => status.value.get(photoId);
-
-  const counts = computed(() => {
-    const c: Record<BatchPhotoStatus, number> = { queued: 0, running: 0, done: 0, 'no cells': 0, failed: 0, skipped: 0 };
-    for (const s of status.value.values()) c[s.status]++;
-    return c;
-  });
   /** Overall fraction finished (done + failed) of the running queue, 0–1. */
   const fraction = computed(() => {
     const p = run.value?.progress;
@@ -134,51 +211,28 @@ export const useBatchStore = defineStore('batch', () => {
     return eta === null || eta === undefined ? null : formatDuration(eta);
   });
 
-  /**
-   * Batches whose result came already, with what they were: a photo's last event may come after
-   * the result (the bridge of the browser tests sends them on another connection), and its class
-   * and maxima are still wanted. A few are kept, the oldest dropped.
-   */
-  const finished = new Map<string, 'queue' | 'export'>();
-  const markFinished = (batchId: string, kind: 'queue' | 'export'): void => {
-    finished.set(batchId, kind);
-    for (const id of finished.keys()) if (finished.size > 8) finished.delete(id);
-  };
-  /** A late 'done' event adds what it carries to a photo the result already marked done. */
-  function lateEvent(e: BatchEvent): void {
-    const kind = finished.get(e.batchId);
-    if (!kind || e.type !== 'photo' || e.status !== 'done') return;
-    const now = statusOf(e.photoId);
-    if (now?.status !== 'done') return;
-    const st: PhotoBatchState = { ...now };
-    if (e.maxima !== undefined) st.maxima = e.maxima;
-    if (kind === 'queue' && e.classLabel !== undefined) st.classLabel = e.classLabel;
-    if (kind === 'queue' && e.cached !== undefined) st.cached = e.cached;
-    setStatus([[e.photoId, st]]);
+  // Events: to the queue run's photos, the export's, or (late) to a finished batch's.
+  function onPhoto(e: PhotoEvent, isQueue: boolean): void {
+    if (isQueue) {
+      setStatus([[e.photoId, photoStateOf(e)]]);
+    } else if (exporting.value) {
+      if (e.status === 'done' && e.output) exporting.value.outputs.push(e.output);
+      // An export computes with the queue's model and scales: its maxima rank the grid too (the class it drew may not be the top one, so the top class is left as it was).
+      if (e.status === 'done' && e.maxima !== undefined) setStatus([[e.photoId, { ...statusOf(e.photoId), status: 'done', maxima: e.maxima }]]);
+      if (e.status === 'failed') exporting.value.failed.push({ photoId: e.photoId, reason: e.reason ?? 'failed' });
+    }
   }
 
   function onEvent(e: BatchEvent): void {
     const r = run.value?.batchId === e.batchId ? run.value : exporting.value?.batchId === e.batchId ? exporting.value : null;
     if (!r) {
-      lateEvent(e);
+      const late = lateState(e.type === 'photo' ? statusOf(e.photoId) : undefined, e, finished.kindOf(e.batchId));
+      if (late && e.type === 'photo') setStatus([[e.photoId, late]]);
       return;
     }
-    const isQueue = r === run.value;
     switch (e.type) {
       case 'photo':
-        if (isQueue) {
-          const st: PhotoBatchState = { status: e.status };
-          if (e.reason !== undefined) st.reason = e.reason;
-          if (e.cached !== undefined) st.cached = e.cached;
-          if (e.classLabel !== undefined) st.classLabel = e.classLabel;
-          if (e.maxima !== undefined) st.maxima = e.maxima;
-          setStatus([[e.photoId, st]]);
-        } else if (exporting.value) {
-          if (e.status === 'done' && e.output) exporting.value.outputs.push(e.output);
-          // An export computes with the queue's model and scales: its maxima rank the grid too (the class it drew may not be the top one, so the top class is left as it was).
-          if (e.status === 'done' && e.maxima !== undefined) setStatus([[e.photoId, { ...statusOf(e.photoId), status: 'done', maxima: e.maxima }]]);
-          if (e.status === 'failed') exporting.value.failed.push({ photoId: e.photoId, reason: e.reason ?? 'failed' });
-        }
+        onPhoto(e, r === run.value);
         break;
       case 'progress': {
         const { type: _t, batchId: _b, ...p } = e;
@@ -197,22 +251,6 @@ export const useBatchStore = defineStore('batch', () => {
     }
   }
 
-  /** The result is authoritative: events that come after it (or never) do not leave a photo queued or running. */
-  function reconcile(photoIds: readonly string[], result: BatchResult): void {
-    const reasons = new Map(result.failed.map((f) => [f.photoId, f.reason]));
-    const updates: [string, PhotoBatchState][] = [];
-    photoIds.forEach((id, i) => {
-      const final = result.statuses[i];
-      const now = statusOf(id);
-      if (!final || now?.status === final) return;
-      const st: PhotoBatchState = { status: final };
-      if (final === 'failed') st.reason = reasons.get(id) ?? 'failed';
-      if (final === 'skipped') st.reason = 'cancelled';
-      updates.push([id, st]);
-    });
-    if (updates.length > 0) setStatus(updates);
-  }
-
   /** The 'auto' preset gives each photo of a batch its own default scales (main applies core/defaults per photo), not the selected photo's. */
   const batchScales = (): Recipe['scales'] => (scores.presetId === AUTO_PRESET_ID ? 'auto' : [...scores.requested]);
   /**
@@ -225,7 +263,10 @@ export const useBatchStore = defineStore('batch', () => {
     if (scope === 'current') return [...scores.enabledScales];
     return scores.presetId === AUTO_PRESET_ID ? 'auto' : [...scores.enabledScales];
   };
+  /** What an export of `scope` sends. */
+  const exportRecipe = (scope: 'current' | 'all'): Recipe => choices.exportRecipe(exportScales(scope));
 
+  // The queue: photos computed (and cached) with the view's recipe and the queue's scales, one run at a time.
   /** Starts the next run of the queue when none is going and a model is loaded. */
   async function pump(): Promise<void> {
     const model = modelStore.model;
@@ -237,8 +278,8 @@ export const useBatchStore = defineStore('batch', () => {
     error.value = null;
     try {
       const result = await api.runBatch({ batchId, modelId: model.id, photoIds, recipe: { ...view.recipe, scales: batchScales() } });
-      reconcile(photoIds, result);
-      markFinished(batchId, 'queue');
+      setStatus(reconciled(photoIds, result, status.value));
+      finished.mark(batchId, 'queue');
       lastRun.value = result;
     } catch (err) {
       error.value = remoteErrorMessage(err);
@@ -299,13 +340,8 @@ export const useBatchStore = defineStore('batch', () => {
     }
   }
 
-  /** What an export sends: the view's recipe, the export's scales, and the Batch tab's class, legend and boxes. */
-  function exportRecipe(scope: 'current' | 'all'): Recipe {
-    const classChoice = exportClass.value === 'view' ? view.recipe.classChoice : exportClass.value;
-    return { ...view.recipe, scales: exportScales(scope), classChoice, legend: legend.value, boxes: exportBoxes.value };
-  }
-
-  /** Exports overlay PNGs of the photo on screen ('current') or of every photo the user opened not failed ('all'; photos.exportPhotos), into a folder chosen in the dialog. */
+  // Exports: into a folder chosen in main's dialog, here or on a queue's workers.
+  /** Exports the photo on screen ('current') or every photo the user opened not failed ('all'; photos.exportPhotos), into a folder chosen in the dialog. */
   async function exportPhotos(scope: 'current' | 'all'): Promise<BatchResult | null> {
     const model = modelStore.model;
     const photoIds = scope === 'current'
@@ -319,11 +355,11 @@ export const useBatchStore = defineStore('batch', () => {
       const batchId = newJobId('export');
       lastExportDir.value = outDir;
       exporting.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length), outDir, outputs: [], failed: [] };
-      const queue = queueUrl.value.trim();
+      const queue = choices.queueUrl.value.trim();
       const result = await api.runBatch({
         batchId, modelId: model.id, photoIds, recipe: exportRecipe(scope), export: { outDir }, ...(queue ? { queue } : {}),
       });
-      markFinished(batchId, 'export');
+      finished.mark(batchId, 'export');
       lastExport.value = result;
       return result;
     } catch (err) {
@@ -335,11 +371,11 @@ export const useBatchStore = defineStore('batch', () => {
   }
 
   /**
-   * Opens the file manager on the last export: its first PNG selected, or its folder when it wrote
-   * none. Main shows only what an export wrote or the user chose.
+   * Opens the file manager on the last export: its first picture selected, or its folder when it
+   * wrote none. Main shows only what an export wrote or the user chose.
    */
   async function showInFolder(): Promise<void> {
-    const target = lastExport.value?.outputs.find((f) => f.endsWith('.png')) ?? lastExportDir.value;
+    const target = lastExport.value?.outputs.find(isPicture) ?? lastExportDir.value;
     if (target === null) return;
     try {
       await api.showInFolder(target);
@@ -368,8 +404,8 @@ export const useBatchStore = defineStore('batch', () => {
 
   return {
     recursive, status, pending, run, lastRun, skippedFiles, unreadable, error, warning,
-    exportClass, legend, exportBoxes, namePattern, scoresJson, csv, queueUrl, exporting, lastExport, lastExportDir,
+    ...choices, exportRecipe, exporting, lastExport, lastExportDir,
     counts, fraction, timeLeft, statusOf,
-    onEvent, enqueue, processAll, addFolders, openFoldersDialog, pause, resume, cancel, exportRecipe, exportPhotos, cancelExport, showInFolder, unsubscribe,
+    onEvent, enqueue, processAll, addFolders, openFoldersDialog, pause, resume, cancel, exportPhotos, cancelExport, showInFolder, unsubscribe,
   };
 });
