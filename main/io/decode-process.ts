@@ -96,14 +96,17 @@ dieWithParent();
 
 /**
  * Test hook: the photo of this file name blocks this process's thread for ten minutes before it is
- * decoded, as a decode stuck inside libvips would (only SIGKILL ends it).
+ * decoded, as a decode stuck inside libvips would (only SIGKILL ends it); a line on stderr says so.
  */
 const stallName = process.env.CONVMAP_TEST_DECODE_STALL_NAME;
 
 let queue: Promise<void> = Promise.resolve();
 link.subscribe((req, data) => {
   queue = queue.then(async () => {
-    if (stallName !== undefined && req.name === stallName) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600_000);
+    if (stallName !== undefined && req.name === stallName) {
+      process.stderr.write(`decoding process ${process.pid}: stalled on ${req.name} (test hook)\n`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600_000);
+    }
     try {
       const img = await decodePhoto(data, { name: req.name, maxPixels: req.maxPixels, background: req.background, maxSeconds: req.maxSeconds });
       // Between photos this process holds nothing: the pixels (hundreds of MB for a big photo) go once sent.

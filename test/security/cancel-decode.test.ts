@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -34,6 +35,28 @@ async function decodeChildren(): Promise<number[]> {
     if (ppid === process.pid && cmd.includes('decode-process')) pids.push(Number(e));
   }
   return pids;
+}
+
+/** Pids of the processes whose environment holds `marker` (Linux /proc; unreadable ones skipped). */
+async function processesWith(marker: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const e of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    const env = await fs.readFile(`/proc/${e}/environ`, 'utf8').catch(() => '');
+    if (env.includes(marker)) pids.push(Number(e));
+  }
+  return pids;
+}
+
+/** Resolves once `child`'s stderr has said that the decoding process stalled on `name` (its test hook). */
+function stalled(child: ChildProcess, name: string): Promise<void> {
+  return new Promise((resolve) => {
+    let text = '';
+    child.stderr?.on('data', (d: Buffer | string) => {
+      text += String(d);
+      if (text.includes(`stalled on ${name} (test hook)`)) resolve();
+    });
+  });
 }
 
 /** Rows of a CSV file (no quoted commas in these tests' paths and statuses), header dropped. */
@@ -106,17 +129,18 @@ describe.runIf(process.platform === 'linux')('a decode stuck in the decoding pro
     const run = startConvmap(['heatmap', '--model', 'builtin', dir, '--out', out, '--scales', '1', '--csv', '--scores', 'none', '--no-cache'], {
       [STALL]: 'stuck.png', CONVMAP_BACKEND: 'cpu',
     });
+    let isStalled = false;
+    void stalled(run.child, 'stuck.png').then(() => (isStalled = true));
     try {
-      // a and b done (their pictures written): the batch is at the stuck photo.
+      // a and b done (their pictures written), and the decoding process stuck in stuck.png.
       const until = Date.now() + 120_000;
       for (;;) {
         const names = await fs.readdir(out).catch(() => [] as string[]);
-        if (names.includes('a.heatmap.png') && names.includes('b.heatmap.png')) break;
+        if (isStalled && names.includes('a.heatmap.png') && names.includes('b.heatmap.png')) break;
         if (run.child.exitCode !== null) throw new Error(`convmap ended before the stuck photo: ${(await run.result).stderr}`);
         if (Date.now() > until) throw new Error(`the batch did not reach the stuck photo: ${names.join(', ')}`);
         await new Promise((r) => setTimeout(r, 100));
       }
-      await new Promise((r) => setTimeout(r, 1000));
       const sent = Date.now();
       run.child.kill('SIGTERM');
       // Generous for a loaded machine; the stuck decode alone would take ten minutes.
@@ -134,6 +158,46 @@ describe.runIf(process.platform === 'linux')('a decode stuck in the decoding pro
       expect([png.width, png.height]).toEqual([96, 72]);
     } finally {
       run.child.kill('SIGKILL');
+    }
+  }, 180_000);
+
+  it('SIGKILL of `convmap heatmap` at the stuck photo: its decoding process (thread blocked) and ONNX Runtime process end too', async () => {
+    const dir = path.join(tmp.path, 'killed');
+    await fs.mkdir(dir, { recursive: true });
+    // A name no other run uses: it marks this run's processes (the environment is inherited).
+    const stuck = `stuck-${process.pid}-${Date.now()}.png`;
+    await fs.writeFile(path.join(dir, stuck), await photo(6));
+    const run = startConvmap(['heatmap', '--model', 'builtin', dir, '--out', path.join(tmp.path, 'killed-out'), '--scales', '1', '--no-cache'], {
+      [STALL]: stuck, CONVMAP_BACKEND: 'onnx',
+    });
+    let isStalled = false;
+    void stalled(run.child, stuck).then(() => (isStalled = true));
+    try {
+      // The decoding process's thread is blocked in the stuck photo.
+      const until = Date.now() + 120_000;
+      while (!isStalled) {
+        if (run.child.exitCode !== null) throw new Error(`convmap ended early: ${(await run.result).stderr}`);
+        if (Date.now() > until) throw new Error('the decoding process did not reach the stuck photo');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect((await processesWith(`${STALL}=${stuck}`)).length).toBeGreaterThanOrEqual(2);
+      const exited = new Promise((r) => run.child.once('exit', r));
+      run.child.kill('SIGKILL');
+      // Its exit, not run.result: that waits for the output pipes, which a surviving child would hold open.
+      await exited;
+      const gone = Date.now() + 20_000;
+      while ((await processesWith(`${STALL}=${stuck}`)).length > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 200));
+      expect(await processesWith(`${STALL}=${stuck}`)).toEqual([]);
+    } finally {
+      run.child.kill('SIGKILL');
+      // Whatever this run left (its processes carry the marker) does not outlive the test.
+      for (const pid of await processesWith(`${STALL}=${stuck}`)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone meanwhile.
+        }
+      }
     }
   }, 180_000);
 });
