@@ -44,7 +44,13 @@ export function foldPads(nodes: NodeProto[], initializers: TensorProto[]): void 
       const k = u.attribute.find((a) => a.name === 'kernel_shape')?.ints ?? [];
       return u.opType === 'MaxPool' && nonNeg && k.length === 2 && p[0] < k[0] && p[2] < k[0] && p[1] < k[1] && p[3] < k[1];
     };
-    if (!users.every(foldable)) continue;
+    if (!users.every(foldable)) {
+      // ONNX Runtime (1.17+, PadFusion) folds a zero Pad into the MaxPool that reads it at session
+      // start, whose pads never win: signed values would lose the zeros a crop sees. It leaves a
+      // MaxPool that also writes its argmax Indices (an optional output nothing reads) as it is.
+      for (const u of users) if (u.opType === 'MaxPool' && u.output.length === 1) u.output.push(`${u.output[0]}/indices`);
+      continue;
+    }
     for (const u of users) {
       const pads = u.attribute.find((a) => a.name === 'pads');
       const [t, l, b, r] = pads?.ints ?? [0, 0, 0, 0];
