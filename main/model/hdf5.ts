@@ -172,6 +172,8 @@ export interface Weight {
  */
 export interface WeightLimits {
   want?: readonly (number | null)[];
+  /** Another shape the layer accepts (a depthwise kernel stored as a Conv2D's with groups = channels). */
+  orWant?: readonly number[];
   budget: { left: number };
 }
 
@@ -226,7 +228,7 @@ export function readWeight(h5: H5File, group: H5Group, name: string, file: strin
   if (meta.vlen || (meta.type !== 0 && meta.type !== 1) || !(meta.size >= 1 && meta.size <= 8)) {
     throw new ModelError(file, `weight "${where}" has a data type Convmap cannot read (${JSON.stringify(ds.dtype)})`, layer);
   }
-  if (limits?.want !== undefined && !sameDims(limits.want, shape)) {
+  if (limits?.want !== undefined && !sameDims(limits.want, shape) && !(limits.orWant !== undefined && sameDims(limits.orWant, shape))) {
     throw new ModelError(file, `weight "${where}" has shape ${dimsText(shape)} in the file, the layer needs ${dimsText(limits.want)}`, layer);
   }
   const declared = shape.reduce((a, b) => a * b, 1);

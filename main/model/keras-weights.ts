@@ -22,9 +22,24 @@ function shapeText(s: readonly (number | null)[]): string {
   return `[${s.join(', ')}]`;
 }
 
+/**
+ * The kernel shape Keras writes for a Conv2D with groups = its input channels, which topology.ts
+ * builds as a DepthwiseConv2D: [kh, kw, 1, c · m] for the depthwise [kh, kw, c, m], the same values
+ * in the same order (output channel c · m + j reads input channel c).
+ */
+function groupedKernelShape(layer: tf.layers.Layer, i: number): number[] | undefined {
+  if (layer.getClassName() !== 'DepthwiseConv2D' || i !== 0 || layer.weights[0]?.shape.length !== 4) return undefined;
+  const [kh, kw, c, m] = layer.weights[0].shape as number[];
+  return [kh, kw, 1, c * m];
+}
+
 /** Sets a tfjs layer's weights from Keras-ordered arrays after checking count and shapes. */
-export function setLayerWeights(layer: tf.layers.Layer, weights: Weight[], file: string, ref: LayerRef, source: string): void {
+export function setLayerWeights(layer: tf.layers.Layer, stored: Weight[], file: string, ref: LayerRef, source: string): void {
   const targets = layer.weights;
+  const weights = stored.map((w, i) => {
+    const grouped = groupedKernelShape(layer, i);
+    return grouped !== undefined && sameShape(grouped, w.shape) ? { ...w, shape: targets[0].shape as number[] } : w;
+  });
   if (weights.length !== targets.length) {
     throw new ModelError(file, `the file holds ${weights.length} weight(s) for it (${source}), the layer needs ${targets.length}`, ref);
   }
@@ -53,7 +68,7 @@ function tfjsLayer(container: tf.LayersModel, name: string): tf.layers.Layer | n
 
 /** Limits for the i-th dataset read for `layer`: its shape by position (plain layers) and the layer's size. */
 function weightLimits(layer: tf.layers.Layer, budget: { left: number }, i: number): WeightLimits {
-  return layer instanceof tf.LayersModel ? { budget } : { want: layer.weights[i]?.shape, budget };
+  return layer instanceof tf.LayersModel ? { budget } : { want: layer.weights[i]?.shape, orWant: groupedKernelShape(layer, i), budget };
 }
 
 /** A layer's number of weight values (a nested model's: all its sublayers'), the most its datasets may declare. */

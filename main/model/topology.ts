@@ -117,6 +117,98 @@ function tfOpLayer(config: JsonObject, inbound: Json | undefined): { className: 
   }
 }
 
+/** Keras 3 operations on tensors (keras.src.ops.numpy: `x + 3.0`, `inputs + x`) and the merge layer of the same meaning. */
+const KERAS3_OPS: Readonly<Record<string, string>> = { Add: 'Add', Subtract: 'Subtract', Multiply: 'Multiply', TrueDivide: '', Divide: '' };
+
+/**
+ * A Keras 3 operation recorded in a Functional config (`x + 3.0` in keras.applications' MobileNetV3,
+ * `inputs + x` in ConvNeXt: `{module: "keras.src.ops.numpy", class_name: "Add", inbound_nodes:
+ * [{args: [tensor, 3.0]}]}`) as the layer that computes the same: tensor with a number → Rescaling,
+ * tensors only → the merge layer (Add, Subtract, Multiply). Null when it is no such operation;
+ * an operation of another kind is refused naming it.
+ */
+function keras3Op(layer: JsonObject, file: string): { className: string; config: JsonObject } | null {
+  if (typeof layer.module !== 'string' || !layer.module.startsWith('keras.src.ops.')) return null;
+  const op = String(layer.class_name);
+  const name = isObject(layer.config) ? layer.config.name : layer.name;
+  const nodes = Array.isArray(layer.inbound_nodes) ? layer.inbound_nodes : [];
+  const args = nodes.length === 1 && isObject(nodes[0]) && Array.isArray(nodes[0].args) ? nodes[0].args : null;
+  const refuse = (why: string): never => {
+    throw new ModelError(file, `the Keras operation ${layer.module as string}.${op} ${why}: rebuild the model with Keras layers in its place`, { name: String(name), className: op });
+  };
+  if (!(op in KERAS3_OPS) || args === null) refuse('is not one Convmap converts (it converts add, subtract, multiply and divide of a tensor by a number, and add, subtract, multiply of two tensors)');
+  const isTensor = (a: Json): boolean => isObject(a) && a.class_name === '__keras_tensor__';
+  const tensors = (args as Json[]).filter(isTensor);
+  const numbers = (args as Json[]).filter((a) => typeof a === 'number' && Number.isFinite(a)) as number[];
+  if (tensors.length === 2 && numbers.length === 0 && args?.length === 2 && KERAS3_OPS[op] !== '') return { className: KERAS3_OPS[op], config: { name } };
+  if (tensors.length !== 1 || numbers.length !== 1 || args?.length !== 2) refuse('has arguments other than one tensor and one number or two tensors');
+  const y = numbers[0];
+  const tensorFirst = isTensor((args as Json[])[0]);
+  switch (op) {
+    case 'Add': return { className: 'Rescaling', config: { name, scale: 1, offset: y } };
+    case 'Multiply': return { className: 'Rescaling', config: { name, scale: y, offset: 0 } };
+    case 'Subtract': return { className: 'Rescaling', config: tensorFirst ? { name, scale: 1, offset: -y } : { name, scale: -1, offset: y } };
+    default:
+      if (!tensorFirst || y === 0) refuse('divides a number by a tensor, or by zero');
+      return { className: 'Rescaling', config: { name, scale: 1 / y, offset: 0 } };
+  }
+}
+
+/**
+ * Keras 3's `GlobalAveragePooling2D(keepdims=True)` (MobileNetV3's squeeze-excite and head): tfjs
+ * ignores keepdims and returns [n, c], so the pool is followed by a Reshape to [1, 1, c] that takes
+ * over the pool's name in every reference (the pool keeps its own name for messages).
+ */
+function expandKeepDims(layers: Json[]): Json[] {
+  const out: Json[] = [];
+  const renamed = new Map<string, string>();
+  for (const l of layers) {
+    out.push(l);
+    if (!isObject(l) || !isObject(l.config) || l.config.keepdims !== true) continue;
+    if (l.class_name !== 'GlobalAveragePooling2D' && l.class_name !== 'GlobalMaxPooling2D') continue;
+    const name = String(l.config.name);
+    const { keepdims: _k, ...pool } = l.config;
+    l.config = pool;
+    const reshapeName = `${name}/keepdims`;
+    const reshape: JsonObject = { class_name: 'Reshape', config: { name: reshapeName, target_shape: [1, 1, -1], trainable: false, dtype: pool.dtype ?? 'float32' } };
+    if (Array.isArray(l.inbound_nodes)) {
+      reshape.name = reshapeName;
+      reshape.inbound_nodes = l.inbound_nodes.map((_n, k) => [[name, k, 0, {}]]);
+      renamed.set(name, reshapeName);
+    }
+    out.push(reshape);
+  }
+  if (renamed.size === 0) return out;
+  const rename = (ref: Json): Json => (Array.isArray(ref) && typeof ref[0] === 'string' && renamed.has(ref[0]) ? [renamed.get(ref[0]) as string, ...ref.slice(1)] : ref);
+  for (const l of out) {
+    if (!isObject(l) || !Array.isArray(l.inbound_nodes) || (isObject(l.config) && String(l.config.name).endsWith('/keepdims'))) continue;
+    l.inbound_nodes = l.inbound_nodes.map((node) => (Array.isArray(node) ? node.map(rename) : node));
+  }
+  return out;
+}
+
+/**
+ * A Conv2D with groups = its input channels (ConvNeXt's 7×7 "depthwise" convolution in
+ * keras.applications) is a DepthwiseConv2D with depth multiplier filters / groups; tfjs's Conv2D has
+ * no groups. Its kernel is read in Keras's grouped shape (keras-weights.ts). A grouped convolution with
+ * fewer groups than channels is refused, naming the layer, when the config says the channels
+ * (Keras 3's build_config); otherwise its kernel's shape is refused when the weights are read.
+ */
+function depthwiseOfGroups(out: JsonObject, c: JsonObject, buildConfig: Json | undefined, file: string): void {
+  const groups = Number(c.groups);
+  const filters = Number(c.filters);
+  const shape = isObject(buildConfig) && Array.isArray(buildConfig.input_shape) ? buildConfig.input_shape : null;
+  const channels = shape !== null ? shape[shape.length - 1] : null;
+  if ((typeof channels === 'number' && channels !== groups) || !Number.isInteger(filters / groups)) {
+    throw new ModelError(file, `Conv2D in ${groups} groups over ${String(channels ?? '?')} channels is a grouped convolution, which Convmap does not convert (it converts groups = input channels, a depthwise convolution)`, {
+      name: String(c.name), className: 'Conv2D',
+    });
+  }
+  out.class_name = 'DepthwiseConv2D';
+  c.depth_multiplier = filters / groups;
+  for (const k of ['filters', 'groups']) delete c[k];
+}
+
 /** An inbound node entry `[layer, node, tensor, kwargs]` with its call kwargs emptied. */
 function withoutCallArguments(node: Json): Json {
   if (!Array.isArray(node)) return node;
@@ -132,6 +224,12 @@ function normalizeLayer(layer: JsonObject, file: string, keras3: boolean): JsonO
   delete out.build_config;
   delete out.compile_config;
   if (Array.isArray(layer.inbound_nodes)) out.inbound_nodes = layer.inbound_nodes.map(inboundNode);
+  const op = keras3Op(layer, file);
+  if (op !== null) {
+    out.class_name = op.className;
+    out.config = normalizeConfig({ ...op.config, trainable: false, dtype: 'float32' }, file, keras3);
+    return out;
+  }
   if (className === 'TFOpLambda' && isObject(config)) {
     const op = tfOpLayer(config, out.inbound_nodes);
     if (op !== null) {
@@ -155,6 +253,7 @@ function normalizeLayer(layer: JsonObject, file: string, keras3: boolean): JsonO
     const c = normalizeConfig(config, file, keras3);
     out.config = c;
     keras3Options(out, c, keras3, file);
+    if (className === 'Conv2D' && Number(c.groups ?? 1) > 1) depthwiseOfGroups(out, c, layer.build_config, file);
   } else if (Array.isArray(config)) out.config = config.map((l) => (isObject(l) ? normalizeLayer(l, file, keras3) : l));
   return out;
 }
@@ -164,9 +263,19 @@ function normalizeConfig(config: JsonObject, file: string, keras3: boolean): Jso
   if ('batch_shape' in c && !('batch_input_shape' in c)) c.batch_input_shape = c.batch_shape;
   delete c.batch_shape;
   if ('dtype' in c) c.dtype = dtypeName(c.dtype);
-  if (Array.isArray(c.layers)) c.layers = c.layers.map((l) => (isObject(l) ? normalizeLayer(l, file, keras3) : l));
+  let renamedOutputs: Map<string, string> | null = null;
+  if (Array.isArray(c.layers)) {
+    const layers = c.layers.map((l) => (isObject(l) ? normalizeLayer(l, file, keras3) : l));
+    c.layers = expandKeepDims(layers);
+    renamedOutputs = new Map(c.layers.filter(isObject).filter((l) => Array.isArray(l.inbound_nodes) && isObject(l.config) && String(l.config.name).endsWith('/keepdims'))
+      .map((l) => [String((l.config as JsonObject).name).slice(0, -'/keepdims'.length), String((l.config as JsonObject).name)]));
+  }
   if ('input_layers' in c) c.input_layers = tripleList(c.input_layers);
   if ('output_layers' in c) c.output_layers = tripleList(c.output_layers);
+  if (renamedOutputs && renamedOutputs.size > 0 && Array.isArray(c.output_layers)) {
+    const map = renamedOutputs;
+    c.output_layers = c.output_layers.map((r) => (Array.isArray(r) && typeof r[0] === 'string' && map.has(r[0]) ? [map.get(r[0]) as string, ...r.slice(1)] : r));
+  }
   for (const [k, v] of Object.entries(c)) {
     // Only training reads these, and Keras 3 writes kinds tfjs lacks ("Unknown regularizer: L2"):
     // every weight is overwritten from the file and checked to be there, so defaults are harmless.

@@ -89,7 +89,8 @@ export async function writeLegacyH5(
     target.create_attribute('keras_version', version);
     target.create_attribute('backend', 'tensorflow');
     for (const layer of [...layers].sort((a, b) => a.name.localeCompare(b.name))) {
-      const g = target.create_group(layer.name);
+      // h5py makes the intermediate groups of a name with slashes (tf.keras 2's DenseNet `conv1/conv`).
+      const g = ensureGroup(target, layer.name);
       stringsAttr(g, 'weight_names', layer.weights.map((w) => w.name));
       for (const w of layer.weights) writeDataset(g, w.name, w);
     }
@@ -112,17 +113,20 @@ export async function writeKeras3Weights(file: string, vars: Record<string, { sh
   });
 }
 
-/** A Keras 3 `.keras` archive from its members (config.json etc. as JSON, model.weights.h5 as bytes). */
-export function kerasZip(members: Record<string, Json | Uint8Array>): Uint8Array {
+/**
+ * A Keras 3 `.keras` archive from its members (config.json etc. as JSON, model.weights.h5 as bytes),
+ * deflated at `level` (0: stored, as Keras's saving_lib writes it, and much quicker for big weights).
+ */
+export function kerasZip(members: Record<string, Json | Uint8Array>, level: 0 | 6 = 6): Uint8Array {
   const files: Record<string, Uint8Array> = {};
   for (const [name, value] of Object.entries(members)) {
     files[name] = value instanceof Uint8Array ? value : Buffer.from(JSON.stringify(value));
   }
-  return zipSync(files);
+  return zipSync(files, { level });
 }
 
-/** Writes a Keras 3 `.keras` file: config.json, metadata.json and model.weights.h5 in a zip. */
-export async function writeKerasArchive(file: string, config: Json, vars: Record<string, { shape: number[]; values: Float32Array }[]>): Promise<void> {
+/** Writes a Keras 3 `.keras` file: config.json, metadata.json and model.weights.h5 in a zip (see {@link kerasZip} for `level`). */
+export async function writeKerasArchive(file: string, config: Json, vars: Record<string, { shape: number[]; values: Float32Array }[]>, level: 0 | 6 = 6): Promise<void> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-kerasw-'));
   try {
     const weights = path.join(dir, 'model.weights.h5');
@@ -131,7 +135,7 @@ export async function writeKerasArchive(file: string, config: Json, vars: Record
       'metadata.json': { keras_version: '3.5.0', date_saved: '2025-01-01@00:00:00' },
       'config.json': config,
       'model.weights.h5': new Uint8Array(await fs.readFile(weights)),
-    });
+    }, level);
     await fs.writeFile(file, zip);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });

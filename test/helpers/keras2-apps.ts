@@ -11,7 +11,7 @@ import type { H5Weight, Json } from './keras';
  * `width` scales every layer's filters (1 = the published widths) to keep tests small.
  */
 
-type Shape = [number, number, number];
+export type Shape = [number, number, number];
 
 const init = (cls: string, config: Record<string, Json> = {}): Json => ({ class_name: cls, config });
 const GLOROT = init('GlorotUniform', { seed: null });
@@ -80,16 +80,18 @@ export class Keras2Graph {
     return { name: `${layer}/${weight}:0`, shape: [n], values: this.uniform(n, lo, hi) };
   }
 
-  conv(x: string, name: string, filters: number, k: number | [number, number], opts: { strides?: number; padding?: string; useBias?: boolean; activation?: string } = {}): string {
+  /** Conv2D; `groups` splits the input channels as Keras does (kernel [kh, kw, c / groups, filters]). */
+  conv(x: string, name: string, filters: number, k: number | [number, number], opts: { strides?: number; padding?: string; useBias?: boolean; activation?: string; groups?: number } = {}): string {
     const [kh, kw] = typeof k === 'number' ? [k, k] : k;
     const s = opts.strides ?? 1;
     const [h, w, c] = this.shape(x);
     const padding = opts.padding ?? 'valid';
     const out: Shape = padding === 'same' ? [Math.ceil(h / s), Math.ceil(w / s), filters] : [Math.floor((h - kh) / s) + 1, Math.floor((w - kw) / s) + 1, filters];
     const useBias = opts.useBias ?? true;
-    const weights = [this.kernel(name, 'kernel', [kh, kw, c, filters], kh * kw * c), ...(useBias ? [this.small(name, 'bias', filters)] : [])];
+    const groups = opts.groups ?? 1;
+    const weights = [this.kernel(name, 'kernel', [kh, kw, c / groups, filters], (kh * kw * c) / groups), ...(useBias ? [this.small(name, 'bias', filters)] : [])];
     return this.layer('Conv2D', name, {
-      filters, kernel_size: [kh, kw], strides: [s, s], padding, data_format: 'channels_last', dilation_rate: [1, 1], groups: 1,
+      filters, kernel_size: [kh, kw], strides: [s, s], padding, data_format: 'channels_last', dilation_rate: [1, 1], groups,
       activation: opts.activation ?? 'linear', use_bias: useBias, kernel_initializer: GLOROT, bias_initializer: ZEROS,
       kernel_regularizer: null, bias_regularizer: null, activity_regularizer: null, kernel_constraint: null, bias_constraint: null,
     }, [x], out, weights);
@@ -107,6 +109,64 @@ export class Keras2Graph {
       use_bias: useBias, bias_initializer: ZEROS, bias_regularizer: null, activity_regularizer: null, bias_constraint: null,
       depth_multiplier: 1, depthwise_initializer: GLOROT, depthwise_regularizer: null, depthwise_constraint: null,
     }, [x], out, weights);
+  }
+
+  /** SeparableConv2D (depth multiplier 1): weights depthwise_kernel [k, k, c, 1], pointwise_kernel [1, 1, c, filters], bias. */
+  separable(x: string, name: string, filters: number, k: number, opts: { padding?: string; useBias?: boolean } = {}): string {
+    const [h, w, c] = this.shape(x);
+    const padding = opts.padding ?? 'valid';
+    const out: Shape = padding === 'same' ? [h, w, filters] : [h - k + 1, w - k + 1, filters];
+    const useBias = opts.useBias ?? true;
+    const weights = [
+      this.kernel(name, 'depthwise_kernel', [k, k, c, 1], k * k), this.kernel(name, 'pointwise_kernel', [1, 1, c, filters], c),
+      ...(useBias ? [this.small(name, 'bias', filters)] : []),
+    ];
+    return this.layer('SeparableConv2D', name, {
+      filters, kernel_size: [k, k], strides: [1, 1], padding, data_format: 'channels_last', dilation_rate: [1, 1], groups: 1, activation: 'linear',
+      use_bias: useBias, kernel_initializer: GLOROT, bias_initializer: ZEROS, kernel_regularizer: null, bias_regularizer: null,
+      activity_regularizer: null, kernel_constraint: null, bias_constraint: null, depth_multiplier: 1, depthwise_initializer: GLOROT,
+      pointwise_initializer: GLOROT, depthwise_regularizer: null, pointwise_regularizer: null, depthwise_constraint: null, pointwise_constraint: null,
+    }, [x], out, weights);
+  }
+
+  /** MaxPooling2D / AveragePooling2D with a square pool. */
+  pool(className: 'MaxPooling2D' | 'AveragePooling2D', x: string, name: string, size: number, strides: number, padding = 'valid'): string {
+    const [h, w, c] = this.shape(x);
+    const out: Shape = padding === 'same' ? [Math.ceil(h / strides), Math.ceil(w / strides), c] : [Math.floor((h - size) / strides) + 1, Math.floor((w - size) / strides) + 1, c];
+    return this.layer(className, name, { pool_size: [size, size], padding, strides: [strides, strides], data_format: 'channels_last' }, [x], out);
+  }
+
+  concat(name: string, inputs: string[]): string {
+    const [h, w] = this.shape(inputs[0]);
+    return this.layer('Concatenate', name, { axis: -1 }, inputs, [h, w, inputs.reduce((n, i) => n + this.shape(i)[2], 0)]);
+  }
+
+  /** LayerNormalization over the channels (gamma, beta). */
+  layerNorm(x: string, name: string, epsilon: number): string {
+    const c = this.shape(x)[2];
+    return this.layer('LayerNormalization', name, {
+      axis: [3], epsilon, center: true, scale: true, beta_initializer: ZEROS, gamma_initializer: ONES, beta_regularizer: null,
+      gamma_regularizer: null, beta_constraint: null, gamma_constraint: null,
+    }, [x], this.shape(x), [this.small(name, 'gamma', c, 0.8, 1.2), this.small(name, 'beta', c)]);
+  }
+
+  /**
+   * A TensorFlow operation with a number, as Keras 2 records `x + 3.0` (TFOpLambda `__operators__.add`,
+   * the number in the call's kwargs `y`); Keras 3 records the same call as an operation of keras.ops.
+   */
+  tfOp(x: string, fn: '__operators__.add' | 'math.multiply', y: number): string {
+    const name = this.auto(`tf.${fn}`);
+    this.layers.push({
+      class_name: 'TFOpLambda', config: { name, trainable: true, dtype: 'float32', function: fn }, name,
+      inbound_nodes: [[[x, 0, 0, { y, name: null }]]],
+    });
+    this.shapes.set(name, this.shape(x));
+    return name;
+  }
+
+  /** Records a tensor's shape for an entry added by hand (a nested model). */
+  setShape(t: string, s: Shape): void {
+    this.shapes.set(t, s);
   }
 
   /** BatchNormalization as Keras 2 writes it once built (`axis: [3]`); weights gamma, beta, moving mean, moving variance. */
@@ -136,16 +196,18 @@ export class Keras2Graph {
     return this.layer(className, name, {}, inputs, this.shape(inputs[0]));
   }
 
-  gap(x: string, name: string): string {
-    return this.layer('GlobalAveragePooling2D', name, { data_format: 'channels_last', keepdims: false }, [x], [1, 1, this.shape(x)[2]]);
+  /** GlobalAveragePooling2D: [1, 1, c] (a vector of c unless `keepdims`). */
+  gap(x: string, name: string, keepdims = false): string {
+    return this.layer('GlobalAveragePooling2D', name, { data_format: 'channels_last', keepdims }, [x], [1, 1, this.shape(x)[2]]);
   }
 
+  /** Dense on the last axis (on a map: per position, as ConvNeXt's pointwise layers). */
   dense(x: string, name: string, units: number, activation: string): string {
-    const c = this.shape(x)[2];
+    const [h, w, c] = this.shape(x);
     return this.layer('Dense', name, {
       units, activation, use_bias: true, kernel_initializer: GLOROT, bias_initializer: ZEROS, kernel_regularizer: null,
       bias_regularizer: null, activity_regularizer: null, kernel_constraint: null, bias_constraint: null,
-    }, [x], [1, 1, units], [this.kernel(name, 'kernel', [c, units], c), this.small(name, 'bias', units)]);
+    }, [x], [h, w, units], [this.kernel(name, 'kernel', [c, units], c), this.small(name, 'bias', units)]);
   }
 
   /** The Functional config as the `.h5` file's `model_config` holds it. */
