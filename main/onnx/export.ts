@@ -14,7 +14,7 @@ import { pair } from '../model/layer-config';
 import { flattenModel, type FlatNode } from '../convert/graph';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
 import { foldPads } from './fold-pads';
-import { AttributeType, DataType, encodeModel, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
+import { AttributeType, DataType, encodeModel, materialize, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
 
 type Config = Record<string, unknown>;
 
@@ -64,8 +64,28 @@ interface Val {
 }
 
 interface Weight {
-  data: Float32Array;
+  /** The values (read from tfjs when first asked for). */
+  readonly data: Float32Array;
   shape: number[];
+  /** Forgets the values read so far (a later `data` reads them again). */
+  release?: () => void;
+  /** OIHW kernels: writes output channels [o0, o1) into `out` without making the whole kernel. */
+  rows?: (o0: number, o1: number, out: Float32Array) => void;
+}
+
+/** A weight whose values are read from tfjs when first needed, and can be let go of again. */
+function lazyWeight(shape: number[], read: () => Float32Array): Weight {
+  let data: Float32Array | undefined;
+  return {
+    shape,
+    get data(): Float32Array {
+      data ??= read();
+      return data;
+    },
+    release: () => {
+      data = undefined;
+    },
+  };
 }
 
 function padPairs(x: unknown): [[number, number], [number, number]] {
@@ -95,6 +115,27 @@ class GraphBuilder {
     for (let k = 2; this.used.has(n); k++) n = `${base}_${k}`;
     this.used.add(n);
     return n;
+  }
+
+  /**
+   * An initializer whose bytes are written only when the model is encoded (see TensorProto.deferred):
+   * a big kernel is then never held as a whole transposed copy beside the file's bytes.
+   */
+  deferredFloats(base: string, dims: number[], write: (out: Float32Array) => void): string {
+    const name = this.unique(base);
+    const count = dims.reduce((a, b) => a * b, 1);
+    this.initializers.push({
+      name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(0),
+      deferred: {
+        byteLength: count * 4,
+        write: (out) => {
+          const values = new Float32Array(count);
+          write(values);
+          out.set(new Uint8Array(values.buffer));
+        },
+      },
+    });
+    return name;
   }
 
   floats(base: string, data: Float32Array, dims: number[]): string {
@@ -140,46 +181,58 @@ function permute4(data: Float32Array, shape: number[], perm: [number, number, nu
   return out;
 }
 
-/** Side of the square tiles {@link hwioToOihw} transposes in, so that reads and writes stay in cache. */
+/** Side of the square tiles {@link oihwRows} transposes in, so that reads and writes stay in cache. */
 const TILE = 32;
 
 /**
- * A kernel HWIO [kh, kw, cin, cout] as OIHW [cout, cin, kh, kw]: the [kh·kw·cin, cout] matrix
- * transposed tile by tile, then each output channel's [kh·kw, cin] block transposed. An element
- * by element permutation reads VGG's 400 MB Dense-as-convolution kernel a cache miss per value
- * (20 s of CPU); this takes under a second.
+ * Output channels [o0, o1) of a kernel HWIO [kh, kw, cin, cout] in OIHW order ([o1 − o0, cin, kh,
+ * kw]) into `out`: the [kh·kw·cin, cout] matrix transposed tile by tile. An element by element
+ * permutation reads VGG's 400 MB Dense-as-convolution kernel a cache miss per value (20 s of CPU);
+ * this takes about a second.
  */
-function hwioToOihw(data: Float32Array, [kh, kw, cin, cout]: number[]): Float32Array {
+function oihwRows(data: Float32Array, [kh, kw, cin, cout]: number[], o0: number, o1: number, out: Float32Array): void {
   const rows = kh * kw * cin;
   const khw = kh * kw;
-  const out = new Float32Array(data.length);
   for (let r0 = 0; r0 < rows; r0 += TILE) {
     const r1 = Math.min(rows, r0 + TILE);
-    for (let o0 = 0; o0 < cout; o0 += TILE) {
-      const o1 = Math.min(cout, o0 + TILE);
-      for (let o = o0; o < o1; o++) {
-        const d = o * rows;
-        for (let r = r0; r < r1; r++) out[d + r] = data[r * cout + o];
+    for (let b0 = o0; b0 < o1; b0 += TILE) {
+      const b1 = Math.min(o1, b0 + TILE);
+      for (let o = b0; o < b1; o++) {
+        const d = (o - o0) * rows;
+        // Row r of the HWIO matrix is kernel position p = ⌊r / cin⌋, input channel c = r mod cin.
+        let p = Math.floor(r0 / cin);
+        let c = r0 - p * cin;
+        for (let r = r0; r < r1; r++) {
+          out[d + c * khw + p] = data[r * cout + o];
+          if (++c === cin) {
+            c = 0;
+            p++;
+          }
+        }
       }
     }
   }
-  if (khw > 1) {
-    const row = new Float32Array(rows);
-    for (let o = 0; o < cout; o++) {
-      const base = o * rows;
-      row.set(out.subarray(base, base + rows));
-      for (let p = 0; p < khw; p++) {
-        for (let c = 0; c < cin; c++) out[base + c * khw + p] = row[p * cin + c];
-      }
-    }
-  }
-  return out;
 }
 
 /** Keras NHWC layout → ONNX NCHW: conv kernels [kh, kw, cin, cout] → OIHW [cout, cin, kh, kw]. */
 function convKernel(k: Weight): Weight {
   const [kh, kw, cin, cout] = k.shape;
-  return { data: hwioToOihw(k.data, k.shape), shape: [cout, cin, kh, kw] };
+  const oihw = lazyWeight([cout, cin, kh, kw], () => {
+    const out = new Float32Array(k.data.length);
+    oihwRows(k.data, k.shape, 0, cout, out);
+    return out;
+  });
+  return {
+    ...oihw,
+    get data(): Float32Array {
+      return oihw.data;
+    },
+    rows: (o0, o1, out) => oihwRows(k.data, k.shape, o0, o1, out),
+    release: () => {
+      oihw.release?.();
+      k.release?.();
+    },
+  };
 }
 
 /** Depthwise kernel [kh, kw, cin, m] → [cin·m, 1, kh, kw]: output channel c·m + j, as TensorFlow orders it. */
@@ -190,7 +243,9 @@ function depthwiseKernel(k: Weight): Weight {
 
 function denseKernel(k: Weight): Weight {
   const [cin, units] = k.shape;
-  return convKernel({ data: k.data, shape: [1, 1, cin, units] });
+  return convKernel({ get data(): Float32Array {
+    return k.data;
+  }, shape: [1, 1, cin, units], release: k.release });
 }
 
 /** The layer's weights by Keras name (kernel, bias, gamma, moving_mean, …). */
@@ -200,8 +255,10 @@ function layerWeights(layer: tf.layers.Layer): Map<string, Weight> {
   layer.weights.forEach((w, i) => {
     const short = (w.originalName ?? w.name).split('/').pop() ?? '';
     const key = short.replace(/_\d+$/, '');
-    // dataSync's array stays valid after the model is disposed (a GC-owned copy or the cpu backend's own array).
-    out.set(key, { data: values[i].dataSync() as Float32Array, shape: values[i].shape.slice() });
+    // Read when first needed: a deferred kernel is read while the model is encoded (exportOnnx) or
+    // before exportOnnxGraph returns. dataSync's array stays valid after the model is disposed.
+    const value = values[i];
+    out.set(key, lazyWeight(value.shape.slice(), () => value.dataSync() as Float32Array));
   });
   return out;
 }
@@ -320,16 +377,25 @@ class Exporter {
       ...this.padding(cfg, k, strides, dil),
     ];
     const [out, ...rest] = kernel.shape;
-    const perOutput = kernel.data.length / out;
+    const perOutput = rest.reduce((a, b) => a * b, 1);
     // Grouped kernels are small (one input channel per group); splitting them would split the groups too.
-    const parts = group === 1 ? Math.min(out, Math.ceil(kernel.data.byteLength / this.maxConvWeightBytes)) : 1;
+    const parts = group === 1 ? Math.min(out, Math.ceil((out * perOutput * 4) / this.maxConvWeightBytes)) : 1;
     const pieces: string[] = [];
+    const rows = kernel.rows;
+    let left = parts;
     for (let p = 0; p < parts; p++) {
-      // OIHW: a range of output channels is a contiguous block, so each part is a view, not a copy.
       const o0 = Math.floor((p * out) / parts);
       const o1 = Math.floor(((p + 1) * out) / parts);
       const tag = parts === 1 ? '' : `_${o0}-${o1}`;
-      const inputs = [x, this.g.floats(`${this.base}/W${tag}`, kernel.data.subarray(o0 * perOutput, o1 * perOutput), [o1 - o0, ...rest])];
+      // OIHW: a range of output channels is a contiguous block. Deferred, each part is transposed from
+      // tfjs's kernel as it is written, and the kernel let go of after its last part.
+      const weight = rows
+        ? this.g.deferredFloats(`${this.base}/W${tag}`, [o1 - o0, ...rest], (values) => {
+          rows(o0, o1, values);
+          if (--left === 0) kernel.release?.();
+        })
+        : this.g.floats(`${this.base}/W${tag}`, kernel.data.subarray(o0 * perOutput, o1 * perOutput), [o1 - o0, ...rest]);
+      const inputs = [x, weight];
       if (bias !== undefined) inputs.push(this.g.floats(`${this.base}/B${tag}`, bias.data.subarray(o0, o1), [o1 - o0]));
       pieces.push(this.op('Conv', inputs, attributes));
     }
@@ -574,7 +640,8 @@ class Exporter {
  * @throws ModelError naming the first layer (and its class) that has no ONNX mapping
  */
 export function exportOnnx(fcn: tf.LayersModel, file: string, opts: ExportOptions = {}): OnnxModel {
-  const { model, ...rest } = exportOnnxGraph(fcn, file, opts);
+  // Encoded while `fcn` lives: each kernel is transposed straight into the bytes (no second copy of the weights).
+  const { model, ...rest } = graphOf(fcn, file, opts);
   return { bytes: encodeModel(model), ...rest };
 }
 
@@ -583,6 +650,13 @@ export function exportOnnx(fcn: tf.LayersModel, file: string, opts: ExportOption
  * tfjs model can be freed before the bytes are written (one copy of a big model less at the peak).
  */
 export function exportOnnxGraph(fcn: tf.LayersModel, file: string, opts: ExportOptions = {}): Omit<OnnxModel, 'bytes'> & { model: ModelProto } {
+  const graph = graphOf(fcn, file, opts);
+  materialize(graph.model.graph.initializer);
+  return graph;
+}
+
+/** {@link exportOnnxGraph} with its kernels deferred: they read `fcn` when encoded. */
+function graphOf(fcn: tf.LayersModel, file: string, opts: ExportOptions): Omit<OnnxModel, 'bytes'> & { model: ModelProto } {
   const graph = flattenModel(fcn);
   if (graph.inputs.length !== 1 || graph.outputs.length !== 1) {
     throw new ModelError(file, `has ${graph.inputs.length} inputs and ${graph.outputs.length} outputs; the ONNX export takes one of each`);

@@ -19,8 +19,25 @@ export interface TensorProto {
   name: string;
   dims: number[];
   dataType: number;
-  /** Little-endian element bytes. */
+  /** Little-endian element bytes (empty while `deferred` stands for them). */
   rawData: Uint8Array;
+  /**
+   * Bytes made only as the model is encoded: `write` fills `out` (byteLength bytes). A big model's
+   * kernels are then made one at a time straight into the file's bytes instead of all being held
+   * beside them ({@link materialize} turns them into rawData).
+   */
+  deferred?: { byteLength: number; write: (out: Uint8Array) => void };
+}
+
+/** Makes every deferred initializer's bytes now (rawData), for a graph kept past the model it reads. */
+export function materialize(initializers: TensorProto[]): void {
+  for (const t of initializers) {
+    if (t.deferred === undefined) continue;
+    const bytes = new Uint8Array(t.deferred.byteLength);
+    t.deferred.write(bytes);
+    t.rawData = bytes;
+    delete t.deferred;
+  }
 }
 
 export interface AttributeProto {
@@ -127,7 +144,7 @@ export function encodeModel(model: ModelProto, opts: { release?: boolean } = {})
   })).finish();
   const tensors = g.initializer.map((t) => {
     const header = TensorType.encode(TensorType.fromObject({ name: t.name, dims: t.dims, dataType: t.dataType })).finish();
-    const raw = t.rawData.byteLength;
+    const raw = t.deferred?.byteLength ?? t.rawData.byteLength;
     const body = header.byteLength + 1 + varintLength(raw) + raw;
     return { t, header, body };
   });
@@ -147,9 +164,12 @@ export function encodeModel(model: ModelProto, opts: { release?: boolean } = {})
     out.set(x.header, at);
     at += x.header.byteLength;
     out[at++] = TAG.tensorRawData;
-    at = writeVarint(out, at, x.t.rawData.byteLength);
-    out.set(x.t.rawData, at);
-    at += x.t.rawData.byteLength;
+    const deferred = x.t.deferred;
+    const raw = deferred?.byteLength ?? x.t.rawData.byteLength;
+    at = writeVarint(out, at, raw);
+    if (deferred) deferred.write(out.subarray(at, at + raw));
+    else out.set(x.t.rawData, at);
+    at += raw;
     if (opts.release) x.t.rawData = new Uint8Array(0);
   }
   return out;
