@@ -4,7 +4,7 @@
  * over its windows) by ln 20. Synthetic maps built from logits, with answers worked by hand.
  */
 import { describe, expect, it } from 'vitest';
-import { BASELINE_QUANTILE, classBaselines, closedSet, detect, SEEN_MARGIN, SEEN_RULE, seenMaps } from '../../core/detect';
+import { BASELINE_QUANTILE, classBaselines, closedSet, detect, SEEN_MARGIN, SEEN_RULE, seenMaps, WINDOW_AREA_PRIOR } from '../../core/detect';
 import { cellBox, cellCount, type ScoreMap } from '../../core/scoremap';
 
 /** Softmax of logits, as the engine's maps hold it. */
@@ -114,6 +114,41 @@ describe('SEEN_RULE on logits', () => {
     logits.scores.set([1, -3, -3, -3], (2 * m.cols + 2) * 4);
     logits.scores.set([0, 0, 6, 0], (8 * m.cols + 8) * 4);
     expect(detect([logits], { threshold: 0.5, labels: LABELS }).map((d) => [d.label, d.box])).toEqual([['two', cellBox(m, 8, 8)]]);
+  });
+});
+
+/** The 256² photo at scale 0.5 (128², window 48 → 96 px of the photo, stride 32 px): 6 × 6 cells. */
+function halfScaleMap(classes: number, logits: (i: number, j: number) => number[]): ScoreMap {
+  const rows = cellCount(128, 48, 16);
+  const scores = new Float32Array(rows * rows * classes);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < rows; j++) scores.set(softmax(logits(i, j)), (i * rows + j) * classes);
+  return { scale: 0.5, imageSize: [256, 256], scaledSize: [128, 128], rows, cols: rows, classes, scores, geometry: { window: [48, 48], stride: [16, 16], offset: [0, 0] } };
+}
+
+describe('SEEN_RULE: a whole object against a part of it', () => {
+  // The flood (class 0 by 8 nats) at scales 1 and 0.5. The whole object: class 2 by 10 nats in the 96 px
+  // window of scale 0.5's cell (2, 2), photo pixels [64, 160)². A part of it: scale 1's cell (5, 5), the
+  // 48 px window [80, 128)² inside it, read as class 1 by `part` nats. Baselines over the 232 cells: −8
+  // for classes 1 and 2 (as above), so the evidence is 10 + 8 = 18 for the whole and part + 8 for the part.
+  const scenes = (part: number): ScoreMap[] => [
+    logitMap(4, (i, j) => (i === 5 && j === 5 ? [0, part, 0, 0] : [8, 0, 0, 0])),
+    halfScaleMap(4, (i, j) => (i === 2 && j === 2 ? [0, 0, 10, 0] : [8, 0, 0, 0])),
+  ];
+
+  it('keeps the whole object\'s window when the part is surer by less than ln(96² / 48²) = ln 4 nats', () => {
+    // Part by 11 nats: evidence 19 against 18; ranks 19 + ln 48² = 26.74 against 18 + ln 96² = 27.13.
+    expect(WINDOW_AREA_PRIOR).toBe(1);
+    const maps = scenes(11);
+    const dets = detect(maps, { threshold: 0.5, labels: LABELS });
+    expect(dets.map((d) => [d.label, d.box, Number(d.evidence?.toFixed(3))])).toEqual([['two', cellBox(maps[1], 2, 2), 18]]);
+    expect(cellBox(maps[1], 2, 2)).toEqual([64, 64, 160, 160]);
+  });
+
+  it('keeps the part when it is surer by more than ln 4 nats', () => {
+    // Part by 12 nats: evidence 20, rank 20 + ln 48² = 27.74 against 27.13.
+    const maps = scenes(12);
+    const dets = detect(maps, { threshold: 0.5, labels: LABELS });
+    expect(dets.map((d) => [d.label, d.box, Number(d.evidence?.toFixed(3))])).toEqual([['one', cellBox(maps[0], 5, 5), 20]]);
   });
 });
 
