@@ -14,7 +14,7 @@ import { selectBackend } from '../../main/engine/backend';
 import { exportConverted } from '../../main/onnx/convert';
 import { prepareModel } from '../../main/services/models';
 import { writeKerasArchive, writeLegacyH5 } from '../helpers/keras';
-import { type BackboneOptions, convNeXtTiny, denseNet121, efficientNetV2B0, inceptionV3, mobileNetV3Small, resNet50V2, xception } from '../helpers/keras-backbones';
+import { type BackboneOptions, convNeXtTiny, denseNet121, efficientNetV2B0, inceptionV3, mobileNetV1, mobileNetV3Small, resNet50V2, vgg16, xception } from '../helpers/keras-backbones';
 import type { Keras2Graph } from '../helpers/keras2-apps';
 import { keras3Model } from '../helpers/keras3-form';
 
@@ -29,6 +29,8 @@ const CASES: [string, Build, Partial<BackboneOptions>, Partial<BackboneOptions>,
   ['mobilenetv3small', mobileNetV3Small, { size: 32 }, { size: 224 }, true],
   ['convnext_tiny', convNeXtTiny, { size: 32, width: 0.125, repeats: 1 }, { size: 224 }, false],
   ['efficientnetv2b0', efficientNetV2B0, { size: 32, width: 0.5, repeats: 1 }, { size: 224 }, true],
+  ['vgg16', vgg16, { size: 32, width: 1 / 16 }, { size: 224 }, true],
+  ['mobilenet_v1', (o) => mobileNetV1({ ...o, alpha: o.size === 224 ? 1 : 0.25 }), { size: 32 }, { size: 224 }, true],
 ];
 
 /** What `convmap convert FILE` does (load, convert, crop check, ONNX export and its self-check), and what it reports. */

@@ -458,3 +458,47 @@ export function efficientNetV2B0(o: BackboneOptions): Keras2Graph {
   g.output = g.dense(x, 'predictions', o.classes, o.classifierActivation ?? 'softmax');
   return g;
 }
+
+/** VGG16 (vgg16.py): five blocks of 3×3 'same' relu convolutions and 2×2 max pools, Flatten → fc1 → fc2 → predictions. */
+export function vgg16(o: BackboneOptions): Keras2Graph {
+  const width = o.width ?? 1;
+  const g = new Keras2Graph('vgg16', o.seed);
+  let x = g.input(o.form === 2 ? 'input_1' : 'input_layer', [o.size, o.size, 3]);
+  const blocks: [number, number][] = [[64, 2], [128, 2], [256, 3], [512, 3], [512, 3]];
+  blocks.forEach(([filters, n], b) => {
+    for (let i = 1; i <= n; i++) x = g.conv(x, `block${b + 1}_conv${i}`, scaled(filters, width), 3, { padding: 'same', activation: 'relu' });
+    x = g.pool('MaxPooling2D', x, `block${b + 1}_pool`, 2, 2);
+  });
+  const [h, w, c] = g.shape(x);
+  x = g.layer('Flatten', 'flatten', { data_format: 'channels_last' }, [x], [1, 1, h * w * c]);
+  x = g.dense(x, 'fc1', scaled(4096, width), 'relu');
+  x = g.dense(x, 'fc2', scaled(4096, width), 'relu');
+  g.output = g.dense(x, 'predictions', o.classes, o.classifierActivation ?? 'softmax');
+  return g;
+}
+
+/**
+ * MobileNet v1 (mobilenet.py, Keras 3) at width `alpha`: conv1 3×3/2 → 13 depthwise-separable blocks
+ * (ZeroPadding2D ((0, 1), (0, 1)) before each stride-2 DepthwiseConv2D, ReLU(6)) → head
+ * GlobalAveragePooling2D(keepdims=True) → Dropout → conv_preds 1×1 → Reshape((classes,)) → Activation.
+ */
+export function mobileNetV1(o: BackboneOptions & { alpha?: number }): Keras2Graph {
+  const alpha = o.alpha ?? 1;
+  const g = new Keras2Graph(`mobilenet_${alpha.toFixed(2)}_${o.size}`, o.seed);
+  const relu6 = (t: string, name: string): string => g.layer('ReLU', name, { max_value: 6.0, negative_slope: 0.0, threshold: 0.0 }, [t], g.shape(t));
+  let x = g.input(o.form === 2 ? 'input_1' : 'input_layer', [o.size, o.size, 3]);
+  x = relu6(g.bn(g.conv(x, 'conv1', Math.trunc(32 * alpha), 3, { strides: 2, padding: 'same', useBias: false }), 'conv1_bn', 1e-3), 'conv1_relu');
+  const plan: [number, number][] = [[64, 1], [128, 2], [128, 1], [256, 2], [256, 1], [512, 2], [512, 1], [512, 1], [512, 1], [512, 1], [512, 1], [1024, 2], [1024, 1]];
+  plan.forEach(([filters, stride], i) => {
+    const id = i + 1;
+    if (stride === 2) x = g.zeroPad(x, `conv_pad_${id}`, [[0, 1], [0, 1]]);
+    x = relu6(g.bn(g.depthwise(x, `conv_dw_${id}`, 3, { strides: stride, padding: stride === 1 ? 'same' : 'valid' }), `conv_dw_${id}_bn`, 1e-3), `conv_dw_${id}_relu`);
+    x = relu6(g.bn(g.conv(x, `conv_pw_${id}`, Math.trunc(filters * alpha), 1, { padding: 'same', useBias: false }), `conv_pw_${id}_bn`, 1e-3), `conv_pw_${id}_relu`);
+  });
+  x = g.gap(x, g.auto('global_average_pooling2d'), true);
+  x = g.layer('Dropout', 'dropout', { rate: 1e-3, noise_shape: null, seed: null }, [x], g.shape(x));
+  x = g.conv(x, 'conv_preds', o.classes, 1, { padding: 'same' });
+  x = g.layer('Reshape', 'reshape_2', { target_shape: [o.classes] }, [x], [1, 1, o.classes]);
+  g.output = g.activation(x, 'predictions', o.classifierActivation ?? 'softmax');
+  return g;
+}

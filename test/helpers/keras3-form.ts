@@ -70,7 +70,8 @@ export class Keras3Form {
 
   private trackRank(e: Entry): void {
     const inputs = (e.inbound_nodes[0] ?? []).map((r) => r[0]);
-    if ((e.class_name === 'GlobalAveragePooling2D' && e.config.keepdims === false) || e.class_name === 'Flatten') this.flat.add(e.name);
+    const vector = e.class_name === 'Reshape' && Array.isArray(e.config.target_shape) && e.config.target_shape.length === 1;
+    if ((e.class_name === 'GlobalAveragePooling2D' && e.config.keepdims === false) || e.class_name === 'Flatten' || vector) this.flat.add(e.name);
     else if (SAME_RANK.has(e.class_name) && inputs.length === 1 && this.flat.has(inputs[0])) this.flat.add(e.name);
   }
 

@@ -7,7 +7,7 @@ import { checkEquivalence } from '../../main/convert/equivalence';
 import { loadClassifier } from '../../main/model/load';
 import { exportOnnx } from '../../main/onnx/export';
 import { type Json, k3Conv, k3Input, k3Layer, kt, writeKerasArchive, writeLegacyH5 } from '../helpers/keras';
-import { convNeXtTiny, denseNet121, efficientNetV2B0, inceptionV3, mobileNetV3Small, resNet50V2, xception } from '../helpers/keras-backbones';
+import { convNeXtTiny, denseNet121, efficientNetV2B0, inceptionV3, mobileNetV1, mobileNetV3Small, resNet50V2, vgg16, xception } from '../helpers/keras-backbones';
 import type { Keras2Graph } from '../helpers/keras2-apps';
 import { keras3Model, keras3Transfer } from '../helpers/keras3-form';
 import { useWasm } from '../helpers/models';
@@ -124,6 +124,16 @@ describe('keras.applications backbones as Keras 3 .keras files load, convert and
 
   it('EfficientNetV2B0 (½ width, 1 block a stage, 32 px): Rescaling + Normalization from its config, Fused-MBConv and MBConv with squeeze-excite, \'same\' stride-2 convolutions → stride 32', async () => {
     const file = await keras3File('efficientnetv2b0', efficientNetV2B0({ size: 32, classes: 4, seed: 17, width: 0.5, repeats: 1, ...linear }));
+    await convertFile(file, { window: [32, 32], stride: [32, 32], classes: 4 }, (_c, report) => graded(report));
+  });
+
+  it('VGG16 (1/16 width, 32 px): 3×3 \'same\' relu blocks and 2×2 pools, Flatten → fc1 → fc2 → predictions → stride 16 (block5_pool covers the whole 2×2 map, so it slides at stride 1), graded', async () => {
+    const file = await keras3File('vgg16', vgg16({ size: 32, classes: 3, seed: 19, width: 1 / 16, ...linear }));
+    await convertFile(file, { window: [32, 32], stride: [16, 16], classes: 3 }, (_c, report) => graded(report));
+  });
+
+  it('MobileNet v1 α 0.25 (32 px): ZeroPadding2D ((0, 1), (0, 1)) before stride-2 DepthwiseConv2D, ReLU(6), head GAP keepdims → Dropout → conv_preds 1×1 → Reshape((classes,)) → Activation', async () => {
+    const file = await keras3File('mobilenet_v1', mobileNetV1({ size: 32, classes: 4, seed: 20, alpha: 0.25, ...linear }));
     await convertFile(file, { window: [32, 32], stride: [32, 32], classes: 4 }, (_c, report) => graded(report));
   });
 
