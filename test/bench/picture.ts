@@ -22,13 +22,14 @@ const PHOTOS = ['exif_Landscape_6.jpg', 'skimage_hubble_deep_field.jpg'];
 /** What each encoding side writes. */
 const ENCODINGS: Record<string, { png: PngOptions } | { jpeg: JpegOptions } | { webp: WebpOptions }> = {
   'png level 6 (sharp default)': { png: {} },
-  'png level 1': { png: { compressionLevel: 1 } },
+  'png level 1 (Convmap)': { png: { compressionLevel: 1 } },
   'png level 3': { png: { compressionLevel: 3 } },
   'png level 1 adaptive': { png: { compressionLevel: 1, adaptiveFiltering: true } },
   'png level 2 adaptive': { png: { compressionLevel: 2, adaptiveFiltering: true } },
   'png level 6 adaptive': { png: { compressionLevel: 6, adaptiveFiltering: true } },
-  'jpeg q90': { jpeg: { quality: 90 } },
-  'webp q90 effort 2': { webp: { quality: 90, effort: 2 } },
+  'jpeg q90 4:2:0': { jpeg: { quality: 90 } },
+  'jpeg q90 4:4:4 (Convmap)': { jpeg: { quality: 90, chromaSubsampling: '4:4:4' } },
+  'webp q90 effort 2 (Convmap)': { webp: { quality: 90, effort: 2 } },
   'webp q90 effort 4 (sharp default)': { webp: { quality: 90 } },
 };
 
