@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { COLORMAPS, isColormapName, type ColormapName } from '../../core/colormap';
-import { isPreprocessMode, PREPROCESS_MODES, type PreprocessMode } from '../../core/model-info';
+import { isPreprocessMode, PREPROCESS_MODES, type ConvertedModelInfo, type PreprocessMode } from '../../core/model-info';
 import { checkClassChoice } from '../../core/pipeline';
 import { printable as p, printableJson } from '../../core/printable';
 import {
@@ -11,7 +11,8 @@ import {
 import { parseScaleList } from '../../core/scales';
 import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest } from '../engine/backend';
 import { DEVICE_REQUESTS, isDeviceRequest } from '../ort/devices';
-import type { RunEvent } from '../services/batch';
+import type { Engine } from '../engine/engine';
+import type { BatchSummary, RunEvent } from '../services/batch';
 import { createDiskCache, defaultCacheDir, parseByteSize } from '../services/cache';
 import { approximationWarning, preprocessWarning } from './report';
 import { parseInteger, parseNumber } from './options';
@@ -164,22 +165,13 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const { info } = prepared;
   const modelKey = modelKeyOf(prepared);
   const bound = journalRecipe({ modelKey, info, options: { recipe } });
-  const { classChoice } = bound;
-  if (/^\d+$/.test(classChoice) && !info.labels.includes(classChoice) && Number(classChoice) >= info.labels.length) {
-    dropEngine();
-    throw new Error(`--class ${classChoice}: class index out of range 0–${info.labels.length - 1} (${modelName} has ${info.labels.length} classes)`);
-  }
   try {
-    checkClassChoice(classChoice, info.labels);
+    checkClassFlag(bound.classChoice, info.labels, modelName);
   } catch (err) {
     dropEngine();
-    throw new Error(`--class ${classChoice}: ${(err as Error).message}`);
+    throw err;
   }
-  const scaleCount = (cells: readonly unknown[]): number => (bound.scales === 'auto' ? cells.length : bound.scales.length);
-  const approximate = approximationWarning(info.equivalence);
-  if (approximate) process.stderr.write(`convmap: ${p(approximate)}\n`);
-  const guessed = preprocessWarning(info);
-  if (guessed) process.stderr.write(`convmap: ${p(guessed)}\n`);
+  warnAboutModel(info);
   if (typeof opts.queue === 'string') {
     // The workers run the photos (main/queue); this process submits them and follows.
     const { runQueuedHeatmap } = await import('./queue');
@@ -206,46 +198,11 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   const { bar, warn } = batchOutput(tty);
   const cache = useCache ? createDiskCache(cacheDir, { onWarning: warn, maxBytes: cacheBytes }) : null;
   const abort = new AbortController();
-  let interrupts = 0;
-  // SIGTERM (kill, systemd, a CI timeout) and SIGHUP (the terminal closed) end the batch as Ctrl-C
-  // does: finished outputs stay complete, temporary files go, the CSV files are written.
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (++interrupts > 1) process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGHUP' ? 1 : 15));
-    process.stderr.write(`\nconvmap: ${signal === 'SIGINT' ? 'cancelling' : `${signal}, cancelling`} — finished exports are kept (Ctrl-C again to quit at once)\n`);
-    abort.abort(new Error('interrupted'));
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const sig of signals) process.on(sig, onSignal);
-
-  const onEvent = (e: RunEvent): void => {
-    if (e.type === 'progress') {
-      bar?.update(e.done + e.failed + e.skipped, { rate: e.photosPerMinute.toFixed(1), left: e.etaMs === null ? '…' : seconds(e.etaMs) });
-    } else if (e.type === 'photo') {
-      if (e.status === 'running') bar?.update({ photo: p(path.basename(e.photo)) });
-      if (e.status === 'done' && e.outcome) {
-        const o = e.outcome;
-        const cached = o.cachedScales === scaleCount(o.cells);
-        const empty = o.cells.filter((c) => c.rows * c.cols === 0);
-        if (empty.length > 0) {
-          warn(`${e.photo}: no cells at scale ${empty.map((c) => Number(c.scale.toFixed(3))).join(', ')} (the photo is smaller than the model's ${info.window[1]}×${info.window[0]} window there)`);
-        }
-        if (opts.json) {
-          process.stdout.write(printableJson({ photo: e.photo, status: 'done', png: o.png, scores: o.json, grid: o.npy, resumed: o.resumed === true, class: o.classLabel, model: modelName, backend: engine.backend, detections: o.detections, cached, ...(o.scalePlan ? { scalePlan: o.scalePlan, scales: o.cells.map((c) => c.scale) } : {}) }) + '\n');
-        } else if (!bar && !quiet) {
-          const cellsText = o.scalePlan ?? `${o.cells.map((c) => `${Number(c.scale.toFixed(3))}: ${c.rows}×${c.cols}`).join(', ')} cells`;
-          process.stdout.write(`${p(e.photo)} → ${p(o.png)} (${p(classPhrase(o.classLabel))}, ${p(cellsText)}${o.resumed ? ', done by an earlier run' : cached ? ', cached' : ''})\n`);
-        }
-      } else if (e.status === 'no cells') {
-        if (opts.json) process.stdout.write(printableJson({ photo: e.photo, status: 'no cells', reason: e.reason, model: modelName }) + '\n');
-        else warn(`${e.photo}: ${e.reason ?? 'no cells'}`);
-      } else if (e.status === 'failed') {
-        // Named once, in the summary (printed even with --quiet when something failed).
-        if (opts.json) process.stdout.write(printableJson({ photo: e.photo, status: 'failed', reason: e.reason }) + '\n');
-      }
-    } else if (e.type === 'warning') {
-      warn(e.message);
-    }
-  };
+  const unhookSignals = cancelOnSignals(abort);
+  const onEvent = photoPrinter({
+    json: opts.json === true, quiet, bar, warn, modelName, backend: engine.backend, window: info.window,
+    scaleCount: (cells) => (bound.scales === 'auto' ? cells.length : bound.scales.length),
+  });
 
   let summary;
   let modelLoad: Record<string, unknown> = {};
@@ -264,24 +221,130 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     });
   } finally {
     bar?.stop();
-    for (const sig of signals) process.off(sig, onSignal);
+    unhookSignals();
     await engine.close();
   }
 
+  printSummary(summary, {
+    json: opts.json === true, quiet, recursive: opts.recursive === true, modelName, modelPath, modelLoad, filesSkipped: scan.skipped.length,
+    engine, quietDeviceNotes: deviceRequest === 'auto',
+  });
+}
+
+/**
+ * Refuses a --class the model does not have: an index out of range, or a label it lacks.
+ * @throws `--class X: …`
+ */
+function checkClassFlag(classChoice: string, labels: readonly string[], modelName: string): void {
+  if (/^\d+$/.test(classChoice) && !labels.includes(classChoice) && Number(classChoice) >= labels.length) {
+    throw new Error(`--class ${classChoice}: class index out of range 0–${labels.length - 1} (${modelName} has ${labels.length} classes)`);
+  }
+  try {
+    checkClassChoice(classChoice, labels);
+  } catch (err) {
+    throw new Error(`--class ${classChoice}: ${(err as Error).message}`);
+  }
+}
+
+/** Warns on stderr when the converted model is not exact against its crops, or its preprocessing was guessed. */
+function warnAboutModel(info: ConvertedModelInfo): void {
+  const approximate = approximationWarning(info.equivalence);
+  if (approximate) process.stderr.write(`convmap: ${p(approximate)}\n`);
+  const guessed = preprocessWarning(info);
+  if (guessed) process.stderr.write(`convmap: ${p(guessed)}\n`);
+}
+
+/**
+ * SIGINT (Ctrl-C), SIGTERM (kill, systemd, a CI timeout) and SIGHUP (the terminal closed) end the
+ * batch through `abort`: finished outputs stay complete, temporary files go, the CSV files are
+ * written; a second signal quits at once. @returns the unhook.
+ */
+function cancelOnSignals(abort: AbortController): () => void {
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++interrupts > 1) process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGHUP' ? 1 : 15));
+    process.stderr.write(`\nconvmap: ${signal === 'SIGINT' ? 'cancelling' : `${signal}, cancelling`} — finished exports are kept (Ctrl-C again to quit at once)\n`);
+    abort.abort(new Error('interrupted'));
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of signals) process.on(sig, onSignal);
+  return () => {
+    for (const sig of signals) process.off(sig, onSignal);
+  };
+}
+
+/** What the photos' lines need to know. */
+interface PrinterContext {
+  json: boolean;
+  quiet: boolean;
+  bar: ReturnType<typeof batchOutput>['bar'];
+  warn: (message: string) => void;
+  modelName: string;
+  backend: string;
+  /** The model's window [height, width]. */
+  window: readonly [number, number];
+  /** Scales the photo was asked for, by its cells per scale. */
+  scaleCount: (cells: readonly unknown[]) => number;
+}
+
+/** Runs' events as the terminal shows them: the progress bar, a line (or JSON line) per finished photo, warnings. */
+function photoPrinter(c: PrinterContext): (e: RunEvent) => void {
+  const { bar, warn } = c;
+  return (e) => {
+    if (e.type === 'progress') {
+      bar?.update(e.done + e.failed + e.skipped, { rate: e.photosPerMinute.toFixed(1), left: e.etaMs === null ? '…' : seconds(e.etaMs) });
+    } else if (e.type === 'photo') {
+      if (e.status === 'running') bar?.update({ photo: p(path.basename(e.photo)) });
+      if (e.status === 'done' && e.outcome) {
+        const o = e.outcome;
+        const cached = o.cachedScales === c.scaleCount(o.cells);
+        const empty = o.cells.filter((cell) => cell.rows * cell.cols === 0);
+        if (empty.length > 0) {
+          warn(`${e.photo}: no cells at scale ${empty.map((cell) => Number(cell.scale.toFixed(3))).join(', ')} (the photo is smaller than the model's ${c.window[1]}×${c.window[0]} window there)`);
+        }
+        if (c.json) {
+          process.stdout.write(printableJson({ photo: e.photo, status: 'done', png: o.png, scores: o.json, grid: o.npy, resumed: o.resumed === true, class: o.classLabel, model: c.modelName, backend: c.backend, detections: o.detections, cached, ...(o.scalePlan ? { scalePlan: o.scalePlan, scales: o.cells.map((cell) => cell.scale) } : {}) }) + '\n');
+        } else if (!bar && !c.quiet) {
+          const cellsText = o.scalePlan ?? `${o.cells.map((cell) => `${Number(cell.scale.toFixed(3))}: ${cell.rows}×${cell.cols}`).join(', ')} cells`;
+          process.stdout.write(`${p(e.photo)} → ${p(o.png)} (${p(classPhrase(o.classLabel))}, ${p(cellsText)}${o.resumed ? ', done by an earlier run' : cached ? ', cached' : ''})\n`);
+        }
+      } else if (e.status === 'no cells') {
+        if (c.json) process.stdout.write(printableJson({ photo: e.photo, status: 'no cells', reason: e.reason, model: c.modelName }) + '\n');
+        else warn(`${e.photo}: ${e.reason ?? 'no cells'}`);
+      } else if (e.status === 'failed') {
+        // Named once, in the summary (printed even with --quiet when something failed).
+        if (c.json) process.stdout.write(printableJson({ photo: e.photo, status: 'failed', reason: e.reason }) + '\n');
+      }
+    } else if (e.type === 'warning') {
+      warn(e.message);
+    }
+  };
+}
+
+/**
+ * The run's last lines (or its JSON summary), and exit code 1 when a photo failed, the run was
+ * cancelled or a CSV file is incomplete.
+ */
+function printSummary(summary: BatchSummary, c: {
+  json: boolean; quiet: boolean; recursive: boolean; modelName: string; modelPath: string | null; modelLoad: Record<string, unknown>; filesSkipped: number;
+  engine: Pick<Engine, 'backend' | 'device' | 'workers' | 'notes'>;
+  /** With --device auto, a GPU provider that is not installed is the normal case: its reason stays in --json's backendNotes. */
+  quietDeviceNotes: boolean;
+}): void {
+  const { engine, quiet, modelName, modelPath, modelLoad } = c;
   const failed = summary.failed.length;
-  if (!opts.json) {
+  if (!c.json) {
     const lines = [
       `${summary.done} of ${summary.total} photos done in ${seconds(summary.elapsedMs)} by model ${p(modelName)} with ${engine.backend === 'onnx' ? `onnx on ${engine.device} (${engine.workers} threads)` : `${engine.backend} (${engine.workers} workers)`}`
         + `${summary.cacheHits ? `, ${summary.cacheHits} from the cache` : ''}${summary.resumed ? `, ${summary.resumed} done by an earlier run (--no-resume redoes them)` : ''}`
         + `${summary.cancelled ? ' — cancelled' : ''}`,
     ];
-    // With --device auto, a GPU provider that is not installed is the normal case: its reason stays in --json's backendNotes.
-    const notes = engine.backend === 'onnx' && deviceRequest === 'auto' ? [] : engine.notes;
+    const notes = engine.backend === 'onnx' && c.quietDeviceNotes ? [] : engine.notes;
     for (const note of notes) lines.push(`not used: ${p(note)}`);
     if (summary.noCells.length) lines.push(`no cells: ${count(summary.noCells.length, 'photo')} smaller than the model's window at every scale`);
-    const notImages = scan.skipped.length;
+    const notImages = c.filesSkipped;
     if (notImages || summary.skipped.length) {
-      lines.push(`skipped: ${notImages ? `${count(notImages, 'file')} that ${notImages === 1 ? 'is' : 'are'} not ${notImages === 1 ? 'an image' : 'images'}${opts.recursive ? '' : ` or ${notImages === 1 ? 'a sub-folder' : 'sub-folders'}`}` : ''}`
+      lines.push(`skipped: ${notImages ? `${count(notImages, 'file')} that ${notImages === 1 ? 'is' : 'are'} not ${notImages === 1 ? 'an image' : 'images'}${c.recursive ? '' : ` or ${notImages === 1 ? 'a sub-folder' : 'sub-folders'}`}` : ''}`
         + `${notImages && summary.skipped.length ? ', ' : ''}${summary.skipped.length ? `${count(summary.skipped.length, 'photo')} not processed (cancelled)` : ''}`);
     }
     if (failed) {
@@ -292,7 +355,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     if (!quiet || failed > 0) process.stdout.write((quiet ? lines.filter((l) => !l.startsWith('skipped')) : lines).join('\n') + '\n');
   } else {
     process.stdout.write(printableJson({
-      summary: { model: modelName, modelPath, backend: engine.backend, device: engine.device, backendNotes: engine.notes, total: summary.total, done: summary.done, noCells: summary.noCells, failed: summary.failed, skipped: summary.skipped.length, filesSkipped: scan.skipped.length, cancelled: summary.cancelled, cacheHits: summary.cacheHits, csv: summary.csv, modelLoad },
+      summary: { model: modelName, modelPath, backend: engine.backend, device: engine.device, backendNotes: engine.notes, total: summary.total, done: summary.done, noCells: summary.noCells, failed: summary.failed, skipped: summary.skipped.length, filesSkipped: c.filesSkipped, cancelled: summary.cancelled, cacheHits: summary.cacheHits, csv: summary.csv, modelLoad },
     }) + '\n');
   }
   if (failed > 0 || summary.cancelled || summary.csv?.incomplete) process.exitCode = 1;
