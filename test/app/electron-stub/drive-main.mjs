@@ -32,7 +32,7 @@ const outDir = await call('convmap:choose-export-folder');
 // A whole core/recipe Recipe, as the window sends it.
 const exported = await call('convmap:run-batch', { batchId: 'b1', modelId: model.id, photoIds: [demo.id], export: { outDir }, recipe: {
   model: null, preprocess: null, stride: null, scales: [1], mode: 'max', classChoice: 'top', view: 'absolute', colormap: 'turbo', opacity: 0.5, threshold: 0.2, smooth: true,
-  boxes: false, detectThreshold: 0.5, legend: false, namePattern: '{name}.heatmap.png', scores: 'none', npyDtype: 'float32', csv: false } });
+  boxes: false, detectThreshold: 0.5, legend: false, namePattern: '{name}.heatmap.png', format: 'png', scores: 'none', npyDtype: 'float32', csv: false } });
 try { await call('convmap:show-in-folder', exported.outputs[0] + '.other'); } catch (e) { console.log('refused:', e.message); }
 await call('convmap:show-in-folder', exported.outputs[0]);
 console.log('exported', JSON.stringify(exported.outputs), 'shown', JSON.stringify(s.shown));
