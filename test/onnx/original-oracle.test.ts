@@ -32,10 +32,10 @@ describe('the original file in ONNX Runtime as the crop runner', () => {
     it(`${f.what}: its scores of channels-last crops are PyTorch's`, async () => {
       const saved = JSON.parse(await fs.readFile(path.join(fixtures, `${f.name}.json`), 'utf8')) as Saved;
       const classifier = await loadClassifier(path.join(fixtures, `${f.name}.onnx`));
+      // The window and channels of the rebuild's channels-last input.
+      const [, h, w, c] = classifier.model.inputs[0].shape as number[];
       classifier.model.dispose();
       const original = classifier.onnx!.original;
-      const [h, w] = [classifier.onnx!.original.input.dims.length === 2 ? 28 : saved.inputShape[2], classifier.onnx!.original.input.dims.length === 2 ? 28 : saved.inputShape[3]];
-      const c = f.layout === 'flat' ? 1 : saved.inputShape[1];
       const nhwc = new Float32Array(h * w * c);
       for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) nhwc[(y * w + x) * c + k] = saved.input[f.layout === 'nchw' ? (k * h + y) * w + x : (y * w + x) * c + k];
       const runner = await originalCropRunner(original);
