@@ -28,9 +28,15 @@ async function run(ort: typeof import('onnxruntime-node'), session: InferenceSes
  * The classifier exported to ONNX (its one output, [batch, classes], reshaped to the exporter's
  * [batch, 1, 1, classes]) and opened in ONNX Runtime on the CPU, when it exports and agrees with
  * tfjs on `probe` (one crop, [1, height, width, channels]) within {@link CROP_RUNNER_TOLERANCE}.
+ * @param reference the tfjs scores of `probe` ([1, classes]) from a model the caller runs anyway: the
+ *   converted model on one window computes the classifier's function. The classifier then never runs
+ *   in tfjs, whose WebAssembly backend keeps a packed copy of every Dense kernel it has run while the
+ *   kernel lives (VGG19's 25088×4096 head: 430 MB more heap, never given back). Default: the classifier.
  * @returns undefined where it does not: the check then runs in tfjs, as the classifier is
  */
-export async function onnxCropRunner(classifier: tf.LayersModel, file: string, probe: tf.Tensor4D): Promise<CropRunner | undefined> {
+export async function onnxCropRunner(
+  classifier: tf.LayersModel, file: string, probe: tf.Tensor4D, reference?: (probe: tf.Tensor4D) => tf.Tensor,
+): Promise<CropRunner | undefined> {
   const input = classifier.inputs[0]?.shape;
   const output = classifier.outputs[0]?.shape;
   if (classifier.inputs.length !== 1 || classifier.outputs.length !== 1 || input?.length !== 4 || output?.length !== 2 || typeof output[1] !== 'number') return undefined;
@@ -43,7 +49,7 @@ export async function onnxCropRunner(classifier: tf.LayersModel, file: string, p
     session = (await createSession(bytes, { device: 'cpu', threads: os.availableParallelism(), spinning: false })).session;
     const ort = await loadOrt();
     const got = await run(ort, session, probe);
-    const want = classifier.predict(probe) as tf.Tensor;
+    const want = reference ? reference(probe) : (classifier.predict(probe) as tf.Tensor);
     const [a, b] = [(await got.data()) as Float32Array, (await want.data()) as Float32Array];
     tf.dispose([got, want]);
     let maxAbs = a.length === b.length ? 0 : Infinity;

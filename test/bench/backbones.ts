@@ -22,12 +22,13 @@ const SYNTH = path.resolve(repo, '../shared/corpus/tools/synth_weights.py');
 const WORK = path.join(os.tmpdir(), 'convmap-bench-backbones');
 
 /** Runs what `convmap convert [-o out]` runs on `model`; the seconds it took and the grade. */
-async function convertLikeCli(model: string, out?: string): Promise<{ seconds: number; grade: string; window: number[]; stride: number[] }> {
+async function convertLikeCli(model: string, out?: string): Promise<{ seconds: number; cpuSeconds: number; loadAverage1m: number; grade: string; window: number[]; stride: number[] }> {
   const [{ selectBackend }, { prepareModel }, { exportConverted, saveOnnx }, { saveConverted }, { equivalenceGrade }] = await Promise.all([
     import('../../main/engine/backend'), import('../../main/services/models'), import('../../main/onnx/convert'), import('../../main/convert/save'),
     import('../../core/model-info'),
   ]);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await selectBackend('auto');
   const prepared = await prepareModel(model, {});
   const onnx = await exportConverted(prepared.artifacts, prepared.info, model);
@@ -36,7 +37,9 @@ async function convertLikeCli(model: string, out?: string): Promise<{ seconds: n
     await saveOnnx(out, onnx.bytes);
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { seconds: +seconds.toFixed(1), grade: equivalenceGrade(prepared.info.equivalence), window: prepared.info.window, stride: prepared.info.stride };
+  const cpu = process.cpuUsage(cpu0);
+  // The machine may be shared: CPU seconds (all threads) and the load average say how far the wall time is this process's own.
+  return { seconds: +seconds.toFixed(1), cpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(1), loadAverage1m: +os.loadavg()[0].toFixed(2), grade: equivalenceGrade(prepared.info.equivalence), window: prepared.info.window, stride: prepared.info.stride };
 }
 
 export async function convertVgg19Topology(): Promise<Record<string, unknown>> {

@@ -72,6 +72,28 @@ describe('the crop check in ONNX Runtime', () => {
     }
   });
 
+  it('takes the probe\'s tfjs scores from the converted model at one window when given them, and refuses ONNX Runtime when they disagree', async () => {
+    const classifier = gapClassifier();
+    const conv = convertClassifier(classifier, 'gap-classifier');
+    const probe = smoothRandomImage(32, 32, 3, 7);
+    const oneCell = (p: tf.Tensor4D): tf.Tensor => tf.tidy(() => (conv.fcn.predict(p) as tf.Tensor).reshape([p.shape[0], -1]));
+    const runner = await onnxCropRunner(classifier, 'gap-classifier', probe, oneCell);
+    try {
+      expect(runner).toBeDefined();
+      const batch = tf.randomUniform([3, 32, 32, 3], 0, 1, 'float32', 12) as tf.Tensor4D;
+      const [got, want] = [await runner!.predict(batch), classifier.predict(batch) as tf.Tensor];
+      expect(tf.max(tf.abs(tf.sub(got, want))).dataSync()[0]).toBeLessThan(1e-5);
+      tf.dispose([batch, got, want]);
+      // Scores that are not the classifier's (every class 0.25) leave the crops to tfjs.
+      expect(await onnxCropRunner(classifier, 'gap-classifier', probe, (p) => tf.fill([p.shape[0], 4], 0.25))).toBeUndefined();
+    } finally {
+      await runner?.release();
+      probe.dispose();
+      conv.fcn.dispose();
+      classifier.dispose();
+    }
+  });
+
   it('leaves to tfjs a classifier with two outputs', async () => {
     const input = tf.input({ shape: [8, 8, 1] });
     const flat = tf.layers.globalAveragePooling2d({}).apply(input) as tf.SymbolicTensor;
