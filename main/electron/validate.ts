@@ -10,7 +10,7 @@ import {
   type InvokeMethod, type LoadModelRequest, type RunBatchRequest, type SetPreprocessRequest,
 } from '../../core/api';
 import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
-import { checkRecipe } from '../../core/recipe';
+import { checkRecipe, RECIPE_CHECKS } from '../../core/recipe';
 import { MAX_SCALE, MAX_SCALED_PIXELS, MAX_SCALES, scaleListProblem } from '../../core/scales';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -168,9 +168,9 @@ export function checkLoadModelRequest(v: unknown, ctx: ValidationContext): Check
   }
   const preprocess = v.preprocess === undefined ? ok(undefined) : checkPreprocess(v.preprocess);
   if (!preprocess.ok) return preprocess;
-  if (v.stride !== undefined && !(Number.isInteger(v.stride) && (v.stride as number) >= 1 && (v.stride as number) <= 4096)) {
-    return no(`stride must be a whole number of pixels in [1, 4096], got ${JSON.stringify(v.stride)?.slice(0, 40)}`);
-  }
+  // The recipe's one stride bound (prepareModel checks it again for callers without this validator).
+  const strideProblem = v.stride === undefined ? undefined : v.stride === null ? 'stride must be a whole number, got null' : RECIPE_CHECKS.stride(v.stride);
+  if (strideProblem) return no(strideProblem);
   if (v.window !== undefined && !(Number.isInteger(v.window) && (v.window as number) >= 8 && (v.window as number) <= 4096)) {
     return no(`window must be a whole number of pixels in [8, 4096], got ${JSON.stringify(v.window)?.slice(0, 40)}`);
   }

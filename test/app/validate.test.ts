@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { makeRecipe } from '../../core/recipe';
+import { makeRecipe, STRIDE_LIMITS } from '../../core/recipe';
 import { INVOKES, type InvokeMethod } from '../../core/api';
 import {
   checkAddFoldersRequest, checkComputeScoresRequest, checkInvokeArgs, checkLoadModelRequest, checkPaths, checkRunBatchRequest,
@@ -87,8 +87,11 @@ describe('argument validators', () => {
 
   it('accept a load-model stride that is a whole number of pixels and refuse others with a reason', () => {
     expect(checkLoadModelRequest({ path: null, stride: 8 }, ctx)).toEqual({ ok: true, value: { path: null, stride: 8 } });
-    expect(reason(checkLoadModelRequest({ path: null, stride: 2.5 }, ctx))).toBe('stride must be a whole number of pixels in [1, 4096], got 2.5');
-    expect(reason(checkLoadModelRequest({ path: null, stride: '8' }, ctx))).toBe('stride must be a whole number of pixels in [1, 4096], got "8"');
+    // The recipe's bound (core/recipe STRIDE_LIMITS), in the recipe's words.
+    expect(reason(checkLoadModelRequest({ path: null, stride: 2.5 }, ctx))).toBe(`stride must be null or a whole number from 1 to ${STRIDE_LIMITS.max}, got 2.5`);
+    expect(reason(checkLoadModelRequest({ path: null, stride: '8' }, ctx))).toBe(`stride must be null or a whole number from 1 to ${STRIDE_LIMITS.max}, got "8"`);
+    expect(reason(checkLoadModelRequest({ path: null, stride: STRIDE_LIMITS.max + 1 }, ctx))).toMatch(/^stride must be/);
+    expect(reason(checkLoadModelRequest({ path: null, stride: null }, ctx))).toMatch(/^stride must be/);
     expect(reason(checkLoadModelRequest({ path: null, stride: 0 }, ctx))).toMatch(/^stride must be/);
   });
 
