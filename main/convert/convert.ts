@@ -133,15 +133,48 @@ interface HeadPlan {
   boundary: number;
 }
 
+/** Merges of maps of one shape that a head may hold when all their inputs branch from one tensor of the head. */
+const HEAD_MERGES = new Set(['Multiply', 'Add', 'Subtract', 'Average', 'Maximum', 'Minimum']);
+
+/**
+ * A merge whose inputs all come, through single-input head layers, from one tensor (Keras 2
+ * MobileNetV3's head hard-swish `Multiply([x, ReLU(6)(x + 3) · (1/6)])`): that tensor and the block's
+ * nodes in an order that computes them (each branch from the tensor, then the merge). Null otherwise.
+ */
+function mergeBlock(graph: FlatGraph, merge: FlatNode): { source: number; nodes: FlatNode[] } | null {
+  if (!HEAD_MERGES.has(merge.className) || merge.inputs.length < 2) return null;
+  // Each input's way back: the tensors it passes (itself first) and the single-input head layers making them.
+  const ways = merge.inputs.map((input) => {
+    const tensors = [input];
+    const nodes: FlatNode[] = [];
+    for (let node = graph.producer[input]; node && node.inputs.length === 1 && HEAD_KINDS.has(node.className) && !COLLAPSE.has(node.className); node = graph.producer[node.inputs[0]]) {
+      nodes.push(node);
+      tensors.push(node.inputs[0]);
+    }
+    return { tensors, nodes };
+  });
+  const source = ways[0].tensors.find((t) => ways.every((w) => w.tensors.includes(t)));
+  if (source === undefined) return null;
+  const nodes = ways.flatMap((w) => w.nodes.slice(0, w.tensors.indexOf(source)).reverse());
+  return { source, nodes: [...nodes, merge] };
+}
+
 /** Finds the spatial→vector collapse (Flatten/GlobalPooling) and the head after it, for output tensor `outputId`. */
 function findHead(graph: FlatGraph, file: string, outputId: number): HeadPlan {
   const chain: FlatNode[] = [];
   let t = outputId;
   for (;;) {
     const node = graph.producer[t];
-    if (!node || node.inputs.length !== 1 || !HEAD_KINDS.has(node.className)) break;
-    chain.unshift(node);
-    t = node.inputs[0];
+    if (!node) break;
+    if (node.inputs.length === 1 && HEAD_KINDS.has(node.className)) {
+      chain.unshift(node);
+      t = node.inputs[0];
+      continue;
+    }
+    const block = mergeBlock(graph, node);
+    if (!block) break;
+    chain.unshift(...block.nodes);
+    t = block.source;
   }
   const collapses = (n: FlatNode): boolean =>
     n.className === 'Flatten' ? graph.shapes[n.inputs[0]].length >= 3 : COLLAPSE.has(n.className);
@@ -511,11 +544,21 @@ function convertHead(
   const apply = (layer: Layer): void => {
     x = layer.apply(x) as tf.SymbolicTensor;
   };
+  // Tensors of the head by id: a merge block's branches read the tensor they start from.
+  const env = new Map<number, tf.SymbolicTensor>([[plan.boundary, boundary]]);
 
   for (const node of plan.nodes) {
     const cfg = node.layer.getConfig() as Config;
     const what = `${node.layer.name} (${node.className})`;
     const inShape = graph.shapes[node.inputs[0]];
+    x = env.get(node.inputs[0]) ?? x;
+    if (HEAD_MERGES.has(node.className) && node.inputs.length > 1) {
+      if (state.kind === 'flat') throw new ModelError(file, 'merges flattened maps; it cannot be applied per location', layerRef(node));
+      x = factory.clone(node).apply(node.inputs.map((i) => env.get(i) as tf.SymbolicTensor)) as tf.SymbolicTensor;
+      lines.push(`${what} of ${node.inputs.length} branches of the head → kept, per location`);
+      env.set(node.outputs[0], x);
+      continue;
+    }
     switch (node.className) {
       case 'Flatten': {
         if (node !== plan.collapse) {
@@ -592,6 +635,7 @@ function convertHead(
         }
       }
     }
+    env.set(node.outputs[0], x);
   }
   if (state.kind === 'flat') {
     throw new ModelError(file, 'the head ends without a Dense layer after Flatten', layerRef(plan.nodes[plan.nodes.length - 1]));

@@ -154,6 +154,14 @@ describe('keras.applications backbones as Keras 2 .h5 files', () => {
     await convertFile(file, { window: [32, 32], stride: [32, 32], classes: 5 }, (_c, report) => graded(report));
   });
 
+  it('MobileNetV3Small α 0.5 (tf.keras 2.15 .h5, 64 px): hard sigmoid as TFOpLambda x + 3 and x · (1/6), hard-swish as Multiply([x, hard_sigmoid(x)]) also in the head after GAP keepdims → conv_2 → stride 32, graded', async () => {
+    const file = await keras2File('mobilenetv3small_k2', mobileNetV3Small({ size: 64, classes: 4, seed: 23, alpha: 0.5, form: 2, ...linear }));
+    await convertFile(file, { window: [64, 64], stride: [32, 32], classes: 4 }, (c, report) => {
+      expect(c.head.some((l) => /^multiply_\d+ \(Multiply\) of 2 branches of the head/.test(l))).toBe(true);
+      graded(report);
+    });
+  });
+
   it('DenseNet121 (tf.keras 2.15 .h5, its stem named conv1/conv, conv1/bn, conv1/relu: nested HDF5 groups) → stride 32, graded', async () => {
     const file = await keras2File('densenet121_k2', denseNet121({ size: 32, classes: 4, seed: 22, width: 0.25, repeats: 2, form: 2, ...linear }));
     await convertFile(file, { window: [32, 32], stride: [32, 32], classes: 4 }, (_c, report) => graded(report));
