@@ -24,9 +24,10 @@ describe('the electron-vite build', () => {
         timeout: 120_000,
       });
       expect(out).toMatch(/^window convmap-app:\/\/renderer\/index\.html .*"sandbox":true/m);
-      // ONNX Runtime runs in a utility process (child_process.fork would need ELECTRON_RUN_AS_NODE).
+      // ONNX Runtime and the photo decoder run in utility processes (child_process.fork would need ELECTRON_RUN_AS_NODE).
       expect(out).toMatch(/^backend \{"backend":"onnx","workers":\d+,"device":"cpu"/m);
       expect(out).toMatch(/^utility \["onnx-process\.js","Convmap ONNX Runtime"\]$/m);
+      expect(out).toMatch(/^utility \["decode-process\.js","Convmap photo decoder"\]$/m);
       expect(out).toMatch(/^model Built-in digits \[ 28, 28 \] true$/m);
       expect(out).toMatch(/^demo convmap-photo:\/\/photo\/[0-9a-f-]{36} 640 480$/m);
       expect(out).toMatch(/^maps 114x154x11 54x74x11 progress events \d+$/m);

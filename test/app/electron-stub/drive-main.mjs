@@ -8,7 +8,7 @@ console.log('window', win.url, JSON.stringify(win.options.webPreferences));
 const ev = { sender: win.webContents, senderFrame: { url: 'convmap-app://renderer/index.html', parent: null } };
 const call = (c, ...a) => s.ipc.get(c)(ev, ...a);
 console.log('backend', JSON.stringify(await call('convmap:backend-info')));
-console.log('utility', JSON.stringify(s.forks.map((f) => [f.modulePath.split(/[\\/]/).at(-1), f.options.serviceName])[0]));
+for (const f of new Map(s.forks.map((f) => [f.modulePath, f])).values()) console.log('utility', JSON.stringify([f.modulePath.split(/[\\/]/).at(-1), f.options.serviceName]));
 const model = await call('convmap:load-model', { path: null });
 console.log('model', model.name, model.info.window, model.info.equivalence.exact);
 const demo = await call('convmap:demo-scene');
