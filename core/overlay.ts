@@ -257,17 +257,20 @@ function paintSmooth(out: Uint8ClampedArray, width: number, [y0, y1]: [number, n
  * Composite a straight-alpha RGBA overlay over an RGB photo of the same size ("over"):
  * out = round(overlay · a + photo · (1 − a)) per channel, a = alpha / 255.
  * @param photoRgb w · h · 3 bytes, row-major. @param overlayRgba w · h · 4 bytes.
- * @returns a new w · h · 3 RGB array.
+ * @param out where to write (w · h · 3 bytes; may be photoRgb itself, blended in place); default a new array.
+ * @returns `out`: the w · h · 3 RGB picture.
  */
-export function blendOverRgb(photoRgb: Uint8Array, overlayRgba: Uint8Array | Uint8ClampedArray, w: number, h: number): Uint8Array {
+export function blendOverRgb(photoRgb: Uint8Array, overlayRgba: Uint8Array | Uint8ClampedArray, w: number, h: number, out: Uint8Array = new Uint8Array(w * h * 3)): Uint8Array {
   const n = w * h;
   if (photoRgb.length !== n * 3) throw new Error(`photo has ${photoRgb.length} bytes, expected ${w}×${h}×3`);
   if (overlayRgba.length !== n * 4) throw new Error(`overlay has ${overlayRgba.length} bytes, expected ${w}×${h}×4`);
-  const out = new Uint8Array(n * 3);
+  if (out.length !== n * 3) throw new Error(`blend output has ${out.length} bytes, expected ${w}×${h}×3`);
+  const inPlace = out.buffer === photoRgb.buffer && out.byteOffset === photoRgb.byteOffset;
   // round(x / 255) for 0 ≤ x ≤ 255², exactly, in integers: y = x + 128; (y + (y >> 8)) >> 8.
   for (let p = 0, q = 0, o = 0; p < n; p++, q += 3, o += 4) {
     const a = overlayRgba[o + 3];
     if (a === 0) {
+      if (inPlace) continue;
       out[q] = photoRgb[q];
       out[q + 1] = photoRgb[q + 1];
       out[q + 2] = photoRgb[q + 2];

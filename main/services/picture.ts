@@ -63,7 +63,7 @@ export function overlayRgb(input: Omit<PictureInput, 'drawn'>, labels: readonly 
   for (let y0 = 0; y0 < height; y0 += band) {
     const y1 = Math.min(height, y0 + band);
     const rgba = paintView(source, { width, height, colormap: style.colormap, opacity: style.opacity, smooth: style.smooth, rows: [y0, y1] });
-    out.set(blendOverRgb(data.subarray(y0 * width * 3, y1 * width * 3), rgba, width, y1 - y0), y0 * width * 3);
+    blendOverRgb(data.subarray(y0 * width * 3, y1 * width * 3), rgba, width, y1 - y0, out.subarray(y0 * width * 3, y1 * width * 3));
   }
   return out;
 }
@@ -113,11 +113,7 @@ async function blendLayer(rgb: Uint8Array, width: number, height: number, layer:
   const h = Math.min(info.height, height - layer.top);
   for (let y = 0; y < h; y++) {
     const band = (y + layer.top) * width + layer.left;
-    const line = blendOverRgb(
-      rgb.subarray(band * 3, (band + w) * 3),
-      new Uint8Array(data.buffer, data.byteOffset + y * info.width * 4, w * 4),
-      w, 1,
-    );
-    rgb.set(line, band * 3);
+    const line = rgb.subarray(band * 3, (band + w) * 3);
+    blendOverRgb(line, new Uint8Array(data.buffer, data.byteOffset + y * info.width * 4, w * 4), w, 1, line);
   }
 }

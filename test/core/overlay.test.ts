@@ -174,7 +174,18 @@ describe('blendOverRgb', () => {
     }
   });
 
+  it('blends into the photo\'s own bytes when asked, with the same result (the hand-worked case)', () => {
+    const photo = Uint8Array.from([100, 200, 50, 100, 200, 50, 100, 200, 50]);
+    const overlay = Uint8Array.from([255, 0, 0, 128, 255, 0, 0, 0, 9, 8, 7, 255]);
+    expect(blendOverRgb(photo, overlay, 3, 1, photo)).toBe(photo);
+    expect(Array.from(photo)).toEqual([178, 100, 25, 100, 200, 50, 9, 8, 7]);
+  });
+
   it('rejects mismatched sizes', () => {
     expect(() => blendOverRgb(new Uint8Array(3), new Uint8Array(8), 1, 1)).toThrow(/overlay/);
+  });
+
+  it('rejects an output of another size', () => {
+    expect(() => blendOverRgb(new Uint8Array(3), new Uint8Array(4), 1, 1, new Uint8Array(6))).toThrow(/blend output has 6 bytes, expected 1×1×3/);
   });
 });
