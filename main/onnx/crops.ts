@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { InferenceSession } from 'onnxruntime-node';
 import { exportOnnx } from './export';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
-import { createSession, loadOrt } from '../ort/runtime';
+import { loadOrt } from '../ort/runtime';
+import { oneOffSession } from './one-off-session';
 import type { CropRunner } from '../model/onnx/original';
 
 export type { CropRunner };
@@ -46,7 +47,7 @@ export async function onnxCropRunner(
     const wrapped = tf.model({ inputs: classifier.inputs, outputs: head });
     const { bytes } = exportOnnx(wrapped, file);
     // Its threads sleep between crop batches: spinning, they took the CPU the tfjs side of the check needs.
-    session = (await createSession(bytes, { device: 'cpu', threads: os.availableParallelism(), spinning: false })).session;
+    session = (await oneOffSession(bytes, { device: 'cpu', threads: os.availableParallelism(), spinning: false })).session;
     const ort = await loadOrt();
     const got = await run(ort, session, probe);
     const want = reference ? reference(probe) : (classifier.predict(probe) as tf.Tensor);

@@ -7,6 +7,7 @@ import { ModelError } from '../model/errors';
 import { exportOnnx, type LayerOutput } from './export';
 import { DataType, decodeModel, encodeModel } from './proto';
 import { createSession, loadOrt } from '../ort/runtime';
+import { oneOffSession } from './one-off-session';
 
 /**
  * Tolerance of the ONNX check: largest |ONNX − tfjs| over the output's scale (the largest |tfjs|,
@@ -100,7 +101,7 @@ export async function checkOnnx(fcn: tf.LayersModel, onnx: Uint8Array, file: str
     const expected = tf.tidy(() => (fcn.predict(image) as tf.Tensor).dataSync() as Float32Array);
     let actual: Float32Array;
     try {
-      const { session } = await createSession(onnx, { device: 'cpu' });
+      const { session } = await oneOffSession(onnx, { device: 'cpu' });
       try {
         const out = await session.run({ image: new ort.Tensor('float32', image.dataSync() as Float32Array, image.shape) });
         actual = out.scores.data as Float32Array;
