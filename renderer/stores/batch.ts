@@ -5,8 +5,8 @@
  * api.runBatch; its events ('convmap:batch') update the state here.
  */
 import { defineStore } from 'pinia';
-import { computed, ref, shallowRef, watch } from 'vue';
-import type { AddFoldersResult, BatchEvent, BatchPhotoStatus, BatchProgress, BatchResult } from '../../core/api';
+import { computed, ref, shallowRef, watch, type Ref } from 'vue';
+import type { AddFoldersResult, BatchEvent, BatchPhotoStatus, BatchProgress, BatchResult, ConvmapApi } from '../../core/api';
 import { DEFAULT_RECIPE, PICTURE_EXTENSIONS, type Recipe } from '../../core/recipe';
 import { remoteErrorMessage, useApi } from '../api';
 import { AUTO_PRESET_ID } from '../scales';
@@ -169,38 +169,115 @@ function finishedBatches() {
   };
 }
 
-export const useBatchStore = defineStore('batch', () => {
-  const api = useApi();
-  const photosStore = usePhotosStore();
-  const modelStore = useModelStore();
-  const scores = useScoresStore();
-  const view = useViewStore();
-
-  /** Open folders with their sub-folders. */
-  const recursive = ref(false);
-  const { status, setStatus, statusOf, counts } = statusTable();
-  /** Photos waiting for the next run (a run is going, or no model yet). */
-  const pending = ref<string[]>([]);
-  const run = ref<RunState | null>(null);
-  const lastRun = shallowRef<BatchResult | null>(null);
-  /** Entries of opened folders that are not images (counted, never opened). */
-  const skippedFiles = ref(0);
-  /** Images of opened folders that could not be read (header), with reasons. */
-  const unreadable = ref(0);
-  const error = ref<string | null>(null);
-  const warning = ref<string | null>(null);
-  const choices = exportChoices(view);
-  const exporting = ref<ExportState | null>(null);
-  const lastExport = shallowRef<BatchResult | null>(null);
-  /** The folder the last export wrote into. */
-  const lastExportDir = ref<string | null>(null);
+/** What the batch's steps share: main's API, the stores they read, and the state several steps write. */
+interface BatchContext {
+  api: ConvmapApi;
+  photosStore: ReturnType<typeof usePhotosStore>;
+  modelStore: ReturnType<typeof useModelStore>;
+  scores: ReturnType<typeof useScoresStore>;
+  view: ReturnType<typeof useViewStore>;
+  table: ReturnType<typeof statusTable>;
   /**
    * A photo's last event may come after its batch's result (the bridge of the browser tests sends
    * them on another connection), and its class and maxima are still wanted.
    */
-  const finished = finishedBatches();
+  finished: ReturnType<typeof finishedBatches>;
+  /** The last refused or failed call to main, in one line. */
+  error: Ref<string | null>;
+}
 
-  /** Overall fraction finished (done + failed) of the running queue, 0–1. */
+/** The recipes runs send: the view's recipe with the queue's scales, or an export's (the Batch tab's choices, the scales on screen). */
+function batchRecipes({ scores, view }: BatchContext, choices: ReturnType<typeof exportChoices>) {
+  const auto = (): boolean => scores.presetId === AUTO_PRESET_ID;
+  /** The 'auto' preset gives each photo of a batch its own default scales (main applies core/defaults per photo), not the selected photo's. */
+  const queueRecipe = (): Recipe => ({ ...view.recipe, scales: auto() ? 'auto' : [...scores.requested] });
+  /**
+   * The scales an export computes: what the picture on screen averages. The photo on screen gets
+   * exactly the scales switched on. Every photo gets 'auto' under the auto preset (each its own plan:
+   * the auto scales switched off are the selected photo's, which other photos do not have), else the
+   * preset's scales switched on.
+   */
+  const exportScales = (scope: 'current' | 'all'): Recipe['scales'] => (scope === 'all' && auto() ? 'auto' : [...scores.enabledScales]);
+  /** What an export of `scope` sends. */
+  const exportRecipe = (scope: 'current' | 'all'): Recipe => choices.exportRecipe(exportScales(scope));
+  return { queueRecipe, exportRecipe };
+}
+
+/** The queue: photos computed (and cached) with the view's recipe and the queue's scales, one run at a time. */
+function queueRuns(ctx: BatchContext, queueRecipe: () => Recipe) {
+  const { api, photosStore, modelStore, table: { status, setStatus, statusOf }, finished, error } = ctx;
+  /** Photos waiting for the next run (a run is going, or no model yet). */
+  const pending = ref<string[]>([]);
+  const run = ref<RunState | null>(null);
+  const lastRun = shallowRef<BatchResult | null>(null);
+
+  /** Starts the next run of the queue when none is going and a model is loaded. */
+  async function pump(): Promise<void> {
+    const model = modelStore.model;
+    if (run.value || !model || pending.value.length === 0) return;
+    const photoIds = pending.value;
+    pending.value = [];
+    const batchId = newJobId('batch');
+    run.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length) };
+    error.value = null;
+    try {
+      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, recipe: queueRecipe() });
+      setStatus(reconciled(photoIds, result, status.value));
+      finished.mark(batchId, 'queue');
+      lastRun.value = result;
+    } catch (err) {
+      error.value = remoteErrorMessage(err);
+      // Refused before it started: the photos are not queued any more.
+      setStatus(photoIds.filter((id) => statusOf(id)?.status === 'queued').map((id) => [id, { status: 'skipped', reason: error.value ?? 'not run' }]));
+    } finally {
+      run.value = null;
+    }
+    if (pending.value.length > 0) await pump();
+  }
+
+  /** Queues photos (already done ones too: they come from the cache at once). */
+  function enqueue(photoIds: readonly string[]): Promise<void> {
+    const fresh = photoIds.filter((id) => !pending.value.includes(id));
+    if (fresh.length === 0) return pump();
+    pending.value = [...pending.value, ...fresh];
+    setStatus(fresh.map((id) => [id, { status: 'queued' }]));
+    return pump();
+  }
+
+  /** Queues every listed photo not done yet with the current model and scales. */
+  function processAll(): Promise<void> {
+    return enqueue(photosStore.photos.filter((p) => statusOf(p.id)?.status !== 'done' && statusOf(p.id)?.status !== 'no cells').map((p) => p.id));
+  }
+
+  return { pending, run, lastRun, pump, enqueue, processAll };
+}
+
+/** Pause, resume and cancel of the queue's run. */
+function queueControls({ api, table: { setStatus } }: BatchContext, { pending, run }: Pick<ReturnType<typeof queueRuns>, 'pending' | 'run'>) {
+  async function pause(): Promise<void> {
+    if (run.value) await api.pauseBatch(run.value.batchId);
+  }
+
+  async function resume(): Promise<void> {
+    if (run.value) await api.resumeBatch(run.value.batchId);
+  }
+
+  /** Stops the queue: photos in flight stop, finished ones stay done, the rest are skipped. */
+  async function cancel(): Promise<void> {
+    const queued = pending.value;
+    pending.value = [];
+    setStatus(queued.map((id) => [id, { status: 'skipped', reason: 'cancelled' }]));
+    if (run.value) {
+      run.value.cancelling = true;
+      await api.cancel(run.value.batchId);
+    }
+  }
+
+  return { pause, resume, cancel };
+}
+
+/** The queue run's overall fraction finished (done, failed or skipped; 0–1) and its time left ('1m05s'; null: not known). */
+function queueProgress(run: Ref<RunState | null>) {
   const fraction = computed(() => {
     const p = run.value?.progress;
     if (!p || p.total === 0) return 0;
@@ -210,8 +287,122 @@ export const useBatchStore = defineStore('batch', () => {
     const eta = run.value?.progress.etaMs;
     return eta === null || eta === undefined ? null : formatDuration(eta);
   });
+  return { fraction, timeLeft };
+}
 
-  // Events: to the queue run's photos, the export's, or (late) to a finished batch's.
+/**
+ * Statuses belong to the model, preprocessing and scales they were computed with: a change of one
+ * clears them when the queue is idle, else the queue goes on.
+ */
+function clearOnNewCompute({ modelStore, scores, table }: BatchContext, queue: Pick<ReturnType<typeof queueRuns>, 'pending' | 'run' | 'pump'>): void {
+  watch(
+    () => [modelStore.model?.id, modelStore.model?.info.preprocess, scores.presetId === AUTO_PRESET_ID ? AUTO_PRESET_ID : scores.requested.join(',')],
+    () => {
+      if (!queue.run.value && queue.pending.value.length === 0) table.status.value = new Map();
+      else void queue.pump();
+    },
+  );
+}
+
+/** Folders opened (dialog or drop): photos join the list and the queue; folders holding a model load as models. */
+function folderOpening({ api, photosStore, modelStore }: BatchContext, enqueue: (photoIds: readonly string[]) => Promise<void>) {
+  /** Open folders with their sub-folders. */
+  const recursive = ref(false);
+  /** Entries of opened folders that are not images (counted, never opened). */
+  const skippedFiles = ref(0);
+  /** Images of opened folders that could not be read (header), with reasons. */
+  const unreadable = ref(0);
+
+  async function take(result: AddFoldersResult): Promise<void> {
+    photosStore.take(result);
+    skippedFiles.value += result.skipped;
+    unreadable.value += result.failed.length;
+    const jobs: Promise<unknown>[] = [];
+    if (result.models.length > 0) jobs.push(modelStore.load(result.models[result.models.length - 1]));
+    if (result.photos.length > 0) jobs.push(enqueue(result.photos.map((p) => p.id)));
+    await Promise.all(jobs);
+  }
+
+  /** Folders by path (a drop). */
+  const addFolders = (paths: string[]): Promise<void> => photosStore.run(async () => {
+    if (paths.length > 0) await take(await api.addFolders({ paths, recursive: recursive.value }));
+  });
+  const openFoldersDialog = (): Promise<void> => photosStore.run(async () => take(await api.openFoldersDialog(recursive.value)));
+
+  return { recursive, skippedFiles, unreadable, addFolders, openFoldersDialog };
+}
+
+/** Exports: into a folder chosen in main's dialog, here or on a queue's workers; and their cancel. */
+function exportRuns(ctx: BatchContext, queueUrl: Ref<string>, exportRecipe: (scope: 'current' | 'all') => Recipe) {
+  const { api, photosStore, modelStore, table: { statusOf }, finished, error } = ctx;
+  const exporting = ref<ExportState | null>(null);
+  const lastExport = shallowRef<BatchResult | null>(null);
+  /** The folder the last export wrote into. */
+  const lastExportDir = ref<string | null>(null);
+
+  /** The photo on screen ('current') or every photo the user opened not failed ('all'; photos.exportPhotos). */
+  const photosOf = (scope: 'current' | 'all'): string[] => (scope === 'current'
+    ? (photosStore.selected ? [photosStore.selected.id] : [])
+    : photosStore.exportPhotos.filter((p) => statusOf(p.id)?.status !== 'failed').map((p) => p.id));
+
+  /** Exports the photos of `scope` into a folder chosen in the dialog; null: nothing to export, no folder chosen, or it failed (`error`). */
+  async function exportPhotos(scope: 'current' | 'all'): Promise<BatchResult | null> {
+    const model = modelStore.model;
+    const photoIds = photosOf(scope);
+    if (!model || photoIds.length === 0 || exporting.value) return null;
+    error.value = null;
+    try {
+      const outDir = await api.chooseExportFolder();
+      if (outDir === null) return null;
+      const batchId = newJobId('export');
+      lastExportDir.value = outDir;
+      exporting.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length), outDir, outputs: [], failed: [] };
+      const queue = queueUrl.value.trim();
+      const result = await api.runBatch({
+        batchId, modelId: model.id, photoIds, recipe: exportRecipe(scope), export: { outDir }, ...(queue ? { queue } : {}),
+      });
+      finished.mark(batchId, 'export');
+      lastExport.value = result;
+      return result;
+    } catch (err) {
+      error.value = remoteErrorMessage(err);
+      return null;
+    } finally {
+      exporting.value = null;
+    }
+  }
+
+  async function cancelExport(): Promise<void> {
+    if (exporting.value) {
+      exporting.value.cancelling = true;
+      await api.cancel(exporting.value.batchId);
+    }
+  }
+
+  return { exporting, lastExport, lastExportDir, exportPhotos, cancelExport };
+}
+
+/**
+ * Show in folder: opens the file manager on the last export, its first picture selected, or its
+ * folder when it wrote none. Main shows only what an export wrote or the user chose.
+ */
+function showLastExport({ api, error }: BatchContext, { lastExport, lastExportDir }: Pick<ReturnType<typeof exportRuns>, 'lastExport' | 'lastExportDir'>) {
+  return async function showInFolder(): Promise<void> {
+    const target = lastExport.value?.outputs.find(isPicture) ?? lastExportDir.value;
+    if (target === null) return;
+    try {
+      await api.showInFolder(target);
+    } catch (err) {
+      error.value = remoteErrorMessage(err);
+    }
+  };
+}
+
+/** Events ('convmap:batch'): to the queue run's photos, the export's, or (late) to a finished batch's. */
+function batchEvents({ table: { setStatus, statusOf }, finished }: BatchContext, run: Ref<RunState | null>, exporting: Ref<ExportState | null>) {
+  /** The last warning of a run (e.g. memory), shown until the next. */
+  const warning = ref<string | null>(null);
+
   function onPhoto(e: PhotoEvent, isQueue: boolean): void {
     if (isQueue) {
       setStatus([[e.photoId, photoStateOf(e)]]);
@@ -251,161 +442,29 @@ export const useBatchStore = defineStore('batch', () => {
     }
   }
 
-  /** The 'auto' preset gives each photo of a batch its own default scales (main applies core/defaults per photo), not the selected photo's. */
-  const batchScales = (): Recipe['scales'] => (scores.presetId === AUTO_PRESET_ID ? 'auto' : [...scores.requested]);
-  /**
-   * The scales an export computes: what the picture on screen averages. The photo on screen gets
-   * exactly the scales switched on. Every photo gets 'auto' under the auto preset (each its own plan:
-   * the auto scales switched off are the selected photo's, which other photos do not have), else the
-   * preset's scales switched on.
-   */
-  const exportScales = (scope: 'current' | 'all'): Recipe['scales'] => {
-    if (scope === 'current') return [...scores.enabledScales];
-    return scores.presetId === AUTO_PRESET_ID ? 'auto' : [...scores.enabledScales];
+  return { warning, onEvent };
+}
+
+export const useBatchStore = defineStore('batch', () => {
+  const api = useApi();
+  const table = statusTable();
+  const ctx: BatchContext = {
+    api, photosStore: usePhotosStore(), modelStore: useModelStore(), scores: useScoresStore(), view: useViewStore(),
+    table, finished: finishedBatches(), error: ref<string | null>(null),
   };
-  /** What an export of `scope` sends. */
-  const exportRecipe = (scope: 'current' | 'all'): Recipe => choices.exportRecipe(exportScales(scope));
-
-  // The queue: photos computed (and cached) with the view's recipe and the queue's scales, one run at a time.
-  /** Starts the next run of the queue when none is going and a model is loaded. */
-  async function pump(): Promise<void> {
-    const model = modelStore.model;
-    if (run.value || !model || pending.value.length === 0) return;
-    const photoIds = pending.value;
-    pending.value = [];
-    const batchId = newJobId('batch');
-    run.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length) };
-    error.value = null;
-    try {
-      const result = await api.runBatch({ batchId, modelId: model.id, photoIds, recipe: { ...view.recipe, scales: batchScales() } });
-      setStatus(reconciled(photoIds, result, status.value));
-      finished.mark(batchId, 'queue');
-      lastRun.value = result;
-    } catch (err) {
-      error.value = remoteErrorMessage(err);
-      // Refused before it started: the photos are not queued any more.
-      setStatus(photoIds.filter((id) => statusOf(id)?.status === 'queued').map((id) => [id, { status: 'skipped', reason: error.value ?? 'not run' }]));
-    } finally {
-      run.value = null;
-    }
-    if (pending.value.length > 0) await pump();
-  }
-
-  /** Queues photos (already done ones too: they come from the cache at once). */
-  function enqueue(photoIds: readonly string[]): Promise<void> {
-    const fresh = photoIds.filter((id) => !pending.value.includes(id));
-    if (fresh.length === 0) return pump();
-    pending.value = [...pending.value, ...fresh];
-    setStatus(fresh.map((id) => [id, { status: 'queued' }]));
-    return pump();
-  }
-
-  /** Queues every listed photo not done yet with the current model and scales. */
-  function processAll(): Promise<void> {
-    return enqueue(photosStore.photos.filter((p) => statusOf(p.id)?.status !== 'done' && statusOf(p.id)?.status !== 'no cells').map((p) => p.id));
-  }
-
-  async function take(result: AddFoldersResult): Promise<void> {
-    photosStore.take(result);
-    skippedFiles.value += result.skipped;
-    unreadable.value += result.failed.length;
-    const jobs: Promise<unknown>[] = [];
-    if (result.models.length > 0) jobs.push(modelStore.load(result.models[result.models.length - 1]));
-    if (result.photos.length > 0) jobs.push(enqueue(result.photos.map((p) => p.id)));
-    await Promise.all(jobs);
-  }
-
-  /** Folders by path (a drop): photos join the list and the queue; folders holding a model load as models. */
-  const addFolders = (paths: string[]): Promise<void> => photosStore.run(async () => {
-    if (paths.length > 0) await take(await api.addFolders({ paths, recursive: recursive.value }));
-  });
-  const openFoldersDialog = (): Promise<void> => photosStore.run(async () => take(await api.openFoldersDialog(recursive.value)));
-
-  async function pause(): Promise<void> {
-    if (run.value) await api.pauseBatch(run.value.batchId);
-  }
-
-  async function resume(): Promise<void> {
-    if (run.value) await api.resumeBatch(run.value.batchId);
-  }
-
-  /** Stops the queue: photos in flight stop, finished ones stay done, the rest are skipped. */
-  async function cancel(): Promise<void> {
-    const queued = pending.value;
-    pending.value = [];
-    setStatus(queued.map((id) => [id, { status: 'skipped', reason: 'cancelled' }]));
-    if (run.value) {
-      run.value.cancelling = true;
-      await api.cancel(run.value.batchId);
-    }
-  }
-
-  // Exports: into a folder chosen in main's dialog, here or on a queue's workers.
-  /** Exports the photo on screen ('current') or every photo the user opened not failed ('all'; photos.exportPhotos), into a folder chosen in the dialog. */
-  async function exportPhotos(scope: 'current' | 'all'): Promise<BatchResult | null> {
-    const model = modelStore.model;
-    const photoIds = scope === 'current'
-      ? (photosStore.selected ? [photosStore.selected.id] : [])
-      : photosStore.exportPhotos.filter((p) => statusOf(p.id)?.status !== 'failed').map((p) => p.id);
-    if (!model || photoIds.length === 0 || exporting.value) return null;
-    error.value = null;
-    try {
-      const outDir = await api.chooseExportFolder();
-      if (outDir === null) return null;
-      const batchId = newJobId('export');
-      lastExportDir.value = outDir;
-      exporting.value = { batchId, photoIds, paused: false, cancelling: false, progress: emptyProgress(photoIds.length), outDir, outputs: [], failed: [] };
-      const queue = choices.queueUrl.value.trim();
-      const result = await api.runBatch({
-        batchId, modelId: model.id, photoIds, recipe: exportRecipe(scope), export: { outDir }, ...(queue ? { queue } : {}),
-      });
-      finished.mark(batchId, 'export');
-      lastExport.value = result;
-      return result;
-    } catch (err) {
-      error.value = remoteErrorMessage(err);
-      return null;
-    } finally {
-      exporting.value = null;
-    }
-  }
-
-  /**
-   * Opens the file manager on the last export: its first picture selected, or its folder when it
-   * wrote none. Main shows only what an export wrote or the user chose.
-   */
-  async function showInFolder(): Promise<void> {
-    const target = lastExport.value?.outputs.find(isPicture) ?? lastExportDir.value;
-    if (target === null) return;
-    try {
-      await api.showInFolder(target);
-    } catch (err) {
-      error.value = remoteErrorMessage(err);
-    }
-  }
-
-  async function cancelExport(): Promise<void> {
-    if (exporting.value) {
-      exporting.value.cancelling = true;
-      await api.cancel(exporting.value.batchId);
-    }
-  }
-
-  // Statuses belong to the model, preprocessing and scales they were computed with.
-  watch(
-    () => [modelStore.model?.id, modelStore.model?.info.preprocess, scores.presetId === AUTO_PRESET_ID ? AUTO_PRESET_ID : scores.requested.join(',')],
-    () => {
-      if (!run.value && pending.value.length === 0) status.value = new Map();
-      else void pump();
-    },
-  );
-
+  const choices = exportChoices(ctx.view);
+  const { queueRecipe, exportRecipe } = batchRecipes(ctx, choices);
+  const queue = queueRuns(ctx, queueRecipe);
+  clearOnNewCompute(ctx, queue);
+  const exports = exportRuns(ctx, choices.queueUrl, exportRecipe);
+  const { warning, onEvent } = batchEvents(ctx, queue.run, exports.exporting);
   const unsubscribe = api.onBatch(onEvent);
 
   return {
-    recursive, status, pending, run, lastRun, skippedFiles, unreadable, error, warning,
-    ...choices, exportRecipe, exporting, lastExport, lastExportDir,
-    counts, fraction, timeLeft, statusOf,
-    onEvent, enqueue, processAll, addFolders, openFoldersDialog, pause, resume, cancel, exportPhotos, cancelExport, showInFolder, unsubscribe,
+    ...folderOpening(ctx, queue.enqueue),
+    status: table.status, counts: table.counts, statusOf: table.statusOf, error: ctx.error, warning, onEvent, unsubscribe,
+    pending: queue.pending, run: queue.run, lastRun: queue.lastRun, enqueue: queue.enqueue, processAll: queue.processAll,
+    ...queueControls(ctx, queue), ...queueProgress(queue.run),
+    ...choices, exportRecipe, ...exports, showInFolder: showLastExport(ctx, exports),
   };
 });
