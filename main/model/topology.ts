@@ -209,6 +209,25 @@ function depthwiseOfGroups(out: JsonObject, c: JsonObject, buildConfig: Json | u
   for (const k of ['filters', 'groups']) delete c[k];
 }
 
+/** TensorFlow functions Keras 2 records for `a + b`, `a − b`, `a * b` of two tensors, and the merge layer of each. */
+const TF_MERGES: Readonly<Record<string, string>> = {
+  '__operators__.add': 'Add', 'math.add': 'Add', 'math.subtract': 'Subtract', 'math.multiply': 'Multiply',
+};
+
+/**
+ * Keras 2's `inputs + x` of two tensors (tf.keras 2 ConvNeXt's residual): a TFOpLambda whose call
+ * names the second tensor in its kwargs, `[["a", 0, 0, {"y": ["b", 0, 0], "name": null}]]`, as the
+ * merge layer reading both. Null for anything else.
+ */
+function tfOpMerge(config: JsonObject, inbound: Json | undefined): { className: string; inbound: Json } | null {
+  const cls = typeof config.function === 'string' ? TF_MERGES[config.function] : undefined;
+  if (cls === undefined || !Array.isArray(inbound) || inbound.length !== 1 || !Array.isArray(inbound[0]) || inbound[0].length !== 1) return null;
+  const ref = inbound[0][0];
+  const y = Array.isArray(ref) && isObject(ref[3]) ? ref[3].y : undefined;
+  if (!Array.isArray(ref) || !Array.isArray(y) || y.length !== 3 || typeof y[0] !== 'string' || typeof y[1] !== 'number' || typeof y[2] !== 'number') return null;
+  return { className: cls, inbound: [[[ref[0], ref[1], ref[2], {}], [y[0], y[1], y[2], {}]]] };
+}
+
 /** An inbound node entry `[layer, node, tensor, kwargs]` with its call kwargs emptied. */
 function withoutCallArguments(node: Json): Json {
   if (!Array.isArray(node)) return node;
@@ -231,6 +250,13 @@ function normalizeLayer(layer: JsonObject, file: string, keras3: boolean): JsonO
     return out;
   }
   if (className === 'TFOpLambda' && isObject(config)) {
+    const merge = tfOpMerge(config, out.inbound_nodes);
+    if (merge !== null) {
+      out.class_name = merge.className;
+      out.config = normalizeConfig({ name: config.name, trainable: false, dtype: 'float32' }, file, keras3);
+      out.inbound_nodes = merge.inbound;
+      return out;
+    }
     const op = tfOpLayer(config, out.inbound_nodes);
     if (op !== null) {
       const keep: JsonObject = { name: config.name, ...op.config };

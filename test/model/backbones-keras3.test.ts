@@ -225,6 +225,42 @@ describe('what these backbones added to the Keras 3 reader, against formulas wor
     got.forEach((g, i) => expect(g).toBeCloseTo(want[i], 5));
   });
 
+  it('Keras 2\'s `a + b`, `a − b` and `a * b` of two tensors (TFOpLambda naming the second tensor in its kwargs, tf.keras 2 ConvNeXt\'s residual) compute them', async () => {
+    const file = path.join(root.path, 'tfop_merge.h5');
+    const layer = (cls: string, name: string, config: Record<string, Json>, inbound: Json[]): Json =>
+      ({ class_name: cls, config: { name, trainable: true, dtype: 'float32', ...config }, name, inbound_nodes: inbound.length ? [inbound] : [] });
+    const config: Json = {
+      class_name: 'Functional',
+      config: {
+        name: 'model', trainable: true,
+        layers: [
+          { class_name: 'InputLayer', config: { batch_input_shape: [null, 3, 3, 2], dtype: 'float32', sparse: false, ragged: false, name: 'input_1' }, name: 'input_1', inbound_nodes: [] },
+          layer('Conv2D', 'conv', { filters: 2, kernel_size: [1, 1], strides: [1, 1], padding: 'valid', data_format: 'channels_last', dilation_rate: [1, 1], groups: 1, activation: 'linear', use_bias: true }, [['input_1', 0, 0, {}]]),
+          layer('TFOpLambda', 'tf.__operators__.add', { function: '__operators__.add' }, [['input_1', 0, 0, { y: ['conv', 0, 0], name: null }]]),
+          layer('TFOpLambda', 'tf.math.subtract', { function: 'math.subtract' }, [['tf.__operators__.add', 0, 0, { y: ['conv', 0, 0], name: null }]]),
+          layer('TFOpLambda', 'tf.math.multiply', { function: 'math.multiply' }, [['tf.math.subtract', 0, 0, { y: ['conv', 0, 0], name: null }]]),
+          layer('GlobalAveragePooling2D', 'pool', { data_format: 'channels_last', keepdims: false }, [['tf.math.multiply', 0, 0, {}]]),
+        ],
+        input_layers: [['input_1', 0, 0]], output_layers: [['pool', 0, 0]],
+      },
+    };
+    const kernel = Float32Array.of(0.5, -1, 2, 0.25);
+    const bias = Float32Array.of(0.1, -0.2);
+    await writeLegacyH5(file, config, [{ name: 'conv', weights: [{ name: 'conv/kernel:0', shape: [1, 1, 2, 2], values: kernel }, { name: 'conv/bias:0', shape: [2], values: bias }] }], { kerasVersion: '2.15.0' });
+    const input = values(18, 9, -1, 1);
+    const got = await predictFile(file, input, [1, 3, 3, 2]);
+    // ((x + conv(x)) − conv(x)) · conv(x), averaged over the 9 positions.
+    const want = [0, 1].map((o) => {
+      let sum = 0;
+      for (let p = 0; p < 9; p++) {
+        const conv = bias[o] + input[p * 2] * kernel[o] + input[p * 2 + 1] * kernel[2 + o];
+        sum += (input[p * 2 + o] + conv - conv) * conv;
+      }
+      return sum / 9;
+    });
+    got.forEach((g, i) => expect(g).toBeCloseTo(want[i], 5));
+  });
+
   it('a keras.ops operation Convmap does not convert is refused in one line naming the file and the operation', async () => {
     const S: (number | null)[] = [null, 4, 4, 2];
     const file = path.join(root.path, 'power.keras');
