@@ -136,6 +136,32 @@ describe('the batch store (fake API)', () => {
     expect(batch.statusOf(ids[0])).toEqual({ status: 'done', classLabel: 'cat', maxima: [0.8, 0.1, 0.1] });
   });
 
+  it('statuses belong to the scales they were computed with: new scales clear them when the queue is idle, not while a run goes on', async () => {
+    const { batch, batchId, ids } = await openFolder();
+    api.finishBatch(batchId);
+    await settle();
+    expect(ids.map((id) => batch.statusOf(id)?.status)).toEqual(['done', 'done']);
+    const scores = useScoresStore();
+    scores.setCustom('1');
+    await settle();
+    expect(ids.map((id) => batch.statusOf(id))).toEqual([undefined, undefined]);
+    expect(batch.counts.done).toBe(0);
+
+    void batch.enqueue(ids);
+    await settle();
+    const running = api.runBatch.mock.calls[1][0];
+    expect(running.recipe.scales).toEqual([1]);
+    await batch.enqueue(['p-later']);
+    scores.setCustom('0.5');
+    await settle();
+    // The run goes on with its photos' statuses; the photos waiting run next with the new scales.
+    expect(ids.map((id) => batch.statusOf(id)?.status)).toEqual(['queued', 'queued']);
+    api.finishBatch(running.batchId);
+    await settle();
+    expect(api.runBatch.mock.calls[2][0]).toMatchObject({ photoIds: ['p-later'], recipe: { scales: [0.5] } });
+    expect(batch.statusOf(ids[0])?.status).toBe('done');
+  });
+
   it('queued photos run next, after the running batch ends', async () => {
     const { batch, batchId } = await openFolder();
     await batch.enqueue(['p-later']);
