@@ -28,14 +28,13 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { classMaxima } from '../../core/average';
 import type { BatchPhotoStatus, BatchProgress } from '../../core/api';
-import type { Detection } from '../../core/detect';
 import { reasonFor } from '../../core/errors';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { analyseMaps, bindRecipe, checkClassChoice, classLabel, type BoundRecipe } from '../../core/pipeline';
 import { recipeKey, type Recipe } from '../../core/recipe';
 import { scalePlan, type ScalePlan } from '../../core/defaults';
 import { scaleListProblem } from '../../core/scales';
-import { cellCount } from '../../core/scoremap';
+import { cellCount, type ScoreMap } from '../../core/scoremap';
 import { DEFAULT_MAX_PIXELS, untilAborted, type RgbImage } from '../io/decode';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { abortError, isAbortError } from '../io/abort';
@@ -335,26 +334,12 @@ async function allExist(files: PhotoFiles<string>): Promise<boolean> {
  *   an Error for invalid options (unknown class label, bad name pattern).
  */
 export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
-  const { engine, handle, info, photos, outDir, signal, controller } = args;
-  const run = args.options;
-  const opts = journalRecipe(args);
-  const scalesOf = (size: [number, number]): { scales: readonly number[]; plan?: ScalePlan } => {
-    if (opts.scales !== 'auto') return { scales: opts.scales };
-    const plan = scalePlan(info.window, size);
-    return { scales: plan.scales, plan };
-  };
-  const cache = args.cache ?? null;
-  if (cache && !args.modelKey) throw new Error('runBatch: a cache needs modelKey (modelHash(artifacts, info))');
-  const pattern = opts.namePattern;
-  checkClassChoice(opts.classChoice, info.labels);
-  const jobs = Math.max(1, Math.floor(args.jobs ?? Math.max(2, engine.workers)));
-  const maxPixels = run.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const budget = new MemoryBudget(run.maxBytesInFlight ?? 2 * 1024 ** 3);
-  const decoder = new PhotoDecoder({ keep: 0, maxPixels });
-  const scoresOut = opts.scores;
-  const render = args.render ?? renderPicture;
+  const { photos, outDir, signal, controller } = args;
+  const recipe = journalRecipe(args);
+  if (args.cache && !args.modelKey) throw new Error('runBatch: a cache needs modelKey (modelHash(artifacts, info))');
+  checkClassChoice(recipe.classChoice, args.info.labels);
   // The fonts of legends and box tags load while the first photo is scored.
-  if (outDir !== undefined && args.render === undefined && (opts.legend || opts.boxes)) prepareGlyphs(info.labels);
+  if (outDir !== undefined && args.render === undefined && (recipe.legend || recipe.boxes)) prepareGlyphs(args.info.labels);
   const emit = (e: RunEvent): void => {
     try {
       args.onEvent?.(e);
@@ -363,251 +348,424 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
     }
   };
 
-  const summary: BatchSummary = {
-    total: photos.length, done: 0, failed: [], skipped: [], noCells: [], cancelled: false, cacheHits: 0, resumed: 0, engineCalls: 0, elapsedMs: 0, staleTempsRemoved: 0,
+  const key = journalKey(recipe);
+  const output = outDir === undefined ? undefined : await prepareOutput(args, key);
+  const csv = await openCsvs(args, recipe);
+  const clock = new RunClock();
+  const book = new Bookkeeping(photos, emit, clock, csv);
+  book.summary.staleTempsRemoved = output?.staleTempsRemoved ?? 0;
+  const maxPixels = args.options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const run: PhotoRun = {
+    args, recipe, book, csv, journal: output?.journal, maxPixels,
+    budget: new MemoryBudget(args.options.maxBytesInFlight ?? 2 * 1024 ** 3),
+    decoder: new PhotoDecoder({ keep: 0, maxPixels }),
+    render: args.render ?? renderPicture,
+    reserved: new Set<string>(),
   };
-  const key = journalKey(opts);
-  const journalFile = outDir === undefined ? undefined : path.join(outDir, JOURNAL_FILE);
-  let journal = new Map<string, JournalEntry>();
-  let journalCsv: JournalCsvEntry['csv'] | undefined;
-  const subfolders = args.subfolders ?? [];
-  const outDirOf = (index: number): string => subfolderIn(outDir as string, subfolders[index] ?? '');
-  if (outDir !== undefined) {
-    await checkOutputFolder(outDir);
-    const dirs = new Set([outDir, ...photos.map((_p, i) => outDirOf(i))]);
-    if (args.removeStaleTemps !== false) for (const dir of dirs) summary.staleTempsRemoved += (await removeStaleTemps(dir)).length;
-    if (run.resume !== false && run.overwrite !== true) ({ photos: journal, csv: journalCsv } = await readJournal(journalFile as string, key));
+
+  const unfollow = followPauses(controller, clock, emit);
+  for (let i = 0; i < photos.length; i++) emit({ type: 'photo', index: i, photo: photos[i], status: 'queued' });
+  book.progress();
+  const lanes = Math.max(1, Math.floor(args.jobs ?? Math.max(2, args.engine.workers)));
+  try {
+    await inLanes(photos.length, lanes, controller, signal, (i) => processPhoto(run, i));
+  } finally {
+    unfollow();
   }
 
-  const total = photos.length;
-  const status: BatchPhotoStatus[] = photos.map(() => 'queued');
-  let running = 0;
-  let activeMs = 0;
-  let activeSince: number | undefined = Date.now();
-  const elapsed = (): number => activeMs + (activeSince !== undefined ? Date.now() - activeSince : 0);
-  const progress = (): void => {
-    const finished = summary.done + summary.noCells.length + summary.failed.length;
-    const ms = elapsed();
-    const remaining = total - finished - summary.skipped.length;
-    emit({
-      type: 'progress', total, done: summary.done + summary.noCells.length, failed: summary.failed.length, skipped: summary.skipped.length, running,
-      elapsedMs: ms, etaMs: finished > 0 ? Math.round((ms / finished) * remaining) : null,
-      photosPerMinute: ms > 0 ? (finished * 60_000) / ms : 0,
+  const summary = book.summary;
+  summary.cancelled = signal?.aborted === true;
+  for (let i = 0; i < photos.length; i++) if (book.status[i] === 'queued') book.skipped(i, CANCELLED);
+  summary.elapsedMs = clock.elapsed();
+  await output?.journal.flushed();
+  if (csv.files && output) {
+    // A rerun's CSVs cover every photo: they replace those an earlier run with these settings wrote
+    // (recorded in the journal, even when it was stopped before its first photo finished).
+    const replace = args.options.overwrite === true || summary.resumed > 0 || output.journal.csv !== undefined;
+    summary.csv = await finishCsvs(csv.files, output.dir, replace, output.journal.csv, emit);
+    await output.journal.recordCsv(summary.csv);
+  }
+  book.progress();
+  return summary;
+}
+
+/** The reason of photos a cancel stopped or never started. */
+const CANCELLED = 'cancelled';
+
+/** What every photo of a run shares. */
+interface PhotoRun {
+  args: RunBatchArgs;
+  /** The recipe bound to the run's model (journalRecipe). */
+  recipe: BoundRecipe;
+  book: Bookkeeping;
+  csv: CsvSink;
+  /** The output folder's journal; absent without an output folder. */
+  journal?: BatchJournal;
+  maxPixels: number;
+  /** Bounds what the photos in flight hold together. */
+  budget: MemoryBudget;
+  decoder: PhotoDecoder;
+  render: RenderPicture;
+  /** File names claimed by photos in flight (no two photos write the same name). */
+  reserved: Set<string>;
+}
+
+/**
+ * One photo through the pipeline: resumed from the journal, or scaled, scored (cache or engine)
+ * within the memory budget, analysed and exported; its outcome goes to the bookkeeping, whichever of
+ * done, no cells, failed or skipped (cancelled) it is.
+ */
+async function processPhoto(run: PhotoRun, index: number): Promise<void> {
+  const { args, book, recipe } = run;
+  const { info, signal } = args;
+  const photo = args.photos[index];
+  const t0 = Date.now();
+  book.start(index);
+  let held = 0;
+  try {
+    const loaded = await loadPhoto(photo, { maxPixels: run.maxPixels });
+    const done = await run.journal?.completed(loaded);
+    if (done) {
+      book.done(index, { ...done.outcome, resumed: true, ms: Date.now() - t0 }, { summary: done.summaryRow ?? '', detections: done.detectionRows ?? '' });
+      return;
+    }
+    const { width, height } = loaded.size;
+    const { scales, plan } = photoScales(recipe, info, [height, width]);
+    held = await run.budget.acquire(photoMemoryEstimate(width, height, loaded.bytes.length, args.handle.classes, cellsPerScale(info, [height, width], scales)));
+    if (signal?.aborted) throw abortError(signal);
+    let decoded: Promise<RgbImage> | undefined;
+    const decode = (): Promise<RgbImage> => (decoded ??= run.decoder.decode(loaded, signal));
+    const scored = await scoreMapsFor(loaded, decode, {
+      // The cache key's model and preprocessing are the recipe's (its other fields do not change a map: caches stay valid).
+      engine: args.engine, handle: args.handle, preprocess: recipe.preprocess, scales, cache: args.cache ?? null, modelKey: args.modelKey, signal,
+      onProgress: args.onTiles ? (tilesDone, tilesTotal) => args.onTiles?.(index, photo, tilesDone, tilesTotal) : undefined,
     });
-  };
-  if (controller) {
-    controller.onChange = (paused) => {
-      if (paused && activeSince !== undefined) {
-        activeMs += Date.now() - activeSince;
-        activeSince = undefined;
-      } else if (!paused && activeSince === undefined) {
-        activeSince = Date.now();
-      }
-      emit({ type: paused ? 'paused' : 'resumed' });
+    if (scored.computed) book.summary.engineCalls++;
+    const { maps, cachedScales } = scored;
+    const cells = maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols }));
+    const empty = noCellsReason(maps, [height, width], scales, info.window);
+    if (empty !== undefined) {
+      book.noCells(index, empty, { classLabel: '', imageSize: [height, width], cells, detections: 0, cachedScales, ms: Date.now() - t0 });
+      return;
+    }
+    const analysis = analyseMaps(maps, info.labels, recipe);
+    // What the picture shows: the class map names no one class.
+    const label = recipe.view === 'classes' ? 'class map' : classLabel(info.labels, analysis.classIndex);
+    const maxima = classMaxima(analysis.averaged).map((m) => Math.fround(m.score));
+    const outcome: PhotoOutcome = {
+      classLabel: label, imageSize: [height, width], cells, detections: analysis.detections.length,
+      maxima, cachedScales, ms: 0, ...(plan ? { scalePlan: plan.summary } : {}),
     };
-    if (controller.paused) controller.onChange(true);
+    if (args.outDir === undefined) {
+      outcome.ms = Date.now() - t0;
+      book.done(index, outcome);
+      return;
+    }
+    const files = await writePhotoFiles(run, index, decode, maps, analysis, label);
+    outcome.png = files.png;
+    outcome.json = files.json;
+    outcome.npy = files.npy;
+    outcome.ms = Date.now() - t0;
+    const rows = {
+      summary: summaryCsvRow(photo, 'done', '', outcome, run.csv.withMaxima ? maxima : undefined),
+      detections: analysis.detections.map((d) => csvLine([photo, info.labels[d.classIndex], d.score, ...d.box])).join(''),
+    };
+    run.journal?.record(loaded, files, outcome, rows);
+    book.done(index, outcome, rows);
+  } catch (err) {
+    if (isAbortError(err) && signal?.aborted) book.skipped(index, CANCELLED);
+    else book.failed(index, reasonFor(err, photo));
+  } finally {
+    book.end();
+    if (held > 0) run.budget.release(held);
+    book.progress();
+  }
+}
+
+/**
+ * The photo's scales: the recipe's, or its own core/defaults scalePlan for 'auto'.
+ * @throws when no scale fits or a scaled image would pass the pixel limit (the given scales as the planned ones)
+ */
+function photoScales(recipe: BoundRecipe, info: ConvertedModelInfo, size: [number, number]): { scales: readonly number[]; plan?: ScalePlan } {
+  const plan = recipe.scales === 'auto' ? scalePlan(info.window, size) : undefined;
+  const scales = plan ? plan.scales : (recipe.scales as readonly number[]);
+  const tooLarge = scales.length === 0 ? (plan?.summary ?? 'no scales') : scaleListProblem(scales, size);
+  if (tooLarge) throw new Error(tooLarge);
+  return plan ? { scales, plan } : { scales };
+}
+
+/** Cells per scale of a [height, width] photo, as the engine will count them: what its memory estimate needs. */
+function cellsPerScale(info: ConvertedModelInfo, [height, width]: [number, number], scales: readonly number[]): number[] {
+  return scales.map((s) => cellCount(Math.max(1, Math.round(height * s)), info.window[0], info.stride[0]) * cellCount(Math.max(1, Math.round(width * s)), info.window[1], info.stride[1]));
+}
+
+/** Why a photo gets 'no cells' (smaller than the window at every scale: nothing to draw), or undefined. */
+function noCellsReason(maps: readonly { rows: number; cols: number }[], [height, width]: [number, number], scales: readonly number[], window: readonly [number, number]): string | undefined {
+  if (!maps.every((m) => m.rows * m.cols === 0)) return undefined;
+  return `no cells: the photo (${width}×${height}) is smaller than the model's ${window[1]}×${window[0]} window at every scale (${scales.map((sc) => Number(sc.toFixed(3))).join(', ')})`;
+}
+
+/**
+ * Renders the photo's picture and writes its files into its sub-folder of the output folder, named
+ * by the recipe's pattern (a "-n" suffix unless overwrite): the picture, and the scores JSON and
+ * .npy grid as the recipe asks.
+ */
+async function writePhotoFiles(
+  run: PhotoRun, index: number, decode: () => Promise<RgbImage>, maps: ScoreMap[], analysis: ReturnType<typeof analyseMaps>, label: string,
+): Promise<PhotoFiles<string>> {
+  const { args, recipe } = run;
+  const { info, signal } = args;
+  const photo = args.photos[index];
+  const image = await decode();
+  // Like a decode, a render runs in libvips' threads: a cancel stops the wait, not the render.
+  const png = await untilAborted(run.render({ image, averaged: analysis.averaged, classIndex: analysis.classIndex, drawn: analysis.drawn }, info.labels, recipe), signal);
+  if (signal?.aborted) throw abortError(signal);
+  const scoresOut = recipe.scores;
+  const names = { npy: '' };
+  const outDir = args.outDir as string;
+  const dir = subfolderIn(outDir, args.subfolders?.[index] ?? '');
+  if (dir !== outDir) await makeDirs(dir).catch((err: unknown) => Promise.reject(new OutputError(dir, err)));
+  return exportPhotoFiles({
+    outDir: dir, name: path.basename(photo, path.extname(photo)), className: label, pattern: recipe.namePattern, overwrite: args.options.overwrite === true, reserved: run.reserved,
+    data: {
+      png,
+      ...(scoresOut !== 'none' ? {
+        json: () => [Buffer.from(scoresSummaryJson({
+          photo, info, maps, averaged: analysis.averaged, classIndex: analysis.classIndex, detections: analysis.detections,
+          npy: scoresOut === 'full' ? { file: names.npy, dtype: recipe.npyDtype } : undefined,
+        }))],
+      } : {}),
+      ...(scoresOut === 'full' ? {
+        npy: () => npyChunks(analysis.averaged, recipe.npyDtype),
+      } : {}),
+    },
+    onNames: (n) => {
+      names.npy = n.npy ?? '';
+    },
+  });
+}
+
+/**
+ * The output folder made ready before the first photo: created and probed (an OutputError naming it
+ * otherwise), temporary files of killed runs removed from it and the photos' sub-folders, the
+ * journal of this recipe read unless the run neither resumes nor keeps outputs.
+ */
+async function prepareOutput(args: RunBatchArgs, key: string): Promise<{ dir: string; journal: BatchJournal; staleTempsRemoved: number }> {
+  const dir = args.outDir as string;
+  await checkOutputFolder(dir);
+  let staleTempsRemoved = 0;
+  const dirs = new Set([dir, ...args.photos.map((_p, i) => subfolderIn(dir, args.subfolders?.[i] ?? ''))]);
+  if (args.removeStaleTemps !== false) for (const d of dirs) staleTempsRemoved += (await removeStaleTemps(d)).length;
+  const file = path.join(dir, JOURNAL_FILE);
+  const resume = args.options.resume !== false && args.options.overwrite !== true;
+  const read = resume ? await readJournal(file, key) : { photos: new Map<string, JournalEntry>() };
+  return { dir, journal: new BatchJournal(file, key, read.photos, read.csv), staleTempsRemoved };
+}
+
+/** The output folder's journal ({@link JOURNAL_FILE}) for one recipe key: what earlier runs completed, and this run's records. */
+class BatchJournal {
+  private chain: Promise<unknown> = Promise.resolve();
+
+  /** @param completedBefore entries of earlier runs with this key (empty when the run does not resume) */
+  constructor(
+    readonly file: string, private readonly key: string,
+    private readonly completedBefore: ReadonlyMap<string, JournalEntry>, readonly csv?: JournalCsvEntry['csv'],
+  ) {}
+
+  /** An earlier run's entry for this photo (same content and path) whose files are all still there. */
+  async completed(photo: { hash: string; file: string }): Promise<JournalEntry | undefined> {
+    const done = this.completedBefore.get(`${photo.hash}\n${photo.file}`);
+    return done && (await allExist(done.files)) ? done : undefined;
   }
 
-  let summaryCsv: OrderedCsv | undefined;
-  let detectionsCsv: OrderedCsv | undefined;
-  if (opts.csv && outDir !== undefined && !args.csvRows) {
+  /** Appends a finished photo (without its maxima: see PhotoOutcome), in order; a failed append only costs the resume. */
+  record(photo: { hash: string; file: string }, files: PhotoFiles<string>, outcome: PhotoOutcome, rows: { summary: string; detections: string }): void {
+    const { maxima: _m, ...kept } = outcome;
+    const entry: JournalEntry = { key: this.key, photo: photo.hash, file: photo.file, files, outcome: kept, summaryRow: rows.summary, detectionRows: rows.detections };
+    this.chain = this.chain.then(() => fs.appendFile(this.file, `${JSON.stringify(entry)}\n`)).catch(() => undefined);
+  }
+
+  /** Records the CSV files this run wrote, so that a rerun replaces them. */
+  async recordCsv(csv: { summary: string; detections: string }): Promise<void> {
+    const entry: JournalCsvEntry = { key: this.key, csv: { summary: path.basename(csv.summary), detections: path.basename(csv.detections) } };
+    await fs.appendFile(this.file, `${JSON.stringify(entry)}\n`).catch(() => undefined);
+  }
+
+  /** Resolves when every record is written (or failed). */
+  flushed(): Promise<unknown> {
+    return this.chain;
+  }
+}
+
+/** Where the photos' CSV rows go: summary.csv and detections.csv in photo order, and/or the caller's csvRows. */
+interface CsvSink {
+  put(index: number, summary: string, detections: string): void;
+  /** Finished photos' summary rows carry the per-class maxima. */
+  withMaxima: boolean;
+  /** The files, when this run writes them. */
+  files?: { summary: OrderedCsv; detections: OrderedCsv };
+}
+
+/** The recipe's CSV output: files in the output folder, or the rows handed to `csvRows` (a queue worker), or nothing. */
+async function openCsvs(args: RunBatchArgs, recipe: BoundRecipe): Promise<CsvSink> {
+  const { outDir } = args;
+  const rowsTo = recipe.csv === true ? args.csvRows : undefined;
+  let files: CsvSink['files'];
+  if (recipe.csv && outDir !== undefined && !args.csvRows) {
+    let summary: OrderedCsv | undefined;
     try {
-      summaryCsv = await OrderedCsv.open(path.join(outDir, 'summary.csv'), summaryCsvHeader(info.labels));
-      detectionsCsv = await OrderedCsv.open(path.join(outDir, 'detections.csv'), DETECTIONS_CSV_HEADER);
+      summary = await OrderedCsv.open(path.join(outDir, 'summary.csv'), summaryCsvHeader(args.info.labels));
+      files = { summary, detections: await OrderedCsv.open(path.join(outDir, 'detections.csv'), DETECTIONS_CSV_HEADER) };
     } catch (err) {
-      await summaryCsv?.discard();
+      await summary?.discard();
       throw new OutputError(outDir, err);
     }
   }
-  const reserved = new Set<string>();
-  let journalChain: Promise<unknown> = Promise.resolve();
-
-  const summaryRow = summaryCsvRow;
-  const rowsTo = opts.csv === true ? args.csvRows : undefined;
-  const putRows = (index: number, summaryLine: string, detectionLines: string): void => {
-    summaryCsv?.put(index, summaryLine);
-    detectionsCsv?.put(index, detectionLines);
-    rowsTo?.(index, { summary: summaryLine, detections: detectionLines });
+  return {
+    files,
+    withMaxima: files !== undefined || rowsTo !== undefined,
+    put(index, summary, detections) {
+      files?.summary.put(index, summary);
+      files?.detections.put(index, detections);
+      rowsTo?.(index, { summary, detections });
+    },
   };
-  const detectionRows = (photo: string, dets: readonly Detection[]): string =>
-    dets.map((d) => csvLine([photo, info.labels[d.classIndex], d.score, ...d.box])).join('');
+}
 
-  const cancelledReason = 'cancelled';
-  const skip = (index: number, reason: string): void => {
-    status[index] = 'skipped';
-    summary.skipped.push({ photo: photos[index], reason });
-    putRows(index, summaryRow(photos[index], 'skipped', reason), '');
-    emit({ type: 'photo', index, photo: photos[index], status: 'skipped', reason });
+/** Writes both CSV files (replacing an earlier run's when `replace`), warning about each that lacks rows. */
+async function finishCsvs(
+  files: NonNullable<CsvSink['files']>, outDir: string, replace: boolean, earlier: JournalCsvEntry['csv'] | undefined, emit: (e: RunEvent) => void,
+): Promise<NonNullable<BatchSummary['csv']>> {
+  const into = (name: string | undefined): string | undefined => (name === undefined ? undefined : path.join(outDir, name));
+  const csv: NonNullable<BatchSummary['csv']> = {
+    summary: await files.summary.finish(replace, into(earlier?.summary)),
+    detections: await files.detections.finish(replace, into(earlier?.detections)),
   };
-  const finish = (index: number, outcome: PhotoOutcome, rows?: { summary: string; detections: string }): void => {
-    if (outcome.cachedScales === outcome.cells.length && !outcome.resumed) summary.cacheHits++;
-    if (outcome.resumed) summary.resumed++;
-    summary.done++;
-    status[index] = 'done';
-    putRows(index, rows?.summary ?? '', rows?.detections ?? '');
-    running--;
-    emit({ type: 'photo', index, photo: photos[index], status: 'done', outcome });
+  const incomplete = [[csv.summary, files.summary.incomplete], [csv.detections, files.detections.incomplete]] as const;
+  for (const [file, why] of incomplete) {
+    if (why === undefined) continue;
+    const message = `${file} is incomplete: ${why}`;
+    (csv.incomplete ??= []).push(message);
+    emit({ type: 'warning', message });
+  }
+  return csv;
+}
+
+/** Time the batch has run, pauses excepted: what its rate and ETA are computed over. */
+class RunClock {
+  private activeMs = 0;
+  private since: number | undefined = Date.now();
+
+  elapsed(): number {
+    return this.activeMs + (this.since !== undefined ? Date.now() - this.since : 0);
+  }
+
+  pause(): void {
+    if (this.since === undefined) return;
+    this.activeMs += Date.now() - this.since;
+    this.since = undefined;
+  }
+
+  resume(): void {
+    this.since ??= Date.now();
+  }
+}
+
+/** Stops the clock while the controller pauses the batch, reporting each change; returns the unhook. */
+function followPauses(controller: BatchController | undefined, clock: RunClock, emit: (e: RunEvent) => void): () => void {
+  if (!controller) return () => undefined;
+  controller.onChange = (paused) => {
+    if (paused) clock.pause();
+    else clock.resume();
+    emit({ type: paused ? 'paused' : 'resumed' });
   };
-  const aborted = (): Error => abortError(signal);
-
-  const processOne = async (index: number): Promise<void> => {
-    const photo = photos[index];
-    const t0 = Date.now();
-    status[index] = 'running';
-    running++;
-    emit({ type: 'photo', index, photo, status: 'running' });
-    let held = 0;
-    try {
-      const loaded = await loadPhoto(photo, { maxPixels });
-      const done = journal.get(`${loaded.hash}\n${loaded.file}`);
-      if (done && (await allExist(done.files))) {
-        finish(index, { ...done.outcome, resumed: true, ms: Date.now() - t0 }, { summary: done.summaryRow ?? '', detections: done.detectionRows ?? '' });
-        return;
-      }
-      const { width, height } = loaded.size;
-      const { scales, plan } = scalesOf([height, width]);
-      // Every scaled image stays under the pixel limit, the given scales as the planned ones.
-      const tooLarge = scales.length === 0 ? (plan?.summary ?? 'no scales') : scaleListProblem(scales, [height, width]);
-      if (tooLarge) throw new Error(tooLarge);
-      const cells = scales.map((s) => cellCount(Math.max(1, Math.round(height * s)), info.window[0], info.stride[0]) * cellCount(Math.max(1, Math.round(width * s)), info.window[1], info.stride[1]));
-      held = await budget.acquire(photoMemoryEstimate(width, height, loaded.bytes.length, handle.classes, cells));
-      if (signal?.aborted) throw aborted();
-      let decoded: Promise<RgbImage> | undefined;
-      const decode = (): Promise<RgbImage> => (decoded ??= decoder.decode(loaded, signal));
-      const scored = await scoreMapsFor(loaded, decode, {
-        // The cache key's model and preprocessing are the recipe's (its other fields do not change a map: caches stay valid).
-        engine, handle, preprocess: opts.preprocess, scales, cache, modelKey: args.modelKey, signal,
-        onProgress: args.onTiles ? (tilesDone, tilesTotal) => args.onTiles?.(index, photo, tilesDone, tilesTotal) : undefined,
-      });
-      if (scored.computed) summary.engineCalls++;
-      const { maps, cachedScales } = scored;
-      if (maps.every((m) => m.rows * m.cols === 0)) {
-        const reason = `no cells: the photo (${width}×${height}) is smaller than the model's ${info.window[1]}×${info.window[0]} window at every scale (${scales.map((sc) => Number(sc.toFixed(3))).join(', ')})`;
-        const outcome: PhotoOutcome = {
-          classLabel: '', imageSize: [height, width], cells: maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols })), detections: 0, cachedScales, ms: Date.now() - t0,
-        };
-        status[index] = 'no cells';
-        summary.noCells.push({ photo, reason });
-        putRows(index, summaryRow(photo, 'no cells', reason, outcome), '');
-        running--;
-        emit({ type: 'photo', index, photo, status: 'no cells', reason, outcome });
-        return;
-      }
-      const analysis = analyseMaps(maps, info.labels, opts);
-      // What the picture shows: the class map names no one class.
-      const label = opts.view === 'classes' ? 'class map' : classLabel(info.labels, analysis.classIndex);
-      const maxima = classMaxima(analysis.averaged).map((m) => Math.fround(m.score));
-      const outcome: PhotoOutcome = {
-        classLabel: label, imageSize: [height, width],
-        cells: maps.map((m) => ({ scale: m.scale, rows: m.rows, cols: m.cols })), detections: analysis.detections.length,
-        maxima, cachedScales, ms: 0, ...(plan ? { scalePlan: plan.summary } : {}),
-      };
-      if (outDir === undefined) {
-        outcome.ms = Date.now() - t0;
-        finish(index, outcome);
-        return;
-      }
-      const image = await decode();
-      // Like a decode, a render runs in libvips' threads: a cancel stops the wait, not the render.
-      const png = await untilAborted(render({ image, averaged: analysis.averaged, classIndex: analysis.classIndex, drawn: analysis.drawn }, info.labels, opts), signal);
-      if (signal?.aborted) throw aborted();
-      const name = path.basename(photo, path.extname(photo));
-      const npyDtype = opts.npyDtype;
-      const names = { npy: '' };
-      const dir = outDirOf(index);
-      if (dir !== outDir) await makeDirs(dir).catch((err: unknown) => Promise.reject(new OutputError(dir, err)));
-      const files = await exportPhotoFiles({
-        outDir: dir, name, className: label, pattern, overwrite: run.overwrite === true, reserved,
-        data: {
-          png,
-          ...(scoresOut !== 'none' ? {
-            json: () => [Buffer.from(scoresSummaryJson({
-              photo, info, maps, averaged: analysis.averaged, classIndex: analysis.classIndex, detections: analysis.detections,
-              npy: scoresOut === 'full' ? { file: names.npy, dtype: npyDtype } : undefined,
-            }))],
-          } : {}),
-          ...(scoresOut === 'full' ? {
-            npy: () => npyChunks(analysis.averaged, npyDtype),
-          } : {}),
-        },
-        onNames: (n) => {
-          names.npy = n.npy ?? '';
-        },
-      });
-      outcome.png = files.png;
-      outcome.json = files.json;
-      outcome.npy = files.npy;
-      outcome.ms = Date.now() - t0;
-      const rows = {
-        summary: summaryRow(photo, 'done', '', outcome, summaryCsv || rowsTo ? maxima : undefined),
-        detections: detectionRows(photo, analysis.detections),
-      };
-      if (journalFile) {
-        const { maxima: _m, ...kept } = outcome;
-        const entry: JournalEntry = { key, photo: loaded.hash, file: loaded.file, files, outcome: kept, summaryRow: rows.summary, detectionRows: rows.detections };
-        journalChain = journalChain.then(() => fs.appendFile(journalFile, `${JSON.stringify(entry)}\n`)).catch(() => undefined);
-      }
-      finish(index, outcome, rows);
-    } catch (err) {
-      running--;
-      if (isAbortError(err) && signal?.aborted) {
-        skip(index, cancelledReason);
-      } else {
-        const reason = reasonFor(err, photo);
-        status[index] = 'failed';
-        summary.failed.push({ photo, reason });
-        putRows(index, summaryRow(photo, 'failed', reason), '');
-        emit({ type: 'photo', index, photo, status: 'failed', reason });
-      }
-    } finally {
-      if (held > 0) budget.release(held);
-      progress();
-    }
+  if (controller.paused) controller.onChange(true);
+  return () => {
+    controller.onChange = undefined;
   };
+}
 
-  for (let i = 0; i < total; i++) emit({ type: 'photo', index: i, photo: photos[i], status: 'queued' });
-  progress();
-
+/** Runs `fn` on indexes 0…total−1, `lanes` at a time; a lane starts its next photo only while not paused, none once cancelled. */
+async function inLanes(total: number, lanes: number, controller: BatchController | undefined, signal: AbortSignal | undefined, fn: (index: number) => Promise<void>): Promise<void> {
   let next = 0;
-  const loop = async (): Promise<void> => {
+  const lane = async (): Promise<void> => {
     for (;;) {
       await controller?.waitWhilePaused(signal);
       if (signal?.aborted) return;
       const i = next++;
       if (i >= total) return;
-      await processOne(i);
+      await fn(i);
     }
   };
-  try {
-    await Promise.all(Array.from({ length: Math.min(jobs, Math.max(total, 1)) }, loop));
-  } finally {
-    if (controller) controller.onChange = undefined;
-  }
-  summary.cancelled = signal?.aborted === true;
-  for (let i = 0; i < total; i++) if (status[i] === 'queued') skip(i, cancelledReason);
-  summary.elapsedMs = elapsed();
-  await journalChain;
-  if (summaryCsv && detectionsCsv && outDir !== undefined) {
-    // A rerun's CSVs cover every photo: they replace those an earlier run with these settings wrote
-    // (recorded in the journal, even when it was stopped before its first photo finished).
-    const into = (name: string | undefined): string | undefined => (name === undefined ? undefined : path.join(outDir, name));
-    const replace = run.overwrite === true || summary.resumed > 0 || journalCsv !== undefined;
-    summary.csv = {
-      summary: await summaryCsv.finish(replace, into(journalCsv?.summary)),
-      detections: await detectionsCsv.finish(replace, into(journalCsv?.detections)),
+  await Promise.all(Array.from({ length: Math.min(lanes, Math.max(total, 1)) }, lane));
+}
+
+/**
+ * The run's counts and each photo's status: the one place a photo's outcome (done, no cells, failed,
+ * skipped) is counted, its CSV rows put and its event sent, and progress (rate, ETA) reported.
+ */
+class Bookkeeping {
+  readonly summary: BatchSummary;
+  readonly status: BatchPhotoStatus[];
+  private running = 0;
+
+  constructor(private readonly photos: readonly string[], private readonly emit: (e: RunEvent) => void, private readonly clock: RunClock, private readonly csv: CsvSink) {
+    this.summary = {
+      total: photos.length, done: 0, failed: [], skipped: [], noCells: [], cancelled: false, cacheHits: 0, resumed: 0, engineCalls: 0, elapsedMs: 0, staleTempsRemoved: 0,
     };
-    const incomplete = [[summary.csv.summary, summaryCsv.incomplete], [summary.csv.detections, detectionsCsv.incomplete]] as const;
-    for (const [file, why] of incomplete) {
-      if (why === undefined) continue;
-      const message = `${file} is incomplete: ${why}`;
-      (summary.csv.incomplete ??= []).push(message);
-      emit({ type: 'warning', message });
-    }
-    if (journalFile) {
-      const entry: JournalCsvEntry = { key, csv: { summary: path.basename(summary.csv.summary), detections: path.basename(summary.csv.detections) } };
-      await fs.appendFile(journalFile, `${JSON.stringify(entry)}\n`).catch(() => undefined);
-    }
+    this.status = photos.map(() => 'queued');
   }
-  progress();
-  return summary;
+
+  start(index: number): void {
+    this.status[index] = 'running';
+    this.running++;
+    this.emit({ type: 'photo', index, photo: this.photos[index], status: 'running' });
+  }
+
+  /** A started photo has settled (whatever its outcome). */
+  end(): void {
+    this.running--;
+  }
+
+  done(index: number, outcome: PhotoOutcome, rows: { summary: string; detections: string } = { summary: '', detections: '' }): void {
+    if (outcome.cachedScales === outcome.cells.length && !outcome.resumed) this.summary.cacheHits++;
+    if (outcome.resumed) this.summary.resumed++;
+    this.summary.done++;
+    this.settle(index, 'done', rows, { outcome });
+  }
+
+  noCells(index: number, reason: string, outcome: PhotoOutcome): void {
+    this.summary.noCells.push({ photo: this.photos[index], reason });
+    this.settle(index, 'no cells', { summary: summaryCsvRow(this.photos[index], 'no cells', reason, outcome), detections: '' }, { reason, outcome });
+  }
+
+  failed(index: number, reason: string): void {
+    this.summary.failed.push({ photo: this.photos[index], reason });
+    this.settle(index, 'failed', { summary: summaryCsvRow(this.photos[index], 'failed', reason), detections: '' }, { reason });
+  }
+
+  skipped(index: number, reason: string): void {
+    this.summary.skipped.push({ photo: this.photos[index], reason });
+    this.settle(index, 'skipped', { summary: summaryCsvRow(this.photos[index], 'skipped', reason), detections: '' }, { reason });
+  }
+
+  /** Counts, rate and ETA (from the photos finished so far, over the time not paused). */
+  progress(): void {
+    const s = this.summary;
+    const total = this.photos.length;
+    const finished = s.done + s.noCells.length + s.failed.length;
+    const ms = this.clock.elapsed();
+    const remaining = total - finished - s.skipped.length;
+    this.emit({
+      type: 'progress', total, done: s.done + s.noCells.length, failed: s.failed.length, skipped: s.skipped.length, running: this.running,
+      elapsedMs: ms, etaMs: finished > 0 ? Math.round((ms / finished) * remaining) : null,
+      photosPerMinute: ms > 0 ? (finished * 60_000) / ms : 0,
+    });
+  }
+
+  private settle(index: number, status: BatchPhotoStatus, rows: { summary: string; detections: string }, what: Pick<PhotoEvent, 'reason' | 'outcome'>): void {
+    this.status[index] = status;
+    this.csv.put(index, rows.summary, rows.detections);
+    this.emit({ type: 'photo', index, photo: this.photos[index], status, ...what });
+  }
 }
