@@ -368,7 +368,7 @@ export async function runBatch(args: RunBatchArgs): Promise<BatchSummary> {
   book.progress();
   const lanes = Math.max(1, Math.floor(args.jobs ?? Math.max(2, args.engine.workers)));
   try {
-    await inLanes(photos.length, lanes, controller, signal, (i) => processPhoto(run, i));
+    await runLanes(photos.length, lanes, controller, signal, (i) => processPhoto(run, i));
   } finally {
     unfollow();
   }
@@ -686,7 +686,7 @@ function followPauses(controller: BatchController | undefined, clock: RunClock, 
 }
 
 /** Runs `fn` on indexes 0…total−1, `lanes` at a time; a lane starts its next photo only while not paused, none once cancelled. */
-async function inLanes(total: number, lanes: number, controller: BatchController | undefined, signal: AbortSignal | undefined, fn: (index: number) => Promise<void>): Promise<void> {
+async function runLanes(total: number, lanes: number, controller: BatchController | undefined, signal: AbortSignal | undefined, fn: (index: number) => Promise<void>): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
     for (;;) {
