@@ -162,6 +162,79 @@ describe('the batch store (fake API)', () => {
     expect(batch.statusOf(ids[0])?.status).toBe('done');
   });
 
+  it('a run main refuses before it starts skips its queued photos with main\'s reason (without Electron\'s invoke prefix)', async () => {
+    const batch = useBatchStore();
+    useScoresStore().setCustom('1');
+    await useModelStore().load(null);
+    api.runBatch.mockRejectedValueOnce(new Error("Error invoking remote method 'convmap:runBatch': Error: no model m1 is loaded"));
+    await batch.enqueue(['p-a', 'p-b']);
+    expect(batch.error).toBe('no model m1 is loaded');
+    expect(batch.statusOf('p-a')).toEqual({ status: 'skipped', reason: 'no model m1 is loaded' });
+    expect(batch.counts.skipped).toBe(2);
+    expect(batch.run).toBeNull();
+  });
+
+  it('Process all queues the photos not done (failed ones again); Export all leaves failed photos out', async () => {
+    const { batch, batchId, ids } = await openFolder();
+    api.finishBatch(batchId, { done: 1, failed: [{ photoId: ids[1], reason: 'truncated' }], statuses: ['done', 'failed'] });
+    await settle();
+    void batch.processAll();
+    await settle();
+    const again = api.runBatch.mock.calls[1][0];
+    expect(again.photoIds).toEqual([ids[1]]);
+    api.finishBatch(again.batchId, { done: 0, failed: [{ photoId: ids[1], reason: 'truncated' }], statuses: ['failed'] });
+    await settle();
+    void batch.exportPhotos('all');
+    await settle();
+    expect(api.runBatch.mock.calls[2][0].photoIds).toEqual([ids[0]]);
+  });
+
+  it("an export's events: its pictures, its failures with reasons, its maxima on the grid (the queue's top class kept), and main's warning", async () => {
+    const { batch, batchId, ids } = await openFolder();
+    api.batch({ type: 'photo', batchId, photoId: ids[0], status: 'done', classLabel: 'dog' });
+    api.finishBatch(batchId);
+    await settle();
+    void batch.exportPhotos('all');
+    await settle();
+    const req = api.runBatch.mock.calls[1][0];
+    api.batch({ type: 'photo', batchId: req.batchId, photoId: ids[0], status: 'done', output: '/exports/a.png', classLabel: 'cat', maxima: [0.2, 0.7, 0.1] });
+    api.batch({ type: 'photo', batchId: req.batchId, photoId: ids[1], status: 'failed', reason: 'b.jpg: truncated' });
+    api.batch({ type: 'warning', batchId: req.batchId, message: 'low on memory: 1 photo at a time' });
+    expect(batch.exporting?.outputs).toEqual(['/exports/a.png']);
+    expect(batch.exporting?.failed).toEqual([{ photoId: ids[1], reason: 'b.jpg: truncated' }]);
+    expect(batch.statusOf(ids[0])).toEqual({ status: 'done', classLabel: 'dog', maxima: [0.2, 0.7, 0.1] });
+    expect(batch.statusOf(ids[1])?.status).toBe('done');
+    expect(batch.warning).toBe('low on memory: 1 photo at a time');
+    api.finishBatch(req.batchId);
+    await settle();
+  });
+
+  it("an export computes the scales switched on; Export all under the 'auto' preset gives each photo its own ('auto')", async () => {
+    const { batch, batchId } = await openFolder();
+    api.finishBatch(batchId);
+    await settle();
+    const scores = useScoresStore();
+    scores.toggleScale(0.5);
+    void batch.exportPhotos('current');
+    await settle();
+    const current = api.runBatch.mock.calls[1][0];
+    expect(current.recipe.scales).toEqual([1]);
+    api.finishBatch(current.batchId);
+    await settle();
+    void batch.exportPhotos('all');
+    await settle();
+    const all = api.runBatch.mock.calls[2][0];
+    expect(all.recipe.scales).toEqual([1]);
+    api.finishBatch(all.batchId);
+    await settle();
+    scores.setPreset('auto');
+    await settle();
+    const calls = api.runBatch.mock.calls.length;
+    void batch.exportPhotos('all');
+    await settle();
+    expect(api.runBatch.mock.calls[calls][0].recipe.scales).toBe('auto');
+  });
+
   it('queued photos run next, after the running batch ends', async () => {
     const { batch, batchId } = await openFolder();
     await batch.enqueue(['p-later']);
