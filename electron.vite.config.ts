@@ -2,7 +2,7 @@
  * electron-vite builds three bundles into out/:
  * - out/main: the Electron main process (main/electron/main.ts) plus the worker entries the services
  *   start by file name next to their own module (main/engine/pool.ts → worker.js, main/engine/onnx-engine.ts → onnx-process.js (a child process),
- *   main/services/convert-thread.ts → convert-worker.js, main/services/picture-thread.ts → picture-worker.js, main/io/bmp-thread.ts → bmp-worker.js, main/io/decode-host.ts → decode-process.js (a child process)). Chunks are written flat into out/main, so
+ *   main/services/threads/convert-thread.ts → convert-worker.js, main/services/threads/picture-thread.ts → picture-worker.js, main/io/bmp-thread.ts → bmp-worker.js, main/io/decode-host.ts → decode-process.js (a child process)). Chunks are written flat into out/main, so
  *   `new URL('./worker.js', import.meta.url)` from any chunk finds them.
  * - out/preload: preload.cjs, CommonJS because sandboxed preloads cannot be ES modules.
  * - out/renderer: the Vue app (root renderer/).
@@ -39,8 +39,8 @@ export default defineConfig({
           main: resolve('main/electron/main.ts'),
           worker: resolve('main/engine/worker.ts'),
           'onnx-process': resolve('main/engine/onnx-process.ts'),
-          'convert-worker': resolve('main/services/convert-worker.ts'),
-          'picture-worker': resolve('main/services/picture-worker.ts'),
+          'convert-worker': resolve('main/services/threads/convert-worker.ts'),
+          'picture-worker': resolve('main/services/threads/picture-worker.ts'),
           'bmp-worker': resolve('main/io/bmp-worker.ts'),
           'decode-process': resolve('main/io/decode-process.ts'),
         },

@@ -13,7 +13,7 @@ import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest } from '../engine/backe
 import { DEVICE_REQUESTS, isDeviceRequest } from '../ort/devices';
 import type { Engine } from '../engine/engine';
 import type { BatchSummary, RunEvent } from '../services/batch';
-import { createDiskCache, defaultCacheDir, parseByteSize } from '../services/cache';
+import { createDiskCache, defaultCacheDir, parseByteSize } from '../services/storage/cache';
 import { approximationWarning, preprocessWarning } from './report';
 import { parseInteger, parseNumber } from './options';
 import { batchOutput } from './progress';

@@ -147,7 +147,7 @@ program
   .action(async (action: string, opts: { cacheDir?: string }) => {
     try {
       const [{ cacheInfo, clearCache, defaultCacheDir, formatByteSize, DEFAULT_CACHE_BYTES }, { clearModelCache, modelCacheInfo, DEFAULT_MODEL_CACHE_BYTES }] = await Promise.all([
-        import('../services/cache'), import('../io/model-cache'),
+        import('../services/storage/cache'), import('../io/model-cache'),
       ]);
       const dir = opts.cacheDir ?? defaultCacheDir();
       const modelsText = (m: { conversions: number; optimized: number; bytes: number }): string =>

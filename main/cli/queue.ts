@@ -139,7 +139,7 @@ export async function runQueuedHeatmap(a: QueuedHeatmapArgs): Promise<void> {
 /** `convmap worker --queue URL --roots DIR[,DIR]`: serves heatmap jobs until SIGTERM or Ctrl-C. */
 async function runWorkerCommand(opts: Record<string, string | boolean | undefined>): Promise<void> {
   const [{ startQueueWorker }, { realRoots }, { createDiskCache, defaultCacheDir, parseByteSize }] = await Promise.all([
-    import('../queue/worker'), import('../queue/job'), import('../services/cache'),
+    import('../queue/worker'), import('../queue/job'), import('../services/storage/cache'),
   ]);
   const target = parseQueueUrl(String(opts.queue));
   const roots = await realRoots(String(opts.roots ?? '').split(',').filter((r) => r !== ''));

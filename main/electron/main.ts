@@ -1,6 +1,6 @@
 /**
  * The Electron main process: lifecycle, the window, menus, dialogs, and wiring of the Electron-free
- * app service (main/services/app-service.ts) to IPC and the photo scheme. Thin on purpose: what can
+ * app service (main/services/window/app-service.ts) to IPC and the photo scheme. Thin on purpose: what can
  * be tested without Electron lives in the service, validate.ts, security.ts, protocol.ts and
  * open-files.ts.
  */
@@ -10,7 +10,7 @@ import { app, BrowserWindow, dialog, ipcMain, Menu, session, shell, type WebCont
 import type { EventChannel, EventPayload, MenuCommand, RecentItems } from '../../core/api';
 import { printable } from '../../core/printable';
 import { MODEL_EXTENSIONS, PHOTO_EXTENSIONS } from '../../core/formats';
-import { createAppService, type AppService } from '../services/app-service';
+import { createAppService, type AppService } from '../services/window/app-service';
 import { setDecodeSpawner } from '../io/decode-host';
 import { utilityDecodeChild, utilityOnnxHost } from './onnx-utility';
 import { ChosenPaths, type ChosenBy } from './chosen';

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { protocol } from 'electron';
 import { PHOTO_SCHEME } from '../../core/api';
-import type { AppService } from '../services/app-service';
+import type { AppService } from '../services/window/app-service';
 import type { PhotoIdentities } from './photo-identity';
 
 export const APP_SCHEME = 'convmap-app';

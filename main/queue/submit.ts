@@ -19,10 +19,10 @@ import path from 'node:path';
 import { Job, Queue } from 'bullmq';
 import type { BatchSummary, RunEvent } from '../services/batch';
 import { DETECTIONS_CSV_HEADER, summaryCsvHeader, summaryCsvRow } from '../services/batch';
-import { photoHash } from '../services/cache';
+import { photoHash } from '../services/storage/cache';
 import { OrderedCsv } from '../services/csv';
 import { checkOutputFolder } from '../io/atomic';
-import type { QueueExportRunner } from '../services/batch-adapter';
+import type { QueueExportRunner } from '../services/window/batch-adapter';
 import { CANCELLED_AT_KEY, parseQueueUrl, QUEUE_NAME, redisErrorLine, type QueueTarget } from './connection';
 import {
   HEATMAP_JOB, heatmapJobId, JOB_VERSION, PROBE_JOB,
@@ -361,7 +361,7 @@ export async function runQueueBatch(args: QueueBatchArgs): Promise<QueueBatchRes
 }
 
 /**
- * The window's export on a queue (services/batch-adapter's QueueExportRunner): submits and follows
+ * The window's export on a queue (services/window/batch-adapter's QueueExportRunner): submits and follows
  * to the end; Cancel removes the jobs no worker has started.
  */
 export const runQueueExport: QueueExportRunner = async (req) => {

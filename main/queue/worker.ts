@@ -21,7 +21,7 @@ import { selectBackend, type EngineBackendRequest } from '../engine/backend';
 import type { DeviceRequest } from '../ort/devices';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { JOURNAL_FILE, journalKey, journalRecipe, type RunEvent, type PhotoOutcome } from '../services/batch';
-import { photoHash, type ScoreCache } from '../services/cache';
+import { photoHash, type ScoreCache } from '../services/storage/cache';
 import { QUEUE_NAME, redisErrorLine, type QueueTarget } from './connection';
 import { checkHeatmapJob, HEATMAP_JOB, JOB_VERSION, PROBE_JOB, rootsProblem, type HeatmapJob, type HeatmapJobResult, type ProbeResult } from './job';
 
@@ -178,7 +178,7 @@ async function probe(data: unknown, roots: readonly string[], worker: string): P
  */
 export async function startQueueWorker(opts: WorkerOptions): Promise<QueueWorker> {
   const [{ createEngine, loadModelOf }, { runBatch }, { prepareModel }, { modelHash }] = await Promise.all([
-    import('../engine/engine'), import('../services/batch'), import('../services/models'), import('../services/cache'),
+    import('../engine/engine'), import('../services/batch'), import('../services/models'), import('../services/storage/cache'),
   ]);
   const id = `${os.hostname()}:${process.pid}`;
   // tfjs converts a classifier into the fully convolutional model (ONNX Runtime runs it).

@@ -39,7 +39,7 @@ import { DEFAULT_MAX_PIXELS, untilAborted, type RgbImage } from '../io/decode';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { abortError, isAbortError } from '../io/abort';
 import { checkOutputFolder, makeDirs, OutputError, removeStaleTemps } from '../io/atomic';
-import type { ScoreCache } from './cache';
+import type { ScoreCache } from './storage/cache';
 import { csvLine, OrderedCsv } from './csv';
 import { checkNamePattern, exportPhotoFiles, subfolderIn, type PhotoFiles } from './export';
 import { loadPhoto, PhotoDecoder, scoreMapsFor } from './pipeline';
@@ -95,7 +95,7 @@ export interface RunProgressEvent extends BatchProgress {
   type: 'progress';
 }
 
-/** What runBatch reports through `onEvent` (main/services/batch-adapter turns it into core/api's BatchEvent for the window). */
+/** What runBatch reports through `onEvent` (main/services/window/batch-adapter turns it into core/api's BatchEvent for the window). */
 export type RunEvent = PhotoEvent | RunProgressEvent | { type: 'paused' } | { type: 'resumed' } | { type: 'warning'; message: string };
 
 /** Pause/resume for a running batch (one controller per batch). */

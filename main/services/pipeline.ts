@@ -19,7 +19,7 @@ import { decodeProcesses, type DecodeProcesses } from '../io/decode-host';
 import type { Engine, ModelHandle } from '../engine/engine';
 import { abortError } from '../io/abort';
 import type { FileIdentity } from '../io/safe-read';
-import { photoHash, type ScoreCache } from './cache';
+import { photoHash, type ScoreCache } from './storage/cache';
 
 /** A photo read from disk: its bytes, content hash and upright size. */
 export interface LoadedPhoto {

@@ -4,7 +4,7 @@
  * and on opening a converted folder's ONNX file as is.
  */
 import { loadModelOf, type Engine, type ModelHandle } from '../engine/engine';
-import { modelHash } from './cache';
+import { modelHash } from './storage/cache';
 import type { PreparedModel } from './prepared-model';
 
 /** The model in the engine and its score-cache key. */

@@ -8,7 +8,7 @@ import { detect, matchDetections } from '../../core/detect';
 import { cellBox } from '../../core/scoremap';
 import { DIGIT_BACKGROUND_CLASS, makeDigitScene } from '../../main/digits/scene';
 import { DEMO_SCENE } from '../../main/digits/demo-scene';
-import { createAppService, type AppService } from '../../main/services/app-service';
+import { createAppService, type AppService } from '../../main/services/window/app-service';
 
 function overlaps(a: number[], b: number[]): boolean {
   return a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];

@@ -12,7 +12,7 @@ import type { BatchEvent, ModelSummary, PhotoRef } from '../../core/api';
 import { makeRecipe } from '../../core/recipe';
 import { QUEUE_NAME } from '../../main/queue/connection';
 import { runQueueExport } from '../../main/queue/submit';
-import { createAppService, type AppService } from '../../main/services/app-service';
+import { createAppService, type AppService } from '../../main/services/window/app-service';
 import { writeScene } from '../batch/fixtures';
 import { cliSandbox, startConvmap, type CliResult } from '../helpers/cli';
 import { freePort, RedisServer, redisServerPath } from '../queue/redis';

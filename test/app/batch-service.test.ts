@@ -11,7 +11,7 @@ import type { BatchEvent, ModelSummary, PhotoRef } from '../../core/api';
 import { makeRecipe } from '../../core/recipe';
 import { averageScoreMaps } from '../../core/average';
 import { makeDigitScene } from '../../main/digits/scene';
-import { createAppService, type AppService } from '../../main/services/app-service';
+import { createAppService, type AppService } from '../../main/services/window/app-service';
 import { writeNestedPhotos } from '../helpers/nested';
 
 const SCALES = [1, 0.5];

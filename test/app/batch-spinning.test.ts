@@ -9,7 +9,7 @@ import { makeRecipe } from '../../core/recipe';
 import { makeDigitScene } from '../../main/digits/scene';
 import { forkOnnxHost, type SpawnOnnxHost } from '../../main/engine/onnx-host';
 import type { ToOnnxHost } from '../../main/engine/onnx-protocol';
-import { createAppService, type AppService } from '../../main/services/app-service';
+import { createAppService, type AppService } from '../../main/services/window/app-service';
 import { tempDir } from '../helpers/temp-dir';
 
 const tmp = tempDir('convmap-batch-spinning-');

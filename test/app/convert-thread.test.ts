@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../../main/engine/backend';
-import { prepareModelInWorker } from '../../main/services/convert-thread';
+import { prepareModelInWorker } from '../../main/services/threads/convert-thread';
 import { CONVERSIONS_DIR } from '../../main/io/model-cache';
 import { tempDir } from '../helpers/temp-dir';
 

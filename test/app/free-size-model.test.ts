@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FREE_INPUT_SIZE } from '../../core/model-info';
-import { createAppService, type AppService } from '../../main/services/app-service';
+import { createAppService, type AppService } from '../../main/services/window/app-service';
 import { k3Conv, k3Dense, k3Layer, k3Sequential, writeKerasArchive } from '../helpers/keras';
 
 /**

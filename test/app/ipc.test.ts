@@ -4,7 +4,7 @@ import { DROPPED_CHANNEL, INVOKE_CHANNELS, INVOKES, type InvokeChannel, type Pho
 import { ChosenPaths } from '../../main/electron/chosen';
 import { PhotoIdentities } from '../../main/electron/photo-identity';
 import { registerIpc, rendererError, type Dialogs } from '../../main/electron/ipc';
-import type { AppService } from '../../main/services/app-service';
+import type { AppService } from '../../main/services/window/app-service';
 
 type Handler = (event: unknown, ...args: unknown[]) => Promise<unknown>;
 

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PhotoRef } from '../../core/api';
-import { createAppService, type AppService } from '../../main/services/app-service';
+import { createAppService, type AppService } from '../../main/services/window/app-service';
 import { modelToArtifacts } from '../../main/model/artifacts';
 import { randomizeWeights, useWasm } from '../helpers/models';
 

@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { averageScoreMaps } from '../../core/average';
 import type { ScoreMap } from '../../core/scoremap';
 import { renderPicture, type PictureInput, type PictureStyle } from '../../main/services/picture';
-import { createPictureRenderer } from '../../main/services/picture-thread';
+import { createPictureRenderer } from '../../main/services/threads/picture-thread';
 
 const LABELS = ['cat', 'dog', 'background'];
 const STYLE: PictureStyle = { colormap: 'viridis', opacity: 0.6, threshold: 0.1, smooth: true, boxes: true, legend: true };

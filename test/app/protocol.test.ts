@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PHOTO_SCHEME } from '../../core/api';
 import { PhotoIdentities } from '../../main/electron/photo-identity';
-import { createAppService, type AppService } from '../../main/services/app-service';
+import { createAppService, type AppService } from '../../main/services/window/app-service';
 
 const electron = vi.hoisted(() => ({
   registered: [] as unknown[],

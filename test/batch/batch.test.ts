@@ -13,7 +13,7 @@ import { createEngine, type Engine, type ModelHandle } from '../../main/engine/e
 import type { OnnxRuntimeEngine } from '../../main/engine/onnx-engine';
 import { makeRecipe, type Recipe } from '../../core/recipe';
 import { BatchController, runBatch, type BatchOptions, type RunBatchArgs, type RunEvent, type RunOptions } from '../../main/services/batch';
-import { createDiskCache, modelHash, type ScoreCache } from '../../main/services/cache';
+import { createDiskCache, modelHash, type ScoreCache } from '../../main/services/storage/cache';
 import { legendLayer } from '../../main/services/legend';
 import { prepareModel, type PreparedModel } from '../../main/services/models';
 import { scanInputs } from '../../main/services/scan';

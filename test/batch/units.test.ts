@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import type { ScoreMap } from '../../core/scoremap';
 import { decodeBmp } from '../../main/io/bmp';
-import { cacheKey, createDiskCache, decodeScoreMap, encodeScoreMap } from '../../main/services/cache';
+import { cacheKey, createDiskCache, decodeScoreMap, encodeScoreMap } from '../../main/services/storage/cache';
 import { checkNamePattern, outputNames, subfolderIn, writeFileNoClobber } from '../../main/services/export';
 import { MemoryBudget, photoMemoryEstimate } from '../../main/services/memory-budget';
 import { scanInputs } from '../../main/services/scan';

@@ -85,7 +85,7 @@ async function heatmapProcess(model: string, inputs: string[], cacheDir: string 
 export async function openTmService(runs: number): Promise<Record<string, unknown>> {
   const skip = missing('open-tm-service');
   if (skip) return skip;
-  const { createAppService } = await import('../../main/services/app-service');
+  const { createAppService } = await import('../../main/services/window/app-service');
   const base = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-bench-service-'));
   let n = 0;
   const open = async (cacheDir: string): Promise<void> => {

@@ -32,7 +32,7 @@ async function listJs(dir: string): Promise<string[]> {
 
 describe('the compiled command line', () => {
   it('has one .js per source file, the worker entries and the built-in model, and imports no .ts file', async () => {
-    for (const f of ['main/cli/index.js', 'main/engine/worker.js', 'main/engine/onnx-process.js', 'main/engine/onnx-export-file.js', 'main/services/convert-worker.js', 'main/services/picture-worker.js', 'main/io/decode-process.js', 'core/defaults.js', 'main/digits/model/weights.bin']) {
+    for (const f of ['main/cli/index.js', 'main/engine/worker.js', 'main/engine/onnx-process.js', 'main/engine/onnx-export-file.js', 'main/services/threads/convert-worker.js', 'main/services/threads/picture-worker.js', 'main/io/decode-process.js', 'core/defaults.js', 'main/digits/model/weights.bin']) {
       expect(existsSync(path.join(out, f)), f).toBe(true);
     }
     expect(existsSync(path.join(out, '.stamp'))).toBe(true);

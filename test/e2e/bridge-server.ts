@@ -1,6 +1,6 @@
 /**
  * End-to-end bridge: serves the built renderer over http on 127.0.0.1 and implements every
- * ConvmapApi invoke method as POST /api/<method> on the REAL app service (main/services/app-service.ts),
+ * ConvmapApi invoke method as POST /api/<method> on the REAL app service (main/services/window/app-service.ts),
  * so a browser page gets the same API the preload gives the Electron window, backed by the real
  * converter and engine. Progress goes out as Server-Sent Events on /events; photos are served on
  * /photo/<id> (the service's convmap-photo: URLs are rewritten to those). index.html gets
@@ -15,7 +15,7 @@ import { transformWithOxc } from 'vite';
 import type { AddFoldersResult, AddPhotosResult, BatchEvent, ModelSummary, PhotoRef, ProgressEvent, ScoresResult } from '../../core/api';
 import { makeDigitScene } from '../../main/digits/scene';
 import { DEMO_SCENE } from '../../main/digits/demo-scene';
-import type { AppService } from '../../main/services/app-service';
+import type { AppService } from '../../main/services/window/app-service';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 

@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { createAppService, type AppService } from '../../main/services/app-service';
+import { createAppService, type AppService } from '../../main/services/window/app-service';
 import { startBridgeServer, type BridgeOptions, type BridgeServer } from './bridge-server';
 import { buildRenderer } from './build-renderer';
 import { launchChromium } from './chromium';

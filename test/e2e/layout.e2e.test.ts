@@ -19,7 +19,7 @@ import { averageScoreMaps } from '../../core/average';
 import { DEFAULT_RECIPE } from '../../core/recipe';
 import { makeDigitScene } from '../../main/digits/scene';
 import { DEMO_PRESET_ID, SCALE_PRESETS } from '../../renderer/scales';
-import type { AppService } from '../../main/services/app-service';
+import type { AppService } from '../../main/services/window/app-service';
 import type { BridgeServer } from './bridge-server';
 import { haveChromium } from './chromium';
 import { openE2eWindow, type E2eWindow } from './harness';

@@ -22,7 +22,7 @@ describe('layering: core/ imports only core/ (and the pure d3-scale-chromatic)',
     ["import type { App } from 'vue';", 'local/layering: core/ may import only the packages d3-scale-chromatic; "vue" is not one of them.'],
     ["export * from '../renderer/api';", 'local/layering: core/ may import only from core/**; "../renderer/api" is renderer/api.'],
     ["export async function f(name: string) { return import(name); }", "local/layering: core/: an import or require of a computed specifier cannot be checked against the layer's allow-list."],
-    ["export type T = import('../main/services/app-service').AppService;", 'local/layering: core/ may import only from core/**; "../main/services/app-service" is main/services/app-service.'],
+    ["export type T = import('../main/services/window/app-service').AppService;", 'local/layering: core/ may import only from core/**; "../main/services/window/app-service" is main/services/window/app-service.'],
   ])('refuses %s', async (code, message) => {
     expect(await problems('core/snippet.ts', code)).toEqual([message]);
   });
@@ -35,7 +35,7 @@ describe('layering: core/ imports only core/ (and the pure d3-scale-chromatic)',
 describe('layering: renderer/ imports only core/, Vue, Pinia and its own files', () => {
   it.each([
     ["import { readFile } from 'node:fs/promises';", ['local/layering: renderer/ may import only the packages vue, pinia; "node:fs/promises" is not one of them.']],
-    ["import type { AppService } from '../../main/services/app-service';", ['local/layering: renderer/ may import only from core/**, renderer/**; "../../main/services/app-service" is main/services/app-service.']],
+    ["import type { AppService } from '../../main/services/window/app-service';", ['local/layering: renderer/ may import only from core/**, renderer/**; "../../main/services/window/app-service" is main/services/window/app-service.']],
     // Relative imports are resolved: this one stays inside renderer/ by its name only.
     ["import { x } from '../stores/../../test/helpers/x';", ['local/layering: renderer/ may import only from core/**, renderer/**; "../stores/../../test/helpers/x" is test/helpers/x.']],
     ["import sharp from 'sharp';", ['local/layering: renderer/ may import only the packages vue, pinia; "sharp" is not one of them.']],

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIDECAR, saveConverted } from '../../main/convert/save';
 import { exportConverted } from '../../main/onnx/convert';
 import { AttributeType, DataType, encodeModel, type AttributeProto } from '../../main/onnx/proto';
-import { prepareModelInWorker } from '../../main/services/convert-thread';
+import { prepareModelInWorker } from '../../main/services/threads/convert-thread';
 import { prepareModel } from '../../main/services/models';
 import { useWasm } from '../helpers/models';
 import { ortRun } from './helpers';

@@ -14,9 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeRecipe } from '../../core/recipe';
 import { makeDigitScene } from '../../main/digits/scene';
 import { createEngine, type Engine } from '../../main/engine/engine';
-import { createAppService, type AppService } from '../../main/services/app-service';
+import { createAppService, type AppService } from '../../main/services/window/app-service';
 import { JOURNAL_FILE, runBatch } from '../../main/services/batch';
-import { modelHash } from '../../main/services/cache';
+import { modelHash } from '../../main/services/storage/cache';
 import { prepareModel } from '../../main/services/models';
 import { bmpFile } from '../helpers/bmp';
 

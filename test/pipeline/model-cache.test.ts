@@ -8,7 +8,7 @@ import { saveConverted } from '../../main/convert/save';
 import { selectBackend } from '../../main/engine/backend';
 import { createEngine, type Engine, type OnnxModelFile } from '../../main/engine/engine';
 import { exportConverted, saveOnnx } from '../../main/onnx/convert';
-import { modelHash } from '../../main/services/cache';
+import { modelHash } from '../../main/services/storage/cache';
 import { CONVERSIONS_DIR, clearModelCache, modelCacheInfo, OPTIMIZED_DIR, storeConversion, trimModelCache } from '../../main/io/model-cache';
 import { BUILTIN_MODEL_DIR, prepareModel } from '../../main/services/models';
 import { maxAbsDiff, testPhoto } from '../engine/fcn-fixture';

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeRecipe } from '../../core/recipe';
 import { createEngine, type Engine } from '../../main/engine/engine';
 import { decodePhoto, readPhotoFile } from '../../main/io/decode';
-import { createAppService, type AppService } from '../../main/services/app-service';
+import { createAppService, type AppService } from '../../main/services/window/app-service';
 import { runBatch } from '../../main/services/batch';
 import { prepareModel } from '../../main/services/models';
 import { writeScene } from '../batch/fixtures';

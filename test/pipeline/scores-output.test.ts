@@ -13,7 +13,7 @@ import { makeRecipe } from '../../core/recipe';
 import type { ScoreMap } from '../../core/scoremap';
 import { createEngine, type Engine } from '../../main/engine/engine';
 import { runBatch } from '../../main/services/batch';
-import { cacheInfo, createDiskCache, parseByteSize } from '../../main/services/cache';
+import { cacheInfo, createDiskCache, parseByteSize } from '../../main/services/storage/cache';
 import { prepareModel } from '../../main/services/models';
 import { npyHeader, toFloat16Bits } from '../../main/services/scores-file';
 import { writeScene } from '../batch/fixtures';

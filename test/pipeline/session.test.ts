@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../../main/engine/engine';
-import { modelHash } from '../../main/services/cache';
+import { modelHash } from '../../main/services/storage/cache';
 import { prepareModel } from '../../main/services/models';
 import { modelKeyOf, openSession } from '../../main/services/session';
 

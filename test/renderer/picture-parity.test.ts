@@ -14,7 +14,7 @@ import type { ConvmapApi } from '../../core/api';
 import { blendOverRgb } from '../../core/overlay';
 import { paintView } from '../../core/pipeline';
 import { makeDigitScene } from '../../main/digits/scene';
-import { createAppService, type AppService } from '../../main/services/app-service';
+import { createAppService, type AppService } from '../../main/services/window/app-service';
 import { useBatchStore } from '../../renderer/stores/batch';
 import { useModelStore } from '../../renderer/stores/model';
 import { usePhotosStore } from '../../renderer/stores/photos';

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ScoreMap } from '../../core/scoremap';
-import { cacheKey, createDiskCache, decodeScoreMap, encodeScoreMap } from '../../main/services/cache';
+import { cacheKey, createDiskCache, decodeScoreMap, encodeScoreMap } from '../../main/services/storage/cache';
 import { tempDir } from '../helpers/temp-dir';
 import { mkfifo } from './bad-inputs';
 

@@ -17,10 +17,10 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { io } from '@tensorflow/tfjs';
-import type { ConvertedModelInfo, PreprocessMode } from '../../core/model-info';
-import type { CellGeometry, ScoreMap } from '../../core/scoremap';
-import { readRegularFile } from '../io/safe-read';
-import { makeDirs, writeFileAtomic } from '../io/atomic';
+import type { ConvertedModelInfo, PreprocessMode } from '../../../core/model-info';
+import type { CellGeometry, ScoreMap } from '../../../core/scoremap';
+import { readRegularFile } from '../../io/safe-read';
+import { makeDirs, writeFileAtomic } from '../../io/atomic';
 
 const MAGIC = 'CMAPSC01';
 /**

@@ -4,18 +4,18 @@
  * pictures rendered in worker threads, and exports only into folders the user chose.
  */
 import path from 'node:path';
-import type { BatchEvent as ApiBatchEvent, BatchPhotoStatus, BatchResult, LoadModelRequest, RunBatchRequest } from '../../core/api';
-import { errorMessage } from '../../core/errors';
-import type { ConvertedModelInfo } from '../../core/model-info';
-import type { BoundRecipe } from '../../core/pipeline';
-import type { Recipe } from '../../core/recipe';
-import type { Engine, ModelHandle } from '../engine/engine';
-import { BatchController, journalRecipe, runBatch, type BatchSummary, type RunEvent, type RunOptions } from './batch';
-import { distinctSubfolders } from './export';
-import type { ScoreCache } from './cache';
+import type { BatchEvent as ApiBatchEvent, BatchPhotoStatus, BatchResult, LoadModelRequest, RunBatchRequest } from '../../../core/api';
+import { errorMessage } from '../../../core/errors';
+import type { ConvertedModelInfo } from '../../../core/model-info';
+import type { BoundRecipe } from '../../../core/pipeline';
+import type { Recipe } from '../../../core/recipe';
+import type { Engine, ModelHandle } from '../../engine/engine';
+import { BatchController, journalRecipe, runBatch, type BatchSummary, type RunEvent, type RunOptions } from '../batch';
+import { distinctSubfolders } from '../export';
+import type { ScoreCache } from '../storage/cache';
 import type { JobRegistry } from './jobs';
 import type { PhotoLibrary } from './photo-library';
-import type { PictureRenderer } from './picture-thread';
+import type { PictureRenderer } from '../threads/picture-thread';
 
 export interface BatchModel {
   handle: ModelHandle;

@@ -1,6 +1,6 @@
 /** Worker thread entry of picture-thread.ts: renders picture PNGs (renderPicture) on request. */
 import { parentPort } from 'node:worker_threads';
-import { renderPicture } from './picture';
+import { renderPicture } from '../picture';
 import type { RenderReply, RenderRequest } from './picture-thread';
 
 const port = parentPort;

@@ -6,12 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import sharp from 'sharp';
-import { PHOTO_SCHEME, type PhotoRef } from '../../core/api';
-import { LruMap } from '../../core/lru';
-import { isBmp } from '../io/bmp';
-import { DECODE_SECONDS, DEFAULT_MAX_PIXELS, probePhoto, type PhotoSize, type RgbImage } from '../io/decode';
-import { readFileHead, type FileIdentity } from '../io/safe-read';
-import { loadPhoto, PhotoDecoder, type LoadedPhoto } from './pipeline';
+import { PHOTO_SCHEME, type PhotoRef } from '../../../core/api';
+import { LruMap } from '../../../core/lru';
+import { isBmp } from '../../io/bmp';
+import { DECODE_SECONDS, DEFAULT_MAX_PIXELS, probePhoto, type PhotoSize, type RgbImage } from '../../io/decode';
+import { readFileHead, type FileIdentity } from '../../io/safe-read';
+import { loadPhoto, PhotoDecoder, type LoadedPhoto } from '../pipeline';
 
 /** The upright photo as served to the renderer. */
 export interface PhotoBytes {

@@ -2,15 +2,15 @@
  * The window's score computations: computeScores runs the pipeline's cache-then-compute stage
  * (scoreMapsFor) on a photo of the library, as a cancellable job with progress events.
  */
-import type { ComputeScoresRequest, ProgressEvent, ScoresResult } from '../../core/api';
-import { namedMessage } from '../../core/errors';
-import type { Engine, ModelHandle } from '../engine/engine';
-import { abortError } from '../io/abort';
-import type { PreprocessMode } from '../../core/model-info';
-import type { ScoreCache } from './cache';
+import type { ComputeScoresRequest, ProgressEvent, ScoresResult } from '../../../core/api';
+import { namedMessage } from '../../../core/errors';
+import type { Engine, ModelHandle } from '../../engine/engine';
+import { abortError } from '../../io/abort';
+import type { PreprocessMode } from '../../../core/model-info';
+import type { ScoreCache } from '../storage/cache';
 import type { JobRegistry } from './jobs';
 import type { PhotoLibrary } from './photo-library';
-import { scoreMapsFor } from './pipeline';
+import { scoreMapsFor } from '../pipeline';
 
 /** A loaded model as the scores service needs it. */
 export interface ScoringModel {

@@ -3,11 +3,11 @@
  * a worker thread of its own, so the Electron main process's event loop never stalls on tfjs work.
  * One worker per conversion; it exits when done (conversions are rare, workers are cheap next to them).
  */
-import type { PreprocessMode } from '../../core/model-info';
-import type { BackendRequest } from '../engine/backend';
-import { abortError } from '../io/abort';
-import { startWorker } from '../io/start-worker';
-import type { ModelCacheOptions, PreparedModel } from './models';
+import type { PreprocessMode } from '../../../core/model-info';
+import type { BackendRequest } from '../../engine/backend';
+import { abortError } from '../../io/abort';
+import { startWorker } from '../../io/start-worker';
+import type { ModelCacheOptions, PreparedModel } from '../models';
 
 /** What the worker is asked to prepare (the arguments of prepareModel). */
 export interface ConvertRequest {

@@ -11,32 +11,32 @@
  * folders the user chose in the export dialog (allowExportDir).
  *
  * State in `userDataDir`: recent.json, preprocess.json, demo/ (the generated demo scene), cache/
- * (score maps keyed by photo content, model, scale and preprocessing: services/cache.ts).
+ * (score maps keyed by photo content, model, scale and preprocessing: services/storage/cache.ts).
  */
 import path from 'node:path';
 import type {
   AddFoldersResult, AddPhotosResult, BatchEvent as ApiBatchEvent, LoadModelRequest, ModelSummary, PhotoFailure, PhotoRef, ProgressEvent, RecentItems, ServiceApi,
-} from '../../core/api';
-import { modelDisplayName } from '../../core/defaults';
-import { namedMessage } from '../../core/errors';
-import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
-import { preloadDigits } from '../digits/mnist-data';
-import { writeDemoScene } from '../digits/demo-scene';
-import { DEFAULT_MAX_PIXELS } from '../io/decode';
-import { createEngine, type Engine, type EngineOptions, type ModelHandle } from '../engine/engine';
-import { abortError } from '../io/abort';
-import { makeDirs } from '../io/atomic';
+} from '../../../core/api';
+import { modelDisplayName } from '../../../core/defaults';
+import { namedMessage } from '../../../core/errors';
+import { isPreprocessMode, type PreprocessMode } from '../../../core/model-info';
+import { preloadDigits } from '../../digits/mnist-data';
+import { writeDemoScene } from '../../digits/demo-scene';
+import { DEFAULT_MAX_PIXELS } from '../../io/decode';
+import { createEngine, type Engine, type EngineOptions, type ModelHandle } from '../../engine/engine';
+import { abortError } from '../../io/abort';
+import { makeDirs } from '../../io/atomic';
 import { createBatchAdapter, type QueueExportRunner } from './batch-adapter';
-import { createDiskCache } from './cache';
-import { prepareModelInWorker } from './convert-thread';
+import { createDiskCache } from '../storage/cache';
+import { prepareModelInWorker } from '../threads/convert-thread';
 import { JobRegistry } from './jobs';
-import { holdsModel, prepareModel, type PreparedModel } from './models';
+import { holdsModel, prepareModel, type PreparedModel } from '../models';
 import { createPhotoLibrary, type PhotoBytes } from './photo-library';
-import { createPictureRenderer, type PictureRenderer } from './picture-thread';
-import { scanInputs } from './scan';
+import { createPictureRenderer, type PictureRenderer } from '../threads/picture-thread';
+import { scanInputs } from '../scan';
 import { createScoresService } from './scores-service';
-import { openSession } from './session';
-import { createSettingsStore } from './settings-store';
+import { openSession } from '../session';
+import { createSettingsStore } from '../storage/settings-store';
 
 export type { PhotoBytes } from './photo-library';
 

@@ -5,9 +5,9 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { RecentItems } from '../../core/api';
-import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
-import { writeFileAtomic } from '../io/atomic';
+import type { RecentItems } from '../../../core/api';
+import { isPreprocessMode, type PreprocessMode } from '../../../core/model-info';
+import { writeFileAtomic } from '../../io/atomic';
 
 const RECENT_FILE = 'recent.json';
 const PREPROCESS_FILE = 'preprocess.json';

@@ -1,8 +1,8 @@
 /** Worker thread entry of convert-thread.ts: runs prepareModel once and posts the result back. */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ConvertReply, ConvertRequest } from './convert-thread';
-import { modelHash } from './cache';
-import { prepareModel, type PreparedModel } from './models';
+import { modelHash } from '../storage/cache';
+import { prepareModel, type PreparedModel } from '../models';
 
 const port = parentPort;
 if (!port) throw new Error('convert-worker must run in a worker thread');

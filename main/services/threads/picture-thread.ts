@@ -7,8 +7,8 @@
  */
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { startWorker } from '../io/start-worker';
-import type { PictureInput, PictureStyle } from './picture';
+import { startWorker } from '../../io/start-worker';
+import type { PictureInput, PictureStyle } from '../picture';
 
 export interface RenderRequest {
   id: number;
