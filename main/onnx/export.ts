@@ -7,7 +7,7 @@
  * A logical [batch, C] vector (after a global pooling inside the trunk) is carried as [batch, C, 1, 1],
  * which broadcasts against [batch, C, H, W] the way Keras broadcasts [batch, 1, 1, C].
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../model/errors';
 import { KerasLayerScale, KerasNormalization, KerasUpSampling2D } from '../model/keras-layers';
 import { pair } from '../model/layer-config';
@@ -71,10 +71,29 @@ interface Weight {
   release?: () => void;
   /** OIHW kernels: writes output channels [o0, o1) into `out` without making the whole kernel. */
   rows?: (o0: number, o1: number, out: Float32Array) => void;
+  /** The values without a copy where tfjs's backend can show them ({@link heapView}), to be used at once. */
+  heap?: () => Float32Array | undefined;
+}
+
+/**
+ * A float32 tensor's values as a view of tfjs's WebAssembly heap, without the copy dataSync makes
+ * (VGG's head kernel: 411 MB), or undefined on another backend. Valid only until tfjs next
+ * allocates: read at once, never kept.
+ */
+function heapView(t: tf.Tensor): Float32Array | undefined {
+  if (t.dtype !== 'float32' || tf.getBackend() !== 'wasm') return undefined;
+  const backend = tf.backend() as unknown as { typedArrayFromHeap?: (info: tf.TensorInfo) => unknown };
+  try {
+    const view = backend.typedArrayFromHeap?.(t);
+    return view instanceof Float32Array && view.length === t.size ? view : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A weight whose values are read from tfjs when first needed, and can be let go of again. */
-function lazyWeight(shape: number[], read: () => Float32Array): Weight {
+function lazyWeight(shape: number[], read: () => Float32Array, extra: Pick<Weight, 'rows' | 'heap'> = {}): Weight {
+  // No object spread of a Weight anywhere: it would call the `data` getter, reading the values at once.
   let data: Float32Array | undefined;
   return {
     shape,
@@ -85,6 +104,7 @@ function lazyWeight(shape: number[], read: () => Float32Array): Weight {
     release: () => {
       data = undefined;
     },
+    ...extra,
   };
 }
 
@@ -221,18 +241,13 @@ function convKernel(k: Weight): Weight {
     const out = new Float32Array(k.data.length);
     oihwRows(k.data, k.shape, 0, cout, out);
     return out;
-  });
-  return {
-    ...oihw,
-    get data(): Float32Array {
-      return oihw.data;
-    },
-    rows: (o0, o1, out) => oihwRows(k.data, k.shape, o0, o1, out),
-    release: () => {
-      oihw.release?.();
-      k.release?.();
-    },
+  }, { rows: (o0, o1, out) => oihwRows(k.heap?.() ?? k.data, k.shape, o0, o1, out) });
+  const forget = oihw.release;
+  oihw.release = () => {
+    forget?.();
+    k.release?.();
   };
+  return oihw;
 }
 
 /** Depthwise kernel [kh, kw, cin, m] → [cin·m, 1, kh, kw]: output channel c·m + j, as TensorFlow orders it. */
@@ -243,9 +258,9 @@ function depthwiseKernel(k: Weight): Weight {
 
 function denseKernel(k: Weight): Weight {
   const [cin, units] = k.shape;
-  return convKernel({ get data(): Float32Array {
-    return k.data;
-  }, shape: [1, 1, cin, units], release: k.release });
+  const asConv = lazyWeight([1, 1, cin, units], () => k.data, { heap: k.heap });
+  asConv.release = k.release;
+  return convKernel(asConv);
 }
 
 /** The layer's weights by Keras name (kernel, bias, gamma, moving_mean, …). */
@@ -258,7 +273,7 @@ function layerWeights(layer: tf.layers.Layer): Map<string, Weight> {
     // Read when first needed: a deferred kernel is read while the model is encoded (exportOnnx) or
     // before exportOnnxGraph returns. dataSync's array stays valid after the model is disposed.
     const value = values[i];
-    out.set(key, lazyWeight(value.shape.slice(), () => value.dataSync() as Float32Array));
+    out.set(key, lazyWeight(value.shape.slice(), () => value.dataSync() as Float32Array, { heap: () => heapView(value) }));
   });
   return out;
 }
