@@ -53,17 +53,21 @@ export function startWorker(callerUrl: string, entry: string, options: Omit<Work
 }
 
 /**
- * The parent's Node flags less those that only make sense for the parent's own entry: a worker
- * inherits process.execArgv, and `node --input-type=module -e …` (how scripts and tests embed the
- * CLI) would make every worker that loads a file fail to start.
+ * The parent's Node flags less those that only make sense for the parent's own entry: a worker or
+ * child process inherits process.execArgv, and `node --input-type=module -e …` (how scripts and
+ * tests embed the CLI) would make every worker that loads a file fail to start, and a forked child
+ * run the parent's inline script instead of its entry (which forks again: a chain of processes).
  */
 export function workerExecArgv(parent: readonly string[] = process.execArgv): string[] {
   const out: string[] = [];
   for (let i = 0; i < parent.length; i++) {
     const a = parent[i];
-    if (a === '--input-type') { i++; continue; }
-    if (a.startsWith('--input-type=')) continue;
+    if (a === '--input-type' || EVAL_FLAGS.has(a)) { i++; continue; }
+    if (a.startsWith('--input-type=') || a.startsWith('--eval=') || a.startsWith('--print=')) continue;
     out.push(a);
   }
   return out;
 }
+
+/** Flags whose next argument is the parent's inline script (`-pe` is -p with -e). */
+const EVAL_FLAGS = new Set(['-e', '--eval', '-p', '--print', '-pe']);

@@ -26,8 +26,11 @@ w.on('error', (e) => { console.log('error: ' + e.message); process.exit(1); });`
     expect(out.trim()).toBe('hello from the worker');
   });
 
-  it('drops --input-type in both spellings and keeps the other flags', () => {
+  it("drops --input-type and the parent's inline script (-e, --eval, -p, --print) and keeps the other flags", () => {
     expect(workerExecArgv(['--import', 'tsx', '--input-type=module', '--max-old-space-size=4096'])).toEqual(['--import', 'tsx', '--max-old-space-size=4096']);
     expect(workerExecArgv(['--input-type', 'module', '--no-warnings'])).toEqual(['--no-warnings']);
+    // `node -e CODE` puts the code itself in execArgv: a forked child given it runs CODE, not its entry.
+    expect(workerExecArgv(['--input-type=module', '-e', 'import("./cli.mjs")', '--no-warnings'])).toEqual(['--no-warnings']);
+    expect(workerExecArgv(['--eval', 'x()', '-p', 'y', '--print=z', '--eval=w', '--stack-size=900'])).toEqual(['--stack-size=900']);
   });
 });
