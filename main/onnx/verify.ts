@@ -8,6 +8,7 @@ import { exportOnnx, type LayerOutput } from './export';
 import { DataType, decodeModel, encodeModel } from './proto';
 import { createSession, loadOrt } from '../ort/runtime';
 import { oneOffSession } from './one-off-session';
+import { scoreDifference } from '../model/onnx/original';
 
 /**
  * Tolerance of the ONNX check: largest |ONNX − tfjs| over the output's scale (the largest |tfjs|,
@@ -23,17 +24,6 @@ export interface OnnxCheck {
   inputSize: [number, number];
 }
 
-function diff(a: Float32Array, b: Float32Array, bounded = false): { maxAbs: number; maxRel: number } {
-  let maxAbs = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    // NaN on either side must fail, never pass as a small difference.
-    maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return { maxAbs, maxRel: maxAbs / Math.max(scale, bounded ? 1 : 1e-12) };
-}
 
 /** NCHW (or [N, C, 1, 1]) data of an ONNX tensor as tfjs's NHWC order. */
 function toNhwc(data: Float32Array, dims: readonly number[]): Float32Array {
@@ -75,7 +65,7 @@ async function firstDifferingLayer(fcn: tf.LayersModel, onnx: Uint8Array, file: 
       for (let i = 0; i < probed.length; i++) {
         const o = result[probed[i].tensor];
         const dims = o.dims.length === 4 ? o.dims : [o.dims[0], o.dims[1], 1, 1];
-        const { maxRel } = diff(toNhwc(o.data as Float32Array, dims), outs[i].dataSync() as Float32Array);
+        const { maxRel } = scoreDifference(toNhwc(o.data as Float32Array, dims), outs[i].dataSync() as Float32Array);
         if (!(maxRel <= ONNX_TOLERANCE)) return { layer: probed[i], maxRel };
       }
       return undefined;
@@ -116,7 +106,7 @@ export async function checkOnnx(fcn: tf.LayersModel, onnx: Uint8Array, file: str
     if (actual.length !== expected.length) {
       throw new ModelError(file, `the ONNX model gives ${actual.length} scores on a ${size[0]}×${size[1]} image, the tfjs model ${expected.length}`);
     }
-    const { maxAbs, maxRel } = diff(actual, expected, boundedOutput(fcn));
+    const { maxAbs, maxRel } = scoreDifference(actual, expected, boundedOutput(fcn));
     if (!(maxRel <= ONNX_TOLERANCE)) {
       const first = await firstDifferingLayer(fcn, onnx, file, image);
       const where = first

@@ -12,7 +12,7 @@ import { IMAGENET_CLASSES } from './imagenet-classes';
 import { OnnxType, readOnnxFile, type OnnxModelFile } from './read';
 import { importOnnx, type ImportedClassifier } from './to-layers';
 import { ModelType } from './schema';
-import { openOriginal, runOriginal, type OriginalOnnx } from './original';
+import { openOriginal, runOriginal, scoreDifference, type OriginalOnnx } from './original';
 import { seededRandom } from '../../../core/random';
 
 /** Largest relative difference between the rebuilt model and ONNX Runtime's run of the file. */
@@ -106,14 +106,7 @@ export async function checkImport(original: OriginalOnnx, imp: ImportedClassifie
   if (actual.length !== expected.length) {
     throw new ModelError(original.file, `the rebuilt model gives ${actual.length / compared} scores per image, ONNX Runtime ${expected.length / compared}`);
   }
-  let maxAbs = 0;
-  let scale = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
-    maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  const maxRel = maxAbs / Math.max(scale, 1e-12);
+  const { maxAbs, maxRel } = scoreDifference(actual, expected);
   if (!(maxRel <= IMPORT_TOLERANCE)) {
     throw new ModelError(original.file, `the rewrite of the ONNX graph differs from ONNX Runtime's run of the file by ${maxRel.toExponential(2)} relative (> ${IMPORT_TOLERANCE}) at the window size: not converted`);
   }

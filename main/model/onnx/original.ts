@@ -116,3 +116,19 @@ export async function originalCropRunner(o: OriginalOnnx): Promise<CropRunner> {
     release: () => session.release(),
   };
 }
+
+/**
+ * How far `actual` is from `expected` (same length, any layout): the largest absolute difference,
+ * and that over the largest |expected| (at least 1 for an output bounded to [0, 1], else 1e-12).
+ * NaN on either side counts as an infinite difference, never as a small one.
+ */
+export function scoreDifference(actual: Float32Array, expected: Float32Array, bounded = false): { maxAbs: number; maxRel: number } {
+  let maxAbs = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return { maxAbs, maxRel: maxAbs / Math.max(scale, bounded ? 1 : 1e-12) };
+}

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { readInside, readRegularFile, UnsafeFileError } from '../../io/safe-read';
 import { MAX_WEIGHT_BYTES } from '../guards';
 import { ModelError } from '../errors';
+import { halfToFloat } from '../hdf5';
 import { ModelType } from './schema';
 
 /** ONNX TensorProto.DataType values read here. */
@@ -103,14 +104,6 @@ function elementCount(dims: number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
 
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
