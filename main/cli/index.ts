@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PREPROCESS_MODES, isPreprocessMode, type PreprocessMode } from '../../core/model-info';
+import { errorMessage } from '../../core/errors';
+import { STRIDE_LIMITS } from '../../core/recipe';
+import { parseInteger } from './options';
 import { BACKEND_REQUESTS, isBackendRequest, selectBackend, type BackendRequest } from '../engine/backend';
 import { printable, printableJson } from '../../core/printable';
 import { approximationWarning, formatReport, preprocessWarning } from './report';
@@ -12,10 +15,13 @@ function preprocessOption(v: string): PreprocessMode {
   return v;
 }
 
+/** The recipe's one stride bound (core/recipe STRIDE_LIMITS), as `heatmap --stride` checks it. */
 function strideOption(v: string): number {
-  const x = Number(v);
-  if (!Number.isInteger(x) || x < 1) throw new InvalidArgumentError('expected a whole number of pixels ≥ 1 that divides the network\'s stride');
-  return x;
+  try {
+    return parseInteger('stride', v, STRIDE_LIMITS.min, STRIDE_LIMITS.max);
+  } catch (err) {
+    throw new InvalidArgumentError(`${errorMessage(err)} (a divisor of the network's stride)`);
+  }
 }
 
 function windowOption(v: string): number {

@@ -201,7 +201,7 @@ describe.skipIf(!hasCorpus)('default scales and class of a real model', () => {
 });
 
 describe('messages', () => {
-  it('answers --version, a bad --preprocess, a misspelled flag, --out onto a file, --colormap jet and --quiet plainly', async () => {
+  it('answers --version, a bad --preprocess, a --stride out of bounds, a misspelled flag, --out onto a file, --colormap jet and --quiet plainly', async () => {
     const pkg = JSON.parse(await fs.readFile(path.join(repo, 'package.json'), 'utf8')) as { version: string };
     const v = await convmap('--version');
     expect(v.stdout.trim()).toBe(pkg.version);
@@ -210,6 +210,13 @@ describe('messages', () => {
     expect(bgr.code).not.toBe(0);
     expect(bgr.stderr).toMatch(/^error: option '--preprocess <mode>' argument 'bgr' is invalid\. expected one of raw, unit, signed, inverted, imagenet, caffe$/m);
     expect(bgr.stderr).not.toMatch(/\n\s+at /);
+
+    // convert and heatmap bound --stride alike (the recipe's bound), before any model is read.
+    for (const [cmd, ...args] of [['convert', scene], ['heatmap', '--model', 'builtin', scene]]) {
+      const far = await convmap(cmd, ...args, '--stride', '2000');
+      expect(far.code, cmd).not.toBe(0);
+      expect(far.stderr, cmd).toMatch(/--stride must be a whole number from 1 to 1024, got "2000"/);
+    }
 
     const typo = await convmap('heatmap', scene, '--colourmap', 'jet');
     expect(typo.code).not.toBe(0);
