@@ -12,7 +12,7 @@ import type { Keras2Graph } from '../helpers/keras2-apps';
 import { keras3Model, keras3Transfer } from '../helpers/keras3-form';
 import { useWasm } from '../helpers/models';
 import { tempDir } from '../helpers/temp-dir';
-import { ortRun } from '../onnx/helpers';
+import { expectOnnxMatchesTfjs, ortRun } from '../onnx/helpers';
 
 /**
  * Whole keras.applications backbones (issue 23 item 3) as the files Keras writes: Keras 3 `.keras`
@@ -47,15 +47,7 @@ async function convertFile(file: string, want: Expect, check: (c: Conversion, re
       // Values in [0, 1) as the conversion's own ONNX check draws them: small enough that biases and signs matter.
       const image = tf.randomUniform([1, wy + c.stride[0], wx + 2 * c.stride[1], 3], 0, 1, 'float32', 7) as tf.Tensor4D;
       try {
-        const want4 = tf.tidy(() => c.fcn.predict(image) as tf.Tensor);
-        const got = await ortRun(exportOnnx(c.fcn, loaded.file).bytes, image);
-        expect(got.dims).toEqual(want4.shape);
-        const w = want4.dataSync();
-        want4.dispose();
-        const scale = Math.max(1, ...Array.from(w, Math.abs));
-        let worst = 0;
-        for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(got.data[i] - w[i]) / scale);
-        expect(worst).toBeLessThanOrEqual(1e-4);
+        await expectOnnxMatchesTfjs(c.fcn, loaded.file, image);
       } finally {
         image.dispose();
       }

@@ -11,6 +11,7 @@ import { type Json, k3Conv, k3Dense, k3Layer, k3Sequential, writeKerasArchive, w
 import { useWasm } from '../helpers/models';
 import { tempDir } from '../helpers/temp-dir';
 import { ortRun } from '../onnx/helpers';
+import { seededRandom } from '../../core/random';
 
 /**
  * docs/models.md's catalog, tested through the path a file takes: each layer or activation is
@@ -27,20 +28,9 @@ const W = 4;
 const C = 2;
 const CLASSES = 3;
 
-/** A seeded generator (mulberry32), so inputs and weights are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function values(n: number, seed: number, lo: number, hi: number): Float32Array {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 }
 

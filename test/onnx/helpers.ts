@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
+import { expect } from 'vitest';
+import { exportOnnx } from '../../main/onnx/export';
 import { randomImage } from '../helpers/models';
 
 /** Scores of `image` [1, h, w, c] through a bare ONNX Runtime session on the bytes (no Convmap code). */
@@ -39,4 +41,22 @@ export async function relativeDiffs(model: tf.LayersModel, bytes: Uint8Array, si
     out.push(maxAbs / Math.max(scale, 1e-12));
   }
   return out;
+}
+
+/**
+ * Expects the ONNX export of a converted model, run by ONNX Runtime on `image` [1, h, w, c], to give
+ * tfjs's prediction: the same shape, every score within `tolerance` × max(1, largest |score|).
+ */
+export async function expectOnnxMatchesTfjs(fcn: tf.LayersModel, file: string, image: tf.Tensor4D, tolerance = 1e-4): Promise<void> {
+  const want = tf.tidy(() => fcn.predict(image) as tf.Tensor);
+  const shape = want.shape;
+  const w = want.dataSync();
+  want.dispose();
+  const got = await ortRun(exportOnnx(fcn, file).bytes, image);
+  expect(got.dims).toEqual(shape);
+  let scale = 1;
+  for (const v of w) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(got.data[i] - w[i]) / scale);
+  expect(worst).toBeLessThanOrEqual(tolerance);
 }
