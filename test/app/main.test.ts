@@ -135,6 +135,8 @@ describe('the Electron main process (Electron mocked)', () => {
     const opened = () => win.webContents.sent.filter(([c]) => c === 'convmap:open-files').map(([, p]) => p);
     expect(opened()).toEqual([]);
     win.webContents.handlers.get('did-finish-load')?.();
+    // The command line's files are checked on disk first (filesFromArgv): they arrive when that ends.
+    await until(() => opened().length === 1);
     expect(opened()).toEqual([[argvPhoto]]);
     electron.appHandlers.get('second-instance')?.({}, ['/opt/Convmap/convmap', '.', '--flag', 'argv.png'], dir);
     await until(() => opened().length === 2);
