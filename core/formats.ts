@@ -36,7 +36,19 @@ export function hasModelExtension(file: string): boolean {
   return (MODEL_EXTENSIONS as readonly string[]).includes(extensionOf(file));
 }
 
-/** True when a folder's entry names include a model file ({@link MODEL_FOLDER_FILES}) or an ONNX file. */
+/** Extensions of a folder's entries that are a whole model in one file (Keras 2/3 and ONNX). */
+const SINGLE_FILE_MODEL_EXTENSIONS: readonly string[] = ['keras', 'h5', 'hdf5', 'onnx'];
+
+/**
+ * The entries of a folder that are a whole model in one file (`*.keras`, `*.h5`, `*.hdf5`, `*.onnx`;
+ * not Keras 3's `*.weights.h5`, which holds weights only), sorted: a Teachable Machine Keras export
+ * (`keras_model.h5` + `labels.txt`) or an ONNX file with its side files.
+ */
+export function singleFileModels(entries: readonly string[]): string[] {
+  return entries.filter((e) => SINGLE_FILE_MODEL_EXTENSIONS.includes(extensionOf(e)) && !/\.weights\.h5$/i.test(e)).sort();
+}
+
+/** True when a folder's entry names include a model file ({@link MODEL_FOLDER_FILES}) or a {@link singleFileModels} file. */
 export function isModelFolderListing(entries: readonly string[]): boolean {
-  return MODEL_FOLDER_FILES.some((f) => entries.includes(f)) || entries.some((e) => extensionOf(e) === 'onnx');
+  return MODEL_FOLDER_FILES.some((f) => entries.includes(f)) || singleFileModels(entries).length > 0;
 }

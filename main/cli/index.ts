@@ -119,7 +119,7 @@ program
       const [{ isScannedPhoto }, { prepareModel }, { exportConverted, saveOnnx }, { saveConverted }] = await Promise.all([
         import('../services/scan'), import('../services/models'), import('../onnx/convert'), import('../convert/save'),
       ]);
-      if (isScannedPhoto(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5 or a .keras file; photos go to convmap heatmap)`);
+      if (isScannedPhoto(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5, .keras or .onnx file; photos go to convmap heatmap)`);
       const backend = await selectBackend(opts.backend ?? 'auto');
       const prepared = await prepareModel(model, { preprocess: opts.preprocess, stride: opts.stride, output: opts.output, labelsFile: opts.labels, window: opts.window });
       const onnx = await exportConverted(prepared.artifacts, prepared.info, model);

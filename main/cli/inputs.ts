@@ -9,7 +9,7 @@ import { modelDisplayName } from '../../core/defaults';
 import { hasModelExtension } from '../../core/formats';
 import { holdsModel } from '../services/models';
 import { isScannedPhoto, scanInputs } from '../services/scan';
-const MODEL_KINDS = 'a model.json, a model folder, a converted folder, a .h5 or a .keras file';
+const MODEL_KINDS = 'a model.json, a model folder, a converted folder, a .h5, .keras or .onnx file';
 
 /** The refusal of photos given without a model. */
 export const NO_MODEL_MESSAGE = `no model given: name one first (convmap heatmap MODEL PHOTO... --out DIR, where MODEL is ${MODEL_KINDS}), or pass --model PATH, or --model builtin for the built-in digit model`;

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { singleFileModels } from '../../core/formats';
 import { isOnnxFile, loadOnnxClassifier, type OnnxImportSummary } from './onnx/load-onnx';
 import { buildUntrusted } from './build';
 import { ModelError } from './errors';
@@ -57,7 +58,7 @@ export async function resolveModelJson(target: string): Promise<string> {
     const text = (await readSideFile(target, name, MAX_MODEL_JSON_BYTES)) ?? '';
     if (text.includes('"modelTopology"')) return path.join(target, name);
   }
-  const keras = (await fs.readdir(target)).filter((f) => /\.(keras|h5|hdf5|onnx)$/i.test(f) && !/\.weights\.h5$/i.test(f)).sort();
+  const keras = singleFileModels(await fs.readdir(target));
   if (keras.length === 1) return path.join(target, keras[0]);
   throw new ModelError(
     target,

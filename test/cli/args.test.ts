@@ -34,7 +34,7 @@ describe('the model argument', () => {
     const out = path.join(cli.dir, 'typo-out');
     const typo = await convmap('heatmap', path.join(cli.dir, 'waste_modle'), photos, '--out', out);
     expect(typo.code).toBe(1);
-    expect(typo.stderr.trim().split('\n')).toEqual([`convmap: ${path.join(cli.dir, 'waste_modle')}: no such model, photo or folder (a model is a model.json, a model folder, a converted folder, a .h5 or a .keras file)`]);
+    expect(typo.stderr.trim().split('\n')).toEqual([`convmap: ${path.join(cli.dir, 'waste_modle')}: no such model, photo or folder (a model is a model.json, a model folder, a converted folder, a .h5, .keras or .onnx file)`]);
     expect(existsSync(out)).toBe(false);
 
     const empty = path.join(cli.dir, 'empty');

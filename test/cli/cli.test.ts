@@ -155,6 +155,19 @@ describe.skipIf(!hasCorpus)('convmap heatmap', () => {
     expect(r.stdout).toMatch(/0\.05: 0×0 cells/);
   });
 
+  it('opens a Teachable Machine Keras folder (keras_model.h5 + labels.txt) given as the model, as the window does', async () => {
+    const folder = path.join(corpus, 'models/teachablemachine_keras_water2_963n');
+    // Teachable Machine writes "INDEX NAME" a line; the index is not part of the class's name.
+    const expected = (await fs.readFile(path.join(folder, 'labels.txt'), 'utf8')).split('\n').map((l) => l.trim()).filter(Boolean).map((l) => l.replace(/^\d+\s+/, ''));
+    const out = path.join(cli.dir, 'tm-keras-folder');
+    const r = await convmap('heatmap', folder, path.join(corpus, 'images/skimage_coffee.png'), '--scales', '1', '--out', out, '--json');
+    expect(r.stderr).not.toMatch(/no model\.json|no photos/);
+    expect(r.code).toBe(0);
+    const scores = JSON.parse(await fs.readFile(path.join(out, 'skimage_coffee.scores.json'), 'utf8')) as { labels: string[]; preprocess: string };
+    expect(scores.labels).toEqual(expected);
+    expect(scores.preprocess).toBe('signed');
+  });
+
   it('goes on past an unreadable photo, names it, and exits non-zero', async () => {
     const bad = path.join(cli.dir, 'not-an-image.png');
     await fs.writeFile(bad, 'hello');
