@@ -311,6 +311,7 @@ export async function runCase(name: string, runs: number): Promise<Record<string
     case 'torch-peer-wasm-1-thread': return torchPeer(runs);
     case 'onnx-peer': return (await import('./onnx')).onnxPeer(runs, VGG_DIR, prepareVggInChild);
     case 'mobilenetv2-tm-2725x2225': return (await import('./onnx')).mobilenetPhoto(runs);
+    case 'mobilenetv2-graph-peer': return (await import('./graph-peer')).mobilenetGraphPeer(runs);
     case 'prepare-vgg16': return prepareVgg();
     case 'batch-1-worker': return batch(1, runs);
     case 'batch-all-cores': return batch(undefined, runs);
