@@ -9,11 +9,10 @@ import { checkEquivalence } from '../../main/convert/equivalence';
 import { kerasSnakeCase } from '../../main/model/keras';
 import { buildModel } from '../../main/model/keras-config';
 import { loadClassifier } from '../../main/model/load';
-import { exportOnnx } from '../../main/onnx/export';
 import { type Json, k3BatchNorm, k3Conv, k3Dense, k3Input, k3Layer, kt, writeKerasArchive } from '../helpers/keras';
 import { useWasm } from '../helpers/models';
 import { tempDir } from '../helpers/temp-dir';
-import { ortRun } from '../onnx/helpers';
+import { expectOnnxMatchesTfjs } from '../onnx/helpers';
 
 /**
  * Real topologies from public repositories (../shared/corpus/topologies) whose weight files are
@@ -150,10 +149,7 @@ describe('keras.applications building blocks in the form Keras 3 writes them', (
         expect(['close', 'approximate']).toContain(report.grade);
         const image = tf.randomUniform([1, 40, 44, 3], 0, 255, 'float32', 3) as tf.Tensor4D;
         try {
-          const want = tf.tidy(() => (c.fcn.predict(image) as tf.Tensor).dataSync());
-          const got = await ortRun(exportOnnx(c.fcn, loaded.file).bytes, image);
-          expect(got.data.length).toBe(want.length);
-          for (let i = 0; i < want.length; i++) expect(Math.abs(got.data[i] - want[i])).toBeLessThanOrEqual(1e-4);
+          await expectOnnxMatchesTfjs(c.fcn, loaded.file, image);
         } finally {
           image.dispose();
         }
@@ -225,10 +221,7 @@ describe('keras.applications building blocks: ConvNeXt', () => {
         expect(report.note).toMatch(/b0_depthwise \('same' 7×7\)/);
         const image = tf.randomUniform([1, 44, 40, 3], 0, 255, 'float32', 4) as tf.Tensor4D;
         try {
-          const want = tf.tidy(() => (c.fcn.predict(image) as tf.Tensor).dataSync());
-          const got = await ortRun(exportOnnx(c.fcn, loaded.file).bytes, image);
-          expect(got.data.length).toBe(want.length);
-          for (let i = 0; i < want.length; i++) expect(Math.abs(got.data[i] - want[i])).toBeLessThanOrEqual(1e-4);
+          await expectOnnxMatchesTfjs(c.fcn, loaded.file, image);
         } finally {
           image.dispose();
         }
@@ -297,9 +290,7 @@ async function convertsAgainstCrops(file: string, want: { window: number[]; stri
       expect(report.note).toMatch(/pad with zeros/);
       const image = tf.randomUniform([1, want.window[0] + 9, want.window[1] + 5, 3], 0, 255, 'float32', 5) as tf.Tensor4D;
       try {
-        const expected = tf.tidy(() => (c.fcn.predict(image) as tf.Tensor).dataSync());
-        const got = await ortRun(exportOnnx(c.fcn, loaded.file).bytes, image);
-        for (let i = 0; i < expected.length; i++) expect(Math.abs(got.data[i] - expected[i])).toBeLessThanOrEqual(1e-4);
+        await expectOnnxMatchesTfjs(c.fcn, loaded.file, image);
       } finally {
         image.dispose();
       }
