@@ -43,20 +43,32 @@ export async function relativeDiffs(model: tf.LayersModel, bytes: Uint8Array, si
   return out;
 }
 
+/** A seeded uniform random input: shape [1, h, w, c], values in [0, max). */
+export interface RandomInput {
+  shape: [number, number, number, number];
+  max: number;
+  seed: number;
+}
+
 /**
- * Expects the ONNX export of a converted model, run by ONNX Runtime on `image` [1, h, w, c], to give
+ * Expects the ONNX export of a converted model, run by ONNX Runtime on a seeded random image, to give
  * tfjs's prediction: the same shape, every score within `tolerance` × max(1, largest |score|).
  */
-export async function expectOnnxMatchesTfjs(fcn: tf.LayersModel, file: string, image: tf.Tensor4D, tolerance = 1e-4): Promise<void> {
-  const want = tf.tidy(() => fcn.predict(image) as tf.Tensor);
-  const shape = want.shape;
-  const w = want.dataSync();
-  want.dispose();
-  const got = await ortRun(exportOnnx(fcn, file).bytes, image);
-  expect(got.dims).toEqual(shape);
-  let scale = 1;
-  for (const v of w) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(got.data[i] - w[i]) / scale);
-  expect(worst).toBeLessThanOrEqual(tolerance);
+export async function expectOnnxMatchesTfjs(fcn: tf.LayersModel, file: string, input: RandomInput, tolerance = 1e-4): Promise<void> {
+  const image = tf.randomUniform(input.shape, 0, input.max, 'float32', input.seed) as tf.Tensor4D;
+  try {
+    const want = tf.tidy(() => fcn.predict(image) as tf.Tensor);
+    const shape = want.shape;
+    const w = want.dataSync();
+    want.dispose();
+    const got = await ortRun(exportOnnx(fcn, file).bytes, image);
+    expect(got.dims).toEqual(shape);
+    let scale = 1;
+    for (const v of w) scale = Math.max(scale, Math.abs(v));
+    let worst = 0;
+    for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(got.data[i] - w[i]) / scale);
+    expect(worst).toBeLessThanOrEqual(tolerance);
+  } finally {
+    image.dispose();
+  }
 }
