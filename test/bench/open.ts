@@ -66,12 +66,12 @@ async function convertedFolder(): Promise<string> {
 }
 
 /** One whole `convmap heatmap` process; the score cache is emptied first, so the photo is computed. */
-async function heatmapProcess(model: string, inputs: string[], cacheDir: string | undefined): Promise<void> {
+async function heatmapProcess(model: string, inputs: string[], cacheDir: string | undefined, flags: readonly string[] = []): Promise<void> {
   const out = await fs.mkdtemp(path.join(WORK, 'out-'));
   try {
     if (cacheDir !== undefined) await fs.rm(path.join(cacheDir, 'scores-v1'), { recursive: true, force: true });
     const cache = cacheDir === undefined ? ['--no-cache'] : ['--cache-dir', cacheDir];
-    await run(process.execPath, [CLI, 'heatmap', model, ...inputs, '--out', out, '--quiet', ...cache], { cwd: repo, maxBuffer: 1 << 24 });
+    await run(process.execPath, [CLI, 'heatmap', model, ...inputs, '--out', out, '--quiet', ...cache, ...flags], { cwd: repo, maxBuffer: 1 << 24 });
   } finally {
     await fs.rm(out, { recursive: true, force: true });
   }
@@ -112,7 +112,8 @@ export async function openTmService(runs: number): Promise<Record<string, unknow
 /**
  * heatmap-1mp: whole CLI processes on one 1 MP photo, interleaved: from the Teachable Machine folder
  * (model cache warm: the second run of that folder; and --no-cache: every run converts) and from its
- * converted folder (model cache warm).
+ * converted folder (model cache warm), and from the converted folder at one scale (--scales 1): the
+ * process's own start-up and ending apart from the default plan's photo work (7 scales here).
  */
 export async function heatmapOnePhoto(runs: number): Promise<Record<string, unknown>> {
   const skip = missing('heatmap-1mp');
@@ -128,6 +129,7 @@ export async function heatmapOnePhoto(runs: number): Promise<Record<string, unkn
       convertedFolder: () => heatmapProcess(converted, [photo], cache),
       tmNoCache: () => heatmapProcess(TM_MODEL, [photo], undefined),
       convertedNoCache: () => heatmapProcess(converted, [photo], undefined),
+      convertedOneScale: () => heatmapProcess(converted, [photo], cache, ['--scales', '1']),
     });
     return { case: 'heatmap-1mp', photo: '1155×866 JPEG', runs, ...result, target: { tmSecondRunMs: 1000, convertedFolderMs: 600 } };
   } finally {
