@@ -9,7 +9,9 @@ import {
   checkRecipe, COMBINE_MODES, DEFAULT_RECIPE, isMapView, MAP_VIEWS, NPY_DTYPES, PICTURE_FORMATS, SCORES_OUTPUTS, STRIDE_LIMITS, type MapView, type Recipe,
 } from '../../core/recipe';
 import { parseScaleList } from '../../core/scales';
-import { ENGINE_BACKEND_REQUESTS, isEngineBackendRequest } from '../engine/backend';
+import { BACKEND_ENV, ENGINE_BACKEND_REQUESTS, isEngineBackendRequest } from '../engine/backend';
+import { prestartOnnxHost, type SpawnOnnxHost } from '../engine/onnx-host';
+import { decodeProcesses } from '../io/decode-host';
 import { DEVICE_REQUESTS, isDeviceRequest } from '../ort/devices';
 import type { Engine } from '../engine/engine';
 import type { BatchSummary, RunEvent } from '../services/batch';
@@ -112,10 +114,40 @@ export function recipeFromFlags(opts: Opts): Recipe {
  * was processed, 1 when any failed or the run was cancelled (Ctrl-C: finished exports are kept).
  */
 export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<void> {
+  const early = startEarly(opts);
+  try {
+    await runHeatmap(inputs, opts, early.spawnOnnxHost);
+  } finally {
+    early.end();
+  }
+}
+
+/**
+ * What a local run starts before anything else (nothing for --queue): ONNX Runtime's process, where
+ * the engine may be ONNX Runtime, and a photo decoding process. They load Node, ONNX Runtime and
+ * libvips while this process loads its own modules and reads the model. `end` kills what is left
+ * when the command ends (a process no engine took, idle decoding processes), so that no child
+ * outlives the command holding its stdout and stderr (a caller waits for those to close).
+ */
+function startEarly(opts: Opts): { spawnOnnxHost?: SpawnOnnxHost; end(): void } {
+  if (typeof opts.queue === 'string') return { end: () => undefined };
+  const backend = process.env[BACKEND_ENV] || (typeof opts.backend === 'string' ? opts.backend : 'auto');
+  const host = backend === 'auto' || backend === 'onnx' ? prestartOnnxHost() : undefined;
+  decodeProcesses().warm();
+  return {
+    spawnOnnxHost: host?.spawn,
+    end: () => {
+      host?.dispose();
+      decodeProcesses().close();
+    },
+  };
+}
+
+async function runHeatmap(inputs: string[], opts: Opts, spawnOnnxHost: SpawnOnnxHost | undefined): Promise<void> {
   // Loaded here, not at start-up: `convmap --version` or `--help` need none of tfjs, sharp or the engine.
-  const [{ createEngine }, { BatchController, journalRecipe, runBatch }, { checkOutputFolder }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }, { modelKeyOf, openSession }] = await Promise.all([
+  const [{ createEngine }, { BatchController, journalRecipe, runBatch }, { checkOutputFolder }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }, { modelKeyOf, openSession }, { prepareGlyphs }] = await Promise.all([
     import('../engine/engine'), import('../services/batch'), import('../io/atomic'), import('../services/models'), import('../services/scan'), import('./inputs'),
-    import('../services/session'),
+    import('../services/session'), import('../services/glyphs'),
   ]);
   const recipe = recipeFromFlags(opts);
   const run = { overwrite: opts.overwrite === true, resume: opts.resume !== false };
@@ -146,7 +178,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   // The model cache (converted models, ONNX Runtime's optimised files) lives with the score cache.
   const modelCache = useCache ? { dir: cacheDir } : undefined;
   // ONNX Runtime's process starts while the model is read; a refusal before the run ends it.
-  const engineStart = typeof opts.queue === 'string' ? undefined : createEngine({ backend: backendRequest, device: deviceRequest, workers, modelCache });
+  const engineStart = typeof opts.queue === 'string' ? undefined : createEngine({ backend: backendRequest, device: deviceRequest, workers, modelCache, spawnOnnxHost });
   engineStart?.catch(() => undefined);
   const dropEngine = (): void => void engineStart?.then((e) => e.close(), () => undefined);
   const prepared = await prepareModel(modelPath ?? undefined, {
@@ -188,7 +220,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
     return;
   }
 
-  const engine = await (engineStart ?? createEngine({ backend: backendRequest, device: deviceRequest, workers, modelCache }));
+  const engine = await (engineStart ?? createEngine({ backend: backendRequest, device: deviceRequest, workers, modelCache, spawnOnnxHost }));
   // Made only now that the run starts (a refused --class or device leaves no empty folder behind).
   await checkOutputFolder(outDir).catch(async (err: unknown) => {
     await engine.close();
@@ -208,7 +240,9 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
   let modelLoad: Record<string, unknown> = {};
   try {
     // Several photos keep requests in flight: ONNX Runtime's idle threads sleep instead of spinning.
-    const { handle } = await openSession(engine, modelPath ?? undefined, prepared, { spinning: scan.photos.length <= 1 });
+    // The fonts of legends and box tags load while ONNX Runtime opens the model, not before it is asked to (they take this thread a while).
+    const loadFonts = bound.legend || bound.boxes ? () => prepareGlyphs(info.labels) : undefined;
+    const { handle } = await openSession(engine, modelPath ?? undefined, prepared, { spinning: scan.photos.length <= 1, onRequested: loadFonts });
     modelLoad = { fromCache: prepared.fromCache === true, ...(handle.loaded ?? {}) };
     bar?.start(scan.photos.length, 0, { photo: '', rate: '0.0', left: '…' });
     summary = await runBatch({

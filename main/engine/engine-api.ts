@@ -69,6 +69,12 @@ export interface LoadOptions {
    * encoding); a lone pass is 4–6 % faster with spinning (the default).
    */
   spinning?: boolean;
+  /**
+   * onnx: called once the request that opens the model has gone to ONNX Runtime's process, whose
+   * reply takes a while: the caller's own work on this thread can start then without delaying the
+   * request (the CLI loads its fonts there). The tfjs pool never calls it.
+   */
+  onRequested?: () => void;
 }
 
 /** A model's ONNX file as Convmap exports it (input [batch, height, width, channels], output [batch, rows, cols, classes]). */

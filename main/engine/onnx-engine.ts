@@ -391,14 +391,14 @@ class OnnxEngine implements Engine {
         // The converted model's own export: no tfjs, no second export (a hard link where the file system allows).
         const own = path.join(dir, MODEL_FILES.onnx);
         await fs.link(opts.onnx.file, own).catch(() => fs.copyFile(opts.onnx!.file, own));
-        const reply = await this.request({ type: 'open', jobId: this.nextJob++, modelId: id, dir, spinning: opts.spinning });
+        const reply = await this.request({ type: 'open', jobId: this.nextJob++, modelId: id, dir, spinning: opts.spinning }, undefined, () => opts.onRequested?.());
         if (reply.type !== 'opened') throw new Error(`unexpected reply ${reply.type}`);
         shapes = reply;
         bytesPerPixel = opts.onnx.bytesPerPixel;
         loaded = { from: 'onnx-file', optimizedFromCache: reply.optimizedFromCache };
       } else {
         const { weightData: _weights, ...topology } = artifacts;
-        const reply = await this.request({ type: 'load', jobId: this.nextJob++, modelId: id, dir, artifacts: topology, window: [...geometry.window], spinning: opts.spinning });
+        const reply = await this.request({ type: 'load', jobId: this.nextJob++, modelId: id, dir, artifacts: topology, window: [...geometry.window], spinning: opts.spinning }, undefined, () => opts.onRequested?.());
         if (reply.type !== 'loaded') throw new Error(`unexpected reply ${reply.type}`);
         shapes = reply;
         bytesPerPixel = reply.bytesPerPixel;

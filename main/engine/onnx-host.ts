@@ -6,6 +6,7 @@
  * fuses turn off ELECTRON_RUN_AS_NODE, with utilityProcess (main/electron/onnx-utility.ts).
  */
 import { fork } from 'node:child_process';
+import { processEntry } from '../io/start-worker';
 import type { FromOnnxHost, ToOnnxHost } from './onnx-protocol';
 
 /** What the engine hears from its process. */
@@ -53,3 +54,42 @@ export const forkOnnxHost: SpawnOnnxHost = (file, execArgv, events) => {
     },
   };
 };
+
+/** A process started ahead of its engine (see {@link prestartOnnxHost}). */
+export interface PrestartedOnnxHost {
+  /** The spawner to give the engine: its first start takes the started process, later ones start anew. */
+  spawn: SpawnOnnxHost;
+  /** Kills the process if no engine took it (a refusal before the run); else does nothing. */
+  dispose(): void;
+}
+
+/**
+ * Starts the ONNX Runtime process now, before the engine exists: the CLI calls it first, so that the
+ * process loads Node and ONNX Runtime while the CLI loads its own modules and reads the model (about
+ * a third of a one-photo run was spent waiting for the process after the model was read). What it
+ * says before the engine takes it over is kept and told to the engine then, in order.
+ * @param spawn how to start it (default child_process.fork).
+ */
+export function prestartOnnxHost(spawn: SpawnOnnxHost = forkOnnxHost): PrestartedOnnxHost {
+  const { file, execArgv } = processEntry(import.meta.url, 'onnx-process');
+  let owner: OnnxHostEvents | undefined;
+  const heard: ((to: OnnxHostEvents) => void)[] = [];
+  let waiting: OnnxHost | undefined = spawn(file, execArgv, {
+    message: (msg) => (owner ? owner.message(msg) : void heard.push((to) => to.message(msg))),
+    exit: (code, signal) => (owner ? owner.exit(code, signal) : void heard.push((to) => to.exit(code, signal))),
+  });
+  return {
+    spawn: (entry, args, events) => {
+      const host = waiting;
+      if (host === undefined || entry.href !== file.href) return spawn(entry, args, events);
+      waiting = undefined;
+      owner = events;
+      for (const tell of heard.splice(0)) tell(events);
+      return host;
+    },
+    dispose: () => {
+      waiting?.kill();
+      waiting = undefined;
+    },
+  };
+}

@@ -38,6 +38,9 @@ function parentLink(): { post(msg: FromOnnxHost): void; subscribe(fn: (msg: ToOn
 const link = parentLink();
 // A run blocks this thread for as long as a tile takes: a worker thread ends the process when the engine's process dies.
 dieWithParent();
+// ONNX Runtime's library loads while the engine's init is on its way (the CLI starts this process before
+// it has read the model); a failure is met again, and reported, by the probe.
+loadOrt().catch(() => undefined);
 const post = link.post;
 const sessions = new Map<string, OnnxSession>();
 /** Per model: whether its session was opened with spinning threads (ONNX Runtime's default). */

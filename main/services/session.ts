@@ -28,12 +28,13 @@ export function modelKeyOf(prepared: PreparedModel): string {
  * (`prepared.artifacts` is spent), a converted folder's model.onnx opened as is.
  * @param target the model's path, naming it in a failure; undefined: the built-in model
  * @param opts.spinning onnx: false for a batch that keeps several photos in flight (engine LoadOptions)
+ * @param opts.onRequested onnx: called once the model's opening is under way in ONNX Runtime's process (engine LoadOptions)
  * @throws `<target>: the model could not be loaded: …`
  */
-export async function openSession(engine: Engine, target: string | undefined, prepared: PreparedModel, opts: { spinning?: boolean } = {}): Promise<ModelSession> {
+export async function openSession(engine: Engine, target: string | undefined, prepared: PreparedModel, opts: { spinning?: boolean; onRequested?: () => void } = {}): Promise<ModelSession> {
   const modelKey = modelKeyOf(prepared);
   const handle = await loadModelOf(engine, target ?? 'the built-in model', prepared.artifacts, prepared.info, {
-    transfer: true, onnx: prepared.onnx, ...(opts.spinning !== undefined ? { spinning: opts.spinning } : {}),
+    transfer: true, onnx: prepared.onnx, ...(opts.spinning !== undefined ? { spinning: opts.spinning } : {}), onRequested: opts.onRequested,
   });
   return { handle, modelKey };
 }

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type ModelGeometry, type ModelHandle } from '../../main/engine/engine';
 import { shouldStopRunningTile, type OnnxRuntimeEngine } from '../../main/engine/onnx-engine';
+import { forkOnnxHost, prestartOnnxHost, type OnnxHost, type SpawnOnnxHost } from '../../main/engine/onnx-host';
 import { isAbortError } from '../../main/io/abort';
 import { fixtureGeometry, maxAbsDiff, predictScaled, scoreCountingTiles, testPhoto, toArtifacts, useFixtureModels } from './fcn-fixture';
 
@@ -85,6 +86,14 @@ describe('ONNX Runtime engine (the default)', () => {
       await fs.rm(stale, { recursive: true, force: true });
       await fs.rm(live, { recursive: true, force: true });
     }
+  });
+
+  it('loadModel calls onRequested once, when the model\'s opening is under way in the process and before it resolves', async () => {
+    const calls: string[] = [];
+    const handle = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'), { onRequested: () => calls.push('requested') });
+    calls.push('loaded');
+    expect(calls).toEqual(['requested', 'loaded']);
+    engine.releaseModel(handle);
   });
 
   it('setSpinning reopens a loaded model with its threads sleeping or spinning: one session, the same scores', async () => {
@@ -301,6 +310,62 @@ describe('ONNX Runtime engine: stopping the running tile', () => {
     expect(shouldStopRunningTile(4000, 1500, 2500)).toBe(false);
     expect(shouldStopRunningTile(undefined, 0, 2500)).toBe(true);
     expect(shouldStopRunningTile(4000, 3900, undefined)).toBe(true);
+  });
+});
+
+describe('ONNX Runtime engine: a process started ahead (prestartOnnxHost)', () => {
+  /** forkOnnxHost, counting its starts and keeping each process's handle and how it ended. */
+  const recording = (): { spawn: SpawnOnnxHost; hosts: OnnxHost[]; ends: (NodeJS.Signals | null | undefined)[] } => {
+    const hosts: OnnxHost[] = [];
+    const ends: (NodeJS.Signals | null | undefined)[] = [];
+    const spawn: SpawnOnnxHost = (file, execArgv, events) => {
+      const host = forkOnnxHost(file, execArgv, { message: events.message, exit: (code, signal) => {
+        ends.push(signal);
+        events.exit(code, signal);
+      } });
+      hosts.push(host);
+      return host;
+    };
+    return { spawn, hosts, ends };
+  };
+
+  it('the engine takes the process over instead of starting one, scores as the model does, and a restart starts a new one', async () => {
+    const rec = recording();
+    const early = prestartOnnxHost(rec.spawn);
+    expect(rec.hosts).toHaveLength(1);
+    const engine = await createEngine({ backend: 'onnx', workers: 2, spawnOnnxHost: early.spawn });
+    try {
+      expect(rec.hosts).toHaveLength(1);
+      // Taken: dispose leaves the engine's process alone.
+      early.dispose();
+      const handle = await engine.loadModel(fx.rgbArtifacts, fixtureGeometry(3, 'unit'));
+      const [map] = await engine.scoreMaps(handle, photo, [1]);
+      expect(maxAbsDiff(map.scores, (await direct(fx.rgbModel, 1, 'unit', 3)).scores)).toBeLessThan(1e-5);
+      process.kill((await (engine as OnnxRuntimeEngine).hostState()).pid, 'SIGKILL');
+      await expect.poll(() => rec.ends.length).toBe(1);
+      // The end was heard: the engine is already starting another process, which this photo waits for.
+      const [again] = await engine.scoreMaps(handle, photo, [1]);
+      expect(maxAbsDiff(again.scores, map.scores)).toBe(0);
+      expect(rec.hosts).toHaveLength(2);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('dispose kills a process that no engine took', async () => {
+    const rec = recording();
+    const early = prestartOnnxHost(rec.spawn);
+    early.dispose();
+    await expect.poll(() => rec.ends).toEqual(['SIGKILL']);
+  });
+
+  it('a process that ended before the engine took it fails the engine\'s start (told, not waited for forever)', async () => {
+    const rec = recording();
+    const early = prestartOnnxHost(rec.spawn);
+    rec.hosts[0].kill();
+    await expect.poll(() => rec.ends).toEqual(['SIGKILL']);
+    await expect(createEngine({ backend: 'onnx', workers: 1, spawnOnnxHost: early.spawn })).rejects.toThrow('the ONNX Runtime process failed to start (exit code null)');
+    expect(rec.hosts).toHaveLength(1);
   });
 });
 
