@@ -3,7 +3,8 @@
  * reject, accumulate, then merge and suppress.
  * 0. Reject, for a classifier without a background class (which names some class on every window):
  *    a cell counts for its winning class only where that class stands out from this photo's typical
- *    window; see {@link SEEN_RULE}. A model with a background class says itself where nothing is.
+ *    window; see {@link SEEN_RULE}. A model with a background class says itself where nothing is: its
+ *    boxes need their class {@link BOX_MARGIN} over the runner-up, background included ({@link BOX_RULE}).
  * 1. Accumulate: every scale's own map gives boxes, in original pixels: its peaks per class, each
  *    the window of its cell at that scale (a large window from a small scale, a small one from a
  *    large scale). Nothing is averaged away: an object found at one scale only keeps its box.
@@ -39,6 +40,11 @@ export interface Detection {
    * their window's area ({@link rankOf}).
    */
   evidence?: number;
+  /**
+   * ln p_class − ln p_runner-up at the strongest box's cell (for logits, z_class − z_runner-up), nats,
+   * under {@link BOX_RULE} (a model with a background class); boxes are ranked by it. Absent otherwise.
+   */
+  logOdds?: number;
 }
 
 export interface DetectOptions {
@@ -65,6 +71,12 @@ export interface DetectOptions {
    * true exactly when `labels` are given and none is a background label ({@link closedSet}).
    */
   reject?: boolean;
+  /**
+   * Apply {@link BOX_RULE} (ignored with `reject`): a peak also needs its class's log-odds over the
+   * runner-up to reach {@link BOX_MARGIN}, and boxes are ranked by those log-odds instead of their
+   * probability. Default: true exactly when `labels` are given and one is a background label.
+   */
+  logOdds?: boolean;
 }
 
 /** True for a classifier without a background class (no label isBackgroundLabel): {@link SEEN_RULE} applies to it. */
@@ -80,6 +92,15 @@ export const SEEN_RULE = 'For a model without a background class, a cell shows a
 
 /** The evidence a cell's winning class needs, nats of log-odds above the photo's baseline: ln 20 ≈ 3.0. */
 export const SEEN_MARGIN = Math.log(20);
+
+/**
+ * How boxes of a model with a background class are told from chance, in the one sentence the window
+ * and the docs show.
+ */
+export const BOX_RULE = 'For a model with a background class, a box needs its class at least 5 times as likely as the runner-up (background or another class), and overlapping boxes are ranked by that ratio\'s log, which keeps growing where probabilities crowd near 1.';
+
+/** The log-odds over the runner-up a box of a model with a background class needs ({@link BOX_RULE}): ln 5 ≈ 1.6 nats. */
+export const BOX_MARGIN = Math.log(5);
 
 /** Probabilities are floored here before logs (float32 softmax underflows to 0 near e^-87). */
 const P_FLOOR = 1e-38;
@@ -176,7 +197,7 @@ export function classBaselines(maps: readonly ScoreMap[]): Float64Array {
 export interface CellEvidence {
   /** Per cell (row-major), the class with the highest probability (the lower index on ties). */
   winner: Int32Array;
-  /** Per cell, ln p_win − ln p_runner-up − baselines[win], nats; for logits, z_win − baselines[win]. */
+  /** Per cell, ln p_win − ln p_runner-up − baselines[win], nats; for logits, z_win − baselines[win] (z_win − z_runner-up − baselines[win] with `runnerUp`). */
   evidence: Float32Array;
   /** Per cell, the winning class's probability: its score, or for logits its softmax over the cell's classes. */
   probability: Float32Array;
@@ -185,8 +206,10 @@ export interface CellEvidence {
 /**
  * The evidence of each cell of one map for its winning class, against `baselines` ({@link classBaselines}
  * of the photo's maps).
+ * @param runnerUp for logits, the winning logit's margin over the runner-up's instead of the logit
+ *   itself ({@link BOX_RULE}; probabilities always give the log-odds over the runner-up).
  */
-export function cellEvidence(map: ScoreMap, baselines: Float64Array): CellEvidence {
+export function cellEvidence(map: ScoreMap, baselines: Float64Array, runnerUp = false): CellEvidence {
   const n = map.rows * map.cols;
   const K = map.classes;
   const winner = new Int32Array(n);
@@ -200,7 +223,7 @@ export function cellEvidence(map: ScoreMap, baselines: Float64Array): CellEviden
       evidence[i] = Math.log(Math.max(p1, P_FLOOR)) - Math.log(Math.max(p2, P_FLOOR)) - baselines[k];
       probability[i] = p1;
     } else {
-      evidence[i] = p1 - baselines[k];
+      evidence[i] = (runnerUp ? p1 - p2 : p1) - baselines[k];
       let sum = 0;
       for (let j = 0; j < K; j++) sum += Math.exp(map.scores[i * K + j] - p1);
       probability[i] = 1 / sum;
@@ -264,10 +287,11 @@ export const WINDOW_AREA_PRIOR = 1;
 
 /**
  * What boxes are ordered by: with evidence ({@link SEEN_RULE}), the evidence plus
- * {@link WINDOW_AREA_PRIOR} · ln(window area in px²); else their score.
+ * {@link WINDOW_AREA_PRIOR} · ln(window area in px²); with log-odds ({@link BOX_RULE}), the log-odds;
+ * else their score.
  */
-export function rankOf(d: { score: number; evidence?: number; box: Box }): number {
-  if (d.evidence === undefined) return d.score;
+export function rankOf(d: { score: number; evidence?: number; logOdds?: number; box: Box }): number {
+  if (d.evidence === undefined) return d.logOdds ?? d.score;
   const area = Math.max(0, d.box[2] - d.box[0]) * Math.max(0, d.box[3] - d.box[1]);
   return d.evidence + WINDOW_AREA_PRIOR * Math.log(Math.max(area, 1));
 }
@@ -278,9 +302,9 @@ export function rankOf(d: { score: number; evidence?: number; box: Box }): numbe
  * two lies mostly inside the other: intersection over the smaller area above containThreshold.
  * @param perClass compare only detections of the same classIndex.
  * @param containThreshold default 1 (off).
- * @returns the kept detections, by descending score. The input array is not modified.
+ * @returns the kept detections, by descending {@link rankOf}. The input array is not modified.
  */
-export function nms<T extends { score: number; box: Box; classIndex: number; evidence?: number }>(dets: readonly T[], iouThreshold: number, perClass = false, containThreshold = 1): T[] {
+export function nms<T extends { score: number; box: Box; classIndex: number; evidence?: number; logOdds?: number }>(dets: readonly T[], iouThreshold: number, perClass = false, containThreshold = 1): T[] {
   const order = dets.map((d, n) => ({ d, n })).sort((a, b) => rankOf(b.d) - rankOf(a.d) || a.n - b.n);
   const kept: T[] = [];
   const clash = (k: T, d: T): boolean => iou(k.box, d.box) > iouThreshold || (containThreshold < 1 && overlapOfSmaller(k.box, d.box) > containThreshold);
@@ -387,26 +411,42 @@ export interface ScaleBox {
   mapIndex: number;
   /** The cell's evidence ({@link cellEvidence}) when the rule applies; boxes are ranked by it. */
   evidence?: number;
+  /** The cell's log-odds over the runner-up under {@link BOX_RULE}; boxes are ranked by it. */
+  logOdds?: number;
 }
+
+/**
+ * Which rule picks a map's peaks in {@link scaleBoxes}: 'seen' {@link SEEN_RULE} (closed-set models),
+ * 'odds' {@link BOX_RULE} (models with a background class), 'score' the class's probability alone.
+ */
+export type PeakRule = 'seen' | 'odds' | 'score';
 
 /**
  * Step 1, accumulate: the peaks of every class at every scale, each as its cell's window in original
  * pixels (cellBox), with its own score. Maps without cells give none.
+ * - 'score': peaks of the class's probability at or above `threshold`;
+ * - 'seen' ({@link SEEN_RULE}; `true` says the same): peaks of the evidence of cells the class wins with
+ *   probability ≥ threshold, at or above {@link SEEN_MARGIN}; boxes carry their evidence;
+ * - 'odds' ({@link BOX_RULE}): the same with the log-odds over the runner-up and {@link BOX_MARGIN};
+ *   boxes carry their log-odds.
  */
-export function scaleBoxes(maps: readonly ScoreMap[], classes: readonly number[], threshold: number, reject = false): ScaleBox[] {
+export function scaleBoxes(maps: readonly ScoreMap[], classes: readonly number[], threshold: number, rule: PeakRule | boolean = 'score'): ScaleBox[] {
+  const peakRule: PeakRule = rule === true ? 'seen' : rule === false ? 'score' : rule;
   const out: ScaleBox[] = [];
-  const baselines = reject ? classBaselines(maps) : undefined;
+  const baselines = peakRule === 'seen' ? classBaselines(maps) : peakRule === 'odds' ? new Float64Array(maps[0]?.classes ?? 0) : undefined;
+  const margin = peakRule === 'seen' ? SEEN_MARGIN : BOX_MARGIN;
   maps.forEach((m, mapIndex) => {
     if (m.rows === 0 || m.cols === 0) return;
-    const seen = baselines ? cellEvidence(m, baselines) : undefined;
+    const seen = baselines ? cellEvidence(m, baselines, peakRule === 'odds') : undefined;
     for (const k of classes) {
       const peaks = seen
-        ? gridPeaks(m.rows, m.cols, (cell) => (seen.winner[cell] === k && seen.probability[cell] >= threshold ? seen.evidence[cell] : -Infinity), SEEN_MARGIN)
+        ? gridPeaks(m.rows, m.cols, (cell) => (seen.winner[cell] === k && seen.probability[cell] >= threshold ? seen.evidence[cell] : -Infinity), margin)
         : findMapPeaks(m, k, threshold);
       for (const [i, j] of peaks) {
         const cell = i * m.cols + j;
         const box: ScaleBox = { classIndex: k, score: seen ? seen.probability[cell] : m.scores[cell * m.classes + k], box: cellBox(m, i, j), mapIndex };
-        if (seen) box.evidence = seen.evidence[cell];
+        if (seen && peakRule === 'seen') box.evidence = seen.evidence[cell];
+        if (seen && peakRule === 'odds') box.logOdds = seen.evidence[cell];
         out.push(box);
       }
     }
@@ -415,7 +455,7 @@ export function scaleBoxes(maps: readonly ScoreMap[], classes: readonly number[]
 }
 
 /**
- * Step 2, merge: visit the boxes by descending score (stable on ties); a box joins the first group
+ * Step 2, merge: visit the boxes by descending {@link rankOf} (stable on ties); a box joins the first group
  * of its class whose strongest box holds its centre and whose centre it holds (the same object: the
  * windows need not be of one size, as the scales' windows are not), else it starts a group. A group
  * becomes one detection: the strongest box's window size and score, centred on the score-weighted
@@ -451,6 +491,7 @@ export function mergeScaleBoxes(boxes: readonly ScaleBox[], labels?: readonly st
     const hw = (top.box[3] - top.box[1]) / 2;
     const det: Detection = { classIndex: top.classIndex, score: top.score, box: [cy - hh, cx - hw, cy + hh, cx + hw], centre: [cy, cx], mapIndex: top.mapIndex, support: members.length };
     if (top.evidence !== undefined) det.evidence = top.evidence;
+    if (top.logOdds !== undefined) det.logOdds = top.logOdds;
     if (labels?.[top.classIndex] !== undefined) det.label = labels[top.classIndex];
     return det;
   });
@@ -462,7 +503,7 @@ export function mergeScaleBoxes(boxes: readonly ScaleBox[], labels?: readonly st
  * across classes (per class with perClass). How the picture combines the scales (mean or max) does
  * not change the boxes: an object seen well at one scale is not averaged away by the others.
  * @param maps per-scale maps of the same photo.
- * @returns detections by descending evidence (with `reject`) or score; boxes in original pixels.
+ * @returns detections by descending {@link rankOf} (evidence with `reject`, log-odds with `logOdds`, else score); boxes in original pixels.
  */
 export function detect(maps: readonly ScoreMap[], opts: DetectOptions): Detection[] {
   const nClasses = maps[0]?.classes ?? 0;
@@ -471,7 +512,8 @@ export function detect(maps: readonly ScoreMap[], opts: DetectOptions): Detectio
     if (!(Number.isInteger(k) && k >= 0 && k < nClasses)) throw new Error(`class ${k} is not one of the model's ${nClasses} classes`);
   }
   const reject = opts.reject ?? (opts.labels !== undefined && closedSet(opts.labels));
-  const merged = mergeScaleBoxes(scaleBoxes(maps, classes, opts.threshold, reject), opts.labels);
+  const odds = !reject && (opts.logOdds ?? (opts.labels !== undefined && !closedSet(opts.labels)));
+  const merged = mergeScaleBoxes(scaleBoxes(maps, classes, opts.threshold, reject ? 'seen' : odds ? 'odds' : 'score'), opts.labels);
   return nms(merged, opts.iou ?? (reject ? 0.1 : 0.3), opts.perClass ?? false, opts.contain ?? (reject ? 0.2 : 0.6));
 }
 

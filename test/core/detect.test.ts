@@ -29,7 +29,7 @@ describe('detect: single scale', () => {
   const labels = ['background', 'cat'];
 
   it('finds two separated peaks with their cells’ windows, skipping the background', () => {
-    const dets = detect([twoCats], { threshold: 0.5, labels });
+    const dets = detect([twoCats], { threshold: 0.5, labels, logOdds: false });
     expect(dets).toEqual([
       { classIndex: 1, label: 'cat', score: Math.fround(0.9), box: box(2, 3), centre: [56, 72], mapIndex: 0, support: 1 },
       { classIndex: 1, label: 'cat', score: Math.fround(0.7), box: box(10, 9), centre: [184, 168], mapIndex: 0, support: 1 },
@@ -43,7 +43,7 @@ describe('detect: single scale', () => {
     { threshold: 0.75, scores: [0.9] },
     { threshold: 0.95, scores: [] },
   ])('threshold $threshold keeps $scores', ({ threshold, scores }) => {
-    expect(detect([twoCats], { threshold, labels }).map((d) => d.score)).toEqual(scores.map(Math.fround));
+    expect(detect([twoCats], { threshold, labels, logOdds: false }).map((d) => d.score)).toEqual(scores.map(Math.fround));
   });
 
   it('searches the background too when no labels say which class it is', () => {
@@ -61,14 +61,14 @@ describe('detect: single scale', () => {
     // boxes [80,80,128,128] and [80,112,128,160]: intersection 48·16 = 768, union 2·48² − 768 = 3840 → 0.2.
     const m = catMap({ '5,5': 0.9, '5,7': 0.8, '5,6': 0.3 });
     expect(iou(box(5, 5), box(5, 7))).toBeCloseTo(0.2, 12);
-    const dets = detect([m], { threshold: 0.5, iou: iouThreshold, labels });
+    const dets = detect([m], { threshold: 0.5, iou: iouThreshold, labels, logOdds: false });
     expect(dets.map((d) => d.score)).toEqual(kept.map(Math.fround));
     expect(dets[0].box).toEqual(box(5, 5));
   });
 
   it('a plateau gives one peak at the cell nearest its centroid', () => {
     const m = catMap({ '4,4': 0.6, '4,5': 0.6, '4,6': 0.6 });
-    const dets = detect([m], { threshold: 0.5, labels });
+    const dets = detect([m], { threshold: 0.5, labels, logOdds: false });
     expect(dets).toHaveLength(1);
     expect(dets[0].box).toEqual(box(4, 5));
   });
@@ -271,10 +271,11 @@ describe('drawnBoxes (the boxes drawn for the drawn classes, window and exports 
 
   it('draws no box of the chosen class where another class is stronger (analyseMaps: the object is the other class)', async () => {
     const { analyseMaps } = await import('../../core/pipeline');
-    // Class 'b' peaks at 0.7 on cell (3, 3) under class 'a' at 0.9 on the same cell; alone at (10, 10) at 0.8.
-    // A background class (0.8 elsewhere) says where nothing is, so SEEN_RULE does not apply.
+    // Class 'a' wins cell (3, 3) at 0.9 over 'b' at 0.08; 'b' wins (10, 10) at 0.8 over 0.1 (log-odds ln 11
+    // and ln 8, both over BOX_RULE's ln 5). A background class (0.8 elsewhere) says where nothing is, so
+    // SEEN_RULE does not apply.
     const m = makeMap([256, 256], [256, 256], 48, 16, 3, (i, j, k) => {
-      if (i === 3 && j === 3) return [0.9, 0.7, 0.05][k];
+      if (i === 3 && j === 3) return [0.9, 0.08, 0.02][k];
       if (i === 10 && j === 10) return [0.1, 0.8, 0.1][k];
       return [0.1, 0.1, 0.8][k];
     });

@@ -2,6 +2,7 @@
 import { mount } from '@vue/test-utils';
 import { describe, expect, it } from 'vitest';
 import type { Component } from 'vue';
+import { BOX_RULE, SEEN_RULE } from '../../core/detect';
 import { API_KEY } from '../../renderer/api';
 import ConversionReport from '../../renderer/components/ConversionReport.vue';
 import HeatmapPanel from '../../renderer/components/HeatmapPanel.vue';
@@ -78,6 +79,13 @@ describe('renderer components', () => {
     await rows[3].trigger('click');
     expect(useViewStore().classChoice).toBe(0);
     expect(rows[3].attributes('aria-selected')).toBe('true');
+  });
+
+  it('the Boxes control says which box rule applies: BOX_RULE for a model with a background class', async () => {
+    const w = mountWith(HeatmapPanel, fakeApi());
+    await startAtScales('0.5');
+    expect(w.get('label[for="detections"]').attributes('title')).toBe(BOX_RULE);
+    expect(BOX_RULE).not.toBe(SEEN_RULE);
   });
 
   it('toggling a scale chip changes the average and does not compute again', async () => {
