@@ -1,5 +1,5 @@
 /** The demo scene, one recipe for the window's first launch and `convmap demo`. */
-import sharp from 'sharp';
+import sharp from '../io/sharp';
 import { writeFileAtomic } from '../io/atomic';
 import { makeDigitScene, type DigitScene } from './scene';
 

@@ -7,7 +7,7 @@
  * messages; and it ends when its parent goes away.
  */
 import net from 'node:net';
-import sharp from 'sharp';
+import sharp from './sharp';
 import { collectGarbage } from './collect-garbage';
 import { decodePhoto } from './decode';
 import { DECODE_DATA_FD, type DecodeReply, type DecodeRequest } from './decode-protocol';

@@ -4,7 +4,7 @@
  * or alpha. Every entry point (window, batch, CLI) reads and decodes photos through this module.
  */
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp from './sharp';
 import { bmpSize, isBmp } from './bmp';
 import { decodeBmpOffThread } from './bmp-thread';
 import { ImageError, overLimit } from './image-error';

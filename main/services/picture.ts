@@ -3,7 +3,7 @@
  * over it, detection boxes and the legend, encoded as an RGB PNG. The overlay is painted and blended
  * one band of rows at a time, so beyond the photo and the result only a band's RGBA is held.
  */
-import sharp from 'sharp';
+import sharp from '../io/sharp';
 import type { AveragedMap } from '../../core/average';
 import type { Detection } from '../../core/detect';
 import type { PictureFormat } from '../../core/recipe';

@@ -5,7 +5,7 @@
  */
 import { promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp from '../io/sharp';
 import { extensionOf, OPTIONAL_PHOTO_EXTENSIONS, PHOTO_EXTENSIONS } from '../../core/formats';
 
 /**

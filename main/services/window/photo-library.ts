@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp from '../../io/sharp';
 import { PHOTO_SCHEME, type PhotoRef } from '../../../core/api';
 import { LruMap } from '../../../core/lru';
 import { isBmp } from '../../io/bmp';
