@@ -77,8 +77,8 @@ let fontkitModule: typeof Fontkit | undefined;
 
 /**
  * fontkit's CommonJS build: Node loads it in about half the time of its ES module, which it imports
- * as CommonJS dependencies through the ESM loader (each lexed for its exports) — about 60 ms of a
- * one-photo `convmap heatmap` on this thread.
+ * as CommonJS dependencies through the ESM loader (each lexed for its exports): a quarter of the
+ * CPU time of loading fontkit and a Korean model's fonts, on the thread that draws the picture.
  */
 function fontkit(): typeof Fontkit {
   fontkitModule ??= createRequire(import.meta.url)('fontkit') as typeof Fontkit;
