@@ -14,7 +14,8 @@ import { pair } from '../model/layer-config';
 import { flattenModel, type FlatNode } from '../convert/graph';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
 import { foldPads } from './fold-pads';
-import { AttributeType, DataType, encodeModel, materialize, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
+import { writeFileAtomic } from '../io/atomic';
+import { AttributeType, DataType, encodeModel, materialize, modelChunks, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto';
 
 type Config = Record<string, unknown>;
 
@@ -658,6 +659,17 @@ export function exportOnnx(fcn: tf.LayersModel, file: string, opts: ExportOption
   // Encoded while `fcn` lives: each kernel is transposed straight into the bytes (no second copy of the weights).
   const { model, ...rest } = graphOf(fcn, file, opts);
   return { bytes: encodeModel(model), ...rest };
+}
+
+/**
+ * {@link exportOnnx} written to `dest` as it is encoded (to a temporary name, then renamed): the same
+ * bytes, never whole in memory; each kernel is transposed from tfjs's heap into its part of the file.
+ * @throws ModelError naming the first layer that has no ONNX mapping (before anything is written)
+ */
+export async function exportOnnxFile(fcn: tf.LayersModel, file: string, dest: string, opts: ExportOptions = {}): Promise<Omit<OnnxModel, 'bytes'>> {
+  const { model, ...rest } = graphOf(fcn, file, opts);
+  await writeFileAtomic(dest, () => modelChunks(model, { release: true }));
+  return rest;
 }
 
 /**

@@ -16,13 +16,29 @@ import { createSession, type OnnxSession, type SessionOptions } from '../ort/run
  * once the session holds the model.
  * @param opts the session's options (device, threads, spinning); it is never optimised
  */
-export async function oneOffSession(bytes: Uint8Array, opts: Omit<SessionOptions, 'optimized' | 'saveOptimizedTo'> = {}): Promise<OnnxSession> {
+export async function oneOffSession(bytes: Uint8Array, opts: OneOffOptions = {}): Promise<OnnxSession> {
+  return withTempOnnx((file) => writeFile(file, bytes), opts);
+}
+
+type OneOffOptions = Omit<SessionOptions, 'optimized' | 'saveOptimizedTo'>;
+
+/**
+ * A one-off session of a model written to a temporary file by `write` (e.g. exportOnnxFile, which
+ * streams it: the bytes are never whole in memory); the file is removed once the session holds the model.
+ * @param opts as {@link oneOffSession}'s
+ */
+export async function withTempOnnx(write: (file: string) => Promise<unknown>, opts: OneOffOptions = {}): Promise<OnnxSession> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'convmap-check-'));
   try {
     const file = path.join(dir, 'model.onnx');
-    await writeFile(file, bytes);
-    return await createSession(file, { ...opts, optimized: true });
+    await write(file);
+    return await oneOffFileSession(file, opts);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** A one-off session of an ONNX file on disk, not optimised (see above). */
+export async function oneOffFileSession(file: string, opts: OneOffOptions = {}): Promise<OnnxSession> {
+  return createSession(file, { ...opts, optimized: true });
 }

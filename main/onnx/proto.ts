@@ -116,17 +116,15 @@ function writeVarint(out: Uint8Array, at: number, n: number): number {
   return at;
 }
 
+/** One part of an encoded model: bytes as they are, or an initializer's raw data of `byteLength` bytes. */
+type Part = Uint8Array | { tensor: TensorProto; byteLength: number };
+
 /**
- * Serialises a model to ONNX protobuf bytes (opset {@link OPSET}, IR {@link IR_VERSION}).
- *
- * protobufjs would copy every initializer's bytes into its writer and then again into the result;
- * for a VGG-sized model that is a gigabyte on top of the weights. So the small parts are encoded by
- * protobufjs and the initializers' raw data is copied once, straight into the result. Protobuf
- * readers accept fields in any order, so the hand-placed fields are appended after the rest.
- * @param opts.release drop each initializer's rawData once copied, so it can be collected while the
- *   rest is written
+ * The encoded model's length and its parts in order. protobufjs encodes the small parts; the
+ * initializers' raw data is left to the consumer. Protobuf readers accept fields in any order, so
+ * the hand-placed fields are appended after the rest.
  */
-export function encodeModel(model: ModelProto, opts: { release?: boolean } = {}): Uint8Array {
+function encodeParts(model: ModelProto, opts: { release?: boolean }): { total: number; parts: Generator<Part, void, undefined> } {
   const g = model.graph;
   const head = ModelType.encode(ModelType.fromObject({
     irVersion: IR_VERSION,
@@ -146,33 +144,76 @@ export function encodeModel(model: ModelProto, opts: { release?: boolean } = {})
     const header = TensorType.encode(TensorType.fromObject({ name: t.name, dims: t.dims, dataType: t.dataType })).finish();
     const raw = t.deferred?.byteLength ?? t.rawData.byteLength;
     const body = header.byteLength + 1 + varintLength(raw) + raw;
-    return { t, header, body };
+    return { t, header, raw, body };
   });
   const graphLength = graphHead.byteLength + tensors.reduce((n, x) => n + 1 + varintLength(x.body) + x.body, 0);
   const total = head.byteLength + 1 + varintLength(graphLength) + graphLength;
   if (total > 2 ** 31 - 1) throw new RangeError(`the ONNX model would take ${total} bytes; protobuf files stop at 2 GiB`);
+  const tagged = (tag: number, length: number): Uint8Array => {
+    const out = new Uint8Array(11);
+    out[0] = tag;
+    return out.subarray(0, writeVarint(out, 1, length));
+  };
+  function* parts(): Generator<Part, void, undefined> {
+    yield head;
+    yield tagged(TAG.modelGraph, graphLength);
+    yield graphHead;
+    for (const x of tensors) {
+      yield tagged(TAG.graphInitializer, x.body);
+      yield x.header;
+      yield tagged(TAG.tensorRawData, x.raw);
+      yield { tensor: x.t, byteLength: x.raw };
+      if (opts.release) x.t.rawData = new Uint8Array(0);
+    }
+  }
+  return { total, parts: parts() };
+}
+
+/**
+ * Serialises a model to ONNX protobuf bytes (opset {@link OPSET}, IR {@link IR_VERSION}).
+ *
+ * protobufjs would copy every initializer's bytes into its writer and then again into the result;
+ * for a VGG-sized model that is a gigabyte on top of the weights. So the small parts are encoded by
+ * protobufjs and the initializers' raw data is copied once, straight into the result.
+ * @param opts.release drop each initializer's rawData once copied, so it can be collected while the
+ *   rest is written
+ */
+export function encodeModel(model: ModelProto, opts: { release?: boolean } = {}): Uint8Array {
+  const { total, parts } = encodeParts(model, opts);
   const out = new Uint8Array(total);
-  out.set(head, 0);
-  let at = head.byteLength;
-  out[at++] = TAG.modelGraph;
-  at = writeVarint(out, at, graphLength);
-  out.set(graphHead, at);
-  at += graphHead.byteLength;
-  for (const x of tensors) {
-    out[at++] = TAG.graphInitializer;
-    at = writeVarint(out, at, x.body);
-    out.set(x.header, at);
-    at += x.header.byteLength;
-    out[at++] = TAG.tensorRawData;
-    const deferred = x.t.deferred;
-    const raw = deferred?.byteLength ?? x.t.rawData.byteLength;
-    at = writeVarint(out, at, raw);
-    if (deferred) deferred.write(out.subarray(at, at + raw));
-    else out.set(x.t.rawData, at);
-    at += raw;
-    if (opts.release) x.t.rawData = new Uint8Array(0);
+  let at = 0;
+  for (const part of parts) {
+    if (part instanceof Uint8Array) {
+      out.set(part, at);
+      at += part.byteLength;
+      continue;
+    }
+    const { tensor, byteLength } = part;
+    if (tensor.deferred) tensor.deferred.write(out.subarray(at, at + byteLength));
+    else out.set(tensor.rawData, at);
+    at += byteLength;
   }
   return out;
+}
+
+/**
+ * The bytes {@link encodeModel} gives, as chunks in order (FileData for main/io/atomic): the whole
+ * file is never in memory (a VGG's is half a gigabyte). A deferred initializer is made in a buffer
+ * of its own size (the exporter's kernel parts are at most 64 MiB), handed over and let go of.
+ */
+export function* modelChunks(model: ModelProto, opts: { release?: boolean } = {}): Generator<Uint8Array, void, undefined> {
+  const { parts } = encodeParts(model, opts);
+  for (const part of parts) {
+    if (part instanceof Uint8Array) {
+      yield part;
+    } else if (part.tensor.deferred) {
+      const bytes = new Uint8Array(part.byteLength);
+      part.tensor.deferred.write(bytes);
+      yield bytes;
+    } else {
+      yield part.tensor.rawData;
+    }
+  }
 }
 
 /**

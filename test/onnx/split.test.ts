@@ -1,7 +1,10 @@
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeModel, decodeModel } from '../../main/onnx/proto';
-import { exportOnnx, exportOnnxGraph } from '../../main/onnx/export';
+import { exportOnnx, exportOnnxFile, exportOnnxGraph } from '../../main/onnx/export';
 import { randomizeWeights, useWasm } from '../helpers/models';
 import { relativeDiffs } from './helpers';
 
@@ -37,6 +40,26 @@ describe('big convolution kernels are written as Convs over groups of output cha
     // The first conv (8·3·3·3·4 = 864 bytes) stays whole.
     expect(graph.node.filter((n) => n.opType === 'Conv')).toHaveLength(4);
     for (const d of await relativeDiffs(m, bytes, [[9, 9], [16, 21]])) expect(d).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('the streamed file holds exactly the bytes of the in-memory export (kernels split and deferred), and no temporary is left', async () => {
+    const m = fcn();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'convmap-split-'));
+    try {
+      const file = path.join(dir, 'model.onnx');
+      const opts = { maxConvWeightBytes: 3000, metadata: { 'convmap.window': '7,7' } };
+      const { layers } = await exportOnnxFile(m, 'split.json', file, opts);
+      const { bytes, layers: inMemory } = exportOnnx(m, 'split.json', opts);
+      const written = new Uint8Array(await readFile(file));
+      expect(written.byteLength).toBe(bytes.byteLength);
+      expect(Buffer.compare(Buffer.from(written), Buffer.from(bytes))).toBe(0);
+      expect(layers).toEqual(inMemory);
+      expect(await readdir(dir)).toEqual(['model.onnx']);
+      // And it runs: the head's three parts against tfjs.
+      for (const d of await relativeDiffs(m, written, [[11, 13]])) expect(d).toBeLessThanOrEqual(1e-5);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('under the default limit nothing is split', () => {
