@@ -116,16 +116,16 @@ program
   .action(async (model: string, opts: { out?: string; json?: boolean; preprocess?: PreprocessMode; stride?: number; backend?: BackendRequest; output?: string; labels?: string; window?: number }) => {
     try {
       // Loaded here, not at start-up: `convmap --version` or `--help` need none of tfjs, sharp or the engine.
-      const [{ isScannedPhoto }, { prepareModel }, { exportConverted, saveOnnx }, { saveConverted }] = await Promise.all([
+      const [{ isScannedPhoto }, { prepareModel }, { convertedOnnx }, { saveConverted }] = await Promise.all([
         import('../services/scan'), import('../services/models'), import('../onnx/convert'), import('../convert/save'),
       ]);
       if (isScannedPhoto(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5, .keras or .onnx file; photos go to convmap heatmap)`);
       const backend = await selectBackend(opts.backend ?? 'auto');
       const prepared = await prepareModel(model, { preprocess: opts.preprocess, stride: opts.stride, output: opts.output, labelsFile: opts.labels, window: opts.window });
-      const onnx = await exportConverted(prepared.artifacts, prepared.info, model);
+      const onnx = await convertedOnnx(prepared, model);
       if (opts.out) {
         await saveConverted(opts.out, prepared.artifacts, prepared.info);
-        await saveOnnx(opts.out, onnx.bytes);
+        await onnx.save(opts.out);
       }
       const warning = approximationWarning(prepared.info.equivalence);
       if (warning) process.stderr.write(`convmap: ${printable(warning)}\n`);

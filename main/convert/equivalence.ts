@@ -122,6 +122,18 @@ export function smoothRandomImage(height: number, width: number, channels: numbe
 }
 
 /**
+ * The classifier's scores of crops [n, wy, wx, c] in tfjs: output `outputIndex` of a multi-output
+ * model, [n, classes]; a rank-3 input ([batch, h, w]) gets the crops without their channel axis.
+ */
+export function tfjsCrops(classifier: tf.LayersModel, outputIndex: number, batch: tf.Tensor4D): tf.Tensor {
+  return tf.tidy(() => {
+    const [n, wy, wx] = batch.shape;
+    const predicted = classifier.predict(classifier.inputs[0].shape.length === 3 ? batch.reshape([n, wy, wx]) : batch);
+    return Array.isArray(predicted) ? predicted[outputIndex] : predicted;
+  });
+}
+
+/**
  * Runs the classifier on every crop of a smooth random image ({@link smoothRandomImage}) and the
  * converted model once on the whole image, and compares each cell with its crop.
  * The image is window + k·stride pixels per axis, so there are (k + 1)² cells (`cellsChecked`).
@@ -142,6 +154,12 @@ export async function checkEquivalence(
     predictCrops?: (batch: tf.Tensor4D) => Promise<tf.Tensor>;
     /** The model reads whole pixel values (a uint8 input): the image is rounded, as photos' pixels are. */
     integerInput?: boolean;
+    /**
+     * Runs the converted model on the whole image [1, height, width, c] in place of tfjs (ONNX
+     * Runtime on the converted model's ONNX file), giving its scores [1, rows, cols, classes]; called
+     * once, before the first crop.
+     */
+    predictWhole?: (image: tf.Tensor4D) => Promise<tf.Tensor>;
   } = {},
 ): Promise<EquivalenceReport> {
   const k = (opts.cellsPerAxis ?? defaultCellsPerAxis(classifier)) - 1;
@@ -151,38 +169,36 @@ export async function checkEquivalence(
   const nx = wx + k * sx;
   const rows = cellCount(ny, wy, sy);
   const cols = cellCount(nx, wx, sx);
-  const inputShape = classifier.inputs[0].shape;
   const smooth = smoothRandomImage(ny, nx, conv.channels, opts.seed ?? 42, opts.preprocess);
   const image = opts.integerInput ? tf.tidy(() => smooth.round() as tf.Tensor4D) : smooth;
   if (image !== smooth) smooth.dispose();
 
-  const fcnOut = tf.tidy(() => conv.fcn.predict(image) as tf.Tensor);
+  let fcnOut: tf.Tensor | undefined;
   const outs: tf.Tensor[] = [];
   try {
+    fcnOut = opts.predictWhole ? await opts.predictWhole(image) : tf.tidy(() => conv.fcn.predict(image) as tf.Tensor);
     // Crops in batches of one row of cells: 36 windows of a big model at once would need GBs.
     for (let i = 0; i < rows; i++) {
       const batch = tf.tidy(() => tf.concat(Array.from({ length: cols }, (_, j) => image.slice([0, i * sy, j * sx, 0], [1, wy, wx, conv.channels])), 0) as tf.Tensor4D);
       try {
-        outs.push(opts.predictCrops ? await opts.predictCrops(batch) : tf.tidy(() => {
-          const predicted = classifier.predict(inputShape.length === 3 ? batch.reshape([cols, wy, wx]) : batch);
-          return Array.isArray(predicted) ? predicted[conv.outputIndex] : predicted;
-        }));
+        outs.push(opts.predictCrops ? await opts.predictCrops(batch) : tfjsCrops(classifier, conv.outputIndex, batch));
       } finally {
         batch.dispose();
       }
     }
   } catch (err) {
-    tf.dispose([fcnOut, image, ...outs]);
+    tf.dispose([...(fcnOut ? [fcnOut] : []), image, ...outs]);
     throw err;
   }
+  const whole = fcnOut;
   const cropOut = tf.concat(outs, 0);
   tf.dispose([image, ...outs]);
   try {
-    const [, r, c, classes] = fcnOut.shape;
+    const [, r, c, classes] = whole.shape;
     if (r !== rows || c !== cols || classes !== conv.classes) {
       throw new ModelError(file, `converted model gives ${r}×${c}×${classes} cells on a ${ny}×${nx} input, expected ${rows}×${cols}×${conv.classes}: stride or padding not understood`);
     }
-    const a = (await fcnOut.data()) as Float32Array;
+    const a = (await whole.data()) as Float32Array;
     const b = (await cropOut.data()) as Float32Array;
     let maxAbs = 0;
     let sumAbs = 0;
@@ -221,6 +237,6 @@ export async function checkEquivalence(
       grade,
     };
   } finally {
-    tf.dispose([fcnOut, cropOut]);
+    tf.dispose([whole, cropOut]);
   }
 }

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import { writeFileAtomic } from '../io/atomic';
 import { modelFromArtifacts } from '../model/artifacts';
-import { exportOnnx } from './export';
+import { exportOnnx, exportOnnxFile } from './export';
 import { checkOnnx, type OnnxCheck } from './verify';
 
 /** File name of the ONNX model in a converted folder. */
@@ -59,6 +59,42 @@ export async function exportConverted(artifacts: tf.io.ModelArtifacts, info: Con
  */
 export function exportFcn(fcn: tf.LayersModel, info: ConvertedModelInfo, file: string): Uint8Array {
   return exportOnnx(fcn, file, { metadata: metadata(info) }).bytes;
+}
+
+/**
+ * {@link exportFcn} written to `dest` as it is encoded (streamed, atomically): the bytes are never
+ * whole in memory, each kernel goes from tfjs's heap into its part of the file.
+ * @throws ModelError naming the layer with no ONNX mapping
+ */
+export async function exportFcnFile(fcn: tf.LayersModel, info: ConvertedModelInfo, file: string, dest: string): Promise<void> {
+  await exportOnnxFile(fcn, file, dest, { metadata: metadata(info) });
+}
+
+/**
+ * The ONNX side of a prepared model for `convmap convert`: the check its conversion made on its ONNX
+ * file (convertModel's `onnxCheck`), or, for a model prepared otherwise, {@link exportConverted}'s;
+ * and how to save model.onnx into a folder (streamed from a rebuild of the artifacts: the ONNX bytes
+ * and the artifacts are never held together).
+ */
+export async function convertedOnnx(
+  prepared: { artifacts: tf.io.ModelArtifacts; info: ConvertedModelInfo; onnxCheck?: OnnxCheck }, file: string,
+): Promise<{ check: OnnxCheck; save: (dir: string) => Promise<void> }> {
+  const { artifacts, info, onnxCheck } = prepared;
+  if (onnxCheck === undefined) {
+    const { bytes, check } = await exportConverted(artifacts, info, file);
+    return { check, save: (dir) => saveOnnx(dir, bytes) };
+  }
+  return {
+    check: onnxCheck,
+    save: async (dir) => {
+      const fcn = await modelFromArtifacts(artifacts, file);
+      try {
+        await exportFcnFile(fcn, info, file, path.join(dir, ONNX_FILE));
+      } finally {
+        fcn.dispose();
+      }
+    },
+  };
 }
 
 /** Writes DIR/model.onnx atomically. */

@@ -6,10 +6,10 @@
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { InferenceSession } from 'onnxruntime-node';
-import { exportOnnx } from './export';
+import { exportOnnxFile } from './export';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
 import { loadOrt } from '../ort/runtime';
-import { oneOffSession } from './one-off-session';
+import { withTempOnnx } from './one-off-session';
 import type { CropRunner } from '../model/onnx/original';
 
 export type { CropRunner };
@@ -25,19 +25,36 @@ async function run(ort: typeof import('onnxruntime-node'), session: InferenceSes
   return tf.tensor2d(y.data as Float32Array, [n, y.data.length / n]);
 }
 
+/** The classifier in ONNX Runtime, not yet checked against tfjs: crops' scores, and its scores of the probe. */
+export interface UncheckedCropRunner extends CropRunner {
+  /** ONNX Runtime's scores of the probe crop, [classes]. */
+  probeScores: Float32Array;
+}
+
+/**
+ * True when ONNX Runtime's probe scores `a` agree with tfjs's `b` within {@link CROP_RUNNER_TOLERANCE}
+ * of the largest |b| (NaN never agrees).
+ */
+export function probeAgrees(a: Float32Array, b: Float32Array): boolean {
+  let maxAbs = a.length === b.length ? 0 : Infinity;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return maxAbs <= CROP_RUNNER_TOLERANCE * Math.max(scale, 1e-6);
+}
+
 /**
  * The classifier exported to ONNX (its one output, [batch, classes], reshaped to the exporter's
- * [batch, 1, 1, classes]) and opened in ONNX Runtime on the CPU, when it exports and agrees with
- * tfjs on `probe` (one crop, [1, height, width, channels]) within {@link CROP_RUNNER_TOLERANCE}.
- * @param reference the tfjs scores of `probe` ([1, classes]) from a model the caller runs anyway: the
- *   converted model on one window computes the classifier's function. The classifier then never runs
- *   in tfjs, whose WebAssembly backend keeps a packed copy of every Dense kernel it has run while the
- *   kernel lives (VGG19's 25088×4096 head: 430 MB more heap, never given back). Default: the classifier.
- * @returns undefined where it does not: the check then runs in tfjs, as the classifier is
+ * [batch, 1, 1, classes]), written to a temporary file as it is encoded and opened in ONNX Runtime
+ * on the CPU, with its scores of `probe` (one crop, [1, height, width, channels]). Whether ONNX
+ * Runtime may stand for tfjs is the caller's to decide ({@link probeAgrees}): a caller that holds
+ * big tfjs weights scores the probe in tfjs once the session is released.
+ * @returns undefined where the classifier does not export or does not run
  */
-export async function onnxCropRunner(
-  classifier: tf.LayersModel, file: string, probe: tf.Tensor4D, reference?: (probe: tf.Tensor4D) => tf.Tensor,
-): Promise<CropRunner | undefined> {
+export async function uncheckedCropRunner(classifier: tf.LayersModel, file: string, probe: tf.Tensor4D): Promise<UncheckedCropRunner | undefined> {
   const input = classifier.inputs[0]?.shape;
   const output = classifier.outputs[0]?.shape;
   if (classifier.inputs.length !== 1 || classifier.outputs.length !== 1 || input?.length !== 4 || output?.length !== 2 || typeof output[1] !== 'number') return undefined;
@@ -45,26 +62,39 @@ export async function onnxCropRunner(
   try {
     const head = tf.layers.reshape({ targetShape: [1, 1, output[1]] }).apply(classifier.outputs[0]) as tf.SymbolicTensor;
     const wrapped = tf.model({ inputs: classifier.inputs, outputs: head });
-    const { bytes } = exportOnnx(wrapped, file);
     // Its threads sleep between crop batches: spinning, they took the CPU the tfjs side of the check needs.
-    session = (await oneOffSession(bytes, { device: 'cpu', threads: os.availableParallelism(), spinning: false })).session;
+    const opened = await withTempOnnx((f) => exportOnnxFile(wrapped, file, f), { device: 'cpu', threads: os.availableParallelism(), spinning: false });
+    session = opened.session;
     const ort = await loadOrt();
     const got = await run(ort, session, probe);
-    const want = reference ? reference(probe) : (classifier.predict(probe) as tf.Tensor);
-    const [a, b] = [(await got.data()) as Float32Array, (await want.data()) as Float32Array];
-    tf.dispose([got, want]);
-    let maxAbs = a.length === b.length ? 0 : Infinity;
-    let scale = 0;
-    for (let i = 0; i < b.length; i++) {
-      const d = Math.abs(a[i] - b[i]);
-      maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);
-      scale = Math.max(scale, Math.abs(b[i]));
-    }
-    if (!(maxAbs <= CROP_RUNNER_TOLERANCE * Math.max(scale, 1e-6))) throw new Error('ONNX Runtime disagrees with tfjs on the probe crop');
+    const probeScores = (await got.data()) as Float32Array;
+    got.dispose();
     const ready = session;
-    return { predict: (batch) => run(ort, ready, batch), release: () => ready.release() };
+    return { predict: (batch) => run(ort, ready, batch), release: () => ready.release(), probeScores };
   } catch {
     await session?.release().catch(() => undefined);
     return undefined;
   }
+}
+
+/**
+ * {@link uncheckedCropRunner} when it agrees with tfjs on `probe` ({@link probeAgrees}).
+ * @param reference the tfjs scores of `probe` ([1, classes]); default: the classifier's
+ * @returns undefined where it does not: the check then runs in tfjs, as the classifier is
+ */
+export async function onnxCropRunner(
+  classifier: tf.LayersModel, file: string, probe: tf.Tensor4D, reference?: (probe: tf.Tensor4D) => tf.Tensor,
+): Promise<CropRunner | undefined> {
+  const runner = await uncheckedCropRunner(classifier, file, probe);
+  if (!runner) return undefined;
+  try {
+    const want = reference ? reference(probe) : (classifier.predict(probe) as tf.Tensor);
+    const b = (await want.data()) as Float32Array;
+    want.dispose();
+    if (probeAgrees(runner.probeScores, b)) return { predict: runner.predict, release: runner.release };
+  } catch {
+    /* tfjs could not score the probe: the check runs in tfjs, which says why */
+  }
+  await runner.release().catch(() => undefined);
+  return undefined;
 }

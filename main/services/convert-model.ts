@@ -2,13 +2,14 @@
  * The tfjs side of opening a model (prepareModel in ./models loads it only when it must run): a
  * classifier's conversion and crop check, and a converted folder re-read by tfjs for a stride rewrite.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { ConvertedModelInfo } from '../../core/model-info';
+import type { ConvertedModelInfo, EquivalenceReport } from '../../core/model-info';
 import { guessFromTrunk, type PreprocessGuess } from '../../core/preprocess-guess';
 import { refineSaved, refineStride, strideInfo, type FineConversion } from '../convert/atrous';
 import { convertClassifier, type Conversion } from '../convert/convert';
-import { checkEquivalence, smoothRandomImage } from '../convert/equivalence';
 import { loadConverted, modelToArtifacts, saveConverted } from '../convert/save';
 import type { OnnxModelFile } from '../engine/engine';
 import { activationBytesPerPixel } from '../engine/onnx-memory';
@@ -16,9 +17,9 @@ import { ModelError } from '../model/errors';
 import { readLabelsFile } from '../model/labels';
 import { withFixedInputSize } from '../model/input-size';
 import { loadClassifier } from '../model/load';
-import { exportFcn, saveOnnx } from '../onnx/convert';
-import { onnxCropRunner } from '../onnx/crops';
-import { originalCropRunner, type CropRunner } from '../model/onnx/original';
+import { exportFcnFile, ONNX_FILE } from '../onnx/convert';
+import { checkConverted, checkWithoutOnnx } from '../onnx/check-converted';
+import type { OnnxCheck } from '../onnx/verify';
 import { OnnxType } from '../model/onnx/read';
 import { onnxOf, readConvertedFolder } from './converted-folder';
 import { storeConversion } from '../io/model-cache';
@@ -98,25 +99,6 @@ export async function convertModel(
       opts.onStage?.('verifying');
       const guess = classifier.onnx?.preprocess ?? guessPreprocess(classifier.teachableMachine, conv, builtin, classifier.model);
       const preprocess = opts.preprocess ?? guess.mode;
-      // An ONNX file's crops run through the original file in ONNX Runtime, the oracle; another
-      // classifier's run in ONNX Runtime where it exports and agrees with tfjs on one crop.
-      let runner: CropRunner | undefined;
-      if (classifier.onnx) {
-        runner = await originalCropRunner(classifier.onnx.original);
-      } else {
-        const probe = smoothRandomImage(conv.window[0], conv.window[1], conv.channels, 7, preprocess);
-        // The probe's tfjs scores come from the converted model (one cell at the window's size), which the
-        // check runs anyway: the classifier's Dense kernels are never packed by tfjs's WebAssembly backend.
-        const oneCell = (p: tf.Tensor4D): tf.Tensor => tf.tidy(() => (conv.fcn.predict(p) as tf.Tensor).reshape([p.shape[0], -1]));
-        runner = await onnxCropRunner(classifier.model, classifier.file, probe, oneCell).finally(() => probe.dispose());
-      }
-      const integerInput = classifier.onnx?.original.input.elemType === OnnxType.UINT8;
-      let equivalence;
-      try {
-        equivalence = await checkEquivalence(classifier.model, conv, classifier.file, { preprocess, integerInput, ...(runner ? { predictCrops: runner.predict } : {}) });
-      } finally {
-        await runner?.release();
-      }
       // An ONNX file's output goes by its graph name (the one `--output` takes), not the rebuild's layer name.
       const onnxOutput = classifier.onnx?.output;
       const outputs = onnxOutput === undefined ? conv.outputs : conv.outputs.map((o, i) => (i === conv.outputIndex ? { ...o, name: onnxOutput } : o));
@@ -141,17 +123,42 @@ export async function convertModel(
         padding: conv.padding,
         preprocess,
         ...(opts.preprocess ? {} : { preprocessGuess: { why: guess.why, uncertain: guess.uncertain } }),
-        equivalence,
+        // Set by the check below, which needs the rest for the ONNX file's metadata; the key keeps its place in the sidecar.
+        equivalence: undefined as unknown as EquivalenceReport,
         outputs,
         output: chosen.name,
         ...(classifier.quantization ? { quantization: classifier.quantization } : {}),
         ...(opts.labelsFile ? { labelsFile: path.resolve(opts.labelsFile) } : {}),
         activationBytesPerPixel: activationBytesPerPixel(conv.fcn, conv.window),
       };
+      // The converted model is checked on its ONNX file, streamed to a temporary folder (see checkConverted);
+      // one with a layer ONNX does not map is checked in tfjs (`convert` then refuses it naming the layer).
+      const check = {
+        classifier: classifier.model, conv, file: classifier.file, preprocess,
+        integerInput: classifier.onnx?.original.input.elemType === OnnxType.UINT8, original: classifier.onnx?.original,
+      };
+      const tmp = await mkdtemp(path.join(os.tmpdir(), 'convmap-convert-'));
+      let onnxCheck: OnnxCheck | undefined;
+      try {
+        const onnxFile = path.join(tmp, ONNX_FILE);
+        const exported = await exportFcnFile(conv.fcn, info, classifier.file, onnxFile).then(() => true, (e: unknown) => {
+          if (e instanceof ModelError) return false;
+          throw e;
+        });
+        if (exported) {
+          const checked = await checkConverted({ ...check, onnxFile });
+          info.equivalence = checked.equivalence;
+          onnxCheck = checked.onnx;
+        } else {
+          info.equivalence = await checkWithoutOnnx(check);
+        }
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
       const artifacts = await modelToArtifacts(conv.fcn);
       const { fcn: _fcn, ...conversion } = conv;
       const cached = store !== undefined && path.resolve(store.file) === path.resolve(classifier.file) ? await toCache(store, conv.fcn, artifacts, info, classifier.file) : undefined;
-      return { artifacts: cached?.artifacts ?? artifacts, info, conversion, ...(cached ? { onnx: cached.onnx } : {}) };
+      return { artifacts: cached?.artifacts ?? artifacts, info, conversion, ...(onnxCheck ? { onnxCheck } : {}), ...(cached ? { onnx: cached.onnx } : {}) };
     } finally {
       if (fine && fine.fcn !== coarse.fcn) fine.fcn.dispose();
       coarse.fcn.dispose();
@@ -171,10 +178,9 @@ async function toCache(
   store: CacheStore, fcn: tf.LayersModel, artifacts: tf.io.ModelArtifacts, info: ConvertedModelInfo, file: string,
 ): Promise<{ onnx: OnnxModelFile; artifacts: tf.io.ModelArtifacts } | undefined> {
   try {
-    const bytes = exportFcn(fcn, info, file);
     const dir = await storeConversion(store.dir, store.key, async (tmp) => {
       await saveConverted(tmp, artifacts, info);
-      await saveOnnx(tmp, bytes);
+      await exportFcnFile(fcn, info, file, path.join(tmp, ONNX_FILE));
     }, store.maxBytes);
     const onnx = await onnxOf(dir, info);
     const read = await readConvertedFolder(dir);

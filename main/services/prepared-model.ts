@@ -3,6 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { ConvertedModelInfo, PreprocessMode } from '../../core/model-info';
 import type { BackendName, BackendRequest } from '../engine/backend';
 import type { OnnxModelFile } from '../engine/engine';
+import type { OnnxCheck } from '../onnx/verify';
 
 /** A fully convolutional model ready for the engine: serialised weights plus what we know of it. */
 export interface PreparedModel {
@@ -21,6 +22,11 @@ export interface PreparedModel {
   onnx?: OnnxModelFile;
   /** The conversion came from the model cache: nothing was converted or checked again. */
   fromCache?: boolean;
+  /**
+   * The conversion's ONNX check (its ONNX file in ONNX Runtime against the classifier in tfjs, on a
+   * window-sized input), where this call converted the model.
+   */
+  onnxCheck?: OnnxCheck;
 }
 
 /** The model cache of prepareModel (main/io/model-cache). */

@@ -23,7 +23,7 @@ const WORK = path.join(os.tmpdir(), 'convmap-bench-backbones');
 
 /** Runs what `convmap convert [-o out]` runs on `model`; the seconds it took and the grade. */
 async function convertLikeCli(model: string, out?: string): Promise<{ seconds: number; cpuSeconds: number; loadAverage1m: number; grade: string; window: number[]; stride: number[] }> {
-  const [{ selectBackend }, { prepareModel }, { exportConverted, saveOnnx }, { saveConverted }, { equivalenceGrade }] = await Promise.all([
+  const [{ selectBackend }, { prepareModel }, { convertedOnnx }, { saveConverted }, { equivalenceGrade }] = await Promise.all([
     import('../../main/engine/backend'), import('../../main/services/models'), import('../../main/onnx/convert'), import('../../main/convert/save'),
     import('../../core/model-info'),
   ]);
@@ -31,10 +31,10 @@ async function convertLikeCli(model: string, out?: string): Promise<{ seconds: n
   const cpu0 = process.cpuUsage();
   await selectBackend('auto');
   const prepared = await prepareModel(model, {});
-  const onnx = await exportConverted(prepared.artifacts, prepared.info, model);
+  const onnx = await convertedOnnx(prepared, model);
   if (out) {
     await saveConverted(out, prepared.artifacts, prepared.info);
-    await saveOnnx(out, onnx.bytes);
+    await onnx.save(out);
   }
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);

@@ -11,6 +11,8 @@ import { ModelError } from '../../main/model/errors';
 import { exportOnnx } from '../../main/onnx/export';
 import { decodeModel, encodeModel } from '../../main/onnx/proto';
 import { checkOnnx } from '../../main/onnx/verify';
+import { checkConverted } from '../../main/onnx/check-converted';
+import { checkEquivalence } from '../../main/convert/equivalence';
 import { randomizeWeights, useWasm } from '../helpers/models';
 
 const run = promisify(execFile);
@@ -37,8 +39,8 @@ describe.skipIf(!hasCorpus)('convmap convert -o DIR writes DIR/model.onnx', () =
     const report = JSON.parse(stdout) as { onnx: { maxAbsDiff: number; maxRelDiff: number; inputSize: number[] } };
     expect(report.onnx.maxRelDiff).toBeLessThanOrEqual(1e-4);
     expect(report.onnx.maxAbsDiff).toBeGreaterThanOrEqual(0);
-    // window 32, stride 4: at least twice the window, whole strides.
-    expect(report.onnx.inputSize).toEqual([64, 64]);
+    // One window (32): model.onnx's cell there against the classifier in tfjs; its map of many cells is the crop check's.
+    expect(report.onnx.inputSize).toEqual([32, 32]);
 
     const sidecar = JSON.parse(await fs.readFile(path.join(out, 'convmap.json'), 'utf8')) as { window: number[]; stride: number[]; channels: number; labels: string[] };
     const session = await ort.InferenceSession.create(path.join(out, 'model.onnx'));
@@ -85,6 +87,51 @@ describe('checkOnnx', () => {
       expect(err).toBeInstanceOf(ModelError);
       expect((err as ModelError).layer).toEqual({ name: 'c2', className: 'Conv2D' });
       expect((err as ModelError).message).toMatch(/^three\.json: layer "c2" \(Conv2D\): the ONNX model differs from the tfjs model by [0-9.e+-]+ of the output's scale \(> 0\.0001\) on a 32×32 image; this layer is the first whose outputs differ/);
+    } finally {
+      c.fcn.dispose();
+      m.dispose();
+    }
+  });
+});
+
+describe('checkConverted: the crop check and the ONNX check on the ONNX file', () => {
+  it('grades a conversion as the all-tfjs check does, and refuses a file whose layer c2 is off, naming it', async () => {
+    const m = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ filters: 4, kernelSize: 3, inputShape: [16, 16, 3], activation: 'relu', name: 'c1' }),
+        tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', name: 'c2' }),
+        tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', name: 'c3' }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' }),
+      ],
+    });
+    randomizeWeights(m, 3);
+    const c = convertClassifier(m, 'three.json');
+    const dir = await fs.mkdtemp(path.join(tmp, 'checked-'));
+    try {
+      const good = exportOnnx(c.fcn, 'three.json').bytes;
+      const file = path.join(dir, 'model.onnx');
+      await fs.writeFile(file, good);
+      const viaOrt = await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit' });
+      // The oracle: the same check with both sides in tfjs (no padding: exact, to float precision).
+      const viaTfjs = await checkEquivalence(m, c, 'three.json', { preprocess: 'unit' });
+      expect(viaOrt.equivalence.grade).toBe(viaTfjs.grade);
+      expect(viaOrt.equivalence.exact).toBe(true);
+      expect(viaOrt.equivalence.cellsChecked).toBe(viaTfjs.cellsChecked);
+      expect(Math.abs(viaOrt.equivalence.maxAbsDiff - viaTfjs.maxAbsDiff)).toBeLessThan(1e-5);
+      expect(viaOrt.onnx.maxRelDiff).toBeLessThanOrEqual(1e-4);
+      expect(viaOrt.onnx.inputSize).toEqual([16, 16]);
+
+      const proto = decodeModel(good);
+      const kernel = proto.graph.initializer.find((t) => t.name === 'c2/W');
+      const values = new Float32Array(Uint8Array.from(kernel?.rawData ?? []).buffer);
+      values.forEach((v, i) => (values[i] = v * 1.01));
+      if (kernel) kernel.rawData = new Uint8Array(values.buffer);
+      await fs.writeFile(file, encodeModel(proto));
+      const err = await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit' }).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(ModelError);
+      expect((err as ModelError).layer).toEqual({ name: 'c2', className: 'Conv2D' });
+      expect((err as ModelError).message).toMatch(/^three\.json: layer "c2" \(Conv2D\): the ONNX model differs from the tfjs model by [0-9.e+-]+ of the output's scale \(> 0\.0001\) on a 16×16 image; this layer is the first whose outputs differ/);
     } finally {
       c.fcn.dispose();
       m.dispose();

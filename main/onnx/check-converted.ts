@@ -1,0 +1,152 @@
+/**
+ * The conversion's checks with the converted model in ONNX Runtime, on the ONNX file the user runs:
+ * its cells against the classifier's crops (checkEquivalence), and its one cell at the window against
+ * the classifier in tfjs (the ONNX check). tfjs never runs the converted model's head: on its
+ * WebAssembly backend a run keeps XNNPACK's packed copy of every kernel it ran while the kernel
+ * lives, and the heap never shrinks (VGG19's 7×7×512×4096 head: 0.82 GB more at the peak).
+ */
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import type { InferenceSession } from 'onnxruntime-node';
+import type { EquivalenceReport, PreprocessMode } from '../../core/model-info';
+import type { Conversion } from '../convert/convert';
+import { boundedOutput, checkEquivalence, smoothRandomImage, tfjsCrops } from '../convert/equivalence';
+import { ModelError } from '../model/errors';
+import { originalCropRunner, scoreDifference, type CropRunner, type OriginalOnnx } from '../model/onnx/original';
+import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
+import { loadOrt } from '../ort/runtime';
+import { onnxCropRunner, probeAgrees, uncheckedCropRunner, type UncheckedCropRunner } from './crops';
+import { oneOffFileSession } from './one-off-session';
+import { checkOnnx, ONNX_TOLERANCE, type OnnxCheck } from './verify';
+
+/** What {@link checkConverted} checks. */
+export interface ConvertedCheckInput {
+  /** The classifier in tfjs (for an ONNX import, its rebuild), input [batch, wy, wx(, c)]. */
+  classifier: tf.LayersModel;
+  conv: Conversion;
+  /** Named in messages. */
+  file: string;
+  /** The converted model's ONNX file (exportFcnFile), input NHWC [batch, h, w, c]. */
+  onnxFile: string;
+  preprocess: PreprocessMode;
+  /** The model reads whole pixel values: the check image is rounded (checkEquivalence). */
+  integerInput?: boolean;
+  /** For an ONNX import: the original file, whose crops are the oracle (no tfjs stands for it). */
+  original?: OriginalOnnx;
+}
+
+async function runNhwc(session: InferenceSession, x: tf.Tensor4D): Promise<tf.Tensor4D> {
+  const ort = await loadOrt();
+  const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', (await x.data()) as Float32Array, x.shape) }, [ONNX_OUTPUT]);
+  const y = out[ONNX_OUTPUT];
+  return tf.tensor4d(y.data as Float32Array, y.dims as [number, number, number, number]);
+}
+
+async function values(t: tf.Tensor): Promise<Float32Array> {
+  try {
+    return (await t.data()) as Float32Array;
+  } finally {
+    t.dispose();
+  }
+}
+
+/**
+ * Checks a conversion on its ONNX file, one ONNX Runtime session open at a time:
+ * 1. the converted model's session scores the probe (a window-sized smooth image) and the crop
+ *    check's whole image, and is released;
+ * 2. the crops run through the classifier exported to ONNX (or the original ONNX file), released;
+ * 3. tfjs scores the probe with the classifier: where the exported classifier disagrees with it, the
+ *    crop check is run again with the crops in tfjs; the converted model's cell at the window must
+ *    match it within {@link ONNX_TOLERANCE} (or, for a conversion whose cell at the window is not the
+ *    crop — a Squeeze-and-Excitation pool over the window around each location — match the
+ *    converted model in tfjs).
+ * @returns the crop check's report and the ONNX check (on a window-sized input)
+ * @throws ModelError naming the file (and the first differing layer) when the ONNX file does not
+ *   compute the converted model
+ */
+export async function checkConverted(input: ConvertedCheckInput): Promise<{ equivalence: EquivalenceReport; onnx: OnnxCheck }> {
+  const { classifier, conv, file, onnxFile, preprocess, integerInput, original } = input;
+  const sessionOptions = { device: 'cpu' as const, threads: os.availableParallelism(), spinning: false };
+  const probe = smoothRandomImage(conv.window[0], conv.window[1], conv.channels, 7, preprocess);
+  let fcn: InferenceSession | undefined;
+  let crops: CropRunner | UncheckedCropRunner | undefined;
+  const wholeInOrt = async (image: tf.Tensor4D): Promise<tf.Tensor> => {
+    fcn ??= (await oneOffFileSession(onnxFile, sessionOptions)).session;
+    try {
+      return await runNhwc(fcn, image);
+    } finally {
+      // Released before the crops' session opens: two VGG-sized sessions at once would double the peak.
+      await fcn.release();
+      fcn = undefined;
+    }
+  };
+  try {
+    fcn = (await oneOffFileSession(onnxFile, sessionOptions)).session;
+    const onnxProbe = await values(await runNhwc(fcn, probe));
+    let cropsOpened = false;
+    const predictCrops = async (batch: tf.Tensor4D): Promise<tf.Tensor> => {
+      if (!cropsOpened) {
+        cropsOpened = true;
+        crops = original ? await originalCropRunner(original) : await uncheckedCropRunner(classifier, file, probe);
+      }
+      return crops ? crops.predict(batch) : tfjsCrops(classifier, conv.outputIndex, batch);
+    };
+    let equivalence = await checkEquivalence(classifier, conv, file, { preprocess, integerInput, predictWhole: wholeInOrt, predictCrops });
+    const cropProbe = crops && 'probeScores' in crops ? crops.probeScores : undefined;
+    await crops?.release();
+    crops = undefined;
+
+    // tfjs runs the classifier once, on the probe, after every session is released.
+    const tfjsProbe = await values(tfjsCrops(classifier, conv.outputIndex, probe));
+    if (cropProbe && !probeAgrees(cropProbe, tfjsProbe)) {
+      // ONNX Runtime does not reproduce the classifier: its crops come from tfjs.
+      equivalence = await checkEquivalence(classifier, conv, file, { preprocess, integerInput, predictWhole: wholeInOrt });
+    }
+    return { equivalence, onnx: await onnxCheck(conv, file, onnxFile, probe, onnxProbe, tfjsProbe) };
+  } finally {
+    probe.dispose();
+    await fcn?.release();
+    await crops?.release();
+  }
+}
+
+/**
+ * The crop check of a conversion that has no ONNX file (a layer without an ONNX mapping): the
+ * converted model runs in tfjs; the crops in ONNX Runtime where the classifier exports and agrees
+ * with tfjs on a probe crop (the original file for an ONNX import), else in tfjs.
+ */
+export async function checkWithoutOnnx(input: Omit<ConvertedCheckInput, 'onnxFile'>): Promise<EquivalenceReport> {
+  const { classifier, conv, file, preprocess, integerInput, original } = input;
+  let runner: CropRunner | undefined;
+  if (original) {
+    runner = await originalCropRunner(original);
+  } else {
+    const probe = smoothRandomImage(conv.window[0], conv.window[1], conv.channels, 7, preprocess);
+    runner = await onnxCropRunner(classifier, file, probe).finally(() => probe.dispose());
+  }
+  try {
+    return await checkEquivalence(classifier, conv, file, { preprocess, integerInput, ...(runner ? { predictCrops: runner.predict } : {}) });
+  } finally {
+    await runner?.release();
+  }
+}
+
+/**
+ * The converted model's ONNX scores of the probe against tfjs's: the classifier's (the same function
+ * at the window), else the converted model's in tfjs (only for a conversion whose cell at the window
+ * is not the crop; its head is then a pooled one).
+ */
+async function onnxCheck(conv: Conversion, file: string, onnxFile: string, probe: tf.Tensor4D, onnxProbe: Float32Array, tfjsProbe: Float32Array): Promise<OnnxCheck> {
+  const bounded = boundedOutput(conv.fcn);
+  const inputSize: [number, number] = [conv.window[0], conv.window[1]];
+  let diff = onnxProbe.length === tfjsProbe.length ? scoreDifference(onnxProbe, tfjsProbe, bounded) : { maxAbs: Infinity, maxRel: Infinity };
+  if (!(diff.maxRel <= ONNX_TOLERANCE)) {
+    const fcnProbe = await values(tf.tidy(() => conv.fcn.predict(probe) as tf.Tensor));
+    if (fcnProbe.length === onnxProbe.length) diff = scoreDifference(onnxProbe, fcnProbe, bounded);
+  }
+  if (diff.maxRel <= ONNX_TOLERANCE) return { maxAbsDiff: diff.maxAbs, maxRelDiff: diff.maxRel, inputSize };
+  // Names the first layer whose outputs differ (the whole file is read: a refusal, not the common path).
+  await checkOnnx(conv.fcn, new Uint8Array(await readFile(onnxFile)), file, inputSize);
+  throw new ModelError(file, `the ONNX model differs from the tfjs model by ${diff.maxRel.toExponential(2)} of the output's scale (> ${ONNX_TOLERANCE}) on a ${inputSize[0]}×${inputSize[1]} image`);
+}
