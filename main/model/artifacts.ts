@@ -5,6 +5,23 @@ import { assignWeightsByName } from './weights';
 const BYTES: Partial<Record<tf.DataType, number>> = { float32: 4, int32: 4, bool: 1 };
 
 /**
+ * A tensor's values as a view of tfjs's WebAssembly heap, without the copy dataSync makes (VGG's head
+ * kernel: 411 MB, left for the garbage collector beside the artifacts), or undefined on another
+ * backend. Valid only until tfjs next allocates: read at once, never kept.
+ */
+function heapArray(t: tf.Tensor): Float32Array | Int32Array | Uint8Array | undefined {
+  if (tf.getBackend() !== 'wasm') return undefined;
+  const backend = tf.backend() as unknown as { typedArrayFromHeap?: (info: tf.TensorInfo) => unknown };
+  try {
+    const view = backend.typedArrayFromHeap?.(t);
+    const ok = view instanceof Float32Array || view instanceof Int32Array || view instanceof Uint8Array;
+    return ok && view.length === t.size ? view : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Serialises a tfjs model to in-memory artifacts (topology + one weight buffer), as tfjs saves it
  * (`model.save`: the same topology, weight names, order and bytes). Each weight is copied straight
  * into the one buffer: tfjs's own encoder reads every weight into a copy first and then joins the
@@ -18,7 +35,7 @@ export async function modelToArtifacts(model: tf.LayersModel): Promise<tf.io.Mod
   const data = new Uint8Array(values.reduce((n, v) => n + v.size * (BYTES[v.dtype] as number), 0));
   let at = 0;
   for (const v of values) {
-    const array = v.dataSync();
+    const array = heapArray(v) ?? v.dataSync();
     const bytes = new Uint8Array(array.buffer, array.byteOffset, v.size * (BYTES[v.dtype] as number));
     data.set(bytes, at);
     at += bytes.byteLength;
