@@ -84,6 +84,7 @@ export async function checkConverted(input: ConvertedCheckInput): Promise<{ equi
   try {
     fcn = (await oneOffFileSession(onnxFile, sessionOptions)).session;
     const onnxProbe = await values(await runNhwc(fcn, probe));
+(globalThis as unknown as { __step?: (n: string) => void }).__step?.('fcnProbe');
     let cropsOpened = false;
     const predictCrops = async (batch: tf.Tensor4D): Promise<tf.Tensor> => {
       if (!cropsOpened) {
@@ -93,12 +94,14 @@ export async function checkConverted(input: ConvertedCheckInput): Promise<{ equi
       return crops ? crops.predict(batch) : tfjsCrops(classifier, conv.outputIndex, batch);
     };
     let equivalence = await checkEquivalence(classifier, conv, file, { preprocess, integerInput, predictWhole: wholeInOrt, predictCrops });
+(globalThis as unknown as { __step?: (n: string) => void }).__step?.('equivalence');
     const cropProbe = crops && 'probeScores' in crops ? crops.probeScores : undefined;
     await crops?.release();
     crops = undefined;
 
     // tfjs runs the classifier once, on the probe, after every session is released.
-    const tfjsProbe = await values(tfjsCrops(classifier, conv.outputIndex, probe));
+    const tfjsProbe = await values(classifierScores(classifier, conv.outputIndex, probe));
+(globalThis as unknown as { __step?: (n: string) => void }).__step?.('anchor');
     if (cropProbe && !probeAgrees(cropProbe, tfjsProbe)) {
       // ONNX Runtime does not reproduce the classifier: its crops come from tfjs.
       equivalence = await checkEquivalence(classifier, conv, file, { preprocess, integerInput, predictWhole: wholeInOrt });
@@ -108,6 +111,51 @@ export async function checkConverted(input: ConvertedCheckInput): Promise<{ equi
     probe.dispose();
     await fcn?.release();
     await crops?.release();
+  }
+}
+
+/** Every Dense layer of a model, nested models' included. */
+function denseLayers(model: tf.LayersModel): tf.layers.Layer[] {
+  return model.layers.flatMap((l) => (l instanceof tf.LayersModel ? denseLayers(l) : l.getClassName() === 'Dense' ? [l] : []));
+}
+
+/**
+ * The classifier's scores of `probe` in tfjs ({@link tfjsCrops}). On tfjs's WebAssembly backend its
+ * Dense layers run on tfjs's plain-JS backend: XNNPACK keeps a packed copy of every Dense kernel it
+ * has run while the kernel lives, in a heap that never shrinks (VGG's 25088×4096 kernel: 411 MB at
+ * the conversion's peak). The plain-JS backend takes the kernel out of the heap for the call (tfjs
+ * moves it), and it is put back at once, where it was, for the ONNX export and the artifacts to read.
+ */
+function classifierScores(classifier: tf.LayersModel, outputIndex: number, probe: tf.Tensor4D): tf.Tensor {
+  const dense = denseLayers(classifier);
+  if (tf.getBackend() !== 'wasm' || dense.length === 0) return tfjsCrops(classifier, outputIndex, probe);
+  const calls = dense.map((layer) => layer.call);
+  dense.forEach((layer, i) => {
+    layer.call = (inputs, kwargs) => {
+      // Both backends are registered and initialised: setBackend switches before it returns its promise.
+      void tf.setBackend('cpu');
+      try {
+        return calls[i].call(layer, inputs, kwargs);
+      } finally {
+        void tf.setBackend('wasm');
+      }
+    };
+  });
+  try {
+    return tfjsCrops(classifier, outputIndex, probe);
+  } finally {
+    dense.forEach((layer, i) => {
+      layer.call = calls[i];
+    });
+    const wasm = tf.backend() as unknown as { typedArrayFromHeap?: (t: tf.TensorInfo) => unknown };
+    for (const w of dense.flatMap((layer) => layer.getWeights(false))) {
+      // Reading a moved weight on the WebAssembly backend moves it back (the view may fail where the heap grew: the move is done).
+      try {
+        wasm.typedArrayFromHeap?.(w);
+      } catch {
+        /* moved back all the same */
+      }
+    }
   }
 }
 

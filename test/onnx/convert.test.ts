@@ -112,7 +112,13 @@ describe('checkConverted: the crop check and the ONNX check on the ONNX file', (
       const good = exportOnnx(c.fcn, 'three.json').bytes;
       const file = path.join(dir, 'model.onnx');
       await fs.writeFile(file, good);
+      const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 5);
+      const before = tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync().slice());
       const viaOrt = await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit' });
+      // Its Dense layers ran on tfjs's plain-JS backend for a moment: the classifier is back on WebAssembly, unchanged.
+      expect(tf.getBackend()).toBe('wasm');
+      expect(Array.from(tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync().slice()))).toEqual(Array.from(before));
+      x.dispose();
       // The oracle: the same check with both sides in tfjs (no padding: exact, to float precision).
       const viaTfjs = await checkEquivalence(m, c, 'three.json', { preprocess: 'unit' });
       expect(viaOrt.equivalence.grade).toBe(viaTfjs.grade);
