@@ -5,7 +5,7 @@
  * sides interleaved (A B A B …) and reports min and median: other work on the machine hits both.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,25 @@ import { median } from './timing';
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
-const CLI = path.join(repo, 'bin/convmap.mjs');
+
+let compiled: Promise<string> | undefined;
+
+/**
+ * The command line's entry, compiled from the sources as they are into a folder of this bench's own
+ * (scripts/build-cli.mjs --out), once per bench process. bin/convmap.mjs runs dist/ only while dist/
+ * is newer than every source and TypeScript through tsx otherwise: in a tree being edited it measured
+ * tsx's start-up (2–3 s) instead of Convmap's. Not measured so: bin/convmap.mjs's own check (it
+ * stats every source file, a few ms).
+ */
+function cli(): Promise<string> {
+  compiled ??= (async () => {
+    const out = path.join(repo, 'tmp', `bench-cli-${process.pid}`);
+    await run(process.execPath, [path.join(repo, 'scripts/build-cli.mjs'), '--out', out], { cwd: repo });
+    process.once('exit', () => rmSync(out, { recursive: true, force: true }));
+    return path.join(out, 'main', 'cli', 'index.js');
+  })();
+  return compiled;
+}
 const TM_MODEL = path.resolve(repo, '../shared/corpus/models/teachablemachine_korean5_00sky0213');
 const PHOTO_SOURCE = path.resolve(repo, '../shared/corpus/images/skimage_chelsea.png');
 const WORK = path.join(os.tmpdir(), 'convmap-bench-open');
@@ -61,7 +79,7 @@ async function photos(count: number): Promise<string[]> {
 /** The Teachable Machine model converted with `convmap convert -o` (once). */
 async function convertedFolder(): Promise<string> {
   const dir = path.join(WORK, 'tm-converted');
-  if (!existsSync(path.join(dir, 'model.onnx'))) await run(process.execPath, [CLI, 'convert', TM_MODEL, '-o', dir], { cwd: repo, maxBuffer: 1 << 24 });
+  if (!existsSync(path.join(dir, 'model.onnx'))) await run(process.execPath, [await cli(), 'convert', TM_MODEL, '-o', dir], { cwd: repo, maxBuffer: 1 << 24 });
   return dir;
 }
 
@@ -71,7 +89,7 @@ async function heatmapProcess(model: string, inputs: string[], cacheDir: string 
   try {
     if (cacheDir !== undefined) await fs.rm(path.join(cacheDir, 'scores-v1'), { recursive: true, force: true });
     const cache = cacheDir === undefined ? ['--no-cache'] : ['--cache-dir', cacheDir];
-    await run(process.execPath, [CLI, 'heatmap', model, ...inputs, '--out', out, '--quiet', ...cache, ...flags], { cwd: repo, maxBuffer: 1 << 24 });
+    await run(process.execPath, [await cli(), 'heatmap', model, ...inputs, '--out', out, '--quiet', ...cache, ...flags], { cwd: repo, maxBuffer: 1 << 24 });
   } finally {
     await fs.rm(out, { recursive: true, force: true });
   }
