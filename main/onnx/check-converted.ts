@@ -34,6 +34,31 @@ export interface ConvertedCheckInput {
   integerInput?: boolean;
   /** For an ONNX import: the original file, whose crops are the oracle (no tfjs stands for it). */
   original?: OriginalOnnx;
+  /**
+   * The classifier's tfjs scores of the probe ({@link probeScores}), where the caller made them
+   * before anything big was allocated; made after the crops otherwise.
+   */
+  tfjsProbe?: Float32Array;
+}
+
+/** The check's probe: a window-sized smooth image in the model's input range, [1, wy, wx, c]. */
+function makeProbe(conv: Conversion, preprocess: PreprocessMode): tf.Tensor4D {
+  return smoothRandomImage(conv.window[0], conv.window[1], conv.channels, 7, preprocess);
+}
+
+/**
+ * The classifier's tfjs scores of the check's probe ({@link checkConverted}'s `tfjsProbe`), its
+ * Dense layers on the plain-JS backend (see classifierScores). Made before the ONNX file is written,
+ * the kernels' copies this leaves to the garbage collector go while the file is written, not beside
+ * the artifacts made at the end.
+ */
+export async function probeScores(classifier: tf.LayersModel, conv: Conversion, preprocess: PreprocessMode): Promise<Float32Array> {
+  const probe = makeProbe(conv, preprocess);
+  try {
+    return await values(classifierScores(classifier, conv.outputIndex, probe));
+  } finally {
+    probe.dispose();
+  }
 }
 
 async function runNhwc(session: InferenceSession, x: tf.Tensor4D): Promise<tf.Tensor4D> {
@@ -68,7 +93,7 @@ async function values(t: tf.Tensor): Promise<Float32Array> {
 export async function checkConverted(input: ConvertedCheckInput): Promise<{ equivalence: EquivalenceReport; onnx: OnnxCheck }> {
   const { classifier, conv, file, onnxFile, preprocess, integerInput, original } = input;
   const sessionOptions = { device: 'cpu' as const, threads: os.availableParallelism(), spinning: false };
-  const probe = smoothRandomImage(conv.window[0], conv.window[1], conv.channels, 7, preprocess);
+  const probe = makeProbe(conv, preprocess);
   let fcn: InferenceSession | undefined;
   let crops: CropRunner | UncheckedCropRunner | undefined;
   const wholeInOrt = async (image: tf.Tensor4D): Promise<tf.Tensor> => {
@@ -84,7 +109,6 @@ export async function checkConverted(input: ConvertedCheckInput): Promise<{ equi
   try {
     fcn = (await oneOffFileSession(onnxFile, sessionOptions)).session;
     const onnxProbe = await values(await runNhwc(fcn, probe));
-(globalThis as unknown as { __step?: (n: string) => void }).__step?.('fcnProbe');
     let cropsOpened = false;
     const predictCrops = async (batch: tf.Tensor4D): Promise<tf.Tensor> => {
       if (!cropsOpened) {
@@ -94,14 +118,12 @@ export async function checkConverted(input: ConvertedCheckInput): Promise<{ equi
       return crops ? crops.predict(batch) : tfjsCrops(classifier, conv.outputIndex, batch);
     };
     let equivalence = await checkEquivalence(classifier, conv, file, { preprocess, integerInput, predictWhole: wholeInOrt, predictCrops });
-(globalThis as unknown as { __step?: (n: string) => void }).__step?.('equivalence');
     const cropProbe = crops && 'probeScores' in crops ? crops.probeScores : undefined;
     await crops?.release();
     crops = undefined;
 
-    // tfjs runs the classifier once, on the probe, after every session is released.
-    const tfjsProbe = await values(classifierScores(classifier, conv.outputIndex, probe));
-(globalThis as unknown as { __step?: (n: string) => void }).__step?.('anchor');
+    // tfjs runs the classifier once, on the probe, after every session is released (unless the caller did before).
+    const tfjsProbe = input.tfjsProbe ?? await values(classifierScores(classifier, conv.outputIndex, probe));
     if (cropProbe && !probeAgrees(cropProbe, tfjsProbe)) {
       // ONNX Runtime does not reproduce the classifier: its crops come from tfjs.
       equivalence = await checkEquivalence(classifier, conv, file, { preprocess, integerInput, predictWhole: wholeInOrt });
@@ -138,6 +160,8 @@ function classifierScores(classifier: tf.LayersModel, outputIndex: number, probe
         return calls[i].call(layer, inputs, kwargs);
       } finally {
         void tf.setBackend('wasm');
+        // Back into the hole they left before anything else is allocated there.
+        moveToHeap(layer.getWeights(false));
       }
     };
   });
@@ -147,14 +171,18 @@ function classifierScores(classifier: tf.LayersModel, outputIndex: number, probe
     dense.forEach((layer, i) => {
       layer.call = calls[i];
     });
-    const wasm = tf.backend() as unknown as { typedArrayFromHeap?: (t: tf.TensorInfo) => unknown };
-    for (const w of dense.flatMap((layer) => layer.getWeights(false))) {
-      // Reading a moved weight on the WebAssembly backend moves it back (the view may fail where the heap grew: the move is done).
-      try {
-        wasm.typedArrayFromHeap?.(w);
-      } catch {
-        /* moved back all the same */
-      }
+  }
+}
+
+/** Moves tensors that tfjs moved to another backend back into the WebAssembly heap (the current backend). */
+function moveToHeap(tensors: tf.Tensor[]): void {
+  const wasm = tf.backend() as unknown as { typedArrayFromHeap?: (t: tf.TensorInfo) => unknown };
+  for (const t of tensors) {
+    // Viewing a tensor on the WebAssembly backend moves it there first (the view may fail where the heap grew: the move is done).
+    try {
+      wasm.typedArrayFromHeap?.(t);
+    } catch {
+      /* moved all the same */
     }
   }
 }

@@ -2,6 +2,8 @@
  * The converter's ONNX step: the saved FCN (tfjs artifacts) exported as ONNX, checked in ONNX
  * Runtime against tfjs, and written as DIR/model.onnx beside the tfjs files and the sidecar.
  */
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ConvertedModelInfo } from '../../core/model-info';
@@ -73,28 +75,45 @@ export async function exportFcnFile(fcn: tf.LayersModel, info: ConvertedModelInf
 /**
  * The ONNX side of a prepared model for `convmap convert`: the check its conversion made on its ONNX
  * file (convertModel's `onnxCheck`), or, for a model prepared otherwise, {@link exportConverted}'s;
- * and how to save model.onnx into a folder (streamed from a rebuild of the artifacts: the ONNX bytes
- * and the artifacts are never held together).
+ * how to save model.onnx into a folder (the checked file copied where the conversion kept it, else
+ * streamed from a rebuild of the artifacts: the ONNX bytes and the artifacts are never held
+ * together); and `release`, which removes the kept file's temporary folder (call it in any case).
  */
 export async function convertedOnnx(
-  prepared: { artifacts: tf.io.ModelArtifacts; info: ConvertedModelInfo; onnxCheck?: OnnxCheck }, file: string,
-): Promise<{ check: OnnxCheck; save: (dir: string) => Promise<void> }> {
-  const { artifacts, info, onnxCheck } = prepared;
+  prepared: { artifacts: tf.io.ModelArtifacts; info: ConvertedModelInfo; onnxCheck?: OnnxCheck; checkedOnnxFile?: string }, file: string,
+): Promise<{ check: OnnxCheck; save: (dir: string) => Promise<void>; release: () => Promise<void> }> {
+  const { artifacts, info, onnxCheck, checkedOnnxFile } = prepared;
+  const kept = checkedOnnxFile;
+  const release = async (): Promise<void> => {
+    if (kept !== undefined) await rm(path.dirname(kept), { recursive: true, force: true });
+  };
   if (onnxCheck === undefined) {
+    await release();
     const { bytes, check } = await exportConverted(artifacts, info, file);
-    return { check, save: (dir) => saveOnnx(dir, bytes) };
+    return { check, save: (dir) => saveOnnx(dir, bytes), release: async () => undefined };
   }
   return {
     check: onnxCheck,
     save: async (dir) => {
+      const dest = path.join(dir, ONNX_FILE);
+      if (kept !== undefined) {
+        await copyFileAtomic(kept, dest);
+        return;
+      }
       const fcn = await modelFromArtifacts(artifacts, file);
       try {
-        await exportFcnFile(fcn, info, file, path.join(dir, ONNX_FILE));
+        await exportFcnFile(fcn, info, file, dest);
       } finally {
         fcn.dispose();
       }
     },
+    release,
   };
+}
+
+/** Copies `from` to `to` through a temporary name in `to`'s folder, renamed into place. */
+async function copyFileAtomic(from: string, to: string): Promise<void> {
+  await writeFileAtomic(to, () => createReadStream(from));
 }
 
 /** Writes DIR/model.onnx atomically. */

@@ -18,7 +18,7 @@ import { readLabelsFile } from '../model/labels';
 import { withFixedInputSize } from '../model/input-size';
 import { loadClassifier } from '../model/load';
 import { exportFcnFile, ONNX_FILE } from '../onnx/convert';
-import { checkConverted, checkWithoutOnnx } from '../onnx/check-converted';
+import { checkConverted, checkWithoutOnnx, probeScores } from '../onnx/check-converted';
 import type { OnnxCheck } from '../onnx/verify';
 import { OnnxType } from '../model/onnx/read';
 import { onnxOf, readConvertedFolder } from './converted-folder';
@@ -139,26 +139,29 @@ export async function convertModel(
       };
       const tmp = await mkdtemp(path.join(os.tmpdir(), 'convmap-convert-'));
       let onnxCheck: OnnxCheck | undefined;
+      let checkedOnnxFile: string | undefined;
       try {
         const onnxFile = path.join(tmp, ONNX_FILE);
+        const tfjsProbe = await probeScores(classifier.model, conv, preprocess);
         const exported = await exportFcnFile(conv.fcn, info, classifier.file, onnxFile).then(() => true, (e: unknown) => {
           if (e instanceof ModelError) return false;
           throw e;
         });
         if (exported) {
-          const checked = await checkConverted({ ...check, onnxFile });
+          const checked = await checkConverted({ ...check, onnxFile, tfjsProbe });
           info.equivalence = checked.equivalence;
           onnxCheck = checked.onnx;
+          if (opts.keepOnnx) checkedOnnxFile = onnxFile;
         } else {
           info.equivalence = await checkWithoutOnnx(check);
         }
       } finally {
-        await rm(tmp, { recursive: true, force: true });
+        if (checkedOnnxFile === undefined) await rm(tmp, { recursive: true, force: true });
       }
       const artifacts = await modelToArtifacts(conv.fcn);
       const { fcn: _fcn, ...conversion } = conv;
       const cached = store !== undefined && path.resolve(store.file) === path.resolve(classifier.file) ? await toCache(store, conv.fcn, artifacts, info, classifier.file) : undefined;
-      return { artifacts: cached?.artifacts ?? artifacts, info, conversion, ...(onnxCheck ? { onnxCheck } : {}), ...(cached ? { onnx: cached.onnx } : {}) };
+      return { artifacts: cached?.artifacts ?? artifacts, info, conversion, ...(onnxCheck ? { onnxCheck } : {}), ...(checkedOnnxFile ? { checkedOnnxFile } : {}), ...(cached ? { onnx: cached.onnx } : {}) };
     } finally {
       if (fine && fine.fcn !== coarse.fcn) fine.fcn.dispose();
       coarse.fcn.dispose();

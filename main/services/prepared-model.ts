@@ -27,6 +27,11 @@ export interface PreparedModel {
    * window-sized input), where this call converted the model.
    */
   onnxCheck?: OnnxCheck;
+  /**
+   * With `keepOnnx`: the ONNX file the conversion checked, alone in a temporary folder; the caller
+   * copies it where it belongs and removes the folder (convertedOnnx in main/onnx/convert does both).
+   */
+  checkedOnnxFile?: string;
 }
 
 /** The model cache of prepareModel (main/io/model-cache). */
@@ -64,4 +69,9 @@ export interface PrepareOptions {
    * default (the caller's). A converted folder or a cached conversion needs no tfjs at all.
    */
   backend?: BackendRequest;
+  /**
+   * Keep the ONNX file a conversion checks (PreparedModel.checkedOnnxFile) instead of removing it:
+   * `convert -o` saves it as model.onnx without writing the model again.
+   */
+  keepOnnx?: boolean;
 }

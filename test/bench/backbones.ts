@@ -30,11 +30,15 @@ async function convertLikeCli(model: string, out?: string): Promise<{ seconds: n
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   await selectBackend('auto');
-  const prepared = await prepareModel(model, {});
+  const prepared = await prepareModel(model, { keepOnnx: out !== undefined });
   const onnx = await convertedOnnx(prepared, model);
-  if (out) {
-    await saveConverted(out, prepared.artifacts, prepared.info);
-    await onnx.save(out);
+  try {
+    if (out) {
+      await saveConverted(out, prepared.artifacts, prepared.info);
+      await onnx.save(out);
+    }
+  } finally {
+    await onnx.release();
   }
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
