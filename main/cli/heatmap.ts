@@ -239,13 +239,13 @@ async function runHeatmap(inputs: string[], opts: Opts, spawnOnnxHost: SpawnOnnx
   let summary;
   let modelLoad: Record<string, unknown> = {};
   try {
-    // ONNX Runtime's idle threads spin only for a lone pass (one photo at one scale). Between the passes
-    // of several photos or scales this thread cuts the next tile and draws, and spinning threads took
-    // its core: 7 scales of one 1 MP photo, 3.0 s → 2.1 s median (8 interleaved runs, load average 5).
-    const lonePass = scan.photos.length <= 1 && Array.isArray(bound.scales) && bound.scales.length === 1;
+    // ONNX Runtime's idle threads sleep instead of spinning, even for one photo: between its passes and
+    // after the last one this thread cuts tiles and draws, and spinning threads took its core. One 1 MP
+    // photo at 7 scales: 3.0 → 2.1 s median; at one scale (a lone pass, 4–6 % faster spinning on an idle
+    // machine): 2.0 → 1.75 and 1.8 → 1.6 s (8 interleaved runs each, load average ~5).
     // The fonts of legends and box tags load while ONNX Runtime opens the model, not before it is asked to (they take this thread a while).
     const loadFonts = bound.legend || bound.boxes ? () => prepareGlyphs(info.labels) : undefined;
-    const { handle } = await openSession(engine, modelPath ?? undefined, prepared, { spinning: lonePass, onRequested: loadFonts });
+    const { handle } = await openSession(engine, modelPath ?? undefined, prepared, { spinning: false, onRequested: loadFonts });
     modelLoad = { fromCache: prepared.fromCache === true, ...(handle.loaded ?? {}) };
     bar?.start(scan.photos.length, 0, { photo: '', rate: '0.0', left: '…' });
     summary = await runBatch({
