@@ -7,7 +7,8 @@
  *    boxes need their class {@link BOX_MARGIN} over the runner-up, background included ({@link BOX_RULE}).
  * 1. Accumulate: every scale's own map gives boxes, in original pixels: its peaks per class, each
  *    the window of its cell at that scale (a large window from a small scale, a small one from a
- *    large scale). Nothing is averaged away: an object found at one scale only keeps its box.
+ *    large scale). Nothing is averaged away: an object found at one scale only keeps its box. Under
+ *    SEEN_RULE a peak must also outrank the neighbouring scales' windows around it (scaleSpacePeak).
  * 2. Merge: boxes of one class whose centres lie inside each other (the same object seen at several
  *    scales, or at neighbouring positions) become one, in descending score order.
  * 3. Suppress: greedy NMS on the merged boxes (across classes unless perClass), then matching
@@ -16,7 +17,7 @@
 
 import { type AveragedMap } from './average';
 import { isBackgroundLabel } from './defaults';
-import { cellBox, type Box, type ScoreMap } from './scoremap';
+import { cellBox, scaleFactors, type Box, type ScoreMap } from './scoremap';
 
 export interface Detection {
   classIndex: number;
@@ -88,7 +89,7 @@ export function closedSet(labels: readonly string[]): boolean {
  * The rule that tells "the model sees one of its classes here" from "it was forced to choose", in the
  * one sentence the window and the docs show.
  */
-export const SEEN_RULE = 'For a model without a background class, a cell shows a class only where that class wins and its evidence (its logit where the model gives logits, else its log-odds over the runner-up) exceeds, by at least ln 20, what 9 in 10 of this photo\'s windows (all scales) give that class, so a class the model names all over the photo, as it does on empty background, is drawn nowhere; of overlapping boxes the one with the most evidence plus the log of its window\'s area is kept, so a window holding a whole object beats a window on a part of it unless that one is far surer.';
+export const SEEN_RULE = 'For a model without a background class, a cell shows a class only where that class wins and its evidence (its logit where the model gives logits, else its log-odds over the runner-up) exceeds, by at least ln 20, what 9 in 10 of this photo\'s windows (all scales) give that class, so a class the model names all over the photo, as it does on empty background, is drawn nowhere; boxes rank by that evidence plus the log of the window\'s area, and a box is kept only where it outranks the windows of the next larger and smaller scale centred within half a window of it and every box it overlaps, so a window holding a whole object beats a window on a part of it unless that one is far surer.';
 
 /** The evidence a cell's winning class needs, nats of log-odds above the photo's baseline: ln 20 ≈ 3.0. */
 export const SEEN_MARGIN = Math.log(20);
@@ -435,9 +436,10 @@ export function scaleBoxes(maps: readonly ScoreMap[], classes: readonly number[]
   const out: ScaleBox[] = [];
   const baselines = peakRule === 'seen' ? classBaselines(maps) : peakRule === 'odds' ? new Float64Array(maps[0]?.classes ?? 0) : undefined;
   const margin = peakRule === 'seen' ? SEEN_MARGIN : BOX_MARGIN;
+  const evidence = maps.map((m) => (baselines && m.rows > 0 && m.cols > 0 ? cellEvidence(m, baselines, peakRule === 'odds') : undefined));
   maps.forEach((m, mapIndex) => {
+    const seen = evidence[mapIndex];
     if (m.rows === 0 || m.cols === 0) return;
-    const seen = baselines ? cellEvidence(m, baselines, peakRule === 'odds') : undefined;
     for (const k of classes) {
       const peaks = seen
         ? gridPeaks(m.rows, m.cols, (cell) => (seen.winner[cell] === k && seen.probability[cell] >= threshold ? seen.evidence[cell] : -Infinity), margin)
@@ -451,7 +453,40 @@ export function scaleBoxes(maps: readonly ScoreMap[], classes: readonly number[]
       }
     }
   });
-  return out;
+  return peakRule === 'seen' ? out.filter((b) => scaleSpacePeak(maps, evidence, b)) : out;
+}
+
+/**
+ * Under {@link SEEN_RULE}, true when no cell of the next smaller or larger scale (neighbours in scale
+ * order) whose window's centre lies within half of `box`'s window of its centre, along each axis,
+ * ranks higher ({@link rankOf}: its evidence for its own winning class plus the log of its window's
+ * area) than `box`, whether or not that cell gives a box itself: the box is a peak over position and scale
+ * (the 3 × 3 × 3 extremum of scale-space detectors, Lindeberg 1998, SIFT), so a window on a part of an
+ * object, or one around it with margin, gives way to the scale that sees the object most clearly.
+ * @param evidence per map, its {@link cellEvidence} (undefined for a map without cells).
+ */
+function scaleSpacePeak(maps: readonly ScoreMap[], evidence: readonly (CellEvidence | undefined)[], box: ScaleBox): boolean {
+  const order = maps.map((_, n) => n).sort((a, b) => maps[a].scale - maps[b].scale || a - b);
+  const at = order.indexOf(box.mapIndex);
+  const [y0, x0, y1, x1] = box.box;
+  const cy = (y0 + y1) / 2;
+  const cx = (x0 + x1) / 2;
+  const own = rankOf(box);
+  for (const n of [order[at - 1], order[at + 1]]) {
+    const ev = n === undefined ? undefined : evidence[n];
+    if (n === undefined || ev === undefined) continue;
+    const m = maps[n];
+    const [fy, fx] = scaleFactors(m);
+    const { window: [wy, wx], stride: [sy, sx], offset: [oy, ox] } = m.geometry;
+    // Cell i's window centre is (oy + i·sy + wy/2) / fy photo pixels; keep those within (y1 − y0)/2 of cy.
+    const i0 = Math.max(0, Math.ceil(((cy - (y1 - y0) / 2) * fy - oy - wy / 2) / sy));
+    const i1 = Math.min(m.rows - 1, Math.floor(((cy + (y1 - y0) / 2) * fy - oy - wy / 2) / sy));
+    const j0 = Math.max(0, Math.ceil(((cx - (x1 - x0) / 2) * fx - ox - wx / 2) / sx));
+    const j1 = Math.min(m.cols - 1, Math.floor(((cx + (x1 - x0) / 2) * fx - ox - wx / 2) / sx));
+    const prior = WINDOW_AREA_PRIOR * Math.log(Math.max(1, (wy / fy) * (wx / fx)));
+    for (let i = i0; i <= i1; i++) for (let j = j0; j <= j1; j++) if (ev.evidence[i * m.cols + j] + prior > own) return false;
+  }
+  return true;
 }
 
 /**
