@@ -150,6 +150,11 @@ class GraphBuilder {
       deferred: {
         byteLength: count * 4,
         write: (out) => {
+          // Straight into the file's bytes where they are 4-byte aligned (little-endian, as the copy below); else through a copy.
+          if (out.byteOffset % 4 === 0) {
+            write(new Float32Array(out.buffer, out.byteOffset, count));
+            return;
+          }
           const values = new Float32Array(count);
           write(values);
           out.set(new Uint8Array(values.buffer));

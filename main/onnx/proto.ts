@@ -197,17 +197,21 @@ export function encodeModel(model: ModelProto, opts: { release?: boolean } = {})
 }
 
 /**
- * The bytes {@link encodeModel} gives, as chunks in order (FileData for main/io/atomic): the whole
- * file is never in memory (a VGG's is half a gigabyte). A deferred initializer is made in a buffer
- * of its own size (the exporter's kernel parts are at most 64 MiB), handed over and let go of.
+ * The bytes {@link encodeModel} gives, as chunks in order (FileData for main/io/atomic, which writes
+ * each chunk before it asks for the next): the whole file is never in memory (a VGG's is half a
+ * gigabyte). Deferred initializers are made one after the other in one buffer of the largest one's
+ * size (the exporter's kernel parts are at most 64 MiB): a chunk made there is valid until the next
+ * is asked for, and no buffer per part is left to the garbage collector.
  */
 export function* modelChunks(model: ModelProto, opts: { release?: boolean } = {}): Generator<Uint8Array, void, undefined> {
   const { parts } = encodeParts(model, opts);
+  let scratch = new Uint8Array(0);
   for (const part of parts) {
     if (part instanceof Uint8Array) {
       yield part;
     } else if (part.tensor.deferred) {
-      const bytes = new Uint8Array(part.byteLength);
+      if (scratch.byteLength < part.byteLength) scratch = new Uint8Array(part.byteLength);
+      const bytes = scratch.subarray(0, part.byteLength);
       part.tensor.deferred.write(bytes);
       yield bytes;
     } else {
