@@ -143,27 +143,25 @@ function denseLayers(model: tf.LayersModel): tf.layers.Layer[] {
 
 /**
  * The classifier's scores of `probe` in tfjs ({@link tfjsCrops}). On tfjs's WebAssembly backend its
- * Dense layers run on tfjs's plain-JS backend: XNNPACK keeps a packed copy of every Dense kernel it
- * has run while the kernel lives, in a heap that never shrinks (VGG's 25088×4096 kernel: 411 MB at
- * the conversion's peak). The plain-JS backend takes the kernel out of the heap for the call (tfjs
- * moves it), and it is put back at once, where it was, for the ONNX export and the artifacts to read.
+ * Dense layers compute Keras's formula, activation(x · kernel + bias), with tfjs's matMul of xᵀ
+ * transposed back: XNNPACK keeps a packed copy of every kernel it has multiplied by as long as the
+ * kernel lives, in a heap that never shrinks (VGG's 25088×4096 kernel: 411 MB at the conversion's
+ * peak), and the WebAssembly matMul of a transposed operand takes its plain loop, which packs nothing.
  */
 function classifierScores(classifier: tf.LayersModel, outputIndex: number, probe: tf.Tensor4D): tf.Tensor {
   const dense = denseLayers(classifier);
   if (tf.getBackend() !== 'wasm' || dense.length === 0) return tfjsCrops(classifier, outputIndex, probe);
   const calls = dense.map((layer) => layer.call);
-  dense.forEach((layer, i) => {
-    layer.call = (inputs, kwargs) => {
-      // Both backends are registered and initialised: setBackend switches before it returns its promise.
-      void tf.setBackend('cpu');
-      try {
-        return calls[i].call(layer, inputs, kwargs);
-      } finally {
-        void tf.setBackend('wasm');
-        // Back into the hole they left before anything else is allocated there.
-        moveToHeap(layer.getWeights(false));
-      }
-    };
+  dense.forEach((layer) => {
+    const { activation } = layer as unknown as { activation: { apply(t: tf.Tensor): tf.Tensor } };
+    layer.call = (inputs) => tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const [kernel, bias] = layer.getWeights(false);
+      const rows = x.reshape([-1, x.shape[x.rank - 1]]);
+      let y = tf.matMul(rows.transpose(), kernel, true, false);
+      if (bias) y = y.add(bias);
+      return activation.apply(y.reshape([...x.shape.slice(0, -1), kernel.shape[1]] as number[]));
+    });
   });
   try {
     return tfjsCrops(classifier, outputIndex, probe);
@@ -171,19 +169,6 @@ function classifierScores(classifier: tf.LayersModel, outputIndex: number, probe
     dense.forEach((layer, i) => {
       layer.call = calls[i];
     });
-  }
-}
-
-/** Moves tensors that tfjs moved to another backend back into the WebAssembly heap (the current backend). */
-function moveToHeap(tensors: tf.Tensor[]): void {
-  const wasm = tf.backend() as unknown as { typedArrayFromHeap?: (t: tf.TensorInfo) => unknown };
-  for (const t of tensors) {
-    // Viewing a tensor on the WebAssembly backend moves it there first (the view may fail where the heap grew: the move is done).
-    try {
-      wasm.typedArrayFromHeap?.(t);
-    } catch {
-      /* moved all the same */
-    }
   }
 }
 

@@ -11,8 +11,8 @@ import { ModelError } from '../../main/model/errors';
 import { exportOnnx } from '../../main/onnx/export';
 import { decodeModel, encodeModel } from '../../main/onnx/proto';
 import { checkOnnx } from '../../main/onnx/verify';
-import { checkConverted } from '../../main/onnx/check-converted';
-import { checkEquivalence } from '../../main/convert/equivalence';
+import { checkConverted, probeScores } from '../../main/onnx/check-converted';
+import { checkEquivalence, smoothRandomImage } from '../../main/convert/equivalence';
 import { randomizeWeights, useWasm } from '../helpers/models';
 
 const run = promisify(execFile);
@@ -115,7 +115,7 @@ describe('checkConverted: the crop check and the ONNX check on the ONNX file', (
       const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 5);
       const before = tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync().slice());
       const viaOrt = await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit' });
-      // Its Dense layers ran on tfjs's plain-JS backend for a moment: the classifier is back on WebAssembly, unchanged.
+      // Its Dense layers were computed by the formula for the probe: afterwards the classifier is its own again.
       expect(tf.getBackend()).toBe('wasm');
       expect(Array.from(tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync().slice()))).toEqual(Array.from(before));
       x.dispose();
@@ -138,6 +138,31 @@ describe('checkConverted: the crop check and the ONNX check on the ONNX file', (
       expect(err).toBeInstanceOf(ModelError);
       expect((err as ModelError).layer).toEqual({ name: 'c2', className: 'Conv2D' });
       expect((err as ModelError).message).toMatch(/^three\.json: layer "c2" \(Conv2D\): the ONNX model differs from the tfjs model by [0-9.e+-]+ of the output's scale \(> 0\.0001\) on a 16×16 image; this layer is the first whose outputs differ/);
+    } finally {
+      c.fcn.dispose();
+      m.dispose();
+    }
+  });
+});
+
+describe('probeScores: the check\'s tfjs pass of the classifier', () => {
+  it('equals the classifier\'s own predict, Dense layers on maps and on vectors, with and without bias', async () => {
+    const input = tf.input({ shape: [12, 12, 3] });
+    let x = tf.layers.conv2d({ filters: 6, kernelSize: 3, activation: 'relu' }).apply(input) as tf.SymbolicTensor;
+    x = tf.layers.dense({ units: 5, activation: 'tanh' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.flatten().apply(x) as tf.SymbolicTensor;
+    x = tf.layers.dense({ units: 7, activation: 'relu', useBias: false }).apply(x) as tf.SymbolicTensor;
+    const y = tf.layers.dense({ units: 4, activation: 'softmax' }).apply(x) as tf.SymbolicTensor;
+    const m = tf.model({ inputs: input, outputs: y });
+    randomizeWeights(m, 9);
+    const c = convertClassifier(m, 'dense.json');
+    try {
+      const got = await probeScores(m, c, 'unit');
+      const probe = smoothRandomImage(12, 12, 3, 7, 'unit');
+      const want = tf.tidy(() => (m.predict(probe) as tf.Tensor).dataSync().slice());
+      probe.dispose();
+      expect(got.length).toBe(4);
+      for (let i = 0; i < 4; i++) expect(got[i]).toBeCloseTo(want[i], 6);
     } finally {
       c.fcn.dispose();
       m.dispose();
