@@ -34,11 +34,6 @@ export interface ConvertedCheckInput {
   integerInput?: boolean;
   /** For an ONNX import: the original file, whose crops are the oracle (no tfjs stands for it). */
   original?: OriginalOnnx;
-  /**
-   * The classifier's tfjs scores of the probe ({@link probeScores}), where the caller made them
-   * before anything big was allocated; made after the crops otherwise.
-   */
-  tfjsProbe?: Float32Array;
 }
 
 /** The check's probe: a window-sized smooth image in the model's input range, [1, wy, wx, c]. */
@@ -47,10 +42,8 @@ function makeProbe(conv: Conversion, preprocess: PreprocessMode): tf.Tensor4D {
 }
 
 /**
- * The classifier's tfjs scores of the check's probe ({@link checkConverted}'s `tfjsProbe`), its
- * Dense layers on the plain-JS backend (see classifierScores). Made before the ONNX file is written,
- * the kernels' copies this leaves to the garbage collector go while the file is written, not beside
- * the artifacts made at the end.
+ * The classifier's tfjs scores of the check's probe, [classes], as {@link checkConverted} makes them
+ * (see classifierScores).
  */
 export async function probeScores(classifier: tf.LayersModel, conv: Conversion, preprocess: PreprocessMode): Promise<Float32Array> {
   const probe = makeProbe(conv, preprocess);
@@ -122,8 +115,9 @@ export async function checkConverted(input: ConvertedCheckInput): Promise<{ equi
     await crops?.release();
     crops = undefined;
 
-    // tfjs runs the classifier once, on the probe, after every session is released (unless the caller did before).
-    const tfjsProbe = input.tfjsProbe ?? await values(classifierScores(classifier, conv.outputIndex, probe));
+    // tfjs runs the classifier once, on the probe, after every session is released: the pass's packed
+    // convolution kernels and activations stay in tfjs's heap, which never shrinks.
+    const tfjsProbe = await values(classifierScores(classifier, conv.outputIndex, probe));
     if (cropProbe && !probeAgrees(cropProbe, tfjsProbe)) {
       // ONNX Runtime does not reproduce the classifier: its crops come from tfjs.
       equivalence = await checkEquivalence(classifier, conv, file, { preprocess, integerInput, predictWhole: wholeInOrt });

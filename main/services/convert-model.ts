@@ -18,7 +18,7 @@ import { readLabelsFile } from '../model/labels';
 import { withFixedInputSize } from '../model/input-size';
 import { loadClassifier } from '../model/load';
 import { exportFcnFile, ONNX_FILE } from '../onnx/convert';
-import { checkConverted, checkWithoutOnnx, probeScores } from '../onnx/check-converted';
+import { checkConverted, checkWithoutOnnx } from '../onnx/check-converted';
 import type { OnnxCheck } from '../onnx/verify';
 import { OnnxType } from '../model/onnx/read';
 import { onnxOf, readConvertedFolder } from './converted-folder';
@@ -142,13 +142,12 @@ export async function convertModel(
       let checkedOnnxFile: string | undefined;
       try {
         const onnxFile = path.join(tmp, ONNX_FILE);
-        const tfjsProbe = await probeScores(classifier.model, conv, preprocess);
         const exported = await exportFcnFile(conv.fcn, info, classifier.file, onnxFile).then(() => true, (e: unknown) => {
           if (e instanceof ModelError) return false;
           throw e;
         });
         if (exported) {
-          const checked = await checkConverted({ ...check, onnxFile, tfjsProbe });
+          const checked = await checkConverted({ ...check, onnxFile });
           info.equivalence = checked.equivalence;
           onnxCheck = checked.onnx;
           if (opts.keepOnnx) checkedOnnxFile = onnxFile;
