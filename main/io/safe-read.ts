@@ -165,7 +165,17 @@ export interface ReadLimits {
   exactBytes?: number;
   /** How the cap is named in the refusal, e.g. "the model.json limit"; defaults to "the limit". */
   capName?: string;
+  /**
+   * Hands the bytes over in order, in pieces of at most {@link CHUNK_BYTES} read into one reused
+   * buffer (each piece valid only during the call), instead of returning them as one new buffer (the
+   * result is then empty): a caller that copies them elsewhere (weight shards joined into one buffer)
+   * leaves no file-sized buffer to the garbage collector.
+   */
+  onChunk?(bytes: Buffer): void;
 }
+
+/** Largest piece {@link ReadLimits.onChunk} is given, bytes. */
+export const CHUNK_BYTES = 16 * 2 ** 20;
 
 /**
  * Reads a whole regular file (see `openRegularFile`) of at most `maxBytes` bytes. The size is
@@ -189,9 +199,23 @@ async function readOpened(file: string, handle: fs.FileHandle, stats: Stats, lim
     if (limits.exactBytes !== undefined && size !== limits.exactBytes) {
       throw new UnsafeFileError(file, 'wrong-size', `holds ${size} bytes, expected exactly ${limits.exactBytes}`);
     }
-    const buf = Buffer.allocUnsafe(size);
+    const chunked = limits.onChunk !== undefined;
+    const buf = Buffer.allocUnsafe(chunked ? Math.min(size, CHUNK_BYTES) : size);
     let at = 0;
     while (at < size) {
+      if (chunked) {
+        const want = Math.min(buf.byteLength, size - at);
+        let got = 0;
+        while (got < want) {
+          const { bytesRead } = await handle.read(buf, got, want - got, at + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        if (got > 0) limits.onChunk?.(buf.subarray(0, got));
+        at += got;
+        if (got < want) break;
+        continue;
+      }
       const { bytesRead } = await handle.read(buf, at, size - at, at);
       if (bytesRead === 0) break;
       at += bytesRead;
@@ -205,7 +229,7 @@ async function readOpened(file: string, handle: fs.FileHandle, stats: Stats, lim
       const st = await handle.stat({ bigint: true });
       limits.onIdentity({ dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs });
     }
-    return buf;
+    return chunked ? Buffer.alloc(0) : buf;
   } catch (e) {
     if (e instanceof UnsafeFileError) throw e;
     throw new UnsafeFileError(file, 'unreadable', `cannot be read (${errCode(e)})`);

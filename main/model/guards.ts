@@ -152,8 +152,8 @@ export function checkManifest(modelFile: string, manifest: readonly unknown[]): 
  * @param paths the group's `paths` as written in the manifest.
  * @param expectedBytes bytes the group's weight entries need.
  * @param budget bytes of weights still allowed for this model; reduced by this group.
- * @param sink given, takes each shard's bytes as soon as it is read (so a caller filling one buffer
- *   never holds every shard besides it) and nothing is returned
+ * @param sink given, takes the shards' bytes in order as they are read, in pieces valid only during
+ *   the call (so a caller filling one buffer never holds a shard besides it) and nothing is returned
  */
 export async function readWeightShards(
   modelFile: string, paths: unknown, expectedBytes: number, budget: { left: number }, sink?: (bytes: Buffer) => void,
@@ -212,9 +212,9 @@ export async function readWeightShards(
   for (const s of shards) {
     try {
       // Opened again and checked on its descriptor: the file read is the one inside the folder, of the size counted.
-      const { bytes } = await readInside(dir, path.relative(dir, s.file), { maxBytes: s.size, exactBytes: s.size, rootReal: realDir });
-      if (sink) sink(bytes);
-      else parts.push(bytes);
+      // With a sink, the shard goes to it piece by piece: no shard-sized buffer is left for the garbage collector.
+      const { bytes } = await readInside(dir, path.relative(dir, s.file), { maxBytes: s.size, exactBytes: s.size, rootReal: realDir, ...(sink ? { onChunk: sink } : {}) });
+      if (!sink) parts.push(bytes);
     } catch (e) {
       throw asModelError(e, modelFile, `weight file "${s.name}"`);
     }

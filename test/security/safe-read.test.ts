@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assertRegularFile,
+  CHUNK_BYTES,
   readFileHead,
   readInside,
   readRegularFile,
@@ -151,6 +152,24 @@ describe('readInside: side files and shards opened first, checked on the descrip
       const r = await readInside(model, name, { maxBytes: 5 });
       expect(r.file).toBe(path.join(model, name));
       expect([...r.bytes]).toEqual([1, 2, 3, 4, 5]);
+    }
+  });
+
+  it('hands a file over in pieces of at most CHUNK_BYTES, in order, when asked (a shard of 2.5 pieces), and still refuses a wrong length', async () => {
+    const big = new Uint8Array(CHUNK_BYTES * 2.5);
+    for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) % 251;
+    big[big.length - 1] = 7;
+    await fs.writeFile(path.join(model, 'big.bin'), big);
+    try {
+      const pieces: Buffer[] = [];
+      const r = await readInside(model, 'big.bin', { maxBytes: big.length, exactBytes: big.length, onChunk: (b) => pieces.push(Buffer.from(b)) });
+      expect(r.bytes.byteLength).toBe(0);
+      expect(pieces.map((p) => p.byteLength)).toEqual([CHUNK_BYTES, CHUNK_BYTES, CHUNK_BYTES / 2]);
+      expect(Buffer.compare(Buffer.concat(pieces), Buffer.from(big))).toBe(0);
+      const err = await readInside(model, 'big.bin', { maxBytes: big.length + 1, exactBytes: big.length + 1, onChunk: () => undefined }).then(() => null, (e: unknown) => e);
+      expect((err as UnsafeFileError).reason).toBe('wrong-size');
+    } finally {
+      await fs.rm(path.join(model, 'big.bin'));
     }
   });
 
