@@ -12,6 +12,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import type { EquivalenceReport, PreprocessMode } from '../../core/model-info';
 import type { Conversion } from '../convert/convert';
 import { boundedOutput, checkEquivalence, smoothRandomImage, tfjsCrops } from '../convert/equivalence';
+import { collectGarbage } from '../io/collect-garbage';
 import { ModelError } from '../model/errors';
 import { originalCropRunner, scoreDifference, type CropRunner, type OriginalOnnx } from '../model/onnx/original';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
@@ -100,6 +101,10 @@ export async function checkConverted(input: ConvertedCheckInput): Promise<{ equi
     }
   };
   try {
+    // The classifier's joined weight buffer (read, then copied into tfjs) and the export's buffers are
+    // garbage by now; ONNX Runtime's allocations are native, which V8 does not count, so it might not
+    // collect them before the sessions' weights sit beside them.
+    collectGarbage();
     fcn = (await oneOffFileSession(onnxFile, sessionOptions)).session;
     const onnxProbe = await values(await runNhwc(fcn, probe));
     let cropsOpened = false;
