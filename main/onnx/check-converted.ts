@@ -80,11 +80,11 @@ async function values(t: tf.Tensor): Promise<Float32Array> {
  *    match it within {@link ONNX_TOLERANCE} (or, for a conversion whose cell at the window is not the
  *    crop — a Squeeze-and-Excitation pool over the window around each location — match the
  *    converted model in tfjs).
- * @returns the crop check's report and the ONNX check (on a window-sized input)
- * @throws ModelError naming the file (and the first differing layer) when the ONNX file does not
- *   compute the converted model
+ * @returns the crop check's report, and the ONNX check (on a window-sized input) or, where the ONNX
+ *   file does not compute the converted model, the refusal naming the file and the first differing
+ *   layer: `convert` refuses the model, a heatmap run goes on with the model in tfjs, as without a check
  */
-export async function checkConverted(input: ConvertedCheckInput): Promise<{ equivalence: EquivalenceReport; onnx: OnnxCheck }> {
+export async function checkConverted(input: ConvertedCheckInput): Promise<{ equivalence: EquivalenceReport; onnx: OnnxCheck | ModelError }> {
   const { classifier, conv, file, onnxFile, preprocess, integerInput, original } = input;
   const sessionOptions = { device: 'cpu' as const, threads: os.availableParallelism(), spinning: false };
   const probe = makeProbe(conv, preprocess);
@@ -127,7 +127,11 @@ export async function checkConverted(input: ConvertedCheckInput): Promise<{ equi
       // ONNX Runtime does not reproduce the classifier: its crops come from tfjs.
       equivalence = await checkEquivalence(classifier, conv, file, { preprocess, integerInput, predictWhole: wholeInOrt });
     }
-    return { equivalence, onnx: await onnxCheck(conv, file, onnxFile, probe, onnxProbe, tfjsProbe) };
+    const onnx = await onnxCheck(conv, file, onnxFile, probe, onnxProbe, tfjsProbe).catch((e: unknown) => {
+      if (e instanceof ModelError) return e;
+      throw e;
+    });
+    return { equivalence, onnx };
   } finally {
     probe.dispose();
     await fcn?.release();

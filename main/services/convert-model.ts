@@ -149,8 +149,11 @@ export async function convertModel(
         if (exported) {
           const checked = await checkConverted({ ...check, onnxFile });
           info.equivalence = checked.equivalence;
-          onnxCheck = checked.onnx;
-          if (opts.keepOnnx) checkedOnnxFile = onnxFile;
+          // A file that fails the ONNX check is neither reported nor kept: `convert` checks it again and refuses it, naming the layer.
+          if (!(checked.onnx instanceof ModelError)) {
+            onnxCheck = checked.onnx;
+            if (opts.keepOnnx) checkedOnnxFile = onnxFile;
+          }
         } else {
           info.equivalence = await checkWithoutOnnx(check);
         }
