@@ -110,6 +110,14 @@ export async function makeDirs(dir: string): Promise<void> {
   }
 }
 
+/** Error codes of a write the file system refused (no room, a size limit, no permission), as opposed to a bug or bad data. */
+const WRITE_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EACCES', 'EPERM', 'EROFS']);
+
+/** True when `e` is a write the file system refused ({@link WRITE_FAILURES}): a full disk, a file size limit, a read-only folder. */
+export function isWriteFailure(e: unknown): boolean {
+  return WRITE_FAILURES.has((e as NodeJS.ErrnoException | undefined)?.code ?? '');
+}
+
 /** Error writing into the output folder; the message names the file and the reason. */
 export class OutputError extends Error {
   constructor(readonly file: string, cause: unknown) {

@@ -23,6 +23,7 @@ import type { OnnxCheck } from '../onnx/verify';
 import { OnnxType } from '../model/onnx/read';
 import { onnxOf, readConvertedFolder } from './converted-folder';
 import { storeConversion } from '../io/model-cache';
+import { isWriteFailure } from '../io/atomic';
 import type { PrepareOptions, PreparedModel } from './prepared-model';
 
 /** Where a conversion goes in the model cache: its key, and the model file the key was computed from. */
@@ -137,17 +138,23 @@ export async function convertModel(
         classifier: classifier.model, conv, file: classifier.file, preprocess,
         integerInput: classifier.onnx?.original.input.elemType === OnnxType.UINT8, original: classifier.onnx?.original,
       };
-      const tmp = await mkdtemp(path.join(os.tmpdir(), 'convmap-convert-'));
+      // A temporary folder the file system refuses (full, over a size limit, read-only) costs memory, not the
+      // conversion: the check then runs in tfjs, as for a model ONNX cannot map.
+      const orInTfjs = (e: unknown): undefined => {
+        if (isWriteFailure(e)) return undefined;
+        throw e;
+      };
+      const tmp = await mkdtemp(path.join(os.tmpdir(), 'convmap-convert-')).catch(orInTfjs);
       let onnxCheck: OnnxCheck | undefined;
       let checkedOnnxFile: string | undefined;
       try {
-        const onnxFile = path.join(tmp, ONNX_FILE);
-        const exported = await exportFcnFile(conv.fcn, info, classifier.file, onnxFile).then(() => true, (e: unknown) => {
-          if (e instanceof ModelError) return false;
+        const onnxFile = tmp === undefined ? undefined : path.join(tmp, ONNX_FILE);
+        const exported = onnxFile !== undefined && (await exportFcnFile(conv.fcn, info, classifier.file, onnxFile).then(() => true, (e: unknown) => {
+          if (e instanceof ModelError || isWriteFailure(e)) return false;
           throw e;
-        });
-        if (exported) {
-          const checked = await checkConverted({ ...check, onnxFile });
+        }));
+        const checked = exported && onnxFile !== undefined ? await checkConverted({ ...check, onnxFile }).catch(orInTfjs) : undefined;
+        if (checked !== undefined && onnxFile !== undefined) {
           info.equivalence = checked.equivalence;
           // A file that fails the ONNX check is neither reported nor kept: `convert` checks it again and refuses it, naming the layer.
           if (!(checked.onnx instanceof ModelError)) {
@@ -158,7 +165,7 @@ export async function convertModel(
           info.equivalence = await checkWithoutOnnx(check);
         }
       } finally {
-        if (checkedOnnxFile === undefined) await rm(tmp, { recursive: true, force: true });
+        if (tmp !== undefined && checkedOnnxFile === undefined) await rm(tmp, { recursive: true, force: true });
       }
       const artifacts = await modelToArtifacts(conv.fcn);
       const { fcn: _fcn, ...conversion } = conv;
