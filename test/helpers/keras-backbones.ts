@@ -329,17 +329,26 @@ interface Inner {
  * LayerNormalization + Conv2D 2×2/2), blocks of a 7×7 Conv2D with groups = channels (depthwise),
  * LayerNormalization, Dense 4C → gelu → Dense C, LayerScale, Activation('linear') and `inputs + x`
  * (a keras.ops Add); head GAP → LayerNormalization → Dense.
+ *
+ * `form: 2` is what tf.keras 2.10–2.15 writes to an `.h5` (keras/applications/convnext.py of Keras 2):
+ * input `input_1`; Normalization `axis: [-1]` as given; each nested Sequential's config starts with the
+ * InputLayer Keras made for it (`<first layer>_input`), its output is read at node 1 (node 0 is its own
+ * graph), and its weights sit in one group under its name; LayerScale's gamma from `add_weight` without a
+ * name (`Variable:0`); the residual `inputs + x` a TFOpLambda `tf.__operators__.add` naming x in its
+ * kwargs `y`; the head LayerNormalization on the pooled vector has `axis: [1]`.
  */
 export function convNeXtTiny(o: BackboneOptions): Keras2Graph {
   const width = o.width ?? 1;
+  const k2 = o.form === 2;
   const name = 'convnext_tiny';
   const g = new Keras2Graph(name, o.seed);
   const dims = [96, 192, 384, 768].map((d) => scaled(d, width));
   const depths = [3, 3, 9, 3].map((d) => Math.min(d, o.repeats ?? Infinity));
-  let x = g.input('input_layer', [o.size, o.size, 3]);
-  x = g.layer('Normalization', `${name}_prestem_normalization`, {
-    axis: [3], invert: false, mean: [0.485 * 255, 0.456 * 255, 0.406 * 255], variance: [(0.229 * 255) ** 2, (0.224 * 255) ** 2, (0.225 * 255) ** 2],
-  }, [x], g.shape(x));
+  let x = g.input(k2 ? 'input_1' : 'input_layer', [o.size, o.size, 3]);
+  const mean = [0.485 * 255, 0.456 * 255, 0.406 * 255];
+  const variance = [(0.229 * 255) ** 2, (0.224 * 255) ** 2, (0.225 * 255) ** 2];
+  x = g.layer('Normalization', `${name}_prestem_normalization`, { axis: [k2 ? -1 : 3], invert: false, mean, variance }, [x], g.shape(x));
+  const nested = new Set<string>();
   // A nested Sequential: its layers are built in a scratch graph (for their configs, shapes and weights), then folded in.
   const sequential = (input: string, seqName: string, build: (s: Keras2Graph, t: string) => void): string => {
     const s = new Keras2Graph(seqName, o.seed + g.layers.length);
@@ -351,9 +360,18 @@ export function convNeXtTiny(o: BackboneOptions): Keras2Graph {
     });
     for (const i of inner) g.setShape(String((i.entry as { name: string }).name), i.out);
     const out = inner[inner.length - 1].out;
-    g.layers.push({ class_name: 'Sequential', config: { name: seqName, trainable: true, layers: inner.map((i) => i.entry) }, name: seqName, inbound_nodes: [[[input, 0, 0, {}]]] });
+    let layers = inner.map((i) => i.entry);
+    if (k2) {
+      const first = String((inner[0].entry as { name: string }).name);
+      const [h, w, c] = g.shape(input);
+      const inputLayer: Json = { class_name: 'InputLayer', config: { batch_input_shape: [null, h, w, c], dtype: 'float32', sparse: false, ragged: false, name: `${first}_input` } };
+      layers = [inputLayer, ...layers.map((l) => ({ class_name: (l as { class_name: Json }).class_name, config: (l as { config: Json }).config }))];
+      nested.add(seqName);
+    }
+    g.layers.push({ class_name: 'Sequential', config: { name: seqName, trainable: true, layers }, name: seqName, inbound_nodes: [[[input, 0, 0, {}]]] });
     g.setShape(seqName, out);
-    g.weights.push(...s.weights);
+    if (k2) g.weights.push({ name: seqName, weights: s.weights.flatMap((l) => l.weights) });
+    else g.weights.push(...s.weights);
     return seqName;
   };
   x = sequential(x, `${name}_stem`, (s, t) => {
@@ -374,14 +392,38 @@ export function convNeXtTiny(o: BackboneOptions): Keras2Graph {
       y = g.activation(y, `${b}_gelu`, 'gelu');
       y = g.dense(y, `${b}_pointwise_conv_2`, dims[i], 'linear');
       const ls = `${b}_layer_scale`;
-      y = g.layer('LayerScale', ls, { init_values: 1e-6, projection_dim: dims[i] }, [y], g.shape(y), [g.small(ls, 'gamma', dims[i], 0.2, 0.6)]);
+      const gamma = g.small(ls, k2 ? 'Variable' : 'gamma', dims[i], 0.2, 0.6);
+      y = g.layer('LayerScale', ls, { init_values: 1e-6, projection_dim: dims[i] }, [y], g.shape(y), [gamma]);
       y = g.activation(y, `${b}_identity`, 'linear');
-      x = g.layer('OpAdd', g.auto('add'), {}, [input, y], g.shape(y));
+      if (k2) {
+        const add = g.auto('tf.__operators__.add');
+        g.layers.push({
+          class_name: 'TFOpLambda', config: { name: add, trainable: true, dtype: 'float32', function: '__operators__.add' }, name: add,
+          inbound_nodes: [[[input, 0, 0, { y: [y, 0, 0], name: null }]]],
+        });
+        g.setShape(add, g.shape(y));
+        x = add;
+      } else {
+        x = g.layer('OpAdd', g.auto('add'), {}, [input, y], g.shape(y));
+      }
     }
   }
   x = g.gap(x, `${name}_head_gap`);
-  x = g.layerNorm(x, `${name}_head_layernorm`, 1e-6);
+  x = g.layerNorm(x, `${name}_head_layernorm`, 1e-6, k2 ? 1 : 3);
   g.output = g.dense(x, `${name}_head_dense`, o.classes, o.classifierActivation ?? 'softmax');
+  if (k2) {
+    // Every reference to a nested Sequential's output names its node 1.
+    const refs = (refList: Json): void => {
+      if (!Array.isArray(refList)) return;
+      for (const ref of refList) {
+        if (!Array.isArray(ref)) continue;
+        if (typeof ref[0] === 'string' && nested.has(ref[0])) ref[1] = 1;
+        const kw = ref[3] as { y?: Json } | undefined;
+        if (kw && Array.isArray(kw.y) && typeof kw.y[0] === 'string' && nested.has(kw.y[0])) kw.y[1] = 1;
+      }
+    };
+    for (const l of g.layers) for (const node of ((l as { inbound_nodes?: Json[] }).inbound_nodes ?? [])) refs(node);
+  }
   return g;
 }
 

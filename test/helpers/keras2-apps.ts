@@ -141,11 +141,11 @@ export class Keras2Graph {
     return this.layer('Concatenate', name, { axis: -1 }, inputs, [h, w, inputs.reduce((n, i) => n + this.shape(i)[2], 0)]);
   }
 
-  /** LayerNormalization over the channels (gamma, beta). */
-  layerNorm(x: string, name: string, epsilon: number): string {
+  /** LayerNormalization over the channels (gamma, beta); `axis` as Keras writes it once built (1 on a vector). */
+  layerNorm(x: string, name: string, epsilon: number, axis = 3): string {
     const c = this.shape(x)[2];
     return this.layer('LayerNormalization', name, {
-      axis: [3], epsilon, center: true, scale: true, beta_initializer: ZEROS, gamma_initializer: ONES, beta_regularizer: null,
+      axis: [axis], epsilon, center: true, scale: true, beta_initializer: ZEROS, gamma_initializer: ONES, beta_regularizer: null,
       gamma_regularizer: null, beta_constraint: null, gamma_constraint: null,
     }, [x], this.shape(x), [this.small(name, 'gamma', c, 0.8, 1.2), this.small(name, 'beta', c)]);
   }

@@ -6,6 +6,7 @@ import { convertClassifier, type Conversion } from '../../main/convert/convert';
 import { checkEquivalence } from '../../main/convert/equivalence';
 import { loadClassifier } from '../../main/model/load';
 import { type H5Weight, type Json, writeLegacyH5 } from '../helpers/keras';
+import { convNeXtTiny } from '../helpers/keras-backbones';
 import { efficientNetB0, mobileNetV2, nestedMobileNetV2, resnet50 } from '../helpers/keras2-apps';
 import { useWasm } from '../helpers/models';
 import { tempDir } from '../helpers/temp-dir';
@@ -13,8 +14,9 @@ import { expectOnnxMatchesTfjs } from '../onnx/helpers';
 
 /**
  * Whole keras.applications backbones as Keras 2 `.h5` exports (issue 23 item 3): the model_config
- * and weight layout tf.keras 2.15 writes (test/helpers/keras2-apps.ts), synthesised weights, small
- * inputs and (ResNet50) a quarter of the published widths so the test stays quick. Each file goes
+ * and weight layout tf.keras 2.15 writes (test/helpers/keras2-apps.ts; ConvNeXt: keras-backbones.ts
+ * form 2), synthesised weights, small inputs and (ResNet50, ConvNeXt) a fraction of the published
+ * widths so the test stays quick. Each file goes
  * the way a user's does: loadClassifier → convertClassifier → checkEquivalence against crops through
  * the original model, and the ONNX export of the map equals the tfjs map.
  */
@@ -73,6 +75,23 @@ describe('keras.applications backbones as Keras 2 .h5 exports load, convert and 
       expect(c.paddedLayers.some((l) => l.startsWith('block1a_se_squeeze (Squeeze-and-Excitation'))).toBe(true);
       expect(report.exact).toBe(false);
       expect(['close', 'approximate', 'not representative']).toContain(report.grade);
+    });
+  });
+
+  it('ConvNeXtTiny (⅛ width, 1 block a stage, 32 px): Normalization prestem, nested Sequential stem and downsamplings read at node 1, 7×7 Conv2D with groups = channels, LayerNormalization, Dense on the channels with gelu, LayerScale, residual as TFOpLambda tf.__operators__.add → stride 32, graded', async () => {
+    const g = convNeXtTiny({ size: 32, classes: 4, seed: 24, width: 0.125, repeats: 1, form: 2, classifierActivation: 'linear' });
+    await convertFile('convnext_tiny_k2', g.config(g.output), g.weights, (c, report) => {
+      expect({ window: c.window, stride: c.stride, classes: c.classes }).toEqual({ window: [32, 32], stride: [32, 32], classes: 4 });
+      expect(report.exact).toBe(false);
+      expect(['close', 'approximate', 'not representative']).toContain(report.grade);
+    }, (model) => {
+      // The residuals became Add layers reading both tensors, and each Sequential's group reached its sublayers.
+      expect(model.getLayer('tf.__operators__.add_3').getClassName()).toBe('Add');
+      const stem = model.getLayer('convnext_tiny_stem') as tf.LayersModel;
+      const written = g.weights.find((l) => l.name === 'convnext_tiny_stem')?.weights.find((w) => w.name === 'convnext_tiny_stem_conv/kernel:0') as H5Weight;
+      expect(Array.from(stem.getLayer('convnext_tiny_stem_conv').getWeights()[0].dataSync())).toEqual(Array.from(written.values));
+      const gamma = g.weights.find((l) => l.name === 'convnext_tiny_stage_3_block_0_layer_scale')?.weights[0] as H5Weight;
+      expect(Array.from(model.getLayer('convnext_tiny_stage_3_block_0_layer_scale').getWeights()[0].dataSync())).toEqual(Array.from(gamma.values));
     });
   });
 
