@@ -121,11 +121,11 @@ program
       ]);
       if (isScannedPhoto(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5, .keras or .onnx file; photos go to convmap heatmap)`);
       const backend = await selectBackend(opts.backend ?? 'auto');
-      const prepared = await prepareModel(model, { preprocess: opts.preprocess, stride: opts.stride, output: opts.output, labelsFile: opts.labels, window: opts.window, keepOnnx: opts.out !== undefined });
+      const prepared = await prepareModel(model, { preprocess: opts.preprocess, stride: opts.stride, output: opts.output, labelsFile: opts.labels, window: opts.window, keepOnnx: opts.out !== undefined, reportOnly: opts.out === undefined });
       const onnx = await convertedOnnx(prepared, model);
       try {
         if (opts.out) {
-          await saveConverted(opts.out, prepared.artifacts, prepared.info);
+          await saveConverted(opts.out, prepared.artifacts, prepared.info, prepared.checkedWeightsFile);
           await onnx.save(opts.out);
         }
       } finally {

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ConvertedModelInfo } from '../../core/model-info';
@@ -16,9 +16,8 @@ export { modelToArtifacts } from '../model/artifacts';
  * size) and the sidecar convmap.json, each written to a temporary name and renamed.
  * @throws OutputError naming the folder when it cannot be made or written (checkOutputFolder).
  */
-export async function saveConverted(dir: string, artifacts: tf.io.ModelArtifacts, info: ConvertedModelInfo): Promise<void> {
+export async function saveConverted(dir: string, artifacts: tf.io.ModelArtifacts, info: ConvertedModelInfo, weightsFile?: string): Promise<void> {
   await checkOutputFolder(dir);
-  const weightData = artifacts.weightData as ArrayBuffer;
   const modelJson = {
     format: 'layers-model',
     generatedBy: 'Convmap',
@@ -26,7 +25,7 @@ export async function saveConverted(dir: string, artifacts: tf.io.ModelArtifacts
     modelTopology: artifacts.modelTopology,
     weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
   };
-  await writeFileAtomic(path.join(dir, 'weights.bin'), new Uint8Array(weightData));
+  await writeFileAtomic(path.join(dir, 'weights.bin'), weightsFile !== undefined ? () => createReadStream(weightsFile) : new Uint8Array(artifacts.weightData as ArrayBuffer));
   await writeFileAtomic(path.join(dir, 'model.json'), JSON.stringify(modelJson));
   await writeFileAtomic(path.join(dir, SIDECAR), JSON.stringify(info, null, 2) + '\n');
 }

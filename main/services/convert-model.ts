@@ -11,6 +11,7 @@ import { guessFromTrunk, type PreprocessGuess } from '../../core/preprocess-gues
 import { refineSaved, refineStride, strideInfo, type FineConversion } from '../convert/atrous';
 import { convertClassifier, type Conversion } from '../convert/convert';
 import { loadConverted, modelToArtifacts, saveConverted } from '../convert/save';
+import { modelArtifactsWithoutWeights, writeModelWeights } from '../model/artifacts';
 import type { OnnxModelFile } from '../engine/engine';
 import { activationBytesPerPixel } from '../engine/onnx-memory';
 import { ModelError } from '../model/errors';
@@ -167,10 +168,16 @@ export async function convertModel(
       } finally {
         if (tmp !== undefined && checkedOnnxFile === undefined) await rm(tmp, { recursive: true, force: true });
       }
-      const artifacts = await modelToArtifacts(conv.fcn);
+      // `convert` saves or reports only: the weights go to a file beside the checked ONNX file, or nowhere,
+      // instead of into a copy beside tfjs's heap (VGG: half a gigabyte, the conversion's peak).
+      let checkedWeightsFile = checkedOnnxFile !== undefined && store === undefined ? path.join(path.dirname(checkedOnnxFile), 'weights.bin') : undefined;
+      const written = checkedWeightsFile === undefined ? undefined : await writeModelWeights(conv.fcn, checkedWeightsFile).catch(orInTfjs);
+      if (written === undefined) checkedWeightsFile = undefined;
+      const artifacts = written
+        ?? (opts.reportOnly && onnxCheck !== undefined && store === undefined ? modelArtifactsWithoutWeights(conv.fcn) : await modelToArtifacts(conv.fcn));
       const { fcn: _fcn, ...conversion } = conv;
       const cached = store !== undefined && path.resolve(store.file) === path.resolve(classifier.file) ? await toCache(store, conv.fcn, artifacts, info, classifier.file) : undefined;
-      return { artifacts: cached?.artifacts ?? artifacts, info, conversion, ...(onnxCheck ? { onnxCheck } : {}), ...(checkedOnnxFile ? { checkedOnnxFile } : {}), ...(cached ? { onnx: cached.onnx } : {}) };
+      return { artifacts: cached?.artifacts ?? artifacts, info, conversion, ...(onnxCheck ? { onnxCheck } : {}), ...(checkedOnnxFile ? { checkedOnnxFile } : {}), ...(checkedWeightsFile ? { checkedWeightsFile } : {}), ...(cached ? { onnx: cached.onnx } : {}) };
     } finally {
       if (fine && fine.fcn !== coarse.fcn) fine.fcn.dispose();
       coarse.fcn.dispose();

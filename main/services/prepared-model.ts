@@ -8,7 +8,10 @@ import type { OnnxCheck } from '../onnx/verify';
 /** A fully convolutional model ready for the engine: serialised weights plus what we know of it. */
 export interface PreparedModel {
   info: ConvertedModelInfo;
-  /** Topology + weights of the FCN, input [batch, null, null, channels]. */
+  /**
+   * Topology + weights of the FCN, input [batch, null, null, channels]; without weightData where the
+   * weights are in checkedWeightsFile, or not wanted (PrepareOptions.reportOnly).
+   */
   artifacts: tf.io.ModelArtifacts;
   /** Score-cache key (cache.ts modelHash), when computed off the calling thread (the conversion worker). */
   modelKey?: string;
@@ -28,10 +31,15 @@ export interface PreparedModel {
    */
   onnxCheck?: OnnxCheck;
   /**
-   * With `keepOnnx`: the ONNX file the conversion checked, alone in a temporary folder; the caller
+   * With `keepOnnx`: the ONNX file the conversion checked, in a temporary folder of its own; the caller
    * copies it where it belongs and removes the folder (convertedOnnx in main/onnx/convert does both).
    */
   checkedOnnxFile?: string;
+  /**
+   * With `keepOnnx`, beside checkedOnnxFile: the conversion's weights.bin, written straight from
+   * tfjs's heap; `artifacts` then carry no weightData (saveConverted copies this file).
+   */
+  checkedWeightsFile?: string;
 }
 
 /** The model cache of prepareModel (main/io/model-cache). */
@@ -74,4 +82,9 @@ export interface PrepareOptions {
    * `convert -o` saves it as model.onnx without writing the model again.
    */
   keepOnnx?: boolean;
+  /**
+   * Only the report is wanted (`convert` without -o): where the ONNX check ran, the conversion's
+   * artifacts carry no weightData (no copy of the weights is made at the end).
+   */
+  reportOnly?: boolean;
 }

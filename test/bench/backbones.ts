@@ -30,11 +30,11 @@ async function convertLikeCli(model: string, out?: string): Promise<{ seconds: n
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   await selectBackend('auto');
-  const prepared = await prepareModel(model, { keepOnnx: out !== undefined });
+  const prepared = await prepareModel(model, { keepOnnx: out !== undefined, reportOnly: out === undefined });
   const onnx = await convertedOnnx(prepared, model);
   try {
     if (out) {
-      await saveConverted(out, prepared.artifacts, prepared.info);
+      await saveConverted(out, prepared.artifacts, prepared.info, prepared.checkedWeightsFile);
       await onnx.save(out);
     }
   } finally {
