@@ -403,7 +403,7 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown, js
   program
     .command('heatmap')
     .description('write an overlay PNG (and <name>.scores.json) for each photo of the folders and files given (MODEL first, or --model PATH; --model builtin: the built-in digit model)')
-    .argument('<inputs...>', '[MODEL] FOLDER_OR_IMAGE... — MODEL is a model.json, a model folder, a converted folder, a .h5 or a .keras file')
+    .argument('<inputs...>', '[MODEL] FOLDER_OR_IMAGE... — MODEL is a model.json, a model folder, a converted folder, a .h5, .keras or .onnx file')
     .option('--model <path>', 'the model (instead of the first argument); "builtin" for the built-in digit model')
     .option('--out <dir>', 'output folder', '.')
     .option('--recursive', 'scan sub-folders too')
