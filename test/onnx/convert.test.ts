@@ -57,32 +57,42 @@ describe.skipIf(!hasCorpus)('convmap convert -o DIR writes DIR/model.onnx', () =
   });
 });
 
+/** Three 3×3 convolutions c1–c3 on 16×16×3, Flatten, Dense softmax: seeded random weights. */
+function threeConvClassifier(): tf.Sequential {
+  const m = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ filters: 4, kernelSize: 3, inputShape: [16, 16, 3], activation: 'relu', name: 'c1' }),
+      tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', name: 'c2' }),
+      tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', name: 'c3' }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' }),
+    ],
+  });
+  randomizeWeights(m, 3);
+  return m;
+}
+
+/** The ONNX file with layer c2's kernel (initializer c2/W) changed by 1 %: c1 still agrees, c2 is the first to differ. */
+function withC2Off(bytes: Uint8Array): Uint8Array {
+  const proto = decodeModel(bytes);
+  const kernel = proto.graph.initializer.find((t) => t.name === 'c2/W');
+  expect(kernel).toBeDefined();
+  const values = new Float32Array(Uint8Array.from(kernel?.rawData ?? []).buffer);
+  values.forEach((v, i) => (values[i] = v * 1.01));
+  if (kernel) kernel.rawData = new Uint8Array(values.buffer);
+  return encodeModel(proto);
+}
+
 describe('checkOnnx', () => {
   it('fails naming the first layer whose ONNX outputs differ from tfjs', async () => {
-    const m = tf.sequential({
-      layers: [
-        tf.layers.conv2d({ filters: 4, kernelSize: 3, inputShape: [16, 16, 3], activation: 'relu', name: 'c1' }),
-        tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', name: 'c2' }),
-        tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', name: 'c3' }),
-        tf.layers.flatten(),
-        tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' }),
-      ],
-    });
-    randomizeWeights(m, 3);
+    const m = threeConvClassifier();
     const c = convertClassifier(m, 'three.json');
     try {
       const good = exportOnnx(c.fcn, 'three.json').bytes;
       const fine = await checkOnnx(c.fcn, good, 'three.json', [32, 32]);
       expect(fine.maxRelDiff).toBeLessThanOrEqual(1e-4);
 
-      // The same file with layer c2's kernel changed by 1%: c1 still agrees, c2 is the first to differ.
-      const proto = decodeModel(good);
-      const kernel = proto.graph.initializer.find((t) => t.name === 'c2/W');
-      expect(kernel).toBeDefined();
-      const values = new Float32Array(Uint8Array.from(kernel?.rawData ?? []).buffer);
-      values.forEach((v, i) => (values[i] = v * 1.01));
-      if (kernel) kernel.rawData = new Uint8Array(values.buffer);
-      const bad = encodeModel(proto);
+      const bad = withC2Off(good);
       const err = await checkOnnx(c.fcn, bad, 'three.json', [32, 32]).then(() => null, (e: unknown) => e);
       expect(err).toBeInstanceOf(ModelError);
       expect((err as ModelError).layer).toEqual({ name: 'c2', className: 'Conv2D' });
@@ -96,16 +106,7 @@ describe('checkOnnx', () => {
 
 describe('checkConverted: the crop check and the ONNX check on the ONNX file', () => {
   it('grades a conversion as the all-tfjs check does, and gives the refusal of a file whose layer c2 is off, naming it', async () => {
-    const m = tf.sequential({
-      layers: [
-        tf.layers.conv2d({ filters: 4, kernelSize: 3, inputShape: [16, 16, 3], activation: 'relu', name: 'c1' }),
-        tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', name: 'c2' }),
-        tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', name: 'c3' }),
-        tf.layers.flatten(),
-        tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' }),
-      ],
-    });
-    randomizeWeights(m, 3);
+    const m = threeConvClassifier();
     const c = convertClassifier(m, 'three.json');
     const dir = await fs.mkdtemp(path.join(tmp, 'checked-'));
     try {
@@ -129,12 +130,7 @@ describe('checkConverted: the crop check and the ONNX check on the ONNX file', (
       expect(viaOrt.onnx.maxRelDiff).toBeLessThanOrEqual(1e-4);
       expect(viaOrt.onnx.inputSize).toEqual([16, 16]);
 
-      const proto = decodeModel(good);
-      const kernel = proto.graph.initializer.find((t) => t.name === 'c2/W');
-      const values = new Float32Array(Uint8Array.from(kernel?.rawData ?? []).buffer);
-      values.forEach((v, i) => (values[i] = v * 1.01));
-      if (kernel) kernel.rawData = new Uint8Array(values.buffer);
-      await fs.writeFile(file, encodeModel(proto));
+      await fs.writeFile(file, withC2Off(good));
       const err = (await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit' })).onnx;
       expect(err).toBeInstanceOf(ModelError);
       expect((err as ModelError).layer).toEqual({ name: 'c2', className: 'Conv2D' });
