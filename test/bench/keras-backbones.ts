@@ -5,6 +5,7 @@
  *   node bin/run-ts.mjs test/bench/keras-backbones.ts           # the sizes the tests use (about a minute)
  *   node bin/run-ts.mjs test/bench/keras-backbones.ts --full    # published widths, depths and input sizes (minutes, GBs)
  *   ... --only convnext_tiny,xception                           # some of them
+ *   ... --deep [--full]      # ResNet101/152 (v1, v2), EfficientNet B1–B7 and V2 B1–B3/S/M/L, ConvNeXt S/B/L
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -14,8 +15,8 @@ import { selectBackend } from '../../main/engine/backend';
 import { exportConverted } from '../../main/onnx/convert';
 import { prepareModel } from '../../main/services/models';
 import { writeKerasArchive, writeLegacyH5 } from '../helpers/keras';
-import { type BackboneOptions, convNeXtTiny, denseNet121, efficientNetV2B0, inceptionV3, mobileNetV1, mobileNetV3Small, resNet50V2, vgg16, xception } from '../helpers/keras-backbones';
-import type { Keras2Graph } from '../helpers/keras2-apps';
+import { type BackboneOptions, convNeXt, convNeXtTiny, denseNet121, EFFICIENTNET_V2, efficientNetV2, efficientNetV2B0, inceptionV3, mobileNetV1, mobileNetV3Small, resNet50V2, resNetV2, vgg16, xception } from '../helpers/keras-backbones';
+import { efficientNetB0, type Keras2Graph, resnet50 } from '../helpers/keras2-apps';
 import { keras3Model } from '../helpers/keras3-form';
 
 type Build = (o: BackboneOptions) => Keras2Graph;
@@ -31,6 +32,23 @@ const CASES: [string, Build, Partial<BackboneOptions>, Partial<BackboneOptions>,
   ['efficientnetv2b0', efficientNetV2B0, { size: 32, width: 0.5, repeats: 1 }, { size: 224 }, true],
   ['vgg16', vgg16, { size: 32, width: 1 / 16 }, { size: 224 }, true],
   ['mobilenet_v1', (o) => mobileNetV1({ ...o, alpha: o.size === 224 ? 1 : 0.25 }), { size: 32 }, { size: 224 }, true],
+  // The deeper and wider members of the families above: the same blocks at keras.applications' depths,
+  // widths and sizes (--deep; test size: the published depth at a quarter of the width, 64 px).
+];
+
+const EFFICIENTNET_V1: [number, number, number, number][] = [[1.0, 1.1, 240, 0.2], [1.1, 1.2, 260, 0.3], [1.2, 1.4, 300, 0.3],
+  [1.4, 1.8, 380, 0.4], [1.6, 2.2, 456, 0.4], [1.8, 2.6, 528, 0.5], [2.0, 3.1, 600, 0.5]];
+const DEEP: typeof CASES = [
+  ...([['resnet101', [3, 4, 23, 3]], ['resnet152', [3, 8, 36, 3]]] as const).map(([name, depths]): (typeof CASES)[number] =>
+    [name, (o) => resnet50(o.size, o.classes, o.width ?? 1, o.seed, o.classifierActivation, depths, name), { size: 64, width: 0.25 }, { size: 224 }, false]),
+  ...(['resnet101v2', 'resnet152v2'] as const).map((name): (typeof CASES)[number] =>
+    [name, (o) => resNetV2(o, name), { size: 64, width: 0.25 }, { size: 224 }, true]),
+  ...EFFICIENTNET_V1.map(([w, d, size, drop], i): (typeof CASES)[number] =>
+    [`efficientnetb${i + 1}`, (o) => efficientNetB0(o.size, o.classes, w * (o.width ?? 1), o.seed, d, `efficientnetb${i + 1}`, drop, o.classifierActivation), { size: 64, width: 0.25 }, { size }, false]),
+  ...(['b1', 'b2', 'b3', 's', 'm', 'l'] as const).map((v): (typeof CASES)[number] =>
+    [`efficientnetv2-${v}`, (o) => efficientNetV2(o, v), { size: 64, width: 0.25 }, { size: EFFICIENTNET_V2[v].size }, true]),
+  ...(['convnext_small', 'convnext_base', 'convnext_large'] as const).map((name): (typeof CASES)[number] =>
+    [name, (o) => convNeXt(o, name), { size: 64, width: 0.25 }, { size: 224 }, true]),
 ];
 
 /** What `convmap convert FILE` does (load, convert, crop check, ONNX export and its self-check), and what it reports. */
@@ -51,7 +69,7 @@ async function main(): Promise<void> {
   await selectBackend('auto');
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-keras-backbones-'));
   try {
-    for (const [name, build, small, published, keras2] of CASES) {
+    for (const [name, build, small, published, keras2] of process.argv.includes('--deep') ? DEEP : CASES) {
       if (only && !only.includes(name)) continue;
       const base = { classes: 5, seed: 1, classifierActivation: 'linear', ...(full ? published : small) } as BackboneOptions;
       const forms: [string, () => Promise<string>][] = [['keras3', async () => {

@@ -31,10 +31,19 @@ export interface BackboneOptions {
 /** Filters scaled by `width`, at least 4 and a multiple of 4. */
 const scaled = (filters: number, width: number): number => Math.max(4, Math.round((filters * width) / 4) * 4);
 
+/** Blocks per stage of resnet_v2.py's ResNet50V2, ResNet101V2 and ResNet152V2. */
+export const RESNET_V2_DEPTHS = { resnet50v2: [3, 4, 6, 3], resnet101v2: [3, 4, 23, 3], resnet152v2: [3, 8, 36, 3] } as const;
+
 /** ResNet50V2 (resnet_v2.py → resnet.ResNet(preact=True, use_bias=True)): pre-activation bottlenecks, post_bn. */
 export function resNet50V2(o: BackboneOptions): Keras2Graph {
+  return resNetV2(o, 'resnet50v2');
+}
+
+/** ResNet50V2, 101V2 or 152V2: the same pre-activation bottlenecks, `RESNET_V2_DEPTHS` blocks a stage. */
+export function resNetV2(o: BackboneOptions, name: keyof typeof RESNET_V2_DEPTHS): Keras2Graph {
   const width = o.width ?? 1;
-  const g = new Keras2Graph('resnet50v2', o.seed);
+  const depths = RESNET_V2_DEPTHS[name];
+  const g = new Keras2Graph(name, o.seed);
   let x = g.input(o.form === 2 ? 'input_1' : 'input_layer', [o.size, o.size, 3]);
   x = g.zeroPad(x, 'conv1_pad', [[3, 3], [3, 3]]);
   x = g.conv(x, 'conv1_conv', scaled(64, width), 7, { strides: 2 });
@@ -62,10 +71,10 @@ export function resNet50V2(o: BackboneOptions): Keras2Graph {
     for (let i = 2; i < n; i++) y = block2(y, filters, 1, false, `${name}_block${i}`);
     return block2(y, filters, stride1, false, `${name}_block${n}`);
   };
-  x = stack2(x, scaled(64, width), 3, 2, 'conv2');
-  x = stack2(x, scaled(128, width), 4, 2, 'conv3');
-  x = stack2(x, scaled(256, width), 6, 2, 'conv4');
-  x = stack2(x, scaled(512, width), 3, 1, 'conv5');
+  x = stack2(x, scaled(64, width), depths[0], 2, 'conv2');
+  x = stack2(x, scaled(128, width), depths[1], 2, 'conv3');
+  x = stack2(x, scaled(256, width), depths[2], 2, 'conv4');
+  x = stack2(x, scaled(512, width), depths[3], 1, 'conv5');
   x = g.bn(x, 'post_bn', 1.001e-5);
   x = g.activation(x, 'post_relu', 'relu');
   x = g.gap(x, 'avg_pool');
@@ -338,12 +347,24 @@ interface Inner {
  * kwargs `y`; the head LayerNormalization on the pooled vector has `axis: [1]`.
  */
 export function convNeXtTiny(o: BackboneOptions): Keras2Graph {
+  return convNeXt(o, 'convnext_tiny');
+}
+
+/** Depths and widths of convnext.py's MODEL_CONFIGS. */
+export const CONVNEXT = {
+  convnext_tiny: { depths: [3, 3, 9, 3], dims: [96, 192, 384, 768] },
+  convnext_small: { depths: [3, 3, 27, 3], dims: [96, 192, 384, 768] },
+  convnext_base: { depths: [3, 3, 27, 3], dims: [128, 256, 512, 1024] },
+  convnext_large: { depths: [3, 3, 27, 3], dims: [192, 384, 768, 1536] },
+} as const;
+
+/** ConvNeXt Tiny, Small, Base or Large: the blocks of `convNeXtTiny` at `CONVNEXT`'s depths and widths. */
+export function convNeXt(o: BackboneOptions, name: keyof typeof CONVNEXT): Keras2Graph {
   const width = o.width ?? 1;
   const k2 = o.form === 2;
-  const name = 'convnext_tiny';
   const g = new Keras2Graph(name, o.seed);
-  const dims = [96, 192, 384, 768].map((d) => scaled(d, width));
-  const depths = [3, 3, 9, 3].map((d) => Math.min(d, o.repeats ?? Infinity));
+  const dims = CONVNEXT[name].dims.map((d) => scaled(d, width));
+  const depths = CONVNEXT[name].depths.map((d) => Math.min(d, o.repeats ?? Infinity));
   let x = g.input(k2 ? 'input_1' : 'input_layer', [o.size, o.size, 3]);
   const mean = [0.485 * 255, 0.456 * 255, 0.406 * 255];
   const variance = [(0.229 * 255) ** 2, (0.224 * 255) ** 2, (0.225 * 255) ** 2];
@@ -440,20 +461,52 @@ function roundFiltersV2(filters: number, width: number): number {
  * squeeze-excite with se_reshape, project) with Dropout + Add skips → top_conv → GAP → Dropout → Dense.
  */
 export function efficientNetV2B0(o: BackboneOptions): Keras2Graph {
-  const width = o.width ?? 1;
-  const g = new Keras2Graph('efficientnetv2-b0', o.seed);
+  return efficientNetV2(o, 'b0');
+}
+
+type V2Block = { k: number; n: number; fin: number; fout: number; e: number; se: number; s: number; fused: boolean };
+const v2 = (k: number, n: number, fin: number, fout: number, e: number, se: number, s: number, fused: boolean): V2Block => ({ k, n, fin, fout, e, se, s, fused });
+const V2_BASE = [v2(3, 1, 32, 16, 1, 0, 1, true), v2(3, 2, 16, 32, 4, 0, 2, true), v2(3, 2, 32, 48, 4, 0, 2, true),
+  v2(3, 3, 48, 96, 4, 0.25, 2, false), v2(3, 5, 96, 112, 6, 0.25, 1, false), v2(3, 8, 112, 192, 6, 0.25, 2, false)];
+
+/**
+ * efficientnet_v2.py's variants: DEFAULT_BLOCKS_ARGS (B0–B3 share the base table), width and depth
+ * coefficients, default input size.
+ */
+export const EFFICIENTNET_V2 = {
+  b0: { blocks: V2_BASE, width: 1.0, depth: 1.0, size: 224 },
+  b1: { blocks: V2_BASE, width: 1.0, depth: 1.1, size: 240 },
+  b2: { blocks: V2_BASE, width: 1.1, depth: 1.2, size: 260 },
+  b3: { blocks: V2_BASE, width: 1.2, depth: 1.4, size: 300 },
+  s: { width: 1.0, depth: 1.0, size: 384, blocks: [v2(3, 2, 24, 24, 1, 0, 1, true), v2(3, 4, 24, 48, 4, 0, 2, true), v2(3, 4, 48, 64, 4, 0, 2, true),
+    v2(3, 6, 64, 128, 4, 0.25, 2, false), v2(3, 9, 128, 160, 6, 0.25, 1, false), v2(3, 15, 160, 256, 6, 0.25, 2, false)] },
+  m: { width: 1.0, depth: 1.0, size: 480, blocks: [v2(3, 3, 24, 24, 1, 0, 1, true), v2(3, 5, 24, 48, 4, 0, 2, true), v2(3, 5, 48, 80, 4, 0, 2, true),
+    v2(3, 7, 80, 160, 4, 0.25, 2, false), v2(3, 14, 160, 176, 6, 0.25, 1, false), v2(3, 18, 176, 304, 6, 0.25, 2, false), v2(3, 5, 304, 512, 6, 0.25, 1, false)] },
+  l: { width: 1.0, depth: 1.0, size: 480, blocks: [v2(3, 4, 32, 32, 1, 0, 1, true), v2(3, 7, 32, 64, 4, 0, 2, true), v2(3, 7, 64, 96, 4, 0, 2, true),
+    v2(3, 10, 96, 192, 4, 0.25, 2, false), v2(3, 19, 192, 224, 6, 0.25, 1, false), v2(3, 25, 224, 384, 6, 0.25, 2, false), v2(3, 7, 384, 640, 6, 0.25, 1, false)] },
+} as const;
+
+/**
+ * EfficientNetV2 B0–B3, S, M, L (EfficientNetV2 of efficientnet_v2.py): B variants preprocess with
+ * Rescaling(1/255) + Normalization, S/M/L with Rescaling(1/128, offset −1); `o.width` multiplies the
+ * variant's own width coefficient; repeats are ⌈depth coefficient · n⌉ (capped by `o.repeats`).
+ */
+export function efficientNetV2(o: BackboneOptions, variant: keyof typeof EFFICIENTNET_V2): Keras2Graph {
+  const v = EFFICIENTNET_V2[variant];
+  const width = (o.width ?? 1) * v.width;
+  const g = new Keras2Graph(`efficientnetv2-${variant}`, o.seed);
   let x = g.input(o.form === 2 ? 'input_1' : 'input_layer', [o.size, o.size, 3]);
-  x = g.layer('Rescaling', g.auto('rescaling'), { scale: 1 / 255, offset: 0.0 }, [x], g.shape(x));
-  x = g.layer('Normalization', g.auto('normalization'), {
-    axis: [3], invert: false, mean: [0.485, 0.456, 0.406], variance: [0.229 ** 2, 0.224 ** 2, 0.225 ** 2],
-  }, [x], g.shape(x));
+  if (variant.startsWith('b')) {
+    x = g.layer('Rescaling', g.auto('rescaling'), { scale: 1 / 255, offset: 0.0 }, [x], g.shape(x));
+    x = g.layer('Normalization', g.auto('normalization'), {
+      axis: [3], invert: false, mean: [0.485, 0.456, 0.406], variance: [0.229 ** 2, 0.224 ** 2, 0.225 ** 2],
+    }, [x], g.shape(x));
+  } else {
+    x = g.layer('Rescaling', g.auto('rescaling'), { scale: 1 / 128, offset: -1.0 }, [x], g.shape(x));
+  }
   const bn = (t: string, name: string): string => g.bn(t, name, 1e-3, 0.9);
-  x = g.activation(bn(g.conv(x, 'stem_conv', roundFiltersV2(32, width), 3, { strides: 2, padding: 'same', useBias: false }), 'stem_bn'), 'stem_activation', 'swish');
-  const blocks = [
-    { k: 3, n: 1, fin: 32, fout: 16, e: 1, se: 0, s: 1, fused: true }, { k: 3, n: 2, fin: 16, fout: 32, e: 4, se: 0, s: 2, fused: true },
-    { k: 3, n: 2, fin: 32, fout: 48, e: 4, se: 0, s: 2, fused: true }, { k: 3, n: 3, fin: 48, fout: 96, e: 4, se: 0.25, s: 2, fused: false },
-    { k: 3, n: 5, fin: 96, fout: 112, e: 6, se: 0.25, s: 1, fused: false }, { k: 3, n: 8, fin: 112, fout: 192, e: 6, se: 0.25, s: 2, fused: false },
-  ];
+  x = g.activation(bn(g.conv(x, 'stem_conv', roundFiltersV2(v.blocks[0].fin, width), 3, { strides: 2, padding: 'same', useBias: false }), 'stem_bn'), 'stem_activation', 'swish');
+  const blocks = v.blocks.map((a) => ({ ...a, n: Math.ceil(v.depth * a.n) }));
   const total = blocks.reduce((n, a) => n + a.n, 0);
   let b = 0;
   blocks.forEach((a, i) => {

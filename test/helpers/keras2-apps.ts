@@ -231,9 +231,10 @@ const scaled = (filters: number, width: number): number => Math.max(4, Math.roun
 /**
  * ResNet50 v1 (resnet.py: stack1/block1, conv1_pad 3, pool1_pad 1, GlobalAveragePooling2D avg_pool →
  * Dense predictions with `classifierActivation`, 'linear' for keras.applications' classifier_activation=None).
+ * ResNet101 and ResNet152 are the same with `depths` [3, 4, 23, 3] and [3, 8, 36, 3].
  */
-export function resnet50(size: number, classes: number, width: number, seed: number, classifierActivation = 'softmax'): Keras2Graph {
-  const g = new Keras2Graph('resnet50', seed);
+export function resnet50(size: number, classes: number, width: number, seed: number, classifierActivation = 'softmax', depths: readonly number[] = [3, 4, 6, 3], name = 'resnet50'): Keras2Graph {
+  const g = new Keras2Graph(name, seed);
   let x = g.input('input_1', [size, size, 3]);
   x = g.zeroPad(x, 'conv1_pad', [[3, 3], [3, 3]]);
   x = g.conv(x, 'conv1_conv', scaled(64, width), 7, { strides: 2 });
@@ -264,10 +265,10 @@ export function resnet50(size: number, classes: number, width: number, seed: num
     for (let i = 2; i <= blocks; i++) y = block1(y, filters, 1, false, `${name}_block${i}`);
     return y;
   };
-  x = stack1(x, scaled(64, width), 3, 1, 'conv2');
-  x = stack1(x, scaled(128, width), 4, 2, 'conv3');
-  x = stack1(x, scaled(256, width), 6, 2, 'conv4');
-  x = stack1(x, scaled(512, width), 3, 2, 'conv5');
+  x = stack1(x, scaled(64, width), depths[0], 1, 'conv2');
+  x = stack1(x, scaled(128, width), depths[1], 2, 'conv3');
+  x = stack1(x, scaled(256, width), depths[2], 2, 'conv4');
+  x = stack1(x, scaled(512, width), depths[3], 2, 'conv5');
   x = g.gap(x, 'avg_pool');
   x = g.dense(x, 'predictions', classes, classifierActivation);
   g.output = x;
@@ -342,10 +343,12 @@ function roundFilters(filters: number, width: number): number {
  * mean/variance/count weights) → Rescaling(1/√stddev per channel) → stem_conv_pad + stem_conv 3×3/2 →
  * 16 MBConv blocks (expand, dwconv_pad on stride 2, DepthwiseConv2D, squeeze-excite with
  * se_squeeze/se_reshape/se_reduce/se_expand/se_excite, project, Dropout `drop` + `add` on identity
- * blocks) → top_conv → avg_pool → top_dropout → predictions.
+ * blocks) → top_conv → avg_pool → top_dropout → predictions. B1–B7 are the same with their `width` and
+ * `depth` coefficients (⌈depth · repeats⌉ blocks a stage), `name` and `topDropout`; `classifierActivation`
+ * 'linear' for classifier_activation=None.
  */
-export function efficientNetB0(size: number, classes: number, width: number, seed: number): Keras2Graph {
-  const g = new Keras2Graph('efficientnetb0', seed);
+export function efficientNetB0(size: number, classes: number, width: number, seed: number, depth = 1, name = 'efficientnetb0', topDropout = 0.2, classifierActivation = 'softmax'): Keras2Graph {
+  const g = new Keras2Graph(name, seed);
   let x = g.input('input_1', [size, size, 3]);
   x = g.layer('Rescaling', g.auto('rescaling'), { scale: 1 / 255, offset: 0.0 }, [x], g.shape(x));
   x = g.layer('Normalization', g.auto('normalization'), { axis: [3], invert: false, mean: null, variance: null }, [x], g.shape(x));
@@ -366,12 +369,13 @@ export function efficientNetB0(size: number, classes: number, width: number, see
     { k: 5, repeats: 3, fin: 80, fout: 112, expand: 6, stride: 1 }, { k: 5, repeats: 4, fin: 112, fout: 192, expand: 6, stride: 2 },
     { k: 3, repeats: 1, fin: 192, fout: 320, expand: 6, stride: 1 },
   ];
-  const total = blocks.reduce((n, b) => n + b.repeats, 0);
+  const repeats = (n: number): number => Math.ceil(depth * n);
+  const total = blocks.reduce((n, b) => n + repeats(b.repeats), 0);
   let b = 0;
   blocks.forEach((args, i) => {
     let fin = roundFilters(args.fin, width);
     const fout = roundFilters(args.fout, width);
-    for (let j = 0; j < args.repeats; j++) {
+    for (let j = 0; j < repeats(args.repeats); j++) {
       const stride = j > 0 ? 1 : args.stride;
       if (j > 0) fin = fout;
       const name = `block${i + 1}${String.fromCharCode(97 + j)}_`;
@@ -408,8 +412,8 @@ export function efficientNetB0(size: number, classes: number, width: number, see
   x = g.bn(x, 'top_bn', 1e-3);
   x = g.activation(x, 'top_activation', 'swish');
   x = g.gap(x, 'avg_pool');
-  x = g.layer('Dropout', 'top_dropout', { rate: 0.2, noise_shape: null, seed: null }, [x], g.shape(x));
-  x = g.dense(x, 'predictions', classes, 'softmax');
+  x = g.layer('Dropout', 'top_dropout', { rate: topDropout, noise_shape: null, seed: null }, [x], g.shape(x));
+  x = g.dense(x, 'predictions', classes, classifierActivation);
   g.output = x;
   return g;
 }
