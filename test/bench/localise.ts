@@ -6,7 +6,9 @@
  * then core/pipeline analyseMaps with DEFAULT_RECIPE and the default class choice. Precision, recall
  * and F1 at IoU 0.5 (the same digit), per model and scene kind, for the built-in model and every
  * third-party digit classifier of ../shared/corpus/models (a model that does not open is reported
- * with its reason), and the median F1 over the third-party models that open.
+ * with its reason), and the median F1 over the third-party models that open. For models whose default
+ * view is the class map (closed-set ones), also what it paints (paintOf): the share of the scenes
+ * painted, of the paint stray from every digit, and of the digits painted in their own class.
  * Set LOCALISE_DUMP=DIR to also write each scene's maps for offline study.
  */
 import { existsSync, promises as fs } from 'node:fs';
@@ -15,7 +17,9 @@ import sharp from 'sharp';
 import { defaultClassChoice, scalePlan } from '../../core/defaults';
 import { DEFAULT_RECIPE } from '../../core/recipe';
 import { matchDetections } from '../../core/detect';
-import { analyseMaps } from '../../core/pipeline';
+import { analyseMaps, defaultView, type PhotoAnalysis } from '../../core/pipeline';
+import { isBackgroundLabel } from '../../core/defaults';
+import { classMapWinners } from '../../core/overlay';
 import type { ScoreMap } from '../../core/scoremap';
 import { selectBackend } from '../../main/engine/backend';
 import { createEngine } from '../../main/engine/engine';
@@ -97,6 +101,42 @@ async function makeScene(spec: SceneSpec): Promise<DigitScene> {
 }
 
 interface Counts { tp: number; fp: number; fn: number }
+
+/** What the class map paints on a scene, in grid cells: all, those stray from every digit, and the digits it names right. */
+interface Paint { painted: number; stray: number; found: number; cells: number }
+
+/**
+ * The class map (every model's, background cells clear, DEFAULT_RECIPE's threshold) against the
+ * truth: a painted cell is stray when its centre lies outside every digit's box grown to twice its
+ * side about its centre; a digit is found when a cell of its own class is painted with its centre
+ * inside the digit's box.
+ */
+function paintOf(averaged: PhotoAnalysis['averaged'], labels: readonly string[], truth: readonly DigitTruth[], digitOf: (k: number) => number): Paint {
+  const clear = Uint8Array.from(labels, (l) => (isBackgroundLabel(l) ? 1 : 0));
+  const winners = classMapWinners(averaged, { threshold: DEFAULT_RECIPE.threshold, clear });
+  const [ch, cw] = averaged.cellSize;
+  const found = new Set<number>();
+  let painted = 0;
+  let stray = 0;
+  for (let r = 0; r < averaged.rows; r++) {
+    for (let c = 0; c < averaged.cols; c++) {
+      const k = winners[r * averaged.cols + c];
+      if (k < 0) continue;
+      painted++;
+      const y = (r + 0.5) * ch;
+      const x = (c + 0.5) * cw;
+      let near = false;
+      truth.forEach((t, i) => {
+        const [y0, x0, y1, x1] = t.box;
+        const [hy, hx] = [y1 - y0, x1 - x0];
+        if (y >= y0 - hy / 2 && y < y1 + hy / 2 && x >= x0 - hx / 2 && x < x1 + hx / 2) near = true;
+        if (y >= y0 && y < y1 && x >= x0 && x < x1 && digitOf(k) === t.classIndex) found.add(i);
+      });
+      if (!near) stray++;
+    }
+  }
+  return { painted, stray, found: found.size, cells: averaged.rows * averaged.cols };
+}
 const rates = (c: Counts): { precision: number; recall: number; f1: number } => {
   const precision = c.tp + c.fp === 0 ? 1 : c.tp / (c.tp + c.fp);
   const recall = c.tp + c.fn === 0 ? 1 : c.tp / (c.tp + c.fn);
@@ -130,6 +170,7 @@ async function measureModel(target: string | undefined, specs: readonly SceneSpe
     const all: Counts = { tp: 0, fp: 0, fn: 0 };
     let boxes = 0;
     let truths = 0;
+    const paint: Paint = { painted: 0, stray: 0, found: 0, cells: 0 };
     const t0 = Date.now();
     for (let s = 0; s < scenes.length; s++) {
       process.stderr.write(`localise: ${name} scene ${s + 1}/${scenes.length}\n`);
@@ -138,9 +179,12 @@ async function measureModel(target: string | undefined, specs: readonly SceneSpe
       const scales = scalePlan(info.window, [scene.height, scene.width]).scales;
       const maps = await engine.scoreMaps(handle, image, scales, info.preprocess);
       if (dump) await dumpMaps(path.join(dump, name), `scene-${s}-${specs[s].kind}`, maps, scene.truth, info.labels);
-      const { detections } = analyseMaps(maps, info.labels, settings);
+      const { detections, averaged } = analyseMaps(maps, info.labels, settings);
       // Truth classes are digits 0–9; a model's class k is the digit of its label.
-      const dets = detections.map((d) => ({ ...d, classIndex: /^\d$/.test(info.labels[d.classIndex] ?? '') ? Number(info.labels[d.classIndex]) : d.classIndex }));
+      const digitOf = (k: number): number => (/^\d$/.test(info.labels[k] ?? '') ? Number(info.labels[k]) : k);
+      const dets = detections.map((d) => ({ ...d, classIndex: digitOf(d.classIndex) }));
+      const p = paintOf(averaged, info.labels, scene.truth, digitOf);
+      for (const k of ['painted', 'stray', 'found', 'cells'] as const) paint[k] += p[k];
       const m = matchDetections(dets, scene.truth, 0.5);
       const c = byKind.get(specs[s].kind) ?? { tp: 0, fp: 0, fn: 0 };
       for (const k of ['tp', 'fp', 'fn'] as const) {
@@ -153,7 +197,10 @@ async function measureModel(target: string | undefined, specs: readonly SceneSpe
     }
     return {
       model: name, opened: true, backend: engine.backend, labels: info.labels.length, window: info.window, preprocess: info.preprocess,
-      ...rates(all), ...all, boxes, digits: truths, seconds: +((Date.now() - t0) / 1000).toFixed(1),
+      ...rates(all), ...all, boxes, digits: truths,
+      // Where the class map is the default view (closed-set models): the share of the scenes painted, of the paint stray from every digit, of the digits painted in their class.
+      ...(defaultView(info.labels) === 'classes' ? { paintedShare: +(paint.painted / Math.max(1, paint.cells)).toFixed(3), strayPaint: +(paint.stray / Math.max(1, paint.painted)).toFixed(3), digitsPainted: +(paint.found / Math.max(1, truths)).toFixed(3) } : {}),
+      seconds: +((Date.now() - t0) / 1000).toFixed(1),
       byKind: Object.fromEntries([...byKind].map(([k, c]) => [k, { ...rates(c), ...c }])),
     };
   } finally {
