@@ -58,7 +58,7 @@ export interface OnnxEngineOptions {
  * a provider loads at all, as main/onnx/proto encodeModel writes it: kept as bytes so that starting
  * the engine does not load the protobuf library.
  */
-const PROBE_MODEL = 'CAgSB0NvbnZtYXAaATBCAhAROj0KEgoBeBIBeRoEcmVsdSIEUmVsdRIFcHJvYmVaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggB';
+export const PROBE_MODEL = 'CAgSB0NvbnZtYXAaATBCAhAROj0KEgoBeBIBeRoEcmVsdSIEUmVsdRIFcHJvYmVaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggB';
 
 type Reply = FromOnnxHost & { jobId: number };
 
@@ -124,7 +124,7 @@ class RunQueue {
 }
 
 /** A started process, once it has said which provider loaded. */
-interface StartedHost {
+export interface StartedHost {
   host: OnnxHost;
   device: DeviceName;
   fallbacks: string[];
@@ -137,7 +137,7 @@ interface StartedHost {
  * After that, its messages and its exit go to `events`.
  * @throws when it cannot start or the device does not load (the process's own reason).
  */
-function startHost(spawn: SpawnOnnxHost, init: OnnxHostInit, events: OnnxHostEvents): Promise<StartedHost> {
+export function startHost(spawn: SpawnOnnxHost, init: OnnxHostInit, events: OnnxHostEvents): Promise<StartedHost> {
   const { file, execArgv } = processEntry(import.meta.url, 'onnx-process');
   let up = false;
   let why: string | undefined;

@@ -31,8 +31,11 @@ export interface OnnxHost {
 export type SpawnOnnxHost = (file: URL, execArgv: string[], events: OnnxHostEvents) => OnnxHost;
 
 /** A Node child process through child_process.fork (the CLI, tests, the bench). */
-export const forkOnnxHost: SpawnOnnxHost = (file, execArgv, events) => {
-  const child = fork(file, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export const forkOnnxHost: SpawnOnnxHost = (file, execArgv, events) => forkOnnxHostWith(process.env)(file, execArgv, events);
+
+/** {@link forkOnnxHost} with the child's environment `env` (e.g. glibc's malloc tunables, read at its start). */
+export const forkOnnxHostWith = (env: NodeJS.ProcessEnv): SpawnOnnxHost => (file, execArgv, events) => {
+  const child = fork(file, [], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let ended = false;
   const end = (code: number | null, signal?: NodeJS.Signals | null): void => {
     if (ended) return;

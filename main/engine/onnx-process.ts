@@ -10,6 +10,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { createSession, loadOrt, runNhwc, type OnnxSession } from '../ort/runtime';
+import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
+import { oneOffFileSession } from '../onnx/one-off-session';
 import { fileDigest, linkOrCopy, optimizedFile, optimizedKey, trimModelCache } from '../io/model-cache';
 import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
 import { dieWithParent } from '../io/parent-watch';
@@ -151,6 +153,33 @@ async function handle(msg: ToOnnxHost): Promise<void> {
     case 'open': {
       try {
         post(msg.type === 'load' ? await load(msg) : { type: 'opened', jobId: msg.jobId, ...(await open(msg.modelId, msg.dir, msg.spinning)) });
+      } catch (err) {
+        post({ type: 'error', jobId: msg.jobId, message: message(err) });
+      }
+      return;
+    }
+    case 'openOneOff': {
+      try {
+        if (init === undefined) throw new Error('the ONNX Runtime process was not initialised');
+        const t0 = performance.now();
+        const session = await oneOffFileSession(msg.file, { device: init.device, threads: init.threads, spinning: false });
+        sessions.set(msg.modelId, session);
+        spinningOf.set(msg.modelId, false);
+        const { inputMetadata, outputMetadata } = session.session;
+        post({ type: 'opened', jobId: msg.jobId, openMs: performance.now() - t0, inputShape: shapeOf(inputMetadata[0]), outputShape: shapeOf(outputMetadata[0]), optimizedFromCache: false });
+      } catch (err) {
+        post({ type: 'error', jobId: msg.jobId, message: message(err) });
+      }
+      return;
+    }
+    case 'runTensor': {
+      try {
+        const s = sessions.get(msg.modelId);
+        if (s === undefined) throw new Error('the model was released');
+        const ort = await loadOrt();
+        const out = await s.session.run({ [ONNX_INPUT]: new ort.Tensor('float32', msg.input, msg.dims) }, [ONNX_OUTPUT]);
+        const y = out[ONNX_OUTPUT];
+        post({ type: 'tensor', jobId: msg.jobId, output: y.data as Float32Array, dims: [...y.dims] });
       } catch (err) {
         post({ type: 'error', jobId: msg.jobId, message: message(err) });
       }

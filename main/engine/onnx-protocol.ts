@@ -40,6 +40,13 @@ export type ToOnnxHost =
   | { type: 'load'; jobId: number; modelId: string; dir: string; artifacts: Omit<io.ModelArtifacts, 'weightData'>; window: [number, number]; spinning?: boolean }
   /** Open the session of a model exported before, from `dir/model.onnx` (a converted model's file, or after a restart). */
   | { type: 'open'; jobId: number; modelId: string; dir: string; spinning?: boolean }
+  /**
+   * Open a session of an ONNX file as it is, not optimised, its threads asleep between runs (a few runs
+   * of the conversion's checks: see main/onnx/one-off-session); the file is not touched. Replies `opened`.
+   */
+  | { type: 'openOneOff'; jobId: number; modelId: string; file: string }
+  /** Run a model opened with `openOneOff` once on a float32 input of `dims` (ONNX_INPUT → ONNX_OUTPUT); replies `tensor`. */
+  | { type: 'runTensor'; jobId: number; modelId: string; input: Float32Array; dims: number[] }
   | { type: 'release'; modelId: string }
   /** One tile: RGB pixels [height, width, 3] and the region of them to feed the model (see preprocessRegion). */
   | { type: 'run'; jobId: number; modelId: string; data: Uint8Array; height: number; width: number; region: PixelRegion; preprocess: PreprocessMode; channels: 1 | 3 }
@@ -58,6 +65,8 @@ export type FromOnnxHost =
    * ONNX Runtime's optimised form came from the model cache instead of being made.
    */
   | { type: 'opened'; jobId: number; openMs: number; inputShape: (number | null)[]; outputShape: (number | null)[]; optimizedFromCache: boolean }
+  /** ONNX_OUTPUT of a `runTensor`, row-major, of `dims`. */
+  | { type: 'tensor'; jobId: number; output: Float32Array; dims: number[] }
   /** Scores [rows, cols, classes] row-major. */
   | { type: 'result'; jobId: number; output: Float32Array; shape: [number, number, number] }
   /** Open sessions, the process id, and its peak resident memory in bytes. */

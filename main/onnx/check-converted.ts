@@ -6,19 +6,15 @@
  * lives, and the heap never shrinks (VGG19's 7×7×512×4096 head: 0.82 GB more at the peak).
  */
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import type { InferenceSession } from 'onnxruntime-node';
 import type { EquivalenceReport, PreprocessMode } from '../../core/model-info';
 import type { Conversion } from '../convert/convert';
 import { boundedOutput, checkEquivalence, smoothRandomImage, tfjsCrops } from '../convert/equivalence';
 import { collectGarbage } from '../io/collect-garbage';
 import { ModelError } from '../model/errors';
 import { originalCropRunner, scoreDifference, type CropRunner, type OriginalOnnx } from '../model/onnx/original';
-import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
-import { loadOrt } from '../ort/runtime';
 import { onnxCropRunner, probeAgrees, uncheckedCropRunner, type UncheckedCropRunner } from './crops';
-import { oneOffFileSession } from './one-off-session';
+import { openTensorSession, type OwnProcess, type TensorSession } from './tensor-session';
 import { checkOnnx, ONNX_TOLERANCE, type OnnxCheck } from './verify';
 
 /** What {@link checkConverted} checks. */
@@ -35,6 +31,11 @@ export interface ConvertedCheckInput {
   integerInput?: boolean;
   /** For an ONNX import: the original file, whose crops are the oracle (no tfjs stands for it). */
   original?: OriginalOnnx;
+  /**
+   * Where given, the ONNX Runtime sessions of a big converted model and of its exported classifier run
+   * in processes of their own (see openTensorSession); else in this process.
+   */
+  ownProcess?: OwnProcess;
 }
 
 /** The check's probe: a window-sized smooth image in the model's input range, [1, wy, wx, c]. */
@@ -55,11 +56,9 @@ export async function probeScores(classifier: tf.LayersModel, conv: Conversion, 
   }
 }
 
-async function runNhwc(session: InferenceSession, x: tf.Tensor4D): Promise<tf.Tensor4D> {
-  const ort = await loadOrt();
-  const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', (await x.data()) as Float32Array, x.shape) }, [ONNX_OUTPUT]);
-  const y = out[ONNX_OUTPUT];
-  return tf.tensor4d(y.data as Float32Array, y.dims as [number, number, number, number]);
+async function runNhwc(session: TensorSession, x: tf.Tensor4D): Promise<tf.Tensor4D> {
+  const y = await session.run((await x.data()) as Float32Array, x.shape);
+  return tf.tensor4d(y.output, y.dims as [number, number, number, number]);
 }
 
 async function values(t: tf.Tensor): Promise<Float32Array> {
@@ -71,7 +70,8 @@ async function values(t: tf.Tensor): Promise<Float32Array> {
 }
 
 /**
- * Checks a conversion on its ONNX file, one ONNX Runtime session open at a time:
+ * Checks a conversion on its ONNX file, one ONNX Runtime session open at a time (for a big model each
+ * in a process of its own, which ends when the session is released: see ./tensor-session):
  * 1. the converted model's session scores the probe (a window-sized smooth image) and the crop
  *    check's whole image, and is released;
  * 2. the crops run through the classifier exported to ONNX (or the original ONNX file), released;
@@ -85,13 +85,12 @@ async function values(t: tf.Tensor): Promise<Float32Array> {
  *   layer: `convert` refuses the model, a heatmap run goes on with the model in tfjs, as without a check
  */
 export async function checkConverted(input: ConvertedCheckInput): Promise<{ equivalence: EquivalenceReport; onnx: OnnxCheck | ModelError }> {
-  const { classifier, conv, file, onnxFile, preprocess, integerInput, original } = input;
-  const sessionOptions = { device: 'cpu' as const, threads: os.availableParallelism(), spinning: false };
+  const { classifier, conv, file, onnxFile, preprocess, integerInput, original, ownProcess } = input;
   const probe = makeProbe(conv, preprocess);
-  let fcn: InferenceSession | undefined;
+  let fcn: TensorSession | undefined;
   let crops: CropRunner | UncheckedCropRunner | undefined;
   const wholeInOrt = async (image: tf.Tensor4D): Promise<tf.Tensor> => {
-    fcn ??= (await oneOffFileSession(onnxFile, sessionOptions)).session;
+    fcn ??= await openTensorSession(onnxFile, ownProcess);
     try {
       return await runNhwc(fcn, image);
     } finally {
@@ -105,13 +104,13 @@ export async function checkConverted(input: ConvertedCheckInput): Promise<{ equi
     // garbage by now; ONNX Runtime's allocations are native, which V8 does not count, so it might not
     // collect them before the sessions' weights sit beside them.
     collectGarbage();
-    fcn = (await oneOffFileSession(onnxFile, sessionOptions)).session;
+    fcn = await openTensorSession(onnxFile, ownProcess);
     const onnxProbe = await values(await runNhwc(fcn, probe));
     let cropsOpened = false;
     const predictCrops = async (batch: tf.Tensor4D): Promise<tf.Tensor> => {
       if (!cropsOpened) {
         cropsOpened = true;
-        crops = original ? await originalCropRunner(original) : await uncheckedCropRunner(classifier, file, probe);
+        crops = original ? await originalCropRunner(original) : await uncheckedCropRunner(classifier, file, probe, ownProcess);
       }
       return crops ? crops.predict(batch) : tfjsCrops(classifier, conv.outputIndex, batch);
     };

@@ -3,13 +3,10 @@
  * conversion's time, and tfjs in Node runs them on one thread (WebAssembly): a Teachable Machine
  * model's 36 crops took 6.5× longer there than in ONNX Runtime, to within 4e-7 of each other.
  */
-import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import type { InferenceSession } from 'onnxruntime-node';
 import { exportOnnxFile } from './export';
-import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
-import { loadOrt } from '../ort/runtime';
-import { withTempOnnx } from './one-off-session';
+import { inTempOnnx } from './one-off-session';
+import { openTensorSession, type OwnProcess, type TensorSession } from './tensor-session';
 import type { CropRunner } from '../model/onnx/original';
 
 export type { CropRunner };
@@ -23,14 +20,13 @@ export const CROP_RUNNER_TOLERANCE = 1e-4;
  * are then a crop's, not a row's (VGG at 224²: tens of MB a crop, at the check's peak beside the
  * session's weights), at the same CPU time.
  */
-async function run(ort: typeof import('onnxruntime-node'), session: InferenceSession, batch: tf.Tensor4D): Promise<tf.Tensor2D> {
+async function run(session: TensorSession, batch: tf.Tensor4D): Promise<tf.Tensor2D> {
   const [n, h, w, c] = batch.shape;
   const pixels = (await batch.data()) as Float32Array;
   const per = h * w * c;
   const scores: Float32Array[] = [];
   for (let i = 0; i < n; i++) {
-    const result = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', pixels.subarray(i * per, (i + 1) * per), [1, h, w, c]) }, [ONNX_OUTPUT]);
-    scores.push(result[ONNX_OUTPUT].data as Float32Array);
+    scores.push((await session.run(pixels.subarray(i * per, (i + 1) * per), [1, h, w, c])).output);
   }
   const classes = scores[0]?.length ?? 0;
   const out = new Float32Array(n * classes);
@@ -65,25 +61,27 @@ export function probeAgrees(a: Float32Array, b: Float32Array): boolean {
  * on the CPU, with its scores of `probe` (one crop, [1, height, width, channels]). Whether ONNX
  * Runtime may stand for tfjs is the caller's to decide ({@link probeAgrees}): a caller that holds
  * big tfjs weights scores the probe in tfjs once the session is released.
+ * @param ownProcess where given, a big exported file's session runs in a process of its own (see
+ *   openTensorSession)
  * @returns undefined where the classifier does not export or does not run
  */
-export async function uncheckedCropRunner(classifier: tf.LayersModel, file: string, probe: tf.Tensor4D): Promise<UncheckedCropRunner | undefined> {
+export async function uncheckedCropRunner(
+  classifier: tf.LayersModel, file: string, probe: tf.Tensor4D, ownProcess?: OwnProcess,
+): Promise<UncheckedCropRunner | undefined> {
   const input = classifier.inputs[0]?.shape;
   const output = classifier.outputs[0]?.shape;
   if (classifier.inputs.length !== 1 || classifier.outputs.length !== 1 || input?.length !== 4 || output?.length !== 2 || typeof output[1] !== 'number') return undefined;
-  let session: InferenceSession | undefined;
+  let session: TensorSession | undefined;
   try {
     const head = tf.layers.reshape({ targetShape: [1, 1, output[1]] }).apply(classifier.outputs[0]) as tf.SymbolicTensor;
     const wrapped = tf.model({ inputs: classifier.inputs, outputs: head });
     // Its threads sleep between crop batches: spinning, they took the CPU the tfjs side of the check needs.
-    const opened = await withTempOnnx((f) => exportOnnxFile(wrapped, file, f), { device: 'cpu', threads: os.availableParallelism(), spinning: false });
-    session = opened.session;
-    const ort = await loadOrt();
-    const got = await run(ort, session, probe);
+    session = await inTempOnnx((f) => exportOnnxFile(wrapped, file, f), (f) => openTensorSession(f, ownProcess));
+    const got = await run(session, probe);
     const probeScores = (await got.data()) as Float32Array;
     got.dispose();
     const ready = session;
-    return { predict: (batch) => run(ort, ready, batch), release: () => ready.release(), probeScores };
+    return { predict: (batch) => run(ready, batch), release: () => ready.release(), probeScores };
   } catch {
     await session?.release().catch(() => undefined);
     return undefined;

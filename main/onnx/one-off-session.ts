@@ -28,11 +28,19 @@ type OneOffOptions = Omit<SessionOptions, 'optimized' | 'saveOptimizedTo'>;
  * @param opts as {@link oneOffSession}'s
  */
 export async function withTempOnnx(write: (file: string) => Promise<unknown>, opts: OneOffOptions = {}): Promise<OnnxSession> {
+  return inTempOnnx(write, (file) => oneOffFileSession(file, opts));
+}
+
+/**
+ * `open` of a model written to a temporary file by `write`; the file is removed once `open` has
+ * settled (a session then holds the model).
+ */
+export async function inTempOnnx<T>(write: (file: string) => Promise<unknown>, open: (file: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'convmap-check-'));
   try {
     const file = path.join(dir, 'model.onnx');
     await write(file);
-    return await oneOffFileSession(file, opts);
+    return await open(file);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

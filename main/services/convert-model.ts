@@ -14,6 +14,7 @@ import { loadConverted, modelToArtifacts, saveConverted } from '../convert/save'
 import { modelArtifactsWithoutWeights, writeModelWeights } from '../model/artifacts';
 import type { OnnxModelFile } from '../engine/engine';
 import { activationBytesPerPixel } from '../engine/onnx-memory';
+import { openInOwnProcess } from '../engine/onnx-one-off';
 import { ModelError } from '../model/errors';
 import { readLabelsFile } from '../model/labels';
 import { withFixedInputSize } from '../model/input-size';
@@ -139,6 +140,9 @@ export async function convertModel(
         classifier: classifier.model, conv, file: classifier.file, preprocess,
         integerInput: classifier.onnx?.original.input.elemType === OnnxType.UINT8, original: classifier.onnx?.original,
       };
+      // A big model's ONNX Runtime sessions each run in a process that ends with them: in this one their memory
+      // stayed beside tfjs's heap, and the next session stacked on it (VGG19: the conversion's peak).
+      const ownProcess = { open: (f: string) => openInOwnProcess(f) };
       // A temporary folder the file system refuses (full, over a size limit, read-only) costs memory, not the
       // conversion: the check then runs in tfjs, as for a model ONNX cannot map.
       const orInTfjs = (e: unknown): undefined => {
@@ -154,7 +158,7 @@ export async function convertModel(
           if (e instanceof ModelError || isWriteFailure(e)) return false;
           throw e;
         }));
-        const checked = exported && onnxFile !== undefined ? await checkConverted({ ...check, onnxFile }).catch(orInTfjs) : undefined;
+        const checked = exported && onnxFile !== undefined ? await checkConverted({ ...check, onnxFile, ownProcess }).catch(orInTfjs) : undefined;
         if (checked !== undefined && onnxFile !== undefined) {
           info.equivalence = checked.equivalence;
           // A file that fails the ONNX check is neither reported nor kept: `convert` checks it again and refuses it, naming the layer.

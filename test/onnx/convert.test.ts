@@ -12,6 +12,7 @@ import { exportOnnx } from '../../main/onnx/export';
 import { decodeModel, encodeModel } from '../../main/onnx/proto';
 import { checkOnnx } from '../../main/onnx/verify';
 import { checkConverted, probeScores } from '../../main/onnx/check-converted';
+import { openInOwnProcess } from '../../main/engine/onnx-one-off';
 import { checkEquivalence, smoothRandomImage } from '../../main/convert/equivalence';
 import { randomizeWeights, useWasm } from '../helpers/models';
 
@@ -135,6 +136,41 @@ describe('checkConverted: the crop check and the ONNX check on the ONNX file', (
       expect(err).toBeInstanceOf(ModelError);
       expect((err as ModelError).layer).toEqual({ name: 'c2', className: 'Conv2D' });
       expect((err as ModelError).message).toMatch(/^three\.json: layer "c2" \(Conv2D\): the ONNX model differs from the tfjs model by [0-9.e+-]+ of the output's scale \(> 0\.0001\) on a 16×16 image; this layer is the first whose outputs differ/);
+    } finally {
+      c.fcn.dispose();
+      m.dispose();
+    }
+  });
+});
+
+describe('checkConverted with its sessions in processes of their own (a big model\'s)', () => {
+  it('opens the converted model and the exported classifier there, grades as the all-tfjs check does, and still names layer c2 of a file where it is off', async () => {
+    const m = threeConvClassifier();
+    const c = convertClassifier(m, 'three.json');
+    const dir = await fs.mkdtemp(path.join(tmp, 'own-process-'));
+    const opened: string[] = [];
+    // Every file counts as big; the sessions open in the real ONNX Runtime process.
+    const ownProcess = { minBytes: 0, open: (f: string) => (opened.push(path.basename(f)), openInOwnProcess(f, 1)) };
+    try {
+      const good = exportOnnx(c.fcn, 'three.json').bytes;
+      const file = path.join(dir, 'model.onnx');
+      await fs.writeFile(file, good);
+      const viaChild = await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit', ownProcess });
+      // The converted model (probe and whole image) and the classifier exported for the crops.
+      expect(opened).toEqual(['model.onnx', 'model.onnx']);
+      const viaTfjs = await checkEquivalence(m, c, 'three.json', { preprocess: 'unit' });
+      expect(viaChild.equivalence.grade).toBe(viaTfjs.grade);
+      expect(viaChild.equivalence.exact).toBe(true);
+      expect(viaChild.equivalence.cellsChecked).toBe(viaTfjs.cellsChecked);
+      expect(Math.abs(viaChild.equivalence.maxAbsDiff - viaTfjs.maxAbsDiff)).toBeLessThan(1e-5);
+      if (viaChild.onnx instanceof ModelError) throw viaChild.onnx;
+      expect(viaChild.onnx.maxRelDiff).toBeLessThanOrEqual(1e-4);
+
+      await fs.writeFile(file, withC2Off(good));
+      const err = (await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit', ownProcess })).onnx;
+      expect(err).toBeInstanceOf(ModelError);
+      expect((err as ModelError).message).toMatch(/^three\.json: layer "c2" \(Conv2D\): the ONNX model differs from the tfjs model by [0-9.e+-]+ of the output's scale \(> 0\.0001\) on a 16×16 image; this layer is the first whose outputs differ/);
+      expect((err as ModelError).message).not.toContain('\n');
     } finally {
       c.fcn.dispose();
       m.dispose();
