@@ -145,7 +145,7 @@ function startEarly(opts: Opts): { spawnOnnxHost?: SpawnOnnxHost; end(): void } 
 
 async function runHeatmap(inputs: string[], opts: Opts, spawnOnnxHost: SpawnOnnxHost | undefined): Promise<void> {
   // Loaded here, not at start-up: `convmap --version` or `--help` need none of tfjs, sharp or the engine.
-  const [{ createEngine }, { BatchController, journalRecipe, runBatch }, { checkOutputFolder }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }, { modelKeyOf, openSession }, { prepareGlyphs }] = await Promise.all([
+  const [{ createEngine }, { BatchController, journalRecipe, runBatch }, { checkOutputFolder }, { prepareModel }, { scanInputs }, { resolveHeatmapInputs }, { modelKeyOf, openSession }, { keepShapedText, prepareGlyphs, saveShapedText, SHAPED_TEXT_FILE }] = await Promise.all([
     import('../engine/engine'), import('../services/batch'), import('../io/atomic'), import('../services/models'), import('../services/scan'), import('./inputs'),
     import('../services/session'), import('../services/glyphs'),
   ]);
@@ -245,6 +245,8 @@ async function runHeatmap(inputs: string[], opts: Opts, spawnOnnxHost: SpawnOnnx
     // machine): 2.0 → 1.75 and 1.8 → 1.6 s (8 interleaved runs each, load average ~5).
     // The fonts of legends and box tags load while ONNX Runtime opens the model, not before it is asked to (they take this thread a while).
     const loadFonts = bound.legend || bound.boxes ? () => prepareGlyphs(info.labels) : undefined;
+    // The legend's lines as shaped by earlier runs: a second run of the same labels loads no fonts.
+    if (loadFonts && useCache) keepShapedText(path.join(cacheDir, SHAPED_TEXT_FILE));
     const { handle } = await openSession(engine, modelPath ?? undefined, prepared, { spinning: false, onRequested: loadFonts });
     modelLoad = { fromCache: prepared.fromCache === true, ...(handle.loaded ?? {}) };
     bar?.start(scan.photos.length, 0, { photo: '', rate: '0.0', left: '…' });
@@ -261,6 +263,7 @@ async function runHeatmap(inputs: string[], opts: Opts, spawnOnnxHost: SpawnOnnx
     unhookSignals();
     await engine.close();
   }
+  await saveShapedText();
 
   printSummary(summary, {
     json: opts.json === true, quiet, recursive: opts.recursive === true, modelName, modelPath, modelLoad, filesSkipped: scan.skipped.length,

@@ -156,8 +156,8 @@ program
   .option('--cache-dir <dir>', 'score cache folder (default $CONVMAP_CACHE_DIR or ~/.cache/convmap)')
   .action(async (action: string, opts: { cacheDir?: string }) => {
     try {
-      const [{ cacheInfo, clearCache, defaultCacheDir, formatByteSize, DEFAULT_CACHE_BYTES }, { clearModelCache, modelCacheInfo, DEFAULT_MODEL_CACHE_BYTES }] = await Promise.all([
-        import('../services/storage/cache'), import('../io/model-cache'),
+      const [{ cacheInfo, clearCache, defaultCacheDir, formatByteSize, DEFAULT_CACHE_BYTES }, { clearModelCache, modelCacheInfo, DEFAULT_MODEL_CACHE_BYTES }, { SHAPED_TEXT_FILE }, { rm }, path] = await Promise.all([
+        import('../services/storage/cache'), import('../io/model-cache'), import('../services/glyphs'), import('node:fs/promises'), import('node:path'),
       ]);
       const dir = opts.cacheDir ?? defaultCacheDir();
       const modelsText = (m: { conversions: number; optimized: number; bytes: number }): string =>
@@ -170,6 +170,8 @@ program
       } else if (action === 'clear') {
         const info = await clearCache(dir);
         const models = await clearModelCache(dir);
+        // The legend's shaped lines (heatmap keeps them there): every cached thing goes.
+        await rm(path.join(dir, SHAPED_TEXT_FILE), { force: true });
         process.stdout.write(`cleared     ${info.files} score maps, ${formatByteSize(info.bytes)} from ${printable(info.dir)}\n`
           + `cleared     ${modelsText(models)}\n`);
       } else {

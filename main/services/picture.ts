@@ -10,7 +10,7 @@ import type { PictureFormat } from '../../core/recipe';
 import { blendOverRgb } from '../../core/overlay';
 import { legendCorner, legendSpec, paintView, viewSource, type PictureSettings, type ViewSource } from '../../core/pipeline';
 import type { RgbImage } from '../io/decode';
-import { loadGlyphs } from './glyphs';
+import { drawText } from './glyphs';
 import { boxLayers, legendLayer, type SvgLayer } from './legend';
 
 /** What the picture stage needs of a photo's analysis. */
@@ -77,17 +77,20 @@ export async function renderPicture(input: PictureInput, labels: readonly string
   const { width, height } = input.image;
   const source = viewSource(input.averaged, input.classIndex, labels, style);
   const rgb = overlayRgb(input, labels, style, true, source);
-  const layers: SvgLayer[] = [];
-  // The fonts of the labels' scripts (Latin, digits and punctuation are always there).
-  if (style.boxes || style.legend) await loadGlyphs(labels);
-  if (style.boxes) {
-    const boxes = input.drawn.slice(0, MAX_BOXES).map((d) => ({ box: d.box, label: labels[d.classIndex] ?? String(d.classIndex), score: d.score }));
-    layers.push(...boxLayers(width, height, boxes));
-  }
-  if (style.legend) {
-    const l = legendLayer(width, height, legendSpec(source, labels, input.classIndex, style), legendCorner(source, width, height));
-    if (l) layers.push(l);
-  }
+  const textLayers = (): SvgLayer[] => {
+    const layers: SvgLayer[] = [];
+    if (style.boxes) {
+      const boxes = input.drawn.slice(0, MAX_BOXES).map((d) => ({ box: d.box, label: labels[d.classIndex] ?? String(d.classIndex), score: d.score }));
+      layers.push(...boxLayers(width, height, boxes));
+    }
+    if (style.legend) {
+      const l = legendLayer(width, height, legendSpec(source, labels, input.classIndex, style), legendCorner(source, width, height));
+      if (l) layers.push(l);
+    }
+    return layers;
+  };
+  // The fonts of the labels' scripts (Latin, digits and punctuation are always there), or the lines as shaped by an earlier run.
+  const layers = style.boxes || style.legend ? await drawText(labels, textLayers) : [];
   // Each layer is rendered at its own size and blended into the picture where it goes: a full-size
   // RGBA composite of a 100 MP photo is never made.
   for (const l of layers) await blendLayer(rgb, width, height, l);
