@@ -5,6 +5,8 @@
  *    a cell counts for its winning class only where that class stands out from this photo's typical
  *    window; see {@link SEEN_RULE}. A model with a background class says itself where nothing is: its
  *    boxes need their class {@link BOX_MARGIN} over the runner-up, background included ({@link BOX_RULE}).
+ *    The picture paints a closed-set model's passing window at the finest scale whose windows inside
+ *    it place its class ({@link SEEN_PAINT_RULE}); boxes come from the maps as they are.
  * 1. Accumulate: every scale's own map gives boxes, in original pixels: its peaks per class, each
  *    the window of its cell at that scale (a large window from a small scale, a small one from a
  *    large scale). Nothing is averaged away: an object found at one scale only keeps its box. Under
@@ -17,7 +19,7 @@
 
 import { type AveragedMap } from './average';
 import { isBackgroundLabel } from './defaults';
-import { cellBox, scaleFactors, type Box, type ScoreMap } from './scoremap';
+import { cellBox, cellCentre, scaleFactors, type Box, type ScoreMap } from './scoremap';
 
 export interface Detection {
   classIndex: number;
@@ -236,20 +238,106 @@ export function cellEvidence(map: ScoreMap, baselines: Float64Array, runnerUp = 
 /**
  * The maps as the picture shows them under {@link SEEN_RULE}: for a model without a background class
  * ({@link closedSet} of `labels`), a cell whose winning class does not stand out by {@link SEEN_MARGIN}
- * has every class's score set to 0 (drawn as nothing); other cells keep all their scores. Maps of a
- * model with a background class, and maps without cells, are returned as they are.
+ * has every class's score set to 0 (drawn as nothing); other cells keep all their scores, and are
+ * then painted at the finest scale that places their class ({@link paintAtFinest}, {@link SEEN_PAINT_RULE}).
+ * Maps of a model with a background class, and maps without cells, are returned as they are.
  * @returns new maps (the same array's maps where nothing changes); the input is not changed.
  */
 export function seenMaps(maps: readonly ScoreMap[], labels: readonly string[]): ScoreMap[] {
   if (!closedSet(labels)) return [...maps];
   const baselines = classBaselines(maps);
-  return maps.map((m) => {
+  const cells: Pick<CellEvidence, 'winner' | 'evidence'>[] = [];
+  const seen = maps.map((m) => {
+    const e = cellEvidence(m, baselines);
+    cells.push(e);
     if (m.rows * m.cols === 0) return m;
-    const { evidence } = cellEvidence(m, baselines);
+    const { evidence } = e;
     const scores = new Float32Array(m.scores);
     for (let i = 0; i < evidence.length; i++) if (!(evidence[i] >= SEEN_MARGIN)) scores.fill(0, i * m.classes, (i + 1) * m.classes);
     return { ...m, scores };
   });
+  return paintAtFinest(seen, cells);
+}
+
+/**
+ * Where a closed-set model's window that passes {@link SEEN_RULE} is painted, in the one sentence the
+ * window and the docs show beside SEEN_RULE.
+ */
+export const SEEN_PAINT_RULE = 'A window that shows a class hands its colour to the windows of the next smaller scale centred inside it that name that class above this photo\'s baseline (the next scale that has any, and so on down the scales), so a window as large as the photo colours only where smaller windows place its class, and itself only where none do.';
+
+/**
+ * {@link SEEN_PAINT_RULE}: moves each painted cell's scores down the scales to the cells of the next
+ * finer scale that agree with it, so that under max-over-scales a coarse window (one holding the whole
+ * photo) paints only where finer windows localise its class. From the coarsest scale to the finest:
+ * a cell that carries paint (scores not all 0: its own, or moved to it) whose winning class is k gives
+ * its scores to every cell of the next finer scale (the next larger `scale` among maps with cells)
+ * whose centre lies inside its window (half-open, original pixels) and whose winning class in
+ * `winners` is also k, element-wise max with what that cell carries, and is then cleared; a cell with
+ * no such finer cell, and every cell of the finest scale, keeps its paint. A finer cell that agrees
+ * need not pass SEEN_RULE itself: it only places the coarser window's class.
+ * @param maps the seen maps (rejected cells all 0), one photo.
+ * @param winners per map, each cell's winning class before rejection (cellEvidence `winner`), length rows · cols.
+ * @returns new maps (maps without cells as given); the inputs are not changed.
+ */
+export function paintAtFinest(maps: readonly ScoreMap[], cells: readonly Pick<CellEvidence, 'winner' | 'evidence'>[]): ScoreMap[] {
+  const scores = maps.map((m) => new Float32Array(m.scores));
+  const order = maps.map((_, i) => i).filter((i) => maps[i].rows * maps[i].cols > 0).sort((a, b) => maps[a].scale - maps[b].scale);
+  const centres = order.map((i) => ({
+    rows: Array.from({ length: maps[i].rows }, (_, r) => cellCentre(maps[i], r, 0)[0]),
+    cols: Array.from({ length: maps[i].cols }, (_, c) => cellCentre(maps[i], 0, c)[1]),
+  }));
+  /** Cells of order[m] centred inside `box` (half-open) that win k with evidence above the baseline. */
+  const agreeing = (m: number, box: Box, k: number): number[] => {
+    const { winner, evidence } = cells[order[m]];
+    const { rows, cols } = centres[m];
+    const out: number[] = [];
+    const [r0, r1] = inside(rows, box[0], box[2]);
+    const [c0, c1] = inside(cols, box[1], box[3]);
+    for (let r = r0; r < r1; r++) {
+      for (let c = c0; c < c1; c++) {
+        const d = r * cols.length + c;
+        if (winner[d] === k && evidence[d] > 0) out.push(d);
+      }
+    }
+    return out;
+  };
+  for (let n = 0; n + 1 < order.length; n++) {
+    const coarse = maps[order[n]];
+    const from = scores[order[n]];
+    const K = coarse.classes;
+    for (let cell = 0; cell < coarse.rows * coarse.cols; cell++) {
+      let carries = false;
+      for (let q = 0; q < K && !carries; q++) carries = from[cell * K + q] > 0;
+      if (!carries) continue;
+      const box = cellBox(coarse, Math.floor(cell / coarse.cols), cell % coarse.cols);
+      const k = cells[order[n]].winner[cell];
+      for (let m = n + 1; m < order.length; m++) {
+        if (!(maps[order[m]].scale > coarse.scale)) continue;
+        const agree = agreeing(m, box, k);
+        if (agree.length === 0) continue;
+        const to = scores[order[m]];
+        for (const d of agree) for (let q = 0; q < K; q++) to[d * K + q] = Math.max(to[d * K + q], from[cell * K + q]);
+        from.fill(0, cell * K, (cell + 1) * K);
+        break;
+      }
+    }
+  }
+  return maps.map((m, i) => (m.rows * m.cols === 0 ? m : { ...m, scores: scores[i] }));
+}
+
+/** The index range [lo, hi) of the ascending `centres` inside [a, b) (binary search). */
+function inside(centres: readonly number[], a: number, b: number): [number, number] {
+  const first = (v: number): number => {
+    let lo = 0;
+    let hi = centres.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (centres[mid] < v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  return [first(a), Math.max(first(a), first(b))];
 }
 
 /**
