@@ -2,16 +2,17 @@
 import { mount } from '@vue/test-utils';
 import { describe, expect, it } from 'vitest';
 import type { Component } from 'vue';
-import { BOX_RULE, SEEN_RULE } from '../../core/detect';
+import { BOX_RULE, SEEN_PAINT_RULE, SEEN_RULE } from '../../core/detect';
 import { API_KEY } from '../../renderer/api';
 import ConversionReport from '../../renderer/components/ConversionReport.vue';
 import HeatmapPanel from '../../renderer/components/HeatmapPanel.vue';
 import ScalesPanel from '../../renderer/components/ScalesPanel.vue';
 import StatusBar from '../../renderer/components/StatusBar.vue';
+import { useModelStore } from '../../renderer/stores/model';
 import { useScoresStore } from '../../renderer/stores/scores';
 import { useSessionStore } from '../../renderer/stores/session';
 import { useViewStore } from '../../renderer/stores/view';
-import { fakeApi, modelInfo, piniaWith, settle, startAtScales } from './fake-api';
+import { fakeApi, MODEL, modelInfo, piniaWith, settle, startAtScales } from './fake-api';
 
 /** Mounts a component whose stores get the fake API. */
 function mountWith(component: Component, api: ReturnType<typeof fakeApi>) {
@@ -86,6 +87,18 @@ describe('renderer components', () => {
     await startAtScales('0.5');
     expect(w.get('label[for="detections"]').attributes('title')).toBe(BOX_RULE);
     expect(BOX_RULE).not.toBe(SEEN_RULE);
+  });
+
+  it('under the view choice, a model without a background class says where its map is drawn (SEEN_RULE) and at which windows (SEEN_PAINT_RULE)', async () => {
+    const api = fakeApi();
+    const plain = { ...MODEL, id: 'plain', path: '/models/abc/model.json', info: modelInfo({ labels: ['A', 'B', 'C'] }) };
+    api.loadModel.mockImplementation(async (req: { path: string | null }) => (req.path === plain.path ? plain : MODEL));
+    const w = mountWith(HeatmapPanel, api);
+    await startAtScales('0.5');
+    expect(w.get('[data-testid="view-help"]').attributes('title')).toBeUndefined();
+    await useModelStore().load(plain.path);
+    await settle();
+    expect(w.get('[data-testid="view-help"]').attributes('title')).toBe(`${SEEN_RULE} ${SEEN_PAINT_RULE}`);
   });
 
   it('toggling a scale chip changes the average and does not compute again', async () => {
