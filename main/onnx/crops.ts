@@ -4,6 +4,7 @@
  * model's 36 crops took 6.5× longer there than in ONNX Runtime, to within 4e-7 of each other.
  */
 import * as tf from '@tensorflow/tfjs';
+import { collectGarbage } from '../io/collect-garbage';
 import { exportOnnxFile } from './export';
 import { inTempOnnx } from './one-off-session';
 import { openTensorSession, type OwnProcess, type TensorSession } from './tensor-session';
@@ -76,7 +77,12 @@ export async function uncheckedCropRunner(
     const head = tf.layers.reshape({ targetShape: [1, 1, output[1]] }).apply(classifier.outputs[0]) as tf.SymbolicTensor;
     const wrapped = tf.model({ inputs: classifier.inputs, outputs: head });
     // Its threads sleep between crop batches: spinning, they took the CPU the tfjs side of the check needs.
-    session = await inTempOnnx((f) => exportOnnxFile(wrapped, file, f), (f) => openTensorSession(f, ownProcess));
+    session = await inTempOnnx(async (f) => {
+      await exportOnnxFile(wrapped, file, f);
+      // The export's buffers are garbage now; V8 does not count the session's native memory, and might
+      // otherwise keep them (a big model's kernels: a hundred megabytes) beside it.
+      collectGarbage();
+    }, (f) => openTensorSession(f, ownProcess));
     const got = await run(session, probe);
     const probeScores = (await got.data()) as Float32Array;
     got.dispose();
