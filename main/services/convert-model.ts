@@ -2,7 +2,7 @@
  * The tfjs side of opening a model (prepareModel in ./models loads it only when it must run): a
  * classifier's conversion and crop check, and a converted folder re-read by tfjs for a stride rewrite.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -152,6 +152,8 @@ export async function convertModel(
       const tmp = await mkdtemp(path.join(os.tmpdir(), 'convmap-convert-')).catch(orInTfjs);
       let onnxCheck: OnnxCheck | undefined;
       let checkedOnnxFile: string | undefined;
+      // The checked file kept only for the model cache's entry (see toCache), removed once it is stored.
+      let cacheOnnxFile: string | undefined;
       try {
         const onnxFile = tmp === undefined ? undefined : path.join(tmp, ONNX_FILE);
         const exported = onnxFile !== undefined && (await exportFcnFile(conv.fcn, info, classifier.file, onnxFile).then(() => true, (e: unknown) => {
@@ -165,23 +167,30 @@ export async function convertModel(
           if (!(checked.onnx instanceof ModelError)) {
             onnxCheck = checked.onnx;
             if (opts.keepOnnx) checkedOnnxFile = onnxFile;
+            else if (store !== undefined) cacheOnnxFile = onnxFile;
           }
         } else {
           info.equivalence = await checkWithoutOnnx(check);
         }
       } finally {
-        if (tmp !== undefined && checkedOnnxFile === undefined) await rm(tmp, { recursive: true, force: true });
+        if (tmp !== undefined && checkedOnnxFile === undefined && cacheOnnxFile === undefined) await rm(tmp, { recursive: true, force: true });
       }
-      // `convert` saves or reports only: the weights go to a file beside the checked ONNX file, or nowhere,
-      // instead of into a copy beside tfjs's heap (VGG: half a gigabyte, the conversion's peak).
-      let checkedWeightsFile = checkedOnnxFile !== undefined && store === undefined ? path.join(path.dirname(checkedOnnxFile), 'weights.bin') : undefined;
-      const written = checkedWeightsFile === undefined ? undefined : await writeModelWeights(conv.fcn, checkedWeightsFile).catch(orInTfjs);
-      if (written === undefined) checkedWeightsFile = undefined;
-      const artifacts = written
-        ?? (opts.reportOnly && onnxCheck !== undefined && store === undefined ? modelArtifactsWithoutWeights(conv.fcn) : await modelToArtifacts(conv.fcn));
-      const { fcn: _fcn, ...conversion } = conv;
-      const cached = store !== undefined && path.resolve(store.file) === path.resolve(classifier.file) ? await toCache(store, conv.fcn, artifacts, info, classifier.file) : undefined;
-      return { artifacts: cached?.artifacts ?? artifacts, info, conversion, ...(onnxCheck ? { onnxCheck } : {}), ...(checkedOnnxFile ? { checkedOnnxFile } : {}), ...(checkedWeightsFile ? { checkedWeightsFile } : {}), ...(cached ? { onnx: cached.onnx } : {}) };
+      try {
+        // `convert` saves or reports only: the weights go to a file beside the checked ONNX file, or nowhere,
+        // instead of into a copy beside tfjs's heap (VGG: half a gigabyte, the conversion's peak).
+        let checkedWeightsFile = checkedOnnxFile !== undefined && store === undefined ? path.join(path.dirname(checkedOnnxFile), 'weights.bin') : undefined;
+        const written = checkedWeightsFile === undefined ? undefined : await writeModelWeights(conv.fcn, checkedWeightsFile).catch(orInTfjs);
+        if (written === undefined) checkedWeightsFile = undefined;
+        const artifacts = written
+          ?? (opts.reportOnly && onnxCheck !== undefined && store === undefined ? modelArtifactsWithoutWeights(conv.fcn) : await modelToArtifacts(conv.fcn));
+        const { fcn: _fcn, ...conversion } = conv;
+        const cached = store !== undefined && path.resolve(store.file) === path.resolve(classifier.file)
+          ? await toCache(store, conv.fcn, artifacts, info, classifier.file, checkedOnnxFile ?? cacheOnnxFile)
+          : undefined;
+        return { artifacts: cached?.artifacts ?? artifacts, info, conversion, ...(onnxCheck ? { onnxCheck } : {}), ...(checkedOnnxFile ? { checkedOnnxFile } : {}), ...(checkedWeightsFile ? { checkedWeightsFile } : {}), ...(cached ? { onnx: cached.onnx } : {}) };
+      } finally {
+        if (cacheOnnxFile !== undefined) await rm(path.dirname(cacheOnnxFile), { recursive: true, force: true });
+      }
     } finally {
       if (fine && fine.fcn !== coarse.fcn) fine.fcn.dispose();
       coarse.fcn.dispose();
@@ -194,16 +203,19 @@ export async function convertModel(
 /**
  * Stores a conversion in the model cache, as `convert -o` saves it. A cache that cannot be written
  * (read-only, full) only costs the next open a conversion.
+ * @param checkedOnnx the ONNX file the conversion's check ran on, copied as the entry's (the same bytes
+ *   exportFcnFile writes, not encoded again); without it (the check ran in tfjs) the model is exported
  * @returns the entry's ONNX file and the artifacts as read back from it (so the score-cache key,
  *   modelHash, is the one every later open of the entry computes), or undefined when not stored
  */
 async function toCache(
-  store: CacheStore, fcn: tf.LayersModel, artifacts: tf.io.ModelArtifacts, info: ConvertedModelInfo, file: string,
+  store: CacheStore, fcn: tf.LayersModel, artifacts: tf.io.ModelArtifacts, info: ConvertedModelInfo, file: string, checkedOnnx?: string,
 ): Promise<{ onnx: OnnxModelFile; artifacts: tf.io.ModelArtifacts } | undefined> {
   try {
     const dir = await storeConversion(store.dir, store.key, async (tmp) => {
       await saveConverted(tmp, artifacts, info);
-      await exportFcnFile(fcn, info, file, path.join(tmp, ONNX_FILE));
+      if (checkedOnnx !== undefined) await copyFile(checkedOnnx, path.join(tmp, ONNX_FILE));
+      else await exportFcnFile(fcn, info, file, path.join(tmp, ONNX_FILE));
     }, store.maxBytes);
     const onnx = await onnxOf(dir, info);
     const read = await readConvertedFolder(dir);
