@@ -256,7 +256,8 @@ export function seenMaps(maps: readonly ScoreMap[], labels: readonly string[]): 
     for (let i = 0; i < evidence.length; i++) if (!(evidence[i] >= SEEN_MARGIN)) scores.fill(0, i * m.classes, (i + 1) * m.classes);
     return { ...m, scores };
   });
-  return paintAtFinest(seen, cells);
+  paintAtFinest(seen, cells);
+  return seen;
 }
 
 /**
@@ -270,17 +271,18 @@ export const SEEN_PAINT_RULE = 'A window that shows a class hands its colour to 
  * finer scale that agree with it, so that under max-over-scales a coarse window (one holding the whole
  * photo) paints only where finer windows localise its class. From the coarsest scale to the finest:
  * a cell that carries paint (scores not all 0: its own, or moved to it) whose winning class is k gives
- * its scores to every cell of the next finer scale (the next larger `scale` among maps with cells)
- * whose centre lies inside its window (half-open, original pixels) and whose winning class in
- * `winners` is also k, element-wise max with what that cell carries, and is then cleared; a cell with
- * no such finer cell, and every cell of the finest scale, keeps its paint. A finer cell that agrees
- * need not pass SEEN_RULE itself: it only places the coarser window's class.
+ * its scores to the cells that agree with it at the next finer scale that has any (maps with cells, by
+ * ascending `scale`): cells whose centre lies inside its window (half-open, original pixels), whose
+ * winning class is also k and whose evidence is above the photo's baseline (> 0); each takes the
+ * element-wise max with what it carries, and the giving cell is cleared. A cell that no finer cell
+ * agrees with, and every cell of the finest scale, keeps its paint. A finer cell that agrees need not
+ * pass SEEN_RULE itself (evidence ≥ ln 20): it only places the coarser window's class.
+ * Changes the maps' scores in place (seenMaps' own copies: no second copy of a photo's maps).
  * @param maps the seen maps (rejected cells all 0), one photo.
- * @param winners per map, each cell's winning class before rejection (cellEvidence `winner`), length rows · cols.
- * @returns new maps (maps without cells as given); the inputs are not changed.
+ * @param cells per map, each cell's winning class before rejection and its evidence (cellEvidence).
  */
-export function paintAtFinest(maps: readonly ScoreMap[], cells: readonly Pick<CellEvidence, 'winner' | 'evidence'>[]): ScoreMap[] {
-  const scores = maps.map((m) => new Float32Array(m.scores));
+function paintAtFinest(maps: readonly ScoreMap[], cells: readonly Pick<CellEvidence, 'winner' | 'evidence'>[]): void {
+  const scores = maps.map((m) => m.scores);
   const order = maps.map((_, i) => i).filter((i) => maps[i].rows * maps[i].cols > 0).sort((a, b) => maps[a].scale - maps[b].scale);
   const centres = order.map((i) => ({
     rows: Array.from({ length: maps[i].rows }, (_, r) => cellCentre(maps[i], r, 0)[0]),
@@ -322,7 +324,6 @@ export function paintAtFinest(maps: readonly ScoreMap[], cells: readonly Pick<Ce
       }
     }
   }
-  return maps.map((m, i) => (m.rows * m.cols === 0 ? m : { ...m, scores: scores[i] }));
 }
 
 /** The index range [lo, hi) of the ascending `centres` inside [a, b) (binary search). */
