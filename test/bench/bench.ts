@@ -27,7 +27,7 @@ function parseArgs(argv: string[]): BenchArgs & { child?: string } {
 
 const ALL_CASES = ['vgg16-384', 'vgg16-1000x800', 'vgg16-4000x3000', 'digits-scene', 'batch-1-worker', 'batch-all-cores', 'torch-peer',
   'torch-peer-wasm-1-thread', 'onnx-peer', 'mobilenetv2-tm-2725x2225', 'mobilenetv2-graph-peer',
-  'stride-vgg16-384-s16', 'stride-vgg16-384-s8', 'stride-digits-s4', 'stride-digits-s2', 'picture-100mp', 'picture-1mp', 'cancel-onnx', 'cancel-vgg16', 'decode-process', 'open-tm-service', 'heatmap-1mp', 'batch-100-1mp', 'localise', 'queue', 'onnx-import-vgg11-384', 'onnx-import-alexnet-384', 'onnx-import-resnet18-384', 'onnx-import-resnet18-peer-384',
+  'stride-vgg16-384-s16', 'stride-vgg16-384-s8', 'stride-digits-s4', 'stride-digits-s2', 'picture-100mp', 'picture-1mp', 'cancel-onnx', 'cancel-vgg16', 'decode-process', 'open-tm-service', 'heatmap-1mp', 'batch-100-1mp', 'heatmap-vgg16-384', 'localise', 'queue', 'onnx-import-vgg11-384', 'onnx-import-alexnet-384', 'onnx-import-resnet18-384', 'onnx-import-resnet18-peer-384',
   'convert-vgg19-topology', 'convert-o-vgg16'];
 
 async function runChild(name: string, args: BenchArgs): Promise<Record<string, unknown>> {

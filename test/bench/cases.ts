@@ -332,6 +332,9 @@ export async function runCase(name: string, runs: number): Promise<Record<string
     case 'open-tm-service': return (await import('./open')).openTmService(runs);
     case 'heatmap-1mp': return (await import('./open')).heatmapOnePhoto(runs);
     case 'batch-100-1mp': return (await import('./open')).batchHundred(runs);
+    case 'heatmap-vgg16-384': return (await import('./open')).heatmapVgg16(runs, path.join(os.tmpdir(), 'convmap-bench-backbones', 'vgg16'), async () => {
+      await promisify(execFile)(process.execPath, [path.join(here, '../../bin/run-ts.mjs'), path.join(here, 'bench.ts'), '--child', 'save-vgg16-folder'], { maxBuffer: 1 << 20 });
+    });
     case 'convert-vgg19-topology': return (await import('./backbones')).convertVgg19Topology();
     case 'convert-o-vgg16': return (await import('./backbones')).convertOVgg16();
     case 'save-vgg16-folder': return (await import('./backbones')).saveVgg16Folder();

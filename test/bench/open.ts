@@ -1,7 +1,8 @@
 /**
  * Bench cases of issue 21, from double-click to picture: opening a Teachable Machine model through
  * the app service (the window's call), and whole `convmap heatmap` processes on one 1 MP photo from a
- * Teachable Machine folder and from a converted folder, and on 100 such photos. Each case runs its
+ * Teachable Machine folder and from a converted folder, and on 100 such photos; one 384² photo from a
+ * converted VGG16 folder. Each case runs its
  * sides interleaved (A B A B …) and reports min and median: other work on the machine hits both.
  */
 import { execFile } from 'node:child_process';
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { median } from './timing';
+import { SHAPED_TEXT_FILE } from '../../main/services/glyphs';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -61,7 +63,7 @@ function missing(name: string): Record<string, unknown> | undefined {
   return undefined;
 }
 
-/** `count` 1 MP photos (1155×866, JPEG) cut from the corpus's cat at shifted offsets. */
+/** `count` 1 MP photos (1155×866, JPEG) cut from the corpus's cat, each scaled a little more than the one before. */
 async function photos(count: number): Promise<string[]> {
   const dir = path.join(WORK, `photos-${count}`);
   await fs.mkdir(dir, { recursive: true });
@@ -69,7 +71,8 @@ async function photos(count: number): Promise<string[]> {
   for (let i = 0; i < count; i++) {
     const file = path.join(dir, `photo-${String(i).padStart(3, '0')}.jpg`);
     if (!existsSync(file)) {
-      await sharp(PHOTO_SOURCE).resize(1155 + (i % 7) * 3, 866 + (i % 5) * 2, { fit: 'cover' }).extract({ left: i % 3, top: i % 2, width: 1155, height: 866 }).jpeg({ quality: 90 }).toFile(file);
+      // Each at its own scale, so no two are alike (the score cache would answer for a repeat).
+      await sharp(PHOTO_SOURCE).resize(1155 + i, 866 + i, { fit: 'cover' }).extract({ left: Math.floor(i / 2), top: Math.floor(i / 2), width: 1155, height: 866 }).jpeg({ quality: 90 }).toFile(file);
     }
     out.push(file);
   }
@@ -83,11 +86,16 @@ async function convertedFolder(): Promise<string> {
   return dir;
 }
 
-/** One whole `convmap heatmap` process; the score cache is emptied first, so the photo is computed. */
-async function heatmapProcess(model: string, inputs: string[], cacheDir: string | undefined, flags: readonly string[] = []): Promise<void> {
+/**
+ * One whole `convmap heatmap` process; the score cache is emptied first, so the photo is computed.
+ * @param opts.fonts the legend's shaped lines kept by earlier runs are removed first (main/services/glyphs
+ *   SHAPED_TEXT_FILE), so the run loads fontkit and the fonts as a first run does.
+ */
+async function heatmapProcess(model: string, inputs: string[], cacheDir: string | undefined, flags: readonly string[] = [], opts: { fonts?: boolean } = {}): Promise<void> {
   const out = await fs.mkdtemp(path.join(WORK, 'out-'));
   try {
     if (cacheDir !== undefined) await fs.rm(path.join(cacheDir, 'scores-v1'), { recursive: true, force: true });
+    if (cacheDir !== undefined && opts.fonts === true) await fs.rm(path.join(cacheDir, SHAPED_TEXT_FILE), { force: true });
     const cache = cacheDir === undefined ? ['--no-cache'] : ['--cache-dir', cacheDir];
     await run(process.execPath, [await cli(), 'heatmap', model, ...inputs, '--out', out, '--quiet', ...cache, ...flags], { cwd: repo, maxBuffer: 1 << 24 });
   } finally {
@@ -131,7 +139,8 @@ export async function openTmService(runs: number): Promise<Record<string, unknow
  * heatmap-1mp: whole CLI processes on one 1 MP photo, interleaved: from the Teachable Machine folder
  * (model cache warm: the second run of that folder; and --no-cache: every run converts) and from its
  * converted folder (model cache warm), and from the converted folder at one scale (--scales 1): the
- * process's own start-up and ending apart from the default plan's photo work (7 scales here).
+ * process's own start-up and ending apart from the default plan's photo work (7 scales here); and
+ * from the converted folder without the legend's lines shaped by earlier runs (fontkit and the fonts load).
  */
 export async function heatmapOnePhoto(runs: number): Promise<Record<string, unknown>> {
   const skip = missing('heatmap-1mp');
@@ -148,8 +157,41 @@ export async function heatmapOnePhoto(runs: number): Promise<Record<string, unkn
       tmNoCache: () => heatmapProcess(TM_MODEL, [photo], undefined),
       convertedNoCache: () => heatmapProcess(converted, [photo], undefined),
       convertedOneScale: () => heatmapProcess(converted, [photo], cache, ['--scales', '1']),
+      convertedLoadingFonts: () => heatmapProcess(converted, [photo], cache, [], { fonts: true }),
     });
     return { case: 'heatmap-1mp', photo: '1155×866 JPEG', runs, ...result, target: { tmSecondRunMs: 1000, convertedFolderMs: 600 } };
+  } finally {
+    await fs.rm(cache, { recursive: true, force: true });
+  }
+}
+
+/**
+ * heatmap-vgg16-384: whole `convmap heatmap` processes on one 384×384 photo from a converted VGG16
+ * folder (the classifier with random weights as a tfjs folder, bench case save-vgg16-folder, then
+ * `convmap convert -o` as a user would), interleaved: the second run (model cache warm: ONNX
+ * Runtime's optimised file), the same with --no-cache (ONNX Runtime optimises the 528 MB graph
+ * again), and one scale (--scales 1). Also reports the default plan's scales for this photo.
+ * @param classifierDir the classifier's tfjs folder; `save` writes it when it is missing.
+ */
+export async function heatmapVgg16(runs: number, classifierDir: string, save: () => Promise<void>): Promise<Record<string, unknown>> {
+  if (!existsSync(PHOTO_SOURCE)) return { case: 'heatmap-vgg16-384', skipped: 'the shared corpus (../shared/corpus) is not here' };
+  if (!existsSync(path.join(classifierDir, 'model.json'))) await save();
+  const converted = path.join(WORK, 'vgg16-converted-v2');
+  if (!existsSync(path.join(converted, 'model.onnx'))) await run(process.execPath, [await cli(), 'convert', classifierDir, '-o', converted], { cwd: repo, maxBuffer: 1 << 24 });
+  const photo = path.join(WORK, 'photo-384.jpg');
+  if (!existsSync(photo)) await sharp(PHOTO_SOURCE).resize(384, 384, { fit: 'cover' }).jpeg({ quality: 90 }).toFile(photo);
+  const cache = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-bench-cache-'));
+  try {
+    const out = await fs.mkdtemp(path.join(WORK, 'out-'));
+    const first = await run(process.execPath, [await cli(), 'heatmap', converted, photo, '--out', out, '--json', '--cache-dir', cache], { cwd: repo, maxBuffer: 1 << 24 });
+    await fs.rm(out, { recursive: true, force: true });
+    const line = JSON.parse(first.stdout.split('\n').find((l) => l.includes('"photo"')) ?? '{}') as { scales?: number[]; scalePlan?: string };
+    const result = await interleaved(runs, {
+      secondRun: () => heatmapProcess(converted, [photo], cache),
+      noCache: () => heatmapProcess(converted, [photo], undefined),
+      oneScale: () => heatmapProcess(converted, [photo], cache, ['--scales', '1']),
+    });
+    return { case: 'heatmap-vgg16-384', photo: '384×384 JPEG', defaultPlan: { scales: line.scales, plan: line.scalePlan }, runs, ...result, target: { secondRunMs: 3000 } };
   } finally {
     await fs.rm(cache, { recursive: true, force: true });
   }
