@@ -496,10 +496,17 @@ class Exporter {
         needMap();
         const k = pair(cfg.poolSize, 2);
         const strides = cfg.strides == null ? k : pair(cfg.strides, 1);
-        const attrs = [attr.ints('kernel_shape', k), attr.ints('strides', strides), ...this.padding(cfg, k, strides, [1, 1])];
-        // tfjs's 'same' average pooling divides by the pixels inside the image only.
-        if (cls === 'AveragePooling2D') attrs.push(attr.int('count_include_pad', 0));
-        return keep(this.op(cls === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [x.name], attrs));
+        const pool = (input: string, kernel: [number, number]): string => {
+          const attrs = [attr.ints('kernel_shape', kernel), attr.ints('strides', strides), ...this.padding(cfg, kernel, strides, [1, 1])];
+          // tfjs's 'same' average pooling divides by the pixels inside the image only.
+          if (cls === 'AveragePooling2D') attrs.push(attr.int('count_include_pad', 0));
+          return this.op(cls === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [input], attrs);
+        };
+        // At stride 1 a k×k pool is a k×1 pool then a 1×k one, exactly (the pixels inside the image form
+        // a rectangle, so the mean of column means is the mean): 2k reads a cell instead of k², which is
+        // what the window-sized Squeeze-and-Excitation pools of early stages cost (EfficientNet's 120×120).
+        if (strides[0] === 1 && strides[1] === 1 && k[0] > 1 && k[1] > 1) return keep(pool(pool(x.name, [k[0], 1]), [1, k[1]]));
+        return keep(pool(x.name, k));
       }
       case 'GlobalAveragePooling2D':
       case 'GlobalMaxPooling2D': {

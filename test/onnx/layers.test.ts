@@ -46,6 +46,12 @@ describe('exportOnnx: each layer kind equals tfjs in ONNX Runtime at two input s
     ['MaxPooling2D valid 3/2 and same 2 (default strides)', () => model((x) => apply(tf.layers.maxPooling2d({ poolSize: 2, padding: 'same' }), apply(tf.layers.maxPooling2d({ poolSize: 3, strides: 2 }), x)))],
     ['AveragePooling2D same 3/2 (padding not counted) and valid 2', () => model((x) => apply(tf.layers.averagePooling2d({ poolSize: 2 }), apply(tf.layers.averagePooling2d({ poolSize: 3, strides: 2, padding: 'same' }), x)))],
     ['AveragePooling2D same 3, stride 1 (explicit pads)', () => model((x) => apply(tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same' }), x))],
+    // A window-sized Squeeze-and-Excitation pool: stride 1, kernels as large as the map or larger, the
+    // exported model's k×1 then 1×k pools against tfjs's one k×k pool.
+    ['AveragePooling2D same [20, 9] and [6, 40], stride 1 (counts only pixels inside the image)', () => model((x) =>
+      apply(tf.layers.averagePooling2d({ poolSize: [6, 40], strides: 1, padding: 'same' }), apply(tf.layers.averagePooling2d({ poolSize: [20, 9], strides: 1, padding: 'same' }), conv(x, 3, 1))))],
+    ['MaxPooling2D same [5, 7] and valid [4, 3], stride 1', () => model((x) =>
+      apply(tf.layers.maxPooling2d({ poolSize: [4, 3], strides: 1 }), apply(tf.layers.maxPooling2d({ poolSize: [5, 7], strides: 1, padding: 'same' }), conv(x, 3, 1))))],
     ['BatchNormalization (trunk) and without center/scale', () => model((x) => apply(tf.layers.batchNormalization({ center: false, scale: false }), apply(tf.layers.batchNormalization({ epsilon: 0.01 }), conv(x, 4, 3))))],
     ['LayerNormalization over channels', () => model((x) => apply(tf.layers.layerNormalization({ epsilon: 1e-3 }), conv(x, 6, 3)))],
     ['ReLU with maxValue, LeakyReLU, ELU, ThresholdedReLU', () => model((x) => {
