@@ -110,7 +110,7 @@ export async function prepareModel(
     const files = file === undefined ? undefined : await modelFiles(file);
     if (files !== undefined) {
       const options = { preprocess: opts.preprocess ?? null, stride: opts.stride ?? null, output: opts.output ?? null, builtin, ...(opts.window !== undefined ? { window: opts.window } : {}) };
-      const key = await conversionKey(files, options, opts.labelsFile);
+      const key = await conversionKey(files, options, opts.labelsFile, opts.cache.dir);
       const hit = await cachedConversion(opts.cache.dir, key, builtin ? 'built-in digits' : path.resolve(files[0]), opts.labelsFile);
       if (hit !== undefined) return hit;
       store = { ...opts.cache, key, file: files[0] };
