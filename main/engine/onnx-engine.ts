@@ -168,8 +168,10 @@ export function startHost(spawn: SpawnOnnxHost, init: OnnxHostInit, events: Onnx
 interface LiveModel {
   handle: ModelHandle;
   maxTilePixels: number;
-  /** The model's private folder (its ONNX file). */
+  /** The model's private folder (its ONNX file, or ONNX Runtime's optimised form of `file`). */
   dir: string;
+  /** A converted model's own ONNX file, opened where it is (LoadOptions.onnx). */
+  file?: string;
   /** Milliseconds its session took to reopen after the last restart, the model's share of the next. */
   reopenMs?: number;
   /** The last tile's milliseconds per input pixel. */
@@ -351,7 +353,7 @@ class OnnxEngine implements Engine {
       }
       for (const m of this.models.values()) {
         try {
-          const reply = await this.send({ type: 'open', jobId: this.nextJob++, modelId: m.handle.id, dir: m.dir, spinning: m.spinning });
+          const reply = await this.send({ type: 'open', jobId: this.nextJob++, modelId: m.handle.id, dir: m.dir, ...(m.file ? { file: m.file } : {}), spinning: m.spinning });
           if (reply.type === 'opened') m.reopenMs = reply.openMs;
         } catch (err) {
           m.lost = `the model could not be reopened after a restart: ${err instanceof Error ? err.message : String(err)}`;
@@ -388,10 +390,9 @@ class OnnxEngine implements Engine {
       let bytesPerPixel: number;
       let loaded: LoadReport;
       if (opts.onnx !== undefined) {
-        // The converted model's own export: no tfjs, no second export (a hard link where the file system allows).
-        const own = path.join(dir, MODEL_FILES.onnx);
-        await fs.link(opts.onnx.file, own).catch(() => fs.copyFile(opts.onnx!.file, own));
-        const reply = await this.request({ type: 'open', jobId: this.nextJob++, modelId: id, dir, spinning: opts.spinning }, undefined, () => opts.onRequested?.());
+        // The converted model's own export, opened where it is: no tfjs, no second export, and no link
+        // to it (a link changes the file's change time, which would make its remembered digest stale).
+        const reply = await this.request({ type: 'open', jobId: this.nextJob++, modelId: id, dir, file: opts.onnx.file, spinning: opts.spinning }, undefined, () => opts.onRequested?.());
         if (reply.type !== 'opened') throw new Error(`unexpected reply ${reply.type}`);
         shapes = reply;
         bytesPerPixel = opts.onnx.bytesPerPixel;
@@ -416,7 +417,7 @@ class OnnxEngine implements Engine {
       const budget = this.opts.memoryBudget ?? defaultMemoryBudget();
       const maxTilePixels = this.opts.maxTilePixels ?? Math.max(1, Math.floor(budget / Math.max(bytesPerPixel, 1)));
       const handle: ModelHandle = { id, geometry: g, classes, loaded };
-      this.models.set(id, { handle, maxTilePixels, dir, spinning: opts.spinning });
+      this.models.set(id, { handle, maxTilePixels, dir, spinning: opts.spinning, ...(opts.onnx !== undefined ? { file: opts.onnx.file } : {}) });
       await fs.rm(path.join(dir, MODEL_FILES.weights), { force: true });
       return handle;
     } catch (err) {
@@ -432,7 +433,7 @@ class OnnxEngine implements Engine {
     // ONNX Runtime spins unless told otherwise.
     if ((m.spinning ?? true) === spinning) return;
     m.spinning = spinning;
-    const reply = await this.request({ type: 'open', jobId: this.nextJob++, modelId: handle.id, dir: m.dir, spinning });
+    const reply = await this.request({ type: 'open', jobId: this.nextJob++, modelId: handle.id, dir: m.dir, ...(m.file ? { file: m.file } : {}), spinning });
     if (reply.type !== 'opened') throw new Error(`unexpected reply ${reply.type}`);
   }
 

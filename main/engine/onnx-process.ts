@@ -72,20 +72,21 @@ async function cachedOptimized(plain: string): Promise<string | undefined> {
   const cache = init?.modelCache;
   if (cache === undefined) return undefined;
   const ort = await loadOrt();
-  return optimizedFile(cache.dir, optimizedKey(await fileDigest(plain), ort.env.versions.node ?? ort.env.versions.common, 'cpu'));
+  return optimizedFile(cache.dir, optimizedKey(await fileDigest(plain, cache.dir), ort.env.versions.node ?? ort.env.versions.common, 'cpu'));
 }
 
 /**
- * Opens a model's session from its folder. On the CPU the first open also saves ONNX Runtime's
+ * Opens a model's session from its folder, or from `file` (a converted model's own ONNX file, only
+ * read: its digest, remembered in the model cache, is the optimised form's key). On the CPU the first open also saves ONNX Runtime's
  * optimised model, which then replaces model.onnx (atomically, so a kill at any point leaves one
  * whole file to reopen), and later opens use it. With a model cache, the optimised form is taken
  * from it when the same model was optimised before (by content), and put there when it was not.
  */
-async function open(modelId: string, dir: string, spinning?: boolean): Promise<Opened> {
+async function open(modelId: string, dir: string, spinning?: boolean, file?: string): Promise<Opened> {
   if (init === undefined) throw new Error('the ONNX Runtime process was not initialised');
   const base = { device: init.device, threads: init.threads, spinning };
   const optimized = path.join(dir, MODEL_FILES.optimized);
-  const plain = path.join(dir, MODEL_FILES.onnx);
+  const plain = file ?? path.join(dir, MODEL_FILES.onnx);
   const t0 = performance.now();
   let session: OnnxSession | undefined;
   let optimizedFromCache = false;
@@ -116,7 +117,7 @@ async function open(modelId: string, dir: string, spinning?: boolean): Promise<O
         await linkOrCopy(optimized, cached).then(() => trimModelCache(cacheDir, maxBytes, cached)).catch(() => undefined);
       }
     }
-    await fs.rm(plain, { force: true });
+    if (file === undefined) await fs.rm(plain, { force: true });
   } else {
     session = await createSession(plain, base);
   }
@@ -152,7 +153,7 @@ async function handle(msg: ToOnnxHost): Promise<void> {
     case 'load':
     case 'open': {
       try {
-        post(msg.type === 'load' ? await load(msg) : { type: 'opened', jobId: msg.jobId, ...(await open(msg.modelId, msg.dir, msg.spinning)) });
+        post(msg.type === 'load' ? await load(msg) : { type: 'opened', jobId: msg.jobId, ...(await open(msg.modelId, msg.dir, msg.spinning, msg.file)) });
       } catch (err) {
         post({ type: 'error', jobId: msg.jobId, message: message(err) });
       }

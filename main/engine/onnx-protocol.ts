@@ -38,8 +38,11 @@ export type ToOnnxHost =
    * `dir/model.onnx` and open its session.
    */
   | { type: 'load'; jobId: number; modelId: string; dir: string; artifacts: Omit<io.ModelArtifacts, 'weightData'>; window: [number, number]; spinning?: boolean }
-  /** Open the session of a model exported before, from `dir/model.onnx` (a converted model's file, or after a restart). */
-  | { type: 'open'; jobId: number; modelId: string; dir: string; spinning?: boolean }
+  /**
+   * Open the session of a model exported before, from `file` (a converted model's own ONNX file, never
+   * written to) or `dir/model.onnx`; ONNX Runtime's optimised form goes in `dir` (also after a restart).
+   */
+  | { type: 'open'; jobId: number; modelId: string; dir: string; file?: string; spinning?: boolean }
   /**
    * Open a session of an ONNX file as it is, not optimised, its threads asleep between runs (a few runs
    * of the conversion's checks: see main/onnx/one-off-session); the file is not touched. Replies `opened`.

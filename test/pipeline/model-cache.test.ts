@@ -94,6 +94,11 @@ describe('the model cache', () => {
     const exported = await scoresOf(plain, undefined);
     expect(exported.loaded).toEqual({ from: 'export', optimizedFromCache: false });
 
+    // The model's own file is only read: linking it would change its change time, and with it the
+    // remembered digest the optimised form is found by.
+    const onnxFile = prepared.onnx!.file;
+    const before = await fs.stat(onnxFile, { bigint: true });
+    const bytes = await fs.readFile(onnxFile);
     const a = await createEngine({ backend: 'onnx', workers: 1, modelCache: own });
     engines.push(a);
     const first = await scoresOf(a, prepared.onnx);
@@ -107,6 +112,9 @@ describe('the model cache', () => {
     const second = await scoresOf(b, prepared.onnx);
     expect(second.loaded).toEqual({ from: 'onnx-file', optimizedFromCache: true });
     expect(second.maps).toEqual(first.maps);
+    const after = await fs.stat(onnxFile, { bigint: true });
+    expect([after.ino, after.nlink, after.ctimeNs, after.mtimeNs]).toEqual([before.ino, before.nlink, before.ctimeNs, before.mtimeNs]);
+    expect((await fs.readFile(onnxFile)).equals(bytes)).toBe(true);
   });
 
   it('a folder written by convert -o opens from its model.onnx; with a stride rewrite or an older sidecar it does not', async () => {
@@ -118,6 +126,17 @@ describe('the model cache', () => {
     const opened = await prepareModel(dir);
     expect(opened.onnx).toEqual({ file: path.join(dir, 'model.onnx'), bytesPerPixel: prepared.info.activationBytesPerPixel });
     expect(prepared.info.activationBytesPerPixel).toBeGreaterThan(0);
+    // Its score maps are keyed by the file that computes them: another model.onnx, another key; the
+    // same bytes elsewhere, the same key.
+    const copy = path.join(tmp.path, 'converted-copy');
+    await fs.cp(dir, copy, { recursive: true });
+    expect((await prepareModel(copy)).modelKey).toBe(opened.modelKey);
+    const onnxBytes = await fs.readFile(path.join(copy, 'model.onnx'));
+    onnxBytes[onnxBytes.length - 8] ^= 1;
+    await fs.writeFile(path.join(copy, 'model.onnx'), onnxBytes);
+    const changed = (await prepareModel(copy)).modelKey;
+    expect(changed).toMatch(/^[0-9a-f]{64}$/);
+    expect(changed).not.toBe(opened.modelKey);
     const finer = await prepareModel(dir, { stride: 2 });
     expect(finer.onnx).toBeUndefined();
     expect(finer.info.activationBytesPerPixel).toBeUndefined();

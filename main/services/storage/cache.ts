@@ -59,6 +59,14 @@ export function modelHash(artifacts: io.ModelArtifacts, info: Pick<ConvertedMode
   return h.digest('hex');
 }
 
+/**
+ * modelHash of a model whose scores come from one ONNX file (a converted folder opened from its
+ * model.onnx): the file's sha256 `onnxDigest` stands for its topology and weights.
+ */
+export function onnxModelHash(onnxDigest: string, info: Pick<ConvertedModelInfo, 'window' | 'stride' | 'offset' | 'channels' | 'labels' | 'padding'>): string {
+  return sha256([JSON.stringify({ onnx: onnxDigest, window: info.window, stride: info.stride, offset: info.offset, channels: info.channels, labels: info.labels, padding: info.padding })]);
+}
+
 export interface CacheKeyParts {
   photo: string;
   model: string;
