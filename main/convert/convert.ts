@@ -459,10 +459,15 @@ function squeezeExcitationPool(graph: FlatGraph, node: FlatNode, x: tf.SymbolicT
     );
   }
   const avg = node.className === 'GlobalAveragePooling2D';
-  const args = { poolSize: [h, w] as [number, number], strides: [1, 1] as [number, number], padding: 'same' as const, name: factory.unique(node.layer.name) };
-  const pool = factory.make(avg ? tf.layers.averagePooling2d(args) : tf.layers.maxPooling2d(args));
+  // An h×1 pool then a 1×w one: the same values (the pixels inside the image form a rectangle), h + w
+  // reads a cell instead of h·w, which for a window-sized pool of an early stage (EfficientNet B1:
+  // 120×120) is most of the model's work.
+  const pooled = ([[h, 1], [1, w]] as [number, number][]).reduce((t, poolSize) => {
+    const args = { poolSize, strides: [1, 1] as [number, number], padding: 'same' as const, name: factory.unique(node.layer.name) };
+    return factory.make(avg ? tf.layers.averagePooling2d(args) : tf.layers.maxPooling2d(args)).apply(t) as tf.SymbolicTensor;
+  }, x);
   return {
-    output: pool.apply(x) as tf.SymbolicTensor,
+    output: pooled,
     line: `${node.layer.name} (Squeeze-and-Excitation ${node.className} → ${avg ? 'average' : 'max'} over the ${h}×${w} window around each location, stride 1: ` +
       'the channel scales come from the window around a location, not from the crop)',
   };
