@@ -13,6 +13,7 @@ import { decodeModel, encodeModel } from '../../main/onnx/proto';
 import { checkOnnx } from '../../main/onnx/verify';
 import { checkConverted, probeScores } from '../../main/onnx/check-converted';
 import { openInOwnProcess } from '../../main/engine/onnx-one-off';
+import type { OwnProcess } from '../../main/onnx/tensor-session';
 import { checkEquivalence, smoothRandomImage } from '../../main/convert/equivalence';
 import { randomizeWeights, useWasm } from '../helpers/models';
 
@@ -105,37 +106,45 @@ describe('checkOnnx', () => {
   });
 });
 
+/**
+ * checkConverted on the three-convolution classifier's ONNX file: it grades as the all-tfjs check does
+ * (the oracle: both sides in tfjs, no padding, so exact to float precision), then a file whose c2 is
+ * off is refused in one line naming c2. `ownProcess`: the sessions' opener (a big model's path).
+ */
+async function expectChecksLikeTfjs(m: tf.LayersModel, c: ReturnType<typeof convertClassifier>, dir: string, ownProcess?: OwnProcess): Promise<void> {
+  const good = exportOnnx(c.fcn, 'three.json').bytes;
+  const file = path.join(dir, 'model.onnx');
+  await fs.writeFile(file, good);
+  const checked = await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit', ownProcess });
+  const viaTfjs = await checkEquivalence(m, c, 'three.json', { preprocess: 'unit' });
+  expect(checked.equivalence.grade).toBe(viaTfjs.grade);
+  expect(checked.equivalence.exact).toBe(true);
+  expect(checked.equivalence.cellsChecked).toBe(viaTfjs.cellsChecked);
+  expect(Math.abs(checked.equivalence.maxAbsDiff - viaTfjs.maxAbsDiff)).toBeLessThan(1e-5);
+  if (checked.onnx instanceof ModelError) throw checked.onnx;
+  expect(checked.onnx.maxRelDiff).toBeLessThanOrEqual(1e-4);
+  expect(checked.onnx.inputSize).toEqual([16, 16]);
+
+  await fs.writeFile(file, withC2Off(good));
+  const err = (await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit', ownProcess })).onnx;
+  expect(err).toBeInstanceOf(ModelError);
+  expect((err as ModelError).layer).toEqual({ name: 'c2', className: 'Conv2D' });
+  expect((err as ModelError).message).toMatch(/^three\.json: layer "c2" \(Conv2D\): the ONNX model differs from the tfjs model by [0-9.e+-]+ of the output's scale \(> 0\.0001\) on a 16×16 image; this layer is the first whose outputs differ/);
+  expect((err as ModelError).message).not.toContain('\n');
+}
+
 describe('checkConverted: the crop check and the ONNX check on the ONNX file', () => {
   it('grades a conversion as the all-tfjs check does, and gives the refusal of a file whose layer c2 is off, naming it', async () => {
     const m = threeConvClassifier();
     const c = convertClassifier(m, 'three.json');
-    const dir = await fs.mkdtemp(path.join(tmp, 'checked-'));
     try {
-      const good = exportOnnx(c.fcn, 'three.json').bytes;
-      const file = path.join(dir, 'model.onnx');
-      await fs.writeFile(file, good);
       const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 5);
       const before = tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync().slice());
-      const viaOrt = await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit' });
+      await expectChecksLikeTfjs(m, c, await fs.mkdtemp(path.join(tmp, 'checked-')));
       // Its Dense layers were computed by the formula for the probe: afterwards the classifier is its own again.
       expect(tf.getBackend()).toBe('wasm');
       expect(Array.from(tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync().slice()))).toEqual(Array.from(before));
       x.dispose();
-      // The oracle: the same check with both sides in tfjs (no padding: exact, to float precision).
-      const viaTfjs = await checkEquivalence(m, c, 'three.json', { preprocess: 'unit' });
-      expect(viaOrt.equivalence.grade).toBe(viaTfjs.grade);
-      expect(viaOrt.equivalence.exact).toBe(true);
-      expect(viaOrt.equivalence.cellsChecked).toBe(viaTfjs.cellsChecked);
-      expect(Math.abs(viaOrt.equivalence.maxAbsDiff - viaTfjs.maxAbsDiff)).toBeLessThan(1e-5);
-      if (viaOrt.onnx instanceof ModelError) throw viaOrt.onnx;
-      expect(viaOrt.onnx.maxRelDiff).toBeLessThanOrEqual(1e-4);
-      expect(viaOrt.onnx.inputSize).toEqual([16, 16]);
-
-      await fs.writeFile(file, withC2Off(good));
-      const err = (await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit' })).onnx;
-      expect(err).toBeInstanceOf(ModelError);
-      expect((err as ModelError).layer).toEqual({ name: 'c2', className: 'Conv2D' });
-      expect((err as ModelError).message).toMatch(/^three\.json: layer "c2" \(Conv2D\): the ONNX model differs from the tfjs model by [0-9.e+-]+ of the output's scale \(> 0\.0001\) on a 16×16 image; this layer is the first whose outputs differ/);
     } finally {
       c.fcn.dispose();
       m.dispose();
@@ -147,30 +156,13 @@ describe('checkConverted with its sessions in processes of their own (a big mode
   it('opens the converted model and the exported classifier there, grades as the all-tfjs check does, and still names layer c2 of a file where it is off', async () => {
     const m = threeConvClassifier();
     const c = convertClassifier(m, 'three.json');
-    const dir = await fs.mkdtemp(path.join(tmp, 'own-process-'));
     const opened: string[] = [];
     // Every file counts as big; the sessions open in the real ONNX Runtime process.
     const ownProcess = { minBytes: 0, open: (f: string) => (opened.push(path.basename(f)), openInOwnProcess(f, 1)) };
     try {
-      const good = exportOnnx(c.fcn, 'three.json').bytes;
-      const file = path.join(dir, 'model.onnx');
-      await fs.writeFile(file, good);
-      const viaChild = await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit', ownProcess });
-      // The converted model (probe and whole image) and the classifier exported for the crops.
-      expect(opened).toEqual(['model.onnx', 'model.onnx']);
-      const viaTfjs = await checkEquivalence(m, c, 'three.json', { preprocess: 'unit' });
-      expect(viaChild.equivalence.grade).toBe(viaTfjs.grade);
-      expect(viaChild.equivalence.exact).toBe(true);
-      expect(viaChild.equivalence.cellsChecked).toBe(viaTfjs.cellsChecked);
-      expect(Math.abs(viaChild.equivalence.maxAbsDiff - viaTfjs.maxAbsDiff)).toBeLessThan(1e-5);
-      if (viaChild.onnx instanceof ModelError) throw viaChild.onnx;
-      expect(viaChild.onnx.maxRelDiff).toBeLessThanOrEqual(1e-4);
-
-      await fs.writeFile(file, withC2Off(good));
-      const err = (await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit', ownProcess })).onnx;
-      expect(err).toBeInstanceOf(ModelError);
-      expect((err as ModelError).message).toMatch(/^three\.json: layer "c2" \(Conv2D\): the ONNX model differs from the tfjs model by [0-9.e+-]+ of the output's scale \(> 0\.0001\) on a 16×16 image; this layer is the first whose outputs differ/);
-      expect((err as ModelError).message).not.toContain('\n');
+      await expectChecksLikeTfjs(m, c, await fs.mkdtemp(path.join(tmp, 'own-process-')), ownProcess);
+      // The converted model (probe and whole image) and the classifier exported for the crops, for each file.
+      expect(opened).toEqual(['model.onnx', 'model.onnx', 'model.onnx', 'model.onnx']);
     } finally {
       c.fcn.dispose();
       m.dispose();
