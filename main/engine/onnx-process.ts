@@ -9,8 +9,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
-import { createSession, loadOrt, runNhwc, type OnnxSession } from '../ort/runtime';
-import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
+import { createSession, loadOrt, runNhwc, runTensor, type OnnxSession } from '../ort/runtime';
 import { oneOffFileSession } from '../onnx/one-off-session';
 import { fileDigest, linkOrCopy, optimizedFile, optimizedKey, trimModelCache } from '../io/model-cache';
 import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
@@ -177,10 +176,7 @@ async function handle(msg: ToOnnxHost): Promise<void> {
       try {
         const s = sessions.get(msg.modelId);
         if (s === undefined) throw new Error('the model was released');
-        const ort = await loadOrt();
-        const out = await s.session.run({ [ONNX_INPUT]: new ort.Tensor('float32', msg.input, msg.dims) }, [ONNX_OUTPUT]);
-        const y = out[ONNX_OUTPUT];
-        post({ type: 'tensor', jobId: msg.jobId, output: y.data as Float32Array, dims: [...y.dims] });
+        post({ type: 'tensor', jobId: msg.jobId, ...(await runTensor(s.session, msg.input, msg.dims)) });
       } catch (err) {
         post({ type: 'error', jobId: msg.jobId, message: message(err) });
       }

@@ -6,8 +6,7 @@
  */
 import { stat } from 'node:fs/promises';
 import os from 'node:os';
-import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
-import { loadOrt } from '../ort/runtime';
+import { runTensor } from '../ort/runtime';
 import { oneOffFileSession } from './one-off-session';
 
 /** A model's one float32 input (ONNX_INPUT) in, its ONNX_OUTPUT out. */
@@ -52,13 +51,5 @@ export async function inOwnProcess(file: string, own: OwnProcess | undefined): P
 export async function openTensorSession(file: string, own: OwnProcess | undefined): Promise<TensorSession> {
   if (own !== undefined && (await inOwnProcess(file, own))) return own.open(file);
   const { session } = await oneOffFileSession(file, { device: 'cpu', threads: os.availableParallelism(), spinning: false });
-  const ort = await loadOrt();
-  return {
-    run: async (input, dims) => {
-      const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', input, dims) }, [ONNX_OUTPUT]);
-      const y = out[ONNX_OUTPUT];
-      return { output: y.data as Float32Array, dims: [...y.dims] };
-    },
-    release: () => session.release(),
-  };
+  return { run: (input, dims) => runTensor(session, input, dims), release: () => session.release() };
 }

@@ -130,17 +130,24 @@ export async function createSession(model: Uint8Array | string, opts: SessionOpt
 }
 
 /**
+ * Runs a model once on its one float32 input ({@link ONNX_INPUT}) to its {@link ONNX_OUTPUT}.
+ * @param input row-major, of `dims`
+ * @returns the output, row-major, and its dims
+ */
+export async function runTensor(session: Session, input: Float32Array, dims: readonly number[]): Promise<{ output: Float32Array; dims: number[] }> {
+  const ort = await loadOrt();
+  const result = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', input, [...dims]) }, [ONNX_OUTPUT]);
+  const y = result[ONNX_OUTPUT];
+  return { output: y.data as Float32Array, dims: [...y.dims] };
+}
+
+/**
  * Runs Convmap's model once.
  * @param input [height, width, channels] float32, row-major (one image)
  * @returns scores [rows, cols, classes] row-major
  */
 export async function runNhwc(session: Session, input: Float32Array, shape: [number, number, number]): Promise<{ output: Float32Array; shape: [number, number, number] }> {
-  const ort = await loadOrt();
-  const [h, w, c] = shape;
-  const feeds = { [ONNX_INPUT]: new ort.Tensor('float32', input, [1, h, w, c]) };
-  const result = await session.run(feeds, [ONNX_OUTPUT]);
-  const y = result[ONNX_OUTPUT];
-  const dims = y.dims;
+  const { output, dims } = await runTensor(session, input, [1, ...shape]);
   if (dims.length !== 4) throw new Error(`the ONNX model gave scores of shape [${dims.join(', ')}], expected [1, rows, cols, classes]`);
-  return { output: y.data as Float32Array, shape: [dims[1], dims[2], dims[3]] };
+  return { output, shape: [dims[1], dims[2], dims[3]] };
 }
