@@ -9,7 +9,9 @@
  * with its reason), and the median F1 over the third-party models that open. For models whose default
  * view is the class map (closed-set ones), also what it paints (paintOf): the share of the scenes
  * painted, of the paint stray from every digit, and of the digits painted in their own class.
- * Set LOCALISE_DUMP=DIR to also write each scene's maps for offline study.
+ * Set LOCALISE_DUMP=DIR to also write each scene's maps for offline study. Set LOCALISE_MODELS to a
+ * comma-separated list of model paths (and `builtin`) to measure those instead, e.g. your own digit
+ * classifiers: each must name digits 0–9 in label order.
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -164,7 +166,7 @@ async function measureModel(target: string | undefined, specs: readonly SceneSpe
   const engine = await createEngine({ backend: 'auto' });
   const dump = process.env.LOCALISE_DUMP;
   try {
-    const handle = await engine.loadModel(prepared.artifacts, info);
+    const handle = await engine.loadModel(prepared.artifacts, info, prepared.onnx ? { onnx: prepared.onnx } : undefined);
     const settings = { mode: DEFAULT_RECIPE.mode, classChoice: defaultClassChoice(info.labels), detectThreshold: DEFAULT_RECIPE.detectThreshold };
     const byKind = new Map<string, Counts>();
     const all: Counts = { tp: 0, fp: 0, fn: 0 };
@@ -214,10 +216,11 @@ export async function localise(full = false): Promise<Record<string, unknown>> {
   const specs = sceneSpecs(full);
   const scenes: DigitScene[] = [];
   for (const spec of specs) scenes.push(await makeScene(spec));
-  const results: Record<string, unknown>[] = [await measureModel(undefined, specs, scenes)];
+  const chosen = process.env.LOCALISE_MODELS?.split(',').filter(Boolean);
+  const results: Record<string, unknown>[] = [chosen === undefined || chosen.includes('builtin') ? await measureModel(undefined, specs, scenes) : { model: 'builtin', opened: false, reason: 'not in LOCALISE_MODELS' }];
   const missing: string[] = [];
-  for (const rel of THIRD_PARTY_DIGIT_MODELS) {
-    const target = path.join(corpus, rel);
+  for (const rel of chosen?.filter((m) => m !== 'builtin') ?? THIRD_PARTY_DIGIT_MODELS) {
+    const target = path.resolve(corpus, rel);
     if (!existsSync(target)) {
       missing.push(rel);
       continue;
