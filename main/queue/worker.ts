@@ -177,8 +177,8 @@ async function probe(data: unknown, roots: readonly string[], worker: string): P
  * @throws when the engine cannot start.
  */
 export async function startQueueWorker(opts: WorkerOptions): Promise<QueueWorker> {
-  const [{ createEngine, loadModelOf }, { runBatch }, { prepareModel }, { modelHash }] = await Promise.all([
-    import('../engine/engine'), import('../services/batch'), import('../services/models'), import('../services/storage/cache'),
+  const [{ createEngine }, { runBatch }, { prepareModel }, { modelKeyOf, openSession }] = await Promise.all([
+    import('../engine/engine'), import('../services/batch'), import('../services/models'), import('../services/session'),
   ]);
   const id = `${os.hostname()}:${process.pid}`;
   // tfjs converts a classifier into the fully convolutional model (ONNX Runtime runs it).
@@ -195,11 +195,12 @@ export async function startQueueWorker(opts: WorkerOptions): Promise<QueueWorker
     if (!got) {
       got = (async () => {
         const prepared = await prepareModel(m.path ?? undefined, { preprocess, stride: stride ?? undefined, output: m.output, labelsFile: m.labels });
-        const key = prepared.modelKey ?? modelHash(prepared.artifacts, prepared.info);
+        const key = modelKeyOf(prepared);
         if (key !== wanted) {
           throw new Error(`refused: model ${m.path ?? 'builtin'} has hash ${key.slice(0, 16)}… here, the job names ${wanted.slice(0, 16)}… (the file changed after submitting, or this worker sees another copy)`);
         }
-        const handle = await loadModelOf(engine, m.path ?? 'the built-in model', prepared.artifacts, prepared.info, { transfer: true });
+        // A converted folder's (or cached conversion's) model.onnx is opened as is, as the CLI and the window do.
+        const { handle } = await openSession(engine, m.path ?? undefined, prepared);
         return { info: prepared.info, handle };
       })();
       models.set(cacheKey, got);

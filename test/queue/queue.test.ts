@@ -143,6 +143,26 @@ describe.skipIf(!redisBin)('convmap heatmap --queue with convmap worker processe
     await expectSameFiles(path.join(cli.dir, 'local'), out);
   }, 240_000);
 
+  it('a worker runs a converted folder\'s model.onnx, as a local run does: the same files although weights.bin beside it is all zeros', async () => {
+    const folder = path.join(cli.dir, 'converted');
+    const converted = await run(['convert', path.join(REPO, 'main/digits/model'), '-o', folder]);
+    expect(converted.code, converted.stderr).toBe(0);
+    // The tfjs weights no longer say what model.onnx says: a worker that rebuilt the model from them would draw other maps.
+    const weights = path.join(folder, 'weights.bin');
+    await fs.writeFile(weights, Buffer.alloc((await fs.stat(weights)).size));
+    const few = path.join(cli.dir, 'photos-few');
+    await fs.mkdir(few);
+    for (const f of (await listing(photos)).slice(0, 3)) await fs.copyFile(path.join(photos, f), path.join(few, f));
+    const args = (out: string, ...extra: string[]): string[] => ['heatmap', '--model', folder, few, '--out', out, '--csv', '--no-cache', ...extra];
+    const local = await run(args(path.join(cli.dir, 'conv-local')));
+    expect(local.code, local.stderr).toBe(0);
+    await startWorker();
+    const queued = await run(args(path.join(cli.dir, 'conv-queue'), '--queue', redis.url));
+    expect(queued.code, queued.stderr).toBe(0);
+    expect(queued.stdout).toMatch(/^3 of 3 photos done/m);
+    await expectSameFiles(path.join(cli.dir, 'conv-local'), path.join(cli.dir, 'conv-queue'));
+  }, 240_000);
+
   it('Redis killed and restarted mid-batch: workers and the submitter reconnect and the batch completes, equal to a local run', async () => {
     const out = path.join(cli.dir, 'q-redis');
     const follower = startConvmap(heatmap(photos, out, '--queue', redis.url), env());
