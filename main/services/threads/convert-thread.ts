@@ -3,6 +3,9 @@
  * a worker thread of its own, so the Electron main process's event loop never stalls on tfjs work.
  * One worker per conversion; it exits when done (conversions are rare, workers are cheap next to them).
  */
+import { mkdtempSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { PreprocessMode } from '../../../core/model-info';
 import type { BackendRequest } from '../../engine/backend';
 import { abortError } from '../../io/abort';
@@ -52,13 +55,16 @@ export function prepareModelInWorker(
       reject(abortError(opts.signal));
       return;
     }
-    const worker = startWorker(import.meta.url, 'convert-worker', { workerData: req });
+    // The worker's temporary files (the check's ONNX file) go in a folder of this conversion's own, removed
+    // once the worker is gone: a cancel terminates it, and no `finally` of its own runs then.
+    const tempRoot = mkdtempSync(path.join(os.tmpdir(), 'convmap-convert-'));
+    const worker = startWorker(import.meta.url, 'convert-worker', { workerData: req, env: { ...process.env, TMPDIR: tempRoot, TMP: tempRoot, TEMP: tempRoot } });
     let settled = false;
     const finish = (err: Error | undefined, prepared?: PreparedModel): void => {
       if (settled) return;
       settled = true;
       opts.signal?.removeEventListener('abort', onAbort);
-      void worker.terminate();
+      void worker.terminate().then(() => fs.rm(tempRoot, { recursive: true, force: true })).catch(() => undefined);
       if (err) reject(err);
       else resolve(prepared as PreparedModel);
     };
