@@ -3,7 +3,7 @@
  * a worker thread of its own, so the Electron main process's event loop never stalls on tfjs work.
  * One worker per conversion; it exits when done (conversions are rare, workers are cheap next to them).
  */
-import { mkdtempSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { PreprocessMode } from '../../../core/model-info';
@@ -46,18 +46,20 @@ export type ConvertReply =
  * @throws the worker's error (same name and message: ModelError names the file and the layer),
  *   AbortError when `signal` fires, or an error saying the worker died.
  */
-export function prepareModelInWorker(
+export async function prepareModelInWorker(
   req: ConvertRequest,
   opts: { onStage?: (stage: string) => void; signal?: AbortSignal } = {},
 ): Promise<PreparedModel> {
+  if (opts.signal?.aborted === true) throw abortError(opts.signal);
+  // The worker's temporary files (the check's ONNX file) go in a folder of this conversion's own, removed
+  // once the worker is gone: a cancel terminates it, and no `finally` of its own runs then.
+  const tempRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'convmap-convert-'));
   return new Promise<PreparedModel>((resolve, reject) => {
     if (opts.signal?.aborted === true) {
+      void fs.rm(tempRoot, { recursive: true, force: true });
       reject(abortError(opts.signal));
       return;
     }
-    // The worker's temporary files (the check's ONNX file) go in a folder of this conversion's own, removed
-    // once the worker is gone: a cancel terminates it, and no `finally` of its own runs then.
-    const tempRoot = mkdtempSync(path.join(os.tmpdir(), 'convmap-convert-'));
     const worker = startWorker(import.meta.url, 'convert-worker', { workerData: req, env: { ...process.env, TMPDIR: tempRoot, TMP: tempRoot, TEMP: tempRoot } });
     let settled = false;
     const finish = (err: Error | undefined, prepared?: PreparedModel): void => {
