@@ -9,6 +9,7 @@ import { printable, printableJson } from '../../core/printable';
 import { approximationWarning, formatReport, preprocessWarning } from './report';
 import { registerHeatmapCommand } from './heatmap';
 import { registerQueueCommands } from './queue';
+import { ownTempDir } from './temp';
 
 function preprocessOption(v: string): PreprocessMode {
   if (!isPreprocessMode(v)) throw new InvalidArgumentError(`expected one of ${PREPROCESS_MODES.join(', ')}`);
@@ -120,6 +121,7 @@ program
         import('../services/scan'), import('../services/models'), import('../onnx/convert'), import('../convert/save'),
       ]);
       if (isScannedPhoto(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5, .keras or .onnx file; photos go to convmap heatmap)`);
+      ownTempDir();
       const backend = await selectBackend(opts.backend ?? 'auto');
       const prepared = await prepareModel(model, { preprocess: opts.preprocess, stride: opts.stride, output: opts.output, labelsFile: opts.labels, window: opts.window, keepOnnx: opts.out !== undefined, reportOnly: opts.out === undefined });
       const onnx = await convertedOnnx(prepared, model);
