@@ -236,23 +236,46 @@ export function cellEvidence(map: ScoreMap, baselines: Float64Array, runnerUp = 
 }
 
 /**
- * The maps as the picture shows them under {@link SEEN_RULE}: for a model without a background class
- * ({@link closedSet} of `labels`), a cell whose winning class does not stand out by {@link SEEN_MARGIN}
- * has every class's score set to 0 (drawn as nothing); other cells keep all their scores, and are
- * then painted at the finest scale that places their class ({@link paintAtFinest}, {@link SEEN_PAINT_RULE}).
- * Maps of a model with a background class, and maps without cells, are returned as they are.
+ * A map of logits (a graph without a final softmax) as probabilities: each cell's softmax over its
+ * classes. Every view draws scores on 0–1 (the absolute view's fixed scale, the threshold, the class
+ * map's "stronger than"): logits drawn as they are saturate wherever a class's logit passes 1, so a
+ * class's map lit up every object. Maps of probabilities are returned as they are.
+ */
+export function asProbabilities(map: ScoreMap): ScoreMap {
+  if (isProbability(map)) return map;
+  const K = map.classes;
+  const scores = new Float32Array(map.scores.length);
+  for (let i = 0; i < map.rows * map.cols; i++) {
+    let top = -Infinity;
+    for (let j = 0; j < K; j++) top = Math.max(top, map.scores[i * K + j]);
+    let sum = 0;
+    for (let j = 0; j < K; j++) sum += (scores[i * K + j] = Math.exp(map.scores[i * K + j] - top));
+    for (let j = 0; j < K; j++) scores[i * K + j] /= sum;
+  }
+  return { ...map, scores };
+}
+
+/**
+ * The maps as the picture shows them: logits as probabilities ({@link asProbabilities}); then, under
+ * {@link SEEN_RULE}, for a model without a background class ({@link closedSet} of `labels`), a cell
+ * whose winning class does not stand out by {@link SEEN_MARGIN} (judged on the model's own scores,
+ * logits where it gives logits) has every class's score set to 0 (drawn as nothing); other cells keep
+ * all their scores, and are then painted at the finest scale that places their class
+ * ({@link paintAtFinest}, {@link SEEN_PAINT_RULE}). Maps of a model with a background class, and maps
+ * without cells, are otherwise returned as they are.
  * @returns new maps (the same array's maps where nothing changes); the input is not changed.
  */
 export function seenMaps(maps: readonly ScoreMap[], labels: readonly string[]): ScoreMap[] {
-  if (!closedSet(labels)) return [...maps];
+  const shown = maps.map(asProbabilities);
+  if (!closedSet(labels)) return shown;
   const baselines = classBaselines(maps);
   const cells: Pick<CellEvidence, 'winner' | 'evidence'>[] = [];
-  const seen = maps.map((m) => {
+  const seen = maps.map((m, at) => {
     const e = cellEvidence(m, baselines);
     cells.push(e);
     if (m.rows * m.cols === 0) return m;
     const { evidence } = e;
-    const scores = new Float32Array(m.scores);
+    const scores = new Float32Array(shown[at].scores);
     for (let i = 0; i < evidence.length; i++) if (!(evidence[i] >= SEEN_MARGIN)) scores.fill(0, i * m.classes, (i + 1) * m.classes);
     return { ...m, scores };
   });

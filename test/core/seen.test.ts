@@ -180,3 +180,37 @@ describe('SEEN_RULE is about the photo, not about black or digits', () => {
     expect(SEEN_RULE).toMatch(/ln 20/);
   });
 });
+
+describe('a model that gives logits (a graph without a final softmax)', () => {
+  /** The same 14 × 14 map as logitMap, holding the logits themselves. */
+  function rawLogitMap(classes: number, logits: (i: number, j: number) => number[]): ScoreMap {
+    const m = logitMap(classes, () => new Array<number>(classes).fill(0));
+    for (let i = 0; i < m.rows; i++) for (let j = 0; j < m.cols; j++) m.scores.set(logits(i, j), (i * m.cols + j) * classes);
+    return m;
+  }
+  const at = (m: ScoreMap, i: number, j: number): number[] => Array.from(m.scores.subarray((i * m.cols + j) * m.classes, (i * m.cols + j + 1) * m.classes));
+
+  it('is drawn as probabilities: a class whose logit passes 1 where another class wins is not lit there', () => {
+    // Flood: class 0 at logit 8 everywhere. A (3, 3): class 2 at 12 with class 0 at 3 beside it; B (9, 9): class 0 at 16.
+    const objects: Record<string, number[]> = { '3,3': [3, 0, 12, 0], '9,9': [16, 0, 0, 0] };
+    const m = rawLogitMap(4, (i, j) => objects[`${i},${j}`] ?? [8, 0, 0, 0]);
+    const [seen] = seenMaps([m], LABELS);
+    // Both objects stand out (class 2: 12 − 0 ≥ ln 20 over a baseline of 0; class 0: 16 − 8) and are drawn with their softmax.
+    at(seen, 3, 3).forEach((v, k) => expect(v).toBeCloseTo(softmax(objects['3,3'])[k], 6));
+    at(seen, 9, 9).forEach((v, k) => expect(v).toBeCloseTo(softmax(objects['9,9'])[k], 6));
+    // Class 0's map at A: e^3 / (e^3 + e^12 + 2) ≈ 1.2e-4, not its logit 3 (which the 0–1 scale drew as 1).
+    expect(at(seen, 3, 3)[0]).toBeLessThan(1e-3);
+    // The flood is drawn as nothing, as for probabilities.
+    expect(at(seen, 0, 0)).toEqual([0, 0, 0, 0]);
+    // The input is not changed.
+    expect(at(m, 3, 3)).toEqual(objects['3,3']);
+  });
+
+  it('is drawn as probabilities for a model with a background class too, which the rule leaves alone', () => {
+    const labels = ['background', 'cat', 'dog'];
+    const m = rawLogitMap(3, (i, j) => (i === 4 && j === 6 ? [-1, 5, 2] : [4, 0, 1]));
+    const [seen] = seenMaps([m], labels);
+    at(seen, 4, 6).forEach((v, k) => expect(v).toBeCloseTo(softmax([-1, 5, 2])[k], 6));
+    at(seen, 0, 0).forEach((v, k) => expect(v).toBeCloseTo(softmax([4, 0, 1])[k], 6));
+  });
+});
