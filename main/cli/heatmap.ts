@@ -190,6 +190,8 @@ async function runHeatmap(inputs: string[], opts: Opts, spawnOnnxHost: SpawnOnnx
     output: typeof opts.output === 'string' ? opts.output : undefined,
     labelsFile: typeof opts.labels === 'string' ? opts.labels : undefined,
     cache: modelCache,
+    // openSession below reads a converted model's weights only for an engine other than ONNX Runtime.
+    deferWeights: true,
   }).catch((err: unknown) => {
     dropEngine();
     throw err;

@@ -37,11 +37,14 @@ export async function onnxOf(dir: string, info: ConvertedModelInfo): Promise<Onn
 /**
  * Reads a converted folder as Convmap writes it: the sidecar, the topology as saved and one
  * float32 weights.bin (read within the model's folder, finite values only).
+ * @param opts.weights false: weights.bin is not read (the artifacts carry no weightData; where ONNX
+ *   Runtime opens the folder's model.onnx nothing needs it): the layout is checked from model.json
+ *   alone, and {@link readConvertedWeights} reads the weights if an engine asks for them
  * @returns undefined when the folder is laid out otherwise (several shards, quantised weights):
  *   loadConverted, through tfjs, reads those
  * @throws ModelError naming the file that is damaged
  */
-export async function readConvertedFolder(target: string): Promise<{ artifacts: tf.io.ModelArtifacts; info: ConvertedModelInfo } | undefined> {
+export async function readConvertedFolder(target: string, opts: { weights?: boolean } = {}): Promise<{ artifacts: tf.io.ModelArtifacts; info: ConvertedModelInfo } | undefined> {
   const dir = convertedDir(target);
   const sidecar = path.join(dir, SIDECAR_FILE);
   const info = (await readJsonFile(sidecar, MAX_SIDE_FILE_BYTES)) as ConvertedModelInfo | null;
@@ -54,13 +57,30 @@ export async function readConvertedFolder(target: string): Promise<{ artifacts: 
   const group = manifest[0] as { paths?: unknown; weights?: tf.io.WeightsManifestEntry[] };
   const specs = group.weights ?? [];
   if (!specs.every((w) => w.dtype === 'float32' && w.quantization === undefined && Array.isArray(w.shape))) return undefined;
+  const topology: tf.io.ModelArtifacts = { modelTopology: json.modelTopology as tf.io.ModelArtifacts['modelTopology'], weightSpecs: specs, format: 'layers-model' };
+  if (opts.weights === false) {
+    if (!Array.isArray(group.paths) || group.paths.length !== 1) return undefined;
+    return { artifacts: topology, info };
+  }
   const bytes = specs.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
   const [weights, ...more] = await readWeightShards(file, group.paths, bytes, { left: MAX_WEIGHT_BYTES });
   if (weights === undefined || more.length > 0) return undefined;
   const weightData = weights.byteOffset === 0 && weights.byteLength === weights.buffer.byteLength
     ? weights.buffer as ArrayBuffer
     : weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
-  const artifacts: tf.io.ModelArtifacts = { modelTopology: json.modelTopology as tf.io.ModelArtifacts['modelTopology'], weightSpecs: specs, weightData, format: 'layers-model' };
+  const artifacts: tf.io.ModelArtifacts = { ...topology, weightData };
   assertFiniteArtifacts(file, artifacts);
   return { artifacts, info };
+}
+
+/**
+ * The artifacts of a converted folder read without its weights ({@link readConvertedFolder} with
+ * `weights: false`), now with them: weights.bin read and checked as readConvertedFolder does.
+ * @throws ModelError naming the file that is missing or damaged (or model.json, where the folder is
+ *   no longer laid out as it was when opened)
+ */
+export async function readConvertedWeights(target: string): Promise<tf.io.ModelArtifacts> {
+  const read = await readConvertedFolder(target);
+  if (read === undefined) throw new ModelError(path.join(convertedDir(target), 'model.json'), 'changed while the model was open: it no longer names one float32 weights.bin');
+  return read.artifacts;
 }

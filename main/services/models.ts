@@ -76,7 +76,13 @@ export async function prepareModel(
     if (opts.backend !== undefined) backend = await selectBackend(opts.backend);
   };
   if (!builtin && (await isConvertedFolder(source))) {
-    let read = opts.stride === undefined ? await readConvertedFolder(source).catch(() => undefined) : undefined;
+    const dir = convertedDir(source);
+    // Where ONNX Runtime opens the folder's model.onnx, weights.bin is not read here (VGG16: 0.55 s to
+    // read and check 528 MB): openSession reads it only for an engine that needs it.
+    let read = opts.stride === undefined ? await readConvertedFolder(source, { weights: opts.deferWeights !== true }).catch(() => undefined) : undefined;
+    let onnx = read === undefined ? undefined : await onnxOf(dir, read.info);
+    const weightsFrom = onnx === undefined ? undefined : dir;
+    if (read !== undefined && onnx === undefined) read = await readConvertedFolder(source).catch(() => undefined);
     let refined = false;
     if (read === undefined) {
       // A stride rewrite, or a folder laid out otherwise (or damaged: tfjs's reading names the file).
@@ -85,16 +91,17 @@ export async function prepareModel(
       const viaTfjs = await readConvertedWithTfjs(source, opts.output, opts.stride);
       refined = viaTfjs.refined;
       read = viaTfjs;
+      // A stride rewrite makes another network: the folder's ONNX file and its activations' size are not its.
+      onnx = refined ? undefined : await onnxOf(dir, viaTfjs.info);
     } else if (opts.output !== undefined && read.info.output !== undefined && opts.output !== read.info.output) {
       throw new ModelError(source, `was converted from output "${read.info.output}"; convert the classifier again with --output ${opts.output}`);
     }
     const { artifacts, info } = read;
     const labels = opts.labelsFile ? await readLabelsFile(opts.labelsFile, info.labels.length) : null;
-    // A stride rewrite makes another network: the folder's ONNX file and its activations' size are not its.
     const { preprocessGuess, activationBytesPerPixel: bytesPerPixel, ...rest } = info;
-    const onnx = refined ? undefined : await onnxOf(convertedDir(source), info);
     const prepared: PreparedModel = {
       ...(onnx ? { onnx } : {}),
+      ...(onnx && weightsFrom !== undefined && artifacts.weightData === undefined ? { weightsFrom } : {}),
       ...(backend ? { backend } : {}),
       artifacts,
       info: {
@@ -146,6 +153,8 @@ async function cachedConversion(cacheDir: string, key: string, source: string, l
   const dir = await findConversion(cacheDir, key, CONVERTED_FILES);
   if (dir === undefined) return undefined;
   try {
+    // Read with its weights (unlike a converted folder's, deferWeights or not): its score key hashes
+    // them, as the conversion's did, so the maps of the first open serve the second.
     const read = await readConvertedFolder(dir);
     const onnx = read === undefined ? undefined : await onnxOf(dir, read.info);
     if (read === undefined || onnx === undefined) return undefined;

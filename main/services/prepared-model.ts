@@ -23,6 +23,12 @@ export interface PreparedModel {
    * rewrite of a converted folder, no model cache).
    */
   onnx?: OnnxModelFile;
+  /**
+   * A converted folder whose weights.bin was not read, because ONNX Runtime
+   * opens `onnx` and needs no weights: `artifacts` carry no weightData, and openSession reads them
+   * from here (converted-folder readConvertedWeights) for an engine that does need them (tfjs).
+   */
+  weightsFrom?: string;
   /** The conversion came from the model cache: nothing was converted or checked again. */
   fromCache?: boolean;
   /**
@@ -82,6 +88,13 @@ export interface PrepareOptions {
    * `convert -o` saves it as model.onnx without writing the model again.
    */
   keepOnnx?: boolean;
+  /**
+   * The caller opens the model with openSession (services/session): a converted folder's weights.bin
+   * is then not read here where ONNX Runtime will open its model.onnx, only by openSession for an
+   * engine that needs the weights (PreparedModel.weightsFrom). Default false: `artifacts` carry the
+   * weights. (A cached conversion's are read either way: its score key hashes them.)
+   */
+  deferWeights?: boolean;
   /**
    * Only the report is wanted (`convert` without -o): where the ONNX check ran, the conversion's
    * artifacts carry no weightData (no copy of the weights is made at the end).

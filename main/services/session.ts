@@ -5,6 +5,7 @@
  */
 import { loadModelOf, type Engine, type ModelHandle } from '../engine/engine';
 import { modelHash } from './storage/cache';
+import { readConvertedWeights } from './converted-folder';
 import type { PreparedModel } from './prepared-model';
 
 /** The model in the engine and its score-cache key. */
@@ -33,6 +34,11 @@ export function modelKeyOf(prepared: PreparedModel): string {
  */
 export async function openSession(engine: Engine, target: string | undefined, prepared: PreparedModel, opts: { spinning?: boolean; onRequested?: () => void } = {}): Promise<ModelSession> {
   const modelKey = modelKeyOf(prepared);
+  // ONNX Runtime opens the folder's model.onnx; any other engine gets the weights, read (and checked) now.
+  if (prepared.weightsFrom !== undefined && !(engine.backend === 'onnx' && prepared.onnx !== undefined)) {
+    prepared.artifacts = await readConvertedWeights(prepared.weightsFrom);
+    delete prepared.weightsFrom;
+  }
   const handle = await loadModelOf(engine, target ?? 'the built-in model', prepared.artifacts, prepared.info, {
     transfer: true, onnx: prepared.onnx, ...(opts.spinning !== undefined ? { spinning: opts.spinning } : {}), onRequested: opts.onRequested,
   });

@@ -20,10 +20,13 @@ async function prepare(): Promise<PreparedModel> {
     cache: req.cache,
     // The CLI's rule: the fastest tfjs backend that loads (a thread starts on tfjs's plain-JS one).
     backend: req.backend ?? 'auto',
+    // What this thread prepares is opened with openSession (window/app-service), which reads deferred weights.
+    deferWeights: true,
     onStage: (stage) => post({ type: 'stage', stage }),
   });
-  // The cache key hashes every weight: done here, not on the main thread.
-  return { ...prepared, modelKey: modelHash(prepared.artifacts, prepared.info) };
+  // The cache key hashes every weight: done here, not on the main thread (a converted folder's is its
+  // model.onnx's digest, its weights not read).
+  return { ...prepared, modelKey: prepared.modelKey ?? modelHash(prepared.artifacts, prepared.info) };
 }
 
 prepare().then(

@@ -190,7 +190,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
     // Conversions are kept by content with the score maps: a model opened before opens without converting.
     const cache = cacheDir === null ? undefined : { dir: cacheDir };
     if (opts.convertInWorker === false) {
-      return prepareModel(target, { preprocess, stride, output, labelsFile, window, builtinDir: opts.builtinModelDir, onStage, cache, backend });
+      return prepareModel(target, { preprocess, stride, output, labelsFile, window, builtinDir: opts.builtinModelDir, onStage, cache, backend, deferWeights: true });
     }
     return prepareModelInWorker({ target, preprocess, stride, output, labelsFile, window, builtinDir: opts.builtinModelDir, backend, cache }, { onStage, signal });
   };
