@@ -259,8 +259,9 @@ export function asProbabilities(map: ScoreMap): ScoreMap {
  * The maps as the picture shows them: logits as probabilities ({@link asProbabilities}); then, under
  * {@link SEEN_RULE}, for a model without a background class ({@link closedSet} of `labels`), a cell
  * whose winning class does not stand out by {@link SEEN_MARGIN} (judged on the model's own scores,
- * logits where it gives logits) has every class's score set to 0 (drawn as nothing); other cells keep
- * all their scores, and are then painted at the finest scale that places their class
+ * logits where it gives logits) has every class's score set to 0 (drawn as nothing), and so has one
+ * whose centre lies in no box of its class ({@link detect} at threshold 0: paintInsideObjects); other
+ * cells keep all their scores, and are then painted at the finest scale that places their class
  * ({@link paintAtFinest}, {@link SEEN_PAINT_RULE}). Maps of a model with a background class, and maps
  * without cells, are otherwise returned as they are.
  * @returns new maps (the same array's maps where nothing changes); the input is not changed.
@@ -279,15 +280,35 @@ export function seenMaps(maps: readonly ScoreMap[], labels: readonly string[]): 
     for (let i = 0; i < evidence.length; i++) if (!(evidence[i] >= SEEN_MARGIN)) scores.fill(0, i * m.classes, (i + 1) * m.classes);
     return { ...m, scores };
   });
+  paintInsideObjects(seen, cells, detect(maps, { threshold: 0, labels }));
   paintAtFinest(seen, cells);
   return seen;
+}
+
+/**
+ * {@link SEEN_PAINT_RULE}'s first half: a cell that passes SEEN_RULE keeps its scores only where its
+ * window's centre lies inside one of `objects` (SEEN_RULE's boxes, at any confidence) of its own winning
+ * class; others are cleared. A closed-set model names some class on each window on a part of an object
+ * (a stroke of a digit read as 1 or 7), and each such window passed on its own: the class map of a scene
+ * was a mosaic of classes over every object, most cells in a class other than the object's. In place,
+ * on seenMaps' own copies.
+ */
+function paintInsideObjects(maps: readonly ScoreMap[], cells: readonly Pick<CellEvidence, 'winner' | 'evidence'>[], objects: readonly Detection[]): void {
+  maps.forEach((m, n) => {
+    const { winner, evidence } = cells[n];
+    for (let cell = 0; cell < m.rows * m.cols; cell++) {
+      if (!(evidence[cell] >= SEEN_MARGIN)) continue;
+      const centre = cellCentre(m, Math.floor(cell / m.cols), cell % m.cols);
+      if (!objects.some((d) => d.classIndex === winner[cell] && holds(d.box, centre))) m.scores.fill(0, cell * m.classes, (cell + 1) * m.classes);
+    }
+  });
 }
 
 /**
  * Where a closed-set model's window that passes {@link SEEN_RULE} is painted, in the one sentence the
  * window and the docs show beside SEEN_RULE.
  */
-export const SEEN_PAINT_RULE = 'A window that shows a class hands its colour to the windows of the next smaller scale centred inside it that name that class above this photo\'s baseline (the next scale that has any, and so on down the scales), so a window as large as the photo colours only where smaller windows place its class, and itself only where none do.';
+export const SEEN_PAINT_RULE = 'A window that shows a class is painted only if its centre lies inside a box of that class (SEEN_RULE\'s boxes at any confidence), so a window on a part of an object that names another class is not, and it hands its colour to the windows of the next smaller scale centred inside it that name that class above this photo\'s baseline (the next scale that has any, and so on down the scales), so a window as large as the photo colours only where smaller windows place its class, and itself only where none do.';
 
 /**
  * {@link SEEN_PAINT_RULE}: moves each painted cell's scores down the scales to the cells of the next

@@ -104,8 +104,11 @@ async function makeScene(spec: SceneSpec): Promise<DigitScene> {
 
 interface Counts { tp: number; fp: number; fn: number }
 
-/** What the class map paints on a scene, in grid cells: all, those stray from every digit, and the digits it names right. */
-interface Paint { painted: number; stray: number; found: number; cells: number }
+/**
+ * What the class map paints on a scene, in grid cells: all, those stray from every digit, the digits it
+ * names right, and the painted cells centred on a digit (inside its box) and of those the ones in its class.
+ */
+interface Paint { painted: number; stray: number; found: number; cells: number; onDigit: number; onDigitRight: number }
 
 /**
  * The class map (every model's, background cells clear, DEFAULT_RECIPE's threshold) against the
@@ -113,13 +116,15 @@ interface Paint { painted: number; stray: number; found: number; cells: number }
  * side about its centre; a digit is found when a cell of its own class is painted with its centre
  * inside the digit's box.
  */
-function paintOf(averaged: PhotoAnalysis['averaged'], labels: readonly string[], truth: readonly DigitTruth[], digitOf: (k: number) => number): Paint {
+export function paintOf(averaged: PhotoAnalysis['averaged'], labels: readonly string[], truth: readonly DigitTruth[], digitOf: (k: number) => number): Paint {
   const clear = Uint8Array.from(labels, (l) => (isBackgroundLabel(l) ? 1 : 0));
   const winners = classMapWinners(averaged, { threshold: DEFAULT_RECIPE.threshold, clear });
   const [ch, cw] = averaged.cellSize;
   const found = new Set<number>();
   let painted = 0;
   let stray = 0;
+  let onDigit = 0;
+  let onDigitRight = 0;
   for (let r = 0; r < averaged.rows; r++) {
     for (let c = 0; c < averaged.cols; c++) {
       const k = winners[r * averaged.cols + c];
@@ -128,16 +133,26 @@ function paintOf(averaged: PhotoAnalysis['averaged'], labels: readonly string[],
       const y = (r + 0.5) * ch;
       const x = (c + 0.5) * cw;
       let near = false;
+      let on = false;
+      let right = false;
       truth.forEach((t, i) => {
         const [y0, x0, y1, x1] = t.box;
         const [hy, hx] = [y1 - y0, x1 - x0];
         if (y >= y0 - hy / 2 && y < y1 + hy / 2 && x >= x0 - hx / 2 && x < x1 + hx / 2) near = true;
-        if (y >= y0 && y < y1 && x >= x0 && x < x1 && digitOf(k) === t.classIndex) found.add(i);
+        if (y >= y0 && y < y1 && x >= x0 && x < x1) {
+          on = true;
+          if (digitOf(k) === t.classIndex) {
+            found.add(i);
+            right = true;
+          }
+        }
       });
       if (!near) stray++;
+      if (on) onDigit++;
+      if (right) onDigitRight++;
     }
   }
-  return { painted, stray, found: found.size, cells: averaged.rows * averaged.cols };
+  return { painted, stray, found: found.size, cells: averaged.rows * averaged.cols, onDigit, onDigitRight };
 }
 const rates = (c: Counts): { precision: number; recall: number; f1: number } => {
   const precision = c.tp + c.fp === 0 ? 1 : c.tp / (c.tp + c.fp);
@@ -172,7 +187,7 @@ async function measureModel(target: string | undefined, specs: readonly SceneSpe
     const all: Counts = { tp: 0, fp: 0, fn: 0 };
     let boxes = 0;
     let truths = 0;
-    const paint: Paint = { painted: 0, stray: 0, found: 0, cells: 0 };
+    const paint: Paint = { painted: 0, stray: 0, found: 0, cells: 0, onDigit: 0, onDigitRight: 0 };
     const t0 = Date.now();
     for (let s = 0; s < scenes.length; s++) {
       process.stderr.write(`localise: ${name} scene ${s + 1}/${scenes.length}\n`);
@@ -186,7 +201,7 @@ async function measureModel(target: string | undefined, specs: readonly SceneSpe
       const digitOf = (k: number): number => (/^\d$/.test(info.labels[k] ?? '') ? Number(info.labels[k]) : k);
       const dets = detections.map((d) => ({ ...d, classIndex: digitOf(d.classIndex) }));
       const p = paintOf(averaged, info.labels, scene.truth, digitOf);
-      for (const k of ['painted', 'stray', 'found', 'cells'] as const) paint[k] += p[k];
+      for (const k of ['painted', 'stray', 'found', 'cells', 'onDigit', 'onDigitRight'] as const) paint[k] += p[k];
       const m = matchDetections(dets, scene.truth, 0.5);
       const c = byKind.get(specs[s].kind) ?? { tp: 0, fp: 0, fn: 0 };
       for (const k of ['tp', 'fp', 'fn'] as const) {
@@ -200,8 +215,11 @@ async function measureModel(target: string | undefined, specs: readonly SceneSpe
     return {
       model: name, opened: true, backend: engine.backend, labels: info.labels.length, window: info.window, preprocess: info.preprocess,
       ...rates(all), ...all, boxes, digits: truths,
-      // Where the class map is the default view (closed-set models): the share of the scenes painted, of the paint stray from every digit, of the digits painted in their class.
-      ...(defaultView(info.labels) === 'classes' ? { paintedShare: +(paint.painted / Math.max(1, paint.cells)).toFixed(3), strayPaint: +(paint.stray / Math.max(1, paint.painted)).toFixed(3), digitsPainted: +(paint.found / Math.max(1, truths)).toFixed(3) } : {}),
+      // Where the class map is the default view (closed-set models): the share of the scenes painted, of the paint stray from every digit, of the digits painted in their class, of the paint on digits in the digit's class.
+      ...(defaultView(info.labels) === 'classes' ? {
+        paintedShare: +(paint.painted / Math.max(1, paint.cells)).toFixed(3), strayPaint: +(paint.stray / Math.max(1, paint.painted)).toFixed(3),
+        digitsPainted: +(paint.found / Math.max(1, truths)).toFixed(3), paintOnDigitRight: +(paint.onDigitRight / Math.max(1, paint.onDigit)).toFixed(3),
+      } : {}),
       seconds: +((Date.now() - t0) / 1000).toFixed(1),
       byKind: Object.fromEntries([...byKind].map(([k, c]) => [k, { ...rates(c), ...c }])),
     };

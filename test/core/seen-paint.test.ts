@@ -1,6 +1,6 @@
 /**
- * SEEN_PAINT_RULE (core/detect seenMaps, paintAtFinest): a closed-set model's window that shows a class
- * is painted where the windows of the next smaller scale centred inside it also name that class
+ * SEEN_PAINT_RULE (core/detect seenMaps, paintInsideObjects, paintAtFinest): a closed-set model's window
+ * that shows a class is painted only inside a box of its class, and there where the windows of the next smaller scale centred inside it also name that class
  * (winning, with evidence above the photo's baseline), and so on down the scales; only where none do
  * is it painted itself. Synthetic flooded maps of three scales from logits; answers worked by hand.
  */
@@ -105,13 +105,25 @@ describe('SEEN_PAINT_RULE: a window is painted at the finest scale that places i
 
   it('paints a window itself where no finer window inside it names its class: a photo filled by one object still shows it', () => {
     // Scale 0.375's (0, 0), window [0, 128)², says two by 10; scale 1 names two only at (10, 10), centred
-    // at 184, outside that window, and one (not two) at (2, 2), inside it. Both keep their own paint.
-    const maps = [scaleMap(0.375, { '0,0': [0, 0, 10, 0] }), scaleMap(1, { '10,10': [0, 0, 11, 0], '2,2': [0, 11, 0, 0] })];
-    expect(Object.keys(painted(seenMaps(maps, LABELS))).sort()).toEqual(['0.375:0,0', '1:10,10', '1:2,2']);
+    // at 184, outside that window. Both keep their own paint.
+    const maps = [scaleMap(0.375, { '0,0': [0, 0, 10, 0] }), scaleMap(1, { '10,10': [0, 0, 11, 0] })];
+    expect(Object.keys(painted(seenMaps(maps, LABELS))).sort()).toEqual(['0.375:0,0', '1:10,10']);
     // One window on the whole photo and nothing finer that names its class: the whole photo shows it.
     const whole = classMap([scaleMap(0.1875, { '0,0': [0, 0, 12, 0] }), scaleMap(1)]);
     expect(Object.keys(whole).length).toBe(256);
     expect(new Set(Object.values(whole))).toEqual(new Set(['two']));
+  });
+
+  it('paints a window on a part of an object that names another class only where it is surer than the whole by more than the area ratio\'s log', () => {
+    // As above, and scale 1's (2, 2), window [32, 80)² inside the two window, names one. Ranks (evidence
+    // over the baselines −8 of classes 1–3, plus ln of the window's area): the two window 10 + 8 + ln 128²
+    // = 27.70; the one window by 11: 11 + 8 + ln 48² = 26.74, below the whole, so no box of one holds it
+    // (it is no peak over scale, and the two box holds it): it is not painted, the two window is.
+    const part = (by: number): ScoreMap[] => [scaleMap(0.375, { '0,0': [0, 0, 10, 0] }), scaleMap(1, { '10,10': [0, 0, 11, 0], '2,2': [0, by, 0, 0] })];
+    expect(Object.keys(painted(seenMaps(part(11), LABELS))).sort()).toEqual(['0.375:0,0', '1:10,10']);
+    // By 15 it ranks 30.74 above the whole's 27.70: the one box is kept and the two window, whose centre
+    // (64, 64) then lies in no box of two, is not painted.
+    expect(Object.keys(painted(seenMaps(part(15), LABELS))).sort()).toEqual(['1:10,10', '1:2,2']);
   });
 
   it('is one sentence, said beside SEEN_RULE', () => {
