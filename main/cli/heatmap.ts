@@ -10,7 +10,7 @@ import {
 } from '../../core/recipe';
 import { parseScaleList } from '../../core/scales';
 import { BACKEND_ENV, ENGINE_BACKEND_REQUESTS, isEngineBackendRequest } from '../engine/backend';
-import { prestartOnnxHost, type SpawnOnnxHost } from '../engine/onnx-host';
+import { ENGINE_PROCESS_ENV, forkOnnxHostWith, prestartOnnxHost, type SpawnOnnxHost } from '../engine/onnx-host';
 import { decodeProcesses } from '../io/decode-host';
 import { DEVICE_REQUESTS, isDeviceRequest } from '../ort/devices';
 import type { Engine } from '../engine/engine';
@@ -132,7 +132,7 @@ export async function runHeatmapCommand(inputs: string[], opts: Opts): Promise<v
 function startEarly(opts: Opts): { spawnOnnxHost?: SpawnOnnxHost; end(): void } {
   if (typeof opts.queue === 'string') return { end: () => undefined };
   const backend = process.env[BACKEND_ENV] || (typeof opts.backend === 'string' ? opts.backend : 'auto');
-  const host = backend === 'auto' || backend === 'onnx' ? prestartOnnxHost() : undefined;
+  const host = backend === 'auto' || backend === 'onnx' ? prestartOnnxHost(forkOnnxHostWith(ENGINE_PROCESS_ENV)) : undefined;
   decodeProcesses().warm();
   return {
     spawnOnnxHost: host?.spawn,
