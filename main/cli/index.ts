@@ -102,6 +102,12 @@ const program = new Command()
   // A mistyped flag gets commander's "Did you mean …?" and this one line, not the whole help.
   .showHelpAfterError('(add --help for usage)');
 
+// The commands that convert a model (heatmap converts a model folder it has not seen) keep their temporary files
+// in a folder of their own, removed however the process ends.
+program.hook('preAction', (_program, action) => {
+  if (action.name() === 'convert' || action.name() === 'heatmap') ownTempDir();
+});
+
 program
   .command('convert')
   .description('rewrite a classifier\'s fully-connected head as convolutions, verify it against crops, and report')
@@ -121,7 +127,6 @@ program
         import('../services/scan'), import('../services/models'), import('../onnx/convert'), import('../convert/save'),
       ]);
       if (isScannedPhoto(model)) throw new Error(`${model}: a photo, not a model (convert takes a model.json, its folder, a .h5, .keras or .onnx file; photos go to convmap heatmap)`);
-      ownTempDir();
       const backend = await selectBackend(opts.backend ?? 'auto');
       const prepared = await prepareModel(model, { preprocess: opts.preprocess, stride: opts.stride, output: opts.output, labelsFile: opts.labels, window: opts.window, keepOnnx: opts.out !== undefined, reportOnly: opts.out === undefined });
       const onnx = await convertedOnnx(prepared, model);

@@ -25,6 +25,7 @@ import { abortError } from '../io/abort';
 import { processEntry } from '../io/start-worker';
 import { collectGarbage } from './worker-loop';
 import { cropRgb } from './preprocess';
+import { processAlive } from '../io/pid';
 
 /** The ArrayBuffers behind a model's weights (tfjs keeps one buffer or a list of shards' buffers). */
 function weightBuffers(artifacts: tf.io.ModelArtifacts): ArrayBuffer[] {
@@ -204,22 +205,12 @@ async function removeStaleModelFolders(): Promise<void> {
   const uid = process.getuid?.();
   await Promise.all(names.map(async (n) => {
     const pid = new RegExp(`^${FOLDER_PREFIX}(\\d+)-`).exec(n)?.[1];
-    if (pid === undefined || isRunning(Number(pid))) return;
+    if (pid === undefined || processAlive(Number(pid))) return;
     const dir = path.join(tmp, n);
     const st = await fs.lstat(dir).catch(() => null);
     if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid)) return;
     await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }));
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it runs, as another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Why the process ended, for a user: SIGKILL from outside is most often the system out of memory. */

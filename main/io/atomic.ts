@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { processAlive } from './pid';
 
 let counter = 0;
 
@@ -55,16 +56,6 @@ export async function writeFileAtomic(file: string, data: FileData): Promise<voi
   }
 }
 
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Removes temporary files ({@link TEMP_NAME}) left in `dir` by a process that no longer runs (a
  * killed batch); those of live processes (another batch writing there now) are kept.
@@ -75,7 +66,7 @@ export async function removeStaleTemps(dir: string): Promise<string[]> {
   const removed: string[] = [];
   for (const name of names) {
     const m = TEMP_NAME.exec(name);
-    if (!m || alive(Number(m[1]))) continue;
+    if (!m || processAlive(Number(m[1]))) continue;
     await fs.rm(path.join(dir, name), { force: true });
     removed.push(name);
   }
