@@ -438,7 +438,7 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown, js
     .option('--scores <what>', 'score files per photo: summary (<name>.scores.json: per class max, where, top cells), full (also <name>.scores.npy, the whole grid for NumPy) or none', DEFAULT_RECIPE.scores)
     .option('--npy-dtype <type>', 'element type of the .npy grid: float32 or float16', DEFAULT_RECIPE.npyDtype)
     .option('--no-resume', 'redo photos that an earlier run with the same settings completed in --out')
-    .option('--no-cache', 'do not read or write the caches (score maps, converted models, ONNX Runtime\'s optimised models)')
+    .option('--no-cache', 'do not read or write the caches (score maps, converted models and the digests of their files, ONNX Runtime\'s optimised models, the legend\'s shaped text)')
     .option('--cache-dir <dir>', `score cache folder (default ${defaultCacheDir()})`)
     .option('--cache-size <size>', 'bound of the score cache folder, e.g. 500MB or 2GB; least recently used maps go first (default 1GB)')
     .option('--jobs <n>', 'photos in flight at once (default: max(2, workers))')
