@@ -202,7 +202,7 @@ export interface CellEvidence {
   winner: Int32Array;
   /** Per cell, ln p_win − ln p_runner-up − baselines[win], nats; for logits, z_win − baselines[win] (z_win − z_runner-up − baselines[win] with `runnerUp`). */
   evidence: Float32Array;
-  /** Per cell, the winning class's probability: its score, or for logits its softmax over the cell's classes. */
+  /** Per cell, the winning class's probability: its score, or for logits its softmax over the cell's classes (a single logit's sigmoid). */
   probability: Float32Array;
 }
 
@@ -227,17 +227,26 @@ export function cellEvidence(map: ScoreMap, baselines: Float64Array, runnerUp = 
       probability[i] = p1;
     } else {
       evidence[i] = (runnerUp ? p1 - p2 : p1) - baselines[k];
-      let sum = 0;
-      for (let j = 0; j < K; j++) sum += Math.exp(map.scores[i * K + j] - p1);
-      probability[i] = 1 / sum;
+      if (K === 1) {
+        probability[i] = sigmoid(p1);
+      } else {
+        let sum = 0;
+        for (let j = 0; j < K; j++) sum += Math.exp(map.scores[i * K + j] - p1);
+        probability[i] = 1 / sum;
+      }
     }
   }
   return { winner, evidence, probability };
 }
 
+/** The logistic function, 1 / (1 + e^−z), without overflow for large |z|. */
+function sigmoid(z: number): number {
+  return z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+}
+
 /**
  * A map of logits (a graph without a final softmax) as probabilities: each cell's softmax over its
- * classes. Every view draws scores on 0–1 (the absolute view's fixed scale, the threshold, the class
+ * classes, or for a single output (a binary classifier trained on its logit) its sigmoid. Every view draws scores on 0–1 (the absolute view's fixed scale, the threshold, the class
  * map's "stronger than"): logits drawn as they are saturate wherever a class's logit passes 1, so a
  * class's map lit up every object. Maps of probabilities are returned as they are.
  */
@@ -245,6 +254,10 @@ export function asProbabilities(map: ScoreMap): ScoreMap {
   if (isProbability(map)) return map;
   const K = map.classes;
   const scores = new Float32Array(map.scores.length);
+  if (K === 1) {
+    for (let i = 0; i < scores.length; i++) scores[i] = sigmoid(map.scores[i]);
+    return { ...map, scores };
+  }
   for (let i = 0; i < map.rows * map.cols; i++) {
     let top = -Infinity;
     for (let j = 0; j < K; j++) top = Math.max(top, map.scores[i * K + j]);

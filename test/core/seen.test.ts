@@ -214,3 +214,18 @@ describe('a model that gives logits (a graph without a final softmax)', () => {
     at(seen, 0, 0).forEach((v, k) => expect(v).toBeCloseTo(softmax([4, 0, 1])[k], 6));
   });
 });
+
+describe('a binary classifier that gives one logit (no final sigmoid)', () => {
+  it('is drawn as its sigmoid, not as a softmax over one class (which is 1 everywhere)', () => {
+    // One class: the map is its logit, −3 everywhere but (6, 6) at +4.
+    const m = logitMap(1, () => [0]);
+    for (let c = 0; c < m.rows * m.cols; c++) m.scores[c] = c === 6 * m.cols + 6 ? 4 : -3;
+    const [seen] = seenMaps([m], ['weapon']);
+    expect(seen.scores[6 * m.cols + 6]).toBeCloseTo(1 / (1 + Math.exp(-4)), 6);
+    // Elsewhere the logit is the photo's baseline: not seen, drawn as nothing (before SEEN_RULE, a softmax would have drawn 1).
+    expect(seen.scores[0]).toBe(0);
+    // Its one box has the sigmoid as its score.
+    const dets = detect([m], { threshold: 0.5, labels: ['weapon'] });
+    expect(dets.map((d) => [d.label, Number(d.score.toFixed(6))])).toEqual([['weapon', Number((1 / (1 + Math.exp(-4))).toFixed(6))]]);
+  });
+});
