@@ -57,6 +57,19 @@ describe('preprocess', () => {
     }
   });
 
+  it('a whole photo gives every sample its mode\'s value, channels in the mode\'s order', () => {
+    const photo = testPhoto(23, 31);
+    for (const mode of PREPROCESS_MODES) {
+      const out = preprocess(photo, mode, 3);
+      const order = mode === 'caffe' ? [2, 1, 0] : [0, 1, 2];
+      const want = new Float32Array(out.length);
+      for (let p = 0; p < photo.width * photo.height; p++) {
+        for (let c = 0; c < 3; c++) want[p * 3 + c] = preprocessValue(photo.data[p * 3 + order[c]], mode, c as 0 | 1 | 2);
+      }
+      expect(out, mode).toEqual(want);
+    }
+  });
+
   it('refuses channel counts other than 1 and 3', () => {
     expect(() => preprocess(img, 'raw', 2 as 3)).toThrow(/1 or 3 channels/);
   });
