@@ -454,7 +454,8 @@ class OnnxEngine implements Engine {
         return this.queue.run(signal, async () => {
           if (!this.models.has(handle.id)) throw new Error(this.closed ? 'the ONNX Runtime engine was closed' : 'the model was released');
           if (m.lost !== undefined) throw new Error(m.lost);
-          const crop = cropRgb(job.scaled, tile);
+          // The message to the process copies the pixels: a tile that is the whole scaled photo is not copied first.
+          const crop = cropRgb(job.scaled, tile, { whole: 'as-is' });
           pixels = crop.image.width * crop.image.height;
           const reply = await this.request({
             type: 'run', jobId: this.nextJob++, modelId: handle.id,

@@ -88,14 +88,20 @@ export function preprocess(img: RgbImage, mode: PreprocessMode, channels: 1 | 3)
 /**
  * Copy the part of a region that lies inside the image, for sending to a worker that preprocesses
  * it: `preprocessRegion(crop.image, crop.region, …)` equals `preprocessRegion(img, region, …)`.
+ * @param opts.whole 'as-is': where the region takes all of `img` and its buffer holds nothing else,
+ *   `img` itself is returned, not a copy: for a message that copies the pixels anyway (ONNX
+ *   Runtime's process), never for one that transfers their buffer (the tfjs pool's)
  * @returns the in-bounds pixels as their own [h, w, 3] raster, and `region` relative to that raster.
  */
-export function cropRgb(img: RgbImage, region: PixelRegion): { image: RgbImage; region: PixelRegion } {
+export function cropRgb(img: RgbImage, region: PixelRegion, opts: { whole?: 'copy' | 'as-is' } = {}): { image: RgbImage; region: PixelRegion } {
   const ys = Math.min(Math.max(region.y0, 0), img.height);
   const ye = Math.max(Math.min(region.y1, img.height), ys);
   const xs = Math.min(Math.max(region.x0, 0), img.width);
   const xe = Math.max(Math.min(region.x1, img.width), xs);
   const w = xe - xs;
+  if (opts.whole === 'as-is' && ys === 0 && xs === 0 && ye === img.height && xe === img.width && img.data.byteOffset === 0 && img.data.byteLength === img.data.buffer.byteLength) {
+    return { image: img, region: { ...region } };
+  }
   const data = new Uint8Array((ye - ys) * w * 3);
   for (let y = ys; y < ye; y++) {
     const s = (y * img.width + xs) * 3;

@@ -70,6 +70,21 @@ describe('preprocess', () => {
     }
   });
 
+  it('a crop of the whole image is a copy, unless asked as-is for a message that copies it anyway', () => {
+    const photo = testPhoto(20, 30);
+    const whole = { y0: 0, x0: 0, y1: 20, x1: 30 };
+    const copied = cropRgb(photo, whole);
+    expect(copied.image.data).not.toBe(photo.data);
+    expect(copied.image.data).toEqual(photo.data);
+    expect(cropRgb(photo, whole, { whole: 'as-is' }).image).toBe(photo);
+    // A part, or a view into a larger buffer, is still cut out.
+    expect(cropRgb(photo, { y0: 0, x0: 0, y1: 20, x1: 29 }, { whole: 'as-is' }).image.data.buffer).not.toBe(photo.data.buffer);
+    const view = { ...photo, data: new Uint8Array(Uint8Array.from([1, 2, 3, ...photo.data]).buffer, 3) };
+    const cut = cropRgb(view, whole, { whole: 'as-is' });
+    expect(cut.image.data.buffer).not.toBe(view.data.buffer);
+    expect(cut.image.data).toEqual(photo.data);
+  });
+
   it('refuses channel counts other than 1 and 3', () => {
     expect(() => preprocess(img, 'raw', 2 as 3)).toThrow(/1 or 3 channels/);
   });
