@@ -214,7 +214,7 @@ async function removeStaleModelFolders(): Promise<void> {
 }
 
 /** Why the process ended, for a user: SIGKILL from outside is most often the system out of memory. */
-function stoppedMessage(code: number | null, signal?: NodeJS.Signals | null): string {
+export function stoppedMessage(code: number | null, signal?: NodeJS.Signals | null): string {
   if (signal === 'SIGKILL') return 'the ONNX Runtime process was killed (SIGKILL: the system may have run out of memory)';
   if (signal) return `the ONNX Runtime process was stopped by ${signal}`;
   return `the ONNX Runtime process stopped (exit code ${String(code)})`;

@@ -7,11 +7,12 @@
  */
 import os from 'node:os';
 import { forkOnnxHostWith, type SpawnOnnxHost } from './onnx-host';
-import { PROBE_MODEL, startHost, type StartedHost } from './onnx-engine';
+import { PROBE_MODEL, startHost, stoppedMessage, type StartedHost } from './onnx-engine';
 import type { FromOnnxHost, OnnxHostInit } from './onnx-protocol';
-import type { TensorSession } from '../onnx/tensor-session';
+import { PROCESS_ENDED, type TensorSession } from '../onnx/tensor-session';
 
 type Reply = FromOnnxHost & { jobId: number };
+
 
 /**
  * glibc hands blocks of 128 KiB and more straight back to the system when freed (its default
@@ -25,7 +26,9 @@ const CHECK_ENV: NodeJS.ProcessEnv = { ...process.env, MALLOC_MMAP_THRESHOLD_: p
  * optimised and with its threads asleep between runs (main/onnx/one-off-session), in a new process.
  * release() ends the process; so does this process's end (the child watches its parent).
  * @param threads ONNX Runtime's intra-op threads (default: every core)
- * @throws ONNX Runtime's message when the process does not start or the model does not open
+ * @throws ONNX Runtime's message when the process does not start or the model does not open; an
+ *   error named {@link PROCESS_ENDED} (why it ended: SIGKILL, most often the system out of memory) for
+ *   requests once the process has ended
  */
 export async function openInOwnProcess(file: string, threads = os.availableParallelism(), spawn: SpawnOnnxHost = forkOnnxHostWith(CHECK_ENV)): Promise<TensorSession> {
   const pending = new Map<number, { resolve(r: Reply): void; reject(e: Error): void }>();
@@ -39,7 +42,7 @@ export async function openInOwnProcess(file: string, threads = os.availableParal
       p?.resolve(msg);
     },
     exit: (code, signal) => {
-      ended = new Error(`the ONNX Runtime process of the check ended (${signal ?? `exit code ${String(code)}`})`);
+      ended = Object.assign(new Error(stoppedMessage(code, signal)), { name: PROCESS_ENDED });
       for (const p of pending.values()) p.reject(ended);
       pending.clear();
     },

@@ -14,7 +14,7 @@ import { collectGarbage } from '../io/collect-garbage';
 import { ModelError } from '../model/errors';
 import { originalCropRunner, scoreDifference, type CropRunner, type OriginalOnnx } from '../model/onnx/original';
 import { onnxCropRunner, probeAgrees, uncheckedCropRunner, type UncheckedCropRunner } from './crops';
-import { openTensorSession, type OwnProcess, type TensorSession } from './tensor-session';
+import { openTensorSession, PROCESS_ENDED, type OwnProcess, type TensorSession } from './tensor-session';
 import { checkOnnx, ONNX_TOLERANCE, type OnnxCheck } from './verify';
 
 /** What {@link checkConverted} checks. */
@@ -131,6 +131,10 @@ export async function checkConverted(input: ConvertedCheckInput): Promise<{ equi
       throw e;
     });
     return { equivalence, onnx };
+  } catch (e) {
+    // The sessions' process ended (a big model's: the system out of memory, most often): say which model's check.
+    if (e instanceof Error && e.name === PROCESS_ENDED) throw new ModelError(file, `its check could not finish: ${e.message}`);
+    throw e;
   } finally {
     probe.dispose();
     await fcn?.release();

@@ -9,6 +9,9 @@ import os from 'node:os';
 import { runTensor } from '../ort/runtime';
 import { oneOffFileSession } from './one-off-session';
 
+/** The name of the error an own-process session's requests fail with once its process has ended (killed, crashed). */
+export const PROCESS_ENDED = 'OnnxProcessEnded';
+
 /** A model's one float32 input (ONNX_INPUT) in, its ONNX_OUTPUT out. */
 export interface TensorSession {
   /**

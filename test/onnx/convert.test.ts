@@ -13,6 +13,7 @@ import { decodeModel, encodeModel } from '../../main/onnx/proto';
 import { checkOnnx } from '../../main/onnx/verify';
 import { checkConverted, probeScores } from '../../main/onnx/check-converted';
 import { openInOwnProcess } from '../../main/engine/onnx-one-off';
+import { forkOnnxHost, type OnnxHost, type SpawnOnnxHost } from '../../main/engine/onnx-host';
 import type { OwnProcess } from '../../main/onnx/tensor-session';
 import { checkEquivalence, smoothRandomImage } from '../../main/convert/equivalence';
 import { randomizeWeights, useWasm } from '../helpers/models';
@@ -188,6 +189,34 @@ describe('probeScores: the check\'s tfjs pass of the classifier', () => {
       probe.dispose();
       expect(got.length).toBe(4);
       for (let i = 0; i < 4; i++) expect(got[i]).toBeCloseTo(want[i], 6);
+    } finally {
+      c.fcn.dispose();
+      m.dispose();
+    }
+  });
+});
+
+describe('checkConverted when the process of its sessions ends (a big model\'s check, the system out of memory)', () => {
+  it('refuses in one line naming the model and why the process ended', async () => {
+    const m = threeConvClassifier();
+    const c = convertClassifier(m, 'three.json');
+    // The real ONNX Runtime process, killed (SIGKILL, as the kernel's out-of-memory killer does) once the model is open in it.
+    const ownProcess = {
+      minBytes: 0,
+      open: async (f: string) => {
+        let host: OnnxHost | undefined;
+        const spawn: SpawnOnnxHost = (file, execArgv, events) => (host = forkOnnxHost(file, execArgv, events));
+        const session = await openInOwnProcess(f, 1, spawn);
+        host?.kill();
+        return session;
+      },
+    };
+    try {
+      const file = path.join(await fs.mkdtemp(path.join(tmp, 'killed-')), 'model.onnx');
+      await fs.writeFile(file, exportOnnx(c.fcn, 'three.json').bytes);
+      const err = await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit', ownProcess }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(ModelError);
+      expect((err as Error).message).toBe('three.json: its check could not finish: the ONNX Runtime process was killed (SIGKILL: the system may have run out of memory)');
     } finally {
       c.fcn.dispose();
       m.dispose();
