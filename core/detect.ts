@@ -246,9 +246,10 @@ function sigmoid(z: number): number {
 
 /**
  * A map of logits (a graph without a final softmax) as probabilities: each cell's softmax over its
- * classes, or for a single output (a binary classifier trained on its logit) its sigmoid. Every view draws scores on 0–1 (the absolute view's fixed scale, the threshold, the class
- * map's "stronger than"): logits drawn as they are saturate wherever a class's logit passes 1, so a
- * class's map lit up every object. Maps of probabilities are returned as they are.
+ * classes, or for a single output (a binary classifier trained on its logit) its sigmoid. Every view
+ * draws scores on 0–1 (the absolute view's fixed scale, the threshold, the class map's "stronger
+ * than"): logits drawn as they are saturate wherever a class's logit passes 1, so a class's map lit
+ * up every object. Maps of probabilities are returned as they are.
  */
 export function asProbabilities(map: ScoreMap): ScoreMap {
   if (isProbability(map)) return map;
