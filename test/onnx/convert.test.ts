@@ -134,11 +134,21 @@ async function expectChecksLikeTfjs(m: tf.LayersModel, c: ReturnType<typeof conv
   expect((err as ModelError).message).not.toContain('\n');
 }
 
+/** Runs `body` on {@link threeConvClassifier} and its conversion, disposed of afterwards. */
+async function withThreeConv(body: (m: tf.LayersModel, c: ReturnType<typeof convertClassifier>) => Promise<void>): Promise<void> {
+  const m = threeConvClassifier();
+  const c = convertClassifier(m, 'three.json');
+  try {
+    await body(m, c);
+  } finally {
+    c.fcn.dispose();
+    m.dispose();
+  }
+}
+
 describe('checkConverted: the crop check and the ONNX check on the ONNX file', () => {
   it('grades a conversion as the all-tfjs check does, and gives the refusal of a file whose layer c2 is off, naming it', async () => {
-    const m = threeConvClassifier();
-    const c = convertClassifier(m, 'three.json');
-    try {
+    await withThreeConv(async (m, c) => {
       const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 5);
       const before = tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync().slice());
       await expectChecksLikeTfjs(m, c, await fs.mkdtemp(path.join(tmp, 'checked-')));
@@ -146,28 +156,20 @@ describe('checkConverted: the crop check and the ONNX check on the ONNX file', (
       expect(tf.getBackend()).toBe('wasm');
       expect(Array.from(tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync().slice()))).toEqual(Array.from(before));
       x.dispose();
-    } finally {
-      c.fcn.dispose();
-      m.dispose();
-    }
+    });
   });
 });
 
 describe('checkConverted with its sessions in processes of their own (a big model\'s)', () => {
   it('opens the converted model and the exported classifier there, grades as the all-tfjs check does, and still names layer c2 of a file where it is off', async () => {
-    const m = threeConvClassifier();
-    const c = convertClassifier(m, 'three.json');
     const opened: string[] = [];
     // Every file counts as big; the sessions open in the real ONNX Runtime process.
     const ownProcess = { minBytes: 0, open: (f: string) => (opened.push(path.basename(f)), openInOwnProcess(f, 1)) };
-    try {
+    await withThreeConv(async (m, c) => {
       await expectChecksLikeTfjs(m, c, await fs.mkdtemp(path.join(tmp, 'own-process-')), ownProcess);
       // The converted model (probe and whole image) and the classifier exported for the crops, for each file.
       expect(opened).toEqual(['model.onnx', 'model.onnx', 'model.onnx', 'model.onnx']);
-    } finally {
-      c.fcn.dispose();
-      m.dispose();
-    }
+    });
   });
 });
 
@@ -198,8 +200,6 @@ describe('probeScores: the check\'s tfjs pass of the classifier', () => {
 
 describe('checkConverted when the process of its sessions ends (a big model\'s check, the system out of memory)', () => {
   it('refuses in one line naming the model and why the process ended', async () => {
-    const m = threeConvClassifier();
-    const c = convertClassifier(m, 'three.json');
     // The real ONNX Runtime process, killed (SIGKILL, as the kernel's out-of-memory killer does) once the model is open in it.
     const ownProcess = {
       minBytes: 0,
@@ -211,15 +211,12 @@ describe('checkConverted when the process of its sessions ends (a big model\'s c
         return session;
       },
     };
-    try {
+    await withThreeConv(async (m, c) => {
       const file = path.join(await fs.mkdtemp(path.join(tmp, 'killed-')), 'model.onnx');
       await fs.writeFile(file, exportOnnx(c.fcn, 'three.json').bytes);
       const err = await checkConverted({ classifier: m, conv: c, file: 'three.json', onnxFile: file, preprocess: 'unit', ownProcess }).then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(ModelError);
       expect((err as Error).message).toBe('three.json: its check could not finish: the ONNX Runtime process was killed (SIGKILL: the system may have run out of memory)');
-    } finally {
-      c.fcn.dispose();
-      m.dispose();
-    }
+    });
   });
 });
