@@ -104,8 +104,8 @@ const program = new Command()
 
 // The commands that convert a model (heatmap converts a model folder it has not seen) keep their temporary files
 // in a folder of their own, removed however the process ends.
-program.hook('preAction', (_program, action) => {
-  if (action.name() === 'convert' || action.name() === 'heatmap') ownTempDir();
+program.hook('preAction', async (_program, action) => {
+  if (action.name() === 'convert' || action.name() === 'heatmap') await ownTempDir();
 });
 
 program

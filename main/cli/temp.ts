@@ -3,10 +3,10 @@
  * included: a conversion's check writes the model's ONNX file to a temporary folder (a VGG's is half a
  * gigabyte), and Ctrl-C ended the process before the conversion's own cleanup ran.
  */
-import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { processAlive } from '../io/pid';
+import { removeFoldersOfEndedProcesses } from '../io/pid';
 
 const PREFIX = 'convmap-run-';
 
@@ -19,9 +19,9 @@ const PREFIX = 'convmap-run-';
  * memory) are removed first.
  * @returns the folder
  */
-export function ownTempDir(): string {
+export async function ownTempDir(): Promise<string> {
   const tmp = os.tmpdir();
-  removeStale(tmp);
+  await removeFoldersOfEndedProcesses(tmp, PREFIX);
   const dir = mkdtempSync(path.join(tmp, `${PREFIX}${process.pid}-`));
   for (const name of ['TMPDIR', 'TMP', 'TEMP']) process.env[name] = dir;
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -33,26 +33,4 @@ export function ownTempDir(): string {
     });
   }
   return dir;
-}
-
-/** Removes `convmap-run-<pid>-…` folders of this user in `tmp` whose process no longer runs. */
-function removeStale(tmp: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(tmp);
-  } catch {
-    return;
-  }
-  const uid = process.getuid?.();
-  for (const name of names) {
-    const pid = new RegExp(`^${PREFIX}(\\d+)-`).exec(name)?.[1];
-    if (pid === undefined || processAlive(Number(pid))) continue;
-    const dir = path.join(tmp, name);
-    try {
-      const st = lstatSync(dir);
-      if (st.isDirectory() && (uid === undefined || st.uid === uid)) rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // Gone already, or not ours to remove.
-    }
-  }
 }

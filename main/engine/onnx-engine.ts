@@ -25,7 +25,7 @@ import { abortError } from '../io/abort';
 import { processEntry } from '../io/start-worker';
 import { collectGarbage } from './worker-loop';
 import { cropRgb } from './preprocess';
-import { processAlive } from '../io/pid';
+import { removeFoldersOfEndedProcesses } from '../io/pid';
 
 /** The ArrayBuffers behind a model's weights (tfjs keeps one buffer or a list of shards' buffers). */
 function weightBuffers(artifacts: tf.io.ModelArtifacts): ArrayBuffer[] {
@@ -195,23 +195,6 @@ async function writeWeights(file: string, buffers: readonly ArrayBuffer[]): Prom
 
 const FOLDER_PREFIX = 'convmap-onnx-';
 
-/**
- * Removes model folders that killed processes left in the temporary folder: ours only, named after
- * an engine process that is gone (`convmap-onnx-<pid>-…`); a folder another running engine uses stays.
- */
-async function removeStaleModelFolders(): Promise<void> {
-  const tmp = os.tmpdir();
-  const names = await fs.readdir(tmp).catch(() => [] as string[]);
-  const uid = process.getuid?.();
-  await Promise.all(names.map(async (n) => {
-    const pid = new RegExp(`^${FOLDER_PREFIX}(\\d+)-`).exec(n)?.[1];
-    if (pid === undefined || processAlive(Number(pid))) return;
-    const dir = path.join(tmp, n);
-    const st = await fs.lstat(dir).catch(() => null);
-    if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid)) return;
-    await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
-  }));
-}
 
 /** Why the process ended, for a user: SIGKILL from outside is most often the system out of memory. */
 export function stoppedMessage(code: number | null, signal?: NodeJS.Signals | null): string {
@@ -543,7 +526,8 @@ export async function createOnnxEngine(opts: OnnxEngineOptions = {}): Promise<On
   const spawnHost = opts.spawnHost ?? forkOnnxHost;
   const init: OnnxHostInit = { device: opts.device ?? 'auto', threads, probe: new Uint8Array(Buffer.from(PROBE_MODEL, 'base64')),
     ...(opts.gpuProviders ? { gpuProviders: [...opts.gpuProviders] } : {}), ...(opts.modelCache ? { modelCache: { ...opts.modelCache } } : {}) };
-  await removeStaleModelFolders();
+  // Model folders that killed engines left (`convmap-onnx-<pid>-…`); another running engine's stays.
+  await removeFoldersOfEndedProcesses(os.tmpdir(), FOLDER_PREFIX);
   const root = await fs.mkdtemp(path.join(os.tmpdir(), `${FOLDER_PREFIX}${process.pid}-`));
   const t0 = performance.now();
   // The first process's events go to the engine once it exists (none matter before).

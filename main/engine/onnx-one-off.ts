@@ -13,7 +13,6 @@ import { PROCESS_ENDED, type TensorSession } from '../onnx/tensor-session';
 
 type Reply = FromOnnxHost & { jobId: number };
 
-
 /**
  * glibc hands blocks of 128 KiB and more straight back to the system when freed (its default
  * threshold rises up to 32 MiB as big blocks are freed, and freed memory below it stays): the
