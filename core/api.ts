@@ -18,6 +18,8 @@ export interface BackendInfo {
   device?: string;
   /** Why faster backends or devices did not load, one line each. */
   notes?: string[];
+  /** Models the device failed on, which run on the CPU since: one line each, with the device's reason. */
+  deviceFallbacks?: string[];
 }
 
 /** A model opened in this session: its conversion report, under an id main assigned. */

@@ -29,11 +29,15 @@ export function plainError(message: string): string {
 /** What runs the model, in a few words: "ONNX Runtime on cpu · 2 threads", "wasm · 2 workers", "…" before it is known. */
 export function backendPhrase(backend: BackendInfo | null): string {
   if (!backend) return '…';
-  if (backend.backend === 'onnx') return `ONNX Runtime on ${backend.device ?? 'cpu'} · ${backend.workers} thread${backend.workers === 1 ? '' : 's'}`;
+  if (backend.backend === 'onnx') {
+    const device = backend.deviceFallbacks?.length ? `cpu (${backend.device ?? 'the device'} failed)` : backend.device ?? 'cpu';
+    return `ONNX Runtime on ${device} · ${backend.workers} thread${backend.workers === 1 ? '' : 's'}`;
+  }
   return `${backend.backend} · ${backend.workers} worker${backend.workers === 1 ? '' : 's'}`;
 }
 
 /** Why faster backends or devices were passed over, as a tooltip; undefined when nothing was. */
 export function backendNotes(backend: BackendInfo | null): string | undefined {
-  return backend?.notes?.length ? `not used: ${backend.notes.join('; ')}` : undefined;
+  const lines = [...(backend?.deviceFallbacks ?? []), ...(backend?.notes?.length ? [`not used: ${backend.notes.join('; ')}`] : [])];
+  return lines.length ? lines.join('\n') : undefined;
 }

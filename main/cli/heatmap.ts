@@ -369,20 +369,23 @@ function photoPrinter(c: PrinterContext): (e: RunEvent) => void {
  */
 function printSummary(summary: BatchSummary, c: {
   json: boolean; quiet: boolean; recursive: boolean; modelName: string; modelPath: string | null; modelLoad: Record<string, unknown>; filesSkipped: number;
-  engine: Pick<Engine, 'backend' | 'device' | 'workers' | 'notes'>;
+  engine: Pick<Engine, 'backend' | 'device' | 'workers' | 'notes' | 'deviceFallbacks'>;
   /** With --device auto, a GPU provider that is not installed is the normal case: its reason stays in --json's backendNotes. */
   quietDeviceNotes: boolean;
 }): void {
   const { engine, quiet, modelName, modelPath, modelLoad } = c;
   const failed = summary.failed.length;
+  // One model a run: a device that failed on it left the run to the CPU.
+  const ranOn = engine.deviceFallbacks?.length ? 'cpu' : engine.device;
   if (!c.json) {
     const lines = [
-      `${summary.done} of ${summary.total} photos done in ${seconds(summary.elapsedMs)} by model ${p(modelName)} with ${engine.backend === 'onnx' ? `onnx on ${engine.device} (${engine.workers} threads)` : `${engine.backend} (${engine.workers} workers)`}`
+      `${summary.done} of ${summary.total} photos done in ${seconds(summary.elapsedMs)} by model ${p(modelName)} with ${engine.backend === 'onnx' ? `onnx on ${ranOn} (${engine.workers} threads)` : `${engine.backend} (${engine.workers} workers)`}`
         + `${summary.cacheHits ? `, ${summary.cacheHits} from the cache` : ''}${summary.resumed ? `, ${summary.resumed} done by an earlier run (--no-resume redoes them)` : ''}`
         + `${summary.cancelled ? ' — cancelled' : ''}`,
     ];
     const notes = engine.backend === 'onnx' && c.quietDeviceNotes ? [] : engine.notes;
     for (const note of notes) lines.push(`not used: ${p(note)}`);
+    for (const why of engine.deviceFallbacks ?? []) lines.push(`device: ${p(why)}`);
     if (summary.noCells.length) lines.push(`no cells: ${count(summary.noCells.length, 'photo')} smaller than the model's window at every scale`);
     const notImages = c.filesSkipped;
     if (notImages || summary.skipped.length) {
@@ -394,10 +397,10 @@ function printSummary(summary: BatchSummary, c: {
       for (const f of summary.failed) lines.push(`  ${p(f.photo)}: ${p(f.reason)}`);
     }
     if (summary.csv) lines.push(`csv: ${p(summary.csv.summary)}, ${p(summary.csv.detections)}${summary.csv.incomplete ? ' (incomplete, see above)' : ''}`);
-    if (!quiet || failed > 0) process.stdout.write((quiet ? lines.filter((l) => !l.startsWith('skipped')) : lines).join('\n') + '\n');
+    if (!quiet || failed > 0 || engine.deviceFallbacks?.length) process.stdout.write((quiet ? lines.filter((l) => !l.startsWith('skipped')) : lines).join('\n') + '\n');
   } else {
     process.stdout.write(printableJson({
-      summary: { model: modelName, modelPath, backend: engine.backend, device: engine.device, backendNotes: engine.notes, total: summary.total, done: summary.done, noCells: summary.noCells, failed: summary.failed, skipped: summary.skipped.length, filesSkipped: c.filesSkipped, cancelled: summary.cancelled, cacheHits: summary.cacheHits, csv: summary.csv, modelLoad },
+      summary: { model: modelName, modelPath, backend: engine.backend, device: ranOn, backendNotes: engine.notes, deviceFallbacks: engine.deviceFallbacks ?? [], total: summary.total, done: summary.done, noCells: summary.noCells, failed: summary.failed, skipped: summary.skipped.length, filesSkipped: c.filesSkipped, cancelled: summary.cancelled, cacheHits: summary.cacheHits, csv: summary.csv, modelLoad },
     }) + '\n');
   }
   if (failed > 0 || summary.cancelled || summary.csv?.incomplete) process.exitCode = 1;

@@ -106,6 +106,11 @@ export interface Engine {
   readonly device: string;
   /** Why faster backends or devices were passed over, one line each ('onnx: …', 'node: …'). */
   readonly notes: readonly string[];
+  /**
+   * onnx: models the device (a GPU provider that loaded) failed on, opening them or on a pass, and
+   * that run on the CPU since: one line each, with the provider's reason. Absent for tfjs.
+   */
+  readonly deviceFallbacks?: readonly string[];
   /** Number of worker threads (tfjs) or of ONNX Runtime's threads (onnx). */
   readonly workers: number;
   /** Models loaded and not released (for onnx: live InferenceSessions). */

@@ -9,7 +9,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
-import { createSession, loadOrt, runNhwc, runTensor, type OnnxSession } from '../ort/runtime';
+import type { DeviceRequest } from '../ort/devices';
+import { createSession, loadOrt, runNhwc, runTensor, type DeviceName, type OnnxSession } from '../ort/runtime';
 import { oneOffFileSession } from '../onnx/one-off-session';
 import { fileDigest, linkOrCopy, optimizedFile, optimizedKey, trimModelCache } from '../io/model-cache';
 import { MODEL_FILES, type FromOnnxHost, type OnnxHostInit, type ToOnnxHost } from './onnx-protocol';
@@ -46,7 +47,21 @@ const post = link.post;
 const sessions = new Map<string, OnnxSession>();
 /** Per model: whether its session was opened with spinning threads (ONNX Runtime's default). */
 const spinningOf = new Map<string, boolean>();
+/** Per model opened with `open`: its folder and file, to reopen it on the CPU when the device fails on it. */
+const openedFrom = new Map<string, { dir: string; file?: string }>();
+/** Models the device failed on: they run on the CPU from then on. */
+const onCpu = new Set<string>();
 let init: OnnxHostInit | undefined;
+
+/**
+ * Test hook, as there is no GPU where the tests run: `CONVMAP_TEST_DEVICE_FAILS=cuda:open` (or `:run`)
+ * makes the probe report that device, whose sessions are CPU sessions that fail on every model's
+ * open (or on every pass), so that the fallback to the CPU is exercised end to end.
+ */
+const standIn = ((v) => {
+  const m = /^(cuda|dml|coreml|webgpu):(open|run)$/.exec(v ?? '');
+  return m ? { device: m[1] as DeviceName, at: m[2] as 'open' | 'run' } : undefined;
+})(process.env.CONVMAP_TEST_DEVICE_FAILS);
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -58,6 +73,8 @@ interface Opened {
   inputShape: (number | null)[];
   outputShape: (number | null)[];
   optimizedFromCache: boolean;
+  /** Why the device could not open the model, which the CPU then opened. */
+  fallback?: string;
 }
 
 /** A tensor's shape as ONNX Runtime reads it from the model, null for free (symbolic) dimensions. */
@@ -83,7 +100,26 @@ async function cachedOptimized(plain: string): Promise<string | undefined> {
  */
 async function open(modelId: string, dir: string, spinning?: boolean, file?: string): Promise<Opened> {
   if (init === undefined) throw new Error('the ONNX Runtime process was not initialised');
-  const base = { device: init.device, threads: init.threads, spinning };
+  openedFrom.set(modelId, { dir, ...(file !== undefined ? { file } : {}) });
+  // Only the CPU writes the optimised form: where it is, this model fell back before a restart.
+  if (init.device !== 'cpu' && (await exists(path.join(dir, MODEL_FILES.optimized)))) onCpu.add(modelId);
+  const device = onCpu.has(modelId) ? 'cpu' : init.device;
+  if (device === 'cpu') return openOn('cpu', modelId, dir, spinning, file);
+  try {
+    return await openOn(device, modelId, dir, spinning, file);
+  } catch (err) {
+    // The provider loaded for the probe but not for this model (an operator it lacks, its memory).
+    onCpu.add(modelId);
+    const fallback = `${device} could not open the model (${message(err)}): it runs on the CPU`;
+    return { ...(await openOn('cpu', modelId, dir, spinning, file)), fallback };
+  }
+}
+
+/** {@link open} on one device. */
+async function openOn(device: DeviceRequest | DeviceName, modelId: string, dir: string, spinning?: boolean, file?: string): Promise<Opened> {
+  if (init === undefined) throw new Error('the ONNX Runtime process was not initialised');
+  const base = { device: standIn && device !== 'cpu' ? 'cpu' as const : device, threads: init.threads, spinning };
+  if (standIn?.at === 'open' && device !== 'cpu') throw new Error(`test hook: ${device} fails on every model`);
   const optimized = path.join(dir, MODEL_FILES.optimized);
   const plain = file ?? path.join(dir, MODEL_FILES.onnx);
   const t0 = performance.now();
@@ -91,7 +127,7 @@ async function open(modelId: string, dir: string, spinning?: boolean, file?: str
   let optimizedFromCache = false;
   if (await exists(optimized)) {
     session = await createSession(optimized, { ...base, optimized: true });
-  } else if (init.device === 'cpu') {
+  } else if (device === 'cpu') {
     const cached = await cachedOptimized(plain).catch(() => undefined);
     if (cached !== undefined && (await exists(cached))) {
       try {
@@ -119,6 +155,7 @@ async function open(modelId: string, dir: string, spinning?: boolean, file?: str
     if (file === undefined) await fs.rm(plain, { force: true });
   } else {
     session = await createSession(plain, base);
+    if (standIn !== undefined) session = { ...session, device: standIn.device };
   }
   // Reopened (another spinning setting): the session it replaces is released.
   const replaced = sessions.get(modelId);
@@ -137,12 +174,37 @@ async function load(msg: ToOnnxHost & { type: 'load' }): Promise<FromOnnxHost> {
   // tfjs and the exporter load only here: a restarted process reopens files without them.
   const { exportModelFile } = await import('./onnx-export-file');
   const shapes = await exportModelFile(msg);
-  let optimizedFromCache = false;
+  let opened: Opened | undefined;
   if (shapes.inputShape.length === 4 && shapes.outputShape.length === 4) {
-    optimizedFromCache = (await open(msg.modelId, msg.dir, msg.spinning)).optimizedFromCache;
+    opened = await open(msg.modelId, msg.dir, msg.spinning);
     collectGarbage();
   }
-  return { type: 'loaded', jobId: msg.jobId, ...shapes, optimizedFromCache };
+  return { type: 'loaded', jobId: msg.jobId, ...shapes, optimizedFromCache: opened?.optimizedFromCache ?? false, ...(opened?.fallback !== undefined ? { fallback: opened.fallback } : {}) };
+}
+
+/**
+ * `run` on a model's session; when a device other than the CPU fails on it (out of its memory on a
+ * big tile, a kernel that fails), the model is reopened on the CPU, where this and every later pass
+ * of it run. A model opened with `openOneOff` has no file to reopen: its failure stands.
+ */
+async function onCpuIfFails<T>(modelId: string, s: OnnxSession, run: (on: OnnxSession) => Promise<T>): Promise<{ value: T; fallback?: string }> {
+  try {
+    if (standIn?.at === 'run' && s.device === standIn.device) throw new Error(`test hook: ${s.device} fails on every pass`);
+    return { value: await run(s) };
+  } catch (err) {
+    const from = openedFrom.get(modelId);
+    if (s.device === 'cpu' || from === undefined) throw err;
+    const fallback = `${s.device} failed on a pass of the model (${message(err)}): it runs on the CPU`;
+    onCpu.add(modelId);
+    await open(modelId, from.dir, spinningOf.get(modelId), from.file);
+    const cpu = sessions.get(modelId);
+    if (cpu === undefined) throw err;
+    try {
+      return { value: await run(cpu), fallback };
+    } catch (again) {
+      throw new Error(`${message(again)} (on the CPU, after ${fallback.replace(/: it runs on the CPU$/, '')})`);
+    }
+  }
 }
 
 async function handle(msg: ToOnnxHost): Promise<void> {
@@ -186,6 +248,8 @@ async function handle(msg: ToOnnxHost): Promise<void> {
       const s = sessions.get(msg.modelId);
       sessions.delete(msg.modelId);
       spinningOf.delete(msg.modelId);
+      openedFrom.delete(msg.modelId);
+      onCpu.delete(msg.modelId);
       await s?.session.release().catch(() => undefined);
       return;
     }
@@ -196,8 +260,8 @@ async function handle(msg: ToOnnxHost): Promise<void> {
         const { region } = msg;
         const image = { data: msg.data, width: msg.width, height: msg.height, channels: 3 as const };
         const input = preprocessRegion(image, region, msg.preprocess, msg.channels);
-        const res = await runNhwc(s.session, input, [region.y1 - region.y0, region.x1 - region.x0, msg.channels]);
-        post({ type: 'result', jobId: msg.jobId, output: res.output, shape: res.shape });
+        const { value: res, fallback } = await onCpuIfFails(msg.modelId, s, (on) => runNhwc(on.session, input, [region.y1 - region.y0, region.x1 - region.x0, msg.channels]));
+        post({ type: 'result', jobId: msg.jobId, output: res.output, shape: res.shape, ...(fallback !== undefined ? { fallback } : {}) });
       } catch (err) {
         post({ type: 'error', jobId: msg.jobId, message: message(err) });
       }
@@ -217,8 +281,9 @@ const started: Promise<true | undefined> = initMessage.then(async (given) => {
     const probe = await createSession(given.probe, { device: given.device, threads: 1, gpuProviders: given.gpuProviders });
     await probe.session.release();
     // Every model's session uses the provider that loaded for the probe.
-    init = { ...given, device: probe.device };
-    post({ type: 'ready', device: probe.device, fallbacks: probe.fallbacks });
+    const device = standIn !== undefined && (given.device === 'auto' || given.device === standIn.device) ? standIn.device : probe.device;
+    init = { ...given, device };
+    post({ type: 'ready', device, fallbacks: probe.fallbacks });
     return true as const;
   } catch (err) {
     post({ type: 'fatal', message: message(err) });

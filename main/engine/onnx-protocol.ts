@@ -61,17 +61,18 @@ export type FromOnnxHost =
   | { type: 'ready'; device: DeviceName; fallbacks: string[] }
   | { type: 'fatal'; message: string }
   /** tfjs shapes with null for free dimensions; bytesPerPixel: activations per input pixel at the peak. */
-  | { type: 'loaded'; jobId: number; inputShape: (number | null)[]; outputShape: (number | null)[]; bytesPerPixel: number; optimizedFromCache: boolean }
+  | { type: 'loaded'; jobId: number; inputShape: (number | null)[]; outputShape: (number | null)[]; bytesPerPixel: number; optimizedFromCache: boolean; fallback?: string }
   /**
    * openMs: milliseconds the session took to open (a restart's share for this model); the model's
    * input and output shapes as ONNX Runtime reads them (null for free dimensions); optimizedFromCache:
-   * ONNX Runtime's optimised form came from the model cache instead of being made.
+   * ONNX Runtime's optimised form came from the model cache instead of being made; fallback (also on
+   * `loaded` and `result`): why the device failed on the model, which from then on runs on the CPU.
    */
-  | { type: 'opened'; jobId: number; openMs: number; inputShape: (number | null)[]; outputShape: (number | null)[]; optimizedFromCache: boolean }
+  | { type: 'opened'; jobId: number; openMs: number; inputShape: (number | null)[]; outputShape: (number | null)[]; optimizedFromCache: boolean; fallback?: string }
   /** ONNX_OUTPUT of a `runTensor`, row-major, of `dims`. */
   | { type: 'tensor'; jobId: number; output: Float32Array; dims: number[] }
   /** Scores [rows, cols, classes] row-major. */
-  | { type: 'result'; jobId: number; output: Float32Array; shape: [number, number, number] }
+  | { type: 'result'; jobId: number; output: Float32Array; shape: [number, number, number]; fallback?: string }
   /** Open sessions, the process id, and its peak resident memory in bytes. */
   | { type: 'state'; jobId: number; sessions: number; spinning: Record<string, boolean>; pid: number; peakRssBytes: number }
   | { type: 'error'; jobId: number; message: string };

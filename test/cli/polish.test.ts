@@ -2,7 +2,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cliSandbox, REPO } from '../helpers/cli';
+import { cliSandbox, REPO, runConvmap } from '../helpers/cli';
 
 // Rough edges a user met on the command line: device fallback, tfjs's banner, cut refusals, option messages.
 const repo = REPO;
@@ -49,6 +49,24 @@ describe('convmap heatmap: devices and what is printed', () => {
     const json = await convmap('heatmap', '--model', 'builtin', digit, '--out', path.join(cli.dir, 'json'), '--json', '--no-cache');
     const summary = (JSON.parse(lines(json.stdout).at(-1) ?? '') as { summary: { device: string; backendNotes: string[] } }).summary;
     if (summary.device === 'cpu' && process.platform === 'linux') expect(summary.backendNotes).toEqual([expect.stringMatching(/^onnx device cuda: .+/)]);
+  });
+
+  it('a GPU provider that loads but fails on the model (a stand-in: no GPU here): the run finishes on the CPU, says so even with --quiet, and draws what the CPU draws', async () => {
+    const onCpu = await convmap('heatmap', '--model', 'builtin', digit, '--out', path.join(cli.dir, 'on-cpu'), '--device', 'cpu', '--no-cache');
+    expect(onCpu.code).toBe(0);
+    for (const at of ['open', 'run'] as const) {
+      const out = path.join(cli.dir, `fell-back-${at}`);
+      const r = await runConvmap(['heatmap', '--model', 'builtin', digit, '--out', out, '--quiet', '--no-cache'], { ...cli.env(), CONVMAP_TEST_DEVICE_FAILS: `cuda:${at}` });
+      expect(r.code, r.stderr).toBe(0);
+      const said = at === 'open' ? /^device: cuda could not open the model \(.*test hook: cuda fails on every model\): it runs on the CPU$/ : /^device: cuda failed on a pass of the model \(test hook: cuda fails on every pass\): it runs on the CPU$/;
+      expect(lines(r.stdout).filter((l) => l.startsWith('device:'))).toEqual([expect.stringMatching(said)]);
+      expect(r.stdout).toMatch(/ with onnx on cpu \(/);
+      expect(await fs.readFile(path.join(out, 'digit.heatmap.png'))).toEqual(await fs.readFile(path.join(cli.dir, 'on-cpu', 'digit.heatmap.png')));
+      const json = await runConvmap(['heatmap', '--model', 'builtin', digit, '--out', `${out}-json`, '--json', '--no-cache'], { ...cli.env(), CONVMAP_TEST_DEVICE_FAILS: `cuda:${at}` });
+      const summary = (JSON.parse(lines(json.stdout).at(-1) ?? '') as { summary: { device: string; deviceFallbacks: string[] } }).summary;
+      expect(summary.device).toBe('cpu');
+      expect(summary.deviceFallbacks).toEqual([expect.stringMatching(new RegExp(said.source.replace('^device: ', '^')))]);
+    }
   });
 
   it('the demo (what npm start runs without Electron) does not print a missing GPU provider either', async () => {

@@ -36,6 +36,13 @@ describe('renderer components', () => {
     expect(w.find('[title="not used: onnx device cuda: not installed"]').exists()).toBe(true);
   });
 
+  it('the conversion report says when a GPU provider failed on the model and the CPU runs it, with the reason in its tooltip', () => {
+    const why = 'cuda could not open the model (out of memory): it runs on the CPU';
+    const w = mount(ConversionReport, { props: { info: modelInfo(), backend: { backend: 'onnx', workers: 2, device: 'cuda', notes: [], deviceFallbacks: [why] } } });
+    expect(w.text()).toContain('ONNX Runtime on cpu (cuda failed) · 2 threads');
+    expect(w.find(`[title="${why}"]`).exists()).toBe(true);
+  });
+
   it('the conversion report grades a not-exact conversion, with the difference, the note and one plain sentence', () => {
     const info = modelInfo({
       padding: 'same',
