@@ -215,7 +215,7 @@ export async function createAppService(opts: AppServiceOptions): Promise<AppServ
   const service: AppService = {
     async backendInfo() {
       const e = await engine();
-      return { backend: e.backend, workers: e.workers, device: e.device, notes: [...e.notes], deviceFallbacks: [...(e.deviceFallbacks ?? [])] };
+      return { backend: e.backend, workers: e.workers, device: e.device, notes: [...e.notes], ...(e.deviceFallbacks?.length ? { deviceFallbacks: [...e.deviceFallbacks] } : {}) };
     },
 
     async loadModel(req) {
