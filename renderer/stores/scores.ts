@@ -157,6 +157,9 @@ export const useScoresStore = defineStore('scores', () => {
       store(k, scales, result.maps);
       elapsedMs.value = result.elapsedMs;
       ok = true;
+      // A GPU provider can fail on a pass and hand the model to the CPU: the report says so once it has.
+      const backend = modelStore.backend;
+      if (backend?.backend === 'onnx' && backend.device !== 'cpu' && !backend.deviceFallbacks?.length) void modelStore.refreshBackend();
     } catch (err) {
       if (isRemoteAbort(err)) {
         if (running.value?.jobId === jobId) cancelled.value = true;

@@ -37,6 +37,23 @@ describe('renderer stores', () => {
     expect(scores.averaged).not.toBeNull();
   });
 
+  it('asks main for the backend again after a photo\'s scores while a GPU runs the model, so a pass that fell back to the CPU shows; on the CPU it does not ask', async () => {
+    const why = 'cuda failed on a pass of the model (out of memory): it runs on the CPU';
+    // Main's answer changes once a pass has run (the fallback happens on a pass).
+    api.backendInfo.mockImplementation(async () => ({ backend: 'onnx', workers: 2, device: 'cuda', notes: [], ...(api.computeScores.mock.calls.length ? { deviceFallbacks: [why] } : {}) }) as never);
+    await useSessionStore().start();
+    await settle();
+    expect(api.computeScores).toHaveBeenCalledTimes(1);
+    expect(useModelStore().backend?.deviceFallbacks).toEqual([why]);
+    const cpu = fakeApi();
+    cpu.backendInfo.mockImplementation(async () => ({ backend: 'onnx', workers: 2, device: 'cpu', notes: [] }) as never);
+    piniaWith(cpu);
+    await useSessionStore().start();
+    await settle();
+    expect(cpu.computeScores).toHaveBeenCalledTimes(1);
+    expect(cpu.backendInfo.mock.calls.length).toBe(api.backendInfo.mock.calls.length - 1);
+  });
+
   it('re-averages locally when a scale is toggled, without calling computeScores again', async () => {
     const scores = useScoresStore();
     scores.setCustom('0.5, 1');
