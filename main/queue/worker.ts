@@ -250,6 +250,13 @@ export async function startQueueWorker(opts: WorkerOptions): Promise<QueueWorker
     throw new Error(last.reason ?? last.status);
   };
 
+  // A GPU provider that fails on a model hands it to the CPU (engine.deviceFallbacks): said once, when it happens.
+  let fallbacksSaid = 0;
+  const sayFallbacks = (): void => {
+    const lines = engine.deviceFallbacks ?? [];
+    for (; fallbacksSaid < lines.length; fallbacksSaid++) opts.log(`device   ${lines[fallbacksSaid]}`);
+  };
+
   const worker = new Worker(QUEUE_NAME, async (job: Job): Promise<HeatmapJobResult | ProbeResult> => {
     if (job.name === PROBE_JOB) return probe(job.data, opts.roots, id);
     if (job.name !== HEATMAP_JOB) throw new UnrecoverableError(`refused: unknown job kind "${String(job.name).slice(0, 40)}"`);
@@ -261,10 +268,12 @@ export async function startQueueWorker(opts: WorkerOptions): Promise<QueueWorker
     opts.log(`start    ${checked.value.photo} (job ${job.id}, attempt ${job.attemptsMade + 1})`);
     try {
       const result = await runJob(checked.value);
+      sayFallbacks();
       opts.log(`${result.status.padEnd(8)} ${checked.value.photo} (${result.outcome.ms} ms${result.outcome.resumed ? ', already written' : ''})`);
       return result;
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
+      sayFallbacks();
       opts.log(`failed   ${checked.value.photo}: ${reason} (attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1})`);
       throw err;
     }

@@ -34,8 +34,8 @@ describe.skipIf(!redisBin)('convmap heatmap --queue with convmap worker processe
   const env = (): Record<string, string | undefined> => cli.env();
 
   /** Starts `convmap worker` on the test's Redis; resolves once it says it listens. */
-  async function startWorker(): Promise<RunningWorker> {
-    const { child, result } = startConvmap(['worker', '--queue', redis.url, '--roots', cli.dir, '--lock-ms', '5000', '--no-cache'], env());
+  async function startWorker(extraEnv: Record<string, string> = {}): Promise<RunningWorker> {
+    const { child, result } = startConvmap(['worker', '--queue', redis.url, '--roots', cli.dir, '--lock-ms', '5000', '--no-cache'], { ...env(), ...extraEnv });
     let out = '';
     child.stdout?.on('data', (d: Buffer | string) => (out += String(d)));
     const w = { child, log: () => out, result };
@@ -161,6 +161,25 @@ describe.skipIf(!redisBin)('convmap heatmap --queue with convmap worker processe
     expect(queued.code, queued.stderr).toBe(0);
     expect(queued.stdout).toMatch(/^3 of 3 photos done/m);
     await expectSameFiles(path.join(cli.dir, 'conv-local'), path.join(cli.dir, 'conv-queue'));
+  }, 240_000);
+
+  it('a worker whose GPU provider fails on a pass (the CPU standing in for it: no GPU here) finishes on the CPU, says so once in its log, and writes the local run\'s files', async () => {
+    // Only this worker may take the batch's jobs.
+    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
+    await Promise.all(workers.map((w) => w.result.catch(() => undefined)));
+    const w = await startWorker({ CONVMAP_TEST_DEVICE_FAILS: 'cuda:run' });
+    try {
+      expect(w.log()).toMatch(/ worker \S+ on redis:.*: onnx on cuda,/);
+      const queued = await run(heatmap(photos, path.join(cli.dir, 'fell-back'), '--queue', redis.url));
+      expect(queued.code, queued.stderr).toBe(0);
+      await expectSameFiles(path.join(cli.dir, 'local'), path.join(cli.dir, 'fell-back'));
+      expect(w.log().split('\n').filter((l) => / device {3}/.test(l))).toEqual([expect.stringMatching(/ device {3}cuda failed on a pass of the model \(test hook: cuda fails on every pass\): it runs on the CPU$/)]);
+    } finally {
+      // The tests after this one get plain workers, as before it.
+      w.child.kill('SIGTERM');
+      await w.result.catch(() => undefined);
+      await Promise.all([startWorker(), startWorker()]);
+    }
   }, 240_000);
 
   it('Redis killed and restarted mid-batch: workers and the submitter reconnect and the batch completes, equal to a local run', async () => {
