@@ -196,13 +196,18 @@ async function onCpuIfFails<T>(modelId: string, s: OnnxSession, run: (on: OnnxSe
     if (s.device === 'cpu' || from === undefined) throw err;
     const fallback = `${s.device} failed on a pass of the model (${message(err)}): it runs on the CPU`;
     onCpu.add(modelId);
-    await open(modelId, from.dir, spinningOf.get(modelId), from.file);
+    const failed = fallback.replace(/: it runs on the CPU$/, '');
+    try {
+      await open(modelId, from.dir, spinningOf.get(modelId), from.file);
+    } catch (again) {
+      throw new Error(`${failed}, and the CPU could not open it: ${message(again)}`);
+    }
     const cpu = sessions.get(modelId);
     if (cpu === undefined) throw err;
     try {
       return { value: await run(cpu), fallback };
     } catch (again) {
-      throw new Error(`${message(again)} (on the CPU, after ${fallback.replace(/: it runs on the CPU$/, '')})`);
+      throw new Error(`${message(again)} (on the CPU, after ${failed})`);
     }
   }
 }
