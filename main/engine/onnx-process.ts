@@ -194,9 +194,9 @@ async function onCpuIfFails<T>(modelId: string, s: OnnxSession, run: (on: OnnxSe
   } catch (err) {
     const from = openedFrom.get(modelId);
     if (s.device === 'cpu' || from === undefined) throw err;
-    const fallback = `${s.device} failed on a pass of the model (${message(err)}): it runs on the CPU`;
+    const failed = `${s.device} failed on a pass of the model (${message(err)})`;
+    const fallback = `${failed}: it runs on the CPU`;
     onCpu.add(modelId);
-    const failed = fallback.replace(/: it runs on the CPU$/, '');
     try {
       await open(modelId, from.dir, spinningOf.get(modelId), from.file);
     } catch (again) {
