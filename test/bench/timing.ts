@@ -22,10 +22,16 @@ export async function timeRuns(runs: number, f: () => unknown, warmUp = 0): Prom
  * other work on the machine hits both sides alike; `pauseMs` between calls.
  */
 export async function interleavedRuns(runs: number, a: () => unknown, b: () => unknown, pauseMs = 0): Promise<{ a: number[]; b: number[] }> {
-  const out = { a: [] as number[], b: [] as number[] };
+  return interleavedSides(runs, { a, b }, pauseMs);
+}
+
+/** {@link interleavedRuns} with any number of sides, run in the order given in every round. */
+export async function interleavedSides<K extends string>(runs: number, sides: Record<K, () => unknown>, pauseMs = 0): Promise<Record<K, number[]>> {
+  const entries = Object.entries(sides) as [K, () => unknown][];
+  const out = Object.fromEntries(entries.map(([k]) => [k, [] as number[]])) as Record<K, number[]>;
   const pause = (): Promise<void> => new Promise((r) => setTimeout(r, pauseMs));
   for (let r = -1; r < runs; r++) {
-    for (const [side, f] of [['a', a], ['b', b]] as const) {
+    for (const [side, f] of entries) {
       await pause();
       const t0 = performance.now();
       await f();
