@@ -249,8 +249,8 @@ class OnnxEngine implements Engine {
 
   readonly deviceFallbacks: string[] = [];
 
-  /** Keeps what the process said of a device that failed on a model (once per reason). */
-  private heard(reply: Reply): void {
+  /** Keeps what the process said, in any reply, of a device that failed on a model (once per reason). */
+  private heard(reply: FromOnnxHost): void {
     const why = 'fallback' in reply ? reply.fallback : undefined;
     if (why !== undefined && !this.deviceFallbacks.includes(why)) this.deviceFallbacks.push(why);
   }
@@ -261,6 +261,7 @@ class OnnxEngine implements Engine {
     return {
       message: (msg) => {
         if (gen !== this.generation || !('jobId' in msg)) return;
+        this.heard(msg);
         const p = this.pending.get(msg.jobId);
         this.pending.delete(msg.jobId);
         if (msg.type === 'error') p?.reject(new Error(msg.message));
@@ -337,7 +338,6 @@ class OnnxEngine implements Engine {
         try {
           const reply = await this.send({ type: 'open', jobId: this.nextJob++, modelId: m.handle.id, dir: m.dir, ...(m.file ? { file: m.file } : {}), spinning: m.spinning });
           if (reply.type === 'opened') m.reopenMs = reply.openMs;
-          this.heard(reply);
         } catch (err) {
           m.lost = `the model could not be reopened after a restart: ${err instanceof Error ? err.message : String(err)}`;
         }
@@ -377,7 +377,6 @@ class OnnxEngine implements Engine {
         // to it (a link changes the file's change time, which would make its remembered digest stale).
         const reply = await this.request({ type: 'open', jobId: this.nextJob++, modelId: id, dir, file: opts.onnx.file, spinning: opts.spinning }, undefined, () => opts.onRequested?.());
         if (reply.type !== 'opened') throw new Error(`unexpected reply ${reply.type}`);
-        this.heard(reply);
         shapes = reply;
         bytesPerPixel = opts.onnx.bytesPerPixel;
         loaded = { from: 'onnx-file', optimizedFromCache: reply.optimizedFromCache };
@@ -385,7 +384,6 @@ class OnnxEngine implements Engine {
         const { weightData: _weights, ...topology } = artifacts;
         const reply = await this.request({ type: 'load', jobId: this.nextJob++, modelId: id, dir, artifacts: topology, window: [...geometry.window], spinning: opts.spinning }, undefined, () => opts.onRequested?.());
         if (reply.type !== 'loaded') throw new Error(`unexpected reply ${reply.type}`);
-        this.heard(reply);
         shapes = reply;
         bytesPerPixel = reply.bytesPerPixel;
         loaded = { from: 'export', optimizedFromCache: reply.optimizedFromCache };
@@ -420,7 +418,6 @@ class OnnxEngine implements Engine {
     m.spinning = spinning;
     const reply = await this.request({ type: 'open', jobId: this.nextJob++, modelId: handle.id, dir: m.dir, ...(m.file ? { file: m.file } : {}), spinning });
     if (reply.type !== 'opened') throw new Error(`unexpected reply ${reply.type}`);
-    this.heard(reply);
   }
 
   releaseModel(handle: ModelHandle): void {
@@ -460,7 +457,6 @@ class OnnxEngine implements Engine {
             startedAt = performance.now();
           });
           if (reply.type !== 'result') throw new Error(`unexpected reply ${reply.type}`);
-          this.heard(reply);
           m.msPerPixel = (performance.now() - startedAt) / pixels;
           return { output: reply.output, shape: reply.shape };
         }, () => {
