@@ -8,12 +8,79 @@
  * - inverted: 1 − x / 255 (white-on-black digit models applied to dark-on-light photos)
  * - imagenet: (x / 255 − mean) / std with ImageNet's per-channel mean and std
  * - caffe: channels in B, G, R order, 0–255 minus ImageNet's per-channel mean (Caffe, Keras applications' VGG/ResNet50)
+ * - `normalize:MEAN/STD`: (x / 255 − mean) / std with the model's own mean and std, as torchvision's
+ *   `ToTensor()` then `Normalize(mean, std)`: one value each, or three (R,G,B), comma-separated
+ *   (`normalize:0.1307/0.3081`, `normalize:0.4914,0.4822,0.4465/0.247,0.2435,0.2616`); see {@link parseNormalize}.
  */
-export type PreprocessMode = 'raw' | 'unit' | 'signed' | 'inverted' | 'imagenet' | 'caffe';
-export const PREPROCESS_MODES: readonly PreprocessMode[] = ['raw', 'unit', 'signed', 'inverted', 'imagenet', 'caffe'];
+export type PreprocessMode = PresetPreprocessMode | NormalizeMode;
+/** The preprocessing presets (every {@link PreprocessMode} but a `normalize:` one). */
+export type PresetPreprocessMode = 'raw' | 'unit' | 'signed' | 'inverted' | 'imagenet' | 'caffe';
+/** A model's own mean and standard deviation of x / 255, in {@link parseNormalize}'s canonical form. */
+export type NormalizeMode = `normalize:${string}`;
+/** The presets, in the order menus list them. */
+export const PREPROCESS_MODES: readonly PresetPreprocessMode[] = ['raw', 'unit', 'signed', 'inverted', 'imagenet', 'caffe'];
+/** How a `normalize:` mode is written, for help texts and refusals. */
+export const NORMALIZE_SYNTAX = 'normalize:MEAN/STD (of x / 255, one value or three R,G,B values each)';
 
+/** Per-channel mean and standard deviation of x / 255, [r, g, b] (one value given: the same three). */
+export interface Normalization {
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+const MAX_MODE_CHARS = 200;
+/** Bounds of a stated mean and std: inputs of x / 255 beyond these are not a normalisation. */
+const MAX_MEAN = 1000;
+const MIN_STD = 1e-6;
+
+/**
+ * Reads a `normalize:MEAN/STD` mode: MEAN and STD are each one number or three comma-separated
+ * numbers (R, G, B) of x / 255, each |mean| ≤ 1000 and 1e-6 ≤ std ≤ 1000.
+ * @returns the normalisation and the mode's canonical text (numbers as JavaScript prints them, three
+ *   equal values as one), or why the text is not one (one line).
+ */
+export function parseNormalize(text: string): { ok: true; normalization: Normalization; mode: NormalizeMode } | { ok: false; reason: string } {
+  const no = (why: string): { ok: false; reason: string } => ({ ok: false, reason: `${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text)}: ${why}; expected ${NORMALIZE_SYNTAX}` });
+  if (text.length > MAX_MODE_CHARS) return no(`longer than ${MAX_MODE_CHARS} characters`);
+  const m = /^normalize:([^/]*)\/([^/]*)$/.exec(text.trim());
+  if (!m) return no('not normalize:MEAN/STD');
+  const values = (part: string, what: string): [number, number, number] | string => {
+    const items = part.split(',').map((x) => x.trim());
+    if (items.length !== 1 && items.length !== 3) return `${what} has ${items.length} values, not 1 or 3`;
+    const nums = items.map((x) => (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(x) ? Number(x) : NaN));
+    if (nums.some((v) => !Number.isFinite(v))) return `${what} is not a list of numbers`;
+    return nums.length === 1 ? [nums[0], nums[0], nums[0]] : [nums[0], nums[1], nums[2]];
+  };
+  const mean = values(m[1], 'the mean');
+  if (typeof mean === 'string') return no(mean);
+  const std = values(m[2], 'the std');
+  if (typeof std === 'string') return no(std);
+  if (mean.some((v) => Math.abs(v) > MAX_MEAN)) return no(`a mean beyond ±${MAX_MEAN}`);
+  if (std.some((v) => !(v >= MIN_STD && v <= MAX_MEAN))) return no(`a std outside ${MIN_STD}–${MAX_MEAN}`);
+  const show = (v: readonly number[]): string => (v[0] === v[1] && v[1] === v[2] ? String(v[0]) : v.map(String).join(','));
+  return { ok: true, normalization: { mean, std }, mode: `normalize:${show(mean)}/${show(std)}` };
+}
+
+/** True for a preset, or a `normalize:` mode in its canonical form (what {@link parseNormalize} returns). */
 export function isPreprocessMode(x: unknown): x is PreprocessMode {
-  return typeof x === 'string' && (PREPROCESS_MODES as readonly string[]).includes(x);
+  if (typeof x !== 'string') return false;
+  if ((PREPROCESS_MODES as readonly string[]).includes(x)) return true;
+  if (!x.startsWith('normalize:')) return false;
+  const parsed = parseNormalize(x);
+  return parsed.ok && parsed.mode === x;
+}
+
+/**
+ * A mode as a user typed it (a preset, or a `normalize:` mode in any spacing or number form) in its
+ * canonical form, or why it is none (one line listing what is accepted).
+ */
+export function readPreprocessMode(text: string): { ok: true; mode: PreprocessMode } | { ok: false; reason: string } {
+  if ((PREPROCESS_MODES as readonly string[]).includes(text)) return { ok: true, mode: text as PresetPreprocessMode };
+  if (text.trim().startsWith('normalize:')) {
+    const parsed = parseNormalize(text);
+    return parsed.ok ? { ok: true, mode: parsed.mode } : parsed;
+  }
+  return { ok: false, reason: `unknown preprocessing ${JSON.stringify(text.slice(0, 60))}: expected one of ${PREPROCESS_MODES.join(', ')} or ${NORMALIZE_SYNTAX}` };
 }
 
 /** Kind of spatial padding in the classifier's trunk. */

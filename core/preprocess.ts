@@ -3,7 +3,7 @@
  * {@link PreprocessMode} (the presets' means and standard deviations). Pure: the engine's image loops
  * (main/engine/preprocess.ts) and the conversion's equivalence check both use it.
  */
-import type { PreprocessMode } from './model-info';
+import { parseNormalize, type Normalization, type PreprocessMode } from './model-info';
 
 /** ImageNet per-channel mean of x / 255, [r, g, b]. */
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
@@ -16,11 +16,24 @@ export const LUMA: readonly [number, number, number] = [0.299, 0.587, 0.114];
 
 const lumaDot = (v: readonly [number, number, number]): number => LUMA[0] * v[0] + LUMA[1] * v[1] + LUMA[2] * v[2];
 
+let lastNormalize: { mode: string; normalization: Normalization } | undefined;
+
+/** The mean and std of a `normalize:` mode (the last one read is kept: a tile's loops ask for it per value). */
+function normalizationOf(mode: string): Normalization {
+  if (lastNormalize?.mode !== mode) {
+    const parsed = parseNormalize(mode);
+    if (!parsed.ok) throw new Error(`preprocessing ${parsed.reason}`);
+    lastNormalize = { mode, normalization: parsed.normalization };
+  }
+  return lastNormalize.normalization;
+}
+
 /**
  * Map one sample value v (0–255, an RGB channel or the luminance) to the model's input value.
  * @param channel 0/1/2 for the model's input channel (R/G/B; B/G/R for 'caffe', whose v is that
  *   channel's pixel value); 'luma' for the grey input of 1-channel models, whose ImageNet
- *   mean and std are the luma-weighted averages of the three channels' (≈0.460 and ≈0.226).
+ *   mean and std are the luma-weighted averages of the three channels' (≈0.460 and ≈0.226), as are
+ *   a `normalize:` mode's.
  */
 export function preprocessValue(v: number, mode: PreprocessMode, channel: 0 | 1 | 2 | 'luma'): number {
   switch (mode) {
@@ -35,5 +48,9 @@ export function preprocessValue(v: number, mode: PreprocessMode, channel: 0 | 1 
     }
     case 'caffe':
       return v - (channel === 'luma' ? lumaDot([CAFFE_BGR_MEAN[2], CAFFE_BGR_MEAN[1], CAFFE_BGR_MEAN[0]]) : CAFFE_BGR_MEAN[channel]);
+    default: {
+      const { mean, std } = normalizationOf(mode);
+      return (v / 255 - (channel === 'luma' ? lumaDot(mean) : mean[channel])) / (channel === 'luma' ? lumaDot(std) : std[channel]);
+    }
   }
 }

@@ -8,7 +8,7 @@
  */
 import type { CombineMode } from './average';
 import { COLORMAPS, isColormapName, type ColormapName } from './colormap';
-import { isPreprocessMode, PREPROCESS_MODES, type PreprocessMode } from './model-info';
+import { isPreprocessMode, NORMALIZE_SYNTAX, PREPROCESS_MODES, type PreprocessMode } from './model-info';
 import { scaleListProblem } from './scales';
 
 /**
@@ -138,7 +138,7 @@ function show(v: unknown): string {
 /** Per field, why a value is not valid (undefined when it is): the one validator of every recipe field. */
 export const RECIPE_CHECKS: { readonly [K in keyof Recipe]-?: (v: unknown) => string | undefined } = Object.freeze({
   model: (v: unknown) => (v === null || (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)) ? undefined : `model must be null or 64 hex digits, got ${show(v)}`),
-  preprocess: (v: unknown) => (v === null || isPreprocessMode(v) ? undefined : `preprocess must be null or one of ${PREPROCESS_MODES.join(', ')}, got ${show(v)}`),
+  preprocess: (v: unknown) => (v === null || isPreprocessMode(v) ? undefined : `preprocess must be null, one of ${PREPROCESS_MODES.join(', ')} or ${NORMALIZE_SYNTAX} in canonical form, got ${show(v)}`),
   stride: (v: unknown) => (v === null || (typeof v === 'number' && Number.isInteger(v) && v >= STRIDE_LIMITS.min && v <= STRIDE_LIMITS.max)
     ? undefined : `stride must be null or a whole number from ${STRIDE_LIMITS.min} to ${STRIDE_LIMITS.max}, got ${show(v)}`),
   scales: (v: unknown) => (v === 'auto' ? undefined : Array.isArray(v) ? scaleListProblem(v) : `scales must be "auto" or a list of numbers, got ${show(v)}`),

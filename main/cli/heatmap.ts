@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { COLORMAPS, isColormapName, type ColormapName } from '../../core/colormap';
-import { isPreprocessMode, PREPROCESS_MODES, type ConvertedModelInfo, type PreprocessMode } from '../../core/model-info';
+import { readPreprocessMode, type ConvertedModelInfo } from '../../core/model-info';
 import { checkClassChoice } from '../../core/pipeline';
 import { printable as p, printableJson } from '../../core/printable';
 import {
@@ -17,7 +17,7 @@ import type { Engine } from '../engine/engine';
 import type { BatchSummary, RunEvent } from '../services/batch';
 import { createDiskCache, defaultCacheDir, parseByteSize } from '../services/storage/cache';
 import { approximationWarning, preprocessWarning } from './report';
-import { parseInteger, parseNumber } from './options';
+import { parseInteger, parseNumber, PREPROCESS_HELP, preprocessOption } from './options';
 import { batchOutput } from './progress';
 
 /** Colormap names people try from other tools, and the colormap they get here. */
@@ -78,12 +78,13 @@ function oneOf<T extends string>(flag: string, v: unknown, values: readonly T[])
 export function recipeFromFlags(opts: Opts): Recipe {
   const d = DEFAULT_RECIPE;
   const given = (k: string): boolean => opts[k] !== undefined;
-  if (given('preprocess') && !isPreprocessMode(opts.preprocess)) throw new Error(`unknown preprocessing "${String(opts.preprocess)}"`);
+  const preprocess = given('preprocess') ? readPreprocessMode(String(opts.preprocess)) : null;
+  if (preprocess?.ok === false) throw new Error(preprocess.reason);
   const colormap = given('colormap') ? colormapFromOption(String(opts.colormap)) : d.colormap;
   if (colormap === undefined) throw new Error(`unknown colormap "${String(opts.colormap)}" (expected one of ${COLORMAPS.join(', ')}, or jet)`);
   const recipe: Recipe = {
     model: null,
-    preprocess: isPreprocessMode(opts.preprocess) ? opts.preprocess : null,
+    preprocess: preprocess?.ok ? preprocess.mode : null,
     stride: given('stride') ? parseInteger('stride', opts.stride, STRIDE_LIMITS.min, STRIDE_LIMITS.max) : null,
     scales: given('scales') ? scalesFlag(String(opts.scales)) : 'auto',
     mode: given('mode') ? oneOf('mode', opts.mode, COMBINE_MODES) : d.mode,
@@ -417,10 +418,7 @@ export function registerHeatmapCommand(program: Command, fail: (err: unknown, js
     .option('--recursive', 'scan sub-folders too')
     .option('--scales <list>', 'comma-separated scales, e.g. 1,1.5,2 (default per photo: objects from the photo\'s shorter side down to the model\'s window or 1/20 of that side, in steps of ×1.26, within 16 MP)')
     .option('--class <label>', 'class to draw: a label, a class index, "top" (each photo\'s strongest class but background) or, for models with a background class, "any" (strongest but background, per location; the default there); else the default is "top"')
-    .option('--preprocess <mode>', `input preprocessing (${PREPROCESS_MODES.join(', ')})`, (v: string): PreprocessMode => {
-      if (!isPreprocessMode(v)) throw new InvalidArgumentError(`expected one of ${PREPROCESS_MODES.join(', ')}`);
-      return v;
-    })
+    .option('--preprocess <mode>', `input preprocessing (${PREPROCESS_HELP})`, preprocessOption)
     .option('--stride <px>', 'cells this many pixels apart, a divisor of the network\'s stride (à trous rewrite)')
     .option('--output <name>', 'output of a multi-output model to convert (default: the first giving class scores)')
     .option('--labels <file>', 'class names, one a line or a JSON array')

@@ -1,20 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { PREPROCESS_MODES, isPreprocessMode, type PreprocessMode } from '../../core/model-info';
+import type { PreprocessMode } from '../../core/model-info';
 import { errorMessage } from '../../core/errors';
 import { STRIDE_LIMITS } from '../../core/recipe';
-import { parseInteger } from './options';
+import { parseInteger, PREPROCESS_HELP, preprocessOption } from './options';
 import { BACKEND_REQUESTS, isBackendRequest, selectBackend, type BackendRequest } from '../engine/backend';
 import { printable, printableJson } from '../../core/printable';
 import { approximationWarning, formatReport, preprocessWarning } from './report';
 import { registerHeatmapCommand } from './heatmap';
 import { registerQueueCommands } from './queue';
 import { ownTempDir } from './temp';
-
-function preprocessOption(v: string): PreprocessMode {
-  if (!isPreprocessMode(v)) throw new InvalidArgumentError(`expected one of ${PREPROCESS_MODES.join(', ')}`);
-  return v;
-}
 
 /** The recipe's one stride bound (core/recipe STRIDE_LIMITS), as `heatmap --stride` checks it. */
 function strideOption(v: string): number {
@@ -114,7 +109,7 @@ program
   .argument('<model>', 'a tfjs Layers model (model.json or its folder), a Keras .h5 (Keras 2 or 3 legacy) or a Keras 3 .keras file')
   .option('-o, --out <dir>', 'save the fully convolutional model (model.json + weights.bin + model.onnx + convmap.json) here')
   .option('--json', 'print one JSON object instead of the report')
-  .option('--preprocess <mode>', `input preprocessing to remember (${PREPROCESS_MODES.join(', ')})`, preprocessOption)
+  .option('--preprocess <mode>', `input preprocessing to remember (${PREPROCESS_HELP})`, preprocessOption)
   .option('--stride <px>', 'cells this many pixels apart, a divisor of the network\'s stride (à trous rewrite; remembered with -o)', strideOption)
   .option('--output <name>', 'output of a multi-output model to convert (default: the first giving class scores)')
   .option('--labels <file>', 'class names, one a line or a JSON array (remembered in convmap.json)')

@@ -9,7 +9,7 @@ import {
   INVOKES, type AddFoldersRequest, type ArgKind, type ArgKinds, type ComputeScoresRequest, type ExportSettings, type InvokeArgs,
   type InvokeMethod, type LoadModelRequest, type RunBatchRequest, type SetPreprocessRequest,
 } from '../../core/api';
-import { isPreprocessMode, type PreprocessMode } from '../../core/model-info';
+import { isPreprocessMode, NORMALIZE_SYNTAX, PREPROCESS_MODES, type PreprocessMode } from '../../core/model-info';
 import { checkRecipe, RECIPE_CHECKS } from '../../core/recipe';
 import { MAX_SCALE, MAX_SCALED_PIXELS, MAX_SCALES, scaleListProblem } from '../../core/scales';
 
@@ -119,7 +119,7 @@ function checkPhotoId(v: unknown, what: string, ctx: ValidationContext): Checked
 }
 
 function checkPreprocess(v: unknown): Checked<PreprocessMode> {
-  return isPreprocessMode(v) ? ok(v) : no(`preprocess must be a preprocessing mode, got ${JSON.stringify(v)?.slice(0, 40)}`);
+  return isPreprocessMode(v) ? ok(v) : no(`preprocess must be one of ${PREPROCESS_MODES.join(', ')} or ${NORMALIZE_SYNTAX} in canonical form, got ${JSON.stringify(v)?.slice(0, 60)}`);
 }
 
 /** An absolute path of a file or folder, as the OS gave it (no NUL, bounded length). */

@@ -75,7 +75,7 @@ describe('argument validators', () => {
     [{ path: '' }, /1–32767 characters/],
     [{ path: '/m\u0000.json' }, /NUL/],
     [{ path: 42 }, /must be a string/],
-    [{ path: '/m.json', preprocess: 'sepia' }, /preprocessing mode/],
+    [{ path: '/m.json', preprocess: 'sepia' }, /preprocess must be one of raw, .* or normalize:MEAN\/STD/],
     [{ jobId: 7, path: null }, /^jobId must be a string, got number$/],
     [{ jobId: '', path: null }, /^jobId must be 1–\d+ characters, got 0$/],
     [{}, /missing field "path"/],
@@ -133,7 +133,11 @@ describe('argument validators', () => {
     const r = checkSetPreprocessRequest(request, ctx);
     expect(r).toEqual({ ok: true, value: { modelId: MODEL, preprocess: 'imagenet' } });
     expect(r.ok && r.value).not.toBe(request);
-    expect(reason(checkSetPreprocessRequest({ modelId: MODEL, preprocess: 'sepia' }, ctx))).toBe('preprocess must be a preprocessing mode, got "sepia"');
+    expect(reason(checkSetPreprocessRequest({ modelId: MODEL, preprocess: 'sepia' }, ctx))).toBe('preprocess must be one of raw, unit, signed, inverted, imagenet, caffe or normalize:MEAN/STD (of x / 255, one value or three R,G,B values each) in canonical form, got "sepia"');
+    expect(checkSetPreprocessRequest({ modelId: MODEL, preprocess: 'normalize:0.1307/0.3081' }, ctx)).toEqual({ ok: true, value: { modelId: MODEL, preprocess: 'normalize:0.1307/0.3081' } });
+    // Main stores and keys caches by the mode's text: only the canonical spelling of a normalisation passes.
+    expect(reason(checkSetPreprocessRequest({ modelId: MODEL, preprocess: 'normalize: 0.13070 / 0.3081' }, ctx))).toMatch(/^preprocess must be one of .* got "normalize: 0.13070 \/ 0.3081"$/);
+    expect(reason(checkSetPreprocessRequest({ modelId: MODEL, preprocess: 'normalize:0.5/0' }, ctx))).toMatch(/^preprocess must be one of /);
     expect(reason(checkSetPreprocessRequest({ modelId: 'other', preprocess: 'unit' }, ctx))).toBe('no loaded model has id "other"');
     expect(reason(checkSetPreprocessRequest({ modelId: 7, preprocess: 'unit' }, ctx))).toBe('modelId must be a string, got number');
     expect(reason(checkSetPreprocessRequest({ modelId: MODEL }, ctx))).toBe('set-preprocess request: missing field "preprocess"');

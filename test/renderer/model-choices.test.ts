@@ -120,3 +120,32 @@ describe('the model panel\'s output choice and "Labels…" (issue 9)', () => {
     expect(panel.get('[data-testid="model-error"]').text()).toContain('two.txt: holds 2 label(s)');
   });
 });
+
+describe('the model panel\'s own mean / std (torchvision\'s Normalize)', () => {
+  it('asks main for the canonical normalize: mode typed, shows it as the model\'s entry, and refuses a bad one in a line without asking main', async () => {
+    const { api, panel } = setup();
+    await useSessionStore().start();
+    await settle();
+    const select = panel.get('select#preprocess');
+    expect(select.findAll('option').map((o) => o.attributes('value'))).toEqual(['raw', 'unit', 'signed', 'inverted', 'imagenet', 'caffe', 'normalize…']);
+    await select.setValue('normalize…');
+    const field = panel.get('input#normalize');
+    await field.setValue('0.5/0');
+    await panel.get('input#normalize + button').trigger('click');
+    await settle();
+    expect(api.setPreprocess).not.toHaveBeenCalled();
+    expect(panel.get('[role="alert"]').text()).toBe('"normalize:0.5/0": a std outside 0.000001–1000; expected normalize:MEAN/STD (of x / 255, one value or three R,G,B values each)');
+
+    await field.setValue('0.13070 / .3081');
+    await field.trigger('keydown', { key: 'Enter' });
+    await settle();
+    expect(api.setPreprocess).toHaveBeenCalledTimes(1);
+    expect(api.setPreprocess.mock.calls[0][0]).toMatchObject({ preprocess: 'normalize:0.1307/0.3081' });
+    expect(panel.find('input#normalize').exists()).toBe(false);
+    expect(panel.find('[role="alert"]').exists()).toBe(false);
+    const after = panel.get('select#preprocess');
+    expect((after.element as HTMLSelectElement).value).toBe('normalize:0.1307/0.3081');
+    expect(after.findAll('option').map((o) => o.text())).toContain('normalize:0.1307/0.3081 — (x / 255 − mean) / std');
+    expect(useModelStore().model?.info.preprocess).toBe('normalize:0.1307/0.3081');
+  });
+});
