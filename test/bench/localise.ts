@@ -11,9 +11,10 @@
  * painted, of the paint stray from every digit, and of the digits painted in their own class.
  * Set LOCALISE_DUMP=DIR to also write each scene's maps for offline study. Set LOCALISE_MODELS to a
  * comma-separated list of model paths (and `builtin`) to measure those instead, e.g. your own digit
- * classifiers: each must name digits 0–9 in label order.
+ * classifiers (test/bench/tutorial_digits.py makes five): each must name digits 0–9 in label order.
+ * LOCALISE_STRIDE=PX converts every model at that stride (the window's detail), defaults otherwise.
  */
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { defaultClassChoice, scalePlan } from '../../core/defaults';
@@ -170,10 +171,13 @@ async function dumpMaps(dir: string, name: string, maps: readonly ScoreMap[], tr
 
 /** One model on every scene: counts per scene kind and overall, or the reason it did not open. */
 async function measureModel(target: string | undefined, specs: readonly SceneSpec[], scenes: readonly DigitScene[]): Promise<Record<string, unknown>> {
-  const name = target === undefined ? 'builtin' : path.basename(target.replace(/\/[^/]*\.onnx$/, ''));
+  // A corpus ONNX file is named by its folder; files that share a folder (LOCALISE_MODELS) by their own names.
+  const shared = target?.endsWith('.onnx') && readdirSync(path.dirname(target)).filter((f) => f.endsWith('.onnx')).length > 1;
+  const name = target === undefined ? 'builtin' : shared ? path.basename(target, '.onnx') : path.basename(target.replace(/\/[^/]*\.onnx$/, ''));
+  const stride = process.env.LOCALISE_STRIDE ? Number(process.env.LOCALISE_STRIDE) : undefined;
   let prepared;
   try {
-    prepared = await prepareModel(target);
+    prepared = await prepareModel(target, stride ? { stride } : {});
   } catch (e) {
     return { model: name, opened: false, reason: (e as Error).message.split('\n')[0] };
   }
