@@ -89,6 +89,26 @@ describe('normalize:MEAN/STD preprocessing against ONNX Runtime on the original 
   }, 60_000);
 });
 
+describe('a normalize: mode stated in an ONNX file\'s metadata', () => {
+  it('is taken, in canonical form, as the stated preprocessing (any spelling the CLI reads)', async () => {
+    // metadata_props is ModelProto's field 14 (StringStringEntryProto: key = 1, value = 2); a field
+    // appended to a message's bytes is read as part of it, so the entry is encoded here by hand.
+    const entry = (key: string, value: string): Buffer => {
+      const k = Buffer.from(key);
+      const v = Buffer.from(value);
+      const body = Buffer.concat([Buffer.from([0x0a, k.length]), k, Buffer.from([0x12, v.length]), v]);
+      return Buffer.concat([Buffer.from([(14 << 3) | 2, body.length]), body]);
+    };
+    const file = path.join(cli.dir, 'stated.onnx');
+    await fs.writeFile(file, Buffer.concat([await fs.readFile(path.join(fixtures, 'flat_input_float64.onnx')), entry('convmap.preprocess', 'normalize: 0.13070 / .3081')]));
+    const prepared = await prepareModel(file);
+    expect(prepared.info.preprocess).toBe('normalize:0.1307/0.3081');
+    // Without the entry the same graph's preprocessing is a guess.
+    const plain = await prepareModel(path.join(fixtures, 'flat_input_float64.onnx'));
+    expect(plain.info.preprocess).toBe('unit');
+  }, 60_000);
+});
+
 describe('convmap convert --preprocess normalize:…', () => {
   it('remembers the mode in the saved folder\'s convmap.json, in canonical form, and heatmap on the folder uses it', async () => {
     const out = path.join(cli.dir, 'fcn');

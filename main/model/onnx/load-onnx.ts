@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { isPreprocessMode, type PreprocessMode } from '../../../core/model-info';
+import { readPreprocessMode, type PreprocessMode } from '../../../core/model-info';
 import { ModelError } from '../errors';
 import { readInside } from '../../io/safe-read';
 import { IMAGENET_CLASSES } from './imagenet-classes';
@@ -150,8 +150,9 @@ async function folderLabels(dir: string): Promise<{ labels: string[]; name: stri
 function guessPreprocess(m: OnnxModelFile, imp: ImportedClassifier): LoadedOnnx['preprocess'] {
   if (imp.input.elemType === OnnxType.UINT8) return { mode: 'raw', why: 'the input holds uint8 pixel values', uncertain: false };
   const stated = m.metadata['convmap.preprocess'];
-  if (isPreprocessMode(stated)) {
-    return { mode: stated, why: 'stated in the model\'s metadata', uncertain: false };
+  const read = typeof stated === 'string' ? readPreprocessMode(stated) : undefined;
+  if (read?.ok) {
+    return { mode: read.mode, why: 'stated in the model\'s metadata', uncertain: false };
   }
   const producer = m.producer.toLowerCase();
   if (producer.startsWith('pytorch') && imp.channels === 3) {
