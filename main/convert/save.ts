@@ -2,8 +2,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ConvertedModelInfo } from '../../core/model-info';
-import { ModelError } from '../model/errors';
-import { MAX_SIDE_FILE_BYTES, readJsonFile } from '../model/guards';
+import { readSidecar } from '../model/guards';
 import { readModelArtifacts } from '../model/load';
 import { checkOutputFolder, writeFileAtomic } from '../io/atomic';
 
@@ -41,7 +40,6 @@ export async function loadConverted(target: string): Promise<{ artifacts: tf.io.
   const dir = target.endsWith('.json') ? path.dirname(target) : target;
   const sidecar = path.join(dir, SIDECAR);
   // A regular file under the side-file cap; a parse error never quotes the content.
-  const info = (await readJsonFile(sidecar, MAX_SIDE_FILE_BYTES)) as ConvertedModelInfo | null;
-  if (typeof info !== 'object' || info === null || info.format !== 'convmap-fcn') throw new ModelError(sidecar, 'is not a Convmap sidecar');
+  const info = await readSidecar(sidecar);
   return { artifacts: await readModelArtifacts(path.join(dir, 'model.json')), info };
 }

@@ -2,6 +2,7 @@ import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { formatBytes, openRegularFile, readInside, readRegularFile, resolveRealInside, UnsafeFileError } from '../io/safe-read';
+import { readPreprocessMode, type ConvertedModelInfo } from '../../core/model-info';
 import { ModelError } from './errors';
 
 /**
@@ -48,6 +49,20 @@ export async function readJsonFile(file: string, maxBytes = MAX_MODEL_JSON_BYTES
     throw asModelError(e, file);
   }
   return parseJsonText(bytes.toString('utf8'), file, 'the file');
+}
+
+/**
+ * A converted folder's sidecar (convmap.json, from a stranger as much as from `convmap convert -o`):
+ * a Convmap sidecar, its preprocessing read as `--preprocess` reads it (any spelling of a
+ * `normalize:` mode, kept in canonical form).
+ * @throws ModelError naming the file when it is not one, or its preprocessing is not a mode.
+ */
+export async function readSidecar(file: string): Promise<ConvertedModelInfo> {
+  const info = (await readJsonFile(file, MAX_SIDE_FILE_BYTES)) as ConvertedModelInfo | null;
+  if (typeof info !== 'object' || info === null || info.format !== 'convmap-fcn') throw new ModelError(file, 'is not a Convmap sidecar');
+  const mode = readPreprocessMode(String(info.preprocess));
+  if (!mode.ok) throw new ModelError(file, `preprocess: ${mode.reason}`);
+  return { ...info, preprocess: mode.mode };
 }
 
 /** Parses JSON text from `file`; the refusal names `where` and never quotes the text. */

@@ -8,7 +8,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { ConvertedModelInfo } from '../../core/model-info';
 import type { OnnxModelFile } from '../engine/engine';
 import { ModelError } from '../model/errors';
-import { assertFiniteArtifacts, checkManifest, MAX_SIDE_FILE_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readWeightShards } from '../model/guards';
+import { assertFiniteArtifacts, checkManifest, MAX_WEIGHT_BYTES, readJsonFile, readSidecar, readWeightShards } from '../model/guards';
 
 /** The sidecar of a converted folder. */
 export const SIDECAR_FILE = 'convmap.json';
@@ -47,8 +47,7 @@ export async function onnxOf(dir: string, info: ConvertedModelInfo): Promise<Onn
 export async function readConvertedFolder(target: string, opts: { weights?: boolean } = {}): Promise<{ artifacts: tf.io.ModelArtifacts; info: ConvertedModelInfo } | undefined> {
   const dir = convertedDir(target);
   const sidecar = path.join(dir, SIDECAR_FILE);
-  const info = (await readJsonFile(sidecar, MAX_SIDE_FILE_BYTES)) as ConvertedModelInfo | null;
-  if (typeof info !== 'object' || info === null || info.format !== 'convmap-fcn') throw new ModelError(sidecar, 'is not a Convmap sidecar');
+  const info = await readSidecar(sidecar);
   const file = path.join(dir, 'model.json');
   const json = (await readJsonFile(file)) as { modelTopology?: unknown; weightsManifest?: unknown } | null;
   const manifest = json?.weightsManifest;

@@ -125,4 +125,25 @@ describe('convmap convert --preprocess normalize:…', () => {
     const scores = JSON.parse(await fs.readFile(path.join(cli.dir, 'maps', 'grey.scores.json'), 'utf8')) as { preprocess: string };
     expect(scores.preprocess).toBe('normalize:0.1307/0.3081');
   }, 120_000);
+
+  it('reads a hand-written convmap.json\'s normalize: mode in any spelling, and refuses one that is no mode in one line naming the file', async () => {
+    const out = path.join(cli.dir, 'fcn-hand');
+    expect((await cli.convmap('convert', path.join(fixtures, 'flat_input_float64.onnx'), '-o', out, '--preprocess', 'unit')).code).toBe(0);
+    const sidecarFile = path.join(out, 'convmap.json');
+    const sidecar = JSON.parse(await fs.readFile(sidecarFile, 'utf8')) as Record<string, unknown>;
+    const photoFile = path.join(cli.dir, 'grey-hand.png');
+    const img = photo(28, true, 11);
+    await sharp(Buffer.from(img.data), { raw: { width: 28, height: 28, channels: 3 } }).png().toFile(photoFile);
+
+    await fs.writeFile(sidecarFile, JSON.stringify({ ...sidecar, preprocess: 'normalize: 0.13070 / .3081' }));
+    const ok = await cli.convmap('heatmap', out, photoFile, '--out', path.join(cli.dir, 'maps-hand'), '--scores', 'summary', '--scales', '1', '--quiet', '--no-cache');
+    expect(ok.code).toBe(0);
+    const scores = JSON.parse(await fs.readFile(path.join(cli.dir, 'maps-hand', 'grey-hand.scores.json'), 'utf8')) as { preprocess: string };
+    expect(scores.preprocess).toBe('normalize:0.1307/0.3081');
+
+    await fs.writeFile(sidecarFile, JSON.stringify({ ...sidecar, preprocess: 'sepia' }));
+    const bad = await cli.convmap('heatmap', out, photoFile, '--out', path.join(cli.dir, 'maps-bad'), '--quiet', '--no-cache');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toEqual([`convmap: ${sidecarFile}: preprocess: unknown preprocessing "sepia": expected one of raw, unit, signed, inverted, imagenet, caffe or normalize:MEAN/STD (of x / 255, one value or three R,G,B values each)`]);
+  }, 120_000);
 });

@@ -199,7 +199,7 @@ describe('a converted folder (convmap.json sidecar)', () => {
     const json = structuredClone(files.json);
     json.weightsManifest[0].paths = ['../secret.bin'];
     const model = await writeTfjsModel(path.join(root, 'conv-traversal'), { ...files, json }, null);
-    await fs.writeFile(path.join(path.dirname(model), 'convmap.json'), JSON.stringify({ format: 'convmap-fcn' }));
+    await fs.writeFile(path.join(path.dirname(model), 'convmap.json'), JSON.stringify({ format: 'convmap-fcn', preprocess: 'unit' }));
     expect((await convertedRefusal(path.dirname(model))).message).toContain('weight file "../secret.bin" is refused: ../secret.bin: points outside');
   });
 });
