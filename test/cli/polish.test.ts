@@ -86,7 +86,6 @@ describe('convmap heatmap: devices and what is printed', () => {
     const out = await new Promise<string>((resolve, reject) => {
       execFile('/usr/bin/script', ['-qefc', cmd, '/dev/null'], { cwd: repo, env: { ...process.env, ...cli.env(), TERM: 'xterm' }, maxBuffer: 16 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
     });
-    // eslint-disable-next-line no-control-regex
     const shown = [...out.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').matchAll(/wide\.png \((\d+)\/(\d+) tiles\)/g)];
     expect(shown.length).toBeGreaterThan(0);
     const [, done, total] = shown.at(-1) ?? [];
