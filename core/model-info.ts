@@ -6,6 +6,9 @@
  * - unit: x / 255, in [0, 1]
  * - signed: x / 127.5 − 1, in [−1, 1] (Teachable Machine, MobileNet)
  * - inverted: 1 − x / 255 (white-on-black digit models applied to dark-on-light photos)
+ * - ink: `unit` on a photo that is mostly dark, `inverted` on one that is mostly light (median luma
+ *   over 127.5), chosen per photo by core/preprocess `photoPreprocess`: a model trained on
+ *   light strokes on black (MNIST and its kind) reads dark ink on paper as it reads chalk on a board
  * - imagenet: (x / 255 − mean) / std with ImageNet's per-channel mean and std
  * - caffe: channels in B, G, R order, 0–255 minus ImageNet's per-channel mean (Caffe, Keras applications' VGG/ResNet50)
  * - `normalize:MEAN/STD`: (x / 255 − mean) / std with the model's own mean and std, as torchvision's
@@ -14,11 +17,11 @@
  */
 export type PreprocessMode = PresetPreprocessMode | NormalizeMode;
 /** The preprocessing presets (every {@link PreprocessMode} but a `normalize:` one). */
-export type PresetPreprocessMode = 'raw' | 'unit' | 'signed' | 'inverted' | 'imagenet' | 'caffe';
+export type PresetPreprocessMode = 'raw' | 'unit' | 'signed' | 'inverted' | 'ink' | 'imagenet' | 'caffe';
 /** A model's own mean and standard deviation of x / 255, in {@link parseNormalize}'s canonical form. */
 export type NormalizeMode = `normalize:${string}`;
 /** The presets, in the order menus list them. */
-export const PREPROCESS_MODES: readonly PresetPreprocessMode[] = ['raw', 'unit', 'signed', 'inverted', 'imagenet', 'caffe'];
+export const PREPROCESS_MODES: readonly PresetPreprocessMode[] = ['raw', 'unit', 'signed', 'inverted', 'ink', 'imagenet', 'caffe'];
 /** How a `normalize:` mode is written, for help texts and refusals. */
 export const NORMALIZE_SYNTAX = 'normalize:MEAN/STD (of x / 255, one value or three R,G,B values each)';
 

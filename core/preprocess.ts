@@ -28,8 +28,38 @@ function normalizationOf(mode: string): Normalization {
   return lastNormalize.normalization;
 }
 
+/** Median luma above which `ink` inverts a photo: more than half its pixels are lighter than mid-grey. */
+export const INK_LIGHT_MEDIAN = 127.5;
+
+/** The most pixels {@link photoPreprocess} looks at (a regular subsample of larger photos). */
+const INK_SAMPLES = 1 << 20;
+
 /**
- * Map one sample value v (0–255, an RGB channel or the luminance) to the model's input value.
+ * The preprocessing one photo gets: `ink` becomes `inverted` when the photo's median luma (Rec. 601,
+ * 0–255) is over {@link INK_LIGHT_MEDIAN} (dark ink on a light ground) and `unit` otherwise; every
+ * other mode is returned as it is. Photos over 2^20 pixels are judged on every k-th pixel.
+ * @param photo RGB pixels [height, width, 3], row-major.
+ */
+export function photoPreprocess(mode: PreprocessMode, photo: { data: ArrayLike<number>; width: number; height: number }): PreprocessMode {
+  if (mode !== 'ink') return mode;
+  const n = photo.width * photo.height;
+  if (n === 0) return 'unit';
+  const step = Math.max(1, Math.floor(n / INK_SAMPLES));
+  const histogram = new Uint32Array(256);
+  let counted = 0;
+  for (let i = 0; i < n; i += step, counted++) {
+    const s = i * 3;
+    histogram[Math.round(LUMA[0] * photo.data[s] + LUMA[1] * photo.data[s + 1] + LUMA[2] * photo.data[s + 2])]++;
+  }
+  // The median is over 127.5 when fewer than half the samples are at 127 or below.
+  let dark = 0;
+  for (let v = 0; v <= Math.floor(INK_LIGHT_MEDIAN); v++) dark += histogram[v];
+  return dark * 2 < counted ? 'inverted' : 'unit';
+}
+
+/**
+ * Map one sample value v (0–255, an RGB channel or the luminance) to the model's input value
+ * (`ink` as `unit`, the model's own convention; {@link photoPreprocess} says which a photo gets).
  * @param channel 0/1/2 for the model's input channel (R/G/B; B/G/R for 'caffe', whose v is that
  *   channel's pixel value); 'luma' for the grey input of 1-channel models, whose ImageNet
  *   mean and std are the luma-weighted averages of the three channels' (≈0.460 and ≈0.226), as are
@@ -38,7 +68,8 @@ function normalizationOf(mode: string): Normalization {
 export function preprocessValue(v: number, mode: PreprocessMode, channel: 0 | 1 | 2 | 'luma'): number {
   switch (mode) {
     case 'raw': return v;
-    case 'unit': return v / 255;
+    case 'unit':
+    case 'ink': return v / 255;
     case 'signed': return v / 127.5 - 1;
     case 'inverted': return 1 - v / 255;
     case 'imagenet': {

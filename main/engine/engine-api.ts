@@ -6,6 +6,7 @@
 import type { io } from '@tensorflow/tfjs';
 import type { PaddingKind, PreprocessMode } from '../../core/model-info';
 import { isPreprocessMode } from '../../core/model-info';
+import { photoPreprocess } from '../../core/preprocess';
 import type { CellGeometry, ScoreMap } from '../../core/scoremap';
 import type { EngineBackend } from './backend';
 import { resizeRgb, type RgbImage } from '../io/decode';
@@ -136,7 +137,7 @@ export interface Engine {
    * 0 rows or columns.
    * @param image the upright photo, [height, width, 3] uint8 RGB (see decodePhoto).
    * @param scales positive factors, original → scaled pixels.
-   * @param preprocess pixel preprocessing (default: the model's).
+   * @param preprocess pixel preprocessing (default: the model's; `ink` is settled on `image`, core/preprocess photoPreprocess).
    * @throws AbortError when cancelled; an error naming the problem when a tile fails.
    */
   scoreMaps(handle: ModelHandle, image: RgbImage, scales: readonly number[], preprocess?: PreprocessMode, opts?: ScoreOptions): Promise<ScoreMap[]>;
@@ -191,14 +192,15 @@ export interface TileRunner {
 export async function scoreTiled(
   handle: ModelHandle, image: RgbImage, scales: readonly number[], preprocess: PreprocessMode | undefined, opts: ScoreOptions, runner: TileRunner,
 ): Promise<ScoreMap[]> {
-  const mode = preprocess ?? handle.geometry.preprocess;
-  if (!isPreprocessMode(mode)) throw new Error(`scoreMaps: unknown preprocess mode ${String(mode)}`);
+  const asked = preprocess ?? handle.geometry.preprocess;
+  if (!isPreprocessMode(asked)) throw new Error(`scoreMaps: unknown preprocess mode ${String(asked)}`);
   for (const s of scales) {
     if (!(typeof s === 'number' && Number.isFinite(s) && s > 0)) throw new Error(`scoreMaps: scales must be positive numbers, got ${String(s)}`);
   }
   if (image.data.length !== image.width * image.height * 3) {
     throw new Error(`scoreMaps: image data has ${image.data.length} bytes, ${image.height}×${image.width} RGB needs ${image.width * image.height * 3}`);
   }
+  const mode = photoPreprocess(asked, image);
   const { signal, onProgress } = opts;
   if (signal?.aborted === true) throw abortError(signal);
   const g = handle.geometry;

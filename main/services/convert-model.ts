@@ -54,7 +54,7 @@ function nestedModelNames(model: tf.LayersModel): string[] {
 
 function guessPreprocess(teachableMachine: boolean, conv: Conversion, builtin: boolean, model: tf.LayersModel): PreprocessGuess {
   if (teachableMachine) return { mode: 'signed', why: 'guessed: a Teachable Machine model', uncertain: false };
-  if (builtin) return { mode: 'unit', why: 'the built-in model\'s', uncertain: false };
+  if (builtin) return { mode: 'ink', why: 'the built-in model\'s', uncertain: false };
   const trunk = guessFromTrunk(nestedModelNames(model));
   if (trunk) return trunk;
   const first = conv.fcn.layers[1];

@@ -133,7 +133,7 @@ describe('argument validators', () => {
     const r = checkSetPreprocessRequest(request, ctx);
     expect(r).toEqual({ ok: true, value: { modelId: MODEL, preprocess: 'imagenet' } });
     expect(r.ok && r.value).not.toBe(request);
-    expect(reason(checkSetPreprocessRequest({ modelId: MODEL, preprocess: 'sepia' }, ctx))).toBe('preprocess must be one of raw, unit, signed, inverted, imagenet, caffe or normalize:MEAN/STD (of x / 255, one value or three R,G,B values each) in canonical form, got "sepia"');
+    expect(reason(checkSetPreprocessRequest({ modelId: MODEL, preprocess: 'sepia' }, ctx))).toBe('preprocess must be one of raw, unit, signed, inverted, ink, imagenet, caffe or normalize:MEAN/STD (of x / 255, one value or three R,G,B values each) in canonical form, got "sepia"');
     expect(checkSetPreprocessRequest({ modelId: MODEL, preprocess: 'normalize:0.1307/0.3081' }, ctx)).toEqual({ ok: true, value: { modelId: MODEL, preprocess: 'normalize:0.1307/0.3081' } });
     // Main stores and keys caches by the mode's text: only the canonical spelling of a normalisation passes.
     expect(reason(checkSetPreprocessRequest({ modelId: MODEL, preprocess: 'normalize: 0.13070 / 0.3081' }, ctx))).toMatch(/^preprocess must be one of .* got "normalize: 0.13070 \/ 0.3081"$/);

@@ -208,7 +208,7 @@ describe('messages', () => {
 
     const bgr = await convmap('heatmap', scene, '--preprocess', 'bgr');
     expect(bgr.code).not.toBe(0);
-    expect(bgr.stderr).toMatch(/^error: option '--preprocess <mode>' argument 'bgr' is invalid\. unknown preprocessing "bgr": expected one of raw, unit, signed, inverted, imagenet, caffe or normalize:MEAN\/STD \(of x \/ 255, one value or three R,G,B values each\)$/m);
+    expect(bgr.stderr).toMatch(/^error: option '--preprocess <mode>' argument 'bgr' is invalid\. unknown preprocessing "bgr": expected one of raw, unit, signed, inverted, ink, imagenet, caffe or normalize:MEAN\/STD \(of x \/ 255, one value or three R,G,B values each\)$/m);
     expect(bgr.stderr).not.toMatch(/\n\s+at /);
     const zeroStd = await convmap('heatmap', scene, '--preprocess', 'normalize:0.5/0');
     expect(zeroStd.code).not.toBe(0);

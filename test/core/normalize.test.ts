@@ -42,6 +42,6 @@ describe('normalize:MEAN/STD', () => {
     expect(why('normalize:0.5')).toMatch(/: not normalize:MEAN\/STD;/);
     expect(why(`normalize:${'1,'.repeat(150)}1/1`)).toMatch(/…": longer than 200 characters;/);
     const unknown = readPreprocessMode('sepia');
-    expect(unknown.ok ? 'accepted' : unknown.reason).toBe('unknown preprocessing "sepia": expected one of raw, unit, signed, inverted, imagenet, caffe or normalize:MEAN/STD (of x / 255, one value or three R,G,B values each)');
+    expect(unknown.ok ? 'accepted' : unknown.reason).toBe('unknown preprocessing "sepia": expected one of raw, unit, signed, inverted, ink, imagenet, caffe or normalize:MEAN/STD (of x / 255, one value or three R,G,B values each)');
   });
 });

@@ -15,6 +15,8 @@ describe('preprocess', () => {
       unit: [0, 128 / 255, 1, 10 / 255, 20 / 255, 30 / 255],
       signed: [-1, 128 / 127.5 - 1, 1, 10 / 127.5 - 1, 20 / 127.5 - 1, 30 / 127.5 - 1],
       inverted: [1, 1 - 128 / 255, 0, 1 - 10 / 255, 1 - 20 / 255, 1 - 30 / 255],
+      // One value at a time `ink` is the model's own convention; a photo's inversion is core/preprocess photoPreprocess.
+      ink: [0, 128 / 255, 1, 10 / 255, 20 / 255, 30 / 255],
       imagenet: [(0 - 0.485) / 0.229, (128 / 255 - 0.456) / 0.224, (1 - 0.406) / 0.225,
         (10 / 255 - 0.485) / 0.229, (20 / 255 - 0.456) / 0.224, (30 / 255 - 0.406) / 0.225],
       // Channels B, G, R, each minus Caffe's mean (103.939, 116.779, 123.68).

@@ -144,6 +144,6 @@ describe('convmap convert --preprocess normalize:…', () => {
     await fs.writeFile(sidecarFile, JSON.stringify({ ...sidecar, preprocess: 'sepia' }));
     const bad = await cli.convmap('heatmap', out, photoFile, '--out', path.join(cli.dir, 'maps-bad'), '--quiet', '--no-cache');
     expect(bad.code).not.toBe(0);
-    expect(bad.stderr.trim().split('\n')).toEqual([`convmap: ${sidecarFile}: preprocess: unknown preprocessing "sepia": expected one of raw, unit, signed, inverted, imagenet, caffe or normalize:MEAN/STD (of x / 255, one value or three R,G,B values each)`]);
+    expect(bad.stderr.trim().split('\n')).toEqual([`convmap: ${sidecarFile}: preprocess: unknown preprocessing "sepia": expected one of raw, unit, signed, inverted, ink, imagenet, caffe or normalize:MEAN/STD (of x / 255, one value or three R,G,B values each)`]);
   }, 120_000);
 });

@@ -127,7 +127,7 @@ describe('the model panel\'s own mean / std (torchvision\'s Normalize)', () => {
     await useSessionStore().start();
     await settle();
     const select = panel.get('select#preprocess');
-    expect(select.findAll('option').map((o) => o.attributes('value'))).toEqual(['raw', 'unit', 'signed', 'inverted', 'imagenet', 'caffe', 'normalize…']);
+    expect(select.findAll('option').map((o) => o.attributes('value'))).toEqual(['raw', 'unit', 'signed', 'inverted', 'ink', 'imagenet', 'caffe', 'normalize…']);
     await select.setValue('normalize…');
     const field = panel.get('input#normalize');
     await field.setValue('0.5/0');
