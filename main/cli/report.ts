@@ -20,11 +20,16 @@ export function approximationWarning(eq: EquivalenceReport): string | null {
   return `warning: the converted model only approximates the classifier (${why}); read its heatmaps as indicative`;
 }
 
-/** A warning line when the preprocessing was guessed from a layer's name only (--preprocess settles it), else null. */
+/**
+ * A warning line when the preprocessing was guessed from a layer's name only (--preprocess settles it),
+ * else null. A grey model guessed `unit` is also told of `ink`: most are digit or sketch classifiers
+ * trained on white strokes on black, which read a photo of dark ink on paper only inverted.
+ */
 export function preprocessWarning(info: ConvertedModelInfo): string | null {
   const g = info.preprocessGuess;
   if (!g?.uncertain) return null;
-  return `warning: preprocessing '${info.preprocess}' ${g.why}; pass --preprocess if the scores look wrong`;
+  const ink = info.channels === 1 && info.preprocess === 'unit' ? ' (--preprocess ink for a model of white strokes on black given dark ink on light photos)' : '';
+  return `warning: preprocessing '${info.preprocess}' ${g.why}; pass --preprocess if the scores look wrong${ink}`;
 }
 
 /** The outputs of a multi-output model, the converted one marked; nothing for a single output. */

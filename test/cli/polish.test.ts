@@ -147,4 +147,14 @@ describe.skipIf(!hasCorpus)('convmap convert: refusals', () => {
     expect(given.stdout).toMatch(/^preprocess {2}unit$/m);
     expect(given.stderr).not.toMatch(/preprocessing/);
   });
+
+  it('tells a grey ONNX model guessed [0, 1] of `ink` for dark ink on light photos, and a colour one not', async () => {
+    const grey = await convmap('convert', path.join(corpus, 'models/onnx_mnist8_cntk_emclab/mnist-8.onnx'));
+    expect(grey.code).toBe(0);
+    expect(lines(grey.stderr).filter((l) => l.includes('preprocessing'))).toEqual([expect.stringMatching(/^convmap: warning: preprocessing 'unit' guessed: .*; pass --preprocess if the scores look wrong \(--preprocess ink for a model of white strokes on black given dark ink on light photos\)$/)]);
+    const colour = await convmap('convert', path.join(corpus, 'models/onnx_tf2onnx_squeezenet_nhwc_cifar10_emclab'));
+    expect(colour.code).toBe(0);
+    expect(colour.stderr).toMatch(/^convmap: warning: preprocessing 'unit' guessed: .*; pass --preprocess if the scores look wrong$/m);
+    expect(colour.stderr).not.toMatch(/ink/);
+  });
 });
