@@ -224,13 +224,13 @@ async function measureModel(target: string | undefined, specs: readonly SceneSpe
       // Truth classes are digits 0–9; a model's class k is the digit of its label.
       const digitOf = (k: number): number => (/^\d$/.test(info.labels[k] ?? '') ? Number(info.labels[k]) : k);
       const dets = detections.map((d) => ({ ...d, classIndex: digitOf(d.classIndex) }));
-      const p = paintOf(averaged, info.labels, scene.truth, digitOf);
-      if (!EXTRA_KINDS.has(specs[s].kind)) for (const k of ['painted', 'stray', 'found', 'cells', 'onDigit', 'onDigitRight'] as const) paint[k] += p[k];
       const m = matchDetections(dets, scene.truth, 0.5);
       const c = byKind.get(specs[s].kind) ?? { tp: 0, fp: 0, fn: 0 };
       for (const k of ['tp', 'fp', 'fn'] as const) c[k] += m[k];
       byKind.set(specs[s].kind, c);
       if (EXTRA_KINDS.has(specs[s].kind)) continue;
+      const p = paintOf(averaged, info.labels, scene.truth, digitOf);
+      for (const k of ['painted', 'stray', 'found', 'cells', 'onDigit', 'onDigitRight'] as const) paint[k] += p[k];
       for (const k of ['tp', 'fp', 'fn'] as const) all[k] += m[k];
       boxes += detections.length;
       truths += scene.truth.length;
