@@ -26,6 +26,11 @@ export const EXTRA_ACTIVATIONS: Readonly<Record<string, Fn>> = {
   hardTanh: (x) => tf.clipByValue(x, -1, 1),
   logSigmoid: (x) => tf.neg(tf.softplus(tf.neg(x))),
   celu: (x) => tf.where(tf.greater(x, 0), x, tf.sub(tf.exp(x), 1)),
+  /**
+   * tfjs's own `gelu_new` (GELU's tanh form, an ONNX Gelu with approximate "tanh"), under the name a
+   * model's config round trip gives it: tfjs camel-cases it to `geluNew` and then cannot find it.
+   */
+  geluNew: (x) => tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI))), 1)),
 };
 
 /** The Keras 3 config spelling that topology.ts rewrites `hard_sigmoid` to (camel-cased by tfjs). */

@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../model/errors';
 import { KerasLayerScale, KerasNormalization, KerasUpSampling2D } from '../model/keras-layers';
+import { OnnxLRN } from '../model/lrn-layer';
 import { pair } from '../model/layer-config';
 import { flattenModel, type FlatNode } from '../convert/graph';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
@@ -357,7 +358,8 @@ class Exporter {
         const cdf = this.op('Mul', [this.op('Add', [erf, this.g.scalar(`${this.base}/one`, 1)]), this.g.scalar(`${this.base}/half`, 0.5)]);
         return this.op('Mul', [x, cdf]);
       }
-      case 'gelu_new': {
+      case 'gelu_new':
+      case 'geluNew': {
         const cube = this.op('Mul', [this.op('Mul', [x, x]), x]);
         const inner = this.op('Add', [x, this.op('Mul', [cube, this.g.scalar(`${this.base}/c`, 0.044715)])]);
         const t = this.op('Tanh', [this.op('Mul', [inner, this.g.scalar(`${this.base}/k`, Math.sqrt(2 / Math.PI))])]);
@@ -577,6 +579,12 @@ class Exporter {
       case 'LayerScale': {
         if (!(layer instanceof KerasLayerScale)) return this.fail('is not the LayerScale layer Convmap reads');
         return keep(this.op('Mul', [x.name, this.channelVector(layer.scale(), 'gamma')]));
+      }
+      case 'ConvmapLRN': {
+        needMap();
+        if (!(layer instanceof OnnxLRN)) return this.fail('is not the LRN layer Convmap reads');
+        const { size, alpha, beta, bias } = layer.lrn;
+        return keep(this.op('LRN', [x.name], [attr.int('size', size), attr.float('alpha', alpha), attr.float('beta', beta), attr.float('bias', bias)]));
       }
       case 'Normalization': {
         if (!(layer instanceof KerasNormalization)) return this.fail('is not the Normalization layer Convmap reads');

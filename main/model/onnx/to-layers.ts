@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 // Registers the activations tfjs lacks (hardSwish, Keras 3's hard sigmoid) under the names used below.
 import '../activations';
+import { OnnxLRN } from '../lrn-layer';
 import { ModelError } from '../errors';
 import { MAX_INPUT_PIXELS } from '../guards';
 import { OnnxType, typeName, type OnnxAttribute, type OnnxModelFile, type OnnxNode, type OnnxTensor } from './read';
@@ -579,6 +580,75 @@ class Importer {
     this.set(node, { ...x, t, nonNeg });
   }
 
+  /**
+   * Sum, Mean, Max and Min of any number of inputs (Caffe2's residual Sum; tf2onnx's ReLU6 as
+   * Max(Min(x, 6), 0)). One input passes; Sum of two is Add. Of computed tensors: one merge layer.
+   * Max or Min of one tensor and a constant (a scalar or one value per channel): a ReLU where the
+   * constant is 0 (Max) or caps a non-negative map (Min), else c + relu(x − c) and c − relu(c − x).
+   */
+  private variadic(node: OnnxNode): void {
+    const op = node.opType as 'Sum' | 'Mean' | 'Max' | 'Min';
+    const inputs = node.input.map((_, i) => i).filter((i) => node.input[i] !== '');
+    if (inputs.length === 0) this.fail(node, 'has no inputs');
+    if (inputs.length === 1) {
+      const only = this.get(node, inputs[0]);
+      if (only.kind === 'const') this.fail(node, `${op} of a constant`);
+      this.set(node, only);
+      return;
+    }
+    if (op === 'Sum' && inputs.length === 2) return this.elementwise({ ...node, opType: 'Add' });
+    const vals = inputs.map((i) => this.get(node, i));
+    const computed = vals.filter((v): v is MapVal | VecVal => v.kind !== 'const');
+    const consts = vals.filter((v): v is ConstVal => v.kind === 'const');
+    if (computed.length === 0) this.fail(node, `${op} of constants only`);
+    if (consts.length > 0) {
+      if ((op !== 'Max' && op !== 'Min') || computed.length !== 1 || consts.length !== 1) this.fail(node, `${op} of ${computed.length} computed tensor(s) and ${consts.length} constant(s) at once: only a Sum or Mean of computed tensors, or a Max or Min of one tensor and one constant, is rewritten`);
+      return this.clamp(node, op, computed[0], consts[0]);
+    }
+    const first = computed[0];
+    for (const v of computed) {
+      if (v.kind !== first.kind) this.fail(node, `${op} of a feature map and a vector`);
+      if (v.kind === 'map' && first.kind === 'map' && v.layout !== first.layout) this.fail(node, 'combines feature maps of different layouts');
+      if (v.kind === 'vec' && v.order !== null) this.fail(node, 'combines vectors held in another order than ONNX\'s');
+    }
+    const name = this.layerName(node);
+    const layer = op === 'Sum' ? tf.layers.add({ name }) : op === 'Mean' ? tf.layers.average({ name }) : op === 'Max' ? tf.layers.maximum({ name }) : tf.layers.minimum({ name });
+    const t = this.apply(layer, computed.map((v) => v.t));
+    const nonNeg = op === 'Max' ? computed.some((v) => v.nonNeg) : computed.every((v) => v.nonNeg);
+    this.set(node, { ...first, t, nonNeg });
+  }
+
+  /** Max(x, c) or Min(x, c) for a constant c: a scalar, or one value per channel of x. */
+  private clamp(node: OnnxNode, op: 'Max' | 'Min', x: MapVal | VecVal, k: ConstVal): void {
+    const c = this.channelConst(x, k);
+    if (!c) this.fail(node, `${op} with a constant of shape [${k.dims.join(', ')}] that is not one value per channel`);
+    const name = this.layerName(node);
+    if (op === 'Max' && c.every((v) => v === 0)) {
+      this.set(node, { ...x, t: this.apply(tf.layers.reLU({ name }), x.t), nonNeg: true });
+      return;
+    }
+    if (op === 'Min' && x.nonNeg && c.length === 1 && c[0] > 0) {
+      this.set(node, { ...x, t: this.apply(tf.layers.reLU({ maxValue: c[0], name }), x.t), nonNeg: true });
+      return;
+    }
+    // max(x, c) = c + relu(x − c); min(x, c) = c − relu(c − x).
+    const sign = new Float32Array([op === 'Max' ? 1 : -1]);
+    const inner = this.affine(node, x, sign, op === 'Max' ? c.map((v) => -v) : c, '_shift');
+    const r = this.apply(tf.layers.reLU({ name: this.layerName(node, '_relu') }), inner);
+    const t = this.affine(node, { ...x, t: r }, sign, c);
+    this.set(node, { ...x, t, nonNeg: op === 'Max' ? c.every((v) => v >= 0) || x.nonNeg : false });
+  }
+
+  /** ONNX LRN across the channels of a feature map (Caffe's AlexNet, GoogLeNet). */
+  private lrn(node: OnnxNode): void {
+    const x = this.map(node);
+    if (x.layout !== 'nchw') this.fail(node, 'normalises a channels-last map');
+    const size = int(node, 'size', 0);
+    if (!(size >= 1)) this.fail(node, `has size ${size}; LRN sums over at least one channel`);
+    const layer = new OnnxLRN({ size, alpha: float(node, 'alpha', 1e-4), beta: float(node, 'beta', 0.75), bias: float(node, 'bias', 1), name: this.layerName(node) });
+    this.set(node, { ...x, t: this.apply(layer, x.t), nonNeg: x.nonNeg });
+  }
+
   /** A Dense from a vector: kernel [k, units] as ONNX reads it (rows in ONNX's element order). */
   private dense(node: OnnxNode, x: VecVal, kernel: Float32Array, k: number, units: number, bias: Float32Array | null): VecVal {
     if (this.shapeOf(x).c !== k) this.fail(node, `reads ${k} values from a vector of ${this.shapeOf(x).c}`);
@@ -856,8 +926,8 @@ class Importer {
 
   private activation(node: OnnxNode, x: MapVal | VecVal): void {
     const name = this.layerName(node);
-    const act = (a: 'relu' | 'sigmoid' | 'tanh' | 'selu' | 'softplus' | 'softsign' | 'elu' | 'hardSigmoid' | 'swish'): tf.SymbolicTensor =>
-      this.apply(tf.layers.activation({ activation: a, name }), x.t);
+    const act = (a: 'relu' | 'sigmoid' | 'tanh' | 'selu' | 'softplus' | 'softsign' | 'elu' | 'hardSigmoid' | 'swish' | 'mish' | 'gelu' | 'gelu_new'): tf.SymbolicTensor =>
+      this.apply(tf.layers.activation({ activation: a as Parameters<typeof tf.layers.activation>[0]['activation'], name }), x.t);
     let t: tf.SymbolicTensor;
     let nonNeg = false;
     switch (node.opType) {
@@ -872,6 +942,14 @@ class Importer {
         break;
       }
       case 'Elu': t = this.apply(tf.layers.elu({ alpha: float(node, 'alpha', 1), name }), x.t); break;
+      // Opset 18's Mish and opset 20's Gelu (PyTorch 2's exports at those opsets): tfjs's own activations of the same formulas.
+      case 'Mish': t = act('mish'); break;
+      case 'Gelu': {
+        const approximate = str(node, 'approximate', 'none');
+        if (approximate !== 'none' && approximate !== 'tanh') this.fail(node, `a GELU with approximate "${approximate}"`);
+        t = act(approximate === 'tanh' ? 'gelu_new' : 'gelu');
+        break;
+      }
       case 'LeakyRelu': t = this.apply(tf.layers.leakyReLU({ alpha: float(node, 'alpha', 0.01), name }), x.t); break;
       case 'Clip': {
         const lo = node.input[1] ? Number(this.optConst(node, 1)?.values[0] ?? -Infinity) : float(node, 'min', -3.4e38);
@@ -1081,13 +1159,15 @@ class Importer {
         return;
       }
       case 'Relu': case 'Sigmoid': case 'Tanh': case 'Softplus': case 'Softsign': case 'Selu': case 'Elu': case 'LeakyRelu':
-      case 'Clip': case 'HardSigmoid': case 'HardSwish': case 'PRelu': {
+      case 'Clip': case 'HardSigmoid': case 'HardSwish': case 'PRelu': case 'Gelu': case 'Mish': {
         const x = this.get(node, 0);
         if (x.kind === 'const') this.fail(node, 'an activation of a constant');
         return this.activation(node, x);
       }
       case 'Add': case 'Sub': case 'Mul': case 'Div':
         return this.elementwise(node);
+      case 'Sum': case 'Mean': case 'Max': case 'Min':
+        return this.variadic(node);
       case 'Gemm': {
         const x = this.vecOf(node);
         const B = this.optConst(node, 1);
@@ -1229,7 +1309,7 @@ class Importer {
       case 'Erf':
         return this.gelu(node);
       case 'LRN':
-        return this.fail(node, 'local response normalisation has no TensorFlow.js layer here');
+        return this.lrn(node);
       case 'Shape':
         return this.fail(node, 'a shape computation that does not fold to constants at the window size');
       default:

@@ -1,0 +1,128 @@
+#!/usr/bin/python3
+"""Small ONNX classifiers written node by node (python3-onnx, numpy; seeded random weights) in the
+forms other exporters than PyTorch 1.13 write, for test/onnx/zoo-ops.test.ts:
+
+  onnx_zoo_fixtures.py OUTDIR
+
+  caffe2_lrn_sum.onnx   as the ONNX model zoo's Caffe2 exports (AlexNet, CaffeNet, GoogLeNet, ResNet50
+                        caffe2): opset 9, input "data_0", LRN across channels (sizes 5 and 3), a residual
+                        Sum of three, Mean, Max of two maps, Min with one constant per channel, Reshape to
+                        [1, classes], Softmax; no padding, so every cell is exactly its crop
+  relu6_minmax.onnx     as tf2onnx wrote ReLU6 and clamps with Max/Min: Min(Max(x, 0), 6),
+                        Max(Min(x, 6), 0), Max(x, 0.5), GlobalAveragePool, MatMul + Add, Softmax (opset 11)
+  gelu_mish_o20.onnx    PyTorch 2 at opset 20: Gelu (exact and tanh) and Mish (opset 18's operator)
+  refuse_max3.onnx      Max of two maps and a constant at once: refused naming the node
+
+The tests' oracle is ONNX Runtime running these files on each crop, not anything saved here.
+"""
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+rng = np.random.default_rng(7)
+
+
+def weight(name, *shape, scale=0.3):
+    return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
+
+
+def const(name, values, dtype=np.float32):
+    return numpy_helper.from_array(np.array(values, dtype=dtype), name)
+
+
+def save(out, name, nodes, inits, opset, size, input_name='data', classes=5):
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, 3, size, size])],
+                              [helper.make_tensor_value_info('prob', TensorProto.FLOAT, [1, classes])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', opset)], producer_name='convmap-fixture')
+    model.ir_version = 4 if opset < 13 else 8
+    try:
+        onnx.checker.check_model(model)
+    except Exception as e:  # Debian's onnx 1.12 knows no opset 20; ONNX Runtime, the tests' oracle, does.
+        if opset <= 17:
+            raise
+        print(f'{name}: checker skipped ({str(e).splitlines()[0][:80]})')
+    onnx.save(model, f'{out}/{name}.onnx')
+
+
+def caffe2_lrn_sum(out):
+    n = helper.make_node
+    nodes = [
+        n('Conv', ['data_0', 'w1', 'b1'], ['c1'], kernel_shape=[5, 5], strides=[2, 2]),
+        n('Relu', ['c1'], ['r1']),
+        n('LRN', ['r1'], ['n1'], size=5, alpha=1e-2, beta=0.75, bias=1.0),
+        n('MaxPool', ['n1'], ['p1'], kernel_shape=[3, 3], strides=[2, 2]),
+        n('Conv', ['p1', 'w2', 'b2'], ['c2'], kernel_shape=[1, 1]),
+        n('Conv', ['p1', 'w3', 'b3'], ['c3'], kernel_shape=[1, 1]),
+        n('Sum', ['c2', 'c3', 'p1'], ['s']),
+        n('LRN', ['s'], ['n2'], size=3, alpha=2e-2, beta=0.5, bias=2.0),
+        n('Mean', ['n2', 'c2', 'c3'], ['m']),
+        n('Max', ['m', 'c2'], ['mx']),
+        n('Min', ['mx', 'cap'], ['mn']),
+        n('Conv', ['mn', 'w4', 'b4'], ['c4'], kernel_shape=[7, 7]),
+        n('Reshape', ['c4', 'shape'], ['f']),
+        n('Softmax', ['f'], ['prob']),
+    ]
+    inits = [weight('w1', 8, 3, 5, 5), weight('b1', 8), weight('w2', 8, 8, 1, 1), weight('b2', 8), weight('w3', 8, 8, 1, 1), weight('b3', 8),
+             weight('cap', 1, 8, 1, 1, scale=1.0), weight('w4', 5, 8, 7, 7), weight('b4', 5), const('shape', [1, 5], np.int64)]
+    save(out, 'caffe2_lrn_sum', nodes, inits, 9, 35, input_name='data_0')
+
+
+def relu6_minmax(out):
+    n = helper.make_node
+    nodes = [
+        n('Conv', ['data', 'w1', 'b1'], ['c1'], kernel_shape=[3, 3], strides=[2, 2]),
+        n('Max', ['c1', 'zero'], ['a1']),
+        n('Min', ['a1', 'six'], ['r1']),
+        n('Conv', ['r1', 'w2', 'b2'], ['c2'], kernel_shape=[3, 3]),
+        n('Min', ['six', 'c2'], ['a2']),
+        n('Max', ['a2', 'zero'], ['r2']),
+        n('Conv', ['r2', 'w3', 'b3'], ['c3'], kernel_shape=[3, 3], strides=[2, 2]),
+        n('Max', ['c3', 'half'], ['r3']),
+        n('GlobalAveragePool', ['r3'], ['g']),
+        n('Flatten', ['g'], ['f']),
+        n('MatMul', ['f', 'fw'], ['mm']),
+        n('Add', ['mm', 'fb'], ['logits']),
+        n('Softmax', ['logits'], ['prob'], axis=1),
+    ]
+    inits = [weight('w1', 8, 3, 3, 3, scale=2.0), weight('b1', 8), weight('w2', 8, 8, 3, 3), weight('b2', 8), weight('w3', 8, 8, 3, 3), weight('b3', 8),
+             const('zero', 0.0), const('six', 6.0), const('half', 0.5), weight('fw', 8, 5), weight('fb', 5)]
+    save(out, 'relu6_minmax', nodes, inits, 11, 32)
+
+
+def gelu_mish(out):
+    n = helper.make_node
+    nodes = [
+        n('Conv', ['data', 'w1', 'b1'], ['c1'], kernel_shape=[3, 3]),
+        n('Gelu', ['c1'], ['g1']),
+        n('Conv', ['g1', 'w2', 'b2'], ['c2'], kernel_shape=[3, 3], strides=[2, 2]),
+        n('Gelu', ['c2'], ['g2'], approximate='tanh'),
+        n('Conv', ['g2', 'w3', 'b3'], ['c3'], kernel_shape=[3, 3]),
+        n('Mish', ['c3'], ['m3']),
+        n('GlobalAveragePool', ['m3'], ['g']),
+        n('Flatten', ['g'], ['f']),
+        n('Gemm', ['f', 'fw', 'fb'], ['prob'], transB=1),
+    ]
+    inits = [weight('w1', 8, 3, 3, 3, scale=1.0), weight('b1', 8), weight('w2', 8, 8, 3, 3), weight('b2', 8), weight('w3', 8, 8, 3, 3), weight('b3', 8),
+             weight('fw', 5, 8), weight('fb', 5)]
+    save(out, 'gelu_mish_o20', nodes, inits, 20, 32)
+
+
+def refuse_max3(out):
+    n = helper.make_node
+    nodes = [
+        n('Conv', ['data', 'w1', 'b1'], ['c1'], kernel_shape=[3, 3]),
+        n('Conv', ['data', 'w2', 'b2'], ['c2'], kernel_shape=[3, 3]),
+        n('Max', ['c1', 'c2', 'half'], ['mx']),
+        n('GlobalAveragePool', ['mx'], ['g']),
+        n('Flatten', ['g'], ['f']),
+        n('Gemm', ['f', 'fw', 'fb'], ['prob'], transB=1),
+    ]
+    inits = [weight('w1', 8, 3, 3, 3), weight('b1', 8), weight('w2', 8, 3, 3, 3), weight('b2', 8), const('half', 0.5), weight('fw', 5, 8), weight('fb', 5)]
+    save(out, 'refuse_max3', nodes, inits, 13, 16)
+
+
+if __name__ == '__main__':
+    for make in (caffe2_lrn_sum, relu6_minmax, gelu_mish, refuse_max3):
+        make(sys.argv[1])

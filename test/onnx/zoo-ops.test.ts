@@ -1,0 +1,63 @@
+/**
+ * Operators that exporters other than PyTorch 1.13 write into classifiers: Caffe2's LRN and variadic
+ * Sum (the ONNX model zoo's AlexNet, CaffeNet, GoogLeNet, ResNet50-caffe2), Mean, Max and Min (tf2onnx's
+ * ReLU6 and clamps), and PyTorch 2's Gelu (opset 20) and Mish (opset 18). The fixtures are written
+ * node by node by scripts/onnx_zoo_fixtures.py; the oracle is ONNX Runtime running each ORIGINAL file
+ * on the crop of every cell.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AttributeType, decodeModel } from '../../main/onnx/proto';
+import { prepareModel } from '../../main/services/models';
+import { useWasm } from '../helpers/models';
+import { cellsAgainstCrops, convert } from './helpers';
+
+beforeAll(useWasm);
+
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
+
+/** The operator types of an ONNX model's graph, in order. */
+function opTypes(bytes: Uint8Array): string[] {
+  return decodeModel(bytes).graph.node.map((n) => n.opType);
+}
+
+describe('operators of Caffe2, tf2onnx and PyTorch 2 exports', () => {
+  const cases = [
+    { name: 'caffe2_lrn_sum', ops: ['LRN', 'Sum', 'Mean', 'Max', 'Min'], what: 'Caffe2: LRN of sizes 5 and 3, a Sum of three, Mean, Max of two maps, Min with a constant per channel' },
+    { name: 'relu6_minmax', ops: ['Max', 'Min'], what: 'tf2onnx: Min(Max(x, 0), 6), Max(Min(x, 6), 0), Max(x, 0.5)' },
+    { name: 'gelu_mish_o20', ops: ['Gelu', 'Mish'], what: 'opset 20: Gelu exact and tanh, Mish' },
+  ];
+  for (const c of cases) {
+    it(`${c.what}: every cell equals the original file on its crop`, async () => {
+      const file = path.join(fixtures, `${c.name}.onnx`);
+      const source = opTypes(new Uint8Array(await readFile(file)));
+      for (const op of c.ops) expect(source).toContain(op);
+      const { diffs } = await cellsAgainstCrops(file, file, 'nchw', 3);
+      expect(diffs).toHaveLength(9);
+      expect(Math.max(...diffs)).toBeLessThan(1e-4);
+    }, 60_000);
+  }
+
+  it('the converted Caffe2 model keeps ONNX\'s LRN with its attributes, and ReLU6 of a non-negative map becomes one Clip', async () => {
+    const lrn = await convert(path.join(fixtures, 'caffe2_lrn_sum.onnx'));
+    const graph = decodeModel(lrn.bytes).graph;
+    const norms = graph.node.filter((n) => n.opType === 'LRN').map((n) => Object.fromEntries(n.attribute.map((a) => [a.name, a.type === AttributeType.INT ? a.i : +(a.f ?? 0).toFixed(6)])));
+    expect(norms).toEqual([{ size: 5, alpha: 0.01, beta: 0.75, bias: 1 }, { size: 3, alpha: 0.02, beta: 0.5, bias: 2 }]);
+    // Min(Max(x, 0), 6): Max with 0 is a ReLU, and Min of that non-negative map with 6 a ReLU capped at 6.
+    const relu6 = await convert(path.join(fixtures, 'relu6_minmax.onnx'));
+    const ops = opTypes(relu6.bytes);
+    expect(ops.filter((o) => o === 'Clip').length).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+
+  it('refuses a Max of two maps and a constant at once in one line naming the file and the node', async () => {
+    const file = path.join(fixtures, 'refuse_max3.onnx');
+    const err = await prepareModel(file).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    const message = (err as Error).message;
+    expect(message.startsWith(file)).toBe(true);
+    expect(message).toMatch(/node "[^"]*" \(Max\): Max of 2 computed tensor\(s\) and 1 constant\(s\) at once/);
+    expect(message).not.toContain('\n');
+  });
+});
