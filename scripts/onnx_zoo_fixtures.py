@@ -12,6 +12,8 @@ forms other exporters than PyTorch 1.13 write, for test/onnx/zoo-ops.test.ts:
                         Max(Min(x, 6), 0), Max(x, 0.5), GlobalAveragePool, MatMul + Add, Softmax (opset 11)
   gelu_mish_o20.onnx    PyTorch 2 at opset 20: Gelu (exact and tanh) and Mish (opset 18's operator)
   refuse_max3.onnx      Max of two maps and a constant at once: refused naming the node
+  refuse_int8.onnx      quantised as onnxruntime's quantize_static writes it (QuantizeLinear →
+                        DequantizeLinear around each Conv): refused, pointing at the float export
 
 The tests' oracle is ONNX Runtime running these files on each crop, not anything saved here.
 """
@@ -123,6 +125,22 @@ def refuse_max3(out):
     save(out, 'refuse_max3', nodes, inits, 13, 16)
 
 
+def refuse_int8(out):
+    n = helper.make_node
+    nodes = [
+        n('QuantizeLinear', ['data', 'scale', 'zero'], ['q']),
+        n('DequantizeLinear', ['q', 'scale', 'zero'], ['dq']),
+        n('DequantizeLinear', ['w_int8', 'w_scale'], ['w']),
+        n('Conv', ['dq', 'w', 'b'], ['c'], kernel_shape=[3, 3]),
+        n('GlobalAveragePool', ['c'], ['g']),
+        n('Flatten', ['g'], ['f']),
+        n('Gemm', ['f', 'fw', 'fb'], ['prob'], transB=1),
+    ]
+    inits = [const('scale', 1 / 255), const('zero', 0, np.uint8), const('w_int8', rng.integers(-100, 100, (8, 3, 3, 3)), np.int8),
+             const('w_scale', 0.01), weight('b', 8), weight('fw', 5, 8), weight('fb', 5)]
+    save(out, 'refuse_int8', nodes, inits, 13, 16)
+
+
 if __name__ == '__main__':
-    for make in (caffe2_lrn_sum, relu6_minmax, gelu_mish, refuse_max3):
+    for make in (caffe2_lrn_sum, relu6_minmax, gelu_mish, refuse_max3, refuse_int8):
         make(sys.argv[1])

@@ -51,13 +51,19 @@ describe('operators of Caffe2, tf2onnx and PyTorch 2 exports', () => {
     expect(ops.filter((o) => o === 'Clip').length).toBeGreaterThanOrEqual(1);
   }, 60_000);
 
-  it('refuses a Max of two maps and a constant at once in one line naming the file and the node', async () => {
-    const file = path.join(fixtures, 'refuse_max3.onnx');
-    const err = await prepareModel(file).catch((e: Error) => e);
-    expect(err).toBeInstanceOf(Error);
-    const message = (err as Error).message;
-    expect(message.startsWith(file)).toBe(true);
-    expect(message).toMatch(/node "[^"]*" \(Max\): Max of 2 computed tensor\(s\) and 1 constant\(s\) at once/);
-    expect(message).not.toContain('\n');
-  });
+  const refusals = [
+    { name: 'refuse_max3', what: 'a Max of two maps and a constant at once', message: /node "[^"]*" \(Max\): Max of 2 computed tensor\(s\) and 1 constant\(s\) at once/ },
+    { name: 'refuse_int8', what: 'an integer-quantised graph', message: /node "[^"]*" \(QuantizeLinear\): QuantizeLinear: an integer-quantised model; .*open the float32 export/ },
+  ];
+  for (const r of refusals) {
+    it(`refuses ${r.what} in one line naming the file and the node`, async () => {
+      const file = path.join(fixtures, `${r.name}.onnx`);
+      const err = await prepareModel(file).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      const message = (err as Error).message;
+      expect(message.startsWith(file)).toBe(true);
+      expect(message).toMatch(r.message);
+      expect(message).not.toContain('\n');
+    });
+  }
 });

@@ -158,7 +158,7 @@ function guessPreprocess(m: OnnxModelFile, imp: ImportedClassifier): LoadedOnnx[
   if (producer.startsWith('pytorch') && imp.channels === 3) {
     return { mode: 'imagenet', why: 'guessed: a PyTorch model with colour input, torchvision\'s ImageNet mean/std (ONNX files state no preprocessing; --preprocess settles it, e.g. normalize:MEAN/STD for a model trained with other statistics)', uncertain: true };
   }
-  return { mode: 'unit', why: `guessed: [0, 1], the default for a ${m.producer || 'ONNX'} model (ONNX files state no preprocessing; --preprocess settles it, e.g. normalize:MEAN/STD for torchvision's Normalize)`, uncertain: true };
+  return { mode: 'unit', why: `guessed: [0, 1], the default for ${m.producer ? `a ${m.producer}` : 'an ONNX'} model (ONNX files state no preprocessing; --preprocess settles it, e.g. normalize:MEAN/STD for torchvision's Normalize)`, uncertain: true };
 }
 
 /**

@@ -84,6 +84,8 @@ export interface ImportOptions {
 /** Operators that mean the model is not an image classifier that can slide. */
 const SEQUENCE_OPS = new Set(['LSTM', 'GRU', 'RNN', 'Scan', 'Loop', 'If']);
 const UPSAMPLING_OPS = new Set(['ConvTranspose', 'Resize', 'Upsample', 'DepthToSpace']);
+/** Operators of an integer-quantised graph (the model zoo's `-int8` files, onnxruntime's quantize_static). */
+const QUANTISED_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger', 'QLinearAdd', 'QLinearMul', 'QLinearGlobalAveragePool']);
 const PASS_OPS = new Set(['Identity', 'Dropout']);
 const STRIPPED_TAIL = new Set(['ArgMax', 'Cast', 'Identity', 'TopK']);
 
@@ -375,6 +377,9 @@ class Importer {
       }
       if (UPSAMPLING_OPS.has(node.opType)) {
         this.fail(node, `${node.opType} scales a feature map up: a segmenter or generator, not an image classifier`);
+      }
+      if (QUANTISED_OPS.has(node.opType)) {
+        this.fail(node, `${node.opType}: an integer-quantised model; Convmap rewrites float models, so open the float32 export of this classifier`);
       }
       if (node.domain !== '' && node.domain !== 'ai.onnx') this.fail(node, `operator of domain "${node.domain}" is not standard ONNX`);
       if (this.done.has(node)) continue;
