@@ -45,3 +45,23 @@ export function guessFromTrunk(nestedModelNames: readonly string[]): PreprocessG
   }
   return null;
 }
+
+/** A grey classifier's window of at most this many pixels a side is read as one of the small light-on-dark datasets'. */
+export const INK_MAX_WINDOW = 32;
+
+/**
+ * `ink` for a grey classifier whose window is at most {@link INK_MAX_WINDOW} pixels a side, else null.
+ * The small grey datasets such classifiers are trained on (MNIST, EMNIST, KMNIST, Fashion-MNIST, whose
+ * product photos were negated, QuickDraw's bitmaps) all hold light strokes on black, so a photo of dark
+ * ink on paper is read inverted; on a dark photo `ink` is `unit`. Larger grey inputs (faces,
+ * X-rays, scans) are read as they are.
+ * @param channels the model input's channels; @param window its [height, width] in pixels.
+ */
+export function guessSmallGrey(channels: number, window: readonly [number, number]): PreprocessGuess | null {
+  if (channels !== 1 || Math.max(window[0], window[1]) > INK_MAX_WINDOW) return null;
+  return {
+    mode: 'ink',
+    why: `guessed: a grey classifier of ${window[0]}×${window[1]} pixels, as MNIST-like datasets are light strokes on black: x / 255, inverted on a light photo`,
+    uncertain: false,
+  };
+}

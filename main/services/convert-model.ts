@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ConvertedModelInfo, EquivalenceReport } from '../../core/model-info';
-import { guessFromTrunk, type PreprocessGuess } from '../../core/preprocess-guess';
+import { guessFromTrunk, guessSmallGrey, type PreprocessGuess } from '../../core/preprocess-guess';
 import { refineSaved, refineStride, strideInfo, type FineConversion } from '../convert/atrous';
 import { convertClassifier, type Conversion } from '../convert/convert';
 import { loadConverted, modelToArtifacts, saveConverted } from '../convert/save';
@@ -59,6 +59,8 @@ function guessPreprocess(teachableMachine: boolean, conv: Conversion, builtin: b
   if (trunk) return trunk;
   const first = conv.fcn.layers[1];
   if (first && first.getClassName() === 'Rescaling') return { mode: 'raw', why: 'guessed: the model rescales its input itself', uncertain: false };
+  const grey = guessSmallGrey(conv.channels, conv.window);
+  if (grey) return grey;
   return { mode: 'unit', why: 'guessed: the default, nothing in the model says otherwise', uncertain: false };
 }
 

@@ -148,8 +148,12 @@ describe.skipIf(!hasCorpus)('convmap convert: refusals', () => {
     expect(given.stderr).not.toMatch(/preprocessing/);
   });
 
-  it('tells a grey ONNX model guessed [0, 1] of `ink` for dark ink on light photos, and a colour one not', async () => {
-    const grey = await convmap('convert', path.join(corpus, 'models/onnx_mnist8_cntk_emclab/mnist-8.onnx'));
+  it('guesses `ink` for a 28×28 grey ONNX model, tells a 64×64 grey one guessed [0, 1] of `ink`, and a colour one of neither', async () => {
+    const mnist = await convmap('convert', path.join(corpus, 'models/onnx_mnist8_cntk_emclab/mnist-8.onnx'));
+    expect(mnist.code).toBe(0);
+    expect(mnist.stdout).toMatch(/^preprocess {2}ink \(guessed: a grey classifier of 28×28 pixels, as MNIST-like datasets are light strokes on black: x \/ 255, inverted on a light photo/m);
+    expect(lines(mnist.stderr).filter((l) => l.includes('preprocessing'))).toEqual([expect.stringMatching(/^convmap: warning: preprocessing 'ink' guessed: a grey classifier of 28×28 pixels, .*; pass --preprocess if the scores look wrong$/)]);
+    const grey = await convmap('convert', path.join(corpus, 'models/onnx_pytorch_gap_sigmoid_gray64_penble1109'));
     expect(grey.code).toBe(0);
     expect(lines(grey.stderr).filter((l) => l.includes('preprocessing'))).toEqual([expect.stringMatching(/^convmap: warning: preprocessing 'unit' guessed: .*; pass --preprocess if the scores look wrong \(--preprocess ink for a model of white strokes on black given dark ink on light photos\)$/)]);
     const colour = await convmap('convert', path.join(corpus, 'models/onnx_tf2onnx_squeezenet_nhwc_cifar10_emclab'));

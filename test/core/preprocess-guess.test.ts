@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { guessFromTrunk } from '../../core/preprocess-guess';
+import { guessFromTrunk, guessSmallGrey } from '../../core/preprocess-guess';
 
 // Names are those keras.applications gives its models (Keras 2.15 / 3); modes are what each
 // application's preprocess_input does (keras docs): tf → [-1, 1], torch → ImageNet mean/std,
@@ -25,5 +25,23 @@ describe('preprocessing guessed from a nested keras.applications trunk', () => {
 
   it('guesses nothing from other nested models', () => {
     expect(guessFromTrunk(['sequential', 'model_1', 'my_mobilenet_head', 'functional_3'])).toBeNull();
+  });
+});
+
+// MNIST, EMNIST, KMNIST and Fashion-MNIST are 28×28, LeNet-5's padded MNIST 32×32, QuickDraw's bitmaps 28×28: all
+// light on black. FER2013's faces are 48×48 grey and read as they are; colour models are never inverted.
+describe('a small grey classifier is guessed ink', () => {
+  it.each([
+    [1, [28, 28]], [1, [32, 32]], [1, [28, 20]], [1, [8, 8]],
+  ] as const)('%i channel(s), %j → ink', (channels, window) => {
+    const g = guessSmallGrey(channels, window);
+    expect(g?.mode).toBe('ink');
+    expect(g?.why).toBe(`guessed: a grey classifier of ${window[0]}×${window[1]} pixels, as MNIST-like datasets are light strokes on black: x / 255, inverted on a light photo`);
+  });
+
+  it.each([
+    [1, [33, 33]], [1, [48, 48]], [1, [28, 64]], [3, [28, 28]], [3, [32, 32]], [4, [16, 16]],
+  ] as const)('%i channel(s), %j → no guess', (channels, window) => {
+    expect(guessSmallGrey(channels, window)).toBeNull();
   });
 });

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readPreprocessMode, type PreprocessMode } from '../../../core/model-info';
+import { guessSmallGrey } from '../../../core/preprocess-guess';
 import { ModelError } from '../errors';
 import { readInside } from '../../io/safe-read';
 import { IMAGENET_CLASSES } from './imagenet-classes';
@@ -158,6 +159,8 @@ function guessPreprocess(m: OnnxModelFile, imp: ImportedClassifier): LoadedOnnx[
   if (producer.startsWith('pytorch') && imp.channels === 3) {
     return { mode: 'imagenet', why: 'guessed: a PyTorch model with colour input, torchvision\'s ImageNet mean/std (ONNX files state no preprocessing; --preprocess settles it, e.g. normalize:MEAN/STD for a model trained with other statistics)', uncertain: true };
   }
+  const grey = guessSmallGrey(imp.channels, imp.window);
+  if (grey) return { ...grey, why: `${grey.why} (ONNX files state no preprocessing; --preprocess settles it)`, uncertain: true };
   return { mode: 'unit', why: `guessed: [0, 1], the default for ${m.producer ? `a ${m.producer}` : 'an ONNX'} model (ONNX files state no preprocessing; --preprocess settles it, e.g. normalize:MEAN/STD for torchvision's Normalize)`, uncertain: true };
 }
 
