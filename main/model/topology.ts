@@ -2,10 +2,11 @@ import { KERAS3_HARD_SIGMOID } from './activations';
 import { ModelError } from './errors';
 
 /**
- * Layers that are no-ops at inference time in Keras (augmentation and regularisation noise).
- * tfjs has no classes for most of them, so they are rewritten as an identity Rescaling.
+ * Layers that are no-ops at inference time in Keras (augmentation and regularisation noise, and
+ * Keras 3's `Identity`). tfjs has no classes for most of them, so they are rewritten as an identity Rescaling.
  */
 export const INFERENCE_NOOP_LAYERS = new Set([
+  'Identity',
   'RandomFlip', 'RandomRotation', 'RandomZoom', 'RandomTranslation', 'RandomContrast', 'RandomBrightness',
   'RandomCrop', 'RandomHeight', 'RandomWidth', 'RandomGrayscale', 'RandomHue', 'RandomSaturation',
   'RandomColorJitter', 'RandomShear', 'RandomPerspective', 'RandomErasing', 'RandomGaussianBlur',

@@ -209,9 +209,9 @@ describe('catalog: activation layers and preprocessing layers equal Keras\'s for
     { name: 'Resizing to the input size (identity)', layers: [k3Layer('Resizing', 'rz', { height: H, width: W, interpolation: 'bilinear', crop_to_aspect_ratio: false })], f: (v) => v },
     { name: 'CenterCrop to the input size (identity)', layers: [k3Layer('CenterCrop', 'cc', { height: H, width: W })], f: (v) => v },
     {
-      name: 'every Random* augmentation layer and noise layer (identity at inference)',
+      name: 'every Random* augmentation layer and noise layer (identity at inference), and Keras 3\'s Identity',
       layers: [
-        'RandomFlip', 'RandomRotation', 'RandomZoom', 'RandomTranslation', 'RandomContrast', 'RandomBrightness', 'RandomCrop', 'RandomHeight',
+        'Identity', 'RandomFlip', 'RandomRotation', 'RandomZoom', 'RandomTranslation', 'RandomContrast', 'RandomBrightness', 'RandomCrop', 'RandomHeight',
         'RandomWidth', 'RandomGrayscale', 'RandomHue', 'RandomSaturation', 'RandomColorJitter', 'RandomShear', 'RandomPerspective', 'RandomErasing',
         'RandomGaussianBlur', 'RandomSharpness', 'RandomPosterization', 'RandomInvert', 'RandomElasticTransform', 'MixUp', 'CutMix', 'RandAugment', 'AugMix',
         'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'SpatialDropout2D', 'Dropout', 'ActivityRegularization',
