@@ -8,6 +8,15 @@ const RECURRENT = new Set([
   'ConvLSTM1D', 'ConvLSTM2D', 'ConvLSTM3D', 'Bidirectional', 'TimeDistributed', 'CuDNNLSTM', 'CuDNNGRU',
 ]);
 
+/**
+ * Built-in Keras layers that TensorFlow.js has no class for: normalisations over groups or whole
+ * vectors, and attention. Not custom layers, so their refusal says so.
+ */
+const KERAS_WITHOUT_TFJS = new Set([
+  'GroupNormalization', 'UnitNormalization', 'SpectralNormalization', 'EinsumDense',
+  'MultiHeadAttention', 'GroupedQueryAttention', 'Attention', 'AdditiveAttention',
+]);
+
 /** Keras 3 preprocessing layers that act at inference from whole-image statistics (not augmentation). */
 const PER_IMAGE = new Set(['AutoContrast', 'Equalization']);
 
@@ -39,6 +48,9 @@ export function unsupportedLayerReason(className: string, known: boolean): strin
   }
   if (RECURRENT.has(className)) {
     return 'a recurrent or per-frame layer (sequence or video model): Convmap converts classifiers of one image; open an image classifier instead';
+  }
+  if (KERAS_WITHOUT_TFJS.has(className)) {
+    return `Keras's ${className} layer, which TensorFlow.js does not have, so Convmap cannot convert this model; export a model without it`;
   }
   if (!known) {
     return `unknown layer class "${className}": a custom layer from the training code, which TensorFlow.js does not have, so Convmap cannot run this model; ` +

@@ -264,6 +264,8 @@ describe('class 7: one-line refusals naming the file, the layer, its class and w
   it('Lambda, a custom layer, a quantisation-aware layer, and recurrent/TimeDistributed layers', async () => {
     expect((await withClass('lambda', 'Lambda', { function: ['4wEAAAAAAAAA', null, null] })).detail).toMatch(/^a Lambda layer holds Python code .*: rebuild the model with built-in layers/);
     expect((await withClass('custom', 'PatchEncoder', {})).detail).toMatch(/^unknown layer class "PatchEncoder": a custom layer from the training code.*export a model made only of built-in Keras layers$/);
+    // A built-in Keras layer that tfjs lacks is not called a custom layer.
+    expect((await withClass('groupnorm', 'GroupNormalization', { groups: 2 })).detail).toBe('Keras\'s GroupNormalization layer, which TensorFlow.js does not have, so Convmap cannot convert this model; export a model without it');
     expect((await withClass('qat', 'QuantConv2D', { filters: 2 })).detail).toMatch(/^a quantisation-aware training layer .*export the model's float version/);
     expect((await withClass('qwrap', 'QuantizeWrapperV2', {})).detail).toMatch(/^a quantisation-aware training layer/);
     expect((await withClass('lstm', 'LSTM', { units: 2 })).detail).toMatch(/^a recurrent or per-frame layer \(sequence or video model\): Convmap converts classifiers of one image/);
