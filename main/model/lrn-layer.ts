@@ -34,12 +34,14 @@ export class OnnxLRN extends tf.layers.Layer {
     return tf.tidy(() => {
       const { size, alpha, beta, bias } = this.lrn;
       const c = x.shape[x.rank - 1] as number;
-      const before = Math.floor((size - 1) / 2);
-      const after = Math.ceil((size - 1) / 2);
+      // A window reaching past every channel sums them all: the reach is capped there, so a file's
+      // size of 10⁹ costs no more than one of 2·c (the divisor stays the file's size).
+      const before = Math.min(Math.floor((size - 1) / 2), c - 1);
+      const after = Math.min(Math.ceil((size - 1) / 2), c - 1);
       const pads = x.shape.map((_, i): [number, number] => (i === x.rank - 1 ? [before, after] : [0, 0]));
       const squares = tf.pad(tf.square(x), pads);
       const begin = x.shape.map(() => 0);
-      const parts = Array.from({ length: size }, (_, k) => tf.slice(squares, begin.map((b, i) => (i === x.rank - 1 ? k : b)), [...x.shape.slice(0, -1), c] as number[]));
+      const parts = Array.from({ length: before + after + 1 }, (_, k) => tf.slice(squares, begin.map((b, i) => (i === x.rank - 1 ? k : b)), [...x.shape.slice(0, -1), c] as number[]));
       const sum = parts.length === 1 ? parts[0] : tf.addN(parts);
       return tf.div(x, tf.pow(tf.add(tf.mul(sum, alpha / size), bias), beta));
     });
