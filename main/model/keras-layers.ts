@@ -18,8 +18,10 @@
  *   known dimensions.
  */
 import * as tf from '@tensorflow/tfjs';
-// Every place that builds a model from a topology needs the activations too: one import registers both.
+// Every place that builds a model from a topology needs the activations too, and ONNX's LRN (a converted
+// folder of a Caffe2 ONNX file holds it): one import registers them all.
 import './activations';
+import './lrn-layer';
 
 type Kwargs = Record<string, unknown>;
 type Shape = (number | null)[];

@@ -5,12 +5,14 @@
  * node by node by scripts/onnx_zoo_fixtures.py; the oracle is ONNX Runtime running each ORIGINAL file
  * on the crop of every cell.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AttributeType, decodeModel } from '../../main/onnx/proto';
 import { prepareModel } from '../../main/services/models';
+import { cliSandbox } from '../helpers/cli';
 import { useWasm } from '../helpers/models';
 import { cellsAgainstCrops, convert } from './helpers';
 
@@ -66,4 +68,31 @@ describe('operators of Caffe2, tf2onnx and PyTorch 2 exports', () => {
       expect(message).not.toContain('\n');
     });
   }
+
+  const cli = cliSandbox('convmap-zoo-ops-', { CONVMAP_BACKEND: undefined });
+  it('a converted folder holding LRN runs on the tfjs engine (its worker threads know the layer) with the scores ONNX Runtime gives', async () => {
+    const folder = path.join(cli.dir, 'caffe2');
+    expect((await cli.convmap('convert', path.join(fixtures, 'caffe2_lrn_sum.onnx'), '-o', folder)).code).toBe(0);
+    const photo = path.join(cli.dir, 'noise.png');
+    const pixels = Buffer.from(Array.from({ length: 60 * 50 * 3 }, (_, i) => (i * 97 + (i >> 7) * 31) % 256));
+    await writeFile(photo, await sharp(pixels, { raw: { width: 60, height: 50, channels: 3 } }).png().toBuffer());
+    // A background class: the grid holds every cell's scores (a closed-set model's would hold only the cells it passes).
+    const labels = path.join(cli.dir, 'labels.txt');
+    await writeFile(labels, 'background\na\nb\nc\nd\n');
+    const grids: Record<string, Float32Array> = {};
+    for (const backend of ['wasm', 'onnx']) {
+      const r = await cli.convmap('heatmap', folder, photo, '--out', path.join(cli.dir, backend), '--backend', backend, '--scales', '1', '--scores', 'full', '--labels', labels, '--no-cache');
+      expect(r.stderr).not.toMatch(/Unknown layer/);
+      expect(r.code).toBe(0);
+      // A .npy file, version 1: magic, version, header length (uint16 LE), header, then float32 LE.
+      const npy = await readFile(path.join(cli.dir, backend, 'noise.scores.npy'));
+      const body = 10 + npy.readUInt16LE(8);
+      grids[backend] = new Float32Array(npy.buffer.slice(npy.byteOffset + body, npy.byteOffset + npy.byteLength));
+    }
+    // The averaged grid of 5 classes, the same cells from both engines.
+    expect(grids.wasm.length % 5).toBe(0);
+    expect(grids.wasm.length).toBe(grids.onnx.length);
+    expect(Math.max(...grids.wasm)).toBeGreaterThan(0.3);
+    grids.wasm.forEach((v, i) => expect(Math.abs(v - grids.onnx[i])).toBeLessThan(1e-4));
+  }, 120_000);
 });
