@@ -5,6 +5,9 @@ for the ONNX import tests and the bench.
   onnx_fixtures.py small OUTDIR             small CNNs, each with PyTorch's own output, and small
                                             models that must be refused (test/onnx/fixtures)
   onnx_fixtures.py convnext OUTDIR          a small ConvNeXt (LayerNorm over channels, GELU) at opset 17 and 11
+  onnx_fixtures.py padsame OUTDIR          timm's Conv2dSame (TensorFlow's 'same' padding computed from the input's
+                                            size: ConstantOfShape, a [n, 2] table reversed by Slice), at a fixed 32×32
+                                            and with a free height and width
   onnx_fixtures.py torchvision OUTDIR NAME [SIZE [OPSET [dynamic]]]
                                             a torchvision architecture with seeded random weights
 
@@ -285,6 +288,39 @@ def convnext(out):
             json.dump({'inputShape': list(x.shape), 'input': x.flatten().tolist(), 'outputShape': list(y.shape), 'output': y.double().flatten().tolist()}, f)
 
 
+class Conv2dSame(nn.Conv2d):
+    """timm's Conv2dSame: the input padded as TensorFlow's 'same' asks, computed from its size at run time."""
+
+    def forward(self, x):
+        import math
+        ih, iw = x.size()[-2:]
+        pad = [max((math.ceil(i / s) - 1) * s + (k - 1) * d + 1 - i, 0) for i, k, s, d in zip((ih, iw), self.kernel_size, self.stride, self.dilation)]
+        x = nn.functional.pad(x, [pad[1] // 2, pad[1] - pad[1] // 2, pad[0] // 2, pad[0] - pad[0] // 2])
+        return nn.functional.conv2d(x, self.weight, self.bias, self.stride, (0, 0), self.dilation, self.groups)
+
+
+class PadSame(nn.Module):
+    """Two stride-2 Conv2dSame (SiLU, Hardswish), global mean, Linear, softmax: a tf_efficientnet in small."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = Conv2dSame(3, 8, 3, stride=2)
+        self.c2 = Conv2dSame(8, 8, 3, stride=2)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = nn.functional.hardswish(self.c2(nn.functional.silu(self.c1(x))))
+        return torch.softmax(self.fc(x.mean((2, 3))), 1)
+
+
+def pad_same(out):
+    torch.manual_seed(1)
+    model = PadSame().eval()
+    x = torch.rand(1, 3, 32, 32)
+    export(model, x, f'{out}/pad_same.onnx', 13)
+    export(model, x, f'{out}/pad_same_dynamic.onnx', 13, dynamic_hw=True)
+
+
 def torchvision_model(out, name, size=224, opset=13, dynamic_hw=False):
     import torchvision
     torch.manual_seed(0)
@@ -297,6 +333,8 @@ def torchvision_model(out, name, size=224, opset=13, dynamic_hw=False):
 if __name__ == '__main__':
     if sys.argv[1] == 'convnext':
         convnext(sys.argv[2])
+    elif sys.argv[1] == 'padsame':
+        pad_same(sys.argv[2])
     elif sys.argv[1] == 'small':
         small(sys.argv[2])
         refused(sys.argv[2])

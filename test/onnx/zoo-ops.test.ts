@@ -9,12 +9,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AttributeType, decodeModel } from '../../main/onnx/proto';
+import { exportConverted } from '../../main/onnx/convert';
 import { prepareModel } from '../../main/services/models';
 import { cliSandbox } from '../helpers/cli';
+import { ortRun } from './helpers';
 import { useWasm } from '../helpers/models';
-import { cellsAgainstCrops, convert } from './helpers';
+import { cellsAgainstCrops, convert, originalScores, relDiff } from './helpers';
 
 beforeAll(useWasm);
 
@@ -95,4 +98,34 @@ describe('operators of Caffe2, tf2onnx and PyTorch 2 exports', () => {
     expect(Math.max(...grids.wasm)).toBeGreaterThan(0.3);
     grids.wasm.forEach((v, i) => expect(Math.abs(v - grids.onnx[i])).toBeLessThan(1e-4));
   }, 120_000);
+});
+
+describe('pads computed from the input size (timm\'s Conv2dSame, F.pad): folded at the window', () => {
+  /** The converted model's one cell on a window-sized random image, against the original file on the same image. */
+  async function oneCell(file: string, window?: number): Promise<number> {
+    const prepared = await prepareModel(file, { preprocess: 'unit', ...(window ? { window } : {}) });
+    const { bytes } = await exportConverted(prepared.artifacts, prepared.info, file);
+    const [h, w] = prepared.info.window;
+    const image = tf.randomUniform([1, h, w, 3], 0, 1, 'float32', 11) as tf.Tensor4D;
+    const pixels = Float32Array.from(image.dataSync());
+    const got = await ortRun(bytes, image);
+    image.dispose();
+    expect(got.dims.slice(0, 3)).toEqual([1, 1, 1]);
+    const [want] = await originalScores(file, [pixels], [h, w, 3], 'nchw');
+    return relDiff(got.data, want);
+  }
+
+  it('a fixed 32×32 graph (ConstantOfShape, a pad table reversed by Slice, Cast): its window-sized cell is the file\'s score', async () => {
+    const source = opTypes(new Uint8Array(await readFile(path.join(fixtures, 'pad_same.onnx'))));
+    for (const op of ['ConstantOfShape', 'Slice', 'Pad', 'Cast']) expect(source).toContain(op);
+    expect(await oneCell(path.join(fixtures, 'pad_same.onnx'))).toBeLessThan(1e-5);
+  }, 60_000);
+
+  it('a free-size graph traced at 32: refused at the default 224 saying --window gives the training size; at --window 32 its cell is the file\'s', async () => {
+    const file = path.join(fixtures, 'pad_same_dynamic.onnx');
+    const err = await prepareModel(file).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/\(Pad\): pads \[.*\] beyond height and width \(the window was taken as 224×224 for the free height and width: --window gives the size it was trained at\)$/);
+    expect(await oneCell(file, 32)).toBeLessThan(1e-5);
+  }, 60_000);
 });

@@ -89,6 +89,9 @@ const QUANTISED_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQua
 const PASS_OPS = new Set(['Identity', 'Dropout']);
 const STRIPPED_TAIL = new Set(['ArgMax', 'Cast', 'Identity', 'TopK']);
 
+/** A folded shape computation (ConstantOfShape) holds at most this many values. */
+const MAX_FOLDED_VALUES = 1 << 20;
+
 /** A grouped convolution's block-diagonal kernel is written out in full up to this many bytes. */
 export const MAX_GROUPED_KERNEL_BYTES = 64 * 2 ** 20;
 
@@ -153,6 +156,8 @@ class Importer {
   private readonly producer = new Map<string, OnnxNode>();
   private readonly consumers = new Map<string, OnnxNode[]>();
   private readonly names = new Set<string>();
+  /** The window taken for a free height and width when none was given (refusals then say so). */
+  private guessedWindow: [number, number] | undefined;
   /** Nodes already accounted for by a neighbour (a bias Add folded into its MatMul). */
   private readonly done = new Set<OnnxNode>();
   readonly notes: string[] = [];
@@ -170,7 +175,9 @@ class Importer {
   }
 
   fail(node: OnnxNode | undefined, detail: string): never {
-    throw new ModelError(this.m.file, node ? `node "${node.name}" (${node.opType}): ${detail}` : detail);
+    // Shapes computed from a free input size fold at the window: one taken as 224 may not be the size the graph was traced at.
+    const hint = this.guessedWindow && node ? ` (the window was taken as ${this.guessedWindow[0]}×${this.guessedWindow[1]} for the free height and width: --window gives the size it was trained at)` : '';
+    throw new ModelError(this.m.file, node ? `node "${node.name}" (${node.opType}): ${detail}${hint}` : detail);
   }
 
   private layerName(node: OnnxNode, suffix = ''): string {
@@ -250,6 +257,7 @@ class Importer {
     const first = this.consumers.get(inp.name) ?? [];
     const free = (): [number, number] => {
       const w = opts.window ?? [224, 224];
+      if (!opts.window) this.guessedWindow = w;
       this.notes.push(opts.window
         ? `input "${inp.name}" has a free height and width: the window is ${w[0]}×${w[1]}, as given`
         : `input "${inp.name}" has a free height and width: the window is taken as ${w[0]}×${w[1]} (give the size it was trained at with --window)`);
@@ -419,8 +427,25 @@ class Importer {
         if (vs?.ints) return out([vs.ints.length], vs.ints);
         return this.fail(node, 'holds no value this reader knows');
       }
-      case 'Identity': case 'Cast': case 'Dropout':
+      case 'Identity': case 'Dropout':
         return out(c(0).dims, c(0).values);
+      case 'Cast': {
+        // To an integer type a value is truncated toward zero (as ONNX Runtime casts), to BOOL it is 0 or 1.
+        const x = c(0);
+        const to = int(node, 'to', OnnxType.FLOAT);
+        if (to === OnnxType.FLOAT || to === OnnxType.DOUBLE || to === OnnxType.FLOAT16) return out(x.dims, floats(x));
+        return out(x.dims, num(x).map((v) => (to === OnnxType.BOOL ? Number(v !== 0) : Math.trunc(v))));
+      }
+      case 'ConstantOfShape': {
+        // timm's Conv2dSame and F.pad with computed pads build their pads from it.
+        const shape = node.input[0] ? num(c(0)) : [];
+        const n = count(shape);
+        if (!(n <= MAX_FOLDED_VALUES)) this.fail(node, `would fill ${n} values, more than a shape computation holds (${MAX_FOLDED_VALUES})`);
+        const v = attr(node, 'value')?.t;
+        const fill = v && v.values.length > 0 ? Number(v.values[0]) : 0;
+        const floatFill = v === undefined || v.dataType === OnnxType.FLOAT || v.dataType === OnnxType.DOUBLE || v.dataType === OnnxType.FLOAT16;
+        return out(shape, floatFill ? new Float32Array(n).fill(fill) : new Array<number>(n).fill(fill));
+      }
       case 'Reshape': {
         const x = c(0);
         return out(this.reshapeDims(node, x.dims, num(c(1))), x.values);
@@ -456,16 +481,40 @@ class Importer {
         return out([parts.reduce((n, p) => n + count(p.dims), 0)], parts.flatMap(num));
       }
       case 'Slice': {
+        // Of a constant of any rank: PyTorch's F.pad with computed pads reverses a [n, 2] table by [::-1].
         const x = c(0);
-        if (x.dims.length !== 1) return false;
+        const rank = x.dims.length;
         const starts = node.input[1] ? num(c(1)) : ints(node, 'starts', []);
         const ends = node.input[2] ? num(c(2)) : ints(node, 'ends', []);
-        const step = node.input[4] ? num(c(4))[0] : 1;
-        if (step !== 1) return false;
-        const n = x.dims[0];
-        const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + n : v, 0), n);
-        const vals = num(x).slice(clamp(starts[0]), clamp(ends[0]));
-        return out([vals.length], vals);
+        const axes = (node.input[3] ? num(c(3)) : ints(node, 'axes', starts.map((_, i) => i))).map((a) => (a < 0 ? a + rank : a));
+        const steps = node.input[4] ? num(c(4)) : starts.map(() => 1);
+        const picks = x.dims.map((d) => Array.from({ length: d }, (_, i) => i));
+        for (const [k, axis] of axes.entries()) {
+          const n = x.dims[axis];
+          const step = steps[k];
+          if (n === undefined || !Number.isInteger(step) || step === 0) return false;
+          const at = (v: number): number => (v < 0 ? v + n : v);
+          const list: number[] = [];
+          if (step > 0) {
+            for (let i = Math.min(Math.max(at(starts[k]), 0), n); i < Math.min(Math.max(at(ends[k]), 0), n); i += step) list.push(i);
+          } else {
+            // A negative step starts at most at n − 1 and stops above −1.
+            for (let i = Math.min(Math.max(at(starts[k]), -1), n - 1); i > Math.min(Math.max(at(ends[k]), -1), n - 1); i += step) list.push(i);
+          }
+          picks[axis] = list;
+        }
+        const all = num(x);
+        const strides = x.dims.map((_, i) => count(x.dims.slice(i + 1)));
+        const vals: number[] = [];
+        const walk = (axis: number, offset: number): void => {
+          if (axis === rank) {
+            vals.push(all[offset]);
+            return;
+          }
+          for (const i of picks[axis]) walk(axis + 1, offset + i * strides[axis]);
+        };
+        walk(0, 0);
+        return out(picks.map((p) => p.length), x.values instanceof Float32Array ? Float32Array.from(vals) : vals);
       }
       case 'Add': case 'Sub': case 'Mul': case 'Div': {
         const a = c(0);
