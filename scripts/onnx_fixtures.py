@@ -8,6 +8,8 @@ for the ONNX import tests and the bench.
   onnx_fixtures.py padsame OUTDIR          timm's Conv2dSame (TensorFlow's 'same' padding computed from the input's
                                             size: ConstantOfShape, a [n, 2] table reversed by Slice), at a fixed 32×32
                                             and with a free height and width
+  onnx_fixtures.py attention OUTDIR        a tiny vision transformer (patches, one encoder layer, mean of tokens):
+                                            refused as one
   onnx_fixtures.py torchvision OUTDIR NAME [SIZE [OPSET [dynamic]]]
                                             a torchvision architecture with seeded random weights
 
@@ -321,6 +323,25 @@ def pad_same(out):
     export(model, x, f'{out}/pad_same_dynamic.onnx', 13, dynamic_hw=True)
 
 
+class TinyViT(nn.Module):
+    """4×4 patches of a 16×16 image, one transformer encoder layer over the 16 tokens, their mean, a Linear."""
+
+    def __init__(self, d=16, classes=5):
+        super().__init__()
+        self.patches = nn.Conv2d(3, d, 4, stride=4)
+        self.encoder = nn.TransformerEncoderLayer(d, nhead=2, dim_feedforward=32, batch_first=True)
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, x):
+        tokens = self.patches(x).flatten(2).transpose(1, 2)
+        return self.head(self.encoder(tokens).mean(1))
+
+
+def attention(out):
+    torch.manual_seed(1)
+    export(TinyViT().eval(), torch.rand(1, 3, 16, 16), f'{out}/refuse_attention.onnx', 13)
+
+
 def torchvision_model(out, name, size=224, opset=13, dynamic_hw=False):
     import torchvision
     torch.manual_seed(0)
@@ -333,6 +354,8 @@ def torchvision_model(out, name, size=224, opset=13, dynamic_hw=False):
 if __name__ == '__main__':
     if sys.argv[1] == 'convnext':
         convnext(sys.argv[2])
+    elif sys.argv[1] == 'attention':
+        attention(sys.argv[2])
     elif sys.argv[1] == 'padsame':
         pad_same(sys.argv[2])
     elif sys.argv[1] == 'small':

@@ -1417,6 +1417,24 @@ function scoresTensor(imp: Importer, output: string, notes: string[]): string {
 }
 
 /**
+ * The first MatMul or Einsum (in `order`) both of whose inputs are computed from the image: a
+ * transformer's attention (queries by keys, weights by values). Tensors of initializers, Constant
+ * nodes and Shape nodes (fixed at the window), and of nodes reading only those, are not computed from it.
+ */
+function attentionNode(m: OnnxModelFile, order: readonly OnnxNode[]): OnnxNode | undefined {
+  const fixed = new Set<string>(m.initializers.keys());
+  for (const node of order) {
+    const inputs = node.input.filter((i) => i !== '');
+    if (node.opType === 'Constant' || node.opType === 'Shape' || inputs.every((i) => fixed.has(i))) {
+      for (const o of node.output) fixed.add(o);
+      continue;
+    }
+    if ((node.opType === 'MatMul' || node.opType === 'Einsum') && inputs.filter((i) => !fixed.has(i)).length >= 2) return node;
+  }
+  return undefined;
+}
+
+/**
  * Rebuilds an ONNX classifier as a tfjs Layers model at its window size.
  * @throws ModelError naming the node (and why) for what is not an image classifier Convmap can rewrite
  */
@@ -1451,6 +1469,10 @@ export function importOnnx(m: OnnxModelFile, opts: ImportOptions = {}): Imported
   // What kind of model this is matters more than the first operator that cannot be rewritten.
   const sequence = order.find((n) => SEQUENCE_OPS.has(n.opType));
   if (sequence) imp.fail(sequence, `${sequence.opType} is a recurrent or control-flow operator: a sequence model, not an image classifier that can slide`);
+  const attention = attentionNode(m, order);
+  if (attention) {
+    imp.fail(attention, `${attention.opType} of two tensors computed from the image (attention): a vision transformer, not a convolutional classifier that can slide (Convmap rewrites convolutional networks)`);
+  }
   if (all.length > 1) notes.push(`the graph has ${all.length} outputs (${all.map((o) => o.name).join(', ')}): "${chosen.name}" is converted`);
   const scores = scoresTensor(imp, chosen.name, notes);
   const input = imp.input(opts);
