@@ -7,7 +7,8 @@ forms other exporters than PyTorch 1.13 write, for test/onnx/zoo-ops.test.ts:
   caffe2_lrn_sum.onnx   as the ONNX model zoo's Caffe2 exports (AlexNet, CaffeNet, GoogLeNet, ResNet50
                         caffe2): opset 9, input "data_0", LRN across channels (sizes 5 and 3), a residual
                         Sum of three, Mean, Max of two maps, Min with one constant per channel, Reshape to
-                        [1, classes], Softmax; no padding, so every cell is exactly its crop
+                        [1, classes], Softmax; no padding, so every cell is exactly its crop; producer
+                        "onnx-caffe2", as the zoo's files
   relu6_minmax.onnx     as tf2onnx wrote ReLU6 and clamps with Max/Min: Min(Max(x, 0), 6),
                         Max(Min(x, 6), 0), Max(x, 0.5), GlobalAveragePool, MatMul + Add, Softmax (opset 11)
   gelu_mish_o20.onnx    PyTorch 2 at opset 20: Gelu (exact and tanh) and Mish (opset 18's operator)
@@ -34,10 +35,10 @@ def const(name, values, dtype=np.float32):
     return numpy_helper.from_array(np.array(values, dtype=dtype), name)
 
 
-def save(out, name, nodes, inits, opset, size, input_name='data', classes=5):
+def save(out, name, nodes, inits, opset, size, input_name='data', classes=5, producer='convmap-fixture'):
     graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, 3, size, size])],
                               [helper.make_tensor_value_info('prob', TensorProto.FLOAT, [1, classes])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', opset)], producer_name='convmap-fixture')
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', opset)], producer_name=producer)
     model.ir_version = 4 if opset < 13 else 8
     try:
         onnx.checker.check_model(model)
@@ -68,7 +69,7 @@ def caffe2_lrn_sum(out):
     ]
     inits = [weight('w1', 8, 3, 5, 5), weight('b1', 8), weight('w2', 8, 8, 1, 1), weight('b2', 8), weight('w3', 8, 8, 1, 1), weight('b3', 8),
              weight('cap', 1, 8, 1, 1, scale=1.0), weight('w4', 5, 8, 7, 7), weight('b4', 5), const('shape', [1, 5], np.int64)]
-    save(out, 'caffe2_lrn_sum', nodes, inits, 9, 35, input_name='data_0')
+    save(out, 'caffe2_lrn_sum', nodes, inits, 9, 35, input_name='data_0', producer='onnx-caffe2')
 
 
 def relu6_minmax(out):

@@ -56,6 +56,14 @@ describe('operators of Caffe2, tf2onnx and PyTorch 2 exports', () => {
     expect(ops.filter((o) => o === 'Clip').length).toBeGreaterThanOrEqual(1);
   }, 60_000);
 
+  it('guesses Caffe\'s preprocessing (BGR, ImageNet mean subtracted) for a colour file whose producer is onnx-caffe2, as the zoo\'s, and [0, 1] for another producer\'s', async () => {
+    const caffe = await prepareModel(path.join(fixtures, 'caffe2_lrn_sum.onnx'));
+    expect(caffe.info.preprocess).toBe('caffe');
+    expect(caffe.info.preprocessGuess?.why).toMatch(/^guessed: a Caffe model \(producer "onnx-caffe2"\), Caffe's BGR 0–255 with the ImageNet mean subtracted/);
+    expect(caffe.info.preprocessGuess?.uncertain).toBe(true);
+    expect((await prepareModel(path.join(fixtures, 'relu6_minmax.onnx'))).info.preprocess).toBe('unit');
+  }, 60_000);
+
   const refusals = [
     { name: 'refuse_max3', what: 'a Max of two maps and a constant at once', message: /node "[^"]*" \(Max\): Max of 2 computed tensor\(s\) and 1 constant\(s\) at once/ },
     { name: 'refuse_attention', what: 'a vision transformer (scripts/onnx_fixtures.py attention), at its attention and not at a reshape of tokens before it', message: /node "[^"]*MatMul[^"]*" \(MatMul\): MatMul of two tensors computed from the image \(attention\): a vision transformer, not a convolutional classifier that can slide/ },

@@ -159,6 +159,9 @@ function guessPreprocess(m: OnnxModelFile, imp: ImportedClassifier): LoadedOnnx[
   if (producer.startsWith('pytorch') && imp.channels === 3) {
     return { mode: 'imagenet', why: 'guessed: a PyTorch model with colour input, torchvision\'s ImageNet mean/std (ONNX files state no preprocessing; --preprocess settles it, e.g. normalize:MEAN/STD for a model trained with other statistics)', uncertain: true };
   }
+  if (producer.includes('caffe') && imp.channels === 3) {
+    return { mode: 'caffe', why: `guessed: a Caffe model (producer "${m.producer}"), Caffe's BGR 0–255 with the ImageNet mean subtracted (ONNX files state no preprocessing; --preprocess settles it)`, uncertain: true };
+  }
   const grey = guessSmallGrey(imp.channels, imp.window);
   if (grey) return { ...grey, why: `${grey.why} (ONNX files state no preprocessing; --preprocess settles it)`, uncertain: true };
   return { mode: 'unit', why: `guessed: [0, 1], the default for ${m.producer ? `a ${m.producer}` : 'an ONNX'} model (ONNX files state no preprocessing; --preprocess settles it, e.g. normalize:MEAN/STD for torchvision's Normalize)`, uncertain: true };
