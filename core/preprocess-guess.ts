@@ -14,7 +14,7 @@ export interface PreprocessGuess {
  * preprocessing its `preprocess_input` does: 'tf' mode ([-1, 1]), 'torch' mode (ImageNet mean/std),
  * none (the model holds its own Rescaling/Normalization: raw 0–255) or 'caffe' (BGR, mean subtracted).
  */
-const APPLICATIONS: readonly { pattern: RegExp; mode: PreprocessMode | 'caffe' }[] = [
+const APPLICATIONS: readonly { pattern: RegExp; mode: PreprocessMode }[] = [
   { pattern: /^mobilenetv3(large|small)/i, mode: 'raw' },
   { pattern: /^mobilenet(v2)?_[\d.]+_\d+$/i, mode: 'signed' },
   { pattern: /^efficientnet(v2-)?[a-z]?\d/i, mode: 'raw' },
@@ -30,18 +30,12 @@ const APPLICATIONS: readonly { pattern: RegExp; mode: PreprocessMode | 'caffe' }
 /**
  * The preprocessing a keras.applications trunk nested in a classifier expects, from the names of
  * the classifier's nested models (outermost first); null when none is one of keras.applications'.
- * Caffe-style models (ResNet v1, VGG) expect BGR with the mean subtracted, which no mode does:
- * the guess is 'imagenet' (RGB mean and standard deviation), the closest, and says so.
+ * Caffe-style models (ResNet v1, VGG) get 'caffe': BGR with the ImageNet mean subtracted.
  */
 export function guessFromTrunk(nestedModelNames: readonly string[]): PreprocessGuess | null {
   for (const name of nestedModelNames) {
     const hit = APPLICATIONS.find((a) => a.pattern.test(name));
-    if (!hit) continue;
-    const from = `guessed from the nested keras.applications trunk '${name}'`;
-    if (hit.mode === 'caffe') {
-      return { mode: 'imagenet', why: `${from}, which expects caffe-style BGR mean subtraction: not supported, 'imagenet' (RGB mean/std) is the closest`, uncertain: true };
-    }
-    return { mode: hit.mode, why: from, uncertain: true };
+    if (hit) return { mode: hit.mode, why: `guessed from the nested keras.applications trunk '${name}'`, uncertain: true };
   }
   return null;
 }

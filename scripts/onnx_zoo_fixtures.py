@@ -12,6 +12,9 @@ forms other exporters than PyTorch 1.13 write, for test/onnx/zoo-ops.test.ts:
   relu6_minmax.onnx     as tf2onnx wrote ReLU6 and clamps with Max/Min: Min(Max(x, 0), 6),
                         Max(Min(x, 6), 0), Max(x, 0.5), GlobalAveragePool, MatMul + Add, Softmax (opset 11)
   gelu_mish_o20.onnx    PyTorch 2 at opset 20: Gelu (exact and tanh) and Mish (opset 18's operator)
+  tf2onnx_trunk.onnx    as tf2onnx names a Keras transfer-learning model's nodes
+                        ("sequential/mobilenetv2_1.00_224/Conv1/Conv2D"), NHWC input: the trunk's name tells
+                        its preprocessing ([-1, 1])
   refuse_max3.onnx      Max of two maps and a constant at once: refused naming the node
   refuse_int8.onnx      quantised as onnxruntime's quantize_static writes it (QuantizeLinear →
                         DequantizeLinear around each Conv): refused, pointing at the float export
@@ -35,8 +38,9 @@ def const(name, values, dtype=np.float32):
     return numpy_helper.from_array(np.array(values, dtype=dtype), name)
 
 
-def save(out, name, nodes, inits, opset, size, input_name='data', classes=5, producer='convmap-fixture'):
-    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, 3, size, size])],
+def save(out, name, nodes, inits, opset, size, input_name='data', classes=5, producer='convmap-fixture', nhwc=False):
+    shape = [1, size, size, 3] if nhwc else [1, 3, size, size]
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, shape)],
                               [helper.make_tensor_value_info('prob', TensorProto.FLOAT, [1, classes])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', opset)], producer_name=producer)
     model.ir_version = 4 if opset < 13 else 8
@@ -142,6 +146,23 @@ def refuse_int8(out):
     save(out, 'refuse_int8', nodes, inits, 13, 16)
 
 
+def tf2onnx_trunk(out):
+    n = helper.make_node
+    t = 'sequential/mobilenetv2_1.00_224'
+    nodes = [
+        n('Transpose', ['input_1'], ['t'], name=f'{t}/Conv1/Conv2D__6', perm=[0, 3, 1, 2]),
+        n('Conv', ['t', 'w1', 'b1'], ['c1'], name=f'{t}/Conv1/Conv2D', kernel_shape=[3, 3], strides=[2, 2]),
+        n('Clip', ['c1', 'lo', 'hi'], ['r1'], name=f'{t}/Conv1_relu/Relu6'),
+        n('GlobalAveragePool', ['r1'], ['g'], name='sequential/global_average_pooling2d/Mean'),
+        n('Flatten', ['g'], ['f'], name='sequential/global_average_pooling2d/Mean_Squeeze__10'),
+        n('MatMul', ['f', 'fw'], ['mm'], name='sequential/dense/MatMul'),
+        n('Add', ['mm', 'fb'], ['logits'], name='sequential/dense/BiasAdd'),
+        n('Softmax', ['logits'], ['prob'], name='sequential/dense/Softmax', axis=1),
+    ]
+    inits = [weight('w1', 8, 3, 3, 3), weight('b1', 8), const('lo', 0.0), const('hi', 6.0), weight('fw', 8, 5), weight('fb', 5)]
+    save(out, 'tf2onnx_trunk', nodes, inits, 13, 32, input_name='input_1', producer='tf2onnx', nhwc=True)
+
+
 if __name__ == '__main__':
-    for make in (caffe2_lrn_sum, relu6_minmax, gelu_mish, refuse_max3, refuse_int8):
+    for make in (caffe2_lrn_sum, relu6_minmax, gelu_mish, refuse_max3, refuse_int8, tf2onnx_trunk):
         make(sys.argv[1])

@@ -15,11 +15,9 @@ describe('preprocessing guessed from a nested keras.applications trunk', () => {
     expect(g).toEqual({ mode, why: `guessed from the nested keras.applications trunk '${name}'`, uncertain: true });
   });
 
-  it('says caffe-style trunks (ResNet v1, VGG) are not supported and names the closest mode', () => {
-    for (const name of ['resnet50', 'vgg16', 'vgg19']) {
-      const g = guessFromTrunk([name]);
-      expect(g?.mode).toBe('imagenet');
-      expect(g?.why).toBe(`guessed from the nested keras.applications trunk '${name}', which expects caffe-style BGR mean subtraction: not supported, 'imagenet' (RGB mean/std) is the closest`);
+  it('guesses caffe (BGR, ImageNet mean subtracted) for caffe-style trunks (ResNet v1, VGG)', () => {
+    for (const name of ['resnet50', 'resnet101', 'vgg16', 'vgg19']) {
+      expect(guessFromTrunk([name])).toEqual({ mode: 'caffe', why: `guessed from the nested keras.applications trunk '${name}'`, uncertain: true });
     }
   });
 

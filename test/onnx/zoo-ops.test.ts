@@ -64,6 +64,15 @@ describe('operators of Caffe2, tf2onnx and PyTorch 2 exports', () => {
     expect((await prepareModel(path.join(fixtures, 'relu6_minmax.onnx'))).info.preprocess).toBe('unit');
   }, 60_000);
 
+  it('guesses a tf2onnx export\'s preprocessing from the keras.applications trunk its node names hold (MobileNetV2: [-1, 1])', async () => {
+    const prepared = await prepareModel(path.join(fixtures, 'tf2onnx_trunk.onnx'));
+    expect(prepared.info.preprocess).toBe('signed');
+    expect(prepared.info.preprocessGuess?.why).toBe('guessed from the nested keras.applications trunk \'mobilenetv2_1.00_224\' (named in the graph\'s nodes; ONNX files state no preprocessing; --preprocess settles it)');
+    // The same graph is a valid NHWC classifier: its cells are the file's on their crops.
+    const { diffs } = await cellsAgainstCrops(path.join(fixtures, 'tf2onnx_trunk.onnx'), path.join(fixtures, 'tf2onnx_trunk.onnx'), 'nhwc', 2);
+    expect(Math.max(...diffs)).toBeLessThan(1e-4);
+  }, 60_000);
+
   const refusals = [
     { name: 'refuse_max3', what: 'a Max of two maps and a constant at once', message: /node "[^"]*" \(Max\): Max of 2 computed tensor\(s\) and 1 constant\(s\) at once/ },
     { name: 'refuse_attention', what: 'a vision transformer (scripts/onnx_fixtures.py attention), at its attention and not at a reshape of tokens before it', message: /node "[^"]*MatMul[^"]*" \(MatMul\): MatMul of two tensors computed from the image \(attention\): a vision transformer, not a convolutional classifier that can slide/ },

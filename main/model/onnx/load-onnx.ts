@@ -6,7 +6,7 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readPreprocessMode, type PreprocessMode } from '../../../core/model-info';
-import { guessSmallGrey } from '../../../core/preprocess-guess';
+import { guessFromTrunk, guessSmallGrey } from '../../../core/preprocess-guess';
 import { ModelError } from '../errors';
 import { readInside } from '../../io/safe-read';
 import { IMAGENET_CLASSES } from './imagenet-classes';
@@ -161,6 +161,12 @@ function guessPreprocess(m: OnnxModelFile, imp: ImportedClassifier): LoadedOnnx[
   }
   if (producer.includes('caffe') && imp.channels === 3) {
     return { mode: 'caffe', why: `guessed: a Caffe model (producer "${m.producer}"), Caffe's BGR 0–255 with the ImageNet mean subtracted (ONNX files state no preprocessing; --preprocess settles it)`, uncertain: true };
+  }
+  if (/tf2onnx|keras2onnx|tensorflow|keras/.test(producer)) {
+    // tf2onnx and keras2onnx name each node by its Keras layer's path: a nested keras.applications trunk is one of its parts.
+    const parts = [...new Set(m.nodes.flatMap((n) => n.name.split('/')))];
+    const trunk = guessFromTrunk(parts);
+    if (trunk) return { ...trunk, why: `${trunk.why} (named in the graph's nodes; ONNX files state no preprocessing; --preprocess settles it)` };
   }
   const grey = guessSmallGrey(imp.channels, imp.window);
   if (grey) return { ...grey, why: `${grey.why} (ONNX files state no preprocessing; --preprocess settles it)`, uncertain: true };
