@@ -8,8 +8,8 @@ for the ONNX import tests and the bench.
   onnx_fixtures.py padsame OUTDIR          timm's Conv2dSame (TensorFlow's 'same' padding computed from the input's
                                             size: ConstantOfShape, a [n, 2] table reversed by Slice), at a fixed 32×32
                                             and with a free height and width
-  onnx_fixtures.py attention OUTDIR        a tiny vision transformer (patches, one encoder layer, mean of tokens):
-                                            refused as one
+  onnx_fixtures.py attention OUTDIR        a tiny vision transformer (patches, one encoder layer, mean of tokens),
+                                            and a tiny GroupNorm network (BiT's normalisation): each refused as such
   onnx_fixtures.py torchvision OUTDIR NAME [SIZE [OPSET [dynamic]]]
                                             a torchvision architecture with seeded random weights
 
@@ -340,6 +340,9 @@ class TinyViT(nn.Module):
 def attention(out):
     torch.manual_seed(1)
     export(TinyViT().eval(), torch.rand(1, 3, 16, 16), f'{out}/refuse_attention.onnx', 13)
+    torch.manual_seed(1)
+    group_norm = nn.Sequential(nn.Conv2d(3, 8, 3), nn.GroupNorm(2, 8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5)).eval()
+    export(group_norm, torch.rand(1, 3, 16, 16), f'{out}/refuse_group_norm.onnx', 13)
 
 
 def torchvision_model(out, name, size=224, opset=13, dynamic_hw=False):

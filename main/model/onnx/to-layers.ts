@@ -84,6 +84,8 @@ export interface ImportOptions {
 /** Operators that mean the model is not an image classifier that can slide. */
 const SEQUENCE_OPS = new Set(['LSTM', 'GRU', 'RNN', 'Scan', 'Loop', 'If']);
 const UPSAMPLING_OPS = new Set(['ConvTranspose', 'Resize', 'Upsample', 'DepthToSpace']);
+/** Normalisations by statistics over a map's height and width (PyTorch exports GroupNorm as InstanceNormalization between Reshapes). */
+const WHOLE_MAP_NORMS = new Set(['InstanceNormalization', 'GroupNormalization', 'MeanVarianceNormalization']);
 /** Operators of an integer-quantised graph (the model zoo's `-int8` files, onnxruntime's quantize_static). */
 const QUANTISED_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger', 'QLinearAdd', 'QLinearMul', 'QLinearGlobalAveragePool']);
 const PASS_OPS = new Set(['Identity', 'Dropout']);
@@ -1469,6 +1471,10 @@ export function importOnnx(m: OnnxModelFile, opts: ImportOptions = {}): Imported
   // What kind of model this is matters more than the first operator that cannot be rewritten.
   const sequence = order.find((n) => SEQUENCE_OPS.has(n.opType));
   if (sequence) imp.fail(sequence, `${sequence.opType} is a recurrent or control-flow operator: a sequence model, not an image classifier that can slide`);
+  const norm = order.find((n) => WHOLE_MAP_NORMS.has(n.opType));
+  if (norm) {
+    imp.fail(norm, `${norm.opType} normalises each channel group over the whole feature map (PyTorch's GroupNorm, InstanceNorm): a window of a photo would be normalised by the statistics of every other window, so the classifier cannot slide`);
+  }
   const attention = attentionNode(m, order);
   if (attention) {
     imp.fail(attention, `${attention.opType} of two tensors computed from the image (attention): a vision transformer, not a convolutional classifier that can slide (Convmap rewrites convolutional networks)`);
