@@ -15,6 +15,8 @@ forms other exporters than PyTorch 1.13 write, for test/onnx/zoo-ops.test.ts:
   tf2onnx_trunk.onnx    as tf2onnx names a Keras transfer-learning model's nodes
                         ("sequential/mobilenetv2_1.00_224/Conv1/Conv2D"), NHWC input: the trunk's name tells
                         its preprocessing ([-1, 1])
+  slim_1001.onnx        1001 classes and no labels, as TensorFlow-slim's ImageNet classifiers (a background
+                        class 0): named background and ImageNet's classes
   refuse_max3.onnx      Max of two maps and a constant at once: refused naming the node
   refuse_int8.onnx      quantised as onnxruntime's quantize_static writes it (QuantizeLinear →
                         DequantizeLinear around each Conv): refused, pointing at the float export
@@ -163,6 +165,20 @@ def tf2onnx_trunk(out):
     save(out, 'tf2onnx_trunk', nodes, inits, 13, 32, input_name='input_1', producer='tf2onnx', nhwc=True)
 
 
+def slim_1001(out):
+    n = helper.make_node
+    nodes = [
+        n('Conv', ['data', 'w1', 'b1'], ['c1'], kernel_shape=[3, 3], strides=[2, 2]),
+        n('Relu', ['c1'], ['r1']),
+        n('GlobalAveragePool', ['r1'], ['g']),
+        n('Flatten', ['g'], ['f']),
+        n('Gemm', ['f', 'fw', 'fb'], ['logits'], transB=1),
+        n('Softmax', ['logits'], ['prob'], axis=1),
+    ]
+    inits = [weight('w1', 4, 3, 3, 3), weight('b1', 4), weight('fw', 1001, 4), weight('fb', 1001)]
+    save(out, 'slim_1001', nodes, inits, 13, 16, classes=1001)
+
+
 if __name__ == '__main__':
-    for make in (caffe2_lrn_sum, relu6_minmax, gelu_mish, refuse_max3, refuse_int8, tf2onnx_trunk):
+    for make in (caffe2_lrn_sum, relu6_minmax, gelu_mish, refuse_max3, refuse_int8, tf2onnx_trunk, slim_1001):
         make(sys.argv[1])

@@ -73,6 +73,13 @@ describe('operators of Caffe2, tf2onnx and PyTorch 2 exports', () => {
     expect(Math.max(...diffs)).toBeLessThan(1e-4);
   }, 60_000);
 
+  it('a 1001-class model without labels (TensorFlow-slim\'s ImageNet classifiers) gets a background class and ImageNet\'s names', async () => {
+    const prepared = await prepareModel(path.join(fixtures, 'slim_1001.onnx'), { preprocess: 'unit' });
+    expect(prepared.info.labels).toHaveLength(1001);
+    expect([prepared.info.labels[0], prepared.info.labels[1], prepared.info.labels[1000]]).toEqual(['background', 'tench', 'toilet tissue']);
+    expect(prepared.info.head.join('\n')).toMatch(/labels from a background class and ImageNet's 1000 class names/);
+  }, 60_000);
+
   const refusals = [
     { name: 'refuse_max3', what: 'a Max of two maps and a constant at once', message: /node "[^"]*" \(Max\): Max of 2 computed tensor\(s\) and 1 constant\(s\) at once/ },
     { name: 'refuse_attention', what: 'a vision transformer (scripts/onnx_fixtures.py attention), at its attention and not at a reshape of tokens before it', message: /node "[^"]*MatMul[^"]*" \(MatMul\): MatMul of two tensors computed from the image \(attention\): a vision transformer, not a convolutional classifier that can slide/ },

@@ -196,6 +196,10 @@ export async function loadOnnx(file: string, opts: { output?: string; window?: n
     } else if (imported.classes === 1000) {
       labels = [...IMAGENET_CLASSES];
       labelsFrom = 'ImageNet\'s 1000 class names (the model has 1000 classes and no labels of its own)';
+    } else if (imported.classes === 1001) {
+      // TensorFlow-slim's and TF Hub's ImageNet classifiers put a background class before ImageNet's 1000.
+      labels = ['background', ...IMAGENET_CLASSES];
+      labelsFrom = 'a background class and ImageNet\'s 1000 class names (the model has 1001 classes, as TensorFlow-slim\'s, and no labels of its own)';
     }
     return { imported, file, labels, labelsFrom, preprocess: guessPreprocess(m, imported), check, original };
   } catch (e) {
