@@ -28,16 +28,26 @@ function normalizationOf(mode: string): Normalization {
   return lastNormalize.normalization;
 }
 
-/** Median luma above which `ink` inverts a photo: more than half its pixels are lighter than mid-grey. */
+/** Median luma above which `ink` inverts a photo whose ink is not told by its tails: more than half its pixels are lighter than mid-grey. */
 export const INK_LIGHT_MEDIAN = 127.5;
+
+/** Share of a photo's pixels at each end of its luma histogram taken as where its ink may lie (0.5 %). */
+export const INK_TAIL = 0.005;
+
+/** Luma levels by which one tail must reach further from the median than the other to tell the ink. */
+export const INK_TAIL_MARGIN = 32;
 
 /** The most pixels {@link photoPreprocess} looks at (a regular subsample of larger photos). */
 const INK_SAMPLES = 1 << 20;
 
 /**
- * The preprocessing one photo gets: `ink` becomes `inverted` when the photo's median luma (Rec. 601,
- * 0–255) is over {@link INK_LIGHT_MEDIAN} (dark ink on a light ground) and `unit` otherwise; every
- * other mode is returned as it is. Photos over 2^20 pixels are judged on every k-th pixel.
+ * The preprocessing one photo gets: `ink` becomes `inverted` for dark ink and `unit` for light ink;
+ * every other mode is returned as it is. The ink is the end of the luma histogram (Rec. 601, 0–255)
+ * that reaches further from the median: from the median down to the {@link INK_TAIL} quantile
+ * against from it up to the 1 − INK_TAIL quantile, by at least {@link INK_TAIL_MARGIN} levels (dark
+ * strokes on grey paper, or chalk on a lighter board). Where neither does (no strokes, or texture
+ * both ways), a median over {@link INK_LIGHT_MEDIAN} means a light ground and dark ink. Photos over
+ * 2^20 pixels are judged on every k-th pixel.
  * @param photo RGB pixels [height, width, 3], row-major.
  */
 export function photoPreprocess(mode: PreprocessMode, photo: { data: ArrayLike<number>; width: number; height: number }): PreprocessMode {
@@ -51,6 +61,17 @@ export function photoPreprocess(mode: PreprocessMode, photo: { data: ArrayLike<n
     const s = i * 3;
     histogram[Math.round(LUMA[0] * photo.data[s] + LUMA[1] * photo.data[s + 1] + LUMA[2] * photo.data[s + 2])]++;
   }
+  // The first level at which the cumulative count reaches `share` of the samples.
+  const quantile = (share: number): number => {
+    let sum = 0;
+    for (let v = 0; v < 256; v++) if ((sum += histogram[v]) >= share * counted) return v;
+    return 255;
+  };
+  const median = quantile(0.5);
+  const darkReach = median - quantile(INK_TAIL);
+  const lightReach = quantile(1 - INK_TAIL) - median;
+  if (darkReach - lightReach >= INK_TAIL_MARGIN) return 'inverted';
+  if (lightReach - darkReach >= INK_TAIL_MARGIN) return 'unit';
   // The median is over 127.5 when fewer than half the samples are at 127 or below.
   let dark = 0;
   for (let v = 0; v <= Math.floor(INK_LIGHT_MEDIAN); v++) dark += histogram[v];

@@ -51,14 +51,15 @@ export const THIRD_PARTY_DIGIT_MODELS = [
 /** Photos whose crops serve as backgrounds. */
 const PHOTO_BACKGROUNDS = ['images/skimage_camera.png', 'images/skimage_coffee.png', 'images/skimage_astronaut.png', 'images/skimage_chelsea.png'];
 
-type Background = 'black' | 'gradient' | 'noise' | 'photo' | 'paper';
+type Background = 'black' | 'gradient' | 'noise' | 'photo' | 'paper' | 'chalk' | 'pencil';
 
 /**
  * Kinds reported by kind only, outside the headline figures (which stay those of the issue's light-ink
  * scenes): dark ink on light paper, which a white-on-black model reads only when its preprocessing
- * inverts the photo (`ink`, `inverted`).
+ * inverts the photo (`ink`, `inverted`); white chalk on a board lighter than mid-grey (150), which it
+ * must not invert; pencil (10) on paper darker than mid-grey (110), which it must.
  */
-const EXTRA_KINDS: ReadonlySet<Background> = new Set(['paper']);
+const EXTRA_KINDS: ReadonlySet<Background> = new Set(['paper', 'chalk', 'pencil']);
 
 interface SceneSpec {
   kind: Background;
@@ -80,6 +81,8 @@ export function sceneSpecs(full: boolean): SceneSpec[] {
     specs.push({ kind: 'black', width: 1024, height: 768, count: 6, sizes: [48, 96, 160], seed: 400 + i });
     for (const kind of ['gradient', 'noise', 'photo'] as const) specs.push({ kind, width: 640, height: 480, count: 12, sizes: [28, 42, 56, 84], seed: 500 + 10 * i + kind.length });
     specs.push({ kind: 'paper', width: 640, height: 480, count: 12, sizes: [28, 42, 56, 84], seed: 600 + i });
+    specs.push({ kind: 'chalk', width: 640, height: 480, count: 12, sizes: [28, 42, 56, 84], seed: 700 + i });
+    specs.push({ kind: 'pencil', width: 640, height: 480, count: 12, sizes: [28, 42, 56, 84], seed: 800 + i });
   }
   return specs;
 }
@@ -112,6 +115,12 @@ async function makeScene(spec: SceneSpec): Promise<DigitScene> {
     // Ink 31 on paper 235 (a scan's or a photo's greys, not pure black on white).
     const rgb = new Uint8Array(scene.rgb.length);
     for (let i = 0; i < rgb.length; i++) rgb[i] = 235 - Math.round(0.8 * scene.rgb[i]);
+    return { ...scene, rgb };
+  }
+  if (spec.kind === 'chalk' || spec.kind === 'pencil') {
+    // Chalk: strokes 255 over a board of 150. Pencil: strokes down to 10 on paper of 110.
+    const rgb = new Uint8Array(scene.rgb.length);
+    for (let i = 0; i < rgb.length; i++) rgb[i] = spec.kind === 'chalk' ? Math.max(150, scene.rgb[i]) : 110 - Math.round((100 / 255) * scene.rgb[i]);
     return { ...scene, rgb };
   }
   const bg = await background(spec);

@@ -1,4 +1,4 @@
-// `ink` preprocessing: which photos it inverts, worked by hand (Rec. 601 luma, median over 127.5).
+// `ink` preprocessing: which photos it inverts, worked by hand (Rec. 601 luma; the tail that reaches further from the median, else a median over 127.5).
 import { describe, expect, it } from 'vitest';
 import { isPreprocessMode, readPreprocessMode } from '../../core/model-info';
 import { photoPreprocess, preprocessValue } from '../../core/preprocess';
@@ -22,6 +22,21 @@ describe('ink preprocessing', () => {
     expect(photoPreprocess('ink', photo([[250, 250, 250], [240, 240, 240], [200, 200, 200], [0, 0, 0], [10, 10, 10]]))).toBe('inverted');
     // Two of four: the median lies between a dark and a light pixel, so not over the line.
     expect(photoPreprocess('ink', photo([[250, 250, 250], [240, 240, 240], [0, 0, 0], [10, 10, 10]]))).toBe('unit');
+  });
+
+  it('takes the ink from the tail that reaches further from the median, on a ground lighter or darker than mid-grey', () => {
+    const grounds = (ground: number, ink: number, inkPixels: number): [number, number, number][] =>
+      Array.from({ length: 100 }, (_, i): [number, number, number] => (i < inkPixels ? [ink, ink, ink] : [ground, ground, ground]));
+    // Chalk 255 on a board of 150 (median over 127.5): the light tail reaches 105 levels, the dark none: not inverted.
+    expect(photoPreprocess('ink', photo(grounds(150, 255, 3)))).toBe('unit');
+    // Pencil 10 on grey paper of 110 (median under 127.5): the dark tail reaches 100 levels: inverted.
+    expect(photoPreprocess('ink', photo(grounds(110, 10, 3)))).toBe('inverted');
+    // One ink pixel in 100 still sets the 0.5 % quantile (the first level whose count reaches half a pixel).
+    expect(photoPreprocess('ink', photo(grounds(110, 10, 1)))).toBe('inverted');
+    // Tails 31 and 0 levels apart (under the 32-level margin): the median decides (150: inverted).
+    expect(photoPreprocess('ink', photo(grounds(150, 181, 3)))).toBe('inverted');
+    // 32 apart: the light tail decides.
+    expect(photoPreprocess('ink', photo(grounds(150, 182, 3)))).toBe('unit');
   });
 
   it('judges colour by its luma: pure yellow is light (226), pure blue dark (29), pure red dark (76)', () => {
