@@ -15,6 +15,9 @@ forms other exporters than PyTorch 1.13 write, for test/onnx/zoo-ops.test.ts:
   tf2onnx_trunk.onnx    as tf2onnx names a Keras transfer-learning model's nodes
                         ("sequential/mobilenetv2_1.00_224/Conv1/Conv2D"), NHWC input: the trunk's name tells
                         its preprocessing ([-1, 1])
+  scaled_imagenet.onnx  producer "pytorch", the input normalised in the graph: (x − mean) / std with ImageNet's
+                        statistics of [0, 1] pixels, so the file wants x / 255 (not the mean/std again)
+  scaled_255.onnx       the input scaled in the graph: x / 255, − 0.5, / 0.5, so the file wants 0–255
   slim_1001.onnx        1001 classes and no labels, as TensorFlow-slim's ImageNet classifiers (a background
                         class 0): named background and ImageNet's classes
   refuse_max3.onnx      Max of two maps and a constant at once: refused naming the node
@@ -179,6 +182,25 @@ def slim_1001(out):
     save(out, 'slim_1001', nodes, inits, 13, 16, classes=1001)
 
 
+def scaled(out):
+    n = helper.make_node
+    head = [
+        n('Conv', ['x', 'w1', 'b1'], ['c1'], kernel_shape=[3, 3], strides=[2, 2]),
+        n('Relu', ['c1'], ['r1']),
+        n('GlobalAveragePool', ['r1'], ['g']),
+        n('Flatten', ['g'], ['f']),
+        n('Gemm', ['f', 'fw', 'fb'], ['prob'], transB=1),
+    ]
+    tail = [weight('w1', 4, 3, 3, 3), weight('b1', 4), weight('fw', 5, 4), weight('fb', 5)]
+    nodes = [n('Sub', ['data', 'mean'], ['centred'], name='/normalize/Sub'), n('Div', ['centred', 'std'], ['x'], name='/normalize/Div')] + head
+    inits = [const('mean', [[[0.485]], [[0.456]], [[0.406]]]), const('std', [[[0.229]], [[0.224]], [[0.225]]])] + tail
+    save(out, 'scaled_imagenet', nodes, inits, 13, 16, producer='pytorch')
+    nodes = [n('Div', ['data', 'k255'], ['u'], name='/scale/Div'), n('Sub', ['u', 'half'], ['v'], name='/scale/Sub'),
+             n('Div', ['v', 'half2'], ['x'], name='/scale/Div_1')] + head
+    inits = [const('k255', 255.0), const('half', 0.5), const('half2', 0.5)] + tail
+    save(out, 'scaled_255', nodes, inits, 13, 16, producer='pytorch')
+
+
 if __name__ == '__main__':
-    for make in (caffe2_lrn_sum, relu6_minmax, gelu_mish, refuse_max3, refuse_int8, tf2onnx_trunk, slim_1001):
+    for make in (caffe2_lrn_sum, relu6_minmax, gelu_mish, refuse_max3, refuse_int8, tf2onnx_trunk, slim_1001, scaled):
         make(sys.argv[1])

@@ -73,6 +73,17 @@ describe('operators of Caffe2, tf2onnx and PyTorch 2 exports', () => {
     expect(Math.max(...diffs)).toBeLessThan(1e-4);
   }, 60_000);
 
+  it('reads the range a graph that scales its own input wants from its constants: ImageNet\'s mean/std of [0, 1] → unit (not imagenet again), x / 255 → raw', async () => {
+    const imagenet = await prepareModel(path.join(fixtures, 'scaled_imagenet.onnx'));
+    expect(imagenet.info.preprocess).toBe('unit');
+    // (x − 0.485) / 0.229 = 4.367 x − 2.118 for red; the same for green and blue with their own statistics.
+    expect(imagenet.info.preprocessGuess?.why).toBe('guessed: the graph scales its input itself (/normalize/Sub, /normalize/Div: x · scale + offset, scale 4.367/4.464/4.444, offset -2.118/-2.036/-1.804), which fits pixel values in 0–1 (ONNX files state no preprocessing; --preprocess settles it)');
+    // (x / 255 − 0.5) / 0.5 = x / 127.5 − 1.
+    const raw = await prepareModel(path.join(fixtures, 'scaled_255.onnx'));
+    expect(raw.info.preprocess).toBe('raw');
+    expect(raw.info.preprocessGuess?.why).toMatch(/scale 0\.007843, offset -1\), which fits pixel values in 0–255/);
+  }, 60_000);
+
   it('a 1001-class model without labels (TensorFlow-slim\'s ImageNet classifiers) gets a background class and ImageNet\'s names', async () => {
     const prepared = await prepareModel(path.join(fixtures, 'slim_1001.onnx'), { preprocess: 'unit' });
     expect(prepared.info.labels).toHaveLength(1001);

@@ -10,6 +10,7 @@ import { guessFromTrunk, guessSmallGrey } from '../../../core/preprocess-guess';
 import { ModelError } from '../errors';
 import { readInside } from '../../io/safe-read';
 import { IMAGENET_CLASSES } from './imagenet-classes';
+import { inputScaling, rangeOfScaling } from './input-scaling';
 import { OnnxType, readOnnxFile, type OnnxModelFile } from './read';
 import { importOnnx, type ImportedClassifier } from './to-layers';
 import { ModelType } from './schema';
@@ -154,6 +155,14 @@ function guessPreprocess(m: OnnxModelFile, imp: ImportedClassifier): LoadedOnnx[
   const read = typeof stated === 'string' ? readPreprocessMode(stated) : undefined;
   if (read?.ok) {
     return { mode: read.mode, why: 'stated in the model\'s metadata', uncertain: false };
+  }
+  const scaling = inputScaling(m, imp.input.name, imp.channels);
+  if (scaling) {
+    const range = rangeOfScaling(scaling);
+    const grey = range === 'unit' ? guessSmallGrey(imp.channels, imp.window) : null;
+    const values = (v: number[]): string => v.map((x) => Number(x.toPrecision(4))).join('/');
+    const why = `the graph scales its input itself (${scaling.nodes.join(', ')}: x · scale + offset, scale ${values(scaling.scale)}, offset ${values(scaling.offset)}), which fits pixel values in ${range === 'raw' ? '0–255' : '0–1'}`;
+    return { mode: grey ? 'ink' : range, why: `guessed: ${why}${grey ? '; a small grey classifier: inverted on a light photo' : ''} (ONNX files state no preprocessing; --preprocess settles it)`, uncertain: true };
   }
   const producer = m.producer.toLowerCase();
   if (producer.startsWith('pytorch') && imp.channels === 3) {
