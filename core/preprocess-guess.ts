@@ -59,3 +59,15 @@ export function guessSmallGrey(channels: number, window: readonly [number, numbe
     uncertain: false,
   };
 }
+
+/**
+ * The pixel range a model that scales its own input was trained on, from the scale (per channel, or
+ * one) its first layer multiplies the pixels by: 'raw' (0–255) or 'unit' (0–1), whichever that scale
+ * maps onto a span nearest a standardised input's, about 3 (ImageNet's mean/std sends [0, 1] to a
+ * span of 4.4; x / 255 sends [0, 255] to 1; they tie at a scale of 3 / √255 ≈ 0.188).
+ */
+export function pixelRangeOfScale(scale: readonly number[]): 'raw' | 'unit' {
+  const mean = scale.reduce((a, v) => a + Math.abs(v), 0) / Math.max(scale.length, 1);
+  const distance = (span: number): number => Math.abs(Math.log(span / 3));
+  return distance(255 * mean) < distance(mean) ? 'raw' : 'unit';
+}

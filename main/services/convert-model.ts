@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ConvertedModelInfo, EquivalenceReport } from '../../core/model-info';
-import { guessFromTrunk, guessSmallGrey, type PreprocessGuess } from '../../core/preprocess-guess';
+import { KerasNormalization } from '../model/keras-layers';
+import { guessFromTrunk, guessSmallGrey, pixelRangeOfScale, type PreprocessGuess } from '../../core/preprocess-guess';
 import { refineSaved, refineStride, strideInfo, type FineConversion } from '../convert/atrous';
 import { convertClassifier, type Conversion } from '../convert/convert';
 import { loadConverted, modelToArtifacts, saveConverted } from '../convert/save';
@@ -52,13 +53,29 @@ function nestedModelNames(model: tf.LayersModel): string[] {
   return names;
 }
 
+/** The scale a leading Rescaling or Normalization multiplies pixels by (one, or one per channel), else undefined. */
+function leadingScale(layer: tf.layers.Layer, channels: number): number[] | undefined {
+  if (layer instanceof KerasNormalization) return Array.from(layer.affine(channels).scale);
+  if (layer.getClassName() !== 'Rescaling') return undefined;
+  const scale = (layer.getConfig() as { scale?: unknown }).scale;
+  const values = Array.isArray(scale) ? scale.map(Number) : [Number(scale ?? 1)];
+  return values.every(Number.isFinite) ? values : undefined;
+}
+
 function guessPreprocess(teachableMachine: boolean, conv: Conversion, builtin: boolean, model: tf.LayersModel): PreprocessGuess {
   if (teachableMachine) return { mode: 'signed', why: 'guessed: a Teachable Machine model', uncertain: false };
   if (builtin) return { mode: 'ink', why: 'the built-in model\'s', uncertain: false };
   const trunk = guessFromTrunk(nestedModelNames(model));
   if (trunk) return trunk;
   const first = conv.fcn.layers[1];
-  if (first && first.getClassName() === 'Rescaling') return { mode: 'raw', why: 'guessed: the model rescales its input itself', uncertain: false };
+  const scale = first ? leadingScale(first, conv.channels) : undefined;
+  if (scale) {
+    const range = pixelRangeOfScale(scale);
+    const what = first.getClassName() === 'Rescaling' ? 'rescales' : 'normalises';
+    if (range === 'raw') return { mode: 'raw', why: `guessed: the model ${what} its input itself`, uncertain: false };
+    const grey = guessSmallGrey(conv.channels, conv.window);
+    return { mode: grey ? 'ink' : 'unit', why: `guessed: the model ${what} its input itself, from pixel values in 0–1${grey ? '; a small grey classifier: inverted on a light photo' : ''}`, uncertain: false };
+  }
   const grey = guessSmallGrey(conv.channels, conv.window);
   if (grey) return grey;
   return { mode: 'unit', why: 'guessed: the default, nothing in the model says otherwise', uncertain: false };

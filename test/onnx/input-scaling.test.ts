@@ -3,7 +3,8 @@
  * the pixel range it implies.
  */
 import { describe, expect, it } from 'vitest';
-import { inputScaling, rangeOfScaling } from '../../main/model/onnx/input-scaling';
+import { pixelRangeOfScale } from '../../core/preprocess-guess';
+import { inputScaling } from '../../main/model/onnx/input-scaling';
 import type { OnnxModelFile, OnnxNode, OnnxTensor } from '../../main/model/onnx/read';
 
 const node = (opType: string, input: string[], output: string): OnnxNode => ({ name: output, opType, domain: '', input, output: [output], attribute: new Map() });
@@ -38,7 +39,7 @@ describe('the scaling a graph applies to its input', () => {
   });
 
   it('reads the range whose span the scaling maps nearest 3: ×4.37 → 0–1, ×1/255 and ×1/127.5 → 0–255, ×2 → 0–1', () => {
-    const range = (scale: number): string => rangeOfScaling({ scale: [scale], offset: [0], nodes: [] });
+    const range = (scale: number): string => pixelRangeOfScale([scale]);
     expect(range(1 / 0.229)).toBe('unit');
     expect(range(1 / 255)).toBe('raw');
     expect(range(1 / 127.5)).toBe('raw');

@@ -82,14 +82,3 @@ export function inputScaling(m: OnnxModelFile, input: string, channels: number):
   }
   return nodes.length > 0 ? { scale, offset, nodes } : null;
 }
-
-/**
- * The pixel range a graph that scales its own input was trained on: 'raw' (0–255) or 'unit' (0–1),
- * the one its scaling maps onto a span nearest a standardised input's (about 3: ImageNet's
- * mean/std sends [0, 1] to a span of 4.4, x / 255 sends [0, 255] to 1).
- */
-export function rangeOfScaling(s: InputScaling): 'raw' | 'unit' {
-  const mean = s.scale.reduce((a, v) => a + Math.abs(v), 0) / s.scale.length;
-  const distance = (span: number): number => Math.abs(Math.log(span / 3));
-  return distance(255 * mean) < distance(mean) ? 'raw' : 'unit';
-}

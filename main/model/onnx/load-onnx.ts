@@ -6,11 +6,11 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readPreprocessMode, type PreprocessMode } from '../../../core/model-info';
-import { guessFromTrunk, guessSmallGrey } from '../../../core/preprocess-guess';
+import { guessFromTrunk, guessSmallGrey, pixelRangeOfScale } from '../../../core/preprocess-guess';
 import { ModelError } from '../errors';
 import { readInside } from '../../io/safe-read';
 import { IMAGENET_CLASSES } from './imagenet-classes';
-import { inputScaling, rangeOfScaling } from './input-scaling';
+import { inputScaling } from './input-scaling';
 import { OnnxType, readOnnxFile, type OnnxModelFile } from './read';
 import { importOnnx, type ImportedClassifier } from './to-layers';
 import { ModelType } from './schema';
@@ -158,7 +158,7 @@ function guessPreprocess(m: OnnxModelFile, imp: ImportedClassifier): LoadedOnnx[
   }
   const scaling = inputScaling(m, imp.input.name, imp.channels);
   if (scaling) {
-    const range = rangeOfScaling(scaling);
+    const range = pixelRangeOfScale(scaling.scale);
     const grey = range === 'unit' ? guessSmallGrey(imp.channels, imp.window) : null;
     const values = (v: number[]): string => v.map((x) => Number(x.toPrecision(4))).join('/');
     const why = `the graph scales its input itself (${scaling.nodes.join(', ')}: x · scale + offset, scale ${values(scaling.scale)}, offset ${values(scaling.offset)}), which fits pixel values in ${range === 'raw' ? '0–255' : '0–1'}`;
