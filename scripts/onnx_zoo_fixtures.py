@@ -18,6 +18,9 @@ forms other exporters than PyTorch 1.13 write, for test/onnx/zoo-ops.test.ts:
   scaled_imagenet.onnx  producer "pytorch", the input normalised in the graph: (x − mean) / std with ImageNet's
                         statistics of [0, 1] pixels, so the file wants x / 255 (not the mean/std again)
   scaled_255.onnx       the input scaled in the graph: x / 255, − 0.5, / 0.5, so the file wants 0–255
+  resize_free.onnx      a free height and width resized inside to 32×32 (Resize, sizes), then a small CNN: the
+                        identity at --window 32, refused at the default 224 with that hint
+  resize_fixed.onnx     a fixed 48×48 input resized inside to 32×32: refused, it does not look pixel for pixel
   slim_1001.onnx        1001 classes and no labels, as TensorFlow-slim's ImageNet classifiers (a background
                         class 0): named background and ImageNet's classes
   refuse_max3.onnx      Max of two maps and a constant at once: refused naming the node
@@ -44,7 +47,7 @@ def const(name, values, dtype=np.float32):
 
 
 def save(out, name, nodes, inits, opset, size, input_name='data', classes=5, producer='convmap-fixture', nhwc=False):
-    shape = [1, size, size, 3] if nhwc else [1, 3, size, size]
+    shape = [1, size, size, 3] if nhwc else [1, 3, size, size] if size else [1, 3, 'H', 'W']
     graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, shape)],
                               [helper.make_tensor_value_info('prob', TensorProto.FLOAT, [1, classes])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', opset)], producer_name=producer)
@@ -201,6 +204,21 @@ def scaled(out):
     save(out, 'scaled_255', nodes, inits, 13, 16, producer='pytorch')
 
 
+def resized(out):
+    n = helper.make_node
+    for name, size in (('resize_free', None), ('resize_fixed', 48)):
+        nodes = [
+            n('Resize', ['data', '', '', 'sizes'], ['x'], name='/resize/Resize', mode='linear'),
+            n('Conv', ['x', 'w1', 'b1'], ['c1'], kernel_shape=[3, 3], strides=[2, 2]),
+            n('Relu', ['c1'], ['r1']),
+            n('Conv', ['r1', 'w2', 'b2'], ['c2'], kernel_shape=[15, 15]),
+            n('Flatten', ['c2'], ['f']),
+            n('Softmax', ['f'], ['prob'], axis=1),
+        ]
+        inits = [const('sizes', [1, 3, 32, 32], np.int64), weight('w1', 4, 3, 3, 3), weight('b1', 4), weight('w2', 5, 4, 15, 15), weight('b2', 5)]
+        save(out, name, nodes, inits, 13, size)
+
+
 if __name__ == '__main__':
-    for make in (caffe2_lrn_sum, relu6_minmax, gelu_mish, refuse_max3, refuse_int8, tf2onnx_trunk, slim_1001, scaled):
+    for make in (caffe2_lrn_sum, relu6_minmax, gelu_mish, refuse_max3, refuse_int8, tf2onnx_trunk, slim_1001, scaled, resized):
         make(sys.argv[1])

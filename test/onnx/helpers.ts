@@ -121,8 +121,8 @@ export function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Converts `target` (file or folder) and returns the converted ONNX bytes with the geometry. */
-export async function convert(target: string, opts: { preprocess?: 'unit' | 'raw'; stride?: number } = {}) {
-  const prepared = await prepareModel(target, { preprocess: opts.preprocess ?? 'unit', ...(opts.stride ? { stride: opts.stride } : {}) });
+export async function convert(target: string, opts: { preprocess?: 'unit' | 'raw'; stride?: number; window?: number } = {}) {
+  const prepared = await prepareModel(target, { preprocess: opts.preprocess ?? 'unit', ...(opts.stride ? { stride: opts.stride } : {}), ...(opts.window ? { window: opts.window } : {}) });
   const { bytes } = await exportConverted(prepared.artifacts, prepared.info, target);
   return { bytes, info: prepared.info };
 }
@@ -131,8 +131,8 @@ export async function convert(target: string, opts: { preprocess?: 'unit' | 'raw
  * Every cell of the converted model (a bare ONNX Runtime session on its bytes) on a random image of
  * `cells` per axis, against the original file on the crop of that cell.
  */
-export async function cellsAgainstCrops(target: string, file: string, layout: Layout, cells: number, type?: 'float32' | 'float64' | 'uint8', stride?: number) {
-  const { bytes, info } = await convert(target, { preprocess: type === 'uint8' ? 'raw' : 'unit', stride });
+export async function cellsAgainstCrops(target: string, file: string, layout: Layout, cells: number, type?: 'float32' | 'float64' | 'uint8', stride?: number, window?: number) {
+  const { bytes, info } = await convert(target, { preprocess: type === 'uint8' ? 'raw' : 'unit', stride, window });
   const [wh, ww] = info.window;
   const [sy, sx] = info.stride;
   const c = info.channels;

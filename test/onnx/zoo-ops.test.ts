@@ -158,6 +158,16 @@ describe('pads computed from the input size (timm\'s Conv2dSame, F.pad): folded 
     expect(await oneCell(path.join(fixtures, 'pad_same.onnx'))).toBeLessThan(1e-5);
   }, 60_000);
 
+  it('an input resized inside to 32×32: the identity at --window 32 (every cell its crop); refused at the default 224 saying so, and for a fixed 48×48 input', async () => {
+    expect(await oneCell(path.join(fixtures, 'resize_free.onnx'), 32)).toBeLessThan(1e-5);
+    const { diffs } = await cellsAgainstCrops(path.join(fixtures, 'resize_free.onnx'), path.join(fixtures, 'resize_free.onnx'), 'nchw', 3, undefined, undefined, 32);
+    expect(Math.max(...diffs)).toBeLessThan(1e-4);
+    const free = await prepareModel(path.join(fixtures, 'resize_free.onnx')).catch((e: Error) => e);
+    expect((free as Error).message).toMatch(/\(Resize\): resizes the image from 224×224 to 32×32: the classifier does not look at the photo pixel for pixel, so its cells could not be its crops \(the window was taken as 224×224 for the free height and width: --window gives the size it was trained at\)$/);
+    const fixed = await prepareModel(path.join(fixtures, 'resize_fixed.onnx')).catch((e: Error) => e);
+    expect((fixed as Error).message).toMatch(/\(Resize\): resizes the image from 48×48 to 32×32: the classifier does not look at the photo pixel for pixel, so its cells could not be its crops$/);
+  }, 60_000);
+
   it('a free-size graph traced at 32: refused at the default 224 saying --window gives the training size; at --window 32 its cell is the file\'s', async () => {
     const file = path.join(fixtures, 'pad_same_dynamic.onnx');
     const err = await prepareModel(file).catch((e: Error) => e);

@@ -235,6 +235,41 @@ class Importer {
   }
 
   /** ONNX dims of a value at the window size (batch 1). */
+  /**
+   * The height × width a Resize or Upsample gives its map at the window size (from its constant
+   * sizes, or scales), or undefined when they are not constants or the input is not a map.
+   */
+  private resizeTarget(node: OnnxNode): { from: number[]; to: number[]; same: boolean; larger: boolean } | undefined {
+    const x = this.vals.get(node.input[0]);
+    if (!x || x.kind !== 'map') return undefined;
+    const dims = this.dimsOf(x);
+    const [hy, hx] = x.layout === 'nchw' ? [2, 3] : [1, 2];
+    // Resize (opset 11+): X, roi, scales, sizes; Resize-10 and Upsample-9: X, scales; Upsample-7: a scales attribute.
+    const late = node.opType === 'Resize' && this.m.opset >= 11;
+    const sizes = late ? this.optConstOrUndefined(node.input[3]) : undefined;
+    const scalesConst = this.optConstOrUndefined(node.input[late ? 2 : 1]);
+    const scales = scalesConst && scalesConst.values.length === dims.length ? Array.from(scalesConst.values, Number) : attr(node, 'scales')?.floats;
+    let to: number[];
+    if (sizes && sizes.values.length === dims.length) to = [Number(sizes.values[hy]), Number(sizes.values[hx])];
+    else if (scales && scales.length === dims.length) to = [Math.floor(dims[hy] * scales[hy]), Math.floor(dims[hx] * scales[hx])];
+    else return undefined;
+    const from = [dims[hy], dims[hx]];
+    return { from, to, same: to[0] === from[0] && to[1] === from[1], larger: to[0] >= from[0] && to[1] >= from[1] };
+  }
+
+  /** True when `name` is the graph's input, or computed from it by Cast, Transpose, Identity or arithmetic with constants only. */
+  private readsInput(name: string): boolean {
+    for (let steps = 0; steps < 16; steps++) {
+      if (this.m.inputs.some((i) => i.name === name)) return true;
+      const p = this.producer.get(name);
+      if (!p || !['Cast', 'Transpose', 'Identity', 'Add', 'Sub', 'Mul', 'Div'].includes(p.opType)) return false;
+      const computed = p.input.filter((i) => i !== '' && !this.optConstOrUndefined(i));
+      if (computed.length !== 1) return false;
+      name = computed[0];
+    }
+    return false;
+  }
+
   private dimsOf(v: Val): number[] {
     if (v.kind === 'const') return v.dims;
     const { h, w, c } = this.shapeOf(v);
@@ -386,6 +421,15 @@ class Importer {
         this.fail(node, `${node.opType} is a recurrent or control-flow operator: a sequence model, not an image classifier that can slide`);
       }
       if (UPSAMPLING_OPS.has(node.opType)) {
+        const resized = node.opType === 'Resize' || node.opType === 'Upsample' ? this.resizeTarget(node) : undefined;
+        if (resized?.same) {
+          // A model that resizes its input to the size it trained at does nothing at that window.
+          this.set(node, this.get(node, 0));
+          continue;
+        }
+        if (resized && (!resized.larger || this.readsInput(node.input[0]))) {
+          this.fail(node, `resizes the image from ${resized.from.join('×')} to ${resized.to.join('×')}: the classifier does not look at the photo pixel for pixel, so its cells could not be its crops`);
+        }
         this.fail(node, `${node.opType} scales a feature map up: a segmenter or generator, not an image classifier`);
       }
       if (QUANTISED_OPS.has(node.opType)) {
