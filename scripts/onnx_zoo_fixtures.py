@@ -18,8 +18,8 @@ forms other exporters than PyTorch 1.13 write, for test/onnx/zoo-ops.test.ts:
   scaled_imagenet.onnx  producer "pytorch", the input normalised in the graph: (x − mean) / std with ImageNet's
                         statistics of [0, 1] pixels, so the file wants x / 255 (not the mean/std again)
   scaled_255.onnx       the input scaled in the graph: x / 255, − 0.5, / 0.5, so the file wants 0–255
-  resize_free.onnx      a free height and width resized inside to 32×32 (Resize, sizes), then a small CNN: the
-                        identity at --window 32, refused at the default 224 with that hint
+  resize_free.onnx      a free height and width resized inside to 32×32 (Resize, sizes), then a small CNN: its
+                        window is 32, where the Resize is the identity
   resize_fixed.onnx     a fixed 48×48 input resized inside to 32×32: refused, it does not look pixel for pixel
   slim_1001.onnx        1001 classes and no labels, as TensorFlow-slim's ImageNet classifiers (a background
                         class 0): named background and ImageNet's classes

@@ -158,12 +158,15 @@ describe('pads computed from the input size (timm\'s Conv2dSame, F.pad): folded 
     expect(await oneCell(path.join(fixtures, 'pad_same.onnx'))).toBeLessThan(1e-5);
   }, 60_000);
 
-  it('an input resized inside to 32×32: the identity at --window 32 (every cell its crop); refused at the default 224 saying so, and for a fixed 48×48 input', async () => {
-    expect(await oneCell(path.join(fixtures, 'resize_free.onnx'), 32)).toBeLessThan(1e-5);
-    const { diffs } = await cellsAgainstCrops(path.join(fixtures, 'resize_free.onnx'), path.join(fixtures, 'resize_free.onnx'), 'nchw', 3, undefined, undefined, 32);
+  it('a free-size input resized inside to 32×32 gets that window (as a Keras Resizing after the input does): every cell is its crop; another window, or a fixed 48×48 input, is refused', async () => {
+    const file = path.join(fixtures, 'resize_free.onnx');
+    const prepared = await prepareModel(file, { preprocess: 'unit' });
+    expect(prepared.info.window).toEqual([32, 32]);
+    expect(prepared.info.head.join('\n')).toMatch(/input "data" has a free height and width: the window is 32×32, the size the graph resizes it to/);
+    const { diffs } = await cellsAgainstCrops(file, file, 'nchw', 3);
     expect(Math.max(...diffs)).toBeLessThan(1e-4);
-    const free = await prepareModel(path.join(fixtures, 'resize_free.onnx')).catch((e: Error) => e);
-    expect((free as Error).message).toMatch(/\(Resize\): resizes the image from 224×224 to 32×32: the classifier does not look at the photo pixel for pixel, so its cells could not be its crops \(the window was taken as 224×224 for the free height and width: --window gives the size it was trained at\)$/);
+    const other = await prepareModel(file, { window: 64 }).catch((e: Error) => e);
+    expect((other as Error).message).toMatch(/\(Resize\): resizes the image from 64×64 to 32×32: the classifier does not look at the photo pixel for pixel, so its cells could not be its crops$/);
     const fixed = await prepareModel(path.join(fixtures, 'resize_fixed.onnx')).catch((e: Error) => e);
     expect((fixed as Error).message).toMatch(/\(Resize\): resizes the image from 48×48 to 32×32: the classifier does not look at the photo pixel for pixel, so its cells could not be its crops$/);
   }, 60_000);

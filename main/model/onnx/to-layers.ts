@@ -257,6 +257,32 @@ class Importer {
     return { from, to, same: to[0] === from[0] && to[1] === from[1], larger: to[0] >= from[0] && to[1] >= from[1] };
   }
 
+  /**
+   * The [h, w] a graph resizes its free-size input to first (a Resize with constant sizes, reached
+   * through Cast, Transpose, Identity or arithmetic with constants), as Keras's Resizing after the input gives the window.
+   */
+  private resizeWindow(input: string): [number, number] | undefined {
+    let name = input;
+    for (let steps = 0; steps < 16; steps++) {
+      const next = this.consumers.get(name) ?? [];
+      if (next.length !== 1) return undefined;
+      const n = next[0];
+      if (n.opType === 'Resize') {
+        const sizes = this.m.opset >= 11 ? this.optConstOrUndefined(n.input[3]) : undefined;
+        const v = sizes && sizes.values.length === 4 ? Array.from(sizes.values, Number) : undefined;
+        if (!v || !v.every((d) => Number.isInteger(d) && d > 0)) return undefined;
+        // NCHW ([1, C, h, w]) or NHWC ([1, h, w, C]) by where the channels (1 or 3) are.
+        if (v[1] === 1 || v[1] === 3) return [v[2], v[3]];
+        if (v[3] === 1 || v[3] === 3) return [v[1], v[2]];
+        return undefined;
+      }
+      if (!['Cast', 'Transpose', 'Identity', 'Add', 'Sub', 'Mul', 'Div'].includes(n.opType)) return undefined;
+      if (n.input.filter((i) => i !== '' && !this.optConstOrUndefined(i)).length !== 1) return undefined;
+      name = n.output[0];
+    }
+    return undefined;
+  }
+
   /** True when `name` is the graph's input, or computed from it by Cast, Transpose, Identity or arithmetic with constants only. */
   private readsInput(name: string): boolean {
     for (let steps = 0; steps < 16; steps++) {
@@ -293,11 +319,14 @@ class Importer {
     const fixed = (d: number | string | null): number | null => (typeof d === 'number' && d > 0 ? d : null);
     const first = this.consumers.get(inp.name) ?? [];
     const free = (): [number, number] => {
-      const w = opts.window ?? [224, 224];
-      if (!opts.window) this.guessedWindow = w;
+      const resized = opts.window ? undefined : this.resizeWindow(inp.name);
+      const w = opts.window ?? resized ?? [224, 224];
+      if (!opts.window && !resized) this.guessedWindow = w;
       this.notes.push(opts.window
         ? `input "${inp.name}" has a free height and width: the window is ${w[0]}×${w[1]}, as given`
-        : `input "${inp.name}" has a free height and width: the window is taken as ${w[0]}×${w[1]} (give the size it was trained at with --window)`);
+        : resized
+          ? `input "${inp.name}" has a free height and width: the window is ${w[0]}×${w[1]}, the size the graph resizes it to`
+          : `input "${inp.name}" has a free height and width: the window is taken as ${w[0]}×${w[1]} (give the size it was trained at with --window)`);
       return w;
     };
     const given = (hw: number[]): number[] => {
