@@ -16,6 +16,8 @@ export interface InputScaling {
 
 const PASS = new Set(['Cast', 'Identity', 'Transpose']);
 const AFFINE = new Set(['Add', 'Sub', 'Mul', 'Div']);
+/** Operators that keep a tensor the image, read as it is: passed through, or scaled by constants. */
+export const IMAGE_CHAIN_OPS: ReadonlySet<string> = new Set([...PASS, ...AFFINE]);
 
 /** The constant's values when `name` is an initializer or a Constant node's output with one value or one per channel. */
 function constantValues(m: OnnxModelFile, constants: Map<string, OnnxTensor>, name: string, channels: number): number[] | undefined {

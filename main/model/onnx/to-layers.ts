@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 // Registers the activations tfjs lacks (hardSwish, Keras 3's hard sigmoid) under the names used below.
 import '../activations';
 import { OnnxLRN } from '../lrn-layer';
+import { IMAGE_CHAIN_OPS } from './input-scaling';
 import { ModelError } from '../errors';
 import { MAX_INPUT_PIXELS } from '../guards';
 import { OnnxType, typeName, type OnnxAttribute, type OnnxModelFile, type OnnxNode, type OnnxTensor } from './read';
@@ -91,7 +92,7 @@ const QUANTISED_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQua
 const PASS_OPS = new Set(['Identity', 'Dropout']);
 const STRIPPED_TAIL = new Set(['ArgMax', 'Cast', 'Identity', 'TopK']);
 
-/** A folded shape computation (ConstantOfShape) holds at most this many values. */
+/** A folded shape computation (ConstantOfShape, a Slice of a constant) holds at most this many values. */
 const MAX_FOLDED_VALUES = 1 << 20;
 
 /** A grouped convolution's block-diagonal kernel is written out in full up to this many bytes. */
@@ -276,7 +277,7 @@ class Importer {
         if (v[3] === 1 || v[3] === 3) return [v[1], v[2]];
         return undefined;
       }
-      if (!['Cast', 'Transpose', 'Identity', 'Add', 'Sub', 'Mul', 'Div'].includes(n.opType)) return undefined;
+      if (!IMAGE_CHAIN_OPS.has(n.opType)) return undefined;
       if (n.input.filter((i) => i !== '' && !this.optConstOrUndefined(i)).length !== 1) return undefined;
       name = n.output[0];
     }
@@ -288,7 +289,7 @@ class Importer {
     for (let steps = 0; steps < 16; steps++) {
       if (this.m.inputs.some((i) => i.name === name)) return true;
       const p = this.producer.get(name);
-      if (!p || !['Cast', 'Transpose', 'Identity', 'Add', 'Sub', 'Mul', 'Div'].includes(p.opType)) return false;
+      if (!p || !IMAGE_CHAIN_OPS.has(p.opType)) return false;
       const computed = p.input.filter((i) => i !== '' && !this.optConstOrUndefined(i));
       if (computed.length !== 1) return false;
       name = computed[0];
@@ -558,6 +559,8 @@ class Importer {
       case 'Slice': {
         // Of a constant of any rank: PyTorch's F.pad with computed pads reverses a [n, 2] table by [::-1].
         const x = c(0);
+        // Shape tables are small; a large constant (a weight) is left to the rebuild, which names the node.
+        if (count(x.dims) > MAX_FOLDED_VALUES) return false;
         const rank = x.dims.length;
         const starts = node.input[1] ? num(c(1)) : ints(node, 'starts', []);
         const ends = node.input[2] ? num(c(2)) : ints(node, 'ends', []);
