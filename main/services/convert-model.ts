@@ -57,9 +57,11 @@ function nestedModelNames(model: tf.LayersModel): string[] {
 function leadingScale(layer: tf.layers.Layer, channels: number): number[] | undefined {
   if (layer instanceof KerasNormalization) return Array.from(layer.affine(channels).scale);
   if (layer.getClassName() !== 'Rescaling') return undefined;
-  const scale = (layer.getConfig() as { scale?: unknown }).scale;
+  const { scale, offset } = layer.getConfig() as { scale?: unknown; offset?: unknown };
   const values = Array.isArray(scale) ? scale.map(Number) : [Number(scale ?? 1)];
-  return values.every(Number.isFinite) ? values : undefined;
+  // An augmentation layer that does nothing at inference is read as Rescaling(1, 0): not a scaling.
+  const identity = values.every((v) => v === 1) && (Array.isArray(offset) ? offset.every((v) => Number(v) === 0) : Number(offset ?? 0) === 0);
+  return !identity && values.every(Number.isFinite) ? values : undefined;
 }
 
 function guessPreprocess(teachableMachine: boolean, conv: Conversion, builtin: boolean, model: tf.LayersModel): PreprocessGuess {

@@ -39,6 +39,12 @@ describe('a Keras model that scales its own input', () => {
     expect(prepared.info.preprocessGuess?.why).toBe('guessed: the model normalises its input itself, from pixel values in 0–1');
   }, 60_000);
 
+  it('an augmentation layer first (read as Rescaling(1, 0)) scales nothing: the default guess, not raw', async () => {
+    const prepared = await prepareModel(await model('flip', k3Layer('RandomFlip', 'flip', { mode: 'horizontal', seed: null })));
+    expect(prepared.info.preprocess).toBe('unit');
+    expect(prepared.info.preprocessGuess?.why).toBe('guessed: the default, nothing in the model says otherwise');
+  }, 60_000);
+
   it('Rescaling by 1/255 → raw; Rescaling by 2, offset −1 ([0, 1] to [−1, 1]) → unit', async () => {
     expect((await prepareModel(await model('r255', k3Layer('Rescaling', 'rs', { scale: 1 / 255, offset: 0 })))).info.preprocess).toBe('raw');
     expect((await prepareModel(await model('r2', k3Layer('Rescaling', 'rs', { scale: 2, offset: -1 })))).info.preprocess).toBe('unit');
