@@ -8,6 +8,8 @@ for the ONNX import tests and the bench.
   onnx_fixtures.py padsame OUTDIR          timm's Conv2dSame (TensorFlow's 'same' padding computed from the input's
                                             size: ConstantOfShape, a [n, 2] table reversed by Slice), at a fixed 32×32
                                             and with a free height and width
+  onnx_fixtures.py splitclip OUTDIR        ReLU6, Split of channels (halves, 3 + 5) and Clips with one or two bounds, at
+                                            opset 9 (attributes; Clip's min of 0 an attribute set to zero) and 13 (inputs)
   onnx_fixtures.py attention OUTDIR        a tiny vision transformer (patches, one encoder layer, mean of tokens),
                                             and a tiny GroupNorm network (BiT's normalisation): each refused as such
   onnx_fixtures.py torchvision OUTDIR NAME [SIZE [OPSET [dynamic]]]
@@ -345,6 +347,37 @@ def attention(out):
     export(group_norm, torch.rand(1, 3, 16, 16), f'{out}/refuse_group_norm.onnx', 13)
 
 
+class SplitClip(nn.Module):
+    """Valid convolutions only (every cell equals its crop): ReLU6, a channel split into halves (ShuffleNet v2's
+    chunk) and into 3 + 5, hardtanh(-1, 1), clamps with only a lower and only an upper bound, the mean over H and W."""
+
+    def __init__(self, classes=5):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.BatchNorm2d(8), nn.ReLU6())
+        self.branch = nn.Conv2d(4, 4, 1)
+        self.mid = nn.Conv2d(8, 8, 3, stride=2)
+        self.low = nn.Conv2d(3, 6, 1)
+        self.head = nn.Linear(6 + 5, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        a, b = x.chunk(2, dim=1)
+        x = torch.clamp(torch.cat([a, nn.functional.hardtanh(self.branch(b), -1.0, 1.0)], dim=1), min=-0.5)
+        p, q = torch.split(torch.clamp(self.mid(x), max=0.25), [3, 5], dim=1)
+        return self.head(torch.cat([self.low(p), q], dim=1).mean([2, 3]))
+
+
+def split_clip(out):
+    """SplitClip at opset 9 (Clip's bounds and Split's sizes are attributes; a min of 0 is an attribute set to zero) and 13 (inputs)."""
+    torch.manual_seed(1)
+    model = SplitClip().eval()
+    model.stem[1].running_mean.uniform_(-0.5, 0.5)
+    model.stem[1].running_var.uniform_(0.5, 2.0)
+    x = torch.rand(1, 3, 32, 32)
+    export(model, x, f'{out}/split_clip_o9.onnx', 9)
+    export(model, x, f'{out}/split_clip_o13.onnx', 13)
+
+
 def torchvision_model(out, name, size=224, opset=13, dynamic_hw=False):
     import torchvision
     torch.manual_seed(0)
@@ -359,6 +392,8 @@ if __name__ == '__main__':
         convnext(sys.argv[2])
     elif sys.argv[1] == 'attention':
         attention(sys.argv[2])
+    elif sys.argv[1] == 'splitclip':
+        split_clip(sys.argv[2])
     elif sys.argv[1] == 'padsame':
         pad_same(sys.argv[2])
     elif sys.argv[1] == 'small':

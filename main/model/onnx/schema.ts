@@ -24,7 +24,10 @@ const schema = {
             dataLocation: { type: 'int32', id: 14 },
           },
         },
+        // onnx.proto is proto2: an attribute set to 0 (Clip's min, ReduceMean's keepdims, an axis 0) is on the wire and
+        // must be read, and written, as set; protobufjs reads a descriptor without an edition as proto3, which drops zeros.
         AttributeProto: {
+          edition: 'proto2',
           fields: {
             name: { type: 'string', id: 1 },
             f: { type: 'float', id: 2 },

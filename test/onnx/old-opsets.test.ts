@@ -1,0 +1,27 @@
+/**
+ * PyTorch exports at opsets before 11 and 13, where Clip's bounds and Split's sizes are attributes
+ * (torchvision's MobileNetV2 and ShuffleNetV2 at PyTorch's old default opset 9). ReLU6 there is a
+ * Clip whose `min` attribute is set to 0: an attribute set to zero must be read as set. The fixtures
+ * are written by `scripts/onnx_fixtures.py splitclip`; the oracle is ONNX Runtime running each
+ * ORIGINAL file on the crop of every cell, and the onnx package's own reading of the attributes.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseOnnx } from '../../main/model/onnx/read';
+
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
+
+describe('PyTorch exports at old opsets', () => {
+  it('reads attributes set to zero as set: ReLU6\'s Clip min 0 and ReduceMean keepdims 0 (as `onnx` prints them)', async () => {
+    const file = path.join(fixtures, 'split_clip_o9.onnx');
+    const model = await parseOnnx(new Uint8Array(await readFile(file)), file);
+    const clips = model.nodes.filter((n) => n.opType === 'Clip').map((n) => ({ min: n.attribute.get('min')?.f, max: n.attribute.get('max')?.f }));
+    // python3 -c "import onnx; …": [('max', 6.0), ('min', 0.0)], [('max', 1.0), ('min', -1.0)], [('min', -0.5)], [('max', 0.25)]
+    expect(clips).toEqual([{ min: 0, max: 6 }, { min: -1, max: 1 }, { min: -0.5, max: undefined }, { min: undefined, max: 0.25 }]);
+    const mean = model.nodes.find((n) => n.opType === 'ReduceMean');
+    expect(mean?.attribute.get('keepdims')?.i).toBe(0);
+    expect(model.nodes.filter((n) => n.opType === 'Split').map((n) => n.attribute.get('split')?.ints)).toEqual([[4, 4], [3, 5]]);
+  });
+});
