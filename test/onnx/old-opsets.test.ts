@@ -8,8 +8,12 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parseOnnx } from '../../main/model/onnx/read';
+import { useWasm } from '../helpers/models';
+import { cellsAgainstCrops } from './helpers';
+
+beforeAll(useWasm);
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
@@ -24,4 +28,16 @@ describe('PyTorch exports at old opsets', () => {
     expect(mean?.attribute.get('keepdims')?.i).toBe(0);
     expect(model.nodes.filter((n) => n.opType === 'Split').map((n) => n.attribute.get('split')?.ints)).toEqual([[4, 4], [3, 5]]);
   });
+
+  for (const [name, what] of [
+    ['split_clip_o9', 'opset 9 (attributes): ReLU6 as Clip(min 0, max 6), Split into halves and 3 + 5, hardtanh(−1, 1), Clip with only a min, only a max'],
+    ['split_clip_o13', 'opset 13 (inputs): the same network, Clip bounds and Split sizes as inputs'],
+  ]) {
+    it(`${what}: every cell equals the original file on its crop`, async () => {
+      const file = path.join(fixtures, `${name}.onnx`);
+      const { diffs } = await cellsAgainstCrops(file, file, 'nchw', 3);
+      expect(diffs).toHaveLength(9);
+      expect(Math.max(...diffs)).toBeLessThan(1e-4);
+    }, 60_000);
+  }
 });

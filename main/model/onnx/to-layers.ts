@@ -1047,6 +1047,36 @@ class Importer {
     return true;
   }
 
+  /**
+   * Split of a feature map along its channels (ShuffleNet v2's `x.chunk(2, dim=1)`, which PyTorch
+   * exports as Split at every opset): each output a 1×1 convolution that picks its channels. The sizes
+   * are the `split` attribute (opsets before 13), the second input (13 on), or equal parts.
+   */
+  private split(node: OnnxNode): void {
+    const x = this.map(node);
+    const c = this.shapeOf(x).c;
+    const axis = int(node, 'axis', 0);
+    const channel = x.layout === 'nchw' ? 1 : 3;
+    if ((axis < 0 ? axis + 4 : axis) !== channel) this.fail(node, 'splits a feature map other than along its channels');
+    const outputs = node.output.length;
+    const given = node.input[1] ? this.optConst(node, 1) : undefined;
+    if (node.input[1] && !given) this.fail(node, 'splits by sizes that are not constants');
+    const sizes = given ? Array.from(given.values, Number) : (attr(node, 'split')?.ints ?? Array.from({ length: outputs }, (_, i) => Math.floor(c / outputs) + (i < c % outputs ? 1 : 0)));
+    if (!given && !attr(node, 'split') && c % outputs !== 0 && attr(node, 'num_outputs') === undefined) this.fail(node, `splits ${c} channels into ${outputs} equal parts`);
+    if (sizes.length !== outputs || sizes.some((n) => !Number.isInteger(n) || n < 0) || sizes.reduce((a, b) => a + b, 0) !== c) {
+      this.fail(node, `splits ${c} channels into parts of ${sizes.join(', ')} for ${outputs} outputs`);
+    }
+    let from = 0;
+    sizes.forEach((n, i) => {
+      const part = Int32Array.from({ length: n }, (_, j) => from + j);
+      from += n;
+      if (node.output[i] === '') return;
+      if (n === 0) this.fail(node, `output ${i} holds no channels`);
+      const t = n === c ? x.t : this.select({ ...node, name: `${node.name}_${i}` }, x, part);
+      this.set(node, { ...x, t }, i);
+    });
+  }
+
   /** A 1×1 convolution whose output channel j is input channel `from[j]` (a shuffle, or a Slice of channels). */
   private select(node: OnnxNode, x: MapVal, from: Int32Array): tf.SymbolicTensor {
     const c = this.shapeOf(x).c;
@@ -1084,11 +1114,30 @@ class Importer {
       }
       case 'LeakyRelu': t = this.apply(tf.layers.leakyReLU({ alpha: float(node, 'alpha', 0.01), name }), x.t); break;
       case 'Clip': {
-        const lo = node.input[1] ? Number(this.optConst(node, 1)?.values[0] ?? -Infinity) : float(node, 'min', -3.4e38);
-        const hi = node.input[2] ? Number(this.optConst(node, 2)?.values[0] ?? Infinity) : float(node, 'max', 3.4e38);
-        if (lo !== 0) this.fail(node, `a Clip to [${lo}, ${hi}]: only clips from 0 (ReLU, ReLU6) have a TensorFlow.js layer`);
-        t = this.apply(tf.layers.reLU({ ...(hi < 3e38 ? { maxValue: hi } : {}), name }), x.t);
-        nonNeg = true;
+        if ((node.input[1] && !this.optConst(node, 1)) || (node.input[2] && !this.optConst(node, 2))) this.fail(node, 'clips to bounds that are not constants');
+        let lo = node.input[1] ? Number(this.optConst(node, 1)?.values[0] ?? -Infinity) : float(node, 'min', -Infinity);
+        const hi = node.input[2] ? Number(this.optConst(node, 2)?.values[0] ?? Infinity) : float(node, 'max', Infinity);
+        const bounded = (v: number): boolean => Math.abs(v) < 3e38;
+        if (Number.isNaN(lo) || Number.isNaN(hi) || (bounded(lo) && bounded(hi) && lo > hi)) this.fail(node, `a Clip to [${lo}, ${hi}]`);
+        // A lower bound at or below 0 clips nothing of a non-negative map: PyTorch's ReLU6 before opset 11 is Relu, then Clip with only a max.
+        if (x.nonNeg && lo <= 0) lo = 0;
+        if (lo === 0) {
+          t = this.apply(tf.layers.reLU({ ...(bounded(hi) ? { maxValue: hi } : {}), name }), x.t);
+          nonNeg = true;
+          break;
+        }
+        if (!bounded(lo) || !bounded(hi)) {
+          if (!bounded(lo) && !bounded(hi)) {
+            this.set(node, x);
+            return;
+          }
+          return this.clamp(node, bounded(lo) ? 'Max' : 'Min', x, { kind: 'const', dims: [], values: [bounded(lo) ? lo : hi] });
+        }
+        // clip(x, lo, hi) = lo + min(relu(x − lo), hi − lo).
+        const inner = this.affine(node, x, new Float32Array([1]), new Float32Array([-lo]), '_shift');
+        const r = this.apply(tf.layers.reLU({ maxValue: hi - lo, name: this.layerName(node, '_relu') }), inner);
+        t = this.affine(node, { ...x, t: r }, new Float32Array([1]), new Float32Array([lo]));
+        nonNeg = lo >= 0;
         break;
       }
       case 'HardSigmoid': case 'HardSwish': {
@@ -1436,6 +1485,8 @@ class Importer {
         this.set(node, { ...x, t: this.select(node, x, Int32Array.from({ length: to - from }, (_, j) => from + j)) });
         return;
       }
+      case 'Split':
+        return this.split(node);
       case 'LayerNormalization':
         return this.layerNormalization(node);
       case 'Erf':
