@@ -10,6 +10,7 @@ for the ONNX import tests and the bench.
                                             and with a free height and width
   onnx_fixtures.py splitclip OUTDIR        ReLU6, Split of channels (halves, 3 + 5) and Clips with one or two bounds, at
                                             opset 9 (attributes; Clip's min of 0 an attribute set to zero) and 13 (inputs)
+  onnx_fixtures.py fixedbatch OUTDIR        a classifier traced at a fixed batch of 4 (its view(x.size(0), -1) folded to [4, -1])
   onnx_fixtures.py attention OUTDIR        a tiny vision transformer (patches, one encoder layer, mean of tokens),
                                             and a tiny GroupNorm network (BiT's normalisation): each refused as such
   onnx_fixtures.py torchvision OUTDIR NAME [SIZE [OPSET [dynamic]]]
@@ -378,6 +379,25 @@ def split_clip(out):
     export(model, x, f'{out}/split_clip_o13.onnx', 13)
 
 
+class ViewHead(nn.Module):
+    """Valid convolutions, then x.view(x.size(0), -1) into a Linear: traced at a fixed batch, the exporter folds the view to [B, -1]."""
+
+    def __init__(self, classes=4):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 4, 3), nn.ReLU())
+        self.fc = nn.Linear(4 * 13 * 13, classes)
+
+    def forward(self, x):
+        x = self.features(x)
+        return self.fc(x.view(x.size(0), -1))
+
+
+def fixed_batch(out):
+    """ViewHead exported from a batch of 4 images without dynamic axes, as a script that traces a data loader's batch does."""
+    torch.manual_seed(1)
+    export(ViewHead().eval(), torch.rand(4, 3, 32, 32), f'{out}/fixed_batch4.onnx', 11)
+
+
 def torchvision_model(out, name, size=224, opset=13, dynamic_hw=False):
     import torchvision
     torch.manual_seed(0)
@@ -394,6 +414,8 @@ if __name__ == '__main__':
         attention(sys.argv[2])
     elif sys.argv[1] == 'splitclip':
         split_clip(sys.argv[2])
+    elif sys.argv[1] == 'fixedbatch':
+        fixed_batch(sys.argv[2])
     elif sys.argv[1] == 'padsame':
         pad_same(sys.argv[2])
     elif sys.argv[1] == 'small':

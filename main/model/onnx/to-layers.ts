@@ -161,6 +161,8 @@ class Importer {
   private readonly names = new Set<string>();
   /** The window taken for a free height and width when none was given (refusals then say so). */
   private guessedWindow: [number, number] | undefined;
+  /** The image input's batch where the file fixes it above 1 (traced with a data loader's batch); null otherwise. */
+  private fixedBatch: number | null = null;
   /** Nodes already accounted for by a neighbour (a bias Add folded into its MatMul). */
   private readonly done = new Set<OnnxNode>();
   readonly notes: string[] = [];
@@ -318,6 +320,8 @@ class Importer {
     const dims = inp.dims;
     if (!dims) this.fail(undefined, `input "${inp.name}" has no shape in the file`);
     const fixed = (d: number | string | null): number | null => (typeof d === 'number' && d > 0 ? d : null);
+    const batch = fixed(dims[0]);
+    this.fixedBatch = dims.length >= 2 && batch !== null && batch > 1 ? batch : null;
     const first = this.consumers.get(inp.name) ?? [];
     const free = (): [number, number] => {
       const resized = opts.window ? undefined : this.resizeWindow(inp.name);
@@ -621,7 +625,9 @@ class Importer {
 
   /** Target dims of a Reshape: 0 copies the input's dim (unless allowzero), −1 takes the rest. */
   private reshapeDims(node: OnnxNode, from: number[], to: number[]): number[] {
-    const dims = to.map((d, i) => (d === 0 && int(node, 'allowzero', 0) === 0 ? from[i] : d));
+    // A file traced with a fixed batch of B images reshapes to [B, …] (x.view(x.size(0), -1) folded by the exporter): here that axis holds the one image.
+    const batchAxis = (d: number, i: number): boolean => i === 0 && this.fixedBatch !== null && d === this.fixedBatch && from[0] === 1;
+    const dims = to.map((d, i) => (batchAxis(d, i) ? 1 : d === 0 && int(node, 'allowzero', 0) === 0 ? from[i] : d));
     const known = dims.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
     const free = dims.indexOf(-1);
     if (free >= 0) dims[free] = known === 0 ? 0 : count(from) / known;
