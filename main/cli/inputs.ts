@@ -5,8 +5,11 @@
  * nor a photo or folder of photos is refused, naming it, so a misspelled model path is told apart.
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { modelDisplayName } from '../../core/defaults';
 import { hasModelExtension } from '../../core/formats';
+import { readFileHead } from '../io/safe-read';
+import { FOREIGN_HEAD_BYTES, foreignFileReason, foreignFolderReason } from '../model/foreign';
 import { holdsModel } from '../services/models';
 import { isScannedPhoto, scanInputs } from '../services/scan';
 const MODEL_KINDS = 'a model.json, a model folder, a converted folder, a .h5, .keras or .onnx file';
@@ -40,13 +43,19 @@ async function notPhotos(p: string, recursive: boolean): Promise<string | null> 
       ? `${p}: no such model file`
       : `${p}: no such model, photo or folder (a model is ${MODEL_KINDS})`;
   }
-  if (stat.isFile()) return isScannedPhoto(p) ? null : `${p}: neither a model (${MODEL_KINDS}) nor a photo`;
+  if (stat.isFile()) {
+    if (isScannedPhoto(p)) return null;
+    const foreign = foreignFileReason(path.basename(p), await readFileHead(p, FOREIGN_HEAD_BYTES).catch(() => new Uint8Array(0)));
+    return foreign !== undefined ? `${p}: ${foreign}` : `${p}: neither a model (${MODEL_KINDS}) nor a photo`;
+  }
   if (!stat.isDirectory()) return `${p}: neither a model nor a photo or folder`;
   const entries = await fs.readdir(p).catch(() => null);
   if (entries === null) return `${p}: cannot read this folder`;
   if (entries.length === 0) return `${p}: an empty folder, neither a model nor a folder of photos`;
   const scan = await scanInputs([p], { recursive });
   if (scan.photos.length === 0) {
+    const foreign = foreignFolderReason(entries);
+    if (foreign !== undefined) return `${p}: ${foreign}`;
     return `${p}: a folder with no model.json and no photos${recursive ? '' : ' (sub-folders need --recursive)'}`;
   }
   return null;

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { modelToArtifacts } from './artifacts';
 import { assertRegularFile, readRegularFile, UnsafeFileError } from '../io/safe-read';
 import { ModelError } from './errors';
+import { foreignZipReason } from './foreign';
 import { assertLayerNames, assertModelBudget, MAX_MODEL_JSON_BYTES, MAX_SIDE_FILE_BYTES } from './guards';
 import { H5ExternalLinkError } from './h5-guard';
 import { kerasEntryNames, MAX_ARCHIVE_UNPACKED_BYTES, unzipKerasEntries } from './keras-zip';
@@ -89,7 +90,8 @@ async function loadKerasArchive(file: string, bytes: Uint8Array): Promise<tf.Lay
   });
   const configBytes = entries['config.json'];
   if (!configBytes) {
-    throw new ModelError(file, `is a zip archive without config.json: not a Keras 3 .keras model (it holds ${kerasEntryNames(file, bytes).slice(0, 5).join(', ') || 'nothing'})`);
+    const entries = kerasEntryNames(file, bytes);
+    throw new ModelError(file, foreignZipReason(entries) ?? `is a zip archive without config.json: not a Keras 3 .keras model (it holds ${entries.slice(0, 5).join(', ') || 'nothing'})`);
   }
   const config = parseConfig(Buffer.from(configBytes).toString('utf8'), file, 'config.json');
   assertLayerNames(config, file);

@@ -5,6 +5,8 @@ import { singleFileModels } from '../../core/formats';
 import { isOnnxFile, loadOnnxClassifier, type OnnxImportSummary } from './onnx/load-onnx';
 import { buildUntrusted } from './build';
 import { ModelError } from './errors';
+import { FOREIGN_HEAD_BYTES, foreignFileReason, foreignFolderReason } from './foreign';
+import { readFileHead } from '../io/safe-read';
 import { assertFiniteArtifacts, assertLayerNames, assertModelBudget, checkManifest, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
 import { loadKerasModel, readKerasArtifacts, sniffKerasFile } from './keras';
 import { checkClasses, knownLayerClasses, tfjsBuildReason } from './keras-config';
@@ -58,8 +60,11 @@ export async function resolveModelJson(target: string): Promise<string> {
     const text = (await readSideFile(target, name, MAX_MODEL_JSON_BYTES)) ?? '';
     if (text.includes('"modelTopology"')) return path.join(target, name);
   }
-  const keras = singleFileModels(await fs.readdir(target));
+  const entries = await fs.readdir(target);
+  const keras = singleFileModels(entries);
   if (keras.length === 1) return path.join(target, keras[0]);
+  const foreign = keras.length === 0 ? foreignFolderReason(entries) : undefined;
+  if (foreign !== undefined) throw new ModelError(target, foreign);
   throw new ModelError(
     target,
     keras.length > 1
@@ -84,6 +89,9 @@ export async function readModelArtifacts(file: string): Promise<tf.io.ModelArtif
 
 async function readModelArtifactsUnguarded(file: string): Promise<tf.io.ModelArtifacts> {
   if ((await sniffKerasFile(file)) !== null) return readKerasArtifacts(file);
+  const head = await readFileHead(file, FOREIGN_HEAD_BYTES).catch(() => new Uint8Array(0));
+  const foreign = foreignFileReason(path.basename(file), head);
+  if (foreign !== undefined) throw new ModelError(file, foreign);
   const parsed = await readJsonFile(file);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ModelError(file, 'is JSON but not a model (not an object)');
   const json = parsed as ModelJson;
