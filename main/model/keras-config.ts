@@ -141,7 +141,7 @@ export function knownLayerClasses(): Set<string> {
 }
 
 export function kerasMajor(version: string | null): number {
-  const m = /^(\d+)\./.exec(version ?? '');
+  const m = /^(\d+)(\.|$)/.exec(version ?? '');
   return m ? Number(m[1]) : 0;
 }
 

@@ -6,10 +6,10 @@ import { modelToArtifacts } from './artifacts';
 import { assertRegularFile, readRegularFile, UnsafeFileError } from '../io/safe-read';
 import { ModelError } from './errors';
 import { foreignZipReason } from './foreign';
-import { assertLayerNames, assertModelBudget, MAX_MODEL_JSON_BYTES, MAX_SIDE_FILE_BYTES } from './guards';
+import { assertLayerNames, assertModelBudget, MAX_MODEL_JSON_BYTES, MAX_SIDE_FILE_BYTES, readSideFile } from './guards';
 import { H5ExternalLinkError } from './h5-guard';
 import { kerasEntryNames, MAX_ARCHIVE_UNPACKED_BYTES, unzipKerasEntries } from './keras-zip';
-import { attrStrings, attrText, getEntity, h5wasm, hdf5Reason, isGroup, openHdf5, sniffKerasFile } from './hdf5';
+import { attrStrings, attrText, getEntity, h5wasm, hdf5Reason, isGroup, openHdf5, sniffKerasFile, type H5File } from './hdf5';
 import { buildModel, isRecord, parseConfig, type RawLayer } from './keras-config';
 import { assignKeras3Weights, assignLegacyWeights } from './keras-weights';
 
@@ -29,8 +29,65 @@ export { kerasSnakeCase } from './keras-weights';
  * variance), which is tfjs's own order, after a shape check.
  */
 
-/** Builds the model from a Keras HDF5 full-model file (Keras 2, or Keras 3's legacy `.h5`). */
-async function loadHdf5(file: string): Promise<tf.LayersModel> {
+/**
+ * True for Keras's own JSON of an architecture (`model.to_json()`: a `class_name` and a `config`), as
+ * old tutorials save it beside the weights (`model.json` + `model.h5` from `save_weights`).
+ */
+export function isKerasArchitectureJson(json: unknown): json is Record<string, unknown> {
+  return isRecord(json) && typeof json.class_name === 'string' && isRecord(json.config) && !('modelTopology' in json);
+}
+
+/** The one HDF5 weights file (`.h5`, `.hdf5`, `.weights.h5`) in the folder of an architecture JSON, or null when none or several. */
+export async function weightsBeside(file: string): Promise<string | null> {
+  const dir = path.dirname(file);
+  const found = (await fs.readdir(dir)).filter((n) => /\.(h5|hdf5)$/i.test(n));
+  return found.length === 1 ? path.join(dir, found[0]) : null;
+}
+
+/** The one Keras architecture JSON in the folder of `file` (see isKerasArchitectureJson), or null when none or several. */
+export async function architectureBeside(file: string): Promise<string | null> {
+  const dir = path.dirname(file);
+  const found: string[] = [];
+  // A folder of many JSON files (a downloads folder) is not read through: the architecture sits with few others.
+  for (const name of (await fs.readdir(dir)).filter((n) => n.toLowerCase().endsWith('.json')).sort().slice(0, 32)) {
+    const text = await readSideFile(dir, name, MAX_MODEL_JSON_BYTES).catch(() => null);
+    if (text === null || !text.includes('"class_name"')) continue;
+    try {
+      if (isKerasArchitectureJson(JSON.parse(text))) found.push(path.join(dir, name));
+    } catch {
+      /* not JSON: not an architecture */
+    }
+  }
+  return found.length === 1 ? found[0] : null;
+}
+
+/** Opens a weights-only HDF5 file of the given Keras architecture, read from its JSON. */
+async function loadSplitHdf5(h5: H5File, weightsFile: string, architecture: string): Promise<tf.LayersModel> {
+  const text = await readSideFile(path.dirname(architecture), path.basename(architecture), MAX_MODEL_JSON_BYTES);
+  if (text === null) throw new ModelError(architecture, 'cannot be read');
+  const config = parseConfig(text, architecture, 'the architecture');
+  assertLayerNames(config, architecture);
+  const declared = typeof config.keras_version === 'string' ? config.keras_version : attrText(h5.root, 'keras_version');
+  const legacy = attrStrings(h5.root, 'layer_names') !== null;
+  // Keras 3's JSON names each class's module; Keras 2's states its version.
+  const model = await buildModel(config, architecture, declared ?? ('module' in config || !legacy ? '3.0.0' : '2.0.0'));
+  try {
+    assertModelBudget(weightsFile, model);
+    if (legacy) assignLegacyWeights(h5, model, h5.root, weightsFile);
+    else assignKeras3Weights(h5, model, config as unknown as RawLayer, '', weightsFile);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
+}
+
+/**
+ * Builds the model from a Keras HDF5 full-model file (Keras 2, or Keras 3's legacy `.h5`), or from a
+ * weights-only file (`save_weights`) with its architecture's JSON (`model.to_json()`): `architecture`,
+ * or else the one such JSON beside it.
+ */
+async function loadHdf5(file: string, architecture?: string): Promise<tf.LayersModel> {
   const { size } = await assertRegularFile(file);
   const mod = await h5wasm();
   const h5 = openHdf5(mod, path.resolve(file), file, 'the file', size);
@@ -41,10 +98,12 @@ async function loadHdf5(file: string): Promise<tf.LayersModel> {
       const weightsOnly =
         attrStrings(h5.root, 'layer_names') !== null || keys.includes('layers') || keys.includes('vars') || keys.includes('_layer_checkpoint_dependencies');
       if (weightsOnly) {
+        const json = architecture ?? (await architectureBeside(file));
+        if (json !== null) return await loadSplitHdf5(h5, file, json);
         throw new ModelError(
           file,
           'holds weights only (written by save_weights: no model_config attribute, so no architecture); ' +
-            "save the whole model with model.save('model.keras') or model.save('model.h5') and open that",
+            "save the whole model with model.save('model.keras') or model.save('model.h5') and open that, or put the JSON of model.to_json() beside it",
         );
       }
       throw new ModelError(file, 'is an HDF5 file but not a Keras model (no model_config attribute)');
@@ -132,9 +191,9 @@ async function loadKerasArchive(file: string, bytes: Uint8Array): Promise<tf.Lay
  * Opens a Keras native file (HDF5 `.h5`/`.hdf5` or a `.keras` zip, told apart by content) as a tfjs
  * model with its weights. Every failure is a one-line ModelError naming the file (and the layer).
  */
-export async function loadKerasModel(file: string): Promise<tf.LayersModel> {
+export async function loadKerasModel(file: string, opts: { architecture?: string } = {}): Promise<tf.LayersModel> {
   try {
-    return await loadKerasModelUnguarded(file);
+    return await loadKerasModelUnguarded(file, opts.architecture);
   } catch (e) {
     if (e instanceof ModelError) throw e;
     if (e instanceof UnsafeFileError || e instanceof H5ExternalLinkError) throw new ModelError(file, e instanceof UnsafeFileError ? e.detail : e.message);
@@ -143,9 +202,9 @@ export async function loadKerasModel(file: string): Promise<tf.LayersModel> {
   }
 }
 
-async function loadKerasModelUnguarded(file: string): Promise<tf.LayersModel> {
+async function loadKerasModelUnguarded(file: string, architecture?: string): Promise<tf.LayersModel> {
   const kind = await sniffKerasFile(file);
-  if (kind === 'hdf5') return loadHdf5(file);
+  if (kind === 'hdf5') return loadHdf5(file, architecture);
   if (kind === 'zip') {
     const bytes = await readRegularFile(file, { maxBytes: MAX_ARCHIVE_UNPACKED_BYTES, capName: 'the limit for a .keras file' });
     return loadKerasArchive(file, bytes);
@@ -153,9 +212,12 @@ async function loadKerasModelUnguarded(file: string): Promise<tf.LayersModel> {
   throw new ModelError(file, 'is not a Keras file (neither HDF5 nor a .keras zip)');
 }
 
-/** A Keras native file as tfjs ModelArtifacts (topology + weights), as tfjs itself would save it. */
-export async function readKerasArtifacts(file: string): Promise<tf.io.ModelArtifacts> {
-  const model = await loadKerasModel(file);
+/**
+ * A Keras native file as tfjs ModelArtifacts (topology + weights), as tfjs itself would save it.
+ * @param opts.architecture a weights-only file's architecture JSON (`model.to_json()`).
+ */
+export async function readKerasArtifacts(file: string, opts: { architecture?: string } = {}): Promise<tf.io.ModelArtifacts> {
+  const model = await loadKerasModel(file, opts);
   try {
     return await modelToArtifacts(model);
   } finally {

@@ -8,7 +8,7 @@ import { ModelError } from './errors';
 import { FOREIGN_HEAD_BYTES, foreignFileReason, foreignFolderReason } from './foreign';
 import { readFileHead } from '../io/safe-read';
 import { assertFiniteArtifacts, assertLayerNames, assertModelBudget, checkManifest, MAX_MODEL_JSON_BYTES, MAX_WEIGHT_BYTES, readJsonFile, readSideFile, readWeightShards } from './guards';
-import { loadKerasModel, readKerasArtifacts, sniffKerasFile } from './keras';
+import { isKerasArchitectureJson, loadKerasModel, readKerasArtifacts, sniffKerasFile, weightsBeside } from './keras';
 import { checkClasses, knownLayerClasses, tfjsBuildReason } from './keras-config';
 import { stripIndexPrefixes, TEACHABLE_MACHINE_KERAS_FILE } from './labels';
 import { normalizeTopology } from './topology';
@@ -63,6 +63,9 @@ export async function resolveModelJson(target: string): Promise<string> {
   const entries = await fs.readdir(target);
   const keras = singleFileModels(entries);
   if (keras.length === 1) return path.join(target, keras[0]);
+  // Keras 3's save_weights file: opened with the architecture JSON beside it, or refused saying so.
+  const weightsOnly = entries.filter((e) => /\.weights\.h5$/i.test(e));
+  if (keras.length === 0 && weightsOnly.length === 1) return path.join(target, weightsOnly[0]);
   const foreign = keras.length === 0 ? foreignFolderReason(entries) : undefined;
   if (foreign !== undefined) throw new ModelError(target, foreign);
   throw new ModelError(
@@ -94,6 +97,14 @@ async function readModelArtifactsUnguarded(file: string): Promise<tf.io.ModelArt
   if (foreign !== undefined) throw new ModelError(file, foreign);
   const parsed = await readJsonFile(file);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ModelError(file, 'is JSON but not a model (not an object)');
+  if (isKerasArchitectureJson(parsed)) {
+    const weights = await weightsBeside(file);
+    if (weights !== null) return readKerasArtifacts(weights, { architecture: file });
+    throw new ModelError(
+      file,
+      "is a Keras architecture (model.to_json()) without its weights: put the one .h5 file save_weights wrote beside it, or save the whole model with model.save('model.keras') and open that",
+    );
+  }
   const json = parsed as ModelJson;
   const topology = json.modelTopology as Record<string, unknown> | undefined;
   if (json.format === 'graph-model' || (topology && 'node' in topology)) {

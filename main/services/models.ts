@@ -8,6 +8,7 @@ import { selectBackend, type BackendName } from '../engine/backend';
 import { ModelError } from '../model/errors';
 import { readJsonFile } from '../model/guards';
 import { sniffKerasFile } from '../model/hdf5';
+import { architectureBeside, isKerasArchitectureJson, weightsBeside } from '../model/keras';
 import { readLabelsFile } from '../model/labels';
 import { convertedDir, isConvertedFolder, onnxOf, ONNX_MODEL_FILE, readConvertedFolder, SIDECAR_FILE } from './converted-folder';
 import { conversionKey, fileDigest, findConversion } from '../io/model-cache';
@@ -28,8 +29,10 @@ const CONVERTED_FILES = ['model.json', 'weights.bin', SIDECAR_FILE, ONNX_MODEL_F
  * cached (its loading refuses it, naming the file).
  */
 async function modelFiles(file: string): Promise<string[] | undefined> {
-  if ((await sniffKerasFile(file)) !== null) return [file];
+  // A weights-only file's architecture, or an architecture's weights, is read from beside it (main/model/keras): part of the model.
+  if ((await sniffKerasFile(file)) !== null) return [file, ...[await architectureBeside(file)].filter((f) => f !== null)];
   const json = await readJsonFile(file).catch(() => undefined);
+  if (isKerasArchitectureJson(json)) return [file, ...[await weightsBeside(file)].filter((f) => f !== null)];
   const manifest = (json as { weightsManifest?: unknown } | undefined)?.weightsManifest ?? [];
   if (!Array.isArray(manifest)) return undefined;
   const dir = path.dirname(file);

@@ -358,6 +358,23 @@ describe('Keras files that cannot be opened', () => {
     expect((await refusal(k3)).message).toContain('holds weights only');
   });
 
+  it('a Keras architecture JSON (model.to_json()) with the weights save_weights wrote beside it opens as one model, by either file or the folder (Keras 2 layout, Keras 3 .weights.h5)', async () => {
+    const twin = functionalTwin(320);
+    const legacy = await root.folder('split-legacy', { 'model.json': JSON.stringify(functionalConfig()) });
+    await writeLegacyH5(path.join(legacy, 'model.h5'), null, functionalLegacyWeights(twin), { weightsOnly: true });
+    await expectTwinAndExact(path.join(legacy, 'model.h5'), twin, [20, 20, 3], { window: [20, 20], stride: [2, 2] });
+    await expectTwinAndExact(path.join(legacy, 'model.json'), twin, [20, 20, 3], { window: [20, 20], stride: [2, 2] });
+    const keras3 = await root.folder('split-keras3', { 'architecture.json': JSON.stringify(functionalConfig()) });
+    await writeKeras3Weights(path.join(keras3, 'model.weights.h5'), functionalVars(twin));
+    await expectTwinAndExact(path.join(keras3, 'model.weights.h5'), twin, [20, 20, 3], { window: [20, 20], stride: [2, 2] });
+    const byFolder = await loadClassifier(keras3);
+    track(byFolder.model);
+    expect(byFolder.model.countParams()).toBe(twin.countParams());
+    // Without its weights, the architecture says what is missing.
+    const alone = await root.folder('architecture-alone', { 'model.json': JSON.stringify(functionalConfig()) });
+    expect((await refusal(path.join(alone, 'model.json'))).message).toBe(`${path.join(alone, 'model.json')}: is a Keras architecture (model.to_json()) without its weights: put the one .h5 file save_weights wrote beside it, or save the whole model with model.save('model.keras') and open that`);
+  });
+
   it('an unknown layer class, named with its layer', async () => {
     const file = path.join(root.path, 'unknown.keras');
     const config = k3Sequential('seq', [null, 8, 8, 1], [
