@@ -24,6 +24,7 @@ forms other exporters than PyTorch 1.13 write, for test/onnx/zoo-ops.test.ts:
   slim_1001.onnx        1001 classes and no labels, as TensorFlow-slim's ImageNet classifiers (a background
                         class 0): named background and ImageNet's classes
   refuse_max3.onnx      Max of two maps and a constant at once: refused naming the node
+  split_o18.onnx        opset 18's Split with num_outputs: 10 channels into 4, 4 and 2 (the last part smaller)
   refuse_int8.onnx      quantised as onnxruntime's quantize_static writes it (QuantizeLinear →
                         DequantizeLinear around each Conv): refused, pointing at the float export
 
@@ -219,6 +220,24 @@ def resized(out):
         save(out, name, nodes, inits, 13, size)
 
 
+def split_o18(out):
+    n = helper.make_node
+    nodes = [
+        n('Conv', ['data', 'w1', 'b1'], ['c1'], kernel_shape=[3, 3]),
+        n('Split', ['c1'], ['s0', 's1', 's2'], axis=1, num_outputs=3),
+        n('Relu', ['s0'], ['r0']),
+        n('Sigmoid', ['s1'], ['r1']),
+        n('Concat', ['s2', 'r0', 'r1'], ['cat'], axis=1),
+        n('Conv', ['cat', 'w2', 'b2'], ['c2'], kernel_shape=[3, 3], strides=[2, 2]),
+        n('Relu', ['c2'], ['r2']),
+        n('GlobalAveragePool', ['r2'], ['g']),
+        n('Flatten', ['g'], ['f']),
+        n('Gemm', ['f', 'fw', 'fb'], ['prob'], transB=1),
+    ]
+    inits = [weight('w1', 10, 3, 3, 3, scale=1.0), weight('b1', 10), weight('w2', 8, 10, 3, 3), weight('b2', 8), weight('fw', 5, 8), weight('fb', 5)]
+    save(out, 'split_o18', nodes, inits, 18, 16)
+
+
 if __name__ == '__main__':
-    for make in (caffe2_lrn_sum, relu6_minmax, gelu_mish, refuse_max3, refuse_int8, tf2onnx_trunk, slim_1001, scaled, resized):
+    for make in (caffe2_lrn_sum, relu6_minmax, gelu_mish, refuse_max3, refuse_int8, tf2onnx_trunk, slim_1001, scaled, resized, split_o18):
         make(sys.argv[1])

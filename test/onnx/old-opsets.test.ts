@@ -1,8 +1,9 @@
 /**
  * PyTorch exports at opsets before 11 and 13, where Clip's bounds and Split's sizes are attributes
  * (torchvision's MobileNetV2 and ShuffleNetV2 at PyTorch's old default opset 9). ReLU6 there is a
- * Clip whose `min` attribute is set to 0: an attribute set to zero must be read as set. The fixtures
- * are written by `scripts/onnx_fixtures.py splitclip`; the oracle is ONNX Runtime running each
+ * Clip whose `min` attribute is set to 0: an attribute set to zero must be read as set. Also opset 18's
+ * Split by `num_outputs`. The fixtures are written by `scripts/onnx_fixtures.py splitclip` and
+ * `scripts/onnx_zoo_fixtures.py`; the oracle is ONNX Runtime running each
  * ORIGINAL file on the crop of every cell, and the onnx package's own reading of the attributes.
  */
 import { readFile } from 'node:fs/promises';
@@ -32,6 +33,8 @@ describe('PyTorch exports at old opsets', () => {
   for (const [name, what] of [
     ['split_clip_o9', 'opset 9 (attributes): ReLU6 as Clip(min 0, max 6), Split into halves and 3 + 5, hardtanh(−1, 1), Clip with only a min, only a max'],
     ['split_clip_o13', 'opset 13 (inputs): the same network, Clip bounds and Split sizes as inputs'],
+    // Written node by node by scripts/onnx_zoo_fixtures.py (PyTorch 1.13 writes no opset 18).
+    ['split_o18', 'opset 18: Split by num_outputs, 10 channels into 4, 4 and 2 (ONNX: the last part smaller)'],
   ]) {
     it(`${what}: every cell equals the original file on its crop`, async () => {
       const file = path.join(fixtures, `${name}.onnx`);

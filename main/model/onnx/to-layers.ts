@@ -1067,7 +1067,9 @@ class Importer {
     const outputs = node.output.length;
     const given = node.input[1] ? this.optConst(node, 1) : undefined;
     if (node.input[1] && !given) this.fail(node, 'splits by sizes that are not constants');
-    const sizes = given ? Array.from(given.values, Number) : (attr(node, 'split')?.ints ?? Array.from({ length: outputs }, (_, i) => Math.floor(c / outputs) + (i < c % outputs ? 1 : 0)));
+    // Without sizes: equal parts; opset 18's num_outputs lets the last part be smaller (parts of ⌈c / n⌉).
+    const part = Math.ceil(c / outputs);
+    const sizes = given ? Array.from(given.values, Number) : (attr(node, 'split')?.ints ?? Array.from({ length: outputs }, (_, i) => Math.max(0, Math.min(part, c - i * part))));
     if (!given && !attr(node, 'split') && c % outputs !== 0 && attr(node, 'num_outputs') === undefined) this.fail(node, `splits ${c} channels into ${outputs} equal parts`);
     if (sizes.length !== outputs || sizes.some((n) => !Number.isInteger(n) || n < 0) || sizes.reduce((a, b) => a + b, 0) !== c) {
       this.fail(node, `splits ${c} channels into parts of ${sizes.join(', ')} for ${outputs} outputs`);
