@@ -10,7 +10,7 @@ export const INFERENCE_NOOP_LAYERS = new Set([
   'RandomFlip', 'RandomRotation', 'RandomZoom', 'RandomTranslation', 'RandomContrast', 'RandomBrightness',
   'RandomCrop', 'RandomHeight', 'RandomWidth', 'RandomGrayscale', 'RandomHue', 'RandomSaturation',
   'RandomColorJitter', 'RandomShear', 'RandomPerspective', 'RandomErasing', 'RandomGaussianBlur',
-  'RandomSharpness', 'RandomPosterization', 'RandomInvert', 'RandomElasticTransform', 'RandomApply', 'RandomChoice',
+  'RandomSharpness', 'RandomPosterization', 'RandomInvert', 'RandomElasticTransform', 'RandomColorDegeneration', 'RandomApply', 'RandomChoice',
   'MixUp', 'CutMix', 'RandAugment', 'AugMix',
   'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'SpatialDropout1D', 'SpatialDropout2D', 'SpatialDropout3D', 'ActivityRegularization',
 ]);

@@ -213,7 +213,7 @@ describe('catalog: activation layers and preprocessing layers equal Keras\'s for
       layers: [
         'Identity', 'RandomFlip', 'RandomRotation', 'RandomZoom', 'RandomTranslation', 'RandomContrast', 'RandomBrightness', 'RandomCrop', 'RandomHeight',
         'RandomWidth', 'RandomGrayscale', 'RandomHue', 'RandomSaturation', 'RandomColorJitter', 'RandomShear', 'RandomPerspective', 'RandomErasing',
-        'RandomGaussianBlur', 'RandomSharpness', 'RandomPosterization', 'RandomInvert', 'RandomElasticTransform', 'MixUp', 'CutMix', 'RandAugment', 'AugMix',
+        'RandomGaussianBlur', 'RandomSharpness', 'RandomPosterization', 'RandomInvert', 'RandomElasticTransform', 'RandomColorDegeneration', 'MixUp', 'CutMix', 'RandAugment', 'AugMix',
         'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'SpatialDropout2D', 'Dropout', 'ActivityRegularization',
       ].map((cls, i) => k3Layer(cls, `aug_${i}`, { seed: null, rate: 0.5, stddev: 0.1, factor: 0.2 })),
       f: (v) => v,
