@@ -10,6 +10,7 @@ for the ONNX import tests and the bench.
                                             and with a free height and width
   onnx_fixtures.py splitclip OUTDIR        ReLU6, Split of channels (halves, 3 + 5) and Clips with one or two bounds, at
                                             opset 9 (attributes; Clip's min of 0 an attribute set to zero) and 13 (inputs)
+  onnx_fixtures.py refuselrn OUTDIR         nn.LocalResponseNorm as PyTorch exports it (an If on a shape): refused at the If
   onnx_fixtures.py fixedbatch OUTDIR        a classifier traced at a fixed batch of 4 (its view(x.size(0), -1) folded to [4, -1])
   onnx_fixtures.py attention OUTDIR        a tiny vision transformer (patches, one encoder layer, mean of tokens),
                                             and a tiny GroupNorm network (BiT's normalisation): each refused as such
@@ -398,6 +399,13 @@ def fixed_batch(out):
     export(ViewHead().eval(), torch.rand(4, 3, 32, 32), f'{out}/fixed_batch4.onnx', 11)
 
 
+def refuse_lrn(out):
+    """nn.LocalResponseNorm as PyTorch exports it (3-D average pooling of x² padded along the channels, an If on a shape)."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.LocalResponseNorm(5), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5)).eval()
+    export(model, torch.rand(1, 3, 16, 16), f'{out}/refuse_lrn_if.onnx', 11)
+
+
 def torchvision_model(out, name, size=224, opset=13, dynamic_hw=False):
     import torchvision
     torch.manual_seed(0)
@@ -414,6 +422,8 @@ if __name__ == '__main__':
         attention(sys.argv[2])
     elif sys.argv[1] == 'splitclip':
         split_clip(sys.argv[2])
+    elif sys.argv[1] == 'refuselrn':
+        refuse_lrn(sys.argv[2])
     elif sys.argv[1] == 'fixedbatch':
         fixed_batch(sys.argv[2])
     elif sys.argv[1] == 'padsame':

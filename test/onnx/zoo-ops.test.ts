@@ -95,6 +95,7 @@ describe('operators of Caffe2, tf2onnx and PyTorch 2 exports', () => {
     { name: 'refuse_max3', what: 'a Max of two maps and a constant at once', message: /node "[^"]*" \(Max\): Max of 2 computed tensor\(s\) and 1 constant\(s\) at once/ },
     { name: 'refuse_attention', what: 'a vision transformer (scripts/onnx_fixtures.py attention), at its attention and not at a reshape of tokens before it', message: /node "[^"]*MatMul[^"]*" \(MatMul\): MatMul of two tensors computed from the image \(attention\): a vision transformer, not a convolutional classifier that can slide/ },
     { name: 'refuse_group_norm', what: 'a GroupNorm network (exported as InstanceNormalization between Reshapes), at the norm and not at its Reshape', message: /node "[^"]*" \(InstanceNormalization\): InstanceNormalization normalises each channel group over the whole feature map .*cannot slide$/ },
+    { name: 'refuse_lrn_if', what: 'PyTorch\'s nn.LocalResponseNorm (scripts/onnx_fixtures.py refuselrn) at its If, as a branch and not as a sequence model', message: /node "[^"]*If[^"]*" \(If\): If chooses a branch while the graph runs \(PyTorch writes one in nn\.LocalResponseNorm and in checks of a shape\): Convmap rewrites graphs without control flow$/ },
     { name: 'refuse_int8', what: 'an integer-quantised graph', message: /node "[^"]*" \(QuantizeLinear\): QuantizeLinear: an integer-quantised model; .*open the float32 export/ },
   ];
   for (const r of refusals) {

@@ -84,6 +84,13 @@ export interface ImportOptions {
 
 /** Operators that mean the model is not an image classifier that can slide. */
 const SEQUENCE_OPS = new Set(['LSTM', 'GRU', 'RNN', 'Scan', 'Loop', 'If']);
+
+/** Why a graph holding a SEQUENCE_OPS node is refused: If is a branch, not a sequence (PyTorch writes one in nn.LocalResponseNorm). */
+function sequenceReason(op: string): string {
+  return op === 'If'
+    ? 'If chooses a branch while the graph runs (PyTorch writes one in nn.LocalResponseNorm and in checks of a shape): Convmap rewrites graphs without control flow'
+    : `${op} is a recurrent or control-flow operator: a sequence model, not an image classifier that can slide`;
+}
 const UPSAMPLING_OPS = new Set(['ConvTranspose', 'Resize', 'Upsample', 'DepthToSpace']);
 /** Normalisations by statistics over a map's height and width (PyTorch exports GroupNorm as InstanceNormalization between Reshapes). */
 const WHOLE_MAP_NORMS = new Set(['InstanceNormalization', 'GroupNormalization', 'MeanVarianceNormalization']);
@@ -452,7 +459,7 @@ class Importer {
   run(nodes: OnnxNode[]): void {
     for (const node of nodes) {
       if (SEQUENCE_OPS.has(node.opType)) {
-        this.fail(node, `${node.opType} is a recurrent or control-flow operator: a sequence model, not an image classifier that can slide`);
+        this.fail(node, sequenceReason(node.opType));
       }
       if (UPSAMPLING_OPS.has(node.opType)) {
         const resized = node.opType === 'Resize' || node.opType === 'Upsample' ? this.resizeTarget(node) : undefined;
@@ -1605,7 +1612,7 @@ export function importOnnx(m: OnnxModelFile, opts: ImportOptions = {}): Imported
   const order = imp.order(scoresTensor(imp, chosen.name, []));
   // What kind of model this is matters more than the first operator that cannot be rewritten.
   const sequence = order.find((n) => SEQUENCE_OPS.has(n.opType));
-  if (sequence) imp.fail(sequence, `${sequence.opType} is a recurrent or control-flow operator: a sequence model, not an image classifier that can slide`);
+  if (sequence) imp.fail(sequence, sequenceReason(sequence.opType));
   const norm = order.find((n) => WHOLE_MAP_NORMS.has(n.opType));
   if (norm) {
     imp.fail(norm, `${norm.opType} normalises each channel group over the whole feature map (PyTorch's GroupNorm, InstanceNorm): a window of a photo would be normalised by the statistics of every other window, so the classifier cannot slide`);
