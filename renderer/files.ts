@@ -1,5 +1,5 @@
 /** Sorting dropped or OS-handed paths into models and photos (by core/formats' lists). */
-import { hasModelExtension, hasPhotoExtension } from '../core/formats';
+import { extensionOf, hasModelExtension, hasPhotoExtension } from '../core/formats';
 
 export interface OpenTarget {
   path: string;
@@ -17,13 +17,16 @@ export interface SortedPaths {
   folders: string[];
 }
 
-/** Model files (.json, .h5, .keras, .onnx) are models; folders and extension-less paths go to main to sort; the rest are photos. */
+/**
+ * Model files (.json, .h5, .keras, .onnx) and zips (a Teachable Machine download) are models; folders
+ * and extension-less paths go to main to sort; the rest are photos.
+ */
 export function sortPaths(targets: readonly OpenTarget[]): SortedPaths {
   const out: SortedPaths = { models: [], photos: [], folders: [] };
   for (const t of targets) {
     if (!t.path) continue;
     if (t.isDirectory) out.folders.push(t.path);
-    else if (hasModelExtension(t.path)) out.models.push(t.path);
+    else if (hasModelExtension(t.path) || extensionOf(t.path) === 'zip') out.models.push(t.path);
     else if (!hasPhotoExtension(t.path) && !/\.[a-z0-9]{2,5}$/i.test(t.path)) out.folders.push(t.path);
     else out.photos.push(t.path);
   }

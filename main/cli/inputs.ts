@@ -10,6 +10,7 @@ import { modelDisplayName } from '../../core/defaults';
 import { hasModelExtension } from '../../core/formats';
 import { readFileHead } from '../io/safe-read';
 import { FOREIGN_HEAD_BYTES, foreignFileReason, foreignFolderReason } from '../model/foreign';
+import { zippedModel } from '../model/zipped';
 import { holdsModel } from '../services/models';
 import { isScannedPhoto, scanInputs } from '../services/scan';
 const MODEL_KINDS = 'a model.json, a model folder, a converted folder, a .h5, .keras or .onnx file';
@@ -31,7 +32,7 @@ export interface HeatmapInputs {
 async function isModel(p: string): Promise<boolean> {
   const stat = await fs.stat(p).catch(() => null);
   if (!stat) return false;
-  if (stat.isFile()) return hasModelExtension(p);
+  if (stat.isFile()) return hasModelExtension(p) || (await zippedModel(p)) !== null;
   return holdsModel(p);
 }
 

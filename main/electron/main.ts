@@ -72,7 +72,7 @@ const dialogs: Dialogs = {
     return first(await chosenPaths(sender, {
       title: 'Open Model',
       properties: ['openFile'],
-      filters: [{ name: 'Models (model.json, Keras .h5/.keras, ONNX)', extensions: [...MODEL_EXTENSIONS] }, { name: 'All files', extensions: ['*'] }],
+      filters: [{ name: 'Models (model.json, Keras .h5/.keras, ONNX, a Teachable Machine .zip)', extensions: [...MODEL_EXTENSIONS, 'zip'] }, { name: 'All files', extensions: ['*'] }],
     }));
   },
   async openLabels(sender) {

@@ -9,6 +9,7 @@ import { ModelError } from '../model/errors';
 import { readJsonFile } from '../model/guards';
 import { sniffKerasFile } from '../model/hdf5';
 import { architectureBeside, isKerasArchitectureJson, weightsBeside } from '../model/keras';
+import { unpackZippedModel, zippedModel } from '../model/zipped';
 import { readLabelsFile } from '../model/labels';
 import { convertedDir, isConvertedFolder, onnxOf, ONNX_MODEL_FILE, readConvertedFolder, SIDECAR_FILE } from './converted-folder';
 import { conversionKey, fileDigest, findConversion } from '../io/model-cache';
@@ -68,6 +69,26 @@ export async function holdsModel(dir: string): Promise<boolean> {
 export async function prepareModel(
   target: string | undefined,
   opts: PrepareOptions = {},
+): Promise<PreparedModel & { conversion?: Omit<Conversion, 'fcn'> }> {
+  const zipped = target === undefined ? null : await zippedModel(target);
+  if (target === undefined || zipped === null) return prepareUnzipped(target, opts);
+  // A downloaded zip (Teachable Machine's): its files are unpacked for the conversion, which reads them all; the zip stays the source.
+  const { dir, model } = await unpackZippedModel(target, zipped);
+  try {
+    const prepared = await prepareUnzipped(path.basename(model) === 'model.json' ? dir : model, opts);
+    return { ...prepared, info: { ...prepared.info, source: path.resolve(target) } };
+  } catch (e) {
+    if (!(e instanceof ModelError)) throw e;
+    const inside = path.relative(dir, e.file);
+    throw new ModelError(inside === '' || inside.startsWith('..') ? target : `${target}: ${inside}`, e.detail, e.layer);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function prepareUnzipped(
+  target: string | undefined,
+  opts: PrepareOptions,
 ): Promise<PreparedModel & { conversion?: Omit<Conversion, 'fcn'> }> {
   const builtin = target === undefined;
   const source = target ?? opts.builtinDir ?? BUILTIN_MODEL_DIR;

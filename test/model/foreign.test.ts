@@ -2,11 +2,11 @@
  * Other frameworks' model files, opened as a user would open them (prepareModel: the window's and the
  * CLI's way in; the heatmap command's first argument): each refused in one line that names the file,
  * says what it is and what to open instead. The PyTorch files are written by Debian's python3-torch
- * (torch.save in both of its formats, torch.jit.save); the zips hold the corpus's own Teachable Machine
- * exports; the others are made byte by byte after their formats' specifications.
+ * (torch.save in both of its formats, torch.jit.save); the others are made byte by byte after their formats' specifications.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { zipSync } from 'fflate';
 import sharp from 'sharp';
@@ -72,14 +72,36 @@ describe('other frameworks\' model files', () => {
     await expect(resolveHeatmapInputs([state, photo], undefined, false)).rejects.toThrow(/state\.pth: looks like PyTorch weights \(\.pth\): they hold no network Convmap can read; export the classifier to ONNX/);
   }, 60_000);
 
-  it.skipIf(noCorpus !== null)('Teachable Machine\'s downloads, zipped as it gives them: unzip, and open the folder or keras_model.h5', async () => {
+  it.skipIf(noCorpus !== null)('Teachable Machine\'s downloads, zipped as it gives them, open as the model: its labels (metadata.json, labels.txt) and size, the zip as its source', async () => {
+    const tmFolder = path.join(corpus, 'teachablemachine_korean5_00sky0213');
     const tfjs = path.join(dir.path, 'tm-my-image-model.zip');
-    await fs.writeFile(tfjs, await zipOf(path.join(corpus, 'teachablemachine_korean5_00sky0213')));
-    expect(await refusal(tfjs)).toBe(`${tfjs}: is a Teachable Machine download (TensorFlow.js): unzip it and open the folder that holds model.json`);
+    await fs.writeFile(tfjs, await zipOf(tmFolder));
+    const metadata = JSON.parse(await fs.readFile(path.join(tmFolder, 'metadata.json'), 'utf8')) as { labels: string[]; imageSize: number };
+    const opened = await prepareModel(tfjs);
+    expect(opened.info.labels).toEqual(metadata.labels);
+    expect(opened.info.window).toEqual([metadata.imageSize, metadata.imageSize]);
+    expect(opened.info.source).toBe(tfjs);
+    // The heatmap command takes the zip as its model.
+    const photo = path.join(dir.path, 'grey.png');
+    await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).png().toFile(photo);
+    expect((await resolveHeatmapInputs([tfjs, photo], undefined, false)).modelPath).toBe(tfjs);
+
+    const kerasFolder = path.join(corpus, 'teachablemachine_keras_water2_963n');
     const keras = path.join(dir.path, 'converted_keras.zip');
-    await fs.writeFile(keras, await zipOf(path.join(corpus, 'teachablemachine_keras_water2_963n')));
-    expect(await refusal(keras)).toBe(`${keras}: is a Teachable Machine download (Keras): unzip it and open keras_model.h5 (labels.txt beside it names the classes)`);
-  }, 60_000);
+    await fs.writeFile(keras, await zipOf(kerasFolder));
+    // labels.txt as Teachable Machine writes it: "0 name" per line.
+    const lines = (await fs.readFile(path.join(kerasFolder, 'labels.txt'), 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => l.trim().replace(/^\d+\s+/, ''));
+    expect((await prepareModel(keras)).info.labels).toEqual(lines);
+  }, 120_000);
+
+  it('a zipped model whose entries name folders above it is unpacked inside its own folder only; a refusal inside names the zip', async () => {
+    const evil = path.join(dir.path, 'evil.zip');
+    await fs.writeFile(evil, zipSync({ '../../escaped/model.json': Buffer.from('{"modelTopology": 3}'), '../../escaped/labels.txt': Buffer.from('a\n') }));
+    const message = await refusal(evil);
+    expect(message.startsWith(`${evil}: model.json: `)).toBe(true);
+    expect(existsSync(path.resolve(os.tmpdir(), '..', 'escaped'))).toBe(false);
+    expect(existsSync(path.resolve(dir.path, '..', '..', 'escaped'))).toBe(false);
+  });
 
   it('TensorFlow Lite (TFL3 at byte 4), safetensors (header length, then its JSON), a SavedModel folder: each named, with what to open instead', async () => {
     // A FlatBuffer: a 4-byte root offset, then the file identifier "TFL3" (TensorFlow Lite's schema).

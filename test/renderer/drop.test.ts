@@ -2,6 +2,7 @@
 /** Files dragged onto the window (renderer/drop.ts): the drop hint, and the items a drop hands on. */
 import { describe, expect, it } from 'vitest';
 import { useFileDrop, type DroppedItem } from '../../renderer/drop';
+import { sortPaths } from '../../renderer/files';
 
 /** A data-transfer item as Chromium gives one for a dropped file or folder. */
 function fileItem(name: string, isDirectory: boolean) {
@@ -67,5 +68,19 @@ describe('dragging files onto the window', () => {
     const drop = useFileDrop((items) => got.push(items));
     drop.onDrop(dragEvent(['Files'], [], [new File(['x'], 'b.png'), new File(['x'], 'model.json')]));
     expect(got.map((items) => items.map((it) => [it.file.name, it.isDirectory]))).toEqual([[['b.png', false], ['model.json', false]]]);
+  });
+});
+
+describe('sorting dropped paths into models, photos and folders (renderer/files.ts)', () => {
+  it('takes model files and zips (a Teachable Machine download) as models, photos by their extension, folders and extension-less paths for main to sort', () => {
+    const sorted = sortPaths([
+      { path: '/m/model.json', isDirectory: false },
+      { path: '/m/tm-my-image-model.zip', isDirectory: false },
+      { path: '/m/net.onnx', isDirectory: false },
+      { path: '/p/cat.JPG', isDirectory: false },
+      { path: '/p/scans', isDirectory: true },
+      { path: '/p/README', isDirectory: false },
+    ]);
+    expect(sorted).toEqual({ models: ['/m/model.json', '/m/tm-my-image-model.zip', '/m/net.onnx'], photos: ['/p/cat.JPG'], folders: ['/p/scans', '/p/README'] });
   });
 });
