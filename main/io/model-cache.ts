@@ -33,7 +33,7 @@ export const OPTIMIZED_DIR = 'onnx-v1';
  */
 export const DEFAULT_MODEL_CACHE_BYTES = 2_000_000_000;
 /** Bump when what a conversion writes changes within one package version. */
-const CONVERSION_FORMAT = 'convmap-conversion/4';
+const CONVERSION_FORMAT = 'convmap-conversion/5';
 
 let version: Promise<string> | undefined;
 

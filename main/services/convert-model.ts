@@ -64,16 +64,53 @@ function leadingScale(layer: tf.layers.Layer, channels: number): number[] | unde
   return !identity && values.every(Number.isFinite) ? values : undefined;
 }
 
+/** Layers that pass the image on unchanged at inference (augmentation is read as Rescaling(1, 0), see leadingScale). */
+const PASSING = new Set(['Dropout', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'ActivityRegularization']);
+
+/**
+ * The scale the model multiplies its pixels by before anything else (one, or one per channel): the
+ * product of the Rescaling and Normalization layers from its input on, through augmentation layers
+ * (identities) and into nested models, up to the first layer of another kind. Undefined when there
+ * is none: the model does not scale its own input.
+ */
+function inputScale(model: tf.LayersModel, channels: number): { scale: number[]; what: 'rescales' | 'normalises' } | undefined {
+  let scale: number[] | undefined;
+  let what: 'rescales' | 'normalises' = 'rescales';
+  const walk = (m: tf.LayersModel): boolean => {
+    for (const layer of m.layers) {
+      if (layer.getClassName() === 'InputLayer' || PASSING.has(layer.getClassName())) continue;
+      if (layer.getClassName() === 'Activation' && (layer.getConfig() as { activation?: unknown }).activation === 'linear') continue;
+      if (layer instanceof tf.LayersModel) {
+        if (!walk(layer)) return false;
+        continue;
+      }
+      const s = leadingScale(layer, channels);
+      if (s === undefined) {
+        // An identity Rescaling (an augmentation layer) passes; any other layer ends the walk.
+        if (layer.getClassName() === 'Rescaling') continue;
+        return false;
+      }
+      if (layer instanceof KerasNormalization) what = 'normalises';
+      const before = scale ?? [1];
+      scale = Array.from({ length: Math.max(before.length, s.length) }, (_, i) => (before.length === 1 ? before[0] : before[i]) * (s.length === 1 ? s[0] : s[i]));
+    }
+    return true;
+  };
+  walk(model);
+  return scale === undefined ? undefined : { scale, what };
+}
+
 function guessPreprocess(teachableMachine: boolean, conv: Conversion, builtin: boolean, model: tf.LayersModel): PreprocessGuess {
   if (teachableMachine) return { mode: 'signed', why: 'guessed: a Teachable Machine model', uncertain: false };
   if (builtin) return { mode: 'ink', why: 'the built-in model\'s', uncertain: false };
-  const trunk = guessFromTrunk(nestedModelNames(model));
+  // A model that scales its own input (a transfer model calling its trunk's preprocess_input, as TensorFlow's
+  // tutorial does) wants what it was fed, not the trunk's preprocessing a second time.
+  const own = inputScale(conv.fcn, conv.channels);
+  const trunk = own === undefined ? guessFromTrunk(nestedModelNames(model)) : null;
   if (trunk) return trunk;
-  const first = conv.fcn.layers[1];
-  const scale = first ? leadingScale(first, conv.channels) : undefined;
-  if (scale) {
+  if (own) {
+    const { scale, what } = own;
     const range = pixelRangeOfScale(scale);
-    const what = first.getClassName() === 'Rescaling' ? 'rescales' : 'normalises';
     if (range === 'raw') return { mode: 'raw', why: `guessed: the model ${what} its input itself`, uncertain: false };
     const grey = guessSmallGrey(conv.channels, conv.window);
     return { mode: grey ? 'ink' : 'unit', why: `guessed: the model ${what} its input itself, from pixel values in 0–1${grey ? '; a small grey classifier: inverted on a light photo' : ''}`, uncertain: false };

@@ -154,7 +154,7 @@ export class Keras2Graph {
    * A TensorFlow operation with a number, as Keras 2 records `x + 3.0` (TFOpLambda `__operators__.add`,
    * the number in the call's kwargs `y`); Keras 3 records the same call as an operation of keras.ops.
    */
-  tfOp(x: string, fn: '__operators__.add' | 'math.multiply', y: number): string {
+  tfOp(x: string, fn: '__operators__.add' | 'math.multiply' | 'math.truediv' | 'math.subtract', y: number): string {
     const name = this.auto(`tf.${fn}`);
     this.layers.push({
       class_name: 'TFOpLambda', config: { name, trainable: true, dtype: 'float32', function: fn }, name,

@@ -5,7 +5,8 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { prepareModel } from '../../main/services/models';
-import { type Json, k3Dense, k3Layer, k3Sequential, writeKerasArchive } from '../helpers/keras';
+import { type Json, k3Dense, k3Layer, k3Sequential, writeKerasArchive, writeLegacyH5 } from '../helpers/keras';
+import { Keras2Graph, mobileNetV2 } from '../helpers/keras2-apps';
 import { useWasm } from '../helpers/models';
 import { tempDir } from '../helpers/temp-dir';
 
@@ -49,4 +50,54 @@ describe('a Keras model that scales its own input', () => {
     expect((await prepareModel(await model('r255', k3Layer('Rescaling', 'rs', { scale: 1 / 255, offset: 0 })))).info.preprocess).toBe('raw');
     expect((await prepareModel(await model('r2', k3Layer('Rescaling', 'rs', { scale: 2, offset: -1 })))).info.preprocess).toBe('unit');
   }, 60_000);
+});
+
+describe('a transfer model that calls its trunk\'s preprocess_input itself, as TensorFlow\'s transfer-learning tutorial does', () => {
+  /**
+   * Input → [`ops`] → a nested keras.applications MobileNetV2 (named as Keras names it) → GAP → Dense,
+   * tf.keras 2.15 `.h5`: its trunk alone would say [−1, 1] ('signed').
+   */
+  async function transfer(name: string, ops: (g: Keras2Graph, x: string) => string): Promise<string> {
+    const size = 32;
+    const base = mobileNetV2(size, 0.35, 0, 4, 'mobilenetv2_0.35_32');
+    const outer = new Keras2Graph('transfer', 5);
+    const x0 = ops(outer, outer.input('input_2', [size, size, 3]));
+    const baseConfig = base.config(base.output) as { config: Record<string, Json> };
+    outer.layers.push({ class_name: 'Functional', config: baseConfig.config, name: base.name, inbound_nodes: [[[x0, 0, 0, { training: false }]]] });
+    const pooled = outer.layer('GlobalAveragePooling2D', 'global_average_pooling2d', { data_format: 'channels_last', keepdims: false }, [base.name], [1, 1, base.shape(base.output)[2]], [], 1);
+    const file = path.join(root.path, `${name}.h5`);
+    await writeLegacyH5(file, outer.config(outer.dense(pooled, 'dense', 2, 'softmax')), [{ name: base.name, weights: base.weights.flatMap((l) => l.weights) }, ...outer.weights], { kerasVersion: '2.15.0' });
+    return file;
+  }
+
+  it('x / 127.5 − 1 (TFOpLambda truediv, subtract) before the trunk maps 0–255 onto [−1, 1]: raw, not the trunk\'s signed a second time', async () => {
+    const file = await transfer('tutorial', (g, x) => g.tfOp(g.tfOp(x, 'math.truediv', 127.5), 'math.subtract', 1));
+    const prepared = await prepareModel(file);
+    expect(prepared.info.preprocess).toBe('raw');
+    expect(prepared.info.preprocessGuess?.why).toBe('guessed: the model rescales its input itself');
+  }, 120_000);
+
+  it('without it, the trunk\'s own preprocessing: signed', async () => {
+    const prepared = await prepareModel(await transfer('trunk-only', (_g, x) => x));
+    expect(prepared.info.preprocess).toBe('signed');
+    expect(prepared.info.preprocessGuess?.why).toBe('guessed from the nested keras.applications trunk \'mobilenetv2_0.35_32\'');
+  }, 120_000);
+
+  it('augmentation first (a nested Sequential of RandomFlip and RandomRotation), then Rescaling(1/127.5, −1): raw', async () => {
+    const file = await transfer('augmented', (g, x) => {
+      g.layers.push({
+        class_name: 'Sequential', name: 'data_augmentation', inbound_nodes: [[[x, 0, 0, {}]]],
+        config: {
+          name: 'data_augmentation', layers: [
+            { class_name: 'InputLayer', config: { batch_input_shape: [null, 32, 32, 3], dtype: 'float32', sparse: false, ragged: false, name: 'aug_input' } },
+            { class_name: 'RandomFlip', config: { name: 'random_flip', trainable: true, dtype: 'float32', mode: 'horizontal', seed: null } },
+            { class_name: 'RandomRotation', config: { name: 'random_rotation', trainable: true, dtype: 'float32', factor: 0.2, fill_mode: 'reflect', interpolation: 'bilinear', seed: null, fill_value: 0 } },
+          ],
+        },
+      });
+      g.setShape('data_augmentation', [32, 32, 3]);
+      return g.layer('Rescaling', 'rescaling', { scale: 1 / 127.5, offset: -1 }, ['data_augmentation'], [32, 32, 3], [], 1);
+    });
+    expect((await prepareModel(file)).info.preprocess).toBe('raw');
+  }, 120_000);
 });
