@@ -118,6 +118,51 @@ function tfOpLayer(config: JsonObject, inbound: Json | undefined): { className: 
   }
 }
 
+/** keras.applications modules by their `preprocess_input`'s mode (imagenet_utils): 'tf', 'torch', 'caffe', or none (the model holds its own). */
+const APPLICATION_MODES: Readonly<Record<string, 'tf' | 'torch' | 'caffe' | 'none'>> = {
+  mobilenet: 'tf', mobilenet_v2: 'tf', inception_v3: 'tf', inception_resnet_v2: 'tf', xception: 'tf', nasnet: 'tf', resnet_v2: 'tf',
+  densenet: 'torch',
+  resnet: 'caffe', resnet50: 'caffe', vgg16: 'caffe', vgg19: 'caffe',
+  mobilenet_v3: 'none', efficientnet: 'none', efficientnet_v2: 'none', convnext: 'none', regnet: 'none', resnet_rs: 'none',
+};
+
+/**
+ * A Lambda wrapping a keras.applications `preprocess_input` (`Lambda(preprocess_input)` before a trunk, as
+ * transfer models were built before Keras could call it on a tensor), as the layer that computes the same:
+ * 'tf' mode x / 127.5 − 1 a Rescaling, 'torch' mode a Normalization with ImageNet's statistics of 0–255
+ * pixels, none the identity. Keras 2 records the function as its module and marshalled code (which names
+ * it), Keras 3 as its module and name. Null for any other Lambda (refused, see unsupported.ts).
+ * @throws ModelError for 'caffe' mode (BGR, mean subtracted), which no one layer computes here.
+ */
+function applicationsPreprocess(config: JsonObject, file: string): { className: string; config: JsonObject } | null {
+  const fn = config.function;
+  let module: string | undefined;
+  let named = false;
+  if (isObject(fn) && typeof fn.module === 'string') {
+    module = fn.module;
+    named = fn.config === 'preprocess_input';
+  } else if (Array.isArray(fn) && typeof fn[0] === 'string' && typeof config.module === 'string') {
+    module = config.module;
+    // The marshalled code object holds its own name as a string.
+    named = Buffer.from(fn[0], 'base64').includes('preprocess_input');
+  }
+  const app = module === undefined ? undefined : /(?:^|\.)applications\.([a-z0-9_]+)$/.exec(module)?.[1];
+  if (!named || app === undefined) return null;
+  const args = isObject(config.arguments) ? config.arguments : {};
+  const mode = app === 'imagenet_utils' ? (typeof args.mode === 'string' ? args.mode : 'caffe') : APPLICATION_MODES[app];
+  switch (mode) {
+    case 'tf': return { className: 'Rescaling', config: { scale: 1 / 127.5, offset: -1 } };
+    case 'none': return { className: 'Rescaling', config: { scale: 1, offset: 0 } };
+    case 'torch': {
+      const [mean, std] = [[0.485, 0.456, 0.406], [0.229, 0.224, 0.225]];
+      return { className: 'Normalization', config: { axis: -1, mean: mean.map((m) => m * 255), variance: std.map((d) => (d * 255) ** 2), invert: false } };
+    }
+    case 'caffe':
+      throw new ModelError(file, `a Lambda of keras.applications.${app}'s preprocess_input (Caffe's BGR with the ImageNet mean subtracted), which Convmap does not rebuild: export the model without the Lambda and open it with --preprocess caffe`, { name: String(config.name), className: 'Lambda' });
+    default: return null;
+  }
+}
+
 /** Keras 3 operations on tensors (keras.src.ops.numpy: `x + 3.0`, `inputs + x`) and the merge layer of the same meaning. */
 const KERAS3_OPS: Readonly<Record<string, string>> = { Add: 'Add', Subtract: 'Subtract', Multiply: 'Multiply', TrueDivide: '', Divide: '' };
 
@@ -266,6 +311,16 @@ function normalizeLayer(layer: JsonObject, file: string, keras3: boolean): JsonO
       out.config = normalizeConfig(keep, file, keras3);
       // The constant operand was a call argument; the layer now holds it.
       if (Array.isArray(out.inbound_nodes)) out.inbound_nodes = out.inbound_nodes.map(withoutCallArguments);
+      return out;
+    }
+  }
+  if (className === 'Lambda' && isObject(config)) {
+    const pre = applicationsPreprocess(config, file);
+    if (pre !== null) {
+      out.class_name = pre.className;
+      const keep: JsonObject = { name: config.name, trainable: false, dtype: 'float32', ...pre.config };
+      for (const k of ['batch_input_shape', 'batch_shape']) if (k in config) keep[k] = config[k];
+      out.config = normalizeConfig(keep, file, keras3);
       return out;
     }
   }

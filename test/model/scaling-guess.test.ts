@@ -2,8 +2,11 @@
  * The preprocessing guessed for a Keras model that scales its own input in its first layer: the range
  * its scale fits (a standardised span of about 3), worked from each case's constants.
  */
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadClassifier } from '../../main/model/load';
 import { prepareModel } from '../../main/services/models';
 import { type Json, k3Dense, k3Layer, k3Sequential, writeKerasArchive, writeLegacyH5 } from '../helpers/keras';
 import { Keras2Graph, mobileNetV2 } from '../helpers/keras2-apps';
@@ -13,6 +16,16 @@ import { tempDir } from '../helpers/temp-dir';
 beforeAll(useWasm);
 const root = tempDir('convmap-scaling-guess-');
 const [H, W, C, CLASSES] = [4, 4, 3, 2];
+const PYTHON = '/usr/bin/python3';
+const noPython = ((): string | null => {
+  try {
+    execFileSync(PYTHON, ['-c', 'import marshal'], { stdio: 'ignore' });
+    return null;
+  } catch {
+    return `${PYTHON} is not installed`;
+  }
+})();
+if (noPython) console.log(`skipped: the Keras 2 Lambda's marshalled function (${noPython})`);
 
 /** A .keras file: `first`, Flatten, Dense; its weights seeded (the guess reads only the first layer). */
 async function model(name: string, first: Json, vars: Record<string, { shape: number[]; values: Float32Array }[]> = {}): Promise<string> {
@@ -100,4 +113,64 @@ describe('a transfer model that calls its trunk\'s preprocess_input itself, as T
     });
     expect((await prepareModel(file)).info.preprocess).toBe('raw');
   }, 120_000);
+});
+
+describe('a Lambda of a keras.applications preprocess_input (Lambda(preprocess_input) before a trunk)', () => {
+  /** The model's scores, and the same worked here: Flatten, then the Dense `model` writes (kernel sin(i), bias 0) over f(x). */
+  async function scores(file: string, f: (v: number, channel: number) => number): Promise<{ got: number[]; want: number[] }> {
+    const x = Float32Array.from({ length: H * W * C }, (_, i) => (i * 37) % 256);
+    const loaded = await loadClassifier(file);
+    try {
+      const got = Array.from(tf.tidy(() => (loaded.model.predict(tf.tensor4d(x, [1, H, W, C])) as tf.Tensor).dataSync()));
+      const want = Array.from({ length: CLASSES }, (_, j) => x.reduce((sum, v, i) => sum + Math.sin(i * CLASSES + j) * f(v, i % C), 0));
+      return { got, want };
+    } finally {
+      loaded.model.dispose();
+    }
+  }
+  const keras3 = (app: string): Json => k3Layer('Lambda', 'pre', {
+    function: { module: `keras.src.applications.${app}`, class_name: 'function', config: 'preprocess_input', registered_name: 'preprocess_input' }, arguments: {},
+  });
+
+  it('Keras 3, MobileNetV2\'s (mode tf): x / 127.5 − 1, and the model is guessed to take raw pixels', async () => {
+    const file = await model('lambda_mnv2', keras3('mobilenet_v2'));
+    const { got, want } = await scores(file, (v) => v / 127.5 - 1);
+    got.forEach((g, j) => expect(g).toBeCloseTo(want[j], 3));
+    expect((await prepareModel(file)).info.preprocess).toBe('raw');
+  }, 60_000);
+
+  it('Keras 3, DenseNet\'s (mode torch): (x / 255 − ImageNet mean) / std per channel', async () => {
+    const [mean, std] = [[0.485, 0.456, 0.406], [0.229, 0.224, 0.225]];
+    const { got, want } = await scores(await model('lambda_densenet', keras3('densenet')), (v, c) => (v / 255 - mean[c]) / std[c]);
+    got.forEach((g, j) => expect(g).toBeCloseTo(want[j], 3));
+  }, 60_000);
+
+  it.skipIf(noPython !== null)('Keras 2 (the function marshalled, its module beside it): the same x / 127.5 − 1', async () => {
+    // As Keras 2's Lambda.get_config writes a function: base64 of marshal.dumps(code), its defaults, its closure.
+    const code = execFileSync(PYTHON, ['-c', 'import base64, marshal\ndef preprocess_input(x, data_format=None):\n    return x\nprint(base64.b64encode(marshal.dumps(preprocess_input.__code__)).decode())'], { encoding: 'utf8' }).trim();
+    const file = path.join(root.path, 'lambda_keras2.h5');
+    const config: Json = {
+      class_name: 'Sequential',
+      config: {
+        name: 'k2', layers: [
+          { class_name: 'InputLayer', config: { batch_input_shape: [null, H, W, C], dtype: 'float32', name: 'in' } },
+          { class_name: 'Lambda', config: { name: 'lambda', trainable: true, dtype: 'float32', function: [code, [null], null], function_type: 'lambda', module: 'keras.applications.mobilenet_v2', output_shape: null, output_shape_type: 'raw', output_shape_module: null, arguments: {} } },
+          { class_name: 'Flatten', config: { name: 'flat', dtype: 'float32' } },
+          { class_name: 'Dense', config: { name: 'out', units: CLASSES, activation: 'linear', use_bias: true, dtype: 'float32' } },
+        ],
+      },
+    };
+    const kernel = Float32Array.from({ length: H * W * C * CLASSES }, (_, i) => Math.sin(i));
+    await writeLegacyH5(file, config, [{ name: 'lambda', weights: [] }, { name: 'out', weights: [{ name: 'out/kernel:0', shape: [H * W * C, CLASSES], values: kernel }, { name: 'out/bias:0', shape: [CLASSES], values: new Float32Array(CLASSES) }] }], { kerasVersion: '2.15.0' });
+    const { got, want } = await scores(file, (v) => v / 127.5 - 1);
+    got.forEach((g, j) => expect(g).toBeCloseTo(want[j], 3));
+  }, 60_000);
+
+  it('ResNet50\'s (Caffe\'s BGR, mean subtracted) is refused saying to open the model without it with --preprocess caffe; any other Lambda keeps its refusal', async () => {
+    const resnet = await prepareModel(await model('lambda_resnet', keras3('resnet50'))).then(() => null, (e: unknown) => e as Error);
+    expect(resnet?.message).toMatch(/layer "pre" \(Lambda\): a Lambda of keras\.applications\.resnet50's preprocess_input \(Caffe's BGR with the ImageNet mean subtracted\), which Convmap does not rebuild: export the model without the Lambda and open it with --preprocess caffe$/);
+    const lambda = k3Layer('Lambda', 'pre', { function: { class_name: '__lambda__', config: { code: 'YWJj', defaults: null, closure: null } }, arguments: {} });
+    const other = await prepareModel(await model('lambda_other', lambda)).then(() => null, (e: unknown) => e as Error);
+    expect(other?.message).toMatch(/layer "pre" \(Lambda\): a Lambda layer holds Python code/);
+  }, 60_000);
 });
