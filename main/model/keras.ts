@@ -48,9 +48,9 @@ export async function weightsBeside(file: string): Promise<string | null> {
 export async function architectureBeside(file: string): Promise<string | null> {
   const dir = path.dirname(file);
   const found: string[] = [];
-  // A folder of many JSON files (a downloads folder) is not read through: the architecture sits with few others.
-  for (const name of (await fs.readdir(dir)).filter((n) => n.toLowerCase().endsWith('.json')).sort().slice(0, 32)) {
-    const text = await readSideFile(dir, name, MAX_MODEL_JSON_BYTES).catch(() => null);
+  // A folder of many JSON files (a downloads folder) is not read through: the architecture sits with few others, and is small.
+  for (const name of (await fs.readdir(dir)).filter((n) => n.toLowerCase().endsWith('.json')).sort().slice(0, 8)) {
+    const text = await readSideFile(dir, name, MAX_SIDE_FILE_BYTES).catch(() => null);
     if (text === null || !text.includes('"class_name"')) continue;
     try {
       if (isKerasArchitectureJson(JSON.parse(text))) found.push(path.join(dir, name));
