@@ -10,6 +10,8 @@ for the ONNX import tests and the bench.
                                             and with a free height and width
   onnx_fixtures.py splitclip OUTDIR        ReLU6, Split of channels (halves, 3 + 5) and Clips with one or two bounds, at
                                             opset 9 (attributes; Clip's min of 0 an attribute set to zero) and 13 (inputs)
+  onnx_fixtures.py pooledsoftmax OUTDIR     softmax over dim 1 of a pooled [N, C, 1, 1] map, squeezed one axis at a time
+                                            (opset 9: between Transposes; 13: Softmax axis 1)
   onnx_fixtures.py refuselrn OUTDIR         nn.LocalResponseNorm as PyTorch exports it (an If on a shape): refused at the If
   onnx_fixtures.py fixedbatch OUTDIR        a classifier traced at a fixed batch of 4 (its view(x.size(0), -1) folded to [4, -1])
   onnx_fixtures.py attention OUTDIR        a tiny vision transformer (patches, one encoder layer, mean of tokens),
@@ -399,6 +401,26 @@ def fixed_batch(out):
     export(ViewHead().eval(), torch.rand(4, 3, 32, 32), f'{out}/fixed_batch4.onnx', 11)
 
 
+class PooledSoftmax(nn.Module):
+    """A fully convolutional head: 1×1 conv to the classes, average pool to 1×1, softmax over dim 1 of that [N, C, 1, 1]
+    map, then squeeze(-1).squeeze(-1) (before opset 13 PyTorch writes the softmax as Transpose, Softmax, Transpose)."""
+
+    def __init__(self, classes=5):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, classes, 1))
+
+    def forward(self, x):
+        return torch.softmax(nn.functional.adaptive_avg_pool2d(self.body(x), 1), dim=1).squeeze(-1).squeeze(-1)
+
+
+def pooled_softmax(out):
+    torch.manual_seed(1)
+    model = PooledSoftmax().eval()
+    x = torch.rand(1, 3, 16, 16)
+    export(model, x, f'{out}/pooled_softmax_o9.onnx', 9)
+    export(model, x, f'{out}/pooled_softmax_o13.onnx', 13)
+
+
 def refuse_lrn(out):
     """nn.LocalResponseNorm as PyTorch exports it (3-D average pooling of x² padded along the channels, an If on a shape)."""
     torch.manual_seed(1)
@@ -422,6 +444,8 @@ if __name__ == '__main__':
         attention(sys.argv[2])
     elif sys.argv[1] == 'splitclip':
         split_clip(sys.argv[2])
+    elif sys.argv[1] == 'pooledsoftmax':
+        pooled_softmax(sys.argv[2])
     elif sys.argv[1] == 'refuselrn':
         refuse_lrn(sys.argv[2])
     elif sys.argv[1] == 'fixedbatch':

@@ -41,13 +41,14 @@ interface MapVal {
 }
 
 /**
- * A vector [batch, n] in tfjs. `rank` 4 is ONNX's [batch, n, 1, 1] (after a global pooling);
- * `order[j]` is the ONNX element that tfjs holds at j (null: the same order).
+ * A vector [batch, n] in tfjs. `rank` 4 is ONNX's [batch, n, 1, 1] (after a global pooling), 3 its
+ * [batch, n, 1] (one of those ones squeezed); `order[j]` is the ONNX element that tfjs holds at j
+ * (null: the same order).
  */
 interface VecVal {
   kind: 'vec';
   t: tf.SymbolicTensor;
-  rank: 2 | 4;
+  rank: 2 | 3 | 4;
   order: Int32Array | null;
   nonNeg: boolean;
   /** A rank-4 vector transposed to [batch, 1, 1, n] (channels-last), else [batch, n, 1, 1]. */
@@ -309,7 +310,7 @@ class Importer {
   private dimsOf(v: Val): number[] {
     if (v.kind === 'const') return v.dims;
     const { h, w, c } = this.shapeOf(v);
-    if (v.kind === 'vec') return v.rank === 4 ? (v.channelsLast ? [1, 1, 1, c] : [1, c, 1, 1]) : [1, c];
+    if (v.kind === 'vec') return v.rank === 4 ? (v.channelsLast ? [1, 1, 1, c] : [1, c, 1, 1]) : v.rank === 3 ? [1, c, 1] : [1, c];
     if (v.groups) return v.groups.transposed ? [1, c / v.groups.g, v.groups.g, h, w] : [1, v.groups.g, c / v.groups.g, h, w];
     return v.layout === 'nchw' ? [1, c, h, w] : [1, h, w, c];
   }
@@ -1004,10 +1005,12 @@ class Importer {
     if (x.kind === 'map' && this.shuffle(node, x, target)) return;
     const spatial = target.length >= 2 ? count(target.slice(1)) : 0;
     const n = count(this.dimsOf(x).slice(1));
-    const vecLike = target.length === 2 || (target.length === 4 && target[2] === 1 && target[3] === 1);
+    // [batch, n], [batch, n, 1] or [batch, n, 1, 1]: the same vector (Squeeze of a pooled map's last axes one at a time passes [batch, n, 1]).
+    const vecLike = target.length >= 2 && target.length <= 4 && target.slice(2).every((d) => d === 1);
+    const vecRank = target.length as 2 | 3 | 4;
     if (x.kind === 'vec') {
       if (vecLike && target[1] === n) {
-        this.set(node, { ...x, rank: target.length === 4 ? 4 : 2, channelsLast: false });
+        this.set(node, { ...x, rank: vecRank, channelsLast: false });
         return;
       }
       if (target.length === 4 && target[1] === 1 && target[2] === 1 && target[3] === n) {
@@ -1023,7 +1026,7 @@ class Importer {
     }
     if (h === 1 && w === 1 && vecLike && target[1] === n) {
       const v = this.flatten(node, x);
-      this.set(node, { ...v, rank: target.length === 4 ? 4 : 2, channelsLast: false });
+      this.set(node, { ...v, rank: vecRank, channelsLast: false });
       return;
     }
     const dims = this.dimsOf(x);
@@ -1432,9 +1435,14 @@ class Importer {
           this.set(node, { ...x, layout: x.layout === 'nhwc' ? 'nchw' : 'nhwc' });
           return;
         }
-        if (x.kind === 'vec' && x.rank === 4 && (perm === '0,2,3,1' || perm === '0,3,1,2')) {
-          this.set(node, { ...x, rank: 4, channelsLast: perm === '0,2,3,1' });
-          return;
+        if (x.kind === 'vec' && x.rank === 4 && perm.startsWith('0,')) {
+          // The other axes hold one value each: only where the channel axis goes matters (PyTorch's softmax over
+          // dim 1 before opset 13 is Transpose [0, 3, 2, 1], Softmax over the last axis, and the Transpose back).
+          const to = ints(node, 'perm', []).indexOf(x.channelsLast ? 3 : 1);
+          if (to === 1 || to === 3) {
+            this.set(node, { ...x, rank: 4, channelsLast: to === 3 });
+            return;
+          }
         }
         if (x.kind === 'map' && x.groups && perm === '0,2,1,3,4') {
           this.set(node, { ...x, groups: { ...x.groups, transposed: !x.groups.transposed } });
