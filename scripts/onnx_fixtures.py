@@ -10,6 +10,8 @@ for the ONNX import tests and the bench.
                                             and with a free height and width
   onnx_fixtures.py splitclip OUTDIR        ReLU6, Split of channels (halves, 3 + 5) and Clips with one or two bounds, at
                                             opset 9 (attributes; Clip's min of 0 an attribute set to zero) and 13 (inputs)
+  onnx_fixtures.py heads OUTDIR             fastai's head (max and average pools concatenated, BatchNorm1d, Linear…), and a
+                                            head after x.squeeze() without a dimension
   onnx_fixtures.py pooledsoftmax OUTDIR     softmax over dim 1 of a pooled [N, C, 1, 1] map, squeezed one axis at a time
                                             (opset 9: between Transposes; 13: Softmax axis 1)
   onnx_fixtures.py refuselrn OUTDIR         nn.LocalResponseNorm as PyTorch exports it (an If on a shape): refused at the If
@@ -421,6 +423,44 @@ def pooled_softmax(out):
     export(model, x, f'{out}/pooled_softmax_o13.onnx', 13)
 
 
+class ConcatPoolHead(nn.Module):
+    """fastai's vision head: AdaptiveConcatPool2d (max and average pools side by side), Flatten, BatchNorm1d, Dropout,
+    Linear, ReLU, BatchNorm1d, Dropout, Linear. Its max pool to 1×1 is exported as a MaxPool over the whole map."""
+
+    def __init__(self, classes=4):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2), nn.ReLU())
+        self.head = nn.Sequential(nn.Flatten(), nn.BatchNorm1d(16), nn.Dropout(0.25), nn.Linear(16, 6), nn.ReLU(), nn.BatchNorm1d(6), nn.Dropout(0.5), nn.Linear(6, classes))
+
+    def forward(self, x):
+        x = self.body(x)
+        return self.head(torch.cat([nn.functional.adaptive_max_pool2d(x, 1), nn.functional.adaptive_avg_pool2d(x, 1)], 1))
+
+
+class SqueezeAllHead(nn.Module):
+    """x.squeeze() with no dimension after the pool, which drops the batch of one too; a Linear on that [C]."""
+
+    def __init__(self, classes=4):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+        self.fc = nn.Linear(8, classes)
+
+    def forward(self, x):
+        return self.fc(nn.functional.adaptive_avg_pool2d(self.body(x), 1).squeeze())
+
+
+def heads(out):
+    torch.manual_seed(1)
+    model = ConcatPoolHead().eval()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    export(model, torch.rand(1, 3, 24, 24), f'{out}/head_concat_pool.onnx', 13)
+    torch.manual_seed(1)
+    export(SqueezeAllHead().eval(), torch.rand(1, 3, 16, 16), f'{out}/head_squeeze_all.onnx', 13)
+
+
 def refuse_lrn(out):
     """nn.LocalResponseNorm as PyTorch exports it (3-D average pooling of x² padded along the channels, an If on a shape)."""
     torch.manual_seed(1)
@@ -444,6 +484,8 @@ if __name__ == '__main__':
         attention(sys.argv[2])
     elif sys.argv[1] == 'splitclip':
         split_clip(sys.argv[2])
+    elif sys.argv[1] == 'heads':
+        heads(sys.argv[2])
     elif sys.argv[1] == 'pooledsoftmax':
         pooled_softmax(sys.argv[2])
     elif sys.argv[1] == 'refuselrn':

@@ -159,6 +159,25 @@ function mergeBlock(graph: FlatGraph, merge: FlatNode): { source: number; nodes:
   return { source, nodes: [...nodes, merge] };
 }
 
+/**
+ * A Concatenate of global poolings of one tensor (fastai's AdaptiveConcatPool2d: its max and average
+ * pools side by side): that tensor and the block's nodes (the pools, then the Concatenate). Null otherwise.
+ */
+function pooledConcatBlock(graph: FlatGraph, concat: FlatNode): { source: number; nodes: FlatNode[] } | null {
+  if (concat.className !== 'Concatenate' || concat.inputs.length < 2) return null;
+  const axis = Number((concat.layer.getConfig() as Config).axis ?? -1);
+  if (axis !== -1 && axis !== graph.shapes[concat.outputs[0]].length - 1) return null;
+  const pools: FlatNode[] = [];
+  for (const i of concat.inputs) {
+    const p = graph.producer[i];
+    if (p === undefined || p.inputs.length !== 1 || (p.className !== 'GlobalAveragePooling2D' && p.className !== 'GlobalMaxPooling2D')) return null;
+    pools.push(p);
+  }
+  const source = pools[0].inputs[0];
+  if (!pools.every((p) => p.inputs[0] === source)) return null;
+  return { source, nodes: [...new Set(pools), concat] };
+}
+
 /** Finds the spatial→vector collapse (Flatten/GlobalPooling) and the head after it, for output tensor `outputId`. */
 function findHead(graph: FlatGraph, file: string, outputId: number): HeadPlan {
   const chain: FlatNode[] = [];
@@ -171,7 +190,7 @@ function findHead(graph: FlatGraph, file: string, outputId: number): HeadPlan {
       t = node.inputs[0];
       continue;
     }
-    const block = mergeBlock(graph, node);
+    const block = mergeBlock(graph, node) ?? pooledConcatBlock(graph, node);
     if (!block) break;
     chain.unshift(...block.nodes);
     t = block.source;
@@ -561,6 +580,15 @@ function convertHead(
       if (state.kind === 'flat') throw new ModelError(file, 'merges flattened maps; it cannot be applied per location', layerRef(node));
       x = factory.clone(node).apply(node.inputs.map((i) => env.get(i) as tf.SymbolicTensor)) as tf.SymbolicTensor;
       lines.push(`${what} of ${node.inputs.length} branches of the head → kept, per location`);
+      env.set(node.outputs[0], x);
+      continue;
+    }
+    if (node.className === 'Concatenate' && node.inputs.length > 1) {
+      // Only a pooledConcatBlock's: maps of one size (each pool slides over the same boundary), joined along the channels.
+      if (state.kind === 'flat') throw new ModelError(file, 'joins flattened maps; it cannot be applied per location', layerRef(node));
+      x = factory.clone(node, { axis: -1 }).apply(node.inputs.map((i) => env.get(i) as tf.SymbolicTensor)) as tf.SymbolicTensor;
+      state = { kind: 'map', channels: x.shape[3] as number };
+      lines.push(`${what} of ${node.inputs.length} pooled maps → kept, along the channels of every cell`);
       env.set(node.outputs[0], x);
       continue;
     }

@@ -181,6 +181,42 @@ async function predictFile(file: string, input: Float32Array, shape: number[]): 
   }
 }
 
+describe('a Keras head that concatenates the average and the max pool of the trunk (as fastai\'s AdaptiveConcatPool2d)', () => {
+  it('converts; every cell of the fully convolutional model is the classifier on its crop', async () => {
+    const t = (name: string, shape: (number | null)[]): Json => kt(name, shape);
+    const file = path.join(root.path, 'concat_pool.keras');
+    await writeKerasArchive(file, k3Functional([
+      k3Input('input_layer', [null, 8, 8, 2]),
+      k3Layer('Conv2D', 'conv', k3Conv(3, 3, 'relu'), [t('input_layer', [null, 8, 8, 2])]),
+      k3Layer('GlobalAveragePooling2D', 'avg', { data_format: 'channels_last', keepdims: false }, [t('conv', [null, 6, 6, 3])]),
+      k3Layer('GlobalMaxPooling2D', 'max', { data_format: 'channels_last', keepdims: false }, [t('conv', [null, 6, 6, 3])]),
+      k3Layer('Concatenate', 'concat', { axis: -1 }, [[t('max', [null, 3]), t('avg', [null, 3])]]),
+      k3Layer('Dense', 'out', { units: 2, activation: 'linear', use_bias: true }, [t('concat', [null, 6])]),
+    ], 'out'), {
+      'layers/conv2d': [{ shape: [3, 3, 2, 3], values: values(54, 1) }, { shape: [3], values: values(3, 2) }],
+      'layers/dense': [{ shape: [6, 2], values: values(12, 3) }, { shape: [2], values: values(2, 4) }],
+    }, 0);
+    const loaded = await loadClassifier(file);
+    const conv = convertClassifier(loaded.model, loaded.file);
+    try {
+      expect(conv.window).toEqual([8, 8]);
+      // A 10×10 image: 3×3 cells at stride 1, each against the classifier on its 8×8 crop.
+      const image = tf.tensor4d(values(200, 5), [1, 10, 10, 2]);
+      const cells = tf.tidy(() => (conv.fcn.predict(image) as tf.Tensor).arraySync() as number[][][][]);
+      for (let r = 0; r < 3; r++) {
+        for (let q = 0; q < 3; q++) {
+          const want = tf.tidy(() => (loaded.model.predict(image.slice([0, r, q, 0], [1, 8, 8, 2])) as tf.Tensor).dataSync());
+          cells[0][r][q].forEach((v, j) => expect(v).toBeCloseTo(want[j], 5));
+        }
+      }
+      image.dispose();
+    } finally {
+      conv.fcn.dispose();
+      loaded.model.dispose();
+    }
+  });
+});
+
 describe('what these backbones added to the Keras 3 reader, against formulas worked here', () => {
   it('keras.ops operations with a number and between tensors (MobileNetV3\'s ReLU(6)(x + 3) · (1/6), ConvNeXt\'s inputs + x, x − 0.5, x / 2) and GlobalAveragePooling2D(keepdims=True) before a 1×1 Conv2D compute Keras\'s formulas', async () => {
     const t = (name: string, shape: (number | null)[]): Json => kt(name, shape);

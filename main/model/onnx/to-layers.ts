@@ -946,6 +946,12 @@ class Importer {
       return;
     }
     const pads0 = ints(node, 'pads', [0, 0, 0, 0]);
+    // A pool over the whole map at the window is its global pool (PyTorch's adaptive max pool to 1×1; F.avg_pool2d(x, x.size()[2:])),
+    // so it joins a GlobalAveragePool beside it (fastai's AdaptiveConcatPool2d) as the same kind of value.
+    if (k[0] === h && k[1] === w && pads0.every((p) => p === 0) && !str(node, 'auto_pad', 'NOTSET').startsWith('SAME')) {
+      this.globalPool(node, true, max);
+      return;
+    }
     let extra: [number, number] = [0, 0];
     if (int(node, 'ceil_mode', 0) === 1) {
       const ext = (n: number, kk: number, s: number, p: number): number => {
@@ -996,7 +1002,8 @@ class Importer {
       const d = this.dimsOf(x);
       const axesIn = node.input[1] ? this.optConst(node, 1) : undefined;
       const axes = (axesIn ? Array.from(axesIn.values, Number) : ints(node, 'axes', [])).map((a) => (a < 0 ? a + (node.opType === 'Squeeze' ? d.length : d.length + 1) : a));
-      if (node.opType === 'Squeeze') target = d.filter((s, i) => (axes.length ? !axes.includes(i) : s !== 1));
+      // Squeeze without axes (PyTorch's x.squeeze()) drops the batch of one too; here the batch stays.
+      if (node.opType === 'Squeeze') target = d.filter((s, i) => (axes.length ? !axes.includes(i) : i === 0 || s !== 1));
       else {
         target = [...d];
         for (const a of [...axes].sort((p, q) => p - q)) target.splice(a, 0, 1);

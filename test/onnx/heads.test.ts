@@ -1,0 +1,30 @@
+/**
+ * Classifier heads as common PyTorch code writes them, exported by Debian's python3-torch
+ * (`scripts/onnx_fixtures.py heads`): fastai's vision head, whose max and average pools to 1×1 sit
+ * side by side (the max pool exported as a MaxPool over the whole map), and a head after `x.squeeze()`
+ * with no dimension, which drops the batch of one too. The oracle is ONNX Runtime running each ORIGINAL
+ * file on the crop of every cell.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useWasm } from '../helpers/models';
+import { cellsAgainstCrops } from './helpers';
+
+beforeAll(useWasm);
+
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
+
+describe('PyTorch classifier heads', () => {
+  for (const [name, what] of [
+    ['head_concat_pool', 'fastai\'s AdaptiveConcatPool2d (MaxPool over the whole map beside GlobalAveragePool, concatenated), BatchNorm1d, Linear, ReLU, BatchNorm1d, Linear'],
+    ['head_squeeze_all', 'x.squeeze() without a dimension after the pool (the batch of one squeezed too), then a Linear'],
+  ]) {
+    it(`${what}: every cell equals the original file on its crop`, async () => {
+      const file = path.join(fixtures, `${name}.onnx`);
+      const { diffs } = await cellsAgainstCrops(file, file, 'nchw', 3);
+      expect(diffs).toHaveLength(9);
+      expect(Math.max(...diffs)).toBeLessThan(1e-4);
+    }, 60_000);
+  }
+});
