@@ -4,6 +4,7 @@
  * their name: each gets one line saying what it is and what to open instead, not the parse error of the
  * reader it happened to reach ("is not valid JSON").
  */
+import { hasPhotoExtension } from '../../core/formats';
 
 /** How many of a file's first bytes {@link foreignFileReason} looks at. */
 export const FOREIGN_HEAD_BYTES = 64;
@@ -36,6 +37,8 @@ export function foreignZipReason(entries: readonly string[]): string | undefined
     return `is ${tm}: unzip it and open ${inside.slice(0, 3).join(', ')}${names.includes('labels.txt') ? ' (labels.txt beside it names the classes)' : ''}`;
   }
   if (names.includes('saved_model.pb')) return `is a zip of a TensorFlow SavedModel: Convmap does not read SavedModels; ${TF_EXPORT}`;
+  const photos = names.filter((n) => hasPhotoExtension(n)).length;
+  if (photos > 0) return `is a zip of ${photos === 1 ? 'a photo' : `${photos} photos`}, not of a model: unzip it and open the folder as photos`;
   return undefined;
 }
 

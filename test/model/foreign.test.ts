@@ -120,6 +120,12 @@ describe('other frameworks\' model files', () => {
     expect(await refusal(saved)).toBe(`${saved}: is a TensorFlow SavedModel folder: Convmap does not read SavedModels; save the classifier from Keras (model.save("model.keras")) or convert it to ONNX (python -m tf2onnx.convert) and open that file`);
   });
 
+  it('a zip of photos (dropped onto the window, where a zip is taken as a model) says so', async () => {
+    const zip = path.join(dir.path, 'holiday.zip');
+    await fs.writeFile(zip, zipSync({ 'holiday/a.jpg': new Uint8Array([1]), 'holiday/b.PNG': new Uint8Array([2]), 'holiday/notes.txt': new Uint8Array([3]) }));
+    expect(await refusal(zip)).toBe(`${zip}: is a zip of 2 photos, not of a model: unzip it and open the folder as photos`);
+  });
+
   it('a folder or zip of none of these keeps its own reason', async () => {
     const empty = await dir.folder('nothing', { 'notes.txt': 'hello' });
     expect(await refusal(empty)).toBe(`${empty}: folder holds no model.json (a TensorFlow.js Layers model: model.json + weight shards) nor a Keras .keras/.h5 file nor an .onnx file`);
