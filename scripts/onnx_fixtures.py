@@ -10,8 +10,9 @@ for the ONNX import tests and the bench.
                                             and with a free height and width
   onnx_fixtures.py splitclip OUTDIR        ReLU6, Split of channels (halves, 3 + 5) and Clips with one or two bounds, at
                                             opset 9 (attributes; Clip's min of 0 an attribute set to zero) and 13 (inputs)
-  onnx_fixtures.py heads OUTDIR             fastai's head (max and average pools concatenated, BatchNorm1d, Linear…), and a
-                                            head after x.squeeze() without a dimension
+  onnx_fixtures.py heads OUTDIR             fastai's head (max and average pools concatenated, BatchNorm1d, Linear…), a
+                                            head after x.squeeze() without a dimension, and the classic squeeze-and-excitation
+                                            block (x * y.expand_as(x))
   onnx_fixtures.py pooledsoftmax OUTDIR     softmax over dim 1 of a pooled [N, C, 1, 1] map, squeezed one axis at a time
                                             (opset 9: between Transposes; 13: Softmax axis 1)
   onnx_fixtures.py refuselrn OUTDIR         nn.LocalResponseNorm as PyTorch exports it (an If on a shape): refused at the If
@@ -449,6 +450,25 @@ class SqueezeAllHead(nn.Module):
         return self.fc(nn.functional.adaptive_avg_pool2d(self.body(x), 1).squeeze())
 
 
+class ExpandSE(nn.Module):
+    """The classic squeeze-and-excitation block (SENet's reference code): pool, view(b, c), Linear, ReLU, Linear,
+    Sigmoid, view(b, c, 1, 1), then x * y.expand_as(x), in a small classifier."""
+
+    def __init__(self, classes=4):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.fc = nn.Sequential(nn.Linear(8, 4, bias=False), nn.ReLU(), nn.Linear(4, 8, bias=False), nn.Sigmoid())
+        self.conv2 = nn.Conv2d(8, 8, 3, stride=2)
+        self.head = nn.Linear(8, classes)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        b, c, _, _ = x.size()
+        y = self.fc(nn.functional.adaptive_avg_pool2d(x, 1).view(b, c)).view(b, c, 1, 1)
+        x = torch.relu(self.conv2(x * y.expand_as(x)))
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
 def heads(out):
     torch.manual_seed(1)
     model = ConcatPoolHead().eval()
@@ -459,6 +479,8 @@ def heads(out):
     export(model, torch.rand(1, 3, 24, 24), f'{out}/head_concat_pool.onnx', 13)
     torch.manual_seed(1)
     export(SqueezeAllHead().eval(), torch.rand(1, 3, 16, 16), f'{out}/head_squeeze_all.onnx', 13)
+    torch.manual_seed(1)
+    export(ExpandSE().eval(), torch.rand(1, 3, 20, 20), f'{out}/se_expand_as.onnx', 13)
 
 
 def refuse_lrn(out):

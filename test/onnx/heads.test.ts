@@ -2,18 +2,32 @@
  * Classifier heads as common PyTorch code writes them, exported by Debian's python3-torch
  * (`scripts/onnx_fixtures.py heads`): fastai's vision head, whose max and average pools to 1×1 sit
  * side by side (the max pool exported as a MaxPool over the whole map), and a head after `x.squeeze()`
- * with no dimension, which drops the batch of one too. The oracle is ONNX Runtime running each ORIGINAL
+ * with no dimension, which drops the batch of one too; and the classic squeeze-and-excitation block,
+ * whose `expand_as` Convmap reads as the broadcast the Mul after it does anyway. The oracle is ONNX Runtime running each ORIGINAL
  * file on the crop of every cell.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useWasm } from '../helpers/models';
+import { prepareModel } from '../../main/services/models';
 import { cellsAgainstCrops } from './helpers';
 
 beforeAll(useWasm);
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
+
+describe('PyTorch\'s classic squeeze-and-excitation block (x * y.expand_as(x))', () => {
+  it('converts: at the window its one cell equals the original file; on a larger photo it is graded, its global pool read over the window around each cell', async () => {
+    const file = path.join(fixtures, 'se_expand_as.onnx');
+    const one = await cellsAgainstCrops(file, file, 'nchw', 1);
+    expect(one.diffs).toHaveLength(1);
+    expect(one.diffs[0]).toBeLessThan(1e-4);
+    const prepared = await prepareModel(file);
+    expect(prepared.info.equivalence?.exact).toBe(false);
+    expect(prepared.info.equivalence?.note).toMatch(/Squeeze-and-Excitation GlobalAveragePooling2D → average over the \d+×\d+ window/);
+  }, 60_000);
+});
 
 describe('PyTorch classifier heads', () => {
   for (const [name, what] of [

@@ -1102,6 +1102,31 @@ class Importer {
     });
   }
 
+  /**
+   * Expand of a computed tensor. To its own shape it is the identity; a pooled vector [N, C, 1, 1]
+   * expanded to a map's shape (the classic squeeze-and-excitation's `x * y.expand_as(x)`) stays the vector
+   * where every reader broadcasts it against a map anyway (Mul, Add): ONNX's broadcast gives the same values.
+   */
+  private expand(node: OnnxNode): void {
+    const x = this.get(node, 0);
+    if (x.kind === 'const') this.fail(node, 'expands a constant it cannot fold');
+    const shape = this.optConst(node, 1);
+    if (!shape) this.fail(node, 'expands to a shape that is not a constant at the window size');
+    const to = Array.from(shape.values, Number);
+    const from = this.dimsOf(x);
+    const broadcast = to.length === from.length && to.every((d, i) => d === from[i] || d === 1 || from[i] === 1);
+    if (broadcast && to.every((d, i) => d === 1 || d === from[i])) {
+      this.set(node, x);
+      return;
+    }
+    const readers = this.consumers.get(node.output[0]) ?? [];
+    if (x.kind === 'vec' && x.rank === 4 && broadcast && readers.length > 0 && readers.every((r) => r.opType === 'Mul' || r.opType === 'Add')) {
+      this.set(node, x);
+      return;
+    }
+    this.fail(node, `expands [${from.join(', ')}] to [${to.join(', ')}]: only to its own shape, or a pooled vector over a map that a Mul or Add reads`);
+  }
+
   /** A 1×1 convolution whose output channel j is input channel `from[j]` (a shuffle, or a Slice of channels). */
   private select(node: OnnxNode, x: MapVal, from: Int32Array): tf.SymbolicTensor {
     const c = this.shapeOf(x).c;
@@ -1517,6 +1542,8 @@ class Importer {
       }
       case 'Split':
         return this.split(node);
+      case 'Expand':
+        return this.expand(node);
       case 'LayerNormalization':
         return this.layerNormalization(node);
       case 'Erf':
