@@ -12,7 +12,7 @@ for the ONNX import tests and the bench.
                                             opset 9 (attributes; Clip's min of 0 an attribute set to zero) and 13 (inputs)
   onnx_fixtures.py heads OUTDIR             fastai's head (max and average pools concatenated, BatchNorm1d, Linear…), a
                                             head after x.squeeze() without a dimension, and the classic squeeze-and-excitation
-                                            block (x * y.expand_as(x))
+                                            block (x * y.expand_as(x)), and GeM pooling
   onnx_fixtures.py pooledsoftmax OUTDIR     softmax over dim 1 of a pooled [N, C, 1, 1] map, squeezed one axis at a time
                                             (opset 9: between Transposes; 13: Softmax axis 1)
   onnx_fixtures.py refuselrn OUTDIR         nn.LocalResponseNorm as PyTorch exports it (an If on a shape): refused at the If
@@ -469,6 +469,21 @@ class ExpandSE(nn.Module):
         return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
+class GeMHead(nn.Module):
+    """GeM pooling (generalised mean, a learned p): clamp, x^p, average over the whole map, the p-th root (1 / p a Reciprocal)."""
+
+    def __init__(self, classes=4):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+        self.p = nn.Parameter(torch.ones(1) * 3)
+        self.fc = nn.Linear(8, classes)
+
+    def forward(self, x):
+        x = self.body(x)
+        x = nn.functional.avg_pool2d(x.clamp(min=1e-6).pow(self.p), (x.size(-2), x.size(-1))).pow(1.0 / self.p)
+        return self.fc(x.flatten(1))
+
+
 def heads(out):
     torch.manual_seed(1)
     model = ConcatPoolHead().eval()
@@ -481,6 +496,8 @@ def heads(out):
     export(SqueezeAllHead().eval(), torch.rand(1, 3, 16, 16), f'{out}/head_squeeze_all.onnx', 13)
     torch.manual_seed(1)
     export(ExpandSE().eval(), torch.rand(1, 3, 20, 20), f'{out}/se_expand_as.onnx', 13)
+    torch.manual_seed(1)
+    export(GeMHead().eval(), torch.rand(1, 3, 16, 16), f'{out}/head_gem.onnx', 13)
 
 
 def refuse_lrn(out):

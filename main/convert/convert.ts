@@ -43,7 +43,7 @@ export interface ConvertOptions {
 
 const COLLAPSE = new Set(['Flatten', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D']);
 const DROPPED = new Set(['Dropout', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'SpatialDropout2D', 'ActivityRegularization']);
-const ELEMENTWISE = new Set(['Activation', 'ReLU', 'LeakyReLU', 'ELU', 'ThresholdedReLU', 'PReLU', 'Rescaling']);
+const ELEMENTWISE = new Set(['Activation', 'ReLU', 'LeakyReLU', 'ELU', 'ThresholdedReLU', 'PReLU', 'Rescaling', 'ConvmapPow']);
 /** Layers a head may hold besides Dense; a backwards walk from the output passes them. */
 const HEAD_KINDS = new Set([...COLLAPSE, ...DROPPED, ...ELEMENTWISE, 'Dense', 'Softmax', 'BatchNormalization', 'LayerNormalization', 'Reshape', 'Conv2D']);
 const SPATIAL_NEUTRAL = new Set([

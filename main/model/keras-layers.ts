@@ -22,6 +22,7 @@ import * as tf from '@tensorflow/tfjs';
 // folder of a Caffe2 ONNX file holds it): one import registers them all.
 import './activations';
 import './lrn-layer';
+import './pow-layer';
 
 type Kwargs = Record<string, unknown>;
 type Shape = (number | null)[];

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../model/errors';
 import { KerasLayerScale, KerasNormalization, KerasUpSampling2D } from '../model/keras-layers';
 import { OnnxLRN } from '../model/lrn-layer';
+import { OnnxPow } from '../model/pow-layer';
 import { pair } from '../model/layer-config';
 import { flattenModel, type FlatNode } from '../convert/graph';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
@@ -585,6 +586,10 @@ class Exporter {
         if (!(layer instanceof OnnxLRN)) return this.fail('is not the LRN layer Convmap reads');
         const { size, alpha, beta, bias } = layer.lrn;
         return keep(this.op('LRN', [x.name], [attr.int('size', size), attr.float('alpha', alpha), attr.float('beta', beta), attr.float('bias', bias)]));
+      }
+      case 'ConvmapPow': {
+        if (!(layer instanceof OnnxPow)) return this.fail('is not the Pow layer Convmap reads');
+        return keep(this.op('Pow', [x.name, this.g.scalar(`${this.base}/exponent`, layer.exponent)]));
       }
       case 'Normalization': {
         if (!(layer instanceof KerasNormalization)) return this.fail('is not the Normalization layer Convmap reads');

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useWasm } from '../helpers/models';
 import { prepareModel } from '../../main/services/models';
-import { cellsAgainstCrops } from './helpers';
+import { decodeModel } from '../../main/onnx/proto';
+import { cellsAgainstCrops, convert } from './helpers';
 
 beforeAll(useWasm);
 
@@ -29,10 +30,23 @@ describe('PyTorch\'s classic squeeze-and-excitation block (x * y.expand_as(x))',
   }, 60_000);
 });
 
+describe('GeM pooling in the converted model', () => {
+  it('is written back as ONNX Pow by the constant exponents (3 and 1/3), the 1/3 folded from the Reciprocal of the learned p', async () => {
+    const { bytes } = await convert(path.join(fixtures, 'head_gem.onnx'));
+    const graph = decodeModel(bytes).graph;
+    const exponents = graph.node.filter((n) => n.opType === 'Pow').map((n) => {
+      const init = graph.initializer.find((t) => t.name === n.input[1]);
+      return init ? new Float32Array(init.rawData.slice().buffer)[0] : NaN;
+    });
+    expect(exponents.map((e) => +e.toFixed(5))).toEqual([3, +(1 / 3).toFixed(5)]);
+  }, 60_000);
+});
+
 describe('PyTorch classifier heads', () => {
   for (const [name, what] of [
     ['head_concat_pool', 'fastai\'s AdaptiveConcatPool2d (MaxPool over the whole map beside GlobalAveragePool, concatenated), BatchNorm1d, Linear, ReLU, BatchNorm1d, Linear'],
     ['head_squeeze_all', 'x.squeeze() without a dimension after the pool (the batch of one squeezed too), then a Linear'],
+    ['head_gem', 'GeM pooling: Clip, Pow by a learned p, the average pool over the whole map, Pow by its Reciprocal'],
   ]) {
     it(`${what}: every cell equals the original file on its crop`, async () => {
       const file = path.join(fixtures, `${name}.onnx`);

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 // Registers the activations tfjs lacks (hardSwish, Keras 3's hard sigmoid) under the names used below.
 import '../activations';
 import { OnnxLRN } from '../lrn-layer';
+import { OnnxPow } from '../pow-layer';
 import { IMAGE_CHAIN_OPS } from './input-scaling';
 import { ModelError } from '../errors';
 import { MAX_INPUT_PIXELS } from '../guards';
@@ -615,6 +616,18 @@ class Importer {
         const bv = num(b);
         const vals = num(a).map((p, i) => f(p, bv[count(b.dims) === 1 ? 0 : i]));
         return out(a.dims, intDiv ? vals.map(Math.trunc) : a.values instanceof Float32Array ? Float32Array.from(vals) : vals);
+      }
+      case 'Reciprocal': case 'Neg': case 'Sqrt': {
+        // Of a learned constant (GeM pooling's 1 / p).
+        const x = c(0);
+        const f = { Reciprocal: (v: number) => 1 / v, Neg: (v: number) => -v, Sqrt: (v: number) => Math.sqrt(v) }[node.opType as 'Neg'];
+        return out(x.dims, Float32Array.from(num(x).map(f)));
+      }
+      case 'Pow': {
+        const [a, b] = [c(0), c(1)];
+        if (count(b.dims) !== 1) return false;
+        const e = num(b)[0];
+        return out(a.dims, Float32Array.from(num(a).map((v) => v ** e)));
       }
       case 'Transpose': {
         const x = c(0);
@@ -1544,6 +1557,21 @@ class Importer {
         return this.split(node);
       case 'Expand':
         return this.expand(node);
+      case 'Pow': {
+        // GeM pooling: clamp, x^p, average pool, the p-th root.
+        const x = this.get(node, 0);
+        if (x.kind === 'const') this.fail(node, 'a Pow of a constant it cannot fold');
+        const e = this.optConst(node, 1);
+        const p = e && e.values.length === 1 ? Number(e.values[0]) : NaN;
+        if (!Number.isFinite(p)) this.fail(node, 'a Pow whose exponent is not one constant');
+        if (p === 1) {
+          this.set(node, x);
+          return;
+        }
+        const t = this.apply(new OnnxPow({ exponent: p, name: this.layerName(node) }), x.t);
+        this.set(node, { ...x, t, nonNeg: x.nonNeg || (Number.isInteger(p) && p % 2 === 0) });
+        return;
+      }
       case 'LayerNormalization':
         return this.layerNormalization(node);
       case 'Erf':
