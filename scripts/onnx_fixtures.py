@@ -12,7 +12,7 @@ for the ONNX import tests and the bench.
                                             opset 9 (attributes; Clip's min of 0 an attribute set to zero) and 13 (inputs)
   onnx_fixtures.py heads OUTDIR             fastai's head (max and average pools concatenated, BatchNorm1d, Linear…), a
                                             head after x.squeeze() without a dimension, and the classic squeeze-and-excitation
-                                            block (x * y.expand_as(x)), and GeM pooling
+                                            block (x * y.expand_as(x)), GeM pooling, CBAM, and its spatial gate alone
   onnx_fixtures.py pooledsoftmax OUTDIR     softmax over dim 1 of a pooled [N, C, 1, 1] map, squeezed one axis at a time
                                             (opset 9: between Transposes; 13: Softmax axis 1)
   onnx_fixtures.py refuselrn OUTDIR         nn.LocalResponseNorm as PyTorch exports it (an If on a shape): refused at the If
@@ -484,6 +484,46 @@ class GeMHead(nn.Module):
         return self.fc(x.flatten(1))
 
 
+class CBAM(nn.Module):
+    """CBAM as its reference code writes it: a channel gate (average and max pools over the whole map through one MLP,
+    summed, a sigmoid, unsqueezed and expand_as'd) and a spatial gate (torch.max(x, 1)[0].unsqueeze(1) beside
+    torch.mean(x, 1).unsqueeze(1), a 7×7 convolution, a sigmoid), in a small classifier."""
+
+    def __init__(self, classes=4):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 8))
+        self.spatial = nn.Conv2d(2, 1, 7, padding=3)
+        self.head = nn.Linear(8, classes)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        h, w = x.size(2), x.size(3)
+        att = self.mlp(nn.functional.avg_pool2d(x, (h, w))) + self.mlp(nn.functional.max_pool2d(x, (h, w)))
+        x = x * torch.sigmoid(att).unsqueeze(2).unsqueeze(3).expand_as(x)
+        pooled = torch.cat((torch.max(x, 1)[0].unsqueeze(1), torch.mean(x, 1).unsqueeze(1)), dim=1)
+        x = x * torch.sigmoid(self.spatial(pooled))
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+class SpatialGate(nn.Module):
+    """CBAM's spatial gate alone, with a valid convolution so that every cell is its crop: the max over the channels
+    (keepdim False, then unsqueeze(1)) beside their mean (keepdim True), a 3×3 convolution, a sigmoid, the product."""
+
+    def __init__(self, classes=4):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.spatial = nn.Conv2d(2, 1, 3)
+        self.conv2 = nn.Conv2d(8, 8, 3)
+        self.head = nn.Linear(8, classes)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        gate = torch.sigmoid(self.spatial(torch.cat((torch.max(x, 1)[0].unsqueeze(1), torch.mean(x, 1, keepdim=True)), dim=1)))
+        x = torch.relu(self.conv2(x)) * gate
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
 def heads(out):
     torch.manual_seed(1)
     model = ConcatPoolHead().eval()
@@ -498,6 +538,10 @@ def heads(out):
     export(ExpandSE().eval(), torch.rand(1, 3, 20, 20), f'{out}/se_expand_as.onnx', 13)
     torch.manual_seed(1)
     export(GeMHead().eval(), torch.rand(1, 3, 16, 16), f'{out}/head_gem.onnx', 13)
+    torch.manual_seed(1)
+    export(CBAM().eval(), torch.rand(1, 3, 20, 20), f'{out}/cbam.onnx', 13)
+    torch.manual_seed(1)
+    export(SpatialGate().eval(), torch.rand(1, 3, 16, 16), f'{out}/spatial_gate.onnx', 13)
 
 
 def refuse_lrn(out):

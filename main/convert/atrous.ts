@@ -48,7 +48,7 @@ export interface FineConversion extends Conversion {
 const POINTWISE = new Set([
   'Dropout', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'SpatialDropout2D', 'ActivityRegularization',
   'Activation', 'ReLU', 'LeakyReLU', 'ELU', 'ThresholdedReLU', 'PReLU', 'Rescaling', 'Softmax', 'BatchNormalization',
-  'LayerNormalization', 'Dense', 'Add', 'Multiply', 'Concatenate', 'Average', 'Maximum', 'Minimum', 'Subtract', 'InputLayer', 'ConvmapLRN', 'ConvmapPow',
+  'LayerNormalization', 'Dense', 'Add', 'Multiply', 'Concatenate', 'Average', 'Maximum', 'Minimum', 'Subtract', 'InputLayer', 'ConvmapLRN', 'ConvmapPow', 'ConvmapChannelReduce',
   // Global pooling reads the whole map whatever its density; a trunk holding one is not exact anyway.
   'GlobalAveragePooling2D', 'GlobalMaxPooling2D',
 ]);

@@ -48,7 +48,7 @@ const ELEMENTWISE = new Set(['Activation', 'ReLU', 'LeakyReLU', 'ELU', 'Threshol
 const HEAD_KINDS = new Set([...COLLAPSE, ...DROPPED, ...ELEMENTWISE, 'Dense', 'Softmax', 'BatchNormalization', 'LayerNormalization', 'Reshape', 'Conv2D']);
 const SPATIAL_NEUTRAL = new Set([
   ...DROPPED, ...ELEMENTWISE, 'Softmax', 'BatchNormalization', 'LayerNormalization', 'Dense', 'Add', 'Multiply', 'Concatenate',
-  'Average', 'Maximum', 'Minimum', 'Subtract', 'ZeroPadding2D', 'Cropping2D', 'InputLayer', 'Permute', 'Normalization', 'LayerScale', 'ConvmapLRN',
+  'Average', 'Maximum', 'Minimum', 'Subtract', 'ZeroPadding2D', 'Cropping2D', 'InputLayer', 'Permute', 'Normalization', 'LayerScale', 'ConvmapLRN', 'ConvmapChannelReduce',
 ]);
 
 function layerRef(node: FlatNode): { name: string; className: string } {

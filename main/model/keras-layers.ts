@@ -23,6 +23,7 @@ import * as tf from '@tensorflow/tfjs';
 import './activations';
 import './lrn-layer';
 import './pow-layer';
+import './channel-reduce-layer';
 
 type Kwargs = Record<string, unknown>;
 type Shape = (number | null)[];

@@ -12,6 +12,7 @@ import { ModelError } from '../model/errors';
 import { KerasLayerScale, KerasNormalization, KerasUpSampling2D } from '../model/keras-layers';
 import { OnnxLRN } from '../model/lrn-layer';
 import { OnnxPow } from '../model/pow-layer';
+import { OnnxChannelReduce } from '../model/channel-reduce-layer';
 import { pair } from '../model/layer-config';
 import { flattenModel, type FlatNode } from '../convert/graph';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../ort/names';
@@ -586,6 +587,11 @@ class Exporter {
         if (!(layer instanceof OnnxLRN)) return this.fail('is not the LRN layer Convmap reads');
         const { size, alpha, beta, bias } = layer.lrn;
         return keep(this.op('LRN', [x.name], [attr.int('size', size), attr.float('alpha', alpha), attr.float('beta', beta), attr.float('bias', bias)]));
+      }
+      case 'ConvmapChannelReduce': {
+        needMap();
+        if (!(layer instanceof OnnxChannelReduce)) return this.fail('is not the channel reduction Convmap reads');
+        return keep(this.op(layer.op === 'mean' ? 'ReduceMean' : 'ReduceMax', [x.name], [attr.ints('axes', [1]), attr.int('keepdims', 1)]));
       }
       case 'ConvmapPow': {
         if (!(layer instanceof OnnxPow)) return this.fail('is not the Pow layer Convmap reads');

@@ -3,7 +3,8 @@
  * (`scripts/onnx_fixtures.py heads`): fastai's vision head, whose max and average pools to 1×1 sit
  * side by side (the max pool exported as a MaxPool over the whole map), and a head after `x.squeeze()`
  * with no dimension, which drops the batch of one too; and the classic squeeze-and-excitation block,
- * whose `expand_as` Convmap reads as the broadcast the Mul after it does anyway. The oracle is ONNX Runtime running each ORIGINAL
+ * whose `expand_as` Convmap reads as the broadcast the Mul after it does anyway; GeM pooling; CBAM and its
+ * spatial gate (the max and the mean over the channels). The oracle is ONNX Runtime running each ORIGINAL
  * file on the crop of every cell.
  */
 import path from 'node:path';
@@ -30,6 +31,17 @@ describe('PyTorch\'s classic squeeze-and-excitation block (x * y.expand_as(x))',
   }, 60_000);
 });
 
+describe('CBAM (its reference code: channel and spatial gates)', () => {
+  it('converts (its rebuild checked against ONNX Runtime on the file; graded: its channel gate pools the whole map); the converted model keeps ReduceMax and ReduceMean over the channels', async () => {
+    const file = path.join(fixtures, 'cbam.onnx');
+    const { bytes, info } = await convert(file);
+    expect(info.equivalence?.exact).toBe(false);
+    const reduces = decodeModel(bytes).graph.node.filter((n) => n.opType === 'ReduceMax' || n.opType === 'ReduceMean');
+    expect(reduces.map((n) => n.opType).sort()).toEqual(['ReduceMax', 'ReduceMean']);
+    for (const n of reduces) expect(n.attribute.find((a) => a.name === 'axes')?.ints).toEqual([1]);
+  }, 60_000);
+});
+
 describe('GeM pooling in the converted model', () => {
   it('is written back as ONNX Pow by the constant exponents (3 and 1/3), the 1/3 folded from the Reciprocal of the learned p', async () => {
     const { bytes } = await convert(path.join(fixtures, 'head_gem.onnx'));
@@ -47,6 +59,7 @@ describe('PyTorch classifier heads', () => {
     ['head_concat_pool', 'fastai\'s AdaptiveConcatPool2d (MaxPool over the whole map beside GlobalAveragePool, concatenated), BatchNorm1d, Linear, ReLU, BatchNorm1d, Linear'],
     ['head_squeeze_all', 'x.squeeze() without a dimension after the pool (the batch of one squeezed too), then a Linear'],
     ['head_gem', 'GeM pooling: Clip, Pow by a learned p, the average pool over the whole map, Pow by its Reciprocal'],
+    ['spatial_gate', 'CBAM\'s spatial gate: ReduceMax over the channels then Unsqueeze, beside ReduceMean keeping them, a convolution, a sigmoid, the product'],
   ]) {
     it(`${what}: every cell equals the original file on its crop`, async () => {
       const file = path.join(fixtures, `${name}.onnx`);

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import '../activations';
 import { OnnxLRN } from '../lrn-layer';
 import { OnnxPow } from '../pow-layer';
+import { OnnxChannelReduce } from '../channel-reduce-layer';
 import { IMAGE_CHAIN_OPS } from './input-scaling';
 import { ModelError } from '../errors';
 import { MAX_INPUT_PIXELS } from '../guards';
@@ -1116,6 +1117,29 @@ class Importer {
   }
 
   /**
+   * The mean or maximum over a map's channels at each location (CBAM's spatial attention). With
+   * keepdims 0 the channel axis must come back at once: the one reader an Unsqueeze of that axis,
+   * whose output the map of one channel then is.
+   */
+  private channelReduce(node: OnnxNode, x: MapVal, op: 'mean' | 'max'): void {
+    const channel = x.layout === 'nchw' ? 1 : 3;
+    let out = node;
+    if (int(node, 'keepdims', 1) !== 1) {
+      const readers = this.consumers.get(node.output[0]) ?? [];
+      const back = readers.length === 1 && readers[0].opType === 'Unsqueeze' ? readers[0] : undefined;
+      const axesIn = back?.input[1] ? this.optConstOrUndefined(back.input[1]) : undefined;
+      const axes = back ? (axesIn ? Array.from(axesIn.values, Number) : ints(back, 'axes', [])) : [];
+      if (!back || axes.length !== 1 || (axes[0] < 0 ? axes[0] + 4 : axes[0]) !== channel) {
+        this.fail(node, `${op === 'mean' ? 'averages' : 'takes the maximum'} over the channels without keeping their axis, and does not put it back at once: not rewritten by Convmap`);
+      }
+      this.done.add(back);
+      out = back;
+    }
+    const t = this.apply(new OnnxChannelReduce({ op, name: this.layerName(node) }), x.t);
+    this.set(out, { kind: 'map', t, layout: x.layout, nonNeg: x.nonNeg });
+  }
+
+  /**
    * Expand of a computed tensor. To its own shape it is the identity; a pooled vector [N, C, 1, 1]
    * expanded to a map's shape (the classic squeeze-and-excitation's `x * y.expand_as(x)`) stays the vector
    * where every reader broadcasts it against a map anyway (Mul, Add): ONNX's broadcast gives the same values.
@@ -1466,7 +1490,7 @@ class Importer {
         const channel = x.layout === 'nchw' ? '1' : '3';
         if (axes === channel) {
           if (op === 'ReduceMean' && this.decomposedLayerNorm(node, x)) return;
-          this.fail(node, 'averages over the channels, and not as the first step of a layer normalisation ((x − mean) / √(var + ε)): not rewritten by Convmap');
+          return this.channelReduce(node, x, op === 'ReduceMean' ? 'mean' : 'max');
         }
         if (axes !== spatial) this.fail(node, `reduces axes [${axes}], not the map's height and width`);
         return this.globalPool(node, int(node, 'keepdims', 1) === 1, op === 'ReduceMax');
