@@ -8,7 +8,8 @@ import { selectBackend, type BackendName } from '../engine/backend';
 import { ModelError } from '../model/errors';
 import { readJsonFile } from '../model/guards';
 import { sniffKerasFile } from '../model/hdf5';
-import { architectureBeside, isKerasArchitectureJson, weightsBeside } from '../model/keras';
+// keras-pair, not keras: a converted folder's run must not load tfjs.
+import { architectureBeside, isKerasArchitectureJson, weightsBeside } from '../model/keras-pair';
 import { unpackZippedModel, zippedModel } from '../model/zipped';
 import { readLabelsFile } from '../model/labels';
 import { convertedDir, isConvertedFolder, onnxOf, ONNX_MODEL_FILE, readConvertedFolder, SIDECAR_FILE } from './converted-folder';
