@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useWasm } from '../helpers/models';
 import { prepareModel } from '../../main/services/models';
 import { decodeModel } from '../../main/onnx/proto';
-import { cellsAgainstCrops, convert } from './helpers';
+import { cellsAgainstCrops, convert, itMatchesCropsEach } from './helpers';
 
 beforeAll(useWasm);
 
@@ -55,17 +55,10 @@ describe('GeM pooling in the converted model', () => {
 });
 
 describe('PyTorch classifier heads', () => {
-  for (const [name, what] of [
+  itMatchesCropsEach(fixtures, [
     ['head_concat_pool', 'fastai\'s AdaptiveConcatPool2d (MaxPool over the whole map beside GlobalAveragePool, concatenated), BatchNorm1d, Linear, ReLU, BatchNorm1d, Linear'],
     ['head_squeeze_all', 'x.squeeze() without a dimension after the pool (the batch of one squeezed too), then a Linear'],
     ['head_gem', 'GeM pooling: Clip, Pow by a learned p, the average pool over the whole map, Pow by its Reciprocal'],
     ['spatial_gate', 'CBAM\'s spatial gate: ReduceMax over the channels then Unsqueeze, beside ReduceMean keeping them, a convolution, a sigmoid, the product'],
-  ]) {
-    it(`${what}: every cell equals the original file on its crop`, async () => {
-      const file = path.join(fixtures, `${name}.onnx`);
-      const { diffs } = await cellsAgainstCrops(file, file, 'nchw', 3);
-      expect(diffs).toHaveLength(9);
-      expect(Math.max(...diffs)).toBeLessThan(1e-4);
-    }, 60_000);
-  }
+  ]);
 });

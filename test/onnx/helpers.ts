@@ -1,6 +1,7 @@
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { expect } from 'vitest';
+import { expect, it } from 'vitest';
 import { exportConverted } from '../../main/onnx/convert';
 import { exportOnnx } from '../../main/onnx/export';
 import { prepareModel } from '../../main/services/models';
@@ -148,4 +149,20 @@ export async function cellsAgainstCrops(target: string, file: string, layout: La
   const want = await originalScores(file, crops, [wh, ww, c], layout, type);
   const cellScores = crops.map((_, i) => got.data.subarray(i * classes, (i + 1) * classes));
   return { info, diffs: want.map((w, i) => relDiff(cellScores[i], w)) };
+}
+
+/**
+ * One test per fixture: every cell of its conversion (3×3 cells) within 1e-4 of ONNX Runtime running
+ * the fixture on that cell's crop.
+ * @param cases [fixture file name in `dir` without ".onnx", what it holds (the test's name)]
+ */
+export function itMatchesCropsEach(dir: string, cases: readonly (readonly [string, string])[]): void {
+  for (const [name, what] of cases) {
+    it(`${what}: every cell equals the original file on its crop`, async () => {
+      const file = path.join(dir, `${name}.onnx`);
+      const { diffs } = await cellsAgainstCrops(file, file, 'nchw', 3);
+      expect(diffs).toHaveLength(9);
+      expect(Math.max(...diffs)).toBeLessThan(1e-4);
+    }, 60_000);
+  }
 }

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseOnnx } from '../../main/model/onnx/read';
 import { useWasm } from '../helpers/models';
-import { cellsAgainstCrops } from './helpers';
+import { itMatchesCropsEach } from './helpers';
 
 beforeAll(useWasm);
 
@@ -30,19 +30,12 @@ describe('PyTorch exports at old opsets', () => {
     expect(model.nodes.filter((n) => n.opType === 'Split').map((n) => n.attribute.get('split')?.ints)).toEqual([[4, 4], [3, 5]]);
   });
 
-  for (const [name, what] of [
+  itMatchesCropsEach(fixtures, [
     ['split_clip_o9', 'opset 9 (attributes): ReLU6 as Clip(min 0, max 6), Split into halves and 3 + 5, hardtanh(−1, 1), Clip with only a min, only a max'],
     ['split_clip_o13', 'opset 13 (inputs): the same network, Clip bounds and Split sizes as inputs'],
     ['pooled_softmax_o9', 'opset 9: softmax over dim 1 of a pooled [N, C, 1, 1] map as Transpose [0, 3, 2, 1], Softmax, Transpose back; then squeeze(-1) twice'],
     ['pooled_softmax_o13', 'opset 13: the same softmax as Softmax over axis 1; the first squeeze leaves [N, C, 1]'],
     // Written node by node by scripts/onnx_zoo_fixtures.py (PyTorch 1.13 writes no opset 18).
     ['split_o18', 'opset 18: Split by num_outputs, 10 channels into 4, 4 and 2 (ONNX: the last part smaller)'],
-  ]) {
-    it(`${what}: every cell equals the original file on its crop`, async () => {
-      const file = path.join(fixtures, `${name}.onnx`);
-      const { diffs } = await cellsAgainstCrops(file, file, 'nchw', 3);
-      expect(diffs).toHaveLength(9);
-      expect(Math.max(...diffs)).toBeLessThan(1e-4);
-    }, 60_000);
-  }
+  ]);
 });
