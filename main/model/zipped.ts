@@ -23,11 +23,18 @@ function modelEntry(entries: readonly string[]): string | undefined {
   return single.length === 1 ? single[0] : undefined;
 }
 
+/** A zip holding a model: its entry names, the model's entry, and the archive's bytes (read once). */
+export interface ZippedModel {
+  entries: string[];
+  model: string;
+  bytes: Uint8Array;
+}
+
 /**
  * The entries of `file` when it is a zip (not a Keras 3 `.keras` archive: no config.json) that holds a
  * model to open (see {@link modelEntry}); null otherwise (not a regular file, not a zip, no model).
  */
-export async function zippedModel(file: string): Promise<{ entries: string[]; model: string } | null> {
+export async function zippedModel(file: string): Promise<ZippedModel | null> {
   if (/\.keras$/i.test(file)) return null;
   const head = await readFileHead(file, 4).catch(() => null);
   if (head === null || !head.subarray(0, 4).equals(ZIP_SIGNATURE)) return null;
@@ -41,7 +48,7 @@ export async function zippedModel(file: string): Promise<{ entries: string[]; mo
   }
   if (entries.some((e) => path.posix.basename(e) === 'config.json')) return null;
   const model = modelEntry(entries);
-  return model === undefined ? null : { entries, model };
+  return model === undefined ? null : { entries, model, bytes };
 }
 
 /**
@@ -50,8 +57,8 @@ export async function zippedModel(file: string): Promise<{ entries: string[]; mo
  * own base name (no entry names a path outside it).
  * @returns the folder and the model's path inside it; the caller removes the folder.
  */
-export async function unpackZippedModel(file: string, zipped: { entries: string[]; model: string }): Promise<{ dir: string; model: string }> {
-  const bytes = await readRegularFile(file, { maxBytes: MAX_ARCHIVE_UNPACKED_BYTES, capName: 'the limit for a zipped model' });
+export async function unpackZippedModel(file: string, zipped: ZippedModel): Promise<{ dir: string; model: string }> {
+  const { bytes } = zipped;
   const folder = path.posix.dirname(zipped.model);
   const kept = zipped.entries.filter((e) => path.posix.dirname(e) === folder && KEPT.test(path.posix.basename(e)));
   const unpacked = unzipKerasEntries(file, bytes, Object.fromEntries(kept.map((e) => [e, MAX_ARCHIVE_UNPACKED_BYTES])));
