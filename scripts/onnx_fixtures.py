@@ -12,7 +12,8 @@ for the ONNX import tests and the bench.
                                             opset 9 (attributes; Clip's min of 0 an attribute set to zero) and 13 (inputs)
   onnx_fixtures.py heads OUTDIR             fastai's head (max and average pools concatenated, BatchNorm1d, Linear…), a
                                             head after x.squeeze() without a dimension, and the classic squeeze-and-excitation
-                                            block (x * y.expand_as(x)), GeM pooling, CBAM, and its spatial gate alone
+                                            block (x * y.expand_as(x)), GeM pooling, CBAM, its spatial gate alone, and
+                                            activations written as formulas or with parameters (ELU 0.5, CELU, GELU tanh…)
   onnx_fixtures.py pooledsoftmax OUTDIR     softmax over dim 1 of a pooled [N, C, 1, 1] map, squeezed one axis at a time
                                             (opset 9: between Transposes; 13: Softmax axis 1)
   onnx_fixtures.py refuselrn OUTDIR         nn.LocalResponseNorm as PyTorch exports it (an If on a shape): refused at the If
@@ -524,6 +525,20 @@ class SpatialGate(nn.Module):
         return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
+class Activations(nn.Module):
+    """PyTorch activations exported as formulas or with parameters: ELU(0.5), CELU(0.7), GELU's tanh form before opset 20
+    (x · x · x among its nodes), Tanhshrink (x − tanh(x)); valid convolutions between them."""
+
+    def __init__(self, classes=4):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ELU(0.5), nn.Conv2d(8, 8, 3), nn.CELU(0.7), nn.Conv2d(8, 8, 3),
+                                  nn.GELU(approximate='tanh'), nn.Tanhshrink())
+        self.fc = nn.Linear(8, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.body(x), 1), 1))
+
+
 def heads(out):
     torch.manual_seed(1)
     model = ConcatPoolHead().eval()
@@ -542,6 +557,8 @@ def heads(out):
     export(CBAM().eval(), torch.rand(1, 3, 20, 20), f'{out}/cbam.onnx', 13)
     torch.manual_seed(1)
     export(SpatialGate().eval(), torch.rand(1, 3, 16, 16), f'{out}/spatial_gate.onnx', 13)
+    torch.manual_seed(1)
+    export(Activations().eval(), torch.rand(1, 3, 16, 16), f'{out}/activations_o13.onnx', 13)
 
 
 def refuse_lrn(out):

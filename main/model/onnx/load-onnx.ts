@@ -104,7 +104,13 @@ export async function checkImport(original: OriginalOnnx, imp: ImportedClassifie
   } finally {
     await session.release();
   }
-  const actual = tf.tidy(() => (imp.model.predict(tf.tensor4d(nhwc, [compared, h, w, imp.channels])) as tf.Tensor).dataSync() as Float32Array);
+  let actual: Float32Array;
+  try {
+    actual = tf.tidy(() => (imp.model.predict(tf.tensor4d(nhwc, [compared, h, w, imp.channels])) as tf.Tensor).dataSync() as Float32Array);
+  } catch (e) {
+    // A TensorFlow.js failure on a stranger's graph still gets one line naming the file.
+    throw new ModelError(original.file, `the rewrite of the ONNX graph could not run in TensorFlow.js (${(e as Error).message.split('\n')[0]}): not converted`);
+  }
   if (actual.length !== expected.length) {
     throw new ModelError(original.file, `the rebuilt model gives ${actual.length / compared} scores per image, ONNX Runtime ${expected.length / compared}`);
   }

@@ -14,6 +14,7 @@ import '../activations';
 import { OnnxLRN } from '../lrn-layer';
 import { OnnxPow } from '../pow-layer';
 import { OnnxChannelReduce } from '../channel-reduce-layer';
+import { KerasELU } from '../keras-layers';
 import { IMAGE_CHAIN_OPS } from './input-scaling';
 import { ModelError } from '../errors';
 import { MAX_INPUT_PIXELS } from '../guards';
@@ -687,6 +688,15 @@ class Importer {
     const b = this.get(node, 1);
     const op = node.opType;
     if (a.kind !== 'const' && b.kind !== 'const') {
+      // A tensor with itself (x · x in GELU's tanh form before opset 20): tfjs's merge layers fail on one tensor given twice.
+      if (node.input[0] === node.input[1] && (op === 'Mul' || op === 'Add' || op === 'Sub')) {
+        if (op === 'Mul') {
+          this.set(node, { ...a, t: this.apply(new OnnxPow({ exponent: 2, name: this.layerName(node) }), a.t), nonNeg: true });
+        } else {
+          this.set(node, { ...a, t: this.affine(node, a, new Float32Array([op === 'Add' ? 2 : 0]), new Float32Array([0])), nonNeg: op === 'Add' ? a.nonNeg : true });
+        }
+        return;
+      }
       // x · sigmoid(x) (PyTorch's SiLU) is one activation: a head or a Squeeze-and-Excitation branch may hold it, not a Multiply.
       // x · hardsigmoid(x) with PyTorch's constants (1/6, 0.5) is its Hardswish as exported before opset 14.
       const gateOf = (p: OnnxNode | undefined): 'swish' | 'hardSwish' | undefined =>
@@ -700,8 +710,9 @@ class Importer {
         this.set(node, { ...x, t, nonNeg: false });
         return;
       }
-      if (op !== 'Add' && op !== 'Mul') this.fail(node, `${op} of two computed tensors has no TensorFlow.js layer here`);
-      const [p, q] = [a, b];
+      if (op !== 'Add' && op !== 'Mul' && op !== 'Sub') this.fail(node, `${op} of two computed tensors has no TensorFlow.js layer here`);
+      // a − b is a + (−1)·b (Tanhshrink's x − tanh(x)).
+      const [p, q] = op === 'Sub' ? [a, { ...b, t: this.affine(node, b, new Float32Array([-1]), new Float32Array([0]), '_negate'), nonNeg: false }] : [a, b];
       const spread = (v: MapVal | VecVal, other: MapVal | VecVal): tf.SymbolicTensor => {
         if (v.kind === 'vec' && other.kind === 'map') {
           if (v.order) this.fail(node, 'broadcasts a reordered vector over a feature map');
@@ -713,7 +724,7 @@ class Importer {
       };
       if (p.kind === 'vec' && q.kind === 'vec' && (p.order !== null || q.order !== null)) this.fail(node, 'combines vectors held in different orders');
       if (p.kind === 'map' && q.kind === 'map' && p.layout !== q.layout) this.fail(node, 'combines feature maps of different layouts');
-      const layer = op === 'Add' ? tf.layers.add({ name: this.layerName(node) }) : tf.layers.multiply({ name: this.layerName(node) });
+      const layer = op === 'Mul' ? tf.layers.multiply({ name: this.layerName(node) }) : tf.layers.add({ name: this.layerName(node) });
       const t = this.apply(layer, [spread(p, q), spread(q, p)]);
       const nonNeg = p.nonNeg && q.nonNeg;
       const like = p.kind === 'map' ? p : q.kind === 'map' ? q : p;
@@ -1190,7 +1201,17 @@ class Importer {
         t = act('selu');
         break;
       }
-      case 'Elu': t = this.apply(tf.layers.elu({ alpha: float(node, 'alpha', 1), name }), x.t); break;
+      // Convmap's ELU: tfjs's refuses an alpha other than 1 (PyTorch's nn.ELU(0.5)).
+      case 'Elu': t = this.apply(new KerasELU({ alpha: float(node, 'alpha', 1), name }), x.t); break;
+      case 'Celu': {
+        // CELU(x) = α · ELU(x / α).
+        const alpha = float(node, 'alpha', 1);
+        if (!(alpha > 0)) this.fail(node, `a CELU with alpha ${alpha}`);
+        const scaled = this.affine(node, x, new Float32Array([1 / alpha]), new Float32Array([0]), '_in');
+        const elu = this.apply(new KerasELU({ alpha: 1, name: this.layerName(node, '_elu') }), scaled);
+        t = this.affine(node, { ...x, t: elu }, new Float32Array([alpha]), new Float32Array([0]));
+        break;
+      }
       // Opset 18's Mish and opset 20's Gelu (PyTorch 2's exports at those opsets): tfjs's own activations of the same formulas.
       case 'Mish': t = act('mish'); break;
       case 'Gelu': {
@@ -1426,7 +1447,7 @@ class Importer {
         this.set(node, { ...x, t, nonNeg: false });
         return;
       }
-      case 'Relu': case 'Sigmoid': case 'Tanh': case 'Softplus': case 'Softsign': case 'Selu': case 'Elu': case 'LeakyRelu':
+      case 'Relu': case 'Sigmoid': case 'Tanh': case 'Softplus': case 'Softsign': case 'Selu': case 'Elu': case 'Celu': case 'LeakyRelu':
       case 'Clip': case 'HardSigmoid': case 'HardSwish': case 'PRelu': case 'Gelu': case 'Mish': {
         const x = this.get(node, 0);
         if (x.kind === 'const') this.fail(node, 'an activation of a constant');
