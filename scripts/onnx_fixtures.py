@@ -13,7 +13,8 @@ for the ONNX import tests and the bench.
   onnx_fixtures.py heads OUTDIR             fastai's head (max and average pools concatenated, BatchNorm1d, Linear…), a
                                             head after x.squeeze() without a dimension, and the classic squeeze-and-excitation
                                             block (x * y.expand_as(x)), GeM pooling, CBAM, its spatial gate alone, and
-                                            activations written as formulas or with parameters (ELU 0.5, CELU, GELU tanh…)
+                                            activations written as formulas or with parameters (ELU 0.5, CELU, GELU tanh…),
+                                            and a cosine classifier's head (F.normalize)
   onnx_fixtures.py pooledsoftmax OUTDIR     softmax over dim 1 of a pooled [N, C, 1, 1] map, squeezed one axis at a time
                                             (opset 9: between Transposes; 13: Softmax axis 1)
   onnx_fixtures.py refuselrn OUTDIR         nn.LocalResponseNorm as PyTorch exports it (an If on a shape): refused at the If
@@ -539,6 +540,19 @@ class Activations(nn.Module):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.body(x), 1), 1))
 
 
+class CosineHead(nn.Module):
+    """A cosine classifier: the pooled features normalised (F.normalize: ReduceL2, Clip, Expand, Div), a Linear, a scale."""
+
+    def __init__(self, classes=4):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+        self.fc = nn.Linear(8, classes)
+
+    def forward(self, x):
+        v = nn.functional.normalize(torch.flatten(nn.functional.adaptive_avg_pool2d(self.body(x), 1), 1), dim=1)
+        return self.fc(v) * 10
+
+
 def heads(out):
     torch.manual_seed(1)
     model = ConcatPoolHead().eval()
@@ -559,6 +573,8 @@ def heads(out):
     export(SpatialGate().eval(), torch.rand(1, 3, 16, 16), f'{out}/spatial_gate.onnx', 13)
     torch.manual_seed(1)
     export(Activations().eval(), torch.rand(1, 3, 16, 16), f'{out}/activations_o13.onnx', 13)
+    torch.manual_seed(1)
+    export(CosineHead().eval(), torch.rand(1, 3, 16, 16), f'{out}/head_cosine.onnx', 13)
 
 
 def refuse_lrn(out):

@@ -45,7 +45,7 @@ const COLLAPSE = new Set(['Flatten', 'GlobalAveragePooling2D', 'GlobalMaxPooling
 const DROPPED = new Set(['Dropout', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'SpatialDropout2D', 'ActivityRegularization']);
 const ELEMENTWISE = new Set(['Activation', 'ReLU', 'LeakyReLU', 'ELU', 'ThresholdedReLU', 'PReLU', 'Rescaling', 'ConvmapPow']);
 /** Layers a head may hold besides Dense; a backwards walk from the output passes them. */
-const HEAD_KINDS = new Set([...COLLAPSE, ...DROPPED, ...ELEMENTWISE, 'Dense', 'Softmax', 'BatchNormalization', 'LayerNormalization', 'Reshape', 'Conv2D']);
+const HEAD_KINDS = new Set([...COLLAPSE, ...DROPPED, ...ELEMENTWISE, 'Dense', 'Softmax', 'BatchNormalization', 'LayerNormalization', 'Reshape', 'Conv2D', 'ConvmapChannelReduce']);
 const SPATIAL_NEUTRAL = new Set([
   ...DROPPED, ...ELEMENTWISE, 'Softmax', 'BatchNormalization', 'LayerNormalization', 'Dense', 'Add', 'Multiply', 'Concatenate',
   'Average', 'Maximum', 'Minimum', 'Subtract', 'ZeroPadding2D', 'Cropping2D', 'InputLayer', 'Permute', 'Normalization', 'LayerScale', 'ConvmapLRN', 'ConvmapChannelReduce',
@@ -579,6 +579,8 @@ function convertHead(
     if (HEAD_MERGES.has(node.className) && node.inputs.length > 1) {
       if (state.kind === 'flat') throw new ModelError(file, 'merges flattened maps; it cannot be applied per location', layerRef(node));
       x = factory.clone(node).apply(node.inputs.map((i) => env.get(i) as tf.SymbolicTensor)) as tf.SymbolicTensor;
+      // A branch may have left the state at its own channels (a norm's one); the merge has the broadcast's.
+      state = { kind: 'map', channels: x.shape[3] as number };
       lines.push(`${what} of ${node.inputs.length} branches of the head → kept, per location`);
       env.set(node.outputs[0], x);
       continue;
@@ -610,6 +612,13 @@ function convertHead(
         const args = { poolSize: [bh, bw] as [number, number], strides: [1, 1] as [number, number], padding: 'valid' as const, name: factory.unique(node.layer.name) };
         apply(factory.make(avg ? tf.layers.averagePooling2d(args) : tf.layers.maxPooling2d(args)));
         lines.push(`${what} over ${bh}×${bw}×${bc} → ${avg ? 'AveragePooling2D' : 'MaxPooling2D'} ${bh}×${bw}, stride 1`);
+        break;
+      }
+      case 'ConvmapChannelReduce': {
+        if (state.kind === 'flat') throw new ModelError(file, 'reduces a flattened map; it cannot be applied per location', layerRef(node));
+        apply(factory.clone(node));
+        state = { kind: 'map', channels: 1 };
+        lines.push(`${what} → kept, over the channels of every cell`);
         break;
       }
       case 'Dense': {

@@ -589,9 +589,10 @@ class Exporter {
         return keep(this.op('LRN', [x.name], [attr.int('size', size), attr.float('alpha', alpha), attr.float('beta', beta), attr.float('bias', bias)]));
       }
       case 'ConvmapChannelReduce': {
-        needMap();
+        // Axis 1 holds the channels of an NCHW map and of a [batch, channels] vector alike.
         if (!(layer instanceof OnnxChannelReduce)) return this.fail('is not the channel reduction Convmap reads');
-        return keep(this.op(layer.op === 'mean' ? 'ReduceMean' : 'ReduceMax', [x.name], [attr.ints('axes', [1]), attr.int('keepdims', 1)]));
+        const opType = { mean: 'ReduceMean', max: 'ReduceMax', l2: 'ReduceL2' }[layer.op];
+        return keep(this.op(opType, [x.name], [attr.ints('axes', [1]), attr.int('keepdims', 1)]));
       }
       case 'ConvmapPow': {
         if (!(layer instanceof OnnxPow)) return this.fail('is not the Pow layer Convmap reads');

@@ -60,6 +60,7 @@ describe('PyTorch classifier heads', () => {
     ['head_squeeze_all', 'x.squeeze() without a dimension after the pool (the batch of one squeezed too), then a Linear'],
     ['head_gem', 'GeM pooling: Clip, Pow by a learned p, the average pool over the whole map, Pow by its Reciprocal'],
     ['spatial_gate', 'CBAM\'s spatial gate: ReduceMax over the channels then Unsqueeze, beside ReduceMean keeping them, a convolution, a sigmoid, the product'],
+    ['head_cosine', 'a cosine classifier\'s head: F.normalize (ReduceL2 over the channels, Clip, Expand, Div of two computed tensors), a Linear, a scale'],
     ['activations_o13', 'ELU(0.5), CELU(0.7), GELU\'s tanh form before opset 20 (its x · x a Mul of one tensor with itself), Tanhshrink (a Sub of two computed tensors)'],
   ]);
 });

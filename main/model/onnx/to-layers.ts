@@ -710,9 +710,10 @@ class Importer {
         this.set(node, { ...x, t, nonNeg: false });
         return;
       }
-      if (op !== 'Add' && op !== 'Mul' && op !== 'Sub') this.fail(node, `${op} of two computed tensors has no TensorFlow.js layer here`);
-      // a − b is a + (−1)·b (Tanhshrink's x − tanh(x)).
-      const [p, q] = op === 'Sub' ? [a, { ...b, t: this.affine(node, b, new Float32Array([-1]), new Float32Array([0]), '_negate'), nonNeg: false }] : [a, b];
+      // a − b is a + (−1)·b (Tanhshrink's x − tanh(x)); a / b is a · b^−1 (F.normalize's x / ‖x‖).
+      const [p, q] = op === 'Sub' ? [a, { ...b, t: this.affine(node, b, new Float32Array([-1]), new Float32Array([0]), '_negate'), nonNeg: false }]
+        : op === 'Div' ? [a, { ...b, t: this.apply(new OnnxPow({ exponent: -1, name: this.layerName(node, '_reciprocal') }), b.t) }]
+          : [a, b];
       const spread = (v: MapVal | VecVal, other: MapVal | VecVal): tf.SymbolicTensor => {
         if (v.kind === 'vec' && other.kind === 'map') {
           if (v.order) this.fail(node, 'broadcasts a reordered vector over a feature map');
@@ -724,7 +725,7 @@ class Importer {
       };
       if (p.kind === 'vec' && q.kind === 'vec' && (p.order !== null || q.order !== null)) this.fail(node, 'combines vectors held in different orders');
       if (p.kind === 'map' && q.kind === 'map' && p.layout !== q.layout) this.fail(node, 'combines feature maps of different layouts');
-      const layer = op === 'Mul' ? tf.layers.multiply({ name: this.layerName(node) }) : tf.layers.add({ name: this.layerName(node) });
+      const layer = op === 'Mul' || op === 'Div' ? tf.layers.multiply({ name: this.layerName(node) }) : tf.layers.add({ name: this.layerName(node) });
       const t = this.apply(layer, [spread(p, q), spread(q, p)]);
       const nonNeg = p.nonNeg && q.nonNeg;
       const like = p.kind === 'map' ? p : q.kind === 'map' ? q : p;
@@ -1132,7 +1133,7 @@ class Importer {
    * keepdims 0 the channel axis must come back at once: the one reader an Unsqueeze of that axis,
    * whose output the map of one channel then is.
    */
-  private channelReduce(node: OnnxNode, x: MapVal, op: 'mean' | 'max'): void {
+  private channelReduce(node: OnnxNode, x: MapVal, op: 'mean' | 'max' | 'l2'): void {
     const channel = x.layout === 'nchw' ? 1 : 3;
     let out = node;
     if (int(node, 'keepdims', 1) !== 1) {
@@ -1141,7 +1142,7 @@ class Importer {
       const axesIn = back?.input[1] ? this.optConstOrUndefined(back.input[1]) : undefined;
       const axes = back ? (axesIn ? Array.from(axesIn.values, Number) : ints(back, 'axes', [])) : [];
       if (!back || axes.length !== 1 || (axes[0] < 0 ? axes[0] + 4 : axes[0]) !== channel) {
-        this.fail(node, `${op === 'mean' ? 'averages' : 'takes the maximum'} over the channels without keeping their axis, and does not put it back at once: not rewritten by Convmap`);
+        this.fail(node, `${{ mean: 'averages', max: 'takes the maximum', l2: 'takes the L2 norm' }[op]} over the channels without keeping their axis, and does not put it back at once: not rewritten by Convmap`);
       }
       this.done.add(back);
       out = back;
@@ -1168,7 +1169,7 @@ class Importer {
       return;
     }
     const readers = this.consumers.get(node.output[0]) ?? [];
-    if (x.kind === 'vec' && x.rank === 4 && broadcast && readers.length > 0 && readers.every((r) => r.opType === 'Mul' || r.opType === 'Add')) {
+    if (x.kind === 'vec' && broadcast && readers.length > 0 && readers.every((r) => r.opType === 'Mul' || r.opType === 'Add' || r.opType === 'Div')) {
       this.set(node, x);
       return;
     }
@@ -1500,6 +1501,20 @@ class Importer {
       case 'GlobalAveragePool': case 'GlobalMaxPool':
         if (this.map(node).layout !== 'nchw') this.fail(node, 'pools a channels-last map over its last two axes');
         return this.globalPool(node, true, op === 'GlobalMaxPool');
+      case 'ReduceL2': {
+        // The norm of a cosine classifier's F.normalize, over the channels of a vector or a map.
+        const v = this.get(node, 0);
+        if (v.kind === 'const') this.fail(node, 'reduces a constant it cannot fold');
+        const { axis, rank } = this.channelAxis(v);
+        const axesIn = node.input[1] ? this.optConst(node, 1) : undefined;
+        const axes = (axesIn ? Array.from(axesIn.values, Number) : ints(node, 'axes', [])).map((a) => (a < 0 ? a + rank : a));
+        if (axes.length !== 1 || axes[0] !== axis) this.fail(node, `takes the L2 norm over axes [${axes.join(', ')}], not over the channels alone`);
+        if (v.kind === 'map') return this.channelReduce(node, v, 'l2');
+        if (int(node, 'keepdims', 1) !== 1) this.fail(node, 'takes the L2 norm of a vector without keeping its axis');
+        const t = this.apply(new OnnxChannelReduce({ op: 'l2', name: this.layerName(node) }), v.t);
+        this.set(node, { ...v, t, order: null, nonNeg: true });
+        return;
+      }
       case 'ReduceMean': case 'ReduceMax': {
         const v = this.get(node, 0);
         // A layer normalisation of a pooled vector (ConvNeXt's head), decomposed as at opset 11.
