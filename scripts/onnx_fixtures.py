@@ -593,27 +593,21 @@ def torchvision_model(out, name, size=224, opset=13, dynamic_hw=False):
     export(model, x, f'{out}/{name}.onnx', opset, dynamic_hw=dynamic_hw, dynamic_batch=dynamic_hw)
 
 
+def small_all(out):
+    small(out)
+    refused(out)
+    labelled(out)
+
+
+# Each mode's writer, by the name the usage above gives it; any other first argument is the torchvision mode.
+MODES = {
+    'convnext': convnext, 'attention': attention, 'splitclip': split_clip, 'heads': heads, 'pooledsoftmax': pooled_softmax,
+    'refuselrn': refuse_lrn, 'fixedbatch': fixed_batch, 'padsame': pad_same, 'small': small_all,
+}
+
 if __name__ == '__main__':
-    if sys.argv[1] == 'convnext':
-        convnext(sys.argv[2])
-    elif sys.argv[1] == 'attention':
-        attention(sys.argv[2])
-    elif sys.argv[1] == 'splitclip':
-        split_clip(sys.argv[2])
-    elif sys.argv[1] == 'heads':
-        heads(sys.argv[2])
-    elif sys.argv[1] == 'pooledsoftmax':
-        pooled_softmax(sys.argv[2])
-    elif sys.argv[1] == 'refuselrn':
-        refuse_lrn(sys.argv[2])
-    elif sys.argv[1] == 'fixedbatch':
-        fixed_batch(sys.argv[2])
-    elif sys.argv[1] == 'padsame':
-        pad_same(sys.argv[2])
-    elif sys.argv[1] == 'small':
-        small(sys.argv[2])
-        refused(sys.argv[2])
-        labelled(sys.argv[2])
+    if sys.argv[1] in MODES:
+        MODES[sys.argv[1]](sys.argv[2])
     else:
         args = sys.argv[4:]
         torchvision_model(sys.argv[2], sys.argv[3], size=int(args[0]) if args else 224, opset=int(args[1]) if len(args) > 1 else 13,
